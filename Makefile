@@ -1,0 +1,66 @@
+# driftwatch: `make` builds the daemon, `make check` runs every test, `make demo` shows it.
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+PKGS      := libpq libevent jansson libcurl
+CC        ?= cc
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wformat=2 -Wno-format-nonliteral
+CPPFLAGS  += -Iinclude -D_POSIX_C_SOURCE=200809L -DDW_VERSION='"$(VERSION)"'
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 $(WARN) $(shell pkg-config --cflags $(PKGS))
+LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
+SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+RULE_SQL  := $(sort $(wildcard rules/*.sql))
+EMBED_SQL := $(filter-out rules/contract.sql rules/contract_indexes.sql,$(RULE_SQL))
+SRC       := $(sort $(wildcard daemon/*.c rules/*.c)) build/sql_embed.c
+LIB_SRC   := $(filter-out daemon/main.c,$(SRC))
+OBJ       := $(patsubst %.c,build/obj/%.o,$(SRC))
+SAN_OBJ   := $(patsubst %.c,build/san/obj/%.o,$(SRC))
+SAN_LIB   := $(patsubst %.c,build/san/obj/%.o,$(LIB_SRC))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(patsubst tests/unit/%.c,build/san/%,$(UNIT_SRC))
+HEADERS   := $(wildcard include/driftwatch/*.h tests/unit/*.h)
+
+.PHONY: all check demo bench clean install
+all: build/driftwatchd build/dwgen
+
+build/sql_embed.c: rules/embed_sql.sh $(EMBED_SQL)
+	@mkdir -p $(@D)
+	sh rules/embed_sql.sh $(EMBED_SQL) > $@.tmp && mv $@.tmp $@
+
+build/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/san/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -c -o $@ $<
+
+build/driftwatchd: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/san/driftwatchd: $(SAN_OBJ)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+build/san/test_%: tests/unit/test_%.c $(SAN_LIB) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(LDLIBS)
+
+build/dwgen: bench/dwgen.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -std=c11 $(WARN) -D_POSIX_C_SOURCE=200809L -o $@ $< -lm
+
+check: all build/san/driftwatchd $(UNIT_BIN)
+	DRIFTWATCHD=$(CURDIR)/build/san/driftwatchd DWGEN=$(CURDIR)/build/dwgen \
+	UNIT_DIR=$(CURDIR)/build/san bash tests/run.sh
+
+demo: all
+	bash tests/demo.sh
+
+bench: all
+	bash bench/bench.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,220 @@
+/* alert: an alert's JSON form, its recipients by role, and its link; pure functions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/strbuf.h"
+
+static void alert_contacts_free(struct alert_contacts *c)
+{
+	free(c->alloc_worker_id);
+	free(c->alloc_worker_email);
+	free(c->supervisor_id);
+	free(c->supervisor_email);
+	free(c->team_manager_email);
+	free(c->chair_id);
+	free(c->chair_email);
+}
+
+void alert_free(struct alert *a)
+{
+	if (!a)
+		return;
+	free(a->child_id);
+	free(a->subject_id);
+	free(a->family_id);
+	free(a->fingerprint);
+	free(a->as_of);
+	free(a->since);
+	json_decref(a->facts);
+	alert_contacts_free(&a->contacts);
+	json_decref(a->recipients);
+	free(a->link);
+	free(a->summary);
+	memset(a, 0, sizeof(*a));
+}
+
+static json_t *json_string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *alert_to_json(const struct alert *a, const char *status)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	/* json_object_set_new steals the reference even on failure, so no leaks on the way. */
+	json_object_set_new(o, "rule", json_string(a->rule->name));
+	json_object_set_new(o, "stage", json_string(a->rule->stages[a->stage].name));
+	json_object_set_new(o, "status", json_string(status));
+	json_object_set_new(o, "child_id", json_string(a->child_id));
+	json_object_set_new(o, "subject_id", json_string_or_null(a->subject_id));
+	json_object_set_new(o, "family_id", json_string_or_null(a->family_id));
+	json_object_set_new(o, "fingerprint", json_string(a->fingerprint));
+	json_object_set_new(o, "as_of", json_string(a->as_of));
+	json_object_set_new(o, "since", json_string_or_null(a->since));
+	json_object_set(o, "facts", a->facts ? a->facts : json_object());
+	json_object_set(o, "recipients", a->recipients ? a->recipients : json_array());
+	json_object_set_new(o, "link", json_string_or_null(a->link));
+	json_object_set_new(o, "summary", json_string_or_null(a->summary));
+	if (json_object_size(o) != 13) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- recipients ---- */
+
+struct recipient_pick {
+	const char *role;
+	const char *worker_id;
+	const char *email;
+};
+
+static int recipients_has_email(const json_t *list, const char *email)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(list, i, r) {
+		const char *e = json_string_value(json_object_get(r, "email"));
+
+		if (e && strcmp(e, email) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static struct recipient_pick pick_fallback(struct alert *a, const char *role,
+					    const struct config_addresses *addr)
+{
+	struct recipient_pick p = { role, NULL, addr->fallback };
+
+	if (addr->fallback)
+		a->used_fallback = 1;
+	else
+		a->unroutable = 1;
+	return p;
+}
+
+/* RULES.md "Recipients": each role has a chain; the configured fallback ends every chain so
+ * that nobody is silently dropped. */
+static struct recipient_pick pick_role(struct alert *a, const char *role,
+				       const struct config_addresses *addr)
+{
+	const struct alert_contacts *c = &a->contacts;
+	struct recipient_pick p = { role, NULL, NULL };
+
+	if (strcmp(role, "allocated_worker") == 0) {
+		p.worker_id = c->alloc_worker_id;
+		p.email = c->alloc_worker_email;
+	} else if (strcmp(role, "supervisor") == 0) {
+		if (c->supervisor_email) {
+			p.worker_id = c->supervisor_id;
+			p.email = c->supervisor_email;
+		} else {
+			p.email = c->team_manager_email;
+		}
+	} else if (strcmp(role, "cp_chair") == 0) {
+		if (c->chair_email) {
+			p.worker_id = c->chair_id;
+			p.email = c->chair_email;
+		} else {
+			p.email = addr->cp_chair;
+		}
+	} else if (strcmp(role, "cp_manager") == 0) {
+		p.email = addr->cp_manager;
+	} else if (strcmp(role, "head_of_service") == 0) {
+		p.email = addr->head_of_service;
+	}
+	if (p.email)
+		return p;
+	return pick_fallback(a, role, addr);
+}
+
+static int recipients_add(json_t *list, const struct recipient_pick *p)
+{
+	json_t *r;
+
+	/* One person in two roles (a supervisor who chairs) gets one notice, under the first. */
+	if (p->email && recipients_has_email(list, p->email))
+		return 0;
+	r = json_pack("{s:s, s:o, s:o}", "role", p->role, "worker_id",
+		      json_string_or_null(p->worker_id), "email", json_string_or_null(p->email));
+	if (!r)
+		return -1;
+	return json_array_append_new(list, r);
+}
+
+int alert_resolve_recipients(struct alert *a, const char *const *roles,
+			     const struct config_addresses *addr)
+{
+	json_t *list = json_array();
+	struct recipient_pick p;
+
+	if (!list)
+		return -1;
+	a->used_fallback = a->unroutable = 0;
+	for (size_t i = 0; roles && roles[i]; i++) {
+		p = pick_role(a, roles[i], addr);
+		if (recipients_add(list, &p) < 0) {
+			json_decref(list);
+			return -1;
+		}
+	}
+	if (json_array_size(list) == 0) {
+		p = pick_fallback(a, "fallback", addr);
+		if (recipients_add(list, &p) < 0) {
+			json_decref(list);
+			return -1;
+		}
+	}
+	json_decref(a->recipients);
+	a->recipients = list;
+	return 0;
+}
+
+/* ---- link ---- */
+
+static void url_escape(struct strbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+			strbuf_appendn(sb, (const char *)&ch, 1);
+			continue;
+		}
+		strbuf_printf(sb, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+	}
+}
+
+int alert_build_link(struct alert *a, const char *link_template)
+{
+	static const char placeholder[] = "{child_id}";
+	struct strbuf sb;
+	const char *p, *hit;
+
+	free(a->link);
+	a->link = NULL;
+	if (!link_template)
+		return 0;
+	strbuf_init(&sb);
+	for (p = link_template; (hit = strstr(p, placeholder)) != NULL;
+	     p = hit + sizeof(placeholder) - 1) {
+		strbuf_appendn(&sb, p, (size_t)(hit - p));
+		url_escape(&sb, a->child_id);
+	}
+	strbuf_append(&sb, p);
+	a->link = strbuf_take(&sb);
+	return a->link ? 0 : -1;
+}

@@ -1,0 +1,118 @@
+/* cmd_check_config: proves the configured database has the contract, naming what is wrong. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "driftwatch/cmd.h"
+#include "driftwatch/config.h"
+#include "driftwatch/contract.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/errlist.h"
+#include "driftwatch/log.h"
+
+struct check_run {
+	struct dw_ctx *ctx;
+	struct db_conn *conn;
+	struct errlist problems;
+	int reached;          /* the database answered the catalogue query */
+	int tz_ok;
+};
+
+static void check_done(struct check_run *cr)
+{
+	event_base_loopbreak(cr->ctx->base);
+}
+
+static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct check_run *cr = arg;
+
+	(void)conn;
+	cr->tz_ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	if (!cr->tz_ok)
+		errlist_add(&cr->problems, "%s: timezone: PostgreSQL does not know the zone \"%s\"",
+			    cr->ctx->cfg->path, cr->ctx->cfg->timezone);
+	check_done(cr);
+}
+
+static void check_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct check_run *cr = arg;
+	const char *params[1] = { cr->ctx->cfg->timezone };
+	int n;
+	const char **rows;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_err(cr->ctx, "database (%s): could not read the catalogue: %s", cr->ctx->cfg->path,
+			res ? PQresultErrorMessage(res) : db_error(conn));
+		check_done(cr);
+		return;
+	}
+	cr->reached = 1;
+	n = PQntuples(res);
+	rows = calloc((size_t)n * 4 + 1, sizeof(*rows));
+	if (!rows) {
+		log_err(cr->ctx, "out of memory");
+		check_done(cr);
+		return;
+	}
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < 4; c++)
+			rows[r * 4 + c] = PQgetvalue(res, r, c);
+	contract_compare(cr->ctx->cfg->case_schema, rows, (size_t)n, &cr->problems);
+	free(rows);
+	if (db_query(conn, "SELECT name FROM pg_timezone_names WHERE name = $1", 1, params,
+		     check_on_timezone, cr) < 0)
+		check_done(cr);
+}
+
+static void check_on_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct check_run *cr = arg;
+	const char *params[1] = { cr->ctx->cfg->case_schema };
+
+	if (!ok) {
+		log_err(cr->ctx, "database (%s: database.conninfo): %s", cr->ctx->cfg->path,
+			db_error(conn));
+		check_done(cr);
+		return;
+	}
+	if (db_query(conn, contract_catalog_sql, 1, params, check_on_catalog, cr) < 0) {
+		log_err(cr->ctx, "database: %s", db_error(conn));
+		check_done(cr);
+	}
+}
+
+int cmd_check_config(struct dw_ctx *ctx)
+{
+	struct check_run cr = { ctx, NULL, { NULL, 0, 0 }, 0, 0 };
+	int status;
+
+	cr.conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	if (!cr.conn)
+		return 1;
+	db_set_query_timeout(cr.conn, ctx->cfg->query_timeout_s);
+	if (db_connect(cr.conn, check_on_connect, &cr) < 0)
+		log_err(ctx, "database (%s: database.conninfo): %s", ctx->cfg->path,
+			db_error(cr.conn));
+	else
+		event_base_dispatch(ctx->base);
+	for (size_t i = 0; i < cr.problems.n; i++)
+		fprintf(stderr, "%s\n", cr.problems.msgs[i]);
+	if (!cr.reached)
+		status = 1;
+	else if (cr.problems.n)
+		status = 2;
+	else
+		status = 0;
+	if (status == 0)
+		printf("%s: configuration and the contract in schema \"%s\" are good\n", ctx->cfg->path,
+		       ctx->cfg->case_schema);
+	else if (cr.reached)
+		fprintf(stderr, "%s: %zu problems found\n", ctx->cfg->path, cr.problems.n);
+	errlist_free(&cr.problems);
+	db_conn_free(cr.conn);
+	return status;
+}

@@ -1,0 +1,383 @@
+/* db: an asynchronous libpq connection on the libevent loop; the loop never waits on the server. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "driftwatch/db.h"
+#include "driftwatch/log.h"
+
+#define DB_CONNECT_TIMEOUT_S 15
+
+enum db_state {
+	DB_IDLE,        /* not connected */
+	DB_CONNECTING,
+	DB_READY,       /* connected, no query */
+	DB_BUSY,        /* a query is in flight */
+	DB_FAILED       /* the connection broke; db_error says why */
+};
+
+static const char *const db_state_names[] = { "idle", "connecting", "ready", "busy", "failed" };
+
+struct db_conn {
+	struct event_base *base;
+	char *conninfo;
+	PGconn *pg;
+	struct event *ev_read;      /* persistent while connected: results and lost connections */
+	struct event *ev_write;     /* one-shot while output is pending */
+	struct event *ev_timeout;   /* the current query's deadline */
+	enum db_state state;
+	int log_level;
+	int timeout_s;
+	db_connect_cb connect_cb;
+	void *connect_arg;
+	db_result_cb result_cb;
+	void *result_arg;
+	PGresult *last;             /* the latest result of the query in flight */
+	char err[512];
+};
+
+#define conn (conn)
+
+static void db_set_state(struct db_conn *conn, enum db_state st)
+{
+	log_debug(conn, "database: %s -> %s", db_state_names[conn->state],
+		  db_state_names[st]);
+	conn->state = st;
+}
+
+static void db_set_error(struct db_conn *conn, const char *what)
+{
+	const char *why = conn->pg ? PQerrorMessage(conn->pg) : "";
+	size_t n;
+
+	snprintf(conn->err, sizeof(conn->err), "%s%s%s", what, *why ? ": " : "", why);
+	n = strlen(conn->err);
+	while (n > 0 && (conn->err[n - 1] == '\n' || conn->err[n - 1] == ' '))
+		conn->err[--n] = '\0';
+}
+
+static void db_drop_events(struct db_conn *conn)
+{
+	if (conn->ev_read)
+		event_free(conn->ev_read);
+	if (conn->ev_write)
+		event_free(conn->ev_write);
+	conn->ev_read = conn->ev_write = NULL;
+	if (conn->ev_timeout)
+		evtimer_del(conn->ev_timeout);
+}
+
+static void db_close(struct db_conn *conn)
+{
+	db_drop_events(conn);
+	if (conn->last)
+		PQclear(conn->last);
+	conn->last = NULL;
+	if (conn->pg)
+		PQfinish(conn->pg);
+	conn->pg = NULL;
+}
+
+struct db_conn *db_conn_new(struct event_base *base, const char *conninfo, int log_level)
+{
+	struct db_conn *conn = calloc(1, sizeof(*conn));
+
+	if (!conn)
+		return NULL;
+	conn->base = base;
+	conn->log_level = log_level;
+	conn->conninfo = strdup(conninfo);
+	conn->ev_timeout = evtimer_new(base, NULL, NULL);
+	if (!conn->conninfo || !conn->ev_timeout) {
+		db_conn_free(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+void db_conn_free(struct db_conn *conn)
+{
+	if (!conn)
+		return;
+	db_close(conn);
+	if (conn->ev_timeout)
+		event_free(conn->ev_timeout);
+	free(conn->conninfo);
+	free(conn);
+}
+
+const char *db_error(const struct db_conn *conn)
+{
+	return conn->err[0] ? conn->err : "no error";
+}
+
+PGconn *db_pgconn(struct db_conn *conn)
+{
+	return conn->pg;
+}
+
+char *db_escape_identifier(struct db_conn *conn, const char *ident)
+{
+	char *esc, *copy;
+
+	if (!conn->pg)
+		return NULL;
+	esc = PQescapeIdentifier(conn->pg, ident, strlen(ident));
+	if (!esc)
+		return NULL;
+	/* Callers free with free(), not PQfreemem(). */
+	copy = strdup(esc);
+	PQfreemem(esc);
+	return copy;
+}
+
+void db_set_query_timeout(struct db_conn *conn, int timeout_s)
+{
+	conn->timeout_s = timeout_s;
+}
+
+/* ---- connecting ---- */
+
+static void db_connect_step(evutil_socket_t fd, short what, void *arg);
+
+static void db_connect_finish(struct db_conn *conn, int ok)
+{
+	db_connect_cb cb = conn->connect_cb;
+
+	evtimer_del(conn->ev_timeout);
+	conn->connect_cb = NULL;
+	cb(conn, ok, conn->connect_arg);
+}
+
+static void db_connect_fail(struct db_conn *conn, const char *what)
+{
+	db_set_error(conn, what);
+	db_close(conn);
+	db_set_state(conn, DB_FAILED);
+	db_connect_finish(conn, 0);
+}
+
+static void db_on_readable(evutil_socket_t fd, short what, void *arg);
+
+static int db_arm_connected(struct db_conn *conn)
+{
+	int fd = PQsocket(conn->pg);
+
+	db_drop_events(conn);
+	conn->ev_read = event_new(conn->base, fd, EV_READ | EV_PERSIST, db_on_readable, conn);
+	if (!conn->ev_read || event_add(conn->ev_read, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* libpq may switch sockets while connecting (several hosts in the conninfo), so each step
+ * waits on the socket PQsocket names now, for the direction PQconnectPoll asked for. */
+static void db_connect_wait(struct db_conn *conn, PostgresPollingStatusType poll)
+{
+	short dir = poll == PGRES_POLLING_WRITING ? EV_WRITE : EV_READ;
+
+	db_drop_events(conn);
+	conn->ev_write = event_new(conn->base, PQsocket(conn->pg), dir, db_connect_step, conn);
+	if (!conn->ev_write || event_add(conn->ev_write, NULL) < 0)
+		db_connect_fail(conn, "could not wait for the database socket");
+}
+
+static void db_connect_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *conn = arg;
+	PostgresPollingStatusType poll;
+
+	(void)fd;
+	(void)what;
+	poll = PQconnectPoll(conn->pg);
+	if (poll == PGRES_POLLING_FAILED) {
+		db_connect_fail(conn, "could not connect to the database");
+		return;
+	}
+	if (poll != PGRES_POLLING_OK) {
+		db_connect_wait(conn, poll);
+		return;
+	}
+	if (PQsetnonblocking(conn->pg, 1) != 0 || db_arm_connected(conn) < 0) {
+		db_connect_fail(conn, "could not set up the database connection");
+		return;
+	}
+	db_set_state(conn, DB_READY);
+	db_connect_finish(conn, 1);
+}
+
+/* libpq enforces connect_timeout only in its blocking calls, so the loop keeps its own. */
+static void db_on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *conn = arg;
+	char msg[96];
+
+	(void)fd;
+	(void)what;
+	snprintf(msg, sizeof(msg), "no answer from the database within %d seconds",
+		 DB_CONNECT_TIMEOUT_S);
+	if (conn->pg)
+		PQfinish(conn->pg);
+	conn->pg = NULL;
+	db_connect_fail(conn, msg);
+}
+
+int db_connect(struct db_conn *conn, db_connect_cb cb, void *arg)
+{
+	struct timeval tv = { DB_CONNECT_TIMEOUT_S, 0 };
+
+	const char *keys[] = { "dbname", "fallback_application_name", NULL };
+	const char *vals[] = { conn->conninfo, "driftwatchd", NULL };
+
+	db_close(conn);
+	conn->err[0] = '\0';
+	conn->connect_cb = cb;
+	conn->connect_arg = arg;
+	conn->pg = PQconnectStartParams(keys, vals, 1);
+	if (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD) {
+		db_set_error(conn, "could not start connecting to the database");
+		db_close(conn);
+		db_set_state(conn, DB_FAILED);
+		conn->connect_cb = NULL;
+		return -1;
+	}
+	db_set_state(conn, DB_CONNECTING);
+	evtimer_assign(conn->ev_timeout, conn->base, db_on_connect_timeout, conn);
+	evtimer_add(conn->ev_timeout, &tv);
+	db_connect_wait(conn, PGRES_POLLING_WRITING);
+	return 0;
+}
+
+/* ---- queries ---- */
+
+static void db_query_finish(struct db_conn *conn, PGresult *res)
+{
+	db_result_cb cb = conn->result_cb;
+	void *cb_arg = conn->result_arg;
+
+	evtimer_del(conn->ev_timeout);
+	conn->result_cb = NULL;
+	conn->last = NULL;
+	/* The callback may send the next query, so the connection is ready before it runs. */
+	if (conn->state == DB_BUSY)
+		db_set_state(conn, DB_READY);
+	cb(conn, res, cb_arg);
+	if (res)
+		PQclear(res);
+}
+
+static void db_lost(struct db_conn *conn, const char *what)
+{
+	db_set_error(conn, what);
+	log_warn(conn, "database: %s", conn->err);
+	db_close(conn);
+	db_set_state(conn, DB_FAILED);
+	if (conn->result_cb)
+		db_query_finish(conn, NULL);
+}
+
+static void db_collect_results(struct db_conn *conn)
+{
+	PGresult *res;
+
+	while (!PQisBusy(conn->pg)) {
+		res = PQgetResult(conn->pg);
+		if (!res) {
+			db_query_finish(conn, conn->last);
+			return;
+		}
+		/* Keep the last result: for one statement that is its rows or its error. */
+		if (conn->last)
+			PQclear(conn->last);
+		conn->last = res;
+	}
+}
+
+static void db_on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *conn = arg;
+	PGnotify *n;
+
+	(void)fd;
+	(void)what;
+	if (!PQconsumeInput(conn->pg)) {
+		db_lost(conn, "lost the database connection");
+		return;
+	}
+	/* LISTEN/NOTIFY is not used yet; drain notifications so they do not pile up. */
+	while ((n = PQnotifies(conn->pg)) != NULL)
+		PQfreemem(n);
+	if (conn->state == DB_BUSY && conn->result_cb)
+		db_collect_results(conn);
+}
+
+static void db_on_writable(evutil_socket_t fd, short what, void *arg);
+
+static void db_flush(struct db_conn *conn)
+{
+	int r = PQflush(conn->pg);
+
+	if (r < 0) {
+		db_lost(conn, "could not send the query to the database");
+		return;
+	}
+	if (r == 0)
+		return;
+	/* More to send: the server may be reading slowly, wait until the socket takes more. */
+	if (!conn->ev_write)
+		conn->ev_write = event_new(conn->base, PQsocket(conn->pg), EV_WRITE, db_on_writable,
+					   conn);
+	if (!conn->ev_write || event_add(conn->ev_write, NULL) < 0)
+		db_lost(conn, "could not wait for the database socket");
+}
+
+static void db_on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	db_flush(arg);
+}
+
+static void db_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *conn = arg;
+	char what_msg[128];
+
+	(void)fd;
+	(void)what;
+	/* The server's statement_timeout should have ended the query already; getting here means
+	 * the server or the network is not answering, so the connection cannot be trusted. */
+	snprintf(what_msg, sizeof(what_msg), "query did not finish within %d seconds; "
+		 "dropping the connection", conn->timeout_s);
+	conn->err[0] = '\0';
+	db_lost(conn, what_msg);
+}
+
+int db_query(struct db_conn *conn, const char *sql, int nparams, const char *const *values,
+	     db_result_cb cb, void *arg)
+{
+	struct timeval tv;
+
+	if (conn->state != DB_READY) {
+		snprintf(conn->err, sizeof(conn->err), "database connection is %s, not ready",
+			 db_state_names[conn->state]);
+		return -1;
+	}
+	if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, values, NULL, NULL, 0)) {
+		db_set_error(conn, "could not send the query");
+		return -1;
+	}
+	conn->result_cb = cb;
+	conn->result_arg = arg;
+	db_set_state(conn, DB_BUSY);
+	if (conn->timeout_s > 0) {
+		tv.tv_sec = conn->timeout_s;
+		tv.tv_usec = 0;
+		evtimer_assign(conn->ev_timeout, conn->base, db_on_timeout, conn);
+		evtimer_add(conn->ev_timeout, &tv);
+	}
+	db_flush(conn);
+	return 0;
+}

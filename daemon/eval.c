@@ -1,0 +1,512 @@
+/* eval: runs every enabled rule's query in one read-only snapshot and turns rows into alerts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/eval.h"
+#include "driftwatch/log.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+
+enum eval_step { EVAL_BEGIN, EVAL_PREPARE, EVAL_RULE, EVAL_QUALITY, EVAL_COMMIT, EVAL_ROLLBACK };
+
+static const char *const eval_step_names[] = { "begin", "prepare", "rule", "quality", "commit",
+					       "rollback" };
+
+struct eval_run {
+	struct dw_ctx *ctx;
+	struct db_conn *conn;
+	eval_done_cb cb;
+	void *cb_arg;
+	struct eval_result *res;
+	enum eval_step step;
+	size_t rule_i;           /* index into cfg->rules of the rule in flight */
+	char *case_ident;        /* escaped case schema identifier */
+	char *as_of_req;         /* --as-of, or NULL */
+	char *kids;              /* text[] literal of the child ids, or NULL for everyone */
+	char *timeout;           /* statement_timeout for the snapshot, e.g. "300s" */
+	char *sql;               /* the statement in flight, owned here */
+	struct timespec t0;
+};
+
+static void eval_next(struct eval_run *run);
+
+static double eval_elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void eval_run_free(struct eval_run *run)
+{
+	free(run->case_ident);
+	free(run->as_of_req);
+	free(run->kids);
+	free(run->timeout);
+	free(run->sql);
+	free(run);
+}
+
+static void eval_finish(struct eval_run *run)
+{
+	struct eval_result *res = run->res;
+	eval_done_cb cb = run->cb;
+	void *cb_arg = run->cb_arg;
+
+	res->seconds = eval_elapsed(&run->t0);
+	eval_run_free(run);
+	cb(res, cb_arg);
+}
+
+static void eval_on_rollback(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	(void)conn;
+	(void)pg;
+	eval_finish(arg);
+}
+
+/* Records the first failure and ends the snapshot; the result carries the error. */
+static void eval_fail(struct eval_run *run, const char *fmt, const char *detail)
+{
+	char msg[1024];
+	size_t n;
+
+	snprintf(msg, sizeof(msg), fmt, detail ? detail : "");
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	if (!run->res->error)
+		run->res->error = strdup(msg);
+	run->step = EVAL_ROLLBACK;
+	if (db_query(run->conn, "ROLLBACK", 0, NULL, eval_on_rollback, run) < 0)
+		eval_finish(run);
+}
+
+static const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecStatusType want)
+{
+	if (!pg)
+		return db_error(conn);
+	if (PQresultStatus(pg) != want)
+		return PQresultErrorMessage(pg);
+	return NULL;
+}
+
+/* ---- parameters ---- */
+
+/* A text[] literal, each element quoted, so ids with commas, quotes or braces survive. */
+static char *eval_array_literal(const char *const *items, size_t n)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, "{");
+	for (size_t i = 0; i < n; i++) {
+		strbuf_append(&sb, i ? ",\"" : "\"");
+		for (const char *p = items[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				strbuf_append(&sb, "\\");
+			strbuf_appendn(&sb, p, 1);
+		}
+		strbuf_append(&sb, "\"");
+	}
+	strbuf_append(&sb, "}");
+	return strbuf_take(&sb);
+}
+
+static size_t eval_strv_len(char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+static char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc)
+{
+	const struct config_rule *cp = config_rule_find(cfg, "cp_neglect_duration");
+	char *const *cats = rc && rc->neglect_categories ? rc->neglect_categories
+		: cp ? cp->neglect_categories : NULL;
+	static const char *const neg[] = { "NEG" };
+
+	if (!cats)
+		return eval_array_literal(neg, 1);
+	return eval_array_literal((const char *const *)cats, eval_strv_len(cats));
+}
+
+static char *eval_options_json(const struct config_rule *rc)
+{
+	const struct rule_def *def = rc->def;
+	json_t *o = json_object();
+	char *text;
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < def->n_opts; i++)
+		json_object_set_new(o, def->opts[i].key, json_integer(rc->opts[i]));
+	for (size_t i = 0; i < def->n_stages; i++)
+		if (def->stages[i].threshold_key)
+			json_object_set_new(o, def->stages[i].name, json_integer(rc->thresholds[i]));
+	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+/* common.sql + body + tail with @case@ replaced by the escaped schema identifier. */
+static char *eval_build_sql(const char *case_ident, const char *body, const char *tail)
+{
+	const char *parts[] = { sql_common, body, tail };
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	for (size_t i = 0; i < 3; i++) {
+		const char *p = parts[i], *hit;
+
+		if (!p)
+			continue;
+		while ((hit = strstr(p, "@case@")) != NULL) {
+			strbuf_appendn(&sb, p, (size_t)(hit - p));
+			strbuf_append(&sb, case_ident);
+			p = hit + 6;
+		}
+		strbuf_append(&sb, p);
+	}
+	return strbuf_take(&sb);
+}
+
+static int eval_send(struct eval_run *run, const char *rule_name, const char *cats,
+		     const char *opts, db_result_cb cb)
+{
+	const char *params[6] = { run->res->as_of, run->kids, run->ctx->cfg->timezone, cats, opts,
+				  rule_name };
+
+	return db_query(run->conn, run->sql, 6, params, cb, run);
+}
+
+/* ---- rows to alerts ---- */
+
+static char *eval_col(PGresult *pg, int row, int col)
+{
+	return PQgetisnull(pg, row, col) ? NULL : strdup(PQgetvalue(pg, row, col));
+}
+
+static struct alert *eval_new_alert(struct eval_result *res)
+{
+	if (res->n_alerts == res->cap_alerts) {
+		size_t cap = res->cap_alerts ? res->cap_alerts * 2 : 64;
+		struct alert *a = realloc(res->alerts, cap * sizeof(*a));
+
+		if (!a)
+			return NULL;
+		res->alerts = a;
+		res->cap_alerts = cap;
+	}
+	memset(&res->alerts[res->n_alerts], 0, sizeof(struct alert));
+	return &res->alerts[res->n_alerts++];
+}
+
+/* Column order fixed by rules/alert_rows.sql (docs/internals.md). */
+enum { COL_CHILD, COL_SUBJECT, COL_STAGE, COL_SINCE, COL_FACTS, COL_FAMILY, COL_FINGERPRINT,
+       COL_ALLOC_ID, COL_ALLOC_EMAIL, COL_SUP_ID, COL_SUP_EMAIL, COL_TEAM_EMAIL, COL_CHAIR_ID,
+       COL_CHAIR_EMAIL, COL_COUNT };
+
+static int eval_fill_alert(struct eval_run *run, const struct config_rule *rc, PGresult *pg,
+			   int row, struct alert *a)
+{
+	const struct dw_config *cfg = run->ctx->cfg;
+	struct strbuf sb;
+	json_error_t jerr;
+
+	a->rule = rc->def;
+	a->stage = rule_stage_index(rc->def, PQgetvalue(pg, row, COL_STAGE));
+	if (a->stage < 0)
+		return -1;
+	a->child_id = eval_col(pg, row, COL_CHILD);
+	a->subject_id = eval_col(pg, row, COL_SUBJECT);
+	a->since = eval_col(pg, row, COL_SINCE);
+	a->family_id = eval_col(pg, row, COL_FAMILY);
+	a->fingerprint = eval_col(pg, row, COL_FINGERPRINT);
+	a->as_of = strdup(run->res->as_of);
+	a->facts = json_loads(PQgetvalue(pg, row, COL_FACTS), 0, &jerr);
+	a->contacts.alloc_worker_id = eval_col(pg, row, COL_ALLOC_ID);
+	a->contacts.alloc_worker_email = eval_col(pg, row, COL_ALLOC_EMAIL);
+	a->contacts.supervisor_id = eval_col(pg, row, COL_SUP_ID);
+	a->contacts.supervisor_email = eval_col(pg, row, COL_SUP_EMAIL);
+	a->contacts.team_manager_email = eval_col(pg, row, COL_TEAM_EMAIL);
+	a->contacts.chair_id = eval_col(pg, row, COL_CHAIR_ID);
+	a->contacts.chair_email = eval_col(pg, row, COL_CHAIR_EMAIL);
+	if (!a->child_id || !a->fingerprint || !a->as_of || !json_is_object(a->facts))
+		return -1;
+	if (alert_resolve_recipients(a, (const char *const *)rc->roles[a->stage],
+				     &cfg->addresses) < 0 ||
+	    alert_build_link(a, cfg->link_template) < 0)
+		return -1;
+	strbuf_init(&sb);
+	rc->def->summarize(a, &sb);
+	a->summary = strbuf_take(&sb);
+	return a->summary ? 0 : -1;
+}
+
+static int eval_take_rows(struct eval_run *run, const struct config_rule *rc, PGresult *pg)
+{
+	struct eval_result *res = run->res;
+	int rows = PQntuples(pg);
+
+	if (PQnfields(pg) != COL_COUNT)
+		return -1;
+	for (int r = 0; r < rows; r++) {
+		struct alert *a = eval_new_alert(res);
+
+		if (!a)
+			return -1;
+		if (eval_fill_alert(run, rc, pg, r, a) < 0) {
+			alert_free(a);
+			res->n_alerts--;
+			return -1;
+		}
+		res->by_stage[run->rule_i][a->stage]++;
+		res->used_fallback += (size_t)a->used_fallback;
+		res->unroutable += (size_t)a->unroutable;
+	}
+	return 0;
+}
+
+/* ---- the steps ---- */
+
+static void eval_on_rule(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const struct config_rule *rc = &run->ctx->cfg->rules[run->rule_i];
+	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
+	char where[160];
+
+	if (err) {
+		snprintf(where, sizeof(where), "rule %s failed: %%s", rc->def->name);
+		eval_fail(run, where, err);
+		return;
+	}
+	if (eval_take_rows(run, rc, pg) < 0) {
+		eval_fail(run, "rule %s returned a row driftwatch cannot read (a bug: please report "
+			  "it)", rc->def->name);
+		return;
+	}
+	log_debug(run->ctx, "eval: rule %s: %d alerts", rc->def->name, PQntuples(pg));
+	run->rule_i++;
+	eval_next(run);
+}
+
+static void eval_run_rule(struct eval_run *run)
+{
+	const struct config_rule *rc = &run->ctx->cfg->rules[run->rule_i];
+	char *cats = eval_categories(run->ctx->cfg, rc);
+	char *opts = eval_options_json(rc);
+	int rc_send;
+
+	free(run->sql);
+	run->sql = eval_build_sql(run->case_ident, rc->def->sql, sql_alert_rows);
+	if (!cats || !opts || !run->sql) {
+		free(cats);
+		free(opts);
+		eval_fail(run, "out of memory preparing rule %s", rc->def->name);
+		return;
+	}
+	rc_send = eval_send(run, rc->def->name, cats, opts, eval_on_rule);
+	free(cats);
+	free(opts);
+	if (rc_send < 0)
+		eval_fail(run, "could not send a rule's query: %s", db_error(run->conn));
+}
+
+static int eval_add_bad(struct eval_result *res, const char *kind, long long n)
+{
+	struct eval_bad_rows *b = realloc(res->bad, (res->n_bad + 1) * sizeof(*b));
+
+	if (!b)
+		return -1;
+	res->bad = b;
+	b[res->n_bad].kind = strdup(kind);
+	b[res->n_bad].count = n;
+	if (!b[res->n_bad].kind)
+		return -1;
+	res->n_bad++;
+	return 0;
+}
+
+static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
+
+	if (err) {
+		eval_fail(run, "data quality query failed: %s", err);
+		return;
+	}
+	for (int r = 0; r < PQntuples(pg); r++) {
+		const char *kind = PQgetvalue(pg, r, 0);
+		long long n = strtoll(PQgetvalue(pg, r, 1), NULL, 10);
+
+		if (strcmp(kind, "children_evaluated") == 0) {
+			run->res->children = n;
+			continue;
+		}
+		if (eval_add_bad(run->res, kind, n) < 0) {
+			eval_fail(run, "out of memory%s", NULL);
+			return;
+		}
+	}
+	run->step = EVAL_COMMIT;
+	eval_next(run);
+}
+
+static void eval_on_simple(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+
+	if (err) {
+		eval_fail(run, "could not run the evaluation's transaction: %s", err);
+		return;
+	}
+	if (run->step == EVAL_COMMIT) {
+		eval_finish(run);
+		return;
+	}
+	run->step = EVAL_PREPARE;
+	eval_next(run);
+}
+
+static void eval_on_prepare(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
+
+	if (err) {
+		eval_fail(run, "could not set up the evaluation (check \"timezone\" and --as-of): %s",
+			  err);
+		return;
+	}
+	snprintf(run->res->as_of, sizeof(run->res->as_of), "%s", PQgetvalue(pg, 0, 0));
+	run->step = EVAL_RULE;
+	run->rule_i = 0;
+	eval_next(run);
+}
+
+/* One statement fixes T (today in the configured zone unless --as-of), proves the zone name is
+ * one PostgreSQL knows, and bounds every query of the snapshot with statement_timeout. */
+static void eval_prepare(struct eval_run *run)
+{
+	static const char sql[] =
+		"SELECT coalesce($1::date, (now() AT TIME ZONE $2)::date)::text, "
+		"set_config('statement_timeout', $3, true)";
+	const char *params[3] = { run->as_of_req, run->ctx->cfg->timezone, run->timeout };
+
+	if (db_query(run->conn, sql, 3, params, eval_on_prepare, run) < 0)
+		eval_fail(run, "could not send the evaluation's first query: %s",
+			  db_error(run->conn));
+}
+
+/* The configured neglect categories are passed so that a local code (MUL) is not reported
+ * as an unknown category. */
+static void eval_run_quality(struct eval_run *run)
+{
+	char *cats = eval_categories(run->ctx->cfg, NULL);
+	int rc_send;
+
+	free(run->sql);
+	run->sql = eval_build_sql(run->case_ident, NULL, sql_quality);
+	if (!run->sql || !cats) {
+		free(cats);
+		eval_fail(run, "out of memory%s", NULL);
+		return;
+	}
+	run->step = EVAL_QUALITY;
+	rc_send = eval_send(run, "", cats, "{}", eval_on_quality);
+	free(cats);
+	if (rc_send < 0)
+		eval_fail(run, "could not send the data quality query: %s", db_error(run->conn));
+}
+
+static void eval_next(struct eval_run *run)
+{
+	const struct dw_config *cfg = run->ctx->cfg;
+
+	log_debug(run->ctx, "eval: step %s", eval_step_names[run->step]);
+	switch (run->step) {
+	case EVAL_BEGIN:
+		if (db_query(run->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
+			     eval_on_simple, run) < 0)
+			eval_fail(run, "could not begin the evaluation: %s", db_error(run->conn));
+		return;
+	case EVAL_PREPARE:
+		eval_prepare(run);
+		return;
+	case EVAL_RULE:
+		while (run->rule_i < cfg->n_rules && !cfg->rules[run->rule_i].enabled)
+			run->rule_i++;
+		if (run->rule_i < cfg->n_rules)
+			eval_run_rule(run);
+		else
+			eval_run_quality(run);
+		return;
+	case EVAL_QUALITY:
+		return;
+	case EVAL_COMMIT:
+		if (db_query(run->conn, "COMMIT", 0, NULL, eval_on_simple, run) < 0)
+			eval_fail(run, "could not end the evaluation: %s", db_error(run->conn));
+		return;
+	case EVAL_ROLLBACK:
+		return;
+	}
+}
+
+int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_request *req,
+	       eval_done_cb cb, void *arg)
+{
+	struct eval_run *run = calloc(1, sizeof(*run));
+	char timeout[32];
+
+	if (!run)
+		return -1;
+	run->res = calloc(1, sizeof(*run->res));
+	snprintf(timeout, sizeof(timeout), "%ds", ctx->cfg->query_timeout_s);
+	run->ctx = ctx;
+	run->conn = conn;
+	run->cb = cb;
+	run->cb_arg = arg;
+	run->case_ident = db_escape_identifier(conn, ctx->cfg->case_schema);
+	run->as_of_req = req->as_of ? strdup(req->as_of) : NULL;
+	run->kids = req->child_ids ? eval_array_literal(req->child_ids, req->n_child_ids) : NULL;
+	run->timeout = strdup(timeout);
+	if (!run->res || !run->case_ident || (req->as_of && !run->as_of_req) ||
+	    (req->child_ids && !run->kids) || !run->timeout) {
+		free(run->res);
+		eval_run_free(run);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &run->t0);
+	run->step = EVAL_BEGIN;
+	eval_next(run);
+	return 0;
+}
+
+void eval_result_free(struct eval_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->n_alerts; i++)
+		alert_free(&res->alerts[i]);
+	free(res->alerts);
+	for (size_t i = 0; i < res->n_bad; i++)
+		free(res->bad[i].kind);
+	free(res->bad);
+	free(res->error);
+	free(res);
+}

@@ -1,0 +1,19 @@
+/* log: one line per event on standard error, prefixed "<N>" so journald keeps the priority. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "driftwatch/log.h"
+
+void log_write(int max_prio, int prio, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	if (prio > max_prio)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One fprintf per line so concurrent writers cannot interleave within a line. */
+	fprintf(stderr, "<%d>%s\n", prio, line);
+}

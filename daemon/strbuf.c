@@ -1,0 +1,90 @@
+/* strbuf: a growable string; a failed allocation poisons it instead of being checked per call. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/strbuf.h"
+
+void strbuf_init(struct strbuf *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+}
+
+static int strbuf_grow(struct strbuf *sb, size_t extra)
+{
+	size_t need = sb->len + extra + 1;
+	size_t cap;
+	char *b;
+
+	if (sb->failed)
+		return -1;
+	if (need <= sb->cap)
+		return 0;
+	cap = sb->cap ? sb->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	b = realloc(sb->buf, cap);
+	if (!b) {
+		sb->failed = 1;
+		return -1;
+	}
+	sb->buf = b;
+	sb->cap = cap;
+	return 0;
+}
+
+void strbuf_appendn(struct strbuf *sb, const char *s, size_t n)
+{
+	if (strbuf_grow(sb, n) < 0)
+		return;
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+}
+
+void strbuf_append(struct strbuf *sb, const char *s)
+{
+	strbuf_appendn(sb, s, strlen(s));
+}
+
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (len < 0) {
+		sb->failed = 1;
+		return;
+	}
+	if (strbuf_grow(sb, (size_t)len) < 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)len + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)len;
+}
+
+char *strbuf_take(struct strbuf *sb)
+{
+	char *s;
+
+	if (sb->failed) {
+		strbuf_free(sb);
+		return NULL;
+	}
+	if (!sb->buf && strbuf_grow(sb, 0) < 0)
+		return NULL;
+	s = sb->buf;
+	strbuf_init(sb);
+	return s;
+}
+
+void strbuf_free(struct strbuf *sb)
+{
+	free(sb->buf);
+	strbuf_init(sb);
+}

@@ -1,0 +1,52 @@
+/* alert: one alert as the rules yield it, and its JSON form (ALERTS.md, "The notice as data"). */
+#ifndef DRIFTWATCH_ALERT_H
+#define DRIFTWATCH_ALERT_H
+
+#include <jansson.h>
+
+struct rule_def;
+struct config_addresses;
+
+/* Everyone a recipient role could resolve to, fetched by SQL joins with the rule's rows. */
+struct alert_contacts {
+	char *alloc_worker_id;    /* current allocation's worker; NULL = no open allocation */
+	char *alloc_worker_email;
+	char *supervisor_id;      /* that worker's supervisor_id */
+	char *supervisor_email;
+	char *team_manager_email; /* that worker's team's manager_email */
+	char *chair_id;           /* the plan's chair_id */
+	char *chair_email;
+};
+
+struct alert {
+	const struct rule_def *rule;
+	int stage;                /* index into rule->stages */
+	char *child_id;
+	char *subject_id;         /* NULL for rules with no subject */
+	char *family_id;          /* NULL when unknown */
+	char *fingerprint;
+	char *as_of;              /* YYYY-MM-DD */
+	char *since;              /* YYYY-MM-DD */
+	json_t *facts;            /* object */
+	struct alert_contacts contacts;
+	json_t *recipients;       /* array of {role, worker_id, email} */
+	char *link;               /* NULL when no link_template */
+	char *summary;
+	int used_fallback;        /* a role resolved to the fallback address */
+	int unroutable;           /* no address at all for some role: fallback not configured */
+};
+
+void alert_free(struct alert *a);
+
+/* The alert as the JSON object of ALERTS.md, with "status" set to status. New reference. */
+json_t *alert_to_json(const struct alert *a, const char *status);
+
+/* Resolves roles (NULL-terminated) to recipients by RULES.md "Recipients": fills
+ * a->recipients, a->used_fallback and a->unroutable. Returns 0, or -1 on allocation failure. */
+int alert_resolve_recipients(struct alert *a, const char *const *roles,
+			     const struct config_addresses *addr);
+
+/* Fills a->link from template ("{child_id}" replaced, URL-escaped). */
+int alert_build_link(struct alert *a, const char *link_template);
+
+#endif

@@ -1,0 +1,13 @@
+/* cmd: the one-shot commands of the command line, each run on the context's event loop. */
+#ifndef DRIFTWATCH_CMD_H
+#define DRIFTWATCH_CMD_H
+
+struct dw_ctx;
+
+/* --check-config: the contract against the configured schema. Returns the exit status. */
+int cmd_check_config(struct dw_ctx *ctx);
+
+/* --once --dry-run [--as-of]: prints alerts as JSON lines. Returns the exit status. */
+int cmd_dry_run(struct dw_ctx *ctx, const char *as_of);
+
+#endif

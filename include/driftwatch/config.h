@@ -1,0 +1,91 @@
+/* config: the one JSON configuration file, validated into a struct with every default filled. */
+#ifndef DRIFTWATCH_CONFIG_H
+#define DRIFTWATCH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "driftwatch/errlist.h"
+#include "driftwatch/rule.h"
+
+enum config_tls { CONFIG_TLS_STARTTLS, CONFIG_TLS_IMPLICIT, CONFIG_TLS_NONE };
+
+struct config_webhook {
+	char *url;
+	char *secret;       /* inline "whsec_..." or NULL */
+	char *secret_file;  /* path, or NULL */
+	char **rules;       /* NULL-terminated rule names; NULL = every rule */
+};
+
+struct config_addresses {
+	char *fallback;        /* front door / duty team; NULL if not configured */
+	char *cp_chair;
+	char *cp_manager;
+	char *head_of_service;
+	char *operators;
+};
+
+struct config_email {
+	bool enabled;          /* true when "email" is present */
+	char *smtp_url;
+	enum config_tls tls;
+	char *from;
+	char *username;
+	char *password;        /* inline; discouraged */
+	char *password_file;
+	char *ca_file;
+	bool verify_peer;      /* "verify": default true */
+	bool send_resolved;    /* "send_resolved": default false */
+};
+
+struct config_rule {
+	const struct rule_def *def; /* the registry entry this configures */
+	bool enabled;
+	/* one int per rule_def option, in the def's order (thresholds, windows, gaps) */
+	int opts[RULE_MAX_OPTS];
+	/* per stage (def order): the stage's threshold_key value (months, count, ...), or 0 for
+	 * a stage without one */
+	int thresholds[RULE_MAX_STAGES];
+	/* per stage (def order): NULL-terminated list of role names */
+	char **roles[RULE_MAX_STAGES];
+	/* NULL-terminated CP categories that count as neglect. Filled for every rule after a load,
+	 * also those that do not accept the key, so each rule query has its $4: the rule's own list,
+	 * else cp_neglect_duration's configured list, else {"NEG"}. */
+	char **neglect_categories;
+};
+
+struct dw_config {
+	char *path;            /* the file this came from, for messages */
+	char *conninfo;
+	char *case_schema;     /* default "casework" */
+	char *state_schema;    /* default "driftwatch" */
+	char *timezone;        /* default "Europe/London" */
+	char *link_template;   /* default NULL: alerts carry no link */
+	struct config_addresses addresses;
+	struct config_email email;
+	struct config_webhook *webhooks;
+	size_t n_webhooks;
+	char *team_webhook_secret_file;
+	char *http_listen;     /* default "127.0.0.1:9480"; NULL = off */
+	int eval_interval_s;   /* "evaluation": {"interval_seconds"} default 300 */
+	int query_timeout_s;   /* "database": {"query_timeout_seconds"} default 300 */
+	int repeat_after_days; /* default 0 = never */
+	struct config_rule rules[RULE_REGISTRY_MAX];
+	size_t n_rules;        /* == rule_registry_count() */
+};
+
+/* Loads and validates path into *cfg (which is overwritten, not freed first). Every fault is
+ * added to errs as "FILE: KEY: what is wrong". Returns 0 when nothing was wrong, else -1; either
+ * way *cfg is safe to pass to config_free. */
+int config_load(const char *path, struct dw_config *cfg, struct errlist *errs);
+
+/* The same for a JSON text already in memory (used by tests); name is used in messages. */
+int config_load_text(const char *name, const char *text, struct dw_config *cfg,
+		     struct errlist *errs);
+
+void config_free(struct dw_config *cfg);
+
+/* The configuration of the named rule, or NULL. */
+const struct config_rule *config_rule_find(const struct dw_config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,35 @@
+/* db: one asynchronous libpq connection driven by the libevent loop, one query at a time. */
+#ifndef DRIFTWATCH_DB_H
+#define DRIFTWATCH_DB_H
+
+#include <libpq-fe.h>
+
+struct event_base;
+struct db_conn;
+
+/* Called once when connecting finished: ok is 1 on success, 0 on failure (db_error says why). */
+typedef void (*db_connect_cb)(struct db_conn *conn, int ok, void *arg);
+/* Called once per query with its last result; res is NULL when the connection failed before a
+ * result arrived (db_error says why). The db module PQclear()s res after the callback. */
+typedef void (*db_result_cb)(struct db_conn *conn, PGresult *res, void *arg);
+
+struct db_conn *db_conn_new(struct event_base *base, const char *conninfo, int log_level);
+void db_conn_free(struct db_conn *conn);
+
+int db_connect(struct db_conn *conn, db_connect_cb cb, void *arg);
+
+/* Sends sql with text parameters (values[i] NULL = SQL NULL). Only one query may be
+ * outstanding. Returns 0 if sent, -1 if it could not be (db_error says why; cb not called). */
+int db_query(struct db_conn *conn, const char *sql, int nparams, const char *const *values,
+	     db_result_cb cb, void *arg);
+
+/* Cancels the query in progress after timeout_s seconds (0 = never). */
+void db_set_query_timeout(struct db_conn *conn, int timeout_s);
+
+const char *db_error(const struct db_conn *conn);
+PGconn *db_pgconn(struct db_conn *conn);
+
+/* PQescapeIdentifier into a malloc'd string, or NULL. */
+char *db_escape_identifier(struct db_conn *conn, const char *ident);
+
+#endif

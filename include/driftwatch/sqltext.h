@@ -1,0 +1,15 @@
+/* sqltext: the SQL files of rules/, embedded at build time (generated build/sql_embed.c). */
+#ifndef DRIFTWATCH_SQLTEXT_H
+#define DRIFTWATCH_SQLTEXT_H
+
+extern const char sql_common[];
+extern const char sql_alert_rows[];
+extern const char sql_quality[];
+extern const char sql_cin_neglect_duration[];
+extern const char sql_cp_neglect_duration[];
+extern const char sql_repeat_neglect_plan[];
+extern const char sql_was_not_brought[];
+extern const char sql_worker_change[];
+extern const char sql_worker_churn[];
+
+#endif

@@ -1,0 +1,22 @@
+/* strbuf: a growable string for building SQL text, JSON-free summaries and messages. */
+#ifndef DRIFTWATCH_STRBUF_H
+#define DRIFTWATCH_STRBUF_H
+
+#include <stddef.h>
+
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int failed; /* an allocation failed; every later append is a no-op */
+};
+
+void strbuf_init(struct strbuf *sb);
+void strbuf_append(struct strbuf *sb, const char *s);
+void strbuf_appendn(struct strbuf *sb, const char *s, size_t n);
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Returns the string and gives up ownership, or NULL if any append failed. */
+char *strbuf_take(struct strbuf *sb);
+void strbuf_free(struct strbuf *sb);
+
+#endif

@@ -1,0 +1,41 @@
+/* cin_neglect_duration: a child on a CIN plan for neglect for 6 months or more (drift). */
+#include "driftwatch/alert.h"
+#include "driftwatch/facts.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+
+static const struct rule_opt opts[] = {
+	{ "merge_gap_days", 28, 0, 365,
+	  "a plan starting within this many days of the previous one's end continues its episode" },
+};
+
+static const struct rule_stage stages[] = {
+	{ "6m", "months", 6, { "supervisor", NULL }, "review in supervision" },
+};
+
+static void summarize(const struct alert *a, struct strbuf *out)
+{
+	char since[24];
+	long long plans = facts_int(a->facts, "plans_in_episode", 1);
+
+	facts_date_words(facts_str(a->facts, "episode_start", a->since), since, sizeof(since));
+	strbuf_printf(out, "Child %s has been on a child in need plan for neglect for %lld months "
+		      "(since %s)", a->child_id, facts_int(a->facts, "months", 0), since);
+	if (plans > 1)
+		strbuf_printf(out, ", across %lld plans closed and reopened", plans);
+	strbuf_append(out, ".");
+}
+
+const struct rule_def rule_cin_neglect_duration = {
+	.name = "cin_neglect_duration",
+	.doc = "a child on an open CIN plan for neglect, by months since the episode started",
+	.sql = sql_cin_neglect_duration,
+	.opts = opts,
+	.n_opts = sizeof(opts) / sizeof(opts[0]),
+	.stages = stages,
+	.n_stages = sizeof(stages) / sizeof(stages[0]),
+	.uses_neglect_categories = false,
+	.check = NULL,
+	.summarize = summarize,
+};

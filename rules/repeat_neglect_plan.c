@@ -1,0 +1,51 @@
+/* repeat_neglect_plan: a second or later CP plan for neglect; the sooner, the stronger. */
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/errlist.h"
+#include "driftwatch/facts.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+
+static const struct rule_stage stages[] = {
+	{ "any", NULL, 0, { "cp_chair", "supervisor", NULL },
+	  "chair and supervisor to review why the earlier plan ended" },
+	{ "24m", "months", 24, { "cp_chair", "supervisor", NULL },
+	  "chair and supervisor to review why the earlier plan ended" },
+	{ "12m", "months", 12, { "cp_chair", "supervisor", NULL },
+	  "chair and supervisor to review why the earlier plan ended, within weeks" },
+};
+
+/* 12m is the higher stage because it is the shorter gap; its window must sit inside 24m's. */
+static void check(const struct config_rule *rc, const char *file, struct errlist *errs)
+{
+	if (rc->thresholds[2] <= rc->thresholds[1])
+		return;
+	errlist_add(errs, "%s: rules.repeat_neglect_plan.stages.12m.months: must not be more than "
+		    "stage 24m's %d months, got %d", file, rc->thresholds[1], rc->thresholds[2]);
+}
+
+static void summarize(const struct alert *a, struct strbuf *out)
+{
+	char nth[16], ended[24];
+	long long n = facts_int(a->facts, "plan_number", 2);
+
+	facts_ordinal(n, nth, sizeof(nth));
+	facts_date_words(facts_str(a->facts, "previous_plan_end", NULL), ended, sizeof(ended));
+	strbuf_printf(out, "Child %s is on a child protection plan for neglect again (the %s CP "
+		      "plan), started %lld days after the previous neglect plan ended on %s.",
+		      a->child_id, nth, facts_int(a->facts, "gap_days", 0), ended);
+}
+
+const struct rule_def rule_repeat_neglect_plan = {
+	.name = "repeat_neglect_plan",
+	.doc = "an open CP plan for neglect after an earlier CP plan for neglect ended",
+	.sql = sql_repeat_neglect_plan,
+	.opts = NULL,
+	.n_opts = 0,
+	.stages = stages,
+	.n_stages = sizeof(stages) / sizeof(stages[0]),
+	.uses_neglect_categories = true,
+	.check = check,
+	.summarize = summarize,
+};

@@ -1,0 +1,63 @@
+/* was_not_brought: appointments a child depended on an adult to be brought to, and missed. */
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/errlist.h"
+#include "driftwatch/facts.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+
+static const struct rule_opt opts[] = {
+	{ "window_months", 6, 1, 60, "months back from the evaluation day that missed appointments count" },
+	{ "infant_months", 12, 1, 60, "a child younger than this on the appointment's date is vulnerable" },
+};
+
+static const struct rule_stage stages[] = {
+	{ "vulnerable", "count", 1, { "supervisor", "allocated_worker", NULL },
+	  "follow up the missed appointment with the family and the health service" },
+	{ "repeated", "count", 2, { "supervisor", "allocated_worker", NULL },
+	  "follow up the pattern of missed appointments with the family and the health service" },
+};
+
+static void check(const struct config_rule *rc, const char *file, struct errlist *errs)
+{
+	if (rc->thresholds[0] <= rc->thresholds[1])
+		return;
+	errlist_add(errs, "%s: rules.was_not_brought.stages.vulnerable.count: must not be more than "
+		    "stage repeated's %d, got %d", file, rc->thresholds[1], rc->thresholds[0]);
+}
+
+static const char *why_vulnerable(const json_t *facts)
+{
+	if (facts_true(facts, "under_one"))
+		return ", as a baby under one";
+	if (facts_true(facts, "on_cp_plan"))
+		return " while on a child protection plan";
+	if (facts_true(facts, "disability"))
+		return ", as a disabled child";
+	return "";
+}
+
+static void summarize(const struct alert *a, struct strbuf *out)
+{
+	char latest[24], from[24];
+	long long n = facts_int(a->facts, "count", 0);
+
+	facts_date_words(facts_str(a->facts, "latest", a->since), latest, sizeof(latest));
+	facts_date_words(facts_str(a->facts, "window_start", NULL), from, sizeof(from));
+	strbuf_printf(out, "Child %s was not brought to %lld appointment%s since %s (latest %s)%s.",
+		      a->child_id, n, n == 1 ? "" : "s", from, latest, why_vulnerable(a->facts));
+}
+
+const struct rule_def rule_was_not_brought = {
+	.name = "was_not_brought",
+	.doc = "appointments the child was not brought to within the window",
+	.sql = sql_was_not_brought,
+	.opts = opts,
+	.n_opts = sizeof(opts) / sizeof(opts[0]),
+	.stages = stages,
+	.n_stages = sizeof(stages) / sizeof(stages[0]),
+	.uses_neglect_categories = false,
+	.check = check,
+	.summarize = summarize,
+};

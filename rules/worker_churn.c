@@ -1,0 +1,38 @@
+/* worker_churn: three or more allocated workers in a year on an open neglect case. */
+#include "driftwatch/alert.h"
+#include "driftwatch/facts.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+
+static const struct rule_opt opts[] = {
+	{ "window_months", 12, 1, 120, "months back that allocations count" },
+};
+
+static const struct rule_stage stages[] = {
+	{ "churn", "workers", 3, { "supervisor", NULL },
+	  "review in supervision how to keep one worker with the family" },
+};
+
+static void summarize(const struct alert *a, struct strbuf *out)
+{
+	char from[24];
+
+	facts_date_words(facts_str(a->facts, "window_start", NULL), from, sizeof(from));
+	strbuf_printf(out, "Child %s has had %lld different allocated workers since %s while on a "
+		      "plan for neglect.", a->child_id, facts_int(a->facts, "distinct_workers", 0),
+		      from);
+}
+
+const struct rule_def rule_worker_churn = {
+	.name = "worker_churn",
+	.doc = "three or more distinct allocated workers within 12 months on an open neglect plan",
+	.sql = sql_worker_churn,
+	.opts = opts,
+	.n_opts = sizeof(opts) / sizeof(opts[0]),
+	.stages = stages,
+	.n_stages = sizeof(stages) / sizeof(stages[0]),
+	.uses_neglect_categories = true,
+	.check = NULL,
+	.summarize = summarize,
+};
