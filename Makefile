@@ -2,7 +2,7 @@
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
-PKGS      := libpq libevent jansson libcurl
+PKGS      := libpq libevent jansson libcurl libcrypto
 CC        ?= cc
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wno-format-nonliteral
@@ -12,7 +12,7 @@ CFLAGS    += -std=c11 $(WARN) $(shell pkg-config --cflags $(PKGS))
 LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
 SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-RULE_SQL  := $(sort $(wildcard rules/*.sql))
+RULE_SQL  := $(sort $(wildcard rules/*.sql daemon/sql/*.sql))
 EMBED_SQL := $(filter-out rules/contract.sql rules/contract_indexes.sql,$(RULE_SQL))
 SRC       := $(sort $(wildcard daemon/*.c rules/*.c)) build/sql_embed.c
 LIB_SRC   := $(filter-out daemon/main.c,$(SRC))
@@ -56,7 +56,7 @@ check: all build/san/driftwatchd $(UNIT_BIN)
 	DRIFTWATCHD=$(CURDIR)/build/san/driftwatchd DWGEN=$(CURDIR)/build/dwgen \
 	UNIT_DIR=$(CURDIR)/build/san bash tests/run.sh
 
-demo: all
+demo:
 	bash tests/demo.sh
 
 bench: all

@@ -15,6 +15,7 @@ static void alert_contacts_free(struct alert_contacts *c)
 	free(c->supervisor_id);
 	free(c->supervisor_email);
 	free(c->team_manager_email);
+	free(c->team_webhook_url);
 	free(c->chair_id);
 	free(c->chair_email);
 }

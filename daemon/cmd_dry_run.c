@@ -12,6 +12,7 @@
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
+#include "driftwatch/report.h"
 #include "driftwatch/rule.h"
 
 struct dry_run {
@@ -66,39 +67,6 @@ static int print_alerts(struct eval_result *res)
 	return fflush(stdout) == 0 ? 0 : -1;
 }
 
-static void print_stage_counts(const struct dw_config *cfg, const struct eval_result *res)
-{
-	for (size_t r = 0; r < cfg->n_rules; r++) {
-		const struct config_rule *rc = &cfg->rules[r];
-
-		if (!rc->enabled) {
-			fprintf(stderr, "  %-22s disabled\n", rc->def->name);
-			continue;
-		}
-		fprintf(stderr, "  %-22s", rc->def->name);
-		for (size_t s = 0; s < rc->def->n_stages; s++)
-			fprintf(stderr, " %s=%zu", rc->def->stages[s].name, res->by_stage[r][s]);
-		fputc('\n', stderr);
-	}
-}
-
-static void print_summary(const struct dw_config *cfg, const struct eval_result *res)
-{
-	fprintf(stderr, "driftwatch dry run as of %s: %lld children evaluated, %zu alerts, "
-		"%.2f s\n", res->as_of, res->children, res->n_alerts, res->seconds);
-	print_stage_counts(cfg, res);
-	if (res->n_bad == 0)
-		fprintf(stderr, "  bad rows: none\n");
-	for (size_t i = 0; i < res->n_bad; i++)
-		fprintf(stderr, "  bad rows: %s=%lld\n", res->bad[i].kind, res->bad[i].count);
-	if (res->used_fallback)
-		fprintf(stderr, "  %zu alerts have a role sent to the fallback address %s\n",
-			res->used_fallback, cfg->addresses.fallback);
-	if (res->unroutable)
-		fprintf(stderr, "  %zu alerts have a role with no address at all: set "
-			"addresses.fallback in %s\n", res->unroutable, cfg->path);
-}
-
 static void dry_run_on_eval(struct eval_result *res, void *arg)
 {
 	struct dry_run *dr = arg;
@@ -141,7 +109,7 @@ int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 		log_err(ctx, "evaluation failed: %s", dr.res->error);
 	} else if (dr.res) {
 		dr.status = print_alerts(dr.res) < 0 ? 1 : 0;
-		print_summary(ctx->cfg, dr.res);
+		report_evaluation(stderr, ctx->cfg, dr.res);
 	}
 	eval_result_free(dr.res);
 	db_conn_free(dr.conn);

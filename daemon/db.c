@@ -20,8 +20,20 @@ enum db_state {
 
 static const char *const db_state_names[] = { "idle", "connecting", "ready", "busy", "failed" };
 
+/* A query waiting for the one in flight to finish: libpq runs one at a time per connection. */
+struct db_pending {
+	struct db_pending *next;
+	char *sql;
+	int nparams;          /* -1 for a script */
+	char **values;
+	db_result_cb cb;
+	void *arg;
+};
+
 struct db_conn {
 	struct event_base *base;
+	struct db_pending *queue_head;
+	struct db_pending *queue_tail;
 	char *conninfo;
 	PGconn *pg;
 	struct event *ev_read;      /* persistent while connected: results and lost connections */
@@ -97,10 +109,13 @@ struct db_conn *db_conn_new(struct event_base *base, const char *conninfo, int l
 	return conn;
 }
 
+static void db_queue_drop(struct db_conn *conn);
+
 void db_conn_free(struct db_conn *conn)
 {
 	if (!conn)
 		return;
+	db_queue_drop(conn);
 	db_close(conn);
 	if (conn->ev_timeout)
 		event_free(conn->ev_timeout);
@@ -252,6 +267,61 @@ int db_connect(struct db_conn *conn, db_connect_cb cb, void *arg)
 
 /* ---- queries ---- */
 
+static void db_pending_free(struct db_pending *p)
+{
+	for (int i = 0; p->values && i < p->nparams; i++)
+		free(p->values[i]);
+	free(p->values);
+	free(p->sql);
+	free(p);
+}
+
+static struct db_pending *db_queue_pop(struct db_conn *conn)
+{
+	struct db_pending *p = conn->queue_head;
+
+	if (!p)
+		return NULL;
+	conn->queue_head = p->next;
+	if (!conn->queue_head)
+		conn->queue_tail = NULL;
+	return p;
+}
+
+/* Every queued query hears that it will not run, so no caller waits for ever. */
+static void db_queue_fail(struct db_conn *conn)
+{
+	struct db_pending *p;
+
+	while ((p = db_queue_pop(conn)) != NULL) {
+		p->cb(conn, NULL, p->arg);
+		db_pending_free(p);
+	}
+}
+
+static void db_queue_drop(struct db_conn *conn)
+{
+	struct db_pending *p;
+
+	while ((p = db_queue_pop(conn)) != NULL)
+		db_pending_free(p);
+}
+
+static int db_send_now(struct db_conn *conn, const char *sql, int nparams,
+		       const char *const *values, db_result_cb cb, void *arg);
+
+static void db_queue_pump(struct db_conn *conn)
+{
+	struct db_pending *p;
+
+	while (conn->state == DB_READY && (p = db_queue_pop(conn)) != NULL) {
+		if (db_send_now(conn, p->sql, p->nparams, (const char *const *)p->values, p->cb,
+				p->arg) < 0)
+			p->cb(conn, NULL, p->arg);
+		db_pending_free(p);
+	}
+}
+
 static void db_query_finish(struct db_conn *conn, PGresult *res)
 {
 	db_result_cb cb = conn->result_cb;
@@ -266,6 +336,10 @@ static void db_query_finish(struct db_conn *conn, PGresult *res)
 	cb(conn, res, cb_arg);
 	if (res)
 		PQclear(res);
+	if (conn->state == DB_FAILED)
+		db_queue_fail(conn);
+	else
+		db_queue_pump(conn);
 }
 
 static void db_lost(struct db_conn *conn, const char *what)
@@ -276,6 +350,8 @@ static void db_lost(struct db_conn *conn, const char *what)
 	db_set_state(conn, DB_FAILED);
 	if (conn->result_cb)
 		db_query_finish(conn, NULL);
+	else
+		db_queue_fail(conn);
 }
 
 static void db_collect_results(struct db_conn *conn)
@@ -288,7 +364,8 @@ static void db_collect_results(struct db_conn *conn)
 			db_query_finish(conn, conn->last);
 			return;
 		}
-		/* Keep the last result: for one statement that is its rows or its error. */
+		/* Keep the last result: for one statement that is its rows or its error; a script
+		 * stops at its first error, which is then the last result. */
 		if (conn->last)
 			PQclear(conn->last);
 		conn->last = res;
@@ -355,17 +432,15 @@ static void db_on_timeout(evutil_socket_t fd, short what, void *arg)
 	db_lost(conn, what_msg);
 }
 
-int db_query(struct db_conn *conn, const char *sql, int nparams, const char *const *values,
-	     db_result_cb cb, void *arg)
+/* nparams < 0 sends sql as a script of several statements (simple query protocol). */
+static int db_send_now(struct db_conn *conn, const char *sql, int nparams,
+		       const char *const *values, db_result_cb cb, void *arg)
 {
 	struct timeval tv;
+	int sent = nparams < 0 ? PQsendQuery(conn->pg, sql)
+			       : PQsendQueryParams(conn->pg, sql, nparams, NULL, values, NULL, NULL, 0);
 
-	if (conn->state != DB_READY) {
-		snprintf(conn->err, sizeof(conn->err), "database connection is %s, not ready",
-			 db_state_names[conn->state]);
-		return -1;
-	}
-	if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, values, NULL, NULL, 0)) {
+	if (!sent) {
 		db_set_error(conn, "could not send the query");
 		return -1;
 	}
@@ -380,4 +455,74 @@ int db_query(struct db_conn *conn, const char *sql, int nparams, const char *con
 	}
 	db_flush(conn);
 	return 0;
+}
+
+static char *db_strdup_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int db_enqueue(struct db_conn *conn, const char *sql, int nparams,
+		      const char *const *values, db_result_cb cb, void *arg)
+{
+	struct db_pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		goto oom;
+	p->nparams = nparams;
+	p->cb = cb;
+	p->arg = arg;
+	p->sql = strdup(sql);
+	if (!p->sql)
+		goto oom;
+	if (nparams > 0) {
+		p->values = calloc((size_t)nparams, sizeof(*p->values));
+		if (!p->values)
+			goto oom;
+		for (int i = 0; i < nparams; i++) {
+			p->values[i] = db_strdup_null(values[i]);
+			if (values[i] && !p->values[i])
+				goto oom;
+		}
+	}
+	if (conn->queue_tail)
+		conn->queue_tail->next = p;
+	else
+		conn->queue_head = p;
+	conn->queue_tail = p;
+	return 0;
+oom:
+	if (p)
+		db_pending_free(p);
+	snprintf(conn->err, sizeof(conn->err), "out of memory queueing a query");
+	return -1;
+}
+
+static int db_submit(struct db_conn *conn, const char *sql, int nparams,
+		     const char *const *values, db_result_cb cb, void *arg)
+{
+	if (conn->state == DB_BUSY || (conn->state == DB_READY && conn->queue_head))
+		return db_enqueue(conn, sql, nparams, values, cb, arg);
+	if (conn->state != DB_READY) {
+		snprintf(conn->err, sizeof(conn->err), "database connection is %s, not ready",
+			 db_state_names[conn->state]);
+		return -1;
+	}
+	return db_send_now(conn, sql, nparams, values, cb, arg);
+}
+
+int db_query(struct db_conn *conn, const char *sql, int nparams, const char *const *values,
+	     db_result_cb cb, void *arg)
+{
+	return db_submit(conn, sql, nparams < 0 ? 0 : nparams, values, cb, arg);
+}
+
+int db_script(struct db_conn *conn, const char *sql, db_result_cb cb, void *arg)
+{
+	return db_submit(conn, sql, -1, NULL, cb, arg);
+}
+
+int db_busy(const struct db_conn *conn)
+{
+	return conn->state == DB_BUSY || conn->queue_head != NULL;
 }

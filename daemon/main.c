@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "driftwatch/cmd.h"
@@ -131,10 +132,12 @@ static int run_command(struct dw_ctx *ctx, const struct options *o)
 		return cmd_check_config(ctx);
 	if (o->once && o->dry_run)
 		return cmd_dry_run(ctx, o->as_of);
-	/* Alert state, the outbox and delivery are the next piece of work (README, "Not built
-	 * yet"); refusing is better than pretending to have told anyone. */
-	log_err(ctx, "%s: only --check-config and --once --dry-run are built so far; alert state "
-		"and delivery are not built yet", o->config);
+	if (o->once)
+		return cmd_once(ctx, o->as_of);
+	/* The long-running daemon is the next piece of work (README, "Not built yet"); refusing
+	 * is better than pretending to watch. */
+	log_err(ctx, "%s: the long-running daemon is not built yet: run --once from a timer",
+		o->config);
 	return EXIT_USAGE;
 }
 
@@ -158,6 +161,11 @@ int main(int argc, char **argv)
 	}
 	errlist_free(&errs);
 	ctx.cfg = &cfg;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_err(&ctx, "could not initialise libcurl");
+		config_free(&cfg);
+		return EXIT_RUNTIME;
+	}
 	ctx.base = event_base_new();
 	if (!ctx.base) {
 		log_err(&ctx, "could not create the event loop");
@@ -166,6 +174,7 @@ int main(int argc, char **argv)
 	}
 	status = run_command(&ctx, &o);
 	event_base_free(ctx.base);
+	curl_global_cleanup();
 	config_free(&cfg);
 	return status;
 }

@@ -58,6 +58,8 @@ const struct rule_def rule_was_not_brought = {
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = false,
+	/* A further missed appointment moves "latest"; one leaving the window does not. */
+	.notify_fact = "latest",
 	.check = check,
 	.summarize = summarize,
 };

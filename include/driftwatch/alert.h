@@ -14,6 +14,7 @@ struct alert_contacts {
 	char *supervisor_id;      /* that worker's supervisor_id */
 	char *supervisor_email;
 	char *team_manager_email; /* that worker's team's manager_email */
+	char *team_webhook_url;   /* that worker's team's webhook_url */
 	char *chair_id;           /* the plan's chair_id */
 	char *chair_email;
 };

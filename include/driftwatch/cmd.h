@@ -10,4 +10,7 @@ int cmd_check_config(struct dw_ctx *ctx);
 /* --once --dry-run [--as-of]: prints alerts as JSON lines. Returns the exit status. */
 int cmd_dry_run(struct dw_ctx *ctx, const char *as_of);
 
+/* --once [--as-of]: evaluate, record alert state, deliver due notices. Returns the exit status. */
+int cmd_once(struct dw_ctx *ctx, const char *as_of);
+
 #endif

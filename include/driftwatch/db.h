@@ -18,15 +18,23 @@ void db_conn_free(struct db_conn *conn);
 
 int db_connect(struct db_conn *conn, db_connect_cb cb, void *arg);
 
-/* Sends sql with text parameters (values[i] NULL = SQL NULL). Only one query may be
- * outstanding. Returns 0 if sent, -1 if it could not be (db_error says why; cb not called). */
+/* Sends sql with text parameters (values[i] NULL = SQL NULL). Queries sent while another is in
+ * flight wait their turn (first in, first out; parameters are copied). If the connection is
+ * lost, each waiting query's callback runs with res NULL. Returns 0 if sent or queued, -1 if
+ * it could not be (db_error says why; cb not called). A callback must not free the conn. */
 int db_query(struct db_conn *conn, const char *sql, int nparams, const char *const *values,
 	     db_result_cb cb, void *arg);
+
+/* Sends a script of several statements without parameters (migrations). The callback gets the
+ * last statement's result, or the first error. Same rules as db_query. */
+int db_script(struct db_conn *conn, const char *sql, db_result_cb cb, void *arg);
 
 /* Cancels the query in progress after timeout_s seconds (0 = never). */
 void db_set_query_timeout(struct db_conn *conn, int timeout_s);
 
 const char *db_error(const struct db_conn *conn);
+/* A query is in flight or waiting. */
+int db_busy(const struct db_conn *conn);
 PGconn *db_pgconn(struct db_conn *conn);
 
 /* PQescapeIdentifier into a malloc'd string, or NULL. */

@@ -45,6 +45,9 @@ struct rule_def {
 	const struct rule_stage *stages;    /* n_stages entries, lowest first */
 	size_t n_stages;
 	bool uses_neglect_categories;       /* accepts "neglect_categories" */
+	/* The fact whose change makes a firing alert news again ("alert.updated"), or NULL when
+	 * only a higher stage is news. */
+	const char *notify_fact;
 	/* Cross-field checks (thresholds in order, windows sensible); adds to errs, may be NULL. */
 	void (*check)(const struct config_rule *rc, const char *file, struct errlist *errs);
 	/* One plain sentence a supervisor understands, from the alert's facts. */

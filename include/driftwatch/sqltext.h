@@ -1,4 +1,4 @@
-/* sqltext: the SQL files of rules/, embedded at build time (generated build/sql_embed.c). */
+/* sqltext: the SQL files of rules/ and daemon/sql/, embedded at build time (generated build/sql_embed.c). */
 #ifndef DRIFTWATCH_SQLTEXT_H
 #define DRIFTWATCH_SQLTEXT_H
 
@@ -11,5 +11,9 @@ extern const char sql_repeat_neglect_plan[];
 extern const char sql_was_not_brought[];
 extern const char sql_worker_change[];
 extern const char sql_worker_churn[];
+extern const char sql_state_v1[];
+extern const char sql_record[];
+extern const char sql_outbox_claim[];
+extern const char sql_outbox_result[];
 
 #endif

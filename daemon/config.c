@@ -1,0 +1,1368 @@
+/* config: reads the one JSON configuration file into a struct dw_config, fills every default,
+ * and reports every fault (not only the first) as "FILE: KEY.PATH: what is wrong, got ...". */
+#include "driftwatch/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "driftwatch/errlist.h"
+#include "driftwatch/rule.h"
+
+#define DEFAULT_CASE_SCHEMA "casework"
+#define DEFAULT_STATE_SCHEMA "driftwatch"
+#define DEFAULT_TIMEZONE "Europe/London"
+#define DEFAULT_HTTP_LISTEN "127.0.0.1:9480"
+#define DEFAULT_QUERY_TIMEOUT_S 300
+#define DEFAULT_EVAL_INTERVAL_S 300
+#define DEFAULT_NEGLECT_CATEGORY "NEG"
+#define ZONEINFO_DIR "/usr/share/zoneinfo"
+
+/* A configuration is a few kilobytes; a file far larger is a mistake (a log, a dump). */
+#define MAX_FILE_BYTES (1024 * 1024)
+#define PATH_CAP 256            /* a key path in a message; longer ones are cut */
+#define MSG_CAP 1024
+#define GOT_CAP 96
+#define GOT_MAX_BYTES 60        /* of a string value quoted back in a message */
+#define LIST_CAP 512            /* "one of: a, b, c" in a message */
+#define THRESHOLD_MIN 1
+#define THRESHOLD_MAX 1000
+#define CATEGORY_MAX_LEN 8
+/* PostgreSQL's NAMEDATALEN - 1: a longer name is silently truncated by the server. */
+#define SCHEMA_MAX_LEN 63
+#define WHSEC_PREFIX "whsec_"
+#define WHSEC_MIN_BYTES 24
+#define WHSEC_MAX_BYTES 64
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* How much of a bad value a message may quote back. */
+enum shown {
+	SHOW_VALUE,      /* the value itself (quoted, escaped, cut) */
+	SHOW_URL_SCHEME, /* only the scheme: URLs carry credentials and tokens */
+	SHOW_TYPE        /* only its JSON type: secrets and connection strings */
+};
+
+enum take {
+	TAKE_ABSENT, /* the member is not there: the default stands */
+	TAKE_NULL,   /* null where null is allowed: "not set" */
+	TAKE_OK,
+	TAKE_BAD     /* a fault was reported */
+};
+
+/* One load in progress: where messages go and the key path of the value being read. */
+struct loader {
+	const char *file;
+	struct errlist *errs;
+	size_t faults;          /* counted here too: a fault errlist could not store still fails */
+	char path[PATH_CAP];    /* e.g. "rules.cp_neglect_duration.stages" */
+	size_t path_len;
+	char rule_names[LIST_CAP]; /* "a, b, c" from the registry, for messages */
+	char role_names[LIST_CAP];
+};
+
+/* A list of strings under one key (recipients, categories, rule names). */
+struct list_kind {
+	const char *noun;       /* "roles": "must be a non-empty array of roles" */
+	bool (*valid)(const char *item);
+	const char *expected;   /* for a bad item: "must be EXPECTED, got ..." */
+};
+
+typedef const char *(*check_fn)(const char *s);
+
+static void fault(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fault_at(struct loader *ld, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- key paths and messages ---- */
+
+/* Control characters from a user's key would garble the one-line message: shown as '?'. */
+static void path_append(struct loader *ld, const char *s)
+{
+	for (; *s && ld->path_len + 1 < sizeof(ld->path); s++) {
+		unsigned char c = (unsigned char)*s;
+
+		ld->path[ld->path_len++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	ld->path[ld->path_len] = '\0';
+}
+
+static size_t path_push_key(struct loader *ld, const char *key)
+{
+	size_t mark = ld->path_len;
+
+	if (ld->path_len > 0)
+		path_append(ld, ".");
+	path_append(ld, key);
+	return mark;
+}
+
+static size_t path_push_index(struct loader *ld, size_t i)
+{
+	char buf[32];
+	size_t mark = ld->path_len;
+
+	snprintf(buf, sizeof(buf), "[%zu]", i);
+	path_append(ld, buf);
+	return mark;
+}
+
+static void path_pop(struct loader *ld, size_t mark)
+{
+	ld->path_len = mark;
+	ld->path[mark] = '\0';
+}
+
+static void vfault(struct loader *ld, const char *fmt, va_list ap)
+{
+	char msg[MSG_CAP];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ld->faults++;
+	if (ld->path_len == 0)
+		errlist_add(ld->errs, "%s: %s", ld->file, msg);
+	else
+		errlist_add(ld->errs, "%s: %s: %s", ld->file, ld->path, msg);
+}
+
+/* A fault in the value at the current path. */
+static void fault(struct loader *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfault(ld, fmt, ap);
+	va_end(ap);
+}
+
+/* A fault in member key of the object at the current path. */
+static void fault_at(struct loader *ld, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	size_t mark = path_push_key(ld, key);
+
+	va_start(ap, fmt);
+	vfault(ld, fmt, ap);
+	va_end(ap);
+	path_pop(ld, mark);
+}
+
+/* Quotes s as a JSON-ish string, escaping what would garble a log line and cutting it short
+ * (on a UTF-8 character boundary) so one bad value cannot flood the journal. */
+static void quote(const char *s, char *buf, size_t cap)
+{
+	size_t n = strlen(s), o = 0, i;
+	bool cut = n > GOT_MAX_BYTES;
+
+	if (cut) {
+		n = GOT_MAX_BYTES;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	buf[o++] = '"';
+	for (i = 0; i < n && o + 8 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(buf + o, cap - o, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	snprintf(buf + o, cap - o, "%s\"", cut || i < n ? "..." : "");
+}
+
+/* A URL's scheme tells what is wrong with it; the rest may hold a password or a token. */
+static void describe_url(const char *s, char *buf, size_t cap)
+{
+	const char *sep = strstr(s, "://");
+	size_t n = sep ? (size_t)(sep - s) : 0;
+
+	if (!sep || n == 0 || n > 10 ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") < n) {
+		snprintf(buf, cap, "a string without a URL scheme");
+		return;
+	}
+	snprintf(buf, cap, "\"%.*s://%s\"", (int)n, s, sep[3] ? "..." : "");
+}
+
+static void describe_str(const char *s, enum shown shown, char *buf, size_t cap)
+{
+	if (s[0] == '\0' || shown == SHOW_VALUE)
+		quote(s, buf, cap);
+	else if (shown == SHOW_URL_SCHEME)
+		describe_url(s, buf, cap);
+	else
+		snprintf(buf, cap, "a string");
+}
+
+/* What a value is, for "got ..." at the end of a message. */
+static void describe(const json_t *v, enum shown shown, char *buf, size_t cap)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		snprintf(buf, cap, "%s", json_object_size(v) ? "an object" : "{}");
+		break;
+	case JSON_ARRAY:
+		snprintf(buf, cap, "%s", json_array_size(v) ? "an array" : "[]");
+		break;
+	case JSON_STRING:
+		describe_str(json_string_value(v), shown, buf, cap);
+		break;
+	case JSON_INTEGER:
+		if (shown == SHOW_VALUE)
+			snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		else
+			snprintf(buf, cap, "a number");
+		break;
+	case JSON_REAL:
+		if (shown == SHOW_VALUE)
+			snprintf(buf, cap, "%g", json_real_value(v));
+		else
+			snprintf(buf, cap, "a number");
+		break;
+	case JSON_TRUE:
+		snprintf(buf, cap, "true");
+		break;
+	case JSON_FALSE:
+		snprintf(buf, cap, "false");
+		break;
+	default:
+		snprintf(buf, cap, "null");
+		break;
+	}
+}
+
+/* "a, b, c" into buf, cut short if it does not fit. */
+static void join(const char *const *items, size_t n, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o < cap; i++) {
+		int w = snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", items[i]);
+
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+}
+
+static void join_rule_names(char *buf, size_t cap)
+{
+	const char *names[RULE_REGISTRY_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < rule_registry_count() && n < NELEM(names); i++)
+		names[n++] = rule_registry_get(i)->name;
+	join(names, n, buf, cap);
+}
+
+/* rule.h can only answer "is this a role?", so the list in messages is every valid role some
+ * rule's stage uses by default, in registry order: in practice the whole set. */
+static void join_role_names(char *buf, size_t cap)
+{
+	const char *names[32];
+	size_t n = 0;
+
+	for (size_t i = 0; i < rule_registry_count(); i++) {
+		const struct rule_def *def = rule_registry_get(i);
+
+		for (size_t s = 0; s < def->n_stages; s++) {
+			for (const char *const *r = def->stages[s].default_roles; *r; r++) {
+				size_t k = 0;
+
+				while (k < n && strcmp(names[k], *r) != 0)
+					k++;
+				if (k == n && n < NELEM(names) && rule_role_valid(*r))
+					names[n++] = *r;
+			}
+		}
+	}
+	join(names, n, buf, cap);
+}
+
+static void join_stage_names(const struct rule_def *def, char *buf, size_t cap)
+{
+	const char *names[RULE_MAX_STAGES];
+	size_t n = 0;
+
+	for (size_t s = 0; s < def->n_stages && n < NELEM(names); s++)
+		names[n++] = def->stages[s].name;
+	join(names, n, buf, cap);
+}
+
+/* ---- owned strings and string vectors ---- */
+
+static bool set_string(struct loader *ld, char **dst, const char *s)
+{
+	char *copy = NULL;
+
+	if (s && !(copy = strdup(s))) {
+		fault(ld, "out of memory");
+		return false;
+	}
+	free(*dst);
+	*dst = copy;
+	return true;
+}
+
+static void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+static size_t strv_len(const char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* A NULL-terminated copy of src, or NULL when memory ran out. */
+static char **strv_dup(const char *const *src)
+{
+	size_t n = strv_len(src);
+	char **v = calloc(n + 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(v[i] = strdup(src[i]))) {
+			strv_free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+/* ---- validators: NULL when s is fine, else the start of the message ("must be ...") ---- */
+
+static bool has_space_or_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* Plausible, not RFC 5322: enough to catch a list, a name, a typo'd "@" or a line break that
+ * could inject a mail header. */
+static const char *check_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	if (!at || at == s || at[1] == '\0' || strchr(at + 1, '@') || has_space_or_control(s) ||
+	    strchr(s, ','))
+		return "must be one email address (one \"@\", no spaces, commas or control characters)";
+	return NULL;
+}
+
+/* s starts with scheme followed by something. */
+static bool has_scheme(const char *s, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	return strncmp(s, scheme, n) == 0 && s[n] != '\0';
+}
+
+static bool is_http_url(const char *s)
+{
+	return (has_scheme(s, "https://") || has_scheme(s, "http://")) && !has_space_or_control(s);
+}
+
+static const char *check_http_url(const char *s)
+{
+	return is_http_url(s) ? NULL : "must be an https:// or http:// URL without spaces";
+}
+
+static const char *check_smtp_url(const char *s)
+{
+	if ((has_scheme(s, "smtp://") || has_scheme(s, "smtps://")) && !has_space_or_control(s))
+		return NULL;
+	return "must be an smtp:// or smtps:// URL without spaces";
+}
+
+static const char *check_link_template(const char *s)
+{
+	if (!is_http_url(s))
+		return "must be an https:// or http:// URL without spaces";
+	if (!strstr(s, "{child_id}"))
+		return "must contain {child_id}";
+	return NULL;
+}
+
+/* Relative paths would depend on the directory systemd starts the daemon in. */
+static const char *check_abs_path(const char *s)
+{
+	return s[0] == '/' && !has_control(s) ? NULL : "must be an absolute path";
+}
+
+static const char *check_schema(const char *s)
+{
+	if (strlen(s) > SCHEMA_MAX_LEN || has_control(s))
+		return "must be a schema name of at most 63 bytes without control characters";
+	return NULL;
+}
+
+static const char *check_listen(const char *s)
+{
+	static const char why[] = "must be HOST:PORT with a port from 1 to 65535, like "
+				  "\"127.0.0.1:9480\" or \"[::1]:9480\"";
+	const char *colon = strrchr(s, ':');
+	size_t host_len = colon ? (size_t)(colon - s) : 0;
+	long port;
+	char *end;
+
+	if (!colon || host_len == 0 || has_space_or_control(s))
+		return why;
+	if (s[0] == '[') {
+		if (host_len < 3 || colon[-1] != ']' || memchr(s + 1, '[', host_len - 1))
+			return why;
+	} else if (memchr(s, ':', host_len) || memchr(s, '[', host_len) ||
+		   memchr(s, ']', host_len)) {
+		return why; /* a bare IPv6 address is ambiguous: brackets are required */
+	}
+	if (strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) > 5 ||
+	    colon[1] == '\0')
+		return why;
+	port = strtol(colon + 1, &end, 10);
+	return port >= 1 && port <= 65535 ? NULL : why;
+}
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Standard Webhooks: "whsec_" + standard base64 (padded) of the HMAC key. Checked here so a
+ * truncated paste fails at start-up, not at the first signature. */
+static const char *check_whsec(const char *s)
+{
+	static const char why[] = "must be \"whsec_\" followed by the base64 of 24 to 64 bytes";
+	const char *b = s + strlen(WHSEC_PREFIX);
+	size_t n, pad = 0, bytes;
+
+	if (strncmp(s, WHSEC_PREFIX, strlen(WHSEC_PREFIX)) != 0)
+		return why;
+	n = strlen(b);
+	if (n == 0 || n % 4 != 0)
+		return why;
+	if (b[n - 1] == '=')
+		pad = b[n - 2] == '=' ? 2 : 1;
+	for (size_t i = 0; i < n - pad; i++)
+		if (b64_value((unsigned char)b[i]) < 0)
+			return why;
+	bytes = n / 4 * 3 - pad;
+	return bytes >= WHSEC_MIN_BYTES && bytes <= WHSEC_MAX_BYTES ? NULL : why;
+}
+
+/* A zone is a TZif file under TZDIR (or the system's zoneinfo). The name must stay inside
+ * that directory: no absolute paths, no "..". Reading the magic rejects the directory's other
+ * files (zone.tab, tzdata.zi) and its subdirectories. */
+static bool timezone_ok(const char *tz, char *why, size_t cap)
+{
+	const char *dir = getenv("TZDIR");
+	char path[4096], magic[4];
+	ssize_t got = -1;
+	int fd, n;
+
+	if (!dir || !*dir)
+		dir = ZONEINFO_DIR;
+	snprintf(why, cap, "must name a time zone in %s, like \"Europe/London\"", dir);
+	if (tz[0] == '/' || strstr(tz, "..") ||
+	    strspn(tz, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+-.") !=
+		    strlen(tz))
+		return false;
+	n = snprintf(path, sizeof(path), "%s/%s", dir, tz);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	got = read(fd, magic, sizeof(magic));
+	close(fd);
+	return got == (ssize_t)sizeof(magic) && memcmp(magic, "TZif", sizeof(magic)) == 0;
+}
+
+static bool category_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= CATEGORY_MAX_LEN &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
+}
+
+static bool rule_known(const char *s)
+{
+	return rule_registry_find(s) != NULL;
+}
+
+/* ---- typed members ---- */
+
+/* Reports every member of obj not in allowed. */
+static void check_keys(struct loader *ld, json_t *obj, const char *const *allowed, size_t n)
+{
+	const char *key;
+	json_t *v;
+	char list[LIST_CAP];
+
+	json_object_foreach(obj, key, v) {
+		size_t i = 0;
+
+		(void)v;
+		while (i < n && strcmp(allowed[i], key) != 0)
+			i++;
+		if (i < n)
+			continue;
+		join(allowed, n, list, sizeof(list));
+		fault_at(ld, key, "unknown key (expected one of: %s)", list);
+	}
+}
+
+static enum take take_object(struct loader *ld, json_t *obj, const char *key, bool nullable,
+			     json_t **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char got[GOT_CAP];
+
+	*out = NULL;
+	if (!v)
+		return TAKE_ABSENT;
+	if (nullable && json_is_null(v))
+		return TAKE_NULL;
+	if (json_is_object(v)) {
+		*out = v;
+		return TAKE_OK;
+	}
+	describe(v, SHOW_TYPE, got, sizeof(got));
+	fault_at(ld, key, "must be an object%s, got %s", nullable ? " or null" : "", got);
+	return TAKE_BAD;
+}
+
+static enum take take_string(struct loader *ld, json_t *obj, const char *key, bool nullable,
+			     enum shown shown, const char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char got[GOT_CAP];
+
+	*out = NULL;
+	if (!v)
+		return TAKE_ABSENT;
+	if (nullable && json_is_null(v))
+		return TAKE_NULL;
+	if (json_is_string(v) && json_string_length(v) > 0) {
+		*out = json_string_value(v);
+		return TAKE_OK;
+	}
+	describe(v, shown, got, sizeof(got));
+	fault_at(ld, key, "must be a non-empty string%s, got %s", nullable ? " or null" : "", got);
+	return TAKE_BAD;
+}
+
+/* A string member, checked, into *dst: absent keeps the default there, null clears it. */
+static enum take take_checked(struct loader *ld, json_t *obj, const char *key, bool nullable,
+			      enum shown shown, check_fn check, char **dst)
+{
+	const char *s, *why;
+	char got[GOT_CAP];
+	enum take t = take_string(ld, obj, key, nullable, shown, &s);
+
+	if (t == TAKE_NULL)
+		set_string(ld, dst, NULL);
+	if (t != TAKE_OK)
+		return t;
+	if (check && (why = check(s)) != NULL) {
+		describe_str(s, shown, got, sizeof(got));
+		if (shown == SHOW_TYPE)
+			fault_at(ld, key, "%s", why);
+		else
+			fault_at(ld, key, "%s, got %s", why, got);
+		return TAKE_BAD;
+	}
+	return set_string(ld, dst, s) ? TAKE_OK : TAKE_BAD;
+}
+
+static enum take take_int(struct loader *ld, json_t *obj, const char *key, int min, int max,
+			  int *dst)
+{
+	json_t *v = json_object_get(obj, key);
+	char got[GOT_CAP];
+
+	if (!v)
+		return TAKE_ABSENT;
+	if (json_is_integer(v) && json_integer_value(v) >= min && json_integer_value(v) <= max) {
+		*dst = (int)json_integer_value(v);
+		return TAKE_OK;
+	}
+	describe(v, SHOW_VALUE, got, sizeof(got));
+	fault_at(ld, key, "must be an integer from %d to %d, got %s", min, max, got);
+	return TAKE_BAD;
+}
+
+static enum take take_bool(struct loader *ld, json_t *obj, const char *key, bool *dst)
+{
+	json_t *v = json_object_get(obj, key);
+	char got[GOT_CAP];
+
+	if (!v)
+		return TAKE_ABSENT;
+	if (json_is_boolean(v)) {
+		*dst = json_is_true(v);
+		return TAKE_OK;
+	}
+	describe(v, SHOW_VALUE, got, sizeof(got));
+	fault_at(ld, key, "must be true or false, got %s", got);
+	return TAKE_BAD;
+}
+
+/* Index of the first earlier item of arr equal to item i, or i when there is none. */
+static size_t first_equal(json_t *arr, size_t i)
+{
+	const char *s = json_string_value(json_array_get(arr, i));
+	size_t j = 0;
+
+	for (; s && j < i; j++) {
+		const char *t = json_string_value(json_array_get(arr, j));
+
+		if (t && strcmp(s, t) == 0)
+			return j;
+	}
+	return i;
+}
+
+/* Checks the items of a non-empty array of strings under key (the current path is the
+ * array's): each valid, none repeated. */
+static bool list_items_ok(struct loader *ld, json_t *arr, const char *key,
+			  const struct list_kind *kind)
+{
+	bool ok = true;
+	char got[GOT_CAP];
+
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *item = json_array_get(arr, i);
+		const char *s = json_string_value(item);
+		size_t mark = path_push_index(ld, i), j = first_equal(arr, i);
+
+		describe(item, SHOW_VALUE, got, sizeof(got));
+		if (!s || !kind->valid(s)) {
+			fault(ld, "must be %s, got %s", kind->expected, got);
+			ok = false;
+		} else if (j < i) {
+			fault(ld, "repeats %s[%zu], got %s", key, j, got);
+			ok = false;
+		}
+		path_pop(ld, mark);
+	}
+	return ok;
+}
+
+/* A non-empty array of strings into *dst: absent keeps the default, null (when allowed) clears
+ * it. */
+static enum take take_list(struct loader *ld, json_t *obj, const char *key, bool nullable,
+			   const struct list_kind *kind, char ***dst)
+{
+	json_t *arr = json_object_get(obj, key);
+	const char *items[RULE_REGISTRY_MAX * 4 + 1];
+	char got[GOT_CAP];
+	char **copy;
+	size_t mark, n;
+	bool ok;
+
+	if (!arr)
+		return TAKE_ABSENT;
+	if (nullable && json_is_null(arr)) {
+		strv_free(*dst);
+		*dst = NULL;
+		return TAKE_NULL;
+	}
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		describe(arr, SHOW_VALUE, got, sizeof(got));
+		fault_at(ld, key, "must be a non-empty array of %s%s, got %s", kind->noun,
+			 nullable ? " or null" : "", got);
+		return TAKE_BAD;
+	}
+	mark = path_push_key(ld, key);
+	ok = list_items_ok(ld, arr, key, kind);
+	n = json_array_size(arr);
+	if (ok && n >= NELEM(items)) {
+		fault(ld, "must have at most %zu items, got %zu", NELEM(items) - 1, n);
+		ok = false;
+	}
+	path_pop(ld, mark);
+	if (!ok)
+		return TAKE_BAD;
+	for (size_t i = 0; i < n; i++)
+		items[i] = json_string_value(json_array_get(arr, i));
+	items[n] = NULL;
+	if (!(copy = strv_dup(items))) {
+		fault_at(ld, key, "out of memory");
+		return TAKE_BAD;
+	}
+	strv_free(*dst);
+	*dst = copy;
+	return TAKE_OK;
+}
+
+/* ---- defaults ---- */
+
+static void rule_defaults(struct loader *ld, struct config_rule *rc, const struct rule_def *def)
+{
+	rc->def = def;
+	rc->enabled = true;
+	if (def->n_opts > RULE_MAX_OPTS || def->n_stages > RULE_MAX_STAGES) {
+		fault(ld, "internal error: rule %s has more options or stages than rule.h allows",
+		      def->name);
+		return;
+	}
+	for (size_t k = 0; k < def->n_opts; k++)
+		rc->opts[k] = def->opts[k].def;
+	for (size_t s = 0; s < def->n_stages; s++) {
+		rc->thresholds[s] = def->stages[s].threshold_key ? def->stages[s].def_threshold : 0;
+		if (!(rc->roles[s] = strv_dup(def->stages[s].default_roles)))
+			fault(ld, "out of memory");
+	}
+}
+
+static void set_defaults(struct loader *ld, struct dw_config *cfg)
+{
+	size_t n = rule_registry_count();
+
+	set_string(ld, &cfg->case_schema, DEFAULT_CASE_SCHEMA);
+	set_string(ld, &cfg->state_schema, DEFAULT_STATE_SCHEMA);
+	set_string(ld, &cfg->timezone, DEFAULT_TIMEZONE);
+	set_string(ld, &cfg->http_listen, DEFAULT_HTTP_LISTEN);
+	cfg->query_timeout_s = DEFAULT_QUERY_TIMEOUT_S;
+	cfg->eval_interval_s = DEFAULT_EVAL_INTERVAL_S;
+	cfg->repeat_after_days = 0;
+	cfg->email.tls = CONFIG_TLS_STARTTLS;
+	cfg->email.verify_peer = true;
+	if (n > RULE_REGISTRY_MAX) {
+		fault(ld, "internal error: %zu rules registered, rule.h allows %d", n,
+		      RULE_REGISTRY_MAX);
+		n = RULE_REGISTRY_MAX;
+	}
+	cfg->n_rules = n;
+	for (size_t i = 0; i < n; i++)
+		rule_defaults(ld, &cfg->rules[i], rule_registry_get(i));
+}
+
+/* ---- sections ---- */
+
+static void load_database(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "conninfo", "case_schema", "state_schema",
+					    "query_timeout_seconds" };
+	json_t *db;
+	size_t mark;
+	enum take t = take_object(ld, root, "database", false, &db);
+
+	if (t == TAKE_ABSENT)
+		fault_at(ld, "database", "is required (expected an object with \"conninfo\")");
+	if (t != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "database");
+	check_keys(ld, db, keys, NELEM(keys));
+	/* conninfo may hold password=...: never quoted back. */
+	if (take_checked(ld, db, "conninfo", false, SHOW_TYPE, NULL, &cfg->conninfo) ==
+	    TAKE_ABSENT)
+		fault_at(ld, "conninfo", "is required (expected a libpq connection string)");
+	take_checked(ld, db, "case_schema", false, SHOW_VALUE, check_schema, &cfg->case_schema);
+	take_checked(ld, db, "state_schema", false, SHOW_VALUE, check_schema, &cfg->state_schema);
+	take_int(ld, db, "query_timeout_seconds", 1, 86400, &cfg->query_timeout_s);
+	/* The daemon creates and migrates its own tables in state_schema. */
+	if (cfg->case_schema && cfg->state_schema &&
+	    strcmp(cfg->case_schema, cfg->state_schema) == 0)
+		fault_at(ld, "state_schema", "must differ from case_schema (the daemon creates its "
+			 "own tables there), got \"%s\"", cfg->state_schema);
+	path_pop(ld, mark);
+}
+
+static void load_timezone(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	const char *tz;
+	char why[256 + 64], got[GOT_CAP];
+
+	if (take_string(ld, root, "timezone", false, SHOW_VALUE, &tz) != TAKE_OK)
+		return;
+	if (!timezone_ok(tz, why, sizeof(why))) {
+		quote(tz, got, sizeof(got));
+		fault_at(ld, "timezone", "%s, got %s", why, got);
+		return;
+	}
+	set_string(ld, &cfg->timezone, tz);
+}
+
+static void load_addresses(struct loader *ld, json_t *root, struct config_addresses *a)
+{
+	static const char *const keys[] = { "fallback", "cp_chair", "cp_manager",
+					    "head_of_service", "operators" };
+	char **dst[] = { &a->fallback, &a->cp_chair, &a->cp_manager, &a->head_of_service,
+			 &a->operators };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "addresses", true, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "addresses");
+	check_keys(ld, obj, keys, NELEM(keys));
+	for (size_t i = 0; i < NELEM(keys); i++)
+		take_checked(ld, obj, keys[i], true, SHOW_VALUE, check_email, dst[i]);
+	path_pop(ld, mark);
+}
+
+static void load_evaluation(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "interval_seconds" };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "evaluation", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "evaluation");
+	check_keys(ld, obj, keys, NELEM(keys));
+	take_int(ld, obj, "interval_seconds", 10, 86400, &cfg->eval_interval_s);
+	path_pop(ld, mark);
+}
+
+static enum take take_tls(struct loader *ld, json_t *obj, enum config_tls *dst)
+{
+	static const char *const names[] = { "starttls", "implicit", "none" };
+	static const enum config_tls values[] = { CONFIG_TLS_STARTTLS, CONFIG_TLS_IMPLICIT,
+						  CONFIG_TLS_NONE };
+	const char *s;
+	char got[GOT_CAP];
+	enum take t = take_string(ld, obj, "tls", false, SHOW_VALUE, &s);
+
+	if (t != TAKE_OK)
+		return t;
+	for (size_t i = 0; i < NELEM(names); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*dst = values[i];
+			return TAKE_OK;
+		}
+	}
+	quote(s, got, sizeof(got));
+	fault_at(ld, "tls", "must be \"starttls\", \"implicit\" or \"none\", got %s", got);
+	return TAKE_BAD;
+}
+
+/* Implicit TLS is what smtps:// means to libcurl; STARTTLS (or none) runs over smtp://. A
+ * mismatch would silently send in clear text or fail to connect. */
+static void check_tls_scheme(struct loader *ld, const struct config_email *e, bool tls_given)
+{
+	bool smtps = has_scheme(e->smtp_url, "smtps://");
+
+	if (e->tls == CONFIG_TLS_IMPLICIT && !smtps)
+		fault_at(ld, "tls", "\"implicit\" needs an smtps:// smtp_url, got smtp://");
+	else if (e->tls != CONFIG_TLS_IMPLICIT && smtps)
+		fault_at(ld, "tls", "\"%s\"%s needs an smtp:// smtp_url (use \"implicit\" with "
+			 "smtps://), got smtps://", e->tls == CONFIG_TLS_NONE ? "none" : "starttls",
+			 tls_given ? "" : " (the default)");
+}
+
+static void load_email(struct loader *ld, json_t *root, struct config_email *e)
+{
+	static const char *const keys[] = { "smtp_url", "tls", "from", "username", "password",
+					    "password_file", "ca_file", "verify", "send_resolved" };
+	json_t *obj;
+	size_t mark;
+	enum take url, tls;
+
+	if (take_object(ld, root, "email", true, &obj) != TAKE_OK)
+		return;
+	e->enabled = true;
+	mark = path_push_key(ld, "email");
+	check_keys(ld, obj, keys, NELEM(keys));
+	/* smtp://user:password@host is valid libcurl: only the scheme is ever shown. */
+	url = take_checked(ld, obj, "smtp_url", false, SHOW_URL_SCHEME, check_smtp_url,
+			   &e->smtp_url);
+	if (url == TAKE_ABSENT)
+		fault_at(ld, "smtp_url", "is required when \"email\" is present (expected "
+			 "smtp://HOST:PORT or smtps://HOST:PORT)");
+	tls = take_tls(ld, obj, &e->tls);
+	if (url == TAKE_OK && tls != TAKE_BAD)
+		check_tls_scheme(ld, e, tls == TAKE_OK);
+	if (take_checked(ld, obj, "from", false, SHOW_VALUE, check_email, &e->from) ==
+	    TAKE_ABSENT)
+		fault_at(ld, "from", "is required when \"email\" is present (expected an email "
+			 "address)");
+	take_checked(ld, obj, "username", true, SHOW_VALUE, NULL, &e->username);
+	take_checked(ld, obj, "password", true, SHOW_TYPE, NULL, &e->password);
+	take_checked(ld, obj, "password_file", true, SHOW_VALUE, check_abs_path,
+		     &e->password_file);
+	take_checked(ld, obj, "ca_file", true, SHOW_VALUE, check_abs_path, &e->ca_file);
+	take_bool(ld, obj, "verify", &e->verify_peer);
+	take_bool(ld, obj, "send_resolved", &e->send_resolved);
+	if (e->password && e->password_file)
+		fault_at(ld, "password", "give \"password\" or \"password_file\", not both");
+	if ((e->password || e->password_file) && !e->username)
+		fault_at(ld, "username", "is required with \"password\" or \"password_file\"");
+	path_pop(ld, mark);
+}
+
+/* Present means there and not null: what the one-of-two rule counts. */
+static bool present(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return v && !json_is_null(v);
+}
+
+static void load_webhook(struct loader *ld, json_t *obj, struct config_webhook *w)
+{
+	static const char *const keys[] = { "url", "secret", "secret_file", "rules" };
+	struct list_kind rules = { "rule names", rule_known, NULL };
+	char expected[LIST_CAP + 32], got[GOT_CAP];
+	int n_secrets = present(obj, "secret") + present(obj, "secret_file");
+
+	if (!json_is_object(obj)) {
+		describe(obj, SHOW_TYPE, got, sizeof(got));
+		fault(ld, "must be an object with \"url\" and \"secret\" or \"secret_file\", got %s",
+		      got);
+		return;
+	}
+	check_keys(ld, obj, keys, NELEM(keys));
+	/* Webhook URLs (Teams, Slack) carry their token in the path: only the scheme is shown. */
+	if (take_checked(ld, obj, "url", false, SHOW_URL_SCHEME, check_http_url, &w->url) ==
+	    TAKE_ABSENT)
+		fault_at(ld, "url", "is required (expected an https:// URL)");
+	take_checked(ld, obj, "secret", true, SHOW_TYPE, check_whsec, &w->secret);
+	take_checked(ld, obj, "secret_file", true, SHOW_VALUE, check_abs_path, &w->secret_file);
+	/* Receivers must be able to verify what they are sent: unsigned webhooks are refused. */
+	if (n_secrets == 0)
+		fault(ld, "needs \"secret\" or \"secret_file\" (webhooks are always signed)");
+	else if (n_secrets == 2)
+		fault(ld, "give \"secret\" or \"secret_file\", not both");
+	snprintf(expected, sizeof(expected), "a rule name (one of: %s)", ld->rule_names);
+	rules.expected = expected;
+	take_list(ld, obj, "rules", true, &rules, &w->rules);
+}
+
+static void load_webhooks(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	json_t *arr = json_object_get(root, "webhooks");
+	char got[GOT_CAP];
+	size_t mark, n;
+
+	if (!arr || json_is_null(arr))
+		return;
+	if (!json_is_array(arr)) {
+		describe(arr, SHOW_TYPE, got, sizeof(got));
+		fault_at(ld, "webhooks", "must be an array of webhook objects, got %s", got);
+		return;
+	}
+	if ((n = json_array_size(arr)) == 0)
+		return;
+	if (!(cfg->webhooks = calloc(n, sizeof(*cfg->webhooks)))) {
+		fault_at(ld, "webhooks", "out of memory");
+		return;
+	}
+	cfg->n_webhooks = n;
+	mark = path_push_key(ld, "webhooks");
+	for (size_t i = 0; i < n; i++) {
+		size_t m = path_push_index(ld, i);
+
+		load_webhook(ld, json_array_get(arr, i), &cfg->webhooks[i]);
+		path_pop(ld, m);
+	}
+	path_pop(ld, mark);
+}
+
+static void load_http(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "listen" };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "http", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "http");
+	check_keys(ld, obj, keys, NELEM(keys));
+	/* null switches the endpoint off; absent keeps the default. */
+	take_checked(ld, obj, "listen", true, SHOW_VALUE, check_listen, &cfg->http_listen);
+	path_pop(ld, mark);
+}
+
+/* ---- rules ---- */
+
+static void load_stage(struct loader *ld, json_t *obj, struct config_rule *rc, size_t si)
+{
+	const struct rule_stage *st = &rc->def->stages[si];
+	struct list_kind roles = { "roles", rule_role_valid, NULL };
+	char expected[LIST_CAP + 32], got[GOT_CAP];
+	const char *keys[2];
+	size_t n = 0;
+
+	if (!json_is_object(obj)) {
+		describe(obj, SHOW_VALUE, got, sizeof(got));
+		fault(ld, "must be an object, got %s", got);
+		return;
+	}
+	if (st->threshold_key)
+		keys[n++] = st->threshold_key;
+	keys[n++] = "recipients";
+	check_keys(ld, obj, keys, n);
+	if (st->threshold_key)
+		take_int(ld, obj, st->threshold_key, THRESHOLD_MIN, THRESHOLD_MAX,
+			 &rc->thresholds[si]);
+	snprintf(expected, sizeof(expected), "a role (one of: %s)", ld->role_names);
+	roles.expected = expected;
+	take_list(ld, obj, "recipients", false, &roles, &rc->roles[si]);
+}
+
+static void load_stages(struct loader *ld, json_t *rule, struct config_rule *rc)
+{
+	json_t *stages, *v;
+	const char *name;
+	char list[LIST_CAP], quoted[GOT_CAP];
+	size_t mark;
+
+	if (take_object(ld, rule, "stages", false, &stages) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "stages");
+	json_object_foreach(stages, name, v) {
+		int si = rule_stage_index(rc->def, name);
+		size_t m = path_push_key(ld, name);
+
+		if (si < 0 || si >= RULE_MAX_STAGES) {
+			join_stage_names(rc->def, list, sizeof(list));
+			quote(name, quoted, sizeof(quoted));
+			fault(ld, "unknown stage %s; stages of %s are: %s", quoted, rc->def->name,
+			      list);
+		} else {
+			load_stage(ld, v, rc, (size_t)si);
+		}
+		path_pop(ld, m);
+	}
+	path_pop(ld, mark);
+}
+
+/* Returns true when the rule set its own neglect_categories. */
+static bool load_rule(struct loader *ld, json_t *obj, struct config_rule *rc)
+{
+	static const struct list_kind categories = {
+		"category codes", category_ok,
+		"a category code of 1 to 8 characters A-Z, 0-9 or _, like \"NEG\""
+	};
+	const struct rule_def *def = rc->def;
+	const char *keys[RULE_MAX_OPTS + 3];
+	char got[GOT_CAP];
+	size_t n = 0;
+
+	if (!json_is_object(obj)) {
+		describe(obj, SHOW_VALUE, got, sizeof(got));
+		fault(ld, "must be an object, got %s", got);
+		return false;
+	}
+	keys[n++] = "enabled";
+	for (size_t k = 0; k < def->n_opts && k < RULE_MAX_OPTS; k++)
+		keys[n++] = def->opts[k].key;
+	keys[n++] = "stages";
+	if (def->uses_neglect_categories)
+		keys[n++] = "neglect_categories";
+	check_keys(ld, obj, keys, n);
+	take_bool(ld, obj, "enabled", &rc->enabled);
+	for (size_t k = 0; k < def->n_opts && k < RULE_MAX_OPTS; k++)
+		take_int(ld, obj, def->opts[k].key, def->opts[k].min, def->opts[k].max,
+			 &rc->opts[k]);
+	load_stages(ld, obj, rc);
+	return def->uses_neglect_categories &&
+	       take_list(ld, obj, "neglect_categories", false, &categories,
+			 &rc->neglect_categories) == TAKE_OK;
+}
+
+static size_t rule_slot(const struct dw_config *cfg, const char *name)
+{
+	size_t i = 0;
+
+	while (i < cfg->n_rules && strcmp(cfg->rules[i].def->name, name) != 0)
+		i++;
+	return i;
+}
+
+/* An authority that adds a category (say MUL) once, on cp_neglect_duration, gets it in every
+ * rule that counts neglect plans; a rule may still set its own. */
+static void inherit_categories(struct loader *ld, struct dw_config *cfg, const bool *own)
+{
+	static const char *const neg[] = { DEFAULT_NEGLECT_CATEGORY, NULL };
+	size_t cp = rule_slot(cfg, "cp_neglect_duration");
+	const char *const *from = neg;
+
+	if (cp < cfg->n_rules && own[cp] && cfg->rules[cp].neglect_categories)
+		from = (const char *const *)cfg->rules[cp].neglect_categories;
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		struct config_rule *rc = &cfg->rules[i];
+
+		if (own[i] && rc->neglect_categories)
+			continue;
+		strv_free(rc->neglect_categories);
+		if (!(rc->neglect_categories = strv_dup(from)))
+			fault(ld, "out of memory");
+	}
+}
+
+/* Cross-field checks belong to each rule; they only make sense on values that passed their
+ * own checks, so a rule with a fault of its own is not checked again. */
+static void run_rule_checks(struct loader *ld, struct dw_config *cfg, const bool *clean)
+{
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct rule_def *def = cfg->rules[i].def;
+		size_t before = ld->errs->n;
+
+		if (!clean[i] || !def->check)
+			continue;
+		def->check(&cfg->rules[i], ld->file, ld->errs);
+		ld->faults += ld->errs->n - before;
+	}
+}
+
+static void load_rules(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	bool own[RULE_REGISTRY_MAX] = { false };
+	bool clean[RULE_REGISTRY_MAX];
+	json_t *rules, *v;
+	const char *name;
+	char quoted[GOT_CAP];
+	size_t mark;
+
+	for (size_t i = 0; i < NELEM(clean); i++)
+		clean[i] = true;
+	if (take_object(ld, root, "rules", false, &rules) == TAKE_OK) {
+		mark = path_push_key(ld, "rules");
+		json_object_foreach(rules, name, v) {
+			size_t i = rule_slot(cfg, name), m = path_push_key(ld, name);
+			size_t before = ld->faults;
+
+			if (i == cfg->n_rules) {
+				quote(name, quoted, sizeof(quoted));
+				fault(ld, "unknown rule %s; known rules are: %s", quoted,
+				      ld->rule_names);
+			} else {
+				own[i] = load_rule(ld, v, &cfg->rules[i]);
+				clean[i] = ld->faults == before;
+			}
+			path_pop(ld, m);
+		}
+		path_pop(ld, mark);
+	}
+	inherit_categories(ld, cfg, own);
+	run_rule_checks(ld, cfg, clean);
+}
+
+/* ---- the whole file ---- */
+
+static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "database", "timezone", "link_template", "addresses",
+					    "evaluation", "repeat_after_days", "email", "webhooks",
+					    "team_webhook_secret_file", "http", "rules" };
+	char got[GOT_CAP];
+
+	if (!json_is_object(root)) {
+		describe(root, SHOW_TYPE, got, sizeof(got));
+		fault(ld, "must hold one JSON object, got %s", got);
+		return;
+	}
+	check_keys(ld, root, keys, NELEM(keys));
+	load_database(ld, root, cfg);
+	load_timezone(ld, root, cfg);
+	take_checked(ld, root, "link_template", true, SHOW_VALUE, check_link_template,
+		     &cfg->link_template);
+	load_addresses(ld, root, &cfg->addresses);
+	load_evaluation(ld, root, cfg);
+	take_int(ld, root, "repeat_after_days", 0, 365, &cfg->repeat_after_days);
+	load_email(ld, root, &cfg->email);
+	load_webhooks(ld, root, cfg);
+	take_checked(ld, root, "team_webhook_secret_file", true, SHOW_VALUE, check_abs_path,
+		     &cfg->team_webhook_secret_file);
+	load_http(ld, root, cfg);
+	load_rules(ld, root, cfg);
+}
+
+/* jansson ends its messages with "near 'TOKEN'", and the token may be the start of a
+ * password with a stray quote: only a duplicate key's token (a key name) is kept. */
+static void report_json_error(struct loader *ld, const json_error_t *jerr)
+{
+	char text[sizeof(jerr->text)];
+	char *near;
+
+	snprintf(text, sizeof(text), "%s", jerr->text);
+	if (strncmp(text, "duplicate object key", 20) != 0 && (near = strstr(text, " near ")))
+		*near = '\0';
+	fault(ld, "line %d, column %d: invalid JSON: %s", jerr->line, jerr->column, text);
+}
+
+static int load_buffer(const char *name, const char *text, size_t len, struct dw_config *cfg,
+		       struct errlist *errs)
+{
+	struct loader ld = { .file = name, .errs = errs };
+	json_error_t jerr;
+	json_t *root;
+
+	memset(cfg, 0, sizeof(*cfg));
+	join_rule_names(ld.rule_names, sizeof(ld.rule_names));
+	join_role_names(ld.role_names, sizeof(ld.role_names));
+	set_string(&ld, &cfg->path, name);
+	set_defaults(&ld, cfg);
+	/* Duplicate keys are refused: otherwise the last one silently wins. */
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		report_json_error(&ld, &jerr);
+		return -1;
+	}
+	load_root(&ld, root, cfg);
+	json_decref(root);
+	return ld.faults ? -1 : 0;
+}
+
+/* Reads the whole file; returns 0 or an errno value. */
+static int read_whole(const char *path, char **out, size_t *out_len)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	int fd, err = 0;
+
+	if (!buf)
+		return ENOMEM;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		err = errno;
+		free(buf);
+		return err;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *bigger = cap >= MAX_FILE_BYTES ? NULL : realloc(buf, cap * 2);
+
+			if (!bigger) {
+				err = cap >= MAX_FILE_BYTES ? EFBIG : ENOMEM;
+				break;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = errno;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+int config_load(const char *path, struct dw_config *cfg, struct errlist *errs)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int err, rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	err = read_whole(path, &text, &len);
+	if (err == EFBIG) {
+		errlist_add(errs, "%s: cannot read: larger than %d bytes, not a configuration "
+			    "file", path, MAX_FILE_BYTES);
+		return -1;
+	}
+	if (err) {
+		errlist_add(errs, "%s: cannot read: %s", path, strerror(err));
+		return -1;
+	}
+	rc = load_buffer(path, text, len, cfg, errs);
+	free(text);
+	return rc;
+}
+
+int config_load_text(const char *name, const char *text, struct dw_config *cfg,
+		     struct errlist *errs)
+{
+	return load_buffer(name, text, strlen(text), cfg, errs);
+}
+
+void config_free(struct dw_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->conninfo);
+	free(cfg->case_schema);
+	free(cfg->state_schema);
+	free(cfg->timezone);
+	free(cfg->link_template);
+	free(cfg->addresses.fallback);
+	free(cfg->addresses.cp_chair);
+	free(cfg->addresses.cp_manager);
+	free(cfg->addresses.head_of_service);
+	free(cfg->addresses.operators);
+	free(cfg->email.smtp_url);
+	free(cfg->email.from);
+	free(cfg->email.username);
+	free(cfg->email.password);
+	free(cfg->email.password_file);
+	free(cfg->email.ca_file);
+	for (size_t i = 0; i < cfg->n_webhooks && cfg->webhooks; i++) {
+		free(cfg->webhooks[i].url);
+		free(cfg->webhooks[i].secret);
+		free(cfg->webhooks[i].secret_file);
+		strv_free(cfg->webhooks[i].rules);
+	}
+	free(cfg->webhooks);
+	free(cfg->team_webhook_secret_file);
+	free(cfg->http_listen);
+	/* Every slot, not n_rules: a partial load may have filled more than it counted. */
+	for (size_t i = 0; i < RULE_REGISTRY_MAX; i++) {
+		for (size_t s = 0; s < RULE_MAX_STAGES; s++)
+			strv_free(cfg->rules[i].roles[s]);
+		strv_free(cfg->rules[i].neglect_categories);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct config_rule *config_rule_find(const struct dw_config *cfg, const char *name)
+{
+	size_t i = rule_slot(cfg, name);
+
+	return i < cfg->n_rules ? &cfg->rules[i] : NULL;
+}

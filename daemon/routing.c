@@ -1,0 +1,78 @@
+/* routing: fans an alert out to destinations; pure, so the rules of who hears what are testable. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/routing.h"
+#include "driftwatch/rule.h"
+
+static int routing_has(const json_t *list, const char *channel, const char *dest)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(list, i, d) {
+		if (strcmp(json_string_value(json_object_get(d, "channel")), channel) == 0 &&
+		    strcmp(json_string_value(json_object_get(d, "destination")), dest) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int routing_add(json_t *list, const char *channel, const char *dest, const char *role)
+{
+	json_t *d;
+
+	if (!dest || routing_has(list, channel, dest))
+		return 0;
+	d = json_pack("{s:s, s:s, s:o}", "channel", channel, "destination", dest, "role",
+		      role ? json_string(role) : json_null());
+	return d ? json_array_append_new(list, d) : -1;
+}
+
+static int routing_rule_wanted(char *const *rules, const char *name)
+{
+	if (!rules)
+		return 1;
+	for (size_t i = 0; rules[i]; i++)
+		if (strcmp(rules[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg)
+{
+	json_t *list = json_array();
+	size_t i;
+	json_t *r;
+	int rc = 0;
+
+	if (!list)
+		return NULL;
+	json_array_foreach(a->recipients, i, r) {
+		rc |= routing_add(list, "email", json_string_value(json_object_get(r, "email")),
+				  json_string_value(json_object_get(r, "role")));
+	}
+	for (i = 0; i < cfg->n_webhooks; i++)
+		if (routing_rule_wanted(cfg->webhooks[i].rules, a->rule->name))
+			rc |= routing_add(list, "webhook", cfg->webhooks[i].url, NULL);
+	rc |= routing_add(list, "webhook", a->contacts.team_webhook_url, "team");
+	if (rc) {
+		json_decref(list);
+		return NULL;
+	}
+	return list;
+}
+
+char *routing_notify_key(const struct alert *a)
+{
+	const json_t *v;
+
+	if (!a->rule->notify_fact)
+		return strdup("");
+	v = json_object_get(a->facts, a->rule->notify_fact);
+	if (!v)
+		return strdup("");
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+}

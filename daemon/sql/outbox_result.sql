@@ -1,0 +1,49 @@
+-- outbox_result: records what happened to delivered, retried and failed notices, with each
+-- attempt kept; a notice that ran out of time is failed and reported to the operators.
+-- $1 jsonb [{notice_id, outcome: delivered|retry|failed|gone, detail, delay_s, duration_ms}]
+-- $2 int   the retry horizon in seconds: a notice older than this is not retried again
+-- $3 text  the operators' address, or NULL
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(notice_id bigint, outcome text,
+           detail text, delay_s int, duration_ms int)
+),
+upd AS (
+    UPDATE @state@.outbox o
+       SET status = CASE
+               WHEN r.outcome = 'delivered' THEN 'delivered'
+               WHEN r.outcome = 'retry' AND o.created_at + make_interval(secs => $2::int)
+                    > now() + make_interval(secs => coalesce(r.delay_s, 0)) THEN 'pending'
+               ELSE 'failed' END,
+           delivered_at = CASE WHEN r.outcome = 'delivered' THEN now() END,
+           next_attempt_at = now() + make_interval(secs => coalesce(r.delay_s, 0)),
+           lease_until = NULL,
+           last_error = CASE WHEN r.outcome = 'delivered' THEN NULL ELSE r.detail END
+      FROM r
+     WHERE o.notice_id = r.notice_id AND o.status = 'delivering'
+    RETURNING o.notice_id, o.status, o.channel, o.destination, o.type, o.payload, o.last_error
+),
+attempts AS (
+    INSERT INTO @state@.delivery_attempts (notice_id, outcome, detail, duration_ms)
+    SELECT notice_id, outcome, detail, duration_ms FROM r
+),
+gone AS (
+    INSERT INTO @state@.disabled_endpoints (url, reason)
+    SELECT DISTINCT u.destination, 'answered 410 Gone'
+      FROM upd u JOIN r USING (notice_id)
+     WHERE r.outcome = 'gone'
+    ON CONFLICT (url) DO NOTHING
+),
+-- A failed report to the operators is not reported again, or a dead mail server would loop.
+reports AS (
+    INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
+           digest_key)
+    SELECT 'ops_' || u.notice_id, 'email', $3::text, 'operators', 'delivery.failed',
+           jsonb_build_object('notice_id', u.notice_id, 'channel', u.channel,
+                              'destination', u.destination, 'type', u.type,
+                              'error', u.last_error, 'alert', u.payload),
+           'ops-' || current_date
+      FROM upd u
+     WHERE u.status = 'failed' AND u.type <> 'delivery.failed' AND $3::text IS NOT NULL
+    ON CONFLICT (idempotency_key) DO NOTHING
+)
+SELECT notice_id, status, channel, destination, coalesce(last_error, '') FROM upd;

@@ -1,0 +1,103 @@
+-- record: one evaluation's alerts against the stored state, in one statement: alert changes,
+-- their events and their notices in the outbox commit together or not at all.
+-- $1 jsonb   the alerts: [{fingerprint, rule, child_id, subject_id, stage, stage_rank,
+--            notify_key, payload, destinations}]
+-- $2 date    T
+-- $3 text[]  the children evaluated, or NULL for everyone (only they can resolve)
+-- $4 text[]  the enabled rules (alerts of a disabled rule are left as they are)
+-- $5 boolean send resolved notices by email
+-- $6 text    the digest key: one email per person per evaluation
+-- $7 bigint  children evaluated; $8 jsonb bad rows by kind; $9 text the scope
+WITH cur AS (
+    SELECT *
+      FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
+           subject_id text, stage text, stage_rank int, notify_key text, payload jsonb,
+           destinations jsonb)
+),
+changes AS (
+    SELECT c.*, p.alert_id AS prev_id,
+           CASE WHEN p.alert_id IS NULL OR p.status = 'resolved' THEN 'firing'
+                WHEN c.stage_rank > p.stage_rank THEN 'escalated'
+                WHEN c.stage_rank < p.stage_rank THEN 'lowered'
+                WHEN c.notify_key <> p.notify_key THEN 'updated'
+           END AS kind,
+           coalesce(p.snoozed_until >= $2::date, false) AS snoozed
+      FROM cur c
+      LEFT JOIN @state@.alerts p USING (fingerprint)
+),
+upserted AS (
+    INSERT INTO @state@.alerts AS a (fingerprint, rule, child_id, subject_id, stage, stage_rank,
+           status, notify_key, payload, destinations, first_fired_on, last_changed_on,
+           last_seen_on)
+    SELECT fingerprint, rule, child_id, subject_id, stage, stage_rank, 'firing', notify_key,
+           payload, destinations, $2::date, $2::date, $2::date
+      FROM changes
+    ON CONFLICT (fingerprint) DO UPDATE
+       SET stage = EXCLUDED.stage, stage_rank = EXCLUDED.stage_rank, status = 'firing',
+           notify_key = EXCLUDED.notify_key, payload = EXCLUDED.payload,
+           destinations = EXCLUDED.destinations, last_seen_on = EXCLUDED.last_seen_on,
+           last_changed_on = CASE
+               WHEN a.status <> 'firing' OR a.stage_rank <> EXCLUDED.stage_rank
+                    OR a.notify_key <> EXCLUDED.notify_key THEN EXCLUDED.last_seen_on
+               ELSE a.last_changed_on END
+    RETURNING a.alert_id, a.fingerprint
+),
+resolved AS (
+    UPDATE @state@.alerts a
+       SET status = 'resolved', last_changed_on = $2::date,
+           payload = a.payload || jsonb_build_object('status', 'resolved', 'as_of', $2::date)
+     WHERE a.status = 'firing'
+       AND a.rule = ANY($4::text[])
+       AND ($3::text[] IS NULL OR a.child_id = ANY($3::text[]))
+       AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.fingerprint = a.fingerprint)
+    RETURNING a.alert_id, a.stage, a.payload, a.destinations
+),
+events AS (
+    INSERT INTO @state@.alert_events (alert_id, as_of, kind, stage, detail)
+    SELECT u.alert_id, $2::date, ch.kind, ch.stage, ch.payload -> 'facts'
+      FROM changes ch JOIN upserted u USING (fingerprint)
+     WHERE ch.kind IS NOT NULL
+    UNION ALL
+    SELECT r.alert_id, $2::date, 'resolved', r.stage, NULL
+      FROM resolved r
+    RETURNING event_id, alert_id, kind
+),
+-- What each event tells, and to whom: the alert as it is now, to its current destinations.
+told AS (
+    SELECT e.event_id, e.alert_id, e.kind, ch.payload, ch.destinations, ch.snoozed
+      FROM events e JOIN upserted u ON u.alert_id = e.alert_id
+      JOIN changes ch ON ch.fingerprint = u.fingerprint
+     WHERE e.kind IN ('firing', 'escalated', 'updated')
+    UNION ALL
+    SELECT e.event_id, e.alert_id, e.kind, r.payload, r.destinations, false
+      FROM events e JOIN resolved r ON r.alert_id = e.alert_id
+),
+notices AS (
+    INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
+           type, payload, digest_key)
+    SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
+           t.event_id, t.alert_id, d.channel, d.destination, d.role, 'alert.' || t.kind,
+           t.payload || jsonb_build_object('status',
+                CASE WHEN t.kind = 'resolved' THEN 'resolved' ELSE 'firing' END),
+           CASE WHEN d.channel = 'email' THEN $6::text END
+      FROM told t
+     CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
+           role text)
+     WHERE d.destination IS NOT NULL
+       AND NOT (t.kind = 'resolved' AND d.channel = 'email' AND NOT $5::boolean)
+       -- a snoozed alert is not news when only its facts change; a new stage still is
+       AND NOT (t.kind = 'updated' AND t.snoozed)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING notice_id, channel
+),
+evaluation AS (
+    INSERT INTO @state@.evaluations (as_of, scope, started_at, children, alerts, bad_rows, notices)
+    SELECT $2::date, $9::text, now(), $7::bigint, (SELECT count(*) FROM cur), $8::jsonb,
+           (SELECT count(*) FROM notices)
+)
+SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
+       (SELECT count(*) FROM events WHERE kind = 'escalated') AS escalated,
+       (SELECT count(*) FROM events WHERE kind = 'updated')   AS updated,
+       (SELECT count(*) FROM events WHERE kind = 'resolved')  AS resolved,
+       (SELECT count(*) FROM notices WHERE channel = 'email')   AS email_notices,
+       (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices;

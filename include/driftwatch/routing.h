@@ -1,0 +1,19 @@
+/* routing: where an alert's notices go: each recipient's email, and each webhook for its rule. */
+#ifndef DRIFTWATCH_ROUTING_H
+#define DRIFTWATCH_ROUTING_H
+
+#include <jansson.h>
+
+struct alert;
+struct dw_config;
+
+/* [{channel: "email"|"webhook", destination, role}], one entry per distinct destination.
+ * Emails come from the resolved recipients; webhooks from the configured list (filtered by
+ * rule) and the team's webhook_url. New reference, or NULL when memory ran out. */
+json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg);
+
+/* The text whose change makes a still-firing alert news again ("alert.updated"); "" when
+ * only a stage change is news for the rule. Malloc'd. */
+char *routing_notify_key(const struct alert *a);
+
+#endif
