@@ -21,6 +21,9 @@ SAN_OBJ   := $(patsubst %.c,build/san/obj/%.o,$(SRC))
 SAN_LIB   := $(patsubst %.c,build/san/obj/%.o,$(LIB_SRC))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(patsubst tests/unit/%.c,build/san/%,$(UNIT_SRC))
+# Small C programs the integration tests drive (a webhook sender, a mail sender).
+DRIVER_SRC := $(sort $(wildcard tests/integration/*.c))
+DRIVER_BIN := $(patsubst tests/integration/%.c,build/san/%,$(DRIVER_SRC))
 HEADERS   := $(wildcard include/driftwatch/*.h tests/unit/*.h)
 
 .PHONY: all check demo bench clean install
@@ -28,31 +31,53 @@ all: build/driftwatchd build/dwgen
 
 build/sql_embed.c: rules/embed_sql.sh $(EMBED_SQL)
 	@mkdir -p $(@D)
-	sh rules/embed_sql.sh $(EMBED_SQL) > $@.tmp && mv $@.tmp $@
+	$(call SAY,EMBED,$(EMBED_SQL))
+	$(Q)sh rules/embed_sql.sh $(EMBED_SQL) > $@.tmp && mv $@.tmp $@
+
+# `make V=1` shows the whole command lines.
+V ?= 0
+ifeq ($(V),0)
+Q   := @
+SAY = @echo "  $(1)	$(2)"
+else
+Q   :=
+SAY = @true
+endif
 
 build/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(call SAY,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/san/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -c -o $@ $<
+	$(call SAY,CC-SAN,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -c -o $@ $<
 
 build/driftwatchd: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call SAY,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/san/driftwatchd: $(SAN_OBJ)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	$(call SAY,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 build/san/test_%: tests/unit/test_%.c $(SAN_LIB) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(LDLIBS)
+	$(call SAY,TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(LDLIBS)
+
+build/san/%: tests/integration/%.c $(SAN_LIB) $(HEADERS)
+	@mkdir -p $(@D)
+	$(call SAY,DRIVER,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -o $@ $< $(SAN_LIB) $(LDLIBS)
 
 build/dwgen: bench/dwgen.c
 	@mkdir -p $(@D)
-	$(CC) -O2 -std=c11 $(WARN) -D_POSIX_C_SOURCE=200809L -o $@ $< -lm
+	$(call SAY,CC,$<)
+	$(Q)$(CC) -O2 -std=c11 $(WARN) -D_POSIX_C_SOURCE=200809L -o $@ $< -lm
 
-check: all build/san/driftwatchd $(UNIT_BIN)
+check: all build/san/driftwatchd $(UNIT_BIN) $(DRIVER_BIN)
 	DRIFTWATCHD=$(CURDIR)/build/san/driftwatchd DWGEN=$(CURDIR)/build/dwgen \
 	UNIT_DIR=$(CURDIR)/build/san bash tests/run.sh
 

@@ -53,7 +53,8 @@ static int alert_order(const void *pa, const void *pb)
 
 static int print_alerts(struct eval_result *res)
 {
-	qsort(res->alerts, res->n_alerts, sizeof(res->alerts[0]), alert_order);
+	if (res->n_alerts > 1)
+		qsort(res->alerts, res->n_alerts, sizeof(res->alerts[0]), alert_order);
 	for (size_t i = 0; i < res->n_alerts; i++) {
 		json_t *o = alert_to_json(&res->alerts[i], "firing");
 		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;

@@ -1,0 +1,150 @@
+/* webhook: Standard Webhooks signing, the signed POST, what its answer means, and retry backoff. */
+#ifndef DRIFTWATCH_WEBHOOK_H
+#define DRIFTWATCH_WEBHOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+/* ---- secrets ---- */
+
+#define WEBHOOK_SECRET_PREFIX "whsec_"
+/* The key lengths the Standard Webhooks specification allows (config.c checks the same). */
+#define WEBHOOK_KEY_MIN 24
+#define WEBHOOK_KEY_MAX 64
+
+/* The HMAC key: the base64-decoded part of a "whsec_..." secret. Clear it when done. */
+struct webhook_secret {
+	unsigned char key[WEBHOOK_KEY_MAX];
+	size_t len;
+};
+
+/* Parses "whsec_" + standard padded base64 of 24 to 64 bytes into *out. name says where the text came from ("inline secret of
+ * https://...", a file name) and starts every message written to err; the secret itself never
+ * appears in a message. Returns 0, or -1 with err filled. */
+int webhook_secret_parse(const char *text, const char *name, struct webhook_secret *out,
+			 char *err, size_t errsz);
+
+/* Reads a secret from path (one line; trailing newline and blanks ignored) and parses it.
+ * Messages name the file. Returns 0, or -1 with err filled. */
+int webhook_secret_load(const char *path, struct webhook_secret *out, char *err, size_t errsz);
+
+/* Overwrites the key so it does not linger in memory. */
+void webhook_secret_clear(struct webhook_secret *s);
+
+/* ---- signing ---- */
+
+/* "v1," + 44 base64 characters + NUL, with room to spare */
+#define WEBHOOK_SIGNATURE_MAX 64
+
+/* Writes "v1," + base64(HMAC-SHA256(key, msg_id "." timestamp "." body)) into sig.
+ * Returns 0, or -1 if memory ran out. */
+int webhook_sign(const struct webhook_secret *secret, const char *msg_id, long long timestamp,
+		 const char *body, size_t body_len, char sig[WEBHOOK_SIGNATURE_MAX]);
+
+/* ---- the request ---- */
+
+struct webhook_request;
+
+struct webhook_http_opts {
+	long connect_timeout_ms;  /* 0: 10 s */
+	long timeout_ms;          /* whole transfer; 0: 30 s */
+	const char *ca_file;      /* PEM bundle to trust instead of the system's; NULL: system */
+};
+
+/* Builds a POST of body (JSON, copied) to url with Content-Type application/json, User-Agent
+ * driftwatch/VERSION and the three Standard Webhooks headers (webhook-id msg_id,
+ * webhook-timestamp timestamp, webhook-signature). Redirects are not followed, only http and
+ * https are allowed, no signals are used, the response body is discarded. msg_id must be
+ * 1-255 printable ASCII characters without spaces (it is a header value). Each attempt needs a
+ * new request: the same msg_id (the idempotency key) but timestamp = now, because receivers
+ * reject a timestamp more than five minutes old. Returns NULL with err
+ * filled (naming url) on failure. Run it with curl_loop_add(loop, webhook_request_easy(req),
+ * ...); free it (which cleans up the easy handle) in the completion callback. */
+struct webhook_request *webhook_request_new(const char *url, const struct webhook_secret *secret,
+					    const char *msg_id, long long timestamp,
+					    const char *body, const struct webhook_http_opts *opts,
+					    char *err, size_t errsz);
+void webhook_request_free(struct webhook_request *req);
+
+CURL *webhook_request_easy(struct webhook_request *req);
+const char *webhook_request_url(const struct webhook_request *req);
+/* The final response's Retry-After and Location header values, or NULL when absent. */
+const char *webhook_request_retry_after(const struct webhook_request *req);
+const char *webhook_request_location(const struct webhook_request *req);
+/* libcurl's error text for the last transfer ("" when none). */
+const char *webhook_request_curl_error(const struct webhook_request *req);
+
+/* ---- what the answer means ---- */
+
+enum webhook_verdict {
+	WEBHOOK_DELIVERED,     /* 2xx: done */
+	WEBHOOK_RETRY,         /* 429, 5xx, 408, or no answer (refused, timeout, DNS, TLS, reset):
+				* retry on backoff, not sooner than retry_after_s when set */
+	WEBHOOK_MISCONFIGURED, /* 3xx (a redirect is not followed), or a URL or certificate libcurl
+				* refuses: not delivered; tell the operators now and retry on backoff,
+				* since only a person can fix it and the notice must not be lost
+				* while they do */
+	WEBHOOK_GONE,          /* 410: disable the endpoint and tell the operators */
+	WEBHOOK_REJECTED,      /* any other 4xx (and 1xx, or a 6xx): the receiver refused this
+				* notice; retrying cannot help: fail it and tell the operators */
+	WEBHOOK_CANCELLED      /* curl_loop_free cancelled it: not an attempt; it stays due */
+};
+
+struct webhook_outcome {
+	enum webhook_verdict verdict;
+	long http_code;        /* 0 when no answer */
+	long retry_after_s;    /* from Retry-After (429, 503 or any retried answer); -1 when none */
+	char reason[512];      /* "URL: HTTP 503" / "URL: Timeout was reached ..." for logs */
+};
+
+/* Classifies a finished transfer. retry_after and location are the response headers (NULL when
+ * absent), curl_error libcurl's error buffer ("" or NULL when none), now the time to measure an
+ * HTTP-date Retry-After from. Pure: no I/O. */
+void webhook_classify(const char *url, CURLcode result, long http_code, const char *retry_after,
+		      const char *location, const char *curl_error, time_t now,
+		      struct webhook_outcome *out);
+
+/* The classification of a finished request (reads its headers and error buffer). */
+void webhook_request_classify(const struct webhook_request *req, CURLcode result,
+			      long http_code, time_t now, struct webhook_outcome *out);
+
+/* "delivered", "retry", "misconfigured", "gone", "rejected", "cancelled" */
+const char *webhook_verdict_name(enum webhook_verdict v);
+
+/* Parses a Retry-After value: delay-seconds or an HTTP-date (IMF-fixdate, RFC 850 or asctime),
+ * measured from now; a date in the past gives 0. Returns 0 with *delay_s set, or -1 if value is
+ * neither. */
+int webhook_parse_retry_after(const char *value, time_t now, long *delay_s);
+
+/* ---- backoff ---- */
+
+/* Exponential backoff with full jitter: the delay before retry number attempt (0 = the first
+ * retry) is uniform in [0, min(cap_s, base_s * 2^attempt)]; retries stop once a notice is
+ * horizon_s old. */
+struct webhook_backoff {
+	long base_s;
+	long cap_s;
+	long horizon_s;
+};
+
+#define WEBHOOK_BACKOFF_DEFAULT { 30, 3600, 3 * 24 * 3600 }
+
+/* A source of uniform 64-bit random numbers; state is the caller's. */
+typedef uint64_t (*webhook_rand_fn)(void *state);
+
+/* splitmix64 over a uint64_t *state: seed it with anything (time, pid); jitter only has to
+ * spread retries apart, not be unpredictable. */
+uint64_t webhook_rand_splitmix64(void *state);
+
+/* The jittered delay in seconds before retry number attempt. A receiver's Retry-After
+ * (retry_after_s >= 0) is a floor: the delay is never shorter, and never longer than horizon_s. */
+long webhook_backoff_delay(const struct webhook_backoff *b, unsigned attempt, long retry_after_s,
+			   webhook_rand_fn rnd, void *rnd_state);
+
+/* 1 when a notice first due at first_due is past the horizon at now (mark it failed), else 0. */
+int webhook_backoff_expired(const struct webhook_backoff *b, time_t first_due, time_t now);
+
+#endif

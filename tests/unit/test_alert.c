@@ -1,0 +1,205 @@
+/* test_alert: recipients by role with their fallbacks, links, JSON form, and routing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/routing.h"
+#include "driftwatch/rule.h"
+#include "tap.h"
+
+static struct config_addresses addresses(int with_fallback)
+{
+	struct config_addresses a = { 0 };
+
+	a.fallback = with_fallback ? "duty@la.example" : NULL;
+	a.cp_chair = "chairs@la.example";
+	a.cp_manager = "cpm@la.example";
+	a.head_of_service = NULL;
+	return a;
+}
+
+static void alert_init(struct alert *a, const char *rule)
+{
+	memset(a, 0, sizeof(*a));
+	a->rule = rule_registry_find(rule);
+	a->child_id = strdup("C-1");
+	a->fingerprint = strdup("ff");
+	a->as_of = strdup("2026-11-22");
+	a->facts = json_object();
+}
+
+static const char *recipient_field(const struct alert *a, size_t i, const char *key)
+{
+	return json_string_value(json_object_get(json_array_get(a->recipients, i), key));
+}
+
+static void test_full_contacts(void)
+{
+	struct config_addresses addr = addresses(1);
+	const char *roles[] = { "allocated_worker", "supervisor", "cp_chair", NULL };
+	struct alert a;
+
+	alert_init(&a, "cp_neglect_duration");
+	a.contacts.alloc_worker_id = strdup("W-1");
+	a.contacts.alloc_worker_email = strdup("w1@la.example");
+	a.contacts.supervisor_id = strdup("W-2");
+	a.contacts.supervisor_email = strdup("w2@la.example");
+	a.contacts.team_manager_email = strdup("team@la.example");
+	a.contacts.chair_id = strdup("W-9");
+	a.contacts.chair_email = strdup("chair9@la.example");
+	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "resolve with every contact");
+	tap_int(json_array_size(a.recipients), 3, "three recipients");
+	tap_str(recipient_field(&a, 0, "email"), "w1@la.example", "allocated worker's email");
+	tap_str(recipient_field(&a, 1, "worker_id"), "W-2", "supervisor by supervisor_id");
+	tap_str(recipient_field(&a, 2, "email"), "chair9@la.example", "the plan's chair");
+	tap_int(a.used_fallback, 0, "no fallback needed");
+	alert_free(&a);
+}
+
+static void test_fallbacks(void)
+{
+	struct config_addresses addr = addresses(1);
+	const char *roles[] = { "supervisor", "cp_chair", "head_of_service", NULL };
+	struct alert a;
+
+	alert_init(&a, "cp_neglect_duration");
+	a.contacts.alloc_worker_id = strdup("W-1");
+	a.contacts.team_manager_email = strdup("team@la.example");
+	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "resolve with gaps");
+	tap_str(recipient_field(&a, 0, "email"), "team@la.example",
+		"supervisor falls back to the team's manager_email");
+	tap_str(recipient_field(&a, 1, "email"), "chairs@la.example",
+		"cp_chair falls back to the configured CP chairs' address");
+	tap_str(recipient_field(&a, 2, "email"), "duty@la.example",
+		"unconfigured head_of_service goes to the fallback");
+	tap_int(a.used_fallback, 1, "fallback use is counted");
+	alert_free(&a);
+}
+
+static void test_no_allocation(void)
+{
+	struct config_addresses addr = addresses(1);
+	const char *roles[] = { "allocated_worker", "supervisor", NULL };
+	struct alert a;
+
+	alert_init(&a, "was_not_brought");
+	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "resolve with no allocation");
+	tap_int(json_array_size(a.recipients), 1, "one notice to the front door, not two");
+	tap_str(recipient_field(&a, 0, "email"), "duty@la.example", "no allocation: fallback");
+	tap_str(recipient_field(&a, 0, "role"), "allocated_worker", "role kept");
+	alert_free(&a);
+}
+
+static void test_unroutable(void)
+{
+	struct config_addresses addr = addresses(0);
+	const char *roles[] = { "supervisor", NULL };
+	struct alert a;
+
+	alert_init(&a, "worker_churn");
+	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "resolve with nothing at all");
+	tap_int(json_array_size(a.recipients), 1, "still one recipient entry, never an empty list");
+	tap_ok(json_is_null(json_object_get(json_array_get(a.recipients, 0), "email")),
+	       "its email is null");
+	tap_int(a.unroutable, 1, "counted as unroutable");
+	alert_free(&a);
+}
+
+static void test_dedupe(void)
+{
+	struct config_addresses addr = addresses(1);
+	const char *roles[] = { "supervisor", "cp_chair", NULL };
+	struct alert a;
+
+	alert_init(&a, "repeat_neglect_plan");
+	a.contacts.supervisor_id = strdup("W-2");
+	a.contacts.supervisor_email = strdup("same@la.example");
+	a.contacts.chair_id = strdup("W-2");
+	a.contacts.chair_email = strdup("same@la.example");
+	alert_resolve_recipients(&a, roles, &addr);
+	tap_int(json_array_size(a.recipients), 1, "one person in two roles gets one notice");
+	tap_str(recipient_field(&a, 0, "role"), "supervisor", "under the first role");
+	alert_free(&a);
+}
+
+static void test_link(void)
+{
+	struct alert a;
+
+	alert_init(&a, "worker_churn");
+	free(a.child_id);
+	a.child_id = strdup("C 1/&x");
+	tap_int(alert_build_link(&a, "https://lcs.example/person/{child_id}?v={child_id}"), 0,
+		"link built");
+	tap_str(a.link, "https://lcs.example/person/C%201%2F%26x?v=C%201%2F%26x",
+		"child id URL-escaped at every placeholder");
+	tap_int(alert_build_link(&a, NULL), 0, "no template");
+	tap_ok(a.link == NULL, "no template, no link");
+	alert_free(&a);
+}
+
+static void test_json(void)
+{
+	struct alert a;
+	json_t *o;
+
+	alert_init(&a, "cp_neglect_duration");
+	a.stage = 2;
+	a.subject_id = strdup("CPP-7");
+	a.since = strdup("2025-08-14");
+	a.recipients = json_array();
+	o = alert_to_json(&a, "firing");
+	tap_ok(o != NULL, "alert as JSON");
+	tap_str(json_string_value(json_object_get(o, "stage")), "15m", "stage by name");
+	tap_str(json_string_value(json_object_get(o, "rule")), "cp_neglect_duration", "rule");
+	tap_ok(json_is_null(json_object_get(o, "family_id")), "unknown family is null");
+	tap_int(json_object_size(o), 13, "every field of ALERTS.md");
+	json_decref(o);
+	alert_free(&a);
+}
+
+static void test_routing(void)
+{
+	struct dw_config cfg;
+	struct config_webhook hooks[2];
+	char *only_cp[] = { "cp_neglect_duration", NULL };
+	struct alert a;
+	json_t *d;
+	char *key;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(hooks, 0, sizeof(hooks));
+	hooks[0].url = "https://all.example/hook";
+	hooks[1].url = "https://cp.example/hook";
+	hooks[1].rules = only_cp;
+	cfg.webhooks = hooks;
+	cfg.n_webhooks = 2;
+	alert_init(&a, "was_not_brought");
+	a.recipients = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "supervisor", "email",
+				 "s@la.example", "role", "allocated_worker", "email", "s@la.example");
+	a.contacts.team_webhook_url = strdup("https://team.example/hook");
+	d = routing_destinations(&a, &cfg);
+	tap_int(json_array_size(d), 3, "one email, the unfiltered webhook, the team's webhook");
+	tap_str(json_string_value(json_object_get(json_array_get(d, 1), "destination")),
+		"https://all.example/hook", "a webhook without rules gets every rule");
+	json_decref(d);
+	json_object_set_new(a.facts, "latest", json_string("2026-11-01"));
+	key = routing_notify_key(&a);
+	tap_str(key, "\"2026-11-01\"", "was_not_brought is news again when latest moves");
+	free(key);
+	alert_free(&a);
+}
+
+int main(void)
+{
+	test_full_contacts();
+	test_fallbacks();
+	test_no_allocation();
+	test_unroutable();
+	test_dedupe();
+	test_link();
+	test_json();
+	test_routing();
+	return tap_status();
+}

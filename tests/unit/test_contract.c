@@ -1,0 +1,98 @@
+/* test_contract: the comparison behind --check-config, and the words of dates and ordinals. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/contract.h"
+#include "driftwatch/errlist.h"
+#include "driftwatch/facts.h"
+#include "tap.h"
+
+/* The catalogue rows of a schema that has the whole contract as text/date/bool columns. */
+static const char **full_catalogue(size_t *n)
+{
+	size_t nc;
+	const struct contract_column *c = contract_columns(&nc);
+	static const char *types[] = { "text", "date", "boolean", "timestamp with time zone" };
+	const char **rows = calloc(nc * 4, sizeof(*rows));
+
+	for (size_t i = 0; rows && i < nc; i++) {
+		rows[i * 4] = c[i].relation;
+		rows[i * 4 + 1] = c[i].column;
+		rows[i * 4 + 2] = types[c[i].type];
+		rows[i * 4 + 3] = "t";
+	}
+	*n = nc;
+	return rows;
+}
+
+static int find(const char **rows, size_t n, const char *rel, const char *col)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i * 4], rel) == 0 && strcmp(rows[i * 4 + 1], col) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *joined(const struct errlist *el)
+{
+	static char buf[4096];
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < el->n; i++) {
+		strncat(buf, el->msgs[i], sizeof(buf) - strlen(buf) - 2);
+		strncat(buf, "\n", sizeof(buf) - strlen(buf) - 1);
+	}
+	return buf;
+}
+
+static void test_compare(void)
+{
+	size_t n;
+	const char **rows = full_catalogue(&n);
+	struct errlist el = { 0 };
+	int i;
+
+	tap_int(contract_compare("cw", rows, n, &el), 0, "the full contract has no problems");
+	i = find(rows, n, "cp_plans", "start_date");
+	rows[i * 4 + 2] = "timestamp without time zone";
+	i = find(rows, n, "children", "disability");
+	rows[i * 4 + 1] = "disabled";
+	i = find(rows, n, "workers", "email");
+	rows[i * 4 + 2] = "character varying";
+	tap_int(contract_compare("cw", rows, n, &el), 2, "a wrong type and a missing column");
+	tap_contains(joined(&el), "column cw.cp_plans.start_date: type timestamp without time zone "
+		     "is not usable (want date)", "names the column and both types");
+	tap_contains(joined(&el), "column cw.children.disability: missing", "names the missing column");
+	tap_lacks(joined(&el), "workers.email", "varchar is usable for text");
+	errlist_free(&el);
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(rows[k * 4], "strategies") == 0)
+			rows[k * 4] = "strategy";
+	tap_int(contract_compare("cw", rows, n, &el), 3, "a missing relation is one problem");
+	tap_contains(joined(&el), "relation cw.strategies: missing", "names the relation");
+	errlist_free(&el);
+	free(rows);
+}
+
+static void test_words(void)
+{
+	char buf[32];
+
+	facts_date_words("2025-08-14", buf, sizeof(buf));
+	tap_str(buf, "14 Aug 2025", "a date in words");
+	facts_date_words("14/08/2025", buf, sizeof(buf));
+	tap_str(buf, "14/08/2025", "an unparsable date is kept");
+	facts_ordinal(2, buf, sizeof(buf));
+	tap_str(buf, "2nd", "2nd");
+	facts_ordinal(11, buf, sizeof(buf));
+	tap_str(buf, "11th", "11th");
+	facts_ordinal(23, buf, sizeof(buf));
+	tap_str(buf, "23rd", "23rd");
+}
+
+int main(void)
+{
+	test_compare();
+	test_words();
+	return tap_status();
+}
