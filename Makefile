@@ -32,7 +32,7 @@ all: build/driftwatchd build/dwgen
 build/sql_embed.c: rules/embed_sql.sh $(EMBED_SQL)
 	@mkdir -p $(@D)
 	$(call SAY,EMBED,$(EMBED_SQL))
-	$(Q)sh rules/embed_sql.sh $(EMBED_SQL) > $@.tmp && mv $@.tmp $@
+	$(Q)sh rules/embed_sql.sh $(EMBED_SQL) > $@.$$$$.tmp && mv $@.$$$$.tmp $@
 
 # `make V=1` shows the whole command lines.
 V ?= 0

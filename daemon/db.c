@@ -46,6 +46,10 @@ struct db_conn {
 	void *connect_arg;
 	db_result_cb result_cb;
 	void *result_arg;
+	db_notify_cb notify_cb;
+	void *notify_arg;
+	db_lost_cb lost_cb;
+	void *lost_arg;
 	PGresult *last;             /* the latest result of the query in flight */
 	char err[512];
 };
@@ -110,11 +114,21 @@ struct db_conn *db_conn_new(struct event_base *base, const char *conninfo, int l
 }
 
 static void db_queue_drop(struct db_conn *conn);
+static void db_queue_fail(struct db_conn *conn);
+static void db_query_finish(struct db_conn *conn, PGresult *res);
 
 void db_conn_free(struct db_conn *conn)
 {
 	if (!conn)
 		return;
+	/* Whoever still waits on a query hears that it will not finish, so nothing it owns leaks;
+	 * the FAILED state makes any query those callbacks try refuse at once. */
+	conn->state = DB_FAILED;
+	snprintf(conn->err, sizeof(conn->err), "the connection was closed");
+	if (conn->result_cb)
+		db_query_finish(conn, NULL);
+	else
+		db_queue_fail(conn);
 	db_queue_drop(conn);
 	db_close(conn);
 	if (conn->ev_timeout)
@@ -146,6 +160,23 @@ char *db_escape_identifier(struct db_conn *conn, const char *ident)
 	copy = strdup(esc);
 	PQfreemem(esc);
 	return copy;
+}
+
+void db_set_notify_cb(struct db_conn *conn, db_notify_cb cb, void *arg)
+{
+	conn->notify_cb = cb;
+	conn->notify_arg = arg;
+}
+
+void db_set_lost_cb(struct db_conn *conn, db_lost_cb cb, void *arg)
+{
+	conn->lost_cb = cb;
+	conn->lost_arg = arg;
+}
+
+int db_is_up(const struct db_conn *conn)
+{
+	return conn->state == DB_READY || conn->state == DB_BUSY;
 }
 
 void db_set_query_timeout(struct db_conn *conn, int timeout_s)
@@ -199,6 +230,17 @@ static void db_connect_wait(struct db_conn *conn, PostgresPollingStatusType poll
 		db_connect_fail(conn, "could not wait for the database socket");
 }
 
+/* Server NOTICEs ("already exists, skipping") are chatter, not events: debug level only. */
+static void db_on_notice(void *arg, const char *message)
+{
+	struct db_conn *conn = arg;
+	size_t n = strlen(message);
+
+	while (n > 0 && message[n - 1] == '\n')
+		n--;
+	log_debug(conn, "database notice: %.*s", (int)n, message);
+}
+
 static void db_connect_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_conn *conn = arg;
@@ -215,6 +257,7 @@ static void db_connect_step(evutil_socket_t fd, short what, void *arg)
 		db_connect_wait(conn, poll);
 		return;
 	}
+	PQsetNoticeProcessor(conn->pg, db_on_notice, conn);
 	if (PQsetnonblocking(conn->pg, 1) != 0 || db_arm_connected(conn) < 0) {
 		db_connect_fail(conn, "could not set up the database connection");
 		return;
@@ -342,16 +385,20 @@ static void db_query_finish(struct db_conn *conn, PGresult *res)
 		db_queue_pump(conn);
 }
 
+/* The owner hears of the loss once, after every waiting query has heard of it, so it can
+ * schedule one reconnect instead of one per failed query. */
 static void db_lost(struct db_conn *conn, const char *what)
 {
 	db_set_error(conn, what);
-	log_warn(conn, "database: %s", conn->err);
+	log_debug(conn, "database: %s", conn->err);
 	db_close(conn);
 	db_set_state(conn, DB_FAILED);
 	if (conn->result_cb)
 		db_query_finish(conn, NULL);
 	else
 		db_queue_fail(conn);
+	if (conn->lost_cb && conn->state == DB_FAILED)
+		conn->lost_cb(conn, conn->lost_arg);
 }
 
 static void db_collect_results(struct db_conn *conn)
@@ -383,9 +430,12 @@ static void db_on_readable(evutil_socket_t fd, short what, void *arg)
 		db_lost(conn, "lost the database connection");
 		return;
 	}
-	/* LISTEN/NOTIFY is not used yet; drain notifications so they do not pile up. */
-	while ((n = PQnotifies(conn->pg)) != NULL)
+	/* Drained every time, listened for or not, so they cannot pile up in libpq. */
+	while ((n = PQnotifies(conn->pg)) != NULL) {
+		if (conn->notify_cb)
+			conn->notify_cb(conn, n->relname, n->extra, conn->notify_arg);
 		PQfreemem(n);
+	}
 	if (conn->state == DB_BUSY && conn->result_cb)
 		db_collect_results(conn);
 }

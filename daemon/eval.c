@@ -451,10 +451,16 @@ static void eval_next(struct eval_run *run)
 	case EVAL_RULE:
 		while (run->rule_i < cfg->n_rules && !cfg->rules[run->rule_i].enabled)
 			run->rule_i++;
-		if (run->rule_i < cfg->n_rules)
+		if (run->rule_i < cfg->n_rules) {
 			eval_run_rule(run);
-		else
+		} else if (run->kids) {
+			/* Bad rows are counted by the full evaluations; a handful of notified
+			 * children is not worth a second pass over their rows. */
+			run->step = EVAL_COMMIT;
+			eval_next(run);
+		} else {
 			eval_run_quality(run);
+		}
 		return;
 	case EVAL_QUALITY:
 		return;
@@ -491,6 +497,7 @@ int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_reque
 		eval_run_free(run);
 		return -1;
 	}
+	run->res->children = req->child_ids ? (long long)req->n_child_ids : 0;
 	clock_gettime(CLOCK_MONOTONIC, &run->t0);
 	run->step = EVAL_BEGIN;
 	eval_next(run);

@@ -22,6 +22,7 @@ struct options {
 	int once;
 	int dry_run;
 	int check_config;
+	int triggers;          /* 1 install, -1 remove */
 	int verbose;
 };
 
@@ -39,6 +40,8 @@ static void usage(FILE *out)
 		"      --dry-run       with --once: print each alert as a JSON line; change nothing\n"
 		"      --as-of DAY     with --once: evaluate as if today were DAY (YYYY-MM-DD)\n"
 		"      --check-config  check the configuration and the case-data contract\n"
+		"      --install-triggers  add NOTIFY triggers to the contract tables (idempotent)\n"
+		"      --remove-triggers   take them out again\n"
 		"  -v, --verbose       log debug lines\n"
 		"      --version       print the version\n"
 		"  -h, --help          this text\n"
@@ -75,13 +78,16 @@ static int valid_day(const char *s)
 /* Returns -1 to continue, else the exit status. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_ONCE = 256, OPT_DRY_RUN, OPT_AS_OF, OPT_CHECK, OPT_VERSION };
+	enum { OPT_ONCE = 256, OPT_DRY_RUN, OPT_AS_OF, OPT_CHECK, OPT_VERSION, OPT_INSTALL,
+	       OPT_REMOVE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "as-of", required_argument, NULL, OPT_AS_OF },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "install-triggers", no_argument, NULL, OPT_INSTALL },
+		{ "remove-triggers", no_argument, NULL, OPT_REMOVE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -96,6 +102,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_AS_OF: o->as_of = optarg; break;
 		case OPT_CHECK: o->check_config = 1; break;
+		case OPT_INSTALL: o->triggers = 1; break;
+		case OPT_REMOVE: o->triggers = -1; break;
 		case 'v': o->verbose = 1; break;
 		case OPT_VERSION: printf("driftwatchd %s\n", DW_VERSION); return EXIT_OK;
 		case 'h': usage(stdout); return EXIT_OK;
@@ -114,8 +122,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "driftwatchd: --dry-run and --as-of go with --once\n");
 		return EXIT_USAGE;
 	}
-	if (o->check_config && o->once) {
-		fprintf(stderr, "driftwatchd: --check-config does not go with --once\n");
+	if (o->check_config + o->once + (o->triggers != 0) > 1) {
+		fprintf(stderr, "driftwatchd: choose one of --check-config, --once and "
+			"--install-triggers/--remove-triggers\n");
 		return EXIT_USAGE;
 	}
 	if (o->as_of && !valid_day(o->as_of)) {
@@ -134,17 +143,14 @@ static int run_command(struct dw_ctx *ctx, const struct options *o)
 		return cmd_dry_run(ctx, o->as_of);
 	if (o->once)
 		return cmd_once(ctx, o->as_of);
-	/* The long-running daemon is the next piece of work (README, "Not built yet"); refusing
-	 * is better than pretending to watch. */
-	log_err(ctx, "%s: the long-running daemon is not built yet: run --once from a timer",
-		o->config);
-	return EXIT_USAGE;
+	if (o->triggers)
+		return cmd_triggers(ctx, o->triggers > 0);
+	return cmd_run(ctx, o->config);
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct dw_config cfg;
 	struct errlist errs = { 0 };
 	struct dw_ctx ctx = { 0 };
 	int status = parse_args(argc, argv, &o);
@@ -152,29 +158,32 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	ctx.log_level = o.verbose ? LOG_PRIO_DEBUG : LOG_PRIO_INFO;
-	if (config_load(o.config, &cfg, &errs) < 0) {
+	/* On the heap: the daemon swaps in a new configuration on SIGHUP and frees the old. */
+	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
+	if (!ctx.cfg || config_load(o.config, ctx.cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		errlist_free(&errs);
-		config_free(&cfg);
-		return EXIT_USAGE;
+		status = ctx.cfg ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
 	}
 	errlist_free(&errs);
-	ctx.cfg = &cfg;
+	status = EXIT_RUNTIME;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_err(&ctx, "could not initialise libcurl");
-		config_free(&cfg);
-		return EXIT_RUNTIME;
+		goto out;
 	}
 	ctx.base = event_base_new();
-	if (!ctx.base) {
+	if (!ctx.base)
 		log_err(&ctx, "could not create the event loop");
-		config_free(&cfg);
-		return EXIT_RUNTIME;
-	}
-	status = run_command(&ctx, &o);
-	event_base_free(ctx.base);
+	else
+		status = run_command(&ctx, &o);
+	if (ctx.base)
+		event_base_free(ctx.base);
 	curl_global_cleanup();
-	config_free(&cfg);
+out:
+	if (ctx.cfg)
+		config_free(ctx.cfg);
+	free(ctx.cfg);
 	return status;
 }

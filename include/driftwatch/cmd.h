@@ -13,4 +13,10 @@ int cmd_dry_run(struct dw_ctx *ctx, const char *as_of);
 /* --once [--as-of]: evaluate, record alert state, deliver due notices. Returns the exit status. */
 int cmd_once(struct dw_ctx *ctx, const char *as_of);
 
+/* --install-triggers (install 1) or --remove-triggers (install 0). Returns the exit status. */
+int cmd_triggers(struct dw_ctx *ctx, int install);
+
+/* The long-running daemon. Returns the exit status. */
+int cmd_run(struct dw_ctx *ctx, const char *config_path);
+
 #endif

@@ -2,6 +2,8 @@
 #ifndef DRIFTWATCH_CTX_H
 #define DRIFTWATCH_CTX_H
 
+#include "driftwatch/metrics.h"
+
 struct event_base;
 struct dw_config;
 
@@ -10,6 +12,7 @@ struct dw_ctx {
 	struct dw_config *cfg;
 	int log_level;          /* highest syslog priority written */
 	int exit_code;          /* what main returns when the loop ends */
+	struct dw_metrics metrics;
 };
 
 #endif

@@ -15,5 +15,7 @@ extern const char sql_state_v1[];
 extern const char sql_record[];
 extern const char sql_outbox_claim[];
 extern const char sql_outbox_result[];
+extern const char sql_triggers_install[];
+extern const char sql_triggers_tables[];
 
 #endif

@@ -1,0 +1,145 @@
+/* cmd_triggers: installs or removes the NOTIFY triggers on the contract tables that name a child. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "driftwatch/cmd.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/log.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+
+struct trig_run {
+	struct dw_ctx *ctx;
+	int install;
+	char *case_ident;
+	char *state_ident;
+	int status;
+};
+
+static void trig_stop(struct trig_run *tr, int status)
+{
+	tr->status = status;
+	event_base_loopbreak(tr->ctx->base);
+}
+
+static void trig_subst(struct strbuf *sb, const char *sql, const struct trig_run *tr)
+{
+	const char *p = sql;
+
+	while (*p) {
+		if (strncmp(p, "@state@", 7) == 0) {
+			strbuf_append(sb, tr->state_ident);
+			p += 7;
+		} else if (strncmp(p, "@case@", 6) == 0) {
+			strbuf_append(sb, tr->case_ident);
+			p += 6;
+		} else {
+			strbuf_appendn(sb, p++, 1);
+		}
+	}
+}
+
+static void trig_on_done(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct trig_run *tr = arg;
+
+	if (!res || PQresultStatus(res) == PGRES_FATAL_ERROR) {
+		log_err(tr->ctx, "%s triggers in schema %s failed: %s",
+			tr->install ? "installing" : "removing", tr->ctx->cfg->case_schema,
+			res ? PQresultErrorMessage(res) : db_error(conn));
+		trig_stop(tr, 1);
+		return;
+	}
+	printf("driftwatch: triggers %s\n", tr->install ? "installed" : "removed");
+	trig_stop(tr, 0);
+}
+
+/* relname is one of our own fixed table names, never configuration text. */
+static void trig_table(struct strbuf *sb, const struct trig_run *tr, const char *relname)
+{
+	strbuf_printf(sb, "DROP TRIGGER IF EXISTS driftwatch_notify ON %s.%s;\n", tr->case_ident,
+		      relname);
+	if (tr->install)
+		strbuf_printf(sb, "CREATE TRIGGER driftwatch_notify AFTER INSERT OR UPDATE OR DELETE "
+			      "ON %s.%s FOR EACH ROW EXECUTE FUNCTION %s.notify_child();\n",
+			      tr->case_ident, relname, tr->state_ident);
+}
+
+static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct trig_run *tr = arg;
+	struct strbuf sb;
+	char *script;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_err(tr->ctx, "reading the tables of schema %s failed: %s",
+			tr->ctx->cfg->case_schema, res ? PQresultErrorMessage(res) : db_error(conn));
+		trig_stop(tr, 1);
+		return;
+	}
+	strbuf_init(&sb);
+	if (tr->install)
+		trig_subst(&sb, sql_triggers_install, tr);
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *rel = PQgetvalue(res, r, 0), *kind = PQgetvalue(res, r, 1);
+
+		if (strcmp(kind, "r") != 0 && strcmp(kind, "p") != 0) {
+			printf("driftwatch: %s.%s is not a table (a view?): no trigger; polling "
+			       "covers it\n", tr->ctx->cfg->case_schema, rel);
+			continue;
+		}
+		trig_table(&sb, tr, rel);
+	}
+	if (!tr->install)
+		strbuf_printf(&sb, "DROP FUNCTION IF EXISTS %s.notify_child();\n", tr->state_ident);
+	script = strbuf_take(&sb);
+	/* One simple-query script is one implicit transaction: all triggers or none. */
+	if (!script || db_script(conn, script, trig_on_done, tr) < 0) {
+		log_err(tr->ctx, "could not send the trigger script: %s", db_error(conn));
+		trig_stop(tr, 1);
+	}
+	free(script);
+}
+
+static void trig_on_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct trig_run *tr = arg;
+	const char *params[1] = { tr->ctx->cfg->case_schema };
+
+	if (!ok) {
+		log_err(tr->ctx, "database (%s: database.conninfo): %s", tr->ctx->cfg->path,
+			db_error(conn));
+		trig_stop(tr, 1);
+		return;
+	}
+	tr->case_ident = db_escape_identifier(conn, tr->ctx->cfg->case_schema);
+	tr->state_ident = db_escape_identifier(conn, tr->ctx->cfg->state_schema);
+	if (!tr->case_ident || !tr->state_ident ||
+	    db_query(conn, sql_triggers_tables, 1, params, trig_on_tables, tr) < 0) {
+		log_err(tr->ctx, "could not query the case schema: %s", db_error(conn));
+		trig_stop(tr, 1);
+	}
+}
+
+int cmd_triggers(struct dw_ctx *ctx, int install)
+{
+	struct trig_run tr = { ctx, install, NULL, NULL, 1 };
+	struct db_conn *conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+
+	if (!conn)
+		return 1;
+	db_set_query_timeout(conn, ctx->cfg->query_timeout_s);
+	if (db_connect(conn, trig_on_connect, &tr) < 0)
+		log_err(ctx, "database (%s: database.conninfo): %s", ctx->cfg->path, db_error(conn));
+	else
+		event_base_dispatch(ctx->base);
+	free(tr.case_ident);
+	free(tr.state_ident);
+	db_conn_free(conn);
+	return tr.status;
+}

@@ -1,0 +1,821 @@
+/* service: the long-running daemon: schedules evaluations, listens for changes, delivers, heals. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "driftwatch/cmd.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/curl_loop.h"
+#include "driftwatch/db.h"
+#include "driftwatch/deliver.h"
+#include "driftwatch/errlist.h"
+#include "driftwatch/eval.h"
+#include "driftwatch/http.h"
+#include "driftwatch/idset.h"
+#include "driftwatch/log.h"
+#include "driftwatch/sdnotify.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/state.h"
+
+/* A burst of NOTIFYs (one commit touching many rows) is gathered this long before evaluating. */
+#define SERVICE_BATCH_MS 20
+/* Past this many notified children an incremental evaluation costs as much as a full one. */
+#define SERVICE_MAX_INCREMENTAL 5000
+#define SERVICE_DELIVER_POLL_S 2
+#define SERVICE_OUTBOX_METRICS_S 15
+#define SERVICE_RECONNECT_MAX_S 30
+/* SIGTERM must end the process within 10 s; deliveries get most of that. */
+#define SERVICE_STOP_GRACE_S 7
+#define SERVICE_MAX_TRANSFERS 16
+
+enum { CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT };
+
+static const char *const conn_names[] = { "evaluation", "delivery", "notification" };
+
+struct service;
+
+/* A connection the service keeps alive: reconnected with backoff whenever it breaks. */
+struct service_conn {
+	struct service *svc;
+	int which;
+	struct db_conn *db;
+	struct event *ev_retry;
+	int delay_s;
+	int attempts;       /* failed attempts since it was last up */
+	int was_up;         /* it has been up at least once (a reconnect, not a first connect) */
+};
+
+struct service {
+	struct dw_ctx *ctx;
+	const char *config_path;
+	struct service_conn conns[CONN_COUNT];
+	struct curl_loop *loop;
+	struct deliver *deliver;
+	struct http_server *http;
+	struct sdnotify *sd;
+	struct idset pending;         /* notified children not yet evaluated */
+	int migrated;
+	int full_pending;
+	int evaluating;
+	int delivering;
+	int deliver_again;
+	int stopping;
+	struct dw_config *reload;     /* a good new configuration waiting for a quiet moment */
+	struct eval_request req;      /* the evaluation in flight */
+	char **req_ids;
+	size_t n_req_ids;
+	struct eval_result *res;
+	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_deliver, *ev_outbox;
+	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
+};
+
+static void service_kick(struct service *svc);
+static void service_deliver_kick(struct service *svc);
+static void service_conn_start(struct service_conn *sc);
+
+static void service_status(struct service *svc, const char *fmt, const char *detail)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), fmt, detail ? detail : "");
+	sdnotify_status(svc->sd, "%s", line);
+}
+
+static void service_add_timer(struct event *ev, double seconds)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	evtimer_add(ev, &tv);
+}
+
+static void service_update_db_up(struct service *svc)
+{
+	struct dw_metrics *m = &svc->ctx->metrics;
+	int up = 1;
+
+	for (int i = 0; i < CONN_COUNT; i++)
+		up &= db_is_up(svc->conns[i].db);
+	m->db_up = up;
+	if (up)
+		m->db_error[0] = '\0';
+}
+
+/* ---- connections ---- */
+
+static void service_on_listening(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct service_conn *sc = arg;
+
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		log_err(sc->svc->ctx, "database: LISTEN driftwatch failed: %s",
+			res ? PQresultErrorMessage(res) : db_error(conn));
+}
+
+static void service_on_notify(struct db_conn *conn, const char *channel, const char *payload,
+			      void *arg)
+{
+	struct service *svc = arg;
+
+	(void)conn;
+	if (strcmp(channel, "driftwatch") != 0 || !payload || !*payload)
+		return;
+	if (svc->pending.n >= SERVICE_MAX_INCREMENTAL) {
+		svc->full_pending = 1;
+		idset_clear(&svc->pending);
+	} else if (!svc->full_pending && idset_add(&svc->pending, payload) < 0) {
+		svc->full_pending = 1;
+	}
+	if (!evtimer_pending(svc->ev_batch, NULL))
+		service_add_timer(svc->ev_batch, SERVICE_BATCH_MS / 1000.0);
+}
+
+static void service_on_conn_up(struct service_conn *sc)
+{
+	struct service *svc = sc->svc;
+
+	if (sc->was_up)
+		log_notice(svc->ctx, "database: %s connection restored after %d attempt%s",
+			   conn_names[sc->which], sc->attempts, sc->attempts == 1 ? "" : "s");
+	if (sc->was_up)
+		svc->ctx->metrics.db_reconnects_total++;
+	sc->was_up = 1;
+	sc->attempts = 0;
+	sc->delay_s = 1;
+	service_update_db_up(svc);
+	if (sc->which == CONN_LISTEN) {
+		if (db_query(sc->db, "LISTEN driftwatch", 0, NULL, service_on_listening, sc) < 0)
+			log_err(svc->ctx, "database: could not LISTEN: %s", db_error(sc->db));
+		/* Whatever changed while nobody listened is found by a full evaluation. */
+		svc->full_pending = 1;
+	}
+	if (sc->which == CONN_DELIVER)
+		service_deliver_kick(svc);
+	service_kick(svc);
+}
+
+static void service_conn_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	service_conn_start(arg);
+}
+
+static void service_conn_schedule(struct service_conn *sc, const char *why)
+{
+	struct service *svc = sc->svc;
+
+	if (svc->stopping)
+		return;
+	/* Logged once per outage: the first failure is news, the retries are not. */
+	if (sc->attempts == 0)
+		log_warn(svc->ctx, "database: %s connection %s: %s; reconnecting with backoff",
+			 conn_names[sc->which], sc->was_up ? "lost" : "failed", why);
+	else
+		log_debug(svc->ctx, "database: %s connection attempt %d failed: %s",
+			  conn_names[sc->which], sc->attempts, why);
+	snprintf(svc->ctx->metrics.db_error, sizeof(svc->ctx->metrics.db_error), "%s", why);
+	svc->ctx->metrics.db_up = 0;
+	sc->attempts++;
+	service_add_timer(sc->ev_retry, sc->delay_s);
+	sc->delay_s = sc->delay_s * 2 > SERVICE_RECONNECT_MAX_S ? SERVICE_RECONNECT_MAX_S
+								 : sc->delay_s * 2;
+}
+
+static void service_on_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct service_conn *sc = arg;
+
+	if (!ok) {
+		service_conn_schedule(sc, db_error(conn));
+		return;
+	}
+	service_on_conn_up(sc);
+}
+
+static void service_on_lost(struct db_conn *conn, void *arg)
+{
+	struct service_conn *sc = arg;
+
+	service_update_db_up(sc->svc);
+	service_conn_schedule(sc, db_error(conn));
+}
+
+static void service_conn_start(struct service_conn *sc)
+{
+	if (db_connect(sc->db, service_on_connect, sc) < 0)
+		service_conn_schedule(sc, db_error(sc->db));
+}
+
+static int service_conns_open(struct service *svc)
+{
+	const struct dw_config *cfg = svc->ctx->cfg;
+
+	for (int i = 0; i < CONN_COUNT; i++) {
+		struct service_conn *sc = &svc->conns[i];
+
+		sc->svc = svc;
+		sc->which = i;
+		sc->delay_s = 1;
+		sc->db = db_conn_new(svc->ctx->base, cfg->conninfo, svc->ctx->log_level);
+		sc->ev_retry = evtimer_new(svc->ctx->base, service_conn_retry, sc);
+		if (!sc->db || !sc->ev_retry)
+			return -1;
+		/* The listener waits for ever on purpose; the others are bounded. */
+		if (i != CONN_LISTEN)
+			db_set_query_timeout(sc->db, cfg->query_timeout_s + 10);
+		db_set_lost_cb(sc->db, service_on_lost, sc);
+		if (i == CONN_LISTEN)
+			db_set_notify_cb(sc->db, service_on_notify, svc);
+	}
+	for (int i = 0; i < CONN_COUNT; i++)
+		service_conn_start(&svc->conns[i]);
+	return 0;
+}
+
+static void service_conns_close(struct service *svc)
+{
+	for (int i = 0; i < CONN_COUNT; i++) {
+		db_conn_free(svc->conns[i].db);
+		if (svc->conns[i].ev_retry)
+			event_free(svc->conns[i].ev_retry);
+		svc->conns[i].db = NULL;
+		svc->conns[i].ev_retry = NULL;
+	}
+}
+
+/* ---- evaluation ---- */
+
+static void service_eval_end(struct service *svc)
+{
+	idset_free_ids(svc->req_ids, svc->n_req_ids);
+	svc->req_ids = NULL;
+	svc->n_req_ids = 0;
+	eval_result_free(svc->res);
+	svc->res = NULL;
+	svc->evaluating = 0;
+	if (svc->stopping)
+		return;
+	service_kick(svc);
+}
+
+static void service_metrics_eval(struct service *svc, const struct eval_result *res, int ok)
+{
+	struct dw_metrics *m = &svc->ctx->metrics;
+
+	m->evaluations_total++;
+	m->eval_seconds_sum += res->seconds;
+	m->last_eval_seconds = res->seconds;
+	m->last_eval_ok = ok;
+	if (!ok) {
+		m->evaluations_failed_total++;
+		snprintf(m->last_eval_error, sizeof(m->last_eval_error), "%s",
+			 res->error ? res->error : "recording failed");
+		return;
+	}
+	m->last_eval_error[0] = '\0';
+	m->last_good_eval = time(NULL);
+	if (svc->req.child_ids) {
+		m->incremental_total++;
+		return;
+	}
+	/* Alerts and bad rows describe the whole population, so only a full evaluation sets them. */
+	m->children_evaluated = res->children;
+	for (size_t r = 0; r < RULE_REGISTRY_MAX; r++)
+		for (size_t s = 0; s < RULE_MAX_STAGES; s++)
+			m->alerts[r][s] = (long long)res->by_stage[r][s];
+	m->n_bad = 0;
+	for (size_t i = 0; i < res->n_bad && i < METRICS_MAX_BAD_KINDS; i++) {
+		snprintf(m->bad[i].kind, sizeof(m->bad[i].kind), "%s", res->bad[i].kind);
+		m->bad[i].count = res->bad[i].count;
+		m->n_bad++;
+	}
+}
+
+static void service_on_midnight(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct service *svc = arg;
+	double s;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		return;
+	s = atof(PQgetvalue(res, 0, 0));
+	/* A few seconds past midnight, so "today" has certainly turned over in the database. */
+	evtimer_del(svc->ev_midnight);
+	service_add_timer(svc->ev_midnight, s + 5);
+}
+
+/* Thresholds are crossed by the calendar, not by data changes: evaluate just after midnight
+ * in the configured zone (the database does the zone arithmetic, DST included). */
+static void service_schedule_midnight(struct service *svc)
+{
+	static const char sql[] =
+		"SELECT extract(epoch FROM ((date_trunc('day', now() AT TIME ZONE $1) + "
+		"interval '1 day') AT TIME ZONE $1) - now())";
+	const char *params[1] = { svc->ctx->cfg->timezone };
+
+	db_query(svc->conns[CONN_EVAL].db, sql, 1, params, service_on_midnight, svc);
+}
+
+static void service_on_recorded(int ok, const char *error, const struct state_changes *ch,
+				void *arg)
+{
+	struct service *svc = arg;
+	struct eval_result *res = svc->res;
+	char status[256];
+
+	service_metrics_eval(svc, res, ok);
+	if (!ok) {
+		log_err(svc->ctx, "%s", error);
+		service_status(svc, "evaluation failed: %s", error);
+		service_eval_end(svc);
+		return;
+	}
+	log_info(svc->ctx, "evaluated %s as of %s: %zu alerts in %.2f s; %lld new, %lld escalated, "
+		 "%lld updated, %lld resolved; %lld notices",
+		 svc->req.child_ids ? "notified children" : "everyone", res->as_of, res->n_alerts,
+		 res->seconds, ch->firing, ch->escalated, ch->updated, ch->resolved,
+		 ch->email_notices + ch->webhook_notices);
+	snprintf(status, sizeof(status), "last evaluation %s: %lld children, %zu alerts, %.2f s",
+		 res->as_of, svc->ctx->metrics.children_evaluated, res->n_alerts, res->seconds);
+	service_status(svc, "%s", status);
+	if (!svc->req.child_ids)
+		service_schedule_midnight(svc);
+	if (ch->email_notices + ch->webhook_notices > 0)
+		service_deliver_kick(svc);
+	service_eval_end(svc);
+}
+
+static void service_on_eval(struct eval_result *res, void *arg)
+{
+	struct service *svc = arg;
+
+	svc->res = res;
+	if (res->error) {
+		log_err(svc->ctx, "evaluation failed: %s", res->error);
+		service_metrics_eval(svc, res, 0);
+		service_status(svc, "evaluation failed: %s", res->error);
+		/* A failed full evaluation is tried again at the next kick, not lost. */
+		if (!svc->req.child_ids)
+			svc->full_pending = 1;
+		service_eval_end(svc);
+		return;
+	}
+	if (state_record(svc->ctx, svc->conns[CONN_EVAL].db, res, &svc->req, service_on_recorded,
+			 svc) < 0) {
+		log_err(svc->ctx, "could not record the evaluation: %s",
+			db_error(svc->conns[CONN_EVAL].db));
+		service_eval_end(svc);
+	}
+}
+
+static void service_on_migrated(int ok, const char *error, void *arg)
+{
+	struct service *svc = arg;
+
+	svc->evaluating = 0;
+	if (!ok) {
+		log_err(svc->ctx, "%s", error);
+		return;
+	}
+	svc->migrated = 1;
+	service_kick(svc);
+}
+
+static void service_start_eval(struct service *svc)
+{
+	memset(&svc->req, 0, sizeof(svc->req));
+	if (!svc->full_pending) {
+		svc->req_ids = idset_take(&svc->pending, &svc->n_req_ids);
+		if (!svc->req_ids)
+			return;
+		svc->req.child_ids = (const char *const *)svc->req_ids;
+		svc->req.n_child_ids = svc->n_req_ids;
+	} else {
+		/* A full evaluation covers every notified child too. */
+		idset_clear(&svc->pending);
+	}
+	svc->full_pending = 0;
+	svc->evaluating = 1;
+	if (eval_start(svc->ctx, svc->conns[CONN_EVAL].db, &svc->req, service_on_eval, svc) < 0) {
+		log_err(svc->ctx, "could not start an evaluation: out of memory");
+		svc->full_pending = 1;
+		idset_free_ids(svc->req_ids, svc->n_req_ids);
+		svc->req_ids = NULL;
+		svc->evaluating = 0;
+	}
+}
+
+static void service_apply_reload(struct service *svc);
+
+/* Runs whatever is due, one thing at a time on the evaluation connection. */
+static void service_kick(struct service *svc)
+{
+	if (svc->stopping || svc->evaluating)
+		return;
+	if (svc->reload && !svc->delivering) {
+		service_apply_reload(svc);
+		return;
+	}
+	if (!db_is_up(svc->conns[CONN_EVAL].db))
+		return;
+	if (!svc->migrated) {
+		svc->evaluating = 1;
+		if (state_migrate(svc->ctx, svc->conns[CONN_EVAL].db, service_on_migrated, svc) < 0) {
+			svc->evaluating = 0;
+			log_err(svc->ctx, "could not start the state migration");
+		}
+		return;
+	}
+	if (svc->full_pending || svc->pending.n)
+		service_start_eval(svc);
+}
+
+/* ---- delivery ---- */
+
+static void service_on_outbox_counts(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct metrics_outbox *o = &((struct service *)arg)->ctx->metrics.outbox;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return;
+	memset(o, 0, sizeof(*o));
+	for (int r = 0; r < PQntuples(res); r++) {
+		int ch = strcmp(PQgetvalue(res, r, 0), "webhook") == 0;
+		const char *st = PQgetvalue(res, r, 1);
+		long long n = atoll(PQgetvalue(res, r, 2));
+		double age = atof(PQgetvalue(res, r, 3));
+
+		if (strcmp(st, "delivered") == 0)
+			o->delivered[ch] = n;
+		else if (strcmp(st, "failed") == 0)
+			o->failed[ch] = n;
+		else
+			o->pending[ch] += n;
+		if (age > o->oldest_pending_age_s)
+			o->oldest_pending_age_s = age;
+	}
+}
+
+static void service_outbox_metrics(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+	struct db_conn *db = svc->conns[CONN_DELIVER].db;
+	char *sql;
+	const char *fmt = "SELECT channel, status, count(*), coalesce(extract(epoch FROM now() - "
+			  "min(created_at) FILTER (WHERE status IN ('pending', 'delivering'))), 0) "
+			  "FROM %s.outbox GROUP BY 1, 2";
+	char *ident;
+	size_t len;
+
+	(void)fd;
+	(void)what;
+	if (!db_is_up(db) || !svc->migrated)
+		return;
+	ident = db_escape_identifier(db, svc->ctx->cfg->state_schema);
+	if (!ident)
+		return;
+	len = strlen(fmt) + strlen(ident);
+	sql = malloc(len);
+	if (sql) {
+		snprintf(sql, len, fmt, ident);
+		db_query(db, sql, 0, NULL, service_on_outbox_counts, svc);
+	}
+	free(sql);
+	free(ident);
+}
+
+static void service_on_delivered(const struct deliver_stats *st, const char *error, void *arg)
+{
+	struct service *svc = arg;
+	struct dw_metrics *m = &svc->ctx->metrics;
+
+	svc->delivering = 0;
+	m->deliveries_total[0] += st->emails_sent;
+	m->deliveries_failed_total += st->failed;
+	if (error)
+		log_err(svc->ctx, "delivery: %s", error);
+	if (st->claimed)
+		log_info(svc->ctx, "delivery: %zu due, %zu delivered, %zu to retry, %zu failed",
+			 st->claimed, st->delivered, st->retried, st->failed);
+	if (svc->stopping) {
+		event_base_loopbreak(svc->ctx->base);
+		return;
+	}
+	if (svc->reload)
+		service_kick(svc);
+	if (svc->deliver_again) {
+		svc->deliver_again = 0;
+		service_deliver_kick(svc);
+	}
+}
+
+static void service_deliver_kick(struct service *svc)
+{
+	if (svc->stopping || !svc->deliver || !svc->migrated)
+		return;
+	if (svc->delivering) {
+		svc->deliver_again = 1;
+		return;
+	}
+	if (!db_is_up(svc->conns[CONN_DELIVER].db))
+		return;
+	svc->delivering = 1;
+	if (deliver_pass(svc->deliver, service_on_delivered, svc) < 0) {
+		svc->delivering = 0;
+		log_err(svc->ctx, "delivery: could not start a pass: %s",
+			db_error(svc->conns[CONN_DELIVER].db));
+	}
+}
+
+static void service_on_deliver_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	service_deliver_kick(arg);
+}
+
+static int service_deliver_open(struct service *svc)
+{
+	char err[512];
+
+	svc->deliver = deliver_new(svc->ctx, svc->conns[CONN_DELIVER].db, svc->loop, err,
+				   sizeof(err));
+	if (!svc->deliver) {
+		log_err(svc->ctx, "delivery: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- timers and signals ---- */
+
+static void service_on_full_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+
+	(void)fd;
+	(void)what;
+	svc->full_pending = 1;
+	service_kick(svc);
+}
+
+static void service_on_batch(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	service_kick(arg);
+}
+
+static void service_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+
+	(void)fd;
+	(void)what;
+	/* The loop turning is what the watchdog checks; a stuck loop never gets here. */
+	sdnotify_watchdog(svc->sd);
+}
+
+static void service_on_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn(svc->ctx, "stopping: deliveries still running after %d s; cancelling them (they "
+		 "stay in the outbox and go out at the next start)", SERVICE_STOP_GRACE_S);
+	/* Cancelled transfers report back into the deliverer, whose pass then ends the loop. */
+	curl_loop_free(svc->loop);
+	svc->loop = NULL;
+	if (!svc->delivering)
+		event_base_loopbreak(svc->ctx->base);
+}
+
+static void service_stop(struct service *svc, const char *why)
+{
+	if (svc->stopping)
+		return;
+	svc->stopping = 1;
+	log_notice(svc->ctx, "stopping (%s)", why);
+	sdnotify_stopping(svc->sd);
+	http_stop(svc->http);
+	svc->http = NULL;
+	evtimer_del(svc->ev_interval);
+	evtimer_del(svc->ev_midnight);
+	evtimer_del(svc->ev_batch);
+	evtimer_del(svc->ev_deliver);
+	evtimer_del(svc->ev_outbox);
+	if (!svc->delivering) {
+		event_base_loopbreak(svc->ctx->base);
+		return;
+	}
+	service_add_timer(svc->ev_stop, SERVICE_STOP_GRACE_S);
+}
+
+static void service_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct service *svc = arg;
+	struct errlist errs = { 0 };
+	struct dw_config *cfg;
+
+	(void)what;
+	if (sig != SIGHUP) {
+		service_stop(svc, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return;
+	}
+	sdnotify_reloading(svc->sd);
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg || config_load(svc->config_path, cfg, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_err(svc->ctx, "reload: %s", errs.msgs[i]);
+		log_err(svc->ctx, "reload: %s is not usable; keeping the configuration in use",
+			svc->config_path);
+		errlist_free(&errs);
+		if (cfg)
+			config_free(cfg);
+		free(cfg);
+		sdnotify_ready(svc->sd);
+		return;
+	}
+	errlist_free(&errs);
+	if (svc->reload) {
+		config_free(svc->reload);
+		free(svc->reload);
+	}
+	svc->reload = cfg;
+	log_notice(svc->ctx, "reload: %s is good; applying it when the current work ends",
+		   svc->config_path);
+	service_kick(svc);
+}
+
+static void service_interval_arm(struct service *svc)
+{
+	struct timeval tv = { svc->ctx->cfg->eval_interval_s, 0 };
+
+	evtimer_del(svc->ev_interval);
+	event_assign(svc->ev_interval, svc->ctx->base, -1, EV_PERSIST, service_on_full_timer, svc);
+	evtimer_add(svc->ev_interval, &tv);
+}
+
+static int service_http_open(struct service *svc)
+{
+	char err[512];
+
+	if (!svc->ctx->cfg->http_listen)
+		return 0;
+	if (http_start(svc->ctx, svc->ctx->cfg->http_listen, &svc->http, err, sizeof(err)) < 0) {
+		log_err(svc->ctx, "http: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Swapped in only when nothing is evaluating or delivering: both read the configuration. */
+static void service_apply_reload(struct service *svc)
+{
+	struct dw_config *old = svc->ctx->cfg;
+	struct dw_config *cfg = svc->reload;
+	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0;
+	int rehttp = (old->http_listen == NULL) != (cfg->http_listen == NULL) ||
+		     (old->http_listen && strcmp(old->http_listen, cfg->http_listen) != 0);
+
+	svc->reload = NULL;
+	svc->ctx->cfg = cfg;
+	deliver_free(svc->deliver);
+	svc->deliver = NULL;
+	if (service_deliver_open(svc) < 0)
+		log_err(svc->ctx, "reload: delivery is off until the configuration is fixed");
+	if (rehttp) {
+		http_stop(svc->http);
+		svc->http = NULL;
+		service_http_open(svc);
+	}
+	service_interval_arm(svc);
+	config_free(old);
+	free(old);
+	log_notice(svc->ctx, "reload: configuration applied");
+	sdnotify_ready(svc->sd);
+	if (reconnect) {
+		service_conns_close(svc);
+		svc->migrated = 0;
+		if (service_conns_open(svc) < 0)
+			log_err(svc->ctx, "reload: out of memory opening connections");
+		if (svc->deliver) {
+			deliver_free(svc->deliver);
+			svc->deliver = NULL;
+			service_deliver_open(svc);
+		}
+	}
+	svc->full_pending = 1;
+	service_kick(svc);
+}
+
+static int service_events_new(struct service *svc)
+{
+	struct event_base *base = svc->ctx->base;
+
+	svc->ev_interval = event_new(base, -1, EV_PERSIST, service_on_full_timer, svc);
+	svc->ev_midnight = evtimer_new(base, service_on_full_timer, svc);
+	svc->ev_batch = evtimer_new(base, service_on_batch, svc);
+	svc->ev_deliver = event_new(base, -1, EV_PERSIST, service_on_deliver_timer, svc);
+	svc->ev_outbox = event_new(base, -1, EV_PERSIST, service_outbox_metrics, svc);
+	svc->ev_watchdog = event_new(base, -1, EV_PERSIST, service_on_watchdog, svc);
+	svc->ev_stop = evtimer_new(base, service_on_stop_deadline, svc);
+	svc->ev_sigterm = evsignal_new(base, SIGTERM, service_on_signal, svc);
+	svc->ev_sigint = evsignal_new(base, SIGINT, service_on_signal, svc);
+	svc->ev_sighup = evsignal_new(base, SIGHUP, service_on_signal, svc);
+	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_deliver &&
+	       svc->ev_outbox && svc->ev_watchdog && svc->ev_stop && svc->ev_sigterm &&
+	       svc->ev_sigint && svc->ev_sighup ? 0 : -1;
+}
+
+static void service_events_free(struct service *svc)
+{
+	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch, svc->ev_deliver,
+				svc->ev_outbox, svc->ev_watchdog, svc->ev_stop, svc->ev_sigterm,
+				svc->ev_sigint, svc->ev_sighup };
+
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i])
+			event_free(evs[i]);
+}
+
+static void service_timers_arm(struct service *svc)
+{
+	struct timeval poll = { SERVICE_DELIVER_POLL_S, 0 };
+	struct timeval outbox = { SERVICE_OUTBOX_METRICS_S, 0 };
+	unsigned long long wd = sdnotify_watchdog_interval_usec();
+
+	service_interval_arm(svc);
+	evtimer_add(svc->ev_deliver, &poll);
+	evtimer_add(svc->ev_outbox, &outbox);
+	evsignal_add(svc->ev_sigterm, NULL);
+	evsignal_add(svc->ev_sigint, NULL);
+	evsignal_add(svc->ev_sighup, NULL);
+	if (wd) {
+		/* Half the interval, as sd_watchdog_enabled(3) advises. */
+		struct timeval tv = { (time_t)(wd / 2000000ULL), (suseconds_t)((wd / 2) % 1000000ULL) };
+
+		evtimer_add(svc->ev_watchdog, &tv);
+	}
+}
+
+int cmd_run(struct dw_ctx *ctx, const char *config_path)
+{
+	struct service svc;
+	char sderr[256] = "";
+	int status = 0;
+
+	memset(&svc, 0, sizeof(svc));
+	svc.ctx = ctx;
+	svc.config_path = config_path;
+	svc.full_pending = 1;
+	idset_init(&svc.pending);
+	ctx->metrics.started = time(NULL);
+	svc.sd = sdnotify_open(sderr, sizeof(sderr));
+	if (!svc.sd && sderr[0])
+		log_warn(ctx, "systemd notification is off: %s", sderr);
+	svc.loop = curl_loop_new(ctx->base, SERVICE_MAX_TRANSFERS);
+	if (!svc.loop || service_events_new(&svc) < 0 || service_conns_open(&svc) < 0) {
+		log_err(ctx, "could not start: out of memory");
+		status = 1;
+		goto out;
+	}
+	if (service_deliver_open(&svc) < 0 || service_http_open(&svc) < 0) {
+		status = 2;
+		goto out;
+	}
+	service_timers_arm(&svc);
+	log_notice(ctx, "driftwatchd %s started: evaluating every %d s and after midnight (%s)",
+		   DW_VERSION, ctx->cfg->eval_interval_s, ctx->cfg->timezone);
+	sdnotify_ready(svc.sd);
+	event_base_dispatch(ctx->base);
+	log_notice(ctx, "stopped");
+out:
+	svc.stopping = 1;
+	/* Order matters: cancelled transfers report into the deliverer, and closing the
+	 * connections tells every waiting query's owner (evaluation, recording, deliverer). */
+	curl_loop_free(svc.loop);
+	http_stop(svc.http);
+	service_conns_close(&svc);
+	deliver_free(svc.deliver);
+	eval_result_free(svc.res);
+	idset_free_ids(svc.req_ids, svc.n_req_ids);
+	idset_clear(&svc.pending);
+	if (svc.reload) {
+		config_free(svc.reload);
+		free(svc.reload);
+	}
+	service_events_free(&svc);
+	sdnotify_close(svc.sd);
+	return status;
+}

@@ -1,0 +1,48 @@
+/* metrics: the daemon's figures, kept in the context and read by /metrics and /healthz. */
+#ifndef DRIFTWATCH_METRICS_H
+#define DRIFTWATCH_METRICS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "driftwatch/rule.h"
+
+#define METRICS_MAX_BAD_KINDS 96
+
+struct metrics_bad_kind {
+	char kind[64];                  /* "relation.kind" */
+	long long count;
+};
+
+/* The outbox as last counted (a query after each delivery pass and each evaluation). */
+struct metrics_outbox {
+	long long pending[2];           /* [0] email, [1] webhook: pending or delivering */
+	long long delivered[2];
+	long long failed[2];
+	double oldest_pending_age_s;    /* 0 when nothing is pending */
+};
+
+struct dw_metrics {
+	unsigned long long evaluations_total;        /* finished, good or not */
+	unsigned long long evaluations_failed_total;
+	unsigned long long incremental_total;        /* evaluations of notified children only */
+	double eval_seconds_sum;
+	double last_eval_seconds;
+	time_t last_good_eval;                       /* unix time; 0 = never */
+	int last_eval_ok;                            /* 1 when the latest evaluation succeeded */
+	char last_eval_error[256];                   /* why the latest failed */
+	long long children_evaluated;                /* by the latest full evaluation */
+	/* alerts holding after the latest full evaluation, by rule and stage (registry order) */
+	long long alerts[RULE_REGISTRY_MAX][RULE_MAX_STAGES];
+	struct metrics_bad_kind bad[METRICS_MAX_BAD_KINDS];
+	size_t n_bad;
+	struct metrics_outbox outbox;
+	unsigned long long deliveries_total[2];      /* attempts that ended delivered [email, webhook] */
+	unsigned long long deliveries_failed_total;  /* notices that failed for good */
+	unsigned long long db_reconnects_total;
+	int db_up;                                   /* 1 while the database connection is usable */
+	char db_error[256];                          /* why it is not */
+	time_t started;
+};
+
+#endif
