@@ -89,3 +89,5 @@ bench: all
 
 clean:
 	rm -rf build
+
+include mk/install.mk
