@@ -1,5 +1,6 @@
 /* main: the command line (ALERTS.md "Command line"); wires config, loop and the chosen command. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,8 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	ctx.log_level = o.verbose ? LOG_PRIO_DEBUG : LOG_PRIO_INFO;
+	/* A receiver or scraper that hangs up mid-write must cost an error value, not the process. */
+	signal(SIGPIPE, SIG_IGN);
 	/* On the heap: the daemon swaps in a new configuration on SIGHUP and frees the old. */
 	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
 	if (!ctx.cfg || config_load(o.config, ctx.cfg, &errs) < 0) {

@@ -1,0 +1,395 @@
+/* http: serves /healthz and /metrics with evhttp on the daemon's loop; nothing else, no bodies. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/util.h>
+
+#include "driftwatch/ctx.h"
+#include "driftwatch/http.h"
+#include "driftwatch/log.h"
+#include "driftwatch/metrics_text.h"
+#include "driftwatch/strbuf.h"
+
+#define HTTP_BACKLOG 64
+#define HTTP_TEXT "text/plain; charset=utf-8"
+#define HTTP_ALLOW "GET, HEAD"
+/* The type evhttp 2.1 gives a method it does not know (EVHTTP_REQ_UNKNOWN_ in its
+ * http-internal.h). Allowing it lets "FOO /metrics" reach http_handle for a 405, where evhttp
+ * alone would answer 501. */
+#define HTTP_REQ_UNKNOWN (1 << 15)
+#define HTTP_ALL_METHODS                                                                     \
+	(EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |               \
+	 EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |    \
+	 EVHTTP_REQ_PATCH | HTTP_REQ_UNKNOWN)
+
+struct http_server {
+	struct dw_ctx *ctx;
+	struct evhttp *evh;     /* owns the listening sockets and every open connection */
+};
+
+enum http_route { HTTP_ROUTE_NONE, HTTP_ROUTE_HEALTHZ, HTTP_ROUTE_METRICS };
+
+static const char *const http_route_names[] = { "other", "/healthz", "/metrics" };
+
+/* ---- health ---- */
+
+/* "what: why\n" with only why's first line, control characters blanked: a PostgreSQL error's
+ * DETAIL line can quote the failing row, which may be about a child. */
+static void http_reason(struct strbuf *out, const char *what, const char *why, size_t whysz)
+{
+	size_t n = strnlen(why, whysz);
+	const char *nl = memchr(why, '\n', n);
+
+	if (nl)
+		n = (size_t)(nl - why);
+	strbuf_append(out, what);
+	if (n > 0)
+		strbuf_append(out, ": ");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)why[i];
+
+		strbuf_appendn(out, c < 0x20 || c == 0x7f ? " " : why + i, 1);
+	}
+	strbuf_append(out, "\n");
+}
+
+int http_health(const struct dw_metrics *m, struct strbuf *reason)
+{
+	int healthy = 1;
+
+	if (!m->db_up) {
+		http_reason(reason, "database unreachable", m->db_error, sizeof(m->db_error));
+		healthy = 0;
+	}
+	if (m->evaluations_total == 0) {
+		strbuf_append(reason, "no evaluation yet\n");
+		healthy = 0;
+	} else if (!m->last_eval_ok) {
+		http_reason(reason, "last evaluation failed", m->last_eval_error,
+			    sizeof(m->last_eval_error));
+		healthy = 0;
+	}
+	return healthy;
+}
+
+/* ---- requests ---- */
+
+/* Sends one reply and returns its status code, for the log line. */
+static int http_send(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+		     const char *body, size_t len)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char n[24];
+
+	/* The length is set here, not left to evhttp: it leaves it out for some methods, and a
+	 * client on a kept-alive connection then cannot tell where the reply ends. evhttp 2.1
+	 * would also send a HEAD reply's body, so HEAD gets the length without the body. */
+	snprintf(n, sizeof(n), "%zu", len);
+	if (evhttp_add_header(h, "Content-Type", ctype) < 0 ||
+	    evhttp_add_header(h, "Content-Length", n) < 0 ||
+	    evhttp_add_header(h, "Cache-Control", "no-store") < 0 ||
+	    evhttp_add_header(h, "X-Content-Type-Options", "nosniff") < 0 ||
+	    (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
+	     evbuffer_add(evhttp_request_get_output_buffer(req), body, len) < 0)) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return HTTP_INTERNAL;
+	}
+	evhttp_send_reply(req, code, reason, NULL);
+	return code;
+}
+
+static int http_text(struct evhttp_request *req, int code, const char *reason, const char *body)
+{
+	return http_send(req, code, reason, HTTP_TEXT, body, strlen(body));
+}
+
+static int http_out_of_memory(struct evhttp_request *req)
+{
+	return http_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
+}
+
+static enum http_route http_route_of(const char *path)
+{
+	if (strcmp(path, "/healthz") == 0)
+		return HTTP_ROUTE_HEALTHZ;
+	if (strcmp(path, "/metrics") == 0)
+		return HTTP_ROUTE_METRICS;
+	return HTTP_ROUTE_NONE;
+}
+
+/* evhttp reads no body for GET or HEAD, so one announced anyway would be parsed as the next
+ * request on the connection: such a request is refused and the connection closed. */
+static int http_has_body(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *len = evhttp_find_header(h, "Content-Length");
+
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0)
+		return 1;
+	if (evhttp_find_header(h, "Transfer-Encoding"))
+		return 1;
+	return len && strcmp(len, "0") != 0;
+}
+
+static int http_healthz(struct http_server *srv, struct evhttp_request *req)
+{
+	struct strbuf reason;
+	int code;
+
+	strbuf_init(&reason);
+	if (http_health(&srv->ctx->metrics, &reason))
+		code = http_text(req, HTTP_OK, "OK", "ok\n");
+	else if (reason.failed)
+		code = http_out_of_memory(req);
+	else
+		code = http_send(req, HTTP_SERVUNAVAIL, "Service Unavailable", HTTP_TEXT,
+				 reason.buf, reason.len);
+	strbuf_free(&reason);
+	return code;
+}
+
+static int http_metrics(struct http_server *srv, struct evhttp_request *req)
+{
+	struct strbuf text;
+	int code;
+
+	strbuf_init(&text);
+	metrics_text_render(&srv->ctx->metrics, &text);
+	if (text.failed)
+		code = http_out_of_memory(req);
+	else
+		code = http_send(req, HTTP_OK, "OK", METRICS_TEXT_CONTENT_TYPE, text.buf, text.len);
+	strbuf_free(&text);
+	return code;
+}
+
+static int http_dispatch(struct http_server *srv, struct evhttp_request *req,
+			 enum evhttp_cmd_type cmd, const char *path, enum http_route route)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	if (!path)
+		return http_text(req, HTTP_BADREQUEST, "Bad Request", "bad request\n");
+	if (http_has_body(req)) {
+		evhttp_add_header(out, "Connection", "close");
+		return http_text(req, HTTP_ENTITYTOOLARGE, "Payload Too Large", "request bodies are not accepted\n");
+	}
+	/* Before the path: a CONNECT or OPTIONS target is not a path at all. */
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(out, "Allow", HTTP_ALLOW);
+		return http_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+				 "only GET and HEAD are allowed\n");
+	}
+	if (route == HTTP_ROUTE_NONE)
+		return http_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
+	if (route == HTTP_ROUTE_HEALTHZ)
+		return http_healthz(srv, req);
+	return http_metrics(srv, req);
+}
+
+static void http_handle(struct evhttp_request *req, void *arg)
+{
+	struct http_server *srv = arg;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum http_route route = path ? http_route_of(path) : HTTP_ROUTE_NONE;
+	int code;
+
+	/* req may be gone once replied to, so everything logged is read first. The path itself
+	 * is not logged: it is whatever a client sent. */
+	code = http_dispatch(srv, req, cmd, path, route);
+	log_debug(srv->ctx, "http: %s %s: %d",
+		  cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_HEAD ? "HEAD" : "other method",
+		  http_route_names[route], code);
+}
+
+/* ---- listening ---- */
+
+static int http_fail(char *err, size_t errsz, const char *listen, const char *why)
+{
+	snprintf(err, errsz, "cannot listen on \"%s\": %s", listen, why);
+	return -1;
+}
+
+/* Splits "HOST:PORT", "[IPv6]:PORT" or ":PORT" into host ("" = every address) and port. */
+static int http_split(const char *listen, char *host, size_t hostsz, char *port, size_t portsz,
+		      char *err, size_t errsz)
+{
+	const char *h = listen, *end, *p;
+	long v;
+
+	if (listen[0] == '[') {
+		end = strchr(listen, ']');
+		if (!end || end[1] != ':' || end == listen + 1)
+			return http_fail(err, errsz, listen, "expected \"[IPv6 address]:PORT\"");
+		h = listen + 1;
+		p = end + 2;
+	} else {
+		end = strrchr(listen, ':');
+		if (!end)
+			return http_fail(err, errsz, listen, "expected \"HOST:PORT\"");
+		if (memchr(listen, ':', (size_t)(end - listen)))
+			return http_fail(err, errsz, listen,
+					 "an IPv6 address needs brackets: \"[ADDRESS]:PORT\"");
+		p = end + 1;
+	}
+	if ((size_t)(end - h) >= hostsz)
+		return http_fail(err, errsz, listen, "the host is too long");
+	if (*p == '\0' || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p))
+		return http_fail(err, errsz, listen, "the port must be a number from 1 to 65535");
+	v = strtol(p, NULL, 10);
+	if (v < 1 || v > 65535)
+		return http_fail(err, errsz, listen, "the port must be a number from 1 to 65535");
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	snprintf(port, portsz, "%ld", v);
+	return 0;
+}
+
+static int http_socket_setup(evutil_socket_t fd, const struct addrinfo *ai)
+{
+	int one = 1;
+
+	if (evutil_make_socket_closeonexec(fd) < 0 || evutil_make_socket_nonblocking(fd) < 0 ||
+	    evutil_make_listen_socket_reuseable(fd) < 0)
+		return -1;
+	/* A v6 socket must not also claim the v4 port, so ":PORT" can bind both families. */
+	if (ai->ai_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -1;
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, HTTP_BACKLOG) < 0)
+		return -1;
+	return 0;
+}
+
+/* A listening socket on one address, or -1 with errno set. */
+static evutil_socket_t http_socket(const struct addrinfo *ai)
+{
+	evutil_socket_t fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+	int saved;
+
+	if (fd < 0)
+		return -1;
+	if (http_socket_setup(fd, ai) == 0)
+		return fd;
+	saved = errno;
+	evutil_closesocket(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Returns 1 when bound, 0 when the machine lacks this address (skipped), -1 on a fault. */
+static int http_bind_one(struct http_server *srv, const char *listen, const char *host,
+			 const struct addrinfo *ai, char *err, size_t errsz)
+{
+	char addr[INET6_ADDRSTRLEN + 1], why[256];
+	evutil_socket_t fd;
+	int e;
+
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
+			NI_NUMERICHOST) != 0)
+		snprintf(addr, sizeof(addr), "?");
+	fd = http_socket(ai);
+	if (fd < 0) {
+		e = errno;
+		if (strcmp(addr, host) == 0)
+			snprintf(why, sizeof(why), "%s", strerror(e));
+		else
+			snprintf(why, sizeof(why), "address %s: %s", addr, strerror(e));
+		http_fail(err, errsz, listen, why);
+		/* "localhost" on a machine without IPv6 still listens on 127.0.0.1. */
+		if (e == EADDRNOTAVAIL || e == EAFNOSUPPORT) {
+			log_warn(srv->ctx, "http: %s; skipped", err);
+			return 0;
+		}
+		return -1;
+	}
+	if (!evhttp_accept_socket_with_handle(srv->evh, fd)) {
+		evutil_closesocket(fd);
+		snprintf(why, sizeof(why), "address %s: evhttp cannot accept on it", addr);
+		return http_fail(err, errsz, listen, why);
+	}
+	log_info(srv->ctx, "http: listening on %s (address %s)", listen, addr);
+	return 1;
+}
+
+/* A host name is resolved here, blocking, once at start: the loop is not serving yet. */
+static int http_bind(struct http_server *srv, const char *listen, char *err, size_t errsz)
+{
+	char host[256], port[8];
+	struct addrinfo hints, *res;
+	int rc, bound = 0;
+
+	if (http_split(listen, host, sizeof(host), port, sizeof(port), err, errsz) < 0)
+		return -1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (listen[0] == '[' ? AI_NUMERICHOST : 0);
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+	if (rc != 0)
+		return http_fail(err, errsz, listen, gai_strerror(rc));
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		rc = http_bind_one(srv, listen, host, ai, err, errsz);
+		if (rc < 0) {
+			freeaddrinfo(res);
+			return -1;
+		}
+		bound += rc;
+	}
+	freeaddrinfo(res);
+	/* err holds the last skipped address's reason */
+	return bound > 0 ? 0 : -1;
+}
+
+int http_start(struct dw_ctx *ctx, const char *listen, struct http_server **out, char *err,
+	       size_t errsz)
+{
+	struct http_server *srv;
+
+	*out = NULL;
+	if (!listen || !*listen) {
+		snprintf(err, errsz, "no listen address");
+		return -1;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return http_fail(err, errsz, listen, "out of memory");
+	srv->ctx = ctx;
+	srv->evh = evhttp_new(ctx->base);
+	if (!srv->evh) {
+		free(srv);
+		return http_fail(err, errsz, listen, "evhttp_new failed");
+	}
+	evhttp_set_max_headers_size(srv->evh, HTTP_MAX_HEADERS_SIZE);
+	evhttp_set_max_body_size(srv->evh, 0);
+	evhttp_set_timeout(srv->evh, HTTP_TIMEOUT_S);
+	/* Every method reaches http_handle, which answers 405 with an Allow header; left alone,
+	 * evhttp would answer 501 without one. */
+	evhttp_set_allowed_methods(srv->evh, HTTP_ALL_METHODS);
+	evhttp_set_gencb(srv->evh, http_handle, srv);
+	if (http_bind(srv, listen, err, errsz) < 0) {
+		http_stop(srv);
+		return -1;
+	}
+	*out = srv;
+	return 0;
+}
+
+void http_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	evhttp_free(srv->evh);
+	free(srv);
+}
