@@ -1,0 +1,466 @@
+/* mail_send: one composed message to one recipient over SMTP, as a libcurl transfer on the loop. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "driftwatch/config.h"
+#include "driftwatch/curl_loop.h"
+#include "driftwatch/mail.h"
+
+#define MAIL_CONNECT_TIMEOUT_S 15
+#define MAIL_TOTAL_TIMEOUT_S 120
+#define MAIL_PASSWORD_MAX 4096
+#define MAIL_REPLY_MAX 200
+
+struct mail_sender {
+	struct curl_loop *loop;
+	char *url;
+	char *server;          /* "host:port", for messages: the URL may hold credentials */
+	char *mail_from;       /* "<address>" */
+	char *username;        /* NULL: no AUTH */
+	char *password;
+	char *ca_file;
+	enum config_tls tls;
+	int verify;
+	long connect_s;
+	long total_s;
+};
+
+/* One message on its way; owns everything the easy handle points at. */
+struct mail_xfer {
+	char *data;
+	size_t len;
+	size_t off;
+	struct curl_slist *rcpt;
+	char *to;
+	char *server;
+	mail_sent_cb cb;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+	/* the server's last refusal (4xx or 5xx), e.g. "550 5.1.1 <a@b>: mailbox unknown": the
+	 * last reply of all is usually QUIT's "221" */
+	char refusal[MAIL_REPLY_MAX];
+	char reply[MAIL_REPLY_MAX];   /* the last reply line of all */
+	int about_message;            /* MAIL, RCPT or DATA was sent: a refusal now is about this
+				       * message, not about the connection or our credentials */
+};
+
+static int mail_send_fail(char *err, size_t errsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int mail_send_fail(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *mail_outcome_name(enum mail_outcome o)
+{
+	switch (o) {
+	case MAIL_DELIVERED: return "delivered";
+	case MAIL_RETRY: return "retry";
+	case MAIL_PERMANENT: return "permanent";
+	}
+	return "unknown";
+}
+
+/* ---- the sender ---- */
+
+/* Overwritten before it is freed so the password does not linger in freed memory. */
+static void mail_free_secret(char *s)
+{
+	volatile char *p = s;
+
+	if (!s)
+		return;
+	while (*p)
+		*p++ = '\0';
+	free(s);
+}
+
+static char *mail_read_password(const char *path, char *err, size_t errsz)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		mail_send_fail(err, errsz, "email.password_file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = calloc(1, MAIL_PASSWORD_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		mail_send_fail(err, errsz, "email.password_file %s: out of memory", path);
+		return NULL;
+	}
+	n = fread(buf, 1, MAIL_PASSWORD_MAX + 1, f);
+	if (ferror(f) || n > MAIL_PASSWORD_MAX) {
+		mail_send_fail(err, errsz, "email.password_file %s: %s", path,
+			       ferror(f) ? "read error" : "longer than 4096 bytes");
+		fclose(f);
+		mail_free_secret(buf);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	/* only the line end an editor or echo adds goes: blanks may be part of a password */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (n == 0 || strlen(buf) != n) {
+		mail_send_fail(err, errsz, "email.password_file %s: %s", path,
+			       n == 0 ? "is empty" : "holds a NUL byte");
+		mail_free_secret(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* "host:port" of the URL, with libcurl's default port when none is given. */
+static char *mail_server_name(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *out = NULL;
+
+	if (!u)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		size_t len = strlen(host) + strlen(port) + 2;
+
+		out = malloc(len);
+		if (out)
+			snprintf(out, len, "%s:%s", host, port);
+	}
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return out;
+}
+
+static int mail_dup(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -1;
+}
+
+/* The scheme decides implicit TLS for libcurl, so the two must agree or "starttls" could run
+ * over smtps:// (harmless) or "implicit" over smtp:// (plaintext until STARTTLS). */
+static const char *mail_tls_mismatch(const struct config_email *e)
+{
+	int smtps = strncmp(e->smtp_url, "smtps://", 8) == 0;
+
+	if (!smtps && strncmp(e->smtp_url, "smtp://", 7) != 0)
+		return "must start with smtp:// or smtps://";
+	if (e->tls == CONFIG_TLS_IMPLICIT && !smtps)
+		return "tls \"implicit\" needs an smtps:// URL";
+	if (e->tls != CONFIG_TLS_IMPLICIT && smtps)
+		return "an smtps:// URL needs tls \"implicit\"";
+	return NULL;
+}
+
+struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_email *email,
+				    char *err, size_t errsz)
+{
+	struct mail_sender *s;
+	const char *why;
+
+	if (!email->smtp_url || !email->from) {
+		mail_send_fail(err, errsz, "email: smtp_url and from are required");
+		return NULL;
+	}
+	why = mail_tls_mismatch(email);
+	if (why) {
+		mail_send_fail(err, errsz, "email.smtp_url: %s", why);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		mail_send_fail(err, errsz, "email: out of memory");
+		return NULL;
+	}
+	s->loop = loop;
+	s->tls = email->tls;
+	s->verify = email->verify_peer;
+	s->connect_s = MAIL_CONNECT_TIMEOUT_S;
+	s->total_s = MAIL_TOTAL_TIMEOUT_S;
+	s->server = mail_server_name(email->smtp_url);
+	s->mail_from = malloc(strlen(email->from) + 3);
+	if (s->mail_from)
+		sprintf(s->mail_from, "<%s>", email->from);
+	if (!s->server) {
+		mail_send_fail(err, errsz, "email.smtp_url: not a URL libcurl accepts");
+		mail_sender_free(s);
+		return NULL;
+	}
+	if (!s->mail_from || mail_dup(&s->url, email->smtp_url) < 0 ||
+	    mail_dup(&s->username, email->username) < 0 ||
+	    mail_dup(&s->ca_file, email->ca_file) < 0 ||
+	    mail_dup(&s->password, email->password) < 0) {
+		mail_send_fail(err, errsz, "email: out of memory");
+		mail_sender_free(s);
+		return NULL;
+	}
+	if (email->password_file) {
+		mail_free_secret(s->password);
+		s->password = mail_read_password(email->password_file, err, errsz);
+		if (!s->password) {
+			mail_sender_free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+void mail_sender_set_timeouts(struct mail_sender *s, long connect_s, long total_s)
+{
+	s->connect_s = connect_s > 0 ? connect_s : MAIL_CONNECT_TIMEOUT_S;
+	s->total_s = total_s > 0 ? total_s : MAIL_TOTAL_TIMEOUT_S;
+}
+
+void mail_sender_free(struct mail_sender *s)
+{
+	if (!s)
+		return;
+	free(s->url);
+	free(s->server);
+	free(s->mail_from);
+	free(s->username);
+	mail_free_secret(s->password);
+	free(s->ca_file);
+	free(s);
+}
+
+/* ---- one transfer ---- */
+
+static void mail_xfer_free(struct mail_xfer *x)
+{
+	if (!x)
+		return;
+	free(x->data);
+	curl_slist_free_all(x->rcpt);
+	free(x->to);
+	free(x->server);
+	free(x);
+}
+
+static size_t mail_on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct mail_xfer *x = arg;
+	size_t n = size * nitems;
+
+	if (n > x->len - x->off)
+		n = x->len - x->off;
+	memcpy(buf, x->data + x->off, n);
+	x->off += n;
+	return n;
+}
+
+/* Keeps the server's last reply (and last refusal) for the outcome's message, and notes when
+ * the session reached MAIL, RCPT or DATA. Of what we send only the verb is read: the AUTH lines
+ * carry the credentials. */
+static int mail_on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *arg)
+{
+	struct mail_xfer *x = arg;
+	size_t n = 0;
+
+	(void)easy;
+	if (type == CURLINFO_HEADER_OUT && size >= 4 &&
+	    (strncasecmp(data, "MAIL", 4) == 0 || strncasecmp(data, "RCPT", 4) == 0 ||
+	     strncasecmp(data, "DATA", 4) == 0))
+		x->about_message = 1;
+	if (type != CURLINFO_HEADER_IN)
+		return 0;
+	while (size > 0 && (data[size - 1] == '\n' || data[size - 1] == '\r'))
+		size--;
+	if (size == 0)
+		return 0;
+	for (size_t i = 0; i < size && n < sizeof(x->reply) - 1; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		x->reply[n++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+	}
+	x->reply[n] = '\0';
+	if (x->reply[0] == '4' || x->reply[0] == '5')
+		memcpy(x->refusal, x->reply, n + 1);
+	return 0;
+}
+
+/* Retrying cannot help a 5xx to MAIL, RCPT or DATA: it is about this message or recipient. A
+ * 5xx about the connection or our own set-up (a 554 greeting, no TLS, authentication refused
+ * or required) is fixed by a person, and the notice must not be failed while they do. */
+static enum mail_outcome mail_classify(CURLcode res, long code, int about_message)
+{
+	if (res == CURLE_OK)
+		return MAIL_DELIVERED;
+	switch (res) {
+	case CURLE_LOGIN_DENIED:
+	case CURLE_USE_SSL_FAILED:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURL_LOOP_CANCELLED:
+		return MAIL_RETRY;
+	default:
+		break;
+	}
+	if (code == 530 || code == 538 || !about_message)
+		return MAIL_RETRY;
+	return code >= 500 && code <= 599 ? MAIL_PERMANENT : MAIL_RETRY;
+}
+
+static void mail_describe(const struct mail_xfer *x, CURLcode res, long code,
+			  enum mail_outcome o, char *msg, size_t msgsz)
+{
+	const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
+	const char *said = o == MAIL_DELIVERED ? x->reply : x->refusal;
+	int reply_is_code = code > 0 && strtol(said, NULL, 10) == code;
+
+	if (o == MAIL_DELIVERED)
+		snprintf(msg, msgsz, "SMTP %s: to %s: delivered (%s)", x->server, x->to,
+			 reply_is_code ? said : "250");
+	else if (res == CURL_LOOP_CANCELLED)
+		snprintf(msg, msgsz, "SMTP %s: to %s: cancelled before it finished; the server may "
+			 "have it, so it is resent with the same Message-ID (retry)", x->server,
+			 x->to);
+	else if (reply_is_code)
+		snprintf(msg, msgsz, "SMTP %s: to %s: %s: server said \"%s\" (%s)", x->server, x->to,
+			 why, said, mail_outcome_name(o));
+	else
+		snprintf(msg, msgsz, "SMTP %s: to %s: %s (%s)", x->server, x->to, why,
+			 mail_outcome_name(o));
+}
+
+static void mail_on_done(CURL *easy, CURLcode res, long code, void *arg)
+{
+	struct mail_xfer *x = arg;
+	enum mail_outcome o = mail_classify(res, code, x->about_message);
+	mail_sent_cb cb = x->cb;
+	void *cb_arg = x->arg;
+	char msg[768];
+
+	mail_describe(x, res, code, o, msg, sizeof(msg));
+	curl_easy_cleanup(easy);
+	mail_xfer_free(x);
+	cb(o, msg, cb_arg);
+}
+
+static int mail_configure(CURL *e, const struct mail_sender *s, struct mail_xfer *x)
+{
+	long use_ssl = s->tls == CONFIG_TLS_NONE ? (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL;
+
+	/* CURLUSESSL_ALL, never TRY: a server without STARTTLS fails the send, never plaintext */
+	if (curl_easy_setopt(e, CURLOPT_URL, s->url) ||
+#if LIBCURL_VERSION_NUM >= 0x075500
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps") ||
+#else
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_SMTP | CURLPROTO_SMTPS)) ||
+#endif
+	    curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl) ||
+	    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) ||
+	    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L) ||
+	    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s->verify ? 2L : 0L) ||
+	    curl_easy_setopt(e, CURLOPT_MAIL_FROM, s->mail_from) ||
+	    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt) ||
+	    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) ||
+	    curl_easy_setopt(e, CURLOPT_READFUNCTION, mail_on_read) ||
+	    curl_easy_setopt(e, CURLOPT_READDATA, x) ||
+	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) ||
+	    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, mail_on_debug) ||
+	    curl_easy_setopt(e, CURLOPT_DEBUGDATA, x) ||
+	    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L) ||
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, s->connect_s) ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT, s->total_s))
+		return -1;
+	if (s->ca_file && curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file))
+		return -1;
+	if (s->username && (curl_easy_setopt(e, CURLOPT_USERNAME, s->username) ||
+			    curl_easy_setopt(e, CURLOPT_PASSWORD, s->password ? s->password : "")))
+		return -1;
+	return 0;
+}
+
+static struct mail_xfer *mail_xfer_new(const struct mail_sender *s, const char *to,
+				       const struct mail_message *m, mail_sent_cb cb, void *arg)
+{
+	struct mail_xfer *x = calloc(1, sizeof(*x));
+	char *rcpt;
+
+	if (!x)
+		return NULL;
+	x->cb = cb;
+	x->arg = arg;
+	x->len = m->len;
+	x->data = malloc(m->len ? m->len : 1);
+	x->to = strdup(to);
+	x->server = strdup(s->server);
+	rcpt = malloc(strlen(to) + 3);
+	if (rcpt) {
+		sprintf(rcpt, "<%s>", to);
+		x->rcpt = curl_slist_append(NULL, rcpt);
+		free(rcpt);
+	}
+	if (!x->data || !x->to || !x->server || !x->rcpt) {
+		mail_xfer_free(x);
+		return NULL;
+	}
+	memcpy(x->data, m->data, m->len);
+	return x;
+}
+
+/* The envelope address goes into an SMTP command line: nothing may end or extend it. */
+static int mail_rcpt_ok(const char *to)
+{
+	if (!to || !*to || !strchr(to, '@'))
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)to; *p; p++)
+		if (*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			return 0;
+	return 1;
+}
+
+int mail_send(struct mail_sender *s, const char *to, const struct mail_message *m,
+	      mail_sent_cb cb, void *arg, char *err, size_t errsz)
+{
+	struct mail_xfer *x;
+	CURL *easy;
+
+	if (!mail_rcpt_ok(to))
+		return mail_send_fail(err, errsz, "SMTP %s: recipient is not one plain address",
+				      s->server);
+	if (!m || !m->data || !cb)
+		return mail_send_fail(err, errsz, "SMTP %s: to %s: no message", s->server, to);
+	x = mail_xfer_new(s, to, m, cb, arg);
+	easy = x ? curl_easy_init() : NULL;
+	if (!easy) {
+		mail_xfer_free(x);
+		return mail_send_fail(err, errsz, "SMTP %s: to %s: out of memory", s->server, to);
+	}
+	if (mail_configure(easy, s, x) < 0) {
+		curl_easy_cleanup(easy);
+		mail_xfer_free(x);
+		return mail_send_fail(err, errsz, "SMTP %s: to %s: libcurl refused an option (is "
+				      "it built with SMTP and TLS?)", s->server, to);
+	}
+	if (curl_loop_add(s->loop, easy, mail_on_done, x) < 0) {
+		curl_easy_cleanup(easy);
+		mail_xfer_free(x);
+		return mail_send_fail(err, errsz, "SMTP %s: to %s: the transfer loop refused it",
+				      s->server, to);
+	}
+	return 0;
+}

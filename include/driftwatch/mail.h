@@ -1,0 +1,88 @@
+/* mail: the email digest: one RFC 5322 message per recipient, and sending it over SMTP. */
+#ifndef DRIFTWATCH_MAIL_H
+#define DRIFTWATCH_MAIL_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+struct curl_loop;
+struct config_email;
+
+/* ---- composing ---- */
+
+/* One notice in a digest: one change of one alert, for this recipient. Nothing is copied.
+ * type is "alert.firing", "alert.escalated", "alert.updated", "alert.resolved", or
+ * "delivery.failed" for the operators' report of a notice given up on (its alert then carries
+ * rule "delivery", stage "failed" and a summary saying where it went and why it failed). Only
+ * the alert's own fields are shown: child_id, subject_id, link, summary, facts, rule, stage;
+ * never its recipients (no one sees who else was told). */
+struct mail_notice {
+	const char *type;
+	const json_t *alert;   /* the alert object of ALERTS.md ("The notice as data") */
+	const char *expected;  /* the stage's rule_stage.expected; NULL: a generic line is used */
+	const char *key;       /* the notice's idempotency key (non-empty) */
+};
+
+struct mail_message {
+	char *message_id;      /* "<HEX@driftwatch.HOST>": the same for the same keys and recipient */
+	char *subject;         /* the subject as UTF-8 text, before RFC 2047 encoding */
+	char *data;            /* the whole message, headers and body, CRLF line ends, 7-bit ASCII */
+	size_t len;
+};
+
+/* Composes the digest of notices[0..n-1] (n >= 1) from `from` to `to` (each one plain address,
+ * printable ASCII), dated date. Escalations come first, then new alerts, updates, resolutions
+ * and failure reports, each group in the order given. The subject counts what is inside
+ * ("3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought"). The
+ * Message-ID is derived from `to` and the sorted idempotency keys only, so recomposing after a
+ * crash gives the same one. Pure: no I/O, no clock, no locale.
+ * Returns 0 with *out filled (free it with mail_message_free), or -1 with err filled and *out
+ * zeroed. */
+int mail_compose(const char *from, const char *to, time_t date, const struct mail_notice *notices,
+		 size_t n, struct mail_message *out, char *err, size_t errsz);
+
+void mail_message_free(struct mail_message *m);
+
+/* ---- sending ---- */
+
+enum mail_outcome {
+	MAIL_DELIVERED,   /* the server took the message (250 after DATA) */
+	MAIL_RETRY,       /* not delivered, may be later: no connection, timeout, TLS or STARTTLS
+			   * failure, authentication refused, a 4xx, or cancelled by
+			   * curl_loop_free (the server may have taken it: resend with the same
+			   * Message-ID) */
+	MAIL_PERMANENT    /* the server refused this message or recipient with a 5xx to MAIL,
+			   * RCPT or DATA (550 mailbox unknown, 554 rejected): retrying cannot
+			   * help. A 5xx greeting or AUTH refusal is MAIL_RETRY. */
+};
+
+/* Called exactly once per message mail_send accepted. msg says what happened in one line naming
+ * the server (host:port, never credentials) and the recipient, e.g. "SMTP mail.la.example:587:
+ * to chair@la.example: 550 5.1.1 mailbox unknown (permanent)". */
+typedef void (*mail_sent_cb)(enum mail_outcome outcome, const char *msg, void *arg);
+
+struct mail_sender;
+
+/* A sender for the configured server. Reads password_file now, once (trailing newline trimmed;
+ * it never appears in a message). Returns NULL with err filled (naming the file or the URL). */
+struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_email *email,
+				    char *err, size_t errsz);
+
+/* Seconds to connect (default 15) and for the whole transfer (default 120). */
+void mail_sender_set_timeouts(struct mail_sender *s, long connect_s, long total_s);
+
+/* Sends message m (copied) to the one address `to` on the loop. Returns 0 when accepted (cb will
+ * be called exactly once, never from inside this call), or -1 with err filled (cb not called). */
+int mail_send(struct mail_sender *s, const char *to, const struct mail_message *m,
+	      mail_sent_cb cb, void *arg, char *err, size_t errsz);
+
+/* Frees the sender. Transfers already handed to the loop do not need it and finish (or are
+ * cancelled by curl_loop_free) as usual. NULL is fine. */
+void mail_sender_free(struct mail_sender *s);
+
+/* "delivered", "retry", "permanent" */
+const char *mail_outcome_name(enum mail_outcome o);
+
+#endif

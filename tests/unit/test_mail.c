@@ -1,0 +1,653 @@
+/* test_mail: composing email digests: headers, subject counts, both parts, escaping, UTF-8,
+ * the deterministic Message-ID, line lengths and line ends. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "driftwatch/mail.h"
+#include "tap.h"
+
+#define FROM "driftwatch@la.example"
+#define TO "chair@la.example"
+#define DATE 1795000000 /* Wed, 18 Nov 2026 11:06:40 UTC */
+
+/* ---- fixtures: alerts as ALERTS.md shapes them ---- */
+
+static json_t *alert(const char *text)
+{
+	json_error_t je;
+	json_t *a = json_loads(text, 0, &je);
+
+	if (!a) {
+		tap_diag("bad fixture JSON: %s", je.text);
+		exit(1);
+	}
+	return a;
+}
+
+static json_t *alert_cp15(void)
+{
+	return alert("{\"rule\": \"cp_neglect_duration\", \"stage\": \"15m\", \"status\": \"firing\","
+		     " \"child_id\": \"<C&1>\", \"subject_id\": \"CPP-77\", \"family_id\": \"F-310\","
+		     " \"fingerprint\": \"f1\", \"as_of\": \"2026-11-22\", \"since\": \"2025-08-14\","
+		     " \"facts\": {\"plan_start\": \"2025-08-14\", \"episode_start\": \"2025-08-14\","
+		     " \"months\": 15, \"strategy\": null},"
+		     " \"recipients\": [{\"role\": \"cp_chair\", \"worker_id\": \"W-9\","
+		     " \"email\": \"chair@la.example\"}, {\"role\": \"supervisor\", \"worker_id\":"
+		     " \"W-2\", \"email\": \"other.supervisor@la.example\"}],"
+		     " \"link\": \"https://lcs.example.gov.uk/person/C-1042?a=1&b=2\","
+		     " \"summary\": \"Child <C&1> has been on a child protection plan for neglect for"
+		     " 15 months (since 14 Aug 2025) with no recorded strategy.\"}");
+}
+
+static json_t *alert_repeat(void)
+{
+	return alert("{\"rule\": \"repeat_neglect_plan\", \"stage\": \"any\", \"status\": \"firing\","
+		     " \"child_id\": \"C-2001\", \"subject_id\": \"CPP-90\", \"facts\": {"
+		     " \"previous_plan_end\": \"2023-01-10\", \"gap_days\": 800, \"plan_number\": 2},"
+		     " \"link\": \"https://lcs.example.gov.uk/person/C-2001\","
+		     " \"summary\": \"Child C-2001 is on a child protection plan for neglect again.\"}");
+}
+
+static json_t *alert_wnb(void)
+{
+	return alert("{\"rule\": \"was_not_brought\", \"stage\": \"vulnerable\", \"status\":"
+		     " \"firing\", \"child_id\": \"C-3001\", \"subject_id\": null, \"facts\": {"
+		     " \"count\": 1, \"latest\": \"2026-11-01\", \"under_one\": true},"
+		     " \"link\": null, \"summary\": \"Child C-3001 was not brought to 1 appointment"
+		     " since 22 May 2026 (latest 1 Nov 2026), as a baby under one.\"}");
+}
+
+struct fixture {
+	json_t *cp15, *repeat, *wnb;
+	struct mail_notice n[3];
+};
+
+static void fixture_init(struct fixture *f)
+{
+	f->cp15 = alert_cp15();
+	f->repeat = alert_repeat();
+	f->wnb = alert_wnb();
+	f->n[0] = (struct mail_notice){ "alert.firing", f->repeat,
+					"chair and supervisor to review why the earlier plan ended",
+					"notice-2" };
+	f->n[1] = (struct mail_notice){ "alert.escalated", f->cp15,
+					"chair to convene a 15-month review with the CP manager",
+					"notice-1" };
+	f->n[2] = (struct mail_notice){ "alert.firing", f->wnb,
+					"follow up the missed appointment with the family and the "
+					"health service", "notice-3" };
+}
+
+static void fixture_free(struct fixture *f)
+{
+	json_decref(f->cp15);
+	json_decref(f->repeat);
+	json_decref(f->wnb);
+}
+
+/* ---- a small MIME reader, enough to check what a real one (Python's) checks in
+ * tests/integration/test_mail_delivery.sh ---- */
+
+/* The value of header name (unfolded: CRLF + space removed), or NULL. Caller frees. */
+static char *header(const char *msg, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *end = strstr(msg, "\r\n\r\n");
+
+	for (const char *p = msg; p && p < end; p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL) {
+		const char *q;
+		char *v;
+		size_t n = 0;
+
+		if (strncasecmp(p, name, nl) != 0 || p[nl] != ':')
+			continue;
+		p += nl + 1;
+		while (*p == ' ')
+			p++;
+		v = malloc(strlen(p) + 1);
+		if (!v)
+			return NULL;
+		for (q = p; *q; q++) {
+			if (q[0] == '\r' && q[1] == '\n') {
+				if (q[2] != ' ' && q[2] != '\t')
+					break;
+				q++;    /* unfolding drops the CRLF and keeps the space */
+				continue;
+			}
+			v[n++] = *q;
+		}
+		v[n] = '\0';
+		return v;
+	}
+	return NULL;
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Quoted-printable to text with "\n" line ends; NULL on any malformed escape. */
+static char *qp_decode(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t n = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '=' && i + 2 < len && s[i + 1] == '\r' && s[i + 2] == '\n') {
+			i += 2;
+		} else if (s[i] == '=') {
+			if (i + 2 >= len || unhex(s[i + 1]) < 0 || unhex(s[i + 2]) < 0) {
+				free(out);
+				return NULL;
+			}
+			out[n++] = (char)(unhex(s[i + 1]) * 16 + unhex(s[i + 2]));
+			i += 2;
+		} else if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n') {
+			out[n++] = '\n';
+			i++;
+		} else {
+			out[n++] = s[i];
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* The decoded body of the part whose Content-Type starts with type, or NULL. */
+static char *part(const char *msg, const char *type)
+{
+	char *ct = header(msg, "Content-Type");
+	char *b, *delim, *want, *res = NULL;
+	const char *p, *body, *end;
+
+	if (!ct || !(b = strstr(ct, "boundary=\""))) {
+		free(ct);
+		return NULL;
+	}
+	b += 10;
+	*strchr(b, '"') = '\0';
+	delim = malloc(strlen(b) + 5);
+	want = malloc(strlen(type) + 32);
+	if (!delim || !want)
+		goto out;
+	sprintf(delim, "\r\n--%s", b);
+	sprintf(want, "Content-Type: %s", type);
+	for (p = strstr(msg, delim); p; p = strstr(p + 1, delim)) {
+		const char *hdr_end = strstr(p, "\r\n\r\n");
+
+		if (!hdr_end || !strstr(p, want) || strstr(p, want) > hdr_end)
+			continue;
+		if (!strstr(p, "Content-Transfer-Encoding: quoted-printable") ||
+		    strstr(p, "Content-Transfer-Encoding: quoted-printable") > hdr_end)
+			break;
+		body = hdr_end + 4;
+		end = strstr(body - 2, delim);
+		if (end)
+			res = qp_decode(body, (size_t)(end - body));
+		break;
+	}
+out:
+	free(ct);
+	free(delim);
+	free(want);
+	return res;
+}
+
+static int b64val(char c)
+{
+	const char *t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p = c ? strchr(t, c) : NULL;
+
+	return p ? (int)(p - t) : -1;
+}
+
+/* Decodes a header value of RFC 2047 "=?UTF-8?B?...?=" words separated by whitespace (the only
+ * kind mail_compose writes); sets *split_char when a word ends inside a UTF-8 character. */
+static char *rfc2047_decode(const char *v, int *split_char, size_t *longest_word)
+{
+	char *out = malloc(strlen(v) + 1);
+	size_t n = 0;
+
+	*split_char = 0;
+	*longest_word = 0;
+	if (!out)
+		return NULL;
+	while (*v) {
+		const char *end;
+		unsigned bits = 0;
+		int nbits = 0;
+		size_t start = n;
+
+		while (*v == ' ')
+			v++;
+		if (strncmp(v, "=?UTF-8?B?", 10) != 0 || !(end = strstr(v + 10, "?="))) {
+			free(out);
+			return NULL;
+		}
+		if ((size_t)(end + 2 - v) > *longest_word)
+			*longest_word = (size_t)(end + 2 - v);
+		for (const char *p = v + 10; p < end; p++) {
+			if (*p == '=')
+				break;
+			bits = bits << 6 | (unsigned)b64val(*p);
+			nbits += 6;
+			if (nbits >= 8) {
+				nbits -= 8;
+				out[n++] = (char)(bits >> nbits & 0xff);
+			}
+		}
+		/* a word must start on a character's first byte and end after its last one */
+		if (n > start && ((unsigned char)out[start] & 0xc0) == 0x80)
+			*split_char = 1;
+		for (size_t i = n; i > start; i--) {
+			unsigned char c = (unsigned char)out[i - 1];
+			size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+
+			if ((c & 0xc0) == 0x80)
+				continue;
+			if (n - (i - 1) < need)
+				*split_char = 1;
+			break;
+		}
+		v = end + 2;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static int compose(const struct mail_notice *n, size_t count, const char *to, time_t date,
+		   struct mail_message *m)
+{
+	char err[256];
+
+	if (mail_compose(FROM, to, date, n, count, m, err, sizeof(err)) == 0)
+		return 0;
+	tap_diag("mail_compose: %s", err);
+	return -1;
+}
+
+/* ---- tests ---- */
+
+static void test_headers(const struct mail_message *m)
+{
+	char *v;
+	const char *body = strstr(m->data, "\r\n\r\n");
+	const char *names[] = { "From", "To", "Date", "Message-ID", "Subject", "MIME-Version",
+				"Content-Type", "Auto-Submitted" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		v = header(m->data, names[i]);
+		tap_ok(v && *v, "header %s present", names[i]);
+		free(v);
+	}
+	v = header(m->data, "From");
+	tap_str(v, FROM, "From is the configured address");
+	free(v);
+	v = header(m->data, "To");
+	tap_str(v, TO, "To is the one recipient");
+	free(v);
+	v = header(m->data, "Date");
+	tap_str(v, "Wed, 18 Nov 2026 11:06:40 +0000", "Date is RFC 5322 from the time passed in");
+	free(v);
+	v = header(m->data, "Message-ID");
+	tap_str(v, m->message_id, "Message-ID header is the one returned");
+	tap_ok(v && strlen(v) == 1 + 32 + strlen("@driftwatch.la.example") + 1 && v[0] == '<' &&
+	       strspn(v + 1, "0123456789abcdef") == 32 &&
+	       strcmp(v + 33, "@driftwatch.la.example>") == 0,
+	       "Message-ID is <32 hex digits@driftwatch.HOST-OF-FROM>");
+	free(v);
+	v = header(m->data, "MIME-Version");
+	tap_str(v, "1.0", "MIME-Version 1.0");
+	free(v);
+	v = header(m->data, "Content-Type");
+	tap_ok(v && strncmp(v, "multipart/alternative;", 22) == 0 && strstr(v, "boundary=\""),
+	       "Content-Type multipart/alternative with a boundary");
+	free(v);
+	v = header(m->data, "Auto-Submitted");
+	tap_str(v, "auto-generated", "Auto-Submitted: auto-generated");
+	free(v);
+	tap_ok(body != NULL, "headers end with an empty line");
+	tap_ok(m->len == strlen(m->data), "len is the length of data");
+}
+
+static void test_subject(const struct fixture *f, const struct mail_message *m)
+{
+	char *v = header(m->data, "Subject");
+	struct mail_notice two[4];
+	struct mail_message m2;
+
+	tap_str(m->subject, "3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, "
+		"1 was-not-brought", "subject counts what is inside, escalations first");
+	tap_str(v, m->subject, "Subject header (unfolded) is the subject");
+	free(v);
+
+	/* two of a kind count together; a resolution is counted apart */
+	two[0] = f->n[1];
+	two[1] = f->n[1];
+	two[1].key = "notice-1b";
+	two[2] = f->n[1];
+	two[2].type = "alert.resolved";
+	two[2].key = "notice-1c";
+	two[3] = f->n[2];
+	if (compose(two, 4, TO, DATE, &m2) == 0) {
+		tap_str(m2.subject, "4 drift alerts: 2 CP escalations at 15 months, 1 was-not-brought, "
+			"1 CP escalation at 15 months resolved", "subject groups and plurals");
+		mail_message_free(&m2);
+	}
+	if (compose(&f->n[2], 1, TO, DATE, &m2) == 0) {
+		tap_str(m2.subject, "1 drift alert: 1 was-not-brought", "subject singular");
+		mail_message_free(&m2);
+	}
+}
+
+static void test_parts(const struct mail_message *m)
+{
+	char *text = part(m->data, "text/plain; charset=UTF-8");
+	char *html = part(m->data, "text/html; charset=UTF-8");
+	const char *esc, *first;
+
+	tap_ok(text != NULL, "text/plain part present and quoted-printable decodes");
+	tap_ok(html != NULL, "text/html part present and quoted-printable decodes");
+	tap_contains(text, "1. Escalated to 15m: CP escalation at 15 months", "text: escalation first");
+	tap_contains(text, "2. New: repeat CP plan", "text: new alert");
+	tap_contains(text, "Child: <C&1>", "text: child id as it is");
+	tap_contains(text, "Record: https://lcs.example.gov.uk/person/C-1042?a=1&b=2", "text: link");
+	tap_contains(text, "Record: no link configured", "text: alert without a link says so");
+	tap_contains(text, "Rule: cp_neglect_duration, stage 15m, about CPP-77", "text: rule");
+	tap_contains(text, "plan start: 14 Aug 2025", "text: facts in plain words (dates)");
+	tap_contains(text, "strategy: none", "text: facts in plain words (null)");
+	tap_contains(text, "under one: yes", "text: facts in plain words (booleans)");
+	tap_contains(text, "Expected of you: chair to convene a 15-month review with the CP",
+		     "text: what is expected of the reader");
+	tap_contains(text, "Sent to chair@la.example.", "text: says who it was sent to");
+	tap_lacks(text, "other.supervisor@la.example", "text: no other recipient's address");
+	tap_lacks(text, "W-2", "text: no other recipient's worker id");
+
+	tap_contains(html, "<li>Child: &lt;C&amp;1&gt;</li>", "html: child id escaped");
+	tap_lacks(html, "<C&1>", "html: never the raw child id");
+	tap_contains(html, "<a href=\"https://lcs.example.gov.uk/person/C-1042?a=1&amp;b=2\">",
+		     "html: link escaped in its attribute");
+	tap_contains(html, "<title>3 drift alerts: ", "html: title is the subject");
+	tap_contains(html, "chair to convene a 15-month review with the CP manager",
+		     "html: what is expected of the reader");
+	tap_lacks(html, "other.supervisor@la.example", "html: no other recipient's address");
+	/* the summary is data too */
+	esc = html ? strstr(html, "Child &lt;C&amp;1&gt; has been on") : NULL;
+	tap_ok(esc != NULL, "html: summary escaped");
+	first = text ? strstr(text, "1. ") : NULL;
+	tap_ok(first && strstr(first, "2. ") && strstr(strstr(first, "2. "), "3. New: was-not-brought"),
+	       "text: notices numbered in reading order");
+	free(text);
+	free(html);
+}
+
+static void test_wire_format(const struct mail_message *m, const char *what)
+{
+	size_t col = 0, longest = 0;
+	int bare = 0, eight_bit = 0;
+
+	for (size_t i = 0; i < m->len; i++) {
+		unsigned char c = (unsigned char)m->data[i];
+
+		if (c == '\r' && (i + 1 >= m->len || m->data[i + 1] != '\n'))
+			bare = 1;
+		if (c == '\n' && (i == 0 || m->data[i - 1] != '\r'))
+			bare = 1;
+		if (c >= 0x80 || c == 0)
+			eight_bit = 1;
+		if (c == '\n') {
+			col = 0;
+		} else if (c != '\r' && ++col > longest) {
+			longest = col;
+		}
+	}
+	tap_ok(!bare, "%s: no bare CR or LF", what);
+	tap_ok(m->len >= 2 && memcmp(m->data + m->len - 2, "\r\n", 2) == 0, "%s: ends with CRLF", what);
+	tap_ok(!eight_bit, "%s: 7-bit on the wire", what);
+	tap_ok(longest <= 76, "%s: every line at most 76 characters (longest %zu)", what, longest);
+}
+
+static void test_utf8(void)
+{
+	json_t *a = alert("{\"rule\": \"r\\u00e9vision_tardive_des_dossiers_avec_un_nom_tr\\u00e8s_long\","
+			  " \"stage\": \"\\u00e9t\\u00e9\", \"child_id\": \"C-\\u00c9\\u00e9-1\","
+			  " \"facts\": {\"note\": \"caf\\u00e9 \\u00a35 \\u2014 \\u2713 \\ud83d\\ude00\"},"
+			  " \"link\": \"https://lcs.example.gov.uk/person/C-%C3%891\","
+			  " \"summary\": \"R\\u00e9sum\\u00e9 \\u2014 \\u00e0 revoir \\u2713\"}");
+	struct mail_notice n = { "alert.firing", a, "revoir en supervision \xE2\x9C\x93", "k-utf8" };
+	struct mail_message m;
+	char *subj_hdr, *subj, *text, *html;
+	int split = 0;
+	size_t longest = 0;
+
+	if (compose(&n, 1, TO, DATE, &m) < 0) {
+		tap_ok(0, "utf8: compose");
+		json_decref(a);
+		return;
+	}
+	subj_hdr = header(m.data, "Subject");
+	tap_ok(subj_hdr && strncmp(subj_hdr, "=?UTF-8?B?", 10) == 0,
+	       "utf8: non-ASCII subject is RFC 2047 encoded");
+	subj = subj_hdr ? rfc2047_decode(subj_hdr, &split, &longest) : NULL;
+	tap_str(subj, m.subject, "utf8: encoded subject decodes to the subject");
+	tap_str(m.subject, "1 drift alert: 1 r\xC3\xA9vision tardive des dossiers avec un nom "
+		"tr\xC3\xA8s long \xC3\xA9t\xC3\xA9", "utf8: unknown rule reads as its name");
+	tap_ok(subj && !split, "utf8: no encoded-word splits a character");
+	tap_ok(longest > 0 && longest <= 75, "utf8: encoded-words at most 75 characters (%zu)",
+	       longest);
+	text = part(m.data, "text/plain");
+	html = part(m.data, "text/html");
+	tap_contains(text, "R\xC3\xA9sum\xC3\xA9 \xE2\x80\x94 \xC3\xA0 revoir \xE2\x9C\x93",
+		     "utf8: text part keeps UTF-8");
+	tap_contains(text, "caf\xC3\xA9 \xC2\xA3" "5 \xE2\x80\x94 \xE2\x9C\x93 \xF0\x9F\x98\x80",
+		     "utf8: facts keep UTF-8 (4-byte too)");
+	tap_contains(text, "Child: C-\xC3\x89\xC3\xA9-1", "utf8: child id kept");
+	tap_contains(html, "revoir en supervision \xE2\x9C\x93", "utf8: html part keeps UTF-8");
+	test_wire_format(&m, "utf8");
+	free(subj_hdr);
+	free(subj);
+	free(text);
+	free(html);
+	mail_message_free(&m);
+	json_decref(a);
+}
+
+static void test_message_id(const struct fixture *f, const struct mail_message *m)
+{
+	struct mail_notice rev[3] = { f->n[2], f->n[0], f->n[1] };
+	struct mail_message m2;
+
+	if (compose(rev, 3, TO, DATE + 86400, &m2) == 0) {
+		tap_str(m2.message_id, m->message_id,
+			"Message-ID: same keys in another order, another day: same Message-ID");
+		mail_message_free(&m2);
+	}
+	tap_str(m->message_id, "<16be68271cd6366f2750d0a7121e3f78@driftwatch.la.example>",
+		"Message-ID: SHA-256 of recipient and sorted keys (pinned: upgrades keep it; "
+		"value from Python hashlib)");
+	rev[0].key = "notice-4";
+	if (compose(rev, 3, TO, DATE, &m2) == 0) {
+		tap_ok(strcmp(m2.message_id, m->message_id) != 0,
+		       "Message-ID: different keys, different Message-ID");
+		mail_message_free(&m2);
+	}
+	if (compose(f->n, 3, "supervisor@la.example", DATE, &m2) == 0) {
+		tap_ok(strcmp(m2.message_id, m->message_id) != 0,
+		       "Message-ID: another recipient, another Message-ID");
+		mail_message_free(&m2);
+	}
+}
+
+static void test_long_lines(void)
+{
+	char summary[1200], link[300], body[1700];
+	json_t *a;
+	struct mail_notice n;
+	struct mail_message m;
+	char *text, *html;
+
+	strcpy(summary, "Child C-9 ");
+	for (int i = 0; i < 40; i++)
+		strcat(summary, "has a very long summary ");
+	strcat(summary, "end.");
+	strcpy(link, "https://lcs.example.gov.uk/");
+	for (int i = 0; i < 20; i++)
+		strcat(link, "segment");
+	strcat(link, "/C-9");
+	snprintf(body, sizeof(body), "{\"rule\": \"worker_churn\", \"stage\": \"churn\", "
+		 "\"child_id\": \"C-9\", \"facts\": {\"distinct_workers\": 4}, \"link\": \"%s\", "
+		 "\"summary\": \"%s\"}", link, summary);
+	a = alert(body);
+	n = (struct mail_notice){ "alert.firing", a, "review in supervision", "k-long" };
+	if (compose(&n, 1, TO, DATE, &m) < 0) {
+		tap_ok(0, "long lines: compose");
+		json_decref(a);
+		return;
+	}
+	test_wire_format(&m, "long lines");
+	text = part(m.data, "text/plain");
+	html = part(m.data, "text/html");
+	tap_contains(text, link, "long lines: a long link survives whole in text");
+	tap_contains(html, link, "long lines: a long link survives whole in html");
+	tap_contains(text, "has a very long summary\n      has a very long summary",
+		     "long lines: text wrapped on words, indented");
+	if (text) {
+		int over = 0;
+
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+			if (strlen(line) > 72 && !strstr(line, link))
+				over++;
+		tap_int(over, 0, "long lines: only the unbreakable link passes 72 columns in text");
+	}
+	free(text);
+	free(html);
+	mail_message_free(&m);
+	json_decref(a);
+}
+
+static void test_kinds(const struct fixture *f)
+{
+	struct mail_notice n[2] = { f->n[2], f->n[1] };
+	struct mail_message m;
+	char *text;
+	json_t *js = alert("{\"rule\": \"worker_churn\", \"stage\": \"churn\", \"child_id\": \"C-5\","
+			   " \"facts\": {}, \"link\": \"javascript:alert(1)\", \"summary\": \"s\"}");
+	char *html;
+
+	n[0].type = "alert.updated";
+	n[0].alert = f->wnb;
+	json_object_set_new((json_t *)f->wnb, "stage", json_string("repeated"));
+	json_object_set_new(json_object_get(f->wnb, "facts"), "count", json_integer(2));
+	n[1].type = "alert.resolved";
+	if (compose(n, 2, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_contains(text, "1. Updated (a further missed appointment, 2 in the window now): "
+			     "repeated", "updated: says a further missed appointment");
+		tap_contains(text, "2. Resolved: CP escalation at 15 months", "resolved: heading");
+		tap_contains(text, "Expected of you: nothing further", "resolved: nothing expected");
+		tap_str(m.subject, "2 drift alerts: 1 repeated was-not-brought, 1 CP escalation at 15 "
+			"months resolved", "updated and resolved: subject");
+		free(text);
+		mail_message_free(&m);
+	}
+	n[0] = (struct mail_notice){ "alert.firing", js, NULL, "k-js" };
+	if (compose(n, 1, TO, DATE, &m) == 0) {
+		html = part(m.data, "text/html");
+		tap_lacks(html, "href=\"javascript:", "a javascript: link is never a link");
+		free(html);
+		mail_message_free(&m);
+	}
+	json_decref(js);
+}
+
+/* What deliver.c sends the operators when a notice has failed for good. */
+static void test_failed(const struct fixture *f)
+{
+	json_t *ops = alert("{\"rule\": \"delivery\", \"stage\": \"failed\", \"child_id\": \"C-7\","
+			    " \"link\": null, \"subject_id\": null, \"facts\": {}, \"summary\":"
+			    " \"A webhook notice (alert.firing) to https://hooks.la.example/drift could"
+			    " not be delivered: HTTP 404\"}");
+	struct mail_notice n[2] = { { "delivery.failed", ops, NULL, "ops_41" }, f->n[1] };
+	struct mail_message m;
+	char *text;
+
+	if (compose(n, 1, "it-ops@la.example", DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_str(m.subject, "driftwatch: 1 undelivered notice", "failure report: subject");
+		tap_contains(text, "could not deliver the notices below", "failure report: intro");
+		tap_contains(text, "1. Not delivered\n", "failure report: heading");
+		tap_contains(text, "could not be delivered: HTTP 404", "failure report: why");
+		tap_contains(text, "driftwatch has stopped trying", "failure report: what to do");
+		tap_lacks(text, "Rule: delivery", "failure report: no rule line");
+		free(text);
+		mail_message_free(&m);
+	}
+	if (compose(n, 2, "it-ops@la.example", DATE, &m) == 0) {
+		tap_str(m.subject, "1 drift alert and 1 undelivered notice: 1 CP escalation at 15 "
+			"months", "failure report with an alert: subject");
+		mail_message_free(&m);
+	}
+	json_decref(ops);
+}
+
+static void test_refusals(const struct fixture *f)
+{
+	struct mail_message m;
+	struct mail_notice bad = f->n[0];
+	char err[256];
+
+	tap_int(mail_compose(FROM, "chair@la.example\r\nBcc: all@la.example", DATE, f->n, 1, &m,
+			     err, sizeof(err)), -1, "refuses a recipient with CRLF (header injection)");
+	tap_ok(m.data == NULL, "nothing is returned on refusal");
+	tap_int(mail_compose(FROM, "Chair <chair@la.example>", DATE, f->n, 1, &m, err,
+			     sizeof(err)), -1, "refuses anything but a plain address");
+	tap_int(mail_compose("no-at-sign", TO, DATE, f->n, 1, &m, err, sizeof(err)), -1,
+		"refuses a From without a domain");
+	tap_int(mail_compose(FROM, TO, DATE, f->n, 0, &m, err, sizeof(err)), -1,
+		"refuses an empty digest");
+	bad.type = "alert.deleted";
+	tap_int(mail_compose(FROM, TO, DATE, &bad, 1, &m, err, sizeof(err)), -1,
+		"refuses an unknown notice type");
+	tap_contains(err, "alert.deleted", "the message names the unknown type");
+	bad = f->n[0];
+	bad.key = "";
+	tap_int(mail_compose(FROM, TO, DATE, &bad, 1, &m, err, sizeof(err)), -1,
+		"refuses a notice without an idempotency key");
+}
+
+int main(void)
+{
+	struct fixture f;
+	struct mail_message m;
+
+	fixture_init(&f);
+	if (compose(f.n, 3, TO, DATE, &m) < 0) {
+		tap_ok(0, "compose the three-notice digest");
+		fixture_free(&f);
+		return tap_status();
+	}
+	test_headers(&m);
+	test_subject(&f, &m);
+	test_parts(&m);
+	test_wire_format(&m, "digest");
+	test_message_id(&f, &m);
+	mail_message_free(&m);
+	test_utf8();
+	test_long_lines();
+	test_refusals(&f);
+	test_kinds(&f);
+	test_failed(&f);
+	fixture_free(&f);
+	return tap_status();
+}
