@@ -1,0 +1,56 @@
+-- repeat_neglect_plan: an open CP plan for neglect that follows an earlier CP plan for neglect, staged by how soon.
+,
+rp_candidates AS (
+    -- Any row that looks like an open neglect plan names a child worth judging in full; the rows
+    -- of every other child are never sorted.
+    SELECT DISTINCT child_id
+    FROM cp_plans_rows
+    WHERE keyed AND category = ANY ($4::text[])
+      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+),
+rp_plans AS (
+    -- Every valid CP plan of the candidates, whatever its category, numbered in the order the
+    -- child had them; plans starting after T are not yet known.
+    SELECT plan_id, child_id, start_date, end_date, chair_id,
+           category = ANY ($4::text[]) AS for_neglect,
+           row_number() OVER (PARTITION BY child_id ORDER BY start_date, plan_id) AS plan_number
+    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cp_plans_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM rp_candidates)
+          ORDER BY child_id, plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+    WHERE sound AND start_date <= $1::date
+),
+rp_current AS (
+    SELECT DISTINCT ON (child_id) child_id, plan_id, start_date, chair_id, plan_number
+    FROM rp_plans
+    WHERE for_neglect AND (end_date IS NULL OR end_date > $1::date)
+    ORDER BY child_id, start_date DESC, plan_id DESC
+),
+hits AS (
+    SELECT c.child_id,
+           c.plan_id AS subject_id,
+           CASE WHEN c.start_date <= (e.end_date + make_interval(months => coalesce(($5::jsonb ->> '12m')::int, 12)))::date
+                    THEN '12m'
+                WHEN c.start_date <= (e.end_date + make_interval(months => coalesce(($5::jsonb ->> '24m')::int, 24)))::date
+                    THEN '24m'
+                ELSE 'any' END AS stage,
+           c.start_date AS since,
+           jsonb_build_object('plan_start', c.start_date,
+                              'previous_plan_id', e.plan_id,
+                              'previous_plan_start', e.start_date,
+                              'previous_plan_end', e.end_date,
+                              'gap_days', c.start_date - e.end_date,
+                              'plan_number', c.plan_number) AS facts,
+           c.chair_id
+    FROM rp_current c
+    -- The previous plan, read again per current plan by index: one lookup per child keeps this
+    -- linear, where a join of two derived sets could go quadratic on a bad row estimate.
+    CROSS JOIN LATERAL (
+        SELECT plan_id, start_date, end_date
+        FROM (SELECT DISTINCT ON (plan_id) * FROM cp_plans_rows
+              WHERE keyed AND child_id = c.child_id
+              ORDER BY plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+        WHERE sound AND category = ANY ($4::text[]) AND end_date <= c.start_date
+        ORDER BY end_date DESC, plan_id DESC
+        LIMIT 1
+    ) e
+)

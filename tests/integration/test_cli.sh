@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# The command line, exit codes, configuration errors and --check-config (ALERTS.md, "Command
+# line"; CONTRACT.md), tested from the spec. Exit status: 0 success, 1 runtime failure, 2 bad
+# usage or configuration. Prints `ok - ...` / `not ok - ...` lines (tests/run.sh).
+#
+# Environment: DRIFTWATCHD, PGHOST PGPORT PGUSER (defaults 127.0.0.1 55432 dwtest), DW_TOP.
+# Uses its own database dwcli (dropped and created here) with several case schemas.
+set -u
+
+top=${DW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+D=${DRIFTWATCHD:-$top/build/san/driftwatchd}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-55432} PGUSER=${PGUSER:-dwtest}
+case $PGHOST in /*) PGHOST=127.0.0.1 ;; esac
+DB=dwcli
+CONN="host=$PGHOST port=$PGPORT dbname=$DB user=$PGUSER"
+SECRET_B64=c2VjcmV0LXRlc3Qtc2VjcmV0LWRvLW5vdC1sZWFrLTEyMzQ1Ng==
+SECRET="whsec_$SECRET_B64"
+
+tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/dw-cli.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+n_ok=0
+n_fail=0
+ok() { n_ok=$((n_ok + 1)); echo "ok - $1"; }
+notok() {
+	n_fail=$((n_fail + 1))
+	echo "not ok - $1"
+	shift
+	local l
+	for l in "$@"; do
+		printf '%s\n' "$l" | head -n 40 | sed 's/^/#   /'
+	done
+}
+check() { # check NAME CONDITION-STATUS [DIAG...]
+	local name=$1 st=$2
+	shift 2
+	if [ "$st" -eq 0 ]; then ok "$name"; else notok "$name" "$@"; fi
+}
+
+# expect_rc NAME WANT: the last run exited WANT
+expect_rc() {
+	if [ "$rc" -eq "$2" ]; then ok "$1"; else notok "$1" "$(ctx)"; fi
+}
+# expect_fail NAME: the last run exited non-zero, and did not time out
+expect_fail() {
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then ok "$1"; else notok "$1" "$(ctx)"; fi
+}
+
+# run ARGS...: runs the daemon (20 s at most) with no stdin; sets rc, out, err.
+run() {
+	timeout -k 5 20 "$D" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	out=$(cat "$tmp/out")
+	err=$(cat "$tmp/err")
+}
+ctx() { printf 'exit %s\nstdout: %s\nstderr: %s' "$rc" "${out:0:1500}" "${err:0:1500}"; }
+# has TEXT NEEDLE: case-sensitive fixed-string search
+has() { case $1 in *"$2"*) return 0 ;; *) return 1 ;; esac; }
+no_sanitizer() {
+	if has "$err" "Sanitizer" || has "$err" "runtime error:"; then
+		notok "$1: no sanitizer report" "$err"
+	fi
+}
+
+# expect_config_error NAME FILE KEY...: exit 2, stderr names the file and each key
+expect_config_error() {
+	local name=$1 file=$2 k missing=()
+	shift 2
+	run -c "$file" --check-config
+	expect_rc "$name: --check-config exits 2" 2
+	has "$err" "$file"
+	check "$name: the message names the file" $? "$(ctx)"
+	for k in "$@"; do has "$err" "$k" || missing+=("$k"); done
+	if [ ${#missing[@]} -eq 0 ]; then
+		ok "$name: the message names $*"
+	else
+		notok "$name: the message names $*" "not named: ${missing[*]}" "$(ctx)"
+	fi
+	run -c "$file" --once --dry-run --as-of 2026-11-21
+	expect_rc "$name: --once --dry-run exits 2" 2
+	no_sanitizer "$name"
+}
+
+cfg() { # cfg NAME JSON: writes $tmp/NAME.json
+	printf '%s\n' "$2" >"$tmp/$1.json"
+}
+
+if [ ! -x "$D" ]; then
+	notok "driftwatchd is built" "$D is not an executable (set DRIFTWATCHD)"
+	exit 1
+fi
+
+# --- the database: one case schema per situation ------------------------------------------
+setup_db() {
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" \
+		-c "CREATE DATABASE $DB" || return 1
+	local s
+	for s in casework cli_good cli_missing cli_badtype "Cli Odd-Name"; do
+		psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v "schema=$s" -f "$top/rules/contract.sql" || return 1
+	done
+	psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <<'EOF' || return 1
+-- extra columns and relations are allowed by the contract
+ALTER TABLE cli_good.children ADD COLUMN local_note text;
+CREATE TABLE cli_good.visits (visit_id text, child_id text);
+-- a missing relation (two of them)
+DROP TABLE cli_missing.strategies;
+DROP TABLE cli_missing.teams;
+-- columns of the wrong type, and a missing column
+ALTER TABLE cli_badtype.cp_plans ALTER COLUMN start_date TYPE text;
+ALTER TABLE cli_badtype.children ALTER COLUMN disability TYPE text;
+ALTER TABLE cli_badtype.appointments DROP COLUMN outcome;
+-- the contract as views over tables elsewhere, as an authority maps its own system
+CREATE SCHEMA cli_views;
+CREATE VIEW cli_views.teams        AS SELECT * FROM cli_good.teams;
+CREATE VIEW cli_views.workers      AS SELECT * FROM cli_good.workers;
+CREATE VIEW cli_views.children     AS SELECT * FROM cli_good.children;
+CREATE VIEW cli_views.allocations  AS SELECT * FROM cli_good.allocations;
+CREATE VIEW cli_views.referrals    AS SELECT * FROM cli_good.referrals;
+CREATE VIEW cli_views.cin_plans    AS SELECT * FROM cli_good.cin_plans;
+CREATE VIEW cli_views.cp_plans     AS SELECT * FROM cli_good.cp_plans;
+CREATE VIEW cli_views.appointments AS SELECT * FROM cli_good.appointments;
+CREATE VIEW cli_views.strategies   AS SELECT * FROM cli_good.strategies;
+EOF
+}
+if setup_db >"$tmp/setup.log" 2>&1; then
+	ok "create database $DB with the test case schemas"
+else
+	notok "create database $DB with the test case schemas" "$(cat "$tmp/setup.log")"
+	exit 1
+fi
+
+# --- usage -----------------------------------------------------------------------------------
+run --help
+expect_rc "--help exits 0" 0
+has "$out$err" "--check-config"
+check "--help describes the options" $? "$(ctx)"
+run --version
+expect_rc "--version exits 0" 0
+[[ "$out$err" =~ [0-9]+\.[0-9]+ ]]
+check "--version prints a version number" $? "$(ctx)"
+
+run
+expect_rc "no arguments: exits 2" 2
+run --once --dry-run
+expect_rc "no -c: exits 2" 2
+[ -n "$err" ]
+check "no -c: says so on stderr" $? "$(ctx)"
+run --check-config
+expect_rc "--check-config without -c: exits 2" 2
+run -c
+expect_rc "-c without a file: exits 2" 2
+cfg good "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good\"}}"
+run -c "$tmp/good.json" --frobnicate
+expect_rc "an unknown option: exits 2" 2
+has "$err" "frobnicate"
+check "an unknown option: stderr names it" $? "$(ctx)"
+for bad in 2026-02-30 2026-13-01 yesterday 21/11/2026; do
+	run -c "$tmp/good.json" --once --dry-run --as-of "$bad"
+	expect_rc "--as-of $bad: exits 2" 2
+done
+
+# --- configuration errors: exit 2, naming the file and the key ------------------------------
+run -c "$tmp/no-such-config.json" --check-config
+expect_rc "a missing config file: exits 2" 2
+has "$err" "$tmp/no-such-config.json"
+check "a missing config file: stderr names it" $? "$(ctx)"
+run -c "$tmp/no-such-config.json" --once --dry-run
+expect_rc "a missing config file with --once: exits 2" 2
+
+printf '{"database": {"conninfo": "%s",}\n' "$CONN" >"$tmp/invalid.json"
+run -c "$tmp/invalid.json" --check-config
+expect_rc "invalid JSON: exits 2" 2
+has "$err" "$tmp/invalid.json"
+check "invalid JSON: stderr names the file" $? "$(ctx)"
+: >"$tmp/empty.json"
+run -c "$tmp/empty.json" --check-config
+expect_rc "an empty file: exits 2" 2
+cfg array '[1, 2]'
+run -c "$tmp/array.json" --check-config
+expect_rc "a JSON array, not an object: exits 2" 2
+cfg noconn '{"database": {"case_schema": "cli_good"}}'
+expect_config_error "no database.conninfo" "$tmp/noconn.json" conninfo
+
+cfg unknown_top "{\"database\": {\"conninfo\": \"$CONN\"}, \"colour\": \"blue\"}"
+expect_config_error "unknown top-level key" "$tmp/unknown_top.json" colour
+cfg unknown_db "{\"database\": {\"conninfo\": \"$CONN\", \"pool_size\": 4}}"
+expect_config_error "unknown key in database" "$tmp/unknown_db.json" pool_size
+cfg unknown_rule "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"no_such_rule\": {\"enabled\": true}}}"
+expect_config_error "unknown rule" "$tmp/unknown_rule.json" no_such_rule
+cfg unknown_addr "{\"database\": {\"conninfo\": \"$CONN\"}, \"addresses\": {\"janitor\": \"j@la.example\"}}"
+expect_config_error "unknown address" "$tmp/unknown_addr.json" janitor
+cfg unknown_opt "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"worker_churn\": {\"speed\": 3}}}"
+expect_config_error "unknown rule option" "$tmp/unknown_opt.json" speed
+cfg unknown_stage "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"cp_neglect_duration\": {\"stages\": {\"21m\": {\"months\": 21}}}}}"
+expect_config_error "unknown stage" "$tmp/unknown_stage.json" 21m
+cfg neglect_cats_wrong_rule "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"worker_churn\": {\"stages\": {\"churn\": {\"workers\": 3}}, \"window_months\": 12, \"neglect_category\": [\"NEG\"]}}}"
+expect_config_error "misspelt neglect_categories" "$tmp/neglect_cats_wrong_rule.json" neglect_category
+
+cfg type_conninfo '{"database": {"conninfo": 42}}'
+expect_config_error "conninfo is a number" "$tmp/type_conninfo.json" conninfo
+cfg type_tz "{\"database\": {\"conninfo\": \"$CONN\"}, \"timezone\": 5}"
+expect_config_error "timezone is a number" "$tmp/type_tz.json" timezone
+cfg type_enabled "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"cp_neglect_duration\": {\"enabled\": \"yes\"}}}"
+expect_config_error "enabled is a string" "$tmp/type_enabled.json" enabled
+cfg type_cats "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"cp_neglect_duration\": {\"neglect_categories\": \"NEG\"}}}"
+expect_config_error "neglect_categories is not a list" "$tmp/type_cats.json" neglect_categories
+cfg type_gap "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"cin_neglect_duration\": {\"merge_gap_days\": \"28\"}}}"
+expect_config_error "merge_gap_days is a string" "$tmp/type_gap.json" merge_gap_days
+cfg type_webhooks "{\"database\": {\"conninfo\": \"$CONN\"}, \"webhooks\": {\"url\": \"https://hooks.example.invalid/x\"}}"
+expect_config_error "webhooks is not a list" "$tmp/type_webhooks.json" webhooks
+
+cfg bad_gap "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"cp_neglect_duration\": {\"merge_gap_days\": -1}}}"
+expect_config_error "negative merge_gap_days" "$tmp/bad_gap.json" merge_gap_days
+cfg bad_tls "{\"database\": {\"conninfo\": \"$CONN\"}, \"email\": {\"smtp_url\": \"smtp://127.0.0.1:2525\", \"tls\": \"sometimes\", \"from\": \"dw@la.example\"}}"
+expect_config_error "email.tls is not starttls, implicit or none" "$tmp/bad_tls.json" tls
+cfg bad_role "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"was_not_brought\": {\"stages\": {\"repeated\": {\"count\": 2, \"recipients\": [\"janitor\"]}}}}}"
+expect_config_error "an unknown recipient role" "$tmp/bad_role.json" janitor
+cfg bad_count "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"worker_churn\": {\"stages\": {\"churn\": {\"workers\": 0}}}}}"
+expect_config_error "a zero worker threshold" "$tmp/bad_count.json" workers
+cfg bad_order "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"cp_neglect_duration\": {\"stages\": {\"9m\": {\"months\": 13}}}}}"
+expect_config_error "stage thresholds out of order (9m after 12m)" "$tmp/bad_order.json" 9m
+
+# every fault is reported, not just the first
+cfg two_faults "{\"database\": {\"conninfo\": \"$CONN\", \"pool_size\": 4}, \"timezone\": 5}"
+expect_config_error "two faults" "$tmp/two_faults.json" pool_size timezone
+
+# --- a config with only database.conninfo works (case schema casework) ----------------------
+cfg minimal "{\"database\": {\"conninfo\": \"$CONN\"}}"
+run -c "$tmp/minimal.json" --check-config
+expect_rc "a config with only database.conninfo: --check-config exits 0" 0
+no_sanitizer "minimal --check-config"
+run -c "$tmp/minimal.json" --once --dry-run --as-of 2026-11-21
+expect_rc "a config with only database.conninfo: --once --dry-run exits 0" 0
+[ -z "$out" ]
+check "a config with only database.conninfo: no alerts on empty case data" $? "$(ctx)"
+no_sanitizer "minimal --once --dry-run"
+psql -X -q -d "$DB" -Atc "SELECT count(*) FROM pg_namespace WHERE nspname = 'driftwatch'" >"$tmp/ns" 2>&1
+[ "$(cat "$tmp/ns")" = 0 ]
+check "--dry-run does not create the state schema" $? "$(cat "$tmp/ns")"
+
+# --- --check-config against the database contract -------------------------------------------
+run -c "$tmp/good.json" --check-config
+expect_rc "--check-config, good schema with extra columns and relations: exits 0" 0
+cfg views "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_views\"}}"
+run -c "$tmp/views.json" --check-config
+expect_rc "--check-config, the contract as views: exits 0" 0
+
+cfg oddname "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"Cli Odd-Name\"}}"
+run -c "$tmp/oddname.json" --check-config
+expect_rc "--check-config, a case schema whose name needs quoting: exits 0" 0
+run -c "$tmp/oddname.json" --once --dry-run --as-of 2026-11-21
+expect_rc "--once --dry-run, a case schema whose name needs quoting: exits 0" 0
+no_sanitizer "odd schema name"
+
+cfg missing "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_missing\"}}"
+run -c "$tmp/missing.json" --check-config
+expect_fail "--check-config, relations missing: exits non-zero"
+for t in strategies teams; do
+	has "$out$err" "$t"
+	check "--check-config, relations missing: names $t" $? "$(ctx)"
+done
+no_sanitizer "--check-config missing relations"
+
+cfg badtype "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_badtype\"}}"
+run -c "$tmp/badtype.json" --check-config
+expect_fail "--check-config, wrong column types: exits non-zero"
+for pair in cp_plans:start_date children:disability appointments:outcome; do
+	rel=${pair%%:*} col=${pair#*:}
+	has "$out$err" "$rel" && has "$out$err" "$col"
+	check "--check-config, wrong column types: names $rel.$col" $? "$(ctx)"
+done
+no_sanitizer "--check-config wrong types"
+
+cfg noschema "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"no_such_schema\"}}"
+run -c "$tmp/noschema.json" --check-config
+expect_fail "--check-config, no such case schema: exits non-zero"
+has "$out$err" "no_such_schema"
+check "--check-config, no such case schema: names it" $? "$(ctx)"
+
+# --- secrets never appear -------------------------------------------------------------------
+leaks() { has "$out$err" "$SECRET_B64" || has "$out$err" "do-not-leak"; }
+cfg secret "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good\"},
+ \"webhooks\": [{\"url\": \"https://hooks.example.invalid/drift\", \"secret\": \"$SECRET\"}]}"
+run -c "$tmp/secret.json" --check-config
+expect_rc "--check-config with an inline webhook secret: exits 0" 0
+! leaks
+check "--check-config does not print the webhook secret" $? "$(ctx)"
+run -c "$tmp/secret.json" --once --dry-run --as-of 2026-11-21
+! leaks
+check "--once --dry-run does not print the webhook secret" $? "$(ctx)"
+cfg secret_bad "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_missing\"},
+ \"timezone\": 7,
+ \"webhooks\": [{\"url\": \"https://hooks.example.invalid/drift\", \"secret\": \"$SECRET\"}]}"
+run -c "$tmp/secret_bad.json" --check-config
+expect_rc "a faulty config with a webhook secret: exits 2" 2
+! leaks
+check "a faulty config's errors do not print the webhook secret" $? "$(ctx)"
+cfg secret_malformed "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good\"},
+ \"webhooks\": [{\"url\": \"https://hooks.example.invalid/drift\", \"secret\": \"whsec_!!do-not-leak!!\"}]}"
+run -c "$tmp/secret_malformed.json" --check-config
+! leaks
+check "a malformed webhook secret is not echoed" $? "$(ctx)"
+cfg secret_pw "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good\"},
+ \"email\": {\"smtp_url\": \"smtp://127.0.0.1:2525\", \"tls\": \"none\", \"from\": \"dw@la.example\",
+   \"username\": \"dw\", \"password\": \"pw-do-not-leak-42\"}}"
+run -c "$tmp/secret_pw.json" --check-config
+! leaks
+check "an inline SMTP password is not printed" $? "$(ctx)"
+cfg secret_conn "{\"database\": {\"conninfo\": \"host=127.0.0.1 port=1 dbname=dw_secret user=dw password=do-not-leak-pg\"}}"
+run -c "$tmp/secret_conn.json" --check-config
+! leaks
+check "a password in conninfo is not printed when the database is unreachable" $? "$(ctx)"
+
+# --- an unreachable database: exit 1, naming it, without hanging ----------------------------
+cfg unreachable '{"database": {"conninfo": "host=127.0.0.1 port=1 dbname=dw_unreachable user=dwtest connect_timeout=5"}}'
+start=$(date +%s)
+run -c "$tmp/unreachable.json" --once --dry-run --as-of 2026-11-21
+took=$(($(date +%s) - start))
+[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]
+check "unreachable database: --once --dry-run does not hang (${took}s)" $? "$(ctx)"
+expect_rc "unreachable database: --once --dry-run exits 1" 1
+has "$err" "dw_unreachable" || has "$err" "127.0.0.1"
+check "unreachable database: stderr names the database" $? "$(ctx)"
+no_sanitizer "unreachable --once"
+run -c "$tmp/unreachable.json" --once --as-of 2026-11-21
+expect_rc "unreachable database: --once exits 1" 1
+run -c "$tmp/unreachable.json" --check-config
+expect_fail "unreachable database: --check-config exits non-zero without hanging"
+has "$err$out" "dw_unreachable" || has "$err$out" "127.0.0.1"
+check "unreachable database: --check-config names the database" $? "$(ctx)"
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
+
+echo "# $n_ok passed, $n_fail failed"
+[ "$n_fail" -eq 0 ]
