@@ -77,7 +77,11 @@ build/dwgen: bench/dwgen.c
 	$(call SAY,CC,$<)
 	$(Q)$(CC) -O2 -std=c11 $(WARN) -D_POSIX_C_SOURCE=200809L -o $@ $< -lm
 
-check: all build/san/driftwatchd $(UNIT_BIN) $(DRIVER_BIN)
+# The reference Standard Webhooks implementation the tests verify signatures with.
+tests/integration/node_modules/.package-lock.json: tests/integration/package-lock.json
+	cd tests/integration && npm ci --no-audit --no-fund --silent
+
+check: all build/san/driftwatchd $(UNIT_BIN) $(DRIVER_BIN) tests/integration/node_modules/.package-lock.json
 	DRIFTWATCHD=$(CURDIR)/build/san/driftwatchd DWGEN=$(CURDIR)/build/dwgen \
 	UNIT_DIR=$(CURDIR)/build/san bash tests/run.sh
 
