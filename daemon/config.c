@@ -21,6 +21,7 @@
 #define DEFAULT_HTTP_LISTEN "127.0.0.1:9480"
 #define DEFAULT_QUERY_TIMEOUT_S 300
 #define DEFAULT_EVAL_INTERVAL_S 300
+#define DEFAULT_TAKEOVER_S 10
 #define DEFAULT_NEGLECT_CATEGORY "NEG"
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
 
@@ -765,6 +766,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	set_string(ld, &cfg->http_listen, DEFAULT_HTTP_LISTEN);
 	cfg->query_timeout_s = DEFAULT_QUERY_TIMEOUT_S;
 	cfg->eval_interval_s = DEFAULT_EVAL_INTERVAL_S;
+	cfg->takeover_s = DEFAULT_TAKEOVER_S;
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
@@ -844,7 +846,7 @@ static void load_addresses(struct loader *ld, json_t *root, struct config_addres
 
 static void load_evaluation(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
-	static const char *const keys[] = { "interval_seconds" };
+	static const char *const keys[] = { "interval_seconds", "takeover_seconds" };
 	json_t *obj;
 	size_t mark;
 
@@ -853,6 +855,7 @@ static void load_evaluation(struct loader *ld, json_t *root, struct dw_config *c
 	mark = path_push_key(ld, "evaluation");
 	check_keys(ld, obj, keys, NELEM(keys));
 	take_int(ld, obj, "interval_seconds", 10, 86400, &cfg->eval_interval_s);
+	take_int(ld, obj, "takeover_seconds", 1, 3600, &cfg->takeover_s);
 	path_pop(ld, mark);
 }
 

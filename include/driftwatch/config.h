@@ -68,6 +68,8 @@ struct dw_config {
 	char *team_webhook_secret_file;
 	char *http_listen;     /* default "127.0.0.1:9480"; NULL = off */
 	int eval_interval_s;   /* "evaluation": {"interval_seconds"} default 300 */
+	int takeover_s;        /* "evaluation": {"takeover_seconds"} default 10: how soon another
+				* instance takes over evaluating when the active one dies */
 	int query_timeout_s;   /* "database": {"query_timeout_seconds"} default 300 */
 	int repeat_after_days; /* default 0 = never */
 	struct config_rule rules[RULE_REGISTRY_MAX];
