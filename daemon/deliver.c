@@ -28,6 +28,15 @@ struct deliver_secret {
 	struct webhook_secret secret;
 };
 
+/* One receiver's transfers: a webhook URL, or the SMTP server for every email. */
+struct deliver_dest {
+	char *name;
+	size_t running;               /* handed to the loop and not finished */
+	struct deliver_job *head;     /* waiting for a slot, oldest first */
+	struct deliver_job *tail;
+	struct deliver_dest *next;
+};
+
 struct deliver {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
@@ -45,10 +54,17 @@ struct deliver {
 	deliver_done_cb cb;
 	void *cb_arg;
 	struct deliver_stats stats;
-	size_t in_flight;             /* transfers not yet finished */
+	size_t in_flight;             /* transfers not yet finished, waiting ones included */
+	struct deliver_dest *dests;   /* receivers with transfers waiting or running */
+	int pumping;                  /* deliver_pump is on the stack */
+	size_t start_failures;        /* jobs the loop refused to start in this pass */
+	char ops_digest[64];          /* digest key of this pass's reports to the operators */
+	unsigned passes;
 	json_t *results;              /* results not yet recorded */
 	int flushing;                 /* a result statement is in flight */
 	int claiming;
+	int more;                     /* the last claim was a full batch: claim again */
+	char due_by[64];              /* the pass's first claim's time; "" before it */
 	char error[512];
 };
 
@@ -59,6 +75,10 @@ struct deliver_job {
 	unsigned attempts;
 	struct webhook_request *req;  /* webhook jobs */
 	struct mail_message msg;      /* email jobs */
+	char *to;                     /* email jobs: the recipient */
+	struct deliver_dest *dest;    /* NULL until queued */
+	int started;                  /* handed to the loop: counted in dest->running */
+	struct deliver_job *next;     /* in dest's queue */
 	struct timespec t0;
 };
 
@@ -152,6 +172,8 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct cur
 	return d;
 }
 
+static void deliver_dests_free(struct deliver *d);
+
 void deliver_free(struct deliver *d)
 {
 	if (!d)
@@ -160,6 +182,7 @@ void deliver_free(struct deliver *d)
 		webhook_secret_clear(&d->secrets[i].secret);
 	webhook_secret_clear(&d->team_secret);
 	free(d->secrets);
+	deliver_dests_free(d);
 	mail_sender_free(d->mail);
 	json_decref(d->results);
 	free(d->claim_sql);
@@ -169,12 +192,27 @@ void deliver_free(struct deliver *d)
 
 /* ---- finishing the pass ---- */
 
+static int deliver_claim(struct deliver *d);
+
 static void deliver_maybe_done(struct deliver *d)
 {
 	deliver_done_cb cb = d->cb;
 
 	if (!cb || d->claiming || d->in_flight || d->flushing || json_array_size(d->results))
 		return;
+	/* a backlog bigger than a batch still goes out in this one pass, a batch at a time */
+	if (d->more && !d->error[0]) {
+		d->more = 0;
+		if (deliver_claim(d) == 0)
+			return;
+		snprintf(d->error, sizeof(d->error), "could not claim the next batch: %s",
+			 db_error(d->conn));
+		log_err(d->ctx, "outbox: %s", d->error);
+	}
+	deliver_dests_free(d);
+	if (d->start_failures > 1)
+		log_err(d->ctx, "outbox: %zu more transfers could not be started either; they will "
+			"be retried", d->start_failures - 1);
 	d->cb = NULL;
 	cb(&d->stats, d->error[0] ? d->error : NULL, d->cb_arg);
 }
@@ -210,7 +248,7 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 static void deliver_flush(struct deliver *d)
 {
 	char horizon[32];
-	const char *params[3];
+	const char *params[4];
 	char *text;
 
 	if (d->flushing || !json_array_size(d->results))
@@ -223,8 +261,9 @@ static void deliver_flush(struct deliver *d)
 	params[0] = text;
 	params[1] = horizon;
 	params[2] = d->ctx->cfg->addresses.operators;
+	params[3] = d->ops_digest;
 	d->flushing = 1;
-	if (db_query(d->conn, d->result_sql, 3, params, deliver_on_recorded, d) < 0) {
+	if (db_query(d->conn, d->result_sql, 4, params, deliver_on_recorded, d) < 0) {
 		d->flushing = 0;
 		snprintf(d->error, sizeof(d->error), "could not record delivery results: %s",
 			 db_error(d->conn));
@@ -266,16 +305,23 @@ static void deliver_job_free(struct deliver_job *job)
 {
 	webhook_request_free(job->req);
 	mail_message_free(&job->msg);
+	free(job->to);
 	free(job->ids);
 	free(job);
 }
+
+static void deliver_pump(struct deliver *d);
+static void deliver_enqueue(struct deliver *d, struct deliver_job *job, const char *dest);
 
 static void deliver_job_end(struct deliver_job *job)
 {
 	struct deliver *d = job->d;
 
+	if (job->started)
+		job->dest->running--;
 	deliver_job_free(job);
 	d->in_flight--;
+	deliver_pump(d);
 	deliver_flush(d);
 	deliver_maybe_done(d);
 }
@@ -376,7 +422,7 @@ static struct deliver_job *deliver_job_new(struct deliver *d, size_t n_ids, unsi
 
 /* Row columns of outbox_claim.sql. */
 enum { CL_ID, CL_KEY, CL_CHANNEL, CL_DEST, CL_ROLE, CL_TYPE, CL_PAYLOAD, CL_DIGEST, CL_ATTEMPTS,
-       CL_AGE };
+       CL_AGE, CL_CLAIMED_AT };
 
 static void deliver_start_webhook(struct deliver *d, PGresult *res, int r)
 {
@@ -400,13 +446,14 @@ static void deliver_start_webhook(struct deliver *d, PGresult *res, int r)
 		job->req = webhook_request_new(url, secret, PQgetvalue(res, r, CL_KEY), (long long)now,
 					       body, &opts, err, sizeof(err));
 	free(body);
-	d->in_flight++;
-	if (!job->req || curl_loop_add(d->loop, webhook_request_easy(job->req), deliver_on_webhook,
-				       job) < 0) {
-		log_err(d->ctx, "webhook %s", err);
-		deliver_job_result(job, "retry", err, deliver_delay(d, job->attempts, -1));
-		deliver_job_end(job);
+	if (job->req) {
+		deliver_enqueue(d, job, url);
+		return;
 	}
+	d->in_flight++;
+	log_err(d->ctx, "webhook %s", err);
+	deliver_job_result(job, "retry", err, deliver_delay(d, job->attempts, -1));
+	deliver_job_end(job);
 }
 
 /* ---- email digests ---- */
@@ -497,11 +544,13 @@ static void deliver_start_digest(struct deliver *d, PGresult *res, const int *ro
 		notices[ok].key = PQgetvalue(res, r, CL_KEY);
 		ok++;
 	}
-	d->in_flight++;
 	if (ok == n && mail_compose(d->ctx->cfg->email.from, to, time(NULL), notices, n, &job->msg,
-				    err, sizeof(err)) == 0 &&
-	    mail_send(d->mail, to, &job->msg, deliver_on_mail, job, err, sizeof(err)) == 0)
+				    err, sizeof(err)) == 0 && (job->to = strdup(to)) != NULL) {
+		/* every email goes through the one SMTP server: it is one receiver */
+		deliver_enqueue(d, job, d->ctx->cfg->email.smtp_url);
 		goto out;
+	}
+	d->in_flight++;
 	log_err(d->ctx, "email to %s: %s", to, err);
 	deliver_job_result(job, "retry", err, deliver_delay(d, job->attempts, -1));
 	deliver_job_end(job);
@@ -546,6 +595,118 @@ out:
 	free(done);
 }
 
+/* ---- sharing the loop between receivers ---- */
+
+/* The receiver called name, made on first use. */
+static struct deliver_dest *deliver_dest_for(struct deliver *d, const char *name)
+{
+	struct deliver_dest *dest;
+
+	for (dest = d->dests; dest; dest = dest->next)
+		if (strcmp(dest->name, name) == 0)
+			return dest;
+	dest = calloc(1, sizeof(*dest));
+	if (!dest || !(dest->name = strdup(name))) {
+		free(dest);
+		return NULL;
+	}
+	dest->next = d->dests;
+	d->dests = dest;
+	return dest;
+}
+
+/* Jobs still waiting are dropped: their notices stay claimed and go out when the lease ends. */
+static void deliver_dests_free(struct deliver *d)
+{
+	struct deliver_dest *dest;
+	struct deliver_job *job;
+
+	while ((dest = d->dests) != NULL) {
+		d->dests = dest->next;
+		while ((job = dest->head) != NULL) {
+			dest->head = job->next;
+			deliver_job_free(job);
+		}
+		free(dest->name);
+		free(dest);
+	}
+}
+
+/* Queues a ready job behind its receiver's others; deliver_pump starts it. */
+static void deliver_enqueue(struct deliver *d, struct deliver_job *job, const char *dest)
+{
+	d->in_flight++;
+	job->dest = deliver_dest_for(d, dest);
+	if (!job->dest) {
+		log_err(d->ctx, "outbox: %s: out of memory queueing a transfer", dest);
+		deliver_job_result(job, "retry", "out of memory", deliver_delay(d, job->attempts, -1));
+		deliver_job_end(job);
+		return;
+	}
+	if (job->dest->tail)
+		job->dest->tail->next = job;
+	else
+		job->dest->head = job;
+	job->dest->tail = job;
+}
+
+/* Hands one job to the loop: a webhook's signed request, or a digest through mail_send. */
+static int deliver_job_start(struct deliver_job *job, char *err, size_t errsz)
+{
+	struct deliver *d = job->d;
+
+	clock_gettime(CLOCK_MONOTONIC, &job->t0);
+	if (job->req) {
+		if (curl_loop_add(d->loop, webhook_request_easy(job->req), deliver_on_webhook,
+				  job) == 0)
+			return 0;
+		snprintf(err, errsz, "%s: the transfer loop refused it",
+			 webhook_request_url(job->req));
+		return -1;
+	}
+	return mail_send(d->mail, job->to, &job->msg, deliver_on_mail, job, err, errsz);
+}
+
+/* Hands waiting jobs to the loop while it has a free slot, each time to the receiver with the
+ * fewest transfers running. The loop alone would start them in claim order, and a receiver that
+ * holds every request (a stall, a black hole) would soon hold every slot while the others'
+ * notices queued behind it; this way it keeps only the slots it has, and each one that frees up
+ * goes to a receiver that answers. */
+static void deliver_pump(struct deliver *d)
+{
+	char err[512];
+
+	if (d->pumping)
+		return;
+	d->pumping = 1;
+	/* a job the loop has to queue waits for a slot there: one is enough */
+	while (curl_loop_queued(d->loop) == 0) {
+		struct deliver_dest *best = NULL, *dest;
+		struct deliver_job *job;
+
+		for (dest = d->dests; dest; dest = dest->next)
+			if (dest->head && (!best || dest->running < best->running))
+				best = dest;
+		if (!best)
+			break;
+		job = best->head;
+		best->head = job->next;
+		if (!best->head)
+			best->tail = NULL;
+		job->next = NULL;
+		job->started = 1;
+		best->running++;
+		if (deliver_job_start(job, err, sizeof(err)) < 0) {
+			/* a loop being freed refuses every waiting job: one line says so */
+			if (d->start_failures++ == 0)
+				log_err(d->ctx, "%s %s", job->req ? "webhook" : "email", err);
+			deliver_job_result(job, "retry", err, deliver_delay(d, job->attempts, -1));
+			deliver_job_end(job);
+		}
+	}
+	d->pumping = 0;
+}
+
 /* ---- claiming ---- */
 
 static void deliver_release_email(struct deliver *d, PGresult *res)
@@ -569,6 +730,7 @@ static void deliver_release_email(struct deliver *d, PGresult *res)
 static void deliver_on_claim(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct deliver *d = arg;
+	int n_webhooks;
 
 	d->claiming = 0;
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -579,41 +741,64 @@ static void deliver_on_claim(struct db_conn *conn, PGresult *res, void *arg)
 		return;
 	}
 	d->stats.claimed += (size_t)PQntuples(res);
+	if (!d->due_by[0] && PQntuples(res) > 0)
+		snprintf(d->due_by, sizeof(d->due_by), "%s", PQgetvalue(res, 0, CL_CLAIMED_AT));
 	/* Hold the pass open until every job started below has reported. */
 	d->in_flight++;
-	for (int r = 0; r < PQntuples(res); r++)
-		if (strcmp(PQgetvalue(res, r, CL_CHANNEL), "webhook") == 0)
-			deliver_start_webhook(d, res, r);
+	n_webhooks = 0;
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, CL_CHANNEL), "webhook") != 0)
+			continue;
+		n_webhooks++;
+		deliver_start_webhook(d, res, r);
+	}
+	d->more = n_webhooks >= DELIVER_WEBHOOK_BATCH;
 	if (d->mail)
 		deliver_start_digests(d, res);
 	else
 		deliver_release_email(d, res);
+	/* everything is queued: the first slots go round every receiver */
+	deliver_pump(d);
 	d->in_flight--;
 	deliver_flush(d);
 	deliver_maybe_done(d);
 }
 
-int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg)
+static int deliver_claim(struct deliver *d)
 {
 	char batch[16], lease[16];
-	const char *params[2] = { batch, lease };
+	const char *params[3] = { batch, lease, d->due_by[0] ? d->due_by : NULL };
 
+	snprintf(batch, sizeof(batch), "%d", DELIVER_WEBHOOK_BATCH);
+	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
+	d->claiming = 1;
+	if (db_query(d->conn, d->claim_sql, 3, params, deliver_on_claim, d) < 0) {
+		d->claiming = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg)
+{
 	if (d->cb)
 		return -1;
 	memset(&d->stats, 0, sizeof(d->stats));
+	d->start_failures = 0;
+	/* unique to this pass of this process: a later pass never adds to its reports' email */
+	snprintf(d->ops_digest, sizeof(d->ops_digest), "ops-%lld-%ld-%u", (long long)time(NULL),
+		 (long)getpid(), ++d->passes);
 	d->error[0] = '\0';
 	if (!d->results)
 		d->results = json_array();
 	if (!d->results)
 		return -1;
-	snprintf(batch, sizeof(batch), "%d", DELIVER_WEBHOOK_BATCH);
-	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
+	d->more = 0;
+	d->due_by[0] = '\0';
 	d->cb = cb;
 	d->cb_arg = arg;
-	d->claiming = 1;
-	if (db_query(d->conn, d->claim_sql, 2, params, deliver_on_claim, d) < 0) {
+	if (deliver_claim(d) < 0) {
 		d->cb = NULL;
-		d->claiming = 0;
 		return -1;
 	}
 	return 0;

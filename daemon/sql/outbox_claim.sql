@@ -3,11 +3,13 @@
 -- deliverer died) makes the notice due again, and it goes out with the same idempotency key.
 -- $1 int  at most this many webhook notices (email is claimed whole, so a digest is not split)
 -- $2 int  lease seconds
+-- $3 timestamptz  only notices due by then (NULL: now): a pass that claims again after a full
+--                 batch takes what was due when it began, never a notice it has just retried
 WITH due_webhook AS (
     SELECT notice_id FROM @state@.outbox
       WHERE channel = 'webhook'
         AND (status = 'pending' OR (status = 'delivering' AND lease_until < now()))
-        AND next_attempt_at <= now()
+        AND next_attempt_at <= coalesce($3::timestamptz, now())
         AND destination NOT IN (SELECT url FROM @state@.disabled_endpoints)
       ORDER BY next_attempt_at, notice_id
       LIMIT $1
@@ -17,7 +19,7 @@ due_email AS (
     SELECT notice_id FROM @state@.outbox
       WHERE channel = 'email'
         AND (status = 'pending' OR (status = 'delivering' AND lease_until < now()))
-        AND next_attempt_at <= now()
+        AND next_attempt_at <= coalesce($3::timestamptz, now())
       FOR UPDATE SKIP LOCKED
 ),
 due AS (
@@ -30,4 +32,4 @@ UPDATE @state@.outbox o
  WHERE o.notice_id = due.notice_id
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
           o.payload::text, coalesce(o.digest_key, ''), o.attempts,
-          extract(epoch FROM now() - o.created_at)::bigint AS age_s;
+          extract(epoch FROM now() - o.created_at)::bigint AS age_s, now()::text AS claimed_at;

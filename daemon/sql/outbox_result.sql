@@ -3,6 +3,9 @@
 -- $1 jsonb [{notice_id, outcome: delivered|retry|failed|gone, detail, delay_s, duration_ms}]
 -- $2 int   the retry horizon in seconds: a notice older than this is not retried again
 -- $3 text  the operators' address, or NULL
+-- $4 text  the digest key of this delivery pass's reports: they go in one email, and a resend
+--          after a crash holds the same reports (no later pass adds to it), so it keeps its
+--          Message-ID
 WITH r AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(notice_id bigint, outcome text,
            detail text, delay_s int, duration_ms int)
@@ -41,7 +44,7 @@ reports AS (
            jsonb_build_object('notice_id', u.notice_id, 'channel', u.channel,
                               'destination', u.destination, 'type', u.type,
                               'error', u.last_error, 'alert', u.payload),
-           'ops-' || current_date
+           $4::text
       FROM upd u
      WHERE u.status = 'failed' AND u.type <> 'delivery.failed' AND $3::text IS NOT NULL
     ON CONFLICT (idempotency_key) DO NOTHING
