@@ -33,6 +33,8 @@ struct state_op {
 	state_record_cb recorded;
 	void *arg;
 	int version;            /* current version while migrating */
+	struct state_changes ch;
+	char error[1024];       /* the first failure of a recording, or "" */
 };
 
 static char *state_subst(const char *sql, const char *ident)
@@ -268,29 +270,79 @@ static char *state_bad_rows_json(const struct eval_result *res)
 	return text;
 }
 
+static void state_record_fail(struct state_op *op, const char *what, PGresult *res,
+			      struct db_conn *conn)
+{
+	if (op->error[0])
+		return;
+	snprintf(op->error, sizeof(op->error), "recording the evaluation in schema %s failed at %s: %s",
+		 op->ctx->cfg->state_schema, what, res ? PQresultErrorMessage(res) : db_error(conn));
+}
+
+static void state_on_step(struct db_conn *conn, PGresult *res, void *arg)
+{
+	if (!res || PQresultStatus(res) == PGRES_FATAL_ERROR)
+		state_record_fail(arg, "its transaction", res, conn);
+}
+
 static void state_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct state_op *op = arg;
-	struct state_changes ch = { 0 };
-	state_record_cb cb = op->recorded;
-	void *cb_arg = op->arg;
-	char msg[1024];
-	const char *err = NULL;
 
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		snprintf(msg, sizeof(msg), "recording the evaluation in schema %s failed: %s",
-			 op->ctx->cfg->state_schema, res ? PQresultErrorMessage(res) : db_error(conn));
-		err = msg;
-	} else {
-		ch.firing = atoll(PQgetvalue(res, 0, 0));
-		ch.escalated = atoll(PQgetvalue(res, 0, 1));
-		ch.updated = atoll(PQgetvalue(res, 0, 2));
-		ch.resolved = atoll(PQgetvalue(res, 0, 3));
-		ch.email_notices = atoll(PQgetvalue(res, 0, 4));
-		ch.webhook_notices = atoll(PQgetvalue(res, 0, 5));
+		state_record_fail(op, "the diff", res, conn);
+		return;
 	}
+	op->ch.firing = atoll(PQgetvalue(res, 0, 0));
+	op->ch.escalated = atoll(PQgetvalue(res, 0, 1));
+	op->ch.updated = atoll(PQgetvalue(res, 0, 2));
+	op->ch.resolved = atoll(PQgetvalue(res, 0, 3));
+	op->ch.email_notices = atoll(PQgetvalue(res, 0, 4));
+	op->ch.webhook_notices = atoll(PQgetvalue(res, 0, 5));
+}
+
+/* COMMIT of a transaction that failed answers ROLLBACK without an error, so success is judged
+ * by what the steps before it reported. */
+static void state_on_commit(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct state_op *op = arg;
+	state_record_cb cb = op->recorded;
+	void *cb_arg = op->arg;
+	struct state_changes ch = op->ch;
+	char error[1024];
+
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		state_record_fail(op, "COMMIT", res, conn);
+	snprintf(error, sizeof(error), "%s", op->error);
 	state_op_free(op);
-	cb(err == NULL, err, &ch, cb_arg);
+	if (error[0])
+		memset(&ch, 0, sizeof(ch));
+	cb(error[0] == 0, error[0] ? error : NULL, &ch, cb_arg);
+}
+
+/* The lock serialises recording between daemons sharing the state schema: each diff runs on a
+ * snapshot taken after the previous one committed, so no change is announced twice. */
+static int state_send_record(struct state_op *op, struct db_conn *conn, const char *sql,
+			     const char *const *params)
+{
+	const char *lock_params[1] = { op->ctx->cfg->state_schema };
+
+	if (db_query(conn, "BEGIN", 0, NULL, state_on_step, op) < 0)
+		return -1;
+	/* Queued behind BEGIN; from here on every step reports through the callbacks. */
+	if (db_query(conn, "SELECT pg_advisory_xact_lock(hashtext('driftwatch-record:' || $1)::bigint)",
+		     1, lock_params, state_on_step, op) < 0 ||
+	    db_query(conn, sql, 9, params, state_on_recorded, op) < 0)
+		state_record_fail(op, "sending", NULL, conn);
+	if (db_query(conn, "COMMIT", 0, NULL, state_on_commit, op) < 0) {
+		struct state_changes none = { 0 };
+
+		/* Only when memory ran out. The steps queued above still point at op, so it is
+		 * left to them rather than freed, and the caller hears of the failure now. */
+		state_record_fail(op, "sending COMMIT", NULL, conn);
+		op->recorded(0, op->error, &none, op->arg);
+	}
+	return 0;
 }
 
 int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_result *res,
@@ -342,7 +394,7 @@ int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_res
 	params[8] = scope;
 	params[9] = NULL;
 	if (alerts && rules && bad && sql && (!req->child_ids || kids))
-		rc = db_query(conn, sql, 9, params, state_on_recorded, op);
+		rc = state_send_record(op, conn, sql, params);
 	free(alerts);
 	free(rules);
 	free(bad);
