@@ -216,7 +216,7 @@ static struct alert *eval_new_alert(struct eval_result *res)
 /* Column order fixed by rules/alert_rows.sql (docs/internals.md). */
 enum { COL_CHILD, COL_SUBJECT, COL_STAGE, COL_SINCE, COL_FACTS, COL_FAMILY, COL_FINGERPRINT,
        COL_ALLOC_ID, COL_ALLOC_EMAIL, COL_SUP_ID, COL_SUP_EMAIL, COL_TEAM_EMAIL, COL_CHAIR_ID,
-       COL_CHAIR_EMAIL, COL_COUNT };
+       COL_CHAIR_EMAIL, COL_TEAM_WEBHOOK, COL_COUNT };
 
 static int eval_fill_alert(struct eval_run *run, const struct config_rule *rc, PGresult *pg,
 			   int row, struct alert *a)
@@ -243,6 +243,7 @@ static int eval_fill_alert(struct eval_run *run, const struct config_rule *rc, P
 	a->contacts.team_manager_email = eval_col(pg, row, COL_TEAM_EMAIL);
 	a->contacts.chair_id = eval_col(pg, row, COL_CHAIR_ID);
 	a->contacts.chair_email = eval_col(pg, row, COL_CHAIR_EMAIL);
+	a->contacts.team_webhook_url = eval_col(pg, row, COL_TEAM_WEBHOOK);
 	if (!a->child_id || !a->fingerprint || !a->as_of || !json_is_object(a->facts))
 		return -1;
 	if (alert_resolve_recipients(a, (const char *const *)rc->roles[a->stage],

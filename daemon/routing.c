@@ -57,7 +57,9 @@ json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg)
 	for (i = 0; i < cfg->n_webhooks; i++)
 		if (routing_rule_wanted(cfg->webhooks[i].rules, a->rule->name))
 			rc |= routing_add(list, "webhook", cfg->webhooks[i].url, NULL);
-	rc |= routing_add(list, "webhook", a->contacts.team_webhook_url, "team");
+	/* driftwatch never sends unsigned: a team's URL is used only once a secret signs it. */
+	if (cfg->team_webhook_secret_file)
+		rc |= routing_add(list, "webhook", a->contacts.team_webhook_url, "team");
 	if (rc) {
 		json_decref(list);
 		return NULL;

@@ -17,7 +17,8 @@ SELECT h.child_id,
        s.email AS supervisor_email,
        t.manager_email AS team_manager_email,
        h.chair_id,
-       ch.email AS chair_email
+       ch.email AS chair_email,
+       t.webhook_url AS team_webhook_url
 FROM hits h
 LEFT JOIN LATERAL (
     SELECT family_id FROM children_rows
@@ -48,7 +49,7 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) s ON true
 LEFT JOIN LATERAL (
-    SELECT manager_email FROM teams_rows
+    SELECT manager_email, webhook_url FROM teams_rows
     WHERE keyed AND team_id = w.team_id
     ORDER BY name, manager_email, webhook_url
     LIMIT 1

@@ -9,7 +9,7 @@ struct dw_config;
 
 /* [{channel: "email"|"webhook", destination, role}], one entry per distinct destination.
  * Emails come from the resolved recipients; webhooks from the configured list (filtered by
- * rule) and the team's webhook_url. New reference, or NULL when memory ran out. */
+ * rule) and the team's webhook_url (only with team_webhook_secret_file set: never unsigned). New reference, or NULL when memory ran out. */
 json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg);
 
 /* The text whose change makes a still-firing alert news again ("alert.updated"); "" when

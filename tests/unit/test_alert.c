@@ -180,6 +180,10 @@ static void test_routing(void)
 				 "s@la.example", "role", "allocated_worker", "email", "s@la.example");
 	a.contacts.team_webhook_url = strdup("https://team.example/hook");
 	d = routing_destinations(&a, &cfg);
+	tap_int(json_array_size(d), 2, "no team webhook without a secret to sign it");
+	json_decref(d);
+	cfg.team_webhook_secret_file = "/run/credentials/driftwatch.service/team-hook-secret";
+	d = routing_destinations(&a, &cfg);
 	tap_int(json_array_size(d), 3, "one email, the unfiltered webhook, the team's webhook");
 	tap_str(json_string_value(json_object_get(json_array_get(d, 1), "destination")),
 		"https://all.example/hook", "a webhook without rules gets every rule");
