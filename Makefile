@@ -83,6 +83,7 @@ tests/integration/node_modules/.package-lock.json: tests/integration/package-loc
 
 check: all build/san/driftwatchd $(UNIT_BIN) $(DRIVER_BIN) tests/integration/node_modules/.package-lock.json
 	DRIFTWATCHD=$(CURDIR)/build/san/driftwatchd DWGEN=$(CURDIR)/build/dwgen \
+	DRIFTWATCHD_PLAIN=$(CURDIR)/build/driftwatchd \
 	UNIT_DIR=$(CURDIR)/build/san bash tests/run.sh
 
 demo:
