@@ -87,21 +87,6 @@ static const char *str_or(const char *s, const char *dflt)
 	return s ? s : dflt;
 }
 
-static char *deliver_subst(const char *sql, const char *ident)
-{
-	struct strbuf sb;
-	const char *hit;
-
-	strbuf_init(&sb);
-	while ((hit = strstr(sql, "@state@")) != NULL) {
-		strbuf_appendn(&sb, sql, (size_t)(hit - sql));
-		strbuf_append(&sb, ident);
-		sql = hit + 7;
-	}
-	strbuf_append(&sb, sql);
-	return strbuf_take(&sb);
-}
-
 static int deliver_load_secrets(struct deliver *d, char *err, size_t errsz)
 {
 	const struct dw_config *cfg = d->ctx->cfg;
@@ -150,8 +135,8 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct cur
 	d->backoff = def;
 	d->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
-	d->claim_sql = ident ? deliver_subst(sql_outbox_claim, ident) : NULL;
-	d->result_sql = ident ? deliver_subst(sql_outbox_result, ident) : NULL;
+	d->claim_sql = ident ? strbuf_subst(sql_outbox_claim, "@state@", ident) : NULL;
+	d->result_sql = ident ? strbuf_subst(sql_outbox_result, "@state@", ident) : NULL;
 	free(ident);
 	if (!d->claim_sql || !d->result_sql) {
 		snprintf(err, errsz, "out of memory");

@@ -163,23 +163,18 @@ static char *eval_options_json(const struct config_rule *rc)
 /* common.sql + body + tail with @case@ replaced by the escaped schema identifier. */
 static char *eval_build_sql(const char *case_ident, const char *body, const char *tail)
 {
-	const char *parts[] = { sql_common, body, tail };
 	struct strbuf sb;
+	char *joined, *sql;
 
 	strbuf_init(&sb);
-	for (size_t i = 0; i < 3; i++) {
-		const char *p = parts[i], *hit;
-
-		if (!p)
-			continue;
-		while ((hit = strstr(p, "@case@")) != NULL) {
-			strbuf_appendn(&sb, p, (size_t)(hit - p));
-			strbuf_append(&sb, case_ident);
-			p = hit + 6;
-		}
-		strbuf_append(&sb, p);
-	}
-	return strbuf_take(&sb);
+	strbuf_append(&sb, sql_common);
+	if (body)
+		strbuf_append(&sb, body);
+	strbuf_append(&sb, tail);
+	joined = strbuf_take(&sb);
+	sql = joined ? strbuf_subst(joined, "@case@", case_ident) : NULL;
+	free(joined);
+	return sql;
 }
 
 static int eval_send(struct eval_run *run, const char *rule_name, const char *cats,

@@ -37,21 +37,6 @@ struct state_op {
 	char error[1024];       /* the first failure of a recording, or "" */
 };
 
-static char *state_subst(const char *sql, const char *ident)
-{
-	struct strbuf sb;
-	const char *hit;
-
-	strbuf_init(&sb);
-	while ((hit = strstr(sql, "@state@")) != NULL) {
-		strbuf_appendn(&sb, sql, (size_t)(hit - sql));
-		strbuf_append(&sb, ident);
-		sql = hit + 7;
-	}
-	strbuf_append(&sb, sql);
-	return strbuf_take(&sb);
-}
-
 static struct state_op *state_op_new(struct dw_ctx *ctx, struct db_conn *conn, void *arg)
 {
 	struct state_op *op = calloc(1, sizeof(*op));
@@ -115,7 +100,7 @@ static void state_apply_next(struct state_op *op)
 		state_migrate_end(op, NULL);
 		return;
 	}
-	body = state_subst(migrations[op->version], op->ident);
+	body = strbuf_subst(migrations[op->version], "@state@", op->ident);
 	strbuf_init(&sb);
 	/* A script without BEGIN runs as one implicit transaction: all of it or none. The lock
 	 * makes a second daemon wait, and the version check makes its attempt a no-op error. */
@@ -172,7 +157,8 @@ static void state_on_exists(struct db_conn *conn, PGresult *res, void *arg)
 		state_apply_next(op);
 		return;
 	}
-	sql = state_subst("SELECT max(version) FROM @state@.schema_version", op->ident);
+	sql = strbuf_subst("SELECT max(version) FROM @state@.schema_version", "@state@",
+			   op->ident);
 	if (!sql || db_query(conn, sql, 0, NULL, state_on_version, op) < 0)
 		state_migrate_end(op, "state schema: could not send the version query");
 	free(sql);
@@ -188,7 +174,7 @@ int state_migrate(struct dw_ctx *ctx, struct db_conn *conn, state_done_cb cb, vo
 	if (!op)
 		return -1;
 	op->done = cb;
-	name = state_subst("@state@.schema_version", op->ident);
+	name = strbuf_subst("@state@.schema_version", "@state@", op->ident);
 	params[0] = name;
 	rc = name ? db_query(conn, "SELECT to_regclass($1)::text", 1, params, state_on_exists, op)
 		  : -1;
@@ -361,7 +347,7 @@ int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_res
 	alerts = state_alerts_json(res, ctx->cfg);
 	rules = state_enabled_rules(ctx->cfg);
 	bad = state_bad_rows_json(res);
-	sql = state_subst(sql_record, op->ident);
+	sql = strbuf_subst(sql_record, "@state@", op->ident);
 	strbuf_init(&sb);
 	if (req->child_ids) {
 		strbuf_append(&sb, "{");

@@ -88,3 +88,19 @@ void strbuf_free(struct strbuf *sb)
 	free(sb->buf);
 	strbuf_init(sb);
 }
+
+char *strbuf_subst(const char *text, const char *token, const char *value)
+{
+	struct strbuf sb;
+	size_t tlen = strlen(token);
+	const char *hit;
+
+	strbuf_init(&sb);
+	while ((hit = strstr(text, token)) != NULL) {
+		strbuf_appendn(&sb, text, (size_t)(hit - text));
+		strbuf_append(&sb, value);
+		text = hit + tlen;
+	}
+	strbuf_append(&sb, text);
+	return strbuf_take(&sb);
+}

@@ -19,4 +19,8 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((forma
 char *strbuf_take(struct strbuf *sb);
 void strbuf_free(struct strbuf *sb);
 
+/* text with every occurrence of token replaced by value, malloc'd; NULL if memory ran out.
+ * Used to put an escaped schema identifier into embedded SQL. */
+char *strbuf_subst(const char *text, const char *token, const char *value);
+
 #endif
