@@ -329,6 +329,7 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 	webhook_request_classify(job->req, result, code, time(NULL), &out);
 	switch (out.verdict) {
 	case WEBHOOK_DELIVERED:
+		d->stats.webhooks_delivered++;
 		deliver_job_result(job, "delivered", out.reason, 0);
 		break;
 	case WEBHOOK_CANCELLED:

@@ -16,6 +16,7 @@ struct deliver_stats {
 	size_t retried;
 	size_t failed;
 	size_t emails_sent;      /* digests the SMTP server took */
+	size_t webhooks_delivered;
 };
 
 typedef void (*deliver_done_cb)(const struct deliver_stats *st, const char *error, void *arg);

@@ -613,7 +613,7 @@ static void test_unknown_keys(void)
 		     NAME ": addresses.duty: unknown key (expected one of: fallback, cp_chair, "
 			  "cp_manager, head_of_service, operators)");
 	expect_fault("'evaluation': {'interval': 60}",
-		     NAME ": evaluation.interval: unknown key (expected one of: interval_seconds)");
+		     NAME ": evaluation.interval: unknown key (expected one of: interval_seconds, takeover_seconds)");
 	expect_fault("'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'port': 25}",
 		     NAME ": email.port: unknown key (expected one of: smtp_url, tls, from, "
 			  "username, password, password_file, ca_file, verify, send_resolved)");
