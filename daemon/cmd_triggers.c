@@ -18,6 +18,7 @@ struct trig_run {
 	int install;
 	char *case_ident;
 	char *state_ident;
+	int n_tables;        /* tables the script puts a trigger on, or takes it off */
 	int status;
 };
 
@@ -55,7 +56,9 @@ static void trig_on_done(struct db_conn *conn, PGresult *res, void *arg)
 		trig_stop(tr, 1);
 		return;
 	}
-	printf("driftwatch: triggers %s\n", tr->install ? "installed" : "removed");
+	printf("driftwatch: triggers %s %d table%s of schema %s\n",
+	       tr->install ? "installed on" : "removed from", tr->n_tables,
+	       tr->n_tables == 1 ? "" : "s", tr->ctx->cfg->case_schema);
 	trig_stop(tr, 0);
 }
 
@@ -82,6 +85,14 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 		trig_stop(tr, 1);
 		return;
 	}
+	/* A misspelt case_schema would otherwise "install" nothing and say it succeeded. */
+	if (tr->install && PQntuples(res) == 0) {
+		log_err(tr->ctx, "%s: database.case_schema: schema %s has none of the contract's "
+			"relations that name a child; no trigger installed", tr->ctx->cfg->path,
+			tr->ctx->cfg->case_schema);
+		trig_stop(tr, 1);
+		return;
+	}
 	strbuf_init(&sb);
 	if (tr->install)
 		trig_subst(&sb, sql_triggers_install, tr);
@@ -89,11 +100,14 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 		const char *rel = PQgetvalue(res, r, 0), *kind = PQgetvalue(res, r, 1);
 
 		if (strcmp(kind, "r") != 0 && strcmp(kind, "p") != 0) {
+			if (!tr->install)
+				continue;
 			printf("driftwatch: %s.%s is not a table (a view?): no trigger; polling "
 			       "covers it\n", tr->ctx->cfg->case_schema, rel);
 			continue;
 		}
 		trig_table(&sb, tr, rel);
+		tr->n_tables++;
 	}
 	if (!tr->install)
 		strbuf_printf(&sb, "DROP FUNCTION IF EXISTS %s.notify_child();\n", tr->state_ident);
@@ -128,7 +142,7 @@ static void trig_on_connect(struct db_conn *conn, int ok, void *arg)
 
 int cmd_triggers(struct dw_ctx *ctx, int install)
 {
-	struct trig_run tr = { ctx, install, NULL, NULL, 1 };
+	struct trig_run tr = { ctx, install, NULL, NULL, 0, 1 };
 	struct db_conn *conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 
 	if (!conn)

@@ -63,15 +63,35 @@ static void db_set_state(struct db_conn *conn, enum db_state st)
 	conn->state = st;
 }
 
+/* libpq's messages run over several lines ("server closed the connection unexpectedly\n\tThis
+ * probably means..."); each run of white space becomes one space, because the error ends up
+ * in a log line and a /healthz reason, and each must be one line. */
+static void db_one_line(char *s)
+{
+	char *start = s, *out = s;
+	int gap = 0;
+
+	for (; *s; s++) {
+		if (*s == '\n' || *s == '\r' || *s == '\t' || *s == ' ') {
+			gap = 1;
+			continue;
+		}
+		if (gap && out != start)
+			*out++ = ' ';
+		gap = 0;
+		*out++ = *s;
+	}
+	*out = '\0';
+}
+
 static void db_set_error(struct db_conn *conn, const char *what)
 {
 	const char *why = conn->pg ? PQerrorMessage(conn->pg) : "";
-	size_t n;
 
+	while (*why == ' ' || *why == '\n')
+		why++;
 	snprintf(conn->err, sizeof(conn->err), "%s%s%s", what, *why ? ": " : "", why);
-	n = strlen(conn->err);
-	while (n > 0 && (conn->err[n - 1] == '\n' || conn->err[n - 1] == ' '))
-		conn->err[--n] = '\0';
+	db_one_line(conn->err);
 }
 
 static void db_drop_events(struct db_conn *conn)

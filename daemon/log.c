@@ -14,6 +14,10 @@ void log_write(int max_prio, int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* One event, one line: libpq and libcurl messages carry newlines and tabs. */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
 	/* One fprintf per line so concurrent writers cannot interleave within a line. */
 	fprintf(stderr, "<%d>%s\n", prio, line);
 }

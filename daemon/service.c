@@ -29,8 +29,15 @@
 #define SERVICE_DELIVER_POLL_S 2
 #define SERVICE_OUTBOX_METRICS_S 15
 #define SERVICE_RECONNECT_MAX_S 30
-/* SIGTERM must end the process within 10 s; deliveries get most of that. */
+#define SERVICE_LISTEN_TIMEOUT_S 30
+/* A failed evaluation is tried again after this, doubling up to the maximum: a query that
+ * fails at once (a broken view, a revoked grant) must not become a busy loop. */
+#define SERVICE_EVAL_RETRY_MIN_S 1
+#define SERVICE_EVAL_RETRY_MAX_S 60
+/* SIGTERM must end the process within 10 s; deliveries get most of that, recording the
+ * cancelled ones gets the rest, and the loop ends then whatever is still waiting. */
 #define SERVICE_STOP_GRACE_S 7
+#define SERVICE_STOP_RECORD_S 2
 #define SERVICE_MAX_TRANSFERS 16
 
 enum { CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT };
@@ -48,6 +55,7 @@ struct service_conn {
 	int delay_s;
 	int attempts;       /* failed attempts since it was last up */
 	int was_up;         /* it has been up at least once (a reconnect, not a first connect) */
+	int listening;      /* CONN_LISTEN: LISTEN sent (1) and confirmed (2) on this session */
 };
 
 struct service {
@@ -64,18 +72,23 @@ struct service {
 	int evaluating;
 	int delivering;
 	int deliver_again;
-	int stopping;
+	int stopping;                 /* 1 waiting for deliveries, 2 cancelled them, recording */
+	time_t db_outage;             /* when the database was lost (0: every connection is up) */
+	int db_outage_was_up;         /* the outage is a loss, not a first connect failing */
+	int eval_retry_s;             /* the wait before retrying a failed evaluation; 0 = none */
+	int deliver_stale;            /* the deliverer waits for the delivery connection */
 	struct dw_config *reload;     /* a good new configuration waiting for a quiet moment */
 	struct eval_request req;      /* the evaluation in flight */
 	char **req_ids;
 	size_t n_req_ids;
 	struct eval_result *res;
-	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_deliver, *ev_outbox;
+	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox;
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
 };
 
 static void service_kick(struct service *svc);
 static void service_deliver_kick(struct service *svc);
+static int service_deliver_open(struct service *svc);
 static void service_conn_start(struct service_conn *sc);
 
 static void service_status(struct service *svc, const char *fmt, const char *detail)
@@ -109,13 +122,25 @@ static void service_update_db_up(struct service *svc)
 
 /* ---- connections ---- */
 
+/* The full evaluation that covers what changed while nobody listened starts only now: one
+ * whose snapshot were older than the LISTEN could miss a change committed in between. */
 static void service_on_listening(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct service_conn *sc = arg;
+	struct service *svc = sc->svc;
 
-	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
-		log_err(sc->svc->ctx, "database: LISTEN driftwatch failed: %s",
-			res ? PQresultErrorMessage(res) : db_error(conn));
+	sc->listening = res && PQresultStatus(res) == PGRES_COMMAND_OK ? 2 : 0;
+	if (!res && !db_is_up(conn)) {
+		/* Lost again: the next session listens and evaluates; work held for this
+		 * LISTEN's reply goes ahead meanwhile. */
+		service_kick(svc);
+		return;
+	}
+	if (sc->listening != 2)
+		log_err(svc->ctx, "database: LISTEN driftwatch failed (changes are found by "
+			"polling only): %s", res ? PQresultErrorMessage(res) : db_error(conn));
+	svc->full_pending = 1;
+	service_kick(svc);
 }
 
 static void service_on_notify(struct db_conn *conn, const char *channel, const char *payload,
@@ -136,25 +161,59 @@ static void service_on_notify(struct db_conn *conn, const char *channel, const c
 		service_add_timer(svc->ev_batch, SERVICE_BATCH_MS / 1000.0);
 }
 
+static int service_all_up(const struct service *svc)
+{
+	for (int i = 0; i < CONN_COUNT; i++)
+		if (!db_is_up(svc->conns[i].db))
+			return 0;
+	return 1;
+}
+
+/* An outage ends when every connection is back: one line and one reconnect for all three. */
+static void service_outage_end(struct service *svc)
+{
+	long secs = (long)(time(NULL) - svc->db_outage);
+
+	if (!svc->db_outage || !service_all_up(svc))
+		return;
+	if (svc->db_outage_was_up) {
+		log_notice(svc->ctx, "database: connections restored after %ld s", secs);
+		svc->ctx->metrics.db_reconnects_total++;
+	} else {
+		log_notice(svc->ctx, "database: connected after %ld s", secs);
+	}
+	svc->db_outage = 0;
+	svc->db_outage_was_up = 0;
+}
+
 static void service_on_conn_up(struct service_conn *sc)
 {
 	struct service *svc = sc->svc;
 
-	if (sc->was_up)
-		log_notice(svc->ctx, "database: %s connection restored after %d attempt%s",
-			   conn_names[sc->which], sc->attempts, sc->attempts == 1 ? "" : "s");
-	if (sc->was_up)
-		svc->ctx->metrics.db_reconnects_total++;
+	log_debug(svc->ctx, "database: %s connection up after %d failed attempt%s",
+		  conn_names[sc->which], sc->attempts, sc->attempts == 1 ? "" : "s");
 	sc->was_up = 1;
 	sc->attempts = 0;
 	sc->delay_s = 1;
 	service_update_db_up(svc);
+	service_outage_end(svc);
 	if (sc->which == CONN_LISTEN) {
-		if (db_query(sc->db, "LISTEN driftwatch", 0, NULL, service_on_listening, sc) < 0)
+		sc->listening = 1;
+		/* Whatever changed while nobody listened is found by a full evaluation, started
+		 * once the LISTEN is in place (service_on_listening). */
+		if (db_query(sc->db, "LISTEN driftwatch", 0, NULL, service_on_listening, sc) < 0) {
 			log_err(svc->ctx, "database: could not LISTEN: %s", db_error(sc->db));
-		/* Whatever changed while nobody listened is found by a full evaluation. */
-		svc->full_pending = 1;
+			sc->listening = 0;
+			svc->full_pending = 1;
+		}
 	}
+	if (sc->which == CONN_EVAL && evtimer_pending(svc->ev_eval_retry, NULL)) {
+		/* A fresh session: the failure being waited out was most likely the old one's. */
+		evtimer_del(svc->ev_eval_retry);
+		svc->eval_retry_s = 0;
+	}
+	if (sc->which == CONN_DELIVER && svc->deliver_stale && service_deliver_open(svc) < 0)
+		log_err(svc->ctx, "delivery is off until the configuration is fixed");
 	if (sc->which == CONN_DELIVER)
 		service_deliver_kick(svc);
 	service_kick(svc);
@@ -173,13 +232,20 @@ static void service_conn_schedule(struct service_conn *sc, const char *why)
 
 	if (svc->stopping)
 		return;
-	/* Logged once per outage: the first failure is news, the retries are not. */
-	if (sc->attempts == 0)
+	if (sc->which == CONN_LISTEN)
+		sc->listening = 0;
+	/* Logged once per outage: the first connection to fail is news; the other two (a
+	 * restarted server drops all three at once) and every retry are not. */
+	if (!svc->db_outage) {
+		svc->db_outage = time(NULL);
+		svc->db_outage_was_up = sc->was_up;
 		log_warn(svc->ctx, "database: %s connection %s: %s; reconnecting with backoff",
 			 conn_names[sc->which], sc->was_up ? "lost" : "failed", why);
-	else
+	} else {
+		svc->db_outage_was_up |= sc->was_up;
 		log_debug(svc->ctx, "database: %s connection attempt %d failed: %s",
-			  conn_names[sc->which], sc->attempts, why);
+			  conn_names[sc->which], sc->attempts + 1, why);
+	}
 	snprintf(svc->ctx->metrics.db_error, sizeof(svc->ctx->metrics.db_error), "%s", why);
 	svc->ctx->metrics.db_up = 0;
 	sc->attempts++;
@@ -223,13 +289,16 @@ static int service_conns_open(struct service *svc)
 		sc->svc = svc;
 		sc->which = i;
 		sc->delay_s = 1;
+		sc->attempts = 0;
+		sc->listening = 0;
 		sc->db = db_conn_new(svc->ctx->base, cfg->conninfo, svc->ctx->log_level);
 		sc->ev_retry = evtimer_new(svc->ctx->base, service_conn_retry, sc);
 		if (!sc->db || !sc->ev_retry)
 			return -1;
-		/* The listener waits for ever on purpose; the others are bounded. */
-		if (i != CONN_LISTEN)
-			db_set_query_timeout(sc->db, cfg->query_timeout_s + 10);
+		/* The listener's only query is LISTEN, and evaluations wait for its answer
+		 * (service_kick), so a server that never answers it must not hold them long. */
+		db_set_query_timeout(sc->db, i == CONN_LISTEN ? SERVICE_LISTEN_TIMEOUT_S
+							       : cfg->query_timeout_s + 10);
 		db_set_lost_cb(sc->db, service_on_lost, sc);
 		if (i == CONN_LISTEN)
 			db_set_notify_cb(sc->db, service_on_notify, svc);
@@ -251,6 +320,35 @@ static void service_conns_close(struct service *svc)
 }
 
 /* ---- evaluation ---- */
+
+/* Evaluations wait a pause that doubles while failures repeat, so a query that fails at once
+ * costs a few statements a minute, not a busy loop. */
+static void service_eval_retry_later(struct service *svc)
+{
+	svc->eval_retry_s = svc->eval_retry_s ? svc->eval_retry_s * 2 : SERVICE_EVAL_RETRY_MIN_S;
+	if (svc->eval_retry_s > SERVICE_EVAL_RETRY_MAX_S)
+		svc->eval_retry_s = SERVICE_EVAL_RETRY_MAX_S;
+	log_info(svc->ctx, "evaluation: trying again in %d s", svc->eval_retry_s);
+	service_add_timer(svc->ev_eval_retry, svc->eval_retry_s);
+}
+
+/* The work of a failed evaluation is not dropped: its children (or the full evaluation) wait
+ * again for the next try. */
+static void service_eval_failed(struct service *svc)
+{
+	if (!svc->req.child_ids) {
+		svc->full_pending = 1;
+	} else if (!svc->full_pending) {
+		for (size_t i = 0; i < svc->n_req_ids; i++) {
+			if (idset_add(&svc->pending, svc->req_ids[i]) < 0) {
+				svc->full_pending = 1;
+				idset_clear(&svc->pending);
+				break;
+			}
+		}
+	}
+	service_eval_retry_later(svc);
+}
 
 static void service_eval_end(struct service *svc)
 {
@@ -331,13 +429,20 @@ static void service_on_recorded(int ok, const char *error, const struct state_ch
 	struct eval_result *res = svc->res;
 	char status[256];
 
+	if (svc->stopping) {
+		/* the connection was closed under it at shutdown: nothing to report */
+		service_eval_end(svc);
+		return;
+	}
 	service_metrics_eval(svc, res, ok);
 	if (!ok) {
 		log_err(svc->ctx, "%s", error);
 		service_status(svc, "evaluation failed: %s", error);
+		service_eval_failed(svc);
 		service_eval_end(svc);
 		return;
 	}
+	svc->eval_retry_s = 0;
 	log_info(svc->ctx, "evaluated %s as of %s: %zu alerts in %.2f s; %lld new, %lld escalated, "
 		 "%lld updated, %lld resolved; %lld notices",
 		 svc->req.child_ids ? "notified children" : "everyone", res->as_of, res->n_alerts,
@@ -358,13 +463,15 @@ static void service_on_eval(struct eval_result *res, void *arg)
 	struct service *svc = arg;
 
 	svc->res = res;
+	if (res->error && svc->stopping) {
+		service_eval_end(svc);
+		return;
+	}
 	if (res->error) {
 		log_err(svc->ctx, "evaluation failed: %s", res->error);
 		service_metrics_eval(svc, res, 0);
 		service_status(svc, "evaluation failed: %s", res->error);
-		/* A failed full evaluation is tried again at the next kick, not lost. */
-		if (!svc->req.child_ids)
-			svc->full_pending = 1;
+		service_eval_failed(svc);
 		service_eval_end(svc);
 		return;
 	}
@@ -372,6 +479,7 @@ static void service_on_eval(struct eval_result *res, void *arg)
 			 svc) < 0) {
 		log_err(svc->ctx, "could not record the evaluation: %s",
 			db_error(svc->conns[CONN_EVAL].db));
+		service_eval_failed(svc);
 		service_eval_end(svc);
 	}
 }
@@ -381,8 +489,11 @@ static void service_on_migrated(int ok, const char *error, void *arg)
 	struct service *svc = arg;
 
 	svc->evaluating = 0;
+	if (svc->stopping)
+		return;
 	if (!ok) {
 		log_err(svc->ctx, "%s", error);
+		service_eval_retry_later(svc);
 		return;
 	}
 	svc->migrated = 1;
@@ -409,7 +520,9 @@ static void service_start_eval(struct service *svc)
 		svc->full_pending = 1;
 		idset_free_ids(svc->req_ids, svc->n_req_ids);
 		svc->req_ids = NULL;
+		svc->n_req_ids = 0;
 		svc->evaluating = 0;
+		service_eval_retry_later(svc);
 	}
 }
 
@@ -424,7 +537,11 @@ static void service_kick(struct service *svc)
 		service_apply_reload(svc);
 		return;
 	}
-	if (!db_is_up(svc->conns[CONN_EVAL].db))
+	/* NULL while a reload replaces the connections: a callback run by the closing may kick */
+	if (!svc->conns[CONN_EVAL].db || !db_is_up(svc->conns[CONN_EVAL].db))
+		return;
+	/* waiting out a failure, or for the LISTEN whose reply asks for a full evaluation */
+	if (evtimer_pending(svc->ev_eval_retry, NULL) || svc->conns[CONN_LISTEN].listening == 1)
 		return;
 	if (!svc->migrated) {
 		svc->evaluating = 1;
@@ -500,6 +617,7 @@ static void service_on_delivered(const struct deliver_stats *st, const char *err
 
 	svc->delivering = 0;
 	m->deliveries_total[0] += st->emails_sent;
+	m->deliveries_total[1] += st->webhooks_delivered;
 	m->deliveries_failed_total += st->failed;
 	if (error)
 		log_err(svc->ctx, "delivery: %s", error);
@@ -543,10 +661,18 @@ static void service_on_deliver_timer(evutil_socket_t fd, short what, void *arg)
 	service_deliver_kick(arg);
 }
 
+/* The deliverer escapes the state schema's name on the delivery connection, which needs a
+ * session: while there is none (the database is down at start or at a reload) it is built
+ * when the connection comes up, and the notices wait in the outbox meanwhile. */
 static int service_deliver_open(struct service *svc)
 {
 	char err[512];
 
+	if (!db_pgconn(svc->conns[CONN_DELIVER].db)) {
+		svc->deliver_stale = 1;
+		return 0;
+	}
+	svc->deliver_stale = 0;
 	svc->deliver = deliver_new(svc->ctx, svc->conns[CONN_DELIVER].db, svc->loop, err,
 				   sizeof(err));
 	if (!svc->deliver) {
@@ -566,6 +692,13 @@ static void service_on_full_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	svc->full_pending = 1;
 	service_kick(svc);
+}
+
+static void service_on_eval_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	service_kick(arg);
 }
 
 static void service_on_batch(evutil_socket_t fd, short what, void *arg)
@@ -591,8 +724,18 @@ static void service_on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (svc->stopping > 1) {
+		/* The database did not take the results in time: those notices stay leased and go
+		 * out when the lease ends, with the same idempotency key. */
+		log_warn(svc->ctx, "stopping: delivery results not recorded within %d s; their "
+			 "notices go out again when their lease ends", SERVICE_STOP_RECORD_S);
+		event_base_loopbreak(svc->ctx->base);
+		return;
+	}
 	log_warn(svc->ctx, "stopping: deliveries still running after %d s; cancelling them (they "
 		 "stay in the outbox and go out at the next start)", SERVICE_STOP_GRACE_S);
+	svc->stopping = 2;
+	service_add_timer(svc->ev_stop, SERVICE_STOP_RECORD_S);
 	/* Cancelled transfers report back into the deliverer, whose pass then ends the loop. */
 	curl_loop_free(svc->loop);
 	svc->loop = NULL;
@@ -612,6 +755,7 @@ static void service_stop(struct service *svc, const char *why)
 	evtimer_del(svc->ev_interval);
 	evtimer_del(svc->ev_midnight);
 	evtimer_del(svc->ev_batch);
+	evtimer_del(svc->ev_eval_retry);
 	evtimer_del(svc->ev_deliver);
 	evtimer_del(svc->ev_outbox);
 	if (!svc->delivering) {
@@ -694,6 +838,11 @@ static void service_apply_reload(struct service *svc)
 	svc->deliver = NULL;
 	if (service_deliver_open(svc) < 0)
 		log_err(svc->ctx, "reload: delivery is off until the configuration is fixed");
+	/* The bound on a hung query follows the new query_timeout_seconds at once. */
+	if (!reconnect)
+		for (int i = 0; i < CONN_COUNT; i++)
+			if (i != CONN_LISTEN)
+				db_set_query_timeout(svc->conns[i].db, cfg->query_timeout_s + 10);
 	if (rehttp) {
 		http_stop(svc->http);
 		svc->http = NULL;
@@ -726,6 +875,7 @@ static int service_events_new(struct service *svc)
 	svc->ev_interval = event_new(base, -1, EV_PERSIST, service_on_full_timer, svc);
 	svc->ev_midnight = evtimer_new(base, service_on_full_timer, svc);
 	svc->ev_batch = evtimer_new(base, service_on_batch, svc);
+	svc->ev_eval_retry = evtimer_new(base, service_on_eval_retry, svc);
 	svc->ev_deliver = event_new(base, -1, EV_PERSIST, service_on_deliver_timer, svc);
 	svc->ev_outbox = event_new(base, -1, EV_PERSIST, service_outbox_metrics, svc);
 	svc->ev_watchdog = event_new(base, -1, EV_PERSIST, service_on_watchdog, svc);
@@ -733,16 +883,17 @@ static int service_events_new(struct service *svc)
 	svc->ev_sigterm = evsignal_new(base, SIGTERM, service_on_signal, svc);
 	svc->ev_sigint = evsignal_new(base, SIGINT, service_on_signal, svc);
 	svc->ev_sighup = evsignal_new(base, SIGHUP, service_on_signal, svc);
-	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_deliver &&
-	       svc->ev_outbox && svc->ev_watchdog && svc->ev_stop && svc->ev_sigterm &&
-	       svc->ev_sigint && svc->ev_sighup ? 0 : -1;
+	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_eval_retry &&
+	       svc->ev_deliver && svc->ev_outbox && svc->ev_watchdog && svc->ev_stop &&
+	       svc->ev_sigterm && svc->ev_sigint && svc->ev_sighup ? 0 : -1;
 }
 
 static void service_events_free(struct service *svc)
 {
-	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch, svc->ev_deliver,
-				svc->ev_outbox, svc->ev_watchdog, svc->ev_stop, svc->ev_sigterm,
-				svc->ev_sigint, svc->ev_sighup };
+	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch,
+				svc->ev_eval_retry, svc->ev_deliver, svc->ev_outbox,
+				svc->ev_watchdog, svc->ev_stop, svc->ev_sigterm, svc->ev_sigint,
+				svc->ev_sighup };
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
