@@ -17,6 +17,7 @@
 #include "driftwatch/eval.h"
 #include "driftwatch/http.h"
 #include "driftwatch/idset.h"
+#include "driftwatch/leader.h"
 #include "driftwatch/log.h"
 #include "driftwatch/sdnotify.h"
 #include "driftwatch/sqltext.h"
@@ -66,6 +67,7 @@ struct service {
 	struct deliver *deliver;
 	struct http_server *http;
 	struct sdnotify *sd;
+	struct leader *leader;        /* whether this instance evaluates (several may run) */
 	struct idset pending;         /* notified children not yet evaluated */
 	int migrated;
 	int full_pending;
@@ -551,8 +553,30 @@ static void service_kick(struct service *svc)
 		}
 		return;
 	}
+	/* Another instance evaluates; this one only delivers. What it was told is that one's. */
+	if (!leader_is_leading(svc->leader)) {
+		idset_clear(&svc->pending);
+		return;
+	}
 	if (svc->full_pending || svc->pending.n)
 		service_start_eval(svc);
+}
+
+/* A new leader cannot know what changed while another led: it evaluates everyone. */
+static void service_on_leader(int leading, void *arg)
+{
+	struct service *svc = arg;
+
+	if (leading) {
+		svc->full_pending = 1;
+		service_kick(svc);
+	}
+}
+
+static int service_leader_open(struct service *svc)
+{
+	svc->leader = leader_new(svc->ctx, service_on_leader, svc);
+	return svc->leader ? 0 : -1;
 }
 
 /* ---- delivery ---- */
@@ -829,6 +853,7 @@ static void service_apply_reload(struct service *svc)
 	struct dw_config *old = svc->ctx->cfg;
 	struct dw_config *cfg = svc->reload;
 	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0;
+	int relead = reconnect || strcmp(old->state_schema, cfg->state_schema) != 0;
 	int rehttp = (old->http_listen == NULL) != (cfg->http_listen == NULL) ||
 		     (old->http_listen && strcmp(old->http_listen, cfg->http_listen) != 0);
 
@@ -849,6 +874,12 @@ static void service_apply_reload(struct service *svc)
 		service_http_open(svc);
 	}
 	service_interval_arm(svc);
+	/* The lock lives on the old database under the old schema's name: take the new one. */
+	if (relead) {
+		leader_free(svc->leader);
+		if (service_leader_open(svc) < 0)
+			log_err(svc->ctx, "reload: out of memory for the leader election");
+	}
 	config_free(old);
 	free(old);
 	log_notice(svc->ctx, "reload: configuration applied");
@@ -936,7 +967,8 @@ int cmd_run(struct dw_ctx *ctx, const char *config_path)
 	if (!svc.sd && sderr[0])
 		log_warn(ctx, "systemd notification is off: %s", sderr);
 	svc.loop = curl_loop_new(ctx->base, SERVICE_MAX_TRANSFERS);
-	if (!svc.loop || service_events_new(&svc) < 0 || service_conns_open(&svc) < 0) {
+	if (!svc.loop || service_events_new(&svc) < 0 || service_conns_open(&svc) < 0 ||
+	    service_leader_open(&svc) < 0) {
 		log_err(ctx, "could not start: out of memory");
 		status = 1;
 		goto out;
@@ -958,6 +990,7 @@ out:
 	curl_loop_free(svc.loop);
 	http_stop(svc.http);
 	service_conns_close(&svc);
+	leader_free(svc.leader);
 	deliver_free(svc.deliver);
 	eval_result_free(svc.res);
 	idset_free_ids(svc.req_ids, svc.n_req_ids);
