@@ -72,9 +72,9 @@ static void once_on_recorded(int ok, const char *error, const struct state_chang
 		return;
 	}
 	report_evaluation(stderr, run->ctx->cfg, res);
-	fprintf(stderr, "  changes: %lld new, %lld escalated, %lld updated, %lld resolved; "
-		"notices: %lld email, %lld webhook\n", ch->firing, ch->escalated, ch->updated,
-		ch->resolved, ch->email_notices, ch->webhook_notices);
+	fprintf(stderr, "  changes: %lld new, %lld escalated, %lld updated, %lld resolved, "
+		"%lld reminders; notices: %lld email, %lld webhook\n", ch->firing, ch->escalated,
+		ch->updated, ch->resolved, ch->reminders, ch->email_notices, ch->webhook_notices);
 	once_deliver(run);
 }
 

@@ -283,8 +283,9 @@ static void state_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 	op->ch.escalated = atoll(PQgetvalue(res, 0, 1));
 	op->ch.updated = atoll(PQgetvalue(res, 0, 2));
 	op->ch.resolved = atoll(PQgetvalue(res, 0, 3));
-	op->ch.email_notices = atoll(PQgetvalue(res, 0, 4));
-	op->ch.webhook_notices = atoll(PQgetvalue(res, 0, 5));
+	op->ch.reminders = atoll(PQgetvalue(res, 0, 4));
+	op->ch.email_notices = atoll(PQgetvalue(res, 0, 5));
+	op->ch.webhook_notices = atoll(PQgetvalue(res, 0, 6));
 }
 
 /* COMMIT of a transaction that failed answers ROLLBACK without an error, so success is judged
@@ -318,7 +319,7 @@ static int state_send_record(struct state_op *op, struct db_conn *conn, const ch
 	/* Queued behind BEGIN; from here on every step reports through the callbacks. */
 	if (db_query(conn, "SELECT pg_advisory_xact_lock(hashtext('driftwatch-record:' || $1)::bigint)",
 		     1, lock_params, state_on_step, op) < 0 ||
-	    db_query(conn, sql, 9, params, state_on_recorded, op) < 0)
+	    db_query(conn, sql, 10, params, state_on_recorded, op) < 0)
 		state_record_fail(op, "sending", NULL, conn);
 	if (db_query(conn, "COMMIT", 0, NULL, state_on_commit, op) < 0) {
 		struct state_changes none = { 0 };
@@ -336,7 +337,7 @@ int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_res
 {
 	struct state_op *op = state_op_new(ctx, conn, arg);
 	char *alerts = NULL, *rules = NULL, *bad = NULL, *kids = NULL, *sql = NULL;
-	char digest[64], children[32], scope[32];
+	char digest[64], children[32], scope[32], repeat[16];
 	const char *params[10];
 	struct strbuf sb;
 	int rc = -1;
@@ -378,7 +379,8 @@ int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_res
 	params[6] = children;
 	params[7] = bad;
 	params[8] = scope;
-	params[9] = NULL;
+	snprintf(repeat, sizeof(repeat), "%d", ctx->cfg->repeat_after_days);
+	params[9] = repeat;
 	if (alerts && rules && bad && sql && (!req->child_ids || kids))
 		rc = state_send_record(op, conn, sql, params);
 	free(alerts);

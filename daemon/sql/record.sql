@@ -8,6 +8,8 @@
 -- $5 boolean send resolved notices by email
 -- $6 text    the digest key: one email per person per evaluation
 -- $7 bigint  children evaluated; $8 jsonb bad rows by kind; $9 text the scope
+-- $10 int    repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
+--            this many days without a notice (0: never)
 WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
@@ -20,7 +22,11 @@ changes AS (
                 WHEN c.stage_rank > p.stage_rank THEN 'escalated'
                 WHEN c.stage_rank < p.stage_rank THEN 'lowered'
                 WHEN c.notify_key <> p.notify_key THEN 'updated'
+                WHEN $10::int > 0 AND p.acknowledged_at IS NULL
+                     AND NOT coalesce(p.snoozed_until >= $2::date, false)
+                     AND p.last_notified_on <= $2::date - $10::int THEN 'reminder'
            END AS kind,
+           p.last_notified_on AS prev_notified_on,
            coalesce(p.snoozed_until >= $2::date, false) AS snoozed
       FROM cur c
       LEFT JOIN @state@.alerts p USING (fingerprint)
@@ -28,14 +34,17 @@ changes AS (
 upserted AS (
     INSERT INTO @state@.alerts AS a (fingerprint, rule, child_id, subject_id, stage, stage_rank,
            status, notify_key, payload, destinations, first_fired_on, last_changed_on,
-           last_seen_on)
+           last_seen_on, last_notified_on)
     SELECT fingerprint, rule, child_id, subject_id, stage, stage_rank, 'firing', notify_key,
-           payload, destinations, $2::date, $2::date, $2::date
+           payload, destinations, $2::date, $2::date, $2::date,
+           CASE WHEN kind IN ('firing', 'escalated', 'updated', 'reminder') THEN $2::date
+                ELSE prev_notified_on END
       FROM changes
     ON CONFLICT (fingerprint) DO UPDATE
        SET stage = EXCLUDED.stage, stage_rank = EXCLUDED.stage_rank, status = 'firing',
            notify_key = EXCLUDED.notify_key, payload = EXCLUDED.payload,
            destinations = EXCLUDED.destinations, last_seen_on = EXCLUDED.last_seen_on,
+           last_notified_on = EXCLUDED.last_notified_on,
            last_changed_on = CASE
                WHEN a.status <> 'firing' OR a.stage_rank <> EXCLUDED.stage_rank
                     OR a.notify_key <> EXCLUDED.notify_key THEN EXCLUDED.last_seen_on
@@ -67,7 +76,7 @@ told AS (
     SELECT e.event_id, e.alert_id, e.kind, ch.payload, ch.destinations, ch.snoozed
       FROM events e JOIN upserted u ON u.alert_id = e.alert_id
       JOIN changes ch ON ch.fingerprint = u.fingerprint
-     WHERE e.kind IN ('firing', 'escalated', 'updated')
+     WHERE e.kind IN ('firing', 'escalated', 'updated', 'reminder')
     UNION ALL
     SELECT e.event_id, e.alert_id, e.kind, r.payload, r.destinations, false
       FROM events e JOIN resolved r ON r.alert_id = e.alert_id
@@ -76,7 +85,9 @@ notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
            type, payload, digest_key)
     SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
-           t.event_id, t.alert_id, d.channel, d.destination, d.role, 'alert.' || t.kind,
+           -- A reminder is the alert still firing: receivers know only the four types.
+           t.event_id, t.alert_id, d.channel, d.destination, d.role,
+           'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
            t.payload || jsonb_build_object('status',
                 CASE WHEN t.kind = 'resolved' THEN 'resolved' ELSE 'firing' END),
            CASE WHEN d.channel = 'email' THEN $6::text END
@@ -99,5 +110,6 @@ SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        (SELECT count(*) FROM events WHERE kind = 'escalated') AS escalated,
        (SELECT count(*) FROM events WHERE kind = 'updated')   AS updated,
        (SELECT count(*) FROM events WHERE kind = 'resolved')  AS resolved,
+       (SELECT count(*) FROM events WHERE kind = 'reminder')  AS reminders,
        (SELECT count(*) FROM notices WHERE channel = 'email')   AS email_notices,
        (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices;

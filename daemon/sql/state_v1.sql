@@ -24,7 +24,7 @@ CREATE TABLE @state@.alerts (
     first_fired_on  date NOT NULL,
     last_changed_on date NOT NULL,
     last_seen_on    date NOT NULL,
-    last_notified_at timestamptz,
+    last_notified_on date,                       -- the day of its latest notice, for reminders
     acknowledged_at timestamptz,
     acknowledged_by text,
     ack_note        text,

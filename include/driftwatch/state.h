@@ -18,7 +18,7 @@ int state_migrate(struct dw_ctx *ctx, struct db_conn *conn, state_done_cb cb, vo
 
 /* What recording one evaluation changed. */
 struct state_changes {
-	long long firing, escalated, updated, resolved;
+	long long firing, escalated, updated, resolved, reminders;
 	long long email_notices, webhook_notices;
 };
 
