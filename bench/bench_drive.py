@@ -1,0 +1,697 @@
+#!/usr/bin/python3
+"""bench_drive: the measuring half of bench/bench.sh (Debian's python3, standard library only).
+
+PostgreSQL is reached through libpq itself (ctypes, libpq.so.5: the library the daemon links),
+so a statement's commit time is the moment PQexec returns, with no client process in between.
+Every subcommand prints its figures as KEY=VALUE lines on standard output (bench.sh reads them)
+and what it is doing on standard error.
+
+  run      -- CMD...             run a command; wall_s, eval_s (from a dry run's summary line),
+                                 maxrss_kb (peak resident memory of the command)
+  scan     --dsn D --runs N      scan_s: one backend, no parallel workers, no index scans,
+                                 count(*) of each contract relation, summed; median of N runs
+                                 after one warm-up run
+  incremental --dsn D --metrics URL --daemon-log F --changes N
+                                 N single-row changes to random children, one at a time; each
+                                 waits for the daemon's "evaluated notified children" line and
+                                 reads that evaluation's duration (log line, and /metrics for
+                                 the unrounded value); p50_ms, p99_ms
+  notify   --dsn D --receiver-log F --samples N
+                                 N changes that each create a new alert (a neglect CP plan that
+                                 started two years ago, for a child with no CP plan and no
+                                 alert); latency = receiver arrival - commit; p50_ms, p99_ms
+  deliveries --dsn D --receiver-log F --count N --url U
+                                 N due webhook notices inserted into the outbox in one
+                                 statement; per_s = N / (last arrival - commit)
+  pglog    SERVER-LOG              per-statement durations (parse, plan, execute) of a dry run
+                                 logged with log_min_duration_statement = 0
+  explain  --dsn D --as-of DAY --out DIR
+                                 EXPLAIN (ANALYZE, BUFFERS) of each rule's query and of
+                                 quality.sql exactly as the daemon assembles them; writes
+                                 DIR/RULE.txt, DIR/RULE.json and DIR/profile.txt
+"""
+
+import argparse
+import ctypes
+import ctypes.util
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RELATIONS = ["teams", "workers", "children", "allocations", "referrals", "cin_plans",
+             "cp_plans", "appointments", "strategies"]
+
+
+def say(msg):
+    print("bench_drive: " + msg, file=sys.stderr, flush=True)
+
+
+def out(**kv):
+    for k, v in kv.items():
+        print("%s=%s" % (k, v), flush=True)
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(values)
+    k = max(1, -(-len(s) * p // 100))  # ceil(n * p / 100), at least 1
+    return s[int(k) - 1]
+
+
+# ---------------------------------------------------------------- libpq through ctypes
+
+class PG:
+    CONNECTION_OK = 0
+    PGRES_COMMAND_OK = 1
+    PGRES_TUPLES_OK = 2
+
+    def __init__(self, dsn):
+        name = ctypes.util.find_library("pq") or "libpq.so.5"
+        lib = ctypes.CDLL(name)
+        vp, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+        lib.PQconnectdb.restype, lib.PQconnectdb.argtypes = vp, [cp]
+        lib.PQstatus.restype, lib.PQstatus.argtypes = i, [vp]
+        lib.PQerrorMessage.restype, lib.PQerrorMessage.argtypes = cp, [vp]
+        lib.PQexecParams.restype = vp
+        lib.PQexecParams.argtypes = [vp, cp, i, vp, ctypes.POINTER(cp), vp, vp, i]
+        lib.PQprepare.restype, lib.PQprepare.argtypes = vp, [vp, cp, cp, i, vp]
+        lib.PQexecPrepared.restype = vp
+        lib.PQexecPrepared.argtypes = [vp, cp, i, ctypes.POINTER(cp), vp, vp, i]
+        lib.PQresultStatus.restype, lib.PQresultStatus.argtypes = i, [vp]
+        lib.PQresultErrorMessage.restype, lib.PQresultErrorMessage.argtypes = cp, [vp]
+        lib.PQntuples.restype, lib.PQntuples.argtypes = i, [vp]
+        lib.PQnfields.restype, lib.PQnfields.argtypes = i, [vp]
+        lib.PQgetvalue.restype, lib.PQgetvalue.argtypes = cp, [vp, i, i]
+        lib.PQgetisnull.restype, lib.PQgetisnull.argtypes = i, [vp, i, i]
+        lib.PQclear.restype, lib.PQclear.argtypes = None, [vp]
+        lib.PQfinish.restype, lib.PQfinish.argtypes = None, [vp]
+        self.lib = lib
+        self.conn = lib.PQconnectdb(dsn.encode())
+        if not self.conn or lib.PQstatus(self.conn) != self.CONNECTION_OK:
+            raise SystemExit("bench_drive: cannot connect: %s" % self.error())
+
+    def error(self):
+        m = self.lib.PQerrorMessage(self.conn)
+        return m.decode(errors="replace").strip() if m else "?"
+
+    def query(self, sql, params=(), prepared=None):
+        """Rows as lists of str/None; raises on any error. With prepared, sql is ignored and
+        the statement of that name runs."""
+        lib = self.lib
+        vals = (ctypes.c_char_p * max(1, len(params)))(
+            *[None if p is None else str(p).encode() for p in params])
+        if prepared:
+            res = lib.PQexecPrepared(self.conn, prepared.encode(), len(params), vals, None, None, 0)
+        else:
+            res = lib.PQexecParams(self.conn, sql.encode(), len(params), None, vals, None, None, 0)
+        return self._rows(res, sql or prepared)
+
+    def prepare(self, name, sql, nparams):
+        return self._rows(self.lib.PQprepare(self.conn, name.encode(), sql.encode(), nparams, None),
+                          sql)
+
+    def _rows(self, res, sql):
+        lib = self.lib
+        try:
+            st = lib.PQresultStatus(res) if res else -1
+            if st not in (self.PGRES_COMMAND_OK, self.PGRES_TUPLES_OK):
+                msg = lib.PQresultErrorMessage(res) if res else None
+                raise SystemExit("bench_drive: query failed: %s\n  %s" % (
+                    (msg.decode(errors="replace").strip() if msg else self.error()),
+                    sql[:200]))
+            rows = []
+            for r in range(lib.PQntuples(res)):
+                row = []
+                for c in range(lib.PQnfields(res)):
+                    if lib.PQgetisnull(res, r, c):
+                        row.append(None)
+                    else:
+                        row.append(lib.PQgetvalue(res, r, c).decode())
+                rows.append(row)
+            return rows
+        finally:
+            if res:
+                lib.PQclear(res)
+
+    def close(self):
+        if self.conn:
+            self.lib.PQfinish(self.conn)
+            self.conn = None
+
+
+def ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------- run
+
+def cmd_run(args):
+    t0 = time.perf_counter()
+    p = subprocess.run(args.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    err = p.stderr.decode(errors="replace")
+    sys.stderr.write(err)
+    if p.returncode != 0:
+        raise SystemExit("bench_drive: %s exited with %d" % (args.cmd[0], p.returncode))
+    m = re.search(r"^driftwatch as of \S+: (\d+) children evaluated, (\d+) alerts, ([\d.]+) s",
+                  err, re.M)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out(wall_s="%.3f" % wall, maxrss_kb=rss)
+    if m:
+        out(children=m.group(1), alerts=m.group(2), eval_s=m.group(3))
+
+
+# ---------------------------------------------------------------- scan
+
+def cmd_scan(args):
+    pg = PG(args.dsn)
+    for s in ("SET max_parallel_workers_per_gather = 0", "SET enable_indexscan = off",
+              "SET enable_bitmapscan = off", "SET enable_indexonlyscan = off"):
+        pg.query(s)
+    schema = ident(args.schema)
+    sums, per = [], {t: [] for t in RELATIONS}
+    for run in range(args.runs + 1):
+        total = 0.0
+        for t in RELATIONS:
+            t0 = time.perf_counter()
+            n = pg.query("SELECT count(*) FROM %s.%s" % (schema, ident(t)))[0][0]
+            dt = time.perf_counter() - t0
+            total += dt
+            if run:
+                per[t].append(dt)
+        if run == 0:
+            say("scan: warm-up %.3f s" % total)
+            continue
+        say("scan: run %d %.3f s" % (run, total))
+        sums.append(total)
+    rows = pg.query("SELECT sum(c.reltuples)::bigint, sum(pg_relation_size(c.oid))::bigint "
+                    "FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'r' "
+                    "AND c.relname = ANY ($2::text[])",
+                    (args.schema, "{" + ",".join(RELATIONS) + "}"))
+    pg.close()
+    for t in RELATIONS:
+        say("scan: %-13s median %.4f s" % (t, statistics.median(per[t])))
+    out(scan_s="%.3f" % statistics.median(sums), scan_runs=",".join("%.3f" % s for s in sums),
+        rows=rows[0][0], heap_bytes=rows[0][1])
+
+
+# ---------------------------------------------------------------- daemon helpers
+
+def metrics(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    vals = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, _, v = line.rpartition(" ")
+        try:
+            vals[name] = float(v)
+        except ValueError:
+            pass
+    return vals
+
+
+NOTIFIED_RE = re.compile(r"evaluated notified children as of \S+: \d+ alerts in ([\d.]+) s")
+
+
+class Tail:
+    """New lines of a growing file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.pos = os.path.getsize(path) if os.path.exists(path) else 0
+        self.rest = ""
+
+    def lines(self):
+        try:
+            with open(self.path, "r", errors="replace") as f:
+                f.seek(self.pos)
+                data = f.read()
+                self.pos = f.tell()
+        except FileNotFoundError:
+            return []
+        data = self.rest + data
+        parts = data.split("\n")
+        self.rest = parts.pop()
+        return parts
+
+
+def random_children(pg, schema, n, seed, extra_where=""):
+    pg.query("SELECT setseed($1)", (seed,))
+    rows = pg.query("SELECT child_id FROM (SELECT DISTINCT child_id FROM %s.children c "
+                    "WHERE child_id IS NOT NULL %s) x ORDER BY random() LIMIT %d"
+                    % (ident(schema), extra_where, n))
+    return [r[0] for r in rows]
+
+
+# ---------------------------------------------------------------- incremental
+
+def cmd_incremental(args):
+    pg = PG(args.dsn)
+    sc = ident(args.schema)
+    kids = random_children(pg, args.schema, args.changes, args.seed)
+    if len(kids) < args.changes:
+        raise SystemExit("bench_drive: only %d children to change" % len(kids))
+    tail = Tail(args.daemon_log)
+    m0 = metrics(args.metrics)
+    inc0 = m0.get("driftwatch_incremental_evaluations_total", 0)
+    log_ms, met_ms = [], []
+    for i, kid in enumerate(kids):
+        kind = i % 3
+        if kind == 0:
+            pg.query("INSERT INTO %s.referrals (referral_id, child_id, referral_date, primary_need, "
+                     "neglect, closure_date, closure_reason) VALUES ($1, $2, $3::date, 'N1', false, "
+                     "NULL, NULL)" % sc, ("BENCH-R-%s-%d" % (args.tag, i), kid, args.as_of))
+        elif kind == 1:
+            pg.query("INSERT INTO %s.appointments (appointment_id, child_id, service, scheduled_for, "
+                     "outcome) VALUES ($1, $2, 'gp', ($3::date + 14 + time '10:30') AT TIME ZONE "
+                     "'Europe/London', 'pending')" % sc,
+                     ("BENCH-A-%s-%d" % (args.tag, i), kid, args.as_of))
+        else:
+            pg.query("UPDATE %s.children SET disability = NOT coalesce(disability, false) "
+                     "WHERE child_id = $1" % sc, (kid,))
+        deadline = time.monotonic() + args.timeout
+        got = None
+        while got is None and time.monotonic() < deadline:
+            for line in tail.lines():
+                mm = NOTIFIED_RE.search(line)
+                if mm:
+                    got = float(mm.group(1))
+            if got is None:
+                time.sleep(0.002)
+        if got is None:
+            raise SystemExit("bench_drive: no \"evaluated notified children\" line within %d s of "
+                             "change %d (child %s)" % (args.timeout, i, kid))
+        m = metrics(args.metrics)
+        inc = m.get("driftwatch_incremental_evaluations_total", 0)
+        log_ms.append(got * 1000.0)
+        # /metrics holds the same duration unrounded; it is this evaluation's when exactly one
+        # more incremental evaluation has finished.
+        if inc == inc0 + len(met_ms) + 1:
+            met_ms.append(m["driftwatch_last_evaluation_duration_seconds"] * 1000.0)
+        else:
+            say("incremental: change %d: %d evaluations since the last one; using the log line"
+                % (i, inc - inc0 - len(met_ms)))
+            met_ms.append(got * 1000.0)
+            inc0 = inc - len(met_ms)
+        time.sleep(args.pause)
+    pg.close()
+    say("incremental: %d changes; from the log (10 ms steps): p50 %.0f ms, p99 %.0f ms, max %.0f ms"
+        % (len(log_ms), percentile(log_ms, 50), percentile(log_ms, 99), max(log_ms)))
+    out(p50_ms="%.1f" % percentile(met_ms, 50), p99_ms="%.1f" % percentile(met_ms, 99),
+        max_ms="%.1f" % max(met_ms), log_p50_ms="%.0f" % percentile(log_ms, 50),
+        log_p99_ms="%.0f" % percentile(log_ms, 99), n=len(met_ms))
+
+
+# ---------------------------------------------------------------- notify -> webhook
+
+def cmd_notify(args):
+    pg = PG(args.dsn)
+    sc, st = ident(args.schema), ident(args.state_schema)
+    kids = random_children(pg, args.schema, args.samples, args.seed,
+                           "AND NOT EXISTS (SELECT 1 FROM %s.cp_plans p WHERE p.child_id = c.child_id) "
+                           "AND NOT EXISTS (SELECT 1 FROM %s.alerts a WHERE a.child_id = c.child_id)"
+                           % (sc, st))
+    if len(kids) < args.samples:
+        raise SystemExit("bench_drive: only %d children without a CP plan or alert" % len(kids))
+    tail = Tail(args.receiver_log)
+    lat = []
+    for i, kid in enumerate(kids):
+        pg.query("INSERT INTO %s.cp_plans (plan_id, child_id, start_date, end_date, "
+                 "initial_category, latest_category, chair_id) VALUES ($1, $2, "
+                 "$3::date - 730, NULL, 'NEG', 'NEG', NULL)" % sc,
+                 ("BENCH-CPP-%s-%d" % (args.tag, i), kid, args.as_of))
+        committed = time.time()
+        deadline = time.monotonic() + args.timeout
+        arrival = None
+        while arrival is None and time.monotonic() < deadline:
+            for line in tail.lines():
+                f = line.split("\t")
+                if len(f) >= 3 and f[2] == kid and arrival is None:
+                    arrival = float(f[0])
+            if arrival is None:
+                time.sleep(0.001)
+        if arrival is None:
+            raise SystemExit("bench_drive: no webhook for child %s within %d s of its commit"
+                             % (kid, args.timeout))
+        lat.append((arrival - committed) * 1000.0)
+        time.sleep(args.pause)
+    pg.close()
+    out(p50_ms="%.1f" % percentile(lat, 50), p99_ms="%.1f" % percentile(lat, 99),
+        max_ms="%.1f" % max(lat), n=len(lat))
+
+
+# ---------------------------------------------------------------- deliveries
+
+def cmd_deliveries(args):
+    pg = PG(args.dsn)
+    st = ident(args.state_schema)
+    rows = pg.query("SELECT payload::text FROM %s.alerts ORDER BY alert_id LIMIT 1" % st)
+    payload = rows[0][0] if rows else json.dumps({
+        "rule": "cp_neglect_duration", "stage": "18m", "child_id": "C-BENCH", "facts": {}})
+    prefix = "bench-%s-" % args.tag
+    tail = Tail(args.receiver_log)
+    pg.query("INSERT INTO %s.outbox (idempotency_key, channel, destination, role, type, payload) "
+             "SELECT $1 || g, 'webhook', $2, NULL, 'alert.firing', $3::jsonb "
+             "FROM generate_series(1, $4::int) g" % st, (prefix, args.url, payload, args.count))
+    committed = time.time()
+    deadline = time.monotonic() + args.timeout
+    n, first, last = 0, None, None
+    while n < args.count and time.monotonic() < deadline:
+        got = False
+        for line in tail.lines():
+            f = line.split("\t")
+            if len(f) >= 2 and f[1].startswith(prefix):
+                t = float(f[0])
+                n += 1
+                first = t if first is None else first
+                last = t
+                got = True
+        if not got:
+            time.sleep(0.01)
+    if n < args.count:
+        raise SystemExit("bench_drive: only %d of %d notices arrived within %d s"
+                         % (n, args.count, args.timeout))
+    # The outbox must say so too (results are written in batches just after the sends).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        left = int(pg.query("SELECT count(*) FROM %s.outbox WHERE idempotency_key LIKE $1 "
+                            "AND status <> 'delivered'" % st, (prefix + "%",))[0][0])
+        if left == 0:
+            break
+        time.sleep(0.2)
+    recorded = time.time()
+    pg.close()
+    out(per_s="%.0f" % (args.count / (last - committed)),
+        steady_per_s="%.0f" % ((args.count - 1) / (last - first)) if last > first else "inf",
+        first_ms="%.0f" % ((first - committed) * 1000), last_s="%.2f" % (last - committed),
+        recorded_s="%.2f" % (recorded - committed), not_recorded=left)
+
+
+# ---------------------------------------------------------------- explain
+
+RULE_OPTIONS = {
+    "cin_neglect_duration": {"6m": 6, "merge_gap_days": 28},
+    "cp_neglect_duration": {"9m": 9, "12m": 12, "15m": 15, "18m": 18, "merge_gap_days": 28},
+    "repeat_neglect_plan": {"12m": 12, "24m": 24},
+    "was_not_brought": {"repeated": 2, "vulnerable": 1, "infant_months": 12, "window_months": 6},
+    "worker_change": {"window_days": 14, "missed_months": 12, "history_months": 12,
+                      "referral_months": 24},
+    "worker_churn": {"churn": 3, "window_months": 12},
+}
+
+
+EMBEDDED = {}
+
+
+def load_embedded(path):
+    """The SQL texts compiled into the daemon (build/sql_embed.c, written by rules/embed_sql.sh:
+    one C string per file, one literal per line), so the profile explains exactly what the
+    binary runs even while rules/*.sql is being edited."""
+    name, buf = None, []
+    esc = re.compile(r'\\(.)')
+    for line in open(path, encoding="utf-8"):
+        m = re.match(r"const char sql_(\w+)\[\] =", line)
+        if m:
+            name, buf = m.group(1), []
+            continue
+        if name is None:
+            continue
+        lit = line.strip()
+        if lit == '"";':
+            EMBEDDED[name + ".sql"] = "".join(buf)
+            name = None
+            continue
+        if lit.startswith('"') and lit.endswith('"'):
+            buf.append(esc.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), lit[1:-1]))
+
+
+def read_sql(name):
+    if EMBEDDED:
+        return EMBEDDED[name]
+    with open(os.path.join(ROOT, "rules", name), encoding="utf-8") as f:
+        return f.read()
+
+
+def node_ms(node):
+    return node.get("Actual Total Time", 0.0) * (node.get("Actual Loops", 1) or 0)
+
+
+def cte_totals(node, acc):
+    """Total time of each CTE's own plan, by CTE name."""
+    name = node.get("Subplan Name") or ""
+    if name.startswith("CTE "):
+        acc[name[4:]] = acc.get(name[4:], 0.0) + node_ms(node)
+    for k in node.get("Plans", []):
+        cte_totals(k, acc)
+    return acc
+
+
+def walk(node, depth, acc, ctes):
+    """Exclusive ("self") time per node, ms over all loops. A CTE's plan runs inside the CTE
+    Scans that read it, so a CTE Scan's time less its CTE's is the scan's own, and a CTE's plan
+    is not subtracted from the node it hangs under (the CTE Scans below already were)."""
+    loops = node.get("Actual Loops", 1) or 0
+    total = node_ms(node)
+    kids = node.get("Plans", [])
+    child_total = sum(node_ms(k) for k in kids
+                      if not (k.get("Subplan Name") or "").startswith("CTE "))
+    if node["Node Type"] == "CTE Scan":
+        child_total += ctes.get(node.get("CTE Name"), 0.0)
+    label = node["Node Type"]
+    if node.get("Strategy") and node["Node Type"] in ("Aggregate", "SetOp"):
+        label = node["Strategy"] + " " + label
+    if "Relation Name" in node:
+        label += " on " + node["Relation Name"]
+    if "Index Name" in node:
+        label += " using " + node["Index Name"]
+    if node.get("CTE Name"):
+        label += " (" + node["CTE Name"] + ")"
+    extra = []
+    if "Sort Method" in node:
+        extra.append("%s %s kB" % (node["Sort Method"], node.get("Sort Space Used", "?")))
+    if node.get("Peak Memory Usage"):
+        extra.append("hash %s kB, %s batches" % (node["Peak Memory Usage"],
+                                                 node.get("Hash Batches", 1)))
+    if node.get("Workers Launched") is not None:
+        extra.append("%s workers" % node["Workers Launched"])
+    acc.append({"depth": depth, "label": label, "self_ms": max(0.0, total - child_total),
+                "total_ms": total, "rows": node.get("Actual Rows", 0) * max(loops, 1),
+                "loops": loops, "extra": ", ".join(extra),
+                "relation": node.get("Relation Name"),
+                "scan": node["Node Type"] if "Relation Name" in node else None,
+                "shared_read": node.get("Shared Read Blocks", 0),
+                "shared_hit": node.get("Shared Hit Blocks", 0),
+                "temp_written": node.get("Temp Written Blocks", 0)})
+    for k in kids:
+        walk(k, depth + 1, acc, ctes)
+
+
+def cmd_explain(args):
+    if args.sql_from != "rules":
+        load_embedded(args.sql_from)
+        say("explain: SQL as compiled into the daemon (%s)" % args.sql_from)
+    pg = PG(args.dsn)
+    os.makedirs(args.out, exist_ok=True)
+    common, tail_sql = read_sql("common.sql"), read_sql("alert_rows.sql")
+    schema = ident(args.schema)
+    for s in args.set or []:
+        pg.query("SET " + s)
+    pg.query("SET statement_timeout = 0")
+    rules = args.rules.split(",") if args.rules else list(RULE_OPTIONS) + ["quality"]
+    kids = None
+    if args.child_ids:
+        kids = "{" + ",".join('"%s"' % k for k in args.child_ids.split(",")) + "}"
+    report, scans, plain_ms = [], {}, {}
+    grand = 0.0
+    for rule in rules:
+        if rule == "quality":
+            sql = common + read_sql("quality.sql")
+            params = (args.as_of, kids, args.time_zone, "{NEG}", "{}", "")
+        else:
+            sql = common + read_sql(rule + ".sql") + tail_sql
+            params = (args.as_of, kids, args.time_zone, "{NEG}",
+                      json.dumps(RULE_OPTIONS[rule]), rule)
+        sql = sql.replace("@case@", schema)
+        plain = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            pg.query(sql, params)
+            plain.append((time.perf_counter() - t0) * 1000.0)
+        best = None
+        for _ in range(1):
+            t0 = time.perf_counter()
+            plan = json.loads(pg.query("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql,
+                                       params)[0][0])[0]
+            wall = time.perf_counter() - t0
+            if best is None or plan["Execution Time"] < best[0]["Execution Time"]:
+                best = (plan, wall)
+        plan, wall = best
+        text = "\n".join(r[0] for r in pg.query("EXPLAIN (ANALYZE, BUFFERS) " + sql, params))
+        with open(os.path.join(args.out, rule + ".json"), "w") as f:
+            json.dump(plan, f, indent=1)
+        with open(os.path.join(args.out, rule + ".txt"), "w") as f:
+            f.write(text + "\n")
+        acc = []
+        walk(plan["Plan"], 0, acc, cte_totals(plan["Plan"], {}))
+        ex, pl = plan["Execution Time"], plan["Planning Time"]
+        grand += ex + pl
+        plain_ms[rule] = (min(plain), statistics.median(plain))
+        report.append("== %s: run alone %.0f ms (best of %d, median %.0f); under EXPLAIN ANALYZE "
+                      "execution %.0f ms, planning %.1f ms; %d rows out" % (
+                          rule, min(plain), len(plain), statistics.median(plain), ex, pl,
+                          plan["Plan"].get("Actual Rows", 0)))
+        by_kind = {}
+        for n in acc:
+            kind = n["label"].split(" on ")[0].split(" using ")[0].split(" (")[0]
+            by_kind[kind] = by_kind.get(kind, 0.0) + n["self_ms"]
+            if n["relation"]:
+                scans.setdefault(n["relation"], []).append(
+                    (rule, n["scan"], n["rows"], n["self_ms"]))
+        report.append("   self time by node type: " + ", ".join(
+            "%s %.0f" % kv for kv in sorted(by_kind.items(), key=lambda kv: -kv[1])[:8]))
+        report.append("   top nodes by self time (ms):")
+        for n in sorted(acc, key=lambda n: -n["self_ms"])[:args.top]:
+            report.append("     %8.1f  %-60s rows %-9d %s%s" % (
+                n["self_ms"], n["label"][:60], n["rows"],
+                n["extra"], (", temp %d blocks" % n["temp_written"]) if n["temp_written"] else ""))
+    report.append("== every query: %.0f ms run alone (best runs), %.0f ms under EXPLAIN ANALYZE "
+                  "(its per-node timing inflates nodes that handle many rows)"
+                  % (sum(v[0] for v in plain_ms.values()), grand))
+    report.append("== base relation reads across the queries (rule: node, rows, self ms):")
+    for rel in sorted(scans):
+        items = scans[rel]
+        report.append("   %-13s %d reads, %d rows, %.0f ms: %s" % (
+            rel, len(items), sum(i[2] for i in items), sum(i[3] for i in items),
+            "; ".join("%s %s %d" % (i[0], i[1], i[2]) for i in items)))
+    pg.close()
+    with open(os.path.join(args.out, "profile.txt"), "w") as f:
+        f.write("\n".join(report) + "\n")
+    print("\n".join(report))
+
+
+# ---------------------------------------------------------------- pglog
+
+def cmd_pglog(args):
+    """Per-statement durations of one dry run from the server log (log_min_duration_statement
+    = 0): parse, bind (planning) and execute of each rule's query, named by its $6."""
+    stmts, cur = [], None
+    dur = re.compile(r"duration: ([\d.]+) ms  (parse|bind|execute) ([^:]*):(.*)")
+    par = re.compile(r"DETAIL:  parameters: .*\$6 = '([^']*)'")
+    for line in open(args.log, errors="replace"):
+        m = dur.search(line)
+        if m:
+            cur = {"step": m.group(2), "ms": float(m.group(1)), "rule": None,
+                   "text": m.group(4).strip()[:40]}
+            stmts.append(cur)
+            continue
+        m = par.search(line)
+        if m and cur is not None:
+            cur["rule"] = m.group(1) or "quality.sql"
+    # A parse has no parameters: it belongs to the bind that follows it.
+    for i, s in enumerate(stmts):
+        if s["rule"] is None and s["step"] == "parse" and i + 1 < len(stmts):
+            s["rule"] = stmts[i + 1]["rule"]
+    table, order = {}, []
+    for s in stmts:
+        name = s["rule"] or ("(" + s["text"].split()[0] + ")" if s["text"] else "(other)")
+        if name not in table:
+            table[name] = {"parse": 0.0, "bind": 0.0, "execute": 0.0}
+            order.append(name)
+        table[name][s["step"]] += s["ms"]
+    print("%-22s %9s %9s %10s %10s" % ("statement", "parse ms", "plan ms", "execute ms", "total ms"))
+    grand = 0.0
+    for name in order:
+        t = table[name]
+        tot = t["parse"] + t["bind"] + t["execute"]
+        grand += tot
+        print("%-22s %9.1f %9.1f %10.1f %10.1f" % (name[:22], t["parse"], t["bind"], t["execute"], tot))
+    print("%-22s %9s %9s %10s %10.1f" % ("all", "", "", "", grand))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd_name", required=True)
+
+    p = sub.add_parser("run")
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("scan")
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--schema", default="casework")
+    p.add_argument("--runs", type=int, default=5)
+    p.set_defaults(fn=cmd_scan)
+
+    p = sub.add_parser("incremental")
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--schema", default="casework")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--daemon-log", required=True)
+    p.add_argument("--changes", type=int, default=200)
+    p.add_argument("--pause", type=float, default=0.05)
+    p.add_argument("--timeout", type=int, default=60)
+    p.add_argument("--as-of", required=True)
+    p.add_argument("--seed", type=float, default=0.1)
+    p.add_argument("--tag", default="0")
+    p.set_defaults(fn=cmd_incremental)
+
+    p = sub.add_parser("notify")
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--schema", default="casework")
+    p.add_argument("--state-schema", default="driftwatch")
+    p.add_argument("--receiver-log", required=True)
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--pause", type=float, default=0.1)
+    p.add_argument("--timeout", type=int, default=60)
+    p.add_argument("--as-of", required=True)
+    p.add_argument("--seed", type=float, default=0.2)
+    p.add_argument("--tag", default="0")
+    p.set_defaults(fn=cmd_notify)
+
+    p = sub.add_parser("deliveries")
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--state-schema", default="driftwatch")
+    p.add_argument("--receiver-log", required=True)
+    p.add_argument("--count", type=int, default=20000)
+    p.add_argument("--url", required=True)
+    p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--tag", default="0")
+    p.set_defaults(fn=cmd_deliveries)
+
+    p = sub.add_parser("explain")
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--schema", default="casework")
+    p.add_argument("--as-of", required=True)
+    p.add_argument("--time-zone", default="Europe/London")
+    p.add_argument("--out", required=True)
+    p.add_argument("--repeat", type=int, default=3, help="plain runs of each query to time")
+    p.add_argument("--top", type=int, default=8)
+    p.add_argument("--sql-from", default=os.path.join(ROOT, "build", "sql_embed.c"),
+                   help="build/sql_embed.c (default: what the binary runs) or 'rules'")
+    p.add_argument("--rules", help="comma-separated rule names (quality for quality.sql)")
+    p.add_argument("--child-ids", help="comma-separated child ids: explain an incremental evaluation")
+    p.add_argument("--set", action="append", help="a SET for the session, e.g. work_mem='256MB'")
+    p.set_defaults(fn=cmd_explain)
+
+    p = sub.add_parser("pglog")
+    p.add_argument("log")
+    p.set_defaults(fn=cmd_pglog)
+
+    args = ap.parse_args()
+    if args.cmd_name == "run" and args.cmd and args.cmd[0] == "--":
+        args.cmd = args.cmd[1:]
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()
