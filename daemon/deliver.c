@@ -22,6 +22,11 @@
 /* A lease longer than any one transfer may take, so a live deliverer never loses its notice. */
 #define DELIVER_LEASE_S 300
 #define DELIVER_WEBHOOK_BATCH 500
+/* The longest a transfer may take (set on each webhook request and on the mail sender), and the
+ * time left at the end of a lease for recording the result. */
+#define DELIVER_WEBHOOK_TIMEOUT_S 30
+#define DELIVER_MAIL_TIMEOUT_S 120
+#define DELIVER_RECORD_MARGIN_S 30
 
 struct deliver_secret {
 	const char *url;              /* config's string */
@@ -58,6 +63,7 @@ struct deliver {
 	struct deliver_dest *dests;   /* receivers with transfers waiting or running */
 	int pumping;                  /* deliver_pump is on the stack */
 	size_t start_failures;        /* jobs the loop refused to start in this pass */
+	size_t released;              /* notices given back unsent in this pass (lease too short) */
 	char ops_digest[64];          /* digest key of this pass's reports to the operators */
 	unsigned passes;
 	json_t *results;              /* results not yet recorded */
@@ -71,6 +77,7 @@ struct deliver {
 struct deliver_job {
 	struct deliver *d;
 	long long *ids;               /* the notices this transfer carries (a digest: several) */
+	int *claims;                  /* each one's attempts when claimed: which claim it is */
 	size_t n_ids;
 	unsigned attempts;
 	struct webhook_request *req;  /* webhook jobs */
@@ -153,6 +160,7 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct cur
 			deliver_free(d);
 			return NULL;
 		}
+		mail_sender_set_timeouts(d->mail, 0, DELIVER_MAIL_TIMEOUT_S);
 	}
 	return d;
 }
@@ -198,6 +206,9 @@ static void deliver_maybe_done(struct deliver *d)
 	if (d->start_failures > 1)
 		log_err(d->ctx, "outbox: %zu more transfers could not be started either; they will "
 			"be retried", d->start_failures - 1);
+	if (d->released)
+		log_warn(d->ctx, "outbox: %zu notices waited too long for a transfer slot to be sent "
+			 "within their lease; they are due again", d->released);
 	d->cb = NULL;
 	cb(&d->stats, d->error[0] ? d->error : NULL, d->cb_arg);
 }
@@ -272,18 +283,20 @@ static void deliver_job_result(struct deliver_job *job, const char *outcome, con
 	long ms = deliver_ms_since(&job->t0);
 
 	for (size_t i = 0; i < job->n_ids; i++) {
-		json_t *r = json_pack("{s:I, s:s, s:s, s:I, s:I}", "notice_id",
-				      (json_int_t)job->ids[i], "outcome", outcome, "detail",
-				      detail ? detail : "", "delay_s", (json_int_t)delay_s,
-				      "duration_ms", (json_int_t)ms);
+		json_t *r = json_pack("{s:I, s:i, s:s, s:s, s:I, s:I}", "notice_id",
+				      (json_int_t)job->ids[i], "attempts", job->claims[i], "outcome",
+				      outcome, "detail", detail ? detail : "", "delay_s",
+				      (json_int_t)delay_s, "duration_ms", (json_int_t)ms);
 
 		if (r)
 			json_array_append_new(d->results, r);
 	}
 	if (strcmp(outcome, "delivered") == 0)
 		d->stats.delivered += job->n_ids;
-	else if (strcmp(outcome, "retry") == 0)
+	else if (strcmp(outcome, "retry") == 0 || strcmp(outcome, "released") == 0)
 		d->stats.retried += job->n_ids;
+	if (strcmp(outcome, "released") == 0)
+		d->released += job->n_ids;
 }
 
 static void deliver_job_free(struct deliver_job *job)
@@ -292,6 +305,7 @@ static void deliver_job_free(struct deliver_job *job)
 	mail_message_free(&job->msg);
 	free(job->to);
 	free(job->ids);
+	free(job->claims);
 	free(job);
 }
 
@@ -395,7 +409,10 @@ static struct deliver_job *deliver_job_new(struct deliver *d, size_t n_ids, unsi
 	if (!job)
 		return NULL;
 	job->ids = calloc(n_ids, sizeof(*job->ids));
-	if (!job->ids) {
+	job->claims = calloc(n_ids, sizeof(*job->claims));
+	if (!job->ids || !job->claims) {
+		free(job->ids);
+		free(job->claims);
 		free(job);
 		return NULL;
 	}
@@ -417,7 +434,7 @@ static void deliver_start_webhook(struct deliver *d, PGresult *res, int r)
 		deliver_secret_for(d, url, PQgetisnull(res, r, CL_ROLE) ? NULL
 									  : PQgetvalue(res, r, CL_ROLE));
 	struct deliver_job *job = deliver_job_new(d, 1, (unsigned)atoi(PQgetvalue(res, r, CL_ATTEMPTS)));
-	struct webhook_http_opts opts = { 10000, 30000, NULL };
+	struct webhook_http_opts opts = { 10000, DELIVER_WEBHOOK_TIMEOUT_S * 1000L, NULL };
 	time_t now = time(NULL);
 	char err[512] = "out of memory";
 	char *body;
@@ -425,6 +442,7 @@ static void deliver_start_webhook(struct deliver *d, PGresult *res, int r)
 	if (!job)
 		return;
 	job->ids[0] = atoll(PQgetvalue(res, r, CL_ID));
+	job->claims[0] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
 	body = deliver_webhook_body(PQgetvalue(res, r, CL_TYPE), PQgetvalue(res, r, CL_PAYLOAD), now);
 	if (!secret)
 		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook", url);
@@ -514,6 +532,7 @@ static void deliver_start_digest(struct deliver *d, PGresult *res, const int *ro
 		const char *type = PQgetvalue(res, r, CL_TYPE);
 
 		job->ids[i] = atoll(PQgetvalue(res, r, CL_ID));
+		job->claims[i] = (int)att;
 		job->attempts = att > job->attempts ? att : job->attempts;
 		alerts[i] = json_loads(PQgetvalue(res, r, CL_PAYLOAD), 0, &jerr);
 		if (alerts[i] && strcmp(type, "delivery.failed") == 0) {
@@ -653,6 +672,17 @@ static int deliver_job_start(struct deliver_job *job, char *err, size_t errsz)
 	return mail_send(d->mail, job->to, &job->msg, deliver_on_mail, job, err, errsz);
 }
 
+/* A job waits in its receiver's queue from its claim; handed to the loop, it may wait there for
+ * a running transfer to end, then take as long as the longest transfer. One not handed over
+ * within this many seconds of its claim could still be running when its lease ends and another
+ * deliverer takes the notice: it is released instead. */
+static long deliver_start_within_s(const struct deliver *d)
+{
+	long longest = d->mail ? DELIVER_MAIL_TIMEOUT_S : DELIVER_WEBHOOK_TIMEOUT_S;
+
+	return DELIVER_LEASE_S - 2 * longest - DELIVER_RECORD_MARGIN_S;
+}
+
 /* Hands waiting jobs to the loop while it has a free slot, each time to the receiver with the
  * fewest transfers running. The loop alone would start them in claim order, and a receiver that
  * holds every request (a stall, a black hole) would soon hold every slot while the others'
@@ -680,6 +710,12 @@ static void deliver_pump(struct deliver *d)
 		if (!best->head)
 			best->tail = NULL;
 		job->next = NULL;
+		if (deliver_ms_since(&job->t0) > deliver_start_within_s(d) * 1000L) {
+			/* it would outlive its lease: back to the outbox unsent, for any deliverer */
+			deliver_job_result(job, "released", "not started within its lease", 0);
+			deliver_job_end(job);
+			continue;
+		}
 		job->started = 1;
 		best->running++;
 		if (deliver_job_start(job, err, sizeof(err)) < 0) {
@@ -707,6 +743,7 @@ static void deliver_release_email(struct deliver *d, PGresult *res)
 		if (!job)
 			continue;
 		job->ids[0] = atoll(PQgetvalue(res, r, CL_ID));
+		job->claims[0] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
 		d->in_flight++;
 		deliver_job_result(job, "retry", "no \"email\" section in the configuration", 3600);
 		deliver_job_end(job);
@@ -771,6 +808,7 @@ int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg)
 		return -1;
 	memset(&d->stats, 0, sizeof(d->stats));
 	d->start_failures = 0;
+	d->released = 0;
 	/* unique to this pass of this process: a later pass never adds to its reports' email */
 	snprintf(d->ops_digest, sizeof(d->ops_digest), "ops-%lld-%ld-%u", (long long)time(NULL),
 		 (long)getpid(), ++d->passes);

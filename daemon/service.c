@@ -68,6 +68,8 @@ struct service {
 	struct http_server *http;
 	struct sdnotify *sd;
 	struct leader *leader;        /* whether this instance evaluates (several may run) */
+	unsigned leader_changes;      /* times it started or stopped evaluating */
+	unsigned eval_term;           /* leader_changes when the evaluation in flight began */
 	struct idset pending;         /* notified children not yet evaluated */
 	int migrated;
 	int full_pending;
@@ -477,6 +479,16 @@ static void service_on_eval(struct eval_result *res, void *arg)
 		service_eval_end(svc);
 		return;
 	}
+	/* The lock went while this evaluation ran (its session broke), so another instance may
+	 * have taken over and recorded a newer snapshot already: recording this older one could
+	 * resolve an alert that one announced, to announce it again later. The work is not lost:
+	 * whoever holds the lock now evaluates everyone when it takes it. */
+	if (!leader_is_leading(svc->leader) || svc->eval_term != svc->leader_changes) {
+		log_warn(svc->ctx, "evaluation: the lock was lost while it ran; its result is not "
+			 "recorded (the instance holding the lock evaluates everyone)");
+		service_eval_end(svc);
+		return;
+	}
 	if (state_record(svc->ctx, svc->conns[CONN_EVAL].db, res, &svc->req, service_on_recorded,
 			 svc) < 0) {
 		log_err(svc->ctx, "could not record the evaluation: %s",
@@ -517,6 +529,7 @@ static void service_start_eval(struct service *svc)
 	}
 	svc->full_pending = 0;
 	svc->evaluating = 1;
+	svc->eval_term = svc->leader_changes;
 	if (eval_start(svc->ctx, svc->conns[CONN_EVAL].db, &svc->req, service_on_eval, svc) < 0) {
 		log_err(svc->ctx, "could not start an evaluation: out of memory");
 		svc->full_pending = 1;
@@ -567,6 +580,7 @@ static void service_on_leader(int leading, void *arg)
 {
 	struct service *svc = arg;
 
+	svc->leader_changes++;
 	if (leading) {
 		svc->full_pending = 1;
 		service_kick(svc);

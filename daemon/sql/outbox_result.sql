@@ -1,33 +1,42 @@
 -- outbox_result: records what happened to delivered, retried and failed notices, with each
--- attempt kept; a notice that ran out of time is failed and reported to the operators.
--- $1 jsonb [{notice_id, outcome: delivered|retry|failed|gone, detail, delay_s, duration_ms}]
+-- attempt kept; a notice that ran out of time is failed and reported to the operators. A result
+-- counts only for the claim it came from (attempts as claimed): a deliverer whose lease ran out
+-- and whose notice another has claimed since leaves that one's claim alone. A released notice
+-- was never sent: it is due again at once, and its claim is not counted as an attempt.
+-- $1 jsonb [{notice_id, attempts, outcome: delivered|retry|failed|gone|released, detail,
+--           delay_s, duration_ms}]
 -- $2 int   the retry horizon in seconds: a notice older than this is not retried again
 -- $3 text  the operators' address, or NULL
 -- $4 text  the digest key of this delivery pass's reports: they go in one email, and a resend
 --          after a crash holds the same reports (no later pass adds to it), so it keeps its
 --          Message-ID
 WITH r AS (
-    SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(notice_id bigint, outcome text,
-           detail text, delay_s int, duration_ms int)
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(notice_id bigint, attempts int,
+           outcome text, detail text, delay_s int, duration_ms int)
 ),
 upd AS (
     UPDATE @state@.outbox o
        SET status = CASE
                WHEN r.outcome = 'delivered' THEN 'delivered'
+               WHEN r.outcome = 'released' THEN 'pending'
                WHEN r.outcome = 'retry' AND o.created_at + make_interval(secs => $2::int)
                     > now() + make_interval(secs => coalesce(r.delay_s, 0)) THEN 'pending'
                ELSE 'failed' END,
+           attempts = CASE WHEN r.outcome = 'released' THEN o.attempts - 1 ELSE o.attempts END,
            delivered_at = CASE WHEN r.outcome = 'delivered' THEN now() END,
            next_attempt_at = now() + make_interval(secs => coalesce(r.delay_s, 0)),
            lease_until = NULL,
-           last_error = CASE WHEN r.outcome = 'delivered' THEN NULL ELSE r.detail END
+           last_error = CASE WHEN r.outcome = 'delivered' THEN NULL
+                             WHEN r.outcome = 'released' THEN o.last_error
+                             ELSE r.detail END
       FROM r
      WHERE o.notice_id = r.notice_id AND o.status = 'delivering'
+       AND o.attempts = coalesce(r.attempts, o.attempts)
     RETURNING o.notice_id, o.status, o.channel, o.destination, o.type, o.payload, o.last_error
 ),
 attempts AS (
     INSERT INTO @state@.delivery_attempts (notice_id, outcome, detail, duration_ms)
-    SELECT notice_id, outcome, detail, duration_ms FROM r
+    SELECT notice_id, outcome, detail, duration_ms FROM r WHERE outcome <> 'released'
 ),
 gone AS (
     INSERT INTO @state@.disabled_endpoints (url, reason)
