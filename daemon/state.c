@@ -33,6 +33,7 @@ struct state_op {
 	state_record_cb recorded;
 	void *arg;
 	int version;            /* current version while migrating */
+	int raced;              /* a migration lost a race with another daemon once already */
 	struct state_changes ch;
 	char error[1024];       /* the first failure of a recording, or "" */
 };
@@ -72,12 +73,30 @@ static void state_migrate_end(struct state_op *op, const char *error)
 }
 
 static void state_apply_next(struct state_op *op);
+static int state_check_version(struct state_op *op);
+
+/* Another daemon that started at the same moment applied this migration first (it held the
+ * lock while this one read the old version): read the version again instead of failing. */
+static int state_lost_race(struct state_op *op, PGresult *res)
+{
+	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (op->raced || !code || (strcmp(code, "42P07") != 0 && strcmp(code, "42710") != 0 &&
+				   strcmp(code, "42723") != 0 && strcmp(code, "23505") != 0))
+		return 0;
+	op->raced = 1;
+	log_info(op->ctx, "state schema %s: another driftwatchd migrated it first; reading the "
+		 "version again", op->ctx->cfg->state_schema);
+	return state_check_version(op) == 0;
+}
 
 static void state_on_applied(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct state_op *op = arg;
 	char msg[1024];
 
+	if (state_lost_race(op, res))
+		return;
 	if (!res || PQresultStatus(res) == PGRES_FATAL_ERROR) {
 		snprintf(msg, sizeof(msg), "state schema %s: migration to version %d failed: %s",
 			 op->ctx->cfg->state_schema, op->version + 1,
@@ -164,24 +183,30 @@ static void state_on_exists(struct db_conn *conn, PGresult *res, void *arg)
 	free(sql);
 }
 
+static int state_check_version(struct state_op *op)
+{
+	char *name = strbuf_subst("@state@.schema_version", "@state@", op->ident);
+	const char *params[1] = { name };
+	int rc;
+
+	rc = name ? db_query(op->conn, "SELECT to_regclass($1)::text", 1, params, state_on_exists,
+			     op) : -1;
+	free(name);
+	return rc;
+}
+
 int state_migrate(struct dw_ctx *ctx, struct db_conn *conn, state_done_cb cb, void *arg)
 {
 	struct state_op *op = state_op_new(ctx, conn, arg);
-	char *name;
-	const char *params[1];
-	int rc;
 
 	if (!op)
 		return -1;
 	op->done = cb;
-	name = strbuf_subst("@state@.schema_version", "@state@", op->ident);
-	params[0] = name;
-	rc = name ? db_query(conn, "SELECT to_regclass($1)::text", 1, params, state_on_exists, op)
-		  : -1;
-	free(name);
-	if (rc < 0)
+	if (state_check_version(op) < 0) {
 		state_op_free(op);
-	return rc;
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- recording an evaluation ---- */
