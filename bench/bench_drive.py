@@ -161,12 +161,15 @@ def cmd_run(args):
     sys.stderr.write(err)
     if p.returncode != 0:
         raise SystemExit("bench_drive: %s exited with %d" % (args.cmd[0], p.returncode))
-    m = re.search(r"^driftwatch as of \S+: (\d+) children evaluated, (\d+) alerts, ([\d.]+) s",
-                  err, re.M)
+    # "…, X s (rules R s, bad rows Q s)": the six rules are the evaluation; the bad-row count
+    # that follows them in the same snapshot is reported beside it.
+    m = re.search(r"^driftwatch as of \S+: (\d+) children evaluated, (\d+) alerts, ([\d.]+) s"
+                  r" \(rules ([\d.]+) s, bad rows ([\d.]+) s\)", err, re.M)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out(wall_s="%.3f" % wall, maxrss_kb=rss)
     if m:
-        out(children=m.group(1), alerts=m.group(2), eval_s=m.group(3))
+        out(children=m.group(1), alerts=m.group(2), total_s=m.group(3), eval_s=m.group(4),
+            bad_rows_s=m.group(5))
 
 
 # ---------------------------------------------------------------- scan

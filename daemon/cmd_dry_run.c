@@ -79,7 +79,7 @@ static void dry_run_on_eval(struct eval_result *res, void *arg)
 static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
 {
 	struct dry_run *dr = arg;
-	struct eval_request req = { dr->as_of, NULL, 0 };
+	struct eval_request req = { .as_of = dr->as_of };
 
 	if (!ok) {
 		log_err(dr->ctx, "database (%s): %s", dr->ctx->cfg->path, db_error(conn));

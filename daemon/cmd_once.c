@@ -81,7 +81,7 @@ static void once_on_recorded(int ok, const char *error, const struct state_chang
 static void once_on_eval(struct eval_result *res, void *arg)
 {
 	struct once_run *run = arg;
-	struct eval_request req = { run->as_of, NULL, 0 };
+	struct eval_request req = { .as_of = run->as_of };
 
 	run->res = res;
 	if (res->error) {
@@ -98,7 +98,7 @@ static void once_on_eval(struct eval_result *res, void *arg)
 static void once_on_migrated(int ok, const char *error, void *arg)
 {
 	struct once_run *run = arg;
-	struct eval_request req = { run->as_of, NULL, 0 };
+	struct eval_request req = { .as_of = run->as_of };
 
 	if (!ok) {
 		log_err(run->ctx, "%s", error);

@@ -32,7 +32,10 @@ struct eval_run {
 	char *kids;              /* text[] literal of the child ids, or NULL for everyone */
 	char *timeout;           /* statement_timeout for the snapshot, e.g. "300s" */
 	char *sql;               /* the statement in flight, owned here */
+	int skip_rules;
+	int count_bad_rows;      /* a full evaluation not told to skip them */
 	struct timespec t0;
+	struct timespec t_step;  /* when the rules, or the bad-row count, began */
 };
 
 static void eval_next(struct eval_run *run);
@@ -351,6 +354,7 @@ static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
 
 		if (strcmp(kind, "children_evaluated") == 0) {
 			run->res->children = n;
+			run->res->counted = 1;
 			continue;
 		}
 		if (eval_add_bad(run->res, kind, n) < 0) {
@@ -358,6 +362,7 @@ static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
 			return;
 		}
 	}
+	run->res->bad_rows_seconds = eval_elapsed(&run->t_step);
 	run->step = EVAL_COMMIT;
 	eval_next(run);
 }
@@ -391,7 +396,8 @@ static void eval_on_prepare(struct db_conn *conn, PGresult *pg, void *arg)
 	}
 	snprintf(run->res->as_of, sizeof(run->res->as_of), "%s", PQgetvalue(pg, 0, 0));
 	run->step = EVAL_RULE;
-	run->rule_i = 0;
+	run->rule_i = run->skip_rules ? run->ctx->cfg->n_rules : 0;
+	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
 	eval_next(run);
 }
 
@@ -428,6 +434,7 @@ static void eval_run_quality(struct eval_run *run)
 		return;
 	}
 	run->step = EVAL_QUALITY;
+	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
 	rc_send = eval_send(run, "", cats, "{}", eval_on_quality);
 	free(cats);
 	if (rc_send < 0)
@@ -453,14 +460,16 @@ static void eval_next(struct eval_run *run)
 			run->rule_i++;
 		if (run->rule_i < cfg->n_rules) {
 			eval_run_rule(run);
-		} else if (run->kids) {
-			/* Bad rows are counted by the full evaluations; a handful of notified
-			 * children is not worth a second pass over their rows. */
-			run->step = EVAL_COMMIT;
-			eval_next(run);
-		} else {
-			eval_run_quality(run);
+			return;
 		}
+		if (!run->skip_rules)
+			run->res->rules_seconds = eval_elapsed(&run->t_step);
+		if (run->count_bad_rows) {
+			eval_run_quality(run);
+			return;
+		}
+		run->step = EVAL_COMMIT;
+		eval_next(run);
 		return;
 	case EVAL_QUALITY:
 		return;
@@ -491,6 +500,10 @@ int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_reque
 	run->as_of_req = req->as_of ? strdup(req->as_of) : NULL;
 	run->kids = req->child_ids ? eval_array_literal(req->child_ids, req->n_child_ids) : NULL;
 	run->timeout = strdup(timeout);
+	run->skip_rules = req->skip_rules;
+	/* Bad rows are counted by full evaluations only: a handful of notified children is not
+	 * worth a second pass over their rows. */
+	run->count_bad_rows = !req->child_ids && !req->skip_bad_rows;
 	if (!run->res || !run->case_ident || (req->as_of && !run->as_of_req) ||
 	    (req->child_ids && !run->kids) || !run->timeout) {
 		free(run->res);

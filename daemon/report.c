@@ -49,10 +49,16 @@ static void report_bad_rows(FILE *out, const struct eval_result *res)
 
 void report_evaluation(FILE *out, const struct dw_config *cfg, const struct eval_result *res)
 {
-	fprintf(out, "driftwatch as of %s: %lld children evaluated, %zu alerts, %.2f s\n",
-		res->as_of, res->children, res->n_alerts, res->seconds);
+	if (res->counted)
+		fprintf(out, "driftwatch as of %s: %lld children evaluated, %zu alerts, %.2f s "
+			"(rules %.2f s, bad rows %.2f s)\n", res->as_of, res->children,
+			res->n_alerts, res->seconds, res->rules_seconds, res->bad_rows_seconds);
+	else
+		fprintf(out, "driftwatch as of %s: %zu alerts, %.2f s (bad rows not counted)\n",
+			res->as_of, res->n_alerts, res->seconds);
 	report_stages(out, cfg, res);
-	report_bad_rows(out, res);
+	if (res->counted)
+		report_bad_rows(out, res);
 	if (res->used_fallback)
 		fprintf(out, "  %zu alerts have a role sent to the fallback address %s\n",
 			res->used_fallback, cfg->addresses.fallback);

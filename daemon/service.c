@@ -22,6 +22,7 @@
 #include "driftwatch/sdnotify.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/state.h"
+#include "driftwatch/strbuf.h"
 
 /* A burst of NOTIFYs (one commit touching many rows) is gathered this long before evaluating. */
 #define SERVICE_BATCH_MS 20
@@ -41,9 +42,12 @@
 #define SERVICE_STOP_RECORD_S 2
 #define SERVICE_MAX_TRANSFERS 16
 
-enum { CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT };
+/* Bad rows are counted on a connection of their own: at a million children the count takes
+ * longer than the six rules together, and no alert should wait for it. */
+enum { CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT_BAD, CONN_COUNT };
 
-static const char *const conn_names[] = { "evaluation", "delivery", "notification" };
+static const char *const conn_names[] = { "evaluation", "delivery", "notification",
+					  "bad-row count" };
 
 struct service;
 
@@ -74,6 +78,10 @@ struct service {
 	int migrated;
 	int full_pending;
 	int evaluating;
+	int count_pending;            /* a full evaluation was recorded: count bad rows again */
+	int counting;                 /* a bad-row count is in flight on CONN_COUNT_BAD */
+	struct eval_request count_req;
+	char *bad_rows_last;          /* the last count as logged, to log only a change */
 	int delivering;
 	int deliver_again;
 	int stopping;                 /* 1 waiting for deliveries, 2 cancelled them, recording */
@@ -91,6 +99,7 @@ struct service {
 };
 
 static void service_kick(struct service *svc);
+static void service_count_kick(struct service *svc);
 static void service_deliver_kick(struct service *svc);
 static int service_deliver_open(struct service *svc);
 static void service_conn_start(struct service_conn *sc);
@@ -220,6 +229,8 @@ static void service_on_conn_up(struct service_conn *sc)
 		log_err(svc->ctx, "delivery is off until the configuration is fixed");
 	if (sc->which == CONN_DELIVER)
 		service_deliver_kick(svc);
+	if (sc->which == CONN_COUNT_BAD)
+		service_count_kick(svc);
 	service_kick(svc);
 }
 
@@ -264,6 +275,9 @@ static void service_on_connect(struct db_conn *conn, int ok, void *arg)
 
 	if (!ok) {
 		service_conn_schedule(sc, db_error(conn));
+		/* evaluations wait for the listener's first attempt (service_kick) */
+		if (sc->which == CONN_LISTEN)
+			service_kick(sc->svc);
 		return;
 	}
 	service_on_conn_up(sc);
@@ -387,16 +401,96 @@ static void service_metrics_eval(struct service *svc, const struct eval_result *
 		m->incremental_total++;
 		return;
 	}
-	/* Alerts and bad rows describe the whole population, so only a full evaluation sets them. */
-	m->children_evaluated = res->children;
+	/* Alerts describe the whole population, so only a full evaluation sets them. */
 	for (size_t r = 0; r < RULE_REGISTRY_MAX; r++)
 		for (size_t s = 0; s < RULE_MAX_STAGES; s++)
 			m->alerts[r][s] = (long long)res->by_stage[r][s];
+}
+
+/* The last count of the whole population's children and bad rows. */
+static void service_metrics_bad_rows(struct service *svc, const struct eval_result *res)
+{
+	struct dw_metrics *m = &svc->ctx->metrics;
+
+	m->children_evaluated = res->children;
 	m->n_bad = 0;
 	for (size_t i = 0; i < res->n_bad && i < METRICS_MAX_BAD_KINDS; i++) {
 		snprintf(m->bad[i].kind, sizeof(m->bad[i].kind), "%s", res->bad[i].kind);
 		m->bad[i].count = res->bad[i].count;
 		m->n_bad++;
+	}
+}
+
+/* ---- bad rows ---- */
+
+static char *service_bad_rows_text(const struct eval_result *res, long long *total)
+{
+	struct strbuf sb;
+
+	*total = 0;
+	strbuf_init(&sb);
+	for (size_t i = 0; i < res->n_bad; i++) {
+		*total += res->bad[i].count;
+		strbuf_printf(&sb, " %s=%lld", res->bad[i].kind, res->bad[i].count);
+	}
+	return strbuf_take(&sb);
+}
+
+/* Real data keeps its bad rows for weeks; repeating the same counts every interval would
+ * teach the reader to skip the line, so only a change is a notice. */
+static void service_log_bad_rows(struct service *svc, const struct eval_result *res)
+{
+	long long total;
+	char *text = service_bad_rows_text(res, &total);
+	int same = text && svc->bad_rows_last && strcmp(text, svc->bad_rows_last) == 0;
+
+	if (!text)
+		return;
+	log_write(svc->ctx->log_level, same ? LOG_PRIO_DEBUG : LOG_PRIO_NOTICE,
+		  "bad rows as of %s: %lld left out of the rules among %lld children (counted in "
+		  "%.2f s)%s%s", res->as_of, total, res->children, res->bad_rows_seconds,
+		  total ? ":" : "", text);
+	free(svc->bad_rows_last);
+	svc->bad_rows_last = text;
+}
+
+static void service_on_counted(struct eval_result *res, void *arg)
+{
+	struct service *svc = arg;
+
+	svc->counting = 0;
+	if (svc->stopping) {
+		eval_result_free(res);
+		return;
+	}
+	if (res->error) {
+		log_warn(svc->ctx, "counting bad rows failed (counted again after the next full "
+			 "evaluation): %s", res->error);
+	} else {
+		service_metrics_bad_rows(svc, res);
+		service_log_bad_rows(svc, res);
+	}
+	eval_result_free(res);
+	service_kick(svc); /* a reload waits for the count */
+}
+
+/* After each recorded full evaluation, by the instance that evaluates; a count still running
+ * when the next one is due is not doubled, it is simply followed by one more. */
+static void service_count_kick(struct service *svc)
+{
+	struct db_conn *db = svc->conns[CONN_COUNT_BAD].db;
+
+	if (svc->stopping || svc->counting || !svc->count_pending || svc->reload)
+		return;
+	if (!db || !db_is_up(db) || !leader_is_leading(svc->leader))
+		return;
+	memset(&svc->count_req, 0, sizeof(svc->count_req));
+	svc->count_req.skip_rules = 1;
+	svc->count_pending = 0;
+	svc->counting = 1;
+	if (eval_start(svc->ctx, db, &svc->count_req, service_on_counted, svc) < 0) {
+		svc->counting = 0;
+		log_err(svc->ctx, "could not start counting bad rows: out of memory");
 	}
 }
 
@@ -455,8 +549,11 @@ static void service_on_recorded(int ok, const char *error, const struct state_ch
 	snprintf(status, sizeof(status), "last evaluation %s: %lld children, %zu alerts, %.2f s",
 		 res->as_of, svc->ctx->metrics.children_evaluated, res->n_alerts, res->seconds);
 	service_status(svc, "%s", status);
-	if (!svc->req.child_ids)
+	if (!svc->req.child_ids) {
 		service_schedule_midnight(svc);
+		svc->count_pending = 1;
+		service_count_kick(svc);
+	}
 	if (ch->email_notices + ch->webhook_notices > 0)
 		service_deliver_kick(svc);
 	service_eval_end(svc);
@@ -526,6 +623,7 @@ static void service_start_eval(struct service *svc)
 	} else {
 		/* A full evaluation covers every notified child too. */
 		idset_clear(&svc->pending);
+		svc->req.skip_bad_rows = 1; /* counted apart: service_count_kick */
 	}
 	svc->full_pending = 0;
 	svc->evaluating = 1;
@@ -548,15 +646,19 @@ static void service_kick(struct service *svc)
 {
 	if (svc->stopping || svc->evaluating)
 		return;
-	if (svc->reload && !svc->delivering) {
+	if (svc->reload && !svc->delivering && !svc->counting) {
 		service_apply_reload(svc);
 		return;
 	}
 	/* NULL while a reload replaces the connections: a callback run by the closing may kick */
 	if (!svc->conns[CONN_EVAL].db || !db_is_up(svc->conns[CONN_EVAL].db))
 		return;
-	/* waiting out a failure, or for the LISTEN whose reply asks for a full evaluation */
+	/* waiting out a failure, or for the LISTEN whose reply asks for a full evaluation; at
+	 * start also for the LISTEN connection's first attempt, or the first full evaluation would
+	 * be followed at once by a second one, asked for by that LISTEN */
 	if (evtimer_pending(svc->ev_eval_retry, NULL) || svc->conns[CONN_LISTEN].listening == 1)
+		return;
+	if (!svc->conns[CONN_LISTEN].was_up && svc->conns[CONN_LISTEN].attempts == 0)
 		return;
 	if (!svc->migrated) {
 		svc->evaluating = 1;
@@ -1009,6 +1111,7 @@ out:
 	eval_result_free(svc.res);
 	idset_free_ids(svc.req_ids, svc.n_req_ids);
 	idset_clear(&svc.pending);
+	free(svc.bad_rows_last);
 	if (svc.reload) {
 		config_free(svc.reload);
 		free(svc.reload);

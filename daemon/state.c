@@ -401,8 +401,9 @@ int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_res
 	params[3] = rules;
 	params[4] = ctx->cfg->email.send_resolved ? "true" : "false";
 	params[5] = digest;
-	params[6] = children;
-	params[7] = bad;
+	/* The daemon counts bad rows apart from its evaluations (service.c): NULL, not zero. */
+	params[6] = res->counted ? children : NULL;
+	params[7] = res->counted ? bad : NULL;
 	params[8] = scope;
 	snprintf(repeat, sizeof(repeat), "%d", ctx->cfg->repeat_after_days);
 	params[9] = repeat;

@@ -108,6 +108,10 @@ if ! sql -v schema=casework -f "$top/rules/contract.sql" -f "$top/tests/fixtures
 	notok "load rules/contract.sql and tests/fixtures/daemon.sql"
 	exit 1
 fi
+# One bad row (a CIN plan ending before it starts), for the bad-row count of section 6.
+sql -c "INSERT INTO casework.cin_plans VALUES ('CIN-BAD-1', 'C-INIT-1', current_date,
+	current_date - 1, true)" >/dev/null
+n_children=$(sql -c "SELECT count(DISTINCT child_id) FROM casework.children")
 
 # start_receiver NAME PORT ROUTE...: a webhook_receiver.py logging to $work/NAME.jsonl on PORT
 # (0 = any); sets rport to the port it listens on and rpid to its process.
@@ -236,6 +240,22 @@ check "the initial webhook carries the configured link" \
 	'grep -q "\"link\": \"$LINK1/C-INIT-1\"" "$work/init.C-INIT-1"'
 
 # ---- 6: /metrics and malformed requests ----
+# Bad rows are counted on their own connection after the full evaluation was recorded: the
+# alerts above did not wait for them, and the count still reaches the log and /metrics.
+if wait_log 0 "^<5>bad rows as of [0-9-]+: 1 left out of the rules among $n_children children .*: cin_plans.end_before_start=1\$" 30; then
+	ok "the bad-row count is logged once it is done (1 bad row, $n_children children)"
+else
+	notok "the bad-row count is logged once it is done (1 bad row, $n_children children)"
+	grep "bad rows" "$log" | diag
+fi
+bad_metric=$(metric driftwatch_bad_rows --label kind=cin_plans.end_before_start)
+children_metric=$(metric driftwatch_children_evaluated)
+check "driftwatch_bad_rows{kind=\"cin_plans.end_before_start\"} is 1 (got $bad_metric)" \
+	'[ "$bad_metric" = 1 ] || [ "$bad_metric" = 1.0 ]'
+check "driftwatch_children_evaluated is $n_children (got $children_metric)" \
+	'[ "${children_metric%.0}" = "$n_children" ]'
+check "the full evaluations record no bad-row count of their own (NULL, not zero)" \
+	'[ "$(sql -c "SELECT count(*) FROM driftwatch.evaluations WHERE scope = '"'"'all'"'"' AND (bad_rows IS NOT NULL OR children IS NOT NULL)")" = 0 ]'
 probe metrics --port "$http_port" --min-evaluations 1 --db-up 1 >"$work/metrics1.out"
 grep -v '^# value' "$work/metrics1.out"
 probe malformed --port "$http_port"
