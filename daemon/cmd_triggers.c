@@ -67,10 +67,16 @@ static void trig_table(struct strbuf *sb, const struct trig_run *tr, const char 
 {
 	strbuf_printf(sb, "DROP TRIGGER IF EXISTS driftwatch_notify ON %s.%s;\n", tr->case_ident,
 		      relname);
-	if (tr->install)
-		strbuf_printf(sb, "CREATE TRIGGER driftwatch_notify AFTER INSERT OR UPDATE OR DELETE "
-			      "ON %s.%s FOR EACH ROW EXECUTE FUNCTION %s.notify_child();\n",
-			      tr->case_ident, relname, tr->state_ident);
+	strbuf_printf(sb, "DROP TRIGGER IF EXISTS driftwatch_notify_truncate ON %s.%s;\n",
+		      tr->case_ident, relname);
+	if (!tr->install)
+		return;
+	strbuf_printf(sb, "CREATE TRIGGER driftwatch_notify AFTER INSERT OR UPDATE OR DELETE "
+		      "ON %s.%s FOR EACH ROW EXECUTE FUNCTION %s.notify_child();\n",
+		      tr->case_ident, relname, tr->state_ident);
+	strbuf_printf(sb, "CREATE TRIGGER driftwatch_notify_truncate AFTER TRUNCATE ON %s.%s "
+		      "FOR EACH STATEMENT EXECUTE FUNCTION %s.notify_all();\n", tr->case_ident,
+		      relname, tr->state_ident);
 }
 
 static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
@@ -110,7 +116,9 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 		tr->n_tables++;
 	}
 	if (!tr->install)
-		strbuf_printf(&sb, "DROP FUNCTION IF EXISTS %s.notify_child();\n", tr->state_ident);
+		strbuf_printf(&sb, "DROP FUNCTION IF EXISTS %s.notify_child();\n"
+			      "DROP FUNCTION IF EXISTS %s.notify_all();\n", tr->state_ident,
+			      tr->state_ident);
 	script = strbuf_take(&sb);
 	/* One simple-query script is one implicit transaction: all triggers or none. */
 	if (!script || db_script(conn, script, trig_on_done, tr) < 0) {

@@ -162,9 +162,15 @@ static void service_on_notify(struct db_conn *conn, const char *channel, const c
 	struct service *svc = arg;
 
 	(void)conn;
-	if (strcmp(channel, "driftwatch") != 0 || !payload || !*payload)
+	if (strcmp(channel, "driftwatch_all") == 0) {
+		/* a TRUNCATE: which children lost rows is not known */
+		log_info(svc->ctx, "a contract table was emptied (%s): evaluating everyone",
+			 payload && *payload ? payload : "?");
+		svc->full_pending = 1;
+		idset_clear(&svc->pending);
+	} else if (strcmp(channel, "driftwatch") != 0 || !payload || !*payload) {
 		return;
-	if (svc->pending.n >= SERVICE_MAX_INCREMENTAL) {
+	} else if (svc->pending.n >= SERVICE_MAX_INCREMENTAL) {
 		svc->full_pending = 1;
 		idset_clear(&svc->pending);
 	} else if (!svc->full_pending && idset_add(&svc->pending, payload) < 0) {
@@ -214,7 +220,8 @@ static void service_on_conn_up(struct service_conn *sc)
 		sc->listening = 1;
 		/* Whatever changed while nobody listened is found by a full evaluation, started
 		 * once the LISTEN is in place (service_on_listening). */
-		if (db_query(sc->db, "LISTEN driftwatch", 0, NULL, service_on_listening, sc) < 0) {
+		if (db_script(sc->db, "LISTEN driftwatch; LISTEN driftwatch_all", service_on_listening,
+			      sc) < 0) {
 			log_err(svc->ctx, "database: could not LISTEN: %s", db_error(sc->db));
 			sc->listening = 0;
 			svc->full_pending = 1;

@@ -76,8 +76,12 @@ char *strbuf_take(struct strbuf *sb)
 		strbuf_free(sb);
 		return NULL;
 	}
-	if (!sb->buf && strbuf_grow(sb, 0) < 0)
-		return NULL;
+	if (!sb->buf) {
+		/* nothing was appended: an empty string, not an unterminated buffer */
+		if (strbuf_grow(sb, 0) < 0)
+			return NULL;
+		sb->buf[0] = '\0';
+	}
 	s = sb->buf;
 	strbuf_init(sb);
 	return s;

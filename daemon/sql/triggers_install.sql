@@ -20,3 +20,13 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+
+-- TRUNCATE fires no row trigger, and a nightly "TRUNCATE and load again" is how many reporting
+-- copies are refreshed: without this the children whose rows vanished would wait for the next
+-- poll. The table is named for the log only: the daemon evaluates everyone.
+CREATE OR REPLACE FUNCTION @state@.notify_all() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('driftwatch_all', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;

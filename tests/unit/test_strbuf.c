@@ -1,0 +1,61 @@
+/* test_strbuf: the growing string every SQL text, log line and message body is built in. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/strbuf.h"
+#include "tap.h"
+
+static void test_empty(void)
+{
+	struct strbuf sb;
+	char *s;
+
+	/* Found by ASan: a buffer nothing was appended to came back unterminated. */
+	strbuf_init(&sb);
+	s = strbuf_take(&sb);
+	tap_str(s, "", "taking a buffer nothing was appended to gives the empty string");
+	free(s);
+	strbuf_init(&sb);
+	strbuf_append(&sb, "");
+	s = strbuf_take(&sb);
+	tap_str(s, "", "appending the empty string gives the empty string");
+	free(s);
+}
+
+static void test_growth(void)
+{
+	struct strbuf sb;
+	char *s;
+	size_t want = 0;
+
+	strbuf_init(&sb);
+	for (int i = 0; i < 1000; i++) {
+		strbuf_printf(&sb, "%d,", i);
+		want += (size_t)snprintf(NULL, 0, "%d,", i);
+	}
+	s = strbuf_take(&sb);
+	tap_int((long long)(s ? strlen(s) : 0), (long long)want,
+		"a thousand printfs keep every byte (%zu)", want);
+	tap_ok(s && strncmp(s, "0,1,2,", 6) == 0 && strcmp(s + want - 4, "999,") == 0,
+	       "and in order");
+	free(s);
+}
+
+static void test_subst(void)
+{
+	char *s = strbuf_subst("FROM @case@.a JOIN @case@.b", "@case@", "\"x\"");
+
+	tap_str(s, "FROM \"x\".a JOIN \"x\".b", "strbuf_subst replaces every occurrence");
+	free(s);
+	s = strbuf_subst("no marker", "@case@", "x");
+	tap_str(s, "no marker", "strbuf_subst without the marker copies the text");
+	free(s);
+}
+
+int main(void)
+{
+	test_empty();
+	test_growth();
+	test_subst();
+	return tap_status();
+}
