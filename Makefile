@@ -13,7 +13,10 @@ LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
 SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 RULE_SQL  := $(sort $(wildcard rules/*.sql daemon/sql/*.sql))
-EMBED_SQL := $(filter-out rules/contract.sql rules/contract_indexes.sql,$(RULE_SQL))
+# Fragments: text that statements pull in with `-- @include NAME.sql` (rules/embed_sql.sh), not
+# statements of their own. They are not embedded, but build/sql_embed.c depends on them.
+SQL_FRAGMENTS := rules/episodes.sql
+EMBED_SQL := $(filter-out rules/contract.sql rules/contract_indexes.sql $(SQL_FRAGMENTS),$(RULE_SQL))
 SRC       := $(sort $(wildcard daemon/*.c rules/*.c)) build/sql_embed.c
 LIB_SRC   := $(filter-out daemon/main.c,$(SRC))
 OBJ       := $(patsubst %.c,build/obj/%.o,$(SRC))
@@ -29,10 +32,10 @@ HEADERS   := $(wildcard include/driftwatch/*.h tests/unit/*.h)
 .PHONY: all check demo bench clean install
 all: build/driftwatchd build/dwgen
 
-build/sql_embed.c: rules/embed_sql.sh $(EMBED_SQL)
+build/sql_embed.c: rules/embed_sql.sh $(EMBED_SQL) $(SQL_FRAGMENTS)
 	@mkdir -p $(@D)
 	$(call SAY,EMBED,$(EMBED_SQL))
-	$(Q)sh rules/embed_sql.sh $(EMBED_SQL) > $@.$$$$.tmp && mv $@.$$$$.tmp $@
+	$(Q)sh rules/embed_sql.sh $(EMBED_SQL) > $@.$$$$.tmp && mv $@.$$$$.tmp $@ || { rm -f $@.$$$$.tmp; exit 1; }
 
 # `make V=1` shows the whole command lines.
 V ?= 0

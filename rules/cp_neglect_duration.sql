@@ -8,44 +8,18 @@ cp_candidates AS (
     WHERE keyed AND category = ANY ($4::text[])
       AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
 ),
-cp_plans_counted AS (
-    -- cp_plans_clean for the candidates only; plans starting after T are not yet known.
+episode_plans AS (
+    -- The CP plans for neglect that count, the input of episodes.sql: cp_plans_clean for the
+    -- candidates only; plans starting after T are not yet known.
     SELECT plan_id, child_id, start_date, end_date, category, chair_id
     FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM cp_candidates)
           ORDER BY child_id, plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
     WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
-),
-cp_ends AS (
-    -- A plan still open has no end yet, so everything after it joins its episode.
-    SELECT c.*,
-           max(coalesce(c.end_date, 'infinity'::date)) OVER (
-               PARTITION BY c.child_id ORDER BY c.start_date, c.plan_id
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end_before
-    FROM cp_plans_counted c
-),
-cp_episodes AS (
-    SELECT e.*,
-           count(*) FILTER (
-               WHERE e.latest_end_before IS NULL
-                  OR e.start_date > e.latest_end_before
-                                    + coalesce(($5::jsonb ->> 'merge_gap_days')::int, 28)
-           ) OVER (PARTITION BY e.child_id ORDER BY e.start_date, e.plan_id
-                   ROWS UNBOUNDED PRECEDING) AS episode
-    FROM cp_ends e
-),
-cp_current AS (
-    -- The open plan that started last is the subject; its episode gives the clock.
-    SELECT DISTINCT ON (child_id) child_id, plan_id, start_date, category, chair_id,
-           episode_start, plans_in_episode
-    FROM (SELECT e.*,
-                 min(e.start_date) OVER ep AS episode_start,
-                 count(*) OVER ep AS plans_in_episode
-          FROM cp_episodes e
-          WINDOW ep AS (PARTITION BY e.child_id, e.episode)) x
-    WHERE end_date IS NULL OR end_date > $1::date
-    ORDER BY child_id, start_date DESC, plan_id DESC
-),
+)
+-- @include episodes.sql
+-- (episode_current: the open plan that started last, with its episode and months)
+,
 cp_reached AS (
     SELECT c.*, s.strategy_id, s.kind, s.decided_on, s.review_by,
            s.strategy_id IS NOT NULL AS held,
@@ -53,7 +27,7 @@ cp_reached AS (
            $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '12m')::int, 12)))::date AS r12,
            $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '15m')::int, 15)))::date AS r15,
            $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '18m')::int, 18)))::date AS r18
-    FROM cp_current c
+    FROM episode_current c
     -- Any strategy active on T holds the escalation; the one decided last is shown. Looked up
     -- per current plan by index, so the cost stays linear whatever the planner expects.
     LEFT JOIN LATERAL (
@@ -83,7 +57,7 @@ hits AS (
            jsonb_build_object(
                'plan_start', c.start_date,
                'episode_start', c.episode_start,
-               'months', m.months,
+               'months', c.months,
                'category', c.category,
                'plans_in_episode', c.plans_in_episode,
                'strategy', CASE WHEN c.held THEN jsonb_build_object(
@@ -92,14 +66,5 @@ hits AS (
                'escalation_held', c.held AND (c.r15 OR c.r18)) AS facts,
            c.chair_id
     FROM cp_staged c
-    CROSS JOIN LATERAL (
-        SELECT ((extract(year FROM $1::date) - extract(year FROM c.episode_start)) * 12
-                + extract(month FROM $1::date) - extract(month FROM c.episode_start))::int AS n
-    ) d
-    -- Whole calendar months, clamped as date + interval clamps: the month count of T minus one
-    -- when T falls before the same day of its month.
-    CROSS JOIN LATERAL (
-        SELECT d.n - ((c.episode_start + make_interval(months => d.n))::date > $1::date)::int AS months
-    ) m
     WHERE c.stage IS NOT NULL
 )
