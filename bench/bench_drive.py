@@ -439,10 +439,12 @@ def load_embedded(path):
 
 
 def read_sql(name):
+    """A statement's text, with `-- @include F.sql` lines expanded as rules/embed_sql.sh does."""
     if EMBEDDED:
         return EMBEDDED[name]
     with open(os.path.join(ROOT, "rules", name), encoding="utf-8") as f:
-        return f.read()
+        lines = f.read().splitlines(keepends=True)
+    return "".join(read_sql(l.split()[2]) if l.startswith("-- @include ") else l for l in lines)
 
 
 def node_ms(node):
