@@ -20,14 +20,43 @@ enum db_state {
 
 static const char *const db_state_names[] = { "idle", "connecting", "ready", "busy", "failed" };
 
+/* What a request sends: libpq has one call for each. */
+enum db_kind {
+	DB_PARAMS,      /* one statement with parameters (PQsendQueryParams) */
+	DB_SCRIPT,      /* several statements, no parameters (PQsendQuery) */
+	DB_PREPARE,     /* sql prepared as name (PQsendPrepare) */
+	DB_PREPARED     /* the statement prepared as name, with parameters (PQsendQueryPrepared) */
+};
+
+/* One request as the caller gave it; nothing here is owned. */
+struct db_req {
+	enum db_kind kind;
+	const char *name;     /* DB_PREPARE, DB_PREPARED */
+	const char *sql;      /* not for DB_PREPARED */
+	int nparams;
+	const char *const *values;
+	db_result_cb cb;
+	void *arg;
+};
+
 /* A query waiting for the one in flight to finish: libpq runs one at a time per connection. */
 struct db_pending {
 	struct db_pending *next;
+	enum db_kind kind;
+	char *name;
 	char *sql;
-	int nparams;          /* -1 for a script */
+	int nparams;
 	char **values;
 	db_result_cb cb;
 	void *arg;
+};
+
+/* A statement prepared in the current session, and the text it was prepared from: the server
+ * forgets it when the session ends, and so does this list (db_close). */
+struct db_stmt {
+	struct db_stmt *next;
+	char *name;
+	char *sql;            /* NULL once an execution failed: prepare it again before use */
 };
 
 struct db_conn {
@@ -51,6 +80,8 @@ struct db_conn {
 	db_lost_cb lost_cb;
 	void *lost_arg;
 	PGresult *last;             /* the latest result of the query in flight */
+	struct db_stmt *stmts;      /* prepared in the current session */
+	unsigned long session;      /* sessions established so far (db_session) */
 	char err[512];
 };
 
@@ -105,8 +136,45 @@ static void db_drop_events(struct db_conn *conn)
 		evtimer_del(conn->ev_timeout);
 }
 
+static void db_stmt_free(struct db_stmt *st)
+{
+	if (!st)
+		return;
+	free(st->name);
+	free(st->sql);
+	free(st);
+}
+
+/* The statement of the current session named name, or NULL; *link is where it is linked from. */
+static struct db_stmt **db_stmt_link(struct db_conn *conn, const char *name)
+{
+	struct db_stmt **link = &conn->stmts;
+
+	while (*link && strcmp((*link)->name, name) != 0)
+		link = &(*link)->next;
+	return link;
+}
+
+static void db_stmt_forget(struct db_conn *conn, const char *name)
+{
+	struct db_stmt **link = db_stmt_link(conn, name);
+	struct db_stmt *st = *link;
+
+	if (!st)
+		return;
+	*link = st->next;
+	db_stmt_free(st);
+}
+
 static void db_close(struct db_conn *conn)
 {
+	struct db_stmt *st;
+
+	/* A new session starts with no prepared statements: none of these may be used again. */
+	while ((st = conn->stmts) != NULL) {
+		conn->stmts = st->next;
+		db_stmt_free(st);
+	}
 	db_drop_events(conn);
 	if (conn->last)
 		PQclear(conn->last);
@@ -282,6 +350,7 @@ static void db_connect_step(evutil_socket_t fd, short what, void *arg)
 		db_connect_fail(conn, "could not set up the database connection");
 		return;
 	}
+	conn->session++;
 	db_set_state(conn, DB_READY);
 	db_connect_finish(conn, 1);
 }
@@ -335,6 +404,7 @@ static void db_pending_free(struct db_pending *p)
 	for (int i = 0; p->values && i < p->nparams; i++)
 		free(p->values[i]);
 	free(p->values);
+	free(p->name);
 	free(p->sql);
 	free(p);
 }
@@ -370,16 +440,17 @@ static void db_queue_drop(struct db_conn *conn)
 		db_pending_free(p);
 }
 
-static int db_send_now(struct db_conn *conn, const char *sql, int nparams,
-		       const char *const *values, db_result_cb cb, void *arg);
+static int db_send_now(struct db_conn *conn, const struct db_req *rq);
 
 static void db_queue_pump(struct db_conn *conn)
 {
 	struct db_pending *p;
 
 	while (conn->state == DB_READY && (p = db_queue_pop(conn)) != NULL) {
-		if (db_send_now(conn, p->sql, p->nparams, (const char *const *)p->values, p->cb,
-				p->arg) < 0)
+		struct db_req rq = { p->kind, p->name, p->sql, p->nparams,
+				     (const char *const *)p->values, p->cb, p->arg };
+
+		if (db_send_now(conn, &rq) < 0)
 			p->cb(conn, NULL, p->arg);
 		db_pending_free(p);
 	}
@@ -502,20 +573,33 @@ static void db_on_timeout(evutil_socket_t fd, short what, void *arg)
 	db_lost(conn, what_msg);
 }
 
-/* nparams < 0 sends sql as a script of several statements (simple query protocol). */
-static int db_send_now(struct db_conn *conn, const char *sql, int nparams,
-		       const char *const *values, db_result_cb cb, void *arg)
+static int db_send_req(PGconn *pg, const struct db_req *rq)
+{
+	switch (rq->kind) {
+	case DB_PARAMS:
+		return PQsendQueryParams(pg, rq->sql, rq->nparams, NULL, rq->values, NULL, NULL, 0);
+	case DB_SCRIPT:
+		return PQsendQuery(pg, rq->sql);
+	case DB_PREPARE:
+		/* No types given: each parameter takes the type its first cast in sql names, as an
+		 * unnamed statement's do, so both forms of a statement mean the same. */
+		return PQsendPrepare(pg, rq->name, rq->sql, 0, NULL);
+	case DB_PREPARED:
+		return PQsendQueryPrepared(pg, rq->name, rq->nparams, rq->values, NULL, NULL, 0);
+	}
+	return 0;
+}
+
+static int db_send_now(struct db_conn *conn, const struct db_req *rq)
 {
 	struct timeval tv;
-	int sent = nparams < 0 ? PQsendQuery(conn->pg, sql)
-			       : PQsendQueryParams(conn->pg, sql, nparams, NULL, values, NULL, NULL, 0);
 
-	if (!sent) {
+	if (!db_send_req(conn->pg, rq)) {
 		db_set_error(conn, "could not send the query");
 		return -1;
 	}
-	conn->result_cb = cb;
-	conn->result_arg = arg;
+	conn->result_cb = rq->cb;
+	conn->result_arg = rq->arg;
 	db_set_state(conn, DB_BUSY);
 	if (conn->timeout_s > 0) {
 		tv.tv_sec = conn->timeout_s;
@@ -532,26 +616,27 @@ static char *db_strdup_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static int db_enqueue(struct db_conn *conn, const char *sql, int nparams,
-		      const char *const *values, db_result_cb cb, void *arg)
+static int db_enqueue(struct db_conn *conn, const struct db_req *rq)
 {
 	struct db_pending *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		goto oom;
-	p->nparams = nparams;
-	p->cb = cb;
-	p->arg = arg;
-	p->sql = strdup(sql);
-	if (!p->sql)
+	p->kind = rq->kind;
+	p->nparams = rq->nparams;
+	p->cb = rq->cb;
+	p->arg = rq->arg;
+	p->name = db_strdup_null(rq->name);
+	p->sql = db_strdup_null(rq->sql);
+	if ((rq->name && !p->name) || (rq->sql && !p->sql))
 		goto oom;
-	if (nparams > 0) {
-		p->values = calloc((size_t)nparams, sizeof(*p->values));
+	if (rq->nparams > 0) {
+		p->values = calloc((size_t)rq->nparams, sizeof(*p->values));
 		if (!p->values)
 			goto oom;
-		for (int i = 0; i < nparams; i++) {
-			p->values[i] = db_strdup_null(values[i]);
-			if (values[i] && !p->values[i])
+		for (int i = 0; i < rq->nparams; i++) {
+			p->values[i] = db_strdup_null(rq->values[i]);
+			if (rq->values[i] && !p->values[i])
 				goto oom;
 		}
 	}
@@ -568,31 +653,209 @@ oom:
 	return -1;
 }
 
-static int db_submit(struct db_conn *conn, const char *sql, int nparams,
-		     const char *const *values, db_result_cb cb, void *arg)
+static int db_submit(struct db_conn *conn, const struct db_req *rq)
 {
 	if (conn->state == DB_BUSY || (conn->state == DB_READY && conn->queue_head))
-		return db_enqueue(conn, sql, nparams, values, cb, arg);
+		return db_enqueue(conn, rq);
 	if (conn->state != DB_READY) {
 		snprintf(conn->err, sizeof(conn->err), "database connection is %s, not ready",
 			 db_state_names[conn->state]);
 		return -1;
 	}
-	return db_send_now(conn, sql, nparams, values, cb, arg);
+	return db_send_now(conn, rq);
 }
 
 int db_query(struct db_conn *conn, const char *sql, int nparams, const char *const *values,
 	     db_result_cb cb, void *arg)
 {
-	return db_submit(conn, sql, nparams < 0 ? 0 : nparams, values, cb, arg);
+	struct db_req rq = { DB_PARAMS, NULL, sql, nparams < 0 ? 0 : nparams, values, cb, arg };
+
+	return db_submit(conn, &rq);
 }
 
 int db_script(struct db_conn *conn, const char *sql, db_result_cb cb, void *arg)
 {
-	return db_submit(conn, sql, -1, NULL, cb, arg);
+	struct db_req rq = { DB_SCRIPT, NULL, sql, 0, NULL, cb, arg };
+
+	return db_submit(conn, &rq);
 }
 
 int db_busy(const struct db_conn *conn)
 {
 	return conn->state == DB_BUSY || conn->queue_head != NULL;
+}
+
+unsigned long db_session(const struct db_conn *conn)
+{
+	return conn->session;
+}
+
+/* ---- prepared statements ---- */
+
+/* The server's error code for "prepared statement ... does not exist". */
+#define DB_SQLSTATE_NO_STATEMENT "26000"
+
+static int db_result_is(const PGresult *res, const char *sqlstate)
+{
+	const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return code && strcmp(code, sqlstate) == 0;
+}
+
+int db_prepared(const struct db_conn *conn, const char *name, const char *sql)
+{
+	const struct db_stmt *st = conn->stmts;
+
+	while (st && strcmp(st->name, name) != 0)
+		st = st->next;
+	return st && st->sql && strcmp(st->sql, sql) == 0;
+}
+
+/* A PREPARE in flight: the entry it adds on success is made before sending, so that success
+ * can always be recorded (a statement the server has and this list lacks could never be
+ * prepared again: the name would be taken). */
+struct db_prep_call {
+	struct db_stmt *stmt;
+	db_result_cb cb;
+	void *arg;
+};
+
+static void db_on_prepare(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct db_prep_call *call = arg;
+
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		db_stmt_forget(conn, call->stmt->name);
+		call->stmt->next = conn->stmts;
+		conn->stmts = call->stmt;
+		call->stmt = NULL;
+	}
+	call->cb(conn, res, call->arg);
+	db_stmt_free(call->stmt);
+	free(call);
+}
+
+/* The stale statement goes from the list once the server has dropped it (or never had it). */
+static void db_on_deallocate(struct db_conn *conn, PGresult *res, void *arg)
+{
+	char *name = arg;
+
+	if (res && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+		    db_result_is(res, DB_SQLSTATE_NO_STATEMENT)))
+		db_stmt_forget(conn, name);
+	free(name);
+}
+
+/* A name taken in this session by another text (or by a statement whose execution failed) is
+ * given back first: a reload may change the text behind a name, e.g. the case schema. */
+static int db_deallocate(struct db_conn *conn, const char *name)
+{
+	struct db_req rq = { DB_PARAMS, NULL, NULL, 0, NULL, db_on_deallocate, NULL };
+	char *ident = db_escape_identifier(conn, name);
+	char *sql = ident ? malloc(strlen(ident) + sizeof("DEALLOCATE ")) : NULL;
+	int rc = -1;
+
+	rq.sql = sql;
+	rq.arg = strdup(name);
+	if (sql && rq.arg) {
+		sprintf(sql, "DEALLOCATE %s", ident);
+		rc = db_submit(conn, &rq);
+	} else {
+		snprintf(conn->err, sizeof(conn->err), "out of memory preparing a statement");
+	}
+	if (rc < 0)
+		free(rq.arg);
+	free(ident);
+	free(sql);
+	return rc;
+}
+
+int db_prepare(struct db_conn *conn, const char *name, const char *sql, db_result_cb cb,
+	       void *arg)
+{
+	struct db_prep_call *call;
+	struct db_req rq = { DB_PREPARE, name, sql, 0, NULL, db_on_prepare, NULL };
+
+	if (strlen(name) >= DB_STMT_NAME_MAX) {
+		snprintf(conn->err, sizeof(conn->err), "statement name %s is too long", name);
+		return -1;
+	}
+	if (*db_stmt_link(conn, name) && db_deallocate(conn, name) < 0)
+		return -1;
+	call = calloc(1, sizeof(*call));
+	if (call)
+		call->stmt = calloc(1, sizeof(*call->stmt));
+	if (call && call->stmt) {
+		call->stmt->name = strdup(name);
+		call->stmt->sql = strdup(sql);
+	}
+	if (!call || !call->stmt || !call->stmt->name || !call->stmt->sql) {
+		if (call)
+			db_stmt_free(call->stmt);
+		free(call);
+		snprintf(conn->err, sizeof(conn->err), "out of memory preparing a statement");
+		return -1;
+	}
+	call->cb = cb;
+	call->arg = arg;
+	rq.arg = call;
+	if (db_submit(conn, &rq) < 0) {
+		db_stmt_free(call->stmt);
+		free(call);
+		return -1;
+	}
+	return 0;
+}
+
+/* An execution in flight, so that its failure can mark the statement. */
+struct db_exec_call {
+	char *name;
+	db_result_cb cb;
+	void *arg;
+};
+
+/* An execution that failed may fail the same way every time ("cached plan must not change
+ * result type" after a view changed, a statement dropped by a pooler's DISCARD): the statement
+ * is prepared again before its next use instead. */
+static void db_on_prepared_result(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct db_exec_call *call = arg;
+	struct db_stmt *st;
+
+	if (res && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+		st = *db_stmt_link(conn, call->name);
+		if (db_result_is(res, DB_SQLSTATE_NO_STATEMENT)) {
+			db_stmt_forget(conn, call->name);
+		} else if (st) {
+			free(st->sql);
+			st->sql = NULL;
+		}
+	}
+	call->cb(conn, res, call->arg);
+	free(call->name);
+	free(call);
+}
+
+int db_query_prepared(struct db_conn *conn, const char *name, int nparams,
+		      const char *const *values, db_result_cb cb, void *arg)
+{
+	struct db_exec_call *call = calloc(1, sizeof(*call));
+	struct db_req rq = { DB_PREPARED, name, NULL, nparams < 0 ? 0 : nparams, values,
+			     db_on_prepared_result, call };
+
+	if (call)
+		call->name = strdup(name);
+	if (!call || !call->name) {
+		free(call);
+		snprintf(conn->err, sizeof(conn->err), "out of memory queueing a query");
+		return -1;
+	}
+	call->cb = cb;
+	call->arg = arg;
+	if (db_submit(conn, &rq) < 0) {
+		free(call->name);
+		free(call);
+		return -1;
+	}
+	return 0;
 }

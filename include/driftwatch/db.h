@@ -35,6 +35,35 @@ int db_query(struct db_conn *conn, const char *sql, int nparams, const char *con
  * last statement's result, or the first error. Same rules as db_query. */
 int db_script(struct db_conn *conn, const char *sql, db_result_cb cb, void *arg);
 
+/* Prepared statements. A named statement lasts as long as the server session that prepared
+ * it; the connection remembers which names it prepared in the current session and from which
+ * text, and forgets them all when the session ends (db_connect, a lost connection), so a
+ * caller asks db_prepared before each use and prepares again when the answer is no. */
+
+/* Longer names would be cut by the server (NAMEDATALEN). */
+#define DB_STMT_NAME_MAX 64
+
+/* 1 when name was prepared from exactly sql in the current session and is usable: 0 after a
+ * reconnect, when the text differs (a reload changed the case schema), or when its last
+ * execution failed. */
+int db_prepared(const struct db_conn *conn, const char *name, const char *sql);
+
+/* Prepares sql as name; parameter types come from sql's casts. A name this session holds for
+ * another text is deallocated first. The callback gets PGRES_COMMAND_OK (db_prepared then
+ * answers 1) or the server's error. Queued and refused as db_query. */
+int db_prepare(struct db_conn *conn, const char *name, const char *sql, db_result_cb cb,
+	       void *arg);
+
+/* Executes the statement db_prepare prepared as name, as db_query would run its text. When
+ * it fails, db_prepared answers 0 for it until it is prepared again, so that an error that
+ * would repeat on every use (a view's column type changed under the plan, the statement
+ * dropped behind our back) is not repeated for ever. */
+int db_query_prepared(struct db_conn *conn, const char *name, int nparams,
+		      const char *const *values, db_result_cb cb, void *arg);
+
+/* Sessions established so far: 1 after the first connect, one more for each reconnect. */
+unsigned long db_session(const struct db_conn *conn);
+
 void db_set_notify_cb(struct db_conn *conn, db_notify_cb cb, void *arg);
 
 /* Called once when an established connection breaks (not when connecting fails: db_connect's

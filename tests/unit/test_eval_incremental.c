@@ -1,0 +1,553 @@
+/* Unit test: incremental evaluations (a few child ids: prepared statements, generic plans)
+ * against full ones, on the test PostgreSQL of tests/run.sh (PGHOST, PGPORT, PGUSER,
+ * PGDATABASE; psql on PATH; DW_TOP the source tree, DWGEN the generator).
+ *   - every child of the boundaries fixture (tests/fixtures/boundaries.sql) on several days,
+ *     and a sample of a generated authority: one child at a time, and all of them at once,
+ *     give exactly the alerts the full evaluation gives for them (the whole ALERTS.md object);
+ *   - the statements are prepared once per session and planned generically, and the setting
+ *     that asks for it does not outlive the incremental transaction;
+ *   - after a reconnect (the server process terminated) they are prepared again;
+ *   - after the case schema changes on the same connection (a reload), none prepared for the
+ *     old schema is used, and none is left behind on the server;
+ *   - a PREPARE that fails is reported naming the rule. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/errlist.h"
+#include "driftwatch/eval.h"
+#include "driftwatch/log.h"
+#include "driftwatch/rule.h"
+#include "tap.h"
+
+#define WAIT_S 120
+#define T "2026-11-21"
+
+struct fixture {
+	struct dw_ctx ctx;
+	struct db_conn *conn;      /* the evaluations' */
+	struct db_conn *other;     /* for looking at the server and terminating conn's process */
+	const char *top;
+	int lost;
+};
+
+struct strv {
+	char **v;
+	size_t n;
+};
+
+static void strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static int strv_push(struct strv *s, const char *str)
+{
+	char **v = realloc(s->v, (s->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	s->v = v;
+	s->v[s->n] = strdup(str);
+	return s->v[s->n] ? (int)(s->n++ * 0) : -1;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- the loop ---- */
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg = 1;
+}
+
+static int wait_for(struct event_base *base, const int *flag)
+{
+	int timed_out = 0;
+	struct event *ev = evtimer_new(base, on_wait_timeout, &timed_out);
+	struct timeval tv = { WAIT_S, 0 };
+
+	evtimer_add(ev, &tv);
+	while (!*flag && !timed_out)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(ev);
+	return *flag ? 0 : -1;
+}
+
+struct waited {
+	int done;
+	int ok;
+	struct strv rows;          /* first column of every row */
+	struct eval_result *res;
+};
+
+static void on_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct waited *w = arg;
+
+	(void)conn;
+	w->done = 1;
+	w->ok = ok;
+}
+
+static int connect_now(struct fixture *f, struct db_conn *conn)
+{
+	struct waited w = { 0 };
+
+	if (db_connect(conn, on_connect, &w) < 0 || wait_for(f->ctx.base, &w.done) < 0)
+		return -1;
+	return w.ok ? 0 : -1;
+}
+
+static void on_rows(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct waited *w = arg;
+
+	(void)conn;
+	w->done = 1;
+	w->ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+	for (int r = 0; w->ok && r < PQntuples(res); r++)
+		strv_push(&w->rows, PQgetvalue(res, r, 0));
+}
+
+/* The first column of every row of sql, or NULL rows (n 0) when it failed. */
+static struct strv rows(struct fixture *f, struct db_conn *conn, const char *sql)
+{
+	struct waited w = { 0 };
+
+	if (db_query(conn, sql, 0, NULL, on_rows, &w) < 0 || wait_for(f->ctx.base, &w.done) < 0 ||
+	    !w.ok)
+		tap_diag("query failed: %s: %s", sql, db_error(conn));
+	return w.rows;
+}
+
+/* The one value of sql, as a string in buf ("" when it failed). */
+static const char *value(struct fixture *f, struct db_conn *conn, const char *sql, char *buf,
+			 size_t size)
+{
+	struct strv r = rows(f, conn, sql);
+
+	snprintf(buf, size, "%s", r.n ? r.v[0] : "");
+	strv_free(&r);
+	return buf;
+}
+
+static void on_eval(struct eval_result *res, void *arg)
+{
+	struct waited *w = arg;
+
+	w->done = 1;
+	w->res = res;
+}
+
+/* kids NULL: everyone. Bad rows are not counted (they are not what is compared). */
+static struct eval_result *evaluate(struct fixture *f, const char *as_of,
+				    const char *const *kids, size_t n)
+{
+	struct eval_request req = { .as_of = as_of, .child_ids = kids, .n_child_ids = n,
+				    .skip_bad_rows = 1 };
+	struct waited w = { 0 };
+
+	if (eval_start(&f->ctx, f->conn, &req, on_eval, &w) < 0 ||
+	    wait_for(f->ctx.base, &w.done) < 0)
+		return NULL;
+	return w.res;
+}
+
+/* ---- comparing ---- */
+
+/* Each alert of res for child (NULL: every child) as its whole ALERTS.md object, sorted. */
+static struct strv alert_lines(const struct eval_result *res, const char *child)
+{
+	struct strv out = { 0 };
+
+	for (size_t i = 0; res && i < res->n_alerts; i++) {
+		json_t *o;
+		char *line;
+
+		if (child && strcmp(res->alerts[i].child_id, child) != 0)
+			continue;
+		o = alert_to_json(&res->alerts[i], "firing");
+		line = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(o);
+		if (line)
+			strv_push(&out, line);
+		free(line);
+	}
+	if (out.n > 1)
+		qsort(out.v, out.n, sizeof(out.v[0]), str_cmp);
+	return out;
+}
+
+static int lines_equal(const struct strv *a, const struct strv *b, const char *what)
+{
+	if (a->n != b->n) {
+		tap_diag("%s: %zu alerts incrementally, %zu in the full evaluation", what, a->n, b->n);
+		for (size_t i = 0; i < a->n; i++)
+			tap_diag("  incremental: %.300s", a->v[i]);
+		for (size_t i = 0; i < b->n; i++)
+			tap_diag("  full:        %.300s", b->v[i]);
+		return 0;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (strcmp(a->v[i], b->v[i]) != 0) {
+			tap_diag("%s: alerts differ", what);
+			tap_diag("  incremental: %s", a->v[i]);
+			tap_diag("  full:        %s", b->v[i]);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* One incremental evaluation of kids against the full result; returns 1 when equal. */
+static int same_as_full(struct fixture *f, const char *as_of, const struct eval_result *full,
+			const char *const *kids, size_t n)
+{
+	struct eval_result *inc = evaluate(f, as_of, kids, n);
+	struct strv a = { 0 }, b = { 0 };
+	int same = 0;
+
+	if (!inc || inc->error) {
+		tap_diag("incremental evaluation of %s (%zu children) on %s failed: %s", kids[0], n,
+			 as_of, inc && inc->error ? inc->error : "did not finish");
+		eval_result_free(inc);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct strv x = alert_lines(inc, kids[i]), y = alert_lines(full, kids[i]);
+
+		for (size_t j = 0; j < x.n; j++)
+			strv_push(&a, x.v[j]);
+		for (size_t j = 0; j < y.n; j++)
+			strv_push(&b, y.v[j]);
+		strv_free(&x);
+		strv_free(&y);
+	}
+	same = a.n == inc->n_alerts && lines_equal(&a, &b, n == 1 ? kids[0] : "several children");
+	if (a.n != inc->n_alerts)
+		tap_diag("the incremental evaluation gave alerts for children it was not given");
+	strv_free(&a);
+	strv_free(&b);
+	eval_result_free(inc);
+	return same;
+}
+
+/* Every child of kids alone, then all at once, against one full evaluation on as_of. */
+static void compare_day(struct fixture *f, const char *what, const char *as_of,
+			const struct strv *kids)
+{
+	struct eval_result *full = evaluate(f, as_of, NULL, 0);
+	size_t differ = 0;
+
+	if (!tap_ok(full && !full->error, "%s %s: the full evaluation runs", what, as_of)) {
+		if (full)
+			tap_diag("  %s", full->error);
+		eval_result_free(full);
+		return;
+	}
+	for (size_t i = 0; i < kids->n; i++)
+		differ += !same_as_full(f, as_of, full, (const char *const *)&kids->v[i], 1);
+	tap_int(differ, 0, "%s %s: each of %zu children evaluated alone gets exactly the full "
+		"evaluation's alerts (%zu in all)", what, as_of, kids->n, full->n_alerts);
+	tap_ok(same_as_full(f, as_of, full, (const char *const *)kids->v, kids->n),
+	       "%s %s: all %zu children in one incremental evaluation too", what, as_of, kids->n);
+	eval_result_free(full);
+}
+
+/* ---- set up ---- */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+#define PSQL "psql -X -q -v ON_ERROR_STOP=1"
+
+static int load_fixture(const char *top, const char *schema)
+{
+	return sh(PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS %s "
+		  "CASCADE' && " PSQL " -v schema=%s -f %s/rules/contract.sql -f "
+		  "%s/tests/fixtures/boundaries.sql -f %s/rules/contract_indexes.sql >/dev/null",
+		  schema, schema, top, top, top);
+}
+
+static int load_generated(const char *top, const char *dwgen, const char *schema, int n)
+{
+	return sh(PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS %s "
+		  "CASCADE' && " PSQL " -v schema=%s -f %s/rules/contract.sql >/dev/null && "
+		  "%s --children %d --seed 11 --as-of " T " --schema %s | " PSQL " >/dev/null && "
+		  PSQL " -v schema=%s -f %s/rules/contract_indexes.sql >/dev/null",
+		  schema, schema, top, dwgen, n, schema, schema, top);
+}
+
+static int set_schema(struct fixture *f, const char *schema)
+{
+	char *s = strdup(schema);
+
+	if (!s)
+		return -1;
+	free(f->ctx.cfg->case_schema);
+	f->ctx.cfg->case_schema = s;
+	return 0;
+}
+
+static struct strv children_of(struct fixture *f, const char *schema)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT DISTINCT child_id FROM (SELECT child_id FROM %1$s.children UNION ALL "
+		 "SELECT child_id FROM %1$s.allocations UNION ALL SELECT child_id FROM "
+		 "%1$s.cin_plans UNION ALL SELECT child_id FROM %1$s.cp_plans UNION ALL SELECT "
+		 "child_id FROM %1$s.appointments UNION ALL SELECT child_id FROM %1$s.referrals "
+		 "UNION ALL SELECT child_id FROM %1$s.strategies) c WHERE child_id IS NOT NULL "
+		 "ORDER BY 1", schema);
+	return rows(f, f->other, sql);
+}
+
+static const char *first_child_with(const struct eval_result *res, const char *rule)
+{
+	for (size_t i = 0; res && i < res->n_alerts; i++)
+		if (strcmp(res->alerts[i].rule->name, rule) == 0)
+			return res->alerts[i].child_id;
+	return NULL;
+}
+
+static int has_alert(const struct eval_result *res, const char *rule, const char *child)
+{
+	for (size_t i = 0; res && i < res->n_alerts; i++)
+		if (strcmp(res->alerts[i].rule->name, rule) == 0 &&
+		    strcmp(res->alerts[i].child_id, child) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- the tests ---- */
+
+static void test_boundaries(struct fixture *f)
+{
+	static const char *const days[] = { T, "2026-02-28", "2025-12-31", "2028-02-29",
+					     "2026-07-15" };
+	struct strv kids = children_of(f, "inc_a");
+
+	tap_ok(kids.n > 50, "the boundaries fixture names %zu children", kids.n);
+	for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++)
+		compare_day(f, "boundaries", days[i], &kids);
+	strv_free(&kids);
+}
+
+static void test_plans(struct fixture *f)
+{
+	char buf[64];
+
+	value(f, f->conn, "SELECT count(*) || ' ' || sum(generic_plans) || ' ' || "
+	      "sum(custom_plans) FROM pg_prepared_statements WHERE name LIKE 'dw\\_inc\\_%'",
+	      buf, sizeof(buf));
+	tap_ok(strncmp(buf, "6 ", 2) == 0 && strcmp(strrchr(buf, ' '), " 0") == 0 &&
+	       strcmp(strchr(buf, ' '), " 0 0") != 0,
+	       "six statements prepared in the session, planned generically only (count, generic, "
+	       "custom: %s)", buf);
+	tap_str(value(f, f->conn, "SELECT current_setting('plan_cache_mode')", buf, sizeof(buf)),
+		"auto", "plan_cache_mode is back to auto after the incremental transaction");
+}
+
+static void test_generated(struct fixture *f, const char *dwgen)
+{
+	struct strv all, sample = { 0 };
+	struct eval_result *full;
+
+	if (load_generated(f->top, dwgen, "inc_g", 3000) != 0) {
+		tap_ok(0, "load 3,000 generated children into inc_g");
+		return;
+	}
+	set_schema(f, "inc_g");
+	all = children_of(f, "inc_g");
+	full = evaluate(f, T, NULL, 0);
+	/* every child with an alert, and every 40th of the others */
+	for (size_t i = 0; full && i < all.n; i++) {
+		int alerted = 0;
+
+		for (size_t j = 0; j < full->n_alerts && !alerted; j++)
+			alerted = strcmp(full->alerts[j].child_id, all.v[i]) == 0;
+		if (alerted || i % 40 == 0)
+			strv_push(&sample, all.v[i]);
+	}
+	eval_result_free(full);
+	tap_ok(sample.n > 50, "generated: %zu of %zu children sampled", sample.n, all.n);
+	compare_day(f, "generated", T, &sample);
+	strv_free(&sample);
+	strv_free(&all);
+	set_schema(f, "inc_a");
+}
+
+static void on_lost(struct db_conn *conn, void *arg)
+{
+	(void)conn;
+	((struct fixture *)arg)->lost = 1;
+}
+
+static void test_reconnect(struct fixture *f, const struct eval_result *full, const char *kid)
+{
+	char sql[128], buf[64];
+	struct strv r;
+
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
+		 PQbackendPID(db_pgconn(f->conn)));
+	r = rows(f, f->other, sql);
+	strv_free(&r);
+	tap_int(wait_for(f->ctx.base, &f->lost), 0, "the evaluations' server process is gone");
+	tap_int(connect_now(f, f->conn), 0, "the connection is made again");
+	tap_int(db_session(f->conn), 2, "a new session (2)");
+	tap_ok(same_as_full(f, T, full, &kid, 1),
+	       "an incremental evaluation after the reconnect gets the full evaluation's alerts");
+	tap_str(value(f, f->conn, "SELECT count(*) FROM pg_prepared_statements", buf, sizeof(buf)),
+		"6", "its statements were prepared again in the new session");
+}
+
+/* A reload that changes case_schema keeps the connection: the statements must follow. */
+static void test_schema_change(struct fixture *f, const struct eval_result *full_a)
+{
+	const char *kid = first_child_with(full_a, "cp_neglect_duration");
+	struct eval_result *res;
+	char sql[256], buf[64];
+
+	if (!tap_ok(kid != NULL, "the fixture has a cp_neglect_duration alert on " T))
+		return;
+	snprintf(sql, sizeof(sql), PSQL " -c \"DELETE FROM inc_b.cp_plans WHERE child_id = '%s'\"",
+		 kid);
+	tap_int(load_fixture(f->top, "inc_b") || sh("%s", sql), 0,
+		"inc_b: the fixture without %s's CP plans", kid);
+	res = evaluate(f, T, &kid, 1);
+	tap_ok(res && !res->error && has_alert(res, "cp_neglect_duration", kid),
+	       "case schema inc_a: %s has its cp_neglect_duration alert", kid);
+	eval_result_free(res);
+
+	set_schema(f, "inc_b");
+	res = evaluate(f, T, &kid, 1);
+	tap_ok(res && !res->error && !has_alert(res, "cp_neglect_duration", kid),
+	       "case schema changed to inc_b on the same connection: %s has none (no statement "
+	       "prepared for inc_a was used)", kid);
+	if (res && res->error)
+		tap_diag("  %s", res->error);
+	eval_result_free(res);
+	tap_str(value(f, f->conn, "SELECT count(*) || ' ' || count(*) FILTER (WHERE statement "
+		      "LIKE '%\"inc_a\".%') FROM pg_prepared_statements", buf, sizeof(buf)),
+		"6 0", "six statements on the server, none of them for inc_a any more");
+
+	set_schema(f, "inc_missing");
+	res = evaluate(f, T, &kid, 1);
+	tap_ok(res && res->error, "a case schema that does not exist fails the evaluation");
+	if (res) {
+		tap_contains(res->error, "rule cin_neglect_duration: could not prepare its statement",
+			     "the failed PREPARE is reported naming the rule");
+		tap_contains(res->error, "inc_missing", "and the server's reason");
+	}
+	eval_result_free(res);
+
+	set_schema(f, "inc_a");
+	res = evaluate(f, T, &kid, 1);
+	tap_ok(res && !res->error && has_alert(res, "cp_neglect_duration", kid),
+	       "back on inc_a: the alert is there again");
+	eval_result_free(res);
+}
+
+static int fixture_open(struct fixture *f)
+{
+	struct errlist errs = { 0 };
+	char json[1024];
+	int rc;
+
+	snprintf(json, sizeof(json),
+		 "{\"database\": {\"conninfo\": \"host=%s port=%s dbname=%s user=%s\", "
+		 "\"case_schema\": \"inc_a\"}, \"addresses\": {\"fallback\": \"duty@la.example\", "
+		 "\"cp_chair\": \"cp-chairs@la.example\"}, "
+		 "\"link_template\": \"https://lcs.example/person/{child_id}\"}",
+		 getenv("PGHOST") ? getenv("PGHOST") : "127.0.0.1", getenv("PGPORT"),
+		 getenv("PGDATABASE") ? getenv("PGDATABASE") : "dwtest",
+		 getenv("PGUSER") ? getenv("PGUSER") : "dwtest");
+	f->ctx.log_level = LOG_PRIO_WARNING;
+	f->ctx.base = event_base_new();
+	f->ctx.cfg = calloc(1, sizeof(*f->ctx.cfg));
+	if (!f->ctx.base || !f->ctx.cfg)
+		return -1;
+	rc = config_load_text("test", json, f->ctx.cfg, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		tap_diag("config: %s", errs.msgs[i]);
+	errlist_free(&errs);
+	if (rc < 0)
+		return -1;
+	f->conn = db_conn_new(f->ctx.base, f->ctx.cfg->conninfo, f->ctx.log_level);
+	f->other = db_conn_new(f->ctx.base, f->ctx.cfg->conninfo, f->ctx.log_level);
+	if (!f->conn || !f->other)
+		return -1;
+	db_set_lost_cb(f->conn, on_lost, f);
+	return connect_now(f, f->conn) == 0 && connect_now(f, f->other) == 0 ? 0 : -1;
+}
+
+static void fixture_close(struct fixture *f)
+{
+	db_conn_free(f->conn);
+	db_conn_free(f->other);
+	if (f->ctx.cfg)
+		config_free(f->ctx.cfg);
+	free(f->ctx.cfg);
+	if (f->ctx.base)
+		event_base_free(f->ctx.base);
+}
+
+int main(void)
+{
+	struct fixture f = { 0 };
+	const char *dwgen = getenv("DWGEN");
+	const char *kid;
+	struct eval_result *full;
+	char path[1024];
+
+	if (!getenv("PGPORT")) {
+		printf("ok - test_eval_incremental # SKIP no test PostgreSQL (PGPORT is not set)\n");
+		return 0;
+	}
+	f.top = getenv("DW_TOP") ? getenv("DW_TOP") : ".";
+	if (!tap_int(load_fixture(f.top, "inc_a"), 0, "load the boundaries fixture into inc_a") ||
+	    !tap_ok(fixture_open(&f) == 0, "connect to the test PostgreSQL")) {
+		fixture_close(&f);
+		return tap_status();
+	}
+	test_boundaries(&f);
+	test_plans(&f);
+	full = evaluate(&f, T, NULL, 0);
+	kid = first_child_with(full, "was_not_brought");
+	if (tap_ok(full && !full->error && kid, "a full evaluation on " T " with a was_not_brought "
+		   "alert"))
+		test_reconnect(&f, full, kid);
+	test_schema_change(&f, full);
+	eval_result_free(full);
+	snprintf(path, sizeof(path), "%s/build/dwgen", f.top);
+	test_generated(&f, dwgen ? dwgen : path);
+	fixture_close(&f);
+	return tap_status();
+}

@@ -1,0 +1,122 @@
+/* Unit test: the incremental form of each rule's statement (eval_rule_sql). A notified child is
+ * evaluated with a prepared statement and a generic plan; that plan reads only the notified
+ * children through the (child_id, ...) indexes only when no "every child" branch is left in the
+ * text. eval.c removes common.sql's seven "$2::text[] IS NULL OR" branches by substitution, so
+ * an edit to the SQL that spells the branch another way would make every incremental
+ * evaluation read every child, silently (the rows would still be right). This test is what
+ * fails instead. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/eval.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
+#include "tap.h"
+
+#define ALL_CHILDREN "$2::text[] IS NULL OR"
+/* The relations of the contract that name a child (children, allocations, referrals,
+ * cin_plans, cp_plans, appointments, strategies): one X_rows filter each. */
+#define N_CHILD_RELATIONS 7
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0, len = strlen(needle);
+
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + len, needle))
+		n++;
+	return n;
+}
+
+/* sql without its "-- ..." comments, which may mention $2 freely. */
+static char *strip_comments(const char *sql)
+{
+	char *out = malloc(strlen(sql) + 1), *o = out;
+	int in_string = 0;
+
+	if (!out)
+		return NULL;
+	for (const char *p = sql; *p; p++) {
+		if (*p == '\'')
+			in_string = !in_string;
+		if (!in_string && p[0] == '-' && p[1] == '-') {
+			while (p[1] && p[1] != '\n')
+				p++;
+			continue;
+		}
+		*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Every use of $2 that is left must be a plain filter on the notified children, or p's
+ * naming of it; anything else ("$2 IS NULL", "cardinality($2)", "coalesce($2, ...)") could be
+ * a way to mean "every child" that the generic plan cannot see through. Returns the first
+ * other use, or NULL. */
+static const char *other_use_of_2(const char *sql)
+{
+	static const char filter[] = "= ANY ($2::text[])";
+	static const char naming[] = "$2::text[] AS child_ids";
+
+	for (const char *p = strstr(sql, "$2"); p; p = strstr(p + 2, "$2")) {
+		size_t back = strlen("= ANY (");
+
+		if ((size_t)(p - sql) >= back && strncmp(p - back, filter, sizeof(filter) - 1) == 0)
+			continue;
+		if (strncmp(p, naming, sizeof(naming) - 1) == 0)
+			continue;
+		return p;
+	}
+	return NULL;
+}
+
+static void test_common_has_the_branch(void)
+{
+	/* the grep: rules/common.sql is sql_common, embedded byte for byte */
+	tap_int(count(sql_common, ALL_CHILDREN), N_CHILD_RELATIONS,
+		"common.sql spells the every-child branch \"%s\" once per relation that names a "
+		"child (eval.c replaces exactly that text in incremental statements)", ALL_CHILDREN);
+	tap_int(count(sql_common, "child_ids"), 1,
+		"common.sql names $2 as p.child_ids once, and nothing reads p.child_ids");
+	tap_int(count(sql_alert_rows, "$2"), 0, "alert_rows.sql does not read $2");
+}
+
+static void test_rule(const struct rule_def *def)
+{
+	char *full = eval_rule_sql("\"cw\"", def, 0);
+	char *inc = eval_rule_sql("\"cw\"", def, 1);
+	char *bare = inc ? strip_comments(inc) : NULL;
+	const char *other;
+
+	if (!tap_ok(full && inc && bare, "%s: both statements built", def->name))
+		goto out;
+	tap_lacks(full, "@case@", "%s: the case schema is substituted", def->name);
+	tap_int(count(full, ALL_CHILDREN), N_CHILD_RELATIONS,
+		"%s: the full statement keeps every branch (a NULL $2 means everyone)", def->name);
+	tap_int(count(inc, ALL_CHILDREN), 0, "%s: the incremental statement has none left",
+		def->name);
+	tap_int(count(inc, "false OR") - count(full, "false OR"), N_CHILD_RELATIONS,
+		"%s: each became \"false OR\"", def->name);
+	tap_int(strlen(full) - strlen(inc),
+		N_CHILD_RELATIONS * (strlen(ALL_CHILDREN) - strlen("false OR")),
+		"%s: and nothing else changed in length", def->name);
+	other = other_use_of_2(bare);
+	if (!tap_ok(other == NULL, "%s: the incremental statement uses $2 only as "
+		    "\"X.child_id = ANY ($2::text[])\"", def->name))
+		tap_diag("  first other use: \"%.60s\"", other);
+	tap_int(count(bare, "child_ids"), 1, "%s: nothing reads p.child_ids", def->name);
+out:
+	free(full);
+	free(inc);
+	free(bare);
+}
+
+int main(void)
+{
+	test_common_has_the_branch();
+	tap_ok(rule_registry_count() > 0, "the rules are registered (%zu)",
+	       rule_registry_count());
+	for (size_t i = 0; i < rule_registry_count(); i++)
+		test_rule(rule_registry_get(i));
+	return tap_status();
+}
