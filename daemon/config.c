@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "driftwatch/credentials.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
 
@@ -414,10 +415,13 @@ static const char *check_link_template(const char *s)
 	return NULL;
 }
 
-/* Relative paths would depend on the directory systemd starts the daemon in. */
+/* Relative paths would depend on the directory systemd starts the daemon in. A credential
+ * reference does not come here: take_file hands it to credentials.c. */
 static const char *check_abs_path(const char *s)
 {
-	return s[0] == '/' && !has_control(s) ? NULL : "must be an absolute path";
+	return s[0] == '/' && !has_control(s) ? NULL
+					      : "must be an absolute path or \"" CREDENTIALS_PREFIX
+						"NAME\"";
 }
 
 static const char *check_schema(const char *s)
@@ -613,6 +617,35 @@ static enum take take_checked(struct loader *ld, json_t *obj, const char *key, b
 		return TAKE_BAD;
 	}
 	return set_string(ld, dst, s) ? TAKE_OK : TAKE_BAD;
+}
+
+/* A "credential:NAME" member, resolved now to $CREDENTIALS_DIRECTORY/NAME, which must be there:
+ * a reference that cannot work then fails --check-config, the start and a reload, naming the
+ * key and the credential, rather than the first delivery. */
+static enum take take_credential(struct loader *ld, const char *key, const char *value,
+				 char **dst)
+{
+	char why[MSG_CAP];
+	char *path = credentials_locate(NULL, value, why, sizeof(why));
+
+	if (!path) {
+		fault_at(ld, key, "%s", why);
+		return TAKE_BAD;
+	}
+	free(*dst);
+	*dst = path;
+	return TAKE_OK;
+}
+
+/* A member naming a file (a secret, a CA bundle): an absolute path, or "credential:NAME" for
+ * what systemd's LoadCredential=NAME:... hands the service. Either way *dst gets a path. */
+static enum take take_file(struct loader *ld, json_t *obj, const char *key, char **dst)
+{
+	const char *value = json_string_value(json_object_get(obj, key));
+
+	if (credentials_is_reference(value))
+		return take_credential(ld, key, value, dst);
+	return take_checked(ld, obj, key, true, SHOW_VALUE, check_abs_path, dst);
 }
 
 static enum take take_int(struct loader *ld, json_t *obj, const char *key, int min, int max,
@@ -923,9 +956,8 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 			 "address)");
 	take_checked(ld, obj, "username", true, SHOW_VALUE, NULL, &e->username);
 	take_checked(ld, obj, "password", true, SHOW_TYPE, NULL, &e->password);
-	take_checked(ld, obj, "password_file", true, SHOW_VALUE, check_abs_path,
-		     &e->password_file);
-	take_checked(ld, obj, "ca_file", true, SHOW_VALUE, check_abs_path, &e->ca_file);
+	take_file(ld, obj, "password_file", &e->password_file);
+	take_file(ld, obj, "ca_file", &e->ca_file);
 	take_bool(ld, obj, "verify", &e->verify_peer);
 	take_bool(ld, obj, "send_resolved", &e->send_resolved);
 	if (e->password && e->password_file)
@@ -962,7 +994,7 @@ static void load_webhook(struct loader *ld, json_t *obj, struct config_webhook *
 	    TAKE_ABSENT)
 		fault_at(ld, "url", "is required (expected an https:// URL)");
 	take_checked(ld, obj, "secret", true, SHOW_TYPE, check_whsec, &w->secret);
-	take_checked(ld, obj, "secret_file", true, SHOW_VALUE, check_abs_path, &w->secret_file);
+	take_file(ld, obj, "secret_file", &w->secret_file);
 	/* Receivers must be able to verify what they are sent: unsigned webhooks are refused. */
 	if (n_secrets == 0)
 		fault(ld, "needs \"secret\" or \"secret_file\" (webhooks are always signed)");
@@ -1208,8 +1240,7 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	take_int(ld, root, "repeat_after_days", 0, 365, &cfg->repeat_after_days);
 	load_email(ld, root, &cfg->email);
 	load_webhooks(ld, root, cfg);
-	take_checked(ld, root, "team_webhook_secret_file", true, SHOW_VALUE, check_abs_path,
-		     &cfg->team_webhook_secret_file);
+	take_file(ld, root, "team_webhook_secret_file", &cfg->team_webhook_secret_file);
 	load_http(ld, root, cfg);
 	load_rules(ld, root, cfg);
 }

@@ -13,7 +13,7 @@ enum config_tls { CONFIG_TLS_STARTTLS, CONFIG_TLS_IMPLICIT, CONFIG_TLS_NONE };
 struct config_webhook {
 	char *url;
 	char *secret;       /* inline "whsec_..." or NULL */
-	char *secret_file;  /* path, or NULL */
+	char *secret_file;  /* absolute path ("credential:NAME" resolved at load), or NULL */
 	char **rules;       /* NULL-terminated rule names; NULL = every rule */
 };
 
@@ -32,7 +32,7 @@ struct config_email {
 	char *from;
 	char *username;
 	char *password;        /* inline; discouraged */
-	char *password_file;
+	char *password_file;   /* absolute paths ("credential:NAME" resolved at load), or NULL */
 	char *ca_file;
 	bool verify_peer;      /* "verify": default true */
 	bool send_resolved;    /* "send_resolved": default false */
@@ -65,7 +65,7 @@ struct dw_config {
 	struct config_email email;
 	struct config_webhook *webhooks;
 	size_t n_webhooks;
-	char *team_webhook_secret_file;
+	char *team_webhook_secret_file; /* as secret_file */
 	char *http_listen;     /* default "127.0.0.1:9480"; NULL = off */
 	int eval_interval_s;   /* "evaluation": {"interval_seconds"} default 300 */
 	int takeover_s;        /* "evaluation": {"takeover_seconds"} default 10: how soon another
@@ -78,7 +78,8 @@ struct dw_config {
 
 /* Loads and validates path into *cfg (which is overwritten, not freed first). Every fault is
  * added to errs as "FILE: KEY: what is wrong". Returns 0 when nothing was wrong, else -1; either
- * way *cfg is safe to pass to config_free. */
+ * way *cfg is safe to pass to config_free. A "credential:NAME" in a key naming a file is
+ * resolved here through $CREDENTIALS_DIRECTORY (credentials.h), and that file must exist. */
 int config_load(const char *path, struct dw_config *cfg, struct errlist *errs);
 
 /* The same for a JSON text already in memory (used by tests); name is used in messages. */

@@ -1,12 +1,13 @@
-/* credentials: where a configured secret file is, including systemd's LoadCredential= credentials. */
+/* credentials: where a configured file (a secret, a CA bundle) is, including systemd's
+ * LoadCredential= credentials. */
 #ifndef DRIFTWATCH_CREDENTIALS_H
 #define DRIFTWATCH_CREDENTIALS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The rule, for every key that names a secret file (email.password_file, webhooks[].secret_file,
- * team_webhook_secret_file):
+/* The rule, for every configuration key that names a file (email.password_file, email.ca_file,
+ * webhooks[].secret_file, team_webhook_secret_file):
  *
  *   "/abs/path"          that file, as written. Under systemd this is usually the credential's
  *                        fixed path, e.g. "/run/credentials/driftwatch.service/smtp-password".
@@ -14,7 +15,7 @@
  *                        the file $CREDENTIALS_DIRECTORY/NAME. Unlike the fixed path it does not
  *                        depend on the unit's name (driftwatch@north.service) and also works for
  *                        user services. NAME is a plain file name: not empty, not "." or "..",
- *                        no '/', at most CREDENTIALS_NAME_MAX bytes.
+ *                        no '/' and no control characters, at most CREDENTIALS_NAME_MAX bytes.
  *
  * Anything else (a relative path) is an error: the daemon's working directory is "/" under
  * systemd, so a relative path would silently mean something else there. */
@@ -25,9 +26,12 @@
 /* value starts with "credential:" (whether or not the name after it is valid). */
 bool credentials_is_reference(const char *value);
 
-/* Checks value's form without looking at the environment, for --check-config run outside the
- * service. key names the configuration key and starts every message. Returns 0, or -1 with
- * err filled. */
+/* Every function here that fills err starts the message with "KEY: " when key is not NULL
+ * (a loader that adds the key itself passes NULL); a message about a reference goes on
+ * "credential \"NAME\": what is wrong". */
+
+/* Checks value's form without looking at the environment or the file system. Returns 0, or -1
+ * with err filled. */
 int credentials_check(const char *key, const char *value, char *err, size_t errsz);
 
 /* The path to read for value, malloc'd; credentials_directory is what $CREDENTIALS_DIRECTORY
@@ -39,5 +43,12 @@ char *credentials_resolve_in(const char *key, const char *value,
 
 /* credentials_resolve_in() with getenv("CREDENTIALS_DIRECTORY"). */
 char *credentials_resolve(const char *key, const char *value, char *err, size_t errsz);
+
+/* credentials_resolve(), and for a credential reference also a check that the file is there to
+ * read: systemd puts every LoadCredential= file in place before the service starts, so a
+ * missing one means the unit lacks the line or NAME is misspelt, which is better said when the
+ * configuration is loaded than at the first delivery. A plain path is not looked at (it is read
+ * when it is used). */
+char *credentials_locate(const char *key, const char *value, char *err, size_t errsz);
 
 #endif

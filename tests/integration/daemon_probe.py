@@ -28,11 +28,16 @@ Standard library and Debian's python3-prometheus-client only.
 import argparse
 import http.client
 import json
+import os
 import socket
 import sys
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
+from tap import ok  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -46,19 +51,6 @@ RULE_STAGES = {
     "worker_churn": ["churn"],
 }
 
-failures = 0
-
-
-def ok(cond, name, *diag):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name, flush=True)
-    if not cond:
-        failures += 1
-        for d in diag:
-            for line in str(d).splitlines() or [""]:
-                print("#   " + line, flush=True)
-    return cond
-
 
 def request(port, method, path, timeout=5):
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
@@ -71,6 +63,7 @@ def request(port, method, path, timeout=5):
 
 
 # ---- the receiver's log ----
+
 
 def read_log(path):
     """Every complete request in the log (a line being written is skipped)."""
@@ -148,6 +141,7 @@ def cmd_requests(a):
 
 
 # ---- the daemon's endpoints ----
+
 
 def cmd_healthz(a):
     try:
@@ -229,7 +223,7 @@ def cmd_metrics(a):
     for (name, labels), v in sorted(samples.items(), key=lambda kv: kv[0][0]):
         lab = ",".join("%s=%s" % kv for kv in sorted(labels))
         print("# value %s{%s} %s" % (name, lab, v))
-    return 0 if failures == 0 else 1
+    return 0 if tap.failures == 0 else 1
 
 
 def cmd_value(a):
@@ -306,7 +300,7 @@ def cmd_malformed(a):
            % status)
     except OSError as e:
         ok(False, "/healthz still answers after the malformed requests", e)
-    return 0 if failures == 0 else 1
+    return 0 if tap.failures == 0 else 1
 
 
 def main():

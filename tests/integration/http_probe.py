@@ -10,6 +10,7 @@ lines (and `# ...` diagnostics). Exits 0 when nothing failed.
 """
 import argparse
 import http.client
+import os
 import random
 import re
 import socket
@@ -19,21 +20,12 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
+from tap import ok  # noqa: E402
+
 HOST = "127.0.0.1"
 METRICS_CT = "text/plain; version=0.0.4; charset=utf-8"
-
-failures = 0
-
-
-def ok(cond, name, *diag):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name, flush=True)
-    if not cond:
-        failures += 1
-        for d in diag:
-            for line in str(d).splitlines() or [""]:
-                print("#   " + line, flush=True)
-    return cond
 
 
 def request(port, method, path, headers=None, body=None, timeout=5):
@@ -87,6 +79,7 @@ def alive(port):
 
 # ---- /healthz ----
 
+
 def test_health(a):
     st, h, body = request(a.healthy, "GET", "/healthz")
     ok(st == 200 and body == b"ok\n", "healthz: 200 ok when the last evaluation succeeded",
@@ -112,6 +105,7 @@ def test_health(a):
 
 
 # ---- /metrics ----
+
 
 def parse(text):
     """{family name: (type, documentation, {(sample name, sorted labels): value})}"""
@@ -224,6 +218,7 @@ def test_metrics(a):
 
 # ---- methods, paths, limits ----
 
+
 def test_protocol(a):
     p = a.healthy
     st, _, body = request(p, "GET", "/nope")
@@ -312,6 +307,7 @@ def test_protocol(a):
 
 
 # ---- slow and silent clients ----
+
 
 def test_concurrency(a):
     p = a.healthy
@@ -413,7 +409,7 @@ def main():
         test_slow_clients(a, silent)
     except Exception as e:
         ok(False, "test_slow_clients ran to the end", repr(e))
-    return 1 if failures else 0
+    return 1 if tap.failures else 0
 
 
 if __name__ == "__main__":

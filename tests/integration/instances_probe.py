@@ -27,21 +27,13 @@ import collections
 import hashlib
 import hmac
 import json
+import os
 import sys
 from urllib.parse import urlsplit
 
-failures = 0
-
-
-def ok(cond, name, *diag):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name, flush=True)
-    if not cond:
-        failures += 1
-        for d in diag:
-            for line in str(d).splitlines() or [""]:
-                print("#   " + line, flush=True)
-    return cond
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
+from tap import ok  # noqa: E402
 
 
 def read_jsonl(path):
@@ -148,7 +140,7 @@ def cmd_verify(a):
     if repeated:
         print("# %ssame-key duplicates: %s" % (
             label, short(("%s x%d" % kv for kv in repeated.items()), 20)))
-    return 0 if failures == 0 else 1
+    return 0 if tap.failures == 0 else 1
 
 
 def main():

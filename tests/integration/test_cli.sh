@@ -19,23 +19,7 @@ SECRET="whsec_$SECRET_B64"
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/dw-cli.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-n_ok=0
-n_fail=0
-ok() { n_ok=$((n_ok + 1)); echo "ok - $1"; }
-notok() {
-	n_fail=$((n_fail + 1))
-	echo "not ok - $1"
-	shift
-	local l
-	for l in "$@"; do
-		printf '%s\n' "$l" | head -n 40 | sed 's/^/#   /'
-	done
-}
-check() { # check NAME CONDITION-STATUS [DIAG...]
-	local name=$1 st=$2
-	shift 2
-	if [ "$st" -eq 0 ]; then ok "$name"; else notok "$name" "$@"; fi
-}
+. "$top/tests/lib/tap.sh"
 
 # expect_rc NAME WANT: the last run exited WANT
 expect_rc() {
@@ -69,7 +53,7 @@ expect_config_error() {
 	run -c "$file" --check-config
 	expect_rc "$name: --check-config exits 2" 2
 	has "$err" "$file"
-	check "$name: the message names the file" $? "$(ctx)"
+	check_status "$name: the message names the file" $? "$(ctx)"
 	for k in "$@"; do has "$err" "$k" || missing+=("$k"); done
 	if [ ${#missing[@]} -eq 0 ]; then
 		ok "$name: the message names $*"
@@ -133,18 +117,18 @@ fi
 run --help
 expect_rc "--help exits 0" 0
 has "$out$err" "--check-config"
-check "--help describes the options" $? "$(ctx)"
+check_status "--help describes the options" $? "$(ctx)"
 run --version
 expect_rc "--version exits 0" 0
 [[ "$out$err" =~ [0-9]+\.[0-9]+ ]]
-check "--version prints a version number" $? "$(ctx)"
+check_status "--version prints a version number" $? "$(ctx)"
 
 run
 expect_rc "no arguments: exits 2" 2
 run --once --dry-run
 expect_rc "no -c: exits 2" 2
 [ -n "$err" ]
-check "no -c: says so on stderr" $? "$(ctx)"
+check_status "no -c: says so on stderr" $? "$(ctx)"
 run --check-config
 expect_rc "--check-config without -c: exits 2" 2
 run -c
@@ -153,7 +137,7 @@ cfg good "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good\"
 run -c "$tmp/good.json" --frobnicate
 expect_rc "an unknown option: exits 2" 2
 has "$err" "frobnicate"
-check "an unknown option: stderr names it" $? "$(ctx)"
+check_status "an unknown option: stderr names it" $? "$(ctx)"
 for bad in 2026-02-30 2026-13-01 yesterday 21/11/2026; do
 	run -c "$tmp/good.json" --once --dry-run --as-of "$bad"
 	expect_rc "--as-of $bad: exits 2" 2
@@ -163,7 +147,7 @@ done
 run -c "$tmp/no-such-config.json" --check-config
 expect_rc "a missing config file: exits 2" 2
 has "$err" "$tmp/no-such-config.json"
-check "a missing config file: stderr names it" $? "$(ctx)"
+check_status "a missing config file: stderr names it" $? "$(ctx)"
 run -c "$tmp/no-such-config.json" --once --dry-run
 expect_rc "a missing config file with --once: exits 2" 2
 
@@ -171,7 +155,7 @@ printf '{"database": {"conninfo": "%s",}\n' "$CONN" >"$tmp/invalid.json"
 run -c "$tmp/invalid.json" --check-config
 expect_rc "invalid JSON: exits 2" 2
 has "$err" "$tmp/invalid.json"
-check "invalid JSON: stderr names the file" $? "$(ctx)"
+check_status "invalid JSON: stderr names the file" $? "$(ctx)"
 : >"$tmp/empty.json"
 run -c "$tmp/empty.json" --check-config
 expect_rc "an empty file: exits 2" 2
@@ -232,11 +216,11 @@ no_sanitizer "minimal --check-config"
 run -c "$tmp/minimal.json" --once --dry-run --as-of 2026-11-21
 expect_rc "a config with only database.conninfo: --once --dry-run exits 0" 0
 [ -z "$out" ]
-check "a config with only database.conninfo: no alerts on empty case data" $? "$(ctx)"
+check_status "a config with only database.conninfo: no alerts on empty case data" $? "$(ctx)"
 no_sanitizer "minimal --once --dry-run"
 psql -X -q -d "$DB" -Atc "SELECT count(*) FROM pg_namespace WHERE nspname = 'driftwatch'" >"$tmp/ns" 2>&1
 [ "$(cat "$tmp/ns")" = 0 ]
-check "--dry-run does not create the state schema" $? "$(cat "$tmp/ns")"
+check_status "--dry-run does not create the state schema" $? "$(cat "$tmp/ns")"
 
 # --- --check-config against the database contract -------------------------------------------
 run -c "$tmp/good.json" --check-config
@@ -257,7 +241,7 @@ run -c "$tmp/missing.json" --check-config
 expect_fail "--check-config, relations missing: exits non-zero"
 for t in strategies teams; do
 	has "$out$err" "$t"
-	check "--check-config, relations missing: names $t" $? "$(ctx)"
+	check_status "--check-config, relations missing: names $t" $? "$(ctx)"
 done
 no_sanitizer "--check-config missing relations"
 
@@ -267,7 +251,7 @@ expect_fail "--check-config, wrong column types: exits non-zero"
 for pair in cp_plans:start_date children:disability appointments:outcome; do
 	rel=${pair%%:*} col=${pair#*:}
 	has "$out$err" "$rel" && has "$out$err" "$col"
-	check "--check-config, wrong column types: names $rel.$col" $? "$(ctx)"
+	check_status "--check-config, wrong column types: names $rel.$col" $? "$(ctx)"
 done
 no_sanitizer "--check-config wrong types"
 
@@ -275,7 +259,7 @@ cfg noschema "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"no_suc
 run -c "$tmp/noschema.json" --check-config
 expect_fail "--check-config, no such case schema: exits non-zero"
 has "$out$err" "no_such_schema"
-check "--check-config, no such case schema: names it" $? "$(ctx)"
+check_status "--check-config, no such case schema: names it" $? "$(ctx)"
 
 # --- secrets never appear -------------------------------------------------------------------
 leaks() { has "$out$err" "$SECRET_B64" || has "$out$err" "do-not-leak"; }
@@ -284,32 +268,32 @@ cfg secret "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good
 run -c "$tmp/secret.json" --check-config
 expect_rc "--check-config with an inline webhook secret: exits 0" 0
 ! leaks
-check "--check-config does not print the webhook secret" $? "$(ctx)"
+check_status "--check-config does not print the webhook secret" $? "$(ctx)"
 run -c "$tmp/secret.json" --once --dry-run --as-of 2026-11-21
 ! leaks
-check "--once --dry-run does not print the webhook secret" $? "$(ctx)"
+check_status "--once --dry-run does not print the webhook secret" $? "$(ctx)"
 cfg secret_bad "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_missing\"},
  \"timezone\": 7,
  \"webhooks\": [{\"url\": \"https://hooks.example.invalid/drift\", \"secret\": \"$SECRET\"}]}"
 run -c "$tmp/secret_bad.json" --check-config
 expect_rc "a faulty config with a webhook secret: exits 2" 2
 ! leaks
-check "a faulty config's errors do not print the webhook secret" $? "$(ctx)"
+check_status "a faulty config's errors do not print the webhook secret" $? "$(ctx)"
 cfg secret_malformed "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good\"},
  \"webhooks\": [{\"url\": \"https://hooks.example.invalid/drift\", \"secret\": \"whsec_!!do-not-leak!!\"}]}"
 run -c "$tmp/secret_malformed.json" --check-config
 ! leaks
-check "a malformed webhook secret is not echoed" $? "$(ctx)"
+check_status "a malformed webhook secret is not echoed" $? "$(ctx)"
 cfg secret_pw "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_good\"},
  \"email\": {\"smtp_url\": \"smtp://127.0.0.1:2525\", \"tls\": \"none\", \"from\": \"dw@la.example\",
    \"username\": \"dw\", \"password\": \"pw-do-not-leak-42\"}}"
 run -c "$tmp/secret_pw.json" --check-config
 ! leaks
-check "an inline SMTP password is not printed" $? "$(ctx)"
+check_status "an inline SMTP password is not printed" $? "$(ctx)"
 cfg secret_conn "{\"database\": {\"conninfo\": \"host=127.0.0.1 port=1 dbname=dw_secret user=dw password=do-not-leak-pg\"}}"
 run -c "$tmp/secret_conn.json" --check-config
 ! leaks
-check "a password in conninfo is not printed when the database is unreachable" $? "$(ctx)"
+check_status "a password in conninfo is not printed when the database is unreachable" $? "$(ctx)"
 
 # --- an unreachable database: exit 1, naming it, without hanging ----------------------------
 cfg unreachable '{"database": {"conninfo": "host=127.0.0.1 port=1 dbname=dw_unreachable user=dwtest connect_timeout=5"}}'
@@ -317,19 +301,19 @@ start=$(date +%s)
 run -c "$tmp/unreachable.json" --once --dry-run --as-of 2026-11-21
 took=$(($(date +%s) - start))
 [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]
-check "unreachable database: --once --dry-run does not hang (${took}s)" $? "$(ctx)"
+check_status "unreachable database: --once --dry-run does not hang (${took}s)" $? "$(ctx)"
 expect_rc "unreachable database: --once --dry-run exits 1" 1
 has "$err" "dw_unreachable" || has "$err" "127.0.0.1"
-check "unreachable database: stderr names the database" $? "$(ctx)"
+check_status "unreachable database: stderr names the database" $? "$(ctx)"
 no_sanitizer "unreachable --once"
 run -c "$tmp/unreachable.json" --once --as-of 2026-11-21
 expect_rc "unreachable database: --once exits 1" 1
 run -c "$tmp/unreachable.json" --check-config
 expect_fail "unreachable database: --check-config exits non-zero without hanging"
 has "$err$out" "dw_unreachable" || has "$err$out" "127.0.0.1"
-check "unreachable database: --check-config names the database" $? "$(ctx)"
+check_status "unreachable database: --check-config names the database" $? "$(ctx)"
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
 
-echo "# $n_ok passed, $n_fail failed"
-[ "$n_fail" -eq 0 ]
+echo "# $tap_passed passed, $tap_failed failed"
+tap_end

@@ -39,17 +39,11 @@ probe() { "$py" "$here/daemon_probe.py" "$@"; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
 # the daemon's lines about losing and getting back its database
 LOSS_RE='^<[0-7]>database: .*connection (lost|failed)'
 BACK_RE='^<[0-7]>database: .*(restored|reconnected|connected after)'
 
-failures=0
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; failures=$((failures + 1)); }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-diag() { sed 's/^/#   /'; }
-note() { echo "# $*"; }
+. "$top/tests/lib/tap.sh"
 
 # ---- scratch, servers, cleanup ----
 . "$top/tests/lib/pg.sh"
@@ -59,10 +53,8 @@ pgdir=$work/pg
 pids=()
 daemon_pid=
 cleanup() {
-	local p
 	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	stop_all "${pids[@]}"
 	pg_stop "$pgdir" >/dev/null 2>&1
 	rm -rf "$work"
 }
@@ -70,32 +62,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ ! -x "$daemon" ]; then
-	notok "the daemon is built ($daemon)"
-	exit 1
-fi
-if ! "$py" -c 'import prometheus_client.parser' 2>/dev/null; then
-	notok "python3-prometheus-client is installed for $py"
-	exit 1
-fi
+require "the daemon is built ($daemon)" test -x "$daemon"
+require "python3-prometheus-client is installed for $py" "$py" -c 'import prometheus_client.parser'
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-	"$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-pgport=${DAEMON_TEST_PGPORT:-}
-if [ -z "$pgport" ]; then
-	for p in $(seq 55438 55478); do
-		if ! port_busy "$p"; then pgport=$p; break; fi
-	done
-fi
-# pg_start exports PGHOST and friends for psql; the caller's server is not used here.
-if ! pg_start "$pgdir" "$pgport" 2>"$work/pg_start.err"; then
-	diag <"$work/pg_start.err"
-	notok "start a PostgreSQL of our own on port $pgport"
-	exit 1
-fi
-ok "a PostgreSQL of our own runs on port $pgport"
+pgport=${DAEMON_TEST_PGPORT:-$(first_free_port 55438 55478)}
+start_own_pg "$pgdir" "$pgport"
 pg_ctl_as_owner() { (cd "$pgdir" && _pg_as_owner "$PG_BINDIR/pg_ctl" -D "$pgdir/data" "$@"); }
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
@@ -124,11 +95,7 @@ start_receiver() {
 		--ready-file "$work/$name.port" "${args[@]}" >/dev/null 2>"$work/$name.err" &
 	pids+=($!)
 	rpid=$!
-	for _ in $(seq 100); do
-		[ -s "$work/$name.port" ] && break
-		sleep 0.1
-	done
-	if [ ! -s "$work/$name.port" ]; then
+	if ! wait_for 10 test -s "$work/$name.port"; then
 		diag <"$work/$name.err"
 		notok "receiver $name starts"
 		exit 1
@@ -170,25 +137,15 @@ log=$work/daemon.err
 log_lines() { wc -l <"$log" | tr -d ' '; }
 # log_since N: the log from line N+1 on
 log_since() { tail -n "+$(($1 + 1))" "$log"; }
+# log_has N REGEX: a line after line N matches
+log_has() { log_since "$1" | grep -Eq "$2"; }
 # wait_log N REGEX SECONDS: waits until a line after line N matches
-wait_log() {
-	local i
-	for i in $(seq $(($3 * 10))); do
-		log_since "$1" | grep -Eq "$2" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_log() { wait_for "$3" log_has "$1" "$2"; }
 health() { probe healthz --port "$http_port"; }
+# health_is CODE: /healthz answers CODE
+health_is() { case $(health) in "$1 "*) return 0 ;; esac; return 1; }
 # wait_health CODE SECONDS
-wait_health() {
-	local i
-	for i in $(seq $(($2 * 10))); do
-		case $(health) in "$1 "*) return 0 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
+wait_health() { wait_for "$2" health_is "$1"; }
 alive() { [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 metric() { probe value --port "$http_port" --name "$@"; }
@@ -425,7 +382,7 @@ check "the daemon survived the restart" 'alive'
 # a change committed before it listens again is found by the full evaluation after LISTEN.
 mark=$(log_lines)
 n_term=$(sql -c "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE application_name = 'driftwatchd' AND query = 'LISTEN driftwatch') t")
+	WHERE application_name = 'driftwatchd' AND query LIKE 'LISTEN driftwatch%') t")
 t0=$(commit "INSERT INTO casework.appointments VALUES ('APT-LS-1', 'C-INF-28', 'gp',
 	now() - interval '1 hour', 'was_not_brought')")
 check "the listening session is terminated ($n_term)" '[ "$n_term" = 1 ]'
@@ -552,15 +509,7 @@ check "both notices are being delivered to the stalling receiver ($stalled reque
 	'[ "$stalled" -ge 2 ]'
 t_term=$(date +%s.%N)
 kill -TERM "$daemon_pid"
-rc=
-for _ in $(seq 150); do
-	if ! kill -0 "$daemon_pid" 2>/dev/null; then
-		wait "$daemon_pid"
-		rc=$?
-		break
-	fi
-	sleep 0.1
-done
+wait_exit "$daemon_pid" 15
 took=$(awk -v a="$t_term" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 note "SIGTERM -> exit: $took s (status ${rc:-still running})"
 check "SIGTERM during a stalled delivery: the daemon exits within 10 s (${took} s)" \
@@ -571,12 +520,7 @@ if [ -z "$rc" ]; then
 	wait "$daemon_pid" 2>/dev/null
 fi
 daemon_pid=
-if grep -Eq "$SAN_RE" "$log"; then
-	notok "no sanitizer report from the daemon"
-	grep -E -A30 "$SAN_RE" "$log" | head -60 | diag
-else
-	ok "no sanitizer report from the daemon"
-fi
+no_sanitizer_report "no sanitizer report from the daemon" "$log"
 check "every line the daemon logged has a priority prefix" '! grep -qv "^<[0-7]>" "$log"'
 tail -n 5 "$log" | diag
 sql -c "SELECT notice_id, status, attempts, lease_until IS NOT NULL, coalesce(last_error, '')
@@ -713,15 +657,7 @@ n_busy=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 
 note "evaluations waiting on the lock when SIGINT is sent: $n_busy"
 t_int=$(date +%s.%N)
 kill -INT "$daemon_pid" 2>/dev/null
-rc=
-for _ in $(seq 150); do
-	if ! kill -0 "$daemon_pid" 2>/dev/null; then
-		wait "$daemon_pid"
-		rc=$?
-		break
-	fi
-	sleep 0.1
-done
+wait_exit "$daemon_pid" 15
 took=$(awk -v a="$t_int" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 check "SIGINT stops it within 10 s (${took} s)" '[ -n "$rc" ]'
 check "with exit status 0 (${rc:-none})" '[ "$rc" = 0 ]'
@@ -730,16 +666,11 @@ check "the evaluation cut short by the stop is not reported as an error" \
 	'! log_since "$mark" | sed -n "/stopping (SIGINT)/,\$p" | grep -q "^<3>"'
 log_since "$mark" | diag
 wait "$lock_pid" 2>/dev/null
-if grep -Eq "$SAN_RE" "$log"; then
-	notok "no sanitizer report from the second daemon"
-	grep -E -A30 "$SAN_RE" "$log" | head -60 | diag
-else
-	ok "no sanitizer report from the second daemon"
-fi
+no_sanitizer_report "no sanitizer report from the second daemon" "$log"
 [ -z "$rc" ] && kill -KILL "$daemon_pid" 2>/dev/null
 daemon_pid=
 
 if [ -n "${lat_med:-}" ]; then
 	note "summary: notify -> webhook min $lat_min s, median $lat_med s, max $lat_max s"
 fi
-[ "$failures" -eq 0 ]
+tap_end

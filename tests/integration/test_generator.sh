@@ -20,22 +20,7 @@ T=2025-03-31
 
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 tmp=$(mktemp -d)
-passed=0
-failed=0
-
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() {
-    echo "not ok - $1"
-    failed=$((failed + 1))
-    [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/# /'
-    return 0
-}
-# check NAME COMMAND...: ok when the command succeeds
-check() {
-    local name=$1
-    shift
-    if "$@" >"$tmp/out" 2>&1; then ok "$name"; else not_ok "$name" "$(head -c 2000 "$tmp/out")"; fi
-}
+. "$root/tests/lib/tap.sh"
 
 psql_() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 # q SCHEMA SQL: the single value the query returns (as-of is available as :'T')
@@ -50,13 +35,13 @@ range() {
         ok "$name"
         echo "# $name: $v (expected $lo to $hi)"
     else
-        not_ok "$name" "$name: '${v}' not in $lo to $hi"
+        notok "$name" "$name: '${v}' not in $lo to $hi"
     fi
 }
 # positive NAME VALUE: VALUE > 0
 positive() {
     local name=$1 v=$2
-    if [ -n "$v" ] && [ "$v" -gt 0 ] 2>/dev/null; then ok "$name"; else not_ok "$name" "$name: got '${v}'"; fi
+    if [ -n "$v" ] && [ "$v" -gt 0 ] 2>/dev/null; then ok "$name"; else notok "$name" "$name: got '${v}'"; fi
 }
 
 cleanup() {
@@ -77,8 +62,8 @@ load() { # load SCHEMA [dwgen args...] (N children, or 200 for the small schema)
 
 # ---------------------------------------------------------------- the binary
 if [ ! -x "$DWGEN" ]; then
-    not_ok "dwgen binary exists" "DWGEN=$DWGEN is not executable"
-    echo "# test_generator: $passed checks passed, $failed failed"
+    notok "dwgen binary exists" "DWGEN=$DWGEN is not executable"
+    echo "# test_generator: $tap_passed checks passed, $tap_failed failed"
     exit 1
 fi
 ok "dwgen binary exists"
@@ -88,43 +73,43 @@ h1=$(gen --children 5000 --seed 7 | sha256sum | cut -c1-64)
 h2=$(gen --children 5000 --seed 7 | sha256sum | cut -c1-64)
 h3=$(gen --children 5000 --seed 8 | sha256sum | cut -c1-64)
 h4=$(gen --children 5000 --seed 7 --bad-rows 0 | sha256sum | cut -c1-64)
-[ "$h1" = "$h2" ] && ok "same seed and arguments give identical output" || not_ok "same seed and arguments give identical output" "$h1 != $h2"
-[ "$h1" != "$h3" ] && ok "a different seed gives different output" || not_ok "a different seed gives different output"
-[ "$h1" != "$h4" ] && ok "--bad-rows changes the output" || not_ok "--bad-rows changes the output"
+[ "$h1" = "$h2" ] && ok "same seed and arguments give identical output" || notok "same seed and arguments give identical output" "$h1 != $h2"
+[ "$h1" != "$h3" ] && ok "a different seed gives different output" || notok "a different seed gives different output"
+[ "$h1" != "$h4" ] && ok "--bad-rows changes the output" || notok "--bad-rows changes the output"
 
 gen --children 300 --seed 1 --schema 'odd"name' >"$tmp/small.sql"
-check "nine COPY blocks in the named schema" \
+check_cmd "nine COPY blocks in the named schema" \
     test "$(grep -c '^COPY "odd""name"\.[a-z_]* (.*) FROM STDIN;$' "$tmp/small.sql")" -eq 9 -a \
     "$(grep -c '^\\\.$' "$tmp/small.sql")" -eq 9
-check "rows have the table's number of fields" awk -F'\t' '
+check_cmd "rows have the table's number of fields" awk -F'\t' '
     /^COPY / { n = split($0, a, ","); inside = 1; next }
     /^\\\.$/ { inside = 0; next }
     inside && NF != n { print "line " NR ": " NF " fields, want " n; bad = 1 }
     END { exit bad }' "$tmp/small.sql"
 "$DWGEN" --children 10 >/dev/null 2>&1
 rc=$?
-[ "$rc" -eq 2 ] && ok "missing --as-of is a usage error" || not_ok "missing --as-of is a usage error" "exit $rc"
+[ "$rc" -eq 2 ] && ok "missing --as-of is a usage error" || notok "missing --as-of is a usage error" "exit $rc"
 "$DWGEN" --children 10 --as-of 2025-02-30 >/dev/null 2>&1
 rc=$?
-[ "$rc" -eq 2 ] && ok "an impossible date is a usage error" || not_ok "an impossible date is a usage error" "exit $rc"
+[ "$rc" -eq 2 ] && ok "an impossible date is a usage error" || notok "an impossible date is a usage error" "exit $rc"
 no_empty_table() {
     "$DWGEN" --children 100 --seed 3 --as-of "$T" |
         awk '/^COPY / { n = 0; t = $2; next } /^\\\.$/ { if (!n) { print t " is empty"; bad = 1 } next } { n++ } END { exit bad }'
 }
-check "100 children generate with every table non-empty" no_empty_table
+check_cmd "100 children generate with every table non-empty" no_empty_table
 
 # ------------------------------------------------------------------ loading
 if load "$SCHEMA" 2>"$tmp/load.err"; then
     ok "$N children load into PostgreSQL"
 else
-    not_ok "$N children load into PostgreSQL" "$(head -c 2000 "$tmp/load.err")"
-    echo "# test_generator: $passed checks passed, $failed failed"
+    notok "$N children load into PostgreSQL" "$(head -c 2000 "$tmp/load.err")"
+    echo "# test_generator: $tap_passed checks passed, $tap_failed failed"
     exit 1
 fi
 if load "$CLEAN" --bad-rows 0 2>"$tmp/load.err"; then
     ok "$N children load with --bad-rows 0"
 else
-    not_ok "$N children load with --bad-rows 0" "$(head -c 2000 "$tmp/load.err")"
+    notok "$N children load with --bad-rows 0" "$(head -c 2000 "$tmp/load.err")"
 fi
 
 SMALL=gen_test_small
@@ -140,9 +125,9 @@ if load "$SMALL" --bad-rows 0 2>"$tmp/load.err"; then
         AND (SELECT count(*) FROM (SELECT child_id FROM appointments WHERE outcome = 'was_not_brought'
              AND scheduled_for > :'T'::date - interval '6 months' GROUP BY 1 HAVING count(*) >= 2) x) > 0")
     [ "$v" = t ] && ok "200 children still have the scripted cases for every rule" ||
-        not_ok "200 children still have the scripted cases for every rule" "got '$v'"
+        notok "200 children still have the scripted cases for every rule" "got '$v'"
 else
-    not_ok "200 children still have the scripted cases for every rule" "$(head -c 2000 "$tmp/load.err")"
+    notok "200 children still have the scripted cases for every rule" "$(head -c 2000 "$tmp/load.err")"
 fi
 
 S=$SCHEMA
@@ -257,13 +242,13 @@ positive "workers in every role" \
     "$(q $C "SELECT CASE WHEN count(DISTINCT role) = 6 THEN 1 ELSE 0 END FROM workers")"
 v=$(q $C "SELECT count(*) FROM workers w WHERE role = 'social_worker' AND NOT EXISTS (SELECT 1 FROM workers m
           WHERE m.worker_id = w.supervisor_id AND m.role = 'team_manager' AND m.team_id = w.team_id)")
-[ "$v" = 0 ] && ok "social workers are supervised by their team's manager" || not_ok "social workers are supervised by their team's manager" "$v do not"
+[ "$v" = 0 ] && ok "social workers are supervised by their team's manager" || notok "social workers are supervised by their team's manager" "$v do not"
 v=$(q $C "SELECT count(*) FROM workers WHERE email IS NOT NULL AND email !~ '^w[0-9]+@la\.example$'")
-[ "$v" = 0 ] && ok "worker emails look like w123@la.example" || not_ok "worker emails look like w123@la.example" "$v do not"
+[ "$v" = 0 ] && ok "worker emails look like w123@la.example" || notok "worker emails look like w123@la.example" "$v do not"
 v=$(q $C "SELECT count(*) FROM children WHERE child_id !~ '^C-[0-9]{6,}$'")
-[ "$v" = 0 ] && ok "child ids look like C-000123" || not_ok "child ids look like C-000123" "$v do not"
+[ "$v" = 0 ] && ok "child ids look like C-000123" || notok "child ids look like C-000123" "$v do not"
 v=$(q $C "SELECT count(*) FROM children")
-[ "$v" = "$N" ] && ok "--children N gives N children rows without bad rows" || not_ok "--children N gives N children rows without bad rows" "got $v"
+[ "$v" = "$N" ] && ok "--children N gives N children rows without bad rows" || notok "--children N gives N children rows without bad rows" "got $v"
 
 # -------------------------------------------------------------- bad rows
 # kind by kind, as docs/internals.md "Bad rows" describes them
@@ -308,19 +293,19 @@ add cp_plans.plan_for_missing_child "cp_plans WHERE child_id IS NOT NULL AND chi
 psql_ -At -F ' ' -c "SET search_path = $S" -c "$bad_sql" >"$tmp/bad.txt" 2>>"$tmp/psql.err"
 psql_ -At -F ' ' -c "SET search_path = $C" -c "$bad_sql" >"$tmp/clean.txt" 2>>"$tmp/psql.err"
 nkinds=$(wc -l <"$tmp/bad.txt")
-[ "$nkinds" -ge 50 ] && ok "bad-row census ran ($nkinds kinds)" || not_ok "bad-row census ran ($nkinds kinds)" "$(cat "$tmp/psql.err")"
+[ "$nkinds" -ge 50 ] && ok "bad-row census ran ($nkinds kinds)" || notok "bad-row census ran ($nkinds kinds)" "$(cat "$tmp/psql.err")"
 while read -r kind n; do
-    if [ "$n" -gt 0 ]; then ok "bad rows present: $kind ($n)"; else not_ok "bad rows present: $kind"; fi
+    if [ "$n" -gt 0 ]; then ok "bad rows present: $kind ($n)"; else notok "bad rows present: $kind"; fi
 done <"$tmp/bad.txt"
 nonzero=$(awk '$2 > 0' "$tmp/clean.txt")
 if [ "$(wc -l <"$tmp/clean.txt")" -ge 50 ] && [ -z "$nonzero" ]; then
     ok "--bad-rows 0 gives no bad rows of any kind"
 else
-    not_ok "--bad-rows 0 gives no bad rows of any kind" "$nonzero"
+    notok "--bad-rows 0 gives no bad rows of any kind" "$nonzero"
 fi
 
 if [ -s "$tmp/psql.err" ]; then
     sed 's/^/# psql: /' "$tmp/psql.err" | head -n 20
 fi
-echo "# test_generator: $passed checks passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "# test_generator: $tap_passed checks passed, $tap_failed failed"
+tap_end

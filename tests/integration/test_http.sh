@@ -14,35 +14,19 @@ top=${DW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 driver=${HTTP_DRIVER:-$top/build/san/http_driver}
 py=/usr/bin/python3
 here=$top/tests/integration
+. "$top/tests/lib/tap.sh"
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/http.XXXXXX") || exit 1
-failures=0
 pids=()
 
 cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null
-	done
+	stop_all "${pids[@]}"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; failures=$((failures + 1)); }
-diag_file() { [ -f "$1" ] && sed 's/^/#   /' "$1"; }
-
 # ---- prerequisites: each missing one is a failure, not a silent skip ----
-if [ ! -x "$driver" ]; then
-	notok "http_driver is built ($driver; make build/san/http_driver)"
-	exit 1
-fi
-if ! "$py" -c 'import prometheus_client.parser' 2>/dev/null; then
-	notok "python3-prometheus-client is installed for $py"
-	exit 1
-fi
+require "http_driver is built ($driver; make build/san/http_driver)" test -x "$driver"
+require "python3-prometheus-client is installed for $py" "$py" -c 'import prometheus_client.parser'
 timeout_s=$(sed -n 's/^#define HTTP_TIMEOUT_S \([0-9][0-9]*\).*/\1/p' "$top/include/driftwatch/http.h")
 if [ -z "$timeout_s" ]; then
 	notok "HTTP_TIMEOUT_S is found in include/driftwatch/http.h"
@@ -82,7 +66,7 @@ start() {
 		sleep 0.1
 	done
 	echo "# http_driver $name ($listen) did not start:"
-	diag_file "$tmp/$name.err"
+	diag "$tmp/$name.err"
 	return 1
 }
 
@@ -97,7 +81,7 @@ stop() {
 		ok "$name listener stops cleanly on SIGTERM (exit 0, no sanitizer report)"
 	else
 		notok "$name listener stops cleanly on SIGTERM (exit $rc)"
-		diag_file "$tmp/$name.err" | head -40
+		diag "$tmp/$name.err" | head -40
 	fi
 }
 
@@ -122,20 +106,20 @@ if grep -q "^<6>http: listening on 127.0.0.1:$p_healthy" "$tmp/healthy.err"; the
 	ok "the listener logs its address with a syslog priority prefix"
 else
 	notok "the listener logs its address with a syslog priority prefix"
-	diag_file "$tmp/healthy.err"
+	diag "$tmp/healthy.err"
 fi
 
 "$driver" --list-alerts >"$tmp/alerts.txt"
 "$py" "$here/http_probe.py" --healthy "$p_healthy" --fresh "$p_fresh" --db-down "$p_down" \
 	--eval-failed "$p_failed" --alerts "$tmp/alerts.txt" --timeout "$timeout_s"
-[ $? -eq 0 ] || failures=$((failures + 1))
+[ $? -eq 0 ] || tap_failed=$((tap_failed + 1))
 
 if grep -qE '^<7>http: (GET|HEAD|other method) (/healthz|/metrics|other): [0-9]{3}$' "$tmp/healthy.err" &&
 	! grep -qiE 'nope|garbage|X-Big' "$tmp/healthy.err"; then
 	ok "requests are logged at debug level without what the client sent"
 else
 	notok "requests are logged at debug level without what the client sent"
-	diag_file "$tmp/healthy.err" | head -20
+	diag "$tmp/healthy.err" | head -20
 fi
 
 # ---- bind failures name the address ----
@@ -145,7 +129,7 @@ if [ "$rc" -eq 1 ] && grep -q "127.0.0.1:$p_healthy.*Address already in use" "$t
 	ok "a port in use: exit 1, the error names the address ($(head -1 "$tmp/dup.err"))"
 else
 	notok "a port in use: exit 1, the error names the address (exit $rc)"
-	diag_file "$tmp/dup.err"
+	diag "$tmp/dup.err"
 fi
 for bad in "127.0.0.1" "::1:$p_spare" "[::1:$p_spare" "[::1]$p_spare" "[]:$p_spare" \
 	"127.0.0.1:0" "127.0.0.1:65536" "127.0.0.1:80x" "127.0.0.1:" "no-such-host.invalid:$p_spare"; do
@@ -155,7 +139,7 @@ for bad in "127.0.0.1" "::1:$p_spare" "[::1:$p_spare" "[::1]$p_spare" "[]:$p_spa
 		ok "listen \"$bad\" is refused naming it ($(head -1 "$tmp/bad.err"))"
 	else
 		notok "listen \"$bad\" is refused naming it (exit $rc)"
-		diag_file "$tmp/bad.err"
+		diag "$tmp/bad.err"
 	fi
 done
 
@@ -196,10 +180,10 @@ for name in healthy fresh down failed; do
 	pid=$(eval "echo \$pid_$name")
 	if ! kill -0 "$pid" 2>/dev/null; then
 		notok "$name listener is still running after the probes"
-		diag_file "$tmp/$name.err" | head -40
+		diag "$tmp/$name.err" | head -40
 		continue
 	fi
 	stop "$name"
 done
 
-[ "$failures" -eq 0 ]
+tap_end

@@ -42,7 +42,6 @@ probe() { "$py" "$here/instances_probe.py" "$@"; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
 LEADS_RE='^<[0-7]>leader: this instance now evaluates'
 TAKEOVER=2
 LEASE_S=300        # daemon/deliver.c DELIVER_LEASE_S
@@ -54,12 +53,7 @@ SEED=${INSTANCES_SEED:-$(( $(date +%s) % 32768 ))}
 RANDOM=$SEED
 N_INIT=24          # C-IN-01..24: the initial alerts
 
-failures=0
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; failures=$((failures + 1)); }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-diag() { sed 's/^/#   /'; }
-note() { echo "# $*"; }
+. "$top/tests/lib/tap.sh"
 now() { date +%s.%N; }
 secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
@@ -89,29 +83,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ ! -x "$daemon" ]; then
-	notok "the daemon is built ($daemon)"
-	exit 1
-fi
+require "the daemon is built ($daemon)" test -x "$daemon"
 note "seed $SEED (INSTANCES_SEED=$SEED repeats the delays), $ROUNDS rounds, takeover_seconds $TAKEOVER"
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-	"$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-pgport=${INSTANCES_PGPORT:-}
-if [ -z "$pgport" ]; then
-	for p in $(seq 55450 55490); do
-		if ! port_busy "$p"; then pgport=$p; break; fi
-	done
-fi
-# pg_start exports PGHOST and friends for psql; the caller's server is not used here.
-if ! pg_start "$pgdir" "$pgport" 2>"$work/pg_start.err"; then
-	diag <"$work/pg_start.err"
-	notok "start a PostgreSQL of our own on port $pgport"
-	exit 1
-fi
-ok "a PostgreSQL of our own runs on port $pgport"
+pgport=${INSTANCES_PGPORT:-$(first_free_port 55450 55490)}
+start_own_pg "$pgdir" "$pgport"
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 if ! sql -v schema=casework -v filler="${INSTANCES_FILLER:-20000}" -f "$top/rules/contract.sql" \
@@ -124,11 +100,7 @@ fi
 "$py" "$here/webhook_receiver.py" --port 0 --log "$work/hooks.jsonl" --lifetime 900 \
 	--ready-file "$work/hooks.port" --route "/slow=stall:$STALL" >/dev/null 2>"$work/hooks.err" &
 helpers+=($!)
-for _ in $(seq 100); do
-	[ -s "$work/hooks.port" ] && break
-	sleep 0.1
-done
-if [ ! -s "$work/hooks.port" ]; then
+if ! wait_for 10 test -s "$work/hooks.port"; then
 	diag <"$work/hooks.err"
 	notok "the webhook receiver starts"
 	exit 1
@@ -254,7 +226,7 @@ sleep 1 # a stalled /slow request is logged before it is answered: let any stray
 dump_outbox "$work/outbox.init.jsonl"
 probe verify --label initial --log "$work/hooks.jsonl" --outbox "$work/outbox.init.jsonl" \
 	--expect "$work/expect.jsonl" --secret "$SECRET" --path /fast --path /slow --exactly-once ||
-	failures=$((failures + 1))
+	tap_failed=$((tap_failed + 1))
 read -r n_alerts n_firing n_multi <<<"$(sql -F ' ' -c "SELECT (SELECT count(*) FROM driftwatch.alerts),
 	(SELECT count(*) FROM driftwatch.alert_events WHERE kind = 'firing'),
 	(SELECT count(*) FROM (SELECT alert_id FROM driftwatch.alert_events WHERE kind = 'firing'
@@ -287,17 +259,17 @@ commit_handover() { # CHILD_NUMBER
 	sql -c "INSERT INTO casework.allocations VALUES ('A-IW2-$1', '$(worker "$1")', 'W-I2', current_date, NULL)"
 	expect alert.firing worker_change "$(worker "$1")" handover
 }
+# firing_children_are LIST N: N of the children in LIST (quoted, comma-separated) have a firing alert
+firing_children_are() {
+	[ "$(sql -c "SELECT count(DISTINCT child_id) FROM driftwatch.alerts WHERE status = 'firing'
+		AND child_id IN ($1)")" = "$2" ]
+}
 # wait_recorded BABY... : until each baby has a firing alert (a second missed appointment is
 # news only once the first has been announced)
 wait_recorded() {
 	local list="" n
 	for n in "$@"; do list+="'$(baby "$n")',"; done
-	for _ in $(seq 300); do
-		[ "$(sql -c "SELECT count(DISTINCT child_id) FROM driftwatch.alerts WHERE status = 'firing'
-			AND child_id IN (${list%,})")" = "$#" ] && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_for 30 firing_children_are "${list%,}" "$#"
 }
 
 # escalate ROUND: that round's first two babies miss a second appointment, once their first
@@ -555,7 +527,7 @@ probe verify --label end --log "$work/hooks.jsonl" --outbox "$work/outbox.end.js
 	--expect "$work/expect.jsonl" --secret "$SECRET" --path /fast --path /slow >"$work/verify.out"
 vrc=$?
 cat "$work/verify.out"
-[ "$vrc" = 0 ] || failures=$((failures + 1))
+[ "$vrc" = 0 ] || tap_failed=$((tap_failed + 1))
 dups=$(sed -n 's/^# end: .* \([0-9][0-9]*\) received more than once.*/\1/p' "$work/verify.out")
 
 # the alerts and their history
@@ -614,15 +586,7 @@ survivors=$(running | tr '\n' ' ')
 for n in $survivors; do kill -TERM "${dpid[$n]}" 2>/dev/null; done
 t0=$(now)
 for n in $survivors; do
-	rc=
-	for _ in $(seq 150); do
-		if ! kill -0 "${dpid[$n]}" 2>/dev/null; then
-			wait "${dpid[$n]}"
-			rc=$?
-			break
-		fi
-		sleep 0.1
-	done
+	wait_exit "${dpid[$n]}" 15
 	dstate[n]=stopped
 	check "instance $n stops on SIGTERM with status 0 (status ${rc:-none}, $(secs_since "$t0") s)" \
 		'[ "$rc" = 0 ]'
@@ -685,4 +649,4 @@ note "summary: $kills kills of the active instance; takeover times (s): ${takeov
 note "summary: after the lock's session ended under a live instance: the lock taken ${lost_takeover:-never}"
 note "summary: kills landed while busy with: $(printf '%s; ' "${kill_where[@]}")"
 note "summary: $stranded notices stranded by killed instances; ${dups:-?} notices received more than once, each with the same webhook-id"
-[ "$failures" -eq 0 ]
+tap_end

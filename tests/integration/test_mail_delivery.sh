@@ -13,54 +13,24 @@ top=${DW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 driver=${MAIL_SEND_DRIVER:-$top/build/san/mail_send_driver}
 py=/usr/bin/python3
 here=$top/tests/integration
+. "$top/tests/lib/tap.sh"
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/mail-delivery.XXXXXX") || exit 1
-failures=0
 servers=()
 
 cleanup() {
-	local pid
-	for pid in "${servers[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in "${servers[@]}"; do
-		wait "$pid" 2>/dev/null
-	done
+	stop_all "${servers[@]}"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; failures=$((failures + 1)); }
-check() { # check NAME COMMAND...: ok when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else notok "$name"; fi
-}
-diag_file() { # the file's lines as diagnostics
-	[ -f "$1" ] && sed 's/^/#   /' "$1"
-}
-
 # ---- prerequisites: each missing one is a failure, not a silent skip ----
-if [ ! -x "$driver" ]; then
-	notok "mail_send_driver is built ($driver; make build/san/mail_send_driver)"
-	exit 1
-fi
-if ! "$py" -c 'import aiosmtpd' 2>/dev/null; then
-	notok "python3-aiosmtpd is installed for $py"
-	exit 1
-fi
-if ! command -v openssl >/dev/null; then
-	notok "openssl is installed"
-	exit 1
-fi
-
-free_port() {
-	"$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+require "mail_send_driver is built ($driver; make build/san/mail_send_driver)" test -x "$driver"
+require "python3-aiosmtpd is installed for $py" "$py" -c 'import aiosmtpd'
+require "openssl is installed" command -v openssl
 
 # start_server NAME ARGS...: runs smtp_server.py on a free port; sets $port and $maildir
 start_server() {
-	local name=$1 i
+	local name=$1
 	shift
 	port=$(free_port)
 	maildir=$tmp/$name
@@ -69,12 +39,9 @@ start_server() {
 		--ready "$maildir/ready" --user "$user" --password "$password" "$@" \
 		>"$maildir/server.log" 2>&1 &
 	servers+=($!)
-	for i in $(seq 100); do
-		[ -e "$maildir/ready" ] && return 0
-		sleep 0.1
-	done
+	wait_for 10 test -e "$maildir/ready" && return 0
 	echo "# smtp_server.py $name did not start:"
-	diag_file "$maildir/server.log"
+	diag "$maildir/server.log"
 	return 1
 }
 
@@ -86,8 +53,8 @@ send() {
 	rc=$?
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ] && [ "$rc" -ne 4 ]; then
 		echo "# driver $name exited $rc:"
-		diag_file "$tmp/$name.out"
-		diag_file "$tmp/$name.err"
+		diag "$tmp/$name.out"
+		diag "$tmp/$name.err"
 	fi
 }
 outcome_line() { grep '^outcome ' "$tmp/$1.out"; }
@@ -101,7 +68,7 @@ chmod 600 "$tmp/password"
 if ! sh "$here/make_test_ca.sh" "$tmp/ca" >"$tmp/ca.log" 2>&1 ||
 	! sh "$here/make_test_ca.sh" "$tmp/other-ca" >>"$tmp/ca.log" 2>&1; then
 	notok "make_test_ca.sh makes a CA and a server certificate"
-	diag_file "$tmp/ca.log"
+	diag "$tmp/ca.log"
 	exit 1
 fi
 ok "make_test_ca.sh makes a CA and a server certificate"
@@ -191,30 +158,29 @@ if start_server starttls --tls starttls "${cert[@]}" --reject nobody@la.example 
 	url=smtp://127.0.0.1:$port
 	send digest --url "$url" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json" --out "$tmp/digest.eml"
-	check "starttls: digest delivered (exit 0)" [ "$rc" -eq 0 ]
-	check "starttls: outcome says delivered and names the server" \
+	check_cmd "starttls: digest delivered (exit 0)" [ "$rc" -eq 0 ]
+	check_cmd "starttls: outcome says delivered and names the server" \
 		grep -q "^outcome delivered: SMTP 127.0.0.1:$port: to chair@la.example: delivered (250" "$tmp/digest.out"
 	if [ -f "$maildir/1.eml" ]; then
 		want_id=$(sed -n 's/^message-id //p' "$tmp/digest.out")
 		"$py" "$tmp/check_mail.py" "$maildir/1.eml" "$tmp/digest.eml" "$maildir/1.json" \
 			"$want_id" starttls >"$tmp/check_mail.out" 2>&1
-		cat "$tmp/check_mail.out"
+		tap_relay "$tmp/check_mail.out"
 		if ! grep -q '^ok - ' "$tmp/check_mail.out"; then
 			notok "starttls: check_mail.py ran"
 		fi
-		failures=$((failures + $(grep -c '^not ok' "$tmp/check_mail.out")))
 	else
 		notok "starttls: the server received the digest"
-		diag_file "$maildir/server.log"
+		diag "$maildir/server.log"
 	fi
-	check "starttls: STARTTLS came before AUTH, nothing but EHLO and STARTTLS in plaintext" \
+	check_cmd "starttls: STARTTLS came before AUTH, nothing but EHLO and STARTTLS in plaintext" \
 		"$py" -c '
 import sys
 ev = [l.split() for l in open(sys.argv[1])]
 plain = [e for e, tls in ev if tls == "plain"]
 authed = ["auth-plain-ok", "tls"] in ev or ["auth-login-ok", "tls"] in ev
 sys.exit(0 if plain and set(plain) <= {"ehlo", "starttls"} and authed else 1)' "$maildir/events.log"
-	check "starttls: the password appears in no output" \
+	check_cmd "starttls: the password appears in no output" \
 		bash -c '! grep -rqF -- "$0" "$1"/*.out "$1"/*.err "$2"/server.log' "$password" "$tmp" "$maildir"
 
 	# libcurl dot-stuffs: lines starting with "." arrive as they were sent, once
@@ -223,40 +189,40 @@ sys.exit(0 if plain and set(plain) <= {"ehlo", "starttls"} and authed else 1)' "
 	send dots --url "$url" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --raw "$tmp/dots.eml"
 	newest=$maildir/$((before + 1)).eml
-	check "dot-stuffing: lines of dots arrive exactly as sent" cmp -s "$tmp/dots.eml" "$newest"
+	check_cmd "dot-stuffing: lines of dots arrive exactly as sent" cmp -s "$tmp/dots.eml" "$newest"
 
 	send rejected --url "$url" --tls starttls --to nobody@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "550 mailbox unknown: permanent (exit 4)" [ "$rc" -eq 4 ]
-	check "550: message names the server, the recipient and the reply" \
+	check_cmd "550 mailbox unknown: permanent (exit 4)" [ "$rc" -eq 4 ]
+	check_cmd "550: message names the server, the recipient and the reply" \
 		grep -q "^outcome permanent: SMTP 127.0.0.1:$port: to nobody@la.example: .*550 5.1.1" "$tmp/rejected.out"
 	outcome_line rejected | sed 's/^/# /'
 
 	send tempfail --url "$url" --tls starttls --to busy@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "451 at RCPT: retry (exit 3)" [ "$rc" -eq 3 ]
-	check "451: message names the server, the recipient and the reply" \
+	check_cmd "451 at RCPT: retry (exit 3)" [ "$rc" -eq 3 ]
+	check_cmd "451: message names the server, the recipient and the reply" \
 		grep -q "^outcome retry: SMTP 127.0.0.1:$port: to busy@la.example: .*451 4.3.0" "$tmp/tempfail.out"
 
 	before=$(delivered_count "$maildir")
 	send wrongca --url "$url" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/other-ca/ca.pem" --notices "$tmp/notices.json"
-	check "wrong CA: certificate verification fails the send (retry, exit 3)" [ "$rc" -eq 3 ]
-	check "wrong CA: nothing delivered" [ "$(delivered_count "$maildir")" -eq "$before" ]
+	check_cmd "wrong CA: certificate verification fails the send (retry, exit 3)" [ "$rc" -eq 3 ]
+	check_cmd "wrong CA: nothing delivered" [ "$(delivered_count "$maildir")" -eq "$before" ]
 	outcome_line wrongca | sed 's/^/# /'
 
 	send noverify --url "$url" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/other-ca/ca.pem" --no-verify --notices "$tmp/notices.json"
-	check "verify false: an unknown CA is accepted (delivered)" [ "$rc" -eq 0 ]
+	check_cmd "verify false: an unknown CA is accepted (delivered)" [ "$rc" -eq 0 ]
 
 	printf 'wrong-password\n' >"$tmp/badpw"
 	send badauth --url "$url" --tls starttls --to chair@la.example --user "$user" \
 		--password-file "$tmp/badpw" --ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "AUTH refused: retry, not permanent (a person fixes the credentials)" [ "$rc" -eq 3 ]
+	check_cmd "AUTH refused: retry, not permanent (a person fixes the credentials)" [ "$rc" -eq 3 ]
 
 	send noauth --url "$url" --tls starttls --to chair@la.example \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "no credentials where AUTH is required: retry (exit 3)" [ "$rc" -eq 3 ]
+	check_cmd "no credentials where AUTH is required: retry (exit 3)" [ "$rc" -eq 3 ]
 	outcome_line noauth | sed 's/^/# /'
 else
 	notok "starttls server started"
@@ -266,13 +232,13 @@ fi
 if start_server notls --tls none; then
 	send notls --url "smtp://127.0.0.1:$port" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "no STARTTLS offered: the send fails (retry, exit 3)" [ "$rc" -eq 3 ]
-	check "no STARTTLS offered: no AUTH, MAIL or DATA in plaintext, nothing delivered" \
+	check_cmd "no STARTTLS offered: the send fails (retry, exit 3)" [ "$rc" -eq 3 ]
+	check_cmd "no STARTTLS offered: no AUTH, MAIL or DATA in plaintext, nothing delivered" \
 		bash -c '! grep -qE "^(auth|mail|rcpt|data)" "$0/events.log" && [ -z "$(find "$0" -name "*.eml")" ]' "$maildir"
 	outcome_line notls | sed 's/^/# /'
 	send plainrelay --url "smtp://127.0.0.1:$port" --tls none --to chair@la.example "${auth[@]}" \
 		--notices "$tmp/notices.json"
-	check "tls none (a relay on the same host): delivered in plaintext" [ "$rc" -eq 0 ]
+	check_cmd "tls none (a relay on the same host): delivered in plaintext" [ "$rc" -eq 0 ]
 else
 	notok "server without TLS started"
 fi
@@ -281,13 +247,13 @@ fi
 if start_server implicit --tls implicit "${cert[@]}"; then
 	send implicit --url "smtps://127.0.0.1:$port" --tls implicit --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json" --out "$tmp/implicit.eml"
-	check "implicit TLS: delivered (exit 0)" [ "$rc" -eq 0 ]
-	check "implicit TLS: received over TLS after AUTH, bytes as composed" \
+	check_cmd "implicit TLS: delivered (exit 0)" [ "$rc" -eq 0 ]
+	check_cmd "implicit TLS: received over TLS after AUTH, bytes as composed" \
 		bash -c 'cmp -s "$0/1.eml" "$1" && grep -q "\"tls\": true, \"authenticated\": true" "$0/1.json"' \
 		"$maildir" "$tmp/implicit.eml"
 	send implicit_wrongca --url "smtps://127.0.0.1:$port" --tls implicit --to chair@la.example \
 		"${auth[@]}" --ca-file "$tmp/other-ca/ca.pem" --notices "$tmp/notices.json"
-	check "implicit TLS, wrong CA: fails verification (retry, exit 3)" [ "$rc" -eq 3 ]
+	check_cmd "implicit TLS, wrong CA: fails verification (retry, exit 3)" [ "$rc" -eq 3 ]
 else
 	notok "implicit TLS server started"
 fi
@@ -296,7 +262,7 @@ fi
 if start_server data451 --tls starttls "${cert[@]}" --data-reply "451 4.7.1 greylisted, try later"; then
 	send data451 --url "smtp://127.0.0.1:$port" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "451 after DATA: retry (exit 3)" [ "$rc" -eq 3 ]
+	check_cmd "451 after DATA: retry (exit 3)" [ "$rc" -eq 3 ]
 	outcome_line data451 | sed 's/^/# /'
 else
 	notok "data451 server started"
@@ -304,7 +270,7 @@ fi
 if start_server data554 --tls starttls "${cert[@]}" --data-reply "554 5.7.1 message refused"; then
 	send data554 --url "smtp://127.0.0.1:$port" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "554 after DATA: permanent (exit 4)" [ "$rc" -eq 4 ]
+	check_cmd "554 after DATA: permanent (exit 4)" [ "$rc" -eq 4 ]
 	outcome_line data554 | sed 's/^/# /'
 else
 	notok "data554 server started"
@@ -316,11 +282,11 @@ if start_server stall --stall --tls none; then
 	send stall --url "smtp://127.0.0.1:$port" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json" --timeout 2
 	took=$(($(date +%s) - start))
-	check "silent server: timeout is retry (exit 3)" [ "$rc" -eq 3 ]
-	check "silent server: gave up within the timeout (${took}s)" [ "$took" -le 10 ]
+	check_cmd "silent server: timeout is retry (exit 3)" [ "$rc" -eq 3 ]
+	check_cmd "silent server: gave up within the timeout (${took}s)" [ "$took" -le 10 ]
 	send cancelled --url "smtp://127.0.0.1:$port" --tls starttls --to chair@la.example \
 		"${auth[@]}" --ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json" --cancel-after-ms 300
-	check "shutdown mid-send: cancelled is retry, reported once, nothing leaks (exit 3)" \
+	check_cmd "shutdown mid-send: cancelled is retry, reported once, nothing leaks (exit 3)" \
 		bash -c '[ "$0" -eq 3 ] && [ "$(grep -c "^outcome retry: .*cancelled" "$1")" -eq 1 ]' \
 		"$rc" "$tmp/cancelled.out"
 else
@@ -329,13 +295,13 @@ fi
 if start_server noservice --no-service --tls none; then
 	send noservice --url "smtp://127.0.0.1:$port" --tls starttls --to chair@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check "554 greeting: retry (about the server, not this message)" [ "$rc" -eq 3 ]
+	check_cmd "554 greeting: retry (about the server, not this message)" [ "$rc" -eq 3 ]
 	outcome_line noservice | sed 's/^/# /'
 else
 	notok "no-service server started"
 fi
 send refused --url "smtp://127.0.0.1:$(free_port)" --tls starttls --to chair@la.example \
 	"${auth[@]}" --ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json" --timeout 5
-check "connection refused: retry (exit 3)" [ "$rc" -eq 3 ]
+check_cmd "connection refused: retry (exit 3)" [ "$rc" -eq 3 ]
 
-[ "$failures" -eq 0 ]
+tap_end

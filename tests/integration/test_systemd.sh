@@ -11,15 +11,7 @@ set -u
 top=${DW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 max_exposure=2.0
 
-failures=0
-ok() { echo "ok - $*"; }
-notok() {
-	echo "not ok - $*"
-	failures=$((failures + 1))
-}
-skip() { echo "ok - $1 # skip $2"; }
-# Prints a file (or text on stdin) as diagnostics.
-diag_file() { sed 's/^/#   /' "$@"; }
+. "$top/tests/lib/tap.sh"
 
 tmp=$(mktemp -d "${TEST_TMPDIR:-${TMPDIR:-/tmp}}/dw-systemd.XXXXXX") || {
 	notok "create a temporary directory"
@@ -56,7 +48,7 @@ if make_install install DESTDIR="$root" PREFIX=/usr >"$tmp/install.log" 2>&1; th
 	ok "make install DESTDIR=... PREFIX=/usr succeeds"
 else
 	notok "make install DESTDIR=... PREFIX=/usr succeeds"
-	diag_file "$tmp/install.log"
+	diag "$tmp/install.log"
 	exit 1
 fi
 
@@ -89,12 +81,12 @@ if grep -qx 'ExecStart=/usr/sbin/driftwatchd -c /etc/driftwatch/driftwatch.json'
 	ok "the installed unit's ExecStart names PREFIX/sbin/driftwatchd"
 else
 	notok "the installed unit's ExecStart names PREFIX/sbin/driftwatchd"
-	grep -n '^ExecStart' "$unit" | diag_file
+	grep -n '^ExecStart' "$unit" | diag
 fi
 man=$root/usr/share/man/man8/driftwatchd.8
 if grep -q '/usr/local/' "$man" "$unit"; then
 	notok "the installed man page and unit name no /usr/local path under PREFIX=/usr"
-	grep -n '/usr/local/' "$man" "$unit" | diag_file
+	grep -n '/usr/local/' "$man" "$unit" | diag
 else
 	ok "the installed man page and unit name no /usr/local path under PREFIX=/usr"
 fi
@@ -103,7 +95,7 @@ if grep -q "^\.TH DRIFTWATCHD 8 .*\"driftwatch $version\"" "$man"; then
 	ok "the installed man page carries version $version"
 else
 	notok "the installed man page carries version $version"
-	grep -n '^\.TH' "$man" | diag_file
+	grep -n '^\.TH' "$man" | diag
 fi
 
 # Every credential the unit loads must exist or the start fails (243/CREDENTIALS on systemd 252),
@@ -131,7 +123,7 @@ if make_install install DESTDIR="$root" PREFIX=/usr >"$tmp/install2.log" 2>&1 &&
 	ok "installing again leaves an existing driftwatch.json as it was"
 else
 	notok "installing again leaves an existing driftwatch.json as it was"
-	diag_file "$tmp/install2.log"
+	diag "$tmp/install2.log"
 fi
 
 # ---- the man page ----
@@ -142,7 +134,7 @@ if command -v groff >/dev/null; then
 		ok "docs/driftwatchd.8 formats with no groff warnings"
 	else
 		notok "docs/driftwatchd.8 formats with no groff warnings"
-		diag_file "$tmp/groff.log"
+		diag "$tmp/groff.log"
 	fi
 else
 	skip "docs/driftwatchd.8 formats with no groff warnings" "no groff"
@@ -165,7 +157,7 @@ else
 		ok "systemd-analyze verify of the installed unit is silent"
 	else
 		notok "systemd-analyze verify of the installed unit is silent"
-		diag_file "$tmp/verify.log"
+		diag "$tmp/verify.log"
 	fi
 
 	systemd-analyze security --offline=true --no-pager "$unit" >"$tmp/security.log" 2>&1
@@ -173,13 +165,13 @@ else
 	if [ -z "$score" ]; then
 		notok "systemd-analyze security rates the unit $max_exposure or lower"
 		echo "#   no overall exposure level in its output:"
-		tail -n 5 "$tmp/security.log" | diag_file
+		tail -n 5 "$tmp/security.log" | diag
 	elif awk -v s="$score" -v m="$max_exposure" 'BEGIN { exit !(s <= m) }'; then
 		ok "systemd-analyze security rates the unit $score ($max_exposure or lower)"
 	else
 		notok "systemd-analyze security rates the unit $max_exposure or lower"
 		echo "#   it rates it $score; the exposures:"
-		grep '✗' "$tmp/security.log" | diag_file
+		grep '✗' "$tmp/security.log" | diag
 	fi
 fi
 
@@ -202,7 +194,7 @@ else
 		ok "sysusers.d creates the system user and group driftwatch with no login shell"
 	else
 		notok "sysusers.d creates the system user and group driftwatch with no login shell"
-		diag_file "$tmp/sysusers.log" "$scratch/etc/passwd"
+		diag "$tmp/sysusers.log" "$scratch/etc/passwd"
 	fi
 	printf '{}\n' >"$tmp/json"
 	mkdir -p "$scratch/etc/driftwatch"
@@ -212,7 +204,7 @@ else
 		ok "tmpfiles.d entries apply"
 	else
 		notok "tmpfiles.d entries apply"
-		diag_file "$tmp/tmpfiles.log"
+		diag "$tmp/tmpfiles.log"
 	fi
 	gid=$(awk -F: '$1 == "driftwatch" { print $3 }' "$scratch/etc/group")
 	got=$(stat -c '%a %u:%g' "$scratch/etc/driftwatch" 2>/dev/null)
@@ -243,7 +235,7 @@ if make_install uninstall DESTDIR="$root" PREFIX=/usr >"$tmp/uninstall.log" 2>&1
 	ok "make uninstall DESTDIR=... PREFIX=/usr succeeds"
 else
 	notok "make uninstall DESTDIR=... PREFIX=/usr succeeds"
-	diag_file "$tmp/uninstall.log"
+	diag "$tmp/uninstall.log"
 fi
 left=$(cd "$root" && find . ! -type d | sort | tr '\n' ' ')
 if [ "$left" = "./etc/driftwatch/driftwatch.json " ]; then
@@ -252,4 +244,4 @@ else
 	notok "uninstall removes every installed file and keeps driftwatch.json"
 	echo "#   left: $left"
 fi
-[ "$failures" -eq 0 ]
+tap_end

@@ -14,8 +14,10 @@ DB=${PGDATABASE:-dwtest}
 SCHEMA=vg_case
 STATE=vg_state
 
+. "$top/tests/lib/tap.sh"
+
 if ! command -v valgrind >/dev/null 2>&1; then
-	echo "ok - valgrind runs # skip valgrind is not installed"
+	skip "valgrind runs" "valgrind is not installed"
 	exit 0
 fi
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/dw-vg.XXXXXX") || exit 1
@@ -27,15 +29,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail=0
-report() { # NAME STATUS [LOGFILE]
-	if [ "$2" -eq 0 ]; then
-		echo "ok - $1"
-	else
-		fail=1
-		echo "not ok - $1"
-		[ -n "${3:-}" ] && grep -E "==[0-9]+== (Invalid|Conditional|Use of|Syscall|.*definitely|.*indirectly|ERROR SUMMARY)" "$3" | head -20 | sed 's/^/#   /'
-	fi
+# report NAME STATUS [LOGFILE]: check_status, with LOGFILE's valgrind errors as the diagnostic
+report() {
+	local errors=
+	[ -n "${3:-}" ] && errors=$(grep -E "==[0-9]+== (Invalid|Conditional|Use of|Syscall|.*definitely|.*indirectly|ERROR SUMMARY)" "$3" | head -20)
+	check_status "$1" "$2" ${errors:+"$errors"}
 }
 
 psql -qX -v ON_ERROR_STOP=1 -d "$DB" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; DROP SCHEMA IF EXISTS $STATE CASCADE" >/dev/null 2>&1 &&
@@ -47,7 +45,7 @@ port=$((PGPORT + 4000))
 /usr/bin/python3 "$top/tests/integration/webhook_receiver.py" --port 0 --log "$tmp/hooks.jsonl" \
 	--lifetime 600 --ready-file "$tmp/hook.port" >/dev/null 2>&1 &
 recv_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/hook.port" ] && break; sleep 0.1; done
+wait_for 10 test -s "$tmp/hook.port"
 port=$(cat "$tmp/hook.port")
 cat > "$tmp/cfg.json" <<JSON
 { "database": { "conninfo": "host=$PGHOST port=$PGPORT dbname=$DB user=$PGUSER",
@@ -79,4 +77,4 @@ vg "--once the next day" --once --as-of 2026-11-22
 n=$(wc -l < "$tmp/hooks.jsonl" 2>/dev/null || echo 0)
 [ "$n" -gt 0 ]
 report "webhooks arrived while running under valgrind ($n)" $?
-exit $fail
+tap_end

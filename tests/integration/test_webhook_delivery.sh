@@ -20,19 +20,12 @@ VEC_ID=msg_p5jXN8AQM9LWM0D4loKWxJek
 VEC_SIG='v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE='
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 
-failures=0
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; failures=$((failures + 1)); }
-check() { # check NAME SHELL-CONDITION: ok when the condition, evaluated here, holds
-	if eval "$2"; then ok "$1"; else notok "$1"; fi
-}
+. "$top/tests/lib/tap.sh"
 
 work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/webhook-delivery.XXXXXX") || { notok "mktemp"; exit 1; }
 pids=()
 cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	stop_all "${pids[@]}"
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -79,21 +72,12 @@ start_receiver() {
 	"$PY" "$here/webhook_receiver.py" --port 0 --log "$work/$name.jsonl" --lifetime 90 \
 		--ready-file "$work/$name.port" "${args[@]}" >/dev/null 2>"$work/$name.err" &
 	pids+=($!)
-	for _ in $(seq 1 100); do
-		[ -s "$work/$name.port" ] && break
-		sleep 0.1
-	done
-	if [ ! -s "$work/$name.port" ]; then
+	if ! wait_for 10 test -s "$work/$name.port"; then
 		sed 's/^/# /' "$work/$name.err"
 		notok "receiver $name starts"
 		exit 1
 	fi
 	url=http://127.0.0.1:$(cat "$work/$name.port")
-}
-
-# A port nothing listens on: bound, then released.
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # field FILE NAME KEY: the value of KEY= on the "done NAME" line (reason= is the rest of it)
@@ -189,8 +173,7 @@ check "the published test vector went out with its timestamp" \
 node "$here/verify_standardwebhooks.js" --log "$log" --secret-file "$work/secret" \
 	--at-own-time "$VEC_ID" --expect 9 >"$work/verify.out" 2>&1
 vrc=$?
-cat "$work/verify.out"
-failures=$((failures + $(grep -c '^not ok' "$work/verify.out")))
+tap_relay "$work/verify.out"
 if [ "$vrc" -ne 0 ] && ! grep -q '^not ok' "$work/verify.out"; then
 	notok "verify_standardwebhooks exits 0"
 fi
@@ -238,5 +221,5 @@ check "cancel: one running and two queued were cancelled" \
 check "cancel: every transfer's callback ran once, as cancelled" \
 	'[ "$(grep -c "^done c[123] verdict=cancelled " "$work/c.out")" -eq 3 ]'
 
-echo "# webhook delivery: $failures failure(s)"
-[ "$failures" -eq 0 ]
+echo "# webhook delivery: $tap_failed failure(s)"
+tap_end

@@ -207,7 +207,10 @@ static void remove_tzdir(void)
 {
 	static const char *const files[] = { "zoneinfo/Europe/London", "zoneinfo/UTC",
 					     "zoneinfo/zone.tab", "zoneinfo/Europe", "zoneinfo",
-					     "config.json", "big.json", "bad.json" };
+					     "config.json", "big.json", "bad.json",
+					     "credentials/smtp-password", "credentials/hook-secret",
+					     "credentials/team-hook-secret", "credentials/ca.pem",
+					     "credentials" };
 	char path[1024];
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -530,9 +533,9 @@ static void test_bad_values(void)
 		  ": email.tls: must be \"starttls\", \"implicit\" or \"none\", got \"ssl\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': 'u', "
 		  "'password_file': 'secrets/pw'}",
-		  ": email.password_file: must be an absolute path, got \"secrets/pw\"" },
+		  ": email.password_file: must be an absolute path or \"credential:NAME\", got \"secrets/pw\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'ca_file': 'ca.pem'}",
-		  ": email.ca_file: must be an absolute path, got \"ca.pem\"" },
+		  ": email.ca_file: must be an absolute path or \"credential:NAME\", got \"ca.pem\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': 'u', "
 		  "'password': 'p', 'password_file': '/p'}",
 		  ": email.password: give \"password\" or \"password_file\", not both" },
@@ -544,7 +547,7 @@ static void test_bad_values(void)
 		  ": webhooks[0].url: must be an https:// or http:// URL without spaces, got "
 		  "\"ftp://...\"" },
 		{ "'webhooks': [{'url': 'https://x', 'secret_file': 's'}]",
-		  ": webhooks[0].secret_file: must be an absolute path, got \"s\"" },
+		  ": webhooks[0].secret_file: must be an absolute path or \"credential:NAME\", got \"s\"" },
 		{ "'webhooks': [{'url': 'https://x', 'secret_file': '/s', 'rules': ['cp']}]",
 		  ": webhooks[0].rules[0]: must be a rule name (one of: cin_neglect_duration, "
 		  "cp_neglect_duration, " },
@@ -989,6 +992,184 @@ static void test_free(void)
 	run_free(&r);
 }
 
+/* ---- "credential:NAME" in the keys naming files ---- */
+
+#define EMAIL_WITH(key, value) \
+	"'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': 'u', '" key "': '" value "'}"
+#define HOOK_WITH(value) "'webhooks': [{'url': 'https://x', 'secret_file': '" value "'}]"
+
+static char creds_dir[300];
+
+/* $CREDENTIALS_DIRECTORY as systemd would fill it for LoadCredential= lines. */
+static void make_credentials(void)
+{
+	static const char *const names[] = { "smtp-password", "hook-secret", "team-hook-secret",
+					     "ca.pem" };
+	char path[1024];
+
+	snprintf(creds_dir, sizeof(creds_dir), "%s/credentials", tmpdir);
+	if (mkdir(creds_dir, 0700) != 0) {
+		perror("mkdir");
+		exit(2);
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", creds_dir, names[i]);
+		write_file(path, "x\n", 2);
+	}
+}
+
+/* path is creds_dir/name. */
+static void expect_credential_path(const char *path, const char *name, const char *what)
+{
+	char want[1024];
+
+	snprintf(want, sizeof(want), "%s/%s", creds_dir, name);
+	tap_str(path, want, "%s", what);
+}
+
+static void test_credential_good(void)
+{
+	struct run r;
+	char dir_slash[320];
+
+	setenv("CREDENTIALS_DIRECTORY", creds_dir, 1);
+	run_with(&r, "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': 'u', "
+		     "  'password_file': 'credential:smtp-password', "
+		     "  'ca_file': 'credential:ca.pem'}, "
+		     HOOK_WITH("credential:hook-secret") ", "
+		     "'team_webhook_secret_file': 'credential:team-hook-secret'");
+	tap_ok(r.rc == 0 && r.errs.n == 0, "credential:NAME loads in every key naming a file");
+	if (r.errs.n)
+		tap_diag_value("messages", r.all);
+	expect_credential_path(r.cfg.email.password_file, "smtp-password",
+			       "credential:NAME is $CREDENTIALS_DIRECTORY/NAME");
+	expect_credential_path(r.cfg.email.ca_file, "ca.pem",
+			       "email.ca_file takes credential:NAME");
+	expect_credential_path(r.cfg.n_webhooks ? r.cfg.webhooks[0].secret_file : NULL,
+			       "hook-secret", "webhooks[].secret_file takes credential:NAME");
+	expect_credential_path(r.cfg.team_webhook_secret_file, "team-hook-secret",
+			       "team_webhook_secret_file takes credential:NAME");
+	run_free(&r);
+
+	snprintf(dir_slash, sizeof(dir_slash), "%s/", creds_dir);
+	setenv("CREDENTIALS_DIRECTORY", dir_slash, 1);
+	run_with(&r, HOOK_WITH("credential:hook-secret"));
+	expect_credential_path(r.cfg.n_webhooks ? r.cfg.webhooks[0].secret_file : NULL,
+			       "hook-secret", "a trailing '/' on the directory is not doubled");
+	run_free(&r);
+
+	run_with(&r, HOOK_WITH("/run/credentials/driftwatch.service/hook-secret"));
+	tap_str(r.cfg.n_webhooks ? r.cfg.webhooks[0].secret_file : NULL,
+		"/run/credentials/driftwatch.service/hook-secret",
+		"an absolute path is kept as written beside $CREDENTIALS_DIRECTORY");
+	run_free(&r);
+}
+
+static void test_credential_no_directory(void)
+{
+	struct run r;
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	run_with(&r, HOOK_WITH("credential:hook-secret"));
+	tap_ok(r.rc == -1 && r.errs.n == 1,
+	       "an unresolved secret_file is one fault, not also \"needs a secret\"");
+	if (r.errs.n != 1)
+		tap_diag_value("messages", r.all);
+	run_free(&r);
+	expect_fault(EMAIL_WITH("password_file", "credential:smtp-password"),
+		     NAME ": email.password_file: credential \"smtp-password\": "
+			  "$CREDENTIALS_DIRECTORY is unset");
+	expect_fault(EMAIL_WITH("password_file", "credential:smtp-password"),
+		     "LoadCredential=smtp-password:FILE");
+	expect_fault(HOOK_WITH("credential:hook-secret"),
+		     NAME ": webhooks[0].secret_file: credential \"hook-secret\": "
+			  "$CREDENTIALS_DIRECTORY is unset");
+	expect_fault("'team_webhook_secret_file': 'credential:team-hook-secret'",
+		     NAME ": team_webhook_secret_file: credential \"team-hook-secret\": "
+			  "$CREDENTIALS_DIRECTORY is unset");
+	expect_fault(EMAIL_WITH("ca_file", "credential:ca.pem"),
+		     NAME ": email.ca_file: credential \"ca.pem\": $CREDENTIALS_DIRECTORY is "
+			  "unset");
+
+	setenv("CREDENTIALS_DIRECTORY", "", 1);
+	expect_fault(HOOK_WITH("credential:hook-secret"),
+		     NAME ": webhooks[0].secret_file: credential \"hook-secret\": "
+			  "$CREDENTIALS_DIRECTORY is empty");
+	setenv("CREDENTIALS_DIRECTORY", "run/credentials", 1);
+	expect_fault(HOOK_WITH("credential:hook-secret"),
+		     NAME ": webhooks[0].secret_file: credential \"hook-secret\": "
+			  "$CREDENTIALS_DIRECTORY \"run/credentials\" is not an absolute path");
+}
+
+static void test_credential_missing(void)
+{
+	char want[1024];
+	struct run r;
+
+	setenv("CREDENTIALS_DIRECTORY", creds_dir, 1);
+	snprintf(want, sizeof(want), NAME ": email.password_file: credential \"smtp-pasword\": "
+		 "%s/smtp-pasword does not exist: the unit needs LoadCredential=smtp-pasword:FILE",
+		 creds_dir);
+	expect_fault(EMAIL_WITH("password_file", "credential:smtp-pasword"), want);
+	snprintf(want, sizeof(want), NAME ": team_webhook_secret_file: credential \"gone\": "
+		 "%s/gone does not exist", creds_dir);
+	expect_fault("'team_webhook_secret_file': 'credential:gone'", want);
+
+	run_with(&r, HOOK_WITH("credential:one") ", 'team_webhook_secret_file': 'credential:two'");
+	tap_ok(r.rc == -1 && r.errs.n == 2 && strstr(r.all, "\"one\"") && strstr(r.all, "\"two\""),
+	       "every missing credential is reported at once");
+	if (r.errs.n != 2)
+		tap_diag_value("messages", r.all);
+	run_free(&r);
+}
+
+static void test_credential_bad_name(void)
+{
+	static const char *const cases[][2] = {
+		{ EMAIL_WITH("password_file", "credential:creds/smtp-password"),
+		  NAME ": email.password_file: credential \"creds/smtp-password\": is not a "
+		       "credential name" },
+		{ HOOK_WITH("credential:../../etc/shadow"),
+		  NAME ": webhooks[0].secret_file: credential \"../../etc/shadow\": is not a "
+		       "credential name" },
+		{ HOOK_WITH("credential:"),
+		  NAME ": webhooks[0].secret_file: credential \"\": is not a credential name" },
+		{ HOOK_WITH("credential:.."),
+		  NAME ": webhooks[0].secret_file: credential \"..\": is not a credential name" },
+		{ "'team_webhook_secret_file': 'credential:a\\nb'",
+		  NAME ": team_webhook_secret_file: credential \"a?b\": is not a credential name" },
+		{ EMAIL_WITH("ca_file", "credential:/etc/ssl/ca.pem"),
+		  NAME ": email.ca_file: credential \"/etc/ssl/ca.pem\": is not a credential "
+		       "name" },
+	};
+
+	/* The name is judged before the environment: these fail the same with it set. */
+	setenv("CREDENTIALS_DIRECTORY", creds_dir, 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_fault(cases[i][0], cases[i][1]);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	expect_fault(HOOK_WITH("credential:a/b"),
+		     NAME ": webhooks[0].secret_file: credential \"a/b\": is not a credential "
+			  "name");
+}
+
+static void test_credentials(void)
+{
+	const char *saved = getenv("CREDENTIALS_DIRECTORY");
+	char *keep = saved ? strdup(saved) : NULL;
+
+	make_credentials();
+	test_credential_good();
+	test_credential_no_directory();
+	test_credential_missing();
+	test_credential_bad_name();
+	if (keep)
+		setenv("CREDENTIALS_DIRECTORY", keep, 1);
+	else
+		unsetenv("CREDENTIALS_DIRECTORY");
+	free(keep);
+}
+
 /* Every message starts with the file name, and a load with messages never succeeds. */
 static void test_message_shape(void)
 {
@@ -1029,6 +1210,7 @@ int main(void)
 	test_secrets();
 	test_tls();
 	test_webhooks();
+	test_credentials();
 	test_free();
 	test_message_shape();
 	remove_tzdir();

@@ -1,6 +1,9 @@
 /* Unit tests of daemon/credentials.c: absolute paths, "credential:NAME" references and refusals. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "driftwatch/credentials.h"
 #include "tap.h"
@@ -106,11 +109,80 @@ static void test_check_and_env(void)
 	free(got);
 }
 
+/* Without a key (config.c adds it), a message starts with the credential it is about. */
+static void test_messages(void)
+{
+	static const char start[] = "credential \"a/b\": is not a credential name";
+	char err[512];
+
+	tap_int(credentials_check(NULL, "credential:a/b", err, sizeof(err)), -1,
+		"a name with '/' is refused without a key too");
+	tap_ok(strncmp(err, start, strlen(start)) == 0,
+	       "without a key the message starts with the credential");
+	tap_int(credentials_check(NULL, "credential:a\nb\x7f", err, sizeof(err)), -1,
+		"a name with control characters is refused");
+	tap_contains(err, "credential \"a?b?\"", "control characters are shown as '?'");
+	tap_lacks(err, "\n", "the message stays one line");
+	free(credentials_resolve_in(NULL, "credential:x", NULL, err, sizeof(err)));
+	tap_contains(err, "credential \"x\": $CREDENTIALS_DIRECTORY is unset", "unset is said so");
+	free(credentials_resolve_in(NULL, "credential:x", "", err, sizeof(err)));
+	tap_contains(err, "credential \"x\": $CREDENTIALS_DIRECTORY is empty", "empty is said so");
+}
+
+/* credentials_locate: a reference must be there; a plain path is left to its reader. */
+static void test_locate(void)
+{
+	const char *base = getenv("TEST_TMPDIR");
+	char dir[256], file[300], want[400], err[512];
+	FILE *f;
+	char *got;
+
+	snprintf(dir, sizeof(dir), "%s/test_credentials.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	snprintf(file, sizeof(file), "%s/hook-secret", dir);
+	if (!(f = fopen(file, "w")) || fclose(f) != 0) {
+		perror(file);
+		exit(2);
+	}
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	got = credentials_locate(KEY, "credential:hook-secret", err, sizeof(err));
+	tap_str(got, file, "a credential that is there is located");
+	free(got);
+
+	got = credentials_locate(KEY, "credential:hook-secrt", err, sizeof(err));
+	tap_ok(got == NULL, "a credential that is not there is refused");
+	snprintf(want, sizeof(want),
+		 KEY ": credential \"hook-secrt\": %s/hook-secrt does not exist", dir);
+	tap_contains(err, want, "the error names the key, the credential and the file");
+	tap_contains(err, "LoadCredential=hook-secrt:FILE", "the error says what the unit needs");
+	free(got);
+
+	got = credentials_locate(KEY, "/nonexistent/hook-secret", err, sizeof(err));
+	tap_str(got, "/nonexistent/hook-secret", "a plain path is not looked at");
+	free(got);
+	got = credentials_locate(KEY, "relative/hook-secret", err, sizeof(err));
+	tap_ok(got == NULL, "credentials_locate still refuses a relative path");
+	free(got);
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	got = credentials_locate(KEY, "credential:hook-secret", err, sizeof(err));
+	tap_ok(got == NULL && strstr(err, "$CREDENTIALS_DIRECTORY is unset"),
+	       "credentials_locate without $CREDENTIALS_DIRECTORY is refused");
+	free(got);
+	remove(file);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_paths();
 	test_references();
 	test_name_length();
 	test_check_and_env();
+	test_messages();
+	test_locate();
 	return tap_status();
 }
