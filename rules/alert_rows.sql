@@ -26,13 +26,19 @@ LEFT JOIN LATERAL (
     ORDER BY family_id, date_of_birth, expected_dob, disability
     LIMIT 1
 ) c ON true
--- The current allocation: open on T, started last (ties: greatest allocation_id).
+-- The current allocation: open on T, started last (ties: greatest allocation_id), dangling
+-- workers left out. This is allocations_rows.sound spelt out for an allocation open on T (which
+-- has a start and no end before it), with the worker looked up by index: `sound` itself tests
+-- the worker with an uncorrelated IN, which reads every worker once per statement, however few
+-- the hits. Keep the two alike.
 LEFT JOIN LATERAL (
     SELECT worker_id
-    FROM (SELECT DISTINCT ON (allocation_id) * FROM allocations_rows
+    FROM (SELECT DISTINCT ON (allocation_id) allocation_id, worker_id, start_date, end_date
+          FROM allocations_rows
           WHERE keyed AND child_id = h.child_id
           ORDER BY allocation_id, worker_id, start_date, end_date) first_by_content
-    WHERE sound AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+      AND EXISTS (SELECT 1 FROM workers_rows w WHERE w.keyed AND w.worker_id = first_by_content.worker_id)
     ORDER BY start_date DESC, allocation_id DESC
     LIMIT 1
 ) a ON true

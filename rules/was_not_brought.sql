@@ -1,48 +1,32 @@
 -- was_not_brought: appointments a child was not brought to in the last months, for a vulnerable child or repeatedly.
 ,
-wnb_missed AS (
-    -- appointments_clean restricted to the keys of rows that look counted: only their rows can
-    -- decide which copy of such a key is kept, so no other appointment is ever sorted.
-    SELECT a.appointment_id, a.child_id, a.service, a.scheduled_for,
-           (a.scheduled_for AT TIME ZONE $3::text)::date AS local_day
-    FROM (SELECT DISTINCT ON (child_id, appointment_id) * FROM appointments_rows
-          WHERE keyed
-            AND (child_id, appointment_id) IN (
-                SELECT child_id, appointment_id FROM appointments_rows
-                WHERE keyed AND outcome = 'was_not_brought'
-                  -- No zone is a day away from UTC, so this range holds every row of the window
-                  -- and a few more; the exact local-day test comes after the copies are settled.
-                  AND scheduled_for >= ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6))
-                                        - interval '1 day') AT TIME ZONE 'UTC'
-                  AND scheduled_for < ($1::date + 2)::timestamp AT TIME ZONE 'UTC')
-          ORDER BY child_id, appointment_id, service, scheduled_for, outcome) a
-    WHERE a.sound AND a.outcome = 'was_not_brought'
-      -- T - window_months < local day <= T
-      AND (a.scheduled_for AT TIME ZONE $3::text)::date
-              > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date
-      AND (a.scheduled_for AT TIME ZONE $3::text)::date <= $1::date
-),
-wnb_counts AS (
+wnb_candidates AS (
+    -- Per child, the keys of the rows that look counted: outcome was_not_brought on a local day
+    -- in the window (T - window_months < day <= T). The copy of a key that counts (the first by
+    -- content order) is one of these rows or is not counted at all, so a child counts at most
+    -- cardinality(keys) appointments, the first of them on first_day or later; that is enough to
+    -- leave most children out before any key is settled. The scheduled_for range is what an
+    -- index can use (no zone is a day away from UTC, so it holds every row of the window and a
+    -- few more): over everyone the partial index appointments (scheduled_for) WHERE outcome =
+    -- 'was_not_brought' (contract_indexes.sql), for a few children the (child_id, scheduled_for)
+    -- one. docs/sql.md has the plans.
     SELECT child_id,
-           count(*) AS n,
-           min(local_day) AS first_missed,
-           max(local_day) AS latest,
-           jsonb_agg(jsonb_build_object('appointment_id', appointment_id,
-                                        'service', service,
-                                        'date', local_day)
-                     ORDER BY scheduled_for, appointment_id) AS appointments
-    FROM wnb_missed
+           array_agg(DISTINCT appointment_id) AS keys,
+           min((scheduled_for AT TIME ZONE $3::text)::date) AS first_day
+    FROM appointments_rows
+    WHERE keyed AND outcome = 'was_not_brought'
+      AND scheduled_for >= ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6))
+                            - interval '1 day') AT TIME ZONE 'UTC'
+      AND scheduled_for < ($1::date + 2)::timestamp AT TIME ZONE 'UTC'
+      AND (scheduled_for AT TIME ZONE $3::text)::date
+              > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date
+      AND (scheduled_for AT TIME ZONE $3::text)::date <= $1::date
     GROUP BY child_id
 ),
-wnb_staged AS (
-    SELECT c.*, ch.disability, cp.chair_id,
-           cp.child_id IS NOT NULL AS on_cp_plan,
-           -- Under one on some counted date is under one on the first; NULL when the date of
-           -- birth is unknown, which is "unknown", not "no".
-           c.first_missed < (ch.date_of_birth
-                             + make_interval(months => coalesce(($5::jsonb ->> 'infant_months')::int, 12)))::date
-               AS under_one
-    FROM wnb_counts c
+wnb_child AS (
+    SELECT c.*, ch.date_of_birth, ch.disability, cp.chair_id,
+           cp.child_id IS NOT NULL AS on_cp_plan
+    FROM wnb_candidates c
     -- Per child by index, so the cost stays linear whatever the planner expects. No children
     -- row leaves age and disability unknown.
     LEFT JOIN LATERAL (
@@ -61,6 +45,42 @@ wnb_staged AS (
         ORDER BY start_date DESC, plan_id DESC
         LIMIT 1
     ) cp ON true
+    -- Only the children who would reach a stage if every candidate key counted: most children
+    -- in the window missed one appointment and are not vulnerable, and are never settled.
+    WHERE cardinality(c.keys) >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
+       OR (cardinality(c.keys) >= coalesce(($5::jsonb ->> 'vulnerable')::int, 1)
+           AND (c.first_day < (ch.date_of_birth
+                               + make_interval(months => coalesce(($5::jsonb ->> 'infant_months')::int, 12)))::date
+                OR cp.child_id IS NOT NULL OR ch.disability IS TRUE))
+),
+wnb_counted AS (
+    SELECT c.child_id, c.disability, c.chair_id, c.on_cp_plan, m.n, m.first_missed, m.latest,
+           m.appointments,
+           -- Under one on some counted date is under one on the first; NULL when the date of
+           -- birth is unknown, which is "unknown", not "no".
+           m.first_missed < (c.date_of_birth
+                             + make_interval(months => coalesce(($5::jsonb ->> 'infant_months')::int, 12)))::date
+               AS under_one
+    FROM wnb_child c
+    -- appointments_clean of this child for its candidate keys (the first copy of each by content
+    -- order), counted: one index lookup per child, sorting only the copies of those keys.
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n,
+               min(local_day) AS first_missed,
+               max(local_day) AS latest,
+               jsonb_agg(jsonb_build_object('appointment_id', appointment_id,
+                                            'service', service,
+                                            'date', local_day)
+                         ORDER BY scheduled_for, appointment_id) AS appointments
+        FROM (SELECT appointment_id, service, scheduled_for,
+                     (scheduled_for AT TIME ZONE $3::text)::date AS local_day
+              FROM (SELECT DISTINCT ON (appointment_id) * FROM appointments_rows
+                    WHERE keyed AND child_id = c.child_id AND appointment_id = ANY (c.keys)
+                    ORDER BY appointment_id, service, scheduled_for, outcome) first_by_content
+              WHERE sound AND outcome = 'was_not_brought') a
+        WHERE local_day > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date
+          AND local_day <= $1::date
+    ) m
 ),
 hits AS (
     SELECT s.child_id,
@@ -76,8 +96,9 @@ hits AS (
                               'on_cp_plan', s.on_cp_plan,
                               'disability', s.disability) AS facts,
            s.chair_id
-    FROM wnb_staged s
-    WHERE s.n >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
-       OR (s.n >= coalesce(($5::jsonb ->> 'vulnerable')::int, 1)
-           AND (s.under_one IS TRUE OR s.on_cp_plan OR s.disability IS TRUE))
+    FROM wnb_counted s
+    WHERE s.n > 0
+      AND (s.n >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
+           OR (s.n >= coalesce(($5::jsonb ->> 'vulnerable')::int, 1)
+               AND (s.under_one IS TRUE OR s.on_cp_plan OR s.disability IS TRUE)))
 )
