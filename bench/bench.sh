@@ -96,6 +96,7 @@ DW=$work/driftwatchd
 sql_sha=$(sha256sum "$work/sql_embed.c" | cut -c1-12)
 rules_sha=$(cat rules/*.sql | sha256sum | cut -c1-12)
 git_head=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git_dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " plus uncommitted changes" || echo " (clean)")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 out=${BENCH_OUT:-$(mktemp -d /tmp/driftwatch-bench-out.XXXXXX)}
 mkdir -p "$out"
@@ -319,7 +320,7 @@ deliveries_per_s=$(echo "${dps[*]}" | median)
 	echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM"
 	echo "postgresql: $(tr '\n' ';' <"$out/pg_settings.txt")"
 	echo "children=$BENCH_CHILDREN runs=$BENCH_RUNS seed=$BENCH_SEED as_of=$BENCH_AS_OF changes=$BENCH_CHANGES notify=$BENCH_NOTIFY deliveries=$BENCH_DELIVERIES"
-	echo "tree: HEAD $git_head (plus uncommitted work); rules/*.sql sha256 $rules_sha; all embedded SQL sha256 $sql_sha"
+	echo "tree: HEAD $git_head$git_dirty; rules/*.sql sha256 $rules_sha; all embedded SQL sha256 $sql_sha"
 	echo "load average at start: $load_before; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "full evaluation s, six rules (summary line): ${eval_s[*]}; bad-row count s: ${bad_rows_s[*]} (median $full_bad_rows_s); BEGIN to COMMIT s: ${total_s[*]} (median $full_total_s); wall s: ${wall_s[*]} (median $full_wall_s); dry-run peak RSS ${dry_rss_mb} MB"
 	echo "scan s: $(kv scan_runs "$work/scan.kv")"
