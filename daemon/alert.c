@@ -1,4 +1,5 @@
-/* alert: an alert's JSON form, its recipients by role, and its link; pure functions. */
+/* alert: an alert's JSON form, its recipients by role, its link, and the compact form an
+ * evaluation holds it in; pure functions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,31 +25,180 @@ void alert_free(struct alert *a)
 {
 	if (!a)
 		return;
-	free(a->child_id);
-	free(a->subject_id);
-	free(a->family_id);
-	free(a->fingerprint);
-	free(a->as_of);
-	free(a->since);
 	json_decref(a->facts);
-	alert_contacts_free(&a->contacts);
 	json_decref(a->recipients);
-	free(a->link);
-	free(a->summary);
+	if (a->block) {
+		free(a->block);
+	} else {
+		free(a->child_id);
+		free(a->subject_id);
+		free(a->family_id);
+		free(a->fingerprint);
+		free(a->as_of);
+		free(a->since);
+		alert_contacts_free(&a->contacts);
+		free(a->link);
+		free(a->summary);
+		free(a->facts_text);
+		free(a->recipients_text);
+	}
 	memset(a, 0, sizeof(*a));
 }
+
+/* ---- compact form ---- */
+
+#define ALERT_N_STRINGS 18
+
+/* Every string an alert owns, so that compacting can move them all into one block. */
+static void alert_strings(struct alert *a, char **f[ALERT_N_STRINGS])
+{
+	char **all[] = { &a->child_id, &a->subject_id, &a->family_id, &a->fingerprint, &a->as_of,
+			 &a->since, &a->link, &a->summary, &a->facts_text, &a->recipients_text,
+			 &a->contacts.alloc_worker_id, &a->contacts.alloc_worker_email,
+			 &a->contacts.supervisor_id, &a->contacts.supervisor_email,
+			 &a->contacts.team_manager_email, &a->contacts.team_webhook_url,
+			 &a->contacts.chair_id, &a->contacts.chair_email };
+
+	_Static_assert(sizeof(all) / sizeof(all[0]) == ALERT_N_STRINGS, "every string of an alert");
+	memcpy(f, all, sizeof(all));
+}
+
+/* Replaces *text by the compact JSON of tree, when there is a tree. */
+static int alert_tree_to_text(const json_t *tree, char **text)
+{
+	char *dumped;
+
+	if (!tree)
+		return 0;
+	dumped = json_dumps(tree, JSON_COMPACT);
+	if (!dumped)
+		return -1;
+	free(*text);
+	*text = dumped;
+	return 0;
+}
+
+/* Whether a compacted alert can drop its summary: the rule words it again from the facts
+ * (alert_to_json), which saves a fifth of what a compacted alert holds. */
+static int alert_summary_derived(const struct alert *a)
+{
+	return a->rule && a->rule->summarize;
+}
+
+int alert_compact(struct alert *a)
+{
+	char **f[ALERT_N_STRINGS];
+	size_t len = 0;
+	char *block, *p, *summary = NULL;
+
+	if (a->block)
+		return 0;
+	if (alert_tree_to_text(a->facts, &a->facts_text) < 0 ||
+	    alert_tree_to_text(a->recipients, &a->recipients_text) < 0)
+		return -1;
+	if (alert_summary_derived(a)) {
+		summary = a->summary;
+		a->summary = NULL;
+	}
+	alert_strings(a, f);
+	for (size_t i = 0; i < ALERT_N_STRINGS; i++)
+		len += *f[i] ? strlen(*f[i]) + 1 : 0;
+	block = malloc(len ? len : 1);
+	if (!block) {
+		a->summary = summary;
+		return -1;
+	}
+	free(summary);
+	p = block;
+	for (size_t i = 0; i < ALERT_N_STRINGS; i++) {
+		size_t n;
+
+		if (!*f[i])
+			continue;
+		n = strlen(*f[i]) + 1;
+		memcpy(p, *f[i], n);
+		free(*f[i]);
+		*f[i] = p;
+		p += n;
+	}
+	json_decref(a->facts);
+	json_decref(a->recipients);
+	a->facts = a->recipients = NULL;
+	a->block = block;
+	return 0;
+}
+
+int alert_load(struct alert *a)
+{
+	if (!a->facts && a->facts_text) {
+		a->facts = json_loads(a->facts_text, 0, NULL);
+		if (!a->facts)
+			return -1;
+	}
+	if (!a->recipients && a->recipients_text) {
+		a->recipients = json_loads(a->recipients_text, 0, NULL);
+		if (!a->recipients)
+			return -1;
+	}
+	return 0;
+}
+
+void alert_unload(struct alert *a)
+{
+	/* The text is what a compacted alert keeps; an alert never compacted has only its trees. */
+	if (!a->block)
+		return;
+	json_decref(a->facts);
+	json_decref(a->recipients);
+	a->facts = a->recipients = NULL;
+}
+
+/* ---- JSON form ---- */
 
 static json_t *json_string_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
 }
 
+/* A tree of the alert as a new reference: the tree itself, else parsed from its text. */
+static json_t *alert_tree(const json_t *tree, const char *text, json_t *(*empty)(void))
+{
+	if (tree)
+		return json_incref((json_t *)tree);
+	if (text)
+		return json_loads(text, 0, NULL);
+	return empty();
+}
+
+/* The summary of a compacted alert, worded again from its facts (alert_compact dropped it);
+ * *out stays NULL for any other alert. */
+static int alert_summarize(const struct alert *a, json_t *facts, char **out)
+{
+	struct alert tmp;
+	struct strbuf sb;
+
+	*out = NULL;
+	if (!a->block || a->summary || !alert_summary_derived(a))
+		return 0;
+	tmp = *a;
+	tmp.facts = facts;
+	strbuf_init(&sb);
+	a->rule->summarize(&tmp, &sb);
+	*out = strbuf_take(&sb);
+	return *out ? 0 : -1;
+}
+
 json_t *alert_to_json(const struct alert *a, const char *status)
 {
-	json_t *o = json_object();
+	json_t *facts = alert_tree(a->facts, a->facts_text, json_object);
+	json_t *o = facts ? json_object() : NULL;
+	char *summary = NULL;
 
-	if (!o)
+	if (!o || alert_summarize(a, facts, &summary) < 0) {
+		json_decref(facts);
+		json_decref(o);
 		return NULL;
+	}
 	/* json_object_set_new steals the reference even on failure, so no leaks on the way. */
 	json_object_set_new(o, "rule", json_string(a->rule->name));
 	json_object_set_new(o, "stage", json_string(a->rule->stages[a->stage].name));
@@ -59,10 +209,12 @@ json_t *alert_to_json(const struct alert *a, const char *status)
 	json_object_set_new(o, "fingerprint", json_string(a->fingerprint));
 	json_object_set_new(o, "as_of", json_string(a->as_of));
 	json_object_set_new(o, "since", json_string_or_null(a->since));
-	json_object_set(o, "facts", a->facts ? a->facts : json_object());
-	json_object_set(o, "recipients", a->recipients ? a->recipients : json_array());
+	json_object_set_new(o, "facts", facts);
+	json_object_set_new(o, "recipients", alert_tree(a->recipients, a->recipients_text,
+							 json_array));
 	json_object_set_new(o, "link", json_string_or_null(a->link));
-	json_object_set_new(o, "summary", json_string_or_null(a->summary));
+	json_object_set_new(o, "summary", json_string_or_null(summary ? summary : a->summary));
+	free(summary);
 	if (json_object_size(o) != 13) {
 		json_decref(o);
 		return NULL;

@@ -75,6 +75,9 @@ static void once_on_recorded(int ok, const char *error, const struct state_chang
 	fprintf(stderr, "  changes: %lld new, %lld escalated, %lld updated, %lld resolved, "
 		"%lld reminders; notices: %lld email, %lld webhook\n", ch->firing, ch->escalated,
 		ch->updated, ch->resolved, ch->reminders, ch->email_notices, ch->webhook_notices);
+	/* The alerts are in the outbox now: delivery reads them from there. */
+	eval_result_free(res);
+	run->res = NULL;
 	once_deliver(run);
 }
 

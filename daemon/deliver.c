@@ -22,6 +22,10 @@
 /* A lease longer than any one transfer may take, so a live deliverer never loses its notice. */
 #define DELIVER_LEASE_S 300
 #define DELIVER_WEBHOOK_BATCH 500
+/* Email is claimed by whole digests (one person's notices of one evaluation), this many at a
+ * time: a first evaluation at a large authority queues tens of thousands of notices, and
+ * claiming them all at once held every payload in memory together (25 MB in libpq alone). */
+#define DELIVER_EMAIL_DIGESTS 20
 /* The longest a transfer may take (set on each webhook request and on the mail sender), and the
  * time left at the end of a lease for recording the result. */
 #define DELIVER_WEBHOOK_TIMEOUT_S 30
@@ -572,9 +576,11 @@ out:
 
 /* Email notices without a mail server configured stay in the outbox: nothing is lost, and
  * --check-config and the summary say why they wait. */
-static void deliver_start_digests(struct deliver *d, PGresult *res)
+/* Returns how many digests it found in the claim. */
+static size_t deliver_start_digests(struct deliver *d, PGresult *res)
 {
 	int n = PQntuples(res);
+	size_t digests = 0;
 	int *rows = calloc((size_t)n + 1, sizeof(*rows));
 	char *done = calloc((size_t)n + 1, 1);
 
@@ -594,10 +600,12 @@ static void deliver_start_digests(struct deliver *d, PGresult *res)
 			done[j] = 1;
 		}
 		deliver_start_digest(d, res, rows, k);
+		digests++;
 	}
 out:
 	free(rows);
 	free(done);
+	return digests;
 }
 
 /* ---- sharing the loop between receivers ---- */
@@ -777,7 +785,7 @@ static void deliver_on_claim(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	d->more = n_webhooks >= DELIVER_WEBHOOK_BATCH;
 	if (d->mail)
-		deliver_start_digests(d, res);
+		d->more |= deliver_start_digests(d, res) >= DELIVER_EMAIL_DIGESTS;
 	else
 		deliver_release_email(d, res);
 	/* everything is queued: the first slots go round every receiver */
@@ -789,13 +797,14 @@ static void deliver_on_claim(struct db_conn *conn, PGresult *res, void *arg)
 
 static int deliver_claim(struct deliver *d)
 {
-	char batch[16], lease[16];
-	const char *params[3] = { batch, lease, d->due_by[0] ? d->due_by : NULL };
+	char batch[16], lease[16], digests[16];
+	const char *params[4] = { batch, lease, d->due_by[0] ? d->due_by : NULL, digests };
 
 	snprintf(batch, sizeof(batch), "%d", DELIVER_WEBHOOK_BATCH);
+	snprintf(digests, sizeof(digests), "%d", DELIVER_EMAIL_DIGESTS);
 	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
 	d->claiming = 1;
-	if (db_query(d->conn, d->claim_sql, 3, params, deliver_on_claim, d) < 0) {
+	if (db_query(d->conn, d->claim_sql, 4, params, deliver_on_claim, d) < 0) {
 		d->claiming = 0;
 		return -1;
 	}

@@ -287,7 +287,8 @@ static int eval_fill_alert(struct eval_run *run, const struct config_rule *rc, P
 	strbuf_init(&sb);
 	rc->def->summarize(a, &sb);
 	a->summary = strbuf_take(&sb);
-	return a->summary ? 0 : -1;
+	/* Held until recorded with every other alert of the evaluation: compact (alert.h). */
+	return a->summary ? alert_compact(a) : -1;
 }
 
 static int eval_take_rows(struct eval_run *run, const struct config_rule *rc, PGresult *pg)

@@ -479,7 +479,6 @@ static void service_on_counted(struct eval_result *res, void *arg)
 		service_log_bad_rows(svc, res);
 	}
 	eval_result_free(res);
-	service_kick(svc); /* a reload waits for the count */
 }
 
 /* After each recorded full evaluation, by the instance that evaluates; a count still running
@@ -656,6 +655,8 @@ static void service_on_warm(struct eval_result *res, void *arg)
 	if (res->error)
 		log_debug(svc->ctx, "evaluation: preparing the incremental statements failed (the "
 			  "first notified child prepares them): %s", res->error);
+	else
+		log_debug(svc->ctx, "evaluation: the incremental statements are ready");
 	eval_result_free(res);
 	svc->evaluating = 0;
 	if (!svc->stopping)
@@ -681,7 +682,9 @@ static void service_kick(struct service *svc)
 {
 	if (svc->stopping || svc->evaluating)
 		return;
-	if (svc->reload && !svc->delivering && !svc->counting) {
+	/* A bad-row count does not hold a reload: it reads the configuration only as it goes, and
+	 * a connection closed under it ends it like any other query. */
+	if (svc->reload && !svc->delivering) {
 		service_apply_reload(svc);
 		return;
 	}

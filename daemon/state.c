@@ -30,12 +30,9 @@ struct state_op {
 	struct db_conn *conn;
 	char *ident;            /* escaped state schema */
 	state_done_cb done;
-	state_record_cb recorded;
 	void *arg;
 	int version;            /* current version while migrating */
 	int raced;              /* a migration lost a race with another daemon once already */
-	struct state_changes ch;
-	char error[1024];       /* the first failure of a recording, or "" */
 };
 
 static struct state_op *state_op_new(struct dw_ctx *ctx, struct db_conn *conn, void *arg)
@@ -211,43 +208,120 @@ int state_migrate(struct dw_ctx *ctx, struct db_conn *conn, state_done_cb cb, vo
 
 /* ---- recording an evaluation ---- */
 
-static json_t *state_alert_row(const struct alert *a, const struct dw_config *cfg)
-{
-	json_t *payload = alert_to_json(a, "firing");
-	json_t *dest = routing_destinations(a, cfg);
-	char *key = routing_notify_key(a);
-	json_t *row = NULL;
+/* Alerts per statement. The evaluation's alerts are held compact (alert_compact); what a batch
+ * costs on top is its jsonb text and libpq's copy of it, about 1 KB an alert, so 500 keeps that
+ * near 1 MB while a full evaluation at a million children (14,000 alerts) takes 28 statements. */
+#define STATE_BATCH 500
 
+/* One recording: BEGIN, the lock, record.sql once per batch, COMMIT (ROLLBACK after a failure),
+ * each sent from the callback of the one before, so exactly one query refers to rec at a time
+ * and only one batch's text exists at once. */
+struct state_rec {
+	struct dw_ctx *ctx;
+	struct db_conn *conn;
+	const struct eval_result *res;  /* the caller keeps it until cb has run */
+	state_record_cb cb;
+	void *arg;
+	char *sql;                      /* record.sql for this state schema */
+	char *kids;                     /* $3: the children evaluated, or NULL for everyone */
+	char *rules;                    /* $4 */
+	char *bad;                      /* $8 (sent as NULL when res did not count bad rows) */
+	char digest[64];                /* $6 */
+	char children[32];              /* $7 (likewise) */
+	char scope[32];                 /* $9 */
+	char repeat[16];                /* $10 */
+	char total[24];                 /* $12 */
+	size_t next;                    /* the first alert of the next batch */
+	int last_sent;                  /* the batch in flight is the last one */
+	struct state_changes ch;        /* summed over the batches */
+	char error[1024];               /* the first failure, or "" */
+};
+
+static void state_rec_free(struct state_rec *rec)
+{
+	free(rec->sql);
+	free(rec->kids);
+	free(rec->rules);
+	free(rec->bad);
+	free(rec);
+}
+
+/* Appends one element of a text[] literal, quoted, so ids with commas, quotes or braces
+ * survive. */
+static void state_array_add(struct strbuf *sb, const char *item, int first)
+{
+	strbuf_append(sb, first ? "\"" : ",\"");
+	for (const char *p = item; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			strbuf_append(sb, "\\");
+		strbuf_appendn(sb, p, 1);
+	}
+	strbuf_append(sb, "\"");
+}
+
+static char *state_kids_array(const struct eval_request *req)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, "{");
+	for (size_t i = 0; i < req->n_child_ids; i++)
+		state_array_add(&sb, req->child_ids[i], i == 0);
+	strbuf_append(&sb, "}");
+	return strbuf_take(&sb);
+}
+
+/* One element of record.sql's $1, as JSON text. The alert is read through a copy whose trees,
+ * parsed from a compacted alert's text, are dropped again at once. */
+static char *state_alert_row(const struct alert *a, const struct dw_config *cfg)
+{
+	struct alert tmp = *a;
+	json_t *payload = NULL, *dest = NULL, *row = NULL;
+	char *key = NULL, *text = NULL;
+
+	if (alert_load(&tmp) == 0) {
+		payload = alert_to_json(&tmp, "firing");
+		dest = routing_destinations(&tmp, cfg);
+		key = routing_notify_key(&tmp);
+	}
 	if (payload && dest && key)
 		row = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:O, s:O}", "fingerprint",
 				a->fingerprint, "rule", a->rule->name, "child_id", a->child_id,
 				"subject_id", a->subject_id ? json_string(a->subject_id) : json_null(),
 				"stage", a->rule->stages[a->stage].name, "stage_rank", a->stage,
 				"notify_key", key, "payload", payload, "destinations", dest);
+	if (row)
+		text = json_dumps(row, JSON_COMPACT);
+	json_decref(row);
 	json_decref(payload);
 	json_decref(dest);
 	free(key);
-	return row;
+	alert_unload(&tmp);
+	return text;
 }
 
-static char *state_alerts_json(const struct eval_result *res, const struct dw_config *cfg)
+/* record.sql's $1 for alerts [from, to). */
+static char *state_batch_json(const struct eval_result *res, size_t from, size_t to,
+			      const struct dw_config *cfg)
 {
-	json_t *arr = json_array();
-	char *text;
+	struct strbuf sb;
 
-	if (!arr)
-		return NULL;
-	for (size_t i = 0; i < res->n_alerts; i++) {
-		json_t *row = state_alert_row(&res->alerts[i], cfg);
+	strbuf_init(&sb);
+	strbuf_append(&sb, "[");
+	for (size_t i = from; i < to; i++) {
+		char *row = state_alert_row(&res->alerts[i], cfg);
 
-		if (!row || json_array_append_new(arr, row) < 0) {
-			json_decref(arr);
+		if (!row) {
+			strbuf_free(&sb);
 			return NULL;
 		}
+		if (i > from)
+			strbuf_append(&sb, ",");
+		strbuf_append(&sb, row);
+		free(row);
 	}
-	text = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	return text;
+	strbuf_append(&sb, "]");
+	return strbuf_take(&sb);
 }
 
 static char *state_enabled_rules(const struct dw_config *cfg)
@@ -281,140 +355,205 @@ static char *state_bad_rows_json(const struct eval_result *res)
 	return text;
 }
 
-static void state_record_fail(struct state_op *op, const char *what, PGresult *res,
-			      struct db_conn *conn)
+/* Keeps the first failure: it is the cause, and what follows it only says the transaction was
+ * aborted. */
+static void state_rec_fail(struct state_rec *rec, const char *what, const char *why)
 {
-	if (op->error[0])
+	size_t n;
+
+	if (rec->error[0])
 		return;
-	snprintf(op->error, sizeof(op->error), "recording the evaluation in schema %s failed at %s: %s",
-		 op->ctx->cfg->state_schema, what, res ? PQresultErrorMessage(res) : db_error(conn));
+	snprintf(rec->error, sizeof(rec->error), "recording the evaluation in schema %s failed at "
+		 "%s: %s", rec->ctx->cfg->state_schema, what, why);
+	n = strlen(rec->error);
+	while (n > 0 && rec->error[n - 1] == '\n')
+		rec->error[--n] = '\0';
 }
 
-static void state_on_step(struct db_conn *conn, PGresult *res, void *arg)
+static void state_rec_fail_pg(struct state_rec *rec, const char *what, PGresult *res)
 {
-	if (!res || PQresultStatus(res) == PGRES_FATAL_ERROR)
-		state_record_fail(arg, "its transaction", res, conn);
+	state_rec_fail(rec, what, res ? PQresultErrorMessage(res) : db_error(rec->conn));
 }
 
-static void state_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
+static void state_rec_end(struct state_rec *rec)
 {
-	struct state_op *op = arg;
+	state_record_cb cb = rec->cb;
+	void *arg = rec->arg;
+	struct state_changes ch = rec->ch;
+	char error[sizeof(rec->error)];
 
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		state_record_fail(op, "the diff", res, conn);
-		return;
-	}
-	op->ch.firing = atoll(PQgetvalue(res, 0, 0));
-	op->ch.escalated = atoll(PQgetvalue(res, 0, 1));
-	op->ch.updated = atoll(PQgetvalue(res, 0, 2));
-	op->ch.resolved = atoll(PQgetvalue(res, 0, 3));
-	op->ch.reminders = atoll(PQgetvalue(res, 0, 4));
-	op->ch.email_notices = atoll(PQgetvalue(res, 0, 5));
-	op->ch.webhook_notices = atoll(PQgetvalue(res, 0, 6));
-}
-
-/* COMMIT of a transaction that failed answers ROLLBACK without an error, so success is judged
- * by what the steps before it reported. */
-static void state_on_commit(struct db_conn *conn, PGresult *res, void *arg)
-{
-	struct state_op *op = arg;
-	state_record_cb cb = op->recorded;
-	void *cb_arg = op->arg;
-	struct state_changes ch = op->ch;
-	char error[1024];
-
-	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
-		state_record_fail(op, "COMMIT", res, conn);
-	snprintf(error, sizeof(error), "%s", op->error);
-	state_op_free(op);
+	snprintf(error, sizeof(error), "%s", rec->error);
+	state_rec_free(rec);
 	if (error[0])
 		memset(&ch, 0, sizeof(ch));
-	cb(error[0] == 0, error[0] ? error : NULL, &ch, cb_arg);
+	cb(error[0] == 0, error[0] ? error : NULL, &ch, arg);
+}
+
+/* Sends the next step; when even that cannot be sent (the connection is gone, or memory ran
+ * out), the recording ends here: no other query refers to rec. */
+static void state_rec_send(struct state_rec *rec, const char *sql, int nparams,
+			   const char *const *params, db_result_cb cb, const char *what)
+{
+	if (db_query(rec->conn, sql, nparams, params, cb, rec) == 0)
+		return;
+	state_rec_fail(rec, what, db_error(rec->conn));
+	state_rec_end(rec);
+}
+
+static void state_on_end(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct state_rec *rec = arg;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		state_rec_fail_pg(rec, "the end of its transaction", res);
+	state_rec_end(rec);
+}
+
+/* After a failure: nothing of this evaluation stays (the error is already in rec). */
+static void state_rec_abort(struct state_rec *rec)
+{
+	state_rec_send(rec, "ROLLBACK", 0, NULL, state_on_end, "sending ROLLBACK");
+}
+
+static void state_on_batch(struct db_conn *conn, PGresult *res, void *arg);
+
+static void state_send_batch(struct state_rec *rec)
+{
+	const struct eval_result *res = rec->res;
+	size_t end = res->n_alerts - rec->next > STATE_BATCH ? rec->next + STATE_BATCH
+							     : res->n_alerts;
+	int last = end == res->n_alerts;
+	char *batch = state_batch_json(res, rec->next, end, rec->ctx->cfg);
+	char notices[32];
+	const char *params[13];
+
+	if (!batch) {
+		state_rec_fail(rec, "building its alerts", "out of memory");
+		state_rec_abort(rec);
+		return;
+	}
+	snprintf(notices, sizeof(notices), "%lld", rec->ch.email_notices + rec->ch.webhook_notices);
+	params[0] = batch;
+	params[1] = res->as_of;
+	params[2] = rec->kids;
+	params[3] = rec->rules;
+	params[4] = rec->ctx->cfg->email.send_resolved ? "true" : "false";
+	params[5] = rec->digest;
+	/* Bad rows and children counted elsewhere (the daemon's own connection) or not at all:
+	 * NULL, so that nobody reads a zero as "none". */
+	params[6] = res->counted ? rec->children : NULL;
+	params[7] = res->counted ? rec->bad : NULL;
+	params[8] = rec->scope;
+	params[9] = rec->repeat;
+	params[10] = last ? "true" : "false";
+	params[11] = rec->total;
+	params[12] = notices;
+	rec->next = end;
+	rec->last_sent = last;
+	/* libpq copies the parameters, so the batch's text goes as soon as it is sent. */
+	state_rec_send(rec, rec->sql, 13, params, state_on_batch, "sending a batch of alerts");
+	free(batch);
+}
+
+static void state_on_batch(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct state_rec *rec = arg;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		state_rec_fail_pg(rec, "the diff", res);
+		state_rec_abort(rec);
+		return;
+	}
+	rec->ch.firing += atoll(PQgetvalue(res, 0, 0));
+	rec->ch.escalated += atoll(PQgetvalue(res, 0, 1));
+	rec->ch.updated += atoll(PQgetvalue(res, 0, 2));
+	rec->ch.resolved += atoll(PQgetvalue(res, 0, 3));
+	rec->ch.reminders += atoll(PQgetvalue(res, 0, 4));
+	rec->ch.email_notices += atoll(PQgetvalue(res, 0, 5));
+	rec->ch.webhook_notices += atoll(PQgetvalue(res, 0, 6));
+	if (!rec->last_sent) {
+		state_send_batch(rec);
+		return;
+	}
+	state_rec_send(rec, "COMMIT", 0, NULL, state_on_end, "sending COMMIT");
+}
+
+static void state_on_locked(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct state_rec *rec = arg;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		state_rec_fail_pg(rec, "its lock", res);
+		state_rec_abort(rec);
+		return;
+	}
+	state_send_batch(rec);
 }
 
 /* The lock serialises recording between daemons sharing the state schema: each diff runs on a
  * snapshot taken after the previous one committed, so no change is announced twice. */
-static int state_send_record(struct state_op *op, struct db_conn *conn, const char *sql,
-			     const char *const *params)
+static void state_on_begun(struct db_conn *conn, PGresult *res, void *arg)
 {
-	const char *lock_params[1] = { op->ctx->cfg->state_schema };
+	struct state_rec *rec = arg;
+	const char *params[1] = { rec->ctx->cfg->state_schema };
 
-	if (db_query(conn, "BEGIN", 0, NULL, state_on_step, op) < 0)
-		return -1;
-	/* Queued behind BEGIN; from here on every step reports through the callbacks. */
-	if (db_query(conn, "SELECT pg_advisory_xact_lock(hashtext('driftwatch-record:' || $1)::bigint)",
-		     1, lock_params, state_on_step, op) < 0 ||
-	    db_query(conn, sql, 10, params, state_on_recorded, op) < 0)
-		state_record_fail(op, "sending", NULL, conn);
-	if (db_query(conn, "COMMIT", 0, NULL, state_on_commit, op) < 0) {
-		struct state_changes none = { 0 };
-
-		/* Only when memory ran out. The steps queued above still point at op, so it is
-		 * left to them rather than freed, and the caller hears of the failure now. */
-		state_record_fail(op, "sending COMMIT", NULL, conn);
-		op->recorded(0, op->error, &none, op->arg);
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		state_rec_fail_pg(rec, "its transaction", res);
+		state_rec_abort(rec);
+		return;
 	}
-	return 0;
+	state_rec_send(rec, "SELECT pg_advisory_xact_lock(hashtext('driftwatch-record:' || "
+		       "$1)::bigint)", 1, params, state_on_locked, "sending its lock");
+}
+
+static struct state_rec *state_rec_new(struct dw_ctx *ctx, struct db_conn *conn,
+				       const struct eval_result *res,
+				       const struct eval_request *req)
+{
+	struct state_rec *rec = calloc(1, sizeof(*rec));
+	char *ident;
+
+	if (!rec)
+		return NULL;
+	rec->ctx = ctx;
+	rec->conn = conn;
+	rec->res = res;
+	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
+	rec->sql = ident ? strbuf_subst(sql_record, "@state@", ident) : NULL;
+	free(ident);
+	rec->kids = req->child_ids ? state_kids_array(req) : NULL;
+	rec->rules = state_enabled_rules(ctx->cfg);
+	rec->bad = state_bad_rows_json(res);
+	if (!rec->sql || (req->child_ids && !rec->kids) || !rec->rules || !rec->bad) {
+		state_rec_free(rec);
+		return NULL;
+	}
+	/* One digest per person per evaluation: the day and the moment identify the evaluation. */
+	snprintf(rec->digest, sizeof(rec->digest), "%s-%lld", res->as_of, (long long)time(NULL));
+	snprintf(rec->children, sizeof(rec->children), "%lld", res->children);
+	snprintf(rec->scope, sizeof(rec->scope), req->child_ids ? "%zu children" : "all",
+		 req->n_child_ids);
+	snprintf(rec->repeat, sizeof(rec->repeat), "%d", ctx->cfg->repeat_after_days);
+	snprintf(rec->total, sizeof(rec->total), "%zu", res->n_alerts);
+	return rec;
 }
 
 int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_result *res,
 		 const struct eval_request *req, state_record_cb cb, void *arg)
 {
-	struct state_op *op = state_op_new(ctx, conn, arg);
-	char *alerts = NULL, *rules = NULL, *bad = NULL, *kids = NULL, *sql = NULL;
-	char digest[64], children[32], scope[32], repeat[16];
-	const char *params[10];
-	struct strbuf sb;
-	int rc = -1;
+	struct state_rec *rec = state_rec_new(ctx, conn, res, req);
 
-	if (!op)
+	if (!rec)
 		return -1;
-	op->recorded = cb;
-	alerts = state_alerts_json(res, ctx->cfg);
-	rules = state_enabled_rules(ctx->cfg);
-	bad = state_bad_rows_json(res);
-	sql = strbuf_subst(sql_record, "@state@", op->ident);
-	strbuf_init(&sb);
-	if (req->child_ids) {
-		strbuf_append(&sb, "{");
-		for (size_t i = 0; i < req->n_child_ids; i++) {
-			strbuf_append(&sb, i ? ",\"" : "\"");
-			for (const char *p = req->child_ids[i]; *p; p++) {
-				if (*p == '"' || *p == '\\')
-					strbuf_append(&sb, "\\");
-				strbuf_appendn(&sb, p, 1);
-			}
-			strbuf_append(&sb, "\"");
-		}
-		strbuf_append(&sb, "}");
-		kids = strbuf_take(&sb);
+	rec->cb = cb;
+	rec->arg = arg;
+	if (db_query(conn, "BEGIN", 0, NULL, state_on_begun, rec) < 0) {
+		state_rec_free(rec);
+		return -1;
 	}
-	strbuf_free(&sb);
-	/* One digest per person per evaluation: the day and the moment identify the evaluation. */
-	snprintf(digest, sizeof(digest), "%s-%lld", res->as_of, (long long)time(NULL));
-	snprintf(children, sizeof(children), "%lld", res->children);
-	snprintf(scope, sizeof(scope), req->child_ids ? "%zu children" : "all",
-		 req->n_child_ids);
-	params[0] = alerts;
-	params[1] = res->as_of;
-	params[2] = kids;
-	params[3] = rules;
-	params[4] = ctx->cfg->email.send_resolved ? "true" : "false";
-	params[5] = digest;
-	/* The daemon counts bad rows apart from its evaluations (service.c): NULL, not zero. */
-	params[6] = res->counted ? children : NULL;
-	params[7] = res->counted ? bad : NULL;
-	params[8] = scope;
-	snprintf(repeat, sizeof(repeat), "%d", ctx->cfg->repeat_after_days);
-	params[9] = repeat;
-	if (alerts && rules && bad && sql && (!req->child_ids || kids))
-		rc = state_send_record(op, conn, sql, params);
-	free(alerts);
-	free(rules);
-	free(bad);
-	free(kids);
-	free(sql);
-	if (rc < 0)
-		state_op_free(op);
-	return rc;
+	return 0;
 }

@@ -1,15 +1,21 @@
--- record: one evaluation's alerts against the stored state, in one statement: alert changes,
--- their events and their notices in the outbox commit together or not at all.
--- $1 jsonb   the alerts: [{fingerprint, rule, child_id, subject_id, stage, stage_rank,
+-- record: one batch of an evaluation's alerts against the stored state: alert changes, their
+-- events and their notices. state.c sends every batch of one evaluation inside one transaction
+-- (all or nothing) under an advisory lock; the last batch also resolves the alerts that stopped
+-- holding and records the evaluation.
+-- $1 jsonb   the batch: [{fingerprint, rule, child_id, subject_id, stage, stage_rank,
 --            notify_key, payload, destinations}]
 -- $2 date    T
 -- $3 text[]  the children evaluated, or NULL for everyone (only they can resolve)
 -- $4 text[]  the enabled rules (alerts of a disabled rule are left as they are)
 -- $5 boolean send resolved notices by email
 -- $6 text    the digest key: one email per person per evaluation
--- $7 bigint  children evaluated; $8 jsonb bad rows by kind; $9 text the scope
+-- $7 bigint  children evaluated; $8 jsonb bad rows by kind (both NULL when not counted);
+-- $9 text    the scope
 -- $10 int    repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
 --            this many days without a notice (0: never)
+-- $11 boolean the last batch: the alerts that stopped holding resolve, and the evaluation is
+--            recorded
+-- $12 int    the evaluation's alerts (every batch); $13 bigint notices the earlier batches wrote
 WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
@@ -55,10 +61,16 @@ resolved AS (
     UPDATE @state@.alerts a
        SET status = 'resolved', last_changed_on = $2::date,
            payload = a.payload || jsonb_build_object('status', 'resolved', 'as_of', $2::date)
-     WHERE a.status = 'firing'
+     WHERE $11::boolean
+       AND a.status = 'firing'
        AND a.rule = ANY($4::text[])
        AND ($3::text[] IS NULL OR a.child_id = ANY($3::text[]))
+       -- Not seen by this evaluation: not in this batch, and not written by an earlier batch.
+       -- Every alert of a batch is upserted (ON CONFLICT DO UPDATE always writes a new row
+       -- version), and nothing else in this transaction writes alerts, so a row version this
+       -- transaction created (xmin) is exactly an alert an earlier batch saw.
        AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.fingerprint = a.fingerprint)
+       AND a.xmin <> pg_current_xact_id()::xid
     RETURNING a.alert_id, a.stage, a.payload, a.destinations
 ),
 events AS (
@@ -103,8 +115,9 @@ notices AS (
 ),
 evaluation AS (
     INSERT INTO @state@.evaluations (as_of, scope, started_at, children, alerts, bad_rows, notices)
-    SELECT $2::date, $9::text, now(), $7::bigint, (SELECT count(*) FROM cur), $8::jsonb,
-           (SELECT count(*) FROM notices)
+    SELECT $2::date, $9::text, now(), $7::bigint, $12::int, $8::jsonb,
+           $13::bigint + (SELECT count(*) FROM notices)
+     WHERE $11::boolean
 )
 SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        (SELECT count(*) FROM events WHERE kind = 'escalated') AS escalated,

@@ -26,8 +26,11 @@ typedef void (*state_record_cb)(int ok, const char *error, const struct state_ch
 				void *arg);
 
 /* Diffs res against the stored alerts and writes the changes, their events and their notices
- * in one statement (all or nothing). Only the children of req (all when it names none) can
- * resolve. */
+ * in one transaction (all or nothing), in batches of alerts so that memory does not grow with
+ * the evaluation. Only the children of req (all when it names none) can resolve. Children and
+ * bad rows are recorded as NULL when res did not count them. Returns 0 when started (cb is
+ * then called once; res must live, and nothing else be sent on conn, until it is), or -1 (cb is
+ * not called). */
 int state_record(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_result *res,
 		 const struct eval_request *req, state_record_cb cb, void *arg);
 

@@ -393,7 +393,14 @@ done
 # older snapshot than the one the instance taking over records. A table lock holds that
 # evaluation (and the new leader's) until the new leader has the lock.
 HOLD_S=$((TAKEOVER + 8))
+# idle: after its last full evaluation it has counted bad rows and prepared the incremental
+# statements (both read the locked table, and either in flight would hold the reload's evaluation)
+leader_idle() {
+	awk '/evaluated everyone/ { c = 0; w = 0 } /bad rows as of/ { c = 1 }
+		/incremental statements are ready/ { w = 1 } END { exit !(c && w) }' "${dlog[$ldr]}"
+}
 if [ -n "$ldr" ] && [ "${dstate[$ldr]}" = running ]; then
+	wait_for 30 leader_idle || note "instance $ldr is not idle after 30 s; going on"
 	sql -c "BEGIN; LOCK TABLE casework.strategies IN ACCESS EXCLUSIVE MODE;
 		SELECT pg_sleep($HOLD_S); COMMIT" >/dev/null 2>"$work/hold.err" &
 	hold_pid=$!
@@ -620,10 +627,10 @@ res() { # NOTICE ATTEMPTS OUTCOME: EXECUTE of outbox_result for one result
 nid=$(sql -c "INSERT INTO driftwatch.outbox (idempotency_key, channel, destination, type, payload)
 	VALUES ('msg_claims_test', 'webhook', 'http://127.0.0.1:9/claims', 'alert.firing', '{}')
 	RETURNING notice_id" | head -n 1)
-claim() { printf 'EXECUTE claim(500, %s, NULL);\n' "$1"; }
+claim() { printf 'EXECUTE claim(500, %s, NULL, 20);\n' "$1"; }
 state() { printf "SELECT status || ' ' || attempts || ' ' || (SELECT count(*) FROM driftwatch.delivery_attempts WHERE notice_id = %s) FROM driftwatch.outbox WHERE notice_id = %s;\n" "$nid" "$nid"; }
 {
-	echo "PREPARE claim(int, int, timestamptz) AS"; stmt outbox_claim
+	echo "PREPARE claim(int, int, timestamptz, int) AS"; stmt outbox_claim
 	echo "PREPARE res(jsonb, int, text, text) AS"; stmt outbox_result
 	claim 300                       # claim 1 (attempts 1)
 	echo "UPDATE driftwatch.outbox SET lease_until = now() - interval '1 s' WHERE notice_id = $nid;"

@@ -4,8 +4,10 @@
 
 #include "driftwatch/alert.h"
 #include "driftwatch/config.h"
+#include "driftwatch/facts.h"
 #include "driftwatch/routing.h"
 #include "driftwatch/rule.h"
+#include "driftwatch/strbuf.h"
 #include "tap.h"
 
 static struct config_addresses addresses(int with_fallback)
@@ -195,6 +197,48 @@ static void test_routing(void)
 	alert_free(&a);
 }
 
+/* A compacted alert (what an evaluation holds until it is recorded) reads the same. */
+static void test_compact(void)
+{
+	struct config_addresses addr = addresses(1);
+	const char *roles[] = { "supervisor", NULL };
+	struct strbuf sb;
+	struct alert a;
+	json_t *o;
+	char *before, *after;
+
+	alert_init(&a, "worker_churn");
+	json_object_set_new(a.facts, "distinct_workers", json_integer(4));
+	json_object_set_new(a.facts, "window_start", json_string("2025-11-22"));
+	json_object_set_new(a.facts, "workers", json_pack("[s,s]", "W-1", "W-\u00e9"));
+	a.since = strdup("2026-10-01");
+	a.contacts.supervisor_id = strdup("W-2");
+	a.contacts.supervisor_email = strdup("w2@la.example");
+	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "compact: recipients");
+	tap_int(alert_build_link(&a, "https://lcs.example/p/{child_id}"), 0, "compact: link");
+	strbuf_init(&sb);
+	a.rule->summarize(&a, &sb);
+	a.summary = strbuf_take(&sb);
+	o = alert_to_json(&a, "firing");
+	before = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	tap_int(alert_compact(&a), 0, "compact");
+	tap_ok(a.facts == NULL && a.recipients == NULL && a.summary == NULL && a.block != NULL,
+	       "compact: trees and summary dropped, strings in one block");
+	o = alert_to_json(&a, "firing");
+	after = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	tap_str(after, before, "compact: the same JSON, summary included");
+	tap_int(alert_load(&a), 0, "compact: load");
+	tap_int(facts_int(a.facts, "distinct_workers", 0), 4, "compact: facts parsed again");
+	tap_str(recipient_field(&a, 0, "email"), "w2@la.example", "compact: recipients parsed again");
+	alert_unload(&a);
+	tap_ok(a.facts == NULL && a.recipients == NULL, "compact: unload drops the trees");
+	free(before);
+	free(after);
+	alert_free(&a);
+}
+
 int main(void)
 {
 	test_full_contacts();
@@ -205,5 +249,6 @@ int main(void)
 	test_link();
 	test_json();
 	test_routing();
+	test_compact();
 	return tap_status();
 }
