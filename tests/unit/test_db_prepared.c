@@ -13,6 +13,7 @@
 
 #include "driftwatch/db.h"
 #include "driftwatch/log.h"
+#include "evwait.h"
 #include "tap.h"
 
 #define WAIT_S 20
@@ -44,25 +45,10 @@ static void on_answer(struct db_conn *conn, PGresult *res, void *arg)
 	event_base_loopbreak(a->base);
 }
 
-static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	*(int *)arg = 1;
-}
-
 /* Runs the loop until *flag is set, or WAIT_S seconds. Returns 0 when it was set. */
 static int wait_for(struct event_base *base, const int *flag)
 {
-	int timed_out = 0;
-	struct event *ev = evtimer_new(base, on_wait_timeout, &timed_out);
-	struct timeval tv = { WAIT_S, 0 };
-
-	evtimer_add(ev, &tv);
-	while (!*flag && !timed_out)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(ev);
-	return *flag ? 0 : -1;
+	return evwait_for(base, flag, WAIT_S);
 }
 
 static void answer_init(struct answer *a, struct event_base *base)

@@ -25,6 +25,7 @@
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
+#include "evwait.h"
 #include "tap.h"
 
 #define WAIT_S 120
@@ -70,24 +71,10 @@ static int str_cmp(const void *a, const void *b)
 
 /* ---- the loop ---- */
 
-static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	*(int *)arg = 1;
-}
-
+/* Runs the loop until *flag is set, or WAIT_S seconds. Returns 0 when it was set. */
 static int wait_for(struct event_base *base, const int *flag)
 {
-	int timed_out = 0;
-	struct event *ev = evtimer_new(base, on_wait_timeout, &timed_out);
-	struct timeval tv = { WAIT_S, 0 };
-
-	evtimer_add(ev, &tv);
-	while (!*flag && !timed_out)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(ev);
-	return *flag ? 0 : -1;
+	return evwait_for(base, flag, WAIT_S);
 }
 
 struct waited {
