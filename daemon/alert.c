@@ -9,43 +9,7 @@
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
-static void alert_contacts_free(struct alert_contacts *c)
-{
-	free(c->alloc_worker_id);
-	free(c->alloc_worker_email);
-	free(c->supervisor_id);
-	free(c->supervisor_email);
-	free(c->team_manager_email);
-	free(c->team_webhook_url);
-	free(c->chair_id);
-	free(c->chair_email);
-}
-
-void alert_free(struct alert *a)
-{
-	if (!a)
-		return;
-	json_decref(a->facts);
-	json_decref(a->recipients);
-	if (a->block) {
-		free(a->block);
-	} else {
-		free(a->child_id);
-		free(a->subject_id);
-		free(a->family_id);
-		free(a->fingerprint);
-		free(a->as_of);
-		free(a->since);
-		alert_contacts_free(&a->contacts);
-		free(a->link);
-		free(a->summary);
-		free(a->facts_text);
-		free(a->recipients_text);
-	}
-	memset(a, 0, sizeof(*a));
-}
-
-/* ---- compact form ---- */
+/* ---- the strings an alert owns; its compact form ---- */
 
 #define ALERT_N_STRINGS 18
 
@@ -61,6 +25,24 @@ static void alert_strings(struct alert *a, char **f[ALERT_N_STRINGS])
 
 	_Static_assert(sizeof(all) / sizeof(all[0]) == ALERT_N_STRINGS, "every string of an alert");
 	memcpy(f, all, sizeof(all));
+}
+
+void alert_free(struct alert *a)
+{
+	char **f[ALERT_N_STRINGS];
+
+	if (!a)
+		return;
+	json_decref(a->facts);
+	json_decref(a->recipients);
+	if (a->block) {
+		free(a->block);
+	} else {
+		alert_strings(a, f);
+		for (size_t i = 0; i < ALERT_N_STRINGS; i++)
+			free(*f[i]);
+	}
+	memset(a, 0, sizeof(*a));
 }
 
 /* Replaces *text by the compact JSON of tree, when there is a tree. */

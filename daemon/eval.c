@@ -104,26 +104,6 @@ static const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecSta
 
 /* ---- parameters ---- */
 
-/* A text[] literal, each element quoted, so ids with commas, quotes or braces survive. */
-static char *eval_array_literal(const char *const *items, size_t n)
-{
-	struct strbuf sb;
-
-	strbuf_init(&sb);
-	strbuf_append(&sb, "{");
-	for (size_t i = 0; i < n; i++) {
-		strbuf_append(&sb, i ? ",\"" : "\"");
-		for (const char *p = items[i]; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				strbuf_append(&sb, "\\");
-			strbuf_appendn(&sb, p, 1);
-		}
-		strbuf_append(&sb, "\"");
-	}
-	strbuf_append(&sb, "}");
-	return strbuf_take(&sb);
-}
-
 static size_t eval_strv_len(char *const *v)
 {
 	size_t n = 0;
@@ -141,8 +121,8 @@ static char *eval_categories(const struct dw_config *cfg, const struct config_ru
 	static const char *const neg[] = { "NEG" };
 
 	if (!cats)
-		return eval_array_literal(neg, 1);
-	return eval_array_literal((const char *const *)cats, eval_strv_len(cats));
+		return strbuf_text_array(neg, 1);
+	return strbuf_text_array((const char *const *)cats, eval_strv_len(cats));
 }
 
 static char *eval_options_json(const struct config_rule *rc)
@@ -587,7 +567,7 @@ int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_reque
 	run->cb_arg = arg;
 	run->case_ident = db_escape_identifier(conn, ctx->cfg->case_schema);
 	run->as_of_req = req->as_of ? strdup(req->as_of) : NULL;
-	run->kids = req->child_ids ? eval_array_literal(req->child_ids, req->n_child_ids) : NULL;
+	run->kids = req->child_ids ? strbuf_text_array(req->child_ids, req->n_child_ids) : NULL;
 	run->timeout = strdup(timeout);
 	run->skip_rules = req->skip_rules;
 	/* Bad rows are counted by full evaluations only: a handful of notified children is not

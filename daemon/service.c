@@ -81,7 +81,6 @@ struct service {
 	unsigned long warm_session;   /* CONN_EVAL session whose incremental plans are made */
 	int count_pending;            /* a full evaluation was recorded: count bad rows again */
 	int counting;                 /* a bad-row count is in flight on CONN_COUNT_BAD */
-	struct eval_request count_req;
 	char *bad_rows_last;          /* the last count as logged, to log only a change */
 	int delivering;
 	int deliver_again;
@@ -486,16 +485,15 @@ static void service_on_counted(struct eval_result *res, void *arg)
 static void service_count_kick(struct service *svc)
 {
 	struct db_conn *db = svc->conns[CONN_COUNT_BAD].db;
+	struct eval_request req = { .skip_rules = 1 };
 
 	if (svc->stopping || svc->counting || !svc->count_pending || svc->reload)
 		return;
 	if (!db || !db_is_up(db) || !leader_is_leading(svc->leader))
 		return;
-	memset(&svc->count_req, 0, sizeof(svc->count_req));
-	svc->count_req.skip_rules = 1;
 	svc->count_pending = 0;
 	svc->counting = 1;
-	if (eval_start(svc->ctx, db, &svc->count_req, service_on_counted, svc) < 0) {
+	if (eval_start(svc->ctx, db, &req, service_on_counted, svc) < 0) {
 		svc->counting = 0;
 		log_err(svc->ctx, "could not start counting bad rows: out of memory");
 	}

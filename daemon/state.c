@@ -231,8 +231,7 @@ struct state_rec {
 	char scope[32];                 /* $9 */
 	char repeat[16];                /* $10 */
 	char total[24];                 /* $12 */
-	size_t next;                    /* the first alert of the next batch */
-	int last_sent;                  /* the batch in flight is the last one */
+	size_t next;                    /* the first alert of the next batch; n_alerts: all sent */
 	struct state_changes ch;        /* summed over the batches */
 	char error[1024];               /* the first failure, or "" */
 };
@@ -244,31 +243,6 @@ static void state_rec_free(struct state_rec *rec)
 	free(rec->rules);
 	free(rec->bad);
 	free(rec);
-}
-
-/* Appends one element of a text[] literal, quoted, so ids with commas, quotes or braces
- * survive. */
-static void state_array_add(struct strbuf *sb, const char *item, int first)
-{
-	strbuf_append(sb, first ? "\"" : ",\"");
-	for (const char *p = item; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			strbuf_append(sb, "\\");
-		strbuf_appendn(sb, p, 1);
-	}
-	strbuf_append(sb, "\"");
-}
-
-static char *state_kids_array(const struct eval_request *req)
-{
-	struct strbuf sb;
-
-	strbuf_init(&sb);
-	strbuf_append(&sb, "{");
-	for (size_t i = 0; i < req->n_child_ids; i++)
-		state_array_add(&sb, req->child_ids[i], i == 0);
-	strbuf_append(&sb, "}");
-	return strbuf_take(&sb);
 }
 
 /* One element of record.sql's $1, as JSON text. The alert is read through a copy whose trees,
@@ -450,7 +424,6 @@ static void state_send_batch(struct state_rec *rec)
 	params[11] = rec->total;
 	params[12] = notices;
 	rec->next = end;
-	rec->last_sent = last;
 	/* libpq copies the parameters, so the batch's text goes as soon as it is sent. */
 	state_rec_send(rec, rec->sql, 13, params, state_on_batch, "sending a batch of alerts");
 	free(batch);
@@ -473,7 +446,7 @@ static void state_on_batch(struct db_conn *conn, PGresult *res, void *arg)
 	rec->ch.reminders += atoll(PQgetvalue(res, 0, 4));
 	rec->ch.email_notices += atoll(PQgetvalue(res, 0, 5));
 	rec->ch.webhook_notices += atoll(PQgetvalue(res, 0, 6));
-	if (!rec->last_sent) {
+	if (rec->next < rec->res->n_alerts) {
 		state_send_batch(rec);
 		return;
 	}
@@ -525,7 +498,7 @@ static struct state_rec *state_rec_new(struct dw_ctx *ctx, struct db_conn *conn,
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	rec->sql = ident ? strbuf_subst(sql_record, "@state@", ident) : NULL;
 	free(ident);
-	rec->kids = req->child_ids ? state_kids_array(req) : NULL;
+	rec->kids = req->child_ids ? strbuf_text_array(req->child_ids, req->n_child_ids) : NULL;
 	rec->rules = state_enabled_rules(ctx->cfg);
 	rec->bad = state_bad_rows_json(res);
 	if (!rec->sql || (req->child_ids && !rec->kids) || !rec->rules || !rec->bad) {

@@ -108,3 +108,22 @@ char *strbuf_subst(const char *text, const char *token, const char *value)
 	strbuf_append(&sb, text);
 	return strbuf_take(&sb);
 }
+
+char *strbuf_text_array(const char *const *items, size_t n)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, "{");
+	for (size_t i = 0; i < n; i++) {
+		strbuf_append(&sb, i ? ",\"" : "\"");
+		for (const char *p = items[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				strbuf_append(&sb, "\\");
+			strbuf_appendn(&sb, p, 1);
+		}
+		strbuf_append(&sb, "\"");
+	}
+	strbuf_append(&sb, "}");
+	return strbuf_take(&sb);
+}

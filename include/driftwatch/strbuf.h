@@ -23,4 +23,8 @@ void strbuf_free(struct strbuf *sb);
  * Used to put an escaped schema identifier into embedded SQL. */
 char *strbuf_subst(const char *text, const char *token, const char *value);
 
+/* A PostgreSQL text[] literal of n items, each quoted so that ids with commas, quotes or braces
+ * survive, malloc'd; NULL if memory ran out. Sent as a bound parameter, never spliced in. */
+char *strbuf_text_array(const char *const *items, size_t n);
+
 #endif

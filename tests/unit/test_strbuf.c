@@ -52,10 +52,24 @@ static void test_subst(void)
 	free(s);
 }
 
+static void test_text_array(void)
+{
+	const char *const ids[] = { "C-1", "a,b", "say \"hi\"", "back\\slash", "{}" };
+	char *s = strbuf_text_array(ids, 5);
+
+	tap_str(s, "{\"C-1\",\"a,b\",\"say \\\"hi\\\"\",\"back\\\\slash\",\"{}\"}",
+		"a text[] literal quotes every id and escapes quotes and backslashes");
+	free(s);
+	s = strbuf_text_array(NULL, 0);
+	tap_str(s, "{}", "no ids give the empty array");
+	free(s);
+}
+
 int main(void)
 {
 	test_empty();
 	test_growth();
 	test_subst();
+	test_text_array();
 	return tap_status();
 }
