@@ -1,138 +1,64 @@
-/* alert: an alert's JSON form, its recipients by role, its link, and the compact form an
- * evaluation holds it in; pure functions. */
+/* alert: an alert's identity, its JSON form, its recipients by role and its link; pure functions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "driftwatch/alert.h"
 #include "driftwatch/config.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
-/* ---- the strings an alert owns; its compact form ---- */
-
-#define ALERT_N_STRINGS 18
-
-/* Every string an alert owns, so that compacting can move them all into one block. */
-static void alert_strings(struct alert *a, char **f[ALERT_N_STRINGS])
-{
-	char **all[] = { &a->child_id, &a->subject_id, &a->family_id, &a->fingerprint, &a->as_of,
-			 &a->since, &a->link, &a->summary, &a->facts_text, &a->recipients_text,
-			 &a->contacts.alloc_worker_id, &a->contacts.alloc_worker_email,
-			 &a->contacts.supervisor_id, &a->contacts.supervisor_email,
-			 &a->contacts.team_manager_email, &a->contacts.team_webhook_url,
-			 &a->contacts.chair_id, &a->contacts.chair_email };
-
-	_Static_assert(sizeof(all) / sizeof(all[0]) == ALERT_N_STRINGS, "every string of an alert");
-	memcpy(f, all, sizeof(all));
-}
-
 void alert_free(struct alert *a)
 {
-	char **f[ALERT_N_STRINGS];
+	char *strings[] = { a ? a->child_id : NULL, a ? a->subject_id : NULL,
+			    a ? a->family_id : NULL, a ? a->fingerprint : NULL,
+			    a ? a->as_of : NULL, a ? a->since : NULL, a ? a->link : NULL,
+			    a ? a->summary : NULL };
 
 	if (!a)
 		return;
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+		free(strings[i]);
+	free(a->contacts.alloc_worker_id);
+	free(a->contacts.alloc_worker_email);
+	free(a->contacts.supervisor_id);
+	free(a->contacts.supervisor_email);
+	free(a->contacts.team_manager_email);
+	free(a->contacts.team_webhook_url);
+	free(a->contacts.chair_id);
+	free(a->contacts.chair_email);
 	json_decref(a->facts);
 	json_decref(a->recipients);
-	if (a->block) {
-		free(a->block);
-	} else {
-		alert_strings(a, f);
-		for (size_t i = 0; i < ALERT_N_STRINGS; i++)
-			free(*f[i]);
-	}
 	memset(a, 0, sizeof(*a));
 }
 
-/* Replaces *text by the compact JSON of tree, when there is a tree. */
-static int alert_tree_to_text(const json_t *tree, char **text)
-{
-	char *dumped;
+/* ---- identity ---- */
 
-	if (!tree)
-		return 0;
-	dumped = json_dumps(tree, JSON_COMPACT);
-	if (!dumped)
+int alert_fingerprint(const char *rule, const char *child_id, const char *subject_id,
+		      char out[ALERT_FINGERPRINT_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	static const char us = 0x1f;
+	const char *subject = subject_id ? subject_id : "";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(c, rule, strlen(rule)) && EVP_DigestUpdate(c, &us, 1) &&
+		 EVP_DigestUpdate(c, child_id, strlen(child_id)) && EVP_DigestUpdate(c, &us, 1) &&
+		 EVP_DigestUpdate(c, subject, strlen(subject)) && EVP_DigestFinal_ex(c, md, &n);
+
+	EVP_MD_CTX_free(c);
+	if (!ok || n * 2 != ALERT_FINGERPRINT_LEN)
 		return -1;
-	free(*text);
-	*text = dumped;
+	for (unsigned int i = 0; i < n; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[ALERT_FINGERPRINT_LEN] = '\0';
 	return 0;
-}
-
-/* Whether a compacted alert can drop its summary: the rule words it again from the facts
- * (alert_to_json), which saves a fifth of what a compacted alert holds. */
-static int alert_summary_derived(const struct alert *a)
-{
-	return a->rule && a->rule->summarize;
-}
-
-int alert_compact(struct alert *a)
-{
-	char **f[ALERT_N_STRINGS];
-	size_t len = 0;
-	char *block, *p, *summary = NULL;
-
-	if (a->block)
-		return 0;
-	if (alert_tree_to_text(a->facts, &a->facts_text) < 0 ||
-	    alert_tree_to_text(a->recipients, &a->recipients_text) < 0)
-		return -1;
-	if (alert_summary_derived(a)) {
-		summary = a->summary;
-		a->summary = NULL;
-	}
-	alert_strings(a, f);
-	for (size_t i = 0; i < ALERT_N_STRINGS; i++)
-		len += *f[i] ? strlen(*f[i]) + 1 : 0;
-	block = malloc(len ? len : 1);
-	if (!block) {
-		a->summary = summary;
-		return -1;
-	}
-	free(summary);
-	p = block;
-	for (size_t i = 0; i < ALERT_N_STRINGS; i++) {
-		size_t n;
-
-		if (!*f[i])
-			continue;
-		n = strlen(*f[i]) + 1;
-		memcpy(p, *f[i], n);
-		free(*f[i]);
-		*f[i] = p;
-		p += n;
-	}
-	json_decref(a->facts);
-	json_decref(a->recipients);
-	a->facts = a->recipients = NULL;
-	a->block = block;
-	return 0;
-}
-
-int alert_load(struct alert *a)
-{
-	if (!a->facts && a->facts_text) {
-		a->facts = json_loads(a->facts_text, 0, NULL);
-		if (!a->facts)
-			return -1;
-	}
-	if (!a->recipients && a->recipients_text) {
-		a->recipients = json_loads(a->recipients_text, 0, NULL);
-		if (!a->recipients)
-			return -1;
-	}
-	return 0;
-}
-
-void alert_unload(struct alert *a)
-{
-	/* The text is what a compacted alert keeps; an alert never compacted has only its trees. */
-	if (!a->block)
-		return;
-	json_decref(a->facts);
-	json_decref(a->recipients);
-	a->facts = a->recipients = NULL;
 }
 
 /* ---- JSON form ---- */
@@ -142,45 +68,12 @@ static json_t *json_string_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* A tree of the alert as a new reference: the tree itself, else parsed from its text. */
-static json_t *alert_tree(const json_t *tree, const char *text, json_t *(*empty)(void))
-{
-	if (tree)
-		return json_incref((json_t *)tree);
-	if (text)
-		return json_loads(text, 0, NULL);
-	return empty();
-}
-
-/* The summary of a compacted alert, worded again from its facts (alert_compact dropped it);
- * *out stays NULL for any other alert. */
-static int alert_summarize(const struct alert *a, json_t *facts, char **out)
-{
-	struct alert tmp;
-	struct strbuf sb;
-
-	*out = NULL;
-	if (!a->block || a->summary || !alert_summary_derived(a))
-		return 0;
-	tmp = *a;
-	tmp.facts = facts;
-	strbuf_init(&sb);
-	a->rule->summarize(&tmp, &sb);
-	*out = strbuf_take(&sb);
-	return *out ? 0 : -1;
-}
-
 json_t *alert_to_json(const struct alert *a, const char *status)
 {
-	json_t *facts = alert_tree(a->facts, a->facts_text, json_object);
-	json_t *o = facts ? json_object() : NULL;
-	char *summary = NULL;
+	json_t *o = json_object();
 
-	if (!o || alert_summarize(a, facts, &summary) < 0) {
-		json_decref(facts);
-		json_decref(o);
+	if (!o)
 		return NULL;
-	}
 	/* json_object_set_new steals the reference even on failure, so no leaks on the way. */
 	json_object_set_new(o, "rule", json_string(a->rule->name));
 	json_object_set_new(o, "stage", json_string(a->rule->stages[a->stage].name));
@@ -191,12 +84,11 @@ json_t *alert_to_json(const struct alert *a, const char *status)
 	json_object_set_new(o, "fingerprint", json_string(a->fingerprint));
 	json_object_set_new(o, "as_of", json_string(a->as_of));
 	json_object_set_new(o, "since", json_string_or_null(a->since));
-	json_object_set_new(o, "facts", facts);
-	json_object_set_new(o, "recipients", alert_tree(a->recipients, a->recipients_text,
-							 json_array));
+	json_object_set_new(o, "facts", a->facts ? json_incref(a->facts) : json_object());
+	json_object_set_new(o, "recipients", a->recipients ? json_incref(a->recipients)
+							    : json_array());
 	json_object_set_new(o, "link", json_string_or_null(a->link));
-	json_object_set_new(o, "summary", json_string_or_null(summary ? summary : a->summary));
-	free(summary);
+	json_object_set_new(o, "summary", json_string_or_null(a->summary));
 	if (json_object_size(o) != 13) {
 		json_decref(o);
 		return NULL;

@@ -20,52 +20,31 @@ struct dry_run {
 	struct db_conn *conn;
 	const char *as_of;
 	struct eval_result *res;
-	int status;
+	int write_failed;       /* standard output would not take a line */
 };
 
-static size_t rule_position(const struct rule_def *def)
+/* Alerts arrive rule by rule (registry order), each rule's ordered by child_id in byte order,
+ * at most one per child: the output is stable, and two dry runs compare with diff. */
+static void dry_run_alerts(void *arg, struct eval_run *run, const struct config_rule *rc,
+			   struct alert *alerts, size_t n)
 {
-	for (size_t i = 0; i < rule_registry_count(); i++)
-		if (rule_registry_get(i) == def)
-			return i;
-	return 0;
-}
+	struct dry_run *dr = arg;
 
-static int str_cmp_null(const char *a, const char *b)
-{
-	if (!a || !b)
-		return (a != NULL) - (b != NULL);
-	return strcmp(a, b);
-}
-
-/* Stable output (rule, child, subject) so two dry runs can be compared with diff. */
-static int alert_order(const void *pa, const void *pb)
-{
-	const struct alert *a = pa, *b = pb;
-	size_t ra = rule_position(a->rule), rb = rule_position(b->rule);
-	int c;
-
-	if (ra != rb)
-		return ra < rb ? -1 : 1;
-	c = strcmp(a->child_id, b->child_id);
-	return c ? c : str_cmp_null(a->subject_id, b->subject_id);
-}
-
-static int print_alerts(struct eval_result *res)
-{
-	if (res->n_alerts > 1)
-		qsort(res->alerts, res->n_alerts, sizeof(res->alerts[0]), alert_order);
-	for (size_t i = 0; i < res->n_alerts; i++) {
-		json_t *o = alert_to_json(&res->alerts[i], "firing");
+	(void)rc;
+	for (size_t i = 0; i < n && !dr->write_failed; i++) {
+		json_t *o = alert_to_json(&alerts[i], "firing");
 		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
 		json_decref(o);
-		if (!line)
-			return -1;
-		puts(line);
+		if (!line || puts(line) < 0)
+			dr->write_failed = 1;
 		free(line);
 	}
-	return fflush(stdout) == 0 ? 0 : -1;
+	if (dr->write_failed) {
+		eval_continue(run, EVAL_NEXT_ABORT, "could not write an alert to standard output");
+		return;
+	}
+	eval_continue(run, EVAL_NEXT_GO_ON, NULL);
 }
 
 static void dry_run_on_eval(struct eval_result *res, void *arg)
@@ -80,21 +59,47 @@ static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
 {
 	struct dry_run *dr = arg;
 	struct eval_request req = { .as_of = dr->as_of };
+	struct eval_sink sink = { .alerts = dry_run_alerts, .arg = dr };
 
 	if (!ok) {
 		log_err(dr->ctx, "database (%s): %s", dr->ctx->cfg->path, db_error(conn));
 		event_base_loopbreak(dr->ctx->base);
 		return;
 	}
-	if (eval_start(dr->ctx, conn, &req, dry_run_on_eval, dr) < 0) {
+	if (eval_start(dr->ctx, conn, &req, &sink, dry_run_on_eval, dr) < 0) {
 		log_err(dr->ctx, "could not start the evaluation: out of memory");
 		event_base_loopbreak(dr->ctx->base);
 	}
 }
 
+/* 0 when every rule ran; 1 when the evaluation or any rule failed (after doing all it could). */
+static int dry_run_status(struct dry_run *dr)
+{
+	const struct dw_config *cfg = dr->ctx->cfg;
+	char *failed;
+
+	if (!dr->res)
+		return 1;
+	if (dr->res->error) {
+		log_err(dr->ctx, "evaluation failed: %s", dr->res->error);
+		return 1;
+	}
+	if (fflush(stdout) != 0 || dr->write_failed)
+		return 1;
+	report_evaluation(stderr, cfg, dr->res);
+	if (dr->res->n_rules_failed == 0)
+		return 0;
+	failed = eval_failed_rules(cfg, dr->res);
+	log_err(dr->ctx, "%zu rule%s failed: %s", dr->res->n_rules_failed,
+		dr->res->n_rules_failed == 1 ? "" : "s", failed ? failed : "?");
+	free(failed);
+	return 1;
+}
+
 int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 {
-	struct dry_run dr = { ctx, NULL, as_of, NULL, 1 };
+	struct dry_run dr = { ctx, NULL, as_of, NULL, 0 };
+	int status;
 
 	dr.conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 	if (!dr.conn) {
@@ -106,13 +111,8 @@ int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 		log_err(ctx, "database (%s): %s", ctx->cfg->path, db_error(dr.conn));
 	else
 		event_base_dispatch(ctx->base);
-	if (dr.res && dr.res->error) {
-		log_err(ctx, "evaluation failed: %s", dr.res->error);
-	} else if (dr.res) {
-		dr.status = print_alerts(dr.res) < 0 ? 1 : 0;
-		report_evaluation(stderr, ctx->cfg, dr.res);
-	}
+	status = dry_run_status(&dr);
 	eval_result_free(dr.res);
 	db_conn_free(dr.conn);
-	return dr.status;
+	return status;
 }

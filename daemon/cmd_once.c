@@ -12,17 +12,23 @@
 #include "driftwatch/deliver.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
+#include "driftwatch/record.h"
 #include "driftwatch/report.h"
 #include "driftwatch/state.h"
 
 #define ONCE_MAX_TRANSFERS 16
 
+/* Two connections: the case data is read under a cursor in one snapshot while the alerts are
+ * recorded, a batch at a time, on the other. */
 struct once_run {
 	struct dw_ctx *ctx;
-	struct db_conn *conn;
+	struct db_conn *cases;
+	struct db_conn *state;
+	int connecting;             /* connections not yet up */
 	struct curl_loop *loop;
 	struct deliver *deliver;
-	const char *as_of;
+	struct eval_request req;
+	struct record *rec;
 	struct eval_result *res;
 	int status;
 };
@@ -33,6 +39,20 @@ static void once_stop(struct once_run *run, int status)
 	event_base_loopbreak(run->ctx->base);
 }
 
+/* Everything that could be done was done; a rule that failed still makes the run fail. */
+static int once_rules_status(struct once_run *run)
+{
+	char *failed;
+
+	if (!run->res || run->res->n_rules_failed == 0)
+		return 0;
+	failed = eval_failed_rules(run->ctx->cfg, run->res);
+	log_err(run->ctx, "%zu rule%s failed: %s", run->res->n_rules_failed,
+		run->res->n_rules_failed == 1 ? "" : "s", failed ? failed : "?");
+	free(failed);
+	return 1;
+}
+
 static void once_on_delivered(const struct deliver_stats *st, const char *error, void *arg)
 {
 	struct once_run *run = arg;
@@ -41,75 +61,80 @@ static void once_on_delivered(const struct deliver_stats *st, const char *error,
 		"%zu failed\n", st->claimed, st->delivered, st->emails_sent, st->retried, st->failed);
 	if (error)
 		log_err(run->ctx, "delivery: %s", error);
-	once_stop(run, error ? 1 : 0);
+	once_stop(run, error || once_rules_status(run) ? 1 : 0);
 }
 
 static void once_deliver(struct once_run *run)
 {
 	char err[512];
 
-	run->deliver = deliver_new(run->ctx, run->conn, run->loop, err, sizeof(err));
+	run->deliver = deliver_new(run->ctx, run->state, run->loop, err, sizeof(err));
 	if (!run->deliver) {
 		log_err(run->ctx, "delivery: %s", err);
 		once_stop(run, 2);
 		return;
 	}
 	if (deliver_pass(run->deliver, once_on_delivered, run) < 0) {
-		log_err(run->ctx, "delivery: could not start: %s", db_error(run->conn));
+		log_err(run->ctx, "delivery: could not start: %s", db_error(run->state));
 		once_stop(run, 1);
 	}
 }
 
-static void once_on_recorded(int ok, const char *error, const struct state_changes *ch,
+static void once_on_recorded(int ok, const char *error, const struct record_changes *ch,
 			     void *arg)
 {
 	struct once_run *run = arg;
-	struct eval_result *res = run->res;
 
+	run->rec = NULL;
 	if (!ok) {
-		log_err(run->ctx, "%s", error);
+		if (error)
+			log_err(run->ctx, "%s", error);
 		once_stop(run, 1);
 		return;
 	}
-	report_evaluation(stderr, run->ctx->cfg, res);
+	report_evaluation(stderr, run->ctx->cfg, run->res);
 	fprintf(stderr, "  changes: %lld new, %lld escalated, %lld updated, %lld resolved, "
 		"%lld reminders; notices: %lld email, %lld webhook\n", ch->firing, ch->escalated,
 		ch->updated, ch->resolved, ch->reminders, ch->email_notices, ch->webhook_notices);
+	if (ch->reports)
+		fprintf(stderr, "  %lld report%s to the operators about rules failing or "
+			"recovering\n", ch->reports, ch->reports == 1 ? "" : "s");
 	/* The alerts are in the outbox now: delivery reads them from there. */
-	eval_result_free(res);
-	run->res = NULL;
 	once_deliver(run);
 }
 
 static void once_on_eval(struct eval_result *res, void *arg)
 {
 	struct once_run *run = arg;
-	struct eval_request req = { .as_of = run->as_of };
 
 	run->res = res;
-	if (res->error) {
+	if (res->error)
 		log_err(run->ctx, "evaluation failed: %s", res->error);
-		once_stop(run, 1);
-		return;
-	}
-	if (state_record(run->ctx, run->conn, res, &req, once_on_recorded, run) < 0) {
-		log_err(run->ctx, "could not record the evaluation: %s", db_error(run->conn));
-		once_stop(run, 1);
-	}
+	record_finish(run->rec, res, 1, once_on_recorded, run);
 }
 
 static void once_on_migrated(int ok, const char *error, void *arg)
 {
 	struct once_run *run = arg;
-	struct eval_request req = { .as_of = run->as_of };
+	struct eval_sink sink;
 
 	if (!ok) {
 		log_err(run->ctx, "%s", error);
 		once_stop(run, 1);
 		return;
 	}
-	if (eval_start(run->ctx, run->conn, &req, once_on_eval, run) < 0) {
+	run->rec = record_new(run->ctx, run->state, &run->req);
+	if (!run->rec) {
+		log_err(run->ctx, "could not start recording: out of memory");
+		once_stop(run, 1);
+		return;
+	}
+	record_sink(run->rec, &sink);
+	if (eval_start(run->ctx, run->cases, &run->req, &sink, once_on_eval, run) < 0) {
 		log_err(run->ctx, "could not start the evaluation: out of memory");
+		/* nothing was sent on the state connection yet: nothing to roll back */
+		record_cancel(run->rec);
+		run->rec = NULL;
 		once_stop(run, 1);
 	}
 }
@@ -124,32 +149,53 @@ static void once_on_connect(struct db_conn *conn, int ok, void *arg)
 		once_stop(run, 1);
 		return;
 	}
-	if (state_migrate(run->ctx, conn, once_on_migrated, run) < 0) {
-		log_err(run->ctx, "could not start the state migration: %s", db_error(conn));
+	if (--run->connecting > 0)
+		return;
+	if (state_migrate(run->ctx, run->state, once_on_migrated, run) < 0) {
+		log_err(run->ctx, "could not start the state migration: %s", db_error(run->state));
 		once_stop(run, 1);
 	}
 }
 
+static int once_open(struct once_run *run)
+{
+	struct dw_ctx *ctx = run->ctx;
+	struct db_conn *conns[2];
+
+	run->cases = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	run->state = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	run->loop = curl_loop_new(ctx->base, ONCE_MAX_TRANSFERS);
+	if (!run->cases || !run->state || !run->loop) {
+		log_err(ctx, "out of memory");
+		return -1;
+	}
+	conns[0] = run->cases;
+	conns[1] = run->state;
+	run->connecting = 2;
+	for (int i = 0; i < 2; i++) {
+		db_set_query_timeout(conns[i], ctx->cfg->query_timeout_s + 10);
+		if (db_connect(conns[i], once_on_connect, run) < 0) {
+			log_err(ctx, "database (%s: database.conninfo): %s", ctx->cfg->path,
+				db_error(conns[i]));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int cmd_once(struct dw_ctx *ctx, const char *as_of)
 {
-	struct once_run run = { ctx, NULL, NULL, NULL, as_of, NULL, 1 };
+	struct once_run run = { .ctx = ctx, .req = { .as_of = as_of }, .status = 1 };
 
-	run.conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
-	run.loop = curl_loop_new(ctx->base, ONCE_MAX_TRANSFERS);
-	if (!run.conn || !run.loop) {
-		log_err(ctx, "out of memory");
-	} else {
-		db_set_query_timeout(run.conn, ctx->cfg->query_timeout_s + 10);
-		if (db_connect(run.conn, once_on_connect, &run) < 0)
-			log_err(ctx, "database (%s: database.conninfo): %s", ctx->cfg->path,
-				db_error(run.conn));
-		else
-			event_base_dispatch(ctx->base);
-	}
+	if (once_open(&run) == 0)
+		event_base_dispatch(ctx->base);
 	/* The loop goes first: cancelled transfers report into the deliverer, which must live. */
 	curl_loop_free(run.loop);
 	deliver_free(run.deliver);
+	/* Closing runs the callbacks of what was in flight (an interrupted recording ends). */
+	db_conn_free(run.cases);
+	db_conn_free(run.state);
+	record_cancel(run.rec);
 	eval_result_free(run.res);
-	db_conn_free(run.conn);
 	return run.status;
 }

@@ -375,8 +375,10 @@ int db_connect(struct db_conn *conn, db_connect_cb cb, void *arg)
 {
 	struct timeval tv = { DB_CONNECT_TIMEOUT_S, 0 };
 
-	const char *keys[] = { "dbname", "fallback_application_name", NULL };
-	const char *vals[] = { conn->conninfo, "driftwatchd", NULL };
+	/* After the conninfo, so it wins: every value driftwatch reads is then UTF-8 where the
+	 * database knows its encoding, and the bytes as stored where it does not (SQL_ASCII). */
+	const char *keys[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
+	const char *vals[] = { conn->conninfo, "driftwatchd", "UTF8", NULL };
 
 	db_close(conn);
 	conn->err[0] = '\0';

@@ -1,4 +1,4 @@
-/* eval: runs every enabled rule's query in one read-only snapshot and turns rows into alerts. */
+/* eval: runs each enabled rule in one read-only snapshot and streams its rows to a sink as alerts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,32 +13,57 @@
 #include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+#include "driftwatch/utf8.h"
 
-enum eval_step { EVAL_BEGIN, EVAL_PREPARE, EVAL_RULE, EVAL_QUALITY, EVAL_COMMIT, EVAL_ROLLBACK };
+/* Rows per FETCH, and alerts per call of the sink: about 1 MB of alerts at a time. */
+#define EVAL_BATCH 500
 
-static const char *const eval_step_names[] = { "begin", "prepare", "rule", "quality", "commit",
-					       "rollback" };
+/* Each rule runs inside this savepoint, so one that fails leaves the snapshot usable. */
+#define EVAL_SAVEPOINT "dw_rule"
+#define EVAL_CURSOR "dw_rows"
+
+enum eval_step {
+	EVAL_BEGIN, EVAL_SETUP, EVAL_SINK_BEGIN, EVAL_RULE, EVAL_RULE_ROWS, EVAL_RULE_SINK,
+	EVAL_RULE_END, EVAL_QUALITY, EVAL_COMMIT, EVAL_ROLLBACK
+};
+
+static const char *const eval_step_names[] = {
+	"begin", "setup", "sink begin", "rule", "rule rows", "rule sink", "rule end", "quality",
+	"commit", "rollback"
+};
 
 struct eval_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
+	struct eval_sink sink;
 	eval_done_cb cb;
 	void *cb_arg;
 	struct eval_result *res;
 	enum eval_step step;
+	int waiting;             /* the sink owes an eval_continue */
+	unsigned long session;   /* the database session the snapshot lives in */
 	size_t rule_i;           /* index into cfg->rules of the rule in flight */
 	char *case_ident;        /* escaped case schema identifier */
 	char *as_of_req;         /* --as-of, or NULL */
 	char *kids;              /* text[] literal of the child ids, or NULL for everyone */
 	char *timeout;           /* statement_timeout for the snapshot, e.g. "300s" */
 	char *sql;               /* the statement in flight, owned here */
+	char *cats;              /* $4 of the rule in flight */
+	char *opts;              /* $5 of the rule in flight */
 	int skip_rules;
 	int count_bad_rows;      /* a full evaluation not told to skip them */
+	/* The rows of the rule in flight turned into alerts, fed to the sink EVAL_BATCH at a time. */
+	struct alert *batch;
+	size_t n_batch;
+	size_t fed;              /* alerts of batch the sink has taken */
+	int more_rows;           /* the cursor may hold more rows */
+	char *rule_error;        /* why the rule in flight failed, or NULL */
 	struct timespec t0;
 	struct timespec t_step;  /* when the rules, or the bad-row count, began */
 };
 
 static void eval_next(struct eval_run *run);
+static void eval_rule_fail(struct eval_run *run, const char *fmt, const char *detail);
 
 static double eval_elapsed(const struct timespec *t0)
 {
@@ -48,13 +73,26 @@ static double eval_elapsed(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+static void eval_batch_free(struct eval_run *run)
+{
+	for (size_t i = 0; i < run->n_batch; i++)
+		alert_free(&run->batch[i]);
+	free(run->batch);
+	run->batch = NULL;
+	run->n_batch = run->fed = 0;
+}
+
 static void eval_run_free(struct eval_run *run)
 {
+	eval_batch_free(run);
 	free(run->case_ident);
 	free(run->as_of_req);
 	free(run->kids);
 	free(run->timeout);
 	free(run->sql);
+	free(run->cats);
+	free(run->opts);
+	free(run->rule_error);
 	free(run);
 }
 
@@ -76,30 +114,45 @@ static void eval_on_rollback(struct db_conn *conn, PGresult *pg, void *arg)
 	eval_finish(arg);
 }
 
-/* Records the first failure and ends the snapshot; the result carries the error. */
-static void eval_fail(struct eval_run *run, const char *fmt, const char *detail)
+/* The first line of a server or libpq message: the rest (DETAIL, a quoted row) may be about a
+ * child, and one line is what a log, /healthz or an operator's notice can carry. */
+static char *eval_first_line(const char *fmt, const char *detail)
 {
 	char msg[1024];
-	size_t n;
+	char *nl;
 
 	snprintf(msg, sizeof(msg), fmt, detail ? detail : "");
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
+	nl = strchr(msg, '\n');
+	if (nl)
+		*nl = '\0';
+	return utf8_repair(msg, NULL);
+}
+
+/* Records the first failure of the evaluation as a whole and ends the snapshot. */
+static void eval_fail(struct eval_run *run, const char *fmt, const char *detail)
+{
 	if (!run->res->error)
-		run->res->error = strdup(msg);
+		run->res->error = eval_first_line(fmt, detail);
+	if (!run->res->error)
+		run->res->error = strdup("out of memory");
 	run->step = EVAL_ROLLBACK;
 	if (db_query(run->conn, "ROLLBACK", 0, NULL, eval_on_rollback, run) < 0)
 		eval_finish(run);
 }
 
+/* The server's own sentence ("permission denied for table appointments"), without the
+ * severity and the DETAIL that PQresultErrorMessage adds: it goes to logs, /healthz and the
+ * operators, and a DETAIL can quote a row. */
 static const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecStatusType want)
 {
+	const char *primary;
+
 	if (!pg)
 		return db_error(conn);
-	if (PQresultStatus(pg) != want)
-		return PQresultErrorMessage(pg);
-	return NULL;
+	if (PQresultStatus(pg) == want)
+		return NULL;
+	primary = PQresultErrorField(pg, PG_DIAG_MESSAGE_PRIMARY);
+	return primary && *primary ? primary : PQresultErrorMessage(pg);
 }
 
 /* ---- parameters ---- */
@@ -179,211 +232,505 @@ char *eval_rule_sql(const char *case_ident, const struct rule_def *def, int incr
 	return inc;
 }
 
-static int eval_send(struct eval_run *run, const char *rule_name, const char *cats,
-		     const char *opts, db_result_cb cb)
-{
-	const char *params[6] = { run->res->as_of, run->kids, run->ctx->cfg->timezone, cats, opts,
-				  rule_name };
-
-	return db_query(run->conn, run->sql, 6, params, cb, run);
-}
-
 /* The name an incremental rule statement is prepared under, one per rule and session. */
 static void eval_stmt_name(char *buf, size_t size, const struct rule_def *def)
 {
 	snprintf(buf, size, "dw_inc_%s", def->name);
 }
 
-static int eval_send_prepared(struct eval_run *run, const struct rule_def *def,
-			      const char *cats, const char *opts, db_result_cb cb)
-{
-	const char *params[6] = { run->res->as_of, run->kids, run->ctx->cfg->timezone, cats, opts,
-				  def->name };
-	char name[DB_STMT_NAME_MAX];
-
-	eval_stmt_name(name, sizeof(name), def);
-	return db_query_prepared(run->conn, name, 6, params, cb, run);
-}
-
 /* ---- rows to alerts ---- */
 
-static char *eval_col(PGresult *pg, int row, int col)
+/* Result columns by name (rules/alert_rows.sql), looked up once per result. */
+enum {
+	COL_CHILD, COL_SUBJECT, COL_STAGE, COL_SINCE, COL_FACTS, COL_FAMILY, COL_ALLOC_ID,
+	COL_ALLOC_EMAIL, COL_SUP_ID, COL_SUP_EMAIL, COL_TEAM_EMAIL, COL_CHAIR_ID, COL_CHAIR_EMAIL,
+	COL_TEAM_WEBHOOK, COL_COUNT
+};
+
+static const char *const eval_col_names[COL_COUNT] = {
+	"child_id", "subject_id", "stage", "since", "facts", "family_id", "alloc_worker_id",
+	"alloc_worker_email", "supervisor_id", "supervisor_email", "team_manager_email", "chair_id",
+	"chair_email", "team_webhook_url"
+};
+
+struct eval_cols {
+	int at[COL_COUNT];
+};
+
+static int eval_find_cols(PGresult *pg, struct eval_cols *cols)
 {
-	return PQgetisnull(pg, row, col) ? NULL : strdup(PQgetvalue(pg, row, col));
-}
-
-static struct alert *eval_new_alert(struct eval_result *res)
-{
-	if (res->n_alerts == res->cap_alerts) {
-		size_t cap = res->cap_alerts ? res->cap_alerts * 2 : 64;
-		struct alert *a = realloc(res->alerts, cap * sizeof(*a));
-
-		if (!a)
-			return NULL;
-		res->alerts = a;
-		res->cap_alerts = cap;
-	}
-	memset(&res->alerts[res->n_alerts], 0, sizeof(struct alert));
-	return &res->alerts[res->n_alerts++];
-}
-
-/* Column order fixed by rules/alert_rows.sql (docs/internals.md). */
-enum { COL_CHILD, COL_SUBJECT, COL_STAGE, COL_SINCE, COL_FACTS, COL_FAMILY, COL_FINGERPRINT,
-       COL_ALLOC_ID, COL_ALLOC_EMAIL, COL_SUP_ID, COL_SUP_EMAIL, COL_TEAM_EMAIL, COL_CHAIR_ID,
-       COL_CHAIR_EMAIL, COL_TEAM_WEBHOOK, COL_COUNT };
-
-static int eval_fill_alert(struct eval_run *run, const struct config_rule *rc, PGresult *pg,
-			   int row, struct alert *a)
-{
-	const struct dw_config *cfg = run->ctx->cfg;
-	struct strbuf sb;
-	json_error_t jerr;
-
-	a->rule = rc->def;
-	a->stage = rule_stage_index(rc->def, PQgetvalue(pg, row, COL_STAGE));
-	if (a->stage < 0)
-		return -1;
-	a->child_id = eval_col(pg, row, COL_CHILD);
-	a->subject_id = eval_col(pg, row, COL_SUBJECT);
-	a->since = eval_col(pg, row, COL_SINCE);
-	a->family_id = eval_col(pg, row, COL_FAMILY);
-	a->fingerprint = eval_col(pg, row, COL_FINGERPRINT);
-	a->as_of = strdup(run->res->as_of);
-	a->facts = json_loads(PQgetvalue(pg, row, COL_FACTS), 0, &jerr);
-	a->contacts.alloc_worker_id = eval_col(pg, row, COL_ALLOC_ID);
-	a->contacts.alloc_worker_email = eval_col(pg, row, COL_ALLOC_EMAIL);
-	a->contacts.supervisor_id = eval_col(pg, row, COL_SUP_ID);
-	a->contacts.supervisor_email = eval_col(pg, row, COL_SUP_EMAIL);
-	a->contacts.team_manager_email = eval_col(pg, row, COL_TEAM_EMAIL);
-	a->contacts.chair_id = eval_col(pg, row, COL_CHAIR_ID);
-	a->contacts.chair_email = eval_col(pg, row, COL_CHAIR_EMAIL);
-	a->contacts.team_webhook_url = eval_col(pg, row, COL_TEAM_WEBHOOK);
-	if (!a->child_id || !a->fingerprint || !a->as_of || !json_is_object(a->facts))
-		return -1;
-	if (alert_resolve_recipients(a, (const char *const *)rc->roles[a->stage],
-				     &cfg->addresses) < 0 ||
-	    alert_build_link(a, cfg->link_template) < 0)
-		return -1;
-	strbuf_init(&sb);
-	rc->def->summarize(a, &sb);
-	a->summary = strbuf_take(&sb);
-	/* Held until recorded with every other alert of the evaluation: compact (alert.h). */
-	return a->summary ? alert_compact(a) : -1;
-}
-
-static int eval_take_rows(struct eval_run *run, const struct config_rule *rc, PGresult *pg)
-{
-	struct eval_result *res = run->res;
-	int rows = PQntuples(pg);
-
-	if (PQnfields(pg) != COL_COUNT)
-		return -1;
-	for (int r = 0; r < rows; r++) {
-		struct alert *a = eval_new_alert(res);
-
-		if (!a)
+	for (int i = 0; i < COL_COUNT; i++) {
+		cols->at[i] = PQfnumber(pg, eval_col_names[i]);
+		if (cols->at[i] < 0)
 			return -1;
-		if (eval_fill_alert(run, rc, pg, r, a) < 0) {
-			alert_free(a);
-			res->n_alerts--;
-			return -1;
-		}
-		res->by_stage[run->rule_i][a->stage]++;
-		res->used_fallback += (size_t)a->used_fallback;
-		res->unroutable += (size_t)a->unroutable;
 	}
 	return 0;
 }
 
-/* ---- the steps ---- */
-
-static void eval_on_rule(struct db_conn *conn, PGresult *pg, void *arg)
+/* A text value as driftwatch can show and send it: the case database may hold any bytes (a
+ * SQL_ASCII database checks none), and JSON, mail and the state schema want UTF-8. */
+static int eval_text(struct eval_run *run, PGresult *pg, int row, int col, char **out)
 {
-	struct eval_run *run = arg;
-	const struct config_rule *rc = &run->ctx->cfg->rules[run->rule_i];
-	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
-	char where[160];
+	size_t fixed;
 
-	if (err) {
-		snprintf(where, sizeof(where), "rule %s failed: %%s", rc->def->name);
-		eval_fail(run, where, err);
-		return;
-	}
-	if (eval_take_rows(run, rc, pg) < 0) {
-		eval_fail(run, "rule %s returned a row driftwatch cannot read (a bug: please report "
-			  "it)", rc->def->name);
-		return;
-	}
-	log_debug(run->ctx, "eval: rule %s: %d alerts", rc->def->name, PQntuples(pg));
-	run->rule_i++;
-	eval_next(run);
+	*out = NULL;
+	if (PQgetisnull(pg, row, col))
+		return 0;
+	*out = utf8_repair(PQgetvalue(pg, row, col), &fixed);
+	run->res->repaired_text += fixed;
+	return *out ? 0 : -1;
 }
 
-/* Sends run->sql for the rule in turn: its text for a full evaluation, its prepared statement
- * for an incremental one. */
-static void eval_send_rule(struct eval_run *run, const struct config_rule *rc)
+static int eval_fill_contacts(struct eval_run *run, PGresult *pg, int row,
+			      const struct eval_cols *c, struct alert_contacts *k)
 {
-	char *cats = eval_categories(run->ctx->cfg, rc);
-	char *opts = eval_options_json(rc);
-	int rc_send;
+	struct { int col; char **to; } map[] = {
+		{ COL_ALLOC_ID, &k->alloc_worker_id }, { COL_ALLOC_EMAIL, &k->alloc_worker_email },
+		{ COL_SUP_ID, &k->supervisor_id }, { COL_SUP_EMAIL, &k->supervisor_email },
+		{ COL_TEAM_EMAIL, &k->team_manager_email }, { COL_CHAIR_ID, &k->chair_id },
+		{ COL_CHAIR_EMAIL, &k->chair_email }, { COL_TEAM_WEBHOOK, &k->team_webhook_url },
+	};
 
-	if (!cats || !opts) {
-		free(cats);
-		free(opts);
-		eval_fail(run, "out of memory preparing rule %s", rc->def->name);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (eval_text(run, pg, row, c->at[map[i].col], map[i].to) < 0)
+			return -1;
+	return 0;
+}
+
+/* The fingerprint and the link are made from the identifiers as stored, whatever their bytes,
+ * so that they stay stable and the link finds the record; what is shown is repaired. */
+static int eval_identity(struct eval_run *run, PGresult *pg, int row, const struct eval_cols *c,
+			 struct alert *a)
+{
+	const struct dw_config *cfg = run->ctx->cfg;
+	const char *child = PQgetvalue(pg, row, c->at[COL_CHILD]);
+	const char *subject = PQgetisnull(pg, row, c->at[COL_SUBJECT]) ? NULL
+		: PQgetvalue(pg, row, c->at[COL_SUBJECT]);
+	char fp[ALERT_FINGERPRINT_LEN + 1];
+
+	if (PQgetisnull(pg, row, c->at[COL_CHILD]) ||
+	    alert_fingerprint(a->rule->name, child, subject, fp) < 0)
+		return -1;
+	a->fingerprint = strdup(fp);
+	a->child_id = (char *)child;
+	if (!a->fingerprint || alert_build_link(a, cfg->link_template) < 0) {
+		a->child_id = NULL;
+		return -1;
+	}
+	a->child_id = NULL;
+	if (eval_text(run, pg, row, c->at[COL_CHILD], &a->child_id) < 0 ||
+	    eval_text(run, pg, row, c->at[COL_SUBJECT], &a->subject_id) < 0)
+		return -1;
+	return 0;
+}
+
+static int eval_facts(struct eval_run *run, PGresult *pg, int row, const struct eval_cols *c,
+		      struct alert *a)
+{
+	char *text;
+	json_error_t jerr;
+
+	if (eval_text(run, pg, row, c->at[COL_FACTS], &text) < 0 || !text)
+		return -1;
+	a->facts = json_loads(text, 0, &jerr);
+	free(text);
+	return json_is_object(a->facts) ? 0 : -1;
+}
+
+static int eval_fill_alert(struct eval_run *run, const struct config_rule *rc, PGresult *pg,
+			   int row, const struct eval_cols *c, struct alert *a)
+{
+	const struct dw_config *cfg = run->ctx->cfg;
+	struct strbuf sb;
+
+	a->rule = rc->def;
+	a->stage = rule_stage_index(rc->def, PQgetvalue(pg, row, c->at[COL_STAGE]));
+	if (a->stage < 0 || eval_identity(run, pg, row, c, a) < 0 ||
+	    eval_text(run, pg, row, c->at[COL_SINCE], &a->since) < 0 ||
+	    eval_text(run, pg, row, c->at[COL_FAMILY], &a->family_id) < 0 ||
+	    eval_fill_contacts(run, pg, row, c, &a->contacts) < 0 ||
+	    eval_facts(run, pg, row, c, a) < 0)
+		return -1;
+	a->as_of = strdup(run->res->as_of);
+	if (!a->as_of || alert_resolve_recipients(a, (const char *const *)rc->roles[a->stage],
+						  &cfg->addresses) < 0)
+		return -1;
+	strbuf_init(&sb);
+	rc->def->summarize(a, &sb);
+	a->summary = strbuf_take(&sb);
+	return a->summary ? 0 : -1;
+}
+
+/* Turns a result's rows into run->batch (empty before). On failure the rule fails with a
+ * message naming the row's child, repaired for the log. */
+static int eval_take_rows(struct eval_run *run, const struct config_rule *rc, PGresult *pg)
+{
+	struct eval_rule_result *rr = &run->res->rules[run->rule_i];
+	struct eval_cols cols;
+	int rows = PQntuples(pg);
+
+	if (rows == 0)
+		return 0;
+	if (eval_find_cols(pg, &cols) < 0) {
+		eval_rule_fail(run, "its statement lacks a column driftwatch reads (a bug: please "
+			       "report it)%s", NULL);
+		return -1;
+	}
+	run->batch = calloc((size_t)rows, sizeof(*run->batch));
+	if (!run->batch) {
+		eval_rule_fail(run, "out of memory%s", NULL);
+		return -1;
+	}
+	for (int r = 0; r < rows; r++) {
+		struct alert *a = &run->batch[run->n_batch++];
+		char *child;
+
+		if (eval_fill_alert(run, rc, pg, r, &cols, a) == 0) {
+			rr->by_stage[a->stage]++;
+			rr->n_alerts++;
+			run->res->n_alerts++;
+			run->res->used_fallback += (size_t)a->used_fallback;
+			run->res->unroutable += (size_t)a->unroutable;
+			continue;
+		}
+		child = utf8_repair(PQgetvalue(pg, r, cols.at[COL_CHILD]), NULL);
+		eval_rule_fail(run, "it returned a row driftwatch cannot read, for child %s (a bug: "
+			       "please report it)", child ? child : "?");
+		free(child);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- one rule ---- */
+
+static const struct config_rule *eval_rule(const struct eval_run *run)
+{
+	return &run->ctx->cfg->rules[run->rule_i];
+}
+
+static void eval_on_rule_undone(struct db_conn *conn, PGresult *pg, void *arg);
+
+/* The rule in flight failed: give up what it yielded in this snapshot and tell the sink. The
+ * message names the rule; detail is the server's or our own reason. */
+static void eval_rule_fail(struct eval_run *run, const char *fmt, const char *detail)
+{
+	if (!run->rule_error)
+		run->rule_error = eval_first_line(fmt, detail);
+	eval_batch_free(run);
+	run->more_rows = 0;
+	run->step = EVAL_RULE_END;
+	if (db_script(run->conn, "ROLLBACK TO SAVEPOINT " EVAL_SAVEPOINT "; RELEASE SAVEPOINT "
+		      EVAL_SAVEPOINT, eval_on_rule_undone, run) < 0)
+		eval_fail(run, "could not undo a failed rule: %s", db_error(run->conn));
+}
+
+/* The rule in flight failed (error is taken over): what it yielded is given up, and not
+ * counted. */
+static void eval_mark_failed(struct eval_run *run, char *error)
+{
+	struct eval_rule_result *rr = &run->res->rules[run->rule_i];
+
+	if (rr->status == EVAL_RULE_FAILED) {
+		free(error);
 		return;
 	}
-	rc_send = run->kids ? eval_send_prepared(run, rc->def, cats, opts, eval_on_rule)
-			    : eval_send(run, rc->def->name, cats, opts, eval_on_rule);
-	free(cats);
-	free(opts);
-	if (rc_send < 0)
+	rr->status = EVAL_RULE_FAILED;
+	rr->error = error ? error : strdup("failed");
+	run->res->n_alerts -= rr->n_alerts;
+	rr->n_alerts = 0;
+	memset(rr->by_stage, 0, sizeof(rr->by_stage));
+	run->res->n_rules_failed++;
+	log_err(run->ctx, "rule %s failed: %s", eval_rule(run)->def->name,
+		rr->error ? rr->error : "out of memory");
+}
+
+/* The rule is over, well or not: the sink hears it, and answers with eval_continue. */
+static void eval_rule_over(struct eval_run *run)
+{
+	struct eval_rule_result *rr = &run->res->rules[run->rule_i];
+	const struct config_rule *rc = eval_rule(run);
+
+	if (run->rule_error) {
+		eval_mark_failed(run, run->rule_error);
+		run->rule_error = NULL;
+	} else {
+		rr->status = EVAL_RULE_OK;
+		log_debug(run->ctx, "eval: rule %s: %zu alerts", rc->def->name, rr->n_alerts);
+	}
+	run->waiting = 1;
+	if (!run->sink.rule_end) {
+		eval_continue(run, EVAL_NEXT_GO_ON, NULL);
+		return;
+	}
+	run->sink.rule_end(run->sink.arg, run, rc, rr->status == EVAL_RULE_FAILED ? rr->error
+										 : NULL);
+}
+
+static void eval_on_rule_undone(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+
+	if (err) {
+		eval_fail(run, "could not undo a failed rule: %s", err);
+		return;
+	}
+	eval_rule_over(run);
+}
+
+static void eval_on_rule_closed(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+
+	if (!pg) {
+		eval_fail(run, "the database connection was lost during a rule: %s", err);
+		return;
+	}
+	if (err) {
+		eval_rule_fail(run, "%s", err);
+		return;
+	}
+	eval_rule_over(run);
+}
+
+/* Every row was taken: close the cursor (a full evaluation) and keep the rule's work. */
+static void eval_rule_done(struct eval_run *run)
+{
+	static const char full[] = "CLOSE " EVAL_CURSOR "; RELEASE SAVEPOINT " EVAL_SAVEPOINT;
+	static const char inc[] = "RELEASE SAVEPOINT " EVAL_SAVEPOINT;
+
+	run->step = EVAL_RULE_END;
+	if (db_script(run->conn, run->kids ? inc : full, eval_on_rule_closed, run) < 0)
+		eval_fail(run, "could not end a rule: %s", db_error(run->conn));
+}
+
+static void eval_fetch(struct eval_run *run);
+
+/* Feeds the sink the next slice of the batch; when the batch is used up, fetches more or
+ * ends the rule. The sink's call is the last thing done here: it may answer at once. */
+static void eval_feed(struct eval_run *run)
+{
+	size_t n = run->n_batch - run->fed;
+
+	if (n == 0) {
+		eval_batch_free(run);
+		if (run->more_rows)
+			eval_fetch(run);
+		else
+			eval_rule_done(run);
+		return;
+	}
+	if (n > EVAL_BATCH)
+		n = EVAL_BATCH;
+	run->step = EVAL_RULE_SINK;
+	run->waiting = 1;
+	run->fed += n;
+	if (!run->sink.alerts) {
+		eval_continue(run, EVAL_NEXT_GO_ON, NULL);
+		return;
+	}
+	run->sink.alerts(run->sink.arg, run, eval_rule(run), run->batch + run->fed - n, n);
+}
+
+static void eval_on_rows(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
+
+	if (!pg) {
+		eval_fail(run, "the database connection was lost during a rule: %s", err);
+		return;
+	}
+	if (err) {
+		eval_rule_fail(run, "%s", err);
+		return;
+	}
+	/* A full evaluation fetches EVAL_BATCH rows at a time: fewer means the cursor is done. */
+	run->more_rows = !run->kids && PQntuples(pg) == EVAL_BATCH;
+	if (eval_take_rows(run, eval_rule(run), pg) < 0)
+		return;
+	eval_feed(run);
+}
+
+static void eval_fetch(struct eval_run *run)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "FETCH %d FROM " EVAL_CURSOR, EVAL_BATCH);
+	run->step = EVAL_RULE_ROWS;
+	if (db_query(run->conn, sql, 0, NULL, eval_on_rows, run) < 0)
+		eval_fail(run, "could not fetch a rule's rows: %s", db_error(run->conn));
+}
+
+static void eval_on_declared(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+
+	if (!pg) {
+		eval_fail(run, "the database connection was lost during a rule: %s", err);
+		return;
+	}
+	if (err) {
+		eval_rule_fail(run, "%s", err);
+		return;
+	}
+	eval_fetch(run);
+}
+
+/* Sends the rule's statement: under a cursor for a full evaluation (its rows come a batch at
+ * a time), as its prepared statement for an incremental one (a few children: all at once). */
+static void eval_send_rule(struct eval_run *run)
+{
+	const struct rule_def *def = eval_rule(run)->def;
+	const char *params[6] = { run->res->as_of, run->kids, run->ctx->cfg->timezone, run->cats,
+				  run->opts, def->name };
+	char name[DB_STMT_NAME_MAX];
+	int rc;
+
+	if (run->kids) {
+		eval_stmt_name(name, sizeof(name), def);
+		rc = db_query_prepared(run->conn, name, 6, params, eval_on_rows, run);
+	} else {
+		rc = db_query(run->conn, run->sql, 6, params, eval_on_declared, run);
+	}
+	if (rc < 0)
 		eval_fail(run, "could not send a rule's query: %s", db_error(run->conn));
 }
 
 static void eval_on_rule_prepared(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
-	const struct config_rule *rc = &run->ctx->cfg->rules[run->rule_i];
 	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-	char where[160];
 
-	if (err) {
-		snprintf(where, sizeof(where), "rule %s: could not prepare its statement: %%s",
-			 rc->def->name);
-		eval_fail(run, where, err);
+	if (!pg) {
+		eval_fail(run, "the database connection was lost during a rule: %s", err);
 		return;
 	}
-	log_debug(run->ctx, "eval: rule %s: prepared for database session %lu", rc->def->name,
-		  db_session(conn));
-	eval_send_rule(run, rc);
+	if (err) {
+		eval_rule_fail(run, "could not prepare its statement: %s", err);
+		return;
+	}
+	log_debug(run->ctx, "eval: rule %s: prepared for database session %lu",
+		  eval_rule(run)->def->name, db_session(conn));
+	eval_send_rule(run);
 }
 
 /* A few notified children are evaluated with statements prepared once per database session
- * and planned once (generic plans, eval_prepare): parsing and planning 25 KB of SQL took
- * three quarters of an incremental evaluation. The text is compared on every use, so a
- * statement prepared for another case schema (before a reload) is prepared again, never used. A
- * full evaluation sends the text, planned for the whole population. */
-static void eval_run_rule(struct eval_run *run)
+ * and planned once (generic plans, eval_setup): parsing and planning 25 KB of SQL took three
+ * quarters of an incremental evaluation. The text is compared on every use, so a statement
+ * prepared for another case schema (before a reload) is prepared again, never used. A full
+ * evaluation declares a cursor over the text, planned for the whole population. */
+static void eval_on_savepoint(struct db_conn *conn, PGresult *pg, void *arg)
 {
-	const struct config_rule *rc = &run->ctx->cfg->rules[run->rule_i];
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
 	char name[DB_STMT_NAME_MAX];
 
-	free(run->sql);
-	run->sql = eval_rule_sql(run->case_ident, rc->def, run->kids != NULL);
-	if (!run->sql) {
-		eval_fail(run, "out of memory preparing rule %s", rc->def->name);
+	if (err) {
+		eval_fail(run, "could not start a rule: %s", err);
 		return;
 	}
-	eval_stmt_name(name, sizeof(name), rc->def);
-	if (!run->kids || db_prepared(run->conn, name, run->sql)) {
-		eval_send_rule(run, rc);
+	if (!run->kids) {
+		eval_send_rule(run);
+		return;
+	}
+	eval_stmt_name(name, sizeof(name), eval_rule(run)->def);
+	if (db_prepared(run->conn, name, run->sql)) {
+		eval_send_rule(run);
 		return;
 	}
 	if (db_prepare(run->conn, name, run->sql, eval_on_rule_prepared, run) < 0)
 		eval_fail(run, "could not send a rule's statement to prepare: %s",
 			  db_error(run->conn));
 }
+
+static char *eval_cursor_sql(const char *body)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, "DECLARE " EVAL_CURSOR " NO SCROLL CURSOR FOR\n");
+	strbuf_append(&sb, body);
+	return strbuf_take(&sb);
+}
+
+static void eval_run_rule(struct eval_run *run)
+{
+	const struct config_rule *rc = eval_rule(run);
+	char *body;
+
+	free(run->sql);
+	free(run->cats);
+	free(run->opts);
+	run->cats = eval_categories(run->ctx->cfg, rc);
+	run->opts = eval_options_json(rc);
+	body = eval_rule_sql(run->case_ident, rc->def, run->kids != NULL);
+	run->sql = body && !run->kids ? eval_cursor_sql(body) : body;
+	if (run->sql != body)
+		free(body);
+	if (!run->sql || !run->cats || !run->opts) {
+		eval_fail(run, "out of memory preparing rule %s", rc->def->name);
+		return;
+	}
+	run->step = EVAL_RULE;
+	if (db_query(run->conn, "SAVEPOINT " EVAL_SAVEPOINT, 0, NULL, eval_on_savepoint, run) < 0)
+		eval_fail(run, "could not start a rule: %s", db_error(run->conn));
+}
+
+/* ---- the sink's answers ---- */
+
+void eval_continue(struct eval_run *run, enum eval_next next, const char *error)
+{
+	if (!run->waiting) {
+		log_err(run->ctx, "evaluation: a sink answered twice (a bug: please report it)");
+		return;
+	}
+	run->waiting = 0;
+	/* While the sink worked, the connection may have been lost and made again: the snapshot,
+	 * its savepoint and its cursor went with the old session. */
+	if (next != EVAL_NEXT_ABORT &&
+	    (db_session(run->conn) != run->session || !db_is_up(run->conn))) {
+		eval_batch_free(run);
+		eval_fail(run, "the database connection was lost%s", NULL);
+		return;
+	}
+	if (next == EVAL_NEXT_ABORT) {
+		eval_batch_free(run);
+		eval_fail(run, "%s", error ? error : "the evaluation's results could not be kept");
+		return;
+	}
+	switch (run->step) {
+	case EVAL_SINK_BEGIN:
+		run->step = EVAL_RULE;
+		eval_next(run);
+		return;
+	case EVAL_RULE_SINK:
+		if (next == EVAL_NEXT_RULE_FAILED) {
+			eval_rule_fail(run, "%s", error ? error : "its alerts could not be kept");
+			return;
+		}
+		eval_feed(run);
+		return;
+	case EVAL_RULE_END:
+		/* the rule ran, but the sink could not keep what it yielded */
+		if (next == EVAL_NEXT_RULE_FAILED)
+			eval_mark_failed(run, eval_first_line("%s", error ? error
+							 : "its alerts could not be kept"));
+		run->rule_i++;
+		run->step = EVAL_RULE;
+		eval_next(run);
+		return;
+	default:
+		log_err(run->ctx, "evaluation: a sink answered in step %s (a bug: please report it)",
+			eval_step_names[run->step]);
+		return;
+	}
+}
+
+/* ---- bad rows ---- */
 
 static int eval_add_bad(struct eval_result *res, const char *kind, long long n)
 {
@@ -400,13 +747,43 @@ static int eval_add_bad(struct eval_result *res, const char *kind, long long n)
 	return 0;
 }
 
+static void eval_on_quality_closed(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+
+	if (err) {
+		eval_fail(run, "could not end the data quality query: %s", err);
+		return;
+	}
+	run->step = EVAL_COMMIT;
+	eval_next(run);
+}
+
+/* Bad rows that cannot be counted (a relation that cannot be read) leave the alerts as they
+ * are: the count is reported missing, with the reason. */
+static void eval_quality_failed(struct eval_run *run, const char *err)
+{
+	run->res->bad_rows_error = eval_first_line("%s", err);
+	log_warn(run->ctx, "bad rows could not be counted: %s",
+		 run->res->bad_rows_error ? run->res->bad_rows_error : "out of memory");
+	if (db_script(run->conn, "ROLLBACK TO SAVEPOINT " EVAL_SAVEPOINT "; RELEASE SAVEPOINT "
+		      EVAL_SAVEPOINT, eval_on_quality_closed, run) < 0)
+		eval_fail(run, "could not end the data quality query: %s", db_error(run->conn));
+}
+
 static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
 	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
 
+	if (!pg) {
+		eval_fail(run, "the database connection was lost during the data quality query: %s",
+			  err);
+		return;
+	}
 	if (err) {
-		eval_fail(run, "data quality query failed: %s", err);
+		eval_quality_failed(run, err);
 		return;
 	}
 	for (int r = 0; r < PQntuples(pg); r++) {
@@ -424,9 +801,52 @@ static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
 		}
 	}
 	run->res->bad_rows_seconds = eval_elapsed(&run->t_step);
-	run->step = EVAL_COMMIT;
-	eval_next(run);
+	if (db_query(run->conn, "RELEASE SAVEPOINT " EVAL_SAVEPOINT, 0, NULL,
+		     eval_on_quality_closed, run) < 0)
+		eval_fail(run, "could not end the data quality query: %s", db_error(run->conn));
 }
+
+static void eval_on_quality_savepoint(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	(void)conn;
+	(void)pg;
+	(void)arg;
+	/* a failure shows in the quality query queued behind it */
+}
+
+/* The configured neglect categories are passed so that a local code (MUL) is not reported
+ * as an unknown category. */
+static void eval_run_quality(struct eval_run *run)
+{
+	char *cats = eval_categories(run->ctx->cfg, NULL);
+	const char *params[6];
+	int rc_send;
+
+	free(run->sql);
+	run->sql = eval_build_sql(run->case_ident, NULL, sql_quality);
+	if (!run->sql || !cats) {
+		free(cats);
+		eval_fail(run, "out of memory%s", NULL);
+		return;
+	}
+	run->step = EVAL_QUALITY;
+	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
+	params[0] = run->res->as_of;
+	params[1] = run->kids;
+	params[2] = run->ctx->cfg->timezone;
+	params[3] = cats;
+	params[4] = "{}";
+	params[5] = "";
+	rc_send = db_query(run->conn, "SAVEPOINT " EVAL_SAVEPOINT, 0, NULL,
+			   eval_on_quality_savepoint, run);
+	if (rc_send == 0)
+		rc_send = db_query(run->conn, run->sql, 6, params, eval_on_quality, run);
+	free(cats);
+	if (rc_send < 0)
+		eval_fail(run, "could not send the data quality query: %s", db_error(run->conn));
+}
+
+/* ---- the transaction ---- */
 
 static void eval_on_simple(struct db_conn *conn, PGresult *pg, void *arg)
 {
@@ -441,11 +861,11 @@ static void eval_on_simple(struct db_conn *conn, PGresult *pg, void *arg)
 		eval_finish(run);
 		return;
 	}
-	run->step = EVAL_PREPARE;
+	run->step = EVAL_SETUP;
 	eval_next(run);
 }
 
-static void eval_on_prepare(struct db_conn *conn, PGresult *pg, void *arg)
+static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
 	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
@@ -456,23 +876,29 @@ static void eval_on_prepare(struct db_conn *conn, PGresult *pg, void *arg)
 		return;
 	}
 	snprintf(run->res->as_of, sizeof(run->res->as_of), "%s", PQgetvalue(pg, 0, 0));
-	run->step = EVAL_RULE;
 	run->rule_i = run->skip_rules ? run->ctx->cfg->n_rules : 0;
 	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
-	eval_next(run);
+	run->step = EVAL_SINK_BEGIN;
+	run->waiting = 1;
+	if (!run->sink.begin) {
+		eval_continue(run, EVAL_NEXT_GO_ON, NULL);
+		return;
+	}
+	run->sink.begin(run->sink.arg, run, run->res->as_of);
 }
 
 /* One statement fixes T (today in the configured zone unless --as-of), proves the zone name is
  * one PostgreSQL knows, and bounds every query of the snapshot with statement_timeout. */
-static void eval_prepare(struct eval_run *run)
+static void eval_setup(struct eval_run *run)
 {
 	/* JIT compiling costs these statements more than it saves (100-400 ms each at a million
 	 * children), and quality.sql's sorts want more than the default work_mem; both are set
-	 * for this transaction only. */
+	 * for this transaction only. A cursor's plan is made for its first rows unless told
+	 * that every row will be read. */
 #define EVAL_SETUP_SQL \
 	"SELECT coalesce($1::date, (now() AT TIME ZONE $2)::date)::text, " \
 	"set_config('statement_timeout', $3, true), set_config('jit', 'off', true), " \
-	"set_config('work_mem', '64MB', true)"
+	"set_config('work_mem', '64MB', true), set_config('cursor_tuple_fraction', '1', true)"
 	static const char sql[] = EVAL_SETUP_SQL;
 	/* An incremental evaluation's prepared statements keep one generic plan per session
 	 * instead of planning each execution for its values (~17 ms a statement at a million
@@ -483,31 +909,9 @@ static void eval_prepare(struct eval_run *run)
 #undef EVAL_SETUP_SQL
 	const char *params[3] = { run->as_of_req, run->ctx->cfg->timezone, run->timeout };
 
-	if (db_query(run->conn, run->kids ? sql_inc : sql, 3, params, eval_on_prepare, run) < 0)
+	if (db_query(run->conn, run->kids ? sql_inc : sql, 3, params, eval_on_setup, run) < 0)
 		eval_fail(run, "could not send the evaluation's first query: %s",
 			  db_error(run->conn));
-}
-
-/* The configured neglect categories are passed so that a local code (MUL) is not reported
- * as an unknown category. */
-static void eval_run_quality(struct eval_run *run)
-{
-	char *cats = eval_categories(run->ctx->cfg, NULL);
-	int rc_send;
-
-	free(run->sql);
-	run->sql = eval_build_sql(run->case_ident, NULL, sql_quality);
-	if (!run->sql || !cats) {
-		free(cats);
-		eval_fail(run, "out of memory%s", NULL);
-		return;
-	}
-	run->step = EVAL_QUALITY;
-	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
-	rc_send = eval_send(run, "", cats, "{}", eval_on_quality);
-	free(cats);
-	if (rc_send < 0)
-		eval_fail(run, "could not send the data quality query: %s", db_error(run->conn));
 }
 
 static void eval_next(struct eval_run *run)
@@ -517,12 +921,13 @@ static void eval_next(struct eval_run *run)
 	log_debug(run->ctx, "eval: step %s", eval_step_names[run->step]);
 	switch (run->step) {
 	case EVAL_BEGIN:
+		run->session = db_session(run->conn);
 		if (db_query(run->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
 			     eval_on_simple, run) < 0)
 			eval_fail(run, "could not begin the evaluation: %s", db_error(run->conn));
 		return;
-	case EVAL_PREPARE:
-		eval_prepare(run);
+	case EVAL_SETUP:
+		eval_setup(run);
 		return;
 	case EVAL_RULE:
 		while (run->rule_i < cfg->n_rules && !cfg->rules[run->rule_i].enabled)
@@ -540,19 +945,17 @@ static void eval_next(struct eval_run *run)
 		run->step = EVAL_COMMIT;
 		eval_next(run);
 		return;
-	case EVAL_QUALITY:
-		return;
 	case EVAL_COMMIT:
 		if (db_query(run->conn, "COMMIT", 0, NULL, eval_on_simple, run) < 0)
 			eval_fail(run, "could not end the evaluation: %s", db_error(run->conn));
 		return;
-	case EVAL_ROLLBACK:
+	default:
 		return;
 	}
 }
 
 int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_request *req,
-	       eval_done_cb cb, void *arg)
+	       const struct eval_sink *sink, eval_done_cb cb, void *arg)
 {
 	struct eval_run *run = calloc(1, sizeof(*run));
 	char timeout[32];
@@ -563,6 +966,8 @@ int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_reque
 	snprintf(timeout, sizeof(timeout), "%ds", ctx->cfg->query_timeout_s);
 	run->ctx = ctx;
 	run->conn = conn;
+	if (sink)
+		run->sink = *sink;
 	run->cb = cb;
 	run->cb_arg = arg;
 	run->case_ident = db_escape_identifier(conn, ctx->cfg->case_schema);
@@ -576,9 +981,12 @@ int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_reque
 	if (!run->res || !run->case_ident || (req->as_of && !run->as_of_req) ||
 	    (req->child_ids && !run->kids) || !run->timeout) {
 		free(run->res);
+		run->res = NULL;
 		eval_run_free(run);
 		return -1;
 	}
+	for (size_t i = 0; i < ctx->cfg->n_rules; i++)
+		run->res->rules[i].status = EVAL_RULE_DISABLED;
 	run->res->children = req->child_ids ? (long long)req->n_child_ids : 0;
 	clock_gettime(CLOCK_MONOTONIC, &run->t0);
 	run->step = EVAL_BEGIN;
@@ -586,16 +994,32 @@ int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_reque
 	return 0;
 }
 
+char *eval_failed_rules(const struct dw_config *cfg, const struct eval_result *res)
+{
+	struct strbuf sb;
+	const char *sep = "";
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, "");
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		if (res->rules[i].status != EVAL_RULE_FAILED)
+			continue;
+		strbuf_printf(&sb, "%s%s", sep, cfg->rules[i].def->name);
+		sep = ", ";
+	}
+	return strbuf_take(&sb);
+}
+
 void eval_result_free(struct eval_result *res)
 {
 	if (!res)
 		return;
-	for (size_t i = 0; i < res->n_alerts; i++)
-		alert_free(&res->alerts[i]);
-	free(res->alerts);
+	for (size_t i = 0; i < RULE_REGISTRY_MAX; i++)
+		free(res->rules[i].error);
 	for (size_t i = 0; i < res->n_bad; i++)
 		free(res->bad[i].kind);
 	free(res->bad);
+	free(res->bad_rows_error);
 	free(res->error);
 	free(res);
 }

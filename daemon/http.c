@@ -17,6 +17,7 @@
 #include "driftwatch/http.h"
 #include "driftwatch/log.h"
 #include "driftwatch/metrics_text.h"
+#include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
 #define HTTP_BACKLOG 64
@@ -79,6 +80,22 @@ int http_health(const struct dw_metrics *m, struct strbuf *reason)
 		healthy = 0;
 	}
 	return healthy;
+}
+
+int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
+{
+	size_t n_rules = rule_registry_count();
+	int degraded = 0;
+	char what[96];
+
+	for (size_t i = 0; i < n_rules && i < RULE_REGISTRY_MAX; i++) {
+		if (!m->rule_failing[i])
+			continue;
+		snprintf(what, sizeof(what), "rule %s failing", rule_registry_get(i)->name);
+		http_reason(reason, what, m->rule_error[i], sizeof(m->rule_error[i]));
+		degraded = 1;
+	}
+	return degraded;
 }
 
 /* ---- requests ---- */
@@ -146,9 +163,17 @@ static int http_healthz(struct http_server *srv, struct evhttp_request *req)
 	int code;
 
 	strbuf_init(&reason);
-	if (http_health(&srv->ctx->metrics, &reason))
-		code = http_text(req, HTTP_OK, "OK", "ok\n");
-	else if (reason.failed)
+	if (http_health(&srv->ctx->metrics, &reason)) {
+		/* Degraded is not down: the other rules still alert, so a supervisor restarting the
+		 * service would gain nothing; the body says what is failing and why. */
+		strbuf_append(&reason, "degraded\n");
+		if (!http_degraded(&srv->ctx->metrics, &reason))
+			code = http_text(req, HTTP_OK, "OK", "ok\n");
+		else if (reason.failed)
+			code = http_out_of_memory(req);
+		else
+			code = http_send(req, HTTP_OK, "OK", HTTP_TEXT, reason.buf, reason.len);
+	} else if (reason.failed)
 		code = http_out_of_memory(req);
 	else
 		code = http_send(req, HTTP_SERVUNAVAIL, "Service Unavailable", HTTP_TEXT,

@@ -186,6 +186,35 @@ static void mt_alerts(const struct dw_metrics *m, struct strbuf *out)
 	}
 }
 
+static void mt_rules(const struct dw_metrics *m, struct strbuf *out)
+{
+	size_t n_rules = rule_registry_count();
+
+	if (n_rules > RULE_REGISTRY_MAX)
+		n_rules = RULE_REGISTRY_MAX;
+	mt_family(out, "rule_failures_total", "counter",
+		  "Evaluations in which the rule failed (the other rules ran and were recorded).");
+	for (size_t i = 0; i < n_rules; i++) {
+		const char *name = rule_registry_get(i)->name;
+		struct mt_label l = { "rule", name, strlen(name) };
+
+		mt_series(out, "rule_failures_total", &l, 1);
+		mt_uint(out, m->rule_failures_total[i]);
+	}
+	mt_family(out, "rule_failing", "gauge",
+		  "1 when the rule failed in the latest evaluation that ran it, else 0.");
+	for (size_t i = 0; i < n_rules; i++) {
+		const char *name = rule_registry_get(i)->name;
+		struct mt_label l = { "rule", name, strlen(name) };
+
+		mt_series(out, "rule_failing", &l, 1);
+		mt_int(out, m->rule_failing[i] ? 1 : 0);
+	}
+	mt_scalar_uint(out, "repaired_text_values_total", "counter",
+		       "Text values from the case data that were not UTF-8, shown with U+FFFD.",
+		       m->repaired_text_total);
+}
+
 static void mt_bad_rows(const struct dw_metrics *m, struct strbuf *out)
 {
 	size_t n = m->n_bad < METRICS_MAX_BAD_KINDS ? m->n_bad : METRICS_MAX_BAD_KINDS;
@@ -262,6 +291,7 @@ void metrics_text_render(const struct dw_metrics *m, struct strbuf *out)
 		      (long long)m->started);
 	mt_evaluations(m, out);
 	mt_alerts(m, out);
+	mt_rules(m, out);
 	mt_bad_rows(m, out);
 	mt_outbox(m, out);
 	mt_deliveries(m, out);

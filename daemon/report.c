@@ -16,8 +16,12 @@ static void report_stages(FILE *out, const struct dw_config *cfg, const struct e
 			fprintf(out, " disabled\n");
 			continue;
 		}
+		if (res->rules[r].status == EVAL_RULE_FAILED) {
+			fprintf(out, " FAILED: %s\n", res->rules[r].error ? res->rules[r].error : "?");
+			continue;
+		}
 		for (size_t s = 0; s < rc->def->n_stages; s++)
-			fprintf(out, " %s=%zu", rc->def->stages[s].name, res->by_stage[r][s]);
+			fprintf(out, " %s=%zu", rc->def->stages[s].name, res->rules[r].by_stage[s]);
 		fputc('\n', out);
 	}
 }
@@ -54,14 +58,19 @@ void report_evaluation(FILE *out, const struct dw_config *cfg, const struct eval
 			"(rules %.2f s, bad rows %.2f s)\n", res->as_of, res->children,
 			res->n_alerts, res->seconds, res->rules_seconds, res->bad_rows_seconds);
 	else
-		fprintf(out, "driftwatch as of %s: %zu alerts, %.2f s (bad rows not counted)\n",
-			res->as_of, res->n_alerts, res->seconds);
+		fprintf(out, "driftwatch as of %s: %zu alerts, %.2f s (bad rows not counted%s%s)\n",
+			res->as_of, res->n_alerts, res->seconds,
+			res->bad_rows_error ? ": " : "",
+			res->bad_rows_error ? res->bad_rows_error : "");
 	report_stages(out, cfg, res);
 	if (res->counted)
 		report_bad_rows(out, res);
 	if (res->used_fallback)
 		fprintf(out, "  %zu alerts have a role sent to the fallback address %s\n",
 			res->used_fallback, cfg->addresses.fallback);
+	if (res->repaired_text)
+		fprintf(out, "  %zu values were not valid UTF-8: shown with U+FFFD in their place\n",
+			res->repaired_text);
 	if (res->unroutable)
 		fprintf(out, "  %zu alerts have a role with no address at all: set addresses.fallback "
 			"in %s\n", res->unroutable, cfg->path);

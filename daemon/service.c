@@ -19,6 +19,7 @@
 #include "driftwatch/idset.h"
 #include "driftwatch/leader.h"
 #include "driftwatch/log.h"
+#include "driftwatch/record.h"
 #include "driftwatch/sdnotify.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/state.h"
@@ -42,11 +43,13 @@
 #define SERVICE_STOP_RECORD_S 2
 #define SERVICE_MAX_TRANSFERS 16
 
-/* Bad rows are counted on a connection of their own: at a million children the count takes
- * longer than the six rules together, and no alert should wait for it. */
-enum { CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT_BAD, CONN_COUNT };
+/* The evaluation reads the case data under a cursor while its alerts are recorded, a batch at
+ * a time, on the state connection (which also migrates the schema). Bad rows are counted on a
+ * connection of their own: at a million children the count takes longer than the rules
+ * together, and no alert should wait for it. */
+enum { CONN_STATE, CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT_BAD, CONN_COUNT };
 
-static const char *const conn_names[] = { "evaluation", "delivery", "notification",
+static const char *const conn_names[] = { "state", "evaluation", "delivery", "notification",
 					  "bad-row count" };
 
 struct service;
@@ -93,6 +96,7 @@ struct service {
 	struct eval_request req;      /* the evaluation in flight */
 	char **req_ids;
 	size_t n_req_ids;
+	struct record *rec;           /* its recording */
 	struct eval_result *res;
 	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox;
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
@@ -409,9 +413,13 @@ static void service_metrics_eval(struct service *svc, const struct eval_result *
 		return;
 	}
 	/* Alerts describe the whole population, so only a full evaluation sets them. */
-	for (size_t r = 0; r < RULE_REGISTRY_MAX; r++)
+	for (size_t r = 0; r < RULE_REGISTRY_MAX; r++) {
+		/* a rule that failed keeps the figures it had */
+		if (res->rules[r].status != EVAL_RULE_OK)
+			continue;
 		for (size_t s = 0; s < RULE_MAX_STAGES; s++)
-			m->alerts[r][s] = (long long)res->by_stage[r][s];
+			m->alerts[r][s] = (long long)res->rules[r].by_stage[s];
+	}
 }
 
 /* The last count of the whole population's children and bad rows. */
@@ -493,7 +501,7 @@ static void service_count_kick(struct service *svc)
 		return;
 	svc->count_pending = 0;
 	svc->counting = 1;
-	if (eval_start(svc->ctx, db, &req, service_on_counted, svc) < 0) {
+	if (eval_start(svc->ctx, db, &req, NULL, service_on_counted, svc) < 0) {
 		svc->counting = 0;
 		log_err(svc->ctx, "could not start counting bad rows: out of memory");
 	}
@@ -525,15 +533,49 @@ static void service_schedule_midnight(struct service *svc)
 	db_query(svc->conns[CONN_EVAL].db, sql, 1, params, service_on_midnight, svc);
 }
 
-static void service_on_recorded(int ok, const char *error, const struct state_changes *ch,
+/* Each rule's health, for /metrics and /healthz; a rule that starts failing or recovers is
+ * logged once (the operators are told by record_end.sql, once across restarts). */
+static void service_rules_health(struct service *svc, const struct eval_result *res)
+{
+	const struct dw_config *cfg = svc->ctx->cfg;
+	struct dw_metrics *m = &svc->ctx->metrics;
+
+	for (size_t i = 0; i < cfg->n_rules && i < RULE_REGISTRY_MAX; i++) {
+		const struct eval_rule_result *rr = &res->rules[i];
+		const char *name = cfg->rules[i].def->name;
+
+		if (rr->status == EVAL_RULE_FAILED) {
+			m->rule_failures_total[i]++;
+			if (!m->rule_failing[i])
+				log_warn(svc->ctx, "rule %s is failing (the other rules go on): %s",
+					 name, rr->error ? rr->error : "?");
+			m->rule_failing[i] = 1;
+			snprintf(m->rule_error[i], sizeof(m->rule_error[i]), "%s",
+				 rr->error ? rr->error : "failed");
+		} else if (rr->status == EVAL_RULE_OK && m->rule_failing[i]) {
+			log_notice(svc->ctx, "rule %s recovered", name);
+			m->rule_failing[i] = 0;
+			m->rule_error[i][0] = '\0';
+		}
+	}
+	m->repaired_text_total += res->repaired_text;
+}
+
+static void service_on_recorded(int ok, const char *error, const struct record_changes *ch,
 				void *arg)
 {
 	struct service *svc = arg;
 	struct eval_result *res = svc->res;
 	char status[256];
 
-	if (svc->stopping) {
+	svc->rec = NULL;
+	if (svc->stopping || !res) {
 		/* the connection was closed under it at shutdown: nothing to report */
+		service_eval_end(svc);
+		return;
+	}
+	if (!ok && !error) {
+		/* rolled back on purpose: service_on_eval said why */
 		service_eval_end(svc);
 		return;
 	}
@@ -546,20 +588,23 @@ static void service_on_recorded(int ok, const char *error, const struct state_ch
 		return;
 	}
 	svc->eval_retry_s = 0;
+	service_rules_health(svc, res);
 	log_info(svc->ctx, "evaluated %s as of %s: %zu alerts in %.2f s; %lld new, %lld escalated, "
-		 "%lld updated, %lld resolved; %lld notices",
+		 "%lld updated, %lld resolved; %lld notices%s",
 		 svc->req.child_ids ? "notified children" : "everyone", res->as_of, res->n_alerts,
 		 res->seconds, ch->firing, ch->escalated, ch->updated, ch->resolved,
-		 ch->email_notices + ch->webhook_notices);
-	snprintf(status, sizeof(status), "last evaluation %s: %lld children, %zu alerts, %.2f s",
-		 res->as_of, svc->ctx->metrics.children_evaluated, res->n_alerts, res->seconds);
+		 ch->email_notices + ch->webhook_notices,
+		 res->n_rules_failed ? " (some rules failed: see above)" : "");
+	snprintf(status, sizeof(status), "last evaluation %s: %lld children, %zu alerts, %.2f s%s",
+		 res->as_of, svc->ctx->metrics.children_evaluated, res->n_alerts, res->seconds,
+		 res->n_rules_failed ? ", some rules failing" : "");
 	service_status(svc, "%s", status);
 	if (!svc->req.child_ids) {
 		service_schedule_midnight(svc);
 		svc->count_pending = 1;
 		service_count_kick(svc);
 	}
-	if (ch->email_notices + ch->webhook_notices > 0)
+	if (ch->email_notices + ch->webhook_notices + ch->reports > 0)
 		service_deliver_kick(svc);
 	service_eval_end(svc);
 }
@@ -567,37 +612,33 @@ static void service_on_recorded(int ok, const char *error, const struct state_ch
 static void service_on_eval(struct eval_result *res, void *arg)
 {
 	struct service *svc = arg;
+	int keep = !res->error && !svc->stopping;
 
 	svc->res = res;
-	if (res->error && svc->stopping) {
+	/* At shutdown the state connection may be gone already (service_conns_close closes it
+	 * first): what it held was rolled back by its closing, and nothing is sent on it. */
+	if (!svc->conns[CONN_STATE].db) {
+		record_cancel(svc->rec);
+		svc->rec = NULL;
 		service_eval_end(svc);
 		return;
 	}
-	if (res->error) {
+	if (res->error && !svc->stopping) {
 		log_err(svc->ctx, "evaluation failed: %s", res->error);
 		service_metrics_eval(svc, res, 0);
 		service_status(svc, "evaluation failed: %s", res->error);
 		service_eval_failed(svc);
-		service_eval_end(svc);
-		return;
 	}
 	/* The lock went while this evaluation ran (its session broke), so another instance may
 	 * have taken over and recorded a newer snapshot already: recording this older one could
 	 * resolve an alert that one announced, to announce it again later. The work is not lost:
 	 * whoever holds the lock now evaluates everyone when it takes it. */
-	if (!leader_is_leading(svc->leader) || svc->eval_term != svc->leader_changes) {
+	if (keep && (!leader_is_leading(svc->leader) || svc->eval_term != svc->leader_changes)) {
 		log_warn(svc->ctx, "evaluation: the lock was lost while it ran; its result is not "
 			 "recorded (the instance holding the lock evaluates everyone)");
-		service_eval_end(svc);
-		return;
+		keep = 0;
 	}
-	if (state_record(svc->ctx, svc->conns[CONN_EVAL].db, res, &svc->req, service_on_recorded,
-			 svc) < 0) {
-		log_err(svc->ctx, "could not record the evaluation: %s",
-			db_error(svc->conns[CONN_EVAL].db));
-		service_eval_failed(svc);
-		service_eval_end(svc);
-	}
+	record_finish(svc->rec, res, keep, service_on_recorded, svc);
 }
 
 static void service_on_migrated(int ok, const char *error, void *arg)
@@ -618,6 +659,8 @@ static void service_on_migrated(int ok, const char *error, void *arg)
 
 static void service_start_eval(struct service *svc)
 {
+	struct eval_sink sink;
+
 	memset(&svc->req, 0, sizeof(svc->req));
 	if (!svc->full_pending) {
 		svc->req_ids = idset_take(&svc->pending, &svc->n_req_ids);
@@ -633,7 +676,14 @@ static void service_start_eval(struct service *svc)
 	svc->full_pending = 0;
 	svc->evaluating = 1;
 	svc->eval_term = svc->leader_changes;
-	if (eval_start(svc->ctx, svc->conns[CONN_EVAL].db, &svc->req, service_on_eval, svc) < 0) {
+	svc->rec = record_new(svc->ctx, svc->conns[CONN_STATE].db, &svc->req);
+	if (svc->rec)
+		record_sink(svc->rec, &sink);
+	if (!svc->rec ||
+	    eval_start(svc->ctx, svc->conns[CONN_EVAL].db, &svc->req, &sink, service_on_eval,
+		       svc) < 0) {
+		record_cancel(svc->rec);
+		svc->rec = NULL;
 		log_err(svc->ctx, "could not start an evaluation: out of memory");
 		svc->full_pending = 1;
 		idset_free_ids(svc->req_ids, svc->n_req_ids);
@@ -671,7 +721,7 @@ static void service_warm_up(struct service *svc)
 
 	svc->warm_session = db_session(svc->conns[CONN_EVAL].db);
 	svc->evaluating = 1;
-	if (eval_start(svc->ctx, svc->conns[CONN_EVAL].db, &req, service_on_warm, svc) < 0)
+	if (eval_start(svc->ctx, svc->conns[CONN_EVAL].db, &req, NULL, service_on_warm, svc) < 0)
 		svc->evaluating = 0;
 }
 
@@ -687,7 +737,8 @@ static void service_kick(struct service *svc)
 		return;
 	}
 	/* NULL while a reload replaces the connections: a callback run by the closing may kick */
-	if (!svc->conns[CONN_EVAL].db || !db_is_up(svc->conns[CONN_EVAL].db))
+	if (!svc->conns[CONN_EVAL].db || !db_is_up(svc->conns[CONN_EVAL].db) ||
+	    !svc->conns[CONN_STATE].db || !db_is_up(svc->conns[CONN_STATE].db))
 		return;
 	/* waiting out a failure, or for the LISTEN whose reply asks for a full evaluation; at
 	 * start also for the LISTEN connection's first attempt, or the first full evaluation would
@@ -698,7 +749,7 @@ static void service_kick(struct service *svc)
 		return;
 	if (!svc->migrated) {
 		svc->evaluating = 1;
-		if (state_migrate(svc->ctx, svc->conns[CONN_EVAL].db, service_on_migrated, svc) < 0) {
+		if (state_migrate(svc->ctx, svc->conns[CONN_STATE].db, service_on_migrated, svc) < 0) {
 			svc->evaluating = 0;
 			log_err(svc->ctx, "could not start the state migration");
 		}

@@ -8,8 +8,6 @@ SELECT h.child_id,
        to_char(h.since, 'YYYY-MM-DD') AS since,
        h.facts::text AS facts,
        c.family_id,
-       encode(sha256(convert_to($6::text || chr(31) || h.child_id || chr(31) || coalesce(h.subject_id, ''),
-                                'UTF8')), 'hex') AS fingerprint,
        a.worker_id AS alloc_worker_id,
        w.email AS alloc_worker_email,
        -- A supervisor_id naming nobody resolves like no supervisor: to the team manager.
@@ -66,4 +64,5 @@ LEFT JOIN LATERAL (
     ORDER BY display_name, email, team_id, supervisor_id, role
     LIMIT 1
 ) ch ON true
-ORDER BY h.child_id
+-- Byte order, whatever the database's collation: a dry run's output is the same everywhere.
+ORDER BY h.child_id COLLATE "C"

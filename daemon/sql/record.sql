@@ -1,21 +1,14 @@
--- record: one batch of an evaluation's alerts against the stored state: alert changes, their
--- events and their notices. state.c sends every batch of one evaluation inside one transaction
--- (all or nothing) under an advisory lock; the last batch also resolves the alerts that stopped
--- holding and records the evaluation.
+-- record: one batch of one rule's alerts against the stored state: alert changes, their events
+-- and their notices. record.c sends the batches of an evaluation inside one transaction under
+-- an advisory lock, each rule's inside a savepoint of its own; record_resolve.sql then resolves
+-- what the rule no longer yields.
 -- $1 jsonb   the batch: [{fingerprint, rule, child_id, subject_id, stage, stage_rank,
 --            notify_key, payload, destinations}]
 -- $2 date    T
--- $3 text[]  the children evaluated, or NULL for everyone (only they can resolve)
--- $4 text[]  the enabled rules (alerts of a disabled rule are left as they are)
--- $5 boolean send resolved notices by email
--- $6 text    the digest key: one email per person per evaluation
--- $7 bigint  children evaluated; $8 jsonb bad rows by kind (both NULL when not counted);
--- $9 text    the scope
--- $10 int    repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
+-- $3 text    the digest key: one email per person per evaluation
+-- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
 --            this many days without a notice (0: never)
--- $11 boolean the last batch: the alerts that stopped holding resolve, and the evaluation is
---            recorded
--- $12 int    the evaluation's alerts (every batch); $13 bigint notices the earlier batches wrote
+-- $5 bigint  the evaluation (record_begin.sql): every alert of the batch is marked seen by it
 WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
@@ -28,9 +21,9 @@ changes AS (
                 WHEN c.stage_rank > p.stage_rank THEN 'escalated'
                 WHEN c.stage_rank < p.stage_rank THEN 'lowered'
                 WHEN c.notify_key <> p.notify_key THEN 'updated'
-                WHEN $10::int > 0 AND p.acknowledged_at IS NULL
+                WHEN $4::int > 0 AND p.acknowledged_at IS NULL
                      AND NOT coalesce(p.snoozed_until >= $2::date, false)
-                     AND p.last_notified_on <= $2::date - $10::int THEN 'reminder'
+                     AND p.last_notified_on <= $2::date - $4::int THEN 'reminder'
            END AS kind,
            p.last_notified_on AS prev_notified_on,
            coalesce(p.snoozed_until >= $2::date, false) AS snoozed
@@ -40,47 +33,30 @@ changes AS (
 upserted AS (
     INSERT INTO @state@.alerts AS a (fingerprint, rule, child_id, subject_id, stage, stage_rank,
            status, notify_key, payload, destinations, first_fired_on, last_changed_on,
-           last_seen_on, last_notified_on)
+           last_seen_on, last_notified_on, last_seen_eval)
     SELECT fingerprint, rule, child_id, subject_id, stage, stage_rank, 'firing', notify_key,
            payload, destinations, $2::date, $2::date, $2::date,
            CASE WHEN kind IN ('firing', 'escalated', 'updated', 'reminder') THEN $2::date
-                ELSE prev_notified_on END
+                ELSE prev_notified_on END,
+           $5::bigint
       FROM changes
     ON CONFLICT (fingerprint) DO UPDATE
        SET stage = EXCLUDED.stage, stage_rank = EXCLUDED.stage_rank, status = 'firing',
            notify_key = EXCLUDED.notify_key, payload = EXCLUDED.payload,
            destinations = EXCLUDED.destinations, last_seen_on = EXCLUDED.last_seen_on,
            last_notified_on = EXCLUDED.last_notified_on,
+           last_seen_eval = EXCLUDED.last_seen_eval,
            last_changed_on = CASE
                WHEN a.status <> 'firing' OR a.stage_rank <> EXCLUDED.stage_rank
                     OR a.notify_key <> EXCLUDED.notify_key THEN EXCLUDED.last_seen_on
                ELSE a.last_changed_on END
     RETURNING a.alert_id, a.fingerprint
 ),
-resolved AS (
-    UPDATE @state@.alerts a
-       SET status = 'resolved', last_changed_on = $2::date,
-           payload = a.payload || jsonb_build_object('status', 'resolved', 'as_of', $2::date)
-     WHERE $11::boolean
-       AND a.status = 'firing'
-       AND a.rule = ANY($4::text[])
-       AND ($3::text[] IS NULL OR a.child_id = ANY($3::text[]))
-       -- Not seen by this evaluation: not in this batch, and not written by an earlier batch.
-       -- Every alert of a batch is upserted (ON CONFLICT DO UPDATE always writes a new row
-       -- version), and nothing else in this transaction writes alerts, so a row version this
-       -- transaction created (xmin) is exactly an alert an earlier batch saw.
-       AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.fingerprint = a.fingerprint)
-       AND a.xmin <> pg_current_xact_id()::xid
-    RETURNING a.alert_id, a.stage, a.payload, a.destinations
-),
 events AS (
     INSERT INTO @state@.alert_events (alert_id, as_of, kind, stage, detail)
     SELECT u.alert_id, $2::date, ch.kind, ch.stage, ch.payload -> 'facts'
       FROM changes ch JOIN upserted u USING (fingerprint)
      WHERE ch.kind IS NOT NULL
-    UNION ALL
-    SELECT r.alert_id, $2::date, 'resolved', r.stage, NULL
-      FROM resolved r
     RETURNING event_id, alert_id, kind
 ),
 -- What each event tells, and to whom: the alert as it is now, to its current destinations.
@@ -89,9 +65,6 @@ told AS (
       FROM events e JOIN upserted u ON u.alert_id = e.alert_id
       JOIN changes ch ON ch.fingerprint = u.fingerprint
      WHERE e.kind IN ('firing', 'escalated', 'updated', 'reminder')
-    UNION ALL
-    SELECT e.event_id, e.alert_id, e.kind, r.payload, r.destinations, false
-      FROM events e JOIN resolved r ON r.alert_id = e.alert_id
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
@@ -100,29 +73,21 @@ notices AS (
            -- A reminder is the alert still firing: receivers know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
-           t.payload || jsonb_build_object('status',
-                CASE WHEN t.kind = 'resolved' THEN 'resolved' ELSE 'firing' END),
-           CASE WHEN d.channel = 'email' THEN $6::text END
+           t.payload || jsonb_build_object('status', 'firing'),
+           CASE WHEN d.channel = 'email' THEN $3::text END
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
            role text)
      WHERE d.destination IS NOT NULL
-       AND NOT (t.kind = 'resolved' AND d.channel = 'email' AND NOT $5::boolean)
        -- a snoozed alert is not news when only its facts change; a new stage still is
        AND NOT (t.kind = 'updated' AND t.snoozed)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING notice_id, channel
-),
-evaluation AS (
-    INSERT INTO @state@.evaluations (as_of, scope, started_at, children, alerts, bad_rows, notices)
-    SELECT $2::date, $9::text, now(), $7::bigint, $12::int, $8::jsonb,
-           $13::bigint + (SELECT count(*) FROM notices)
-     WHERE $11::boolean
 )
 SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        (SELECT count(*) FROM events WHERE kind = 'escalated') AS escalated,
        (SELECT count(*) FROM events WHERE kind = 'updated')   AS updated,
-       (SELECT count(*) FROM events WHERE kind = 'resolved')  AS resolved,
+       0::bigint                                              AS resolved,
        (SELECT count(*) FROM events WHERE kind = 'reminder')  AS reminders,
        (SELECT count(*) FROM notices WHERE channel = 'email')   AS email_notices,
        (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices;

@@ -35,35 +35,21 @@ struct alert {
 	char *summary;
 	int used_fallback;        /* a role resolved to the fallback address */
 	int unroutable;           /* no address at all for some role: fallback not configured */
-	/* Set by alert_compact: facts and recipients as JSON text (the trees above are then NULL
-	 * until alert_load), and the one allocation every string of the alert lives in. */
-	char *facts_text;
-	char *recipients_text;
-	char *block;
 };
 
 void alert_free(struct alert *a);
 
-/* An evaluation holds every alert until it is recorded, and a parsed facts object costs about
- * ten times its text: this keeps facts and recipients as compact JSON text and moves every
- * string into one allocation (a->facts and a->recipients become NULL); the summary is dropped
- * (a->summary NULL), as the rule words it again from the facts. The alert reads the same
- * through alert_to_json. Returns 0, or -1 when memory ran out (a is left usable, not compacted). */
-int alert_compact(struct alert *a);
+/* The stable identity of an alert: the hex SHA-256 of rule, child_id and subject_id ("" when
+ * NULL) joined by the unit separator 0x1F, over the bytes as stored, whatever they are. */
+#define ALERT_FINGERPRINT_LEN 64
+int alert_fingerprint(const char *rule, const char *child_id, const char *subject_id,
+		      char out[ALERT_FINGERPRINT_LEN + 1]);
 
-/* Parses a compacted alert's facts and recipients back into a->facts and a->recipients, for
- * code that reads the trees (summaries, routing); a no-op for an alert never compacted.
- * alert_unload drops the trees again. Returns 0, or -1 when the text could not be parsed. */
-int alert_load(struct alert *a);
-void alert_unload(struct alert *a);
-
-/* The alert as the JSON object of ALERTS.md, with "status" set to status (compacted or not).
- * New reference. */
+/* The alert as the JSON object of ALERTS.md, with "status" set to status. New reference. */
 json_t *alert_to_json(const struct alert *a, const char *status);
 
 /* Resolves roles (NULL-terminated) to recipients by RULES.md "Recipients": fills
- * a->recipients, a->used_fallback and a->unroutable. Returns 0, or -1 on allocation failure.
- * This and alert_build_link are for an alert not yet compacted. */
+ * a->recipients, a->used_fallback and a->unroutable. Returns 0, or -1 on allocation failure. */
 int alert_resolve_recipients(struct alert *a, const char *const *roles,
 			     const struct config_addresses *addr);
 

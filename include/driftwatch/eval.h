@@ -7,30 +7,46 @@
 #include "driftwatch/rule.h"
 
 struct dw_ctx;
+struct dw_config;
 struct db_conn;
 struct alert;
+struct config_rule;
+struct eval_run;
 
 struct eval_bad_rows {
 	char *kind;           /* "RELATION.kind", e.g. "cp_plans.end_before_start" */
 	long long count;
 };
 
+/* What became of one rule. A rule that failed fails alone: the others run in the same snapshot
+ * (each rule in a savepoint of its own), and what it had already yielded is given up. */
+enum eval_rule_status { EVAL_RULE_DISABLED, EVAL_RULE_OK, EVAL_RULE_FAILED };
+
+struct eval_rule_result {
+	enum eval_rule_status status;
+	char *error;                    /* EVAL_RULE_FAILED: what went wrong, first line only */
+	size_t n_alerts;
+	size_t by_stage[RULE_MAX_STAGES];
+};
+
 struct eval_result {
 	char as_of[11];                 /* the evaluation day T, YYYY-MM-DD */
-	struct alert *alerts;
-	size_t n_alerts;
-	size_t cap_alerts;
-	size_t by_stage[RULE_REGISTRY_MAX][RULE_MAX_STAGES];
+	size_t n_alerts;                /* of the rules that ran to the end */
+	/* per rule, in configuration (registry) order */
+	struct eval_rule_result rules[RULE_REGISTRY_MAX];
+	size_t n_rules_failed;
 	struct eval_bad_rows *bad;
 	size_t n_bad;
 	int counted;                    /* bad rows and children were counted (quality.sql ran) */
+	char *bad_rows_error;           /* why they could not be counted, or NULL */
 	long long children;             /* distinct children in the evaluated population */
 	size_t used_fallback;           /* alerts with a role sent to the fallback address */
 	size_t unroutable;              /* alerts with a role that had no address at all */
+	size_t repaired_text;           /* values that were not UTF-8, shown with U+FFFD */
 	double seconds;                 /* BEGIN to COMMIT */
 	double rules_seconds;           /* the rule statements alone */
 	double bad_rows_seconds;        /* quality.sql alone (0 when not counted) */
-	char *error;                    /* NULL on success; what failed and where */
+	char *error;                    /* NULL unless the evaluation as a whole failed */
 };
 
 struct eval_request {
@@ -43,15 +59,47 @@ struct eval_request {
 	int skip_bad_rows;
 };
 
+/* How a sink lets the evaluation go on after each of its calls. */
+enum eval_next {
+	EVAL_NEXT_GO_ON,        /* ready for more */
+	EVAL_NEXT_RULE_FAILED,  /* the sink could not take this rule's alerts: the rule fails */
+	EVAL_NEXT_ABORT         /* the sink is broken (its connection went): stop everything */
+};
+
+/* Where the alerts go as they stream, a batch at a time, so that no evaluation ever holds
+ * them all. Each call must be answered by exactly one eval_continue(run, ...), then or later
+ * (a sink writing to another connection answers from that query's callback); until then the
+ * evaluation waits and the batch stays valid. Any member may be NULL (answered EVAL_NEXT_GO_ON). */
+struct eval_sink {
+	/* T is known (after the first statement), before any rule runs. */
+	void (*begin)(void *arg, struct eval_run *run, const char *as_of);
+	/* Up to a batch of one rule's alerts; the sink must not keep pointers into them. */
+	void (*alerts)(void *arg, struct eval_run *run, const struct config_rule *rc,
+		       struct alert *alerts, size_t n);
+	/* The rule ended: error NULL when it ran to its end, else why it failed. */
+	void (*rule_end)(void *arg, struct eval_run *run, const struct config_rule *rc,
+			 const char *error);
+	void *arg;
+};
+
+/* The sink's answer to its latest call; error (may be NULL) says why for EVAL_NEXT_RULE_FAILED
+ * and EVAL_NEXT_ABORT. */
+void eval_continue(struct eval_run *run, enum eval_next next, const char *error);
+
 /* Called once when the evaluation ended; the callee owns res (eval_result_free). */
 typedef void (*eval_done_cb)(struct eval_result *res, void *arg);
 
 /* Starts an evaluation on conn (connected, idle). Every rule runs in one read-only
- * repeatable-read transaction, so all rules see one snapshot. Returns 0 if started. */
+ * repeatable-read transaction, so all rules see one snapshot; a full evaluation reads each
+ * rule's rows through a cursor, a batch at a time. sink may be NULL (nothing but counts).
+ * Returns 0 if started. */
 int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_request *req,
-	       eval_done_cb cb, void *arg);
+	       const struct eval_sink *sink, eval_done_cb cb, void *arg);
 
 void eval_result_free(struct eval_result *res);
+
+/* Names of the failed rules, ", "-separated, malloc'd ("" when none); NULL if out of memory. */
+char *eval_failed_rules(const struct dw_config *cfg, const struct eval_result *res);
 
 /* One rule's statement (docs/internals.md): common.sql + the rule + alert_rows.sql for the
  * escaped case schema. The incremental form (child ids given, prepared once per session,

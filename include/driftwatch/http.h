@@ -32,4 +32,8 @@ void http_stop(struct http_server *srv);
  * of the stored errors only: a server's DETAIL line may quote row data). Returns 1 or 0. */
 int http_health(const struct dw_metrics *m, struct strbuf *reason);
 
+/* Whether a healthy daemon is degraded: some rules fail while the others alert. Appends one
+ * line per failing rule ("rule NAME failing: why") to reason. Returns 1 or 0. */
+int http_degraded(const struct dw_metrics *m, struct strbuf *reason);
+
 #endif

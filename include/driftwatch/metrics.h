@@ -34,6 +34,12 @@ struct dw_metrics {
 	long long children_evaluated;                /* by the latest full evaluation */
 	/* alerts holding after the latest full evaluation, by rule and stage (registry order) */
 	long long alerts[RULE_REGISTRY_MAX][RULE_MAX_STAGES];
+	/* per rule (registry order): evaluations in which it failed, whether it failed in the
+	 * latest one that ran it, and why (first line) */
+	unsigned long long rule_failures_total[RULE_REGISTRY_MAX];
+	int rule_failing[RULE_REGISTRY_MAX];
+	char rule_error[RULE_REGISTRY_MAX][200];
+	unsigned long long repaired_text_total;      /* values shown with U+FFFD (not UTF-8) */
 	struct metrics_bad_kind bad[METRICS_MAX_BAD_KINDS];
 	size_t n_bad;
 	struct metrics_outbox outbox;

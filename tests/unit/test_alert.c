@@ -197,46 +197,22 @@ static void test_routing(void)
 	alert_free(&a);
 }
 
-/* A compacted alert (what an evaluation holds until it is recorded) reads the same. */
-static void test_compact(void)
+/* The fingerprint is over the bytes as stored: the same as the SQL's sha256 of UTF-8 text for
+ * well-formed ids (values checked with sha256sum), and defined for any bytes. */
+static void test_fingerprint(void)
 {
-	struct config_addresses addr = addresses(1);
-	const char *roles[] = { "supervisor", NULL };
-	struct strbuf sb;
-	struct alert a;
-	json_t *o;
-	char *before, *after;
+	char fp[ALERT_FINGERPRINT_LEN + 1];
 
-	alert_init(&a, "worker_churn");
-	json_object_set_new(a.facts, "distinct_workers", json_integer(4));
-	json_object_set_new(a.facts, "window_start", json_string("2025-11-22"));
-	json_object_set_new(a.facts, "workers", json_pack("[s,s]", "W-1", "W-\u00e9"));
-	a.since = strdup("2026-10-01");
-	a.contacts.supervisor_id = strdup("W-2");
-	a.contacts.supervisor_email = strdup("w2@la.example");
-	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "compact: recipients");
-	tap_int(alert_build_link(&a, "https://lcs.example/p/{child_id}"), 0, "compact: link");
-	strbuf_init(&sb);
-	a.rule->summarize(&a, &sb);
-	a.summary = strbuf_take(&sb);
-	o = alert_to_json(&a, "firing");
-	before = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	tap_int(alert_compact(&a), 0, "compact");
-	tap_ok(a.facts == NULL && a.recipients == NULL && a.summary == NULL && a.block != NULL,
-	       "compact: trees and summary dropped, strings in one block");
-	o = alert_to_json(&a, "firing");
-	after = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	tap_str(after, before, "compact: the same JSON, summary included");
-	tap_int(alert_load(&a), 0, "compact: load");
-	tap_int(facts_int(a.facts, "distinct_workers", 0), 4, "compact: facts parsed again");
-	tap_str(recipient_field(&a, 0, "email"), "w2@la.example", "compact: recipients parsed again");
-	alert_unload(&a);
-	tap_ok(a.facts == NULL && a.recipients == NULL, "compact: unload drops the trees");
-	free(before);
-	free(after);
-	alert_free(&a);
+	tap_int(alert_fingerprint("cp_neglect_duration", "C-1042", "CPP-77", fp), 0,
+		"fingerprint: made");
+	tap_str(fp, "b032341d68b492a0317e04674c6a8d001203044f31f4009e72af255e7bed88b7",
+		"fingerprint: sha256 of rule, child and subject joined by 0x1F");
+	alert_fingerprint("was_not_brought", "C-1", NULL, fp);
+	tap_str(fp, "af5fb409cd814a64c577be1a08f7b19477ea03613afc83a20c8f1aa241929038",
+		"fingerprint: no subject is the empty string");
+	alert_fingerprint("r", "C-\xff\xfe", "P-\xe9", fp);
+	tap_str(fp, "ff507b8831981c5d36cfac3365e907e6b6222aa1b4bc68070ae88527f3a2768f",
+		"fingerprint: bytes that are not UTF-8 are hashed as they are");
 }
 
 int main(void)
@@ -249,6 +225,6 @@ int main(void)
 	test_link();
 	test_json();
 	test_routing();
-	test_compact();
+	test_fingerprint();
 	return tap_status();
 }

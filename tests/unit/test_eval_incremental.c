@@ -77,12 +77,63 @@ static int wait_for(struct event_base *base, const int *flag)
 	return evwait_for(base, flag, WAIT_S);
 }
 
+/* What a test keeps of one alert, and of one evaluation: the alerts stream through a sink. */
+struct ev_alert {
+	char *rule_name;
+	char *child_id;
+	char *line;                /* the ALERTS.md object, keys sorted */
+};
+
+struct evald {
+	struct ev_alert *alerts;
+	size_t n_alerts;
+	char *error;
+};
+
+static void evald_free(struct evald *e)
+{
+	for (size_t i = 0; e && i < e->n_alerts; i++) {
+		free(e->alerts[i].rule_name);
+		free(e->alerts[i].child_id);
+		free(e->alerts[i].line);
+	}
+	if (e) {
+		free(e->alerts);
+		free(e->error);
+	}
+	free(e);
+}
+
 struct waited {
 	int done;
 	int ok;
 	struct strv rows;          /* first column of every row */
-	struct eval_result *res;
+	struct evald *res;
 };
+
+static void collect(void *arg, struct eval_run *run, const struct config_rule *rc,
+		    struct alert *alerts, size_t n)
+{
+	struct evald *e = ((struct waited *)arg)->res;
+	struct ev_alert *grown = realloc(e->alerts, (e->n_alerts + n) * sizeof(*grown));
+
+	(void)rc;
+	if (!grown) {
+		eval_continue(run, EVAL_NEXT_ABORT, "out of memory");
+		return;
+	}
+	e->alerts = grown;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = alert_to_json(&alerts[i], "firing");
+		struct ev_alert *a = &e->alerts[e->n_alerts++];
+
+		a->rule_name = strdup(alerts[i].rule->name);
+		a->child_id = strdup(alerts[i].child_id);
+		a->line = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(o);
+	}
+	eval_continue(run, EVAL_NEXT_GO_ON, NULL);
+}
 
 static void on_connect(struct db_conn *conn, int ok, void *arg)
 {
@@ -140,27 +191,33 @@ static void on_eval(struct eval_result *res, void *arg)
 	struct waited *w = arg;
 
 	w->done = 1;
-	w->res = res;
+	if (res->error)
+		w->res->error = strdup(res->error);
+	eval_result_free(res);
 }
 
 /* kids NULL: everyone. Bad rows are not counted (they are not what is compared). */
-static struct eval_result *evaluate(struct fixture *f, const char *as_of,
+static struct evald *evaluate(struct fixture *f, const char *as_of,
 				    const char *const *kids, size_t n)
 {
 	struct eval_request req = { .as_of = as_of, .child_ids = kids, .n_child_ids = n,
 				    .skip_bad_rows = 1 };
 	struct waited w = { 0 };
+	struct eval_sink sink = { .alerts = collect, .arg = &w };
 
-	if (eval_start(&f->ctx, f->conn, &req, on_eval, &w) < 0 ||
-	    wait_for(f->ctx.base, &w.done) < 0)
+	w.res = calloc(1, sizeof(*w.res));
+	if (!w.res || eval_start(&f->ctx, f->conn, &req, &sink, on_eval, &w) < 0 ||
+	    wait_for(f->ctx.base, &w.done) < 0) {
+		evald_free(w.res);
 		return NULL;
+	}
 	return w.res;
 }
 
 /* ---- comparing ---- */
 
 /* Each alert of res for child (NULL: every child) as its whole ALERTS.md object, sorted. */
-static struct strv alert_lines(const struct eval_result *res, const char *child)
+static struct strv alert_lines(const struct evald *res, const char *child)
 {
 	struct strv out = { 0 };
 
@@ -170,12 +227,10 @@ static struct strv alert_lines(const struct eval_result *res, const char *child)
 
 		if (child && strcmp(res->alerts[i].child_id, child) != 0)
 			continue;
-		o = alert_to_json(&res->alerts[i], "firing");
-		line = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		json_decref(o);
+		(void)o;
+		line = res->alerts[i].line;
 		if (line)
 			strv_push(&out, line);
-		free(line);
 	}
 	if (out.n > 1)
 		qsort(out.v, out.n, sizeof(out.v[0]), str_cmp);
@@ -204,17 +259,17 @@ static int lines_equal(const struct strv *a, const struct strv *b, const char *w
 }
 
 /* One incremental evaluation of kids against the full result; returns 1 when equal. */
-static int same_as_full(struct fixture *f, const char *as_of, const struct eval_result *full,
+static int same_as_full(struct fixture *f, const char *as_of, const struct evald *full,
 			const char *const *kids, size_t n)
 {
-	struct eval_result *inc = evaluate(f, as_of, kids, n);
+	struct evald *inc = evaluate(f, as_of, kids, n);
 	struct strv a = { 0 }, b = { 0 };
 	int same = 0;
 
 	if (!inc || inc->error) {
 		tap_diag("incremental evaluation of %s (%zu children) on %s failed: %s", kids[0], n,
 			 as_of, inc && inc->error ? inc->error : "did not finish");
-		eval_result_free(inc);
+		evald_free(inc);
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -232,7 +287,7 @@ static int same_as_full(struct fixture *f, const char *as_of, const struct eval_
 		tap_diag("the incremental evaluation gave alerts for children it was not given");
 	strv_free(&a);
 	strv_free(&b);
-	eval_result_free(inc);
+	evald_free(inc);
 	return same;
 }
 
@@ -240,13 +295,13 @@ static int same_as_full(struct fixture *f, const char *as_of, const struct eval_
 static void compare_day(struct fixture *f, const char *what, const char *as_of,
 			const struct strv *kids)
 {
-	struct eval_result *full = evaluate(f, as_of, NULL, 0);
+	struct evald *full = evaluate(f, as_of, NULL, 0);
 	size_t differ = 0;
 
 	if (!tap_ok(full && !full->error, "%s %s: the full evaluation runs", what, as_of)) {
 		if (full)
 			tap_diag("  %s", full->error);
-		eval_result_free(full);
+		evald_free(full);
 		return;
 	}
 	for (size_t i = 0; i < kids->n; i++)
@@ -255,7 +310,7 @@ static void compare_day(struct fixture *f, const char *what, const char *as_of,
 		"evaluation's alerts (%zu in all)", what, as_of, kids->n, full->n_alerts);
 	tap_ok(same_as_full(f, as_of, full, (const char *const *)kids->v, kids->n),
 	       "%s %s: all %zu children in one incremental evaluation too", what, as_of, kids->n);
-	eval_result_free(full);
+	evald_free(full);
 }
 
 /* ---- set up ---- */
@@ -316,18 +371,18 @@ static struct strv children_of(struct fixture *f, const char *schema)
 	return rows(f, f->other, sql);
 }
 
-static const char *first_child_with(const struct eval_result *res, const char *rule)
+static const char *first_child_with(const struct evald *res, const char *rule)
 {
 	for (size_t i = 0; res && i < res->n_alerts; i++)
-		if (strcmp(res->alerts[i].rule->name, rule) == 0)
+		if (strcmp(res->alerts[i].rule_name, rule) == 0)
 			return res->alerts[i].child_id;
 	return NULL;
 }
 
-static int has_alert(const struct eval_result *res, const char *rule, const char *child)
+static int has_alert(const struct evald *res, const char *rule, const char *child)
 {
 	for (size_t i = 0; res && i < res->n_alerts; i++)
-		if (strcmp(res->alerts[i].rule->name, rule) == 0 &&
+		if (strcmp(res->alerts[i].rule_name, rule) == 0 &&
 		    strcmp(res->alerts[i].child_id, child) == 0)
 			return 1;
 	return 0;
@@ -365,7 +420,7 @@ static void test_plans(struct fixture *f)
 static void test_generated(struct fixture *f, const char *dwgen)
 {
 	struct strv all, sample = { 0 };
-	struct eval_result *full;
+	struct evald *full;
 
 	if (load_generated(f->top, dwgen, "inc_g", 3000) != 0) {
 		tap_ok(0, "load 3,000 generated children into inc_g");
@@ -383,7 +438,7 @@ static void test_generated(struct fixture *f, const char *dwgen)
 		if (alerted || i % 40 == 0)
 			strv_push(&sample, all.v[i]);
 	}
-	eval_result_free(full);
+	evald_free(full);
 	tap_ok(sample.n > 50, "generated: %zu of %zu children sampled", sample.n, all.n);
 	compare_day(f, "generated", T, &sample);
 	strv_free(&sample);
@@ -397,7 +452,7 @@ static void on_lost(struct db_conn *conn, void *arg)
 	((struct fixture *)arg)->lost = 1;
 }
 
-static void test_reconnect(struct fixture *f, const struct eval_result *full, const char *kid)
+static void test_reconnect(struct fixture *f, const struct evald *full, const char *kid)
 {
 	char sql[128], buf[64];
 	struct strv r;
@@ -416,10 +471,10 @@ static void test_reconnect(struct fixture *f, const struct eval_result *full, co
 }
 
 /* A reload that changes case_schema keeps the connection: the statements must follow. */
-static void test_schema_change(struct fixture *f, const struct eval_result *full_a)
+static void test_schema_change(struct fixture *f, const struct evald *full_a)
 {
 	const char *kid = first_child_with(full_a, "cp_neglect_duration");
-	struct eval_result *res;
+	struct evald *res;
 	char sql[256], buf[64];
 
 	if (!tap_ok(kid != NULL, "the fixture has a cp_neglect_duration alert on " T))
@@ -431,7 +486,7 @@ static void test_schema_change(struct fixture *f, const struct eval_result *full
 	res = evaluate(f, T, &kid, 1);
 	tap_ok(res && !res->error && has_alert(res, "cp_neglect_duration", kid),
 	       "case schema inc_a: %s has its cp_neglect_duration alert", kid);
-	eval_result_free(res);
+	evald_free(res);
 
 	set_schema(f, "inc_b");
 	res = evaluate(f, T, &kid, 1);
@@ -440,7 +495,7 @@ static void test_schema_change(struct fixture *f, const struct eval_result *full
 	       "prepared for inc_a was used)", kid);
 	if (res && res->error)
 		tap_diag("  %s", res->error);
-	eval_result_free(res);
+	evald_free(res);
 	tap_str(value(f, f->conn, "SELECT count(*) || ' ' || count(*) FILTER (WHERE statement "
 		      "LIKE '%\"inc_a\".%') FROM pg_prepared_statements", buf, sizeof(buf)),
 		"6 0", "six statements on the server, none of them for inc_a any more");
@@ -453,13 +508,13 @@ static void test_schema_change(struct fixture *f, const struct eval_result *full
 			     "the failed PREPARE is reported naming the rule");
 		tap_contains(res->error, "inc_missing", "and the server's reason");
 	}
-	eval_result_free(res);
+	evald_free(res);
 
 	set_schema(f, "inc_a");
 	res = evaluate(f, T, &kid, 1);
 	tap_ok(res && !res->error && has_alert(res, "cp_neglect_duration", kid),
 	       "back on inc_a: the alert is there again");
-	eval_result_free(res);
+	evald_free(res);
 }
 
 static int fixture_open(struct fixture *f)
@@ -511,7 +566,7 @@ int main(void)
 	struct fixture f = { 0 };
 	const char *dwgen = getenv("DWGEN");
 	const char *kid;
-	struct eval_result *full;
+	struct evald *full;
 	char path[1024];
 
 	if (!getenv("PGPORT")) {
@@ -532,7 +587,7 @@ int main(void)
 		   "alert"))
 		test_reconnect(&f, full, kid);
 	test_schema_change(&f, full);
-	eval_result_free(full);
+	evald_free(full);
 	snprintf(path, sizeof(path), "%s/build/dwgen", f.top);
 	test_generated(&f, dwgen ? dwgen : path);
 	fixture_close(&f);

@@ -1,0 +1,590 @@
+/* record: diffs an evaluation's alerts against the state schema as they stream, one savepoint per rule. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "driftwatch/alert.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/eval.h"
+#include "driftwatch/log.h"
+#include "driftwatch/record.h"
+#include "driftwatch/routing.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+#include "driftwatch/utf8.h"
+
+/* Batches in flight on the state connection while the evaluation fetches the next: the two
+ * servers work at once, and memory stays at two batches. */
+#define RECORD_IN_FLIGHT 2
+
+#define RECORD_SAVEPOINT "dw_rec"
+
+struct record {
+	struct dw_ctx *ctx;
+	struct db_conn *conn;
+	const struct eval_request *req;
+	struct eval_run *run;         /* the evaluation feeding it */
+	char *sql_begin, *sql_batch, *sql_resolve, *sql_end;
+	char *kids;                   /* the children evaluated (text[]), NULL for everyone */
+	char as_of[11];
+	char eval_id[24];             /* record_begin.sql's evaluation_id */
+	char digest[64];
+	char repeat[16];
+	int begun;                    /* BEGIN was sent */
+	unsigned long session;        /* the database session the transaction lives in */
+	int in_rule;                  /* the rule's savepoint was sent */
+	int in_flight;                /* batches sent and not answered */
+	int owe;                      /* the evaluation waits for an answer (eval_continue) */
+	int owe_rule_end;             /* ... to its rule_end */
+	char *rule_error;             /* the rule in flight could not be recorded: why */
+	int broken;                   /* the transaction is lost (connection, a failed step) */
+	char error[1024];             /* the first failure, or "" */
+	struct record_changes rule_ch;  /* of the rule in flight, kept when it is released */
+	struct record_changes ch;
+	record_done_cb cb;
+	void *cb_arg;
+};
+
+static void record_free(struct record *rec)
+{
+	free(rec->sql_begin);
+	free(rec->sql_batch);
+	free(rec->sql_resolve);
+	free(rec->sql_end);
+	free(rec->kids);
+	free(rec->rule_error);
+	free(rec);
+}
+
+/* Keeps the first failure: it is the cause, and what follows it only says the transaction was
+ * aborted. */
+static void record_fail(struct record *rec, const char *what, const char *why)
+{
+	size_t n;
+
+	if (rec->error[0])
+		return;
+	snprintf(rec->error, sizeof(rec->error), "recording the evaluation in schema %s failed at "
+		 "%s: %s", rec->ctx->cfg->state_schema, what, why ? why : "unknown error");
+	n = strlen(rec->error);
+	while (n > 0 && rec->error[n - 1] == '\n')
+		rec->error[--n] = '\0';
+}
+
+static const char *record_pg_error(struct record *rec, PGresult *res)
+{
+	return res ? PQresultErrorMessage(res) : db_error(rec->conn);
+}
+
+/* Answers the evaluation's latest call, once. */
+static void record_answer(struct record *rec, enum eval_next next, const char *why)
+{
+	if (!rec->owe)
+		return;
+	rec->owe = 0;
+	rec->owe_rule_end = 0;
+	eval_continue(rec->run, next, why);
+}
+
+/* The transaction is gone: the evaluation is told to stop. */
+static void record_break(struct record *rec, const char *what, const char *why)
+{
+	record_fail(rec, what, why);
+	rec->broken = 1;
+	record_answer(rec, EVAL_NEXT_ABORT, rec->error);
+}
+
+static int record_send(struct record *rec, const char *sql, int n, const char *const *params,
+		       db_result_cb cb, const char *what)
+{
+	if (db_query(rec->conn, sql, n, params, cb, rec) == 0)
+		return 0;
+	record_break(rec, what, db_error(rec->conn));
+	return -1;
+}
+
+/* A sink call finds the transaction gone (a failed step, or the connection lost and made
+ * again: a batch sent now would run outside it): the evaluation is told to stop. */
+static int record_lost(struct record *rec)
+{
+	if (!rec->broken && rec->session == db_session(rec->conn) && db_is_up(rec->conn))
+		return 0;
+	record_break(rec, "its transaction", "the database connection was lost");
+	return 1;
+}
+
+/* ---- opening ---- */
+
+static void record_on_begun(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		record_break(rec, "its start", record_pg_error(rec, res));
+		return;
+	}
+	snprintf(rec->eval_id, sizeof(rec->eval_id), "%s", PQgetvalue(res, 0, 0));
+	record_answer(rec, EVAL_NEXT_GO_ON, NULL);
+}
+
+static void record_on_step(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+
+	(void)conn;
+	if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		     PQresultStatus(res) != PGRES_TUPLES_OK))
+		record_break(rec, "its transaction", record_pg_error(rec, res));
+}
+
+/* The lock serialises recording between daemons sharing the state schema: each diff runs on a
+ * snapshot taken after the previous one committed, so no change is announced twice. BEGIN, the
+ * lock and the evaluation's row go one after another; the first failure breaks the rest. */
+static void record_begin(void *arg, struct eval_run *run, const char *as_of)
+{
+	struct record *rec = arg;
+	const char *lock[1] = { rec->ctx->cfg->state_schema };
+	char scope[32];
+	const char *params[2] = { as_of, scope };
+
+	rec->run = run;
+	rec->owe = 1;
+	snprintf(rec->as_of, sizeof(rec->as_of), "%s", as_of);
+	/* One digest per person per evaluation: the day and the moment identify the evaluation. */
+	snprintf(rec->digest, sizeof(rec->digest), "%s-%lld", as_of, (long long)time(NULL));
+	snprintf(scope, sizeof(scope), rec->req->child_ids ? "%zu children" : "all",
+		 rec->req->n_child_ids);
+	rec->begun = 1;
+	rec->session = db_session(rec->conn);
+	if (record_send(rec, "BEGIN", 0, NULL, record_on_step, "its transaction") < 0 ||
+	    record_send(rec, "SELECT pg_advisory_xact_lock(hashtext('driftwatch-record:' || "
+			"$1)::bigint)", 1, lock, record_on_step, "its lock") < 0)
+		return;
+	record_send(rec, rec->sql_begin, 2, params, record_on_begun, "its start");
+}
+
+/* ---- a rule's alerts ---- */
+
+/* One element of record.sql's $1, as JSON text. */
+static char *record_alert_row(const struct alert *a, const struct dw_config *cfg)
+{
+	json_t *payload = alert_to_json(a, "firing");
+	json_t *dest = routing_destinations(a, cfg);
+	char *key = routing_notify_key(a);
+	json_t *row = NULL;
+	char *text = NULL;
+
+	if (payload && dest && key)
+		row = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:O, s:O}", "fingerprint",
+				a->fingerprint, "rule", a->rule->name, "child_id", a->child_id,
+				"subject_id", a->subject_id ? json_string(a->subject_id) : json_null(),
+				"stage", a->rule->stages[a->stage].name, "stage_rank", a->stage,
+				"notify_key", key, "payload", payload, "destinations", dest);
+	if (row)
+		text = json_dumps(row, JSON_COMPACT);
+	json_decref(row);
+	json_decref(payload);
+	json_decref(dest);
+	free(key);
+	return text;
+}
+
+static char *record_batch_json(const struct alert *alerts, size_t n,
+			       const struct dw_config *cfg)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, "[");
+	for (size_t i = 0; i < n; i++) {
+		char *row = record_alert_row(&alerts[i], cfg);
+
+		if (!row) {
+			strbuf_free(&sb);
+			return NULL;
+		}
+		if (i > 0)
+			strbuf_append(&sb, ",");
+		strbuf_append(&sb, row);
+		free(row);
+	}
+	strbuf_append(&sb, "]");
+	return strbuf_take(&sb);
+}
+
+/* The rule could not be recorded: the evaluation hears it at its next call or now. */
+static void record_rule_fails(struct record *rec, const char *why)
+{
+	size_t n;
+
+	if (!rec->rule_error) {
+		rec->rule_error = strdup(why ? why : "unknown error");
+		n = rec->rule_error ? strlen(rec->rule_error) : 0;
+		while (n > 0 && rec->rule_error[n - 1] == '\n')
+			rec->rule_error[--n] = '\0';
+	}
+	if (rec->owe && !rec->owe_rule_end)
+		record_answer(rec, EVAL_NEXT_RULE_FAILED, rec->rule_error);
+}
+
+static void record_on_batch(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+	struct record_changes *c = &rec->rule_ch;
+
+	(void)conn;
+	rec->in_flight--;
+	if (!res) {
+		record_break(rec, "a batch of alerts", db_error(rec->conn));
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		/* the first error; a batch sent after it only says the savepoint is aborted */
+		record_rule_fails(rec, PQresultErrorMessage(res));
+		return;
+	}
+	c->firing += atoll(PQgetvalue(res, 0, 0));
+	c->escalated += atoll(PQgetvalue(res, 0, 1));
+	c->updated += atoll(PQgetvalue(res, 0, 2));
+	c->reminders += atoll(PQgetvalue(res, 0, 4));
+	c->email_notices += atoll(PQgetvalue(res, 0, 5));
+	c->webhook_notices += atoll(PQgetvalue(res, 0, 6));
+	if (rec->owe && !rec->owe_rule_end)
+		record_answer(rec, EVAL_NEXT_GO_ON, NULL);
+}
+
+/* Each rule's writes go in a savepoint: a rule that fails, at either end, takes back only its
+ * own. */
+static int record_open_rule(struct record *rec)
+{
+	if (rec->in_rule)
+		return 0;
+	rec->in_rule = 1;
+	memset(&rec->rule_ch, 0, sizeof(rec->rule_ch));
+	return record_send(rec, "SAVEPOINT " RECORD_SAVEPOINT, 0, NULL, record_on_step,
+			   "a rule's savepoint");
+}
+
+static void record_alerts(void *arg, struct eval_run *run, const struct config_rule *rc,
+			  struct alert *alerts, size_t n)
+{
+	struct record *rec = arg;
+	char *batch;
+	const char *params[5];
+
+	(void)run;
+	(void)rc;
+	rec->owe = 1;
+	if (record_lost(rec))
+		return;
+	if (rec->rule_error) {
+		record_answer(rec, EVAL_NEXT_RULE_FAILED, rec->rule_error);
+		return;
+	}
+	if (record_open_rule(rec) < 0)
+		return;
+	batch = record_batch_json(alerts, n, rec->ctx->cfg);
+	if (!batch) {
+		record_rule_fails(rec, "out of memory building a batch of alerts");
+		return;
+	}
+	params[0] = batch;
+	params[1] = rec->as_of;
+	params[2] = rec->digest;
+	params[3] = rec->repeat;
+	params[4] = rec->eval_id;
+	rec->in_flight++;
+	/* libpq copies the parameters, so the batch's text goes as soon as it is sent. */
+	if (record_send(rec, rec->sql_batch, 5, params, record_on_batch, "a batch of alerts") < 0) {
+		free(batch);
+		return;
+	}
+	free(batch);
+	if (rec->in_flight < RECORD_IN_FLIGHT)
+		record_answer(rec, EVAL_NEXT_GO_ON, NULL);
+}
+
+/* ---- a rule's end ---- */
+
+static void record_add(struct record_changes *to, const struct record_changes *c)
+{
+	to->firing += c->firing;
+	to->escalated += c->escalated;
+	to->updated += c->updated;
+	to->resolved += c->resolved;
+	to->reminders += c->reminders;
+	to->email_notices += c->email_notices;
+	to->webhook_notices += c->webhook_notices;
+}
+
+static void record_on_rule_closed(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+	char *why;
+
+	(void)conn;
+	rec->in_rule = 0;
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		record_break(rec, "the end of a rule", record_pg_error(rec, res));
+		return;
+	}
+	if (!rec->rule_error) {
+		record_add(&rec->ch, &rec->rule_ch);
+		record_answer(rec, EVAL_NEXT_GO_ON, NULL);
+		return;
+	}
+	why = rec->rule_error;
+	rec->rule_error = NULL;
+	record_answer(rec, EVAL_NEXT_RULE_FAILED, why);
+	free(why);
+}
+
+static const char record_undo[] = "ROLLBACK TO SAVEPOINT " RECORD_SAVEPOINT
+				  "; RELEASE SAVEPOINT " RECORD_SAVEPOINT;
+static const char record_keep[] = "RELEASE SAVEPOINT " RECORD_SAVEPOINT;
+
+static void record_close_rule(struct record *rec)
+{
+	/* two statements: the simple protocol (no parameters) */
+	if (db_script(rec->conn, rec->rule_error ? record_undo : record_keep,
+		      record_on_rule_closed, rec) < 0)
+		record_break(rec, "the end of a rule", db_error(rec->conn));
+}
+
+static void record_on_resolved(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+	struct record_changes *c = &rec->rule_ch;
+
+	(void)conn;
+	if (!res) {
+		record_break(rec, "resolving a rule's alerts", db_error(rec->conn));
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		record_rule_fails(rec, PQresultErrorMessage(res));
+	} else {
+		c->resolved += atoll(PQgetvalue(res, 0, 0));
+		c->email_notices += atoll(PQgetvalue(res, 0, 1));
+		c->webhook_notices += atoll(PQgetvalue(res, 0, 2));
+	}
+	record_close_rule(rec);
+}
+
+/* After the rule's batches (the connection runs its queries in order): what the rule no
+ * longer yields resolves, and the savepoint is released; or, when the rule failed on either
+ * side, everything it wrote is taken back. */
+static void record_rule_end(void *arg, struct eval_run *run, const struct config_rule *rc,
+			    const char *error)
+{
+	struct record *rec = arg;
+	const char *params[6] = { rc->def->name, rec->as_of, rec->kids, rec->eval_id,
+				  rec->ctx->cfg->email.send_resolved ? "true" : "false",
+				  rec->digest };
+
+	(void)run;
+	rec->owe = 1;
+	rec->owe_rule_end = 1;
+	if (record_lost(rec))
+		return;
+	if (error && !rec->rule_error)
+		rec->rule_error = strdup(error);
+	if (record_open_rule(rec) < 0)
+		return;
+	if (error || rec->rule_error) {
+		record_close_rule(rec);
+		return;
+	}
+	record_send(rec, rec->sql_resolve, 6, params, record_on_resolved,
+		    "resolving a rule's alerts");
+}
+
+/* ---- the end ---- */
+
+static void record_done(struct record *rec)
+{
+	record_done_cb cb = rec->cb;
+	void *arg = rec->cb_arg;
+	struct record_changes ch = rec->ch;
+	char error[sizeof(rec->error)];
+	int ok = !rec->error[0] && !rec->broken;
+
+	snprintf(error, sizeof(error), "%s", rec->error);
+	record_free(rec);
+	if (!ok)
+		memset(&ch, 0, sizeof(ch));
+	cb(ok, ok || !error[0] ? NULL : error, &ch, arg);
+}
+
+static void record_on_final(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		record_fail(rec, "the end of its transaction", record_pg_error(rec, res));
+	record_done(rec);
+}
+
+static void record_on_end(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		record_fail(rec, "its figures", record_pg_error(rec, res));
+		rec->broken = 1;
+		return;
+	}
+	rec->ch.reports = atoll(PQgetvalue(res, 0, 0));
+}
+
+/* {"rule": "why", ...} of the failed rules, and the text[] of the rules that ran to the end. */
+static int record_health(const struct dw_config *cfg, const struct eval_result *res,
+			 char **failed, char **ok)
+{
+	json_t *f = json_object();
+	const char *names[RULE_REGISTRY_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; f && i < cfg->n_rules; i++) {
+		if (res->rules[i].status == EVAL_RULE_FAILED)
+			json_object_set_new(f, cfg->rules[i].def->name,
+					    json_string(res->rules[i].error ? res->rules[i].error
+									    : "failed"));
+		else if (res->rules[i].status == EVAL_RULE_OK)
+			names[n++] = cfg->rules[i].def->name;
+	}
+	*failed = f ? json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	*ok = strbuf_text_array(names, n);
+	json_decref(f);
+	return *failed && *ok ? 0 : -1;
+}
+
+static char *record_bad_rows_json(const struct eval_result *res)
+{
+	json_t *o = json_object();
+	char *text;
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < res->n_bad; i++)
+		json_object_set_new(o, res->bad[i].kind, json_integer(res->bad[i].count));
+	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+static int record_send_end(struct record *rec, const struct eval_result *res)
+{
+	char children[24], alerts[24], notices[24];
+	char *bad = record_bad_rows_json(res), *failed = NULL, *ok = NULL;
+	const char *params[9];
+	int rc = -1;
+
+	snprintf(children, sizeof(children), "%lld", res->children);
+	snprintf(alerts, sizeof(alerts), "%zu", res->n_alerts);
+	snprintf(notices, sizeof(notices), "%lld", rec->ch.email_notices + rec->ch.webhook_notices);
+	if (bad && record_health(rec->ctx->cfg, res, &failed, &ok) == 0) {
+		params[0] = rec->eval_id;
+		/* Bad rows and children counted elsewhere (the daemon's own connection) or not at
+		 * all: NULL, so that nobody reads a zero as "none". */
+		params[1] = res->counted ? children : NULL;
+		params[2] = res->counted ? bad : NULL;
+		params[3] = alerts;
+		params[4] = notices;
+		params[5] = failed;
+		params[6] = ok;
+		params[7] = rec->ctx->cfg->addresses.operators;
+		params[8] = rec->digest;
+		rc = db_query(rec->conn, rec->sql_end, 9, params, record_on_end, rec);
+	}
+	free(bad);
+	free(failed);
+	free(ok);
+	return rc;
+}
+
+void record_finish(struct record *rec, const struct eval_result *res, int keep,
+		   record_done_cb cb, void *arg)
+{
+	int commit = keep && !res->error && !rec->broken && !rec->error[0] && rec->eval_id[0];
+
+	rec->cb = cb;
+	rec->cb_arg = arg;
+	if (!commit)
+		rec->broken = 1;  /* rolled back: reported as not kept, the caller knows why */
+	if (!rec->begun) {
+		record_done(rec);
+		return;
+	}
+	if (commit && record_send_end(rec, res) < 0) {
+		record_fail(rec, "its figures", db_error(rec->conn));
+		rec->broken = 1;
+		commit = 0;
+	}
+	if (db_query(rec->conn, commit ? "COMMIT" : "ROLLBACK", 0, NULL, record_on_final, rec) < 0) {
+		record_fail(rec, "the end of its transaction", db_error(rec->conn));
+		record_done(rec);
+	}
+}
+
+/* ---- setting up ---- */
+
+static char *record_stmt(const char *sql, const char *ident)
+{
+	return strbuf_subst(sql, "@state@", ident);
+}
+
+struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
+			  const struct eval_request *req)
+{
+	struct record *rec = calloc(1, sizeof(*rec));
+	char *ident, *repaired;
+
+	if (!rec)
+		return NULL;
+	rec->ctx = ctx;
+	rec->conn = conn;
+	rec->req = req;
+	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
+	if (ident) {
+		rec->sql_begin = record_stmt(sql_record_begin, ident);
+		rec->sql_batch = record_stmt(sql_record, ident);
+		rec->sql_resolve = record_stmt(sql_record_resolve, ident);
+		rec->sql_end = record_stmt(sql_record_end, ident);
+	}
+	free(ident);
+	/* Notified ids come from the case database as bytes; the state database wants UTF-8. */
+	rec->kids = req->child_ids ? strbuf_text_array(req->child_ids, req->n_child_ids) : NULL;
+	repaired = rec->kids ? utf8_repair(rec->kids, NULL) : NULL;
+	free(rec->kids);
+	rec->kids = repaired;
+	snprintf(rec->repeat, sizeof(rec->repeat), "%d", ctx->cfg->repeat_after_days);
+	if (!rec->sql_begin || !rec->sql_batch || !rec->sql_resolve || !rec->sql_end ||
+	    (req->child_ids && !rec->kids)) {
+		record_free(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+void record_sink(struct record *rec, struct eval_sink *sink)
+{
+	memset(sink, 0, sizeof(*sink));
+	sink->begin = record_begin;
+	sink->alerts = record_alerts;
+	sink->rule_end = record_rule_end;
+	sink->arg = rec;
+}
+
+void record_cancel(struct record *rec)
+{
+	if (rec)
+		record_free(rec);
+}

@@ -1,0 +1,43 @@
+-- record_resolve: one rule ran to its end: its firing alerts it did not yield this time
+-- (record.sql marks every one it yields) have stopped holding and resolve, with their events and
+-- notices. Only the evaluated children can resolve; a rule that failed, or is disabled, is never
+-- resolved here, so its alerts stay as they were.
+-- $1 text    the rule
+-- $2 date    T
+-- $3 text[]  the children evaluated, or NULL for everyone
+-- $4 bigint  the evaluation
+-- $5 boolean send resolved notices by email
+-- $6 text    the digest key
+WITH resolved AS (
+    UPDATE @state@.alerts a
+       SET status = 'resolved', last_changed_on = $2::date,
+           payload = a.payload || jsonb_build_object('status', 'resolved', 'as_of', $2::date)
+     WHERE a.status = 'firing'
+       AND a.rule = $1::text
+       AND ($3::text[] IS NULL OR a.child_id = ANY($3::text[]))
+       AND a.last_seen_eval IS DISTINCT FROM $4::bigint
+    RETURNING a.alert_id, a.stage, a.payload, a.destinations
+),
+events AS (
+    INSERT INTO @state@.alert_events (alert_id, as_of, kind, stage, detail)
+    SELECT r.alert_id, $2::date, 'resolved', r.stage, NULL
+      FROM resolved r
+    RETURNING event_id, alert_id
+),
+notices AS (
+    INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
+           type, payload, digest_key)
+    SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
+           e.event_id, e.alert_id, d.channel, d.destination, d.role, 'alert.resolved',
+           r.payload, CASE WHEN d.channel = 'email' THEN $6::text END
+      FROM events e JOIN resolved r ON r.alert_id = e.alert_id
+     CROSS JOIN LATERAL jsonb_to_recordset(r.destinations) AS d(channel text, destination text,
+           role text)
+     WHERE d.destination IS NOT NULL
+       AND NOT (d.channel = 'email' AND NOT $5::boolean)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING notice_id, channel
+)
+SELECT (SELECT count(*) FROM events) AS resolved,
+       (SELECT count(*) FROM notices WHERE channel = 'email')   AS email_notices,
+       (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices;

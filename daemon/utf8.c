@@ -1,0 +1,93 @@
+/* utf8: checks and repairs text read from a database that may not check it (SQL_ASCII). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/utf8.h"
+
+/* Length of the well-formed sequence at s (1 to 4), or 0 when s starts an ill-formed one;
+ * *bad then gets how many bytes make up its maximal subpart, each later replaced by one
+ * U+FFFD (Unicode 15, section 3.9, table 3-7). */
+static size_t utf8_seq(const unsigned char *s, size_t *bad)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t need, i;
+
+	*bad = 1;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		need = 1;
+	else if (c >= 0xE0 && c <= 0xEF)
+		need = 2;
+	else if (c >= 0xF0 && c <= 0xF4)
+		need = 3;
+	else
+		return 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;  /* surrogates */
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;  /* past U+10FFFF */
+	for (i = 1; i <= need; i++) {
+		unsigned char b = s[i];
+
+		if (b < lo || b > hi) {
+			*bad = i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xBF;
+	}
+	return need + 1;
+}
+
+int utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t bad;
+
+	while (*p) {
+		size_t n = utf8_seq(p, &bad);
+
+		if (n == 0)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
+char *utf8_repair(const char *s, size_t *repaired)
+{
+	static const char fffd[] = "\xEF\xBF\xBD";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), fixes = 0;
+	/* Each bad byte becomes at most three. */
+	char *out = malloc(len * 3 + 1), *o = out;
+
+	if (repaired)
+		*repaired = 0;
+	if (!out)
+		return NULL;
+	while (*p) {
+		size_t bad, n = utf8_seq(p, &bad);
+
+		if (n > 0) {
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+			continue;
+		}
+		memcpy(o, fffd, 3);
+		o += 3;
+		p += bad;
+		fixes++;
+	}
+	*o = '\0';
+	if (repaired)
+		*repaired = fixes;
+	return out;
+}
