@@ -329,6 +329,33 @@ static void db_on_notice(void *arg, const char *message)
 	log_debug(conn, "database notice: %.*s", (int)n, message);
 }
 
+static void db_on_encoding(struct db_conn *conn, PGresult *res, void *arg)
+{
+	(void)arg;
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		db_connect_fail(conn, "could not set client_encoding to SQL_ASCII");
+		return;
+	}
+	db_connect_finish(conn, 1);
+}
+
+/* The connection asks for UTF-8 (db_connect): a database that knows its encoding converts to
+ * it. One in SQL_ASCII knows nothing, and would refuse to send any byte that is not UTF-8;
+ * asking for SQL_ASCII instead gets the bytes as stored, and driftwatch repairs what it shows
+ * (utf8.h). */
+static void db_match_encoding(struct db_conn *conn)
+{
+	const char *enc = PQparameterStatus(conn->pg, "server_encoding");
+
+	if (!enc || strcmp(enc, "SQL_ASCII") != 0) {
+		db_connect_finish(conn, 1);
+		return;
+	}
+	if (db_query(conn, "SET client_encoding TO 'SQL_ASCII'", 0, NULL, db_on_encoding,
+		     NULL) < 0)
+		db_connect_fail(conn, "could not set client_encoding to SQL_ASCII");
+}
+
 static void db_connect_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_conn *conn = arg;
@@ -352,7 +379,7 @@ static void db_connect_step(evutil_socket_t fd, short what, void *arg)
 	}
 	conn->session++;
 	db_set_state(conn, DB_READY);
-	db_connect_finish(conn, 1);
+	db_match_encoding(conn);
 }
 
 /* libpq enforces connect_timeout only in its blocking calls, so the loop keeps its own. */

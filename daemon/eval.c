@@ -657,9 +657,30 @@ static char *eval_cursor_sql(const char *body)
 	return strbuf_take(&sb);
 }
 
+/* Seconds left of the evaluation's budget (database.query_timeout_seconds): a lock held on a
+ * relation every rule reads must cost one timeout, not one per rule. */
+static double eval_budget_left(const struct eval_run *run)
+{
+	return (double)run->ctx->cfg->query_timeout_s - eval_elapsed(&run->t0);
+}
+
+/* "SAVEPOINT ...; SET LOCAL statement_timeout = ..." for the step about to run; NULL when the
+ * budget is spent. */
+static int eval_savepoint_sql(const struct eval_run *run, char *buf, size_t size)
+{
+	double left = eval_budget_left(run);
+
+	if (left < 0.1)
+		return -1;
+	snprintf(buf, size, "SAVEPOINT " EVAL_SAVEPOINT "; SET LOCAL statement_timeout = %ld",
+		 (long)(left * 1000));
+	return 0;
+}
+
 static void eval_run_rule(struct eval_run *run)
 {
 	const struct config_rule *rc = eval_rule(run);
+	char savepoint[128];
 	char *body;
 
 	free(run->sql);
@@ -676,7 +697,14 @@ static void eval_run_rule(struct eval_run *run)
 		return;
 	}
 	run->step = EVAL_RULE;
-	if (db_query(run->conn, "SAVEPOINT " EVAL_SAVEPOINT, 0, NULL, eval_on_savepoint, run) < 0)
+	if (eval_savepoint_sql(run, savepoint, sizeof(savepoint)) < 0) {
+		run->rule_error = eval_first_line("not run: the evaluation ran out of time (%s, "
+						  "database.query_timeout_seconds)", run->timeout);
+		run->step = EVAL_RULE_END;
+		eval_rule_over(run);
+		return;
+	}
+	if (db_script(run->conn, savepoint, eval_on_savepoint, run) < 0)
 		eval_fail(run, "could not start a rule: %s", db_error(run->conn));
 }
 
@@ -819,6 +847,7 @@ static void eval_on_quality_savepoint(struct db_conn *conn, PGresult *pg, void *
 static void eval_run_quality(struct eval_run *run)
 {
 	char *cats = eval_categories(run->ctx->cfg, NULL);
+	char savepoint[128];
 	const char *params[6];
 	int rc_send;
 
@@ -837,8 +866,13 @@ static void eval_run_quality(struct eval_run *run)
 	params[3] = cats;
 	params[4] = "{}";
 	params[5] = "";
-	rc_send = db_query(run->conn, "SAVEPOINT " EVAL_SAVEPOINT, 0, NULL,
-			   eval_on_quality_savepoint, run);
+	if (eval_savepoint_sql(run, savepoint, sizeof(savepoint)) < 0) {
+		free(cats);
+		eval_quality_failed(run, "the evaluation ran out of time "
+				    "(database.query_timeout_seconds)");
+		return;
+	}
+	rc_send = db_script(run->conn, savepoint, eval_on_quality_savepoint, run);
 	if (rc_send == 0)
 		rc_send = db_query(run->conn, run->sql, 6, params, eval_on_quality, run);
 	free(cats);
@@ -914,6 +948,27 @@ static void eval_setup(struct eval_run *run)
 			  db_error(run->conn));
 }
 
+/* Every rule that ran failed: that is no partial result but a failed evaluation (the database
+ * is gone, a lock blocks everything, the schema is wrong), retried as one. */
+static int eval_all_failed(struct eval_run *run)
+{
+	const struct dw_config *cfg = run->ctx->cfg;
+	size_t ran = 0, first = cfg->n_rules;
+	char msg[1024];
+
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		ran += run->res->rules[i].status != EVAL_RULE_DISABLED;
+		if (first == cfg->n_rules && run->res->rules[i].status == EVAL_RULE_FAILED)
+			first = i;
+	}
+	if (ran == 0 || run->res->n_rules_failed < ran || first == cfg->n_rules)
+		return 0;
+	snprintf(msg, sizeof(msg), "every rule failed: rule %s: %s", cfg->rules[first].def->name,
+		 run->res->rules[first].error ? run->res->rules[first].error : "?");
+	eval_fail(run, "%s", msg);
+	return 1;
+}
+
 static void eval_next(struct eval_run *run)
 {
 	const struct dw_config *cfg = run->ctx->cfg;
@@ -938,6 +993,8 @@ static void eval_next(struct eval_run *run)
 		}
 		if (!run->skip_rules)
 			run->res->rules_seconds = eval_elapsed(&run->t_step);
+		if (eval_all_failed(run))
+			return;
 		if (run->count_bad_rows) {
 			eval_run_quality(run);
 			return;
