@@ -793,8 +793,6 @@ static void eval_on_quality_closed(struct db_conn *conn, PGresult *pg, void *arg
 static void eval_quality_failed(struct eval_run *run, const char *err)
 {
 	run->res->bad_rows_error = eval_first_line("%s", err);
-	log_warn(run->ctx, "bad rows could not be counted: %s",
-		 run->res->bad_rows_error ? run->res->bad_rows_error : "out of memory");
 	if (db_script(run->conn, "ROLLBACK TO SAVEPOINT " EVAL_SAVEPOINT "; RELEASE SAVEPOINT "
 		      EVAL_SAVEPOINT, eval_on_quality_closed, run) < 0)
 		eval_fail(run, "could not end the data quality query: %s", db_error(run->conn));

@@ -36,13 +36,22 @@ static int mail_fail(char *err, size_t errsz, const char *fmt, ...)
 /* In reading order. A failure report goes to the operators: a notice that could not be
  * delivered and will not be tried again. */
 enum mail_kind {
-	MAIL_KIND_ESCALATED, MAIL_KIND_FIRING, MAIL_KIND_UPDATED, MAIL_KIND_RESOLVED, MAIL_KIND_FAILED
+	MAIL_KIND_ESCALATED, MAIL_KIND_FIRING, MAIL_KIND_UPDATED, MAIL_KIND_RESOLVED, MAIL_KIND_FAILED,
+	MAIL_KIND_RULE_FAILING, MAIL_KIND_RULE_RECOVERED
 };
-#define MAIL_N_KINDS 5
+#define MAIL_N_KINDS 7
 
 static const char *const mail_kind_types[MAIL_N_KINDS] = {
-	"alert.escalated", "alert.firing", "alert.updated", "alert.resolved", "delivery.failed"
+	"alert.escalated", "alert.firing", "alert.updated", "alert.resolved", "delivery.failed",
+	"rule.failing", "rule.recovered"
 };
+
+/* Reports to the operators about driftwatch itself, not news about a child. */
+static int mail_kind_report(int kind)
+{
+	return kind == MAIL_KIND_FAILED || kind == MAIL_KIND_RULE_FAILING ||
+	       kind == MAIL_KIND_RULE_RECOVERED;
+}
 
 static int mail_kind_of(const char *type)
 {
@@ -81,6 +90,8 @@ static const struct mail_label mail_labels[] = {
 	{ "worker_change", NULL, "change of worker", "changes of worker", 0 },
 	{ "worker_churn", NULL, "worker churn", "worker churn", 0 },
 	{ "delivery", "failed", "undelivered notice", "undelivered notices", 0 },
+	{ "driftwatch", "rule_failing", "failing rule", "failing rules", 0 },
+	{ "driftwatch", "rule_recovered", "recovered rule", "recovered rules", 0 },
 };
 
 /* "15m" -> "15 months"; any other stage name as it is. */
@@ -194,26 +205,39 @@ static int mail_digest_build(const struct mail_notice *notices, size_t n, struct
 
 /* ---- subject ---- */
 
-static size_t mail_count_failed(const struct mail_digest *d)
+static size_t mail_count_kind(const struct mail_digest *d, int (*is)(int kind))
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < d->n; i++)
-		n += d->items[i].kind == MAIL_KIND_FAILED;
+		n += is(d->items[i].kind);
 	return n;
+}
+
+static int mail_kind_is_failed(int kind)
+{
+	return kind == MAIL_KIND_FAILED;
+}
+
+static size_t mail_count_failed(const struct mail_digest *d)
+{
+	return mail_count_kind(d, mail_kind_is_failed);
 }
 
 /* "3 drift alerts", "2 drift alerts and 1 undelivered notice", "driftwatch: 2 undelivered
  * notices": an operators' report must not read like news about a child. */
 static void mail_subject_head(struct strbuf *sb, const struct mail_digest *d)
 {
-	size_t failed = mail_count_failed(d), alerts = d->n - failed;
+	size_t failed = mail_count_failed(d);
+	size_t alerts = d->n - mail_count_kind(d, mail_kind_report);
 
 	if (alerts)
 		strbuf_printf(sb, "%zu drift alert%s", alerts, alerts == 1 ? "" : "s");
 	if (failed)
 		strbuf_printf(sb, "%s%zu undelivered notice%s", alerts ? " and " : "driftwatch: ",
 			      failed, failed == 1 ? "" : "s");
+	if (!alerts && !failed)
+		strbuf_append(sb, "driftwatch");
 }
 
 /* "3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought" */
@@ -575,6 +599,12 @@ static void mail_heading(struct strbuf *sb, const struct mail_item *it)
 	case MAIL_KIND_RESOLVED:
 		strbuf_append(sb, "Resolved: ");
 		break;
+	case MAIL_KIND_RULE_FAILING:
+		strbuf_append(sb, "Rule failing: ");
+		break;
+	case MAIL_KIND_RULE_RECOVERED:
+		strbuf_append(sb, "Rule running again: ");
+		break;
 	default:
 		strbuf_append(sb, "Not delivered");
 		return;
@@ -607,7 +637,7 @@ static int mail_notice_text(const struct mail_item *it, struct mail_notice_text 
 	/* a link of another scheme (javascript:) is shown as text, never offered as a link */
 	mail_append_clean(&sb, link ? link : "no link configured");
 	mail_notice_add(t, "Record", &sb, mail_link_ok(link) ? link : NULL);
-	if (it->kind != MAIL_KIND_FAILED) {
+	if (!mail_kind_report(it->kind)) {
 		mail_append_clean(&sb, mail_alert_str(a, "rule") ? mail_alert_str(a, "rule") :
 				  "unknown");
 		strbuf_append(&sb, ", stage ");
@@ -643,6 +673,12 @@ static int mail_notice_text(const struct mail_item *it, struct mail_notice_text 
 	else if (it->kind == MAIL_KIND_FAILED)
 		strbuf_append(&sb, "check the receiver named above and the configuration; driftwatch "
 			      "has stopped trying to deliver this notice");
+	else if (it->kind == MAIL_KIND_RULE_FAILING)
+		strbuf_append(&sb, "fix the cause named above (a grant, a view, the case database); "
+			      "driftwatch tries the rule again at every evaluation and says when it "
+			      "runs again");
+	else if (it->kind == MAIL_KIND_RULE_RECOVERED)
+		strbuf_append(&sb, "nothing: the rule runs again");
 	else
 		strbuf_append(&sb, "review in supervision");
 	mail_notice_add(t, "Expected of you", &sb, NULL);
@@ -694,6 +730,10 @@ static const char mail_intro[] =
 static const char mail_intro_failed[] =
 	"Driftwatch could not deliver the notices below and has stopped trying. Each one says "
 	"where it was going and why it failed.";
+
+static const char mail_intro_reports[] =
+	"Driftwatch reports on itself below: a rule that has started failing (the other rules go "
+	"on, and the alerts it raised before stay as they were), or one that runs again.";
 
 static const char mail_footer[] =
 	"This message was generated automatically by driftwatch from the case records. It "
@@ -800,7 +840,9 @@ static void mail_qp(struct strbuf *out, const char *text)
 static void mail_parts(struct strbuf *text, struct strbuf *html, const struct mail_digest *d,
 		       const char *subject, const char *to)
 {
-	const char *intro = mail_count_failed(d) == d->n ? mail_intro_failed : mail_intro;
+	const char *intro = mail_count_failed(d) == d->n ? mail_intro_failed
+			    : mail_count_kind(d, mail_kind_report) == d->n ? mail_intro_reports
+			    : mail_intro;
 
 	strbuf_append(html, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
 		      "<meta charset=\"utf-8\">\n<title>");

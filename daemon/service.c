@@ -478,9 +478,16 @@ static void service_on_counted(struct eval_result *res, void *arg)
 		eval_result_free(res);
 		return;
 	}
-	if (res->error) {
-		log_warn(svc->ctx, "counting bad rows failed (counted again after the next full "
-			 "evaluation): %s", res->error);
+	if (res->error || res->bad_rows_error) {
+		const char *why = res->error ? res->error : res->bad_rows_error;
+		int same = svc->bad_rows_last && strcmp(svc->bad_rows_last, why) == 0;
+
+		/* the same reason every interval is not news */
+		log_write(svc->ctx->log_level, same ? LOG_PRIO_DEBUG : LOG_PRIO_WARNING,
+			  "counting bad rows failed (counted again after the next full "
+			  "evaluation): %s", why);
+		free(svc->bad_rows_last);
+		svc->bad_rows_last = strdup(why);
 	} else {
 		service_metrics_bad_rows(svc, res);
 		service_log_bad_rows(svc, res);

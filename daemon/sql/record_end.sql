@@ -32,19 +32,33 @@ recovered AS (
      WHERE h.rule = ANY($7::text[])
     RETURNING h.rule, h.failing_since, h.error
 ),
+-- A report reads like a notice (mail_compose.c): what happened, to which rule, and why.
 reports AS (
     INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
            digest_key)
     SELECT 'rule_' || f.rule || '_failing_' || $1::bigint, 'email', $8::text, 'operators',
            'rule.failing',
-           jsonb_build_object('rule', f.rule, 'error', f.error, 'since', f.failing_since),
+           jsonb_build_object('rule', 'driftwatch', 'stage', 'rule_failing',
+               'child_id', NULL, 'subject_id', f.rule,
+               'summary', format('Rule %s has failed since %s: %s. The other rules go on; the '
+                                 'alerts it raised before stay as they were until it runs again.',
+                                 f.rule, to_char(f.failing_since, 'DD Mon YYYY HH24:MI TZ'),
+                                 f.error),
+               'facts', jsonb_build_object('rule', f.rule, 'error', f.error,
+                                           'failing_since', f.failing_since)),
            $9::text
       FROM now_failing f
      WHERE $8::text IS NOT NULL AND f.rule NOT IN (SELECT rule FROM was)
     UNION ALL
     SELECT 'rule_' || r.rule || '_recovered_' || $1::bigint, 'email', $8::text, 'operators',
            'rule.recovered',
-           jsonb_build_object('rule', r.rule, 'error', r.error, 'since', r.failing_since),
+           jsonb_build_object('rule', 'driftwatch', 'stage', 'rule_recovered',
+               'child_id', NULL, 'subject_id', r.rule,
+               'summary', format('Rule %s runs again. It had failed since %s: %s.', r.rule,
+                                 to_char(r.failing_since, 'DD Mon YYYY HH24:MI TZ'), r.error),
+               'facts', jsonb_build_object('rule', r.rule, 'failed_with', r.error,
+                                           'failing_since', r.failing_since,
+                                           'recovered_at', now())),
            $9::text
       FROM recovered r
      WHERE $8::text IS NOT NULL
