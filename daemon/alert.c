@@ -7,6 +7,7 @@
 
 #include "driftwatch/alert.h"
 #include "driftwatch/config.h"
+#include "driftwatch/mailaddr.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
@@ -100,11 +101,13 @@ json_t *alert_to_json(const struct alert *a, const char *status)
 
 struct recipient_pick {
 	const char *role;
-	const char *worker_id;
+	const char *worker_id;   /* who it is for, or who it should have been for */
 	const char *email;
+	char reason[256];        /* why the fallback got it ("" when it did not) */
+	const char *bad_address; /* the worker whose address in the case data cannot be used */
 };
 
-static int recipients_has_email(const json_t *list, const char *email)
+static json_t *recipients_find(const json_t *list, const char *email)
 {
 	size_t i;
 	json_t *r;
@@ -113,67 +116,173 @@ static int recipients_has_email(const json_t *list, const char *email)
 		const char *e = json_string_value(json_object_get(r, "email"));
 
 		if (e && strcmp(e, email) == 0)
-			return 1;
+			return r;
 	}
-	return 0;
+	return NULL;
 }
 
-static struct recipient_pick pick_fallback(struct alert *a, const char *role,
-					    const struct config_addresses *addr)
+/* The person's address when it can be used; otherwise NULL, with the reason said of who. */
+static const char *pick_usable(struct recipient_pick *p, const char *who, const char *id,
+			       const char *email)
 {
-	struct recipient_pick p = { role, NULL, addr->fallback };
+	const char *why;
 
+	if (!email) {
+		snprintf(p->reason, sizeof(p->reason), "%.160s has no email address", who);
+		return NULL;
+	}
+	if (mailaddr_usable(email, &why))
+		return email;
+	snprintf(p->reason, sizeof(p->reason), "the email address of %.160s cannot be used: it %s",
+		 who, why);
+	p->bad_address = id;
+	return NULL;
+}
+
+static void pick_fallback(struct alert *a, struct recipient_pick *p,
+			  const struct config_addresses *addr)
+{
+	p->email = addr->fallback;
 	if (addr->fallback)
 		a->used_fallback = 1;
 	else
 		a->unroutable = 1;
-	return p;
+	a->bad_addresses += p->bad_address != NULL;
+}
+
+static void pick_worker(struct recipient_pick *p, const char *what, const char *id,
+			const char *email)
+{
+	char who[160];
+
+	snprintf(who, sizeof(who), "%s %.120s", what, id);
+	p->worker_id = id;
+	p->email = pick_usable(p, who, id, email);
+}
+
+static void pick_allocated(struct recipient_pick *p, const struct alert_contacts *c)
+{
+	if (!c->alloc_worker_id) {
+		snprintf(p->reason, sizeof(p->reason), "the child has no open allocation to a "
+			 "known worker");
+		return;
+	}
+	pick_worker(p, "allocated worker", c->alloc_worker_id, c->alloc_worker_email);
+}
+
+/* Adds a clause to the reason ("; " between clauses); cut short rather than lost. */
+static void pick_reason_add(struct recipient_pick *p, const char *clause)
+{
+	size_t n = strlen(p->reason);
+
+	snprintf(p->reason + n, sizeof(p->reason) - n, "%s%s", n ? "; " : "", clause);
+}
+
+/* The supervisor named by supervisor_id, else the team's manager_email (RULES.md); both come
+ * through the allocated worker. */
+static void pick_supervisor(struct recipient_pick *p, const struct alert_contacts *c)
+{
+	char clause[160];
+
+	if (c->supervisor_id) {
+		pick_worker(p, "supervisor", c->supervisor_id, c->supervisor_email);
+		if (p->email)
+			return;
+	}
+	if (c->team_manager_email && mailaddr_usable(c->team_manager_email, NULL)) {
+		p->email = c->team_manager_email;
+		p->reason[0] = '\0';
+		p->bad_address = NULL;
+		return;
+	}
+	if (!c->alloc_worker_id)
+		snprintf(clause, sizeof(clause), "the child has no open allocation, so no "
+			 "supervisor");
+	else
+		snprintf(clause, sizeof(clause), "worker %.60s has no supervisor with a usable "
+			 "email address, and their team no usable manager_email", c->alloc_worker_id);
+	pick_reason_add(p, clause);
+}
+
+static void pick_chair(struct recipient_pick *p, const struct alert_contacts *c,
+		       const struct config_addresses *addr)
+{
+	if (c->chair_id) {
+		pick_worker(p, "chair", c->chair_id, c->chair_email);
+		if (p->email)
+			return;
+	}
+	p->email = addr->cp_chair;
+	if (!p->email)
+		pick_reason_add(p, "no conference chair with a usable address, and "
+				"addresses.cp_chair is not set");
+	else
+		p->reason[0] = '\0';
+}
+
+static void pick_configured(struct recipient_pick *p, const char *key, const char *address)
+{
+	p->email = address;
+	if (!address)
+		snprintf(p->reason, sizeof(p->reason), "addresses.%s is not set", key);
 }
 
 /* RULES.md "Recipients": each role has a chain; the configured fallback ends every chain so
- * that nobody is silently dropped. */
-static struct recipient_pick pick_role(struct alert *a, const char *role,
-				       const struct config_addresses *addr)
+ * that nobody is silently dropped, and says why it got the notice. */
+static void pick_role(struct alert *a, struct recipient_pick *p, const char *role,
+		      const struct config_addresses *addr)
 {
-	const struct alert_contacts *c = &a->contacts;
-	struct recipient_pick p = { role, NULL, NULL };
+	memset(p, 0, sizeof(*p));
+	p->role = role;
+	if (strcmp(role, "allocated_worker") == 0)
+		pick_allocated(p, &a->contacts);
+	else if (strcmp(role, "supervisor") == 0)
+		pick_supervisor(p, &a->contacts);
+	else if (strcmp(role, "cp_chair") == 0)
+		pick_chair(p, &a->contacts, addr);
+	else if (strcmp(role, "cp_manager") == 0 || strcmp(role, "head_of_service") == 0)
+		pick_configured(p, role, strcmp(role, "cp_manager") == 0 ? addr->cp_manager
+									  : addr->head_of_service);
+	if (!p->email)
+		pick_fallback(a, p, addr);
+}
 
-	if (strcmp(role, "allocated_worker") == 0) {
-		p.worker_id = c->alloc_worker_id;
-		p.email = c->alloc_worker_email;
-	} else if (strcmp(role, "supervisor") == 0) {
-		if (c->supervisor_email) {
-			p.worker_id = c->supervisor_id;
-			p.email = c->supervisor_email;
-		} else {
-			p.email = c->team_manager_email;
-		}
-	} else if (strcmp(role, "cp_chair") == 0) {
-		if (c->chair_email) {
-			p.worker_id = c->chair_id;
-			p.email = c->chair_email;
-		} else {
-			p.email = addr->cp_chair;
-		}
-	} else if (strcmp(role, "cp_manager") == 0) {
-		p.email = addr->cp_manager;
-	} else if (strcmp(role, "head_of_service") == 0) {
-		p.email = addr->head_of_service;
-	}
-	if (p.email)
-		return p;
-	return pick_fallback(a, role, addr);
+static int recipients_merge(json_t *r, const struct recipient_pick *p)
+{
+	const char *had = json_string_value(json_object_get(r, "reason"));
+	struct strbuf sb;
+	char *both;
+
+	if (p->bad_address && !json_object_get(r, "bad_address"))
+		json_object_set_new(r, "bad_address", json_string(p->bad_address));
+	if (!p->reason[0])
+		return 0;
+	strbuf_init(&sb);
+	if (had)
+		strbuf_printf(&sb, "%s; ", had);
+	strbuf_printf(&sb, "as %s: %s", p->role, p->reason);
+	both = strbuf_take(&sb);
+	if (!both)
+		return -1;
+	json_object_set_new(r, "reason", json_string(both));
+	free(both);
+	return 0;
 }
 
 static int recipients_add(json_t *list, const struct recipient_pick *p)
 {
 	json_t *r;
 
-	/* One person in two roles (a supervisor who chairs) gets one notice, under the first. */
-	if (p->email && recipients_has_email(list, p->email))
-		return 0;
+	/* One person in two roles (a supervisor who chairs, the duty team for several) gets one
+	 * notice, under the first role; each reason it got it is kept. */
+	if (p->email && (r = recipients_find(list, p->email)) != NULL)
+		return recipients_merge(r, p);
 	r = json_pack("{s:s, s:o, s:o}", "role", p->role, "worker_id",
 		      json_string_or_null(p->worker_id), "email", json_string_or_null(p->email));
+	if (r && p->reason[0])
+		json_object_set_new(r, "reason", json_string(p->reason));
+	if (r && p->bad_address)
+		json_object_set_new(r, "bad_address", json_string(p->bad_address));
 	if (!r)
 		return -1;
 	return json_array_append_new(list, r);
@@ -187,16 +296,19 @@ int alert_resolve_recipients(struct alert *a, const char *const *roles,
 
 	if (!list)
 		return -1;
-	a->used_fallback = a->unroutable = 0;
+	a->used_fallback = a->unroutable = a->bad_addresses = 0;
 	for (size_t i = 0; roles && roles[i]; i++) {
-		p = pick_role(a, roles[i], addr);
+		pick_role(a, &p, roles[i], addr);
 		if (recipients_add(list, &p) < 0) {
 			json_decref(list);
 			return -1;
 		}
 	}
 	if (json_array_size(list) == 0) {
-		p = pick_fallback(a, "fallback", addr);
+		memset(&p, 0, sizeof(p));
+		p.role = "fallback";
+		snprintf(p.reason, sizeof(p.reason), "no role is configured for this stage");
+		pick_fallback(a, &p, addr);
 		if (recipients_add(list, &p) < 0) {
 			json_decref(list);
 			return -1;

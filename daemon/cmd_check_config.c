@@ -16,6 +16,7 @@ struct check_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
 	struct errlist problems;
+	struct errlist warnings;     /* worth fixing, but the daemon runs */
 	int reached;          /* the database answered the catalogue query */
 	int tz_ok;
 };
@@ -85,11 +86,25 @@ static void check_on_connect(struct db_conn *conn, int ok, void *arg)
 	}
 }
 
+/* What the configuration allows but a council would not want, said before it matters. */
+static void check_warnings(const struct dw_config *cfg, struct errlist *w)
+{
+	if (!cfg->addresses.fallback)
+		errlist_add(w, "%s: addresses.fallback: warning: not set, so an alert with no "
+			    "reachable recipient (no open allocation, a worker with no usable email) "
+			    "goes to nobody and is only counted; set it to the front door or duty "
+			    "team", cfg->path);
+	if (!cfg->email.enabled)
+		errlist_add(w, "%s: email: warning: no email section, so nobody is emailed: alerts "
+			    "go to the configured webhooks only", cfg->path);
+}
+
 int cmd_check_config(struct dw_ctx *ctx)
 {
-	struct check_run cr = { ctx, NULL, { NULL, 0, 0 }, 0, 0 };
+	struct check_run cr = { ctx, NULL, { NULL, 0, 0 }, { NULL, 0, 0 }, 0, 0 };
 	int status;
 
+	check_warnings(ctx->cfg, &cr.warnings);
 	cr.conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 	if (!cr.conn)
 		return 1;
@@ -99,6 +114,8 @@ int cmd_check_config(struct dw_ctx *ctx)
 			db_error(cr.conn));
 	else
 		event_base_dispatch(ctx->base);
+	for (size_t i = 0; i < cr.warnings.n; i++)
+		fprintf(stderr, "%s\n", cr.warnings.msgs[i]);
 	for (size_t i = 0; i < cr.problems.n; i++)
 		fprintf(stderr, "%s\n", cr.problems.msgs[i]);
 	if (!cr.reached)
@@ -113,6 +130,7 @@ int cmd_check_config(struct dw_ctx *ctx)
 	else if (cr.reached)
 		fprintf(stderr, "%s: %zu problems found\n", ctx->cfg->path, cr.problems.n);
 	errlist_free(&cr.problems);
+	errlist_free(&cr.warnings);
 	db_conn_free(cr.conn);
 	return status;
 }

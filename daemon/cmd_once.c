@@ -97,8 +97,8 @@ static void once_on_recorded(int ok, const char *error, const struct record_chan
 		"%lld reminders; notices: %lld email, %lld webhook\n", ch->firing, ch->escalated,
 		ch->updated, ch->resolved, ch->reminders, ch->email_notices, ch->webhook_notices);
 	if (ch->reports)
-		fprintf(stderr, "  %lld report%s to the operators about rules failing or "
-			"recovering\n", ch->reports, ch->reports == 1 ? "" : "s");
+		fprintf(stderr, "  %lld report%s to the operators (rules failing or recovering, "
+			"addresses that cannot be used)\n", ch->reports, ch->reports == 1 ? "" : "s");
 	/* The alerts are in the outbox now: delivery reads them from there. */
 	once_deliver(run);
 }

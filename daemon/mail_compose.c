@@ -10,6 +10,7 @@
 
 #include "driftwatch/facts.h"
 #include "driftwatch/mail.h"
+#include "driftwatch/mailaddr.h"
 #include "driftwatch/strbuf.h"
 
 #define MAIL_LINE_MAX 76       /* RFC 2045 and 2047: encoded lines stay within this */
@@ -37,20 +38,20 @@ static int mail_fail(char *err, size_t errsz, const char *fmt, ...)
  * delivered and will not be tried again. */
 enum mail_kind {
 	MAIL_KIND_ESCALATED, MAIL_KIND_FIRING, MAIL_KIND_UPDATED, MAIL_KIND_RESOLVED, MAIL_KIND_FAILED,
-	MAIL_KIND_RULE_FAILING, MAIL_KIND_RULE_RECOVERED
+	MAIL_KIND_RULE_FAILING, MAIL_KIND_RULE_RECOVERED, MAIL_KIND_BAD_ADDRESS
 };
-#define MAIL_N_KINDS 7
+#define MAIL_N_KINDS 8
 
 static const char *const mail_kind_types[MAIL_N_KINDS] = {
 	"alert.escalated", "alert.firing", "alert.updated", "alert.resolved", "delivery.failed",
-	"rule.failing", "rule.recovered"
+	"rule.failing", "rule.recovered", "data.bad_address"
 };
 
 /* Reports to the operators about driftwatch itself, not news about a child. */
 static int mail_kind_report(int kind)
 {
 	return kind == MAIL_KIND_FAILED || kind == MAIL_KIND_RULE_FAILING ||
-	       kind == MAIL_KIND_RULE_RECOVERED;
+	       kind == MAIL_KIND_RULE_RECOVERED || kind == MAIL_KIND_BAD_ADDRESS;
 }
 
 static int mail_kind_of(const char *type)
@@ -92,6 +93,7 @@ static const struct mail_label mail_labels[] = {
 	{ "delivery", "failed", "undelivered notice", "undelivered notices", 0 },
 	{ "driftwatch", "rule_failing", "failing rule", "failing rules", 0 },
 	{ "driftwatch", "rule_recovered", "recovered rule", "recovered rules", 0 },
+	{ "driftwatch", "bad_address", "unusable address", "unusable addresses", 0 },
 };
 
 /* "15m" -> "15 months"; any other stage name as it is. */
@@ -163,6 +165,7 @@ struct mail_item {
 struct mail_digest {
 	struct mail_item *items;
 	size_t n;
+	const char *to;      /* the person it goes to */
 };
 
 static void mail_digest_free(struct mail_digest *d)
@@ -368,14 +371,7 @@ static void mail_header_text(struct strbuf *out, const char *name, const char *v
 /* Only a plain addr-spec goes into From and To: anything else could smuggle in a header. */
 static int mail_address_ok(const char *a)
 {
-	const char *at = strrchr(a, '@');
-
-	if (!at || at == a || !at[1] || strlen(a) > 254)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-		if (*p <= 0x20 || *p >= 0x7f || strchr("<>(),;:\"\\[]", *p))
-			return 0;
-	return 1;
+	return mailaddr_usable(a, NULL);
 }
 
 /* The host part of From, kept to the characters a msg-id's right side may hold. */
@@ -605,6 +601,9 @@ static void mail_heading(struct strbuf *sb, const struct mail_item *it)
 	case MAIL_KIND_RULE_RECOVERED:
 		strbuf_append(sb, "Rule running again: ");
 		break;
+	case MAIL_KIND_BAD_ADDRESS:
+		strbuf_append(sb, "Address that cannot be used: ");
+		break;
 	default:
 		strbuf_append(sb, "Not delivered");
 		return;
@@ -617,8 +616,26 @@ static int mail_link_ok(const char *link)
 	return link && (strncmp(link, "https://", 8) == 0 || strncmp(link, "http://", 7) == 0);
 }
 
-static int mail_notice_text(const struct mail_item *it, struct mail_notice_text *t)
+/* Why a fallback address (a duty team) got a notice meant for someone else, from the alert's
+ * recipient entry for this address; NULL when it is the person's own. */
+static const char *mail_why_you(const json_t *alert, const char *to)
 {
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(alert, "recipients"), i, r) {
+		const char *e = json_string_value(json_object_get(r, "email"));
+
+		if (e && to && strcmp(e, to) == 0)
+			return json_string_value(json_object_get(r, "reason"));
+	}
+	return NULL;
+}
+
+static int mail_notice_text(const struct mail_item *it, const char *to,
+			    struct mail_notice_text *t)
+{
+	const char *why = mail_why_you(it->n->alert, to);
 	const json_t *a = it->n->alert;
 	const char *child = mail_alert_str(a, "child_id");
 	const char *subject = mail_alert_str(a, "subject_id");
@@ -632,11 +649,14 @@ static int mail_notice_text(const struct mail_item *it, struct mail_notice_text 
 	mail_heading(&sb, it);
 	t->heading = strbuf_take(&sb);
 
-	mail_append_clean(&sb, child ? child : "(none given)");
-	mail_notice_add(t, "Child", &sb, NULL);
-	/* a link of another scheme (javascript:) is shown as text, never offered as a link */
-	mail_append_clean(&sb, link ? link : "no link configured");
-	mail_notice_add(t, "Record", &sb, mail_link_ok(link) ? link : NULL);
+	/* a report about driftwatch itself (a rule, an address) is about no child */
+	if (!mail_kind_report(it->kind) || child) {
+		mail_append_clean(&sb, child ? child : "(none given)");
+		mail_notice_add(t, "Child", &sb, NULL);
+		/* a link of another scheme (javascript:) is shown as text, never offered as one */
+		mail_append_clean(&sb, link ? link : "no link configured");
+		mail_notice_add(t, "Record", &sb, mail_link_ok(link) ? link : NULL);
+	}
 	if (!mail_kind_report(it->kind)) {
 		mail_append_clean(&sb, mail_alert_str(a, "rule") ? mail_alert_str(a, "rule") :
 				  "unknown");
@@ -652,6 +672,11 @@ static int mail_notice_text(const struct mail_item *it, struct mail_notice_text 
 	if (summary) {
 		mail_append_clean(&sb, summary);
 		mail_notice_add(t, "In brief", &sb, NULL);
+	}
+	if (why) {
+		strbuf_append(&sb, "sent to you because ");
+		mail_append_clean(&sb, why);
+		mail_notice_add(t, "Why you", &sb, NULL);
 	}
 	if (json_object_size(facts) > 0) {
 		const char *key;
@@ -679,6 +704,9 @@ static int mail_notice_text(const struct mail_item *it, struct mail_notice_text 
 			      "runs again");
 	else if (it->kind == MAIL_KIND_RULE_RECOVERED)
 		strbuf_append(&sb, "nothing: the rule runs again");
+	else if (it->kind == MAIL_KIND_BAD_ADDRESS)
+		strbuf_append(&sb, "correct the address in the case system; until then this "
+			      "person's notices go to the fallback address");
 	else
 		strbuf_append(&sb, "review in supervision");
 	mail_notice_add(t, "Expected of you", &sb, NULL);
@@ -733,7 +761,8 @@ static const char mail_intro_failed[] =
 
 static const char mail_intro_reports[] =
 	"Driftwatch reports on itself below: a rule that has started failing (the other rules go "
-	"on, and the alerts it raised before stay as they were), or one that runs again.";
+	"on, and the alerts it raised before stay as they were) or runs again, or an address in "
+	"the case data that cannot be used.";
 
 static const char mail_footer[] =
 	"This message was generated automatically by driftwatch from the case records. It "
@@ -855,7 +884,7 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 	for (size_t i = 0; i < d->n; i++) {
 		struct mail_notice_text t;
 
-		if (mail_notice_text(&d->items[i], &t) < 0) {
+		if (mail_notice_text(&d->items[i], d->to, &t) < 0) {
 			text->failed = 1;
 			mail_notice_text_free(&t);
 			return;
@@ -937,7 +966,7 @@ static void mail_part(struct strbuf *m, const char *boundary, const char *type,
 int mail_compose(const char *from, const char *to, time_t date, const struct mail_notice *notices,
 		 size_t n, struct mail_message *out, char *err, size_t errsz)
 {
-	struct mail_digest d = { NULL, 0 };
+	struct mail_digest d = { NULL, 0, to };
 	struct strbuf text, html, m;
 	char hex[65], datebuf[64], boundary[48];
 

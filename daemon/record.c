@@ -75,8 +75,13 @@ static void record_fail(struct record *rec, const char *what, const char *why)
 		rec->error[--n] = '\0';
 }
 
+/* The server's sentence without its severity or DETAIL (a DETAIL can quote a row). */
 static const char *record_pg_error(struct record *rec, PGresult *res)
 {
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (primary && *primary)
+		return primary;
 	return res ? PQresultErrorMessage(res) : db_error(rec->conn);
 }
 
@@ -115,6 +120,12 @@ static int record_lost(struct record *rec)
 		return 0;
 	record_break(rec, "its transaction", "the database connection was lost");
 	return 1;
+}
+
+/* Where reports to the operators go: nowhere without an email section to send them. */
+static const char *record_operators(const struct dw_config *cfg)
+{
+	return cfg->email.enabled ? cfg->addresses.operators : NULL;
 }
 
 /* ---- opening ---- */
@@ -245,7 +256,7 @@ static void record_on_batch(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		/* the first error; a batch sent after it only says the savepoint is aborted */
-		record_rule_fails(rec, PQresultErrorMessage(res));
+		record_rule_fails(rec, record_pg_error(rec, res));
 		return;
 	}
 	c->firing += atoll(PQgetvalue(res, 0, 0));
@@ -254,6 +265,7 @@ static void record_on_batch(struct db_conn *conn, PGresult *res, void *arg)
 	c->reminders += atoll(PQgetvalue(res, 0, 4));
 	c->email_notices += atoll(PQgetvalue(res, 0, 5));
 	c->webhook_notices += atoll(PQgetvalue(res, 0, 6));
+	c->reports += atoll(PQgetvalue(res, 0, 7));
 	if (rec->owe && !rec->owe_rule_end)
 		record_answer(rec, EVAL_NEXT_GO_ON, NULL);
 }
@@ -275,7 +287,7 @@ static void record_alerts(void *arg, struct eval_run *run, const struct config_r
 {
 	struct record *rec = arg;
 	char *batch;
-	const char *params[5];
+	const char *params[6];
 
 	(void)run;
 	(void)rc;
@@ -298,9 +310,10 @@ static void record_alerts(void *arg, struct eval_run *run, const struct config_r
 	params[2] = rec->digest;
 	params[3] = rec->repeat;
 	params[4] = rec->eval_id;
+	params[5] = record_operators(rec->ctx->cfg);
 	rec->in_flight++;
 	/* libpq copies the parameters, so the batch's text goes as soon as it is sent. */
-	if (record_send(rec, rec->sql_batch, 5, params, record_on_batch, "a batch of alerts") < 0) {
+	if (record_send(rec, rec->sql_batch, 6, params, record_on_batch, "a batch of alerts") < 0) {
 		free(batch);
 		return;
 	}
@@ -320,6 +333,7 @@ static void record_add(struct record_changes *to, const struct record_changes *c
 	to->reminders += c->reminders;
 	to->email_notices += c->email_notices;
 	to->webhook_notices += c->webhook_notices;
+	to->reports += c->reports;
 }
 
 static void record_on_rule_closed(struct db_conn *conn, PGresult *res, void *arg)
@@ -367,7 +381,7 @@ static void record_on_resolved(struct db_conn *conn, PGresult *res, void *arg)
 		return;
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		record_rule_fails(rec, PQresultErrorMessage(res));
+		record_rule_fails(rec, record_pg_error(rec, res));
 	} else {
 		c->resolved += atoll(PQgetvalue(res, 0, 0));
 		c->email_notices += atoll(PQgetvalue(res, 0, 1));
@@ -441,7 +455,7 @@ static void record_on_end(struct db_conn *conn, PGresult *res, void *arg)
 		rec->broken = 1;
 		return;
 	}
-	rec->ch.reports = atoll(PQgetvalue(res, 0, 0));
+	rec->ch.reports += atoll(PQgetvalue(res, 0, 0));
 }
 
 /* {"rule": "why", ...} of the failed rules, and the text[] of the rules that ran to the end. */
@@ -500,7 +514,7 @@ static int record_send_end(struct record *rec, const struct eval_result *res)
 		params[4] = notices;
 		params[5] = failed;
 		params[6] = ok;
-		params[7] = rec->ctx->cfg->addresses.operators;
+		params[7] = record_operators(rec->ctx->cfg);
 		params[8] = rec->digest;
 		rc = db_query(rec->conn, rec->sql_end, 9, params, record_on_end, rec);
 	}

@@ -50,7 +50,11 @@ json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg)
 
 	if (!list)
 		return NULL;
+	/* With no "email" section nobody is emailed: writing notices no one will send would
+	 * only fill the outbox and the logs. */
 	json_array_foreach(a->recipients, i, r) {
+		if (!cfg->email.enabled)
+			break;
 		rc |= routing_add(list, "email", json_string_value(json_object_get(r, "email")),
 				  json_string_value(json_object_get(r, "role")));
 	}

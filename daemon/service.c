@@ -1192,6 +1192,9 @@ int cmd_run(struct dw_ctx *ctx, const char *config_path)
 	service_timers_arm(&svc);
 	log_notice(ctx, "driftwatchd %s started: evaluating every %d s and after midnight (%s)",
 		   DW_VERSION, ctx->cfg->eval_interval_s, ctx->cfg->timezone);
+	if (!ctx->cfg->email.enabled)
+		log_notice(ctx, "email is off (no \"email\" section): alerts go to the webhooks "
+			   "only");
 	sdnotify_ready(svc.sd);
 	event_base_dispatch(ctx->base);
 	log_notice(ctx, "stopped");

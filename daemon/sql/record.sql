@@ -9,6 +9,8 @@
 -- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
 --            this many days without a notice (0: never)
 -- $5 bigint  the evaluation (record_begin.sql): every alert of the batch is marked seen by it
+-- $6 text    the operators' address, or NULL: told once of each address in the case data that
+--            cannot be used (alert.c marks the recipient entry that fell back for it)
 WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
@@ -83,6 +85,27 @@ notices AS (
        AND NOT (t.kind = 'updated' AND t.snoozed)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING notice_id, channel
+),
+bad_addresses AS (
+    INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
+           digest_key)
+    SELECT DISTINCT ON (r ->> 'bad_address')
+           'badaddr_' || md5((r ->> 'bad_address') || chr(31) || (r ->> 'reason')), 'email',
+           $6::text, 'operators', 'data.bad_address',
+           jsonb_build_object('rule', 'driftwatch', 'stage', 'bad_address', 'child_id', NULL,
+               'subject_id', r ->> 'bad_address',
+               'summary', format('An email address in the case data cannot be used, so '
+                                 'notices go to the fallback address instead: %s.',
+                                 r ->> 'reason'),
+               'facts', jsonb_build_object('worker_id', r ->> 'bad_address',
+                                           'reason', r ->> 'reason')),
+           $3::text
+      FROM cur c
+     CROSS JOIN LATERAL jsonb_array_elements(c.payload -> 'recipients') r
+     WHERE $6::text IS NOT NULL AND r ? 'bad_address'
+     ORDER BY r ->> 'bad_address'
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING notice_id
 )
 SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        (SELECT count(*) FROM events WHERE kind = 'escalated') AS escalated,
@@ -90,4 +113,5 @@ SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        0::bigint                                              AS resolved,
        (SELECT count(*) FROM events WHERE kind = 'reminder')  AS reminders,
        (SELECT count(*) FROM notices WHERE channel = 'email')   AS email_notices,
-       (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices;
+       (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices,
+       (SELECT count(*) FROM bad_addresses)                     AS reports;

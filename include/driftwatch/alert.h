@@ -35,6 +35,7 @@ struct alert {
 	char *summary;
 	int used_fallback;        /* a role resolved to the fallback address */
 	int unroutable;           /* no address at all for some role: fallback not configured */
+	int bad_addresses;        /* roles whose address in the case data cannot be used */
 };
 
 void alert_free(struct alert *a);
@@ -49,7 +50,10 @@ int alert_fingerprint(const char *rule, const char *child_id, const char *subjec
 json_t *alert_to_json(const struct alert *a, const char *status);
 
 /* Resolves roles (NULL-terminated) to recipients by RULES.md "Recipients": fills
- * a->recipients, a->used_fallback and a->unroutable. Returns 0, or -1 on allocation failure. */
+ * a->recipients ([{role, worker_id, email}], plus "reason" when the fallback got it, saying
+ * why, and "bad_address": the worker whose address in the case data cannot be used),
+ * a->used_fallback, a->unroutable and a->bad_addresses. Returns 0, or -1 on allocation
+ * failure. */
 int alert_resolve_recipients(struct alert *a, const char *const *roles,
 			     const struct config_addresses *addr);
 

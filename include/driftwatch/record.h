@@ -13,7 +13,8 @@ struct record;
 struct record_changes {
 	long long firing, escalated, updated, resolved, reminders;
 	long long email_notices, webhook_notices;
-	long long reports;          /* notices to the operators about rules failing or recovering */
+	long long reports;          /* notices to the operators: rules failing or recovering,
+				     * addresses in the case data that cannot be used */
 };
 
 /* Called once: ok 1 when the evaluation was committed, else 0 with error naming what failed

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "driftwatch/alert.h"
+#include "driftwatch/mailaddr.h"
 #include "driftwatch/config.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/routing.h"
@@ -125,6 +126,80 @@ static void test_dedupe(void)
 	alert_free(&a);
 }
 
+/* A fallback says why it got the notice, and keeps whom it was meant for (issue 10). */
+static void test_reasons(void)
+{
+	struct config_addresses addr = addresses(1);
+	const char *roles[] = { "allocated_worker", "supervisor", "cp_chair", "cp_manager", NULL };
+	struct alert a;
+
+	addr.cp_manager = NULL;
+	addr.cp_chair = NULL;
+	alert_init(&a, "cp_neglect_duration");
+	a.contacts.alloc_worker_id = strdup("W-28");
+	a.contacts.supervisor_id = strdup("W-2");
+	a.contacts.supervisor_email = strdup("boss@la.example\r\nBcc: evil@example.org");
+	a.contacts.chair_id = strdup("W-9");
+	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "resolve with unusable contacts");
+	tap_int(json_array_size(a.recipients), 1, "the duty team gets one notice for four roles");
+	tap_str(recipient_field(&a, 0, "worker_id"), "W-28", "the worker's id is kept");
+	tap_str(recipient_field(&a, 0, "email"), "duty@la.example", "... and the fallback has it");
+	tap_contains(recipient_field(&a, 0, "reason"), "allocated worker W-28 has no email address",
+		     "... saying why");
+	tap_contains(recipient_field(&a, 0, "reason"),
+		     "as supervisor: the email address of supervisor W-2 cannot be used: it holds a "
+		     "line break", "a supervisor address with CR/LF is refused, saying so");
+	tap_str(recipient_field(&a, 0, "bad_address"), "W-2",
+		"... and the worker with the bad address is named");
+	tap_contains(recipient_field(&a, 0, "reason"), "as cp_chair: chair W-9 has no email address",
+		     "the chair's reason");
+	tap_contains(recipient_field(&a, 0, "reason"), "addresses.cp_chair is not set",
+		     "... and the configuration's");
+	tap_contains(recipient_field(&a, 0, "reason"), "as cp_manager: addresses.cp_manager is not set",
+		     "an unset role address says so");
+	tap_int(a.bad_addresses, 1, "one bad address counted");
+	tap_int(a.used_fallback, 1, "fallback use counted");
+	alert_free(&a);
+
+	alert_init(&a, "worker_churn");
+	a.contacts.alloc_worker_id = strdup("W-1");
+	a.contacts.alloc_worker_email = strdup("ok@la.example");
+	tap_int(alert_resolve_recipients(&a, roles, &addr), 0, "resolve a usable worker");
+	tap_ok(json_object_get(json_array_get(a.recipients, 0), "reason") == NULL,
+	       "no reason when the person themself has it");
+	alert_free(&a);
+}
+
+static void test_mailaddr(void)
+{
+	static const struct { const char *a; int ok; const char *why; } cases[] = {
+		{ "w1@la.example", 1, NULL },
+		{ "first.last+tag@council.gov.uk", 1, NULL },
+		{ "", 0, "is empty" },
+		{ "no-at.example", 0, "is not one name, an @ and a domain" },
+		{ "a@b@c", 0, "is not one name, an @ and a domain" },
+		{ "@la.example", 0, "is not one name, an @ and a domain" },
+		{ "w1@", 0, "is not one name, an @ and a domain" },
+		{ "w1@la.example\r\nBcc: x@y", 0, "holds a line break or another control character" },
+		{ "<b>w1</b>@la.example", 0, "holds a space, a quote, a bracket or a separator" },
+		{ "w 1@la.example", 0, "holds a space, a quote, a bracket or a separator" },
+		{ "w\xc3\xa9@la.example", 0, "holds characters outside ASCII" },
+	};
+	char longaddr[300];
+	const char *why;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		why = NULL;
+		tap_int(mailaddr_usable(cases[i].a, &why), cases[i].ok, "mailaddr: %s", cases[i].a);
+		if (cases[i].why)
+			tap_str(why, cases[i].why, "mailaddr: why %s", cases[i].a);
+	}
+	memset(longaddr, 'a', sizeof(longaddr));
+	memcpy(longaddr + 250, "@x.uk", 6);
+	tap_int(mailaddr_usable(longaddr, &why), 0, "mailaddr: 255 bytes is too long");
+	tap_str(why, "is longer than 254 bytes", "mailaddr: why too long");
+}
+
 static void test_link(void)
 {
 	struct alert a;
@@ -182,6 +257,12 @@ static void test_routing(void)
 				 "s@la.example", "role", "allocated_worker", "email", "s@la.example");
 	a.contacts.team_webhook_url = strdup("https://team.example/hook");
 	d = routing_destinations(&a, &cfg);
+	tap_int(json_array_size(d), 1, "no email section: no email destination, the webhook only");
+	tap_str(json_string_value(json_object_get(json_array_get(d, 0), "channel")), "webhook",
+		"... the first is a webhook");
+	json_decref(d);
+	cfg.email.enabled = true;
+	d = routing_destinations(&a, &cfg);
 	tap_int(json_array_size(d), 2, "no team webhook without a secret to sign it");
 	json_decref(d);
 	cfg.team_webhook_secret_file = "/run/credentials/driftwatch.service/team-hook-secret";
@@ -226,5 +307,7 @@ int main(void)
 	test_json();
 	test_routing();
 	test_fingerprint();
+	test_reasons();
+	test_mailaddr();
 	return tap_status();
 }

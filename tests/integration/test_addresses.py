@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""Addresses nobody can use, and no email at all (issue 10, items 4, 11 and 13), with --once against
+the test PostgreSQL and a real SMTP server (smtp_server.py, no TLS on 127.0.0.1):
+
+  - a supervisor whose address in the case data holds CR/LF, one with HTML, one of 300 bytes,
+    and a worker with no address at all: their notices go at once to the fallback address, whose
+    email says why ("sent to you because ..."), keeping the worker's id; nothing is written for
+    the unusable address (so nothing is retried for three days); the operators are told once per
+    unusable address, not again on the next run;
+  - with no "email" section, no email notice is written at all (webhooks still are);
+  - --check-config warns when no fallback address is configured.
+
+Environment as tests/integration/test_rules.py (DRIFTWATCHD, PG*, DW_TOP, TEST_TMPDIR).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from email import policy
+from email.parser import BytesParser
+
+TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
+import tap  # noqa: E402
+
+DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatchd")
+HERE = os.path.join(TOP, "tests", "integration")
+PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
+if PGHOST.startswith("/"):
+    PGHOST = "127.0.0.1"
+PGPORT = os.environ.get("PGPORT") or "55432"
+PGUSER = os.environ.get("PGUSER") or "dwtest"
+PGDATABASE = os.environ.get("PGDATABASE") or "dwtest"
+T = "2026-11-21"
+LONG = "x" * 290 + "@la.example"
+
+# Four children on CP plans for neglect for 10 months (cp_neglect_duration 9m: supervisor), each
+# allocated to a worker whose supervisor's address is one of the bad kinds.
+FIXTURE = """
+SET search_path = addr_t;
+INSERT INTO teams VALUES ('T-A', 'Team A', NULL, NULL);
+INSERT INTO workers VALUES
+  ('W-CRLF', 'Sup CRLF', E'boss@la.example\\r\\nBcc: spy@example.org', 'T-A', NULL, 'team_manager'),
+  ('W-HTML', 'Sup HTML', '<b>boss</b>@la.example', 'T-A', NULL, 'team_manager'),
+  ('W-LONG', 'Sup Long', '%(long)s', 'T-A', NULL, 'team_manager'),
+  ('W-NONE', 'Sup None', NULL, 'T-A', NULL, 'team_manager'),
+  ('W-1', 'Worker 1', 'w1@la.example', 'T-A', 'W-CRLF', 'social_worker'),
+  ('W-2', 'Worker 2', 'w2@la.example', 'T-A', 'W-HTML', 'social_worker'),
+  ('W-3', 'Worker 3', 'w3@la.example', 'T-A', 'W-LONG', 'social_worker'),
+  ('W-4', 'Worker 4', 'w4@la.example', 'T-A', 'W-NONE', 'social_worker');
+INSERT INTO children SELECT 'C-A' || i, NULL, DATE '2018-01-01', NULL, false
+  FROM generate_series(1, 4) i;
+INSERT INTO allocations SELECT 'A-' || i, 'C-A' || i, 'W-' || i, DATE '2025-01-01', NULL
+  FROM generate_series(1, 4) i;
+INSERT INTO cp_plans SELECT 'CPP-' || i, 'C-A' || i, DATE '2026-01-15', NULL, 'NEG', NULL, NULL
+  FROM generate_series(1, 4) i;
+""" % {"long": LONG}
+
+
+def env():
+    e = dict(os.environ)
+    e.update(PGHOST=PGHOST, PGPORT=PGPORT, PGUSER=PGUSER, PGDATABASE=PGDATABASE)
+    return e
+
+
+def psql(args, stdin=None):
+    return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"] + args,
+                          input=stdin, capture_output=True, text=True, env=env(), timeout=120)
+
+
+def bail(name, why):
+    tap.ok(False, name, why)
+    sys.exit(1)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def config(path, state, email_port=None, fallback=True):
+    cfg = {"database": {"conninfo": "host=%s port=%s dbname=%s user=%s"
+                        % (PGHOST, PGPORT, PGDATABASE, PGUSER),
+                        "case_schema": "addr_t", "state_schema": state},
+           "addresses": {"operators": "ops@la.example", "cp_chair": "chairs@la.example"},
+           "webhooks": [{"url": "http://127.0.0.1:9/none",
+                         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]}
+    if fallback:
+        cfg["addresses"]["fallback"] = "duty@la.example"
+    if email_port:
+        cfg["email"] = {"smtp_url": "smtp://127.0.0.1:%d" % email_port, "tls": "none",
+                        "from": "dw@la.example", "username": "dw", "password": "pw"}
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+
+
+def run(cfg, *args):
+    r = subprocess.run([DAEMON, "-c", cfg] + list(args), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=300)
+    return r.returncode, r.stdout, r.stderr
+
+
+def mails(maildir):
+    out = []
+    for name in sorted(os.listdir(maildir)):
+        if not name.endswith(".eml"):
+            continue
+        with open(os.path.join(maildir, name), "rb") as f:
+            m = BytesParser(policy=policy.default).parse(f)
+        with open(os.path.join(maildir, name[:-4] + ".json")) as f:
+            env_ = json.load(f)
+        body = m.get_body(preferencelist=("plain",)).get_content()
+        out.append({"to": env_.get("rcpt_tos") or env_.get("recipients"), "subject": m["subject"],
+                    "body": " ".join(body.split())})
+    return out
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="dw-addr-", dir=os.environ.get("TEST_TMPDIR"))
+    r = psql(["-c", "SET client_min_messages = warning", "-c",
+              "DROP SCHEMA IF EXISTS addr_t CASCADE", "-c",
+              "DROP SCHEMA IF EXISTS addr_st CASCADE", "-c",
+              "DROP SCHEMA IF EXISTS addr_st2 CASCADE"])
+    r = r if r.returncode else psql(["-v", "schema=addr_t", "-f",
+                                     os.path.join(TOP, "rules/contract.sql")])
+    r = r if r.returncode else psql([], stdin=FIXTURE)
+    if r.returncode:
+        bail("load the fixture", r.stderr)
+
+    port = free_port()
+    maildir = os.path.join(tmp, "mail")
+    os.mkdir(maildir)
+    smtp = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "smtp_server.py"), "--port",
+                             str(port), "--maildir", maildir, "--seconds", "300", "--ready",
+                             os.path.join(maildir, "ready"), "--tls", "none", "--user", "dw",
+                             "--password", "pw"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(os.path.join(maildir, "ready")):
+                break
+            time.sleep(0.1)
+        cfg = os.path.join(tmp, "mail.json")
+        config(cfg, "addr_st", port)
+        rc, _, err = run(cfg, "--once", "--as-of", T)
+        tap.ok(rc == 0, "--once exits 0", err[-2500:])
+        got = mails(maildir)
+        duty = [m for m in got if "duty@la.example" in (m["to"] or [])]
+        tap.ok(len(duty) == 1, "the fallback address gets one digest", got)
+        body = duty[0]["body"] if duty else ""
+        for worker, words in (("W-CRLF", "holds a line break"),
+                              ("W-HTML", "holds a space, a quote, a bracket or a separator"),
+                              ("W-LONG", "is longer than 254 bytes")):
+            tap.ok("sent to you because the email address of supervisor %s cannot be used: it %s"
+                   % (worker, words) in body,
+                   "the fallback's email says why it got %s's notice" % worker, body[:3000])
+        tap.ok("worker W-4 has no supervisor with a usable email address" in body,
+               "... and why it got the notice of a worker whose supervisor has no address",
+               body[:3000])
+        tap.ok(not any("spy@example.org" in (m["to"] or []) or "boss" in " ".join(m["to"] or [])
+                       for m in got), "nothing went to any part of an unusable address", got)
+        ops = [m for m in got if "ops@la.example" in (m["to"] or [])]
+        tap.ok(len(ops) == 1 and "3 unusable addresses" in (ops[0]["subject"] or ""),
+               "the operators get one report naming the three unusable addresses",
+               [(m["to"], m["subject"]) for m in got])
+        r = psql(["-c", "SELECT count(*) FROM addr_st.outbox WHERE channel = 'email' AND "
+                  "(destination LIKE '%boss%' OR length(destination) > 254 OR status <> "
+                  "'delivered')"])
+        tap.ok(r.stdout.strip() == "0", "no email notice was written for an unusable address "
+               "(none left to retry)", r.stdout, r.stderr)
+        r = psql(["-c", "SELECT recipients FROM (SELECT payload -> 'recipients' AS recipients "
+                  "FROM addr_st.alerts WHERE child_id = 'C-A1') a"])
+        tap.ok('"worker_id": "W-CRLF"' in r.stdout and '"bad_address": "W-CRLF"' in r.stdout,
+               "the alert keeps the worker's id beside the fallback address", r.stdout)
+        n_before = len(got)
+        rc, _, err = run(cfg, "--once", "--as-of", "2026-11-22")
+        again = [m for m in mails(maildir)[n_before:] if "ops@la.example" in (m["to"] or [])]
+        tap.ok(rc == 0 and not again, "the next run does not report the same addresses again",
+               err[-1500:], again)
+
+        cfg2 = os.path.join(tmp, "nomail.json")
+        config(cfg2, "addr_st2")
+        rc, _, err = run(cfg2, "--once", "--as-of", T)
+        r = psql(["-c", "SELECT count(*) FILTER (WHERE channel = 'email'), count(*) FILTER "
+                  "(WHERE channel = 'webhook') FROM addr_st2.outbox"])
+        email_n, hook_n = (r.stdout.strip() or "x|x").split("|")
+        tap.ok(email_n == "0" and hook_n != "0",
+               "no email section: no email notice written, webhook notices still are",
+               r.stdout, err[-1500:])
+
+        cfg3 = os.path.join(tmp, "nofallback.json")
+        config(cfg3, "addr_st", port, fallback=False)
+        rc, out, err = run(cfg3, "--check-config")
+        tap.ok("addresses.fallback" in (out + err) and "warning" in (out + err).lower(),
+               "--check-config warns when no fallback address is configured", out, err)
+    finally:
+        smtp.terminate()
+        smtp.wait()
+    sys.exit(1 if tap.failures else 0)
+
+
+if __name__ == "__main__":
+    main()
