@@ -11,6 +11,7 @@
 #include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/log.h"
+#include "driftwatch/sqltext.h"
 
 struct check_run {
 	struct dw_ctx *ctx;
@@ -26,16 +27,34 @@ static void check_done(struct check_run *cr)
 	event_base_loopbreak(cr->ctx->base);
 }
 
-static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
+static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
 
-	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		errlist_add(&cr->problems, "%s: database.state_schema: could not check the grants "
+			    "on %s: %s", cr->ctx->cfg->path, cr->ctx->cfg->state_schema,
+			    res ? PQresultErrorMessage(res) : db_error(conn));
+		check_done(cr);
+		return;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+		errlist_add(&cr->problems, "%s: database.state_schema: %s: %s", cr->ctx->cfg->path,
+			    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+	check_done(cr);
+}
+
+static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct check_run *cr = arg;
+	const char *params[1] = { cr->ctx->cfg->state_schema };
+
 	cr->tz_ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 	if (!cr->tz_ok)
 		errlist_add(&cr->problems, "%s: timezone: PostgreSQL does not know the zone \"%s\"",
 			    cr->ctx->cfg->path, cr->ctx->cfg->timezone);
-	check_done(cr);
+	if (db_query(conn, sql_check_state, 1, params, check_on_state, cr) < 0)
+		check_done(cr);
 }
 
 static void check_on_catalog(struct db_conn *conn, PGresult *res, void *arg)

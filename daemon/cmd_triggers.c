@@ -79,6 +79,18 @@ static void trig_table(struct strbuf *sb, const struct trig_run *tr, const char 
 		      relname, tr->state_ident);
 }
 
+static int trig_count_tables(PGresult *res)
+{
+	int n = 0;
+
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *kind = PQgetvalue(res, r, 1);
+
+		n += strcmp(kind, "r") == 0 || strcmp(kind, "p") == 0;
+	}
+	return n;
+}
+
 static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct trig_run *tr = arg;
@@ -99,7 +111,20 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 		trig_stop(tr, 1);
 		return;
 	}
+	/* Every relation a view: nothing to install, and nothing to create (a least-privilege
+	 * role may not create anything here). */
+	if (tr->install && trig_count_tables(res) == 0) {
+		for (int r = 0; r < PQntuples(res); r++)
+			printf("driftwatch: %s.%s is not a table (a view?): no trigger; polling "
+			       "covers it\n", tr->ctx->cfg->case_schema, PQgetvalue(res, r, 0));
+		printf("driftwatch: no table to install triggers on in schema %s: changes are found "
+		       "by polling every evaluation.interval_seconds\n", tr->ctx->cfg->case_schema);
+		trig_stop(tr, 0);
+		return;
+	}
 	strbuf_init(&sb);
+	if (tr->install && strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+		strbuf_printf(&sb, "CREATE SCHEMA %s;\n", tr->state_ident);
 	if (tr->install)
 		trig_subst(&sb, sql_triggers_install, tr);
 	for (int r = 0; r < PQntuples(res); r++) {
@@ -117,8 +142,9 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	if (!tr->install)
 		strbuf_printf(&sb, "DROP FUNCTION IF EXISTS %s.notify_child();\n"
+			      "DROP FUNCTION IF EXISTS %s.notify_one(text);\n"
 			      "DROP FUNCTION IF EXISTS %s.notify_all();\n", tr->state_ident,
-			      tr->state_ident);
+			      tr->state_ident, tr->state_ident);
 	script = strbuf_take(&sb);
 	/* One simple-query script is one implicit transaction: all triggers or none. */
 	if (!script || db_script(conn, script, trig_on_done, tr) < 0) {
@@ -131,7 +157,7 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 static void trig_on_connect(struct db_conn *conn, int ok, void *arg)
 {
 	struct trig_run *tr = arg;
-	const char *params[1] = { tr->ctx->cfg->case_schema };
+	const char *params[2] = { tr->ctx->cfg->case_schema, tr->ctx->cfg->state_schema };
 
 	if (!ok) {
 		log_err(tr->ctx, "database (%s: database.conninfo): %s", tr->ctx->cfg->path,
@@ -142,7 +168,7 @@ static void trig_on_connect(struct db_conn *conn, int ok, void *arg)
 	tr->case_ident = db_escape_identifier(conn, tr->ctx->cfg->case_schema);
 	tr->state_ident = db_escape_identifier(conn, tr->ctx->cfg->state_schema);
 	if (!tr->case_ident || !tr->state_ident ||
-	    db_query(conn, sql_triggers_tables, 1, params, trig_on_tables, tr) < 0) {
+	    db_query(conn, sql_triggers_tables, 2, params, trig_on_tables, tr) < 0) {
 		log_err(tr->ctx, "could not query the case schema: %s", db_error(conn));
 		trig_stop(tr, 1);
 	}

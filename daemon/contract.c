@@ -59,11 +59,22 @@ static const struct contract_column columns[] = {
 
 static const char *const type_names[] = { "text", "date", "boolean", "timestamp with time zone" };
 
+/* From pg_catalog, not information_schema: information_schema hides a relation this role may
+ * not read, which would be reported as missing instead of as a grant to give. Types are named
+ * as information_schema names them (contract_type_usable), domains by their base type. */
 const char contract_catalog_sql[] =
-	"SELECT c.table_name::text, c.column_name::text, c.data_type::text, "
-	"       has_table_privilege(format('%I.%I', c.table_schema, c.table_name), 'SELECT') "
-	"FROM information_schema.columns c "
-	"WHERE c.table_schema = $1 "
+	"SELECT c.relname::text, a.attname::text, "
+	"       CASE bt.typname WHEN 'text' THEN 'text' WHEN 'varchar' THEN 'character varying' "
+	"            WHEN 'bpchar' THEN 'character' WHEN 'date' THEN 'date' "
+	"            WHEN 'bool' THEN 'boolean' WHEN 'timestamptz' THEN 'timestamp with time zone' "
+	"            WHEN 'timestamp' THEN 'timestamp without time zone' "
+	"            ELSE format_type(bt.oid, NULL) END, "
+	"       has_column_privilege(c.oid, a.attnum, 'SELECT') "
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+	"JOIN pg_type t ON t.oid = a.atttypid "
+	"JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
+	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'f', 'p') "
 	"ORDER BY 1, 2";
 
 const struct contract_column *contract_columns(size_t *n)
@@ -127,8 +138,10 @@ size_t contract_compare(const char *schema, const char *const *rows, size_t n_ro
 		}
 		if (i == 0 || strcmp(columns[i - 1].relation, c->relation) != 0) {
 			if (strcmp(rel[3], "t") != 0) {
-				errlist_add(errs, "relation %s.%s: this user may not SELECT from it",
-					    schema, c->relation);
+				errlist_add(errs, "relation %s.%s: this user may not SELECT from it (the "
+					    "rules that read it would fail): GRANT SELECT ON %s.%s TO "
+					    "the role in database.conninfo", schema, c->relation, schema,
+					    c->relation);
 				problems++;
 			}
 		}

@@ -58,6 +58,7 @@ int idset_add(struct idset *s, const char *id)
 	if (!*slot)
 		return -1;
 	s->n++;
+	s->bytes += strlen(id) + 1;
 	return 1;
 }
 

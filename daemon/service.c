@@ -27,8 +27,14 @@
 
 /* A burst of NOTIFYs (one commit touching many rows) is gathered this long before evaluating. */
 #define SERVICE_BATCH_MS 20
-/* Past this many notified children an incremental evaluation costs as much as a full one. */
+/* Past this many notified children an incremental evaluation costs as much as a full one; past
+ * this many bytes of their ids a flood of NOTIFYs (any role that can connect may send them)
+ * would cost memory: either way one full evaluation covers them all. */
 #define SERVICE_MAX_INCREMENTAL 5000
+#define SERVICE_MAX_PENDING_BYTES (256 * 1024)
+/* A full evaluation asked for by NOTIFY waits this long after the last one began, so a storm of
+ * NOTIFY driftwatch_all costs one evaluation every half minute, not one per message. */
+#define SERVICE_NOTIFY_FULL_GAP_S 30
 #define SERVICE_DELIVER_POLL_S 2
 #define SERVICE_OUTBOX_METRICS_S 15
 #define SERVICE_RECONNECT_MAX_S 30
@@ -80,6 +86,8 @@ struct service {
 	struct idset pending;         /* notified children not yet evaluated */
 	int migrated;
 	int full_pending;
+	int full_by_notify;           /* ... asked for by NOTIFY only: kept to the gap above */
+	time_t last_full_start;       /* when the latest full evaluation began (0: none yet) */
 	int evaluating;
 	unsigned long warm_session;   /* CONN_EVAL session whose incremental plans are made */
 	int count_pending;            /* a full evaluation was recorded: count bad rows again */
@@ -99,10 +107,12 @@ struct service {
 	struct record *rec;           /* its recording */
 	struct eval_result *res;
 	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox;
+	struct event *ev_full_gap;
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
 };
 
 static void service_kick(struct service *svc);
+static void service_want_full(struct service *svc);
 static void service_count_kick(struct service *svc);
 static void service_deliver_kick(struct service *svc);
 static int service_deliver_open(struct service *svc);
@@ -156,29 +166,52 @@ static void service_on_listening(struct db_conn *conn, PGresult *res, void *arg)
 	if (sc->listening != 2)
 		log_err(svc->ctx, "database: LISTEN driftwatch failed (changes are found by "
 			"polling only): %s", res ? PQresultErrorMessage(res) : db_error(conn));
-	svc->full_pending = 1;
+	service_want_full(svc);
 	service_kick(svc);
+}
+
+/* Everyone is evaluated instead of the notified children; said once per request, not once per
+ * message of a storm. */
+/* Everyone is to be evaluated, for a reason other than NOTIFY: no gap to wait out. */
+static void service_want_full(struct service *svc)
+{
+	svc->full_pending = 1;
+	svc->full_by_notify = 0;
+}
+
+static void service_want_full_by_notify(struct service *svc, const char *why)
+{
+	if (svc->full_pending)
+		return;
+	log_info(svc->ctx, "%s: evaluating everyone", why);
+	svc->full_pending = 1;
+	svc->full_by_notify = 1;
+	idset_clear(&svc->pending);
 }
 
 static void service_on_notify(struct db_conn *conn, const char *channel, const char *payload,
 			      void *arg)
 {
 	struct service *svc = arg;
+	char why[160];
 
 	(void)conn;
 	if (strcmp(channel, "driftwatch_all") == 0) {
-		/* a TRUNCATE: which children lost rows is not known */
-		log_info(svc->ctx, "a contract table was emptied (%s): evaluating everyone",
+		/* a TRUNCATE, or a child id too long to send: which children changed is not
+		 * known. The payload is whatever a sender chose: log_write escapes it. */
+		snprintf(why, sizeof(why), "notified of a change to every child (%.60s)",
 			 payload && *payload ? payload : "?");
-		svc->full_pending = 1;
-		idset_clear(&svc->pending);
-	} else if (strcmp(channel, "driftwatch") != 0 || !payload || !*payload) {
+		service_want_full_by_notify(svc, why);
+	} else if (strcmp(channel, "driftwatch") != 0 || !payload || !*payload ||
+		   svc->full_pending) {
 		return;
-	} else if (svc->pending.n >= SERVICE_MAX_INCREMENTAL) {
-		svc->full_pending = 1;
-		idset_clear(&svc->pending);
-	} else if (!svc->full_pending && idset_add(&svc->pending, payload) < 0) {
-		svc->full_pending = 1;
+	} else if (svc->pending.n >= SERVICE_MAX_INCREMENTAL ||
+		   svc->pending.bytes + strlen(payload) + 1 > SERVICE_MAX_PENDING_BYTES) {
+		snprintf(why, sizeof(why), "more than %d children (or %d KB of their ids) changed "
+			 "at once", SERVICE_MAX_INCREMENTAL, SERVICE_MAX_PENDING_BYTES / 1024);
+		service_want_full_by_notify(svc, why);
+	} else if (idset_add(&svc->pending, payload) < 0) {
+		service_want_full_by_notify(svc, "out of memory for notified children");
 	}
 	if (!evtimer_pending(svc->ev_batch, NULL))
 		service_add_timer(svc->ev_batch, SERVICE_BATCH_MS / 1000.0);
@@ -228,7 +261,7 @@ static void service_on_conn_up(struct service_conn *sc)
 			      sc) < 0) {
 			log_err(svc->ctx, "database: could not LISTEN: %s", db_error(sc->db));
 			sc->listening = 0;
-			svc->full_pending = 1;
+			service_want_full(svc);
 		}
 	}
 	if (sc->which == CONN_EVAL && evtimer_pending(svc->ev_eval_retry, NULL)) {
@@ -366,11 +399,11 @@ static void service_eval_retry_later(struct service *svc)
 static void service_eval_failed(struct service *svc)
 {
 	if (!svc->req.child_ids) {
-		svc->full_pending = 1;
+		service_want_full(svc);
 	} else if (!svc->full_pending) {
 		for (size_t i = 0; i < svc->n_req_ids; i++) {
 			if (idset_add(&svc->pending, svc->req_ids[i]) < 0) {
-				svc->full_pending = 1;
+				service_want_full(svc);
 				idset_clear(&svc->pending);
 				break;
 			}
@@ -523,21 +556,28 @@ static void service_on_midnight(struct db_conn *conn, PGresult *res, void *arg)
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		return;
 	s = atof(PQgetvalue(res, 0, 0));
-	/* A few seconds past midnight, so "today" has certainly turned over in the database. */
 	evtimer_del(svc->ev_midnight);
+	/* That midnight has passed already (the evaluation began the day before and ended after
+	 * it): the new day is evaluated now, not at the next interval. */
+	if (s <= 0) {
+		service_want_full(svc);
+		service_kick(svc);
+		return;
+	}
+	/* A few seconds past midnight, so "today" has certainly turned over in the database. */
 	service_add_timer(svc->ev_midnight, s + 5);
 }
 
-/* Thresholds are crossed by the calendar, not by data changes: evaluate just after midnight
- * in the configured zone (the database does the zone arithmetic, DST included). */
-static void service_schedule_midnight(struct service *svc)
+/* Thresholds are crossed by the calendar, not by data changes: evaluate just after the
+ * midnight that ends the day just evaluated, in the configured zone (the database does the zone
+ * arithmetic, DST included, and its clock decides what day it is). */
+static void service_schedule_midnight(struct service *svc, const char *as_of)
 {
 	static const char sql[] =
-		"SELECT extract(epoch FROM ((date_trunc('day', now() AT TIME ZONE $1) + "
-		"interval '1 day') AT TIME ZONE $1) - now())";
-	const char *params[1] = { svc->ctx->cfg->timezone };
+		"SELECT extract(epoch FROM (($1::date + 1)::timestamp AT TIME ZONE $2) - now())";
+	const char *params[2] = { as_of, svc->ctx->cfg->timezone };
 
-	db_query(svc->conns[CONN_EVAL].db, sql, 1, params, service_on_midnight, svc);
+	db_query(svc->conns[CONN_EVAL].db, sql, 2, params, service_on_midnight, svc);
 }
 
 /* Each rule's health, for /metrics and /healthz; a rule that starts failing or recovers is
@@ -607,7 +647,7 @@ static void service_on_recorded(int ok, const char *error, const struct record_c
 		 res->n_rules_failed ? ", some rules failing" : "");
 	service_status(svc, "%s", status);
 	if (!svc->req.child_ids) {
-		service_schedule_midnight(svc);
+		service_schedule_midnight(svc, res->as_of);
 		svc->count_pending = 1;
 		service_count_kick(svc);
 	}
@@ -679,8 +719,10 @@ static void service_start_eval(struct service *svc)
 		/* A full evaluation covers every notified child too. */
 		idset_clear(&svc->pending);
 		svc->req.skip_bad_rows = 1; /* counted apart: service_count_kick */
+		svc->last_full_start = time(NULL);
 	}
 	svc->full_pending = 0;
+	svc->full_by_notify = 0;
 	svc->evaluating = 1;
 	svc->eval_term = svc->leader_changes;
 	svc->rec = record_new(svc->ctx, svc->conns[CONN_STATE].db, &svc->req);
@@ -692,7 +734,7 @@ static void service_start_eval(struct service *svc)
 		record_cancel(svc->rec);
 		svc->rec = NULL;
 		log_err(svc->ctx, "could not start an evaluation: out of memory");
-		svc->full_pending = 1;
+		service_want_full(svc);
 		idset_free_ids(svc->req_ids, svc->n_req_ids);
 		svc->req_ids = NULL;
 		svc->n_req_ids = 0;
@@ -732,6 +774,19 @@ static void service_warm_up(struct service *svc)
 		svc->evaluating = 0;
 }
 
+/* A full evaluation that only NOTIFY asked for waits out the gap after the last one began; the
+ * gap timer kicks again when it ends. */
+static int service_full_too_soon(struct service *svc)
+{
+	time_t since = time(NULL) - svc->last_full_start;
+
+	if (!svc->full_by_notify || !svc->last_full_start || since >= SERVICE_NOTIFY_FULL_GAP_S)
+		return 0;
+	if (!evtimer_pending(svc->ev_full_gap, NULL))
+		service_add_timer(svc->ev_full_gap, (double)(SERVICE_NOTIFY_FULL_GAP_S - since));
+	return 1;
+}
+
 /* Runs whatever is due, one thing at a time on the evaluation connection. */
 static void service_kick(struct service *svc)
 {
@@ -767,6 +822,8 @@ static void service_kick(struct service *svc)
 		idset_clear(&svc->pending);
 		return;
 	}
+	if (svc->full_pending && service_full_too_soon(svc))
+		return;
 	if (svc->full_pending || svc->pending.n)
 		service_start_eval(svc);
 	else if (svc->warm_session != db_session(svc->conns[CONN_EVAL].db))
@@ -780,7 +837,7 @@ static void service_on_leader(int leading, void *arg)
 
 	svc->leader_changes++;
 	if (leading) {
-		svc->full_pending = 1;
+		service_want_full(svc);
 		service_kick(svc);
 	}
 }
@@ -926,7 +983,7 @@ static void service_on_full_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	svc->full_pending = 1;
+	service_want_full(svc);
 	service_kick(svc);
 }
 
@@ -991,6 +1048,7 @@ static void service_stop(struct service *svc, const char *why)
 	evtimer_del(svc->ev_interval);
 	evtimer_del(svc->ev_midnight);
 	evtimer_del(svc->ev_batch);
+	evtimer_del(svc->ev_full_gap);
 	evtimer_del(svc->ev_eval_retry);
 	evtimer_del(svc->ev_deliver);
 	evtimer_del(svc->ev_outbox);
@@ -1107,7 +1165,7 @@ static void service_apply_reload(struct service *svc)
 			service_deliver_open(svc);
 		}
 	}
-	svc->full_pending = 1;
+	service_want_full(svc);
 	service_kick(svc);
 }
 
@@ -1118,6 +1176,7 @@ static int service_events_new(struct service *svc)
 	svc->ev_interval = event_new(base, -1, EV_PERSIST, service_on_full_timer, svc);
 	svc->ev_midnight = evtimer_new(base, service_on_full_timer, svc);
 	svc->ev_batch = evtimer_new(base, service_on_batch, svc);
+	svc->ev_full_gap = evtimer_new(base, service_on_batch, svc);
 	svc->ev_eval_retry = evtimer_new(base, service_on_eval_retry, svc);
 	svc->ev_deliver = event_new(base, -1, EV_PERSIST, service_on_deliver_timer, svc);
 	svc->ev_outbox = event_new(base, -1, EV_PERSIST, service_outbox_metrics, svc);
@@ -1126,14 +1185,15 @@ static int service_events_new(struct service *svc)
 	svc->ev_sigterm = evsignal_new(base, SIGTERM, service_on_signal, svc);
 	svc->ev_sigint = evsignal_new(base, SIGINT, service_on_signal, svc);
 	svc->ev_sighup = evsignal_new(base, SIGHUP, service_on_signal, svc);
-	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_eval_retry &&
+	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_full_gap &&
+	       svc->ev_eval_retry &&
 	       svc->ev_deliver && svc->ev_outbox && svc->ev_watchdog && svc->ev_stop &&
 	       svc->ev_sigterm && svc->ev_sigint && svc->ev_sighup ? 0 : -1;
 }
 
 static void service_events_free(struct service *svc)
 {
-	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch,
+	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch, svc->ev_full_gap,
 				svc->ev_eval_retry, svc->ev_deliver, svc->ev_outbox,
 				svc->ev_watchdog, svc->ev_stop, svc->ev_sigterm, svc->ev_sigint,
 				svc->ev_sighup };

@@ -27,6 +27,7 @@ struct state_op {
 	state_done_cb done;
 	void *arg;
 	int version;            /* current version while migrating */
+	int schema_exists;      /* the schema is there already (a DBA may have made it) */
 	int raced;              /* a migration lost a race with another daemon once already */
 };
 
@@ -73,7 +74,8 @@ static int state_lost_race(struct state_op *op, PGresult *res)
 {
 	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-	if (op->raced || !code || (strcmp(code, "42P07") != 0 && strcmp(code, "42710") != 0 &&
+	if (op->raced || !code || (strcmp(code, "42P07") != 0 && strcmp(code, "42P06") != 0 &&
+				   strcmp(code, "42710") != 0 &&
 				   strcmp(code, "42723") != 0 && strcmp(code, "23505") != 0))
 		return 0;
 	op->raced = 1;
@@ -116,6 +118,10 @@ static void state_apply_next(struct state_op *op)
 	/* A script without BEGIN runs as one implicit transaction: all of it or none. The lock
 	 * makes a second daemon wait, and the version check makes its attempt a no-op error. */
 	strbuf_append(&sb, "SELECT pg_advisory_xact_lock(" STATE_MIGRATE_LOCK ");\n");
+	/* CREATE SCHEMA IF NOT EXISTS would ask for CREATE on the database even when the schema
+	 * is there: a least-privilege role that owns a schema its DBA made could not migrate. */
+	if (op->version == 0 && !op->schema_exists)
+		strbuf_printf(&sb, "CREATE SCHEMA %s;\n", op->ident);
 	strbuf_append(&sb, body ? body : "");
 	script = body ? strbuf_take(&sb) : NULL;
 	strbuf_free(&sb);
@@ -162,6 +168,7 @@ static void state_on_exists(struct db_conn *conn, PGresult *res, void *arg)
 		state_migrate_end(op, msg);
 		return;
 	}
+	op->schema_exists = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	/* A new database has no version table: that is version 0. */
 	if (PQgetisnull(res, 0, 0)) {
 		op->version = 0;
@@ -178,11 +185,12 @@ static void state_on_exists(struct db_conn *conn, PGresult *res, void *arg)
 static int state_check_version(struct state_op *op)
 {
 	char *name = strbuf_subst("@state@.schema_version", "@state@", op->ident);
-	const char *params[1] = { name };
+	const char *params[2] = { name, op->ctx->cfg->state_schema };
 	int rc;
 
-	rc = name ? db_query(op->conn, "SELECT to_regclass($1)::text", 1, params, state_on_exists,
-			     op) : -1;
+	rc = name ? db_query(op->conn, "SELECT to_regclass($1)::text, EXISTS (SELECT 1 FROM "
+			     "pg_namespace WHERE nspname = $2)", 2, params, state_on_exists, op)
+		  : -1;
 	free(name);
 	return rc;
 }

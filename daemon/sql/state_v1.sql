@@ -1,6 +1,6 @@
 -- state_v1: driftwatch's own schema: alerts and their history, the outbox, delivery attempts.
 -- Run once by the daemon's migration step inside a transaction; @state@ is the escaped name.
-CREATE SCHEMA IF NOT EXISTS @state@;
+-- The schema itself is made by state.c when it is not there (a DBA may have made it).
 
 CREATE TABLE @state@.schema_version (
     version    int PRIMARY KEY,

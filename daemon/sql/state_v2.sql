@@ -15,4 +15,13 @@ CREATE TABLE @state@.rule_health (
     last_failed   timestamptz NOT NULL
 );
 
+-- Raises an error with the given text (recording uses it to refuse a day earlier than the
+-- latest one it holds).
+CREATE FUNCTION @state@.refuse(message text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%', message USING ERRCODE = 'check_violation';
+END $$;
+
+CREATE INDEX evaluations_day_idx ON @state@.evaluations (as_of) WHERE scope = 'all';
+
 INSERT INTO @state@.schema_version (version) VALUES (2);

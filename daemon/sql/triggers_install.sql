@@ -2,7 +2,22 @@
 -- names a child, so the daemon evaluates that child at once instead of at the next poll.
 -- Idempotent. @state@ holds the function; @case@ is the case schema. Views are skipped by the
 -- caller (they cannot have row triggers); polling covers them.
-CREATE SCHEMA IF NOT EXISTS @state@;
+-- The state schema is made by cmd_triggers.c when it is not there: CREATE SCHEMA IF NOT EXISTS
+-- would ask for CREATE on the database even when it is.
+
+-- A NOTIFY payload must be under 8000 bytes, and a write to the case system must never fail
+-- because of driftwatch: a child id too long to send (no real id is 1000 bytes) asks for
+-- everyone to be evaluated instead.
+CREATE OR REPLACE FUNCTION @state@.notify_one(child_id text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF octet_length(child_id) > 1000 THEN
+        PERFORM pg_notify('driftwatch_all', 'a child id of ' || octet_length(child_id)
+                          || ' bytes');
+    ELSE
+        PERFORM pg_notify('driftwatch', child_id);
+    END IF;
+END $$;
 
 CREATE OR REPLACE FUNCTION @state@.notify_child() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -12,11 +27,11 @@ BEGIN
     END IF;
     -- An update that moves a row to another child changes both children's cases.
     IF TG_OP <> 'INSERT' AND OLD.child_id IS NOT NULL THEN
-        PERFORM pg_notify('driftwatch', OLD.child_id);
+        PERFORM @state@.notify_one(OLD.child_id);
     END IF;
     IF TG_OP <> 'DELETE' AND NEW.child_id IS NOT NULL
        AND (TG_OP = 'INSERT' OR NEW.child_id IS DISTINCT FROM OLD.child_id) THEN
-        PERFORM pg_notify('driftwatch', NEW.child_id);
+        PERFORM @state@.notify_one(NEW.child_id);
     END IF;
     RETURN NULL;
 END $$;

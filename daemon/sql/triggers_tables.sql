@@ -1,7 +1,10 @@
 -- triggers_tables: the contract relations that name a child and are plain tables here, so
--- --install-triggers knows where a trigger can go and can say which are views.
+-- --install-triggers knows where a trigger can go and can say which are views; and whether the
+-- state schema (which holds the trigger functions) is there already.
 -- $1 text the case schema
-SELECT c.relname::text, c.relkind::text
+-- $2 text the state schema
+SELECT c.relname::text, c.relkind::text,
+       EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2) AS state_exists
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = $1
    AND c.relname IN ('children', 'allocations', 'referrals', 'cin_plans', 'cp_plans',

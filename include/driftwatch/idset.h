@@ -8,6 +8,7 @@ struct idset {
 	char **slots;       /* open addressing; NULL = empty */
 	size_t cap;         /* a power of two, or 0 */
 	size_t n;
+	size_t bytes;       /* of the ids held, terminators included: what a flood costs */
 };
 
 void idset_init(struct idset *s);

@@ -21,5 +21,6 @@ extern const char sql_outbox_claim[];
 extern const char sql_outbox_result[];
 extern const char sql_triggers_install[];
 extern const char sql_triggers_tables[];
+extern const char sql_check_state[];
 
 #endif
