@@ -28,6 +28,7 @@ cat > "$tmp/cfg.json" <<JSON
 { "database": { "conninfo": "host=$PGHOST port=$PGPORT dbname=$DB user=$PGUSER",
                 "case_schema": "$CASE", "state_schema": "$STATE" },
   "addresses": { "fallback": "duty@la.example" },
+  "email": { "smtp_url": "smtp://127.0.0.1:9", "tls": "none", "from": "dw@la.example" },
   "repeat_after_days": 3 }
 JSON
 once() { "$D" -c "$tmp/cfg.json" --once --as-of "$1" 2>"$tmp/once.err"; }

@@ -94,7 +94,7 @@ else
 	notok "after TRUNCATE cp_plans the alert's resolution arrives" "$(tail -20 "$tmp/daemon.err")"
 fi
 check "the daemon says why it evaluates everyone" \
-	'grep -q "a contract table was emptied (cp_plans): evaluating everyone" "$tmp/daemon.err"'
+	'grep -q "notified of a change to every child (cp_plans): evaluating everyone" "$tmp/daemon.err"'
 n_full=$(grep -c "evaluated everyone" "$tmp/daemon.err")
 check "the TRUNCATE caused exactly one more full evaluation ($n_full in all)" '[ "$n_full" = 2 ]'
 
