@@ -1,17 +1,23 @@
 /* cmd_check_config: proves the configured database has the contract, naming what is wrong. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "driftwatch/cmd.h"
 #include "driftwatch/config.h"
 #include "driftwatch/contract.h"
+#include "driftwatch/credentials.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/log.h"
+#include "driftwatch/secret.h"
+#include "driftwatch/smallfile.h"
 #include "driftwatch/sqltext.h"
+#include "driftwatch/webhook.h"
 
 struct check_run {
 	struct dw_ctx *ctx;
@@ -118,12 +124,72 @@ static void check_warnings(const struct dw_config *cfg, struct errlist *w)
 			    "go to the configured webhooks only", cfg->path);
 }
 
+/* A secret file as the daemon will read it: a regular, non-empty file (a FIFO or a device is
+ * refused, not waited on), a webhook key in the Standard Webhooks form; readable by everyone is
+ * only a warning. A "credential:NAME" not resolved here (see CONFIG_LOAD_CHECK) is skipped. */
+static void check_secret(struct check_run *cr, const char *key, const char *path, int whsec)
+{
+	struct webhook_secret ws;
+	char err[512], *text;
+
+	if (!path || credentials_is_reference(path))
+		return;
+	if (secret_read(path, &text, err, sizeof(err)) < 0) {
+		errlist_add(&cr->problems, "%s: %s: %s", cr->ctx->cfg->path, key, err);
+		return;
+	}
+	if (whsec && webhook_secret_parse(text, path, &ws, err, sizeof(err)) < 0)
+		errlist_add(&cr->problems, "%s: %s: %s", cr->ctx->cfg->path, key, err);
+	else if (whsec)
+		webhook_secret_clear(&ws);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	if (secret_world_readable(path))
+		errlist_add(&cr->warnings, "%s: %s: warning: %s is readable by every user of this "
+			    "machine: chmod o-r it (or hand it over with systemd's LoadCredential=)",
+			    cr->ctx->cfg->path, key, path);
+}
+
+/* A CA bundle is not secret, but it must be there to read when the first email goes. */
+static void check_plain_file(struct check_run *cr, const char *key, const char *path)
+{
+	char err[256], *text;
+	size_t len;
+
+	if (!path || credentials_is_reference(path))
+		return;
+	if (smallfile_read(path, 4 * 1024 * 1024, &text, &len, err, sizeof(err)) < 0) {
+		errlist_add(&cr->problems, "%s: %s: %s: %s", cr->ctx->cfg->path, key, path, err);
+		return;
+	}
+	free(text);
+}
+
+static void check_files(struct check_run *cr)
+{
+	const struct dw_config *cfg = cr->ctx->cfg;
+	char key[64];
+
+	for (size_t i = 0; i < cfg->n_webhooks; i++) {
+		snprintf(key, sizeof(key), "webhooks[%zu].secret_file", i);
+		check_secret(cr, key, cfg->webhooks[i].secret_file, 1);
+	}
+	check_secret(cr, "team_webhook_secret_file", cfg->team_webhook_secret_file, 1);
+	if (cfg->email.enabled) {
+		check_secret(cr, "email.password_file", cfg->email.password_file, 0);
+		check_plain_file(cr, "email.ca_file", cfg->email.ca_file);
+	}
+}
+
 int cmd_check_config(struct dw_ctx *ctx)
 {
 	struct check_run cr = { ctx, NULL, { NULL, 0, 0 }, { NULL, 0, 0 }, 0, 0 };
 	int status;
 
 	check_warnings(ctx->cfg, &cr.warnings);
+	check_files(&cr);
+	for (size_t i = 0; i < ctx->cfg->notes.n; i++)
+		fprintf(stderr, "%s\n", ctx->cfg->notes.msgs[i]);
 	cr.conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 	if (!cr.conn)
 		return 1;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "driftwatch/credentials.h"
+#include "driftwatch/smallfile.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
 
@@ -62,6 +63,8 @@ enum take {
 struct loader {
 	const char *file;
 	struct errlist *errs;
+	unsigned flags;         /* CONFIG_LOAD_* */
+	struct dw_config *cfg;  /* for its notes */
 	size_t faults;          /* counted here too: a fault errlist could not store still fails */
 	char path[PATH_CAP];    /* e.g. "rules.cp_neglect_duration.stages" */
 	size_t path_len;
@@ -626,8 +629,21 @@ static enum take take_credential(struct loader *ld, const char *key, const char 
 				 char **dst)
 {
 	char why[MSG_CAP];
-	char *path = credentials_locate(NULL, value, why, sizeof(why));
+	char *path;
 
+	/* --check-config run by hand: the credentials are the service's, and only its form can
+	 * be checked here. Said as a note, and the file is not looked at. */
+	if ((ld->flags & CONFIG_LOAD_CHECK) && !getenv("CREDENTIALS_DIRECTORY")) {
+		if (credentials_check(NULL, value, why, sizeof(why)) < 0) {
+			fault_at(ld, key, "%s", why);
+			return TAKE_BAD;
+		}
+		errlist_add(&ld->cfg->notes, "%s: %s%s: \"%s\" checked for its form only: "
+			    "$CREDENTIALS_DIRECTORY is set only inside the service (LoadCredential=)",
+			    ld->file, ld->path, key, value);
+		return set_string(ld, dst, value) ? TAKE_OK : TAKE_BAD;
+	}
+	path = credentials_locate(NULL, value, why, sizeof(why));
 	if (!path) {
 		fault_at(ld, key, "%s", why);
 		return TAKE_BAD;
@@ -1259,9 +1275,9 @@ static void report_json_error(struct loader *ld, const json_error_t *jerr)
 }
 
 static int load_buffer(const char *name, const char *text, size_t len, struct dw_config *cfg,
-		       struct errlist *errs)
+		       struct errlist *errs, unsigned flags)
 {
-	struct loader ld = { .file = name, .errs = errs };
+	struct loader ld = { .file = name, .errs = errs, .flags = flags, .cfg = cfg };
 	json_error_t jerr;
 	json_t *root;
 
@@ -1281,84 +1297,39 @@ static int load_buffer(const char *name, const char *text, size_t len, struct dw
 	return ld.faults ? -1 : 0;
 }
 
-/* Reads the whole file; returns 0 or an errno value. */
-static int read_whole(const char *path, char **out, size_t *out_len)
+int config_load_flags(const char *path, struct dw_config *cfg, struct errlist *errs,
+		      unsigned flags)
 {
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	int fd, err = 0;
+	char *text = NULL, why[256];
+	size_t len = 0;
+	int rc;
 
-	if (!buf)
-		return ENOMEM;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		err = errno;
-		free(buf);
-		return err;
+	memset(cfg, 0, sizeof(*cfg));
+	if (smallfile_read(path, MAX_FILE_BYTES, &text, &len, why, sizeof(why)) < 0) {
+		errlist_add(errs, "%s: cannot read: %s", path, why);
+		return -1;
 	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *bigger = cap >= MAX_FILE_BYTES ? NULL : realloc(buf, cap * 2);
-
-			if (!bigger) {
-				err = cap >= MAX_FILE_BYTES ? EFBIG : ENOMEM;
-				break;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			err = errno;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	*out_len = len;
-	return 0;
+	rc = load_buffer(path, text, len, cfg, errs, flags);
+	free(text);
+	return rc;
 }
 
 int config_load(const char *path, struct dw_config *cfg, struct errlist *errs)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int err, rc;
-
-	memset(cfg, 0, sizeof(*cfg));
-	err = read_whole(path, &text, &len);
-	if (err == EFBIG) {
-		errlist_add(errs, "%s: cannot read: larger than %d bytes, not a configuration "
-			    "file", path, MAX_FILE_BYTES);
-		return -1;
-	}
-	if (err) {
-		errlist_add(errs, "%s: cannot read: %s", path, strerror(err));
-		return -1;
-	}
-	rc = load_buffer(path, text, len, cfg, errs);
-	free(text);
-	return rc;
+	return config_load_flags(path, cfg, errs, 0);
 }
 
 int config_load_text(const char *name, const char *text, struct dw_config *cfg,
 		     struct errlist *errs)
 {
-	return load_buffer(name, text, strlen(text), cfg, errs);
+	return load_buffer(name, text, strlen(text), cfg, errs, 0);
 }
 
 void config_free(struct dw_config *cfg)
 {
 	if (!cfg)
 		return;
+	errlist_free(&cfg->notes);
 	free(cfg->path);
 	free(cfg->conninfo);
 	free(cfg->case_schema);

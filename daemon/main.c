@@ -163,7 +163,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* On the heap: the daemon swaps in a new configuration on SIGHUP and frees the old. */
 	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
-	if (!ctx.cfg || config_load(o.config, ctx.cfg, &errs) < 0) {
+	if (!ctx.cfg || config_load_flags(o.config, ctx.cfg, &errs,
+					  o.check_config ? CONFIG_LOAD_CHECK : 0) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		errlist_free(&errs);

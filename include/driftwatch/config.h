@@ -74,7 +74,17 @@ struct dw_config {
 	int repeat_after_days; /* default 0 = never */
 	struct config_rule rules[RULE_REGISTRY_MAX];
 	size_t n_rules;        /* == rule_registry_count() */
+	struct errlist notes;  /* what loading could not check (CONFIG_LOAD_CHECK), for people */
 };
+
+/* --check-config run by hand: a "credential:NAME" is checked for its form only when
+ * $CREDENTIALS_DIRECTORY is unset (the service's credentials are not there), with a note in
+ * cfg->notes, and the key keeps "credential:NAME" instead of a path. */
+#define CONFIG_LOAD_CHECK 1u
+
+/* config_load with CONFIG_LOAD_* flags. */
+int config_load_flags(const char *path, struct dw_config *cfg, struct errlist *errs,
+		      unsigned flags);
 
 /* Loads and validates path into *cfg (which is overwritten, not freed first). Every fault is
  * added to errs as "FILE: KEY: what is wrong". Returns 0 when nothing was wrong, else -1; either
