@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "driftwatch/credentials.h"
+#include "driftwatch/hostmatch.h"
 #include "driftwatch/smallfile.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
@@ -1232,13 +1233,41 @@ static void load_rules(struct loader *ld, json_t *root, struct dw_config *cfg)
 	run_rule_checks(ld, cfg, clean);
 }
 
+static bool host_pattern_ok(const char *s)
+{
+	return hostmatch_pattern_ok(s);
+}
+
+/* Teams' webhook_url comes from the case data, which its writers control: only hosts named here
+ * are posted to. Absent or empty: team webhooks are off. */
+static void load_team_webhooks(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "allowed_hosts" };
+	static const struct list_kind hosts = {
+		"host patterns", host_pattern_ok,
+		"a host name, \"*.\" and a domain, or an IP address (IPv6 in brackets)"
+	};
+	json_t *obj, *arr;
+	size_t mark;
+
+	if (take_object(ld, root, "team_webhooks", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "team_webhooks");
+	check_keys(ld, obj, keys, NELEM(keys));
+	arr = json_object_get(obj, "allowed_hosts");
+	if (!(json_is_array(arr) && json_array_size(arr) == 0))
+		take_list(ld, obj, "allowed_hosts", false, &hosts, &cfg->team_allowed_hosts);
+	path_pop(ld, mark);
+}
+
 /* ---- the whole file ---- */
 
 static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
 	static const char *const keys[] = { "database", "timezone", "link_template", "addresses",
 					    "evaluation", "repeat_after_days", "email", "webhooks",
-					    "team_webhook_secret_file", "http", "rules" };
+					    "team_webhook_secret_file", "team_webhooks", "http",
+					    "rules" };
 	char got[GOT_CAP];
 
 	if (!json_is_object(root)) {
@@ -1257,6 +1286,7 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	load_email(ld, root, &cfg->email);
 	load_webhooks(ld, root, cfg);
 	take_file(ld, root, "team_webhook_secret_file", &cfg->team_webhook_secret_file);
+	load_team_webhooks(ld, root, cfg);
 	load_http(ld, root, cfg);
 	load_rules(ld, root, cfg);
 }
@@ -1355,6 +1385,7 @@ void config_free(struct dw_config *cfg)
 	}
 	free(cfg->webhooks);
 	free(cfg->team_webhook_secret_file);
+	strv_free(cfg->team_allowed_hosts);
 	free(cfg->http_listen);
 	/* Every slot, not n_rules: a partial load may have filled more than it counted. */
 	for (size_t i = 0; i < RULE_REGISTRY_MAX; i++) {

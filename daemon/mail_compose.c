@@ -38,20 +38,22 @@ static int mail_fail(char *err, size_t errsz, const char *fmt, ...)
  * delivered and will not be tried again. */
 enum mail_kind {
 	MAIL_KIND_ESCALATED, MAIL_KIND_FIRING, MAIL_KIND_UPDATED, MAIL_KIND_RESOLVED, MAIL_KIND_FAILED,
-	MAIL_KIND_RULE_FAILING, MAIL_KIND_RULE_RECOVERED, MAIL_KIND_BAD_ADDRESS
+	MAIL_KIND_RULE_FAILING, MAIL_KIND_RULE_RECOVERED, MAIL_KIND_BAD_ADDRESS,
+	MAIL_KIND_TEAM_WEBHOOK
 };
-#define MAIL_N_KINDS 8
+#define MAIL_N_KINDS 9
 
 static const char *const mail_kind_types[MAIL_N_KINDS] = {
 	"alert.escalated", "alert.firing", "alert.updated", "alert.resolved", "delivery.failed",
-	"rule.failing", "rule.recovered", "data.bad_address"
+	"rule.failing", "rule.recovered", "data.bad_address", "data.team_webhook"
 };
 
 /* Reports to the operators about driftwatch itself, not news about a child. */
 static int mail_kind_report(int kind)
 {
 	return kind == MAIL_KIND_FAILED || kind == MAIL_KIND_RULE_FAILING ||
-	       kind == MAIL_KIND_RULE_RECOVERED || kind == MAIL_KIND_BAD_ADDRESS;
+	       kind == MAIL_KIND_RULE_RECOVERED || kind == MAIL_KIND_BAD_ADDRESS ||
+	       kind == MAIL_KIND_TEAM_WEBHOOK;
 }
 
 static int mail_kind_of(const char *type)
@@ -94,6 +96,7 @@ static const struct mail_label mail_labels[] = {
 	{ "driftwatch", "rule_failing", "failing rule", "failing rules", 0 },
 	{ "driftwatch", "rule_recovered", "recovered rule", "recovered rules", 0 },
 	{ "driftwatch", "bad_address", "unusable address", "unusable addresses", 0 },
+	{ "driftwatch", "team_webhook", "refused team webhook", "refused team webhooks", 0 },
 };
 
 /* "15m" -> "15 months"; any other stage name as it is. */
@@ -604,6 +607,9 @@ static void mail_heading(struct strbuf *sb, const struct mail_item *it)
 	case MAIL_KIND_BAD_ADDRESS:
 		strbuf_append(sb, "Address that cannot be used: ");
 		break;
+	case MAIL_KIND_TEAM_WEBHOOK:
+		strbuf_append(sb, "Team webhook not used: ");
+		break;
 	default:
 		strbuf_append(sb, "Not delivered");
 		return;
@@ -707,6 +713,9 @@ static int mail_notice_text(const struct mail_item *it, const char *to,
 	else if (it->kind == MAIL_KIND_BAD_ADDRESS)
 		strbuf_append(&sb, "correct the address in the case system; until then this "
 			      "person's notices go to the fallback address");
+	else if (it->kind == MAIL_KIND_TEAM_WEBHOOK)
+		strbuf_append(&sb, "if the team's channel is genuine, add its host to "
+			      "team_webhooks.allowed_hosts; otherwise correct teams.webhook_url");
 	else
 		strbuf_append(&sb, "review in supervision");
 	mail_notice_add(t, "Expected of you", &sb, NULL);

@@ -181,6 +181,21 @@ static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 
 /* ---- a rule's alerts ---- */
 
+/* A team's webhook_url that is not used is reported to the operators once per URL: the row says
+ * why, and names the URL by a digest (a team URL can carry its credential in the query). */
+static int record_team_refused(const struct alert *a, const struct dw_config *cfg, json_t *row)
+{
+	const char *why = routing_team_refused(a, cfg);
+	char digest[ALERT_FINGERPRINT_LEN + 1];
+
+	if (!why)
+		return 0;
+	if (alert_fingerprint("team_webhook_url", a->contacts.team_webhook_url, NULL, digest) < 0)
+		return -1;
+	return json_object_set_new(row, "team_webhook_refused",
+				   json_pack("{s:s, s:s}", "why", why, "digest", digest));
+}
+
 /* One element of record.sql's $1, as JSON text. */
 static char *record_alert_row(const struct alert *a, const struct dw_config *cfg)
 {
@@ -196,6 +211,10 @@ static char *record_alert_row(const struct alert *a, const struct dw_config *cfg
 				"subject_id", a->subject_id ? json_string(a->subject_id) : json_null(),
 				"stage", a->rule->stages[a->stage].name, "stage_rank", a->stage,
 				"notify_key", key, "payload", payload, "destinations", dest);
+	if (row && record_team_refused(a, cfg, row) < 0) {
+		json_decref(row);
+		row = NULL;
+	}
 	if (row)
 		text = json_dumps(row, JSON_COMPACT);
 	json_decref(row);

@@ -4,6 +4,7 @@
 
 #include "driftwatch/alert.h"
 #include "driftwatch/config.h"
+#include "driftwatch/hostmatch.h"
 #include "driftwatch/routing.h"
 #include "driftwatch/rule.h"
 
@@ -61,14 +62,27 @@ json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg)
 	for (i = 0; i < cfg->n_webhooks; i++)
 		if (routing_rule_wanted(cfg->webhooks[i].rules, a->rule->name))
 			rc |= routing_add(list, "webhook", cfg->webhooks[i].url, NULL);
-	/* driftwatch never sends unsigned: a team's URL is used only once a secret signs it. */
-	if (cfg->team_webhook_secret_file)
+	/* driftwatch never sends unsigned: a team's URL is used only once a secret signs it, and
+	 * only to a host the configuration allows (routing_team_refused). */
+	if (cfg->team_webhook_secret_file && a->contacts.team_webhook_url &&
+	    !routing_team_refused(a, cfg))
 		rc |= routing_add(list, "webhook", a->contacts.team_webhook_url, "team");
 	if (rc) {
 		json_decref(list);
 		return NULL;
 	}
 	return list;
+}
+
+const char *routing_team_refused(const struct alert *a, const struct dw_config *cfg)
+{
+	const char *why = NULL;
+
+	if (!cfg->team_webhook_secret_file || !a->contacts.team_webhook_url)
+		return NULL;
+	if (hostmatch_url(a->contacts.team_webhook_url, cfg->team_allowed_hosts, &why))
+		return NULL;
+	return why;
 }
 
 char *routing_notify_key(const struct alert *a)

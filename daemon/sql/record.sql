@@ -15,7 +15,7 @@ WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
            subject_id text, stage text, stage_rank int, notify_key text, payload jsonb,
-           destinations jsonb)
+           destinations jsonb, team_webhook_refused jsonb)
 ),
 changes AS (
     SELECT c.*, p.alert_id AS prev_id,
@@ -106,6 +106,28 @@ bad_addresses AS (
      ORDER BY r ->> 'bad_address'
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING notice_id
+),
+-- A team's webhook_url that team_webhooks.allowed_hosts does not allow is not posted to (the
+-- case data is not trusted to choose where alerts go); the operators hear once per URL.
+team_urls AS (
+    INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
+           digest_key)
+    SELECT DISTINCT ON (c.team_webhook_refused ->> 'digest')
+           'teamurl_' || left(c.team_webhook_refused ->> 'digest', 32), 'email', $6::text,
+           'operators', 'data.team_webhook',
+           jsonb_build_object('rule', 'driftwatch', 'stage', 'team_webhook', 'child_id', NULL,
+               'subject_id', NULL,
+               'summary', format('A team''s webhook_url in the case data was not used: it %s. '
+                                 'Alerts of that team go to their other destinations.',
+                                 c.team_webhook_refused ->> 'why'),
+               'facts', jsonb_build_object('why', c.team_webhook_refused ->> 'why',
+                                           'first_seen_for_child', c.child_id)),
+           $3::text
+      FROM cur c
+     WHERE $6::text IS NOT NULL AND c.team_webhook_refused IS NOT NULL
+     ORDER BY c.team_webhook_refused ->> 'digest'
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING notice_id
 )
 SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        (SELECT count(*) FROM events WHERE kind = 'escalated') AS escalated,
@@ -114,4 +136,5 @@ SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        (SELECT count(*) FROM events WHERE kind = 'reminder')  AS reminders,
        (SELECT count(*) FROM notices WHERE channel = 'email')   AS email_notices,
        (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices,
-       (SELECT count(*) FROM bad_addresses)                     AS reports;
+       (SELECT count(*) FROM bad_addresses)
+           + (SELECT count(*) FROM team_urls)                   AS reports;

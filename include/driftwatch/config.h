@@ -66,6 +66,8 @@ struct dw_config {
 	struct config_webhook *webhooks;
 	size_t n_webhooks;
 	char *team_webhook_secret_file; /* as secret_file */
+	char **team_allowed_hosts; /* "team_webhooks": {"allowed_hosts"}: NULL-terminated host
+				    * patterns (hostmatch.h); NULL = team webhooks are off */
 	char *http_listen;     /* default "127.0.0.1:9480"; NULL = off */
 	int eval_interval_s;   /* "evaluation": {"interval_seconds"} default 300 */
 	int takeover_s;        /* "evaluation": {"takeover_seconds"} default 10: how soon another

@@ -12,6 +12,11 @@ struct dw_config;
  * rule) and the team's webhook_url (only with team_webhook_secret_file set: never unsigned). New reference, or NULL when memory ran out. */
 json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg);
 
+/* Why the team's webhook_url of a (from the case data) is not used, or NULL when it is used or
+ * there is none to use: team webhooks configured (a signing secret) but the URL not https, or
+ * its host not in team_webhooks.allowed_hosts, or loopback or link-local not named there. */
+const char *routing_team_refused(const struct alert *a, const struct dw_config *cfg);
+
 /* The text whose change makes a still-firing alert news again ("alert.updated"); "" when
  * only a stage change is news for the rule. Malloc'd. */
 char *routing_notify_key(const struct alert *a);

@@ -8,6 +8,9 @@ the test PostgreSQL and a real SMTP server (smtp_server.py, no TLS on 127.0.0.1)
     the unusable address (so nothing is retried for three days); the operators are told once per
     unusable address, not again on the next run;
   - with no "email" section, no email notice is written at all (webhooks still are);
+  - a team's webhook_url from the case data is posted to only when https and its host is in
+    team_webhooks.allowed_hosts (loopback only when named exactly); one that is refused writes
+    no notice (nothing to retry for three days) and the operators hear once per URL;
   - --check-config warns when no fallback address is configured.
 
 Environment as tests/integration/test_rules.py (DRIFTWATCHD, PG*, DW_TOP, TEST_TMPDIR).
@@ -42,7 +45,9 @@ LONG = "x" * 290 + "@la.example"
 # allocated to a worker whose supervisor's address is one of the bad kinds.
 FIXTURE = """
 SET search_path = addr_t;
-INSERT INTO teams VALUES ('T-A', 'Team A', NULL, NULL);
+INSERT INTO teams VALUES ('T-A', 'Team A', NULL, 'https://127.0.0.1:9/loop?sig=secret1'),
+  ('T-B', 'Team B', NULL, 'https://hooks.example.org/services/b?sig=secret2'),
+  ('T-C', 'Team C', NULL, 'https://evil.example/c?sig=secret3');
 INSERT INTO workers VALUES
   ('W-CRLF', 'Sup CRLF', E'boss@la.example\\r\\nBcc: spy@example.org', 'T-A', NULL, 'team_manager'),
   ('W-HTML', 'Sup HTML', '<b>boss</b>@la.example', 'T-A', NULL, 'team_manager'),
@@ -50,8 +55,8 @@ INSERT INTO workers VALUES
   ('W-NONE', 'Sup None', NULL, 'T-A', NULL, 'team_manager'),
   ('W-1', 'Worker 1', 'w1@la.example', 'T-A', 'W-CRLF', 'social_worker'),
   ('W-2', 'Worker 2', 'w2@la.example', 'T-A', 'W-HTML', 'social_worker'),
-  ('W-3', 'Worker 3', 'w3@la.example', 'T-A', 'W-LONG', 'social_worker'),
-  ('W-4', 'Worker 4', 'w4@la.example', 'T-A', 'W-NONE', 'social_worker');
+  ('W-3', 'Worker 3', 'w3@la.example', 'T-B', 'W-LONG', 'social_worker'),
+  ('W-4', 'Worker 4', 'w4@la.example', 'T-C', 'W-NONE', 'social_worker');
 INSERT INTO children SELECT 'C-A' || i, NULL, DATE '2018-01-01', NULL, false
   FROM generate_series(1, 4) i;
 INSERT INTO allocations SELECT 'A-' || i, 'C-A' || i, 'W-' || i, DATE '2025-01-01', NULL
@@ -86,7 +91,7 @@ def free_port():
     return p
 
 
-def config(path, state, email_port=None, fallback=True):
+def config(path, state, email_port=None, fallback=True, secret_file=None):
     cfg = {"database": {"conninfo": "host=%s port=%s dbname=%s user=%s"
                         % (PGHOST, PGPORT, PGDATABASE, PGUSER),
                         "case_schema": "addr_t", "state_schema": state},
@@ -95,6 +100,9 @@ def config(path, state, email_port=None, fallback=True):
                          "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]}
     if fallback:
         cfg["addresses"]["fallback"] = "duty@la.example"
+    if secret_file:
+        cfg["team_webhook_secret_file"] = secret_file
+        cfg["team_webhooks"] = {"allowed_hosts": ["hooks.example.org"]}
     if email_port:
         cfg["email"] = {"smtp_url": "smtp://127.0.0.1:%d" % email_port, "tls": "none",
                         "from": "dw@la.example", "username": "dw", "password": "pw"}
@@ -148,8 +156,12 @@ def main():
             if os.path.exists(os.path.join(maildir, "ready")):
                 break
             time.sleep(0.1)
+        secret = os.path.join(tmp, "team-secret")
+        with open(secret, "w") as f:
+            f.write("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+        os.chmod(secret, 0o600)
         cfg = os.path.join(tmp, "mail.json")
-        config(cfg, "addr_st", port)
+        config(cfg, "addr_st", port, secret_file=secret)
         rc, _, err = run(cfg, "--once", "--as-of", T)
         tap.ok(rc == 0, "--once exits 0", err[-2500:])
         got = mails(maildir)
@@ -180,6 +192,19 @@ def main():
                   "FROM addr_st.alerts WHERE child_id = 'C-A1') a"])
         tap.ok('"worker_id": "W-CRLF"' in r.stdout and '"bad_address": "W-CRLF"' in r.stdout,
                "the alert keeps the worker's id beside the fallback address", r.stdout)
+        r = psql(["-c", "SELECT destination FROM addr_st.outbox WHERE channel = 'webhook' "
+                  "AND role = 'team' ORDER BY 1"])
+        tap.ok(r.stdout.split() == ["https://hooks.example.org/services/b?sig=secret2"],
+               "only the allowed team URL gets a notice: not loopback, not another host",
+               r.stdout, r.stderr)
+        reports = [m for m in got if "ops@la.example" in (m["to"] or [])]
+        body = reports[0]["body"] if reports else ""
+        tap.ok("2 refused team webhooks" in (reports[0]["subject"] if reports else "")
+               and "loopback" in body and "does not allow" in body,
+               "the operators are told of both refused team URLs, saying why",
+               [(m["to"], m["subject"]) for m in got], body[:2000])
+        tap.ok("secret1" not in body and "secret3" not in body and "evil.example" not in body,
+               "the report does not repeat the URL (its sig= is a credential)", body[:2000])
         n_before = len(got)
         rc, _, err = run(cfg, "--once", "--as-of", "2026-11-22")
         again = [m for m in mails(maildir)[n_before:] if "ops@la.example" in (m["to"] or [])]

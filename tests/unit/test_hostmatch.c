@@ -1,0 +1,53 @@
+/* test_hostmatch: which team webhook URLs from the case data may be posted to. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/hostmatch.h"
+#include "tap.h"
+
+static void url(const char *u, char *const *pats, int want, const char *why_has, const char *name)
+{
+	const char *why = NULL;
+
+	tap_int(hostmatch_url(u, pats, &why), want, "%s", name);
+	if (why_has)
+		tap_contains(why, why_has, "%s: why", name);
+}
+
+int main(void)
+{
+	char *pats[] = { "hooks.example.org", "*.webhook.office.com", "10.1.2.3", "[fd00::1]", NULL };
+	char *local[] = { "127.0.0.1", "localhost", NULL };
+	char *none[] = { NULL };
+
+	tap_int(hostmatch_pattern_ok("hooks.slack.com"), 1, "pattern: a host name");
+	tap_int(hostmatch_pattern_ok("*.webhook.office.com"), 1, "pattern: a wildcard domain");
+	tap_int(hostmatch_pattern_ok("[::1]"), 1, "pattern: an IPv6 literal");
+	tap_int(hostmatch_pattern_ok("*"), 0, "pattern: a bare * is refused");
+	tap_int(hostmatch_pattern_ok("a.*.b"), 0, "pattern: * inside is refused");
+	tap_int(hostmatch_pattern_ok("https://x"), 0, "pattern: a URL is refused");
+	tap_int(hostmatch_pattern_ok(""), 0, "pattern: empty is refused");
+
+	url("https://hooks.example.org/services/T1?sig=abc", pats, 1, NULL, "an exact host");
+	url("https://HOOKS.Example.ORG:8443/x", pats, 1, NULL, "case and port do not matter");
+	url("https://council.webhook.office.com/w", pats, 1, NULL, "a name under a wildcard");
+	url("https://webhook.office.com/w", pats, 0, "does not allow", "the wildcard's domain itself");
+	url("https://evilwebhook.office.com/w", pats, 0, "does not allow", "a suffix that is not a label");
+	url("http://hooks.example.org/x", pats, 0, "https", "http is refused");
+	url("https://user:pw@hooks.example.org/x", pats, 0, "user name", "userinfo is refused");
+	url("https://hooks.example.org@evil.example/x", pats, 0, "user name", "an @ trick is refused");
+	url("https://10.1.2.3/x", pats, 1, NULL, "a listed IPv4 address");
+	url("https://[fd00::1]:443/x", pats, 1, NULL, "a listed IPv6 address");
+	url("https://127.0.0.1/x", pats, 0, "loopback", "loopback is refused");
+	url("https://169.254.169.254/latest", pats, 0, "link-local", "link-local is refused");
+	url("https://[::1]/x", pats, 0, "loopback", "IPv6 loopback is refused");
+	url("https://[fe80::1]/x", pats, 0, "link-local", "IPv6 link-local is refused");
+	url("https://localhost/x", pats, 0, "loopback", "localhost is refused");
+	url("https://127.0.0.1/x", local, 1, NULL, "loopback named exactly is allowed");
+	url("https://localhost:9/x", local, 1, NULL, "localhost named exactly is allowed");
+	url("https://hooks.example.org/x", none, 0, "allowed_hosts is empty", "no patterns: off");
+	url("https://hooks.example.org/x", NULL, 0, "allowed_hosts is empty", "NULL patterns: off");
+	url("https:///x", pats, 0, "no host", "no host");
+	url("https://[fe80::1/x", pats, 0, "IPv6", "a broken IPv6 literal");
+	return tap_status();
+}
