@@ -14,6 +14,7 @@
 #include "driftwatch/log.h"
 #include "driftwatch/record.h"
 #include "driftwatch/report.h"
+#include "driftwatch/retention.h"
 #include "driftwatch/state.h"
 
 #define ONCE_MAX_TRANSFERS 16
@@ -53,6 +54,27 @@ static int once_rules_status(struct once_run *run)
 	return 1;
 }
 
+static void once_on_pruned(long long notices, long long evaluations, const char *error,
+			   void *arg)
+{
+	struct once_run *run = arg;
+
+	if (error)
+		log_info(run->ctx, "retention: pruning stopped (the next run goes on): %s", error);
+	else if (notices || evaluations)
+		fprintf(stderr, "  retention: pruned %lld delivered notices and %lld evaluations older "
+			"than %d days\n", notices, evaluations, run->ctx->cfg->retention_days);
+	once_stop(run, run->status);
+}
+
+/* A deployment that runs --once from a timer has no daemon to prune for it. */
+static void once_prune(struct once_run *run, int status)
+{
+	run->status = status;
+	if (retention_prune(run->ctx, run->state, once_on_pruned, run) < 0)
+		once_stop(run, status);
+}
+
 static void once_on_delivered(const struct deliver_stats *st, const char *error, void *arg)
 {
 	struct once_run *run = arg;
@@ -61,7 +83,7 @@ static void once_on_delivered(const struct deliver_stats *st, const char *error,
 		"%zu failed\n", st->claimed, st->delivered, st->emails_sent, st->retried, st->failed);
 	if (error)
 		log_err(run->ctx, "delivery: %s", error);
-	once_stop(run, error || once_rules_status(run) ? 1 : 0);
+	once_prune(run, error || once_rules_status(run) ? 1 : 0);
 }
 
 static void once_deliver(struct once_run *run)

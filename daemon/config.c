@@ -817,6 +817,8 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->query_timeout_s = DEFAULT_QUERY_TIMEOUT_S;
 	cfg->eval_interval_s = DEFAULT_EVAL_INTERVAL_S;
 	cfg->takeover_s = DEFAULT_TAKEOVER_S;
+	cfg->retention_days = 400;
+	cfg->stall_s = 120;
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
@@ -1067,6 +1069,37 @@ static void load_http(struct loader *ld, json_t *root, struct dw_config *cfg)
 	path_pop(ld, mark);
 }
 
+/* How long delivered notices and evaluations are kept (alerts, their history and responses are
+ * kept for ever: they are the record). */
+static void load_retention(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "days" };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "retention", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "retention");
+	check_keys(ld, obj, keys, NELEM(keys));
+	take_int(ld, obj, "days", 30, 3650, &cfg->retention_days);
+	path_pop(ld, mark);
+}
+
+/* How long recording may make no progress before /healthz says "degraded". */
+static void load_health(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "stall_seconds" };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "health", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "health");
+	check_keys(ld, obj, keys, NELEM(keys));
+	take_int(ld, obj, "stall_seconds", 10, 86400, &cfg->stall_s);
+	path_pop(ld, mark);
+}
+
 /* ---- rules ---- */
 
 static void load_stage(struct loader *ld, json_t *obj, struct config_rule *rc, size_t si)
@@ -1267,7 +1300,7 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	static const char *const keys[] = { "database", "timezone", "link_template", "addresses",
 					    "evaluation", "repeat_after_days", "email", "webhooks",
 					    "team_webhook_secret_file", "team_webhooks", "http",
-					    "rules" };
+					    "retention", "health", "rules" };
 	char got[GOT_CAP];
 
 	if (!json_is_object(root)) {
@@ -1288,6 +1321,8 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	take_file(ld, root, "team_webhook_secret_file", &cfg->team_webhook_secret_file);
 	load_team_webhooks(ld, root, cfg);
 	load_http(ld, root, cfg);
+	load_retention(ld, root, cfg);
+	load_health(ld, root, cfg);
 	load_rules(ld, root, cfg);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -87,6 +88,16 @@ int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 	size_t n_rules = rule_registry_count();
 	int degraded = 0;
 	char what[96];
+	time_t running = m->eval_running_since ? time(NULL) - m->eval_running_since : 0;
+
+	/* A lock on a relation or on the state can hold an evaluation until query_timeout_seconds
+	 * cancels it: long before that, whoever watches should know nothing is being recorded. */
+	if (m->stall_s > 0 && running > m->stall_s) {
+		strbuf_printf(reason, "evaluation and recording running for %lld s without "
+			      "finishing (health.stall_seconds %d): waiting on a lock?\n",
+			      (long long)running, m->stall_s);
+		degraded = 1;
+	}
 
 	for (size_t i = 0; i < n_rules && i < RULE_REGISTRY_MAX; i++) {
 		if (!m->rule_failing[i])

@@ -20,6 +20,7 @@
 #include "driftwatch/leader.h"
 #include "driftwatch/log.h"
 #include "driftwatch/record.h"
+#include "driftwatch/retention.h"
 #include "driftwatch/sdnotify.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/state.h"
@@ -48,6 +49,9 @@
 #define SERVICE_STOP_GRACE_S 7
 #define SERVICE_STOP_RECORD_S 2
 #define SERVICE_MAX_TRANSFERS 16
+/* Retention runs soon after start, then hourly; a run cut short goes on soon after. */
+#define SERVICE_PRUNE_FIRST_S 5
+#define SERVICE_PRUNE_EVERY_S 3600
 
 /* The evaluation reads the case data under a cursor while its alerts are recorded, a batch at
  * a time, on the state connection (which also migrates the schema). Bad rows are counted on a
@@ -107,7 +111,8 @@ struct service {
 	struct record *rec;           /* its recording */
 	struct eval_result *res;
 	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox;
-	struct event *ev_full_gap;
+	struct event *ev_full_gap, *ev_prune;
+	int pruning;                  /* retention_prune is running on CONN_STATE */
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
 };
 
@@ -420,6 +425,7 @@ static void service_eval_end(struct service *svc)
 	eval_result_free(svc->res);
 	svc->res = NULL;
 	svc->evaluating = 0;
+	svc->ctx->metrics.eval_running_since = 0;
 	if (svc->stopping)
 		return;
 	service_kick(svc);
@@ -724,6 +730,7 @@ static void service_start_eval(struct service *svc)
 	svc->full_pending = 0;
 	svc->full_by_notify = 0;
 	svc->evaluating = 1;
+	svc->ctx->metrics.eval_running_since = time(NULL);
 	svc->eval_term = svc->leader_changes;
 	svc->rec = record_new(svc->ctx, svc->conns[CONN_STATE].db, &svc->req);
 	if (svc->rec)
@@ -1049,6 +1056,7 @@ static void service_stop(struct service *svc, const char *why)
 	evtimer_del(svc->ev_midnight);
 	evtimer_del(svc->ev_batch);
 	evtimer_del(svc->ev_full_gap);
+	evtimer_del(svc->ev_prune);
 	evtimer_del(svc->ev_eval_retry);
 	evtimer_del(svc->ev_deliver);
 	evtimer_del(svc->ev_outbox);
@@ -1129,6 +1137,7 @@ static void service_apply_reload(struct service *svc)
 
 	svc->reload = NULL;
 	svc->ctx->cfg = cfg;
+	svc->ctx->metrics.stall_s = cfg->stall_s;
 	deliver_free(svc->deliver);
 	svc->deliver = NULL;
 	if (service_deliver_open(svc) < 0)
@@ -1169,6 +1178,47 @@ static void service_apply_reload(struct service *svc)
 	service_kick(svc);
 }
 
+static void service_on_pruned(long long notices, long long evaluations, const char *error,
+			      void *arg)
+{
+	struct service *svc = arg;
+	int cut_short = !error && (notices >= (long long)RETENTION_BATCH * RETENTION_MAX_BATCHES ||
+				   evaluations >= (long long)RETENTION_BATCH * RETENTION_MAX_BATCHES);
+
+	svc->pruning = 0;
+	if (svc->stopping)
+		return;
+	if (error)
+		log_info(svc->ctx, "retention: pruning stopped (tried again later): %s", error);
+	else if (notices || evaluations)
+		log_info(svc->ctx, "retention: pruned %lld delivered notices and %lld evaluations "
+			 "older than %d days", notices, evaluations, svc->ctx->cfg->retention_days);
+	service_add_timer(svc->ev_prune, error || cut_short ? SERVICE_PRUNE_FIRST_S
+							    : SERVICE_PRUNE_EVERY_S);
+}
+
+/* Only the instance that evaluates prunes, on the state connection between its other work. */
+static void service_on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+	struct db_conn *db = svc->conns[CONN_STATE].db;
+
+	(void)fd;
+	(void)what;
+	if (svc->stopping)
+		return;
+	if (!svc->migrated || !db || !db_is_up(db) || !leader_is_leading(svc->leader) ||
+	    svc->pruning) {
+		service_add_timer(svc->ev_prune, SERVICE_PRUNE_FIRST_S);
+		return;
+	}
+	svc->pruning = 1;
+	if (retention_prune(svc->ctx, db, service_on_pruned, svc) < 0) {
+		svc->pruning = 0;
+		service_add_timer(svc->ev_prune, SERVICE_PRUNE_FIRST_S);
+	}
+}
+
 static int service_events_new(struct service *svc)
 {
 	struct event_base *base = svc->ctx->base;
@@ -1177,6 +1227,7 @@ static int service_events_new(struct service *svc)
 	svc->ev_midnight = evtimer_new(base, service_on_full_timer, svc);
 	svc->ev_batch = evtimer_new(base, service_on_batch, svc);
 	svc->ev_full_gap = evtimer_new(base, service_on_batch, svc);
+	svc->ev_prune = evtimer_new(base, service_on_prune, svc);
 	svc->ev_eval_retry = evtimer_new(base, service_on_eval_retry, svc);
 	svc->ev_deliver = event_new(base, -1, EV_PERSIST, service_on_deliver_timer, svc);
 	svc->ev_outbox = event_new(base, -1, EV_PERSIST, service_outbox_metrics, svc);
@@ -1186,6 +1237,7 @@ static int service_events_new(struct service *svc)
 	svc->ev_sigint = evsignal_new(base, SIGINT, service_on_signal, svc);
 	svc->ev_sighup = evsignal_new(base, SIGHUP, service_on_signal, svc);
 	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_full_gap &&
+	       svc->ev_prune &&
 	       svc->ev_eval_retry &&
 	       svc->ev_deliver && svc->ev_outbox && svc->ev_watchdog && svc->ev_stop &&
 	       svc->ev_sigterm && svc->ev_sigint && svc->ev_sighup ? 0 : -1;
@@ -1194,6 +1246,7 @@ static int service_events_new(struct service *svc)
 static void service_events_free(struct service *svc)
 {
 	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch, svc->ev_full_gap,
+				svc->ev_prune,
 				svc->ev_eval_retry, svc->ev_deliver, svc->ev_outbox,
 				svc->ev_watchdog, svc->ev_stop, svc->ev_sigterm, svc->ev_sigint,
 				svc->ev_sighup };
@@ -1210,6 +1263,7 @@ static void service_timers_arm(struct service *svc)
 	unsigned long long wd = sdnotify_watchdog_interval_usec();
 
 	service_interval_arm(svc);
+	service_add_timer(svc->ev_prune, SERVICE_PRUNE_FIRST_S);
 	evtimer_add(svc->ev_deliver, &poll);
 	evtimer_add(svc->ev_outbox, &outbox);
 	evsignal_add(svc->ev_sigterm, NULL);
@@ -1235,6 +1289,7 @@ int cmd_run(struct dw_ctx *ctx, const char *config_path)
 	svc.full_pending = 1;
 	idset_init(&svc.pending);
 	ctx->metrics.started = time(NULL);
+	ctx->metrics.stall_s = ctx->cfg->stall_s;
 	svc.sd = sdnotify_open(sderr, sizeof(sderr));
 	if (!svc.sd && sderr[0])
 		log_warn(ctx, "systemd notification is off: %s", sderr);

@@ -24,4 +24,8 @@ END $$;
 
 CREATE INDEX evaluations_day_idx ON @state@.evaluations (as_of) WHERE scope = 'all';
 
+-- Retention (prune.sql) finds old delivered notices and evaluations without reading them all.
+CREATE INDEX outbox_delivered_idx ON @state@.outbox (delivered_at) WHERE status = 'delivered';
+CREATE INDEX evaluations_finished_idx ON @state@.evaluations (finished_at);
+
 INSERT INTO @state@.schema_version (version) VALUES (2);

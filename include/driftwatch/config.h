@@ -74,6 +74,10 @@ struct dw_config {
 				* instance takes over evaluating when the active one dies */
 	int query_timeout_s;   /* "database": {"query_timeout_seconds"} default 300 */
 	int repeat_after_days; /* default 0 = never */
+	int retention_days;    /* "retention": {"days"} default 400: delivered notices and
+				* evaluations older than this are pruned */
+	int stall_s;           /* "health": {"stall_seconds"} default 120: recording that makes no
+				* progress this long makes /healthz say "degraded" */
 	struct config_rule rules[RULE_REGISTRY_MAX];
 	size_t n_rules;        /* == rule_registry_count() */
 	struct errlist notes;  /* what loading could not check (CONFIG_LOAD_CHECK), for people */

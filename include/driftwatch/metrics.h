@@ -47,6 +47,8 @@ struct dw_metrics {
 	unsigned long long deliveries_failed_total;  /* notices that failed for good */
 	unsigned long long db_reconnects_total;
 	int db_up;                                   /* 1 while the database connection is usable */
+	time_t eval_running_since;                   /* the evaluation in flight began; 0: none */
+	int stall_s;                                 /* health.stall_seconds */
 	char db_error[256];                          /* why it is not */
 	time_t started;
 };

@@ -22,5 +22,6 @@ extern const char sql_outbox_result[];
 extern const char sql_triggers_install[];
 extern const char sql_triggers_tables[];
 extern const char sql_check_state[];
+extern const char sql_prune[];
 
 #endif

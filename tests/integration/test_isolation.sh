@@ -9,7 +9,9 @@
 #     operators get one email saying which rules fail, not one per evaluation;
 #   - --once and --once --dry-run do everything they can and exit 1 naming the failed rules;
 #   - once the grant is back, the operators get one email saying the rules run again, and
-#     /healthz is plain "ok".
+#     /healthz is plain "ok";
+#   - while a lock holds recording for longer than health.stall_seconds, /healthz answers 200
+#     "degraded" saying so (not "ok" until query_timeout_seconds), and "ok" once it goes.
 # Environment: DRIFTWATCHD, DW_TOP, TEST_TMPDIR and the test server's PG* (tests/run.sh).
 # The checks are conditions in single quotes that check() evals, hence:
 # shellcheck disable=SC2016
@@ -98,6 +100,7 @@ write_config() { # FILE STATE_SCHEMA
   "database": { "conninfo": "host=127.0.0.1 port=$PGPORT dbname=$db user=iso_ro",
                 "case_schema": "iso", "state_schema": "$2" },
   "evaluation": { "interval_seconds": 10 },
+  "health": { "stall_seconds": 10 },
   "addresses": { "fallback": "duty@la.example", "operators": "ops@la.example",
                  "cp_chair": "chairs@la.example", "cp_manager": "cpm@la.example",
                  "head_of_service": "hos@la.example" },
@@ -180,6 +183,18 @@ check "the operators hear once that the rules run again" \
 check "/healthz is ok again" 'wait_for 20 healthy'
 check "/metrics: was_not_brought is not failing" \
 	'[ "$(metric "driftwatch_rule_failing{rule=\"was_not_brought\"}")" = 0 ]'
+
+# ---- recording held by a lock ----
+sql -c "BEGIN; LOCK TABLE iso_state.alerts IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30); COMMIT" \
+	>/dev/null 2>&1 &
+lock_pid=$!
+pids+=("$lock_pid")
+stalled() { [[ "$(health)" == degraded*"without finishing"* ]]; }
+check "/healthz says degraded once recording makes no progress for stall_seconds (10 s)" \
+	'wait_for 30 stalled'
+note "healthz: $(health | tr '\n' '|')"
+wait "$lock_pid" 2>/dev/null
+check "/healthz is ok once the lock is gone" 'wait_for 30 healthy'
 
 kill -TERM "$daemon_pid"
 wait_exit "$daemon_pid" 15

@@ -1,0 +1,39 @@
+-- prune: one small batch of what is older than retention.days: delivered notices (with their
+-- delivery attempts) and evaluations. Never alerts, their events or responses: they are the
+-- record of who was told what and when. SKIP LOCKED and the caller's short lock_timeout keep it
+-- out of the way of recording and delivery; the caller repeats it while a batch comes back full.
+-- $1 int  retention.days
+-- $2 int  rows per batch
+WITH old_notices AS (
+    SELECT notice_id FROM @state@.outbox
+     WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => $1::int)
+     ORDER BY delivered_at
+     LIMIT $2::int
+       FOR UPDATE SKIP LOCKED
+),
+attempts AS (
+    DELETE FROM @state@.delivery_attempts d USING old_notices o WHERE d.notice_id = o.notice_id
+    RETURNING 1
+),
+notices AS (
+    DELETE FROM @state@.outbox x USING old_notices o WHERE x.notice_id = o.notice_id
+    RETURNING 1
+),
+old_evaluations AS (
+    -- the latest evaluation of everyone stays: recording refuses a day earlier than it
+    SELECT evaluation_id FROM @state@.evaluations
+     WHERE finished_at < now() - make_interval(days => $1::int)
+       AND evaluation_id <> coalesce((SELECT max(evaluation_id) FROM @state@.evaluations
+                                       WHERE scope = 'all'), -1)
+     ORDER BY evaluation_id
+     LIMIT $2::int
+       FOR UPDATE SKIP LOCKED
+),
+evaluations AS (
+    DELETE FROM @state@.evaluations e USING old_evaluations o
+     WHERE e.evaluation_id = o.evaluation_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM notices) AS notices,
+       (SELECT count(*) FROM attempts) AS attempts,
+       (SELECT count(*) FROM evaluations) AS evaluations;
