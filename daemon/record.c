@@ -40,6 +40,11 @@ struct record {
 	int in_flight;                /* batches sent and not answered */
 	int owe;                      /* the evaluation waits for an answer (eval_continue) */
 	int owe_rule_end;             /* ... to its rule_end */
+	int pending;                  /* queries of this recording not answered yet */
+	int finishing;                /* record_finish was called: no new work, then the end */
+	int final_sent;               /* COMMIT or ROLLBACK is on its way */
+	int commit;                   /* record_finish asked to keep it */
+	const struct eval_result *res;  /* ... with these figures */
 	char *rule_error;             /* the rule in flight could not be recorded: why */
 	int broken;                   /* the transaction is lost (connection, a failed step) */
 	char error[1024];             /* the first failure, or "" */
@@ -103,13 +108,43 @@ static void record_break(struct record *rec, const char *what, const char *why)
 	record_answer(rec, EVAL_NEXT_ABORT, rec->error);
 }
 
+/* Every query this recording sends is counted until its answer comes, so that COMMIT or
+ * ROLLBACK goes only after the last of them (record_finish): a step queued by an answer after
+ * the end was sent would run outside the transaction, and call back into a freed recording. */
 static int record_send(struct record *rec, const char *sql, int n, const char *const *params,
 		       db_result_cb cb, const char *what)
 {
-	if (db_query(rec->conn, sql, n, params, cb, rec) == 0)
+	if (db_query(rec->conn, sql, n, params, cb, rec) == 0) {
+		rec->pending++;
 		return 0;
+	}
 	record_break(rec, what, db_error(rec->conn));
 	return -1;
+}
+
+static int record_script(struct record *rec, const char *sql, db_result_cb cb,
+			 const char *what)
+{
+	if (db_script(rec->conn, sql, cb, rec) == 0) {
+		rec->pending++;
+		return 0;
+	}
+	record_break(rec, what, db_error(rec->conn));
+	return -1;
+}
+
+static void record_send_final(struct record *rec);
+
+/* An answer came. Returns 1 when the recording is ending, and the caller must queue nothing
+ * more (the end goes out once every answer is in). */
+static int record_settled(struct record *rec)
+{
+	rec->pending--;
+	if (!rec->finishing)
+		return 0;
+	if (rec->pending == 0 && !rec->final_sent)
+		record_send_final(rec);
+	return 1;
 }
 
 /* A sink call finds the transaction gone (a failed step, or the connection lost and made
@@ -135,6 +170,8 @@ static void record_on_begun(struct db_conn *conn, PGresult *res, void *arg)
 	struct record *rec = arg;
 
 	(void)conn;
+	if (record_settled(rec))
+		return;
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		record_break(rec, "its start", record_pg_error(rec, res));
 		return;
@@ -148,6 +185,8 @@ static void record_on_step(struct db_conn *conn, PGresult *res, void *arg)
 	struct record *rec = arg;
 
 	(void)conn;
+	if (record_settled(rec))
+		return;
 	if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		     PQresultStatus(res) != PGRES_TUPLES_OK))
 		record_break(rec, "its transaction", record_pg_error(rec, res));
@@ -269,6 +308,8 @@ static void record_on_batch(struct db_conn *conn, PGresult *res, void *arg)
 
 	(void)conn;
 	rec->in_flight--;
+	if (record_settled(rec))
+		return;
 	if (!res) {
 		record_break(rec, "a batch of alerts", db_error(rec->conn));
 		return;
@@ -362,6 +403,8 @@ static void record_on_rule_closed(struct db_conn *conn, PGresult *res, void *arg
 
 	(void)conn;
 	rec->in_rule = 0;
+	if (record_settled(rec))
+		return;
 	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		record_break(rec, "the end of a rule", record_pg_error(rec, res));
 		return;
@@ -384,9 +427,8 @@ static const char record_keep[] = "RELEASE SAVEPOINT " RECORD_SAVEPOINT;
 static void record_close_rule(struct record *rec)
 {
 	/* two statements: the simple protocol (no parameters) */
-	if (db_script(rec->conn, rec->rule_error ? record_undo : record_keep,
-		      record_on_rule_closed, rec) < 0)
-		record_break(rec, "the end of a rule", db_error(rec->conn));
+	record_script(rec, rec->rule_error ? record_undo : record_keep, record_on_rule_closed,
+		      "the end of a rule");
 }
 
 static void record_on_resolved(struct db_conn *conn, PGresult *res, void *arg)
@@ -395,6 +437,8 @@ static void record_on_resolved(struct db_conn *conn, PGresult *res, void *arg)
 	struct record_changes *c = &rec->rule_ch;
 
 	(void)conn;
+	if (record_settled(rec))
+		return;
 	if (!res) {
 		record_break(rec, "resolving a rule's alerts", db_error(rec->conn));
 		return;
@@ -470,6 +514,7 @@ static void record_on_end(struct db_conn *conn, PGresult *res, void *arg)
 
 	(void)conn;
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		/* COMMIT of an aborted transaction rolls it back; the error says why */
 		record_fail(rec, "its figures", record_pg_error(rec, res));
 		rec->broken = 1;
 		return;
@@ -543,28 +588,40 @@ static int record_send_end(struct record *rec, const struct eval_result *res)
 	return rc;
 }
 
-void record_finish(struct record *rec, const struct eval_result *res, int keep,
-		   record_done_cb cb, void *arg)
+/* The figures and the rules' health, then COMMIT; or ROLLBACK. Sent once every answer to the
+ * recording's other queries is in. */
+static void record_send_final(struct record *rec)
 {
-	int commit = keep && !res->error && !rec->broken && !rec->error[0] && rec->eval_id[0];
+	int commit = rec->commit && !rec->broken && !rec->error[0];
 
-	rec->cb = cb;
-	rec->cb_arg = arg;
-	if (!commit)
-		rec->broken = 1;  /* rolled back: reported as not kept, the caller knows why */
-	if (!rec->begun) {
-		record_done(rec);
-		return;
-	}
-	if (commit && record_send_end(rec, res) < 0) {
+	rec->final_sent = 1;
+	if (commit && record_send_end(rec, rec->res) < 0) {
 		record_fail(rec, "its figures", db_error(rec->conn));
-		rec->broken = 1;
 		commit = 0;
 	}
+	if (!commit)
+		rec->broken = 1;  /* rolled back: reported as not kept, the caller knows why */
 	if (db_query(rec->conn, commit ? "COMMIT" : "ROLLBACK", 0, NULL, record_on_final, rec) < 0) {
 		record_fail(rec, "the end of its transaction", db_error(rec->conn));
 		record_done(rec);
 	}
+}
+
+void record_finish(struct record *rec, const struct eval_result *res, int keep,
+		   record_done_cb cb, void *arg)
+{
+	rec->cb = cb;
+	rec->cb_arg = arg;
+	rec->res = res;
+	rec->commit = keep && !res->error && rec->eval_id[0];
+	rec->finishing = 1;
+	if (!rec->begun) {
+		rec->broken = 1;
+		record_done(rec);
+		return;
+	}
+	if (rec->pending == 0)
+		record_send_final(rec);
 }
 
 /* ---- setting up ---- */

@@ -797,7 +797,7 @@ static int service_full_too_soon(struct service *svc)
 /* Runs whatever is due, one thing at a time on the evaluation connection. */
 static void service_kick(struct service *svc)
 {
-	if (svc->stopping || svc->evaluating)
+	if (svc->stopping || svc->evaluating || svc->pruning)
 		return;
 	/* A bad-row count does not hold a reload: it reads the configuration only as it goes, and
 	 * a connection closed under it ends it like any other query. */
@@ -1188,6 +1188,7 @@ static void service_on_pruned(long long notices, long long evaluations, const ch
 	svc->pruning = 0;
 	if (svc->stopping)
 		return;
+	service_kick(svc);
 	if (error)
 		log_info(svc->ctx, "retention: pruning stopped (tried again later): %s", error);
 	else if (notices || evaluations)
@@ -1207,8 +1208,10 @@ static void service_on_prune(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (svc->stopping)
 		return;
+	/* The state connection carries the recording's transaction while an evaluation runs:
+	 * pruning's own transactions wait for a quiet moment, and evaluations for it. */
 	if (!svc->migrated || !db || !db_is_up(db) || !leader_is_leading(svc->leader) ||
-	    svc->pruning) {
+	    svc->pruning || svc->evaluating) {
 		service_add_timer(svc->ev_prune, SERVICE_PRUNE_FIRST_S);
 		return;
 	}

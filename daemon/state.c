@@ -75,7 +75,7 @@ static int state_lost_race(struct state_op *op, PGresult *res)
 	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	if (op->raced || !code || (strcmp(code, "42P07") != 0 && strcmp(code, "42P06") != 0 &&
-				   strcmp(code, "42710") != 0 &&
+				   strcmp(code, "42701") != 0 && strcmp(code, "42710") != 0 &&
 				   strcmp(code, "42723") != 0 && strcmp(code, "23505") != 0))
 		return 0;
 	op->raced = 1;

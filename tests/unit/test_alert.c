@@ -241,6 +241,7 @@ static void test_routing(void)
 	struct dw_config cfg;
 	struct config_webhook hooks[2];
 	char *only_cp[] = { "cp_neglect_duration", NULL };
+	char *allowed[] = { "team.example", NULL };
 	struct alert a;
 	json_t *d;
 	char *key;
@@ -266,6 +267,11 @@ static void test_routing(void)
 	tap_int(json_array_size(d), 2, "no team webhook without a secret to sign it");
 	json_decref(d);
 	cfg.team_webhook_secret_file = "/run/credentials/driftwatch.service/team-hook-secret";
+	d = routing_destinations(&a, &cfg);
+	tap_int(json_array_size(d), 2, "no team webhook to a host team_webhooks.allowed_hosts "
+		"does not name");
+	json_decref(d);
+	cfg.team_allowed_hosts = allowed;
 	d = routing_destinations(&a, &cfg);
 	tap_int(json_array_size(d), 3, "one email, the unfiltered webhook, the team's webhook");
 	tap_str(json_string_value(json_object_get(json_array_get(d, 1), "destination")),

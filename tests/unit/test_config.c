@@ -608,7 +608,8 @@ static void test_unknown_keys(void)
 	expect_fault("'databse': {}", NAME ": databse: unknown key (expected one of: database, "
 				      "timezone, link_template, addresses, evaluation, "
 				      "repeat_after_days, email, webhooks, "
-				      "team_webhook_secret_file, http, rules)");
+				      "team_webhook_secret_file, team_webhooks, http, retention, "
+				      "health, rules)");
 	expect_doc_fault("{'database': {'conninfo': 'x', 'conninf': 'y'}}",
 			 NAME ": database.conninf: unknown key (expected one of: conninfo, "
 			      "case_schema, state_schema, query_timeout_seconds)");
@@ -820,8 +821,8 @@ static void test_files(void)
 	errlist_free(&errs);
 
 	rc = config_load(tzdir, &cfg, &errs);
-	tap_ok(rc == -1 && errs.n == 1 && strstr(errs.msgs[0], ": cannot read: Is a directory"),
-	       "a directory is refused with the errno text");
+	tap_ok(rc == -1 && errs.n == 1 && strstr(errs.msgs[0], ": cannot read: is a directory"),
+	       "a directory is refused, saying so");
 	config_free(&cfg);
 	errlist_free(&errs);
 
@@ -858,7 +859,7 @@ static void test_files(void)
 	write_file(path, big, 2 * 1024 * 1024);
 	free(big);
 	rc = config_load(path, &cfg, &errs);
-	tap_ok(rc == -1 && errs.n == 1 && strstr(errs.msgs[0], "cannot read: larger than"),
+	tap_ok(rc == -1 && errs.n == 1 && strstr(errs.msgs[0], "cannot read: is larger than"),
 	       "a huge file is refused");
 	config_free(&cfg);
 	errlist_free(&errs);
