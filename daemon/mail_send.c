@@ -11,6 +11,7 @@
 #include "driftwatch/config.h"
 #include "driftwatch/curl_loop.h"
 #include "driftwatch/mail.h"
+#include "driftwatch/url_redact.h"
 
 #define MAIL_CONNECT_TIMEOUT_S 15
 #define MAIL_TOTAL_TIMEOUT_S 120
@@ -342,6 +343,8 @@ static void mail_describe(const struct mail_xfer *x, CURLcode res, long code,
 	else
 		snprintf(msg, msgsz, "SMTP %s: to %s: %s (%s)", x->server, x->to, why,
 			 mail_outcome_name(o));
+	/* the message is logged and kept in the outbox: libcurl's part may echo a URL */
+	url_scrub(msg, msgsz, NULL);
 }
 
 static void mail_on_done(CURL *easy, CURLcode res, long code, void *arg)

@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 
 #include "driftwatch/curl_loop.h"
+#include "driftwatch/url_redact.h"
 #include "driftwatch/webhook.h"
 
 #ifndef DW_VERSION
@@ -319,20 +320,23 @@ struct webhook_request *webhook_request_new(const char *url, const struct webhoo
 	struct webhook_request *req;
 	char sig[WEBHOOK_SIGNATURE_MAX];
 	char ts[32];
+	char shown[URL_SHOWN_MAX];
 
+	/* messages name the endpoint without its credentials */
+	url_redact(url, shown, sizeof(shown));
 	if (!webhook_msg_id_ok(msg_id)) {
 		snprintf(err, errsz, "%s: webhook-id must be 1-%d printable characters without "
-			 "spaces", url, WEBHOOK_MSG_ID_MAX);
+			 "spaces", shown, WEBHOOK_MSG_ID_MAX);
 		return NULL;
 	}
 	if (webhook_sign(secret, msg_id, timestamp, body, strlen(body), sig) < 0) {
-		snprintf(err, errsz, "%s: cannot sign the webhook: out of memory", url);
+		snprintf(err, errsz, "%s: cannot sign the webhook: out of memory", shown);
 		return NULL;
 	}
 	snprintf(ts, sizeof(ts), "%lld", timestamp);
 	req = calloc(1, sizeof(*req));
 	if (!req) {
-		snprintf(err, errsz, "%s: out of memory", url);
+		snprintf(err, errsz, "%s: out of memory", shown);
 		return NULL;
 	}
 	req->url = strdup(url);
@@ -345,12 +349,12 @@ struct webhook_request *webhook_request_new(const char *url, const struct webhoo
 	    webhook_add_header(req, "webhook-id", msg_id) < 0 ||
 	    webhook_add_header(req, "webhook-timestamp", ts) < 0 ||
 	    webhook_add_header(req, "webhook-signature", sig) < 0) {
-		snprintf(err, errsz, "%s: out of memory", url);
+		snprintf(err, errsz, "%s: out of memory", shown);
 		webhook_request_free(req);
 		return NULL;
 	}
 	if (webhook_set_options(req, opts) < 0) {
-		snprintf(err, errsz, "%s: libcurl refused an option (is it built with http?)", url);
+		snprintf(err, errsz, "%s: libcurl refused an option (is it built with http?)", shown);
 		webhook_request_free(req);
 		return NULL;
 	}
@@ -459,10 +463,23 @@ void webhook_classify(const char *url, CURLcode result, long http_code, const ch
 		      const char *location, const char *curl_error, time_t now,
 		      struct webhook_outcome *out)
 {
+	const char *raw = url;
 	long delay;
+	char shown[URL_SHOWN_MAX], where[URL_SHOWN_MAX], said[CURL_ERROR_SIZE];
 
 	memset(out, 0, sizeof(*out));
 	out->retry_after_s = -1;
+	/* The reason goes to the log and the outbox: the endpoint is named without its
+	 * credentials, and so is where a redirect pointed and whatever libcurl echoed. */
+	url_redact(url, shown, sizeof(shown));
+	url = shown;
+	if (location)
+		location = url_redact(location, where, sizeof(where));
+	if (curl_error) {
+		snprintf(said, sizeof(said), "%s", curl_error);
+		url_scrub(said, sizeof(said), raw);
+		curl_error = said;
+	}
 	if (result == CURL_LOOP_CANCELLED) {
 		out->verdict = WEBHOOK_CANCELLED;
 		snprintf(out->reason, sizeof(out->reason), "%s: cancelled at shutdown", url);
