@@ -82,8 +82,7 @@ struct service {
 	int count_pending;            /* a full evaluation was recorded: count bad rows again */
 	int counting;                 /* a bad-row count is in flight on CONN_COUNT_BAD */
 	char *bad_rows_last;          /* the last count as logged, to log only a change */
-	int delivering;
-	int deliver_again;
+	int delivery_stopped;         /* stopping: the deliverer has ended every transfer */
 	int stopping;                 /* 1 waiting for deliveries, 2 cancelled them, recording */
 	time_t db_outage;             /* when the database was lost (0: every connection is up) */
 	int db_outage_was_up;         /* the outage is a loss, not a first connect failing */
@@ -682,7 +681,8 @@ static void service_kick(struct service *svc)
 		return;
 	/* A bad-row count does not hold a reload: it reads the configuration only as it goes, and
 	 * a connection closed under it ends it like any other query. */
-	if (svc->reload && !svc->delivering) {
+	/* Deliveries go on through a reload: the deliverer takes the new settings in place. */
+	if (svc->reload) {
 		service_apply_reload(svc);
 		return;
 	}
@@ -788,48 +788,26 @@ static void service_outbox_metrics(evutil_socket_t fd, short what, void *arg)
 	free(ident);
 }
 
-static void service_on_delivered(const struct deliver_stats *st, const char *error, void *arg)
+/* Stopping: every transfer has ended and its result is recorded (or could not be). */
+static void service_on_delivery_stopped(const struct deliver_stats *st, const char *error,
+					void *arg)
 {
 	struct service *svc = arg;
-	struct dw_metrics *m = &svc->ctx->metrics;
 
-	svc->delivering = 0;
-	m->deliveries_total[0] += st->emails_sent;
-	m->deliveries_total[1] += st->webhooks_delivered;
-	m->deliveries_failed_total += st->failed;
+	(void)st;
 	if (error)
 		log_err(svc->ctx, "delivery: %s", error);
-	if (st->claimed)
-		log_info(svc->ctx, "delivery: %zu due, %zu delivered, %zu to retry, %zu failed",
-			 st->claimed, st->delivered, st->retried, st->failed);
-	if (svc->stopping) {
-		event_base_loopbreak(svc->ctx->base);
-		return;
-	}
-	if (svc->reload)
-		service_kick(svc);
-	if (svc->deliver_again) {
-		svc->deliver_again = 0;
-		service_deliver_kick(svc);
-	}
+	svc->delivery_stopped = 1;
+	event_base_loopbreak(svc->ctx->base);
 }
 
+/* Recording committed new notices, the delivery connection came up, or the poll timer: the
+ * deliverer claims what is due for every receiver with room, at once. */
 static void service_deliver_kick(struct service *svc)
 {
 	if (svc->stopping || !svc->deliver || !svc->migrated)
 		return;
-	if (svc->delivering) {
-		svc->deliver_again = 1;
-		return;
-	}
-	if (!db_is_up(svc->conns[CONN_DELIVER].db))
-		return;
-	svc->delivering = 1;
-	if (deliver_pass(svc->deliver, service_on_delivered, svc) < 0) {
-		svc->delivering = 0;
-		log_err(svc->ctx, "delivery: could not start a pass: %s",
-			db_error(svc->conns[CONN_DELIVER].db));
-	}
+	deliver_kick(svc->deliver);
 }
 
 static void service_on_deliver_timer(evutil_socket_t fd, short what, void *arg)
@@ -914,10 +892,10 @@ static void service_on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 		 "stay in the outbox and go out at the next start)", SERVICE_STOP_GRACE_S);
 	svc->stopping = 2;
 	service_add_timer(svc->ev_stop, SERVICE_STOP_RECORD_S);
-	/* Cancelled transfers report back into the deliverer, whose pass then ends the loop. */
+	/* Cancelled transfers report back into the deliverer, whose stop then ends the loop. */
 	curl_loop_free(svc->loop);
 	svc->loop = NULL;
-	if (!svc->delivering)
+	if (svc->delivery_stopped || !svc->deliver)
 		event_base_loopbreak(svc->ctx->base);
 }
 
@@ -936,11 +914,14 @@ static void service_stop(struct service *svc, const char *why)
 	evtimer_del(svc->ev_eval_retry);
 	evtimer_del(svc->ev_deliver);
 	evtimer_del(svc->ev_outbox);
-	if (!svc->delivering) {
+	if (!svc->deliver) {
 		event_base_loopbreak(svc->ctx->base);
 		return;
 	}
+	/* Notices claimed and not started go back to the outbox; running transfers get the
+	 * grace period (the callback may end the loop at once, when none runs). */
 	service_add_timer(svc->ev_stop, SERVICE_STOP_GRACE_S);
+	deliver_stop(svc->deliver, service_on_delivery_stopped, svc);
 }
 
 static void service_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -974,8 +955,8 @@ static void service_on_signal(evutil_socket_t sig, short what, void *arg)
 		free(svc->reload);
 	}
 	svc->reload = cfg;
-	log_notice(svc->ctx, "reload: %s is good; applying it when the current work ends",
-		   svc->config_path);
+	log_notice(svc->ctx, "reload: %s is good; applying it once the evaluation in progress (if "
+		   "any) ends; deliveries do not hold it", svc->config_path);
 	service_kick(svc);
 }
 
@@ -1001,7 +982,29 @@ static int service_http_open(struct service *svc)
 	return 0;
 }
 
-/* Swapped in only when nothing is evaluating or delivering: both read the configuration. */
+/* The deliverer takes the new configuration in place, its transfers running on: the settings
+ * they need are copied into them. Another database or state schema means another outbox: the
+ * old deliverer is retired (its transfers end unrecorded, their notices leased until the lease
+ * ends) and a new one made. */
+static void service_reload_delivery(struct service *svc, int reconnect, int relead)
+{
+	char err[512];
+
+	if (svc->deliver && !relead) {
+		if (deliver_reload(svc->deliver, err, sizeof(err)) < 0)
+			log_err(svc->ctx, "reload: delivery keeps the webhook secrets and mail settings "
+				"it had: %s", err);
+		return;
+	}
+	deliver_free(svc->deliver);
+	svc->deliver = NULL;
+	/* a new connection makes its deliverer when it is up */
+	if (!reconnect && service_deliver_open(svc) < 0)
+		log_err(svc->ctx, "reload: delivery is off until the configuration is fixed");
+}
+
+/* Swapped in only when nothing is evaluating: evaluation reads the configuration as it goes.
+ * Deliveries never hold it. */
 static void service_apply_reload(struct service *svc)
 {
 	struct dw_config *old = svc->ctx->cfg;
@@ -1013,10 +1016,7 @@ static void service_apply_reload(struct service *svc)
 
 	svc->reload = NULL;
 	svc->ctx->cfg = cfg;
-	deliver_free(svc->deliver);
-	svc->deliver = NULL;
-	if (service_deliver_open(svc) < 0)
-		log_err(svc->ctx, "reload: delivery is off until the configuration is fixed");
+	service_reload_delivery(svc, reconnect, relead);
 	/* The bound on a hung query follows the new query_timeout_seconds at once. */
 	if (!reconnect)
 		for (int i = 0; i < CONN_COUNT; i++)
@@ -1043,11 +1043,8 @@ static void service_apply_reload(struct service *svc)
 		svc->migrated = 0;
 		if (service_conns_open(svc) < 0)
 			log_err(svc->ctx, "reload: out of memory opening connections");
-		if (svc->deliver) {
-			deliver_free(svc->deliver);
-			svc->deliver = NULL;
+		else
 			service_deliver_open(svc);
-		}
 	}
 	svc->full_pending = 1;
 	service_kick(svc);
