@@ -2,6 +2,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <event2/event.h>
+
 #include "driftwatch/log.h"
 #include "driftwatch/url_redact.h"
 
@@ -24,4 +26,28 @@ void log_write(int max_prio, int prio, const char *fmt, ...)
 			*p = ' ';
 	/* One fprintf per line so concurrent writers cannot interleave within a line. */
 	fprintf(stderr, "<%d>%s\n", prio, line);
+}
+
+/* libevent reports through a callback that is process-wide: libevent keeps it in a global of
+ * its own, the one piece of global state this needs, and the callback keeps none of ours. Each
+ * message becomes one line with a priority (it once wrote "Error from accept() call" bare, three
+ * million times). Its debug messages come only with libevent's debug logging, never turned on
+ * here; notices and worse are written whatever -v says, since the threshold lives in the
+ * context, which libevent does not pass. */
+static void log_libevent(int severity, const char *msg)
+{
+	int prio;
+
+	switch (severity) {
+	case EVENT_LOG_ERR: prio = LOG_PRIO_ERR; break;
+	case EVENT_LOG_WARN: prio = LOG_PRIO_WARNING; break;
+	case EVENT_LOG_MSG: prio = LOG_PRIO_NOTICE; break;
+	default: return;
+	}
+	log_write(LOG_PRIO_NOTICE, prio, "libevent: %s", msg ? msg : "");
+}
+
+void log_route_libevent(void)
+{
+	event_set_log_callback(log_libevent);
 }

@@ -15,6 +15,7 @@
 #include "driftwatch/deliver.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/eval.h"
+#include "driftwatch/fdbudget.h"
 #include "driftwatch/http.h"
 #include "driftwatch/idset.h"
 #include "driftwatch/leader.h"
@@ -40,7 +41,6 @@
  * cancelled ones gets the rest, and the loop ends then whatever is still waiting. */
 #define SERVICE_STOP_GRACE_S 7
 #define SERVICE_STOP_RECORD_S 2
-#define SERVICE_MAX_TRANSFERS 16
 
 /* Bad rows are counted on a connection of their own: at a million children the count takes
  * longer than the six rules together, and no alert should wait for it. */
@@ -83,6 +83,7 @@ struct service {
 	int counting;                 /* a bad-row count is in flight on CONN_COUNT_BAD */
 	char *bad_rows_last;          /* the last count as logged, to log only a change */
 	int delivery_stopped;         /* stopping: the deliverer has ended every transfer */
+	struct fdbudget budget;       /* HTTP connections and transfers the file limit allows */
 	int stopping;                 /* 1 waiting for deliveries, 2 cancelled them, recording */
 	time_t db_outage;             /* when the database was lost (0: every connection is up) */
 	int db_outage_was_up;         /* the outage is a loss, not a first connect failing */
@@ -975,7 +976,8 @@ static int service_http_open(struct service *svc)
 
 	if (!svc->ctx->cfg->http_listen)
 		return 0;
-	if (http_start(svc->ctx, svc->ctx->cfg->http_listen, &svc->http, err, sizeof(err)) < 0) {
+	if (http_start(svc->ctx, svc->ctx->cfg->http_listen, svc->budget.http_connections,
+		       &svc->http, err, sizeof(err)) < 0) {
 		log_err(svc->ctx, "http: %s", err);
 		return -1;
 	}
@@ -1102,6 +1104,20 @@ static void service_timers_arm(struct service *svc)
 	}
 }
 
+/* HTTP connections and transfers are sized from the open-file limit, so that neither can take
+ * the descriptors the database connections and the other need (a flood of idle connections
+ * to http.listen once left none for SMTP or the webhooks). */
+static void service_budget(struct service *svc)
+{
+	char err[256];
+
+	if (fdbudget_plan(&svc->budget, err, sizeof(err)) < 0)
+		log_warn(svc->ctx, "file descriptors: %s", err);
+	log_info(svc->ctx, "file descriptors: limit %lu: up to %u HTTP connections and %u "
+		 "transfers at once", svc->budget.limit, svc->budget.http_connections,
+		 svc->budget.transfers);
+}
+
 int cmd_run(struct dw_ctx *ctx, const char *config_path)
 {
 	struct service svc;
@@ -1117,7 +1133,8 @@ int cmd_run(struct dw_ctx *ctx, const char *config_path)
 	svc.sd = sdnotify_open(sderr, sizeof(sderr));
 	if (!svc.sd && sderr[0])
 		log_warn(ctx, "systemd notification is off: %s", sderr);
-	svc.loop = curl_loop_new(ctx->base, SERVICE_MAX_TRANSFERS);
+	service_budget(&svc);
+	svc.loop = curl_loop_new(ctx->base, svc.budget.transfers);
 	if (!svc.loop || service_events_new(&svc) < 0 || service_conns_open(&svc) < 0 ||
 	    service_leader_open(&svc) < 0) {
 		log_err(ctx, "could not start: out of memory");
