@@ -76,8 +76,9 @@ struct deliver_lane {
 	struct deliver_jobq queue;    /* claimed, waiting for a slot, oldest first */
 	struct deliver_jobq running;  /* handed to the loop */
 	int flowing;                  /* its last transfer was taken: claim ahead of the slots */
+	long avg_ms;                  /* a transfer's recent duration (0: none yet) */
 	int more;                     /* its last claim was full: more may be due */
-	long claim_room;              /* asked of the claim in flight; -1: not asked (the default) */
+	long claim_room;              /* asked of the claim in flight; -1: not asked */
 	long claim_got;
 	time_t last_used;
 	struct deliver_lane *next;
@@ -305,10 +306,28 @@ static struct deliver_lane *deliver_lane_for(struct deliver *d, const char *url)
 	return lane;
 }
 
-/* How many more it may be given: up to its slots, or further ahead while it answers. */
+static long deliver_start_within_ms(const struct deliver_lane *lane);
+
+/* What a lane may hold, running and waiting: its slots; while its receiver answers, as many
+ * more as its slots get through in half the time a claimed notice may wait (from its recent
+ * transfers' duration), up to lane->ahead. A slow receiver is not given more than it can take
+ * within the lease. */
+static size_t deliver_lane_cap(const struct deliver_lane *lane)
+{
+	size_t cap;
+
+	if (!lane->flowing)
+		return lane->slots;
+	if (lane->avg_ms <= 0)
+		return lane->ahead;
+	cap = lane->slots * (size_t)(deliver_start_within_ms(lane) / 2 / lane->avg_ms);
+	return cap < lane->slots ? lane->slots : cap > lane->ahead ? lane->ahead : cap;
+}
+
+/* How many more it may be given. */
 static long deliver_lane_room(const struct deliver_lane *lane)
 {
-	size_t cap = lane->flowing ? lane->ahead : lane->slots;
+	size_t cap = deliver_lane_cap(lane);
 	size_t used = lane->queue.n + lane->running.n;
 
 	return used >= cap ? 0 : (long)(cap - used);
@@ -317,7 +336,7 @@ static long deliver_lane_room(const struct deliver_lane *lane)
 /* A lane is claimed for again once half of what it may hold is free. */
 static int deliver_lane_hungry(const struct deliver_lane *lane)
 {
-	size_t cap = lane->flowing ? lane->ahead : lane->slots;
+	size_t cap = deliver_lane_cap(lane);
 	long want = (long)(cap / 2 > 0 ? cap / 2 : 1);
 
 	return lane->more && lane->claim_room < 0 && deliver_lane_room(lane) >= want;
@@ -423,6 +442,11 @@ static void deliver_job_end(struct deliver_job *job)
 	if (lane) {
 		deliver_jobq_unlink(job->started ? &lane->running : &lane->queue, job);
 		lane->last_used = time(NULL);
+		if (job->started) {
+			long ms = deliver_ms_since(&job->t0);
+
+			lane->avg_ms = lane->avg_ms ? (lane->avg_ms * 7 + ms) / 8 : (ms ? ms : 1);
+		}
 	}
 	deliver_job_free(job);
 	d->in_flight--;
@@ -623,7 +647,8 @@ static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 	job->claims[0] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
 	job->attempts = (unsigned)job->claims[0];
 	job->age_s = atol(PQgetvalue(res, r, CL_AGE));
-	body = deliver_webhook_body(PQgetvalue(res, r, CL_TYPE), PQgetvalue(res, r, CL_PAYLOAD), now);
+	body = deliver_webhook_body(PQgetvalue(res, r, CL_TYPE), PQgetvalue(res, r, CL_PAYLOAD),
+				    now);
 	if (!secret)
 		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook",
 			 lane->shown);
@@ -1415,7 +1440,7 @@ int deliver_reload(struct deliver *d, char *err, size_t errsz)
 	d->team_secret = team;
 	d->have_team_secret = have_team;
 	d->mail = mail;
-	/* what waits was signed (or composed) under the old settings: claimed again under the new */
+	/* what waits was signed (or composed) under the old settings: it is claimed again */
 	deliver_release_all(d, "the configuration was reloaded");
 	deliver_kick(d);
 	return 0;

@@ -994,8 +994,8 @@ static void service_reload_delivery(struct service *svc, int reconnect, int rele
 
 	if (svc->deliver && !relead) {
 		if (deliver_reload(svc->deliver, err, sizeof(err)) < 0)
-			log_err(svc->ctx, "reload: delivery keeps the webhook secrets and mail settings "
-				"it had: %s", err);
+			log_err(svc->ctx, "reload: delivery keeps the webhook secrets and mail "
+				"settings it had: %s", err);
 		return;
 	}
 	deliver_free(svc->deliver);
