@@ -681,8 +681,8 @@ static void service_kick(struct service *svc)
 	if (svc->stopping || svc->evaluating)
 		return;
 	/* A bad-row count does not hold a reload: it reads the configuration only as it goes, and
-	 * a connection closed under it ends it like any other query. */
-	/* Deliveries go on through a reload: the deliverer takes the new settings in place. */
+	 * a connection closed under it ends it like any other query. Nor do deliveries: the
+	 * deliverer takes the new settings in place. */
 	if (svc->reload) {
 		service_apply_reload(svc);
 		return;
