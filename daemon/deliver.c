@@ -23,7 +23,7 @@
 /* A lease longer than any one transfer may take, so a live deliverer never loses its notice. */
 #define DELIVER_LEASE_S 300
 /* At most this many webhook notices in one claim, whatever the lanes have room for. */
-#define DELIVER_CLAIM_MAX 1000
+#define DELIVER_CLAIM_MAX 2000
 /* Transfers at once to one webhook receiver (at most half the loop's), and to the mail server
  * (fewer, at most a quarter: a mail server limits the connections of one client). */
 #define DELIVER_WEBHOOK_SLOTS 16
@@ -31,7 +31,7 @@
 /* While a receiver answers, this many of its notices (digests for the mail server) are claimed
  * ahead, so a backlog goes out without a claim per notice; one that stops answering is given
  * only as many as it has free slots, so nothing claimed waits behind a stall for its lease. */
-#define DELIVER_WEBHOOK_AHEAD 500
+#define DELIVER_WEBHOOK_AHEAD 2000
 #define DELIVER_EMAIL_AHEAD 20
 /* The longest a transfer may take (set on each webhook request and on the mail sender), and the
  * time left at the end of a lease for recording the result. */
@@ -128,7 +128,12 @@ struct deliver_job {
 	size_t n_ids;
 	unsigned attempts;
 	long age_s;                   /* the oldest notice's age when claimed */
-	struct webhook_request *req;  /* webhook jobs */
+	int webhook;                  /* a webhook job (else a digest) */
+	char *key;                    /* webhook jobs: the idempotency key, type, payload and */
+	char *type;                   /* role, kept from the claim: the request is made and signed */
+	char *payload;                /* when it starts, so the signature's time is the send's */
+	char *role;
+	struct webhook_request *req;  /* webhook jobs, once started */
 	struct mail_message msg;      /* email jobs */
 	char *to;                     /* email jobs: the recipient */
 	int started;                  /* in lane->running, not lane->queue */
@@ -394,6 +399,10 @@ static struct deliver_job *deliver_job_new(struct deliver *d, struct deliver_lan
 static void deliver_job_free(struct deliver_job *job)
 {
 	webhook_request_free(job->req);
+	free(job->key);
+	free(job->type);
+	free(job->payload);
+	free(job->role);
 	mail_message_free(&job->msg);
 	free(job->to);
 	free(job->ids);
@@ -621,18 +630,43 @@ static void deliver_enqueue(struct deliver *d, struct deliver_job *job)
 		deliver_job_release(job, "the daemon is stopping");
 }
 
+static char *deliver_dup_value(PGresult *res, int r, int col)
+{
+	return PQgetisnull(res, r, col) ? NULL : strdup(PQgetvalue(res, r, col));
+}
+
+/* Makes and signs a started webhook job's request, now: receivers reject a webhook-timestamp
+ * more than five minutes old, and a notice may wait in its lane. */
+static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, char *err,
+				   size_t errsz)
+{
+	const struct webhook_secret *secret = deliver_secret_for(d, job->lane->url, job->role);
+	struct webhook_http_opts opts = { 10000, DELIVER_WEBHOOK_TIMEOUT_S * 1000L, NULL };
+	time_t now = time(NULL);
+	char *body;
+
+	if (!secret) {
+		snprintf(err, errsz, "%s: no secret is configured for this webhook",
+			 job->lane->shown);
+		return -1;
+	}
+	body = deliver_webhook_body(job->type, job->payload, now);
+	if (!body) {
+		snprintf(err, errsz, "%s: out of memory building the request", job->lane->shown);
+		return -1;
+	}
+	job->req = webhook_request_new(job->lane->url, secret, job->key, (long long)now, body,
+				       &opts, err, errsz);
+	free(body);
+	return job->req ? 0 : -1;
+}
+
 static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 				  struct deliver_lane *lane)
 {
-	const char *url = PQgetvalue(res, r, CL_DEST);
-	const struct webhook_secret *secret =
-		deliver_secret_for(d, url, PQgetisnull(res, r, CL_ROLE) ? NULL
-									 : PQgetvalue(res, r, CL_ROLE));
-	struct webhook_http_opts opts = { 10000, DELIVER_WEBHOOK_TIMEOUT_S * 1000L, NULL };
 	struct deliver_job *job;
-	time_t now = time(NULL);
 	char err[512] = "out of memory";
-	char *body;
+	int ok;
 
 	if (!lane) {
 		job = deliver_job_orphan(d, res, r);
@@ -647,18 +681,21 @@ static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 	job->claims[0] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
 	job->attempts = (unsigned)job->claims[0];
 	job->age_s = atol(PQgetvalue(res, r, CL_AGE));
-	body = deliver_webhook_body(PQgetvalue(res, r, CL_TYPE), PQgetvalue(res, r, CL_PAYLOAD),
-				    now);
-	if (!secret)
+	job->webhook = 1;
+	job->key = deliver_dup_value(res, r, CL_KEY);
+	job->type = deliver_dup_value(res, r, CL_TYPE);
+	job->payload = deliver_dup_value(res, r, CL_PAYLOAD);
+	job->role = deliver_dup_value(res, r, CL_ROLE);
+	ok = job->key && job->type && job->payload;
+	/* a webhook no secret signs is known now: it waits for an operator, not for a slot */
+	if (ok && !deliver_secret_for(d, lane->url, job->role)) {
 		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook",
 			 lane->shown);
-	else if (body)
-		job->req = webhook_request_new(url, secret, PQgetvalue(res, r, CL_KEY), (long long)now,
-					       body, &opts, err, sizeof(err));
-	free(body);
+		ok = 0;
+	}
 	deliver_enqueue(d, job);
 	/* stopping, the job was released (and freed) at once */
-	if (d->mode == DELIVER_STOPPING || job->req)
+	if (d->mode == DELIVER_STOPPING || ok)
 		return;
 	/* the job is the queue's last: nothing started can have ended it */
 	deliver_job_retry(job, LOG_PRIO_ERR, "webhook", err, -1);
@@ -844,7 +881,9 @@ static int deliver_job_start(struct deliver_job *job, char *err, size_t errsz)
 	struct deliver *d = job->d;
 
 	clock_gettime(CLOCK_MONOTONIC, &job->t0);
-	if (job->req) {
+	if (job->webhook) {
+		if (deliver_webhook_request(d, job, err, errsz) < 0)
+			return -1;
 		if (curl_loop_add(d->loop, webhook_request_easy(job->req), deliver_on_webhook,
 				  job) == 0)
 			return 0;
@@ -909,9 +948,13 @@ static void deliver_pump(struct deliver *d)
 		job->started = 1;
 		if (deliver_job_start(job, err, sizeof(err)) < 0) {
 			/* a loop being freed refuses every waiting job: one line says so */
+			int capped, no_time;
+			long left;
+
 			if (d->start_failures++ == 0)
-				log_err(d->ctx, "%s %s", job->req ? "webhook" : "email", err);
-			deliver_job_result(job, "retry", err, 0);
+				log_err(d->ctx, "%s %s", job->webhook ? "webhook" : "email", err);
+			deliver_job_result(job, "retry", err,
+					   deliver_delay(d, job, -1, &capped, &no_time, &left));
 			deliver_job_end(job);
 		}
 	}
