@@ -276,7 +276,9 @@ struct curl_loop *curl_loop_new(struct event_base *base, unsigned max_transfers)
 	    curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, curl_loop_on_timeout) ||
 	    curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop) ||
 	    curl_multi_setopt(loop->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-			      (long)loop->max_transfers)) {
+			      (long)loop->max_transfers) ||
+	    /* idle connections kept for reuse are file descriptors too: no more than could run */
+	    curl_multi_setopt(loop->multi, CURLMOPT_MAXCONNECTS, (long)loop->max_transfers)) {
 		curl_loop_free(loop);
 		return NULL;
 	}
@@ -341,4 +343,9 @@ size_t curl_loop_running(const struct curl_loop *loop)
 size_t curl_loop_queued(const struct curl_loop *loop)
 {
 	return loop->queued.n;
+}
+
+size_t curl_loop_max(const struct curl_loop *loop)
+{
+	return loop->max_transfers;
 }

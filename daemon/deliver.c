@@ -1,4 +1,4 @@
-/* deliver: one pass over the outbox: claim due notices, send them, record every result. */
+/* deliver: the outbox's due notices to their receivers, each receiver on a lane of its own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,33 +17,72 @@
 #include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+#include "driftwatch/url_redact.h"
 #include "driftwatch/webhook.h"
 
 /* A lease longer than any one transfer may take, so a live deliverer never loses its notice. */
 #define DELIVER_LEASE_S 300
-#define DELIVER_WEBHOOK_BATCH 500
-/* Email is claimed by whole digests (one person's notices of one evaluation), this many at a
- * time: a first evaluation at a large authority queues tens of thousands of notices, and
- * claiming them all at once held every payload in memory together (25 MB in libpq alone). */
-#define DELIVER_EMAIL_DIGESTS 20
+/* At most this many webhook notices in one claim, whatever the lanes have room for. */
+#define DELIVER_CLAIM_MAX 2000
+/* Transfers at once to one webhook receiver (at most half the loop's), and to the mail server
+ * (fewer, at most a quarter: a mail server limits the connections of one client). */
+#define DELIVER_WEBHOOK_SLOTS 16
+#define DELIVER_EMAIL_SLOTS 8
+/* While a receiver answers, this many of its notices (digests for the mail server) are claimed
+ * ahead, so a backlog goes out without a claim per notice; one that stops answering is given
+ * only as many as it has free slots, so nothing claimed waits behind a stall for its lease. */
+#define DELIVER_WEBHOOK_AHEAD 2000
+#define DELIVER_EMAIL_AHEAD 20
 /* The longest a transfer may take (set on each webhook request and on the mail sender), and the
  * time left at the end of a lease for recording the result. */
 #define DELIVER_WEBHOOK_TIMEOUT_S 30
 #define DELIVER_MAIL_TIMEOUT_S 120
 #define DELIVER_RECORD_MARGIN_S 30
+/* A notice's last retry is this long before its age limit, so that it is made at all. */
+#define DELIVER_LAST_TRY_S 60
+/* A lane with nothing to do for this long is forgotten (teams' URLs come and go). */
+#define DELIVER_LANE_IDLE_S 600
+#define DELIVER_NO_MAIL_RETRY_S 3600
 
-struct deliver_secret {
-	const char *url;              /* config's string */
-	struct webhook_secret secret;
+enum deliver_mode {
+	DELIVER_RUN,       /* the daemon: claims when kicked and whenever a lane has room */
+	DELIVER_DRAIN,     /* --once: everything due, then the callback */
+	DELIVER_IDLE,      /* --once after the callback: nothing more is claimed */
+	DELIVER_STOPPING,  /* nothing more is claimed; the callback once the last transfer ends */
+	DELIVER_RETIRED    /* freed by its owner: waits for its transfers and queries, records
+			    * nothing, then frees itself */
 };
 
-/* One receiver's transfers: a webhook URL, or the SMTP server for every email. */
-struct deliver_dest {
-	char *name;
-	size_t running;               /* handed to the loop and not finished */
-	struct deliver_job *head;     /* waiting for a slot, oldest first */
+struct deliver_secret {
+	char *url;
+	struct webhook_secret secret;
+	int broken;                   /* its secret could not be read: its notices wait unclaimed */
+};
+
+struct deliver_job;
+
+struct deliver_jobq {
+	struct deliver_job *head;
 	struct deliver_job *tail;
-	struct deliver_dest *next;
+	size_t n;
+};
+
+/* One receiver's notices: a webhook URL, or the mail server for every email. */
+struct deliver_lane {
+	char *url;                    /* NULL for the mail server's lane */
+	char shown[URL_SHOWN_MAX];    /* as logs and reports may name it */
+	size_t slots;                 /* transfers at once */
+	size_t ahead;                 /* claimed at most, running and waiting, while it answers */
+	long timeout_s;               /* one transfer's longest */
+	struct deliver_jobq queue;    /* claimed, waiting for a slot, oldest first */
+	struct deliver_jobq running;  /* handed to the loop */
+	int flowing;                  /* its last transfer was taken: claim ahead of the slots */
+	long avg_ms;                  /* a transfer's recent duration (0: none yet) */
+	int more;                     /* its last claim was full: more may be due */
+	long claim_room;              /* asked of the claim in flight; -1: not asked */
+	long claim_got;
+	time_t last_used;
+	struct deliver_lane *next;
 };
 
 struct deliver {
@@ -55,221 +94,61 @@ struct deliver {
 	size_t n_secrets;
 	struct webhook_secret team_secret;
 	int have_team_secret;
-	char *claim_sql;
+	char *claim_webhook_sql;
+	char *claim_email_sql;
 	char *result_sql;
 	struct webhook_backoff backoff;
 	uint64_t rnd;
-	/* the pass in progress */
-	deliver_done_cb cb;
+	enum deliver_mode mode;
+	deliver_done_cb cb;           /* deliver_pass's or deliver_stop's */
 	void *cb_arg;
 	struct deliver_stats stats;
-	size_t in_flight;             /* transfers not yet finished, waiting ones included */
-	struct deliver_dest *dests;   /* receivers with transfers waiting or running */
-	int pumping;                  /* deliver_pump is on the stack */
-	size_t start_failures;        /* jobs the loop refused to start in this pass */
-	size_t released;              /* notices given back unsent in this pass (lease too short) */
-	char ops_digest[64];          /* digest key of this pass's reports to the operators */
-	unsigned passes;
+	struct deliver_lane *lanes;   /* webhook receivers */
+	struct deliver_lane mail_lane;
+	size_t webhook_slots;
+	size_t in_flight;             /* jobs waiting in a lane or running */
+	int queries;                  /* statements sent and not answered */
+	int claiming_webhook, claiming_email;
+	int want_webhook, want_email; /* claim as soon as the one in flight is answered */
+	int progressing, progress_again;
 	json_t *results;              /* results not yet recorded */
 	int flushing;                 /* a result statement is in flight */
-	int claiming;
-	int more;                     /* the last claim was a full batch: claim again */
-	char due_by[64];              /* the pass's first claim's time; "" before it */
-	char error[512];
+	size_t start_failures;        /* not logged yet */
+	size_t released_late;         /* not started within their lease; not logged yet */
+	char ops_digest[64];          /* digest key of the reports to the operators being made */
+	unsigned ops_seq;
+	char due_by[64];              /* --once: its first claim's time; "" before it */
+	char error[512];              /* --once: what stopped it */
 };
 
 struct deliver_job {
 	struct deliver *d;
+	struct deliver_lane *lane;
 	long long *ids;               /* the notices this transfer carries (a digest: several) */
 	int *claims;                  /* each one's attempts when claimed: which claim it is */
 	size_t n_ids;
 	unsigned attempts;
-	struct webhook_request *req;  /* webhook jobs */
+	long age_s;                   /* the oldest notice's age when claimed */
+	int webhook;                  /* a webhook job (else a digest) */
+	char *key;                    /* webhook jobs: the idempotency key, type, payload and */
+	char *type;                   /* role, kept from the claim: the request is made and signed */
+	char *payload;                /* when it starts, so the signature's time is the send's */
+	char *role;
+	struct webhook_request *req;  /* webhook jobs, once started */
 	struct mail_message msg;      /* email jobs */
 	char *to;                     /* email jobs: the recipient */
-	struct deliver_dest *dest;    /* NULL until queued */
-	int started;                  /* handed to the loop: counted in dest->running */
-	struct deliver_job *next;     /* in dest's queue */
-	struct timespec t0;
+	int started;                  /* in lane->running, not lane->queue */
+	struct deliver_job *prev;
+	struct deliver_job *next;
+	struct timespec claimed;
+	struct timespec t0;           /* started */
 };
+
+static void deliver_progress(struct deliver *d);
 
 static const char *str_or(const char *s, const char *dflt)
 {
 	return s ? s : dflt;
-}
-
-static int deliver_load_secrets(struct deliver *d, char *err, size_t errsz)
-{
-	const struct dw_config *cfg = d->ctx->cfg;
-
-	d->secrets = calloc(cfg->n_webhooks ? cfg->n_webhooks : 1, sizeof(*d->secrets));
-	if (!d->secrets) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < cfg->n_webhooks; i++) {
-		const struct config_webhook *w = &cfg->webhooks[i];
-		struct deliver_secret *s = &d->secrets[d->n_secrets];
-		char name[600];
-		int rc;
-
-		snprintf(name, sizeof(name), "%s: webhooks[%zu].secret", cfg->path, i);
-		rc = w->secret_file ? webhook_secret_load(w->secret_file, &s->secret, err, errsz)
-				    : webhook_secret_parse(w->secret, name, &s->secret, err, errsz);
-		if (rc < 0)
-			return -1;
-		s->url = w->url;
-		d->n_secrets++;
-	}
-	if (cfg->team_webhook_secret_file) {
-		if (webhook_secret_load(cfg->team_webhook_secret_file, &d->team_secret, err, errsz) < 0)
-			return -1;
-		d->have_team_secret = 1;
-	}
-	return 0;
-}
-
-struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct curl_loop *loop,
-			    char *err, size_t errsz)
-{
-	struct deliver *d = calloc(1, sizeof(*d));
-	struct webhook_backoff def = WEBHOOK_BACKOFF_DEFAULT;
-	char *ident;
-
-	if (!d) {
-		snprintf(err, errsz, "out of memory");
-		return NULL;
-	}
-	d->ctx = ctx;
-	d->conn = conn;
-	d->loop = loop;
-	d->backoff = def;
-	d->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
-	d->claim_sql = ident ? strbuf_subst(sql_outbox_claim, "@state@", ident) : NULL;
-	d->result_sql = ident ? strbuf_subst(sql_outbox_result, "@state@", ident) : NULL;
-	free(ident);
-	if (!d->claim_sql || !d->result_sql) {
-		snprintf(err, errsz, "out of memory");
-		deliver_free(d);
-		return NULL;
-	}
-	if (deliver_load_secrets(d, err, errsz) < 0) {
-		deliver_free(d);
-		return NULL;
-	}
-	if (ctx->cfg->email.enabled) {
-		d->mail = mail_sender_new(loop, &ctx->cfg->email, err, errsz);
-		if (!d->mail) {
-			deliver_free(d);
-			return NULL;
-		}
-		mail_sender_set_timeouts(d->mail, 0, DELIVER_MAIL_TIMEOUT_S);
-	}
-	return d;
-}
-
-static void deliver_dests_free(struct deliver *d);
-
-void deliver_free(struct deliver *d)
-{
-	if (!d)
-		return;
-	for (size_t i = 0; i < d->n_secrets; i++)
-		webhook_secret_clear(&d->secrets[i].secret);
-	webhook_secret_clear(&d->team_secret);
-	free(d->secrets);
-	deliver_dests_free(d);
-	mail_sender_free(d->mail);
-	json_decref(d->results);
-	free(d->claim_sql);
-	free(d->result_sql);
-	free(d);
-}
-
-/* ---- finishing the pass ---- */
-
-static int deliver_claim(struct deliver *d);
-
-static void deliver_maybe_done(struct deliver *d)
-{
-	deliver_done_cb cb = d->cb;
-
-	if (!cb || d->claiming || d->in_flight || d->flushing || json_array_size(d->results))
-		return;
-	/* a backlog bigger than a batch still goes out in this one pass, a batch at a time */
-	if (d->more && !d->error[0]) {
-		d->more = 0;
-		if (deliver_claim(d) == 0)
-			return;
-		snprintf(d->error, sizeof(d->error), "could not claim the next batch: %s",
-			 db_error(d->conn));
-		log_err(d->ctx, "outbox: %s", d->error);
-	}
-	deliver_dests_free(d);
-	if (d->start_failures > 1)
-		log_err(d->ctx, "outbox: %zu more transfers could not be started either; they will "
-			"be retried", d->start_failures - 1);
-	if (d->released)
-		log_warn(d->ctx, "outbox: %zu notices waited too long for a transfer slot to be sent "
-			 "within their lease; they are due again", d->released);
-	d->cb = NULL;
-	cb(&d->stats, d->error[0] ? d->error : NULL, d->cb_arg);
-}
-
-static void deliver_flush(struct deliver *d);
-
-static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
-{
-	struct deliver *d = arg;
-
-	d->flushing = 0;
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		snprintf(d->error, sizeof(d->error), "recording delivery results failed: %s",
-			 res ? PQresultErrorMessage(res) : db_error(conn));
-		log_err(d->ctx, "outbox: %s", d->error);
-	} else {
-		for (int r = 0; r < PQntuples(res); r++) {
-			if (strcmp(PQgetvalue(res, r, 1), "failed") != 0)
-				continue;
-			d->stats.failed++;
-			log_err(d->ctx, "outbox: notice %s to %s %s failed for good: %s",
-				PQgetvalue(res, r, 0), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
-				PQgetvalue(res, r, 4));
-		}
-	}
-	if (json_array_size(d->results))
-		deliver_flush(d);
-	deliver_maybe_done(d);
-}
-
-/* Results are written in batches: each one that arrives while a batch is being written waits
- * for the next, so a burst of deliveries costs a few statements, not one per notice. */
-static void deliver_flush(struct deliver *d)
-{
-	char horizon[32];
-	const char *params[4];
-	char *text;
-
-	if (d->flushing || !json_array_size(d->results))
-		return;
-	text = json_dumps(d->results, JSON_COMPACT);
-	if (!text)
-		return;
-	json_array_clear(d->results);
-	snprintf(horizon, sizeof(horizon), "%ld", d->backoff.horizon_s);
-	params[0] = text;
-	params[1] = horizon;
-	params[2] = d->ctx->cfg->addresses.operators;
-	params[3] = d->ops_digest;
-	d->flushing = 1;
-	if (db_query(d->conn, d->result_sql, 4, params, deliver_on_recorded, d) < 0) {
-		d->flushing = 0;
-		snprintf(d->error, sizeof(d->error), "could not record delivery results: %s",
-			 db_error(d->conn));
-		log_err(d->ctx, "outbox: %s", d->error);
-	}
-	free(text);
 }
 
 static long deliver_ms_since(const struct timespec *t0)
@@ -280,32 +159,259 @@ static long deliver_ms_since(const struct timespec *t0)
 	return (long)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
-static void deliver_job_result(struct deliver_job *job, const char *outcome, const char *detail,
-			       long delay_s)
+static size_t deliver_clamp(size_t v, size_t lo, size_t hi)
 {
-	struct deliver *d = job->d;
-	long ms = deliver_ms_since(&job->t0);
+	return v < lo ? lo : v > hi ? hi : v;
+}
 
-	for (size_t i = 0; i < job->n_ids; i++) {
-		json_t *r = json_pack("{s:I, s:i, s:s, s:s, s:I, s:I}", "notice_id",
-				      (json_int_t)job->ids[i], "attempts", job->claims[i], "outcome",
-				      outcome, "detail", detail ? detail : "", "delay_s",
-				      (json_int_t)delay_s, "duration_ms", (json_int_t)ms);
+/* ---- job queues ---- */
 
-		if (r)
-			json_array_append_new(d->results, r);
+static void deliver_jobq_push(struct deliver_jobq *q, struct deliver_job *job)
+{
+	job->next = NULL;
+	job->prev = q->tail;
+	if (q->tail)
+		q->tail->next = job;
+	else
+		q->head = job;
+	q->tail = job;
+	q->n++;
+}
+
+static void deliver_jobq_unlink(struct deliver_jobq *q, struct deliver_job *job)
+{
+	if (job->prev)
+		job->prev->next = job->next;
+	else
+		q->head = job->next;
+	if (job->next)
+		job->next->prev = job->prev;
+	else
+		q->tail = job->prev;
+	job->prev = job->next = NULL;
+	q->n--;
+}
+
+/* ---- secrets ---- */
+
+static void deliver_secrets_free(struct deliver_secret *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		webhook_secret_clear(&s[i].secret);
+		free(s[i].url);
 	}
-	if (strcmp(outcome, "delivered") == 0)
-		d->stats.delivered += job->n_ids;
-	else if (strcmp(outcome, "retry") == 0 || strcmp(outcome, "released") == 0)
-		d->stats.retried += job->n_ids;
-	if (strcmp(outcome, "released") == 0)
-		d->released += job->n_ids;
+	free(s);
+}
+
+/* The configured webhooks' secrets (and the team secret) into *out: copies, so that a reload
+ * can free the configuration they came from. */
+/* A secret that cannot be read stops its own receiver only (the others and email go on): it is
+ * said once, here, naming the key, and that receiver's notices wait in the outbox, unclaimed,
+ * until a reload with the secret fixed. Fails only when memory runs out. */
+static int deliver_load_secrets(struct dw_ctx *ctx, struct deliver_secret **out, size_t *n_out,
+				struct webhook_secret *team, int *have_team, char *err,
+				size_t errsz)
+{
+	const struct dw_config *cfg = ctx->cfg;
+	struct deliver_secret *s = calloc(cfg->n_webhooks ? cfg->n_webhooks : 1, sizeof(*s));
+	char why[512];
+
+	*have_team = 0;
+	if (!s) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_webhooks; i++) {
+		const struct config_webhook *w = &cfg->webhooks[i];
+		char name[600];
+		int rc;
+
+		snprintf(name, sizeof(name), "%s: webhooks[%zu].secret", cfg->path, i);
+		rc = w->secret_file ? webhook_secret_load(w->secret_file, &s[i].secret, why,
+							  sizeof(why))
+				    : webhook_secret_parse(w->secret, name, &s[i].secret, why,
+							   sizeof(why));
+		if (!(s[i].url = strdup(w->url))) {
+			deliver_secrets_free(s, i + 1);
+			snprintf(err, errsz, "out of memory");
+			return -1;
+		}
+		if (rc < 0) {
+			webhook_secret_clear(&s[i].secret);
+			s[i].broken = 1;
+			log_err(ctx, "delivery: %s: webhooks[%zu].secret_file: %s; notices to this "
+				"receiver wait in the outbox until it is fixed (SIGHUP to reload)",
+				cfg->path, i, why);
+		}
+	}
+	if (cfg->team_webhook_secret_file) {
+		if (webhook_secret_load(cfg->team_webhook_secret_file, team, why, sizeof(why)) < 0)
+			log_err(ctx, "delivery: %s: team_webhook_secret_file: %s; team webhooks wait "
+				"in the outbox until it is fixed", cfg->path, why);
+		else
+			*have_team = 1;
+	}
+	*out = s;
+	*n_out = cfg->n_webhooks;
+	return 0;
+}
+
+static const struct webhook_secret *deliver_secret_for(struct deliver *d, const char *url,
+						       const char *role)
+{
+	for (size_t i = 0; i < d->n_secrets; i++)
+		if (!d->secrets[i].broken && strcmp(d->secrets[i].url, url) == 0)
+			return &d->secrets[i].secret;
+	if (role && strcmp(role, "team") == 0 && d->have_team_secret)
+		return &d->team_secret;
+	return NULL;
+}
+
+static struct mail_sender *deliver_mail_new(struct deliver *d, char *err, size_t errsz,
+					    int *failed)
+{
+	struct mail_sender *m;
+
+	*failed = 0;
+	if (!d->ctx->cfg->email.enabled)
+		return NULL;
+	m = mail_sender_new(d->loop, &d->ctx->cfg->email, err, errsz);
+	if (!m) {
+		*failed = 1;
+		return NULL;
+	}
+	mail_sender_set_timeouts(m, 0, DELIVER_MAIL_TIMEOUT_S);
+	return m;
+}
+
+/* ---- lanes ---- */
+
+static void deliver_lane_init(struct deliver_lane *lane, size_t slots, size_t ahead,
+			      long timeout_s)
+{
+	lane->slots = slots;
+	lane->ahead = ahead > slots ? ahead : slots;
+	lane->timeout_s = timeout_s;
+	lane->claim_room = -1;
+	lane->last_used = time(NULL);
+}
+
+/* The webhook receiver's lane, made on first use; NULL when memory ran out. */
+static struct deliver_lane *deliver_lane_for(struct deliver *d, const char *url)
+{
+	struct deliver_lane *lane;
+
+	for (lane = d->lanes; lane; lane = lane->next)
+		if (strcmp(lane->url, url) == 0)
+			return lane;
+	lane = calloc(1, sizeof(*lane));
+	if (!lane || !(lane->url = strdup(url))) {
+		free(lane);
+		return NULL;
+	}
+	deliver_lane_init(lane, d->webhook_slots, DELIVER_WEBHOOK_AHEAD, DELIVER_WEBHOOK_TIMEOUT_S);
+	/* --once claims a receiver's whole backlog at first, as its one pass always did (the lane
+	 * gives back what waits as soon as the receiver stops answering); the daemon claims a new
+	 * receiver's slots' worth until it has answered once */
+	lane->flowing = d->mode == DELIVER_DRAIN;
+	url_redact(url, lane->shown, sizeof(lane->shown));
+	lane->next = d->lanes;
+	d->lanes = lane;
+	return lane;
+}
+
+static long deliver_start_within_ms(const struct deliver_lane *lane);
+
+/* What a lane may hold, running and waiting: its slots; while its receiver answers, as many
+ * more as its slots get through in half the time a claimed notice may wait (from its recent
+ * transfers' duration), up to lane->ahead. A slow receiver is not given more than it can take
+ * within the lease. */
+static size_t deliver_lane_cap(const struct deliver_lane *lane)
+{
+	size_t cap;
+
+	if (!lane->flowing)
+		return lane->slots;
+	if (lane->avg_ms <= 0)
+		return lane->ahead;
+	cap = lane->slots * (size_t)(deliver_start_within_ms(lane) / 2 / lane->avg_ms);
+	return cap < lane->slots ? lane->slots : cap > lane->ahead ? lane->ahead : cap;
+}
+
+/* How many more it may be given. */
+static long deliver_lane_room(const struct deliver_lane *lane)
+{
+	size_t cap = deliver_lane_cap(lane);
+	size_t used = lane->queue.n + lane->running.n;
+
+	return used >= cap ? 0 : (long)(cap - used);
+}
+
+/* A lane is claimed for again once half of what it may hold is free. */
+static int deliver_lane_hungry(const struct deliver_lane *lane)
+{
+	size_t cap = deliver_lane_cap(lane);
+	long want = (long)(cap / 2 > 0 ? cap / 2 : 1);
+
+	return lane->more && lane->claim_room < 0 && deliver_lane_room(lane) >= want;
+}
+
+static int deliver_lane_idle(const struct deliver_lane *lane, time_t now)
+{
+	return !lane->queue.n && !lane->running.n && !lane->more && lane->claim_room < 0 &&
+	       now - lane->last_used > DELIVER_LANE_IDLE_S;
+}
+
+/* Lanes of receivers not heard of for a while are forgotten, so many teams' URLs over months
+ * cost nothing. */
+static void deliver_lanes_prune(struct deliver *d)
+{
+	struct deliver_lane **p = &d->lanes, *lane;
+	time_t now = time(NULL);
+
+	while ((lane = *p) != NULL) {
+		if (deliver_lane_idle(lane, now)) {
+			*p = lane->next;
+			free(lane->url);
+			free(lane);
+			continue;
+		}
+		p = &lane->next;
+	}
+}
+
+/* ---- jobs and their results ---- */
+
+static struct deliver_job *deliver_job_new(struct deliver *d, struct deliver_lane *lane,
+					   size_t n_ids)
+{
+	struct deliver_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return NULL;
+	job->ids = calloc(n_ids, sizeof(*job->ids));
+	job->claims = calloc(n_ids, sizeof(*job->claims));
+	if (!job->ids || !job->claims) {
+		free(job->ids);
+		free(job->claims);
+		free(job);
+		return NULL;
+	}
+	job->d = d;
+	job->lane = lane;
+	job->n_ids = n_ids;
+	clock_gettime(CLOCK_MONOTONIC, &job->claimed);
+	job->t0 = job->claimed;
+	return job;
 }
 
 static void deliver_job_free(struct deliver_job *job)
 {
 	webhook_request_free(job->req);
+	free(job->key);
+	free(job->type);
+	free(job->payload);
+	free(job->role);
 	mail_message_free(&job->msg);
 	free(job->to);
 	free(job->ids);
@@ -313,26 +419,130 @@ static void deliver_job_free(struct deliver_job *job)
 	free(job);
 }
 
-static void deliver_pump(struct deliver *d);
-static void deliver_enqueue(struct deliver *d, struct deliver_job *job, const char *dest);
+/* A result waits in d->results for the next statement that records them. Only the claim it came
+ * from is changed by it (attempts as claimed). */
+static void deliver_job_result(struct deliver_job *job, const char *outcome, const char *detail,
+			       long delay_s)
+{
+	struct deliver *d = job->d;
+	long ms = deliver_ms_since(&job->t0);
+	char text[1024];
 
+	if (d->mode == DELIVER_RETIRED || !d->results)
+		return;
+	/* kept in the outbox and mailed to the operators: no URL's credentials in it */
+	snprintf(text, sizeof(text), "%s", detail ? detail : "");
+	url_scrub(text, sizeof(text), job->lane ? job->lane->url : NULL);
+	for (size_t i = 0; i < job->n_ids; i++) {
+		json_t *r = json_pack("{s:I, s:i, s:s, s:s, s:I, s:I}", "notice_id",
+				      (json_int_t)job->ids[i], "attempts", job->claims[i], "outcome",
+				      outcome, "detail", text, "delay_s", (json_int_t)delay_s,
+				      "duration_ms", (json_int_t)ms);
+
+		if (r && job->lane && job->lane->url)
+			json_object_set_new(r, "shown", json_string(job->lane->shown));
+		if (r)
+			json_array_append_new(d->results, r);
+	}
+	if (strcmp(outcome, "delivered") == 0)
+		d->stats.delivered += job->n_ids;
+	else if (strcmp(outcome, "retry") == 0 || strcmp(outcome, "released") == 0)
+		d->stats.retried += job->n_ids;
+}
+
+/* The job leaves its lane and is freed; what follows (another job, a claim, the results
+ * statement) is deliver_progress's. */
 static void deliver_job_end(struct deliver_job *job)
 {
 	struct deliver *d = job->d;
+	struct deliver_lane *lane = job->lane;
 
-	if (job->started)
-		job->dest->running--;
+	if (lane) {
+		deliver_jobq_unlink(job->started ? &lane->running : &lane->queue, job);
+		lane->last_used = time(NULL);
+		if (job->started) {
+			long ms = deliver_ms_since(&job->t0);
+
+			lane->avg_ms = lane->avg_ms ? (lane->avg_ms * 7 + ms) / 8 : (ms ? ms : 1);
+		}
+	}
 	deliver_job_free(job);
 	d->in_flight--;
-	deliver_pump(d);
-	deliver_flush(d);
-	deliver_maybe_done(d);
+	deliver_progress(d);
 }
 
-static long deliver_delay(struct deliver *d, unsigned attempts, long retry_after)
+/* Gives a claimed notice back to the outbox unsent: due again at once, the claim not counted. */
+static void deliver_job_release(struct deliver_job *job, const char *why)
 {
-	return webhook_backoff_delay(&d->backoff, attempts ? attempts - 1 : 0, retry_after,
-				     webhook_rand_splitmix64, &d->rnd);
+	deliver_job_result(job, "released", why, 0);
+	deliver_job_end(job);
+}
+
+/* Every notice waiting in the lane goes back to the outbox, to be claimed again as the lane
+ * frees up (or under a new configuration). */
+static void deliver_lane_release(struct deliver *d, struct deliver_lane *lane, const char *why)
+{
+	int outer = d->progressing;
+
+	/* one progress after them all, not one per notice: nothing may start meanwhile */
+	d->progressing = 1;
+	while (lane->queue.head)
+		deliver_job_release(lane->queue.head, why);
+	d->progressing = outer;
+}
+
+static void deliver_release_all(struct deliver *d, const char *why)
+{
+	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+		deliver_lane_release(d, lane, why);
+	deliver_lane_release(d, &d->mail_lane, why);
+}
+
+/* The delay before the next try of job's notices: exponential backoff with jitter, never sooner
+ * than a receiver's Retry-After, but never past the notice's age limit less a minute, so that a
+ * last try is made at all (a receiver asking for 999999999 s would otherwise fail it at once).
+ * *capped says the delay was shortened to fit; *no_time that none is left (the delay then
+ * reaches past the limit, and recording the result fails the notice as usual). */
+static long deliver_delay(struct deliver *d, const struct deliver_job *job, long retry_after,
+			  int *capped, int *no_time, long *left_s)
+{
+	long delay = webhook_backoff_delay(&d->backoff, job->attempts ? job->attempts - 1 : 0,
+					   retry_after, webhook_rand_splitmix64, &d->rnd);
+	long left = d->backoff.horizon_s - job->age_s - deliver_ms_since(&job->claimed) / 1000 -
+		    DELIVER_LAST_TRY_S;
+
+	*capped = *no_time = 0;
+	*left_s = left;
+	if (d->backoff.horizon_s <= 0 || delay <= left)
+		return delay;
+	if (left > 0) {
+		*capped = 1;
+		return left;
+	}
+	*no_time = 1;
+	return d->backoff.horizon_s;
+}
+
+/* Records a retry of job, logging what happens next under prefix ("webhook", "email"). */
+static void deliver_job_retry(struct deliver_job *job, int prio, const char *prefix,
+			      const char *reason, long retry_after)
+{
+	struct deliver *d = job->d;
+	int capped, no_time;
+	long left;
+	long delay = deliver_delay(d, job, retry_after, &capped, &no_time, &left);
+
+	if (no_time)
+		log_write(d->ctx->log_level, prio, "%s %s; no time is left to retry it within its "
+			  "%ld s age limit: it fails", prefix, reason, d->backoff.horizon_s);
+	else if (capped && retry_after > delay)
+		log_write(d->ctx->log_level, prio, "%s %s; the %ld s asked for are capped at %ld s, "
+			  "the notice's remaining age: will retry then", prefix, reason,
+			  retry_after, delay);
+	else
+		log_write(d->ctx->log_level, prio, "%s %s, will retry in %ld s", prefix, reason,
+			  delay);
+	deliver_job_result(job, "retry", reason, delay);
 }
 
 /* ---- webhooks ---- */
@@ -341,6 +551,7 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 {
 	struct deliver_job *job = arg;
 	struct deliver *d = job->d;
+	struct deliver_lane *lane = job->lane;
 	struct webhook_outcome out;
 
 	(void)easy;
@@ -348,43 +559,37 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 	switch (out.verdict) {
 	case WEBHOOK_DELIVERED:
 		d->stats.webhooks_delivered++;
+		d->ctx->metrics.deliveries_total[1]++;
+		lane->flowing = 1;
 		deliver_job_result(job, "delivered", out.reason, 0);
 		break;
 	case WEBHOOK_CANCELLED:
 		deliver_job_result(job, "retry", "cancelled at shutdown", 0);
 		break;
 	case WEBHOOK_MISCONFIGURED:
-		log_err(d->ctx, "webhook %s needs an operator, will retry", out.reason);
-		deliver_job_result(job, "retry", out.reason,
-				   deliver_delay(d, job->attempts, out.retry_after_s));
+		lane->flowing = 0;
+		deliver_job_retry(job, LOG_PRIO_ERR, "webhook", out.reason, out.retry_after_s);
 		break;
 	case WEBHOOK_RETRY:
-		log_warn(d->ctx, "webhook %s, will retry", out.reason);
-		deliver_job_result(job, "retry", out.reason,
-				   deliver_delay(d, job->attempts, out.retry_after_s));
+		lane->flowing = 0;
+		deliver_job_retry(job, LOG_PRIO_WARNING, "webhook", out.reason, out.retry_after_s);
 		break;
 	case WEBHOOK_GONE:
+		lane->flowing = 0;
 		log_err(d->ctx, "webhook %s: endpoint disabled until an operator re-enables it",
 			out.reason);
 		deliver_job_result(job, "gone", out.reason, 0);
 		break;
 	case WEBHOOK_REJECTED:
-		log_err(d->ctx, "webhook %s: the receiver refused the notice", out.reason);
+		log_err(d->ctx, "webhook %s", out.reason);
 		deliver_job_result(job, "failed", out.reason, 0);
 		break;
 	}
+	/* a receiver that stopped answering keeps only what its slots hold: the rest goes back,
+	 * to be claimed as its slots free up, and never waits behind the stall for its lease */
+	if (!lane->flowing && d->mode != DELIVER_RETIRED)
+		deliver_lane_release(d, lane, "its receiver stopped answering");
 	deliver_job_end(job);
-}
-
-static const struct webhook_secret *deliver_secret_for(struct deliver *d, const char *url,
-						       const char *role)
-{
-	for (size_t i = 0; i < d->n_secrets; i++)
-		if (strcmp(d->secrets[i].url, url) == 0)
-			return &d->secrets[i].secret;
-	if (role && strcmp(role, "team") == 0 && d->have_team_secret)
-		return &d->team_secret;
-	return NULL;
 }
 
 static char *deliver_webhook_body(const char *type, const char *payload, time_t now)
@@ -406,61 +611,103 @@ static char *deliver_webhook_body(const char *type, const char *payload, time_t 
 	return text;
 }
 
-static struct deliver_job *deliver_job_new(struct deliver *d, size_t n_ids, unsigned attempts)
-{
-	struct deliver_job *job = calloc(1, sizeof(*job));
-
-	if (!job)
-		return NULL;
-	job->ids = calloc(n_ids, sizeof(*job->ids));
-	job->claims = calloc(n_ids, sizeof(*job->claims));
-	if (!job->ids || !job->claims) {
-		free(job->ids);
-		free(job->claims);
-		free(job);
-		return NULL;
-	}
-	job->d = d;
-	job->n_ids = n_ids;
-	job->attempts = attempts;
-	clock_gettime(CLOCK_MONOTONIC, &job->t0);
-	return job;
-}
-
-/* Row columns of outbox_claim.sql. */
+/* Row columns of outbox_claim_webhook.sql and outbox_claim_email.sql. */
 enum { CL_ID, CL_KEY, CL_CHANNEL, CL_DEST, CL_ROLE, CL_TYPE, CL_PAYLOAD, CL_DIGEST, CL_ATTEMPTS,
        CL_AGE, CL_CLAIMED_AT };
 
-static void deliver_start_webhook(struct deliver *d, PGresult *res, int r)
+/* A job with no lane of its own (memory ran out) still gets its result. */
+static struct deliver_job *deliver_job_orphan(struct deliver *d, PGresult *res, int r)
 {
-	const char *url = PQgetvalue(res, r, CL_DEST);
-	const struct webhook_secret *secret =
-		deliver_secret_for(d, url, PQgetisnull(res, r, CL_ROLE) ? NULL
-									  : PQgetvalue(res, r, CL_ROLE));
-	struct deliver_job *job = deliver_job_new(d, 1, (unsigned)atoi(PQgetvalue(res, r, CL_ATTEMPTS)));
+	struct deliver_job *job = deliver_job_new(d, NULL, 1);
+
+	if (!job)
+		return NULL;
+	job->ids[0] = atoll(PQgetvalue(res, r, CL_ID));
+	job->claims[0] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
+	job->attempts = (unsigned)job->claims[0];
+	job->age_s = atol(PQgetvalue(res, r, CL_AGE));
+	d->in_flight++;
+	return job;
+}
+
+/* Puts a claimed job at the end of its lane's queue (or releases it when stopping). */
+static void deliver_enqueue(struct deliver *d, struct deliver_job *job)
+{
+	d->in_flight++;
+	deliver_jobq_push(&job->lane->queue, job);
+	if (d->mode == DELIVER_STOPPING)
+		deliver_job_release(job, "the daemon is stopping");
+}
+
+static char *deliver_dup_value(PGresult *res, int r, int col)
+{
+	return PQgetisnull(res, r, col) ? NULL : strdup(PQgetvalue(res, r, col));
+}
+
+/* Makes and signs a started webhook job's request, now: receivers reject a webhook-timestamp
+ * more than five minutes old, and a notice may wait in its lane. */
+static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, char *err,
+				   size_t errsz)
+{
+	const struct webhook_secret *secret = deliver_secret_for(d, job->lane->url, job->role);
 	struct webhook_http_opts opts = { 10000, DELIVER_WEBHOOK_TIMEOUT_S * 1000L, NULL };
 	time_t now = time(NULL);
-	char err[512] = "out of memory";
 	char *body;
 
+	if (!secret) {
+		snprintf(err, errsz, "%s: no secret is configured for this webhook",
+			 job->lane->shown);
+		return -1;
+	}
+	body = deliver_webhook_body(job->type, job->payload, now);
+	if (!body) {
+		snprintf(err, errsz, "%s: out of memory building the request", job->lane->shown);
+		return -1;
+	}
+	job->req = webhook_request_new(job->lane->url, secret, job->key, (long long)now, body,
+				       &opts, err, errsz);
+	free(body);
+	return job->req ? 0 : -1;
+}
+
+static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
+				  struct deliver_lane *lane)
+{
+	struct deliver_job *job;
+	char err[512] = "out of memory";
+	int ok;
+
+	if (!lane) {
+		job = deliver_job_orphan(d, res, r);
+		if (job)
+			deliver_job_release(job, "out of memory");
+		return;
+	}
+	job = deliver_job_new(d, lane, 1);
 	if (!job)
 		return;
 	job->ids[0] = atoll(PQgetvalue(res, r, CL_ID));
 	job->claims[0] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
-	body = deliver_webhook_body(PQgetvalue(res, r, CL_TYPE), PQgetvalue(res, r, CL_PAYLOAD), now);
-	if (!secret)
-		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook", url);
-	else if (body)
-		job->req = webhook_request_new(url, secret, PQgetvalue(res, r, CL_KEY), (long long)now,
-					       body, &opts, err, sizeof(err));
-	free(body);
-	if (job->req) {
-		deliver_enqueue(d, job, url);
-		return;
+	job->attempts = (unsigned)job->claims[0];
+	job->age_s = atol(PQgetvalue(res, r, CL_AGE));
+	job->webhook = 1;
+	job->key = deliver_dup_value(res, r, CL_KEY);
+	job->type = deliver_dup_value(res, r, CL_TYPE);
+	job->payload = deliver_dup_value(res, r, CL_PAYLOAD);
+	job->role = deliver_dup_value(res, r, CL_ROLE);
+	ok = job->key && job->type && job->payload;
+	/* a webhook no secret signs is known now: it waits for an operator, not for a slot */
+	if (ok && !deliver_secret_for(d, lane->url, job->role)) {
+		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook",
+			 lane->shown);
+		ok = 0;
 	}
-	d->in_flight++;
-	log_err(d->ctx, "webhook %s", err);
-	deliver_job_result(job, "retry", err, deliver_delay(d, job->attempts, -1));
+	deliver_enqueue(d, job);
+	/* stopping, the job was released (and freed) at once */
+	if (d->mode == DELIVER_STOPPING || ok)
+		return;
+	/* the job is the queue's last: nothing started can have ended it */
+	deliver_job_retry(job, LOG_PRIO_ERR, "webhook", err, -1);
 	deliver_job_end(job);
 }
 
@@ -470,21 +717,26 @@ static void deliver_on_mail(enum mail_outcome outcome, const char *msg, void *ar
 {
 	struct deliver_job *job = arg;
 	struct deliver *d = job->d;
+	struct deliver_lane *lane = job->lane;
 
 	switch (outcome) {
 	case MAIL_DELIVERED:
 		d->stats.emails_sent++;
+		d->ctx->metrics.deliveries_total[0]++;
+		lane->flowing = 1;
 		deliver_job_result(job, "delivered", msg, 0);
 		break;
 	case MAIL_RETRY:
-		log_warn(d->ctx, "email %s, will retry", msg);
-		deliver_job_result(job, "retry", msg, deliver_delay(d, job->attempts, -1));
+		lane->flowing = 0;
+		deliver_job_retry(job, LOG_PRIO_WARNING, "email", msg, -1);
 		break;
 	case MAIL_PERMANENT:
 		log_err(d->ctx, "email %s", msg);
 		deliver_job_result(job, "failed", msg, 0);
 		break;
 	}
+	if (!lane->flowing && d->mode != DELIVER_RETIRED)
+		deliver_lane_release(d, lane, "the mail server stopped answering");
 	deliver_job_end(job);
 }
 
@@ -500,17 +752,21 @@ static const char *deliver_expected(const json_t *alert)
 	return s < 0 ? NULL : def->stages[s].expected;
 }
 
-/* A report to the operators reads like a notice: what failed, where, and why. */
+/* A report to the operators reads like a notice: what failed, where, and why. The destination
+ * is shown as url_redact shows it, whatever the report holds. */
 static json_t *deliver_ops_alert(const json_t *payload)
 {
 	const json_t *alert = json_object_get(payload, "alert");
-	char summary[1024];
+	const char *channel = str_or(json_string_value(json_object_get(payload, "channel")), "?");
+	const char *dest = str_or(json_string_value(json_object_get(payload, "destination")), "?");
+	char summary[1024], shown[URL_SHOWN_MAX];
 
+	if (strcmp(channel, "webhook") == 0)
+		dest = url_redact(dest, shown, sizeof(shown));
 	snprintf(summary, sizeof(summary), "A %s notice (%s) to %s could not be delivered: %s",
-		 str_or(json_string_value(json_object_get(payload, "channel")), "?"),
-		 str_or(json_string_value(json_object_get(payload, "type")), "?"),
-		 str_or(json_string_value(json_object_get(payload, "destination")), "?"),
+		 channel, str_or(json_string_value(json_object_get(payload, "type")), "?"), dest,
 		 str_or(json_string_value(json_object_get(payload, "error")), "unknown error"));
+	url_scrub(summary, sizeof(summary), NULL);
 	return json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:s, s:{}}", "rule", "delivery", "stage",
 			 "failed", "child_id",
 			 str_or(json_string_value(json_object_get(alert, "child_id")), "-"), "link",
@@ -518,10 +774,10 @@ static json_t *deliver_ops_alert(const json_t *payload)
 			 json_object_get(alert, "subject_id"), "summary", summary, "facts");
 }
 
-static void deliver_start_digest(struct deliver *d, PGresult *res, const int *rows, size_t n)
+static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *rows, size_t n)
 {
 	const char *to = PQgetvalue(res, rows[0], CL_DEST);
-	struct deliver_job *job = deliver_job_new(d, n, 0);
+	struct deliver_job *job = deliver_job_new(d, &d->mail_lane, n);
 	struct mail_notice *notices = calloc(n, sizeof(*notices));
 	json_t **alerts = calloc(n, sizeof(*alerts));
 	char err[512] = "out of memory composing the digest";
@@ -533,11 +789,13 @@ static void deliver_start_digest(struct deliver *d, PGresult *res, const int *ro
 		json_error_t jerr;
 		int r = rows[i];
 		unsigned att = (unsigned)atoi(PQgetvalue(res, r, CL_ATTEMPTS));
+		long age = atol(PQgetvalue(res, r, CL_AGE));
 		const char *type = PQgetvalue(res, r, CL_TYPE);
 
 		job->ids[i] = atoll(PQgetvalue(res, r, CL_ID));
 		job->claims[i] = (int)att;
 		job->attempts = att > job->attempts ? att : job->attempts;
+		job->age_s = age > job->age_s ? age : job->age_s;
 		alerts[i] = json_loads(PQgetvalue(res, r, CL_PAYLOAD), 0, &jerr);
 		if (alerts[i] && strcmp(type, "delivery.failed") == 0) {
 			json_t *ops = deliver_ops_alert(alerts[i]);
@@ -555,14 +813,17 @@ static void deliver_start_digest(struct deliver *d, PGresult *res, const int *ro
 	}
 	if (ok == n && mail_compose(d->ctx->cfg->email.from, to, time(NULL), notices, n, &job->msg,
 				    err, sizeof(err)) == 0 && (job->to = strdup(to)) != NULL) {
-		/* every email goes through the one SMTP server: it is one receiver */
-		deliver_enqueue(d, job, d->ctx->cfg->email.smtp_url);
+		deliver_enqueue(d, job);
 		goto out;
 	}
-	d->in_flight++;
-	log_err(d->ctx, "email to %s: %s", to, err);
-	deliver_job_result(job, "retry", err, deliver_delay(d, job->attempts, -1));
-	deliver_job_end(job);
+	deliver_enqueue(d, job);
+	if (d->mode != DELIVER_STOPPING) {
+		char line[700];
+
+		snprintf(line, sizeof(line), "to %s: %s", to, err);
+		deliver_job_retry(job, LOG_PRIO_ERR, "email", line, -1);
+		deliver_job_end(job);
+	}
 	goto out;
 fail:
 	if (job)
@@ -574,10 +835,8 @@ out:
 	free(notices);
 }
 
-/* Email notices without a mail server configured stay in the outbox: nothing is lost, and
- * --check-config and the summary say why they wait. */
-/* Returns how many digests it found in the claim. */
-static size_t deliver_start_digests(struct deliver *d, PGresult *res)
+/* One digest per recipient and digest key in the claim; returns how many. */
+static size_t deliver_queue_digests(struct deliver *d, PGresult *res)
 {
 	int n = PQntuples(res);
 	size_t digests = 0;
@@ -589,17 +848,17 @@ static size_t deliver_start_digests(struct deliver *d, PGresult *res)
 	for (int i = 0; i < n; i++) {
 		size_t k = 0;
 
-		if (done[i] || strcmp(PQgetvalue(res, i, CL_CHANNEL), "email") != 0)
+		if (done[i])
 			continue;
 		for (int j = i; j < n; j++) {
-			if (done[j] || strcmp(PQgetvalue(res, j, CL_CHANNEL), "email") != 0 ||
+			if (done[j] ||
 			    strcmp(PQgetvalue(res, j, CL_DEST), PQgetvalue(res, i, CL_DEST)) != 0 ||
 			    strcmp(PQgetvalue(res, j, CL_DIGEST), PQgetvalue(res, i, CL_DIGEST)) != 0)
 				continue;
 			rows[k++] = j;
 			done[j] = 1;
 		}
-		deliver_start_digest(d, res, rows, k);
+		deliver_queue_digest(d, res, rows, k);
 		digests++;
 	}
 out:
@@ -608,60 +867,22 @@ out:
 	return digests;
 }
 
-/* ---- sharing the loop between receivers ---- */
-
-/* The receiver called name, made on first use. */
-static struct deliver_dest *deliver_dest_for(struct deliver *d, const char *name)
+/* Email notices without a mail server configured stay in the outbox, tried again hourly:
+ * nothing is lost, and --check-config and the summary say why they wait. */
+static void deliver_hold_email(struct deliver *d, PGresult *res)
 {
-	struct deliver_dest *dest;
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct deliver_job *job = deliver_job_orphan(d, res, r);
 
-	for (dest = d->dests; dest; dest = dest->next)
-		if (strcmp(dest->name, name) == 0)
-			return dest;
-	dest = calloc(1, sizeof(*dest));
-	if (!dest || !(dest->name = strdup(name))) {
-		free(dest);
-		return NULL;
-	}
-	dest->next = d->dests;
-	d->dests = dest;
-	return dest;
-}
-
-/* Jobs still waiting are dropped: their notices stay claimed and go out when the lease ends. */
-static void deliver_dests_free(struct deliver *d)
-{
-	struct deliver_dest *dest;
-	struct deliver_job *job;
-
-	while ((dest = d->dests) != NULL) {
-		d->dests = dest->next;
-		while ((job = dest->head) != NULL) {
-			dest->head = job->next;
-			deliver_job_free(job);
-		}
-		free(dest->name);
-		free(dest);
-	}
-}
-
-/* Queues a ready job behind its receiver's others; deliver_pump starts it. */
-static void deliver_enqueue(struct deliver *d, struct deliver_job *job, const char *dest)
-{
-	d->in_flight++;
-	job->dest = deliver_dest_for(d, dest);
-	if (!job->dest) {
-		log_err(d->ctx, "outbox: %s: out of memory queueing a transfer", dest);
-		deliver_job_result(job, "retry", "out of memory", deliver_delay(d, job->attempts, -1));
+		if (!job)
+			continue;
+		deliver_job_result(job, "retry", "no \"email\" section in the configuration",
+				   DELIVER_NO_MAIL_RETRY_S);
 		deliver_job_end(job);
-		return;
 	}
-	if (job->dest->tail)
-		job->dest->tail->next = job;
-	else
-		job->dest->head = job;
-	job->dest->tail = job;
 }
+
+/* ---- starting transfers ---- */
 
 /* Hands one job to the loop: a webhook's signed request, or a digest through mail_send. */
 static int deliver_job_start(struct deliver_job *job, char *err, size_t errsz)
@@ -669,170 +890,661 @@ static int deliver_job_start(struct deliver_job *job, char *err, size_t errsz)
 	struct deliver *d = job->d;
 
 	clock_gettime(CLOCK_MONOTONIC, &job->t0);
-	if (job->req) {
+	if (job->webhook) {
+		if (deliver_webhook_request(d, job, err, errsz) < 0)
+			return -1;
 		if (curl_loop_add(d->loop, webhook_request_easy(job->req), deliver_on_webhook,
 				  job) == 0)
 			return 0;
-		snprintf(err, errsz, "%s: the transfer loop refused it",
-			 webhook_request_url(job->req));
+		snprintf(err, errsz, "%s: the transfer loop refused it", job->lane->shown);
+		return -1;
+	}
+	if (!d->mail) {
+		snprintf(err, errsz, "to %s: no mail server is configured any more", job->to);
 		return -1;
 	}
 	return mail_send(d->mail, job->to, &job->msg, deliver_on_mail, job, err, errsz);
 }
 
-/* A job waits in its receiver's queue from its claim; handed to the loop, it may wait there for
- * a running transfer to end, then take as long as the longest transfer. One not handed over
- * within this many seconds of its claim could still be running when its lease ends and another
- * deliverer takes the notice: it is released instead. */
-static long deliver_start_within_s(const struct deliver *d)
+/* A job waits in its lane from its claim, then runs for at most its lane's timeout. One not
+ * started within this many seconds of its claim could still be running when its lease ends and
+ * another deliverer takes the notice: it is released instead. */
+static long deliver_start_within_ms(const struct deliver_lane *lane)
 {
-	long longest = d->mail ? DELIVER_MAIL_TIMEOUT_S : DELIVER_WEBHOOK_TIMEOUT_S;
-
-	return DELIVER_LEASE_S - 2 * longest - DELIVER_RECORD_MARGIN_S;
+	return (DELIVER_LEASE_S - lane->timeout_s - DELIVER_RECORD_MARGIN_S) * 1000L;
 }
 
-/* Hands waiting jobs to the loop while it has a free slot, each time to the receiver with the
- * fewest transfers running. The loop alone would start them in claim order, and a receiver that
- * holds every request (a stall, a black hole) would soon hold every slot while the others'
- * notices queued behind it; this way it keeps only the slots it has, and each one that frees up
- * goes to a receiver that answers. */
+/* The lane with waiting jobs and a free slot that has the fewest running. */
+static struct deliver_lane *deliver_next_lane(struct deliver *d)
+{
+	struct deliver_lane *best = NULL, *lane;
+
+	for (lane = d->lanes;; lane = lane->next) {
+		if (!lane)
+			lane = &d->mail_lane;
+		if (lane->queue.n && lane->running.n < lane->slots &&
+		    (!best || lane->running.n < best->running.n))
+			best = lane;
+		if (lane == &d->mail_lane)
+			break;
+	}
+	return best;
+}
+
+/* Starts waiting jobs while the loop has room, each time on the lane with the fewest running.
+ * A lane never runs more than its slots, so one whose receiver holds every request keeps only
+ * those, and every slot that frees up elsewhere goes to a receiver that answers. */
 static void deliver_pump(struct deliver *d)
 {
 	char err[512];
 
-	if (d->pumping)
+	if (d->mode != DELIVER_RUN && d->mode != DELIVER_DRAIN)
 		return;
-	d->pumping = 1;
-	/* a job the loop has to queue waits for a slot there: one is enough */
-	while (curl_loop_queued(d->loop) == 0) {
-		struct deliver_dest *best = NULL, *dest;
+	while (curl_loop_running(d->loop) + curl_loop_queued(d->loop) < curl_loop_max(d->loop)) {
+		struct deliver_lane *lane = deliver_next_lane(d);
 		struct deliver_job *job;
 
-		for (dest = d->dests; dest; dest = dest->next)
-			if (dest->head && (!best || dest->running < best->running))
-				best = dest;
-		if (!best)
+		if (!lane)
 			break;
-		job = best->head;
-		best->head = job->next;
-		if (!best->head)
-			best->tail = NULL;
-		job->next = NULL;
-		if (deliver_ms_since(&job->t0) > deliver_start_within_s(d) * 1000L) {
-			/* it would outlive its lease: back to the outbox unsent, for any deliverer */
-			deliver_job_result(job, "released", "not started within its lease", 0);
-			deliver_job_end(job);
+		job = lane->queue.head;
+		if (deliver_ms_since(&job->claimed) > deliver_start_within_ms(lane)) {
+			d->released_late += job->n_ids;
+			deliver_job_release(job, "not started within its lease");
 			continue;
 		}
+		deliver_jobq_unlink(&lane->queue, job);
+		deliver_jobq_push(&lane->running, job);
 		job->started = 1;
-		best->running++;
 		if (deliver_job_start(job, err, sizeof(err)) < 0) {
 			/* a loop being freed refuses every waiting job: one line says so */
+			int capped, no_time;
+			long left;
+
 			if (d->start_failures++ == 0)
-				log_err(d->ctx, "%s %s", job->req ? "webhook" : "email", err);
-			deliver_job_result(job, "retry", err, deliver_delay(d, job->attempts, -1));
+				log_err(d->ctx, "%s %s", job->webhook ? "webhook" : "email", err);
+			deliver_job_result(job, "retry", err,
+					   deliver_delay(d, job, -1, &capped, &no_time, &left));
 			deliver_job_end(job);
 		}
 	}
-	d->pumping = 0;
+}
+
+/* ---- recording results ---- */
+
+static void deliver_flush(struct deliver *d);
+
+static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct deliver *d = arg;
+	int reports = 0;
+
+	d->flushing = 0;
+	d->queries--;
+	if (d->mode == DELIVER_RETIRED) {
+		deliver_progress(d);
+		return;
+	}
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(d->error, sizeof(d->error), "recording delivery results failed (their "
+			 "notices go out again when their lease ends): %s",
+			 res ? PQresultErrorMessage(res) : db_error(conn));
+		log_err(d->ctx, "outbox: %s", d->error);
+	} else {
+		for (int r = 0; r < PQntuples(res); r++) {
+			char shown[URL_SHOWN_MAX];
+			const char *dest = PQgetvalue(res, r, 3);
+
+			if (strcmp(PQgetvalue(res, r, 1), "failed") != 0)
+				continue;
+			d->stats.failed++;
+			d->ctx->metrics.deliveries_failed_total++;
+			reports = 1;
+			if (strcmp(PQgetvalue(res, r, 2), "webhook") == 0)
+				dest = url_redact(dest, shown, sizeof(shown));
+			log_err(d->ctx, "outbox: notice %s to %s %s failed for good: %s",
+				PQgetvalue(res, r, 0), PQgetvalue(res, r, 2), dest,
+				PQgetvalue(res, r, 4));
+		}
+	}
+	/* the failures' reports to the operators are due now: one digest takes them */
+	if (reports && d->ctx->cfg->addresses.operators && d->mail && d->mode == DELIVER_RUN)
+		d->want_email = 1;
+	deliver_progress(d);
+}
+
+/* Results are written in batches: each one that arrives while a batch is being written waits
+ * for the next, so a burst of deliveries costs a few statements, not one per notice. While the
+ * connection is down they wait for it (their leases outlast a short outage). */
+static void deliver_flush(struct deliver *d)
+{
+	char horizon[32];
+	const char *params[4];
+	char *text;
+
+	if (d->mode == DELIVER_RETIRED || d->flushing || !json_array_size(d->results) ||
+	    !db_is_up(d->conn))
+		return;
+	text = json_dumps(d->results, JSON_COMPACT);
+	if (!text)
+		return;
+	snprintf(horizon, sizeof(horizon), "%ld", d->backoff.horizon_s);
+	params[0] = text;
+	params[1] = horizon;
+	/* reports go by email: without an email section there is nobody to send them */
+	params[2] = d->ctx->cfg->email.enabled ? d->ctx->cfg->addresses.operators : NULL;
+	params[3] = d->ops_digest;
+	if (db_query(d->conn, d->result_sql, 4, params, deliver_on_recorded, d) < 0) {
+		snprintf(d->error, sizeof(d->error), "could not record delivery results (their "
+			 "notices go out again when their lease ends): %s", db_error(d->conn));
+		log_err(d->ctx, "outbox: %s", d->error);
+	} else {
+		d->flushing = 1;
+		d->queries++;
+	}
+	json_array_clear(d->results);
+	free(text);
 }
 
 /* ---- claiming ---- */
 
-static void deliver_release_email(struct deliver *d, PGresult *res)
+static int deliver_claiming_allowed(const struct deliver *d)
 {
-	struct deliver_job *job;
-	int n = PQntuples(res);
-
-	for (int r = 0; r < n; r++) {
-		if (strcmp(PQgetvalue(res, r, CL_CHANNEL), "email") != 0)
-			continue;
-		job = deliver_job_new(d, 1, 0);
-		if (!job)
-			continue;
-		job->ids[0] = atoll(PQgetvalue(res, r, CL_ID));
-		job->claims[0] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
-		d->in_flight++;
-		deliver_job_result(job, "retry", "no \"email\" section in the configuration", 3600);
-		deliver_job_end(job);
-	}
+	if (d->mode != DELIVER_RUN && d->mode != DELIVER_DRAIN)
+		return 0;
+	return !(d->mode == DELIVER_DRAIN && d->error[0]);
 }
 
-static void deliver_on_claim(struct db_conn *conn, PGresult *res, void *arg)
+/* Which lanes' claims are over: each claimed up to its room had more, one left out (no room)
+ * may have more, one claimed for less has no more now. A full claim may have left anyone out. */
+static void deliver_claimed(struct deliver_lane *lane, long dflt, int full)
+{
+	long room = lane->claim_room < 0 ? dflt : lane->claim_room;
+
+	lane->more = full || room == 0 || lane->claim_got >= room;
+	lane->claim_room = -1;
+	lane->claim_got = 0;
+}
+
+static void deliver_claim_failed(struct deliver *d, struct db_conn *conn, PGresult *res,
+				 const char *what)
+{
+	char why[400];
+
+	snprintf(why, sizeof(why), "%s", res ? PQresultErrorMessage(res) : db_error(conn));
+	log_err(d->ctx, "outbox: claiming due %s failed: %s", what, why);
+	if (d->mode == DELIVER_DRAIN)
+		snprintf(d->error, sizeof(d->error), "claiming due %s failed: %s", what, why);
+}
+
+static void deliver_note_due_by(struct deliver *d, PGresult *res)
+{
+	if (d->mode == DELIVER_DRAIN && !d->due_by[0] && PQntuples(res) > 0)
+		snprintf(d->due_by, sizeof(d->due_by), "%s", PQgetvalue(res, 0, CL_CLAIMED_AT));
+}
+
+/* The room of a receiver without a lane yet (see deliver_lane_for). */
+static long deliver_default_room(const struct deliver *d)
+{
+	return d->mode == DELIVER_DRAIN ? DELIVER_WEBHOOK_AHEAD : (long)d->webhook_slots;
+}
+
+static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct deliver *d = arg;
-	int n_webhooks;
+	long dflt = deliver_default_room(d);
+	int n, full;
 
-	d->claiming = 0;
+	d->queries--;
+	if (d->mode == DELIVER_RETIRED) {
+		d->claiming_webhook = 0;
+		deliver_progress(d);
+		return;
+	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		snprintf(d->error, sizeof(d->error), "claiming due notices failed: %s",
-			 res ? PQresultErrorMessage(res) : db_error(conn));
-		log_err(d->ctx, "outbox: %s", d->error);
-		deliver_maybe_done(d);
+		d->claiming_webhook = 0;
+		deliver_claim_failed(d, conn, res, "webhook notices");
+		for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+			lane->claim_room = -1;
+		deliver_progress(d);
+		return;
+	}
+	n = PQntuples(res);
+	full = n >= DELIVER_CLAIM_MAX;
+	d->stats.claimed += (size_t)n;
+	deliver_note_due_by(d, res);
+	/* every row is queued before any starts (the first slots go round every lane), and no
+	 * other claim is made until each lane knows what this one gave it */
+	d->progressing = 1;
+	for (int r = 0; r < n; r++) {
+		struct deliver_lane *lane = deliver_lane_for(d, PQgetvalue(res, r, CL_DEST));
+
+		if (lane)
+			lane->claim_got++;
+		deliver_queue_webhook(d, res, r, lane);
+	}
+	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+		deliver_claimed(lane, dflt, full);
+	d->progressing = 0;
+	d->claiming_webhook = 0;
+	if (n)
+		log_debug(d->ctx, "outbox: claimed %d webhook notices", n);
+	if (full)
+		d->want_webhook = 1;
+	if (d->mode == DELIVER_RUN)
+		deliver_lanes_prune(d);
+	deliver_progress(d);
+}
+
+static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct deliver *d = arg;
+	size_t digests;
+
+	d->queries--;
+	if (d->mode == DELIVER_RETIRED) {
+		d->claiming_email = 0;
+		deliver_progress(d);
+		return;
+	}
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		d->claiming_email = 0;
+		deliver_claim_failed(d, conn, res, "email notices");
+		d->mail_lane.claim_room = -1;
+		deliver_progress(d);
 		return;
 	}
 	d->stats.claimed += (size_t)PQntuples(res);
-	if (!d->due_by[0] && PQntuples(res) > 0)
-		snprintf(d->due_by, sizeof(d->due_by), "%s", PQgetvalue(res, 0, CL_CLAIMED_AT));
-	/* Hold the pass open until every job started below has reported. */
-	d->in_flight++;
-	n_webhooks = 0;
-	for (int r = 0; r < PQntuples(res); r++) {
-		if (strcmp(PQgetvalue(res, r, CL_CHANNEL), "webhook") != 0)
-			continue;
-		n_webhooks++;
-		deliver_start_webhook(d, res, r);
+	deliver_note_due_by(d, res);
+	d->progressing = 1;
+	if (d->mail) {
+		digests = deliver_queue_digests(d, res);
+		d->mail_lane.claim_got = (long)digests;
+		deliver_claimed(&d->mail_lane, 0, 0);
+	} else {
+		deliver_hold_email(d, res);
+		d->mail_lane.claim_room = -1;
+		d->mail_lane.more = 0;
 	}
-	d->more = n_webhooks >= DELIVER_WEBHOOK_BATCH;
-	if (d->mail)
-		d->more |= deliver_start_digests(d, res) >= DELIVER_EMAIL_DIGESTS;
-	else
-		deliver_release_email(d, res);
-	/* everything is queued: the first slots go round every receiver */
-	deliver_pump(d);
-	d->in_flight--;
-	deliver_flush(d);
-	deliver_maybe_done(d);
+	d->progressing = 0;
+	d->claiming_email = 0;
+	if (PQntuples(res))
+		log_debug(d->ctx, "outbox: claimed %d email notices", PQntuples(res));
+	deliver_progress(d);
 }
 
-static int deliver_claim(struct deliver *d)
+/* The claim parameters for the lanes known: their URLs as a text[] and their rooms as an
+ * int[] literal, each lane's room noted for deliver_claimed. */
+static int deliver_claim_rooms(struct deliver *d, char **urls, char **rooms)
 {
-	char batch[16], lease[16], digests[16];
-	const char *params[4] = { batch, lease, d->due_by[0] ? d->due_by : NULL, digests };
+	size_t n = d->n_secrets, i = 0;
+	const char **names;
+	struct strbuf sb;
 
-	snprintf(batch, sizeof(batch), "%d", DELIVER_WEBHOOK_BATCH);
-	snprintf(digests, sizeof(digests), "%d", DELIVER_EMAIL_DIGESTS);
-	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
-	d->claiming = 1;
-	if (db_query(d->conn, d->claim_sql, 4, params, deliver_on_claim, d) < 0) {
-		d->claiming = 0;
+	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+		n++;
+	names = calloc(n ? n : 1, sizeof(*names));
+	if (!names)
+		return -1;
+	strbuf_init(&sb);
+	strbuf_append(&sb, "{");
+	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next, i++) {
+		lane->claim_room = deliver_lane_room(lane);
+		lane->claim_got = 0;
+		names[i] = lane->url;
+		strbuf_printf(&sb, "%s%ld", i ? "," : "", lane->claim_room);
+	}
+	/* a receiver whose secret could not be read has no room at all: its notices wait */
+	for (size_t k = 0; k < d->n_secrets; k++) {
+		if (!d->secrets[k].broken)
+			continue;
+		names[i] = d->secrets[k].url;
+		strbuf_printf(&sb, "%s0", i++ ? "," : "");
+	}
+	strbuf_append(&sb, "}");
+	*urls = strbuf_text_array(names, i);
+	*rooms = strbuf_take(&sb);
+	free(names);
+	if (!*urls || !*rooms) {
+		free(*urls);
+		free(*rooms);
 		return -1;
 	}
 	return 0;
+}
+
+static void deliver_claim_webhook(struct deliver *d)
+{
+	char limit[16], lease[16], dflt[16];
+	char *urls = NULL, *rooms = NULL;
+	const char *params[6];
+
+	d->want_webhook = 0;
+	if (deliver_claim_rooms(d, &urls, &rooms) < 0) {
+		log_err(d->ctx, "outbox: out of memory claiming webhook notices");
+		return;
+	}
+	snprintf(limit, sizeof(limit), "%d", DELIVER_CLAIM_MAX);
+	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
+	snprintf(dflt, sizeof(dflt), "%ld", deliver_default_room(d));
+	params[0] = limit;
+	params[1] = lease;
+	params[2] = d->due_by[0] ? d->due_by : NULL;
+	params[3] = urls;
+	params[4] = rooms;
+	params[5] = dflt;
+	if (db_query(d->conn, d->claim_webhook_sql, 6, params, deliver_on_claim_webhook, d) < 0) {
+		deliver_claim_failed(d, d->conn, NULL, "webhook notices");
+		for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+			lane->claim_room = -1;
+	} else {
+		d->claiming_webhook = 1;
+		d->queries++;
+	}
+	free(urls);
+	free(rooms);
+}
+
+static void deliver_claim_email(struct deliver *d)
+{
+	char digests[24], lease[16];
+	const char *params[3];
+	long room = d->mail ? deliver_lane_room(&d->mail_lane) : 0;
+
+	d->want_email = 0;
+	/* no mail server (no email section, or one that could not start): email waits */
+	if (!d->mail)
+		return;
+	if (room <= 0) {
+		/* it asks again once a digest is sent */
+		d->mail_lane.more = 1;
+		return;
+	}
+	/* the reports recorded from now on go in the next report digest, never one claimed now:
+	 * a resend of this one after a crash holds what it held, so it keeps its Message-ID */
+	snprintf(d->ops_digest, sizeof(d->ops_digest), "ops-%lld-%ld-%u", (long long)time(NULL),
+		 (long)getpid(), ++d->ops_seq);
+	snprintf(digests, sizeof(digests), "%ld", room);
+	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
+	params[0] = digests;
+	params[1] = lease;
+	params[2] = d->due_by[0] ? d->due_by : NULL;
+	d->mail_lane.claim_room = room;
+	d->mail_lane.claim_got = 0;
+	if (db_query(d->conn, d->claim_email_sql, 3, params, deliver_on_claim_email, d) < 0) {
+		deliver_claim_failed(d, d->conn, NULL, "email notices");
+		d->mail_lane.claim_room = -1;
+		return;
+	}
+	d->claiming_email = 1;
+	d->queries++;
+}
+
+/* Lanes with room that may have more due ask for a claim. */
+static void deliver_want_refills(struct deliver *d)
+{
+	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+		if (deliver_lane_hungry(lane))
+			d->want_webhook = 1;
+	if (deliver_lane_hungry(&d->mail_lane))
+		d->want_email = 1;
+}
+
+static void deliver_claim_next(struct deliver *d)
+{
+	if (!deliver_claiming_allowed(d)) {
+		d->want_webhook = d->want_email = 0;
+		return;
+	}
+	/* while the connection is down the wishes wait: it kicks when it is back */
+	if (!db_is_up(d->conn))
+		return;
+	if (d->want_webhook && !d->claiming_webhook)
+		deliver_claim_webhook(d);
+	if (d->want_email && !d->claiming_email)
+		deliver_claim_email(d);
+}
+
+/* ---- progress, ends ---- */
+
+static int deliver_any_more(const struct deliver *d)
+{
+	for (const struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+		if (lane->more)
+			return 1;
+	return d->mail_lane.more;
+}
+
+static void deliver_lanes_free(struct deliver *d)
+{
+	struct deliver_lane *lane;
+
+	while ((lane = d->lanes) != NULL) {
+		d->lanes = lane->next;
+		free(lane->url);
+		free(lane);
+	}
+}
+
+static void deliver_destroy(struct deliver *d)
+{
+	deliver_secrets_free(d->secrets, d->n_secrets);
+	webhook_secret_clear(&d->team_secret);
+	deliver_lanes_free(d);
+	mail_sender_free(d->mail);
+	json_decref(d->results);
+	free(d->claim_webhook_sql);
+	free(d->claim_email_sql);
+	free(d->result_sql);
+	free(d);
+}
+
+static void deliver_log_pending(struct deliver *d)
+{
+	if (d->start_failures > 1)
+		log_err(d->ctx, "outbox: %zu more transfers could not be started either; they will "
+			"be retried", d->start_failures - 1);
+	d->start_failures = 0;
+	if (d->released_late)
+		log_warn(d->ctx, "outbox: %zu notices waited too long for a transfer slot to be sent "
+			 "within their lease; they are due again", d->released_late);
+	d->released_late = 0;
+}
+
+/* Whether the pass (--once) or the stop is over; then its callback. */
+static void deliver_maybe_done(struct deliver *d)
+{
+	deliver_done_cb cb = d->cb;
+
+	if (!cb || d->in_flight || d->queries || json_array_size(d->results))
+		return;
+	if (d->mode == DELIVER_DRAIN && !d->error[0] &&
+	    (d->want_webhook || d->want_email || deliver_any_more(d)))
+		return;
+	if (d->mode != DELIVER_DRAIN && d->mode != DELIVER_STOPPING)
+		return;
+	d->cb = NULL;
+	if (d->mode == DELIVER_DRAIN)
+		d->mode = DELIVER_IDLE;
+	cb(&d->stats, d->error[0] ? d->error : NULL, d->cb_arg);
+}
+
+/* What follows any change: waiting jobs start, results are recorded, lanes with room claim,
+ * a pass or a stop ends. Re-entered (a job that cannot start ends at once), it runs once more
+ * instead of nesting. A retired deliverer frees itself here when nothing refers to it. */
+static void deliver_progress(struct deliver *d)
+{
+	if (d->progressing) {
+		d->progress_again = 1;
+		return;
+	}
+	if (d->mode == DELIVER_RETIRED) {
+		if (!d->in_flight && !d->queries)
+			deliver_destroy(d);
+		return;
+	}
+	d->progressing = 1;
+	do {
+		d->progress_again = 0;
+		deliver_pump(d);
+		deliver_flush(d);
+		deliver_want_refills(d);
+		deliver_claim_next(d);
+	} while (d->progress_again);
+	d->progressing = 0;
+	deliver_log_pending(d);
+	deliver_maybe_done(d);
+}
+
+/* ---- public ---- */
+
+struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct curl_loop *loop,
+			    char *err, size_t errsz)
+{
+	struct deliver *d = calloc(1, sizeof(*d));
+	struct webhook_backoff def = WEBHOOK_BACKOFF_DEFAULT;
+	size_t max = curl_loop_max(loop);
+	char *ident, why[512];
+	int failed;
+
+	if (!d) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	d->ctx = ctx;
+	d->conn = conn;
+	d->loop = loop;
+	d->backoff = def;
+	d->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	d->webhook_slots = deliver_clamp(max / 2, 1, DELIVER_WEBHOOK_SLOTS);
+	deliver_lane_init(&d->mail_lane, deliver_clamp(max / 4, 1, DELIVER_EMAIL_SLOTS),
+			  DELIVER_EMAIL_AHEAD, DELIVER_MAIL_TIMEOUT_S);
+	snprintf(d->mail_lane.shown, sizeof(d->mail_lane.shown), "the mail server");
+	d->results = json_array();
+	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
+	if (ident) {
+		d->claim_webhook_sql = strbuf_subst(sql_outbox_claim_webhook, "@state@", ident);
+		d->claim_email_sql = strbuf_subst(sql_outbox_claim_email, "@state@", ident);
+		d->result_sql = strbuf_subst(sql_outbox_result, "@state@", ident);
+	}
+	free(ident);
+	if (!d->results || !d->claim_webhook_sql || !d->claim_email_sql || !d->result_sql) {
+		snprintf(err, errsz, "out of memory");
+		deliver_destroy(d);
+		return NULL;
+	}
+	if (deliver_load_secrets(ctx, &d->secrets, &d->n_secrets, &d->team_secret,
+				 &d->have_team_secret, err, errsz) < 0) {
+		deliver_destroy(d);
+		return NULL;
+	}
+	/* Email that cannot start (its password unreadable) stops email only: its notices wait. */
+	d->mail = deliver_mail_new(d, why, sizeof(why), &failed);
+	if (failed)
+		log_err(ctx, "delivery: %s: email: %s; email notices wait in the outbox until it is "
+			"fixed (SIGHUP to reload); webhooks go on", ctx->cfg->path, why);
+	else if (!ctx->cfg->email.enabled)
+		log_debug(ctx, "delivery: no email section: email notices are neither written nor "
+			  "sent");
+	return d;
+}
+
+void deliver_kick(struct deliver *d)
+{
+	if (!d || d->mode != DELIVER_RUN)
+		return;
+	d->want_webhook = d->want_email = 1;
+	deliver_progress(d);
 }
 
 int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg)
 {
-	if (d->cb)
+	if (d->cb || d->mode != DELIVER_RUN || !db_is_up(d->conn))
 		return -1;
 	memset(&d->stats, 0, sizeof(d->stats));
-	d->start_failures = 0;
-	d->released = 0;
-	/* unique to this pass of this process: a later pass never adds to its reports' email */
-	snprintf(d->ops_digest, sizeof(d->ops_digest), "ops-%lld-%ld-%u", (long long)time(NULL),
-		 (long)getpid(), ++d->passes);
 	d->error[0] = '\0';
-	if (!d->results)
-		d->results = json_array();
-	if (!d->results)
-		return -1;
-	d->more = 0;
 	d->due_by[0] = '\0';
+	d->mode = DELIVER_DRAIN;
+	d->want_webhook = d->want_email = 1;
+	d->mail_lane.flowing = 1;
 	d->cb = cb;
 	d->cb_arg = arg;
-	if (deliver_claim(d) < 0) {
+	deliver_progress(d);
+	if (d->cb && !d->claiming_webhook && !d->claiming_email && !d->in_flight) {
 		d->cb = NULL;
+		d->mode = DELIVER_RUN;
 		return -1;
 	}
 	return 0;
+}
+
+int deliver_reload(struct deliver *d, char *err, size_t errsz)
+{
+	struct deliver_secret *secrets;
+	struct webhook_secret team;
+	struct mail_sender *mail;
+	size_t n;
+	int have_team, failed;
+	char why[512];
+
+	if (d->mode != DELIVER_RUN)
+		return 0;
+	memset(&team, 0, sizeof(team));
+	if (deliver_load_secrets(d->ctx, &secrets, &n, &team, &have_team, err, errsz) < 0)
+		return -1;
+	/* as at the start: a mail server that cannot start stops email only */
+	mail = deliver_mail_new(d, why, sizeof(why), &failed);
+	if (failed)
+		log_err(d->ctx, "delivery: %s: email: %s; email notices wait in the outbox until "
+			"it is fixed; webhooks go on", d->ctx->cfg->path, why);
+	/* transfers running need neither the secrets nor the sender: mail_send copied what it
+	 * needs, and a webhook request is signed when it is made */
+	deliver_secrets_free(d->secrets, d->n_secrets);
+	webhook_secret_clear(&d->team_secret);
+	mail_sender_free(d->mail);
+	d->secrets = secrets;
+	d->n_secrets = n;
+	d->team_secret = team;
+	d->have_team_secret = have_team;
+	d->mail = mail;
+	/* what waits was signed (or composed) under the old settings: it is claimed again */
+	deliver_release_all(d, "the configuration was reloaded");
+	deliver_kick(d);
+	return 0;
+}
+
+void deliver_stop(struct deliver *d, deliver_done_cb cb, void *arg)
+{
+	if (d->mode == DELIVER_RETIRED || d->mode == DELIVER_STOPPING)
+		return;
+	d->mode = DELIVER_STOPPING;
+	d->cb = cb;
+	d->cb_arg = arg;
+	d->want_webhook = d->want_email = 0;
+	deliver_release_all(d, "the daemon is stopping");
+	deliver_progress(d);
+}
+
+void deliver_free(struct deliver *d)
+{
+	if (!d)
+		return;
+	/* jobs not started are dropped: their notices stay leased and go out when it ends */
+	for (struct deliver_lane *lane = d->lanes;; lane = lane->next) {
+		if (!lane)
+			lane = &d->mail_lane;
+		while (lane->queue.head) {
+			struct deliver_job *job = lane->queue.head;
+
+			deliver_jobq_unlink(&lane->queue, job);
+			deliver_job_free(job);
+			d->in_flight--;
+		}
+		if (lane == &d->mail_lane)
+			break;
+	}
+	d->mode = DELIVER_RETIRED;
+	d->cb = NULL;
+	json_array_clear(d->results);
+	if (!d->in_flight && !d->queries && !d->progressing)
+		deliver_destroy(d);
 }

@@ -10,8 +10,10 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "driftwatch/ctx.h"
@@ -33,9 +35,37 @@
 	 EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |    \
 	 EVHTTP_REQ_PATCH | HTTP_REQ_UNKNOWN)
 
+/* An address can resolve to a few (IPv4 and IPv6): more are not bound. */
+#define HTTP_MAX_LISTENERS 8
+/* How long accepting pauses when the process is out of file descriptors. */
+#define HTTP_PAUSE_S 1
+
+struct http_server;
+
+/* One open connection, from its accept to its close; the list is kept least recently active
+ * first, which is the one closed when the cap is reached. */
+struct http_conn {
+	struct http_server *srv;
+	struct bufferevent *bev;          /* made by http_new_bev for evhttp */
+	struct evhttp_connection *evcon;  /* NULL until http_on_attach found it */
+	struct http_conn *prev;
+	struct http_conn *next;
+};
+
 struct http_server {
 	struct dw_ctx *ctx;
-	struct evhttp *evh;     /* owns the listening sockets and every open connection */
+	struct evhttp *evh;     /* owns the listeners and every open connection */
+	struct evconnlistener *listeners[HTTP_MAX_LISTENERS];  /* evhttp's to free */
+	size_t n_listeners;
+	unsigned max_conns;
+	size_t n_conns;
+	struct http_conn *oldest;
+	struct http_conn *newest;
+	size_t unattached;      /* connections http_on_attach has yet to see */
+	unsigned long accepted; /* since the last tick */
+	unsigned accept_streak; /* ticks in a row that saw connections accepted */
+	struct event *ev_attach;
+	struct event *ev_tick;  /* each second: listeners paused for lack of descriptors resume */
 };
 
 enum http_route { HTTP_ROUTE_NONE, HTTP_ROUTE_HEALTHZ, HTTP_ROUTE_METRICS };
@@ -232,6 +262,8 @@ static int http_dispatch(struct http_server *srv, struct evhttp_request *req,
 	return http_metrics(srv, req);
 }
 
+static void http_touch(struct http_server *srv, struct evhttp_connection *evcon);
+
 static void http_handle(struct evhttp_request *req, void *arg)
 {
 	struct http_server *srv = arg;
@@ -241,12 +273,186 @@ static void http_handle(struct evhttp_request *req, void *arg)
 	enum http_route route = path ? http_route_of(path) : HTTP_ROUTE_NONE;
 	int code;
 
+	/* a connection that asks is not idle: the cap closes others first */
+	http_touch(srv, evhttp_request_get_connection(req));
 	/* req may be gone once replied to, so everything logged is read first. The path itself
 	 * is not logged: it is whatever a client sent. */
 	code = http_dispatch(srv, req, cmd, path, route);
 	log_debug(srv->ctx, "http: %s %s: %d",
 		  cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_HEAD ? "HEAD" : "other method",
 		  http_route_names[route], code);
+}
+
+
+/* ---- connections: at most max_conns, the one idle longest closed first ---- */
+
+static void http_conn_append(struct http_server *srv, struct http_conn *c)
+{
+	c->next = NULL;
+	c->prev = srv->newest;
+	if (srv->newest)
+		srv->newest->next = c;
+	else
+		srv->oldest = c;
+	srv->newest = c;
+	srv->n_conns++;
+}
+
+static void http_conn_unlink(struct http_server *srv, struct http_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->oldest = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		srv->newest = c->prev;
+	c->prev = c->next = NULL;
+	srv->n_conns--;
+}
+
+/* evhttp closes a connection (the client hung up, the idle timeout, http_shed, http_stop). */
+static void http_on_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)evcon;
+	http_conn_unlink(c->srv, c);
+	free(c);
+}
+
+/* Closes the connection idle longest, through evhttp as its idle timeout would. Returns 0 when
+ * there is none it may close yet (all of them just accepted). */
+static int http_shed(struct http_server *srv)
+{
+	for (struct http_conn *c = srv->oldest; c; c = c->next) {
+		if (!c->evcon)
+			continue;
+		log_debug(srv->ctx, "http: %zu connections open, %u allowed: closing the one idle "
+			  "longest", srv->n_conns, srv->max_conns);
+		evhttp_connection_free(c->evcon); /* http_on_close frees c */
+		return 1;
+	}
+	return 0;
+}
+
+static void http_touch(struct http_server *srv, struct evhttp_connection *evcon)
+{
+	for (struct http_conn *c = srv->newest; c && evcon; c = c->prev) {
+		if (c->evcon != evcon)
+			continue;
+		http_conn_unlink(srv, c);
+		http_conn_append(srv, c);
+		return;
+	}
+}
+
+/* evhttp asks for each accepted connection's bufferevent here (evhttp_set_bevcb): the one hook
+ * libevent 2.1 gives into its accepting. The connection is tracked from now, and the one idle
+ * longest closed when there are too many. A reference held until http_on_attach keeps the
+ * bufferevent (and its descriptor) ours to inspect even if evhttp gives up on it at once. */
+static struct bufferevent *http_new_bev(struct event_base *base, void *arg)
+{
+	struct http_server *srv = arg;
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct http_conn *c;
+
+	srv->accepted++;
+	if (!bev)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return bev; /* untracked: the idle timeout still closes it */
+	c->srv = srv;
+	c->bev = bev;
+	bufferevent_incref(bev);
+	http_conn_append(srv, c);
+	srv->unattached++;
+	event_active(srv->ev_attach, EV_TIMEOUT, 0);
+	while (srv->n_conns > srv->max_conns && http_shed(srv))
+		;
+	return bev;
+}
+
+/* Once evhttp has set the new connections up: each one's evhttp_connection is the argument
+ * evhttp gives its bufferevent's callbacks (libevent 2.1 and 2.2 alike), so its close can be
+ * heard. One whose callbacks are gone was freed by evhttp already: ours was the last reference. */
+static void http_attach(struct http_server *srv, struct http_conn *c)
+{
+	bufferevent_data_cb rcb, wcb;
+	bufferevent_event_cb ecb;
+	void *cbarg = NULL;
+
+	srv->unattached--;
+	bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &cbarg);
+	if (!ecb || !cbarg) {
+		http_conn_unlink(srv, c);
+		bufferevent_decref(c->bev);
+		free(c);
+		return;
+	}
+	c->evcon = cbarg;
+	evhttp_connection_set_closecb(c->evcon, http_on_close, c);
+	bufferevent_decref(c->bev);
+}
+
+static void http_on_attach(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+	struct http_conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = srv->oldest; c && srv->unattached; c = next) {
+		next = c->next;
+		if (!c->evcon)
+			http_attach(srv, c);
+	}
+	while (srv->n_conns > srv->max_conns && http_shed(srv))
+		;
+}
+
+/* ---- running out of descriptors ---- */
+
+/* libevent retries an accept that failed for want of a descriptor at once, for ever (it logged
+ * "Error from accept() call" three million times in eight seconds): the listener pauses instead,
+ * and the tick below resumes it. The error callback gets evhttp's argument, not ours
+ * (evhttp_bind_listener sets the listener's callback and argument), so the one thing it
+ * remembers is which callback is set: the first failure logs, the ones after it only pause,
+ * until connections have been accepted for two ticks in a row (one burst accepted just before
+ * the failure does not end it). */
+static void http_on_accept_error_again(struct evconnlistener *lev, void *arg)
+{
+	(void)arg;
+	evconnlistener_disable(lev);
+}
+
+static void http_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	evconnlistener_disable(lev);
+	evconnlistener_set_error_cb(lev, http_on_accept_error_again);
+	log_write(LOG_PRIO_ERR, LOG_PRIO_ERR, "http: cannot accept connections: %s; not "
+		  "accepting for %d s at a time until it can again (logged once until then)",
+		  evutil_socket_error_to_string(err), HTTP_PAUSE_S);
+}
+
+static void http_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	srv->accept_streak = srv->accepted ? srv->accept_streak + 1 : 0;
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		if (srv->accept_streak >= 2)
+			evconnlistener_set_error_cb(srv->listeners[i], http_on_accept_error);
+		evconnlistener_enable(srv->listeners[i]);
+	}
+	srv->accepted = 0;
 }
 
 /* ---- listening ---- */
@@ -324,6 +530,28 @@ static evutil_socket_t http_socket(const struct addrinfo *ai)
 	return -1;
 }
 
+/* A listener of our own on fd, handed to evhttp, so that its accept errors are ours to handle.
+ * The fd is closed on failure, and with the listener (by evhttp_free) otherwise. */
+static int http_listen_on(struct http_server *srv, evutil_socket_t fd)
+{
+	struct evconnlistener *lev = NULL;
+
+	if (srv->n_listeners < HTTP_MAX_LISTENERS)
+		lev = evconnlistener_new(srv->ctx->base, NULL, NULL,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!lev) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	if (!evhttp_bind_listener(srv->evh, lev)) {
+		evconnlistener_free(lev);
+		return -1;
+	}
+	evconnlistener_set_error_cb(lev, http_on_accept_error);
+	srv->listeners[srv->n_listeners++] = lev;
+	return 0;
+}
+
 /* Returns 1 when bound, 0 when the machine lacks this address (skipped), -1 on a fault. */
 static int http_bind_one(struct http_server *srv, const char *listen, const char *host,
 			 const struct addrinfo *ai, char *err, size_t errsz)
@@ -350,8 +578,7 @@ static int http_bind_one(struct http_server *srv, const char *listen, const char
 		}
 		return -1;
 	}
-	if (!evhttp_accept_socket_with_handle(srv->evh, fd)) {
-		evutil_closesocket(fd);
+	if (http_listen_on(srv, fd) < 0) {
 		snprintf(why, sizeof(why), "address %s: evhttp cannot accept on it", addr);
 		return http_fail(err, errsz, listen, why);
 	}
@@ -388,10 +615,11 @@ static int http_bind(struct http_server *srv, const char *listen, char *err, siz
 	return bound > 0 ? 0 : -1;
 }
 
-int http_start(struct dw_ctx *ctx, const char *listen, struct http_server **out, char *err,
-	       size_t errsz)
+int http_start(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
+	       struct http_server **out, char *err, size_t errsz)
 {
 	struct http_server *srv;
+	struct timeval tick = { HTTP_PAUSE_S, 0 };
 
 	*out = NULL;
 	if (!listen || !*listen) {
@@ -402,11 +630,15 @@ int http_start(struct dw_ctx *ctx, const char *listen, struct http_server **out,
 	if (!srv)
 		return http_fail(err, errsz, listen, "out of memory");
 	srv->ctx = ctx;
+	srv->max_conns = max_connections ? max_connections : 1;
 	srv->evh = evhttp_new(ctx->base);
-	if (!srv->evh) {
-		free(srv);
+	srv->ev_attach = event_new(ctx->base, -1, 0, http_on_attach, srv);
+	srv->ev_tick = event_new(ctx->base, -1, EV_PERSIST, http_on_tick, srv);
+	if (!srv->evh || !srv->ev_attach || !srv->ev_tick || evtimer_add(srv->ev_tick, &tick) < 0) {
+		http_stop(srv);
 		return http_fail(err, errsz, listen, "evhttp_new failed");
 	}
+	evhttp_set_bevcb(srv->evh, http_new_bev, srv);
 	evhttp_set_max_headers_size(srv->evh, HTTP_MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(srv->evh, 0);
 	evhttp_set_timeout(srv->evh, HTTP_TIMEOUT_S);
@@ -424,8 +656,22 @@ int http_start(struct dw_ctx *ctx, const char *listen, struct http_server **out,
 
 void http_stop(struct http_server *srv)
 {
+	struct http_conn *c;
+
 	if (!srv)
 		return;
-	evhttp_free(srv->evh);
+	if (srv->ev_tick)
+		event_free(srv->ev_tick);
+	if (srv->ev_attach)
+		event_free(srv->ev_attach);
+	/* every connection it closes tells http_on_close, which frees its record */
+	if (srv->evh)
+		evhttp_free(srv->evh);
+	/* the ones not attached yet: our reference is the last */
+	while ((c = srv->oldest) != NULL) {
+		http_conn_unlink(srv, c);
+		bufferevent_decref(c->bev);
+		free(c);
+	}
 	free(srv);
 }

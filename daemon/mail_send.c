@@ -11,10 +11,11 @@
 #include "driftwatch/config.h"
 #include "driftwatch/curl_loop.h"
 #include "driftwatch/mail.h"
+#include "driftwatch/secret.h"
+#include "driftwatch/url_redact.h"
 
 #define MAIL_CONNECT_TIMEOUT_S 15
 #define MAIL_TOTAL_TIMEOUT_S 120
-#define MAIL_PASSWORD_MAX 4096
 #define MAIL_REPLY_MAX 200
 
 struct mail_sender {
@@ -89,40 +90,14 @@ static void mail_free_secret(char *s)
 
 static char *mail_read_password(const char *path, char *err, size_t errsz)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
+	char why[512], *text;
 
-	if (!f) {
-		mail_send_fail(err, errsz, "email.password_file %s: %s", path, strerror(errno));
+	/* the one reader of secret files (secret.h): never blocks on a FIFO, trims line ends */
+	if (secret_read(path, &text, why, sizeof(why)) < 0) {
+		mail_send_fail(err, errsz, "email.password_file %s", why);
 		return NULL;
 	}
-	buf = calloc(1, MAIL_PASSWORD_MAX + 1);
-	if (!buf) {
-		fclose(f);
-		mail_send_fail(err, errsz, "email.password_file %s: out of memory", path);
-		return NULL;
-	}
-	n = fread(buf, 1, MAIL_PASSWORD_MAX + 1, f);
-	if (ferror(f) || n > MAIL_PASSWORD_MAX) {
-		mail_send_fail(err, errsz, "email.password_file %s: %s", path,
-			       ferror(f) ? "read error" : "longer than 4096 bytes");
-		fclose(f);
-		mail_free_secret(buf);
-		return NULL;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	/* only the line end an editor or echo adds goes: blanks may be part of a password */
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	if (n == 0 || strlen(buf) != n) {
-		mail_send_fail(err, errsz, "email.password_file %s: %s", path,
-			       n == 0 ? "is empty" : "holds a NUL byte");
-		mail_free_secret(buf);
-		return NULL;
-	}
-	return buf;
+	return text;
 }
 
 /* "host:port" of the URL, with libcurl's default port when none is given. */
@@ -342,6 +317,8 @@ static void mail_describe(const struct mail_xfer *x, CURLcode res, long code,
 	else
 		snprintf(msg, msgsz, "SMTP %s: to %s: %s (%s)", x->server, x->to, why,
 			 mail_outcome_name(o));
+	/* the message is logged and kept in the outbox: libcurl's part may echo a URL */
+	url_scrub(msg, msgsz, NULL);
 }
 
 static void mail_on_done(CURL *easy, CURLcode res, long code, void *arg)

@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 		log_err(&ctx, "could not initialise libcurl");
 		goto out;
 	}
+	log_route_libevent();
 	ctx.base = event_base_new();
 	if (!ctx.base)
 		log_err(&ctx, "could not create the event loop");

@@ -18,8 +18,8 @@ int secret_read(const char *path, char **out, char *err, size_t errsz)
 		snprintf(err, errsz, "%s: %s", path, why);
 		return -1;
 	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
-			   buf[len - 1] == '\t'))
+	/* only the line end an editor or `echo` adds goes: blanks may be part of a password */
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
 	if (len == 0 || strlen(buf) != len) {
 		snprintf(err, errsz, "%s: %s", path, len == 0 ? "is empty" : "holds a NUL byte");

@@ -15,6 +15,7 @@
 #include "driftwatch/deliver.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/eval.h"
+#include "driftwatch/fdbudget.h"
 #include "driftwatch/http.h"
 #include "driftwatch/idset.h"
 #include "driftwatch/leader.h"
@@ -48,7 +49,6 @@
  * cancelled ones gets the rest, and the loop ends then whatever is still waiting. */
 #define SERVICE_STOP_GRACE_S 7
 #define SERVICE_STOP_RECORD_S 2
-#define SERVICE_MAX_TRANSFERS 16
 /* Retention runs soon after start, then hourly; a run cut short goes on soon after. */
 #define SERVICE_PRUNE_FIRST_S 5
 #define SERVICE_PRUNE_EVERY_S 3600
@@ -97,8 +97,8 @@ struct service {
 	int count_pending;            /* a full evaluation was recorded: count bad rows again */
 	int counting;                 /* a bad-row count is in flight on CONN_COUNT_BAD */
 	char *bad_rows_last;          /* the last count as logged, to log only a change */
-	int delivering;
-	int deliver_again;
+	int delivery_stopped;         /* stopping: the deliverer has ended every transfer */
+	struct fdbudget budget;       /* HTTP connections and transfers the file limit allows */
 	int stopping;                 /* 1 waiting for deliveries, 2 cancelled them, recording */
 	time_t db_outage;             /* when the database was lost (0: every connection is up) */
 	int db_outage_was_up;         /* the outage is a loss, not a first connect failing */
@@ -800,8 +800,9 @@ static void service_kick(struct service *svc)
 	if (svc->stopping || svc->evaluating || svc->pruning)
 		return;
 	/* A bad-row count does not hold a reload: it reads the configuration only as it goes, and
-	 * a connection closed under it ends it like any other query. */
-	if (svc->reload && !svc->delivering) {
+	 * a connection closed under it ends it like any other query. Nor do deliveries: the
+	 * deliverer takes the new settings in place. */
+	if (svc->reload) {
 		service_apply_reload(svc);
 		return;
 	}
@@ -910,48 +911,26 @@ static void service_outbox_metrics(evutil_socket_t fd, short what, void *arg)
 	free(ident);
 }
 
-static void service_on_delivered(const struct deliver_stats *st, const char *error, void *arg)
+/* Stopping: every transfer has ended and its result is recorded (or could not be). */
+static void service_on_delivery_stopped(const struct deliver_stats *st, const char *error,
+					void *arg)
 {
 	struct service *svc = arg;
-	struct dw_metrics *m = &svc->ctx->metrics;
 
-	svc->delivering = 0;
-	m->deliveries_total[0] += st->emails_sent;
-	m->deliveries_total[1] += st->webhooks_delivered;
-	m->deliveries_failed_total += st->failed;
+	(void)st;
 	if (error)
 		log_err(svc->ctx, "delivery: %s", error);
-	if (st->claimed)
-		log_info(svc->ctx, "delivery: %zu due, %zu delivered, %zu to retry, %zu failed",
-			 st->claimed, st->delivered, st->retried, st->failed);
-	if (svc->stopping) {
-		event_base_loopbreak(svc->ctx->base);
-		return;
-	}
-	if (svc->reload)
-		service_kick(svc);
-	if (svc->deliver_again) {
-		svc->deliver_again = 0;
-		service_deliver_kick(svc);
-	}
+	svc->delivery_stopped = 1;
+	event_base_loopbreak(svc->ctx->base);
 }
 
+/* Recording committed new notices, the delivery connection came up, or the poll timer: the
+ * deliverer claims what is due for every receiver with room, at once. */
 static void service_deliver_kick(struct service *svc)
 {
 	if (svc->stopping || !svc->deliver || !svc->migrated)
 		return;
-	if (svc->delivering) {
-		svc->deliver_again = 1;
-		return;
-	}
-	if (!db_is_up(svc->conns[CONN_DELIVER].db))
-		return;
-	svc->delivering = 1;
-	if (deliver_pass(svc->deliver, service_on_delivered, svc) < 0) {
-		svc->delivering = 0;
-		log_err(svc->ctx, "delivery: could not start a pass: %s",
-			db_error(svc->conns[CONN_DELIVER].db));
-	}
+	deliver_kick(svc->deliver);
 }
 
 static void service_on_deliver_timer(evutil_socket_t fd, short what, void *arg)
@@ -1036,10 +1015,10 @@ static void service_on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 		 "stay in the outbox and go out at the next start)", SERVICE_STOP_GRACE_S);
 	svc->stopping = 2;
 	service_add_timer(svc->ev_stop, SERVICE_STOP_RECORD_S);
-	/* Cancelled transfers report back into the deliverer, whose pass then ends the loop. */
+	/* Cancelled transfers report back into the deliverer, whose stop then ends the loop. */
 	curl_loop_free(svc->loop);
 	svc->loop = NULL;
-	if (!svc->delivering)
+	if (svc->delivery_stopped || !svc->deliver)
 		event_base_loopbreak(svc->ctx->base);
 }
 
@@ -1060,11 +1039,14 @@ static void service_stop(struct service *svc, const char *why)
 	evtimer_del(svc->ev_eval_retry);
 	evtimer_del(svc->ev_deliver);
 	evtimer_del(svc->ev_outbox);
-	if (!svc->delivering) {
+	if (!svc->deliver) {
 		event_base_loopbreak(svc->ctx->base);
 		return;
 	}
+	/* Notices claimed and not started go back to the outbox; running transfers get the
+	 * grace period (the callback may end the loop at once, when none runs). */
 	service_add_timer(svc->ev_stop, SERVICE_STOP_GRACE_S);
+	deliver_stop(svc->deliver, service_on_delivery_stopped, svc);
 }
 
 static void service_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -1098,8 +1080,8 @@ static void service_on_signal(evutil_socket_t sig, short what, void *arg)
 		free(svc->reload);
 	}
 	svc->reload = cfg;
-	log_notice(svc->ctx, "reload: %s is good; applying it when the current work ends",
-		   svc->config_path);
+	log_notice(svc->ctx, "reload: %s is good; applying it once the evaluation in progress (if "
+		   "any) ends; deliveries do not hold it", svc->config_path);
 	service_kick(svc);
 }
 
@@ -1118,14 +1100,37 @@ static int service_http_open(struct service *svc)
 
 	if (!svc->ctx->cfg->http_listen)
 		return 0;
-	if (http_start(svc->ctx, svc->ctx->cfg->http_listen, &svc->http, err, sizeof(err)) < 0) {
+	if (http_start(svc->ctx, svc->ctx->cfg->http_listen, svc->budget.http_connections,
+		       &svc->http, err, sizeof(err)) < 0) {
 		log_err(svc->ctx, "http: %s", err);
 		return -1;
 	}
 	return 0;
 }
 
-/* Swapped in only when nothing is evaluating or delivering: both read the configuration. */
+/* The deliverer takes the new configuration in place, its transfers running on: the settings
+ * they need are copied into them. Another database or state schema means another outbox: the
+ * old deliverer is retired (its transfers end unrecorded, their notices leased until the lease
+ * ends) and a new one made. */
+static void service_reload_delivery(struct service *svc, int reconnect, int relead)
+{
+	char err[512];
+
+	if (svc->deliver && !relead) {
+		if (deliver_reload(svc->deliver, err, sizeof(err)) < 0)
+			log_err(svc->ctx, "reload: delivery keeps the webhook secrets and mail "
+				"settings it had: %s", err);
+		return;
+	}
+	deliver_free(svc->deliver);
+	svc->deliver = NULL;
+	/* a new connection makes its deliverer when it is up */
+	if (!reconnect && service_deliver_open(svc) < 0)
+		log_err(svc->ctx, "reload: delivery is off until the configuration is fixed");
+}
+
+/* Swapped in only when nothing is evaluating: evaluation reads the configuration as it goes.
+ * Deliveries never hold it. */
 static void service_apply_reload(struct service *svc)
 {
 	struct dw_config *old = svc->ctx->cfg;
@@ -1138,10 +1143,7 @@ static void service_apply_reload(struct service *svc)
 	svc->reload = NULL;
 	svc->ctx->cfg = cfg;
 	svc->ctx->metrics.stall_s = cfg->stall_s;
-	deliver_free(svc->deliver);
-	svc->deliver = NULL;
-	if (service_deliver_open(svc) < 0)
-		log_err(svc->ctx, "reload: delivery is off until the configuration is fixed");
+	service_reload_delivery(svc, reconnect, relead);
 	/* The bound on a hung query follows the new query_timeout_seconds at once. */
 	if (!reconnect)
 		for (int i = 0; i < CONN_COUNT; i++)
@@ -1168,11 +1170,8 @@ static void service_apply_reload(struct service *svc)
 		svc->migrated = 0;
 		if (service_conns_open(svc) < 0)
 			log_err(svc->ctx, "reload: out of memory opening connections");
-		if (svc->deliver) {
-			deliver_free(svc->deliver);
-			svc->deliver = NULL;
+		else
 			service_deliver_open(svc);
-		}
 	}
 	service_want_full(svc);
 	service_kick(svc);
@@ -1280,6 +1279,20 @@ static void service_timers_arm(struct service *svc)
 	}
 }
 
+/* HTTP connections and transfers are sized from the open-file limit, so that neither can take
+ * the descriptors the database connections and the other need (a flood of idle connections
+ * to http.listen once left none for SMTP or the webhooks). */
+static void service_budget(struct service *svc)
+{
+	char err[256];
+
+	if (fdbudget_plan(&svc->budget, err, sizeof(err)) < 0)
+		log_warn(svc->ctx, "file descriptors: %s", err);
+	log_info(svc->ctx, "file descriptors: limit %lu: up to %u HTTP connections and %u "
+		 "transfers at once", svc->budget.limit, svc->budget.http_connections,
+		 svc->budget.transfers);
+}
+
 int cmd_run(struct dw_ctx *ctx, const char *config_path)
 {
 	struct service svc;
@@ -1296,7 +1309,8 @@ int cmd_run(struct dw_ctx *ctx, const char *config_path)
 	svc.sd = sdnotify_open(sderr, sizeof(sderr));
 	if (!svc.sd && sderr[0])
 		log_warn(ctx, "systemd notification is off: %s", sderr);
-	svc.loop = curl_loop_new(ctx->base, SERVICE_MAX_TRANSFERS);
+	service_budget(&svc);
+	svc.loop = curl_loop_new(ctx->base, svc.budget.transfers);
 	if (!svc.loop || service_events_new(&svc) < 0 || service_conns_open(&svc) < 0 ||
 	    service_leader_open(&svc) < 0) {
 		log_err(ctx, "could not start: out of memory");

@@ -10,6 +10,8 @@
 #include <openssl/hmac.h>
 
 #include "driftwatch/curl_loop.h"
+#include "driftwatch/url_redact.h"
+#include "driftwatch/secret.h"
 #include "driftwatch/webhook.h"
 
 #ifndef DW_VERSION
@@ -18,7 +20,6 @@
 
 #define WEBHOOK_CONNECT_TIMEOUT_MS 10000L
 #define WEBHOOK_TIMEOUT_MS 30000L
-#define WEBHOOK_SECRET_FILE_MAX 4096
 #define WEBHOOK_MSG_ID_MAX 255
 
 /* ---- secrets ---- */
@@ -101,49 +102,21 @@ int webhook_secret_parse(const char *text, const char *name, struct webhook_secr
 
 int webhook_secret_load(const char *path, struct webhook_secret *out, char *err, size_t errsz)
 {
-	char buf[WEBHOOK_SECRET_FILE_MAX + 1];
-	size_t n;
-	FILE *f;
-	int rc, failed;
+	char *text;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errsz, "%s: cannot open the webhook secret file: %s", path,
-			 strerror(errno));
+	/* the one reader of secret files (secret.h): never blocks on a FIFO, trims line ends */
+	if (secret_read(path, &text, err, errsz) < 0)
 		return -1;
-	}
-	n = fread(buf, 1, sizeof(buf), f);
-	failed = ferror(f) ? errno : 0;
-	fclose(f);
-	if (failed) {
-		OPENSSL_cleanse(buf, sizeof(buf));
-		snprintf(err, errsz, "%s: cannot read the webhook secret file: %s", path,
-			 strerror(failed));
-		return -1;
-	}
-	if (n > WEBHOOK_SECRET_FILE_MAX) {
-		OPENSSL_cleanse(buf, sizeof(buf));
-		snprintf(err, errsz, "%s: the webhook secret file is longer than %d bytes", path,
-			 WEBHOOK_SECRET_FILE_MAX);
-		return -1;
-	}
-	/* editors and `echo` add a newline; systemd credentials may not */
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-			 buf[n - 1] == '\t'))
-		n--;
-	buf[n] = '\0';
-	if (n == 0) {
-		snprintf(err, errsz, "%s: the webhook secret file is empty", path);
-		return -1;
-	}
-	if (memchr(buf, '\n', n) || strlen(buf) != n) {
-		OPENSSL_cleanse(buf, sizeof(buf));
+	if (strchr(text, '\n')) {
 		snprintf(err, errsz, "%s: the webhook secret file must hold one line", path);
-		return -1;
+		rc = -1;
+	} else {
+		rc = webhook_secret_parse(text, path, out, err, errsz);
 	}
-	rc = webhook_secret_parse(buf, path, out, err, errsz);
-	OPENSSL_cleanse(buf, sizeof(buf));
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
 	return rc;
 }
 
@@ -319,20 +292,23 @@ struct webhook_request *webhook_request_new(const char *url, const struct webhoo
 	struct webhook_request *req;
 	char sig[WEBHOOK_SIGNATURE_MAX];
 	char ts[32];
+	char shown[URL_SHOWN_MAX];
 
+	/* messages name the endpoint without its credentials */
+	url_redact(url, shown, sizeof(shown));
 	if (!webhook_msg_id_ok(msg_id)) {
 		snprintf(err, errsz, "%s: webhook-id must be 1-%d printable characters without "
-			 "spaces", url, WEBHOOK_MSG_ID_MAX);
+			 "spaces", shown, WEBHOOK_MSG_ID_MAX);
 		return NULL;
 	}
 	if (webhook_sign(secret, msg_id, timestamp, body, strlen(body), sig) < 0) {
-		snprintf(err, errsz, "%s: cannot sign the webhook: out of memory", url);
+		snprintf(err, errsz, "%s: cannot sign the webhook: out of memory", shown);
 		return NULL;
 	}
 	snprintf(ts, sizeof(ts), "%lld", timestamp);
 	req = calloc(1, sizeof(*req));
 	if (!req) {
-		snprintf(err, errsz, "%s: out of memory", url);
+		snprintf(err, errsz, "%s: out of memory", shown);
 		return NULL;
 	}
 	req->url = strdup(url);
@@ -345,12 +321,12 @@ struct webhook_request *webhook_request_new(const char *url, const struct webhoo
 	    webhook_add_header(req, "webhook-id", msg_id) < 0 ||
 	    webhook_add_header(req, "webhook-timestamp", ts) < 0 ||
 	    webhook_add_header(req, "webhook-signature", sig) < 0) {
-		snprintf(err, errsz, "%s: out of memory", url);
+		snprintf(err, errsz, "%s: out of memory", shown);
 		webhook_request_free(req);
 		return NULL;
 	}
 	if (webhook_set_options(req, opts) < 0) {
-		snprintf(err, errsz, "%s: libcurl refused an option (is it built with http?)", url);
+		snprintf(err, errsz, "%s: libcurl refused an option (is it built with http?)", shown);
 		webhook_request_free(req);
 		return NULL;
 	}
@@ -459,10 +435,23 @@ void webhook_classify(const char *url, CURLcode result, long http_code, const ch
 		      const char *location, const char *curl_error, time_t now,
 		      struct webhook_outcome *out)
 {
+	const char *raw = url;
 	long delay;
+	char shown[URL_SHOWN_MAX], where[URL_SHOWN_MAX], said[CURL_ERROR_SIZE];
 
 	memset(out, 0, sizeof(*out));
 	out->retry_after_s = -1;
+	/* The reason goes to the log and the outbox: the endpoint is named without its
+	 * credentials, and so is where a redirect pointed and whatever libcurl echoed. */
+	url_redact(url, shown, sizeof(shown));
+	url = shown;
+	if (location)
+		location = url_redact(location, where, sizeof(where));
+	if (curl_error) {
+		snprintf(said, sizeof(said), "%s", curl_error);
+		url_scrub(said, sizeof(said), raw);
+		curl_error = said;
+	}
 	if (result == CURL_LOOP_CANCELLED) {
 		out->verdict = WEBHOOK_CANCELLED;
 		snprintf(out->reason, sizeof(out->reason), "%s: cancelled at shutdown", url);

@@ -4,7 +4,8 @@
 -- and whose notice another has claimed since leaves that one's claim alone. A released notice
 -- was never sent: it is due again at once, and its claim is not counted as an attempt.
 -- $1 jsonb [{notice_id, attempts, outcome: delivered|retry|failed|gone|released, detail,
---           delay_s, duration_ms}]
+--           delay_s, duration_ms, shown}]: shown is the destination as a report may name it (a
+--           webhook URL without its credentials, as url_redact shows it; absent: as it is)
 -- $2 int   the retry horizon in seconds: a notice older than this is not retried again
 -- $3 text  the operators' address, or NULL
 -- $4 text  the digest key of this delivery pass's reports: they go in one email, and a resend
@@ -12,7 +13,7 @@
 --          Message-ID
 WITH r AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(notice_id bigint, attempts int,
-           outcome text, detail text, delay_s int, duration_ms int)
+           outcome text, detail text, delay_s int, duration_ms int, shown text)
 ),
 upd AS (
     UPDATE @state@.outbox o
@@ -51,10 +52,10 @@ reports AS (
            digest_key)
     SELECT 'ops_' || u.notice_id, 'email', $3::text, 'operators', 'delivery.failed',
            jsonb_build_object('notice_id', u.notice_id, 'channel', u.channel,
-                              'destination', u.destination, 'type', u.type,
+                              'destination', coalesce(r.shown, u.destination), 'type', u.type,
                               'error', u.last_error, 'alert', u.payload),
            $4::text
-      FROM upd u
+      FROM upd u JOIN r USING (notice_id)
      WHERE u.status = 'failed' AND u.type <> 'delivery.failed' AND $3::text IS NOT NULL
     ON CONFLICT (idempotency_key) DO NOTHING
 )

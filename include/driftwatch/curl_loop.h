@@ -42,8 +42,9 @@ void curl_loop_free(struct curl_loop *loop);
  * called and the caller still owns easy. */
 int curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void *arg);
 
-/* Transfers running now, and transfers waiting for a free slot. */
+/* Transfers running now, transfers waiting for a free slot, and the most that run at once. */
 size_t curl_loop_running(const struct curl_loop *loop);
 size_t curl_loop_queued(const struct curl_loop *loop);
+size_t curl_loop_max(const struct curl_loop *loop);
 
 #endif

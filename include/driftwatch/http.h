@@ -18,11 +18,15 @@ struct strbuf;
 /* Listens on listen ("HOST:PORT", "[IPv6]:PORT", or ":PORT" for every address) and serves
  * GET and HEAD of /healthz and /metrics from ctx->metrics, read at each request, on ctx->base.
  * HOST may be a name; each of its addresses is bound (one the machine lacks is skipped with a
- * warning). Returns 0 and *out, or -1 with err naming the address and why (bad syntax, port in
- * use, no such host). ctx must outlive the server. The process must ignore SIGPIPE: libevent
- * writes with writev(2), so a client hanging up mid-reply would otherwise end the daemon. */
-int http_start(struct dw_ctx *ctx, const char *listen, struct http_server **out, char *err,
-	       size_t errsz);
+ * warning). At most max_connections are open at once (fdbudget sizes it): past that the one
+ * idle longest is closed, so a flood of idle connections cannot keep a health check out nor
+ * take the descriptors the database and the deliveries need. When the process runs out of
+ * descriptors anyway, accepting pauses a second at a time, logged once, instead of spinning.
+ * Returns 0 and *out, or -1 with err naming the address and why (bad syntax, port in use, no
+ * such host). ctx must outlive the server. The process must ignore SIGPIPE: libevent writes
+ * with writev(2), so a client hanging up mid-reply would otherwise end the daemon. */
+int http_start(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
+	       struct http_server **out, char *err, size_t errsz);
 
 /* Closes the listener and every open connection; NULL is a no-op. */
 void http_stop(struct http_server *srv);

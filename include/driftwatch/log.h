@@ -16,6 +16,10 @@ enum log_prio {
 void log_write(int max_prio, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Sends libevent's own messages through log_write, each with a priority prefix. Call it once,
+ * before the event loop is made. */
+void log_route_libevent(void);
+
 #define log_err(ctx, ...)    log_write((ctx)->log_level, LOG_PRIO_ERR, __VA_ARGS__)
 #define log_warn(ctx, ...)   log_write((ctx)->log_level, LOG_PRIO_WARNING, __VA_ARGS__)
 #define log_notice(ctx, ...) log_write((ctx)->log_level, LOG_PRIO_NOTICE, __VA_ARGS__)

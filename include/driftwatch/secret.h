@@ -8,7 +8,7 @@
 #define SECRET_MAX_BYTES 65536
 
 /* Reads the secret in path (a regular file: see smallfile.h) into *out (malloc'd), without the
- * line ends and spaces that editors and `echo` leave at its end. An empty secret is an error.
+ * line ends that editors and `echo` leave at its end (blanks may be part of a password). An empty secret is an error.
  * Returns 0, or -1 with err saying what is wrong ("PATH: is empty"). */
 int secret_read(const char *path, char **out, char *err, size_t errsz);
 

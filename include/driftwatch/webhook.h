@@ -60,8 +60,8 @@ struct webhook_http_opts {
  * https are allowed, no signals are used, the response body is discarded. msg_id must be
  * 1-255 printable ASCII characters without spaces (it is a header value). Each attempt needs a
  * new request: the same msg_id (the idempotency key) but timestamp = now, because receivers
- * reject a timestamp more than five minutes old. Returns NULL with err
- * filled (naming url) on failure. Run it with curl_loop_add(loop, webhook_request_easy(req),
+ * reject a timestamp more than five minutes old. Returns NULL with err filled (naming url as
+ * url_redact shows it) on failure. Run it with curl_loop_add(loop, webhook_request_easy(req),
  * ...); free it (which cleans up the easy handle) in the completion callback. */
 struct webhook_request *webhook_request_new(const char *url, const struct webhook_secret *secret,
 					    const char *msg_id, long long timestamp,
@@ -97,7 +97,9 @@ struct webhook_outcome {
 	enum webhook_verdict verdict;
 	long http_code;        /* 0 when no answer */
 	long retry_after_s;    /* from Retry-After (429, 503 or any retried answer); -1 when none */
-	char reason[512];      /* "URL: HTTP 503" / "URL: Timeout was reached ..." for logs */
+	char reason[800];      /* "URL: HTTP 503" / "URL: Timeout was reached ..." for logs and
+				* the outbox, the URL (and a redirect's Location) shown by
+				* url_redact: scheme://host[:port]/path, never its credentials */
 };
 
 /* Classifies a finished transfer. retry_after and location are the response headers (NULL when

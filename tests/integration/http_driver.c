@@ -2,7 +2,7 @@
  * tests/integration/test_http.sh.
  *
  *   http_driver --listen ADDR [--state healthy|fresh|db-down|eval-failed] [--seconds N]
- *               [--verbose]
+ *               [--max-connections N (default 256)] [--verbose]
  *   http_driver --list-alerts
  *
  * Serves until N seconds have passed (default 60) or SIGTERM/SIGINT, then stops the listener
@@ -117,12 +117,12 @@ static int driver_usage(const char *why)
 {
 	fprintf(stderr, "http_driver: %s\n"
 		"usage: http_driver --listen ADDR [--state healthy|fresh|db-down|eval-failed] "
-		"[--seconds N] [--verbose] | --list-alerts\n", why);
+		"[--seconds N] [--max-connections N] [--verbose] | --list-alerts\n", why);
 	return 2;
 }
 
 /* Serves until the deadline or a signal; the events are freed before returning. */
-static int driver_serve(struct dw_ctx *ctx, const char *listen, long seconds)
+static int driver_serve(struct dw_ctx *ctx, const char *listen, long seconds, unsigned max_conns)
 {
 	struct timeval tv = { seconds, 0 };
 	struct event *ev_term = evsignal_new(ctx->base, SIGTERM, driver_stop, ctx->base);
@@ -135,7 +135,7 @@ static int driver_serve(struct dw_ctx *ctx, const char *listen, long seconds)
 	if (!ev_term || !ev_int || !ev_end || event_add(ev_term, NULL) < 0 ||
 	    event_add(ev_int, NULL) < 0 || event_add(ev_end, &tv) < 0) {
 		fprintf(stderr, "http_driver: cannot set up events\n");
-	} else if (http_start(ctx, listen, &srv, err, sizeof(err)) < 0) {
+	} else if (http_start(ctx, listen, max_conns, &srv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 	} else {
 		printf("listening %s\n", listen);
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 {
 	struct dw_ctx ctx;
 	const char *listen = NULL, *state = "healthy";
-	long seconds = 60;
+	long seconds = 60, max_conns = 256;
 	int rc;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -182,6 +182,8 @@ int main(int argc, char **argv)
 			state = v;
 		else if (strcmp(a, "--seconds") == 0)
 			seconds = atol(v);
+		else if (strcmp(a, "--max-connections") == 0)
+			max_conns = atol(v);
 		else
 			return driver_usage("unknown option");
 	}
@@ -189,16 +191,19 @@ int main(int argc, char **argv)
 		return driver_usage("--listen is required");
 	if (seconds < 1)
 		return driver_usage("--seconds must be at least 1");
+	if (max_conns < 1 || max_conns > 100000)
+		return driver_usage("--max-connections must be 1 to 100000");
 	if (driver_state(&ctx.metrics, state) < 0)
 		return driver_usage("unknown --state");
 	/* A client that closes early must not kill the process with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
+	log_route_libevent();
 	ctx.base = event_base_new();
 	if (!ctx.base) {
 		fprintf(stderr, "http_driver: event_base_new failed\n");
 		return 1;
 	}
-	rc = driver_serve(&ctx, listen, seconds);
+	rc = driver_serve(&ctx, listen, seconds, (unsigned)max_conns);
 	event_base_free(ctx.base);
 	return rc;
 }

@@ -4,7 +4,8 @@
 # states, parses /metrics with prometheus_client's parser, and tries 404, 405, bodies, huge
 # headers, garbage, HEAD, pipelining, 50 concurrent scrapes, a slow client and a silent one.
 # Here: a port in use and bad listen addresses fail with the address named, IPv6 and ":PORT"
-# listen, and every driver survives and stops cleanly (exit 0, no sanitizer report).
+# listen, 200 idle connections against a cap of 8 (the descriptors stay few, /healthz is
+# answered), and every driver survives and stops cleanly (exit 0, no sanitizer report).
 #
 # Needs build/san/http_driver (or HTTP_DRIVER) and /usr/bin/python3 with
 # python3-prometheus-client. Prints `ok - NAME` / `not ok - NAME` and `# ...` diagnostics.
@@ -173,6 +174,54 @@ sys.exit(0 if c.getresponse().status == 200 else 1)' "$p_any"; then
 	stop any
 else
 	notok "listen :PORT (every address) starts"
+fi
+
+# ---- a flood of idle connections against a cap of 8 ----
+# 200 connections that never send a byte: the listener keeps at most 8 open (the one idle
+# longest closed first), so its descriptors stay few and /healthz is still answered at once.
+if start capped "127.0.0.1:$p_spare" --max-connections 8; then
+	fds0=$(find "/proc/$pid_capped/fd" -mindepth 1 | wc -l)
+	"$py" - "$p_spare" "$pid_capped" >"$tmp/capped.out" 2>&1 <<'PYEOF'
+import http.client, os, socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+flood = []
+for _ in range(200):
+    s = socket.socket()
+    s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        pass
+    flood.append(s)
+time.sleep(1)
+most = 0
+codes = []
+for _ in range(5):
+    most = max(most, len(os.listdir("/proc/%s/fd" % pid)))
+    t0 = time.monotonic()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/healthz")
+    codes.append("%d/%.2fs" % (c.getresponse().status, time.monotonic() - t0))
+    c.close()
+    time.sleep(0.2)
+print("fds", most)
+print("healthz", " ".join(codes))
+PYEOF
+	fds1=$(sed -n 's/^fds //p' "$tmp/capped.out")
+	note "capped listener: $fds0 descriptors before 200 idle connections, at most ${fds1:-?} during; /healthz: $(sed -n 's/^healthz //p' "$tmp/capped.out")"
+	if [ -n "$fds1" ] && [ "$fds1" -le $((fds0 + 8 + 2)) ]; then
+		ok "200 idle connections leave a listener capped at 8 with at most 8 more descriptors"
+	else
+		notok "200 idle connections leave a listener capped at 8 with at most 8 more descriptors" "$(cat "$tmp/capped.out")"
+	fi
+	if grep -q "^healthz 200/.* 200/.* 200/.* 200/.* 200/" "$tmp/capped.out"; then
+		ok "during the flood /healthz is answered every time"
+	else
+		notok "during the flood /healthz is answered every time" "$(cat "$tmp/capped.out")"
+	fi
+	stop capped
+else
+	notok "a listener capped at 8 connections starts"
 fi
 
 # ---- every listener survived everything and stops cleanly ----

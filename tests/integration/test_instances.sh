@@ -18,8 +18,8 @@
 #      notice received more than once carried the same webhook-id, no two webhook-ids for one
 #      change, one 'firing' per alert and no duplicated escalation; no instance died that was
 #      not killed; the survivors stop on SIGTERM with status 0 and no sanitizer report.
-#   4  with everything stopped, daemon/sql/outbox_claim.sql and outbox_result.sql by hand on one
-#      notice: a late result of a claim whose lease ran out leaves the newer claim alone, and a
+#   4  with everything stopped, daemon/sql/outbox_claim_webhook.sql and outbox_result.sql by
+#      hand on one notice: a late result of a claim whose lease ran out leaves the newer claim alone, and a
 #      notice released unsent is due again without counting an attempt.
 # Figures (kills, where each landed, takeover times, same-key duplicates) are `# ` lines; no
 # timing is asserted beyond generous bounds.
@@ -627,10 +627,10 @@ res() { # NOTICE ATTEMPTS OUTCOME: EXECUTE of outbox_result for one result
 nid=$(sql -c "INSERT INTO driftwatch.outbox (idempotency_key, channel, destination, type, payload)
 	VALUES ('msg_claims_test', 'webhook', 'http://127.0.0.1:9/claims', 'alert.firing', '{}')
 	RETURNING notice_id" | head -n 1)
-claim() { printf 'EXECUTE claim(500, %s, NULL, 20);\n' "$1"; }
+claim() { printf "EXECUTE claim(500, %s, NULL, '{}', '{}', 16);\n" "$1"; }
 state() { printf "SELECT status || ' ' || attempts || ' ' || (SELECT count(*) FROM driftwatch.delivery_attempts WHERE notice_id = %s) FROM driftwatch.outbox WHERE notice_id = %s;\n" "$nid" "$nid"; }
 {
-	echo "PREPARE claim(int, int, timestamptz, int) AS"; stmt outbox_claim
+	echo "PREPARE claim(int, int, timestamptz, text[], int[], int) AS"; stmt outbox_claim_webhook
 	echo "PREPARE res(jsonb, int, text, text) AS"; stmt outbox_result
 	claim 300                       # claim 1 (attempts 1)
 	echo "UPDATE driftwatch.outbox SET lease_until = now() - interval '1 s' WHERE notice_id = $nid;"

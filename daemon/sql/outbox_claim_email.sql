@@ -1,0 +1,37 @@
+-- outbox_claim_email: takes email digests that are due, under a lease: every email goes through
+-- the one mail server, which is a lane of its own in the deliverer with its own slots and its
+-- own timeline, claimed apart from the webhooks. A digest is one person's notices of one
+-- evaluation, claimed whole so that it is not split between two emails, and a few at a time: a
+-- first evaluation at a large authority queues tens of thousands of notices, and claiming them
+-- all at once would hold every payload in memory together. SKIP LOCKED and the lease as in
+-- outbox_claim_webhook.sql.
+-- $1 int          at most this many digests
+-- $2 int          lease seconds
+-- $3 timestamptz  only notices due by then (NULL: now), as in outbox_claim_webhook.sql
+WITH due_digest AS (
+    SELECT destination, coalesce(digest_key, '') AS digest_key
+      FROM @state@.outbox
+      WHERE channel = 'email'
+        AND (status = 'pending' OR (status = 'delivering' AND lease_until < now()))
+        AND next_attempt_at <= coalesce($3::timestamptz, now())
+      GROUP BY 1, 2
+      ORDER BY min(next_attempt_at), min(notice_id)
+      LIMIT $1::int
+),
+due AS (
+    SELECT o.notice_id FROM @state@.outbox o
+      JOIN due_digest g ON g.destination = o.destination
+                       AND g.digest_key = coalesce(o.digest_key, '')
+      WHERE o.channel = 'email'
+        AND (o.status = 'pending' OR (o.status = 'delivering' AND o.lease_until < now()))
+        AND o.next_attempt_at <= coalesce($3::timestamptz, now())
+      FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE @state@.outbox o
+   SET status = 'delivering', attempts = o.attempts + 1,
+       lease_until = now() + make_interval(secs => $2::int)
+  FROM due
+ WHERE o.notice_id = due.notice_id
+RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
+          o.payload::text, coalesce(o.digest_key, ''), o.attempts,
+          extract(epoch FROM now() - o.created_at)::bigint AS age_s, now()::text AS claimed_at;
