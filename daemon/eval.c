@@ -473,7 +473,11 @@ static void eval_prepare(struct eval_run *run)
 	"SELECT coalesce($1::date, (now() AT TIME ZONE $2)::date)::text, " \
 	"set_config('statement_timeout', $3, true), set_config('jit', 'off', true), " \
 	"set_config('work_mem', '64MB', true)"
-	static const char sql[] = EVAL_SETUP_SQL;
+	/* A full evaluation joins sets whose sizes the planner can only guess (candidates, hits):
+	 * a guess of one row would make it loop over one set for each row of the other, reading a
+	 * relation once per candidate where no index serves. The statements are written for hash
+	 * joins and sorts; turning nested loops off makes sure a bad guess cannot choose one. */
+	static const char sql[] = EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true)";
 	/* An incremental evaluation's prepared statements keep one generic plan per session
 	 * instead of planning each execution for its values (~17 ms a statement at a million
 	 * children); the full evaluation, planned for the whole population, keeps custom plans,

@@ -12,9 +12,9 @@ episode_plans AS (
     -- The CIN plans for neglect that count, the input of episodes.sql: cin_plans_clean for the
     -- candidates only; plans starting after T are not yet known.
     SELECT plan_id, child_id, start_date, end_date
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cin_plans_rows
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM cin_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, neglect) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
     WHERE sound AND neglect AND start_date <= $1::date
 )
 -- @include episodes.sql

@@ -13,23 +13,23 @@ ch_candidates AS (
 ch_open_plans AS (
     -- The valid open neglect plans: CIN, or CP with the chair of the one that started last.
     SELECT child_id, NULL::text AS chair_id, start_date, plan_id, false AS cp
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cin_plans_rows
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM ch_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, neglect) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
     WHERE sound AND neglect
       AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
     UNION ALL
     SELECT child_id, chair_id, start_date, plan_id, true AS cp
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cp_plans_rows
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM ch_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
     WHERE sound AND category = ANY ($4::text[])
       AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
 ),
 ch_planned AS (
-    SELECT DISTINCT ON (child_id) child_id, CASE WHEN cp THEN chair_id END AS chair_id
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, CASE WHEN cp THEN chair_id END AS chair_id
     FROM ch_open_plans
-    ORDER BY child_id, cp DESC, start_date DESC, plan_id DESC
+    ORDER BY child_id COLLATE "C", cp DESC, start_date DESC, plan_id DESC
 ),
 ch_workers AS (
     -- allocations_clean of the planned children, counted when open on at least one day D with
@@ -39,11 +39,11 @@ ch_workers AS (
            count(DISTINCT a.worker_id) AS n,
            array_agg(DISTINCT a.worker_id ORDER BY a.worker_id) AS workers,
            max(a.start_date) AS latest_start
-    FROM (SELECT DISTINCT ON (x.child_id, x.allocation_id) x.*, p.chair_id
+    FROM (SELECT DISTINCT ON (x.child_id COLLATE "C", x.allocation_id COLLATE "C") x.*, p.chair_id
           FROM allocations_rows x
           JOIN ch_planned p ON p.child_id = x.child_id
           WHERE x.keyed
-          ORDER BY x.child_id, x.allocation_id, x.worker_id, x.start_date, x.end_date) a
+          ORDER BY x.child_id COLLATE "C", x.allocation_id COLLATE "C", x.worker_id, x.start_date, x.end_date) a
     WHERE a.sound AND a.start_date <= $1::date
       AND (a.end_date IS NULL
            OR a.end_date > greatest(a.start_date,
