@@ -1,4 +1,5 @@
 -- cin_neglect_duration: a child on an open CIN plan for neglect whose episode is 6 months old or more.
+-- @include rows_cin_plans.sql
 ,
 cin_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full; the rows

@@ -1,6 +1,10 @@
--- Shared head of every rule query and of the bad-row counts: the parameters and each contract relation, checked.
+-- Shared head of every rule query: the parameters and the relations every rule's tail reads, checked.
 --
--- Per relation X there is one CTE, X_rows: every row of the evaluated children ($2), with
+-- head.sql opens the WITH list; then teams, workers, children and allocations, which
+-- alert_rows.sql reads for every rule. A rule includes the other relations it reads itself
+-- (`-- @include rows_X.sql` at its top), so a relation a rule does not read (missing, a column
+-- gone, not granted) cannot fail it; each quality_X.sql includes head.sql and its relation only.
+-- Per relation X there is one CTE, X_rows (rows_X.sql): every row of the evaluated children ($2), with
 -- key_fault (null_key, null_child_id), row_fault (the relation's own left-out kinds, first that
 -- applies; docs/internals.md, "Bad rows") and the same two tests as plain predicates, keyed (no
 -- key_fault) and sound (no row_fault), because the planner estimates a predicate on columns
@@ -24,8 +28,3 @@
 -- @include rows_workers.sql
 -- @include rows_children.sql
 -- @include rows_allocations.sql
--- @include rows_referrals.sql
--- @include rows_cin_plans.sql
--- @include rows_cp_plans.sql
--- @include rows_appointments.sql
--- @include rows_strategies.sql

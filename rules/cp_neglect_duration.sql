@@ -1,4 +1,6 @@
 -- cp_neglect_duration: a child on an open CP plan for neglect, staged by how long its episode has run.
+-- @include rows_cp_plans.sql
+-- @include rows_strategies.sql
 ,
 cp_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full; the rows

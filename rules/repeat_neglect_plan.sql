@@ -1,4 +1,5 @@
 -- repeat_neglect_plan: an open CP plan for neglect that follows an earlier CP plan for neglect, staged by how soon.
+-- @include rows_cp_plans.sql
 ,
 rp_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full; the rows

@@ -1,4 +1,6 @@
 -- was_not_brought: appointments a child was not brought to in the last months, for a vulnerable child or repeatedly.
+-- @include rows_cp_plans.sql
+-- @include rows_appointments.sql
 ,
 wnb_candidates AS (
     -- Per child, the keys of the rows that look counted: outcome was_not_brought on a local day

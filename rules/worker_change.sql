@@ -1,4 +1,8 @@
 -- worker_change: a neglect case has just been handed to a different worker; the new worker gets the history in brief.
+-- @include rows_referrals.sql
+-- @include rows_cin_plans.sql
+-- @include rows_cp_plans.sql
+-- @include rows_appointments.sql
 ,
 wc_candidates AS (
     -- Only a child with an allocation row starting in the last window_days can have a handover.

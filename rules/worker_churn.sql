@@ -1,4 +1,6 @@
 -- worker_churn: a child with an open neglect plan who has had too many workers in the last months.
+-- @include rows_cin_plans.sql
+-- @include rows_cp_plans.sql
 ,
 ch_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full.
