@@ -3,26 +3,9 @@
 -- hash-joined to the hits by key: a bounded number of passes over children, allocations,
 -- workers and teams whatever the number of hits, with no index needed. For a few given children
 -- every set is small and read through the (child_id, ...) indexes.
+-- The rule has defined hits, tail_family (child_id, family_id) and tail_allocation (child_id,
+-- worker_id): tail_family.sql and tail_allocation.sql, or its own from rows it settled already.
 ,
-tail_family AS (
-    SELECT DISTINCT ON (child_id COLLATE "C") child_id, family_id
-    FROM children_rows
-    WHERE keyed AND child_id IN (SELECT child_id FROM hits)
-    ORDER BY child_id COLLATE "C", family_id, date_of_birth, expected_dob, disability
-),
-tail_allocation AS (
-    -- The current allocation: open on T, started last (ties: greatest allocation_id), dangling
-    -- workers left out (allocations_rows.sound for an allocation open on T, which has a start
-    -- and no end before it).
-    SELECT DISTINCT ON (child_id COLLATE "C") child_id, worker_id
-    FROM (SELECT DISTINCT ON (child_id COLLATE "C", allocation_id COLLATE "C")
-                 child_id, allocation_id, worker_id, start_date, end_date, sound
-          FROM allocations_rows
-          WHERE keyed AND child_id IN (SELECT child_id FROM hits)
-          ORDER BY child_id COLLATE "C", allocation_id COLLATE "C", worker_id, start_date, end_date) first_by_content
-    WHERE sound AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
-    ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
-),
 tail_worker AS (
     -- The allocated workers and the chairs, first by content.
     SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, email, team_id, supervisor_id

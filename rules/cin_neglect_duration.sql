@@ -35,3 +35,5 @@ hits AS (
     WHERE $1::date >= (c.episode_start
                        + make_interval(months => coalesce(($5::jsonb ->> '6m')::int, 6)))::date
 )
+-- @include tail_family.sql
+-- @include tail_allocation.sql

@@ -70,3 +70,5 @@ hits AS (
     FROM cp_staged c
     WHERE c.stage IS NOT NULL
 )
+-- @include tail_family.sql
+-- @include tail_allocation.sql

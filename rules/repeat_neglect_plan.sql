@@ -56,3 +56,5 @@ hits AS (
     FROM rp_current c
     JOIN rp_previous e ON e.child_id = c.child_id
 )
+-- @include tail_family.sql
+-- @include tail_allocation.sql

@@ -27,7 +27,8 @@ wnb_candidates AS (
 ),
 wnb_children AS (
     -- The candidates' children rows, first by content; none leaves age and disability unknown.
-    SELECT DISTINCT ON (child_id COLLATE "C") child_id, date_of_birth, disability
+    -- The family of each hit comes from here too (tail_family below).
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, family_id, date_of_birth, disability
     FROM children_rows
     WHERE keyed AND child_id IN (SELECT child_id FROM wnb_candidates)
     ORDER BY child_id COLLATE "C", family_id, date_of_birth, expected_dob, disability
@@ -115,4 +116,11 @@ hits AS (
       AND (s.n >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
            OR (s.n >= coalesce(($5::jsonb ->> 'vulnerable')::int, 1)
                AND (s.under_one IS TRUE OR s.on_cp_plan OR s.disability IS TRUE)))
+),
+tail_family AS (
+    -- tail_family.sql's rows without reading children again: the hits are candidates, and
+    -- wnb_children settled their children rows as children_rows does.
+    SELECT child_id, family_id FROM wnb_children
+    WHERE child_id IN (SELECT child_id FROM hits)
 )
+-- @include tail_allocation.sql

@@ -22,13 +22,16 @@ wc_allocs AS (
           ORDER BY child_id COLLATE "C", allocation_id COLLATE "C", worker_id, start_date, end_date) first_by_content
     WHERE sound
 ),
+wc_open AS (
+    -- The current allocation: the open one that started last (ties: greatest allocation_id).
+    SELECT DISTINCT ON (child_id COLLATE "C") allocation_id, child_id, worker_id, start_date
+    FROM wc_allocs
+    WHERE start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
+),
 wc_current AS (
-    -- The open allocation that started last, if it started in the window.
-    SELECT *
-    FROM (SELECT DISTINCT ON (child_id COLLATE "C") allocation_id, child_id, worker_id, start_date
-          FROM wc_allocs
-          WHERE start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
-          ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC) current_allocation
+    -- ... if it started in the window.
+    SELECT * FROM wc_open
     WHERE start_date > $1::date - coalesce(($5::jsonb ->> 'window_days')::int, 14)
 ),
 wc_previous AS (
@@ -45,17 +48,6 @@ wc_changed AS (
     FROM wc_current c
     JOIN wc_previous e ON e.child_id = c.child_id
     WHERE e.worker_id <> c.worker_id
-),
-wc_workers AS (
-    -- Allocations open on at least one day D with T - history_months < D <= T.
-    SELECT a.child_id, count(DISTINCT a.worker_id) AS n
-    FROM wc_allocs a
-    WHERE a.child_id IN (SELECT child_id FROM wc_changed)
-      AND a.start_date <= $1::date
-      AND (a.end_date IS NULL
-           OR a.end_date > greatest(a.start_date,
-                                    ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'history_months')::int, 12)))::date + 1))
-    GROUP BY a.child_id
 ),
 wc_cin AS (
     -- Every neglect plan known on T, open or ended: the history the new worker inherits.
@@ -87,10 +79,31 @@ wc_cp AS (
     WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
     GROUP BY child_id
 ),
+wc_planned AS (
+    -- The handover only matters while the authority is planning for neglect; the rest of the
+    -- history is gathered for these children only.
+    SELECT c.*, cin.plans AS cin_plans, cin.first_start AS cin_first, cp.plans AS cp_plans,
+           cp.first_start AS cp_first, cp.chair_id
+    FROM wc_changed c
+    LEFT JOIN wc_cin cin ON cin.child_id = c.child_id
+    LEFT JOIN wc_cp cp ON cp.child_id = c.child_id
+    WHERE cin.open_now OR cp.open_now
+),
+wc_workers AS (
+    -- Allocations open on at least one day D with T - history_months < D <= T.
+    SELECT a.child_id, count(DISTINCT a.worker_id) AS n
+    FROM wc_allocs a
+    WHERE a.child_id IN (SELECT child_id FROM wc_planned)
+      AND a.start_date <= $1::date
+      AND (a.end_date IS NULL
+           OR a.end_date > greatest(a.start_date,
+                                    ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'history_months')::int, 12)))::date + 1))
+    GROUP BY a.child_id
+),
 wc_referrals AS (
     SELECT child_id, count(*) AS n
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", referral_id COLLATE "C") * FROM referrals_rows
-          WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
           ORDER BY child_id COLLATE "C", referral_id COLLATE "C", referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
     WHERE sound
       AND referral_date > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'referral_months')::int, 24)))::date
@@ -100,7 +113,7 @@ wc_referrals AS (
 wc_missed AS (
     SELECT child_id, count(*) AS n
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", appointment_id COLLATE "C") * FROM appointments_rows
-          WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
           ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome) first_by_content
     WHERE sound AND outcome = 'was_not_brought'
       AND (scheduled_for AT TIME ZONE $3::text)::date
@@ -118,21 +131,25 @@ hits AS (
                'previous_worker_id', c.previous_worker_id,
                'new_worker_id', c.worker_id,
                'distinct_workers_12m', coalesce(w.n, 0),
-               'earlier_neglect_cin_plans', coalesce(cin.plans, '[]'::jsonb),
-               'earlier_neglect_cp_plans', coalesce(cp.plans, '[]'::jsonb),
+               'earlier_neglect_cin_plans', coalesce(c.cin_plans, '[]'::jsonb),
+               'earlier_neglect_cp_plans', coalesce(c.cp_plans, '[]'::jsonb),
                'referrals_24m', coalesce(r.n, 0),
                'missed_appointments_12m', coalesce(m.n, 0),
                -- least() skips NULLs: either kind of plan alone gives the date.
-               'first_neglect_plan', least(cin.first_start, cp.first_start)) AS facts,
-           cp.chair_id
-    FROM wc_changed c
-    -- Each fact is one set for all changed children, hash-joined here: a child with no rows
-    -- has none of them, so counts default to 0 as count(*) of nothing would.
-    LEFT JOIN wc_cin cin ON cin.child_id = c.child_id
-    LEFT JOIN wc_cp cp ON cp.child_id = c.child_id
+               'first_neglect_plan', least(c.cin_first, c.cp_first)) AS facts,
+           c.chair_id
+    FROM wc_planned c
+    -- Each fact is one set for all these children, hash-joined here: a child with no rows has
+    -- none of them, so counts default to 0 as count(*) of nothing would.
     LEFT JOIN wc_workers w ON w.child_id = c.child_id
     LEFT JOIN wc_referrals r ON r.child_id = c.child_id
     LEFT JOIN wc_missed m ON m.child_id = c.child_id
-    -- The handover only matters while the authority is planning for neglect.
-    WHERE cin.open_now OR cp.open_now
+)
+-- @include tail_family.sql
+,
+tail_allocation AS (
+    -- tail_allocation.sql's rows without reading allocations again: each hit's new allocation
+    -- is its current one (wc_current, before the window).
+    SELECT child_id, worker_id FROM wc_open
+    WHERE child_id IN (SELECT child_id FROM hits)
 )

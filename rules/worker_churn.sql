@@ -33,20 +33,25 @@ ch_planned AS (
     FROM ch_open_plans
     ORDER BY child_id COLLATE "C", cp DESC, start_date DESC, plan_id DESC
 ),
-ch_workers AS (
-    -- allocations_clean of the planned children, counted when open on at least one day D with
-    -- T - window_months < D <= T. The chair rides along from ch_planned, so nothing derived is
-    -- joined to anything derived.
-    SELECT a.child_id, a.chair_id,
-           count(DISTINCT a.worker_id) AS n,
-           array_agg(DISTINCT a.worker_id ORDER BY a.worker_id) AS workers,
-           max(a.start_date) AS latest_start
+ch_allocs AS (
+    -- allocations_clean of the planned children (every allocation, the first copy by content
+    -- order, kept when sound), the chair riding along from ch_planned.
+    SELECT a.child_id, a.allocation_id, a.worker_id, a.start_date, a.end_date, a.chair_id
     FROM (SELECT DISTINCT ON (x.child_id COLLATE "C", x.allocation_id COLLATE "C") x.*, p.chair_id
           FROM allocations_rows x
           JOIN ch_planned p ON p.child_id = x.child_id
           WHERE x.keyed
           ORDER BY x.child_id COLLATE "C", x.allocation_id COLLATE "C", x.worker_id, x.start_date, x.end_date) a
-    WHERE a.sound AND a.start_date <= $1::date
+    WHERE a.sound
+),
+ch_workers AS (
+    -- Counted when open on at least one day D with T - window_months < D <= T.
+    SELECT a.child_id, a.chair_id,
+           count(DISTINCT a.worker_id) AS n,
+           array_agg(DISTINCT a.worker_id ORDER BY a.worker_id) AS workers,
+           max(a.start_date) AS latest_start
+    FROM ch_allocs a
+    WHERE a.start_date <= $1::date
       AND (a.end_date IS NULL
            OR a.end_date > greatest(a.start_date,
                                     ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 12)))::date + 1))
@@ -64,4 +69,15 @@ hits AS (
            w.chair_id
     FROM ch_workers w
     WHERE w.n >= coalesce(($5::jsonb ->> 'churn')::int, 3)
+)
+-- @include tail_family.sql
+,
+tail_allocation AS (
+    -- tail_allocation.sql's rows without reading allocations again: the hits are planned
+    -- children, whose allocations ch_allocs settled as allocations_rows does.
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, worker_id
+    FROM ch_allocs
+    WHERE child_id IN (SELECT child_id FROM hits)
+      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
 )

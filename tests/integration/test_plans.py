@@ -36,8 +36,6 @@ DB = "dwplans"
 CHILDREN = int(os.environ.get("PLANS_CHILDREN", "4000"))
 T = "2026-11-24"
 RULES_DIR = os.path.join(TOP, "rules")
-NOT_RULES = {"common.sql", "alert_rows.sql", "head.sql", "episodes.sql", "contract.sql",
-             "contract_indexes.sql"}
 # quality_child_ids.sql's branches, as eval.c builds them (eval_quality_relations).
 NAMED = [("children", 0), ("allocations", 1), ("referrals", 2), ("cin_plans", 1),
          ("cp_plans", 1), ("appointments", 1), ("strategies", 2)]
@@ -82,7 +80,8 @@ def statements():
     common, tail = read_sql("common.sql"), read_sql("alert_rows.sql")
     out = []
     for f in files:
-        if f in NOT_RULES or f.startswith(("rows_", "quality")):
+        # a rule is a statement body with its registration beside it (rules/NAME.c)
+        if not os.path.exists(os.path.join(RULES_DIR, f[:-4] + ".c")):
             continue
         out.append((f[:-4], common + read_sql(f) + tail, False))
     for f in files:
