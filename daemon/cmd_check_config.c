@@ -24,6 +24,7 @@ struct check_run {
 	struct db_conn *conn;
 	struct errlist problems;
 	struct errlist warnings;     /* worth fixing, but the daemon runs */
+	struct errlist notes;  /* advice that does not fail the check: missing indexes */
 	int reached;          /* the database answered the catalogue query */
 	int tz_ok;
 };
@@ -33,21 +34,51 @@ static void check_done(struct check_run *cr)
 	event_base_loopbreak(cr->ctx->base);
 }
 
+/* Missing indexes are advice: without them an evaluation of a few children reads whole
+ * relations, but every evaluation still works. */
+static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct check_run *cr = arg;
+	char *schema = db_escape_identifier(conn, cr->ctx->cfg->case_schema);
+	const char **rows;
+	int n;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || !schema) {
+		errlist_add(&cr->notes, "could not list the indexes of schema \"%s\": %s",
+			    cr->ctx->cfg->case_schema, res ? PQresultErrorMessage(res) : db_error(conn));
+		free(schema);
+		check_done(cr);
+		return;
+	}
+	n = PQntuples(res);
+	rows = calloc((size_t)n * 3 + 1, sizeof(*rows));
+	if (rows) {
+		for (int r = 0; r < n; r++)
+			for (int c = 0; c < 3; c++)
+				rows[r * 3 + c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+		contract_index_advice(schema, rows, (size_t)n, &cr->notes);
+	}
+	free(rows);
+	free(schema);
+	check_done(cr);
+}
+
 static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
+	const char *params[1] = { cr->ctx->cfg->case_schema };
 
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		errlist_add(&cr->problems, "%s: database.state_schema: could not check the grants "
 			    "on %s: %s", cr->ctx->cfg->path, cr->ctx->cfg->state_schema,
 			    res ? PQresultErrorMessage(res) : db_error(conn));
-		check_done(cr);
-		return;
+	} else {
+		for (int r = 0; r < PQntuples(res); r++)
+			errlist_add(&cr->problems, "%s: database.state_schema: %s: %s",
+				    cr->ctx->cfg->path, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 	}
-	for (int r = 0; r < PQntuples(res); r++)
-		errlist_add(&cr->problems, "%s: database.state_schema: %s: %s", cr->ctx->cfg->path,
-			    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
-	check_done(cr);
+	if (db_query(conn, contract_index_sql, 1, params, check_on_indexes, cr) < 0)
+		check_done(cr);
 }
 
 static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
@@ -183,7 +214,7 @@ static void check_files(struct check_run *cr)
 
 int cmd_check_config(struct dw_ctx *ctx)
 {
-	struct check_run cr = { ctx, NULL, { NULL, 0, 0 }, { NULL, 0, 0 }, 0, 0 };
+	struct check_run cr = { ctx, NULL, { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 }, 0, 0 };
 	int status;
 
 	check_warnings(ctx->cfg, &cr.warnings);
@@ -203,6 +234,8 @@ int cmd_check_config(struct dw_ctx *ctx)
 		fprintf(stderr, "%s\n", cr.warnings.msgs[i]);
 	for (size_t i = 0; i < cr.problems.n; i++)
 		fprintf(stderr, "%s\n", cr.problems.msgs[i]);
+	for (size_t i = 0; i < cr.notes.n; i++)
+		printf("%s: %s\n", ctx->cfg->path, cr.notes.msgs[i]);
 	if (!cr.reached)
 		status = 1;
 	else if (cr.problems.n)
@@ -216,6 +249,7 @@ int cmd_check_config(struct dw_ctx *ctx)
 		fprintf(stderr, "%s: %zu problems found\n", ctx->cfg->path, cr.problems.n);
 	errlist_free(&cr.problems);
 	errlist_free(&cr.warnings);
+	errlist_free(&cr.notes);
 	db_conn_free(cr.conn);
 	return status;
 }

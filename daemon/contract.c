@@ -1,9 +1,15 @@
-/* contract: what --check-config compares the case schema against; the comparison is pure. */
+/* contract: what --check-config compares the case schema against; the comparisons are pure. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "driftwatch/config.h"
 #include "driftwatch/contract.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/log.h"
+#include "driftwatch/strbuf.h"
 
 static const struct contract_column columns[] = {
 	{ "teams", "team_id", CONTRACT_TEXT },
@@ -159,4 +165,230 @@ size_t contract_compare(const char *schema, const char *const *rows, size_t n_ro
 		}
 	}
 	return problems;
+}
+
+/* ---- recommended indexes (rules/contract_indexes.sql; keep the two alike) ---- */
+
+static const struct contract_index indexes[] = {
+	{ "teams", "teams_team_id_idx", "(team_id)", "team_id", NULL },
+	{ "workers", "workers_worker_id_idx", "(worker_id)", "worker_id", NULL },
+	{ "children", "children_child_id_idx", "(child_id)", "child_id", NULL },
+	{ "allocations", "allocations_child_start_idx", "(child_id, start_date)", "child_id", NULL },
+	{ "referrals", "referrals_child_date_idx", "(child_id, referral_date)", "child_id", NULL },
+	{ "cin_plans", "cin_plans_child_start_idx", "(child_id, start_date)", "child_id", NULL },
+	{ "cp_plans", "cp_plans_child_start_idx", "(child_id, start_date)", "child_id", NULL },
+	{ "appointments", "appointments_child_sched_idx", "(child_id, scheduled_for)", "child_id",
+	  NULL },
+	{ "strategies", "strategies_child_idx", "(child_id, decided_on)", "child_id", NULL },
+	{ "appointments", "appointments_not_brought_idx", "(scheduled_for)", "scheduled_for",
+	  "outcome = 'was_not_brought'" },
+};
+
+#define CONTRACT_N_INDEXES (sizeof(indexes) / sizeof(indexes[0]))
+
+const struct contract_index *contract_indexes(size_t *n)
+{
+	*n = CONTRACT_N_INDEXES;
+	return indexes;
+}
+
+/* An index serves when its first column is the one the rules look up by; its other columns and
+ * a partial predicate only make it smaller. An expression index (indkey 0) is left out: the
+ * rules compare the plain column. */
+const char contract_index_sql[] =
+	"SELECT c.relname::text, c.relkind::text, a.attname::text "
+	"FROM pg_catalog.pg_class c "
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+	"LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisvalid "
+	"     AND i.indkey[0] <> 0 "
+	"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'm', 'v', 'f') "
+	"ORDER BY 1, 3";
+
+/* rows is n_rows * 3 strings (relation, relkind, lead column or NULL). The relation's kind, or
+ * NULL when the schema has no such relation. */
+static const char *relation_kind(const char *const *rows, size_t n_rows, const char *rel)
+{
+	for (size_t i = 0; i < n_rows; i++)
+		if (strcmp(rows[i * 3], rel) == 0)
+			return rows[i * 3 + 1];
+	return NULL;
+}
+
+static int has_lead(const char *const *rows, size_t n_rows, const char *rel, const char *col)
+{
+	for (size_t i = 0; i < n_rows; i++)
+		if (strcmp(rows[i * 3], rel) == 0 && rows[i * 3 + 2] &&
+		    strcmp(rows[i * 3 + 2], col) == 0)
+			return 1;
+	return 0;
+}
+
+/* A view or a foreign table has no index of its own: what it reads has, or has not. */
+static int without_indexes(const char *kind)
+{
+	return strcmp(kind, "v") == 0 || strcmp(kind, "f") == 0;
+}
+
+/* The recommended columns of rel, as "(child_id, start_date), (scheduled_for) WHERE ...". */
+static void relation_columns(const char *rel, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < CONTRACT_N_INDEXES && len < size; i++) {
+		if (strcmp(indexes[i].relation, rel) != 0)
+			continue;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s%s%s", len ? ", " : "",
+					indexes[i].columns, indexes[i].predicate ? " WHERE " : "",
+					indexes[i].predicate ? indexes[i].predicate : "");
+	}
+}
+
+static int first_of_relation(size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(indexes[j].relation, indexes[i].relation) == 0)
+			return 0;
+	return 1;
+}
+
+/* The missing ones, one message each: with the statement (--check-config), or in brief for the
+ * daemon's notice ("rel (cols)" in out, the names of views in views). */
+static size_t index_messages(const char *schema_ident, const char *const *rows, size_t n_rows,
+			     struct errlist *out, struct errlist *views, int brief)
+{
+	size_t added = 0;
+	char cols[256];
+
+	for (size_t i = 0; i < CONTRACT_N_INDEXES; i++) {
+		const struct contract_index *x = &indexes[i];
+		const char *kind = relation_kind(rows, n_rows, x->relation);
+
+		if (!kind)
+			continue;
+		if (without_indexes(kind)) {
+			if (!first_of_relation(i))
+				continue;
+			relation_columns(x->relation, cols, sizeof(cols));
+			if (brief)
+				errlist_add(views, "%s", x->relation);
+			else
+				errlist_add(out, "relation %s.%s is a %s, which has no index of its own: "
+					    "index the table behind it on the columns it shows as %s "
+					    "(docs/sql.md, \"Indexing the views of a real case-management "
+					    "system\")", schema_ident, x->relation,
+					    kind[0] == 'v' ? "view" : "foreign table", cols);
+			added++;
+			continue;
+		}
+		if (has_lead(rows, n_rows, x->relation, x->lead))
+			continue;
+		if (brief)
+			errlist_add(out, "%s %s%s%s", x->relation, x->columns,
+				    x->predicate ? " WHERE " : "", x->predicate ? x->predicate : "");
+		else
+			errlist_add(out, "recommended index missing: no index of %s.%s starts with "
+				    "%s; add it with: CREATE INDEX %s ON %s.%s %s%s%s;", schema_ident,
+				    x->relation, x->lead, x->name, schema_ident, x->relation, x->columns,
+				    x->predicate ? " WHERE " : "", x->predicate ? x->predicate : "");
+		added++;
+	}
+	return added;
+}
+
+size_t contract_index_advice(const char *schema_ident, const char *const *rows, size_t n_rows,
+			     struct errlist *notes)
+{
+	return index_messages(schema_ident, rows, n_rows, notes, notes, 0);
+}
+
+/* ---- the daemon's notice at start ---- */
+
+struct note_run {
+	struct dw_ctx *ctx;
+	char *schema_ident;
+};
+
+static char *note_join(const struct errlist *items)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	for (size_t i = 0; i < items->n; i++)
+		strbuf_printf(&sb, "%s%s", i ? "; " : "", items->msgs[i]);
+	return strbuf_take(&sb);
+}
+
+static void note_log(struct note_run *nr, const struct errlist *items,
+		     const struct errlist *views)
+{
+	char *line;
+
+	if (items->n) {
+		line = note_join(items);
+		log_notice(nr->ctx, "database: %zu recommended index%s missing, so evaluating a few "
+			   "children reads whole relations (a full evaluation needs none; "
+			   "driftwatchd --check-config gives the statements): %s", items->n,
+			   items->n == 1 ? " is" : "es are", line ? line : "");
+		free(line);
+	}
+	if (views->n) {
+		line = note_join(views);
+		log_notice(nr->ctx, "database: %zu contract relation%s a view, with no index of "
+			   "%s own: the recommended indexes belong on the tables behind %s "
+			   "(driftwatchd --check-config lists the columns): %s", views->n,
+			   views->n == 1 ? " is" : "s are each", views->n == 1 ? "its" : "their",
+			   views->n == 1 ? "it" : "them", line ? line : "");
+		free(line);
+	}
+}
+
+static void note_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct note_run *nr = arg;
+	struct errlist items = { NULL, 0, 0 }, views = { NULL, 0, 0 };
+	const char **rows = NULL;
+	int n;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		/* Advice only: the evaluations say what is wrong with the schema. */
+		log_debug(nr->ctx, "database: could not list the case schema's indexes: %s",
+			  res ? PQresultErrorMessage(res) : "connection closed");
+		goto out;
+	}
+	n = PQntuples(res);
+	rows = calloc((size_t)n * 3 + 1, sizeof(*rows));
+	if (!rows)
+		goto out;
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < 3; c++)
+			rows[r * 3 + c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+	index_messages(nr->schema_ident, rows, (size_t)n, &items, &views, 1);
+	note_log(nr, &items, &views);
+out:
+	free(rows);
+	errlist_free(&items);
+	errlist_free(&views);
+	free(nr->schema_ident);
+	free(nr);
+}
+
+int contract_note_indexes(struct dw_ctx *ctx, struct db_conn *conn)
+{
+	struct note_run *nr = calloc(1, sizeof(*nr));
+	const char *params[1] = { ctx->cfg->case_schema };
+
+	if (!nr)
+		return -1;
+	nr->ctx = ctx;
+	nr->schema_ident = db_escape_identifier(conn, ctx->cfg->case_schema);
+	if (!nr->schema_ident ||
+	    db_query(conn, contract_index_sql, 1, params, note_on_indexes, nr) < 0) {
+		free(nr->schema_ident);
+		free(nr);
+		return -1;
+	}
+	return 0;
 }

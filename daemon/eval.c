@@ -60,6 +60,7 @@ struct eval_run {
 	char *rule_error;        /* why the rule in flight failed, or NULL */
 	struct timespec t0;
 	struct timespec t_step;  /* when the rules, or the bad-row count, began */
+	struct eval_quality *quality;  /* the bad-row count in progress, or NULL */
 };
 
 static void eval_next(struct eval_run *run);
@@ -93,6 +94,7 @@ static void eval_run_free(struct eval_run *run)
 	free(run->cats);
 	free(run->opts);
 	free(run->rule_error);
+	free(run->quality);
 	free(run);
 }
 
@@ -230,6 +232,15 @@ char *eval_rule_sql(const char *case_ident, const struct rule_def *def, int incr
 	inc = strbuf_subst(sql, EVAL_ALL_CHILDREN, EVAL_ONLY_CHILDREN);
 	free(sql);
 	return inc;
+}
+
+static int eval_send(struct eval_run *run, const char *rule_name, const char *cats,
+		     const char *opts, db_result_cb cb)
+{
+	const char *params[6] = { run->res->as_of, run->kids, run->ctx->cfg->timezone, cats, opts,
+				  rule_name };
+
+	return db_query(run->conn, run->sql, 6, params, cb, run);
 }
 
 /* The name an incremental rule statement is prepared under, one per rule and session. */
@@ -775,43 +786,74 @@ static int eval_add_bad(struct eval_result *res, const char *kind, long long n)
 	return 0;
 }
 
-static void eval_on_quality_closed(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+/* One statement per relation (rules/quality_*.sql), each in a savepoint of its own, so that a
+ * relation nobody may read, or one missing a column, stops only its own count; then the child
+ * ids across the relations that could be read (rules/quality_child_ids.sql). */
+static const struct eval_quality_relation {
+	const char *name;
+	const char *sql;
+	int src;        /* in quality_child_ids.sql: 0 children, 1 reported missing, 2 named; -1 no */
+} eval_quality_relations[] = {
+	{ "teams", sql_quality_teams, -1 },
+	{ "workers", sql_quality_workers, -1 },
+	{ "children", sql_quality_children, 0 },
+	{ "allocations", sql_quality_allocations, 1 },
+	{ "referrals", sql_quality_referrals, 2 },
+	{ "cin_plans", sql_quality_cin_plans, 1 },
+	{ "cp_plans", sql_quality_cp_plans, 1 },
+	{ "appointments", sql_quality_appointments, 1 },
+	{ "strategies", sql_quality_strategies, 2 },
+};
 
-	if (err) {
-		eval_fail(run, "could not end the data quality query: %s", err);
-		return;
+#define EVAL_QUALITY_N (sizeof(eval_quality_relations) / sizeof(eval_quality_relations[0]))
+#define EVAL_QUALITY_CHILDREN 2   /* the index of children above */
+
+struct eval_quality {
+	size_t i;                      /* statement in turn: a relation's, then the child ids' */
+	int started;                   /* the first savepoint was set */
+	int failed;                    /* the statement in turn failed: undo its savepoint */
+	char readable[EVAL_QUALITY_N]; /* that relation's own count succeeded */
+};
+
+static void eval_quality_next(struct eval_run *run);
+
+/* quality_child_ids.sql with one branch per relation that names a child and could be read;
+ * NULL when none could, or when out of memory (*oom set). Relation names are the contract's,
+ * fixed above, never configuration. */
+static char *eval_quality_child_ids_sql(struct eval_run *run, int *oom)
+{
+	struct strbuf sb;
+	char *branches, *sql, *out;
+	int any = 0;
+
+	*oom = 0;
+	strbuf_init(&sb);
+	for (size_t i = 0; i < EVAL_QUALITY_N; i++) {
+		const struct eval_quality_relation *r = &eval_quality_relations[i];
+
+		if (r->src < 0 || !run->quality->readable[i])
+			continue;
+		strbuf_printf(&sb, "%s    SELECT hashtextextended(child_id, 0), %d FROM @case@.%s\n"
+			      "    WHERE child_id IS NOT NULL AND ($2::text[] IS NULL OR child_id = "
+			      "ANY ($2::text[]))\n", any ? "    UNION ALL\n" : "", r->src, r->name);
+		any = 1;
 	}
-	run->step = EVAL_COMMIT;
-	eval_next(run);
+	branches = strbuf_take(&sb);
+	if (!branches || !any) {
+		*oom = !branches;
+		free(branches);
+		return NULL;
+	}
+	sql = strbuf_subst(sql_quality_child_ids, "@named@", branches);
+	free(branches);
+	out = sql ? strbuf_subst(sql, "@case@", run->case_ident) : NULL;
+	free(sql);
+	*oom = !out;
+	return out;
 }
 
-/* Bad rows that cannot be counted (a relation that cannot be read) leave the alerts as they
- * are: the count is reported missing, with the reason. */
-static void eval_quality_failed(struct eval_run *run, const char *err)
+static int eval_quality_take(struct eval_run *run, PGresult *pg)
 {
-	run->res->bad_rows_error = eval_first_line("%s", err);
-	if (db_script(run->conn, "ROLLBACK TO SAVEPOINT " EVAL_SAVEPOINT "; RELEASE SAVEPOINT "
-		      EVAL_SAVEPOINT, eval_on_quality_closed, run) < 0)
-		eval_fail(run, "could not end the data quality query: %s", db_error(run->conn));
-}
-
-static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
-
-	if (!pg) {
-		eval_fail(run, "the database connection was lost during the data quality query: %s",
-			  err);
-		return;
-	}
-	if (err) {
-		eval_quality_failed(run, err);
-		return;
-	}
 	for (int r = 0; r < PQntuples(pg); r++) {
 		const char *kind = PQgetvalue(pg, r, 0);
 		long long n = strtoll(PQgetvalue(pg, r, 1), NULL, 10);
@@ -821,61 +863,165 @@ static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
 			run->res->counted = 1;
 			continue;
 		}
-		if (eval_add_bad(run->res, kind, n) < 0) {
+		/* With no children rows to compare with, every named child would look missing. */
+		if (strcmp(kind, "children.missing") == 0 &&
+		    !run->quality->readable[EVAL_QUALITY_CHILDREN])
+			continue;
+		if (eval_add_bad(run->res, kind, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	struct eval_quality *q = run->quality;
+	char msg[1024];
+	size_t n;
+
+	if (!pg) {
+		eval_fail(run, "data quality query failed: %s", db_error(conn));
+		return;
+	}
+	if (PQresultStatus(pg) != PGRES_TUPLES_OK) {
+		/* That relation's fault, not the evaluation's: the others are still counted. */
+		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(pg));
+		n = strlen(msg);
+		while (n > 0 && msg[n - 1] == '\n')
+			msg[--n] = '\0';
+		if (q->i < EVAL_QUALITY_N)
+			log_warn(run->ctx, "bad rows of %s could not be counted: %s",
+				 eval_quality_relations[q->i].name, msg);
+		else
+			log_warn(run->ctx, "children could not be counted (children_evaluated, "
+				 "children.missing): %s", msg);
+		q->failed = 1;
+	} else {
+		if (q->i < EVAL_QUALITY_N)
+			q->readable[q->i] = 1;
+		if (eval_quality_take(run, pg) < 0) {
 			eval_fail(run, "out of memory%s", NULL);
 			return;
 		}
 	}
-	run->res->bad_rows_seconds = eval_elapsed(&run->t_step);
-	if (db_query(run->conn, "RELEASE SAVEPOINT " EVAL_SAVEPOINT, 0, NULL,
-		     eval_on_quality_closed, run) < 0)
-		eval_fail(run, "could not end the data quality query: %s", db_error(run->conn));
+	q->i++;
+	eval_quality_next(run);
 }
 
+/* The statement in turn, once its savepoint is set. */
 static void eval_on_quality_savepoint(struct db_conn *conn, PGresult *pg, void *arg)
 {
-	(void)conn;
-	(void)pg;
-	(void)arg;
-	/* a failure shows in the quality query queued behind it */
-}
-
-/* The configured neglect categories are passed so that a local code (MUL) is not reported
- * as an unknown category. */
-static void eval_run_quality(struct eval_run *run)
-{
-	char *cats = eval_categories(run->ctx->cfg, NULL);
-	char savepoint[128];
-	const char *params[6];
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+	char *cats;
 	int rc_send;
 
+	if (err) {
+		eval_fail(run, "could not count bad rows: %s", err);
+		return;
+	}
+	cats = eval_categories(run->ctx->cfg, NULL);
+	if (!cats) {
+		eval_fail(run, "out of memory%s", NULL);
+		return;
+	}
+	rc_send = eval_send(run, "", cats, "{}", eval_on_quality);
+	free(cats);
+	if (rc_send < 0)
+		eval_fail(run, "could not send the data quality query: %s", db_error(run->conn));
+}
+
+static int eval_bad_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct eval_bad_rows *)a)->kind, ((const struct eval_bad_rows *)b)->kind);
+}
+
+/* Kinds are reported sorted, as one statement once returned them. */
+static void eval_quality_finish(struct eval_run *run)
+{
+	if (run->res->n_bad > 1)
+		qsort(run->res->bad, run->res->n_bad, sizeof(*run->res->bad), eval_bad_cmp);
+	run->res->bad_rows_seconds = eval_elapsed(&run->t_step);
+	run->step = EVAL_COMMIT;
+	eval_next(run);
+}
+
+/* The last savepoint is ended: commit. */
+static void eval_on_quality_done(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+
+	if (err) {
+		eval_fail(run, "could not count bad rows: %s", err);
+		return;
+	}
+	eval_quality_finish(run);
+}
+
+/* Sets run->sql to the statement in turn, skipping the child ids when no relation that names
+ * a child could be read; NULL when every statement ran. Returns -1 when out of memory. */
+static int eval_quality_sql(struct eval_run *run)
+{
+	struct eval_quality *q = run->quality;
+	int oom = 0;
+
 	free(run->sql);
-	run->sql = eval_build_sql(run->case_ident, NULL, sql_quality);
-	if (!run->sql || !cats) {
-		free(cats);
+	run->sql = NULL;
+	if (q->i < EVAL_QUALITY_N) {
+		run->sql = strbuf_subst(eval_quality_relations[q->i].sql, "@case@", run->case_ident);
+		return run->sql ? 0 : -1;
+	}
+	if (q->i > EVAL_QUALITY_N)
+		return 0;
+	run->sql = eval_quality_child_ids_sql(run, &oom);
+	if (!run->sql && !oom)
+		log_warn(run->ctx, "children could not be counted: no relation that names a child "
+			 "could be read");
+	return oom ? -1 : 0;
+}
+
+/* The statement in turn, in a savepoint of its own; the previous statement's savepoint is
+ * released, or undone when it failed, in the same round trip. After the last, commits. One
+ * query at a time: a failure never finds another queued behind it. */
+static void eval_quality_next(struct eval_run *run)
+{
+	struct eval_quality *q = run->quality;
+	const char *end = q->failed ? "ROLLBACK TO SAVEPOINT dw_quality; "
+				      "RELEASE SAVEPOINT dw_quality"
+				    : "RELEASE SAVEPOINT dw_quality";
+	char script[160];
+
+	if (eval_quality_sql(run) < 0) {
+		eval_fail(run, "out of memory%s", NULL);
+		return;
+	}
+	if (!run->sql) {
+		if (!q->started)
+			eval_quality_finish(run);
+		else if (db_script(run->conn, end, eval_on_quality_done, run) < 0)
+			eval_fail(run, "could not count bad rows: %s", db_error(run->conn));
+		return;
+	}
+	snprintf(script, sizeof(script), "%s; SAVEPOINT dw_quality",
+		 q->started ? end : "SELECT set_config('enable_hashagg', 'off', true)");
+	q->started = 1;
+	q->failed = 0;
+	if (db_script(run->conn, script, eval_on_quality_savepoint, run) < 0)
+		eval_fail(run, "could not count bad rows: %s", db_error(run->conn));
+}
+
+static void eval_run_quality(struct eval_run *run)
+{
+	run->quality = calloc(1, sizeof(*run->quality));
+	if (!run->quality) {
 		eval_fail(run, "out of memory%s", NULL);
 		return;
 	}
 	run->step = EVAL_QUALITY;
 	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
-	params[0] = run->res->as_of;
-	params[1] = run->kids;
-	params[2] = run->ctx->cfg->timezone;
-	params[3] = cats;
-	params[4] = "{}";
-	params[5] = "";
-	if (eval_savepoint_sql(run, savepoint, sizeof(savepoint)) < 0) {
-		free(cats);
-		eval_quality_failed(run, "the evaluation ran out of time "
-				    "(database.query_timeout_seconds)");
-		return;
-	}
-	rc_send = db_script(run->conn, savepoint, eval_on_quality_savepoint, run);
-	if (rc_send == 0)
-		rc_send = db_query(run->conn, run->sql, 6, params, eval_on_quality, run);
-	free(cats);
-	if (rc_send < 0)
-		eval_fail(run, "could not send the data quality query: %s", db_error(run->conn));
+	eval_quality_next(run);
 }
 
 /* ---- the transaction ---- */
@@ -931,7 +1077,11 @@ static void eval_setup(struct eval_run *run)
 	"SELECT coalesce($1::date, (now() AT TIME ZONE $2)::date)::text, " \
 	"set_config('statement_timeout', $3, true), set_config('jit', 'off', true), " \
 	"set_config('work_mem', '64MB', true), set_config('cursor_tuple_fraction', '1', true)"
-	static const char sql[] = EVAL_SETUP_SQL;
+	/* A full evaluation joins sets whose sizes the planner can only guess (candidates, hits):
+	 * a guess of one row would make it loop over one set for each row of the other, reading a
+	 * relation once per candidate where no index serves. The statements are written for hash
+	 * joins and sorts; turning nested loops off makes sure a bad guess cannot choose one. */
+	static const char sql[] = EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true)";
 	/* An incremental evaluation's prepared statements keep one generic plan per session
 	 * instead of planning each execution for its values (~17 ms a statement at a million
 	 * children); the full evaluation, planned for the whole population, keeps custom plans,

@@ -9,6 +9,7 @@
 
 #include "driftwatch/cmd.h"
 #include "driftwatch/config.h"
+#include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/curl_loop.h"
 #include "driftwatch/db.h"
@@ -250,6 +251,7 @@ static void service_outage_end(struct service *svc)
 static void service_on_conn_up(struct service_conn *sc)
 {
 	struct service *svc = sc->svc;
+	int first = !sc->was_up;
 
 	log_debug(svc->ctx, "database: %s connection up after %d failed attempt%s",
 		  conn_names[sc->which], sc->attempts, sc->attempts == 1 ? "" : "s");
@@ -278,6 +280,8 @@ static void service_on_conn_up(struct service_conn *sc)
 		log_err(svc->ctx, "delivery is off until the configuration is fixed");
 	if (sc->which == CONN_DELIVER)
 		service_deliver_kick(svc);
+	if (sc->which == CONN_COUNT_BAD && first)
+		contract_note_indexes(svc->ctx, sc->db); /* advice, once: a failure only goes unsaid */
 	if (sc->which == CONN_COUNT_BAD)
 		service_count_kick(svc);
 	service_kick(svc);

@@ -1,4 +1,5 @@
 -- cin_neglect_duration: a child on an open CIN plan for neglect whose episode is 6 months old or more.
+-- @include rows_cin_plans.sql
 ,
 cin_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full; the rows
@@ -12,9 +13,9 @@ episode_plans AS (
     -- The CIN plans for neglect that count, the input of episodes.sql: cin_plans_clean for the
     -- candidates only; plans starting after T are not yet known.
     SELECT plan_id, child_id, start_date, end_date
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cin_plans_rows
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM cin_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, neglect) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
     WHERE sound AND neglect AND start_date <= $1::date
 )
 -- @include episodes.sql
@@ -34,3 +35,5 @@ hits AS (
     WHERE $1::date >= (c.episode_start
                        + make_interval(months => coalesce(($5::jsonb ->> '6m')::int, 6)))::date
 )
+-- @include tail_family.sql
+-- @include tail_allocation.sql

@@ -1,18 +1,21 @@
--- Indexes an authority should have on the tables behind the contract relations. Create them
--- after a bulk load (faster than maintaining them row by row). psql variable :schema as in
--- contract.sql. docs/sql.md says which statement uses which index and what to do when the
--- relations are views.
+-- Indexes an authority should have on the tables behind the contract relations. A full
+-- evaluation needs none of them (it reads each relation in a few passes); they make the
+-- evaluation of a few notified children read those children's rows only, and let
+-- was_not_brought find its candidates by a range. Create them after a bulk load (faster than
+-- maintaining them row by row). psql variable :schema as in contract.sql. docs/sql.md says
+-- which statement uses which index and what to do when the relations are views;
+-- daemon/contract.c keeps the same list for --check-config (keep the two alike).
 \if :{?schema}
 \else
 \set schema casework
 \endif
 SET search_path = :"schema";
 
--- Staff, by key: each hit's worker, supervisor, team and chair are looked up one at a time.
+-- Staff, by key: the worker, supervisor, team and chair of a few children's alerts.
 CREATE INDEX IF NOT EXISTS teams_team_id_idx             ON teams (team_id);
 CREATE INDEX IF NOT EXISTS workers_worker_id_idx         ON workers (worker_id);
--- Every relation of a child by child_id: per-hit lookups in every rule, and the whole of an
--- evaluation of a few children (the daemon's incremental evaluations).
+-- Every relation of a child by child_id: the whole of an evaluation of a few children (the
+-- daemon's incremental evaluations). Only the first column is used.
 CREATE INDEX IF NOT EXISTS children_child_id_idx         ON children (child_id);
 CREATE INDEX IF NOT EXISTS allocations_child_start_idx   ON allocations (child_id, start_date);
 CREATE INDEX IF NOT EXISTS referrals_child_date_idx      ON referrals (child_id, referral_date);

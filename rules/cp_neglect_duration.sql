@@ -1,4 +1,6 @@
 -- cp_neglect_duration: a child on an open CP plan for neglect, staged by how long its episode has run.
+-- @include rows_cp_plans.sql
+-- @include rows_strategies.sql
 ,
 cp_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full; the rows
@@ -12,14 +14,24 @@ episode_plans AS (
     -- The CP plans for neglect that count, the input of episodes.sql: cp_plans_clean for the
     -- candidates only; plans starting after T are not yet known.
     SELECT plan_id, child_id, start_date, end_date, category, chair_id
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cp_plans_rows
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM cp_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
     WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
 )
 -- @include episodes.sql
 -- (episode_current: the open plan that started last, with its episode and months)
 ,
+cp_strategy AS (
+    -- Any strategy active on T holds the escalation; the one decided last (ties: greatest
+    -- strategy_id) is shown. Settled for every candidate child at once and hash-joined below.
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, strategy_id, kind, decided_on, review_by
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", strategy_id COLLATE "C") * FROM strategies_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM cp_candidates)
+          ORDER BY child_id COLLATE "C", strategy_id COLLATE "C", kind, decided_on, review_by) first_by_content
+    WHERE sound AND decided_on <= $1::date AND (review_by IS NULL OR $1::date <= review_by)
+    ORDER BY child_id COLLATE "C", decided_on DESC, strategy_id DESC
+),
 cp_reached AS (
     SELECT c.*, s.strategy_id, s.kind, s.decided_on, s.review_by,
            s.strategy_id IS NOT NULL AS held,
@@ -28,17 +40,7 @@ cp_reached AS (
            $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '15m')::int, 15)))::date AS r15,
            $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '18m')::int, 18)))::date AS r18
     FROM episode_current c
-    -- Any strategy active on T holds the escalation; the one decided last is shown. Looked up
-    -- per current plan by index, so the cost stays linear whatever the planner expects.
-    LEFT JOIN LATERAL (
-        SELECT strategy_id, kind, decided_on, review_by
-        FROM (SELECT DISTINCT ON (strategy_id) * FROM strategies_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY strategy_id, kind, decided_on, review_by) first_by_content
-        WHERE sound AND decided_on <= $1::date AND (review_by IS NULL OR $1::date <= review_by)
-        ORDER BY decided_on DESC, strategy_id DESC
-        LIMIT 1
-    ) s ON true
+    LEFT JOIN cp_strategy s ON s.child_id = c.child_id
 ),
 cp_staged AS (
     SELECT r.*,
@@ -68,3 +70,5 @@ hits AS (
     FROM cp_staged c
     WHERE c.stage IS NOT NULL
 )
+-- @include tail_family.sql
+-- @include tail_allocation.sql

@@ -21,7 +21,7 @@ episode_ends AS NOT MATERIALIZED (
     -- A plan still open has no end yet, so everything after it joins its episode.
     SELECT c.*,
            max(coalesce(c.end_date, 'infinity'::date)) OVER (
-               PARTITION BY c.child_id ORDER BY c.start_date, c.plan_id
+               PARTITION BY c.child_id COLLATE "C" ORDER BY c.start_date, c.plan_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end_before
     FROM episode_plans c
 ),
@@ -32,20 +32,20 @@ episode_numbered AS NOT MATERIALIZED (
                WHERE e.latest_end_before IS NULL
                   OR e.start_date > e.latest_end_before
                                     + coalesce(($5::jsonb ->> 'merge_gap_days')::int, 28)
-           ) OVER (PARTITION BY e.child_id ORDER BY e.start_date, e.plan_id
+           ) OVER (PARTITION BY e.child_id COLLATE "C" ORDER BY e.start_date, e.plan_id
                    ROWS UNBOUNDED PRECEDING) AS episode
     FROM episode_ends e
 ),
 episode_latest AS NOT MATERIALIZED (
     -- The open plan that started last is the subject; its episode gives the clock.
-    SELECT DISTINCT ON (child_id) *
+    SELECT DISTINCT ON (child_id COLLATE "C") *
     FROM (SELECT e.*,
                  min(e.start_date) OVER ep AS episode_start,
                  count(*) OVER ep AS plans_in_episode
           FROM episode_numbered e
-          WINDOW ep AS (PARTITION BY e.child_id, e.episode)) x
+          WINDOW ep AS (PARTITION BY e.child_id COLLATE "C", e.episode)) x
     WHERE end_date IS NULL OR end_date > $1::date
-    ORDER BY child_id, start_date DESC, plan_id DESC
+    ORDER BY child_id COLLATE "C", start_date DESC, plan_id DESC
 ),
 episode_current AS NOT MATERIALIZED (
     SELECT c.*, m.months

@@ -1,4 +1,5 @@
 -- repeat_neglect_plan: an open CP plan for neglect that follows an earlier CP plan for neglect, staged by how soon.
+-- @include rows_cp_plans.sql
 ,
 rp_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full; the rows
@@ -13,17 +14,28 @@ rp_plans AS (
     -- child had them; plans starting after T are not yet known.
     SELECT plan_id, child_id, start_date, end_date, chair_id,
            category = ANY ($4::text[]) AS for_neglect,
-           row_number() OVER (PARTITION BY child_id ORDER BY start_date, plan_id) AS plan_number
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cp_plans_rows
+           row_number() OVER (PARTITION BY child_id COLLATE "C" ORDER BY start_date, plan_id) AS plan_number
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM rp_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
     WHERE sound AND start_date <= $1::date
 ),
 rp_current AS (
-    SELECT DISTINCT ON (child_id) child_id, plan_id, start_date, chair_id, plan_number
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, plan_id, start_date, chair_id, plan_number
     FROM rp_plans
     WHERE for_neglect AND (end_date IS NULL OR end_date > $1::date)
-    ORDER BY child_id, start_date DESC, plan_id DESC
+    ORDER BY child_id COLLATE "C", start_date DESC, plan_id DESC
+),
+rp_previous AS (
+    -- The previous plan: of the child's neglect plans that ended on or before the current plan
+    -- started, the one that ended last (ties: greatest plan_id). rp_plans holds every one of
+    -- them (it ended by the current start, so it started before T), settled as cp_plans_rows
+    -- settles it; joined on child_id, so each child's few plans meet only each other.
+    SELECT DISTINCT ON (c.child_id COLLATE "C") c.child_id, e.plan_id, e.start_date, e.end_date
+    FROM rp_current c
+    JOIN rp_plans e ON e.child_id = c.child_id
+    WHERE e.for_neglect AND e.end_date <= c.start_date
+    ORDER BY c.child_id COLLATE "C", e.end_date DESC, e.plan_id DESC
 ),
 hits AS (
     SELECT c.child_id,
@@ -42,15 +54,7 @@ hits AS (
                               'plan_number', c.plan_number) AS facts,
            c.chair_id
     FROM rp_current c
-    -- The previous plan, read again per current plan by index: one lookup per child keeps this
-    -- linear, where a join of two derived sets could go quadratic on a bad row estimate.
-    CROSS JOIN LATERAL (
-        SELECT plan_id, start_date, end_date
-        FROM (SELECT DISTINCT ON (plan_id) * FROM cp_plans_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-        WHERE sound AND category = ANY ($4::text[]) AND end_date <= c.start_date
-        ORDER BY end_date DESC, plan_id DESC
-        LIMIT 1
-    ) e
+    JOIN rp_previous e ON e.child_id = c.child_id
 )
+-- @include tail_family.sql
+-- @include tail_allocation.sql

@@ -1,4 +1,6 @@
 -- was_not_brought: appointments a child was not brought to in the last months, for a vulnerable child or repeatedly.
+-- @include rows_cp_plans.sql
+-- @include rows_appointments.sql
 ,
 wnb_candidates AS (
     -- Per child, the keys of the rows that look counted: outcome was_not_brought on a local day
@@ -23,28 +25,30 @@ wnb_candidates AS (
       AND (scheduled_for AT TIME ZONE $3::text)::date <= $1::date
     GROUP BY child_id
 ),
+wnb_children AS (
+    -- The candidates' children rows, first by content; none leaves age and disability unknown.
+    -- The family of each hit comes from here too (tail_family below).
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, family_id, date_of_birth, disability
+    FROM children_rows
+    WHERE keyed AND child_id IN (SELECT child_id FROM wnb_candidates)
+    ORDER BY child_id COLLATE "C", family_id, date_of_birth, expected_dob, disability
+),
+wnb_cp AS (
+    -- Per candidate, the CP plan of any category open on T that started last (ties: greatest
+    -- plan_id); its chair is the one to tell.
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, chair_id
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM wnb_candidates)
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+    WHERE sound AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    ORDER BY child_id COLLATE "C", start_date DESC, plan_id DESC
+),
 wnb_child AS (
     SELECT c.*, ch.date_of_birth, ch.disability, cp.chair_id,
            cp.child_id IS NOT NULL AS on_cp_plan
     FROM wnb_candidates c
-    -- Per child by index, so the cost stays linear whatever the planner expects. No children
-    -- row leaves age and disability unknown.
-    LEFT JOIN LATERAL (
-        SELECT date_of_birth, disability FROM children_rows
-        WHERE keyed AND child_id = c.child_id
-        ORDER BY family_id, date_of_birth, expected_dob, disability
-        LIMIT 1
-    ) ch ON true
-    -- A CP plan of any category open on T; its chair is the one to tell.
-    LEFT JOIN LATERAL (
-        SELECT child_id, chair_id
-        FROM (SELECT DISTINCT ON (plan_id) * FROM cp_plans_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-        WHERE sound AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
-        ORDER BY start_date DESC, plan_id DESC
-        LIMIT 1
-    ) cp ON true
+    LEFT JOIN wnb_children ch ON ch.child_id = c.child_id
+    LEFT JOIN wnb_cp cp ON cp.child_id = c.child_id
     -- Only the children who would reach a stage if every candidate key counted: most children
     -- in the window missed one appointment and are not vulnerable, and are never settled.
     WHERE cardinality(c.keys) >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
@@ -52,6 +56,35 @@ wnb_child AS (
            AND (c.first_day < (ch.date_of_birth
                                + make_interval(months => coalesce(($5::jsonb ->> 'infant_months')::int, 12)))::date
                 OR cp.child_id IS NOT NULL OR ch.disability IS TRUE))
+),
+wnb_settled AS (
+    -- appointments_clean for those children's candidate keys: every copy of each key, the first
+    -- by content order kept. A hash semi-join on (child_id, appointment_id), so only the copies
+    -- of those keys are sorted.
+    SELECT DISTINCT ON (child_id COLLATE "C", appointment_id COLLATE "C") *
+    FROM appointments_rows
+    WHERE keyed
+      AND (child_id, appointment_id) IN (SELECT child_id, unnest(keys) FROM wnb_child)
+    ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome
+),
+wnb_missed AS (
+    -- The counted appointments per child: the settled copy is sound, not brought to, and on a
+    -- local day in the window.
+    SELECT child_id,
+           count(*) AS n,
+           min(local_day) AS first_missed,
+           max(local_day) AS latest,
+           jsonb_agg(jsonb_build_object('appointment_id', appointment_id,
+                                        'service', service,
+                                        'date', local_day)
+                     ORDER BY scheduled_for, appointment_id) AS appointments
+    FROM (SELECT child_id, appointment_id, service, scheduled_for,
+                 (scheduled_for AT TIME ZONE $3::text)::date AS local_day
+          FROM wnb_settled
+          WHERE sound AND outcome = 'was_not_brought') a
+    WHERE local_day > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date
+      AND local_day <= $1::date
+    GROUP BY child_id
 ),
 wnb_counted AS (
     SELECT c.child_id, c.disability, c.chair_id, c.on_cp_plan, m.n, m.first_missed, m.latest,
@@ -62,25 +95,7 @@ wnb_counted AS (
                              + make_interval(months => coalesce(($5::jsonb ->> 'infant_months')::int, 12)))::date
                AS under_one
     FROM wnb_child c
-    -- appointments_clean of this child for its candidate keys (the first copy of each by content
-    -- order), counted: one index lookup per child, sorting only the copies of those keys.
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS n,
-               min(local_day) AS first_missed,
-               max(local_day) AS latest,
-               jsonb_agg(jsonb_build_object('appointment_id', appointment_id,
-                                            'service', service,
-                                            'date', local_day)
-                         ORDER BY scheduled_for, appointment_id) AS appointments
-        FROM (SELECT appointment_id, service, scheduled_for,
-                     (scheduled_for AT TIME ZONE $3::text)::date AS local_day
-              FROM (SELECT DISTINCT ON (appointment_id) * FROM appointments_rows
-                    WHERE keyed AND child_id = c.child_id AND appointment_id = ANY (c.keys)
-                    ORDER BY appointment_id, service, scheduled_for, outcome) first_by_content
-              WHERE sound AND outcome = 'was_not_brought') a
-        WHERE local_day > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date
-          AND local_day <= $1::date
-    ) m
+    JOIN wnb_missed m ON m.child_id = c.child_id
 ),
 hits AS (
     SELECT s.child_id,
@@ -101,4 +116,11 @@ hits AS (
       AND (s.n >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
            OR (s.n >= coalesce(($5::jsonb ->> 'vulnerable')::int, 1)
                AND (s.under_one IS TRUE OR s.on_cp_plan OR s.disability IS TRUE)))
+),
+tail_family AS (
+    -- tail_family.sql's rows without reading children again: the hits are candidates, and
+    -- wnb_children settled their children rows as children_rows does.
+    SELECT child_id, family_id FROM wnb_children
+    WHERE child_id IN (SELECT child_id FROM hits)
 )
+-- @include tail_allocation.sql

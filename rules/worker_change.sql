@@ -1,4 +1,8 @@
 -- worker_change: a neglect case has just been handed to a different worker; the new worker gets the history in brief.
+-- @include rows_referrals.sql
+-- @include rows_cin_plans.sql
+-- @include rows_cp_plans.sql
+-- @include rows_appointments.sql
 ,
 wc_candidates AS (
     -- Only a child with an allocation row starting in the last window_days can have a handover.
@@ -8,34 +12,114 @@ wc_candidates AS (
       AND start_date > $1::date - coalesce(($5::jsonb ->> 'window_days')::int, 14)
       AND start_date <= $1::date
 ),
+wc_allocs AS (
+    -- allocations_clean of the candidates: every allocation, the first copy by content order,
+    -- kept when sound. Allocations starting after T are not yet known (the rows below ask for
+    -- start dates on or before T).
+    SELECT allocation_id, child_id, worker_id, start_date, end_date
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", allocation_id COLLATE "C") * FROM allocations_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_candidates)
+          ORDER BY child_id COLLATE "C", allocation_id COLLATE "C", worker_id, start_date, end_date) first_by_content
+    WHERE sound
+),
+wc_open AS (
+    -- The current allocation: the open one that started last (ties: greatest allocation_id).
+    SELECT DISTINCT ON (child_id COLLATE "C") allocation_id, child_id, worker_id, start_date
+    FROM wc_allocs
+    WHERE start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
+),
 wc_current AS (
-    -- allocations_clean of the candidates: the open allocation that started last, if it started
-    -- in the window. Allocations starting after T are not yet known.
-    SELECT *
-    FROM (SELECT DISTINCT ON (child_id) allocation_id, child_id, worker_id, start_date
-          FROM (SELECT DISTINCT ON (child_id, allocation_id) * FROM allocations_rows
-                WHERE keyed AND child_id IN (SELECT child_id FROM wc_candidates)
-                ORDER BY child_id, allocation_id, worker_id, start_date, end_date) first_by_content
-          WHERE sound AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
-          ORDER BY child_id, start_date DESC, allocation_id DESC) current_allocation
+    -- ... if it started in the window.
+    SELECT * FROM wc_open
     WHERE start_date > $1::date - coalesce(($5::jsonb ->> 'window_days')::int, 14)
+),
+wc_previous AS (
+    -- The previous allocation: the latest that started before the new one (ties: greatest
+    -- allocation_id), from the same settled rows, joined on child_id.
+    SELECT DISTINCT ON (c.child_id COLLATE "C") c.child_id, e.worker_id
+    FROM wc_current c
+    JOIN wc_allocs e ON e.child_id = c.child_id
+    WHERE e.start_date < c.start_date
+    ORDER BY c.child_id COLLATE "C", e.start_date DESC, e.allocation_id DESC
 ),
 wc_changed AS (
     SELECT c.*, e.worker_id AS previous_worker_id
     FROM wc_current c
-    -- The previous allocation: the latest that started before the new one (ties: greatest
-    -- allocation_id). Every per-child lookup here goes by index, one child at a time, so the
-    -- cost stays linear however many cases a reorganisation hands over at once.
-    CROSS JOIN LATERAL (
-        SELECT worker_id
-        FROM (SELECT DISTINCT ON (allocation_id) * FROM allocations_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY allocation_id, worker_id, start_date, end_date) first_by_content
-        WHERE sound AND start_date < c.start_date
-        ORDER BY start_date DESC, allocation_id DESC
-        LIMIT 1
-    ) e
+    JOIN wc_previous e ON e.child_id = c.child_id
     WHERE e.worker_id <> c.worker_id
+),
+wc_cin AS (
+    -- Every neglect plan known on T, open or ended: the history the new worker inherits.
+    SELECT child_id,
+           bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
+           min(start_date) AS first_start,
+           jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
+                                        'end_date', end_date)
+                     ORDER BY start_date, plan_id) AS plans
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
+    WHERE sound AND neglect AND start_date <= $1::date
+    GROUP BY child_id
+),
+wc_cp AS (
+    SELECT child_id,
+           bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
+           min(start_date) AS first_start,
+           jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
+                                        'end_date', end_date)
+                     ORDER BY start_date, plan_id) AS plans,
+           -- The chair of the open plan that started last, for a configuration that tells chairs.
+           (array_agg(chair_id ORDER BY start_date DESC, plan_id DESC)
+                FILTER (WHERE end_date IS NULL OR end_date > $1::date))[1] AS chair_id
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+    WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
+    GROUP BY child_id
+),
+wc_planned AS (
+    -- The handover only matters while the authority is planning for neglect; the rest of the
+    -- history is gathered for these children only.
+    SELECT c.*, cin.plans AS cin_plans, cin.first_start AS cin_first, cp.plans AS cp_plans,
+           cp.first_start AS cp_first, cp.chair_id
+    FROM wc_changed c
+    LEFT JOIN wc_cin cin ON cin.child_id = c.child_id
+    LEFT JOIN wc_cp cp ON cp.child_id = c.child_id
+    WHERE cin.open_now OR cp.open_now
+),
+wc_workers AS (
+    -- Allocations open on at least one day D with T - history_months < D <= T.
+    SELECT a.child_id, count(DISTINCT a.worker_id) AS n
+    FROM wc_allocs a
+    WHERE a.child_id IN (SELECT child_id FROM wc_planned)
+      AND a.start_date <= $1::date
+      AND (a.end_date IS NULL
+           OR a.end_date > greatest(a.start_date,
+                                    ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'history_months')::int, 12)))::date + 1))
+    GROUP BY a.child_id
+),
+wc_referrals AS (
+    SELECT child_id, count(*) AS n
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", referral_id COLLATE "C") * FROM referrals_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
+          ORDER BY child_id COLLATE "C", referral_id COLLATE "C", referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
+    WHERE sound
+      AND referral_date > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'referral_months')::int, 24)))::date
+      AND referral_date <= $1::date
+    GROUP BY child_id
+),
+wc_missed AS (
+    SELECT child_id, count(*) AS n
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", appointment_id COLLATE "C") * FROM appointments_rows
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
+          ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome) first_by_content
+    WHERE sound AND outcome = 'was_not_brought'
+      AND (scheduled_for AT TIME ZONE $3::text)::date
+              > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'missed_months')::int, 12)))::date
+      AND (scheduled_for AT TIME ZONE $3::text)::date <= $1::date
+    GROUP BY child_id
 ),
 hits AS (
     SELECT c.child_id,
@@ -46,71 +130,26 @@ hits AS (
                'allocation_start', c.start_date,
                'previous_worker_id', c.previous_worker_id,
                'new_worker_id', c.worker_id,
-               'distinct_workers_12m', w.n,
-               'earlier_neglect_cin_plans', coalesce(cin.plans, '[]'::jsonb),
-               'earlier_neglect_cp_plans', coalesce(cp.plans, '[]'::jsonb),
-               'referrals_24m', r.n,
-               'missed_appointments_12m', m.n,
+               'distinct_workers_12m', coalesce(w.n, 0),
+               'earlier_neglect_cin_plans', coalesce(c.cin_plans, '[]'::jsonb),
+               'earlier_neglect_cp_plans', coalesce(c.cp_plans, '[]'::jsonb),
+               'referrals_24m', coalesce(r.n, 0),
+               'missed_appointments_12m', coalesce(m.n, 0),
                -- least() skips NULLs: either kind of plan alone gives the date.
-               'first_neglect_plan', least(cin.first_start, cp.first_start)) AS facts,
-           cp.chair_id
-    FROM wc_changed c
-    -- Every neglect plan known on T, open or ended: the history the new worker inherits.
-    CROSS JOIN LATERAL (
-        SELECT bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
-               min(start_date) AS first_start,
-               jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
-                                            'end_date', end_date)
-                         ORDER BY start_date, plan_id) AS plans
-        FROM (SELECT DISTINCT ON (plan_id) * FROM cin_plans_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY plan_id, start_date, end_date, neglect) first_by_content
-        WHERE sound AND neglect AND start_date <= $1::date
-    ) cin
-    CROSS JOIN LATERAL (
-        SELECT bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
-               min(start_date) AS first_start,
-               jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
-                                            'end_date', end_date)
-                         ORDER BY start_date, plan_id) AS plans,
-               -- The chair of the open plan that started last, for a configuration that tells chairs.
-               (array_agg(chair_id ORDER BY start_date DESC, plan_id DESC)
-                    FILTER (WHERE end_date IS NULL OR end_date > $1::date))[1] AS chair_id
-        FROM (SELECT DISTINCT ON (plan_id) * FROM cp_plans_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-        WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
-    ) cp
-    -- Allocations open on at least one day D with T - history_months < D <= T.
-    CROSS JOIN LATERAL (
-        SELECT count(DISTINCT worker_id) AS n
-        FROM (SELECT DISTINCT ON (allocation_id) * FROM allocations_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY allocation_id, worker_id, start_date, end_date) first_by_content
-        WHERE sound AND start_date <= $1::date
-          AND (end_date IS NULL
-               OR end_date > greatest(start_date,
-                                      ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'history_months')::int, 12)))::date + 1))
-    ) w
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS n
-        FROM (SELECT DISTINCT ON (referral_id) * FROM referrals_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY referral_id, referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
-        WHERE sound
-          AND referral_date > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'referral_months')::int, 24)))::date
-          AND referral_date <= $1::date
-    ) r
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS n
-        FROM (SELECT DISTINCT ON (appointment_id) * FROM appointments_rows
-              WHERE keyed AND child_id = c.child_id
-              ORDER BY appointment_id, service, scheduled_for, outcome) first_by_content
-        WHERE sound AND outcome = 'was_not_brought'
-          AND (scheduled_for AT TIME ZONE $3::text)::date
-                  > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'missed_months')::int, 12)))::date
-          AND (scheduled_for AT TIME ZONE $3::text)::date <= $1::date
-    ) m
-    -- The handover only matters while the authority is planning for neglect.
-    WHERE cin.open_now OR cp.open_now
+               'first_neglect_plan', least(c.cin_first, c.cp_first)) AS facts,
+           c.chair_id
+    FROM wc_planned c
+    -- Each fact is one set for all these children, hash-joined here: a child with no rows has
+    -- none of them, so counts default to 0 as count(*) of nothing would.
+    LEFT JOIN wc_workers w ON w.child_id = c.child_id
+    LEFT JOIN wc_referrals r ON r.child_id = c.child_id
+    LEFT JOIN wc_missed m ON m.child_id = c.child_id
+)
+-- @include tail_family.sql
+,
+tail_allocation AS (
+    -- tail_allocation.sql's rows without reading allocations again: each hit's new allocation
+    -- is its current one (wc_current, before the window).
+    SELECT child_id, worker_id FROM wc_open
+    WHERE child_id IN (SELECT child_id FROM hits)
 )

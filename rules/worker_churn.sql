@@ -1,4 +1,6 @@
 -- worker_churn: a child with an open neglect plan who has had too many workers in the last months.
+-- @include rows_cin_plans.sql
+-- @include rows_cp_plans.sql
 ,
 ch_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full.
@@ -13,38 +15,43 @@ ch_candidates AS (
 ch_open_plans AS (
     -- The valid open neglect plans: CIN, or CP with the chair of the one that started last.
     SELECT child_id, NULL::text AS chair_id, start_date, plan_id, false AS cp
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cin_plans_rows
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM ch_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, neglect) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
     WHERE sound AND neglect
       AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
     UNION ALL
     SELECT child_id, chair_id, start_date, plan_id, true AS cp
-    FROM (SELECT DISTINCT ON (child_id, plan_id) * FROM cp_plans_rows
+    FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM ch_candidates)
-          ORDER BY child_id, plan_id, start_date, end_date, initial_category, latest_category, chair_id) first_by_content
+          ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
     WHERE sound AND category = ANY ($4::text[])
       AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
 ),
 ch_planned AS (
-    SELECT DISTINCT ON (child_id) child_id, CASE WHEN cp THEN chair_id END AS chair_id
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, CASE WHEN cp THEN chair_id END AS chair_id
     FROM ch_open_plans
-    ORDER BY child_id, cp DESC, start_date DESC, plan_id DESC
+    ORDER BY child_id COLLATE "C", cp DESC, start_date DESC, plan_id DESC
+),
+ch_allocs AS (
+    -- allocations_clean of the planned children (every allocation, the first copy by content
+    -- order, kept when sound), the chair riding along from ch_planned.
+    SELECT a.child_id, a.allocation_id, a.worker_id, a.start_date, a.end_date, a.chair_id
+    FROM (SELECT DISTINCT ON (x.child_id COLLATE "C", x.allocation_id COLLATE "C") x.*, p.chair_id
+          FROM allocations_rows x
+          JOIN ch_planned p ON p.child_id = x.child_id
+          WHERE x.keyed
+          ORDER BY x.child_id COLLATE "C", x.allocation_id COLLATE "C", x.worker_id, x.start_date, x.end_date) a
+    WHERE a.sound
 ),
 ch_workers AS (
-    -- allocations_clean of the planned children, counted when open on at least one day D with
-    -- T - window_months < D <= T. The chair rides along from ch_planned, so nothing derived is
-    -- joined to anything derived.
+    -- Counted when open on at least one day D with T - window_months < D <= T.
     SELECT a.child_id, a.chair_id,
            count(DISTINCT a.worker_id) AS n,
            array_agg(DISTINCT a.worker_id ORDER BY a.worker_id) AS workers,
            max(a.start_date) AS latest_start
-    FROM (SELECT DISTINCT ON (x.child_id, x.allocation_id) x.*, p.chair_id
-          FROM allocations_rows x
-          JOIN ch_planned p ON p.child_id = x.child_id
-          WHERE x.keyed
-          ORDER BY x.child_id, x.allocation_id, x.worker_id, x.start_date, x.end_date) a
-    WHERE a.sound AND a.start_date <= $1::date
+    FROM ch_allocs a
+    WHERE a.start_date <= $1::date
       AND (a.end_date IS NULL
            OR a.end_date > greatest(a.start_date,
                                     ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 12)))::date + 1))
@@ -62,4 +69,15 @@ hits AS (
            w.chair_id
     FROM ch_workers w
     WHERE w.n >= coalesce(($5::jsonb ->> 'churn')::int, 3)
+)
+-- @include tail_family.sql
+,
+tail_allocation AS (
+    -- tail_allocation.sql's rows without reading allocations again: the hits are planned
+    -- children, whose allocations ch_allocs settled as allocations_rows does.
+    SELECT DISTINCT ON (child_id COLLATE "C") child_id, worker_id
+    FROM ch_allocs
+    WHERE child_id IN (SELECT child_id FROM hits)
+      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
 )

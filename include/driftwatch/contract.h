@@ -30,4 +30,36 @@ size_t contract_compare(const char *schema, const char *const *rows, size_t n_ro
 /* Whether an information_schema data_type is usable for a contract type. */
 int contract_type_usable(enum contract_type want, const char *data_type);
 
+/* The indexes rules/contract_indexes.sql recommends. A full evaluation needs none of them;
+ * an evaluation of a few children reads whole relations without them. */
+struct contract_index {
+	const char *relation;
+	const char *name;       /* as contract_indexes.sql names it */
+	const char *columns;    /* "(child_id, start_date)" */
+	const char *lead;       /* the column an index must lead with to serve */
+	const char *predicate;  /* "outcome = 'was_not_brought'", or NULL */
+};
+
+const struct contract_index *contract_indexes(size_t *n);
+
+/* The SQL that lists, for schema $1, each relation of the contract with its kind and the first
+ * column of each of its valid indexes: rows (relation, relkind, lead_column or NULL). */
+extern const char contract_index_sql[];
+
+/* Compares those rows with contract_indexes(): adds to notes one message per recommended index
+ * missing from a table (with the CREATE INDEX statement that adds it, the schema given as an
+ * escaped identifier) or per relation that is a view (the index belongs on the table behind
+ * it). Relations missing altogether are contract_compare's to report. Returns the number of
+ * messages added. */
+size_t contract_index_advice(const char *schema_ident, const char *const *rows, size_t n_rows,
+			     struct errlist *notes);
+
+struct dw_ctx;
+struct db_conn;
+
+/* Checks the recommended indexes on conn (connected) and logs one notice naming what is
+ * missing, for the daemon's start; nothing when every index is there. Returns 0 if the query
+ * was sent. */
+int contract_note_indexes(struct dw_ctx *ctx, struct db_conn *conn);
+
 #endif

@@ -4,7 +4,16 @@
 
 extern const char sql_common[];
 extern const char sql_alert_rows[];
-extern const char sql_quality[];
+extern const char sql_quality_teams[];
+extern const char sql_quality_workers[];
+extern const char sql_quality_children[];
+extern const char sql_quality_allocations[];
+extern const char sql_quality_referrals[];
+extern const char sql_quality_cin_plans[];
+extern const char sql_quality_cp_plans[];
+extern const char sql_quality_appointments[];
+extern const char sql_quality_strategies[];
+extern const char sql_quality_child_ids[];
 extern const char sql_cin_neglect_duration[];
 extern const char sql_cp_neglect_duration[];
 extern const char sql_repeat_neglect_plan[];

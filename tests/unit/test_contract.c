@@ -74,6 +74,73 @@ static void test_compare(void)
 	free(rows);
 }
 
+/* Index catalogue rows (relation, relkind, lead column) of a schema of tables that has every
+ * recommended index; the rows live in a static array the test edits. */
+static const char *idx_rows[64 * 3];
+
+static size_t idx_catalogue(void)
+{
+	size_t n, k = 0;
+	const struct contract_index *x = contract_indexes(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		idx_rows[k * 3] = x[i].relation;
+		idx_rows[k * 3 + 1] = "r";
+		idx_rows[k * 3 + 2] = x[i].lead;
+		k++;
+	}
+	return k;
+}
+
+static int idx_find(size_t n, const char *rel, const char *lead)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(idx_rows[i * 3], rel) == 0 && idx_rows[i * 3 + 2] &&
+		    strcmp(idx_rows[i * 3 + 2], lead) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void test_indexes(void)
+{
+	size_t n = idx_catalogue(), m;
+	struct errlist el = { 0 };
+	int i;
+
+	tap_ok(n >= 10, "contract_indexes lists the indexes of contract_indexes.sql (%zu)", n);
+	tap_int(contract_index_advice("\"cw\"", idx_rows, n, &el), 0,
+		"every recommended index present: no advice");
+	/* children without any index, an allocations index that leads with the wrong column, the
+	 * partial index gone, cp_plans a view, strategies not there at all */
+	idx_rows[idx_find(n, "children", "child_id") * 3 + 2] = NULL;
+	idx_rows[idx_find(n, "allocations", "child_id") * 3 + 2] = "start_date";
+	idx_rows[idx_find(n, "appointments", "scheduled_for") * 3 + 2] = NULL;
+	i = idx_find(n, "cp_plans", "child_id");
+	idx_rows[i * 3 + 1] = "v";
+	idx_rows[i * 3 + 2] = NULL;
+	i = idx_find(n, "strategies", "child_id");
+	idx_rows[i * 3] = "strategies_old";
+	m = contract_index_advice("\"cw\"", idx_rows, n, &el);
+	tap_int(m, 4, "four pieces of advice: children, allocations, the partial index, the view");
+	tap_int(el.n, m, "one message each");
+	tap_contains(joined(&el), "CREATE INDEX children_child_id_idx ON \"cw\".children (child_id);",
+		     "children: the statement that adds the index");
+	tap_contains(joined(&el),
+		     "CREATE INDEX allocations_child_start_idx ON \"cw\".allocations (child_id, "
+		     "start_date);", "allocations: an index leading with another column does not serve");
+	tap_contains(joined(&el),
+		     "CREATE INDEX appointments_not_brought_idx ON \"cw\".appointments "
+		     "(scheduled_for) WHERE outcome = 'was_not_brought';",
+		     "appointments: the partial index, with its predicate");
+	tap_lacks(joined(&el), "appointments_child_sched_idx",
+		  "appointments: the child_id index that is there is not asked for");
+	tap_contains(joined(&el), "\"cw\".cp_plans is a view", "cp_plans: said to be a view");
+	tap_contains(joined(&el), "(child_id, start_date)", "the view: the columns to index behind it");
+	tap_lacks(joined(&el), "CREATE INDEX cp_plans", "the view: no CREATE INDEX on a view");
+	tap_lacks(joined(&el), "strategies", "a relation that is missing is contract_compare's");
+	errlist_free(&el);
+}
+
 static void test_words(void)
 {
 	char buf[32];
@@ -93,6 +160,7 @@ static void test_words(void)
 int main(void)
 {
 	test_compare();
+	test_indexes();
 	test_words();
 	return tap_status();
 }

@@ -1,0 +1,60 @@
+-- quality_children: the bad rows of children by kind (docs/internals.md, "Bad rows").
+-- One statement of the bad-row count. Only children is read,
+-- so a relation that cannot be read stops its own count and no other.
+-- Most keys are unique: one pass counts every kind a row has on its own and the distinct hashes
+-- of the keys (a sort of bare bigints); only when a hash repeats are that hash's rows ranked by
+-- content as the rules settle them (duplicate_key, identical copies counted once), and rows with
+-- no key likewise. Rows are (kind, n) as eval.c reads them, kind being "children.<kind>".
+-- @include head.sql
+-- @include rows_children.sql
+,
+q_rows AS NOT MATERIALIZED (
+    SELECT r.*,
+           NULL::text AS warn,
+           hashtextextended(r.child_id, 0) AS h
+    FROM children_rows r
+),
+q_kind AS NOT MATERIALIZED (
+    -- The kind a keyed row has on its own: its fault, else what is only suspicious.
+    SELECT q.*, coalesce(row_fault, warn) AS alone FROM q_rows q
+),
+q_sums AS MATERIALIZED (
+    SELECT count(*) FILTER (WHERE keyed) AS keyed,
+           count(DISTINCT h) FILTER (WHERE keyed) AS keys,
+           count(*) FILTER (WHERE NOT keyed) AS unkeyed
+    FROM q_kind
+),
+q_repeated AS MATERIALIZED (
+    -- Hashes that more than one keyed row has: a repeated key, or (rarely) two keys that
+    -- collide. Gathered in one array, so that the planner sizes the hash table that finds
+    -- their rows by what the array holds, not by a guess from millions of keys.
+    SELECT array_agg(h) AS hs
+    FROM (SELECT h FROM q_rows
+          WHERE keyed AND (SELECT keyed > keys FROM q_sums)
+          GROUP BY h HAVING count(*) > 1) repeated
+),
+q_ranked AS MATERIALIZED (
+    -- Ranked within the exact key, as before: the first by content order is the key's row, an
+    -- identical one is a copy, any other is a duplicate_key; a row with no key is never one.
+    SELECT keyed, alone,
+           coalesce(key_fault, CASE WHEN rank() OVER w > 1 THEN 'duplicate_key' END, alone) AS kind,
+           row_number() OVER w > rank() OVER w AS copy
+    FROM (SELECT * FROM q_kind
+          WHERE keyed AND (SELECT keyed > keys FROM q_sums)
+            AND h IN (SELECT unnest(hs) FROM q_repeated)
+          UNION ALL
+          SELECT * FROM q_kind WHERE NOT keyed AND (SELECT unkeyed > 0 FROM q_sums)) x
+    WINDOW w AS (PARTITION BY child_id COLLATE "C"
+                 ORDER BY family_id, date_of_birth, expected_dob, disability)
+),
+q_kinds (kind, n) AS (
+    -- The ranked rows replace what the single pass counted for them.
+    SELECT kind, count(*) FROM q_ranked WHERE NOT copy AND kind IS NOT NULL GROUP BY kind
+    UNION ALL
+    SELECT alone, -count(*) FROM q_ranked WHERE keyed AND alone IS NOT NULL GROUP BY alone
+)
+SELECT 'children.' || kind AS kind, sum(n)::bigint AS n
+FROM q_kinds
+GROUP BY kind
+HAVING sum(n) > 0
+ORDER BY 1

@@ -1,0 +1,70 @@
+-- quality_workers: the bad rows of workers by kind (docs/internals.md, "Bad rows").
+-- One statement of the bad-row count. Only workers is read (and teams, for dangling_team),
+-- so a relation that cannot be read stops its own count and no other.
+-- Most keys are unique: one pass counts every kind a row has on its own and the distinct hashes
+-- of the keys (a sort of bare bigints); only when a hash repeats are that hash's rows ranked by
+-- content as the rules settle them (duplicate_key, identical copies counted once), and rows with
+-- no key likewise. Rows are (kind, n) as eval.c reads them, kind being "workers.<kind>".
+-- @include head.sql
+-- @include rows_workers.sql
+,
+q_rows AS NOT MATERIALIZED (
+    SELECT r.*,
+           CASE WHEN r.supervisor_id IS NOT NULL AND sup.worker_id IS NULL THEN 'dangling_supervisor'
+                WHEN r.team_id IS NOT NULL AND tm.team_id IS NULL THEN 'dangling_team' END AS warn,
+           hashtextextended(r.worker_id, 0) AS h
+    FROM workers_rows r
+    LEFT JOIN (SELECT DISTINCT worker_id FROM @case@.workers) sup ON sup.worker_id = r.supervisor_id
+    LEFT JOIN (SELECT DISTINCT team_id FROM @case@.teams) tm ON tm.team_id = r.team_id
+),
+q_kind AS NOT MATERIALIZED (
+    -- The kind a keyed row has on its own: its fault, else what is only suspicious.
+    SELECT q.*, coalesce(row_fault, warn) AS alone FROM q_rows q
+),
+q_sums AS MATERIALIZED (
+    SELECT count(*) FILTER (WHERE keyed) AS keyed,
+           count(DISTINCT h) FILTER (WHERE keyed) AS keys,
+           count(*) FILTER (WHERE NOT keyed) AS unkeyed,
+           count(*) FILTER (WHERE keyed AND alone = 'dangling_supervisor') AS dangling_supervisor,
+           count(*) FILTER (WHERE keyed AND alone = 'dangling_team') AS dangling_team
+    FROM q_kind
+),
+q_repeated AS MATERIALIZED (
+    -- Hashes that more than one keyed row has: a repeated key, or (rarely) two keys that
+    -- collide. Gathered in one array, so that the planner sizes the hash table that finds
+    -- their rows by what the array holds, not by a guess from millions of keys.
+    SELECT array_agg(h) AS hs
+    FROM (SELECT h FROM q_rows
+          WHERE keyed AND (SELECT keyed > keys FROM q_sums)
+          GROUP BY h HAVING count(*) > 1) repeated
+),
+q_ranked AS MATERIALIZED (
+    -- Ranked within the exact key, as before: the first by content order is the key's row, an
+    -- identical one is a copy, any other is a duplicate_key; a row with no key is never one.
+    SELECT keyed, alone,
+           coalesce(key_fault, CASE WHEN rank() OVER w > 1 THEN 'duplicate_key' END, alone) AS kind,
+           row_number() OVER w > rank() OVER w AS copy
+    FROM (SELECT * FROM q_kind
+          WHERE keyed AND (SELECT keyed > keys FROM q_sums)
+            AND h IN (SELECT unnest(hs) FROM q_repeated)
+          UNION ALL
+          SELECT * FROM q_kind WHERE NOT keyed AND (SELECT unkeyed > 0 FROM q_sums)) x
+    WINDOW w AS (PARTITION BY worker_id COLLATE "C"
+                 ORDER BY display_name, email, team_id, supervisor_id, role)
+),
+q_kinds (kind, n) AS (
+    -- The ranked rows replace what the single pass counted for them.
+    SELECT kind, count(*) FROM q_ranked WHERE NOT copy AND kind IS NOT NULL GROUP BY kind
+    UNION ALL
+    SELECT alone, -count(*) FROM q_ranked WHERE keyed AND alone IS NOT NULL GROUP BY alone
+    UNION ALL
+    SELECT k.kind, k.n
+    FROM q_sums s
+    CROSS JOIN LATERAL (VALUES ('dangling_supervisor', s.dangling_supervisor),
+                               ('dangling_team', s.dangling_team)) k (kind, n)
+)
+SELECT 'workers.' || kind AS kind, sum(n)::bigint AS n
+FROM q_kinds
+GROUP BY kind
+HAVING sum(n) > 0
+ORDER BY 1

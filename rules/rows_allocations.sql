@@ -1,0 +1,24 @@
+-- rows_allocations: allocations_rows, every row of allocations with its faults (docs/internals.md).
+-- Not a statement: rules/embed_sql.sh puts it where a file has the line
+-- `-- @include rows_allocations.sql`, after head.sql (common.sql, and quality_allocations.sql on its own).
+,
+allocations_rows AS NOT MATERIALIZED (
+    SELECT a.allocation_id, a.child_id, a.worker_id, a.start_date, a.end_date,
+           CASE WHEN a.allocation_id IS NULL THEN 'null_key'
+                WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+           CASE WHEN a.worker_id IS NULL THEN 'null_worker_id'
+                WHEN a.start_date IS NULL THEN 'null_start_date'
+                WHEN a.end_date < a.start_date THEN 'end_before_start'
+                -- An allocation to nobody known cannot route an alert or count as a worker.
+                WHEN known.worker_id IS NULL THEN 'dangling_worker' END AS row_fault,
+           a.allocation_id IS NOT NULL AND a.child_id IS NOT NULL AS keyed,
+           a.worker_id IS NOT NULL AND a.start_date IS NOT NULL
+               AND (a.end_date IS NULL OR a.end_date >= a.start_date)
+               AND known.worker_id IS NOT NULL AS sound
+    FROM @case@.allocations a
+    -- A hash join with the distinct worker ids, one per statement (the planner drops it where
+    -- neither row_fault nor sound is read). An IN (subquery) in the select list would be a
+    -- SubPlan, run once per row when the worker ids outgrow work_mem.
+    LEFT JOIN (SELECT DISTINCT worker_id FROM @case@.workers) known ON known.worker_id = a.worker_id
+    WHERE ($2::text[] IS NULL OR a.child_id = ANY ($2::text[]))
+)

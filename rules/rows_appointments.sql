@@ -1,0 +1,20 @@
+-- rows_appointments: appointments_rows, every row of appointments with its faults (docs/internals.md).
+-- Not a statement: rules/embed_sql.sh puts it where a file has the line
+-- `-- @include rows_appointments.sql`, after head.sql (common.sql, and quality_appointments.sql on its own).
+,
+appointments_rows AS NOT MATERIALIZED (
+    SELECT a.appointment_id, a.child_id, a.service, a.scheduled_for, a.outcome,
+           CASE WHEN a.appointment_id IS NULL THEN 'null_key'
+                WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+           CASE WHEN a.scheduled_for IS NULL THEN 'null_scheduled_for'
+                WHEN a.outcome IS NULL
+                  OR a.outcome NOT IN ('attended', 'was_not_brought', 'cancelled_by_family',
+                                       'cancelled_by_service', 'pending') THEN 'unknown_outcome'
+           END AS row_fault,
+           a.appointment_id IS NOT NULL AND a.child_id IS NOT NULL AS keyed,
+           a.scheduled_for IS NOT NULL
+               AND a.outcome IN ('attended', 'was_not_brought', 'cancelled_by_family',
+                                 'cancelled_by_service', 'pending') AS sound
+    FROM @case@.appointments a
+    WHERE ($2::text[] IS NULL OR a.child_id = ANY ($2::text[]))
+)

@@ -1,0 +1,26 @@
+-- rows_cp_plans: cp_plans_rows, every row of cp_plans with its faults (docs/internals.md).
+-- Not a statement: rules/embed_sql.sh puts it where a file has the line
+-- `-- @include rows_cp_plans.sql`, after head.sql (common.sql, and quality_cp_plans.sql on its own).
+,
+cp_plans_rows AS NOT MATERIALIZED (
+    SELECT c.plan_id, c.child_id, c.start_date, c.end_date, c.initial_category, c.latest_category,
+           c.chair_id,
+           -- The category the plan is judged by: the latest, else the initial one.
+           coalesce(c.latest_category, c.initial_category) AS category,
+           CASE WHEN c.plan_id IS NULL THEN 'null_key'
+                WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+           CASE WHEN c.start_date IS NULL THEN 'null_start_date'
+                WHEN c.end_date < c.start_date THEN 'end_before_start'
+                WHEN c.initial_category IS NULL THEN 'null_category'
+                -- Either code outside the list makes the plan's history untrustworthy.
+                WHEN NOT (c.initial_category = ANY (known.categories))
+                  OR NOT (coalesce(c.latest_category, c.initial_category) = ANY (known.categories))
+                    THEN 'unknown_category' END AS row_fault,
+           c.plan_id IS NOT NULL AND c.child_id IS NOT NULL AS keyed,
+           c.start_date IS NOT NULL AND (c.end_date IS NULL OR c.end_date >= c.start_date)
+               AND c.initial_category = ANY (known.categories)
+               AND (c.latest_category IS NULL OR c.latest_category = ANY (known.categories)) AS sound
+    FROM @case@.cp_plans c
+    CROSS JOIN (SELECT ARRAY['NEG', 'PHY', 'EMO', 'SAB', 'MUL'] || $4::text[] AS categories) known
+    WHERE ($2::text[] IS NULL OR c.child_id = ANY ($2::text[]))
+)

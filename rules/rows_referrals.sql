@@ -1,0 +1,17 @@
+-- rows_referrals: referrals_rows, every row of referrals with its faults (docs/internals.md).
+-- Not a statement: rules/embed_sql.sh puts it where a file has the line
+-- `-- @include rows_referrals.sql`, after head.sql (common.sql, and quality_referrals.sql on its own).
+,
+referrals_rows AS NOT MATERIALIZED (
+    SELECT r.referral_id, r.child_id, r.referral_date, r.primary_need, r.neglect, r.closure_date,
+           r.closure_reason,
+           CASE WHEN r.referral_id IS NULL THEN 'null_key'
+                WHEN r.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+           CASE WHEN r.referral_date IS NULL THEN 'null_referral_date'
+                WHEN r.closure_date < r.referral_date THEN 'closure_before_referral' END AS row_fault,
+           r.referral_id IS NOT NULL AND r.child_id IS NOT NULL AS keyed,
+           r.referral_date IS NOT NULL
+               AND (r.closure_date IS NULL OR r.closure_date >= r.referral_date) AS sound
+    FROM @case@.referrals r
+    WHERE ($2::text[] IS NULL OR r.child_id = ANY ($2::text[]))
+)

@@ -1,0 +1,15 @@
+-- rows_strategies: strategies_rows, every row of strategies with its faults (docs/internals.md).
+-- Not a statement: rules/embed_sql.sh puts it where a file has the line
+-- `-- @include rows_strategies.sql`, after head.sql (common.sql, and quality_strategies.sql on its own).
+,
+strategies_rows AS NOT MATERIALIZED (
+    SELECT s.strategy_id, s.child_id, s.kind, s.decided_on, s.review_by,
+           CASE WHEN s.strategy_id IS NULL THEN 'null_key'
+                WHEN s.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+           CASE WHEN s.decided_on IS NULL THEN 'null_decided_on'
+                WHEN s.review_by < s.decided_on THEN 'review_before_decided' END AS row_fault,
+           s.strategy_id IS NOT NULL AND s.child_id IS NOT NULL AS keyed,
+           s.decided_on IS NOT NULL AND (s.review_by IS NULL OR s.review_by >= s.decided_on) AS sound
+    FROM @case@.strategies s
+    WHERE ($2::text[] IS NULL OR s.child_id = ANY ($2::text[]))
+)

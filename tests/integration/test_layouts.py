@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""The same case data in three layouts gives the same alerts and the same bad-row counts, byte
+for byte, on several days (issue 9): tables with every index of rules/contract_indexes.sql,
+tables with none whose rows are stored in another order, and views over those (columns in
+another order, as an authority's mapping would have them).
+
+Generates children with bad rows ($DWGEN, bench/dwgen.c), loads them, builds the other two
+layouts, runs `$DRIFTWATCHD -c CFG --once --dry-run --as-of DAY` on each, and compares the
+sorted alert lines and the summary on standard error (children evaluated, alerts by stage,
+bad rows by kind; the timings left out). Prints `ok - ...` / `not ok - ...` (tests/run.sh).
+
+Environment: DRIFTWATCHD (default build/san/driftwatchd), DWGEN (default build/dwgen), PGHOST
+PGPORT PGUSER (defaults 127.0.0.1 55432 dwtest), DW_TOP. Uses its own database dwlayouts.
+Standard library only; PostgreSQL is reached with psql.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatchd")
+DWGEN = os.environ.get("DWGEN") or os.path.join(TOP, "build/dwgen")
+PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
+if PGHOST.startswith("/"):
+    PGHOST = "127.0.0.1"
+PGPORT = os.environ.get("PGPORT") or "55432"
+PGUSER = os.environ.get("PGUSER") or "dwtest"
+DB = "dwlayouts"
+CHILDREN = int(os.environ.get("LAYOUTS_CHILDREN", "3000"))
+AS_OF = "2026-11-24"
+DAYS = ["2025-12-31", "2026-06-30", "2026-11-10", AS_OF]
+RELATIONS = {
+    "teams": "team_id, name, manager_email, webhook_url",
+    "workers": "worker_id, display_name, email, team_id, supervisor_id, role",
+    "children": "child_id, family_id, date_of_birth, expected_dob, disability",
+    "allocations": "allocation_id, child_id, worker_id, start_date, end_date",
+    "referrals": "referral_id, child_id, referral_date, primary_need, neglect, closure_date, "
+                 "closure_reason",
+    "cin_plans": "plan_id, child_id, start_date, end_date, neglect",
+    "cp_plans": "plan_id, child_id, start_date, end_date, initial_category, latest_category, "
+                "chair_id",
+    "appointments": "appointment_id, child_id, service, scheduled_for, outcome",
+    "strategies": "strategy_id, child_id, kind, decided_on, review_by",
+}
+LAYOUTS = [("lay_idx", "indexed tables"), ("lay_tab", "tables, no index, rows reordered"),
+           ("lay_view", "views, columns reordered")]
+
+N_OK = 0
+N_FAIL = 0
+
+
+def ok(cond, name, diag=None):
+    global N_OK, N_FAIL
+    if cond:
+        N_OK += 1
+        print("ok - " + name, flush=True)
+    else:
+        N_FAIL += 1
+        print("not ok - " + name, flush=True)
+        for line in str(diag or "").splitlines()[:40]:
+            print("#   " + line, flush=True)
+    return cond
+
+
+def psql(args, stdin=None, db=DB):
+    env = dict(os.environ, PGHOST=PGHOST, PGPORT=PGPORT, PGUSER=PGUSER, PGDATABASE=db)
+    return subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"] + args, input=stdin,
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def setup():
+    r = psql(["-c", "DROP DATABASE IF EXISTS %s" % DB, "-c", "CREATE DATABASE %s" % DB],
+             db="postgres")
+    if not ok(r.returncode == 0, "create database %s" % DB, r.stderr):
+        return False
+    r = psql(["-v", "schema=lay_idx", "-f", os.path.join(TOP, "rules/contract.sql")])
+    if not ok(r.returncode == 0, "create the contract tables", r.stderr):
+        return False
+    gen = subprocess.run([DWGEN, "--children", str(CHILDREN), "--seed", "11", "--as-of", AS_OF,
+                          "--bad-rows", "20", "--schema", "lay_idx"],
+                         capture_output=True, text=True, timeout=300)
+    if not ok(gen.returncode == 0, "generate %d children, 2%% bad rows" % CHILDREN, gen.stderr):
+        return False
+    r = psql([], stdin=gen.stdout)
+    if not ok(r.returncode == 0, "load them", r.stderr):
+        return False
+    r = psql(["-v", "schema=lay_idx", "-f", os.path.join(TOP, "rules/contract_indexes.sql")])
+    if not ok(r.returncode == 0, "lay_idx: every index of contract_indexes.sql", r.stderr):
+        return False
+    sql = ["CREATE SCHEMA lay_tab;", "CREATE SCHEMA lay_view;"]
+    for rel, cols in RELATIONS.items():
+        # the same rows in an order of their own (a hash of the whole row)
+        sql.append("CREATE TABLE lay_tab.%s AS SELECT * FROM lay_idx.%s x "
+                   "ORDER BY md5(x::text);" % (rel, rel))
+        sql.append("CREATE VIEW lay_view.%s AS SELECT %s FROM lay_tab.%s;" % (
+            rel, ", ".join(reversed([c.strip() for c in cols.split(",")])), rel))
+    sql.append("ANALYZE;")
+    r = psql([], stdin="\n".join(sql) + "\n")
+    if not ok(r.returncode == 0, "lay_tab (no index, rows reordered) and lay_view", r.stderr):
+        return False
+    r = psql(["-At", "-c", "SELECT count(*) FROM pg_indexes WHERE schemaname = 'lay_tab'"])
+    return ok(r.stdout.strip() == "0", "lay_tab has no index", r.stdout + r.stderr)
+
+
+def write_config(path, schema):
+    cfg = {
+        "database": {"conninfo": "host=%s port=%s dbname=%s user=%s" % (PGHOST, PGPORT, DB,
+                                                                       PGUSER),
+                     "case_schema": schema},
+        "addresses": {"fallback": "duty@la.example", "cp_chair": "cp-chairs@la.example",
+                      "cp_manager": "cp-manager@la.example",
+                      "head_of_service": "hos@la.example"},
+        "link_template": "https://lcs.example.gov.uk/person/{child_id}",
+    }
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+
+
+def dry_run(cfg, day):
+    r = subprocess.run([DAEMON, "-c", cfg, "--once", "--dry-run", "--as-of", day],
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    out = r.stdout.decode(errors="replace")
+    err = r.stderr.decode(errors="replace")
+    alerts = "\n".join(sorted(l for l in out.splitlines() if l.strip()))
+    # the summary without its timings: "..., 1.23 s (rules 0.45 s, bad rows 0.67 s)"
+    summary = re.sub(r", [0-9.]+ s \(rules [0-9.]+ s, bad rows [0-9.]+ s\)", "", err)
+    return r.returncode, alerts, summary, err
+
+
+def first_difference(a, b):
+    la, lb = a.splitlines(), b.splitlines()
+    for i in range(max(len(la), len(lb))):
+        x = la[i] if i < len(la) else "(none)"
+        y = lb[i] if i < len(lb) else "(none)"
+        if x != y:
+            return "line %d:\n  %s\n  %s" % (i + 1, x[:300], y[:300])
+    return ""
+
+
+def main():
+    if not (os.path.isfile(DAEMON) and os.access(DAEMON, os.X_OK)):
+        ok(False, "driftwatchd is built", DAEMON)
+        return 1
+    if not setup():
+        return 1
+    tmp = tempfile.mkdtemp(prefix="dw-layouts-", dir=os.environ.get("TEST_TMPDIR"))
+    for schema, _ in LAYOUTS:
+        write_config(os.path.join(tmp, schema + ".json"), schema)
+    for day in DAYS:
+        runs = {}
+        for schema, what in LAYOUTS:
+            rc, alerts, summary, err = dry_run(os.path.join(tmp, schema + ".json"), day)
+            ok(rc == 0 and "Sanitizer" not in err and "runtime error" not in err,
+               "%s, %s: --once --dry-run exits 0, no sanitizer report" % (day, what),
+               err[-2000:])
+            runs[schema] = (alerts, summary)
+        ref_alerts, ref_summary = runs["lay_idx"]
+        n = len(ref_alerts.splitlines())
+        ok(n > 20, "%s, indexed tables: alerts to compare (%d)" % (day, n))
+        ok("bad rows in" in ref_summary and "duplicate_key" in ref_summary,
+           "%s, indexed tables: bad rows to compare, duplicates among them" % day, ref_summary)
+        for schema, what in LAYOUTS[1:]:
+            alerts, summary = runs[schema]
+            ok(alerts == ref_alerts, "%s, %s: the same alerts as indexed tables, byte for byte"
+               % (day, what), first_difference(ref_alerts, alerts))
+            ok(summary == ref_summary, "%s, %s: the same summary (children, stages, bad rows)"
+               % (day, what), first_difference(ref_summary, summary))
+    psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
+    print("# %d passed, %d failed" % (N_OK, N_FAIL), flush=True)
+    return 1 if N_FAIL else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
