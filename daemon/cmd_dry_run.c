@@ -12,12 +12,17 @@
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
+#include "driftwatch/oneshot.h"
 #include "driftwatch/report.h"
 #include "driftwatch/rule.h"
 
+/* Two connections: the rules stream on one while the other counts bad rows in the same
+ * snapshot (oneshot.h). */
 struct dry_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
+	struct db_conn *count_conn;
+	int connecting;
 	const char *as_of;
 	struct eval_result *res;
 	int write_failed;       /* standard output would not take a line */
@@ -66,7 +71,10 @@ static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
 		event_base_loopbreak(dr->ctx->base);
 		return;
 	}
-	if (eval_start(dr->ctx, conn, &req, &sink, dry_run_on_eval, dr) < 0) {
+	if (--dr->connecting > 0)
+		return;
+	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, &req, &sink, dry_run_on_eval,
+			 dr) < 0) {
 		log_err(dr->ctx, "could not start the evaluation: out of memory");
 		event_base_loopbreak(dr->ctx->base);
 	}
@@ -98,21 +106,28 @@ static int dry_run_status(struct dry_run *dr)
 
 int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 {
-	struct dry_run dr = { ctx, NULL, as_of, NULL, 0 };
-	int status;
+	struct dry_run dr = { ctx, NULL, NULL, 2, as_of, NULL, 0 };
+	struct db_conn **conns[2] = { &dr.conn, &dr.count_conn };
+	int status, started = 1;
 
-	dr.conn = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
-	if (!dr.conn) {
-		log_err(ctx, "out of memory");
-		return 1;
+	for (int i = 0; i < 2 && started; i++) {
+		*conns[i] = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+		if (!*conns[i]) {
+			log_err(ctx, "out of memory");
+			started = 0;
+			break;
+		}
+		db_set_query_timeout(*conns[i], ctx->cfg->query_timeout_s + 10);
+		if (db_connect(*conns[i], dry_run_on_connect, &dr) < 0) {
+			log_err(ctx, "database (%s): %s", ctx->cfg->path, db_error(*conns[i]));
+			started = 0;
+		}
 	}
-	db_set_query_timeout(dr.conn, ctx->cfg->query_timeout_s + 10);
-	if (db_connect(dr.conn, dry_run_on_connect, &dr) < 0)
-		log_err(ctx, "database (%s): %s", ctx->cfg->path, db_error(dr.conn));
-	else
+	if (started)
 		event_base_dispatch(ctx->base);
 	status = dry_run_status(&dr);
-	eval_result_free(dr.res);
+	db_conn_free(dr.count_conn);
 	db_conn_free(dr.conn);
+	eval_result_free(dr.res);
 	return status;
 }

@@ -52,6 +52,8 @@ struct eval_run {
 	char *opts;              /* $5 of the rule in flight */
 	int skip_rules;
 	int count_bad_rows;      /* a full evaluation not told to skip them */
+	int export_snapshot;
+	char *snapshot;          /* exported (or imported) snapshot name, or NULL */
 	/* The rows of the rule in flight turned into alerts, fed to the sink EVAL_BATCH at a time. */
 	struct alert *batch;
 	size_t n_batch;
@@ -95,6 +97,7 @@ static void eval_run_free(struct eval_run *run)
 	free(run->opts);
 	free(run->rule_error);
 	free(run->quality);
+	free(run->snapshot);
 	free(run);
 }
 
@@ -1054,6 +1057,10 @@ static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 		return;
 	}
 	snprintf(run->res->as_of, sizeof(run->res->as_of), "%s", PQgetvalue(pg, 0, 0));
+	if (run->export_snapshot && PQnfields(pg) > 1 && !PQgetisnull(pg, 0, PQnfields(pg) - 1)) {
+		free(run->snapshot);
+		run->snapshot = strdup(PQgetvalue(pg, 0, PQnfields(pg) - 1));
+	}
 	run->rule_i = run->skip_rules ? run->ctx->cfg->n_rules : 0;
 	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
 	run->step = EVAL_SINK_BEGIN;
@@ -1081,17 +1088,21 @@ static void eval_setup(struct eval_run *run)
 	 * a guess of one row would make it loop over one set for each row of the other, reading a
 	 * relation once per candidate where no index serves. The statements are written for hash
 	 * joins and sorts; turning nested loops off makes sure a bad guess cannot choose one. */
-	static const char sql[] = EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true)";
+#define EVAL_SETUP_SQL_FULL EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true)"
+	static const char sql[] = EVAL_SETUP_SQL_FULL;
 	/* An incremental evaluation's prepared statements keep one generic plan per session
 	 * instead of planning each execution for its values (~17 ms a statement at a million
 	 * children); the full evaluation, planned for the whole population, keeps custom plans,
 	 * so this too is for this transaction only. */
 	static const char sql_inc[] =
 		EVAL_SETUP_SQL ", set_config('plan_cache_mode', 'force_generic_plan', true)";
+	static const char sql_export[] = EVAL_SETUP_SQL_FULL ", pg_export_snapshot()";
+#undef EVAL_SETUP_SQL_FULL
 #undef EVAL_SETUP_SQL
 	const char *params[3] = { run->as_of_req, run->ctx->cfg->timezone, run->timeout };
+	const char *text = run->kids ? sql_inc : run->export_snapshot ? sql_export : sql;
 
-	if (db_query(run->conn, run->kids ? sql_inc : sql, 3, params, eval_on_setup, run) < 0)
+	if (db_query(run->conn, text, 3, params, eval_on_setup, run) < 0)
 		eval_fail(run, "could not send the evaluation's first query: %s",
 			  db_error(run->conn));
 }
@@ -1117,6 +1128,32 @@ static int eval_all_failed(struct eval_run *run)
 	return 1;
 }
 
+/* One snapshot for every statement; another evaluation's, when one is given (its name is the
+ * server's, quoted here as a literal all the same). */
+static void eval_begin(struct eval_run *run)
+{
+	static const char begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+	char *quoted = NULL, *script = NULL;
+	struct strbuf sb;
+	int rc;
+
+	if (!run->snapshot) {
+		if (db_query(run->conn, begin, 0, NULL, eval_on_simple, run) < 0)
+			eval_fail(run, "could not begin the evaluation: %s", db_error(run->conn));
+		return;
+	}
+	quoted = PQescapeLiteral(db_pgconn(run->conn), run->snapshot, strlen(run->snapshot));
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "%s; SET TRANSACTION SNAPSHOT %s", begin, quoted ? quoted : "''");
+	script = strbuf_take(&sb);
+	if (quoted)
+		PQfreemem(quoted);
+	rc = script ? db_script(run->conn, script, eval_on_simple, run) : -1;
+	free(script);
+	if (rc < 0)
+		eval_fail(run, "could not begin the evaluation: %s", db_error(run->conn));
+}
+
 static void eval_next(struct eval_run *run)
 {
 	const struct dw_config *cfg = run->ctx->cfg;
@@ -1125,9 +1162,7 @@ static void eval_next(struct eval_run *run)
 	switch (run->step) {
 	case EVAL_BEGIN:
 		run->session = db_session(run->conn);
-		if (db_query(run->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
-			     eval_on_simple, run) < 0)
-			eval_fail(run, "could not begin the evaluation: %s", db_error(run->conn));
+		eval_begin(run);
 		return;
 	case EVAL_SETUP:
 		eval_setup(run);
@@ -1180,10 +1215,13 @@ int eval_start(struct dw_ctx *ctx, struct db_conn *conn, const struct eval_reque
 	run->kids = req->child_ids ? strbuf_text_array(req->child_ids, req->n_child_ids) : NULL;
 	run->timeout = strdup(timeout);
 	run->skip_rules = req->skip_rules;
+	run->export_snapshot = req->export_snapshot && !req->child_ids;
+	run->snapshot = req->snapshot ? strdup(req->snapshot) : NULL;
 	/* Bad rows are counted by full evaluations only: a handful of notified children is not
 	 * worth a second pass over their rows. */
 	run->count_bad_rows = !req->child_ids && !req->skip_bad_rows;
 	if (!run->res || !run->case_ident || (req->as_of && !run->as_of_req) ||
+	    (req->snapshot && !run->snapshot) ||
 	    (req->child_ids && !run->kids) || !run->timeout) {
 		free(run->res);
 		run->res = NULL;
@@ -1227,4 +1265,9 @@ void eval_result_free(struct eval_result *res)
 	free(res->bad_rows_error);
 	free(res->error);
 	free(res);
+}
+
+const char *eval_snapshot(const struct eval_run *run)
+{
+	return run->export_snapshot ? run->snapshot : NULL;
 }

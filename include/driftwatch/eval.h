@@ -57,6 +57,13 @@ struct eval_request {
 	 * them on a connection of their own so that alerts never wait for the count. */
 	int skip_rules;
 	int skip_bad_rows;
+	/* Export the snapshot (eval_snapshot gives its name once the sink's begin is called), so
+	 * that a second evaluation on another connection can count bad rows in the same snapshot
+	 * at the same time: on two cores that halves a one-shot run. */
+	int export_snapshot;
+	/* Run in this exported snapshot (another evaluation's eval_snapshot) instead of a new one;
+	 * as_of must then be that evaluation's T. */
+	const char *snapshot;
 };
 
 /* How a sink lets the evaluation go on after each of its calls. */
@@ -85,6 +92,10 @@ struct eval_sink {
 /* The sink's answer to its latest call; error (may be NULL) says why for EVAL_NEXT_RULE_FAILED
  * and EVAL_NEXT_ABORT. */
 void eval_continue(struct eval_run *run, enum eval_next next, const char *error);
+
+/* The name of the exported snapshot (eval_request.export_snapshot), from the sink's begin on,
+ * while the evaluation runs; NULL when none was exported. */
+const char *eval_snapshot(const struct eval_run *run);
 
 /* Called once when the evaluation ended; the callee owns res (eval_result_free). */
 typedef void (*eval_done_cb)(struct eval_result *res, void *arg);

@@ -155,7 +155,7 @@ static struct eval_result *count_bad_rows(struct fixture *f, char **log)
 		dup2(fd, 2);
 		close(fd);
 	}
-	if (eval_start(&f->ctx, f->conn, &req, on_eval, &w) < 0 ||
+	if (eval_start(&f->ctx, f->conn, &req, NULL, on_eval, &w) < 0 ||
 	    evwait_for(f->ctx.base, &w.done, WAIT_S) < 0)
 		w.res = NULL;
 	fflush(stderr);
