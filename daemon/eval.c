@@ -455,8 +455,9 @@ static void eval_mark_failed(struct eval_run *run, char *error)
 	rr->n_alerts = 0;
 	memset(rr->by_stage, 0, sizeof(rr->by_stage));
 	run->res->n_rules_failed++;
-	log_err(run->ctx, "rule %s failed: %s", eval_rule(run)->def->name,
-		rr->error ? rr->error : "out of memory");
+	/* the one-shot commands report it, the daemon logs a rule's failing once (service.c) */
+	log_debug(run->ctx, "rule %s failed: %s", eval_rule(run)->def->name,
+		  rr->error ? rr->error : "out of memory");
 }
 
 /* The rule is over, well or not: the sink hears it, and answers with eval_continue. */

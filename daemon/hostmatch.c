@@ -22,7 +22,12 @@ static int hostmatch_name_char(int c)
 
 int hostmatch_pattern_ok(const char *p)
 {
-	size_t n = p ? strlen(p) : 0;
+	size_t n;
+
+	/* "http://HOST": plain http allowed for that host, named exactly */
+	if (p && strncasecmp(p, "http://", 7) == 0)
+		return strncmp(p + 7, "*.", 2) != 0 && hostmatch_pattern_ok(p + 7);
+	n = p ? strlen(p) : 0;
 
 	if (n == 0 || n > HOSTMATCH_MAX)
 		return 0;
@@ -38,15 +43,18 @@ int hostmatch_pattern_ok(const char *p)
 	return 1;
 }
 
-/* The host of an https URL, lower-cased into host; 0, or -1 with *why. */
-static int hostmatch_host(const char *url, char *host, size_t size, const char **why)
+/* The host of an http(s) URL, lower-cased into host, and whether it is plain http; 0, or -1
+ * with *why. */
+static int hostmatch_host(const char *url, char *host, size_t size, int *plain,
+			  const char **why)
 {
 	const char *h, *end, *at;
 	size_t n;
 
-	if (strncasecmp(url, "https://", 8) != 0)
+	*plain = strncasecmp(url, "http://", 7) == 0;
+	if (!*plain && strncasecmp(url, "https://", 8) != 0)
 		return hostmatch_no(why, "is not an https:// URL") - 1;
-	h = url + 8;
+	h = url + (*plain ? 7 : 8);
 	end = h + strcspn(h, "/?#");
 	at = memchr(h, '@', (size_t)(end - h));
 	if (at)
@@ -92,9 +100,14 @@ static int hostmatch_local(const char *host)
 	return 0;
 }
 
-static int hostmatch_one(const char *host, const char *pattern, int exact_only)
+static int hostmatch_one(const char *host, const char *pattern, int exact_only, int plain)
 {
 	size_t h = strlen(host), p;
+
+	if (strncasecmp(pattern, "http://", 7) == 0)
+		return strcasecmp(host, pattern + 7) == 0;
+	if (plain)
+		return 0;
 
 	if (strcasecmp(host, pattern) == 0)
 		return 1;
@@ -107,16 +120,19 @@ static int hostmatch_one(const char *host, const char *pattern, int exact_only)
 int hostmatch_url(const char *url, char *const *patterns, const char **why)
 {
 	char host[HOSTMATCH_MAX + 1];
-	int local;
+	int local, plain;
 
-	if (!url || hostmatch_host(url, host, sizeof(host), why) < 0)
+	if (!url || hostmatch_host(url, host, sizeof(host), &plain, why) < 0)
 		return url ? 0 : hostmatch_no(why, "is empty");
 	local = hostmatch_local(host);
 	for (size_t i = 0; patterns && patterns[i]; i++)
-		if (hostmatch_one(host, patterns[i], local))
+		if (hostmatch_one(host, patterns[i], local, plain))
 			return 1;
 	if (!patterns || !patterns[0])
 		return hostmatch_no(why, "cannot be used: team_webhooks.allowed_hosts is empty");
+	if (plain)
+		return hostmatch_no(why, "is not an https:// URL, and team_webhooks.allowed_hosts "
+				    "does not name its host as \"http://HOST\"");
 	return hostmatch_no(why, local ? "points at this machine or its link (loopback or "
 				  "link-local), which team_webhooks.allowed_hosts does not name"
 				: "has a host that team_webhooks.allowed_hosts does not allow");

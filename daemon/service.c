@@ -644,8 +644,13 @@ static void service_on_recorded(int ok, const char *error, const struct record_c
 		service_eval_end(svc);
 		return;
 	}
-	svc->eval_retry_s = 0;
 	service_rules_health(svc, res);
+	/* Notified children whose rules did not all run are evaluated again after a pause: a
+	 * lock held for a while must not lose their change until the next full evaluation. */
+	if (res->n_rules_failed && svc->req.child_ids)
+		service_eval_failed(svc);
+	else
+		svc->eval_retry_s = 0;
 	log_info(svc->ctx, "evaluated %s as of %s: %zu alerts in %.2f s; %lld new, %lld escalated, "
 		 "%lld updated, %lld resolved; %lld notices%s",
 		 svc->req.child_ids ? "notified children" : "everyone", res->as_of, res->n_alerts,

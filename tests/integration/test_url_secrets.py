@@ -71,6 +71,7 @@ def run(t, procs, tmp):
         "addresses": lib.addresses(),
         "email": lib.email_conf(smtp.port, ca, pwfile),
         "team_webhook_secret_file": team_secret,
+        "team_webhooks": {"allowed_hosts": ["http://127.0.0.1"]},
         "webhooks": [
             {"url": "http://hookuser:HOOKPASS-s1@127.0.0.1:%d/hook?token=TOKEN-s2&sig=SIG-s3"
                     % p, "secret": secret},

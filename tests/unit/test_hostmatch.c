@@ -19,6 +19,7 @@ int main(void)
 	char *pats[] = { "hooks.example.org", "*.webhook.office.com", "10.1.2.3", "[fd00::1]", NULL };
 	char *local[] = { "127.0.0.1", "localhost", NULL };
 	char *none[] = { NULL };
+	char *plain[] = { "http://10.0.0.9", "https.example", NULL };
 
 	tap_int(hostmatch_pattern_ok("hooks.slack.com"), 1, "pattern: a host name");
 	tap_int(hostmatch_pattern_ok("*.webhook.office.com"), 1, "pattern: a wildcard domain");
@@ -47,6 +48,11 @@ int main(void)
 	url("https://localhost:9/x", local, 1, NULL, "localhost named exactly is allowed");
 	url("https://hooks.example.org/x", none, 0, "allowed_hosts is empty", "no patterns: off");
 	url("https://hooks.example.org/x", NULL, 0, "allowed_hosts is empty", "NULL patterns: off");
+	url("http://10.0.0.9:8080/x", plain, 1, NULL, "http to a host named http://HOST");
+	url("http://https.example/x", plain, 0, "http://HOST", "http to a host named for https only");
+	url("https://10.0.0.9/x", plain, 1, NULL, "https to a host named http://HOST");
+	tap_int(hostmatch_pattern_ok("http://*.example"), 0, "pattern: http:// takes no wildcard");
+	tap_int(hostmatch_pattern_ok("http://10.0.0.9"), 1, "pattern: http://HOST");
 	url("https:///x", pats, 0, "no host", "no host");
 	url("https://[fe80::1/x", pats, 0, "IPv6", "a broken IPv6 literal");
 	return tap_status();
