@@ -25,7 +25,7 @@
  *   (dense, the independent data set of issue 9), or a heavy tail of children
  *   with hundreds of rows each (heavy). A knob left at its default draws no
  *   extra random number, so the default shape's output does not move.
- * - The first eight families are scripted cases (see scripted()) dated relative
+ * - The first ten families are scripted cases (see scripted()) dated relative
  *   to --as-of, so every rule and stage of RULES.md is reached at any scale.
  * - Bad rows: every kind of docs/internals.md "Bad rows" is sprinkled at
  *   PERMILLE per 1000 rows (default 2; 0 turns it off). Any kind a table has not
@@ -590,6 +590,26 @@ static void add_alloc(fam_t *f, unsigned mask, long worker, int start, int end)
     }
 }
 
+/* The census reason for closing a referral: the caller's (8 or 9 after an assessment, 7 when
+ * services ceased, 1, 3 or 4 after care), now and then another: a family that moved away (RC5),
+ * a young person passed to adult services at 18 (RC6), very rarely a death (RC2). From a stream of
+ * the row's own, so that the family's stream does not move. */
+static int closure_reason(const kid_t *k, int seq, int closure, int reason)
+{
+    if (reason != 7 && reason != 8)
+        return reason;
+    rng_t x;
+    rng_seed(&x, G.seed, (uint64_t)k->num, 0x100u + (uint64_t)seq);
+    double u = unif(&x);
+    if (reason == 7 && closure - k->dob >= 17 * YEAR + 180 && u < 0.7)
+        return 6;
+    if (u < 0.001)
+        return 2;
+    if (u < 0.035)
+        return 5;
+    return reason;
+}
+
 static void add_ref(fam_t *f, unsigned mask, int date, int need, int neglect, int closure, int reason)
 {
     closure = clip(closure);
@@ -602,9 +622,9 @@ static void add_ref(fam_t *f, unsigned mask, int date, int need, int neglect, in
             G.dropped++;
             continue;
         }
+        int rc = closure == OPEN ? 0 : closure_reason(k, seq, closure, reason);
         f->ref[f->nref++] = (ref_t){(unsigned char)i, (unsigned char)need, (unsigned char)neglect,
-                                    (unsigned char)(closure == OPEN ? 0 : reason), (unsigned short)seq,
-                                    date, closure};
+                                    (unsigned char)rc, (unsigned short)seq, date, closure};
         if (shown(closure))
             k->visible = 1;
     }
@@ -942,7 +962,8 @@ static int run_episode(fam_t *f, unsigned mask, int d, int type, int cat, int *c
     if (type == EP_CP)
         e.neglect = cat_is_neglect(r, cat) || bern(r, 0.15);
     else
-        e.neglect = bern(r, type == EP_CIN ? 0.45 : 0.25);
+        /* a family referred for neglect before is likelier to be referred for it again */
+        e.neglect = bern(r, type == EP_CIN ? (f->any_neglect ? 0.65 : 0.45) : (f->any_neglect ? 0.45 : 0.25));
     e.need = draw_need(r, e.neglect);
     if (e.neglect)
         f->any_neglect = 1;
@@ -1091,7 +1112,7 @@ static void simulate(fam_t *f)
                 continue;
             }
         }
-        t = end + 14 + (int)rexp(r, YEAR / lam);
+        t = end + 30 + (int)rexp(r, YEAR / lam);
         forced = 0;
     }
 }
@@ -1100,7 +1121,7 @@ static void simulate(fam_t *f)
 /* Scripted cases: the first NSCRIPTED families have histories built relative
  * to --as-of so that every rule and stage of RULES.md is reached at any scale
  * (a 100-child demo has alerts too). Dates are jittered by the family's seed. */
-#define NSCRIPTED 8
+#define NSCRIPTED 10
 enum { O_ATT, O_WNB, O_CBF, O_CBS, O_PEND };
 
 static void sc_appt(fam_t *f, int kid, int serv, int day, int minute, int outcome)
@@ -1217,6 +1238,27 @@ static void scripted(fam_t *f, int sc)
         sc_appt(f, 0, S_HV, T + uint_in(r, 5, 30), 11 * 60, O_PEND);
         break;
     }
+    case 8: /* referred for neglect, closed after assessment, referred again months later (not
+             * for neglect) and still open: re_referral 12m; an old referral years before */
+        d = T - uint_in(r, 2 * YEAR + 200, 3 * YEAR - 30); /* after the birth (scripted children are 3+) */
+        add_ref(f, all, d, 4, 0, d + uint_in(r, 100, 200), 7);
+        FOR_KIDS(f, all, i) f->k[i].first = d;
+        d = add_months(T, -8) - uint_in(r, 0, 20);
+        add_ref(f, all, d, 1, 1, d + uint_in(r, 15, 40), 8);
+        s = T - uint_in(r, 10, 40);
+        add_ref(f, all, s, 4, 0, OPEN, 0);
+        add_alloc(f, all, pick_sw(f, -1), s + 1, OPEN);
+        break;
+    case 9: /* a third referral in two years, neglect in the first: re_referral cycle */
+        d = add_months(T, -22) + uint_in(r, 0, 20);
+        add_ref(f, all, d, 1, 1, d + uint_in(r, 20, 45), 9);
+        FOR_KIDS(f, all, i) f->k[i].first = d;
+        d = add_months(T, -11) + uint_in(r, 0, 20);
+        add_ref(f, all, d, 5, 0, d + uint_in(r, 20, 45), 8);
+        s = T - uint_in(r, 5, 30);
+        add_ref(f, all, s, 1, 1, OPEN, 0);
+        add_alloc(f, all, pick_sw(f, -1), s + 1, OPEN);
+        break;
     }
 }
 
