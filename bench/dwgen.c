@@ -601,7 +601,7 @@ static int closure_reason(const kid_t *k, int seq, int closure, int reason)
     rng_t x;
     rng_seed(&x, G.seed, (uint64_t)k->num, 0x100u + (uint64_t)seq);
     double u = unif(&x);
-    if (reason == 7 && closure - k->dob >= 17 * YEAR + 180 && u < 0.7)
+    if (reason == 7 && closure - k->dob >= 17 * YEAR && u < 0.8)
         return 6;
     if (u < 0.001)
         return 2;
@@ -1357,7 +1357,7 @@ static void gen_family(fam_t *f, long fnum, long first_child)
         age += uint_in(r, YEAR, 3 * YEAR);
     }
     f->team = uint_in(r, 0, G.n_teams - 1);
-    f->family_null = n == 1 && bern(r, 0.05);
+    f->family_null = n == 1 && bern(r, 0.05) && fnum > NSCRIPTED; /* scripted: F-00000N */
     f->involved = bern(r, G.involved);
     for (int i = 0; i < n; i++)
         f->k[i].disability = bern(r, f->involved ? 0.08 : 0.03);
