@@ -6,11 +6,13 @@ so a statement's commit time is the moment PQexec returns, with no client proces
 Every subcommand prints its figures as KEY=VALUE lines on standard output (bench.sh reads them)
 and what it is doing on standard error.
 
-  run      -- CMD...             run a command; wall_s, eval_s (from a dry run's summary line),
-                                 maxrss_kb (peak resident memory of the command)
+  run      [--timeout S] -- CMD...  run a command; status (ok, timeout, failed), wall_s, eval_s
+                                 (from a dry run's summary line), maxrss_kb (peak resident
+                                 memory of the command); after S seconds the command gets
+                                 SIGTERM, 10 s later SIGKILL. Exit 0 ok, 3 timeout, 1 failed
   scan     --dsn D --runs N      scan_s: one backend, no parallel workers, no index scans,
-                                 count(*) of each contract relation, summed; median of N runs
-                                 after one warm-up run
+                                 count(*) of each contract relation (table or view), summed;
+                                 median of N runs after one warm-up run
   incremental --dsn D --metrics URL --daemon-log F --changes N
                                  N single-row changes to random children, one at a time; each
                                  waits for the daemon's "evaluated notified children" line and
@@ -23,8 +25,12 @@ and what it is doing on standard error.
   deliveries --dsn D --receiver-log F --count N --url U
                                  N due webhook notices inserted into the outbox in one
                                  statement; per_s = N / (last arrival - commit)
-  pglog    SERVER-LOG              per-statement durations (parse, plan, execute) of a dry run
-                                 logged with log_min_duration_statement = 0
+  pglog    SERVER-LOG [--plans-dsn D --plans-out F]
+                                 per-statement durations (parse, plan, execute) of a dry run
+                                 logged with log_min_duration_statement = 0, and the statement
+                                 still running when the log ends (a dry run cut off by a
+                                 timeout); with --plans-dsn, EXPLAIN (no ANALYZE) of each of
+                                 those statements with the parameters the log shows, into F
   explain  --dsn D --as-of DAY --out DIR
                                  EXPLAIN (ANALYZE, BUFFERS) of each rule's query and of
                                  quality.sql exactly as the daemon assembles them; writes
@@ -155,21 +161,38 @@ def ident(name):
 
 def cmd_run(args):
     t0 = time.perf_counter()
-    p = subprocess.run(args.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(args.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    status = "ok"
+    try:
+        _, err = p.communicate(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        status = "timeout"
+        p.terminate()  # the daemon stops on SIGTERM; its query is cancelled by the caller
+        try:
+            _, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
     wall = time.perf_counter() - t0
-    err = p.stderr.decode(errors="replace")
+    err = err.decode(errors="replace")
     sys.stderr.write(err)
-    if p.returncode != 0:
-        raise SystemExit("bench_drive: %s exited with %d" % (args.cmd[0], p.returncode))
+    if status == "ok" and p.returncode != 0:
+        status = "failed"
     # "…, X s (rules R s, bad rows Q s)": the six rules are the evaluation; the bad-row count
     # that follows them in the same snapshot is reported beside it.
     m = re.search(r"^driftwatch as of \S+: (\d+) children evaluated, (\d+) alerts, ([\d.]+) s"
                   r" \(rules ([\d.]+) s, bad rows ([\d.]+) s\)", err, re.M)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out(wall_s="%.3f" % wall, maxrss_kb=rss)
+    out(status=status, exit=p.returncode, wall_s="%.3f" % wall, maxrss_kb=rss)
     if m:
         out(children=m.group(1), alerts=m.group(2), total_s=m.group(3), eval_s=m.group(4),
             bad_rows_s=m.group(5))
+    if status == "timeout":
+        say("%s did not finish within %g s" % (args.cmd[0], args.timeout))
+        sys.exit(3)
+    if status == "failed":
+        say("%s exited with %d" % (args.cmd[0], p.returncode))
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------- scan
@@ -180,12 +203,12 @@ def cmd_scan(args):
               "SET enable_bitmapscan = off", "SET enable_indexonlyscan = off"):
         pg.query(s)
     schema = ident(args.schema)
-    sums, per = [], {t: [] for t in RELATIONS}
+    sums, per, counts = [], {t: [] for t in RELATIONS}, {}
     for run in range(args.runs + 1):
         total = 0.0
         for t in RELATIONS:
             t0 = time.perf_counter()
-            n = pg.query("SELECT count(*) FROM %s.%s" % (schema, ident(t)))[0][0]
+            counts[t] = int(pg.query("SELECT count(*) FROM %s.%s" % (schema, ident(t)))[0][0])
             dt = time.perf_counter() - t0
             total += dt
             if run:
@@ -195,15 +218,22 @@ def cmd_scan(args):
             continue
         say("scan: run %d %.3f s" % (run, total))
         sums.append(total)
-    rows = pg.query("SELECT sum(c.reltuples)::bigint, sum(pg_relation_size(c.oid))::bigint "
-                    "FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'r' "
-                    "AND c.relname = ANY ($2::text[])",
-                    (args.schema, "{" + ",".join(RELATIONS) + "}"))
+    # Heap bytes of the tables behind the relations: the schema's own tables, or for views
+    # every table they read (one level of views, as bench/layout_views.sql makes them).
+    size = pg.query(
+        "SELECT coalesce(sum(pg_relation_size(t.oid)), 0)::bigint FROM pg_class t WHERE t.oid IN ("
+        " SELECT c.oid FROM pg_class c WHERE c.relnamespace = $1::regnamespace"
+        "  AND c.relkind = 'r' AND c.relname = ANY ($2::text[])"
+        " UNION SELECT d.refobjid FROM pg_class v JOIN pg_rewrite r ON r.ev_class = v.oid"
+        "  JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
+        "  WHERE v.relnamespace = $1::regnamespace AND v.relkind = 'v'"
+        "  AND v.relname = ANY ($2::text[]) AND d.refobjid <> v.oid)",
+        (args.schema, "{" + ",".join(RELATIONS) + "}"))
     pg.close()
     for t in RELATIONS:
-        say("scan: %-13s median %.4f s" % (t, statistics.median(per[t])))
+        say("scan: %-13s median %.4f s, %s rows" % (t, statistics.median(per[t]), counts[t]))
     out(scan_s="%.3f" % statistics.median(sums), scan_runs=",".join("%.3f" % s for s in sums),
-        rows=rows[0][0], heap_bytes=rows[0][1])
+        rows=sum(counts.values()), heap_bytes=size[0][0])
 
 
 # ---------------------------------------------------------------- daemon helpers
@@ -586,41 +616,126 @@ def cmd_explain(args):
 
 # ---------------------------------------------------------------- pglog
 
+LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ \[(\d+)\] "
+                        r"(LOG|DETAIL|ERROR|STATEMENT|HINT|CONTEXT|WARNING|NOTICE|FATAL):  ")
+LOG_DURATION = re.compile(r"duration: ([\d.]+) ms  (parse|bind|execute) ([^:]*): ", re.S)
+LOG_PARAM = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')", re.S)
+
+
+def log_records(path):
+    """The server log's records (pid, level, text), a record's continuation lines included."""
+    recs = []
+    for line in open(path, errors="replace"):
+        m = LOG_RECORD.match(line)
+        if m:
+            recs.append([m.group(1), m.group(2), line[m.end():]])
+        elif recs:
+            recs[-1][2] += line
+    return recs
+
+
+def log_statements(path):
+    """Statements of the logged sessions (log_min_duration_statement = 0): for each, the
+    parse, bind and execute times, its text and parameters as bound, its name (a rule's $6,
+    quality.sql for an empty $6, else the first word), and whether it ended: a statement bound
+    but never executed to the end was still running (or was cancelled) when the log ends."""
+    stmts, last = [], {}
+    for pid, level, text in log_records(path):
+        if level == "LOG":
+            m = LOG_DURATION.match(text)
+            if not m:
+                continue
+            step, ms, sql = m.group(2), float(m.group(1)), text[m.end():].rstrip("\n")
+            cur = last.get(pid)
+            if step == "parse" or cur is None or cur["done"] or cur.get(step) is not None:
+                cur = {"parse": None, "bind": None, "execute": None, "done": False,
+                       "sql": sql, "params": None, "error": None, "pid": pid}
+                stmts.append(cur)
+                last[pid] = cur
+            cur[step] = ms
+            cur["sql"] = sql
+            if step == "execute":
+                cur["done"] = True
+        elif level == "DETAIL" and text.startswith("parameters: ") and pid in last:
+            params = {}
+            for pm in LOG_PARAM.finditer(text[len("parameters: "):]):
+                params[int(pm.group(1))] = None if pm.group(2) == "NULL" else pm.group(3).replace("''", "'")
+            last[pid]["params"] = [params.get(i) for i in range(1, max(params or [0]) + 1)]
+        elif level == "ERROR" and pid in last and not last[pid]["done"]:
+            last[pid]["error"] = text.strip()
+            last[pid]["done"] = True
+    for st in stmts:
+        prm = st["params"] or []
+        if len(prm) >= 6:
+            st["name"] = prm[5] or "quality.sql"
+        else:
+            words = st["sql"].split()
+            st["name"] = "(" + (words[0] if words else "") + ")"
+    return stmts
+
+
 def cmd_pglog(args):
     """Per-statement durations of one dry run from the server log (log_min_duration_statement
     = 0): parse, bind (planning) and execute of each rule's query, named by its $6."""
-    stmts, cur = [], None
-    dur = re.compile(r"duration: ([\d.]+) ms  (parse|bind|execute) ([^:]*):(.*)")
-    par = re.compile(r"DETAIL:  parameters: .*\$6 = '([^']*)'")
-    for line in open(args.log, errors="replace"):
-        m = dur.search(line)
-        if m:
-            cur = {"step": m.group(2), "ms": float(m.group(1)), "rule": None,
-                   "text": m.group(4).strip()[:40]}
-            stmts.append(cur)
-            continue
-        m = par.search(line)
-        if m and cur is not None:
-            cur["rule"] = m.group(1) or "quality.sql"
-    # A parse has no parameters: it belongs to the bind that follows it.
-    for i, s in enumerate(stmts):
-        if s["rule"] is None and s["step"] == "parse" and i + 1 < len(stmts):
-            s["rule"] = stmts[i + 1]["rule"]
+    stmts = log_statements(args.log)
     table, order = {}, []
-    for s in stmts:
-        name = s["rule"] or ("(" + s["text"].split()[0] + ")" if s["text"] else "(other)")
+    for st in stmts:
+        name = st["name"]
         if name not in table:
-            table[name] = {"parse": 0.0, "bind": 0.0, "execute": 0.0}
+            table[name] = {"parse": 0.0, "bind": 0.0, "execute": 0.0, "open": False, "error": None}
             order.append(name)
-        table[name][s["step"]] += s["ms"]
+        t = table[name]
+        for k in ("parse", "bind", "execute"):
+            t[k] += st[k] or 0.0
+        if st["execute"] is None:
+            t["open"] = True
+            t["error"] = st["error"] or t["error"]
     print("%-22s %9s %9s %10s %10s" % ("statement", "parse ms", "plan ms", "execute ms", "total ms"))
     grand = 0.0
     for name in order:
         t = table[name]
         tot = t["parse"] + t["bind"] + t["execute"]
         grand += tot
-        print("%-22s %9.1f %9.1f %10.1f %10.1f" % (name[:22], t["parse"], t["bind"], t["execute"], tot))
+        note = ""
+        if t["open"]:
+            note = "  not finished: " + (t["error"].splitlines()[0] if t["error"] else
+                                         "still running when the log ends")
+        print("%-22s %9.1f %9.1f %10.1f %10.1f%s" % (name[:22], t["parse"], t["bind"], t["execute"], tot, note))
     print("%-22s %9s %9s %10s %10.1f" % ("all", "", "", "", grand))
+    if args.plans_dsn:
+        explain_logged(args, stmts)
+
+
+def explain_logged(args, stmts):
+    """EXPLAIN (no ANALYZE: a statement that ran for minutes is not run again) of each logged
+    statement that took at least --plans-min-ms or never finished, with the parameters it was
+    bound with, after replaying the session's set-up statements (BEGIN, set_config) so that
+    the plan is made under the same settings."""
+    pg = PG(args.plans_dsn)
+    pg.query("BEGIN")
+    outl = []
+    try:
+        for st in stmts:
+            prm = st["params"] or []
+            if len(prm) < 6:
+                first = st["sql"].lstrip().split(None, 1)[0].upper() if st["sql"].strip() else ""
+                if first in ("SET", "SELECT") and "set_config" in st["sql"] or first == "SET":
+                    pg.query(st["sql"], prm)
+                continue
+            if st["execute"] is not None and st["execute"] < args.plans_min_ms:
+                continue
+            state = ("execute %.0f ms" % st["execute"]) if st["execute"] is not None else \
+                ("not finished: " + (st["error"].splitlines()[0] if st["error"] else "still running"))
+            rows = pg.query("EXPLAIN " + st["sql"], prm)
+            outl.append("==== %s (%s)" % (st["name"], state))
+            outl.extend(r[0] for r in rows)
+            outl.append("")
+    finally:
+        pg.query("ROLLBACK")
+        pg.close()
+    with open(args.plans_out, "w") as f:
+        f.write("\n".join(outl) + "\n")
+    say("pglog: %d plans written to %s" % (sum(1 for l in outl if l.startswith("==== ")), args.plans_out))
 
 
 def main():
@@ -628,6 +743,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd_name", required=True)
 
     p = sub.add_parser("run")
+    p.add_argument("--timeout", type=float, default=None)
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_run)
 
@@ -690,6 +806,9 @@ def main():
 
     p = sub.add_parser("pglog")
     p.add_argument("log")
+    p.add_argument("--plans-dsn", help="EXPLAIN the slow or unfinished statements on this server")
+    p.add_argument("--plans-out", default="plans.txt")
+    p.add_argument("--plans-min-ms", type=float, default=1000.0)
     p.set_defaults(fn=cmd_pglog)
 
     args = ap.parse_args()

@@ -2,7 +2,7 @@
  * dwgen: synthetic children's social care case data for driftwatch.
  *
  *   dwgen --children N --seed S --as-of YYYY-MM-DD [--bad-rows PERMILLE]
- *         [--schema NAME] [--summary]
+ *         [--schema NAME] [--shape default|dense|heavy] [shape options] [--summary]
  *
  * Writes to stdout a psql script: for each of the nine contract relations
  * (../shared/spec/CONTRACT.md) a COPY ... FROM STDIN block in COPY text format.
@@ -20,7 +20,12 @@
  *   a fifth second or subsequent, lengths by the national distribution.
  *   About seven years are simulated and the last five (rows still open or ended
  *   within five years of --as-of) are written.
- * - The first eight families are scripted cases (see scripted()) dated relative
+ * - Other shapes (--shape, and knobs that scale one thing each: usage()): an
+ *   authority with far more involvement and plans that are never closed
+ *   (dense, the independent data set of issue 9), or a heavy tail of children
+ *   with hundreds of rows each (heavy). A knob left at its default draws no
+ *   extra random number, so the default shape's output does not move.
+ * - The first ten families are scripted cases (see scripted()) dated relative
  *   to --as-of, so every rule and stage of RULES.md is reached at any scale.
  * - Bad rows: every kind of docs/internals.md "Bad rows" is sprinkled at
  *   PERMILLE per 1000 rows (default 2; 0 turns it off). Any kind a table has not
@@ -263,6 +268,7 @@ static void oput_text(const char *s, size_t n)
 /* ------------------------------------------------------------------ rows */
 
 #define MAXF 8
+#define MAXKIDS 6 /* children in a family */
 #define FLEN 96
 
 typedef struct {
@@ -406,6 +412,20 @@ static struct {
     double bad_p;
     const char *schema;
     int summary;
+    /* shape (--shape and the knobs after it; see usage()) */
+    const char *shape;
+    double involved;      /* share of families known to children's social care */
+    double ref_mult;      /* referral episodes a year of an involved family, times */
+    double plan_mult;     /* share of episodes that lead to a CIN or CP plan, times */
+    double alloc_mult;    /* worker changes, times */
+    double appt_mult;     /* appointments, times */
+    double strat_mult;    /* strategies recorded at 15-month reviews, times */
+    double long_cin;      /* share of CIN plans that run for years */
+    double famcum[MAXKIDS]; /* cumulative family-size distribution (1..MAXKIDS children) */
+    int famcustom;        /* famcum came from --family-sizes */
+    double tail_share;    /* share of involved children with a heavy tail of rows */
+    int tail_rows;        /* rows of such a child in each of allocations, appointments, plans */
+    double teams_100k, workers_100k; /* 0: derived from caseloads */
     /* organisation */
     int n_teams, sw, eh, n_chairs, n_cpm;
     long id_cpm0, id_chair0, id_team0, block, n_workers;
@@ -415,6 +435,8 @@ static struct {
     long long bad[NTABLES][NKINDS];
     long long missing; /* children.missing produced anywhere */
     long long dropped; /* rows beyond a family's capacity (should stay 0) */
+    long long long_neglect_cin; /* children on a neglect CIN plan open on as-of, 6+ months old */
+    long long tail_children;
     row_t tmpl[NTABLES];
     int have_tmpl[NTABLES];
     int tmpl_ok; /* rows being written may serve as templates (not scripted cases) */
@@ -431,7 +453,10 @@ static long w_dangling(rng_t *r) { return G.n_workers + 1000 + uint_in(r, 0, 899
 static void setup_org(void)
 {
     long n = G.children;
-    G.n_teams = (int)((n + 1500) / 3000);
+    if (G.teams_100k > 0)
+        G.n_teams = (int)lround((double)n * G.teams_100k / 100000.0);
+    else
+        G.n_teams = (int)((n + 1500) / 3000);
     if (G.n_teams < 3)
         G.n_teams = 3;
     long per_team = n / G.n_teams;
@@ -448,6 +473,16 @@ static void setup_org(void)
     G.n_cpm = (int)(n / 200000);
     if (G.n_cpm < 1)
         G.n_cpm = 1;
+    if (G.workers_100k > 0) { /* a team's size from the workforce asked for: 3/4 social workers */
+        double staff = (double)n * G.workers_100k / 100000.0 - 1 - G.n_cpm - G.n_chairs;
+        int per = (int)lround(staff / G.n_teams) - 1; /* besides the team manager */
+        if (per < 3)
+            per = 3;
+        if (per > 400)
+            per = 400;
+        G.sw = (per * 3 + 2) / 4;
+        G.eh = per - G.sw;
+    }
     G.id_cpm0 = 2;
     G.id_chair0 = G.id_cpm0 + G.n_cpm;
     G.id_team0 = G.id_chair0 + G.n_chairs;
@@ -458,7 +493,15 @@ static void setup_org(void)
 /* -------------------------------------------------------------- families */
 
 /* families involved with children's social care: about 1 in 6 */
-#define P_INVOLVED 0.165
+#define P_INVOLVED 0.165 /* the default of --involved */
+/* --shape dense: the independent authority's figures of issue 9 (usage()) */
+#define DENSE_INVOLVED     0.60
+#define DENSE_REFERRALS    4.2
+#define DENSE_PLANS        0.9
+#define DENSE_ALLOCATIONS  0.2
+#define DENSE_APPOINTMENTS 0.67
+#define DENSE_STRATEGIES   0.5
+#define DENSE_LONG_CIN     0.88
 #define LAMBDA0    0.62 /* mean referral episodes a year for an involved family */
 #define P_REPEAT   0.14 /* a family whose CP plans ended comes back to CP */
 #define P_NFA      0.50 /* episode kinds: no further action after assessment */
@@ -469,9 +512,9 @@ static void setup_org(void)
 enum { S_HV, S_GP, S_DENTAL, S_PAED, S_HOSP, S_CAMHS, NSERV };
 static const char *const servname[NSERV] = {"health_visiting", "gp", "dental", "paediatrics", "hospital", "camhs"};
 
-#define MAXKIDS 6
-#define CAP_AL 1024
-#define CAP 512
+/* rows one family may hold per table (a heavy-tail child adds up to 1.5 x --tail-rows) */
+#define CAP_AL 4096
+#define CAP 2048
 
 enum { CAT_NEG, CAT_PHY, CAT_EMO, CAT_SAB, CAT_MUL, NCAT };
 static const char *const catname[NCAT] = {"NEG", "PHY", "EMO", "SAB", "MUL"};
@@ -486,6 +529,7 @@ typedef struct {
     int first;   /* first episode start, or OPEN */
     int visible; /* has a row in the written history */
     int seq_al, seq_ref, seq_cin, seq_cp, seq_st;
+    int tail; /* rows per table of a heavy-tail child (--tail-share), else 0 */
 } kid_t;
 
 typedef struct { unsigned char kid; unsigned short seq; long worker; int start, end; } al_t;
@@ -546,6 +590,26 @@ static void add_alloc(fam_t *f, unsigned mask, long worker, int start, int end)
     }
 }
 
+/* The census reason for closing a referral: the caller's (8 or 9 after an assessment, 7 when
+ * services ceased, 1, 3 or 4 after care), now and then another: a family that moved away (RC5),
+ * a young person passed to adult services at 18 (RC6), very rarely a death (RC2). From a stream of
+ * the row's own, so that the family's stream does not move. */
+static int closure_reason(const kid_t *k, int seq, int closure, int reason)
+{
+    if (reason != 7 && reason != 8)
+        return reason;
+    rng_t x;
+    rng_seed(&x, G.seed, (uint64_t)k->num, 0x100u + (uint64_t)seq);
+    double u = unif(&x);
+    if (reason == 7 && closure - k->dob >= 17 * YEAR && u < 0.8)
+        return 6;
+    if (u < 0.001)
+        return 2;
+    if (u < 0.035)
+        return 5;
+    return reason;
+}
+
 static void add_ref(fam_t *f, unsigned mask, int date, int need, int neglect, int closure, int reason)
 {
     closure = clip(closure);
@@ -558,9 +622,9 @@ static void add_ref(fam_t *f, unsigned mask, int date, int need, int neglect, in
             G.dropped++;
             continue;
         }
+        int rc = closure == OPEN ? 0 : closure_reason(k, seq, closure, reason);
         f->ref[f->nref++] = (ref_t){(unsigned char)i, (unsigned char)need, (unsigned char)neglect,
-                                    (unsigned char)(closure == OPEN ? 0 : reason), (unsigned short)seq,
-                                    date, closure};
+                                    (unsigned char)rc, (unsigned short)seq, date, closure};
         if (shown(closure))
             k->visible = 1;
     }
@@ -736,6 +800,7 @@ typedef struct {
 
 static void ep_change(ep_t *e, int day, double p)
 {
+    p *= G.alloc_mult;
     if (e->nchg < 48 && bern(&e->f->r, p))
         e->chg[e->nchg++] = day;
 }
@@ -768,6 +833,8 @@ static int cin_run(ep_t *e, int start, int neglect, int allow_esc, int *escalate
         if (start > G.as_of)
             return OPEN;
         int len = cin_len(r);
+        if (G.long_cin > 0 && bern(r, G.long_cin))
+            len = uint_in(r, 400, 2200); /* plans that run for years, or are never closed */
         int end = start + len;
         ep_change(e, start, 0.25);
         if (allow_esc && bern(r, P_ESCALATE)) {
@@ -831,7 +898,7 @@ static int cp_run(ep_t *e, int s, int cat, int *open)
         add_cp(f, e->mask, s, end, cat, latest, chair);
         ep_change(e, s, n == 0 ? 0.3 : 0.1);
         /* the 15-month review of a long plan records a way forward */
-        if (!strat_done && s <= t15 && t15 < end && bern(r, 0.6)) {
+        if (!strat_done && s <= t15 && t15 < end && bern(r, 0.6 * G.strat_mult)) {
             strat_done = 1;
             double k = unif(r);
             int kind = k < 0.5 ? SK_PLO : k < 0.7 ? SK_CARE : SK_STEP;
@@ -872,6 +939,19 @@ static int cat_is_neglect(rng_t *r, int cat) { return cat == CAT_NEG || (cat == 
 
 enum { EP_NFA, EP_SUPPORT, EP_CIN, EP_CP };
 
+/* --plans X: the CIN and CP shares times X (at most all episodes), the others scaled down */
+static int episode_type(double u)
+{
+    double cin = (1 - P_NFA - P_SUPPORT - P_CP) * G.plan_mult, cp = P_CP * G.plan_mult;
+    if (cin + cp > 1) {
+        cin /= cin + cp;
+        cp = 1 - cin;
+    }
+    double rest = (1 - cin - cp) / (P_NFA + P_SUPPORT);
+    double nfa = P_NFA * rest, sup = P_SUPPORT * rest;
+    return u < nfa ? EP_NFA : u < nfa + sup ? EP_SUPPORT : u < 1 - cp ? EP_CIN : EP_CP;
+}
+
 /* one episode of involvement starting with a referral on d; returns the day it
  * closed (OPEN if open on as-of); *cp_end gets the end of its last CP plan */
 static int run_episode(fam_t *f, unsigned mask, int d, int type, int cat, int *cp_end)
@@ -882,7 +962,8 @@ static int run_episode(fam_t *f, unsigned mask, int d, int type, int cat, int *c
     if (type == EP_CP)
         e.neglect = cat_is_neglect(r, cat) || bern(r, 0.15);
     else
-        e.neglect = bern(r, type == EP_CIN ? 0.45 : 0.25);
+        /* a family referred for neglect before is likelier to be referred for it again */
+        e.neglect = bern(r, type == EP_CIN ? (f->any_neglect ? 0.65 : 0.45) : (f->any_neglect ? 0.45 : 0.25));
     e.need = draw_need(r, e.neglect);
     if (e.neglect)
         f->any_neglect = 1;
@@ -964,8 +1045,10 @@ static int run_episode(fam_t *f, unsigned mask, int d, int type, int cat, int *c
 static void simulate(fam_t *f)
 {
     rng_t *r = &f->r;
-    double lam = LAMBDA0 * rexp(r, 1.0) + 0.02;
-    f->churn_mean = bern(r, 0.10) ? 120 : 560;
+    double lam = LAMBDA0 * rexp(r, 1.0) * G.ref_mult + 0.02;
+    f->churn_mean = (int)((bern(r, 0.10) ? 120 : 560) / G.alloc_mult);
+    if (f->churn_mean < 5)
+        f->churn_mean = 5;
     f->chair = w_chair(uint_in(r, 0, G.n_chairs - 1));
     int t = G.H0 + (int)rexp(r, YEAR / lam);
     int forced = 0, prevcat = -1;
@@ -975,7 +1058,10 @@ static void simulate(fam_t *f)
             type = EP_CP;
         else {
             double u = unif(r);
-            type = u < P_NFA ? EP_NFA : u < P_NFA + P_SUPPORT ? EP_SUPPORT : u < 1 - P_CP ? EP_CIN : EP_CP;
+            if (G.plan_mult == 1.0)
+                type = u < P_NFA ? EP_NFA : u < P_NFA + P_SUPPORT ? EP_SUPPORT : u < 1 - P_CP ? EP_CIN : EP_CP;
+            else
+                type = episode_type(u);
         }
         if (type == EP_CP)
             cat = (prevcat >= 0 && bern(r, 0.6)) ? prevcat : draw_cat(r);
@@ -1026,7 +1112,7 @@ static void simulate(fam_t *f)
                 continue;
             }
         }
-        t = end + 14 + (int)rexp(r, YEAR / lam);
+        t = end + 30 + (int)rexp(r, YEAR / lam);
         forced = 0;
     }
 }
@@ -1035,7 +1121,7 @@ static void simulate(fam_t *f)
 /* Scripted cases: the first NSCRIPTED families have histories built relative
  * to --as-of so that every rule and stage of RULES.md is reached at any scale
  * (a 100-child demo has alerts too). Dates are jittered by the family's seed. */
-#define NSCRIPTED 8
+#define NSCRIPTED 10
 enum { O_ATT, O_WNB, O_CBF, O_CBS, O_PEND };
 
 static void sc_appt(fam_t *f, int kid, int serv, int day, int minute, int outcome)
@@ -1152,6 +1238,90 @@ static void scripted(fam_t *f, int sc)
         sc_appt(f, 0, S_HV, T + uint_in(r, 5, 30), 11 * 60, O_PEND);
         break;
     }
+    case 8: /* referred for neglect, closed after assessment, referred again months later (not
+             * for neglect) and still open: re_referral 12m; an old referral years before */
+        d = T - uint_in(r, 2 * YEAR + 200, 3 * YEAR - 30); /* after the birth (scripted children are 3+) */
+        add_ref(f, all, d, 4, 0, d + uint_in(r, 100, 200), 7);
+        FOR_KIDS(f, all, i) f->k[i].first = d;
+        d = add_months(T, -8) - uint_in(r, 0, 20);
+        add_ref(f, all, d, 1, 1, d + uint_in(r, 15, 40), 8);
+        s = T - uint_in(r, 10, 40);
+        add_ref(f, all, s, 4, 0, OPEN, 0);
+        add_alloc(f, all, pick_sw(f, -1), s + 1, OPEN);
+        break;
+    case 9: /* a third referral in two years, neglect in the first: re_referral cycle */
+        d = add_months(T, -22) + uint_in(r, 0, 20);
+        add_ref(f, all, d, 1, 1, d + uint_in(r, 20, 45), 9);
+        FOR_KIDS(f, all, i) f->k[i].first = d;
+        d = add_months(T, -11) + uint_in(r, 0, 20);
+        add_ref(f, all, d, 5, 0, d + uint_in(r, 20, 45), 8);
+        s = T - uint_in(r, 5, 30);
+        add_ref(f, all, s, 1, 1, OPEN, 0);
+        add_alloc(f, all, pick_sw(f, -1), s + 1, OPEN);
+        break;
+    }
+}
+
+/* The heavy tail (--tail-share, --tail-rows): a few children whose records run to hundreds of
+ * rows in allocations, plans, referrals and appointments, as some real records do (a child known
+ * since birth whose every review opened a new plan and every team move a new allocation). The
+ * rows come from a stream of the child's own, so the rest of the output does not move. */
+static void tail_rng(rng_t *t, const kid_t *k) { rng_seed(t, G.seed, (uint64_t)k->num, 13); }
+
+static void add_tail(fam_t *f, int i)
+{
+    kid_t *k = &f->k[i];
+    rng_t t;
+    tail_rng(&t, k);
+    if (!bern(&t, G.tail_share))
+        return;
+    int from = k->dob > G.H ? k->dob : G.H;
+    int span = G.as_of - from;
+    if (span < 120)
+        return;
+    int n = (int)(G.tail_rows * (0.5 + unif(&t)));
+    if (n < 4)
+        n = 4;
+    k->tail = n;
+    unsigned m = 1u << i;
+    if (k->first == OPEN)
+        k->first = from;
+    /* allocations: one after another, a new worker each time, the last still open */
+    double step = (double)span / n;
+    long w = -1;
+    for (int j = 0; j < n; j++) {
+        int s = from + (int)(j * step), e = j + 1 < n ? from + (int)((j + 1) * step) : OPEN;
+        w = w_sw(bern(&t, 0.9) ? f->team : uint_in(&t, 0, G.n_teams - 1), uint_in(&t, 0, G.sw - 1));
+        add_alloc(f, m, w, s, e);
+    }
+    /* plans: two CIN for each CP, each closed and the next opened within days or weeks, so
+     * that they chain into long episodes; the last of each open half the time */
+    for (int kind = 0; kind < 2; kind++) {
+        int np = kind == 0 ? n * 2 / 3 : n / 3;
+        if (np < 2)
+            np = 2;
+        double ps = (double)span / np;
+        int cat = bern(&t, 0.7) ? CAT_NEG : draw_cat(&t);
+        for (int j = 0; j < np; j++) {
+            int s = from + (int)(j * ps);
+            int len = (int)(ps * (0.6 + 0.4 * unif(&t)));
+            if (len < 1)
+                len = 1;
+            int e = j + 1 == np && bern(&t, 0.5) ? OPEN : s + len;
+            if (kind == 0)
+                add_cin(f, m, s, e, bern(&t, 0.85));
+            else
+                add_cp(f, m, s, e, cat, bern(&t, 0.9) ? -1 : draw_cat(&t), f->chair);
+        }
+    }
+    /* referrals: one in ten rows, each closed before the next, the last open half the time */
+    int nr = n / 10 > 2 ? n / 10 : 2;
+    double rs = (double)span / nr;
+    for (int j = 0; j < nr; j++) {
+        int d = from + (int)(j * rs);
+        int ng = bern(&t, 0.6);
+        int c = j + 1 == nr && bern(&t, 0.5) ? OPEN : d + 1 + (int)(rs * 0.8 * unif(&t));
+        add_ref(f, m, d, draw_need(&t, ng), ng, c, bern(&t, 0.5) ? 7 : 8);
     }
 }
 
@@ -1164,7 +1334,12 @@ static void gen_family(fam_t *f, long fnum, long first_child)
     f->any_neglect = 0;
     f->last_worker = -1;
     double u = unif(r);
-    int n = u < 0.45 ? 1 : u < 0.75 ? 2 : u < 0.90 ? 3 : u < 0.97 ? 4 : u < 0.995 ? 5 : 6;
+    int n;
+    if (G.famcustom) {
+        for (n = 1; n < MAXKIDS && u >= G.famcum[n - 1]; n++)
+            ;
+    } else
+        n = u < 0.45 ? 1 : u < 0.75 ? 2 : u < 0.90 ? 3 : u < 0.97 ? 4 : u < 0.995 ? 5 : 6;
     if (n > G.children - first_child + 1)
         n = (int)(G.children - first_child + 1);
     f->nkids = n;
@@ -1182,8 +1357,8 @@ static void gen_family(fam_t *f, long fnum, long first_child)
         age += uint_in(r, YEAR, 3 * YEAR);
     }
     f->team = uint_in(r, 0, G.n_teams - 1);
-    f->family_null = n == 1 && bern(r, 0.05);
-    f->involved = bern(r, P_INVOLVED);
+    f->family_null = n == 1 && bern(r, 0.05) && fnum > NSCRIPTED; /* scripted: F-00000N */
+    f->involved = bern(r, G.involved);
     for (int i = 0; i < n; i++)
         f->k[i].disability = bern(r, f->involved ? 0.08 : 0.03);
     if (fnum <= NSCRIPTED) {
@@ -1193,6 +1368,9 @@ static void gen_family(fam_t *f, long fnum, long first_child)
     } else if (f->involved) {
         simulate(f);
         f->wnb = f->any_neglect ? 0.08 + 0.17 * unif(r) : 0.02 + 0.05 * unif(r);
+        if (G.tail_share > 0)
+            for (int i = 0; i < n; i++)
+                add_tail(f, i);
     }
 }
 
@@ -1550,6 +1728,8 @@ static void emit_children(fam_t *f)
     rng_t *br = &G.brng[T_CHILDREN];
     for (int i = 0; i < f->nkids; i++) {
         kid_t *k = &f->k[i];
+        if (k->tail)
+            G.tail_children++;
         /* children.missing: a child with case rows but no person record */
         if (k->visible && G.bad_p > 0 && unif(br) < G.bad_p) {
             G.missing++;
@@ -1611,10 +1791,14 @@ static void emit_ref(fam_t *f)
 static void emit_cin(fam_t *f)
 {
     row_t row = {.nf = 5};
+    unsigned long_ng = 0;
+    int six = add_months(G.as_of, -6);
     for (int i = 0; i < f->ncin; i++) {
         cin_t *x = &f->cin[i];
         if (!shown(x->end))
             continue;
+        if (x->neglect && x->end == OPEN && x->start <= six)
+            long_ng |= 1u << x->kid;
         long c = f->k[x->kid].num;
         f_id(&row, 0, "CIN-", c, 6, x->seq, 2);
         f_child(&row, 1, c);
@@ -1623,6 +1807,8 @@ static void emit_cin(fam_t *f)
         f_bool(&row, 4, x->neglect);
         emit(T_CIN, &row);
     }
+    for (; long_ng; long_ng &= long_ng - 1)
+        G.long_neglect_cin++;
 }
 
 static void emit_cp(fam_t *f)
@@ -1711,6 +1897,29 @@ static void fmt_ts(row_t *row, int i, int day, int minute, rng_t *r)
     row->day[i] = day;
 }
 
+static const char *const oname[] = {"attended", "was_not_brought", "cancelled_by_family",
+                                    "cancelled_by_service", "pending"};
+
+/* a heavy-tail child's appointments: k->tail of them over the written history (add_tail) */
+static void tail_appts(const kid_t *k, row_t *row, int seq, double wnb)
+{
+    rng_t t;
+    rng_seed(&t, G.seed, (uint64_t)k->num, 14);
+    int from = k->dob > G.H ? k->dob : G.H, to = G.as_of + 60;
+    for (int j = 0; j < k->tail; j++) {
+        int day = uint_in(&t, from, to);
+        int minute = uint_in(&t, 8 * 6, 17 * 6) * 10;
+        double u = unif(&t);
+        int o = day > G.as_of ? O_PEND : u < wnb ? O_WNB : u < wnb + 0.05 ? O_CBS : O_ATT;
+        f_id(row, 0, "APT-", k->num, 6, ++seq, 3);
+        f_child(row, 1, k->num);
+        f_str(row, 2, servname[uint_in(&t, 0, NSERV - 1)]);
+        fmt_ts(row, 3, day, minute, &t);
+        f_str(row, 4, oname[o]);
+        emit(T_APPT, row);
+    }
+}
+
 static void emit_appt(fam_t *f)
 {
     if (!f->involved)
@@ -1730,8 +1939,6 @@ static void emit_appt(fam_t *f)
             from = k->dob;
         int to = G.as_of + 60;
         int seq = 0;
-        static const char *const oname[] = {"attended", "was_not_brought", "cancelled_by_family",
-                                            "cancelled_by_service", "pending"};
         for (int j = 0; j < f->nsa; j++) {
             sa_t *a = &f->sa[j];
             if (a->kid != i)
@@ -1744,7 +1951,7 @@ static void emit_appt(fam_t *f)
             emit(T_APPT, &row);
         }
         for (int s = 0; s < NSERV; s++) {
-            double mean = YEAR / serv_max[s];
+            double mean = YEAR / (serv_max[s] * G.appt_mult);
             for (double t = from + rexp(&r, mean); t < to; t += rexp(&r, mean)) {
                 int day = (int)t;
                 if (unif(&r) * serv_max[s] >= serv_rate(s, day - k->dob, k->disability))
@@ -1789,6 +1996,8 @@ static void emit_appt(fam_t *f)
                 emit(T_APPT, &row);
             }
         }
+        if (k->tail)
+            tail_appts(k, &row, seq, wnb);
     }
 }
 
@@ -1845,7 +2054,7 @@ static void table(int tbl)
 static void usage(FILE *out)
 {
     fputs("usage: dwgen --children N --seed S --as-of YYYY-MM-DD [--bad-rows PERMILLE]\n"
-          "             [--schema NAME] [--summary]\n"
+          "             [--schema NAME] [--shape NAME] [shape options] [--summary]\n"
           "Writes synthetic case data for driftwatch's nine contract relations as a psql\n"
           "script of COPY blocks on stdout (pipe it into psql -v ON_ERROR_STOP=1).\n"
           "  --children N      population size (children in the authority), default 10000\n"
@@ -1853,7 +2062,30 @@ static void usage(FILE *out)
           "  --as-of DATE      the last day of the history (required)\n"
           "  --bad-rows P      bad rows per 1000 rows, default 2; 0 turns them off\n"
           "  --schema NAME     schema of the tables, default casework\n"
-          "  --summary         print row and bad-row counts on stderr\n",
+          "  --summary         print row and bad-row counts, and the shape, on stderr\n"
+          "Shape: a preset, then any of the options after it (whatever their order)\n"
+          "  --shape NAME      default: an England-like authority (DOMAIN.md);\n"
+          "                    dense: per 1,000,000 children about 1.6 M allocations, 1.2 M\n"
+          "                    referrals, 400 k CIN plans, 120 k CP plans, 5 M appointments,\n"
+          "                    10 k strategies, 4,300 workers in 200 teams, and ~80 k children\n"
+          "                    on a CIN plan for neglect of over 6 months;\n"
+          "                    heavy: default plus a tail of 1% of the involved children\n"
+          "                    (~0.15% of all) with hundreds of rows each\n"
+          "  --involved P      share of families known to children's social care (0.165)\n"
+          "  --referrals X     referral episodes a year per involved family, times X (1)\n"
+          "  --plans X         share of referral episodes that lead to a CIN or CP plan, times X (1)\n"
+          "  --allocations X   worker changes (new allocations), times X (1)\n"
+          "  --appointments X  appointments per involved child, times X (1)\n"
+          "  --strategies X    strategies recorded at a long CP plan's 15-month review, times X (1)\n"
+          "  --long-cin P      share of CIN plans that run 13 months to 6 years, often never\n"
+          "                    closed (0)\n"
+          "  --family-sizes W1,W2,...,W6  weights of families of 1 to 6 children\n"
+          "                    (45,30,15,7,2.5,0.5)\n"
+          "  --tail-share P    share of involved children with a heavy tail of rows (0)\n"
+          "  --tail-rows N     such a child's rows in each of allocations, appointments and\n"
+          "                    plans: N/2 to 3N/2 (300); a tenth as many referrals\n"
+          "  --teams-per-100k X, --workers-per-100k X  the organisation's size (0: about one\n"
+          "                    team per 3,000 children, caseloads of 16)\n",
           out);
 }
 
@@ -1867,6 +2099,137 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == 0 || *end != 0 || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_shape(const char *name)
+{
+    G.shape = name;
+    G.involved = P_INVOLVED;
+    G.ref_mult = G.plan_mult = G.alloc_mult = G.appt_mult = G.strat_mult = 1.0;
+    G.long_cin = 0;
+    G.famcustom = 0;
+    G.tail_share = 0;
+    G.tail_rows = 300;
+    G.teams_100k = G.workers_100k = 0;
+    if (strcmp(name, "default") == 0)
+        return 0;
+    if (strcmp(name, "dense") == 0) {
+        G.involved = DENSE_INVOLVED;
+        G.ref_mult = DENSE_REFERRALS;
+        G.plan_mult = DENSE_PLANS;
+        G.alloc_mult = DENSE_ALLOCATIONS;
+        G.appt_mult = DENSE_APPOINTMENTS;
+        G.strat_mult = DENSE_STRATEGIES;
+        G.long_cin = DENSE_LONG_CIN;
+        G.teams_100k = 20;
+        G.workers_100k = 430;
+        return 0;
+    }
+    if (strcmp(name, "heavy") == 0) {
+        G.tail_share = 0.01;
+        return 0;
+    }
+    return -1;
+}
+
+static int set_family_sizes(const char *v)
+{
+    double w[MAXKIDS] = {0}, sum = 0;
+    int n = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        if (n == MAXKIDS)
+            return -1;
+        w[n] = strtod(p, &end);
+        if (end == p || !(w[n] >= 0 && w[n] <= 1e6))
+            return -1;
+        sum += w[n++];
+        p = end;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    if (!(sum > 0))
+        return -1;
+    double acc = 0;
+    for (int i = 0; i < MAXKIDS; i++) {
+        acc += w[i] / sum;
+        G.famcum[i] = acc;
+    }
+    G.famcum[MAXKIDS - 1] = 2; /* whatever rounding left */
+    G.famcustom = 1;
+    return 0;
+}
+
+/* one shape option A with value V: 0 done, 1 not a shape option, 2 bad value (said) */
+static int shape_option(const char *a, const char *v)
+{
+    static const struct { const char *name; double *dst; double lo, hi; } dbl[] = {
+        {"--involved", &G.involved, 0, 1},       {"--referrals", &G.ref_mult, 0.01, 50},
+        {"--plans", &G.plan_mult, 0, 10},        {"--allocations", &G.alloc_mult, 0.01, 50},
+        {"--appointments", &G.appt_mult, 0, 50}, {"--strategies", &G.strat_mult, 0, 1.0 / 0.6},
+        {"--long-cin", &G.long_cin, 0, 1},       {"--tail-share", &G.tail_share, 0, 1},
+        {"--teams-per-100k", &G.teams_100k, 0, 10000},
+        {"--workers-per-100k", &G.workers_100k, 0, 100000},
+    };
+    for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++) {
+        if (strcmp(a, dbl[i].name) != 0)
+            continue;
+        if (parse_double(v, dbl[i].lo, dbl[i].hi, dbl[i].dst)) {
+            fprintf(stderr, "dwgen: %s wants a number from %g to %g\n", a, dbl[i].lo, dbl[i].hi);
+            return 2;
+        }
+        return 0;
+    }
+    if (strcmp(a, "--tail-rows") == 0) {
+        long n;
+        if (parse_long(v, 4, 1000, &n)) {
+            fprintf(stderr, "dwgen: --tail-rows wants an integer from 4 to 1000\n");
+            return 2;
+        }
+        G.tail_rows = (int)n;
+        return 0;
+    }
+    if (strcmp(a, "--family-sizes") == 0) {
+        if (set_family_sizes(v)) {
+            fprintf(stderr, "dwgen: --family-sizes wants 1 to %d non-negative weights separated by commas, not all 0\n",
+                    MAXKIDS);
+            return 2;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+static void print_summary(void)
+{
+    fprintf(stderr, "shape %s: involved %g, referrals x%g, plans x%g, allocations x%g, appointments x%g, "
+                    "strategies x%g, long CIN %g, tail %g x %d rows, %d teams, %ld workers\n",
+            G.shape, G.involved, G.ref_mult, G.plan_mult, G.alloc_mult, G.appt_mult, G.strat_mult, G.long_cin,
+            G.tail_share, G.tail_rows, G.n_teams, G.n_workers);
+    for (int t = 0; t < NTABLES; t++) {
+        fprintf(stderr, "%-13s %10lld rows %8.3f per child", tname[t], G.rows[t], (double)G.rows[t] / G.children);
+        for (int k = 0; k < NKINDS; k++)
+            if (G.bad[t][k])
+                fprintf(stderr, "  %s=%lld", kname[k], G.bad[t][k]);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "children on a CIN plan for neglect open on as-of that started 6+ months before: %lld\n",
+            G.long_neglect_cin);
+    fprintf(stderr, "heavy-tail children %lld; children.missing produced %lld; rows dropped at capacity %lld\n",
+            G.tail_children, G.missing, G.dropped);
+}
+
 int main(int argc, char **argv)
 {
     long children = 10000;
@@ -1874,6 +2237,12 @@ int main(int argc, char **argv)
     double permille = 2;
     int have_asof = 0;
     G.schema = "casework";
+    set_shape("default");
+    for (int i = 1; i + 1 < argc; i++) /* the preset first: the other shape options refine it */
+        if (strcmp(argv[i], "--shape") == 0 && set_shape(argv[i + 1])) {
+            fprintf(stderr, "dwgen: --shape wants default, dense or heavy, not '%s'\n", argv[i + 1]);
+            return 2;
+        }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1890,7 +2259,14 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
-        if (strcmp(a, "--children") == 0) {
+        int so = shape_option(a, v);
+        if (so == 0)
+            continue;
+        if (so == 2)
+            return 2;
+        if (strcmp(a, "--shape") == 0) {
+            continue; /* applied above */
+        } else if (strcmp(a, "--children") == 0) {
             if (parse_long(v, 1, 50000000, &children)) {
                 fprintf(stderr, "dwgen: --children wants an integer from 1 to 50000000\n");
                 return 2;
@@ -1949,16 +2325,7 @@ int main(int argc, char **argv)
         perror("dwgen: write");
         return 1;
     }
-    if (G.summary) {
-        for (int t = 0; t < NTABLES; t++) {
-            fprintf(stderr, "%-13s %10lld rows", tname[t], G.rows[t]);
-            for (int k = 0; k < NKINDS; k++)
-                if (G.bad[t][k])
-                    fprintf(stderr, "  %s=%lld", kname[k], G.bad[t][k]);
-            fputc('\n', stderr);
-        }
-        fprintf(stderr, "children.missing produced %lld; rows dropped at capacity %lld\n", G.missing,
-                G.dropped);
-    }
+    if (G.summary)
+        print_summary();
     return 0;
 }

@@ -3,7 +3,8 @@
 #
 # Needs a running PostgreSQL reached through PGHOST, PGPORT, PGUSER and PGDATABASE,
 # and DWGEN, the path to the dwgen binary (default build/dwgen). Creates and drops
-# its own schemas gen_test, gen_test_clean and gen_test_small in that database.
+# its own schemas gen_test, gen_test_clean, gen_test_small, gen_test_dense and
+# gen_test_heavy in that database.
 #
 # Prints one line per check, "ok - NAME" or "not ok - NAME", and diagnostics as "# ..."
 # (the last one a count). Exits 1 if any check failed. GEN_TEST_SEED changes the seed.
@@ -46,7 +47,8 @@ positive() {
 
 cleanup() {
     psql_ -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" -c "DROP SCHEMA IF EXISTS $CLEAN CASCADE" \
-        -c "DROP SCHEMA IF EXISTS gen_test_small CASCADE" >/dev/null 2>&1
+        -c "DROP SCHEMA IF EXISTS gen_test_small CASCADE" -c "DROP SCHEMA IF EXISTS gen_test_dense CASCADE" \
+        -c "DROP SCHEMA IF EXISTS gen_test_heavy CASCADE" >/dev/null 2>&1
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -76,6 +78,31 @@ h4=$(gen --children 5000 --seed 7 --bad-rows 0 | sha256sum | cut -c1-64)
 [ "$h1" = "$h2" ] && ok "same seed and arguments give identical output" || notok "same seed and arguments give identical output" "$h1 != $h2"
 [ "$h1" != "$h3" ] && ok "a different seed gives different output" || notok "a different seed gives different output"
 [ "$h1" != "$h4" ] && ok "--bad-rows changes the output" || notok "--bad-rows changes the output"
+
+# shapes (--shape and its knobs)
+hs() { gen --children 5000 --seed 7 "$@" | sha256sum | cut -c1-64; }
+for shape in dense heavy; do
+    a=$(hs --shape $shape) b=$(hs --shape $shape)
+    [ "$a" = "$b" ] && ok "--shape $shape: same arguments give identical output" ||
+        notok "--shape $shape: same arguments give identical output" "$a != $b"
+    [ "$a" != "$h1" ] && ok "--shape $shape differs from the default" || notok "--shape $shape differs from the default"
+done
+v=$(hs --shape default --involved 0.165 --referrals 1 --plans 1 --allocations 1 --appointments 1 --strategies 1 \
+    --long-cin 0 --tail-share 0 --family-sizes 45,30,15,7,2.5,0.5)
+[ "$v" = "$h1" ] && ok "every knob at its default value gives the default output" ||
+    notok "every knob at its default value gives the default output" "$v != $h1"
+v=$(hs --shape heavy --tail-share 0.05) w=$(hs --shape heavy --tail-share 0.05 --tail-rows 40)
+[ "$v" != "$w" ] && [ "$v" != "$(hs --shape heavy)" ] && ok "--tail-share and --tail-rows change the output" ||
+    notok "--tail-share and --tail-rows change the output"
+for bad in "--shape bogus" "--involved 1.5" "--referrals 0" "--family-sizes 1,x" "--family-sizes 0,0" \
+    "--tail-rows 2" "--long-cin -0.1" "--plans"; do
+    # shellcheck disable=SC2086
+    "$DWGEN" --children 10 --as-of "$T" $bad >/dev/null 2>"$tmp/knob.err"
+    rc=$?
+    [ "$rc" -eq 2 ] && grep -q . "$tmp/knob.err" && ok "dwgen $bad is a usage error with a message" ||
+        notok "dwgen $bad is a usage error with a message" "exit $rc: $(cat "$tmp/knob.err")"
+done
+check_cmd "dwgen --help lists the shape options" sh -c "'$DWGEN' --help | grep -q -- '--tail-share' && '$DWGEN' --help | grep -q 'dense'"
 
 gen --children 300 --seed 1 --schema 'odd"name' >"$tmp/small.sql"
 check_cmd "nine COPY blocks in the named schema" \
@@ -126,6 +153,29 @@ if load "$SMALL" --bad-rows 0 2>"$tmp/load.err"; then
              AND scheduled_for > :'T'::date - interval '6 months' GROUP BY 1 HAVING count(*) >= 2) x) > 0")
     [ "$v" = t ] && ok "200 children still have the scripted cases for every rule" ||
         notok "200 children still have the scripted cases for every rule" "got '$v'"
+    # re_referral as RULES.md defines it: the child's latest referral on or before as-of, open on
+    # as-of, and the earlier referrals of the 12 and 24 months before it
+    v=$(q $SMALL "WITH cur AS (
+            SELECT DISTINCT ON (child_id) * FROM referrals WHERE referral_date <= :'T'
+            ORDER BY child_id, referral_date DESC, referral_id DESC),
+        st AS (
+            SELECT c.child_id, ch.family_id,
+                   bool_or(e.referral_date >= c.referral_date - interval '12 months'
+                           AND (c.neglect OR c.primary_need = 'N1' OR e.neglect OR e.primary_need = 'N1')) AS m12,
+                   count(*) FILTER (WHERE e.referral_date > c.referral_date - interval '24 months') >= 2
+                   AND (c.neglect OR c.primary_need = 'N1' OR bool_or((e.neglect OR e.primary_need = 'N1')
+                        AND e.referral_date > c.referral_date - interval '24 months')) AS cyc
+            FROM cur c JOIN children ch USING (child_id)
+            JOIN referrals e ON e.child_id = c.child_id AND e.referral_date < c.referral_date
+            WHERE c.closure_date IS NULL OR c.closure_date > :'T'
+            GROUP BY c.child_id, ch.family_id, c.neglect, c.primary_need)
+        SELECT coalesce(bool_and(m12 AND NOT cyc) FILTER (WHERE family_id = 'F-000009'), false)
+               AND coalesce(bool_and(cyc) FILTER (WHERE family_id = 'F-000010'), false)
+               AND count(*) FILTER (WHERE family_id IN ('F-000009', 'F-000010')) =
+                   (SELECT count(*) FROM children WHERE family_id IN ('F-000009', 'F-000010'))
+        FROM st")
+    [ "$v" = t ] && ok "the children of scripted families 9 and 10 reach re_referral 12m and cycle" ||
+        notok "the children of scripted families 9 and 10 reach re_referral 12m and cycle" "got '$v'"
 else
     notok "200 children still have the scripted cases for every rule" "$(head -c 2000 "$tmp/load.err")"
 fi
@@ -231,6 +281,65 @@ positive "some siblings share a family_id" \
 positive "referrals carry N1..N9 needs and RC closure codes" \
     "$(q $S "SELECT CASE WHEN count(DISTINCT primary_need) FILTER (WHERE primary_need ~ '^N[1-9]$') = 9
              AND count(*) FILTER (WHERE closure_reason ~ '^RC[1-9]$') > 0 AND count(*) FILTER (WHERE closure_date IS NULL) > 0 THEN 1 ELSE 0 END FROM referrals")"
+
+v=$(q $S "SELECT round(avg((EXISTS (SELECT 1 FROM referrals p WHERE p.child_id = r.child_id AND p.referral_date < r.referral_date
+              AND p.referral_date >= r.referral_date - interval '12 months'))::int), 3)
+          FROM referrals r WHERE r.referral_date > :'T'::date - 365 AND r.referral_date <= :'T' AND r.child_id IS NOT NULL")
+range "re-referrals within 12 months among the last year's referrals (national 0.22-0.23)" "$v" 0.18 0.27
+v=$(q $S "SELECT count(*) FROM (SELECT child_id FROM referrals WHERE child_id IS NOT NULL AND referral_date > :'T'::date - interval '24 months'
+          AND referral_date <= :'T' GROUP BY child_id HAVING count(*) >= 3) x")
+range "children with 3+ referrals in the 24 months to as-of per 100k" "$(per100k "${v:-0}")" 100 1500
+v=$(q $S "SELECT count(DISTINCT closure_reason) FROM referrals WHERE closure_reason ~ '^RC[1-9]$'")
+[ "$v" = 9 ] && ok "referral closures carry every reason RC1..RC9" || notok "referral closures carry every reason RC1..RC9" "$v distinct"
+v=$(q $S "SELECT count(DISTINCT (neglect, primary_need = 'N1')) FROM referrals WHERE neglect IS NOT NULL AND primary_need IS NOT NULL")
+[ "$v" = 4 ] && ok "referrals mix the neglect flag and primary need N1 both ways" ||
+    notok "referrals mix the neglect flag and primary need N1 both ways" "$v combinations"
+positive "some open referrals whose child had a neglect referral in the 12 months before" \
+    "$(q $S "SELECT count(*) FROM referrals c JOIN referrals e ON e.child_id = c.child_id AND e.referral_date < c.referral_date
+             AND e.referral_date >= c.referral_date - interval '12 months' AND (e.neglect OR e.primary_need = 'N1')
+             WHERE c.referral_date <= :'T' AND c.closure_date IS NULL")"
+
+# ---------------------------------------------------------- other shapes
+# dense: the independent authority's figures of issue 9, per 100,000 children, within 25%
+if load gen_test_dense --shape dense 2>"$tmp/load.err"; then
+    ok "$N children of --shape dense load"
+    D=gen_test_dense
+    for tf in "allocations:163000" "referrals:120000" "cin_plans:40000" "cp_plans:12000" \
+        "appointments:500000" "strategies:1000" "workers:430" "teams:20"; do
+        t=${tf%%:*} want=${tf#*:}
+        case $t in
+        teams) v=$(q $D "SELECT count(DISTINCT team_id) FROM teams") ;;
+        workers) v=$(q $D "SELECT count(DISTINCT worker_id) FROM workers") ;;
+        *) v=$(q $D "SELECT count(*) FROM $t") ;;
+        esac
+        range "--shape dense: $t per 100k (issue 9: $want)" "$(per100k "${v:-0}")" \
+            "$(awk -v w="$want" 'BEGIN { print w * 0.75 }')" "$(awk -v w="$want" 'BEGIN { print w * 1.25 }')"
+    done
+    v=$(q $D "SELECT count(DISTINCT child_id) FROM cin_plans WHERE neglect AND end_date IS NULL
+              AND start_date <= :'T'::date - interval '6 months'")
+    range "--shape dense: children on a neglect CIN plan open 6+ months per 100k (issue 9: ~8000)" "$(per100k "${v:-0}")" 6000 10000
+    v=$(q $D "SELECT round(avg((EXISTS (SELECT 1 FROM referrals p WHERE p.child_id = r.child_id AND p.referral_date < r.referral_date
+              AND p.referral_date >= r.referral_date - interval '12 months'))::int), 3)
+              FROM referrals r WHERE r.referral_date > :'T'::date - 365 AND r.referral_date <= :'T' AND r.child_id IS NOT NULL")
+    range "--shape dense: re-referrals within 12 months (many, but not most)" "$v" 0.15 0.45
+else
+    notok "$N children of --shape dense load" "$(head -c 2000 "$tmp/load.err")"
+fi
+# heavy: a tail of children with hundreds of rows; the default shape has none
+if load gen_test_heavy --shape heavy 2>"$tmp/load.err"; then
+    ok "$N children of --shape heavy load"
+    H=gen_test_heavy
+    for t in allocations appointments cin_plans; do
+        v=$(q $H "SELECT count(*) FROM (SELECT child_id FROM $t WHERE child_id IS NOT NULL GROUP BY 1 HAVING count(*) >= 150) x")
+        range "--shape heavy: children with 150+ rows in $t per 100k (~150)" "$(per100k "${v:-0}")" 50 400
+        v=$(q $S "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM $t WHERE child_id IS NOT NULL GROUP BY child_id) x")
+        range "--shape default: no child has 150 rows in $t (max $v)" "$v" 1 149
+    done
+    v=$(q $H "SELECT count(*) FROM (SELECT child_id FROM cp_plans WHERE child_id IS NOT NULL GROUP BY 1 HAVING count(*) >= 50) x")
+    positive "--shape heavy: some children with 50+ CP plans" "$v"
+else
+    notok "$N children of --shape heavy load" "$(head -c 2000 "$tmp/load.err")"
+fi
 
 # ---------------------------------------------------------- the organisation
 C=$CLEAN
