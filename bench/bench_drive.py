@@ -33,7 +33,7 @@ and what it is doing on standard error.
                                  those statements with the parameters the log shows, into F
   explain  --dsn D --as-of DAY --out DIR
                                  EXPLAIN (ANALYZE, BUFFERS) of each rule's query and of
-                                 quality.sql exactly as the daemon assembles them; writes
+                                 quality_*.sql exactly as the daemon assembles them; writes
                                  DIR/RULE.txt, DIR/RULE.json and DIR/profile.txt
 """
 
@@ -542,15 +542,21 @@ def cmd_explain(args):
     for s in args.set or []:
         pg.query("SET " + s)
     pg.query("SET statement_timeout = 0")
+    quality = ["quality_" + r for r in ("teams", "workers", "children", "allocations",
+                                         "referrals", "cin_plans", "cp_plans", "appointments",
+                                         "strategies")]
     rules = args.rules.split(",") if args.rules else list(RULE_OPTIONS) + ["quality"]
+    # "quality" is the bad-row count: one statement per relation (rules/quality_*.sql); the
+    # child-id count the daemon assembles from the relations it could read is left out.
+    rules = [q for r in rules for q in (quality if r == "quality" else [r])]
     kids = None
     if args.child_ids:
         kids = "{" + ",".join('"%s"' % k for k in args.child_ids.split(",")) + "}"
     report, scans, plain_ms = [], {}, {}
     grand = 0.0
     for rule in rules:
-        if rule == "quality":
-            sql = common + read_sql("quality.sql")
+        if rule.startswith("quality_"):
+            sql = read_sql(rule + ".sql")
             params = (args.as_of, kids, args.time_zone, "{NEG}", "{}", "")
         else:
             sql = common + read_sql(rule + ".sql") + tail_sql
@@ -799,7 +805,7 @@ def main():
     p.add_argument("--top", type=int, default=8)
     p.add_argument("--sql-from", default=os.path.join(ROOT, "build", "sql_embed.c"),
                    help="build/sql_embed.c (default: what the binary runs) or 'rules'")
-    p.add_argument("--rules", help="comma-separated rule names (quality for quality.sql)")
+    p.add_argument("--rules", help="comma-separated rule names (quality for the quality_*.sql)")
     p.add_argument("--child-ids", help="comma-separated child ids: explain an incremental evaluation")
     p.add_argument("--set", action="append", help="a SET for the session, e.g. work_mem='256MB'")
     p.set_defaults(fn=cmd_explain)
