@@ -26,8 +26,8 @@
 #   port_busy PORT                something listens on PORT
 #   free_port                     a port nothing listens on (bound, then released)
 #   first_free_port FROM TO       the first port in FROM..TO nothing listens on
-#   start_own_pg DIR PORT         pg_start (tests/lib/pg.sh) reported as a result; exits the test
-#                                 when the server does not start
+#   start_own_pg DIR PORT         pg_start (tests/lib/pg.sh) reported as a result; sets pgport to
+#                                 the port it serves on; exits the test when it does not start
 #   no_sanitizer_report NAME FILE ok when FILE (a sanitizer build's stderr) holds no report
 #
 # Under `set -u` and `set -o pipefail` alike, ok and notok return 0 so that `COND && ok || notok`
@@ -163,12 +163,23 @@ first_free_port() {
 
 # pg_start runs here, not in a subshell: it exports PGHOST and friends for psql, so the caller's
 # server is not used after this. Its messages go to DIR.log, beside DIR (which must be fresh).
+# Another test run on the same machine may take the port between first_free_port and the bind:
+# then the next free ports are tried (five in all), and pgport is set to the one that served.
 start_own_pg() {
-	if ! pg_start "$1" "$2" 2>"$1.log"; then
-		notok "start a PostgreSQL of our own on port $2" "$(cat "$1.log")"
-		exit 1
-	fi
-	ok "a PostgreSQL of our own runs on port $2"
+	local dir=$1 port=$2 try
+	for try in 1 2 3 4 5; do
+		if pg_start "$dir" "$port" 2>"$dir.log"; then
+			pgport=$port
+			ok "a PostgreSQL of our own runs on port $port"
+			return 0
+		fi
+		grep -q "Address already in use" "$dir/server.log" 2>/dev/null || break
+		pg_stop "$dir" >/dev/null 2>&1
+		rm -rf "$dir"
+		port=$(first_free_port $((port + 1)) $((port + 40))) || break
+	done
+	notok "start a PostgreSQL of our own on port $port" "$(cat "$dir.log")"
+	exit 1
 }
 
 SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
