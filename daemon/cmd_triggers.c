@@ -30,19 +30,15 @@ static void trig_stop(struct trig_run *tr, int status)
 
 static void trig_subst(struct strbuf *sb, const char *sql, const struct trig_run *tr)
 {
-	const char *p = sql;
+	const char *pairs[] = { "@state@", tr->state_ident, "@case@", tr->case_ident, NULL };
+	char *text = strbuf_subst_all(sql, pairs);
 
-	while (*p) {
-		if (strncmp(p, "@state@", 7) == 0) {
-			strbuf_append(sb, tr->state_ident);
-			p += 7;
-		} else if (strncmp(p, "@case@", 6) == 0) {
-			strbuf_append(sb, tr->case_ident);
-			p += 6;
-		} else {
-			strbuf_appendn(sb, p++, 1);
-		}
+	if (!text) {
+		sb->failed = 1; /* strbuf_take gives NULL: "out of memory" where it is used */
+		return;
 	}
+	strbuf_append(sb, text);
+	free(text);
 }
 
 static void trig_on_done(struct db_conn *conn, PGresult *res, void *arg)

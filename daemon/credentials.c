@@ -1,34 +1,15 @@
 /* credentials: turns "/path" or "credential:NAME" into the file a secret is read from. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "driftwatch/credentials.h"
+#include "driftwatch/errmsg.h"
 
 /* Of a name, path or value quoted back in a message: enough to recognise it, not a flood. */
 #define CREDENTIALS_SHOW_MAX 120
-
-static void credentials_fail(char *err, size_t errsz, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void credentials_fail(char *err, size_t errsz, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-	int n = 0;
-
-	if (!err || errsz == 0)
-		return;
-	if (key)
-		n = snprintf(err, errsz, "%s: ", key);
-	if (n < 0 || (size_t)n >= errsz)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errsz - (size_t)n, fmt, ap);
-	va_end(ap);
-}
 
 /* s for a one-line message: control characters (which would garble the log line or forge
  * another) as '?', cut on a UTF-8 character boundary with "..." when long. */
@@ -78,7 +59,7 @@ static int credentials_check_name(const char *key, const char *name, char *err, 
 
 	if (credentials_name_valid(name))
 		return 0;
-	credentials_fail(err, errsz, key,
+	errmsg_prefixed(err, errsz, key,
 			 "credential \"%s\": is not a credential name: NAME in \""
 			 CREDENTIALS_PREFIX "NAME\" must be 1 to %d bytes without '/' or control "
 			 "characters, and not \".\" or \"..\"",
@@ -93,14 +74,14 @@ int credentials_check(const char *key, const char *value, char *err, size_t errs
 	if (err && errsz)
 		err[0] = '\0';
 	if (!value || !*value) {
-		credentials_fail(err, errsz, key, "is empty; give an absolute path or \""
+		errmsg_prefixed(err, errsz, key, "is empty; give an absolute path or \""
 				 CREDENTIALS_PREFIX "NAME\"");
 		return -1;
 	}
 	if (credentials_is_reference(value))
 		return credentials_check_name(key, value + strlen(CREDENTIALS_PREFIX), err, errsz);
 	if (value[0] != '/') {
-		credentials_fail(err, errsz, key,
+		errmsg_prefixed(err, errsz, key,
 				 "\"%s\" is a relative path; give an absolute path or \""
 				 CREDENTIALS_PREFIX "NAME\" for a systemd credential",
 				 credentials_show(value, shown, sizeof(shown)));
@@ -118,14 +99,14 @@ static bool credentials_directory_usable(const char *key, const char *name,
 	char shown[CREDENTIALS_SHOW_MAX + 8];
 
 	if (!dir || !*dir) {
-		credentials_fail(err, errsz, key,
+		errmsg_prefixed(err, errsz, key,
 				 "credential \"%s\": $CREDENTIALS_DIRECTORY is %s: run under "
 				 "systemd with LoadCredential=%s:FILE in the unit, or give the "
 				 "file's absolute path", name, dir ? "empty" : "unset", name);
 		return false;
 	}
 	if (dir[0] != '/') {
-		credentials_fail(err, errsz, key,
+		errmsg_prefixed(err, errsz, key,
 				 "credential \"%s\": $CREDENTIALS_DIRECTORY \"%s\" is not an "
 				 "absolute path", name,
 				 credentials_show(dir, shown, sizeof(shown)));
@@ -146,7 +127,7 @@ char *credentials_resolve_in(const char *key, const char *value,
 	if (!credentials_is_reference(value)) {
 		path = strdup(value);
 		if (!path)
-			credentials_fail(err, errsz, key, "out of memory");
+			errmsg_prefixed(err, errsz, key, "out of memory");
 		return path;
 	}
 	name = value + strlen(CREDENTIALS_PREFIX);
@@ -158,7 +139,7 @@ char *credentials_resolve_in(const char *key, const char *value,
 		dlen--;
 	path = malloc(dlen + 1 + strlen(name) + 1);
 	if (!path) {
-		credentials_fail(err, errsz, key, "out of memory");
+		errmsg_prefixed(err, errsz, key, "out of memory");
 		return NULL;
 	}
 	memcpy(path, credentials_directory, dlen);
@@ -185,12 +166,12 @@ char *credentials_locate(const char *key, const char *value, char *err, size_t e
 	e = errno;
 	name = value + strlen(CREDENTIALS_PREFIX);
 	if (e == ENOENT)
-		credentials_fail(err, errsz, key,
+		errmsg_prefixed(err, errsz, key,
 				 "credential \"%s\": %s does not exist: the unit needs "
 				 "LoadCredential=%s:FILE", name,
 				 credentials_show(path, shown, sizeof(shown)), name);
 	else
-		credentials_fail(err, errsz, key, "credential \"%s\": %s: %s", name,
+		errmsg_prefixed(err, errsz, key, "credential \"%s\": %s: %s", name,
 				 credentials_show(path, shown, sizeof(shown)), strerror(e));
 	free(path);
 	return NULL;

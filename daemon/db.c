@@ -7,6 +7,7 @@
 
 #include "driftwatch/db.h"
 #include "driftwatch/log.h"
+#include "driftwatch/strbuf.h"
 
 #define DB_CONNECT_TIMEOUT_S 15
 
@@ -781,13 +782,12 @@ static int db_deallocate(struct db_conn *conn, const char *name)
 {
 	struct db_req rq = { DB_PARAMS, NULL, NULL, 0, NULL, db_on_deallocate, NULL };
 	char *ident = db_escape_identifier(conn, name);
-	char *sql = ident ? malloc(strlen(ident) + sizeof("DEALLOCATE ")) : NULL;
+	char *sql = ident ? strbuf_subst("DEALLOCATE @name@", "@name@", ident) : NULL;
 	int rc = -1;
 
 	rq.sql = sql;
 	rq.arg = strdup(name);
 	if (sql && rq.arg) {
-		sprintf(sql, "DEALLOCATE %s", ident);
 		rc = db_submit(conn, &rq);
 	} else {
 		snprintf(conn->err, sizeof(conn->err), "out of memory preparing a statement");

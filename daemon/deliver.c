@@ -18,6 +18,7 @@
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/url_redact.h"
+#include "driftwatch/backoff.h"
 #include "driftwatch/webhook.h"
 
 /* A lease longer than any one transfer may take, so a live deliverer never loses its notice. */
@@ -97,7 +98,7 @@ struct deliver {
 	char *claim_webhook_sql;
 	char *claim_email_sql;
 	char *result_sql;
-	struct webhook_backoff backoff;
+	struct backoff backoff;
 	uint64_t rnd;
 	enum deliver_mode mode;
 	deliver_done_cb cb;           /* deliver_pass's or deliver_stop's */
@@ -506,8 +507,8 @@ static void deliver_release_all(struct deliver *d, const char *why)
 static long deliver_delay(struct deliver *d, const struct deliver_job *job, long retry_after,
 			  int *capped, int *no_time, long *left_s)
 {
-	long delay = webhook_backoff_delay(&d->backoff, job->attempts ? job->attempts - 1 : 0,
-					   retry_after, webhook_rand_splitmix64, &d->rnd);
+	long delay = backoff_delay(&d->backoff, job->attempts ? job->attempts - 1 : 0,
+					   retry_after, backoff_rand_splitmix64, &d->rnd);
 	long left = d->backoff.horizon_s - job->age_s - deliver_ms_since(&job->claimed) / 1000 -
 		    DELIVER_LAST_TRY_S;
 
@@ -1401,7 +1402,7 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct cur
 			    char *err, size_t errsz)
 {
 	struct deliver *d = calloc(1, sizeof(*d));
-	struct webhook_backoff def = WEBHOOK_BACKOFF_DEFAULT;
+	struct backoff def = BACKOFF_DEFAULT;
 	size_t max = curl_loop_max(loop);
 	char *ident, why[512];
 	int failed;

@@ -17,6 +17,7 @@
 #include <event2/util.h>
 
 #include "driftwatch/ctx.h"
+#include "driftwatch/errmsg.h"
 #include "driftwatch/http.h"
 #include "driftwatch/log.h"
 #include "driftwatch/metrics_text.h"
@@ -459,8 +460,7 @@ static void http_on_tick(evutil_socket_t fd, short what, void *arg)
 
 static int http_fail(char *err, size_t errsz, const char *listen, const char *why)
 {
-	snprintf(err, errsz, "cannot listen on \"%s\": %s", listen, why);
-	return -1;
+	return errmsg_set(err, errsz, "cannot listen on \"%s\": %s", listen, why);
 }
 
 /* Splits "HOST:PORT", "[IPv6]:PORT" or ":PORT" into host ("" = every address) and port. */

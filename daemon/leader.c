@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 
+#include "driftwatch/advlock.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
@@ -23,7 +24,7 @@ struct leader {
 
 /* The lock is named for the state schema: instances sharing one state share one leader. */
 static const char leader_try_sql[] =
-	"SELECT pg_try_advisory_lock(hashtext('driftwatch:' || $1)::bigint)";
+	"SELECT pg_try_advisory_lock(" ADVLOCK_LEADER_KEY ")";
 
 static void leader_set(struct leader *l, int leading)
 {

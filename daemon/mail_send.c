@@ -1,6 +1,5 @@
 /* mail_send: one composed message to one recipient over SMTP, as a libcurl transfer on the loop. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "driftwatch/config.h"
 #include "driftwatch/curl_loop.h"
+#include "driftwatch/errmsg.h"
 #include "driftwatch/mail.h"
 #include "driftwatch/secret.h"
 #include "driftwatch/url_redact.h"
@@ -51,19 +51,6 @@ struct mail_xfer {
 				       * message, not about the connection or our credentials */
 };
 
-static int mail_send_fail(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int mail_send_fail(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 const char *mail_outcome_name(enum mail_outcome o)
 {
 	switch (o) {
@@ -94,7 +81,7 @@ static char *mail_read_password(const char *path, char *err, size_t errsz)
 
 	/* the one reader of secret files (secret.h): never blocks on a FIFO, trims line ends */
 	if (secret_read(path, &text, why, sizeof(why)) < 0) {
-		mail_send_fail(err, errsz, "email.password_file %s", why);
+		errmsg_set(err, errsz, "email.password_file %s", why);
 		return NULL;
 	}
 	return text;
@@ -154,17 +141,17 @@ struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_
 	const char *why;
 
 	if (!email->smtp_url || !email->from) {
-		mail_send_fail(err, errsz, "email: smtp_url and from are required");
+		errmsg_set(err, errsz, "email: smtp_url and from are required");
 		return NULL;
 	}
 	why = mail_tls_mismatch(email);
 	if (why) {
-		mail_send_fail(err, errsz, "email.smtp_url: %s", why);
+		errmsg_set(err, errsz, "email.smtp_url: %s", why);
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		mail_send_fail(err, errsz, "email: out of memory");
+		errmsg_set(err, errsz, "email: out of memory");
 		return NULL;
 	}
 	s->loop = loop;
@@ -177,7 +164,7 @@ struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_
 	if (s->mail_from)
 		sprintf(s->mail_from, "<%s>", email->from);
 	if (!s->server) {
-		mail_send_fail(err, errsz, "email.smtp_url: not a URL libcurl accepts");
+		errmsg_set(err, errsz, "email.smtp_url: not a URL libcurl accepts");
 		mail_sender_free(s);
 		return NULL;
 	}
@@ -185,7 +172,7 @@ struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_
 	    mail_dup(&s->username, email->username) < 0 ||
 	    mail_dup(&s->ca_file, email->ca_file) < 0 ||
 	    mail_dup(&s->password, email->password) < 0) {
-		mail_send_fail(err, errsz, "email: out of memory");
+		errmsg_set(err, errsz, "email: out of memory");
 		mail_sender_free(s);
 		return NULL;
 	}
@@ -417,26 +404,26 @@ int mail_send(struct mail_sender *s, const char *to, const struct mail_message *
 	CURL *easy;
 
 	if (!mail_rcpt_ok(to))
-		return mail_send_fail(err, errsz, "SMTP %s: recipient is not one plain address",
+		return errmsg_set(err, errsz, "SMTP %s: recipient is not one plain address",
 				      s->server);
 	if (!m || !m->data || !cb)
-		return mail_send_fail(err, errsz, "SMTP %s: to %s: no message", s->server, to);
+		return errmsg_set(err, errsz, "SMTP %s: to %s: no message", s->server, to);
 	x = mail_xfer_new(s, to, m, cb, arg);
 	easy = x ? curl_easy_init() : NULL;
 	if (!easy) {
 		mail_xfer_free(x);
-		return mail_send_fail(err, errsz, "SMTP %s: to %s: out of memory", s->server, to);
+		return errmsg_set(err, errsz, "SMTP %s: to %s: out of memory", s->server, to);
 	}
 	if (mail_configure(easy, s, x) < 0) {
 		curl_easy_cleanup(easy);
 		mail_xfer_free(x);
-		return mail_send_fail(err, errsz, "SMTP %s: to %s: libcurl refused an option (is "
+		return errmsg_set(err, errsz, "SMTP %s: to %s: libcurl refused an option (is "
 				      "it built with SMTP and TLS?)", s->server, to);
 	}
 	if (curl_loop_add(s->loop, easy, mail_on_done, x) < 0) {
 		curl_easy_cleanup(easy);
 		mail_xfer_free(x);
-		return mail_send_fail(err, errsz, "SMTP %s: to %s: the transfer loop refused it",
+		return errmsg_set(err, errsz, "SMTP %s: to %s: the transfer loop refused it",
 				      s->server, to);
 	}
 	return 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "driftwatch/advlock.h"
 #include "driftwatch/alert.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
@@ -212,8 +213,8 @@ static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 	rec->begun = 1;
 	rec->session = db_session(rec->conn);
 	if (record_send(rec, "BEGIN", 0, NULL, record_on_step, "its transaction") < 0 ||
-	    record_send(rec, "SELECT pg_advisory_xact_lock(hashtext('driftwatch-record:' || "
-			"$1)::bigint)", 1, lock, record_on_step, "its lock") < 0)
+	    record_send(rec, "SELECT pg_advisory_xact_lock(" ADVLOCK_RECORD_KEY ")", 1, lock,
+			record_on_step, "its lock") < 0)
 		return;
 	record_send(rec, rec->sql_begin, 2, params, record_on_begun, "its start");
 }

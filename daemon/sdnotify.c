@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "driftwatch/errmsg.h"
 #include "driftwatch/sdnotify.h"
 
 struct sdnotify {
@@ -17,20 +18,6 @@ struct sdnotify {
 	struct sockaddr_un addr;
 	socklen_t addr_len;
 };
-
-static void sdnotify_fail(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void sdnotify_fail(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
 
 /* Fills addr from "/path" or "@abstract". Returns 0, or -1 with err filled. */
 static int sdnotify_parse_address(const char *address, struct sockaddr_un *addr,
@@ -44,7 +31,7 @@ static int sdnotify_parse_address(const char *address, struct sockaddr_un *addr,
 		/* Abstract namespace: a leading NUL byte, the name, and no terminator; the length
 		 * given to the kernel is what delimits the name. */
 		if (len < 2 || len > sizeof(addr->sun_path)) {
-			sdnotify_fail(err, errsz,
+			errmsg_set(err, errsz,
 				      "NOTIFY_SOCKET: abstract socket name \"%s\" must have 1 to %zu "
 				      "characters after '@'", address, sizeof(addr->sun_path) - 1);
 			return -1;
@@ -56,13 +43,13 @@ static int sdnotify_parse_address(const char *address, struct sockaddr_un *addr,
 	if (address[0] != '/') {
 		/* systemd 253 and later may also hand out "vsock:CID:PORT"; 252 never does, and a
 		 * daemon inside a VM is not what this unit describes. */
-		sdnotify_fail(err, errsz,
+		errmsg_set(err, errsz,
 			      "NOTIFY_SOCKET: \"%s\" is neither an absolute path nor an abstract "
 			      "socket name (\"@...\")", address);
 		return -1;
 	}
 	if (len >= sizeof(addr->sun_path)) {
-		sdnotify_fail(err, errsz, "NOTIFY_SOCKET: path \"%s\" is longer than %zu bytes",
+		errmsg_set(err, errsz, "NOTIFY_SOCKET: path \"%s\" is longer than %zu bytes",
 			      address, sizeof(addr->sun_path) - 1);
 		return -1;
 	}
@@ -81,7 +68,7 @@ struct sdnotify *sdnotify_open_address(const char *address, char *err, size_t er
 		return NULL;
 	n = calloc(1, sizeof(*n));
 	if (!n) {
-		sdnotify_fail(err, errsz, "NOTIFY_SOCKET: out of memory");
+		errmsg_set(err, errsz, "NOTIFY_SOCKET: out of memory");
 		return NULL;
 	}
 	if (sdnotify_parse_address(address, &n->addr, &n->addr_len, err, errsz) < 0) {
@@ -92,7 +79,7 @@ struct sdnotify *sdnotify_open_address(const char *address, char *err, size_t er
 	 * service manager must never stall the event loop. */
 	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (n->fd < 0) {
-		sdnotify_fail(err, errsz, "NOTIFY_SOCKET: cannot create a datagram socket: %s",
+		errmsg_set(err, errsz, "NOTIFY_SOCKET: cannot create a datagram socket: %s",
 			      strerror(errno));
 		free(n);
 		return NULL;

@@ -7,13 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "driftwatch/errmsg.h"
 #include "driftwatch/smallfile.h"
-
-static int smallfile_fail(char *err, size_t errsz, const char *why)
-{
-	snprintf(err, errsz, "%s", why);
-	return -1;
-}
 
 /* What kind of thing it is, when it is not a regular file. */
 static const char *smallfile_kind(mode_t mode)
@@ -41,7 +36,7 @@ static int smallfile_slurp(int fd, size_t size, size_t max, char **out, size_t *
 	}
 	buf = malloc(size + 1);
 	if (!buf)
-		return smallfile_fail(err, errsz, "out of memory");
+		return errmsg_set(err, errsz, "out of memory");
 	/* one byte more than it said, to see it did not grow meanwhile */
 	while (got <= size) {
 		ssize_t n = read(fd, buf + got, size + 1 - got);
@@ -50,7 +45,7 @@ static int smallfile_slurp(int fd, size_t size, size_t max, char **out, size_t *
 			continue;
 		if (n < 0) {
 			free(buf);
-			return smallfile_fail(err, errsz, strerror(errno));
+			return errmsg_set(err, errsz, "%s", strerror(errno));
 		}
 		if (n == 0)
 			break;
@@ -58,7 +53,7 @@ static int smallfile_slurp(int fd, size_t size, size_t max, char **out, size_t *
 	}
 	if (got > size) {
 		free(buf);
-		return smallfile_fail(err, errsz, "changed while it was read");
+		return errmsg_set(err, errsz, "changed while it was read");
 	}
 	buf[got] = '\0';
 	*out = buf;
@@ -77,11 +72,11 @@ int smallfile_read(const char *path, size_t max, char **out, size_t *len, char *
 	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
-		return smallfile_fail(err, errsz, strerror(errno));
+		return errmsg_set(err, errsz, "%s", strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		rc = smallfile_fail(err, errsz, strerror(errno));
+		rc = errmsg_set(err, errsz, "%s", strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
-		rc = smallfile_fail(err, errsz, smallfile_kind(st.st_mode));
+		rc = errmsg_set(err, errsz, "%s", smallfile_kind(st.st_mode));
 	} else {
 		rc = smallfile_slurp(fd, (size_t)st.st_size, max, out, len, err, errsz);
 	}

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driftwatch/advlock.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
@@ -18,7 +19,6 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSIO
 	       "one migration per schema version");
 
 /* Any constant works; it only has to be the same for every driftwatchd. */
-#define STATE_MIGRATE_LOCK "7428031"
 
 struct state_op {
 	struct dw_ctx *ctx;
@@ -117,7 +117,7 @@ static void state_apply_next(struct state_op *op)
 	strbuf_init(&sb);
 	/* A script without BEGIN runs as one implicit transaction: all of it or none. The lock
 	 * makes a second daemon wait, and the version check makes its attempt a no-op error. */
-	strbuf_append(&sb, "SELECT pg_advisory_xact_lock(" STATE_MIGRATE_LOCK ");\n");
+	strbuf_append(&sb, "SELECT pg_advisory_xact_lock(" ADVLOCK_MIGRATE_KEY ");\n");
 	/* CREATE SCHEMA IF NOT EXISTS would ask for CREATE on the database even when the schema
 	 * is there: a least-privilege role that owns a schema its DBA made could not migrate. */
 	if (op->version == 0 && !op->schema_exists)

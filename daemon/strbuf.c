@@ -93,20 +93,43 @@ void strbuf_free(struct strbuf *sb)
 	strbuf_init(sb);
 }
 
-char *strbuf_subst(const char *text, const char *token, const char *value)
+/* The earliest token of pairs found at or after text, or NULL; *which says which pair. */
+static const char *strbuf_next_token(const char *text, const char *const *pairs, size_t *which)
+{
+	const char *best = NULL;
+
+	for (size_t i = 0; pairs[i]; i += 2) {
+		const char *hit = strstr(text, pairs[i]);
+
+		if (hit && (!best || hit < best)) {
+			best = hit;
+			*which = i;
+		}
+	}
+	return best;
+}
+
+char *strbuf_subst_all(const char *text, const char *const *pairs)
 {
 	struct strbuf sb;
-	size_t tlen = strlen(token);
 	const char *hit;
+	size_t i = 0;
 
 	strbuf_init(&sb);
-	while ((hit = strstr(text, token)) != NULL) {
+	while ((hit = strbuf_next_token(text, pairs, &i)) != NULL) {
 		strbuf_appendn(&sb, text, (size_t)(hit - text));
-		strbuf_append(&sb, value);
-		text = hit + tlen;
+		strbuf_append(&sb, pairs[i + 1]);
+		text = hit + strlen(pairs[i]);
 	}
 	strbuf_append(&sb, text);
 	return strbuf_take(&sb);
+}
+
+char *strbuf_subst(const char *text, const char *token, const char *value)
+{
+	const char *pairs[3] = { token, value, NULL };
+
+	return strbuf_subst_all(text, pairs);
 }
 
 char *strbuf_text_array(const char *const *items, size_t n)

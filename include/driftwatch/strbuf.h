@@ -22,6 +22,9 @@ void strbuf_free(struct strbuf *sb);
 /* text with every occurrence of token replaced by value, malloc'd; NULL if memory ran out.
  * Used to put an escaped schema identifier into embedded SQL. */
 char *strbuf_subst(const char *text, const char *token, const char *value);
+/* The same for several tokens at once: pairs is token, value, token, value, ..., NULL. One pass,
+ * so a value that happens to contain another token (a schema named "@case@") stays as it is. */
+char *strbuf_subst_all(const char *text, const char *const *pairs);
 
 /* A PostgreSQL text[] literal of n items, each quoted so that ids with commas, quotes or braces
  * survive, malloc'd; NULL if memory ran out. Sent as a bound parameter, never spliced in. */

@@ -121,32 +121,4 @@ const char *webhook_verdict_name(enum webhook_verdict v);
  * neither. */
 int webhook_parse_retry_after(const char *value, time_t now, long *delay_s);
 
-/* ---- backoff ---- */
-
-/* Exponential backoff with full jitter: the delay before retry number attempt (0 = the first
- * retry) is uniform in [0, min(cap_s, base_s * 2^attempt)]; retries stop once a notice is
- * horizon_s old. */
-struct webhook_backoff {
-	long base_s;
-	long cap_s;
-	long horizon_s;
-};
-
-#define WEBHOOK_BACKOFF_DEFAULT { 30, 3600, 3 * 24 * 3600 }
-
-/* A source of uniform 64-bit random numbers; state is the caller's. */
-typedef uint64_t (*webhook_rand_fn)(void *state);
-
-/* splitmix64 over a uint64_t *state: seed it with anything (time, pid); jitter only has to
- * spread retries apart, not be unpredictable. */
-uint64_t webhook_rand_splitmix64(void *state);
-
-/* The jittered delay in seconds before retry number attempt. A receiver's Retry-After
- * (retry_after_s >= 0) is a floor: the delay is never shorter, and never longer than horizon_s. */
-long webhook_backoff_delay(const struct webhook_backoff *b, unsigned attempt, long retry_after_s,
-			   webhook_rand_fn rnd, void *rnd_state);
-
-/* 1 when a notice first due at first_due is past the horizon at now (mark it failed), else 0. */
-int webhook_backoff_expired(const struct webhook_backoff *b, time_t first_due, time_t now);
-
 #endif

@@ -52,6 +52,17 @@ static void test_subst(void)
 	free(s);
 }
 
+static void test_subst_all(void)
+{
+	const char *pairs[] = { "@state@", "\"@case@\"", "@case@", "\"cw\"", NULL };
+	char *s = strbuf_subst_all("@case@.t; @state@.s; @case@@state@", pairs);
+
+	/* one pass: the state schema's name, which holds a token, is not substituted again */
+	tap_str(s, "\"cw\".t; \"@case@\".s; \"cw\"\"@case@\"",
+		"strbuf_subst_all replaces each token in one pass, in text order");
+	free(s);
+}
+
 static void test_text_array(void)
 {
 	const char *const ids[] = { "C-1", "a,b", "say \"hi\"", "back\\slash", "{}" };
@@ -70,6 +81,7 @@ int main(void)
 	test_empty();
 	test_growth();
 	test_subst();
+	test_subst_all();
 	test_text_array();
 	return tap_status();
 }
