@@ -15,6 +15,7 @@
 #include "driftwatch/credentials.h"
 #include "driftwatch/hostmatch.h"
 #include "driftwatch/smallfile.h"
+#include "driftwatch/webhook.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
 
@@ -40,9 +41,6 @@
 #define CATEGORY_MAX_LEN 8
 /* PostgreSQL's NAMEDATALEN - 1: a longer name is silently truncated by the server. */
 #define SCHEMA_MAX_LEN 63
-#define WHSEC_PREFIX "whsec_"
-#define WHSEC_MIN_BYTES 24
-#define WHSEC_MAX_BYTES 64
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -460,41 +458,16 @@ static const char *check_listen(const char *s)
 	return port >= 1 && port <= 65535 ? NULL : why;
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Standard Webhooks: "whsec_" + standard base64 (padded) of the HMAC key. Checked here so a
- * truncated paste fails at start-up, not at the first signature. */
+/* Standard Webhooks: "whsec_" + standard base64 (padded) of the HMAC key. Checked here (by the
+ * same decoder that signs) so a truncated paste fails at start-up, not at the first signature. */
 static const char *check_whsec(const char *s)
 {
-	static const char why[] = "must be \"whsec_\" followed by the base64 of 24 to 64 bytes";
-	const char *b = s + strlen(WHSEC_PREFIX);
-	size_t n, pad = 0, bytes;
+	struct webhook_secret ws;
+	char err[256];
+	int rc = webhook_secret_parse(s, "secret", &ws, err, sizeof(err));
 
-	if (strncmp(s, WHSEC_PREFIX, strlen(WHSEC_PREFIX)) != 0)
-		return why;
-	n = strlen(b);
-	if (n == 0 || n % 4 != 0)
-		return why;
-	if (b[n - 1] == '=')
-		pad = b[n - 2] == '=' ? 2 : 1;
-	for (size_t i = 0; i < n - pad; i++)
-		if (b64_value((unsigned char)b[i]) < 0)
-			return why;
-	bytes = n / 4 * 3 - pad;
-	return bytes >= WHSEC_MIN_BYTES && bytes <= WHSEC_MAX_BYTES ? NULL : why;
+	webhook_secret_clear(&ws);
+	return rc < 0 ? "must be \"whsec_\" followed by the base64 of 24 to 64 bytes" : NULL;
 }
 
 /* A zone is a TZif file under TZDIR (or the system's zoneinfo). The name must stay inside
@@ -935,13 +908,22 @@ static enum take take_tls(struct loader *ld, json_t *obj, enum config_tls *dst)
 
 /* Implicit TLS is what smtps:// means to libcurl; STARTTLS (or none) runs over smtp://. A
  * mismatch would silently send in clear text or fail to connect. */
+bool config_email_tls_agrees(const struct config_email *e)
+{
+	bool smtps = e->smtp_url && has_scheme(e->smtp_url, "smtps://");
+
+	if (!smtps && !(e->smtp_url && has_scheme(e->smtp_url, "smtp://")))
+		return false;
+	return smtps == (e->tls == CONFIG_TLS_IMPLICIT);
+}
+
 static void check_tls_scheme(struct loader *ld, const struct config_email *e, bool tls_given)
 {
-	bool smtps = has_scheme(e->smtp_url, "smtps://");
-
-	if (e->tls == CONFIG_TLS_IMPLICIT && !smtps)
+	if (config_email_tls_agrees(e))
+		return;
+	if (e->tls == CONFIG_TLS_IMPLICIT)
 		fault_at(ld, "tls", "\"implicit\" needs an smtps:// smtp_url, got smtp://");
-	else if (e->tls != CONFIG_TLS_IMPLICIT && smtps)
+	else
 		fault_at(ld, "tls", "\"%s\"%s needs an smtp:// smtp_url (use \"implicit\" with "
 			 "smtps://), got smtps://", e->tls == CONFIG_TLS_NONE ? "none" : "starttls",
 			 tls_given ? "" : " (the default)");

@@ -119,34 +119,18 @@ static int mail_dup(char **dst, const char *src)
 	return *dst ? 0 : -1;
 }
 
-/* The scheme decides implicit TLS for libcurl, so the two must agree or "starttls" could run
- * over smtps:// (harmless) or "implicit" over smtp:// (plaintext until STARTTLS). */
-static const char *mail_tls_mismatch(const struct config_email *e)
-{
-	int smtps = strncmp(e->smtp_url, "smtps://", 8) == 0;
-
-	if (!smtps && strncmp(e->smtp_url, "smtp://", 7) != 0)
-		return "must start with smtp:// or smtps://";
-	if (e->tls == CONFIG_TLS_IMPLICIT && !smtps)
-		return "tls \"implicit\" needs an smtps:// URL";
-	if (e->tls != CONFIG_TLS_IMPLICIT && smtps)
-		return "an smtps:// URL needs tls \"implicit\"";
-	return NULL;
-}
-
 struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_email *email,
 				    char *err, size_t errsz)
 {
 	struct mail_sender *s;
-	const char *why;
-
 	if (!email->smtp_url || !email->from) {
 		errmsg_set(err, errsz, "email: smtp_url and from are required");
 		return NULL;
 	}
-	why = mail_tls_mismatch(email);
-	if (why) {
-		errmsg_set(err, errsz, "email.smtp_url: %s", why);
+	/* "implicit" over smtp:// would send in clear text until STARTTLS */
+	if (!config_email_tls_agrees(email)) {
+		errmsg_set(err, errsz, "email.smtp_url: must be smtps:// with tls \"implicit\", "
+			   "or smtp:// with \"starttls\" or \"none\"");
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));

@@ -104,6 +104,12 @@ int config_load_text(const char *name, const char *text, struct dw_config *cfg,
 
 void config_free(struct dw_config *cfg);
 
+/* The one rule for TLS and the SMTP URL: implicit TLS is what smtps:// means to libcurl, and
+ * STARTTLS (or none) runs over smtp://. True when e's tls and smtp_url agree (and the URL has
+ * one of the two schemes). The loader refuses a configuration where they do not; the sender
+ * asks again only because a test may build a config_email by hand. */
+bool config_email_tls_agrees(const struct config_email *e);
+
 /* The configuration of the named rule, or NULL. */
 const struct config_rule *config_rule_find(const struct dw_config *cfg, const char *name);
 
