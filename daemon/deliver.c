@@ -62,6 +62,20 @@ struct deliver_secret {
 
 struct deliver_job;
 
+/* Each channel claims from the outbox one statement at a time; a wish to claim that arrives
+ * while one is in flight is kept and acted on when it is answered. */
+enum deliver_channel { DELIVER_WEBHOOK, DELIVER_EMAIL, DELIVER_CHANNELS };
+
+enum deliver_claim {
+	DELIVER_CLAIM_IDLE,
+	DELIVER_CLAIM_WANTED,       /* claim at the next progress (the connection permitting) */
+	DELIVER_CLAIM_SENT,         /* a claim statement is in flight */
+	DELIVER_CLAIM_SENT_WANTED,  /* ... and another is wanted once it is answered */
+};
+
+struct deliver;
+static void deliver_want(struct deliver *d, enum deliver_channel ch);
+
 struct deliver_jobq {
 	struct deliver_job *head;
 	struct deliver_job *tail;
@@ -109,9 +123,8 @@ struct deliver {
 	size_t webhook_slots;
 	size_t in_flight;             /* jobs waiting in a lane or running */
 	int queries;                  /* statements sent and not answered */
-	int claiming_webhook, claiming_email;
-	int want_webhook, want_email; /* claim as soon as the one in flight is answered */
-	int progressing, progress_again;
+	enum deliver_claim claim[DELIVER_CHANNELS];
+	int progressing, progress_again; /* a re-entrancy latch (deliver_progress), not a state */
 	json_t *results;              /* results not yet recorded */
 	int flushing;                 /* a result statement is in flight */
 	size_t start_failures;        /* not logged yet */
@@ -1009,7 +1022,7 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	/* the failures' reports to the operators are due now: one digest takes them */
 	if (reports && d->ctx->cfg->addresses.operators && d->mail && d->mode == DELIVER_RUN)
-		d->want_email = 1;
+		deliver_want(d, DELIVER_EMAIL);
 	deliver_progress(d);
 }
 
@@ -1047,6 +1060,64 @@ static void deliver_flush(struct deliver *d)
 }
 
 /* ---- claiming ---- */
+
+static const char *const deliver_channel_names[] = { "webhook", "email" };
+static const char *const deliver_claim_names[] = { "idle", "wanted", "sent", "sent+wanted" };
+
+/* Every change of a channel's claim state passes here: an illegal one is a bug, logged and
+ * refused rather than acted on. */
+static void deliver_claim_set(struct deliver *d, enum deliver_channel ch, enum deliver_claim to)
+{
+	static const unsigned char legal[4][4] = {
+		/* to:          idle wanted sent sent+wanted */
+		/* idle */       { 1, 1, 0, 0 },
+		/* wanted */     { 1, 1, 1, 0 },
+		/* sent */       { 1, 0, 1, 1 },
+		/* sent+wanted */{ 0, 1, 1, 1 },
+	};
+	enum deliver_claim from = d->claim[ch];
+
+	if (from == to)
+		return;
+	if (!legal[from][to]) {
+		log_err(d->ctx, "outbox: %s claim: refusing the change %s -> %s (a bug; please "
+			"report it)", deliver_channel_names[ch], deliver_claim_names[from],
+			deliver_claim_names[to]);
+		return;
+	}
+	log_debug(d->ctx, "outbox: %s claim: %s -> %s", deliver_channel_names[ch],
+		  deliver_claim_names[from], deliver_claim_names[to]);
+	d->claim[ch] = to;
+}
+
+static int deliver_claim_wanted(const struct deliver *d, enum deliver_channel ch)
+{
+	return d->claim[ch] == DELIVER_CLAIM_WANTED || d->claim[ch] == DELIVER_CLAIM_SENT_WANTED;
+}
+
+static int deliver_claim_in_flight(const struct deliver *d, enum deliver_channel ch)
+{
+	return d->claim[ch] == DELIVER_CLAIM_SENT || d->claim[ch] == DELIVER_CLAIM_SENT_WANTED;
+}
+
+static void deliver_want(struct deliver *d, enum deliver_channel ch)
+{
+	deliver_claim_set(d, ch, deliver_claim_in_flight(d, ch) ? DELIVER_CLAIM_SENT_WANTED
+							       : DELIVER_CLAIM_WANTED);
+}
+
+static void deliver_unwant(struct deliver *d, enum deliver_channel ch)
+{
+	deliver_claim_set(d, ch, deliver_claim_in_flight(d, ch) ? DELIVER_CLAIM_SENT
+							       : DELIVER_CLAIM_IDLE);
+}
+
+/* A claim statement was answered (or failed): a wish made meanwhile stays. */
+static void deliver_claim_answered(struct deliver *d, enum deliver_channel ch)
+{
+	deliver_claim_set(d, ch, deliver_claim_wanted(d, ch) ? DELIVER_CLAIM_WANTED
+							     : DELIVER_CLAIM_IDLE);
+}
 
 static int deliver_claiming_allowed(const struct deliver *d)
 {
@@ -1097,12 +1168,12 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 
 	d->queries--;
 	if (d->mode == DELIVER_RETIRED) {
-		d->claiming_webhook = 0;
+		deliver_claim_answered(d, DELIVER_WEBHOOK);
 		deliver_progress(d);
 		return;
 	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		d->claiming_webhook = 0;
+		deliver_claim_answered(d, DELIVER_WEBHOOK);
 		deliver_claim_failed(d, conn, res, "webhook notices");
 		for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
 			lane->claim_room = -1;
@@ -1126,11 +1197,11 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
 		deliver_claimed(lane, dflt, full);
 	d->progressing = 0;
-	d->claiming_webhook = 0;
+	deliver_claim_answered(d, DELIVER_WEBHOOK);
 	if (n)
 		log_debug(d->ctx, "outbox: claimed %d webhook notices", n);
 	if (full)
-		d->want_webhook = 1;
+		deliver_want(d, DELIVER_WEBHOOK);
 	if (d->mode == DELIVER_RUN)
 		deliver_lanes_prune(d);
 	deliver_progress(d);
@@ -1143,12 +1214,12 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 
 	d->queries--;
 	if (d->mode == DELIVER_RETIRED) {
-		d->claiming_email = 0;
+		deliver_claim_answered(d, DELIVER_EMAIL);
 		deliver_progress(d);
 		return;
 	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		d->claiming_email = 0;
+		deliver_claim_answered(d, DELIVER_EMAIL);
 		deliver_claim_failed(d, conn, res, "email notices");
 		d->mail_lane.claim_room = -1;
 		deliver_progress(d);
@@ -1167,7 +1238,7 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 		d->mail_lane.more = 0;
 	}
 	d->progressing = 0;
-	d->claiming_email = 0;
+	deliver_claim_answered(d, DELIVER_EMAIL);
 	if (PQntuples(res))
 		log_debug(d->ctx, "outbox: claimed %d email notices", PQntuples(res));
 	deliver_progress(d);
@@ -1219,8 +1290,9 @@ static void deliver_claim_webhook(struct deliver *d)
 	char *urls = NULL, *rooms = NULL;
 	const char *params[6];
 
-	d->want_webhook = 0;
+	/* the wish is spent either way: sent, or failed and said */
 	if (deliver_claim_rooms(d, &urls, &rooms) < 0) {
+		deliver_unwant(d, DELIVER_WEBHOOK);
 		log_err(d->ctx, "outbox: out of memory claiming webhook notices");
 		return;
 	}
@@ -1234,11 +1306,12 @@ static void deliver_claim_webhook(struct deliver *d)
 	params[4] = rooms;
 	params[5] = dflt;
 	if (db_query(d->conn, d->claim_webhook_sql, 6, params, deliver_on_claim_webhook, d) < 0) {
+		deliver_unwant(d, DELIVER_WEBHOOK);
 		deliver_claim_failed(d, d->conn, NULL, "webhook notices");
 		for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
 			lane->claim_room = -1;
 	} else {
-		d->claiming_webhook = 1;
+		deliver_claim_set(d, DELIVER_WEBHOOK, DELIVER_CLAIM_SENT);
 		d->queries++;
 	}
 	free(urls);
@@ -1251,7 +1324,9 @@ static void deliver_claim_email(struct deliver *d)
 	const char *params[3];
 	long room = d->mail ? deliver_lane_room(&d->mail_lane) : 0;
 
-	d->want_email = 0;
+	/* the wish is spent either way: sent, or nothing to send it for */
+	if (!d->mail || room <= 0)
+		deliver_unwant(d, DELIVER_EMAIL);
 	/* no mail server (no email section, or one that could not start): email waits */
 	if (!d->mail)
 		return;
@@ -1272,11 +1347,12 @@ static void deliver_claim_email(struct deliver *d)
 	d->mail_lane.claim_room = room;
 	d->mail_lane.claim_got = 0;
 	if (db_query(d->conn, d->claim_email_sql, 3, params, deliver_on_claim_email, d) < 0) {
+		deliver_unwant(d, DELIVER_EMAIL);
 		deliver_claim_failed(d, d->conn, NULL, "email notices");
 		d->mail_lane.claim_room = -1;
 		return;
 	}
-	d->claiming_email = 1;
+	deliver_claim_set(d, DELIVER_EMAIL, DELIVER_CLAIM_SENT);
 	d->queries++;
 }
 
@@ -1285,23 +1361,24 @@ static void deliver_want_refills(struct deliver *d)
 {
 	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
 		if (deliver_lane_hungry(lane))
-			d->want_webhook = 1;
+			deliver_want(d, DELIVER_WEBHOOK);
 	if (deliver_lane_hungry(&d->mail_lane))
-		d->want_email = 1;
+		deliver_want(d, DELIVER_EMAIL);
 }
 
 static void deliver_claim_next(struct deliver *d)
 {
 	if (!deliver_claiming_allowed(d)) {
-		d->want_webhook = d->want_email = 0;
+		deliver_unwant(d, DELIVER_WEBHOOK);
+		deliver_unwant(d, DELIVER_EMAIL);
 		return;
 	}
 	/* while the connection is down the wishes wait: it kicks when it is back */
 	if (!db_is_up(d->conn))
 		return;
-	if (d->want_webhook && !d->claiming_webhook)
+	if (d->claim[DELIVER_WEBHOOK] == DELIVER_CLAIM_WANTED)
 		deliver_claim_webhook(d);
-	if (d->want_email && !d->claiming_email)
+	if (d->claim[DELIVER_EMAIL] == DELIVER_CLAIM_WANTED)
 		deliver_claim_email(d);
 }
 
@@ -1359,7 +1436,8 @@ static void deliver_maybe_done(struct deliver *d)
 	if (!cb || d->in_flight || d->queries || json_array_size(d->results))
 		return;
 	if (d->mode == DELIVER_DRAIN && !d->error[0] &&
-	    (d->want_webhook || d->want_email || deliver_any_more(d)))
+	    (deliver_claim_wanted(d, DELIVER_WEBHOOK) || deliver_claim_wanted(d, DELIVER_EMAIL) ||
+	     deliver_any_more(d)))
 		return;
 	if (d->mode != DELIVER_DRAIN && d->mode != DELIVER_STOPPING)
 		return;
@@ -1453,7 +1531,8 @@ void deliver_kick(struct deliver *d)
 {
 	if (!d || d->mode != DELIVER_RUN)
 		return;
-	d->want_webhook = d->want_email = 1;
+	deliver_want(d, DELIVER_WEBHOOK);
+	deliver_want(d, DELIVER_EMAIL);
 	deliver_progress(d);
 }
 
@@ -1465,12 +1544,14 @@ int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg)
 	d->error[0] = '\0';
 	d->due_by[0] = '\0';
 	d->mode = DELIVER_DRAIN;
-	d->want_webhook = d->want_email = 1;
+	deliver_want(d, DELIVER_WEBHOOK);
+	deliver_want(d, DELIVER_EMAIL);
 	d->mail_lane.flowing = 1;
 	d->cb = cb;
 	d->cb_arg = arg;
 	deliver_progress(d);
-	if (d->cb && !d->claiming_webhook && !d->claiming_email && !d->in_flight) {
+	if (d->cb && !deliver_claim_in_flight(d, DELIVER_WEBHOOK) &&
+	    !deliver_claim_in_flight(d, DELIVER_EMAIL) && !d->in_flight) {
 		d->cb = NULL;
 		d->mode = DELIVER_RUN;
 		return -1;
@@ -1520,7 +1601,8 @@ void deliver_stop(struct deliver *d, deliver_done_cb cb, void *arg)
 	d->mode = DELIVER_STOPPING;
 	d->cb = cb;
 	d->cb_arg = arg;
-	d->want_webhook = d->want_email = 0;
+	deliver_unwant(d, DELIVER_WEBHOOK);
+	deliver_unwant(d, DELIVER_EMAIL);
 	deliver_release_all(d, "the daemon is stopping");
 	deliver_progress(d);
 }
