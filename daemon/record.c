@@ -10,6 +10,7 @@
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
+#include "driftwatch/notice.h"
 #include "driftwatch/record.h"
 #include "driftwatch/routing.h"
 #include "driftwatch/rule.h"
@@ -235,6 +236,26 @@ static int record_team_refused(const struct alert *a, const struct dw_config *cf
 				   json_pack("{s:s, s:s}", "why", why, "digest", digest));
 }
 
+/* Each destination keeps the notice's words for its reader (notice.h): what the outbox hands
+ * the mail composer, so that sending needs nothing but the notice. A webhook's reader has no
+ * role. */
+static int record_notices(const struct alert *a, json_t *dest)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(dest, i, d) {
+		const char *channel = json_string_value(json_object_get(d, "channel"));
+		const char *role = json_string_value(json_object_get(d, "role"));
+		int email = channel && strcmp(channel, "email") == 0;
+		json_t *words = notice_for(a, email ? role : NULL);
+
+		if (!words || json_object_set_new(d, "notice", words) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* One element of record.sql's $1, as JSON text. */
 static char *record_alert_row(const struct alert *a, const struct dw_config *cfg)
 {
@@ -244,6 +265,10 @@ static char *record_alert_row(const struct alert *a, const struct dw_config *cfg
 	json_t *row = NULL;
 	char *text = NULL;
 
+	if (dest && record_notices(a, dest) < 0) {
+		json_decref(dest);
+		dest = NULL;
+	}
 	if (payload && dest && key)
 		row = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:O, s:O}", "fingerprint",
 				a->fingerprint, "rule", a->rule->name, "child_id", a->child_id,

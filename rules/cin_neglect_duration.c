@@ -11,7 +11,14 @@ static const struct rule_opt opts[] = {
 };
 
 static const struct rule_stage stages[] = {
-	{ "6m", "months", 6, { "supervisor", NULL }, "review in supervision" },
+	{ .name = "6m", .threshold_key = "months", .def_threshold = 6,
+	  .default_roles = { "supervisor", NULL },
+	  .label = "CIN plan at 6 months", .label_many = "CIN plans at 6 months",
+	  .seriousness = RULE_SERIOUS_DRIFT,
+	  .expect = {
+		{ "supervisor", "review the plan in supervision: what has changed for the child in "
+		  "six months, and whether the plan should step up" },
+		{ NULL, "review the plan in supervision" } } },
 };
 
 static void summarize(const struct alert *a, struct strbuf *out)
@@ -36,6 +43,7 @@ const struct rule_def rule_cin_neglect_duration = {
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = false,
+	.subject_words = "the episode of CIN plans that began with plan",
 	.check = NULL,
 	.summarize = summarize,
 };

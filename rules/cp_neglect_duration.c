@@ -15,13 +15,45 @@ static const struct rule_opt opts[] = {
 };
 
 static const struct rule_stage stages[] = {
-	{ "9m", "months", 9, { "supervisor", NULL }, "review in supervision" },
-	{ "12m", "months", 12, { "supervisor", "cp_chair", NULL },
-	  "review in supervision; chair to review the plan's progress" },
-	{ "15m", "months", 15, { "cp_chair", "cp_manager", "supervisor", NULL },
-	  "chair to convene a 15-month review with the CP manager" },
-	{ "18m", "months", 18, { "head_of_service", "cp_chair", "supervisor", NULL },
-	  "head of service to review the plan and decide the way forward" },
+	{ .name = "9m", .threshold_key = "months", .def_threshold = 9,
+	  .default_roles = { "supervisor", NULL },
+	  .label = "CP plan at 9 months", .label_many = "CP plans at 9 months",
+	  .seriousness = RULE_SERIOUS_DRIFT,
+	  .expect = {
+		{ "supervisor", "review the plan in supervision and prepare for the chair's "
+		  "review" },
+		{ NULL, "review the plan in supervision" } } },
+	{ .name = "12m", .threshold_key = "months", .def_threshold = 12,
+	  .default_roles = { "supervisor", "cp_chair", NULL },
+	  .label = "CP plan at 12 months", .label_many = "CP plans at 12 months",
+	  .seriousness = RULE_SERIOUS_DRIFT,
+	  .expect = {
+		{ "supervisor", "review in supervision whether the plan is changing things for the "
+		  "child" },
+		{ "cp_chair", "review the plan's progress at the next conference, with a clear "
+		  "timescale" },
+		{ NULL, "review in supervision; chair to review the plan's progress" } } },
+	{ .name = "15m", .threshold_key = "months", .def_threshold = 15,
+	  .default_roles = { "cp_chair", "cp_manager", "supervisor", NULL },
+	  .label = "CP escalation at 15 months", .label_many = "CP escalations at 15 months",
+	  .urgent = true, .seriousness = RULE_SERIOUS_ESCALATION,
+	  .expect = {
+		{ "cp_chair", "convene a 15-month review with the CP manager and record the "
+		  "strategy agreed (legal planning, proceedings or a step-down)" },
+		{ "cp_manager", "join the chair's 15-month review and agree the way forward" },
+		{ "supervisor", "prepare the child's history for the chair's 15-month review" },
+		{ NULL, "chair to convene a 15-month review with the CP manager" } } },
+	{ .name = "18m", .threshold_key = "months", .def_threshold = 18,
+	  .default_roles = { "head_of_service", "cp_chair", "supervisor", NULL },
+	  .label = "CP escalation at 18 months", .label_many = "CP escalations at 18 months",
+	  .urgent = true, .seriousness = RULE_SERIOUS_ESCALATION,
+	  .expect = {
+		{ "head_of_service", "review the plan and decide the way forward: it has run 18 "
+		  "months with no strategy active" },
+		{ "cp_chair", "bring the plan to the head of service's review with your "
+		  "recommendation" },
+		{ "supervisor", "prepare the child's history for the head of service's review" },
+		{ NULL, "head of service to review the plan and decide the way forward" } } },
 };
 
 /* Escalation depends on the order of the stages; a configuration that reorders them would
@@ -77,6 +109,7 @@ const struct rule_def rule_cp_neglect_duration = {
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = true,
+	.subject_words = "the episode of CP plans that began with plan",
 	.check = check,
 	.summarize = summarize,
 };

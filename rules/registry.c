@@ -1,6 +1,7 @@
 /* registry: the list of rules; adding a rule is one line here plus its .c and .sql files. */
 #include <string.h>
 
+#include "driftwatch/alert.h"
 #include "driftwatch/rule.h"
 
 extern const struct rule_def rule_cin_neglect_duration;
@@ -66,4 +67,21 @@ bool rule_role_valid(const char *role)
 		if (strcmp(roles[i], role) == 0)
 			return true;
 	return false;
+}
+
+const char *rule_expected(const struct rule_stage *st, const char *role)
+{
+	size_t i = 0;
+
+	for (; i < RULE_MAX_ROLES && st->expect[i].role; i++)
+		if (role && strcmp(st->expect[i].role, role) == 0)
+			return st->expect[i].text;
+	return st->expect[i].text;
+}
+
+bool rule_urgent(const struct alert *a)
+{
+	if (a->rule->urgent)
+		return a->rule->urgent(a);
+	return a->rule->stages[a->stage].urgent;
 }

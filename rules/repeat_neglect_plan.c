@@ -8,12 +8,38 @@
 #include "driftwatch/strbuf.h"
 
 static const struct rule_stage stages[] = {
-	{ "any", NULL, 0, { "cp_chair", "supervisor", NULL },
-	  "chair and supervisor to review why the earlier plan ended" },
-	{ "24m", "months", 24, { "cp_chair", "supervisor", NULL },
-	  "chair and supervisor to review why the earlier plan ended" },
-	{ "12m", "months", 12, { "cp_chair", "supervisor", NULL },
-	  "chair and supervisor to review why the earlier plan ended, within weeks" },
+	{ .name = "any", .default_roles = { "cp_chair", "supervisor", NULL },
+	  .label = "repeat CP plan", .label_many = "repeat CP plans",
+	  .seriousness = RULE_SERIOUS_RETURN,
+	  .expect = {
+		{ "cp_chair", "review at conference why the earlier plan ended and what is "
+		  "different this time" },
+		{ "supervisor", "review in supervision why the earlier plan ended and what is "
+		  "different this time" },
+		{ NULL, "chair and supervisor to review why the earlier plan ended" } } },
+	{ .name = "24m", .threshold_key = "months", .def_threshold = 24,
+	  .default_roles = { "cp_chair", "supervisor", NULL },
+	  .label = "repeat CP plan within 24 months",
+	  .label_many = "repeat CP plans within 24 months",
+	  .seriousness = RULE_SERIOUS_RETURN,
+	  .expect = {
+		{ "cp_chair", "review at conference why the earlier plan ended and what is "
+		  "different this time" },
+		{ "supervisor", "review in supervision why the earlier plan ended and what is "
+		  "different this time" },
+		{ NULL, "chair and supervisor to review why the earlier plan ended" } } },
+	{ .name = "12m", .threshold_key = "months", .def_threshold = 12,
+	  .default_roles = { "cp_chair", "supervisor", NULL },
+	  .label = "repeat CP plan within 12 months",
+	  .label_many = "repeat CP plans within 12 months",
+	  .urgent = true, .seriousness = RULE_SERIOUS_RETURN,
+	  .expect = {
+		{ "cp_chair", "review at conference, within weeks, why the earlier plan ended and "
+		  "what is different this time" },
+		{ "supervisor", "review in supervision, within weeks, why the earlier plan ended "
+		  "and what is different this time" },
+		{ NULL, "chair and supervisor to review why the earlier plan ended, within "
+		  "weeks" } } },
 };
 
 /* 12m is the higher stage because it is the shorter gap; its window must sit inside 24m's. */
@@ -46,6 +72,7 @@ const struct rule_def rule_repeat_neglect_plan = {
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = true,
+	.subject_words = "the episode of CP plans that began with plan",
 	.check = check,
 	.summarize = summarize,
 };

@@ -13,8 +13,16 @@ static const struct rule_opt opts[] = {
 };
 
 static const struct rule_stage stages[] = {
-	{ "handover", NULL, 0, { "supervisor", "allocated_worker", NULL },
-	  "new worker and supervisor to read the child's history before planning afresh" },
+	{ .name = "handover", .default_roles = { "supervisor", "allocated_worker", NULL },
+	  .label = "change of worker", .label_many = "changes of worker",
+	  .seriousness = RULE_SERIOUS_HANDOVER,
+	  .expect = {
+		{ "allocated_worker", "read the child's history below (plans, referrals, missed "
+		  "appointments) before planning afresh" },
+		{ "supervisor", "make sure the new worker has read the child's history and that the "
+		  "plan carries on rather than starts again" },
+		{ NULL, "new worker and supervisor to read the child's history before planning "
+		  "afresh" } } },
 };
 
 static void summarize(const struct alert *a, struct strbuf *out)
@@ -43,6 +51,7 @@ const struct rule_def rule_worker_change = {
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = true,
+	.subject_words = "allocation",
 	.check = NULL,
 	.summarize = summarize,
 };

@@ -10,8 +10,12 @@ static const struct rule_opt opts[] = {
 };
 
 static const struct rule_stage stages[] = {
-	{ "churn", "workers", 3, { "supervisor", NULL },
-	  "review in supervision how to keep one worker with the family" },
+	{ .name = "churn", .threshold_key = "workers", .def_threshold = 3,
+	  .default_roles = { "supervisor", NULL },
+	  .label = "worker churn", .label_many = "worker churn",
+	  .seriousness = RULE_SERIOUS_DRIFT,
+	  .expect = {
+		{ NULL, "review in supervision how to keep one worker with the family" } } },
 };
 
 static void summarize(const struct alert *a, struct strbuf *out)

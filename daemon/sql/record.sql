@@ -3,7 +3,8 @@
 -- an advisory lock, each rule's inside a savepoint of its own; record_resolve.sql then resolves
 -- what the rule no longer yields.
 -- $1 jsonb   the batch: [{fingerprint, rule, child_id, subject_id, stage, stage_rank,
---            notify_key, payload, destinations}]
+--            notify_key, payload, destinations}]; each destination is {channel, destination,
+--            role, notice}, notice being the words its notices keep (rules/notice.c)
 -- $2 date    T
 -- $3 text    the digest key: one email per person per evaluation
 -- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
@@ -70,16 +71,16 @@ told AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key)
+           type, payload, digest_key, notice)
     SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            -- A reminder is the alert still firing: receivers know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
            t.payload || jsonb_build_object('status', 'firing'),
-           CASE WHEN d.channel = 'email' THEN $3::text END
+           CASE WHEN d.channel = 'email' THEN $3::text END, d.notice
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
-           role text)
+           role text, notice jsonb)
      WHERE d.destination IS NOT NULL
        -- a snoozed alert is not news when only its facts change; a new stage still is
        AND NOT (t.kind = 'updated' AND t.snoozed)

@@ -22,6 +22,7 @@ extern const char sql_worker_change[];
 extern const char sql_worker_churn[];
 extern const char sql_state_v1[];
 extern const char sql_state_v2[];
+extern const char sql_state_v3[];
 extern const char sql_record_begin[];
 extern const char sql_record[];
 extern const char sql_record_resolve[];
