@@ -2,8 +2,9 @@
 #include "driftwatch/alert.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/rule.h"
-#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+
+RULE_SQL(cin_neglect_duration);
 
 static const struct rule_opt opts[] = {
 	{ "merge_gap_days", 28, 0, 365,
@@ -38,6 +39,7 @@ const struct rule_def rule_cin_neglect_duration = {
 	.name = "cin_neglect_duration",
 	.doc = "a child on an open CIN plan for neglect, by months since the episode started",
 	.sql = sql_cin_neglect_duration,
+	.sql_incremental = sql_cin_neglect_duration_incremental,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

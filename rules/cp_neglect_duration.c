@@ -6,8 +6,9 @@
 #include "driftwatch/errlist.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/rule.h"
-#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+
+RULE_SQL(cp_neglect_duration);
 
 static const struct rule_opt opts[] = {
 	{ "merge_gap_days", 28, 0, 365,
@@ -104,11 +105,13 @@ const struct rule_def rule_cp_neglect_duration = {
 	.doc = "a child on an open CP plan for neglect at 9, 12, 15 and 18 months; a strategy "
 	       "holds the 15- and 18-month escalations",
 	.sql = sql_cp_neglect_duration,
+	.sql_incremental = sql_cp_neglect_duration_incremental,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = true,
+	.shares_neglect_categories = true,
 	.subject_words = "the episode of CP plans that began with plan",
 	.check = check,
 	.summarize = summarize,

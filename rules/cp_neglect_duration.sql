@@ -1,5 +1,11 @@
 -- cp_neglect_duration: a child on an open CP plan for neglect, staged by how long its episode has run.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_cp_plans.sql
+,
 -- @include rows_strategies.sql
 ,
 cp_candidates AS (
@@ -7,8 +13,8 @@ cp_candidates AS (
     -- of every other child are never sorted.
     SELECT DISTINCT child_id
     FROM cp_plans_rows
-    WHERE keyed AND category = ANY ($4::text[])
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE keyed AND category = ANY (:neglect_categories)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
 ),
 episode_plans AS (
     -- The CP plans for neglect that count, the input of episodes.sql: cp_plans_clean for the
@@ -17,10 +23,9 @@ episode_plans AS (
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM cp_candidates)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-    WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
-)
+    WHERE sound AND category = ANY (:neglect_categories) AND start_date <= :as_of
+),
 -- @include episodes.sql
--- (episode_current: the open plan that started last, with its episode and months)
 ,
 cp_strategy AS (
     -- Any strategy active on T holds the escalation; the one decided last (ties: greatest
@@ -29,16 +34,16 @@ cp_strategy AS (
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", strategy_id COLLATE "C") * FROM strategies_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM cp_candidates)
           ORDER BY child_id COLLATE "C", strategy_id COLLATE "C", kind, decided_on, review_by) first_by_content
-    WHERE sound AND decided_on <= $1::date AND (review_by IS NULL OR $1::date <= review_by)
+    WHERE sound AND decided_on <= :as_of AND (review_by IS NULL OR :as_of <= review_by)
     ORDER BY child_id COLLATE "C", decided_on DESC, strategy_id DESC
 ),
 cp_reached AS (
     SELECT c.*, s.strategy_id, s.kind, s.decided_on, s.review_by,
            s.strategy_id IS NOT NULL AS held,
-           $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '9m')::int, 9)))::date AS r9,
-           $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '12m')::int, 12)))::date AS r12,
-           $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '15m')::int, 15)))::date AS r15,
-           $1::date >= (c.episode_start + make_interval(months => coalesce(($5::jsonb ->> '18m')::int, 18)))::date AS r18
+           :as_of >= (c.episode_start + make_interval(months => coalesce((:options ->> '9m')::int, 9)))::date AS r9,
+           :as_of >= (c.episode_start + make_interval(months => coalesce((:options ->> '12m')::int, 12)))::date AS r12,
+           :as_of >= (c.episode_start + make_interval(months => coalesce((:options ->> '15m')::int, 15)))::date AS r15,
+           :as_of >= (c.episode_start + make_interval(months => coalesce((:options ->> '18m')::int, 18)))::date AS r18
     FROM episode_current c
     LEFT JOIN cp_strategy s ON s.child_id = c.child_id
 ),
@@ -70,5 +75,9 @@ hits AS (
     FROM cp_staged c
     WHERE c.stage IS NOT NULL
 )
+,
 -- @include tail_family.sql
+,
 -- @include tail_allocation.sql
+,
+-- @include alert_rows.sql

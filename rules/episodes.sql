@@ -16,7 +16,6 @@
 --   months             the greatest n with episode_start + n months <= T
 -- Each CTE is read once, by the next, so the planner sees through all of them to the rule's
 -- own CTEs; the rule reads episode_current once.
-,
 episode_ends AS NOT MATERIALIZED (
     -- A plan still open has no end yet, so everything after it joins its episode.
     SELECT c.*,
@@ -31,7 +30,7 @@ episode_numbered AS NOT MATERIALIZED (
            count(*) FILTER (
                WHERE e.latest_end_before IS NULL
                   OR e.start_date > e.latest_end_before
-                                    + coalesce(($5::jsonb ->> 'merge_gap_days')::int, 28)
+                                    + coalesce((:options ->> 'merge_gap_days')::int, 28)
            ) OVER (PARTITION BY e.child_id COLLATE "C" ORDER BY e.start_date, e.plan_id
                    ROWS UNBOUNDED PRECEDING) AS episode
     FROM episode_ends e
@@ -44,19 +43,19 @@ episode_latest AS NOT MATERIALIZED (
                  count(*) OVER ep AS plans_in_episode
           FROM episode_numbered e
           WINDOW ep AS (PARTITION BY e.child_id COLLATE "C", e.episode)) x
-    WHERE end_date IS NULL OR end_date > $1::date
+    WHERE end_date IS NULL OR end_date > :as_of
     ORDER BY child_id COLLATE "C", start_date DESC, plan_id DESC
 ),
 episode_current AS NOT MATERIALIZED (
     SELECT c.*, m.months
     FROM episode_latest c
     CROSS JOIN LATERAL (
-        SELECT ((extract(year FROM $1::date) - extract(year FROM c.episode_start)) * 12
-                + extract(month FROM $1::date) - extract(month FROM c.episode_start))::int AS n
+        SELECT ((extract(year FROM :as_of) - extract(year FROM c.episode_start)) * 12
+                + extract(month FROM :as_of) - extract(month FROM c.episode_start))::int AS n
     ) d
     -- Whole calendar months, clamped as date + interval clamps: the month count of T minus one
     -- when T falls before the same day of its month.
     CROSS JOIN LATERAL (
-        SELECT d.n - ((c.episode_start + make_interval(months => d.n))::date > $1::date)::int AS months
+        SELECT d.n - ((c.episode_start + make_interval(months => d.n))::date > :as_of)::int AS months
     ) m
 )

@@ -4,8 +4,9 @@
 #include "driftwatch/errlist.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/rule.h"
-#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+
+RULE_SQL(repeat_neglect_plan);
 
 static const struct rule_stage stages[] = {
 	{ .name = "any", .default_roles = { "cp_chair", "supervisor", NULL },
@@ -67,6 +68,7 @@ const struct rule_def rule_repeat_neglect_plan = {
 	.name = "repeat_neglect_plan",
 	.doc = "an open CP plan for neglect after an earlier CP plan for neglect ended",
 	.sql = sql_repeat_neglect_plan,
+	.sql_incremental = sql_repeat_neglect_plan_incremental,
 	.opts = NULL,
 	.n_opts = 0,
 	.stages = stages,

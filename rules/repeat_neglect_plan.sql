@@ -1,4 +1,9 @@
 -- repeat_neglect_plan: an open CP plan for neglect that follows an earlier CP plan for neglect, staged by how soon.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_cp_plans.sql
 ,
 rp_candidates AS (
@@ -6,24 +11,24 @@ rp_candidates AS (
     -- of every other child are never sorted.
     SELECT DISTINCT child_id
     FROM cp_plans_rows
-    WHERE keyed AND category = ANY ($4::text[])
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE keyed AND category = ANY (:neglect_categories)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
 ),
 rp_plans AS (
     -- Every valid CP plan of the candidates, whatever its category, numbered in the order the
     -- child had them; plans starting after T are not yet known.
     SELECT plan_id, child_id, start_date, end_date, chair_id,
-           category = ANY ($4::text[]) AS for_neglect,
+           category = ANY (:neglect_categories) AS for_neglect,
            row_number() OVER (PARTITION BY child_id COLLATE "C" ORDER BY start_date, plan_id) AS plan_number
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM rp_candidates)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-    WHERE sound AND start_date <= $1::date
+    WHERE sound AND start_date <= :as_of
 ),
 rp_current AS (
     SELECT DISTINCT ON (child_id COLLATE "C") child_id, plan_id, start_date, chair_id, plan_number
     FROM rp_plans
-    WHERE for_neglect AND (end_date IS NULL OR end_date > $1::date)
+    WHERE for_neglect AND (end_date IS NULL OR end_date > :as_of)
     ORDER BY child_id COLLATE "C", start_date DESC, plan_id DESC
 ),
 rp_previous AS (
@@ -40,9 +45,9 @@ rp_previous AS (
 hits AS (
     SELECT c.child_id,
            c.plan_id AS subject_id,
-           CASE WHEN c.start_date <= (e.end_date + make_interval(months => coalesce(($5::jsonb ->> '12m')::int, 12)))::date
+           CASE WHEN c.start_date <= (e.end_date + make_interval(months => coalesce((:options ->> '12m')::int, 12)))::date
                     THEN '12m'
-                WHEN c.start_date <= (e.end_date + make_interval(months => coalesce(($5::jsonb ->> '24m')::int, 24)))::date
+                WHEN c.start_date <= (e.end_date + make_interval(months => coalesce((:options ->> '24m')::int, 24)))::date
                     THEN '24m'
                 ELSE 'any' END AS stage,
            c.start_date AS since,
@@ -56,5 +61,9 @@ hits AS (
     FROM rp_current c
     JOIN rp_previous e ON e.child_id = c.child_id
 )
+,
 -- @include tail_family.sql
+,
 -- @include tail_allocation.sql
+,
+-- @include alert_rows.sql

@@ -4,8 +4,9 @@
 #include "driftwatch/errlist.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/rule.h"
-#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+
+RULE_SQL(was_not_brought);
 
 static const struct rule_opt opts[] = {
 	{ "window_months", 6, 1, 60, "months back from the evaluation day that missed appointments count" },
@@ -89,6 +90,7 @@ const struct rule_def rule_was_not_brought = {
 	.name = "was_not_brought",
 	.doc = "appointments the child was not brought to within the window",
 	.sql = sql_was_not_brought,
+	.sql_incremental = sql_was_not_brought_incremental,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

@@ -2,8 +2,9 @@
 #include "driftwatch/alert.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/rule.h"
-#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+
+RULE_SQL(worker_change);
 
 static const struct rule_opt opts[] = {
 	{ "window_days", 14, 1, 366, "days after a new allocation starts that it is news" },
@@ -46,6 +47,7 @@ const struct rule_def rule_worker_change = {
 	.name = "worker_change",
 	.doc = "a new allocated worker on an open neglect CIN or CP plan, with the history in brief",
 	.sql = sql_worker_change,
+	.sql_incremental = sql_worker_change_incremental,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

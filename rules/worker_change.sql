@@ -1,7 +1,15 @@
 -- worker_change: a neglect case has just been handed to a different worker; the new worker gets the history in brief.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_referrals.sql
+,
 -- @include rows_cin_plans.sql
+,
 -- @include rows_cp_plans.sql
+,
 -- @include rows_appointments.sql
 ,
 wc_candidates AS (
@@ -9,8 +17,8 @@ wc_candidates AS (
     SELECT DISTINCT child_id
     FROM allocations_rows
     WHERE keyed
-      AND start_date > $1::date - coalesce(($5::jsonb ->> 'window_days')::int, 14)
-      AND start_date <= $1::date
+      AND start_date > :as_of - coalesce((:options ->> 'window_days')::int, 14)
+      AND start_date <= :as_of
 ),
 wc_allocs AS (
     -- allocations_clean of the candidates: every allocation, the first copy by content order,
@@ -26,13 +34,13 @@ wc_open AS (
     -- The current allocation: the open one that started last (ties: greatest allocation_id).
     SELECT DISTINCT ON (child_id COLLATE "C") allocation_id, child_id, worker_id, start_date
     FROM wc_allocs
-    WHERE start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
     ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
 ),
 wc_current AS (
     -- ... if it started in the window.
     SELECT * FROM wc_open
-    WHERE start_date > $1::date - coalesce(($5::jsonb ->> 'window_days')::int, 14)
+    WHERE start_date > :as_of - coalesce((:options ->> 'window_days')::int, 14)
 ),
 wc_previous AS (
     -- The previous allocation: the latest that started before the new one (ties: greatest
@@ -52,7 +60,7 @@ wc_changed AS (
 wc_cin AS (
     -- Every neglect plan known on T, open or ended: the history the new worker inherits.
     SELECT child_id,
-           bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
+           bool_or(end_date IS NULL OR end_date > :as_of) AS open_now,
            min(start_date) AS first_start,
            jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
                                         'end_date', end_date)
@@ -60,23 +68,23 @@ wc_cin AS (
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
-    WHERE sound AND neglect AND start_date <= $1::date
+    WHERE sound AND neglect AND start_date <= :as_of
     GROUP BY child_id
 ),
 wc_cp AS (
     SELECT child_id,
-           bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
+           bool_or(end_date IS NULL OR end_date > :as_of) AS open_now,
            min(start_date) AS first_start,
            jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
                                         'end_date', end_date)
                      ORDER BY start_date, plan_id) AS plans,
            -- The chair of the open plan that started last, for a configuration that tells chairs.
            (array_agg(chair_id ORDER BY start_date DESC, plan_id DESC)
-                FILTER (WHERE end_date IS NULL OR end_date > $1::date))[1] AS chair_id
+                FILTER (WHERE end_date IS NULL OR end_date > :as_of))[1] AS chair_id
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-    WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
+    WHERE sound AND category = ANY (:neglect_categories) AND start_date <= :as_of
     GROUP BY child_id
 ),
 wc_planned AS (
@@ -94,10 +102,10 @@ wc_workers AS (
     SELECT a.child_id, count(DISTINCT a.worker_id) AS n
     FROM wc_allocs a
     WHERE a.child_id IN (SELECT child_id FROM wc_planned)
-      AND a.start_date <= $1::date
+      AND a.start_date <= :as_of
       AND (a.end_date IS NULL
            OR a.end_date > greatest(a.start_date,
-                                    ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'history_months')::int, 12)))::date + 1))
+                                    (:as_of - make_interval(months => coalesce((:options ->> 'history_months')::int, 12)))::date + 1))
     GROUP BY a.child_id
 ),
 wc_referrals AS (
@@ -106,8 +114,8 @@ wc_referrals AS (
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
           ORDER BY child_id COLLATE "C", referral_id COLLATE "C", referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
     WHERE sound
-      AND referral_date > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'referral_months')::int, 24)))::date
-      AND referral_date <= $1::date
+      AND referral_date > (:as_of - make_interval(months => coalesce((:options ->> 'referral_months')::int, 24)))::date
+      AND referral_date <= :as_of
     GROUP BY child_id
 ),
 wc_missed AS (
@@ -116,9 +124,9 @@ wc_missed AS (
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
           ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome) first_by_content
     WHERE sound AND outcome = 'was_not_brought'
-      AND (scheduled_for AT TIME ZONE $3::text)::date
-              > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'missed_months')::int, 12)))::date
-      AND (scheduled_for AT TIME ZONE $3::text)::date <= $1::date
+      AND (scheduled_for AT TIME ZONE :time_zone)::date
+              > (:as_of - make_interval(months => coalesce((:options ->> 'missed_months')::int, 12)))::date
+      AND (scheduled_for AT TIME ZONE :time_zone)::date <= :as_of
     GROUP BY child_id
 ),
 hits AS (
@@ -145,6 +153,7 @@ hits AS (
     LEFT JOIN wc_referrals r ON r.child_id = c.child_id
     LEFT JOIN wc_missed m ON m.child_id = c.child_id
 )
+,
 -- @include tail_family.sql
 ,
 tail_allocation AS (
@@ -153,3 +162,5 @@ tail_allocation AS (
     SELECT child_id, worker_id FROM wc_open
     WHERE child_id IN (SELECT child_id FROM hits)
 )
+,
+-- @include alert_rows.sql

@@ -2,8 +2,9 @@
 #include "driftwatch/alert.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/rule.h"
-#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+
+RULE_SQL(worker_churn);
 
 static const struct rule_opt opts[] = {
 	{ "window_months", 12, 1, 120, "months back that allocations count" },
@@ -32,6 +33,7 @@ const struct rule_def rule_worker_churn = {
 	.name = "worker_churn",
 	.doc = "three or more distinct allocated workers within 12 months on an open neglect plan",
 	.sql = sql_worker_churn,
+	.sql_incremental = sql_worker_churn_incremental,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

@@ -1,16 +1,22 @@
 -- worker_churn: a child with an open neglect plan who has had too many workers in the last months.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_cin_plans.sql
+,
 -- @include rows_cp_plans.sql
 ,
 ch_candidates AS (
     -- Any row that looks like an open neglect plan names a child worth judging in full.
     SELECT child_id FROM cin_plans_rows
     WHERE keyed AND neglect
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
     UNION
     SELECT child_id FROM cp_plans_rows
-    WHERE keyed AND category = ANY ($4::text[])
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE keyed AND category = ANY (:neglect_categories)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
 ),
 ch_open_plans AS (
     -- The valid open neglect plans: CIN, or CP with the chair of the one that started last.
@@ -19,14 +25,14 @@ ch_open_plans AS (
           WHERE keyed AND child_id IN (SELECT child_id FROM ch_candidates)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
     WHERE sound AND neglect
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
     UNION ALL
     SELECT child_id, chair_id, start_date, plan_id, true AS cp
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM ch_candidates)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-    WHERE sound AND category = ANY ($4::text[])
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE sound AND category = ANY (:neglect_categories)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
 ),
 ch_planned AS (
     SELECT DISTINCT ON (child_id COLLATE "C") child_id, CASE WHEN cp THEN chair_id END AS chair_id
@@ -51,10 +57,10 @@ ch_workers AS (
            array_agg(DISTINCT a.worker_id ORDER BY a.worker_id) AS workers,
            max(a.start_date) AS latest_start
     FROM ch_allocs a
-    WHERE a.start_date <= $1::date
+    WHERE a.start_date <= :as_of
       AND (a.end_date IS NULL
            OR a.end_date > greatest(a.start_date,
-                                    ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 12)))::date + 1))
+                                    (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date + 1))
     GROUP BY a.child_id, a.chair_id
 ),
 hits AS (
@@ -64,12 +70,13 @@ hits AS (
            w.latest_start AS since,
            jsonb_build_object('distinct_workers', w.n,
                               'workers', to_jsonb(w.workers),
-                              'window_start', ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 12)))::date + 1)
+                              'window_start', (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date + 1)
                AS facts,
            w.chair_id
     FROM ch_workers w
-    WHERE w.n >= coalesce(($5::jsonb ->> 'churn')::int, 3)
+    WHERE w.n >= coalesce((:options ->> 'churn')::int, 3)
 )
+,
 -- @include tail_family.sql
 ,
 tail_allocation AS (
@@ -78,6 +85,8 @@ tail_allocation AS (
     SELECT DISTINCT ON (child_id COLLATE "C") child_id, worker_id
     FROM ch_allocs
     WHERE child_id IN (SELECT child_id FROM hits)
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
     ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
 )
+,
+-- @include alert_rows.sql

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #define RULE_MAX_OPTS 8
+#define RULE_MAX_LIST_OPTS 2
 #define RULE_MAX_STAGES 4
 #define RULE_MAX_ROLES 6
 #define RULE_REGISTRY_MAX 16
@@ -16,12 +17,20 @@ struct errlist;
 struct config_rule;
 
 /* An integer option under "rules": {"NAME": {KEY: value}}; also passed to the rule's SQL in
- * its params object under the same key. */
+ * its options object ($5, :options) under the same key. */
 struct rule_opt {
 	const char *key;
 	int def;
 	int min;
 	int max;
+	const char *doc;
+};
+
+/* An option that is a list of strings under "rules": {"NAME": {KEY: ["a", "b"]}}. Absent
+ * means the rule's default (doc says which); passed to SQL as a JSON array under the same
+ * key, or JSON null when absent. */
+struct rule_list_opt {
+	const char *key;
 	const char *doc;
 };
 
@@ -61,15 +70,27 @@ struct rule_stage {
 	struct rule_expect expect[RULE_MAX_ROLES + 1];
 };
 
+/* Declares the two statements rules/embed_sql.sh makes of rules/NAME.sql: a rule's file says
+ * RULE_SQL(NAME); and sets .sql = sql_NAME, .sql_incremental = sql_NAME_incremental. */
+#define RULE_SQL(name) extern const char sql_##name[], sql_##name##_incremental[]
+
 struct rule_def {
 	const char *name;
 	const char *doc;                    /* one line for --help and the README */
-	const char *sql;                    /* rules/NAME.sql, embedded at build time */
+	/* rules/NAME.sql, embedded at build time as a whole statement: for the whole population
+	 * (or any children), and for a few given children (its incremental form; embed_sql.sh) */
+	const char *sql;
+	const char *sql_incremental;
 	const struct rule_opt *opts;        /* n_opts entries */
 	size_t n_opts;
+	const struct rule_list_opt *list_opts;  /* n_list_opts entries */
+	size_t n_list_opts;
 	const struct rule_stage *stages;    /* n_stages entries, lowest first */
 	size_t n_stages;
 	bool uses_neglect_categories;       /* accepts "neglect_categories" */
+	/* This rule's "neglect_categories", when configured, are every other rule's default
+	 * (an authority adds MUL once); true for one rule at most. */
+	bool shares_neglect_categories;
 	/* What the subject_id names, before it in a sentence ("allocation" -> "allocation
 	 * A-7"); NULL for a rule with no subject. */
 	const char *subject_words;
