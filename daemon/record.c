@@ -256,6 +256,22 @@ static int record_notices(const struct alert *a, json_t *dest)
 	return 0;
 }
 
+/* The fingerprint the alert had when its rule named its subject otherwise (rule.h,
+ * former_subject_fact), or NULL when that was the same one. Made from the text the facts hold,
+ * which for an identifier that is not UTF-8 differs from the bytes its fingerprint is made of:
+ * such an alert is resolved and announced again, as it was before. */
+static json_t *record_former(const struct alert *a)
+{
+	const char *former = a->rule->former_subject_fact
+		? json_string_value(json_object_get(a->facts, a->rule->former_subject_fact)) : NULL;
+	char fp[ALERT_FINGERPRINT_LEN + 1];
+
+	if (!former || (a->subject_id && strcmp(former, a->subject_id) == 0) ||
+	    alert_fingerprint(a->rule->name, a->child_id, former, fp) < 0)
+		return json_null();
+	return json_string(fp);
+}
+
 /* One element of record.sql's $1, as JSON text. */
 static char *record_alert_row(const struct alert *a, const struct dw_config *cfg)
 {
@@ -275,6 +291,10 @@ static char *record_alert_row(const struct alert *a, const struct dw_config *cfg
 				"subject_id", a->subject_id ? json_string(a->subject_id) : json_null(),
 				"stage", a->rule->stages[a->stage].name, "stage_rank", a->stage,
 				"notify_key", key, "payload", payload, "destinations", dest);
+	if (row && json_object_set_new(row, "former_fingerprint", record_former(a)) < 0) {
+		json_decref(row);
+		row = NULL;
+	}
 	if (row && record_team_refused(a, cfg, row) < 0) {
 		json_decref(row);
 		row = NULL;

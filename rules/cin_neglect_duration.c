@@ -45,6 +45,7 @@ const struct rule_def rule_cin_neglect_duration = {
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = false,
+	.former_subject_fact = "current_plan_id",
 	.subject_words = "the episode of CIN plans that began with plan",
 	.check = NULL,
 	.summarize = summarize,

@@ -26,18 +26,21 @@ episode_plans AS (
 -- @include episodes.sql
 ,
 hits AS (
+    -- The subject is the episode, named by its first plan (RULES.md): a plan closed and
+    -- reopened within merge_gap_days keeps the alert and updates its facts.
     SELECT c.child_id,
-           c.plan_id AS subject_id,
+           c.episode_plan_id AS subject_id,
            '6m'::text AS stage,
            c.episode_start AS since,
-           jsonb_build_object('plan_start', c.start_date,
+           jsonb_build_object('current_plan_id', c.plan_id,
+                              'plan_start', c.start_date,
                               'episode_start', c.episode_start,
                               'months', c.months,
                               'plans_in_episode', c.plans_in_episode) AS facts,
            NULL::text AS chair_id
     FROM episode_current c
     WHERE :as_of >= (c.episode_start
-                       + make_interval(months => coalesce((:options ->> '6m')::int, 6)))::date
+                     + make_interval(months => coalesce((:options ->> '6m')::int, 6)))::date
 )
 ,
 -- @include tail_family.sql

@@ -1,17 +1,19 @@
--- episodes: the duration rules' episodes (RULES.md, "Episodes"), shared by cin_neglect_duration
--- and cp_neglect_duration. Not a statement: rules/embed_sql.sh puts it where a rule file has the
--- line `-- @include episodes.sql`, right after the rule's CTE `episode_plans`.
+-- episodes: the episodes of RULES.md ("Episodes"), shared by cin_neglect_duration,
+-- cp_neglect_duration and repeat_neglect_plan. Not a statement but CTEs of a WITH list: a rule
+-- has the line `-- @include episodes.sql` right after its CTE `episode_plans` and a comma.
 --
 -- Input, `episode_plans`: the plans that count for the rule (the rule's "for neglect"), one row
 -- per (child_id, plan_id) as the X_clean CTEs pick it, none starting after T, with at least
 -- child_id, plan_id, start_date and end_date. Any other column (cp_plans' category and chair_id)
 -- is carried through untouched; the names below must not be among them.
--- Options: `merge_gap_days` from $5 (28).
+-- Options: `merge_gap_days` from :options (28).
 -- Output, `episode_current`: one row per child with an open plan on T, the plan that started
 -- last (ties: the greatest plan_id): every column of episode_plans, plus
 --   latest_end_before  the latest end among the child's earlier plans (infinity: one is open)
 --   episode            the episode's number among the child's episodes, from 1
 --   episode_start      the episode's first start
+--   episode_plan_id    the plan that started the episode (the earliest start; ties: the
+--                      smallest plan_id): the alert's subject, the same while the episode lasts
 --   plans_in_episode   how many plans the episode has
 --   months             the greatest n with episode_start + n months <= T
 -- Each CTE is read once, by the next, so the planner sees through all of them to the rule's
@@ -36,10 +38,12 @@ episode_numbered AS NOT MATERIALIZED (
     FROM episode_ends e
 ),
 episode_latest AS NOT MATERIALIZED (
-    -- The open plan that started last is the subject; its episode gives the clock.
+    -- The open plan that started last is the current plan; its episode gives the clock and,
+    -- by its first plan, the subject: closing and reopening within the episode keeps both.
     SELECT DISTINCT ON (child_id COLLATE "C") *
     FROM (SELECT e.*,
                  min(e.start_date) OVER ep AS episode_start,
+                 first_value(e.plan_id) OVER (ep ORDER BY e.start_date, e.plan_id) AS episode_plan_id,
                  count(*) OVER ep AS plans_in_episode
           FROM episode_numbered e
           WINDOW ep AS (PARTITION BY e.child_id COLLATE "C", e.episode)) x

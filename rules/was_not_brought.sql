@@ -73,9 +73,18 @@ wnb_settled AS (
       AND (child_id, appointment_id) IN (SELECT child_id, unnest(keys) FROM wnb_child)
     ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome
 ),
+wnb_appointments AS (
+    -- The settled copies that are sound and not brought to, as appointments: rows of one child
+    -- with the same service and scheduled_for are one appointment (RULES.md: a health feed
+    -- resends an appointment under a new id), named by its smallest appointment_id.
+    SELECT child_id, service, scheduled_for, min(appointment_id) AS appointment_id,
+           (scheduled_for AT TIME ZONE :time_zone)::date AS local_day
+    FROM wnb_settled
+    WHERE sound AND outcome = 'was_not_brought'
+    GROUP BY child_id, service, scheduled_for
+),
 wnb_missed AS (
-    -- The counted appointments per child: the settled copy is sound, not brought to, and on a
-    -- local day in the window.
+    -- The counted appointments per child: on a local day in the window.
     SELECT child_id,
            count(*) AS n,
            min(local_day) AS first_missed,
@@ -84,10 +93,7 @@ wnb_missed AS (
                                         'service', service,
                                         'date', local_day)
                      ORDER BY scheduled_for, appointment_id) AS appointments
-    FROM (SELECT child_id, appointment_id, service, scheduled_for,
-                 (scheduled_for AT TIME ZONE :time_zone)::date AS local_day
-          FROM wnb_settled
-          WHERE sound AND outcome = 'was_not_brought') a
+    FROM wnb_appointments
     WHERE local_day > (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6)))::date
       AND local_day <= :as_of
     GROUP BY child_id

@@ -33,9 +33,13 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 	facts_date_words(facts_str(a->facts, "allocation_start", a->since), since, sizeof(since));
 	facts_ordinal(facts_int(a->facts, "distinct_workers_12m", 2), nth, sizeof(nth));
+	/* people are named as staff know them; the id only where no name is recorded */
 	strbuf_printf(out, "Child %s has a new allocated worker (%s, after %s) since %s, the %s "
-		      "in 12 months", a->child_id, facts_str(a->facts, "new_worker_id", "unknown"),
-		      facts_str(a->facts, "previous_worker_id", "unknown"), since, nth);
+		      "in 12 months", a->child_id,
+		      facts_str(a->facts, "new_worker_name",
+				facts_str(a->facts, "new_worker_id", "unknown")),
+		      facts_str(a->facts, "previous_worker_name",
+				facts_str(a->facts, "previous_worker_id", "unknown")), since, nth);
 	if (first_plan) {
 		facts_date_words(first_plan, first, sizeof(first));
 		strbuf_printf(out, "; the authority first planned for neglect on %s", first);

@@ -58,13 +58,15 @@ wc_changed AS (
     WHERE e.worker_id <> c.worker_id
 ),
 wc_cin AS (
-    -- Every neglect plan known on T, open or ended: the history the new worker inherits.
+    -- Every neglect plan known on T: whether one is open, when the first started, and the
+    -- earlier ones (ended by T: the history the new worker inherits; an open plan is the
+    -- present, not history).
     SELECT child_id,
            bool_or(end_date IS NULL OR end_date > :as_of) AS open_now,
            min(start_date) AS first_start,
            jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
                                         'end_date', end_date)
-                     ORDER BY start_date, plan_id) AS plans
+                     ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
@@ -77,7 +79,7 @@ wc_cp AS (
            min(start_date) AS first_start,
            jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
                                         'end_date', end_date)
-                     ORDER BY start_date, plan_id) AS plans,
+                     ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans,
            -- The chair of the open plan that started last, for a configuration that tells chairs.
            (array_agg(chair_id ORDER BY start_date DESC, plan_id DESC)
                 FILTER (WHERE end_date IS NULL OR end_date > :as_of))[1] AS chair_id
@@ -119,7 +121,8 @@ wc_referrals AS (
     GROUP BY child_id
 ),
 wc_missed AS (
-    SELECT child_id, count(*) AS n
+    -- Rows with the same service and scheduled_for are one appointment (RULES.md).
+    SELECT child_id, count(DISTINCT (service, scheduled_for)) AS n
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", appointment_id COLLATE "C") * FROM appointments_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
           ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome) first_by_content
@@ -129,6 +132,15 @@ wc_missed AS (
       AND (scheduled_for AT TIME ZONE :time_zone)::date <= :as_of
     GROUP BY child_id
 ),
+wc_names AS (
+    -- The two workers' names as staff know them (display_name, first by content), for the
+    -- sentence people read; NULL where none is known.
+    SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, display_name
+    FROM workers_rows
+    WHERE keyed AND worker_id IN (SELECT worker_id FROM wc_planned
+                                  UNION ALL SELECT previous_worker_id FROM wc_planned)
+    ORDER BY worker_id COLLATE "C", display_name, email, team_id, supervisor_id, role
+),
 hits AS (
     SELECT c.child_id,
            c.allocation_id AS subject_id,
@@ -137,7 +149,9 @@ hits AS (
            jsonb_build_object(
                'allocation_start', c.start_date,
                'previous_worker_id', c.previous_worker_id,
+               'previous_worker_name', nullif(btrim(pn.display_name), ''),
                'new_worker_id', c.worker_id,
+               'new_worker_name', nullif(btrim(nn.display_name), ''),
                'distinct_workers_12m', coalesce(w.n, 0),
                'earlier_neglect_cin_plans', coalesce(c.cin_plans, '[]'::jsonb),
                'earlier_neglect_cp_plans', coalesce(c.cp_plans, '[]'::jsonb),
@@ -152,6 +166,8 @@ hits AS (
     LEFT JOIN wc_workers w ON w.child_id = c.child_id
     LEFT JOIN wc_referrals r ON r.child_id = c.child_id
     LEFT JOIN wc_missed m ON m.child_id = c.child_id
+    LEFT JOIN wc_names pn ON pn.worker_id = c.previous_worker_id
+    LEFT JOIN wc_names nn ON nn.worker_id = c.worker_id
 )
 ,
 -- @include tail_family.sql

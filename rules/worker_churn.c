@@ -21,12 +21,22 @@ static const struct rule_stage stages[] = {
 
 static void summarize(const struct alert *a, struct strbuf *out)
 {
+	const json_t *names = json_object_get(a->facts, "worker_names");
+	const json_t *name;
 	char from[24];
+	size_t i;
 
 	facts_date_words(facts_str(a->facts, "window_start", NULL), from, sizeof(from));
-	strbuf_printf(out, "Child %s has had %lld different allocated workers since %s while on a "
-		      "plan for neglect.", a->child_id, facts_int(a->facts, "distinct_workers", 0),
-		      from);
+	strbuf_printf(out, "Child %s has had %lld different allocated workers since %s",
+		      a->child_id, facts_int(a->facts, "distinct_workers", 0), from);
+	/* "(Worker A, Worker B and Worker C)": names as staff know them */
+	json_array_foreach(names, i, name) {
+		strbuf_append(out, i == 0 ? " (" : i + 1 == json_array_size(names) ? " and " : ", ");
+		strbuf_append(out, json_is_string(name) ? json_string_value(name) : "?");
+	}
+	if (json_array_size(names) > 0)
+		strbuf_append(out, ")");
+	strbuf_append(out, " while on a plan for neglect.");
 }
 
 const struct rule_def rule_worker_churn = {

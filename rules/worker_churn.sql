@@ -50,18 +50,35 @@ ch_allocs AS (
           ORDER BY x.child_id COLLATE "C", x.allocation_id COLLATE "C", x.worker_id, x.start_date, x.end_date) a
     WHERE a.sound
 ),
-ch_workers AS (
-    -- Counted when open on at least one day D with T - window_months < D <= T.
-    SELECT a.child_id, a.chair_id,
-           count(DISTINCT a.worker_id) AS n,
-           array_agg(DISTINCT a.worker_id ORDER BY a.worker_id) AS workers,
-           max(a.start_date) AS latest_start
+ch_counted AS (
+    -- Per child and worker, the allocations open on at least one day D with
+    -- T - window_months < D <= T.
+    SELECT a.child_id, a.chair_id, a.worker_id, max(a.start_date) AS latest_start
     FROM ch_allocs a
     WHERE a.start_date <= :as_of
       AND (a.end_date IS NULL
            OR a.end_date > greatest(a.start_date,
                                     (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date + 1))
-    GROUP BY a.child_id, a.chair_id
+    GROUP BY a.child_id, a.chair_id, a.worker_id
+),
+ch_names AS (
+    -- The counted workers' names as staff know them (display_name, first by content).
+    SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, display_name
+    FROM workers_rows
+    WHERE keyed AND worker_id IN (SELECT worker_id FROM ch_counted)
+    ORDER BY worker_id COLLATE "C", display_name, email, team_id, supervisor_id, role
+),
+ch_workers AS (
+    SELECT c.child_id, c.chair_id,
+           count(*) AS n,
+           array_agg(c.worker_id ORDER BY c.worker_id) AS workers,
+           -- in the order of workers; the id where no name is known
+           array_agg(coalesce(nullif(btrim(nm.display_name), ''), c.worker_id)
+                     ORDER BY c.worker_id) AS names,
+           max(c.latest_start) AS latest_start
+    FROM ch_counted c
+    LEFT JOIN ch_names nm ON nm.worker_id = c.worker_id
+    GROUP BY c.child_id, c.chair_id
 ),
 hits AS (
     SELECT w.child_id,
@@ -70,6 +87,7 @@ hits AS (
            w.latest_start AS since,
            jsonb_build_object('distinct_workers', w.n,
                               'workers', to_jsonb(w.workers),
+                              'worker_names', to_jsonb(w.names),
                               'window_start', (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date + 1)
                AS facts,
            w.chair_id

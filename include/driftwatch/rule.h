@@ -94,6 +94,11 @@ struct rule_def {
 	/* What the subject_id names, before it in a sentence ("allocation" -> "allocation
 	 * A-7"); NULL for a rule with no subject. */
 	const char *subject_words;
+	/* The fact that holds the subject this rule's alerts had before it named them as it does
+	 * now (state schema v2 named a duration or repeat alert by its current plan; now the
+	 * episode's first plan is the subject): recording finds an alert stored under that older
+	 * identity and renames it, instead of resolving it and announcing it again. NULL: none. */
+	const char *former_subject_fact;
 	/* The fact whose change makes a firing alert news again ("alert.updated"), or NULL when
 	 * only a higher stage is news. */
 	const char *notify_fact;
