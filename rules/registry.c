@@ -10,6 +10,7 @@ extern const struct rule_def rule_repeat_neglect_plan;
 extern const struct rule_def rule_was_not_brought;
 extern const struct rule_def rule_worker_change;
 extern const struct rule_def rule_worker_churn;
+extern const struct rule_def rule_re_referral;
 
 static const struct rule_def *const registry[] = {
 	&rule_cin_neglect_duration,
@@ -18,6 +19,7 @@ static const struct rule_def *const registry[] = {
 	&rule_was_not_brought,
 	&rule_worker_change,
 	&rule_worker_churn,
+	&rule_re_referral,
 };
 
 _Static_assert(sizeof(registry) / sizeof(registry[0]) <= RULE_REGISTRY_MAX,

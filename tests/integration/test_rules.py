@@ -46,9 +46,9 @@ SUP = ("W-SUP", "sup@la.example")
 SW1 = ("W-SW1", "sw1@la.example")
 CHAIR1 = ("W-CHAIR1", "chair1@la.example")
 
-CIN, CP, REP, WNB, WC, CHURN = ("cin_neglect_duration", "cp_neglect_duration",
-                                "repeat_neglect_plan", "was_not_brought", "worker_change",
-                                "worker_churn")
+CIN, CP, REP, WNB, WC, CHURN, RR = ("cin_neglect_duration", "cp_neglect_duration",
+                                    "repeat_neglect_plan", "was_not_brought", "worker_change",
+                                    "worker_churn", "re_referral")
 STAGES = {
     CIN: ["6m"],
     CP: ["9m", "12m", "15m", "18m"],
@@ -56,6 +56,7 @@ STAGES = {
     WNB: ["vulnerable", "repeated"],
     WC: ["handover"],
     CHURN: ["churn"],
+    RR: ["12m", "cycle"],
 }
 ROLES = {
     (CIN, "6m"): {"supervisor"},
@@ -70,6 +71,8 @@ ROLES = {
     (WNB, "repeated"): {"supervisor", "allocated_worker"},
     (WC, "handover"): {"supervisor", "allocated_worker"},
     (CHURN, "churn"): {"supervisor"},
+    (RR, "12m"): {"supervisor"},
+    (RR, "cycle"): {"supervisor", "head_of_service"},
 }
 ALERT_KEYS = ["rule", "stage", "status", "child_id", "subject_id", "family_id", "fingerprint",
               "as_of", "since", "facts", "recipients", "link", "summary"]
@@ -568,6 +571,67 @@ expect(T, CHURN, "C-CHURN-ZERO-LENGTH", None)
 expect(T, CHURN, "C-WC-HISTORY", "churn", facts={"distinct_workers": 3})
 expect(T, CHURN, "C-BAD-ALLOC", None)
 
+# --- re_referral (RULES.md): the current referral (latest by T, ties greatest referral_id) while
+# open on T; 12m: an earlier one on or after its date - 12 months, neglect on either; cycle: it
+# and 2 earlier ones after its date - 24 months, neglect on any of them
+expect(T, RR, "C-RR-12M-EDGE-IN", "12m", subject="R-12I-2", since="2026-03-03",
+       facts={"referral_date": "2026-03-03", "primary_need": "N4",
+              "previous_referral_date": "2025-03-03", "previous_closure_date": "2025-05-01",
+              "previous_closure_reason": "RC8", "referrals_24m": 2},
+       recipients={"supervisor": SUP})
+expect(T, RR, "C-RR-12M-EDGE-OUT", None)
+expect(T, RR, "C-RR-LEAP-IN", None)                     # its referrals come after T
+expect("2028-02-29", RR, "C-RR-LEAP-IN", "12m", subject="R-LI-2",
+       facts={"previous_referral_date": "2027-02-28"})
+expect("2028-02-29", RR, "C-RR-LEAP-OUT", None)
+expect(T, RR, "C-RR-FEB28-IN", "12m", subject="R-F28I-2",
+       facts={"primary_need": "N1", "previous_referral_date": "2024-02-28"})
+expect(T, RR, "C-RR-FEB28-OUT", None)
+expect(T, RR, "C-RR-MONTHEND-IN", "12m", subject="R-MEI-2",
+       facts={"previous_referral_date": "2025-03-31", "previous_closure_reason": "RC7"})
+expect(T, RR, "C-RR-MONTHEND-OUT", None)
+expect(T, RR, "C-RR-CYCLE", "cycle", subject="R-CY-3", since="2026-03-03",
+       facts={"referral_date": "2026-03-03", "primary_need": "N4",
+              "previous_referral_id": "R-CY-2", "previous_referral_date": "2025-09-01",
+              "previous_closure_date": "2025-10-02", "previous_closure_reason": "RC8",
+              "referrals_24m": 3},
+       recipients={"supervisor": SUP, "head_of_service": (None, ADDR["head_of_service"])},
+       summary="Child C-RR-CYCLE was referred again on 3 Mar 2026, 5 months after a referral "
+               "closed on 2 Oct 2025 with no further action; the 3rd referral in 2 years.")
+expect(T, RR, "C-RR-CYCLE-EDGE-IN", "cycle", subject="R-CEI-3", facts={"referrals_24m": 3})
+# the third referral in exactly 24 months is no cycle; the second within 12 months is a 12m
+expect(T, RR, "C-RR-CYCLE-EDGE-OUT", "12m", subject="R-CEO-3",
+       facts={"referrals_24m": 2, "previous_referral_id": "R-CEO-2",
+              "previous_closure_reason": "RC9"})
+expect(T, RR, "C-RR-CYCLE-MONTHEND-IN", "cycle", subject="R-CMI-3")
+expect(T, RR, "C-RR-CYCLE-MONTHEND-OUT", None)
+expect("2028-02-29", RR, "C-RR-CYCLE-LEAP-IN", "cycle", subject="R-CLI-3")
+expect("2028-02-28", RR, "C-RR-CYCLE-LEAP-IN", None)    # then the current one is closed
+expect("2028-02-29", RR, "C-RR-CYCLE-LEAP-OUT", None)
+expect(T, RR, "C-RR-CYCLE-NO-NEGLECT", None)
+expect(T, RR, "C-RR-CYCLE-NEGLECT-OUTSIDE", None)
+expect(T, RR, "C-RR-TIE", "12m", subject="R-TIE-B",
+       facts={"previous_referral_id": "R-TIE-0", "referrals_24m": 2})
+expect(T, RR, "C-RR-TIE-CLOSED", None)
+expect(T, RR, "C-RR-CLOSED-ON-T", None)
+expect(T, RR, "C-RR-CLOSES-DAY-AFTER", "12m", subject="R-CDA-2")
+expect(T, RR, "C-RR-NEGLECT-EARLIER", "12m", subject="R-NE-2")
+expect(T, RR, "C-RR-NO-NEGLECT", None)
+expect(T, RR, "C-RR-N1-CURRENT", "12m", subject="R-N1C-2", facts={"primary_need": "N1"})
+expect(T, RR, "C-RR-N1-EARLIER", "12m", subject="R-N1E-2")
+expect(T, RR, "C-RR-NULL-NEGLECT", None)
+expect(T, RR, "C-RR-NULL-NEGLECT-N1", "12m", subject="R-NU1-2")
+expect(T, RR, "C-RR-BAD-EARLIER", None)
+expect(T, RR, "C-RR-BAD-CURRENT", "12m", subject="R-BC-2",
+       facts={"previous_referral_id": "R-BC-1"})
+expect(T, RR, "C-RR-FUTURE", "12m", subject="R-FU-2", facts={"referral_date": "2026-06-01"})
+expect(T, RR, "C-RR-PREV-OPEN", "12m", subject="R-PO-2",
+       facts={"previous_referral_id": "R-PO-1", "previous_closure_date": None},
+       summary_has=["while a referral of 1 May 2026 was still open"])
+expect(T, RR, "C-RR-ONE-REFERRAL", None)
+expect(T, RR, "C-WC-HISTORY", None)                      # 2025-06-01 is 15 months before
+expect(T, RR, "C-RR-CYCLE", None, cfg="mul")             # switched off there
+
 # --- configured options and thresholds (config "opts", see OPTS_RULES): every threshold and
 # recipient list is a default that configuration can change
 OPTS_RULES = {
@@ -576,13 +640,16 @@ OPTS_RULES = {
                             "strategy_months": 3,
                             "strategy_kinds": ["plo", "care_proceedings", "step_down"]},
     "repeat_neglect_plan": {"merge_gap_days": 29, "stages": {"12m": {"months": 13}}},
+    "re_referral": {"window_months": 13, "cycle_months": 25,
+                    "stages": {"cycle": {"recipients": ["head_of_service"]}}},
     "was_not_brought": {"stages": {"vulnerable": {"count": 1, "recipients": ["allocated_worker"]},
                                    "repeated": {"count": 3}}},
     "worker_change": {"window_days": 15},
     "worker_churn": {"stages": {"churn": {"workers": 2}}},
 }
 OPTS_TZ = "UTC"
-CFG_ROLES = {"opts": {(WNB, "vulnerable"): {"allocated_worker"}}}
+CFG_ROLES = {"opts": {(WNB, "vulnerable"): {"allocated_worker"},
+                     (RR, "cycle"): {"head_of_service"}}}
 expect(T, CIN, "C-CIN-6M-DAY", None, cfg="opts")          # rule disabled
 expect(T, CP, "C-CP-GAP-29", "15m", cfg="opts", subject="CPP-G29-A", since="2025-06-01",
        facts={"plans_in_episode": 2, "current_plan_id": "CPP-G29-B"})  # a 29-day gap now joins
@@ -608,7 +675,12 @@ expect(T, CP, "C-STRAT-UNREVIEWED-ACTIVE", "15m", cfg="opts",
 expect(T, CP, "C-STRAT-CONTINUE-PLAN", "15m", cfg="opts", facts={"strategy": None})
 expect(T, CP, "C-STRAT-SAME-EPISODE", "12m", cfg="opts",
        facts={"strategy.strategy_id": "S-SSE"})
-
+# window_months 13: 2025-03-02 is within 13 months of 2026-03-03
+expect(T, RR, "C-RR-12M-EDGE-OUT", "12m", cfg="opts", subject="R-12O-2")
+# cycle_months 25: 2024-06-10 is within 25 months of 2026-06-10
+expect(T, RR, "C-RR-CYCLE-EDGE-OUT", "cycle", cfg="opts", subject="R-CEO-3",
+       facts={"referrals_24m": 3},
+       recipients={"head_of_service": (None, ADDR["head_of_service"])})
 
 # ------------------------------------------------------------------------------------------
 # Checking
@@ -838,7 +910,8 @@ def main():
     cfgs = {name: os.path.join(tmp, name + ".json") for name in ("main", "mul", "opts")}
     write_config(cfgs["main"])
     write_config(cfgs["mul"], rules={"cp_neglect_duration": {"neglect_categories":
-                                                             ["NEG", "MUL"]}})
+                                                             ["NEG", "MUL"]},
+                                     "re_referral": {"enabled": False}})
     write_config(cfgs["opts"], rules=OPTS_RULES, timezone=OPTS_TZ)
 
     before, why = db_checksum()
