@@ -511,6 +511,18 @@ static bool rule_known(const char *s)
 	return rule_registry_find(s) != NULL;
 }
 
+/* An item of a rule's list option (a strategy kind): any text a case system may hold, one
+ * line, of reasonable length. */
+static bool list_item_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return n >= 1 && n <= 200;
+}
+
 /* ---- typed members ---- */
 
 /* Reports every member of obj not in allowed. */
@@ -765,7 +777,8 @@ static void rule_defaults(struct loader *ld, struct config_rule *rc, const struc
 {
 	rc->def = def;
 	rc->enabled = true;
-	if (def->n_opts > RULE_MAX_OPTS || def->n_stages > RULE_MAX_STAGES) {
+	if (def->n_opts > RULE_MAX_OPTS || def->n_stages > RULE_MAX_STAGES ||
+	    def->n_list_opts > RULE_MAX_LIST_OPTS) {
 		fault(ld, "internal error: rule %s has more options or stages than rule.h allows",
 		      def->name);
 		return;
@@ -1144,7 +1157,10 @@ static bool load_rule(struct loader *ld, json_t *obj, struct config_rule *rc)
 		"a category code of 1 to 8 characters A-Z, 0-9 or _, like \"NEG\""
 	};
 	const struct rule_def *def = rc->def;
-	const char *keys[RULE_MAX_OPTS + 3];
+	static const struct list_kind items = {
+		"strings", list_item_ok, "a string of 1 to 200 characters, no control characters"
+	};
+	const char *keys[RULE_MAX_OPTS + RULE_MAX_LIST_OPTS + 3];
 	char got[GOT_CAP];
 	size_t n = 0;
 
@@ -1156,6 +1172,8 @@ static bool load_rule(struct loader *ld, json_t *obj, struct config_rule *rc)
 	keys[n++] = "enabled";
 	for (size_t k = 0; k < def->n_opts && k < RULE_MAX_OPTS; k++)
 		keys[n++] = def->opts[k].key;
+	for (size_t k = 0; k < def->n_list_opts && k < RULE_MAX_LIST_OPTS; k++)
+		keys[n++] = def->list_opts[k].key;
 	keys[n++] = "stages";
 	if (def->uses_neglect_categories)
 		keys[n++] = "neglect_categories";
@@ -1164,6 +1182,9 @@ static bool load_rule(struct loader *ld, json_t *obj, struct config_rule *rc)
 	for (size_t k = 0; k < def->n_opts && k < RULE_MAX_OPTS; k++)
 		take_int(ld, obj, def->opts[k].key, def->opts[k].min, def->opts[k].max,
 			 &rc->opts[k]);
+	/* null is the default too */
+	for (size_t k = 0; k < def->n_list_opts && k < RULE_MAX_LIST_OPTS; k++)
+		take_list(ld, obj, def->list_opts[k].key, true, &items, &rc->lists[k]);
 	load_stages(ld, obj, rc);
 	return def->uses_neglect_categories &&
 	       take_list(ld, obj, "neglect_categories", false, &categories,
@@ -1179,13 +1200,17 @@ static size_t rule_slot(const struct dw_config *cfg, const char *name)
 	return i;
 }
 
-/* An authority that adds a category (say MUL) once, on cp_neglect_duration, gets it in every
- * rule that counts neglect plans; a rule may still set its own. */
+/* An authority that adds a category (say MUL) once, on the rule that shares its categories
+ * (cp_neglect_duration), gets it in every rule that counts neglect plans; a rule may still set
+ * its own. */
 static void inherit_categories(struct loader *ld, struct dw_config *cfg, const bool *own)
 {
 	static const char *const neg[] = { DEFAULT_NEGLECT_CATEGORY, NULL };
-	size_t cp = rule_slot(cfg, "cp_neglect_duration");
+	size_t cp = 0;
 	const char *const *from = neg;
+
+	while (cp < cfg->n_rules && !cfg->rules[cp].def->shares_neglect_categories)
+		cp++;
 
 	if (cp < cfg->n_rules && own[cp] && cfg->rules[cp].neglect_categories)
 		from = (const char *const *)cfg->rules[cp].neglect_categories;
@@ -1408,6 +1433,8 @@ void config_free(struct dw_config *cfg)
 	for (size_t i = 0; i < RULE_REGISTRY_MAX; i++) {
 		for (size_t s = 0; s < RULE_MAX_STAGES; s++)
 			strv_free(cfg->rules[i].roles[s]);
+		for (size_t k = 0; k < RULE_MAX_LIST_OPTS; k++)
+			strv_free(cfg->rules[i].lists[k]);
 		strv_free(cfg->rules[i].neglect_categories);
 	}
 	memset(cfg, 0, sizeof(*cfg));

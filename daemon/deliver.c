@@ -14,7 +14,6 @@
 #include "driftwatch/deliver.h"
 #include "driftwatch/log.h"
 #include "driftwatch/mail.h"
-#include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/url_redact.h"
@@ -625,9 +624,10 @@ static char *deliver_webhook_body(const char *type, const char *payload, time_t 
 	return text;
 }
 
-/* Row columns of outbox_claim_webhook.sql and outbox_claim_email.sql. */
+/* Row columns of outbox_claim_webhook.sql and outbox_claim_email.sql; CL_NOTICE (the notice's
+ * words, notice.h) only in the email claim. */
 enum { CL_ID, CL_KEY, CL_CHANNEL, CL_DEST, CL_ROLE, CL_TYPE, CL_PAYLOAD, CL_DIGEST, CL_ATTEMPTS,
-       CL_AGE, CL_CLAIMED_AT };
+       CL_AGE, CL_CLAIMED_AT, CL_NOTICE };
 
 /* A job with no lane of its own (memory ran out) still gets its result. */
 static struct deliver_job *deliver_job_orphan(struct deliver *d, PGresult *res, int r)
@@ -754,18 +754,6 @@ static void deliver_on_mail(enum mail_outcome outcome, const char *msg, void *ar
 	deliver_job_end(job);
 }
 
-static const char *deliver_expected(const json_t *alert)
-{
-	const char *rule = json_string_value(json_object_get(alert, "rule"));
-	const struct rule_def *def = rule_registry_find(str_or(rule, ""));
-	int s;
-
-	if (!def)
-		return NULL;
-	s = rule_stage_index(def, str_or(json_string_value(json_object_get(alert, "stage")), ""));
-	return s < 0 ? NULL : def->stages[s].expected;
-}
-
 /* A report to the operators reads like a notice: what failed, where, and why. The destination
  * is shown as url_redact shows it, whatever the report holds. */
 static json_t *deliver_ops_alert(const json_t *payload)
@@ -794,10 +782,11 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 	struct deliver_job *job = deliver_job_new(d, &d->mail_lane, n);
 	struct mail_notice *notices = calloc(n, sizeof(*notices));
 	json_t **alerts = calloc(n, sizeof(*alerts));
+	json_t **words = calloc(n, sizeof(*words));
 	char err[512] = "out of memory composing the digest";
 	size_t ok = 0;
 
-	if (!job || !notices || !alerts)
+	if (!job || !notices || !alerts || !words)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		json_error_t jerr;
@@ -819,9 +808,12 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 		}
 		if (!alerts[i])
 			continue;
+		/* a notice recorded before notices kept their words has none: mail_compose copes */
+		if (!PQgetisnull(res, r, CL_NOTICE))
+			words[i] = json_loads(PQgetvalue(res, r, CL_NOTICE), 0, &jerr);
 		notices[ok].type = type;
 		notices[ok].alert = alerts[i];
-		notices[ok].expected = deliver_expected(alerts[i]);
+		notices[ok].notice = words[i];
 		notices[ok].key = PQgetvalue(res, r, CL_KEY);
 		ok++;
 	}
@@ -845,7 +837,10 @@ fail:
 out:
 	for (size_t i = 0; alerts && i < n; i++)
 		json_decref(alerts[i]);
+	for (size_t i = 0; words && i < n; i++)
+		json_decref(words[i]);
 	free(alerts);
+	free(words);
 	free(notices);
 }
 

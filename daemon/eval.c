@@ -162,6 +162,20 @@ static const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecSta
 
 /* ---- parameters ---- */
 
+/* The parameters of every rule statement and bad-row count, in the order rules/params.sql
+ * declares them (embed_sql.sh numbers them so; test_eval_sql checks that the names agree). */
+enum eval_param {
+	EVAL_P_AS_OF, EVAL_P_CHILD_IDS, EVAL_P_TIME_ZONE, EVAL_P_NEGLECT_CATEGORIES, EVAL_P_OPTIONS,
+	EVAL_P_RULE, EVAL_P_COUNT
+};
+
+const char *const eval_param_names[] = {
+	"as_of", "child_ids", "time_zone", "neglect_categories", "options", "rule", NULL
+};
+
+_Static_assert(sizeof(eval_param_names) / sizeof(eval_param_names[0]) == EVAL_P_COUNT + 1,
+	       "one name per parameter");
+
 static size_t eval_strv_len(char *const *v)
 {
 	size_t n = 0;
@@ -171,79 +185,85 @@ static size_t eval_strv_len(char *const *v)
 	return n;
 }
 
+/* :neglect_categories of a rule (config.c gives every rule its list), or of the bad-row count
+ * (rc NULL): the list the other rules share (rule.h, shares_neglect_categories). */
 static char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc)
 {
-	const struct config_rule *cp = config_rule_find(cfg, "cp_neglect_duration");
-	char *const *cats = rc && rc->neglect_categories ? rc->neglect_categories
-		: cp ? cp->neglect_categories : NULL;
 	static const char *const neg[] = { "NEG" };
+	char *const *cats = rc ? rc->neglect_categories : NULL;
 
+	for (size_t i = 0; !rc && i < cfg->n_rules; i++)
+		if (cfg->rules[i].def->shares_neglect_categories)
+			cats = cfg->rules[i].neglect_categories;
 	if (!cats)
 		return strbuf_text_array(neg, 1);
 	return strbuf_text_array((const char *const *)cats, eval_strv_len(cats));
 }
 
+static json_t *eval_list_json(char *const *items)
+{
+	json_t *a;
+
+	if (!items)
+		return json_null();
+	a = json_array();
+	for (size_t i = 0; a && items[i]; i++)
+		if (json_array_append_new(a, json_string(items[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+/* :options: each option, each list option (null when not configured) and each stage's
+ * threshold, under its key (docs/internals.md, "Options"). */
 static char *eval_options_json(const struct config_rule *rc)
 {
 	const struct rule_def *def = rc->def;
 	json_t *o = json_object();
+	size_t want = def->n_opts + def->n_list_opts;
 	char *text;
 
 	if (!o)
 		return NULL;
 	for (size_t i = 0; i < def->n_opts; i++)
 		json_object_set_new(o, def->opts[i].key, json_integer(rc->opts[i]));
-	for (size_t i = 0; i < def->n_stages; i++)
-		if (def->stages[i].threshold_key)
-			json_object_set_new(o, def->stages[i].name, json_integer(rc->thresholds[i]));
-	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	for (size_t i = 0; i < def->n_list_opts; i++)
+		json_object_set_new(o, def->list_opts[i].key, eval_list_json(rc->lists[i]));
+	for (size_t i = 0; i < def->n_stages; i++) {
+		if (!def->stages[i].threshold_key)
+			continue;
+		json_object_set_new(o, def->stages[i].name, json_integer(rc->thresholds[i]));
+		want++;
+	}
+	text = json_object_size(o) == want ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	return text;
 }
 
-/* common.sql + body + tail with @case@ replaced by the escaped schema identifier. */
-static char *eval_build_sql(const char *case_ident, const char *body, const char *tail)
-{
-	struct strbuf sb;
-	char *joined, *sql;
-
-	strbuf_init(&sb);
-	strbuf_append(&sb, sql_common);
-	if (body)
-		strbuf_append(&sb, body);
-	strbuf_append(&sb, tail);
-	joined = strbuf_take(&sb);
-	sql = joined ? strbuf_subst(joined, "@case@", case_ident) : NULL;
-	free(joined);
-	return sql;
-}
-
-/* The branch of each X_rows filter in common.sql that lets $2 = NULL mean "every child". An
- * incremental statement replaces it with "false OR" (folded away by the planner), or its
- * generic plan could not use the (child_id, ...) indexes and would read every child; the unit
- * test test_eval_sql fails if common.sql stops spelling it this way. */
-#define EVAL_ALL_CHILDREN "$2::text[] IS NULL OR"
-#define EVAL_ONLY_CHILDREN "false OR"
-
+/* The rule's statement (rules/NAME.sql, whole), in its incremental form for a few given
+ * children (embed_sql.sh: every ":child_ids IS NULL" is false there, so that one generic plan
+ * reads only those children through the (child_id, ...) indexes), with @case@ replaced by the
+ * escaped schema identifier: the only text substituted. */
 char *eval_rule_sql(const char *case_ident, const struct rule_def *def, int incremental)
 {
-	char *sql = eval_build_sql(case_ident, def->sql, sql_alert_rows);
-	char *inc;
+	const char *sql = incremental ? def->sql_incremental : def->sql;
 
-	if (!sql || !incremental)
-		return sql;
-	inc = strbuf_subst(sql, EVAL_ALL_CHILDREN, EVAL_ONLY_CHILDREN);
-	free(sql);
-	return inc;
+	return sql ? strbuf_subst(sql, "@case@", case_ident) : NULL;
 }
 
 static int eval_send(struct eval_run *run, const char *rule_name, const char *cats,
 		     const char *opts, db_result_cb cb)
 {
-	const char *params[6] = { run->res->as_of, run->kids, run->ctx->cfg->timezone, cats, opts,
-				  rule_name };
+	const char *params[EVAL_P_COUNT];
 
-	return db_query(run->conn, run->sql, 6, params, cb, run);
+	params[EVAL_P_AS_OF] = run->res->as_of;
+	params[EVAL_P_CHILD_IDS] = run->kids;
+	params[EVAL_P_TIME_ZONE] = run->ctx->cfg->timezone;
+	params[EVAL_P_NEGLECT_CATEGORIES] = cats;
+	params[EVAL_P_OPTIONS] = opts;
+	params[EVAL_P_RULE] = rule_name;
+	return db_query(run->conn, run->sql, EVAL_P_COUNT, params, cb, run);
 }
 
 /* The name an incremental rule statement is prepared under, one per rule and session. */
@@ -600,16 +620,21 @@ static void eval_on_declared(struct db_conn *conn, PGresult *pg, void *arg)
 static void eval_send_rule(struct eval_run *run)
 {
 	const struct rule_def *def = eval_rule(run)->def;
-	const char *params[6] = { run->res->as_of, run->kids, run->ctx->cfg->timezone, run->cats,
-				  run->opts, def->name };
+	const char *params[EVAL_P_COUNT];
 	char name[DB_STMT_NAME_MAX];
 	int rc;
 
+	params[EVAL_P_AS_OF] = run->res->as_of;
+	params[EVAL_P_CHILD_IDS] = run->kids;
+	params[EVAL_P_TIME_ZONE] = run->ctx->cfg->timezone;
+	params[EVAL_P_NEGLECT_CATEGORIES] = run->cats;
+	params[EVAL_P_OPTIONS] = run->opts;
+	params[EVAL_P_RULE] = def->name;
 	if (run->kids) {
 		eval_stmt_name(name, sizeof(name), def);
-		rc = db_query_prepared(run->conn, name, 6, params, eval_on_rows, run);
+		rc = db_query_prepared(run->conn, name, EVAL_P_COUNT, params, eval_on_rows, run);
 	} else {
-		rc = db_query(run->conn, run->sql, 6, params, eval_on_declared, run);
+		rc = db_query(run->conn, run->sql, EVAL_P_COUNT, params, eval_on_declared, run);
 	}
 	if (rc < 0)
 		eval_fail(run, "could not send a rule's query: %s", db_error(run->conn));
@@ -837,9 +862,16 @@ static char *eval_quality_child_ids_sql(struct eval_run *run, int *oom)
 
 		if (r->src < 0 || !run->quality->readable[i])
 			continue;
-		strbuf_printf(&sb, "%s    SELECT hashtextextended(child_id, 0), %d FROM @case@.%s\n"
-			      "    WHERE child_id IS NOT NULL AND ($2::text[] IS NULL OR child_id = "
-			      "ANY ($2::text[]))\n", any ? "    UNION ALL\n" : "", r->src, r->name);
+		char src[16], *named, *branch;
+
+		snprintf(src, sizeof(src), "%d", r->src);
+		named = strbuf_subst(sql_quality_child_ids_branch, "@relation@", r->name);
+		branch = named ? strbuf_subst(named, "@src@", src) : NULL;
+		strbuf_printf(&sb, "%s%s", any ? "    UNION ALL\n" : "", branch ? branch : "");
+		if (!branch)
+			sb.failed = 1;
+		free(named);
+		free(branch);
 		any = 1;
 	}
 	branches = strbuf_take(&sb);

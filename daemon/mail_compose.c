@@ -71,44 +71,29 @@ static const char *mail_alert_str(const json_t *alert, const char *key)
 	return s && *s ? s : NULL;
 }
 
-/* How a rule and stage read in a subject after a count. Rules not listed read as their own
- * names, so a new rule still mails correctly before anyone words it here. */
+/* How driftwatch's own reports read in a subject after a count. An alert's notice carries its
+ * own words, from its rule when it was recorded (notice.h). */
 struct mail_label {
 	const char *rule;
-	const char *stage;      /* NULL: any stage not listed before it */
+	const char *stage;
 	const char *one;
 	const char *many;
-	int with_stage;         /* followed by the stage in words ("15 months") */
 };
 
-static const struct mail_label mail_labels[] = {
-	{ "cin_neglect_duration", NULL, "CIN plan at", "CIN plans at", 1 },
-	{ "cp_neglect_duration", "15m", "CP escalation at", "CP escalations at", 1 },
-	{ "cp_neglect_duration", "18m", "CP escalation at", "CP escalations at", 1 },
-	{ "cp_neglect_duration", NULL, "CP plan at", "CP plans at", 1 },
-	{ "repeat_neglect_plan", "any", "repeat CP plan", "repeat CP plans", 0 },
-	{ "repeat_neglect_plan", NULL, "repeat CP plan within", "repeat CP plans within", 1 },
-	{ "was_not_brought", "repeated", "repeated was-not-brought", "repeated was-not-brought", 0 },
-	{ "was_not_brought", NULL, "was-not-brought", "was-not-brought", 0 },
-	{ "worker_change", NULL, "change of worker", "changes of worker", 0 },
-	{ "worker_churn", NULL, "worker churn", "worker churn", 0 },
-	{ "delivery", "failed", "undelivered notice", "undelivered notices", 0 },
-	{ "driftwatch", "rule_failing", "failing rule", "failing rules", 0 },
-	{ "driftwatch", "rule_recovered", "recovered rule", "recovered rules", 0 },
-	{ "driftwatch", "bad_address", "unusable address", "unusable addresses", 0 },
-	{ "driftwatch", "team_webhook", "refused team webhook", "refused team webhooks", 0 },
+static const struct mail_label mail_report_labels[] = {
+	{ "delivery", "failed", "undelivered notice", "undelivered notices" },
+	{ "driftwatch", "rule_failing", "failing rule", "failing rules" },
+	{ "driftwatch", "rule_recovered", "recovered rule", "recovered rules" },
+	{ "driftwatch", "bad_address", "unusable address", "unusable addresses" },
+	{ "driftwatch", "team_webhook", "refused team webhook", "refused team webhooks" },
 };
 
-/* "15m" -> "15 months"; any other stage name as it is. */
-static void mail_stage_words(const char *stage, struct strbuf *out)
+/* A string of the notice object, or NULL (a notice recorded before notices carried words). */
+static const char *mail_notice_str(const struct mail_notice *n, const char *key)
 {
-	char *end;
-	long m = strtol(stage, &end, 10);
+	const char *s = json_string_value(json_object_get(n->notice, key));
 
-	if (end != stage && stage[0] >= '0' && stage[0] <= '9' && strcmp(end, "m") == 0)
-		strbuf_printf(out, "%ld month%s", m, m == 1 ? "" : "s");
-	else
-		strbuf_append(out, stage);
+	return s && *s ? s : NULL;
 }
 
 /* Control characters (a CR or LF above all) never reach a header or break a body line. */
@@ -131,23 +116,26 @@ static void mail_key_words(struct strbuf *out, const char *key)
 	}
 }
 
-static void mail_append_label(struct strbuf *out, const json_t *alert, size_t count)
+/* The notice's own label; a report's from the list above; else the rule's name and stage in
+ * plain characters (a notice recorded before notices carried their words). */
+static void mail_append_label(struct strbuf *out, const struct mail_notice *n, size_t count)
 {
-	const char *rule = mail_alert_str(alert, "rule");
-	const char *stage = mail_alert_str(alert, "stage");
+	const char *rule = mail_alert_str(n->alert, "rule");
+	const char *stage = mail_alert_str(n->alert, "stage");
+	const char *own = mail_notice_str(n, count == 1 ? "label" : "label_many");
 
+	if (own) {
+		mail_append_clean(out, own);
+		return;
+	}
 	rule = rule ? rule : "unknown rule";
 	stage = stage ? stage : "";
-	for (size_t i = 0; i < sizeof(mail_labels) / sizeof(mail_labels[0]); i++) {
-		const struct mail_label *l = &mail_labels[i];
+	for (size_t i = 0; i < sizeof(mail_report_labels) / sizeof(mail_report_labels[0]); i++) {
+		const struct mail_label *l = &mail_report_labels[i];
 
-		if (strcmp(l->rule, rule) != 0 || (l->stage && strcmp(l->stage, stage) != 0))
+		if (strcmp(l->rule, rule) != 0 || strcmp(l->stage, stage) != 0)
 			continue;
 		strbuf_append(out, count == 1 ? l->one : l->many);
-		if (l->with_stage) {
-			strbuf_append(out, " ");
-			mail_stage_words(stage, out);
-		}
 		return;
 	}
 	mail_key_words(out, rule);
@@ -197,7 +185,7 @@ static int mail_digest_build(const struct mail_notice *notices, size_t n, struct
 			if (mail_kind_of(notices[i].type) != k)
 				continue;
 			strbuf_init(&sb);
-			mail_append_label(&sb, notices[i].alert, 1);
+			mail_append_label(&sb, &notices[i], 1);
 			d->items[at].n = &notices[i];
 			d->items[at].kind = k;
 			d->items[at].label = strbuf_take(&sb);
@@ -271,7 +259,7 @@ static char *mail_subject(const struct mail_digest *d)
 			count++;
 		}
 		strbuf_printf(&sb, "%s %zu ", groups++ ? "," : ":", count);
-		mail_append_label(&sb, d->items[i].n->alert, count);
+		mail_append_label(&sb, d->items[i].n, count);
 		if (resolved)
 			strbuf_append(&sb, " resolved");
 	}
@@ -560,21 +548,15 @@ static void mail_notice_add(struct mail_notice_text *t, const char *label, struc
 	t->n++;
 }
 
-/* What changed, in words, for an update: the rules' facts say what matters. */
-static void mail_update_words(struct strbuf *sb, const json_t *alert)
+/* What changed, in words, for an update: the rule said so when it was recorded. */
+static void mail_update_words(struct strbuf *sb, const struct mail_notice *n)
 {
-	const char *rule = mail_alert_str(alert, "rule");
-	const json_t *facts = json_object_get(alert, "facts");
+	const char *words = mail_notice_str(n, "update");
 
-	if (rule && strcmp(rule, "was_not_brought") == 0) {
-		long long n = facts_int(facts, "count", 0);
-
-		strbuf_append(sb, "a further missed appointment");
-		if (n > 0)
-			strbuf_printf(sb, ", %lld in the window now", n);
-		return;
-	}
-	strbuf_append(sb, "the facts below changed");
+	if (words)
+		mail_append_clean(sb, words);
+	else
+		strbuf_append(sb, "the facts below changed");
 }
 
 static void mail_heading(struct strbuf *sb, const struct mail_item *it)
@@ -592,7 +574,7 @@ static void mail_heading(struct strbuf *sb, const struct mail_item *it)
 		break;
 	case MAIL_KIND_UPDATED:
 		strbuf_append(sb, "Updated (");
-		mail_update_words(sb, it->n->alert);
+		mail_update_words(sb, it->n);
 		strbuf_append(sb, "): ");
 		break;
 	case MAIL_KIND_RESOLVED:
@@ -669,8 +651,12 @@ static int mail_notice_text(const struct mail_item *it, const char *to,
 		strbuf_append(&sb, ", stage ");
 		mail_append_clean(&sb, mail_alert_str(a, "stage") ? mail_alert_str(a, "stage") :
 				  "none");
-		if (subject) {
+		/* "about plan 20", never "about 20", which reads as "roughly 20" */
+		if (mail_notice_str(it->n, "subject")) {
 			strbuf_append(&sb, ", about ");
+			mail_append_clean(&sb, mail_notice_str(it->n, "subject"));
+		} else if (subject) {
+			strbuf_append(&sb, ", about the subject ");
 			mail_append_clean(&sb, subject);
 		}
 		mail_notice_add(t, "Rule", &sb, NULL);
@@ -699,8 +685,8 @@ static int mail_notice_text(const struct mail_item *it, const char *to,
 	}
 	if (it->kind == MAIL_KIND_RESOLVED)
 		strbuf_append(&sb, "nothing further: the rule no longer holds for this child");
-	else if (it->n->expected && *it->n->expected)
-		mail_append_clean(&sb, it->n->expected);
+	else if (mail_notice_str(it->n, "expected"))
+		mail_append_clean(&sb, mail_notice_str(it->n, "expected"));
 	else if (it->kind == MAIL_KIND_FAILED)
 		strbuf_append(&sb, "check the receiver named above and the configuration; driftwatch "
 			      "has stopped trying to deliver this notice");

@@ -11,6 +11,7 @@
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
+#include "driftwatch/notice.h"
 #include "driftwatch/record.h"
 #include "driftwatch/routing.h"
 #include "driftwatch/rule.h"
@@ -236,6 +237,42 @@ static int record_team_refused(const struct alert *a, const struct dw_config *cf
 				   json_pack("{s:s, s:s}", "why", why, "digest", digest));
 }
 
+/* Each destination keeps the notice's words for its reader (notice.h): what the outbox hands
+ * the mail composer, so that sending needs nothing but the notice. A webhook's reader has no
+ * role. */
+static int record_notices(const struct alert *a, json_t *dest)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(dest, i, d) {
+		const char *channel = json_string_value(json_object_get(d, "channel"));
+		const char *role = json_string_value(json_object_get(d, "role"));
+		int email = channel && strcmp(channel, "email") == 0;
+		json_t *words = notice_for(a, email ? role : NULL);
+
+		if (!words || json_object_set_new(d, "notice", words) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The fingerprint the alert had when its rule named its subject otherwise (rule.h,
+ * former_subject_fact), or NULL when that was the same one. Made from the text the facts hold,
+ * which for an identifier that is not UTF-8 differs from the bytes its fingerprint is made of:
+ * such an alert is resolved and announced again, as it was before. */
+static json_t *record_former(const struct alert *a)
+{
+	const char *former = a->rule->former_subject_fact
+		? json_string_value(json_object_get(a->facts, a->rule->former_subject_fact)) : NULL;
+	char fp[ALERT_FINGERPRINT_LEN + 1];
+
+	if (!former || (a->subject_id && strcmp(former, a->subject_id) == 0) ||
+	    alert_fingerprint(a->rule->name, a->child_id, former, fp) < 0)
+		return json_null();
+	return json_string(fp);
+}
+
 /* One element of record.sql's $1, as JSON text. */
 static char *record_alert_row(const struct alert *a, const struct dw_config *cfg)
 {
@@ -245,12 +282,20 @@ static char *record_alert_row(const struct alert *a, const struct dw_config *cfg
 	json_t *row = NULL;
 	char *text = NULL;
 
+	if (dest && record_notices(a, dest) < 0) {
+		json_decref(dest);
+		dest = NULL;
+	}
 	if (payload && dest && key)
 		row = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:O, s:O}", "fingerprint",
 				a->fingerprint, "rule", a->rule->name, "child_id", a->child_id,
 				"subject_id", a->subject_id ? json_string(a->subject_id) : json_null(),
 				"stage", a->rule->stages[a->stage].name, "stage_rank", a->stage,
 				"notify_key", key, "payload", payload, "destinations", dest);
+	if (row && json_object_set_new(row, "former_fingerprint", record_former(a)) < 0) {
+		json_decref(row);
+		row = NULL;
+	}
 	if (row && record_team_refused(a, cfg, row) < 0) {
 		json_decref(row);
 		row = NULL;

@@ -5,7 +5,6 @@
 -- every set is small and read through the (child_id, ...) indexes.
 -- The rule has defined hits, tail_family (child_id, family_id) and tail_allocation (child_id,
 -- worker_id): tail_family.sql and tail_allocation.sql, or its own from rows it settled already.
-,
 tail_worker AS (
     -- The allocated workers and the chairs, first by content.
     SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, email, team_id, supervisor_id

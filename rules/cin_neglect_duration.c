@@ -2,8 +2,9 @@
 #include "driftwatch/alert.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/rule.h"
-#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+
+RULE_SQL(cin_neglect_duration);
 
 static const struct rule_opt opts[] = {
 	{ "merge_gap_days", 28, 0, 365,
@@ -11,7 +12,14 @@ static const struct rule_opt opts[] = {
 };
 
 static const struct rule_stage stages[] = {
-	{ "6m", "months", 6, { "supervisor", NULL }, "review in supervision" },
+	{ .name = "6m", .threshold_key = "months", .def_threshold = 6,
+	  .default_roles = { "supervisor", NULL },
+	  .label = "CIN plan at 6 months", .label_many = "CIN plans at 6 months",
+	  .seriousness = RULE_SERIOUS_DRIFT,
+	  .expect = {
+		{ "supervisor", "review the plan in supervision: what has changed for the child in "
+		  "six months, and whether the plan should step up" },
+		{ NULL, "review the plan in supervision" } } },
 };
 
 static void summarize(const struct alert *a, struct strbuf *out)
@@ -31,11 +39,14 @@ const struct rule_def rule_cin_neglect_duration = {
 	.name = "cin_neglect_duration",
 	.doc = "a child on an open CIN plan for neglect, by months since the episode started",
 	.sql = sql_cin_neglect_duration,
+	.sql_incremental = sql_cin_neglect_duration_incremental,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,
 	.n_stages = sizeof(stages) / sizeof(stages[0]),
 	.uses_neglect_categories = false,
+	.former_subject_fact = "current_plan_id",
+	.subject_words = "the episode of CIN plans that began with plan",
 	.check = NULL,
 	.summarize = summarize,
 };

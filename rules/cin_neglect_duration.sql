@@ -1,4 +1,9 @@
 -- cin_neglect_duration: a child on an open CIN plan for neglect whose episode is 6 months old or more.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_cin_plans.sql
 ,
 cin_candidates AS (
@@ -7,7 +12,7 @@ cin_candidates AS (
     SELECT DISTINCT child_id
     FROM cin_plans_rows
     WHERE keyed AND neglect
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
 ),
 episode_plans AS (
     -- The CIN plans for neglect that count, the input of episodes.sql: cin_plans_clean for the
@@ -16,24 +21,30 @@ episode_plans AS (
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM cin_candidates)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
-    WHERE sound AND neglect AND start_date <= $1::date
-)
+    WHERE sound AND neglect AND start_date <= :as_of
+),
 -- @include episodes.sql
--- (episode_current: the open plan that started last, with its episode and months)
 ,
 hits AS (
+    -- The subject is the episode, named by its first plan (RULES.md): a plan closed and
+    -- reopened within merge_gap_days keeps the alert and updates its facts.
     SELECT c.child_id,
-           c.plan_id AS subject_id,
+           c.episode_plan_id AS subject_id,
            '6m'::text AS stage,
            c.episode_start AS since,
-           jsonb_build_object('plan_start', c.start_date,
+           jsonb_build_object('current_plan_id', c.plan_id,
+                              'plan_start', c.start_date,
                               'episode_start', c.episode_start,
                               'months', c.months,
                               'plans_in_episode', c.plans_in_episode) AS facts,
            NULL::text AS chair_id
     FROM episode_current c
-    WHERE $1::date >= (c.episode_start
-                       + make_interval(months => coalesce(($5::jsonb ->> '6m')::int, 6)))::date
+    WHERE :as_of >= (c.episode_start
+                     + make_interval(months => coalesce((:options ->> '6m')::int, 6)))::date
 )
+,
 -- @include tail_family.sql
+,
 -- @include tail_allocation.sql
+,
+-- @include alert_rows.sql

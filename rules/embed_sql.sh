@@ -3,14 +3,30 @@
 # and cannot run against a different copy than the one it was tested with.
 #
 #   sh rules/embed_sql.sh FILE.sql... > build/sql_embed.c
+#   sh rules/embed_sql.sh --print FILE.sql [--incremental]   the statement as it is embedded
 #
-# A line that is exactly `-- @include NAME.sql` is replaced by the text of NAME.sql (expanded
-# the same way), found in the directory of the file that includes it; that is how the duration
-# rules share rules/episodes.sql. NAME is a plain file name, so a fragment lives beside the
-# files that include it and the Makefile's wildcard over rules/*.sql sees it. A fragment is not
-# a statement: the Makefile keeps it out of the FILEs (SQL_FRAGMENTS), and naming one as a FILE
-# while another FILE includes it is an error, as are a missing included file, an include
-# cycle and a malformed directive. On any error nothing is written to standard output.
+# Includes. A line that is exactly `-- @include NAME.sql` is replaced by the text of NAME.sql
+# (expanded the same way), found in the directory of the file that includes it; that is how a
+# rule is one whole statement made of shared parts. NAME is a plain file name, so a fragment
+# lives beside the files that include it and the Makefile's wildcard over rules/*.sql sees it.
+# A fragment is not a statement: the Makefile keeps it out of the FILEs (SQL_FRAGMENTS), and
+# naming one as a FILE while another FILE includes it is an error, as are a missing included
+# file, an include cycle and a malformed directive.
+#
+# Parameters by name. A statement whose text (with its includes) declares parameters, one line
+# each, `-- @param NAME TYPE [what it is]`, is written with `:NAME` where the value goes; the k-th declared
+# is sent as $k, and each `:NAME` becomes `$k::TYPE` here. `:NAME` is a placeholder outside
+# comments, quoted strings and identifiers when it does not follow a ':' (a cast) or a letter,
+# digit or '_'. Such a statement may not use `$k` itself, nor a `:name` it does not declare.
+# The caller binds the values in the declared order (eval.c's eval_param).
+#
+# The incremental form. A statement with a line `-- @incremental NAME` is also embedded as
+# `sql_FILE_incremental`, for a call where parameter NAME is never NULL (a few given children):
+# there every `:NAME IS NULL` is `false`, which a generic plan folds away. The statement should
+# use `:NAME` nowhere else but as `= ANY (:NAME)` and in the head's naming of it (the unit test
+# test_eval_sql checks that every rule does).
+#
+# On any error nothing is written to standard output, and the message names the file and line.
 set -eu
 
 me=rules/embed_sql.sh
@@ -31,7 +47,7 @@ expand() (
 	file=$1 chain=$2 lineno=0
 	# Most files include nothing: copy them whole (awk ends the last line with a newline too).
 	if ! grep -q '@include' "$file"; then
-		awk 1 "$file"
+		awk -v f="$file" '{ print f ":" NR >>origins; print }' origins="$origins" "$file"
 		exit
 	fi
 	while IFS= read -r line || [ -n "$line" ]; do
@@ -48,6 +64,7 @@ expand() (
 		@include*) ;;
 		*)
 			printf '%s\n' "$line"
+			printf '%s:%s\n' "$file" "$lineno" >>"$origins"
 			continue ;;
 		esac
 		case $line in
@@ -75,12 +92,135 @@ expand() (
 	done <"$file"
 )
 
+# translate MODE: standard input (an expanded statement) with its parameters by name made
+# positional (see the top), on standard output; MODE is "full" or "incremental". $origins
+# names each input line's file and line for messages.
+translate() {
+	awk -v mode="$1" -v origins="$origins" -v me="$me" '
+	function fail(msg, at) {
+		printf "%s: %s: %s\n", me, origin[at], msg > "/dev/stderr"
+		bad = 1
+		exit 1
+	}
+	BEGIN { n = 0 }
+	{
+		line[NR] = $0
+		if ((getline o < origins) > 0) origin[NR] = o
+		else origin[NR] = "line " NR
+	}
+	/^[ \t]*--[ \t]*@param/ {
+		if ($0 !~ /^-- @param [a-z_][a-z0-9_]* [A-Za-z_][A-Za-z0-9_]*(\[\])?([ \t].*)?$/)
+			fail("malformed parameter (want a line \"-- @param name type [what it is]\"): " $0, NR)
+		if ($3 in num)
+			fail("parameter :" $3 " declared twice", NR)
+		num[$3] = ++n
+		type[$3] = $4
+	}
+	/^[ \t]*--[ \t]*@incremental/ {
+		if ($0 !~ /^-- @incremental [a-z_][a-z0-9_]*$/)
+			fail("malformed directive (want a line \"-- @incremental name\"): " $0, NR)
+		scope = $3
+		scope_at = NR
+	}
+	END {
+		if (bad)
+			exit 1
+		if (scope != "" && !(scope in num))
+			fail("@incremental names :" scope ", which is not a declared parameter", scope_at)
+		nulls = 0
+		for (i = 1; i <= NR; i++)
+			print convert(line[i], i)
+		if (mode == "incremental" && nulls == 0)
+			fail("@incremental :" scope ", but no \":" scope " IS NULL\" is there to drop", scope_at)
+	}
+	# One line: placeholders outside comments, strings and quoted identifiers. quote is the
+	# quote character open across lines ("" when none).
+	function convert(s, at,    out, i, c, prev, name, j, rest) {
+		out = ""
+		prev = ""
+		i = 1
+		while (i <= length(s)) {
+			c = substr(s, i, 1)
+			if (quote != "") {
+				out = out c
+				if (c == quote)
+					quote = ""
+				i++
+				prev = c
+				continue
+			}
+			if (c == "-" && substr(s, i + 1, 1) == "-")
+				return out substr(s, i)
+			if (c == "\047" || c == "\"") {
+				quote = c
+				out = out c
+				i++
+				prev = c
+				continue
+			}
+			if (c == "$" && substr(s, i + 1, 1) ~ /[0-9]/ && n > 0)
+				fail("a statement with named parameters uses $" substr(s, i + 1, 1) \
+				     "; write the parameter by name", at)
+			if (c == ":" && prev !~ /[:A-Za-z0-9_]/ && substr(s, i + 1, 1) ~ /[a-z_]/) {
+				rest = substr(s, i + 1)
+				match(rest, /^[a-z_][a-z0-9_]*/)
+				name = substr(rest, 1, RLENGTH)
+				if (!(name in num))
+					fail("\":" name "\" is not a declared parameter (-- @param " name " TYPE)", at)
+				j = i + 1 + RLENGTH
+				if (mode == "incremental" && name == scope && substr(s, j, 8) == " IS NULL") {
+					out = out "false"
+					nulls++
+					i = j + 8
+					prev = "e"
+					continue
+				}
+				out = out "$" num[name] "::" type[name]
+				i = j
+				prev = "e"
+				continue
+			}
+			out = out c
+			prev = c
+			i++
+		}
+		return out
+	}'
+}
+
 tmp=$(mktemp "${TMPDIR:-/tmp}/embed_sql.XXXXXX")
 included=$(mktemp "${TMPDIR:-/tmp}/embed_sql.XXXXXX")
+origins=$(mktemp "${TMPDIR:-/tmp}/embed_sql.XXXXXX")
 out=$(mktemp "${TMPDIR:-/tmp}/embed_sql.XXXXXX")
-trap 'rm -f "$tmp" "$included" "$out"' EXIT
+text=$(mktemp "${TMPDIR:-/tmp}/embed_sql.XXXXXX")
+trap 'rm -f "$tmp" "$included" "$origins" "$out" "$text"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# literal NAME FILE: FILE as the C string NAME.
+literal() {
+	printf 'const char %s[] =\n' "$1" >>"$out"
+	# Escape backslashes and quotes; keep each line as its own literal for readable errors.
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$/\\n"/' "$2" >>"$out"
+	printf '\t"";\n' >>"$out"
+}
+
+# expanded FILE: FILE with its includes in $tmp, the origin of each line in $origins.
+expanded() {
+	[ -f "$1" ] && [ -r "$1" ] || die "$1 does not exist"
+	: >"$origins"
+	expand "$1" "$(canon "$1")|" >"$tmp" || exit 1
+}
+
+if [ "${1:-}" = --print ]; then
+	[ $# -ge 2 ] || die "usage: embed_sql.sh --print FILE.sql [--incremental]"
+	mode=full
+	[ "${3:-}" = --incremental ] && mode=incremental
+	expanded "$2"
+	translate "$mode" <"$tmp" >"$text" || exit 1
+	cat "$text"
+	exit 0
+fi
 
 echo '/* Generated by rules/embed_sql.sh from the .sql files: do not edit. */' >"$out"
 for f in "$@"; do
@@ -88,12 +228,13 @@ for f in "$@"; do
 	case $name in
 	'' | [0-9]* | *[!A-Za-z0-9_]*) die "$f: the name gives no C identifier sql_$name" ;;
 	esac
-	[ -f "$f" ] && [ -r "$f" ] || die "$f does not exist"
-	expand "$f" "$(canon "$f")|" >"$tmp" || exit 1
-	printf 'const char sql_%s[] =\n' "$name" >>"$out"
-	# Escape backslashes and quotes; keep each line as its own literal for readable errors.
-	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$/\\n"/' "$tmp" >>"$out"
-	printf '\t"";\n' >>"$out"
+	expanded "$f"
+	translate full <"$tmp" >"$text" || exit 1
+	literal "sql_$name" "$text"
+	if grep -q '^-- @incremental ' "$tmp"; then
+		translate incremental <"$tmp" >"$text" || exit 1
+		literal "sql_${name}_incremental" "$text"
+	fi
 done
 
 # A fragment embedded as a statement of its own would be a second, unused copy of its text.

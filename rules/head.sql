@@ -1,6 +1,8 @@
--- head: opens every statement's WITH list: the parameters, named with their types so a
--- statement that does not use one still prepares. Not a statement (rules/embed_sql.sh).
+-- head: opens every statement's WITH list with the parameters CTE p, which names each
+-- parameter with its type so that a statement that does not use one still prepares. Not a
+-- statement (rules/embed_sql.sh): the including file goes on with ", next_cte AS (...)".
+-- @include params.sql
 WITH p AS (
-    SELECT $1::date AS t, $2::text[] AS child_ids, $3::text AS time_zone,
-           $4::text[] AS neglect_categories, $5::jsonb AS options, $6::text AS rule
+    SELECT :as_of AS t, :child_ids AS child_ids, :time_zone AS time_zone,
+           :neglect_categories AS neglect_categories, :options AS options, :rule AS rule
 )

@@ -6,6 +6,7 @@
 -- content as the rules settle them (duplicate_key, identical copies counted once), and rows with
 -- no key likewise. Rows are (kind, n) as eval.c reads them, kind being "teams.<kind>".
 -- @include head.sql
+,
 -- @include rows_teams.sql
 ,
 q_rows AS NOT MATERIALIZED (

@@ -1,6 +1,7 @@
 /* registry: the list of rules; adding a rule is one line here plus its .c and .sql files. */
 #include <string.h>
 
+#include "driftwatch/alert.h"
 #include "driftwatch/rule.h"
 
 extern const struct rule_def rule_cin_neglect_duration;
@@ -9,6 +10,7 @@ extern const struct rule_def rule_repeat_neglect_plan;
 extern const struct rule_def rule_was_not_brought;
 extern const struct rule_def rule_worker_change;
 extern const struct rule_def rule_worker_churn;
+extern const struct rule_def rule_re_referral;
 
 static const struct rule_def *const registry[] = {
 	&rule_cin_neglect_duration,
@@ -17,6 +19,7 @@ static const struct rule_def *const registry[] = {
 	&rule_was_not_brought,
 	&rule_worker_change,
 	&rule_worker_churn,
+	&rule_re_referral,
 };
 
 _Static_assert(sizeof(registry) / sizeof(registry[0]) <= RULE_REGISTRY_MAX,
@@ -66,4 +69,21 @@ bool rule_role_valid(const char *role)
 		if (strcmp(roles[i], role) == 0)
 			return true;
 	return false;
+}
+
+const char *rule_expected(const struct rule_stage *st, const char *role)
+{
+	size_t i = 0;
+
+	for (; i < RULE_MAX_ROLES && st->expect[i].role; i++)
+		if (role && strcmp(st->expect[i].role, role) == 0)
+			return st->expect[i].text;
+	return st->expect[i].text;
+}
+
+bool rule_urgent(const struct alert *a)
+{
+	if (a->rule->urgent)
+		return a->rule->urgent(a);
+	return a->rule->stages[a->stage].urgent;
 }

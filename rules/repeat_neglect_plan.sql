@@ -1,4 +1,9 @@
--- repeat_neglect_plan: an open CP plan for neglect that follows an earlier CP plan for neglect, staged by how soon.
+-- repeat_neglect_plan: a child back on a CP plan for neglect after an earlier one ended, staged by how soon.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_cp_plans.sql
 ,
 rp_candidates AS (
@@ -6,55 +11,68 @@ rp_candidates AS (
     -- of every other child are never sorted.
     SELECT DISTINCT child_id
     FROM cp_plans_rows
-    WHERE keyed AND category = ANY ($4::text[])
-      AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE keyed AND category = ANY (:neglect_categories)
+      AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
 ),
 rp_plans AS (
     -- Every valid CP plan of the candidates, whatever its category, numbered in the order the
     -- child had them; plans starting after T are not yet known.
     SELECT plan_id, child_id, start_date, end_date, chair_id,
-           category = ANY ($4::text[]) AS for_neglect,
+           category = ANY (:neglect_categories) AS for_neglect,
            row_number() OVER (PARTITION BY child_id COLLATE "C" ORDER BY start_date, plan_id) AS plan_number
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM rp_candidates)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-    WHERE sound AND start_date <= $1::date
+    WHERE sound AND start_date <= :as_of
 ),
-rp_current AS (
-    SELECT DISTINCT ON (child_id COLLATE "C") child_id, plan_id, start_date, chair_id, plan_number
+episode_plans AS (
+    -- The CP plans for neglect, the input of episodes.sql: a plan closed and reopened within
+    -- merge_gap_days is one episode, not a repeat.
+    SELECT plan_id, child_id, start_date, end_date, chair_id, plan_number
     FROM rp_plans
-    WHERE for_neglect AND (end_date IS NULL OR end_date > $1::date)
-    ORDER BY child_id COLLATE "C", start_date DESC, plan_id DESC
+    WHERE for_neglect
 ),
+-- @include episodes.sql
+,
 rp_previous AS (
-    -- The previous plan: of the child's neglect plans that ended on or before the current plan
-    -- started, the one that ended last (ties: greatest plan_id). rp_plans holds every one of
-    -- them (it ended by the current start, so it started before T), settled as cp_plans_rows
-    -- settles it; joined on child_id, so each child's few plans meet only each other.
-    SELECT DISTINCT ON (c.child_id COLLATE "C") c.child_id, e.plan_id, e.start_date, e.end_date
-    FROM rp_current c
+    -- The previous plan: of the child's neglect plans that ended before the current episode
+    -- began (so in an earlier episode), the one that ended last (ties: greatest plan_id).
+    -- Joined on child_id, so each child's few plans meet only its episode.
+    SELECT DISTINCT ON (c.child_id COLLATE "C")
+           c.child_id, c.plan_id AS current_plan_id, c.start_date AS plan_start, c.chair_id,
+           c.plan_number, c.episode_start, c.episode_plan_id, c.plans_in_episode,
+           e.plan_id, e.start_date, e.end_date
+    FROM episode_current c
     JOIN rp_plans e ON e.child_id = c.child_id
-    WHERE e.for_neglect AND e.end_date <= c.start_date
+    WHERE e.for_neglect AND e.end_date < c.episode_start
     ORDER BY c.child_id COLLATE "C", e.end_date DESC, e.plan_id DESC
 ),
 hits AS (
-    SELECT c.child_id,
-           c.plan_id AS subject_id,
-           CASE WHEN c.start_date <= (e.end_date + make_interval(months => coalesce(($5::jsonb ->> '12m')::int, 12)))::date
+    -- The sooner the episode began after the previous plan ended, the higher the stage. The
+    -- subject is the current episode, named by its first plan.
+    SELECT p.child_id,
+           p.episode_plan_id AS subject_id,
+           CASE WHEN p.episode_start <= (p.end_date + make_interval(months => coalesce((:options ->> '12m')::int, 12)))::date
                     THEN '12m'
-                WHEN c.start_date <= (e.end_date + make_interval(months => coalesce(($5::jsonb ->> '24m')::int, 24)))::date
+                WHEN p.episode_start <= (p.end_date + make_interval(months => coalesce((:options ->> '24m')::int, 24)))::date
                     THEN '24m'
                 ELSE 'any' END AS stage,
-           c.start_date AS since,
-           jsonb_build_object('plan_start', c.start_date,
-                              'previous_plan_id', e.plan_id,
-                              'previous_plan_start', e.start_date,
-                              'previous_plan_end', e.end_date,
-                              'gap_days', c.start_date - e.end_date,
-                              'plan_number', c.plan_number) AS facts,
-           c.chair_id
-    FROM rp_current c
-    JOIN rp_previous e ON e.child_id = c.child_id
+           p.episode_start AS since,
+           jsonb_build_object('current_plan_id', p.current_plan_id,
+                              'plan_start', p.plan_start,
+                              'episode_start', p.episode_start,
+                              'plans_in_episode', p.plans_in_episode,
+                              'previous_plan_id', p.plan_id,
+                              'previous_plan_start', p.start_date,
+                              'previous_plan_end', p.end_date,
+                              'gap_days', p.episode_start - p.end_date,
+                              'plan_number', p.plan_number) AS facts,
+           p.chair_id
+    FROM rp_previous p
 )
+,
 -- @include tail_family.sql
+,
 -- @include tail_allocation.sql
+,
+-- @include alert_rows.sql

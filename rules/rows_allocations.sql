@@ -1,7 +1,6 @@
 -- rows_allocations: allocations_rows, every row of allocations with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_allocations.sql`, after head.sql (common.sql, and quality_allocations.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_allocations.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_allocations.sql).
 allocations_rows AS NOT MATERIALIZED (
     SELECT a.allocation_id, a.child_id, a.worker_id, a.start_date, a.end_date,
            CASE WHEN a.allocation_id IS NULL THEN 'null_key'
@@ -20,5 +19,5 @@ allocations_rows AS NOT MATERIALIZED (
     -- neither row_fault nor sound is read). An IN (subquery) in the select list would be a
     -- SubPlan, run once per row when the worker ids outgrow work_mem.
     LEFT JOIN (SELECT DISTINCT worker_id FROM @case@.workers) known ON known.worker_id = a.worker_id
-    WHERE ($2::text[] IS NULL OR a.child_id = ANY ($2::text[]))
+    WHERE (:child_ids IS NULL OR a.child_id = ANY (:child_ids))
 )

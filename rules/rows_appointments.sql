@@ -1,7 +1,6 @@
 -- rows_appointments: appointments_rows, every row of appointments with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_appointments.sql`, after head.sql (common.sql, and quality_appointments.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_appointments.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_appointments.sql).
 appointments_rows AS NOT MATERIALIZED (
     SELECT a.appointment_id, a.child_id, a.service, a.scheduled_for, a.outcome,
            CASE WHEN a.appointment_id IS NULL THEN 'null_key'
@@ -16,5 +15,5 @@ appointments_rows AS NOT MATERIALIZED (
                AND a.outcome IN ('attended', 'was_not_brought', 'cancelled_by_family',
                                  'cancelled_by_service', 'pending') AS sound
     FROM @case@.appointments a
-    WHERE ($2::text[] IS NULL OR a.child_id = ANY ($2::text[]))
+    WHERE (:child_ids IS NULL OR a.child_id = ANY (:child_ids))
 )

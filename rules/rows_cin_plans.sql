@@ -1,7 +1,6 @@
 -- rows_cin_plans: cin_plans_rows, every row of cin_plans with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_cin_plans.sql`, after head.sql (common.sql, and quality_cin_plans.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_cin_plans.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_cin_plans.sql).
 cin_plans_rows AS NOT MATERIALIZED (
     SELECT c.plan_id, c.child_id, c.start_date, c.end_date, c.neglect,
            CASE WHEN c.plan_id IS NULL THEN 'null_key'
@@ -13,5 +12,5 @@ cin_plans_rows AS NOT MATERIALIZED (
            c.start_date IS NOT NULL AND (c.end_date IS NULL OR c.end_date >= c.start_date)
                AND c.neglect IS NOT NULL AS sound
     FROM @case@.cin_plans c
-    WHERE ($2::text[] IS NULL OR c.child_id = ANY ($2::text[]))
+    WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))
 )

@@ -1,7 +1,6 @@
 -- rows_cp_plans: cp_plans_rows, every row of cp_plans with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_cp_plans.sql`, after head.sql (common.sql, and quality_cp_plans.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_cp_plans.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_cp_plans.sql).
 cp_plans_rows AS NOT MATERIALIZED (
     SELECT c.plan_id, c.child_id, c.start_date, c.end_date, c.initial_category, c.latest_category,
            c.chair_id,
@@ -21,6 +20,6 @@ cp_plans_rows AS NOT MATERIALIZED (
                AND c.initial_category = ANY (known.categories)
                AND (c.latest_category IS NULL OR c.latest_category = ANY (known.categories)) AS sound
     FROM @case@.cp_plans c
-    CROSS JOIN (SELECT ARRAY['NEG', 'PHY', 'EMO', 'SAB', 'MUL'] || $4::text[] AS categories) known
-    WHERE ($2::text[] IS NULL OR c.child_id = ANY ($2::text[]))
+    CROSS JOIN (SELECT ARRAY['NEG', 'PHY', 'EMO', 'SAB', 'MUL'] || :neglect_categories AS categories) known
+    WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))
 )

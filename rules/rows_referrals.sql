@@ -1,7 +1,6 @@
 -- rows_referrals: referrals_rows, every row of referrals with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_referrals.sql`, after head.sql (common.sql, and quality_referrals.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_referrals.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_referrals.sql).
 referrals_rows AS NOT MATERIALIZED (
     SELECT r.referral_id, r.child_id, r.referral_date, r.primary_need, r.neglect, r.closure_date,
            r.closure_reason,
@@ -13,5 +12,5 @@ referrals_rows AS NOT MATERIALIZED (
            r.referral_date IS NOT NULL
                AND (r.closure_date IS NULL OR r.closure_date >= r.referral_date) AS sound
     FROM @case@.referrals r
-    WHERE ($2::text[] IS NULL OR r.child_id = ANY ($2::text[]))
+    WHERE (:child_ids IS NULL OR r.child_id = ANY (:child_ids))
 )

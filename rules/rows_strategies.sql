@@ -1,7 +1,6 @@
 -- rows_strategies: strategies_rows, every row of strategies with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_strategies.sql`, after head.sql (common.sql, and quality_strategies.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_strategies.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_strategies.sql).
 strategies_rows AS NOT MATERIALIZED (
     SELECT s.strategy_id, s.child_id, s.kind, s.decided_on, s.review_by,
            CASE WHEN s.strategy_id IS NULL THEN 'null_key'
@@ -11,5 +10,5 @@ strategies_rows AS NOT MATERIALIZED (
            s.strategy_id IS NOT NULL AND s.child_id IS NOT NULL AS keyed,
            s.decided_on IS NOT NULL AND (s.review_by IS NULL OR s.review_by >= s.decided_on) AS sound
     FROM @case@.strategies s
-    WHERE ($2::text[] IS NULL OR s.child_id = ANY ($2::text[]))
+    WHERE (:child_ids IS NULL OR s.child_id = ANY (:child_ids))
 )

@@ -1,7 +1,6 @@
 -- rows_teams: teams_rows, every row of teams with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_teams.sql`, after head.sql (common.sql, and quality_teams.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_teams.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_teams.sql).
 teams_rows AS NOT MATERIALIZED (
     SELECT t.team_id, t.name, t.manager_email, t.webhook_url,
            CASE WHEN t.team_id IS NULL THEN 'null_key' END AS key_fault,

@@ -1,7 +1,6 @@
 -- rows_workers: workers_rows, every row of workers with its faults (docs/internals.md).
--- Not a statement: rules/embed_sql.sh puts it where a file has the line
--- `-- @include rows_workers.sql`, after head.sql (common.sql, and quality_workers.sql on its own).
-,
+-- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_workers.sql`
+-- after head.sql, with the commas around it (rule statements, and quality_workers.sql).
 workers_rows AS NOT MATERIALIZED (
     SELECT w.worker_id, w.display_name, w.email, w.team_id, w.supervisor_id, w.role,
            CASE WHEN w.worker_id IS NULL THEN 'null_key' END AS key_fault,

@@ -2,7 +2,6 @@
 -- Not a statement: a rule file includes it (`-- @include tail_family.sql`) after its hits,
 -- unless it settles its hits' children rows itself and defines tail_family (child_id,
 -- family_id) from them, as was_not_brought does. alert_rows.sql reads it.
-,
 tail_family AS (
     SELECT DISTINCT ON (child_id COLLATE "C") child_id, family_id
     FROM children_rows

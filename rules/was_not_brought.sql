@@ -1,5 +1,11 @@
 -- was_not_brought: appointments a child was not brought to in the last months, for a vulnerable child or repeatedly.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_cp_plans.sql
+,
 -- @include rows_appointments.sql
 ,
 wnb_candidates AS (
@@ -14,15 +20,15 @@ wnb_candidates AS (
     -- one. docs/sql.md has the plans.
     SELECT child_id,
            array_agg(DISTINCT appointment_id) AS keys,
-           min((scheduled_for AT TIME ZONE $3::text)::date) AS first_day
+           min((scheduled_for AT TIME ZONE :time_zone)::date) AS first_day
     FROM appointments_rows
     WHERE keyed AND outcome = 'was_not_brought'
-      AND scheduled_for >= ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6))
+      AND scheduled_for >= (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6))
                             - interval '1 day') AT TIME ZONE 'UTC'
-      AND scheduled_for < ($1::date + 2)::timestamp AT TIME ZONE 'UTC'
-      AND (scheduled_for AT TIME ZONE $3::text)::date
-              > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date
-      AND (scheduled_for AT TIME ZONE $3::text)::date <= $1::date
+      AND scheduled_for < (:as_of + 2)::timestamp AT TIME ZONE 'UTC'
+      AND (scheduled_for AT TIME ZONE :time_zone)::date
+              > (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6)))::date
+      AND (scheduled_for AT TIME ZONE :time_zone)::date <= :as_of
     GROUP BY child_id
 ),
 wnb_children AS (
@@ -40,7 +46,7 @@ wnb_cp AS (
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wnb_candidates)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-    WHERE sound AND start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE sound AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
     ORDER BY child_id COLLATE "C", start_date DESC, plan_id DESC
 ),
 wnb_child AS (
@@ -51,10 +57,10 @@ wnb_child AS (
     LEFT JOIN wnb_cp cp ON cp.child_id = c.child_id
     -- Only the children who would reach a stage if every candidate key counted: most children
     -- in the window missed one appointment and are not vulnerable, and are never settled.
-    WHERE cardinality(c.keys) >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
-       OR (cardinality(c.keys) >= coalesce(($5::jsonb ->> 'vulnerable')::int, 1)
+    WHERE cardinality(c.keys) >= coalesce((:options ->> 'repeated')::int, 2)
+       OR (cardinality(c.keys) >= coalesce((:options ->> 'vulnerable')::int, 1)
            AND (c.first_day < (ch.date_of_birth
-                               + make_interval(months => coalesce(($5::jsonb ->> 'infant_months')::int, 12)))::date
+                               + make_interval(months => coalesce((:options ->> 'infant_months')::int, 12)))::date
                 OR cp.child_id IS NOT NULL OR ch.disability IS TRUE))
 ),
 wnb_settled AS (
@@ -67,9 +73,18 @@ wnb_settled AS (
       AND (child_id, appointment_id) IN (SELECT child_id, unnest(keys) FROM wnb_child)
     ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome
 ),
+wnb_appointments AS (
+    -- The settled copies that are sound and not brought to, as appointments: rows of one child
+    -- with the same service and scheduled_for are one appointment (RULES.md: a health feed
+    -- resends an appointment under a new id), named by its smallest appointment_id.
+    SELECT child_id, service, scheduled_for, min(appointment_id) AS appointment_id,
+           (scheduled_for AT TIME ZONE :time_zone)::date AS local_day
+    FROM wnb_settled
+    WHERE sound AND outcome = 'was_not_brought'
+    GROUP BY child_id, service, scheduled_for
+),
 wnb_missed AS (
-    -- The counted appointments per child: the settled copy is sound, not brought to, and on a
-    -- local day in the window.
+    -- The counted appointments per child: on a local day in the window.
     SELECT child_id,
            count(*) AS n,
            min(local_day) AS first_missed,
@@ -78,12 +93,9 @@ wnb_missed AS (
                                         'service', service,
                                         'date', local_day)
                      ORDER BY scheduled_for, appointment_id) AS appointments
-    FROM (SELECT child_id, appointment_id, service, scheduled_for,
-                 (scheduled_for AT TIME ZONE $3::text)::date AS local_day
-          FROM wnb_settled
-          WHERE sound AND outcome = 'was_not_brought') a
-    WHERE local_day > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date
-      AND local_day <= $1::date
+    FROM wnb_appointments
+    WHERE local_day > (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6)))::date
+      AND local_day <= :as_of
     GROUP BY child_id
 ),
 wnb_counted AS (
@@ -92,7 +104,7 @@ wnb_counted AS (
            -- Under one on some counted date is under one on the first; NULL when the date of
            -- birth is unknown, which is "unknown", not "no".
            m.first_missed < (c.date_of_birth
-                             + make_interval(months => coalesce(($5::jsonb ->> 'infant_months')::int, 12)))::date
+                             + make_interval(months => coalesce((:options ->> 'infant_months')::int, 12)))::date
                AS under_one
     FROM wnb_child c
     JOIN wnb_missed m ON m.child_id = c.child_id
@@ -100,11 +112,11 @@ wnb_counted AS (
 hits AS (
     SELECT s.child_id,
            NULL::text AS subject_id,
-           CASE WHEN s.n >= coalesce(($5::jsonb ->> 'repeated')::int, 2) THEN 'repeated'
+           CASE WHEN s.n >= coalesce((:options ->> 'repeated')::int, 2) THEN 'repeated'
                 ELSE 'vulnerable' END AS stage,
            s.first_missed AS since,
            jsonb_build_object('count', s.n,
-                              'window_start', ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'window_months')::int, 6)))::date + 1,
+                              'window_start', (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6)))::date + 1,
                               'latest', s.latest,
                               'appointments', s.appointments,
                               'under_one', s.under_one,
@@ -113,8 +125,8 @@ hits AS (
            s.chair_id
     FROM wnb_counted s
     WHERE s.n > 0
-      AND (s.n >= coalesce(($5::jsonb ->> 'repeated')::int, 2)
-           OR (s.n >= coalesce(($5::jsonb ->> 'vulnerable')::int, 1)
+      AND (s.n >= coalesce((:options ->> 'repeated')::int, 2)
+           OR (s.n >= coalesce((:options ->> 'vulnerable')::int, 1)
                AND (s.under_one IS TRUE OR s.on_cp_plan OR s.disability IS TRUE)))
 ),
 tail_family AS (
@@ -123,4 +135,7 @@ tail_family AS (
     SELECT child_id, family_id FROM wnb_children
     WHERE child_id IN (SELECT child_id FROM hits)
 )
+,
 -- @include tail_allocation.sql
+,
+-- @include alert_rows.sql

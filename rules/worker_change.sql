@@ -1,7 +1,15 @@
 -- worker_change: a neglect case has just been handed to a different worker; the new worker gets the history in brief.
+-- @incremental child_ids
+-- @include head.sql
+,
+-- @include tail_rows.sql
+,
 -- @include rows_referrals.sql
+,
 -- @include rows_cin_plans.sql
+,
 -- @include rows_cp_plans.sql
+,
 -- @include rows_appointments.sql
 ,
 wc_candidates AS (
@@ -9,8 +17,8 @@ wc_candidates AS (
     SELECT DISTINCT child_id
     FROM allocations_rows
     WHERE keyed
-      AND start_date > $1::date - coalesce(($5::jsonb ->> 'window_days')::int, 14)
-      AND start_date <= $1::date
+      AND start_date > :as_of - coalesce((:options ->> 'window_days')::int, 14)
+      AND start_date <= :as_of
 ),
 wc_allocs AS (
     -- allocations_clean of the candidates: every allocation, the first copy by content order,
@@ -26,13 +34,13 @@ wc_open AS (
     -- The current allocation: the open one that started last (ties: greatest allocation_id).
     SELECT DISTINCT ON (child_id COLLATE "C") allocation_id, child_id, worker_id, start_date
     FROM wc_allocs
-    WHERE start_date <= $1::date AND (end_date IS NULL OR end_date > $1::date)
+    WHERE start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
     ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC
 ),
 wc_current AS (
     -- ... if it started in the window.
     SELECT * FROM wc_open
-    WHERE start_date > $1::date - coalesce(($5::jsonb ->> 'window_days')::int, 14)
+    WHERE start_date > :as_of - coalesce((:options ->> 'window_days')::int, 14)
 ),
 wc_previous AS (
     -- The previous allocation: the latest that started before the new one (ties: greatest
@@ -50,33 +58,35 @@ wc_changed AS (
     WHERE e.worker_id <> c.worker_id
 ),
 wc_cin AS (
-    -- Every neglect plan known on T, open or ended: the history the new worker inherits.
+    -- Every neglect plan known on T: whether one is open, when the first started, and the
+    -- earlier ones (ended by T: the history the new worker inherits; an open plan is the
+    -- present, not history).
     SELECT child_id,
-           bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
+           bool_or(end_date IS NULL OR end_date > :as_of) AS open_now,
            min(start_date) AS first_start,
            jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
                                         'end_date', end_date)
-                     ORDER BY start_date, plan_id) AS plans
+                     ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
-    WHERE sound AND neglect AND start_date <= $1::date
+    WHERE sound AND neglect AND start_date <= :as_of
     GROUP BY child_id
 ),
 wc_cp AS (
     SELECT child_id,
-           bool_or(end_date IS NULL OR end_date > $1::date) AS open_now,
+           bool_or(end_date IS NULL OR end_date > :as_of) AS open_now,
            min(start_date) AS first_start,
            jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
                                         'end_date', end_date)
-                     ORDER BY start_date, plan_id) AS plans,
+                     ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans,
            -- The chair of the open plan that started last, for a configuration that tells chairs.
            (array_agg(chair_id ORDER BY start_date DESC, plan_id DESC)
-                FILTER (WHERE end_date IS NULL OR end_date > $1::date))[1] AS chair_id
+                FILTER (WHERE end_date IS NULL OR end_date > :as_of))[1] AS chair_id
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cp_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, initial_category, latest_category, chair_id) first_by_content
-    WHERE sound AND category = ANY ($4::text[]) AND start_date <= $1::date
+    WHERE sound AND category = ANY (:neglect_categories) AND start_date <= :as_of
     GROUP BY child_id
 ),
 wc_planned AS (
@@ -94,10 +104,10 @@ wc_workers AS (
     SELECT a.child_id, count(DISTINCT a.worker_id) AS n
     FROM wc_allocs a
     WHERE a.child_id IN (SELECT child_id FROM wc_planned)
-      AND a.start_date <= $1::date
+      AND a.start_date <= :as_of
       AND (a.end_date IS NULL
            OR a.end_date > greatest(a.start_date,
-                                    ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'history_months')::int, 12)))::date + 1))
+                                    (:as_of - make_interval(months => coalesce((:options ->> 'history_months')::int, 12)))::date + 1))
     GROUP BY a.child_id
 ),
 wc_referrals AS (
@@ -106,20 +116,30 @@ wc_referrals AS (
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
           ORDER BY child_id COLLATE "C", referral_id COLLATE "C", referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
     WHERE sound
-      AND referral_date > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'referral_months')::int, 24)))::date
-      AND referral_date <= $1::date
+      AND referral_date > (:as_of - make_interval(months => coalesce((:options ->> 'referral_months')::int, 24)))::date
+      AND referral_date <= :as_of
     GROUP BY child_id
 ),
 wc_missed AS (
-    SELECT child_id, count(*) AS n
+    -- Rows with the same service and scheduled_for are one appointment (RULES.md).
+    SELECT child_id, count(DISTINCT (service, scheduled_for)) AS n
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", appointment_id COLLATE "C") * FROM appointments_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
           ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome) first_by_content
     WHERE sound AND outcome = 'was_not_brought'
-      AND (scheduled_for AT TIME ZONE $3::text)::date
-              > ($1::date - make_interval(months => coalesce(($5::jsonb ->> 'missed_months')::int, 12)))::date
-      AND (scheduled_for AT TIME ZONE $3::text)::date <= $1::date
+      AND (scheduled_for AT TIME ZONE :time_zone)::date
+              > (:as_of - make_interval(months => coalesce((:options ->> 'missed_months')::int, 12)))::date
+      AND (scheduled_for AT TIME ZONE :time_zone)::date <= :as_of
     GROUP BY child_id
+),
+wc_names AS (
+    -- The two workers' names as staff know them (display_name, first by content), for the
+    -- sentence people read; NULL where none is known.
+    SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, display_name
+    FROM workers_rows
+    WHERE keyed AND worker_id IN (SELECT worker_id FROM wc_planned
+                                  UNION ALL SELECT previous_worker_id FROM wc_planned)
+    ORDER BY worker_id COLLATE "C", display_name, email, team_id, supervisor_id, role
 ),
 hits AS (
     SELECT c.child_id,
@@ -129,7 +149,9 @@ hits AS (
            jsonb_build_object(
                'allocation_start', c.start_date,
                'previous_worker_id', c.previous_worker_id,
+               'previous_worker_name', nullif(btrim(pn.display_name), ''),
                'new_worker_id', c.worker_id,
+               'new_worker_name', nullif(btrim(nn.display_name), ''),
                'distinct_workers_12m', coalesce(w.n, 0),
                'earlier_neglect_cin_plans', coalesce(c.cin_plans, '[]'::jsonb),
                'earlier_neglect_cp_plans', coalesce(c.cp_plans, '[]'::jsonb),
@@ -144,7 +166,10 @@ hits AS (
     LEFT JOIN wc_workers w ON w.child_id = c.child_id
     LEFT JOIN wc_referrals r ON r.child_id = c.child_id
     LEFT JOIN wc_missed m ON m.child_id = c.child_id
+    LEFT JOIN wc_names pn ON pn.worker_id = c.previous_worker_id
+    LEFT JOIN wc_names nn ON nn.worker_id = c.worker_id
 )
+,
 -- @include tail_family.sql
 ,
 tail_allocation AS (
@@ -153,3 +178,5 @@ tail_allocation AS (
     SELECT child_id, worker_id FROM wc_open
     WHERE child_id IN (SELECT child_id FROM hits)
 )
+,
+-- @include alert_rows.sql

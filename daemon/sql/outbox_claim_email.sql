@@ -34,4 +34,5 @@ UPDATE @state@.outbox o
  WHERE o.notice_id = due.notice_id
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
           o.payload::text, coalesce(o.digest_key, ''), o.attempts,
-          extract(epoch FROM now() - o.created_at)::bigint AS age_s, now()::text AS claimed_at;
+          extract(epoch FROM now() - o.created_at)::bigint AS age_s, now()::text AS claimed_at,
+          o.notice::text AS notice;

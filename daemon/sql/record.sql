@@ -3,7 +3,11 @@
 -- an advisory lock, each rule's inside a savepoint of its own; record_resolve.sql then resolves
 -- what the rule no longer yields.
 -- $1 jsonb   the batch: [{fingerprint, rule, child_id, subject_id, stage, stage_rank,
---            notify_key, payload, destinations}]
+--            notify_key, payload, destinations}]; each destination is {channel, destination,
+--            role, notice}, notice being the words its notices keep (rules/notice.c); and
+--            former_fingerprint, the identity the alert had when its rule named its subject
+--            otherwise (state schema v2 named a duration or repeat alert by the current plan,
+--            now by the episode's first plan), or null
 -- $2 date    T
 -- $3 text    the digest key: one email per person per evaluation
 -- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
@@ -15,10 +19,22 @@ WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
            subject_id text, stage text, stage_rank int, notify_key text, payload jsonb,
-           destinations jsonb, team_webhook_refused jsonb)
+           destinations jsonb, team_webhook_refused jsonb, former_fingerprint text)
+),
+-- The stored alert each row continues: the one with its fingerprint, else a firing one stored
+-- under its former fingerprint, which takes the new identity below (one alert, its history
+-- kept, no "new" notice; an upgrade from schema v2 would otherwise resolve and announce again
+-- every episode whose current plan is not its first).
+prev AS (
+    SELECT c.fingerprint, coalesce(p.alert_id, f.alert_id) AS alert_id,
+           p.alert_id IS NULL AND f.alert_id IS NOT NULL AS renamed
+      FROM cur c
+      LEFT JOIN @state@.alerts p ON p.fingerprint = c.fingerprint
+      LEFT JOIN @state@.alerts f ON p.alert_id IS NULL AND f.fingerprint = c.former_fingerprint
+                                AND f.status = 'firing'
 ),
 changes AS (
-    SELECT c.*, p.alert_id AS prev_id,
+    SELECT c.*, p.alert_id AS prev_id, pv.renamed,
            CASE WHEN p.alert_id IS NULL OR p.status = 'resolved' THEN 'firing'
                 WHEN c.stage_rank > p.stage_rank THEN 'escalated'
                 WHEN c.stage_rank < p.stage_rank THEN 'lowered'
@@ -30,9 +46,27 @@ changes AS (
            p.last_notified_on AS prev_notified_on,
            coalesce(p.snoozed_until >= $2::date, false) AS snoozed
       FROM cur c
-      LEFT JOIN @state@.alerts p USING (fingerprint)
+      JOIN prev pv USING (fingerprint)
+      LEFT JOIN @state@.alerts p ON p.alert_id = pv.alert_id
 ),
-upserted AS (
+-- A renamed alert is updated in place: its row, events and outbox keep their alert_id. The
+-- rows it and the insert below touch are different ones (a new fingerprint is stored nowhere).
+renamed AS (
+    UPDATE @state@.alerts a
+       SET fingerprint = ch.fingerprint, subject_id = ch.subject_id, stage = ch.stage,
+           stage_rank = ch.stage_rank, status = 'firing', notify_key = ch.notify_key,
+           payload = ch.payload, destinations = ch.destinations, last_seen_on = $2::date,
+           last_notified_on = CASE WHEN ch.kind IN ('firing', 'escalated', 'updated', 'reminder')
+                                   THEN $2::date ELSE ch.prev_notified_on END,
+           last_seen_eval = $5::bigint,
+           last_changed_on = CASE
+               WHEN a.stage_rank <> ch.stage_rank OR a.notify_key <> ch.notify_key THEN $2::date
+               ELSE a.last_changed_on END
+      FROM changes ch
+     WHERE ch.renamed AND a.alert_id = ch.prev_id
+    RETURNING a.alert_id, a.fingerprint
+),
+inserted AS (
     INSERT INTO @state@.alerts AS a (fingerprint, rule, child_id, subject_id, stage, stage_rank,
            status, notify_key, payload, destinations, first_fired_on, last_changed_on,
            last_seen_on, last_notified_on, last_seen_eval)
@@ -42,6 +76,7 @@ upserted AS (
                 ELSE prev_notified_on END,
            $5::bigint
       FROM changes
+     WHERE NOT renamed
     ON CONFLICT (fingerprint) DO UPDATE
        SET stage = EXCLUDED.stage, stage_rank = EXCLUDED.stage_rank, status = 'firing',
            notify_key = EXCLUDED.notify_key, payload = EXCLUDED.payload,
@@ -53,6 +88,11 @@ upserted AS (
                     OR a.notify_key <> EXCLUDED.notify_key THEN EXCLUDED.last_seen_on
                ELSE a.last_changed_on END
     RETURNING a.alert_id, a.fingerprint
+),
+upserted AS (
+    SELECT alert_id, fingerprint FROM renamed
+    UNION ALL
+    SELECT alert_id, fingerprint FROM inserted
 ),
 events AS (
     INSERT INTO @state@.alert_events (alert_id, as_of, kind, stage, detail)
@@ -70,16 +110,16 @@ told AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key)
+           type, payload, digest_key, notice)
     SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            -- A reminder is the alert still firing: receivers know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
            t.payload || jsonb_build_object('status', 'firing'),
-           CASE WHEN d.channel = 'email' THEN $3::text END
+           CASE WHEN d.channel = 'email' THEN $3::text END, d.notice
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
-           role text)
+           role text, notice jsonb)
      WHERE d.destination IS NOT NULL
        -- a snoozed alert is not news when only its facts change; a new stage still is
        AND NOT (t.kind = 'updated' AND t.snoozed)

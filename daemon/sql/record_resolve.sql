@@ -26,13 +26,15 @@ events AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key)
+           type, payload, digest_key, notice)
+    -- The words kept with the alert's destinations when it was last recorded (NULL for an
+    -- alert recorded before notices kept their words).
     SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            e.event_id, e.alert_id, d.channel, d.destination, d.role, 'alert.resolved',
-           r.payload, CASE WHEN d.channel = 'email' THEN $6::text END
+           r.payload, CASE WHEN d.channel = 'email' THEN $6::text END, d.notice
       FROM events e JOIN resolved r ON r.alert_id = e.alert_id
      CROSS JOIN LATERAL jsonb_to_recordset(r.destinations) AS d(channel text, destination text,
-           role text)
+           role text, notice jsonb)
      WHERE d.destination IS NOT NULL
        AND NOT (d.channel = 'email' AND NOT $5::boolean)
     ON CONFLICT (idempotency_key) DO NOTHING

@@ -48,9 +48,13 @@ struct config_rule {
 	int thresholds[RULE_MAX_STAGES];
 	/* per stage (def order): NULL-terminated list of role names */
 	char **roles[RULE_MAX_STAGES];
+	/* per list option (def order): NULL-terminated strings, or NULL when not configured (the
+	 * rule's default, e.g. "every kind") */
+	char **lists[RULE_MAX_LIST_OPTS];
 	/* NULL-terminated CP categories that count as neglect. Filled for every rule after a load,
 	 * also those that do not accept the key, so each rule query has its $4: the rule's own list,
-	 * else cp_neglect_duration's configured list, else {"NEG"}. */
+	 * else the configured list of the rule that shares its categories (rule.h), else
+	 * {"NEG"}. */
 	char **neglect_categories;
 };
 

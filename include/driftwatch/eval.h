@@ -112,11 +112,14 @@ void eval_result_free(struct eval_result *res);
 /* Names of the failed rules, ", "-separated, malloc'd ("" when none); NULL if out of memory. */
 char *eval_failed_rules(const struct dw_config *cfg, const struct eval_result *res);
 
-/* One rule's statement (docs/internals.md): common.sql + the rule + alert_rows.sql for the
- * escaped case schema. The incremental form (child ids given, prepared once per session,
- * generic plans) has every "$2::text[] IS NULL OR" of common.sql replaced by "false OR", so
- * its plan reads only the given children through the (child_id, ...) indexes. malloc'd; NULL
- * when out of memory. */
+/* One rule's statement (rules/NAME.sql, whole; docs/internals.md) for the escaped case
+ * schema. The incremental form (child ids given, prepared once per session, generic plans) is
+ * the one rules/embed_sql.sh makes with every ":child_ids IS NULL" false, so its plan reads only
+ * the given children through the (child_id, ...) indexes. malloc'd; NULL when out of memory. */
 char *eval_rule_sql(const char *case_ident, const struct rule_def *def, int incremental);
+
+/* The names of the parameters every rule statement and bad-row count is sent, in order
+ * (rules/params.sql declares them so), NULL-terminated. */
+extern const char *const eval_param_names[];
 
 #endif

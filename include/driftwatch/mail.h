@@ -21,7 +21,10 @@ struct config_email;
 struct mail_notice {
 	const char *type;
 	const json_t *alert;   /* the alert object of ALERTS.md ("The notice as data") */
-	const char *expected;  /* the stage's rule_stage.expected; NULL: a generic line is used */
+	/* the notice object kept with it when it was recorded (notice.h: label, subject,
+	 * expected, update), or NULL: the alert's rule and stage are shown as they are, and
+	 * generic lines stand for the rest */
+	const json_t *notice;
 	const char *key;       /* the notice's idempotency key (non-empty) */
 };
 

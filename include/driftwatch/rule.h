@@ -1,4 +1,4 @@
-/* rule: what a rule is (name, options, stages, SQL, summary) and the registry of all rules. */
+/* rule: what a rule is (name, options, stages, wording, SQL, summary) and the registry of all rules. */
 #ifndef DRIFTWATCH_RULE_H
 #define DRIFTWATCH_RULE_H
 
@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #define RULE_MAX_OPTS 8
+#define RULE_MAX_LIST_OPTS 2
 #define RULE_MAX_STAGES 4
 #define RULE_MAX_ROLES 6
 #define RULE_REGISTRY_MAX 16
@@ -16,7 +17,7 @@ struct errlist;
 struct config_rule;
 
 /* An integer option under "rules": {"NAME": {KEY: value}}; also passed to the rule's SQL in
- * its params object under the same key. */
+ * its options object ($5, :options) under the same key. */
 struct rule_opt {
 	const char *key;
 	int def;
@@ -25,29 +26,88 @@ struct rule_opt {
 	const char *doc;
 };
 
+/* An option that is a list of strings under "rules": {"NAME": {KEY: ["a", "b"]}}. Absent
+ * means the rule's default (doc says which); passed to SQL as a JSON array under the same
+ * key, or JSON null when absent. */
+struct rule_list_opt {
+	const char *key;
+	const char *doc;
+};
+
+/* How serious a stage is, most serious first: the order of a digest (issue 16). */
+enum rule_seriousness {
+	RULE_SERIOUS_ESCALATION = 1,  /* the 15- and 18-month CP escalations */
+	RULE_SERIOUS_RETURN,          /* repeat CP plans, re-referral cycles */
+	RULE_SERIOUS_MISSED,          /* a (vulnerable) child not brought */
+	RULE_SERIOUS_HANDOVER,        /* a new worker on a neglect case */
+	RULE_SERIOUS_DRIFT,           /* durations, churn, a single re-referral */
+};
+
+/* What is expected of the reader in one role at one stage. The list ends with role NULL,
+ * whose text is for any other role (configuration may add roles to a stage). */
+struct rule_expect {
+	const char *role;
+	const char *text;
+};
+
 /* A stage, lowest first. threshold_key names the integer under "stages": {"NAME": {...}}
- * (e.g. "months" or "count"), passed to SQL in the params object under the stage's name;
+ * (e.g. "months" or "count"), passed to SQL in the options object under the stage's name;
  * NULL when the stage has no threshold. */
 struct rule_stage {
 	const char *name;
 	const char *threshold_key;
 	int def_threshold;
 	const char *default_roles[RULE_MAX_ROLES + 1]; /* NULL-terminated */
-	const char *expected;   /* what is expected of the reader, e.g. "review in supervision" */
+	/* How one alert at this stage, and several, read after a count in a digest's subject
+	 * and headings: "CP escalation at 15 months", "CP escalations at 15 months". */
+	const char *label;
+	const char *label_many;
+	/* ALERTS.md: an urgent stage is emailed within email.urgent_delay_seconds in a digest of
+	 * its own instead of waiting for the daily one. */
+	bool urgent;
+	enum rule_seriousness seriousness;
+	/* NULL-role entry last; at most RULE_MAX_ROLES named roles before it. */
+	struct rule_expect expect[RULE_MAX_ROLES + 1];
 };
+
+/* Declares the two statements rules/embed_sql.sh makes of rules/NAME.sql: a rule's file says
+ * RULE_SQL(NAME); and sets .sql = sql_NAME, .sql_incremental = sql_NAME_incremental. */
+#define RULE_SQL(name) extern const char sql_##name[], sql_##name##_incremental[]
 
 struct rule_def {
 	const char *name;
 	const char *doc;                    /* one line for --help and the README */
-	const char *sql;                    /* rules/NAME.sql, embedded at build time */
+	/* rules/NAME.sql, embedded at build time as a whole statement: for the whole population
+	 * (or any children), and for a few given children (its incremental form; embed_sql.sh) */
+	const char *sql;
+	const char *sql_incremental;
 	const struct rule_opt *opts;        /* n_opts entries */
 	size_t n_opts;
+	const struct rule_list_opt *list_opts;  /* n_list_opts entries */
+	size_t n_list_opts;
 	const struct rule_stage *stages;    /* n_stages entries, lowest first */
 	size_t n_stages;
 	bool uses_neglect_categories;       /* accepts "neglect_categories" */
+	/* This rule's "neglect_categories", when configured, are every other rule's default
+	 * (an authority adds MUL once); true for one rule at most. */
+	bool shares_neglect_categories;
+	/* What the subject_id names, before it in a sentence ("allocation" -> "allocation
+	 * A-7"); NULL for a rule with no subject. */
+	const char *subject_words;
+	/* The fact that holds the subject this rule's alerts had before it named them as it does
+	 * now (state schema v2 named a duration or repeat alert by its current plan; now the
+	 * episode's first plan is the subject): recording finds an alert stored under that older
+	 * identity and renames it, instead of resolving it and announcing it again. NULL: none. */
+	const char *former_subject_fact;
 	/* The fact whose change makes a firing alert news again ("alert.updated"), or NULL when
 	 * only a higher stage is news. */
 	const char *notify_fact;
+	/* What changed, in words, for an "alert.updated" notice ("a further missed appointment,
+	 * 3 in the window now"); NULL: a generic phrase. */
+	void (*update_words)(const struct alert *a, struct strbuf *out);
+	/* Whether this alert is urgent when its stage's flag alone cannot say (NULL: the stage's
+	 * flag). */
+	bool (*urgent)(const struct alert *a);
 	/* Cross-field checks (thresholds in order, windows sensible); adds to errs, may be NULL. */
 	void (*check)(const struct config_rule *rc, const char *file, struct errlist *errs);
 	/* One plain sentence a supervisor understands, from the alert's facts. */
@@ -65,5 +125,12 @@ int rule_opt_index(const struct rule_def *def, const char *key);
 
 /* The roles a recipient list may name. */
 bool rule_role_valid(const char *role);
+
+/* What is expected of a reader in role (NULL or a role the stage does not name: its text
+ * for any other role) at stage st. */
+const char *rule_expected(const struct rule_stage *st, const char *role);
+
+/* Whether alert a (of its rule, at its stage) is urgent. */
+bool rule_urgent(const struct alert *a);
 
 #endif

@@ -1,9 +1,8 @@
-/* sqltext: the SQL files of rules/ and daemon/sql/, embedded at build time (generated build/sql_embed.c). */
+/* sqltext: the SQL files of rules/ and daemon/sql/, embedded at build time (generated build/sql_embed.c).
+ * A rule's own statements are declared by its file (rule.h, RULE_SQL). */
 #ifndef DRIFTWATCH_SQLTEXT_H
 #define DRIFTWATCH_SQLTEXT_H
 
-extern const char sql_common[];
-extern const char sql_alert_rows[];
 extern const char sql_quality_teams[];
 extern const char sql_quality_workers[];
 extern const char sql_quality_children[];
@@ -14,14 +13,10 @@ extern const char sql_quality_cp_plans[];
 extern const char sql_quality_appointments[];
 extern const char sql_quality_strategies[];
 extern const char sql_quality_child_ids[];
-extern const char sql_cin_neglect_duration[];
-extern const char sql_cp_neglect_duration[];
-extern const char sql_repeat_neglect_plan[];
-extern const char sql_was_not_brought[];
-extern const char sql_worker_change[];
-extern const char sql_worker_churn[];
+extern const char sql_quality_child_ids_branch[];
 extern const char sql_state_v1[];
 extern const char sql_state_v2[];
+extern const char sql_state_v3[];
 extern const char sql_record_begin[];
 extern const char sql_record[];
 extern const char sql_record_resolve[];

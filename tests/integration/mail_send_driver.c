@@ -6,7 +6,8 @@
  *                    [--notices FILE.json | --raw FILE] [--out FILE] [--date UNIX]
  *                    [--timeout SECONDS] [--cancel-after-ms MS]
  *
- * --notices: a JSON array of {"type", "alert", "expected", "key"} (mail_notice's fields).
+ * --notices: a JSON array of {"type", "alert", "notice", "key"} (mail_notice's fields; notice is
+ * the words the outbox keeps with a notice, notice.h).
  * --raw: send the file's bytes as they are (to test the SMTP path alone).
  * --out: write the composed message there before sending.
  * --cancel-after-ms: free the curl_loop (as a shutdown does) that long after starting.
@@ -126,7 +127,8 @@ static int driver_compose(const struct driver_opts *o, struct mail_message *m)
 
 		n[i].type = json_string_value(json_object_get(it, "type"));
 		n[i].alert = json_object_get(it, "alert");
-		n[i].expected = json_string_value(json_object_get(it, "expected"));
+		/* the words the outbox keeps with a notice (notice.h), or none */
+		n[i].notice = json_object_get(it, "notice");
 		n[i].key = json_string_value(json_object_get(it, "key"));
 	}
 	rc = mail_compose(o->from, o->to, (time_t)o->date, n, count, m, err, sizeof(err));

@@ -193,7 +193,8 @@ def main():
                    "UNION ALL SELECT child_id FROM dirty.allocations UNION ALL SELECT child_id "
                    "FROM dirty.cin_plans")
     subjects = raw_ids("SELECT plan_id FROM dirty.cp_plans UNION ALL SELECT plan_id FROM "
-                       "dirty.cin_plans UNION ALL SELECT allocation_id FROM dirty.allocations")
+                       "dirty.cin_plans UNION ALL SELECT allocation_id FROM dirty.allocations "
+                       "UNION ALL SELECT referral_id FROM dirty.referrals")
     wrong = []
     for a in shown:
         raw = kids.get(a["child_id"])

@@ -176,6 +176,24 @@ if load "$SMALL" --bad-rows 0 2>"$tmp/load.err"; then
         FROM st")
     [ "$v" = t ] && ok "the children of scripted families 9 and 10 reach re_referral 12m and cycle" ||
         notok "the children of scripted families 9 and 10 reach re_referral 12m and cycle" "got '$v'"
+    # ... and the rule itself says so: a dry run of the daemon under test, when there is one
+    if [ -x "${DRIFTWATCHD:-}" ]; then
+        printf '{"database": {"conninfo": "host=%s port=%s dbname=%s user=%s", "case_schema": "%s"}, "addresses": {"fallback": "duty@la.example"}}\n' \
+            "${PGHOST:-127.0.0.1}" "${PGPORT:-5432}" "${PGDATABASE:-postgres}" "${PGUSER:-postgres}" "$SMALL" >"$tmp/small.json"
+        "$DRIFTWATCHD" -c "$tmp/small.json" --once --dry-run --as-of "$T" >"$tmp/small.out" 2>"$tmp/small.err"
+        v=$(/usr/bin/python3 -c '
+import json, sys
+want = {"F-000009": "12m", "F-000010": "cycle"}
+got = {}
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    if a.get("rule") == "re_referral" and a.get("family_id") in want:
+        got.setdefault(a["family_id"], set()).add(a["stage"])
+print("t" if all(got.get(f) == {s} for f, s in want.items()) else got)' "$tmp/small.out" 2>&1)
+        [ "$v" = t ] && ok "driftwatchd gives families 9 and 10 re_referral 12m and cycle as of $T" ||
+            notok "driftwatchd gives families 9 and 10 re_referral 12m and cycle as of $T" \
+                "got $v; $(tail -n 5 "$tmp/small.err")"
+    fi
 else
     notok "200 children still have the scripted cases for every rule" "$(head -c 2000 "$tmp/load.err")"
 fi

@@ -138,7 +138,7 @@ for day in $DAYS; do
 	done
 done
 v=$(grep -h -o '"rule": *"[a-z_]*"' "$tmp"/*-indexed.sorted 2>/dev/null | sort -u | wc -l)
-check "over the four days every one of the six rules fires ($v rules)" '[ "$v" -ge 6 ]'
+check "over the four days every one of the seven rules fires ($v rules)" '[ "$v" -ge 7 ]'
 v=$(grep -h -c 'bad rows in' "$tmp/$T-views.err" 2>/dev/null)
 check "the views' bad rows are counted ($v relations with bad rows)" '[ "${v:-0}" -ge 5 ]'
 for day in $DAYS; do

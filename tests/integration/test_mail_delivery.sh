@@ -79,7 +79,9 @@ auth=(--user "$user" --password-file "$tmp/password")
 cat >"$tmp/notices.json" <<'EOF'
 [
  {"type": "alert.escalated", "key": "notice-101",
-  "expected": "chair to convene a 15-month review with the CP manager",
+  "notice": {"label": "CP escalation at 15 months", "label_many": "CP escalations at 15 months",
+   "subject": "the episode of CP plans that began with plan CPP-77",
+   "expected": "chair to convene a 15-month review with the CP manager"},
   "alert": {"rule": "cp_neglect_duration", "stage": "15m", "status": "firing",
    "child_id": "<C&1>", "subject_id": "CPP-77", "family_id": "F-310", "fingerprint": "ab12",
    "as_of": "2026-11-22", "since": "2025-08-14",
@@ -89,13 +91,15 @@ cat >"$tmp/notices.json" <<'EOF'
    "link": "https://lcs.example.gov.uk/person/C-1042",
    "summary": "Child <C&1> has been on a child protection plan for neglect for 15 months (since 14 Aug 2025) with no recorded strategy — réunion prévue, coût £0 ✓."}},
  {"type": "alert.firing", "key": "notice-102",
-  "expected": "chair and supervisor to review why the earlier plan ended",
+  "notice": {"label": "repeat CP plan", "label_many": "repeat CP plans",
+   "expected": "chair and supervisor to review why the earlier plan ended"},
   "alert": {"rule": "repeat_neglect_plan", "stage": "any", "status": "firing", "child_id": "C-2001",
    "subject_id": "CPP-90", "facts": {"previous_plan_end": "2023-01-10", "gap_days": 800, "plan_number": 2},
    "link": "https://lcs.example.gov.uk/person/C-2001",
    "summary": "Child C-2001 is on a child protection plan for neglect again (the 2nd CP plan), started 800 days after the previous neglect plan ended on 10 Jan 2023."}},
  {"type": "alert.firing", "key": "notice-103",
-  "expected": "follow up the missed appointment with the family and the health service",
+  "notice": {"label": "was-not-brought", "label_many": "was-not-brought",
+   "expected": "follow up the missed appointment with the family and the health service"},
   "alert": {"rule": "was_not_brought", "stage": "vulnerable", "status": "firing", "child_id": "C-3001",
    "subject_id": null, "facts": {"count": 1, "latest": "2026-11-01", "under_one": true}, "link": null,
    "summary": "Child C-3001 was not brought to 1 appointment since 22 May 2026 (latest 1 Nov 2026), as a baby under one."}}

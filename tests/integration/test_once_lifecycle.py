@@ -512,7 +512,7 @@ def part_lifecycle(t, procs, tmp, ca, pwfile):
     r = run_once(cfg_a, D1)
     t.check(r.rc == 0 and not r.sanitizer(), "lifecycle D1: --once exits 0", r.diag())
     t.check(db.rows("SELECT version FROM driftwatch.schema_version ORDER BY 1")
-            == [{"version": 1}, {"version": 2}],
+            == [{"version": 1}, {"version": 2}, {"version": 3}],
             "lifecycle D1: the state schema is created with its version recorded")
     n_alerts = int(db.value("SELECT count(*) FROM driftwatch.alerts"))
     firing = int(db.value("SELECT count(*) FROM driftwatch.alert_events WHERE kind = 'firing'"))
@@ -569,9 +569,10 @@ def part_lifecycle(t, procs, tmp, ca, pwfile):
             "lifecycle D1 backlog: the supervisor of 25 children gets ONE email listing all 25",
             "%d emails; %s" % (len(sup2), [m["subject"] for m in sup2]))
     chair = [m for m in msgs if m["to"] == "chair1@la.example"]
-    t.check(len(chair) == 1 and "Expected of you: review in supervision; chair to review the"
-            in chair[0]["text"] and "https://lcs.example.gov.uk/person/C-CP-15" in
-            chair[0]["text"],
+    # what is expected of the chair at 12 months (rules/cp_neglect_duration.c, per role)
+    t.check(len(chair) == 1 and "Expected of you: review the plan's progress at the next "
+            "conference, with a clear timescale" in " ".join(chair[0]["text"].split())
+            and "https://lcs.example.gov.uk/person/C-CP-15" in chair[0]["text"],
             "lifecycle D1: the chair's digest says what is expected and links the child",
             chair[0]["text"][:1500] if chair else "no email to chair1")
     mids = [m["mid"] for m in msgs]
@@ -612,11 +613,17 @@ def part_lifecycle(t, procs, tmp, ca, pwfile):
             "with the escalation", "got %s" % json.dumps(got))
     for m in msgs:
         mail_checks(t, m, "lifecycle D2 email to %s" % m["to"], everyone)
+    # each reader is told what is expected of their role (rules/cp_neglect_duration.c)
+    expected = {"chair1@la.example": "Expected of you: convene a 15-month review with the CP "
+                                     "manager and record the strategy agreed",
+                "cp-manager@la.example": "Expected of you: join the chair's 15-month review",
+                "sup1@la.example": "Expected of you: prepare the child's history for the "
+                                   "chair's 15-month review"}
     t.check(all(m["subject"] == "1 drift alert: 1 CP escalation at 15 months" and
-                "Expected of you: chair to convene a 15-month review with the CP manager"
-                in " ".join(m["text"].split()) for m in msgs),
+                expected.get(m["to"], "?") in " ".join(m["text"].split()) for m in msgs),
             "lifecycle D2: subject \"1 drift alert: 1 CP escalation at 15 months\" and the "
-            "15-month review expected", "\n".join(m["subject"] for m in msgs))
+            "15-month review expected of each reader's role",
+            "\n".join("%s: %s" % (m["subject"], m["to"]) for m in msgs))
 
     # ---- a further missed appointment: alert.updated with the new count ----
     db.run("INSERT INTO casework.appointments VALUES ('APT-WNB-3', 'C-WNB', 'health_visiting', "

@@ -5,15 +5,15 @@ relation, whatever the number of candidates and whatever indexes there are).
 
 Loads a few thousand generated children ($DWGEN, bench/dwgen.c) into tables with no index
 and into views over them, ANALYZEs them, and for each statement of a full evaluation, as
-daemon/eval.c assembles and runs it (the six rules: common.sql + RULE.sql + alert_rows.sql; the
-bad-row count: each rules/quality_*.sql, the child ids with one branch per relation), takes
+daemon/eval.c runs it (each rule: rules/RULE.sql, whole; the bad-row count: each
+rules/quality_*.sql, the child ids with one branch per relation), takes
 EXPLAIN (FORMAT JSON) under the evaluation's settings (jit off, work_mem 64MB, enable_nestloop
 off; the count also enable_hashagg off) and checks that:
   - no Nested Loop has an inner side that reads a relation or a derived set (a Seq Scan,
     Function Scan, CTE Scan, ... inside a loop over candidates is a pass per candidate);
   - no SubPlan reads a relation (a SubPlan runs per row, or hashes as far as work_mem goes).
-Statements are read from $DW_TOP/rules with `-- @include` lines expanded, as
-rules/embed_sql.sh does; an older tree's quality.sql (common.sql + quality.sql) is checked too.
+Statements are read from $DW_TOP/rules as rules/embed_sql.sh embeds them (`--print`: includes
+expanded, parameters by name made positional).
 Prints `ok - ...` / `not ok - ...` per statement and layout (tests/run.sh).
 
 Environment: DWGEN (default build/dwgen), PGHOST PGPORT PGUSER (defaults 127.0.0.1 55432
@@ -68,32 +68,32 @@ def psql(args, stdin=None, db=DB, timeout=300):
 
 
 def read_sql(name):
-    """A statement's text with `-- @include F.sql` lines expanded (rules/embed_sql.sh)."""
-    with open(os.path.join(RULES_DIR, name), encoding="utf-8") as f:
-        lines = f.read().splitlines(keepends=True)
-    return "".join(read_sql(l.split()[2]) if l.startswith("-- @include ") else l for l in lines)
+    """A statement's text as rules/embed_sql.sh embeds it (the daemon runs exactly that)."""
+    r = subprocess.run(["sh", os.path.join(RULES_DIR, "embed_sql.sh"), "--print",
+                        os.path.join(RULES_DIR, name)], capture_output=True, text=True,
+                       cwd=TOP, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("embed_sql.sh --print %s: %s" % (name, r.stderr))
+    return r.stdout
 
 
 def statements():
-    """(name, sql, is_bad_row_count) of a full evaluation, as eval.c assembles them."""
+    """(name, sql, is_bad_row_count) of a full evaluation, as eval.c runs them."""
     files = sorted(f for f in os.listdir(RULES_DIR) if f.endswith(".sql"))
-    common, tail = read_sql("common.sql"), read_sql("alert_rows.sql")
     out = []
     for f in files:
-        # a rule is a statement body with its registration beside it (rules/NAME.c)
+        # a rule is a whole statement with its registration beside it (rules/NAME.c)
         if not os.path.exists(os.path.join(RULES_DIR, f[:-4] + ".c")):
             continue
-        out.append((f[:-4], common + read_sql(f) + tail, False))
+        out.append((f[:-4], read_sql(f), False))
     for f in files:
-        if f == "quality.sql":                      # an older tree: one statement
-            out.append(("quality", common + read_sql(f), True))
-        elif f == "quality_child_ids.sql":
+        if f == "quality_child_ids.sql":
+            branch = read_sql("quality_child_ids_branch.sql")
             branches = "    UNION ALL\n".join(
-                "    SELECT hashtextextended(child_id, 0), %d FROM @case@.%s\n"
-                "    WHERE child_id IS NOT NULL AND ($2::text[] IS NULL OR child_id = ANY "
-                "($2::text[]))\n" % (src, rel) for rel, src in NAMED)
+                branch.replace("@relation@", rel).replace("@src@", str(src))
+                for rel, src in NAMED)
             out.append((f[:-4], read_sql(f).replace("@named@", branches), True))
-        elif f.startswith("quality_"):
+        elif f.startswith("quality_") and f != "quality_child_ids_branch.sql":
             out.append((f[:-4], read_sql(f), True))
     return out
 
@@ -184,7 +184,7 @@ def main():
     if not setup():
         return 1
     stmts = statements()
-    ok(sum(1 for s in stmts if not s[2]) >= 6 and any(s[2] for s in stmts),
+    ok(sum(1 for s in stmts if not s[2]) >= 7 and any(s[2] for s in stmts),
        "found the rule statements and the bad-row count (%d statements)" % len(stmts),
        [s[0] for s in stmts])
     for schema, what in (("pl_tab", "tables, no index"), ("pl_view", "views")):

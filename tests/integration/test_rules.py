@@ -46,9 +46,9 @@ SUP = ("W-SUP", "sup@la.example")
 SW1 = ("W-SW1", "sw1@la.example")
 CHAIR1 = ("W-CHAIR1", "chair1@la.example")
 
-CIN, CP, REP, WNB, WC, CHURN = ("cin_neglect_duration", "cp_neglect_duration",
-                                "repeat_neglect_plan", "was_not_brought", "worker_change",
-                                "worker_churn")
+CIN, CP, REP, WNB, WC, CHURN, RR = ("cin_neglect_duration", "cp_neglect_duration",
+                                    "repeat_neglect_plan", "was_not_brought", "worker_change",
+                                    "worker_churn", "re_referral")
 STAGES = {
     CIN: ["6m"],
     CP: ["9m", "12m", "15m", "18m"],
@@ -56,6 +56,7 @@ STAGES = {
     WNB: ["vulnerable", "repeated"],
     WC: ["handover"],
     CHURN: ["churn"],
+    RR: ["12m", "cycle"],
 }
 ROLES = {
     (CIN, "6m"): {"supervisor"},
@@ -70,6 +71,8 @@ ROLES = {
     (WNB, "repeated"): {"supervisor", "allocated_worker"},
     (WC, "handover"): {"supervisor", "allocated_worker"},
     (CHURN, "churn"): {"supervisor"},
+    (RR, "12m"): {"supervisor"},
+    (RR, "cycle"): {"supervisor", "head_of_service"},
 }
 ALERT_KEYS = ["rule", "stage", "status", "child_id", "subject_id", "family_id", "fingerprint",
               "as_of", "since", "facts", "recipients", "link", "summary"]
@@ -237,7 +240,7 @@ def days_between(a, b):
 expect(T, CIN, "C-CIN-6M-DAY-BEFORE", None)
 expect(T, CIN, "C-CIN-6M-DAY", "6m", subject="CIN-6M-D", since="2026-05-21",
        facts={"months": 6, "plan_start": "2026-05-21", "episode_start": "2026-05-21",
-              "plans_in_episode": 1},
+              "plans_in_episode": 1, "current_plan_id": "CIN-6M-D"},
        recipients={"supervisor": SUP})
 expect(T, CIN, "C-CIN-NOT-NEGLECT", None)
 expect("2026-02-27", CIN, "C-CIN-AUG31", None)
@@ -247,16 +250,19 @@ expect("2028-02-28", CIN, "C-CIN-AUG31-LEAP", None)
 expect("2028-02-29", CIN, "C-CIN-AUG31-LEAP", "6m", since="2027-08-31", facts={"months": 6})
 expect(T, CIN, "C-CIN-ENDED-ON-T", None)
 expect(T, CIN, "C-CIN-ENDS-DAY-AFTER", "6m", subject="CIN-ENDS-T1", facts={"months": 22})
-expect(T, CIN, "C-CIN-GAP-28", "6m", subject="CIN-G28-B", since="2026-01-01",
+# RULES.md: the subject is the episode, named by the plan that started it; the current plan is
+# in the facts
+expect(T, CIN, "C-CIN-GAP-28", "6m", subject="CIN-G28-A", since="2026-01-01",
        facts={"episode_start": "2026-01-01", "plan_start": "2026-08-01", "plans_in_episode": 2,
-              "months": 10})
+              "months": 10, "current_plan_id": "CIN-G28-B"})
 expect(T, CIN, "C-CIN-GAP-29", None)
-expect(T, CIN, "C-CIN-OVERLAP", "6m", subject="CIN-OV-B", since="2025-01-01",
-       facts={"episode_start": "2025-01-01", "plan_start": "2025-06-01", "months": 22})
+expect(T, CIN, "C-CIN-OVERLAP", "6m", subject="CIN-OV-A", since="2025-01-01",
+       facts={"episode_start": "2025-01-01", "plan_start": "2025-06-01", "months": 22,
+              "current_plan_id": "CIN-OV-B"})
 expect(T, CIN, "C-CIN-GAP-NONNEGLECT", None)
 expect(T, CIN, "C-CIN-OVERLAP-NONNEGLECT", "6m", subject="CIN-ONN-A", since="2025-01-01",
        facts={"plan_start": "2025-01-01", "plans_in_episode": 1})
-expect(T, CIN, "C-CIN-EPISODE-LATEST-END", "6m", subject="CIN-ELE-C", since="2024-01-01",
+expect(T, CIN, "C-CIN-EPISODE-LATEST-END", "6m", subject="CIN-ELE-A", since="2024-01-01",
        facts={"episode_start": "2024-01-01", "plan_start": "2026-06-20", "plans_in_episode": 3})
 
 # --- cp_neglect_duration: each stage the day before and the day it is reached
@@ -292,17 +298,22 @@ expect("2028-02-29", CP, "C-CP-MAY31-9M-LEAP", "9m", since="2027-05-31", facts={
 expect(T, CP, "C-CP-ENDED-ON-T", None)
 expect(T, CP, "C-CP-ENDS-DAY-AFTER", "18m", subject="CPP-ENDS-T1")
 # merge gap
-expect(T, CP, "C-CP-GAP-28", "15m", subject="CPP-G28-B", since="2025-06-01",
+expect(T, CP, "C-CP-GAP-28", "15m", subject="CPP-G28-A", since="2025-06-01",
        facts={"episode_start": "2025-06-01", "plan_start": "2026-06-29", "plans_in_episode": 2,
-              "months": 17})
+              "months": 17, "current_plan_id": "CPP-G28-B"})
 expect(T, CP, "C-CP-GAP-29", None)
 # overlapping plans, ties
-expect(T, CP, "C-CP-OVERLAP", "18m", subject="CPP-OV-B", since="2025-01-01",
-       facts={"episode_start": "2025-01-01", "plan_start": "2025-09-01", "months": 22},
+# the subject is the episode's first plan; the chair is the current plan's
+expect(T, CP, "C-CP-OVERLAP", "18m", subject="CPP-OV-A", since="2025-01-01",
+       facts={"episode_start": "2025-01-01", "plan_start": "2025-09-01", "months": 22,
+              "current_plan_id": "CPP-OV-B"},
        recipients={"cp_chair": ("W-CHAIR2", "chair2@la.example")})
-expect("2026-02-28", CP, "C-CP-OVERLAP", "12m", subject="CPP-OV-B", facts={"months": 13})
-expect(T, CP, "C-CP-TIE", "9m", subject="CPP-TIE-2", facts={"months": 10})
-expect(T, CP, "C-CP-EPISODE-LATEST-END", "18m", subject="CPP-ELE-C", since="2024-01-01",
+expect("2026-02-28", CP, "C-CP-OVERLAP", "12m", subject="CPP-OV-A", facts={"months": 13})
+# same start: the current plan is the greatest plan_id, the episode's first the smallest
+expect(T, CP, "C-CP-TIE", "9m", subject="CPP-TIE-1", facts={"months": 10,
+                                                         "current_plan_id": "CPP-TIE-2"},
+       recipients={"supervisor": SUP})
+expect(T, CP, "C-CP-EPISODE-LATEST-END", "18m", subject="CPP-ELE-A", since="2024-01-01",
        facts={"episode_start": "2024-01-01", "plan_start": "2026-06-20", "plans_in_episode": 3,
               "months": 34})
 expect(T, CP, "C-CP-OVERLAP-NONNEGLECT", "18m", subject="CPP-ONN-A", since="2025-01-01",
@@ -312,8 +323,8 @@ expect(T, REP, "C-CP-OVERLAP-NONNEGLECT", "12m", subject="CPP-ONN-A",
        facts={"previous_plan_id": "CPP-ONN-P", "gap_days": days_between("2024-06-01",
                                                                         "2025-01-01"),
               "plan_number": 2})
-expect(T, REP, "C-CP-EPISODE-LATEST-END", "12m", subject="CPP-ELE-C",
-       facts={"previous_plan_id": "CPP-ELE-A", "gap_days": 19, "plan_number": 3})
+# Issue 12 item 8: C ends 19 days after A ended: one episode with A and B, so no repeat
+expect(T, REP, "C-CP-EPISODE-LATEST-END", None)
 # strategies
 expect(T, CP, "C-STRAT-ACTIVE", "12m",
        facts={"strategy.strategy_id": "S-ACT", "strategy.kind": "plo",
@@ -333,6 +344,41 @@ expect(T, CP, "C-STRAT-DECIDED-ON-T", "12m", facts={"strategy.strategy_id": "S-D
 expect(T, CP, "C-STRAT-18M", "12m",
        facts={"strategy.strategy_id": "S-18M", "escalation_held": True, "months": 22})
 expect(T, CP, "C-STRAT-9M", "9m", facts={"months": 9})
+# CONTRACT.md: a strategy is active for an episode when decided within it and not run out
+# (review_by, else decided_on + 6 months)
+expect(T, CP, "C-STRAT-EARLIER-EPISODE", "15m", subject="CPP-SEE-2",
+       facts={"strategy": None, "escalation_held": False, "months": 17})
+expect(T, CP, "C-STRAT-UNREVIEWED-LAPSED", "15m",
+       facts={"strategy": None, "escalation_held": False,
+              "lapsed_strategy.strategy_id": "S-SUL", "lapsed_strategy.kind": "plo",
+              "lapsed_strategy.decided_on": "2026-03-10", "lapsed_strategy.review_by": None},
+       summary_has=["agreed on 10 Mar 2026", "lapsed on 10 Sep 2026 without a review date"])
+expect(T, CP, "C-STRAT-UNREVIEWED-ACTIVE", "12m",
+       facts={"strategy.strategy_id": "S-SUA", "strategy.review_by": None,
+              "escalation_held": True})
+expect(T, CP, "C-STRAT-UNREVIEWED-LAST-DAY", "12m",
+       facts={"strategy.strategy_id": "S-SULD", "escalation_held": True})
+expect(T, CP, "C-STRAT-UNREVIEWED-DAY-AFTER", "15m", facts={"strategy": None})
+expect(T, CP, "C-STRAT-BEFORE-EPISODE", "15m", facts={"strategy": None})
+expect(T, CP, "C-STRAT-EPISODE-START", "12m", facts={"strategy.strategy_id": "S-SES"})
+expect(T, CP, "C-STRAT-SAME-EPISODE", "12m", subject="CPP-SSE-1",
+       facts={"strategy.strategy_id": "S-SSE", "strategy.kind": "care_proceedings",
+              "months": 22, "plans_in_episode": 2, "escalation_held": True})
+expect(T, CP, "C-STRAT-CONTINUE-PLAN", "12m", facts={"strategy.strategy_id": "S-SCP"})
+expect(T, CP, "C-STRAT-ACTIVE", "12m",
+       summary_has=["held by a PLO strategy agreed on 1 Sep 2026"])
+# Issue 12 item 7: a plan closed in error and reopened the same day is one alert (same
+# subject and fingerprint before and after: checked in main()); item 8: and no repeat
+expect("2026-07-15", CP, "C-CP-REOPENED-SAME-DAY", "18m", subject="CPP-RSD-A",
+       facts={"current_plan_id": "CPP-RSD-A", "plans_in_episode": 1},
+       recipients={"cp_chair": CHAIR1})
+expect(T, CP, "C-CP-REOPENED-SAME-DAY", "18m", subject="CPP-RSD-A", since="2025-01-01",
+       facts={"current_plan_id": "CPP-RSD-B", "plans_in_episode": 2, "months": 22},
+       recipients={"cp_chair": ("W-CHAIR2", "chair2@la.example")})
+expect(T, REP, "C-CP-REOPENED-SAME-DAY", None)
+expect(T, CP, "C-CP-REOPENED-20-DAYS", "18m", subject="CPP-R20-A",
+       facts={"current_plan_id": "CPP-R20-B", "plans_in_episode": 2})
+expect(T, REP, "C-CP-REOPENED-20-DAYS", None)
 # categories: latest, else initial; MUL only when configured
 expect(T, CP, "C-CAT-NEG-TO-EMO", None)
 expect(T, CP, "C-CAT-EMO-TO-NEG", "15m", facts={"category": "NEG"})
@@ -349,14 +395,18 @@ expect(T, CP, "C-BAD-CP", "12m", subject="CPP-BADCP-GOOD", since="2025-11-21",
        facts={"plans_in_episode": 1, "episode_start": "2025-11-21", "months": 12},
        recipients={"cp_chair": (None, ADDR["cp_chair"])})
 expect(T, CP, "C-BAD-STRAT", "15m", facts={"strategy": None})
-# the current plan changes (same episode): the subject changes
-expect("2025-12-31", CP, "C-FP-SUBJECT", "18m", subject="CPP-FP-A", since="2024-06-01")
-expect(T, CP, "C-FP-SUBJECT", "18m", subject="CPP-FP-B", since="2024-06-01",
-       facts={"plan_start": "2026-01-10", "episode_start": "2024-06-01", "plans_in_episode": 2})
+# the current plan changes within the episode: the subject (the episode's first plan) stays
+expect("2025-12-31", CP, "C-FP-SUBJECT", "18m", subject="CPP-FP-A", since="2024-06-01",
+       facts={"current_plan_id": "CPP-FP-A"})
+expect(T, CP, "C-FP-SUBJECT", "18m", subject="CPP-FP-A", since="2024-06-01",
+       facts={"plan_start": "2026-01-10", "episode_start": "2024-06-01", "plans_in_episode": 2,
+              "current_plan_id": "CPP-FP-B"})
+expect(T, REP, "C-FP-SUBJECT", None)
 
 # --- repeat_neglect_plan
 expect(T, REP, "C-REP-ANY", "any", subject="CPP-RA-2", since="2025-06-01",
-       facts={"plan_start": "2025-06-01", "previous_plan_id": "CPP-RA-1",
+       facts={"plan_start": "2025-06-01", "episode_start": "2025-06-01",
+              "previous_plan_id": "CPP-RA-1",
               "previous_plan_start": "2021-01-01", "previous_plan_end": "2023-01-01",
               "gap_days": days_between("2023-01-01", "2025-06-01"), "plan_number": 2},
        recipients={"cp_chair": CHAIR1, "supervisor": SUP})
@@ -374,8 +424,8 @@ expect("2028-02-29", REP, "C-REP-LEAP-12M", "12m", subject="CPP-RL12-2")
 expect(T, REP, "C-REP-PREV-NOT-NEGLECT", None)
 expect(T, REP, "C-REP-CUR-NOT-NEGLECT", None)
 expect(T, REP, "C-REP-PREV-OVERLAP", None)
-expect(T, REP, "C-REP-PREV-ENDS-ON-START", "12m", subject="CPP-RPE-2",
-       facts={"gap_days": 0, "previous_plan_id": "CPP-RPE-1"})
+# ended on the day the next began: one episode (gap 0 <= merge_gap_days), no repeat
+expect(T, REP, "C-REP-PREV-ENDS-ON-START", None)
 expect(T, REP, "C-REP-TWO-PREV", "12m", subject="CPP-R2-3",
        facts={"previous_plan_id": "CPP-R2-2", "previous_plan_end": "2025-01-15",
               "plan_number": 3})
@@ -385,8 +435,11 @@ expect(T, REP, "C-REP-PREV-MIXED", "any", subject="CPP-RPM-3",
               "plan_number": 3})
 expect(T, REP, "C-DUP-IDENTICAL-CP", "24m", subject="CPP-DUPI-2",
        facts={"previous_plan_id": "CPP-DUPI-1", "plan_number": 2})
-expect(T, REP, "C-CP-GAP-28", "12m", subject="CPP-G28-B",
-       facts={"previous_plan_id": "CPP-G28-A", "gap_days": 28})
+# 28 days: one episode, no repeat; 29 days: a new episode, a repeat within 12 months
+expect(T, REP, "C-CP-GAP-28", None)
+expect(T, REP, "C-CP-GAP-29", "12m", subject="CPP-G29-B", since="2026-06-30",
+       facts={"previous_plan_id": "CPP-G29-A", "gap_days": 29, "plan_number": 2,
+              "episode_start": "2026-06-30"})
 expect(T, REP, "C-BAD-CP", None)
 
 # --- was_not_brought (window on T: 2026-05-22 .. 2026-11-21 local)
@@ -427,6 +480,11 @@ expect(T, WNB, "C-WNB-NO-CHILD-ROW", "repeated", family_id=None,
        facts={"count": 2, "disability": None})
 expect(T, WNB, "C-WNB-NO-CHILD-ROW-ONE", None)
 expect(T, WNB, "C-WNB-DUP-IDENTICAL", "vulnerable", facts={"count": 1})
+# Issue 12 item 9: rows of one child with the same service and scheduled_for are one appointment
+expect(T, WNB, "C-WNB-FEED-REPEAT", None)
+expect(T, WNB, "C-WNB-FEED-REPEAT-VULN", "vulnerable",
+       facts={"count": 1, "appointments[].appointment_id": ["AP-FRV-1"]})
+expect(T, WNB, "C-WNB-SAME-TIME-OTHER-SERVICE", "repeated", facts={"count": 2})
 expect(T, WNB, "C-BAD-APPT", "vulnerable", facts={"count": 1,
                                                   "appointments[].appointment_id": ["AP-BAD-GOOD"]})
 expect(T, WNB, "C-BAD-ALLOC", "vulnerable", recipients={"allocated_worker": SW1,
@@ -461,6 +519,14 @@ def has_plan(plan_id):
     return check
 
 
+def plans_exactly(*plan_ids):
+    def check(v):
+        return isinstance(v, list) and sorted(
+            p.get("plan_id") if isinstance(p, dict) else p for p in v) == sorted(plan_ids)
+    check.__doc__ = "a list of exactly %s" % ", ".join(plan_ids) if plan_ids else "an empty list"
+    return check
+
+
 # --- worker_change (handover window on T: 2026-11-08 .. 2026-11-21)
 expect(T, WC, "C-WC-DAY-1", "handover", subject="A-WC1-2", since="2026-11-21",
        facts={"allocation_start": "2026-11-21", "previous_worker_id": "W-A",
@@ -480,15 +546,19 @@ expect(T, WC, "C-WC-HISTORY", "handover", subject="A-WCH-3", since="2026-11-15",
        facts={"previous_worker_id": "W-A", "new_worker_id": "W-B",
               "distinct_workers_12m": 3, "first_neglect_plan": "2023-02-01",
               "referrals_24m": count_is(2), "missed_appointments_12m": count_is(2),
-              "earlier_neglect_cp_plans": has_plan("CPP-WCH-1"),
-              "earlier_neglect_cin_plans": has_plan("CIN-WCH-1")})
+              # earlier plans: not the open one (issue 12 item 10)
+              "earlier_neglect_cp_plans": plans_exactly("CPP-WCH-1"),
+              "earlier_neglect_cin_plans": plans_exactly("CIN-WCH-1"),
+              "new_worker_name": "Worker B", "previous_worker_name": "Worker A"},
+       summary_has=["Worker B", "Worker A"])
 expect(T, WC, "C-BAD-ALLOC", None)
 
 # --- worker_churn (allocations open on a day in 2025-11-22 .. 2026-11-21)
 expect(T, CHURN, "C-CHURN-3", "churn", subject=None, since="2026-08-01",
        facts={"distinct_workers": 3, "workers": ["W-A", "W-B", "W-C"],
+              "worker_names": ["Worker A", "Worker B", "Worker C"],
               "window_start": "2025-11-22"},
-       recipients={"supervisor": SUP})
+       recipients={"supervisor": SUP}, summary_has=["Worker A", "Worker C"])
 expect(T, CHURN, "C-CHURN-2", None)
 expect(T, CHURN, "C-CHURN-EDGE-OUT", None)
 expect(T, CHURN, "C-CHURN-EDGE-IN", "churn", since="2026-06-01",
@@ -501,22 +571,88 @@ expect(T, CHURN, "C-CHURN-ZERO-LENGTH", None)
 expect(T, CHURN, "C-WC-HISTORY", "churn", facts={"distinct_workers": 3})
 expect(T, CHURN, "C-BAD-ALLOC", None)
 
+# --- re_referral (RULES.md): the current referral (latest by T, ties greatest referral_id) while
+# open on T; 12m: an earlier one on or after its date - 12 months, neglect on either; cycle: it
+# and 2 earlier ones after its date - 24 months, neglect on any of them
+expect(T, RR, "C-RR-12M-EDGE-IN", "12m", subject="R-12I-2", since="2026-03-03",
+       facts={"referral_date": "2026-03-03", "primary_need": "N4",
+              "previous_referral_date": "2025-03-03", "previous_closure_date": "2025-05-01",
+              "previous_closure_reason": "RC8", "referrals_24m": 2},
+       recipients={"supervisor": SUP})
+expect(T, RR, "C-RR-12M-EDGE-OUT", None)
+expect(T, RR, "C-RR-LEAP-IN", None)                     # its referrals come after T
+expect("2028-02-29", RR, "C-RR-LEAP-IN", "12m", subject="R-LI-2",
+       facts={"previous_referral_date": "2027-02-28"})
+expect("2028-02-29", RR, "C-RR-LEAP-OUT", None)
+expect(T, RR, "C-RR-FEB28-IN", "12m", subject="R-F28I-2",
+       facts={"primary_need": "N1", "previous_referral_date": "2024-02-28"})
+expect(T, RR, "C-RR-FEB28-OUT", None)
+expect(T, RR, "C-RR-MONTHEND-IN", "12m", subject="R-MEI-2",
+       facts={"previous_referral_date": "2025-03-31", "previous_closure_reason": "RC7"})
+expect(T, RR, "C-RR-MONTHEND-OUT", None)
+expect(T, RR, "C-RR-CYCLE", "cycle", subject="R-CY-3", since="2026-03-03",
+       facts={"referral_date": "2026-03-03", "primary_need": "N4",
+              "previous_referral_id": "R-CY-2", "previous_referral_date": "2025-09-01",
+              "previous_closure_date": "2025-10-02", "previous_closure_reason": "RC8",
+              "referrals_24m": 3},
+       recipients={"supervisor": SUP, "head_of_service": (None, ADDR["head_of_service"])},
+       summary="Child C-RR-CYCLE was referred again on 3 Mar 2026, 5 months after a referral "
+               "closed on 2 Oct 2025 with no further action; the 3rd referral in 2 years.")
+expect(T, RR, "C-RR-CYCLE-EDGE-IN", "cycle", subject="R-CEI-3", facts={"referrals_24m": 3})
+# the third referral in exactly 24 months is no cycle; the second within 12 months is a 12m
+expect(T, RR, "C-RR-CYCLE-EDGE-OUT", "12m", subject="R-CEO-3",
+       facts={"referrals_24m": 2, "previous_referral_id": "R-CEO-2",
+              "previous_closure_reason": "RC9"})
+expect(T, RR, "C-RR-CYCLE-MONTHEND-IN", "cycle", subject="R-CMI-3")
+expect(T, RR, "C-RR-CYCLE-MONTHEND-OUT", None)
+expect("2028-02-29", RR, "C-RR-CYCLE-LEAP-IN", "cycle", subject="R-CLI-3")
+expect("2028-02-28", RR, "C-RR-CYCLE-LEAP-IN", None)    # then the current one is closed
+expect("2028-02-29", RR, "C-RR-CYCLE-LEAP-OUT", None)
+expect(T, RR, "C-RR-CYCLE-NO-NEGLECT", None)
+expect(T, RR, "C-RR-CYCLE-NEGLECT-OUTSIDE", None)
+expect(T, RR, "C-RR-TIE", "12m", subject="R-TIE-B",
+       facts={"previous_referral_id": "R-TIE-0", "referrals_24m": 2})
+expect(T, RR, "C-RR-TIE-CLOSED", None)
+expect(T, RR, "C-RR-CLOSED-ON-T", None)
+expect(T, RR, "C-RR-CLOSES-DAY-AFTER", "12m", subject="R-CDA-2")
+expect(T, RR, "C-RR-NEGLECT-EARLIER", "12m", subject="R-NE-2")
+expect(T, RR, "C-RR-NO-NEGLECT", None)
+expect(T, RR, "C-RR-N1-CURRENT", "12m", subject="R-N1C-2", facts={"primary_need": "N1"})
+expect(T, RR, "C-RR-N1-EARLIER", "12m", subject="R-N1E-2")
+expect(T, RR, "C-RR-NULL-NEGLECT", None)
+expect(T, RR, "C-RR-NULL-NEGLECT-N1", "12m", subject="R-NU1-2")
+expect(T, RR, "C-RR-BAD-EARLIER", None)
+expect(T, RR, "C-RR-BAD-CURRENT", "12m", subject="R-BC-2",
+       facts={"previous_referral_id": "R-BC-1"})
+expect(T, RR, "C-RR-FUTURE", "12m", subject="R-FU-2", facts={"referral_date": "2026-06-01"})
+expect(T, RR, "C-RR-PREV-OPEN", "12m", subject="R-PO-2",
+       facts={"previous_referral_id": "R-PO-1", "previous_closure_date": None},
+       summary_has=["while a referral of 1 May 2026 was still open"])
+expect(T, RR, "C-RR-ONE-REFERRAL", None)
+expect(T, RR, "C-WC-HISTORY", None)                      # 2025-06-01 is 15 months before
+expect(T, RR, "C-RR-CYCLE", None, cfg="mul")             # switched off there
+
 # --- configured options and thresholds (config "opts", see OPTS_RULES): every threshold and
 # recipient list is a default that configuration can change
 OPTS_RULES = {
     "cin_neglect_duration": {"enabled": False},
-    "cp_neglect_duration": {"merge_gap_days": 29, "stages": {"15m": {"months": 16}}},
-    "repeat_neglect_plan": {"stages": {"12m": {"months": 13}}},
+    "cp_neglect_duration": {"merge_gap_days": 29, "stages": {"15m": {"months": 16}},
+                            "strategy_months": 3,
+                            "strategy_kinds": ["plo", "care_proceedings", "step_down"]},
+    "repeat_neglect_plan": {"merge_gap_days": 29, "stages": {"12m": {"months": 13}}},
+    "re_referral": {"window_months": 13, "cycle_months": 25,
+                    "stages": {"cycle": {"recipients": ["head_of_service"]}}},
     "was_not_brought": {"stages": {"vulnerable": {"count": 1, "recipients": ["allocated_worker"]},
                                    "repeated": {"count": 3}}},
     "worker_change": {"window_days": 15},
     "worker_churn": {"stages": {"churn": {"workers": 2}}},
 }
 OPTS_TZ = "UTC"
-CFG_ROLES = {"opts": {(WNB, "vulnerable"): {"allocated_worker"}}}
+CFG_ROLES = {"opts": {(WNB, "vulnerable"): {"allocated_worker"},
+                     (RR, "cycle"): {"head_of_service"}}}
 expect(T, CIN, "C-CIN-6M-DAY", None, cfg="opts")          # rule disabled
-expect(T, CP, "C-CP-GAP-29", "15m", cfg="opts", subject="CPP-G29-B", since="2025-06-01",
-       facts={"plans_in_episode": 2})                     # a 29-day gap now joins
+expect(T, CP, "C-CP-GAP-29", "15m", cfg="opts", subject="CPP-G29-A", since="2025-06-01",
+       facts={"plans_in_episode": 2, "current_plan_id": "CPP-G29-B"})  # a 29-day gap now joins
 expect(T, CP, "C-CP-15M-DAY", "12m", cfg="opts")          # 15m now at 16 months
 expect(T, CP, "C-CP-18M-DAY-BEFORE", "15m", cfg="opts")   # 17 months
 expect(T, REP, "C-REP-12M-PAST", "12m", cfg="opts")       # 366 days: within 13 months
@@ -530,6 +666,21 @@ expect(T, WC, "C-WC-DAY-15", "handover", cfg="opts", subject="A-WC15-2")
 expect(T, CHURN, "C-CHURN-2", "churn", cfg="opts", facts={"distinct_workers": 2})
 expect(T, CHURN, "C-CHURN-EDGE-OUT", "churn", cfg="opts", facts={"distinct_workers": 2,
                                                                   "workers": ["W-B", "W-C"]})
+expect(T, REP, "C-CP-GAP-29", None, cfg="opts")           # 29 days: one episode there too
+# strategy_months 3: S-SUA (1 Jun 2026, no review date) ran out on 1 Sep 2026
+expect(T, CP, "C-STRAT-UNREVIEWED-ACTIVE", "15m", cfg="opts",
+       facts={"strategy": None, "lapsed_strategy.strategy_id": "S-SUA"},
+       summary_has=["lapsed on 1 Sep 2026 without a review date"])
+# strategy_kinds leaves out "continue_plan": it holds nothing
+expect(T, CP, "C-STRAT-CONTINUE-PLAN", "15m", cfg="opts", facts={"strategy": None})
+expect(T, CP, "C-STRAT-SAME-EPISODE", "12m", cfg="opts",
+       facts={"strategy.strategy_id": "S-SSE"})
+# window_months 13: 2025-03-02 is within 13 months of 2026-03-03
+expect(T, RR, "C-RR-12M-EDGE-OUT", "12m", cfg="opts", subject="R-12O-2")
+# cycle_months 25: 2024-06-10 is within 25 months of 2026-06-10
+expect(T, RR, "C-RR-CYCLE-EDGE-OUT", "cycle", cfg="opts", subject="R-CEO-3",
+       facts={"referrals_24m": 3},
+       recipients={"head_of_service": (None, ADDR["head_of_service"])})
 
 # ------------------------------------------------------------------------------------------
 # Checking
@@ -601,6 +752,13 @@ def check_expectation(runs, day, cfg, rule, child, stage, checks):
         want = checks["family_id"]
         ok(a.get("family_id", MISSING) == want, "%s: family_id %s" % (where, show(want)),
            "got %s" % show(a.get("family_id", MISSING)))
+    if "summary" in checks:
+        ok(a.get("summary") == checks["summary"], "%s: summary is %s" % (where,
+                                                                         json.dumps(checks["summary"])),
+           "got %s" % json.dumps(a.get("summary")))
+    for words in checks.get("summary_has", []):
+        ok(words in str(a.get("summary")), "%s: summary says %s" % (where, json.dumps(words)),
+           "got %s" % json.dumps(a.get("summary")))
     facts = a.get("facts")
     for path, want in checks.get("facts", {}).items():
         got = fact(facts, path) if isinstance(facts, dict) else MISSING
@@ -752,7 +910,8 @@ def main():
     cfgs = {name: os.path.join(tmp, name + ".json") for name in ("main", "mul", "opts")}
     write_config(cfgs["main"])
     write_config(cfgs["mul"], rules={"cp_neglect_duration": {"neglect_categories":
-                                                             ["NEG", "MUL"]}})
+                                                             ["NEG", "MUL"]},
+                                     "re_referral": {"enabled": False}})
     write_config(cfgs["opts"], rules=OPTS_RULES, timezone=OPTS_TZ)
 
     before, why = db_checksum()
@@ -809,15 +968,23 @@ def main():
     ok(a1 is not None and a2 is not None and a1.get("fingerprint") == a2.get("fingerprint"),
        "cp_neglect_duration C-CP-OVERLAP: same fingerprint at 12m (2026-02-28) and 18m (%s)" % T,
        "got %s and %s" % (a1 and a1.get("fingerprint"), a2 and a2.get("fingerprint")))
-    b1 = runs[("2025-12-31", "main")].get(CP, "C-FP-SUBJECT")
-    b2 = runs[(T, "main")].get(CP, "C-FP-SUBJECT")
-    ok(b1 is not None and b2 is not None and b1.get("fingerprint") != b2.get("fingerprint"),
-       "cp_neglect_duration C-FP-SUBJECT: a new subject has a new fingerprint",
-       "got %s and %s" % (b1 and b1.get("fingerprint"), b2 and b2.get("fingerprint")))
-    c1 = main_run.get(CP, "C-CP-GAP-28")
-    c2 = main_run.get(REP, "C-CP-GAP-28")
-    ok(c1 is not None and c2 is not None and c1.get("fingerprint") != c2.get("fingerprint"),
-       "C-CP-GAP-28: two rules on the same child and subject have different fingerprints",
+    # RULES.md: the episode is the subject: a plan closed and reopened within merge_gap_days
+    # keeps the alert (its identity, so its fingerprint), whichever plan is current
+    for child, day in (("C-FP-SUBJECT", "2025-12-31"), ("C-CP-REOPENED-SAME-DAY", "2026-07-15")):
+        b1 = runs[(day, "main")].get(CP, child)
+        b2 = runs[(T, "main")].get(CP, child)
+        ok(b1 is not None and b2 is not None and b1.get("fingerprint") == b2.get("fingerprint")
+           and b1.get("facts", {}).get("current_plan_id") !=
+           b2.get("facts", {}).get("current_plan_id"),
+           "cp_neglect_duration %s: another current plan in the same episode (%s and %s), the "
+           "same alert" % (child, day, T),
+           "got %s and %s" % (b1 and b1.get("fingerprint"), b2 and b2.get("fingerprint")))
+    c1 = main_run.get(CP, "C-CP-OVERLAP-NONNEGLECT")
+    c2 = main_run.get(REP, "C-CP-OVERLAP-NONNEGLECT")
+    ok(c1 is not None and c2 is not None and c1.get("subject_id") == c2.get("subject_id")
+       and c1.get("fingerprint") != c2.get("fingerprint"),
+       "C-CP-OVERLAP-NONNEGLECT: two rules on the same child and subject have different "
+       "fingerprints",
        "got %s and %s" % (c1 and c1.get("fingerprint"), c2 and c2.get("fingerprint")))
     c3 = main_run.get(CP, "C-CP-12M-DAY")
     ok(c3 is not None and c1 is not None and c1.get("fingerprint") != c3.get("fingerprint"),

@@ -628,7 +628,8 @@ static void test_unknown_keys(void)
 		     NAME ": http.port: unknown key (expected one of: listen)");
 	expect_fault("'rules': {'cp_neglect_duration': {'gap_days': 28}}",
 		     NAME ": rules.cp_neglect_duration.gap_days: unknown key (expected one of: "
-			  "enabled, merge_gap_days, stages, neglect_categories)");
+			  "enabled, merge_gap_days, strategy_months, strategy_kinds, stages, "
+			  "neglect_categories)");
 	expect_fault("'rules': {'cp_neglect_duration': {'stages': {'15m': {'weeks': 60}}}}",
 		     NAME ": rules.cp_neglect_duration.stages.15m.weeks: unknown key (expected "
 			  "one of: months, recipients)");
@@ -710,6 +711,44 @@ static void test_rule_options(void)
 			expect_fault(members, want);
 		}
 	}
+}
+
+/* A rule's list options (strategy_kinds): absent or null is the rule's default (NULL), a
+ * non-empty array of short one-line strings is kept in order, anything else names the key. */
+static void test_rule_lists(void)
+{
+	const struct config_rule *rc;
+	struct run r;
+	char buf[128];
+
+	run_with(&r, "");
+	rc = config_rule_find(&r.cfg, "cp_neglect_duration");
+	tap_ok(r.rc == 0 && rc && rc->lists[0] == NULL,
+	       "cp_neglect_duration.strategy_kinds defaults to every kind (no list)");
+	run_free(&r);
+	run_with(&r, "'rules': {'cp_neglect_duration': {'strategy_kinds': ['plo', 'care proceedings "
+		     "(local)']}}");
+	rc = config_rule_find(&r.cfg, "cp_neglect_duration");
+	tap_str(r.rc == 0 && rc ? strv_text(rc->lists[0], buf, sizeof(buf)) : NULL,
+		"plo,care proceedings (local)", "strategy_kinds is read in order");
+	run_free(&r);
+	run_with(&r, "'rules': {'cp_neglect_duration': {'strategy_kinds': null}}");
+	rc = config_rule_find(&r.cfg, "cp_neglect_duration");
+	tap_ok(r.rc == 0 && rc && rc->lists[0] == NULL, "strategy_kinds null is every kind");
+	run_free(&r);
+	expect_fault("'rules': {'cp_neglect_duration': {'strategy_kinds': []}}",
+		     NAME ": rules.cp_neglect_duration.strategy_kinds: must be a non-empty array of "
+		     "strings or null, got []");
+	expect_fault("'rules': {'cp_neglect_duration': {'strategy_kinds': 'plo'}}",
+		     NAME ": rules.cp_neglect_duration.strategy_kinds: must be a non-empty array");
+	expect_fault("'rules': {'cp_neglect_duration': {'strategy_kinds': ['plo', 3]}}",
+		     NAME ": rules.cp_neglect_duration.strategy_kinds[1]: must be a string of 1 to "
+		     "200 characters");
+	expect_fault("'rules': {'cp_neglect_duration': {'strategy_kinds': ['']}}",
+		     NAME ": rules.cp_neglect_duration.strategy_kinds[0]: must be a string of 1 to "
+		     "200 characters");
+	expect_fault("'rules': {'worker_churn': {'strategy_kinds': ['plo']}}",
+		     NAME ": rules.worker_churn.strategy_kinds: unknown key");
 }
 
 static void test_inheritance(void)
@@ -1203,6 +1242,7 @@ int main(void)
 	test_unknown_keys();
 	test_rules();
 	test_rule_options();
+	test_rule_lists();
 	test_inheritance();
 	test_rule_checks();
 	test_multiple_errors();

@@ -1,10 +1,13 @@
-/* Unit test: the incremental form of each rule's statement (eval_rule_sql). A notified child is
- * evaluated with a prepared statement and a generic plan; that plan reads only the notified
- * children through the (child_id, ...) indexes only when no "every child" branch is left in the
- * text. eval.c removes every "$2::text[] IS NULL OR" branch (one per X_rows CTE that names a
- * child) by substitution, so an edit to the SQL that spells the branch another way would make
- * every incremental evaluation read every child, silently (the rows would still be right).
- * This test is what fails instead. */
+/* Unit test: each rule's two statements as rules/embed_sql.sh embeds them (eval_rule_sql). A
+ * notified child is evaluated with a prepared statement and a generic plan; that plan reads only
+ * the notified children through the (child_id, ...) indexes only when no "every child" branch
+ * is left in its text. embed_sql.sh makes the incremental form by taking every
+ * ":child_ids IS NULL" as false (the rule says so with `-- @incremental child_ids`); this test
+ * checks what came of it: the full statement keeps one such branch per relation that names a
+ * child, the incremental one has none and uses $2 (:child_ids) only as a plain filter, which a
+ * generic plan can see through. It also checks that the parameters the statements declare
+ * (rules/params.sql) are the ones eval.c sends, in the same order. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,17 +80,46 @@ static size_t child_relations(const char *sql)
 	return count(sql, ROWS_CTE) - count(sql, "teams" ROWS_CTE) - count(sql, "workers" ROWS_CTE);
 }
 
-static void test_common_has_the_branch(void)
+/* The k-th "-- @param NAME" line of sql names eval_param_names[k], and there are no others. */
+static void test_params(const char *what, const char *sql)
 {
-	/* the grep: rules/common.sql is sql_common, embedded byte for byte with its includes */
-	tap_ok(child_relations(sql_common) >= 2, "common.sql defines the relations of the tail "
-	       "that name a child (children, allocations): %zu", child_relations(sql_common));
-	tap_int(count(sql_common, ALL_CHILDREN), child_relations(sql_common),
-		"common.sql spells the every-child branch \"%s\" once per relation that names a "
-		"child (eval.c replaces exactly that text in incremental statements)", ALL_CHILDREN);
-	tap_int(count(sql_common, "child_ids"), 1,
-		"common.sql names $2 as p.child_ids once, and nothing reads p.child_ids");
-	tap_int(count(sql_alert_rows, "$2"), 0, "alert_rows.sql does not read $2");
+	const char *p = sql;
+	size_t k = 0;
+	int same = 1;
+
+	while ((p = strstr(p, "-- @param ")) != NULL) {
+		const char *name = p + strlen("-- @param ");
+		size_t len = strcspn(name, " \n");
+
+		if (!eval_param_names[k] || strlen(eval_param_names[k]) != len ||
+		    strncmp(eval_param_names[k], name, len) != 0) {
+			tap_diag("  parameter %zu: declared %.*s, eval.c sends %s", k + 1, (int)len,
+				 name, eval_param_names[k] ? eval_param_names[k] : "nothing");
+			same = 0;
+		}
+		k++;
+		p = name;
+	}
+	tap_ok(same && !eval_param_names[k], "%s: declares the %zu parameters eval.c sends, in its "
+	       "order", what, k);
+}
+
+/* No named placeholder was left untranslated: a ":name" outside comments and strings that does
+ * not follow a ':' (a cast). embed_sql.sh refuses an undeclared one; this is the proof. */
+static void test_translated(const char *what, const char *bare)
+{
+	int quote = 0;
+
+	for (const char *p = bare; *p; p++) {
+		if (*p == '\'' || *p == '"')
+			quote = quote == *p ? 0 : quote ? quote : *p;
+		if (quote || *p != ':' || p == bare || p[-1] == ':' || !(p[1] >= 'a' && p[1] <= 'z'))
+			continue;
+		tap_ok(0, "%s: no placeholder left untranslated", what);
+		tap_diag("  at \"%.40s\"", p);
+		return;
+	}
+	tap_ok(1, "%s: no placeholder left untranslated", what);
 }
 
 static void test_rule(const struct rule_def *def)
@@ -95,20 +127,28 @@ static void test_rule(const struct rule_def *def)
 	char *full = eval_rule_sql("\"cw\"", def, 0);
 	char *inc = eval_rule_sql("\"cw\"", def, 1);
 	char *bare = inc ? strip_comments(inc) : NULL;
+	char *bare_full = full ? strip_comments(full) : NULL;
 	const char *other;
 	size_t n_rel;
 
-	if (!tap_ok(full && inc && bare, "%s: both statements built", def->name))
+	if (!tap_ok(def->sql && def->sql_incremental && def->sql != def->sql_incremental,
+		    "%s: both statements are embedded (RULE_SQL, -- @incremental child_ids)",
+		    def->name) ||
+	    !tap_ok(full && inc && bare && bare_full, "%s: both statements built", def->name))
 		goto out;
 	tap_lacks(full, "@case@", "%s: the case schema is substituted", def->name);
+	tap_ok(strncmp(bare_full + strspn(bare_full, " \n"), "WITH p AS (", 11) == 0,
+	       "%s: the statement is whole: it opens the WITH list itself (head.sql)", def->name);
+	tap_contains(bare_full, "ORDER BY h.child_id COLLATE \"C\"",
+		     "%s: and ends with the rows in byte order (alert_rows.sql)", def->name);
 	n_rel = child_relations(full);
-	tap_ok(n_rel >= child_relations(sql_common), "%s: reads %zu relations that name a child",
-	       def->name, n_rel);
-	tap_int(count(full, ALL_CHILDREN), n_rel,
+	tap_ok(n_rel >= 2, "%s: reads %zu relations that name a child (children and allocations "
+	       "at least, for the recipients)", def->name, n_rel);
+	tap_int(count(bare_full, ALL_CHILDREN), n_rel,
 		"%s: the full statement keeps every branch (a NULL $2 means everyone)", def->name);
-	tap_int(count(inc, ALL_CHILDREN), 0, "%s: the incremental statement has none left",
+	tap_int(count(bare, ALL_CHILDREN), 0, "%s: the incremental statement has none left",
 		def->name);
-	tap_int(count(inc, "false OR") - count(full, "false OR"), n_rel,
+	tap_int(count(bare, "(false OR ") - count(bare_full, "(false OR "), n_rel,
 		"%s: each became \"false OR\"", def->name);
 	tap_int(strlen(full) - strlen(inc), n_rel * (strlen(ALL_CHILDREN) - strlen("false OR")),
 		"%s: and nothing else changed in length", def->name);
@@ -117,18 +157,43 @@ static void test_rule(const struct rule_def *def)
 		    "\"X.child_id = ANY ($2::text[])\"", def->name))
 		tap_diag("  first other use: \"%.60s\"", other);
 	tap_int(count(bare, "child_ids"), 1, "%s: nothing reads p.child_ids", def->name);
+	test_params(def->name, full);
+	test_translated(def->name, bare_full);
 out:
 	free(full);
 	free(inc);
 	free(bare);
+	free(bare_full);
 }
 
 int main(void)
 {
-	test_common_has_the_branch();
+	static const struct { const char *name, *sql; } quality[] = {
+		{ "quality_teams", sql_quality_teams }, { "quality_workers", sql_quality_workers },
+		{ "quality_children", sql_quality_children },
+		{ "quality_allocations", sql_quality_allocations },
+		{ "quality_referrals", sql_quality_referrals },
+		{ "quality_cin_plans", sql_quality_cin_plans },
+		{ "quality_cp_plans", sql_quality_cp_plans },
+		{ "quality_appointments", sql_quality_appointments },
+		{ "quality_strategies", sql_quality_strategies },
+		{ "quality_child_ids", sql_quality_child_ids },
+		{ "quality_child_ids_branch", sql_quality_child_ids_branch },
+	};
+
 	tap_ok(rule_registry_count() > 0, "the rules are registered (%zu)",
 	       rule_registry_count());
 	for (size_t i = 0; i < rule_registry_count(); i++)
 		test_rule(rule_registry_get(i));
+	for (size_t i = 0; i < sizeof(quality) / sizeof(quality[0]); i++) {
+		char *bare = strip_comments(quality[i].sql);
+
+		test_params(quality[i].name, quality[i].sql);
+		if (bare)
+			test_translated(quality[i].name, bare);
+		free(bare);
+	}
+	tap_int(count(sql_quality_child_ids_branch, ALL_CHILDREN), 1,
+		"quality_child_ids_branch: a branch reads the given children, or everyone");
 	return tap_status();
 }

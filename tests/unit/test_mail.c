@@ -61,8 +61,26 @@ static json_t *alert_wnb(void)
 		     " since 22 May 2026 (latest 1 Nov 2026), as a baby under one.\"}");
 }
 
+/* The words a notice keeps from its rule when it is recorded (notice.h), as the outbox holds
+ * them: mail_compose reads labels, the subject in words, what is expected and what changed
+ * from here, never from the rules. */
+static json_t *words(const char *label, const char *many, const char *subject,
+		     const char *expected, const char *update)
+{
+	json_t *w = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:b, s:i}", "label", label,
+			      "label_many", many, "subject", subject, "expected", expected,
+			      "update", update, "urgent", 0, "seriousness", 3);
+
+	if (!w) {
+		tap_diag("bad notice fixture");
+		exit(1);
+	}
+	return w;
+}
+
 struct fixture {
 	json_t *cp15, *repeat, *wnb;
+	json_t *w_cp15, *w_repeat, *w_wnb;
 	struct mail_notice n[3];
 };
 
@@ -71,15 +89,18 @@ static void fixture_init(struct fixture *f)
 	f->cp15 = alert_cp15();
 	f->repeat = alert_repeat();
 	f->wnb = alert_wnb();
-	f->n[0] = (struct mail_notice){ "alert.firing", f->repeat,
-					"chair and supervisor to review why the earlier plan ended",
-					"notice-2" };
-	f->n[1] = (struct mail_notice){ "alert.escalated", f->cp15,
-					"chair to convene a 15-month review with the CP manager",
-					"notice-1" };
-	f->n[2] = (struct mail_notice){ "alert.firing", f->wnb,
-					"follow up the missed appointment with the family and the "
-					"health service", "notice-3" };
+	f->w_repeat = words("repeat CP plan", "repeat CP plans",
+			    "the episode of CP plans that began with plan CPP-90",
+			    "chair and supervisor to review why the earlier plan ended", NULL);
+	f->w_cp15 = words("CP escalation at 15 months", "CP escalations at 15 months",
+			  "the episode of CP plans that began with plan CPP-77",
+			  "chair to convene a 15-month review with the CP manager", NULL);
+	f->w_wnb = words("was-not-brought", "was-not-brought", NULL,
+			 "follow up the missed appointment with the family and the health service",
+			 "a further missed appointment, 1 in the window now");
+	f->n[0] = (struct mail_notice){ "alert.firing", f->repeat, f->w_repeat, "notice-2" };
+	f->n[1] = (struct mail_notice){ "alert.escalated", f->cp15, f->w_cp15, "notice-1" };
+	f->n[2] = (struct mail_notice){ "alert.firing", f->wnb, f->w_wnb, "notice-3" };
 }
 
 static void fixture_free(struct fixture *f)
@@ -87,6 +108,9 @@ static void fixture_free(struct fixture *f)
 	json_decref(f->cp15);
 	json_decref(f->repeat);
 	json_decref(f->wnb);
+	json_decref(f->w_cp15);
+	json_decref(f->w_repeat);
+	json_decref(f->w_wnb);
 }
 
 /* ---- a small MIME reader, enough to check what a real one (Python's) checks in
@@ -364,7 +388,9 @@ static void test_parts(const struct mail_message *m)
 	tap_contains(text, "Child: <C&1>", "text: child id as it is");
 	tap_contains(text, "Record: https://lcs.example.gov.uk/person/C-1042?a=1&b=2", "text: link");
 	tap_contains(text, "Record: no link configured", "text: alert without a link says so");
-	tap_contains(text, "Rule: cp_neglect_duration, stage 15m, about CPP-77", "text: rule");
+	tap_contains(text, "Rule: cp_neglect_duration, stage 15m, about the episode of CP plans\n"
+		     "      that began with plan CPP-77", "text: rule, and the subject in words "
+		     "(never \"about 77\", which reads as \"roughly 77\")");
 	tap_contains(text, "plan start: 14 Aug 2025", "text: facts in plain words (dates)");
 	tap_contains(text, "strategy: none", "text: facts in plain words (null)");
 	tap_contains(text, "under one: yes", "text: facts in plain words (booleans)");
@@ -425,7 +451,8 @@ static void test_utf8(void)
 			  " \"facts\": {\"note\": \"caf\\u00e9 \\u00a35 \\u2014 \\u2713 \\ud83d\\ude00\"},"
 			  " \"link\": \"https://lcs.example.gov.uk/person/C-%C3%891\","
 			  " \"summary\": \"R\\u00e9sum\\u00e9 \\u2014 \\u00e0 revoir \\u2713\"}");
-	struct mail_notice n = { "alert.firing", a, "revoir en supervision \xE2\x9C\x93", "k-utf8" };
+	json_t *w = json_pack("{s:s}", "expected", "revoir en supervision \xE2\x9C\x93");
+	struct mail_notice n = { "alert.firing", a, w, "k-utf8" };
 	struct mail_message m;
 	char *subj_hdr, *subj, *text, *html;
 	int split = 0;
@@ -442,7 +469,8 @@ static void test_utf8(void)
 	subj = subj_hdr ? rfc2047_decode(subj_hdr, &split, &longest) : NULL;
 	tap_str(subj, m.subject, "utf8: encoded subject decodes to the subject");
 	tap_str(m.subject, "1 drift alert: 1 r\xC3\xA9vision tardive des dossiers avec un nom "
-		"tr\xC3\xA8s long \xC3\xA9t\xC3\xA9", "utf8: unknown rule reads as its name");
+		"tr\xC3\xA8s long \xC3\xA9t\xC3\xA9", "utf8: a notice with no label reads as its "
+		"rule's name and stage");
 	tap_ok(subj && !split, "utf8: no encoded-word splits a character");
 	tap_ok(longest > 0 && longest <= 75, "utf8: encoded-words at most 75 characters (%zu)",
 	       longest);
@@ -461,6 +489,7 @@ static void test_utf8(void)
 	free(html);
 	mail_message_free(&m);
 	json_decref(a);
+	json_decref(w);
 }
 
 static void test_message_id(const struct fixture *f, const struct mail_message *m)
@@ -509,7 +538,7 @@ static void test_long_lines(void)
 		 "\"child_id\": \"C-9\", \"facts\": {\"distinct_workers\": 4}, \"link\": \"%s\", "
 		 "\"summary\": \"%s\"}", link, summary);
 	a = alert(body);
-	n = (struct mail_notice){ "alert.firing", a, "review in supervision", "k-long" };
+	n = (struct mail_notice){ "alert.firing", a, NULL, "k-long" };
 	if (compose(&n, 1, TO, DATE, &m) < 0) {
 		tap_ok(0, "long lines: compose");
 		json_decref(a);
@@ -545,8 +574,13 @@ static void test_kinds(const struct fixture *f)
 			   " \"facts\": {}, \"link\": \"javascript:alert(1)\", \"summary\": \"s\"}");
 	char *html;
 
+	json_t *w2 = words("repeated was-not-brought", "repeated was-not-brought", NULL,
+			   "follow up the pattern", "a further missed appointment, 2 in the window "
+			   "now");
+
 	n[0].type = "alert.updated";
 	n[0].alert = f->wnb;
+	n[0].notice = w2;
 	json_object_set_new((json_t *)f->wnb, "stage", json_string("repeated"));
 	json_object_set_new(json_object_get(f->wnb, "facts"), "count", json_integer(2));
 	n[1].type = "alert.resolved";
@@ -561,14 +595,22 @@ static void test_kinds(const struct fixture *f)
 		free(text);
 		mail_message_free(&m);
 	}
+	/* a notice recorded before notices kept their words (state schema v2) */
 	n[0] = (struct mail_notice){ "alert.firing", js, NULL, "k-js" };
 	if (compose(n, 1, TO, DATE, &m) == 0) {
 		html = part(m.data, "text/html");
+		text = part(m.data, "text/plain");
 		tap_lacks(html, "href=\"javascript:", "a javascript: link is never a link");
+		tap_str(m.subject, "1 drift alert: 1 worker churn churn", "a notice without its "
+			"words: the rule's name and stage in plain characters");
+		tap_contains(text, "Expected of you: review in supervision", "and a generic line of "
+			     "what is expected");
 		free(html);
+		free(text);
 		mail_message_free(&m);
 	}
 	json_decref(js);
+	json_decref(w2);
 }
 
 /* What deliver.c sends the operators when a notice has failed for good. */

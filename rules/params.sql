@@ -1,0 +1,9 @@
+-- params: the parameters of every rule statement and bad-row count, in the order they are
+-- sent (daemon/eval.c, enum eval_param). Not a statement: head.sql includes it, and
+-- rules/embed_sql.sh turns each :name below into $k::type (k its place in this list).
+-- @param as_of date                the evaluation day T
+-- @param child_ids text[]          the children to evaluate; NULL: the whole population
+-- @param time_zone text            the configured zone (appointments.scheduled_for as local days)
+-- @param neglect_categories text[] CP categories that count as neglect (latest, else initial)
+-- @param options jsonb             the rule's options: each option key, each stage's threshold
+-- @param rule text                 the rule's name ('' for the bad-row count)
