@@ -1,6 +1,4 @@
 /* mail_compose: one recipient's digest of notices as a complete multipart RFC 5322 message. */
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include "driftwatch/errmsg.h"
 #include "driftwatch/facts.h"
 #include "driftwatch/mail.h"
 #include "driftwatch/mailaddr.h"
@@ -18,19 +17,6 @@
 #define MAIL_FACTS_DEPTH 3     /* nested facts deeper than this are not spelled out */
 
 /* ---- errors ---- */
-
-static int mail_fail(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int mail_fail(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---- what a notice is ---- */
 
@@ -176,7 +162,7 @@ static int mail_digest_build(const struct mail_notice *notices, size_t n, struct
 	d->n = 0;
 	d->items = calloc(n, sizeof(*d->items));
 	if (!d->items)
-		return mail_fail(err, errsz, "out of memory");
+		return errmsg_set(err, errsz, "out of memory");
 	/* a stable order by kind: escalations are what a reader must see first */
 	for (int k = 0; k < MAIL_N_KINDS; k++) {
 		for (size_t i = 0; i < n; i++) {
@@ -191,7 +177,7 @@ static int mail_digest_build(const struct mail_notice *notices, size_t n, struct
 			d->items[at].label = strbuf_take(&sb);
 			d->n = ++at;
 			if (!d->items[at - 1].label)
-				return mail_fail(err, errsz, "out of memory");
+				return errmsg_set(err, errsz, "out of memory");
 		}
 	}
 	return 0;
@@ -300,24 +286,18 @@ static void mail_header_folded(struct strbuf *out, const char *name, const char 
 	strbuf_append(out, "\r\n");
 }
 
-static const char mail_b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/* Base64 by OpenSSL (linked for signing anyway), in chunks so no length needs a big buffer. */
 static void mail_base64(struct strbuf *out, const unsigned char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		char q[4];
+	unsigned char q[4 * 16 + 1];
 
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		q[0] = mail_b64[v >> 18 & 63];
-		q[1] = mail_b64[v >> 12 & 63];
-		q[2] = i + 1 < n ? mail_b64[v >> 6 & 63] : '=';
-		q[3] = i + 2 < n ? mail_b64[v & 63] : '=';
-		strbuf_appendn(out, q, 4);
+	while (n > 0) {
+		size_t take = n < 48 ? n : 48;
+		int len = EVP_EncodeBlock(q, p, (int)take);
+
+		strbuf_appendn(out, (const char *)q, (size_t)len);
+		p += take;
+		n -= take;
 	}
 }
 
@@ -902,21 +882,21 @@ static int mail_check_input(const char *from, const char *to, const struct mail_
 			    size_t n, char *err, size_t errsz)
 {
 	if (!from || !mail_address_ok(from))
-		return mail_fail(err, errsz, "email.from: not one plain email address");
+		return errmsg_set(err, errsz, "email.from: not one plain email address");
 	if (!to || !mail_address_ok(to))
-		return mail_fail(err, errsz, "recipient address \"%s\" is not one plain email address",
+		return errmsg_set(err, errsz, "recipient address \"%s\" is not one plain email address",
 				 to && mail_is_ascii_text(to) ? to : "(unprintable)");
 	if (n == 0)
-		return mail_fail(err, errsz, "digest for %s: no notices", to);
+		return errmsg_set(err, errsz, "digest for %s: no notices", to);
 	for (size_t i = 0; i < n; i++) {
 		if (mail_kind_of(notices[i].type) < 0)
-			return mail_fail(err, errsz, "digest for %s: notice %zu: unknown type \"%s\"",
+			return errmsg_set(err, errsz, "digest for %s: notice %zu: unknown type \"%s\"",
 					 to, i, notices[i].type ? notices[i].type : "(null)");
 		if (!json_is_object(notices[i].alert))
-			return mail_fail(err, errsz, "digest for %s: notice %zu: alert is not an "
+			return errmsg_set(err, errsz, "digest for %s: notice %zu: alert is not an "
 					 "object", to, i);
 		if (!notices[i].key || !notices[i].key[0])
-			return mail_fail(err, errsz, "digest for %s: notice %zu: no idempotency key",
+			return errmsg_set(err, errsz, "digest for %s: notice %zu: no idempotency key",
 					 to, i);
 	}
 	return 0;
@@ -969,12 +949,12 @@ int mail_compose(const char *from, const char *to, time_t date, const struct mai
 	if (mail_check_input(from, to, notices, n, err, errsz) < 0)
 		return -1;
 	if (mail_date(date, datebuf, sizeof(datebuf)) < 0)
-		return mail_fail(err, errsz, "digest for %s: date %lld out of range", to,
+		return errmsg_set(err, errsz, "digest for %s: date %lld out of range", to,
 				 (long long)date);
 	if (mail_digest_key(to, notices, n, hex) < 0 || mail_digest_build(notices, n, &d, err,
 									 errsz) < 0) {
 		mail_digest_free(&d);
-		return mail_fail(err, errsz, "digest for %s: out of memory", to);
+		return errmsg_set(err, errsz, "digest for %s: out of memory", to);
 	}
 	/* "=_" never occurs in quoted-printable output, so the boundary cannot occur in a part */
 	snprintf(boundary, sizeof(boundary), "=_driftwatch_%.24s", hex + 32);
@@ -1002,7 +982,7 @@ int mail_compose(const char *from, const char *to, time_t date, const struct mai
 	strbuf_free(&m);
 	if (!out->message_id || !out->subject || !out->data) {
 		mail_message_free(out);
-		return mail_fail(err, errsz, "digest for %s: out of memory", to);
+		return errmsg_set(err, errsz, "digest for %s: out of memory", to);
 	}
 	return 0;
 }
