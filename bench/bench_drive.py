@@ -178,7 +178,7 @@ def cmd_run(args):
     sys.stderr.write(err)
     if status == "ok" and p.returncode != 0:
         status = "failed"
-    # "…, X s (rules R s, bad rows Q s)": the six rules are the evaluation; the bad-row count
+    # "…, X s (rules R s, bad rows Q s)": the rules are the evaluation; the bad-row count
     # that follows them in the same snapshot is reported beside it.
     m = re.search(r"^driftwatch as of \S+: (\d+) children evaluated, (\d+) alerts, ([\d.]+) s"
                   r" \(rules ([\d.]+) s, bad rows ([\d.]+) s\)", err, re.M)
@@ -440,6 +440,7 @@ RULE_OPTIONS = {
     "worker_change": {"window_days": 14, "missed_months": 12, "history_months": 12,
                       "referral_months": 24},
     "worker_churn": {"churn": 3, "window_months": 12},
+    "re_referral": {"window_months": 12, "cycle_months": 24, "cycle_count": 3},
 }
 
 
@@ -469,12 +470,13 @@ def load_embedded(path):
 
 
 def read_sql(name):
-    """A statement's text, with `-- @include F.sql` lines expanded as rules/embed_sql.sh does."""
+    """A whole statement as the daemon runs it: from the binary's build/sql_embed.c, or made from
+    rules/NAME.sql by rules/embed_sql.sh --print (includes expanded, :name parameters as $k)."""
     if EMBEDDED:
         return EMBEDDED[name]
-    with open(os.path.join(ROOT, "rules", name), encoding="utf-8") as f:
-        lines = f.read().splitlines(keepends=True)
-    return "".join(read_sql(l.split()[2]) if l.startswith("-- @include ") else l for l in lines)
+    return subprocess.run(["sh", os.path.join(ROOT, "rules", "embed_sql.sh"), "--print",
+                           os.path.join(ROOT, "rules", name)], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
 
 
 def node_ms(node):
@@ -537,7 +539,6 @@ def cmd_explain(args):
         say("explain: SQL as compiled into the daemon (%s)" % args.sql_from)
     pg = PG(args.dsn)
     os.makedirs(args.out, exist_ok=True)
-    common, tail_sql = read_sql("common.sql"), read_sql("alert_rows.sql")
     schema = ident(args.schema)
     for s in args.set or []:
         pg.query("SET " + s)
@@ -559,7 +560,7 @@ def cmd_explain(args):
             sql = read_sql(rule + ".sql")
             params = (args.as_of, kids, args.time_zone, "{NEG}", "{}", "")
         else:
-            sql = common + read_sql(rule + ".sql") + tail_sql
+            sql = read_sql(rule + ".sql")
             params = (args.as_of, kids, args.time_zone, "{NEG}",
                       json.dumps(RULE_OPTIONS[rule]), rule)
         sql = sql.replace("@case@", schema)
