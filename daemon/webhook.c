@@ -1,4 +1,4 @@
-/* webhook: Standard Webhooks signatures, the signed POST request, its classification, backoff. */
+/* webhook: Standard Webhooks signatures, the signed POST request and the classification of its answer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
