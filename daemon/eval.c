@@ -443,6 +443,26 @@ static const struct config_rule *eval_rule(const struct eval_run *run)
 	return &run->ctx->cfg->rules[run->rule_i];
 }
 
+/* A rule's step answered: 0 when it went well; else the rule (or, when the connection was lost,
+ * the evaluation) has failed and said why, prefixed by what (NULL: nothing). */
+static int eval_rule_step_failed(struct eval_run *run, struct db_conn *conn, PGresult *pg,
+				 ExecStatusType want, const char *what)
+{
+	const char *err = eval_result_error(conn, pg, want);
+
+	if (!pg) {
+		eval_fail(run, "the database connection was lost during a rule: %s", err);
+		return 1;
+	}
+	if (!err)
+		return 0;
+	if (what)
+		eval_rule_fail(run, what, err);
+	else
+		eval_rule_fail(run, "%s", err);
+	return 1;
+}
+
 static void eval_on_rule_undone(struct db_conn *conn, PGresult *pg, void *arg);
 
 /* The rule in flight failed: give up what it yielded in this snapshot and tell the sink. The
@@ -517,16 +537,9 @@ static void eval_on_rule_undone(struct db_conn *conn, PGresult *pg, void *arg)
 static void eval_on_rule_closed(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
 
-	if (!pg) {
-		eval_fail(run, "the database connection was lost during a rule: %s", err);
+	if (eval_rule_step_failed(run, conn, pg, PGRES_COMMAND_OK, NULL))
 		return;
-	}
-	if (err) {
-		eval_rule_fail(run, "%s", err);
-		return;
-	}
 	eval_rule_over(run);
 }
 
@@ -572,16 +585,9 @@ static void eval_feed(struct eval_run *run)
 static void eval_on_rows(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
 
-	if (!pg) {
-		eval_fail(run, "the database connection was lost during a rule: %s", err);
+	if (eval_rule_step_failed(run, conn, pg, PGRES_TUPLES_OK, NULL))
 		return;
-	}
-	if (err) {
-		eval_rule_fail(run, "%s", err);
-		return;
-	}
 	/* A full evaluation fetches EVAL_BATCH rows at a time: fewer means the cursor is done. */
 	run->more_rows = !run->kids && PQntuples(pg) == EVAL_BATCH;
 	if (eval_take_rows(run, eval_rule(run), pg) < 0)
@@ -602,16 +608,9 @@ static void eval_fetch(struct eval_run *run)
 static void eval_on_declared(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
 
-	if (!pg) {
-		eval_fail(run, "the database connection was lost during a rule: %s", err);
+	if (eval_rule_step_failed(run, conn, pg, PGRES_COMMAND_OK, NULL))
 		return;
-	}
-	if (err) {
-		eval_rule_fail(run, "%s", err);
-		return;
-	}
 	eval_fetch(run);
 }
 
@@ -643,16 +642,10 @@ static void eval_send_rule(struct eval_run *run)
 static void eval_on_rule_prepared(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
 
-	if (!pg) {
-		eval_fail(run, "the database connection was lost during a rule: %s", err);
+	if (eval_rule_step_failed(run, conn, pg, PGRES_COMMAND_OK,
+				  "could not prepare its statement: %s"))
 		return;
-	}
-	if (err) {
-		eval_rule_fail(run, "could not prepare its statement: %s", err);
-		return;
-	}
 	log_debug(run->ctx, "eval: rule %s: prepared for database session %lu",
 		  eval_rule(run)->def->name, db_session(conn));
 	eval_send_rule(run);
