@@ -74,6 +74,8 @@ enum deliver_claim {
 
 struct deliver;
 static void deliver_want(struct deliver *d, enum deliver_channel ch);
+static void deliver_sent(struct deliver *d);
+static void deliver_answered(struct deliver *d);
 
 struct deliver_jobq {
 	struct deliver_job *head;
@@ -988,7 +990,7 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 	int reports = 0;
 
 	d->flushing = 0;
-	d->queries--;
+	deliver_answered(d);
 	if (d->mode == DELIVER_RETIRED) {
 		deliver_progress(d);
 		return;
@@ -1048,10 +1050,29 @@ static void deliver_flush(struct deliver *d)
 		log_err(d->ctx, "outbox: %s", d->error);
 	} else {
 		d->flushing = 1;
-		d->queries++;
+		deliver_sent(d);
 	}
 	json_array_clear(d->results);
 	free(text);
+}
+
+/* ---- statements in flight ---- */
+
+/* /healthz says "degraded" when a statement on the outbox has waited too long (a lock held on
+ * it, a server that stopped answering): notices would wait with nothing else to show for it.
+ * The clock restarts at every answer, so a steady stream of statements is progress. A retired
+ * deliverer's statements are not the running daemon's health. */
+static void deliver_sent(struct deliver *d)
+{
+	if (d->queries++ == 0 && d->mode != DELIVER_RETIRED)
+		d->ctx->metrics.deliver_waiting_since = time(NULL);
+}
+
+static void deliver_answered(struct deliver *d)
+{
+	d->queries--;
+	if (d->mode != DELIVER_RETIRED)
+		d->ctx->metrics.deliver_waiting_since = d->queries ? time(NULL) : 0;
 }
 
 /* ---- claiming ---- */
@@ -1161,7 +1182,7 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	long dflt = deliver_default_room(d);
 	int n, full;
 
-	d->queries--;
+	deliver_answered(d);
 	if (d->mode == DELIVER_RETIRED) {
 		deliver_claim_answered(d, DELIVER_WEBHOOK);
 		deliver_progress(d);
@@ -1207,7 +1228,7 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 	struct deliver *d = arg;
 	size_t digests;
 
-	d->queries--;
+	deliver_answered(d);
 	if (d->mode == DELIVER_RETIRED) {
 		deliver_claim_answered(d, DELIVER_EMAIL);
 		deliver_progress(d);
@@ -1307,7 +1328,7 @@ static void deliver_claim_webhook(struct deliver *d)
 			lane->claim_room = -1;
 	} else {
 		deliver_claim_set(d, DELIVER_WEBHOOK, DELIVER_CLAIM_SENT);
-		d->queries++;
+		deliver_sent(d);
 	}
 	free(urls);
 	free(rooms);
@@ -1348,7 +1369,7 @@ static void deliver_claim_email(struct deliver *d)
 		return;
 	}
 	deliver_claim_set(d, DELIVER_EMAIL, DELIVER_CLAIM_SENT);
-	d->queries++;
+	deliver_sent(d);
 }
 
 /* Lanes with room that may have more due ask for a claim. */
@@ -1621,6 +1642,7 @@ void deliver_free(struct deliver *d)
 			break;
 	}
 	d->mode = DELIVER_RETIRED;
+	d->ctx->metrics.deliver_waiting_since = 0; /* its statements are no one's health now */
 	d->cb = NULL;
 	json_array_clear(d->results);
 	if (!d->in_flight && !d->queries && !d->progressing)

@@ -120,6 +120,7 @@ int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 	int degraded = 0;
 	char what[96];
 	time_t running = m->eval_running_since ? time(NULL) - m->eval_running_since : 0;
+	time_t waiting = m->deliver_waiting_since ? time(NULL) - m->deliver_waiting_since : 0;
 
 	/* A lock on a relation or on the state can hold an evaluation until query_timeout_seconds
 	 * cancels it: long before that, whoever watches should know nothing is being recorded. */
@@ -127,6 +128,12 @@ int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 		strbuf_printf(reason, "evaluation and recording running for %lld s without "
 			      "finishing (health.stall_seconds %d): waiting on a lock?\n",
 			      (long long)running, m->stall_s);
+		degraded = 1;
+	}
+	if (m->stall_s > 0 && waiting > m->stall_s) {
+		strbuf_printf(reason, "delivery waiting %lld s for the database to answer a statement "
+			      "on the outbox (health.stall_seconds %d): waiting on a lock?\n",
+			      (long long)waiting, m->stall_s);
 		degraded = 1;
 	}
 

@@ -48,6 +48,8 @@ struct dw_metrics {
 	unsigned long long db_reconnects_total;
 	int db_up;                                   /* 1 while the database connection is usable */
 	time_t eval_running_since;                   /* the evaluation in flight began; 0: none */
+	time_t deliver_waiting_since;                /* the outbox statement in flight was sent (or
+						      * the one before it answered); 0: none */
 	int stall_s;                                 /* health.stall_seconds */
 	char db_error[256];                          /* why it is not */
 	time_t started;

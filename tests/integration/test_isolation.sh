@@ -10,8 +10,9 @@
 #   - --once and --once --dry-run do everything they can and exit 1 naming the failed rules;
 #   - once the grant is back, the operators get one email saying the rules run again, and
 #     /healthz is plain "ok";
-#   - while a lock holds recording for longer than health.stall_seconds, /healthz answers 200
-#     "degraded" saying so (not "ok" until query_timeout_seconds), and "ok" once it goes.
+#   - while a lock holds recording, or delivery's statements on the outbox, for longer than
+#     health.stall_seconds, /healthz answers 200 "degraded" saying so (not "ok" until
+#     query_timeout_seconds), and "ok" once it goes.
 # Environment: DRIFTWATCHD, DW_TOP, TEST_TMPDIR and the test server's PG* (tests/run.sh).
 # The checks are conditions in single quotes that check() evals, hence:
 # shellcheck disable=SC2016
@@ -195,6 +196,18 @@ check "/healthz says degraded once recording makes no progress for stall_seconds
 note "healthz: $(health | tr '\n' '|')"
 wait "$lock_pid" 2>/dev/null
 check "/healthz is ok once the lock is gone" 'wait_for 30 healthy'
+
+# ---- delivery held by a lock: its claims wait on the outbox ----
+sql -c "BEGIN; LOCK TABLE iso_state.outbox IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30); COMMIT" \
+	>/dev/null 2>&1 &
+lock_pid=$!
+pids+=("$lock_pid")
+delivery_stalled() { [[ "$(health)" == degraded*"delivery waiting"* ]]; }
+check "/healthz says degraded once delivery makes no progress for stall_seconds (10 s)" \
+	'wait_for 30 delivery_stalled'
+note "healthz: $(health | tr '\n' '|')"
+wait "$lock_pid" 2>/dev/null
+check "/healthz is ok once that lock is gone" 'wait_for 30 healthy'
 
 kill -TERM "$daemon_pid"
 wait_exit "$daemon_pid" 15
