@@ -12,6 +12,7 @@
 #include "driftwatch/curl_loop.h"
 #include "driftwatch/db.h"
 #include "driftwatch/deliver.h"
+#include "driftwatch/hostmatch.h"
 #include "driftwatch/log.h"
 #include "driftwatch/mail.h"
 #include "driftwatch/sqltext.h"
@@ -666,8 +667,12 @@ static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, c
 				   size_t errsz)
 {
 	const struct webhook_secret *secret = deliver_secret_for(d, job->lane->url, job->role);
-	struct webhook_http_opts opts = { 10000, DELIVER_WEBHOOK_TIMEOUT_S * 1000L, NULL };
+	struct webhook_http_opts opts = { 10000, DELIVER_WEBHOOK_TIMEOUT_S * 1000L, NULL, 0 };
 	time_t now = time(NULL);
+
+	/* a team's URL came from the case data: its name was allowed, now its address is checked */
+	opts.refuse_local = job->role && strcmp(job->role, "team") == 0 &&
+			    !hostmatch_named_exactly(job->lane->url, d->ctx->cfg->team_allowed_hosts);
 	char *body;
 
 	if (!secret) {

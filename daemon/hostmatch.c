@@ -4,6 +4,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "driftwatch/hostmatch.h"
 
 #define HOSTMATCH_MAX 255
@@ -136,4 +139,41 @@ int hostmatch_url(const char *url, char *const *patterns, const char **why)
 	return hostmatch_no(why, local ? "points at this machine or its link (loopback or "
 				  "link-local), which team_webhooks.allowed_hosts does not name"
 				: "has a host that team_webhooks.allowed_hosts does not allow");
+}
+
+int hostmatch_named_exactly(const char *url, char *const *patterns)
+{
+	char host[HOSTMATCH_MAX + 1];
+	const char *why;
+	int plain;
+
+	if (!url || hostmatch_host(url, host, sizeof(host), &plain, &why) < 0)
+		return 0;
+	for (size_t i = 0; patterns && patterns[i]; i++)
+		if (hostmatch_one(host, patterns[i], 1, plain))
+			return 1;
+	return 0;
+}
+
+static int hostmatch_v4_local(const unsigned char *a)
+{
+	return a[0] == 127 || a[0] == 0 || (a[0] == 169 && a[1] == 254);
+}
+
+int hostmatch_addr_local(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const unsigned char *a;
+
+	if (sa->sa_family == AF_INET)
+		return hostmatch_v4_local((const unsigned char *)
+					  &((const struct sockaddr_in *)(const void *)sa)->sin_addr);
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+	if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a) ||
+	    IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)a) ||
+	    IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)a))
+		return 1;
+	return memcmp(a, mapped, sizeof(mapped)) == 0 && hostmatch_v4_local(a + 12);
 }

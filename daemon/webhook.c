@@ -9,7 +9,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <sys/socket.h>
+
 #include "driftwatch/curl_loop.h"
+#include "driftwatch/hostmatch.h"
 #include "driftwatch/url_redact.h"
 #include "driftwatch/secret.h"
 #include "driftwatch/webhook.h"
@@ -169,6 +172,7 @@ struct webhook_request {
 	char retry_after[128];   /* "" when the final response had none */
 	char location[1024];
 	char errbuf[CURL_ERROR_SIZE];
+	int refused_local;       /* an address was refused by webhook_open_socket */
 };
 
 static int webhook_msg_id_ok(const char *id)
@@ -244,6 +248,21 @@ static int webhook_add_header(struct webhook_request *req, const char *name, con
 	return 0;
 }
 
+/* A team's URL is checked by name before it is used; this checks the address its name
+ * resolves to, at connect time, so a name under an allowed domain pointed at this machine or
+ * its link (a metadata service, an admin port) is refused. libcurl tries the next address. */
+static curl_socket_t webhook_open_socket(void *arg, curlsocktype purpose,
+					 struct curl_sockaddr *addr)
+{
+	struct webhook_request *req = arg;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && hostmatch_addr_local(&addr->addr)) {
+		req->refused_local = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
 static int webhook_set_options(struct webhook_request *req, const struct webhook_http_opts *o)
 {
 	CURL *e = req->easy;
@@ -280,6 +299,10 @@ static int webhook_set_options(struct webhook_request *req, const struct webhook
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, req))
 		return -1;
 	if (o && o->ca_file && curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file))
+		return -1;
+	if (o && o->refuse_local &&
+	    (curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, webhook_open_socket) ||
+	     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req)))
 		return -1;
 	return 0;
 }
@@ -505,6 +528,17 @@ void webhook_classify(const char *url, CURLcode result, long http_code, const ch
 void webhook_request_classify(const struct webhook_request *req, CURLcode result,
 			      long http_code, time_t now, struct webhook_outcome *out)
 {
+	char shown[URL_SHOWN_MAX];
+
+	if (req->refused_local && result == CURLE_COULDNT_CONNECT) {
+		memset(out, 0, sizeof(*out));
+		out->verdict = WEBHOOK_REJECTED;
+		out->retry_after_s = -1;
+		snprintf(out->reason, sizeof(out->reason), "%s: its host resolves to a loopback or "
+			 "link-local address, and team_webhooks.allowed_hosts does not name the host "
+			 "exactly", url_redact(req->url, shown, sizeof(shown)));
+		return;
+	}
 	webhook_classify(req->url, result, http_code, webhook_request_retry_after(req),
 			 webhook_request_location(req), req->errbuf, now, out);
 }

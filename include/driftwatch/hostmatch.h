@@ -15,4 +15,14 @@ int hostmatch_pattern_ok(const char *pattern);
  * names it exactly. Else 0, with *why saying what is wrong. */
 int hostmatch_url(const char *url, char *const *patterns, const char **why);
 
+/* 1 when a pattern names url's host exactly (not by "*."): the administrator chose that host,
+ * so it may resolve to any address. Else 0: a host allowed by "*." is refused at connect time
+ * when its name resolves to a loopback or link-local address (hostmatch_addr_local), so that a
+ * name under an allowed domain pointed at 127.0.0.1 cannot reach this machine. */
+int hostmatch_named_exactly(const char *url, char *const *patterns);
+
+struct sockaddr;
+/* 1 when sa is a loopback, link-local or unspecified address (IPv4, IPv6, IPv4-mapped). */
+int hostmatch_addr_local(const struct sockaddr *sa);
+
 #endif

@@ -52,6 +52,9 @@ struct webhook_http_opts {
 	long connect_timeout_ms;  /* 0: 10 s */
 	long timeout_ms;          /* whole transfer; 0: 30 s */
 	const char *ca_file;      /* PEM bundle to trust instead of the system's; NULL: system */
+	int refuse_local;         /* refuse to connect to a loopback or link-local address (a team's
+				   * URL whose host an allowed_hosts "*." pattern matched): the
+				   * verdict is WEBHOOK_REJECTED */
 };
 
 /* Builds a POST of body (JSON, copied) to url with Content-Type application/json, User-Agent

@@ -221,5 +221,26 @@ check "cancel: one running and two queued were cancelled" \
 check "cancel: every transfer's callback ran once, as cancelled" \
 	'[ "$(grep -c "^done c[123] verdict=cancelled " "$work/c.out")" -eq 3 ]'
 
+# ---- 4: a team's URL allowed by a "*." pattern may not reach this machine by its address ----
+# (the name "vm" or "localhost" stands for a name under an allowed domain that someone pointed
+# at 127.0.0.1: the check is of the address connected to, whatever the name)
+start_receiver d
+D=$url
+host_url=${D/127.0.0.1/localhost}
+"$send" --secret-file "$work/secret" --max 2 --timeout-ms 5000 --refuse-local 1 \
+	--send local_ip="$D/team" --send local_name="$host_url/team" >"$work/d.out" 2>"$work/d.err"
+rc=$?
+sed 's/^/# /' "$work/d.out" "$work/d.err"
+check "refuse-local: the driver exits 0" '[ "$rc" -eq 0 ]'
+check "refuse-local: both are rejected, not retried" \
+	'[ "$(grep -c "verdict=rejected" "$work/d.out")" -eq 2 ]'
+check "refuse-local: the reason says the host resolves to a loopback address" \
+	'field "$work/d.out" local_name reason | grep -q "resolves to a loopback or link-local"'
+check "refuse-local: nothing reached the receiver" '[ ! -s "$work/d.jsonl" ]'
+"$send" --secret-file "$work/secret" --max 1 --timeout-ms 5000 --refuse-local 0 \
+	--send named="$host_url/team" >"$work/d2.out" 2>&1
+check "without refuse-local (a host named exactly) the same URL is delivered" \
+	'grep -q "^done named verdict=delivered" "$work/d2.out"'
+
 echo "# webhook delivery: $tap_failed failure(s)"
 tap_end

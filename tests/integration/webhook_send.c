@@ -1,7 +1,8 @@
 /* webhook_send: test driver that sends signed webhooks concurrently through curl_loop. */
 /*
  * webhook_send --secret-file FILE [--max N] [--connect-timeout-ms MS] [--timeout-ms MS]
- *              [--cancel-after-ms MS] [--send NAME=URL]... [--vector NAME=URL]...
+ *              [--cancel-after-ms MS] [--refuse-local 0|1] [--send NAME=URL]...
+ *              [--vector NAME=URL]...
  *
  * --send posts an alert-shaped JSON body with webhook-id "msg_NAME_<pid>" and the current
  * time; --vector posts the Standard Webhooks published test vector's id, timestamp and body.
@@ -9,7 +10,9 @@
  * line:
  *   done NAME verdict=V http=CODE retry_after=S elapsed_ms=MS running=R queued=Q reason=...
  * and at the end "peak_running=N". --cancel-after-ms frees the loop after MS, so transfers
- * still running or queued end with verdict=cancelled. Exits 0 when every transfer ended.
+ * still running or queued end with verdict=cancelled. --refuse-local 1 sends as a team's URL
+ * allowed by a "*." pattern is sent (no loopback or link-local address). Exits 0 when every
+ * transfer ended.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,7 +154,7 @@ int main(int argc, char **argv)
 {
 	struct send_driver d;
 	struct webhook_secret secret;
-	struct webhook_http_opts opts = { 0, 0, NULL };
+	struct webhook_http_opts opts = { 0, 0, NULL, 0 };
 	const char *secret_file = NULL;
 	unsigned max = 8;
 	long cancel_ms = -1;
@@ -174,6 +177,8 @@ int main(int argc, char **argv)
 			opts.timeout_ms = atol(v);
 		else if (strcmp(k_, "--cancel-after-ms") == 0)
 			cancel_ms = atol(v);
+		else if (strcmp(k_, "--refuse-local") == 0)
+			opts.refuse_local = atoi(v);
 		else if (strcmp(k_, "--send") == 0 || strcmp(k_, "--vector") == 0) {
 			if (send_parse_item(&d, v, strcmp(k_, "--vector") == 0) < 0)
 				return 2;

@@ -1,6 +1,9 @@
 /* test_hostmatch: which team webhook URLs from the case data may be posted to. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "driftwatch/hostmatch.h"
 #include "tap.h"
@@ -12,6 +15,54 @@ static void url(const char *u, char *const *pats, int want, const char *why_has,
 	tap_int(hostmatch_url(u, pats, &why), want, "%s", name);
 	if (why_has)
 		tap_contains(why, why_has, "%s: why", name);
+}
+
+static void addr(const char *text, int want)
+{
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
+
+	memset(&v4, 0, sizeof(v4));
+	memset(&v6, 0, sizeof(v6));
+	if (inet_pton(AF_INET, text, &v4.sin_addr) == 1) {
+		v4.sin_family = AF_INET;
+		tap_int(hostmatch_addr_local((struct sockaddr *)&v4), want, "address %s", text);
+	} else if (inet_pton(AF_INET6, text, &v6.sin6_addr) == 1) {
+		v6.sin6_family = AF_INET6;
+		tap_int(hostmatch_addr_local((struct sockaddr *)&v6), want, "address %s", text);
+	} else {
+		tap_ok(0, "address %s parses", text);
+	}
+}
+
+/* At connect time: which resolved addresses a team's URL allowed by "*." may not reach, and
+ * which URLs are named exactly (those may resolve anywhere). */
+static void test_connect_time(char *const *pats)
+{
+	addr("127.0.0.1", 1);
+	addr("127.1.2.3", 1);
+	addr("0.0.0.0", 1);
+	addr("169.254.169.254", 1);
+	addr("::1", 1);
+	addr("::", 1);
+	addr("fe80::1", 1);
+	addr("::ffff:127.0.0.1", 1);
+	addr("::ffff:169.254.1.1", 1);
+	addr("10.1.2.3", 0);
+	addr("192.168.1.1", 0);
+	addr("8.8.8.8", 0);
+	addr("2001:db8::1", 0);
+	addr("::ffff:10.0.0.1", 0);
+	addr("fd00::1", 0);
+	tap_int(hostmatch_named_exactly("https://hooks.example.org/x", pats), 1,
+		"named exactly: an exact host");
+	tap_int(hostmatch_named_exactly("https://council.webhook.office.com/w", pats), 0,
+		"named exactly: not a name under a wildcard");
+	tap_int(hostmatch_named_exactly("https://10.1.2.3/x", pats), 1,
+		"named exactly: a listed address");
+	tap_int(hostmatch_named_exactly("https://other.example/x", pats), 0,
+		"named exactly: not an unlisted host");
+	tap_int(hostmatch_named_exactly(NULL, pats), 0, "named exactly: not a NULL URL");
 }
 
 int main(void)
@@ -55,5 +106,6 @@ int main(void)
 	tap_int(hostmatch_pattern_ok("http://10.0.0.9"), 1, "pattern: http://HOST");
 	url("https:///x", pats, 0, "no host", "no host");
 	url("https://[fe80::1/x", pats, 0, "IPv6", "a broken IPv6 literal");
+	test_connect_time(pats);
 	return tap_status();
 }
