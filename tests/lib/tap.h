@@ -1,6 +1,7 @@
-/* tap: a tiny TAP-like helper for the C unit tests. Each check prints one line, "ok - NAME" or
- * "not ok - NAME"; a failure adds "#" lines with file:line and the values. tests/run.sh counts
- * the lines, so there is no plan and no summary. main() ends with "return tap_status();".
+/* tap: a tiny TAP-like helper for the C tests, unit and integration. Each check prints one line,
+ * "ok - NAME" or "not ok - NAME"; a failure adds "#" lines with file:line and the values.
+ * tests/run.sh counts the lines, so there is no plan and no summary. main() ends with
+ * "return tap_status();".
  *
  *   tap_ok(cond, "name %d", i)             cond is true
  *   tap_int(got, want, "name")             two integers are equal
@@ -209,6 +210,7 @@ static inline int tap_status(void)
 #define tap_contains(hay, needle, ...) \
 	tap_contains_at(__FILE__, __LINE__, (hay), (needle), __VA_ARGS__)
 #define tap_lacks(hay, needle, ...) tap_lacks_at(__FILE__, __LINE__, (hay), (needle), __VA_ARGS__)
-#define tap_survives(fn, arg, ...) tap_survives_at(__FILE__, __LINE__, (fn), (arg), #fn, __VA_ARGS__)
+#define tap_survives(fn, arg, ...) \
+	tap_survives_at(__FILE__, __LINE__, (fn), (arg), #fn, __VA_ARGS__)
 
 #endif
