@@ -327,9 +327,9 @@ int main(void)
 
 	snprintf(dir, sizeof(dir), "%s/dw-sdnotify.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir)) {
-		printf("not ok - create a temporary directory under %s: %s\n",
+		tap_ok(false, "create a temporary directory under %s: %s",
 		       tmp && *tmp ? tmp : "/tmp", strerror(errno));
-		return 1;
+		return tap_status();
 	}
 	test_null_object();
 	test_bad_addresses();
