@@ -67,7 +67,7 @@ def run(t, procs, tmp):
     secret = lib.new_secret()
     cfg = config(tmp, db, stall_url, healthy_url, http_port, secret, LINK1)
     r = subprocess.run([hostile.DAEMON, "-c", cfg, "--install-triggers"],
-                           capture_output=True, text=True, timeout=60, env=lib.daemon_env())
+                       capture_output=True, text=True, timeout=60, env=lib.daemon_env())
     t.check(r.returncode == 0, "--install-triggers on the case schema", r.stderr)
 
     d = hostile.Daemon(procs, tmp, cfg)
