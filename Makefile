@@ -24,10 +24,13 @@ SAN_OBJ   := $(patsubst %.c,build/san/obj/%.o,$(SRC))
 SAN_LIB   := $(patsubst %.c,build/san/obj/%.o,$(LIB_SRC))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(patsubst tests/unit/%.c,build/san/%,$(UNIT_SRC))
+# C integration tests: programs run against the test PostgreSQL, kept apart from the unit tests'.
+ITEST_SRC := $(sort $(wildcard tests/integration/test_*.c))
+ITEST_BIN := $(patsubst tests/integration/%.c,build/san/integration/%,$(ITEST_SRC))
 # Small C programs the integration tests drive (a webhook sender, a mail sender).
-DRIVER_SRC := $(sort $(wildcard tests/integration/*.c))
+DRIVER_SRC := $(filter-out $(ITEST_SRC),$(sort $(wildcard tests/integration/*.c)))
 DRIVER_BIN := $(patsubst tests/integration/%.c,build/san/%,$(DRIVER_SRC))
-HEADERS   := $(wildcard include/driftwatch/*.h tests/unit/*.h)
+HEADERS   := $(wildcard include/driftwatch/*.h tests/lib/*.h)
 
 .PHONY: all check demo bench clean install
 all: build/driftwatchd build/dwgen
@@ -68,7 +71,12 @@ build/san/driftwatchd: $(SAN_OBJ)
 build/san/test_%: tests/unit/test_%.c $(SAN_LIB) $(HEADERS)
 	@mkdir -p $(@D)
 	$(call SAY,TEST,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Itests/lib -o $@ $< $(SAN_LIB) $(LDLIBS)
+
+build/san/integration/test_%: tests/integration/test_%.c $(SAN_LIB) $(HEADERS)
+	@mkdir -p $(@D)
+	$(call SAY,TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Itests/lib -o $@ $< $(SAN_LIB) $(LDLIBS)
 
 build/san/%: tests/integration/%.c $(SAN_LIB) $(HEADERS)
 	@mkdir -p $(@D)
@@ -84,10 +92,13 @@ build/dwgen: bench/dwgen.c
 tests/integration/node_modules/.package-lock.json: tests/integration/package-lock.json
 	cd tests/integration && npm ci --no-audit --no-fund --silent
 
-check: all build/san/driftwatchd $(UNIT_BIN) $(DRIVER_BIN) tests/integration/node_modules/.package-lock.json
+check: all build/san/driftwatchd $(UNIT_BIN) $(ITEST_BIN) $(DRIVER_BIN) \
+		tests/integration/node_modules/.package-lock.json
+	@# run.sh runs every test_* in UNIT_DIR: not the binary of a test since moved or removed
+	$(Q)rm -f $(filter-out $(UNIT_BIN),$(wildcard build/san/test_*))
 	DRIFTWATCHD=$(CURDIR)/build/san/driftwatchd DWGEN=$(CURDIR)/build/dwgen \
 	DRIFTWATCHD_PLAIN=$(CURDIR)/build/driftwatchd \
-	UNIT_DIR=$(CURDIR)/build/san bash tests/run.sh
+	UNIT_DIR=$(CURDIR)/build/san ITEST_DIR=$(CURDIR)/build/san/integration bash tests/run.sh
 
 demo:
 	bash tests/demo.sh

@@ -5,17 +5,22 @@
 #   DRIFTWATCHD   the daemon binary under test (ASan+UBSan build)   default build/san/driftwatchd
 #   DWGEN         the synthetic data generator                       default build/dwgen
 #   UNIT_DIR      directory of unit test binaries named test_*       default: none
+#   ITEST_DIR     directory of C integration test binaries test_*    default: none
+#                 (built from tests/integration/test_*.c)
 #   TEST_PGPORT   port of the throwaway PostgreSQL                   default 55432, or the
 #                 next free one when that is taken and TEST_PGPORT is not set
 #   TEST_TIMEOUT  seconds one test file may take                     default 900
 #   TESTS         space-separated test files to run instead of all of them (names or paths)
 #
 # Starts one PostgreSQL (tests/lib/pg.sh) in a fresh temporary directory, runs every unit
-# binary in UNIT_DIR and every executable tests/integration/test_* file, and counts their
-# TAP-like lines: `ok - NAME` passes, `not ok - NAME` fails, `# ...` is a diagnostic. A file that
-# exits non-zero without printing `not ok` counts as one failure named after it; a file that
-# prints no result line counts as one failure. Ends with the line `N passed, N failed` and exits
-# 0 only when nothing failed and something passed.
+# binary in UNIT_DIR, every C integration test binary in ITEST_DIR and every executable
+# tests/integration/test_* file, and counts their TAP-like lines: `ok - NAME` passes,
+# `ok - NAME # skip REASON` (any case) is a check that did not run, `not ok - NAME` fails,
+# `# ...` is a diagnostic. A file that exits non-zero without printing `not ok` counts as one
+# failure named after it; a file that prints no result line counts as one failure. Lists each
+# skipped check as `# skipped: FILE: NAME -- REASON`, then ends with the line
+# `N passed, N failed, N skipped` (a skip is not a pass) and exits 0 only when nothing failed and
+# something passed.
 set -u
 shopt -s lastpipe
 
@@ -33,10 +38,11 @@ abspath() {
 DRIFTWATCHD=$(abspath "${DRIFTWATCHD:-build/san/driftwatchd}")
 DWGEN=$(abspath "${DWGEN:-build/dwgen}")
 UNIT_DIR=$(abspath "${UNIT_DIR:-}")
+ITEST_DIR=$(abspath "${ITEST_DIR:-}")
 port_explicit=${TEST_PGPORT:+yes}
 TEST_PGPORT=${TEST_PGPORT:-55432}
 TEST_TIMEOUT=${TEST_TIMEOUT:-900}
-export DRIFTWATCHD DWGEN UNIT_DIR TEST_PGPORT
+export DRIFTWATCHD DWGEN UNIT_DIR ITEST_DIR TEST_PGPORT
 export DW_TOP=$top
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -56,6 +62,10 @@ export TEST_TMPDIR=$tmp
 
 passed=0
 failed=0
+skipped=0
+skips=() # `FILE: NAME -- REASON` of each skipped check, listed at the end
+# `ok - NAME # skip REASON`, the directive in any case (TAP's `# SKIP`), as TAP harnesses read it.
+skip_re='^ok( - | )?(.*[^[:space:]])?[[:space:]]*#[[:space:]]*[Ss][Kk][Ii][Pp][^[:space:]]*([[:space:]]+(.*))?$'
 
 if [ ! -x "$DRIFTWATCHD" ]; then
 	echo "# warning: DRIFTWATCHD=$DRIFTWATCHD is not an executable; tests that need it will fail"
@@ -74,19 +84,26 @@ fi
 echo "# starting PostgreSQL on port $TEST_PGPORT under $tmp/pg"
 if ! pg_start "$tmp/pg" "$TEST_PGPORT"; then
 	echo "not ok - start PostgreSQL on port $TEST_PGPORT"
-	echo "0 passed, 1 failed"
+	echo "0 passed, 1 failed, 0 skipped"
 	exit 1
 fi
 
 # Runs one test file, streaming its output and counting its result lines.
 run_one() {
-	local file=$1 name=$2 line rc n_ok=0 n_notok=0
+	local file=$1 name=$2 line rc n_ok=0 n_notok=0 n_skip=0
 	echo "# ---- $name"
 	(cd "$top" && exec timeout -k 10 "$TEST_TIMEOUT" "$file") </dev/null 2>&1 |
 		while IFS= read -r line || [ -n "$line" ]; do
 			case $line in
 			'not ok'|'not ok '*) n_notok=$((n_notok + 1)) ;;
-			'ok'|'ok '*) n_ok=$((n_ok + 1)) ;;
+			'ok'|'ok '*)
+				if [[ $line =~ $skip_re ]]; then
+					n_skip=$((n_skip + 1))
+					skips+=("$name: ${BASH_REMATCH[2]:-(unnamed)} -- ${BASH_REMATCH[4]:-no reason given}")
+				else
+					n_ok=$((n_ok + 1))
+				fi
+				;;
 			esac
 			printf '%s\n' "$line"
 		done
@@ -97,12 +114,13 @@ run_one() {
 	if [ "$rc" -ne 0 ] && [ "$n_notok" -eq 0 ]; then
 		echo "not ok - $name (exited with status $rc)"
 		n_notok=1
-	elif [ "$n_ok" -eq 0 ] && [ "$n_notok" -eq 0 ]; then
+	elif [ "$n_ok" -eq 0 ] && [ "$n_notok" -eq 0 ] && [ "$n_skip" -eq 0 ]; then
 		echo "not ok - $name (printed no results)"
 		n_notok=1
 	fi
 	passed=$((passed + n_ok))
 	failed=$((failed + n_notok))
+	skipped=$((skipped + n_skip))
 }
 
 files=()
@@ -114,21 +132,24 @@ if [ -n "${TESTS:-}" ]; then
 			files+=("$top/tests/integration/$t")
 		elif [ -n "$UNIT_DIR" ] && [ -e "$UNIT_DIR/$t" ]; then
 			files+=("$UNIT_DIR/$t")
+		elif [ -n "$ITEST_DIR" ] && [ -e "$ITEST_DIR/$t" ]; then
+			files+=("$ITEST_DIR/$t")
 		else
 			echo "not ok - $t (no such test)"
 			failed=$((failed + 1))
 		fi
 	done
 else
-	if [ -n "$UNIT_DIR" ]; then
-		if [ -d "$UNIT_DIR" ]; then
-			for f in "$UNIT_DIR"/test_*; do
+	for d in UNIT_DIR ITEST_DIR; do
+		[ -n "${!d}" ] || continue
+		if [ -d "${!d}" ]; then
+			for f in "${!d}"/test_*; do
 				[ -f "$f" ] && [ -x "$f" ] && files+=("$f")
 			done
 		else
-			echo "# UNIT_DIR=$UNIT_DIR is not a directory: no unit tests run"
+			echo "# $d=${!d} is not a directory: its tests do not run"
 		fi
-	fi
+	done
 	for f in "$top"/tests/integration/test_*; do
 		[ -f "$f" ] && [ -x "$f" ] && files+=("$f")
 	done
@@ -137,6 +158,8 @@ fi
 for f in "${files[@]}"; do
 	if [ -n "$UNIT_DIR" ] && [ "$(dirname "$f")" = "$UNIT_DIR" ]; then
 		name=unit/$(basename "$f")
+	elif [ -n "$ITEST_DIR" ] && [ "$(dirname "$f")" = "$ITEST_DIR" ]; then
+		name=integration/$(basename "$f")
 	elif [ "${f#"$top"/}" != "$f" ]; then
 		name=${f#"$top"/}
 	else
@@ -145,7 +168,10 @@ for f in "${files[@]}"; do
 	run_one "$f" "$name"
 done
 
-echo "$passed passed, $failed failed"
+for s in "${skips[@]}"; do
+	echo "# skipped: $s"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; then
 	exit 0
 fi

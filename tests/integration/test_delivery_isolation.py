@@ -23,13 +23,15 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
-from hostile import lib  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
+import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in a hostile environment)
+from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 LINK1 = "https://lcs.example/v1/person"
 LINK2 = "https://lcs.example/v2/person"
@@ -64,8 +66,8 @@ def run(t, procs, tmp):
     http_port = lib.free_port()
     secret = lib.new_secret()
     cfg = config(tmp, db, stall_url, healthy_url, http_port, secret, LINK1)
-    r = lib.subprocess.run([hostile.DAEMON, "-c", cfg, "--install-triggers"],
-                           capture_output=True, text=True, timeout=60, env=lib.daemon_env())
+    r = subprocess.run([hostile.DAEMON, "-c", cfg, "--install-triggers"],
+                       capture_output=True, text=True, timeout=60, env=lib.daemon_env())
     t.check(r.returncode == 0, "--install-triggers on the case schema", r.stderr)
 
     d = hostile.Daemon(procs, tmp, cfg)
@@ -153,7 +155,7 @@ def run(t, procs, tmp):
 
 
 def main():
-    t = lib.Tap()
+    t = Tap()
     if not os.access(hostile.DAEMON, os.X_OK):
         t.check(False, "driftwatchd is built (%s)" % hostile.DAEMON)
         return 1

@@ -34,9 +34,10 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
-from hostile import lib  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
+import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in a hostile environment)
+from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 HOLD_S = 8
 ACCEPT_RE = re.compile(r"accept|Too many open files", re.I)
@@ -196,7 +197,7 @@ def run(t, procs, tmp):
 
 
 def main():
-    t = lib.Tap()
+    t = Tap()
     # the flood needs more descriptors than the daemon's limit: ours goes up to our hard one
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:

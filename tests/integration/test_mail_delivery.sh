@@ -106,22 +106,21 @@ cat >"$tmp/notices.json" <<'EOF'
 ]
 EOF
 
-# Reads one received message with a real MIME parser and prints ok/not ok lines.
+# Reads one received message with a real MIME parser and prints ok/not ok lines (tests/lib/tap.py,
+# on PYTHONPATH).
 cat >"$tmp/check_mail.py" <<'EOF'
 import json, sys
 from email import policy
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
+import tap
 
 eml, sent, meta_path, want_id, prefix = sys.argv[1:6]
 raw = open(eml, "rb").read()
 meta = json.load(open(meta_path))
-fails = 0
 
 def check(cond, name):
-    global fails
-    print(("ok - " if cond else "not ok - ") + prefix + ": " + name)
-    fails += 0 if cond else 1
+    tap.ok(cond, prefix + ": " + name)
 
 msg = BytesParser(policy=policy.default).parsebytes(raw)
 check(raw == open(sent, "rb").read(), "received bytes equal the composed message (no double dot-stuffing)")
@@ -153,7 +152,7 @@ check("someone.else@la.example" not in raw.decode("ascii", "replace") and "W-2" 
       "no other recipient's address or id")
 check(meta["tls"] and meta["authenticated"] and meta["login"] == "driftwatch", "taken over TLS after AUTH")
 check(meta["mail_from"] == "driftwatch@la.example" and meta["rcpt_tos"] == ["chair@la.example"], "envelope from and to")
-sys.exit(1 if fails else 0)
+sys.exit(1 if tap.failures else 0)
 EOF
 
 # ---- STARTTLS required, AUTH, certificate verified against the test CA ----
@@ -167,7 +166,7 @@ if start_server starttls --tls starttls "${cert[@]}" --reject nobody@la.example 
 		grep -q "^outcome delivered: SMTP 127.0.0.1:$port: to chair@la.example: delivered (250" "$tmp/digest.out"
 	if [ -f "$maildir/1.eml" ]; then
 		want_id=$(sed -n 's/^message-id //p' "$tmp/digest.out")
-		"$py" "$tmp/check_mail.py" "$maildir/1.eml" "$tmp/digest.eml" "$maildir/1.json" \
+		PYTHONPATH=$top/tests/lib "$py" "$tmp/check_mail.py" "$maildir/1.eml" "$tmp/digest.eml" "$maildir/1.json" \
 			"$want_id" starttls >"$tmp/check_mail.out" 2>&1
 		tap_relay "$tmp/check_mail.out"
 		if ! grep -q '^ok - ' "$tmp/check_mail.out"; then

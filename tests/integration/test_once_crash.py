@@ -36,8 +36,9 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_once_lifecycle as lib  # noqa: E402  (the shared helpers)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
+from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 D1 = "2026-11-21"
 APP = "dwonce-crash"
@@ -377,7 +378,7 @@ class Crash:
 
 
 def main():
-    t = lib.Tap()
+    t = Tap()
     if not os.access(lib.DAEMON, os.X_OK):
         t.check(False, "driftwatchd is built (%s)" % lib.DAEMON)
         return 1

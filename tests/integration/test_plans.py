@@ -26,6 +26,10 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
+from tap import ok  # noqa: E402
+
 TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DWGEN = os.environ.get("DWGEN") or os.path.join(TOP, "build/dwgen")
@@ -43,22 +47,6 @@ NAMED = [("children", 0), ("allocations", 1), ("referrals", 2), ("cin_plans", 1)
 READS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Bitmap Index Scan",
          "Function Scan", "Table Function Scan", "CTE Scan", "WorkTable Scan", "Tid Scan",
          "Tid Range Scan", "Sample Scan", "Foreign Scan", "Named Tuplestore Scan"}
-
-N_OK = 0
-N_FAIL = 0
-
-
-def ok(cond, name, diag=None):
-    global N_OK, N_FAIL
-    if cond:
-        N_OK += 1
-        print("ok - " + name, flush=True)
-    else:
-        N_FAIL += 1
-        print("not ok - " + name, flush=True)
-        for line in str(diag or "").splitlines()[:40]:
-            print("#   " + line, flush=True)
-    return cond
 
 
 def psql(args, stdin=None, db=DB, timeout=300):
@@ -196,8 +184,8 @@ def main():
             ok(not v, "%s (%s): no loop over a relation or a derived set per candidate" % (
                 name, what), "\n".join(v))
     psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
-    print("# %d passed, %d failed" % (N_OK, N_FAIL), flush=True)
-    return 1 if N_FAIL else 0
+    print("# %d passed, %d failed" % (tap.passed, tap.failures), flush=True)
+    return 1 if tap.failures else 0
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ import signal
 import sys
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
-from hostile import lib  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
+import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in a hostile environment)
+from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 D1 = "2026-11-21"
 HORIZON_S = 3 * 24 * 3600
@@ -111,7 +112,7 @@ def run(t, procs, tmp):
 
 
 def main():
-    t = lib.Tap()
+    t = Tap()
     if not os.access(hostile.DAEMON, os.X_OK):
         t.check(False, "driftwatchd is built (%s)" % hostile.DAEMON)
         return 1

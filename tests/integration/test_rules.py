@@ -21,6 +21,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
+from tap import ok  # noqa: E402
+
 TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatchd")
@@ -101,24 +105,6 @@ BAD_KINDS = [
 
 # ------------------------------------------------------------------------------------------
 # TAP output
-
-N_OK = 0
-N_FAIL = 0
-
-
-def ok(cond, name, diag=None):
-    global N_OK, N_FAIL
-    if cond:
-        N_OK += 1
-        print("ok - " + name, flush=True)
-    else:
-        N_FAIL += 1
-        print("not ok - " + name, flush=True)
-        if diag:
-            for line in str(diag).splitlines():
-                print("#   " + line, flush=True)
-    return cond
-
 
 def diag(msg):
     for line in str(msg).splitlines():
@@ -1001,8 +987,8 @@ def main():
        "children with no children row are still alerted")
 
     shutil.rmtree(tmp, ignore_errors=True)
-    print("# %d passed, %d failed" % (N_OK, N_FAIL), flush=True)
-    return 1 if N_FAIL else 0
+    print("# %d passed, %d failed" % (tap.passed, tap.failures), flush=True)
+    return 1 if tap.failures else 0
 
 
 if __name__ == "__main__":

@@ -24,9 +24,10 @@ import signal
 import sys
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
-from hostile import lib  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
+import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in a hostile environment)
+from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 D1 = "2026-11-21"
 SECRETS = ["hookuser", "HOOKPASS-s1", "TOKEN-s2", "SIG-s3", "REJSIG-s4", "FRAG-s9", "TEAMSIG-s5",
@@ -133,7 +134,7 @@ def run(t, procs, tmp):
 
 
 def main():
-    t = lib.Tap()
+    t = Tap()
     if not os.access(hostile.DAEMON, os.X_OK):
         t.check(False, "driftwatchd is built (%s)" % hostile.DAEMON)
         return 1

@@ -5,7 +5,8 @@
 #   ok NAME                       a passing check
 #   notok NAME [DIAG...]          a failing check; each non-empty DIAG's first 40 lines follow as
 #                                 `#   ` lines
-#   skip NAME REASON              `ok - NAME # skip REASON`: a check that cannot run here
+#   skip NAME REASON              `ok - NAME # skip REASON`: a check that cannot run here;
+#                                 tests/run.sh counts and lists it apart, never as a pass
 #   check NAME CONDITION          ok when CONDITION, shell text evaluated here (eval), holds
 #   check_status NAME STATUS [DIAG...]  ok when STATUS (a `$?`) is 0, else notok with the DIAGs
 #   check_cmd NAME COMMAND...     ok when COMMAND succeeds; on failure its output is the diagnostic
@@ -15,8 +16,8 @@
 #   require NAME COMMAND...       a prerequisite: when COMMAND fails, notok NAME and exit (a
 #                                 missing tool is a failure, never a silent skip)
 #   tap_end                       the test's exit status: 0 when nothing failed
-# tap_passed and tap_failed count the results; a failure reported some other way (a helper
-# program exiting non-zero after printing its own lines) adds 1 to tap_failed.
+# tap_passed, tap_failed and tap_skipped count the results; a failure reported some other way (a
+# helper program exiting non-zero after printing its own lines) adds 1 to tap_failed.
 #
 # Waiting, processes, ports (127.0.0.1 only):
 #   wait_for SECONDS COMMAND...   runs COMMAND every 0.1 s until it succeeds; 1 when it never did
@@ -39,6 +40,7 @@
 
 tap_passed=0
 tap_failed=0
+tap_skipped=0
 
 ok() {
 	tap_passed=$((tap_passed + 1))
@@ -57,7 +59,7 @@ notok() {
 }
 
 skip() {
-	tap_passed=$((tap_passed + 1))
+	tap_skipped=$((tap_skipped + 1))
 	echo "ok - $1 # skip $2"
 }
 

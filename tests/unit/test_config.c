@@ -1005,16 +1005,21 @@ static void test_webhooks(void)
 		     NAME ": webhooks[1]: needs \"secret\" or \"secret_file\"");
 }
 
+static void free_zeroed_twice_and_null(void *cfg)
+{
+	config_free(cfg);
+	config_free(cfg);
+	config_free(NULL);
+}
+
 static void test_free(void)
 {
 	struct dw_config cfg;
 	struct run r;
 
 	memset(&cfg, 0, sizeof(cfg));
-	config_free(&cfg);
-	config_free(&cfg);
-	config_free(NULL);
-	tap_ok(true, "config_free takes a zeroed struct, twice, and NULL");
+	tap_survives(free_zeroed_twice_and_null, &cfg,
+		     "config_free takes a zeroed struct, twice, and NULL");
 
 	run_doc(&r, "{'database': {'conninfo': 'x'}, 'webhooks': [{'url': 'https://x', "
 		    "'secret': 'whsec_" B64_24 "', 'rules': ['worker_change', 'bogus']}, 7], "

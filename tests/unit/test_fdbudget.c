@@ -14,6 +14,8 @@ static void splits(unsigned long limit, unsigned http, unsigned transfers)
 
 int main(void)
 {
+	int short_of_reserve = 0;
+
 	/* the unit's LimitNOFILE and above: both at their maximum */
 	splits(8192, FDBUDGET_HTTP_MAX, FDBUDGET_TRANSFERS_MAX);
 	splits(1UL << 20, FDBUDGET_HTTP_MAX, FDBUDGET_TRANSFERS_MAX);
@@ -25,12 +27,12 @@ int main(void)
 
 		fdbudget_split(l, &b);
 		if (b.http_connections + 3UL * b.transfers + FDBUDGET_RESERVE > l) {
-			tap_ok(0, "limit %lu leaves the reserve (%u + 3 * %u)", l, b.http_connections,
-			       b.transfers);
-			return tap_status();
+			tap_diag("limit %lu does not leave the reserve (%u + 3 * %u)", l,
+				 b.http_connections, b.transfers);
+			short_of_reserve++;
 		}
 	}
-	tap_ok(1, "every limit from 100 to 4096 leaves the reserve free");
+	tap_int(short_of_reserve, 0, "every limit from 100 to 4096 leaves the reserve free");
 	/* too low to share: the floors, so the daemon still works (slowly) */
 	splits(64, FDBUDGET_MIN, FDBUDGET_MIN);
 	splits(0, FDBUDGET_MIN, FDBUDGET_MIN);

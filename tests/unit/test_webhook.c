@@ -1,5 +1,6 @@
 /* Unit tests of daemon/webhook.c: the Standard Webhooks test vector, secrets, Retry-After, the
  * outcome classifier and the request builder's refusals (backoff: test_backoff.c). */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,8 +423,8 @@ int main(void)
 	char tmpl[] = "/tmp/test_webhook.XXXXXX";
 
 	if (!mkdtemp(tmpl)) {
-		printf("not ok - mkdtemp\n");
-		return 1;
+		tap_ok(false, "a temporary directory under /tmp: %s", strerror(errno));
+		return tap_status();
 	}
 	snprintf(tmpdir, sizeof(tmpdir), "%s", tmpl);
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,4 +1,4 @@
-/* Unit test: prepared statements on db's asynchronous connection (db_prepare, db_prepared,
+/* Integration test: prepared statements on db's asynchronous connection (db_prepare, db_prepared,
  * db_query_prepared) against the test PostgreSQL of tests/run.sh (PGHOST, PGPORT, PGUSER and
  * PGDATABASE from tests/lib/pg.sh). What eval's incremental evaluations rely on: a statement
  * is prepared once per session and from one text; a new session (a reconnect) prepares again;
@@ -266,9 +266,11 @@ int main(void)
 	struct event_base *base;
 	struct db_conn *conn, *other;
 
+	/* an integration test: without its server it fails, as a missing tool does */
 	if (!getenv("PGPORT")) {
-		printf("ok - test_db_prepared # SKIP no test PostgreSQL (PGPORT is not set)\n");
-		return 0;
+		tap_ok(false, "test_db_prepared needs the test PostgreSQL: PGPORT is not set (tests/run.sh "
+		       "sets it)");
+		return tap_status();
 	}
 	base = event_base_new();
 	conn = db_conn_new(base, "", LOG_PRIO_WARNING);

@@ -2,21 +2,19 @@
 
 The long-running daemon started under an open-file limit (prlimit, as the unit's LimitNOFILE
 would set it), its log, its CPU time and descriptors from /proc; a receiver that accepts and
-never answers (stall_server.py); a flood of idle connections; the unit's LimitNOFILE. The
-database, receivers and SMTP server come from test_once_lifecycle.py's helpers (imported here
-as lib). Standard library only.
+never answers (tests/integration/stall_server.py); a flood of idle connections; the unit's
+LimitNOFILE. The database, receivers and SMTP server come from dwtest (imported here as lib),
+beside this file in tests/lib/. Standard library only.
 """
 import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import http.client
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_once_lifecycle as lib  # noqa: E402  (Db, Receiver, SmtpServer, Procs, ...)
+import dwtest as lib  # (tests/lib/dwtest.py: Db, Receiver, SmtpServer, Procs, ...)
 
 TOP = lib.TOP
 HERE = lib.HERE

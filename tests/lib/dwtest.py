@@ -1,0 +1,347 @@
+"""dwtest: what the Python integration tests share: the test PostgreSQL through psql (Db), the
+servers they start on loopback (Receiver: tests/integration/webhook_receiver.py, SmtpServer:
+tests/integration/smtp_server.py, a test CA), every process stopped at the end (Procs), the
+daemon run once (run_once), the mail a server took, parsed (read_mail), configuration files and
+scratch directories. Result lines are tests/lib/tap.py's.
+
+    sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
+    import dwtest as lib
+
+Environment: DRIFTWATCHD (default build/san/driftwatchd), PGHOST PGPORT PGUSER of a running
+server (defaults 127.0.0.1 55432 dwtest), DW_TOP, TEST_TMPDIR. Loopback ports 56000-56999.
+Standard library only.
+"""
+import base64
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from email import policy
+from email.parser import BytesParser
+
+TOP = os.environ.get("DW_TOP") or os.path.abspath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+HERE = os.path.join(TOP, "tests", "integration")  # the servers, run as programs
+DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build", "san", "driftwatchd")
+PY = "/usr/bin/python3"
+PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
+if PGHOST.startswith("/"):
+    PGHOST = "127.0.0.1"
+PGPORT = os.environ.get("PGPORT") or "55432"
+PGUSER = os.environ.get("PGUSER") or "dwtest"
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL through psql
+
+class Db:
+    def __init__(self, name):
+        self.name = name
+        self.env = dict(os.environ, PGHOST=PGHOST, PGPORT=PGPORT, PGUSER=PGUSER,
+                        PGDATABASE=name, PGOPTIONS="-c client_min_messages=warning")
+
+    def conninfo(self, app=None):
+        s = "host=%s port=%s dbname=%s user=%s" % (PGHOST, PGPORT, self.name, PGUSER)
+        return s + (" application_name=%s" % app if app else "")
+
+    def _psql(self, args, db=None, stdin=None):
+        cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db or self.name] + args
+        p = subprocess.run(cmd, env=self.env, input=stdin, capture_output=True, text=True,
+                           timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError("psql %s failed: %s" % (" ".join(args)[:200], p.stderr.strip()))
+        return p.stdout
+
+    def recreate(self):
+        self._psql(["-c", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name], db="postgres")
+        self._psql(["-c", 'CREATE DATABASE "%s"' % self.name], db="postgres")
+
+    def drop(self):
+        try:
+            self._psql(["-c", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name],
+                       db="postgres")
+        except (RuntimeError, subprocess.SubprocessError):
+            pass
+
+    def load(self, *files, schema="casework"):
+        args = ["-v", "schema=" + schema]
+        for f in files:
+            args += ["-f", f]
+        self._psql(args)
+
+    def run(self, sql):
+        self._psql(["-c", sql])
+
+    def rows(self, sql):
+        """The rows of one query as a list of dicts (through json, so types survive)."""
+        out = self._psql(["-At", "-c",
+                          "SELECT coalesce(json_agg(q), '[]') FROM (%s) q" % sql])
+        return json.loads(out)
+
+    def value(self, sql):
+        out = self._psql(["-At", "-c", sql]).strip()
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# processes: receivers, SMTP servers, the daemon
+
+def free_port(taken=()):
+    """A free TCP port on 127.0.0.1 in 56000-56999 (the tests' own range)."""
+    for _ in range(300):
+        port = random.randint(56000, 56999)
+        if port in taken:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port in 56000-56999")
+
+
+class Procs:
+    """Every server a test starts, stopped at the end (by its own pid only)."""
+
+    def __init__(self):
+        self.procs = []
+
+    def add(self, p):
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+
+    def stop_all(self):
+        for p in self.procs:
+            try:
+                self.stop(p)
+            except (OSError, subprocess.SubprocessError):
+                pass
+
+
+def wait_for(pred, timeout, step=0.05):
+    """Polls pred until it is true or timeout seconds pass; returns its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(step)
+
+
+class Receiver:
+    """tests/integration/webhook_receiver.py on its own port, with routes."""
+
+    def __init__(self, procs, tmp, name, routes=(), default="200", lifetime=900, port=None):
+        self.log = os.path.join(tmp, name + ".jsonl")
+        ready = os.path.join(tmp, name + ".port")
+        self.port = port or free_port()
+        args = [PY, os.path.join(HERE, "webhook_receiver.py"), "--port", str(self.port),
+                "--log", self.log, "--lifetime", str(lifetime), "--ready-file", ready,
+                "--default", default]
+        for r in routes:
+            args += ["--route", r]
+        self.proc = procs.add(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                               stderr=open(os.path.join(tmp, name + ".err"),
+                                                           "w")))
+        if not wait_for(lambda: os.path.exists(ready), 15):
+            raise RuntimeError("webhook_receiver %s did not start" % name)
+        open(self.log, "a").close()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def requests(self, path=None):
+        out = []
+        with open(self.log, encoding="utf-8") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                r = json.loads(line)
+                if path is None or r["path"].split("?")[0] == path:
+                    r["json"] = None
+                    try:
+                        r["json"] = json.loads(r["body"])
+                    except ValueError:
+                        pass
+                    out.append(r)
+        return out
+
+
+def make_ca(tmp):
+    d = os.path.join(tmp, "ca")
+    p = subprocess.run(["sh", os.path.join(HERE, "make_test_ca.sh"), d], capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("make_test_ca.sh failed: " + p.stderr)
+    return d
+
+
+class SmtpServer:
+    """tests/integration/smtp_server.py: STARTTLS required, AUTH required, a test CA's cert."""
+
+    USER = "driftwatch"
+    PASSWORD = "pw-Lc7#not-in-logs"
+
+    def __init__(self, procs, tmp, name, ca, port=None, lifetime=900):
+        self.maildir = os.path.join(tmp, name)
+        self.port = port or free_port()
+        os.makedirs(self.maildir, exist_ok=True)
+        ready = os.path.join(self.maildir, "ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        args = [PY, os.path.join(HERE, "smtp_server.py"), "--port", str(self.port),
+                "--maildir", self.maildir, "--seconds", str(lifetime), "--ready", ready,
+                "--tls", "starttls", "--cert", os.path.join(ca, "server.pem"),
+                "--key", os.path.join(ca, "server.key"), "--user", self.USER,
+                "--password", self.PASSWORD]
+        self.proc = procs.add(subprocess.Popen(
+            args, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(tmp, name + ".err"), "a")))
+        if not wait_for(lambda: os.path.exists(ready), 20):
+            raise RuntimeError("smtp_server.py %s did not start" % name)
+
+    @staticmethod
+    def password_file(tmp):
+        path = os.path.join(tmp, "smtp-password")
+        with open(path, "w") as f:
+            f.write(SmtpServer.PASSWORD + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def count(self):
+        return len(glob_eml(self.maildir))
+
+    def messages(self):
+        return read_mail(self.maildir)
+
+
+def glob_eml(maildir):
+    if not os.path.isdir(maildir):
+        return []
+    return sorted((f for f in os.listdir(maildir) if re.fullmatch(r"\d+\.eml", f)),
+                  key=lambda f: int(f.split(".")[0]))
+
+
+ITEM_KINDS = (("New: ", "firing"), ("Escalated to ", "escalated"), ("Updated (", "updated"),
+              ("Resolved: ", "resolved"), ("Not delivered", "failed"))
+
+
+def digest_items(text):
+    """The notices a digest's plain text lists: [(kind, child_id, heading)], in order."""
+    items = []
+    for block in re.split(r"(?m)^(?=\d+\. )", text):
+        m = re.match(r"\d+\. (.*?)\n\s+Child: (\S+)", block, re.S)
+        if not m:
+            continue
+        heading = " ".join(m.group(1).split())
+        kind = next((k for prefix, k in ITEM_KINDS if heading.startswith(prefix)), "?")
+        items.append((kind, m.group(2), heading))
+    return items
+
+
+def read_mail(maildir):
+    """Every message an SmtpServer took, parsed: n, raw, msg, meta, text, html, items."""
+    out = []
+    for f in glob_eml(maildir):
+        n = int(f.split(".")[0])
+        raw = open(os.path.join(maildir, f), "rb").read()
+        meta_path = os.path.join(maildir, "%d.json" % n)
+        meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        text = msg.get_body(("plain",))
+        html = msg.get_body(("html",))
+        t = text.get_content() if text is not None else ""
+        out.append({
+            "n": n, "raw": raw, "msg": msg, "meta": meta, "text": t,
+            "html": html.get_content() if html is not None else "",
+            "to": (meta.get("rcpt_tos") or [None])[0], "subject": str(msg["Subject"]),
+            "mid": str(msg["Message-ID"]), "items": digest_items(t),
+        })
+    return out
+
+
+class Run:
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def diag(self):
+        return "exit %s\nstderr:\n%s" % (self.rc, self.err[-3000:])
+
+    def sanitizer(self):
+        return "Sanitizer" in self.err or "runtime error:" in self.err
+
+
+def daemon_env():
+    return dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS",
+                                                        "detect_leaks=1:abort_on_error=0"))
+
+
+def run_once(cfg, as_of, timeout=120, extra=()):
+    """driftwatchd -c CFG --once --as-of DAY, bounded in time."""
+    try:
+        p = subprocess.run([DAEMON, "-c", cfg, "--once", "--as-of", as_of] + list(extra),
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=timeout, env=daemon_env())
+        return Run(p.returncode, p.stdout, p.stderr)
+    except subprocess.TimeoutExpired as e:
+        return Run("timeout", e.stdout or "", (e.stderr or b"").decode("utf-8", "replace")
+                   if isinstance(e.stderr, bytes) else (e.stderr or ""))
+
+
+def write_config(tmp, name, conf):
+    path = os.path.join(tmp, name + ".json")
+    with open(path, "w") as f:
+        json.dump(conf, f, indent=1)
+    return path
+
+
+def new_secret():
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def verify_signatures(receiver, secret, path, expect):
+    """Runs npm standardwebhooks over the receiver's log: (ok, vector_ok, output)."""
+    p = subprocess.run(["node", os.path.join(HERE, "verify_standardwebhooks.js"), "--log",
+                        receiver.log, "--secret", secret, "--path", path, "--expect",
+                        str(expect)], capture_output=True, text=True, timeout=60)
+    lines = p.stdout.splitlines()
+    vector = any(l == "ok - standardwebhooks reproduces the published test vector"
+                 for l in lines)
+    bad = [l for l in lines if l.startswith("not ok")]
+    return p.returncode == 0 and not bad, vector, p.stdout + p.stderr
+
+
+def addresses():
+    return {"fallback": "duty@la.example", "cp_chair": "cp-chairs@la.example",
+            "cp_manager": "cp-manager@la.example", "head_of_service": "hos@la.example",
+            "operators": "it-ops@la.example"}
+
+
+def email_conf(smtp_port, ca, pwfile, send_resolved=False):
+    return {"smtp_url": "smtp://127.0.0.1:%d" % smtp_port, "tls": "starttls",
+            "from": "driftwatch@la.example", "username": SmtpServer.USER,
+            "password_file": pwfile, "ca_file": os.path.join(ca, "ca.pem"),
+            "send_resolved": send_resolved}
+
+
+def make_tmp(name):
+    base = os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
+    tmp = tempfile.mkdtemp(prefix=name + ".", dir=base)
+    os.chmod(tmp, 0o755)
+    return tmp
