@@ -15,8 +15,16 @@
 #include "driftwatch/strbuf.h"
 #include "driftwatch/utf8.h"
 
-/* Rows per FETCH, and alerts per call of the sink: about 1 MB of alerts at a time. */
+/* Rows per FETCH at most, and alerts per call of the sink. */
 #define EVAL_BATCH 500
+/* The bytes of rows a FETCH should bring. A child with hundreds of plans makes a row of 30 KB
+ * whose facts take ten to twenty times that once parsed, and 500 such alerts at once took a dry
+ * run to 81 MB. The first FETCH of a rule asks for EVAL_BATCH_FIRST rows; each next one for as
+ * many as the last ones' mean size fits in EVAL_BATCH_BYTES, between EVAL_BATCH_MIN and
+ * EVAL_BATCH. */
+#define EVAL_BATCH_BYTES (128 * 1024)
+#define EVAL_BATCH_FIRST 64
+#define EVAL_BATCH_MIN 4
 
 /* Each rule runs inside this savepoint, so one that fails leaves the snapshot usable. */
 #define EVAL_SAVEPOINT "dw_rule"
@@ -59,6 +67,7 @@ struct eval_run {
 	size_t n_batch;
 	size_t fed;              /* alerts of batch the sink has taken */
 	int more_rows;           /* the cursor may hold more rows */
+	int fetch_n;             /* rows the next FETCH asks for */
 	char *rule_error;        /* why the rule in flight failed, or NULL */
 	struct timespec t0;
 	struct timespec t_step;  /* when the rules, or the bad-row count, began */
@@ -582,14 +591,32 @@ static void eval_feed(struct eval_run *run)
 	run->sink.alerts(run->sink.arg, run, eval_rule(run), run->batch + run->fed - n, n);
 }
 
+/* Rows for the next FETCH, from the size of this one's: bounded bytes, whatever the rows. */
+static int eval_fetch_size(const PGresult *pg)
+{
+	int rows = PQntuples(pg), cols = PQnfields(pg);
+	size_t bytes = 0, n;
+
+	for (int r = 0; r < rows; r++)
+		for (int c = 0; c < cols; c++)
+			bytes += (size_t)PQgetlength(pg, r, c);
+	if (rows == 0 || bytes == 0)
+		return EVAL_BATCH;
+	n = EVAL_BATCH_BYTES / (bytes / (size_t)rows + 1);
+	if (n < EVAL_BATCH_MIN)
+		return EVAL_BATCH_MIN;
+	return n > EVAL_BATCH ? EVAL_BATCH : (int)n;
+}
+
 static void eval_on_rows(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
 
 	if (eval_rule_step_failed(run, conn, pg, PGRES_TUPLES_OK, NULL))
 		return;
-	/* A full evaluation fetches EVAL_BATCH rows at a time: fewer means the cursor is done. */
-	run->more_rows = !run->kids && PQntuples(pg) == EVAL_BATCH;
+	/* A full evaluation fetches fetch_n rows at a time: fewer means the cursor is done. */
+	run->more_rows = !run->kids && PQntuples(pg) == run->fetch_n;
+	run->fetch_n = eval_fetch_size(pg);
 	if (eval_take_rows(run, eval_rule(run), pg) < 0)
 		return;
 	eval_feed(run);
@@ -599,7 +626,7 @@ static void eval_fetch(struct eval_run *run)
 {
 	char sql[64];
 
-	snprintf(sql, sizeof(sql), "FETCH %d FROM " EVAL_CURSOR, EVAL_BATCH);
+	snprintf(sql, sizeof(sql), "FETCH %d FROM " EVAL_CURSOR, run->fetch_n);
 	run->step = EVAL_RULE_ROWS;
 	if (db_query(run->conn, sql, 0, NULL, eval_on_rows, run) < 0)
 		eval_fail(run, "could not fetch a rule's rows: %s", db_error(run->conn));
@@ -629,6 +656,7 @@ static void eval_send_rule(struct eval_run *run)
 	params[EVAL_P_NEGLECT_CATEGORIES] = run->cats;
 	params[EVAL_P_OPTIONS] = run->opts;
 	params[EVAL_P_RULE] = def->name;
+	run->fetch_n = EVAL_BATCH_FIRST;
 	if (run->kids) {
 		eval_stmt_name(name, sizeof(name), def);
 		rc = db_query_prepared(run->conn, name, EVAL_P_COUNT, params, eval_on_rows, run);
