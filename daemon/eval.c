@@ -71,6 +71,7 @@ struct eval_run {
 	char *rule_error;        /* why the rule in flight failed, or NULL */
 	struct timespec t0;
 	struct timespec t_step;  /* when the rules, or the bad-row count, began */
+	struct timespec t_rule;  /* when the rule in flight began: its time is logged */
 	struct eval_quality *quality;  /* the bad-row count in progress, or NULL */
 };
 
@@ -520,7 +521,8 @@ static void eval_rule_over(struct eval_run *run)
 		run->rule_error = NULL;
 	} else {
 		rr->status = EVAL_RULE_OK;
-		log_debug(run->ctx, "eval: rule %s: %zu alerts", rc->def->name, rr->n_alerts);
+		log_debug(run->ctx, "eval: rule %s: %zu alerts in %.3f s", rc->def->name,
+			  rr->n_alerts, eval_elapsed(&run->t_rule));
 	}
 	run->waiting = 1;
 	if (!run->sink.rule_end) {
@@ -744,6 +746,7 @@ static void eval_run_rule(struct eval_run *run)
 	char savepoint[128];
 	char *body;
 
+	clock_gettime(CLOCK_MONOTONIC, &run->t_rule);
 	free(run->sql);
 	free(run->cats);
 	free(run->opts);
