@@ -34,9 +34,13 @@ wanted AS (
      ORDER BY k.next_attempt_at, k.notice_id
      LIMIT $1
 ),
+-- The wanted notices are taken by their key, not joined: a join planned from statistics taken
+-- before a burst of new notices (the outbox was all delivered when last analyzed) became a
+-- nested loop over every due notice per wanted one, 5.7 s a claim at 20,000 due.
 due AS (
-    SELECT o.notice_id FROM @state@.outbox o JOIN wanted w USING (notice_id)
-     WHERE o.channel = 'webhook'
+    SELECT o.notice_id FROM @state@.outbox o
+     WHERE o.notice_id = ANY (ARRAY(SELECT notice_id FROM wanted))
+       AND o.channel = 'webhook'
        AND (o.status = 'pending' OR (o.status = 'delivering' AND o.lease_until < now()))
        AND o.next_attempt_at <= coalesce($3::timestamptz, now())
        FOR UPDATE OF o SKIP LOCKED
