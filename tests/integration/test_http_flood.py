@@ -28,11 +28,9 @@ import os
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
@@ -202,27 +200,11 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if not os.access(hostile.DAEMON, os.X_OK):
-        t.check(False, "driftwatchd is built (%s)" % hostile.DAEMON)
-        return 1
     if not shutil.which("prlimit"):
         t.check(False, "prlimit (util-linux) is installed")
         return 1
-    procs = lib.Procs()
-    tmp = lib.make_tmp("http-flood")
-    try:
-        run(t, procs, tmp)
-    except Exception:  # a broken prerequisite is one failure, with its reason
-        t.check(False, "test_http_flood ran to the end", traceback.format_exc())
-    finally:
-        procs.stop_all()
-        if t.failed == 0 and not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            t.note("kept %s for inspection" % tmp)
-    return 1 if t.failed else 0
+    return lib.run_test(t, "http-flood", lambda procs, tmp: run(t, procs, tmp))
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

@@ -29,12 +29,10 @@ dwonce_crash (dropped and created here) and loopback ports 56000-56999.
 """
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
@@ -379,16 +377,12 @@ class Crash:
 
 def main():
     t = Tap()
-    if not os.access(lib.DAEMON, os.X_OK):
-        t.check(False, "driftwatchd is built (%s)" % lib.DAEMON)
-        return 1
     seed = int(os.environ.get("CRASH_SEED") or random.randrange(1 << 30))
     random.seed(seed)
     rounds = int(os.environ.get("CRASH_ROUNDS") or 20)
     t.note("CRASH_SEED=%d CRASH_ROUNDS=%d" % (seed, rounds))
-    procs = lib.Procs()
-    tmp = lib.make_tmp("once-crash")
-    try:
+
+    def body(procs, tmp):
         ca = lib.make_ca(tmp)
         pwfile = lib.SmtpServer.password_file(tmp)
         c = Crash(t, procs, tmp, ca, pwfile)
@@ -402,17 +396,8 @@ def main():
         if c.recover():
             c.count()
         c.db.drop()
-    except Exception:
-        t.check(False, "test_once_crash ran to the end", traceback.format_exc())
-    finally:
-        procs.stop_all()
-        if t.failed == 0 and not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            t.note("kept %s for inspection" % tmp)
-    return 1 if t.failed else 0
+    return lib.run_test(t, "once-crash", body)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

@@ -31,18 +31,14 @@ Standard library only; the helpers it shares with other tests are in tests/lib/d
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import traceback
 from email.utils import parsedate_to_datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from dwtest import (  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
-    DAEMON, TOP, Db, Procs, Receiver, Run, SmtpServer, addresses, daemon_env, email_conf,
-    free_port, make_ca, make_tmp, new_secret, run_once, verify_signatures, wait_for,
-    write_config)
+    DAEMON, TOP, Db, Receiver, Run, SmtpServer, addresses, daemon_env, email_conf, free_port,
+    make_ca, new_secret, run_once, run_test, verify_signatures, wait_for, write_config)
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 ALERT_KEYS = {"rule", "stage", "status", "child_id", "subject_id", "family_id", "fingerprint",
@@ -619,12 +615,8 @@ def part_failures(t, procs, tmp, ca, pwfile):
 
 def main():
     t = Tap()
-    if not os.access(DAEMON, os.X_OK):
-        t.check(False, "driftwatchd is built (%s)" % DAEMON)
-        return 1
-    procs = Procs()
-    tmp = make_tmp("once-lifecycle")
-    try:
+
+    def body(procs, tmp):
         ca = make_ca(tmp)
         pwfile = SmtpServer.password_file(tmp)
         db = part_lifecycle(t, procs, tmp, ca, pwfile)
@@ -632,17 +624,8 @@ def main():
         part_backlog(t, procs, tmp, ca, pwfile, db)
         db.drop()
         part_failures(t, procs, tmp, ca, pwfile)
-    except Exception:  # a broken prerequisite is one failure, with its reason
-        t.check(False, "test_once_lifecycle ran to the end", traceback.format_exc())
-    finally:
-        procs.stop_all()
-        if t.failed == 0 and not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            t.note("kept %s for inspection" % tmp)
-    return 1 if t.failed else 0
+    return run_test(t, "once-lifecycle", body)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

@@ -19,14 +19,10 @@ dwhostile_urls is dropped and created here. Standard library only.
 """
 import json
 import os
-import shutil
-import signal
 import sys
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
-import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in a hostile environment)
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 D1 = "2026-11-21"
@@ -135,24 +131,8 @@ def run(t, procs, tmp):
 
 def main():
     t = Tap()
-    if not os.access(hostile.DAEMON, os.X_OK):
-        t.check(False, "driftwatchd is built (%s)" % hostile.DAEMON)
-        return 1
-    procs = lib.Procs()
-    tmp = lib.make_tmp("url-secrets")
-    try:
-        run(t, procs, tmp)
-    except Exception:  # a broken prerequisite is one failure, with its reason
-        t.check(False, "test_url_secrets ran to the end", traceback.format_exc())
-    finally:
-        procs.stop_all()
-        if t.failed == 0 and not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            t.note("kept %s for inspection" % tmp)
-    return 1 if t.failed else 0
+    return lib.run_test(t, "url-secrets", lambda procs, tmp: run(t, procs, tmp))
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

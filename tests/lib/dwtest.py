@@ -16,10 +16,14 @@ import json
 import os
 import random
 import re
+import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import traceback
 from email import policy
 from email.parser import BytesParser
 
@@ -345,3 +349,28 @@ def make_tmp(name):
     tmp = tempfile.mkdtemp(prefix=name + ".", dir=base)
     os.chmod(tmp, 0o755)
     return tmp
+
+
+def run_test(t, name, body):
+    """The main() of a test that runs the daemon: body(procs, tmp), with every process it
+    started stopped after it, and its scratch directory kept when a check failed (or KEEP_TMP
+    is set). An exception in body is one failure with its traceback, not a crash: a broken
+    prerequisite says why. Returns the exit status (1 when any check of t failed)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if not os.access(DAEMON, os.X_OK):
+        t.check(False, "driftwatchd is built (%s)" % DAEMON)
+        return 1
+    procs = Procs()
+    tmp = make_tmp(name)
+    try:
+        body(procs, tmp)
+    except Exception:  # a broken prerequisite is one failure, with its reason
+        t.check(False, "%s ran to the end" % os.path.basename(sys.argv[0]).rsplit(".", 1)[0],
+                traceback.format_exc())
+    finally:
+        procs.stop_all()
+        if t.failed == 0 and not os.environ.get("KEEP_TMP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            t.note("kept %s for inspection" % tmp)
+    return 1 if t.failed else 0
