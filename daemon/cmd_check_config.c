@@ -13,6 +13,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/linktoken.h"
 #include "driftwatch/log.h"
 #include "driftwatch/secret.h"
 #include "driftwatch/smallfile.h"
@@ -155,12 +156,40 @@ static void check_warnings(const struct dw_config *cfg, struct errlist *w)
 			    "go to the configured webhooks only", cfg->path);
 }
 
-/* A secret file as the daemon will read it: a regular, non-empty file (a FIFO or a device is
- * refused, not waited on), a webhook key in the Standard Webhooks form; readable by everyone is
- * only a warning. A "credential:NAME" not resolved here (see CONFIG_LOAD_CHECK) is skipped. */
-static void check_secret(struct check_run *cr, const char *key, const char *path, int whsec)
+/* What a secret file must hold beyond being a readable, non-empty file. */
+enum secret_kind { SECRET_TEXT, SECRET_WHSEC, SECRET_LINK };
+
+/* The secret's form, as its user will check it: 0, or -1 with err filled. */
+static int check_secret_form(enum secret_kind kind, const char *path, const char *text,
+			     char *err, size_t errsz)
 {
 	struct webhook_secret ws;
+	struct linktoken_key key;
+
+	switch (kind) {
+	case SECRET_WHSEC:
+		if (webhook_secret_parse(text, path, &ws, err, errsz) < 0)
+			return -1;
+		webhook_secret_clear(&ws);
+		return 0;
+	case SECRET_LINK:
+		if (linktoken_key_load(&key, path, err, errsz) < 0)
+			return -1;
+		linktoken_key_clear(&key);
+		return 0;
+	case SECRET_TEXT:
+		break;
+	}
+	return 0;
+}
+
+/* A secret file as the daemon will read it: a regular, non-empty file (a FIFO or a device is
+ * refused, not waited on), a webhook key in the Standard Webhooks form, a link secret long
+ * enough; readable by everyone is only a warning. A "credential:NAME" not resolved here (see
+ * CONFIG_LOAD_CHECK) is skipped. */
+static void check_secret(struct check_run *cr, const char *key, const char *path,
+			 enum secret_kind kind)
+{
 	char err[512], *text;
 
 	if (!path || credentials_is_reference(path))
@@ -169,10 +198,8 @@ static void check_secret(struct check_run *cr, const char *key, const char *path
 		errlist_add(&cr->problems, "%s: %s: %s", cr->ctx->cfg->path, key, err);
 		return;
 	}
-	if (whsec && webhook_secret_parse(text, path, &ws, err, sizeof(err)) < 0)
+	if (check_secret_form(kind, path, text, err, sizeof(err)) < 0)
 		errlist_add(&cr->problems, "%s: %s: %s", cr->ctx->cfg->path, key, err);
-	else if (whsec)
-		webhook_secret_clear(&ws);
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	if (secret_world_readable(path))
@@ -203,11 +230,12 @@ static void check_files(struct check_run *cr)
 
 	for (size_t i = 0; i < cfg->n_webhooks; i++) {
 		snprintf(key, sizeof(key), "webhooks[%zu].secret_file", i);
-		check_secret(cr, key, cfg->webhooks[i].secret_file, 1);
+		check_secret(cr, key, cfg->webhooks[i].secret_file, SECRET_WHSEC);
 	}
-	check_secret(cr, "team_webhook_secret_file", cfg->team_webhook_secret_file, 1);
+	check_secret(cr, "team_webhook_secret_file", cfg->team_webhook_secret_file, SECRET_WHSEC);
+	check_secret(cr, "web.link_secret_file", cfg->web.link_secret_file, SECRET_LINK);
 	if (cfg->email.enabled) {
-		check_secret(cr, "email.password_file", cfg->email.password_file, 0);
+		check_secret(cr, "email.password_file", cfg->email.password_file, SECRET_TEXT);
 		check_plain_file(cr, "email.ca_file", cfg->email.ca_file);
 	}
 }

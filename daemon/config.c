@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "driftwatch/calendar.h"
 #include "driftwatch/credentials.h"
+#include "driftwatch/escalation.h"
 #include "driftwatch/hostmatch.h"
 #include "driftwatch/smallfile.h"
 #include "driftwatch/webhook.h"
@@ -27,6 +30,11 @@
 #define DEFAULT_EVAL_INTERVAL_S 300
 #define DEFAULT_TAKEOVER_S 10
 #define DEFAULT_NEGLECT_CATEGORY "NEG"
+#define DEFAULT_LINK_DAYS 30
+#define DEFAULT_MAX_SNOOZE_DAYS 90
+#define ESCALATE_DAYS_MAX 260   /* a working year */
+#define STAGE_NAME_MAX 32
+#define FOREIGN_MSG_MAX 300     /* of a message another module wrote (calendar.c) */
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
 
 /* A configuration is a few kilobytes; a file far larger is a mistake (a log, a dump). */
@@ -792,6 +800,43 @@ static void rule_defaults(struct loader *ld, struct config_rule *rc, const struc
 	}
 }
 
+static void escalate_free(struct config_escalate *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++) {
+		strv_free(e[i].rules);
+		strv_free(e[i].stages);
+		strv_free(e[i].to);
+	}
+	free(e);
+}
+
+/* RESPONSES.md: the 15- and 18-month CP escalations go to the head of service after 5 working
+ * days; every other alert to the service manager after 10. */
+static void escalate_defaults(struct loader *ld, struct config_responses *r)
+{
+	static const char *const cp[] = { "cp_neglect_duration", NULL };
+	static const char *const cp_stages[] = { "15m", "18m", NULL };
+	static const char *const hos[] = { "head_of_service", NULL };
+	static const char *const sm[] = { "service_manager", NULL };
+	struct config_escalate *e = calloc(2, sizeof(*e));
+
+	r->max_snooze_days = DEFAULT_MAX_SNOOZE_DAYS;
+	if (!e) {
+		fault(ld, "out of memory");
+		return;
+	}
+	r->escalate = e;
+	r->n_escalate = 2;
+	e[0].rules = strv_dup(cp);
+	e[0].stages = strv_dup(cp_stages);
+	e[0].after_working_days = 5;
+	e[0].to = strv_dup(hos);
+	e[1].after_working_days = 10;
+	e[1].to = strv_dup(sm);
+	if (!e[0].rules || !e[0].stages || !e[0].to || !e[1].to)
+		fault(ld, "out of memory");
+}
+
 static void set_defaults(struct loader *ld, struct dw_config *cfg)
 {
 	size_t n = rule_registry_count();
@@ -808,6 +853,9 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
+	cfg->web.link_days = DEFAULT_LINK_DAYS;
+	cfg->calendar.region = CALENDAR_ENGLAND_AND_WALES;
+	escalate_defaults(ld, &cfg->responses);
 	if (n > RULE_REGISTRY_MAX) {
 		fault(ld, "internal error: %zu rules registered, rule.h allows %d", n,
 		      RULE_REGISTRY_MAX);
@@ -1300,6 +1348,367 @@ static void load_team_webhooks(struct loader *ld, json_t *root, struct dw_config
 	path_pop(ld, mark);
 }
 
+/* ---- web, responses and the calendar (RESPONSES.md) ---- */
+
+static bool host_is_loopback(const char *host, size_t n)
+{
+	if ((n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n == 5 && strncmp(host, "[::1]", 5) == 0))
+		return true;
+	/* 127.0.0.0/8 written as a dotted address */
+	return n >= 7 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n;
+}
+
+/* A link carries a token that acts as the person it was sent to, so it must not cross a network
+ * in clear text: https, or http only to this machine's loopback (a test or a demo), where
+ * nothing is on the wire. No user name, query or fragment: "/r/TOKEN" is appended to it. */
+static const char *check_public_url(const char *s)
+{
+	bool https = has_scheme(s, "https://");
+	const char *host, *end;
+	size_t n;
+
+	if ((!https && !has_scheme(s, "http://")) || has_space_or_control(s) || strpbrk(s, "?#"))
+		return "must be an https:// URL without spaces, query or fragment";
+	host = s + (https ? strlen("https://") : strlen("http://"));
+	end = host + strcspn(host, "/");
+	if (end == host || memchr(host, '@', (size_t)(end - host)))
+		return "must be an https:// URL with a host and no user name";
+	if (host[0] == '[') {
+		const char *close = memchr(host, ']', (size_t)(end - host));
+
+		n = close ? (size_t)(close - host) + 1 : (size_t)(end - host);
+	} else {
+		n = strcspn(host, ":/");
+	}
+	if (!https && !host_is_loopback(host, n))
+		return "must be an https:// URL (http:// only to a loopback host such as "
+		       "127.0.0.1: a link acts as its recipient and must not cross a network in "
+		       "clear text)";
+	return NULL;
+}
+
+static void strip_trailing_slashes(char *url)
+{
+	size_t n = strlen(url);
+
+	while (n > 0 && url[n - 1] == '/')
+		url[--n] = '\0';
+}
+
+/* Links need both an address and a secret to sign them with; one without the other is a
+ * half-done setup that would silently send no links. */
+static void check_web_links(struct loader *ld, json_t *obj)
+{
+	bool url = present(obj, "public_url"), secret = present(obj, "link_secret_file");
+
+	if (url && !secret)
+		fault_at(ld, "link_secret_file", "is required with \"public_url\" (links in notices "
+			 "are signed with it)");
+	else if (secret && !url)
+		fault_at(ld, "public_url", "is required with \"link_secret_file\" (the address the "
+			 "links in notices point at)");
+}
+
+static void load_web(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "public_url", "link_secret_file", "link_days",
+					    "listen" };
+	struct config_web *w = &cfg->web;
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "web", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "web");
+	check_keys(ld, obj, keys, NELEM(keys));
+	/* a URL with a user name would carry a password: only its scheme is shown */
+	if (take_checked(ld, obj, "public_url", true, SHOW_URL_SCHEME, check_public_url,
+			 &w->public_url) == TAKE_OK)
+		strip_trailing_slashes(w->public_url);
+	take_file(ld, obj, "link_secret_file", &w->link_secret_file);
+	check_web_links(ld, obj);
+	take_int(ld, obj, "link_days", 1, 365, &w->link_days);
+	/* The API and pages answer people; /metrics answers Prometheus: never one socket. */
+	if (take_checked(ld, obj, "listen", true, SHOW_VALUE, check_listen, &w->listen) ==
+		    TAKE_OK &&
+	    cfg->http_listen && strcmp(w->listen, cfg->http_listen) == 0)
+		fault_at(ld, "listen", "must differ from http.listen (the API and pages are kept "
+			 "apart from /healthz and /metrics), got \"%s\"", w->listen);
+	path_pop(ld, mark);
+}
+
+static bool stage_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= STAGE_NAME_MAX && !has_space_or_control(s);
+}
+
+/* "*" (every one: *dst is NULL) or a non-empty array of kind; absent is "*" too. */
+static enum take take_star_list(struct loader *ld, json_t *obj, const char *key,
+				const struct list_kind *kind, char ***dst)
+{
+	json_t *v = json_object_get(obj, key);
+	char got[GOT_CAP];
+
+	if (!v)
+		return TAKE_ABSENT;
+	if (json_is_string(v) && strcmp(json_string_value(v), "*") == 0) {
+		strv_free(*dst);
+		*dst = NULL;
+		return TAKE_OK;
+	}
+	if (!json_is_array(v) || json_array_size(v) == 0) {
+		describe(v, SHOW_VALUE, got, sizeof(got));
+		fault_at(ld, key, "must be \"*\" or a non-empty array of %s, got %s", kind->noun,
+			 got);
+		return TAKE_BAD;
+	}
+	return take_list(ld, obj, key, false, kind, dst);
+}
+
+static bool rule_has_stage(const char *rule, const char *stage)
+{
+	const struct rule_def *def = rule_registry_find(rule);
+
+	return def && rule_stage_index(def, stage) >= 0;
+}
+
+static bool stage_listed(char *const *rules, const char *stage)
+{
+	if (!rules) {
+		for (size_t i = 0; i < rule_registry_count(); i++)
+			if (rule_stage_index(rule_registry_get(i), stage) >= 0)
+				return true;
+		return false;
+	}
+	for (; *rules; rules++)
+		if (rule_has_stage(*rules, stage))
+			return true;
+	return false;
+}
+
+/* "cp_neglect_duration: 9m, 12m, 15m, 18m; re_referral: 12m, cycle" for the rules listed. */
+static void join_rules_stages(char *const *rules, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (; *rules && o < cap; rules++) {
+		const struct rule_def *def = rule_registry_find(*rules);
+		char stages[LIST_CAP];
+		int w;
+
+		if (!def)
+			continue;
+		join_stage_names(def, stages, sizeof(stages));
+		w = snprintf(buf + o, cap - o, "%s%s: %s", o ? "; " : "", def->name, stages);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+}
+
+/* A stage no rule of the entry has would never match: a typo that silently escalates nothing. */
+static void check_escalate_stages(struct loader *ld, const struct config_escalate *e)
+{
+	char quoted[GOT_CAP], list[LIST_CAP];
+	size_t mark = path_push_key(ld, "stages");
+
+	for (size_t j = 0; e->stages && e->stages[j]; j++) {
+		size_t m;
+
+		if (stage_listed(e->rules, e->stages[j]))
+			continue;
+		m = path_push_index(ld, j);
+		quote(e->stages[j], quoted, sizeof(quoted));
+		if (!e->rules) {
+			fault(ld, "%s is not a stage of any rule", quoted);
+		} else {
+			join_rules_stages(e->rules, list, sizeof(list));
+			fault(ld, "%s is not a stage of %s (%s)", quoted,
+			      e->rules[1] ? "any rule listed" : e->rules[0], list);
+		}
+		path_pop(ld, m);
+	}
+	path_pop(ld, mark);
+}
+
+static void load_escalate_entry(struct loader *ld, json_t *obj, struct config_escalate *e)
+{
+	static const char *const keys[] = { "rules", "stages", "after_working_days", "to" };
+	static const struct list_kind stages = {
+		"stage names", stage_name_ok, "a stage name (like \"15m\")"
+	};
+	struct list_kind rules = { "rule names", rule_known, NULL };
+	struct list_kind roles = { "roles", escalation_role_valid, NULL };
+	char rules_expected[LIST_CAP + 32], roles_expected[LIST_CAP + 32], got[GOT_CAP];
+	enum take tr, ts;
+
+	if (!json_is_object(obj)) {
+		describe(obj, SHOW_VALUE, got, sizeof(got));
+		fault(ld, "must be an object with \"after_working_days\" and \"to\", got %s", got);
+		return;
+	}
+	check_keys(ld, obj, keys, NELEM(keys));
+	snprintf(rules_expected, sizeof(rules_expected), "a rule name (one of: %s)",
+		 ld->rule_names);
+	rules.expected = rules_expected;
+	snprintf(roles_expected, sizeof(roles_expected), "a role (one of: %s)",
+		 escalation_role_names());
+	roles.expected = roles_expected;
+	tr = take_star_list(ld, obj, "rules", &rules, &e->rules);
+	ts = take_star_list(ld, obj, "stages", &stages, &e->stages);
+	if (tr != TAKE_BAD && ts == TAKE_OK)
+		check_escalate_stages(ld, e);
+	if (take_int(ld, obj, "after_working_days", 1, ESCALATE_DAYS_MAX,
+		     &e->after_working_days) == TAKE_ABSENT)
+		fault_at(ld, "after_working_days", "is required (expected an integer from 1 to %d)",
+			 ESCALATE_DAYS_MAX);
+	if (take_list(ld, obj, "to", false, &roles, &e->to) == TAKE_ABSENT)
+		fault_at(ld, "to", "is required (expected a non-empty array of roles)");
+}
+
+/* The list replaces the defaults whole: an authority that writes it says everything. */
+static void load_escalate(struct loader *ld, json_t *obj, struct config_responses *r)
+{
+	json_t *arr = json_object_get(obj, "escalate");
+	struct config_escalate *entries;
+	char got[GOT_CAP];
+	size_t mark, n;
+
+	if (!arr)
+		return;
+	if (!json_is_array(arr)) {
+		describe(arr, SHOW_VALUE, got, sizeof(got));
+		fault_at(ld, "escalate", "must be an array of {\"rules\", \"stages\", "
+			 "\"after_working_days\", \"to\"} objects (the first that matches counts), "
+			 "got %s", got);
+		return;
+	}
+	n = json_array_size(arr);
+	if (!(entries = calloc(n ? n : 1, sizeof(*entries)))) {
+		fault_at(ld, "escalate", "out of memory");
+		return;
+	}
+	mark = path_push_key(ld, "escalate");
+	for (size_t i = 0; i < n; i++) {
+		size_t m = path_push_index(ld, i);
+
+		load_escalate_entry(ld, json_array_get(arr, i), &entries[i]);
+		path_pop(ld, m);
+	}
+	path_pop(ld, mark);
+	escalate_free(r->escalate, r->n_escalate);
+	r->escalate = entries;
+	r->n_escalate = n;
+}
+
+static void load_responses(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "max_snooze_days", "escalate" };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "responses", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "responses");
+	check_keys(ld, obj, keys, NELEM(keys));
+	take_int(ld, obj, "max_snooze_days", 1, 365, &cfg->responses.max_snooze_days);
+	load_escalate(ld, obj, &cfg->responses);
+	path_pop(ld, mark);
+}
+
+/* calendar.c words its own messages ("calendar.closures[2]: ..."), quoting the value as given:
+ * here they get the file's name, and lose control characters and excess length, as ours do. */
+static void add_foreign_fault(struct loader *ld, const char *msg)
+{
+	char safe[FOREIGN_MSG_MAX + 4];
+	size_t n = 0;
+
+	for (; msg[n] && n < FOREIGN_MSG_MAX; n++) {
+		unsigned char c = (unsigned char)msg[n];
+
+		safe[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	snprintf(safe + n, sizeof(safe) - n, "%s", msg[n] ? "..." : "");
+	errlist_add(ld->errs, "%s: %s", ld->file, safe);
+}
+
+/* The strings of calendar.closures for calendar_config_parse (a non-string as NULL); NULL with
+ * *n = 0 when there are none, or when the member is not an array (reported here). */
+static const char **closure_items(struct loader *ld, json_t *obj, size_t *n, bool *oom)
+{
+	json_t *arr = json_object_get(obj, "closures");
+	const char **items;
+	char got[GOT_CAP];
+
+	*n = 0;
+	*oom = false;
+	if (!arr || json_is_null(arr))
+		return NULL;
+	if (!json_is_array(arr)) {
+		describe(arr, SHOW_VALUE, got, sizeof(got));
+		fault_at(ld, "closures", "must be an array of days (\"YYYY-MM-DD\"), got %s", got);
+		return NULL;
+	}
+	if (json_array_size(arr) == 0)
+		return NULL;
+	if (!(items = calloc(json_array_size(arr), sizeof(*items)))) {
+		*oom = true;
+		return NULL;
+	}
+	*n = json_array_size(arr);
+	for (size_t i = 0; i < *n; i++)
+		items[i] = json_string_value(json_array_get(arr, i));
+	return items;
+}
+
+/* Decoded once, here, by calendar.c's own parser: the daemon keeps the days. */
+static void load_calendar(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "region", "closures" };
+	struct config_calendar *c = &cfg->calendar;
+	struct errlist cal_errs = { NULL, 0, 0 };
+	const char *region = NULL, **items;
+	int32_t *days;
+	size_t mark, n;
+	bool oom;
+	int faults;
+	json_t *obj;
+
+	if (take_object(ld, root, "calendar", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "calendar");
+	check_keys(ld, obj, keys, NELEM(keys));
+	take_string(ld, obj, "region", false, SHOW_VALUE, &region);
+	items = closure_items(ld, obj, &n, &oom);
+	days = calloc(n ? n : 1, sizeof(*days));
+	if (oom || !days) {
+		fault_at(ld, "closures", "out of memory");
+		free(items);
+		free(days);
+		path_pop(ld, mark);
+		return;
+	}
+	path_pop(ld, mark);
+	faults = calendar_config_parse(region, items, n, &c->region, days, &c->n_closures,
+				       &cal_errs);
+	for (size_t i = 0; i < cal_errs.n; i++)
+		add_foreign_fault(ld, cal_errs.msgs[i]);
+	/* a message errlist could not store still fails the load */
+	ld->faults += faults > 0 ? (size_t)faults : 0;
+	errlist_free(&cal_errs);
+	free(items);
+	free(c->closures);
+	c->closures = NULL;
+	if (c->n_closures > 0)
+		c->closures = days;
+	else
+		free(days);
+}
+
 /* ---- the whole file ---- */
 
 static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
@@ -1307,7 +1716,8 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	static const char *const keys[] = { "database", "timezone", "link_template", "addresses",
 					    "evaluation", "repeat_after_days", "email", "webhooks",
 					    "team_webhook_secret_file", "team_webhooks", "http",
-					    "retention", "health", "rules" };
+					    "retention", "health", "rules", "web", "responses",
+					    "calendar" };
 	char got[GOT_CAP];
 
 	if (!json_is_object(root)) {
@@ -1328,9 +1738,12 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	take_file(ld, root, "team_webhook_secret_file", &cfg->team_webhook_secret_file);
 	load_team_webhooks(ld, root, cfg);
 	load_http(ld, root, cfg);
+	load_web(ld, root, cfg);
 	load_retention(ld, root, cfg);
 	load_health(ld, root, cfg);
+	load_calendar(ld, root, cfg);
 	load_rules(ld, root, cfg);
+	load_responses(ld, root, cfg);
 }
 
 /* jansson ends its messages with "near 'TOKEN'", and the token may be the start of a
@@ -1429,6 +1842,11 @@ void config_free(struct dw_config *cfg)
 	free(cfg->team_webhook_secret_file);
 	strv_free(cfg->team_allowed_hosts);
 	free(cfg->http_listen);
+	free(cfg->web.public_url);
+	free(cfg->web.link_secret_file);
+	free(cfg->web.listen);
+	escalate_free(cfg->responses.escalate, cfg->responses.n_escalate);
+	free(cfg->calendar.closures);
 	/* Every slot, not n_rules: a partial load may have filled more than it counted. */
 	for (size_t i = 0; i < RULE_REGISTRY_MAX; i++) {
 		for (size_t s = 0; s < RULE_MAX_STAGES; s++)
@@ -1438,6 +1856,14 @@ void config_free(struct dw_config *cfg)
 		strv_free(cfg->rules[i].neglect_categories);
 	}
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+struct calendar config_calendar(const struct dw_config *cfg)
+{
+	struct calendar cal = { cfg->calendar.region, cfg->calendar.closures,
+				cfg->calendar.n_closures };
+
+	return cal;
 }
 
 const struct config_rule *config_rule_find(const struct dw_config *cfg, const char *name)

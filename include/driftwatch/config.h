@@ -4,7 +4,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "driftwatch/calendar.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
 
@@ -58,6 +60,36 @@ struct config_rule {
 	char **neglect_categories;
 };
 
+/* "web" (RESPONSES.md): links in notices, and the listener of the API and pages. */
+struct config_web {
+	char *public_url;       /* https URL without a trailing '/', or NULL: no links */
+	char *link_secret_file; /* absolute path ("credential:NAME" resolved at load), or NULL;
+				 * set exactly when public_url is */
+	int link_days;          /* default 30: a link is good for this many days */
+	char *listen;           /* "HOST:PORT", default NULL: off */
+};
+
+/* One entry of "responses": {"escalate": [...]}: first match wins (escalation.h). */
+struct config_escalate {
+	char **rules;           /* NULL-terminated rule names; NULL = "*" */
+	char **stages;          /* NULL-terminated stage names; NULL = "*" */
+	int after_working_days;
+	char **to;              /* NULL-terminated roles (escalation_role_valid) */
+};
+
+struct config_responses {
+	int max_snooze_days;    /* default 90 */
+	struct config_escalate *escalate; /* default: RESPONSES.md's two entries */
+	size_t n_escalate;      /* 0 with an empty list: nothing is escalated */
+};
+
+/* "calendar", decoded by calendar_config_parse: use config_calendar for a struct calendar. */
+struct config_calendar {
+	enum calendar_region region; /* default england-and-wales */
+	int32_t *closures;      /* ascending, no repeats; NULL when none */
+	size_t n_closures;
+};
+
 struct dw_config {
 	char *path;            /* the file this came from, for messages */
 	char *conninfo;
@@ -82,6 +114,9 @@ struct dw_config {
 				* evaluations older than this are pruned */
 	int stall_s;           /* "health": {"stall_seconds"} default 120: recording that makes no
 				* progress this long makes /healthz say "degraded" */
+	struct config_web web;
+	struct config_responses responses;
+	struct config_calendar calendar;
 	struct config_rule rules[RULE_REGISTRY_MAX];
 	size_t n_rules;        /* == rule_registry_count() */
 	struct errlist notes;  /* what loading could not check (CONFIG_LOAD_CHECK), for people */
@@ -113,6 +148,9 @@ void config_free(struct dw_config *cfg);
  * one of the two schemes). The loader refuses a configuration where they do not; the sender
  * asks again only because a test may build a config_email by hand. */
 bool config_email_tls_agrees(const struct config_email *e);
+
+/* The working-day calendar the configuration describes; it points into cfg. */
+struct calendar config_calendar(const struct dw_config *cfg);
 
 /* The configuration of the named rule, or NULL. */
 const struct config_rule *config_rule_find(const struct dw_config *cfg, const char *name);

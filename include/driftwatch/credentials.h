@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 /* The rule, for every configuration key that names a file (email.password_file, email.ca_file,
- * webhooks[].secret_file, team_webhook_secret_file):
+ * webhooks[].secret_file, team_webhook_secret_file, web.link_secret_file):
  *
  *   "/abs/path"          that file, as written. Under systemd this is usually the credential's
  *                        fixed path, e.g. "/run/credentials/driftwatch.service/smtp-password".

@@ -609,7 +609,7 @@ static void test_unknown_keys(void)
 				      "timezone, link_template, addresses, evaluation, "
 				      "repeat_after_days, email, webhooks, "
 				      "team_webhook_secret_file, team_webhooks, http, retention, "
-				      "health, rules)");
+				      "health, rules, web, responses, calendar)");
 	expect_doc_fault("{'database': {'conninfo': 'x', 'conninf': 'y'}}",
 			 NAME ": database.conninf: unknown key (expected one of: conninfo, "
 			      "case_schema, state_schema, query_timeout_seconds)");
