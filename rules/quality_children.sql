@@ -1,8 +1,9 @@
 -- quality_children: the bad rows of children by kind (docs/internals.md, "Bad rows").
 -- One statement of the bad-row count. Only children is read,
 -- so a relation that cannot be read stops its own count and no other.
--- Most keys are unique: one pass counts every kind a row has on its own and the distinct hashes
--- of the keys (a sort of bare bigints); only when a hash repeats are that hash's rows ranked by
+-- Most keys are unique: one pass counts every kind a row has on its own, one sort of the keys'
+-- bare 64-bit hashes finds those that repeat (counting distinct hashes first to skip that sort
+-- when none repeats cost the same sort again), and only a repeated hash's rows are ranked by
 -- content as the rules settle them (duplicate_key, identical copies counted once), and rows with
 -- no key likewise. Rows are (kind, n) as eval.c reads them, kind being "children.<kind>".
 -- @include head.sql
@@ -21,7 +22,6 @@ q_kind AS NOT MATERIALIZED (
 ),
 q_sums AS MATERIALIZED (
     SELECT count(*) FILTER (WHERE keyed) AS keyed,
-           count(DISTINCT h) FILTER (WHERE keyed) AS keys,
            count(*) FILTER (WHERE NOT keyed) AS unkeyed
     FROM q_kind
 ),
@@ -31,7 +31,7 @@ q_repeated AS MATERIALIZED (
     -- their rows by what the array holds, not by a guess from millions of keys.
     SELECT array_agg(h) AS hs
     FROM (SELECT h FROM q_rows
-          WHERE keyed AND (SELECT keyed > keys FROM q_sums)
+          WHERE keyed
           GROUP BY h HAVING count(*) > 1) repeated
 ),
 q_ranked AS MATERIALIZED (
@@ -41,7 +41,7 @@ q_ranked AS MATERIALIZED (
            coalesce(key_fault, CASE WHEN rank() OVER w > 1 THEN 'duplicate_key' END, alone) AS kind,
            row_number() OVER w > rank() OVER w AS copy
     FROM (SELECT * FROM q_kind
-          WHERE keyed AND (SELECT keyed > keys FROM q_sums)
+          WHERE keyed AND (SELECT hs IS NOT NULL FROM q_repeated)
             AND h IN (SELECT unnest(hs) FROM q_repeated)
           UNION ALL
           SELECT * FROM q_kind WHERE NOT keyed AND (SELECT unkeyed > 0 FROM q_sums)) x
