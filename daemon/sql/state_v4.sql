@@ -16,7 +16,7 @@ UPDATE @state@.alerts a
        (SELECT e.as_of FROM @state@.alert_events e
          WHERE e.alert_id = a.alert_id AND e.kind IN ('firing', 'escalated', 'lowered')
            AND e.as_of IS NOT NULL
-         ORDER BY e.event_id DESC LIMIT 1),
+         ORDER BY e.as_of DESC, e.event_id DESC LIMIT 1),
        a.last_changed_on);
 ALTER TABLE @state@.alerts ALTER COLUMN stage_since SET NOT NULL;
 
