@@ -35,8 +35,8 @@ VALUES ('fp-stay', 'worker_churn', 'C-1', NULL, 'churn', 0, 'firing', 'k1',
        ('fp-res', 're_referral', 'C-3', 'R-3', 'second', 0, 'resolved', 'k3',
         '{{"rule": "re_referral"}}', '[]', '2026-11-01', '2026-11-03', '2026-11-03',
         '2026-11-01');
-INSERT INTO {s}.alert_events (alert_id, as_of, kind, stage, detail)
-SELECT alert_id, d::date, k, st, '{{}}'
+INSERT INTO {s}.alert_events (alert_id, at, as_of, kind, stage, detail)
+SELECT alert_id, d::date + time '12:00', d::date, k, st, '{{}}'
   FROM {s}.alerts a
   JOIN (VALUES ('fp-stay', '2026-11-01', 'firing', 'churn'),
                ('fp-esc', '2026-11-01', 'firing', '12m'),
@@ -54,10 +54,20 @@ SELECT 'msg_' || e.event_id, e.event_id, e.alert_id, 'email', 's@la.example', 's
   FROM {s}.alert_events e;
 INSERT INTO {s}.delivery_attempts (notice_id, outcome, detail)
 SELECT notice_id, 'delivered', '250 ok' FROM {s}.outbox WHERE status = 'delivered';
+-- v1's SQL functions, as an operator would have called them on 2 Nov (fp-esc was at 12m then)
+SELECT {s}.acknowledge('fp-stay', 'sup@la.example', 'seen in supervision');
+SELECT {s}.acknowledge('fp-esc', 'sup@la.example', repeat('n', 1200));
+SELECT {s}.snooze('fp-res', '2026-11-30', 'free text from v3');
+UPDATE {s}.alerts SET acknowledged_at = '2026-11-02 10:00' WHERE acknowledged_at IS NOT NULL;
+UPDATE {s}.alert_events SET at = '2026-11-02 10:00' WHERE kind = 'acknowledged';
 INSERT INTO {s}.rule_health VALUES ('was_not_brought', now(), 'relation missing', now());
 """
 
 # rule_health is left out: the evaluation itself clears a rule that runs again.
+# A v3 response event had no stage: v4 fills it in (checked below); the rest is unchanged.
+EVENTS = ("SELECT event_id, alert_id, at, as_of, kind, detail, CASE WHEN kind NOT IN "
+          "('acknowledged', 'snoozed') THEN stage END AS stage FROM %s.alert_events "
+          "ORDER BY event_id")
 COUNTS = ("alerts", "alert_events", "outbox", "delivery_attempts")
 
 
@@ -78,8 +88,7 @@ def body(t, procs, tmp):
     t.check(db.value("SELECT max(version) FROM %s.schema_version" % S) == "3",
             "a v3 state schema with data")
     before = counts(db)
-    events_before = db.rows("SELECT event_id, alert_id, as_of, kind, stage, detail FROM "
-                            "%s.alert_events ORDER BY event_id" % S)
+    events_before = db.rows(EVENTS % S)
     outbox_before = db.rows("SELECT notice_id, idempotency_key, status, type, notice FROM "
                             "%s.outbox ORDER BY notice_id" % S)
 
@@ -95,10 +104,10 @@ def body(t, procs, tmp):
     t.check(all(after[k] >= before[k] for k in COUNTS) and
             after["delivery_attempts"] == before["delivery_attempts"],
             "nothing was lost", before, after)
-    t.check(db.rows("SELECT event_id, alert_id, as_of, kind, stage, detail FROM "
-                    "%s.alert_events WHERE event_id <= %d ORDER BY event_id"
-                    % (S, events_before[-1]["event_id"])) == events_before,
-            "every v3 event is there unchanged")
+    events_after = db.rows(EVENTS % S)[:len(events_before)]
+    t.check(events_after == events_before,
+            "every v3 event is there unchanged (but for the stage of a response, filled in)",
+            events_before, events_after)
     t.check(db.rows("SELECT notice_id, idempotency_key, status, type, notice FROM %s.outbox "
                     "WHERE notice_id <= %d ORDER BY notice_id"
                     % (S, outbox_before[-1]["notice_id"])) == outbox_before,
@@ -110,6 +119,25 @@ def body(t, procs, tmp):
                       "fp-res": "2026-11-01"},
             "stage_since is backfilled from the events: the escalation's day, not the later "
             "update's", since)
+    acks = {r["fingerprint"]: [r["ack_stage"], r["ack_stage_since"]] for r in db.rows(
+        "SELECT fingerprint, ack_stage, ack_stage_since::text FROM %s.alerts WHERE "
+        "acknowledged_at IS NOT NULL" % S)}
+    t.check(acks == {"fp-stay": ["churn", "2026-11-01"], "fp-esc": ["12m", "2026-11-01"]},
+            "a v3 acknowledgement answers the stage it was made at (fp-esc's 12m, not its "
+            "15m)", acks)
+    ev = db.rows("SELECT a.fingerprint, e.kind, e.actor, e.stage, e.reason, "
+                 "char_length(e.note) AS note_len, char_length(e.detail->>'note') AS kept "
+                 "FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                 "WHERE e.kind IN ('acknowledged', 'snoozed') ORDER BY e.event_id" % (S, S))
+    t.check(ev == [{"fingerprint": "fp-stay", "kind": "acknowledged", "actor": "sup@la.example",
+                    "stage": "churn", "reason": None, "note_len": 19, "kept": 19},
+                   {"fingerprint": "fp-esc", "kind": "acknowledged", "actor": "sup@la.example",
+                    "stage": "12m", "reason": None, "note_len": None, "kept": 1200},
+                   {"fingerprint": "fp-res", "kind": "snoozed", "actor": None,
+                    "stage": "second", "reason": "free text from v3", "note_len": None,
+                    "kept": None}],
+            "v3 response events get their actor, stage and reason; a note over 1,000 "
+            "characters stays whole in detail", ev)
     nulls = db.value("SELECT count(*) FROM %s.alerts WHERE stage_since IS NULL" % S)
     t.check(nulls == "0", "every alert has its stage_since", nulls)
 
