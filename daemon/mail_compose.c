@@ -24,15 +24,15 @@
 /* In reading order. A failure report goes to the operators: a notice that could not be
  * delivered and will not be tried again. */
 enum mail_kind {
-	MAIL_KIND_ESCALATED, MAIL_KIND_FIRING, MAIL_KIND_UPDATED, MAIL_KIND_RESOLVED, MAIL_KIND_FAILED,
-	MAIL_KIND_RULE_FAILING, MAIL_KIND_RULE_RECOVERED, MAIL_KIND_BAD_ADDRESS,
-	MAIL_KIND_TEAM_WEBHOOK
+	MAIL_KIND_UNANSWERED, MAIL_KIND_ESCALATED, MAIL_KIND_FIRING, MAIL_KIND_UPDATED,
+	MAIL_KIND_RESOLVED, MAIL_KIND_FAILED, MAIL_KIND_RULE_FAILING, MAIL_KIND_RULE_RECOVERED,
+	MAIL_KIND_BAD_ADDRESS, MAIL_KIND_TEAM_WEBHOOK
 };
-#define MAIL_N_KINDS 9
+#define MAIL_N_KINDS 10
 
 static const char *const mail_kind_types[MAIL_N_KINDS] = {
-	"alert.escalated", "alert.firing", "alert.updated", "alert.resolved", "delivery.failed",
-	"rule.failing", "rule.recovered", "data.bad_address", "data.team_webhook"
+	"alert.unanswered", "alert.escalated", "alert.firing", "alert.updated", "alert.resolved",
+	"delivery.failed", "rule.failing", "rule.recovered", "data.bad_address", "data.team_webhook"
 };
 
 /* Reports to the operators about driftwatch itself, not news about a child. */
@@ -222,6 +222,16 @@ static void mail_subject_head(struct strbuf *sb, const struct mail_digest *d)
 		strbuf_append(sb, "driftwatch");
 }
 
+/* What a subject's group says after its label: news of the alert itself says nothing more. */
+static const char *mail_subject_suffix(int kind)
+{
+	if (kind == MAIL_KIND_RESOLVED)
+		return " resolved";
+	if (kind == MAIL_KIND_UNANSWERED)
+		return " not answered";
+	return "";
+}
+
 /* "3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought" */
 static char *mail_subject(const struct mail_digest *d)
 {
@@ -234,22 +244,22 @@ static char *mail_subject(const struct mail_digest *d)
 	mail_subject_head(&sb, d);
 	for (size_t i = 0, groups = 0; i < d->n; i++) {
 		size_t count = 0;
-		int resolved = d->items[i].kind == MAIL_KIND_RESOLVED;
+		const char *suffix = mail_subject_suffix(d->items[i].kind);
 
 		if (done[i] || d->items[i].kind == MAIL_KIND_FAILED)
 			continue;
-		/* the same label counts once per group; a resolution is a group of its own */
+		/* the same label counts once per group; a resolution, or a stage nobody answered, is
+		 * a group of its own */
 		for (size_t j = i; j < d->n; j++) {
 			if (done[j] || strcmp(d->items[j].label, d->items[i].label) != 0 ||
-			    (d->items[j].kind == MAIL_KIND_RESOLVED) != resolved)
+			    mail_subject_suffix(d->items[j].kind) != suffix)
 				continue;
 			done[j] = 1;
 			count++;
 		}
 		strbuf_printf(&sb, "%s %zu ", groups++ ? "," : ":", count);
 		mail_append_label(&sb, d->items[i].n, count);
-		if (resolved)
-			strbuf_append(&sb, " resolved");
+		strbuf_append(&sb, suffix);
 	}
 	free(done);
 	return strbuf_take(&sb);
@@ -544,11 +554,38 @@ static void mail_update_words(struct strbuf *sb, const struct mail_notice *n)
 		strbuf_append(sb, "the facts below changed");
 }
 
+/* Why silence is news: the escalation said so when it was queued (unanswered_queue.sql). */
+static void mail_unanswered_words(struct strbuf *sb, const struct mail_notice *n)
+{
+	const char *words = mail_notice_str(n, "update");
+	size_t len;
+
+	if (!words) {
+		strbuf_append(sb, "nobody has acknowledged or snoozed this stage");
+		return;
+	}
+	/* the words are a sentence; inside the heading's brackets its full stop goes */
+	len = strlen(words);
+	if (len && words[len - 1] == '.') {
+		char *cut = strndup(words, len - 1);
+
+		mail_append_clean(sb, cut ? cut : words);
+		free(cut);
+		return;
+	}
+	mail_append_clean(sb, words);
+}
+
 static void mail_heading(struct strbuf *sb, const struct mail_item *it)
 {
 	const char *stage = mail_alert_str(it->n->alert, "stage");
 
 	switch (it->kind) {
+	case MAIL_KIND_UNANSWERED:
+		strbuf_append(sb, "Not answered (");
+		mail_unanswered_words(sb, it->n);
+		strbuf_append(sb, "): ");
+		break;
 	case MAIL_KIND_ESCALATED:
 		strbuf_append(sb, "Escalated to ");
 		mail_append_clean(sb, stage ? stage : "a higher stage");

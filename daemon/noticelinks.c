@@ -36,7 +36,7 @@ unsigned noticelinks_wanted(const char *type)
 	if (!type)
 		return 0;
 	if (strcmp(type, "alert.firing") == 0 || strcmp(type, "alert.escalated") == 0 ||
-	    strcmp(type, "alert.updated") == 0)
+	    strcmp(type, "alert.updated") == 0 || strcmp(type, "alert.unanswered") == 0)
 		return NOTICELINKS_ALL;
 	if (strcmp(type, "alert.resolved") == 0)
 		return 1u << NOTICELINKS_OPEN;

@@ -14,7 +14,9 @@ struct noticelinks;
 /* ---- composing ---- */
 
 /* One notice in a digest: one change of one alert, for this recipient. Nothing is copied.
- * type is "alert.firing", "alert.escalated", "alert.updated", "alert.resolved", or
+ * type is "alert.firing", "alert.escalated", "alert.updated", "alert.resolved",
+ * "alert.unanswered" (a stage nobody acknowledged or snoozed in time; its notice's "update"
+ * says so in words), or
  * "delivery.failed" for the operators' report of a notice given up on (its alert then carries
  * rule "delivery", stage "failed" and a summary saying where it went and why it failed). Only
  * the alert's own fields are shown: child_id, subject_id, link, summary, facts, rule, stage;

@@ -37,8 +37,8 @@ const char *noticelinks_kind_name(enum noticelinks_kind k);
 /* "Acknowledge", "Snooze", "Open": the words on the button */
 const char *noticelinks_kind_label(enum noticelinks_kind k);
 
-/* Which links a notice of this type carries: all three for "alert.firing", "alert.escalated"
- * and "alert.updated"; only Open for "alert.resolved" (nothing is left to answer: no reminder or
+/* Which links a notice of this type carries: all three for "alert.firing", "alert.escalated",
+ * "alert.updated" and "alert.unanswered"; only Open for "alert.resolved" (nothing is left to answer: no reminder or
  * escalation follows a resolution); none for anything else (a report about driftwatch itself is
  * about no alert). A bit per enum noticelinks_kind. */
 unsigned noticelinks_wanted(const char *type);

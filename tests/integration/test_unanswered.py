@@ -12,7 +12,9 @@ the day after the stage was first recorded (England and Wales; no bank holiday f
   - C-CP-9 is acknowledged on 21 Nov: never escalated;
   - C-CP-END is snoozed until Mon 7 Dec: escalated on Tue 8 Dec, when the snooze has lapsed;
   - C-NOALLOC (no allocation): escalated on 4 Dec, service_manager going to head_of_service.
-Email goes to a port nobody listens on: the notices stay in the outbox, where they are counted.
+Email goes to a port nobody listens on: the notices stay in the outbox, where they are counted;
+then a real SMTP server comes up and one more run delivers them: the head of service's digest
+says which stage was not answered.
 Prints TAP lines (tests/run.sh).
 """
 
@@ -24,7 +26,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from tap import Tap  # noqa: E402
 from dwtest import (  # noqa: E402
-    TOP, Db, addresses, free_port, run_once, run_test, write_config)
+    TOP, Db, SmtpServer, addresses, email_conf, free_port, make_ca, run_once, run_test,
+    write_config)
 
 DRIVER = os.environ.get("RESPONSES_DRIVER") or os.path.join(
     os.path.dirname(os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/x")),
@@ -166,6 +169,28 @@ def body(t, procs, tmp):
                                            "unsnoozed", "snoozed"]
             and kinds[3]["actor"] == "api:case-system" and kinds[3]["via"] == "api",
             "every response is kept as an event with its actor and channel", kinds)
+
+    # the escalations by email, once a mail server answers
+    ca = make_ca(tmp)
+    smtp = SmtpServer(procs, tmp, "mail", ca)
+    cfg = write_config(tmp, "unanswered-mail", {
+        "database": {"conninfo": db.conninfo("dw-unanswered"), "state_schema": S},
+        "addresses": addresses(),
+        "email": email_conf(smtp.port, ca, SmtpServer.password_file(tmp))})
+    db.run("UPDATE %s.outbox SET next_attempt_at = now() WHERE status = 'pending'" % S)
+    r = run_once(cfg, "2026-12-08")
+    left = db.value("SELECT count(*) FROM %s.outbox WHERE type = 'alert.unanswered' AND "
+                    "channel = 'email' AND status <> 'delivered'" % S)
+    t.check(r.rc in (0, 1) and left == "0",
+            "every alert.unanswered email is delivered once a mail server answers", left,
+            r.diag())
+    hos = [m for m in smtp.messages() if m["to"] == "hos@la.example"
+           and "not answered" in m["subject"]]
+    text = " ".join(" ".join(m["text"].split()) for m in hos)
+    t.check(hos and "Not answered (Not answered in 5 working days" in text
+            and "CP escalation at 15 months" in text,
+            "the head of service's digest says the 15-month stage was not answered in 5 "
+            "working days", "; ".join(m["subject"] for m in smtp.messages()), text[:1500])
 
     # a resolved alert cannot be answered (409)
     db.run("UPDATE casework.cp_plans SET end_date = '2026-12-09' WHERE child_id = 'C-CP-END'")

@@ -613,6 +613,44 @@ static void test_kinds(const struct fixture *f)
 	json_decref(w2);
 }
 
+/* A stage nobody answered (unanswered_queue.sql): listed first, its heading says so in the
+ * notice's words, and the subject does not read as a new alert. */
+static void test_unanswered(const struct fixture *f)
+{
+	struct mail_notice n[2] = { f->n[2], f->n[1] };
+	struct mail_message m;
+	char *text, *html;
+	json_t *w = words("CP escalation at 15 months", "CP escalations at 15 months",
+			  "the episode of CP plans that began with plan CPP-77",
+			  "chair to convene a 15-month review with the CP manager",
+			  "Not answered in 5 working days; now also sent to the head of service.");
+
+	n[1].type = "alert.unanswered";
+	n[1].notice = w;
+	if (compose(n, 2, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		html = part(m.data, "text/html");
+		tap_contains(text, "1. Not answered (Not answered in 5 working days; now also sent to "
+			     "the\n   head of service): CP escalation at 15 months",
+			     "unanswered: first, with the escalation's words and no full stop inside");
+		tap_contains(html, "Not answered (Not answered in 5 working days", "unanswered: html");
+		tap_str(m.subject, "2 drift alerts: 1 CP escalation at 15 months not answered, 1 "
+			"was-not-brought", "unanswered: the subject says not answered");
+		free(text);
+		free(html);
+		mail_message_free(&m);
+	}
+	n[1].notice = NULL;
+	if (compose(&n[1], 1, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_contains(text, "Not answered (nobody has acknowledged or snoozed this stage)",
+			     "unanswered without its words: a plain reason");
+		free(text);
+		mail_message_free(&m);
+	}
+	json_decref(w);
+}
+
 /* What deliver.c sends the operators when a notice has failed for good. */
 static void test_failed(const struct fixture *f)
 {
@@ -689,6 +727,7 @@ int main(void)
 	test_long_lines();
 	test_refusals(&f);
 	test_kinds(&f);
+	test_unanswered(&f);
 	test_failed(&f);
 	fixture_free(&f);
 	return tap_status();
