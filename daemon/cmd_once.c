@@ -17,6 +17,7 @@
 #include "driftwatch/report.h"
 #include "driftwatch/retention.h"
 #include "driftwatch/state.h"
+#include "driftwatch/unanswered.h"
 
 #define ONCE_MAX_TRANSFERS 16
 
@@ -34,6 +35,7 @@ struct once_run {
 	struct eval_request req;
 	struct record *rec;
 	struct eval_result *res;
+	int unanswered_failed;      /* escalation failed: the run fails, its notices still go */
 	int status;
 };
 
@@ -86,7 +88,7 @@ static void once_on_delivered(const struct deliver_stats *st, const char *error,
 		"%zu failed\n", st->claimed, st->delivered, st->emails_sent, st->retried, st->failed);
 	if (error)
 		log_err(run->ctx, "delivery: %s", error);
-	once_prune(run, error || once_rules_status(run) ? 1 : 0);
+	once_prune(run, error || once_rules_status(run) || run->unanswered_failed ? 1 : 0);
 }
 
 static void once_deliver(struct once_run *run)
@@ -103,6 +105,24 @@ static void once_deliver(struct once_run *run)
 		log_err(run->ctx, "delivery: could not start: %s", db_error(run->state));
 		once_stop(run, 1);
 	}
+}
+
+static void once_on_unanswered(int ok, const char *error, const struct unanswered_stats *st,
+			       void *arg)
+{
+	struct once_run *run = arg;
+
+	if (!ok) {
+		/* the evaluation is kept; the next one escalates what this one could not */
+		log_err(run->ctx, "%s", error);
+		run->unanswered_failed = 1;
+	} else if (st->unanswered) {
+		fprintf(stderr, "  unanswered: %lld stage%s escalated; notices: %lld email, %lld "
+			"webhook\n", st->unanswered, st->unanswered == 1 ? "" : "s",
+			st->email_notices, st->webhook_notices);
+	}
+	/* The alerts are in the outbox now: delivery reads them from there. */
+	once_deliver(run);
 }
 
 static void once_on_recorded(int ok, const char *error, const struct record_changes *ch,
@@ -124,8 +144,18 @@ static void once_on_recorded(int ok, const char *error, const struct record_chan
 	if (ch->reports)
 		fprintf(stderr, "  %lld report%s to the operators (rules failing or recovering, "
 			"addresses that cannot be used)\n", ch->reports, ch->reports == 1 ? "" : "s");
-	/* The alerts are in the outbox now: delivery reads them from there. */
-	once_deliver(run);
+	/* Only a full evaluation escalates: a partial one does not know which alerts still fire. */
+	if (run->req.child_ids) {
+		once_deliver(run);
+		return;
+	}
+	if (unanswered_run(run->ctx, run->state, run->res->as_of, once_on_unanswered, run) < 0) {
+		log_err(run->ctx, "escalating unanswered alerts: could not start: %s",
+			db_error(run->state));
+		/* the evaluation is recorded: its notices go out all the same */
+		run->unanswered_failed = 1;
+		once_deliver(run);
+	}
 }
 
 static void once_on_eval(struct eval_result *res, void *arg)

@@ -18,6 +18,7 @@
 #include "driftwatch/sqltext.h"
 #include "driftwatch/state.h"
 #include "driftwatch/strbuf.h"
+#include "driftwatch/unanswered.h"
 
 /* ---- failures ---- */
 
@@ -260,6 +261,24 @@ static void service_report_recorded(struct service *svc, const struct eval_resul
 	service_status(svc, "%s", status);
 }
 
+/* The evaluation stays recorded when escalation fails: the next full one escalates what this
+ * one could not (a stage is due at the first evaluation on or after its day). */
+static void service_on_unanswered(int ok, const char *error, const struct unanswered_stats *st,
+				  void *arg)
+{
+	struct service *svc = arg;
+
+	if (!ok && !service_stopping(svc))
+		log_err(svc->ctx, "%s", error);
+	else if (ok && st->unanswered)
+		log_notice(svc->ctx, "unanswered: %lld stage%s escalated (%lld email, %lld webhook "
+			   "notices)", st->unanswered, st->unanswered == 1 ? "" : "s",
+			   st->email_notices, st->webhook_notices);
+	if (ok && st->email_notices + st->webhook_notices > 0 && !service_stopping(svc))
+		service_deliver_kick(svc);
+	service_eval_end(svc);
+}
+
 static void service_on_recorded(int ok, const char *error, const struct record_changes *ch,
 				void *arg)
 {
@@ -296,6 +315,15 @@ static void service_on_recorded(int ok, const char *error, const struct record_c
 	}
 	if (ch->email_notices + ch->webhook_notices + ch->reports > 0)
 		service_deliver_kick(svc);
+	/* Escalation follows a full evaluation only (a partial one does not know which alerts
+	 * still fire), on the state connection, which stays this evaluation's until it ends. */
+	if (!svc->req.child_ids &&
+	    unanswered_run(svc->ctx, svc->conns[CONN_STATE].db, res->as_of,
+			   service_on_unanswered, svc) == 0)
+		return;
+	if (!svc->req.child_ids)
+		log_err(svc->ctx, "escalating unanswered alerts: could not start: %s",
+			db_error(svc->conns[CONN_STATE].db));
 	service_eval_end(svc);
 }
 

@@ -39,7 +39,9 @@ changes AS (
                 WHEN c.stage_rank > p.stage_rank THEN 'escalated'
                 WHEN c.stage_rank < p.stage_rank THEN 'lowered'
                 WHEN c.notify_key <> p.notify_key THEN 'updated'
-                WHEN $4::int > 0 AND p.acknowledged_at IS NULL
+                WHEN $4::int > 0
+                     AND NOT (p.acknowledged_at IS NOT NULL AND p.ack_stage = p.stage
+                              AND p.ack_stage_since = p.stage_since)
                      AND NOT coalesce(p.snoozed_until >= $2::date, false)
                      AND p.last_notified_on <= $2::date - $4::int THEN 'reminder'
            END AS kind,
@@ -61,7 +63,10 @@ renamed AS (
            last_seen_eval = $5::bigint,
            last_changed_on = CASE
                WHEN a.stage_rank <> ch.stage_rank OR a.notify_key <> ch.notify_key THEN $2::date
-               ELSE a.last_changed_on END
+               ELSE a.last_changed_on END,
+           stage_since = CASE
+               WHEN a.status <> 'firing' OR a.stage_rank <> ch.stage_rank THEN $2::date
+               ELSE a.stage_since END
       FROM changes ch
      WHERE ch.renamed AND a.alert_id = ch.prev_id
     RETURNING a.alert_id, a.fingerprint
@@ -69,12 +74,12 @@ renamed AS (
 inserted AS (
     INSERT INTO @state@.alerts AS a (fingerprint, rule, child_id, subject_id, stage, stage_rank,
            status, notify_key, payload, destinations, first_fired_on, last_changed_on,
-           last_seen_on, last_notified_on, last_seen_eval)
+           last_seen_on, last_notified_on, last_seen_eval, stage_since)
     SELECT fingerprint, rule, child_id, subject_id, stage, stage_rank, 'firing', notify_key,
            payload, destinations, $2::date, $2::date, $2::date,
            CASE WHEN kind IN ('firing', 'escalated', 'updated', 'reminder') THEN $2::date
                 ELSE prev_notified_on END,
-           $5::bigint
+           $5::bigint, $2::date
       FROM changes
      WHERE NOT renamed
     ON CONFLICT (fingerprint) DO UPDATE
@@ -86,7 +91,12 @@ inserted AS (
            last_changed_on = CASE
                WHEN a.status <> 'firing' OR a.stage_rank <> EXCLUDED.stage_rank
                     OR a.notify_key <> EXCLUDED.notify_key THEN EXCLUDED.last_seen_on
-               ELSE a.last_changed_on END
+               ELSE a.last_changed_on END,
+           -- the day the current stage was first recorded: escalation counts from it
+           stage_since = CASE
+               WHEN a.status <> 'firing' OR a.stage_rank <> EXCLUDED.stage_rank
+                    THEN EXCLUDED.last_seen_on
+               ELSE a.stage_since END
     RETURNING a.alert_id, a.fingerprint
 ),
 upserted AS (

@@ -1,0 +1,211 @@
+/* responses: checks a person's answer to an alert and records it as an event and a state. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/calendar.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/responses.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+#include "driftwatch/utf8.h"
+
+static const char *const reasons[] = {
+	"strategy_agreed", "legal_planning", "step_down_planned", "case_closing", "data_wrong",
+	"other",
+};
+
+static const char *const kinds[] = {
+	[RESPONSES_ACKNOWLEDGE] = "acknowledged",
+	[RESPONSES_SNOOZE] = "snoozed",
+	[RESPONSES_UNSNOOZE] = "unsnoozed",
+};
+
+struct responses_op {
+	responses_done_cb cb;
+	void *arg;
+};
+
+int responses_reason_valid(const char *reason)
+{
+	for (size_t i = 0; reason && i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (strcmp(reasons[i], reason) == 0)
+			return 1;
+	return 0;
+}
+
+static int refuse(struct responses_result *out, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(struct responses_result *out, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(out, 0, sizeof(*out));
+	out->outcome = RESPONSES_INVALID;
+	out->field = field;
+	va_start(ap, fmt);
+	vsnprintf(out->error, sizeof(out->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Characters, not bytes: the limit people are told is 1,000 characters. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+static int has_text(const char *s)
+{
+	return s && *s;
+}
+
+/* An actor is someone: an email address (people) or "api:name" (an API token's name). */
+static int actor_valid(const char *actor)
+{
+	const char *at;
+
+	if (!has_text(actor) || !utf8_valid(actor) || strlen(actor) > 320)
+		return 0;
+	if (strncmp(actor, "api:", 4) == 0)
+		return actor[4] != '\0';
+	at = strchr(actor, '@');
+	return at && at != actor && at[1] != '\0' && !strchr(actor, ' ');
+}
+
+static int check_note(const struct responses_request *req, struct responses_result *out)
+{
+	if (!req->note)
+		return 0;
+	if (!utf8_valid(req->note))
+		return refuse(out, "note", "note: not valid UTF-8");
+	if (utf8_chars(req->note) > RESPONSES_NOTE_MAX)
+		return refuse(out, "note", "note: %zu characters, at most %d are kept",
+			      utf8_chars(req->note), RESPONSES_NOTE_MAX);
+	return 0;
+}
+
+static int check_snooze(const struct responses_request *req, int max_days,
+			struct responses_result *out)
+{
+	int32_t until;
+	char last[CALENDAR_DAY_LEN];
+
+	if (!has_text(req->reason))
+		return refuse(out, "reason", "reason: required to snooze (strategy_agreed, "
+			      "legal_planning, step_down_planned, case_closing, data_wrong or other)");
+	if (!responses_reason_valid(req->reason))
+		return refuse(out, "reason", "reason: not one of strategy_agreed, legal_planning, "
+			      "step_down_planned, case_closing, data_wrong, other");
+	if (strcmp(req->reason, "other") == 0 && !has_text(req->note))
+		return refuse(out, "note", "note: required when the reason is other");
+	if (!has_text(req->until))
+		return refuse(out, "until", "until: required to snooze (YYYY-MM-DD)");
+	if (calendar_day_parse(req->until, &until) < 0)
+		return refuse(out, "until", "until: not a date in the form YYYY-MM-DD");
+	if (until <= req->today)
+		return refuse(out, "until", "until: must be after today");
+	if ((int64_t)until > (int64_t)req->today + max_days)
+		return refuse(out, "until", "until: at most %d days ahead (%s)", max_days,
+			      calendar_day_format(req->today + max_days, last, sizeof(last)));
+	return 0;
+}
+
+int responses_check(const struct responses_request *req, int max_snooze_days,
+		    struct responses_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!has_text(req->fingerprint) || !utf8_valid(req->fingerprint) ||
+	    strlen(req->fingerprint) > 128)
+		return refuse(out, "fingerprint", "fingerprint: not an alert's fingerprint");
+	if (!actor_valid(req->actor))
+		return refuse(out, "actor", "actor: must be an email address or api:NAME");
+	if (!req->via || (strcmp(req->via, "link") != 0 && strcmp(req->via, "api") != 0 &&
+			  strcmp(req->via, "page") != 0))
+		return refuse(out, "via", "via: must be link, api or page");
+	if (check_note(req, out) < 0)
+		return -1;
+	if (req->kind == RESPONSES_SNOOZE)
+		return check_snooze(req, max_snooze_days, out);
+	if (has_text(req->reason))
+		return refuse(out, "reason", "reason: only a snooze takes a reason");
+	if (has_text(req->until))
+		return refuse(out, "until", "until: only a snooze takes a date");
+	return 0;
+}
+
+static void responses_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct responses_op *op = arg;
+	struct responses_result r;
+	const char *outcome;
+
+	memset(&r, 0, sizeof(r));
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		r.outcome = RESPONSES_FAILED;
+		snprintf(r.error, sizeof(r.error), "recording the response failed: %s",
+			 res ? PQresultErrorMessage(res) : db_error(conn));
+	} else {
+		outcome = PQgetvalue(res, 0, 0);
+		snprintf(r.stage, sizeof(r.stage), "%s", PQgetvalue(res, 0, 1));
+		if (strcmp(outcome, "recorded") == 0) {
+			r.outcome = RESPONSES_RECORDED;
+		} else if (strcmp(outcome, "resolved") == 0) {
+			r.outcome = RESPONSES_RESOLVED;
+			snprintf(r.error, sizeof(r.error), "the alert is resolved: there is "
+				 "nothing left to answer");
+		} else {
+			r.outcome = RESPONSES_NOT_FOUND;
+			r.field = "fingerprint";
+			snprintf(r.error, sizeof(r.error), "no alert has this fingerprint");
+		}
+	}
+	op->cb(&r, op->arg);
+	free(op);
+}
+
+int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct responses_request *req,
+		     struct responses_result *refused, responses_done_cb cb, void *arg)
+{
+	struct responses_op *op;
+	char *ident, *sql;
+	char today[CALENDAR_DAY_LEN];
+	const char *params[8];
+	int rc;
+
+	if (responses_check(req, ctx->cfg->responses.max_snooze_days, refused) < 0)
+		return 1;
+	op = calloc(1, sizeof(*op));
+	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
+	sql = ident ? strbuf_subst(sql_responses_record, "@state@", ident) : NULL;
+	free(ident);
+	if (!op || !sql) {
+		free(op);
+		free(sql);
+		return -1;
+	}
+	op->cb = cb;
+	op->arg = arg;
+	params[0] = req->fingerprint;
+	params[1] = kinds[req->kind];
+	params[2] = req->actor;
+	params[3] = req->via;
+	params[4] = has_text(req->reason) ? req->reason : NULL;
+	params[5] = has_text(req->note) ? req->note : NULL;
+	params[6] = req->kind == RESPONSES_SNOOZE ? req->until : NULL;
+	params[7] = calendar_day_format(req->today, today, sizeof(today));
+	rc = db_query(conn, sql, 8, params, responses_on_recorded, op);
+	free(sql);
+	if (rc < 0)
+		free(op);
+	return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,17 @@
+-- unanswered_candidates: the firing alerts whose current stage nobody has answered, after a full
+-- evaluation of day T (RESPONSES.md, "Escalation when nobody answers"): no acknowledgement of
+-- this stage, no snooze in force on T (a snooze to a day before T has lapsed), and no
+-- alert.unanswered for this stage since it was first recorded. unanswered.c works out in C which
+-- of them are due (escalation_due) and queues those with unanswered_queue.sql.
+-- $1 date  T
+SELECT a.alert_id, a.rule, a.stage, a.stage_since
+  FROM @state@.alerts a
+ WHERE a.status = 'firing'
+   AND a.stage_since < $1::date
+   AND NOT (a.acknowledged_at IS NOT NULL AND a.ack_stage = a.stage
+            AND a.ack_stage_since = a.stage_since)
+   AND NOT coalesce(a.snoozed_until >= $1::date, false)
+   AND NOT EXISTS (SELECT 1 FROM @state@.alert_events e
+                    WHERE e.alert_id = a.alert_id AND e.kind = 'unanswered'
+                      AND e.stage = a.stage AND e.as_of >= a.stage_since)
+ ORDER BY a.alert_id;

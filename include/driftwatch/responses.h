@@ -1,0 +1,65 @@
+/* responses: people's answers to an alert (acknowledge, snooze, unsnooze) recorded in the state
+ * schema as events of the alert and as its response state (RESPONSES.md, "Responses"). */
+#ifndef DRIFTWATCH_RESPONSES_H
+#define DRIFTWATCH_RESPONSES_H
+
+#include <stdint.h>
+
+struct dw_ctx;
+struct db_conn;
+
+/* RESPONSES.md: a note is at most this many characters. */
+#define RESPONSES_NOTE_MAX 1000
+
+enum responses_kind {
+	RESPONSES_ACKNOWLEDGE,
+	RESPONSES_SNOOZE,
+	RESPONSES_UNSNOOZE,
+};
+
+/* One response. Strings are the caller's and need live only until responses_record returns
+ * (libpq copies parameters). */
+struct responses_request {
+	enum responses_kind kind;
+	const char *fingerprint;
+	const char *actor;          /* an email address, or "api:name" */
+	const char *via;            /* "link", "api" or "page" */
+	const char *reason;         /* snooze: one of RESPONSES.md's reasons; else NULL */
+	const char *note;           /* NULL or "" for none; required with reason "other" */
+	const char *until;          /* snooze: YYYY-MM-DD, after today; else NULL */
+	int32_t today;              /* the day it is made (calendar.h day number) */
+};
+
+/* What became of it; the HTTP status an API would answer is given for each. */
+enum responses_outcome {
+	RESPONSES_RECORDED,         /* 200 */
+	RESPONSES_INVALID,          /* 400: field names the value at fault */
+	RESPONSES_NOT_FOUND,        /* 404: no alert has this fingerprint */
+	RESPONSES_RESOLVED,         /* 409: the alert is resolved; nothing was recorded */
+	RESPONSES_FAILED,           /* 500: the database failed; error says how */
+};
+
+struct responses_result {
+	enum responses_outcome outcome;
+	const char *field;          /* RESPONSES_INVALID: "note", "until", "reason", ... */
+	char error[256];            /* a sentence for the person, naming the field */
+	char stage[64];             /* RESPONSES_RECORDED: the stage it answered */
+};
+
+typedef void (*responses_done_cb)(const struct responses_result *res, void *arg);
+
+/* 1 when reason is one of RESPONSES.md's snooze reasons. */
+int responses_reason_valid(const char *reason);
+
+/* Checks req without the database: 0, or -1 with out->outcome RESPONSES_INVALID, out->field
+ * and out->error filled. max_snooze_days is responses.max_snooze_days. */
+int responses_check(const struct responses_request *req, int max_snooze_days,
+		    struct responses_result *out);
+
+/* Checks req (as responses_check) and records it on conn (the state database, connected):
+ * returns 0 when sent (cb runs once, later), 1 when refused by the checks (*refused filled, cb
+ * never runs), -1 when it could not be sent (db_error says why; cb never runs). */
+int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct responses_request *req,
+		     struct responses_result *refused, responses_done_cb cb, void *arg);
+
+#endif

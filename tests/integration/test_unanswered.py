@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Escalation when nobody answers (RESPONSES.md), over a simulated fortnight of
+`driftwatchd --once --as-of D`, with responses recorded through the responses module
+(build/san/responses_driver), and the checks that module makes on a response.
+
+Fixture tests/fixtures/once_lifecycle.sql (cp_neglect_duration and was_not_brought alerts) from
+Saturday 2026-11-21 to Tuesday 2026-12-08, one evaluation a day. Working days are counted from
+the day after the stage was first recorded (England and Wales; no bank holiday falls in it):
+  - a stage first recorded on Sat 21 Nov reaches 10 working days on Fri 4 Dec;
+  - C-CP-15 reaches 15m on Sun 22 Nov: 5 working days (to head_of_service) on Fri 27 Nov, though
+    its 12m stage was acknowledged on 21 Nov (a new stage needs a new answer);
+  - C-CP-9 is acknowledged on 21 Nov: never escalated;
+  - C-CP-END is snoozed until Mon 7 Dec: escalated on Tue 8 Dec, when the snooze has lapsed;
+  - C-NOALLOC (no allocation): escalated on 4 Dec, service_manager going to head_of_service.
+Email goes to a port nobody listens on: the notices stay in the outbox, where they are counted.
+Prints TAP lines (tests/run.sh).
+"""
+
+import datetime
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from tap import Tap  # noqa: E402
+from dwtest import (  # noqa: E402
+    TOP, Db, addresses, free_port, run_once, run_test, write_config)
+
+DRIVER = os.environ.get("RESPONSES_DRIVER") or os.path.join(
+    os.path.dirname(os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/x")),
+    "responses_driver")
+S = "ua_state"
+
+
+def respond(cfg, today, kind, fp, actor="sup1@la.example", via="link", **kw):
+    args = [DRIVER, "-c", cfg, "--today", today, kind, fp, actor, via]
+    for k in ("reason", "note", "until"):
+        if k in kw:
+            args += ["--" + k, kw[k]]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.strip(), p.stderr
+
+
+def fp_of(db, child):
+    return db.value("SELECT fingerprint FROM %s.alerts WHERE rule = 'cp_neglect_duration' "
+                    "AND child_id = '%s'" % (S, child))
+
+
+def unanswered(db, child):
+    return db.rows("SELECT e.as_of::text AS day, e.stage, e.detail FROM %s.alert_events e "
+                   "JOIN %s.alerts a USING (alert_id) WHERE e.kind = 'unanswered' AND "
+                   "a.rule = 'cp_neglect_duration' AND a.child_id = '%s' ORDER BY e.event_id"
+                   % (S, S, child))
+
+
+def days(first, last):
+    d = datetime.date.fromisoformat(first)
+    while d <= datetime.date.fromisoformat(last):
+        yield d.isoformat()
+        d += datetime.timedelta(days=1)
+
+
+def check_validation(t, db, cfg):
+    today = "2026-11-23"
+    fp = fp_of(db, "C-CP-END")
+    cases = [
+        ("snooze", dict(reason="because", until="2026-12-01"), "reason"),
+        ("snooze", dict(until="2026-12-01"), "reason"),
+        ("snooze", dict(reason="other", until="2026-12-01"), "note"),
+        ("snooze", dict(reason="legal_planning", until=today), "until"),
+        ("snooze", dict(reason="legal_planning", until="2026-11-20"), "until"),
+        ("snooze", dict(reason="legal_planning", until="2027-02-22"), "until"),  # 91 days
+        ("snooze", dict(reason="legal_planning", until="2026-12-32"), "until"),
+        ("acknowledge", dict(note="x" * 1001), "note"),
+        ("acknowledge", dict(reason="legal_planning"), "reason"),
+    ]
+    for kind, kw, field in cases:
+        rc, out, err = respond(cfg, today, kind, fp, **kw)
+        t.check(rc == 3 and out.startswith("invalid %s:" % field),
+                "validation: %s %s is refused naming %s" % (kind, sorted(kw), field),
+                "exit %s: %s %s" % (rc, out, err))
+    rc, out, err = respond(cfg, today, "acknowledge", fp, actor="nobody")
+    t.check(rc == 3 and out.startswith("invalid actor:"), "validation: an actor that is "
+            "neither an address nor api:NAME is refused", out + err)
+    rc, out, err = respond(cfg, today, "acknowledge", fp, via="fax")
+    t.check(rc == 3 and out.startswith("invalid via:"), "validation: via fax is refused",
+            out + err)
+    rc, out, err = respond(cfg, today, "acknowledge", "0" * 64)
+    t.check(rc == 4, "an unknown fingerprint is not found", out + err)
+    n = db.value("SELECT count(*) FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                 "WHERE a.fingerprint = '%s' AND e.actor IS NOT NULL" % (S, S, fp))
+    t.check(n == "0", "validation: nothing refused was recorded", n)
+    # the longest note kept, in characters not bytes (each 'é' is two bytes)
+    rc, out, err = respond(cfg, today, "snooze", fp, reason="other", note="é" * 1000,
+                           until="2027-02-21")
+    t.check(rc == 0, "a 1,000-character note and a snooze exactly 90 days ahead are kept",
+            out + err)
+    rc, out, err = respond(cfg, today, "unsnooze", fp, actor="api:case-system", via="api")
+    t.check(rc == 0, "unsnooze through the API as api:case-system", out + err)
+
+
+def body(t, procs, tmp):
+    db = Db("dw_unanswered")
+    db.recreate()
+    db.load(os.path.join(TOP, "rules", "contract.sql"),
+            os.path.join(TOP, "tests", "fixtures", "once_lifecycle.sql"))
+    cfg = write_config(tmp, "unanswered", {
+        "database": {"conninfo": db.conninfo("dw-unanswered"), "state_schema": S},
+        "addresses": addresses(),
+        "email": {"smtp_url": "smtp://127.0.0.1:%d" % free_port(), "tls": "none",
+                  "from": "driftwatch@la.example"}})
+    t.check(os.access(DRIVER, os.X_OK), "the responses driver is built (%s)" % DRIVER)
+
+    for day in days("2026-11-21", "2026-12-08"):
+        r = run_once(cfg, day)
+        t.check(r.rc in (0, 1) and not r.sanitizer() and "escalating" not in r.err,
+                "--once --as-of %s runs (escalation included)" % day, r.diag())
+        if day == "2026-11-21":
+            rc, out, err = respond(cfg, day, "acknowledge", fp_of(db, "C-CP-9"),
+                                   note="discussed in supervision")
+            t.check(rc == 0 and out == "recorded 9m", "C-CP-9 acknowledged at 9m", out + err)
+            rc, out, err = respond(cfg, day, "acknowledge", fp_of(db, "C-CP-15"))
+            t.check(rc == 0 and out == "recorded 12m", "C-CP-15 acknowledged at 12m",
+                    out + err)
+        if day == "2026-11-22":
+            check_validation(t, db, cfg)
+            rc, out, err = respond(cfg, "2026-11-23", "snooze", fp_of(db, "C-CP-END"),
+                                   reason="strategy_agreed", until="2026-12-07",
+                                   note="neglect strategy meeting held")
+            t.check(rc == 0, "C-CP-END snoozed until 7 Dec", out + err)
+
+    got = unanswered(db, "C-CP-15")
+    t.check([(g["day"], g["stage"]) for g in got] == [("2026-11-27", "15m")],
+            "C-CP-15: one alert.unanswered, for 15m on its 5th working day (27 Nov); the 12m "
+            "acknowledgement does not answer 15m", got)
+    hos = db.value("SELECT count(*) FROM %s.outbox o JOIN %s.alerts a USING (alert_id) "
+                   "WHERE o.type = 'alert.unanswered' AND a.child_id = 'C-CP-15' AND "
+                   "o.destination = 'hos@la.example' AND o.role = 'head_of_service'" % (S, S))
+    t.check(hos == "1", "C-CP-15: the notice goes to head_of_service once", hos)
+    others = db.value("SELECT count(*) FROM %s.outbox o JOIN %s.alerts a USING (alert_id) "
+                      "WHERE o.type = 'alert.unanswered' AND a.child_id = 'C-CP-15' AND "
+                      "o.destination <> 'hos@la.example'" % (S, S))
+    t.check(int(others) >= 1, "C-CP-15: and to the alert's own recipients", others)
+    got = unanswered(db, "C-CP-9")
+    t.check(got == [], "C-CP-9, acknowledged at its stage: never escalated", got)
+    got = unanswered(db, "C-CP-END")
+    t.check([g["day"] for g in got] == ["2026-12-08"],
+            "C-CP-END: not escalated while snoozed; once on 8 Dec, the snooze lapsed", got)
+    got = unanswered(db, "C-NOALLOC")
+    t.check([(g["day"], g["stage"]) for g in got] == [("2026-12-04", "9m")],
+            "C-NOALLOC: once, on its 10th working day (4 Dec)", got)
+    t.check(bool(got) and got[0]["detail"]["unresolved"][0]["role"] == "service_manager"
+            and got[0]["detail"]["also_sent_to"][0]["destination"] == "hos@la.example",
+            "C-NOALLOC: service_manager goes to head_of_service, and the event says why", got)
+    dup = db.value("SELECT count(*) FROM (SELECT alert_id, stage FROM %s.alert_events WHERE "
+                   "kind = 'unanswered' GROUP BY 1, 2 HAVING count(*) > 1) d" % S)
+    t.check(dup == "0", "no stage is escalated twice", dup)
+    early = db.value("SELECT count(*) FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                     "WHERE e.kind = 'unanswered' AND a.rule = 'cp_neglect_duration' AND "
+                     "e.stage = '9m' AND e.as_of < '2026-12-04'" % (S, S))
+    t.check(early == "0", "no 9m stage escalated before its 10th working day", early)
+    kinds = db.rows("SELECT kind, actor, via, reason, stage FROM %s.alert_events WHERE actor "
+                    "IS NOT NULL ORDER BY event_id" % S)
+    t.check([k["kind"] for k in kinds] == ["acknowledged", "acknowledged", "snoozed",
+                                           "unsnoozed", "snoozed"]
+            and kinds[3]["actor"] == "api:case-system" and kinds[3]["via"] == "api",
+            "every response is kept as an event with its actor and channel", kinds)
+
+    # a resolved alert cannot be answered (409)
+    db.run("UPDATE casework.cp_plans SET end_date = '2026-12-09' WHERE child_id = 'C-CP-END'")
+    r = run_once(cfg, "2026-12-09")
+    st = db.value("SELECT status FROM %s.alerts WHERE rule = 'cp_neglect_duration' AND "
+                  "child_id = 'C-CP-END'" % S)
+    rc, out, err = respond(cfg, "2026-12-09", "acknowledge", fp_of(db, "C-CP-END"))
+    t.check(st == "resolved" and rc == 5 and out.startswith("resolved:"),
+            "a response to a resolved alert is refused as resolved", st, out + err)
+
+
+def main():
+    t = Tap()
+    return run_test(t, "unanswered", lambda procs, tmp: body(t, procs, tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
