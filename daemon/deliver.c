@@ -12,9 +12,12 @@
 #include "driftwatch/curl_loop.h"
 #include "driftwatch/db.h"
 #include "driftwatch/deliver.h"
+#include "driftwatch/errmsg.h"
 #include "driftwatch/hostmatch.h"
+#include "driftwatch/linktoken.h"
 #include "driftwatch/log.h"
 #include "driftwatch/mail.h"
+#include "driftwatch/noticelinks.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/url_redact.h"
@@ -111,6 +114,7 @@ struct deliver {
 	size_t n_secrets;
 	struct webhook_secret team_secret;
 	int have_team_secret;
+	struct deliver_links *links;  /* NULL: notices go without links */
 	char *claim_webhook_sql;
 	char *claim_email_sql;
 	char *result_sql;
@@ -270,6 +274,64 @@ static int deliver_load_secrets(struct dw_ctx *ctx, struct deliver_secret **out,
 	*out = s;
 	*n_out = cfg->n_webhooks;
 	return 0;
+}
+
+/* Links in notices (RESPONSES.md): the key and what it signs for, copied like the secrets so a
+ * reload can free the configuration they came from. */
+struct deliver_links {
+	struct linktoken_key key;
+	char *public_url;
+	int link_days;
+};
+
+static void deliver_links_free(struct deliver_links *l)
+{
+	if (!l)
+		return;
+	linktoken_key_clear(&l->key);
+	free(l->public_url);
+	free(l);
+}
+
+/* The link secret, read once here as the webhook secrets are. One that cannot be read stops the
+ * links, not delivery: notices go without them, and this says why, once per start or reload.
+ * *out is NULL when links are off or broken; fails only when memory runs out. */
+static int deliver_load_links(struct dw_ctx *ctx, struct deliver_links **out, char *err,
+			      size_t errsz)
+{
+	const struct config_web *w = &ctx->cfg->web;
+	struct deliver_links *l;
+	char why[512];
+
+	*out = NULL;
+	if (!w->public_url || !w->link_secret_file)
+		return 0;
+	if (!(l = calloc(1, sizeof(*l))) || !(l->public_url = strdup(w->public_url))) {
+		deliver_links_free(l);
+		return errmsg_set(err, errsz, "out of memory");
+	}
+	if (linktoken_key_load(&l->key, w->link_secret_file, why, sizeof(why)) < 0) {
+		log_err(ctx, "delivery: %s: web.link_secret_file: %s; notices go without their "
+			"Acknowledge, Snooze and Open links until it is fixed (SIGHUP to reload)",
+			ctx->cfg->path, why);
+		deliver_links_free(l);
+		return 0;
+	}
+	l->link_days = w->link_days;
+	*out = l;
+	return 0;
+}
+
+/* What noticelinks.h needs, borrowed from d; NULL when links are off. */
+static const struct noticelinks *deliver_noticelinks(const struct deliver *d,
+						     struct noticelinks *nl)
+{
+	if (!d->links)
+		return NULL;
+	nl->public_url = d->links->public_url;
+	nl->key = &d->links->key;
+	nl->link_days = d->links->link_days;
+	return nl;
 }
 
 static const struct webhook_secret *deliver_secret_for(struct deliver *d, const char *url,
@@ -608,16 +670,25 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 	deliver_job_end(job);
 }
 
-static char *deliver_webhook_body(const char *type, const char *payload, time_t now)
+static char *deliver_webhook_body(struct deliver *d, const char *type, const char *payload,
+				  time_t now)
 {
-	char stamp[32];
+	char stamp[32], why[256];
 	json_error_t jerr;
 	json_t *data = json_loads(payload, 0, &jerr);
+	struct noticelinks nl;
 	json_t *o;
 	char *text;
 
 	if (!data)
 		return NULL;
+	/* links are added as the request is made, not recorded with the notice: a notice recorded
+	 * before links were configured gets them, and one without them goes as it was */
+	if (noticelinks_webhook_actions(deliver_noticelinks(d, &nl), type, data, why,
+					sizeof(why)) < 0)
+		log_warn(d->ctx, "webhook: %s notice for alert %s goes without links: %s", type,
+			 str_or(json_string_value(json_object_get(data, "fingerprint")), "?"),
+			 why);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	o = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", stamp, "data", data);
 	if (!o)
@@ -680,7 +751,7 @@ static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, c
 			 job->lane->shown);
 		return -1;
 	}
-	body = deliver_webhook_body(job->type, job->payload, now);
+	body = deliver_webhook_body(d, job->type, job->payload, now);
 	if (!body) {
 		snprintf(err, errsz, "%s: out of memory building the request", job->lane->shown);
 		return -1;
@@ -791,6 +862,7 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 	json_t **alerts = calloc(n, sizeof(*alerts));
 	json_t **words = calloc(n, sizeof(*words));
 	char err[512] = "out of memory composing the digest";
+	struct noticelinks nl;
 	size_t ok = 0;
 
 	if (!job || !notices || !alerts || !words)
@@ -824,8 +896,9 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 		notices[ok].key = PQgetvalue(res, r, CL_KEY);
 		ok++;
 	}
-	if (ok == n && mail_compose(d->ctx->cfg->email.from, to, time(NULL), notices, n, &job->msg,
-				    err, sizeof(err)) == 0 && (job->to = strdup(to)) != NULL) {
+	if (ok == n && mail_compose_links(d->ctx->cfg->email.from, to, time(NULL),
+					  deliver_noticelinks(d, &nl), notices, n, &job->msg, err,
+					  sizeof(err)) == 0 && (job->to = strdup(to)) != NULL) {
 		deliver_enqueue(d, job);
 		goto out;
 	}
@@ -1428,6 +1501,7 @@ static void deliver_destroy(struct deliver *d)
 {
 	deliver_secrets_free(d->secrets, d->n_secrets);
 	webhook_secret_clear(&d->team_secret);
+	deliver_links_free(d->links);
 	deliver_lanes_free(d);
 	mail_sender_free(d->mail);
 	json_decref(d->results);
@@ -1533,7 +1607,8 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct cur
 		return NULL;
 	}
 	if (deliver_load_secrets(ctx, &d->secrets, &d->n_secrets, &d->team_secret,
-				 &d->have_team_secret, err, errsz) < 0) {
+				 &d->have_team_secret, err, errsz) < 0 ||
+	    deliver_load_links(ctx, &d->links, err, errsz) < 0) {
 		deliver_destroy(d);
 		return NULL;
 	}
@@ -1584,6 +1659,7 @@ int deliver_reload(struct deliver *d, char *err, size_t errsz)
 {
 	struct deliver_secret *secrets;
 	struct webhook_secret team;
+	struct deliver_links *links;
 	struct mail_sender *mail;
 	size_t n;
 	int have_team, failed;
@@ -1594,6 +1670,11 @@ int deliver_reload(struct deliver *d, char *err, size_t errsz)
 	memset(&team, 0, sizeof(team));
 	if (deliver_load_secrets(d->ctx, &secrets, &n, &team, &have_team, err, errsz) < 0)
 		return -1;
+	if (deliver_load_links(d->ctx, &links, err, errsz) < 0) {
+		deliver_secrets_free(secrets, n);
+		webhook_secret_clear(&team);
+		return -1;
+	}
 	/* as at the start: a mail server that cannot start stops email only */
 	mail = deliver_mail_new(d, why, sizeof(why), &failed);
 	if (failed)
@@ -1608,6 +1689,8 @@ int deliver_reload(struct deliver *d, char *err, size_t errsz)
 	d->n_secrets = n;
 	d->team_secret = team;
 	d->have_team_secret = have_team;
+	deliver_links_free(d->links);
+	d->links = links;
 	d->mail = mail;
 	/* what waits was signed (or composed) under the old settings: it is claimed again */
 	deliver_release_all(d, "the configuration was reloaded");

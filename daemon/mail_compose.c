@@ -10,6 +10,7 @@
 #include "driftwatch/facts.h"
 #include "driftwatch/mail.h"
 #include "driftwatch/mailaddr.h"
+#include "driftwatch/noticelinks.h"
 #include "driftwatch/strbuf.h"
 
 #define MAIL_LINE_MAX 76       /* RFC 2045 and 2047: encoded lines stay within this */
@@ -143,6 +144,7 @@ struct mail_digest {
 	struct mail_item *items;
 	size_t n;
 	const char *to;      /* the person it goes to */
+	const struct noticelinks *links; /* NULL: no links (as before links existed) */
 };
 
 static void mail_digest_free(struct mail_digest *d)
@@ -501,6 +503,8 @@ struct mail_notice_text {
 	char *heading;
 	struct mail_line lines[MAIL_NOTICE_LINES];
 	size_t n;
+	/* the Acknowledge, Snooze and Open links (noticelinks.h) for this reader, or NULL each */
+	char *actions[NOTICELINKS_KINDS];
 	int failed;
 };
 
@@ -509,6 +513,7 @@ static void mail_notice_text_free(struct mail_notice_text *t)
 	free(t->heading);
 	for (size_t i = 0; i < t->n; i++)
 		free(t->lines[i].text);
+	noticelinks_free(t->actions);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -600,8 +605,21 @@ static const char *mail_why_you(const json_t *alert, const char *to)
 	return NULL;
 }
 
+/* The links for this notice and reader. A link that cannot be signed (an alert recorded with
+ * no fingerprint or day) leaves the notice without links rather than the reader without the
+ * notice: the notice is what matters, and the links are a convenience. */
+static void mail_notice_links(const struct mail_item *it, const struct noticelinks *links,
+			      const char *to, struct mail_notice_text *t)
+{
+	char why[256];
+
+	if (noticelinks_make(links, it->n->type, it->n->alert, to, t->actions, why,
+			     sizeof(why)) < 0)
+		noticelinks_free(t->actions);
+}
+
 static int mail_notice_text(const struct mail_item *it, const char *to,
-			    struct mail_notice_text *t)
+			    const struct noticelinks *links, struct mail_notice_text *t)
 {
 	const char *why = mail_why_you(it->n->alert, to);
 	const json_t *a = it->n->alert;
@@ -686,6 +704,7 @@ static int mail_notice_text(const struct mail_item *it, const char *to,
 		strbuf_append(&sb, "review in supervision");
 	mail_notice_add(t, "Expected of you", &sb, NULL);
 	strbuf_free(&sb);
+	mail_notice_links(it, links, to, t);
 	return !t->heading || t->failed ? -1 : 0;
 }
 
@@ -763,6 +782,15 @@ static void mail_text_notice(struct strbuf *out, size_t num, const struct mail_n
 		mail_wrap(out, h, "      ", t->lines[i].text);
 		free(h);
 	}
+	/* plain URLs, each on its own line, for a reader (or a mail program) without HTML */
+	for (int k = 0; k < NOTICELINKS_KINDS; k++) {
+		char lead[32];
+
+		if (!t->actions[k])
+			continue;
+		snprintf(lead, sizeof(lead), "   %s: ", noticelinks_kind_label(k));
+		mail_wrap(out, lead, "      ", t->actions[k]);
+	}
 	strbuf_append(out, "\n");
 }
 
@@ -782,7 +810,51 @@ static void mail_html_escape(struct strbuf *out, const char *s)
 	}
 }
 
-static void mail_html_notice(struct strbuf *out, const struct mail_notice_text *t)
+/* Inline styles only (mail programs drop <style>): without them these are plain links with
+ * their words, separated by spaces, which is what a screen reader or a text browser gets. */
+#define MAIL_BUTTON_STYLE "display:inline-block;padding:6px 14px;margin:0 6px 6px 0;" \
+	"border:2px solid #1d4f91;border-radius:4px;color:#1d4f91;font-weight:bold;" \
+	"text-decoration:none"
+
+static const char *const mail_button_purpose[NOTICELINKS_KINDS] = {
+	"Acknowledge this alert", "Snooze this alert", "Open this alert's page"
+};
+
+/* The links as buttons: real links with words, never images; each names what it does to
+ * which alert, since a digest holds many with the same three words. */
+static void mail_html_actions(struct strbuf *out, const struct mail_notice_text *t,
+			      const char *child)
+{
+	int any = 0;
+
+	for (int k = 0; k < NOTICELINKS_KINDS; k++)
+		any |= t->actions[k] != NULL;
+	if (!any)
+		return;
+	strbuf_append(out, "<p>");
+	for (int k = 0, first = 1; k < NOTICELINKS_KINDS; k++) {
+		if (!t->actions[k])
+			continue;
+		strbuf_append(out, first ? "" : " ");
+		first = 0;
+		strbuf_append(out, "<a href=\"");
+		mail_html_escape(out, t->actions[k]);
+		strbuf_append(out, "\" style=\"" MAIL_BUTTON_STYLE "\" aria-label=\"");
+		mail_html_escape(out, mail_button_purpose[k]);
+		if (child) {
+			strbuf_append(out, " (child ");
+			mail_html_escape(out, child);
+			strbuf_append(out, ")");
+		}
+		strbuf_append(out, "\">");
+		mail_html_escape(out, noticelinks_kind_label(k));
+		strbuf_append(out, "</a>");
+	}
+	strbuf_append(out, "</p>\n");
+}
+
+static void mail_html_notice(struct strbuf *out, const struct mail_notice_text *t,
+			     const char *child)
 {
 	strbuf_append(out, "<li>\n<p><strong>");
 	mail_html_escape(out, t->heading);
@@ -799,7 +871,9 @@ static void mail_html_notice(struct strbuf *out, const struct mail_notice_text *
 		mail_html_escape(out, t->lines[i].text);
 		strbuf_append(out, t->lines[i].href ? "</a></li>\n" : "</li>\n");
 	}
-	strbuf_append(out, "</ul>\n</li>\n");
+	strbuf_append(out, "</ul>\n");
+	mail_html_actions(out, t, child);
+	strbuf_append(out, "</li>\n");
 }
 
 /* ---- quoted-printable (RFC 2045 6.7) ---- */
@@ -859,13 +933,13 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 	for (size_t i = 0; i < d->n; i++) {
 		struct mail_notice_text t;
 
-		if (mail_notice_text(&d->items[i], d->to, &t) < 0) {
+		if (mail_notice_text(&d->items[i], d->to, d->links, &t) < 0) {
 			text->failed = 1;
 			mail_notice_text_free(&t);
 			return;
 		}
 		mail_text_notice(text, i + 1, &t);
-		mail_html_notice(html, &t);
+		mail_html_notice(html, &t, mail_alert_str(d->items[i].n->alert, "child_id"));
 		mail_notice_text_free(&t);
 	}
 	strbuf_append(html, "</ol>\n<p><small>");
@@ -941,7 +1015,14 @@ static void mail_part(struct strbuf *m, const char *boundary, const char *type,
 int mail_compose(const char *from, const char *to, time_t date, const struct mail_notice *notices,
 		 size_t n, struct mail_message *out, char *err, size_t errsz)
 {
-	struct mail_digest d = { NULL, 0, to };
+	return mail_compose_links(from, to, date, NULL, notices, n, out, err, errsz);
+}
+
+int mail_compose_links(const char *from, const char *to, time_t date,
+		       const struct noticelinks *links, const struct mail_notice *notices,
+		       size_t n, struct mail_message *out, char *err, size_t errsz)
+{
+	struct mail_digest d = { NULL, 0, to, links };
 	struct strbuf text, html, m;
 	char hex[65], datebuf[64], boundary[48];
 

@@ -9,6 +9,7 @@
 
 struct curl_loop;
 struct config_email;
+struct noticelinks;
 
 /* ---- composing ---- */
 
@@ -45,6 +46,14 @@ struct mail_message {
  * zeroed. */
 int mail_compose(const char *from, const char *to, time_t date, const struct mail_notice *notices,
 		 size_t n, struct mail_message *out, char *err, size_t errsz);
+
+/* mail_compose, and each alert's notice carries the Acknowledge, Snooze and Open links of
+ * noticelinks.h for `to` (the HTML part as buttons, the text part as URLs). links NULL, or
+ * without a key, composes exactly what mail_compose does. The Message-ID does not depend on the
+ * links. An alert whose links cannot be signed (no fingerprint or as_of) goes without them. */
+int mail_compose_links(const char *from, const char *to, time_t date,
+		       const struct noticelinks *links, const struct mail_notice *notices,
+		       size_t n, struct mail_message *out, char *err, size_t errsz);
 
 void mail_message_free(struct mail_message *m);
 
