@@ -20,6 +20,7 @@
 #include "driftwatch/record.h"
 #include "driftwatch/sdnotify.h"
 #include "driftwatch/service.h"
+#include "driftwatch/web.h"
 
 /* ---- stopping ---- */
 
@@ -61,6 +62,8 @@ static void run_stop(struct service *svc, const char *why)
 	sdnotify_stopping(svc->sd);
 	http_stop(svc->http);
 	svc->http = NULL;
+	web_stop(svc->web);
+	svc->web = NULL;
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		evtimer_del(timers[i]);
 	if (!svc->deliver) {
@@ -91,6 +94,21 @@ static int run_http_open(struct service *svc)
 	if (http_start(svc->ctx, svc->ctx->cfg->http_listen, svc->budget.http_connections,
 		       &svc->http, err, sizeof(err)) < 0) {
 		log_err(svc->ctx, "http: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The web listener reads its secrets once, at its start: a reload restarts it (closing the
+ * connections open on it), so a rotated link secret or token file is read again. */
+static int run_web_open(struct service *svc)
+{
+	char err[512];
+
+	if (!svc->ctx->cfg->web.listen)
+		return 0;
+	if (web_start(svc->ctx, svc->budget.http_connections, &svc->web, err, sizeof(err)) < 0) {
+		log_err(svc->ctx, "web: %s", err);
 		return -1;
 	}
 	return 0;
@@ -164,6 +182,9 @@ void service_apply_reload(struct service *svc)
 		svc->http = NULL;
 		run_http_open(svc);
 	}
+	web_stop(svc->web);
+	svc->web = NULL;
+	run_web_open(svc);
 	run_interval_arm(svc);
 	/* The lock lives on the old database under the old schema's name: take the new one. */
 	if (relead) {
@@ -293,7 +314,7 @@ static int run_start(struct service *svc)
 		log_err(ctx, "could not start: out of memory");
 		return 1;
 	}
-	if (service_deliver_open(svc) < 0 || run_http_open(svc) < 0)
+	if (service_deliver_open(svc) < 0 || run_http_open(svc) < 0 || run_web_open(svc) < 0)
 		return 2;
 	run_timers_arm(svc);
 	log_notice(ctx, "driftwatchd %s started: evaluating every %d s and after midnight (%s)",
@@ -312,6 +333,7 @@ static void run_end(struct service *svc)
 	service_set_run(svc, SERVICE_CANCELLING);
 	curl_loop_free(svc->loop);
 	http_stop(svc->http);
+	web_stop(svc->web);
 	service_conns_close(svc);
 	leader_free(svc->leader);
 	deliver_free(svc->deliver);

@@ -1413,7 +1413,7 @@ static void check_web_links(struct loader *ld, json_t *obj)
 static void load_web(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
 	static const char *const keys[] = { "public_url", "link_secret_file", "link_days",
-					    "listen" };
+					    "listen", "api_tokens_file" };
 	struct config_web *w = &cfg->web;
 	json_t *obj;
 	size_t mark;
@@ -1429,6 +1429,7 @@ static void load_web(struct loader *ld, json_t *root, struct dw_config *cfg)
 	take_file(ld, obj, "link_secret_file", &w->link_secret_file);
 	check_web_links(ld, obj);
 	take_int(ld, obj, "link_days", 1, 365, &w->link_days);
+	take_file(ld, obj, "api_tokens_file", &w->api_tokens_file);
 	/* The API and pages answer people; /metrics answers Prometheus: never one socket. */
 	if (take_checked(ld, obj, "listen", true, SHOW_VALUE, check_listen, &w->listen) ==
 		    TAKE_OK &&
@@ -1845,6 +1846,7 @@ void config_free(struct dw_config *cfg)
 	free(cfg->web.public_url);
 	free(cfg->web.link_secret_file);
 	free(cfg->web.listen);
+	free(cfg->web.api_tokens_file);
 	escalate_free(cfg->responses.escalate, cfg->responses.n_escalate);
 	free(cfg->calendar.closures);
 	/* Every slot, not n_rules: a partial load may have filled more than it counted. */

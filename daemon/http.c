@@ -49,12 +49,16 @@ struct http_conn {
 	struct http_server *srv;
 	struct bufferevent *bev;          /* made by http_new_bev for evhttp */
 	struct evhttp_connection *evcon;  /* NULL until http_on_attach found it */
+	unsigned held;                    /* requests answered later (http_hold): not shed */
 	struct http_conn *prev;
 	struct http_conn *next;
 };
 
 struct http_server {
 	struct dw_ctx *ctx;
+	const char *name;       /* for the log: "http", "web" */
+	http_handler_cb handler;
+	void *handler_arg;
 	struct evhttp *evh;     /* owns the listeners and every open connection */
 	struct evconnlistener *listeners[HTTP_MAX_LISTENERS];  /* evhttp's to free */
 	size_t n_listeners;
@@ -149,8 +153,7 @@ int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 
 /* ---- requests ---- */
 
-/* Sends one reply and returns its status code, for the log line. */
-static int http_send(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+int http_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
 		     const char *body, size_t len)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -175,7 +178,7 @@ static int http_send(struct evhttp_request *req, int code, const char *reason, c
 
 static int http_text(struct evhttp_request *req, int code, const char *reason, const char *body)
 {
-	return http_send(req, code, reason, HTTP_TEXT, body, strlen(body));
+	return http_reply(req, code, reason, HTTP_TEXT, body, strlen(body));
 }
 
 static int http_out_of_memory(struct evhttp_request *req)
@@ -221,11 +224,11 @@ static int http_healthz(struct http_server *srv, struct evhttp_request *req)
 		else if (reason.failed)
 			code = http_out_of_memory(req);
 		else
-			code = http_send(req, HTTP_OK, "OK", HTTP_TEXT, reason.buf, reason.len);
+			code = http_reply(req, HTTP_OK, "OK", HTTP_TEXT, reason.buf, reason.len);
 	} else if (reason.failed)
 		code = http_out_of_memory(req);
 	else
-		code = http_send(req, HTTP_SERVUNAVAIL, "Service Unavailable", HTTP_TEXT,
+		code = http_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", HTTP_TEXT,
 				 reason.buf, reason.len);
 	strbuf_free(&reason);
 	return code;
@@ -241,7 +244,7 @@ static int http_metrics(struct http_server *srv, struct evhttp_request *req)
 	if (text.failed)
 		code = http_out_of_memory(req);
 	else
-		code = http_send(req, HTTP_OK, "OK", METRICS_TEXT_CONTENT_TYPE, text.buf, text.len);
+		code = http_reply(req, HTTP_OK, "OK", METRICS_TEXT_CONTENT_TYPE, text.buf, text.len);
 	strbuf_free(&text);
 	return code;
 }
@@ -272,17 +275,25 @@ static int http_dispatch(struct http_server *srv, struct evhttp_request *req,
 
 static void http_touch(struct http_server *srv, struct evhttp_connection *evcon);
 
-static void http_handle(struct evhttp_request *req, void *arg)
+/* evhttp's one callback: the connection that asks is not idle (the cap closes others first),
+ * then the server's own handler. */
+static void http_on_request(struct evhttp_request *req, void *arg)
 {
 	struct http_server *srv = arg;
+
+	http_touch(srv, evhttp_request_get_connection(req));
+	srv->handler(srv, req, srv->handler_arg);
+}
+
+static void http_handle(struct http_server *srv, struct evhttp_request *req, void *arg)
+{
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	enum http_route route = path ? http_route_of(path) : HTTP_ROUTE_NONE;
 	int code;
 
-	/* a connection that asks is not idle: the cap closes others first */
-	http_touch(srv, evhttp_request_get_connection(req));
+	(void)arg;
 	/* req may be gone once replied to, so everything logged is read first. The path itself
 	 * is not logged: it is whatever a client sent. */
 	code = http_dispatch(srv, req, cmd, path, route);
@@ -335,14 +346,41 @@ static void http_on_close(struct evhttp_connection *evcon, void *arg)
 static int http_shed(struct http_server *srv)
 {
 	for (struct http_conn *c = srv->oldest; c; c = c->next) {
-		if (!c->evcon)
+		if (!c->evcon || c->held)
 			continue;
-		log_debug(srv->ctx, "http: %zu connections open, %u allowed: closing the one idle "
-			  "longest", srv->n_conns, srv->max_conns);
+		log_debug(srv->ctx, "%s: %zu connections open, %u allowed: closing the one idle "
+			  "longest", srv->name, srv->n_conns, srv->max_conns);
 		evhttp_connection_free(c->evcon); /* http_on_close frees c */
 		return 1;
 	}
 	return 0;
+}
+
+static struct http_conn *http_conn_of(struct http_server *srv, struct evhttp_connection *evcon)
+{
+	for (struct http_conn *c = srv->newest; c && evcon; c = c->prev)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+/* evhttp frees a connection's requests with it, so one whose answer waits on the database must
+ * not be shed. A request whose connection evhttp closed itself (the client hung up, the timeout)
+ * has no connection any more: evhttp keeps it for the reply, which then frees it. */
+void http_hold(struct http_server *srv, struct evhttp_request *req)
+{
+	struct http_conn *c = http_conn_of(srv, evhttp_request_get_connection(req));
+
+	if (c)
+		c->held++;
+}
+
+void http_release(struct http_server *srv, struct evhttp_request *req)
+{
+	struct http_conn *c = http_conn_of(srv, evhttp_request_get_connection(req));
+
+	if (c && c->held)
+		c->held--;
 }
 
 static void http_touch(struct http_server *srv, struct evhttp_connection *evcon)
@@ -580,7 +618,7 @@ static int http_bind_one(struct http_server *srv, const char *listen, const char
 		http_fail(err, errsz, listen, why);
 		/* "localhost" on a machine without IPv6 still listens on 127.0.0.1. */
 		if (e == EADDRNOTAVAIL || e == EAFNOSUPPORT) {
-			log_warn(srv->ctx, "http: %s; skipped", err);
+			log_warn(srv->ctx, "%s: %s; skipped", srv->name, err);
 			return 0;
 		}
 		return -1;
@@ -589,7 +627,7 @@ static int http_bind_one(struct http_server *srv, const char *listen, const char
 		snprintf(why, sizeof(why), "address %s: evhttp cannot accept on it", addr);
 		return http_fail(err, errsz, listen, why);
 	}
-	log_info(srv->ctx, "http: listening on %s (address %s)", listen, addr);
+	log_info(srv->ctx, "%s: listening on %s (address %s)", srv->name, listen, addr);
 	return 1;
 }
 
@@ -622,8 +660,9 @@ static int http_bind(struct http_server *srv, const char *listen, char *err, siz
 	return bound > 0 ? 0 : -1;
 }
 
-int http_start(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
-	       struct http_server **out, char *err, size_t errsz)
+int http_serve(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
+	       const struct http_serve_opts *opts, struct http_server **out, char *err,
+	       size_t errsz)
 {
 	struct http_server *srv;
 	struct timeval tick = { HTTP_PAUSE_S, 0 };
@@ -637,6 +676,9 @@ int http_start(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
 	if (!srv)
 		return http_fail(err, errsz, listen, "out of memory");
 	srv->ctx = ctx;
+	srv->name = opts->name;
+	srv->handler = opts->handler;
+	srv->handler_arg = opts->arg;
 	srv->max_conns = max_connections ? max_connections : 1;
 	srv->evh = evhttp_new(ctx->base);
 	srv->ev_attach = event_new(ctx->base, -1, 0, http_on_attach, srv);
@@ -647,18 +689,26 @@ int http_start(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
 	}
 	evhttp_set_bevcb(srv->evh, http_new_bev, srv);
 	evhttp_set_max_headers_size(srv->evh, HTTP_MAX_HEADERS_SIZE);
-	evhttp_set_max_body_size(srv->evh, 0);
+	evhttp_set_max_body_size(srv->evh, (ev_ssize_t)opts->max_body);
 	evhttp_set_timeout(srv->evh, HTTP_TIMEOUT_S);
 	/* Every method reaches http_handle, which answers 405 with an Allow header; left alone,
 	 * evhttp would answer 501 without one. */
 	evhttp_set_allowed_methods(srv->evh, HTTP_ALL_METHODS);
-	evhttp_set_gencb(srv->evh, http_handle, srv);
+	evhttp_set_gencb(srv->evh, http_on_request, srv);
 	if (http_bind(srv, listen, err, errsz) < 0) {
 		http_stop(srv);
 		return -1;
 	}
 	*out = srv;
 	return 0;
+}
+
+int http_start(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
+	       struct http_server **out, char *err, size_t errsz)
+{
+	struct http_serve_opts opts = { "http", 0, http_handle, NULL };
+
+	return http_serve(ctx, listen, max_connections, &opts, out, err, errsz);
 }
 
 void http_stop(struct http_server *srv)

@@ -67,6 +67,8 @@ struct config_web {
 				 * set exactly when public_url is */
 	int link_days;          /* default 30: a link is good for this many days */
 	char *listen;           /* "HOST:PORT", default NULL: off */
+	char *api_tokens_file;  /* absolute path ("credential:NAME" resolved at load), or NULL:
+				 * the JSON API answers 401 to everyone (web_tokens.h) */
 };
 
 /* One entry of "responses": {"escalate": [...]}: first match wins (escalation.h). */

@@ -7,8 +7,20 @@
 #include "driftwatch/metrics.h"
 
 struct dw_ctx;
+struct evhttp_request;
 struct http_server;
 struct strbuf;
+
+/* A server's handler: answers req now (http_reply) or later (http_hold first). */
+typedef void (*http_handler_cb)(struct http_server *srv, struct evhttp_request *req, void *arg);
+
+struct http_serve_opts {
+	const char *name;        /* the log's prefix ("web"); a literal: it is not copied */
+	size_t max_body;         /* request bodies up to this; a longer one reaches the handler
+				  * with no URI and response code 413 (evhttp's way) */
+	http_handler_cb handler;
+	void *arg;
+};
 
 /* A connection that sends or accepts nothing for this long is closed. */
 #define HTTP_TIMEOUT_S 10
@@ -27,6 +39,22 @@ struct strbuf;
  * with writev(2), so a client hanging up mid-reply would otherwise end the daemon. */
 int http_start(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
 	       struct http_server **out, char *err, size_t errsz);
+
+/* http_start's listener and connection handling (the cap, shedding, pausing without
+ * descriptors) with another handler: the web listener's (web.h). */
+int http_serve(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
+	       const struct http_serve_opts *opts, struct http_server **out, char *err,
+	       size_t errsz);
+
+/* Sends one reply with Content-Type ctype, Content-Length, Cache-Control: no-store and
+ * X-Content-Type-Options: nosniff (no body for HEAD); returns code, for the log line. */
+int http_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+	       const char *body, size_t len);
+
+/* A request answered later (after the database): its connection is not shed by the cap until
+ * http_release, which comes just before the reply. */
+void http_hold(struct http_server *srv, struct evhttp_request *req);
+void http_release(struct http_server *srv, struct evhttp_request *req);
 
 /* Closes the listener and every open connection; NULL is a no-op. */
 void http_stop(struct http_server *srv);

@@ -17,6 +17,7 @@ struct db_conn;
 struct curl_loop;
 struct deliver;
 struct http_server;
+struct web_server;
 struct sdnotify;
 struct leader;
 struct record;
@@ -92,6 +93,7 @@ struct service {
 	struct curl_loop *loop;
 	struct deliver *deliver;
 	struct http_server *http;
+	struct web_server *web;      /* web.listen: links and the JSON API, or NULL */
 	struct sdnotify *sd;
 	struct leader *leader;        /* whether this instance evaluates (several may run) */
 	unsigned leader_changes;      /* times it started or stopped evaluating */

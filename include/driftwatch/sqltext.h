@@ -34,5 +34,7 @@ extern const char sql_check_state[];
 extern const char sql_prune[];
 extern const char sql_outbox_counts[];
 extern const char sql_midnight[];
+extern const char sql_web_alert[];
+extern const char sql_web_alerts[];
 
 #endif

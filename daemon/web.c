@@ -1,0 +1,380 @@
+/* web: the web.listen listener: its database connection, its secrets, its requests in turn. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/http.h"
+#include "driftwatch/log.h"
+#include "driftwatch/strbuf.h"
+#include "driftwatch/web.h"
+#include "driftwatch/web_api.h"
+#include "driftwatch/web_links.h"
+#include "driftwatch/web_tokens.h"
+
+/* After the database connection is lost or refused, connecting again waits this long. */
+#define WEB_RECONNECT_S 5
+
+struct web_server {
+	struct dw_ctx *ctx;
+	struct http_server *http;
+	struct db_conn *db;
+	struct event *ev_reconnect;
+	struct linktoken_key key;
+	int have_key;
+	struct web_tokens *tokens;
+	struct web_job *head, *tail;
+	int running;             /* head is running */
+	int stopping;
+};
+
+const char *web_reason(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 303: return "See Other";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+const struct linktoken_key *web_link_key(const struct web_server *srv)
+{
+	return srv->have_key ? &srv->key : NULL;
+}
+
+const struct web_tokens *web_api_tokens(const struct web_server *srv)
+{
+	return srv->tokens;
+}
+
+char *web_body(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	char *s = malloc(n + 1);
+
+	if (!s)
+		return NULL;
+	if (n > 0 && evbuffer_copyout(in, s, n) != (ev_ssize_t)n) {
+		free(s);
+		return NULL;
+	}
+	s[n] = '\0';
+	if (strlen(s) != n) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- the database connection ---- */
+
+static void web_connect(struct web_server *srv);
+
+static void web_on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	web_connect(arg);
+}
+
+static void web_retry_later(struct web_server *srv)
+{
+	struct timeval tv = { WEB_RECONNECT_S, 0 };
+
+	if (!srv->stopping)
+		evtimer_add(srv->ev_reconnect, &tv);
+}
+
+static void web_on_connected(struct db_conn *conn, int ok, void *arg)
+{
+	struct web_server *srv = arg;
+
+	if (ok) {
+		log_info(srv->ctx, "web: connected to the state database");
+		return;
+	}
+	log_warn(srv->ctx, "web: cannot connect to the state database: %s; trying again in %d s",
+		 db_error(conn), WEB_RECONNECT_S);
+	web_retry_later(srv);
+}
+
+static void web_on_lost(struct db_conn *conn, void *arg)
+{
+	struct web_server *srv = arg;
+
+	log_warn(srv->ctx, "web: lost the state database connection: %s; trying again in %d s",
+		 db_error(conn), WEB_RECONNECT_S);
+	web_retry_later(srv);
+}
+
+static void web_connect(struct web_server *srv)
+{
+	if (db_connect(srv->db, web_on_connected, srv) < 0) {
+		log_warn(srv->ctx, "web: cannot connect to the state database: %s",
+			 db_error(srv->db));
+		web_retry_later(srv);
+	}
+}
+
+/* ---- jobs, one at a time ---- */
+
+static void web_job_free(struct web_job *job)
+{
+	free((char *)job->token);
+	free(job->actor);
+	free(job->reason);
+	free(job->note);
+	free(job->until);
+	free(job->status);
+	free(job->rule);
+	free(job->child_id);
+	free(job);
+}
+
+static void web_job_next(struct web_server *srv)
+{
+	while (!srv->running && srv->head && !srv->stopping) {
+		srv->running = 1;
+		srv->head->run(srv->head);
+	}
+}
+
+struct web_job *web_job_add(struct web_server *srv, struct evhttp_request *req, int api,
+			    web_job_cb run)
+{
+	struct web_job *job = calloc(1, sizeof(*job));
+
+	if (!job) {
+		http_reply(req, 500, web_reason(500), "text/plain; charset=utf-8",
+			   "out of memory\n", 14);
+		return NULL;
+	}
+	job->srv = srv;
+	job->ctx = srv->ctx;
+	job->req = req;
+	job->api = api;
+	job->run = run;
+	http_hold(srv->http, req);
+	if (srv->tail)
+		srv->tail->next = job;
+	else
+		srv->head = job;
+	srv->tail = job;
+	return job;
+}
+
+/* Called by the handlers once a job is added and filled: starts it if it is first. */
+static void web_job_kick(struct web_server *srv)
+{
+	web_job_next(srv);
+}
+
+void web_job_reply(struct web_job *job, int code, const char *ctype, const char *body,
+		   size_t len)
+{
+	struct web_server *srv = job->srv;
+
+	if (!srv->stopping) {
+		http_release(srv->http, job->req);
+		http_reply(job->req, code, web_reason(code), ctype, body, len);
+	}
+	if (srv->head == job) {
+		srv->head = job->next;
+		if (!srv->head)
+			srv->tail = NULL;
+		srv->running = 0;
+	}
+	web_job_free(job);
+	web_job_next(srv);
+}
+
+void web_job_error(struct web_job *job, int code, const char *msg)
+{
+	if (job->api)
+		web_api_error(job, code, msg);
+	else
+		web_links_error(job, code, msg);
+}
+
+static void web_on_result(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct web_job *job = arg;
+
+	if (job->srv->stopping) {
+		web_job_reply(job, 503, NULL, NULL, 0);
+		return;
+	}
+	if (!res || (PQresultStatus(res) != PGRES_TUPLES_OK &&
+		     PQresultStatus(res) != PGRES_COMMAND_OK)) {
+		/* the server's words stay in the log: a DETAIL line may quote a row */
+		log_err(job->ctx, "web: a query on the state database failed: %s",
+			res ? PQresultErrorMessage(res) : db_error(conn));
+		web_job_error(job, 503, "The database did not answer. Nothing was changed; please "
+			      "try again in a few minutes.");
+		return;
+	}
+	job->on_result(job, res);
+}
+
+int web_job_query(struct web_job *job, const char *sql, int n, const char *const *params,
+		  web_result_cb cb)
+{
+	struct web_server *srv = job->srv;
+	char *ident = NULL, *text = NULL;
+	int rc = -1;
+
+	if (db_is_up(srv->db)) {
+		ident = db_escape_identifier(srv->db, job->ctx->cfg->state_schema);
+		text = ident ? strbuf_subst(sql, "@state@", ident) : NULL;
+		job->on_result = cb;
+		rc = text ? db_query(srv->db, text, n, params, web_on_result, job) : -1;
+	}
+	free(ident);
+	free(text);
+	if (rc < 0)
+		web_job_error(job, 503, "The database is not reachable just now. Nothing was "
+			      "changed; please try again in a few minutes.");
+	return rc;
+}
+
+int web_job_record(struct web_job *job, responses_done_cb cb)
+{
+	struct responses_result refused;
+	int rc = responses_record(job->ctx, job->srv->db, &job->rq, &refused, cb, job);
+
+	if (rc == 1)
+		cb(&refused, job);
+	else if (rc < 0)
+		web_job_error(job, 503, "The database is not reachable just now. Nothing was "
+			      "changed; please try again in a few minutes.");
+	return rc;
+}
+
+/* ---- requests ---- */
+
+static void web_handle(struct http_server *http, struct evhttp_request *req, void *arg)
+{
+	struct web_server *srv = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	(void)http;
+	if (!uri && evhttp_request_get_response_code(req) == 413) {
+		/* evhttp stopped reading a body over WEB_MAX_BODY and forgot the path */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		http_reply(req, 413, web_reason(413), "application/json",
+			   "{\"error\": \"the request body is over 64 KiB\"}\n", 45);
+		return;
+	}
+	if (!path) {
+		http_reply(req, 400, web_reason(400), "text/plain; charset=utf-8",
+			   "bad request\n", 12);
+		return;
+	}
+	if (strncmp(path, "/r/", 3) == 0)
+		web_links_handle(srv, req, path + 3);
+	else if (strncmp(path, "/api/v1/", 8) == 0)
+		web_api_handle(srv, req, path + 8);
+	else
+		http_reply(req, 404, web_reason(404), "text/plain; charset=utf-8",
+			   "not found\n", 10);
+	web_job_kick(srv);
+}
+
+/* ---- start and stop ---- */
+
+static int web_secrets(struct web_server *srv, char *err, size_t errsz)
+{
+	const struct config_web *w = &srv->ctx->cfg->web;
+	char why[512];
+
+	if (w->link_secret_file) {
+		if (linktoken_key_load(&srv->key, w->link_secret_file, why, sizeof(why)) < 0)
+			return snprintf(err, errsz, "web.link_secret_file: %s", why), -1;
+		srv->have_key = 1;
+	} else {
+		log_notice(srv->ctx, "web: no web.link_secret_file: /r/ links answer that links "
+			   "are off");
+	}
+	if (w->api_tokens_file) {
+		if (web_tokens_load(w->api_tokens_file, &srv->tokens, why, sizeof(why)) < 0)
+			return snprintf(err, errsz, "web.api_tokens_file: %s", why), -1;
+		log_info(srv->ctx, "web: %zu API tokens", web_tokens_count(srv->tokens));
+	} else {
+		log_notice(srv->ctx, "web: no web.api_tokens_file: the JSON API answers 401");
+	}
+	return 0;
+}
+
+int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **out, char *err,
+	      size_t errsz)
+{
+	struct web_server *srv = calloc(1, sizeof(*srv));
+	struct http_serve_opts opts = { "web", WEB_MAX_BODY, web_handle, NULL };
+
+	*out = NULL;
+	if (!srv)
+		return snprintf(err, errsz, "out of memory"), -1;
+	srv->ctx = ctx;
+	opts.arg = srv;
+	if (web_secrets(srv, err, errsz) < 0) {
+		web_stop(srv);
+		return -1;
+	}
+	srv->db = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	srv->ev_reconnect = evtimer_new(ctx->base, web_on_reconnect, srv);
+	if (!srv->db || !srv->ev_reconnect) {
+		web_stop(srv);
+		return snprintf(err, errsz, "out of memory"), -1;
+	}
+	db_set_lost_cb(srv->db, web_on_lost, srv);
+	db_set_query_timeout(srv->db, ctx->cfg->query_timeout_s);
+	if (http_serve(ctx, ctx->cfg->web.listen, max_connections, &opts, &srv->http, err,
+		       errsz) < 0) {
+		web_stop(srv);
+		return -1;
+	}
+	web_connect(srv);
+	*out = srv;
+	return 0;
+}
+
+/* The connection goes first: every query waiting on it is told (and answers nothing, since
+ * stopping), then the jobs not started, then evhttp frees their requests with the listener. */
+void web_stop(struct web_server *srv)
+{
+	struct web_job *job;
+
+	if (!srv)
+		return;
+	srv->stopping = 1;
+	if (srv->ev_reconnect)
+		event_free(srv->ev_reconnect);
+	if (srv->db)
+		db_conn_free(srv->db);
+	while ((job = srv->head) != NULL) {
+		srv->head = job->next;
+		web_job_free(job);
+	}
+	http_stop(srv->http);
+	web_tokens_free(srv->tokens);
+	linktoken_key_clear(&srv->key);
+	free(srv);
+}

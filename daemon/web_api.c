@@ -1,0 +1,402 @@
+/* web_api: the JSON API: alerts and their history, and answering them, for bearer tokens. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/http.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+#include "driftwatch/web.h"
+#include "driftwatch/web_api.h"
+#include "driftwatch/web_tokens.h"
+
+#define JSON "application/json"
+/* web_alert.sql's columns used here */
+enum { C_FOUND = 1, C_STATE = 8, C_ACK_CURRENT = 9, C_ACK_BY = 10, C_ACK_NOTE = 12,
+       C_SN_UNTIL = 13, C_SN_REASON = 14, C_SN_NOTE = 15, C_SN_BY = 16, C_ALERT = 17 };
+
+static char *error_json(const char *msg, const char *field)
+{
+	json_t *o = json_pack("{s:s}", "error", msg);
+	char *s;
+
+	if (o && field)
+		json_object_set_new(o, "field", json_string(field));
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}
+
+static void reply_error(struct evhttp_request *req, int code, const char *msg, const char *field)
+{
+	char *s = error_json(msg, field);
+
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+				  "Bearer realm=\"driftwatch\"");
+	http_reply(req, code, web_reason(code), JSON, s ? s : "{}", s ? strlen(s) : 2);
+	free(s);
+}
+
+static void job_error_field(struct web_job *job, int code, const char *msg, const char *field)
+{
+	char *s = error_json(msg, field);
+
+	web_job_reply(job, code, JSON, s ? s : "{}", s ? strlen(s) : 2);
+	free(s);
+}
+
+void web_api_error(struct web_job *job, int code, const char *msg)
+{
+	job_error_field(job, code, msg, NULL);
+}
+
+static const char *val(PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
+}
+
+static int same(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static int same_actor(const char *a, const char *b)
+{
+	return a && b && strcasecmp(a, b) == 0;
+}
+
+/* ---- answers ---- */
+
+static void reply_alert(struct web_job *job, PGresult *res, int changed)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	if (job->respond)
+		strbuf_printf(&b, "{\"changed\": %s, \"alert\": ", changed ? "true" : "false");
+	strbuf_append(&b, val(res, C_ALERT));
+	strbuf_append(&b, job->respond ? "}\n" : "\n");
+	if (b.failed)
+		web_api_error(job, 500, "out of memory");
+	else
+		web_job_reply(job, 200, JSON, b.buf, b.len);
+	strbuf_free(&b);
+}
+
+static void on_alert(struct web_job *job, PGresult *res)
+{
+	if (PQntuples(res) != 1 || PQgetvalue(res, 0, C_FOUND)[0] != 't') {
+		job_error_field(job, 404, "no alert has this fingerprint", "fingerprint");
+		return;
+	}
+	reply_alert(job, res, 0);
+}
+
+static void on_after(struct web_job *job, PGresult *res)
+{
+	reply_alert(job, res, 1);
+}
+
+static void on_recorded(const struct responses_result *r, void *arg)
+{
+	struct web_job *job = arg;
+	const char *params[2] = { job->fingerprint, job->ctx->cfg->timezone };
+
+	switch (r->outcome) {
+	case RESPONSES_RECORDED:
+		web_job_query(job, sql_web_alert, 2, params, on_after);
+		return;
+	case RESPONSES_INVALID:
+		job_error_field(job, 400, r->error, r->field);
+		return;
+	case RESPONSES_NOT_FOUND:
+		job_error_field(job, 404, r->error, "fingerprint");
+		return;
+	case RESPONSES_RESOLVED:
+		web_api_error(job, 409, r->error);
+		return;
+	default:
+		web_api_error(job, 503, "the database did not answer; nothing was changed");
+	}
+}
+
+/* The same answer from the same caller already in force changes nothing (a retried request). */
+static int already(struct web_job *job, PGresult *res)
+{
+	switch (job->kind) {
+	case RESPONSES_ACKNOWLEDGE:
+		return PQgetvalue(res, 0, C_ACK_CURRENT)[0] == 't' &&
+		       same_actor(val(res, C_ACK_BY), job->actor) &&
+		       same(val(res, C_ACK_NOTE), job->note);
+	case RESPONSES_SNOOZE:
+		return same_actor(val(res, C_SN_BY), job->actor) &&
+		       same(val(res, C_SN_UNTIL), job->until) &&
+		       same(val(res, C_SN_REASON), job->reason) &&
+		       same(val(res, C_SN_NOTE), job->note);
+	default:
+		return val(res, C_SN_UNTIL) == NULL;
+	}
+}
+
+static void on_respond_alert(struct web_job *job, PGresult *res)
+{
+	if (PQntuples(res) != 1 || PQgetvalue(res, 0, C_FOUND)[0] != 't') {
+		job_error_field(job, 404, "no alert has this fingerprint", "fingerprint");
+		return;
+	}
+	if (strcmp(val(res, C_STATE), "resolved") == 0) {
+		web_api_error(job, 409, "the alert is resolved: there is nothing left to answer");
+		return;
+	}
+	if (already(job, res)) {
+		reply_alert(job, res, 0);
+		return;
+	}
+	job->rq.today = (int32_t)atol(PQgetvalue(res, 0, 0));
+	web_job_record(job, on_recorded);
+}
+
+static void run_alert(struct web_job *job)
+{
+	const char *params[2] = { job->fingerprint, job->ctx->cfg->timezone };
+
+	web_job_query(job, sql_web_alert, 2, params, job->respond ? on_respond_alert : on_alert);
+}
+
+static void on_list(struct web_job *job, PGresult *res)
+{
+	const char *s = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "{\"alerts\": []}";
+
+	web_job_reply(job, 200, JSON, s, strlen(s));
+}
+
+static void run_list(struct web_job *job)
+{
+	const char *params[4] = { job->ctx->cfg->timezone, job->status, job->rule, job->child_id };
+
+	web_job_query(job, sql_web_alerts, 4, params, on_list);
+}
+
+/* ---- requests ---- */
+
+static const char *caller(struct web_server *srv, struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return web_tokens_match(web_api_tokens(srv), h, strlen(h));
+}
+
+static int fingerprint_of(const char *s, size_t n, char out[ALERT_FINGERPRINT_LEN + 1])
+{
+	if (n != ALERT_FINGERPRINT_LEN)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return -1;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+static void list(struct web_server *srv, struct evhttp_request *req)
+{
+	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	static const char *const states[] = { "open", "acknowledged", "snoozed", "resolved" };
+	struct evkeyvalq q;
+	struct evkeyval *kv;
+	struct web_job *job;
+	int ok = 0;
+
+	TAILQ_INIT(&q);
+	if (query && evhttp_parse_query_str(query, &q) < 0) {
+		reply_error(req, 400, "the query string could not be read", "query");
+		return;
+	}
+	TAILQ_FOREACH(kv, &q, next) {
+		if (strcmp(kv->key, "team") == 0) {
+			reply_error(req, 400, "team: filtering by team is not built yet", "team");
+			evhttp_clear_headers(&q);
+			return;
+		}
+		if (strcmp(kv->key, "status") && strcmp(kv->key, "rule") &&
+		    strcmp(kv->key, "child_id")) {
+			reply_error(req, 400, "unknown filter (status, rule, team, child_id)", kv->key);
+			evhttp_clear_headers(&q);
+			return;
+		}
+	}
+	if (evhttp_find_header(&q, "status")) {
+		for (size_t i = 0; i < 4; i++)
+			ok |= strcmp(evhttp_find_header(&q, "status"), states[i]) == 0;
+		if (!ok) {
+			reply_error(req, 400, "status: one of open, acknowledged, snoozed, resolved",
+				    "status");
+			evhttp_clear_headers(&q);
+			return;
+		}
+	}
+	job = web_job_add(srv, req, 1, run_list);
+	if (job) {
+		job->status = dup_or_null(evhttp_find_header(&q, "status"));
+		job->rule = dup_or_null(evhttp_find_header(&q, "rule"));
+		job->child_id = dup_or_null(evhttp_find_header(&q, "child_id"));
+	}
+	evhttp_clear_headers(&q);
+}
+
+/* The body's fields, each a string (or null, or absent); any other field is refused. 0, or -1
+ * answered. */
+static int body_fields(struct evhttp_request *req, struct web_job *job)
+{
+	static const char *const allowed[3][3] = {
+		[RESPONSES_ACKNOWLEDGE] = { "note" },
+		[RESPONSES_SNOOZE] = { "until", "reason", "note" },
+		[RESPONSES_UNSNOOZE] = { NULL },
+	};
+	char *body = web_body(req);
+	json_t *o, *v;
+	const char *k;
+	json_error_t je;
+
+	if (!body) {
+		reply_error(req, 400, "body: not text", "body");
+		return -1;
+	}
+	if (strspn(body, " \t\r\n") == strlen(body)) {
+		free(body);
+		return 0;
+	}
+	o = json_loads(body, 0, &je);
+	free(body);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		reply_error(req, 400, "body: not a JSON object", "body");
+		return -1;
+	}
+	json_object_foreach(o, k, v) {
+		int known = 0;
+		char msg[160];
+
+		for (size_t i = 0; i < 3; i++)
+			known |= allowed[job->kind][i] && strcmp(allowed[job->kind][i], k) == 0;
+		if (!known || !(json_is_string(v) || json_is_null(v))) {
+			snprintf(msg, sizeof(msg), "%.60s: %s", k, known ? "must be a string" :
+				 "not a field of this request");
+			reply_error(req, 400, msg, k);
+			json_decref(o);
+			return -1;
+		}
+	}
+	job->note = dup_or_null(json_string_value(json_object_get(o, "note")));
+	job->until = dup_or_null(json_string_value(json_object_get(o, "until")));
+	job->reason = dup_or_null(json_string_value(json_object_get(o, "reason")));
+	json_decref(o);
+	return 0;
+}
+
+static void respond(struct web_server *srv, struct evhttp_request *req, const char *fp,
+		    const char *name, const char *verb)
+{
+	struct web_job tmp = { 0 };
+	struct web_job *job;
+	char actor[WEB_TOKEN_NAME_MAX + 5];
+
+	tmp.kind = strcmp(verb, "acknowledge") == 0 ? RESPONSES_ACKNOWLEDGE :
+		   strcmp(verb, "snooze") == 0 ? RESPONSES_SNOOZE : RESPONSES_UNSNOOZE;
+	if (body_fields(req, &tmp) < 0)
+		return;
+	job = web_job_add(srv, req, 1, run_alert);
+	if (!job) {
+		free(tmp.note);
+		free(tmp.until);
+		free(tmp.reason);
+		return;
+	}
+	snprintf(actor, sizeof(actor), "api:%s", name);
+	snprintf(job->fingerprint, sizeof(job->fingerprint), "%s", fp);
+	job->respond = 1;
+	job->kind = tmp.kind;
+	job->note = tmp.note;
+	job->until = tmp.until;
+	job->reason = tmp.reason;
+	job->actor = strdup(actor);
+	job->rq.kind = job->kind;
+	job->rq.fingerprint = job->fingerprint;
+	job->rq.actor = job->actor;
+	job->rq.via = "api";
+	job->rq.note = job->note;
+	job->rq.reason = job->reason;
+	job->rq.until = job->until;
+}
+
+void web_api_handle(struct web_server *srv, struct evhttp_request *req, const char *path)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *name = caller(srv, req), *rest, *slash;
+	char fp[ALERT_FINGERPRINT_LEN + 1];
+	struct web_job *job;
+
+	if (!name) {
+		reply_error(req, 401, "a valid bearer token is required (Authorization: Bearer "
+			    "TOKEN)", NULL);
+		return;
+	}
+	if (strcmp(path, "alerts") == 0) {
+		if (cmd != EVHTTP_REQ_GET)
+			reply_error(req, 405, "GET only", NULL);
+		else
+			list(srv, req);
+		return;
+	}
+	if (strncmp(path, "alerts/", 7) != 0) {
+		reply_error(req, 404, "no such endpoint", NULL);
+		return;
+	}
+	rest = path + 7;
+	slash = strchr(rest, '/');
+	if (fingerprint_of(rest, slash ? (size_t)(slash - rest) : strlen(rest), fp) < 0) {
+		reply_error(req, 404, "no alert has this fingerprint", "fingerprint");
+		return;
+	}
+	if (!slash) {
+		if (cmd != EVHTTP_REQ_GET) {
+			reply_error(req, 405, "GET only", NULL);
+			return;
+		}
+		job = web_job_add(srv, req, 1, run_alert);
+		if (job)
+			snprintf(job->fingerprint, sizeof(job->fingerprint), "%s", fp);
+		return;
+	}
+	if (strcmp(slash + 1, "acknowledge") && strcmp(slash + 1, "snooze") &&
+	    strcmp(slash + 1, "unsnooze")) {
+		reply_error(req, 404, "no such endpoint", NULL);
+		return;
+	}
+	if (cmd != EVHTTP_REQ_POST) {
+		reply_error(req, 405, "POST only", NULL);
+		return;
+	}
+	respond(srv, req, fp, name, slash + 1);
+}

@@ -1,0 +1,537 @@
+/* web_links: a link's page (GET changes nothing) and its form's POST, which records the answer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/http.h>
+#include <sys/queue.h>
+
+#include <event2/keyvalq_struct.h>
+
+#include "driftwatch/calendar.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/http.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+#include "driftwatch/web.h"
+#include "driftwatch/web_links.h"
+
+#define HTML "text/html; charset=utf-8"
+#define LINK_PURPOSES                                                                        \
+	(LINKTOKEN_ACCEPT(LINKTOKEN_LINK_OPEN) | LINKTOKEN_ACCEPT(LINKTOKEN_LINK_ACKNOWLEDGE) |  \
+	 LINKTOKEN_ACCEPT(LINKTOKEN_LINK_SNOOZE))
+#define FORM_PURPOSES                                                                        \
+	(LINKTOKEN_ACCEPT(LINKTOKEN_FORM_ACKNOWLEDGE) | LINKTOKEN_ACCEPT(LINKTOKEN_FORM_SNOOZE) | \
+	 LINKTOKEN_ACCEPT(LINKTOKEN_FORM_UNSNOOZE))
+/* linktoken_verify checks the signature and purpose without knowing today; the day comes
+ * from the database with the alert, and the token is checked again with it. */
+#define ANY_DAY INT32_MIN
+
+static const char *const reason_labels[][2] = {
+	{ "strategy_agreed", "A strategy is agreed" },
+	{ "legal_planning", "Legal planning (pre-proceedings or PLO)" },
+	{ "step_down_planned", "Step-down is planned" },
+	{ "case_closing", "The case is closing" },
+	{ "data_wrong", "The case record is wrong and is being corrected" },
+	{ "other", "Other (say why in the note)" },
+};
+
+/* Columns of web_alert.sql. */
+enum { C_TODAY, C_FOUND, C_RULE, C_STAGE, C_CHILD, C_STATUS, C_SINCE, C_SUMMARY, C_STATE,
+       C_ACK_CURRENT, C_ACK_BY, C_ACK_ON, C_ACK_NOTE, C_SN_UNTIL, C_SN_REASON, C_SN_NOTE,
+       C_SN_BY, C_ALERT };
+
+static void esc(struct strbuf *out, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&': strbuf_append(out, "&amp;"); break;
+		case '<': strbuf_append(out, "&lt;"); break;
+		case '>': strbuf_append(out, "&gt;"); break;
+		case '"': strbuf_append(out, "&quot;"); break;
+		case '\'': strbuf_append(out, "&#39;"); break;
+		default: strbuf_appendn(out, s, 1);
+		}
+	}
+}
+
+static void page_open(struct strbuf *p, const char *title)
+{
+	strbuf_append(p, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+		      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		      "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
+	esc(p, title);
+	strbuf_append(p, " - driftwatch</title>\n<style>body{font-family:sans-serif;max-width:40em;"
+		      "margin:1em auto;padding:0 1em;line-height:1.5}label{display:block;"
+		      "margin-top:.8em;font-weight:bold}textarea,select,input{font-size:1em}"
+		      "button{margin-top:1em;padding:.4em 1em;font-size:1em}dt{font-weight:bold}"
+		      "form{border-top:1px solid #767676;margin-top:1.5em}</style>\n</head>\n"
+		      "<body>\n<main>\n<h1>");
+	esc(p, title);
+	strbuf_append(p, "</h1>\n");
+}
+
+static void page_close(struct strbuf *p)
+{
+	strbuf_append(p, "</main>\n</body>\n</html>\n");
+}
+
+/* Headers of every page: a token is in the address, so it must not leak to another site. */
+static void page_headers(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; style-src "
+			  "'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+			  "base-uri 'none'");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+}
+
+static void page_send(struct web_job *job, int code, struct strbuf *p)
+{
+	page_headers(job->req);
+	if (p->failed)
+		web_job_reply(job, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
+	else
+		web_job_reply(job, code, HTML, p->buf, p->len);
+	strbuf_free(p);
+}
+
+static void error_page(struct strbuf *p, int code, const char *msg)
+{
+	strbuf_init(p);
+	page_open(p, code == 503 ? "Please try again later" : "This link cannot be used");
+	strbuf_append(p, "<p>");
+	esc(p, msg);
+	strbuf_append(p, "</p>\n");
+	page_close(p);
+}
+
+void web_links_error(struct web_job *job, int code, const char *msg)
+{
+	struct strbuf p;
+
+	error_page(&p, code, msg);
+	page_send(job, code, &p);
+}
+
+static int refusal_code(enum linktoken_status st)
+{
+	switch (st) {
+	case LINKTOKEN_FOREIGN:
+	case LINKTOKEN_ALTERED:
+		return 403;
+	case LINKTOKEN_EXPIRED:
+		return 410;
+	default:
+		return 400;
+	}
+}
+
+/* A refusal before any job: nothing about the alert, nothing from the database. */
+static void refuse_now(struct evhttp_request *req, int code, const char *msg)
+{
+	struct strbuf p;
+
+	error_page(&p, code, msg);
+	page_headers(req);
+	if (p.failed)
+		http_reply(req, 500, web_reason(500), "text/plain; charset=utf-8",
+			   "out of memory\n", 14);
+	else
+		http_reply(req, code, web_reason(code), HTML, p.buf, p.len);
+	strbuf_free(&p);
+}
+
+static const char *reason_label(const char *r)
+{
+	for (size_t i = 0; r && i < sizeof(reason_labels) / sizeof(reason_labels[0]); i++)
+		if (strcmp(r, reason_labels[i][0]) == 0)
+			return reason_labels[i][1];
+	return r;
+}
+
+static const char *val(PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
+}
+
+static int is_true(PGresult *res, int col)
+{
+	return !PQgetisnull(res, 0, col) && PQgetvalue(res, 0, col)[0] == 't';
+}
+
+static void dl_item(struct strbuf *p, const char *term, const char *value)
+{
+	if (!value)
+		return;
+	strbuf_append(p, "<dt>");
+	esc(p, term);
+	strbuf_append(p, "</dt><dd>");
+	esc(p, value);
+	strbuf_append(p, "</dd>\n");
+}
+
+static void alert_facts(struct strbuf *p, PGresult *res)
+{
+	strbuf_append(p, "<dl>\n");
+	dl_item(p, "Rule", val(res, C_RULE));
+	dl_item(p, "Stage", val(res, C_STAGE));
+	dl_item(p, "Child", val(res, C_CHILD));
+	dl_item(p, "Since", val(res, C_SINCE));
+	dl_item(p, "Summary", val(res, C_SUMMARY));
+	strbuf_append(p, "</dl>\n");
+	if (strcmp(val(res, C_STATE), "acknowledged") == 0) {
+		strbuf_append(p, "<p>Acknowledged for this stage by ");
+		esc(p, val(res, C_ACK_BY));
+		strbuf_append(p, " on ");
+		esc(p, val(res, C_ACK_ON));
+		strbuf_append(p, ".</p>\n");
+	} else if (strcmp(val(res, C_STATE), "snoozed") == 0) {
+		strbuf_append(p, "<p>Snoozed until ");
+		esc(p, val(res, C_SN_UNTIL));
+		strbuf_append(p, " by ");
+		esc(p, val(res, C_SN_BY));
+		strbuf_append(p, " (");
+		esc(p, reason_label(val(res, C_SN_REASON)));
+		strbuf_append(p, ").</p>\n");
+	}
+}
+
+static int form_token(struct web_job *job, enum linktoken_purpose purpose, char out[LINKTOKEN_BUF])
+{
+	char err[128];
+
+	return linktoken_sign(web_link_key(job->srv), purpose, job->claims.fingerprint,
+			      job->claims.recipient, job->claims.last_day, out, err, sizeof(err));
+}
+
+static void form_open(struct strbuf *p, const char *heading, const char *token)
+{
+	strbuf_append(p, "<form method=\"post\">\n<h2>");
+	esc(p, heading);
+	strbuf_append(p, "</h2>\n<input type=\"hidden\" name=\"form\" value=\"");
+	esc(p, token);
+	strbuf_append(p, "\">\n");
+}
+
+static void note_field(struct strbuf *p, const char *id, const char *label)
+{
+	strbuf_printf(p, "<label for=\"%s\">%s</label>\n<textarea id=\"%s\" name=\"note\" "
+		      "rows=\"4\" cols=\"50\" maxlength=\"%d\"></textarea>\n", id, label, id,
+		      RESPONSES_NOTE_MAX);
+}
+
+static int forms(struct web_job *job, struct strbuf *p, PGresult *res)
+{
+	enum linktoken_purpose pu = job->claims.purpose;
+	char tok[LINKTOKEN_BUF], min[CALENDAR_DAY_LEN], max[CALENDAR_DAY_LEN];
+
+	if (pu != LINKTOKEN_LINK_SNOOZE) {
+		if (form_token(job, LINKTOKEN_FORM_ACKNOWLEDGE, tok) < 0)
+			return -1;
+		form_open(p, "Acknowledge", tok);
+		strbuf_append(p, "<p>Acknowledging says you have seen this and it is being handled. "
+			      "It stops reminders and escalation for this stage.</p>\n");
+		note_field(p, "ack-note", "Note (optional)");
+		strbuf_append(p, "<button type=\"submit\">Acknowledge</button>\n</form>\n");
+	}
+	if (pu == LINKTOKEN_LINK_ACKNOWLEDGE)
+		return 0;
+	if (form_token(job, LINKTOKEN_FORM_SNOOZE, tok) < 0)
+		return -1;
+	form_open(p, "Snooze", tok);
+	strbuf_append(p, "<p>Snoozing says a decision has been made. No reminders or escalation "
+		      "until the date; a new stage is still sent to you.</p>\n");
+	calendar_day_format(job->today + 1, min, sizeof(min));
+	calendar_day_format(job->today + job->ctx->cfg->responses.max_snooze_days, max,
+			    sizeof(max));
+	strbuf_printf(p, "<label for=\"until\">Snooze until</label>\n<input type=\"date\" "
+		      "id=\"until\" name=\"until\" required min=\"%s\" max=\"%s\">\n"
+		      "<label for=\"reason\">Reason</label>\n<select id=\"reason\" name=\"reason\" "
+		      "required>\n<option value=\"\">Choose a reason</option>\n", min, max);
+	for (size_t i = 0; i < sizeof(reason_labels) / sizeof(reason_labels[0]); i++)
+		strbuf_printf(p, "<option value=\"%s\">%s</option>\n", reason_labels[i][0],
+			      reason_labels[i][1]);
+	strbuf_append(p, "</select>\n");
+	note_field(p, "snooze-note", "Note (required when the reason is Other)");
+	strbuf_append(p, "<button type=\"submit\">Snooze</button>\n</form>\n");
+	if (strcmp(val(res, C_STATE), "snoozed") == 0) {
+		if (form_token(job, LINKTOKEN_FORM_UNSNOOZE, tok) < 0)
+			return -1;
+		form_open(p, "Unsnooze", tok);
+		strbuf_append(p, "<p>The decision no longer holds: reminders and escalation start "
+			      "again from now.</p>\n<button type=\"submit\">Unsnooze</button>\n"
+			      "</form>\n");
+	}
+	return 0;
+}
+
+/* The day from the database, and the token checked again with it. 0, or -1 answered. */
+static int check_today(struct web_job *job, PGresult *res, unsigned accept)
+{
+	struct linktoken_claims again;
+	enum linktoken_status st;
+
+	job->today = (int32_t)atol(PQgetvalue(res, 0, C_TODAY));
+	st = linktoken_verify(web_link_key(job->srv), job->token, job->today, accept, &again);
+	if (st != LINKTOKEN_OK) {
+		web_links_error(job, refusal_code(st), linktoken_status_text(st));
+		return -1;
+	}
+	if (!is_true(res, C_FOUND)) {
+		web_links_error(job, 404, "driftwatch no longer has the alert this link was for.");
+		return -1;
+	}
+	return 0;
+}
+
+static void on_page(struct web_job *job, PGresult *res)
+{
+	struct strbuf p;
+
+	if (check_today(job, res, LINK_PURPOSES) < 0)
+		return;
+	strbuf_init(&p);
+	page_open(&p, "Alert");
+	alert_facts(&p, res);
+	if (strcmp(val(res, C_STATE), "resolved") == 0)
+		strbuf_append(&p, "<p>This alert is resolved: there is nothing left to answer."
+			      "</p>\n");
+	else if (forms(job, &p, res) < 0)
+		p.failed = 1;
+	page_close(&p);
+	page_send(job, 200, &p);
+}
+
+
+static void done_page(struct web_job *job, int code, const char *title, const char *text)
+{
+	struct strbuf p;
+
+	strbuf_init(&p);
+	page_open(&p, title);
+	strbuf_append(&p, "<p>");
+	esc(&p, text);
+	strbuf_append(&p, "</p>\n");
+	page_close(&p);
+	page_send(job, code, &p);
+}
+
+static void on_recorded(const struct responses_result *r, void *arg)
+{
+	struct web_job *job = arg;
+	char text[512];
+
+	switch (r->outcome) {
+	case RESPONSES_RECORDED:
+		if (job->kind == RESPONSES_ACKNOWLEDGE)
+			snprintf(text, sizeof(text), "Acknowledged for the %s stage: no reminders or "
+				 "escalation for this stage. If the alert reaches a higher stage it "
+				 "will be sent to you again.", r->stage);
+		else if (job->kind == RESPONSES_SNOOZE)
+			snprintf(text, sizeof(text), "Snoozed until %s (%s): no reminders or "
+				 "escalation until then. A new stage is still sent, showing the "
+				 "snooze.", job->until, reason_label(job->reason));
+		else
+			snprintf(text, sizeof(text), "Unsnoozed: reminders and escalation start again "
+				 "from now, as if it had never been snoozed.");
+		done_page(job, 200, "Thank you", text);
+		return;
+	case RESPONSES_INVALID:
+		snprintf(text, sizeof(text), "Nothing was recorded. %s. Go back to the form, "
+			 "correct it and send it again.", r->error);
+		done_page(job, 400, "Please correct the form", text);
+		return;
+	case RESPONSES_NOT_FOUND:
+		web_links_error(job, 404, "driftwatch no longer has the alert this link was for.");
+		return;
+	case RESPONSES_RESOLVED:
+		done_page(job, 409, "Nothing to answer", "This alert is resolved: there is nothing "
+			  "left to answer. Nothing was recorded.");
+		return;
+	default:
+		web_links_error(job, 503, "The database did not answer. Nothing was changed; "
+				"please try again in a few minutes.");
+	}
+}
+
+static int same(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* A form sent again (a double click, the back button, a replay) must change nothing: when the
+ * alert already holds exactly this answer from this person, nothing is recorded. Jobs run one
+ * at a time, so no other answer comes between this check and the recording. */
+static const char *already(struct web_job *job, PGresult *res)
+{
+	const char *by;
+
+	switch (job->kind) {
+	case RESPONSES_ACKNOWLEDGE:
+		by = val(res, C_ACK_BY);
+		return is_true(res, C_ACK_CURRENT) && by && strcasecmp(by, job->rq.actor) == 0 &&
+			same(val(res, C_ACK_NOTE), job->note) ?
+			"This stage is already acknowledged by you with this note: nothing was "
+			"changed." : NULL;
+	case RESPONSES_SNOOZE:
+		by = val(res, C_SN_BY);
+		return by && strcasecmp(by, job->rq.actor) == 0 &&
+			same(val(res, C_SN_UNTIL), job->until) &&
+			same(val(res, C_SN_REASON), job->reason) &&
+			same(val(res, C_SN_NOTE), job->note) ?
+			"This alert is already snoozed by you until that date for that reason: "
+			"nothing was changed." : NULL;
+	default:
+		return val(res, C_SN_UNTIL) ? NULL :
+			"This alert is not snoozed: nothing was changed.";
+	}
+}
+
+static void on_form_alert(struct web_job *job, PGresult *res)
+{
+	const char *again;
+
+	if (check_today(job, res, FORM_PURPOSES) < 0)
+		return;
+	if (strcmp(val(res, C_STATE), "resolved") == 0) {
+		done_page(job, 409, "Nothing to answer", "This alert is resolved: there is nothing "
+			  "left to answer. Nothing was recorded.");
+		return;
+	}
+	again = already(job, res);
+	if (again) {
+		done_page(job, 200, "Already recorded", again);
+		return;
+	}
+	job->rq.today = job->today;
+	web_job_record(job, on_recorded);
+}
+
+static void run_lookup(struct web_job *job)
+{
+	const char *params[2] = { job->claims.fingerprint, job->ctx->cfg->timezone };
+
+	web_job_query(job, sql_web_alert, 2, params, job->respond ? on_form_alert : on_page);
+}
+
+static void run_oom(struct web_job *job)
+{
+	web_job_reply(job, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
+}
+
+static char *field(struct evkeyvalq *q, const char *name)
+{
+	const char *v = evhttp_find_header(q, name);
+
+	return v && *v ? strdup(v) : NULL;
+}
+
+static enum responses_kind kind_of(enum linktoken_purpose p)
+{
+	return p == LINKTOKEN_FORM_ACKNOWLEDGE ? RESPONSES_ACKNOWLEDGE :
+	       p == LINKTOKEN_FORM_SNOOZE ? RESPONSES_SNOOZE : RESPONSES_UNSNOOZE;
+}
+
+/* The form's POST: its token from the body, which must be a form's (a link's is refused) and
+ * name the alert and person of the link in the address. */
+static void post(struct web_server *srv, struct evhttp_request *req, const char *token)
+{
+	const struct linktoken_key *key = web_link_key(srv);
+	const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(req),
+					       "Content-Type");
+	struct linktoken_claims link, form;
+	enum linktoken_status st;
+	struct evkeyvalq q;
+	struct web_job *job;
+	char *body;
+
+	if (!ctype || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
+		refuse_now(req, 415, "This address takes only its own form.");
+		return;
+	}
+	st = linktoken_verify(key, token, ANY_DAY, LINK_PURPOSES, &link);
+	if (st != LINKTOKEN_OK) {
+		refuse_now(req, refusal_code(st), linktoken_status_text(st));
+		return;
+	}
+	body = web_body(req);
+	TAILQ_INIT(&q);
+	if (!body || evhttp_parse_query_str(body, &q) < 0) {
+		free(body);
+		evhttp_clear_headers(&q);
+		refuse_now(req, 400, "The form could not be read. Nothing was changed.");
+		return;
+	}
+	free(body);
+	st = linktoken_verify(key, evhttp_find_header(&q, "form"), ANY_DAY, FORM_PURPOSES, &form);
+	if (st == LINKTOKEN_OK && (strcmp(form.fingerprint, link.fingerprint) != 0 ||
+				   strcmp(form.recipient, link.recipient) != 0))
+		st = LINKTOKEN_WRONG_PURPOSE;
+	if (st != LINKTOKEN_OK) {
+		evhttp_clear_headers(&q);
+		refuse_now(req, refusal_code(st), linktoken_status_text(st));
+		return;
+	}
+	job = web_job_add(srv, req, 0, run_lookup);
+	if (!job) {
+		evhttp_clear_headers(&q);
+		return;
+	}
+	job->claims = form;
+	job->token = strdup(evhttp_find_header(&q, "form"));
+	job->respond = 1;
+	job->kind = kind_of(form.purpose);
+	job->note = field(&q, "note");
+	if (job->kind == RESPONSES_SNOOZE) {
+		job->until = field(&q, "until");
+		job->reason = field(&q, "reason");
+	}
+	evhttp_clear_headers(&q);
+	job->rq.kind = job->kind;
+	job->rq.fingerprint = job->claims.fingerprint;
+	job->rq.actor = job->claims.recipient;
+	job->rq.via = "link";
+	job->rq.note = job->note;
+	job->rq.reason = job->reason;
+	job->rq.until = job->until;
+	if (!job->token)
+		job->run = run_oom;
+}
+
+void web_links_handle(struct web_server *srv, struct evhttp_request *req, const char *token)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct linktoken_claims claims;
+	enum linktoken_status st;
+	struct web_job *job;
+
+	if (!web_link_key(srv)) {
+		refuse_now(req, 404, "Links are not turned on here.");
+		return;
+	}
+	if (cmd == EVHTTP_REQ_POST) {
+		post(srv, req, token);
+		return;
+	}
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD, POST");
+		refuse_now(req, 405, "This address answers GET and its form's POST only.");
+		return;
+	}
+	st = linktoken_verify(web_link_key(srv), token, ANY_DAY, LINK_PURPOSES, &claims);
+	if (st != LINKTOKEN_OK) {
+		refuse_now(req, refusal_code(st), linktoken_status_text(st));
+		return;
+	}
+	job = web_job_add(srv, req, 0, run_lookup);
+	if (!job)
+		return;
+	job->claims = claims;
+	job->token = strdup(token);
+	if (!job->token)
+		job->run = run_oom;
+}

@@ -1,0 +1,89 @@
+/* web: the listener on web.listen: answers to links in notices (/r/) and the JSON API. */
+#ifndef DRIFTWATCH_WEB_H
+#define DRIFTWATCH_WEB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "driftwatch/linktoken.h"
+#include "driftwatch/responses.h"
+
+struct dw_ctx;
+struct dw_config;
+struct evhttp_request;
+struct web_server;
+struct web_tokens;
+
+/* RESPONSES.md: request bodies are at most 64 KiB; a longer one gets 413. */
+#define WEB_MAX_BODY 65536
+
+/* Listens on ctx->cfg->web.listen with its own state-database connection (never the
+ * evaluation's), the link secret (web.link_secret_file) and the API tokens
+ * (web.api_tokens_file), each read once here. Without a link secret /r/ answers that links are
+ * off; without tokens the API answers 401. 0 and *out, or -1 with err saying why. */
+int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **out, char *err,
+	      size_t errsz);
+
+/* Stops listening and closes the connection; requests waiting on the database get no answer
+ * (their connections are closed). NULL is a no-op. */
+void web_stop(struct web_server *srv);
+
+/* ---- for web_links.c and web_api.c: one request's work, in turn ---- */
+
+/* A request whose answer needs the database. Jobs run one at a time, in arrival order, so a
+ * response's check of the alert's state and its recording are not interleaved with another's:
+ * that is what makes a replayed form change nothing. */
+struct web_job;
+typedef void (*web_job_cb)(struct web_job *job);
+typedef void (*web_result_cb)(struct web_job *job, PGresult *res);
+
+struct web_job {
+	struct web_server *srv;
+	struct dw_ctx *ctx;
+	struct evhttp_request *req;
+	struct web_job *next;
+	web_job_cb run;
+	int api;                     /* errors as JSON */
+	web_result_cb on_result;
+	/* what the handlers carry */
+	struct linktoken_claims claims;
+	const char *token;           /* the link's token text (owned) */
+	enum responses_kind kind;
+	int respond;                 /* a response to record */
+	char fingerprint[ALERT_FINGERPRINT_LEN + 1];
+	char *actor, *reason, *note, *until, *status, *rule, *child_id;
+	int32_t today;
+	struct responses_request rq;
+};
+
+/* A new job for req (held from shedding) that runs run when its turn comes; NULL when out of
+ * memory (req answered 500). */
+struct web_job *web_job_add(struct web_server *srv, struct evhttp_request *req, int api,
+			    web_job_cb run);
+
+/* Runs sql (its @state@ replaced by the escaped state schema) with params; cb gets the result
+ * (NULL when the connection failed: answer 503). -1 when it could not be sent (answered). */
+int web_job_query(struct web_job *job, const char *sql, int n, const char *const *params,
+		  web_result_cb cb);
+
+/* Records job->rq through responses_record on the web's connection. */
+int web_job_record(struct web_job *job, responses_done_cb cb);
+
+/* Answers and ends the job (nothing is sent while stopping). */
+void web_job_reply(struct web_job *job, int code, const char *ctype, const char *body,
+		   size_t len);
+void web_job_error(struct web_job *job, int code, const char *msg);
+
+/* The link key, or NULL when links are off; the API tokens. */
+const struct linktoken_key *web_link_key(const struct web_server *srv);
+const struct web_tokens *web_api_tokens(const struct web_server *srv);
+
+/* The request's body as a NUL-terminated string (malloc'd), or NULL (empty, or NUL inside). */
+char *web_body(struct evhttp_request *req);
+
+/* Reason phrases. */
+const char *web_reason(int code);
+
+#endif

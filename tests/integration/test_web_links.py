@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""test_web_links: web.listen answering links and the JSON API (RESPONSES.md; issue 13).
+
+The real daemon on tests/fixtures/daemon.sql evaluates and records its alerts; tokens are signed
+here as linktoken.h documents (independently of the C code). Then: a GET shows the form and
+changes nothing; the form's POST acknowledges as the recipient through "link" (state and
+event); the same POST again changes nothing; altered, foreign, expired tokens and a link token
+used as a form get the plain refusal; the API with good and bad bearer tokens, 404, 409 (a
+resolved alert), 413.
+
+Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR.
+"""
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import zoneinfo
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402
+from tap import Tap  # noqa: E402
+
+
+def sign(secret, purpose, fp, recipient, last_day):
+    key_id = hmac.new(secret, b"driftwatch link key id", hashlib.sha256).digest()[:4]
+    r = recipient.encode()
+    body = bytes([1, purpose]) + key_id + last_day.to_bytes(4, "big", signed=True) + \
+        bytes.fromhex(fp) + bytes([len(r)]) + r
+    raw = body + hmac.new(secret, body, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def http(url, data=None, headers=None, method=None):
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def run(t, procs, tmp):
+    db = lib.Db("dwweb")
+    db.recreate()
+    db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
+            os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
+    secret = base64.b64encode(os.urandom(33))
+    sf = os.path.join(tmp, "link.secret")
+    with open(sf, "wb") as f:
+        f.write(secret + b"\n")
+    token = "tok-" + base64.urlsafe_b64encode(os.urandom(24)).decode()
+    tf = os.path.join(tmp, "api.tokens")
+    with open(tf, "w") as f:
+        f.write("# API tokens\nci %s\n" % hashlib.sha256(token.encode()).hexdigest())
+    os.chmod(sf, 0o600)
+    os.chmod(tf, 0o600)
+    port = lib.free_port()
+    hport = lib.free_port({port})
+    cfg = lib.write_config(tmp, "web", {
+        "database": {"conninfo": db.conninfo("dw-web"), "state_schema": "dwweb"},
+        "timezone": "Europe/London", "addresses": lib.addresses(),
+        "http": {"listen": "127.0.0.1:%d" % hport},
+        "web": {"public_url": "https://dw.example/care", "link_secret_file": sf,
+                "link_days": 14, "listen": "127.0.0.1:%d" % port, "api_tokens_file": tf}})
+    log = open(os.path.join(tmp, "daemon.log"), "w")
+    p = subprocess.Popen([lib.DAEMON, "-c", cfg], stdin=subprocess.DEVNULL, stdout=log,
+                         stderr=subprocess.STDOUT, env=lib.daemon_env())
+    procs.add(p)
+    def firing():
+        try:
+            return int(db.value("SELECT count(*) FROM dwweb.alerts WHERE status = 'firing'"))
+        except RuntimeError:  # the schema is not there until the daemon migrates
+            return 0
+    ok = lib.wait_for(lambda: firing() > 0, 60, step=0.5)
+    if not t.check(ok, "the daemon records firing alerts"):
+        return
+    fp = db.value("SELECT fingerprint FROM dwweb.alerts WHERE status = 'firing' "
+                  "ORDER BY fingerprint LIMIT 1")
+    stage = db.value("SELECT stage FROM dwweb.alerts WHERE fingerprint = '%s'" % fp)
+    today = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/London")).date()
+    day = (today - datetime.date(1970, 1, 1)).days
+    who = "tm@la.example"
+    base = "http://127.0.0.1:%d" % port
+    link = sign(secret, 2, fp, who, day + 14)
+
+    def events():
+        return db.value("SELECT count(*) FROM dwweb.alert_events e JOIN dwweb.alerts a "
+                        "USING (alert_id) WHERE a.fingerprint = '%s' AND e.kind = "
+                        "'acknowledged'" % fp)
+
+    st, page = http(base + "/r/" + link)
+    t.check(st == 200 and '<html lang="en">' in page and 'name="form"' in page and
+            "<label for=\"ack-note\">" in page and "<script" not in page,
+            "GET: the page with a labelled acknowledge form", "%s %s" % (st, page[:800]))
+    t.check(str(events()) == "0" and db.value("SELECT acknowledged_by FROM dwweb.alerts "
+                                              "WHERE fingerprint = '%s'" % fp) == "",
+            "GET changes nothing")
+    m = re.search(r'name="form" value="([A-Za-z0-9_-]+)"', page)
+    form = m.group(1) if m else ""
+    body = urllib.parse.urlencode({"form": form, "note": "discussed in supervision"}).encode()
+    ctype = {"Content-Type": "application/x-www-form-urlencoded"}
+    st, page = http(base + "/r/" + link, body, ctype)
+    t.check(st == 200 and "Acknowledged for the %s stage" % stage in page,
+            "POST acknowledges and says what happens next", "%s %s" % (st, page[:800]))
+    row = db.rows("SELECT actor, via, note FROM dwweb.alert_events e JOIN dwweb.alerts a "
+                  "USING (alert_id) WHERE a.fingerprint = '%s' AND e.kind = 'acknowledged'" % fp)
+    t.check(len(row) == 1 and row[0]["actor"] == who and row[0]["via"] == "link" and
+            row[0]["note"] == "discussed in supervision",
+            "the event names the recipient, the channel link and the note", repr(row))
+    st, page = http(base + "/r/" + link, body, ctype)
+    t.check(st == 200 and "nothing was changed" in page and str(events()) == "1",
+            "the same form again changes nothing", "%s %s events %s" % (st, page[:400], events()))
+    # refusals
+    altered = link[:-3] + ("AAA" if link[-3:] != "AAA" else "BBB")
+    foreign = sign(b"another installation's secret, 32 bytes long", 2, fp, who, day + 14)
+    expired = sign(secret, 2, fp, who, day - 1)
+    for name, tok, code in (("altered", altered, 403), ("foreign", foreign, 403),
+                            ("expired", expired, 410), ("garbage", "not-a-token!", 400)):
+        st, page = http(base + "/r/" + urllib.parse.quote(tok))
+        t.check(st == code and fp not in page and "<dl>" not in page and
+                "<form" not in page, "%s token: %d, a plain page without the alert" % (name, code),
+                "%s %s" % (st, page[:400]))
+    st, page = http(base + "/r/" + link, urllib.parse.urlencode({"form": link}).encode(), ctype)
+    t.check(st == 400 and str(events()) == "1", "a link token posted as a form is refused",
+            "%s %s" % (st, page[:300]))
+    # API
+    auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    st, out = http(base + "/api/v1/alerts/" + fp, headers={"Authorization": "Bearer wrong"})
+    t.check(st == 401 and "error" in json.loads(out), "API: a wrong token gets 401", out)
+    st, out = http(base + "/api/v1/alerts/" + fp, headers=auth)
+    j = json.loads(out) if st == 200 else {}
+    t.check(st == 200 and j.get("response", {}).get("state") == "acknowledged" and
+            any(h.get("via") == "link" for h in j.get("history", [])),
+            "API: one alert with its response and history", out[:600])
+    st, out = http(base + "/api/v1/alerts/" + "0" * 64, headers=auth)
+    t.check(st == 404, "API: an unknown fingerprint gets 404", out)
+    until = (today + datetime.timedelta(days=10)).isoformat()
+    st, out = http(base + "/api/v1/alerts/%s/snooze" % fp,
+                   json.dumps({"until": until, "reason": "nonsense"}).encode(), auth)
+    t.check(st == 400 and json.loads(out).get("field") == "reason",
+            "API: a bad reason gets 400 naming the field", out)
+    st, out = http(base + "/api/v1/alerts/%s/snooze" % fp,
+                   json.dumps({"until": until, "reason": "legal_planning"}).encode(), auth)
+    j = json.loads(out) if st == 200 else {}
+    t.check(st == 200 and j.get("changed") is True and
+            j["alert"]["response"]["state"] == "snoozed" and
+            j["alert"]["response"]["by"] == "api:ci", "API: snooze recorded as api:ci", out[:600])
+    st, out = http(base + "/api/v1/alerts?status=snoozed", headers=auth)
+    j = json.loads(out) if st == 200 else {}
+    t.check(st == 200 and [a["fingerprint"] for a in j.get("alerts", [])] == [fp],
+            "API: the list filtered by status", out[:400])
+    st, out = http(base + "/api/v1/alerts/%s/acknowledge" % fp, b"x" * 70000, auth)
+    t.check(st == 413, "API: a body over 64 KiB gets 413", "%s %s" % (st, out[:200]))
+    db.run("UPDATE dwweb.alerts SET status = 'resolved' WHERE fingerprint = '%s'" % fp)
+    st, out = http(base + "/api/v1/alerts/%s/unsnooze" % fp, b"", auth)
+    t.check(st == 409, "API: a resolved alert gets 409", "%s %s" % (st, out))
+    p.terminate()
+    rc = p.wait(timeout=20)
+    log.close()
+    text = open(os.path.join(tmp, "daemon.log")).read()
+    t.check(rc == 0 and "Sanitizer" not in text and "runtime error" not in text,
+            "the daemon stops cleanly with no sanitizer report", text[-2000:])
+
+
+def main():
+    t = Tap()
+    rc = lib.run_test(t, "web_links", lambda procs, tmp: run(t, procs, tmp))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
