@@ -218,7 +218,8 @@ static void test_web(void)
 	expect_clean("'http': {'listen': null}, 'web': {'listen': '127.0.0.1:9480'}");
 	expect_fault("'web': {'lisen': '127.0.0.1:9481'}",
 		     NAME ": web.lisen: unknown key (expected one of: public_url, link_secret_file, "
-			  "link_days, listen)");
+			  "link_days, listen, api_tokens_file)");
+	expect_clean("'web': {'api_tokens_file': '/etc/driftwatch/api-tokens'}");
 	expect_fault("'web': []", NAME ": web: must be an object, got []");
 }
 
