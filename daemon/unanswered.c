@@ -190,7 +190,9 @@ static json_t *unanswered_due_row(struct unanswered_op *op, const struct calenda
 	json_t *row, *also = json_array(), *unresolved = json_array();
 
 	*bad = 0;
-	if (calendar_day_parse(PQgetvalue(res, i, 3), &since) < 0 ||
+	/* column 4 (count_from), not 3 (stage_since): an alert already firing when state v4
+	 * arrived counts from the last evaluation before it (state_v4.sql says why) */
+	if (calendar_day_parse(PQgetvalue(res, i, 4), &since) < 0 ||
 	    escalation_due(cfg->responses.escalate, cfg->responses.n_escalate, cal, rule, stage,
 			   since, &due) != 1 || due.due_day > op->day) {
 		json_decref(also);

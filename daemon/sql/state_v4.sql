@@ -20,6 +20,16 @@ UPDATE @state@.alerts a
        a.last_changed_on);
 ALTER TABLE @state@.alerts ALTER COLUMN stage_since SET NOT NULL;
 
+-- Silence is counted from the stage's day, but for the alerts already there when this version
+-- arrives not before the last day the earlier version evaluated: nobody could answer an alert
+-- before there was a way to, and counting from a stage months old would send every
+-- long-standing alert to the head of service on the first day after the upgrade, a flood that
+-- teaches people to ignore them. NULL (every alert recorded from now on): the stage's day.
+ALTER TABLE @state@.alerts ADD COLUMN escalate_from date;
+UPDATE @state@.alerts
+   SET escalate_from = (SELECT max(as_of) FROM @state@.evaluations WHERE scope = 'all')
+ WHERE status = 'firing';
+
 -- The response state. v1's acknowledged_at/_by, ack_note, snoozed_until and snooze_reason stay;
 -- an acknowledgement holds for one stage as first recorded on one day (a higher stage, or the
 -- same stage after the alert resolved and fired again, needs a new one). A snooze is in force

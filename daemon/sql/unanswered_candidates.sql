@@ -2,9 +2,12 @@
 -- evaluation of day T (RESPONSES.md, "Escalation when nobody answers"): no acknowledgement of
 -- this stage, no snooze in force on T (a snooze to a day before T has lapsed), and no
 -- alert.unanswered for this stage since it was first recorded. unanswered.c works out in C which
--- of them are due (escalation_due) and queues those with unanswered_queue.sql.
+-- of them are due (escalation_due, counting from count_from: the stage's day, or for an alert
+-- that was already firing when state v4 arrived, the last evaluation before it) and queues
+-- those with unanswered_queue.sql.
 -- $1 date  T
-SELECT a.alert_id, a.rule, a.stage, a.stage_since
+SELECT a.alert_id, a.rule, a.stage, a.stage_since,
+       greatest(a.stage_since, a.escalate_from) AS count_from
   FROM @state@.alerts a
  WHERE a.status = 'firing'
    AND a.stage_since < $1::date

@@ -138,6 +138,13 @@ def body(t, procs, tmp):
                     "kept": None}],
             "v3 response events get their actor, stage and reason; a note over 1,000 "
             "characters stays whole in detail", ev)
+    frm = {r["fingerprint"]: r["escalate_from"] for r in db.rows(
+        "SELECT fingerprint, escalate_from::text FROM %s.alerts WHERE fingerprint LIKE 'fp-%%'"
+        % S)}
+    t.check(frm == {"fp-stay": "2026-11-04", "fp-esc": "2026-11-04", "fp-res": None},
+            "alerts firing at the upgrade count silence from the last evaluation before it "
+            "(4 Nov), not from their stage's day: no flood of escalations on the first day",
+            frm)
     nulls = db.value("SELECT count(*) FROM %s.alerts WHERE stage_since IS NULL" % S)
     t.check(nulls == "0", "every alert has its stage_since", nulls)
 
