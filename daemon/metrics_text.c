@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "driftwatch/metrics_text.h"
+#include "driftwatch/responses.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
@@ -275,6 +276,51 @@ static void mt_deliveries(const struct dw_metrics *m, struct strbuf *out)
 		       m->deliveries_failed_total);
 }
 
+/* Counted where the links and the API learn a response was recorded, not in responses.c: a
+ * retried request that changes nothing is not counted twice. */
+_Static_assert(RESPONSES_UNSNOOZE + 1 == METRICS_RESPONSE_KINDS,
+	       "responses_total has one slot per enum responses_kind");
+
+static void mt_responses(const struct dw_metrics *m, struct strbuf *out)
+{
+	static const char *const kinds[METRICS_RESPONSE_KINDS] = { "acknowledged", "snoozed",
+								   "unsnoozed" };
+
+	mt_family(out, "responses_total", "counter",
+		  "Responses recorded through the links and the API since the daemon started, by kind.");
+	for (size_t k = 0; k < METRICS_RESPONSE_KINDS; k++) {
+		struct mt_label l = { "kind", kinds[k], strlen(kinds[k]) };
+
+		mt_series(out, "responses_total", &l, 1);
+		mt_uint(out, m->responses_total[k]);
+	}
+}
+
+static void mt_unanswered(const struct dw_metrics *m, struct strbuf *out)
+{
+	size_t n_rules = rule_registry_count();
+
+	if (n_rules > RULE_REGISTRY_MAX)
+		n_rules = RULE_REGISTRY_MAX;
+	mt_family(out, "unanswered_escalations_total", "counter",
+		  "alert.unanswered escalations queued since the daemon started, by rule and stage.");
+	for (size_t i = 0; i < n_rules; i++) {
+		const struct rule_def *def = rule_registry_get(i);
+		size_t n_stages = def->n_stages < RULE_MAX_STAGES ? def->n_stages : RULE_MAX_STAGES;
+
+		for (size_t j = 0; j < n_stages; j++) {
+			const char *stage = def->stages[j].name;
+			struct mt_label l[2] = {
+				{ "rule", def->name, strlen(def->name) },
+				{ "stage", stage, strlen(stage) },
+			};
+
+			mt_series(out, "unanswered_escalations_total", l, 2);
+			mt_uint(out, m->unanswered_total[i][j]);
+		}
+	}
+}
+
 static void mt_database(const struct dw_metrics *m, struct strbuf *out)
 {
 	mt_scalar_uint(out, "database_reconnects_total", "counter",
@@ -295,6 +341,8 @@ void metrics_text_render(const struct dw_metrics *m, struct strbuf *out)
 	mt_bad_rows(m, out);
 	mt_outbox(m, out);
 	mt_deliveries(m, out);
+	mt_responses(m, out);
+	mt_unanswered(m, out);
 	mt_database(m, out);
 }
 

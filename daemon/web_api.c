@@ -114,6 +114,8 @@ static void on_recorded(const struct responses_result *r, void *arg)
 
 	switch (r->outcome) {
 	case RESPONSES_RECORDED:
+		if ((unsigned)job->kind < METRICS_RESPONSE_KINDS)
+			job->ctx->metrics.responses_total[job->kind]++;
 		web_job_query(job, sql_web_alert, 2, params, on_after);
 		return;
 	case RESPONSES_INVALID:

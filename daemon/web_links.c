@@ -327,6 +327,8 @@ static void on_recorded(const struct responses_result *r, void *arg)
 
 	switch (r->outcome) {
 	case RESPONSES_RECORDED:
+		if ((unsigned)job->kind < METRICS_RESPONSE_KINDS)
+			job->ctx->metrics.responses_total[job->kind]++;
 		if (job->kind == RESPONSES_ACKNOWLEDGE)
 			snprintf(text, sizeof(text), "Acknowledged for the %s stage: no reminders or "
 				 "escalation for this stage. If the alert reaches a higher stage it "

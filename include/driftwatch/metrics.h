@@ -8,6 +8,7 @@
 #include "driftwatch/rule.h"
 
 #define METRICS_MAX_BAD_KINDS 96
+#define METRICS_RESPONSE_KINDS 3   /* enum responses_kind */
 
 struct metrics_bad_kind {
 	char kind[64];                  /* "relation.kind" */
@@ -46,6 +47,11 @@ struct dw_metrics {
 	unsigned long long deliveries_total[2];      /* attempts that ended delivered [email, webhook] */
 	unsigned long long deliveries_failed_total;  /* notices that failed for good */
 	unsigned long long db_reconnects_total;
+	/* responses recorded through the links and the API, by enum responses_kind
+	 * (acknowledged, snoozed, unsnoozed) */
+	unsigned long long responses_total[METRICS_RESPONSE_KINDS];
+	/* alert.unanswered events queued, by rule and stage (registry order) */
+	unsigned long long unanswered_total[RULE_REGISTRY_MAX][RULE_MAX_STAGES];
 	int db_up;                                   /* 1 while the database connection is usable */
 	time_t eval_running_since;                   /* the evaluation in flight began; 0: none */
 	time_t deliver_waiting_since;                /* the outbox statement in flight was sent (or

@@ -48,6 +48,13 @@ static void driver_fill(struct dw_metrics *m)
 	for (size_t i = 0; i < rule_registry_count() && i < RULE_REGISTRY_MAX; i++)
 		for (size_t j = 0; j < rule_registry_get(i)->n_stages && j < RULE_MAX_STAGES; j++)
 			m->alerts[i][j] = driver_alert_value(i, j);
+	/* escalations: the alert value + 1000, so a swapped index shows */
+	for (size_t i = 0; i < rule_registry_count() && i < RULE_REGISTRY_MAX; i++)
+		for (size_t j = 0; j < rule_registry_get(i)->n_stages && j < RULE_MAX_STAGES; j++)
+			m->unanswered_total[i][j] = (unsigned long long)driver_alert_value(i, j) + 1000;
+	m->responses_total[0] = 5;
+	m->responses_total[1] = 2;
+	m->responses_total[2] = 1;
 	snprintf(m->bad[0].kind, sizeof(m->bad[0].kind), "cin_episode.missing_start");
 	m->bad[0].count = 2;
 	snprintf(m->bad[1].kind, sizeof(m->bad[1].kind), "odd\"kind\\with\nnewline");

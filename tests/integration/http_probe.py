@@ -14,6 +14,7 @@ import os
 import random
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -177,6 +178,9 @@ def test_metrics(a):
         ("driftwatch_start_time_seconds", "gauge", "driftwatch_start_time_seconds", {},
          1767220000),
     ]
+    for kind, v in (("acknowledged", 5), ("snoozed", 2), ("unsnoozed", 1)):
+        want.append(("driftwatch_responses", "counter", "driftwatch_responses_total",
+                     {"kind": kind}, v))
     for ch, vals in (("email", (4, 100, 2)), ("webhook", (1, 50, 1))):
         for status, v in zip(("pending", "delivered", "failed"), vals):
             want.append(("driftwatch_notices", "gauge", "driftwatch_notices",
@@ -201,6 +205,29 @@ def test_metrics(a):
     ok(not wrong and len(served) == len(expected),
        f"metrics: driftwatch_alerts has all {len(expected)} rule/stage pairs with their values",
        "\n".join(wrong) or f"{len(served)} served")
+
+    served = fams.get("driftwatch_unanswered_escalations", (None, None, {}))
+    wrong = []
+    for rule, stage, v in expected:
+        got = served[2].get(("driftwatch_unanswered_escalations_total",
+                             (("rule", rule), ("stage", stage))))
+        if got != float(v) + 1000:
+            wrong.append(f"{rule}/{stage}: got {got}, want {float(v) + 1000}")
+    ok(served[0] == "counter" and not wrong and len(served[2]) == len(expected),
+       f"metrics: driftwatch_unanswered_escalations_total is a counter with all "
+       f"{len(expected)} rule/stage pairs and their values",
+       served[0], "\n".join(wrong) or f"{len(served[2])} served")
+
+    # promtool (Debian's prometheus package) is the format's own checker: it also lints names,
+    # HELP and TYPE that prometheus_client accepts silently
+    try:
+        p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                           timeout=60)
+        ok(p.returncode == 0, "metrics: promtool check metrics finds no problem",
+           p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")[:2000])
+    except FileNotFoundError:
+        ok(False, "metrics: promtool check metrics finds no problem",
+           "promtool is not installed (Debian package prometheus)")
 
     st, _, body = request(a.fresh, "GET", "/metrics")
     fams = parse(body.decode("utf-8"))
