@@ -270,7 +270,10 @@ static void service_on_unanswered(int ok, const char *error, const struct unansw
 
 	if (!ok && !service_stopping(svc))
 		log_err(svc->ctx, "%s", error);
-	else if (ok && st->unanswered)
+	for (size_t i = 0; ok && i < RULE_REGISTRY_MAX; i++)
+		for (size_t j = 0; j < RULE_MAX_STAGES; j++)
+			svc->ctx->metrics.unanswered_total[i][j] += (unsigned long long)st->by_stage[i][j];
+	if (ok && st->unanswered)
 		log_notice(svc->ctx, "unanswered: %lld stage%s escalated (%lld email, %lld webhook "
 			   "notices)", st->unanswered, st->unanswered == 1 ? "" : "s",
 			   st->email_notices, st->webhook_notices);

@@ -12,6 +12,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/escalation.h"
+#include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/unanswered.h"
@@ -213,6 +214,27 @@ static json_t *unanswered_due_row(struct unanswered_op *op, const struct calenda
 	return row;
 }
 
+/* [[rule, stage, n], ...] into st->by_stage, by registry index; a rule or stage this build does
+ * not know (a state schema shared with another version) is left out. */
+static void unanswered_count_stages(struct unanswered_stats *st, const char *text)
+{
+	json_t *all = json_loads(text, 0, NULL), *e;
+	size_t k;
+
+	json_array_foreach(all, k, e) {
+		const char *rule = json_string_value(json_array_get(e, 0));
+		const char *stage = json_string_value(json_array_get(e, 1));
+		const struct rule_def *def = rule ? rule_registry_find(rule) : NULL;
+		int j = def && stage ? rule_stage_index(def, stage) : -1;
+
+		for (size_t i = 0; j >= 0 && j < RULE_MAX_STAGES && i < rule_registry_count() &&
+				   i < RULE_REGISTRY_MAX; i++)
+			if (rule_registry_get(i) == def)
+				st->by_stage[i][j] += json_integer_value(json_array_get(e, 2));
+	}
+	json_decref(all);
+}
+
 static void unanswered_on_queued(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct unanswered_op *op = arg;
@@ -224,6 +246,7 @@ static void unanswered_on_queued(struct db_conn *conn, PGresult *res, void *arg)
 		op->st.unanswered = atoll(PQgetvalue(res, 0, 0));
 		op->st.email_notices = atoll(PQgetvalue(res, 0, 1));
 		op->st.webhook_notices = atoll(PQgetvalue(res, 0, 2));
+		unanswered_count_stages(&op->st, PQgetvalue(res, 0, 3));
 	}
 	unanswered_end(op);
 }

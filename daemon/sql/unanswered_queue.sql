@@ -7,7 +7,7 @@
 -- $2 date   T
 -- $3 text   the digest key: one email per person per evaluation
 WITH due AS (
-    SELECT d.*, a.payload, a.destinations
+    SELECT d.*, a.rule, a.payload, a.destinations
       FROM jsonb_to_recordset($1::jsonb) AS d(alert_id bigint, stage text, stage_since date,
            working_days int, also jsonb, unresolved jsonb)
       JOIN @state@.alerts a ON a.alert_id = d.alert_id AND a.status = 'firing'
@@ -77,4 +77,8 @@ notices AS (
 )
 SELECT (SELECT count(*) FROM events) AS unanswered,
        (SELECT count(*) FROM notices WHERE channel = 'email') AS email_notices,
-       (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices;
+       (SELECT count(*) FROM notices WHERE channel = 'webhook') AS webhook_notices,
+       -- for /metrics: the events by rule and stage, [[rule, stage, n], ...]
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(r.rule, r.stage, r.n)), '[]'::jsonb)::text
+          FROM (SELECT d.rule, d.stage, count(*) AS n FROM events e JOIN due d USING (alert_id)
+                 GROUP BY d.rule, d.stage) r) AS by_stage;

@@ -3,6 +3,8 @@
 #ifndef DRIFTWATCH_UNANSWERED_H
 #define DRIFTWATCH_UNANSWERED_H
 
+#include "driftwatch/rule.h"
+
 struct dw_ctx;
 struct db_conn;
 
@@ -10,6 +12,7 @@ struct unanswered_stats {
 	long long candidates;       /* firing stages nobody answered (due or not) */
 	long long unanswered;       /* alert.unanswered events queued now */
 	long long email_notices, webhook_notices;
+	long long by_stage[RULE_REGISTRY_MAX][RULE_MAX_STAGES]; /* unanswered, registry order */
 };
 
 /* Called once: ok 1 (committed), or 0 with error naming what failed (nothing was queued). */
