@@ -12,6 +12,8 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/escalation.h"
+#include "driftwatch/log.h"
+#include "driftwatch/mailaddr.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
@@ -20,7 +22,11 @@
 struct unanswered_op {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
-	char *sql_candidates, *sql_queue;
+	char *sql_candidates, *sql_queue, *sql_smgr;
+	json_t *rows;               /* the due stages (unanswered_due_row) */
+	json_t *managers;           /* alert_id -> {"email"} or {"why"} (unanswered_on_managers) */
+	char *smgr_param;           /* unanswered_service_manager.sql's $1; "" when not needed */
+	char smgr_error[512];       /* why the case data could not be read; "" when it was */
 	char as_of[CALENDAR_DAY_LEN];
 	int32_t day;
 	char digest[64];
@@ -34,6 +40,10 @@ static void unanswered_free(struct unanswered_op *op)
 {
 	free(op->sql_candidates);
 	free(op->sql_queue);
+	free(op->sql_smgr);
+	free(op->smgr_param);
+	json_decref(op->rows);
+	json_decref(op->managers);
 	free(op);
 }
 
@@ -131,56 +141,90 @@ static void unanswered_on_begun(struct db_conn *conn, PGresult *res, void *arg)
 	}
 }
 
-/* The address a configured role stands for; service_manager is not looked up in the case data
- * yet (the supervisor's supervisor_id): it goes to the head of service, as escalation.h allows,
- * and the event says so. Recipient roles (allocated_worker, supervisor, cp_chair) are the
- * alert's own destinations already. */
-static const char *unanswered_address(const struct dw_config *cfg, const char *role,
-				      const char **why)
+/* The service manager of the row's alert (unanswered_service_manager.sql, read into
+ * op->managers), else head_of_service with *why saying which link of the chain is missing or
+ * why the case data could not be read (RULES.md: "else head_of_service"). */
+static const char *unanswered_service_manager(const struct unanswered_op *op, const char *key,
+					      char *why, size_t n)
 {
-	*why = NULL;
+	const char *hos = op->ctx->cfg->addresses.head_of_service;
+	json_t *m = op->managers ? json_object_get(op->managers, key) : NULL;
+	const char *email = json_string_value(json_object_get(m, "email"));
+	const char *reason = json_string_value(json_object_get(m, "why"));
+
+	if (email)
+		return email;
+	if (!reason)
+		reason = op->smgr_error[0] ? op->smgr_error : "not found in the case data";
+	snprintf(why, n, "%.440s: sent to head_of_service%s", reason,
+		 hos ? " instead" : ", which has no address configured either");
+	return hos;
+}
+
+/* The address a configured role stands for, or NULL with *why. Recipient roles
+ * (allocated_worker, supervisor, cp_chair) are the alert's own destinations already. */
+static const char *unanswered_address(const struct unanswered_op *op, const char *role,
+				      const char *key, char *why, size_t n)
+{
+	const struct dw_config *cfg = op->ctx->cfg;
+
+	why[0] = '\0';
 	if (strcmp(role, "head_of_service") == 0)
 		return cfg->addresses.head_of_service;
 	if (strcmp(role, "cp_manager") == 0)
 		return cfg->addresses.cp_manager;
-	if (strcmp(role, "service_manager") == 0) {
-		*why = "the supervisor's own supervisor is not looked up in the case data yet: "
-		       "sent to head_of_service instead";
-		return cfg->addresses.head_of_service;
-	}
+	if (strcmp(role, "service_manager") == 0)
+		return unanswered_service_manager(op, key, why, n);
 	return NULL;
 }
 
-static int unanswered_add_roles(const struct dw_config *cfg, const char *const *to, json_t *also,
-				json_t *unresolved)
+static int unanswered_add_roles(const struct unanswered_op *op, json_t *roles, const char *key,
+				json_t *also, json_t *unresolved)
 {
-	for (; to && *to; to++) {
-		const char *why, *addr = unanswered_address(cfg, *to, &why);
-		int recipient = strcmp(*to, "allocated_worker") == 0 ||
-				strcmp(*to, "supervisor") == 0 || strcmp(*to, "cp_chair") == 0;
+	size_t k;
+	json_t *r;
 
-		if (recipient)
+	json_array_foreach(roles, k, r) {
+		const char *role = json_string_value(r);
+		char why[600];
+		const char *addr;
+
+		if (!role || strcmp(role, "allocated_worker") == 0 ||
+		    strcmp(role, "supervisor") == 0 || strcmp(role, "cp_chair") == 0)
 			continue;
-		if (addr && !cfg->email.enabled) {
-			why = "no email section: nothing is mailed";
+		addr = unanswered_address(op, role, key, why, sizeof(why));
+		if (addr && !op->ctx->cfg->email.enabled) {
+			snprintf(why, sizeof(why), "no email section: nothing is mailed");
 			addr = NULL;
 		}
-		if (!addr && !why)
-			why = "no address configured for this role";
-		if (why && json_array_append_new(unresolved, json_pack("{s:s, s:s}", "role", *to,
-								       "why", why)) < 0)
+		if (!addr && !why[0])
+			snprintf(why, sizeof(why), "no address configured for this role");
+		if (why[0] && json_array_append_new(unresolved, json_pack("{s:s, s:s}", "role", role,
+									"why", why)) < 0)
 			return -1;
 		if (addr && json_array_append_new(also, json_pack("{s:s, s:s, s:s}", "channel",
 								  "email", "destination", addr,
-								  "role", *to)) < 0)
+								  "role", role)) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* One element of unanswered_queue.sql's $1 when the row's stage is due on or before the
- * evaluation day; NULL when it is not due (or no policy entry matches), with *bad set when out
- * of memory or a day out of the calendar's range. */
+static json_t *unanswered_roles(const char *const *to)
+{
+	json_t *roles = json_array();
+
+	for (; roles && to && *to; to++)
+		if (json_array_append_new(roles, json_string(*to)) < 0) {
+			json_decref(roles);
+			return NULL;
+		}
+	return roles;
+}
+
+/* One due stage, with its escalation roles (_roles) and child (child_id) until
+ * unanswered_queue_rows settles their addresses; NULL when it is not due (or no policy entry
+ * matches), with *bad set when out of memory. */
 static json_t *unanswered_due_row(struct unanswered_op *op, const struct calendar *cal,
 				  PGresult *res, int i, int *bad)
 {
@@ -188,28 +232,23 @@ static json_t *unanswered_due_row(struct unanswered_op *op, const struct calenda
 	const char *rule = PQgetvalue(res, i, 1), *stage = PQgetvalue(res, i, 2);
 	struct escalation_due due;
 	int32_t since;
-	json_t *row, *also = json_array(), *unresolved = json_array();
+	json_t *row, *roles;
 
 	*bad = 0;
 	/* column 4 (count_from), not 3 (stage_since): an alert already firing when state v4
 	 * arrived counts from the last evaluation before it (state_v4.sql says why) */
 	if (calendar_day_parse(PQgetvalue(res, i, 4), &since) < 0 ||
 	    escalation_due(cfg->responses.escalate, cfg->responses.n_escalate, cal, rule, stage,
-			   since, &due) != 1 || due.due_day > op->day) {
-		json_decref(also);
-		json_decref(unresolved);
+			   since, &due) != 1 || due.due_day > op->day)
 		return NULL;
-	}
-	if (!also || !unresolved || unanswered_add_roles(cfg, due.to, also, unresolved) < 0) {
-		json_decref(also);
-		json_decref(unresolved);
-		*bad = 1;
-		return NULL;
-	}
-	row = json_pack("{s:I, s:s, s:s, s:i, s:o, s:o}", "alert_id",
-			(json_int_t)strtoll(PQgetvalue(res, i, 0), NULL, 10), "stage", stage,
-			"stage_since", PQgetvalue(res, i, 3), "working_days",
-			due.after_working_days, "also", also, "unresolved", unresolved);
+	roles = unanswered_roles(due.to);
+	row = roles ? json_pack("{s:I, s:s, s:s, s:i, s:o, s:o}", "alert_id",
+				(json_int_t)strtoll(PQgetvalue(res, i, 0), NULL, 10), "stage", stage,
+				"stage_since", PQgetvalue(res, i, 3), "working_days",
+				due.after_working_days, "_roles", roles, "child_id",
+				PQgetisnull(res, i, 5) ? json_null()
+						       : json_string(PQgetvalue(res, i, 5)))
+		    : NULL;
 	*bad = row == NULL;
 	return row;
 }
@@ -251,13 +290,177 @@ static void unanswered_on_queued(struct db_conn *conn, PGresult *res, void *arg)
 	unanswered_end(op);
 }
 
+/* Settles each due row's escalation addresses (also, unresolved) and queues them all. */
+static void unanswered_queue_rows(struct unanswered_op *op)
+{
+	size_t k;
+	json_t *row;
+	char *text = NULL;
+	const char *params[3];
+	int bad = 0;
+
+	json_array_foreach(op->rows, k, row) {
+		json_t *also = json_array(), *unresolved = json_array();
+		char key[32];
+
+		snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(row, "alert_id")));
+		if (!also || !unresolved ||
+		    unanswered_add_roles(op, json_object_get(row, "_roles"), key, also,
+					 unresolved) < 0) {
+			json_decref(also);
+			json_decref(unresolved);
+			bad = 1;
+			break;
+		}
+		json_object_del(row, "_roles");
+		json_object_del(row, "child_id");
+		bad = json_object_set_new(row, "also", also) < 0 ||
+		      json_object_set_new(row, "unresolved", unresolved) < 0;
+		if (bad)
+			break;
+	}
+	if (!bad)
+		text = json_dumps(op->rows, JSON_COMPACT);
+	if (!text) {
+		snprintf(op->error, sizeof(op->error), "escalating unanswered alerts: out of memory");
+		unanswered_end(op);
+		return;
+	}
+	params[0] = text;
+	params[1] = op->as_of;
+	params[2] = op->digest;
+	if (db_query(op->conn, op->sql_queue, 3, params, unanswered_on_queued, op) < 0) {
+		unanswered_fail(op, "queueing its notices", NULL);
+		unanswered_end(op);
+	}
+	free(text);
+}
+
+/* Why this alert's chain has no service manager to send to, or NULL when it has one. */
+static const char *unanswered_chain_gap(PGresult *res, int i, char *why, size_t n)
+{
+	const char *email = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4);
+	const char *bad;
+
+	if (PQgetisnull(res, i, 1))
+		snprintf(why, n, "the child has no open allocation to a known worker");
+	else if (PQgetisnull(res, i, 2))
+		snprintf(why, n, "allocated worker %.120s has no supervisor (supervisor_id naming a "
+			 "worker)", PQgetvalue(res, i, 1));
+	else if (PQgetisnull(res, i, 3))
+		snprintf(why, n, "supervisor %.120s has no supervisor of their own (supervisor_id "
+			 "naming a worker)", PQgetvalue(res, i, 2));
+	else if (!email || !email[0])
+		snprintf(why, n, "service manager %.120s has no email address",
+			 PQgetvalue(res, i, 3));
+	else if (!mailaddr_usable(email, &bad))
+		snprintf(why, n, "service manager %.120s: the address %s", PQgetvalue(res, i, 3),
+			 bad ? bad : "is not usable");
+	else
+		return NULL;
+	return why;
+}
+
+static void unanswered_on_restored(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct unanswered_op *op = arg;
+
+	(void)conn;
+	if (unanswered_step_failed(op, res, "the end of reading the service managers"))
+		return;
+	unanswered_queue_rows(op);
+}
+
+/* The case data unreadable (a view refused, a relation missing, a timeout) is not a reason to
+ * stay silent: the savepoint is rolled back and service_manager falls back to head_of_service
+ * with the error as its reason, as does every alert the statement did not return. */
+static void unanswered_on_managers(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct unanswered_op *op = arg;
+	int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	(void)conn;
+	if (!ok) {
+		const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+		snprintf(op->smgr_error, sizeof(op->smgr_error), "the case data in schema %.64s "
+			 "could not be read: %.300s", op->ctx->cfg->case_schema,
+			 why ? why : db_error(op->conn));
+		log_warn(op->ctx, "escalating unanswered alerts: service_manager: %s; sent to "
+			 "head_of_service instead", op->smgr_error);
+	}
+	for (int i = 0; ok && op->managers && i < PQntuples(res); i++) {
+		char why[400];
+		const char *gap = unanswered_chain_gap(res, i, why, sizeof(why));
+		json_t *m = gap ? json_pack("{s:s}", "why", gap)
+				: json_pack("{s:s}", "email", PQgetvalue(res, i, 4));
+
+		if (!m || json_object_set_new(op->managers, PQgetvalue(res, i, 0), m) < 0) {
+			snprintf(op->error, sizeof(op->error), "escalating unanswered alerts: out of "
+				 "memory");
+			unanswered_end(op);
+			return;
+		}
+	}
+	if (db_query(op->conn, ok ? "RELEASE SAVEPOINT unanswered_service_manager"
+				  : "ROLLBACK TO SAVEPOINT unanswered_service_manager",
+		     0, NULL, unanswered_on_restored, op) < 0) {
+		unanswered_fail(op, "the end of reading the service managers", NULL);
+		unanswered_end(op);
+	}
+}
+
+static void unanswered_on_savepoint(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct unanswered_op *op = arg;
+	const char *params[2] = { op->smgr_param, op->as_of };
+
+	(void)conn;
+	if (unanswered_step_failed(op, res, "reading the service managers"))
+		return;
+	if (db_query(op->conn, op->sql_smgr, 2, params, unanswered_on_managers, op) < 0) {
+		unanswered_fail(op, "reading the service managers", NULL);
+		unanswered_end(op);
+	}
+}
+
+/* [{alert_id, child_id}] of the due rows escalated to service_manager, as compact JSON; ""
+ * when none is; NULL when out of memory. */
+static char *unanswered_smgr_param(json_t *rows)
+{
+	json_t *want = json_array(), *row;
+	size_t k;
+	char *text;
+
+	json_array_foreach(rows, k, row) {
+		json_t *r;
+		size_t j;
+		int smgr = 0;
+
+		json_array_foreach(json_object_get(row, "_roles"), j, r)
+			smgr |= json_string_value(r) && strcmp(json_string_value(r),
+							       "service_manager") == 0;
+		if (smgr && want &&
+		    json_array_append_new(want, json_pack("{s:O, s:O}", "alert_id",
+							  json_object_get(row, "alert_id"),
+							  "child_id",
+							  json_object_get(row, "child_id"))) < 0) {
+			json_decref(want);
+			want = NULL;
+		}
+	}
+	if (!want)
+		return NULL;
+	text = json_array_size(want) ? json_dumps(want, JSON_COMPACT) : strdup("");
+	json_decref(want);
+	return text;
+}
+
 static void unanswered_on_candidates(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct unanswered_op *op = arg;
 	struct calendar cal = config_calendar(op->ctx->cfg);
-	json_t *rows;
-	char *text;
-	const char *params[3];
 	int bad = 0;
 
 	(void)conn;
@@ -267,34 +470,34 @@ static void unanswered_on_candidates(struct db_conn *conn, PGresult *res, void *
 		return;
 	}
 	op->st.candidates = PQntuples(res);
-	rows = json_array();
-	for (int i = 0; rows && !bad && i < PQntuples(res); i++) {
+	op->rows = json_array();
+	for (int i = 0; op->rows && !bad && i < PQntuples(res); i++) {
 		json_t *row = unanswered_due_row(op, &cal, res, i, &bad);
 
-		if (row && json_array_append_new(rows, row) < 0)
+		if (row && json_array_append_new(op->rows, row) < 0)
 			bad = 1;
 	}
-	if (!rows || bad) {
-		json_decref(rows);
+	if (op->rows && !bad)
+		op->smgr_param = unanswered_smgr_param(op->rows);
+	op->managers = json_object();
+	if (!op->rows || bad || !op->smgr_param || !op->managers) {
 		snprintf(op->error, sizeof(op->error), "escalating unanswered alerts: out of memory");
 		unanswered_end(op);
 		return;
 	}
-	if (json_array_size(rows) == 0) {
-		json_decref(rows);
+	if (json_array_size(op->rows) == 0) {
 		unanswered_end(op);
 		return;
 	}
-	text = json_dumps(rows, JSON_COMPACT);
-	json_decref(rows);
-	params[0] = text;
-	params[1] = op->as_of;
-	params[2] = op->digest;
-	if (!text || db_query(op->conn, op->sql_queue, 3, params, unanswered_on_queued, op) < 0) {
-		unanswered_fail(op, "queueing its notices", NULL);
+	if (!op->smgr_param[0]) {
+		unanswered_queue_rows(op);
+		return;
+	}
+	if (db_query(op->conn, "SAVEPOINT unanswered_service_manager", 0, NULL,
+		     unanswered_on_savepoint, op) < 0) {
+		unanswered_fail(op, "reading the service managers", NULL);
 		unanswered_end(op);
 	}
-	free(text);
 }
 
 int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
@@ -319,7 +522,12 @@ int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
 		op->sql_queue = strbuf_subst(sql_unanswered_queue, "@state@", ident);
 	}
 	free(ident);
+	ident = db_escape_identifier(conn, ctx->cfg->case_schema);
+	if (ident)
+		op->sql_smgr = strbuf_subst(sql_unanswered_service_manager, "@case@", ident);
+	free(ident);
 	if (calendar_day_parse(as_of, &op->day) < 0 || !op->sql_candidates || !op->sql_queue ||
+	    !op->sql_smgr ||
 	    db_query(conn, "BEGIN", 0, NULL, unanswered_on_begun, op) < 0) {
 		unanswered_free(op);
 		return -1;

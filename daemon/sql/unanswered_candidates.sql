@@ -4,10 +4,10 @@
 -- alert.unanswered for this stage since it was first recorded. unanswered.c works out in C which
 -- of them are due (escalation_due, counting from count_from: the stage's day, or for an alert
 -- that was already firing when state v4 arrived, the last evaluation before it) and queues
--- those with unanswered_queue.sql.
+-- those with unanswered_queue.sql (child_id: for unanswered_service_manager.sql).
 -- $1 date  T
 SELECT a.alert_id, a.rule, a.stage, a.stage_since,
-       greatest(a.stage_since, a.escalate_from) AS count_from
+       greatest(a.stage_since, a.escalate_from) AS count_from, a.child_id
   FROM @state@.alerts a
  WHERE a.status = 'firing'
    AND a.stage_since < $1::date

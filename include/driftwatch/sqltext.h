@@ -21,6 +21,7 @@ extern const char sql_state_v4[];
 extern const char sql_responses_record[];
 extern const char sql_unanswered_candidates[];
 extern const char sql_unanswered_queue[];
+extern const char sql_unanswered_service_manager[];
 extern const char sql_record_begin[];
 extern const char sql_record[];
 extern const char sql_record_resolve[];

@@ -11,7 +11,12 @@ the day after the stage was first recorded (England and Wales; no bank holiday f
     its 12m stage was acknowledged on 21 Nov (a new stage needs a new answer);
   - C-CP-9 is acknowledged on 21 Nov: never escalated;
   - C-CP-END is snoozed until Mon 7 Dec: escalated on Tue 8 Dec, when the snooze has lapsed;
-  - C-NOALLOC (no allocation): escalated on 4 Dec, service_manager going to head_of_service.
+  - C-NOALLOC (no allocation): escalated on 4 Dec, service_manager going to head_of_service;
+  - service_manager resolved through the case data (RULES.md): C-CP-END and C-WNB (worker W-SW1,
+    supervised by W-SUP1, whose supervisor is W-SM1) go to sm1@la.example; the backlog C-BL-*
+    (supervisor W-SUP2 has no supervisor) to head_of_service, the event saying why;
+  - case data unreadable at escalation time (a copy of the case schema whose workers view
+    refuses the escalation's reading): the escalation still goes, to head_of_service.
 Email goes to a port nobody listens on: the notices stay in the outbox, where they are counted;
 then a real SMTP server comes up and one more run delivers them: the head of service's digest
 says which stage was not answered.
@@ -156,6 +161,34 @@ def body(t, procs, tmp):
     t.check(bool(got) and got[0]["detail"]["unresolved"][0]["role"] == "service_manager"
             and got[0]["detail"]["also_sent_to"][0]["destination"] == "hos@la.example",
             "C-NOALLOC: service_manager goes to head_of_service, and the event says why", got)
+    def smgr(child, rule="cp_neglect_duration"):
+        return db.rows("SELECT e.detail FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                       "WHERE e.kind = 'unanswered' AND a.rule = '%s' AND a.child_id = '%s'"
+                       % (S, S, rule, child))
+
+    def sent_to(detail, role):
+        return [x["destination"] for x in detail["also_sent_to"] if x["role"] == role]
+
+    for child, rule in (("C-CP-END", "cp_neglect_duration"), ("C-WNB", "was_not_brought")):
+        got = smgr(child, rule)
+        t.check(len(got) == 1 and sent_to(got[0]["detail"], "service_manager") ==
+                ["sm1@la.example"] and got[0]["detail"]["unresolved"] == [],
+                "%s: service_manager is the supervisor's supervisor (W-SM1, sm1@la.example)"
+                % child, got)
+    n = db.value("SELECT count(*) FROM %s.outbox o JOIN %s.alerts a USING (alert_id) WHERE "
+                 "o.type = 'alert.unanswered' AND a.child_id = 'C-CP-END' AND "
+                 "o.destination = 'sm1@la.example' AND o.role = 'service_manager'" % (S, S))
+    t.check(n == "1", "C-CP-END: one notice to the service manager in the outbox", n)
+    got = smgr("C-BL-07")
+    why = got[0]["detail"]["unresolved"] if got else []
+    t.check(len(got) == 1 and sent_to(got[0]["detail"], "service_manager") ==
+            ["hos@la.example"] and len(why) == 1 and why[0]["role"] == "service_manager" and
+            "W-SUP2 has no supervisor" in why[0]["why"],
+            "C-BL-07: supervisor W-SUP2 has no supervisor: head_of_service, and the event "
+            "says so", got)
+    got = smgr("C-NOALLOC")
+    t.check(bool(got) and "no open allocation" in got[0]["detail"]["unresolved"][0]["why"],
+            "C-NOALLOC: the reason names the missing allocation", got)
     dup = db.value("SELECT count(*) FROM (SELECT alert_id, stage FROM %s.alert_events WHERE "
                    "kind = 'unanswered' GROUP BY 1, 2 HAVING count(*) > 1) d" % S)
     t.check(dup == "0", "no stage is escalated twice", dup)
@@ -200,6 +233,44 @@ def body(t, procs, tmp):
     rc, out, err = respond(cfg, "2026-12-09", "acknowledge", fp_of(db, "C-CP-END"))
     t.check(st == "resolved" and rc == 5 and out.startswith("resolved:"),
             "a response to a resolved alert is refused as resolved", st, out + err)
+    check_unreadable(t, db, tmp)
+
+
+def check_unreadable(t, db, tmp):
+    """A case schema whose workers view refuses any session holding an advisory lock: the
+    evaluation reads it (no lock), the escalation (under the recording lock) cannot."""
+    db.load(os.path.join(TOP, "rules", "contract.sql"),
+            os.path.join(TOP, "tests", "fixtures", "once_lifecycle.sql"), schema="casebad")
+    db.run("ALTER TABLE casebad.workers RENAME TO workers_t;"
+           "CREATE FUNCTION casebad.guard() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN "
+           "IF EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
+           "pid = pg_backend_pid()) THEN RAISE EXCEPTION 'workers refused to escalation (test)';"
+           " END IF; RETURN true; END $$;"
+           "CREATE VIEW casebad.workers AS SELECT * FROM casebad.workers_t WHERE casebad.guard()")
+    s2 = "ua_bad"
+    cfg = write_config(tmp, "unanswered-bad", {
+        "database": {"conninfo": db.conninfo("dw-unanswered"), "state_schema": s2,
+                     "case_schema": "casebad"},
+        "addresses": addresses(),
+        "email": {"smtp_url": "smtp://127.0.0.1:%d" % free_port(), "tls": "none",
+                  "from": "driftwatch@la.example"}})
+    for day in ("2026-11-21", "2026-12-04"):
+        r = run_once(cfg, day)
+        t.check(r.rc in (0, 1) and not r.sanitizer() and "escalating unanswered alerts "
+                "in schema" not in r.err,
+                "unreadable case data: --once --as-of %s runs, escalation included" % day,
+                r.diag())
+    got = db.rows("SELECT e.detail FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                  "WHERE e.kind = 'unanswered' AND a.child_id = 'C-WNB'" % (s2, s2))
+    d = got[0]["detail"] if got else {}
+    t.check(len(got) == 1 and [x["destination"] for x in d["also_sent_to"]
+                               if x["role"] == "service_manager"] == ["hos@la.example"]
+            and "could not be read" in d["unresolved"][0]["why"]
+            and "workers refused to escalation" in d["unresolved"][0]["why"],
+            "unreadable case data: C-WNB is still escalated, service_manager to "
+            "head_of_service with the database's reason", got)
+    t.check("service_manager" in r.err and "could not be read" in r.err,
+            "unreadable case data: the daemon says so in its log", r.err[-1500:])
 
 
 def main():
