@@ -24,7 +24,9 @@ typedef void (*unanswered_done_cb)(int ok, const char *error, const struct unans
  * database, idle and used for nothing else until cb): in one transaction under the recording
  * lock, reads the unanswered firing stages, works out in C with escalation_due and the configured
  * calendar which are due on or before as_of, and queues one alert.unanswered per due stage to
- * the alert's destinations and to the addresses of responses.escalate's roles. The day each is
+ * the alert's destinations and to the addresses of responses.escalate's roles (service_manager
+ * read from the case schema in one statement under a savepoint: a missing link of the chain or
+ * unreadable case data sends it to head_of_service, the event saying why). The day each is
  * due is worked out in C, not SQL: the calendar (bank holidays by rule, substitute days,
  * closures) is the one --check-config and the unit tests check, and only the few unanswered
  * stages need it. Returns 0 when started, -1 when it could not be (cb never runs).
