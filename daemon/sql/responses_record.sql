@@ -1,5 +1,11 @@
 -- responses_record: one response to an alert (RESPONSES.md, "Responses"), kept as an event of
--- the alert and as its response state, in one statement. responses.c has checked the values.
+-- the alert and as its response state, in one statement, with its notices: one
+-- alert.acknowledged | alert.snoozed | alert.unsnoozed per webhook destination of the alert,
+-- keyed on the response's event as record.sql keys its notices. Webhooks only: RESPONSES.md
+-- names webhook receivers, and a response is no news for the people's digest (they answered
+-- it). A response that records nothing (not found, resolved; a replay the web layer stops
+-- before it comes here) makes no event and so queues nothing. responses.c has checked the
+-- values.
 -- $1 text  the alert's fingerprint
 -- $2 text  acknowledged | snoozed | unsnoozed
 -- $3 text  the actor: an email address or "api:name"
@@ -8,9 +14,10 @@
 -- $6 text  the note, or NULL
 -- $7 date  snooze until, or NULL
 -- $8 date  today: the day the response is made
--- Returns one row: outcome (recorded | not_found | resolved), the stage, the event.
+-- Returns one row: outcome (recorded | not_found | resolved), the stage, the event, whether
+-- the state changed, and how many webhook notices were queued.
 WITH target AS (
-    SELECT a.alert_id, a.status, a.stage, a.stage_since
+    SELECT a.alert_id, a.status, a.stage, a.stage_since, a.payload, a.destinations
       FROM @state@.alerts a
      WHERE a.fingerprint = $1::text
        FOR UPDATE
@@ -22,7 +29,7 @@ ev AS (
            CASE WHEN $2::text = 'snoozed' THEN jsonb_build_object('until', $7::date) END
       FROM target t
      WHERE t.status = 'firing'
-    RETURNING event_id, alert_id
+    RETURNING event_id, alert_id, at, stage
 ),
 changed AS (
     UPDATE @state@.alerts a
@@ -48,12 +55,31 @@ changed AS (
       FROM ev
      WHERE a.alert_id = ev.alert_id
     RETURNING a.alert_id
+),
+notices AS (
+    INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
+           type, payload)
+    SELECT 'msg_' || ev.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
+           ev.event_id, ev.alert_id, d.channel, d.destination, d.role, 'alert.' || $2::text,
+           t.payload || jsonb_build_object('status', 'firing',
+               'response', jsonb_build_object('kind', $2::text, 'by', $3::text, 'at', ev.at,
+                   'via', $4::text, 'stage', ev.stage, 'until', $7::date, 'reason', $5::text,
+                   'note', $6::text))
+      FROM ev
+      JOIN target t USING (alert_id)
+     CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
+           role text)
+     WHERE d.channel = 'webhook' AND d.destination IS NOT NULL
+    -- the same URL twice (a team's and the global) is one receiver: one notice
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING notice_id
 )
 SELECT CASE WHEN t.alert_id IS NULL THEN 'not_found'
             WHEN t.status <> 'firing' THEN 'resolved'
             ELSE 'recorded' END AS outcome,
        t.stage,
        (SELECT event_id FROM ev) AS event_id,
-       (SELECT count(*) FROM changed) AS changed
+       (SELECT count(*) FROM changed) AS changed,
+       (SELECT count(*) FROM notices) AS webhook_notices
   FROM (SELECT 1) one
   LEFT JOIN target t ON true;

@@ -6,7 +6,10 @@ here as linktoken.h documents (independently of the C code). Then: a GET shows t
 changes nothing; the form's POST acknowledges as the recipient through "link" (state and
 event); the same POST again changes nothing; altered, foreign, expired tokens and a link token
 used as a form get the plain refusal; the API with good and bad bearer tokens, 404, 409 (a
-resolved alert), 413.
+resolved alert), 413. Each response recorded (the link's acknowledgement, the API's snooze and
+unsnooze) reaches each of the two webhook receivers exactly once as a signed
+alert.acknowledged / alert.snoozed / alert.unsnoozed carrying the response; the replays (the
+same form again, an unsnooze of an alert not snoozed) send none.
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR.
 """
@@ -19,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -64,10 +68,14 @@ def run(t, procs, tmp):
     os.chmod(tf, 0o600)
     port = lib.free_port()
     hport = lib.free_port({port})
+    hooks = lib.Receiver(procs, tmp, "hooks", port=lib.free_port({port, hport}))
+    hook_secret = lib.new_secret()
     cfg = lib.write_config(tmp, "web", {
         "database": {"conninfo": db.conninfo("dw-web"), "state_schema": "dwweb"},
         "timezone": "Europe/London", "addresses": lib.addresses(),
         "http": {"listen": "127.0.0.1:%d" % hport},
+        "webhooks": [{"url": hooks.url("/a"), "secret": hook_secret},
+                     {"url": hooks.url("/b"), "secret": hook_secret}],
         "web": {"public_url": "https://dw.example/care", "link_secret_file": sf,
                 "link_days": 14, "listen": "127.0.0.1:%d" % port, "api_tokens_file": tf}})
     log = open(os.path.join(tmp, "daemon.log"), "w")
@@ -159,6 +167,14 @@ def run(t, procs, tmp):
             "API: the list filtered by status", out[:400])
     st, out = http(base + "/api/v1/alerts/%s/acknowledge" % fp, b"x" * 70000, auth)
     t.check(st == 413, "API: a body over 64 KiB gets 413", "%s %s" % (st, out[:200]))
+    st, out = http(base + "/api/v1/alerts/%s/unsnooze" % fp, b"", auth)
+    j = json.loads(out) if st == 200 else {}
+    t.check(st == 200 and j.get("changed") is True, "API: unsnooze recorded", out[:400])
+    st, out = http(base + "/api/v1/alerts/%s/unsnooze" % fp, b"", auth)
+    j = json.loads(out) if st == 200 else {}
+    t.check(st == 200 and j.get("changed") is False, "API: unsnooze again changes nothing",
+            out[:400])
+    check_hooks(t, db, hooks, hook_secret, fp, stage, who, until)
     db.run("UPDATE dwweb.alerts SET status = 'resolved' WHERE fingerprint = '%s'" % fp)
     st, out = http(base + "/api/v1/alerts/%s/unsnooze" % fp, b"", auth)
     t.check(st == 409, "API: a resolved alert gets 409", "%s %s" % (st, out))
@@ -176,6 +192,60 @@ def run(t, procs, tmp):
     text = open(os.path.join(tmp, "daemon.log")).read()
     t.check(rc == 0 and "Sanitizer" not in text and "runtime error" not in text,
             "the daemon stops cleanly with no sanitizer report", text[-2000:])
+
+
+RESPONSE_TYPES = ("alert.acknowledged", "alert.snoozed", "alert.unsnoozed")
+
+
+def check_hooks(t, db, hooks, secret, fp, stage, who, until):
+    """Each response reached each receiver once, with its fields; nothing for the replays."""
+    def mine():
+        return [r for r in hooks.requests() if r["json"] and
+                r["json"].get("type") in RESPONSE_TYPES and
+                r["json"].get("data", {}).get("fingerprint") == fp]
+    lib.wait_for(lambda: len(mine()) >= 6, 30, step=0.3)
+    time.sleep(2.5)  # a poll more: a seventh (a replay's) would come now
+    got = mine()
+    by = {}
+    for r in got:
+        by.setdefault((r["path"].split("?")[0], r["json"]["type"]), []).append(r)
+    t.check(sorted(by) == sorted((p, k) for p in ("/a", "/b") for k in RESPONSE_TYPES) and
+            all(len(v) == 1 for v in by.values()),
+            "each receiver got one alert.acknowledged, alert.snoozed, alert.unsnoozed; none "
+            "for the replays", repr(sorted((k, len(v)) for k, v in by.items())))
+    queued = db.rows("SELECT o.type, o.channel, count(*) AS n FROM dwweb.outbox o JOIN dwweb.alerts a "
+                     "USING (alert_id) WHERE a.fingerprint = '%s' AND o.type LIKE 'alert.%%ed' "
+                     "AND o.type <> 'alert.escalated' GROUP BY 1, 2 ORDER BY 1, 2" % fp)
+    t.check([(r["type"], r["channel"], int(r["n"])) for r in queued] ==
+            [(k, "webhook", 2) for k in RESPONSE_TYPES],
+            "the outbox holds two notices of each response type, no email", repr(queued))
+    resp = {k: [r["json"]["data"].get("response") for r in got if r["json"]["type"] == k]
+            for k in RESPONSE_TYPES}
+    ack = resp["alert.acknowledged"][0] if resp["alert.acknowledged"] else {}
+    t.check(ack.get("kind") == "acknowledged" and ack.get("by") == who and
+            ack.get("via") == "link" and ack.get("stage") == stage and
+            ack.get("note") == "discussed in supervision" and ack.get("until") is None and
+            re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", ack.get("at") or ""),
+            "alert.acknowledged carries who, through what, the stage, the note, when",
+            repr(ack))
+    sn = resp["alert.snoozed"][0] if resp["alert.snoozed"] else {}
+    t.check(sn.get("kind") == "snoozed" and sn.get("by") == "api:ci" and
+            sn.get("via") == "api" and sn.get("until") == until and
+            sn.get("reason") == "legal_planning" and sn.get("stage") == stage,
+            "alert.snoozed carries the date and the reason", repr(sn))
+    un = resp["alert.unsnoozed"][0] if resp["alert.unsnoozed"] else {}
+    t.check(un.get("kind") == "unsnoozed" and un.get("by") == "api:ci" and
+            un.get("via") == "api" and un.get("until") is None,
+            "alert.unsnoozed names who and how", repr(un))
+    t.check(got and all(r["json"]["data"].get("status") == "firing" and
+                r["json"]["data"].get("rule") and "actions" not in r["json"]["data"] and
+                r["headers"].get("webhook-id", "").startswith("msg_") for r in got),
+            "the data is the alert object with no links; the webhook-id is the outbox key",
+            repr([r["json"]["data"] for r in got][:1])[:1500])
+    total = {p: len(hooks.requests(p)) for p in ("/a", "/b")}
+    for p in ("/a", "/b"):
+        ok, _, out = lib.verify_signatures(hooks, secret, p, total[p])
+        t.check(ok, "every request to %s verifies as a Standard Webhook" % p, out[-1500:])
 
 
 def main():

@@ -371,6 +371,16 @@ static void test_make(void)
 	tap_int(noticelinks_make(&nl, "delivery.failed", a, TO, urls, err, sizeof(err)), 0,
 		"a failure report: none");
 	tap_ok(!urls[0] && !urls[1] && !urls[2], "none means NULLs");
+	/* a response's notice tells what was done: nothing left to answer through it */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const responses[] = {
+			"alert.acknowledged", "alert.snoozed", "alert.unsnoozed"
+		};
+
+		tap_int(noticelinks_make(&nl, responses[i], a, TO, urls, err, sizeof(err)), 0,
+			"%s: no links", responses[i]);
+		tap_ok(noticelinks_wanted(responses[i]) == 0, "%s: none wanted", responses[i]);
+	}
 	tap_int(noticelinks_make(&nl, "alert.firing", a, "Chair <chair@la.example>", urls, err,
 				 sizeof(err)), -1, "a recipient linktoken cannot name is refused");
 	tap_ok(!urls[0] && !urls[1] && !urls[2], "refused leaves NULLs");
