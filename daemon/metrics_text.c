@@ -162,12 +162,13 @@ static void mt_evaluations(const struct dw_metrics *m, struct strbuf *out)
 		      "Children the latest full evaluation looked at.", m->children_evaluated);
 }
 
-static void mt_alerts(const struct dw_metrics *m, struct strbuf *out)
+/* One series per rule and stage of the registry, valued by value(m, rule, stage). */
+static void mt_by_rule_stage(const struct dw_metrics *m, struct strbuf *out, const char *name,
+			     void (*value)(const struct dw_metrics *m, struct strbuf *out,
+					   size_t rule, size_t stage))
 {
 	size_t n_rules = rule_registry_count();
 
-	mt_family(out, "alerts", "gauge",
-		  "Alerts holding after the latest full evaluation, by rule and stage.");
 	if (n_rules > RULE_REGISTRY_MAX)
 		n_rules = RULE_REGISTRY_MAX;
 	for (size_t i = 0; i < n_rules; i++) {
@@ -181,10 +182,23 @@ static void mt_alerts(const struct dw_metrics *m, struct strbuf *out)
 				{ "stage", stage, strlen(stage) },
 			};
 
-			mt_series(out, "alerts", l, 2);
-			mt_int(out, m->alerts[i][j]);
+			mt_series(out, name, l, 2);
+			value(m, out, i, j);
 		}
 	}
+}
+
+static void mt_alerts_value(const struct dw_metrics *m, struct strbuf *out, size_t rule,
+			    size_t stage)
+{
+	mt_int(out, m->alerts[rule][stage]);
+}
+
+static void mt_alerts(const struct dw_metrics *m, struct strbuf *out)
+{
+	mt_family(out, "alerts", "gauge",
+		  "Alerts holding after the latest full evaluation, by rule and stage.");
+	mt_by_rule_stage(m, out, "alerts", mt_alerts_value);
 }
 
 static void mt_rules(const struct dw_metrics *m, struct strbuf *out)
@@ -296,29 +310,17 @@ static void mt_responses(const struct dw_metrics *m, struct strbuf *out)
 	}
 }
 
+static void mt_unanswered_value(const struct dw_metrics *m, struct strbuf *out, size_t rule,
+				size_t stage)
+{
+	mt_uint(out, m->unanswered_total[rule][stage]);
+}
+
 static void mt_unanswered(const struct dw_metrics *m, struct strbuf *out)
 {
-	size_t n_rules = rule_registry_count();
-
-	if (n_rules > RULE_REGISTRY_MAX)
-		n_rules = RULE_REGISTRY_MAX;
 	mt_family(out, "unanswered_escalations_total", "counter",
 		  "alert.unanswered escalations queued since the daemon started, by rule and stage.");
-	for (size_t i = 0; i < n_rules; i++) {
-		const struct rule_def *def = rule_registry_get(i);
-		size_t n_stages = def->n_stages < RULE_MAX_STAGES ? def->n_stages : RULE_MAX_STAGES;
-
-		for (size_t j = 0; j < n_stages; j++) {
-			const char *stage = def->stages[j].name;
-			struct mt_label l[2] = {
-				{ "rule", def->name, strlen(def->name) },
-				{ "stage", stage, strlen(stage) },
-			};
-
-			mt_series(out, "unanswered_escalations_total", l, 2);
-			mt_uint(out, m->unanswered_total[i][j]);
-		}
-	}
+	mt_by_rule_stage(m, out, "unanswered_escalations_total", mt_unanswered_value);
 }
 
 static void mt_database(const struct dw_metrics *m, struct strbuf *out)
