@@ -12,11 +12,7 @@ WITH d AS (
 a AS (
     SELECT a.*,
            (a.ack_stage = a.stage AND a.ack_stage_since = a.stage_since) AS ack_current,
-           CASE WHEN a.status <> 'firing' THEN 'resolved'
-                WHEN a.snoozed_until >= d.today THEN 'snoozed'
-                WHEN a.ack_stage = a.stage AND a.ack_stage_since = a.stage_since
-                THEN 'acknowledged'
-                ELSE 'open' END AS state
+-- @include web_alert_state.sql
       FROM @state@.alerts a, d
      WHERE a.fingerprint = $1::text
 )
@@ -34,16 +30,8 @@ SELECT d.today - DATE '1970-01-01' AS today,
        CASE WHEN a.alert_id IS NOT NULL THEN
        (a.payload || jsonb_build_object(
             'status', a.status,
-            'response', jsonb_build_object(
-                'state', a.state,
-                'by', CASE a.state WHEN 'snoozed' THEN a.snoozed_by
-                                   WHEN 'acknowledged' THEN a.acknowledged_by END,
-                'at', CASE a.state WHEN 'snoozed' THEN a.snoozed_at
-                                   WHEN 'acknowledged' THEN a.acknowledged_at END,
-                'until', CASE a.state WHEN 'snoozed' THEN a.snoozed_until END,
-                'reason', CASE a.state WHEN 'snoozed' THEN a.snooze_reason END,
-                'note', CASE a.state WHEN 'snoozed' THEN a.snooze_note
-                                     WHEN 'acknowledged' THEN a.ack_note END),
+-- @include web_response.sql
+,
             'history', (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
                                 'at', e.at, 'as_of', e.as_of, 'kind', e.kind, 'stage', e.stage,
                                 'actor', e.actor, 'via', e.via, 'reason', e.reason,
