@@ -28,6 +28,7 @@ void alert_free(struct alert *a)
 	free(a->contacts.supervisor_email);
 	free(a->contacts.team_manager_email);
 	free(a->contacts.team_webhook_url);
+	free(a->contacts.team_id);
 	free(a->contacts.chair_id);
 	free(a->contacts.chair_email);
 	json_decref(a->facts);

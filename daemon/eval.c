@@ -288,13 +288,13 @@ static void eval_stmt_name(char *buf, size_t size, const struct rule_def *def)
 enum {
 	COL_CHILD, COL_SUBJECT, COL_STAGE, COL_SINCE, COL_FACTS, COL_FAMILY, COL_ALLOC_ID,
 	COL_ALLOC_EMAIL, COL_SUP_ID, COL_SUP_EMAIL, COL_TEAM_EMAIL, COL_CHAIR_ID, COL_CHAIR_EMAIL,
-	COL_TEAM_WEBHOOK, COL_COUNT
+	COL_TEAM_WEBHOOK, COL_TEAM_ID, COL_COUNT
 };
 
 static const char *const eval_col_names[COL_COUNT] = {
 	"child_id", "subject_id", "stage", "since", "facts", "family_id", "alloc_worker_id",
 	"alloc_worker_email", "supervisor_id", "supervisor_email", "team_manager_email", "chair_id",
-	"chair_email", "team_webhook_url"
+	"chair_email", "team_webhook_url", "alloc_team_id"
 };
 
 struct eval_cols {
@@ -333,6 +333,7 @@ static int eval_fill_contacts(struct eval_run *run, PGresult *pg, int row,
 		{ COL_SUP_ID, &k->supervisor_id }, { COL_SUP_EMAIL, &k->supervisor_email },
 		{ COL_TEAM_EMAIL, &k->team_manager_email }, { COL_CHAIR_ID, &k->chair_id },
 		{ COL_CHAIR_EMAIL, &k->chair_email }, { COL_TEAM_WEBHOOK, &k->team_webhook_url },
+		{ COL_TEAM_ID, &k->team_id },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)

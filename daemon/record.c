@@ -292,6 +292,13 @@ static char *record_alert_row(const struct alert *a, const struct dw_config *cfg
 				"subject_id", a->subject_id ? json_string(a->subject_id) : json_null(),
 				"stage", a->rule->stages[a->stage].name, "stage_rank", a->stage,
 				"notify_key", key, "payload", payload, "destinations", dest);
+	/* The team moves with the child's allocation: recorded at every evaluation, NULL when the
+	 * child has no open allocation (the API's team_id and team filter). */
+	if (row && json_object_set_new(row, "team_id", a->contacts.team_id ?
+				       json_string(a->contacts.team_id) : json_null()) < 0) {
+		json_decref(row);
+		row = NULL;
+	}
 	if (row && json_object_set_new(row, "former_fingerprint", record_former(a)) < 0) {
 		json_decref(row);
 		row = NULL;

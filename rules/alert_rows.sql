@@ -39,7 +39,8 @@ SELECT h.child_id,
        t.manager_email AS team_manager_email,
        h.chair_id,
        ch.email AS chair_email,
-       t.webhook_url AS team_webhook_url
+       t.webhook_url AS team_webhook_url,
+       w.team_id AS alloc_team_id
 FROM hits h
 LEFT JOIN tail_family c ON c.child_id = h.child_id
 LEFT JOIN tail_allocation a ON a.child_id = h.child_id

@@ -7,7 +7,8 @@
 --            role, notice}, notice being the words its notices keep (rules/notice.c); and
 --            former_fingerprint, the identity the alert had when its rule named its subject
 --            otherwise (state schema v2 named a duration or repeat alert by the current plan,
---            now by the episode's first plan), or null
+--            now by the episode's first plan), or null; and team_id, the team of the worker of
+--            the child's open allocation, or null (stored as it is at every evaluation)
 -- $2 date    T
 -- $3 text    the digest key: one email per person per evaluation
 -- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
@@ -19,7 +20,8 @@ WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
            subject_id text, stage text, stage_rank int, notify_key text, payload jsonb,
-           destinations jsonb, team_webhook_refused jsonb, former_fingerprint text)
+           destinations jsonb, team_webhook_refused jsonb, former_fingerprint text,
+           team_id text)
 ),
 -- The stored alert each row continues: the one with its fingerprint, else a firing one stored
 -- under its former fingerprint, which takes the new identity below (one alert, its history
@@ -57,7 +59,8 @@ renamed AS (
     UPDATE @state@.alerts a
        SET fingerprint = ch.fingerprint, subject_id = ch.subject_id, stage = ch.stage,
            stage_rank = ch.stage_rank, status = 'firing', notify_key = ch.notify_key,
-           payload = ch.payload, destinations = ch.destinations, last_seen_on = $2::date,
+           payload = ch.payload, destinations = ch.destinations, team_id = ch.team_id,
+           last_seen_on = $2::date,
            last_notified_on = CASE WHEN ch.kind IN ('firing', 'escalated', 'updated', 'reminder')
                                    THEN $2::date ELSE ch.prev_notified_on END,
            last_seen_eval = $5::bigint,
@@ -73,10 +76,10 @@ renamed AS (
 ),
 inserted AS (
     INSERT INTO @state@.alerts AS a (fingerprint, rule, child_id, subject_id, stage, stage_rank,
-           status, notify_key, payload, destinations, first_fired_on, last_changed_on,
-           last_seen_on, last_notified_on, last_seen_eval, stage_since)
+           status, notify_key, payload, destinations, team_id, first_fired_on,
+           last_changed_on, last_seen_on, last_notified_on, last_seen_eval, stage_since)
     SELECT fingerprint, rule, child_id, subject_id, stage, stage_rank, 'firing', notify_key,
-           payload, destinations, $2::date, $2::date, $2::date,
+           payload, destinations, team_id, $2::date, $2::date, $2::date,
            CASE WHEN kind IN ('firing', 'escalated', 'updated', 'reminder') THEN $2::date
                 ELSE prev_notified_on END,
            $5::bigint, $2::date
@@ -85,7 +88,8 @@ inserted AS (
     ON CONFLICT (fingerprint) DO UPDATE
        SET stage = EXCLUDED.stage, stage_rank = EXCLUDED.stage_rank, status = 'firing',
            notify_key = EXCLUDED.notify_key, payload = EXCLUDED.payload,
-           destinations = EXCLUDED.destinations, last_seen_on = EXCLUDED.last_seen_on,
+           destinations = EXCLUDED.destinations, team_id = EXCLUDED.team_id,
+           last_seen_on = EXCLUDED.last_seen_on,
            last_notified_on = EXCLUDED.last_notified_on,
            last_seen_eval = EXCLUDED.last_seen_eval,
            last_changed_on = CASE

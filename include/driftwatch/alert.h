@@ -15,6 +15,7 @@ struct alert_contacts {
 	char *supervisor_email;
 	char *team_manager_email; /* that worker's team's manager_email */
 	char *team_webhook_url;   /* that worker's team's webhook_url */
+	char *team_id;            /* that worker's team_id: the alert's team (the API's team_id) */
 	char *chair_id;           /* the plan's chair_id */
 	char *chair_email;
 };

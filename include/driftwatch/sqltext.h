@@ -18,6 +18,7 @@ extern const char sql_state_v1[];
 extern const char sql_state_v2[];
 extern const char sql_state_v3[];
 extern const char sql_state_v4[];
+extern const char sql_state_v5[];
 extern const char sql_responses_record[];
 extern const char sql_unanswered_candidates[];
 extern const char sql_unanswered_queue[];

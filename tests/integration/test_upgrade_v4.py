@@ -98,8 +98,9 @@ def body(t, procs, tmp):
     r = run_once(cfg, "2026-11-21")
     t.check(r.rc == 0 and not r.sanitizer(), "--once migrates the v3 schema and records a day",
             r.diag())
-    t.check(db.value("SELECT max(version) FROM %s.schema_version" % S) == "4",
-            "the schema is at version 4")
+    # later versions (test_upgrade_v5.py) are applied in the same run
+    t.check(db.value("SELECT count(*) FROM %s.schema_version WHERE version = 4" % S) == "1",
+            "the schema passed version 4")
     after = counts(db)
     t.check(all(after[k] >= before[k] for k in COUNTS) and
             after["delivery_attempts"] == before["delivery_attempts"],
