@@ -145,6 +145,7 @@ static void web_job_free(struct web_job *job)
 	free(job->status);
 	free(job->rule);
 	free(job->child_id);
+	free(job->team);
 	free(job);
 }
 

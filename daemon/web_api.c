@@ -184,9 +184,10 @@ static void on_list(struct web_job *job, PGresult *res)
 
 static void run_list(struct web_job *job)
 {
-	const char *params[4] = { job->ctx->cfg->timezone, job->status, job->rule, job->child_id };
+	const char *params[5] = { job->ctx->cfg->timezone, job->status, job->rule, job->child_id,
+				  job->team };
 
-	web_job_query(job, sql_web_alerts, 4, params, on_list);
+	web_job_query(job, sql_web_alerts, 5, params, on_list);
 }
 
 /* ---- requests ---- */
@@ -236,13 +237,8 @@ static void list(struct web_server *srv, struct evhttp_request *req)
 		return;
 	}
 	TAILQ_FOREACH(kv, &q, next) {
-		if (strcmp(kv->key, "team") == 0) {
-			reply_error(req, 400, "team: filtering by team is not built yet", "team");
-			evhttp_clear_headers(&q);
-			return;
-		}
 		if (strcmp(kv->key, "status") && strcmp(kv->key, "rule") &&
-		    strcmp(kv->key, "child_id")) {
+		    strcmp(kv->key, "team") && strcmp(kv->key, "child_id")) {
 			reply_error(req, 400, "unknown filter (status, rule, team, child_id)", kv->key);
 			evhttp_clear_headers(&q);
 			return;
@@ -263,6 +259,7 @@ static void list(struct web_server *srv, struct evhttp_request *req)
 		job->status = dup_or_null(evhttp_find_header(&q, "status"));
 		job->rule = dup_or_null(evhttp_find_header(&q, "rule"));
 		job->child_id = dup_or_null(evhttp_find_header(&q, "child_id"));
+		job->team = dup_or_null(evhttp_find_header(&q, "team"));
 	}
 	evhttp_clear_headers(&q);
 }

@@ -30,6 +30,7 @@ SELECT d.today - DATE '1970-01-01' AS today,
        CASE WHEN a.alert_id IS NOT NULL THEN
        (a.payload || jsonb_build_object(
             'status', a.status,
+            'team_id', a.team_id,
 -- @include web_response.sql
 ,
             'history', (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(

@@ -5,6 +5,7 @@
 -- $2 text  status: open | acknowledged | snoozed | resolved, or NULL for all
 -- $3 text  rule, or NULL
 -- $4 text  child_id, or NULL
+-- $5 text  team_id (the team of the child's allocated worker when last evaluated), or NULL
 WITH d AS (
     SELECT (now() AT TIME ZONE $1::text)::date AS today
 ),
@@ -14,10 +15,12 @@ a AS (
       FROM @state@.alerts a, d
      WHERE ($3::text IS NULL OR a.rule = $3::text)
        AND ($4::text IS NULL OR a.child_id = $4::text)
+       AND ($5::text IS NULL OR a.team_id = $5::text)
 )
 SELECT jsonb_build_object('alerts', coalesce(jsonb_agg(
            a.payload || jsonb_build_object(
                'status', a.status,
+               'team_id', a.team_id,
 -- @include web_response.sql
 )
            ORDER BY a.stage_since, a.fingerprint), '[]'::jsonb))::text

@@ -53,7 +53,7 @@ struct web_job {
 	enum responses_kind kind;
 	int respond;                 /* a response to record */
 	char fingerprint[ALERT_FINGERPRINT_LEN + 1];
-	char *actor, *reason, *note, *until, *status, *rule, *child_id;
+	char *actor, *reason, *note, *until, *status, *rule, *child_id, *team;
 	int32_t today;
 	struct responses_request rq;
 };
