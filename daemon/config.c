@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <jansson.h>
 
@@ -31,6 +33,7 @@
 #define DEFAULT_TAKEOVER_S 10
 #define DEFAULT_NEGLECT_CATEGORY "NEG"
 #define DEFAULT_LINK_DAYS 30
+#define DEFAULT_USER_HEADER "X-Forwarded-Email"
 #define DEFAULT_MAX_SNOOZE_DAYS 90
 #define ESCALATE_DAYS_MAX 260   /* a working year */
 #define STAGE_NAME_MAX 32
@@ -854,6 +857,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
 	cfg->web.link_days = DEFAULT_LINK_DAYS;
+	set_string(ld, &cfg->web.user_header, DEFAULT_USER_HEADER);
 	cfg->calendar.region = CALENDAR_ENGLAND_AND_WALES;
 	escalate_defaults(ld, &cfg->responses);
 	if (n > RULE_REGISTRY_MAX) {
@@ -1410,10 +1414,77 @@ static void check_web_links(struct loader *ld, json_t *obj)
 			 "links in notices point at)");
 }
 
+/* A header field name (RFC 9110's token), and not one driftwatch reads for something else: the
+ * proxy's header carries who the person is, and must not be confused with a bearer token or the
+ * request's framing. */
+static const char *check_header_name(const char *s)
+{
+	static const char *const taken[] = { "Authorization", "Host", "Content-Type",
+					     "Content-Length", "Cookie", "Connection" };
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789!#$%&'*+-.^_`|~") != n)
+		return "must be an HTTP header name (letters, digits and -, at most 64)";
+	for (size_t i = 0; i < NELEM(taken); i++)
+		if (strcasecmp(s, taken[i]) == 0)
+			return "must be a header of its own, not one HTTP or the API uses (such as "
+			       "Authorization)";
+	return NULL;
+}
+
+/* An IP address exactly as a peer's is written (no port, brackets, prefix or host name): a
+ * name or a network would widen whom the user header is believed from. */
+static bool ip_address_ok(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static bool email_ok(const char *s)
+{
+	return check_email(s) == NULL;
+}
+
+/* An empty list is allowed and means none: believing nobody is the default. */
+static void take_list_or_empty(struct loader *ld, json_t *obj, const char *key,
+			       const struct list_kind *kind, char ***dst)
+{
+	json_t *arr = json_object_get(obj, key);
+
+	if (json_is_array(arr) && json_array_size(arr) == 0) {
+		strv_free(*dst);
+		*dst = NULL;
+		return;
+	}
+	take_list(ld, obj, key, false, kind, dst);
+}
+
+/* Who is who (RESPONSES.md): the sign-on proxy's header, the addresses it is believed from,
+ * and the people who see everything. */
+static void load_web_people(struct loader *ld, json_t *obj, struct config_web *w)
+{
+	static const struct list_kind proxies = {
+		"IP addresses", ip_address_ok,
+		"an IP address such as \"10.0.0.5\" or \"::1\" (no host name, port or prefix)"
+	};
+	static const struct list_kind emails = {
+		"email addresses", email_ok,
+		"one email address (one \"@\", no spaces, commas or control characters)"
+	};
+
+	take_checked(ld, obj, "user_header", false, SHOW_VALUE, check_header_name,
+		     &w->user_header);
+	take_list_or_empty(ld, obj, "trusted_proxies", &proxies, &w->trusted_proxies);
+	take_list_or_empty(ld, obj, "viewers", &emails, &w->viewers);
+}
+
 static void load_web(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
 	static const char *const keys[] = { "public_url", "link_secret_file", "link_days",
-					    "listen", "api_tokens_file" };
+					    "listen", "api_tokens_file", "user_header",
+					    "trusted_proxies", "viewers" };
 	struct config_web *w = &cfg->web;
 	json_t *obj;
 	size_t mark;
@@ -1430,6 +1501,7 @@ static void load_web(struct loader *ld, json_t *root, struct dw_config *cfg)
 	check_web_links(ld, obj);
 	take_int(ld, obj, "link_days", 1, 365, &w->link_days);
 	take_file(ld, obj, "api_tokens_file", &w->api_tokens_file);
+	load_web_people(ld, obj, w);
 	/* The API and pages answer people; /metrics answers Prometheus: never one socket. */
 	if (take_checked(ld, obj, "listen", true, SHOW_VALUE, check_listen, &w->listen) ==
 		    TAKE_OK &&
@@ -1847,6 +1919,9 @@ void config_free(struct dw_config *cfg)
 	free(cfg->web.link_secret_file);
 	free(cfg->web.listen);
 	free(cfg->web.api_tokens_file);
+	free(cfg->web.user_header);
+	strv_free(cfg->web.trusted_proxies);
+	strv_free(cfg->web.viewers);
 	escalate_free(cfg->responses.escalate, cfg->responses.n_escalate);
 	free(cfg->calendar.closures);
 	/* Every slot, not n_rules: a partial load may have filled more than it counted. */

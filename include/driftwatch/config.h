@@ -69,6 +69,12 @@ struct config_web {
 	char *listen;           /* "HOST:PORT", default NULL: off */
 	char *api_tokens_file;  /* absolute path ("credential:NAME" resolved at load), or NULL:
 				 * the JSON API answers 401 to everyone (web_tokens.h) */
+	char *user_header;      /* default "X-Forwarded-Email": the signed-in person's email,
+				 * as the authority's single sign-on proxy passes it */
+	char **trusted_proxies; /* NULL-terminated IP addresses (as inet_pton reads them) whose
+				 * user_header is believed; NULL = nobody's */
+	char **viewers;         /* NULL-terminated email addresses who see every alert; NULL =
+				 * none beyond the configured addresses (visibility.h) */
 };
 
 /* One entry of "responses": {"escalate": [...]}: first match wins (escalation.h). */

@@ -124,6 +124,11 @@ static void test_defaults(void)
 	tap_str(r.cfg.web.link_secret_file, NULL, "defaults: web.link_secret_file is unset");
 	tap_int(r.cfg.web.link_days, 30, "defaults: web.link_days is 30");
 	tap_str(r.cfg.web.listen, NULL, "defaults: web.listen is off");
+	tap_str(r.cfg.web.user_header, "X-Forwarded-Email",
+		"defaults: web.user_header is X-Forwarded-Email");
+	tap_ok(r.cfg.web.trusted_proxies == NULL,
+	       "defaults: web.trusted_proxies is empty: the user header is believed from nobody");
+	tap_ok(r.cfg.web.viewers == NULL, "defaults: web.viewers is empty");
 	tap_int(r.cfg.responses.max_snooze_days, 90, "defaults: responses.max_snooze_days is 90");
 	tap_int(r.cfg.responses.n_escalate, 2, "defaults: two escalation entries");
 	if (r.cfg.responses.n_escalate == 2) {
@@ -218,9 +223,50 @@ static void test_web(void)
 	expect_clean("'http': {'listen': null}, 'web': {'listen': '127.0.0.1:9480'}");
 	expect_fault("'web': {'lisen': '127.0.0.1:9481'}",
 		     NAME ": web.lisen: unknown key (expected one of: public_url, link_secret_file, "
-			  "link_days, listen, api_tokens_file)");
+			  "link_days, listen, api_tokens_file, user_header, trusted_proxies, "
+			  "viewers)");
 	expect_clean("'web': {'api_tokens_file': '/etc/driftwatch/api-tokens'}");
 	expect_fault("'web': []", NAME ": web: must be an object, got []");
+}
+
+/* Who is who (RESPONSES.md): the proxy's header, whom it is believed from, who sees all. */
+static void test_web_people(void)
+{
+	struct run r;
+	char buf[256];
+
+	run_with(&r, "'web': {'user_header': 'X-Auth-Request-Email', 'trusted_proxies': "
+		     "['10.0.0.5', '::1'], 'viewers': ['QA@la.example', 'dpo@la.example']}");
+	tap_int(r.rc, 0, "web people: a full set loads");
+	tap_str(r.cfg.web.user_header, "X-Auth-Request-Email", "web people: user_header is read");
+	tap_str(strv_text(r.cfg.web.trusted_proxies, buf, sizeof(buf)), "10.0.0.5,::1",
+		"web people: trusted_proxies is read");
+	tap_str(strv_text(r.cfg.web.viewers, buf, sizeof(buf)), "QA@la.example,dpo@la.example",
+		"web people: viewers is read");
+	run_free(&r);
+	expect_clean("'web': {'trusted_proxies': [], 'viewers': []}");
+	expect_fault("'web': {'user_header': 'X Email'}",
+		     NAME ": web.user_header: must be an HTTP header name (letters, digits and -, "
+			  "at most 64), got \"X Email\"");
+	expect_fault("'web': {'user_header': 'authorization'}",
+		     NAME ": web.user_header: must be a header of its own, not one HTTP or the API "
+			  "uses");
+	expect_fault("'web': {'user_header': ''}", NAME ": web.user_header: must be a non-empty "
+		     "string");
+	expect_fault("'web': {'trusted_proxies': ['proxy.la.example']}",
+		     NAME ": web.trusted_proxies[0]: must be an IP address such as \"10.0.0.5\"");
+	expect_fault("'web': {'trusted_proxies': ['10.0.0.0/8']}",
+		     NAME ": web.trusted_proxies[0]: must be an IP address");
+	expect_fault("'web': {'trusted_proxies': ['10.0.0.5', '[::1]']}",
+		     NAME ": web.trusted_proxies[1]: must be an IP address");
+	expect_fault("'web': {'trusted_proxies': '10.0.0.5'}",
+		     NAME ": web.trusted_proxies: must be a non-empty array of IP addresses");
+	expect_fault("'web': {'trusted_proxies': ['10.0.0.5', '10.0.0.5']}",
+		     NAME ": web.trusted_proxies[1]: repeats trusted_proxies[0]");
+	expect_fault("'web': {'viewers': ['Quality Team <qa@la.example>']}",
+		     NAME ": web.viewers[0]: must be one email address");
+	expect_fault("'web': {'viewers': ['a@x.example', 'nobody']}",
+		     NAME ": web.viewers[1]: must be one email address");
 }
 
 /* credential:NAME is resolved like every other secret file. */
@@ -427,6 +473,7 @@ int main(void)
 {
 	test_defaults();
 	test_web();
+	test_web_people();
 	test_web_credential();
 	test_responses();
 	test_calendar();
