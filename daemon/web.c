@@ -17,6 +17,7 @@
 #include "driftwatch/web_api.h"
 #include "driftwatch/web_links.h"
 #include "driftwatch/web_tokens.h"
+#include "driftwatch/visibility.h"
 
 /* After the database connection is lost or refused, connecting again waits this long. */
 #define WEB_RECONNECT_S 5
@@ -146,6 +147,8 @@ static void web_job_free(struct web_job *job)
 	free(job->rule);
 	free(job->child_id);
 	free(job->team);
+	free(job->person);
+	visibility_clear(&job->vis);
 	free(job);
 }
 
@@ -222,6 +225,15 @@ static void web_on_result(struct db_conn *conn, PGresult *res, void *arg)
 		web_job_reply(job, 503, NULL, NULL, 0);
 		return;
 	}
+	if (res && job->on_error && PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK) {
+		web_result_cb cb = job->on_error;
+
+		job->on_error = NULL;
+		cb(job, res);
+		return;
+	}
+	job->on_error = NULL;
 	if (!res || (PQresultStatus(res) != PGRES_TUPLES_OK &&
 		     PQresultStatus(res) != PGRES_COMMAND_OK)) {
 		/* the server's words stay in the log: a DETAIL line may quote a row */
@@ -238,17 +250,21 @@ int web_job_query(struct web_job *job, const char *sql, int n, const char *const
 		  web_result_cb cb)
 {
 	struct web_server *srv = job->srv;
-	char *ident = NULL, *text = NULL;
+	char *ident = NULL, *text = NULL, *cident = NULL, *full = NULL;
 	int rc = -1;
 
 	if (db_is_up(srv->db)) {
 		ident = db_escape_identifier(srv->db, job->ctx->cfg->state_schema);
+		cident = db_escape_identifier(srv->db, job->ctx->cfg->case_schema);
 		text = ident ? strbuf_subst(sql, "@state@", ident) : NULL;
+		full = text && cident ? strbuf_subst(text, "@case@", cident) : NULL;
 		job->on_result = cb;
-		rc = text ? db_query(srv->db, text, n, params, web_on_result, job) : -1;
+		rc = full ? db_query(srv->db, full, n, params, web_on_result, job) : -1;
 	}
 	free(ident);
+	free(cident);
 	free(text);
+	free(full);
 	if (rc < 0)
 		web_job_error(job, 503, "The database is not reachable just now. Nothing was "
 			      "changed; please try again in a few minutes.");
@@ -266,6 +282,76 @@ int web_job_record(struct web_job *job, responses_done_cb cb)
 		web_job_error(job, 503, "The database is not reachable just now. Nothing was "
 			      "changed; please try again in a few minutes.");
 	return rc;
+}
+
+/* ---- who is asking, and what they may see ---- */
+
+int web_person(struct web_server *srv, struct evhttp_request *req, char **email,
+	       const char **why)
+{
+	const struct config_web *w = &srv->ctx->cfg->web;
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), w->user_header);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	const struct sockaddr *peer = evcon ? evhttp_connection_get_addr(evcon) : NULL;
+
+	*email = NULL;
+	if (!h) {
+		*why = "sign in through the authority's single sign-on, or send a bearer token "
+		       "(Authorization: Bearer TOKEN)";
+		return -1;
+	}
+	/* anyone can send the header: only the sign-on proxy's word counts */
+	if (!visibility_trusted_peer(srv->ctx->cfg, peer)) {
+		*why = "the sign-on header is believed only from the authority's sign-on proxy "
+		       "(web.trusted_proxies)";
+		return -1;
+	}
+	if (!(*email = visibility_person(h))) {
+		*why = "the sign-on header does not hold one email address";
+		return -1;
+	}
+	return 0;
+}
+
+static void web_on_visible(struct web_job *job, PGresult *res)
+{
+	if (visibility_read(res, &job->vis) < 0) {
+		web_job_error(job, 500, "what you may see could not be worked out");
+		return;
+	}
+	if (!job->vis.known) {
+		web_job_error(job, 403, "driftwatch does not know you: only the workers, managers "
+			      "and chairs in the case data, the people sent its notices and the "
+			      "configured addresses see alerts");
+		return;
+	}
+	job->then(job);
+}
+
+/* The case data could not be read (a relation missing, a permission, a timeout): the person
+ * still sees what they were sent, rather than nothing. */
+static void web_on_visible_failed(struct web_job *job, PGresult *res)
+{
+	const char *params[1] = { job->person };
+
+	log_warn(job->ctx, "web: the case data could not be read to find which alerts a person "
+		 "may see (%s); they see only the alerts they were sent",
+		 PQresultErrorMessage(res));
+	web_job_query(job, visibility_sql_recipients(), 1, params, web_on_visible);
+}
+
+void web_job_visible(struct web_job *job)
+{
+	const char *params[2] = { job->person, job->ctx->cfg->timezone };
+
+	if (!job->person || visibility_sees_all(job->ctx->cfg, job->person)) {
+		job->vis.all = true;
+		job->vis.known = true;
+		job->then(job);
+		return;
+	}
+	job->on_error = web_on_visible_failed;
+	web_job_query(job, visibility_sql(), 2, params, web_on_visible);
 }
 
 /* ---- requests ---- */

@@ -1,4 +1,5 @@
-/* web_api: the JSON API: alerts and their history, and answering them, for bearer tokens. */
+/* web_api: the JSON API: alerts and their history, and answering them, for bearer tokens and
+ * for people signed in through the authority's sign-on proxy, each seeing what is theirs. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,10 @@
 #define JSON "application/json"
 /* web_alert.sql's columns used here */
 enum { C_FOUND = 1, C_STATE = 8, C_ACK_CURRENT = 9, C_ACK_BY = 10, C_ACK_NOTE = 12,
-       C_SN_UNTIL = 13, C_SN_REASON = 14, C_SN_NOTE = 15, C_SN_BY = 16, C_ALERT = 17 };
+       C_SN_UNTIL = 13, C_SN_REASON = 14, C_SN_NOTE = 15, C_SN_BY = 16, C_ALERT = 17,
+       C_VISIBLE = 18 };
+
+#define NOT_YOURS "you may not see this alert: it is not one of yours"
 
 static char *error_json(const char *msg, const char *field)
 {
@@ -93,13 +97,24 @@ static void reply_alert(struct web_job *job, PGresult *res, int changed)
 	strbuf_free(&b);
 }
 
-static void on_alert(struct web_job *job, PGresult *res)
+/* Found and the caller's to see; else answered (404, 403). */
+static int found_and_visible(struct web_job *job, PGresult *res)
 {
 	if (PQntuples(res) != 1 || PQgetvalue(res, 0, C_FOUND)[0] != 't') {
 		job_error_field(job, 404, "no alert has this fingerprint", "fingerprint");
-		return;
+		return 0;
 	}
-	reply_alert(job, res, 0);
+	if (PQgetvalue(res, 0, C_VISIBLE)[0] != 't') {
+		web_api_error(job, 403, NOT_YOURS);
+		return 0;
+	}
+	return 1;
+}
+
+static void on_alert(struct web_job *job, PGresult *res)
+{
+	if (found_and_visible(job, res))
+		reply_alert(job, res, 0);
 }
 
 static void on_after(struct web_job *job, PGresult *res)
@@ -110,13 +125,14 @@ static void on_after(struct web_job *job, PGresult *res)
 static void on_recorded(const struct responses_result *r, void *arg)
 {
 	struct web_job *job = arg;
-	const char *params[2] = { job->fingerprint, job->ctx->cfg->timezone };
+	const char *params[3] = { job->fingerprint, job->ctx->cfg->timezone,
+				  visibility_param(&job->vis) };
 
 	switch (r->outcome) {
 	case RESPONSES_RECORDED:
 		if ((unsigned)job->kind < METRICS_RESPONSE_KINDS)
 			job->ctx->metrics.responses_total[job->kind]++;
-		web_job_query(job, sql_web_alert, 2, params, on_after);
+		web_job_query(job, sql_web_alert, 3, params, on_after);
 		return;
 	case RESPONSES_INVALID:
 		job_error_field(job, 400, r->error, r->field);
@@ -152,10 +168,9 @@ static int already(struct web_job *job, PGresult *res)
 
 static void on_respond_alert(struct web_job *job, PGresult *res)
 {
-	if (PQntuples(res) != 1 || PQgetvalue(res, 0, C_FOUND)[0] != 't') {
-		job_error_field(job, 404, "no alert has this fingerprint", "fingerprint");
+	/* one may answer only what one may see (RESPONSES.md, "Who is who") */
+	if (!found_and_visible(job, res))
 		return;
-	}
 	if (strcmp(val(res, C_STATE), "resolved") == 0) {
 		web_api_error(job, 409, "the alert is resolved: there is nothing left to answer");
 		return;
@@ -170,9 +185,10 @@ static void on_respond_alert(struct web_job *job, PGresult *res)
 
 static void run_alert(struct web_job *job)
 {
-	const char *params[2] = { job->fingerprint, job->ctx->cfg->timezone };
+	const char *params[3] = { job->fingerprint, job->ctx->cfg->timezone,
+				  visibility_param(&job->vis) };
 
-	web_job_query(job, sql_web_alert, 2, params, job->respond ? on_respond_alert : on_alert);
+	web_job_query(job, sql_web_alert, 3, params, job->respond ? on_respond_alert : on_alert);
 }
 
 static void on_list(struct web_job *job, PGresult *res)
@@ -184,24 +200,60 @@ static void on_list(struct web_job *job, PGresult *res)
 
 static void run_list(struct web_job *job)
 {
-	const char *params[5] = { job->ctx->cfg->timezone, job->status, job->rule, job->child_id,
-				  job->team };
+	const char *params[6] = { job->ctx->cfg->timezone, job->status, job->rule, job->child_id,
+				  job->team, visibility_param(&job->vis) };
 
-	web_job_query(job, sql_web_alerts, 5, params, on_list);
+	web_job_query(job, sql_web_alerts, 6, params, on_list);
 }
 
 /* ---- requests ---- */
 
-static const char *caller(struct web_server *srv, struct evhttp_request *req)
+/* Who is asking: a bearer token's name in *token, or a person's email in *person (malloc'd);
+ * -1 answered 401. A request with an Authorization header is a token's, whatever else it
+ * carries: a wrong token is not retried as a person. */
+static int caller(struct web_server *srv, struct evhttp_request *req, const char **token,
+		  char **person)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	const char *why;
 
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return NULL;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return web_tokens_match(web_api_tokens(srv), h, strlen(h));
+	*token = NULL;
+	*person = NULL;
+	if (!h) {
+		if (web_person(srv, req, person, &why) == 0)
+			return 0;
+		reply_error(req, 401, why, NULL);
+		return -1;
+	}
+	if (strncasecmp(h, "Bearer ", 7) == 0) {
+		h += 7;
+		while (*h == ' ')
+			h++;
+		*token = web_tokens_match(web_api_tokens(srv), h, strlen(h));
+	}
+	if (!*token) {
+		reply_error(req, 401, "a valid bearer token is required (Authorization: Bearer "
+			    "TOKEN)", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* A job that first finds what the caller may see (web_job_visible), then runs then. It owns
+ * *person from here on. */
+static struct web_job *caller_job(struct web_server *srv, struct evhttp_request *req,
+				  char **person, web_job_cb then)
+{
+	struct web_job *job = web_job_add(srv, req, 1, web_job_visible);
+
+	if (job) {
+		job->then = then;
+		job->person = *person;
+	} else {
+		free(*person);
+	}
+	*person = NULL;
+	return job;
 }
 
 static int fingerprint_of(const char *s, size_t n, char out[ALERT_FINGERPRINT_LEN + 1])
@@ -222,7 +274,7 @@ static char *dup_or_null(const char *s)
 	return s && *s ? strdup(s) : NULL;
 }
 
-static void list(struct web_server *srv, struct evhttp_request *req)
+static void list(struct web_server *srv, struct evhttp_request *req, char **person)
 {
 	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	static const char *const states[] = { "open", "acknowledged", "snoozed", "resolved" };
@@ -254,7 +306,7 @@ static void list(struct web_server *srv, struct evhttp_request *req)
 			return;
 		}
 	}
-	job = web_job_add(srv, req, 1, run_list);
+	job = caller_job(srv, req, person, run_list);
 	if (job) {
 		job->status = dup_or_null(evhttp_find_header(&q, "status"));
 		job->rule = dup_or_null(evhttp_find_header(&q, "rule"));
@@ -314,8 +366,9 @@ static int body_fields(struct evhttp_request *req, struct web_job *job)
 	return 0;
 }
 
+/* Recorded as the person's email, or as api:NAME for a token; through the API either way. */
 static void respond(struct web_server *srv, struct evhttp_request *req, const char *fp,
-		    const char *name, const char *verb)
+		    const char *token, char **person, const char *verb)
 {
 	struct web_job tmp = { 0 };
 	struct web_job *job;
@@ -325,21 +378,21 @@ static void respond(struct web_server *srv, struct evhttp_request *req, const ch
 		   strcmp(verb, "snooze") == 0 ? RESPONSES_SNOOZE : RESPONSES_UNSNOOZE;
 	if (body_fields(req, &tmp) < 0)
 		return;
-	job = web_job_add(srv, req, 1, run_alert);
+	job = caller_job(srv, req, person, run_alert);
 	if (!job) {
 		free(tmp.note);
 		free(tmp.until);
 		free(tmp.reason);
 		return;
 	}
-	snprintf(actor, sizeof(actor), "api:%s", name);
+	snprintf(actor, sizeof(actor), "api:%s", token ? token : "");
 	snprintf(job->fingerprint, sizeof(job->fingerprint), "%s", fp);
 	job->respond = 1;
 	job->kind = tmp.kind;
 	job->note = tmp.note;
 	job->until = tmp.until;
 	job->reason = tmp.reason;
-	job->actor = strdup(actor);
+	job->actor = strdup(job->person ? job->person : actor);
 	job->rq.kind = job->kind;
 	job->rq.fingerprint = job->fingerprint;
 	job->rq.actor = job->actor;
@@ -349,23 +402,20 @@ static void respond(struct web_server *srv, struct evhttp_request *req, const ch
 	job->rq.until = job->until;
 }
 
-void web_api_handle(struct web_server *srv, struct evhttp_request *req, const char *path)
+/* The request's endpoint for a caller known to be someone; *person is taken by a job. */
+static void route(struct web_server *srv, struct evhttp_request *req, const char *path,
+		  const char *token, char **person)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *name = caller(srv, req), *rest, *slash;
+	const char *rest, *slash;
 	char fp[ALERT_FINGERPRINT_LEN + 1];
 	struct web_job *job;
 
-	if (!name) {
-		reply_error(req, 401, "a valid bearer token is required (Authorization: Bearer "
-			    "TOKEN)", NULL);
-		return;
-	}
 	if (strcmp(path, "alerts") == 0) {
 		if (cmd != EVHTTP_REQ_GET)
 			reply_error(req, 405, "GET only", NULL);
 		else
-			list(srv, req);
+			list(srv, req, person);
 		return;
 	}
 	if (strncmp(path, "alerts/", 7) != 0) {
@@ -383,7 +433,7 @@ void web_api_handle(struct web_server *srv, struct evhttp_request *req, const ch
 			reply_error(req, 405, "GET only", NULL);
 			return;
 		}
-		job = web_job_add(srv, req, 1, run_alert);
+		job = caller_job(srv, req, person, run_alert);
 		if (job)
 			snprintf(job->fingerprint, sizeof(job->fingerprint), "%s", fp);
 		return;
@@ -397,5 +447,16 @@ void web_api_handle(struct web_server *srv, struct evhttp_request *req, const ch
 		reply_error(req, 405, "POST only", NULL);
 		return;
 	}
-	respond(srv, req, fp, name, slash + 1);
+	respond(srv, req, fp, token, person, slash + 1);
+}
+
+void web_api_handle(struct web_server *srv, struct evhttp_request *req, const char *path)
+{
+	const char *token;
+	char *person;
+
+	if (caller(srv, req, &token, &person) < 0)
+		return;
+	route(srv, req, path, token, &person);
+	free(person);
 }

@@ -415,9 +415,10 @@ static void on_form_alert(struct web_job *job, PGresult *res)
 
 static void run_lookup(struct web_job *job)
 {
-	const char *params[2] = { job->claims.fingerprint, job->ctx->cfg->timezone };
+	/* the signed link is the recipient's leave to see and answer this one alert */
+	const char *params[3] = { job->claims.fingerprint, job->ctx->cfg->timezone, NULL };
 
-	web_job_query(job, sql_web_alert, 2, params, job->respond ? on_form_alert : on_page);
+	web_job_query(job, sql_web_alert, 3, params, job->respond ? on_form_alert : on_page);
 }
 
 static void run_oom(struct web_job *job)

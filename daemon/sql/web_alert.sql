@@ -3,9 +3,11 @@
 -- Always one row, so that today comes back even when no alert has the fingerprint.
 -- $1 text  the fingerprint
 -- $2 text  the configured time zone (timezone)
+-- $3 bigint[]  the alert_ids the caller may see, or NULL: every alert
 -- Columns: today (days since 1970-01-01), found, rule, stage, child_id, status, since, summary,
 -- state (open | acknowledged | snoozed | resolved), ack_current, ack_by, ack_on, ack_note,
--- snoozed_until, snooze_reason, snooze_note, snoozed_by, alert (the API's JSON with history).
+-- snoozed_until, snooze_reason, snooze_note, snoozed_by, alert (the API's JSON with history),
+-- visible (the caller may see it: found, and among $3 unless $3 is NULL).
 WITH d AS (
     SELECT (now() AT TIME ZONE $2::text)::date AS today
 ),
@@ -40,5 +42,7 @@ SELECT d.today - DATE '1970-01-01' AS today,
                             ORDER BY e.at, e.event_id), '[]'::jsonb)
                           FROM @state@.alert_events e
                          WHERE e.alert_id = a.alert_id)))::text
-       END AS alert
+       END AS alert,
+       a.alert_id IS NOT NULL
+           AND ($3::bigint[] IS NULL OR a.alert_id = ANY ($3::bigint[])) AS visible
   FROM d LEFT JOIN a ON true;

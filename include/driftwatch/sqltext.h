@@ -38,5 +38,7 @@ extern const char sql_outbox_counts[];
 extern const char sql_midnight[];
 extern const char sql_web_alert[];
 extern const char sql_web_alerts[];
+extern const char sql_web_visible[];
+extern const char sql_web_visible_recipients[];
 
 #endif

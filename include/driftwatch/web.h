@@ -9,6 +9,7 @@
 
 #include "driftwatch/linktoken.h"
 #include "driftwatch/responses.h"
+#include "driftwatch/visibility.h"
 
 struct dw_ctx;
 struct dw_config;
@@ -47,6 +48,11 @@ struct web_job {
 	web_job_cb run;
 	int api;                     /* errors as JSON */
 	web_result_cb on_result;
+	web_result_cb on_error;      /* once, instead of 503, when the next query fails */
+	web_job_cb then;             /* after web_job_visible: what the request asked */
+	char *person;                /* the signed-in person's email (lower case), or NULL: a
+				      * bearer token */
+	struct visibility vis;       /* what the caller may see (web_job_visible) */
 	/* what the handlers carry */
 	struct linktoken_claims claims;
 	const char *token;           /* the link's token text (owned) */
@@ -63,10 +69,23 @@ struct web_job {
 struct web_job *web_job_add(struct web_server *srv, struct evhttp_request *req, int api,
 			    web_job_cb run);
 
-/* Runs sql (its @state@ replaced by the escaped state schema) with params; cb gets the result
- * (NULL when the connection failed: answer 503). -1 when it could not be sent (answered). */
+/* Runs sql (its @state@ and @case@ replaced by the escaped state and case schemas) with params;
+ * cb gets the result. A failed query is answered 503, unless job->on_error is set: then that
+ * gets it (once). -1 when it could not be sent (answered). */
 int web_job_query(struct web_job *job, const char *sql, int n, const char *const *params,
 		  web_result_cb cb);
+
+/* A run callback: finds what the caller may see (job->vis: everything for a bearer token or a
+ * configured address, else web_visible.sql for job->person, or only the alerts they were sent
+ * when the case data cannot be read), then runs job->then; someone driftwatch does not know
+ * gets 403. */
+void web_job_visible(struct web_job *job);
+
+/* Who signed in through the authority's single sign-on proxy: 0 and *email (malloc'd, lower
+ * case) when a peer in web.trusted_proxies sent web.user_header holding one email address, else
+ * -1 with *why saying what is missing, for a 401. */
+int web_person(struct web_server *srv, struct evhttp_request *req, char **email,
+	       const char **why);
 
 /* Records job->rq through responses_record on the web's connection. */
 int web_job_record(struct web_job *job, responses_done_cb cb);
