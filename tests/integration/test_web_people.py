@@ -254,12 +254,28 @@ def run(t, procs, tmp):
     t.check(st == 200 and children_of(out) == ["C-A1", "C-A2"],
             "team A's supervisor still sees it: they were sent its notice", st, out)
 
+    # ---- the case data unreadable: what the notices tell still holds ----
+    db.run("ALTER TABLE casework.workers RENAME TO workers_away")
+    st, out = request(port, cp, headers=as_person("supa@la.example"))
+    t.check(st == 200 and children_of(out) == ["C-A1", "C-A2"],
+            "with workers unreadable, team A's supervisor still sees the alerts they were "
+            "sent", st, out)
+    st, out = request(port, "/api/v1/alerts", headers=as_person("chair@la.example"))
+    t.check(st == 403, "and the chair, known only from the case data, gets 403 meanwhile", st,
+            out)
+    db.run("ALTER TABLE casework.workers_away RENAME TO workers")
+    st, out = request(port, "/api/v1/alerts", headers=as_person("chair@la.example"))
+    t.check(st == 200 and children_of(out) == ["C-B2"],
+            "once it is back, the chair sees theirs again", st, out)
+
     p.terminate()
     rc = p.wait(timeout=20)
     log.close()
     text = open(os.path.join(tmp, "daemon.log")).read()
     t.check(rc == 0 and "Sanitizer" not in text and "runtime error" not in text,
             "the daemon stops cleanly with no sanitizer report", text[-2000:])
+    t.check("the case data could not be read to find which alerts a person may see" in text,
+            "the log says why people saw only their notices meanwhile")
 
 
 def main():
