@@ -405,8 +405,11 @@ static int web_secrets(struct web_server *srv, char *err, size_t errsz)
 			return snprintf(err, errsz, "web.api_tokens_file: %s", why), -1;
 		log_info(srv->ctx, "web: %zu API tokens", web_tokens_count(srv->tokens));
 	} else {
-		log_notice(srv->ctx, "web: no web.api_tokens_file: the JSON API answers 401");
+		log_notice(srv->ctx, "web: no web.api_tokens_file: no bearer token is accepted");
 	}
+	if (!w->trusted_proxies)
+		log_notice(srv->ctx, "web: no web.trusted_proxies: nobody's %s is believed, so "
+			   "people cannot sign in", w->user_header);
 	return 0;
 }
 

@@ -68,7 +68,7 @@ struct config_web {
 	int link_days;          /* default 30: a link is good for this many days */
 	char *listen;           /* "HOST:PORT", default NULL: off */
 	char *api_tokens_file;  /* absolute path ("credential:NAME" resolved at load), or NULL:
-				 * the JSON API answers 401 to everyone (web_tokens.h) */
+				 * no bearer token is accepted (web_tokens.h) */
 	char *user_header;      /* default "X-Forwarded-Email": the signed-in person's email,
 				 * as the authority's single sign-on proxy passes it */
 	char **trusted_proxies; /* NULL-terminated IP addresses (as inet_pton reads them) whose
