@@ -23,7 +23,7 @@ struct web_tokens;
 /* Listens on ctx->cfg->web.listen with its own state-database connection (never the
  * evaluation's), the link secret (web.link_secret_file) and the API tokens
  * (web.api_tokens_file), each read once here. Without a link secret /r/ answers that links are
- * off; without tokens the API answers 401. 0 and *out, or -1 with err saying why. */
+ * off; without tokens no bearer token is accepted. 0 and *out, or -1 with err saying why. */
 int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **out, char *err,
 	      size_t errsz);
 
