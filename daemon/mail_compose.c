@@ -8,6 +8,7 @@
 
 #include "driftwatch/errmsg.h"
 #include "driftwatch/facts.h"
+#include "driftwatch/html.h"
 #include "driftwatch/mail.h"
 #include "driftwatch/mailaddr.h"
 #include "driftwatch/noticelinks.h"
@@ -833,19 +834,6 @@ static void mail_text_notice(struct strbuf *out, size_t num, const struct mail_n
 
 /* ---- the HTML part ---- */
 
-static void mail_html_escape(struct strbuf *out, const char *s)
-{
-	for (const char *p = s; *p; p++) {
-		switch (*p) {
-		case '&': strbuf_append(out, "&amp;"); break;
-		case '<': strbuf_append(out, "&lt;"); break;
-		case '>': strbuf_append(out, "&gt;"); break;
-		case '"': strbuf_append(out, "&quot;"); break;
-		case '\'': strbuf_append(out, "&#39;"); break;
-		default: strbuf_appendn(out, p, 1); break;
-		}
-	}
-}
 
 /* Inline styles only (mail programs drop <style>): without them these are plain links with
  * their words, separated by spaces, which is what a screen reader or a text browser gets. */
@@ -875,16 +863,16 @@ static void mail_html_actions(struct strbuf *out, const struct mail_notice_text 
 		strbuf_append(out, first ? "" : " ");
 		first = 0;
 		strbuf_append(out, "<a href=\"");
-		mail_html_escape(out, t->actions[k]);
+		html_escape(out, t->actions[k]);
 		strbuf_append(out, "\" style=\"" MAIL_BUTTON_STYLE "\" aria-label=\"");
-		mail_html_escape(out, mail_button_purpose[k]);
+		html_escape(out, mail_button_purpose[k]);
 		if (child) {
 			strbuf_append(out, " (child ");
-			mail_html_escape(out, child);
+			html_escape(out, child);
 			strbuf_append(out, ")");
 		}
 		strbuf_append(out, "\">");
-		mail_html_escape(out, noticelinks_kind_label(k));
+		html_escape(out, noticelinks_kind_label(k));
 		strbuf_append(out, "</a>");
 	}
 	strbuf_append(out, "</p>\n");
@@ -894,18 +882,18 @@ static void mail_html_notice(struct strbuf *out, const struct mail_notice_text *
 			     const char *child)
 {
 	strbuf_append(out, "<li>\n<p><strong>");
-	mail_html_escape(out, t->heading);
+	html_escape(out, t->heading);
 	strbuf_append(out, "</strong></p>\n<ul>\n");
 	for (size_t i = 0; i < t->n; i++) {
 		strbuf_append(out, "<li>");
-		mail_html_escape(out, t->lines[i].label);
+		html_escape(out, t->lines[i].label);
 		strbuf_append(out, ": ");
 		if (t->lines[i].href) {
 			strbuf_append(out, "<a href=\"");
-			mail_html_escape(out, t->lines[i].href);
+			html_escape(out, t->lines[i].href);
 			strbuf_append(out, "\">");
 		}
-		mail_html_escape(out, t->lines[i].text);
+		html_escape(out, t->lines[i].text);
 		strbuf_append(out, t->lines[i].href ? "</a></li>\n" : "</li>\n");
 	}
 	strbuf_append(out, "</ul>\n");
@@ -961,9 +949,9 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 
 	strbuf_append(html, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
 		      "<meta charset=\"utf-8\">\n<title>");
-	mail_html_escape(html, subject);
+	html_escape(html, subject);
 	strbuf_append(html, "</title>\n</head>\n<body>\n<p>");
-	mail_html_escape(html, intro);
+	html_escape(html, intro);
 	strbuf_append(html, "</p>\n<ol>\n");
 	mail_wrap(text, "", "", intro);
 	strbuf_append(text, "\n");
@@ -980,9 +968,9 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 		mail_notice_text_free(&t);
 	}
 	strbuf_append(html, "</ol>\n<p><small>");
-	mail_html_escape(html, mail_footer);
+	html_escape(html, mail_footer);
 	strbuf_append(html, " Sent to ");
-	mail_html_escape(html, to);
+	html_escape(html, to);
 	strbuf_append(html, ".</small></p>\n</body>\n</html>\n");
 	strbuf_append(text, "-- \n");
 	mail_wrap(text, "", "", mail_footer);

@@ -1,0 +1,20 @@
+/* html: escaping and British dates for the HTML that driftwatch writes (pages, mail, SVG). */
+#ifndef DRIFTWATCH_HTML_H
+#define DRIFTWATCH_HTML_H
+
+#include <stdint.h>
+
+struct strbuf;
+
+/* s with & < > " ' as entities: safe as element text and as a quoted attribute value, in HTML
+ * and in SVG. NULL appends nothing. */
+void html_escape(struct strbuf *out, const char *s);
+
+/* A day as people in England read it: "3 December 2026" (long) or "3 Dec 2026" (short). */
+void html_day(struct strbuf *out, int32_t day, int longform);
+
+/* "YYYY-MM-DD" as html_day; any other text (a date the case data could not give) is written
+ * escaped, as it is. 0 when it was a day, -1 when not. */
+int html_date(struct strbuf *out, const char *iso, int longform);
+
+#endif
