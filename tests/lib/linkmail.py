@@ -32,14 +32,14 @@ class Setup:
     test CA and the SMTP server, a link secret, and the daemon running on them. conf_extra is
     merged into the configuration (a webhook receiver, evaluation.interval_seconds, ...)."""
 
-    def __init__(self, procs, tmp, name, conf_extra=None):
+    def __init__(self, procs, tmp, name, conf_extra=None, public_url=None):
         self.tmp = tmp
         self.state = name
         self.db = lib.Db(name)
         self.db.recreate()
         self.db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
                      os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
-        ca = lib.make_ca(tmp)
+        ca = self.ca = lib.make_ca(tmp)
         self.smtp = lib.SmtpServer(procs, tmp, "mail", ca)
         secret_file = os.path.join(tmp, "link.secret")
         with open(secret_file, "w") as f:
@@ -47,13 +47,15 @@ class Setup:
         os.chmod(secret_file, 0o600)
         self.web_port = lib.free_port()
         self.http_port = lib.free_port({self.web_port})
+        # the web.listen address, and web.public_url: the same unless a proxy is in front
         self.base = "http://127.0.0.1:%d" % self.web_port
+        self.public = public_url or self.base
         conf = {
             "database": {"conninfo": self.db.conninfo("dw-" + name), "state_schema": name},
             "timezone": "Europe/London", "addresses": lib.addresses(),
             "email": lib.email_conf(self.smtp.port, ca, lib.SmtpServer.password_file(tmp)),
             "http": {"listen": "127.0.0.1:%d" % self.http_port},
-            "web": {"listen": "127.0.0.1:%d" % self.web_port, "public_url": self.base,
+            "web": {"listen": "127.0.0.1:%d" % self.web_port, "public_url": self.public,
                     "link_secret_file": secret_file, "link_days": 14}}
         conf.update(conf_extra or {})
         self.cfg = lib.write_config(tmp, name, conf)
@@ -69,7 +71,7 @@ class Setup:
     def mails_with_links(self, n, timeout):
         """Waits for n emails that carry links; returns every email taken so far."""
         def enough():
-            got = [m for m in self.smtp.messages() if text_links(m["text"], self.base)]
+            got = [m for m in self.smtp.messages() if text_links(m["text"], self.public)]
             return len(got) >= n
         lib.wait_for(enough, timeout, step=0.3)
         return self.smtp.messages()
@@ -244,8 +246,9 @@ def submission(form, values):
     return pairs
 
 
-def request(method, url, pairs=None, timeout=20):
-    """(status, body, headers) of a GET, or of a POST of the pairs as a form sends them."""
+def request(method, url, pairs=None, timeout=20, context=None):
+    """(status, body, headers) of a GET, or of a POST of the pairs as a form sends them;
+    context: the ssl.SSLContext for an https:// URL."""
     data = None
     headers = {}
     if method == "post":
@@ -253,18 +256,19 @@ def request(method, url, pairs=None, timeout=20):
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     req = urllib.request.Request(url, data=data, headers=headers, method=method.upper())
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, r.read().decode("utf-8", "replace"), dict(r.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
 
 
-def get_page(url):
-    st, body, headers = request("get", url)
+def get_page(url, context=None):
+    st, body, headers = request("get", url, context=context)
     return st, Page(url, body), body
 
 
-def submit(page, form, values):
+def submit(page, form, values, context=None):
     """Sends the form as a browser would: its method to its action with its fields."""
-    st, body, headers = request(form["method"], form["action"], submission(form, values))
+    st, body, headers = request(form["method"], form["action"], submission(form, values),
+                                context=context)
     return st, Page(form["action"], body), body
