@@ -363,6 +363,11 @@ static void web_handle(struct http_server *http, struct evhttp_request *req, voi
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
 	(void)http;
+	/* Every answer here is about children and the people working with them: no cache between
+	 * the daemon and the reader (the authority's proxy, a shared browser profile) may keep it. */
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Content-Type-Options",
+			  "nosniff");
 	if (!uri && evhttp_request_get_response_code(req) == 413) {
 		/* evhttp stopped reading a body over WEB_MAX_BODY and forgot the path */
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");

@@ -42,13 +42,21 @@ def sign(secret, purpose, fp, recipient, last_day):
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def http(url, data=None, headers=None, method=None):
+def http(url, data=None, headers=None, method=None, want_headers=False):
     req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(req, timeout=20) as r:
-            return r.status, r.read().decode()
+            got = (r.status, r.read().decode(), r.headers)
     except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        got = (e.code, e.read().decode(), e.headers)
+    return got if want_headers else got[:2]
+
+
+def no_store(t, what, url, headers=None):
+    """Personal data: the answer must tell every cache on the way not to keep it."""
+    st, _, h = http(url, headers=headers, want_headers=True)
+    t.check(h.get("Cache-Control") == "no-store" and h.get("X-Content-Type-Options") == "nosniff",
+            "%s: Cache-Control no-store and nosniff (%s)" % (what, st), str(dict(h)))
 
 
 def run(t, procs, tmp):
@@ -104,6 +112,7 @@ def run(t, procs, tmp):
                         "USING (alert_id) WHERE a.fingerprint = '%s' AND e.kind = "
                         "'acknowledged'" % fp)
 
+    no_store(t, "a link page", base + "/r/" + link)
     st, page = http(base + "/r/" + link)
     t.check(st == 200 and '<html lang="en">' in page and 'name="form"' in page and
             "<label for=\"ack-note\">" in page and "<script" not in page,
@@ -143,6 +152,8 @@ def run(t, procs, tmp):
     auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
     st, out = http(base + "/api/v1/alerts/" + fp, headers={"Authorization": "Bearer wrong"})
     t.check(st == 401 and "error" in json.loads(out), "API: a wrong token gets 401", out)
+    no_store(t, "the API", base + "/api/v1/alerts/" + fp, headers=auth)
+    no_store(t, "a refusal", base + "/api/v1/alerts/" + fp, headers={"Authorization": "Bearer x"})
     st, out = http(base + "/api/v1/alerts/" + fp, headers=auth)
     j = json.loads(out) if st == 200 else {}
     t.check(st == 200 and j.get("response", {}).get("state") == "acknowledged" and
