@@ -14,6 +14,7 @@
 #include "driftwatch/log.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/web.h"
+#include "driftwatch/web_pages.h"
 #include "driftwatch/web_api.h"
 #include "driftwatch/web_links.h"
 #include "driftwatch/web_tokens.h"
@@ -148,6 +149,8 @@ static void web_job_free(struct web_job *job)
 	free(job->child_id);
 	free(job->team);
 	free(job->person);
+	free(job->cats);
+	json_decref(job->doc);
 	visibility_clear(&job->vis);
 	free(job);
 }
@@ -356,6 +359,21 @@ void web_job_visible(struct web_job *job)
 
 /* ---- requests ---- */
 
+/* A stand-in for the pages' router (issue 14, another branch): the child's page for a signed-in
+ * person, 401 for anyone else. */
+static void web_child_route(struct web_server *srv, struct evhttp_request *req, const char *rest)
+{
+	char *person = NULL, *child = evhttp_uridecode(rest, 0, NULL);
+	const char *why = NULL;
+
+	if (!child || web_person(srv, req, &person, &why) < 0)
+		http_reply(req, 401, web_reason(401), "text/plain; charset=utf-8", "sign in\n", 8);
+	else
+		web_child_page(srv, req, person, child);
+	free(person);
+	free(child);
+}
+
 static void web_handle(struct http_server *http, struct evhttp_request *req, void *arg)
 {
 	struct web_server *srv = arg;
@@ -384,6 +402,8 @@ static void web_handle(struct http_server *http, struct evhttp_request *req, voi
 		web_links_handle(srv, req, path + 3);
 	else if (strncmp(path, "/api/v1/", 8) == 0)
 		web_api_handle(srv, req, path + 8);
+	else if (strncmp(path, "/child/", 7) == 0 && path[7])
+		web_child_route(srv, req, path + 7);  /* until the pages' router lands */
 	else
 		http_reply(req, 404, web_reason(404), "text/plain; charset=utf-8",
 			   "not found\n", 10);

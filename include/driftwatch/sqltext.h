@@ -38,6 +38,13 @@ extern const char sql_outbox_counts[];
 extern const char sql_midnight[];
 extern const char sql_web_alert[];
 extern const char sql_web_alerts[];
+extern const char sql_web_child_alerts[];
+extern const char sql_web_child_allocations[];
+extern const char sql_web_child_appointments[];
+extern const char sql_web_child_children[];
+extern const char sql_web_child_plans[];
+extern const char sql_web_child_referrals[];
+extern const char sql_web_child_strategies[];
 extern const char sql_web_visible[];
 extern const char sql_web_visible_recipients[];
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "driftwatch/linktoken.h"
@@ -62,6 +63,10 @@ struct web_job {
 	char *actor, *reason, *note, *until, *status, *rule, *child_id, *team;
 	int32_t today;
 	struct responses_request rq;
+	/* a page built from several queries (web_child.c): the document so far, the step */
+	json_t *doc;
+	int step;
+	char *cats;                  /* the CP categories that count as neglect, as text[] */
 };
 
 /* A new job for req (held from shedding) that runs run when its turn comes; NULL when out of
