@@ -22,6 +22,7 @@ attended; a strategy. C-B1 is team B's.
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR.
 """
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -33,6 +34,7 @@ import dwtest as lib  # noqa: E402
 from tap import Tap  # noqa: E402
 
 S = "dwchild"
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 SVG = "{http://www.w3.org/2000/svg}"
 
 FIXTURE = """
@@ -163,6 +165,35 @@ def check_a1(t, page):
             h[:600])
 
 
+def browser(t, port, tmp):
+    """The page in Debian's chromium as supa@ signs in, axe-core to WCAG 2.2 AA, printed."""
+    if not t.check(os.access(CHROMIUM, os.X_OK), "chromium is installed at %s (Debian: apt-get "
+                   "install chromium; .ci/run installs it)" % CHROMIUM):
+        return
+    shots = os.environ.get("DW_TEST_SAVE") or tmp
+    r = subprocess.run(["node", os.path.join(lib.HERE, "page_axe.js"), json.dumps({
+        "url": "http://127.0.0.1:%d/child/C-A1" % port, "chromium": CHROMIUM, "shots": shots,
+        "name": "child-C-A1", "headers": {"X-Forwarded-Email": "supa@la.example"}})],
+        capture_output=True, text=True, timeout=180)
+    try:
+        out = json.loads(r.stdout)
+    except ValueError:
+        t.check(False, "chromium opened the child's page", r.stderr[-2000:])
+        return
+    t.check(out.get("status") == 200 and out.get("title") == "Child C-A1 - driftwatch" and
+            out.get("scripts") == 0, "chromium: the page, titled, with no script", out)
+    t.check(all(u.startswith("http://127.0.0.1:%d/" % port) for u in out.get("requests", [])),
+            "nothing is loaded from elsewhere", out.get("requests"))
+    t.check(not out.get("console"), "no policy violation or error in the console",
+            out.get("console"))
+    v = out.get("axe", {}).get("violations")
+    t.check(v == [] and out["axe"].get("passes", 0) > 10,
+            "axe-core: no WCAG 2.2 AA or best-practice violation (%d rules passed)" %
+            out.get("axe", {}).get("passes", 0), json.dumps(v, indent=1)[:3000])
+    t.check(out.get("print") == {"nav": "none", "svg": True},
+            "printed: the navigation goes, the timeline stays", out.get("print"))
+
+
 def run(t, procs, tmp):
     db = lib.Db("dwchild")
     db.recreate()
@@ -216,6 +247,8 @@ def run(t, procs, tmp):
     t.check(st == 401, "no sign-in header: 401", st)
     st, _, _ = request(port, "/child/C-A1", "supa@la.example", source="127.0.0.2")
     t.check(st == 401, "the header from a peer that is not the sign-on proxy: 401", st)
+
+    browser(t, port, tmp)
 
     db.run("ALTER TABLE casework.appointments RENAME TO appointments_away")
     try:
