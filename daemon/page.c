@@ -3,6 +3,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "driftwatch/html.h"
+#include "driftwatch/http.h"
 #include "driftwatch/page.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/web.h"
@@ -34,6 +35,9 @@ static const char page_css[] =
 	"figure{margin:1em 0}figcaption{font-size:.9em;color:#4b5563}"
 	"svg{max-width:100%;height:auto}"
 	"button{font-size:1em;padding:.35em .9em}"
+	"label{display:block;margin-top:.6em;font-weight:bold}"
+	"input,select,textarea{font-size:1em;max-width:100%}"
+	"fieldset{border:1px solid #767676;margin:.6em 0;padding:.4em .8em}"
 	"@media print{header,nav,.skip,form,button{display:none}main{max-width:none;padding:0}"
 	"a{color:#000;text-decoration:none}}";
 
@@ -67,14 +71,32 @@ void page_close(struct strbuf *p)
 	strbuf_append(p, "</main>\n</body>\n</html>\n");
 }
 
-void page_send(struct web_job *job, int code, struct strbuf *p)
+/* A handler that set its own Referrer-Policy (a page whose address holds a token) keeps it. */
+static void page_headers(struct evhttp_request *req)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(job->req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
 	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; style-src "
 			  "'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
 			  "frame-ancestors 'none'; base-uri 'none'");
-	evhttp_add_header(h, "Referrer-Policy", "same-origin");
+	if (!evhttp_find_header(h, "Referrer-Policy"))
+		evhttp_add_header(h, "Referrer-Policy", "same-origin");
+}
+
+void page_reply(struct evhttp_request *req, int code, struct strbuf *p)
+{
+	page_headers(req);
+	if (p->failed)
+		http_reply(req, 500, web_reason(500), "text/plain; charset=utf-8",
+			   "out of memory\n", 14);
+	else
+		http_reply(req, code, web_reason(code), "text/html; charset=utf-8", p->buf, p->len);
+	strbuf_free(p);
+}
+
+void page_send(struct web_job *job, int code, struct strbuf *p)
+{
+	page_headers(job->req);
 	if (p->failed)
 		web_job_reply(job, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
 	else
