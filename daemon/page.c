@@ -38,7 +38,7 @@ static const char page_css[] =
 	"label{display:block;margin-top:.6em;font-weight:bold}"
 	"input,select,textarea{font-size:1em;max-width:100%}"
 	"fieldset{border:1px solid #767676;margin:.6em 0;padding:.4em .8em}"
-	"@media print{header,nav,.skip,form,button{display:none}main{max-width:none;padding:0}"
+	"@media print{header,nav,.skip,form,button,details.answer{display:none}main{max-width:none;padding:0}"
 	"a{color:#000;text-decoration:none}}";
 
 void page_open(struct strbuf *p, const char *root, const char *title, const char *person)
