@@ -37,7 +37,16 @@ static const char page_css[] =
 	"button{font-size:1em;padding:.35em .9em}"
 	"label{display:block;margin-top:.6em;font-weight:bold}"
 	"input,select,textarea{font-size:1em;max-width:100%}"
-	"fieldset{border:1px solid #767676;margin:.6em 0;padding:.4em .8em}"
+	"fieldset{border:1px solid #767676;margin:.6em 0;padding:.4em .8em;min-width:0}"
+	"fieldset button{display:block;margin-top:.6em}"
+	".alert{border:1px solid #d1d5db;border-left:6px solid #4b5563;padding:.1em 1em .6em;"
+	"margin:1em 0;break-inside:avoid}.alert.open{border-left-color:#b42318}"
+	".alert h3,.alert h4{margin:.5em 0 .3em}"
+	"dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.3em 0}"
+	"dl.facts dt{font-weight:bold}dl.facts dd{margin:0}"
+	".family{border-left:3px solid #0b3d6e;padding-left:1em;margin:1em 0}"
+	".counts{display:flex;flex-wrap:wrap;gap:0 2em}.counts table{width:auto;min-width:18em}"
+	"@media (max-width:40em){dl.facts{display:block}dl.facts dd{margin:0 0 .3em 1em}}"
 	"@media print{header,nav,.skip,form,button,details.answer{display:none}main{max-width:none;padding:0}"
 	"a{color:#000;text-decoration:none}}";
 
