@@ -55,7 +55,8 @@ void page_open(struct strbuf *p, const char *root, const char *title, const char
 	strbuf_init(p);
 	strbuf_append(p, "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
 		      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-		      "<title>");
+		      /* an empty icon of its own: no browser asks for /favicon.ico */
+		      "<link rel=\"icon\" href=\"data:,\">\n<title>");
 	html_escape(p, title);
 	strbuf_append(p, " - driftwatch</title>\n<style>");
 	strbuf_append(p, page_css);
