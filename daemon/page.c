@@ -3,6 +3,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "driftwatch/html.h"
+#include "driftwatch/http.h"
 #include "driftwatch/page.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/web.h"
@@ -34,7 +35,19 @@ static const char page_css[] =
 	"figure{margin:1em 0}figcaption{font-size:.9em;color:#4b5563}"
 	"svg{max-width:100%;height:auto}"
 	"button{font-size:1em;padding:.35em .9em}"
-	"@media print{header,nav,.skip,form,button{display:none}main{max-width:none;padding:0}"
+	"label{display:block;margin-top:.6em;font-weight:bold}"
+	"input,select,textarea{font-size:1em;max-width:100%}"
+	"fieldset{border:1px solid #767676;margin:.6em 0;padding:.4em .8em;min-width:0}"
+	"fieldset button{display:block;margin-top:.6em}"
+	".alert{border:1px solid #d1d5db;border-left:6px solid #4b5563;padding:.1em 1em .6em;"
+	"margin:1em 0;break-inside:avoid}.alert.open{border-left-color:#b42318}"
+	".alert h3,.alert h4{margin:.5em 0 .3em}"
+	"dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.3em 0}"
+	"dl.facts dt{font-weight:bold}dl.facts dd{margin:0}"
+	".family{border-left:3px solid #0b3d6e;padding-left:1em;margin:1em 0}"
+	".counts{display:flex;flex-wrap:wrap;gap:0 2em}.counts table{width:auto;min-width:18em}"
+	"@media (max-width:40em){dl.facts{display:block}dl.facts dd{margin:0 0 .3em 1em}}"
+	"@media print{header,nav,.skip,form,button,details.answer{display:none}main{max-width:none;padding:0}"
 	"a{color:#000;text-decoration:none}}";
 
 void page_open(struct strbuf *p, const char *root, const char *title, const char *person)
@@ -42,7 +55,7 @@ void page_open(struct strbuf *p, const char *root, const char *title, const char
 	strbuf_init(p);
 	strbuf_append(p, "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
 		      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-		      /* no icon to fetch: a browser would ask for /favicon.ico on every page */
+		      /* an empty icon of its own: no browser asks for /favicon.ico */
 		      "<link rel=\"icon\" href=\"data:,\">\n<title>");
 	html_escape(p, title);
 	strbuf_append(p, " - driftwatch</title>\n<style>");
@@ -68,14 +81,32 @@ void page_close(struct strbuf *p)
 	strbuf_append(p, "</main>\n</body>\n</html>\n");
 }
 
-void page_send(struct web_job *job, int code, struct strbuf *p)
+/* A handler that set its own Referrer-Policy (a page whose address holds a token) keeps it. */
+static void page_headers(struct evhttp_request *req)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(job->req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
 	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; style-src "
 			  "'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
 			  "frame-ancestors 'none'; base-uri 'none'");
-	evhttp_add_header(h, "Referrer-Policy", "same-origin");
+	if (!evhttp_find_header(h, "Referrer-Policy"))
+		evhttp_add_header(h, "Referrer-Policy", "same-origin");
+}
+
+void page_reply(struct evhttp_request *req, int code, struct strbuf *p)
+{
+	page_headers(req);
+	if (p->failed)
+		http_reply(req, 500, web_reason(500), "text/plain; charset=utf-8",
+			   "out of memory\n", 14);
+	else
+		http_reply(req, code, web_reason(code), "text/html; charset=utf-8", p->buf, p->len);
+	strbuf_free(p);
+}
+
+void page_send(struct web_job *job, int code, struct strbuf *p)
+{
+	page_headers(job->req);
 	if (p->failed)
 		web_job_reply(job, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
 	else

@@ -18,6 +18,21 @@ static const char *const reasons[] = {
 	"other",
 };
 
+/* The reasons as a person reads them, in the order the forms list them. */
+static const char *const reason_labels[] = {
+	"A strategy is agreed",
+	"Legal planning (pre-proceedings or PLO)",
+	"Step-down is planned",
+	"The case is closing",
+	"The case record is wrong and is being corrected",
+	"Other (say why in the note)",
+};
+
+_Static_assert(sizeof(reasons) / sizeof(reasons[0]) == RESPONSES_REASONS,
+	       "RESPONSES_REASONS is the number of reasons");
+_Static_assert(sizeof(reason_labels) / sizeof(reason_labels[0]) == RESPONSES_REASONS,
+	       "a label for every reason");
+
 static const char *const kinds[] = {
 	[RESPONSES_ACKNOWLEDGE] = "acknowledged",
 	[RESPONSES_SNOOZE] = "snoozed",
@@ -35,6 +50,19 @@ int responses_reason_valid(const char *reason)
 		if (strcmp(reasons[i], reason) == 0)
 			return 1;
 	return 0;
+}
+
+const char *responses_reason_name(size_t i)
+{
+	return i < RESPONSES_REASONS ? reasons[i] : NULL;
+}
+
+const char *responses_reason_label(const char *reason)
+{
+	for (size_t i = 0; reason && i < RESPONSES_REASONS; i++)
+		if (strcmp(reasons[i], reason) == 0)
+			return reason_labels[i];
+	return reason;
 }
 
 static int refuse(struct responses_result *out, const char *field, const char *fmt, ...)

@@ -6,6 +6,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
@@ -17,6 +21,7 @@
 #include "driftwatch/web_pages.h"
 #include "driftwatch/web_api.h"
 #include "driftwatch/web_links.h"
+#include "driftwatch/web_pages.h"
 #include "driftwatch/web_tokens.h"
 #include "driftwatch/visibility.h"
 
@@ -30,6 +35,7 @@ struct web_server {
 	struct event *ev_reconnect;
 	struct linktoken_key key;
 	int have_key;
+	struct linktoken_key page_key;
 	struct web_tokens *tokens;
 	struct web_job *head, *tail;
 	int running;             /* head is running */
@@ -58,6 +64,11 @@ const char *web_reason(int code)
 const struct linktoken_key *web_link_key(const struct web_server *srv)
 {
 	return srv->have_key ? &srv->key : NULL;
+}
+
+const struct linktoken_key *web_page_key(const struct web_server *srv)
+{
+	return &srv->page_key;
 }
 
 const struct web_tokens *web_api_tokens(const struct web_server *srv)
@@ -149,9 +160,9 @@ static void web_job_free(struct web_job *job)
 	free(job->child_id);
 	free(job->team);
 	free(job->person);
-	free(job->cats);
-	json_decref(job->doc);
 	visibility_clear(&job->vis);
+	if (job->data_free)
+		job->data_free(job->data);
 	free(job);
 }
 
@@ -212,10 +223,17 @@ void web_job_reply(struct web_job *job, int code, const char *ctype, const char 
 	web_job_next(srv);
 }
 
+void web_job_oom(struct web_job *job)
+{
+	web_job_reply(job, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
+}
+
 void web_job_error(struct web_job *job, int code, const char *msg)
 {
 	if (job->api)
 		web_api_error(job, code, msg);
+	else if (job->page)
+		web_pages_error(job, code, msg);
 	else
 		web_links_error(job, code, msg);
 }
@@ -359,21 +377,6 @@ void web_job_visible(struct web_job *job)
 
 /* ---- requests ---- */
 
-/* A stand-in for the pages' router (issue 14, another branch): the child's page for a signed-in
- * person, 401 for anyone else. */
-static void web_child_route(struct web_server *srv, struct evhttp_request *req, const char *rest)
-{
-	char *person = NULL, *child = evhttp_uridecode(rest, 0, NULL);
-	const char *why = NULL;
-
-	if (!child || web_person(srv, req, &person, &why) < 0)
-		http_reply(req, 401, web_reason(401), "text/plain; charset=utf-8", "sign in\n", 8);
-	else
-		web_child_page(srv, req, person, child);
-	free(person);
-	free(child);
-}
-
 static void web_handle(struct http_server *http, struct evhttp_request *req, void *arg)
 {
 	struct web_server *srv = arg;
@@ -402,15 +405,38 @@ static void web_handle(struct http_server *http, struct evhttp_request *req, voi
 		web_links_handle(srv, req, path + 3);
 	else if (strncmp(path, "/api/v1/", 8) == 0)
 		web_api_handle(srv, req, path + 8);
-	else if (strncmp(path, "/child/", 7) == 0 && path[7])
-		web_child_route(srv, req, path + 7);  /* until the pages' router lands */
 	else
-		http_reply(req, 404, web_reason(404), "text/plain; charset=utf-8",
-			   "not found\n", 10);
+		web_pages_handle(srv, req, path);
 	web_job_kick(srv);
 }
 
 /* ---- start and stop ---- */
+
+/* The pages' forms are signed with a key of their own derived from the link secret (so that a
+ * form's signature is never a link's), which every instance sharing the secret shares; without
+ * a link secret, a random key, and a form shown before a restart is refused after it. */
+static int web_page_key_init(struct web_server *srv, char *err, size_t errsz)
+{
+	static const char label[] = "driftwatch page form key";
+	unsigned char k[32];
+	unsigned int n = 0;
+	char why[256];
+	int rc;
+
+	if (srv->have_key)
+		rc = HMAC(EVP_sha256(), srv->key.secret, (int)srv->key.len,
+			  (const unsigned char *)label, sizeof(label) - 1, k, &n) && n == sizeof(k) ?
+		     0 : -1;
+	else
+		rc = RAND_bytes(k, sizeof(k)) == 1 ? 0 : -1;
+	if (rc == 0)
+		rc = linktoken_key_init(&srv->page_key, k, sizeof(k), why, sizeof(why));
+	OPENSSL_cleanse(k, sizeof(k));
+	if (rc < 0)
+		return snprintf(err, errsz, "web: the pages' form key could not be made "
+				"(libcrypto)"), -1;
+	return 0;
+}
 
 static int web_secrets(struct web_server *srv, char *err, size_t errsz)
 {
@@ -423,7 +449,7 @@ static int web_secrets(struct web_server *srv, char *err, size_t errsz)
 		srv->have_key = 1;
 	} else {
 		log_notice(srv->ctx, "web: no web.link_secret_file: /r/ links answer that links "
-			   "are off");
+			   "are off, and the pages' forms last until a restart");
 	}
 	if (w->api_tokens_file) {
 		if (web_tokens_load(w->api_tokens_file, &srv->tokens, why, sizeof(why)) < 0)
@@ -435,7 +461,7 @@ static int web_secrets(struct web_server *srv, char *err, size_t errsz)
 	if (!w->trusted_proxies)
 		log_notice(srv->ctx, "web: no web.trusted_proxies: nobody's %s is believed, so "
 			   "people cannot sign in", w->user_header);
-	return 0;
+	return web_page_key_init(srv, err, errsz);
 }
 
 int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **out, char *err,
@@ -491,5 +517,6 @@ void web_stop(struct web_server *srv)
 	http_stop(srv->http);
 	web_tokens_free(srv->tokens);
 	linktoken_key_clear(&srv->key);
+	linktoken_key_clear(&srv->page_key);
 	free(srv);
 }

@@ -37,6 +37,29 @@ static const struct {
 	{ "strategies", "strategies" },
 };
 
+/* The page being built, across its queries (job->data). */
+struct child_job {
+	json_t *doc;     /* the chronology document so far (timeline.h) */
+	int step;        /* the section asked for */
+	char *cats;      /* the CP categories that count as neglect, as text[] */
+};
+
+static void child_job_free(void *data)
+{
+	struct child_job *c = data;
+
+	if (!c)
+		return;
+	json_decref(c->doc);
+	free(c->cats);
+	free(c);
+}
+
+static struct child_job *child_of(struct web_job *job)
+{
+	return job->data;
+}
+
 static void child_next(struct web_job *job);
 
 /* ---- the statements ---- */
@@ -71,7 +94,7 @@ static char *child_plans_sql(int cp)
 static int child_send(struct web_job *job, enum child_section s, web_result_cb cb)
 {
 	const struct dw_config *cfg = job->ctx->cfg;
-	const char *params[3] = { job->child_id, cfg->timezone, job->cats };
+	const char *params[3] = { job->child_id, cfg->timezone, child_of(job)->cats };
 	const char *text = NULL;
 	char gap[16], *sql = NULL;
 	int n = 1, rc;
@@ -114,8 +137,8 @@ static void child_on_section(struct web_job *job, PGresult *res)
 		web_job_error(job, 500, "the child's record could not be read back");
 		return;
 	}
-	json_object_set_new(job->doc, child_sections[job->step].key, v);
-	job->step++;
+	json_object_set_new(child_of(job)->doc, child_sections[child_of(job)->step].key, v);
+	child_of(job)->step++;
 	child_next(job);
 }
 
@@ -123,16 +146,16 @@ static void child_on_section(struct web_job *job, PGresult *res)
  * page goes on without it. */
 static void child_on_unreadable(struct web_job *job, PGresult *res)
 {
-	json_t *list = json_object_get(job->doc, "unreadable");
+	json_t *list = json_object_get(child_of(job)->doc, "unreadable");
 
 	log_warn(job->ctx, "web: the child's page left out %s: %s",
-		 child_sections[job->step].words, res ? PQresultErrorMessage(res) : "no answer");
+		 child_sections[child_of(job)->step].words, res ? PQresultErrorMessage(res) : "no answer");
 	if (!list) {
 		list = json_array();
-		json_object_set_new(job->doc, "unreadable", list);
+		json_object_set_new(child_of(job)->doc, "unreadable", list);
 	}
-	json_array_append_new(list, json_string(child_sections[job->step].words));
-	job->step++;
+	json_array_append_new(list, json_string(child_sections[child_of(job)->step].words));
+	child_of(job)->step++;
 	child_next(job);
 }
 
@@ -143,19 +166,19 @@ static void child_render_and_send(struct web_job *job)
 
 	snprintf(title, sizeof(title), "Child %s", job->child_id);
 	page_open(&p, "../", title, job->person);
-	child_page_render(&p, job->doc, job->today);
+	child_page_render(&p, child_of(job)->doc, job->today);
 	page_close(&p);
 	page_send(job, 200, &p);
 }
 
 static void child_next(struct web_job *job)
 {
-	if (job->step >= SEC_DONE) {
+	if (child_of(job)->step >= SEC_DONE) {
 		child_render_and_send(job);
 		return;
 	}
 	job->on_error = child_on_unreadable;
-	child_send(job, (enum child_section)job->step, child_on_section);
+	child_send(job, (enum child_section)child_of(job)->step, child_on_section);
 }
 
 /* The alerts decide whether the page may be seen: someone who may see none of the child's
@@ -184,8 +207,8 @@ static void child_on_alerts(struct web_job *job, PGresult *res)
 		return;
 	}
 	job->today = (int32_t)atol(PQgetvalue(res, 0, 0));
-	json_object_set_new(job->doc, "alerts", alerts);
-	job->step = SEC_CHILD;
+	json_object_set_new(child_of(job)->doc, "alerts", alerts);
+	child_of(job)->step = SEC_CHILD;
 	child_next(job);
 }
 
@@ -211,18 +234,13 @@ static void child_start(struct web_job *job)
 	const char *params[3] = { job->child_id, visibility_param(&job->vis),
 				  job->ctx->cfg->timezone };
 
-	job->doc = json_pack("{s:s}", "child_id", job->child_id);
-	job->cats = child_categories(job->ctx->cfg);
-	if (!job->doc || !job->cats) {
+	child_of(job)->doc = json_pack("{s:s}", "child_id", job->child_id);
+	child_of(job)->cats = child_categories(job->ctx->cfg);
+	if (!child_of(job)->doc || !child_of(job)->cats) {
 		web_job_error(job, 500, "out of memory");
 		return;
 	}
 	web_job_query(job, sql_web_child_alerts, 3, params, child_on_alerts);
-}
-
-static void child_oom(struct web_job *job)
-{
-	web_job_error(job, 500, "out of memory");
 }
 
 void web_child_page(struct web_server *srv, struct evhttp_request *req, const char *person,
@@ -232,9 +250,12 @@ void web_child_page(struct web_server *srv, struct evhttp_request *req, const ch
 
 	if (!job)
 		return;
+	job->page = 1;
 	job->person = strdup(person);
 	job->child_id = strdup(child_id);
+	job->data = calloc(1, sizeof(struct child_job));
+	job->data_free = child_job_free;
 	job->then = child_start;
-	if (!job->person || !job->child_id)
-		job->run = child_oom;
+	if (!job->person || !job->child_id || !job->data)
+		job->run = web_job_oom;
 }

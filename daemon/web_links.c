@@ -12,13 +12,14 @@
 #include "driftwatch/calendar.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
+#include "driftwatch/html.h"
 #include "driftwatch/http.h"
+#include "driftwatch/page.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/web.h"
 #include "driftwatch/web_links.h"
 
-#define HTML "text/html; charset=utf-8"
 #define LINK_PURPOSES                                                                        \
 	(LINKTOKEN_ACCEPT(LINKTOKEN_LINK_OPEN) | LINKTOKEN_ACCEPT(LINKTOKEN_LINK_ACKNOWLEDGE) |  \
 	 LINKTOKEN_ACCEPT(LINKTOKEN_LINK_SNOOZE))
@@ -29,82 +30,33 @@
  * from the database with the alert, and the token is checked again with it. */
 #define ANY_DAY INT32_MIN
 
-static const char *const reason_labels[][2] = {
-	{ "strategy_agreed", "A strategy is agreed" },
-	{ "legal_planning", "Legal planning (pre-proceedings or PLO)" },
-	{ "step_down_planned", "Step-down is planned" },
-	{ "case_closing", "The case is closing" },
-	{ "data_wrong", "The case record is wrong and is being corrected" },
-	{ "other", "Other (say why in the note)" },
-};
-
 /* Columns of web_alert.sql. */
 enum { C_TODAY, C_FOUND, C_RULE, C_STAGE, C_CHILD, C_STATUS, C_SINCE, C_SUMMARY, C_STATE,
        C_ACK_CURRENT, C_ACK_BY, C_ACK_ON, C_ACK_NOTE, C_SN_UNTIL, C_SN_REASON, C_SN_NOTE,
        C_SN_BY, C_ALERT };
 
-static void esc(struct strbuf *out, const char *s)
+/* The token is in the address: no page of a link may send it on, even to driftwatch's own pages
+ * (a proxy's access log keeps the Referer). Set before page_send, which keeps it. */
+static void no_referrer(struct evhttp_request *req)
 {
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&': strbuf_append(out, "&amp;"); break;
-		case '<': strbuf_append(out, "&lt;"); break;
-		case '>': strbuf_append(out, "&gt;"); break;
-		case '"': strbuf_append(out, "&quot;"); break;
-		case '\'': strbuf_append(out, "&#39;"); break;
-		default: strbuf_appendn(out, s, 1);
-		}
-	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Referrer-Policy", "no-referrer");
 }
 
-static void page_open(struct strbuf *p, const char *title)
+static void send_page(struct web_job *job, int code, struct strbuf *p)
 {
-	strbuf_append(p, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-		      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-		      "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
-	esc(p, title);
-	strbuf_append(p, " - driftwatch</title>\n<style>body{font-family:sans-serif;max-width:40em;"
-		      "margin:1em auto;padding:0 1em;line-height:1.5}label{display:block;"
-		      "margin-top:.8em;font-weight:bold}textarea,select,input{font-size:1em}"
-		      "button{margin-top:1em;padding:.4em 1em;font-size:1em}dt{font-weight:bold}"
-		      "form{border-top:1px solid #767676;margin-top:1.5em}</style>\n</head>\n"
-		      "<body>\n<main>\n<h1>");
-	esc(p, title);
-	strbuf_append(p, "</h1>\n");
+	no_referrer(job->req);
+	page_send(job, code, p);
 }
 
-static void page_close(struct strbuf *p)
-{
-	strbuf_append(p, "</main>\n</body>\n</html>\n");
-}
-
-/* Headers of every page: a token is in the address, so it must not leak to another site. */
-static void page_headers(struct evhttp_request *req)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
-	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; style-src "
-			  "'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
-			  "base-uri 'none'");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-}
-
-static void page_send(struct web_job *job, int code, struct strbuf *p)
-{
-	page_headers(job->req);
-	if (p->failed)
-		web_job_reply(job, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
-	else
-		web_job_reply(job, code, HTML, p->buf, p->len);
-	strbuf_free(p);
-}
+/* The link pages are at /r/{token}: "../" is web.listen's root. */
+#define LINK_ROOT "../"
 
 static void error_page(struct strbuf *p, int code, const char *msg)
 {
-	strbuf_init(p);
-	page_open(p, code == 503 ? "Please try again later" : "This link cannot be used");
+	page_open(p, LINK_ROOT, code == 503 ? "Please try again later" : "This link cannot be used",
+		  NULL);
 	strbuf_append(p, "<p>");
-	esc(p, msg);
+	html_escape(p, msg);
 	strbuf_append(p, "</p>\n");
 	page_close(p);
 }
@@ -114,7 +66,7 @@ void web_links_error(struct web_job *job, int code, const char *msg)
 	struct strbuf p;
 
 	error_page(&p, code, msg);
-	page_send(job, code, &p);
+	send_page(job, code, &p);
 }
 
 static int refusal_code(enum linktoken_status st)
@@ -136,21 +88,8 @@ static void refuse_now(struct evhttp_request *req, int code, const char *msg)
 	struct strbuf p;
 
 	error_page(&p, code, msg);
-	page_headers(req);
-	if (p.failed)
-		http_reply(req, 500, web_reason(500), "text/plain; charset=utf-8",
-			   "out of memory\n", 14);
-	else
-		http_reply(req, code, web_reason(code), HTML, p.buf, p.len);
-	strbuf_free(&p);
-}
-
-static const char *reason_label(const char *r)
-{
-	for (size_t i = 0; r && i < sizeof(reason_labels) / sizeof(reason_labels[0]); i++)
-		if (strcmp(r, reason_labels[i][0]) == 0)
-			return reason_labels[i][1];
-	return r;
+	no_referrer(req);
+	page_reply(req, code, &p);
 }
 
 static const char *val(PGresult *res, int col)
@@ -163,39 +102,42 @@ static int is_true(PGresult *res, int col)
 	return !PQgetisnull(res, 0, col) && PQgetvalue(res, 0, col)[0] == 't';
 }
 
-static void dl_item(struct strbuf *p, const char *term, const char *value)
+static void dl_item(struct strbuf *p, const char *term, const char *value, int date)
 {
 	if (!value)
 		return;
 	strbuf_append(p, "<dt>");
-	esc(p, term);
+	html_escape(p, term);
 	strbuf_append(p, "</dt><dd>");
-	esc(p, value);
+	if (date)
+		html_date(p, value, 1);
+	else
+		html_escape(p, value);
 	strbuf_append(p, "</dd>\n");
 }
 
 static void alert_facts(struct strbuf *p, PGresult *res)
 {
 	strbuf_append(p, "<dl>\n");
-	dl_item(p, "Rule", val(res, C_RULE));
-	dl_item(p, "Stage", val(res, C_STAGE));
-	dl_item(p, "Child", val(res, C_CHILD));
-	dl_item(p, "Since", val(res, C_SINCE));
-	dl_item(p, "Summary", val(res, C_SUMMARY));
+	dl_item(p, "Rule", val(res, C_RULE), 0);
+	dl_item(p, "Stage", val(res, C_STAGE), 0);
+	dl_item(p, "Child", val(res, C_CHILD), 0);
+	dl_item(p, "Since", val(res, C_SINCE), 1);
+	dl_item(p, "Summary", val(res, C_SUMMARY), 0);
 	strbuf_append(p, "</dl>\n");
 	if (strcmp(val(res, C_STATE), "acknowledged") == 0) {
 		strbuf_append(p, "<p>Acknowledged for this stage by ");
-		esc(p, val(res, C_ACK_BY));
+		html_escape(p, val(res, C_ACK_BY));
 		strbuf_append(p, " on ");
-		esc(p, val(res, C_ACK_ON));
+		html_date(p, val(res, C_ACK_ON), 1);
 		strbuf_append(p, ".</p>\n");
 	} else if (strcmp(val(res, C_STATE), "snoozed") == 0) {
 		strbuf_append(p, "<p>Snoozed until ");
-		esc(p, val(res, C_SN_UNTIL));
+		html_date(p, val(res, C_SN_UNTIL), 1);
 		strbuf_append(p, " by ");
-		esc(p, val(res, C_SN_BY));
+		html_escape(p, val(res, C_SN_BY));
 		strbuf_append(p, " (");
-		esc(p, reason_label(val(res, C_SN_REASON)));
+		html_escape(p, responses_reason_label(val(res, C_SN_REASON)));
 		strbuf_append(p, ").</p>\n");
 	}
 }
@@ -211,9 +153,9 @@ static int form_token(struct web_job *job, enum linktoken_purpose purpose, char 
 static void form_open(struct strbuf *p, const char *heading, const char *token)
 {
 	strbuf_append(p, "<form method=\"post\">\n<h2>");
-	esc(p, heading);
+	html_escape(p, heading);
 	strbuf_append(p, "</h2>\n<input type=\"hidden\" name=\"form\" value=\"");
-	esc(p, token);
+	html_escape(p, token);
 	strbuf_append(p, "\">\n");
 }
 
@@ -252,9 +194,9 @@ static int forms(struct web_job *job, struct strbuf *p, PGresult *res)
 		      "id=\"until\" name=\"until\" required min=\"%s\" max=\"%s\">\n"
 		      "<label for=\"reason\">Reason</label>\n<select id=\"reason\" name=\"reason\" "
 		      "required>\n<option value=\"\">Choose a reason</option>\n", min, max);
-	for (size_t i = 0; i < sizeof(reason_labels) / sizeof(reason_labels[0]); i++)
-		strbuf_printf(p, "<option value=\"%s\">%s</option>\n", reason_labels[i][0],
-			      reason_labels[i][1]);
+	for (size_t i = 0; i < RESPONSES_REASONS; i++)
+		strbuf_printf(p, "<option value=\"%s\">%s</option>\n", responses_reason_name(i),
+			      responses_reason_label(responses_reason_name(i)));
 	strbuf_append(p, "</select>\n");
 	note_field(p, "snooze-note", "Note (required when the reason is Other)");
 	strbuf_append(p, "<button type=\"submit\">Snooze</button>\n</form>\n");
@@ -294,8 +236,7 @@ static void on_page(struct web_job *job, PGresult *res)
 
 	if (check_today(job, res, LINK_PURPOSES) < 0)
 		return;
-	strbuf_init(&p);
-	page_open(&p, "Alert");
+	page_open(&p, LINK_ROOT, "Alert", NULL);
 	alert_facts(&p, res);
 	if (strcmp(val(res, C_STATE), "resolved") == 0)
 		strbuf_append(&p, "<p>This alert is resolved: there is nothing left to answer."
@@ -303,7 +244,7 @@ static void on_page(struct web_job *job, PGresult *res)
 	else if (forms(job, &p, res) < 0)
 		p.failed = 1;
 	page_close(&p);
-	page_send(job, 200, &p);
+	send_page(job, 200, &p);
 }
 
 
@@ -311,13 +252,12 @@ static void done_page(struct web_job *job, int code, const char *title, const ch
 {
 	struct strbuf p;
 
-	strbuf_init(&p);
-	page_open(&p, title);
+	page_open(&p, LINK_ROOT, title, NULL);
 	strbuf_append(&p, "<p>");
-	esc(&p, text);
+	html_escape(&p, text);
 	strbuf_append(&p, "</p>\n");
 	page_close(&p);
-	page_send(job, code, &p);
+	send_page(job, code, &p);
 }
 
 static void on_recorded(const struct responses_result *r, void *arg)
@@ -336,7 +276,7 @@ static void on_recorded(const struct responses_result *r, void *arg)
 		else if (job->kind == RESPONSES_SNOOZE)
 			snprintf(text, sizeof(text), "Snoozed until %s (%s): no reminders or "
 				 "escalation until then. A new stage is still sent, showing the "
-				 "snooze.", job->until, reason_label(job->reason));
+				 "snooze.", job->until, responses_reason_label(job->reason));
 		else
 			snprintf(text, sizeof(text), "Unsnoozed: reminders and escalation start again "
 				 "from now, as if it had never been snoozed.");

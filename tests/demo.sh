@@ -124,3 +124,59 @@ if command -v node >/dev/null 2>&1; then
 	fi
 fi
 
+
+echo
+echo "demo: the pages for people (/ my alerts, /team/{team_id}) on web.listen, behind a pretend"
+echo "demo: sign-on proxy per person (tests/demo_proxy.py adds X-Forwarded-Email, as the"
+echo "demo: authority's single sign-on proxy would after a real sign-in; for this demo only)"
+WEB_PORT=$((DEMO_PORT + 3))
+# the people the synthetic authority has: a supervisor with alerts, a chair of a plan with one
+psql_q() { psql -X -q -t -A -h 127.0.0.1 -p "$DEMO_PORT" -U "$PGUSER" -d "$PGDATABASE" -c "$1"; }
+sup=$(psql_q "SELECT w.email FROM casework.workers s JOIN casework.workers w ON w.worker_id = s.supervisor_id
+              JOIN casework.allocations al ON al.worker_id = s.worker_id AND al.end_date IS NULL
+              JOIN driftwatch.alerts a ON a.child_id = al.child_id AND a.status = 'firing'
+              GROUP BY w.email ORDER BY count(*) DESC, w.email LIMIT 1")
+team=$(psql_q "SELECT team_id FROM casework.workers WHERE email = '$sup' LIMIT 1")
+chair=$(psql_q "SELECT w.email FROM casework.cp_plans p JOIN casework.workers w ON w.worker_id = p.chair_id
+                JOIN driftwatch.alerts a ON a.child_id = p.child_id AND a.status = 'firing'
+                WHERE p.end_date IS NULL GROUP BY w.email ORDER BY count(*) DESC, w.email LIMIT 1")
+cat > "$dir/pages.json" <<JSON
+{
+  "database": { "conninfo": "host=127.0.0.1 port=$DEMO_PORT dbname=$PGDATABASE user=$PGUSER" },
+  "link_template": "https://lcs.example.gov.uk/person/{child_id}",
+  "addresses": {
+    "fallback": "duty@la.example", "cp_chair": "cp-chairs@la.example",
+    "cp_manager": "cp-manager@la.example", "head_of_service": "hos@la.example",
+    "operators": "it-ops@la.example"
+  },
+  "evaluation": { "interval_seconds": 3600 },
+  "web": { "listen": "127.0.0.1:$WEB_PORT", "trusted_proxies": ["127.0.0.1"] }
+}
+JSON
+build/driftwatchd -c "$dir/pages.json" >"$dir/pages.log" 2>&1 &
+pids+=($!)
+n=0
+for who in "$sup" "$chair" hos@la.example; do
+	n=$((n + 1))
+	/usr/bin/python3 tests/demo_proxy.py --listen $((WEB_PORT + n)) \
+		--to "http://127.0.0.1:$WEB_PORT" --email "$who" >"$dir/proxy$n.log" 2>&1 &
+	pids+=($!)
+done
+for _ in $(seq 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$((WEB_PORT + 3))/" && break
+	sleep 0.2
+done
+echo "  the daemon's web.listen:  http://127.0.0.1:$WEB_PORT/ (401 without a sign-in)"
+echo "  as a supervisor ($sup):  http://127.0.0.1:$((WEB_PORT + 1))/   and their team: http://127.0.0.1:$((WEB_PORT + 1))/team/$team"
+echo "  as a CP chair ($chair):  http://127.0.0.1:$((WEB_PORT + 2))/"
+echo "  as the head of service (hos@la.example, sees everything):  http://127.0.0.1:$((WEB_PORT + 3))/"
+echo "  or without a browser:  curl -H 'X-Forwarded-Email: $sup' http://127.0.0.1:$WEB_PORT/"
+printf '  the supervisor'"'"'s page now: HTTP %s, %s alert cards\n' \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-Email: $sup" "http://127.0.0.1:$WEB_PORT/")" \
+	"$(curl -s -H "X-Forwarded-Email: $sup" "http://127.0.0.1:$WEB_PORT/" | grep -c '<article class="alert')"
+if [ -n "${DEMO_PAGES_SECONDS:-}" ]; then
+	echo "demo: the pages stay up for $DEMO_PAGES_SECONDS s"
+	sleep "$DEMO_PAGES_SECONDS"
+elif [ -t 0 ]; then
+	read -r -p "demo: the pages are up; press Enter to stop them and clean up. " _
+fi

@@ -2,6 +2,7 @@
 #ifndef DRIFTWATCH_PAGE_H
 #define DRIFTWATCH_PAGE_H
 
+struct evhttp_request;
 struct strbuf;
 struct web_job;
 
@@ -19,5 +20,10 @@ void page_close(struct strbuf *p);
  * with no script at all and nothing loaded from elsewhere, no referrer to another site, no
  * framing. 500 when p could not be built (out of memory). */
 void page_send(struct web_job *job, int code, struct strbuf *p);
+
+/* page_send for an answer given at once, before any job (a refusal that needs no database). A
+ * Referrer-Policy already on req (a page whose address holds a token says no-referrer) is kept
+ * by both. */
+void page_reply(struct evhttp_request *req, int code, struct strbuf *p);
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef DRIFTWATCH_RESPONSES_H
 #define DRIFTWATCH_RESPONSES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct dw_ctx;
@@ -50,6 +51,13 @@ typedef void (*responses_done_cb)(const struct responses_result *res, void *arg)
 
 /* 1 when reason is one of RESPONSES.md's snooze reasons. */
 int responses_reason_valid(const char *reason);
+
+/* The snooze reasons: RESPONSES_REASONS of them, the i-th's name (NULL past the end), and a
+ * reason's words for a person ("Legal planning (pre-proceedings or PLO)"; a name it does not
+ * know is returned as it is; NULL for NULL). */
+#define RESPONSES_REASONS 6
+const char *responses_reason_name(size_t i);
+const char *responses_reason_label(const char *reason);
 
 /* Checks req without the database: 0, or -1 with out->outcome RESPONSES_INVALID, out->field
  * and out->error filled. max_snooze_days is responses.max_snooze_days. */

@@ -38,6 +38,8 @@ extern const char sql_outbox_counts[];
 extern const char sql_midnight[];
 extern const char sql_web_alert[];
 extern const char sql_web_alerts[];
+extern const char sql_web_pages_alerts[];
+extern const char sql_web_pages_workers[];
 extern const char sql_web_child_alerts[];
 extern const char sql_web_child_allocations[];
 extern const char sql_web_child_appointments[];

@@ -1,11 +1,11 @@
-/* web: the listener on web.listen: answers to links in notices (/r/) and the JSON API. */
+/* web: the listener on web.listen: answers to links in notices (/r/), the JSON API and the pages
+ * for people. */
 #ifndef DRIFTWATCH_WEB_H
 #define DRIFTWATCH_WEB_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "driftwatch/linktoken.h"
@@ -48,6 +48,7 @@ struct web_job {
 	struct web_job *next;
 	web_job_cb run;
 	int api;                     /* errors as JSON */
+	int page;                    /* errors as a page for people (web_pages_error) */
 	web_result_cb on_result;
 	web_result_cb on_error;      /* once, instead of 503, when the next query fails */
 	web_job_cb then;             /* after web_job_visible: what the request asked */
@@ -63,10 +64,8 @@ struct web_job {
 	char *actor, *reason, *note, *until, *status, *rule, *child_id, *team;
 	int32_t today;
 	struct responses_request rq;
-	/* a page built from several queries (web_child.c): the document so far, the step */
-	json_t *doc;
-	int step;
-	char *cats;                  /* the CP categories that count as neglect, as text[] */
+	void *data;                  /* a page's own, freed with data_free with the job */
+	void (*data_free)(void *data);
 };
 
 /* A new job for req (held from shedding) that runs run when its turn comes; NULL when out of
@@ -95,6 +94,9 @@ int web_person(struct web_server *srv, struct evhttp_request *req, char **email,
 /* Records job->rq through responses_record on the web's connection. */
 int web_job_record(struct web_job *job, responses_done_cb cb);
 
+/* A run callback for a job that could not be filled for want of memory: answers 500. */
+void web_job_oom(struct web_job *job);
+
 /* Answers and ends the job (nothing is sent while stopping). */
 void web_job_reply(struct web_job *job, int code, const char *ctype, const char *body,
 		   size_t len);
@@ -102,6 +104,9 @@ void web_job_error(struct web_job *job, int code, const char *msg);
 
 /* The link key, or NULL when links are off; the API tokens. */
 const struct linktoken_key *web_link_key(const struct web_server *srv);
+/* The key of the pages' anti-forgery tokens (formtoken.h): derived from the link secret, or
+ * made at random at start when there is none (forms then last until a restart). */
+const struct linktoken_key *web_page_key(const struct web_server *srv);
 const struct web_tokens *web_api_tokens(const struct web_server *srv);
 
 /* The request's body as a NUL-terminated string (malloc'd), or NULL (empty, or NUL inside). */

@@ -114,7 +114,7 @@ def run(t, procs, tmp):
 
     no_store(t, "a link page", base + "/r/" + link)
     st, page = http(base + "/r/" + link)
-    t.check(st == 200 and '<html lang="en">' in page and 'name="form"' in page and
+    t.check(st == 200 and '<html lang="en-GB">' in page and 'name="form"' in page and
             "<label for=\"ack-note\">" in page and "<script" not in page,
             "GET: the page with a labelled acknowledge form", "%s %s" % (st, page[:800]))
     t.check(str(events()) == "0" and db.value("SELECT acknowledged_by FROM dwweb.alerts "

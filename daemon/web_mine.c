@@ -1,0 +1,101 @@
+/* web_mine: "/", my alerts: what I must answer first, then the rest, with the forms to answer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/alert_view.h"
+#include "driftwatch/config.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/html.h"
+#include "driftwatch/page.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+#include "driftwatch/web.h"
+#include "driftwatch/web_pages.h"
+
+/* The indices of v's items that are (open) or are not (!open) waiting for an answer. */
+static size_t pick(const struct alert_view *v, int open, size_t *idx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < v->n; i++)
+		if ((strcmp(v->items[i].state, "open") == 0) == open)
+			idx[n++] = i;
+	return n;
+}
+
+static void section(struct strbuf *p, const struct alert_view *v, const size_t *idx, size_t n,
+		    const char *id, const char *heading, const char *none,
+		    const struct alert_view_forms *f, size_t *serial)
+{
+	strbuf_printf(p, "<section aria-labelledby=\"%s\">\n<h2 id=\"%s\">%s (%zu)</h2>\n", id, id,
+		      heading, n);
+	if (n == 0)
+		strbuf_printf(p, "<p>%s</p>\n", none);
+	alert_view_groups(p, v, idx, n, 3, f, serial);
+	strbuf_append(p, "</section>\n");
+}
+
+static void render(struct web_job *job, const struct alert_view *v)
+{
+	struct alert_view_forms f = { web_page_key(job->srv), job->person, v->today, "", NULL,
+				      job->ctx->cfg->responses.max_snooze_days };
+	size_t *idx = calloc(v->n ? v->n : 1, sizeof(*idx)), n, serial = 0;
+	struct strbuf p;
+
+	page_open(&p, "", "My alerts", job->person);
+	if (!idx) {
+		p.failed = 1;
+		page_send(job, 500, &p);
+		return;
+	}
+	strbuf_append(&p, "<p>The open alerts about the children you work with, supervise or "
+		      "chair, as of ");
+	html_day(&p, v->today, 1);
+	strbuf_append(&p, ". Those not answered come first, the most serious and the longest "
+		      "waiting at the top; brothers and sisters are shown together under their "
+		      "family.</p>\n");
+	n = pick(v, 1, idx);
+	section(&p, v, idx, n, "first", "To answer first",
+		"Nothing is waiting for your answer.", &f, &serial);
+	n = pick(v, 0, idx);
+	section(&p, v, idx, n, "rest", "Answered: acknowledged or snoozed",
+		"None of your open alerts is acknowledged or snoozed.", &f, &serial);
+	free(idx);
+	page_close(&p);
+	page_send(job, 200, &p);
+}
+
+static void on_rows(struct web_job *job, PGresult *res)
+{
+	struct alert_view *v = calloc(1, sizeof(*v));
+
+	if (!v || alert_view_read(res, v) < 0) {
+		free(v);
+		web_pages_error(job, 500, "The alerts could not be read.");
+		return;
+	}
+	job->data = v;
+	job->data_free = alert_view_free;
+	alert_view_sort(v);
+	render(job, v);
+}
+
+static void run_list(struct web_job *job)
+{
+	const char *params[3] = { job->ctx->cfg->timezone, visibility_param(&job->vis), NULL };
+
+	web_job_query(job, sql_web_pages_alerts, 3, params, on_rows);
+}
+
+void web_mine_page(struct web_server *srv, struct evhttp_request *req, const char *person)
+{
+	struct web_job *job = web_job_add(srv, req, 0, web_job_visible);
+
+	if (!job)
+		return;
+	job->page = 1;
+	job->then = run_list;
+	job->person = strdup(person);
+	if (!job->person)
+		job->run = web_job_oom;
+}
