@@ -623,7 +623,7 @@ static void test_unknown_keys(void)
 			  "username, password, password_file, ca_file, verify, send_resolved)");
 	expect_fault("'webhooks': [{'url': 'https://x', 'secret_file': '/s', 'header': 'h'}]",
 		     NAME ": webhooks[0].header: unknown key (expected one of: url, secret, "
-			  "secret_file, rules)");
+			  "secret_file, rules, format)");
 	expect_fault("'http': {'port': 9480}",
 		     NAME ": http.port: unknown key (expected one of: listen)");
 	expect_fault("'rules': {'cp_neglect_duration': {'gap_days': 28}}",
