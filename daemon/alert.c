@@ -322,22 +322,6 @@ int alert_resolve_recipients(struct alert *a, const char *const *roles,
 
 /* ---- link ---- */
 
-static void url_escape(struct strbuf *sb, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-			strbuf_appendn(sb, (const char *)&ch, 1);
-			continue;
-		}
-		strbuf_printf(sb, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
-	}
-}
-
 int alert_build_link(struct alert *a, const char *link_template)
 {
 	static const char placeholder[] = "{child_id}";
@@ -352,7 +336,7 @@ int alert_build_link(struct alert *a, const char *link_template)
 	for (p = link_template; (hit = strstr(p, placeholder)) != NULL;
 	     p = hit + sizeof(placeholder) - 1) {
 		strbuf_appendn(&sb, p, (size_t)(hit - p));
-		url_escape(&sb, a->child_id);
+		strbuf_url_escape(&sb, a->child_id);
 	}
 	strbuf_append(&sb, p);
 	a->link = strbuf_take(&sb);

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "driftwatch/calendar.h"
+#include "driftwatch/chat.h"
 #include "driftwatch/credentials.h"
 #include "driftwatch/escalation.h"
 #include "driftwatch/hostmatch.h"
@@ -1041,9 +1042,27 @@ static bool present(json_t *obj, const char *key)
 	return v && !json_is_null(v);
 }
 
+/* "format": what the receiver is sent (chat.h); absent: "standard". */
+static enum take take_format(struct loader *ld, json_t *obj, enum chat_format *dst)
+{
+	const char *s;
+	char got[GOT_CAP];
+	enum take t = take_string(ld, obj, "format", false, SHOW_VALUE, &s);
+
+	if (t != TAKE_OK)
+		return t;
+	if (chat_format_parse(s, dst) == 0)
+		return TAKE_OK;
+	quote(s, got, sizeof(got));
+	fault_at(ld, "format", "must be \"standard\" (Standard Webhooks JSON), \"teams\" (an "
+		 "Adaptive Card for a Teams Workflows webhook) or \"slack\" (Block Kit for an "
+		 "incoming webhook), got %s", got);
+	return TAKE_BAD;
+}
+
 static void load_webhook(struct loader *ld, json_t *obj, struct config_webhook *w)
 {
-	static const char *const keys[] = { "url", "secret", "secret_file", "rules" };
+	static const char *const keys[] = { "url", "secret", "secret_file", "rules", "format" };
 	struct list_kind rules = { "rule names", rule_known, NULL };
 	char expected[LIST_CAP + 32], got[GOT_CAP];
 	int n_secrets = present(obj, "secret") + present(obj, "secret_file");
@@ -1069,6 +1088,7 @@ static void load_webhook(struct loader *ld, json_t *obj, struct config_webhook *
 	snprintf(expected, sizeof(expected), "a rule name (one of: %s)", ld->rule_names);
 	rules.expected = expected;
 	take_list(ld, obj, "rules", true, &rules, &w->rules);
+	take_format(ld, obj, &w->format);
 }
 
 static void load_webhooks(struct loader *ld, json_t *root, struct dw_config *cfg)
@@ -1334,7 +1354,7 @@ static bool host_pattern_ok(const char *s)
  * are posted to. Absent or empty: team webhooks are off. */
 static void load_team_webhooks(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
-	static const char *const keys[] = { "allowed_hosts" };
+	static const char *const keys[] = { "allowed_hosts", "format" };
 	static const struct list_kind hosts = {
 		"host patterns", host_pattern_ok,
 		"a host name, \"*.\" and a domain, or an IP address (IPv6 in brackets)"
@@ -1349,6 +1369,7 @@ static void load_team_webhooks(struct loader *ld, json_t *root, struct dw_config
 	arr = json_object_get(obj, "allowed_hosts");
 	if (!(json_is_array(arr) && json_array_size(arr) == 0))
 		take_list(ld, obj, "allowed_hosts", false, &hosts, &cfg->team_allowed_hosts);
+	take_format(ld, obj, &cfg->team_webhook_format);
 	path_pop(ld, mark);
 }
 

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "driftwatch/chat.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/curl_loop.h"
@@ -154,6 +155,7 @@ struct deliver_job {
 	char *type;                   /* role, kept from the claim: the request is made and signed */
 	char *payload;                /* when it starts, so the signature's time is the send's */
 	char *role;
+	enum chat_format format;      /* teams or slack: payload is the message, made at the claim */
 	struct webhook_request *req;  /* webhook jobs, once started */
 	struct mail_message msg;      /* email jobs */
 	char *to;                     /* email jobs: the recipient */
@@ -751,7 +753,8 @@ static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, c
 			 job->lane->shown);
 		return -1;
 	}
-	body = deliver_webhook_body(d, job->type, job->payload, now);
+	body = job->format == CHAT_STANDARD ? deliver_webhook_body(d, job->type, job->payload, now)
+					    : strdup(job->payload);
 	if (!body) {
 		snprintf(err, errsz, "%s: out of memory building the request", job->lane->shown);
 		return -1;
@@ -1254,11 +1257,146 @@ static long deliver_default_room(const struct deliver *d)
 	return d->mode == DELIVER_DRAIN ? DELIVER_WEBHOOK_AHEAD : (long)d->webhook_slots;
 }
 
+/* ---- Teams and Slack: one message per evaluation per destination ---- */
+
+static enum chat_format deliver_format_for(const struct deliver *d, const char *url,
+					   const char *role)
+{
+	const struct dw_config *cfg = d->ctx->cfg;
+
+	for (size_t i = 0; i < cfg->n_webhooks; i++)
+		if (strcmp(cfg->webhooks[i].url, url) == 0)
+			return cfg->webhooks[i].format;
+	return role && strcmp(role, "team") == 0 ? cfg->team_webhook_format : CHAT_STANDARD;
+}
+
+static enum chat_format deliver_row_format(const struct deliver *d, PGresult *res, int r)
+{
+	return deliver_format_for(d, PQgetvalue(res, r, CL_DEST),
+				  PQgetisnull(res, r, CL_ROLE) ? NULL : PQgetvalue(res, r, CL_ROLE));
+}
+
+/* The pages a channel's reader answers on, when the pages are there. */
+static const char *deliver_pages_url(const struct deliver *d)
+{
+	const struct config_web *w = &d->ctx->cfg->web;
+
+	return w->listen && w->public_url ? w->public_url : NULL;
+}
+
+/* rows[0..n) of the claim, one destination's notices of one evaluation, as one message job:
+ * every notice in it is delivered (or retried) with the message. */
+static struct deliver_job *deliver_chat_job(struct deliver *d, struct deliver_lane *lane,
+					    PGresult *res, const int *rows, size_t n,
+					    enum chat_format f, char *err, size_t errsz)
+{
+	struct chat_item *items = calloc(n, sizeof(*items));
+	json_t **alerts = calloc(n, sizeof(*alerts));
+	struct deliver_job *job = items && alerts ? deliver_job_new(d, lane, n) : NULL;
+	char *body = NULL;
+	size_t shown = 0;
+	int first = 0;
+
+	for (size_t i = 0; job && i < n; i++) {
+		json_error_t jerr;
+		int r = rows[i];
+
+		alerts[i] = json_loads(PQgetvalue(res, r, CL_PAYLOAD), 0, &jerr);
+		items[i].type = PQgetvalue(res, r, CL_TYPE);
+		items[i].alert = alerts[i];
+		job->ids[i] = atoll(PQgetvalue(res, r, CL_ID));
+		job->claims[i] = atoi(PQgetvalue(res, r, CL_ATTEMPTS));
+		if ((unsigned)job->claims[i] > job->attempts)
+			job->attempts = (unsigned)job->claims[i];
+		if (atol(PQgetvalue(res, r, CL_AGE)) > job->age_s)
+			job->age_s = atol(PQgetvalue(res, r, CL_AGE));
+		if (job->ids[i] < job->ids[first])
+			first = (int)i;
+	}
+	if (job) {
+		chat_sort(items, n);
+		shown = chat_message(f, items, n, deliver_pages_url(d), &body);
+		job->webhook = 1;
+		job->format = f;
+		job->payload = body;
+		/* the oldest notice names the message: its retries keep the one idempotency key */
+		job->key = strdup(PQgetvalue(res, rows[first], CL_KEY));
+		job->type = strdup(chat_format_name(f));
+		job->role = deliver_dup_value(res, rows[first], CL_ROLE);
+	}
+	for (size_t i = 0; alerts && i < n; i++)
+		json_decref(alerts[i]);
+	free(alerts);
+	free(items);
+	if (job && (!shown || !job->key || !job->type)) {
+		snprintf(err, errsz, "%s: out of memory building a %s message", lane->shown,
+			 chat_format_name(f));
+		job->format = CHAT_STANDARD;
+	}
+	return job;
+}
+
+static void deliver_queue_chat(struct deliver *d, PGresult *res, const int *rows, size_t n,
+			       struct deliver_lane *lane, enum chat_format f)
+{
+	char err[512] = "";
+	struct deliver_job *job = deliver_chat_job(d, lane, res, rows, n, f, err, sizeof(err));
+
+	if (!job)
+		return;
+	if (!err[0] && !deliver_secret_for(d, lane->url, job->role))
+		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook",
+			 lane->shown);
+	deliver_enqueue(d, job);
+	if (d->mode == DELIVER_STOPPING || !err[0])
+		return;
+	deliver_job_retry(job, LOG_PRIO_ERR, "webhook", err, -1);
+	deliver_job_end(job);
+}
+
+/* The claim's rows for Teams and Slack destinations, grouped by destination and digest key
+ * (one evaluation), each group one message; done[] marks the rows taken. */
+static void deliver_queue_chats(struct deliver *d, PGresult *res, char *done)
+{
+	int n = PQntuples(res);
+	int *rows = calloc((size_t)(n ? n : 1), sizeof(*rows));
+
+	for (int r = 0; rows && r < n; r++) {
+		struct deliver_lane *lane;
+		enum chat_format f;
+		size_t k = 0;
+
+		if (done[r] || (f = deliver_row_format(d, res, r)) == CHAT_STANDARD)
+			continue;
+		for (int q = r; q < n; q++) {
+			if (done[q] || strcmp(PQgetvalue(res, q, CL_DEST), PQgetvalue(res, r, CL_DEST)) ||
+			    strcmp(PQgetvalue(res, q, CL_DIGEST), PQgetvalue(res, r, CL_DIGEST)))
+				continue;
+			rows[k++] = q;
+			done[q] = 1;
+		}
+		lane = deliver_lane_for(d, PQgetvalue(res, r, CL_DEST));
+		if (lane) {
+			lane->claim_got += (long)k;
+			deliver_queue_chat(d, res, rows, k, lane, f);
+			continue;
+		}
+		for (size_t i = 0; i < k; i++) {
+			struct deliver_job *job = deliver_job_orphan(d, res, rows[i]);
+
+			if (job)
+				deliver_job_release(job, "out of memory");
+		}
+	}
+	free(rows);
+}
+
 static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct deliver *d = arg;
 	long dflt = deliver_default_room(d);
 	int n, full;
+	char *done;
 
 	deliver_answered(d);
 	if (d->mode == DELIVER_RETIRED) {
@@ -1281,13 +1419,20 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	/* every row is queued before any starts (the first slots go round every lane), and no
 	 * other claim is made until each lane knows what this one gave it */
 	d->progressing = 1;
+	done = calloc((size_t)(n ? n : 1), 1);
+	if (done)
+		deliver_queue_chats(d, res, done);
 	for (int r = 0; r < n; r++) {
-		struct deliver_lane *lane = deliver_lane_for(d, PQgetvalue(res, r, CL_DEST));
+		struct deliver_lane *lane;
 
+		if (done && done[r])
+			continue;
+		lane = deliver_lane_for(d, PQgetvalue(res, r, CL_DEST));
 		if (lane)
 			lane->claim_got++;
 		deliver_queue_webhook(d, res, r, lane);
 	}
+	free(done);
 	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
 		deliver_claimed(lane, dflt, full);
 	d->progressing = 0;

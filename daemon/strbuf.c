@@ -150,3 +150,19 @@ char *strbuf_text_array(const char *const *items, size_t n)
 	strbuf_append(&sb, "}");
 	return strbuf_take(&sb);
 }
+
+void strbuf_url_escape(struct strbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+			strbuf_appendn(sb, (const char *)&ch, 1);
+			continue;
+		}
+		strbuf_printf(sb, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+	}
+}

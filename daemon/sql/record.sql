@@ -10,7 +10,8 @@
 --            now by the episode's first plan), or null; and team_id, the team of the worker of
 --            the child's open allocation, or null (stored as it is at every evaluation)
 -- $2 date    T
--- $3 text    the digest key: one email per person per evaluation
+-- $3 text    the digest key: one email per person per evaluation (and one message per channel
+--            for a Teams or Slack webhook, chat.h)
 -- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
 --            this many days without a notice (0: never)
 -- $5 bigint  the evaluation (record_begin.sql): every alert of the batch is marked seen by it
@@ -130,7 +131,7 @@ notices AS (
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
            t.payload || jsonb_build_object('status', 'firing'),
-           CASE WHEN d.channel = 'email' THEN $3::text END, d.notice
+           $3::text, d.notice
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
            role text, notice jsonb)

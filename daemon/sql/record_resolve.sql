@@ -31,7 +31,7 @@ notices AS (
     -- alert recorded before notices kept their words).
     SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            e.event_id, e.alert_id, d.channel, d.destination, d.role, 'alert.resolved',
-           r.payload, CASE WHEN d.channel = 'email' THEN $6::text END, d.notice
+           r.payload, $6::text, d.notice
       FROM events e JOIN resolved r ON r.alert_id = e.alert_id
      CROSS JOIN LATERAL jsonb_to_recordset(r.destinations) AS d(channel text, destination text,
            role text, notice jsonb)

@@ -67,7 +67,7 @@ notices AS (
            t.payload || jsonb_build_object('status', 'firing',
                'unanswered', jsonb_build_object('working_days', t.working_days,
                                                 'stage_since', t.stage_since)),
-           CASE WHEN t.channel = 'email' THEN $3::text END,
+           $3::text,
            CASE WHEN t.notice IS NOT NULL THEN t.notice || jsonb_build_object('update',
                format('Not answered in %s working days; now also sent to %s.',
                       t.working_days, t.words)) END

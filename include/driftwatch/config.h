@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "driftwatch/calendar.h"
+#include "driftwatch/chat.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
 
@@ -17,6 +18,7 @@ struct config_webhook {
 	char *secret;       /* inline "whsec_..." or NULL */
 	char *secret_file;  /* absolute path ("credential:NAME" resolved at load), or NULL */
 	char **rules;       /* NULL-terminated rule names; NULL = every rule */
+	enum chat_format format; /* "format": standard (default), teams or slack (chat.h) */
 };
 
 struct config_addresses {
@@ -110,6 +112,7 @@ struct dw_config {
 	struct config_webhook *webhooks;
 	size_t n_webhooks;
 	char *team_webhook_secret_file; /* as secret_file */
+	enum chat_format team_webhook_format; /* "team_webhooks": {"format"} (chat.h) */
 	char **team_allowed_hosts; /* "team_webhooks": {"allowed_hosts"}: NULL-terminated host
 				    * patterns (hostmatch.h); NULL = team webhooks are off */
 	char *http_listen;     /* default "127.0.0.1:9480"; NULL = off */

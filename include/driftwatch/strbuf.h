@@ -30,4 +30,7 @@ char *strbuf_subst_all(const char *text, const char *const *pairs);
  * survive, malloc'd; NULL if memory ran out. Sent as a bound parameter, never spliced in. */
 char *strbuf_text_array(const char *const *items, size_t n);
 
+/* s percent-encoded for a URL's path or query: every byte but A-Z a-z 0-9 - _ . ~ as %XX. */
+void strbuf_url_escape(struct strbuf *sb, const char *s);
+
 #endif

@@ -623,7 +623,7 @@ static void test_unknown_keys(void)
 			  "username, password, password_file, ca_file, verify, send_resolved)");
 	expect_fault("'webhooks': [{'url': 'https://x', 'secret_file': '/s', 'header': 'h'}]",
 		     NAME ": webhooks[0].header: unknown key (expected one of: url, secret, "
-			  "secret_file, rules)");
+			  "secret_file, rules, format)");
 	expect_fault("'http': {'port': 9480}",
 		     NAME ": http.port: unknown key (expected one of: listen)");
 	expect_fault("'rules': {'cp_neglect_duration': {'gap_days': 28}}",
@@ -978,6 +978,26 @@ static void test_tls(void)
 	run_free(&r);
 }
 
+static void test_webhook_formats(void)
+{
+	struct run r;
+
+	expect_clean("'webhooks': [{'url': 'https://x', 'secret': 'whsec_" B64_24 "', "
+		     "'format': 'teams'}], 'team_webhooks': {'format': 'slack'}");
+	expect_fault("'webhooks': [{'url': 'https://x', 'secret': 'whsec_" B64_24 "', "
+		     "'format': 'Teams'}]",
+		     NAME ": webhooks[0].format: must be \"standard\" (Standard Webhooks JSON), "
+		     "\"teams\"");
+	expect_fault("'team_webhooks': {'format': 7}", NAME ": team_webhooks.format:");
+	run_with(&r, "'webhooks': [{'url': 'https://a', 'secret': 'whsec_" B64_24 "'}, "
+		 "{'url': 'https://b', 'secret': 'whsec_" B64_24 "', 'format': 'slack'}], "
+		 "'team_webhooks': {'format': 'teams'}");
+	tap_ok(r.rc == 0 && r.cfg.n_webhooks == 2 && r.cfg.webhooks[0].format == CHAT_STANDARD &&
+	       r.cfg.webhooks[1].format == CHAT_SLACK && r.cfg.team_webhook_format == CHAT_TEAMS,
+	       "formats are read; absent is standard");
+	run_free(&r);
+}
+
 static void test_webhooks(void)
 {
 	expect_clean("'webhooks': [{'url': 'https://x', 'secret': 'whsec_" B64_24 "'}]");
@@ -1256,6 +1276,7 @@ int main(void)
 	test_secrets();
 	test_tls();
 	test_webhooks();
+	test_webhook_formats();
 	test_credentials();
 	test_free();
 	test_message_shape();
