@@ -16,6 +16,7 @@
 #include "driftwatch/web.h"
 #include "driftwatch/web_api.h"
 #include "driftwatch/web_links.h"
+#include "driftwatch/web_pages.h" /* TEMPORARY (wt-service) */
 #include "driftwatch/web_tokens.h"
 #include "driftwatch/visibility.h"
 
@@ -356,6 +357,20 @@ void web_job_visible(struct web_job *job)
 
 /* ---- requests ---- */
 
+/* TEMPORARY (wt-service): signs the person in as the pages' router will, then /service. */
+static void web_service_tmp_route(struct web_server *srv, struct evhttp_request *req)
+{
+	char *email = NULL;
+	const char *why = NULL;
+
+	if (web_person(srv, req, &email, &why) < 0) {
+		http_reply(req, 401, web_reason(401), "text/plain; charset=utf-8", why, strlen(why));
+		return;
+	}
+	web_service_page(srv, req, email);
+	free(email);
+}
+
 static void web_handle(struct http_server *http, struct evhttp_request *req, void *arg)
 {
 	struct web_server *srv = arg;
@@ -384,6 +399,10 @@ static void web_handle(struct http_server *http, struct evhttp_request *req, voi
 		web_links_handle(srv, req, path + 3);
 	else if (strncmp(path, "/api/v1/", 8) == 0)
 		web_api_handle(srv, req, path + 8);
+	/* TEMPORARY (wt-service): /service until the pages' router (web_pages.c) lands; the merge
+	 * keeps the router's and drops this. */
+	else if (strcmp(path, "/service") == 0)
+		web_service_tmp_route(srv, req);
 	else
 		http_reply(req, 404, web_reason(404), "text/plain; charset=utf-8",
 			   "not found\n", 10);

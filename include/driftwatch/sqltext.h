@@ -29,6 +29,8 @@ extern const char sql_record[];
 extern const char sql_record_resolve[];
 extern const char sql_record_end[];
 extern const char sql_record_daily[];
+extern const char sql_web_service[];
+extern const char sql_web_service_state[];
 extern const char sql_outbox_claim_webhook[];
 extern const char sql_outbox_claim_email[];
 extern const char sql_outbox_result[];
