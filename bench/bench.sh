@@ -210,10 +210,15 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
 kv() { sed -n "s/^$1=//p" "$2" | tail -n 1; }
 secs_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }'; }
 psql_() { psql -X -q -v ON_ERROR_STOP=1 -d "$dsn" "$@"; }
-hook_url="" secret="" http_port=$((BENCH_PORT + 1))
+hook_url="" secret="" http_port=$((BENCH_PORT + 1)) web_port=$((BENCH_PORT + 2))
+# The pages are timed as a configured viewer (sees everything) and as the manager of the team
+# with the most alerts (the case data decides what they see), both vouched for by the sign-on
+# proxy that 127.0.0.1 plays.
+BENCH_VIEWER=bench-viewer@la.example
 write_config() { # FILE WITH_WEBHOOK CASE_SCHEMA APPLICATION_NAME QUERY_TIMEOUT_S
-	local hooks='[]'
+	local hooks='[]' web=''
 	[ "$2" = 1 ] && hooks="[{\"url\": \"$hook_url\", \"secret\": \"$secret\"}]"
+	[ "$2" = 1 ] && web=", \"web\": { \"listen\": \"127.0.0.1:$web_port\", \"trusted_proxies\": [\"127.0.0.1\"], \"viewers\": [\"$BENCH_VIEWER\"] }"
 	cat >"$1" <<JSON
 {
   "database": { "conninfo": "$dsn application_name=$4", "case_schema": "$3",
@@ -228,7 +233,7 @@ write_config() { # FILE WITH_WEBHOOK CASE_SCHEMA APPLICATION_NAME QUERY_TIMEOUT_
   },
   "evaluation": { "interval_seconds": 86400 },
   "webhooks": $hooks,
-  "http": { "listen": "127.0.0.1:$http_port" }
+  "http": { "listen": "127.0.0.1:$http_port" }$web
 }
 JSON
 	chmod 0600 "$1"
@@ -443,6 +448,36 @@ daemon_part() {
 		dps_e2e+=("$(kv per_s "$work/dl.kv")")
 		say "  run $i: $BENCH_DELIVERIES deliveries at $(kv steady_per_s "$work/dl.kv")/s from the first to the last arrival (the first $(kv first_ms "$work/dl.kv") ms after the commit; $(kv per_s "$work/dl.kv")/s counted from the commit)"
 	done
+	# ---- the pages (issue 14): /service over a year of daily counts ----
+	# The daemon counted today once; the 364 days before it are today's counts again, so that
+	# the trend reads a full year as it will after a year of running.
+	psql_ -c "INSERT INTO driftwatch.daily_count_days (day, evaluation_id, alerts, unanswered,
+		acknowledged, snoozed) SELECT d.day - g, d.evaluation_id, d.alerts, d.unanswered,
+		d.acknowledged, d.snoozed FROM driftwatch.daily_count_days d, generate_series(1, 364) g
+		WHERE d.day = (SELECT max(day) FROM driftwatch.daily_count_days) ON CONFLICT DO NOTHING" \
+		-c "INSERT INTO driftwatch.daily_counts SELECT c.day - g, c.team_id, c.rule, c.stage,
+		c.state, c.alerts FROM driftwatch.daily_counts c, generate_series(1, 364) g
+		WHERE c.day = (SELECT max(day) FROM driftwatch.daily_count_days)" \
+		-c "ANALYZE driftwatch.daily_count_days, driftwatch.daily_counts" >/dev/null
+	say "  daily counts: $(psql_ -At -c "SELECT count(*) || ' days, ' || (SELECT count(*) FROM driftwatch.daily_counts) || ' rows' FROM driftwatch.daily_count_days")"
+	manager=$(psql_ -At -c "SELECT t.manager_email FROM driftwatch.alerts a JOIN casework.teams t
+		USING (team_id) WHERE a.status = 'firing' AND t.manager_email IS NOT NULL
+		GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+	web_url="http://127.0.0.1:$web_port"
+	page_time() { # NAME PATH EMAIL: one page's times into $work/page-NAME.kv
+		"${DRIVE[@]}" page --url "$web_url$2" --email "$3" --runs $((BENCH_RUNS * 4)) \
+			>"$work/page-$1.kv" 2>"$out/page-$1.txt" || { cat "$out/page-$1.txt" >&2; die "timing $2 as $3 failed"; }
+		say "  GET $2 as $3: p50 $(kv p50_ms "$work/page-$1.kv") ms, p99 $(kv p99_ms "$work/page-$1.kv") ms ($(kv bytes "$work/page-$1.kv") bytes)"
+	}
+	page_time service /service "$BENCH_VIEWER"
+	page_service_p50_ms=$(kv p50_ms "$work/page-service.kv")
+	page_service_p99_ms=$(kv p99_ms "$work/page-service.kv")
+	page_service_manager_p50_ms=-
+	if [ -n "$manager" ]; then
+		page_time service-manager /service "$manager"
+		page_service_manager_p50_ms=$(kv p50_ms "$work/page-service-manager.kv")
+	fi
+
 	grep -v "^<[67]>" "$out/daemon.log" | grep -v "evaluated notified children\|delivery: " | tail -n 5 >&2 || true
 	rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$daemon_pid/status")
 	rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -467,6 +502,7 @@ daemon_part() {
 		echo "incremental p50 ms: ${inc50[*]}; p99 ms: ${inc99[*]}"
 		echo "notify to webhook p99 ms: ${nt99[*]}"
 		echo "deliveries per s, first to last arrival: ${dps[*]}; from the commit: ${dps_e2e[*]}"
+		echo "GET /service ms as $BENCH_VIEWER (sees all): p50 $page_service_p50_ms, p99 $page_service_p99_ms; as the busiest team's manager ${manager:-none}: p50 $page_service_manager_p50_ms"
 		echo "daemon VmHWM: ${rss_mb} MB"
 	} >"$out/daemon-results.txt"
 	sed 's/^/  /' "$out/daemon-results.txt" >&2
@@ -475,7 +511,7 @@ daemon_part() {
 	echo "$daemon_line" >>"$out/results.txt"
 	# Beside the required line: the bad-row count (quality.sql) the dry run does after the rules in
 	# the same snapshot; the daemon does it on a connection of its own, off the alerts' path.
-	daemon_extra="bench-extra: bad_rows_s=$full_bad_rows_s full_eval_with_bad_rows_s=$full_total_s dry_run_rss_mb=$dry_rss_mb"
+	daemon_extra="bench-extra: bad_rows_s=$full_bad_rows_s full_eval_with_bad_rows_s=$full_total_s dry_run_rss_mb=$dry_rss_mb page_service_p50_ms=$page_service_p50_ms page_service_p99_ms=$page_service_p99_ms page_service_manager_p50_ms=$page_service_manager_p50_ms"
 }
 
 has() { case " $1 " in *" $2 "*) return 0 ;; esac; return 1; }

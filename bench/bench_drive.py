@@ -48,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -745,6 +746,35 @@ def explain_logged(args, stmts):
     say("pglog: %d plans written to %s" % (sum(1 for l in outl if l.startswith("==== ")), args.plans_out))
 
 
+def cmd_page(args):
+    """Times GET of one page on web.listen as a person the sign-on proxy vouches for (the
+    header it would add, sent from 127.0.0.1, which the daemon's web.trusted_proxies must
+    hold): one warm-up, then --runs requests one after another, each timed from the request's
+    first byte to the answer's last. For any page: /service, /, /team/X, /child/X."""
+    import http.client
+    u = urllib.parse.urlsplit(args.url)
+    path = u.path + ("?" + u.query if u.query else "")
+    times, size, status = [], 0, None
+    for i in range(args.runs + 1):
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=args.timeout)
+        t0 = time.perf_counter()
+        c.request("GET", path, headers={args.header: args.email})
+        r = c.getresponse()
+        body = r.read()
+        ms = (time.perf_counter() - t0) * 1000.0
+        c.close()
+        status, size = r.status, len(body)
+        if status != 200:
+            raise SystemExit("page: GET %s as %s answered %d: %s" % (
+                args.url, args.email, status, body[:300].decode(errors="replace")))
+        if i > 0:
+            times.append(ms)
+    say("page %s as %s: %d runs, p50 %.1f ms, max %.1f ms, %d bytes" % (
+        path, args.email, len(times), percentile(times, 50), max(times), size))
+    out(p50_ms="%.1f" % percentile(times, 50), p99_ms="%.1f" % percentile(times, 99),
+        max_ms="%.1f" % max(times), bytes=size, status=status, n=len(times))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd_name", required=True)
@@ -810,6 +840,14 @@ def main():
     p.add_argument("--child-ids", help="comma-separated child ids: explain an incremental evaluation")
     p.add_argument("--set", action="append", help="a SET for the session, e.g. work_mem='256MB'")
     p.set_defaults(fn=cmd_explain)
+
+    p = sub.add_parser("page")
+    p.add_argument("--url", required=True, help="http://127.0.0.1:PORT/service and the like")
+    p.add_argument("--email", required=True, help="who is signed in")
+    p.add_argument("--header", default="X-Forwarded-Email", help="web.user_header")
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=30)
+    p.set_defaults(fn=cmd_page)
 
     p = sub.add_parser("pglog")
     p.add_argument("log")

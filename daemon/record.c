@@ -37,7 +37,7 @@ struct record {
 	struct db_conn *conn;
 	const struct eval_request *req;
 	struct eval_run *run;         /* the evaluation feeding it */
-	char *sql_begin, *sql_batch, *sql_resolve, *sql_end, *sql_analyze;
+	char *sql_begin, *sql_batch, *sql_resolve, *sql_end, *sql_analyze, *sql_daily;
 	char *kids;                   /* the children evaluated (text[]), NULL for everyone */
 	char as_of[11];
 	char eval_id[24];             /* record_begin.sql's evaluation_id */
@@ -70,6 +70,7 @@ static void record_free(struct record *rec)
 	free(rec->sql_resolve);
 	free(rec->sql_end);
 	free(rec->sql_analyze);
+	free(rec->sql_daily);
 	free(rec->kids);
 	free(rec->rule_error);
 	free(rec);
@@ -580,17 +581,51 @@ static int record_wants_analyze(const struct record *rec)
 	       c->firing + c->escalated + c->updated + c->resolved >= RECORD_ANALYZE_MIN;
 }
 
-static void record_on_final(struct db_conn *conn, PGresult *res, void *arg)
+/* After the daily count: the analysis when it is wanted, then the end. */
+static void record_after_count(struct record *rec)
 {
-	struct record *rec = arg;
-
-	(void)conn;
-	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
-		record_fail(rec, "the end of its transaction", record_pg_error(rec, res));
 	if (record_wants_analyze(rec) &&
 	    db_query(rec->conn, rec->sql_analyze, 0, NULL, record_on_analyzed, rec) == 0)
 		return;
 	record_done(rec);
+}
+
+/* The daily count is housekeeping too: a failure is said, the evaluation stays kept, and the
+ * next whole evaluation of the day writes the count. */
+static void record_on_counted(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		log_warn(rec->ctx, "state: could not write the daily count of open alerts for %s "
+			 "(the next whole evaluation today writes it): %s", rec->as_of,
+			 record_pg_error(rec, res));
+	else if (strcmp(PQgetvalue(res, 0, 0), "1") == 0)
+		log_info(rec->ctx, "state: the daily count of open alerts for %s is written (%s "
+			 "rows)", rec->as_of, PQgetvalue(res, 0, 1));
+	record_after_count(rec);
+}
+
+/* Only a whole evaluation that was kept counts the day's open alerts (record_daily.sql): an
+ * incremental one sees a few children, and its day is counted already. */
+static int record_wants_count(const struct record *rec)
+{
+	return !rec->kids && rec->commit && !rec->broken && !rec->error[0];
+}
+
+static void record_on_final(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+	const char *params[2] = { rec->eval_id, rec->as_of };
+
+	(void)conn;
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		record_fail(rec, "the end of its transaction", record_pg_error(rec, res));
+	if (record_wants_count(rec) &&
+	    db_query(rec->conn, rec->sql_daily, 2, params, record_on_counted, rec) == 0)
+		return;
+	record_after_count(rec);
 }
 
 static void record_on_end(struct db_conn *conn, PGresult *res, void *arg)
@@ -733,6 +768,7 @@ struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
 		rec->sql_batch = record_stmt(sql_record, ident);
 		rec->sql_resolve = record_stmt(sql_record_resolve, ident);
 		rec->sql_end = record_stmt(sql_record_end, ident);
+		rec->sql_daily = record_stmt(sql_record_daily, ident);
 		rec->sql_analyze = record_stmt("ANALYZE @state@.alerts, @state@.alert_events, "
 					       "@state@.outbox", ident);
 	}
@@ -744,7 +780,7 @@ struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
 	rec->kids = repaired;
 	snprintf(rec->repeat, sizeof(rec->repeat), "%d", ctx->cfg->repeat_after_days);
 	if (!rec->sql_begin || !rec->sql_batch || !rec->sql_resolve || !rec->sql_end ||
-	    !rec->sql_analyze ||
+	    !rec->sql_analyze || !rec->sql_daily ||
 	    (req->child_ids && !rec->kids)) {
 		record_free(rec);
 		return NULL;

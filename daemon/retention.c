@@ -65,17 +65,19 @@ static void retention_on_batch(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct retention_run *r = arg;
 	int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-	long long n = 0, e = 0;
+	long long n = 0, e = 0, d = 0;
 
 	if (ok) {
 		n = atoll(PQgetvalue(res, 0, 0));
 		e = atoll(PQgetvalue(res, 0, 2));
+		d = atoll(PQgetvalue(res, 0, 3));
 	} else {
 		retention_fail(r, res);
 	}
 	r->notices += n;
 	r->evaluations += e;
-	r->full = n >= RETENTION_BATCH || e >= RETENTION_BATCH;
+	/* prune.sql takes a hundredth as many days of daily counts as it takes rows */
+	r->full = n >= RETENTION_BATCH || e >= RETENTION_BATCH || d >= RETENTION_BATCH / 100;
 	if (db_query(conn, ok ? "COMMIT" : "ROLLBACK", 0, NULL, retention_on_end, r) < 0) {
 		retention_fail(r, NULL);
 		retention_end(r);

@@ -21,7 +21,6 @@
 #include "driftwatch/web_pages.h"
 #include "driftwatch/web_api.h"
 #include "driftwatch/web_links.h"
-#include "driftwatch/web_pages.h"
 #include "driftwatch/web_tokens.h"
 #include "driftwatch/visibility.h"
 

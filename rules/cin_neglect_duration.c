@@ -37,6 +37,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 const struct rule_def rule_cin_neglect_duration = {
 	.name = "cin_neglect_duration",
+	.title = "Long CIN plan for neglect",
 	.doc = "a child on an open CIN plan for neglect, by months since the episode started",
 	.sql = sql_cin_neglect_duration,
 	.sql_incremental = sql_cin_neglect_duration_incremental,

@@ -163,6 +163,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 const struct rule_def rule_cp_neglect_duration = {
 	.name = "cp_neglect_duration",
+	.title = "Long CP plan for neglect",
 	.doc = "a child on an open CP plan for neglect at 9, 12, 15 and 18 months; a strategy "
 	       "holds the 15- and 18-month escalations",
 	.sql = sql_cp_neglect_duration,

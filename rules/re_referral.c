@@ -114,6 +114,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 const struct rule_def rule_re_referral = {
 	.name = "re_referral",
+	.title = "Referred again",
 	.doc = "an open referral within 12 months of an earlier one, or the third in 24 months, "
 	       "with neglect among the reasons",
 	.sql = sql_re_referral,

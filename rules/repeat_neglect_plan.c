@@ -74,6 +74,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 const struct rule_def rule_repeat_neglect_plan = {
 	.name = "repeat_neglect_plan",
+	.title = "Repeat CP plan for neglect",
 	.doc = "an open CP plan for neglect whose episode began after an earlier CP plan for neglect "
 	       "ended",
 	.sql = sql_repeat_neglect_plan,

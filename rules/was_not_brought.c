@@ -88,6 +88,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 const struct rule_def rule_was_not_brought = {
 	.name = "was_not_brought",
+	.title = "Not brought to appointments",
 	.doc = "appointments the child was not brought to within the window",
 	.sql = sql_was_not_brought,
 	.sql_incremental = sql_was_not_brought_incremental,

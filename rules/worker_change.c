@@ -49,6 +49,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 const struct rule_def rule_worker_change = {
 	.name = "worker_change",
+	.title = "New allocated worker",
 	.doc = "a new allocated worker on an open neglect CIN or CP plan, with the history in brief",
 	.sql = sql_worker_change,
 	.sql_incremental = sql_worker_change_incremental,

@@ -41,6 +41,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 
 const struct rule_def rule_worker_churn = {
 	.name = "worker_churn",
+	.title = "Many workers in a year",
 	.doc = "three or more distinct allocated workers within 12 months on an open neglect plan",
 	.sql = sql_worker_churn,
 	.sql_incremental = sql_worker_churn_incremental,

@@ -1,9 +1,12 @@
 -- prune: one small batch of what is older than retention.days: delivered notices (with their
--- delivery attempts) and evaluations. Never alerts, their events or responses: they are the
+-- delivery attempts) and evaluations; and the daily counts of open alerts older than both
+-- retention.days and 13 months (/service shows the trend of the last 12, and a month may be
+-- part-counted: its first days go only when the whole month is past the 13). Never alerts, their events or responses: they are the
 -- record of who was told what and when. SKIP LOCKED and the caller's short lock_timeout keep it
 -- out of the way of recording and delivery; the caller repeats it while a batch comes back full.
 -- $1 int  retention.days
--- $2 int  rows per batch
+-- $2 int  rows per batch (days of daily counts: a hundredth of it, each day being up to a few
+--         thousand rows of counts)
 WITH old_notices AS (
     SELECT notice_id FROM @state@.outbox
      WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => $1::int)
@@ -33,7 +36,21 @@ evaluations AS (
     DELETE FROM @state@.evaluations e USING old_evaluations o
      WHERE e.evaluation_id = o.evaluation_id
     RETURNING 1
+),
+old_days AS (
+    SELECT day FROM @state@.daily_count_days
+     WHERE day < current_date - make_interval(days => $1::int)
+       AND day < (date_trunc('month', current_date) - interval '13 months')::date
+     ORDER BY day
+     LIMIT greatest($2::int / 100, 1)
+       FOR UPDATE SKIP LOCKED
+),
+days AS (
+    -- their daily_counts go with them (ON DELETE CASCADE)
+    DELETE FROM @state@.daily_count_days d USING old_days o WHERE d.day = o.day
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM notices) AS notices,
        (SELECT count(*) FROM attempts) AS attempts,
-       (SELECT count(*) FROM evaluations) AS evaluations;
+       (SELECT count(*) FROM evaluations) AS evaluations,
+       (SELECT count(*) FROM days) AS days;

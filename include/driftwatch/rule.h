@@ -77,6 +77,9 @@ struct rule_stage {
 struct rule_def {
 	const char *name;
 	const char *doc;                    /* one line for --help and the README */
+	/* What the rule finds, in a few plain words: a heading or a table's column on the pages
+	 * ("Long CP plan for neglect"); doc says it in full. */
+	const char *title;
 	/* rules/NAME.sql, embedded at build time as a whole statement: for the whole population
 	 * (or any children), and for a few given children (its incremental form; embed_sql.sh) */
 	const char *sql;

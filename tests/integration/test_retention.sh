@@ -57,6 +57,18 @@ SELECT DATE '2026-06-01', '1 children', now() - interval '150 days', now() - int
   FROM generate_series(1, 2500);
 UPDATE ret_state.evaluations SET started_at = now() - interval '150 days',
        finished_at = now() - interval '150 days' WHERE scope = 'all';
+-- daily counts: 20 days from 14 to 15 months ago (past both 100 days and 13 months), 10 days
+-- from 12 months ago (past 100 days only: the trend of the last 12 months needs them)
+INSERT INTO ret_state.daily_count_days (day, evaluation_id, alerts, unanswered, acknowledged,
+                                        snoozed)
+SELECT (date_trunc('month', current_date) - interval '14 months' - g * interval '1 day')::date,
+       0, 2, 2, 0, 0 FROM generate_series(1, 20) g
+UNION ALL
+SELECT (current_date - interval '12 months' + g * interval '1 day')::date, 0, 2, 2, 0, 0
+  FROM generate_series(0, 9) g;
+INSERT INTO ret_state.daily_counts (day, team_id, rule, stage, state, alerts)
+SELECT day, 'T-1', 'was_not_brought', 'vulnerable', 'open', 2 FROM ret_state.daily_count_days
+ WHERE evaluation_id = 0;
 EOF
 then
 	notok "write a history" "$(cat "$work/history.log")"
@@ -81,6 +93,11 @@ check "nor their events" '[ "$(q "SELECT count(*) FROM ret_state.alert_events")"
 check "old evaluations are gone, the latest evaluation of everyone is kept" \
 	'[ "$(q "SELECT count(*) FROM ret_state.evaluations WHERE finished_at < now() - interval '"'"'100 days'"'"'")" = 0 ] &&
 	 [ "$(q "SELECT max(as_of) FROM ret_state.evaluations WHERE scope = '"'"'all'"'"'")" = 2026-11-22 ]'
+check "daily counts older than 13 months are gone, with their rows" \
+	'[ "$(q "SELECT count(*) FROM ret_state.daily_count_days WHERE evaluation_id = 0")" = 10 ] &&
+	 [ "$(q "SELECT count(*) FROM ret_state.daily_counts WHERE team_id = '"'"'T-1'"'"' AND rule = '"'"'was_not_brought'"'"' AND day < current_date - 300")" = 10 ]'
+check "... those of the last 13 months are kept, past retention.days though they are" \
+	'[ "$(q "SELECT min(day) FROM ret_state.daily_count_days WHERE evaluation_id = 0")" = "$(q "SELECT (current_date - interval '"'"'12 months'"'"')::date")" ]'
 "$daemon" -c "$work/cfg.json" --once --as-of 2026-11-21 >"$work/once3.out" 2>&1
 check "a day earlier than the latest evaluation of everyone is still refused after pruning" \
 	'[ $? -eq 1 ] && grep -q "refusing to record 2026-11-21" "$work/once3.out"'

@@ -110,8 +110,10 @@ def body(t, procs, tmp):
     r = run_once(cfg, "2026-11-21")
     t.check(r.rc == 0 and not r.sanitizer(), "--once migrates the v4 schema and records a day",
             r.diag())
-    t.check(db.value("SELECT max(version) FROM %s.schema_version" % S) == "5",
-            "the schema is at version 5")
+    # later versions (test_upgrade_v6.py) are applied in the same run
+    t.check(int(db.value("SELECT max(version) FROM %s.schema_version" % S)) >= 5 and
+            db.value("SELECT count(*) FROM %s.schema_version WHERE version = 5" % S) == "1",
+            "the schema is at version 5 or later")
     after = counts(db)
     t.check(all(after[k] >= before[k] for k in COUNTS) and
             after["delivery_attempts"] == before["delivery_attempts"],

@@ -311,8 +311,26 @@ static void test_notice(void)
 	alert_free(&a);
 }
 
+/* The pages head a rule's column with its title: every rule has one, short and its own. */
+static void test_titles(void)
+{
+	size_t n = rule_registry_count();
+
+	for (size_t i = 0; i < n; i++) {
+		const struct rule_def *d = rule_registry_get(i);
+		int unique = 1;
+
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(rule_registry_get(j)->title, d->title) == 0)
+				unique = 0;
+		tap_ok(d->title && *d->title && strlen(d->title) <= 30 && unique,
+		       "%s has a short title of its own (%s)", d->name, d->title ? d->title : "none");
+	}
+}
+
 int main(void)
 {
+	test_titles();
 	test_cp_strategies();
 	test_re_referral();
 	test_people_and_plans();
