@@ -477,6 +477,22 @@ daemon_part() {
 		page_time service-manager /service "$manager"
 		page_service_manager_p50_ms=$(kv p50_ms "$work/page-service-manager.kv")
 	fi
+	# the other pages as that manager would open them in supervision: their own alerts, their
+	# team's, and the chronology of the child of that team with the most alerts
+	page_mine_ms="- -" page_team_ms="- -" page_child_ms="- -"
+	if [ -n "$manager" ]; then
+		page_team_id=$(psql_ -At -c "SELECT a.team_id FROM driftwatch.alerts a JOIN casework.teams t
+			USING (team_id) WHERE a.status = 'firing' AND t.manager_email = '$manager'
+			GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+		page_child_id=$(psql_ -At -c "SELECT child_id FROM driftwatch.alerts WHERE team_id = '$page_team_id'
+			GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+		page_time mine / "$manager"
+		page_time team "/team/$page_team_id" "$manager"
+		page_time child "/child/$page_child_id" "$manager"
+		page_mine_ms="$(kv p50_ms "$work/page-mine.kv") $(kv p99_ms "$work/page-mine.kv")"
+		page_team_ms="$(kv p50_ms "$work/page-team.kv") $(kv p99_ms "$work/page-team.kv")"
+		page_child_ms="$(kv p50_ms "$work/page-child.kv") $(kv p99_ms "$work/page-child.kv")"
+	fi
 
 	grep -v "^<[67]>" "$out/daemon.log" | grep -v "evaluated notified children\|delivery: " | tail -n 5 >&2 || true
 	rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$daemon_pid/status")
@@ -503,6 +519,7 @@ daemon_part() {
 		echo "notify to webhook p99 ms: ${nt99[*]}"
 		echo "deliveries per s, first to last arrival: ${dps[*]}; from the commit: ${dps_e2e[*]}"
 		echo "GET /service ms as $BENCH_VIEWER (sees all): p50 $page_service_p50_ms, p99 $page_service_p99_ms; as the busiest team's manager ${manager:-none}: p50 $page_service_manager_p50_ms"
+		echo "as that manager, p50 and p99 ms: GET / $page_mine_ms; GET /team/${page_team_id:-} $page_team_ms; GET /child/${page_child_id:-} $page_child_ms"
 		echo "daemon VmHWM: ${rss_mb} MB"
 	} >"$out/daemon-results.txt"
 	sed 's/^/  /' "$out/daemon-results.txt" >&2
@@ -511,7 +528,7 @@ daemon_part() {
 	echo "$daemon_line" >>"$out/results.txt"
 	# Beside the required line: the bad-row count (quality.sql) the dry run does after the rules in
 	# the same snapshot; the daemon does it on a connection of its own, off the alerts' path.
-	daemon_extra="bench-extra: bad_rows_s=$full_bad_rows_s full_eval_with_bad_rows_s=$full_total_s dry_run_rss_mb=$dry_rss_mb page_service_p50_ms=$page_service_p50_ms page_service_p99_ms=$page_service_p99_ms page_service_manager_p50_ms=$page_service_manager_p50_ms"
+	daemon_extra="bench-extra: bad_rows_s=$full_bad_rows_s full_eval_with_bad_rows_s=$full_total_s dry_run_rss_mb=$dry_rss_mb page_service_p50_ms=$page_service_p50_ms page_service_p99_ms=$page_service_p99_ms page_service_manager_p50_ms=$page_service_manager_p50_ms page_mine_p50_ms=${page_mine_ms% *} page_mine_p99_ms=${page_mine_ms#* } page_team_p50_ms=${page_team_ms% *} page_team_p99_ms=${page_team_ms#* } page_child_p50_ms=${page_child_ms% *} page_child_p99_ms=${page_child_ms#* }"
 }
 
 has() { case " $1 " in *" $2 "*) return 0 ;; esac; return 1; }

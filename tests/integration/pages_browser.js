@@ -171,6 +171,20 @@ async function main() {
 			fullPage: true });
 		out.print_forms_hidden = await hos.evaluate(() => [...document.forms].every(f =>
 			getComputedStyle(f).display === 'none'));
+
+		// a CP chair: their plans' alerts, and a child's chronology from their list
+		const ch = await as(browser, args.chair);
+		out.chair_mine = await visit(ch, args.base + '/', '9-chair-my-alerts.png');
+		const link = await ch.$('a[href$="child/' + args.chair_child + '"]');
+		out.chair_child_link = !!link;
+		if (link)
+			await Promise.all([ch.waitForNavigation({ waitUntil: 'load' }), link.click()]);
+		out.chair_child = await describe(ch, null);
+		out.chair_child.axe = await axe(ch);
+		out.chair_child.svg = await ch.evaluate(() => !!document.querySelector('svg[role="img"]'));
+		await ch.screenshot({ path: path.join(args.shots, '10-chair-child.png'), fullPage: true });
+		out.chair_other_child = await describe(ch, await ch.goto(args.base + '/child/' +
+			args.supervisor_child, { waitUntil: 'load' }));
 	} catch (e) {
 		out.error = String(e && e.stack || e);
 	} finally {

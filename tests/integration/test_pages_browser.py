@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""test_pages_browser: "/" and "/team/{team_id}" in a real browser as a supervisor and as a head
-of service would use them (RESPONSES.md, "Pages for people": no JavaScript, nothing loaded from
+"""test_pages_browser: "/", "/team/{team_id}" and "/child/{child_id}" in a real browser as a
+supervisor, a head of service and a CP chair would use them (RESPONSES.md, "Pages for people": no JavaScript, nothing loaded from
 elsewhere, WCAG 2.2 AA; issue 14).
 
 The running daemon on tests/lib/pagesetup.py's fixture; Debian's headless chromium driven by npm's
@@ -14,6 +14,8 @@ the authority's sign-on proxy would:
     refused (403);
   - the head of service's "/" (all six) and the other team's page (its two), and that page as
     printed (the forms hidden);
+  - the CP chair's "/" (the one alert of the plan they chair), the child's chronology reached by
+    its link there, with its timeline, and another team's child refused (403);
   - axe-core finds no WCAG 2 A/AA or best-practice violation on any page; no script runs; the
     browser fetches nothing but the daemon's own pages;
   - screenshots under TEST_TMPDIR (KEEP_TMP=1 keeps them).
@@ -38,7 +40,8 @@ NOTE = "Talked through in supervision on Tuesday; the plan review is booked."
 PNG = b"\x89PNG\r\n\x1a\n"
 SHOTS = ["1-supervisor-my-alerts.png", "2-supervisor-answering.png",
          "3-supervisor-answered.png", "4-supervisor-team.png", "5-supervisor-team-filtered.png",
-         "6-head-my-alerts.png", "7-head-other-team.png", "8-head-other-team-print.png"]
+         "6-head-my-alerts.png", "7-head-other-team.png", "8-head-other-team-print.png",
+         "9-chair-my-alerts.png", "10-chair-child.png"]
 
 
 def prerequisites(t):
@@ -117,6 +120,23 @@ def check_head(t, got):
     t.check(got.get("print_forms_hidden") is True, "printed, the page drops its forms")
 
 
+def check_chair(t, got):
+    m = got.get("chair_mine") or {}
+    t.check(m.get("status") == 200 and children(m) == ["C-B2"],
+            "the CP chair's /: the alert of the plan they chair, and nothing else", children(m))
+    axe_clean(t, "the chair's /", m)
+    c = got.get("chair_child") or {}
+    t.check(got.get("chair_child_link") and c.get("status") is None and
+            c.get("h1") == "Child C-B2" and c.get("svg"),
+            "the chair follows the child's link from their list to its chronology, with its "
+            "timeline", got.get("chair_child_link"), c.get("h1"))
+    axe_clean(t, "the child's chronology", c)
+    o = got.get("chair_other_child") or {}
+    t.check(o.get("status") == 403 and "C-A1" not in o.get("text", "").replace(
+                "Child C-A1", ""),
+            "another team's child: 403, and nothing of it", o.get("status"))
+
+
 def run(t, procs, tmp):
     if not prerequisites(t):
         return
@@ -130,7 +150,8 @@ def run(t, procs, tmp):
     p = subprocess.run(["node", DRIVER, json.dumps({
         "base": s.base, "chromium": CHROMIUM, "shots": shots, "header": "X-Forwarded-Email",
         "supervisor": "supa@la.example", "head": "hos@la.example", "team": "T-A",
-        "other_team": "T%20B%2F2", "answer_child": "C-A1", "note": NOTE})],
+        "other_team": "T%20B%2F2", "answer_child": "C-A1", "note": NOTE,
+        "chair": "chair@la.example", "chair_child": "C-B2", "supervisor_child": "C-A1"})],
         capture_output=True, text=True, timeout=300)
     with open(os.path.join(shots, "browser.json"), "w") as f:
         f.write(p.stdout)  # what the browser saw, for inspection
@@ -145,8 +166,9 @@ def run(t, procs, tmp):
     t.note("screenshots in %s" % shots)
     check_supervisor(t, s, got, fp)
     check_head(t, got)
+    check_chair(t, got)
     net = [u for u in got.get("requests", []) if not u.startswith("data:")]
-    pages = ("/", "/answer", "/team/")
+    pages = ("/", "/answer", "/team/", "/child/")
     elsewhere = [u for u in net if not any(u.startswith(s.base + p) and
                                            (p != "/" or u in (s.base + "/", s.base + "/?"))
                                            for p in pages)]
