@@ -13,6 +13,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/grants.h"
 #include "driftwatch/linktoken.h"
 #include "driftwatch/log.h"
 #include "driftwatch/secret.h"
@@ -35,6 +36,19 @@ static void check_done(struct check_run *cr)
 	event_base_loopbreak(cr->ctx->base);
 }
 
+static void check_on_grants(void *arg)
+{
+	check_done(arg);
+}
+
+/* Last: more privilege than needed is a warning, said whatever else is wrong. */
+static void check_grants(struct check_run *cr)
+{
+	if (grants_check_excess(cr->ctx, cr->conn, "database.conninfo", &cr->warnings,
+				check_on_grants, cr) < 0)
+		check_done(cr);
+}
+
 /* Missing indexes are advice: without them an evaluation of a few children reads whole
  * relations, but every evaluation still works. */
 static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
@@ -48,7 +62,7 @@ static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
 		errlist_add(&cr->notes, "could not list the indexes of schema \"%s\": %s",
 			    cr->ctx->cfg->case_schema, res ? PQresultErrorMessage(res) : db_error(conn));
 		free(schema);
-		check_done(cr);
+		check_grants(cr);
 		return;
 	}
 	n = PQntuples(res);
@@ -61,7 +75,7 @@ static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	free(rows);
 	free(schema);
-	check_done(cr);
+	check_grants(cr);
 }
 
 static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
@@ -79,7 +93,7 @@ static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
 				    cr->ctx->cfg->path, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 	}
 	if (db_query(conn, contract_index_sql, 1, params, check_on_indexes, cr) < 0)
-		check_done(cr);
+		check_grants(cr);
 }
 
 static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)

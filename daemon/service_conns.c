@@ -10,6 +10,7 @@
 #include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
+#include "driftwatch/grants.h"
 #include "driftwatch/log.h"
 #include "driftwatch/service.h"
 
@@ -153,8 +154,10 @@ static void service_on_conn_up(struct service_conn *sc)
 		service_deliver_kick(svc);
 		break;
 	case CONN_COUNT_BAD:
-		if (first) /* advice, once: a failure only goes unsaid */
+		if (first) { /* advice, once: a failure only goes unsaid */
 			contract_note_indexes(svc->ctx, sc->db);
+			grants_note_excess(svc->ctx, sc->db, "database.conninfo");
+		}
 		service_count_kick(svc);
 		break;
 	default:
