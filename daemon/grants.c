@@ -144,6 +144,52 @@ static void grants_print_state(const struct grants_names *n, struct strbuf *sb)
 	strbuf_printf(sb, "CREATE SCHEMA %s AUTHORIZATION %s;\n", n->state_schema, n->role);
 }
 
+/* Roles belong to a server, not to a database: a state database on the same server as the case
+ * data (same host and port) has the role already when the user is the same. */
+static int grants_same_server(const PQconninfoOption *a, const PQconninfoOption *b)
+{
+	static const char *const keys[] = { "host", "hostaddr", "port" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *x = grants_conn_value(a, keys[i]), *y = grants_conn_value(b, keys[i]);
+
+		if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0))
+			return 0;
+	}
+	return 1;
+}
+
+/* state.conninfo: the state schema in a database of its own, perhaps on another server, while
+ * the case data may come from a read-only hot standby. */
+static void grants_print_own_state(const struct grants_names *cn, const PQconninfoOption *copts,
+				   const PQconninfoOption *sopts, const struct grants_names *n,
+				   struct strbuf *sb)
+{
+	strbuf_append(sb, "\n-- The state is in a database of its own (state.conninfo): run what "
+		      "follows connected to it,\n-- as a superuser (psql: \\connect DBNAME). On a "
+		      "hot standby the case database's grants\n-- above are run on its primary: "
+		      "they reach the standby by replication.\n");
+	/* Another host may still be the same cluster (the primary of a standby named by another
+	 * address): the role may be there already. A name holding the dollar quote's tag (none
+	 * real) gets the plain statement. */
+	if (grants_same_server(copts, sopts) && strcmp(cn->role, n->role) == 0)
+		;
+	else if (strstr(n->role, "$grant$"))
+		strbuf_printf(sb, "CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+			      "NOREPLICATION NOBYPASSRLS;\n", n->role);
+	else
+		strbuf_printf(sb, "DO $grant$ BEGIN CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB "
+			      "NOCREATEROLE NOREPLICATION NOBYPASSRLS; EXCEPTION WHEN duplicate_object "
+			      "THEN NULL; END $grant$; -- unless it is there (the same cluster)\n",
+			      n->role);
+	if (n->dbname)
+		strbuf_printf(sb, "GRANT CONNECT ON DATABASE %s TO %s;\n", n->dbname, n->role);
+	else
+		strbuf_printf(sb, "DO $grant$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %%I "
+			      "TO %%s', current_database(), %s); END $grant$;\n", n->role_lit);
+	grants_print_state(n, sb);
+}
+
 /* The triggers are optional (polling finds every change) and need more than the daemon's role
  * has: only a table's owner may put a trigger on it. */
 static void grants_print_triggers(const struct grants_names *n, struct strbuf *sb)
@@ -159,38 +205,57 @@ static void grants_print_triggers(const struct grants_names *n, struct strbuf *s
 		      "README).\n", n->state_schema, n->state_schema);
 }
 
+static PQconninfoOption *grants_parse(const struct dw_config *cfg, const char *key,
+				      const char *conninfo)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+
+	/* config.c parsed it already: only memory can fail here. libpq's message is not
+	 * repeated (it may quote a piece of a password). */
+	if (!opts)
+		fprintf(stderr, "%s: %s: not a libpq connection string%s\n", cfg->path, key,
+			err ? "" : " (or out of memory)");
+	PQfreemem(err);
+	return opts;
+}
+
 int grants_print(const struct dw_config *cfg, FILE *out)
 {
-	char *err = NULL, *text;
-	PQconninfoOption *opts = PQconninfoParse(cfg->conninfo, &err);
+	char *text = NULL;
+	PQconninfoOption *opts = grants_parse(cfg, "database.conninfo", cfg->conninfo);
+	PQconninfoOption *sopts = cfg->state_conninfo
+					  ? grants_parse(cfg, "state.conninfo", cfg->state_conninfo)
+					  : NULL;
 	struct grants_names n = { NULL, NULL, NULL, NULL, NULL };
+	struct grants_names sn = { NULL, NULL, NULL, NULL, NULL };
 	struct strbuf sb;
 
-	if (!opts) {
-		/* libpq's message names the fault but never repeats a password */
-		fprintf(stderr, "%s: database.conninfo: %s", cfg->path,
-			err ? err : "out of memory\n");
-		PQfreemem(err);
-		return -1;
-	}
-	if (grants_names_get(cfg, opts, &n) < 0) {
+	if (!opts || (cfg->state_conninfo && !sopts))
+		goto out;
+	if (grants_names_get(cfg, opts, &n) < 0 ||
+	    (sopts && grants_names_get(cfg, sopts, &sn) < 0)) {
 		fprintf(stderr, "driftwatchd: out of memory\n");
-		grants_names_free(&n);
-		PQconninfoFree(opts);
-		return -1;
+		goto out;
 	}
 	strbuf_init(&sb);
 	grants_print_head(cfg, opts, &sb);
 	grants_print_case(&n, &sb);
-	grants_print_state(&n, &sb);
+	if (sopts)
+		grants_print_own_state(&n, opts, sopts, &sn, &sb);
+	else
+		grants_print_state(&n, &sb);
 	grants_print_triggers(&n, &sb);
 	text = strbuf_take(&sb);
-	grants_names_free(&n);
-	PQconninfoFree(opts);
-	if (!text) {
+	if (!text)
 		fprintf(stderr, "driftwatchd: out of memory\n");
+out:
+	grants_names_free(&n);
+	grants_names_free(&sn);
+	PQconninfoFree(opts);
+	PQconninfoFree(sopts);
+	if (!text)
 		return -1;
-	}
 	fputs(text, out);
 	free(text);
 	return 0;
