@@ -13,6 +13,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/grants.h"
 #include "driftwatch/linktoken.h"
 #include "driftwatch/log.h"
 #include "driftwatch/secret.h"
@@ -23,6 +24,7 @@
 struct check_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
+	struct db_conn *state_conn;  /* state.conninfo, when the state is in a database of its own */
 	struct errlist problems;
 	struct errlist warnings;     /* worth fixing, but the daemon runs */
 	struct errlist notes;  /* advice that does not fail the check: missing indexes */
@@ -33,6 +35,76 @@ struct check_run {
 static void check_done(struct check_run *cr)
 {
 	event_base_loopbreak(cr->ctx->base);
+}
+
+static void check_state_rows(struct check_run *cr, struct db_conn *conn, PGresult *res)
+{
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		errlist_add(&cr->problems, "%s: database.state_schema: could not check the grants "
+			    "on %s: %s", cr->ctx->cfg->path, cr->ctx->cfg->state_schema,
+			    res ? PQresultErrorMessage(res) : db_error(conn));
+		return;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+		errlist_add(&cr->problems, "%s: database.state_schema: %s: %s", cr->ctx->cfg->path,
+			    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+}
+
+static void check_on_own_state(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct check_run *cr = arg;
+
+	check_state_rows(cr, conn, res);
+	check_done(cr);
+}
+
+static void check_on_state_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct check_run *cr = arg;
+	const char *params[1] = { cr->ctx->cfg->state_schema };
+
+	if (!ok) {
+		errlist_add(&cr->problems, "%s: state.conninfo: could not connect: %s",
+			    cr->ctx->cfg->path, db_error(conn));
+		check_done(cr);
+		return;
+	}
+	if (db_query(conn, sql_check_state, 1, params, check_on_own_state, cr) < 0) {
+		errlist_add(&cr->problems, "%s: state.conninfo: %s", cr->ctx->cfg->path,
+			    db_error(conn));
+		check_done(cr);
+	}
+}
+
+/* The state in a database of its own (state.conninfo): its grants are checked there, last. */
+static void check_on_grants(void *arg)
+{
+	struct check_run *cr = arg;
+	const struct dw_config *cfg = cr->ctx->cfg;
+
+	if (!cfg->state_conninfo) {
+		check_done(cr);
+		return;
+	}
+	cr->state_conn = db_conn_new(cr->ctx->base, cfg->state_conninfo, cr->ctx->log_level);
+	if (!cr->state_conn) {
+		check_done(cr);
+		return;
+	}
+	db_set_query_timeout(cr->state_conn, cfg->query_timeout_s);
+	if (db_connect(cr->state_conn, check_on_state_connect, cr) < 0) {
+		errlist_add(&cr->problems, "%s: state.conninfo: %s", cfg->path,
+			    db_error(cr->state_conn));
+		check_done(cr);
+	}
+}
+
+/* Last: more privilege than needed is a warning, said whatever else is wrong. */
+static void check_grants(struct check_run *cr)
+{
+	if (grants_check_excess(cr->ctx, cr->conn, "database.conninfo", &cr->warnings,
+				check_on_grants, cr) < 0)
+		check_done(cr);
 }
 
 /* Missing indexes are advice: without them an evaluation of a few children reads whole
@@ -48,7 +120,7 @@ static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
 		errlist_add(&cr->notes, "could not list the indexes of schema \"%s\": %s",
 			    cr->ctx->cfg->case_schema, res ? PQresultErrorMessage(res) : db_error(conn));
 		free(schema);
-		check_done(cr);
+		check_grants(cr);
 		return;
 	}
 	n = PQntuples(res);
@@ -61,7 +133,7 @@ static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	free(rows);
 	free(schema);
-	check_done(cr);
+	check_grants(cr);
 }
 
 static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
@@ -69,28 +141,27 @@ static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
 	struct check_run *cr = arg;
 	const char *params[1] = { cr->ctx->cfg->case_schema };
 
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		errlist_add(&cr->problems, "%s: database.state_schema: could not check the grants "
-			    "on %s: %s", cr->ctx->cfg->path, cr->ctx->cfg->state_schema,
-			    res ? PQresultErrorMessage(res) : db_error(conn));
-	} else {
-		for (int r = 0; r < PQntuples(res); r++)
-			errlist_add(&cr->problems, "%s: database.state_schema: %s: %s",
-				    cr->ctx->cfg->path, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
-	}
+	check_state_rows(cr, conn, res);
 	if (db_query(conn, contract_index_sql, 1, params, check_on_indexes, cr) < 0)
-		check_done(cr);
+		check_grants(cr);
 }
 
 static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
 	const char *params[1] = { cr->ctx->cfg->state_schema };
+	const char *case_params[1] = { cr->ctx->cfg->case_schema };
 
 	cr->tz_ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 	if (!cr->tz_ok)
 		errlist_add(&cr->problems, "%s: timezone: PostgreSQL does not know the zone \"%s\"",
 			    cr->ctx->cfg->path, cr->ctx->cfg->timezone);
+	/* the state's grants are checked where the state is: check_on_grants */
+	if (cr->ctx->cfg->state_conninfo) {
+		if (db_query(conn, contract_index_sql, 1, case_params, check_on_indexes, cr) < 0)
+			check_grants(cr);
+		return;
+	}
 	if (db_query(conn, sql_check_state, 1, params, check_on_state, cr) < 0)
 		check_done(cr);
 }
@@ -242,7 +313,7 @@ static void check_files(struct check_run *cr)
 
 int cmd_check_config(struct dw_ctx *ctx)
 {
-	struct check_run cr = { ctx, NULL, { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 }, 0, 0 };
+	struct check_run cr = { ctx, NULL, NULL, { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 }, 0, 0 };
 	int status;
 
 	check_warnings(ctx->cfg, &cr.warnings);
@@ -279,5 +350,6 @@ int cmd_check_config(struct dw_ctx *ctx)
 	errlist_free(&cr.warnings);
 	errlist_free(&cr.notes);
 	db_conn_free(cr.conn);
+	db_conn_free(cr.state_conn);
 	return status;
 }

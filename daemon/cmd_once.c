@@ -200,7 +200,9 @@ static void once_on_connect(struct db_conn *conn, int ok, void *arg)
 	struct once_run *run = arg;
 
 	if (!ok) {
-		log_err(run->ctx, "database (%s: database.conninfo): %s", run->ctx->cfg->path,
+		log_err(run->ctx, "database (%s: %s): %s", run->ctx->cfg->path,
+			conn == run->state && run->ctx->cfg->state_conninfo ? "state.conninfo"
+									     : "database.conninfo",
 			db_error(conn));
 		once_stop(run, 1);
 		return;
@@ -219,7 +221,7 @@ static int once_open(struct once_run *run)
 	struct db_conn *conns[3];
 
 	run->cases = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
-	run->state = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	run->state = db_conn_new(ctx->base, config_state_conninfo(ctx->cfg), ctx->log_level);
 	run->count = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 	run->loop = curl_loop_new(ctx->base, ONCE_MAX_TRANSFERS);
 	if (!run->cases || !run->state || !run->count || !run->loop) {

@@ -163,7 +163,8 @@ void service_apply_reload(struct service *svc)
 {
 	struct dw_config *old = svc->ctx->cfg;
 	struct dw_config *cfg = svc->reload;
-	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0;
+	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0 ||
+			strcmp(config_state_conninfo(old), config_state_conninfo(cfg)) != 0;
 	int relead = reconnect || strcmp(old->state_schema, cfg->state_schema) != 0;
 	int rehttp = (old->http_listen == NULL) != (cfg->http_listen == NULL) ||
 		     (old->http_listen && strcmp(old->http_listen, cfg->http_listen) != 0);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "driftwatch/calendar.h"
 #include "driftwatch/chat.h"
@@ -442,6 +443,20 @@ static const char *check_schema(const char *s)
 {
 	if (strlen(s) > SCHEMA_MAX_LEN || has_control(s))
 		return "must be a schema name of at most 63 bytes without control characters";
+	return NULL;
+}
+
+/* libpq's own parser, so that what it would refuse at connect time is refused at load, naming
+ * the key. Its message is not repeated: it may quote a piece of a password. */
+static const char *check_conninfo(const char *s)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(s, &err);
+
+	PQfreemem(err);
+	if (!opts)
+		return "is not a libpq connection string (key=value pairs, or a postgresql:// URI)";
+	PQconninfoFree(opts);
 	return NULL;
 }
 
@@ -899,6 +914,42 @@ static void load_database(struct loader *ld, json_t *root, struct dw_config *cfg
 	    strcmp(cfg->case_schema, cfg->state_schema) == 0)
 		fault_at(ld, "state_schema", "must differ from case_schema (the daemon creates its "
 			 "own tables there), got \"%s\"", cfg->state_schema);
+	path_pop(ld, mark);
+}
+
+/* "state": {"conninfo"}: the state schema, the outbox, the leader lock and the web pages'
+ * connection in another database than the case data, which may then be a read-only hot
+ * standby. Unset, everything is in database.conninfo's database. */
+static void load_state(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "conninfo" };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "state", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "state");
+	check_keys(ld, obj, keys, NELEM(keys));
+	/* may hold password=...: never quoted back */
+	if (take_checked(ld, obj, "conninfo", false, SHOW_TYPE, check_conninfo,
+			 &cfg->state_conninfo) == TAKE_ABSENT)
+		fault_at(ld, "conninfo", "is required in \"state\" (expected a libpq connection "
+			 "string for the database that keeps driftwatch's state)");
+	path_pop(ld, mark);
+}
+
+/* The web pages read the case data and the state in one statement (who may see which alert):
+ * they need both in one database. */
+static void check_state_web(struct loader *ld, const struct dw_config *cfg)
+{
+	size_t mark;
+
+	if (!cfg->state_conninfo || !cfg->web.listen)
+		return;
+	mark = path_push_key(ld, "state");
+	fault_at(ld, "conninfo", "cannot be used with web.listen yet: the web pages read the case "
+		 "data and driftwatch's state together, so both must be in database.conninfo's "
+		 "database (remove web.listen, or state)");
 	path_pop(ld, mark);
 }
 
@@ -1807,7 +1858,8 @@ static void load_calendar(struct loader *ld, json_t *root, struct dw_config *cfg
 
 static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
-	static const char *const keys[] = { "database", "timezone", "link_template", "addresses",
+	static const char *const keys[] = { "database", "state", "timezone", "link_template",
+					    "addresses",
 					    "evaluation", "repeat_after_days", "email", "webhooks",
 					    "team_webhook_secret_file", "team_webhooks", "http",
 					    "retention", "health", "rules", "web", "responses",
@@ -1821,6 +1873,7 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	}
 	check_keys(ld, root, keys, NELEM(keys));
 	load_database(ld, root, cfg);
+	load_state(ld, root, cfg);
 	load_timezone(ld, root, cfg);
 	take_checked(ld, root, "link_template", true, SHOW_VALUE, check_link_template,
 		     &cfg->link_template);
@@ -1833,6 +1886,7 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	load_team_webhooks(ld, root, cfg);
 	load_http(ld, root, cfg);
 	load_web(ld, root, cfg);
+	check_state_web(ld, cfg);
 	load_retention(ld, root, cfg);
 	load_health(ld, root, cfg);
 	load_calendar(ld, root, cfg);
@@ -1911,6 +1965,7 @@ void config_free(struct dw_config *cfg)
 	errlist_free(&cfg->notes);
 	free(cfg->path);
 	free(cfg->conninfo);
+	free(cfg->state_conninfo);
 	free(cfg->case_schema);
 	free(cfg->state_schema);
 	free(cfg->timezone);
@@ -1969,4 +2024,9 @@ const struct config_rule *config_rule_find(const struct dw_config *cfg, const ch
 	size_t i = rule_slot(cfg, name);
 
 	return i < cfg->n_rules ? &cfg->rules[i] : NULL;
+}
+
+const char *config_state_conninfo(const struct dw_config *cfg)
+{
+	return cfg->state_conninfo ? cfg->state_conninfo : cfg->conninfo;
 }

@@ -115,7 +115,8 @@ struct leader *leader_new(struct dw_ctx *ctx, leader_change_cb cb, void *arg)
 	l->ctx = ctx;
 	l->cb = cb;
 	l->arg = arg;
-	l->db = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	/* with the state: the lock guards writing it (state.conninfo) */
+	l->db = db_conn_new(ctx->base, config_state_conninfo(ctx->cfg), ctx->log_level);
 	l->ev_tick = event_new(ctx->base, -1, EV_PERSIST, leader_tick, l);
 	if (!l->db || !l->ev_tick) {
 		leader_free(l);

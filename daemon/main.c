@@ -12,6 +12,7 @@
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/grants.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
 
@@ -24,6 +25,7 @@ struct options {
 	int dry_run;
 	int check_config;
 	int triggers;          /* 1 install, -1 remove */
+	int print_grants;
 	int verbose;
 };
 
@@ -32,6 +34,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: driftwatchd -c FILE [--once [--dry-run] [--as-of YYYY-MM-DD]]\n"
 		"       driftwatchd -c FILE --check-config\n"
+		"       driftwatchd -c FILE --print-grants\n"
 		"       driftwatchd --version | --help\n"
 		"\n"
 		"Watches a children's social care case database for drift in neglect cases.\n"
@@ -43,6 +46,8 @@ static void usage(FILE *out)
 		"      --check-config  check the configuration and the case-data contract\n"
 		"      --install-triggers  add NOTIFY triggers to the contract tables (idempotent)\n"
 		"      --remove-triggers   take them out again\n"
+		"      --print-grants  print the SQL that gives the configured role what it needs\n"
+		"                      and nothing else (connects to nothing)\n"
 		"  -v, --verbose       log debug lines\n"
 		"      --version       print the version\n"
 		"  -h, --help          this text\n"
@@ -80,7 +85,7 @@ static int valid_day(const char *s)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_ONCE = 256, OPT_DRY_RUN, OPT_AS_OF, OPT_CHECK, OPT_VERSION, OPT_INSTALL,
-	       OPT_REMOVE };
+	       OPT_REMOVE, OPT_GRANTS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, OPT_ONCE },
@@ -89,6 +94,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "install-triggers", no_argument, NULL, OPT_INSTALL },
 		{ "remove-triggers", no_argument, NULL, OPT_REMOVE },
+		{ "print-grants", no_argument, NULL, OPT_GRANTS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -105,6 +111,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_CHECK: o->check_config = 1; break;
 		case OPT_INSTALL: o->triggers = 1; break;
 		case OPT_REMOVE: o->triggers = -1; break;
+		case OPT_GRANTS: o->print_grants = 1; break;
 		case 'v': o->verbose = 1; break;
 		case OPT_VERSION: printf("driftwatchd %s\n", DW_VERSION); return EXIT_OK;
 		case 'h': usage(stdout); return EXIT_OK;
@@ -123,9 +130,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "driftwatchd: --dry-run and --as-of go with --once\n");
 		return EXIT_USAGE;
 	}
-	if (o->check_config + o->once + (o->triggers != 0) > 1) {
-		fprintf(stderr, "driftwatchd: choose one of --check-config, --once and "
-			"--install-triggers/--remove-triggers\n");
+	if (o->check_config + o->once + (o->triggers != 0) + o->print_grants > 1) {
+		fprintf(stderr, "driftwatchd: choose one of --check-config, --once, --print-grants "
+			"and --install-triggers/--remove-triggers\n");
 		return EXIT_USAGE;
 	}
 	if (o->as_of && !valid_day(o->as_of)) {
@@ -164,7 +171,8 @@ int main(int argc, char **argv)
 	/* On the heap: the daemon swaps in a new configuration on SIGHUP and frees the old. */
 	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
 	if (!ctx.cfg || config_load_flags(o.config, ctx.cfg, &errs,
-					  o.check_config ? CONFIG_LOAD_CHECK : 0) < 0) {
+					  o.check_config || o.print_grants ? CONFIG_LOAD_CHECK
+									   : 0) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		errlist_free(&errs);
@@ -173,6 +181,11 @@ int main(int argc, char **argv)
 	}
 	errlist_free(&errs);
 	status = EXIT_RUNTIME;
+	/* Text for a DBA from the configuration alone: no loop, no connection. */
+	if (o.print_grants) {
+		status = grants_print(ctx.cfg, stdout) < 0 ? EXIT_RUNTIME : EXIT_OK;
+		goto out;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_err(&ctx, "could not initialise libcurl");
 		goto out;

@@ -10,6 +10,7 @@
 #include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
+#include "driftwatch/grants.h"
 #include "driftwatch/log.h"
 #include "driftwatch/service.h"
 
@@ -23,6 +24,14 @@ const char *service_conn_name(enum service_conn_id which)
 
 static void service_conn_start(struct service_conn *sc);
 
+/* The state and the outbox may be in another database (state.conninfo) than the case data,
+ * which may then be a hot standby: evaluation, LISTEN and the bad-row count read the case data. */
+static const char *service_conn_conninfo(const struct dw_config *cfg, enum service_conn_id which)
+{
+	return which == CONN_STATE || which == CONN_DELIVER ? config_state_conninfo(cfg)
+							     : cfg->conninfo;
+}
+
 static void service_update_db_up(struct service *svc)
 {
 	struct dw_metrics *m = &svc->ctx->metrics;
@@ -33,6 +42,15 @@ static void service_update_db_up(struct service *svc)
 	m->db_up = up;
 	if (up)
 		m->db_error[0] = '\0';
+}
+
+/* With the state in a database of its own, which key a failing connection comes from. */
+static const char *service_conn_key(const struct dw_config *cfg, enum service_conn_id which)
+{
+	if (!cfg->state_conninfo)
+		return "";
+	return which == CONN_STATE || which == CONN_DELIVER ? " (state.conninfo)"
+							     : " (database.conninfo)";
 }
 
 /* ---- notifications ---- */
@@ -56,6 +74,42 @@ static void service_on_listening(struct db_conn *conn, PGresult *res, void *arg)
 			"polling only): %s", res ? PQresultErrorMessage(res) : db_error(conn));
 	service_want_full(svc);
 	service_kick(svc);
+}
+
+/* Said when it changes, not on every reconnect: "a hot standby" once, "promoted" once. */
+static void service_on_recovery(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct service_conn *sc = arg;
+	struct service *svc = sc->svc;
+	int standby;
+
+	if (!res && !db_is_up(conn)) {
+		service_on_listening(conn, res, arg);
+		return;
+	}
+	standby = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		  strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (standby && !svc->case_standby)
+		log_notice(svc->ctx, "database: the case database (database.conninfo) is a hot "
+			   "standby: it sends no notifications, so changes are found by polling "
+			   "every %d s (evaluation.interval_seconds)", svc->ctx->cfg->eval_interval_s);
+	else if (!standby && svc->case_standby)
+		log_notice(svc->ctx, "database: the case database (database.conninfo) is no longer "
+			   "in recovery (promoted): listening for notifications again");
+	svc->case_standby = standby;
+	if (standby) {
+		sc->listening = 2; /* answered: there is nothing to wait for */
+		service_want_full(svc);
+		service_kick(svc);
+		return;
+	}
+	if (db_script(conn, "LISTEN driftwatch; LISTEN driftwatch_all", service_on_listening,
+		      sc) < 0) {
+		log_err(svc->ctx, "database: could not LISTEN: %s", db_error(conn));
+		sc->listening = 0;
+		service_want_full(svc);
+		service_kick(svc);
+	}
 }
 
 /* NOTIFY is unauthenticated input (any role that can connect may send it): a storm, a flood
@@ -131,10 +185,12 @@ static void service_on_conn_up(struct service_conn *sc)
 	switch (sc->which) {
 	case CONN_LISTEN:
 		sc->listening = 1;
-		/* Whatever changed while nobody listened is found by a full evaluation, started
-		 * once the LISTEN is in place (service_on_listening). */
-		if (db_script(sc->db, "LISTEN driftwatch; LISTEN driftwatch_all",
-			      service_on_listening, sc) < 0) {
+		/* A hot standby takes LISTEN but never delivers a NOTIFY (NOTIFY is not replicated
+		 * and no trigger fires there): asked first, on each session, as a promotion ends
+		 * it. Whatever changed while nobody listened is found by a full evaluation, started
+		 * once the LISTEN is in place or known useless (service_on_recovery). */
+		if (db_query(sc->db, "SELECT pg_catalog.pg_is_in_recovery()", 0, NULL,
+			     service_on_recovery, sc) < 0) {
 			log_err(svc->ctx, "database: could not LISTEN: %s", db_error(sc->db));
 			sc->listening = 0;
 			service_want_full(svc);
@@ -153,8 +209,10 @@ static void service_on_conn_up(struct service_conn *sc)
 		service_deliver_kick(svc);
 		break;
 	case CONN_COUNT_BAD:
-		if (first) /* advice, once: a failure only goes unsaid */
+		if (first) { /* advice, once: a failure only goes unsaid */
 			contract_note_indexes(svc->ctx, sc->db);
+			grants_note_excess(svc->ctx, sc->db, "database.conninfo");
+		}
 		service_count_kick(svc);
 		break;
 	default:
@@ -183,8 +241,9 @@ static void service_conn_schedule(struct service_conn *sc, const char *why)
 	if (!svc->db_outage) {
 		svc->db_outage = time(NULL);
 		svc->db_outage_was_up = sc->was_up;
-		log_warn(svc->ctx, "database: %s connection %s: %s; reconnecting with backoff",
-			 service_conn_name(sc->which), sc->was_up ? "lost" : "failed", why);
+		log_warn(svc->ctx, "database: %s connection%s %s: %s; reconnecting with backoff",
+			 service_conn_name(sc->which), service_conn_key(svc->ctx->cfg, sc->which),
+			 sc->was_up ? "lost" : "failed", why);
 	} else {
 		svc->db_outage_was_up |= sc->was_up;
 		log_debug(svc->ctx, "database: %s connection attempt %d failed: %s",
@@ -239,7 +298,8 @@ int service_conns_open(struct service *svc)
 		sc->attempts = 0;
 		sc->was_up = 0;
 		sc->listening = 0;
-		sc->db = db_conn_new(svc->ctx->base, cfg->conninfo, svc->ctx->log_level);
+		sc->db = db_conn_new(svc->ctx->base, service_conn_conninfo(cfg, sc->which),
+				     svc->ctx->log_level);
 		sc->ev_retry = evtimer_new(svc->ctx->base, service_conn_retry, sc);
 		if (!sc->db || !sc->ev_retry)
 			return -1;

@@ -478,7 +478,8 @@ int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **
 		web_stop(srv);
 		return -1;
 	}
-	srv->db = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	/* config.c refuses web.listen with state.conninfo: the pages join case data and state */
+	srv->db = db_conn_new(ctx->base, config_state_conninfo(ctx->cfg), ctx->log_level);
 	srv->ev_reconnect = evtimer_new(ctx->base, web_on_reconnect, srv);
 	if (!srv->db || !srv->ev_reconnect) {
 		web_stop(srv);

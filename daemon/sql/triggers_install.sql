@@ -7,34 +7,41 @@
 
 -- A NOTIFY payload must be under 8000 bytes, and a write to the case system must never fail
 -- because of driftwatch: a child id too long to send (no real id is 1000 bytes) asks for
--- everyone to be evaluated instead.
-CREATE OR REPLACE FUNCTION @state@.notify_one(child_id text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF octet_length(child_id) > 1000 THEN
-        PERFORM pg_notify('driftwatch_all', 'a child id of ' || octet_length(child_id)
-                          || ' bytes');
-    ELSE
-        PERFORM pg_notify('driftwatch', child_id);
-    END IF;
-END $$;
-
+-- everyone to be evaluated instead. The function runs as the role that writes the case table,
+-- which need not have USAGE on the state schema (the schema is driftwatch's own: see
+-- --print-grants), so it calls nothing by a name in that schema: calling a trigger's function
+-- needs no USAGE, looking up @state@.anything does. Earlier versions had a helper notify_one
+-- there, which failed every such write; --remove-triggers still drops it.
 CREATE OR REPLACE FUNCTION @state@.notify_child() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    ids text[] := '{}';
+    id text;
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW IS NOT DISTINCT FROM OLD THEN
         RETURN NULL;
     END IF;
     -- An update that moves a row to another child changes both children's cases.
     IF TG_OP <> 'INSERT' AND OLD.child_id IS NOT NULL THEN
-        PERFORM @state@.notify_one(OLD.child_id);
+        ids := ids || OLD.child_id::text;
     END IF;
     IF TG_OP <> 'DELETE' AND NEW.child_id IS NOT NULL
        AND (TG_OP = 'INSERT' OR NEW.child_id IS DISTINCT FROM OLD.child_id) THEN
-        PERFORM @state@.notify_one(NEW.child_id);
+        ids := ids || NEW.child_id::text;
     END IF;
+    FOREACH id IN ARRAY ids LOOP
+        IF octet_length(id) > 1000 THEN
+            PERFORM pg_catalog.pg_notify('driftwatch_all', 'a child id of '
+                                         || octet_length(id) || ' bytes');
+        ELSE
+            PERFORM pg_catalog.pg_notify('driftwatch', id);
+        END IF;
+    END LOOP;
     RETURN NULL;
 END $$;
+
+-- Left by earlier versions, and called by nothing now.
+DROP FUNCTION IF EXISTS @state@.notify_one(text);
 
 -- TRUNCATE fires no row trigger, and a nightly "TRUNCATE and load again" is how many reporting
 -- copies are refreshed: without this the children whose rows vanished would wait for the next
@@ -42,6 +49,6 @@ END $$;
 CREATE OR REPLACE FUNCTION @state@.notify_all() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('driftwatch_all', TG_TABLE_NAME);
+    PERFORM pg_catalog.pg_notify('driftwatch_all', TG_TABLE_NAME);
     RETURN NULL;
 END $$;

@@ -103,6 +103,7 @@ struct config_calendar {
 struct dw_config {
 	char *path;            /* the file this came from, for messages */
 	char *conninfo;
+	char *state_conninfo;  /* "state": {"conninfo"}: NULL = conninfo (config_state_conninfo) */
 	char *case_schema;     /* default "casework" */
 	char *state_schema;    /* default "driftwatch" */
 	char *timezone;        /* default "Europe/London" */
@@ -137,6 +138,10 @@ struct dw_config {
  * $CREDENTIALS_DIRECTORY is unset (the service's credentials are not there), with a note in
  * cfg->notes, and the key keeps "credential:NAME" instead of a path. */
 #define CONFIG_LOAD_CHECK 1u
+
+/* The connection string of the database that keeps the state schema, the outbox and the leader
+ * lock: state.conninfo, or database.conninfo when it is not set. */
+const char *config_state_conninfo(const struct dw_config *cfg);
 
 /* config_load with CONFIG_LOAD_* flags. */
 int config_load_flags(const char *path, struct dw_config *cfg, struct errlist *errs,

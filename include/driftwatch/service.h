@@ -100,6 +100,8 @@ struct service {
 	unsigned eval_term;           /* leader_changes when the evaluation in flight began */
 	struct idset pending;         /* notified children not yet evaluated */
 	int migrated;
+	int case_standby;             /* the case database said it is in recovery (a hot
+				       * standby): no LISTEN, polling only */
 	int full_pending;
 	int full_by_notify;           /* ... asked for by NOTIFY only: kept to the gap above */
 	time_t last_full_start;       /* when the latest full evaluation began (0: none yet) */

@@ -7,6 +7,15 @@
 #   - with a grant missing (SELECT on one view; no state schema and no CREATE on the database;
 #     a state table that belongs to another role), --check-config names each one with the
 #     statement that gives it, and exits 2.
+# Then issue 15, item 3: the grants a DBA runs are the ones --print-grants prints.
+#   - run as they are (psql, ON_ERROR_STOP) by the superuser, they make a role that is no
+#     superuser, reads the nine contract tables and writes nothing of the case system's;
+#   - --check-config with that role is good and warns of nothing; the daemon, with that role,
+#     makes its full evaluation and the webhooks arrive at a real receiver, with no warning;
+#   - the tables' owner (no superuser) installs the NOTIFY triggers as the printed note says,
+#     and a role that only writes a case table still can (it has no USAGE on the state schema);
+#   - a role with more (INSERT on a contract table, pg_write_all_data, superuser) is named in
+#     --check-config's warnings (still exit 0) and in the daemon's log at start.
 # Environment: DRIFTWATCHD, DW_TOP, TEST_TMPDIR and the test server's PG* (tests/run.sh).
 # shellcheck disable=SC2016
 set -u
@@ -105,4 +114,146 @@ check "... naming the statement a DBA runs" \
 note "--check-config said: $(cat "$work/check2.out" "$work/check3.out" | grep -c .) lines"
 sql -c "DROP TABLE lp_state.foreign_owned" -c "GRANT CREATE ON DATABASE \"$db\" TO PUBLIC" \
 	-c "GRANT CREATE ON SCHEMA public TO PUBLIC" >/dev/null
+
+# ---- issue 15, item 3: the grants --print-grants prints, and nothing more ----
+here=$top/tests/integration
+py=/usr/bin/python3
+pids=()
+trap 'stop_all "${pids[@]}"; rm -rf "$work"' EXIT
+if ! sql >"$work/gr_setup.log" 2>&1 <<EOF
+SET client_min_messages = warning;
+CREATE ROLE gr_owner LOGIN;
+CREATE ROLE gr_writer LOGIN;
+CREATE SCHEMA gr_case AUTHORIZATION gr_owner;
+GRANT USAGE ON SCHEMA gr_case TO gr_writer;
+EOF
+then
+	notok "set up the case tables' owner" "$(cat "$work/gr_setup.log")"
+	exit 1
+fi
+PGUSER=gr_owner sql -v schema=gr_case -f "$top/rules/contract.sql" -f "$top/tests/fixtures/daemon.sql" \
+	>"$work/gr_load.log" 2>&1
+check "the case tables belong to gr_owner, no superuser" '[ $? -eq 0 ]'
+# contract.sql's CREATE SCHEMA IF NOT EXISTS asks for CREATE on the database: revoked only now.
+sql -c "GRANT INSERT ON gr_case.children TO gr_writer" -c "REVOKE CREATE ON DATABASE \"$db\" FROM PUBLIC" \
+	-c "REVOKE CREATE ON SCHEMA public FROM PUBLIC" >/dev/null
+
+"$py" "$here/webhook_receiver.py" --port 0 --log "$work/hooks.jsonl" --lifetime 600 \
+	--ready-file "$work/hooks.port" >/dev/null 2>"$work/hooks.err" &
+pids+=($!)
+require "the webhook receiver starts" wait_for 10 test -s "$work/hooks.port"
+hooks_url=http://127.0.0.1:$(cat "$work/hooks.port")/hook
+http_port=$(free_port)
+
+gr_config() { # FILE USER
+	cat >"$1" <<EOF
+{ "database": { "conninfo": "host=127.0.0.1 port=$PGPORT dbname=$db user=$2",
+                "case_schema": "gr_case", "state_schema": "gr_state" },
+  "addresses": { "fallback": "duty@la.example" },
+  "webhooks": [ { "url": "$hooks_url", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" } ],
+  "http": { "listen": "127.0.0.1:$http_port" } }
+EOF
+}
+gr_config "$work/gr.json" gr_dw
+gr_config "$work/gr_owner.json" gr_owner
+gr_config "$work/gr_super.json" "$PGUSER"
+
+"$daemon" -c "$work/gr.json" --print-grants >"$work/grants.sql" 2>"$work/grants.err"
+rc=$?
+check "--print-grants exits 0 without a database to ask" '[ $rc -eq 0 ] && [ ! -s "$work/grants.err" ]'
+# Every statement, comments and blank lines aside, on a line of its own.
+grep -v '^--' "$work/grants.sql" | grep -v '^$' | tr '\n' ' ' | sed 's/; */;\n/g; s/  */ /g' \
+	>"$work/grants.stmts"
+note "--print-grants printed $(grep -c . "$work/grants.stmts") statements"
+q() { printf '"%s"' "$1"; }
+sel="GRANT SELECT ON"
+for r in teams workers children allocations referrals cin_plans cp_plans appointments strategies; do
+	sel="$sel $(q gr_case).$(q $r),"
+done
+sel="${sel%,} TO $(q gr_dw);"
+cat >"$work/grants.want" <<EOF
+CREATE ROLE "gr_dw" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+GRANT CONNECT ON DATABASE "$db" TO "gr_dw";
+GRANT USAGE ON SCHEMA "gr_case" TO "gr_dw";
+$sel
+CREATE SCHEMA "gr_state" AUTHORIZATION "gr_dw";
+EOF
+check "... exactly: a LOGIN role that is no superuser, CONNECT, USAGE on the case schema, SELECT on the nine relations, its own state schema" \
+	'diff -u "$work/grants.want" "$work/grants.stmts" >"$work/grants.diff"'
+[ -s "$work/grants.diff" ] && diag "$work/grants.diff"
+check "... and notes the triggers as the owner's job" \
+	'grep -q "^--   GRANT USAGE, CREATE ON SCHEMA \"gr_state\" TO the_case_tables_owner;" "$work/grants.sql"'
+sql -f "$work/grants.sql" >"$work/grants.run" 2>&1
+rc=$?
+check "the superuser runs the printed SQL as it is (psql -v ON_ERROR_STOP=1)" '[ $rc -eq 0 ]'
+[ $rc -eq 0 ] || diag "$work/grants.run"
+privs=$(sql -c "SELECT count(*) FILTER (WHERE has_table_privilege('gr_dw', c.oid, 'SELECT'))
+	|| '/' || count(*) FILTER (WHERE has_table_privilege('gr_dw', c.oid,
+	                                                     'INSERT,UPDATE,DELETE,TRUNCATE'))
+	FROM pg_class c WHERE c.relnamespace = 'gr_case'::regnamespace AND c.relkind = 'r'")
+check "the role may read the nine relations and write none of them ($privs)" '[ "$privs" = 9/0 ]'
+attrs=$(sql -c "SELECT r.rolsuper::text || ' ' || has_database_privilege('gr_dw', current_database(),
+	'CREATE')::text || ' ' || (n.nspowner = r.oid)::text
+	FROM pg_roles r, pg_namespace n WHERE r.rolname = 'gr_dw' AND n.nspname = 'gr_state'")
+check "... is no superuser, may not create in the database, owns its state schema ($attrs)" \
+	'[ "$attrs" = "false false true" ]'
+
+"$daemon" -c "$work/gr.json" --check-config >"$work/gr_check.out" 2>&1
+rc=$?
+check "--check-config with exactly the printed grants: good" '[ $rc -eq 0 ]'
+[ $rc -eq 0 ] || diag "$work/gr_check.out"
+check "... and no warning about privileges" '! grep -q "more than driftwatch needs" "$work/gr_check.out"'
+
+# The tables' owner installs the triggers, as the printed note says.
+sql -c 'GRANT USAGE, CREATE ON SCHEMA gr_state TO gr_owner' >/dev/null
+"$daemon" -c "$work/gr_owner.json" --install-triggers >"$work/gr_trig.out" 2>&1
+rc=$?
+check "the tables' owner (no superuser) installs the NOTIFY triggers" \
+	'[ $rc -eq 0 ] && grep -q "installed on 7 tables of schema gr_case" "$work/gr_trig.out"'
+[ $rc -eq 0 ] || diag "$work/gr_trig.out"
+PGUSER=gr_writer sql -c "INSERT INTO gr_case.children (child_id, family_id) VALUES ('C-GR-W', 'F-GR-W')" \
+	>"$work/gr_writer.out" 2>&1
+rc=$?
+check "a role that only writes a case table still can (it has no USAGE on the state schema)" '[ $rc -eq 0 ]'
+[ $rc -eq 0 ] || diag "$work/gr_writer.out"
+
+# The daemon with that role: the full evaluation, the webhooks, no warning.
+"$daemon" -c "$work/gr.json" >"$work/gr_daemon.out" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+hooks_for() { grep -q "$1" "$work/hooks.jsonl" 2>/dev/null; }
+all_init() { hooks_for C-INIT-1 && hooks_for C-INIT-2 && hooks_for C-INIT-3; }
+wait_for 60 all_init
+check "the daemon with exactly those grants evaluates, and the webhooks arrive (C-INIT-1..3)" 'all_init'
+n_alerts=$(sql -c "SELECT count(*) FROM gr_state.alerts WHERE child_id LIKE 'C-INIT-%'")
+check "... its state recorded in gr_state ($n_alerts alerts for C-INIT-*)" '[ "${n_alerts:-0}" -ge 3 ]'
+kill -TERM "$daemon_pid"
+wait_exit "$daemon_pid" 20
+check "... and it stops cleanly" '[ "${rc:-x}" = 0 ]'
+check "... having warned of nothing about its privileges" '! grep -q "more than driftwatch needs" "$work/gr_daemon.out"'
+no_sanitizer_report "no sanitizer report from the daemon" "$work/gr_daemon.out"
+
+# More than it needs: named, not refused.
+sql -c "GRANT INSERT, UPDATE ON gr_case.children TO gr_dw" >/dev/null
+"$daemon" -c "$work/gr.json" --check-config >"$work/gr_more.out" 2>&1
+rc=$?
+check "--check-config with INSERT, UPDATE on a contract table: still exit 0" '[ $rc -eq 0 ]'
+check "... with a warning naming the role, the privileges and the table" \
+	'grep -q "database.conninfo: warning: role gr_dw has more than driftwatch needs: it may INSERT, UPDATE on gr_case.children" "$work/gr_more.out"'
+sql -c "REVOKE INSERT, UPDATE ON gr_case.children FROM gr_dw" -c "GRANT pg_write_all_data TO gr_dw" >/dev/null
+"$daemon" -c "$work/gr.json" --check-config >"$work/gr_more2.out" 2>&1
+check "... and membership of pg_write_all_data" \
+	'grep -q "role gr_dw has more than driftwatch needs: it is a member of pg_write_all_data" "$work/gr_more2.out"'
+sql -c "REVOKE pg_write_all_data FROM gr_dw" >/dev/null
+"$daemon" -c "$work/gr_super.json" >"$work/gr_super.out" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+wait_for 30 grep -q "more than driftwatch needs" "$work/gr_super.out"
+sleep 1
+check "the daemon connected as a superuser says so, once, at start" \
+	'[ "$(grep -c "database (database.conninfo): role $PGUSER has more than driftwatch needs: it is a superuser" "$work/gr_super.out")" = 1 ]'
+kill -TERM "$daemon_pid"
+wait_exit "$daemon_pid" 20
+no_sanitizer_report "no sanitizer report from the superuser's daemon" "$work/gr_super.out"
+sql -c "GRANT CREATE ON DATABASE \"$db\" TO PUBLIC" -c "GRANT CREATE ON SCHEMA public TO PUBLIC" >/dev/null
 tap_end
