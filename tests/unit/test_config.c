@@ -606,7 +606,7 @@ static void test_good_values(void)
 static void test_unknown_keys(void)
 {
 	expect_fault("'databse': {}", NAME ": databse: unknown key (expected one of: database, "
-				      "timezone, link_template, addresses, evaluation, "
+				      "state, timezone, link_template, addresses, evaluation, "
 				      "repeat_after_days, email, webhooks, "
 				      "team_webhook_secret_file, team_webhooks, http, retention, "
 				      "health, rules, web, responses, calendar)");
