@@ -174,6 +174,7 @@ static const struct contract_index indexes[] = {
 	{ "workers", "workers_worker_id_idx", "(worker_id)", "worker_id", NULL },
 	{ "children", "children_child_id_idx", "(child_id)", "child_id", NULL },
 	{ "allocations", "allocations_child_start_idx", "(child_id, start_date)", "child_id", NULL },
+	{ "allocations", "allocations_worker_idx", "(worker_id)", "worker_id", NULL },
 	{ "referrals", "referrals_child_date_idx", "(child_id, referral_date)", "child_id", NULL },
 	{ "cin_plans", "cin_plans_child_start_idx", "(child_id, start_date)", "child_id", NULL },
 	{ "cp_plans", "cp_plans_child_start_idx", "(child_id, start_date)", "child_id", NULL },

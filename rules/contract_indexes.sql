@@ -23,6 +23,9 @@ CREATE INDEX IF NOT EXISTS cin_plans_child_start_idx     ON cin_plans (child_id,
 CREATE INDEX IF NOT EXISTS cp_plans_child_start_idx      ON cp_plans (child_id, start_date);
 CREATE INDEX IF NOT EXISTS appointments_child_sched_idx  ON appointments (child_id, scheduled_for);
 CREATE INDEX IF NOT EXISTS strategies_child_idx          ON strategies (child_id, decided_on);
+-- A person's caseload by worker: the pages find the children allocated to the workers a person
+-- supervises or manages (web_visible.sql) from it instead of reading every allocation.
+CREATE INDEX IF NOT EXISTS allocations_worker_idx        ON allocations (worker_id);
 -- was_not_brought over everyone: the appointments not brought to in the window (about 1.4% of
 -- the appointments) by a range scan instead of reading the whole relation.
 CREATE INDEX IF NOT EXISTS appointments_not_brought_idx  ON appointments (scheduled_for)

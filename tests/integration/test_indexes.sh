@@ -28,12 +28,13 @@ trap cleanup EXIT
 
 require "driftwatchd is built ($D)" test -x "$D"
 
-# The ten indexes of contract_indexes.sql: relation and the CREATE INDEX it should print.
+# The eleven indexes of contract_indexes.sql: relation and the CREATE INDEX it should print.
 INDEXES=(
 	"teams|CREATE INDEX teams_team_id_idx ON \"SCHEMA\".teams (team_id);"
 	"workers|CREATE INDEX workers_worker_id_idx ON \"SCHEMA\".workers (worker_id);"
 	"children|CREATE INDEX children_child_id_idx ON \"SCHEMA\".children (child_id);"
 	"allocations|CREATE INDEX allocations_child_start_idx ON \"SCHEMA\".allocations (child_id, start_date);"
+	"allocations|CREATE INDEX allocations_worker_idx ON \"SCHEMA\".allocations (worker_id);"
 	"referrals|CREATE INDEX referrals_child_date_idx ON \"SCHEMA\".referrals (child_id, referral_date);"
 	"cin_plans|CREATE INDEX cin_plans_child_start_idx ON \"SCHEMA\".cin_plans (child_id, start_date);"
 	"cp_plans|CREATE INDEX cp_plans_child_start_idx ON \"SCHEMA\".cp_plans (child_id, start_date);"
