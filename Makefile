@@ -64,7 +64,7 @@ build/san/obj/%.o: %.c $(HEADERS)
 
 build/driftwatchd: $(OBJ)
 	$(call SAY,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 build/san/driftwatchd: $(SAN_OBJ)
 	$(call SAY,LINK,$@)
@@ -112,3 +112,4 @@ clean:
 	rm -rf build
 
 include mk/install.mk
+include mk/deb.mk
