@@ -96,13 +96,15 @@ for f in /usr/sbin/driftwatchd /lib/systemd/system/driftwatch.service \
 	/usr/lib/sysusers.d/driftwatch.conf /usr/lib/tmpfiles.d/driftwatch.conf \
 	/usr/share/man/man8/driftwatchd.8.gz /usr/share/driftwatch/contract.sql \
 	/usr/share/driftwatch/contract_indexes.sql /etc/driftwatch/driftwatch.json.example \
-	/usr/share/doc/driftwatch/copyright; do
+	/usr/share/doc/driftwatch/copyright \
+	/usr/share/doc/driftwatch/examples/driftwatch-dashboard.json \
+	/usr/share/doc/driftwatch/examples/driftwatch-alerts.yml; do
 	grep -qx "$f" "$tmp/contents" || missing+=("$f")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-	ok "the package holds the daemon, unit, sysusers, tmpfiles, man page, contract SQL and example"
+	ok "the package holds the daemon, unit, sysusers, tmpfiles, man page, contract SQL, example, dashboard and alerts"
 else
-	notok "the package holds the daemon, unit, sysusers, tmpfiles, man page, contract SQL and example" \
+	notok "the package holds the daemon, unit, sysusers, tmpfiles, man page, contract SQL, example, dashboard and alerts" \
 		"missing: ${missing[*]}"
 fi
 if grep -qx '/etc/driftwatch/driftwatch.json' "$tmp/contents" ||
@@ -172,6 +174,21 @@ fi
 	note "no systemd runs here: the maintainer scripts' stop on removal and try-restart on upgrade are not exercised"
 
 # ---- the installed binary ----
+
+# dpkg-buildflags' hardening reaches the link (the Makefile passes LDFLAGS): a position-
+# independent executable with full RELRO (relocations read-only and bound at start).
+if command -v readelf >/dev/null; then
+	if readelf -h /usr/sbin/driftwatchd | grep -q 'Type: *DYN' &&
+		readelf -lW /usr/sbin/driftwatchd | grep -q GNU_RELRO &&
+		readelf -d /usr/sbin/driftwatchd | grep -q 'BIND_NOW'; then
+		ok "/usr/sbin/driftwatchd is PIE with full RELRO (BIND_NOW)"
+	else
+		notok "/usr/sbin/driftwatchd is PIE with full RELRO (BIND_NOW)" \
+			"$(readelf -hld /usr/sbin/driftwatchd 2>&1 | grep -E 'Type:|RELRO|FLAGS')"
+	fi
+else
+	notok "readelf is installed (binutils) to check the binary's hardening"
+fi
 
 out=$(/usr/sbin/driftwatchd --version 2>&1)
 check "/usr/sbin/driftwatchd --version says $version" '[ "$out" = "driftwatchd $version" ]'
