@@ -1,4 +1,5 @@
-# driftwatch: `make` builds the daemon, `make check` runs every test, `make demo` shows it.
+# driftwatch: `make` builds the daemon, `make check` runs every test, `make demo` shows it,
+# `make deb` packages it for Debian 12 (mk/deb.mk).
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
