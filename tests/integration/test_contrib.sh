@@ -4,8 +4,8 @@
 # importable JSON whose every query PromQL parses; every driftwatch_* metric and every label the
 # rules and the dashboard use is one the daemon exports (the daemon runs over a test database
 # and its /metrics is scraped); a real Prometheus scraping that daemon loads the rules (all
-# healthy, none pending or firing for a healthy daemon) and answers every dashboard query with
-# data.
+# healthy, none pending or firing for a healthy daemon), answers every dashboard query with
+# data, and holds DriftwatchRuleFailing pending while a relation a rule reads is gone.
 #
 # Needs promtool and prometheus (Debian's prometheus package), jq, /usr/bin/python3 and the
 # daemon (DRIFTWATCHD). Environment: PGHOST PGPORT PGUSER (tests/run.sh's server), DW_TOP.
@@ -176,6 +176,47 @@ check "Prometheus evaluates all $n_alerts rules without an error (health ok: $n_
 active=$(awk '$3 != "inactive"' "$tmp/rules.txt")
 check "no driftwatch alert is pending or firing for a healthy daemon" '[ -z "$active" ]'
 [ -z "$active" ] || printf '%s\n' "$active" | diag
+
+# ---- a rule failing for real ----
+# The referrals relation goes away (a revoked grant or a dropped view at an authority): the
+# rules reading it fail, the daemon says so in /metrics, and Prometheus holds
+# DriftwatchRuleFailing pending for them (it fires after its 10 minutes, which promtool's tests
+# cover). Back in place, the rules recover and the alert is inactive again.
+
+# rule_state NAME: "STATE RULE-LABELS" of the alert NAME in Prometheus's rules API
+rule_state() {
+	"$py" -c 'import json, sys, urllib.request
+g = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/rules", timeout=5))["data"]["groups"]
+for r in (r for grp in g for r in grp["rules"] if r["name"] == sys.argv[2]):
+    print(r["state"], " ".join(sorted(a["labels"].get("rule", "") for a in r.get("alerts", []))))' \
+		"$prom" "$1" 2>/dev/null
+}
+rule_failing_scraped() { scrape && grep -q '^driftwatch_rule_failing{rule="re_referral"} 1$' "$tmp/metrics.txt"; }
+rule_ok_scraped() { scrape && ! grep -q '^driftwatch_rule_failing{.*} 1$' "$tmp/metrics.txt"; }
+alert_pending() { rule_state DriftwatchRuleFailing | grep -q '^pending .*re_referral'; }
+alert_inactive() { [ "$(rule_state DriftwatchRuleFailing)" = "inactive " ]; }
+
+psql -X -q -d "$db" -c "ALTER TABLE casework.referrals RENAME TO referrals_away" -c "NOTIFY driftwatch_all" \
+	>"$tmp/rename.log" 2>&1
+if wait_for 90 rule_failing_scraped; then
+	ok "with casework.referrals gone, /metrics says re_referral is failing"
+else
+	notok "with casework.referrals gone, /metrics says re_referral is failing" \
+		"$(cat "$tmp/rename.log")" "$(grep rule_failing "$tmp/metrics.txt")" "$(tail -n 5 "$tmp/daemon.err")"
+fi
+if wait_for 30 alert_pending; then
+	ok "Prometheus holds DriftwatchRuleFailing pending for re_referral ($(rule_state DriftwatchRuleFailing))"
+else
+	notok "Prometheus holds DriftwatchRuleFailing pending for re_referral" "$(rule_state DriftwatchRuleFailing)"
+fi
+psql -X -q -d "$db" -c "ALTER TABLE casework.referrals_away RENAME TO referrals" -c "NOTIFY driftwatch_all" \
+	>"$tmp/rename.log" 2>&1
+if wait_for 90 rule_ok_scraped && wait_for 30 alert_inactive; then
+	ok "with casework.referrals back, the rules recover and DriftwatchRuleFailing is inactive"
+else
+	notok "with casework.referrals back, the rules recover and DriftwatchRuleFailing is inactive" \
+		"$(grep rule_failing "$tmp/metrics.txt")" "$(rule_state DriftwatchRuleFailing)"
+fi
 
 # ---- the daemon stops cleanly ----
 
