@@ -5,7 +5,8 @@
 # rules and the dashboard use is one the daemon exports (the daemon runs over a test database
 # and its /metrics is scraped); a real Prometheus scraping that daemon loads the rules (all
 # healthy, none pending or firing for a healthy daemon), answers every dashboard query with
-# data, and holds DriftwatchRuleFailing pending while a relation a rule reads is gone.
+# data, holds DriftwatchRuleFailing pending while a relation a rule reads is gone, and
+# DriftwatchChannelStalled while a webhook's secret cannot be read.
 #
 # Needs promtool and prometheus (Debian's prometheus package), jq, /usr/bin/python3 and the
 # daemon (DRIFTWATCHD). Environment: PGHOST PGPORT PGUSER (tests/run.sh's server), DW_TOP.
@@ -183,13 +184,14 @@ check "no driftwatch alert is pending or firing for a healthy daemon" '[ -z "$ac
 # DriftwatchRuleFailing pending for them (it fires after its 10 minutes, which promtool's tests
 # cover). Back in place, the rules recover and the alert is inactive again.
 
-# rule_state NAME: "STATE RULE-LABELS" of the alert NAME in Prometheus's rules API
+# rule_state NAME [LABEL]: "STATE VALUES" of the alert NAME in Prometheus's rules API, VALUES
+# being its active alerts' LABEL (default rule)
 rule_state() {
 	"$py" -c 'import json, sys, urllib.request
 g = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/rules", timeout=5))["data"]["groups"]
 for r in (r for grp in g for r in grp["rules"] if r["name"] == sys.argv[2]):
-    print(r["state"], " ".join(sorted(a["labels"].get("rule", "") for a in r.get("alerts", []))))' \
-		"$prom" "$1" 2>/dev/null
+    print(r["state"], " ".join(sorted(a["labels"].get(sys.argv[3], "") for a in r.get("alerts", []))))' \
+		"$prom" "$1" "${2:-rule}" 2>/dev/null
 }
 rule_failing_scraped() { scrape && grep -q '^driftwatch_rule_failing{rule="re_referral"} 1$' "$tmp/metrics.txt"; }
 rule_ok_scraped() { scrape && ! grep -q '^driftwatch_rule_failing{.*} 1$' "$tmp/metrics.txt"; }
@@ -216,6 +218,46 @@ if wait_for 90 rule_ok_scraped && wait_for 30 alert_inactive; then
 else
 	notok "with casework.referrals back, the rules recover and DriftwatchRuleFailing is inactive" \
 		"$(grep rule_failing "$tmp/metrics.txt")" "$(rule_state DriftwatchRuleFailing)"
+fi
+
+# ---- a webhook secret that cannot be read ----
+# The daemon is reloaded with a webhook whose secret_file is missing, and the case data gets
+# children with alerts: that receiver's notices wait in the outbox, unclaimed, none is
+# delivered, and Prometheus holds DriftwatchChannelStalled pending for the webhook channel (it
+# fires after 15 minutes; promtool's tests cover that). This is how an unreadable secret shows
+# in the metrics: as a channel that delivers nothing, not by name (the log names the key).
+dead_port=$(free_port)
+jq --arg u "http://127.0.0.1:$dead_port/hook" --arg f "$tmp/no-such-secret" \
+	'.webhooks = [{ "url": $u, "secret_file": $f }]' "$tmp/driftwatch.json" >"$tmp/driftwatch.new" &&
+	mv "$tmp/driftwatch.new" "$tmp/driftwatch.json"
+log_mark=$(wc -l <"$tmp/daemon.err")
+kill -HUP "$dpid"
+secret_logged() { tail -n "+$((log_mark + 1))" "$tmp/daemon.err" | grep -q "webhooks\[0\]\.secret_file"; }
+if wait_for 30 secret_logged; then
+	ok "reloaded with an unreadable webhook secret, the daemon names webhooks[0].secret_file in its log"
+else
+	notok "reloaded with an unreadable webhook secret, the daemon names webhooks[0].secret_file in its log" \
+		"$(tail -n 10 "$tmp/daemon.err")"
+fi
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -v schema=casework -f "$top/tests/fixtures/daemon.sql" \
+	-c "NOTIFY driftwatch_all" >"$tmp/fixture.log" 2>&1 ||
+	notok "load tests/fixtures/daemon.sql" "$(cat "$tmp/fixture.log")"
+webhook_waiting() {
+	scrape && grep -Eq '^driftwatch_notices\{channel="webhook",status="pending"\} [1-9]' "$tmp/metrics.txt"
+}
+if wait_for 90 webhook_waiting; then
+	ok "the new alerts' webhook notices wait in the outbox ($(grep '^driftwatch_notices{channel="webhook",status="pending"}' "$tmp/metrics.txt"))"
+else
+	notok "the new alerts' webhook notices wait in the outbox" "$(grep -E '^driftwatch_(notices|alerts)' "$tmp/metrics.txt")"
+fi
+check "none is delivered (driftwatch_deliveries_total{channel=\"webhook\"} 0)" \
+	'grep -q "^driftwatch_deliveries_total{channel=\"webhook\"} 0$" "$tmp/metrics.txt"'
+stalled_pending() { rule_state DriftwatchChannelStalled channel | grep -q '^pending .*webhook'; }
+if wait_for 30 stalled_pending; then
+	ok "Prometheus holds DriftwatchChannelStalled pending for the webhook channel ($(rule_state DriftwatchChannelStalled channel))"
+else
+	notok "Prometheus holds DriftwatchChannelStalled pending for the webhook channel" \
+		"$(rule_state DriftwatchChannelStalled channel)"
 fi
 
 # ---- the daemon stops cleanly ----
