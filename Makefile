@@ -1,4 +1,5 @@
-# driftwatch: `make` builds the daemon, `make check` runs every test, `make demo` shows it.
+# driftwatch: `make` builds the daemon, `make check` runs every test, `make demo` shows it,
+# `make deb` packages it for Debian 12 (mk/deb.mk).
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -64,7 +65,7 @@ build/san/obj/%.o: %.c $(HEADERS)
 
 build/driftwatchd: $(OBJ)
 	$(call SAY,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 build/san/driftwatchd: $(SAN_OBJ)
 	$(call SAY,LINK,$@)
@@ -112,3 +113,4 @@ clean:
 	rm -rf build
 
 include mk/install.mk
+include mk/deb.mk
