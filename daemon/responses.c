@@ -65,6 +65,22 @@ const char *responses_reason_label(const char *reason)
 	return reason;
 }
 
+void responses_next_words(enum responses_kind kind, const char *stage, const char *until,
+			  const char *reason, char *buf, size_t size)
+{
+	if (kind == RESPONSES_ACKNOWLEDGE)
+		snprintf(buf, size, "Acknowledged for the %s stage: no reminders or escalation for "
+			 "this stage. If the alert reaches a higher stage it will need a new answer.",
+			 stage ? stage : "current");
+	else if (kind == RESPONSES_SNOOZE)
+		snprintf(buf, size, "Snoozed until %s (%s): no reminders or escalation until then. "
+			 "A new stage is still sent, showing the snooze.", until ? until : "?",
+			 responses_reason_label(reason));
+	else
+		snprintf(buf, size, "Unsnoozed: reminders and escalation start again from now, as "
+			 "if it had never been snoozed.");
+}
+
 static int refuse(struct responses_result *out, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

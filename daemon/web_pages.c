@@ -174,17 +174,8 @@ static void on_recorded(const struct responses_result *r, void *arg)
 	case RESPONSES_RECORDED:
 		if ((unsigned)job->kind < METRICS_RESPONSE_KINDS)
 			job->ctx->metrics.responses_total[job->kind]++;
-		if (job->kind == RESPONSES_ACKNOWLEDGE)
-			snprintf(text, sizeof(text), "Acknowledged for the %s stage: no reminders or "
-				 "escalation for this stage. If the alert reaches a higher stage it "
-				 "will need a new answer.", r->stage);
-		else if (job->kind == RESPONSES_SNOOZE)
-			snprintf(text, sizeof(text), "Snoozed until %s (%s): no reminders or "
-				 "escalation until then. A new stage is still sent, showing the "
-				 "snooze.", job->until, responses_reason_label(job->reason));
-		else
-			snprintf(text, sizeof(text), "Unsnoozed: reminders and escalation start again "
-				 "from now, as if it had never been snoozed.");
+		responses_next_words(job->kind, r->stage, job->until, job->reason, text,
+				     sizeof(text));
 		result_page(job, 200, "Thank you", text);
 		return;
 	case RESPONSES_INVALID:
