@@ -8,41 +8,14 @@
 // Exits 2 with a message on standard error when the browser cannot be started.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
+
+const { launch, axe } = require(path.join(__dirname, 'browser_common.js'));
 
 const args = JSON.parse(process.argv[2] || '{}');
 
-function load(name) {
-	try {
-		return require(path.join(__dirname, 'node_modules', name));
-	} catch (e) {
-		process.stderr.write(`link_browser: npm package ${name} is not installed (run npm ci in ` +
-			`tests/integration): ${e.message}\n`);
-		process.exit(2);
-	}
-}
 
-const puppeteer = load('puppeteer-core');
-const axeSource = fs.readFileSync(require.resolve(path.join(__dirname, 'node_modules',
-	'axe-core', 'axe.min.js')), 'utf8');
 
-// axe-core in the page (through the DevTools protocol, so the page's own Content-Security-Policy
-// is left as it is served), to WCAG 2.2 AA and best practice; the violations in short.
-async function axe(page) {
-	await page.evaluate(axeSource);
-	return page.evaluate(async () => {
-		const r = await window.axe.run(document, {
-			runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
-				'wcag22aa', 'best-practice'] },
-		});
-		return {
-			violations: r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-				nodes: v.nodes.map(n => n.html).slice(0, 3) })),
-			passes: r.passes.length,
-		};
-	});
-}
 
 async function describe(page, response) {
 	return page.evaluate((status) => {
@@ -75,20 +48,8 @@ async function typeDate(page, id, iso) {
 
 async function main() {
 	const out = { requests: [] };
-	let browser;
-	try {
-		browser = await puppeteer.launch({
-			executablePath: args.chromium, headless: true,
-			// root in CI: chromium's sandbox needs an unprivileged user
-			args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-				'--no-first-run', '--disable-background-networking'],
-			userDataDir: path.join(args.shots, 'profile'),
-		});
-	} catch (e) {
-		process.stderr.write(`link_browser: ${args.chromium} could not be started: ` +
-			`${e.message}\n`);
-		process.exit(2);
-	}
+	const browser = await launch('link_browser', args.chromium, path.join(args.shots, 'profile'));
+
 	try {
 		out.browser = await browser.version();
 		const page = await browser.newPage();

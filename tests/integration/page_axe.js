@@ -8,39 +8,19 @@
 // Exits 2 with a message on standard error when the browser cannot be started.
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
+
+const { launch, axe } = require(path.join(__dirname, 'browser_common.js'));
 
 const args = JSON.parse(process.argv[2] || '{}');
 
-function load(name) {
-	try {
-		return require(path.join(__dirname, 'node_modules', name));
-	} catch (e) {
-		process.stderr.write(`page_axe: npm package ${name} is not installed (run npm ci in ` +
-			`tests/integration): ${e.message}\n`);
-		process.exit(2);
-	}
-}
 
-const puppeteer = load('puppeteer-core');
-const axeSource = fs.readFileSync(require.resolve(path.join(__dirname, 'node_modules',
-	'axe-core', 'axe.min.js')), 'utf8');
 
 async function main() {
 	const out = { requests: [], console: [] };
-	let browser;
-	try {
-		browser = await puppeteer.launch({
-			executablePath: args.chromium, headless: true,
-			args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-				'--no-first-run', '--disable-background-networking'],
-			userDataDir: path.join(args.shots, 'profile-' + args.name),
-		});
-	} catch (e) {
-		process.stderr.write(`page_axe: ${args.chromium} could not be started: ${e.message}\n`);
-		process.exit(2);
-	}
+	const browser = await launch('page_axe', args.chromium,
+		path.join(args.shots, 'profile-' + args.name));
+
 	try {
 		const page = await browser.newPage();
 		await page.setExtraHTTPHeaders(args.headers || {});
@@ -53,19 +33,7 @@ async function main() {
 		out.title = await page.title();
 		out.scripts = await page.evaluate(() => document.scripts.length);
 		await page.screenshot({ path: path.join(args.shots, args.name + '.png'), fullPage: true });
-		// axe through the DevTools protocol, so the page's own policy stays as served
-		await page.evaluate(axeSource);
-		out.axe = await page.evaluate(async () => {
-			const r = await window.axe.run(document, {
-				runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
-					'wcag22aa', 'best-practice'] },
-			});
-			return {
-				violations: r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-					nodes: v.nodes.map(n => n.html).slice(0, 3) })),
-				passes: r.passes.length,
-			};
-		});
+		out.axe = await axe(page);
 		// printing: the navigation goes, the drawing and the table stay
 		await page.emulateMediaType('print');
 		out.print = await page.evaluate(() => ({
