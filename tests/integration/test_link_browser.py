@@ -25,7 +25,6 @@ database dwbrowser is dropped and created here. KEEP_TMP=1 keeps the screenshots
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -157,12 +156,7 @@ def run(t, procs, tmp):
     fp = check_page(t, s, got, item["child"], names)
     check_result(t, s, got, fp, m["to"], item["snooze"])
     check_shots(t, shots)
-    s.daemon.signal(signal.SIGTERM)
-    rc = s.daemon.wait_exit(20)
-    t.check(rc == 0 and not s.daemon.sanitizer_report(),
-            "the daemon stops cleanly with no sanitizer report",
-            s.daemon.sanitizer_report() or "\n".join(s.daemon.lines()[-20:]))
-    s.db.drop()
+    s.stop(t)
 
 
 def main():

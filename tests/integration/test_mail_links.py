@@ -29,7 +29,6 @@ dwmaillinks is dropped and created here. Standard library only.
 """
 import datetime
 import os
-import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -205,12 +204,7 @@ def run(t, procs, tmp):
     t.check(third and s.responses(third) == [] and len(s.responses()) == 2,
             "the third item's alert is untouched; two responses in all",
             repr(s.responses()))
-    s.daemon.signal(signal.SIGTERM)
-    rc = s.daemon.wait_exit(20)
-    t.check(rc == 0 and not s.daemon.sanitizer_report(),
-            "the daemon stops cleanly with no sanitizer report",
-            s.daemon.sanitizer_report() or "\n".join(s.daemon.lines()[-20:]))
-    s.db.drop()
+    s.stop(t)
 
 
 def main():

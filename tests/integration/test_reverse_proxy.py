@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -169,12 +168,7 @@ def run(t, procs, tmp):
             "the access log has the requests with [token] in place of each token, and no token",
             repr(leaked), log[-1500:])
     procs.stop(ng)
-    s.daemon.signal(signal.SIGTERM)
-    rc = s.daemon.wait_exit(20)
-    t.check(rc == 0 and not s.daemon.sanitizer_report(),
-            "the daemon stops cleanly with no sanitizer report",
-            s.daemon.sanitizer_report() or "\n".join(s.daemon.lines()[-20:]))
-    s.db.drop()
+    s.stop(t)
 
 
 def main():

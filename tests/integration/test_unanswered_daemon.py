@@ -28,7 +28,6 @@ dwunansd is dropped and created here.
 """
 import os
 import re
-import signal
 import sys
 import urllib.request
 
@@ -162,12 +161,7 @@ def run(t, procs, tmp):
                   r'stage="9m"\} (\d+)$', text, re.M)
     t.check(m and m.group(1) == "2", "/metrics counts 2 escalations of cp_neglect_duration 9m",
             m and m.group(0))
-    s.daemon.signal(signal.SIGTERM)
-    rc = s.daemon.wait_exit(20)
-    t.check(rc == 0 and not s.daemon.sanitizer_report(),
-            "the daemon stops cleanly with no sanitizer report",
-            s.daemon.sanitizer_report() or "\n".join(s.daemon.lines()[-20:]))
-    s.db.drop()
+    s.stop(t)
 
 
 def main():

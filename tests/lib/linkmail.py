@@ -14,6 +14,7 @@ import base64
 import html
 import os
 import re
+import signal
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -98,6 +99,16 @@ class Setup:
             "SELECT a.fingerprint, e.kind, e.stage, e.actor, e.via, e.reason, e.note "
             "FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) %s ORDER BY e.event_id"
             % (self.state, self.state, where))
+
+    def stop(self, t):
+        """Stops the daemon with SIGTERM: one check that it exits 0 with no sanitizer report;
+        then drops the test's database."""
+        self.daemon.signal(signal.SIGTERM)
+        rc = self.daemon.wait_exit(20)
+        t.check(rc == 0 and not self.daemon.sanitizer_report(),
+                "the daemon stops cleanly with no sanitizer report",
+                self.daemon.sanitizer_report() or "\n".join(self.daemon.lines()[-20:]))
+        self.db.drop()
 
     def snapshot(self):
         """What a response would change: every alert's response columns and every event."""
