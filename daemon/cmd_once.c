@@ -149,7 +149,8 @@ static void once_on_recorded(int ok, const char *error, const struct record_chan
 		once_deliver(run);
 		return;
 	}
-	if (unanswered_run(run->ctx, run->state, run->res->as_of, once_on_unanswered, run) < 0) {
+	if (unanswered_run(run->ctx, run->state, run->res->as_of, 0, once_on_unanswered,
+			   run) < 0) {
 		log_err(run->ctx, "escalating unanswered alerts: could not start: %s",
 			db_error(run->state));
 		/* the evaluation is recorded: its notices go out all the same */
@@ -178,7 +179,7 @@ static void once_on_migrated(int ok, const char *error, void *arg)
 		once_stop(run, 1);
 		return;
 	}
-	run->rec = record_new(run->ctx, run->state, &run->req);
+	run->rec = record_new(run->ctx, run->state, &run->req, 0);
 	if (!run->rec) {
 		log_err(run->ctx, "could not start recording: out of memory");
 		once_stop(run, 1);

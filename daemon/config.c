@@ -872,6 +872,8 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
+	cfg->email.digest_minute = 8 * 60;
+	cfg->email.urgent_delay_s = 300;
 	cfg->web.link_days = DEFAULT_LINK_DAYS;
 	set_string(ld, &cfg->web.user_header, DEFAULT_USER_HEADER);
 	cfg->calendar.region = CALENDAR_ENGLAND_AND_WALES;
@@ -1046,10 +1048,47 @@ static void check_tls_scheme(struct loader *ld, const struct config_email *e, bo
 			 tls_given ? "" : " (the default)");
 }
 
+/* Strict "HH:MM", 00:00 to 23:59: 0 and minutes after midnight, else -1. */
+static int digest_time_parse(const char *s, int *minute)
+{
+	int h, m;
+
+	if (strlen(s) != 5 || s[2] != ':')
+		return -1;
+	for (int i = 0; i < 5; i++)
+		if (i != 2 && (s[i] < '0' || s[i] > '9'))
+			return -1;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (h > 23 || m > 59)
+		return -1;
+	*minute = h * 60 + m;
+	return 0;
+}
+
+/* null: a digest after every evaluation (an authority that wants each change mailed as it is
+ * recorded, and tests that wait for mail). */
+static enum take take_digest_time(struct loader *ld, json_t *obj, int *minute)
+{
+	const char *s;
+	char got[GOT_CAP];
+	enum take t = take_string(ld, obj, "digest_time", true, SHOW_VALUE, &s);
+
+	if (t == TAKE_NULL)
+		*minute = CONFIG_DIGEST_EACH;
+	if (t != TAKE_OK || digest_time_parse(s, minute) == 0)
+		return t;
+	describe_str(s, SHOW_VALUE, got, sizeof(got));
+	fault_at(ld, "digest_time", "must be a local time \"HH:MM\" from 00:00 to 23:59, or null "
+		 "for a digest after every evaluation, got %s", got);
+	return TAKE_BAD;
+}
+
 static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 {
 	static const char *const keys[] = { "smtp_url", "tls", "from", "username", "password",
-					    "password_file", "ca_file", "verify", "send_resolved" };
+					    "password_file", "ca_file", "verify", "send_resolved",
+					    "digest_time", "urgent_delay_seconds" };
 	json_t *obj;
 	size_t mark;
 	enum take url, tls;
@@ -1078,6 +1117,8 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 	take_file(ld, obj, "ca_file", &e->ca_file);
 	take_bool(ld, obj, "verify", &e->verify_peer);
 	take_bool(ld, obj, "send_resolved", &e->send_resolved);
+	take_digest_time(ld, obj, &e->digest_minute);
+	take_int(ld, obj, "urgent_delay_seconds", 0, 86400, &e->urgent_delay_s);
 	if (e->password && e->password_file)
 		fault_at(ld, "password", "give \"password\" or \"password_file\", not both");
 	if ((e->password || e->password_file) && !e->username)

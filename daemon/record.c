@@ -9,6 +9,7 @@
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
+#include "driftwatch/digest_slot.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
 #include "driftwatch/notice.h"
@@ -42,6 +43,8 @@ struct record {
 	char as_of[11];
 	char eval_id[24];             /* record_begin.sql's evaluation_id */
 	char digest[64];
+	int hold_email;               /* people's email waits for its digest slot (not --once) */
+	struct digest_slot slot;      /* ... that slot, from the database's now */
 	char repeat[16];
 	int begun;                    /* BEGIN was sent */
 	unsigned long session;        /* the database session the transaction lives in */
@@ -203,6 +206,25 @@ static void record_on_step(struct db_conn *conn, PGresult *res, void *arg)
 		record_break(rec, "its transaction", record_pg_error(rec, res));
 }
 
+/* The database's local now places people's email in its digest slot (digest_slot.h). Answered
+ * before the evaluation's row, so before any batch is built. */
+static void record_on_now(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct record *rec = arg;
+	const char *why = NULL;
+
+	(void)conn;
+	if (record_settled(rec))
+		return;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		record_break(rec, "the time of the next digest", record_pg_error(rec, res));
+		return;
+	}
+	if (digest_slot_make(rec->ctx->cfg, rec->hold_email, PQgetvalue(res, 0, 0),
+			     PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), &rec->slot, &why) < 0)
+		record_break(rec, "the time of the next digest", why);
+}
+
 /* The lock serialises recording between daemons sharing the state schema: each diff runs on a
  * snapshot taken after the previous one committed, so no change is announced twice. BEGIN, the
  * lock and the evaluation's row go one after another; the first failure breaks the rest. */
@@ -210,6 +232,7 @@ static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 {
 	struct record *rec = arg;
 	const char *lock[1] = { rec->ctx->cfg->state_schema };
+	const char *zone[1] = { rec->ctx->cfg->timezone };
 	char scope[32];
 	const char *params[2] = { as_of, scope };
 
@@ -224,7 +247,9 @@ static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 	rec->session = db_session(rec->conn);
 	if (record_send(rec, "BEGIN", 0, NULL, record_on_step, "its transaction") < 0 ||
 	    record_send(rec, "SELECT pg_advisory_xact_lock(" ADVLOCK_RECORD_KEY ")", 1, lock,
-			record_on_step, "its lock") < 0)
+			record_on_step, "its lock") < 0 ||
+	    record_send(rec, DIGEST_SLOT_NOW_SQL, 1, zone, record_on_now,
+			"the time of the next digest") < 0)
 		return;
 	record_send(rec, rec->sql_begin, 2, params, record_on_begun, "its start");
 }
@@ -409,7 +434,7 @@ static void record_alerts(void *arg, struct eval_run *run, const struct config_r
 {
 	struct record *rec = arg;
 	char *batch;
-	const char *params[6];
+	const char *params[11];
 
 	(void)run;
 	(void)rc;
@@ -433,9 +458,10 @@ static void record_alerts(void *arg, struct eval_run *run, const struct config_r
 	params[3] = rec->repeat;
 	params[4] = rec->eval_id;
 	params[5] = record_operators(rec->ctx->cfg);
+	digest_slot_params(&rec->slot, rec->ctx->cfg, params + 6);
 	rec->in_flight++;
 	/* libpq copies the parameters, so the batch's text goes as soon as it is sent. */
-	if (record_send(rec, rec->sql_batch, 6, params, record_on_batch, "a batch of alerts") < 0) {
+	if (record_send(rec, rec->sql_batch, 11, params, record_on_batch, "a batch of alerts") < 0) {
 		free(batch);
 		return;
 	}
@@ -522,9 +548,10 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 			    const char *error)
 {
 	struct record *rec = arg;
-	const char *params[6] = { rc->def->name, rec->as_of, rec->kids, rec->eval_id,
+	const char *params[9] = { rc->def->name, rec->as_of, rec->kids, rec->eval_id,
 				  rec->ctx->cfg->email.send_resolved ? "true" : "false",
 				  rec->digest };
+	const char *held[5];
 
 	(void)run;
 	rec->owe = 1;
@@ -539,7 +566,10 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 		record_close_rule(rec);
 		return;
 	}
-	record_send(rec, rec->sql_resolve, 6, params, record_on_resolved,
+	/* a resolution is never urgent: the slot's three */
+	digest_slot_params(&rec->slot, rec->ctx->cfg, held);
+	memcpy(params + 6, held, 3 * sizeof(params[0]));
+	record_send(rec, rec->sql_resolve, 9, params, record_on_resolved,
 		    "resolving a rule's alerts");
 }
 
@@ -752,7 +782,7 @@ static char *record_stmt(const char *sql, const char *ident)
 }
 
 struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
-			  const struct eval_request *req)
+			  const struct eval_request *req, int hold_email)
 {
 	struct record *rec = calloc(1, sizeof(*rec));
 	char *ident, *repaired;
@@ -762,6 +792,7 @@ struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
 	rec->ctx = ctx;
 	rec->conn = conn;
 	rec->req = req;
+	rec->hold_email = hold_email;
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	if (ident) {
 		rec->sql_begin = record_stmt(sql_record_begin, ident);

@@ -321,7 +321,7 @@ static void service_on_recorded(int ok, const char *error, const struct record_c
 	/* Escalation follows a full evaluation only (a partial one does not know which alerts
 	 * still fire), on the state connection, which stays this evaluation's until it ends. */
 	if (!svc->req.child_ids &&
-	    unanswered_run(svc->ctx, svc->conns[CONN_STATE].db, res->as_of,
+	    unanswered_run(svc->ctx, svc->conns[CONN_STATE].db, res->as_of, 1,
 			   service_on_unanswered, svc) == 0)
 		return;
 	if (!svc->req.child_ids)
@@ -390,7 +390,7 @@ void service_start_eval(struct service *svc)
 		return;
 	service_set_activity(svc, SERVICE_EVALUATING);
 	svc->eval_term = svc->leader_changes;
-	svc->rec = record_new(svc->ctx, svc->conns[CONN_STATE].db, &svc->req);
+	svc->rec = record_new(svc->ctx, svc->conns[CONN_STATE].db, &svc->req, 1);
 	if (svc->rec)
 		record_sink(svc->rec, &sink);
 	if (svc->rec && eval_start(svc->ctx, svc->conns[CONN_EVAL].db, &svc->req, &sink,

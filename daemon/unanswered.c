@@ -11,6 +11,7 @@
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
+#include "driftwatch/digest_slot.h"
 #include "driftwatch/escalation.h"
 #include "driftwatch/log.h"
 #include "driftwatch/mailaddr.h"
@@ -30,6 +31,8 @@ struct unanswered_op {
 	char as_of[CALENDAR_DAY_LEN];
 	int32_t day;
 	char digest[64];
+	int hold_email;             /* people's email waits for its digest slot (not --once) */
+	struct digest_slot slot;    /* ... that slot, from the database's now */
 	char error[1024];
 	struct unanswered_stats st;
 	unanswered_done_cb cb;
@@ -109,15 +112,41 @@ static int unanswered_step_failed(struct unanswered_op *op, PGresult *res, const
 }
 
 static void unanswered_on_candidates(struct db_conn *conn, PGresult *res, void *arg);
+static void unanswered_on_now(struct db_conn *conn, PGresult *res, void *arg);
 
 static void unanswered_on_locked(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct unanswered_op *op = arg;
-	const char *day[1] = { op->as_of };
+	const char *zone[1] = { op->ctx->cfg->timezone };
 
 	(void)conn;
 	if (unanswered_step_failed(op, res, "its lock"))
 		return;
+	if (db_query(op->conn, DIGEST_SLOT_NOW_SQL, 1, zone, unanswered_on_now, op) < 0) {
+		unanswered_fail(op, "the time of the next digest", NULL);
+		unanswered_end(op);
+	}
+}
+
+/* The database's local now places people's email in its digest slot (digest_slot.h); then the
+ * candidates. */
+static void unanswered_on_now(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct unanswered_op *op = arg;
+	const char *day[1] = { op->as_of };
+	const char *why = NULL;
+
+	(void)conn;
+	if (unanswered_step_failed(op, res, "the time of the next digest"))
+		return;
+	if (PQntuples(res) != 1 ||
+	    digest_slot_make(op->ctx->cfg, op->hold_email, PQgetvalue(res, 0, 0),
+			     PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), &op->slot, &why) < 0) {
+		snprintf(op->error, sizeof(op->error), "escalating unanswered alerts: the time of "
+			 "the next digest: %s", why ? why : "no answer");
+		unanswered_end(op);
+		return;
+	}
 	if (db_query(op->conn, op->sql_candidates, 1, day, unanswered_on_candidates, op) < 0) {
 		unanswered_fail(op, "reading the unanswered alerts", NULL);
 		unanswered_end(op);
@@ -296,7 +325,7 @@ static void unanswered_queue_rows(struct unanswered_op *op)
 	size_t k;
 	json_t *row;
 	char *text = NULL;
-	const char *params[3];
+	const char *params[8];
 	int bad = 0;
 
 	json_array_foreach(op->rows, k, row) {
@@ -330,7 +359,8 @@ static void unanswered_queue_rows(struct unanswered_op *op)
 	params[0] = text;
 	params[1] = op->as_of;
 	params[2] = op->digest;
-	if (db_query(op->conn, op->sql_queue, 3, params, unanswered_on_queued, op) < 0) {
+	digest_slot_params(&op->slot, op->ctx->cfg, params + 3);
+	if (db_query(op->conn, op->sql_queue, 8, params, unanswered_on_queued, op) < 0) {
 		unanswered_fail(op, "queueing its notices", NULL);
 		unanswered_end(op);
 	}
@@ -501,7 +531,7 @@ static void unanswered_on_candidates(struct db_conn *conn, PGresult *res, void *
 }
 
 int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
-		   unanswered_done_cb cb, void *arg)
+		   int hold_email, unanswered_done_cb cb, void *arg)
 {
 	struct unanswered_op *op = calloc(1, sizeof(*op));
 	char *ident;
@@ -512,6 +542,7 @@ int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
 	op->conn = conn;
 	op->cb = cb;
 	op->arg = arg;
+	op->hold_email = hold_email;
 	snprintf(op->as_of, sizeof(op->as_of), "%s", as_of);
 	/* one digest per person per escalation pass, as recording has per evaluation */
 	snprintf(op->digest, sizeof(op->digest), "%s-%lld-unanswered", as_of,

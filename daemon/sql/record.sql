@@ -10,13 +10,18 @@
 --            now by the episode's first plan), or null; and team_id, the team of the worker of
 --            the child's open allocation, or null (stored as it is at every evaluation)
 -- $2 date    T
--- $3 text    the digest key: one email per person per evaluation (and one message per channel
---            for a Teams or Slack webhook, chat.h)
+-- $3 text    the evaluation's digest key: one message per channel for a Teams or Slack webhook
+--            (chat.h), one report digest to the operators, and one email per person when email
+--            is not held ($7 NULL)
 -- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
 --            this many days without a notice (0: never)
 -- $5 bigint  the evaluation (record_begin.sql): every alert of the batch is marked seen by it
 -- $6 text    the operators' address, or NULL: told once of each address in the case data that
 --            cannot be used (alert.c marks the recipient entry that fell back for it)
+-- $7..$11    where a person's email notice waits (digest_slot.h), all NULL when nothing waits
+--            (--once, email.digest_time null): $7 text the slot's digest key, $8 timestamp its
+--            local wall clock, $9 text the zone, $10 text the urgent window's key, $11 bigint
+--            its end (epoch). Webhooks and the operators' reports are never held.
 WITH cur AS (
     SELECT *
       FROM jsonb_to_recordset($1::jsonb) AS c(fingerprint text, rule text, child_id text,
@@ -125,16 +130,24 @@ told AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key, notice)
+           type, payload, digest_key, notice, next_attempt_at)
     SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            -- A reminder is the alert still firing: receivers know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
            t.payload || jsonb_build_object('status', 'firing'),
-           $3::text, d.notice
+           w.digest_key, d.notice, w.due
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
            role text, notice jsonb)
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN d.channel <> 'email' OR $7::text IS NULL THEN $3::text
+                       WHEN (d.notice ->> 'urgent')::boolean THEN $10::text
+                       ELSE $7::text END AS digest_key,
+                  CASE WHEN d.channel <> 'email' OR $7::text IS NULL THEN now()
+                       WHEN (d.notice ->> 'urgent')::boolean THEN to_timestamp($11::bigint)
+                       ELSE $8::timestamp AT TIME ZONE $9::text END AS due
+          ) w
      WHERE d.destination IS NOT NULL
        -- a snoozed alert is not news when only its facts change; a new stage still is
        AND NOT (t.kind = 'updated' AND t.snoozed)

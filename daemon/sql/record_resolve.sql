@@ -7,7 +7,10 @@
 -- $3 text[]  the children evaluated, or NULL for everyone
 -- $4 bigint  the evaluation
 -- $5 boolean send resolved notices by email
--- $6 text    the digest key
+-- $6 text    the evaluation's digest key (webhooks; email when $7 is NULL)
+-- $7 text    the digest slot's key, $8 timestamp its local wall clock, $9 text the zone
+--            (digest_slot.h); NULL: email goes now. A resolution is good news, never urgent:
+--            it waits for the slot.
 WITH resolved AS (
     UPDATE @state@.alerts a
        SET status = 'resolved', last_changed_on = $2::date,
@@ -26,12 +29,17 @@ events AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key, notice)
+           type, payload, digest_key, notice, next_attempt_at)
     -- The words kept with the alert's destinations when it was last recorded (NULL for an
     -- alert recorded before notices kept their words).
     SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            e.event_id, e.alert_id, d.channel, d.destination, d.role, 'alert.resolved',
-           r.payload, $6::text, d.notice
+           r.payload,
+           CASE WHEN d.channel = 'email' AND $7::text IS NOT NULL THEN $7::text
+                ELSE $6::text END,
+           d.notice,
+           CASE WHEN d.channel = 'email' AND $7::text IS NOT NULL
+                THEN $8::timestamp AT TIME ZONE $9::text ELSE now() END
       FROM events e JOIN resolved r ON r.alert_id = e.alert_id
      CROSS JOIN LATERAL jsonb_to_recordset(r.destinations) AS d(channel text, destination text,
            role text, notice jsonb)

@@ -5,7 +5,10 @@
 -- $1 jsonb  [{alert_id, stage, stage_since, working_days, also: [{channel, destination, role}],
 --            unresolved: [{role, why}]}]
 -- $2 date   T
--- $3 text   the digest key: one email per person per evaluation
+-- $3 text   the pass's digest key (webhooks; email when $4 is NULL)
+-- $4..$8    where a person's email notice waits, as record.sql's $7..$11 (digest_slot.h): the
+--           slot's key, its local wall clock, the zone, the urgent window's key and end; all
+--           NULL: email goes now. An urgent stage's escalation is urgent too.
 WITH due AS (
     SELECT d.*, a.rule, a.payload, a.destinations
       FROM jsonb_to_recordset($1::jsonb) AS d(alert_id bigint, stage text, stage_since date,
@@ -61,17 +64,26 @@ dest AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key, notice)
+           type, payload, digest_key, notice, next_attempt_at)
     SELECT 'msg_' || t.event_id || '_' || left(md5(t.channel || ' ' || t.destination), 12),
            t.event_id, t.alert_id, t.channel, t.destination, t.role, 'alert.unanswered',
            t.payload || jsonb_build_object('status', 'firing',
                'unanswered', jsonb_build_object('working_days', t.working_days,
                                                 'stage_since', t.stage_since)),
-           $3::text,
+           w.digest_key,
            CASE WHEN t.notice IS NOT NULL THEN t.notice || jsonb_build_object('update',
                format('Not answered in %s working days; now also sent to %s.',
-                      t.working_days, t.words)) END
+                      t.working_days, t.words)) END,
+           w.due
       FROM dest t
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN t.channel <> 'email' OR $4::text IS NULL THEN $3::text
+                       WHEN (t.notice ->> 'urgent')::boolean THEN $7::text
+                       ELSE $4::text END AS digest_key,
+                  CASE WHEN t.channel <> 'email' OR $4::text IS NULL THEN now()
+                       WHEN (t.notice ->> 'urgent')::boolean THEN to_timestamp($8::bigint)
+                       ELSE $5::timestamp AT TIME ZONE $6::text END AS due
+          ) w
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING channel
 )

@@ -40,7 +40,13 @@ struct config_email {
 	char *ca_file;
 	bool verify_peer;      /* "verify": default true */
 	bool send_resolved;    /* "send_resolved": default false */
+	/* "digest_time": "HH:MM" local (cfg->timezone), default "08:00", as minutes after
+	 * midnight; CONFIG_DIGEST_EACH (null) sends a digest after every evaluation. */
+	int digest_minute;
+	int urgent_delay_s;    /* "urgent_delay_seconds": default 300 */
 };
+
+#define CONFIG_DIGEST_EACH (-1)
 
 struct config_rule {
 	const struct rule_def *def; /* the registry entry this configures */

@@ -27,10 +27,11 @@ typedef void (*record_done_cb)(int ok, const char *error, const struct record_ch
  * rule inside a savepoint of its own. A rule's alerts are diffed against the stored ones as they
  * arrive, a batch at a time; once the rule has run to its end, what it no longer yields
  * resolves; a rule that failed changes nothing. req names the children evaluated (all when it
- * names none: only they can resolve) and must live until the callback. NULL when out of
- * memory. */
+ * names none: only they can resolve) and must live until the callback. With hold_email (the
+ * daemon), people's email notices wait in the outbox for their digest slot or urgent window
+ * (digest_slot.h); without (--once), every notice is due at once. NULL when out of memory. */
 struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
-			  const struct eval_request *req);
+			  const struct eval_request *req, int hold_email);
 
 /* The sink to give eval_start for this recording. */
 void record_sink(struct record *rec, struct eval_sink *sink);

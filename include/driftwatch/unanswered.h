@@ -29,9 +29,11 @@ typedef void (*unanswered_done_cb)(int ok, const char *error, const struct unans
  * unreadable case data sends it to head_of_service, the event saying why). The day each is
  * due is worked out in C, not SQL: the calendar (bank holidays by rule, substitute days,
  * closures) is the one --check-config and the unit tests check, and only the few unanswered
- * stages need it. Returns 0 when started, -1 when it could not be (cb never runs).
+ * stages need it. With hold_email (the daemon), people's email notices wait for their digest
+ * slot or urgent window (digest_slot.h); without (--once) they are due at once. Returns 0 when
+ * started, -1 when it could not be (cb never runs).
  */
 int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
-		   unanswered_done_cb cb, void *arg);
+		   int hold_email, unanswered_done_cb cb, void *arg);
 
 #endif

@@ -75,7 +75,7 @@ def run(t, procs, tmp):
         "timezone": "Europe/London",
         "link_template": "https://lcs.example/person/{child_id}",
         "addresses": lib.addresses(),
-        "email": lib.email_conf(smtp.port, ca, pwfile),
+        "email": lib.email_conf(smtp.port, ca, pwfile, digest_time=None),
         "webhooks": [{"url": hooks.url("/hook"), "secret": lib.new_secret()}],
         "http": {"listen": "127.0.0.1:%d" % http_port}})
     r = subprocess.run([hostile.DAEMON, "-c", cfg, "--install-triggers"], capture_output=True,

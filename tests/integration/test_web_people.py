@@ -98,7 +98,8 @@ def run(t, procs, tmp):
     cfg = lib.write_config(tmp, "people", {
         "database": {"conninfo": db.conninfo("dw-people"), "state_schema": S},
         "timezone": "Europe/London", "addresses": lib.addresses(),
-        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp)),
+        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp),
+                                digest_time=None),
         "http": {"listen": None},
         "evaluation": {"interval_seconds": 10},
         "web": {"listen": "127.0.0.1:%d" % port, "api_tokens_file": tf,

@@ -337,11 +337,16 @@ def addresses():
             "operators": "it-ops@la.example"}
 
 
-def email_conf(smtp_port, ca, pwfile, send_resolved=False):
-    return {"smtp_url": "smtp://127.0.0.1:%d" % smtp_port, "tls": "starttls",
+def email_conf(smtp_port, ca, pwfile, send_resolved=False, **extra):
+    """The email section for the test's SMTP server; extra adds keys. A test that runs the
+    daemon and waits for mail passes digest_time=None (a digest after every evaluation): the
+    default holds people's mail for 08:00 on the next working day."""
+    conf = {"smtp_url": "smtp://127.0.0.1:%d" % smtp_port, "tls": "starttls",
             "from": "driftwatch@la.example", "username": SmtpServer.USER,
             "password_file": pwfile, "ca_file": os.path.join(ca, "ca.pem"),
             "send_resolved": send_resolved}
+    conf.update(extra)
+    return conf
 
 
 def make_tmp(name):

@@ -54,7 +54,8 @@ class Setup:
         conf = {
             "database": {"conninfo": self.db.conninfo("dw-" + name), "state_schema": name},
             "timezone": "Europe/London", "addresses": lib.addresses(),
-            "email": lib.email_conf(self.smtp.port, ca, lib.SmtpServer.password_file(tmp)),
+            "email": lib.email_conf(self.smtp.port, ca, lib.SmtpServer.password_file(tmp),
+                                    digest_time=None),
             "http": {"listen": "127.0.0.1:%d" % self.http_port},
             "web": {"listen": "127.0.0.1:%d" % self.web_port, "public_url": self.public,
                     "link_secret_file": secret_file, "link_days": 14}}

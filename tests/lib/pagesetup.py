@@ -78,7 +78,8 @@ class Setup:
         cfg = lib.write_config(tmp, name, {
             "database": {"conninfo": self.db.conninfo("dw-" + name), "state_schema": name},
             "timezone": "Europe/London", "addresses": lib.addresses(),
-            "email": lib.email_conf(self.smtp.port, ca, lib.SmtpServer.password_file(tmp)),
+            "email": lib.email_conf(self.smtp.port, ca, lib.SmtpServer.password_file(tmp),
+                                    digest_time=None),
             "http": {"listen": None},
             "evaluation": {"interval_seconds": 3600},
             "web": {"listen": "127.0.0.1:%d" % self.port, "public_url": self.base,

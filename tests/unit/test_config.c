@@ -256,6 +256,8 @@ static void test_defaults(void)
 	tap_int(r.cfg.email.tls, CONFIG_TLS_STARTTLS, "default email.tls");
 	tap_ok(r.cfg.email.verify_peer, "default email.verify is true");
 	tap_ok(!r.cfg.email.send_resolved, "default email.send_resolved is false");
+	tap_int(r.cfg.email.digest_minute, 8 * 60, "default email.digest_time is 08:00");
+	tap_int(r.cfg.email.urgent_delay_s, 300, "default email.urgent_delay_seconds is 300");
 	tap_ok(r.cfg.n_webhooks == 0 && r.cfg.webhooks == NULL, "no webhooks by default");
 	tap_str(r.cfg.team_webhook_secret_file, NULL, "default team_webhook_secret_file");
 	tap_str(r.cfg.http_listen, "127.0.0.1:9480", "default http.listen");
@@ -300,7 +302,8 @@ static void test_full(void)
 		     "'email': {'smtp_url': 'smtps://mail.la.example:465', 'tls': 'implicit', "
 		     "  'from': 'driftwatch@la.example', 'username': 'dw', "
 		     "  'password_file': '/run/credentials/pw', 'ca_file': '/etc/ssl/la.pem', "
-		     "  'verify': false, 'send_resolved': true}, "
+		     "  'verify': false, 'send_resolved': true, 'digest_time': '17:45', "
+		     "  'urgent_delay_seconds': 60}, "
 		     "'webhooks': [{'url': 'https://hooks.la.example/a', 'secret': 'whsec_" B64_24 "', "
 		     "  'rules': ['cp_neglect_duration', 'worker_change']}, "
 		     "  {'url': 'http://127.0.0.1:8080/b', 'secret_file': '/run/credentials/hook'}], "
@@ -333,6 +336,8 @@ static void test_full(void)
 	tap_str(r.cfg.email.ca_file, "/etc/ssl/la.pem", "email.ca_file is read");
 	tap_ok(!r.cfg.email.verify_peer, "email.verify is read");
 	tap_ok(r.cfg.email.send_resolved, "email.send_resolved is read");
+	tap_int(r.cfg.email.digest_minute, 17 * 60 + 45, "email.digest_time is read");
+	tap_int(r.cfg.email.urgent_delay_s, 60, "email.urgent_delay_seconds is read");
 	tap_int(r.cfg.n_webhooks, 2, "two webhooks");
 	if (r.cfg.n_webhooks == 2) {
 		tap_str(r.cfg.webhooks[0].url, "https://hooks.la.example/a", "webhook url is read");
@@ -417,6 +422,22 @@ static void test_wrong_types(void)
 		  NAME ": email.verify: must be true or false, got \"yes\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'send_resolved': 1}",
 		  NAME ": email.send_resolved: must be true or false, got 1" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_time': '8:00'}",
+		  NAME ": email.digest_time: must be a local time \"HH:MM\" from 00:00 to 23:59, or "
+		       "null for a digest after every evaluation, got \"8:00\"" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_time': '24:00'}",
+		  NAME ": email.digest_time: must be a local time \"HH:MM\" from 00:00 to 23:59, or "
+		       "null for a digest after every evaluation, got \"24:00\"" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_time': '07:60'}",
+		  NAME ": email.digest_time: must be a local time \"HH:MM\" from 00:00 to 23:59, or "
+		       "null for a digest after every evaluation, got \"07:60\"" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_time': 800}",
+		  NAME ": email.digest_time: must be a non-empty string or null, got 800" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'urgent_delay_seconds': -1}",
+		  NAME ": email.urgent_delay_seconds: must be an integer from 0 to 86400, got -1" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'urgent_delay_seconds': '300'}",
+		  NAME ": email.urgent_delay_seconds: must be an integer from 0 to 86400, got "
+		       "\"300\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'tls': 1}",
 		  NAME ": email.tls: must be a non-empty string, got 1" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': ['u']}",
@@ -601,6 +622,19 @@ static void test_good_values(void)
 	run_with(&r, "'email': null");
 	tap_ok(r.rc == 0 && !r.cfg.email.enabled, "email null is no email");
 	run_free(&r);
+	run_with(&r, "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_time': null, "
+		 "'urgent_delay_seconds': 0}");
+	tap_ok(r.rc == 0 && r.cfg.email.digest_minute == CONFIG_DIGEST_EACH,
+	       "email.digest_time null is a digest after every evaluation");
+	tap_int(r.cfg.email.urgent_delay_s, 0, "email.urgent_delay_seconds 0 is read");
+	run_free(&r);
+	run_with(&r, "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_time': '00:00'}");
+	tap_ok(r.rc == 0 && r.cfg.email.digest_minute == 0, "email.digest_time 00:00 is read");
+	run_free(&r);
+	run_with(&r, "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_time': '23:59'}");
+	tap_ok(r.rc == 0 && r.cfg.email.digest_minute == 23 * 60 + 59,
+	       "email.digest_time 23:59 is read");
+	run_free(&r);
 }
 
 static void test_unknown_keys(void)
@@ -620,7 +654,8 @@ static void test_unknown_keys(void)
 		     NAME ": evaluation.interval: unknown key (expected one of: interval_seconds, takeover_seconds)");
 	expect_fault("'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'port': 25}",
 		     NAME ": email.port: unknown key (expected one of: smtp_url, tls, from, "
-			  "username, password, password_file, ca_file, verify, send_resolved)");
+			  "username, password, password_file, ca_file, verify, send_resolved, "
+			  "digest_time, urgent_delay_seconds)");
 	expect_fault("'webhooks': [{'url': 'https://x', 'secret_file': '/s', 'header': 'h'}]",
 		     NAME ": webhooks[0].header: unknown key (expected one of: url, secret, "
 			  "secret_file, rules, format)");
