@@ -872,6 +872,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
+	cfg->email.digest_max_items = 25;
 	cfg->web.link_days = DEFAULT_LINK_DAYS;
 	set_string(ld, &cfg->web.user_header, DEFAULT_USER_HEADER);
 	cfg->calendar.region = CALENDAR_ENGLAND_AND_WALES;
@@ -1049,7 +1050,8 @@ static void check_tls_scheme(struct loader *ld, const struct config_email *e, bo
 static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 {
 	static const char *const keys[] = { "smtp_url", "tls", "from", "username", "password",
-					    "password_file", "ca_file", "verify", "send_resolved" };
+					    "password_file", "ca_file", "verify", "send_resolved",
+					    "digest_max_items" };
 	json_t *obj;
 	size_t mark;
 	enum take url, tls;
@@ -1078,6 +1080,7 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 	take_file(ld, obj, "ca_file", &e->ca_file);
 	take_bool(ld, obj, "verify", &e->verify_peer);
 	take_bool(ld, obj, "send_resolved", &e->send_resolved);
+	take_int(ld, obj, "digest_max_items", 1, 100000, &e->digest_max_items);
 	if (e->password && e->password_file)
 		fault_at(ld, "password", "give \"password\" or \"password_file\", not both");
 	if ((e->password || e->password_file) && !e->username)

@@ -40,6 +40,9 @@ struct config_email {
 	char *ca_file;
 	bool verify_peer;      /* "verify": default true */
 	bool send_resolved;    /* "send_resolved": default false */
+	/* "digest_max_items": more new items than this in one digest, and it is a summary
+	 * (issue 16); default 25 */
+	int digest_max_items;
 };
 
 struct config_rule {

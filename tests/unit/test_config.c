@@ -256,6 +256,7 @@ static void test_defaults(void)
 	tap_int(r.cfg.email.tls, CONFIG_TLS_STARTTLS, "default email.tls");
 	tap_ok(r.cfg.email.verify_peer, "default email.verify is true");
 	tap_ok(!r.cfg.email.send_resolved, "default email.send_resolved is false");
+	tap_int(r.cfg.email.digest_max_items, 25, "default email.digest_max_items is 25");
 	tap_ok(r.cfg.n_webhooks == 0 && r.cfg.webhooks == NULL, "no webhooks by default");
 	tap_str(r.cfg.team_webhook_secret_file, NULL, "default team_webhook_secret_file");
 	tap_str(r.cfg.http_listen, "127.0.0.1:9480", "default http.listen");
@@ -417,6 +418,8 @@ static void test_wrong_types(void)
 		  NAME ": email.verify: must be true or false, got \"yes\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'send_resolved': 1}",
 		  NAME ": email.send_resolved: must be true or false, got 1" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_max_items': 0}",
+		  NAME ": email.digest_max_items: must be an integer from 1 to 100000, got 0" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'tls': 1}",
 		  NAME ": email.tls: must be a non-empty string, got 1" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': ['u']}",
@@ -620,7 +623,8 @@ static void test_unknown_keys(void)
 		     NAME ": evaluation.interval: unknown key (expected one of: interval_seconds, takeover_seconds)");
 	expect_fault("'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'port': 25}",
 		     NAME ": email.port: unknown key (expected one of: smtp_url, tls, from, "
-			  "username, password, password_file, ca_file, verify, send_resolved)");
+			  "username, password, password_file, ca_file, verify, send_resolved, "
+			  "digest_max_items)");
 	expect_fault("'webhooks': [{'url': 'https://x', 'secret_file': '/s', 'header': 'h'}]",
 		     NAME ": webhooks[0].header: unknown key (expected one of: url, secret, "
 			  "secret_file, rules, format)");
