@@ -874,6 +874,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->email.verify_peer = true;
 	cfg->email.digest_minute = 8 * 60;
 	cfg->email.urgent_delay_s = 300;
+	cfg->email.digest_max_items = 25;
 	cfg->web.link_days = DEFAULT_LINK_DAYS;
 	set_string(ld, &cfg->web.user_header, DEFAULT_USER_HEADER);
 	cfg->calendar.region = CALENDAR_ENGLAND_AND_WALES;
@@ -1088,7 +1089,8 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 {
 	static const char *const keys[] = { "smtp_url", "tls", "from", "username", "password",
 					    "password_file", "ca_file", "verify", "send_resolved",
-					    "digest_time", "urgent_delay_seconds" };
+					    "digest_time", "urgent_delay_seconds",
+					    "digest_max_items" };
 	json_t *obj;
 	size_t mark;
 	enum take url, tls;
@@ -1119,6 +1121,7 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 	take_bool(ld, obj, "send_resolved", &e->send_resolved);
 	take_digest_time(ld, obj, &e->digest_minute);
 	take_int(ld, obj, "urgent_delay_seconds", 0, 86400, &e->urgent_delay_s);
+	take_int(ld, obj, "digest_max_items", 1, 100000, &e->digest_max_items);
 	if (e->password && e->password_file)
 		fault_at(ld, "password", "give \"password\" or \"password_file\", not both");
 	if ((e->password || e->password_file) && !e->username)

@@ -857,6 +857,8 @@ static json_t *deliver_ops_alert(const json_t *payload)
 			 json_object_get(alert, "subject_id"), "summary", summary, "facts");
 }
 
+static const char *deliver_pages_url(const struct deliver *d);
+
 static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *rows, size_t n)
 {
 	const char *to = PQgetvalue(res, rows[0], CL_DEST);
@@ -866,6 +868,7 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 	json_t **words = calloc(n, sizeof(*words));
 	char err[512] = "out of memory composing the digest";
 	struct noticelinks nl;
+	struct mail_options opts;
 	size_t ok = 0;
 
 	if (!job || !notices || !alerts || !words)
@@ -899,9 +902,12 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 		notices[ok].key = PQgetvalue(res, r, CL_KEY);
 		ok++;
 	}
-	if (ok == n && mail_compose_links(d->ctx->cfg->email.from, to, time(NULL),
-					  deliver_noticelinks(d, &nl), notices, n, &job->msg, err,
-					  sizeof(err)) == 0 && (job->to = strdup(to)) != NULL) {
+	opts.links = deliver_noticelinks(d, &nl);
+	opts.pages_url = deliver_pages_url(d);
+	opts.max_items = (size_t)d->ctx->cfg->email.digest_max_items;
+	if (ok == n && mail_compose_with(d->ctx->cfg->email.from, to, time(NULL), &opts, notices,
+					 n, &job->msg, err, sizeof(err)) == 0 &&
+	    (job->to = strdup(to)) != NULL) {
 		deliver_enqueue(d, job);
 		goto out;
 	}

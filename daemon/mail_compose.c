@@ -12,6 +12,7 @@
 #include "driftwatch/mail.h"
 #include "driftwatch/mailaddr.h"
 #include "driftwatch/noticelinks.h"
+#include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
 #define MAIL_LINE_MAX 76       /* RFC 2045 and 2047: encoded lines stay within this */
@@ -135,17 +136,58 @@ static void mail_append_label(struct strbuf *out, const struct mail_notice *n, s
 
 /* ---- the notices in reading order ---- */
 
+/* The sections of a digest, in reading order: first the seriousness each notice's rule declared
+ * for its stage (rule.h, enum rule_seriousness: 1 to 5), then notices recorded before notices
+ * carried it, then resolutions (good news, last), then driftwatch's reports on itself. */
+enum mail_section {
+	MAIL_SEC_OTHER = RULE_SERIOUS_DRIFT + 1, MAIL_SEC_RESOLVED, MAIL_SEC_REPORTS
+};
+#define MAIL_N_SECTIONS (MAIL_SEC_REPORTS + 1)
+
+static const char *const mail_section_titles[MAIL_N_SECTIONS] = {
+	[RULE_SERIOUS_ESCALATION] = "CP escalations",
+	[RULE_SERIOUS_RETURN] = "Returns to a plan and re-referral cycles",
+	[RULE_SERIOUS_MISSED] = "Children not brought to appointments",
+	[RULE_SERIOUS_HANDOVER] = "Handovers to a new worker",
+	[RULE_SERIOUS_DRIFT] = "Drift: plan durations and worker churn",
+	[MAIL_SEC_OTHER] = "Other changes",
+	[MAIL_SEC_RESOLVED] = "Good news: no longer a concern",
+	[MAIL_SEC_REPORTS] = "About driftwatch itself",
+};
+
+/* A mark at the left of each section's heading in the HTML part: colour that reads on a light
+ * and on a dark background alike, never the only sign (the heading says it in words). */
+static const char *const mail_section_colours[MAIL_N_SECTIONS] = {
+	[RULE_SERIOUS_ESCALATION] = "#d32f2f", [RULE_SERIOUS_RETURN] = "#e65100",
+	[RULE_SERIOUS_MISSED] = "#b8860b", [RULE_SERIOUS_HANDOVER] = "#1e88e5",
+	[RULE_SERIOUS_DRIFT] = "#7e57c2", [MAIL_SEC_OTHER] = "#808080",
+	[MAIL_SEC_RESOLVED] = "#2e7d32", [MAIL_SEC_REPORTS] = "#808080",
+};
+
 struct mail_item {
 	const struct mail_notice *n;
 	int kind;
+	int section;
+	int urgent;          /* the rule declared this stage urgent, and there is something to do */
 	char *label;         /* singular label, for the headings and grouping */
 };
 
-struct mail_digest {
-	struct mail_item *items;
+/* One entry of a digest: items[first .. first + n), siblings of one family (the same rule,
+ * stage and kind) when n > 1. */
+struct mail_entry {
+	size_t first;
 	size_t n;
-	const char *to;      /* the person it goes to */
-	const struct noticelinks *links; /* NULL: no links (as before links existed) */
+};
+
+struct mail_digest {
+	struct mail_item *items;     /* in reading order, siblings next to each other */
+	size_t n;
+	struct mail_entry *entries;
+	size_t n_entries;
+	size_t n_full;               /* entries shown in full; the rest only counted (the cap) */
+	size_t fresh;                /* items that are news about a child, not a resolution */
+	const char *to;              /* the person it goes to */
+	const struct mail_options *o;
 };
 
 static void mail_digest_free(struct mail_digest *d)
@@ -153,36 +195,146 @@ static void mail_digest_free(struct mail_digest *d)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->items[i].label);
 	free(d->items);
+	free(d->entries);
 	d->items = NULL;
-	d->n = 0;
+	d->entries = NULL;
+	d->n = d->n_entries = 0;
+}
+
+static int mail_section_of(const struct mail_notice *n, int kind)
+{
+	json_int_t s = json_integer_value(json_object_get(n->notice, "seriousness"));
+
+	if (mail_kind_report(kind))
+		return MAIL_SEC_REPORTS;
+	if (kind == MAIL_KIND_RESOLVED)
+		return MAIL_SEC_RESOLVED;
+	if (s >= RULE_SERIOUS_ESCALATION && s <= RULE_SERIOUS_DRIFT)
+		return (int)s;
+	return MAIL_SEC_OTHER;
+}
+
+static int mail_item_fill(struct mail_item *it, const struct mail_notice *n, int kind)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	mail_append_label(&sb, n, 1);
+	it->n = n;
+	it->kind = kind;
+	it->section = mail_section_of(n, kind);
+	it->urgent = it->section < MAIL_SEC_RESOLVED &&
+		     json_is_true(json_object_get(n->notice, "urgent"));
+	it->label = strbuf_take(&sb);
+	return it->label ? 0 : -1;
+}
+
+/* Whether b is a sibling of a in one entry: one family, one rule, one stage, one kind of news. */
+static int mail_siblings(const struct mail_item *a, const struct mail_item *b)
+{
+	const char *fa = mail_alert_str(a->n->alert, "family_id");
+	const char *fb = mail_alert_str(b->n->alert, "family_id");
+	const char *ra = mail_alert_str(a->n->alert, "rule");
+	const char *rb = mail_alert_str(b->n->alert, "rule");
+	const char *sa = mail_alert_str(a->n->alert, "stage");
+	const char *sb = mail_alert_str(b->n->alert, "stage");
+
+	/* an update or an unanswered stage says what it is about in its own words, per child */
+	if (!fa || !fb || !ra || !rb || a->kind != b->kind || a->section != b->section ||
+	    (a->kind != MAIL_KIND_FIRING && a->kind != MAIL_KIND_ESCALATED &&
+	     a->kind != MAIL_KIND_RESOLVED))
+		return 0;
+	return strcmp(fa, fb) == 0 && strcmp(ra, rb) == 0 &&
+	       strcmp(sa ? sa : "", sb ? sb : "") == 0;
+}
+
+/* Reading order: by section, then by kind (a stage nobody answered, an escalation, new, updated),
+ * each in the order given; then siblings pulled up next to the first of their family. */
+static int mail_digest_order(struct mail_digest *d, struct mail_item *sorted, size_t n)
+{
+	char *used = calloc(n, 1);
+	size_t at = 0;
+
+	d->entries = calloc(n, sizeof(*d->entries));
+	if (!used || !d->entries) {
+		free(used);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mail_entry *e;
+
+		if (used[i])
+			continue;
+		e = &d->entries[d->n_entries++];
+		e->first = at;
+		for (size_t j = i; j < n; j++) {
+			if (used[j] || (j != i && !mail_siblings(&sorted[i], &sorted[j])))
+				continue;
+			used[j] = 1;
+			d->items[at++] = sorted[j];
+			e->n++;
+		}
+	}
+	free(used);
+	return 0;
+}
+
+/* How many entries are shown in full: all, unless the person's new items pass the cap; then the
+ * most serious entries up to the cap (always at least one). */
+static size_t mail_digest_full(const struct mail_digest *d)
+{
+	size_t max = d->o ? d->o->max_items : 0;
+	size_t shown = 0, e;
+
+	if (max == 0 || d->fresh <= max)
+		return d->n_entries;
+	for (e = 0; e < d->n_entries; e++) {
+		if (e > 0 && shown + d->entries[e].n > max)
+			break;
+		shown += d->entries[e].n;
+	}
+	return e;
 }
 
 static int mail_digest_build(const struct mail_notice *notices, size_t n, struct mail_digest *d,
 			     char *err, size_t errsz)
 {
+	struct mail_item *sorted = calloc(n, sizeof(*sorted));
 	size_t at = 0;
+	int rc = 0;
 
 	d->n = 0;
 	d->items = calloc(n, sizeof(*d->items));
-	if (!d->items)
+	if (!d->items || !sorted) {
+		free(sorted);
 		return errmsg_set(err, errsz, "out of memory");
-	/* a stable order by kind: escalations are what a reader must see first */
-	for (int k = 0; k < MAIL_N_KINDS; k++) {
-		for (size_t i = 0; i < n; i++) {
-			struct strbuf sb;
+	}
+	for (int s = 1; s < MAIL_N_SECTIONS; s++) {
+		for (int k = 0; k < MAIL_N_KINDS; k++) {
+			for (size_t i = 0; i < n; i++) {
+				int kind = mail_kind_of(notices[i].type);
 
-			if (mail_kind_of(notices[i].type) != k)
-				continue;
-			strbuf_init(&sb);
-			mail_append_label(&sb, &notices[i], 1);
-			d->items[at].n = &notices[i];
-			d->items[at].kind = k;
-			d->items[at].label = strbuf_take(&sb);
-			d->n = ++at;
-			if (!d->items[at - 1].label)
-				return errmsg_set(err, errsz, "out of memory");
+				if (kind != k || mail_section_of(&notices[i], kind) != s)
+					continue;
+				if (mail_item_fill(&sorted[at++], &notices[i], kind) < 0)
+					rc = -1;
+			}
 		}
 	}
+	/* every item is in sorted now (labels freed through d->items once ordered) */
+	if (rc == 0 && mail_digest_order(d, sorted, at) < 0)
+		rc = -1;
+	if (rc < 0) {
+		for (size_t i = 0; i < at; i++)
+			free(sorted[i].label);
+		free(sorted);
+		return errmsg_set(err, errsz, "out of memory");
+	}
+	d->n = at;
+	for (size_t i = 0; i < d->n; i++)
+		d->fresh += d->items[i].section < MAIL_SEC_RESOLVED;
+	d->n_full = mail_digest_full(d);
+	free(sorted);
 	return 0;
 }
 
@@ -233,36 +385,79 @@ static const char *mail_subject_suffix(int kind)
 	return "";
 }
 
-/* "3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought" */
-static char *mail_subject(const struct mail_digest *d)
+/* Items counted under one label: the first of them, and how many. */
+struct mail_count {
+	size_t first;
+	size_t n;
+};
+
+/* The items of d for which keep() holds, counted by label (a resolution, or a stage nobody
+ * answered, is a group of its own), in reading order. *n_out groups; NULL when out of memory. */
+static struct mail_count *mail_counts(const struct mail_digest *d,
+				      int (*keep)(const struct mail_item *it), size_t *n_out)
 {
-	struct strbuf sb;
+	struct mail_count *c = calloc(d->n ? d->n : 1, sizeof(*c));
 	char *done = calloc(d->n ? d->n : 1, 1);
 
-	if (!done)
+	*n_out = 0;
+	if (!c || !done) {
+		free(c);
+		free(done);
 		return NULL;
-	strbuf_init(&sb);
-	mail_subject_head(&sb, d);
-	for (size_t i = 0, groups = 0; i < d->n; i++) {
-		size_t count = 0;
+	}
+	for (size_t i = 0; i < d->n; i++) {
 		const char *suffix = mail_subject_suffix(d->items[i].kind);
 
-		if (done[i] || d->items[i].kind == MAIL_KIND_FAILED)
+		if (done[i] || !keep(&d->items[i]))
 			continue;
-		/* the same label counts once per group; a resolution, or a stage nobody answered, is
-		 * a group of its own */
+		c[*n_out].first = i;
 		for (size_t j = i; j < d->n; j++) {
-			if (done[j] || strcmp(d->items[j].label, d->items[i].label) != 0 ||
+			if (done[j] || !keep(&d->items[j]) ||
+			    strcmp(d->items[j].label, d->items[i].label) != 0 ||
 			    mail_subject_suffix(d->items[j].kind) != suffix)
 				continue;
 			done[j] = 1;
-			count++;
+			c[*n_out].n++;
 		}
-		strbuf_printf(&sb, "%s %zu ", groups++ ? "," : ":", count);
-		mail_append_label(&sb, d->items[i].n, count);
-		strbuf_append(&sb, suffix);
+		(*n_out)++;
 	}
 	free(done);
+	return c;
+}
+
+static int mail_keep_subject(const struct mail_item *it)
+{
+	return it->kind != MAIL_KIND_FAILED;
+}
+
+/* "3 CP plans at 9 months", "1 CP escalation at 15 months resolved" */
+static void mail_count_words(struct strbuf *sb, const struct mail_digest *d,
+			     const struct mail_count *c)
+{
+	const struct mail_item *it = &d->items[c->first];
+
+	strbuf_printf(sb, "%zu ", c->n);
+	mail_append_label(sb, it->n, c->n);
+	strbuf_append(sb, mail_subject_suffix(it->kind));
+}
+
+/* "3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought", most
+ * serious first */
+static char *mail_subject(const struct mail_digest *d)
+{
+	struct strbuf sb;
+	size_t n;
+	struct mail_count *c = mail_counts(d, mail_keep_subject, &n);
+
+	if (!c)
+		return NULL;
+	strbuf_init(&sb);
+	mail_subject_head(&sb, d);
+	for (size_t g = 0; g < n; g++) {
+		strbuf_append(&sb, g ? ", " : ": ");
+		mail_count_words(&sb, d, &c[g]);
+	}
+	free(c);
 	return strbuf_take(&sb);
 }
 
@@ -508,7 +703,7 @@ struct mail_line {
 	const char *href;    /* the text is a link to this (already checked to be http or https) */
 };
 
-#define MAIL_NOTICE_LINES 8
+#define MAIL_NOTICE_LINES 10
 
 struct mail_notice_text {
 	char *heading;
@@ -516,6 +711,7 @@ struct mail_notice_text {
 	size_t n;
 	/* the Acknowledge, Snooze and Open links (noticelinks.h) for this reader, or NULL each */
 	char *actions[NOTICELINKS_KINDS];
+	char *page;          /* the child's page on the pages, or NULL */
 	int failed;
 };
 
@@ -525,6 +721,7 @@ static void mail_notice_text_free(struct mail_notice_text *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->lines[i].text);
 	noticelinks_free(t->actions);
+	free(t->page);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -577,7 +774,8 @@ static void mail_unanswered_words(struct strbuf *sb, const struct mail_notice *n
 	mail_append_clean(sb, words);
 }
 
-static void mail_heading(struct strbuf *sb, const struct mail_item *it)
+/* The heading of an item, or of an entry of count siblings ("New: CP plans at 9 months"). */
+static void mail_heading(struct strbuf *sb, const struct mail_item *it, size_t count)
 {
 	const char *stage = mail_alert_str(it->n->alert, "stage");
 
@@ -619,7 +817,10 @@ static void mail_heading(struct strbuf *sb, const struct mail_item *it)
 		strbuf_append(sb, "Not delivered");
 		return;
 	}
-	strbuf_append(sb, it->label);
+	if (count == 1)
+		strbuf_append(sb, it->label);
+	else
+		mail_append_label(sb, it->n, count);
 }
 
 static int mail_link_ok(const char *link)
@@ -656,9 +857,20 @@ static void mail_notice_links(const struct mail_item *it, const struct noticelin
 		noticelinks_free(t->actions);
 }
 
-static int mail_notice_text(const struct mail_item *it, const char *to,
-			    const struct noticelinks *links, struct mail_notice_text *t)
+/* {pages_url}/child/{id}: the child's chronology on the pages (RESPONSES.md) */
+static void mail_child_page(struct strbuf *sb, const char *pages_url, const char *child)
 {
+	strbuf_append(sb, pages_url);
+	strbuf_append(sb, "/child/");
+	strbuf_url_escape(sb, child);
+}
+
+static int mail_notice_text(const struct mail_item *it, const char *to,
+			    const struct mail_options *o, struct mail_notice_text *t)
+{
+	const struct noticelinks *links = o ? o->links : NULL;
+	const char *pages = o ? o->pages_url : NULL;
+	const char *since = mail_alert_str(it->n->alert, "since");
 	const char *why = mail_why_you(it->n->alert, to);
 	const json_t *a = it->n->alert;
 	const char *child = mail_alert_str(a, "child_id");
@@ -670,7 +882,7 @@ static int mail_notice_text(const struct mail_item *it, const char *to,
 
 	memset(t, 0, sizeof(*t));
 	strbuf_init(&sb);
-	mail_heading(&sb, it);
+	mail_heading(&sb, it, 1);
 	t->heading = strbuf_take(&sb);
 
 	/* a report about driftwatch itself (a rule, an address) is about no child */
@@ -680,6 +892,12 @@ static int mail_notice_text(const struct mail_item *it, const char *to,
 		/* a link of another scheme (javascript:) is shown as text, never offered as one */
 		mail_append_clean(&sb, link ? link : "no link configured");
 		mail_notice_add(t, "Record", &sb, mail_link_ok(link) ? link : NULL);
+	}
+	if (!mail_kind_report(it->kind) && child && mail_link_ok(pages)) {
+		mail_child_page(&sb, pages, child);
+		t->page = strbuf_take(&sb);
+		strbuf_append(&sb, t->page ? t->page : "");
+		mail_notice_add(t, "Page", &sb, t->page);
 	}
 	if (!mail_kind_report(it->kind)) {
 		mail_append_clean(&sb, mail_alert_str(a, "rule") ? mail_alert_str(a, "rule") :
@@ -696,6 +914,10 @@ static int mail_notice_text(const struct mail_item *it, const char *to,
 			mail_append_clean(&sb, subject);
 		}
 		mail_notice_add(t, "Rule", &sb, NULL);
+	}
+	if (since && !mail_kind_report(it->kind)) {
+		mail_fact_value(&sb, json_object_get(it->n->alert, "since"), 1);
+		mail_notice_add(t, "Since", &sb, NULL);
 	}
 	if (summary) {
 		mail_append_clean(&sb, summary);
@@ -784,8 +1006,8 @@ static void mail_wrap(struct strbuf *out, const char *first, const char *indent,
 }
 
 static const char mail_intro[] =
-	"Driftwatch has found changes in cases you are told about. Each one below says what "
-	"happened, which child it is about, the facts it rests on and what is expected of you.";
+	"Each entry below says which child it is about, what happened and since when, the facts "
+	"it rests on and what is expected of you.";
 
 static const char mail_intro_failed[] =
 	"Driftwatch could not deliver the notices below and has stopped trying. Each one says "
@@ -800,12 +1022,178 @@ static const char mail_footer[] =
 	"This message was generated automatically by driftwatch from the case records. It "
 	"carries no names: open a child's record through its identifier or link.";
 
-static void mail_text_notice(struct strbuf *out, size_t num, const struct mail_notice_text *t)
-{
-	char first[32];
+/* ---- the summary on top ---- */
 
-	snprintf(first, sizeof(first), "%zu. ", num);
-	mail_wrap(out, first, "   ", t->heading);
+/* A stage its rule declared urgent, and news that asks for something (not a resolution). */
+static int mail_keep_action(const struct mail_item *it)
+{
+	return it->urgent && (it->kind == MAIL_KIND_UNANSWERED || it->kind == MAIL_KIND_ESCALATED ||
+			      it->kind == MAIL_KIND_FIRING || it->kind == MAIL_KIND_UPDATED);
+}
+
+static size_t mail_count_items(const struct mail_digest *d, int (*keep)(const struct mail_item *))
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		n += keep(&d->items[i]) != 0;
+	return n;
+}
+
+/* Distinct children among the items keep() holds for (an item with no child counts as one). */
+static size_t mail_count_children(const struct mail_digest *d,
+				  int (*keep)(const struct mail_item *))
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		const char *c = mail_alert_str(d->items[i].n->alert, "child_id");
+		size_t j = 0;
+
+		if (!keep(&d->items[i]))
+			continue;
+		for (; c && j < i; j++) {
+			const char *o = mail_alert_str(d->items[j].n->alert, "child_id");
+
+			if (keep(&d->items[j]) && o && strcmp(o, c) == 0)
+				break;
+		}
+		n += !c || j == i;
+	}
+	return n;
+}
+
+static int mail_keep_resolved(const struct mail_item *it)
+{
+	return it->section == MAIL_SEC_RESOLVED;
+}
+
+/* "2 children need action now: 1 CP escalation at 18 months, 1 repeat CP plan. Then 11 other
+ * changes to review in supervision, and 1 concern resolved, which is good news." Empty for a
+ * digest of driftwatch's reports on itself. */
+static void mail_summary(struct strbuf *sb, const struct mail_digest *d)
+{
+	size_t groups, kids = mail_count_children(d, mail_keep_action);
+	size_t other = d->fresh - mail_count_items(d, mail_keep_action);
+	size_t resolved = mail_count_items(d, mail_keep_resolved);
+	struct mail_count *c = mail_counts(d, mail_keep_action, &groups);
+
+	if (!c) {
+		sb->failed = 1;
+		return;
+	}
+	if (groups) {
+		strbuf_printf(sb, "%zu %s action now:", kids, kids == 1 ? "child needs" :
+			      "children need");
+		for (size_t g = 0; g < groups; g++) {
+			strbuf_append(sb, g ? ", " : " ");
+			mail_count_words(sb, d, &c[g]);
+		}
+		strbuf_append(sb, other || resolved ? ". Then " : ".");
+	} else if (other) {
+		strbuf_append(sb, "Nothing here is marked urgent: ");
+	} else if (resolved) {
+		strbuf_append(sb, "Good news: ");
+	}
+	free(c);
+	if (other)
+		strbuf_printf(sb, "%zu %schange%s to review in supervision", other,
+			      groups ? "other " : "", other == 1 ? "" : "s");
+	if (resolved)
+		strbuf_printf(sb, "%s%zu concern%s resolved%s", other ? ", and " : "", resolved,
+			      resolved == 1 ? "" : "s", other || groups ? ", which is good news" : "");
+	if (other || resolved)
+		strbuf_append(sb, ".");
+}
+
+/* Items shown in full: those of the first n_full entries. */
+static size_t mail_shown_items(const struct mail_digest *d)
+{
+	size_t n = 0;
+
+	for (size_t e = 0; e < d->n_full; e++)
+		n += d->entries[e].n;
+	return n;
+}
+
+/* What a capped digest is, and where the rest is. */
+static void mail_cap_words(struct strbuf *sb, const struct mail_digest *d)
+{
+	size_t shown = mail_shown_items(d);
+	size_t rest = d->n - shown;
+
+	strbuf_printf(sb, "This digest is a summary: it holds %zu new items, more than the %zu a "
+		      "digest shows in full (email.digest_max_items). The %zu most serious are in "
+		      "full below, after the number of each kind; ", d->fresh, d->o->max_items, shown);
+	if (d->o->pages_url && mail_link_ok(d->o->pages_url))
+		strbuf_printf(sb, "the other %zu are on your driftwatch page, %s/ (and every child's "
+			      "chronology is on its page there).", rest, d->o->pages_url);
+	else
+		strbuf_printf(sb, "the other %zu are listed at the end, one line each.", rest);
+}
+
+static int mail_capped(const struct mail_digest *d)
+{
+	return d->n_full < d->n_entries;
+}
+
+static int mail_keep_any(const struct mail_item *it)
+{
+	(void)it;
+	return 1;
+}
+
+/* One line of the rest of a capped digest: "New: CP plans at 9 months: C-1, C-2 (since 14 Aug
+ * 2025)" */
+static void mail_entry_line(struct strbuf *sb, const struct mail_digest *d,
+			    const struct mail_entry *e)
+{
+	const struct mail_item *it = &d->items[e->first];
+	const json_t *since = json_object_get(it->n->alert, "since");
+
+	mail_heading(sb, it, e->n);
+	for (size_t i = 0; i < e->n; i++) {
+		const char *c = mail_alert_str(d->items[e->first + i].n->alert, "child_id");
+
+		strbuf_append(sb, i ? ", " : ": ");
+		mail_append_clean(sb, c ? c : "(no child)");
+	}
+	if (json_is_string(since)) {
+		strbuf_append(sb, " (since ");
+		mail_fact_value(sb, since, 1);
+		strbuf_append(sb, ")");
+	}
+}
+
+/* "siblings in family F-310" after the heading of an entry naming more than one child */
+static void mail_family_words(struct strbuf *sb, const struct mail_digest *d,
+			      const struct mail_entry *e)
+{
+	strbuf_printf(sb, " (%zu siblings in family ", e->n);
+	mail_append_clean(sb, mail_alert_str(d->items[e->first].n->alert, "family_id"));
+	strbuf_append(sb, ")");
+}
+
+/* ---- the plain text part ---- */
+
+static void mail_text_title(struct strbuf *out, const char *title, size_t count)
+{
+	size_t before = out->len, len;
+
+	if (count)
+		strbuf_printf(out, "%s (%zu)", title, count);
+	else
+		strbuf_append(out, title);
+	len = out->len - before;
+	strbuf_append(out, "\n");
+	for (size_t i = 0; i < len && i < MAIL_TEXT_WIDTH; i++)
+		strbuf_append(out, "=");
+	strbuf_append(out, "\n\n");
+}
+
+/* A notice's lines and its links, under the heading already written. */
+static void mail_text_lines(struct strbuf *out, const struct mail_notice_text *t)
+{
 	for (size_t i = 0; i < t->n; i++) {
 		struct strbuf head;
 		char *h;
@@ -829,34 +1217,106 @@ static void mail_text_notice(struct strbuf *out, size_t num, const struct mail_n
 		snprintf(lead, sizeof(lead), "   %s: ", noticelinks_kind_label(k));
 		mail_wrap(out, lead, "      ", t->actions[k]);
 	}
+}
+
+/* One entry: "3. New: ..." and each child's lines (siblings: one heading, a block each). */
+static void mail_text_entry(struct strbuf *out, size_t num, const struct mail_digest *d,
+			    const struct mail_entry *e, const struct mail_notice_text *t)
+{
+	char first[32];
+	struct strbuf h;
+	char *head;
+
+	snprintf(first, sizeof(first), "%zu. ", num);
+	if (e->n == 1) {
+		mail_wrap(out, first, "   ", t[0].heading);
+	} else {
+		strbuf_init(&h);
+		mail_heading(&h, &d->items[e->first], e->n);
+		mail_family_words(&h, d, e);
+		head = strbuf_take(&h);
+		if (!head) {
+			out->failed = 1;
+			return;
+		}
+		mail_wrap(out, first, "   ", head);
+		free(head);
+	}
+	for (size_t i = 0; i < e->n; i++)
+		mail_text_lines(out, &t[i]);
+	strbuf_append(out, "\n");
+}
+
+static void mail_text_counts(struct strbuf *out, const struct mail_digest *d)
+{
+	size_t groups;
+	struct mail_count *c = mail_counts(d, mail_keep_any, &groups);
+
+	if (!c) {
+		out->failed = 1;
+		return;
+	}
+	mail_text_title(out, "All by rule and stage", d->n);
+	for (size_t g = 0; g < groups; g++) {
+		strbuf_append(out, "   ");
+		mail_count_words(out, d, &c[g]);
+		strbuf_append(out, "\n");
+	}
+	strbuf_append(out, "\n");
+	free(c);
+}
+
+static void mail_text_rest(struct strbuf *out, const struct mail_digest *d)
+{
+	mail_text_title(out, "The rest, one line each", d->n - mail_shown_items(d));
+	for (size_t e = d->n_full; e < d->n_entries; e++) {
+		struct strbuf line;
+		char *s;
+
+		strbuf_init(&line);
+		mail_entry_line(&line, d, &d->entries[e]);
+		s = strbuf_take(&line);
+		if (!s) {
+			out->failed = 1;
+			return;
+		}
+		mail_wrap(out, "- ", "  ", s);
+		free(s);
+	}
 	strbuf_append(out, "\n");
 }
 
 /* ---- the HTML part ---- */
 
-
-/* Inline styles only (mail programs drop <style>): without them these are plain links with
- * their words, separated by spaces, which is what a screen reader or a text browser gets. */
-#define MAIL_BUTTON_STYLE "display:inline-block;padding:6px 14px;margin:0 6px 6px 0;" \
-	"border:2px solid #1d4f91;border-radius:4px;color:#1d4f91;font-weight:bold;" \
-	"text-decoration:none"
+/* Inline styles only (mail programs drop <style>), tables for layout (Outlook's Word engine
+ * knows no other), no background colours and no text colour but the links': a mail program in
+ * dark mode then inverts nothing badly. Borders and accents are mid-tones that read on both. */
+#define MAIL_CELL_STYLE "padding:6px 8px;border-top:1px solid #8c8c8c;vertical-align:top;" \
+	"text-align:left"
+#define MAIL_TH_STYLE "padding:4px 8px;border-bottom:2px solid #8c8c8c;text-align:left;" \
+	"font-size:13px"
+#define MAIL_SMALL_STYLE "font-size:12px"
+#define MAIL_BUTTON_STYLE "display:inline-block;padding:3px 10px;margin:0 4px 4px 0;" \
+	"border:2px solid #3d7bd9;border-radius:4px;color:#3d7bd9;font-weight:bold;" \
+	"text-decoration:none;white-space:nowrap"
 
 static const char *const mail_button_purpose[NOTICELINKS_KINDS] = {
 	"Acknowledge this alert", "Snooze this alert", "Open this alert's page"
 };
+
+static int mail_has_actions(const struct mail_notice_text *t)
+{
+	for (int k = 0; k < NOTICELINKS_KINDS; k++)
+		if (t->actions[k])
+			return 1;
+	return 0;
+}
 
 /* The links as buttons: real links with words, never images; each names what it does to
  * which alert, since a digest holds many with the same three words. */
 static void mail_html_actions(struct strbuf *out, const struct mail_notice_text *t,
 			      const char *child)
 {
-	int any = 0;
-
-	for (int k = 0; k < NOTICELINKS_KINDS; k++)
-		any |= t->actions[k] != NULL;
-	if (!any)
-		return;
-	strbuf_append(out, "<p>");
 	for (int k = 0, first = 1; k < NOTICELINKS_KINDS; k++) {
 		if (!t->actions[k])
 			continue;
@@ -875,30 +1335,330 @@ static void mail_html_actions(struct strbuf *out, const struct mail_notice_text 
 		html_escape(out, noticelinks_kind_label(k));
 		strbuf_append(out, "</a>");
 	}
-	strbuf_append(out, "</p>\n");
 }
 
-static void mail_html_notice(struct strbuf *out, const struct mail_notice_text *t,
-			     const char *child)
+static const struct mail_line *mail_line_of(const struct mail_notice_text *t, const char *label)
 {
-	strbuf_append(out, "<li>\n<p><strong>");
-	html_escape(out, t->heading);
-	strbuf_append(out, "</strong></p>\n<ul>\n");
-	for (size_t i = 0; i < t->n; i++) {
-		strbuf_append(out, "<li>");
-		html_escape(out, t->lines[i].label);
-		strbuf_append(out, ": ");
-		if (t->lines[i].href) {
-			strbuf_append(out, "<a href=\"");
-			html_escape(out, t->lines[i].href);
-			strbuf_append(out, "\">");
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->lines[i].label, label) == 0)
+			return &t->lines[i];
+	return NULL;
+}
+
+static void mail_html_link(struct strbuf *out, const char *href, const char *style,
+			   const char *text)
+{
+	strbuf_append(out, "<a href=\"");
+	html_escape(out, href);
+	strbuf_append(out, style ? "\" style=\"" : "");
+	strbuf_append(out, style ? style : "");
+	strbuf_append(out, "\">");
+	html_escape(out, text);
+	strbuf_append(out, "</a>");
+}
+
+/* The child's identifier, linked to its page when the pages are there, else to its record. */
+static void mail_html_child(struct strbuf *out, const struct mail_notice_text *t,
+			    const char *child)
+{
+	const struct mail_line *rec = mail_line_of(t, "Record");
+	const char *record = rec ? rec->href : NULL;
+
+	if (!child) {
+		strbuf_append(out, "&mdash;");
+		return;
+	}
+	if (t->page || record)
+		mail_html_link(out, t->page ? t->page : record, "font-weight:bold", child);
+	else
+		html_escape(out, child);
+	if (t->page && record) {
+		strbuf_append(out, "<br>");
+		mail_html_link(out, record, MAIL_SMALL_STYLE, "case record");
+	} else if (!t->page && !record && rec) {
+		strbuf_append(out, "<br><span style=\"" MAIL_SMALL_STYLE "\">");
+		html_escape(out, rec->text);
+		strbuf_append(out, "</span>");
+	}
+}
+
+static void mail_html_small_line(struct strbuf *out, const struct mail_notice_text *t,
+				 const char *label)
+{
+	const struct mail_line *l = mail_line_of(t, label);
+
+	if (!l)
+		return;
+	strbuf_append(out, "<br><span style=\"" MAIL_SMALL_STYLE "\">");
+	html_escape(out, label);
+	strbuf_append(out, ": ");
+	html_escape(out, l->text);
+	strbuf_append(out, "</span>");
+}
+
+static void mail_html_cell_open(struct strbuf *out, size_t rowspan)
+{
+	if (rowspan > 1)
+		strbuf_printf(out, "<td rowspan=\"%zu\" style=\"" MAIL_CELL_STYLE "\">", rowspan);
+	else
+		strbuf_append(out, "<td style=\"" MAIL_CELL_STYLE "\">");
+}
+
+/* What the entry is: its heading, what is expected of the reader and why they were told. */
+static void mail_html_what(struct strbuf *out, const struct mail_digest *d,
+			   const struct mail_entry *e, const struct mail_notice_text *t)
+{
+	struct strbuf h;
+
+	strbuf_init(&h);
+	mail_heading(&h, &d->items[e->first], e->n);
+	if (e->n > 1)
+		mail_family_words(&h, d, e);
+	mail_html_cell_open(out, e->n);
+	strbuf_append(out, "<strong>");
+	html_escape(out, h.failed ? "" : h.buf ? h.buf : "");
+	out->failed |= h.failed;
+	strbuf_free(&h);
+	strbuf_append(out, "</strong>");
+	mail_html_small_line(out, t, "Expected of you");
+	mail_html_small_line(out, t, "Why you");
+	strbuf_append(out, "</td>");
+}
+
+/* One row per child; the entry's "what" spans its siblings' rows. */
+static void mail_html_entry(struct strbuf *out, const struct mail_digest *d,
+			    const struct mail_entry *e, const struct mail_notice_text *t,
+			    int actions)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		const char *child = mail_alert_str(d->items[e->first + i].n->alert, "child_id");
+		const struct mail_line *since = mail_line_of(&t[i], "Since");
+		const struct mail_line *brief = mail_line_of(&t[i], "In brief");
+
+		strbuf_append(out, "<tr>");
+		mail_html_cell_open(out, 1);
+		mail_html_child(out, &t[i], child);
+		strbuf_append(out, "</td>");
+		if (i == 0)
+			mail_html_what(out, d, e, &t[0]);
+		mail_html_cell_open(out, 1);
+		html_escape(out, since ? since->text : "");
+		strbuf_append(out, "</td>");
+		mail_html_cell_open(out, 1);
+		html_escape(out, brief ? brief->text : "");
+		mail_html_small_line(out, &t[i], "Facts");
+		mail_html_small_line(out, &t[i], "Rule");
+		strbuf_append(out, "</td>");
+		if (actions) {
+			mail_html_cell_open(out, 1);
+			mail_html_actions(out, &t[i], child);
+			strbuf_append(out, "</td>");
 		}
-		html_escape(out, t->lines[i].text);
-		strbuf_append(out, t->lines[i].href ? "</a></li>\n" : "</li>\n");
+		strbuf_append(out, "</tr>\n");
+	}
+}
+
+static void mail_html_title(struct strbuf *out, const char *title, size_t count,
+			    const char *colour)
+{
+	strbuf_printf(out, "<h2 style=\"font-size:17px;margin:22px 0 6px;padding:2px 0 2px 10px;"
+		      "border-left:6px solid %s\">", colour);
+	html_escape(out, title);
+	if (count)
+		strbuf_printf(out, " (%zu)", count);
+	strbuf_append(out, "</h2>\n");
+}
+
+static void mail_html_table_open(struct strbuf *out, int actions)
+{
+	static const char *const cols[] = { "Child", "What", "Since", "The facts that matter",
+					    "Respond" };
+
+	strbuf_append(out, "<table role=\"table\" cellpadding=\"0\" cellspacing=\"0\" "
+		      "style=\"border-collapse:collapse;width:100%;font-size:14px\">\n<thead><tr>");
+	for (size_t i = 0; i < (actions ? 5u : 4u); i++)
+		strbuf_printf(out, "<th scope=\"col\" style=\"" MAIL_TH_STYLE "\">%s</th>", cols[i]);
+	strbuf_append(out, "</tr></thead>\n<tbody>\n");
+}
+
+static void mail_html_counts(struct strbuf *out, const struct mail_digest *d)
+{
+	size_t groups;
+	struct mail_count *c = mail_counts(d, mail_keep_any, &groups);
+
+	if (!c) {
+		out->failed = 1;
+		return;
+	}
+	mail_html_title(out, "All by rule and stage", d->n, "#808080");
+	strbuf_append(out, "<table role=\"table\" style=\"border-collapse:collapse;font-size:14px\">"
+		      "\n<tbody>\n");
+	for (size_t g = 0; g < groups; g++) {
+		const struct mail_item *it = &d->items[c[g].first];
+		struct strbuf w;
+
+		strbuf_printf(out, "<tr><td style=\"" MAIL_CELL_STYLE ";text-align:right\">%zu</td>"
+			      "<td style=\"" MAIL_CELL_STYLE "\">", c[g].n);
+		strbuf_init(&w);
+		mail_append_label(&w, it->n, c[g].n);
+		strbuf_append(&w, mail_subject_suffix(it->kind));
+		html_escape(out, w.failed || !w.buf ? "" : w.buf);
+		out->failed |= w.failed;
+		strbuf_free(&w);
+		strbuf_append(out, "</td></tr>\n");
+	}
+	strbuf_append(out, "</tbody></table>\n");
+	free(c);
+}
+
+static void mail_html_rest(struct strbuf *out, const struct mail_digest *d)
+{
+	mail_html_title(out, "The rest, one line each", d->n - mail_shown_items(d), "#808080");
+	strbuf_append(out, "<ul>\n");
+	for (size_t e = d->n_full; e < d->n_entries; e++) {
+		struct strbuf line;
+
+		strbuf_init(&line);
+		mail_entry_line(&line, d, &d->entries[e]);
+		strbuf_append(out, "<li>");
+		html_escape(out, line.failed || !line.buf ? "" : line.buf);
+		out->failed |= line.failed;
+		strbuf_free(&line);
+		strbuf_append(out, "</li>\n");
 	}
 	strbuf_append(out, "</ul>\n");
-	mail_html_actions(out, t, child);
-	strbuf_append(out, "</li>\n");
+}
+
+/* ---- both parts, in one order ---- */
+
+/* The texts of the first shown items (d->items order), or NULL when out of memory. */
+static struct mail_notice_text *mail_texts(const struct mail_digest *d, size_t shown)
+{
+	struct mail_notice_text *t = calloc(shown ? shown : 1, sizeof(*t));
+
+	for (size_t i = 0; t && i < shown; i++) {
+		if (mail_notice_text(&d->items[i], d->to, d->o, &t[i]) == 0)
+			continue;
+		for (size_t j = 0; j <= i; j++)
+			mail_notice_text_free(&t[j]);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static size_t mail_section_items(const struct mail_digest *d, int section)
+{
+	size_t n = 0;
+
+	for (size_t e = 0; e < d->n_full; e++)
+		if (d->items[d->entries[e].first].section == section)
+			n += d->entries[e].n;
+	return n;
+}
+
+/* The entries shown in full, a titled section (a table in HTML) per seriousness. */
+static void mail_sections(struct strbuf *text, struct strbuf *html, const struct mail_digest *d,
+			  const struct mail_notice_text *t, int actions)
+{
+	int sec = -1;
+
+	for (size_t e = 0; e < d->n_full; e++) {
+		const struct mail_entry *en = &d->entries[e];
+		int s = d->items[en->first].section;
+
+		if (s != sec) {
+			if (sec >= 0)
+				strbuf_append(html, "</tbody></table>\n");
+			sec = s;
+			mail_text_title(text, mail_section_titles[s], mail_section_items(d, s));
+			mail_html_title(html, mail_section_titles[s], mail_section_items(d, s),
+					mail_section_colours[s]);
+			mail_html_table_open(html, actions);
+		}
+		mail_text_entry(text, e + 1, d, en, &t[en->first]);
+		mail_html_entry(html, d, en, &t[en->first], actions);
+	}
+	if (sec >= 0)
+		strbuf_append(html, "</tbody></table>\n");
+}
+
+static void mail_para(struct strbuf *text, struct strbuf *html, const char *style,
+		      const char *words)
+{
+	strbuf_printf(html, "<p style=\"margin:0 0 10px%s\">", style);
+	html_escape(html, words);
+	strbuf_append(html, "</p>\n");
+	mail_wrap(text, "", "", words);
+	strbuf_append(text, "\n");
+}
+
+/* The summary on top, what the digest is, and when capped, what it leaves out. */
+static void mail_opening(struct strbuf *text, struct strbuf *html, const struct mail_digest *d)
+{
+	const char *intro = mail_count_failed(d) == d->n ? mail_intro_failed
+			    : mail_count_kind(d, mail_kind_report) == d->n ? mail_intro_reports
+			    : mail_intro;
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	mail_summary(&sb, d);
+	if (sb.len)
+		mail_para(text, html, ";font-size:16px;font-weight:bold", sb.buf);
+	text->failed |= sb.failed;
+	strbuf_free(&sb);
+	mail_para(text, html, "", intro);
+	if (!mail_capped(d))
+		return;
+	strbuf_init(&sb);
+	mail_cap_words(&sb, d);
+	if (sb.len)
+		mail_para(text, html, "", sb.buf);
+	text->failed |= sb.failed;
+	strbuf_free(&sb);
+	mail_text_counts(text, d);
+	mail_html_counts(html, d);
+}
+
+static void mail_parts(struct strbuf *text, struct strbuf *html, const struct mail_digest *d,
+		       const char *subject, const char *to)
+{
+	size_t shown = mail_shown_items(d);
+	struct mail_notice_text *t = mail_texts(d, shown);
+	int actions = 0;
+
+	if (!t) {
+		text->failed = 1;
+		return;
+	}
+	for (size_t i = 0; i < shown; i++)
+		actions |= mail_has_actions(&t[i]);
+	strbuf_append(html, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+		      "<meta charset=\"utf-8\">\n"
+		      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		      "<meta name=\"color-scheme\" content=\"light dark\">\n"
+		      "<meta name=\"supported-color-schemes\" content=\"light dark\">\n<title>");
+	html_escape(html, subject);
+	strbuf_append(html, "</title>\n</head>\n<body style=\"margin:0;padding:12px;"
+		      "font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.45\">\n"
+		      "<div style=\"max-width:860px\">\n");
+	mail_opening(text, html, d);
+	mail_sections(text, html, d, t, actions);
+	if (mail_capped(d) && !(d->o->pages_url && mail_link_ok(d->o->pages_url))) {
+		mail_text_rest(text, d);
+		mail_html_rest(html, d);
+	}
+	for (size_t i = 0; i < shown; i++)
+		mail_notice_text_free(&t[i]);
+	free(t);
+	strbuf_append(html, "<p style=\"margin-top:24px\"><small>");
+	html_escape(html, mail_footer);
+	strbuf_append(html, " Sent to ");
+	html_escape(html, to);
+	strbuf_append(html, ".</small></p>\n</div>\n</body>\n</html>\n");
+	strbuf_append(text, "-- \n");
+	mail_wrap(text, "", "", mail_footer);
+	strbuf_printf(text, "Sent to %s.\n", to);
 }
 
 /* ---- quoted-printable (RFC 2045 6.7) ---- */
@@ -939,43 +1699,6 @@ static void mail_qp(struct strbuf *out, const char *text)
 }
 
 /* ---- the message ---- */
-
-static void mail_parts(struct strbuf *text, struct strbuf *html, const struct mail_digest *d,
-		       const char *subject, const char *to)
-{
-	const char *intro = mail_count_failed(d) == d->n ? mail_intro_failed
-			    : mail_count_kind(d, mail_kind_report) == d->n ? mail_intro_reports
-			    : mail_intro;
-
-	strbuf_append(html, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-		      "<meta charset=\"utf-8\">\n<title>");
-	html_escape(html, subject);
-	strbuf_append(html, "</title>\n</head>\n<body>\n<p>");
-	html_escape(html, intro);
-	strbuf_append(html, "</p>\n<ol>\n");
-	mail_wrap(text, "", "", intro);
-	strbuf_append(text, "\n");
-	for (size_t i = 0; i < d->n; i++) {
-		struct mail_notice_text t;
-
-		if (mail_notice_text(&d->items[i], d->to, d->links, &t) < 0) {
-			text->failed = 1;
-			mail_notice_text_free(&t);
-			return;
-		}
-		mail_text_notice(text, i + 1, &t);
-		mail_html_notice(html, &t, mail_alert_str(d->items[i].n->alert, "child_id"));
-		mail_notice_text_free(&t);
-	}
-	strbuf_append(html, "</ol>\n<p><small>");
-	html_escape(html, mail_footer);
-	strbuf_append(html, " Sent to ");
-	html_escape(html, to);
-	strbuf_append(html, ".</small></p>\n</body>\n</html>\n");
-	strbuf_append(text, "-- \n");
-	mail_wrap(text, "", "", mail_footer);
-	strbuf_printf(text, "Sent to %s.\n", to);
-}
 
 static int mail_check_input(const char *from, const char *to, const struct mail_notice *notices,
 			    size_t n, char *err, size_t errsz)
@@ -1040,14 +1763,24 @@ static void mail_part(struct strbuf *m, const char *boundary, const char *type,
 int mail_compose(const char *from, const char *to, time_t date, const struct mail_notice *notices,
 		 size_t n, struct mail_message *out, char *err, size_t errsz)
 {
-	return mail_compose_links(from, to, date, NULL, notices, n, out, err, errsz);
+	return mail_compose_with(from, to, date, NULL, notices, n, out, err, errsz);
 }
 
 int mail_compose_links(const char *from, const char *to, time_t date,
 		       const struct noticelinks *links, const struct mail_notice *notices,
 		       size_t n, struct mail_message *out, char *err, size_t errsz)
 {
-	struct mail_digest d = { NULL, 0, to, links };
+	struct mail_options o = { links, NULL, 0 };
+
+	return mail_compose_with(from, to, date, &o, notices, n, out, err, errsz);
+}
+
+int mail_compose_with(const char *from, const char *to, time_t date,
+		      const struct mail_options *o, const struct mail_notice *notices, size_t n,
+		      struct mail_message *out, char *err, size_t errsz)
+{
+	static const struct mail_options none = { NULL, NULL, 0 };
+	struct mail_digest d = { .to = to, .o = o ? o : &none };
 	struct strbuf text, html, m;
 	char hex[65], datebuf[64], boundary[48];
 

@@ -44,6 +44,9 @@ struct config_email {
 	 * midnight; CONFIG_DIGEST_EACH (null) sends a digest after every evaluation. */
 	int digest_minute;
 	int urgent_delay_s;    /* "urgent_delay_seconds": default 300 */
+	/* "digest_max_items": more new items than this in one digest, and it is a summary
+	 * (issue 16); default 25 */
+	int digest_max_items;
 };
 
 #define CONFIG_DIGEST_EACH (-1)

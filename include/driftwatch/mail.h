@@ -39,8 +39,7 @@ struct mail_message {
 };
 
 /* Composes the digest of notices[0..n-1] (n >= 1) from `from` to `to` (each one plain address,
- * printable ASCII), dated date. Escalations come first, then new alerts, updates, resolutions
- * and failure reports, each group in the order given. The subject counts what is inside
+ * printable ASCII), dated date, in the reading order of mail_compose_with. The subject counts what is inside
  * ("3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought"). The
  * Message-ID is derived from `to` and the sorted idempotency keys only, so recomposing after a
  * crash gives the same one. Pure: no I/O, no clock, no locale.
@@ -56,6 +55,28 @@ int mail_compose(const char *from, const char *to, time_t date, const struct mai
 int mail_compose_links(const char *from, const char *to, time_t date,
 		       const struct noticelinks *links, const struct mail_notice *notices,
 		       size_t n, struct mail_message *out, char *err, size_t errsz);
+
+/* How a digest is composed beyond its notices. */
+struct mail_options {
+	const struct noticelinks *links; /* NULL: no Acknowledge, Snooze, Open links */
+	/* web.public_url when the pages are served (web.listen set), else NULL: a child's
+	 * identifier then links to {pages_url}/child/{id}, and a capped digest sends the reader
+	 * to {pages_url}/ for the rest */
+	const char *pages_url;
+	/* email.digest_max_items: a digest with more new items (not resolutions) than this shows
+	 * the most serious in full, counts all of them by rule and stage, and lists the rest in
+	 * one line each (or points to the pages); 0: no cap */
+	size_t max_items;
+};
+
+/* mail_compose_links with options (o NULL: as mail_compose). Reading order, whatever the order
+ * given: a summary of what needs action now (the stages their rules declare urgent), then
+ * sections by the seriousness each notice's rule declared (notice.h), resolutions last, reports
+ * about driftwatch itself after them. Notices of one family (the alert's family_id) with the
+ * same rule, stage and kind are one entry naming each child. */
+int mail_compose_with(const char *from, const char *to, time_t date,
+		      const struct mail_options *o, const struct mail_notice *notices, size_t n,
+		      struct mail_message *out, char *err, size_t errsz);
 
 void mail_message_free(struct mail_message *m);
 

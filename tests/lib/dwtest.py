@@ -247,15 +247,17 @@ ITEM_KINDS = (("New: ", "firing"), ("Escalated to ", "escalated"), ("Updated (",
 
 
 def digest_items(text):
-    """The notices a digest's plain text lists: [(kind, child_id, heading)], in order."""
+    """The notices a digest's plain text lists in full: [(kind, child_id, heading)], in order.
+    An entry of siblings (one heading, a "Child:" block each) gives one tuple per child."""
     items = []
     for block in re.split(r"(?m)^(?=\d+\. )", text):
-        m = re.match(r"\d+\. (.*?)\n\s+Child: (\S+)", block, re.S)
+        m = re.match(r"\d+\. (.*?)\n\s+Child: ", block, re.S)
         if not m:
             continue
         heading = " ".join(m.group(1).split())
         kind = next((k for prefix, k in ITEM_KINDS if heading.startswith(prefix)), "?")
-        items.append((kind, m.group(2), heading))
+        body = block.split("\n\n")[0]
+        items.extend((kind, c, heading) for c in re.findall(r"(?m)^   Child: (\S+)", body))
     return items
 
 

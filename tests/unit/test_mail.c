@@ -78,6 +78,14 @@ static json_t *words(const char *label, const char *many, const char *subject,
 	return w;
 }
 
+/* The urgency and seriousness the rule's stage declares (rule.h), as notice_for copies them. */
+static json_t *declared(json_t *w, int urgent, int seriousness)
+{
+	json_object_set_new(w, "urgent", json_boolean(urgent));
+	json_object_set_new(w, "seriousness", json_integer(seriousness));
+	return w;
+}
+
 struct fixture {
 	json_t *cp15, *repeat, *wnb;
 	json_t *w_cp15, *w_repeat, *w_wnb;
@@ -89,15 +97,18 @@ static void fixture_init(struct fixture *f)
 	f->cp15 = alert_cp15();
 	f->repeat = alert_repeat();
 	f->wnb = alert_wnb();
-	f->w_repeat = words("repeat CP plan", "repeat CP plans",
-			    "the episode of CP plans that began with plan CPP-90",
-			    "chair and supervisor to review why the earlier plan ended", NULL);
-	f->w_cp15 = words("CP escalation at 15 months", "CP escalations at 15 months",
-			  "the episode of CP plans that began with plan CPP-77",
-			  "chair to convene a 15-month review with the CP manager", NULL);
-	f->w_wnb = words("was-not-brought", "was-not-brought", NULL,
-			 "follow up the missed appointment with the family and the health service",
-			 "a further missed appointment, 1 in the window now");
+	f->w_repeat = declared(words("repeat CP plan", "repeat CP plans",
+				     "the episode of CP plans that began with plan CPP-90",
+				     "chair and supervisor to review why the earlier plan ended",
+				     NULL), 0, 2);
+	f->w_cp15 = declared(words("CP escalation at 15 months", "CP escalations at 15 months",
+				   "the episode of CP plans that began with plan CPP-77",
+				   "chair to convene a 15-month review with the CP manager", NULL),
+			     1, 1);
+	f->w_wnb = declared(words("was-not-brought", "was-not-brought", NULL,
+				  "follow up the missed appointment with the family and the "
+				  "health service", "a further missed appointment, 1 in the window "
+				  "now"), 1, 3);
 	f->n[0] = (struct mail_notice){ "alert.firing", f->repeat, f->w_repeat, "notice-2" };
 	f->n[1] = (struct mail_notice){ "alert.escalated", f->cp15, f->w_cp15, "notice-1" };
 	f->n[2] = (struct mail_notice){ "alert.firing", f->wnb, f->w_wnb, "notice-3" };
@@ -400,10 +411,10 @@ static void test_parts(const struct mail_message *m)
 	tap_lacks(text, "other.supervisor@la.example", "text: no other recipient's address");
 	tap_lacks(text, "W-2", "text: no other recipient's worker id");
 
-	tap_contains(html, "<li>Child: &lt;C&amp;1&gt;</li>", "html: child id escaped");
+	tap_contains(html, "style=\"font-weight:bold\">&lt;C&amp;1&gt;</a>", "html: child id escaped");
 	tap_lacks(html, "<C&1>", "html: never the raw child id");
-	tap_contains(html, "<a href=\"https://lcs.example.gov.uk/person/C-1042?a=1&amp;b=2\">",
-		     "html: link escaped in its attribute");
+	tap_contains(html, "<a href=\"https://lcs.example.gov.uk/person/C-1042?a=1&amp;b=2\"",
+		     "html: link escaped in its attribute (on the child's identifier)");
 	tap_contains(html, "<title>3 drift alerts: ", "html: title is the subject");
 	tap_contains(html, "chair to convene a 15-month review with the CP manager",
 		     "html: what is expected of the reader");
@@ -706,6 +717,278 @@ static void test_refusals(const struct fixture *f)
 		"refuses a notice without an idempotency key");
 }
 
+
+/* ---- reading order, siblings, the cap (issue 16) ---- */
+
+/* An alert of child in family (NULL: none) at rule/stage, on a plan since 2025-03-01. */
+static json_t *kid(const char *child, const char *family, const char *rule, const char *stage)
+{
+	json_t *a = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:{s:i}, s:s}", "rule", rule,
+			      "stage", stage, "child_id", child, "family_id", family,
+			      "fingerprint", child, "as_of", "2026-11-22", "since", "2025-03-01",
+			      "facts", "months", 9, "summary", "a plan that has gone on");
+
+	if (!a) {
+		tap_diag("bad alert fixture");
+		exit(1);
+	}
+	return a;
+}
+
+/* Notices holding their own references, freed together. */
+struct pile {
+	struct mail_notice n[64];
+	json_t *owned[128];
+	char keys[64][16];
+	size_t len, n_owned;
+};
+
+static void pile_add(struct pile *p, const char *type, json_t *alert, json_t *words)
+{
+	snprintf(p->keys[p->len], sizeof(p->keys[0]), "k-%zu", p->len);
+	p->n[p->len] = (struct mail_notice){ type, alert, words, p->keys[p->len] };
+	p->owned[p->n_owned++] = alert;
+	p->owned[p->n_owned++] = words;
+	p->len++;
+}
+
+static void pile_free(struct pile *p)
+{
+	for (size_t i = 0; i < p->n_owned; i++)
+		json_decref(p->owned[i]);
+	memset(p, 0, sizeof(*p));
+}
+
+static json_t *w9(void)
+{
+	return declared(words("CP plan at 9 months", "CP plans at 9 months", NULL,
+			      "review in supervision", NULL), 0, 5);
+}
+
+/* s with every run of white space as one space (the text part wraps at 72 columns). Frees. */
+static char *squeeze(const char *s)
+{
+	char *out = malloc(strlen(s) + 1);
+	size_t n = 0;
+
+	if (!out)
+		exit(1);
+	for (; *s; s++) {
+		int sp = *s == ' ' || *s == '\n' || *s == '\t';
+
+		if (sp && n && out[n - 1] == ' ')
+			continue;
+		out[n++] = sp ? ' ' : *s;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* Whether needles occur in text in the order given (white space runs counting as one). */
+static int in_order(const char *text, const char *const *needles, size_t n)
+{
+	char *hay = squeeze(text);
+	const char *at = hay;
+	int ok = 1;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char *needle = squeeze(needles[i]);
+		const char *p = strstr(at, needle);
+
+		if (!p) {
+			tap_diag("not found after the previous: \"%s\"", needle);
+			ok = 0;
+		} else {
+			at = p + strlen(needle);
+		}
+		free(needle);
+	}
+	free(hay);
+	return ok;
+}
+
+/* Given least serious first, the digest reads most serious first, with a summary on top. */
+static void test_order(void)
+{
+	struct pile p = { 0 };
+	struct mail_message m;
+	static const char *const text_order[] = {
+		"2 children need action now: 1 CP escalation at 18 months, 1 was-not-brought. "
+		"Then 3 other changes to review in supervision, and 1 concern resolved, which is "
+		"good news.",
+		"CP escalations (1)\n==================",
+		"1. Escalated to 18m: CP escalation at 18 months\n   Child: C-18",
+		"Returns to a plan and re-referral cycles (1)", "2. New: repeat CP plan",
+		"Children not brought to appointments (1)", "3. New: was-not-brought",
+		"Handovers to a new worker (1)", "4. New: change of worker",
+		"Drift: plan durations and worker churn (1)", "5. New: CP plan at 9 months",
+		"Good news: no longer a concern (1)", "6. Resolved: CP plan at 12 months",
+	};
+	static const char *const html_order[] = {
+		"2 children need action now", ">CP escalations (1)</h2>", "\">C-18<",
+		">Returns to a plan", "\">C-R<", ">Children not brought", "\">C-W<", ">Handovers",
+		"\">C-H<", ">Drift: ", "\">C-9<", ">Good news: no longer a concern (1)</h2>",
+		"\">C-12<",
+	};
+	char *text, *html;
+
+	pile_add(&p, "alert.firing", kid("C-9", NULL, "cp_neglect_duration", "9m"), w9());
+	pile_add(&p, "alert.resolved", kid("C-12", NULL, "cp_neglect_duration", "12m"),
+		 declared(words("CP plan at 12 months", "CP plans at 12 months", NULL, NULL, NULL),
+			  0, 5));
+	pile_add(&p, "alert.firing", kid("C-H", NULL, "worker_change", "change"),
+		 declared(words("change of worker", "changes of worker", NULL, NULL, NULL), 0, 4));
+	pile_add(&p, "alert.firing", kid("C-W", NULL, "was_not_brought", "vulnerable"),
+		 declared(words("was-not-brought", "was-not-brought", NULL, NULL, NULL), 1, 3));
+	pile_add(&p, "alert.firing", kid("C-R", NULL, "repeat_neglect_plan", "any"),
+		 declared(words("repeat CP plan", "repeat CP plans", NULL, NULL, NULL), 0, 2));
+	pile_add(&p, "alert.escalated", kid("C-18", NULL, "cp_neglect_duration", "18m"),
+		 declared(words("CP escalation at 18 months", "CP escalations at 18 months", NULL,
+				NULL, NULL), 1, 1));
+	if (compose(p.n, p.len, TO, DATE, &m) < 0) {
+		tap_ok(0, "order: compose");
+		pile_free(&p);
+		return;
+	}
+	text = part(m.data, "text/plain");
+	html = part(m.data, "text/html");
+	tap_ok(text && in_order(text, text_order, sizeof(text_order) / sizeof(*text_order)),
+	       "order: text part has the summary on top, then sections most serious first, "
+	       "resolutions last as good news");
+	tap_ok(html && in_order(html, html_order, sizeof(html_order) / sizeof(*html_order)),
+	       "order: the HTML part says the same in the same order");
+	tap_str(m.subject, "6 drift alerts: 1 CP escalation at 18 months, 1 repeat CP plan, 1 "
+		"was-not-brought, 1 change of worker, 1 CP plan at 9 months, 1 CP plan at 12 months "
+		"resolved", "order: the subject counts most serious first");
+	tap_lacks(html, "<img", "order: no images");
+	tap_lacks(html, "<style", "order: inline styles only");
+	tap_lacks(html, "background", "order: no background colours to invert in dark mode");
+	free(text);
+	free(html);
+	mail_message_free(&m);
+	pile_free(&p);
+}
+
+/* Siblings of one family on the same rule and stage are one entry naming each child. */
+static void test_siblings(void)
+{
+	struct pile p = { 0 };
+	struct mail_message m;
+	static const char *const text_order[] = {
+		"1. New: CP plans at 9 months (2 siblings in family F-1)\n   Child: C-1\n",
+		"   Child: C-2\n", "2. New: CP plan at 9 months\n   Child: C-3\n",
+		"3. New: CP plan at 9 months\n   Child: C-4\n",
+	};
+	char *text, *html;
+
+	pile_add(&p, "alert.firing", kid("C-1", "F-1", "cp_neglect_duration", "9m"), w9());
+	pile_add(&p, "alert.firing", kid("C-3", "F-2", "cp_neglect_duration", "9m"), w9());
+	pile_add(&p, "alert.firing", kid("C-2", "F-1", "cp_neglect_duration", "9m"), w9());
+	/* the same family on another stage stays apart */
+	pile_add(&p, "alert.firing", kid("C-4", "F-1", "cp_neglect_duration", "12m"),
+		 declared(words("CP plan at 9 months", "CP plans at 9 months", NULL, NULL, NULL),
+			  0, 5));
+	if (compose(p.n, p.len, TO, DATE, &m) < 0) {
+		tap_ok(0, "siblings: compose");
+		pile_free(&p);
+		return;
+	}
+	text = part(m.data, "text/plain");
+	html = part(m.data, "text/html");
+	tap_ok(text && in_order(text, text_order, sizeof(text_order) / sizeof(*text_order)),
+	       "siblings: one entry names both children of family F-1, pulled up to the first");
+	tap_contains(html, "<td rowspan=\"2\"", "siblings: in HTML the entry spans both rows");
+	tap_str(m.subject, "4 drift alerts: 4 CP plans at 9 months", "siblings: the subject "
+		"still counts every child");
+	free(text);
+	free(html);
+	mail_message_free(&m);
+	pile_free(&p);
+}
+
+static int compose_capped(const struct pile *p, size_t max, const char *pages,
+			  struct mail_message *m)
+{
+	struct mail_options o = { NULL, pages, max };
+	char err[256];
+
+	if (mail_compose_with(FROM, TO, DATE, &o, p->n, p->len, m, err, sizeof(err)) == 0)
+		return 0;
+	tap_diag("mail_compose_with: %s", err);
+	return -1;
+}
+
+/* More new items than email.digest_max_items: a summary, the most serious in full. */
+static void test_cap(void)
+{
+	struct pile p = { 0 };
+	struct mail_message m;
+	char *text, *html, child[16];
+
+	for (int i = 0; i < 30; i++) {
+		snprintf(child, sizeof(child), "C-%02d", i);
+		pile_add(&p, "alert.firing", kid(child, NULL, "cp_neglect_duration", "9m"), w9());
+	}
+	pile_add(&p, "alert.escalated", kid("C-ESC", NULL, "cp_neglect_duration", "15m"),
+		 declared(words("CP escalation at 15 months", "CP escalations at 15 months", NULL,
+				NULL, NULL), 1, 1));
+	if (compose_capped(&p, 31, NULL, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_lacks(text, "This digest is a summary", "cap: 31 items under a cap of 31 are "
+			  "all in full");
+		tap_contains(text, "31. New: CP plan at 9 months", "cap: ... every one numbered");
+		free(text);
+		mail_message_free(&m);
+	}
+	if (compose_capped(&p, 25, NULL, &m) == 0) {
+		static const char *const order[] = {
+			"1 child needs action now: 1 CP escalation at 15 months.",
+			"This digest is a summary: it holds 31 new items, more than the 25 a digest "
+			"shows in full (email.digest_max_items).",
+			"the other 6 are listed at the end, one line each.",
+			"All by rule and stage (31)", "   1 CP escalation at 15 months\n",
+			"30 CP plans at 9 months\n", "1. Escalated to 15m: CP escalation at 15 "
+			"months\n   Child: C-ESC", "25. New: CP plan at 9 months\n   Child: C-23",
+			"The rest, one line each (6)", "- New: CP plan at 9 months: C-24 (since 1 Mar "
+			"2025)", "- New: CP plan at 9 months: C-29",
+		};
+
+		text = part(m.data, "text/plain");
+		html = part(m.data, "text/html");
+		tap_ok(text && in_order(text, order, sizeof(order) / sizeof(*order)),
+		       "cap: the summary, counts by rule and stage, the 25 most serious in full, "
+		       "the rest one line each");
+		tap_lacks(text, "26. ", "cap: no 26th entry in full");
+		tap_contains(html, "<li>New: CP plan at 9 months: C-29 (since 1 Mar 2025)</li>",
+			     "cap: the HTML part lists the rest too");
+		tap_str(m.subject, "31 drift alerts: 1 CP escalation at 15 months, 30 CP plans at 9 "
+			"months", "cap: the subject still counts all");
+		test_wire_format(&m, "capped digest");
+		free(text);
+		free(html);
+		mail_message_free(&m);
+	}
+	if (compose_capped(&p, 25, "https://dw.la.example", &m) == 0) {
+		text = part(m.data, "text/plain");
+		html = part(m.data, "text/html");
+		static const char *const where[] = {
+			"the other 6 are on your driftwatch page, https://dw.la.example/"
+		};
+
+		tap_ok(text && in_order(text, where, 1), "cap with the pages: says where the rest "
+		       "are");
+		tap_lacks(text, "The rest, one line each", "cap with the pages: no list");
+		tap_contains(text, "Page: https://dw.la.example/child/C-ESC", "pages: the child's "
+			     "page in the text part");
+		tap_contains(html, "<a href=\"https://dw.la.example/child/C-ESC\" style=\"font-weight:"
+			     "bold\">C-ESC</a>", "pages: the child's identifier links to its page");
+		free(text);
+		free(html);
+		mail_message_free(&m);
+	}
+	pile_free(&p);
+}
+
 int main(void)
 {
 	struct fixture f;
@@ -729,6 +1012,9 @@ int main(void)
 	test_kinds(&f);
 	test_unanswered(&f);
 	test_failed(&f);
+	test_order();
+	test_siblings();
+	test_cap();
 	fixture_free(&f);
 	return tap_status();
 }
