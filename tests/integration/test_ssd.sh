@@ -8,6 +8,8 @@
 # sorted, and count the same bad rows, on both, at several evaluation days.
 # Real PostgreSQL (tests/run.sh's), the sanitizer build. Environment: DRIFTWATCHD,
 # PGHOST PGPORT PGUSER PGDATABASE, TEST_TMPDIR.
+# check evaluates its condition itself, later: single quotes on purpose.
+# shellcheck disable=SC2016
 set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -110,7 +112,7 @@ cfg $DIRECT "$tmp/direct.json"
 timeout -k 5 120 "$D" -c "$tmp/views.json" --check-config >"$tmp/check.out" 2>&1
 rc=$?
 check "--check-config passes on the SSD views (exit $rc)" \
-	'[ "$rc" = 0 ] && grep -q "contract in schema \"$VIEWS\" are good" "$tmp/check.out"' 
+	'[ "$rc" = 0 ] && grep -q "contract in schema \"$VIEWS\" are good" "$tmp/check.out"'
 [ "$rc" = 0 ] || diag "$tmp/check.out"
 
 # ---- dry runs: the views against the contract tables
