@@ -52,30 +52,19 @@ CREATE SCHEMA IF NOT EXISTS :"schema";
 
 -- Assessment factor codes from cinf_assessment_factors_json, in each form the SSD builds write:
 -- a JSON array of codes (Liquidlogic: ["1A", "16A"]; Eclipse: JSON_BUILD_ARRAY with NULLs for
--- absent factors), the planned JSON object ({"16A": "Yes", ...}, only "yes"-like values
--- count), or, when the text is not JSON at all, the code-like words in it. Never raises: one
--- malformed row must not make the whole referrals view fail.
+-- absent factors), the planned JSON object ({"16A": "Yes", "3B": "No"}: only keys with a
+-- yes-like value count), or text that is not JSON at all (its code-like words). Read with
+-- patterns, not a cast to jsonb: a cast raises on one malformed row and fails the whole view,
+-- and catching that needs a subtransaction, which PostgreSQL refuses inside a parallel query.
 CREATE OR REPLACE FUNCTION :"schema".ssd_factor_codes(t text) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
-DECLARE
-    j jsonb;
-BEGIN
-    IF t IS NULL OR btrim(t) = '' THEN
-        RETURN NULL;
-    END IF;
-    BEGIN
-        j := t::jsonb;
-    EXCEPTION WHEN others THEN
-        RETURN ARRAY(SELECT upper(m[1]) FROM regexp_matches(t, '([0-9]+[A-Za-z]?)', 'g') m);
-    END;
-    IF jsonb_typeof(j) = 'array' THEN
-        RETURN ARRAY(SELECT upper(btrim(e)) FROM jsonb_array_elements_text(j) e
-                     WHERE e IS NOT NULL);
-    ELSIF jsonb_typeof(j) = 'object' THEN
-        RETURN ARRAY(SELECT upper(btrim(kv.key)) FROM jsonb_each_text(j) kv
-                     WHERE upper(btrim(kv.value)) IN ('YES', 'Y', 'TRUE', '1'));
-    END IF;
-    RETURN NULL;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+SELECT CASE
+    WHEN t IS NULL OR btrim(t) = '' THEN NULL
+    WHEN btrim(t) LIKE '{%' THEN
+        ARRAY(SELECT upper(m[1])
+              FROM regexp_matches(t, '"\s*([0-9]+[A-Za-z]?)\s*"\s*:\s*"?\s*(yes|y|true|1)\s*"?\s*[,}]',
+                                  'gi') m)
+    ELSE ARRAY(SELECT upper(m[1]) FROM regexp_matches(t, '([0-9]+[A-Za-z]?)', 'g') m)
 END
 $fn$;
 

@@ -88,6 +88,17 @@ same_rows() { # NAME: every relation of $VIEWS against $DIRECT
 	fi
 }
 same_rows "each view holds exactly the rows written by hand in the contract's shape"
+# PostgreSQL runs big reads in parallel workers, where a subtransaction (a PL/pgSQL exception
+# block) is refused: the factor parsing must hold there too. force_parallel_mode puts every
+# parallel-safe plan under a Gather.
+out=$(psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -c "SET force_parallel_mode = on" \
+	-c "SELECT count(*) FILTER (WHERE neglect) || '/' || count(*) FROM $VIEWS.referrals" 2>&1)
+check "the referrals view reads under a parallel plan ($out)" '[ "$out" = 7/10 ]'
+v=$(q "SELECT string_agg(coalesce(array_to_string($VIEWS.ssd_factor_codes(t), ','), '-'), ' ' ORDER BY n)
+       FROM unnest(ARRAY['[null, \"16A\", null]', '{\"3B\": \"No\", \"16A\": true}', '{\"16A\": \"No\"}',
+                         '[]', 'garbled 4b;', NULL]) WITH ORDINALITY u(t, n)")
+check "factor codes are read from arrays, objects (yes-like values only) and garbled text ($v)" \
+	'[ "$v" = "16A 16A   4B -" ]'
 v=$(q "SELECT count(*) FROM $VIEWS.cp_plans WHERE plan_id = 'CP4o'")
 check "the CP plan for another authority is left out ($v rows)" '[ "$v" = 0 ]'
 v=$(q "SELECT worker_id || '>' || coalesce(supervisor_id, '-') FROM $VIEWS.workers
