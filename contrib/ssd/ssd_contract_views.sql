@@ -92,9 +92,8 @@ SELECT d.dept_team_id::text AS team_id,
        lt.manager_email,
        lt.webhook_url
 FROM :"ssd_schema".ssd_department d
-LEFT JOIN LATERAL (SELECT * FROM :"local_schema".teams t
-                   WHERE t.team_id = d.dept_team_id::text
-                   ORDER BY t.manager_email NULLS LAST LIMIT 1) lt ON true
+LEFT JOIN (SELECT DISTINCT ON (team_id) * FROM :"local_schema".teams
+           ORDER BY team_id, manager_email NULLS LAST) lt ON lt.team_id = d.dept_team_id::text
 UNION ALL
 SELECT t.team_id, t.name, t.manager_email, t.webhook_url
 FROM :"local_schema".teams t
@@ -114,6 +113,12 @@ WITH hr AS (
     LEFT JOIN :"schema".ssd_staff_ids s ON s.staff_id = btrim(w.staff_id)
     LEFT JOIN :"schema".ssd_staff_ids ss ON ss.staff_id = btrim(w.supervisor_staff_id)
 ),
+hr1 AS (
+    -- One HR row per worker (joined by hash, never looked up row by row): the one with an
+    -- email, then the smallest staff number.
+    SELECT DISTINCT ON (worker_id) * FROM hr
+    ORDER BY worker_id, email NULLS LAST, staff_id
+),
 last_team AS (
     -- A professional's team where HR gives none: that of their latest involvement.
     SELECT DISTINCT ON (invo_professional_id) invo_professional_id::text AS worker_id,
@@ -129,14 +134,13 @@ SELECT p.prof_professional_id::text AS worker_id,
        h.supervisor_id,
        coalesce(nullif(btrim(h.role), ''), 'social_worker') AS role
 FROM :"ssd_schema".ssd_professionals p
-LEFT JOIN LATERAL (SELECT * FROM hr WHERE hr.worker_id = p.prof_professional_id::text
-                   ORDER BY hr.email NULLS LAST LIMIT 1) h ON true
+LEFT JOIN hr1 h ON h.worker_id = p.prof_professional_id::text
 LEFT JOIN last_team lt ON lt.worker_id = p.prof_professional_id::text
 UNION ALL
 -- Staff with no SSD row (managers, chairs, heads of service often have no involvements).
 SELECT h.worker_id, h.display_name, h.email, h.team_id, h.supervisor_id,
        coalesce(nullif(btrim(h.role), ''), 'social_worker')
-FROM hr h
+FROM hr1 h
 WHERE NOT EXISTS (SELECT 1 FROM :"ssd_schema".ssd_professionals p
                   WHERE p.prof_professional_id::text = h.worker_id);
 
@@ -240,12 +244,13 @@ LEFT JOIN :"schema".ssd_codes mi
   ON mi.kind = 'cp_category' AND mi.ssd_value = upper(btrim(p.cppl_cp_plan_initial_category))
 LEFT JOIN :"schema".ssd_codes ml
   ON ml.kind = 'cp_category' AND ml.ssd_value = upper(btrim(p.cppl_cp_plan_latest_category))
-LEFT JOIN LATERAL (
-    SELECT coalesce(s.worker_id, 'staff:' || btrim(c.chair_staff_id)) AS chair_id
+LEFT JOIN (
+    SELECT DISTINCT ON (c.plan_id) c.plan_id,
+           coalesce(s.worker_id, 'staff:' || btrim(c.chair_staff_id)) AS chair_id
     FROM :"local_schema".cp_chairs c
     LEFT JOIN :"schema".ssd_staff_ids s ON s.staff_id = btrim(c.chair_staff_id)
-    WHERE c.plan_id = p.cppl_cp_plan_id::text AND nullif(btrim(c.chair_staff_id), '') IS NOT NULL
-    ORDER BY 1 LIMIT 1) ch ON true
+    WHERE nullif(btrim(c.chair_staff_id), '') IS NOT NULL
+    ORDER BY c.plan_id, 2) ch ON ch.plan_id = p.cppl_cp_plan_id::text
 WHERE upper(btrim(coalesce(p.cppl_cp_plan_ola, ''))) NOT IN
       (SELECT ssd_value FROM :"schema".ssd_codes WHERE kind = 'other_authority');
 
