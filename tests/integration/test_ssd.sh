@@ -33,7 +33,7 @@ q() { psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 drop_schemas() {
 	q "DROP SCHEMA IF EXISTS $SRC CASCADE; DROP SCHEMA IF EXISTS $LOCAL CASCADE;
 	   DROP SCHEMA IF EXISTS $VIEWS CASCADE; DROP SCHEMA IF EXISTS $DIRECT CASCADE;
-	   DROP SCHEMA IF EXISTS ssdt_state CASCADE" >/dev/null 2>&1
+	   DROP SCHEMA IF EXISTS ssdt_copy CASCADE; DROP SCHEMA IF EXISTS ssdt_state CASCADE" >/dev/null 2>&1
 }
 cleanup() {
 	drop_schemas
@@ -68,8 +68,8 @@ out=$(psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -v schema=$DIRECT -f "$top/rules/co
 check_status "the same population loads in the contract's shape (rules/contract.sql)" $? "$out"
 
 # Each view holds exactly the hand-written contract rows: every transformation at once.
-same_rows() { # NAME: every relation of $VIEWS against $DIRECT
-	local t v diffs=""
+same_rows() { # NAME [A B]: every relation of schema A ($VIEWS) against B ($DIRECT)
+	local t v diffs="" VIEWS=${2:-$VIEWS} DIRECT=${3:-$DIRECT}
 	for t in $RELS; do
 		v=$(q "SELECT (SELECT count(*) FROM (SELECT * FROM $VIEWS.$t EXCEPT ALL SELECT * FROM $DIRECT.$t) a)
 		            + (SELECT count(*) FROM (SELECT * FROM $DIRECT.$t EXCEPT ALL SELECT * FROM $VIEWS.$t) b)
@@ -205,6 +205,42 @@ fi
 dry "no-appointments" "$T"
 check "with no appointments was_not_brought is blind: no alert of it" \
 	'[ -s "$tmp/no-appointments-views.sorted" ] && ! grep -q "\"was_not_brought\"" "$tmp/no-appointments-views.sorted"'
+
+# ---- the views copied into tables after each SSD run (contrib/ssd/ssd_refresh.sql)
+COPY=ssdt_copy
+refresh() { # extra psql arguments: a LISTEN before, a statement after
+	psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" "$@" 2>&1
+}
+out=$(psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -v schema=$COPY -f "$top/rules/contract.sql" 2>&1)
+check_status "the copy's tables are created (rules/contract.sql)" $? "$out"
+out=$(refresh -v source=$VIEWS -v schema=$COPY -f "$top/contrib/ssd/ssd_refresh.sql")
+check_status "ssd_refresh.sql copies the views into the tables" $? "$out"
+same_rows "the copy holds exactly the views' rows" $COPY $VIEWS
+cfg $COPY "$tmp/copy.json"
+"$D" -c "$tmp/copy.json" --install-triggers >"$tmp/triggers.out" 2>&1
+check_status "driftwatchd --install-triggers on the copy" $? "$(cat "$tmp/triggers.out")"
+out=$(refresh -c "LISTEN driftwatch" -v source=$VIEWS -v schema=$COPY \
+	-f "$top/contrib/ssd/ssd_refresh.sql" -c "SELECT 'done'")
+check "a refresh with nothing changed changes no row and notifies nobody" \
+	'[ "$(printf "%s\n" "$out" | grep -c "|0|0$")" = 9 ] && ! printf "%s" "$out" | grep -q "Asynchronous"'
+[ "$(printf "%s\n" "$out" | grep -c "|0|0$")" = 9 ] || note "$out"
+q "UPDATE $SRC.ssd_cp_plans SET cppl_cp_plan_end_date = '2026-05-30 10:00' WHERE cppl_cp_plan_id = 'CP5';
+   UPDATE $LOCAL.workers SET email = 'ann.able@la.example' WHERE staff_id = '2002'" >/dev/null
+out=$(refresh -c "LISTEN driftwatch" -v source=$VIEWS -v schema=$COPY \
+	-f "$top/contrib/ssd/ssd_refresh.sql" -c "SELECT 'done'")
+v=$(printf "%s\n" "$out" | sed -n 's/.*"driftwatch" with payload "\([^"]*\)".*/\1/p' | sort -u | tr '\n' ' ')
+c=$(printf "%s\n" "$out" | grep -E '^(cp_plans|workers)\|1\|1$' | tr '\n' ' ')
+check "after C5's plan ends and a worker's email changes, only those rows change and only C5 is notified ($c; notified: $v)" \
+	'[ "$v" = "C5 " ] && [ "$c" = "workers|1|1 cp_plans|1|1 " ] && [ "$(printf "%s\n" "$out" | grep -c "|0|0$")" = 7 ]'
+same_rows "after the change the copy again holds exactly the views' rows" $COPY $VIEWS
+cp "$tmp/views.json" "$tmp/views2.json"
+for l in copy views2; do
+	timeout -k 5 120 "$D" -c "$tmp/$l.json" --once --dry-run --as-of "$T" >"$tmp/refresh-$l.out" 2>>"$tmp/all.err"
+done
+LC_ALL=C sort "$tmp/refresh-copy.out" >"$tmp/refresh-copy.sorted"
+LC_ALL=C sort "$tmp/refresh-views2.out" >"$tmp/refresh-views2.sorted"
+check "the copy gives the views' alerts, byte for byte ($(wc -l <"$tmp/refresh-copy.sorted"))" \
+	'[ -s "$tmp/refresh-copy.sorted" ] && cmp -s "$tmp/refresh-copy.sorted" "$tmp/refresh-views2.sorted"'
 
 no_sanitizer_report "no sanitizer report from the dry runs" "$tmp/all.err"
 note "the main day's summary (views):"
