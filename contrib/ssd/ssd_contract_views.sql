@@ -126,16 +126,27 @@ last_team AS (
     FROM :"ssd_schema".ssd_involvements
     WHERE invo_professional_id IS NOT NULL AND invo_professional_team IS NOT NULL
     ORDER BY invo_professional_id, invo_involvement_start_date DESC NULLS LAST
+),
+last_role AS (
+    -- A professional's role where HR gives none: the code map's for their latest allocation.
+    SELECT DISTINCT ON (i.invo_professional_id) i.invo_professional_id::text AS worker_id,
+           c.contract_value AS role
+    FROM :"ssd_schema".ssd_involvements i
+    JOIN :"schema".ssd_codes c
+      ON c.kind = 'allocation_role' AND c.ssd_value = upper(btrim(i.invo_professional_role_id))
+    WHERE i.invo_professional_id IS NOT NULL AND c.contract_value IS NOT NULL
+    ORDER BY i.invo_professional_id, i.invo_involvement_start_date DESC NULLS LAST
 )
 SELECT p.prof_professional_id::text AS worker_id,
        coalesce(h.display_name, p.prof_professional_name)::text AS display_name,
        h.email,
        coalesce(h.team_id, lt.team_id) AS team_id,
        h.supervisor_id,
-       coalesce(nullif(btrim(h.role), ''), 'social_worker') AS role
+       coalesce(nullif(btrim(h.role), ''), lr.role, 'social_worker') AS role
 FROM :"ssd_schema".ssd_professionals p
 LEFT JOIN hr1 h ON h.worker_id = p.prof_professional_id::text
 LEFT JOIN last_team lt ON lt.worker_id = p.prof_professional_id::text
+LEFT JOIN last_role lr ON lr.worker_id = p.prof_professional_id::text
 UNION ALL
 -- Staff with no SSD row (managers, chairs, heads of service often have no involvements).
 SELECT h.worker_id, h.display_name, h.email, h.team_id, h.supervisor_id,
