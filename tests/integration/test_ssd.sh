@@ -7,13 +7,15 @@
 # pass on them, and driftwatchd --once --dry-run must print the same alerts, byte for byte once
 # sorted, and count the same bad rows, on both, at several evaluation days.
 # Real PostgreSQL (tests/run.sh's), the sanitizer build. Environment: DRIFTWATCHD,
-# PGHOST PGPORT PGUSER PGDATABASE, TEST_TMPDIR.
+# DWGEN, PGHOST PGPORT PGUSER PGDATABASE, TEST_TMPDIR. The last part loads dwgen's populations
+# with --ssd and --ssd-compatible and compares them the same way.
 # check evaluates its condition itself, later: single quotes on purpose.
 # shellcheck disable=SC2016
 set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 D=${DRIFTWATCHD:-$top/build/san/driftwatchd}
+DWGEN=${DWGEN:-$top/build/dwgen}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-55432} PGUSER=${PGUSER:-dwtest}
 case $PGHOST in /*) PGHOST=127.0.0.1 ;; esac
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
@@ -241,6 +243,56 @@ LC_ALL=C sort "$tmp/refresh-copy.out" >"$tmp/refresh-copy.sorted"
 LC_ALL=C sort "$tmp/refresh-views2.out" >"$tmp/refresh-views2.sorted"
 check "the copy gives the views' alerts, byte for byte ($(wc -l <"$tmp/refresh-copy.sorted"))" \
 	'[ -s "$tmp/refresh-copy.sorted" ] && cmp -s "$tmp/refresh-copy.sorted" "$tmp/refresh-views2.sorted"'
+
+# ---- generated populations: dwgen --ssd against dwgen --ssd-compatible, same seed
+gen() { # NAME SHAPE-ARGS...: loads both, compares rows and alerts
+	local name=$1 t v diffs=""
+	shift
+	q "DROP SCHEMA IF EXISTS ${name}_src CASCADE; DROP SCHEMA IF EXISTS ${name}_local CASCADE;
+	   DROP SCHEMA IF EXISTS ${name}_views CASCADE; DROP SCHEMA IF EXISTS ${name}_direct CASCADE" >/dev/null 2>&1
+	out=$( { psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -c "CREATE SCHEMA ${name}_src" -c "SET search_path = ${name}_src" \
+			-f "$top/tests/fixtures/ssd_tables.sql" &&
+		psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -v ssd_schema="${name}_src" -v schema="${name}_views" \
+			-v local_schema="${name}_local" -f "$top/contrib/ssd/ssd_contract_views.sql" &&
+		"$DWGEN" "$@" --bad-rows 0 --as-of "$T" --ssd --schema "${name}_src" --local-schema "${name}_local" |
+			psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" &&
+		psql -qXAt -v ON_ERROR_STOP=1 -d "$DB" -v schema="${name}_direct" -f "$top/rules/contract.sql" &&
+		"$DWGEN" "$@" --bad-rows 0 --as-of "$T" --ssd-compatible --schema "${name}_direct" |
+			psql -qXAt -v ON_ERROR_STOP=1 -d "$DB"; } 2>&1)
+	if ! check_status "$name: dwgen $* --ssd loads into the SSD's tables, --ssd-compatible into the contract's" $? "$out"; then
+		return
+	fi
+	same_rows "$name: each view holds exactly the rows dwgen --ssd-compatible wrote" "${name}_views" "${name}_direct"
+	v=$(q "SELECT (SELECT count(*) FROM ${name}_src.ssd_cp_plans WHERE cppl_cp_plan_ola = 'Y') || ' '
+	          || (SELECT count(*) FROM ${name}_src.ssd_cin_plans WHERE cinp_referral_id IS NULL) || ' '
+	          || (SELECT count(*) FROM ${name}_src.ssd_cp_plans WHERE cppl_cp_plan_initial_category = 'Neglect') || ' '
+	          || (SELECT count(*) FROM ${name}_src.ssd_assessment_factors WHERE cinf_assessment_factors_json LIKE '{%16A\": \"Yes%')")
+	check "$name: the SSD rows vary as the builds do (other-authority plans, plans with no referral id, descriptions, factor objects: $v)" \
+		'for x in $v; do [ "$x" -gt 0 ] || exit 1; done'
+	cfg "${name}_views" "$tmp/$name-views.json"
+	cfg "${name}_direct" "$tmp/$name-direct.json"
+	for l in views direct; do
+		timeout -k 5 300 "$D" -c "$tmp/$name-$l.json" --once --dry-run --as-of "$T" \
+			>"$tmp/$name-$l.out" 2>"$tmp/$name-$l.err"
+		rc=$?
+		[ "$rc" = 0 ] || notok "$name: dry run on $l exits 0" "exit $rc" "$(tail -n 20 "$tmp/$name-$l.err")"
+		LC_ALL=C sort "$tmp/$name-$l.out" >"$tmp/$name-$l.sorted"
+		cat "$tmp/$name-$l.err" >>"$tmp/all.err"
+	done
+	v=$(grep -o '"rule":"[a-z_]*"' "$tmp/$name-views.sorted" | sort -u | wc -l)
+	check "$name: the SSD views give dwgen's contract tables' alerts, byte for byte ($(wc -l <"$tmp/$name-views.sorted") alerts of $v rules)" \
+		'[ "$v" -ge 7 ] && cmp -s "$tmp/$name-views.sorted" "$tmp/$name-direct.sorted"'
+	cmp -s "$tmp/$name-views.sorted" "$tmp/$name-direct.sorted" ||
+		note "$(diff "$tmp/$name-direct.sorted" "$tmp/$name-views.sorted" | cut -c1-300 | head -n 8)"
+	q "DROP SCHEMA ${name}_src CASCADE; DROP SCHEMA ${name}_local CASCADE;
+	   DROP SCHEMA ${name}_views CASCADE; DROP SCHEMA ${name}_direct CASCADE" >/dev/null 2>&1
+}
+if [ -x "$DWGEN" ]; then
+	gen ssdg_default --children 20000 --seed 20260601
+	gen ssdg_heavy --children 4000 --seed 11 --shape heavy --tail-share 0.03
+else
+	notok "dwgen is built ($DWGEN)"
+fi
 
 no_sanitizer_report "no sanitizer report from the dry runs" "$tmp/all.err"
 note "the main day's summary (views):"
