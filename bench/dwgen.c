@@ -3,9 +3,12 @@
  *
  *   dwgen --children N --seed S --as-of YYYY-MM-DD [--bad-rows PERMILLE]
  *         [--schema NAME] [--shape default|dense|heavy] [shape options] [--summary]
+ *         [--ssd [--local-schema NAME] | --ssd-compatible]
  *
  * Writes to stdout a psql script: for each of the nine contract relations
- * (../shared/spec/CONTRACT.md) a COPY ... FROM STDIN block in COPY text format.
+ * (../shared/spec/CONTRACT.md) a COPY ... FROM STDIN block in COPY text format;
+ * with --ssd, for each table of the Standard Safeguarding Dataset and of
+ * contrib/ssd/local_schema.sql that contrib/ssd's views read (see ssd_row()).
  *
  * Design
  * - Deterministic: every random number comes from xoshiro256** streams seeded
