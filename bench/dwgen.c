@@ -3,9 +3,12 @@
  *
  *   dwgen --children N --seed S --as-of YYYY-MM-DD [--bad-rows PERMILLE]
  *         [--schema NAME] [--shape default|dense|heavy] [shape options] [--summary]
+ *         [--ssd [--local-schema NAME] | --ssd-compatible]
  *
  * Writes to stdout a psql script: for each of the nine contract relations
- * (../shared/spec/CONTRACT.md) a COPY ... FROM STDIN block in COPY text format.
+ * (../shared/spec/CONTRACT.md) a COPY ... FROM STDIN block in COPY text format;
+ * with --ssd, for each table of the Standard Safeguarding Dataset and of
+ * contrib/ssd/local_schema.sql that contrib/ssd's views read (see ssd_row()).
  *
  * Design
  * - Deterministic: every random number comes from xoshiro256** streams seeded
@@ -440,6 +443,12 @@ static struct {
     row_t tmpl[NTABLES];
     int have_tmpl[NTABLES];
     int tmpl_ok; /* rows being written may serve as templates (not scripted cases) */
+    /* --ssd, --ssd-compatible (see ssd_row()) */
+    int ssd;            /* write the SSD's tables and the local gap tables, not the contract's */
+    int ssd_compat;     /* neglect as the SSD can carry it (set by --ssd too) */
+    int ssd_pass;       /* the SSD table being written (SP_*) */
+    const char *local_schema;
+    row_t cin_ref;      /* the referral a CIN plan takes its neglect from (field 0; null: none) */
 } G;
 
 /* ---------------------------------------------------------- organisation */
@@ -1530,8 +1539,15 @@ static int nkinds_of(int tbl)
     return n;
 }
 
+static void ssd_row(int tbl, const row_t *row);
+
 static void emit(int tbl, row_t *row)
 {
+    if (G.ssd) {
+        ssd_row(tbl, row);
+        G.rows[tbl]++;
+        return;
+    }
     if (G.bad_p > 0 && unif(&G.brng[tbl]) < G.bad_p) {
         int k = tkinds[tbl][uint_in(&G.brng[tbl], 0, nkinds_of(tbl) - 1)];
         apply_bad(tbl, k, row, 0);
@@ -1778,7 +1794,8 @@ static void emit_ref(fam_t *f)
         f_child(&row, 1, c);
         f_date(&row, 2, x->date);
         f_str(&row, 3, need);
-        f_bool(&row, 4, x->neglect);
+        /* The SSD has no neglect flag on a referral: need N1 or assessment factor 16A. */
+        f_bool(&row, 4, x->neglect || (G.ssd_compat && x->need == 1));
         f_date(&row, 5, x->closure);
         if (x->reason)
             f_id(&row, 6, "RC", x->reason, 0, 0, 0);
@@ -1786,6 +1803,21 @@ static void emit_ref(fam_t *f)
             f_null(&row, 6);
         emit(T_REF, &row);
     }
+}
+
+/* The written referral of x's child with the latest date on or before x's start (ties: the
+ * greatest id), or NULL. */
+static const ref_t *cin_referral(const fam_t *f, const cin_t *x)
+{
+    const ref_t *best = NULL;
+    for (int i = 0; i < f->nref; i++) {
+        const ref_t *r = &f->ref[i];
+        if (r->kid != x->kid || !shown(r->closure) || r->date == NODATE || r->date > x->start)
+            continue;
+        if (!best || r->date > best->date || (r->date == best->date && r->seq > best->seq))
+            best = r;
+    }
+    return best;
 }
 
 static void emit_cin(fam_t *f)
@@ -1804,7 +1836,19 @@ static void emit_cin(fam_t *f)
         f_child(&row, 1, c);
         f_date(&row, 2, x->start);
         f_date(&row, 3, x->end);
-        f_bool(&row, 4, x->neglect);
+        if (G.ssd_compat) {
+            /* The SSD has no neglect flag on a CIN plan: it is its referral's (the child's latest
+             * written referral on or before the plan's start, as ssd_contract_views.sql takes it). */
+            const ref_t *rf = cin_referral(f, x);
+            if (rf) {
+                f_id(&G.cin_ref, 0, "REF-", c, 6, rf->seq, 2);
+                f_bool(&row, 4, rf->neglect || rf->need == 1);
+            } else {
+                f_null(&G.cin_ref, 0);
+                f_null(&row, 4);
+            }
+        } else
+            f_bool(&row, 4, x->neglect);
         emit(T_CIN, &row);
     }
     for (; long_ng; long_ng &= long_ng - 1)
@@ -2003,6 +2047,200 @@ static void emit_appt(fam_t *f)
 
 /* ------------------------------------------------------------------ main */
 
+/* ------------------------------------------------------------- --ssd */
+
+/* The same population as the Standard Safeguarding Dataset holds it (its PostgreSQL build's
+ * tables, tests/fixtures/ssd_tables.sql) plus contrib/ssd/local_schema.sql's gap tables, so
+ * that contrib/ssd/ssd_contract_views.sql gives back what --ssd-compatible writes in the
+ * contract's shape. Each SSD table is one pass over a contract table's rows (SP_* says which
+ * part of a row it writes), with the variations the SSD's builds show: categories as codes or
+ * descriptions, involvement roles spelled two ways, assessment factors in each JSON form, CIN
+ * plans with and without a referral id, other authorities' CP plans (left out by the views),
+ * a second family for some children, and staff numbers that are other workers' professional
+ * ids (worker n's staff number is "w" n+1). */
+enum {
+    SP_DEPT, SP_LTEAMS, SP_PROF, SP_LWORKERS, SP_PERSON, SP_FAMILY, SP_DISABILITY, SP_INVO,
+    SP_EPISODES, SP_ASSESS, SP_FACTORS, SP_CINP, SP_CPP, SP_CHAIRS, SP_APPT, SP_STRAT, NSP
+};
+static const struct { int src, local; const char *name, *cols; } sp[NSP] = {
+    {T_TEAMS, 0, "ssd_department", "dept_team_id, dept_team_name"},
+    {T_TEAMS, 1, "teams", "team_id, name, manager_email, webhook_url"},
+    {T_WORKERS, 0, "ssd_professionals", "prof_professional_id, prof_staff_id, prof_professional_name"},
+    {T_WORKERS, 1, "workers", "staff_id, professional_id, display_name, email, team_id, supervisor_staff_id, role"},
+    {T_CHILDREN, 0, "ssd_person", "pers_person_id, pers_dob, pers_expected_dob"},
+    {T_CHILDREN, 0, "ssd_family", "fami_table_id, fami_family_id, fami_person_id"},
+    {T_CHILDREN, 0, "ssd_disability", "disa_table_id, disa_person_id, disa_disability_code"},
+    {T_ALLOC, 0, "ssd_involvements", "invo_involvements_id, invo_professional_id, invo_professional_role_id, "
+                                     "invo_person_id, invo_involvement_start_date, invo_involvement_end_date"},
+    {T_REF, 0, "ssd_cin_episodes", "cine_referral_id, cine_person_id, cine_referral_date, "
+                                   "cine_cin_primary_need_code, cine_close_date, cine_close_reason"},
+    {T_REF, 0, "ssd_cin_assessments", "cina_assessment_id, cina_person_id, cina_referral_id, "
+                                      "cina_assessment_start_date"},
+    {T_REF, 0, "ssd_assessment_factors", "cinf_table_id, cinf_assessment_id, cinf_assessment_factors_json"},
+    {T_CIN, 0, "ssd_cin_plans", "cinp_cin_plan_id, cinp_referral_id, cinp_person_id, cinp_cin_plan_start_date, "
+                                "cinp_cin_plan_end_date"},
+    {T_CP, 0, "ssd_cp_plans", "cppl_cp_plan_id, cppl_person_id, cppl_cp_plan_start_date, cppl_cp_plan_end_date, "
+                              "cppl_cp_plan_ola, cppl_cp_plan_initial_category, cppl_cp_plan_latest_category"},
+    {T_CP, 1, "cp_chairs", "plan_id, chair_staff_id"},
+    {T_APPT, 1, "appointments", "appointment_id, child_id, service, scheduled_for, outcome"},
+    {T_STRAT, 1, "strategies", "strategy_id, child_id, kind, decided_on, review_by"},
+};
+
+static const char *const catdesc[NCAT] = {"Neglect", "Physical Abuse", "Emotional Abuse", "Sexual Abuse",
+                                          "Multiple"};
+
+/* one COPY field: a value, or NULL when s is NULL */
+static void sf(int first, const char *s)
+{
+    if (!first)
+        oput("\t", 1);
+    if (!s)
+        oput("\\N", 2);
+    else
+        oput_text(s, strlen(s));
+}
+
+static const char *fv(const row_t *r, int i) { return r->null[i] ? NULL : r->v[i]; }
+
+/* a date field as an SSD TIMESTAMP (a time of day, which the views drop) */
+static void sf_ts(int first, const row_t *r, int i, const char *time)
+{
+    char b[FLEN + 16];
+    if (r->null[i]) {
+        sf(first, NULL);
+        return;
+    }
+    snprintf(b, sizeof b, "%s %s", r->v[i], time);
+    sf(first, b);
+}
+
+/* the number after the last non-digit of s, e.g. 12 of "w12" or of "C-000012-03"'s seq */
+static long tail_num(const char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9')
+        i--;
+    return i < n ? strtol(s + i, NULL, 10) : 0;
+}
+
+static void ssd_staff(char *b, size_t n, const char *worker)
+{
+    snprintf(b, n, "w%ld", tail_num(worker) + 1);
+}
+
+static int cat_of(const char *code)
+{
+    for (int c = 0; c < NCAT; c++)
+        if (code && strcmp(code, catname[c]) == 0)
+            return c;
+    return -1;
+}
+
+static void ssd_row(int tbl, const row_t *row)
+{
+    char b[2 * FLEN], b2[2 * FLEN];
+    const char *id = row->v[0];
+    long n = tail_num(id);
+    (void)tbl;
+    switch (G.ssd_pass) {
+    case SP_DEPT: sf(1, id); sf(0, fv(row, 1)); break;
+    case SP_LTEAMS: sf(1, id); sf(0, NULL); sf(0, fv(row, 2)); sf(0, fv(row, 3)); break;
+    case SP_PROF:
+        ssd_staff(b, sizeof b, id);
+        sf(1, id); sf(0, b); sf(0, fv(row, 1));
+        break;
+    case SP_LWORKERS:
+        ssd_staff(b, sizeof b, id);
+        sf(1, b); sf(0, NULL); sf(0, fv(row, 1)); sf(0, fv(row, 2)); sf(0, fv(row, 3));
+        if (row->null[4])
+            sf(0, NULL);
+        else {
+            ssd_staff(b2, sizeof b2, row->v[4]);
+            sf(0, b2);
+        }
+        sf(0, fv(row, 5));
+        break;
+    case SP_PERSON: sf(1, id); sf_ts(0, row, 2, "00:00:00"); sf_ts(0, row, 3, "00:00:00"); break;
+    case SP_FAMILY:
+        if (row->null[1])
+            return;
+        snprintf(b, sizeof b, "%s-1", id);
+        sf(1, b); sf(0, row->v[1]); sf(0, id);
+        if (n % 5 == 0) { /* a second family: the views keep the first by id */
+            oput("\n", 1);
+            snprintf(b, sizeof b, "%s-2", id);
+            snprintf(b2, sizeof b2, "FX-%s", row->v[1]);
+            sf(1, b); sf(0, b2); sf(0, id);
+        }
+        break;
+    case SP_DISABILITY:
+        if (strcmp(row->v[4], "t") == 0) {
+            snprintf(b, sizeof b, "%s-1", id);
+            sf(1, b); sf(0, id); sf(0, "MOB");
+        } else if (n % 4 == 0) {
+            snprintf(b, sizeof b, "%s-1", id);
+            sf(1, b); sf(0, id); sf(0, n % 8 == 0 ? "NONE" : "none");
+        } else
+            return;
+        break;
+    case SP_INVO:
+        sf(1, id); sf(0, fv(row, 2));
+        sf(0, n % 2 ? "CW" : "Allocated Case Worker");
+        sf(0, fv(row, 1)); sf_ts(0, row, 3, "09:15:00"); sf_ts(0, row, 4, "17:30:00");
+        break;
+    case SP_EPISODES: sf(1, id); sf(0, fv(row, 1)); sf_ts(0, row, 2, "11:00:00"); sf(0, fv(row, 3));
+        sf_ts(0, row, 5, "16:00:00"); sf(0, fv(row, 6));
+        break;
+    case SP_ASSESS:
+    case SP_FACTORS: {
+        /* an assessment with factors for every referral; 16A where neglect is not N1's */
+        int neg = strcmp(row->v[4], "t") == 0 && strcmp(row->v[3], "N1") != 0;
+        snprintf(b, sizeof b, "A-%s", id);
+        if (G.ssd_pass == SP_ASSESS) {
+            sf(1, b); sf(0, fv(row, 1)); sf(0, id); sf_ts(0, row, 2, "14:00:00");
+            break;
+        }
+        static const char *const forms[2][3] = {
+            {"[\"3B\"]", "[null, \"3B\", null]", "{\"16A\": \"No\", \"3B\": \"Yes\"}"},
+            {"[\"3B\", \"16A\"]", "[null, \"16A\", null]", "{\"16A\": \"Yes\", \"3B\": \"No\"}"}};
+        snprintf(b2, sizeof b2, "F-%s", id);
+        sf(1, b2); sf(0, b); sf(0, forms[neg][n % 3]);
+        break;
+    }
+    case SP_CINP:
+        sf(1, id);
+        /* half the plans name their referral, the other half leave the views to find it */
+        sf(0, n % 2 && !G.cin_ref.null[0] ? G.cin_ref.v[0] : NULL);
+        sf(0, fv(row, 1)); sf_ts(0, row, 2, "10:00:00"); sf_ts(0, row, 3, "10:00:00");
+        break;
+    case SP_CPP: {
+        int ci = cat_of(fv(row, 4)), cl = cat_of(fv(row, 5));
+        int desc = tail_num(row->v[1]) % 2;
+        sf(1, id); sf(0, fv(row, 1)); sf_ts(0, row, 2, "12:00:00"); sf_ts(0, row, 3, "12:00:00");
+        sf(0, n % 3 ? "N" : NULL);
+        sf(0, ci >= 0 && desc ? catdesc[ci] : fv(row, 4));
+        sf(0, cl >= 0 && desc ? catdesc[cl] : fv(row, 5));
+        if (n == 1 && tail_num(row->v[1]) % 7 == 0) { /* another authority's plan: left out */
+            oput("\n", 1);
+            snprintf(b, sizeof b, "%s-OLA", id);
+            sf(1, b); sf(0, fv(row, 1)); sf_ts(0, row, 2, "12:00:00"); sf(0, NULL);
+            sf(0, "Y"); sf(0, "Neglect"); sf(0, NULL);
+        }
+        break;
+    }
+    case SP_CHAIRS:
+        if (row->null[6])
+            return;
+        ssd_staff(b, sizeof b, row->v[6]);
+        sf(1, id); sf(0, b);
+        break;
+    default: /* SP_APPT, SP_STRAT: the contract's own shape */
+        for (int i = 0; i < row->nf; i++)
+            sf(i == 0, fv(row, i));
+    }
+    oput("\n", 1);
+}
+
 static void for_each_family(void (*fn)(fam_t *))
 {
     long child = 1;
@@ -2029,11 +2267,19 @@ static void table(int tbl)
 {
     rng_seed(&G.brng[tbl], G.seed, (uint64_t)tbl, 0xBAD);
     oputs("COPY ");
-    put_ident(G.schema);
-    oputs(".");
-    oputs(tname[tbl]);
-    oputs(" (");
-    oputs(tcols[tbl]);
+    if (G.ssd) {
+        put_ident(sp[G.ssd_pass].local ? G.local_schema : G.schema);
+        oputs(".");
+        oputs(sp[G.ssd_pass].name);
+        oputs(" (");
+        oputs(sp[G.ssd_pass].cols);
+    } else {
+        put_ident(G.schema);
+        oputs(".");
+        oputs(tname[tbl]);
+        oputs(" (");
+        oputs(tcols[tbl]);
+    }
     oputs(") FROM STDIN;\n");
     G.tmpl_ok = 1;
     switch (tbl) {
@@ -2063,6 +2309,12 @@ static void usage(FILE *out)
           "  --bad-rows P      bad rows per 1000 rows, default 2; 0 turns them off\n"
           "  --schema NAME     schema of the tables, default casework\n"
           "  --summary         print row and bad-row counts, and the shape, on stderr\n"
+          "  --ssd             write the population as the Standard Safeguarding Dataset's\n"
+          "                    tables in --schema and contrib/ssd/local_schema.sql's tables in\n"
+          "                    --local-schema (default local); needs --bad-rows 0\n"
+          "  --ssd-compatible  the contract's tables, with neglect as the SSD carries it (a\n"
+          "                    referral's from need N1 or factor 16A, a CIN plan's from its\n"
+          "                    referral): what contrib/ssd's views give back from --ssd\n"
           "Shape: a preset, then any of the options after it (whatever their order)\n"
           "  --shape NAME      default: an England-like authority (DOMAIN.md);\n"
           "                    dense: per 1,000,000 children about 1.6 M allocations, 1.2 M\n"
@@ -2237,6 +2489,7 @@ int main(int argc, char **argv)
     double permille = 2;
     int have_asof = 0;
     G.schema = "casework";
+    G.local_schema = "local";
     set_shape("default");
     for (int i = 1; i + 1 < argc; i++) /* the preset first: the other shape options refine it */
         if (strcmp(argv[i], "--shape") == 0 && set_shape(argv[i + 1])) {
@@ -2251,6 +2504,12 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--summary") == 0) {
             G.summary = 1;
+            continue;
+        } else if (strcmp(a, "--ssd") == 0) {
+            G.ssd = G.ssd_compat = 1;
+            continue;
+        } else if (strcmp(a, "--ssd-compatible") == 0) {
+            G.ssd_compat = 1;
             continue;
         }
         if (!v) {
@@ -2297,6 +2556,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             G.schema = v;
+        } else if (strcmp(a, "--local-schema") == 0) {
+            if (*v == 0 || strlen(v) > 63) {
+                fprintf(stderr, "dwgen: --local-schema wants a name of 1 to 63 bytes\n");
+                return 2;
+            }
+            G.local_schema = v;
         } else {
             fprintf(stderr, "dwgen: unknown option %s\n", a);
             usage(stderr);
@@ -2308,6 +2573,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (G.ssd && permille > 0) {
+        /* the SSD's tables have primary keys: duplicate and NULL keys cannot be loaded */
+        fprintf(stderr, "dwgen: --ssd needs --bad-rows 0 (the SSD's tables have primary keys)\n");
+        return 2;
+    }
     G.children = children;
     G.seed = seed;
     G.bad_p = permille / 1000.0;
@@ -2317,8 +2587,12 @@ int main(int argc, char **argv)
 
     oputs("-- driftwatch synthetic case data (dwgen): COPY blocks for psql\n");
     oputs("SET client_encoding = 'UTF8';\nBEGIN;\n");
-    for (int t = 0; t < NTABLES; t++)
-        table(t);
+    if (G.ssd)
+        for (G.ssd_pass = 0; G.ssd_pass < NSP; G.ssd_pass++)
+            table(sp[G.ssd_pass].src);
+    else
+        for (int t = 0; t < NTABLES; t++)
+            table(t);
     oputs("COMMIT;\n");
     oflush();
     if (fflush(stdout) != 0 || ferror(stdout)) {
