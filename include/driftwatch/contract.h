@@ -2,6 +2,7 @@
 #ifndef DRIFTWATCH_CONTRACT_H
 #define DRIFTWATCH_CONTRACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct errlist;
@@ -61,5 +62,35 @@ struct db_conn;
  * missing, for the daemon's start; nothing when every index is there. Returns 0 if the query
  * was sent. */
 int contract_note_indexes(struct dw_ctx *ctx, struct db_conn *conn);
+
+/* ---- empty relations (contract_empty.c) ---- */
+
+struct config_rule;
+
+/* The contract's relations, in contract_columns() order: how many, and the i-th name. */
+size_t contract_relation_count(void);
+const char *contract_relation(size_t i);
+
+/* Whether statement sql reads relation of the case schema. The rules name each relation they
+ * read as @case@.NAME (rules/rows_NAME.sql; rules/tail_rows.sql's four for every rule), so this
+ * reads it from a rule's own text (rule_def.sql), never from a list kept beside it. */
+bool contract_sql_reads(const char *sql, const char *relation);
+
+/* Adds to warnings one message saying relation (of schema, configured in file) is empty and
+ * which of the enabled rules in rules[0..n_rules) it leaves blind, or that every rule reads
+ * it, or that no enabled rule does. */
+void contract_empty_warning(const char *file, const char *schema, const char *relation,
+			    const struct config_rule *rules, size_t n_rules,
+			    struct errlist *warnings);
+
+typedef void (*contract_empty_cb)(void *arg);
+
+/* Asks conn (connected), one `SELECT EXISTS (SELECT 1 FROM rel)` per contract relation of the
+ * case schema, which relations hold no row, adding contract_empty_warning's message to
+ * warnings for each; a relation that cannot be asked (missing, not granted: contract_compare
+ * names why) adds a note. Calls cb(arg) when done, possibly before returning. Returns -1, cb
+ * not called, if nothing could be started. */
+int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
+			 struct errlist *notes, contract_empty_cb cb, void *arg);
 
 #endif

@@ -2,9 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driftwatch/config.h"
 #include "driftwatch/contract.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/facts.h"
+#include "driftwatch/rule.h"
 #include "tap.h"
 
 /* The catalogue rows of a schema that has the whole contract as text/date/bool columns. */
@@ -157,10 +159,72 @@ static void test_words(void)
 	tap_str(buf, "23rd", "23rd");
 }
 
+/* Which rules read a relation comes from the rules' own statements, so these are the rules'
+ * real SQL, not a copy. */
+static void test_empty(void)
+{
+	static const char *const tail[] = { "teams", "workers", "children", "allocations" };
+	const struct rule_def *wnb = rule_registry_find("was_not_brought");
+	const struct rule_def *cpd = rule_registry_find("cp_neglect_duration");
+	struct config_rule rules[RULE_REGISTRY_MAX] = { 0 };
+	size_t n = rule_registry_count();
+	struct errlist el = { 0 };
+	const char *all;
+
+	tap_int((long long)contract_relation_count(), 9, "the contract has nine relations");
+	tap_str(contract_relation(0), "teams", "the first relation is teams");
+	tap_str(contract_relation(8), "strategies", "the last relation is strategies");
+	tap_ok(contract_relation(9) == NULL, "there is no tenth relation");
+	tap_ok(wnb && cpd, "the registry has was_not_brought and cp_neglect_duration");
+	if (!wnb || !cpd)
+		return;
+	tap_ok(contract_sql_reads(wnb->sql, "appointments"), "was_not_brought reads appointments");
+	tap_ok(!contract_sql_reads(cpd->sql, "appointments"),
+	       "cp_neglect_duration does not read appointments");
+	tap_ok(contract_sql_reads(cpd->sql, "strategies"), "cp_neglect_duration reads strategies");
+	tap_ok(!contract_sql_reads(wnb->sql, "strategies"), "was_not_brought does not read strategies");
+	for (size_t i = 0; i < n; i++)
+		for (size_t t = 0; t < 4; t++)
+			tap_ok(contract_sql_reads(rule_registry_get(i)->sql, tail[t]),
+			       "%s reads %s (tail_rows.sql)", rule_registry_get(i)->name, tail[t]);
+	tap_ok(!contract_sql_reads("FROM @case@.cp_plans_old", "cp_plans"),
+	       "a longer name is not the relation");
+	tap_ok(!contract_sql_reads("FROM cp_plans", "cp_plans"), "a name without @case@ is not read");
+	tap_ok(contract_sql_reads("FROM @case@.cp_plans c", "cp_plans"), "@case@.NAME is read");
+
+	for (size_t i = 0; i < n; i++) {
+		rules[i].def = rule_registry_get(i);
+		rules[i].enabled = true;
+	}
+	contract_empty_warning("f.json", "cw", "appointments", rules, n, &el);
+	all = joined(&el);
+	tap_int((long long)el.n, 1, "one warning for one empty relation");
+	tap_contains(all, "f.json: database.case_schema: warning: relation \"cw\".\"appointments\" is empty",
+		     "the warning names the file, the key and the relation");
+	tap_contains(all, "was_not_brought, worker_change", "it names the rules that read it");
+	tap_lacks(all, "cp_neglect_duration", "and not a rule that does not");
+	errlist_free(&el);
+
+	contract_empty_warning("f.json", "cw", "teams", rules, n, &el);
+	all = joined(&el);
+	tap_contains(all, "every rule reads it", "a relation every rule reads is said to be one");
+	errlist_free(&el);
+
+	for (size_t i = 0; i < n; i++)
+		if (contract_sql_reads(rules[i].def->sql, "appointments"))
+			rules[i].enabled = false;
+	contract_empty_warning("f.json", "cw", "appointments", rules, n, &el);
+	all = joined(&el);
+	tap_contains(all, "no enabled rule reads it", "with its readers disabled, none is blind");
+	tap_lacks(all, "was_not_brought", "and a disabled rule is not named");
+	errlist_free(&el);
+}
+
 int main(void)
 {
 	test_compare();
 	test_indexes();
 	test_words();
+	test_empty();
 	return tap_status();
 }

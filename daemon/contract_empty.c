@@ -1,0 +1,187 @@
+/* contract_empty: which contract relations hold no row, and which enabled rules that leaves blind. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/config.h"
+#include "driftwatch/contract.h"
+#include "driftwatch/ctx.h"
+#include "driftwatch/db.h"
+#include "driftwatch/errlist.h"
+#include "driftwatch/rule.h"
+#include "driftwatch/strbuf.h"
+
+/* The rules name each relation they read as @case@.NAME (rules/rows_NAME.sql), so the rules'
+ * own text says what they read and no list beside them can drift from it. */
+static const char case_marker[] = "@case@.";
+
+static int ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$';
+}
+
+bool contract_sql_reads(const char *sql, const char *relation)
+{
+	size_t ml = sizeof(case_marker) - 1, rl = strlen(relation);
+	const char *p = sql;
+
+	if (!sql || !rl)
+		return false;
+	while ((p = strstr(p, case_marker)) != NULL) {
+		p += ml;
+		if (strncmp(p, relation, rl) == 0 && !ident_char(p[rl]))
+			return true;
+	}
+	return false;
+}
+
+size_t contract_relation_count(void)
+{
+	size_t n, k = 0;
+	const struct contract_column *c = contract_columns(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(c[i].relation, c[i - 1].relation) != 0)
+			k++;
+	return k;
+}
+
+const char *contract_relation(size_t i)
+{
+	size_t n, k = 0;
+	const struct contract_column *c = contract_columns(&n);
+
+	for (size_t j = 0; j < n; j++) {
+		if (j > 0 && strcmp(c[j].relation, c[j - 1].relation) == 0)
+			continue;
+		if (k++ == i)
+			return c[j].relation;
+	}
+	return NULL;
+}
+
+void contract_empty_warning(const char *file, const char *schema, const char *relation,
+			    const struct config_rule *rules, size_t n_rules,
+			    struct errlist *warnings)
+{
+	struct strbuf names;
+	size_t enabled = 0, blind = 0;
+	char *list;
+
+	strbuf_init(&names);
+	for (size_t i = 0; i < n_rules; i++) {
+		if (!rules[i].enabled || !rules[i].def)
+			continue;
+		enabled++;
+		if (!contract_sql_reads(rules[i].def->sql, relation))
+			continue;
+		strbuf_printf(&names, "%s%s", blind ? ", " : "", rules[i].def->name);
+		blind++;
+	}
+	list = strbuf_take(&names);
+	if (blind == 0)
+		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
+			    "empty; no enabled rule reads it", file, schema, relation);
+	else if (blind == enabled)
+		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
+			    "empty, and every rule reads it: it leaves every enabled rule blind (%s)",
+			    file, schema, relation, list ? list : "");
+	else
+		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
+			    "empty: it leaves blind the enabled rule%s that read%s it: %s", file,
+			    schema, relation, blind == 1 ? "" : "s", blind == 1 ? "s" : "",
+			    list ? list : "");
+	free(list);
+}
+
+/* ---- asking the database, one cheap EXISTS per relation ---- */
+
+struct empty_run {
+	struct dw_ctx *ctx;
+	struct db_conn *conn;
+	struct errlist *warnings;
+	struct errlist *notes;
+	contract_empty_cb cb;
+	void *arg;
+	char *schema_ident;
+	size_t i;               /* the relation being asked about */
+	char *sql;
+};
+
+static void empty_finish(struct empty_run *er)
+{
+	contract_empty_cb cb = er->cb;
+	void *arg = er->arg;
+
+	free(er->schema_ident);
+	free(er->sql);
+	free(er);
+	cb(arg);
+}
+
+static void empty_next(struct empty_run *er);
+
+static void empty_on_row(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct empty_run *er = arg;
+	const struct dw_config *cfg = er->ctx->cfg;
+	const char *rel = contract_relation(er->i);
+
+	(void)conn;
+	/* A relation missing or not readable is contract_compare's problem to name; here it is
+	 * only a note that its emptiness is unknown. */
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		errlist_add(er->notes, "could not check whether relation \"%s\".\"%s\" is empty: %s",
+			    cfg->case_schema, rel, res ? PQresultErrorMessage(res) : "no answer");
+	else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0)
+		contract_empty_warning(cfg->path, cfg->case_schema, rel, cfg->rules, cfg->n_rules,
+				       er->warnings);
+	er->i++;
+	empty_next(er);
+}
+
+static void empty_next(struct empty_run *er)
+{
+	char *rel_ident;
+	struct strbuf sb;
+
+	for (; er->i < contract_relation_count(); er->i++) {
+		rel_ident = db_escape_identifier(er->conn, contract_relation(er->i));
+		if (!rel_ident)
+			continue;
+		strbuf_init(&sb);
+		strbuf_printf(&sb, "SELECT EXISTS (SELECT 1 FROM %s.%s)", er->schema_ident,
+			      rel_ident);
+		free(rel_ident);
+		free(er->sql);
+		er->sql = strbuf_take(&sb);
+		if (er->sql && db_query(er->conn, er->sql, 0, NULL, empty_on_row, er) == 0)
+			return;
+		errlist_add(er->notes, "could not check whether relation \"%s\".\"%s\" is empty: %s",
+			    er->ctx->cfg->case_schema, contract_relation(er->i), db_error(er->conn));
+	}
+	empty_finish(er);
+}
+
+int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
+			 struct errlist *notes, contract_empty_cb cb, void *arg)
+{
+	struct empty_run *er = calloc(1, sizeof(*er));
+
+	if (!er)
+		return -1;
+	er->ctx = ctx;
+	er->conn = conn;
+	er->warnings = warnings;
+	er->notes = notes;
+	er->cb = cb;
+	er->arg = arg;
+	er->schema_ident = db_escape_identifier(conn, ctx->cfg->case_schema);
+	if (!er->schema_ident) {
+		free(er);
+		return -1;
+	}
+	empty_next(er);
+	return 0;
+}
