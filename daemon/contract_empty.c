@@ -85,7 +85,7 @@ void contract_empty_warning(const char *file, const char *schema, const char *re
 			    "empty; no enabled rule reads it", file, schema, relation);
 	else if (blind == enabled)
 		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
-			    "empty, and every rule reads it: it leaves every enabled rule blind (%s)",
+			    "empty, and every rule reads it: every enabled rule sees none of its rows (%s)",
 			    file, schema, relation, list ? list : "");
 	else
 		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
