@@ -65,12 +65,17 @@ function readPage() {
 		});
 	}
 	const first = document.querySelector('p');
+	// a child's identifier broken over two lines ("C-" / "1042") reads as two things
+	const wrapped = [...document.querySelectorAll('tbody tr')]
+		.map(r => r.cells[0] && r.cells[0].querySelector('a'))
+		.filter(a => a && a.getClientRects().length > 1).map(a => a.textContent);
 	return {
 		title: document.title,
 		summary: text(first),
 		sections,
 		images: document.images.length,
 		scrollWidth: document.documentElement.scrollWidth,
+		wrapped,
 	};
 }
 
@@ -93,8 +98,8 @@ async function main() {
 		// a phone, light then dark: nothing wider than the screen to scroll sideways for
 		await page.setViewport({ width: 390, height: 844, isMobile: true });
 		await page.reload({ waitUntil: 'load' });
-		out.phoneScrollWidth = await page.evaluate(() =>
-			document.documentElement.scrollWidth);
+		out.phone = await page.evaluate(readPage);
+		out.phoneScrollWidth = out.phone.scrollWidth;
 		await page.screenshot({ path: path.join(args.shots, args.name + '-phone.png'),
 			fullPage: true });
 		// dark before the page loads: chromium keeps the link colours it resolved at load

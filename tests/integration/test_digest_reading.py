@@ -282,6 +282,9 @@ def check_browser(t, tmp, m):
     t.check(got.get("phoneScrollWidth", 9999) <= 390,
             "on a 390px phone nothing is wider than the screen (scroll width %s)"
             % got.get("phoneScrollWidth"))
+    wrapped = (pg.get("wrapped"), (got.get("phone") or {}).get("wrapped"))
+    t.check(wrapped == ([], []) and len(pg["sections"][0]["children"]) > 0,
+            "each child's identifier stays on one line, wide and on the phone", wrapped)
     bad = [n for n in ("sup1-wide.png", "sup1-phone.png", "sup1-phone-dark.png")
            if not os.path.exists(os.path.join(shots, n))
            or open(os.path.join(shots, n), "rb").read(8) != PNG
