@@ -1368,10 +1368,15 @@ static void mail_html_child(struct strbuf *out, const struct mail_notice_text *t
 		strbuf_append(out, "&mdash;");
 		return;
 	}
-	if (t->page || record)
-		mail_html_link(out, t->page ? t->page : record, "font-weight:bold", child);
-	else
+	/* nowrap: a narrow column would break "C-1042" at its hyphen, and it reads as two */
+	if (t->page || record) {
+		mail_html_link(out, t->page ? t->page : record,
+			       "font-weight:bold;white-space:nowrap", child);
+	} else {
+		strbuf_append(out, "<span style=\"white-space:nowrap\">");
 		html_escape(out, child);
+		strbuf_append(out, "</span>");
+	}
 	if (t->page && record) {
 		strbuf_append(out, "<br>");
 		mail_html_link(out, record, MAIL_SMALL_STYLE, "case record");

@@ -411,7 +411,7 @@ static void test_parts(const struct mail_message *m)
 	tap_lacks(text, "other.supervisor@la.example", "text: no other recipient's address");
 	tap_lacks(text, "W-2", "text: no other recipient's worker id");
 
-	tap_contains(html, "style=\"font-weight:bold\">&lt;C&amp;1&gt;</a>", "html: child id escaped");
+	tap_contains(html, "style=\"font-weight:bold;white-space:nowrap\">&lt;C&amp;1&gt;</a>", "html: child id escaped");
 	tap_lacks(html, "<C&1>", "html: never the raw child id");
 	tap_contains(html, "<a href=\"https://lcs.example.gov.uk/person/C-1042?a=1&amp;b=2\"",
 		     "html: link escaped in its attribute (on the child's identifier)");
@@ -981,7 +981,8 @@ static void test_cap(void)
 		tap_contains(text, "Page: https://dw.la.example/child/C-ESC", "pages: the child's "
 			     "page in the text part");
 		tap_contains(html, "<a href=\"https://dw.la.example/child/C-ESC\" style=\"font-weight:"
-			     "bold\">C-ESC</a>", "pages: the child's identifier links to its page");
+			     "bold;white-space:nowrap\">C-ESC</a>", "pages: the child's identifier "
+			     "links to its page");
 		free(text);
 		free(html);
 		mail_message_free(&m);
