@@ -1,4 +1,5 @@
 /* alert: an alert's identity, its JSON form, its recipients by role and its link; pure functions. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,19 @@ void alert_free(struct alert *a)
 }
 
 /* ---- identity ---- */
+
+int alert_fingerprint_parse(const char *s, size_t n, char out[ALERT_FINGERPRINT_LEN + 1])
+{
+	if (!s || n != ALERT_FINGERPRINT_LEN)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return -1;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[n] = '\0';
+	return 0;
+}
 
 int alert_fingerprint(const char *rule, const char *child_id, const char *subject_id,
 		      char out[ALERT_FINGERPRINT_LEN + 1])

@@ -65,8 +65,8 @@ const char *responses_reason_label(const char *reason)
 	return reason;
 }
 
-void responses_next_words(enum responses_kind kind, const char *stage, const char *until,
-			  const char *reason, char *buf, size_t size)
+static void responses_next_words(enum responses_kind kind, const char *stage,
+				 const char *until, const char *reason, char *buf, size_t size)
 {
 	if (kind == RESPONSES_ACKNOWLEDGE)
 		snprintf(buf, size, "Acknowledged for the %s stage: no reminders or escalation for "
@@ -79,6 +79,37 @@ void responses_next_words(enum responses_kind kind, const char *stage, const cha
 	else
 		snprintf(buf, size, "Unsnoozed: reminders and escalation start again from now, as "
 			 "if it had never been snoozed.");
+}
+
+int responses_outcome_words(const struct responses_result *r, enum responses_kind kind,
+			    const char *until, const char *reason, const char **title, char *buf,
+			    size_t size)
+{
+	switch (r->outcome) {
+	case RESPONSES_RECORDED:
+		*title = "Thank you";
+		responses_next_words(kind, r->stage, until, reason, buf, size);
+		return 200;
+	case RESPONSES_INVALID:
+		*title = "Please correct the form";
+		snprintf(buf, size, "Nothing was recorded. %s. Go back to the form, correct it and "
+			 "send it again.", r->error);
+		return 400;
+	case RESPONSES_NOT_FOUND:
+		*title = "There is no such alert";
+		snprintf(buf, size, "driftwatch no longer has this alert. Nothing was recorded.");
+		return 404;
+	case RESPONSES_RESOLVED:
+		*title = "Nothing to answer";
+		snprintf(buf, size, "This alert is resolved: there is nothing left to answer. "
+			 "Nothing was recorded.");
+		return 409;
+	default:
+		*title = "Please try again later";
+		snprintf(buf, size, "The database did not answer. Nothing was changed; please try "
+			 "again in a few minutes.");
+		return 503;
+	}
 }
 
 static int refuse(struct responses_result *out, const char *field, const char *fmt, ...)

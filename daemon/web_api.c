@@ -1,6 +1,5 @@
 /* web_api: the JSON API: alerts and their history, and answering them, for bearer tokens and
  * for people signed in through the authority's sign-on proxy, each seeing what is theirs. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,19 +255,6 @@ static struct web_job *caller_job(struct web_server *srv, struct evhttp_request 
 	return job;
 }
 
-static int fingerprint_of(const char *s, size_t n, char out[ALERT_FINGERPRINT_LEN + 1])
-{
-	if (n != ALERT_FINGERPRINT_LEN)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (!isxdigit((unsigned char)s[i]))
-			return -1;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	out[n] = '\0';
-	return 0;
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s && *s ? strdup(s) : NULL;
@@ -424,7 +410,7 @@ static void route(struct web_server *srv, struct evhttp_request *req, const char
 	}
 	rest = path + 7;
 	slash = strchr(rest, '/');
-	if (fingerprint_of(rest, slash ? (size_t)(slash - rest) : strlen(rest), fp) < 0) {
+	if (alert_fingerprint_parse(rest, slash ? (size_t)(slash - rest) : strlen(rest), fp) < 0) {
 		reply_error(req, 404, "no alert has this fingerprint", "fingerprint");
 		return;
 	}

@@ -263,32 +263,17 @@ static void done_page(struct web_job *job, int code, const char *title, const ch
 static void on_recorded(const struct responses_result *r, void *arg)
 {
 	struct web_job *job = arg;
-	char text[512];
+	const char *title;
+	char text[600];
+	int code = responses_outcome_words(r, job->kind, job->until, job->reason, &title, text,
+					   sizeof(text));
 
-	switch (r->outcome) {
-	case RESPONSES_RECORDED:
-		if ((unsigned)job->kind < METRICS_RESPONSE_KINDS)
-			job->ctx->metrics.responses_total[job->kind]++;
-		responses_next_words(job->kind, r->stage, job->until, job->reason, text,
-				     sizeof(text));
-		done_page(job, 200, "Thank you", text);
-		return;
-	case RESPONSES_INVALID:
-		snprintf(text, sizeof(text), "Nothing was recorded. %s. Go back to the form, "
-			 "correct it and send it again.", r->error);
-		done_page(job, 400, "Please correct the form", text);
-		return;
-	case RESPONSES_NOT_FOUND:
-		web_links_error(job, 404, "driftwatch no longer has the alert this link was for.");
-		return;
-	case RESPONSES_RESOLVED:
-		done_page(job, 409, "Nothing to answer", "This alert is resolved: there is nothing "
-			  "left to answer. Nothing was recorded.");
-		return;
-	default:
-		web_links_error(job, 503, "The database did not answer. Nothing was changed; "
-				"please try again in a few minutes.");
-	}
+	if (code == 200 && (unsigned)job->kind < METRICS_RESPONSE_KINDS)
+		job->ctx->metrics.responses_total[job->kind]++;
+	if (code == 404 || code == 503)
+		web_links_error(job, code, text);
+	else
+		done_page(job, code, title, text);
 }
 
 static int same(const char *a, const char *b)

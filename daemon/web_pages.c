@@ -1,5 +1,4 @@
 /* web_pages: the pages' router (who is signed in, which page, which method) and the answer forms' POST. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,32 +167,17 @@ static void result_page(struct web_job *job, int code, const char *title, const 
 static void on_recorded(const struct responses_result *r, void *arg)
 {
 	struct web_job *job = arg;
+	const char *title;
 	char text[600];
+	int code = responses_outcome_words(r, job->kind, job->until, job->reason, &title, text,
+					   sizeof(text));
 
-	switch (r->outcome) {
-	case RESPONSES_RECORDED:
-		if ((unsigned)job->kind < METRICS_RESPONSE_KINDS)
-			job->ctx->metrics.responses_total[job->kind]++;
-		responses_next_words(job->kind, r->stage, job->until, job->reason, text,
-				     sizeof(text));
-		result_page(job, 200, "Thank you", text);
-		return;
-	case RESPONSES_INVALID:
-		snprintf(text, sizeof(text), "Nothing was recorded. %s. Go back, correct the form "
-			 "and send it again.", r->error);
-		result_page(job, 400, "Please correct the form", text);
-		return;
-	case RESPONSES_NOT_FOUND:
-		web_pages_error(job, 404, "driftwatch has no such alert. Nothing was recorded.");
-		return;
-	case RESPONSES_RESOLVED:
-		result_page(job, 409, "Nothing to answer", "This alert is resolved: there is nothing "
-			    "left to answer. Nothing was recorded.");
-		return;
-	default:
-		web_pages_error(job, 503, "The database did not answer. Nothing was changed; "
-				"please try again in a few minutes.");
-	}
+	if (code == 200 && (unsigned)job->kind < METRICS_RESPONSE_KINDS)
+		job->ctx->metrics.responses_total[job->kind]++;
+	if (code == 404 || code == 503)
+		web_pages_error(job, code, text);
+	else
+		result_page(job, code, title, text);
 }
 
 static const char *val(PGresult *res, int col)
@@ -305,24 +289,13 @@ static int kind_of(const char *action, enum responses_kind *k)
 	return 0;
 }
 
-static int fingerprint_of(const char *s, char out[ALERT_FINGERPRINT_LEN + 1])
-{
-	if (!s || strlen(s) != ALERT_FINGERPRINT_LEN)
-		return -1;
-	for (size_t i = 0; i < ALERT_FINGERPRINT_LEN; i++) {
-		if (!isxdigit((unsigned char)s[i]))
-			return -1;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	out[ALERT_FINGERPRINT_LEN] = '\0';
-	return 0;
-}
-
 /* Fills job from the form's fields; -1 when they are not a form of these pages. */
 static int answer_fields(struct web_job *job, struct evkeyvalq *q)
 {
-	if (kind_of(evhttp_find_header(q, "action"), &job->kind) < 0 ||
-	    fingerprint_of(evhttp_find_header(q, "alert"), job->fingerprint) < 0 ||
+	const char *alert = evhttp_find_header(q, "alert");
+
+	if (kind_of(evhttp_find_header(q, "action"), &job->kind) < 0 || !alert ||
+	    alert_fingerprint_parse(alert, strlen(alert), job->fingerprint) < 0 ||
 	    !evhttp_find_header(q, "form"))
 		return -1;
 	job->token = strdup(evhttp_find_header(q, "form"));

@@ -47,6 +47,10 @@ void alert_free(struct alert *a);
 int alert_fingerprint(const char *rule, const char *child_id, const char *subject_id,
 		      char out[ALERT_FINGERPRINT_LEN + 1]);
 
+/* A fingerprint as a caller wrote it (the first n bytes of s: a URL's path segment, a form's
+ * field): 0 and out (lower case) when it is ALERT_FINGERPRINT_LEN hex digits, else -1. */
+int alert_fingerprint_parse(const char *s, size_t n, char out[ALERT_FINGERPRINT_LEN + 1]);
+
 /* The alert as the JSON object of ALERTS.md, with "status" set to status. New reference. */
 json_t *alert_to_json(const struct alert *a, const char *status);
 

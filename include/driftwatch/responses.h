@@ -59,11 +59,13 @@ int responses_reason_valid(const char *reason);
 const char *responses_reason_name(size_t i);
 const char *responses_reason_label(const char *reason);
 
-/* What happens next, in words, after a response of kind was recorded (RESPONSES.md: the page
- * that records it "says what happens next"): for the stage answered, the day snoozed until and
- * its reason. Written into buf (always terminated). */
-void responses_next_words(enum responses_kind kind, const char *stage, const char *until,
-			  const char *reason, char *buf, size_t size);
+/* An answer's outcome as a person reads it, on the link pages and the pages alike: returns the
+ * HTTP status, sets *title and writes into buf (always terminated) what happened: after a
+ * recording, what happens next (RESPONSES.md: the page "says what happens next") for the stage
+ * answered, the day snoozed until and its reason; otherwise why nothing was recorded. */
+int responses_outcome_words(const struct responses_result *r, enum responses_kind kind,
+			    const char *until, const char *reason, const char **title, char *buf,
+			    size_t size);
 
 /* Checks req without the database: 0, or -1 with out->outcome RESPONSES_INVALID, out->field
  * and out->error filled. max_snooze_days is responses.max_snooze_days. */

@@ -302,8 +302,26 @@ static void test_fingerprint(void)
 		"fingerprint: bytes that are not UTF-8 are hashed as they are");
 }
 
+static void test_fingerprint_parse(void)
+{
+	char fp[ALERT_FINGERPRINT_LEN + 1], in[ALERT_FINGERPRINT_LEN + 2];
+
+	memset(in, 'A', ALERT_FINGERPRINT_LEN);
+	in[ALERT_FINGERPRINT_LEN] = '/';
+	in[ALERT_FINGERPRINT_LEN + 1] = '\0';
+	tap_ok(alert_fingerprint_parse(in, ALERT_FINGERPRINT_LEN, fp) == 0 && fp[0] == 'a' &&
+	       strlen(fp) == ALERT_FINGERPRINT_LEN,
+	       "64 hex digits before a '/' parse, in lower case");
+	tap_ok(alert_fingerprint_parse(in, ALERT_FINGERPRINT_LEN + 1, fp) < 0,
+	       "one character more does not");
+	in[3] = 'g';
+	tap_ok(alert_fingerprint_parse(in, ALERT_FINGERPRINT_LEN, fp) < 0, "nor a non-hex digit");
+	tap_ok(alert_fingerprint_parse(NULL, ALERT_FINGERPRINT_LEN, fp) < 0, "nor NULL");
+}
+
 int main(void)
 {
+	test_fingerprint_parse();
 	test_full_contacts();
 	test_fallbacks();
 	test_no_allocation();
