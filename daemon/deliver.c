@@ -1452,6 +1452,19 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	deliver_progress(d);
 }
 
+/* A digest claimed again (attempts past 1) is claimed as it was first sent, which can leave the
+ * notices queued since for the same person and slot behind (outbox_claim_email.sql): they are
+ * due now, so the lane asks again instead of waiting for the next wake. */
+static int deliver_claimed_resend(const PGresult *res)
+{
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n; i++)
+		if (atol(PQgetvalue(res, i, 8)) > 1)
+			return 1;
+	return 0;
+}
+
 static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct deliver *d = arg;
@@ -1476,7 +1489,7 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 	if (d->mail) {
 		digests = deliver_queue_digests(d, res);
 		d->mail_lane.claim_got = (long)digests;
-		deliver_claimed(&d->mail_lane, 0, 0);
+		deliver_claimed(&d->mail_lane, 0, deliver_claimed_resend(res));
 	} else {
 		deliver_hold_email(d, res);
 		d->mail_lane.claim_room = -1;

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "driftwatch/config.h"
 #include "driftwatch/digest_slot.h"
@@ -21,6 +23,18 @@ long long digest_slot_urgent_due(long long now, int delay_s)
 	if (delay_s <= 0)
 		return now;
 	return (now / delay_s + 1) * delay_s;
+}
+
+void digest_slot_eval_key(char *buf, size_t cap, const char *as_of, const char *suffix)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0) {
+		ts.tv_sec = time(NULL);
+		ts.tv_nsec = 0;
+	}
+	snprintf(buf, cap, "%s-%lld.%09ld-%ld%s", as_of, (long long)ts.tv_sec, (long)ts.tv_nsec,
+		 (long)getpid(), suffix ? suffix : "");
 }
 
 /* A whole decimal number within [min, max], else -1. */

@@ -239,8 +239,8 @@ static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 	rec->run = run;
 	rec->owe = 1;
 	snprintf(rec->as_of, sizeof(rec->as_of), "%s", as_of);
-	/* One digest per person per evaluation: the day and the moment identify the evaluation. */
-	snprintf(rec->digest, sizeof(rec->digest), "%s-%lld", as_of, (long long)time(NULL));
+	/* one digest per person per evaluation */
+	digest_slot_eval_key(rec->digest, sizeof(rec->digest), as_of, NULL);
 	snprintf(scope, sizeof(scope), rec->req->child_ids ? "%zu children" : "all",
 		 rec->req->n_child_ids);
 	rec->begun = 1;

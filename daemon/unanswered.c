@@ -545,8 +545,7 @@ int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
 	op->hold_email = hold_email;
 	snprintf(op->as_of, sizeof(op->as_of), "%s", as_of);
 	/* one digest per person per escalation pass, as recording has per evaluation */
-	snprintf(op->digest, sizeof(op->digest), "%s-%lld-unanswered", as_of,
-		 (long long)time(NULL));
+	digest_slot_eval_key(op->digest, sizeof(op->digest), as_of, "-unanswered");
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	if (ident) {
 		op->sql_candidates = strbuf_subst(sql_unanswered_candidates, "@state@", ident);

@@ -5,11 +5,17 @@
 -- first evaluation at a large authority queues tens of thousands of notices, and claiming them
 -- all at once would hold every payload in memory together. SKIP LOCKED and the lease as in
 -- outbox_claim_webhook.sql.
+-- A digest claimed by a daemon that died before recording its result is resent as it was sent,
+-- so that it keeps its Message-ID (mail_compose.c): while any of a digest's notices are still
+-- under such an expired lease, only those are claimed, and notices queued since for the same
+-- person and digest_key (a slot made due early, or clocks that disagree about the slot's time)
+-- wait for the next claim, a digest of their own.
 -- $1 int          at most this many digests
 -- $2 int          lease seconds
 -- $3 timestamptz  only notices due by then (NULL: now), as in outbox_claim_webhook.sql
 WITH due_digest AS (
-    SELECT destination, coalesce(digest_key, '') AS digest_key
+    SELECT destination, coalesce(digest_key, '') AS digest_key,
+           bool_or(status = 'delivering') AS resend
       FROM @state@.outbox
       WHERE channel = 'email'
         AND (status = 'pending' OR (status = 'delivering' AND lease_until < now()))
@@ -25,6 +31,7 @@ due AS (
       WHERE o.channel = 'email'
         AND (o.status = 'pending' OR (o.status = 'delivering' AND o.lease_until < now()))
         AND o.next_attempt_at <= coalesce($3::timestamptz, now())
+        AND (o.status = 'delivering' OR NOT g.resend)
       FOR UPDATE OF o SKIP LOCKED
 )
 UPDATE @state@.outbox o

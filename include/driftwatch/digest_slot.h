@@ -2,6 +2,7 @@
 #ifndef DRIFTWATCH_DIGEST_SLOT_H
 #define DRIFTWATCH_DIGEST_SLOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "driftwatch/calendar.h"
@@ -39,6 +40,12 @@ int digest_slot_day(const struct calendar *cal, int32_t today, int now_s, int di
  * share a window and go together, none waiting longer than delay_s. delay_s 0: now.
  */
 long long digest_slot_urgent_due(long long now, int delay_s);
+
+/* The digest key of one evaluation (or escalation pass, with a suffix): the day evaluated, the
+ * moment to the nanosecond and the process. Two evaluations in one second (incremental ones
+ * after a burst of changes, or two --once runs) must not share a key: a digest resent after a
+ * crash would take in the other's notices under a new Message-ID. */
+void digest_slot_eval_key(char *buf, size_t cap, const char *as_of, const char *suffix);
 
 /*
  * The SQL parameters that place a person's email notices (record.sql, record_resolve.sql,

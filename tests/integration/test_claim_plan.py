@@ -8,7 +8,10 @@ over every due notice: 5.7 s a claim at 20,000 due, and the benchmark's 20,000 d
 out at 800 a second instead of several thousand. The check reads EXPLAIN ANALYZE of the claim,
 as the daemon sends it, and fails when any node handles more than ten times the due notices in
 all its loops (rows times loops): one pass over what is due is the most a claim needs.
-Also checks that the claim takes the oldest 1,000 and marks them delivering.
+Also checks that the claim takes the oldest 1,000 and marks them delivering, and that the email
+claim (outbox_claim_email.sql) resends a digest whose sender died as it was sent: notices queued
+since for the same person and digest key wait for a digest of their own, or the resend would
+carry them under a new Message-ID while the receiver already has the others under the old one.
 
 Environment: PGHOST PGPORT PGUSER (defaults 127.0.0.1 55432 dwtest), DW_TOP (the source
 tree). Uses its own database dwclaim (dropped and created here). Standard library only.
@@ -50,9 +53,9 @@ def setup():
              db="postgres")
     if not ok(r.returncode == 0, "create database %s" % DB, r.stderr):
         return False
-    schema = "".join(state_sql(n) for n in ("state_v1.sql", "state_v2.sql", "state_v3.sql"))
+    schema = "".join(state_sql("state_v%d.sql" % v) for v in range(1, 7))
     r = psql([], stdin="CREATE SCHEMA %s;\n%s" % (STATE, schema))
-    if not ok(r.returncode == 0, "the state schema, v1 to v3", r.stderr):
+    if not ok(r.returncode == 0, "the state schema, v1 to v6", r.stderr):
         return False
     # what a day's work leaves: delivered notices, analyzed; then a burst the statistics miss
     r = psql([], stdin="""
@@ -81,6 +84,37 @@ def heavy_nodes(node, limit, out):
     for child in node.get("Plans", []):
         heavy_nodes(child, limit, out)
     return out
+
+
+def email_resend():
+    """A digest of two notices was claimed by a daemon that died (its lease is over); a third
+    notice for the same person and key was queued since. The next claim takes the two, the one
+    after the third."""
+    claim = state_sql("outbox_claim_email.sql").rstrip().rstrip(";")
+    r = psql([], stdin="""
+INSERT INTO {s}.outbox (idempotency_key, channel, destination, type, payload, digest_key,
+                        status, attempts, lease_until)
+VALUES ('mail-a', 'email', 'tm@la.example', 'alert.firing', '{{}}', 'k1', 'delivering', 1,
+        now() - interval '1 second'),
+       ('mail-b', 'email', 'tm@la.example', 'alert.firing', '{{}}', 'k1', 'delivering', 1,
+        now() - interval '1 second'),
+       ('mail-c', 'email', 'tm@la.example', 'alert.firing', '{{}}', 'k1', 'pending', 0, NULL);
+""".format(s=STATE))
+    if not ok(r.returncode == 0, "an email digest under an expired lease, and one notice "
+              "queued behind it", r.stderr):
+        return
+    script = """
+PREPARE claim(int, int, timestamptz) AS WITH c AS ({claim}) SELECT coalesce(string_agg(
+    idempotency_key, ' ' ORDER BY idempotency_key), '-') FROM c;
+EXECUTE claim(10, 300, NULL);
+EXECUTE claim(10, 300, NULL);
+EXECUTE claim(10, 300, NULL);
+""".format(claim=claim)
+    r = psql(["-At"], stdin=script)
+    got = r.stdout.split()
+    ok(r.returncode == 0 and r.stdout.strip().splitlines() == ["mail-a mail-b", "mail-c", "-"],
+       "the email claim resends the digest as it was (mail-a mail-b), then the notice queued "
+       "behind it alone (mail-c), then nothing", "%r %s" % (got, r.stderr))
 
 
 def main():
@@ -114,6 +148,7 @@ ROLLBACK;
     ok(lines[-1] == "%d %d" % (WANT, WANT),
        "it takes the oldest %d and marks them delivering (got: count, newest)" % WANT,
        lines[-1])
+    email_resend()
     psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
     print("# %d passed, %d failed" % (tap.passed, tap.failures), flush=True)
     return 1 if tap.failures else 0

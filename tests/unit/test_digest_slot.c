@@ -96,6 +96,25 @@ static void test_urgent(void)
 	tap_int(digest_slot_urgent_due(1000, 0), 1000, "urgent_delay_seconds 0: now");
 }
 
+/* Evaluations one after another, as incremental ones after a burst of changes: each its own
+ * digest key, and each key starts with the day evaluated. */
+static void test_eval_keys(void)
+{
+	char keys[50][64];
+	int i, j, same = 0, day_first = 1;
+
+	for (i = 0; i < 50; i++) {
+		digest_slot_eval_key(keys[i], sizeof(keys[i]), "2026-12-03", i % 2 ? "-unanswered" : NULL);
+		day_first &= strncmp(keys[i], "2026-12-03-", 11) == 0;
+		for (j = 0; j < i; j++)
+			same += strcmp(keys[i], keys[j]) == 0;
+	}
+	tap_int(same, 0, "evaluation keys: 50 made in a row are all different (%s, %s)", keys[0],
+		keys[1]);
+	tap_ok(day_first, "evaluation keys: each starts with the day evaluated");
+	tap_contains(keys[1], "-unanswered", "evaluation keys: the escalation pass's suffix");
+}
+
 static void test_make(void)
 {
 	struct dw_config cfg;
@@ -157,6 +176,7 @@ int main(void)
 	test_days();
 	test_closures();
 	test_urgent();
+	test_eval_keys();
 	test_make();
 	return tap_status();
 }
