@@ -39,6 +39,7 @@ struct web_server {
 	struct web_job *head, *tail;
 	int running;             /* head is running */
 	int stopping;
+	struct web_service_cache *svc_cache;  /* /service's figures for everyone (web_service.c) */
 };
 
 const char *web_reason(int code)
@@ -58,6 +59,11 @@ const char *web_reason(int code)
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
+}
+
+struct web_service_cache **web_service_cache_slot(struct web_server *srv)
+{
+	return &srv->svc_cache;
 }
 
 const struct linktoken_key *web_link_key(const struct web_server *srv)
@@ -516,6 +522,7 @@ void web_stop(struct web_server *srv)
 	}
 	http_stop(srv->http);
 	web_tokens_free(srv->tokens);
+	web_service_cache_free(srv->svc_cache);
 	linktoken_key_clear(&srv->key);
 	linktoken_key_clear(&srv->page_key);
 	free(srv);

@@ -584,38 +584,163 @@ static int svc_render(struct strbuf *p, const json_t *o, const struct web_job *j
 	return rc;
 }
 
-static void svc_on_figures(struct web_job *job, PGresult *res)
+/* The figures for everyone (web_service_body.sql) and the web_service_version.sql text they were
+ * computed at: the same for every person, and 100 ms or more to compute at a million children,
+ * so they are computed again only when that text changes. */
+struct web_service_cache {
+	char *version;
+	json_t *figures;
+};
+
+void web_service_cache_free(struct web_service_cache *cache)
 {
-	json_error_t je;
-	json_t *o = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, &je) : NULL;
+	if (!cache)
+		return;
+	free(cache->version);
+	json_decref(cache->figures);
+	free(cache);
+}
+
+static void svc_send(struct web_job *job, const json_t *o)
+{
 	struct strbuf p;
 
-	if (!json_is_object(o) || svc_render(&p, o, job) < 0) {
-		json_decref(o);
-		log_err(job->ctx, "web: /service: its figures could not be read or drawn");
+	if (svc_render(&p, o, job) < 0) {
+		log_err(job->ctx, "web: /service: its figures could not be drawn");
 		web_job_error(job, 500, "The service overview could not be drawn.");
 		return;
 	}
-	json_decref(o);
 	page_send(job, 200, &p);
+}
+
+/* The teams' names of the figures for everyone, given to the narrowed list of the oldest: a team
+ * with an unanswered alert has a cell. */
+static void svc_name_teams(json_t *oldest, const json_t *cells)
+{
+	size_t i, j;
+	json_t *o, *c;
+
+	json_array_foreach(oldest, i, o) {
+		const char *id = svc_str(o, "team_id");
+
+		json_array_foreach(cells, j, c) {
+			if (id && svc_same(id, svc_str(c, "team_id")) && svc_str(c, "team")) {
+				json_object_set(o, "team", json_object_get(c, "team"));
+				break;
+			}
+		}
+	}
+}
+
+static json_t *svc_parse(PGresult *res)
+{
+	json_error_t je;
+	json_t *o = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, &je) : NULL;
+
+	if (json_is_object(o))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+/* The person's own oldest unanswered, put into a copy of the figures for everyone. */
+static void svc_on_mine(struct web_job *job, PGresult *res)
+{
+	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	json_t *mine = svc_parse(res);
+	json_t *o = cache && cache->figures ? json_copy(cache->figures) : NULL;
+
+	if (!mine || !o || !json_is_array(json_object_get(mine, "oldest"))) {
+		json_decref(mine);
+		json_decref(o);
+		log_err(job->ctx, "web: /service: the oldest unanswered of %s could not be read",
+			job->person);
+		web_job_error(job, 500, "The service overview could not be drawn.");
+		return;
+	}
+	svc_name_teams(json_object_get(mine, "oldest"), json_object_get(o, "cells"));
+	json_object_set(o, "oldest", json_object_get(mine, "oldest"));
+	json_object_set(o, "unanswered", json_object_get(mine, "unanswered"));
+	svc_send(job, o);
+	json_decref(mine);
+	json_decref(o);
+}
+
+/* The figures for everyone are at hand: a person who sees everything has the page; anyone else
+ * gets their own oldest unanswered first. */
+static void svc_have_figures(struct web_job *job)
+{
+	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	const char *params[2] = { job->ctx->cfg->timezone, visibility_param(&job->vis) };
+
+	if (job->vis.all) {
+		svc_send(job, cache->figures);
+		return;
+	}
+	web_job_query(job, sql_web_service_mine, 2, params, svc_on_mine);
+}
+
+static void svc_on_figures(struct web_job *job, PGresult *res)
+{
+	struct web_service_cache **slot = web_service_cache_slot(job->srv);
+	json_t *o = svc_parse(res);
+
+	if (!o) {
+		log_err(job->ctx, "web: /service: its figures could not be read");
+		web_job_error(job, 500, "The service overview could not be drawn.");
+		return;
+	}
+	if (!*slot)
+		*slot = calloc(1, sizeof(**slot));
+	if (!*slot) {
+		json_decref(o);
+		web_job_error(job, 500, "out of memory");
+		return;
+	}
+	json_decref((*slot)->figures);
+	free((*slot)->version);
+	(*slot)->figures = o;
+	(*slot)->version = job->data;  /* the version they were computed at */
+	job->data = NULL;
+	svc_have_figures(job);
 }
 
 /* The case data could not be read (the teams' names): the same figures, teams by their ids. */
 static void svc_on_case_failed(struct web_job *job, PGresult *res)
 {
-	const char *params[2] = { job->ctx->cfg->timezone, visibility_param(&job->vis) };
+	const char *params[1] = { job->ctx->cfg->timezone };
 
 	log_warn(job->ctx, "web: /service could not read the teams' names from the case data (%s); "
 		 "the page shows the teams by their ids", PQresultErrorMessage(res));
-	web_job_query(job, sql_web_service_state, 2, params, svc_on_figures);
+	web_job_query(job, sql_web_service_state, 1, params, svc_on_figures);
+}
+
+static void svc_on_version(struct web_job *job, PGresult *res)
+{
+	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	const char *params[1] = { job->ctx->cfg->timezone };
+	const char *version = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+
+	if (cache && cache->figures && cache->version && strcmp(cache->version, version) == 0) {
+		svc_have_figures(job);
+		return;
+	}
+	free(job->data);
+	job->data = strdup(version);
+	job->data_free = free;
+	if (!job->data) {
+		web_job_error(job, 500, "out of memory");
+		return;
+	}
+	job->on_error = svc_on_case_failed;
+	web_job_query(job, sql_web_service, 1, params, svc_on_figures);
 }
 
 static void svc_query(struct web_job *job)
 {
-	const char *params[2] = { job->ctx->cfg->timezone, visibility_param(&job->vis) };
+	const char *params[1] = { job->ctx->cfg->timezone };
 
-	job->on_error = svc_on_case_failed;
-	web_job_query(job, sql_web_service, 2, params, svc_on_figures);
+	web_job_query(job, sql_web_service_version, 1, params, svc_on_version);
 }
 
 void web_service_page(struct web_server *srv, struct evhttp_request *req, const char *person)

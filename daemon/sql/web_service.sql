@@ -2,8 +2,6 @@
 -- from the case data; web_service_state.sql is the same without them, for when the case data
 -- cannot be read. One row: a JSON object (web_service_body.sql says what it holds).
 -- $1 text      the configured time zone (timezone): today
--- $2 bigint[]  the alert_ids the person may see (the list of the oldest unanswered), or NULL:
---              every alert
 WITH team_names AS (
     SELECT DISTINCT ON (team_id COLLATE "C") team_id::text, name::text
       FROM @case@.teams

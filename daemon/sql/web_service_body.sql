@@ -6,14 +6,16 @@
 --   trend      the last 12 months, oldest first, from the daily counts (state_v6.sql): month
 --              (its first day), days (counted), alerts and unanswered (the average of the
 --              counted days, to one place; NULL: no day counted)
---   oldest     the 20 oldest unanswered alerts the person may see, the stage's day first:
---              child_id, rule, stage, team_id, team, since, days
---   unanswered how many unanswered alerts the person may see
+--   oldest     the 20 oldest unanswered alerts, the stage's day first: child_id, rule, stage,
+--              team_id, team, since, days (web_service_mine.sql narrows it to one person's)
+--   unanswered how many alerts are unanswered
 --   answers    by rule, the stages recorded in the last 90 days (firing, escalated, lowered):
 --              stages, answered (the first event after the stage's own, among responses and
 --              stage changes, is an acknowledgement or a snooze), median_hours (from the
 --              stage's recording to that answer; NULL: none answered)
--- Counts go to anyone driftwatch knows; only the list of alerts is narrowed to theirs.
+-- Counts go to anyone driftwatch knows; only the list of alerts is narrowed to theirs. The same for
+-- everyone, so web_service.c keeps it between requests while web_service_version.sql's answer
+-- stays the same.
 d AS (
     SELECT (now() AT TIME ZONE $1::text)::date AS today
 ),
@@ -45,8 +47,7 @@ trend AS (
      GROUP BY m.month
 ),
 mine AS (
-    SELECT a.* FROM a
-     WHERE a.state = 'open' AND ($2::bigint[] IS NULL OR a.alert_id = ANY ($2::bigint[]))
+    SELECT a.* FROM a WHERE a.state = 'open'
 ),
 oldest AS (
     SELECT m.alert_id, m.child_id, m.rule, m.stage, m.team_id, m.stage_since,

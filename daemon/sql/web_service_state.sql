@@ -1,6 +1,5 @@
 -- web_service_state: web_service.sql without the case data: the teams go by their ids.
 -- $1 text      the configured time zone (timezone): today
--- $2 bigint[]  the alert_ids the person may see, or NULL: every alert
 WITH team_names AS (
     SELECT NULL::text AS team_id, NULL::text AS name WHERE false
 ),

@@ -102,6 +102,11 @@ void web_job_reply(struct web_job *job, int code, const char *ctype, const char 
 		   size_t len);
 void web_job_error(struct web_job *job, int code, const char *msg);
 
+/* Where /service keeps its figures for everyone between requests (web_service.c owns what is
+ * there; the server frees it with web_service_cache_free). */
+struct web_service_cache;
+struct web_service_cache **web_service_cache_slot(struct web_server *srv);
+
 /* The link key, or NULL when links are off; the API tokens. */
 const struct linktoken_key *web_link_key(const struct web_server *srv);
 /* The key of the pages' anti-forgery tokens (formtoken.h): derived from the link secret, or

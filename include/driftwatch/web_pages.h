@@ -25,4 +25,8 @@ void web_child_page(struct web_server *srv, struct evhttp_request *req, const ch
 		    const char *child_id);
 void web_service_page(struct web_server *srv, struct evhttp_request *req, const char *person);
 
+/* /service's figures for everyone, kept between requests (web.h, web_service_cache_slot). */
+struct web_service_cache;
+void web_service_cache_free(struct web_service_cache *cache);
+
 #endif

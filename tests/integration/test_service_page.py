@@ -350,10 +350,14 @@ SELECT alert_id, timestamptz '2026-11-25 12:00', 'snoozed', stage, 'sup1@la.exam
             "the median (from the events, computed here)", want_t, got_ans)
 
     # ---- the oldest unanswered: only the person's own ----
-    def oldest(who):
-        rows = table(tabs[who], "The ") or table(tabs[who], "No unanswered") or \
-            next((v for k, v in tabs[who].items() if "unanswered alert" in k), None)
+    def oldest_of(page):
+        tb = tables_of(page)
+        rows = table(tb, "The ") or table(tb, "No unanswered") or \
+            next((v for k, v in tb.items() if "unanswered alert" in k), None)
         return [r[0] for r in (rows or [])[1:]]
+
+    def oldest(who):
+        return oldest_of(pages[who])
     all_open = sorted((a for a in alerts if a["state"] == "open"),
                       key=lambda a: (a["stage_since"], a["alert_id"]))
     t.check(oldest("hos@la.example") == [a["child_id"] for a in all_open][:20],
@@ -379,6 +383,29 @@ SELECT alert_id, timestamptz '2026-11-25 12:00', 'snoozed', stage, 'sup1@la.exam
     labels = [x.text for x in bars.iter(SVG + "text") if x.get("text-anchor") == "end"]
     t.check("Neglect team two" in labels and "No allocated team" in labels,
             "the teams' chart names its bars by the teams' names", labels)
+
+    # ---- an answer shows at once (the figures for everyone are kept between requests) ----
+    first = all_open[0]
+    fp = db.value("SELECT fingerprint FROM %s.alerts WHERE alert_id = %d" % (S, first["alert_id"]))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("POST", "/api/v1/alerts/%s/acknowledge" % fp, body=b"{}",
+                  headers={"X-Forwarded-Email": "hos@la.example",
+                           "Content-Type": "application/json"})
+        r = c.getresponse()
+        ack_st, ack_body = r.status, r.read().decode()
+    finally:
+        c.close()
+    st, _, after = get(port, "/service", "hos@la.example")
+    again = re.search(r"there are <strong>(\d+) open alerts</strong>: (\d+) unanswered, "
+                      r"(\d+) acknowledged", after)
+    t.check(ack_st == 200 and again is not None and
+            [int(x) for x in again.groups()] ==
+            [total, n_state("open") - 1, n_state("acknowledged") + 1] and
+            oldest_of(after)[:1] != [first["child_id"]],
+            "an acknowledgement through the API shows on the next /service at once: one fewer "
+            "unanswered, one more acknowledged, and it leaves the oldest",
+            ack_st, ack_body[:200], again and again.groups())
 
     # ---- in a browser ----
     browser(t, port, tmp)
