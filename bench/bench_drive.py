@@ -541,7 +541,12 @@ def cmd_explain(args):
     pg = PG(args.dsn)
     os.makedirs(args.out, exist_ok=True)
     schema = ident(args.schema)
-    for s in args.set or []:
+    # what the daemon sets in its evaluation transaction (eval.c, eval_setup): a full
+    # evaluation without nested loops, an incremental one with generic plans; --set after these
+    daemon_sets = ["jit = off", "work_mem = '64MB'", "cursor_tuple_fraction = 1"]
+    daemon_sets.append("plan_cache_mode = force_generic_plan" if args.child_ids
+                       else "enable_nestloop = off")
+    for s in daemon_sets + (args.set or []):
         pg.query("SET " + s)
     pg.query("SET statement_timeout = 0")
     quality = ["quality_" + r for r in ("teams", "workers", "children", "allocations",
