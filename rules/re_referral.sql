@@ -56,14 +56,7 @@ rr_counts AS (
     SELECT child_id,
            bool_or(in_window AND (c_neglect OR for_neglect)) AS reached_12m,
            count(*) FILTER (WHERE in_cycle) AS earlier_in_cycle,
-           bool_or(in_cycle AND for_neglect) AS neglect_in_cycle,
-           jsonb_agg(jsonb_build_object('referral_id', referral_id,
-                                        'referral_date', referral_date,
-                                        'primary_need', primary_need,
-                                        'closure_date', closure_date,
-                                        'closure_reason', closure_reason,
-                                        'counts_for_neglect', for_neglect)
-                     ORDER BY referral_date, referral_id) FILTER (WHERE in_cycle) AS in_cycle_list
+           bool_or(in_cycle AND for_neglect) AS neglect_in_cycle
     FROM rr_earlier
     GROUP BY child_id
 ),
@@ -75,7 +68,7 @@ rr_previous AS (
 ),
 rr_staged AS (
     SELECT c.child_id, c.referral_id, c.referral_date, c.primary_need, c.for_neglect,
-           c.closure_date, c.closure_reason, n.earlier_in_cycle, n.in_cycle_list,
+           c.closure_date, c.closure_reason, n.earlier_in_cycle,
            p.referral_id AS prev_id, p.referral_date AS prev_date, p.primary_need AS prev_need,
            p.for_neglect AS prev_neglect, p.closure_date AS prev_closure,
            p.closure_reason AS prev_reason,
@@ -94,6 +87,22 @@ rr_staged AS (
         SELECT ((extract(year FROM c.referral_date) - extract(year FROM p.closure_date)) * 12
                 + extract(month FROM c.referral_date) - extract(month FROM p.closure_date))::int AS n
     ) m
+),
+rr_lists AS (
+    -- The referrals of the cycle window, built only for the children who have a stage: most
+    -- children with earlier referrals have none, and a list is the costly part of a row.
+    SELECT e.child_id,
+           jsonb_agg(jsonb_build_object('referral_id', e.referral_id,
+                                        'referral_date', e.referral_date,
+                                        'primary_need', e.primary_need,
+                                        'closure_date', e.closure_date,
+                                        'closure_reason', e.closure_reason,
+                                        'counts_for_neglect', e.for_neglect)
+                     ORDER BY e.referral_date, e.referral_id) AS in_cycle_list
+    FROM rr_earlier e
+    JOIN rr_staged s ON s.child_id = e.child_id AND s.stage IS NOT NULL
+    WHERE e.in_cycle
+    GROUP BY e.child_id
 ),
 hits AS (
     SELECT s.child_id,
@@ -116,7 +125,7 @@ hits AS (
                'cycle_months', coalesce((:options ->> 'cycle_months')::int, 24),
                'referrals_24m', s.earlier_in_cycle + 1,
                -- the referrals of the cycle window, oldest first, the current one last
-               'referrals', coalesce(s.in_cycle_list, '[]'::jsonb)
+               'referrals', coalesce(l.in_cycle_list, '[]'::jsonb)
                             || jsonb_build_array(jsonb_build_object(
                                    'referral_id', s.referral_id,
                                    'referral_date', s.referral_date,
@@ -126,6 +135,7 @@ hits AS (
                                    'counts_for_neglect', s.for_neglect))) AS facts,
            NULL::text AS chair_id
     FROM rr_staged s
+    LEFT JOIN rr_lists l ON l.child_id = s.child_id
     WHERE s.stage IS NOT NULL
 )
 ,
