@@ -550,6 +550,18 @@ static void svc_glossary(struct strbuf *p)
 
 /* ---- the request ---- */
 
+/* The trend and the time to an answer move slowly and are kept up to a quarter of an hour
+ * (web_service_answers.sql): say when they were worked out. */
+static void svc_slow_note(struct strbuf *p, const char *at)
+{
+	if (!at)
+		return;
+	strbuf_append(p, "<p>The last 12 months and the time to an answer were worked out at ");
+	html_escape(p, at);
+	strbuf_append(p, " and are worked out again every quarter of an hour; the open alerts above "
+		      "are as they are now.</p>\n");
+}
+
 static int svc_render(struct strbuf *p, const json_t *o, const struct web_job *job)
 {
 	struct svc_figures f;
@@ -578,27 +590,71 @@ static int svc_render(struct strbuf *p, const json_t *o, const struct web_job *j
 	svc_oldest(p, json_object_get(o, "oldest"), svc_int(o, "unanswered"));
 	strbuf_append(p, "<h2 id=\"answers\">How long answers take</h2>\n");
 	svc_answers(p, json_object_get(o, "answers"));
+	svc_slow_note(p, svc_str(o, "at"));
 	svc_glossary(p);
 	page_close(p);
 	svc_figures_free(&f);
 	return rc;
 }
 
-/* The figures for everyone (web_service_body.sql) and the web_service_version.sql text they were
- * computed at: the same for every person, and 100 ms or more to compute at a million children,
- * so they are computed again only when that text changes. */
-struct web_service_cache {
+/* A part of the figures for everyone and the web_service_version.sql text it was computed at. */
+struct svc_part {
 	char *version;
 	json_t *figures;
 };
+
+/* The figures for everyone, the same for every person and 100 ms or more to compute at a million
+ * children, so each part is computed again only when its version text changes: the open alerts
+ * (web_service_body.sql) and the slow statistics (web_service_answers.sql). */
+struct web_service_cache {
+	struct svc_part open, slow;
+};
+
+/* What a request carries between its statements: the versions the database gave. */
+struct svc_req {
+	char *open_version, *slow_version;
+};
+
+static void svc_part_clear(struct svc_part *part)
+{
+	free(part->version);
+	json_decref(part->figures);
+	part->version = NULL;
+	part->figures = NULL;
+}
 
 void web_service_cache_free(struct web_service_cache *cache)
 {
 	if (!cache)
 		return;
-	free(cache->version);
-	json_decref(cache->figures);
+	svc_part_clear(&cache->open);
+	svc_part_clear(&cache->slow);
 	free(cache);
+}
+
+static void svc_req_free(void *data)
+{
+	struct svc_req *r = data;
+
+	if (!r)
+		return;
+	free(r->open_version);
+	free(r->slow_version);
+	free(r);
+}
+
+static int svc_part_fresh(const struct svc_part *part, const char *version)
+{
+	return part->figures && part->version && version && strcmp(part->version, version) == 0;
+}
+
+/* Keeps figures (a reference taken over) as the part computed at *version (taken over). */
+static void svc_part_set(struct svc_part *part, json_t *figures, char **version)
+{
+	svc_part_clear(part);
+	part->figures = figures;
+	part->version = *version;
+	*version = NULL;
 }
 
 static void svc_send(struct web_job *job, const json_t *o)
@@ -643,12 +699,30 @@ static json_t *svc_parse(PGresult *res)
 	return NULL;
 }
 
-/* The person's own oldest unanswered, put into a copy of the figures for everyone. */
-static void svc_on_mine(struct web_job *job, PGresult *res)
+/* The page's figures: a shallow copy of the open alerts' with the slow part's keys added. */
+static json_t *svc_merged(struct web_job *job)
 {
 	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	json_t *o = json_copy(cache->open.figures);
+
+	if (o && json_object_update(o, cache->slow.figures) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void svc_oom(struct web_job *job)
+{
+	log_err(job->ctx, "web: /service: out of memory");
+	web_job_error(job, 500, "The service overview could not be drawn.");
+}
+
+/* The person's own oldest unanswered, put into the figures for everyone. */
+static void svc_on_mine(struct web_job *job, PGresult *res)
+{
 	json_t *mine = svc_parse(res);
-	json_t *o = cache && cache->figures ? json_copy(cache->figures) : NULL;
+	json_t *o = mine ? svc_merged(job) : NULL;
 
 	if (!mine || !o || !json_is_array(json_object_get(mine, "oldest"))) {
 		json_decref(mine);
@@ -666,43 +740,69 @@ static void svc_on_mine(struct web_job *job, PGresult *res)
 	json_decref(o);
 }
 
-/* The figures for everyone are at hand: a person who sees everything has the page; anyone else
- * gets their own oldest unanswered first. */
+/* Both parts are at hand: a person who sees everything has the page; anyone else gets their own
+ * oldest unanswered first. */
 static void svc_have_figures(struct web_job *job)
 {
-	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
 	const char *params[2] = { job->ctx->cfg->timezone, visibility_param(&job->vis) };
+	json_t *o;
 
-	if (job->vis.all) {
-		svc_send(job, cache->figures);
+	if (!job->vis.all) {
+		web_job_query(job, sql_web_service_mine, 2, params, svc_on_mine);
 		return;
 	}
-	web_job_query(job, sql_web_service_mine, 2, params, svc_on_mine);
+	o = svc_merged(job);
+	if (!o) {
+		svc_oom(job);
+		return;
+	}
+	svc_send(job, o);
+	json_decref(o);
 }
 
-static void svc_on_figures(struct web_job *job, PGresult *res)
+static void svc_on_answers(struct web_job *job, PGresult *res)
 {
-	struct web_service_cache **slot = web_service_cache_slot(job->srv);
+	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	struct svc_req *r = job->data;
 	json_t *o = svc_parse(res);
 
+	if (!o) {
+		log_err(job->ctx, "web: /service: its trend and time to an answer could not be read");
+		web_job_error(job, 500, "The service overview could not be drawn.");
+		return;
+	}
+	svc_part_set(&cache->slow, o, &r->slow_version);
+	svc_have_figures(job);
+}
+
+/* The open alerts' part is at hand: the slow part next, when its version moved. */
+static void svc_have_open(struct web_job *job)
+{
+	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	struct svc_req *r = job->data;
+	const char *params[1] = { job->ctx->cfg->timezone };
+
+	if (svc_part_fresh(&cache->slow, r->slow_version)) {
+		svc_have_figures(job);
+		return;
+	}
+	web_job_query(job, sql_web_service_answers, 1, params, svc_on_answers);
+}
+
+static void svc_on_open(struct web_job *job, PGresult *res)
+{
+	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	struct svc_req *r = job->data;
+	json_t *o = svc_parse(res);
+
+	job->on_error = NULL;
 	if (!o) {
 		log_err(job->ctx, "web: /service: its figures could not be read");
 		web_job_error(job, 500, "The service overview could not be drawn.");
 		return;
 	}
-	if (!*slot)
-		*slot = calloc(1, sizeof(**slot));
-	if (!*slot) {
-		json_decref(o);
-		web_job_error(job, 500, "out of memory");
-		return;
-	}
-	json_decref((*slot)->figures);
-	free((*slot)->version);
-	(*slot)->figures = o;
-	(*slot)->version = job->data;  /* the version they were computed at */
-	job->data = NULL;
-	svc_have_figures(job);
+	svc_part_set(&cache->open, o, &r->open_version);
+	svc_have_open(job);
 }
 
 /* The case data could not be read (the teams' names): the same figures, teams by their ids. */
@@ -712,28 +812,34 @@ static void svc_on_case_failed(struct web_job *job, PGresult *res)
 
 	log_warn(job->ctx, "web: /service could not read the teams' names from the case data (%s); "
 		 "the page shows the teams by their ids", PQresultErrorMessage(res));
-	web_job_query(job, sql_web_service_state, 1, params, svc_on_figures);
+	web_job_query(job, sql_web_service_state, 1, params, svc_on_open);
 }
 
 static void svc_on_version(struct web_job *job, PGresult *res)
 {
-	struct web_service_cache *cache = *web_service_cache_slot(job->srv);
+	struct web_service_cache **slot = web_service_cache_slot(job->srv);
 	const char *params[1] = { job->ctx->cfg->timezone };
-	const char *version = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+	struct svc_req *r = calloc(1, sizeof(*r));
 
-	if (cache && cache->figures && cache->version && strcmp(cache->version, version) == 0) {
-		svc_have_figures(job);
+	if (r && PQntuples(res) == 1 && PQnfields(res) == 2) {
+		r->open_version = strdup(PQgetvalue(res, 0, 0));
+		r->slow_version = strdup(PQgetvalue(res, 0, 1));
+	}
+	if (!*slot)
+		*slot = calloc(1, sizeof(**slot));
+	if (!r || !r->open_version || !r->slow_version || !*slot) {
+		svc_req_free(r);
+		svc_oom(job);
 		return;
 	}
-	free(job->data);
-	job->data = strdup(version);
-	job->data_free = free;
-	if (!job->data) {
-		web_job_error(job, 500, "out of memory");
+	job->data = r;
+	job->data_free = svc_req_free;
+	if (svc_part_fresh(&(*slot)->open, r->open_version)) {
+		svc_have_open(job);
 		return;
 	}
 	job->on_error = svc_on_case_failed;
-	web_job_query(job, sql_web_service, 1, params, svc_on_figures);
+	web_job_query(job, sql_web_service, 1, params, svc_on_open);
 }
 
 static void svc_query(struct web_job *job)

@@ -33,6 +33,7 @@ extern const char sql_web_service[];
 extern const char sql_web_service_state[];
 extern const char sql_web_service_version[];
 extern const char sql_web_service_mine[];
+extern const char sql_web_service_answers[];
 extern const char sql_outbox_claim_webhook[];
 extern const char sql_outbox_claim_email[];
 extern const char sql_outbox_result[];

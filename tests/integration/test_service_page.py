@@ -349,6 +349,10 @@ SELECT alert_id, timestamptz '2026-11-25 12:00', 'snoozed', stage, 'sup1@la.exam
             "time to an answer by rule: stages of the last 90 days, those answered first, and "
             "the median (from the events, computed here)", want_t, got_ans)
 
+    t.check(re.search(r"The last 12 months and the time to an answer were worked out at "
+                      r"\d\d:\d\d and are worked out again every quarter of an hour", hos),
+            "the page says when its slow figures (trend, time to an answer) were worked out")
+
     # ---- the oldest unanswered: only the person's own ----
     def oldest_of(page):
         tb = tables_of(page)
