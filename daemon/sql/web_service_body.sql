@@ -27,16 +27,7 @@ cells AS (
       FROM a
      GROUP BY a.team_id, a.rule, a.stage
 ),
-mine AS (
-    SELECT a.* FROM a WHERE a.state = 'open'
-),
-oldest AS (
-    SELECT m.alert_id, m.child_id, m.rule, m.stage, m.team_id, m.stage_since,
-           d.today - m.stage_since AS days
-      FROM mine m, d
-     ORDER BY m.stage_since, m.alert_id
-     LIMIT 20
-)
+-- @include web_service_oldest.sql
 SELECT jsonb_build_object(
     'today', d.today,
     'cells', (SELECT coalesce(jsonb_agg(jsonb_build_object(

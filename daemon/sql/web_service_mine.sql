@@ -13,16 +13,7 @@ a AS (
       FROM @state@.alerts a, d
      WHERE a.alert_id = ANY ($2::bigint[]) AND a.status = 'firing'
 ),
-mine AS (
-    SELECT a.* FROM a WHERE a.state = 'open'
-),
-oldest AS (
-    SELECT m.alert_id, m.child_id, m.rule, m.stage, m.team_id, m.stage_since,
-           d.today - m.stage_since AS days
-      FROM mine m, d
-     ORDER BY m.stage_since, m.alert_id
-     LIMIT 20
-)
+-- @include web_service_oldest.sql
 SELECT jsonb_build_object(
     'oldest', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                   'child_id', o.child_id, 'rule', o.rule, 'stage', o.stage,
