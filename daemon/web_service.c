@@ -600,22 +600,37 @@ static void svc_on_figures(struct web_job *job, PGresult *res)
 	page_send(job, 200, &p);
 }
 
-/* The case data could not be read (the teams' names): the same figures, teams by their ids. */
-static void svc_on_case_failed(struct web_job *job, PGresult *res)
+/* The figures from the state, the teams named by team_ids and names (text[] parameters). */
+static void svc_figures(struct web_job *job, const char *team_ids, const char *names)
 {
-	const char *params[2] = { job->ctx->cfg->timezone, visibility_param(&job->vis) };
+	const char *params[4] = { job->ctx->cfg->timezone, visibility_param(&job->vis), team_ids,
+				  names };
 
+	web_job_query(job, sql_web_service_state, 4, params, svc_on_figures);
+}
+
+/* The case data could not be read (the teams' names): the same figures, teams by their ids. */
+static void svc_on_case_failed(struct web_job *job, const char *why)
+{
 	log_warn(job->ctx, "web: /service could not read the teams' names from the case data (%s); "
-		 "the page shows the teams by their ids", PQresultErrorMessage(res));
-	web_job_query(job, sql_web_service_state, 2, params, svc_on_figures);
+		 "the page shows the teams by their ids", why);
+	svc_figures(job, "{}", "{}");
+}
+
+static void svc_on_names(struct web_job *job, PGresult *res)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) ||
+	    PQgetisnull(res, 0, 1)) {
+		svc_on_case_failed(job, "the teams' names were not in the shape expected");
+		return;
+	}
+	svc_figures(job, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 }
 
 static void svc_query(struct web_job *job)
 {
-	const char *params[2] = { job->ctx->cfg->timezone, visibility_param(&job->vis) };
-
 	job->on_error = svc_on_case_failed;
-	web_job_query(job, sql_web_service, 2, params, svc_on_figures);
+	web_job_query(job, sql_web_service, 0, NULL, svc_on_names);
 }
 
 void web_service_page(struct web_server *srv, struct evhttp_request *req, const char *person)
