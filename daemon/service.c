@@ -189,6 +189,7 @@ void service_on_full_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	service_check_standby(svc);
 	service_want_full(svc);
 	service_kick(svc);
 }
