@@ -325,7 +325,13 @@ int web_job_query(struct web_job *job, const char *sql, int n, const char *const
 		return 0;
 	if (job->on_error) {
 		/* the case database (a standby) may be down while the state's is not */
-		web_job_failed(job, db_is_up(wc->db) ? "out of memory" : db_error(wc->db));
+		char why[320];
+
+		snprintf(why, sizeof(why), "%s", "out of memory");
+		if (!db_is_up(wc->db))
+			snprintf(why, sizeof(why), "not connected to the %s database (%s): %s",
+				 wc->name, wc->key, db_error(wc->db));
+		web_job_failed(job, why);
 		return 0;
 	}
 	web_job_error(job, 503, "The database is not reachable just now. Nothing was changed; "

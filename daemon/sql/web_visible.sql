@@ -40,17 +40,18 @@ mine AS (
     SELECT w.worker_id FROM worker w JOIN team t ON t.team_id = w.team_id
      WHERE lower(t.manager_email) = $1::text
 ),
--- Only a child with an allocation row naming one of mine can be allocated to one of them today:
--- those children (a caseload's worth) are settled, not every child (at a million children,
--- settling every child with an alert was 16,000 children's allocations sorted for each
--- request, 0.2 s).
+-- Only a child with an allocation row naming one of mine and open today can be allocated to
+-- one of them today (the settled row is one of the child's rows): those children (a caseload's
+-- worth) are settled, not every child (at a million children, settling every child with an
+-- alert was 16,000 children's allocations sorted for each request, 0.2 s).
 -- Gathered in one array: the planner cannot guess how few they are from the tables' statistics,
 -- and as an array they are looked up by the allocations' (child_id) index where there is one.
 cand AS (
-    SELECT array_agg(DISTINCT child_id) AS ids
-      FROM @case@.allocations
-     WHERE allocation_id IS NOT NULL
-       AND worker_id = ANY ((SELECT array_agg(worker_id) FROM mine)::text[])
+    SELECT array_agg(DISTINCT a.child_id) AS ids
+      FROM @case@.allocations a, d
+     WHERE a.allocation_id IS NOT NULL
+       AND a.worker_id = ANY ((SELECT array_agg(worker_id) FROM mine)::text[])
+       AND a.start_date <= d.today AND (a.end_date IS NULL OR a.end_date > d.today)
 ),
 alloc AS (
     SELECT DISTINCT ON (a.child_id COLLATE "C") a.child_id, a.worker_id
