@@ -18,7 +18,8 @@
 #     within the poll interval;
 #   - /metrics: a rule failing on the promoted server shows in driftwatch_rule_failing; when the
 #     daemon loses the leader lock (its session ended, the lock held by another) it reports
-#     driftwatch_leader 0 and no rule failing.
+#     driftwatch_leader 0 and no rule failing;
+#   - the case database stopped: the pages that need only the state still answer from it.
 # Environment: DRIFTWATCHD, DW_TOP, TEST_TMPDIR, TEST_PGPORT (its servers take ports 41 to 80
 # above it).
 # shellcheck disable=SC2016
@@ -291,6 +292,20 @@ check "... /metrics: driftwatch_leader 0" '[ "$(metric driftwatch_leader)" = 0 ]
 check "... and $failing 0: a rule it no longer runs is not reported failing" \
 	'[ "$(metric "$failing")" = 0 ]'
 kill "$holder_pid" 2>/dev/null
+
+# ---- the case database gone: the pages answer from the state ----
+pg_stop "$sdir" >/dev/null 2>&1
+check "the promoted server is stopped" '! standby -c "SELECT 1" >/dev/null 2>&1'
+st=$(web_get /api/v1/alerts hos@la.example "$work/api_hos_down.json")
+kids=$(alert_children "$work/api_hos_down.json")
+check "with the case database down, /api/v1/alerts as the head of service still answers from the state (${st}: ${kids:-none})" \
+	'[ "$st" = 200 ] && [[ " $kids " == *" C-INF-02 "* ]] && [[ " $kids " == *" C-INIT-1 "* ]]'
+st=$(web_get /service hos@la.example "$work/page_service_down.html")
+check "... and /service, the teams by their ids ($st)" \
+	'[ "$st" = 200 ] && grep -q "T-D" "$work/page_service_down.html" &&
+	 ! grep -q "Daemon test team" "$work/page_service_down.html"'
+check "... saying in the log that the teams' names could not be read" \
+	'grep -q "web: /service could not read the teams" "$work/daemon.out"'
 kill -TERM "$daemon_pid"
 wait_exit "$daemon_pid" 20
 check "... and it stops cleanly" '[ "${rc:-x}" = 0 ]'
