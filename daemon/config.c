@@ -920,7 +920,7 @@ static void load_database(struct loader *ld, json_t *root, struct dw_config *cfg
 	path_pop(ld, mark);
 }
 
-/* "state": {"conninfo"}: the state schema, the outbox, the leader lock and the web pages'
+/* "state": {"conninfo"}: the state schema, the outbox, the leader lock and the web pages' state
  * connection in another database than the case data, which may then be a read-only hot
  * standby. Unset, everything is in database.conninfo's database. */
 static void load_state(struct loader *ld, json_t *root, struct dw_config *cfg)
@@ -938,21 +938,6 @@ static void load_state(struct loader *ld, json_t *root, struct dw_config *cfg)
 			 &cfg->state_conninfo) == TAKE_ABSENT)
 		fault_at(ld, "conninfo", "is required in \"state\" (expected a libpq connection "
 			 "string for the database that keeps driftwatch's state)");
-	path_pop(ld, mark);
-}
-
-/* The web pages read the case data and the state in one statement (who may see which alert):
- * they need both in one database. */
-static void check_state_web(struct loader *ld, const struct dw_config *cfg)
-{
-	size_t mark;
-
-	if (!cfg->state_conninfo || !cfg->web.listen)
-		return;
-	mark = path_push_key(ld, "state");
-	fault_at(ld, "conninfo", "cannot be used with web.listen yet: the web pages read the case "
-		 "data and driftwatch's state together, so both must be in database.conninfo's "
-		 "database (remove web.listen, or state)");
 	path_pop(ld, mark);
 }
 
@@ -1930,7 +1915,6 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	load_team_webhooks(ld, root, cfg);
 	load_http(ld, root, cfg);
 	load_web(ld, root, cfg);
-	check_state_web(ld, cfg);
 	load_retention(ld, root, cfg);
 	load_health(ld, root, cfg);
 	load_calendar(ld, root, cfg);

@@ -325,6 +325,9 @@ static void mt_unanswered(const struct dw_metrics *m, struct strbuf *out)
 
 static void mt_database(const struct dw_metrics *m, struct strbuf *out)
 {
+	mt_scalar_int(out, "leader", "gauge",
+		      "1 while this instance holds the leader lock and evaluates, else 0; one that "
+		      "is not reports no alerts, failing rules or bad rows.", m->leading ? 1 : 0);
 	mt_scalar_uint(out, "database_reconnects_total", "counter",
 		       "Times the database connection was re-established after a loss.",
 		       m->db_reconnects_total);

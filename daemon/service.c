@@ -11,6 +11,7 @@
 #include "driftwatch/db.h"
 #include "driftwatch/leader.h"
 #include "driftwatch/log.h"
+#include "driftwatch/metrics.h"
 #include "driftwatch/retention.h"
 #include "driftwatch/schedule.h"
 #include "driftwatch/sdnotify.h"
@@ -158,12 +159,16 @@ void service_kick(struct service *svc)
 
 /* ---- the leader ---- */
 
-/* A new leader cannot know what changed while another led: it evaluates everyone. */
+/* A new leader cannot know what changed while another led: it evaluates everyone. One that
+ * stops leading drops the figures of its last evaluation: the new leader reports its own. */
 static void service_on_leader(int leading, void *arg)
 {
 	struct service *svc = arg;
 
 	svc->leader_changes++;
+	if (!leading)
+		metrics_leader_lost(&svc->ctx->metrics);
+	svc->ctx->metrics.leading = leading;
 	if (leading) {
 		service_want_full(svc);
 		service_kick(svc);
@@ -184,6 +189,7 @@ void service_on_full_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	service_check_standby(svc);
 	service_want_full(svc);
 	service_kick(svc);
 }

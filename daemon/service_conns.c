@@ -76,19 +76,31 @@ static void service_on_listening(struct db_conn *conn, PGresult *res, void *arg)
 	service_kick(svc);
 }
 
-/* Said when it changes, not on every reconnect: "a hot standby" once, "promoted" once. */
+/* Said when it changes, not on every reconnect: "a hot standby" once, "promoted" once. Asked
+ * when the listener's session starts (listening 1: evaluations wait for the answer), and again
+ * at each poll while the case database is a standby (listening 2): a promotion keeps the
+ * sessions, and is then noticed at the next poll. */
 static void service_on_recovery(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct service_conn *sc = arg;
 	struct service *svc = sc->svc;
-	int standby;
+	int answered = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	int standby = answered && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	int poll = sc->listening == 2;
 
+	svc->standby_asking = 0;
+	if (poll && (!answered || standby)) {
+		/* still a standby, or no answer: asked again at the next poll (a lost session
+		 * reconnects and asks as a new one) */
+		if (!answered && res)
+			log_debug(svc->ctx, "database: is the case database still a standby? %s",
+				  PQresultErrorMessage(res));
+		return;
+	}
 	if (!res && !db_is_up(conn)) {
 		service_on_listening(conn, res, arg);
 		return;
 	}
-	standby = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-		  strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	if (standby && !svc->case_standby)
 		log_notice(svc->ctx, "database: the case database (database.conninfo) is a hot "
 			   "standby: it sends no notifications, so changes are found by polling "
@@ -110,6 +122,27 @@ static void service_on_recovery(struct db_conn *conn, PGresult *res, void *arg)
 		service_want_full(svc);
 		service_kick(svc);
 	}
+}
+
+static int service_ask_recovery(struct service_conn *sc)
+{
+	int rc = db_query(sc->db, "SELECT pg_catalog.pg_is_in_recovery()", 0, NULL,
+			  service_on_recovery, sc);
+
+	sc->svc->standby_asking = rc == 0;
+	return rc;
+}
+
+void service_check_standby(struct service *svc)
+{
+	struct service_conn *sc = &svc->conns[CONN_LISTEN];
+
+	if (!svc->case_standby || svc->standby_asking || sc->listening != 2 || !sc->db ||
+	    !db_is_up(sc->db))
+		return;
+	if (service_ask_recovery(sc) < 0)
+		log_debug(svc->ctx, "database: could not ask whether the case database is still a "
+			  "standby: %s", db_error(sc->db));
 }
 
 /* NOTIFY is unauthenticated input (any role that can connect may send it): a storm, a flood
@@ -189,8 +222,7 @@ static void service_on_conn_up(struct service_conn *sc)
 		 * and no trigger fires there): asked first, on each session, as a promotion ends
 		 * it. Whatever changed while nobody listened is found by a full evaluation, started
 		 * once the LISTEN is in place or known useless (service_on_recovery). */
-		if (db_query(sc->db, "SELECT pg_catalog.pg_is_in_recovery()", 0, NULL,
-			     service_on_recovery, sc) < 0) {
+		if (service_ask_recovery(sc) < 0) {
 			log_err(svc->ctx, "database: could not LISTEN: %s", db_error(sc->db));
 			sc->listening = 0;
 			service_want_full(svc);

@@ -182,7 +182,8 @@ static void service_on_counted(struct eval_result *res, void *arg)
 
 	svc->count = SERVICE_COUNT_IDLE;
 	if (!service_stopping(svc)) {
-		if (!res->error && !res->bad_rows_error)
+		/* a count that ends after the lock went is the new leader's to report */
+		if (!res->error && !res->bad_rows_error && leader_is_leading(svc->leader))
 			service_metrics_bad_rows(svc, res);
 		service_log_bad_rows(svc, res);
 	}

@@ -107,14 +107,53 @@ bool visibility_trusted_peer(const struct dw_config *cfg, const struct sockaddr 
 	return false;
 }
 
-const char *visibility_sql(void)
+const char *visibility_sql_case(void)
 {
 	return sql_web_visible;
 }
 
-const char *visibility_sql_recipients(void)
+const char *visibility_sql_state(void)
 {
-	return sql_web_visible_recipients;
+	return sql_web_visible_state;
+}
+
+int visibility_case_read(PGresult *res, struct visibility_case *c)
+{
+	static const char *const cols[] = { "child_ids", "plan_child_ids", "plan_ids" };
+	char **out[] = { &c->child_ids, &c->plan_child_ids, &c->plan_ids };
+	int known = PQfnumber(res, "known");
+
+	visibility_case_clear(c);
+	if (PQntuples(res) != 1 || known < 0 || PQgetisnull(res, 0, known))
+		return -1;
+	c->known = PQgetvalue(res, 0, known)[0] == 't';
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		int k = PQfnumber(res, cols[i]);
+
+		if (k < 0 || PQgetisnull(res, 0, k) || !(*out[i] = strdup(PQgetvalue(res, 0, k)))) {
+			visibility_case_clear(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void visibility_state_params(const char *person, const struct visibility_case *c,
+			     const char *params[VISIBILITY_STATE_PARAMS])
+{
+	params[0] = person;
+	params[1] = c && c->child_ids ? c->child_ids : "{}";
+	params[2] = c && c->plan_child_ids ? c->plan_child_ids : "{}";
+	params[3] = c && c->plan_ids ? c->plan_ids : "{}";
+	params[4] = c && c->known ? "true" : "false";
+}
+
+void visibility_case_clear(struct visibility_case *c)
+{
+	free(c->child_ids);
+	free(c->plan_child_ids);
+	free(c->plan_ids);
+	memset(c, 0, sizeof(*c));
 }
 
 int visibility_read(PGresult *res, struct visibility *v)

@@ -1,4 +1,4 @@
-/* web: the web.listen listener: its database connection, its secrets, its requests in turn. */
+/* web: the web.listen listener: its database connections, its secrets, its requests in turn. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +27,23 @@
 /* After the database connection is lost or refused, connecting again waits this long. */
 #define WEB_RECONNECT_S 5
 
+/* The state's connection, and the case data's when state.conninfo puts the state in a
+ * database of its own (the case database may then be a read-only hot standby). */
+enum web_side { WEB_STATE, WEB_CASE, WEB_SIDES };
+
+struct web_conn {
+	struct web_server *srv;
+	struct db_conn *db;
+	struct event *ev_reconnect;
+	const char *name;        /* for the log: "state", "case" */
+	const char *key;         /* its configuration key */
+};
+
 struct web_server {
 	struct dw_ctx *ctx;
 	struct http_server *http;
-	struct db_conn *db;
-	struct event *ev_reconnect;
+	struct web_conn conns[WEB_SIDES];
+	int n_conns;             /* 1: the case data and the state share one database */
 	struct linktoken_key key;
 	int have_key;
 	struct linktoken_key page_key;
@@ -101,9 +113,9 @@ char *web_body(struct evhttp_request *req)
 	return s;
 }
 
-/* ---- the database connection ---- */
+/* ---- the database connections ---- */
 
-static void web_connect(struct web_server *srv);
+static void web_connect(struct web_conn *wc);
 
 static void web_on_reconnect(evutil_socket_t fd, short what, void *arg)
 {
@@ -112,43 +124,58 @@ static void web_on_reconnect(evutil_socket_t fd, short what, void *arg)
 	web_connect(arg);
 }
 
-static void web_retry_later(struct web_server *srv)
+static void web_retry_later(struct web_conn *wc)
 {
 	struct timeval tv = { WEB_RECONNECT_S, 0 };
 
-	if (!srv->stopping)
-		evtimer_add(srv->ev_reconnect, &tv);
+	if (!wc->srv->stopping)
+		evtimer_add(wc->ev_reconnect, &tv);
 }
 
 static void web_on_connected(struct db_conn *conn, int ok, void *arg)
 {
-	struct web_server *srv = arg;
+	struct web_conn *wc = arg;
 
 	if (ok) {
-		log_info(srv->ctx, "web: connected to the state database");
+		log_info(wc->srv->ctx, "web: connected to the %s database (%s)", wc->name, wc->key);
 		return;
 	}
-	log_warn(srv->ctx, "web: cannot connect to the state database: %s; trying again in %d s",
-		 db_error(conn), WEB_RECONNECT_S);
-	web_retry_later(srv);
+	log_warn(wc->srv->ctx, "web: cannot connect to the %s database (%s): %s; trying again in "
+		 "%d s", wc->name, wc->key, db_error(conn), WEB_RECONNECT_S);
+	web_retry_later(wc);
 }
 
 static void web_on_lost(struct db_conn *conn, void *arg)
 {
-	struct web_server *srv = arg;
+	struct web_conn *wc = arg;
 
-	log_warn(srv->ctx, "web: lost the state database connection: %s; trying again in %d s",
-		 db_error(conn), WEB_RECONNECT_S);
-	web_retry_later(srv);
+	log_warn(wc->srv->ctx, "web: lost the %s database connection (%s): %s; trying again in "
+		 "%d s", wc->name, wc->key, db_error(conn), WEB_RECONNECT_S);
+	web_retry_later(wc);
 }
 
-static void web_connect(struct web_server *srv)
+static void web_connect(struct web_conn *wc)
 {
-	if (db_connect(srv->db, web_on_connected, srv) < 0) {
-		log_warn(srv->ctx, "web: cannot connect to the state database: %s",
-			 db_error(srv->db));
-		web_retry_later(srv);
+	if (db_connect(wc->db, web_on_connected, wc) < 0) {
+		log_warn(wc->srv->ctx, "web: cannot connect to the %s database (%s): %s", wc->name,
+			 wc->key, db_error(wc->db));
+		web_retry_later(wc);
 	}
+}
+
+/* A statement runs where what it reads is: one naming the case schema on the case data's
+ * connection, any other on the state's. None names both (the two may be different databases):
+ * such a statement is a bug, refused here rather than failing only where they differ. */
+static struct web_conn *web_conn_for(struct web_server *srv, const char *sql)
+{
+	int reads_case = strstr(sql, "@case@") != NULL;
+
+	if (reads_case && strstr(sql, "@state@")) {
+		log_err(srv->ctx, "web: a statement reads the case data and the state together (a "
+			"bug: please report it)");
+		return NULL;
+	}
+	return &srv->conns[reads_case && srv->n_conns > 1 ? WEB_CASE : WEB_STATE];
 }
 
 /* ---- jobs, one at a time ---- */
@@ -243,6 +270,22 @@ void web_job_error(struct web_job *job, int code, const char *msg)
 		web_links_error(job, code, msg);
 }
 
+/* The statement failed or got no answer: the job's fallback has it when it has one. */
+static void web_job_failed(struct web_job *job, const char *why)
+{
+	web_fail_cb fail = job->on_error;
+
+	job->on_error = NULL;
+	if (fail) {
+		fail(job, why);
+		return;
+	}
+	/* the server's words stay in the log: a DETAIL line may quote a row */
+	log_err(job->ctx, "web: a query failed: %s", why);
+	web_job_error(job, 503, "The database did not answer. Nothing was changed; please try "
+		      "again in a few minutes.");
+}
+
 static void web_on_result(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct web_job *job = arg;
@@ -251,56 +294,62 @@ static void web_on_result(struct db_conn *conn, PGresult *res, void *arg)
 		web_job_reply(job, 503, NULL, NULL, 0);
 		return;
 	}
-	if (res && job->on_error && PQresultStatus(res) != PGRES_TUPLES_OK &&
-	    PQresultStatus(res) != PGRES_COMMAND_OK) {
-		web_result_cb cb = job->on_error;
-
-		job->on_error = NULL;
-		cb(job, res);
+	if (!res || (PQresultStatus(res) != PGRES_TUPLES_OK &&
+		     PQresultStatus(res) != PGRES_COMMAND_OK)) {
+		web_job_failed(job, res ? PQresultErrorMessage(res) : db_error(conn));
 		return;
 	}
 	job->on_error = NULL;
-	if (!res || (PQresultStatus(res) != PGRES_TUPLES_OK &&
-		     PQresultStatus(res) != PGRES_COMMAND_OK)) {
-		/* the server's words stay in the log: a DETAIL line may quote a row */
-		log_err(job->ctx, "web: a query on the state database failed: %s",
-			res ? PQresultErrorMessage(res) : db_error(conn));
-		web_job_error(job, 503, "The database did not answer. Nothing was changed; please "
-			      "try again in a few minutes.");
-		return;
-	}
 	job->on_result(job, res);
 }
 
 int web_job_query(struct web_job *job, const char *sql, int n, const char *const *params,
 		  web_result_cb cb)
 {
-	struct web_server *srv = job->srv;
+	struct web_conn *wc = web_conn_for(job->srv, sql);
 	char *ident = NULL, *text = NULL, *cident = NULL, *full = NULL;
 	int rc = -1;
 
-	if (db_is_up(srv->db)) {
-		ident = db_escape_identifier(srv->db, job->ctx->cfg->state_schema);
-		cident = db_escape_identifier(srv->db, job->ctx->cfg->case_schema);
+	if (!wc) {
+		job->on_error = NULL;
+		web_job_error(job, 500, "The page could not be made (a bug: please report it).");
+		return -1;
+	}
+	if (db_is_up(wc->db)) {
+		ident = db_escape_identifier(wc->db, job->ctx->cfg->state_schema);
+		cident = db_escape_identifier(wc->db, job->ctx->cfg->case_schema);
 		text = ident ? strbuf_subst(sql, "@state@", ident) : NULL;
 		full = text && cident ? strbuf_subst(text, "@case@", cident) : NULL;
 		job->on_result = cb;
-		rc = full ? db_query(srv->db, full, n, params, web_on_result, job) : -1;
+		rc = full ? db_query(wc->db, full, n, params, web_on_result, job) : -1;
 	}
 	free(ident);
 	free(cident);
 	free(text);
 	free(full);
-	if (rc < 0)
-		web_job_error(job, 503, "The database is not reachable just now. Nothing was "
-			      "changed; please try again in a few minutes.");
-	return rc;
+	if (rc == 0)
+		return 0;
+	if (job->on_error) {
+		/* the case database (a standby) may be down while the state's is not */
+		char why[320];
+
+		snprintf(why, sizeof(why), "%s", "out of memory");
+		if (!db_is_up(wc->db))
+			snprintf(why, sizeof(why), "not connected to the %s database (%s): %s",
+				 wc->name, wc->key, db_error(wc->db));
+		web_job_failed(job, why);
+		return 0;
+	}
+	web_job_error(job, 503, "The database is not reachable just now. Nothing was changed; "
+		      "please try again in a few minutes.");
+	return -1;
 }
 
 int web_job_record(struct web_job *job, responses_done_cb cb)
 {
 	struct responses_result refused;
-	int rc = responses_record(job->ctx, job->srv->db, &job->rq, &refused, cb, job);
+	int rc = responses_record(job->ctx, job->srv->conns[WEB_STATE].db, &job->rq, &refused, cb,
+				  job);
 
 	if (rc == 1)
 		cb(&refused, job);
@@ -354,16 +403,33 @@ static void web_on_visible(struct web_job *job, PGresult *res)
 	job->then(job);
 }
 
-/* The case data could not be read (a relation missing, a permission, a timeout): the person
- * still sees what they were sent, rather than nothing. */
-static void web_on_visible_failed(struct web_job *job, PGresult *res)
+/* The case data could not be read (a relation missing, a permission, a timeout, its database
+ * down): the person still sees what they were sent, rather than nothing. */
+static void web_on_visible_failed(struct web_job *job, const char *why)
 {
-	const char *params[1] = { job->person };
+	const char *params[VISIBILITY_STATE_PARAMS];
 
 	log_warn(job->ctx, "web: the case data could not be read to find which alerts a person "
-		 "may see (%s); they see only the alerts they were sent",
-		 PQresultErrorMessage(res));
-	web_job_query(job, visibility_sql_recipients(), 1, params, web_on_visible);
+		 "may see (%s); they see only the alerts they were sent", why);
+	visibility_state_params(job->person, NULL, params);
+	web_job_query(job, visibility_sql_state(), VISIBILITY_STATE_PARAMS, params,
+		      web_on_visible);
+}
+
+/* Who the case data says they are, then their alerts in the state. */
+static void web_on_visible_case(struct web_job *job, PGresult *res)
+{
+	const char *params[VISIBILITY_STATE_PARAMS];
+	struct visibility_case c = { 0 };
+
+	if (visibility_case_read(res, &c) < 0) {
+		web_job_error(job, 500, "what you may see could not be worked out");
+		return;
+	}
+	visibility_state_params(job->person, &c, params);
+	web_job_query(job, visibility_sql_state(), VISIBILITY_STATE_PARAMS, params,
+		      web_on_visible);
+	visibility_case_clear(&c);
 }
 
 void web_job_visible(struct web_job *job)
@@ -377,7 +443,7 @@ void web_job_visible(struct web_job *job)
 		return;
 	}
 	job->on_error = web_on_visible_failed;
-	web_job_query(job, visibility_sql(), 2, params, web_on_visible);
+	web_job_query(job, visibility_sql_case(), 2, params, web_on_visible_case);
 }
 
 /* ---- requests ---- */
@@ -469,6 +535,31 @@ static int web_secrets(struct web_server *srv, char *err, size_t errsz)
 	return web_page_key_init(srv, err, errsz);
 }
 
+/* The state's connection, and the case data's when the state is in a database of its own
+ * (state.conninfo); otherwise one connection reads both. Never the evaluation's connections. */
+static int web_conns_new(struct web_server *srv)
+{
+	const struct dw_config *cfg = srv->ctx->cfg;
+
+	srv->n_conns = cfg->state_conninfo ? WEB_SIDES : 1;
+	for (int i = 0; i < srv->n_conns; i++) {
+		struct web_conn *wc = &srv->conns[i];
+		int state = i == WEB_STATE;
+
+		wc->srv = srv;
+		wc->name = state ? "state" : "case";
+		wc->key = state && cfg->state_conninfo ? "state.conninfo" : "database.conninfo";
+		wc->db = db_conn_new(srv->ctx->base, state ? config_state_conninfo(cfg)
+							   : cfg->conninfo, srv->ctx->log_level);
+		wc->ev_reconnect = evtimer_new(srv->ctx->base, web_on_reconnect, wc);
+		if (!wc->db || !wc->ev_reconnect)
+			return -1;
+		db_set_lost_cb(wc->db, web_on_lost, wc);
+		db_set_query_timeout(wc->db, cfg->query_timeout_s);
+	}
+	return 0;
+}
+
 int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **out, char *err,
 	      size_t errsz)
 {
@@ -484,21 +575,17 @@ int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **
 		web_stop(srv);
 		return -1;
 	}
-	/* config.c refuses web.listen with state.conninfo: the pages join case data and state */
-	srv->db = db_conn_new(ctx->base, config_state_conninfo(ctx->cfg), ctx->log_level);
-	srv->ev_reconnect = evtimer_new(ctx->base, web_on_reconnect, srv);
-	if (!srv->db || !srv->ev_reconnect) {
+	if (web_conns_new(srv) < 0) {
 		web_stop(srv);
 		return snprintf(err, errsz, "out of memory"), -1;
 	}
-	db_set_lost_cb(srv->db, web_on_lost, srv);
-	db_set_query_timeout(srv->db, ctx->cfg->query_timeout_s);
 	if (http_serve(ctx, ctx->cfg->web.listen, max_connections, &opts, &srv->http, err,
 		       errsz) < 0) {
 		web_stop(srv);
 		return -1;
 	}
-	web_connect(srv);
+	for (int i = 0; i < srv->n_conns; i++)
+		web_connect(&srv->conns[i]);
 	*out = srv;
 	return 0;
 }
@@ -512,10 +599,12 @@ void web_stop(struct web_server *srv)
 	if (!srv)
 		return;
 	srv->stopping = 1;
-	if (srv->ev_reconnect)
-		event_free(srv->ev_reconnect);
-	if (srv->db)
-		db_conn_free(srv->db);
+	for (int i = 0; i < WEB_SIDES; i++) {
+		if (srv->conns[i].ev_reconnect)
+			event_free(srv->conns[i].ev_reconnect);
+		if (srv->conns[i].db)
+			db_conn_free(srv->conns[i].db);
+	}
 	while ((job = srv->head) != NULL) {
 		srv->head = job->next;
 		web_job_free(job);

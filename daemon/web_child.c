@@ -144,12 +144,12 @@ static void child_on_section(struct web_job *job, PGresult *res)
 
 /* A relation that cannot be read: said on the page and in the log (once per request), and the
  * page goes on without it. */
-static void child_on_unreadable(struct web_job *job, PGresult *res)
+static void child_on_unreadable(struct web_job *job, const char *why)
 {
 	json_t *list = json_object_get(child_of(job)->doc, "unreadable");
 
 	log_warn(job->ctx, "web: the child's page left out %s: %s",
-		 child_sections[child_of(job)->step].words, res ? PQresultErrorMessage(res) : "no answer");
+		 child_sections[child_of(job)->step].words, why);
 	if (!list) {
 		list = json_array();
 		json_object_set_new(child_of(job)->doc, "unreadable", list);

@@ -805,20 +805,35 @@ static void svc_on_open(struct web_job *job, PGresult *res)
 	svc_have_open(job);
 }
 
-/* The case data could not be read (the teams' names): the same figures, teams by their ids. */
-static void svc_on_case_failed(struct web_job *job, PGresult *res)
+/* The figures for everyone from the state, the teams named by team_ids and names (text[]). */
+static void svc_figures(struct web_job *job, const char *team_ids, const char *names)
 {
-	const char *params[1] = { job->ctx->cfg->timezone };
+	const char *params[3] = { job->ctx->cfg->timezone, team_ids, names };
 
+	web_job_query(job, sql_web_service_state, 3, params, svc_on_open);
+}
+
+/* The case data could not be read (the teams' names): the same figures, teams by their ids. */
+static void svc_on_case_failed(struct web_job *job, const char *why)
+{
 	log_warn(job->ctx, "web: /service could not read the teams' names from the case data (%s); "
-		 "the page shows the teams by their ids", PQresultErrorMessage(res));
-	web_job_query(job, sql_web_service_state, 1, params, svc_on_open);
+		 "the page shows the teams by their ids", why);
+	svc_figures(job, "{}", "{}");
+}
+
+static void svc_on_names(struct web_job *job, PGresult *res)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) ||
+	    PQgetisnull(res, 0, 1)) {
+		svc_on_case_failed(job, "the teams' names were not in the shape expected");
+		return;
+	}
+	svc_figures(job, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 }
 
 static void svc_on_version(struct web_job *job, PGresult *res)
 {
 	struct web_service_cache **slot = web_service_cache_slot(job->srv);
-	const char *params[1] = { job->ctx->cfg->timezone };
 	struct svc_req *r = calloc(1, sizeof(*r));
 
 	if (r && PQntuples(res) == 1 && PQnfields(res) == 2) {
@@ -838,8 +853,9 @@ static void svc_on_version(struct web_job *job, PGresult *res)
 		svc_have_open(job);
 		return;
 	}
+	/* the teams' names from the case data first (it may be another database) */
 	job->on_error = svc_on_case_failed;
-	web_job_query(job, sql_web_service, 1, params, svc_on_open);
+	web_job_query(job, sql_web_service, 0, NULL, svc_on_names);
 }
 
 static void svc_query(struct web_job *job)

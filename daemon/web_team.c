@@ -218,11 +218,10 @@ static void on_workers(struct web_job *job, PGresult *res)
 }
 
 /* The case data could not be read: the alerts are still shown, under no worker. */
-static void on_workers_failed(struct web_job *job, PGresult *res)
+static void on_workers_failed(struct web_job *job, const char *why)
 {
 	log_warn(job->ctx, "web: the case data could not be read to find the workers of a team's "
-		 "children (%s); the team's page shows its alerts without them",
-		 PQresultErrorMessage(res));
+		 "children (%s); the team's page shows its alerts without them", why);
 	render(job, view_of(job));
 }
 

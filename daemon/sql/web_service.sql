@@ -1,11 +1,16 @@
--- web_service: the figures of /service (RESPONSES.md, "Pages for people"), with the teams' names
--- from the case data; web_service_state.sql is the same without them, for when the case data
--- cannot be read. One row: a JSON object (web_service_body.sql says what it holds).
--- $1 text      the configured time zone (timezone): today
-WITH team_names AS (
+-- web_service: the teams' names for /service (RESPONSES.md, "Pages for people"), from the case
+-- data; web_service_state.sql draws the figures from the state with them (the two may be in
+-- different databases: state.conninfo). A team's row is settled first by content, as the rules
+-- settle it (rules/rows_teams.sql).
+-- Columns (one row): team_ids and names (text[] as text, paired by position; a name may be
+-- NULL).
+WITH t AS (
     SELECT DISTINCT ON (team_id COLLATE "C") team_id::text, name::text
       FROM @case@.teams
      WHERE team_id IS NOT NULL
      ORDER BY team_id COLLATE "C", name, manager_email, webhook_url
-),
--- @include web_service_body.sql
+)
+SELECT (SELECT coalesce(array_agg(team_id ORDER BY team_id COLLATE "C"), '{}') FROM t)::text
+           AS team_ids,
+       (SELECT coalesce(array_agg(name ORDER BY team_id COLLATE "C"), '{}') FROM t)::text
+           AS names;

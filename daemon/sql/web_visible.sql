@@ -1,16 +1,17 @@
--- web_visible: the alerts one person may see (RESPONSES.md, "Who is who"), in one statement
--- over the case data and the state, whatever the number of alerts: as a worker, those of the
--- children allocated to them; as a supervisor, those of children allocated to workers whose
--- supervisor_id is theirs or whose team's manager_email is theirs; as a CP chair, those of the
--- plans they chair (open today, or the alert's subject); as a recipient, those they were sent
--- notices of. Rows are settled as the rules settle them (rules/rows_workers.sql,
--- tail_allocation.sql, unanswered_service_manager.sql): a worker's or team's row first by
--- content, a child's allocation the one open today that started last, dangling workers left
--- out. Emails are compared in lower case.
+-- web_visible: from the case data alone, who one person is and whose alerts are theirs
+-- (RESPONSES.md, "Who is who"); web_visible_state.sql then finds those alerts, with the notices
+-- sent to them, in the state (which may be in another database: state.conninfo). As a worker,
+-- the children allocated to them; as a supervisor, the children allocated to workers whose
+-- supervisor_id is theirs or whose team's manager_email is theirs; as a CP chair, the children
+-- of the plans they chair open today, and each plan they chair (its alerts, open today or not).
+-- Rows are settled as the rules settle them (rules/rows_workers.sql, tail_allocation.sql,
+-- unanswered_service_manager.sql): a worker's or team's row first by content, a child's
+-- allocation the one open today that started last, dangling workers left out. Emails are
+-- compared in lower case. The lists are a caseload's worth, whatever the number of alerts.
 -- $1 text  the person's email, lower case
 -- $2 text  the configured time zone (timezone): "today" for allocations and plans
--- Columns: known (a worker, a team's manager or a recipient: anyone else sees nothing),
--- alert_ids (bigint[] as text).
+-- Columns: known (a worker or a team's manager), child_ids (text[] as text), plan_child_ids and
+-- plan_ids (text[] as text, paired by position).
 WITH d AS (
     SELECT (now() AT TIME ZONE $2::text)::date AS today
 ),
@@ -39,17 +40,18 @@ mine AS (
     SELECT w.worker_id FROM worker w JOIN team t ON t.team_id = w.team_id
      WHERE lower(t.manager_email) = $1::text
 ),
--- Only a child with an allocation row naming one of mine can be allocated to one of them today:
--- those children (a caseload's worth) are settled, not every child with an alert (at a million
--- children that was 16,000 children's allocations sorted for each request, 0.2 s).
+-- Only a child with an allocation row naming one of mine and open today can be allocated to
+-- one of them today (the settled row is one of the child's rows): those children (a caseload's
+-- worth) are settled, not every child (at a million children, settling every child with an
+-- alert was 16,000 children's allocations sorted for each request, 0.2 s).
 -- Gathered in one array: the planner cannot guess how few they are from the tables' statistics,
 -- and as an array they are looked up by the allocations' (child_id) index where there is one.
 cand AS (
-    SELECT array_agg(DISTINCT child_id) AS ids
-      FROM @case@.allocations
-     WHERE allocation_id IS NOT NULL
-       AND worker_id = ANY ((SELECT array_agg(worker_id) FROM mine)::text[])
-       AND child_id IN (SELECT child_id FROM @state@.alerts)
+    SELECT array_agg(DISTINCT a.child_id) AS ids
+      FROM @case@.allocations a, d
+     WHERE a.allocation_id IS NOT NULL
+       AND a.worker_id = ANY ((SELECT array_agg(worker_id) FROM mine)::text[])
+       AND a.start_date <= d.today AND (a.end_date IS NULL OR a.end_date > d.today)
 ),
 alloc AS (
     SELECT DISTINCT ON (a.child_id COLLATE "C") a.child_id, a.worker_id
@@ -69,20 +71,16 @@ chaired AS (
            (p.start_date <= d.today AND (p.end_date IS NULL OR p.end_date > d.today)) AS open
       FROM @case@.cp_plans p, d
      WHERE p.chair_id IN (SELECT worker_id FROM me)
-),
--- @include web_visible_notice.sql
-,
-visible AS (
-    SELECT a.alert_id
-      FROM @state@.alerts a
-     WHERE a.child_id IN (SELECT al.child_id FROM alloc al JOIN mine m USING (worker_id))
-        OR a.child_id IN (SELECT child_id FROM chaired WHERE open)
-        OR (a.child_id, a.subject_id) IN (SELECT child_id, plan_id FROM chaired)
-    UNION
-    SELECT alert_id FROM notice
 )
 SELECT (EXISTS (SELECT 1 FROM me)
-        OR EXISTS (SELECT 1 FROM team WHERE lower(manager_email) = $1::text)
-        OR EXISTS (SELECT 1 FROM notice)) AS known,
-       (SELECT coalesce(array_agg(alert_id ORDER BY alert_id), '{}') FROM visible)::text
-           AS alert_ids;
+        OR EXISTS (SELECT 1 FROM team WHERE lower(manager_email) = $1::text)) AS known,
+       (SELECT coalesce(array_agg(DISTINCT c.child_id), '{}')
+          FROM (SELECT al.child_id::text AS child_id FROM alloc al JOIN mine m USING (worker_id)
+                UNION ALL
+                SELECT child_id::text FROM chaired WHERE open) c
+         WHERE c.child_id IS NOT NULL)::text AS child_ids,
+       (SELECT coalesce(array_agg(child_id::text ORDER BY child_id, plan_id), '{}')
+          FROM chaired WHERE child_id IS NOT NULL AND plan_id IS NOT NULL)::text
+           AS plan_child_ids,
+       (SELECT coalesce(array_agg(plan_id::text ORDER BY child_id, plan_id), '{}')
+          FROM chaired WHERE child_id IS NOT NULL AND plan_id IS NOT NULL)::text AS plan_ids;

@@ -52,6 +52,8 @@ struct dw_metrics {
 	unsigned long long responses_total[METRICS_RESPONSE_KINDS];
 	/* alert.unanswered events queued, by rule and stage (registry order) */
 	unsigned long long unanswered_total[RULE_REGISTRY_MAX][RULE_MAX_STAGES];
+	int leading;                                 /* 1 while this instance holds the leader
+						      * lock and evaluates */
 	int db_up;                                   /* 1 while the database connection is usable */
 	time_t eval_running_since;                   /* the evaluation in flight began; 0: none */
 	time_t deliver_waiting_since;                /* the outbox statement in flight was sent (or
@@ -60,5 +62,12 @@ struct dw_metrics {
 	char db_error[256];                          /* why it is not */
 	time_t started;
 };
+
+/* This instance stopped evaluating (it lost the leader lock): the figures that describe the
+ * case data as its latest evaluation saw it (alerts by rule and stage, each rule failing or not
+ * and why, the children and bad rows counted) are no longer news, and the instance now leading
+ * reports its own. They are cleared, so neither /metrics nor /healthz repeats them; counters and
+ * the time of the last good evaluation stay. */
+void metrics_leader_lost(struct dw_metrics *m);
 
 #endif

@@ -102,6 +102,7 @@ struct service {
 	int migrated;
 	int case_standby;             /* the case database said it is in recovery (a hot
 				       * standby): no LISTEN, polling only */
+	int standby_asking;           /* pg_is_in_recovery() asked, not yet answered */
 	int full_pending;
 	int full_by_notify;           /* ... asked for by NOTIFY only: kept to the gap above */
 	time_t last_full_start;       /* when the latest full evaluation began (0: none yet) */
@@ -149,6 +150,9 @@ void service_conns_close(struct service *svc);
 const char *service_conn_name(enum service_conn_id which);
 void service_on_notify(struct db_conn *conn, const char *channel, const char *payload,
 		       void *arg);
+/* At each poll while the case database is a hot standby: asks whether it still is, and
+ * LISTENs once it has been promoted (its sessions go on, so no reconnect would tell). */
+void service_check_standby(struct service *svc);
 
 /* ---- service_eval.c: evaluating, recording, counting ---- */
 void service_start_migration(struct service *svc);

@@ -56,6 +56,6 @@ extern const char sql_web_child_plans[];
 extern const char sql_web_child_referrals[];
 extern const char sql_web_child_strategies[];
 extern const char sql_web_visible[];
-extern const char sql_web_visible_recipients[];
+extern const char sql_web_visible_state[];
 
 #endif

@@ -21,8 +21,9 @@ struct web_tokens;
 /* RESPONSES.md: request bodies are at most 64 KiB; a longer one gets 413. */
 #define WEB_MAX_BODY 65536
 
-/* Listens on ctx->cfg->web.listen with its own state-database connection (never the
- * evaluation's), the link secret (web.link_secret_file) and the API tokens
+/* Listens on ctx->cfg->web.listen with its own database connection (never the evaluation's;
+ * two when state.conninfo puts the state in a database of its own: one to the state, one to the
+ * case data), the link secret (web.link_secret_file) and the API tokens
  * (web.api_tokens_file), each read once here. Without a link secret /r/ answers that links are
  * off; without tokens no bearer token is accepted. 0 and *out, or -1 with err saying why. */
 int web_start(struct dw_ctx *ctx, unsigned max_connections, struct web_server **out, char *err,
@@ -40,6 +41,8 @@ void web_stop(struct web_server *srv);
 struct web_job;
 typedef void (*web_job_cb)(struct web_job *job);
 typedef void (*web_result_cb)(struct web_job *job, PGresult *res);
+/* why: the server's message, or why the statement could not be sent or got no answer */
+typedef void (*web_fail_cb)(struct web_job *job, const char *why);
 
 struct web_job {
 	struct web_server *srv;
@@ -50,7 +53,8 @@ struct web_job {
 	int api;                     /* errors as JSON */
 	int page;                    /* errors as a page for people (web_pages_error) */
 	web_result_cb on_result;
-	web_result_cb on_error;      /* once, instead of 503, when the next query fails */
+	web_fail_cb on_error;        /* once, instead of 503, when the next query fails or
+				      * cannot be sent */
 	web_job_cb then;             /* after web_job_visible: what the request asked */
 	char *person;                /* the signed-in person's email (lower case), or NULL: a
 				      * bearer token */
@@ -73,16 +77,19 @@ struct web_job {
 struct web_job *web_job_add(struct web_server *srv, struct evhttp_request *req, int api,
 			    web_job_cb run);
 
-/* Runs sql (its @state@ and @case@ replaced by the escaped state and case schemas) with params;
- * cb gets the result. A failed query is answered 503, unless job->on_error is set: then that
- * gets it (once). -1 when it could not be sent (answered). */
+/* Runs sql (its @state@ and @case@ replaced by the escaped state and case schemas) with params
+ * where what it reads is: a statement naming @case@ on the case data's connection, any other on
+ * the state's (the same connection unless state.conninfo is set); one naming both is refused
+ * (500), since the two may be different databases. cb gets the result. A failed query, or one
+ * that cannot be sent, is answered 503, unless job->on_error is set: then that gets it (once).
+ * -1 when it could not be sent and was answered. */
 int web_job_query(struct web_job *job, const char *sql, int n, const char *const *params,
 		  web_result_cb cb);
 
 /* A run callback: finds what the caller may see (job->vis: everything for a bearer token or a
- * configured address, else web_visible.sql for job->person, or only the alerts they were sent
- * when the case data cannot be read), then runs job->then; someone driftwatch does not know
- * gets 403. */
+ * configured address, else web_visible.sql on the case data then web_visible_state.sql on the
+ * state for job->person, or only the alerts they were sent when the case data cannot be read),
+ * then runs job->then; someone driftwatch does not know gets 403. */
 void web_job_visible(struct web_job *job);
 
 /* Who signed in through the authority's single sign-on proxy: 0 and *email (malloc'd, lower

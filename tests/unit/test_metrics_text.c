@@ -344,7 +344,7 @@ static void test_structure(void)
 			"driftwatch_notices", "driftwatch_outbox_depth",
 			"driftwatch_outbox_oldest_pending_age_seconds", "driftwatch_deliveries_total",
 			"driftwatch_delivery_failures_total", "driftwatch_database_reconnects_total",
-			"driftwatch_database_up", "driftwatch_start_time_seconds",
+			"driftwatch_database_up", "driftwatch_start_time_seconds", "driftwatch_leader",
 		};
 
 		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -411,6 +411,68 @@ static void test_health(void)
 	}
 }
 
+/* An instance that stops leading reports none of its last evaluation's figures about the case
+ * data, and says it does not lead; its counters and last good evaluation stay. */
+static void test_leader_lost(void)
+{
+	struct dw_metrics m;
+	struct strbuf reason;
+	char *text;
+
+	fill(&m);
+	m.leading = 1;
+	m.rule_failing[0] = 1;
+	m.rule_failures_total[0] = 5;
+	snprintf(m.rule_error[0], sizeof(m.rule_error[0]), "relation missing");
+	text = metrics_text(&m);
+	if (!tap_ok(text != NULL, "leading: renders"))
+		return;
+	line_ok(text, "driftwatch_leader 1");
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "driftwatch_rule_failing{rule=\"%s\"} 1",
+			 rule_registry_get(0)->name);
+		line_ok(text, want);
+	}
+	free(text);
+	strbuf_init(&reason);
+	tap_int(http_degraded(&m, &reason), 1, "leading: a failing rule degrades /healthz");
+	strbuf_free(&reason);
+
+	metrics_leader_lost(&m);
+	text = metrics_text(&m);
+	if (!tap_ok(text != NULL, "no longer leading: renders"))
+		return;
+	line_ok(text, "driftwatch_leader 0");
+	for (size_t i = 0; i < rule_registry_count(); i++) {
+		char want[256];
+
+		snprintf(want, sizeof(want), "driftwatch_rule_failing{rule=\"%s\"} 0",
+			 rule_registry_get(i)->name);
+		line_ok(text, want);
+	}
+	{
+		char want[256];
+		const char *name = rule_registry_get(0)->name;
+
+		snprintf(want, sizeof(want), "driftwatch_rule_failures_total{rule=\"%s\"} 5", name);
+		line_ok(text, want);
+		snprintf(want, sizeof(want), "driftwatch_alerts{rule=\"%s\",stage=\"%s\"} 0",
+			 rule_registry_get(1)->name, rule_registry_get(1)->stages[0].name);
+		line_ok(text, want);
+	}
+	tap_lacks(text, "driftwatch_bad_rows{", "no longer leading: no bad rows");
+	line_ok(text, "driftwatch_children_evaluated 0");
+	line_ok(text, "driftwatch_evaluations_total 42");
+	line_ok(text, "driftwatch_last_good_evaluation_timestamp_seconds 1767225600");
+	free(text);
+	strbuf_init(&reason);
+	tap_int(http_degraded(&m, &reason), 0, "no longer leading: /healthz is not degraded by the "
+		"rule it last saw failing");
+	strbuf_free(&reason);
+}
+
 int main(void)
 {
 	test_exact_lines();
@@ -419,5 +481,6 @@ int main(void)
 	test_numbers();
 	test_structure();
 	test_health();
+	test_leader_lost();
 	return tap_status();
 }

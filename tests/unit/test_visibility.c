@@ -1,5 +1,7 @@
 /* test_visibility: who a person is to driftwatch: the header's email, the configured addresses
- * that see everything, and the peers whose header is believed (RESPONSES.md, "Who is who"). */
+ * that see everything, and the peers whose header is believed (RESPONSES.md, "Who is who"); what
+ * the case data's statement hands the state's; and that no statement of the pages reads the case
+ * data and the state together (they may be different databases: state.conninfo). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "driftwatch/config.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/sqltext.h"
 #include "driftwatch/visibility.h"
 #include "tap.h"
 
@@ -93,9 +96,93 @@ static void test_config(void)
 	errlist_free(&errs);
 }
 
+/* A result of web_visible.sql's shape, made without a server. */
+static PGresult *case_row(const char *const names[], const char *const values[], int n)
+{
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc attrs[8];
+
+	memset(attrs, 0, sizeof(attrs));
+	for (int i = 0; i < n; i++) {
+		attrs[i].name = (char *)names[i];
+		attrs[i].format = 0;
+		attrs[i].typid = 25;    /* text */
+		attrs[i].typlen = -1;
+		attrs[i].atttypmod = -1;
+	}
+	if (!res || !PQsetResultAttrs(res, n, attrs))
+		return res;
+	for (int i = 0; values && i < n; i++)
+		PQsetvalue(res, 0, i, (char *)values[i], values[i] ? (int)strlen(values[i]) : -1);
+	return res;
+}
+
+static void test_case_to_state(void)
+{
+	static const char *const names[] = { "known", "child_ids", "plan_child_ids", "plan_ids" };
+	static const char *const values[] = { "t", "{C-1,\"C 2\"}", "{C-9}", "{P-9}" };
+	static const char *const no_plans[] = { "f", "{}", "{}", NULL };
+	const char *params[VISIBILITY_STATE_PARAMS];
+	struct visibility_case c = { 0 };
+	PGresult *res = case_row(names, values, 4);
+
+	tap_int(visibility_case_read(res, &c), 0, "case row: read");
+	visibility_state_params("sw@la.example", &c, params);
+	tap_str(params[0], "sw@la.example", "state params: $1 the person");
+	tap_str(params[1], "{C-1,\"C 2\"}", "state params: $2 the children, as the case data gave");
+	tap_str(params[2], "{C-9}", "state params: $3 the chaired plans' children");
+	tap_str(params[3], "{P-9}", "state params: $4 the chaired plans");
+	tap_str(params[4], "true", "state params: $5 known to the case data");
+	visibility_case_clear(&c);
+	PQclear(res);
+
+	visibility_state_params("x@la.example", NULL, params);
+	tap_ok(strcmp(params[1], "{}") == 0 && strcmp(params[2], "{}") == 0 &&
+	       strcmp(params[3], "{}") == 0 && strcmp(params[4], "false") == 0,
+	       "state params without the case data: empty lists, not known (only what they were "
+	       "sent)");
+
+	res = case_row(names, no_plans, 4);
+	tap_int(visibility_case_read(res, &c), -1, "case row: a NULL list is refused");
+	tap_ok(!c.child_ids && !c.plan_ids, "... and nothing is kept of it");
+	PQclear(res);
+	res = case_row(names, values, 3);
+	tap_int(visibility_case_read(res, &c), -1, "case row: a missing column is refused");
+	PQclear(res);
+}
+
+/* Each statement runs on one connection, chosen by what it names (web.c): none may name both. */
+static void test_one_side(void)
+{
+	static const struct { const char *name, *sql; } stmts[] = {
+		{ "web_visible", sql_web_visible }, { "web_visible_state", sql_web_visible_state },
+		{ "web_service", sql_web_service }, { "web_service_state", sql_web_service_state },
+		{ "web_alert", sql_web_alert }, { "web_alerts", sql_web_alerts },
+		{ "web_pages_alerts", sql_web_pages_alerts },
+		{ "web_pages_workers", sql_web_pages_workers },
+		{ "web_child_alerts", sql_web_child_alerts },
+		{ "web_child_allocations", sql_web_child_allocations },
+		{ "web_child_appointments", sql_web_child_appointments },
+		{ "web_child_children", sql_web_child_children },
+		{ "web_child_plans", sql_web_child_plans },
+		{ "web_child_referrals", sql_web_child_referrals },
+		{ "web_child_strategies", sql_web_child_strategies },
+	};
+
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
+		tap_ok(!(strstr(stmts[i].sql, "@case@") && strstr(stmts[i].sql, "@state@")),
+		       "%s.sql reads the case data or the state, not both", stmts[i].name);
+	tap_ok(strstr(sql_web_visible, "@case@") && !strstr(sql_web_visible, "@state@"),
+	       "web_visible.sql reads the case data only");
+	tap_ok(strstr(sql_web_visible_state, "@state@") && !strstr(sql_web_visible_state, "@case@"),
+	       "web_visible_state.sql reads the state only");
+}
+
 int main(void)
 {
 	test_person();
 	test_config();
+	test_case_to_state();
+	test_one_side();
 	return tap_status();
 }
