@@ -122,6 +122,7 @@ struct service {
 	struct eval_result *res;
 	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox;
 	struct event *ev_full_gap, *ev_prune;
+	struct event *ev_reload;      /* applies a reload from the loop, never inside a callback */
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
 };
 
@@ -140,6 +141,7 @@ int service_leader_open(struct service *svc);
 void service_on_full_timer(evutil_socket_t fd, short what, void *arg);
 void service_on_batch(evutil_socket_t fd, short what, void *arg);
 void service_on_prune(evutil_socket_t fd, short what, void *arg);
+void service_on_reload(evutil_socket_t fd, short what, void *arg);
 
 /* ---- service_conns.c: the connections, kept alive ---- */
 int service_conns_open(struct service *svc);
