@@ -166,6 +166,8 @@ void service_apply_reload(struct service *svc)
 	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0 ||
 			strcmp(config_state_conninfo(old), config_state_conninfo(cfg)) != 0;
 	int relead = reconnect || strcmp(old->state_schema, cfg->state_schema) != 0;
+	/* A new set of connections gives the advice on the case schema when it arrives. */
+	int renote = !reconnect && strcmp(old->case_schema, cfg->case_schema) != 0;
 	int rehttp = (old->http_listen == NULL) != (cfg->http_listen == NULL) ||
 		     (old->http_listen && strcmp(old->http_listen, cfg->http_listen) != 0);
 
@@ -205,6 +207,8 @@ void service_apply_reload(struct service *svc)
 		else
 			service_deliver_open(svc);
 	}
+	if (renote)
+		service_note_contract(svc);
 	service_want_full(svc);
 	service_kick(svc);
 }

@@ -149,6 +149,11 @@ int service_conns_open(struct service *svc);
  * that feeds it (record.h). */
 void service_conns_close(struct service *svc);
 const char *service_conn_name(enum service_conn_id which);
+/* Advice on the case schema, logged without waiting: the recommended indexes missing and the
+ * empty relations with the rules they blind. At the first connection of each set of
+ * connections (start, a reload that changes the database) and when a reload changes the case
+ * schema; nothing while the counting connection is down (its arrival gives it). */
+void service_note_contract(struct service *svc);
 void service_on_notify(struct db_conn *conn, const char *channel, const char *payload,
 		       void *arg);
 
