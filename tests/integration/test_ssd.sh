@@ -37,7 +37,9 @@ drop_schemas() {
 	   DROP SCHEMA IF EXISTS $VIEWS CASCADE; DROP SCHEMA IF EXISTS $DIRECT CASCADE;
 	   DROP SCHEMA IF EXISTS ssdt_copy CASCADE; DROP SCHEMA IF EXISTS ssdt_state CASCADE" >/dev/null 2>&1
 }
+daemon_pid=
 cleanup() {
+	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
 	drop_schemas
 	rm -rf "$tmp"
 }
@@ -162,6 +164,8 @@ dry() { # NAME DAY: runs both layouts, compares
 for day in $DAYS; do
 	dry "day-$day" "$day"
 done
+check "the dry runs log no relation as empty while every view has rows" \
+	'[ -s "$tmp/day-$T-views.err" ] && ! grep -q "is empty" "$tmp/day-$T-views.err"'
 
 # What the population was written to raise on the main day, as rule/child/stage.
 got=$(python3 -c '
@@ -208,6 +212,68 @@ check "--check-config still says the contract is good with appointments empty" \
 dry "no-appointments" "$T"
 check "with no appointments was_not_brought is blind: no alert of it" \
 	'[ -s "$tmp/no-appointments-views.sorted" ] && ! grep -q "\"was_not_brought\"" "$tmp/no-appointments-views.sorted"'
+
+# The runs say it too, at their start, without --check-config: the warning's own words, at
+# priority 4, once per relation.
+blind_re() { # SCHEMA CONFIG
+	printf '^<4>database \\(%s: database.case_schema\\): relation "%s"\\."appointments" is empty: it leaves blind the enabled rules that read it: was_not_brought, worker_change$' "$2" "$1"
+}
+for l in views direct; do
+	s=$VIEWS
+	[ $l = direct ] && s=$DIRECT
+	check "--once --dry-run on $l logs at start that appointments is empty and the two rules it blinds" \
+		'[ "$(grep -Ec "$(blind_re $s "$tmp/$l.json")" "$tmp/no-appointments-$l.err")" = 1 ] &&
+		 [ "$(grep -c "is empty" "$tmp/no-appointments-$l.err")" = 1 ]'
+done
+grep -q "is empty" "$tmp/no-appointments-views.err" || diag "$tmp/no-appointments-views.err"
+timeout -k 5 120 "$D" -c "$tmp/views.json" --once --as-of "$T" >"$tmp/once.out" 2>"$tmp/once.err"
+rc=$?
+check "--once (recording) logs it at start too, once (exit $rc)" \
+	'[ "$(grep -Ec "$(blind_re $VIEWS "$tmp/views.json")" "$tmp/once.err")" = 1 ] &&
+	 [ "$(grep -c "is empty" "$tmp/once.err")" = 1 ]'
+grep -q "is empty" "$tmp/once.err" || diag "$tmp/once.err"
+cat "$tmp/once.err" >>"$tmp/all.err"
+
+# The daemon: at start; again after a reload that changes the case schema or the database,
+# and not after one that changes neither.
+run_log=$tmp/daemon.err
+blind_count() { grep -Ec "$(blind_re "$1" "$tmp/run.json")" "$run_log"; }
+applied_count() { grep -c 'reload: configuration applied' "$run_log"; }
+run_cfg() { # SCHEMA APPLICATION-NAME
+	cfg "$1" "$tmp/run.json.new"
+	sed -i "s/application_name=test_ssd/application_name=$2/" "$tmp/run.json.new"
+	mv "$tmp/run.json.new" "$tmp/run.json"
+}
+reload_and_wait() { # COUNT: of "configuration applied" lines to wait for
+	kill -HUP "$daemon_pid"
+	wait_for 60 eval "[ \"\$(applied_count)\" -ge $1 ]"
+}
+run_cfg $VIEWS test_ssd
+"$D" -c "$tmp/run.json" </dev/null >"$tmp/daemon.out" 2>"$run_log" &
+daemon_pid=$!
+wait_for 60 eval '[ "$(blind_count $VIEWS)" -ge 1 ]'
+check "the daemon logs at start that appointments is empty and the two rules it blinds" \
+	'[ "$(blind_count $VIEWS)" = 1 ]'
+[ "$(blind_count $VIEWS)" = 1 ] || diag "$run_log"
+reload_and_wait 1
+check "a reload that changes neither the database nor the case schema is applied" \
+	'[ "$(applied_count)" = 1 ]'
+run_cfg $DIRECT test_ssd
+reload_and_wait 2
+wait_for 60 eval '[ "$(blind_count $DIRECT)" -ge 1 ]'
+check "after a reload to another case schema the daemon names that schema's empty relation, once" \
+	'[ "$(blind_count $DIRECT)" = 1 ] && [ "$(grep -c "is empty" "$run_log")" = 2 ]'
+run_cfg $VIEWS test_ssd_reconnected
+reload_and_wait 3
+wait_for 60 eval '[ "$(blind_count $VIEWS)" -ge 2 ]'
+check "after a reload that changes the database (conninfo) the daemon says it again, once" \
+	'[ "$(blind_count $VIEWS)" = 2 ] && [ "$(grep -c "is empty" "$run_log")" = 3 ]'
+grep -c "is empty" "$run_log" | grep -qx 3 || diag "$run_log"
+kill -TERM "$daemon_pid" 2>/dev/null
+wait_exit "$daemon_pid" 60
+check "the daemon stops on SIGTERM (exit $rc)" '[ "$rc" = 0 ]'
+daemon_pid=
+cat "$run_log" >>"$tmp/all.err"
 
 # ---- the views copied into tables after each SSD run (contrib/ssd/ssd_refresh.sql)
 COPY=ssdt_copy
