@@ -302,6 +302,55 @@ c=$(printf "%s\n" "$out" | grep -E '^(cp_plans|workers)\|1\|1$' | tr '\n' ' ')
 check "after C5's plan ends and a worker's email changes, only those rows change and only C5 is notified ($c; notified: $v)" \
 	'[ "$v" = "C5 " ] && [ "$c" = "workers|1|1 cp_plans|1|1 " ] && [ "$(printf "%s\n" "$out" | grep -c "|0|0$")" = 7 ]'
 same_rows "after the change the copy again holds exactly the views' rows" $COPY $VIEWS
+# What a refresh changed: "relation|deleted|inserted" for each relation that changed, the
+# children notified on driftwatch, and every notification on any channel.
+refresh_listen() {
+	refresh -c "LISTEN driftwatch" -c "LISTEN driftwatch_all" -v source=$VIEWS -v schema=$COPY \
+		-f "$top/contrib/ssd/ssd_refresh.sql" -c "SELECT 'done'"
+}
+changed() { printf '%s\n' "$1" | grep -E '^[a-z_]+\|[0-9]+\|[0-9]+$' | grep -v '|0|0$' | tr '\n' ' '; }
+notified() { printf '%s\n' "$1" | sed -n 's/.*"driftwatch" with payload "\([^"]*\)".*/\1/p' | sort | tr '\n' ' '; }
+n_notes() { printf '%s\n' "$1" | grep -c 'Asynchronous notification'; }
+# Rows added, a row twice (the contract has no keys: a copy counts), then rows removed.
+q "INSERT INTO $LOCAL.appointments VALUES
+     ('AP5', 'C3', 'gp', '2026-05-20 09:00+01', 'was_not_brought'),
+     ('AP5', 'C3', 'gp', '2026-05-20 09:00+01', 'was_not_brought'),
+     ('AP6', 'C8', 'dental', '2026-05-21 09:00+01', 'attended')" >/dev/null
+out=$(refresh_listen)
+c=$(changed "$out") v=$(notified "$out")
+# PostgreSQL sends a transaction's identical notifications once: one per child.
+check "three appointments added (one twice): only they are inserted, C3 and C8 notified, once each ($c; notified: $v)" \
+	'[ "$c" = "appointments|0|3 " ] && [ "$v" = "C3 C8 " ] && [ "$(n_notes "$out")" = 2 ]'
+[ "$c" = "appointments|0|3 " ] || note "$out"
+q "DELETE FROM $LOCAL.appointments WHERE ctid = (SELECT min(ctid) FROM $LOCAL.appointments WHERE appointment_id = 'AP5');
+   DELETE FROM $LOCAL.appointments WHERE appointment_id = 'AP6'" >/dev/null
+out=$(refresh_listen)
+c=$(changed "$out") v=$(notified "$out")
+check "one copy of AP5 and AP6 removed: AP5's copies replaced by its one, AP6 deleted, C3 and C8 notified ($c; notified: $v)" \
+	'[ "$c" = "appointments|3|1 " ] && [ "$v" = "C3 C8 " ] && [ "$(n_notes "$out")" = 2 ]'
+same_rows "after rows come and go the copy again holds exactly the views' rows" $COPY $VIEWS
+# The SSD is rebuilt in full on each run, and the gaps reloaded: every source row deleted and
+# inserted again, in another order. Nothing the views give changes, so nothing is written and
+# nobody is notified.
+out=$(q "DO \$\$
+DECLARE t record;
+BEGIN
+    FOR t IN SELECT schemaname, tablename FROM pg_tables
+             WHERE schemaname IN ('$SRC', '$LOCAL') ORDER BY 1, 2 LOOP
+        EXECUTE format('CREATE TEMP TABLE rebuild AS SELECT * FROM %I.%I ORDER BY random()',
+                       t.schemaname, t.tablename);
+        EXECUTE format('TRUNCATE %I.%I', t.schemaname, t.tablename);
+        EXECUTE format('INSERT INTO %I.%I SELECT * FROM rebuild', t.schemaname, t.tablename);
+        DROP TABLE rebuild;
+    END LOOP;
+END \$\$;
+SELECT count(*) FROM pg_tables WHERE schemaname IN ('$SRC', '$LOCAL')" 2>&1)
+check "the SSD's 11 tables and the 6 local ones are emptied and loaded again ($out)" '[ "$out" = 17 ]'
+out=$(refresh_listen)
+check "after the SSD and the gaps are rebuilt in full the refresh writes no row and notifies nobody" \
+	'[ "$(printf "%s\n" "$out" | grep -c "|0|0$")" = 9 ] && [ "$(n_notes "$out")" = 0 ] &&
+	 printf "%s" "$out" | grep -q "^done$"'
+[ "$(n_notes "$out")" = 0 ] || note "$out"
 cp "$tmp/views.json" "$tmp/views2.json"
 for l in copy views2; do
 	timeout -k 5 120 "$D" -c "$tmp/$l.json" --once --dry-run --as-of "$T" >"$tmp/refresh-$l.out" 2>>"$tmp/all.err"
