@@ -36,6 +36,7 @@ drop_schemas() {
 	q "DROP SCHEMA IF EXISTS $SRC CASCADE; DROP SCHEMA IF EXISTS $LOCAL CASCADE;
 	   DROP SCHEMA IF EXISTS $VIEWS CASCADE; DROP SCHEMA IF EXISTS $DIRECT CASCADE;
 	   DROP SCHEMA IF EXISTS ssdt_copy CASCADE; DROP SCHEMA IF EXISTS ssdt_state CASCADE" >/dev/null 2>&1
+	q "DROP SERVER IF EXISTS ssdt_mssql CASCADE; DROP SCHEMA IF EXISTS ssdt_remote CASCADE" >/dev/null 2>&1
 }
 daemon_pid=
 cleanup() {
@@ -359,6 +360,48 @@ LC_ALL=C sort "$tmp/refresh-copy.out" >"$tmp/refresh-copy.sorted"
 LC_ALL=C sort "$tmp/refresh-views2.out" >"$tmp/refresh-views2.sorted"
 check "the copy gives the views' alerts, byte for byte ($(wc -l <"$tmp/refresh-copy.sorted"))" \
 	'[ -s "$tmp/refresh-copy.sorted" ] && cmp -s "$tmp/refresh-copy.sorted" "$tmp/refresh-views2.sorted"'
+
+# ---- the SQL Server route (contrib/ssd/ssd_tds_fdw.sql), as far as it goes with no SQL Server:
+# a port where nothing listens. The extension, the server and the user mapping are made, the
+# import fails on the connection, and a failed import leaves no foreign table behind.
+tds() { # DATABASE
+	timeout -k 5 120 psql -qXAt -d "$DB" -v mssql_host=127.0.0.1 -v mssql_port="$dead" -v mssql_database="$1" \
+		-v mssql_user=ssd_reader -v mssql_password=not-a-password -v server=ssdt_mssql \
+		-v ssd_schema=ssdt_remote -f "$top/contrib/ssd/ssd_tds_fdw.sql" </dev/null 2>&1
+}
+has_tds=$(q "SELECT count(*) FROM pg_available_extensions WHERE name = 'tds_fdw'")
+if [ "$has_tds" = 1 ]; then
+	dead=$(free_port)
+	out=$(tds SSD)
+	rc=$?
+	check "ssd_tds_fdw.sql runs up to the import, which fails on the connection (exit $rc)" \
+		'[ "$rc" = 3 ] && printf "%s" "$out" | grep -q "connect"'
+	note "its error: $(printf "%s" "$out" | head -n 3 | tr '\n' ' ')"
+	v=$(q "SELECT array_to_string(srvoptions, ' ') FROM pg_foreign_server WHERE srvname = 'ssdt_mssql'")
+	check "... having made the foreign server with the options given ($v)" \
+		'[ "$v" = "servername=127.0.0.1 port=$dead database=SSD tds_version=7.4" ]'
+	v=$(q "SELECT array_to_string(umoptions, ' ') FROM pg_user_mappings
+	       WHERE srvname = 'ssdt_mssql' AND usename = current_user")
+	check "... and the current user's mapping ($v)" '[ "$v" = "username=ssd_reader password=not-a-password" ]'
+	# As if an earlier import had worked: a foreign table, and a view over it.
+	q "CREATE FOREIGN TABLE ssdt_remote.ssd_person (pers_person_id text) SERVER ssdt_mssql
+	     OPTIONS (table_name 'ssd_development.ssd_person');
+	   CREATE VIEW ssdt_remote.people AS SELECT pers_person_id FROM ssdt_remote.ssd_person" >/dev/null
+	out=$(tds SSD2)
+	rc=$?
+	v=$(q "SELECT array_to_string(srvoptions, ' ') FROM pg_foreign_server WHERE srvname = 'ssdt_mssql'")
+	check "run again it replaces the server's options ($v) and stops at the import again (exit $rc)" \
+		'[ "$rc" = 3 ] && [ "$v" = "servername=127.0.0.1 port=$dead database=SSD2 tds_version=7.4" ]'
+	v=$(q "SELECT string_agg(relname || ':' || relkind::text, ' ' ORDER BY relname) FROM pg_class
+	       WHERE relnamespace = 'ssdt_remote'::regnamespace")
+	check "the failed import dropped nothing: the earlier foreign table and the view over it stay ($v)" \
+		'[ "$v" = "people:v ssd_person:f" ]'
+	q "DROP SERVER ssdt_mssql CASCADE; DROP SCHEMA ssdt_remote CASCADE" >/dev/null
+elif [ -n "${CI:-}" ]; then
+	notok "tds_fdw is installed for ssd_tds_fdw.sql (Debian: postgresql-15-tds-fdw, in .ci/run)"
+else
+	skip "ssd_tds_fdw.sql up to the import" "tds_fdw is not installed (Debian: postgresql-15-tds-fdw)"
+fi
 
 # ---- generated populations: dwgen --ssd against dwgen --ssd-compatible, same seed
 gen() { # NAME SHAPE-ARGS...: loads both, compares rows and alerts
