@@ -240,9 +240,10 @@ cat "$tmp/once.err" >>"$tmp/all.err"
 run_log=$tmp/daemon.err
 blind_count() { grep -Ec "$(blind_re "$1" "$tmp/run.json")" "$run_log"; }
 applied_count() { grep -c 'reload: configuration applied' "$run_log"; }
-run_cfg() { # SCHEMA APPLICATION-NAME
+run_cfg() { # SCHEMA APPLICATION-NAME: no HTTP endpoint (its default port may be taken)
 	cfg "$1" "$tmp/run.json.new"
-	sed -i "s/application_name=test_ssd/application_name=$2/" "$tmp/run.json.new"
+	sed -i "s/application_name=test_ssd/application_name=$2/; s/^  \"timezone\"/  \"http\": { \"listen\": null },\n&/" \
+		"$tmp/run.json.new"
 	mv "$tmp/run.json.new" "$tmp/run.json"
 }
 reload_and_wait() { # COUNT: of "configuration applied" lines to wait for
@@ -264,11 +265,26 @@ reload_and_wait 2
 wait_for 60 eval '[ "$(blind_count $DIRECT)" -ge 1 ]'
 check "after a reload to another case schema the daemon names that schema's empty relation, once" \
 	'[ "$(blind_count $DIRECT)" = 1 ] && [ "$(grep -c "is empty" "$run_log")" = 2 ]'
+# That reload closes the connections, and it waits for the evaluation in progress: it is
+# applied from the evaluation's last callback, on a connection it closes. An evaluation held
+# on a lock (a NOTIFY for C1; every evaluation reads appointments) makes sure one is in progress.
+q "BEGIN; LOCK TABLE $DIRECT.appointments IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" \
+	>/dev/null 2>&1 &
+lock_pid=$!
+wait_for 10 eval "[ \"\$(q \"SELECT count(*) FROM pg_locks WHERE relation = '$DIRECT.appointments'::regclass AND granted\")\" = 1 ]"
+q "NOTIFY driftwatch, 'C1'" >/dev/null
+held() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'test_ssd'
+                 AND wait_event_type = 'Lock'")" -ge 1 ]; }
+wait_for 10 held
+check "an evaluation for C1 waits on the lock when the reconnecting reload comes" 'held'
 run_cfg $VIEWS test_ssd_reconnected
 reload_and_wait 3
+wait "$lock_pid"
+check "the reload is applied once that evaluation ends" '[ "$(applied_count)" = 3 ]'
 wait_for 60 eval '[ "$(blind_count $VIEWS)" -ge 2 ]'
-check "after a reload that changes the database (conninfo) the daemon says it again, once" \
-	'[ "$(blind_count $VIEWS)" = 2 ] && [ "$(grep -c "is empty" "$run_log")" = 3 ]'
+check "after a reload that changes the database (conninfo) the daemon lives on and says it again, once" \
+	'[ "$(blind_count $VIEWS)" = 2 ] && [ "$(grep -c "is empty" "$run_log")" = 3 ] &&
+	 kill -0 "$daemon_pid" 2>/dev/null'
 grep -c "is empty" "$run_log" | grep -qx 3 || diag "$run_log"
 kill -TERM "$daemon_pid" 2>/dev/null
 wait_exit "$daemon_pid" 60
