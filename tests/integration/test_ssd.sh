@@ -446,6 +446,13 @@ gen() { # NAME SHAPE-ARGS...: loads both, compares rows and alerts
 		'for x in $v; do [ "$x" -gt 0 ] || exit 1; done'
 	cfg "${name}_views" "$tmp/$name-views.json"
 	cfg "${name}_direct" "$tmp/$name-direct.json"
+	timeout -k 5 120 "$D" -c "$tmp/$name-views.json" --check-config >"$tmp/$name-check.out" 2>&1
+	rc=$?
+	check "$name: --check-config passes on the views over dwgen's SSD (exit $rc), naming no relation empty" \
+		'[ "$rc" = 0 ] && grep -q "contract in schema \"${name}_views\" are good" "$tmp/$name-check.out" &&
+		 ! grep -q "is empty" "$tmp/$name-check.out"'
+	[ "$rc" = 0 ] || diag "$tmp/$name-check.out"
+	cat "$tmp/$name-check.out" >>"$tmp/all.err"
 	for l in views direct; do
 		timeout -k 5 300 "$D" -c "$tmp/$name-$l.json" --once --dry-run --as-of "$T" \
 			>"$tmp/$name-$l.out" 2>"$tmp/$name-$l.err"
