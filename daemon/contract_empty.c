@@ -63,9 +63,9 @@ const char *contract_relation(size_t i)
 }
 
 /* "relation "s"."r" is empty...": what both the check and the daemon's log say, after their
- * own prefix. NULL when out of memory. */
+ * own prefix; *blinded is how many enabled rules read it. NULL when out of memory. */
 static char *empty_text(const char *schema, const char *relation,
-			const struct config_rule *rules, size_t n_rules)
+			const struct config_rule *rules, size_t n_rules, size_t *blinded)
 {
 	struct strbuf names, sb;
 	size_t enabled = 0, blind = 0;
@@ -82,6 +82,7 @@ static char *empty_text(const char *schema, const char *relation,
 		blind++;
 	}
 	list = strbuf_take(&names);
+	*blinded = blind;
 	strbuf_init(&sb);
 	if (blind == 0)
 		strbuf_printf(&sb, "relation \"%s\".\"%s\" is empty; no enabled rule reads it",
@@ -102,7 +103,8 @@ void contract_empty_warning(const char *file, const char *schema, const char *re
 			    const struct config_rule *rules, size_t n_rules,
 			    struct errlist *warnings)
 {
-	char *text = empty_text(schema, relation, rules, n_rules);
+	size_t blinded;
+	char *text = empty_text(schema, relation, rules, n_rules, &blinded);
 
 	errlist_add(warnings, "%s: database.case_schema: warning: %s", file,
 		    text ? text : "out of memory");
@@ -139,11 +141,10 @@ static void empty_finish(struct empty_run *er)
 static void empty_log(struct empty_run *er, const char *rel)
 {
 	const struct dw_config *cfg = er->ctx->cfg;
-	char *text = empty_text(cfg->case_schema, rel, cfg->rules, cfg->n_rules);
-	int prio = text && strstr(text, "no enabled rule reads it") ? LOG_PRIO_NOTICE
-								    : LOG_PRIO_WARNING;
+	size_t blinded = 0;
+	char *text = empty_text(cfg->case_schema, rel, cfg->rules, cfg->n_rules, &blinded);
 
-	log_write(er->ctx->log_level, prio, "database (%s: database.case_schema): %s", cfg->path,
+	log_write(er->ctx->log_level, blinded ? LOG_PRIO_WARNING : LOG_PRIO_NOTICE, "database (%s: database.case_schema): %s", cfg->path,
 		  text ? text : "out of memory");
 	free(text);
 }
