@@ -222,7 +222,7 @@ blind_re() { # SCHEMA CONFIG
 for l in views direct; do
 	s=$VIEWS
 	[ $l = direct ] && s=$DIRECT
-	check "--once --dry-run on $l logs at start that appointments is empty and the two rules it blinds" \
+	check "--once --dry-run on $l logs at start that $s.appointments is empty and the two rules it blinds" \
 		'[ "$(grep -Ec "$(blind_re $s "$tmp/$l.json")" "$tmp/no-appointments-$l.err")" = 1 ] &&
 		 [ "$(grep -c "is empty" "$tmp/no-appointments-$l.err")" = 1 ]'
 done
