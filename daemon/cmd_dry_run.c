@@ -8,6 +8,7 @@
 #include "driftwatch/alert.h"
 #include "driftwatch/cmd.h"
 #include "driftwatch/config.h"
+#include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
@@ -73,6 +74,9 @@ static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
 	}
 	if (--dr->connecting > 0)
 		return;
+	/* Said before the evaluation that reads the empty relations, on the counting
+	 * connection, whose own queries wait behind these few. */
+	contract_note_empty(dr->ctx, dr->count_conn);
 	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, &req, &sink, dry_run_on_eval,
 			 dr) < 0) {
 		log_err(dr->ctx, "could not start the evaluation: out of memory");

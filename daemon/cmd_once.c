@@ -6,6 +6,7 @@
 
 #include "driftwatch/cmd.h"
 #include "driftwatch/config.h"
+#include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/curl_loop.h"
 #include "driftwatch/db.h"
@@ -210,6 +211,9 @@ static void once_on_connect(struct db_conn *conn, int ok, void *arg)
 	}
 	if (--run->connecting > 0)
 		return;
+	/* Said before the evaluation that reads the empty relations, on the counting
+	 * connection, whose own queries wait behind these few. */
+	contract_note_empty(run->ctx, run->count);
 	if (state_migrate(run->ctx, run->state, once_on_migrated, run) < 0) {
 		log_err(run->ctx, "could not start the state migration: %s", db_error(run->state));
 		once_stop(run, 1);

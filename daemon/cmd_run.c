@@ -53,7 +53,7 @@ static void run_stop(struct service *svc, const char *why)
 {
 	struct event *timers[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch,
 				   svc->ev_full_gap, svc->ev_prune, svc->ev_eval_retry,
-				   svc->ev_deliver, svc->ev_outbox };
+				   svc->ev_deliver, svc->ev_outbox, svc->ev_reload };
 
 	if (service_stopping(svc))
 		return;
@@ -166,6 +166,8 @@ void service_apply_reload(struct service *svc)
 	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0 ||
 			strcmp(config_state_conninfo(old), config_state_conninfo(cfg)) != 0;
 	int relead = reconnect || strcmp(old->state_schema, cfg->state_schema) != 0;
+	/* A new set of connections gives the advice on the case schema when it arrives. */
+	int renote = !reconnect && strcmp(old->case_schema, cfg->case_schema) != 0;
 	int rehttp = (old->http_listen == NULL) != (cfg->http_listen == NULL) ||
 		     (old->http_listen && strcmp(old->http_listen, cfg->http_listen) != 0);
 
@@ -205,6 +207,8 @@ void service_apply_reload(struct service *svc)
 		else
 			service_deliver_open(svc);
 	}
+	if (renote)
+		service_note_contract(svc);
 	service_want_full(svc);
 	service_kick(svc);
 }
@@ -237,6 +241,7 @@ static int run_events_new(struct service *svc)
 	svc->ev_batch = evtimer_new(base, service_on_batch, svc);
 	svc->ev_full_gap = evtimer_new(base, service_on_batch, svc);
 	svc->ev_prune = evtimer_new(base, service_on_prune, svc);
+	svc->ev_reload = evtimer_new(base, service_on_reload, svc);
 	svc->ev_eval_retry = evtimer_new(base, run_on_eval_retry, svc);
 	svc->ev_deliver = event_new(base, -1, EV_PERSIST, service_on_deliver_timer, svc);
 	svc->ev_outbox = event_new(base, -1, EV_PERSIST, service_outbox_metrics, svc);
@@ -246,15 +251,15 @@ static int run_events_new(struct service *svc)
 	svc->ev_sigint = evsignal_new(base, SIGINT, run_on_signal, svc);
 	svc->ev_sighup = evsignal_new(base, SIGHUP, run_on_signal, svc);
 	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_full_gap &&
-	       svc->ev_prune && svc->ev_eval_retry && svc->ev_deliver && svc->ev_outbox &&
-	       svc->ev_watchdog && svc->ev_stop && svc->ev_sigterm && svc->ev_sigint &&
+	       svc->ev_prune && svc->ev_reload && svc->ev_eval_retry && svc->ev_deliver &&
+	       svc->ev_outbox && svc->ev_watchdog && svc->ev_stop && svc->ev_sigterm && svc->ev_sigint &&
 	       svc->ev_sighup ? 0 : -1;
 }
 
 static void run_events_free(struct service *svc)
 {
 	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch,
-				svc->ev_full_gap, svc->ev_prune, svc->ev_eval_retry,
+				svc->ev_full_gap, svc->ev_prune, svc->ev_reload, svc->ev_eval_retry,
 				svc->ev_deliver, svc->ev_outbox, svc->ev_watchdog, svc->ev_stop,
 				svc->ev_sigterm, svc->ev_sigint, svc->ev_sighup };
 

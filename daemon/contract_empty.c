@@ -8,6 +8,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/log.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
@@ -61,11 +62,12 @@ const char *contract_relation(size_t i)
 	return NULL;
 }
 
-void contract_empty_warning(const char *file, const char *schema, const char *relation,
-			    const struct config_rule *rules, size_t n_rules,
-			    struct errlist *warnings)
+/* "relation "s"."r" is empty...": what both the check and the daemon's log say, after their
+ * own prefix; *blinded is how many enabled rules read it. NULL when out of memory. */
+static char *empty_text(const char *schema, const char *relation,
+			const struct config_rule *rules, size_t n_rules, size_t *blinded)
 {
-	struct strbuf names;
+	struct strbuf names, sb;
 	size_t enabled = 0, blind = 0;
 	char *list;
 
@@ -80,19 +82,33 @@ void contract_empty_warning(const char *file, const char *schema, const char *re
 		blind++;
 	}
 	list = strbuf_take(&names);
+	*blinded = blind;
+	strbuf_init(&sb);
 	if (blind == 0)
-		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
-			    "empty; no enabled rule reads it", file, schema, relation);
+		strbuf_printf(&sb, "relation \"%s\".\"%s\" is empty; no enabled rule reads it",
+			      schema, relation);
 	else if (blind == enabled)
-		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
-			    "empty, and every rule reads it: every enabled rule sees none of its rows (%s)",
-			    file, schema, relation, list ? list : "");
+		strbuf_printf(&sb, "relation \"%s\".\"%s\" is empty, and every rule reads it: every "
+			      "enabled rule sees none of its rows (%s)", schema, relation,
+			      list ? list : "");
 	else
-		errlist_add(warnings, "%s: database.case_schema: warning: relation \"%s\".\"%s\" is "
-			    "empty: it leaves blind the enabled rule%s that read%s it: %s", file,
-			    schema, relation, blind == 1 ? "" : "s", blind == 1 ? "s" : "",
-			    list ? list : "");
+		strbuf_printf(&sb, "relation \"%s\".\"%s\" is empty: it leaves blind the enabled "
+			      "rule%s that read%s it: %s", schema, relation, blind == 1 ? "" : "s",
+			      blind == 1 ? "s" : "", list ? list : "");
 	free(list);
+	return strbuf_take(&sb);
+}
+
+void contract_empty_warning(const char *file, const char *schema, const char *relation,
+			    const struct config_rule *rules, size_t n_rules,
+			    struct errlist *warnings)
+{
+	size_t blinded;
+	char *text = empty_text(schema, relation, rules, n_rules, &blinded);
+
+	errlist_add(warnings, "%s: database.case_schema: warning: %s", file,
+		    text ? text : "out of memory");
+	free(text);
 }
 
 /* ---- asking the database, one cheap EXISTS per relation ---- */
@@ -100,9 +116,9 @@ void contract_empty_warning(const char *file, const char *schema, const char *re
 struct empty_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
-	struct errlist *warnings;
-	struct errlist *notes;
-	contract_empty_cb cb;
+	struct errlist *warnings;   /* NULL: logged instead (the daemon's start) */
+	struct errlist *notes;      /* NULL: logged at debug */
+	contract_empty_cb cb;       /* NULL: nobody waits */
 	void *arg;
 	char *schema_ident;
 	size_t i;               /* the relation being asked about */
@@ -117,7 +133,30 @@ static void empty_finish(struct empty_run *er)
 	free(er->schema_ident);
 	free(er->sql);
 	free(er);
-	cb(arg);
+	if (cb)
+		cb(arg);
+}
+
+/* Blinding a rule is what an operator must hear of; a relation no rule reads is only news. */
+static void empty_log(struct empty_run *er, const char *rel)
+{
+	const struct dw_config *cfg = er->ctx->cfg;
+	size_t blinded = 0;
+	char *text = empty_text(cfg->case_schema, rel, cfg->rules, cfg->n_rules, &blinded);
+
+	log_write(er->ctx->log_level, blinded ? LOG_PRIO_WARNING : LOG_PRIO_NOTICE, "database (%s: database.case_schema): %s", cfg->path,
+		  text ? text : "out of memory");
+	free(text);
+}
+
+static void empty_note(struct empty_run *er, const char *rel, const char *why)
+{
+	if (er->notes)
+		errlist_add(er->notes, "could not check whether relation \"%s\".\"%s\" is empty: %s",
+			    er->ctx->cfg->case_schema, rel, why);
+	else
+		log_debug(er->ctx, "database: could not check whether relation \"%s\".\"%s\" is "
+			  "empty: %s", er->ctx->cfg->case_schema, rel, why);
 }
 
 static void empty_next(struct empty_run *er);
@@ -128,15 +167,15 @@ static void empty_on_row(struct db_conn *conn, PGresult *res, void *arg)
 	const struct dw_config *cfg = er->ctx->cfg;
 	const char *rel = contract_relation(er->i);
 
-	(void)conn;
 	/* A relation missing or not readable is contract_compare's problem to name; here it is
 	 * only a note that its emptiness is unknown. */
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		errlist_add(er->notes, "could not check whether relation \"%s\".\"%s\" is empty: %s",
-			    cfg->case_schema, rel, res ? PQresultErrorMessage(res) : "no answer");
-	else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0)
+		empty_note(er, rel, res ? PQresultErrorMessage(res) : db_error(conn));
+	else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0 && er->warnings)
 		contract_empty_warning(cfg->path, cfg->case_schema, rel, cfg->rules, cfg->n_rules,
 				       er->warnings);
+	else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0)
+		empty_log(er, rel);
 	er->i++;
 	empty_next(er);
 }
@@ -158,8 +197,7 @@ static void empty_next(struct empty_run *er)
 		er->sql = strbuf_take(&sb);
 		if (er->sql && db_query(er->conn, er->sql, 0, NULL, empty_on_row, er) == 0)
 			return;
-		errlist_add(er->notes, "could not check whether relation \"%s\".\"%s\" is empty: %s",
-			    er->ctx->cfg->case_schema, contract_relation(er->i), db_error(er->conn));
+		empty_note(er, contract_relation(er->i), db_error(er->conn));
 	}
 	empty_finish(er);
 }
@@ -184,4 +222,9 @@ int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlis
 	}
 	empty_next(er);
 	return 0;
+}
+
+int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn)
+{
+	return contract_check_empty(ctx, conn, NULL, NULL, NULL, NULL);
 }

@@ -135,7 +135,10 @@ void service_kick(struct service *svc)
 	case SCHEDULE_NOTHING:
 		return;
 	case SCHEDULE_RELOAD:
-		service_apply_reload(svc);
+		/* The kick often comes from the callback of a query on a connection that a
+		 * reload may close (an evaluation's end): db.h forbids freeing it there. */
+		if (!evtimer_pending(svc->ev_reload, NULL))
+			service_add_timer(svc->ev_reload, 0);
 		return;
 	case SCHEDULE_MIGRATE:
 		service_start_migration(svc);
@@ -155,6 +158,21 @@ void service_kick(struct service *svc)
 		service_warm_up(svc);
 		return;
 	}
+}
+
+/* From the loop itself: whatever was in flight may have changed since the kick. */
+void service_on_reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+	struct schedule_in in;
+
+	(void)fd;
+	(void)what;
+	service_observe(svc, &in);
+	if (schedule_decide(&in) == SCHEDULE_RELOAD)
+		service_apply_reload(svc);
+	else
+		service_kick(svc);
 }
 
 /* ---- the leader ---- */

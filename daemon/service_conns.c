@@ -202,6 +202,16 @@ static void service_outage_end(struct service *svc)
 	svc->db_outage_was_up = 0;
 }
 
+void service_note_contract(struct service *svc)
+{
+	struct db_conn *db = svc->conns[CONN_COUNT_BAD].db;
+
+	if (!db || !db_is_up(db))
+		return;
+	contract_note_indexes(svc->ctx, db);
+	contract_note_empty(svc->ctx, db);
+}
+
 /* What each connection's arrival starts. */
 static void service_on_conn_up(struct service_conn *sc)
 {
@@ -242,7 +252,7 @@ static void service_on_conn_up(struct service_conn *sc)
 		break;
 	case CONN_COUNT_BAD:
 		if (first) { /* advice, once: a failure only goes unsaid */
-			contract_note_indexes(svc->ctx, sc->db);
+			service_note_contract(svc);
 			grants_note_excess(svc->ctx, sc->db, "database.conninfo");
 		}
 		service_count_kick(svc);

@@ -1,5 +1,8 @@
 -- The nine contract relations (CONTRACT.md) as views over the Standard Safeguarding Dataset's
 -- tables (data-to-insight/ssd-data-model, PostgreSQL build) and the local gap tables.
+-- The SSD is the work of Data to Insight and the local authorities that built it with them
+-- (README.md, "Running on the SSD", says who and under which licence); this file holds none
+-- of its code, only its table and column names.
 --
 -- psql variables:
 --   :ssd_schema    schema holding the ssd_* tables        default public (the SSD's Eclipse

@@ -11,7 +11,8 @@
 -- multisets: the contract has no keys to trust (duplicates and NULL keys are data driftwatch
 -- must see and count). For every row content that differs in number between the two, the
 -- table's copies are deleted and the source's copies inserted; a changed row is one delete
--- and one insert, so its child is notified once for each.
+-- and one insert; its child is notified once all the same, since PostgreSQL sends a
+-- transaction's identical notifications once.
 \if :{?source}
 \else
 \echo 'ssd_refresh.sql: set the views schema with -v source=NAME'

@@ -87,10 +87,16 @@ typedef void (*contract_empty_cb)(void *arg);
 
 /* Asks conn (connected), one `SELECT EXISTS (SELECT 1 FROM rel)` per contract relation of the
  * case schema, which relations hold no row, adding contract_empty_warning's message to
- * warnings for each; a relation that cannot be asked (missing, not granted: contract_compare
- * names why) adds a note. Calls cb(arg) when done, possibly before returning. Returns -1, cb
- * not called, if nothing could be started. */
+ * warnings for each (warnings NULL: logs it, a warning when it blinds a rule); a relation that
+ * cannot be asked (missing, not granted: contract_compare names why) adds a note (notes NULL:
+ * logs it at debug). Calls cb(arg), unless cb is NULL, when done, possibly before returning.
+ * Returns -1, cb not called, if nothing could be started. */
 int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
 			 struct errlist *notes, contract_empty_cb cb, void *arg);
+
+/* The daemon's start (and --once's): logs, without waiting for it, one line per empty contract
+ * relation naming the enabled rules it leaves blind, as --check-config warns. The queries
+ * queue on conn in turn with the caller's. Returns 0 if they were sent. */
+int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn);
 
 #endif

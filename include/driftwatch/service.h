@@ -123,6 +123,7 @@ struct service {
 	struct eval_result *res;
 	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox;
 	struct event *ev_full_gap, *ev_prune;
+	struct event *ev_reload;      /* applies a reload from the loop, never inside a callback */
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
 };
 
@@ -141,6 +142,7 @@ int service_leader_open(struct service *svc);
 void service_on_full_timer(evutil_socket_t fd, short what, void *arg);
 void service_on_batch(evutil_socket_t fd, short what, void *arg);
 void service_on_prune(evutil_socket_t fd, short what, void *arg);
+void service_on_reload(evutil_socket_t fd, short what, void *arg);
 
 /* ---- service_conns.c: the connections, kept alive ---- */
 int service_conns_open(struct service *svc);
@@ -148,6 +150,11 @@ int service_conns_open(struct service *svc);
  * that feeds it (record.h). */
 void service_conns_close(struct service *svc);
 const char *service_conn_name(enum service_conn_id which);
+/* Advice on the case schema, logged without waiting: the recommended indexes missing and the
+ * empty relations with the rules they blind. At the first connection of each set of
+ * connections (start, a reload that changes the database) and when a reload changes the case
+ * schema; nothing while the counting connection is down (its arrival gives it). */
+void service_note_contract(struct service *svc);
 void service_on_notify(struct db_conn *conn, const char *channel, const char *payload,
 		       void *arg);
 /* At each poll while the case database is a hot standby: asks whether it still is, and

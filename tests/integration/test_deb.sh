@@ -6,7 +6,8 @@
 # (which must say clearly that its database is unreachable) and, as the package's user, against a
 # configuration pointed at the test PostgreSQL with the contract SQL the package ships; the
 # installed unit passes `systemd-analyze verify`; an upgrade keeps the administrator's
-# configuration and replaces the example; a removal keeps the configuration, a purge removes
+# configuration and replaces the example; contrib/ssd's SQL is installed and its views pass the
+# installed --check-config; a removal keeps the configuration, a purge removes
 # /etc/driftwatch and every file of the package and keeps the system user (Debian's practice).
 #
 # Installing a package needs root: run as any other user, this test fails saying so (CI runs as
@@ -107,6 +108,18 @@ else
 	notok "the package holds the daemon, unit, sysusers, tmpfiles, man page, contract SQL, example, dashboard and alerts" \
 		"missing: ${missing[*]}"
 fi
+# contrib/ssd (issue 17): every SQL file of it, uncompressed, where psql -f can run it.
+ssd_files=()
+for f in "$top"/contrib/ssd/*.sql; do
+	ssd_files+=("/usr/share/driftwatch/contrib/ssd/${f##*/}")
+done
+missing=()
+for f in "${ssd_files[@]}"; do
+	grep -qx "$f" "$tmp/contents" || missing+=("$f")
+done
+check "the package holds contrib/ssd's ${#ssd_files[@]} SQL files under /usr/share/driftwatch/contrib/ssd" \
+	'[ ${#ssd_files[@]} -ge 4 ] && [ ${#missing[@]} -eq 0 ]'
+[ ${#missing[@]} -eq 0 ] || note "missing: ${missing[*]}"
 if grep -qx '/etc/driftwatch/driftwatch.json' "$tmp/contents" ||
 	grep -q '^/etc/driftwatch/credentials' "$tmp/contents"; then
 	notok "the package ships neither driftwatch.json nor the credentials (the council's own)"
@@ -249,6 +262,37 @@ else
 	notok "--check-config as user driftwatch on /etc/driftwatch/driftwatch.json with a reachable database exits 0" \
 		"exit $rc" "$(cat "$tmp/cc.out" "$tmp/cc.err")"
 fi
+
+# The SSD views as installed, over the SSD's tables (their CREATE TABLE text is the test's
+# fixture: the package does not ship the SSD), checked by the installed binary: the nine views
+# are there and usable, and each, holding no row, is named as empty.
+same=()
+for f in "${ssd_files[@]}"; do
+	cmp -s "$f" "$top/contrib/ssd/${f##*/}" || same+=("$f")
+done
+check "the installed contrib/ssd files are the source tree's" '[ ${#same[@]} -eq 0 ]'
+[ ${#same[@]} -eq 0 ] || note "differ or missing: ${same[*]}"
+if psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE SCHEMA ssd" -c "SET search_path = ssd" \
+		-f "$top/tests/fixtures/ssd_tables.sql" >"$tmp/ssd.log" 2>&1 &&
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -v ssd_schema=ssd -v schema=casework_ssd \
+		-v local_schema=local -f /usr/share/driftwatch/contrib/ssd/ssd_contract_views.sql \
+		>>"$tmp/ssd.log" 2>&1; then
+	ok "the installed ssd_contract_views.sql creates the views over the SSD's tables"
+else
+	notok "the installed ssd_contract_views.sql creates the views over the SSD's tables" \
+		"$(cat "$tmp/ssd.log")"
+fi
+jq '.database.case_schema = "casework_ssd"' "$tmp/driftwatch.json" >"$tmp/ssd.json"
+install -m 0640 -o root -g driftwatch "$tmp/ssd.json" /etc/driftwatch/ssd.json
+timeout -k 5 60 runuser -u driftwatch -- /usr/sbin/driftwatchd \
+	-c /etc/driftwatch/ssd.json --check-config >"$tmp/ssd.out" 2>&1
+rc=$?
+n_empty=$(grep -c 'warning: relation "casework_ssd"\.".*" is empty' "$tmp/ssd.out")
+check "--check-config on the installed views passes (exit $rc) and names each of the nine as empty ($n_empty)" \
+	'[ "$rc" -eq 0 ] && grep -q "contract in schema \"casework_ssd\" are good" "$tmp/ssd.out" &&
+	 [ "$n_empty" -eq 9 ]'
+[ "$rc" -eq 0 ] && [ "$n_empty" -eq 9 ] || diag "$tmp/ssd.out"
+rm -f /etc/driftwatch/ssd.json
 
 # systemd-analyze verify checks ExecStart's binary and the Documentation= man page are there.
 if command -v systemd-analyze >/dev/null; then
