@@ -322,8 +322,9 @@ static void service_on_recorded(int ok, const char *error, const struct record_c
 	/* Escalation follows a full evaluation only (a partial one does not know which alerts
 	 * still fire), on the state connection, which stays this evaluation's until it ends. */
 	if (!svc->req.child_ids &&
-	    unanswered_run(svc->ctx, svc->conns[CONN_STATE].db, res->as_of, 1,
-			   service_on_unanswered, svc) == 0)
+	    unanswered_run(svc->ctx, svc->conns[CONN_STATE].db,
+			   svc->ctx->cfg->state_conninfo ? svc->conns[CONN_EVAL].db : NULL,
+			   res->as_of, 1, service_on_unanswered, svc) == 0)
 		return;
 	if (!svc->req.child_ids)
 		log_err(svc->ctx, "escalating unanswered alerts: could not start: %s",

@@ -23,6 +23,7 @@
 struct unanswered_op {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
+	struct db_conn *case_conn;  /* the case data's, when the state is apart; NULL: conn */
 	char *sql_candidates, *sql_queue, *sql_smgr;
 	json_t *rows;               /* the due stages (unanswered_due_row) */
 	json_t *managers;           /* alert_id -> {"email"} or {"why"} (unanswered_on_managers) */
@@ -403,20 +404,19 @@ static void unanswered_on_restored(struct db_conn *conn, PGresult *res, void *ar
 }
 
 /* The case data unreadable (a view refused, a relation missing, a timeout) is not a reason to
- * stay silent: the savepoint is rolled back and service_manager falls back to head_of_service
- * with the error as its reason, as does every alert the statement did not return. */
-static void unanswered_on_managers(struct db_conn *conn, PGresult *res, void *arg)
+ * stay silent: service_manager falls back to head_of_service with the error as its reason, as
+ * does every alert the statement did not return. 1 when read, 0 when not, -1 out of memory. */
+static int unanswered_read_managers(struct unanswered_op *op, struct db_conn *conn,
+				    PGresult *res)
 {
-	struct unanswered_op *op = arg;
 	int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
 
-	(void)conn;
 	if (!ok) {
 		const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
 		snprintf(op->smgr_error, sizeof(op->smgr_error), "the case data in schema %.64s "
 			 "could not be read: %.300s", op->ctx->cfg->case_schema,
-			 why ? why : db_error(op->conn));
+			 why ? why : db_error(conn));
 		log_warn(op->ctx, "escalating unanswered alerts: service_manager: %s; sent to "
 			 "head_of_service instead", op->smgr_error);
 	}
@@ -429,9 +429,21 @@ static void unanswered_on_managers(struct db_conn *conn, PGresult *res, void *ar
 		if (!m || json_object_set_new(op->managers, PQgetvalue(res, i, 0), m) < 0) {
 			snprintf(op->error, sizeof(op->error), "escalating unanswered alerts: out of "
 				 "memory");
-			unanswered_end(op);
-			return;
+			return -1;
 		}
+	}
+	return ok;
+}
+
+/* In the state's transaction, under its savepoint (one database). */
+static void unanswered_on_managers(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct unanswered_op *op = arg;
+	int ok = unanswered_read_managers(op, conn, res);
+
+	if (ok < 0) {
+		unanswered_end(op);
+		return;
 	}
 	if (db_query(op->conn, ok ? "RELEASE SAVEPOINT unanswered_service_manager"
 				  : "ROLLBACK TO SAVEPOINT unanswered_service_manager",
@@ -439,6 +451,19 @@ static void unanswered_on_managers(struct db_conn *conn, PGresult *res, void *ar
 		unanswered_fail(op, "the end of reading the service managers", NULL);
 		unanswered_end(op);
 	}
+}
+
+/* On the case data's own connection (state.conninfo): the state's transaction waits, and
+ * nothing needs restoring there. */
+static void unanswered_on_managers_apart(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct unanswered_op *op = arg;
+
+	if (unanswered_read_managers(op, conn, res) < 0) {
+		unanswered_end(op);
+		return;
+	}
+	unanswered_queue_rows(op);
 }
 
 static void unanswered_on_savepoint(struct db_conn *conn, PGresult *res, void *arg)
@@ -523,6 +548,14 @@ static void unanswered_on_candidates(struct db_conn *conn, PGresult *res, void *
 		unanswered_queue_rows(op);
 		return;
 	}
+	if (op->case_conn) {
+		const char *params[2] = { op->smgr_param, op->as_of };
+
+		if (db_query(op->case_conn, op->sql_smgr, 2, params, unanswered_on_managers_apart,
+			     op) < 0)
+			unanswered_on_managers_apart(op->case_conn, NULL, op);
+		return;
+	}
 	if (db_query(op->conn, "SAVEPOINT unanswered_service_manager", 0, NULL,
 		     unanswered_on_savepoint, op) < 0) {
 		unanswered_fail(op, "reading the service managers", NULL);
@@ -530,8 +563,8 @@ static void unanswered_on_candidates(struct db_conn *conn, PGresult *res, void *
 	}
 }
 
-int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
-		   int hold_email, unanswered_done_cb cb, void *arg)
+int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *case_conn,
+		   const char *as_of, int hold_email, unanswered_done_cb cb, void *arg)
 {
 	struct unanswered_op *op = calloc(1, sizeof(*op));
 	char *ident;
@@ -540,6 +573,7 @@ int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
 		return -1;
 	op->ctx = ctx;
 	op->conn = conn;
+	op->case_conn = case_conn != conn ? case_conn : NULL;
 	op->cb = cb;
 	op->arg = arg;
 	op->hold_email = hold_email;

@@ -25,7 +25,8 @@ typedef void (*unanswered_done_cb)(int ok, const char *error, const struct unans
  * lock, reads the unanswered firing stages, works out in C with escalation_due and the configured
  * calendar which are due on or before as_of, and queues one alert.unanswered per due stage to
  * the alert's destinations and to the addresses of responses.escalate's roles (service_manager
- * read from the case schema in one statement under a savepoint: a missing link of the chain or
+ * read from the case schema in one statement under a savepoint, or on case_conn when the state
+ * is in a database of its own (state.conninfo; NULL: conn): a missing link of the chain or
  * unreadable case data sends it to head_of_service, the event saying why). The day each is
  * due is worked out in C, not SQL: the calendar (bank holidays by rule, substitute days,
  * closures) is the one --check-config and the unit tests check, and only the few unanswered
@@ -33,7 +34,7 @@ typedef void (*unanswered_done_cb)(int ok, const char *error, const struct unans
  * slot or urgent window (digest_slot.h); without (--once) they are due at once. Returns 0 when
  * started, -1 when it could not be (cb never runs).
  */
-int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, const char *as_of,
-		   int hold_email, unanswered_done_cb cb, void *arg);
+int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *case_conn,
+		   const char *as_of, int hold_email, unanswered_done_cb cb, void *arg);
 
 #endif

@@ -16,7 +16,9 @@ the day after the stage was first recorded (England and Wales; no bank holiday f
     supervised by W-SUP1, whose supervisor is W-SM1) go to sm1@la.example; the backlog C-BL-*
     (supervisor W-SUP2 has no supervisor) to head_of_service, the event saying why;
   - case data unreadable at escalation time (a copy of the case schema whose workers view
-    refuses the escalation's reading): the escalation still goes, to head_of_service.
+    refuses the escalation's reading): the escalation still goes, to head_of_service;
+  - the state in a database of its own (state.conninfo, as with a read-only standby for the case
+    data): service_manager is still read from the case data, on its own connection.
 Email goes to a port nobody listens on: the notices stay in the outbox, where they are counted;
 then a real SMTP server comes up and one more run delivers them: the head of service's digest
 says which stage was not answered.
@@ -234,6 +236,7 @@ def body(t, procs, tmp):
     t.check(st == "resolved" and rc == 5 and out.startswith("resolved:"),
             "a response to a resolved alert is refused as resolved", st, out + err)
     check_unreadable(t, db, tmp)
+    check_state_apart(t, db, tmp)
 
 
 def check_unreadable(t, db, tmp):
@@ -271,6 +274,33 @@ def check_unreadable(t, db, tmp):
             "head_of_service with the database's reason", got)
     t.check("service_manager" in r.err and "could not be read" in r.err,
             "unreadable case data: the daemon says so in its log", r.err[-1500:])
+
+
+def check_state_apart(t, db, tmp):
+    """state.conninfo: the escalation's transaction is in another database, so the service
+    managers are read on the case data's connection, not under the state's savepoint."""
+    st = Db("dw_unanswered_state")
+    st.recreate()
+    s3 = "ua_apart"
+    cfg = write_config(tmp, "unanswered-apart", {
+        "database": {"conninfo": db.conninfo("dw-unanswered"), "state_schema": s3},
+        "state": {"conninfo": st.conninfo("dw-unanswered-state")},
+        "addresses": addresses(),
+        "email": {"smtp_url": "smtp://127.0.0.1:%d" % free_port(), "tls": "none",
+                  "from": "driftwatch@la.example"}})
+    for day in ("2026-11-21", "2026-12-04"):
+        r = run_once(cfg, day)
+        t.check(r.rc in (0, 1) and not r.sanitizer() and "escalating" not in r.err,
+                "state apart: --once --as-of %s runs, escalation included" % day, r.diag())
+    got = st.rows("SELECT e.detail FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                  "WHERE e.kind = 'unanswered' AND a.child_id = 'C-WNB'" % (s3, s3))
+    d = got[0]["detail"] if got else {}
+    t.check(len(got) == 1 and [x["destination"] for x in d.get("also_sent_to", [])
+                               if x["role"] == "service_manager"] == ["sm1@la.example"]
+            and not d.get("unresolved"),
+            "state apart: C-WNB's service_manager is still the supervisor's supervisor "
+            "(sm1@la.example), read from the case database", got)
+    st.drop()
 
 
 def main():
