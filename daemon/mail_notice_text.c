@@ -35,22 +35,6 @@ static void mail_notice_add(struct mail_notice_text *t, const char *label, struc
 	t->n++;
 }
 
-/* Why a fallback address (a duty team) got a notice meant for someone else, from the alert's
- * recipient entry for this address; NULL when it is the person's own. */
-static const char *mail_why_you(const json_t *alert, const char *to)
-{
-	size_t i;
-	json_t *r;
-
-	json_array_foreach(json_object_get(alert, "recipients"), i, r) {
-		const char *e = json_string_value(json_object_get(r, "email"));
-
-		if (e && to && strcmp(e, to) == 0)
-			return json_string_value(json_object_get(r, "reason"));
-	}
-	return NULL;
-}
-
 /* The links for this notice and reader. A link that cannot be signed (an alert recorded with
  * no fingerprint or day) leaves the notice without links rather than the reader without the
  * notice: the notice is what matters, and the links are a convenience. */
@@ -78,7 +62,7 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 	const struct noticelinks *links = o ? o->links : NULL;
 	const char *pages = o ? o->pages_url : NULL;
 	const char *since = mail_words_alert(it->n->alert, "since");
-	const char *why = mail_why_you(it->n->alert, to);
+	const char *why = mail_words_why_you(it->n->alert, to);
 	const json_t *a = it->n->alert;
 	const char *child = mail_words_alert(a, "child_id");
 	const char *subject = mail_words_alert(a, "subject_id");
@@ -136,39 +120,10 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 		mail_notice_add(t, "Why you", &sb, NULL);
 	}
 	if (json_object_size(facts) > 0) {
-		const char *key;
-		json_t *v;
-		size_t i = 0;
-
-		json_object_foreach((json_t *)facts, key, v) {
-			strbuf_append(&sb, i++ ? "; " : "");
-			mail_words_key(&sb, key);
-			strbuf_append(&sb, ": ");
-			mail_words_fact(&sb, v, 1);
-		}
+		mail_words_facts(&sb, facts);
 		mail_notice_add(t, "Facts", &sb, NULL);
 	}
-	if (it->kind == MAIL_DIGEST_RESOLVED)
-		strbuf_append(&sb, "nothing further: the rule no longer holds for this child");
-	else if (mail_words_notice(it->n, "expected"))
-		mail_words_clean(&sb, mail_words_notice(it->n, "expected"));
-	else if (it->kind == MAIL_DIGEST_FAILED)
-		strbuf_append(&sb, "check the receiver named above and the configuration; driftwatch "
-			      "has stopped trying to deliver this notice");
-	else if (it->kind == MAIL_DIGEST_RULE_FAILING)
-		strbuf_append(&sb, "fix the cause named above (a grant, a view, the case database); "
-			      "driftwatch tries the rule again at every evaluation and says when it "
-			      "runs again");
-	else if (it->kind == MAIL_DIGEST_RULE_RECOVERED)
-		strbuf_append(&sb, "nothing: the rule runs again");
-	else if (it->kind == MAIL_DIGEST_BAD_ADDRESS)
-		strbuf_append(&sb, "correct the address in the case system; until then this "
-			      "person's notices go to the fallback address");
-	else if (it->kind == MAIL_DIGEST_TEAM_WEBHOOK)
-		strbuf_append(&sb, "if the team's channel is genuine, add its host to "
-			      "team_webhooks.allowed_hosts; otherwise correct teams.webhook_url");
-	else
-		strbuf_append(&sb, "review in supervision");
+	mail_words_expected(&sb, it);
 	mail_notice_add(t, "Expected of you", &sb, NULL);
 	strbuf_free(&sb);
 	mail_notice_links(it, links, to, t);

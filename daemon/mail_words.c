@@ -183,6 +183,64 @@ void mail_words_fact(struct strbuf *out, const json_t *v, int depth)
 	}
 }
 
+/* "plan start: 14 Aug 2025; months: 15" */
+void mail_words_facts(struct strbuf *sb, const json_t *facts)
+{
+	const char *key;
+	json_t *v;
+	size_t i = 0;
+
+	json_object_foreach((json_t *)facts, key, v) {
+		strbuf_append(sb, i++ ? "; " : "");
+		mail_words_key(sb, key);
+		strbuf_append(sb, ": ");
+		mail_words_fact(sb, v, 1);
+	}
+}
+
+/* Why a fallback address (a duty team) got a notice meant for someone else, from the alert's
+ * recipient entry for this address; NULL when it is the person's own. */
+const char *mail_words_why_you(const json_t *alert, const char *to)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(json_object_get(alert, "recipients"), i, r) {
+		const char *e = json_string_value(json_object_get(r, "email"));
+
+		if (e && to && strcmp(e, to) == 0)
+			return json_string_value(json_object_get(r, "reason"));
+	}
+	return NULL;
+}
+
+/* What is expected of the reader: the rule's words kept with the notice, else words for what
+ * driftwatch reports on itself. */
+void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it)
+{
+	if (it->kind == MAIL_DIGEST_RESOLVED)
+		strbuf_append(sb, "nothing further: the rule no longer holds for this child");
+	else if (mail_words_notice(it->n, "expected"))
+		mail_words_clean(sb, mail_words_notice(it->n, "expected"));
+	else if (it->kind == MAIL_DIGEST_FAILED)
+		strbuf_append(sb, "check the receiver named above and the configuration; driftwatch "
+			      "has stopped trying to deliver this notice");
+	else if (it->kind == MAIL_DIGEST_RULE_FAILING)
+		strbuf_append(sb, "fix the cause named above (a grant, a view, the case database); "
+			      "driftwatch tries the rule again at every evaluation and says when it "
+			      "runs again");
+	else if (it->kind == MAIL_DIGEST_RULE_RECOVERED)
+		strbuf_append(sb, "nothing: the rule runs again");
+	else if (it->kind == MAIL_DIGEST_BAD_ADDRESS)
+		strbuf_append(sb, "correct the address in the case system; until then this "
+			      "person's notices go to the fallback address");
+	else if (it->kind == MAIL_DIGEST_TEAM_WEBHOOK)
+		strbuf_append(sb, "if the team's channel is genuine, add its host to "
+			      "team_webhooks.allowed_hosts; otherwise correct teams.webhook_url");
+	else
+		strbuf_append(sb, "review in supervision");
+}
+
 /* What changed, in words, for an update: the rule said so when it was recorded. */
 static void mail_update_words(struct strbuf *sb, const struct mail_notice *n)
 {

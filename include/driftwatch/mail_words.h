@@ -40,6 +40,16 @@ void mail_words_count(struct strbuf *sb, const struct mail_digest *d,
 /* A fact's value in words: a date as "14 Aug 2025", true as "yes", nesting down to a depth. */
 void mail_words_fact(struct strbuf *out, const json_t *v, int depth);
 
+/* Facts as "plan start: 14 Aug 2025; months: 15". */
+void mail_words_facts(struct strbuf *sb, const json_t *facts);
+
+/* Why a fallback address (a duty team) got a notice meant for someone else, from the alert's
+ * recipient entry for address to; NULL when it is the person's own. */
+const char *mail_words_why_you(const json_t *alert, const char *to);
+
+/* What is expected of the reader of item it ("review in supervision"). */
+void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it);
+
 /* The heading of an item, or of an entry of count siblings ("New: CP plans at 9 months"). */
 void mail_words_heading(struct strbuf *sb, const struct mail_digest_item *it, size_t count);
 
