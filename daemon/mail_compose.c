@@ -8,6 +8,7 @@
 
 #include "driftwatch/errmsg.h"
 #include "driftwatch/mail.h"
+#include "driftwatch/mail_csv.h"
 #include "driftwatch/mail_digest.h"
 #include "driftwatch/mail_html.h"
 #include "driftwatch/mail_mime.h"
@@ -119,8 +120,8 @@ static void mail_opening(struct strbuf *text, struct strbuf *html, const struct 
 	mail_html_counts(html, d);
 }
 
-/* Both parts, in one order: the opening, the sections, and the rest of a capped digest when
- * the pages do not hold it. */
+/* Both parts, in one order: the opening, the sections, and where the rest of a capped digest is
+ * when the pages do not hold it. */
 static void mail_parts(struct strbuf *text, struct strbuf *html, const struct mail_digest *d,
 		       const char *subject, const char *to)
 {
@@ -137,9 +138,15 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 	mail_html_open(html, subject);
 	mail_opening(text, html, d);
 	mail_sections(text, html, d, t, actions);
-	if (mail_digest_capped(d) && !(d->o->pages_url && mail_words_link_ok(d->o->pages_url))) {
-		mail_text_rest(text, d);
-		mail_html_rest(html, d);
+	if (d->list_name) {
+		struct strbuf sb;
+
+		strbuf_init(&sb);
+		mail_summary_list(&sb, d);
+		if (sb.len)
+			mail_para(text, html, ";margin-top:18px", sb.buf);
+		text->failed |= sb.failed;
+		strbuf_free(&sb);
 	}
 	for (size_t i = 0; i < shown; i++)
 		mail_notice_text_free(&t[i]);
@@ -174,6 +181,46 @@ static int mail_check_input(const char *from, const char *to, const struct mail_
 	return 0;
 }
 
+/* A capped digest whose rest the pages do not hold carries the list of every item:
+ * "driftwatch-digest-2026-11-18.csv", after the day the message is dated (UTC). Returns
+ * whether it does (d->list_name then set to name). */
+static int mail_compose_list_name(struct mail_digest *d, time_t date, char *name, size_t sz)
+{
+	struct tm tm;
+
+	if (!mail_digest_capped(d) || (d->o->pages_url && mail_words_link_ok(d->o->pages_url)) ||
+	    !gmtime_r(&date, &tm))
+		return 0;
+	snprintf(name, sz, "driftwatch-digest-%04d-%02d-%02d.csv", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday);
+	d->list_name = name;
+	return 1;
+}
+
+/* The headers and the body: the text and HTML parts as alternatives, within a multipart/mixed
+ * of boundary mixed with the list attached when there is one (csv, mixed not NULL). */
+static void mail_compose_body(struct strbuf *m, const char *from, const char *to,
+			      const char *date, const struct mail_message *out,
+			      const struct strbuf *text, const struct strbuf *html, const char *mixed,
+			      const char *boundary, const char *csv, const char *list_name)
+{
+	mail_mime_headers(m, from, to, date, out, mixed ? "multipart/mixed" :
+			  "multipart/alternative", mixed ? mixed : boundary);
+	strbuf_append(m, "This is a MIME message with text and HTML versions of one digest");
+	strbuf_append(m, mixed ? "\r\nand the list of its items attached.\r\n\r\n" : ".\r\n\r\n");
+	if (mixed)
+		mail_mime_nested(m, mixed, boundary);
+	if (!text->failed && !html->failed) {
+		mail_mime_part(m, boundary, "text/plain", text->buf);
+		mail_mime_part(m, boundary, "text/html", html->buf);
+	}
+	strbuf_printf(m, "--%s--\r\n", boundary);
+	if (!mixed)
+		return;
+	mail_mime_attachment(m, mixed, "text/csv; header=present", list_name, csv, strlen(csv));
+	strbuf_printf(m, "--%s--\r\n", mixed);
+}
+
 int mail_compose(const char *from, const char *to, time_t date, const struct mail_notice *notices,
 		 size_t n, struct mail_message *out, char *err, size_t errsz)
 {
@@ -196,7 +243,8 @@ int mail_compose_with(const char *from, const char *to, time_t date,
 	static const struct mail_options none = { NULL, NULL, 0 };
 	struct mail_digest d = { .to = to, .o = o ? o : &none };
 	struct strbuf text, html, m;
-	char hex[65], datebuf[64], boundary[48];
+	char hex[65], datebuf[64], boundary[48], mixed[48], list_name[64];
+	char *csv = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if (mail_check_input(from, to, notices, n, err, errsz) < 0)
@@ -209,25 +257,24 @@ int mail_compose_with(const char *from, const char *to, time_t date,
 		mail_digest_free(&d);
 		return errmsg_set(err, errsz, "digest for %s: out of memory", to);
 	}
-	/* "=_" never occurs in quoted-printable output, so the boundary cannot occur in a part */
+	/* "=_" never occurs in quoted-printable or base64 output, so no boundary can occur in a
+	 * part; neither boundary begins with the other */
 	snprintf(boundary, sizeof(boundary), "=_driftwatch_%.24s", hex + 32);
+	snprintf(mixed, sizeof(mixed), "=_driftwatch_mixed_%.24s", hex + 32);
+	if (mail_compose_list_name(&d, date, list_name, sizeof(list_name)))
+		csv = mail_csv_list(&d);
 	out->message_id = mail_mime_message_id(hex, from);
 	out->subject = mail_summary_subject(&d);
 	strbuf_init(&text);
 	strbuf_init(&html);
 	strbuf_init(&m);
-	if (out->message_id && out->subject) {
+	if (out->message_id && out->subject && (csv || !d.list_name)) {
 		mail_parts(&text, &html, &d, out->subject, to);
-		mail_mime_headers(&m, from, to, datebuf, out, boundary);
-		strbuf_append(&m, "This is a MIME message with text and HTML versions of one "
-			      "digest.\r\n\r\n");
-		if (!text.failed && !html.failed) {
-			mail_mime_part(&m, boundary, "text/plain", text.buf);
-			mail_mime_part(&m, boundary, "text/html", html.buf);
-		}
-		strbuf_printf(&m, "--%s--\r\n", boundary);
+		mail_compose_body(&m, from, to, datebuf, out, &text, &html, csv ? mixed : NULL,
+				  boundary, csv, list_name);
 	}
 	mail_digest_free(&d);
+	free(csv);
 	out->len = m.len;
 	out->data = text.failed || html.failed ? NULL : strbuf_take(&m);
 	strbuf_free(&text);

@@ -232,25 +232,6 @@ void mail_html_counts(struct strbuf *out, const struct mail_digest *d)
 	free(c);
 }
 
-void mail_html_rest(struct strbuf *out, const struct mail_digest *d)
-{
-	mail_html_title(out, "The rest, one line each", d->n - mail_digest_shown_items(d),
-			"#808080");
-	strbuf_append(out, "<ul>\n");
-	for (size_t e = d->n_full; e < d->n_entries; e++) {
-		struct strbuf line;
-
-		strbuf_init(&line);
-		mail_words_entry_line(&line, d, &d->entries[e]);
-		strbuf_append(out, "<li>");
-		html_escape(out, line.failed || !line.buf ? "" : line.buf);
-		out->failed |= line.failed;
-		strbuf_free(&line);
-		strbuf_append(out, "</li>\n");
-	}
-	strbuf_append(out, "</ul>\n");
-}
-
 void mail_html_section(struct strbuf *out, int section, size_t count, int actions)
 {
 	mail_html_title(out, mail_digest_section_titles[section], count,

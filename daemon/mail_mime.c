@@ -171,7 +171,7 @@ char *mail_mime_message_id(const char *hex, const char *from)
 }
 
 void mail_mime_headers(struct strbuf *m, const char *from, const char *to, const char *date,
-		       const struct mail_message *out, const char *boundary)
+		       const struct mail_message *out, const char *type, const char *boundary)
 {
 	strbuf_printf(m, "From: %s\r\n", from);
 	strbuf_printf(m, "To: %s\r\n", to);
@@ -179,7 +179,7 @@ void mail_mime_headers(struct strbuf *m, const char *from, const char *to, const
 	strbuf_printf(m, "Message-ID: %s\r\n", out->message_id);
 	mail_mime_header(m, "Subject", out->subject);
 	strbuf_append(m, "MIME-Version: 1.0\r\n");
-	strbuf_printf(m, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n", boundary);
+	strbuf_printf(m, "Content-Type: %s;\r\n boundary=\"%s\"\r\n", type, boundary);
 	/* RFC 3834, and Exchange's own switch: no out-of-office replies to a robot */
 	strbuf_append(m, "Auto-Submitted: auto-generated\r\n");
 	strbuf_append(m, "X-Auto-Response-Suppress: All\r\n");
@@ -193,4 +193,32 @@ void mail_mime_part(struct strbuf *m, const char *boundary, const char *type,
 	strbuf_printf(m, "Content-Type: %s; charset=UTF-8\r\n", type);
 	strbuf_append(m, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 	mail_mime_qp(m, content);
+}
+
+void mail_mime_nested(struct strbuf *m, const char *outer, const char *inner)
+{
+	strbuf_printf(m, "--%s\r\n", outer);
+	strbuf_printf(m, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", inner);
+}
+
+void mail_mime_attachment(struct strbuf *m, const char *boundary, const char *type,
+			  const char *filename, const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	unsigned char line[MAIL_MIME_LINE_MAX + 1];
+
+	strbuf_printf(m, "--%s\r\n", boundary);
+	strbuf_printf(m, "Content-Type: %s; charset=UTF-8;\r\n name=\"%s\"\r\n", type, filename);
+	strbuf_printf(m, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n", filename);
+	strbuf_append(m, "Content-Transfer-Encoding: base64\r\n\r\n");
+	/* 57 bytes make one line of 76 characters */
+	while (len > 0) {
+		size_t take = len < 57 ? len : 57;
+		int n = EVP_EncodeBlock(line, p, (int)take);
+
+		strbuf_appendn(m, (const char *)line, (size_t)n);
+		strbuf_append(m, "\r\n");
+		p += take;
+		len -= take;
+	}
 }

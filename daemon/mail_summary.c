@@ -116,7 +116,17 @@ void mail_summary_cap(struct strbuf *sb, const struct mail_digest *d)
 		strbuf_printf(sb, "the other %zu are on your driftwatch page, %s/ (and every child's "
 			      "chronology is on its page there).", rest, d->o->pages_url);
 	else
-		strbuf_printf(sb, "the other %zu are listed at the end, one line each.", rest);
+		strbuf_printf(sb, "the other %zu are in the attached list, %s: one row for each of "
+			      "the %zu items of this digest, to sort and filter in a spreadsheet "
+			      "(Excel, LibreOffice).", rest, d->list_name ? d->list_name : "", d->n);
+}
+
+void mail_summary_list(struct strbuf *sb, const struct mail_digest *d)
+{
+	strbuf_printf(sb, "The other %zu items are in the attached list, %s, with all %zu items "
+		      "of this digest: one row per child, with its section, change, stage, date, "
+		      "facts and record link.", d->n - mail_digest_shown_items(d),
+		      d->list_name ? d->list_name : "", d->n);
 }
 
 const char *mail_summary_intro(const struct mail_digest *d)

@@ -143,22 +143,3 @@ void mail_text_counts(struct strbuf *out, const struct mail_digest *d)
 	free(c);
 }
 
-void mail_text_rest(struct strbuf *out, const struct mail_digest *d)
-{
-	mail_text_title(out, "The rest, one line each", d->n - mail_digest_shown_items(d));
-	for (size_t e = d->n_full; e < d->n_entries; e++) {
-		struct strbuf line;
-		char *s;
-
-		strbuf_init(&line);
-		mail_words_entry_line(&line, d, &d->entries[e]);
-		s = strbuf_take(&line);
-		if (!s) {
-			out->failed = 1;
-			return;
-		}
-		mail_text_wrap(out, "- ", "  ", s);
-		free(s);
-	}
-	strbuf_append(out, "\n");
-}

@@ -328,28 +328,6 @@ int mail_words_link_ok(const char *link)
 	return link && (strncmp(link, "https://", 8) == 0 || strncmp(link, "http://", 7) == 0);
 }
 
-/* One line of the rest of a capped digest: "New: CP plans at 9 months: C-1, C-2 (since 14 Aug
- * 2025)" */
-void mail_words_entry_line(struct strbuf *sb, const struct mail_digest *d,
-			   const struct mail_digest_entry *e)
-{
-	const struct mail_digest_item *it = &d->items[e->first];
-	const json_t *since = json_object_get(it->n->alert, "since");
-
-	mail_words_heading(sb, it, e->n);
-	for (size_t i = 0; i < e->n; i++) {
-		const char *c = mail_words_alert(d->items[e->first + i].n->alert, "child_id");
-
-		strbuf_append(sb, i ? ", " : ": ");
-		mail_words_clean(sb, c ? c : "(no child)");
-	}
-	if (json_is_string(since)) {
-		strbuf_append(sb, " (since ");
-		mail_words_fact(sb, since, 1);
-		strbuf_append(sb, ")");
-	}
-}
-
 /* "siblings in family F-310" after the heading of an entry naming more than one child */
 void mail_words_family(struct strbuf *sb, const struct mail_digest *d,
 		       const struct mail_digest_entry *e)

@@ -52,6 +52,9 @@ struct mail_digest {
 	size_t fresh;                /* items that are news about a child, not a resolution */
 	const char *to;              /* the person it goes to */
 	const struct mail_options *o;
+	/* the file name of the list of every item attached (mail_csv.h) when the digest is capped
+	 * and the pages are not there to hold the rest, else NULL */
+	const char *list_name;
 };
 
 /* Items counted under one label: the first of them, and how many. */

@@ -26,9 +26,7 @@ void mail_html_entry(struct strbuf *out, const struct mail_digest *d,
 		     const struct mail_digest_entry *e, const struct mail_notice_text *t,
 		     int actions);
 
-/* A capped digest's count of everything by rule and stage; the entries not in full, one line
- * each. */
+/* A capped digest's count of everything by rule and stage. */
 void mail_html_counts(struct strbuf *out, const struct mail_digest *d);
-void mail_html_rest(struct strbuf *out, const struct mail_digest *d);
 
 #endif

@@ -24,9 +24,18 @@ char *mail_mime_message_id(const char *hex, const char *from);
 /* Text with "\n" line ends as quoted-printable with CRLF line ends. */
 void mail_mime_qp(struct strbuf *out, const char *text);
 
-/* The message's headers, with a multipart/alternative body of boundary, and the empty line. */
+/* The message's headers, with a body of type (multipart/alternative or multipart/mixed) and
+ * boundary, and the empty line. */
 void mail_mime_headers(struct strbuf *m, const char *from, const char *to, const char *date,
-		       const struct mail_message *out, const char *boundary);
+		       const struct mail_message *out, const char *type, const char *boundary);
+
+/* A multipart/alternative of inner boundary as a part of outer's multipart/mixed. */
+void mail_mime_nested(struct strbuf *m, const char *outer, const char *inner);
+
+/* A file attached: type (an ASCII media type) with charset UTF-8, named filename (printable
+ * ASCII, no quote or backslash), its len bytes in base64 lines of 76. */
+void mail_mime_attachment(struct strbuf *m, const char *boundary, const char *type,
+			  const char *filename, const char *data, size_t len);
 
 /* One UTF-8 part of type, quoted-printable, after its boundary line. */
 void mail_mime_part(struct strbuf *m, const char *boundary, const char *type,

@@ -21,6 +21,9 @@ const char *mail_summary_intro(const struct mail_digest *d);
 /* What a capped digest is, and where the rest is. */
 void mail_summary_cap(struct strbuf *sb, const struct mail_digest *d);
 
+/* Where the rest of a capped digest is, at the end of it: in the attached list d->list_name. */
+void mail_summary_list(struct strbuf *sb, const struct mail_digest *d);
+
 /* The closing words of every digest. */
 extern const char mail_summary_footer[];
 

@@ -23,9 +23,7 @@ void mail_text_title(struct strbuf *out, const char *title, size_t count);
 void mail_text_entry(struct strbuf *out, size_t num, const struct mail_digest *d,
 		     const struct mail_digest_entry *e, const struct mail_notice_text *t);
 
-/* A capped digest's count of everything by rule and stage; the entries not in full, one line
- * each. */
+/* A capped digest's count of everything by rule and stage. */
 void mail_text_counts(struct strbuf *out, const struct mail_digest *d);
-void mail_text_rest(struct strbuf *out, const struct mail_digest *d);
 
 #endif

@@ -56,11 +56,6 @@ void mail_words_heading(struct strbuf *sb, const struct mail_digest_item *it, si
 /* Whether link is http or https: only those are ever offered as links. */
 int mail_words_link_ok(const char *link);
 
-/* One line for an entry not shown in full: "New: CP plans at 9 months: C-1, C-2 (since 14 Aug
- * 2025)" */
-void mail_words_entry_line(struct strbuf *sb, const struct mail_digest *d,
-			   const struct mail_digest_entry *e);
-
 /* " (2 siblings in family F-310)", after the heading of an entry naming more than one child */
 void mail_words_family(struct strbuf *sb, const struct mail_digest *d,
 		       const struct mail_digest_entry *e);
