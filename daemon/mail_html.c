@@ -165,7 +165,10 @@ void mail_html_entry(struct strbuf *out, const struct mail_digest *d,
 		mail_html_cell_open(out, 1);
 		html_escape(out, since ? since->text : "");
 		strbuf_append(out, "</td>");
-		mail_html_cell_open(out, 1);
+		/* a rule's name ("cp_neglect_duration") or a reference in the facts is one long word:
+		 * unbroken, it made the table wider than a phone */
+		strbuf_append(out, "<td style=\"" MAIL_CELL_STYLE ";overflow-wrap:anywhere;"
+			      "word-break:break-word\">");
 		html_escape(out, brief ? brief->text : "");
 		mail_html_small_line(out, &t[i], "Facts");
 		mail_html_small_line(out, &t[i], "Rule");
