@@ -102,6 +102,9 @@ static void mail_html_child(struct strbuf *out, const struct mail_notice_text *t
 	}
 }
 
+/* A line in small print under the cell's main text. Those made of identifiers (a rule's name, a
+ * reference, a role: "allocated_worker") may break inside a long word, which unbroken made the
+ * table wider than a phone; prose ("recommendation") never does. */
 static void mail_html_small_line(struct strbuf *out, const struct mail_notice_text *t,
 				 const char *label)
 {
@@ -109,7 +112,9 @@ static void mail_html_small_line(struct strbuf *out, const struct mail_notice_te
 
 	if (!l)
 		return;
-	strbuf_append(out, "<br><span style=\"" MAIL_SMALL_STYLE "\">");
+	strbuf_append(out, "<br><span style=\"" MAIL_SMALL_STYLE);
+	strbuf_append(out, strcmp(label, "Expected of you") == 0 ? "\">" :
+		      ";overflow-wrap:anywhere;word-break:break-word\">");
 	html_escape(out, label);
 	strbuf_append(out, ": ");
 	html_escape(out, l->text);
@@ -165,10 +170,7 @@ void mail_html_entry(struct strbuf *out, const struct mail_digest *d,
 		mail_html_cell_open(out, 1);
 		html_escape(out, since ? since->text : "");
 		strbuf_append(out, "</td>");
-		/* a rule's name ("cp_neglect_duration") or a reference in the facts is one long word:
-		 * unbroken, it made the table wider than a phone */
-		strbuf_append(out, "<td style=\"" MAIL_CELL_STYLE ";overflow-wrap:anywhere;"
-			      "word-break:break-word\">");
+		mail_html_cell_open(out, 1);
 		html_escape(out, brief ? brief->text : "");
 		mail_html_small_line(out, &t[i], "Facts");
 		mail_html_small_line(out, &t[i], "Rule");
