@@ -90,9 +90,9 @@ static void mail_sections(struct strbuf *text, struct strbuf *html, const struct
 }
 
 static void mail_para(struct strbuf *text, struct strbuf *html, const char *style,
-		      const char *words)
+		      const char *words, const char *keep)
 {
-	mail_html_para(html, style, words);
+	mail_html_para(html, style, words, keep);
 	mail_text_para(text, words);
 }
 
@@ -104,16 +104,16 @@ static void mail_opening(struct strbuf *text, struct strbuf *html, const struct 
 	strbuf_init(&sb);
 	mail_summary_sentence(&sb, d);
 	if (sb.len)
-		mail_para(text, html, ";font-size:16px;font-weight:bold", sb.buf);
+		mail_para(text, html, ";font-size:16px;font-weight:bold", sb.buf, NULL);
 	text->failed |= sb.failed;
 	strbuf_free(&sb);
-	mail_para(text, html, "", mail_summary_intro(d));
+	mail_para(text, html, "", mail_summary_intro(d), NULL);
 	if (!mail_digest_capped(d))
 		return;
 	strbuf_init(&sb);
 	mail_summary_cap(&sb, d);
 	if (sb.len)
-		mail_para(text, html, "", sb.buf);
+		mail_para(text, html, "", sb.buf, d->list_name);
 	text->failed |= sb.failed;
 	strbuf_free(&sb);
 	mail_text_counts(text, d);
@@ -144,7 +144,7 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 		strbuf_init(&sb);
 		mail_summary_list(&sb, d);
 		if (sb.len)
-			mail_para(text, html, ";margin-top:18px", sb.buf);
+			mail_para(text, html, ";margin-top:18px", sb.buf, d->list_name);
 		text->failed |= sb.failed;
 		strbuf_free(&sb);
 	}

@@ -249,10 +249,28 @@ void mail_html_table_close(struct strbuf *out)
 	strbuf_append(out, "</tbody></table>\n");
 }
 
-void mail_html_para(struct strbuf *out, const char *style, const char *words)
+void mail_html_para(struct strbuf *out, const char *style, const char *words, const char *keep)
 {
+	const char *at = keep && *keep ? strstr(words, keep) : NULL;
+
 	strbuf_printf(out, "<p style=\"margin:0 0 10px%s\">", style);
-	html_escape(out, words);
+	if (!at) {
+		html_escape(out, words);
+	} else {
+		/* "driftwatch-digest-2026-11-21.csv" broke at a hyphen on a phone */
+		char *head = strndup(words, (size_t)(at - words));
+
+		if (!head) {
+			out->failed = 1;
+			return;
+		}
+		html_escape(out, head);
+		free(head);
+		strbuf_append(out, "<span style=\"white-space:nowrap\">");
+		html_escape(out, keep);
+		strbuf_append(out, "</span>");
+		html_escape(out, at + strlen(keep));
+	}
 	strbuf_append(out, "</p>\n");
 }
 

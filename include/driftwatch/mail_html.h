@@ -13,8 +13,9 @@ struct mail_notice_text;
 void mail_html_open(struct strbuf *out, const char *subject);
 void mail_html_close(struct strbuf *out, const char *footer, const char *to);
 
-/* A paragraph of words with extra inline style (";font-weight:bold", or ""). */
-void mail_html_para(struct strbuf *out, const char *style, const char *words);
+/* A paragraph of words with extra inline style (";font-weight:bold", or ""), where keep (a
+ * file name, or NULL) is never broken over two lines. */
+void mail_html_para(struct strbuf *out, const char *style, const char *words, const char *keep);
 
 /* A section's heading with its mark of colour, and the table its entries go in (with the
  * Respond column when actions), closed by mail_html_table_close. */

@@ -177,7 +177,7 @@ def mail_shape(m, capped):
             and [p.get_content_type() for p in alt.iter_parts()] == ["text/plain", "text/html"]
             and [(f[0], f[1]) for f in m["files"]] == [(list_name(m), "text/csv")]
             and "attached list, %s" % list_name(m) in words(m["text"])
-            and "attached list, %s" % list_name(m) in words(m["html"]))
+            and "attached list, %s" % list_name(m) in words(re.sub(r"<[^>]*>", "", m["html"])))
 
 
 # ---- one digest ----

@@ -1115,9 +1115,10 @@ static void test_cap(void)
 		       "then where the rest are: the attached list");
 		tap_lacks(text, "26. ", "cap: no 26th entry in full");
 		tap_lacks(text, "C-29", "cap: the rest are not in the text part");
-		tap_contains(html, "The other 6 items are in the attached list, "
-			     "driftwatch-digest-2026-11-18.csv", "cap: the HTML part says the list "
-			     "is attached");
+		tap_contains(html, "The other 6 items are in the attached list, <span style=\""
+			     "white-space:nowrap\">driftwatch-digest-2026-11-18.csv</span>, with all "
+			     "31 items", "cap: the HTML part says the list is attached, its name on "
+			     "one line");
 		test_cap_list(&m);
 		tap_str(m.subject, "31 drift alerts: 1 CP escalation at 15 months, 30 CP plans at 9 "
 			"months", "cap: the subject still counts all");
