@@ -407,9 +407,11 @@ def run(t, procs, tmp):
         "the order and grouping checks reject a reordered expectation (%d digests of more "
         "than one section) and a regrouped one (%d digests with siblings)" % (len(multi),
                                                                                len(sib)))
-    t.check(capped and len(capped) < len(facts),
-            "the demo's first day has capped digests with their list attached (%d) and "
-            "digests in full (%d)" % (len(capped), len(facts) - len(capped)))
+    attached = sorted(m["to"] for m in mails if m["files"])
+    t.check(capped and attached == capped and len(capped) < len(facts),
+            "the demo's first day has capped digests, each received with its list attached "
+            "(%d), and digests in full (%d)" % (len(attached), len(facts) - len(capped)),
+            "capped: %s" % capped, "received with a list: %s" % attached)
     check_browser(t, tmp, [m for m in mails if m["to"] in facts], facts)
 
 
