@@ -66,7 +66,7 @@ static int mail_compose_key(const char *to, const struct mail_notice *notices, s
 
 /* The entries shown in full, a titled section (a table in HTML) per seriousness. */
 static void mail_sections(struct strbuf *text, struct strbuf *html, const struct mail_digest *d,
-			  const struct mail_notice_text *t, int actions)
+			  const struct mail_notice_text *t)
 {
 	int sec = -1;
 
@@ -80,10 +80,10 @@ static void mail_sections(struct strbuf *text, struct strbuf *html, const struct
 			sec = s;
 			mail_text_title(text, mail_digest_section_titles[s],
 					mail_digest_section_items(d, s));
-			mail_html_section(html, s, mail_digest_section_items(d, s), actions);
+			mail_html_section(html, s, mail_digest_section_items(d, s));
 		}
 		mail_text_entry(text, e + 1, d, en, &t[en->first]);
-		mail_html_entry(html, d, en, &t[en->first], actions);
+		mail_html_entry(html, d, en, &t[en->first]);
 	}
 	if (sec >= 0)
 		mail_html_table_close(html);
@@ -127,17 +127,14 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 {
 	size_t shown = mail_digest_shown_items(d);
 	struct mail_notice_text *t = mail_notice_text_all(d, shown);
-	int actions = 0;
 
 	if (!t) {
 		text->failed = 1;
 		return;
 	}
-	for (size_t i = 0; i < shown; i++)
-		actions |= mail_notice_text_has_actions(&t[i]);
 	mail_html_open(html, subject);
 	mail_opening(text, html, d);
-	mail_sections(text, html, d, t, actions);
+	mail_sections(text, html, d, t);
 	if (d->list_name) {
 		struct strbuf sb;
 

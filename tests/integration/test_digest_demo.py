@@ -45,7 +45,8 @@ from datetime import timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dwtest import (  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
-    HERE, TOP, Db, SmtpServer, addresses, email_conf, make_ca, run_once, run_test, write_config)
+    HERE, TOP, Db, SmtpServer, addresses, email_conf, free_port, make_ca, run_once, run_test,
+    write_config)
 from tap import Tap  # noqa: E402
 from test_digest_reading import html_sections, text_sections, words  # noqa: E402
 
@@ -105,11 +106,11 @@ def expected_digest(notices):
             "action_children": len(action)}
 
 
-def digests_from_outbox(db):
+def digests_from_outbox(db, schema):
     """{(destination, digest key): [notice]} of the email notices the evaluation queued."""
     groups = {}
     for r in db.rows("SELECT destination, coalesce(digest_key, '') AS dk, type, payload, notice, "
-                     "status FROM driftwatch.outbox WHERE channel = 'email' ORDER BY notice_id"):
+                     "status FROM %s.outbox WHERE channel = 'email' ORDER BY notice_id" % schema):
         groups.setdefault((r["destination"], r["dk"]), []).append(r)
     return groups
 
@@ -165,9 +166,15 @@ def list_name(m):
         timezone.utc).strftime("%Y-%m-%d")
 
 
-def mail_shape(m, capped):
+def mail_shape(m, capped, pages):
     msg = m["msg"]
     parts = [p.get_content_type() for p in msg.iter_parts()] if msg.is_multipart() else []
+    if pages and capped:
+        # the pages hold the rest: no list; the reader is sent to them
+        return (msg.get_content_type() == "multipart/alternative"
+                and parts == ["text/plain", "text/html"] and not m["files"]
+                and "the other %d are on your driftwatch page, %s/" % (
+                    m["rest"], pages) in words(m["text"]))
     if not capped:
         return (msg.get_content_type() == "multipart/alternative"
                 and parts == ["text/plain", "text/html"] and not m["files"])
@@ -182,9 +189,9 @@ def mail_shape(m, capped):
 
 # ---- one digest ----
 
-def check_digest(m, notices, tmp):
+def check_digest(m, notices, tmp, pages):
     """The problems of one received digest against its outbox notices ([] when none), and
-    facts for the totals."""
+    facts for the totals; pages the public URL of the pages, or None."""
     want = expected_digest(notices)
     capped = want["fresh"] > MAX_ITEMS
     bad = []
@@ -194,7 +201,8 @@ def check_digest(m, notices, tmp):
                  if not t.startswith(COUNTS)]
     text_secs = [(re.sub(r" \(\d+\)$", "", t), es) for t, es in text_secs]
     summary = first_para(m["text"])
-    if m["msg"].defects or not mail_shape(m, capped):
+    m["rest"] = want["n"] - sum(len(e) for _, es in text_secs for e in es)
+    if m["msg"].defects or not mail_shape(m, capped, pages):
         bad.append("shape: defects %s, parts %s, files %s" % (
             m["msg"].defects, [p.get_content_type() for p in m["msg"].walk()],
             [(f[0], f[1]) for f in m["files"]]))
@@ -218,7 +226,11 @@ def check_digest(m, notices, tmp):
                               len([e for _, es in text_secs for e in es]) > 1):
         bad.append("cap: %d new items, %d in full, says capped %s" % (want["fresh"], shown,
                                                                       says_cap))
-    if capped:
+    links = child_links(m["html"])
+    if pages and (not links or not all(h.startswith("%s/child/" % pages) for h in links)):
+        bad.append("a child's identifier does not link to its page on %s: %s" % (
+            pages, links[:3]))
+    if capped and not pages:
         bad += check_list(m, notices, want, text_secs, tmp)
     return bad, {"capped": capped, "sections": len(want["sections"]), "want": want,
                  "text_secs": text_secs,
@@ -270,22 +282,37 @@ def check_list(m, notices, want, text_secs, tmp):
     return bad
 
 
+def child_links(html):
+    """The link on each row's child identifier, in the tables of entries (those with a head
+    row; the counts of a capped digest have none)."""
+    out = []
+    for table in re.findall(r"(?s)<table[^>]*>(.*?)</table>", html):
+        if "<thead>" not in table:
+            continue
+        for row in re.findall(r"(?s)<tbody>.*", table)[0].split("<tr>")[1:]:
+            cell = re.search(r"(?s)<td[^>]*>(.*?)</td>", row)
+            href = re.search(r'<a href="([^"]*)"', cell.group(1)) if cell else None
+            out.append(href.group(1) if href else "")
+    return out
+
+
 # ---- the browser ----
 
 def shot_name(to):
     return re.sub(r"[^A-Za-z0-9._-]", "_", to)
 
 
-def check_browser(t, tmp, mails, facts):
+def check_browser(t, tmp, shown):
+    """shown: [(mail, its facts, a prefix for its screenshots' names)]."""
     shots = os.path.join(tmp, "screenshots")
     os.makedirs(shots, exist_ok=True)
     pages = []
-    for m in mails:
-        page = os.path.join(shots, shot_name(m["to"]) + ".html")
-        with open(page, "w", encoding="utf-8") as f:
-            f.write(m["html"])
-        pages.append({"file": page, "name": shot_name(m["to"]),
-                      "axe": facts[m["to"]]["capped"]})
+    for m, f, prefix in shown:
+        name = prefix + shot_name(m["to"])
+        page = os.path.join(shots, name + ".html")
+        with open(page, "w", encoding="utf-8") as out:
+            out.write(m["html"])
+        pages.append({"file": page, "name": name, "axe": f["capped"]})
     if not t.check(os.access(CHROMIUM, os.X_OK) and os.path.isdir(
             os.path.join(HERE, "node_modules", "puppeteer-core")),
             "chromium (%s) and puppeteer-core (npm ci in tests/integration) are installed"
@@ -301,14 +328,13 @@ def check_browser(t, tmp, mails, facts):
             else []
     except (ValueError, KeyError):
         seen = []
-    if not t.check(p.returncode == 0 and len(seen) == len(mails),
-                   "chromium opened all %d digests" % len(mails), "exit %s" % p.returncode,
+    if not t.check(p.returncode == 0 and len(seen) == len(shown),
+                   "chromium opened all %d digests" % len(shown), "exit %s" % p.returncode,
                    p.stderr[-2000:]):
         return
     t.note("screenshots of %d digests in %s" % (len(seen), shots))
     order_bad, layout_bad, shots_bad, axe_bad = [], [], [], []
-    for m, got in zip(mails, seen):
-        f = facts[m["to"]]
+    for (m, f, prefix), got, one in zip(shown, seen, pages):
         pg = got["page"]
         titles = [re.sub(r" \(\d+\)$", "", s["title"]) for s in pg["sections"]
                   if not s["title"].startswith(COUNTS)]
@@ -321,7 +347,7 @@ def check_browser(t, tmp, mails, facts):
             layout_bad.append((m["to"], pg["images"], got["requests"][:3],
                                got.get("phoneScrollWidth"), pg.get("wrapped")))
         for suffix in ("-wide.png", "-phone.png", "-phone-dark.png"):
-            path = os.path.join(shots, shot_name(m["to"]) + suffix)
+            path = os.path.join(shots, one["name"] + suffix)
             if not os.path.exists(path) or open(path, "rb").read(8) != PNG or \
                     os.path.getsize(path) < 5000:
                 shots_bad.append(path)
@@ -338,7 +364,7 @@ def check_browser(t, tmp, mails, facts):
             json.dumps(layout_bad[:5], indent=1))
     t.check(not shots_bad, "screenshots saved for every digest: wide, phone, dark phone",
             shots_bad[:5])
-    n_axe = sum(1 for m in mails if facts[m["to"]]["capped"])
+    n_axe = sum(1 for _, f, _ in shown if f["capped"])
     t.check(n_axe > 0 and not axe_bad, "axe-core (WCAG 2.2 AA) finds no serious or critical "
             "violation in the %d capped digests, light and dark (dark colour contrast is "
             "test_digest_reading's, measured on the painted canvas)" % n_axe,
@@ -346,6 +372,62 @@ def check_browser(t, tmp, mails, facts):
 
 
 # ---- the test ----
+
+def check_pass(t, tmp, db, mails, schema, pages):
+    """One --once's digests against its outbox (state schema), pages the public URL or None."""
+    label = "with the pages" if pages else "without the pages"
+    groups = digests_from_outbox(db, schema)
+    undelivered = [(k, n["status"]) for k, ns in groups.items() for n in ns
+                   if n["status"] != "delivered"]
+    t.check(groups and not undelivered and len(mails) == len(groups)
+            and len({m["to"] for m in mails}) == len(mails)
+            and {m["to"] for m in mails} == {k[0] for k in groups},
+            "%s: every email notice delivered, one digest per person (%d digests, %d notices)"
+            % (label, len(mails), sum(len(v) for v in groups.values())),
+            undelivered[:5], sorted(m["to"] for m in mails)[:20])
+    by_to = {k[0]: ns for k, ns in groups.items()}
+    out = os.path.join(tmp, "pages" if pages else "list")
+    os.makedirs(out, exist_ok=True)
+    problems, facts = {}, {}
+    for m in mails:
+        if m["to"] not in by_to:
+            continue
+        with open(os.path.join(out, "%s.txt" % m["to"]), "w") as f:
+            f.write("Subject: %s\n\n%s" % (m["subject"], m["text"]))
+        bad, facts[m["to"]] = check_digest(m, by_to[m["to"]], out, pages)
+        if bad:
+            problems[m["to"]] = bad
+    capped = sorted(k for k, f in facts.items() if f["capped"])
+    t.note("%s: %d digests, %d capped (%s), the largest %d notices" % (
+        label, len(facts), len(capped), ", ".join(capped),
+        max((f["want"]["n"] for f in facts.values()), default=0)))
+    t.check(facts and not problems, "%s: each digest as its outbox notices say: well-formed "
+            "MIME, subject, sections in the order of seriousness, entries and siblings, the "
+            "summary on top, the cap and %s" % (label, "where the pages hold the rest" if pages
+                                                  else "its CSV list"),
+            json.dumps(problems, indent=1)[:6000])
+    # the comparisons can fail: each rejects a reordered or regrouped expectation
+    multi = [f for f in facts.values() if f["sections"] > 1 and not f["capped"]]
+    sib = [f for f in facts.values() if f["siblings"] and not f["capped"]]
+    t.check(multi and sib and not any(
+        same_entries(f["text_secs"], reordered(f["want"]["sections"])) for f in multi)
+        and not any(same_entries(f["text_secs"], regrouped(f["want"]["sections"]))
+                    for f in sib),
+        "%s: the order and grouping checks reject a reordered expectation (%d digests of more "
+        "than one section) and a regrouped one (%d digests with siblings)" % (
+            label, len(multi), len(sib)))
+    attached = sorted(m["to"] for m in mails if m["files"])
+    if pages:
+        t.check(capped and not attached and len(capped) < len(facts),
+                "with the pages: capped digests (%d) and digests in full (%d), none with a "
+                "list attached" % (len(capped), len(facts) - len(capped)), attached)
+    else:
+        t.check(capped and attached == capped and len(capped) < len(facts),
+                "without the pages: capped digests, each received with its list attached "
+                "(%d), and digests in full (%d)" % (len(attached), len(facts) - len(capped)),
+                "capped: %s" % capped, "received with a list: %s" % attached)
+    return [m for m in mails if m["to"] in facts], facts
+
 
 def run(t, procs, tmp):
     db = Db("dwdigest_demo")
@@ -359,60 +441,32 @@ def run(t, procs, tmp):
         return
     ca = make_ca(tmp)
     pwfile = SmtpServer.password_file(tmp)
-    smtp = SmtpServer(procs, tmp, "mail", ca)
-    cfg = write_config(tmp, "demo", {
-        "database": {"conninfo": db.conninfo("dwdigest-demo")},
-        "link_template": "https://lcs.example.gov.uk/person/{child_id}",
-        "addresses": addresses(),
-        "email": email_conf(smtp.port, ca, pwfile, digest_time=None)})
-    r = run_once(cfg, D, timeout=900)
-    if not t.check(r.rc == 0 and not r.sanitizer(),
-                   "driftwatchd --once --as-of %s exits 0 with no sanitizer report" % D,
-                   r.diag()):
-        return
-    groups = digests_from_outbox(db)
-    mails = smtp.messages()
-    undelivered = [(k, n["status"]) for k, ns in groups.items() for n in ns
-                   if n["status"] != "delivered"]
-    t.check(groups and not undelivered and len(mails) == len(groups)
-            and len({m["to"] for m in mails}) == len(mails)
-            and {m["to"] for m in mails} == {k[0] for k in groups},
-            "every email notice delivered: one digest per person (%d digests, %d notices)" % (
-                len(mails), sum(len(v) for v in groups.values())),
-            undelivered[:5], sorted(m["to"] for m in mails)[:20])
-    by_to = {k[0]: ns for k, ns in groups.items()}
-    problems, facts = {}, {}
-    for m in mails:
-        if m["to"] not in by_to:
-            continue
-        with open(os.path.join(tmp, "%s.txt" % m["to"]), "w") as f:
-            f.write("Subject: %s\n\n%s" % (m["subject"], m["text"]))
-        bad, facts[m["to"]] = check_digest(m, by_to[m["to"]], tmp)
-        if bad:
-            problems[m["to"]] = bad
-    capped = sorted(k for k, f in facts.items() if f["capped"])
-    t.note("%d digests, %d capped (%s), the largest %d notices" % (
-        len(facts), len(capped), ", ".join(capped),
-        max((f["want"]["n"] for f in facts.values()), default=0)))
-    t.check(facts and not problems, "each digest as its outbox notices say: well-formed MIME, "
-            "subject, sections in the order of seriousness, entries and siblings, the summary "
-            "on top, the cap and its CSV list", json.dumps(problems, indent=1)[:6000])
-    # the comparisons can fail: each rejects a reordered or regrouped expectation
-    multi = [f for f in facts.values() if f["sections"] > 1 and not f["capped"]]
-    sib = [f for f in facts.values() if f["siblings"] and not f["capped"]]
-    t.check(multi and sib and not any(
-        same_entries(f["text_secs"], reordered(f["want"]["sections"])) for f in multi)
-        and not any(same_entries(f["text_secs"], regrouped(f["want"]["sections"]))
-                    for f in sib),
-        "the order and grouping checks reject a reordered expectation (%d digests of more "
-        "than one section) and a regrouped one (%d digests with siblings)" % (len(multi),
-                                                                               len(sib)))
-    attached = sorted(m["to"] for m in mails if m["files"])
-    t.check(capped and attached == capped and len(capped) < len(facts),
-            "the demo's first day has capped digests, each received with its list attached "
-            "(%d), and digests in full (%d)" % (len(attached), len(facts) - len(capped)),
-            "capped: %s" % capped, "received with a list: %s" % attached)
-    check_browser(t, tmp, [m for m in mails if m["to"] in facts], facts)
+    secret_file = os.path.join(tmp, "link.secret")
+    with open(secret_file, "w") as f:
+        f.write("a-link-secret-of-enough-length-for-the-test-0123456789\n")
+    os.chmod(secret_file, 0o600)
+    web_port = free_port()
+    shown = []
+    # the same first day twice, each in a state schema of its own: as `make demo` mails it
+    # (no pages: the rest of a capped digest in the attached list), then with the pages
+    for schema, pages in (("driftwatch", None), ("driftwatch_pages",
+                                                 "http://127.0.0.1:%d" % web_port)):
+        smtp = SmtpServer(procs, tmp, "mail-" + schema, ca)
+        conf = {"database": {"conninfo": db.conninfo("dwdigest-demo"), "state_schema": schema},
+                "link_template": "https://lcs.example.gov.uk/person/{child_id}",
+                "addresses": addresses(),
+                "email": email_conf(smtp.port, ca, pwfile, digest_time=None)}
+        if pages:
+            conf["web"] = {"listen": "127.0.0.1:%d" % web_port, "public_url": pages,
+                           "link_secret_file": secret_file}
+        r = run_once(write_config(tmp, schema, conf), D, timeout=900)
+        if not t.check(r.rc == 0 and not r.sanitizer(),
+                       "driftwatchd --once --as-of %s exits 0 with no sanitizer report (%s)"
+                       % (D, "with the pages" if pages else "without the pages"), r.diag()):
+            return
+        mails, facts = check_pass(t, tmp, db, smtp.messages(), schema, pages)
+        shown += [(m, facts[m["to"]], "pages-" if pages else "") for m in mails]
+    check_browser(t, tmp, shown)
 
 
 def main():
