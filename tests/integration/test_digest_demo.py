@@ -3,12 +3,14 @@
 (issue 16 items 4 and 5), on the mail a real SMTP server received.
 
 The demo's data (`make demo`: bench/load.sh, that is build/dwgen, seed 42, here 20000 children
-as of 2026-11-21; DEMO_CHILDREN changes the number) goes through `driftwatchd --once` with email
-and no pages (no web.listen), so a digest of more than email.digest_max_items (25) new items
-carries the list of all its items as a CSV attachment. What each digest must be is worked out
-here from the outbox (each notice's type, child, family, rule, stage, and the seriousness and
-urgency its rule declared), not from the mail code, and every received digest is checked
-against it:
+as of 2026-11-21; DEMO_CHILDREN changes the number) goes through `driftwatchd --once` twice, each
+time in a state schema of its own: first with email and no pages (no web.listen), as `make demo`
+mails it, so a digest of more than email.digest_max_items (25) new items carries the list of all
+its items as a CSV attachment; then with the pages (web.listen, web.public_url,
+web.link_secret_file), so a capped digest sends the reader to the pages and every item carries
+its Acknowledge, Snooze and Open buttons. What each digest must be is worked out here from the
+outbox (each notice's type, child, family, rule, stage, and the seriousness and urgency its rule
+declared), not from the mail code, and every received digest is checked against it:
 
 - the mail: parsed by Python's email package without defects; multipart/alternative of text and
   HTML, or, when capped, multipart/mixed of those alternatives and driftwatch-digest-DAY.csv;
@@ -19,10 +21,11 @@ against it:
 - the cap: capped exactly when more than 25 new items; then it says so, shows at most 25 in full,
   most serious first, and the CSV (RFC 4180, UTF-8 with a byte order mark) has a row per item,
   in reading order, siblings under one entry number, marking those in full, and no cell a
-  spreadsheet would run as a formula.
+  spreadsheet would run as a formula; with the pages, no list but the pages' address, and each
+  child's identifier links to its page.
 
 Each order and grouping comparison is also run against a reordered or regrouped expectation,
-which it must reject. Then every digest's HTML part is opened in Debian's headless chromium
+which it must reject. Then every digest's HTML part (90) is opened in Debian's headless chromium
 (tests/integration/digest_browser.js, one browser for all): the summary and the sections as the
 browser shows them, nothing loaded from elsewhere, nothing wider than a 390px phone, and
 screenshots (wide, phone, dark phone) saved under the scratch directory's screenshots/; axe-core
