@@ -198,8 +198,9 @@ static int mail_compose_list_name(struct mail_digest *d, time_t date, char *name
  * of boundary mixed with the list attached when there is one (csv, mixed not NULL). */
 static void mail_compose_body(struct strbuf *m, const char *from, const char *to,
 			      const char *date, const struct mail_message *out,
-			      const struct strbuf *text, const struct strbuf *html, const char *mixed,
-			      const char *boundary, const char *csv, const char *list_name)
+			      const struct strbuf *text, const struct strbuf *html,
+			      const char *mixed, const char *boundary, const char *csv,
+			      const char *list_name)
 {
 	mail_mime_headers(m, from, to, date, out, mixed ? "multipart/mixed" :
 			  "multipart/alternative", mixed ? mixed : boundary);

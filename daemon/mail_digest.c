@@ -209,7 +209,8 @@ size_t mail_digest_count_failed(const struct mail_digest *d)
 /* The items of d for which keep() holds, counted by label (a resolution, or a stage nobody
  * answered, is a group of its own), in reading order. *n_out groups; NULL when out of memory. */
 struct mail_digest_count *mail_digest_counts(const struct mail_digest *d,
-					     int (*keep)(const struct mail_digest_item *it), size_t *n_out)
+					     int (*keep)(const struct mail_digest_item *it),
+					     size_t *n_out)
 {
 	struct mail_digest_count *c = calloc(d->n ? d->n : 1, sizeof(*c));
 	char *done = calloc(d->n ? d->n : 1, 1);

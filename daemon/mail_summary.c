@@ -118,7 +118,8 @@ void mail_summary_cap(struct strbuf *sb, const struct mail_digest *d)
 	else
 		strbuf_printf(sb, "the other %zu are in the attached list, %s: one row for each of "
 			      "the %zu items of this digest, to sort and filter in a spreadsheet "
-			      "(Excel, LibreOffice).", rest, d->list_name ? d->list_name : "", d->n);
+			      "(Excel, LibreOffice).", rest, d->list_name ? d->list_name : "",
+			      d->n);
 }
 
 void mail_summary_list(struct strbuf *sb, const struct mail_digest *d)
