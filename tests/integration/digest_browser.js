@@ -5,6 +5,12 @@
 //   node digest_browser.js '{"file": "/abs/digest.html", "chromium": "/usr/bin/chromium",
 //                            "shots": DIR, "name": "sup1"}'
 //
+// Or many digests in one browser, each seen as above (axe only where "axe" is not false),
+// printing {"pages": [what it saw of each, in the order given]}:
+//
+//   node digest_browser.js '{"pages": [{"file": ..., "name": ..., "axe": false}, ...],
+//                            "chromium": ..., "shots": DIR}'
+//
 // Exits 2 with a message on standard error when the browser cannot be started.
 'use strict';
 
@@ -79,29 +85,32 @@ function readPage() {
 	};
 }
 
-async function main() {
-	const out = { requests: [], console: [] };
-	const browser = await launch('digest_browser', args.chromium,
-		path.join(args.shots, 'profile-' + args.name));
-	const url = pathToFileURL(args.file).href;
+// One digest (file, name, axe) in a new tab of browser: what it saw, screenshots saved.
+async function see(browser, one) {
+	const out = { name: one.name, requests: [], console: [] };
+	const url = pathToFileURL(one.file).href;
+	const page = await browser.newPage();
 
 	try {
-		const page = await browser.newPage();
 		page.on('request', r => out.requests.push(r.url()));
 		page.on('console', m => out.console.push(m.text()));
 		await page.setViewport({ width: 1100, height: 900 });
 		await page.goto(url, { waitUntil: 'load' });
 		out.page = await page.evaluate(readPage);
-		await page.screenshot({ path: path.join(args.shots, args.name + '-wide.png'),
+		await page.screenshot({ path: path.join(args.shots, one.name + '-wide.png'),
 			fullPage: true });
-		out.axe = await axe(page);
+		// what a reader sees first, readable at full size
+		await page.screenshot({ path: path.join(args.shots, one.name + '-wide-top.png') });
+		if (one.axe !== false)
+			out.axe = await axe(page);
 		// a phone, light then dark: nothing wider than the screen to scroll sideways for
 		await page.setViewport({ width: 390, height: 844, isMobile: true });
 		await page.reload({ waitUntil: 'load' });
 		out.phone = await page.evaluate(readPage);
 		out.phoneScrollWidth = out.phone.scrollWidth;
-		await page.screenshot({ path: path.join(args.shots, args.name + '-phone.png'),
+		await page.screenshot({ path: path.join(args.shots, one.name + '-phone.png'),
 			fullPage: true });
+		await page.screenshot({ path: path.join(args.shots, one.name + '-phone-top.png') });
 		// dark before the page loads: chromium keeps the link colours it resolved at load
 		await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
 		await page.reload({ waitUntil: 'load' });
@@ -109,12 +118,34 @@ async function main() {
 			link: getComputedStyle(document.querySelector('a') || document.body).color,
 			text: getComputedStyle(document.body).color,
 		}));
-		await page.screenshot({ path: path.join(args.shots, args.name + '-phone-dark.png'),
+		await page.screenshot({ path: path.join(args.shots, one.name + '-phone-dark.png'),
 			fullPage: true });
-		await page.screenshot({ path: path.join(args.shots, args.name + '-phone-dark-top.png') });
-		out.axeDark = await axe(page);
+		await page.screenshot({ path: path.join(args.shots, one.name + '-phone-dark-top.png') });
+		if (one.axe !== false)
+			out.axeDark = await axe(page);
 		out.dark.canvas = await pixel(page, 2, 2);
-		out.darkContrast = await contrastData(page);
+		if (one.axe !== false)
+			out.darkContrast = await contrastData(page);
+	} finally {
+		await page.close();
+	}
+	return out;
+}
+
+async function main() {
+	const many = Array.isArray(args.pages);
+	const browser = await launch('digest_browser', args.chromium,
+		path.join(args.shots, 'profile-' + (many ? 'pages' : args.name)));
+	let out;
+
+	try {
+		if (many) {
+			out = { pages: [] };
+			for (const one of args.pages)
+				out.pages.push(await see(browser, one));
+		} else {
+			out = await see(browser, { file: args.file, name: args.name });
+		}
 	} finally {
 		await browser.close();
 	}

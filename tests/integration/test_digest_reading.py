@@ -95,7 +95,9 @@ class _Html(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag in ("h2", "p") and self.cell is None:
+        if tag == "br" and self.cell is not None:
+            self.cell += " "    # "C-1<br>case record" is the identifier, then a link
+        elif tag in ("h2", "p") and self.cell is None:
             self.tag, self.buf = tag, ""
         elif tag == "tr" and self.sections:
             self.row = {"cells": [], "spans": []}

@@ -28,6 +28,8 @@ scratch directory (configurations, receiver logs, received mail), which is other
 when a check failed. Prints `ok - NAME` and `not ok - NAME` lines, `# ...` diagnostics.
 Standard library only; the helpers it shares with other tests are in tests/lib/dwtest.py.
 """
+import csv
+import io
 import json
 import os
 import re
@@ -87,10 +89,17 @@ def mail_checks(t, m, label, others, total=None):
             label + ": the subject counts the %d notices inside" % n, m["subject"])
     text = msg.get_body(("plain",))
     html = msg.get_body(("html",))
-    t.check(msg.get_content_type() == "multipart/alternative"
-            and parts == ["text/plain", "text/html"]
+    # a capped digest with its list attached: the alternatives within a multipart/mixed
+    alt = next(msg.iter_parts()) if m["files"] and msg.is_multipart() else msg
+    alt_parts = [p.get_content_type() for p in alt.iter_parts()] if alt.is_multipart() else []
+    t.check(alt.get_content_type() == "multipart/alternative"
+            and alt_parts == ["text/plain", "text/html"]
+            and (parts == ["multipart/alternative", "text/csv"] if m["files"] else
+                 msg is alt)
             and text.get_content_charset() == "utf-8" and html.get_content_charset() == "utf-8",
-            label + ": text/plain and text/html alternatives in UTF-8", str(parts))
+            label + ": text/plain and text/html alternatives in UTF-8%s" % (
+                ", in a multipart/mixed with the list" if m["files"] else ""),
+            str(parts), str(alt_parts))
     t.check(all(c in m["html"] for _, c, _ in m["items"]),
             label + ": the HTML part lists the same children")
     t.check(m["meta"].get("tls") and m["meta"].get("authenticated"),
@@ -405,13 +414,19 @@ def part_backlog(t, procs, tmp, ca, pwfile, db):
                     total=300)
     if msgs:
         text = " ".join(msgs[0]["text"].split())
-        rest = re.findall(r"(?m)^- New: CP plan at 9 months: (\S+) \(since", msgs[0]["text"])
+        files = msgs[0]["files"]
+        rows = (list(csv.DictReader(io.StringIO(files[0][2].decode("utf-8-sig"))))
+                if len(files) == 1 and files[0][1] == "text/csv" else [])
         full = [c for _, c, _ in msgs[0]["items"]]
         t.check("This digest is a summary: it holds 300 new items, more than the 25" in text
                 and "300 CP plans at 9 months" in text.split("All by rule and stage")[-1]
-                and len(rest) == 275 and len(set(rest + full)) == 300,
-                "backlog: the summary says so, counts all 300, and lists the other 275 one "
-                "line each (no pages configured)", msgs[0]["text"][:1500])
+                and "the other 275 are in the attached list" in text
+                and len(rows) == 300 and len({r["Child"] for r in rows}) == 300
+                and {r["Child"] for r in rows if r["In full in the mail"] == "yes"} == set(full)
+                and len(full) == 25,
+                "backlog: the summary says so, counts all 300, and attaches the list of all 300 "
+                "(25 of them in full in the mail; no pages configured)",
+                msgs[0]["text"][:1500], [(f[0], f[1], len(f[2])) for f in files])
     left = db.rows("SELECT channel, status, count(*) AS n FROM driftwatch_big.outbox "
                    "WHERE status <> 'delivered' GROUP BY 1, 2")
     big1, big2 = hooks.requests("/big1"), hooks.requests("/big2")

@@ -262,7 +262,8 @@ def digest_items(text):
 
 
 def read_mail(maildir):
-    """Every message an SmtpServer took, parsed: n, raw, msg, meta, text, html, items."""
+    """Every message an SmtpServer took, parsed: n, raw, msg, meta, text, html, items, files
+    (each attachment as (filename, content type, bytes))."""
     out = []
     for f in glob_eml(maildir):
         n = int(f.split(".")[0])
@@ -278,6 +279,8 @@ def read_mail(maildir):
             "html": html.get_content() if html is not None else "",
             "to": (meta.get("rcpt_tos") or [None])[0], "subject": str(msg["Subject"]),
             "mid": str(msg["Message-ID"]), "items": digest_items(t),
+            "files": [(a.get_filename(), a.get_content_type(), a.get_payload(decode=True))
+                      for a in msg.iter_attachments()],
         })
     return out
 

@@ -8,6 +8,8 @@
 #include <jansson.h>
 
 #include "driftwatch/mail.h"
+#include "driftwatch/mail_csv.h"
+#include "driftwatch/strbuf.h"
 #include "tap.h"
 
 #define FROM "driftwatch@la.example"
@@ -200,17 +202,21 @@ static char *qp_decode(const char *s, size_t len)
 }
 
 /* The decoded body of the part whose Content-Type starts with type, or NULL. */
-static char *part(const char *msg, const char *type)
+static int b64val(char c)
 {
-	char *ct = header(msg, "Content-Type");
-	char *b, *delim, *want, *res = NULL;
+	const char *t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p = c ? strchr(t, c) : NULL;
+
+	return p ? (int)(p - t) : -1;
+}
+
+static char *part_under(const char *msg, const char *type, const char *boundary)
+{
+	char *b = strdup(boundary), *delim = NULL, *want = NULL, *res = NULL;
 	const char *p, *body, *end;
 
-	if (!ct || !(b = strstr(ct, "boundary=\""))) {
-		free(ct);
-		return NULL;
-	}
-	b += 10;
+	if (!b || !strchr(b, '"'))
+		goto out;
 	*strchr(b, '"') = '\0';
 	delim = malloc(strlen(b) + 5);
 	want = malloc(strlen(type) + 32);
@@ -233,18 +239,60 @@ static char *part(const char *msg, const char *type)
 		break;
 	}
 out:
-	free(ct);
+	free(b);
 	free(delim);
 	free(want);
 	return res;
 }
 
-static int b64val(char c)
+/* The decoded quoted-printable part of type, under any boundary of the message (the text and
+ * HTML parts of a digest with a list attached are in a multipart/alternative within a
+ * multipart/mixed). */
+static char *part(const char *msg, const char *type)
 {
-	const char *t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char *p = c ? strchr(t, c) : NULL;
+	const char *b;
+	char *res = NULL;
 
-	return p ? (int)(p - t) : -1;
+	for (b = strstr(msg, "boundary=\""); b && !res; b = strstr(b + 1, "boundary=\""))
+		res = part_under(msg, type, b + 10);
+	return res;
+}
+
+/* The base64 attachment of type under boundary="..." of the multipart/mixed, decoded; *len its
+ * bytes. NULL when there is none. */
+static char *attachment(const char *msg, const char *type, size_t *len)
+{
+	char want[128];
+	const char *p, *body, *end;
+	char *out;
+	unsigned acc = 0;
+	int bits = 0;
+
+	*len = 0;
+	snprintf(want, sizeof(want), "\r\nContent-Type: %s", type);
+	p = strstr(msg, want);
+	if (!p || !(body = strstr(p, "\r\n\r\n")) ||
+	    !strstr(p, "Content-Transfer-Encoding: base64") ||
+	    strstr(p, "Content-Transfer-Encoding: base64") > body)
+		return NULL;
+	body += 4;
+	end = strstr(body, "\r\n--");
+	if (!end || !(out = malloc((size_t)(end - body) + 1)))
+		return NULL;
+	for (const char *q = body; q < end; q++) {
+		int v = b64val(*q);
+
+		if (v < 0)
+			continue;
+		acc = ((acc << 6) | (unsigned)v) & 0xffffu;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[(*len)++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[*len] = '\0';
+	return out;
 }
 
 /* Decodes a header value of RFC 2047 "=?UTF-8?B?...?=" words separated by whitespace (the only
@@ -906,6 +954,109 @@ static void test_siblings(void)
 	pile_free(&p);
 }
 
+/* Lines of a CSV text (CRLF ends; a CRLF in quotes is not one), or -1 for a bare LF or CR. */
+static int csv_lines(const char *s)
+{
+	int n = 0, quoted = 0;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && *p == '\r' && p[1] == '\n')
+			n++, p++;
+		else if (!quoted && (*p == '\r' || *p == '\n'))
+			return -1;
+	}
+	return n;
+}
+
+/* The list attached to the capped digest of test_cap: every item a row, in reading order. */
+static void test_cap_list(const struct mail_message *m)
+{
+	size_t len;
+	char *csv = attachment(m->data, "text/csv", &len);
+
+	tap_contains(m->data, "Content-Type: multipart/mixed;\r\n boundary=\"=_driftwatch_mixed_",
+		     "cap list: the message is multipart/mixed");
+	tap_contains(m->data, "\r\nContent-Disposition: attachment;\r\n filename=\""
+		     "driftwatch-digest-2026-11-18.csv\"\r\n", "cap list: attached by its name");
+	if (!tap_ok(csv != NULL, "cap list: a text/csv attachment in base64"))
+		return;
+	tap_ok(len == strlen(csv) && strncmp(csv, "\xef\xbb\xbf", 3) == 0,
+	       "cap list: UTF-8 with a byte order mark (for Excel), no NUL");
+	tap_ok(strncmp(csv + 3, "Entry,Section,Action now,Change,Child,Family,Meaning,Rule,Stage,"
+		       "Since,Summary,Facts,Expected of you,Why you,Record link,In full in the "
+		       "mail\r\n", 141) == 0, "cap list: the header row");
+	tap_int(csv_lines(csv), 32, "cap list: a header and 31 rows, CRLF line ends");
+	tap_contains(csv, "\r\n1,CP escalations,yes,Escalated,C-ESC,,CP escalation at 15 months,"
+		     "cp_neglect_duration,15m,2025-03-01,a plan that has gone on,months: 9,"
+		     "review in supervision,,,yes\r\n2,Drift: plan durations and worker churn,,New,"
+		     "C-00,", "cap list: the most serious first, shown in full");
+	tap_contains(csv, "\r\n31,Drift: plan durations and worker churn,,New,C-29,,CP plan at "
+		     "9 months,cp_neglect_duration,9m,2025-03-01,a plan that has gone on,months: 9,"
+		     "review in supervision,,,no\r\n", "cap list: the last of the rest, not in the "
+		     "mail in full");
+	free(csv);
+}
+
+/* A cell of the list as a spreadsheet must read it. */
+static void cell(const char *in, const char *want, const char *what)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	mail_csv_cell(&sb, in);
+	tap_str(sb.buf ? sb.buf : "", want, "csv cell: %s", what);
+	strbuf_free(&sb);
+}
+
+/* RFC 4180 quoting, and no formula run from what the case system holds (CSV injection). */
+static void test_csv_cells(void)
+{
+	struct pile p = { 0 };
+	struct mail_message m;
+	struct mail_options o = { NULL, NULL, 1 };
+	char err[256];
+	size_t len;
+	char *csv;
+
+	cell("C-1042", "C-1042", "plain text as it is");
+	cell(NULL, "", "no value, an empty cell");
+	cell("a, b", "\"a, b\"", "a comma quoted");
+	cell("say \"hi\"", "\"say \"\"hi\"\"\"", "a quote doubled, quoted");
+	cell("one\r\ntwo", "one  two", "a line end a space: one row per item");
+	cell("=HYPERLINK(\"http://x.example\",\"y\")",
+	     "\"'=HYPERLINK(\"\"http://x.example\"\",\"\"y\"\")\"", "= led by a quote, and quoted");
+	cell("+44 20", "'+44 20", "+ led by a quote");
+	cell("-2+3", "'-2+3", "- led by a quote");
+	cell("@SUM(A1)", "'@SUM(A1)", "@ led by a quote");
+	cell("\t=1+1", "' =1+1", "a tab then = led by a quote");
+	cell("  =1", "'  =1", "spaces then = led by a quote");
+	cell("a=b", "a=b", "= inside left alone");
+	cell("Zo\xc3\xab", "Zo\xc3\xab", "UTF-8 as it is");
+
+	pile_add(&p, "alert.firing", kid("=1+2", "@F", "cp_neglect_duration", "9m"), w9());
+	json_object_set_new((json_t *)p.n[0].alert, "summary",
+			    json_string("=cmd|' /C calc'!A0, then \"more\""));
+	json_object_set_new((json_t *)p.n[0].alert, "link", json_string("javascript:alert(1)"));
+	pile_add(&p, "alert.firing", kid("C-2", NULL, "cp_neglect_duration", "9m"), w9());
+	if (mail_compose_with(FROM, TO, DATE, &o, p.n, p.len, &m, err, sizeof(err)) < 0) {
+		tap_ok(0, "csv: compose: %s", err);
+		pile_free(&p);
+		return;
+	}
+	csv = attachment(m.data, "text/csv", &len);
+	tap_contains(csv, "\r\n1,Drift: plan durations and worker churn,,New,'=1+2,'@F,CP plan at 9 "
+		     "months,cp_neglect_duration,9m,2025-03-01,\"'=cmd|' /C calc'!A0, then \"\"more"
+		     "\"\"\",months: 9,review in supervision,,,yes\r\n",
+		     "csv: a child, family and summary from the case system that read as formulas "
+		     "stay text; a javascript: link is left out");
+	tap_lacks(csv, "javascript", "csv: no javascript: link");
+	free(csv);
+	mail_message_free(&m);
+	pile_free(&p);
+}
+
 static int compose_capped(const struct pile *p, size_t max, const char *pages,
 			  struct mail_message *m)
 {
@@ -937,6 +1088,9 @@ static void test_cap(void)
 		tap_lacks(text, "This digest is a summary", "cap: 31 items under a cap of 31 are "
 			  "all in full");
 		tap_contains(text, "31. New: CP plan at 9 months", "cap: ... every one numbered");
+		tap_ok(attachment(m.data, "text/csv", &(size_t){ 0 }) == NULL &&
+		       strstr(m.data, "multipart/mixed") == NULL, "cap: nothing attached under "
+		       "the cap");
 		free(text);
 		mail_message_free(&m);
 	}
@@ -945,22 +1099,27 @@ static void test_cap(void)
 			"1 child needs action now: 1 CP escalation at 15 months.",
 			"This digest is a summary: it holds 31 new items, more than the 25 a digest "
 			"shows in full (email.digest_max_items).",
-			"the other 6 are listed at the end, one line each.",
+			"the other 6 are in the attached list, driftwatch-digest-2026-11-18.csv: one "
+			"row for each of the 31 items of this digest",
 			"All by rule and stage (31)", "   1 CP escalation at 15 months\n",
 			"30 CP plans at 9 months\n", "1. Escalated to 15m: CP escalation at 15 "
 			"months\n   Child: C-ESC", "25. New: CP plan at 9 months\n   Child: C-23",
-			"The rest, one line each (6)", "- New: CP plan at 9 months: C-24 (since 1 Mar "
-			"2025)", "- New: CP plan at 9 months: C-29",
+			"The other 6 items are in the attached list, driftwatch-digest-2026-11-18.csv, "
+			"with all 31 items of this digest",
 		};
 
 		text = part(m.data, "text/plain");
 		html = part(m.data, "text/html");
 		tap_ok(text && in_order(text, order, sizeof(order) / sizeof(*order)),
 		       "cap: the summary, counts by rule and stage, the 25 most serious in full, "
-		       "the rest one line each");
+		       "then where the rest are: the attached list");
 		tap_lacks(text, "26. ", "cap: no 26th entry in full");
-		tap_contains(html, "<li>New: CP plan at 9 months: C-29 (since 1 Mar 2025)</li>",
-			     "cap: the HTML part lists the rest too");
+		tap_lacks(text, "C-29", "cap: the rest are not in the text part");
+		tap_contains(html, "The other 6 items are in the attached list, <span style=\""
+			     "white-space:nowrap\">driftwatch-digest-2026-11-18.csv</span>, with all "
+			     "31 items", "cap: the HTML part says the list is attached, its name on "
+			     "one line");
+		test_cap_list(&m);
 		tap_str(m.subject, "31 drift alerts: 1 CP escalation at 15 months, 30 CP plans at 9 "
 			"months", "cap: the subject still counts all");
 		test_wire_format(&m, "capped digest");
@@ -977,7 +1136,10 @@ static void test_cap(void)
 
 		tap_ok(text && in_order(text, where, 1), "cap with the pages: says where the rest "
 		       "are");
-		tap_lacks(text, "The rest, one line each", "cap with the pages: no list");
+		tap_lacks(text, "attached list", "cap with the pages: no list");
+		tap_ok(attachment(m.data, "text/csv", &(size_t){ 0 }) == NULL &&
+		       strstr(m.data, "multipart/mixed") == NULL, "cap with the pages: nothing "
+		       "attached");
 		tap_contains(text, "Page: https://dw.la.example/child/C-ESC", "pages: the child's "
 			     "page in the text part");
 		tap_contains(html, "<a href=\"https://dw.la.example/child/C-ESC\" style=\"font-weight:"
@@ -1016,6 +1178,7 @@ int main(void)
 	test_order();
 	test_siblings();
 	test_cap();
+	test_csv_cells();
 	fixture_free(&f);
 	return tap_status();
 }

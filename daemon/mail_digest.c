@@ -1,0 +1,319 @@
+/* mail_digest: one recipient's notices in reading order: sections, sibling entries, the cap. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/errmsg.h"
+#include "driftwatch/mail_digest.h"
+#include "driftwatch/mail_words.h"
+#include "driftwatch/strbuf.h"
+
+static const char *const mail_kind_types[MAIL_DIGEST_N_KINDS] = {
+	"alert.unanswered", "alert.escalated", "alert.firing", "alert.updated", "alert.resolved",
+	"delivery.failed", "rule.failing", "rule.recovered", "data.bad_address", "data.team_webhook"
+};
+
+/* Reports to the operators about driftwatch itself, not news about a child. */
+int mail_digest_kind_report(int kind)
+{
+	return kind == MAIL_DIGEST_FAILED || kind == MAIL_DIGEST_RULE_FAILING ||
+	       kind == MAIL_DIGEST_RULE_RECOVERED || kind == MAIL_DIGEST_BAD_ADDRESS ||
+	       kind == MAIL_DIGEST_TEAM_WEBHOOK;
+}
+
+int mail_digest_kind_of(const char *type)
+{
+	for (int k = 0; k < MAIL_DIGEST_N_KINDS; k++)
+		if (type && strcmp(type, mail_kind_types[k]) == 0)
+			return k;
+	return -1;
+}
+
+const char *const mail_digest_section_titles[MAIL_DIGEST_N_SECTIONS] = {
+	[RULE_SERIOUS_ESCALATION] = "CP escalations",
+	[RULE_SERIOUS_RETURN] = "Returns to a plan and re-referral cycles",
+	[RULE_SERIOUS_MISSED] = "Children not brought to appointments",
+	[RULE_SERIOUS_HANDOVER] = "Handovers to a new worker",
+	[RULE_SERIOUS_DRIFT] = "Drift: plan durations and worker churn",
+	[MAIL_DIGEST_SEC_OTHER] = "Other changes",
+	[MAIL_DIGEST_SEC_RESOLVED] = "Good news: no longer a concern",
+	[MAIL_DIGEST_SEC_REPORTS] = "About driftwatch itself",
+};
+
+void mail_digest_free(struct mail_digest *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->items[i].label);
+	free(d->items);
+	free(d->entries);
+	d->items = NULL;
+	d->entries = NULL;
+	d->n = d->n_entries = 0;
+}
+
+static int mail_section_of(const struct mail_notice *n, int kind)
+{
+	json_int_t s = json_integer_value(json_object_get(n->notice, "seriousness"));
+
+	if (mail_digest_kind_report(kind))
+		return MAIL_DIGEST_SEC_REPORTS;
+	if (kind == MAIL_DIGEST_RESOLVED)
+		return MAIL_DIGEST_SEC_RESOLVED;
+	if (s >= RULE_SERIOUS_ESCALATION && s <= RULE_SERIOUS_DRIFT)
+		return (int)s;
+	return MAIL_DIGEST_SEC_OTHER;
+}
+
+static int mail_item_fill(struct mail_digest_item *it, const struct mail_notice *n, int kind)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	mail_words_label(&sb, n, 1);
+	it->n = n;
+	it->kind = kind;
+	it->section = mail_section_of(n, kind);
+	it->urgent = it->section < MAIL_DIGEST_SEC_RESOLVED &&
+		     json_is_true(json_object_get(n->notice, "urgent"));
+	it->label = strbuf_take(&sb);
+	return it->label ? 0 : -1;
+}
+
+/* Whether b is a sibling of a in one entry: one family, one rule, one stage, one kind of news. */
+static int mail_siblings(const struct mail_digest_item *a, const struct mail_digest_item *b)
+{
+	const char *fa = mail_words_alert(a->n->alert, "family_id");
+	const char *fb = mail_words_alert(b->n->alert, "family_id");
+	const char *ra = mail_words_alert(a->n->alert, "rule");
+	const char *rb = mail_words_alert(b->n->alert, "rule");
+	const char *sa = mail_words_alert(a->n->alert, "stage");
+	const char *sb = mail_words_alert(b->n->alert, "stage");
+
+	/* an update or an unanswered stage says what it is about in its own words, per child */
+	if (!fa || !fb || !ra || !rb || a->kind != b->kind || a->section != b->section ||
+	    (a->kind != MAIL_DIGEST_FIRING && a->kind != MAIL_DIGEST_ESCALATED &&
+	     a->kind != MAIL_DIGEST_RESOLVED))
+		return 0;
+	return strcmp(fa, fb) == 0 && strcmp(ra, rb) == 0 &&
+	       strcmp(sa ? sa : "", sb ? sb : "") == 0;
+}
+
+/* Reading order: by section, then by kind (a stage nobody answered, an escalation, new, updated),
+ * each in the order given; then siblings pulled up next to the first of their family. */
+static int mail_digest_order(struct mail_digest *d, struct mail_digest_item *sorted, size_t n)
+{
+	char *used = calloc(n, 1);
+	size_t at = 0;
+
+	d->entries = calloc(n, sizeof(*d->entries));
+	if (!used || !d->entries) {
+		free(used);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mail_digest_entry *e;
+
+		if (used[i])
+			continue;
+		e = &d->entries[d->n_entries++];
+		e->first = at;
+		for (size_t j = i; j < n; j++) {
+			if (used[j] || (j != i && !mail_siblings(&sorted[i], &sorted[j])))
+				continue;
+			used[j] = 1;
+			d->items[at++] = sorted[j];
+			e->n++;
+		}
+	}
+	free(used);
+	return 0;
+}
+
+/* How many entries are shown in full: all, unless the person's new items pass the cap; then the
+ * most serious entries up to the cap (always at least one). */
+static size_t mail_digest_full(const struct mail_digest *d)
+{
+	size_t max = d->o ? d->o->max_items : 0;
+	size_t shown = 0, e;
+
+	if (max == 0 || d->fresh <= max)
+		return d->n_entries;
+	for (e = 0; e < d->n_entries; e++) {
+		if (e > 0 && shown + d->entries[e].n > max)
+			break;
+		shown += d->entries[e].n;
+	}
+	return e;
+}
+
+int mail_digest_build(const struct mail_notice *notices, size_t n, struct mail_digest *d,
+		      char *err, size_t errsz)
+{
+	struct mail_digest_item *sorted = calloc(n, sizeof(*sorted));
+	size_t at = 0;
+	int rc = 0;
+
+	d->n = 0;
+	d->items = calloc(n, sizeof(*d->items));
+	if (!d->items || !sorted) {
+		free(sorted);
+		return errmsg_set(err, errsz, "out of memory");
+	}
+	for (int s = 1; s < MAIL_DIGEST_N_SECTIONS; s++) {
+		for (int k = 0; k < MAIL_DIGEST_N_KINDS; k++) {
+			for (size_t i = 0; i < n; i++) {
+				int kind = mail_digest_kind_of(notices[i].type);
+
+				if (kind != k || mail_section_of(&notices[i], kind) != s)
+					continue;
+				if (mail_item_fill(&sorted[at++], &notices[i], kind) < 0)
+					rc = -1;
+			}
+		}
+	}
+	/* every item is in sorted now (labels freed through d->items once ordered) */
+	if (rc == 0 && mail_digest_order(d, sorted, at) < 0)
+		rc = -1;
+	if (rc < 0) {
+		for (size_t i = 0; i < at; i++)
+			free(sorted[i].label);
+		free(sorted);
+		return errmsg_set(err, errsz, "out of memory");
+	}
+	d->n = at;
+	for (size_t i = 0; i < d->n; i++)
+		d->fresh += d->items[i].section < MAIL_DIGEST_SEC_RESOLVED;
+	d->n_full = mail_digest_full(d);
+	free(sorted);
+	return 0;
+}
+
+size_t mail_digest_count_kind(const struct mail_digest *d, int (*is)(int kind))
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		n += is(d->items[i].kind);
+	return n;
+}
+
+static int mail_kind_is_failed(int kind)
+{
+	return kind == MAIL_DIGEST_FAILED;
+}
+
+size_t mail_digest_count_failed(const struct mail_digest *d)
+{
+	return mail_digest_count_kind(d, mail_kind_is_failed);
+}
+
+/* The items of d for which keep() holds, counted by label (a resolution, or a stage nobody
+ * answered, is a group of its own), in reading order. *n_out groups; NULL when out of memory. */
+struct mail_digest_count *mail_digest_counts(const struct mail_digest *d,
+					     int (*keep)(const struct mail_digest_item *it),
+					     size_t *n_out)
+{
+	struct mail_digest_count *c = calloc(d->n ? d->n : 1, sizeof(*c));
+	char *done = calloc(d->n ? d->n : 1, 1);
+
+	*n_out = 0;
+	if (!c || !done) {
+		free(c);
+		free(done);
+		return NULL;
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		const char *suffix = mail_words_suffix(d->items[i].kind);
+
+		if (done[i] || !keep(&d->items[i]))
+			continue;
+		c[*n_out].first = i;
+		for (size_t j = i; j < d->n; j++) {
+			if (done[j] || !keep(&d->items[j]) ||
+			    strcmp(d->items[j].label, d->items[i].label) != 0 ||
+			    mail_words_suffix(d->items[j].kind) != suffix)
+				continue;
+			done[j] = 1;
+			c[*n_out].n++;
+		}
+		(*n_out)++;
+	}
+	free(done);
+	return c;
+}
+
+/* A stage its rule declared urgent, and news that asks for something (not a resolution). */
+int mail_digest_keep_action(const struct mail_digest_item *it)
+{
+	return it->urgent && (it->kind == MAIL_DIGEST_UNANSWERED ||
+			      it->kind == MAIL_DIGEST_ESCALATED ||
+			      it->kind == MAIL_DIGEST_FIRING || it->kind == MAIL_DIGEST_UPDATED);
+}
+
+size_t mail_digest_count_items(const struct mail_digest *d,
+			       int (*keep)(const struct mail_digest_item *))
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		n += keep(&d->items[i]) != 0;
+	return n;
+}
+
+/* Distinct children among the items keep() holds for (an item with no child counts as one). */
+size_t mail_digest_count_children(const struct mail_digest *d,
+				  int (*keep)(const struct mail_digest_item *))
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		const char *c = mail_words_alert(d->items[i].n->alert, "child_id");
+		size_t j = 0;
+
+		if (!keep(&d->items[i]))
+			continue;
+		for (; c && j < i; j++) {
+			const char *o = mail_words_alert(d->items[j].n->alert, "child_id");
+
+			if (keep(&d->items[j]) && o && strcmp(o, c) == 0)
+				break;
+		}
+		n += !c || j == i;
+	}
+	return n;
+}
+
+int mail_digest_keep_resolved(const struct mail_digest_item *it)
+{
+	return it->section == MAIL_DIGEST_SEC_RESOLVED;
+}
+
+int mail_digest_keep_any(const struct mail_digest_item *it)
+{
+	(void)it;
+	return 1;
+}
+
+/* Items shown in full: those of the first n_full entries. */
+size_t mail_digest_shown_items(const struct mail_digest *d)
+{
+	size_t n = 0;
+
+	for (size_t e = 0; e < d->n_full; e++)
+		n += d->entries[e].n;
+	return n;
+}
+
+int mail_digest_capped(const struct mail_digest *d)
+{
+	return d->n_full < d->n_entries;
+}
+
+size_t mail_digest_section_items(const struct mail_digest *d, int section)
+{
+	size_t n = 0;
+
+	for (size_t e = 0; e < d->n_full; e++)
+		if (d->items[d->entries[e].first].section == section)
+			n += d->entries[e].n;
+	return n;
+}

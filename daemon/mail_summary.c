@@ -1,0 +1,140 @@
+/* mail_summary: what a digest says about itself: its subject, the summary on top, the cap. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/mail_digest.h"
+#include "driftwatch/mail_summary.h"
+#include "driftwatch/mail_words.h"
+#include "driftwatch/strbuf.h"
+
+/* "3 drift alerts", "2 drift alerts and 1 undelivered notice", "driftwatch: 2 undelivered
+ * notices": an operators' report must not read like news about a child. */
+static void mail_subject_head(struct strbuf *sb, const struct mail_digest *d)
+{
+	size_t failed = mail_digest_count_failed(d);
+	size_t alerts = d->n - mail_digest_count_kind(d, mail_digest_kind_report);
+
+	if (alerts)
+		strbuf_printf(sb, "%zu drift alert%s", alerts, alerts == 1 ? "" : "s");
+	if (failed)
+		strbuf_printf(sb, "%s%zu undelivered notice%s", alerts ? " and " : "driftwatch: ",
+			      failed, failed == 1 ? "" : "s");
+	if (!alerts && !failed)
+		strbuf_append(sb, "driftwatch");
+}
+
+static int mail_keep_subject(const struct mail_digest_item *it)
+{
+	return it->kind != MAIL_DIGEST_FAILED;
+}
+
+/* "3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought", most
+ * serious first */
+char *mail_summary_subject(const struct mail_digest *d)
+{
+	struct strbuf sb;
+	size_t n;
+	struct mail_digest_count *c = mail_digest_counts(d, mail_keep_subject, &n);
+
+	if (!c)
+		return NULL;
+	strbuf_init(&sb);
+	mail_subject_head(&sb, d);
+	for (size_t g = 0; g < n; g++) {
+		strbuf_append(&sb, g ? ", " : ": ");
+		mail_words_count(&sb, d, &c[g]);
+	}
+	free(c);
+	return strbuf_take(&sb);
+}
+
+static const char mail_intro[] =
+	"Each entry below says which child it is about, what happened and since when, the facts "
+	"it rests on and what is expected of you.";
+
+static const char mail_intro_failed[] =
+	"Driftwatch could not deliver the notices below and has stopped trying. Each one says "
+	"where it was going and why it failed.";
+
+static const char mail_intro_reports[] =
+	"Driftwatch reports on itself below: a rule that has started failing (the other rules go "
+	"on, and the alerts it raised before stay as they were) or runs again, or an address in "
+	"the case data that cannot be used.";
+
+const char mail_summary_footer[] =
+	"This message was generated automatically by driftwatch from the case records. It "
+	"carries no names: open a child's record through its identifier or link.";
+
+/* "2 children need action now: 1 CP escalation at 18 months, 1 repeat CP plan. Then 11 other
+ * changes to review in supervision, and 1 concern resolved, which is good news." Empty for a
+ * digest of driftwatch's reports on itself. */
+void mail_summary_sentence(struct strbuf *sb, const struct mail_digest *d)
+{
+	size_t groups, kids = mail_digest_count_children(d, mail_digest_keep_action);
+	size_t other = d->fresh - mail_digest_count_items(d, mail_digest_keep_action);
+	size_t resolved = mail_digest_count_items(d, mail_digest_keep_resolved);
+	struct mail_digest_count *c = mail_digest_counts(d, mail_digest_keep_action, &groups);
+
+	if (!c) {
+		sb->failed = 1;
+		return;
+	}
+	if (groups) {
+		strbuf_printf(sb, "%zu %s action now:", kids, kids == 1 ? "child needs" :
+			      "children need");
+		for (size_t g = 0; g < groups; g++) {
+			strbuf_append(sb, g ? ", " : " ");
+			mail_words_count(sb, d, &c[g]);
+		}
+		strbuf_append(sb, other || resolved ? ". Then " : ".");
+	} else if (other) {
+		strbuf_append(sb, "Nothing here is marked urgent: ");
+	} else if (resolved) {
+		strbuf_append(sb, "Good news: ");
+	}
+	free(c);
+	if (other)
+		strbuf_printf(sb, "%zu %schange%s to review in supervision", other,
+			      groups ? "other " : "", other == 1 ? "" : "s");
+	if (resolved)
+		strbuf_printf(sb, "%s%zu concern%s resolved%s", other ? ", and " : "", resolved,
+			      resolved == 1 ? "" : "s", other || groups ? ", which is good news" : "");
+	if (other || resolved)
+		strbuf_append(sb, ".");
+}
+
+/* What a capped digest is, and where the rest is. */
+void mail_summary_cap(struct strbuf *sb, const struct mail_digest *d)
+{
+	size_t shown = mail_digest_shown_items(d);
+	size_t rest = d->n - shown;
+
+	strbuf_printf(sb, "This digest is a summary: it holds %zu new items, more than the %zu a "
+		      "digest shows in full (email.digest_max_items). The %zu most serious are in "
+		      "full below, after the number of each kind; ", d->fresh, d->o->max_items, shown);
+	if (d->o->pages_url && mail_words_link_ok(d->o->pages_url))
+		strbuf_printf(sb, "the other %zu are on your driftwatch page, %s/ (and every child's "
+			      "chronology is on its page there).", rest, d->o->pages_url);
+	else
+		strbuf_printf(sb, "the other %zu are in the attached list, %s: one row for each of "
+			      "the %zu items of this digest, to sort and filter in a spreadsheet "
+			      "(Excel, LibreOffice).", rest, d->list_name ? d->list_name : "",
+			      d->n);
+}
+
+void mail_summary_list(struct strbuf *sb, const struct mail_digest *d)
+{
+	strbuf_printf(sb, "The other %zu items are in the attached list, %s, with all %zu items "
+		      "of this digest: one row per child, with its section, change, stage, date, "
+		      "facts and record link.", d->n - mail_digest_shown_items(d),
+		      d->list_name ? d->list_name : "", d->n);
+}
+
+const char *mail_summary_intro(const struct mail_digest *d)
+{
+	if (mail_digest_count_failed(d) == d->n)
+		return mail_intro_failed;
+	if (mail_digest_count_kind(d, mail_digest_kind_report) == d->n)
+		return mail_intro_reports;
+	return mail_intro;
+}

@@ -1,0 +1,63 @@
+/* mail_words: a digest's notices in plain words: labels, headings, facts, one-line entries. */
+#ifndef DRIFTWATCH_MAIL_WORDS_H
+#define DRIFTWATCH_MAIL_WORDS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct strbuf;
+struct mail_notice;
+struct mail_digest;
+struct mail_digest_item;
+struct mail_digest_entry;
+struct mail_digest_count;
+
+/* The alert's string under key, or NULL when it is missing or empty. */
+const char *mail_words_alert(const json_t *alert, const char *key);
+
+/* A string of the notice object, or NULL (a notice recorded before notices carried words). */
+const char *mail_words_notice(const struct mail_notice *n, const char *key);
+
+/* s with control characters (a CR or LF above all) as spaces: never a broken header or line. */
+void mail_words_clean(struct strbuf *out, const char *s);
+
+/* A key as words: "plan_start" -> "plan start" (control characters as spaces). */
+void mail_words_key(struct strbuf *out, const char *key);
+
+/* The notice's own label for count of it ("CP plan at 9 months", or label_many), a report's
+ * label, else the rule's name and stage in plain characters. */
+void mail_words_label(struct strbuf *out, const struct mail_notice *n, size_t count);
+
+/* What a count's label is followed by for a kind: " resolved", " not answered" or "". Groups
+ * of one label with different suffixes are counted apart (the pointer is compared). */
+const char *mail_words_suffix(int kind);
+
+/* "3 CP plans at 9 months", "1 CP escalation at 15 months resolved" */
+void mail_words_count(struct strbuf *sb, const struct mail_digest *d,
+		      const struct mail_digest_count *c);
+
+/* A fact's value in words: a date as "14 Aug 2025", true as "yes", nesting down to a depth. */
+void mail_words_fact(struct strbuf *out, const json_t *v, int depth);
+
+/* Facts as "plan start: 14 Aug 2025; months: 15". */
+void mail_words_facts(struct strbuf *sb, const json_t *facts);
+
+/* Why a fallback address (a duty team) got a notice meant for someone else, from the alert's
+ * recipient entry for address to; NULL when it is the person's own. */
+const char *mail_words_why_you(const json_t *alert, const char *to);
+
+/* What is expected of the reader of item it ("review in supervision"). */
+void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it);
+
+/* The heading of an item, or of an entry of count siblings ("New: CP plans at 9 months"). */
+void mail_words_heading(struct strbuf *sb, const struct mail_digest_item *it, size_t count);
+
+/* Whether link is http or https: only those are ever offered as links. */
+int mail_words_link_ok(const char *link);
+
+/* " (2 siblings in family F-310)", after the heading of an entry naming more than one child */
+void mail_words_family(struct strbuf *sb, const struct mail_digest *d,
+		       const struct mail_digest_entry *e);
+
+#endif
