@@ -63,7 +63,8 @@ static const char mail_intro_reports[] =
 
 const char mail_summary_footer[] =
 	"This message was generated automatically by driftwatch from the case records. It "
-	"carries no names: open a child's record through its identifier or link.";
+	"names no child or family (only their identifiers): open a child's record through its "
+	"identifier or link.";
 
 /* "2 children need action now: 1 CP escalation at 18 months, 1 repeat CP plan. Then 11 other
  * changes to review in supervision, and 1 concern resolved, which is good news." Empty for a
