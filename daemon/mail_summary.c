@@ -28,12 +28,17 @@ static int mail_keep_subject(const struct mail_digest_item *it)
 	return it->kind != MAIL_DIGEST_FAILED;
 }
 
+/* A first-day digest can hold twenty kinds of change: a subject naming them all is cut off by
+ * every mail program, the most serious first and the rest never seen. The subject names this
+ * many and counts the others. */
+#define MAIL_SUBJECT_KINDS 5
+
 /* "3 drift alerts: 1 CP escalation at 15 months, 1 repeat CP plan, 1 was-not-brought", most
- * serious first */
+ * serious first; past MAIL_SUBJECT_KINDS kinds, "... and 40 others". */
 char *mail_summary_subject(const struct mail_digest *d)
 {
 	struct strbuf sb;
-	size_t n;
+	size_t n, others = 0;
 	struct mail_digest_count *c = mail_digest_counts(d, mail_keep_subject, &n);
 
 	if (!c)
@@ -41,9 +46,15 @@ char *mail_summary_subject(const struct mail_digest *d)
 	strbuf_init(&sb);
 	mail_subject_head(&sb, d);
 	for (size_t g = 0; g < n; g++) {
+		if (g >= MAIL_SUBJECT_KINDS && n > MAIL_SUBJECT_KINDS + 1) {
+			others += c[g].n;
+			continue;
+		}
 		strbuf_append(&sb, g ? ", " : ": ");
 		mail_words_count(&sb, d, &c[g]);
 	}
+	if (others)
+		strbuf_printf(&sb, " and %zu other%s", others, others == 1 ? "" : "s");
 	free(c);
 	return strbuf_take(&sb);
 }

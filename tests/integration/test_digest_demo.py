@@ -212,6 +212,13 @@ def check_digest(m, notices, tmp, pages):
     subj = re.fullmatch(r"(\d+) drift alerts?: .*", m["subject"])
     if not subj or int(subj.group(1)) != want["n"]:
         bad.append("subject %r for %d notices" % (m["subject"], want["n"]))
+    # the kinds it names (at most 6: five and "N others" past six) add up to the whole
+    kinds = re.findall(r"(?:: |, )(\d+) ", m["subject"])
+    others = re.search(r" and (\d+) others?$", m["subject"])
+    if len(kinds) > 6 or sum(map(int, kinds)) + int(others.group(1) if others else 0) != \
+            want["n"] or (others and len(kinds) != 5):
+        bad.append("subject %r: its kinds do not add up to %d, or name more than six" % (
+            m["subject"], want["n"]))
     if text_secs != html_secs:
         bad.append("text and HTML differ: %s / %s" % (text_secs, html_secs))
     if not capped and not same_entries(text_secs, want["sections"]):
