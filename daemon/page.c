@@ -28,7 +28,7 @@ static const char page_css[] =
 	"table{border-collapse:collapse;width:100%;margin:.6em 0}"
 	"th,td{text-align:left;vertical-align:top;padding:.35em .5em;border-bottom:1px solid #d1d5db}"
 	"th{background:#f3f4f6}caption{text-align:left;font-weight:bold;padding:.3em 0}"
-	".muted{color:#4b5563}.tag{display:inline-block;padding:0 .4em;border:1px solid #4b5563;"
+	".muted{color:#4b5563}.id{white-space:nowrap}.tag{display:inline-block;padding:0 .4em;border:1px solid #4b5563;"
 	"border-radius:3px;font-size:.85em}"
 	".urgent{border-color:#b42318;color:#b42318}"
 	".note{background:#fff7e6;border-left:4px solid #c2410c;padding:.5em .8em}"

@@ -464,7 +464,8 @@ static void svc_oldest(struct strbuf *p, const json_t *oldest, long long total)
 	json_array_foreach(oldest, i, o) {
 		const char *child = svc_str(o, "child_id");
 
-		strbuf_append(p, "<tr><th scope=\"row\"><a href=\"child/");
+		/* an identifier broken over two lines reads as two */
+		strbuf_append(p, "<tr><th scope=\"row\"><a class=\"id\" href=\"child/");
 		html_escape(p, child);
 		strbuf_append(p, "\">");
 		html_escape(p, child);
