@@ -20,11 +20,13 @@ struct dw_config;
  */
 
 /* The state database's "now", in the configured zone ($1): the local day "YYYY-MM-DD", the
- * seconds since local midnight, and the epoch. One query, so the three agree. */
+ * seconds since local midnight, and the epoch. One query, so the three agree. floor, not a
+ * cast: ::bigint rounds half up, which put an urgent window's end up to half a second past
+ * urgent_delay_seconds after the recording. */
 #define DIGEST_SLOT_NOW_SQL                                                                  \
 	"SELECT to_char(now() AT TIME ZONE $1::text, 'YYYY-MM-DD'), "                       \
-	"extract(epoch FROM (now() AT TIME ZONE $1::text)::time)::int, "                   \
-	"extract(epoch FROM now())::bigint"
+	"floor(extract(epoch FROM (now() AT TIME ZONE $1::text)::time))::int, "            \
+	"floor(extract(epoch FROM now()))::bigint"
 
 /*
  * The local day of the next digest for a notice recorded at now_s seconds after local midnight
