@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "driftwatch/calendar.h"
 #include "driftwatch/config.h"
@@ -109,6 +110,38 @@ int responses_outcome_words(const struct responses_result *r, enum responses_kin
 		snprintf(buf, size, "The database did not answer. Nothing was changed; please try "
 			 "again in a few minutes.");
 		return 503;
+	}
+}
+
+static int responses_same(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static int responses_by(const char *by, const char *actor)
+{
+	return by && actor && strcasecmp(by, actor) == 0;
+}
+
+const char *responses_already(const struct responses_current *cur, enum responses_kind kind,
+			      const char *actor, const char *note, const char *until,
+			      const char *reason)
+{
+	switch (kind) {
+	case RESPONSES_ACKNOWLEDGE:
+		return cur->ack_current && responses_by(cur->ack_by, actor) &&
+		       responses_same(cur->ack_note, note) ?
+		       "This stage is already acknowledged by you with this note: nothing was "
+		       "changed." : NULL;
+	case RESPONSES_SNOOZE:
+		return responses_by(cur->snooze_by, actor) &&
+		       responses_same(cur->snooze_until, until) &&
+		       responses_same(cur->snooze_reason, reason) &&
+		       responses_same(cur->snooze_note, note) ?
+		       "This alert is already snoozed by you until that date for that reason: "
+		       "nothing was changed." : NULL;
+	default:
+		return cur->snooze_until ? NULL : "This alert is not snoozed: nothing was changed.";
 	}
 }
 

@@ -359,6 +359,25 @@ int web_job_record(struct web_job *job, responses_done_cb cb)
 	return rc;
 }
 
+static void web_job_on_answered(const struct responses_result *r, void *arg)
+{
+	struct web_job *job = arg;
+	const char *title;
+	char text[600];
+	int code = responses_outcome_words(r, job->kind, job->until, job->reason, &title, text,
+					   sizeof(text));
+
+	if (code == 200 && (unsigned)job->kind < METRICS_RESPONSE_KINDS)
+		job->ctx->metrics.responses_total[job->kind]++;
+	job->show(job, code, title, text);
+}
+
+int web_job_answer(struct web_job *job, web_outcome_cb show)
+{
+	job->show = show;
+	return web_job_record(job, web_job_on_answered);
+}
+
 /* ---- who is asking, and what they may see ---- */
 
 int web_person(struct web_server *srv, struct evhttp_request *req, char **email,

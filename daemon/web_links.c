@@ -260,53 +260,27 @@ static void done_page(struct web_job *job, int code, const char *title, const ch
 	send_page(job, code, &p);
 }
 
-static void on_recorded(const struct responses_result *r, void *arg)
+static void show_outcome(struct web_job *job, int code, const char *title, const char *text)
 {
-	struct web_job *job = arg;
-	const char *title;
-	char text[600];
-	int code = responses_outcome_words(r, job->kind, job->until, job->reason, &title, text,
-					   sizeof(text));
-
-	if (code == 200 && (unsigned)job->kind < METRICS_RESPONSE_KINDS)
-		job->ctx->metrics.responses_total[job->kind]++;
 	if (code == 404 || code == 503)
 		web_links_error(job, code, text);
 	else
 		done_page(job, code, title, text);
 }
 
-static int same(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-/* A form sent again (a double click, the back button, a replay) must change nothing: when the
- * alert already holds exactly this answer from this person, nothing is recorded. Jobs run one
- * at a time, so no other answer comes between this check and the recording. */
+/* A form sent again (a double click, the back button, a replay) must change nothing. Jobs run
+ * one at a time, so no other answer comes between this check and the recording. */
 static const char *already(struct web_job *job, PGresult *res)
 {
-	const char *by;
+	struct responses_current cur = {
+		.ack_current = is_true(res, C_ACK_CURRENT),
+		.ack_by = val(res, C_ACK_BY), .ack_note = val(res, C_ACK_NOTE),
+		.snooze_by = val(res, C_SN_BY), .snooze_until = val(res, C_SN_UNTIL),
+		.snooze_reason = val(res, C_SN_REASON), .snooze_note = val(res, C_SN_NOTE),
+	};
 
-	switch (job->kind) {
-	case RESPONSES_ACKNOWLEDGE:
-		by = val(res, C_ACK_BY);
-		return is_true(res, C_ACK_CURRENT) && by && strcasecmp(by, job->rq.actor) == 0 &&
-			same(val(res, C_ACK_NOTE), job->note) ?
-			"This stage is already acknowledged by you with this note: nothing was "
-			"changed." : NULL;
-	case RESPONSES_SNOOZE:
-		by = val(res, C_SN_BY);
-		return by && strcasecmp(by, job->rq.actor) == 0 &&
-			same(val(res, C_SN_UNTIL), job->until) &&
-			same(val(res, C_SN_REASON), job->reason) &&
-			same(val(res, C_SN_NOTE), job->note) ?
-			"This alert is already snoozed by you until that date for that reason: "
-			"nothing was changed." : NULL;
-	default:
-		return val(res, C_SN_UNTIL) ? NULL :
-			"This alert is not snoozed: nothing was changed.";
-	}
+	return responses_already(&cur, job->kind, job->rq.actor, job->note, job->until,
+				 job->reason);
 }
 
 static void on_form_alert(struct web_job *job, PGresult *res)
@@ -326,7 +300,7 @@ static void on_form_alert(struct web_job *job, PGresult *res)
 		return;
 	}
 	job->rq.today = job->today;
-	web_job_record(job, on_recorded);
+	web_job_answer(job, show_outcome);
 }
 
 static void run_lookup(struct web_job *job)

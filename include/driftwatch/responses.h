@@ -67,6 +67,21 @@ int responses_outcome_words(const struct responses_result *r, enum responses_kin
 			    const char *until, const char *reason, const char **title, char *buf,
 			    size_t size);
 
+/* An alert's answers in force as the pages and the link pages read them (NULL: none). */
+struct responses_current {
+	int ack_current;             /* the acknowledgement is of the current stage */
+	const char *ack_by, *ack_note;
+	const char *snooze_by, *snooze_until, *snooze_reason, *snooze_note;
+};
+
+/* A form sent again (a double click, the back button, a replay) must change nothing: the words
+ * to show when cur already holds exactly this answer of kind from actor (note, and for a snooze
+ * until and reason), or an unsnooze of an alert not snoozed; NULL when there is something to
+ * record. */
+const char *responses_already(const struct responses_current *cur, enum responses_kind kind,
+			      const char *actor, const char *note, const char *until,
+			      const char *reason);
+
 /* Checks req without the database: 0, or -1 with out->outcome RESPONSES_INVALID, out->field
  * and out->error filled. max_snooze_days is responses.max_snooze_days. */
 int responses_check(const struct responses_request *req, int max_snooze_days,

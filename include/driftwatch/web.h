@@ -43,6 +43,10 @@ typedef void (*web_job_cb)(struct web_job *job);
 typedef void (*web_result_cb)(struct web_job *job, PGresult *res);
 /* why: the server's message, or why the statement could not be sent or got no answer */
 typedef void (*web_fail_cb)(struct web_job *job, const char *why);
+/* How an entrance shows an answer's outcome (code, title and words of responses_outcome_words):
+ * its error page for 404 and 503, its result page otherwise. */
+typedef void (*web_outcome_cb)(struct web_job *job, int code, const char *title,
+			       const char *text);
 
 struct web_job {
 	struct web_server *srv;
@@ -56,6 +60,7 @@ struct web_job {
 	web_fail_cb on_error;        /* once, instead of 503, when the next query fails or
 				      * cannot be sent */
 	web_job_cb then;             /* after web_job_visible: what the request asked */
+	web_outcome_cb show;         /* web_job_answer's page */
 	char *person;                /* the signed-in person's email (lower case), or NULL: a
 				      * bearer token */
 	struct visibility vis;       /* what the caller may see (web_job_visible) */
@@ -100,6 +105,10 @@ int web_person(struct web_server *srv, struct evhttp_request *req, char **email,
 
 /* Records job->rq through responses_record on the web's connection. */
 int web_job_record(struct web_job *job, responses_done_cb cb);
+
+/* Records job->rq (web_job_record), counts an answer that took in /metrics and shows its
+ * outcome through show: what the link pages and the pages share. */
+int web_job_answer(struct web_job *job, web_outcome_cb show);
 
 /* A run callback for a job that could not be filled for want of memory: answers 500. */
 void web_job_oom(struct web_job *job);
