@@ -470,14 +470,14 @@ def load_embedded(path):
             buf.append(esc.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), lit[1:-1]))
 
 
-def read_sql(name):
+def read_sql(name, lookup=False):
     """A whole statement as the daemon runs it: from the binary's build/sql_embed.c, or made from
     rules/NAME.sql by rules/embed_sql.sh --print (includes expanded, :name parameters as $k)."""
     if EMBEDDED:
-        return EMBEDDED[name]
+        return EMBEDDED[name.replace(".sql", "_lookup.sql") if lookup else name]
     return subprocess.run(["sh", os.path.join(ROOT, "rules", "embed_sql.sh"), "--print",
-                           os.path.join(ROOT, "rules", name)], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
+                           os.path.join(ROOT, "rules", name)] + (["--lookup"] if lookup else []),
+                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
 def node_ms(node):
@@ -566,7 +566,7 @@ def cmd_explain(args):
             sql = read_sql(rule + ".sql")
             params = (args.as_of, kids, args.time_zone, "{NEG}", "{}", "")
         else:
-            sql = read_sql(rule + ".sql")
+            sql = read_sql(rule + ".sql", lookup=args.lookup and not kids)
             params = (args.as_of, kids, args.time_zone, "{NEG}",
                       json.dumps(RULE_OPTIONS[rule]), rule)
         sql = sql.replace("@case@", schema)
@@ -849,6 +849,9 @@ def main():
     p.add_argument("--rules", help="comma-separated rule names (quality for the quality_*.sql)")
     p.add_argument("--child-ids", help="comma-separated child ids: explain an incremental evaluation")
     p.add_argument("--set", action="append", help="a SET for the session, e.g. work_mem='256MB'")
+    p.add_argument("--lookup", action="store_true",
+                   help="the rules' lookup form (the daemon's where children and allocations "
+                        "have their child_id indexes; it logs which it runs under -v)")
     p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("page")

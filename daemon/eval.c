@@ -255,9 +255,10 @@ static char *eval_options_json(const struct config_rule *rc)
  * children (embed_sql.sh: every ":child_ids IS NULL" is false there, so that one generic plan
  * reads only those children through the (child_id, ...) indexes), with @case@ replaced by the
  * escaped schema identifier: the only text substituted. */
-char *eval_rule_sql(const char *case_ident, const struct rule_def *def, int incremental)
+char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eval_form form)
 {
-	const char *sql = incremental ? def->sql_incremental : def->sql;
+	const char *sql = form == EVAL_FORM_INCREMENTAL ? def->sql_incremental :
+			  form == EVAL_FORM_LOOKUP && def->sql_lookup ? def->sql_lookup : def->sql;
 
 	return sql ? strbuf_subst(sql, "@case@", case_ident) : NULL;
 }
@@ -753,7 +754,9 @@ static void eval_run_rule(struct eval_run *run)
 	free(run->opts);
 	run->cats = eval_categories(run->ctx->cfg, rc);
 	run->opts = eval_options_json(rc);
-	body = eval_rule_sql(run->case_ident, rc->def, run->kids != NULL);
+	body = eval_rule_sql(run->case_ident, rc->def,
+			     run->kids ? EVAL_FORM_INCREMENTAL :
+			     run->res->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL);
 	run->sql = body && !run->kids ? eval_cursor_sql(body) : body;
 	if (run->sql != body)
 		free(body);
@@ -1104,6 +1107,21 @@ static void eval_on_simple(struct db_conn *conn, PGresult *pg, void *arg)
 	eval_next(run);
 }
 
+/* Whether the hits' children and allocations can be looked up by index (EVAL_LOOKUP_SQL): said
+ * in the log at each full evaluation, since a dropped index makes evaluations slower. */
+static void eval_take_lookup(struct eval_run *run, PGresult *pg)
+{
+	int col = PQfnumber(pg, "dw_lookup");
+
+	if (col < 0 || run->skip_rules)
+		return;
+	run->res->lookup = !PQgetisnull(pg, 0, col) && PQgetvalue(pg, 0, col)[0] == 't';
+	log_debug(run->ctx, "eval: the hits' children and allocations are %s",
+		  run->res->lookup ? "looked up through their child_id indexes" :
+		  "read whole (hash joins): children or allocations is not a table with a "
+		  "plain btree index on child_id");
+}
+
 static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
@@ -1115,6 +1133,7 @@ static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 		return;
 	}
 	snprintf(run->res->as_of, sizeof(run->res->as_of), "%s", PQgetvalue(pg, 0, 0));
+	eval_take_lookup(run, pg);
 	if (run->export_snapshot && PQnfields(pg) > 1 && !PQgetisnull(pg, 0, PQnfields(pg) - 1)) {
 		free(run->snapshot);
 		run->snapshot = strdup(PQgetvalue(pg, 0, PQnfields(pg) - 1));
@@ -1146,7 +1165,25 @@ static void eval_setup(struct eval_run *run)
 	 * a guess of one row would make it loop over one set for each row of the other, reading a
 	 * relation once per candidate where no index serves. The statements are written for hash
 	 * joins and sorts; turning nested loops off makes sure a bad guess cannot choose one. */
-#define EVAL_SETUP_SQL_FULL EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true)"
+	/* Index lookups of an array of hits are one descent each where an index serves, and a
+	 * comparison with every element for every row where none does: the lookup form runs only
+	 * while children and allocations are tables (a view's indexes are its tables', unseen
+	 * here) with a valid, whole, plain btree index led by child_id, of its collation. */
+#define EVAL_LOOKUP_SQL \
+	"(SELECT count(DISTINCT c.relname) = 2 " \
+	"FROM pg_catalog.pg_class c " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
+	"JOIN pg_catalog.pg_index i ON i.indrelid = c.oid " \
+	"JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid " \
+	"JOIN pg_catalog.pg_am am ON am.oid = ic.relam " \
+	"JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[0] " \
+	"JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] " \
+	"WHERE n.nspname = $4 AND c.relname IN ('children', 'allocations') " \
+	"AND c.relkind IN ('r', 'p', 'm') AND am.amname = 'btree' AND oc.opcdefault " \
+	"AND i.indisvalid AND i.indisready AND i.indpred IS NULL AND i.indexprs IS NULL " \
+	"AND a.attname = 'child_id' AND i.indcollation[0] = a.attcollation) AS dw_lookup"
+#define EVAL_SETUP_SQL_FULL \
+	EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true), " EVAL_LOOKUP_SQL
 	static const char sql[] = EVAL_SETUP_SQL_FULL;
 	/* An incremental evaluation's prepared statements keep one generic plan per session
 	 * instead of planning each execution for its values (~17 ms a statement at a million
@@ -1156,11 +1193,13 @@ static void eval_setup(struct eval_run *run)
 		EVAL_SETUP_SQL ", set_config('plan_cache_mode', 'force_generic_plan', true)";
 	static const char sql_export[] = EVAL_SETUP_SQL_FULL ", pg_export_snapshot()";
 #undef EVAL_SETUP_SQL_FULL
+#undef EVAL_LOOKUP_SQL
 #undef EVAL_SETUP_SQL
-	const char *params[3] = { run->as_of_req, run->ctx->cfg->timezone, run->timeout };
+	const char *params[4] = { run->as_of_req, run->ctx->cfg->timezone, run->timeout,
+				  run->ctx->cfg->case_schema };
 	const char *text = run->kids ? sql_inc : run->export_snapshot ? sql_export : sql;
 
-	if (db_query(run->conn, text, 3, params, eval_on_setup, run) < 0)
+	if (db_query(run->conn, text, run->kids ? 3 : 4, params, eval_on_setup, run) < 0)
 		eval_fail(run, "could not send the evaluation's first query: %s",
 			  db_error(run->conn));
 }

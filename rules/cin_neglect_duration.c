@@ -41,6 +41,7 @@ const struct rule_def rule_cin_neglect_duration = {
 	.doc = "a child on an open CIN plan for neglect, by months since the episode started",
 	.sql = sql_cin_neglect_duration,
 	.sql_incremental = sql_cin_neglect_duration_incremental,
+	.sql_lookup = sql_cin_neglect_duration_lookup,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

@@ -168,6 +168,7 @@ const struct rule_def rule_cp_neglect_duration = {
 	       "holds the 15- and 18-month escalations",
 	.sql = sql_cp_neglect_duration,
 	.sql_incremental = sql_cp_neglect_duration_incremental,
+	.sql_lookup = sql_cp_neglect_duration_lookup,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.list_opts = list_opts,

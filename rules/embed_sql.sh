@@ -3,7 +3,7 @@
 # and cannot run against a different copy than the one it was tested with.
 #
 #   sh rules/embed_sql.sh FILE.sql... > build/sql_embed.c
-#   sh rules/embed_sql.sh --print FILE.sql [--incremental]   the statement as it is embedded
+#   sh rules/embed_sql.sh --print FILE.sql [--incremental | --lookup]   a statement as embedded
 #
 # Includes. A line that is exactly `-- @include NAME.sql` is replaced by the text of NAME.sql
 # (expanded the same way), found in the directory of the file that includes it; that is how a
@@ -25,6 +25,15 @@
 # there every `:NAME IS NULL` is `false`, which a generic plan folds away. The statement should
 # use `:NAME` nowhere else but as `= ANY (:NAME)` and in the head's naming of it (the unit test
 # test_eval_sql checks that every rule does).
+#
+# The lookup form. A line whose code ends in one `IN (SELECT ...)` and which ends with the comment
+# `-- @lookup children` or `-- @lookup allocations` keeps that semi-join in the two forms above;
+# a statement with `-- @incremental` is also embedded as `sql_FILE_lookup`, the full form with
+# each such `IN (SELECT ...)` written `= ANY (ARRAY(SELECT ...))`. A hash semi-join reads the
+# whole relation for a few thousand hits; the array is looked up in an index, one descent per
+# hit, but without an index it is compared with every row, element by element. So eval.c runs
+# the lookup form only while the relations named have an index that serves (EVAL_LOOKUP_SQL),
+# and only children and allocations may be named.
 #
 # On any error nothing is written to standard output, and the message names the file and line.
 set -eu
@@ -93,7 +102,7 @@ expand() (
 )
 
 # translate MODE: standard input (an expanded statement) with its parameters by name made
-# positional (see the top), on standard output; MODE is "full" or "incremental". $origins
+# positional (see the top), on standard output; MODE is "full", "incremental" or "lookup". $origins
 # names each input line's file and line for messages.
 translate() {
 	awk -v mode="$1" -v origins="$origins" -v me="$me" '
@@ -129,9 +138,31 @@ translate() {
 			fail("@incremental names :" scope ", which is not a declared parameter", scope_at)
 		nulls = 0
 		for (i = 1; i <= NR; i++)
-			print convert(line[i], i)
+			print convert(lookup(line[i], i), i)
 		if (mode == "incremental" && nulls == 0)
 			fail("@incremental :" scope ", but no \":" scope " IS NULL\" is there to drop", scope_at)
+	}
+	# A line ending "-- @lookup REL" (see the top): checked in every form, rewritten in the
+	# lookup form.
+	function lookup(s, at,    k, code, rel, probe, gap) {
+		k = index(s, "-- @lookup")
+		if (k == 0)
+			return s
+		rel = substr(s, k + 10)
+		sub(/^[ \t]+/, "", rel)
+		sub(/[ \t]+$/, "", rel)
+		if (rel != "children" && rel != "allocations")
+			fail("@lookup names \"" rel "\": only children and allocations, whose indexes eval.c checks", at)
+		code = substr(s, 1, k - 1)
+		sub(/[ \t]+$/, "", code)
+		probe = code
+		if (gsub(/ IN \(SELECT /, "", probe) != 1 || substr(code, length(code), 1) != ")")
+			fail("@lookup: want one \"IN (SELECT ...)\" that ends the line", at)
+		if (mode != "lookup")
+			return s
+		gap = substr(s, length(code) + 1, k - 1 - length(code))
+		sub(/ IN \(SELECT /, " = ANY (ARRAY(SELECT ", code)
+		return code ")" gap substr(s, k)
 	}
 	# One line: placeholders outside comments, strings and quoted identifiers. quote is the
 	# quote character open across lines ("" when none).
@@ -213,9 +244,10 @@ expanded() {
 }
 
 if [ "${1:-}" = --print ]; then
-	[ $# -ge 2 ] || die "usage: embed_sql.sh --print FILE.sql [--incremental]"
+	[ $# -ge 2 ] || die "usage: embed_sql.sh --print FILE.sql [--incremental | --lookup]"
 	mode=full
 	[ "${3:-}" = --incremental ] && mode=incremental
+	[ "${3:-}" = --lookup ] && mode=lookup
 	expanded "$2"
 	translate "$mode" <"$tmp" >"$text" || exit 1
 	cat "$text"
@@ -234,6 +266,8 @@ for f in "$@"; do
 	if grep -q '^-- @incremental ' "$tmp"; then
 		translate incremental <"$tmp" >"$text" || exit 1
 		literal "sql_${name}_incremental" "$text"
+		translate lookup <"$tmp" >"$text" || exit 1
+		literal "sql_${name}_lookup" "$text"
 	fi
 done
 

@@ -119,6 +119,7 @@ const struct rule_def rule_re_referral = {
 	       "with neglect among the reasons",
 	.sql = sql_re_referral,
 	.sql_incremental = sql_re_referral_incremental,
+	.sql_lookup = sql_re_referral_lookup,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

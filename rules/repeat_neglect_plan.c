@@ -79,6 +79,7 @@ const struct rule_def rule_repeat_neglect_plan = {
 	       "ended",
 	.sql = sql_repeat_neglect_plan,
 	.sql_incremental = sql_repeat_neglect_plan_incremental,
+	.sql_lookup = sql_repeat_neglect_plan_lookup,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

@@ -10,7 +10,7 @@ tail_allocation AS (
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", allocation_id COLLATE "C")
                  child_id, allocation_id, worker_id, start_date, end_date, sound
           FROM allocations_rows
-          WHERE keyed AND child_id IN (SELECT child_id FROM hits)
+          WHERE keyed AND child_id IN (SELECT child_id FROM hits)  -- @lookup allocations
           ORDER BY child_id COLLATE "C", allocation_id COLLATE "C", worker_id, start_date, end_date) first_by_content
     WHERE sound AND start_date <= :as_of AND (end_date IS NULL OR end_date > :as_of)
     ORDER BY child_id COLLATE "C", start_date DESC, allocation_id DESC

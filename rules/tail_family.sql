@@ -5,6 +5,6 @@
 tail_family AS (
     SELECT DISTINCT ON (child_id COLLATE "C") child_id, family_id
     FROM children_rows
-    WHERE keyed AND child_id IN (SELECT child_id FROM hits)
+    WHERE keyed AND child_id IN (SELECT child_id FROM hits)  -- @lookup children
     ORDER BY child_id COLLATE "C", family_id, date_of_birth, expected_dob, disability
 )

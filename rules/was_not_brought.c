@@ -92,6 +92,7 @@ const struct rule_def rule_was_not_brought = {
 	.doc = "appointments the child was not brought to within the window",
 	.sql = sql_was_not_brought,
 	.sql_incremental = sql_was_not_brought_incremental,
+	.sql_lookup = sql_was_not_brought_lookup,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

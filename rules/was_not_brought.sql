@@ -36,7 +36,7 @@ wnb_children AS (
     -- The family of each hit comes from here too (tail_family below).
     SELECT DISTINCT ON (child_id COLLATE "C") child_id, family_id, date_of_birth, disability
     FROM children_rows
-    WHERE keyed AND child_id IN (SELECT child_id FROM wnb_candidates)
+    WHERE keyed AND child_id IN (SELECT child_id FROM wnb_candidates)  -- @lookup children
     ORDER BY child_id COLLATE "C", family_id, date_of_birth, expected_dob, disability
 ),
 wnb_cp AS (

@@ -53,6 +53,7 @@ const struct rule_def rule_worker_change = {
 	.doc = "a new allocated worker on an open neglect CIN or CP plan, with the history in brief",
 	.sql = sql_worker_change,
 	.sql_incremental = sql_worker_change_incremental,
+	.sql_lookup = sql_worker_change_lookup,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

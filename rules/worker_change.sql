@@ -26,7 +26,7 @@ wc_allocs AS (
     -- start dates on or before T).
     SELECT allocation_id, child_id, worker_id, start_date, end_date
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", allocation_id COLLATE "C") * FROM allocations_rows
-          WHERE keyed AND child_id IN (SELECT child_id FROM wc_candidates)
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_candidates)  -- @lookup allocations
           ORDER BY child_id COLLATE "C", allocation_id COLLATE "C", worker_id, start_date, end_date) first_by_content
     WHERE sound
 ),

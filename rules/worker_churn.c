@@ -45,6 +45,7 @@ const struct rule_def rule_worker_churn = {
 	.doc = "three or more distinct allocated workers within 12 months on an open neglect plan",
 	.sql = sql_worker_churn,
 	.sql_incremental = sql_worker_churn_incremental,
+	.sql_lookup = sql_worker_churn_lookup,
 	.opts = opts,
 	.n_opts = sizeof(opts) / sizeof(opts[0]),
 	.stages = stages,

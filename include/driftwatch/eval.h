@@ -46,6 +46,7 @@ struct eval_result {
 	double seconds;                 /* BEGIN to COMMIT */
 	double rules_seconds;           /* the rule statements alone */
 	double bad_rows_seconds;        /* quality.sql alone (0 when not counted) */
+	int lookup;                     /* the rules ran their lookup form (eval_rule_sql) */
 	char *error;                    /* NULL unless the evaluation as a whole failed */
 };
 
@@ -112,11 +113,16 @@ void eval_result_free(struct eval_result *res);
 /* Names of the failed rules, ", "-separated, malloc'd ("" when none); NULL if out of memory. */
 char *eval_failed_rules(const struct dw_config *cfg, const struct eval_result *res);
 
-/* One rule's statement (rules/NAME.sql, whole; docs/internals.md) for the escaped case
- * schema. The incremental form (child ids given, prepared once per session, generic plans) is
- * the one rules/embed_sql.sh makes with every ":child_ids IS NULL" false, so its plan reads only
- * the given children through the (child_id, ...) indexes. malloc'd; NULL when out of memory. */
-char *eval_rule_sql(const char *case_ident, const struct rule_def *def, int incremental);
+/* The forms rules/embed_sql.sh makes of a rule's statement. The incremental one (child ids
+ * given, prepared once per session, generic plans) has every ":child_ids IS NULL" false, so
+ * its plan reads only the given children through the (child_id, ...) indexes. The lookup one is
+ * the full one with its hits' children and allocations looked up by index instead of read
+ * whole: run only while children and allocations are tables with an index that serves. */
+enum eval_form { EVAL_FORM_FULL, EVAL_FORM_INCREMENTAL, EVAL_FORM_LOOKUP };
+
+/* One rule's statement (rules/NAME.sql, whole; docs/internals.md) in a form, for the escaped
+ * case schema. malloc'd; NULL when out of memory. */
+char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eval_form form);
 
 /* The names of the parameters every rule statement and bad-row count is sent, in order
  * (rules/params.sql declares them so), NULL-terminated. */

@@ -70,9 +70,11 @@ struct rule_stage {
 	struct rule_expect expect[RULE_MAX_ROLES + 1];
 };
 
-/* Declares the two statements rules/embed_sql.sh makes of rules/NAME.sql: a rule's file says
- * RULE_SQL(NAME); and sets .sql = sql_NAME, .sql_incremental = sql_NAME_incremental. */
-#define RULE_SQL(name) extern const char sql_##name[], sql_##name##_incremental[]
+/* Declares the three statements rules/embed_sql.sh makes of rules/NAME.sql: a rule's file says
+ * RULE_SQL(NAME); and sets .sql = sql_NAME, .sql_incremental = sql_NAME_incremental,
+ * .sql_lookup = sql_NAME_lookup. */
+#define RULE_SQL(name)                                                                     \
+	extern const char sql_##name[], sql_##name##_incremental[], sql_##name##_lookup[]
 
 struct rule_def {
 	const char *name;
@@ -84,6 +86,9 @@ struct rule_def {
 	 * (or any children), and for a few given children (its incremental form; embed_sql.sh) */
 	const char *sql;
 	const char *sql_incremental;
+	/* the full form with its "-- @lookup" semi-joins as index lookups, run while the indexes
+	 * that serve them are there (eval.c, EVAL_LOOKUP_SQL) */
+	const char *sql_lookup;
 	const struct rule_opt *opts;        /* n_opts entries */
 	size_t n_opts;
 	const struct rule_list_opt *list_opts;  /* n_list_opts entries */

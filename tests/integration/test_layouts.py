@@ -52,7 +52,12 @@ RELATIONS = {
     "strategies": "strategy_id, child_id, kind, decided_on, review_by",
 }
 LAYOUTS = [("lay_idx", "indexed tables"), ("lay_tab", "tables, no index, rows reordered"),
-           ("lay_view", "views, columns reordered")]
+           ("lay_view", "views, columns reordered"),
+           ("lay_odd", "tables whose child_id indexes do not serve (partial, another collation)")]
+# What each layout's full evaluation does with its hits' children and allocations (eval.c,
+# EVAL_LOOKUP_SQL): only a plain btree index led by child_id lets it look them up.
+LOOKUP = {"lay_idx": "looked up through their child_id indexes", "lay_tab": "read whole",
+          "lay_view": "read whole", "lay_odd": "read whole"}
 
 
 def psql(args, stdin=None, db=DB):
@@ -87,6 +92,11 @@ def setup():
                    "ORDER BY md5(x::text);" % (rel, rel))
         sql.append("CREATE VIEW lay_view.%s AS SELECT %s FROM lay_tab.%s;" % (
             rel, ", ".join(reversed([c.strip() for c in cols.split(",")])), rel))
+    sql.append("CREATE SCHEMA lay_odd;")
+    for rel in RELATIONS:
+        sql.append("CREATE TABLE lay_odd.%s AS SELECT * FROM lay_tab.%s;" % (rel, rel))
+    sql.append("CREATE INDEX ON lay_odd.children (child_id) WHERE child_id > '';")
+    sql.append("CREATE INDEX ON lay_odd.allocations (child_id COLLATE \"C\", start_date);")
     sql.append("ANALYZE;")
     r = psql([], stdin="\n".join(sql) + "\n")
     if not ok(r.returncode == 0, "lay_tab (no index, rows reordered) and lay_view", r.stderr):
@@ -109,8 +119,9 @@ def write_config(path, schema):
         json.dump(cfg, f)
 
 
-def dry_run(cfg, day):
-    r = subprocess.run([DAEMON, "-c", cfg, "--once", "--dry-run", "--as-of", day],
+def dry_run(cfg, day, verbose=False):
+    r = subprocess.run([DAEMON, "-c", cfg, "--once", "--dry-run", "--as-of", day] +
+                       (["-v"] if verbose else []),
                        capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
     out = r.stdout.decode(errors="replace")
     err = r.stderr.decode(errors="replace")
@@ -139,6 +150,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="dw-layouts-", dir=os.environ.get("TEST_TMPDIR"))
     for schema, _ in LAYOUTS:
         write_config(os.path.join(tmp, schema + ".json"), schema)
+    for schema, what in LAYOUTS:
+        rc, _, _, err = dry_run(os.path.join(tmp, schema + ".json"), DAYS[0], verbose=True)
+        said = [l for l in err.splitlines() if "the hits' children and allocations are" in l]
+        ok(rc == 0 and len(said) == 1 and LOOKUP[schema] in said[0],
+           "%s: the hits' children and allocations are %s" % (what, LOOKUP[schema]),
+           "\n".join(said) or err[-2000:])
     for day in DAYS:
         runs = {}
         for schema, what in LAYOUTS:

@@ -1,4 +1,4 @@
-/* Unit test: each rule's two statements as rules/embed_sql.sh embeds them (eval_rule_sql). A
+/* Unit test: each rule's three statements as rules/embed_sql.sh embeds them (eval_rule_sql). A
  * notified child is evaluated with a prepared statement and a generic plan; that plan reads only
  * the notified children through the (child_id, ...) indexes only when no "every child" branch
  * is left in its text. embed_sql.sh makes the incremental form by taking every
@@ -122,10 +122,39 @@ static void test_translated(const char *what, const char *bare)
 	tap_ok(1, "%s: no placeholder left untranslated", what);
 }
 
+/* The lookup form: the full one with each "-- @lookup" line's IN (SELECT ...) an array looked
+ * up by index, the tails (tail_family.sql, tail_allocation.sql) among them; nothing else. */
+#define LOOKUP_IN " IN (SELECT "
+#define LOOKUP_ANY " = ANY (ARRAY(SELECT "
+static void test_lookup(const struct rule_def *def, const char *full)
+{
+	char *look = eval_rule_sql("\"cw\"", def, EVAL_FORM_LOOKUP);
+	size_t marks = count(full, "-- @lookup ");
+
+	if (!tap_ok(look && def->sql_lookup && def->sql_lookup != def->sql,
+		    "%s: the lookup form is embedded (RULE_SQL)", def->name))
+		goto out;
+	tap_ok(marks >= 1, "%s: %zu semi-joins marked -- @lookup (a tail at least)", def->name,
+	       marks);
+	tap_int(count(look, "-- @lookup "), marks, "%s: the lookup form keeps the marks",
+		def->name);
+	tap_int(count(full, LOOKUP_ANY), 0, "%s: the full form looks nothing up by array",
+		def->name);
+	tap_int(count(look, LOOKUP_ANY), marks, "%s: the lookup form has one array per mark",
+		def->name);
+	tap_int(count(full, LOOKUP_IN) - count(look, LOOKUP_IN), marks,
+		"%s: ... each in place of an IN (SELECT", def->name);
+	tap_int(strlen(look) - strlen(full), marks * (strlen(LOOKUP_ANY) - strlen(LOOKUP_IN) + 1),
+		"%s: and nothing else changed in length (the array's closing parenthesis)",
+		def->name);
+out:
+	free(look);
+}
+
 static void test_rule(const struct rule_def *def)
 {
-	char *full = eval_rule_sql("\"cw\"", def, 0);
-	char *inc = eval_rule_sql("\"cw\"", def, 1);
+	char *full = eval_rule_sql("\"cw\"", def, EVAL_FORM_FULL);
+	char *inc = eval_rule_sql("\"cw\"", def, EVAL_FORM_INCREMENTAL);
 	char *bare = inc ? strip_comments(inc) : NULL;
 	char *bare_full = full ? strip_comments(full) : NULL;
 	const char *other;
@@ -159,6 +188,7 @@ static void test_rule(const struct rule_def *def)
 	tap_int(count(bare, "child_ids"), 1, "%s: nothing reads p.child_ids", def->name);
 	test_params(def->name, full);
 	test_translated(def->name, bare_full);
+	test_lookup(def, full);
 out:
 	free(full);
 	free(inc);
