@@ -1107,8 +1107,9 @@ static void eval_on_simple(struct db_conn *conn, PGresult *pg, void *arg)
 	eval_next(run);
 }
 
-/* Whether the hits' children and allocations can be looked up by index (EVAL_LOOKUP_SQL): said
- * in the log at each full evaluation, since a dropped index makes evaluations slower. */
+/* Whether the hits' children and allocations, and the like, can be looked up by index
+ * (EVAL_LOOKUP_SQL): said in the log at each full evaluation, since a dropped index makes
+ * evaluations slower. */
 static void eval_take_lookup(struct eval_run *run, PGresult *pg)
 {
 	int col = PQfnumber(pg, "dw_lookup");
@@ -1118,8 +1119,8 @@ static void eval_take_lookup(struct eval_run *run, PGresult *pg)
 	run->res->lookup = !PQgetisnull(pg, 0, col) && PQgetvalue(pg, 0, col)[0] == 't';
 	log_debug(run->ctx, "eval: the hits' children and allocations are %s",
 		  run->res->lookup ? "looked up through their child_id indexes" :
-		  "read whole (hash joins): children or allocations is not a table with a "
-		  "plain btree index on child_id");
+		  "read whole (hash joins): one of " EVAL_LOOKUP_RELATIONS " is not a table with "
+		  "a plain btree index on child_id");
 }
 
 static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
@@ -1167,10 +1168,11 @@ static void eval_setup(struct eval_run *run)
 	 * joins and sorts; turning nested loops off makes sure a bad guess cannot choose one. */
 	/* Index lookups of an array of hits are one descent each where an index serves, and a
 	 * comparison with every element for every row where none does: the lookup form runs only
-	 * while children and allocations are tables (a view's indexes are its tables', unseen
-	 * here) with a valid, whole, plain btree index led by child_id, of its collation. */
+	 * while each relation its "-- @lookup" lines name (EVAL_LOOKUP_RELATIONS) is a table (a
+	 * view's indexes are its tables', unseen here) with a valid, whole, plain btree index led
+	 * by child_id, of its collation. */
 #define EVAL_LOOKUP_SQL \
-	"(SELECT count(DISTINCT c.relname) = 2 " \
+	"(SELECT count(DISTINCT c.relname) = cardinality($5::text[]) " \
 	"FROM pg_catalog.pg_class c " \
 	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
 	"JOIN pg_catalog.pg_index i ON i.indrelid = c.oid " \
@@ -1178,7 +1180,7 @@ static void eval_setup(struct eval_run *run)
 	"JOIN pg_catalog.pg_am am ON am.oid = ic.relam " \
 	"JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[0] " \
 	"JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] " \
-	"WHERE n.nspname = $4 AND c.relname IN ('children', 'allocations') " \
+	"WHERE n.nspname = $4 AND c.relname = ANY ($5::text[]) " \
 	"AND c.relkind IN ('r', 'p', 'm') AND am.amname = 'btree' AND oc.opcdefault " \
 	"AND i.indisvalid AND i.indisready AND i.indpred IS NULL AND i.indexprs IS NULL " \
 	"AND a.attname = 'child_id' AND i.indcollation[0] = a.attcollation) AS dw_lookup"
@@ -1195,11 +1197,11 @@ static void eval_setup(struct eval_run *run)
 #undef EVAL_SETUP_SQL_FULL
 #undef EVAL_LOOKUP_SQL
 #undef EVAL_SETUP_SQL
-	const char *params[4] = { run->as_of_req, run->ctx->cfg->timezone, run->timeout,
-				  run->ctx->cfg->case_schema };
+	const char *params[5] = { run->as_of_req, run->ctx->cfg->timezone, run->timeout,
+				  run->ctx->cfg->case_schema, EVAL_LOOKUP_RELATIONS };
 	const char *text = run->kids ? sql_inc : run->export_snapshot ? sql_export : sql;
 
-	if (db_query(run->conn, text, run->kids ? 3 : 4, params, eval_on_setup, run) < 0)
+	if (db_query(run->conn, text, run->kids ? 3 : 5, params, eval_on_setup, run) < 0)
 		eval_fail(run, "could not send the evaluation's first query: %s",
 			  db_error(run->conn));
 }

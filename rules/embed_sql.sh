@@ -27,13 +27,14 @@
 # test_eval_sql checks that every rule does).
 #
 # The lookup form. A line whose code ends in one `IN (SELECT ...)` and which ends with the comment
-# `-- @lookup children` or `-- @lookup allocations` keeps that semi-join in the two forms above;
+# `-- @lookup REL` (children, allocations, appointments or referrals) keeps that semi-join in
+# the two forms above;
 # a statement with `-- @incremental` is also embedded as `sql_FILE_lookup`, the full form with
 # each such `IN (SELECT ...)` written `= ANY (ARRAY(SELECT ...))`. A hash semi-join reads the
 # whole relation for a few thousand hits; the array is looked up in an index, one descent per
 # hit, but without an index it is compared with every row, element by element. So eval.c runs
-# the lookup form only while the relations named have an index that serves (EVAL_LOOKUP_SQL),
-# and only children and allocations may be named.
+# the lookup form only while those four relations have an index that serves (EVAL_LOOKUP_SQL,
+# EVAL_LOOKUP_RELATIONS), and no other may be named.
 #
 # On any error nothing is written to standard output, and the message names the file and line.
 set -eu
@@ -151,8 +152,8 @@ translate() {
 		rel = substr(s, k + 10)
 		sub(/^[ \t]+/, "", rel)
 		sub(/[ \t]+$/, "", rel)
-		if (rel != "children" && rel != "allocations")
-			fail("@lookup names \"" rel "\": only children and allocations, whose indexes eval.c checks", at)
+		if (rel !~ /^(children|allocations|appointments|referrals)$/)
+			fail("@lookup names \"" rel "\": only children, allocations, appointments and referrals, whose indexes eval.c checks (EVAL_LOOKUP_RELATIONS)", at)
 		code = substr(s, 1, k - 1)
 		sub(/[ \t]+$/, "", code)
 		probe = code

@@ -65,11 +65,13 @@ wnb_child AS (
 ),
 wnb_settled AS (
     -- appointments_clean for those children's candidate keys: every copy of each key, the first
-    -- by content order kept. A hash semi-join on (child_id, appointment_id), so only the copies
-    -- of those keys are sorted.
+    -- by content order kept. Those children's rows first (a semi-join on child_id, or their
+    -- index in the lookup form), then a hash semi-join on (child_id, appointment_id), so only
+    -- the copies of those keys are sorted.
     SELECT DISTINCT ON (child_id COLLATE "C", appointment_id COLLATE "C") *
     FROM appointments_rows
     WHERE keyed
+      AND child_id IN (SELECT child_id FROM wnb_child)  -- @lookup appointments
       AND (child_id, appointment_id) IN (SELECT child_id, unnest(keys) FROM wnb_child)
     ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome
 ),

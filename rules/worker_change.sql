@@ -113,7 +113,7 @@ wc_workers AS (
 wc_referrals AS (
     SELECT child_id, count(*) AS n
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", referral_id COLLATE "C") * FROM referrals_rows
-          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)  -- @lookup referrals
           ORDER BY child_id COLLATE "C", referral_id COLLATE "C", referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
     WHERE sound
       AND referral_date > (:as_of - make_interval(months => coalesce((:options ->> 'referral_months')::int, 24)))::date
@@ -124,7 +124,7 @@ wc_missed AS (
     -- Rows with the same service and scheduled_for are one appointment (RULES.md).
     SELECT child_id, count(DISTINCT (service, scheduled_for)) AS n
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", appointment_id COLLATE "C") * FROM appointments_rows
-          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)
+          WHERE keyed AND child_id IN (SELECT child_id FROM wc_planned)  -- @lookup appointments
           ORDER BY child_id COLLATE "C", appointment_id COLLATE "C", service, scheduled_for, outcome) first_by_content
     WHERE sound AND outcome = 'was_not_brought'
       AND (scheduled_for AT TIME ZONE :time_zone)::date

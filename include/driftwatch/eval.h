@@ -116,9 +116,14 @@ char *eval_failed_rules(const struct dw_config *cfg, const struct eval_result *r
 /* The forms rules/embed_sql.sh makes of a rule's statement. The incremental one (child ids
  * given, prepared once per session, generic plans) has every ":child_ids IS NULL" false, so
  * its plan reads only the given children through the (child_id, ...) indexes. The lookup one is
- * the full one with its hits' children and allocations looked up by index instead of read
- * whole: run only while children and allocations are tables with an index that serves. */
+ * the full one with its hits' children and allocations (and a few other sets' rows) looked
+ * up by index instead of read whole: run only while EVAL_LOOKUP_RELATIONS are tables with an
+ * index that serves. */
 enum eval_form { EVAL_FORM_FULL, EVAL_FORM_INCREMENTAL, EVAL_FORM_LOOKUP };
+
+/* The relations a rule's "-- @lookup REL" lines may name (rules/embed_sql.sh allows the same):
+ * the lookup form runs only while every one of them has an index that serves. */
+#define EVAL_LOOKUP_RELATIONS "{children,allocations,appointments,referrals}"
 
 /* One rule's statement (rules/NAME.sql, whole; docs/internals.md) in a form, for the escaped
  * case schema. malloc'd; NULL when out of memory. */

@@ -126,6 +126,17 @@ static void test_translated(const char *what, const char *bare)
  * up by index, the tails (tail_family.sql, tail_allocation.sql) among them; nothing else. */
 #define LOOKUP_IN " IN (SELECT "
 #define LOOKUP_ANY " = ANY (ARRAY(SELECT "
+/* rel is one of EVAL_LOOKUP_RELATIONS ("{a,b,c}"). */
+static int lookup_relation(const char *rel)
+{
+	char list[] = EVAL_LOOKUP_RELATIONS, want[40];
+
+	list[0] = ',';
+	list[sizeof(list) - 2] = ',';
+	snprintf(want, sizeof(want), ",%s,", rel);
+	return rel[0] && strstr(list, want) != NULL;
+}
+
 static void test_lookup(const struct rule_def *def, const char *full)
 {
 	char *look = eval_rule_sql("\"cw\"", def, EVAL_FORM_LOOKUP);
@@ -136,6 +147,13 @@ static void test_lookup(const struct rule_def *def, const char *full)
 		goto out;
 	tap_ok(marks >= 1, "%s: %zu semi-joins marked -- @lookup (a tail at least)", def->name,
 	       marks);
+	for (const char *m = strstr(full, "-- @lookup "); m; m = strstr(m + 1, "-- @lookup ")) {
+		char rel[32] = "";
+
+		sscanf(m + 11, "%31[a-z_]", rel);
+		tap_ok(lookup_relation(rel), "%s: -- @lookup %s names a relation whose index eval.c "
+		       "checks (%s)", def->name, rel, EVAL_LOOKUP_RELATIONS);
+	}
 	tap_int(count(look, "-- @lookup "), marks, "%s: the lookup form keeps the marks",
 		def->name);
 	tap_int(count(full, LOOKUP_ANY), 0, "%s: the full form looks nothing up by array",
