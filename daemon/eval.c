@@ -556,14 +556,20 @@ static void eval_on_rule_closed(struct db_conn *conn, PGresult *pg, void *arg)
 	eval_rule_over(run);
 }
 
-/* Every row was taken: close the cursor (a full evaluation) and keep the rule's work. */
+/* Every row was taken: close the cursor (a full evaluation) and keep the rule's work. A few
+ * children's rule keeps its savepoint instead of releasing it: the next rule's SAVEPOINT of the
+ * same name hides it, a failed rule rolls back to its own, and COMMIT ends them all. An
+ * incremental evaluation is mostly round trips to the server, and this is one a rule. */
 static void eval_rule_done(struct eval_run *run)
 {
 	static const char full[] = "CLOSE " EVAL_CURSOR "; RELEASE SAVEPOINT " EVAL_SAVEPOINT;
-	static const char inc[] = "RELEASE SAVEPOINT " EVAL_SAVEPOINT;
 
 	run->step = EVAL_RULE_END;
-	if (db_script(run->conn, run->kids ? inc : full, eval_on_rule_closed, run) < 0)
+	if (run->kids) {
+		eval_rule_over(run);
+		return;
+	}
+	if (db_script(run->conn, full, eval_on_rule_closed, run) < 0)
 		eval_fail(run, "could not end a rule: %s", db_error(run->conn));
 }
 

@@ -89,6 +89,8 @@ struct evald {
 	struct ev_alert *alerts;
 	size_t n_alerts;
 	char *error;
+	size_t n_rules_failed;
+	char rule_errors[2048];    /* "rule: why" of each failed rule, "; "-separated */
 };
 
 static void evald_free(struct evald *e)
@@ -194,6 +196,16 @@ static void on_eval(struct eval_result *res, void *arg)
 	w->done = 1;
 	if (res->error)
 		w->res->error = strdup(res->error);
+	w->res->n_rules_failed = res->n_rules_failed;
+	for (size_t i = 0; i < rule_registry_count(); i++) {
+		const struct eval_rule_result *rr = &res->rules[i];
+		size_t len = strlen(w->res->rule_errors);
+
+		if (rr->status == EVAL_RULE_FAILED)
+			snprintf(w->res->rule_errors + len, sizeof(w->res->rule_errors) - len,
+				 "%s%s: %s", len ? "; " : "", rule_registry_get(i)->name,
+				 rr->error ? rr->error : "?");
+	}
 	eval_result_free(res);
 }
 
@@ -525,6 +537,83 @@ static void test_schema_change(struct fixture *f, const struct evald *full_a)
 	evald_free(res);
 }
 
+/* One rule fails while a few children are evaluated: the rules before and after it keep their
+ * alerts. An incremental evaluation keeps each rule's savepoint until COMMIT (eval.c,
+ * eval_rule_done), so the failed one must roll back to its own and no further. strategies is
+ * read by cp_neglect_duration alone; here it is a view whose rows raise an error when read. */
+/* The alerts of res for child, of every rule but skip, as lines, sorted. */
+static struct strv lines_but(const struct evald *res, const char *child, const char *skip)
+{
+	struct strv out = { 0 };
+
+	for (size_t i = 0; res && i < res->n_alerts; i++)
+		if (strcmp(res->alerts[i].child_id, child) == 0 &&
+		    strcmp(res->alerts[i].rule_name, skip) != 0 && res->alerts[i].line)
+			strv_push(&out, res->alerts[i].line);
+	if (out.n)
+		qsort(out.v, out.n, sizeof(*out.v), str_cmp);
+	return out;
+}
+
+/* One rule fails while a few children are evaluated: the rules before and after it keep their
+ * alerts. An incremental evaluation keeps each rule's savepoint until COMMIT (eval.c,
+ * eval_rule_done), so the failed one must roll back to its own and no further. strategies is
+ * read by cp_neglect_duration alone; here it is a view whose rows raise an error when read, and
+ * the child (who has a was_not_brought alert) is given a CP plan and a strategy so that the
+ * rule reads them. The same schema's full evaluation, where the rule fails too, is the
+ * reference. */
+static void test_rule_fails(struct fixture *f, const struct evald *full_a)
+{
+	const char *kid = first_child_with(full_a, "was_not_brought");
+	struct evald *res, *full;
+	struct strv inc_lines, full_lines;
+	int same;
+
+	if (!tap_ok(kid != NULL, "the fixture has a was_not_brought alert on " T))
+		return;
+	tap_int(load_fixture(f->top, "inc_c") ||
+		sh(PSQL " -c \"CREATE FUNCTION inc_c.boom() RETURNS boolean LANGUAGE plpgsql "
+		   "VOLATILE AS \\$\\$ BEGIN RAISE EXCEPTION 'strategies cannot be read'; END "
+		   "\\$\\$\" -c 'ALTER TABLE inc_c.strategies RENAME TO strategies_t' -c "
+		   "'CREATE VIEW inc_c.strategies AS SELECT * FROM inc_c.strategies_t WHERE "
+		   "inc_c.boom()' -c \"INSERT INTO inc_c.strategies_t VALUES ('S-BOOM', '%s', "
+		   "'plo', '2026-01-05', NULL)\" -c \"INSERT INTO inc_c.cp_plans VALUES "
+		   "('CP-BOOM', '%s', '2025-01-06', NULL, 'NEG', 'NEG', NULL)\" >/dev/null", kid, kid),
+		0, "inc_c: the fixture with strategies a view that fails when read, and %s on a CP "
+		"plan with a strategy", kid);
+	set_schema(f, "inc_c");
+	full = evaluate(f, T, NULL, 0);
+	res = evaluate(f, T, &kid, 1);
+	set_schema(f, "inc_a");
+	if (!tap_ok(full && !full->error && res && !res->error,
+		    "inc_c: the full evaluation and %s's alone go on", kid)) {
+		if (full && full->error)
+			tap_diag("  full: %s", full->error);
+		if (res && res->error)
+			tap_diag("  %s alone: %s", kid, res->error);
+		goto out;
+	}
+	tap_ok(full->n_rules_failed == 1 && res->n_rules_failed == 1 &&
+	       strstr(res->rule_errors, "cp_neglect_duration: ") == res->rule_errors &&
+	       strstr(res->rule_errors, "strategies cannot be read"),
+	       "in both, cp_neglect_duration alone fails, with the server's reason: %s",
+	       res->rule_errors[0] ? res->rule_errors : "(none)");
+	inc_lines = lines_but(res, kid, "cp_neglect_duration");
+	full_lines = lines_but(full, kid, "cp_neglect_duration");
+	same = inc_lines.n == full_lines.n;
+	for (size_t i = 0; same && i < inc_lines.n; i++)
+		same = strcmp(inc_lines.v[i], full_lines.v[i]) == 0;
+	tap_ok(inc_lines.n > 0 && has_alert(res, "was_not_brought", kid) && same,
+	       "%s alone has the full evaluation's alerts of the other rules, was_not_brought "
+	       "(after cp_neglect_duration) among them (%zu and %zu)", kid, inc_lines.n,
+	       full_lines.n);
+	strv_free(&inc_lines);
+	strv_free(&full_lines);
+out:
+	evald_free(full);
+	evald_free(res);
+}
+
 static int fixture_open(struct fixture *f)
 {
 	struct errlist errs = { 0 };
@@ -597,6 +686,7 @@ int main(void)
 		   "alert"))
 		test_reconnect(&f, full, kid);
 	test_schema_change(&f, full);
+	test_rule_fails(&f, full);
 	evald_free(full);
 	snprintf(path, sizeof(path), "%s/build/dwgen", f.top);
 	test_generated(&f, dwgen ? dwgen : path);
