@@ -61,6 +61,7 @@ struct eval_run {
 	int skip_rules;
 	int count_bad_rows;      /* a full evaluation not told to skip them */
 	int export_snapshot;
+	int lookup;              /* the rules run their lookup form (eval_take_lookup) */
 	char *snapshot;          /* exported (or imported) snapshot name, or NULL */
 	/* The rows of the rule in flight turned into alerts, fed to the sink EVAL_BATCH at a time. */
 	struct alert *batch;
@@ -251,10 +252,9 @@ static char *eval_options_json(const struct config_rule *rc)
 	return text;
 }
 
-/* The rule's statement (rules/NAME.sql, whole), in its incremental form for a few given
- * children (embed_sql.sh: every ":child_ids IS NULL" is false there, so that one generic plan
- * reads only those children through the (child_id, ...) indexes), with @case@ replaced by the
- * escaped schema identifier: the only text substituted. */
+/* The rule's statement (rules/NAME.sql, whole) in the form asked (eval.h, enum eval_form; a
+ * rule without a lookup form runs its full one), with @case@ replaced by the escaped schema
+ * identifier: the only text substituted. */
 char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eval_form form)
 {
 	const char *sql = form == EVAL_FORM_INCREMENTAL ? def->sql_incremental :
@@ -762,7 +762,7 @@ static void eval_run_rule(struct eval_run *run)
 	run->opts = eval_options_json(rc);
 	body = eval_rule_sql(run->case_ident, rc->def,
 			     run->kids ? EVAL_FORM_INCREMENTAL :
-			     run->res->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL);
+			     run->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL);
 	run->sql = body && !run->kids ? eval_cursor_sql(body) : body;
 	if (run->sql != body)
 		free(body);
@@ -1122,9 +1122,9 @@ static void eval_take_lookup(struct eval_run *run, PGresult *pg)
 
 	if (col < 0 || run->skip_rules)
 		return;
-	run->res->lookup = !PQgetisnull(pg, 0, col) && PQgetvalue(pg, 0, col)[0] == 't';
+	run->lookup = !PQgetisnull(pg, 0, col) && PQgetvalue(pg, 0, col)[0] == 't';
 	log_debug(run->ctx, "eval: the hits' children and allocations are %s",
-		  run->res->lookup ? "looked up through their child_id indexes" :
+		  run->lookup ? "looked up through their child_id indexes" :
 		  "read whole (hash joins): one of " EVAL_LOOKUP_RELATIONS " is not a table with "
 		  "a plain btree index on child_id");
 }

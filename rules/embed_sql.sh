@@ -28,9 +28,8 @@
 #
 # The lookup form. A line whose code ends in one `IN (SELECT ...)` and which ends with the comment
 # `-- @lookup REL` (children, allocations, appointments or referrals) keeps that semi-join in
-# the two forms above;
-# a statement with `-- @incremental` is also embedded as `sql_FILE_lookup`, the full form with
-# each such `IN (SELECT ...)` written `= ANY (ARRAY(SELECT ...))`. A hash semi-join reads the
+# the two forms above. A statement with `-- @incremental` is also embedded as `sql_FILE_lookup`:
+# the full form with each such `IN (SELECT ...)` written `= ANY (ARRAY(SELECT ...))`. A hash semi-join reads the
 # whole relation for a few thousand hits; the array is looked up in an index, one descent per
 # hit, but without an index it is compared with every row, element by element. So eval.c runs
 # the lookup form only while those four relations have an index that serves (EVAL_LOOKUP_SQL,

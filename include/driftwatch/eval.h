@@ -46,7 +46,6 @@ struct eval_result {
 	double seconds;                 /* BEGIN to COMMIT */
 	double rules_seconds;           /* the rule statements alone */
 	double bad_rows_seconds;        /* quality.sql alone (0 when not counted) */
-	int lookup;                     /* the rules ran their lookup form (eval_rule_sql) */
 	char *error;                    /* NULL unless the evaluation as a whole failed */
 };
 
