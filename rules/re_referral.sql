@@ -29,64 +29,69 @@ rr_refs AS (
           ORDER BY child_id COLLATE "C", referral_id COLLATE "C", referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
     WHERE sound AND referral_date <= :as_of
 ),
-rr_current AS (
-    -- The current referral, while it is open on T.
-    SELECT *
-    FROM (SELECT DISTINCT ON (child_id COLLATE "C") *
-          FROM rr_refs
-          ORDER BY child_id COLLATE "C", referral_date DESC, referral_id DESC) latest
-    WHERE closure_date IS NULL OR closure_date > :as_of
-),
-rr_earlier AS (
-    -- Each current referral's child with every earlier referral of that child, joined on
-    -- child_id (a child's few referrals meet only each other), and where it falls: on or after
-    -- the current date - window_months (12m), after the current date - cycle_months (cycle).
-    SELECT e.*, c.for_neglect AS c_neglect,
-           e.referral_date >= (c.referral_date
-                               - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date
-               AS in_window,
-           e.referral_date > (c.referral_date
-                              - make_interval(months => coalesce((:options ->> 'cycle_months')::int, 24)))::date
-               AS in_cycle
-    FROM rr_current c
-    JOIN rr_refs e ON e.child_id = c.child_id
-    WHERE e.referral_date < c.referral_date
-),
-rr_counts AS (
-    SELECT child_id,
-           bool_or(in_window AND (c_neglect OR for_neglect)) AS reached_12m,
-           count(*) FILTER (WHERE in_cycle) AS earlier_in_cycle,
-           bool_or(in_cycle AND for_neglect) AS neglect_in_cycle
-    FROM rr_earlier
-    GROUP BY child_id
-),
-rr_previous AS (
-    -- The previous referral: the latest earlier one (ties: the greatest referral_id).
-    SELECT DISTINCT ON (child_id COLLATE "C") *
-    FROM rr_earlier
-    ORDER BY child_id COLLATE "C", referral_date DESC, referral_id DESC
-),
 rr_staged AS (
-    SELECT c.child_id, c.referral_id, c.referral_date, c.primary_need, c.for_neglect,
-           c.closure_date, c.closure_reason, n.earlier_in_cycle,
-           p.referral_id AS prev_id, p.referral_date AS prev_date, p.primary_need AS prev_need,
-           p.for_neglect AS prev_neglect, p.closure_date AS prev_closure,
-           p.closure_reason AS prev_reason,
-           CASE WHEN n.earlier_in_cycle + 1 >= coalesce((:options ->> 'cycle_count')::int, 3)
-                     AND (c.for_neglect OR n.neglect_in_cycle) THEN 'cycle'
-                WHEN n.reached_12m THEN '12m' END AS stage,
+    -- One sort of the candidates' referrals by child, newest first (ties: the greatest
+    -- referral_id): the first row is the current referral. Once the rows of its day that come
+    -- after it are dropped, the rest are the earlier referrals, received strictly before it,
+    -- and the second row is the previous referral. Two passes over that one order (the
+    -- second's frame is the child's whole list) take the place of a sort per set and of
+    -- joining each child's list to itself.
+    SELECT child_id, referral_id, referral_date, primary_need, for_neglect, closure_date,
+           closure_reason, earlier_in_cycle, prev_id, prev_date, prev_need, prev_neglect,
+           prev_closure, prev_reason,
+           CASE WHEN earlier_in_cycle + 1 >= coalesce((:options ->> 'cycle_count')::int, 3)
+                     AND (for_neglect OR neglect_in_cycle) THEN 'cycle'
+                WHEN (for_neglect AND earlier_in_window) OR earlier_in_window_neglect THEN '12m'
+           END AS stage,
            -- whole calendar months from the previous referral's closure to this referral,
            -- clamped as episodes.sql counts them; NULL when it had not closed by then
-           CASE WHEN p.closure_date <= c.referral_date
-                THEN m.n - ((p.closure_date + make_interval(months => m.n))::date > c.referral_date)::int
+           CASE WHEN prev_closure <= referral_date
+                THEN m.n - ((prev_closure + make_interval(months => m.n))::date > referral_date)::int
            END AS months_after_closure
-    FROM rr_current c
-    JOIN rr_counts n ON n.child_id = c.child_id
-    JOIN rr_previous p ON p.child_id = c.child_id
+    FROM (
+        -- An earlier referral on or after the current date - window_months counts for 12m,
+        -- one after the current date - cycle_months for the cycle.
+        SELECT r1.*,
+               bool_or(pos > 1 AND referral_date >= win_from) OVER whole AS earlier_in_window,
+               bool_or(pos > 1 AND referral_date >= win_from AND for_neglect) OVER whole
+                   AS earlier_in_window_neglect,
+               count(*) FILTER (WHERE pos > 1 AND referral_date > cycle_after) OVER whole
+                   AS earlier_in_cycle,
+               bool_or(pos > 1 AND referral_date > cycle_after AND for_neglect) OVER whole
+                   AS neglect_in_cycle,
+               lead(referral_id) OVER whole AS prev_id,
+               lead(referral_date) OVER whole AS prev_date,
+               lead(primary_need) OVER whole AS prev_need,
+               lead(for_neglect) OVER whole AS prev_neglect,
+               lead(closure_date) OVER whole AS prev_closure,
+               lead(closure_reason) OVER whole AS prev_reason
+        FROM (
+            SELECT r0.*,
+                   (cur_date - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date
+                       AS win_from,
+                   (cur_date - make_interval(months => coalesce((:options ->> 'cycle_months')::int, 24)))::date
+                       AS cycle_after
+            FROM (
+                SELECT r.*, r.child_id COLLATE "C" AS child_key,
+                       row_number() OVER newest AS pos,
+                       first_value(referral_date) OVER newest AS cur_date,
+                       first_value(closure_date) OVER newest AS cur_closure
+                FROM rr_refs r
+                WINDOW newest AS (PARTITION BY r.child_id COLLATE "C"
+                                  ORDER BY r.referral_date DESC, r.referral_id DESC)
+            ) r0
+            -- only while the current referral is open on T
+            WHERE (cur_closure IS NULL OR cur_closure > :as_of)
+              AND (pos = 1 OR referral_date < cur_date)
+        ) r1
+        WINDOW whole AS (PARTITION BY child_key ORDER BY referral_date DESC, referral_id DESC
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ) r2
     CROSS JOIN LATERAL (
-        SELECT ((extract(year FROM c.referral_date) - extract(year FROM p.closure_date)) * 12
-                + extract(month FROM c.referral_date) - extract(month FROM p.closure_date))::int AS n
+        SELECT ((extract(year FROM referral_date) - extract(year FROM prev_closure)) * 12
+                + extract(month FROM referral_date) - extract(month FROM prev_closure))::int AS n
     ) m
+    WHERE pos = 1 AND prev_date IS NOT NULL
 ),
 rr_lists AS (
     -- The referrals of the cycle window, built only for the children who have a stage: most
@@ -99,9 +104,11 @@ rr_lists AS (
                                         'closure_reason', e.closure_reason,
                                         'counts_for_neglect', e.for_neglect)
                      ORDER BY e.referral_date, e.referral_id) AS in_cycle_list
-    FROM rr_earlier e
+    FROM rr_refs e
     JOIN rr_staged s ON s.child_id = e.child_id AND s.stage IS NOT NULL
-    WHERE e.in_cycle
+    WHERE e.referral_date < s.referral_date
+      AND e.referral_date > (s.referral_date
+                             - make_interval(months => coalesce((:options ->> 'cycle_months')::int, 24)))::date
     GROUP BY e.child_id
 ),
 hits AS (
