@@ -1,11 +1,10 @@
 -- quality_cp_plans: the bad rows of cp_plans by kind (docs/internals.md, "Bad rows").
 -- One statement of the bad-row count. Only cp_plans is read (and workers, for dangling_chair),
 -- so a relation that cannot be read stops its own count and no other.
--- Most keys are unique: one pass counts every kind a row has on its own, one sort of the keys'
--- bare 64-bit hashes finds those that repeat (counting distinct hashes first to skip that sort
--- when none repeats cost the same sort again), and only a repeated hash's rows are ranked by
--- content as the rules settle them (duplicate_key, identical copies counted once), and rows with
--- no key likewise. Rows are (kind, n) as eval.c reads them, kind being "cp_plans.<kind>".
+-- Most keys are unique: one sort of the keys' bare 64-bit hashes finds those that repeat, and
+-- one more pass keeps only the rows the count needs (a repeated hash, no key, a fault of the
+-- row's own); a repeated hash's rows are ranked by content as the rules settle them
+-- (duplicate_key, identical copies counted once), and rows with no key likewise. Rows are (kind, n) as eval.c reads them, kind being "cp_plans.<kind>".
 -- @include head.sql
 ,
 -- @include rows_cp_plans.sql
@@ -21,16 +20,6 @@ q_kind AS NOT MATERIALIZED (
     -- The kind a keyed row has on its own: its fault, else what is only suspicious.
     SELECT q.*, coalesce(row_fault, warn) AS alone FROM q_rows q
 ),
-q_sums AS MATERIALIZED (
-    SELECT count(*) FILTER (WHERE keyed) AS keyed,
-           count(*) FILTER (WHERE NOT keyed) AS unkeyed,
-           count(*) FILTER (WHERE keyed AND alone = 'null_start_date') AS null_start_date,
-           count(*) FILTER (WHERE keyed AND alone = 'end_before_start') AS end_before_start,
-           count(*) FILTER (WHERE keyed AND alone = 'null_category') AS null_category,
-           count(*) FILTER (WHERE keyed AND alone = 'unknown_category') AS unknown_category,
-           count(*) FILTER (WHERE keyed AND alone = 'dangling_chair') AS dangling_chair
-    FROM q_kind
-),
 q_repeated AS MATERIALIZED (
     -- Hashes that more than one keyed row has: a repeated key, or (rarely) two keys that
     -- collide. Gathered in one array, so that the planner sizes the hash table that finds
@@ -40,33 +29,29 @@ q_repeated AS MATERIALIZED (
           WHERE keyed
           GROUP BY h HAVING count(*) > 1) repeated
 ),
+q_flagged AS MATERIALIZED (
+    -- The few rows the count needs, in one pass: a hash that repeats, no key, or a fault of
+    -- the row's own. (Counting every row's kinds in a pass of its own cost as much again.)
+    SELECT q.*, r.h IS NOT NULL AS repeated
+    FROM q_kind q
+    LEFT JOIN (SELECT unnest(hs) AS h FROM q_repeated) r ON r.h = q.h
+    WHERE r.h IS NOT NULL OR NOT q.keyed OR q.alone IS NOT NULL
+),
 q_ranked AS MATERIALIZED (
     -- Ranked within the exact key, as before: the first by content order is the key's row, an
     -- identical one is a copy, any other is a duplicate_key; a row with no key is never one.
-    SELECT keyed, alone,
-           coalesce(key_fault, CASE WHEN rank() OVER w > 1 THEN 'duplicate_key' END, alone) AS kind,
+    SELECT coalesce(key_fault, CASE WHEN rank() OVER w > 1 THEN 'duplicate_key' END, alone) AS kind,
            row_number() OVER w > rank() OVER w AS copy
-    FROM (SELECT * FROM q_kind
-          WHERE keyed AND (SELECT hs IS NOT NULL FROM q_repeated)
-            AND h IN (SELECT unnest(hs) FROM q_repeated)
-          UNION ALL
-          SELECT * FROM q_kind WHERE NOT keyed AND (SELECT unkeyed > 0 FROM q_sums)) x
+    FROM q_flagged
+    WHERE repeated OR NOT keyed
     WINDOW w AS (PARTITION BY child_id COLLATE "C", plan_id COLLATE "C"
                  ORDER BY start_date, end_date, initial_category, latest_category, chair_id)
 ),
 q_kinds (kind, n) AS (
-    -- The ranked rows replace what the single pass counted for them.
     SELECT kind, count(*) FROM q_ranked WHERE NOT copy AND kind IS NOT NULL GROUP BY kind
     UNION ALL
-    SELECT alone, -count(*) FROM q_ranked WHERE keyed AND alone IS NOT NULL GROUP BY alone
-    UNION ALL
-    SELECT k.kind, k.n
-    FROM q_sums s
-    CROSS JOIN LATERAL (VALUES ('null_start_date', s.null_start_date),
-                               ('end_before_start', s.end_before_start),
-                               ('null_category', s.null_category),
-                               ('unknown_category', s.unknown_category),
-                               ('dangling_chair', s.dangling_chair)) k (kind, n)
+    -- a keyed row whose hash is its own has the kind it has alone
+    SELECT alone, count(*) FROM q_flagged WHERE keyed AND NOT repeated GROUP BY alone
 )
 SELECT 'cp_plans.' || kind AS kind, sum(n)::bigint AS n
 FROM q_kinds
