@@ -38,7 +38,7 @@ rr_staged AS (
     -- joining each child's list to itself.
     SELECT child_id, referral_id, referral_date, primary_need, for_neglect, closure_date,
            closure_reason, earlier_in_cycle, prev_id, prev_date, prev_need, prev_neglect,
-           prev_closure, prev_reason,
+           prev_closure, prev_reason, cycle_after,
            CASE WHEN earlier_in_cycle + 1 >= coalesce((:options ->> 'cycle_count')::int, 3)
                      AND (for_neglect OR neglect_in_cycle) THEN 'cycle'
                 WHEN (for_neglect AND earlier_in_window) OR earlier_in_window_neglect THEN '12m'
@@ -106,9 +106,7 @@ rr_lists AS (
                      ORDER BY e.referral_date, e.referral_id) AS in_cycle_list
     FROM rr_refs e
     JOIN rr_staged s ON s.child_id = e.child_id AND s.stage IS NOT NULL
-    WHERE e.referral_date < s.referral_date
-      AND e.referral_date > (s.referral_date
-                             - make_interval(months => coalesce((:options ->> 'cycle_months')::int, 24)))::date
+    WHERE e.referral_date < s.referral_date AND e.referral_date > s.cycle_after
     GROUP BY e.child_id
 ),
 hits AS (
