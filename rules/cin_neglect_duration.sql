@@ -32,11 +32,12 @@ hits AS (
            c.episode_plan_id AS subject_id,
            '6m'::text AS stage,
            c.episode_start AS since,
-           jsonb_build_object('current_plan_id', c.plan_id,
-                              'plan_start', c.start_date,
-                              'episode_start', c.episode_start,
-                              'months', c.months,
-                              'plans_in_episode', c.plans_in_episode) AS facts,
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_build_object('months', c.months,
+                             'plan_start', c.start_date,
+                             'episode_start', c.episode_start,
+                             'current_plan_id', c.plan_id,
+                             'plans_in_episode', c.plans_in_episode) AS facts,
            NULL::text AS chair_id
     FROM episode_current c
     WHERE :as_of >= (c.episode_start

@@ -80,23 +80,24 @@ hits AS (
            c.episode_plan_id AS subject_id,
            c.stage,
            c.episode_start AS since,
-           jsonb_build_object(
-               'current_plan_id', c.plan_id,
-               'plan_start', c.start_date,
-               'episode_start', c.episode_start,
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_build_object(
                'months', c.months,
                'category', c.category,
-               'plans_in_episode', c.plans_in_episode,
-               'strategy', CASE WHEN c.held THEN jsonb_build_object(
-                               'strategy_id', c.strategy_id, 'kind', c.kind,
-                               'decided_on', c.decided_on, 'review_by', c.review_by,
-                               'runs_until', c.runs_until) END,
+               'strategy', CASE WHEN c.held THEN json_build_object(
+                               'kind', c.kind, 'review_by', c.review_by,
+                               'decided_on', c.decided_on, 'runs_until', c.runs_until,
+                               'strategy_id', c.strategy_id) END,
+               'plan_start', c.start_date,
+               'episode_start', c.episode_start,
+               'current_plan_id', c.plan_id,
+               'escalation_held', c.held AND (c.r15 OR c.r18),
                'lapsed_strategy', CASE WHEN NOT c.held AND c.strategy_id IS NOT NULL
-                                       THEN jsonb_build_object(
-                               'strategy_id', c.strategy_id, 'kind', c.kind,
-                               'decided_on', c.decided_on, 'review_by', c.review_by,
-                               'runs_until', c.runs_until) END,
-               'escalation_held', c.held AND (c.r15 OR c.r18)) AS facts,
+                                       THEN json_build_object(
+                               'kind', c.kind, 'review_by', c.review_by,
+                               'decided_on', c.decided_on, 'runs_until', c.runs_until,
+                               'strategy_id', c.strategy_id) END,
+               'plans_in_episode', c.plans_in_episode) AS facts,
            c.chair_id
     FROM cp_staged c
     WHERE c.stage IS NOT NULL

@@ -58,15 +58,16 @@ hits AS (
                     THEN '24m'
                 ELSE 'any' END AS stage,
            p.episode_start AS since,
-           jsonb_build_object('current_plan_id', p.current_plan_id,
-                              'plan_start', p.plan_start,
-                              'episode_start', p.episode_start,
-                              'plans_in_episode', p.plans_in_episode,
-                              'previous_plan_id', p.plan_id,
-                              'previous_plan_start', p.start_date,
-                              'previous_plan_end', p.end_date,
-                              'gap_days', p.episode_start - p.end_date,
-                              'plan_number', p.plan_number) AS facts,
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_build_object('gap_days', p.episode_start - p.end_date,
+                             'plan_start', p.plan_start,
+                             'plan_number', p.plan_number,
+                             'episode_start', p.episode_start,
+                             'current_plan_id', p.current_plan_id,
+                             'plans_in_episode', p.plans_in_episode,
+                             'previous_plan_id', p.plan_id,
+                             'previous_plan_end', p.end_date,
+                             'previous_plan_start', p.start_date) AS facts,
            p.chair_id
     FROM rp_previous p
 )

@@ -91,10 +91,11 @@ wnb_missed AS (
            count(*) AS n,
            min(local_day) AS first_missed,
            max(local_day) AS latest,
-           jsonb_agg(jsonb_build_object('appointment_id', appointment_id,
-                                        'service', service,
-                                        'date', local_day)
-                     ORDER BY scheduled_for, appointment_id) AS appointments
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_agg(json_build_object('date', local_day,
+                                      'service', service,
+                                      'appointment_id', appointment_id)
+                    ORDER BY scheduled_for, appointment_id) AS appointments
     FROM wnb_appointments
     WHERE local_day > (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6)))::date
       AND local_day <= :as_of
@@ -117,13 +118,13 @@ hits AS (
            CASE WHEN s.n >= coalesce((:options ->> 'repeated')::int, 2) THEN 'repeated'
                 ELSE 'vulnerable' END AS stage,
            s.first_missed AS since,
-           jsonb_build_object('count', s.n,
-                              'window_start', (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6)))::date + 1,
-                              'latest', s.latest,
-                              'appointments', s.appointments,
-                              'under_one', s.under_one,
-                              'on_cp_plan', s.on_cp_plan,
-                              'disability', s.disability) AS facts,
+           json_build_object('count', s.n,
+                             'latest', s.latest,
+                             'under_one', s.under_one,
+                             'disability', s.disability,
+                             'on_cp_plan', s.on_cp_plan,
+                             'appointments', s.appointments,
+                             'window_start', (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 6)))::date + 1) AS facts,
            s.chair_id
     FROM wnb_counted s
     WHERE s.n > 0

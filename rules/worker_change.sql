@@ -64,9 +64,10 @@ wc_cin AS (
     SELECT child_id,
            bool_or(end_date IS NULL OR end_date > :as_of) AS open_now,
            min(start_date) AS first_start,
-           jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
-                                        'end_date', end_date)
-                     ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_agg(json_build_object('plan_id', plan_id, 'end_date', end_date,
+                                      'start_date', start_date)
+                    ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", plan_id COLLATE "C") * FROM cin_plans_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM wc_changed)
           ORDER BY child_id COLLATE "C", plan_id COLLATE "C", start_date, end_date, neglect) first_by_content
@@ -77,9 +78,10 @@ wc_cp AS (
     SELECT child_id,
            bool_or(end_date IS NULL OR end_date > :as_of) AS open_now,
            min(start_date) AS first_start,
-           jsonb_agg(jsonb_build_object('plan_id', plan_id, 'start_date', start_date,
-                                        'end_date', end_date)
-                     ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans,
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_agg(json_build_object('plan_id', plan_id, 'end_date', end_date,
+                                      'start_date', start_date)
+                    ORDER BY start_date, plan_id) FILTER (WHERE end_date <= :as_of) AS plans,
            -- The chair of the open plan that started last, for a configuration that tells chairs.
            (array_agg(chair_id ORDER BY start_date DESC, plan_id DESC)
                 FILTER (WHERE end_date IS NULL OR end_date > :as_of))[1] AS chair_id
@@ -146,19 +148,20 @@ hits AS (
            c.allocation_id AS subject_id,
            'handover'::text AS stage,
            c.start_date AS since,
-           jsonb_build_object(
-               'allocation_start', c.start_date,
-               'previous_worker_id', c.previous_worker_id,
-               'previous_worker_name', nullif(btrim(pn.display_name), ''),
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_build_object(
                'new_worker_id', c.worker_id,
-               'new_worker_name', nullif(btrim(nn.display_name), ''),
-               'distinct_workers_12m', coalesce(w.n, 0),
-               'earlier_neglect_cin_plans', coalesce(c.cin_plans, '[]'::jsonb),
-               'earlier_neglect_cp_plans', coalesce(c.cp_plans, '[]'::jsonb),
                'referrals_24m', coalesce(r.n, 0),
-               'missed_appointments_12m', coalesce(m.n, 0),
+               'new_worker_name', nullif(btrim(nn.display_name), ''),
+               'allocation_start', c.start_date,
                -- least() skips NULLs: either kind of plan alone gives the date.
-               'first_neglect_plan', least(c.cin_first, c.cp_first)) AS facts,
+               'first_neglect_plan', least(c.cin_first, c.cp_first),
+               'previous_worker_id', c.previous_worker_id,
+               'distinct_workers_12m', coalesce(w.n, 0),
+               'previous_worker_name', nullif(btrim(pn.display_name), ''),
+               'missed_appointments_12m', coalesce(m.n, 0),
+               'earlier_neglect_cp_plans', coalesce(c.cp_plans, '[]'::json),
+               'earlier_neglect_cin_plans', coalesce(c.cin_plans, '[]'::json)) AS facts,
            c.chair_id
     FROM wc_planned c
     -- Each fact is one set for all these children, hash-joined here: a child with no rows has

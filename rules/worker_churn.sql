@@ -85,10 +85,11 @@ hits AS (
            NULL::text AS subject_id,
            'churn'::text AS stage,
            w.latest_start AS since,
-           jsonb_build_object('distinct_workers', w.n,
-                              'workers', to_jsonb(w.workers),
-                              'worker_names', to_jsonb(w.names),
-                              'window_start', (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date + 1)
+           -- json in jsonb's key order (length, then bytes): rules/re_referral.sql says why
+           json_build_object('workers', to_json(w.workers),
+                             'window_start', (:as_of - make_interval(months => coalesce((:options ->> 'window_months')::int, 12)))::date + 1,
+                             'worker_names', to_json(w.names),
+                             'distinct_workers', w.n)
                AS facts,
            w.chair_id
     FROM ch_workers w
