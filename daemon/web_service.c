@@ -884,4 +884,5 @@ void web_service_page(struct web_server *srv, struct evhttp_request *req, const 
 	}
 	job->then = svc_query;
 	job->person = who;
+	job->page = 1;         /* its refusals and failures are pages for people, not links' */
 }

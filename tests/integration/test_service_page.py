@@ -275,6 +275,8 @@ SELECT alert_id, timestamptz '2026-11-25 12:00', 'snoozed', stage, 'sup1@la.exam
     t.check(st == 401, "the header from a peer that is not the sign-on proxy: 401", st)
     st, _, body = get(port, "/service", "stranger@la.example")
     t.check(st == 403, "someone driftwatch does not know: 403", st, body[:300])
+    t.check("Not yours to see" in body and "This link" not in body,
+            "the refusal is a page for people, not a link's refusal", body[:600])
 
     alerts = db.rows(STATE.format(s=S, today="DATE '%s'" % today))
     pages = {}
