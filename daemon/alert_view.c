@@ -128,13 +128,15 @@ static int by_answer_order(const void *pa, const void *pb)
 
 	if (oa != ob)
 		return ob - oa;
+	/* RESPONSES.md: "unanswered, oldest stage first": the stage waiting longest is the
+	 * nearest to its no-response escalation. Seriousness breaks a tie. */
+	c = strcmp(a->stage_since ? a->stage_since : "", b->stage_since ? b->stage_since : "");
+	if (c)
+		return c;
 	if (a->seriousness != b->seriousness)
 		return a->seriousness - b->seriousness;
 	if (a->stage_index != b->stage_index)
 		return b->stage_index - a->stage_index;
-	c = strcmp(a->stage_since ? a->stage_since : "", b->stage_since ? b->stage_since : "");
-	if (c)
-		return c;
 	c = strcmp(a->child_id, b->child_id);
 	return c ? c : strcmp(a->fingerprint, b->fingerprint);
 }

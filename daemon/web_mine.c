@@ -51,9 +51,9 @@ static void render(struct web_job *job, const struct alert_view *v)
 	strbuf_append(&p, "<p>The open alerts about the children you work with, supervise or "
 		      "chair, as of ");
 	html_day(&p, v->today, 1);
-	strbuf_append(&p, ". Those not answered come first, the most serious and the longest "
-		      "waiting at the top; brothers and sisters are shown together under their "
-		      "family.</p>\n");
+	strbuf_append(&p, ". Those not answered come first, the oldest stage at the top (the "
+		      "longest waiting, the nearest to being escalated); brothers and sisters are "
+		      "shown together under their family.</p>\n");
 	n = pick(v, 1, idx);
 	section(&p, v, idx, n, "first", "To answer first",
 		"Nothing is waiting for your answer.", &f, &serial);

@@ -72,8 +72,9 @@ def check_order(t, s):
     f = ps.Forms(body)
     t.check(f.h2[:2] == ["To answer first (4)", "Answered: acknowledged or snoozed (0)"] and
             f.children(1) == ps.FIRST_ORDER,
-            "/: not answered first, the 15-month escalation before drift, the older stage "
-            "first, then the family F-A together", f.h2, f.children(1))
+            "/: not answered first, the oldest stage first (CHILD_ODD's, 30 days), then, "
+            "stages of one day, the 15-month escalation before drift, then the family F-A "
+            "together", f.h2, f.children(1))
     t.check("Family F-A: 2 alerts" in body, "siblings C-A1 and C-A2 under their family's "
             "heading", body[:200])
     t.check("CP escalation at 15 months" in body and "CP plan at 9 months" in body and

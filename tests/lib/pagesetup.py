@@ -23,7 +23,7 @@ import dwtest as lib
 
 CHILD_ODD = "C-A4 <&>/\u00e9"
 TEAM_B = "T B/2"
-FIRST_ORDER = ["C-A3", CHILD_ODD, "C-A1", "C-A2"]  # supa@'s alerts in the answer order
+FIRST_ORDER = [CHILD_ODD, "C-A3", "C-A1", "C-A2"]  # supa@'s alerts in the answer order
 ALL = sorted(["C-A1", "C-A2", "C-A3", CHILD_ODD, "C-B1", "C-B2"])
 
 FIXTURE = """
