@@ -235,6 +235,11 @@ static void check_warnings(const struct dw_config *cfg, struct errlist *w)
 	if (!cfg->email.enabled)
 		errlist_add(w, "%s: email: warning: no email section, so nobody is emailed: alerts "
 			    "go to the configured webhooks only", cfg->path);
+	if (config_email_clear_remote(&cfg->email))
+		errlist_add(w, "%s: email.tls: warning: \"none\" to a host that is not a loopback "
+			    "address sends mail and the SMTP password in clear text across the network: "
+			    "\"none\" is only for a relay on the same host; use \"starttls\"",
+			    cfg->path);
 }
 
 /* What a secret file must hold beyond being a readable, non-empty file. */

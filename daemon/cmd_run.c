@@ -328,6 +328,10 @@ static int run_start(struct service *svc)
 	if (!ctx->cfg->email.enabled)
 		log_notice(ctx, "email is off (no \"email\" section): alerts go to the webhooks "
 			   "only");
+	if (config_email_clear_remote(&ctx->cfg->email))
+		log_warn(ctx, "email.tls is \"none\" to a host that is not a loopback address: mail "
+			 "and the SMTP password cross the network in clear text (\"none\" is only for "
+			 "a relay on the same host)");
 	sdnotify_ready(svc->sd);
 	return 0;
 }

@@ -1464,6 +1464,28 @@ static bool host_is_loopback(const char *host, size_t n)
 	return n >= 7 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n;
 }
 
+bool config_email_clear_remote(const struct config_email *e)
+{
+	const char *host, *end, *at, *close;
+	size_t n;
+
+	if (!e->enabled || e->tls != CONFIG_TLS_NONE || !e->smtp_url ||
+	    !has_scheme(e->smtp_url, "smtp://"))
+		return false;
+	host = e->smtp_url + strlen("smtp://");
+	end = host + strcspn(host, "/");
+	at = memchr(host, '@', (size_t)(end - host));
+	if (at)
+		host = at + 1;
+	if (host[0] == '[') {
+		close = memchr(host, ']', (size_t)(end - host));
+		n = close ? (size_t)(close - host) + 1 : (size_t)(end - host);
+	} else {
+		n = strcspn(host, ":/");
+	}
+	return !host_is_loopback(host, n);
+}
+
 /* A link carries a token that acts as the person it was sent to, so it must not cross a network
  * in clear text: https, or http only to this machine's loopback (a test or a demo), where
  * nothing is on the wire. No user name, query or fragment: "/r/TOKEN" is appended to it. */

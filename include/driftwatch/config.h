@@ -174,6 +174,12 @@ void config_free(struct dw_config *cfg);
  * asks again only because a test may build a config_email by hand. */
 bool config_email_tls_agrees(const struct config_email *e);
 
+/* "tls": "none" to a host that is not this machine's loopback: ALERTS.md allows none "only for a
+ * relay on the same host", since mail (children's identifiers) and the SMTP password would
+ * cross a network in clear text. Said as a warning by --check-config and at start, not refused:
+ * a relay on the same host may be reached by a name driftwatch cannot tell is local. */
+bool config_email_clear_remote(const struct config_email *e);
+
 /* The working-day calendar the configuration describes; it points into cfg. */
 struct calendar config_calendar(const struct dw_config *cfg);
 

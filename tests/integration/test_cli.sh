@@ -222,6 +222,18 @@ psql -X -q -d "$DB" -Atc "SELECT count(*) FROM pg_namespace WHERE nspname = 'dri
 [ "$(cat "$tmp/ns")" = 0 ]
 check_status "--dry-run does not create the state schema" $? "$(cat "$tmp/ns")"
 
+# "tls": "none" is for a relay on the same host (ALERTS.md): to another host, a warning
+cfg clear_remote "{\"database\": {\"conninfo\": \"$CONN\"}, \"email\": {\"smtp_url\": \"smtp://mail.la.example:25\", \"tls\": \"none\", \"from\": \"dw@la.example\"}}"
+run -c "$tmp/clear_remote.json" --check-config
+expect_rc "email.tls none to another host: --check-config exits 0" 0
+has "$err" "email.tls: warning" && has "$err" "clear text"
+check_status "email.tls none to another host: --check-config warns of clear text" $? "$(ctx)"
+cfg clear_local "{\"database\": {\"conninfo\": \"$CONN\"}, \"email\": {\"smtp_url\": \"smtp://127.0.0.1:2525\", \"tls\": \"none\", \"from\": \"dw@la.example\"}}"
+run -c "$tmp/clear_local.json" --check-config
+expect_rc "email.tls none to 127.0.0.1: --check-config exits 0" 0
+! has "$err" "email.tls: warning"
+check_status "email.tls none to a loopback relay: no warning" $? "$(ctx)"
+
 # --- --check-config against the database contract -------------------------------------------
 run -c "$tmp/good.json" --check-config
 expect_rc "--check-config, good schema with extra columns and relations: exits 0" 0
