@@ -208,8 +208,28 @@ static const char *unanswered_address(const struct unanswered_op *op, const char
 	return NULL;
 }
 
-static int unanswered_add_roles(const struct unanswered_op *op, json_t *roles, const char *key,
-				json_t *also, json_t *unresolved)
+static int unanswered_is_recipient_role(const char *role)
+{
+	return strcmp(role, "allocated_worker") == 0 || strcmp(role, "supervisor") == 0 ||
+	       strcmp(role, "cp_chair") == 0;
+}
+
+static int unanswered_has_role(json_t *have, const char *role)
+{
+	size_t k;
+	json_t *r;
+
+	json_array_foreach(have, k, r)
+		if (json_is_string(r) && strcmp(json_string_value(r), role) == 0)
+			return 1;
+	return 0;
+}
+
+/* have: the recipient roles among the alert's destinations. An escalation to one of them reaches
+ * it already (the notice goes to the alert's recipients); to one the alert has not (its rule
+ * notifies no cp_chair, say) it reaches nobody, and is said so rather than dropped. */
+static int unanswered_add_roles(const struct unanswered_op *op, json_t *roles, json_t *have,
+				const char *key, json_t *also, json_t *unresolved)
 {
 	size_t k;
 	json_t *r;
@@ -219,9 +239,15 @@ static int unanswered_add_roles(const struct unanswered_op *op, json_t *roles, c
 		char why[600];
 		const char *addr;
 
-		if (!role || strcmp(role, "allocated_worker") == 0 ||
-		    strcmp(role, "supervisor") == 0 || strcmp(role, "cp_chair") == 0)
+		if (!role || (unanswered_is_recipient_role(role) && unanswered_has_role(have, role)))
 			continue;
+		if (unanswered_is_recipient_role(role)) {
+			if (json_array_append_new(unresolved, json_pack(
+				    "{s:s, s:s}", "role", role, "why", "this alert's rule does not "
+				    "notify this role, so no address is known for it")) < 0)
+				return -1;
+			continue;
+		}
 		addr = unanswered_address(op, role, key, why, sizeof(why));
 		if (addr && !op->ctx->cfg->email.enabled) {
 			snprintf(why, sizeof(why), "no email section: nothing is mailed");
@@ -262,7 +288,7 @@ static json_t *unanswered_due_row(struct unanswered_op *op, const struct calenda
 	const char *rule = PQgetvalue(res, i, 1), *stage = PQgetvalue(res, i, 2);
 	struct escalation_due due;
 	int32_t since;
-	json_t *row, *roles;
+	json_t *row, *roles, *have;
 
 	*bad = 0;
 	/* column 4 (count_from), not 3 (stage_since): an alert already firing when state v4
@@ -272,13 +298,23 @@ static json_t *unanswered_due_row(struct unanswered_op *op, const struct calenda
 			   since, &due) != 1 || due.due_day > op->day)
 		return NULL;
 	roles = unanswered_roles(due.to);
-	row = roles ? json_pack("{s:I, s:s, s:s, s:i, s:o, s:o}", "alert_id",
-				(json_int_t)strtoll(PQgetvalue(res, i, 0), NULL, 10), "stage", stage,
-				"stage_since", PQgetvalue(res, i, 3), "working_days",
-				due.after_working_days, "_roles", roles, "child_id",
-				PQgetisnull(res, i, 5) ? json_null()
-						       : json_string(PQgetvalue(res, i, 5)))
-		    : NULL;
+	have = json_loads(PQgetvalue(res, i, 6), 0, NULL);
+	if (!json_is_array(have)) {
+		json_decref(have);
+		have = json_array();
+	}
+	row = roles && have ? json_pack("{s:I, s:s, s:s, s:i, s:o, s:o, s:o}", "alert_id",
+					(json_int_t)strtoll(PQgetvalue(res, i, 0), NULL, 10),
+					"stage", stage, "stage_since", PQgetvalue(res, i, 3),
+					"working_days", due.after_working_days, "_roles", roles,
+					"_have", have, "child_id",
+					PQgetisnull(res, i, 5) ? json_null()
+							       : json_string(PQgetvalue(res, i, 5)))
+			    : NULL;
+	if (!(roles && have)) {         /* json_pack took neither */
+		json_decref(roles);
+		json_decref(have);
+	}
 	*bad = row == NULL;
 	return row;
 }
@@ -336,14 +372,15 @@ static void unanswered_queue_rows(struct unanswered_op *op)
 		snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT,
 			 json_integer_value(json_object_get(row, "alert_id")));
 		if (!also || !unresolved ||
-		    unanswered_add_roles(op, json_object_get(row, "_roles"), key, also,
-					 unresolved) < 0) {
+		    unanswered_add_roles(op, json_object_get(row, "_roles"),
+					 json_object_get(row, "_have"), key, also, unresolved) < 0) {
 			json_decref(also);
 			json_decref(unresolved);
 			bad = 1;
 			break;
 		}
 		json_object_del(row, "_roles");
+		json_object_del(row, "_have");
 		json_object_del(row, "child_id");
 		bad = json_object_set_new(row, "also", also) < 0 ||
 		      json_object_set_new(row, "unresolved", unresolved) < 0;

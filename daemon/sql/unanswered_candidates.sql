@@ -4,10 +4,16 @@
 -- alert.unanswered for this stage since it was first recorded. unanswered.c works out in C which
 -- of them are due (escalation_due, counting from count_from: the stage's day, or for an alert
 -- that was already firing when state v4 arrived, the last evaluation before it) and queues
--- those with unanswered_queue.sql (child_id: for unanswered_service_manager.sql).
+-- those with unanswered_queue.sql (child_id: for unanswered_service_manager.sql; roles: the
+-- recipient roles among the alert's destinations, which an escalation to such a role reaches
+-- already).
 -- $1 date  T
 SELECT a.alert_id, a.rule, a.stage, a.stage_since,
-       greatest(a.stage_since, a.escalate_from) AS count_from, a.child_id
+       greatest(a.stage_since, a.escalate_from) AS count_from, a.child_id,
+       (SELECT coalesce(jsonb_agg(DISTINCT o.role), '[]'::jsonb)
+          FROM jsonb_to_recordset(CASE jsonb_typeof(a.destinations) WHEN 'array'
+                                       THEN a.destinations ELSE '[]'::jsonb END) AS o(role text)
+         WHERE o.role IS NOT NULL)::text AS roles
   FROM @state@.alerts a
  WHERE a.status = 'firing'
    AND a.stage_since < $1::date

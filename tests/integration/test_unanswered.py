@@ -237,6 +237,7 @@ def body(t, procs, tmp):
             "a response to a resolved alert is refused as resolved", st, out + err)
     check_unreadable(t, db, tmp)
     check_state_apart(t, db, tmp)
+    check_recipient_roles(t, db, tmp)
 
 
 def check_unreadable(t, db, tmp):
@@ -301,6 +302,43 @@ def check_state_apart(t, db, tmp):
             "state apart: C-WNB's service_manager is still the supervisor's supervisor "
             "(sm1@la.example), read from the case database", got)
     st.drop()
+
+
+def check_recipient_roles(t, db, tmp):
+    """An escalation "to" a recipient role: the alert's own recipient (C-WNB's supervisor) is
+    told as one of its recipients, not twice; one its rule does not notify (C-WNB is on no CP
+    plan: no cp_chair) reaches nobody, and the event says so instead of dropping it."""
+    s4 = "ua_roles"
+    cfg = write_config(tmp, "unanswered-roles", {
+        "database": {"conninfo": db.conninfo("dw-unanswered"), "state_schema": s4},
+        "addresses": addresses(),
+        "responses": {"escalate": [
+            {"rules": ["was_not_brought"], "stages": "*", "after_working_days": 10,
+             "to": ["supervisor", "cp_chair", "head_of_service"]},
+            {"rules": "*", "stages": "*", "after_working_days": 10,
+             "to": ["service_manager"]}]},
+        "email": {"smtp_url": "smtp://127.0.0.1:%d" % free_port(), "tls": "none",
+                  "from": "driftwatch@la.example"}})
+    for day in ("2026-11-21", "2026-12-04"):
+        r = run_once(cfg, day)
+        t.check(r.rc in (0, 1) and not r.sanitizer() and "escalating" not in r.err,
+                "recipient roles: --once --as-of %s runs, escalation included" % day, r.diag())
+    got = db.rows("SELECT e.detail FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                  "WHERE e.kind = 'unanswered' AND a.child_id = 'C-WNB'" % (s4, s4))
+    d = got[0]["detail"] if got else {}
+    unresolved = d.get("unresolved", [])
+    also = [x["role"] for x in d.get("also_sent_to", [])]
+    t.check(len(got) == 1 and [u["role"] for u in unresolved] == ["cp_chair"] and
+            "does not notify" in unresolved[0]["why"],
+            "escalation to cp_chair for an alert with no chair: said in the event, not dropped",
+            got)
+    t.check(also == ["head_of_service"],
+            "escalation to supervisor: C-WNB's supervisor is told as its recipient, not added "
+            "again; head_of_service is added", got)
+    sup = db.value("SELECT count(*) FROM %s.outbox o JOIN %s.alerts a USING (alert_id) WHERE "
+                   "o.type = 'alert.unanswered' AND a.child_id = 'C-WNB' AND "
+                   "o.role = 'supervisor'" % (s4, s4))
+    t.check(sup == "1", "C-WNB's supervisor gets the alert.unanswered notice once", sup)
 
 
 def main():
