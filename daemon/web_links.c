@@ -9,6 +9,7 @@
 
 #include <event2/keyvalq_struct.h>
 
+#include "driftwatch/alert_view.h"
 #include "driftwatch/calendar.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
@@ -230,6 +231,20 @@ static int check_today(struct web_job *job, PGresult *res, unsigned accept)
 	return 0;
 }
 
+/* The Open link is for the child's page (RESPONSES.md, "Links in notices"): the chronology is
+ * the people's pages', behind the authority's sign-on, so the link's own page leads there
+ * first and still shows the alert and its forms for someone not signed in. */
+static void child_page_link(struct strbuf *p, PGresult *res)
+{
+	strbuf_append(p, "<p class=\"lead\"><a href=\"" LINK_ROOT "child/");
+	alert_view_segment(p, val(res, C_CHILD));
+	strbuf_append(p, "\">Open the chronology of child ");
+	html_escape(p, val(res, C_CHILD));
+	strbuf_append(p, "</a>: plans and their episodes, workers, referrals, missed appointments "
+		      "and every alert with its answers (for people signed in to driftwatch's "
+		      "pages).</p>\n");
+}
+
 static void on_page(struct web_job *job, PGresult *res)
 {
 	struct strbuf p;
@@ -237,6 +252,8 @@ static void on_page(struct web_job *job, PGresult *res)
 	if (check_today(job, res, LINK_PURPOSES) < 0)
 		return;
 	page_open(&p, LINK_ROOT, "Alert", NULL);
+	if (job->claims.purpose == LINKTOKEN_LINK_OPEN)
+		child_page_link(&p, res);
 	alert_facts(&p, res);
 	if (strcmp(val(res, C_STATE), "resolved") == 0)
 		strbuf_append(&p, "<p>This alert is resolved: there is nothing left to answer."

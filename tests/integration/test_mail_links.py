@@ -29,6 +29,7 @@ dwmaillinks is dropped and created here. Standard library only.
 """
 import datetime
 import os
+import urllib.parse
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -74,8 +75,14 @@ def check_pages(t, s, items, addressee):
                 bad.append("%s %s: %s, title %r, facts %r, forms %r, alert %r\n%s"
                            % (it["child"], kind, st, page.title, page.facts, forms, a,
                               body[:600]))
+            # the Open link is for the child's page: its page leads there first
+            to_child = 'href="../child/%s"' % urllib.parse.quote(it["child"], safe="")
+            if (kind == "open") != (to_child in body):
+                bad.append("%s %s: a link to the child's page only on the Open link's page, "
+                           "got %s\n%s" % (it["child"], kind, to_child in body, body[:600]))
     t.check(not bad, "GET of each link of two items: the item's child, the alert's rule and "
-            "stage, and the forms the link is for (6 pages)", "\n".join(bad))
+            "stage, and the forms the link is for; the Open link's page leads to the child's "
+            "page (6 pages)", "\n".join(bad))
     t.check(s.snapshot() == before, "those six GETs changed nothing in the state schema",
             repr(before)[:1500], repr(s.snapshot())[:1500])
     t.check(addressee.lower() not in " ".join(p.text.lower() for p in pages.values()),
