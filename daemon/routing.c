@@ -78,8 +78,14 @@ const char *routing_team_refused(const struct alert *a, const struct dw_config *
 {
 	const char *why = NULL;
 
-	if (!cfg->team_webhook_secret_file || !a->contacts.team_webhook_url)
+	if (!a->contacts.team_webhook_url)
 		return NULL;
+	/* ALERTS.md: each team's webhook_url receives its alerts. Unsigned posts to addresses the
+	 * case data chose are not made, but a URL someone entered for a team is not dropped in
+	 * silence either: the operators hear why, once per URL. */
+	if (!cfg->team_webhook_secret_file)
+		return "cannot be signed: team_webhook_secret_file is not set, and driftwatch never "
+		       "posts unsigned";
 	if (hostmatch_url(a->contacts.team_webhook_url, cfg->team_allowed_hosts, &why))
 		return NULL;
 	return why;

@@ -13,7 +13,7 @@ struct dw_config;
 json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg);
 
 /* Why the team's webhook_url of a (from the case data) is not used, or NULL when it is used or
- * there is none to use: team webhooks configured (a signing secret) but the URL not https, or
+ * there is none to use: no signing secret (team_webhook_secret_file), or the URL not https, or
  * its host not in team_webhooks.allowed_hosts, or loopback or link-local not named there. */
 const char *routing_team_refused(const struct alert *a, const struct dw_config *cfg);
 

@@ -10,7 +10,8 @@ the test PostgreSQL and a real SMTP server (smtp_server.py, no TLS on 127.0.0.1)
   - with no "email" section, no email notice is written at all (webhooks still are);
   - a team's webhook_url from the case data is posted to only when https and its host is in
     team_webhooks.allowed_hosts (loopback only when named exactly); one that is refused writes
-    no notice (nothing to retry for three days) and the operators hear once per URL;
+    no notice (nothing to retry for three days) and the operators hear once per URL; with no
+    team_webhook_secret_file none is posted (never unsigned) and the operators hear that too;
   - --check-config warns when no fallback address is configured.
 
 Environment as tests/integration/test_rules.py (DRIFTWATCHD, PG*, DW_TOP, TEST_TMPDIR).
@@ -136,7 +137,8 @@ def main():
     r = psql(["-c", "SET client_min_messages = warning", "-c",
               "DROP SCHEMA IF EXISTS addr_t CASCADE", "-c",
               "DROP SCHEMA IF EXISTS addr_st CASCADE", "-c",
-              "DROP SCHEMA IF EXISTS addr_st2 CASCADE"])
+              "DROP SCHEMA IF EXISTS addr_st2 CASCADE", "-c",
+              "DROP SCHEMA IF EXISTS addr_st3 CASCADE"])
     r = r if r.returncode else psql(["-v", "schema=addr_t", "-f",
                                      os.path.join(TOP, "rules/contract.sql")])
     r = r if r.returncode else psql([], stdin=FIXTURE)
@@ -220,6 +222,22 @@ def main():
         tap.ok(email_n == "0" and hook_n != "0",
                "no email section: no email notice written, webhook notices still are",
                r.stdout, err[-1500:])
+
+        # no team_webhook_secret_file: the teams' URLs are not posted to (never unsigned), and
+        # the operators hear why, once per URL, instead of nothing at all
+        cfg4 = os.path.join(tmp, "nosecret.json")
+        config(cfg4, "addr_st3", port)
+        n_before = len(mails(maildir))
+        rc, _, err = run(cfg4, "--once", "--as-of", T)
+        ops = [m for m in mails(maildir)[n_before:] if "ops@la.example" in (m["to"] or [])]
+        body = " ".join(m["body"] for m in ops)
+        r = psql(["-c", "SELECT count(*) FROM addr_st3.outbox WHERE role = 'team'"])
+        tap.ok(rc == 0 and r.stdout.strip() == "0" and "refused team webhooks" in
+               " ".join(m["subject"] or "" for m in ops) and
+               "team_webhook_secret_file is not set" in body,
+               "no team_webhook_secret_file: no team webhook notice, and the operators are "
+               "told why", rc, r.stdout, [(m["to"], m["subject"]) for m in ops], body[:2000],
+               err[-1500:])
 
         cfg3 = os.path.join(tmp, "nofallback.json")
         config(cfg3, "addr_st", port, fallback=False)
