@@ -6,6 +6,7 @@
 #include "driftwatch/mail.h"
 #include "driftwatch/mail_digest.h"
 #include "driftwatch/mail_words.h"
+#include "driftwatch/responses.h"
 #include "driftwatch/strbuf.h"
 
 #define MAIL_FACTS_DEPTH 3     /* nested facts deeper than this are not spelled out */
@@ -212,6 +213,37 @@ const char *mail_words_why_you(const json_t *alert, const char *to)
 			return json_string_value(json_object_get(r, "reason"));
 	}
 	return NULL;
+}
+
+/* "until 3 Mar 2027 by x@la.example: Legal planning (pre-proceedings or PLO) — note", from the
+ * "response" a notice of a snoozed alert carries (record.sql); nothing when it carries none. */
+int mail_words_snooze(struct strbuf *sb, const json_t *alert)
+{
+	const json_t *r = json_object_get(alert, "response");
+	const char *state = mail_words_alert(r, "state");
+	const char *by = mail_words_alert(r, "by");
+	const char *reason = mail_words_alert(r, "reason");
+	const char *note = mail_words_alert(r, "note");
+	const json_t *until = json_object_get(r, "until");
+
+	if (!state || strcmp(state, "snoozed") != 0 || !json_is_string(until))
+		return 0;
+	strbuf_append(sb, "until ");
+	mail_words_fact(sb, until, 1);
+	/* a snooze made with the SQL function snooze() (README) has nobody's name */
+	if (by) {
+		strbuf_append(sb, " by ");
+		mail_words_clean(sb, by);
+	}
+	if (reason) {
+		strbuf_append(sb, ": ");
+		mail_words_clean(sb, responses_reason_label(reason));
+	}
+	if (note) {
+		strbuf_append(sb, " \xe2\x80\x94 ");   /* an em dash */
+		mail_words_clean(sb, note);
+	}
+	return 1;
 }
 
 /* What is expected of the reader: the rule's words kept with the notice, else words for what

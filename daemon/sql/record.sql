@@ -54,10 +54,20 @@ changes AS (
                      AND p.last_notified_on <= $2::date - $4::int THEN 'reminder'
            END AS kind,
            p.last_notified_on AS prev_notified_on,
-           coalesce(p.snoozed_until >= $2::date, false) AS snoozed
+           sz.response
       FROM cur c
       JOIN prev pv USING (fingerprint)
       LEFT JOIN @state@.alerts p ON p.alert_id = pv.alert_id
+      -- A snooze in force on T travels with every notice of the alert (RESPONSES.md: a new stage
+      -- is still notified, showing the snooze), as the API's "response" shows it: the same
+      -- fragment, so that a receiver reads one shape wherever it meets a response.
+      LEFT JOIN LATERAL (
+           SELECT jsonb_build_object(
+-- @include web_response.sql
+                  ) AS response
+             FROM (SELECT p.*, 'snoozed'::text AS state) a
+            WHERE p.snoozed_until >= $2::date
+          ) sz ON true
 ),
 -- A renamed alert is updated in place: its row, events and outbox keep their alert_id. The
 -- rows it and the insert below touch are different ones (a new fingerprint is stored nowhere).
@@ -121,9 +131,11 @@ events AS (
      WHERE ch.kind IS NOT NULL
     RETURNING event_id, alert_id, kind
 ),
--- What each event tells, and to whom: the alert as it is now, to its current destinations.
+-- What each event tells, and to whom: the alert as it is now, to its current destinations. A
+-- snooze holds back reminders and escalation only: a new stage or new facts (an `updated`, a
+-- further missed appointment) of a snoozed alert are notified, carrying the snooze.
 told AS (
-    SELECT e.event_id, e.alert_id, e.kind, ch.payload, ch.destinations, ch.snoozed
+    SELECT e.event_id, e.alert_id, e.kind, ch.payload, ch.destinations, ch.response
       FROM events e JOIN upserted u ON u.alert_id = e.alert_id
       JOIN changes ch ON ch.fingerprint = u.fingerprint
      WHERE e.kind IN ('firing', 'escalated', 'updated', 'reminder')
@@ -135,7 +147,7 @@ notices AS (
            -- A reminder is the alert still firing: receivers know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
-           t.payload || jsonb_build_object('status', 'firing'),
+           t.payload || jsonb_build_object('status', 'firing') || coalesce(t.response, '{}'),
            w.digest_key, d.notice, w.due
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
@@ -149,8 +161,6 @@ notices AS (
                        ELSE $8::timestamp AT TIME ZONE $9::text END AS due
           ) w
      WHERE d.destination IS NOT NULL
-       -- a snoozed alert is not news when only its facts change; a new stage still is
-       AND NOT (t.kind = 'updated' AND t.snoozed)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING notice_id, channel
 ),

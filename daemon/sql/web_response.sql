@@ -1,5 +1,6 @@
 -- web_response (a fragment): the "response" member of the API's alert JSON, from alert row a
--- with its state (web_alert_state.sql), one expression.
+-- with its state (web_alert_state.sql), one expression. record.sql puts the same member in
+-- the notices of a snoozed alert, so that receivers meet one shape.
 'response', jsonb_build_object(
     'state', a.state,
     'by', CASE a.state WHEN 'snoozed' THEN a.snoozed_by

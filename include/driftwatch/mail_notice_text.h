@@ -17,7 +17,7 @@ struct mail_notice_text_line {
 	const char *href;    /* the text is a link to this (already checked to be http or https) */
 };
 
-#define MAIL_NOTICE_TEXT_LINES 10
+#define MAIL_NOTICE_TEXT_LINES 12
 
 struct mail_notice_text {
 	char *heading;
@@ -29,8 +29,8 @@ struct mail_notice_text {
 	int failed;
 };
 
-/* The lines of item it for reader `to` (Child, Record, Page, Rule, Since, In brief, Why you,
- * Facts, Expected of you, those that apply) and its links under o. Returns 0, or -1 when out
+/* The lines of item it for reader `to` (Child, Record, Page, Rule, Since, In brief, Snoozed,
+ * Why you, Facts, Expected of you, those that apply) and its links under o. Returns 0, or -1 when out
  * of memory (t freed). */
 int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 			  const struct mail_options *o, struct mail_notice_text *t);

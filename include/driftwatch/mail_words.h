@@ -47,6 +47,11 @@ void mail_words_facts(struct strbuf *sb, const json_t *facts);
  * recipient entry for address to; NULL when it is the person's own. */
 const char *mail_words_why_you(const json_t *alert, const char *to);
 
+/* The snooze a notice of a snoozed alert carries (its "response", as the API's), in words:
+ * "until 3 Mar 2027 by x@la.example: Legal planning (pre-proceedings or PLO) — note".
+ * Returns 1 when it wrote them, 0 when the alert carries no snooze. */
+int mail_words_snooze(struct strbuf *sb, const json_t *alert);
+
 /* What is expected of the reader of item it ("review in supervision"). */
 void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it);
 

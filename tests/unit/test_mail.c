@@ -710,6 +710,65 @@ static void test_unanswered(const struct fixture *f)
 	json_decref(w);
 }
 
+/* RESPONSES.md: a new stage or new facts of a snoozed alert are still sent, showing the snooze.
+ * record.sql puts the API's "response" in such a notice; both parts say it in words, with the
+ * reason's label; an alert without a snooze (or acknowledged) gets no such line. */
+static void test_snoozed(const struct fixture *f)
+{
+	struct mail_notice n[2] = { f->n[1], f->n[2] };
+	struct mail_message m;
+	char *text, *html;
+	json_t *cp15 = json_deep_copy(f->cp15), *wnb = json_deep_copy(f->wnb);
+
+	json_object_set_new(cp15, "response", alert(
+		"{\"state\": \"snoozed\", \"by\": \"x@la.example\", \"at\":"
+		" \"2026-11-21T10:00:00+00:00\", \"until\": \"2027-03-03\", \"reason\":"
+		" \"legal_planning\", \"note\": \"PLO <meeting> & letter\"}"));
+	json_object_set_new(wnb, "response", alert(
+		"{\"state\": \"acknowledged\", \"by\": \"y@la.example\", \"at\":"
+		" \"2026-11-21T10:00:00+00:00\", \"until\": null, \"reason\": null, \"note\": null}"));
+	n[0].alert = cp15;
+	n[1].alert = wnb;
+	if (compose(n, 2, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		html = part(m.data, "text/html");
+		tap_contains(text, "   Snoozed: until 3 Mar 2027 by x@la.example: Legal planning\n"
+			     "      (pre-proceedings or PLO) \xe2\x80\x94 PLO <meeting> & letter\n",
+			     "snoozed: the text part says until when, by whom, why, and the note");
+		tap_contains(html, "Snoozed: until 3 Mar 2027 by x@la.example: Legal planning "
+			     "(pre-proceedings or PLO) \xe2\x80\x94 PLO &lt;meeting&gt; &amp; letter",
+			     "snoozed: the HTML part says the same, escaped");
+		tap_ok(strstr(text, "Snoozed:") && !strstr(strstr(text, "Snoozed:") + 1, "Snoozed:"),
+		       "snoozed: only the snoozed alert's notice has the line (not the acknowledged "
+		       "one)");
+		free(text);
+		free(html);
+		mail_message_free(&m);
+	}
+	/* a snooze made with the SQL function snooze(): nobody's name, a reason of its own */
+	json_object_set_new(cp15, "response", alert(
+		"{\"state\": \"snoozed\", \"by\": null, \"at\": \"2026-11-21T10:00:00+00:00\","
+		" \"until\": \"2026-12-31\", \"reason\": \"PLO booked\", \"note\": null}"));
+	if (compose(n, 1, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_contains(text, "   Snoozed: until 31 Dec 2026: PLO booked\n",
+			     "snoozed without a name or note: until when and the reason as given");
+		free(text);
+		mail_message_free(&m);
+	}
+	if (compose(&f->n[1], 1, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		html = part(m.data, "text/html");
+		tap_lacks(text, "Snoozed", "not snoozed: no snooze line in the text part");
+		tap_lacks(html, "Snoozed:", "not snoozed: no snooze line in the HTML part");
+		free(text);
+		free(html);
+		mail_message_free(&m);
+	}
+	json_decref(cp15);
+	json_decref(wnb);
+}
+
 /* What deliver.c sends the operators when a notice has failed for good. */
 static void test_failed(const struct fixture *f)
 {
@@ -1174,6 +1233,7 @@ int main(void)
 	test_refusals(&f);
 	test_kinds(&f);
 	test_unanswered(&f);
+	test_snoozed(&f);
 	test_failed(&f);
 	test_order();
 	test_siblings();
