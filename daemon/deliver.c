@@ -149,7 +149,7 @@ struct deliver_job {
 	int *claims;                  /* each one's attempts when claimed: which claim it is */
 	size_t n_ids;
 	unsigned attempts;
-	long age_s;                   /* the oldest notice's age when claimed */
+	long age_s;                   /* the longest since a notice's first due time, claimed */
 	int webhook;                  /* a webhook job (else a digest) */
 	char *key;                    /* webhook jobs: the idempotency key, type, payload and */
 	char *type;                   /* role, kept from the claim: the request is made and signed */
