@@ -37,6 +37,9 @@
 #define DEFAULT_LINK_DAYS 30
 #define DEFAULT_USER_HEADER "X-Forwarded-Email"
 #define DEFAULT_MAX_SNOOZE_DAYS 90
+/* ALERTS.md: notices are retried "up to a configured age"; three days unless configured */
+#define DEFAULT_DELIVERY_MAX_AGE_H 72
+#define DELIVERY_MAX_AGE_H_MAX (30 * 24)
 #define ESCALATE_DAYS_MAX 260   /* a working year */
 #define STAGE_NAME_MAX 32
 #define FOREIGN_MSG_MAX 300     /* of a message another module wrote (calendar.c) */
@@ -869,6 +872,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->takeover_s = DEFAULT_TAKEOVER_S;
 	cfg->retention_days = 400;
 	cfg->stall_s = 120;
+	cfg->delivery_max_age_h = DEFAULT_DELIVERY_MAX_AGE_H;
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
@@ -1244,6 +1248,25 @@ static void load_health(struct loader *ld, json_t *root, struct dw_config *cfg)
 	mark = path_push_key(ld, "health");
 	check_keys(ld, obj, keys, NELEM(keys));
 	take_int(ld, obj, "stall_seconds", 10, 86400, &cfg->stall_s);
+	path_pop(ld, mark);
+}
+
+/* How long a notice is retried, counted from when it was first due (outbox_result.sql), before
+ * it is failed and reported to the operators. Whole hours, at least one: the backoff's spacing
+ * alone reaches an hour (backoff.h), so less would leave a receiver's outage a try or two. At
+ * most 30 days: an alert about a child that nobody has received must reach the operators
+ * while it still matters. */
+static void load_delivery(struct loader *ld, json_t *root, struct dw_config *cfg)
+{
+	static const char *const keys[] = { "max_age_hours" };
+	json_t *obj;
+	size_t mark;
+
+	if (take_object(ld, root, "delivery", false, &obj) != TAKE_OK)
+		return;
+	mark = path_push_key(ld, "delivery");
+	check_keys(ld, obj, keys, NELEM(keys));
+	take_int(ld, obj, "max_age_hours", 1, DELIVERY_MAX_AGE_H_MAX, &cfg->delivery_max_age_h);
 	path_pop(ld, mark);
 }
 
@@ -1914,7 +1937,7 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 					    "evaluation", "repeat_after_days", "email", "webhooks",
 					    "team_webhook_secret_file", "team_webhooks", "http",
 					    "retention", "health", "rules", "web", "responses",
-					    "calendar" };
+					    "calendar", "delivery" };
 	char got[GOT_CAP];
 
 	if (!json_is_object(root)) {
@@ -1933,6 +1956,7 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	take_int(ld, root, "repeat_after_days", 0, 365, &cfg->repeat_after_days);
 	load_email(ld, root, &cfg->email);
 	load_webhooks(ld, root, cfg);
+	load_delivery(ld, root, cfg);
 	take_file(ld, root, "team_webhook_secret_file", &cfg->team_webhook_secret_file);
 	load_team_webhooks(ld, root, cfg);
 	load_http(ld, root, cfg);

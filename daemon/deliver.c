@@ -149,7 +149,7 @@ struct deliver_job {
 	int *claims;                  /* each one's attempts when claimed: which claim it is */
 	size_t n_ids;
 	unsigned attempts;
-	long age_s;                   /* the oldest notice's age when claimed */
+	long age_s;                   /* the longest since a notice's first due time, claimed */
 	int webhook;                  /* a webhook job (else a digest) */
 	char *key;                    /* webhook jobs: the idempotency key, type, payload and */
 	char *type;                   /* role, kept from the claim: the request is made and signed */
@@ -1733,6 +1733,12 @@ static void deliver_progress(struct deliver *d)
 	deliver_maybe_done(d);
 }
 
+/* The configured age (delivery.max_age_hours) past which a notice is not retried. */
+static long deliver_horizon_s(const struct dw_ctx *ctx)
+{
+	return (long)ctx->cfg->delivery_max_age_h * 3600L;
+}
+
 /* ---- public ---- */
 
 struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct curl_loop *loop,
@@ -1752,6 +1758,7 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct cur
 	d->conn = conn;
 	d->loop = loop;
 	d->backoff = def;
+	d->backoff.horizon_s = deliver_horizon_s(ctx);
 	d->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	d->webhook_slots = deliver_clamp(max / 2, 1, DELIVER_WEBHOOK_SLOTS);
 	deliver_lane_init(&d->mail_lane, deliver_clamp(max / 4, 1, DELIVER_EMAIL_SLOTS),
@@ -1853,6 +1860,7 @@ int deliver_reload(struct deliver *d, char *err, size_t errsz)
 	d->n_secrets = n;
 	d->team_secret = team;
 	d->have_team_secret = have_team;
+	d->backoff.horizon_s = deliver_horizon_s(d->ctx);
 	deliver_links_free(d->links);
 	d->links = links;
 	d->mail = mail;

@@ -13,6 +13,8 @@
 -- $1 int          at most this many digests
 -- $2 int          lease seconds
 -- $3 timestamptz  only notices due by then (NULL: now), as in outbox_claim_webhook.sql
+-- age_s is counted from when the notice was first due, not from created_at: a digest held for
+-- its slot has its whole age to be retried in once the slot comes (state_v7.sql).
 WITH due_digest AS (
     SELECT destination, coalesce(digest_key, '') AS digest_key,
            bool_or(status = 'delivering') AS resend
@@ -41,5 +43,5 @@ UPDATE @state@.outbox o
  WHERE o.notice_id = due.notice_id
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
           o.payload::text, coalesce(o.digest_key, ''), o.attempts,
-          extract(epoch FROM now() - o.created_at)::bigint AS age_s, now()::text AS claimed_at,
+          greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at,
           o.notice::text AS notice;

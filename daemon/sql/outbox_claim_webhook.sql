@@ -13,6 +13,8 @@
 -- $4 text[]       receivers with a room of their own ...
 -- $5 int[]        ... and that room: at most this many of their notices (0: none)
 -- $6 int          the room of every other receiver
+-- age_s is counted from when the notice was first due (state_v7.sql), as outbox_result.sql
+-- counts it.
 WITH room AS (
     SELECT * FROM unnest($4::text[], $5::int[]) AS r(destination, room)
 ),
@@ -52,4 +54,4 @@ UPDATE @state@.outbox o
  WHERE o.notice_id = due.notice_id
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
           o.payload::text, coalesce(o.digest_key, ''), o.attempts,
-          extract(epoch FROM now() - o.created_at)::bigint AS age_s, now()::text AS claimed_at;
+          greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at;

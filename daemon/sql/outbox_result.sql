@@ -6,7 +6,9 @@
 -- $1 jsonb [{notice_id, attempts, outcome: delivered|retry|failed|gone|released, detail,
 --           delay_s, duration_ms, shown}]: shown is the destination as a report may name it (a
 --           webhook URL without its credentials, as url_redact shows it; absent: as it is)
--- $2 int   the retry horizon in seconds: a notice older than this is not retried again
+-- $2 int   the retry horizon in seconds (delivery.max_age_hours): a notice first due longer ago
+--          than this is not retried again; counted from first_due_at, not created_at, so that a
+--          digest held for its slot is not failed for the days it waited (state_v7.sql)
 -- $3 text  the operators' address, or NULL
 -- $4 text  the digest key of this delivery pass's reports: they go in one email, and a resend
 --          after a crash holds the same reports (no later pass adds to it), so it keeps its
@@ -20,7 +22,7 @@ upd AS (
        SET status = CASE
                WHEN r.outcome = 'delivered' THEN 'delivered'
                WHEN r.outcome = 'released' THEN 'pending'
-               WHEN r.outcome = 'retry' AND o.created_at + make_interval(secs => $2::int)
+               WHEN r.outcome = 'retry' AND o.first_due_at + make_interval(secs => $2::int)
                     > now() + make_interval(secs => coalesce(r.delay_s, 0)) THEN 'pending'
                ELSE 'failed' END,
            attempts = CASE WHEN r.outcome = 'released' THEN o.attempts - 1 ELSE o.attempts END,

@@ -142,13 +142,13 @@ told AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key, notice, next_attempt_at)
+           type, payload, digest_key, notice, next_attempt_at, first_due_at)
     SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            -- A reminder is the alert still firing: receivers know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
            t.payload || jsonb_build_object('status', 'firing') || coalesce(t.response, '{}'),
-           w.digest_key, d.notice, w.due
+           w.digest_key, d.notice, w.due, w.due
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
            role text, notice jsonb)

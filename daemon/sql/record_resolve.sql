@@ -29,7 +29,7 @@ events AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key, notice, next_attempt_at)
+           type, payload, digest_key, notice, next_attempt_at, first_due_at)
     -- The words kept with the alert's destinations when it was last recorded (NULL for an
     -- alert recorded before notices kept their words).
     SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
@@ -37,12 +37,14 @@ notices AS (
            r.payload,
            CASE WHEN d.channel = 'email' AND $7::text IS NOT NULL THEN $7::text
                 ELSE $6::text END,
-           d.notice,
-           CASE WHEN d.channel = 'email' AND $7::text IS NOT NULL
-                THEN $8::timestamp AT TIME ZONE $9::text ELSE now() END
+           d.notice, w.due, w.due
       FROM events e JOIN resolved r ON r.alert_id = e.alert_id
      CROSS JOIN LATERAL jsonb_to_recordset(r.destinations) AS d(channel text, destination text,
            role text, notice jsonb)
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN d.channel = 'email' AND $7::text IS NOT NULL
+                       THEN $8::timestamp AT TIME ZONE $9::text ELSE now() END AS due
+          ) w
      WHERE d.destination IS NOT NULL
        AND NOT (d.channel = 'email' AND NOT $5::boolean)
     ON CONFLICT (idempotency_key) DO NOTHING

@@ -64,7 +64,7 @@ dest AS (
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
-           type, payload, digest_key, notice, next_attempt_at)
+           type, payload, digest_key, notice, next_attempt_at, first_due_at)
     SELECT 'msg_' || t.event_id || '_' || left(md5(t.channel || ' ' || t.destination), 12),
            t.event_id, t.alert_id, t.channel, t.destination, t.role, 'alert.unanswered',
            t.payload || jsonb_build_object('status', 'firing',
@@ -74,7 +74,7 @@ notices AS (
            CASE WHEN t.notice IS NOT NULL THEN t.notice || jsonb_build_object('update',
                format('Not answered in %s working days; now also sent to %s.',
                       t.working_days, t.words)) END,
-           w.due
+           w.due, w.due
       FROM dest t
      CROSS JOIN LATERAL (
            SELECT CASE WHEN t.channel <> 'email' OR $4::text IS NULL THEN $3::text

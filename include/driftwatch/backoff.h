@@ -6,8 +6,8 @@
 #include <time.h>
 
 /* Exponential backoff with full jitter: the delay before retry number attempt (0 = the first
- * retry) is uniform in [0, min(cap_s, base_s * 2^attempt)]; retries stop once a notice is
- * horizon_s old. */
+ * retry) is uniform in [0, min(cap_s, base_s * 2^attempt)]; retries stop once horizon_s have
+ * passed since a notice was first due (delivery.max_age_hours, default 72). */
 struct backoff {
 	long base_s;
 	long cap_s;

@@ -135,6 +135,8 @@ struct dw_config {
 				* evaluations older than this are pruned */
 	int stall_s;           /* "health": {"stall_seconds"} default 120: recording that makes no
 				* progress this long makes /healthz say "degraded" */
+	int delivery_max_age_h; /* "delivery": {"max_age_hours"} default 72: a notice is retried
+				 * this long after it was first due, then failed and reported */
 	struct config_web web;
 	struct config_responses responses;
 	struct config_calendar calendar;

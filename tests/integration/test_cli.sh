@@ -179,6 +179,8 @@ cfg unknown_stage "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"cp_ne
 expect_config_error "unknown stage" "$tmp/unknown_stage.json" 21m
 cfg neglect_cats_wrong_rule "{\"database\": {\"conninfo\": \"$CONN\"}, \"rules\": {\"worker_churn\": {\"stages\": {\"churn\": {\"workers\": 3}}, \"window_months\": 12, \"neglect_category\": [\"NEG\"]}}}"
 expect_config_error "misspelt neglect_categories" "$tmp/neglect_cats_wrong_rule.json" neglect_category
+cfg bad_max_age "{\"database\": {\"conninfo\": \"$CONN\"}, \"delivery\": {\"max_age_hours\": 0}}"
+expect_config_error "delivery.max_age_hours 0" "$tmp/bad_max_age.json" delivery.max_age_hours "from 1 to 720, got 0"
 
 cfg type_conninfo '{"database": {"conninfo": 42}}'
 expect_config_error "conninfo is a number" "$tmp/type_conninfo.json" conninfo

@@ -78,6 +78,7 @@ def email_rows(db, schema=S):
     return db.rows("SELECT notice_id, destination, role, type, status, digest_key, "
                    "extract(epoch FROM next_attempt_at)::float8 AS due, "
                    "extract(epoch FROM created_at)::float8 AS created, "
+                   "extract(epoch FROM first_due_at)::float8 AS first_due, "
                    "extract(epoch FROM delivered_at)::float8 AS delivered, "
                    "notice ->> 'urgent' AS urgent, payload ->> 'child_id' AS child, "
                    "payload ->> 'rule' AS rule "
@@ -127,6 +128,11 @@ def body(procs, tmp):
     t.check(first and all(abs(r["due"] - slot.timestamp()) < 0.001 for r in first),
             "... due at the slot's instant in %s (%s)" % (zone, slot.isoformat()),
             repr(sorted({r["due"] for r in first})))
+    # the retry age counts from here, not from created_at (state_v7.sql)
+    t.check(first and all(r["first_due"] == r["due"] and r["first_due"] > r["created"]
+                          for r in first),
+            "... and first due then, after it was written: its retry age starts at the slot",
+            repr(sorted({(r["created"], r["first_due"]) for r in first})))
 
     # ---- a handover before the slot: the same slot
     db.run("INSERT INTO casework.allocations VALUES ('A-DG-1', 'C-WC-01', 'W-SW2', "

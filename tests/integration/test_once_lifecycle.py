@@ -165,7 +165,7 @@ def part_lifecycle(t, procs, tmp, ca, pwfile):
     t.check(r.rc == 0 and not r.sanitizer(), "lifecycle D1: --once exits 0", r.diag())
     t.check(db.rows("SELECT version FROM driftwatch.schema_version ORDER BY 1")
             == [{"version": 1}, {"version": 2}, {"version": 3},
-               {"version": 4}, {"version": 5}, {"version": 6}],
+               {"version": 4}, {"version": 5}, {"version": 6}, {"version": 7}],
             "lifecycle D1: the state schema is created with its version recorded")
     n_alerts = int(db.value("SELECT count(*) FROM driftwatch.alerts"))
     firing = int(db.value("SELECT count(*) FROM driftwatch.alert_events WHERE kind = 'firing'"))
@@ -614,10 +614,10 @@ def part_failures(t, procs, tmp, ca, pwfile):
             ops[0]["subject"] + "\n" + ops[0]["text"][:1500] if ops else "no email to it-ops")
 
     # ---- run 4: a notice past the retry horizon is failed and reported ----
-    n = db.value("WITH u AS (UPDATE driftwatch.outbox SET created_at = now() - interval "
+    n = db.value("WITH u AS (UPDATE driftwatch.outbox SET first_due_at = now() - interval "
                  "'4 days', next_attempt_at = now() WHERE destination = '%s' AND status = "
                  "'pending' RETURNING 1) SELECT count(*) FROM u" % moved_url)
-    t.note("dating the %s notices to /moved 4 days back (past the 3-day retry horizon)" % n)
+    t.note("the %s notices to /moved first due 4 days ago (past the 3-day retry horizon)" % n)
     r = run_once(cfg, D1)
     t.check(r.rc == 0 and not r.sanitizer(), "failures run 4: --once exits 0", r.diag())
     rows = outbox_rows(db, "destination = '%s'" % moved_url)

@@ -8,8 +8,8 @@ tests/fixtures/once_lifecycle_failures.sql with a real SMTP server, `driftwatchd
   1. the receiver answers 429 Retry-After 999999999: the notice stays pending, its next try
      set just inside its three days (the delay capped at its remaining age), and the log says
      the delay was capped;
-  2. with the notice 30 s short of three days old (created_at moved back, what the passing of
-     time would do) and due now: 429 again, and now it fails as usual, logged and reported;
+  2. with the notice first due 30 s short of three days ago (first_due_at moved back, what the
+     passing of time would do) and due now: 429 again, and now it fails as usual, logged and reported;
   3. the next run mails the operators' report, naming the notice's endpoint.
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
@@ -47,7 +47,7 @@ def run(t, procs, tmp):
 
     def hook_row():
         rows = db.rows("SELECT status, attempts, last_error, extract(epoch FROM next_attempt_at "
-                       "- created_at)::bigint AS due_after_s FROM driftwatch.outbox WHERE "
+                       "- first_due_at)::bigint AS due_after_s FROM driftwatch.outbox WHERE "
                        "channel = 'webhook'")
         return rows[0] if len(rows) == 1 else {"rows": rows}
 
@@ -61,7 +61,7 @@ def run(t, procs, tmp):
     due = row.get("due_after_s") or 0
     t.check(row.get("status") == "pending" and row.get("attempts") == 1 and
             HORIZON_S - 600 <= due < HORIZON_S,
-            "run 1: the notice stays pending, its next try %d s after it was made, inside its "
+            "run 1: the notice stays pending, its next try %d s after it was first due, inside its "
             "%d s" % (due, HORIZON_S), json.dumps(row))
     lines = [x for x in r.err.splitlines() if "Retry-After" in x or "capped" in x]
     for x in lines:
@@ -74,9 +74,9 @@ def run(t, procs, tmp):
             "run 1: nothing is failed", r.err[-2000:])
 
     # ---- 2: the age limit reached ----
-    db.run("UPDATE driftwatch.outbox SET created_at = now() - make_interval(secs => %d), "
+    db.run("UPDATE driftwatch.outbox SET first_due_at = now() - make_interval(secs => %d), "
            "next_attempt_at = now() WHERE channel = 'webhook'" % (HORIZON_S - 30))
-    t.note("run 2: the notice made %d s ago and due now (what the passing of time would do)"
+    t.note("run 2: the notice first due %d s ago and due now (what the passing of time would do)"
            % (HORIZON_S - 30))
     r = lib.run_once(cfg, D1)
     t.check(r.rc == 0 and not r.sanitizer(), "run 2: --once exits 0", r.diag())

@@ -108,17 +108,19 @@ def body(t, procs, tmp):
     r = run_once(cfg, "2026-11-21")
     t.check(r.rc == 0 and not r.sanitizer(), "--once migrates the v5 schema and records a day",
             r.diag())
-    t.check(db.value("SELECT max(version) FROM %s.schema_version" % S) == "6" and
+    t.check(int(db.value("SELECT max(version) FROM %s.schema_version" % S)) >= 6 and
             db.value("SELECT count(*) FROM %s.schema_version WHERE version = 6" % S) == "1",
-            "the schema is at version 6")
+            "the schema is at version 6 or later")
     after = counts(db)
     t.check(all(after[k] >= before[k] for k in COUNTS) and
             after["delivery_attempts"] == before["delivery_attempts"],
             "nothing was lost", before, after)
     t.check(db.rows(EVENTS % S)[:len(events_before)] == events_before,
             "every v5 event, the responses' included, is there unchanged")
-    t.check(db.rows("SELECT * FROM %s.outbox WHERE notice_id <= %d ORDER BY notice_id"
-                    % (S, outbox_before[-1]["notice_id"])) == outbox_before,
+    # state_v7 adds first_due_at to every notice; what was there before is unchanged
+    t.check([{k: v for k, v in x.items() if k != "first_due_at"}
+             for x in db.rows("SELECT * FROM %s.outbox WHERE notice_id <= %d ORDER BY notice_id"
+                              % (S, outbox_before[-1]["notice_id"]))] == outbox_before,
             "every v5 notice is there unchanged")
     got = db.rows(ALERTS % S)[:len(alerts_before)]
     t.check(got == alerts_before, "the acknowledgement and the snooze are there unchanged",

@@ -252,6 +252,7 @@ static void test_defaults(void)
 	       "default addresses are null");
 	tap_int(r.cfg.eval_interval_s, 300, "default evaluation.interval_seconds");
 	tap_int(r.cfg.repeat_after_days, 0, "default repeat_after_days");
+	tap_int(r.cfg.delivery_max_age_h, 72, "default delivery.max_age_hours is 72 (three days)");
 	tap_ok(!r.cfg.email.enabled, "email is off without \"email\"");
 	tap_int(r.cfg.email.tls, CONFIG_TLS_STARTTLS, "default email.tls");
 	tap_ok(r.cfg.email.verify_peer, "default email.verify is true");
@@ -586,6 +587,15 @@ static void test_bad_values(void)
 	expect_doc_fault("{'database': {'conninfo': 'x', 'query_timeout_seconds': 0}}",
 			 ": database.query_timeout_seconds: must be an integer from 1 to 86400, "
 			 "got 0");
+	expect_fault("'delivery': {'max_age_hours': 0}",
+		     NAME ": delivery.max_age_hours: must be an integer from 1 to 720, got 0");
+	expect_fault("'delivery': {'max_age_hours': 721}",
+		     NAME ": delivery.max_age_hours: must be an integer from 1 to 720, got 721");
+	expect_fault("'delivery': {'max_age_hours': '72'}",
+		     NAME ": delivery.max_age_hours: must be an integer from 1 to 720, got \"72\"");
+	expect_fault("'delivery': {'max_age_hours': 1.5}",
+		     NAME ": delivery.max_age_hours: must be an integer from 1 to 720, got 1.5");
+	expect_fault("'delivery': 72", NAME ": delivery: must be an object, got a number");
 	expect_doc_fault("{'database': {'conninfo': 'x', 'query_timeout_seconds': 86401}}",
 			 ", got 86401");
 	expect_doc_fault("{'database': {'conninfo': 'x', 'case_schema': 'cw', "
@@ -622,6 +632,16 @@ static void test_good_values(void)
 	run_with(&r, "'http': {'listen': null}");
 	tap_ok(r.rc == 0 && r.cfg.http_listen == NULL, "http.listen null switches it off");
 	run_free(&r);
+	run_with(&r, "'delivery': {'max_age_hours': 1}");
+	tap_ok(r.rc == 0 && r.cfg.delivery_max_age_h == 1, "delivery.max_age_hours 1 is read");
+	run_free(&r);
+	run_with(&r, "'delivery': {'max_age_hours': 720}");
+	tap_ok(r.rc == 0 && r.cfg.delivery_max_age_h == 720, "delivery.max_age_hours 720 is read");
+	run_free(&r);
+	run_with(&r, "'delivery': {}");
+	tap_ok(r.rc == 0 && r.cfg.delivery_max_age_h == 72,
+	       "an empty delivery section keeps max_age_hours 72");
+	run_free(&r);
 	run_with(&r, "'email': null");
 	tap_ok(r.rc == 0 && !r.cfg.email.enabled, "email null is no email");
 	run_free(&r);
@@ -646,7 +666,7 @@ static void test_unknown_keys(void)
 				      "state, timezone, link_template, addresses, evaluation, "
 				      "repeat_after_days, email, webhooks, "
 				      "team_webhook_secret_file, team_webhooks, http, retention, "
-				      "health, rules, web, responses, calendar)");
+				      "health, rules, web, responses, calendar, delivery)");
 	expect_doc_fault("{'database': {'conninfo': 'x', 'conninf': 'y'}}",
 			 NAME ": database.conninf: unknown key (expected one of: conninfo, "
 			      "case_schema, state_schema, query_timeout_seconds)");
@@ -664,6 +684,8 @@ static void test_unknown_keys(void)
 			  "secret_file, rules, format)");
 	expect_fault("'http': {'port': 9480}",
 		     NAME ": http.port: unknown key (expected one of: listen)");
+	expect_fault("'delivery': {'max_age_days': 3}",
+		     NAME ": delivery.max_age_days: unknown key (expected one of: max_age_hours)");
 	expect_fault("'rules': {'cp_neglect_duration': {'gap_days': 28}}",
 		     NAME ": rules.cp_neglect_duration.gap_days: unknown key (expected one of: "
 			  "enabled, merge_gap_days, strategy_months, strategy_kinds, stages, "
