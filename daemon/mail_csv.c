@@ -23,6 +23,7 @@ static const char *const mail_csv_changes[MAIL_DIGEST_N_KINDS] = {
 	[MAIL_DIGEST_RULE_RECOVERED] = "Rule running again",
 	[MAIL_DIGEST_BAD_ADDRESS] = "Unusable address",
 	[MAIL_DIGEST_TEAM_WEBHOOK] = "Team webhook not used",
+	[MAIL_DIGEST_RECORD_WRONG] = "Case record wrong",
 };
 
 void mail_csv_cell(struct strbuf *out, const char *s)

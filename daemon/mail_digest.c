@@ -9,7 +9,8 @@
 
 static const char *const mail_kind_types[MAIL_DIGEST_N_KINDS] = {
 	"alert.unanswered", "alert.escalated", "alert.firing", "alert.updated", "alert.resolved",
-	"delivery.failed", "rule.failing", "rule.recovered", "data.bad_address", "data.team_webhook"
+	"delivery.failed", "rule.failing", "rule.recovered", "data.bad_address", "data.team_webhook",
+	"data.record_wrong"
 };
 
 /* Reports to the operators about driftwatch itself, not news about a child. */
@@ -17,7 +18,7 @@ int mail_digest_kind_report(int kind)
 {
 	return kind == MAIL_DIGEST_FAILED || kind == MAIL_DIGEST_RULE_FAILING ||
 	       kind == MAIL_DIGEST_RULE_RECOVERED || kind == MAIL_DIGEST_BAD_ADDRESS ||
-	       kind == MAIL_DIGEST_TEAM_WEBHOOK;
+	       kind == MAIL_DIGEST_TEAM_WEBHOOK || kind == MAIL_DIGEST_RECORD_WRONG;
 }
 
 int mail_digest_kind_of(const char *type)

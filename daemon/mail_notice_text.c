@@ -84,7 +84,9 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 		mail_words_clean(&sb, link ? link : "no link configured");
 		mail_notice_add(t, "Record", &sb, mail_words_link_ok(link) ? link : NULL);
 	}
-	if (!mail_digest_kind_report(it->kind) && child && mail_words_link_ok(pages)) {
+	/* a case record said to be wrong is about a child: the operators may open its page */
+	if ((!mail_digest_kind_report(it->kind) || it->kind == MAIL_DIGEST_RECORD_WRONG) &&
+	    child && mail_words_link_ok(pages)) {
 		mail_child_page(&sb, pages, child);
 		t->page = strbuf_take(&sb);
 		strbuf_append(&sb, t->page ? t->page : "");

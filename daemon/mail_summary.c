@@ -69,8 +69,9 @@ static const char mail_intro_failed[] =
 
 static const char mail_intro_reports[] =
 	"Driftwatch reports on itself below: a rule that has started failing (the other rules go "
-	"on, and the alerts it raised before stay as they were) or runs again, or an address in "
-	"the case data that cannot be used.";
+	"on, and the alerts it raised before stay as they were) or runs again, an address or a "
+	"team's webhook in the case data that cannot be used, or a child's case record that "
+	"someone answering an alert said is wrong.";
 
 const char mail_summary_footer[] =
 	"This message was generated automatically by driftwatch from the case records. It "

@@ -33,6 +33,8 @@ static const struct mail_label mail_report_labels[] = {
 	{ "driftwatch", "rule_recovered", "recovered rule", "recovered rules" },
 	{ "driftwatch", "bad_address", "unusable address", "unusable addresses" },
 	{ "driftwatch", "team_webhook", "refused team webhook", "refused team webhooks" },
+	{ "driftwatch", "record_wrong", "case record said to be wrong",
+	  "case records said to be wrong" },
 };
 
 /* A string of the notice object, or NULL (a notice recorded before notices carried words). */
@@ -269,6 +271,9 @@ void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it)
 	else if (it->kind == MAIL_DIGEST_TEAM_WEBHOOK)
 		strbuf_append(sb, "if the team's channel is genuine, add its host to "
 			      "team_webhooks.allowed_hosts; otherwise correct teams.webhook_url");
+	else if (it->kind == MAIL_DIGEST_RECORD_WRONG)
+		strbuf_append(sb, "see that the case record is corrected in the case system; until "
+			      "the snooze ends there are no reminders or escalation for this alert");
 	else
 		strbuf_append(sb, "review in supervision");
 }
@@ -344,6 +349,9 @@ void mail_words_heading(struct strbuf *sb, const struct mail_digest_item *it, si
 		break;
 	case MAIL_DIGEST_TEAM_WEBHOOK:
 		strbuf_append(sb, "Team webhook not used: ");
+		break;
+	case MAIL_DIGEST_RECORD_WRONG:
+		strbuf_append(sb, "To correct: ");
 		break;
 	default:
 		strbuf_append(sb, "Not delivered");

@@ -281,13 +281,20 @@ static void responses_on_recorded(struct db_conn *conn, PGresult *res, void *arg
 	free(op);
 }
 
+/* Where a data_wrong snooze is reported: nowhere without an email section to send it, as with
+ * record.c's reports to the operators. */
+static const char *responses_operators(const struct dw_config *cfg)
+{
+	return cfg->email.enabled ? cfg->addresses.operators : NULL;
+}
+
 int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct responses_request *req,
 		     struct responses_result *refused, responses_done_cb cb, void *arg)
 {
 	struct responses_op *op;
 	char *ident, *sql;
 	char today[CALENDAR_DAY_LEN];
-	const char *params[8];
+	const char *params[9];
 	int rc;
 
 	if (responses_check(req, ctx->cfg->responses.max_snooze_days, refused) < 0)
@@ -311,7 +318,8 @@ int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct resp
 	params[5] = has_text(req->note) ? req->note : NULL;
 	params[6] = req->kind == RESPONSES_SNOOZE ? req->until : NULL;
 	params[7] = calendar_day_format(req->today, today, sizeof(today));
-	rc = db_query(conn, sql, 8, params, responses_on_recorded, op);
+	params[8] = responses_operators(ctx->cfg);
+	rc = db_query(conn, sql, 9, params, responses_on_recorded, op);
 	free(sql);
 	if (rc < 0)
 		free(op);

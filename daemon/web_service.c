@@ -1,4 +1,4 @@
-/* web_service: /service, the service at a glance: open alerts by team and rule, the year's trend, the oldest unanswered, how long answers take. */
+/* web_service: /service, the service at a glance: open alerts by team and rule, the year's trend, the oldest unanswered, the records said to be wrong, how long answers take. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,8 +206,9 @@ static void svc_summary(struct strbuf *p, const struct svc_figures *f, const cha
 		      "acknowledged and %lld snoozed.", f->open + f->acknowledged + f->snoozed,
 		      f->open, f->acknowledged, f->snoozed);
 	if (!sees_all)
-		strbuf_append(p, " These counts cover the whole service; the list of the oldest "
-			      "unanswered shows only the alerts that are yours to see.");
+		strbuf_append(p, " These counts cover the whole service; the lists of the oldest "
+			      "unanswered and of those snoozed because the case record is wrong "
+			      "show only the alerts that are yours to see.");
 	strbuf_append(p, "</p>\n");
 }
 
@@ -482,6 +483,51 @@ static void svc_oldest(struct strbuf *p, const json_t *oldest, long long total)
 	strbuf_append(p, "</tbody>\n</table>\n");
 }
 
+/* The alerts snoozed because the case record is wrong (RESPONSES.md lists them for the
+ * operators): whose record, which alert, until when, who said so and their note. */
+static void svc_record_wrong(struct strbuf *p, const json_t *wrong, long long total)
+{
+	size_t i;
+	json_t *w;
+
+	strbuf_append(p, "<table>\n<caption>");
+	if (total == 0)
+		strbuf_append(p, "No alerts snoozed because the case record is wrong");
+	else if ((long long)json_array_size(wrong) < total)
+		strbuf_printf(p, "%zu of %lld alerts snoozed because the case record is wrong: "
+			      "those whose snooze ends first", json_array_size(wrong), total);
+	else
+		strbuf_printf(p, "%lld alert%s snoozed because the case record is wrong", total,
+			      total == 1 ? "" : "s");
+	strbuf_append(p, "</caption>\n<thead><tr><th scope=\"col\">Child</th>"
+		      "<th scope=\"col\">Alert</th><th scope=\"col\">Team</th>"
+		      "<th scope=\"col\">Snoozed until</th><th scope=\"col\">Said by</th>"
+		      "<th scope=\"col\">Note</th></tr></thead>\n<tbody>\n");
+	json_array_foreach(wrong, i, w) {
+		const char *child = svc_str(w, "child_id");
+
+		strbuf_append(p, "<tr><th scope=\"row\"><a class=\"id\" href=\"child/");
+		html_escape(p, child);
+		strbuf_append(p, "\">");
+		html_escape(p, child);
+		strbuf_append(p, "</a></th><td>");
+		html_escape(p, svc_stage_words(svc_str(w, "rule"), svc_str(w, "stage")));
+		strbuf_append(p, " <span class=\"muted\">(");
+		html_escape(p, svc_rule_title(svc_str(w, "rule")));
+		strbuf_append(p, ")</span></td><td>");
+		svc_team_label(p, svc_str(w, "team_id"), svc_str(w, "team"));
+		strbuf_append(p, "</td><td>");
+		html_date(p, svc_str(w, "until"), 1);
+		strbuf_append(p, "</td><td>");
+		/* driftwatch.snooze() in SQL records no one */
+		html_escape(p, svc_str(w, "by") ? svc_str(w, "by") : "not recorded");
+		strbuf_append(p, "</td><td>");
+		html_escape(p, svc_str(w, "note") ? svc_str(w, "note") : "none");
+		strbuf_append(p, "</td></tr>\n");
+	}
+	strbuf_append(p, "</tbody>\n</table>\n");
+}
+
 /* A median in hours as people say it: hours up to two days, days after. */
 static void svc_duration(struct strbuf *p, const json_t *hours)
 {
@@ -575,7 +621,8 @@ static int svc_render(struct strbuf *p, const json_t *o, const struct web_job *j
 	svc_summary(p, &f, today, job->vis.all);
 	strbuf_append(p, "<p>Jump to: <a href=\"#teams\">by team</a>, <a href=\"#kinds\">by kind"
 		      "</a>, <a href=\"#trend\">the last 12 months</a>, <a href=\"#oldest\">the "
-		      "oldest unanswered</a>, <a href=\"#answers\">time to an answer</a>, "
+		      "oldest unanswered</a>, <a href=\"#record-wrong\">snoozed because the case "
+		      "record is wrong</a>, <a href=\"#answers\">time to an answer</a>, "
 		      "<a href=\"#rules\">what the rules look for</a>.</p>\n");
 	strbuf_append(p, "<h2 id=\"teams\">Open alerts by team</h2>\n");
 	rc |= svc_team_chart(p, &f);
@@ -589,6 +636,12 @@ static int svc_render(struct strbuf *p, const json_t *o, const struct web_job *j
 		      "stage nobody has acknowledged or snoozed, longest waiting first");
 	strbuf_append(p, job->vis.all ? ".</p>\n" : "; only those that are yours to see.</p>\n");
 	svc_oldest(p, json_object_get(o, "oldest"), svc_int(o, "unanswered"));
+	strbuf_append(p, "<h2 id=\"record-wrong\">Snoozed because the case record is wrong</h2>\n"
+		      "<p>Alerts snoozed because the child's case record is wrong and is being "
+		      "corrected, the snooze that ends first first; the operators are told of each "
+		      "by email");
+	strbuf_append(p, job->vis.all ? ".</p>\n" : ". Only those that are yours to see.</p>\n");
+	svc_record_wrong(p, json_object_get(o, "record_wrong"), svc_int(o, "record_wrong_total"));
 	strbuf_append(p, "<h2 id=\"answers\">How long answers take</h2>\n");
 	svc_answers(p, json_object_get(o, "answers"));
 	svc_slow_note(p, svc_str(o, "at"));
@@ -671,7 +724,7 @@ static void svc_send(struct web_job *job, const json_t *o)
 }
 
 /* The teams' names of the figures for everyone, given to the narrowed list of the oldest: a team
- * with an unanswered alert has a cell. */
+ * with an open alert (unanswered or snoozed) has a cell. */
 static void svc_name_teams(json_t *oldest, const json_t *cells)
 {
 	size_t i, j;
@@ -725,7 +778,8 @@ static void svc_on_mine(struct web_job *job, PGresult *res)
 	json_t *mine = svc_parse(res);
 	json_t *o = mine ? svc_merged(job) : NULL;
 
-	if (!mine || !o || !json_is_array(json_object_get(mine, "oldest"))) {
+	if (!mine || !o || !json_is_array(json_object_get(mine, "oldest")) ||
+	    !json_is_array(json_object_get(mine, "record_wrong"))) {
 		json_decref(mine);
 		json_decref(o);
 		log_err(job->ctx, "web: /service: the oldest unanswered of %s could not be read",
@@ -736,6 +790,9 @@ static void svc_on_mine(struct web_job *job, PGresult *res)
 	svc_name_teams(json_object_get(mine, "oldest"), json_object_get(o, "cells"));
 	json_object_set(o, "oldest", json_object_get(mine, "oldest"));
 	json_object_set(o, "unanswered", json_object_get(mine, "unanswered"));
+	svc_name_teams(json_object_get(mine, "record_wrong"), json_object_get(o, "cells"));
+	json_object_set(o, "record_wrong", json_object_get(mine, "record_wrong"));
+	json_object_set(o, "record_wrong_total", json_object_get(mine, "record_wrong_total"));
 	svc_send(job, o);
 	json_decref(mine);
 	json_decref(o);

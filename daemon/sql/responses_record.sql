@@ -3,9 +3,11 @@
 -- alert.acknowledged | alert.snoozed | alert.unsnoozed per webhook destination of the alert,
 -- keyed on the response's event as record.sql keys its notices. Webhooks only: RESPONSES.md
 -- names webhook receivers, and a response is no news for the people's digest (they answered
--- it). A response that records nothing (not found, resolved; a replay the web layer stops
--- before it comes here) makes no event and so queues nothing. responses.c has checked the
--- values.
+-- it). The one exception is a snooze because the case record is wrong (data_wrong): RESPONSES.md
+-- lists those for the operators, so one report goes to their address by email, as record.sql
+-- reports the case data's other faults, keyed on the response's event. A response that records
+-- nothing (not found, resolved; a replay the web layer stops before it comes here) makes no
+-- event and so queues nothing. responses.c has checked the values.
 -- $1 text  the alert's fingerprint
 -- $2 text  acknowledged | snoozed | unsnoozed
 -- $3 text  the actor: an email address or "api:name"
@@ -14,10 +16,13 @@
 -- $6 text  the note, or NULL
 -- $7 date  snooze until, or NULL
 -- $8 date  today: the day the response is made
+-- $9 text  the operators' address, or NULL (none configured, or no email section)
 -- Returns one row: outcome (recorded | not_found | resolved), the stage, the event, whether
--- the state changed, and how many webhook notices were queued.
+-- the state changed, how many webhook notices were queued, and how many reports to the
+-- operators.
 WITH target AS (
-    SELECT a.alert_id, a.status, a.stage, a.stage_since, a.payload, a.destinations
+    SELECT a.alert_id, a.status, a.stage, a.stage_since, a.payload, a.destinations,
+           a.fingerprint, a.rule, a.child_id, a.subject_id
       FROM @state@.alerts a
      WHERE a.fingerprint = $1::text
        FOR UPDATE
@@ -73,6 +78,36 @@ notices AS (
     -- the same URL twice (a team's and the global) is one receiver: one notice
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING notice_id
+),
+-- Who said which child's record is wrong, about which alert, until when and why: the operators
+-- see that it is corrected. The child and the record link are the alert's, so the report reads
+-- like the child's notice; its own words are in summary and facts.
+record_wrong AS (
+    INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
+           type, payload, digest_key)
+    SELECT 'recwrong_' || ev.event_id, ev.event_id, ev.alert_id, 'email', $9::text,
+           'operators', 'data.record_wrong',
+           jsonb_build_object('rule', 'driftwatch', 'stage', 'record_wrong',
+               'child_id', t.child_id, 'subject_id', t.subject_id,
+               'fingerprint', t.fingerprint, 'link', t.payload -> 'link',
+               'summary', format('%s says the case record of child %s is wrong and is being '
+                                 'corrected: they snoozed its alert %s (rule %s, stage %s) '
+                                 'until %s, through %s. Their note: %s', $3::text,
+                                 t.child_id, t.fingerprint, t.rule, ev.stage,
+                                 to_char($7::date, 'FMDD Mon YYYY'),
+                                 CASE $4::text WHEN 'link' THEN 'a link in a notice'
+                                               WHEN 'api' THEN 'the API' ELSE 'the pages' END,
+                                 coalesce($6::text, '(none)')),
+               'facts', jsonb_build_object('said_by', $3::text, 'via', $4::text,
+                                           'rule', t.rule, 'stage', ev.stage,
+                                           'fingerprint', t.fingerprint,
+                                           'snoozed_until', $7::date, 'note', $6::text)),
+           'recwrong_' || $8::date
+      FROM ev
+      JOIN target t USING (alert_id)
+     WHERE $9::text IS NOT NULL AND $2::text = 'snoozed' AND $5::text = 'data_wrong'
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING notice_id
 )
 SELECT CASE WHEN t.alert_id IS NULL THEN 'not_found'
             WHEN t.status <> 'firing' THEN 'resolved'
@@ -80,6 +115,7 @@ SELECT CASE WHEN t.alert_id IS NULL THEN 'not_found'
        t.stage,
        (SELECT event_id FROM ev) AS event_id,
        (SELECT count(*) FROM changed) AS changed,
-       (SELECT count(*) FROM notices) AS webhook_notices
+       (SELECT count(*) FROM notices) AS webhook_notices,
+       (SELECT count(*) FROM record_wrong) AS reports
   FROM (SELECT 1) one
   LEFT JOIN target t ON true;

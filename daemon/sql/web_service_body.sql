@@ -6,6 +6,10 @@
 --   oldest     the 20 oldest unanswered alerts, the stage's day first: child_id, rule, stage,
 --              team_id, team, since, days (web_service_mine.sql narrows it to one person's)
 --   unanswered how many alerts are unanswered
+--   record_wrong the 50 alerts snoozed because the case record is wrong whose snooze ends
+--              first: child_id, rule, stage, team_id, team, until, by, note
+--              (web_service_mine.sql narrows it to one person's too)
+--   record_wrong_total how many alerts are snoozed so
 -- The trend and the time to an answer, which move slowly, are web_service_answers.sql's.
 -- Counts go to anyone driftwatch knows; only the list of alerts is narrowed to theirs. The same for
 -- everyone, so web_service.c keeps it between requests while web_service_version.sql's answer
@@ -17,6 +21,7 @@ d AS (
 ),
 a AS (
     SELECT a.alert_id, a.team_id, a.rule, a.stage, a.child_id, a.stage_since,
+           a.snoozed_until, a.snooze_reason, a.snoozed_by, a.snooze_note,
 -- @include web_alert_state.sql
       FROM @state@.alerts a, d
      WHERE a.status = 'firing'
@@ -30,6 +35,8 @@ cells AS (
      GROUP BY a.team_id, a.rule, a.stage
 ),
 -- @include web_service_oldest.sql
+,
+-- @include web_service_record_wrong.sql
 SELECT json_build_object(
     'today', d.today,
     'cells', (SELECT coalesce(json_agg(json_build_object(
@@ -42,5 +49,12 @@ SELECT json_build_object(
                   'team_id', o.team_id, 'team', t.name, 'since', o.stage_since, 'days', o.days)
                   ORDER BY o.stage_since, o.alert_id), '[]')
                  FROM oldest o LEFT JOIN team_names t ON t.team_id = o.team_id),
-    'unanswered', (SELECT count(*) FROM mine))::text
+    'unanswered', (SELECT count(*) FROM mine),
+    'record_wrong', (SELECT coalesce(json_agg(json_build_object(
+                  'child_id', w.child_id, 'rule', w.rule, 'stage', w.stage,
+                  'team_id', w.team_id, 'team', t.name, 'until', w.snoozed_until,
+                  'by', w.snoozed_by, 'note', w.snooze_note)
+                  ORDER BY w.snoozed_until, w.alert_id), '[]')
+                 FROM wrong w LEFT JOIN team_names t ON t.team_id = w.team_id),
+    'record_wrong_total', (SELECT count(*) FROM wrong_all))::text
   FROM d;

@@ -18,7 +18,10 @@ struct noticelinks;
  * "alert.unanswered" (a stage nobody acknowledged or snoozed in time; its notice's "update"
  * says so in words), or
  * "delivery.failed" for the operators' report of a notice given up on (its alert then carries
- * rule "delivery", stage "failed" and a summary saying where it went and why it failed). Only
+ * rule "delivery", stage "failed" and a summary saying where it went and why it failed), or
+ * one of the operators' other reports ("rule.failing", "rule.recovered", "data.bad_address",
+ * "data.team_webhook", "data.record_wrong": rule "driftwatch" and the report's stage; a
+ * record said to be wrong carries the child and its record link). Only
  * the alert's own fields are shown: child_id, subject_id, link, summary, facts, rule, stage;
  * never its recipients (no one sees who else was told). */
 struct mail_notice {

@@ -8,13 +8,15 @@
 #include "driftwatch/rule.h"
 
 /* What a notice is, in reading order. A failure report goes to the operators: a notice that
- * could not be delivered and will not be tried again. */
+ * could not be delivered and will not be tried again; so does a snooze because a child's case
+ * record is wrong (RESPONSES.md lists those for the operators). */
 enum mail_digest_kind {
 	MAIL_DIGEST_UNANSWERED, MAIL_DIGEST_ESCALATED, MAIL_DIGEST_FIRING, MAIL_DIGEST_UPDATED,
 	MAIL_DIGEST_RESOLVED, MAIL_DIGEST_FAILED, MAIL_DIGEST_RULE_FAILING,
-	MAIL_DIGEST_RULE_RECOVERED, MAIL_DIGEST_BAD_ADDRESS, MAIL_DIGEST_TEAM_WEBHOOK
+	MAIL_DIGEST_RULE_RECOVERED, MAIL_DIGEST_BAD_ADDRESS, MAIL_DIGEST_TEAM_WEBHOOK,
+	MAIL_DIGEST_RECORD_WRONG
 };
-#define MAIL_DIGEST_N_KINDS 10
+#define MAIL_DIGEST_N_KINDS 11
 
 /* The sections of a digest, in reading order: first the seriousness each notice's rule declared
  * for its stage (rule.h, enum rule_seriousness: 1 to 5), then notices recorded before notices

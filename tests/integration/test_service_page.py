@@ -36,6 +36,8 @@ CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 DRIVER = os.path.join(lib.HERE, "service_browser.js")
 SVG = "{http://www.w3.org/2000/svg}"
 DAYS = ("2026-11-21", "2026-11-22", "2026-11-22", "2026-11-23")
+WRONG_NOTE = "Plan start keyed as 2026 <correcting>"
+WRONG = "1 alert snoozed because the case record is wrong"
 
 
 def get(port, path, email=None, source="127.0.0.1"):
@@ -242,7 +244,10 @@ SELECT alert_id, stage_since + time '09:00' + make_interval(hours => 6 * (i::int
 INSERT INTO {s}.alert_events (alert_id, at, kind, stage, actor, via, reason)
 SELECT alert_id, timestamptz '2026-11-25 12:00', 'snoozed', stage, 'sup1@la.example', 'api',
        'legal_planning' FROM {s}.alerts WHERE child_id = 'C-WNB';
-""".format(s=S))
+UPDATE {s}.alerts SET snoozed_until = current_date + 30, snooze_reason = 'data_wrong',
+       snoozed_by = 'sup2@la.example', snooze_note = {note}, snoozed_at = now()
+ WHERE child_id = 'C-BL-25';
+""".format(s=S, note="'" + WRONG_NOTE + "'"))
 
     # ---- the daemon, with web.listen behind a pretend sign-on proxy ----
     port = lib.free_port()
@@ -381,6 +386,21 @@ SELECT alert_id, timestamptz '2026-11-25 12:00', 'snoozed', stage, 'sup1@la.exam
             "sup2@ sees 20 of team T-2's backlog, and how many there are", s2)
     t.check(table(tabs["sup1@la.example"], "Open alerts by team and rule") == teams,
             "the counts are the same for everyone driftwatch knows")
+
+    # ---- snoozed because the case record is wrong (RESPONSES.md: listed for the operators) ----
+    wrong = table(tabs["hos@la.example"], WRONG)
+    t.check(wrong is not None and len(wrong) == 2 and wrong[1][0] == "C-BL-25"
+            and wrong[1][4] == "sup2@la.example" and wrong[1][5] == WRONG_NOTE
+            and 'id="record-wrong"' in hos and "&lt;correcting&gt;" in hos
+            and "<correcting>" not in hos,
+            "hos@ sees C-BL-25 snoozed as data_wrong, who said so and the note (escaped); "
+            "C-WNB's legal_planning snooze is not listed", wrong)
+    t.check(table(tabs["sup2@la.example"], WRONG) == wrong,
+            "sup2@ (C-BL-25's supervisor) sees it too", table(tabs["sup2@la.example"], WRONG))
+    t.check(table(tabs["sup1@la.example"], WRONG) is None and
+            table(tabs["sup1@la.example"], "No alerts snoozed because the case record is "
+                  "wrong") is not None,
+            "sup1@ (team T-1) does not: the list is narrowed as the oldest unanswered is")
 
     # ---- the charts ----
     for who in pages:

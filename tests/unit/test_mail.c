@@ -799,6 +799,57 @@ static void test_failed(const struct fixture *f)
 	json_decref(ops);
 }
 
+/* What responses_record.sql sends the operators when a snooze says a case record is wrong:
+ * the child and its record link as in the child's notice, the page with the pages on, no
+ * Rule line of its own (the words name the alert), and a subject that is no drift alert. */
+static void test_record_wrong(const struct fixture *f)
+{
+	json_t *ops = alert("{\"rule\": \"driftwatch\", \"stage\": \"record_wrong\", \"child_id\":"
+			    " \"C-7\", \"subject_id\": \"CPP-7\", \"fingerprint\": \"f7\", \"link\":"
+			    " \"https://lcs.example.gov.uk/person/C-7\", \"summary\": \"sup@la.example"
+			    " says the case record of child C-7 is wrong\", \"facts\": {\"note\":"
+			    " \"DOB keyed wrong\", \"snoozed_until\": \"2026-12-07\"}}");
+	struct mail_notice n[2] = { { "data.record_wrong", ops, NULL, "recwrong_9" }, f->n[1] };
+	struct mail_options o = { NULL, "https://dw.la.example", 0 };
+	struct mail_message m;
+	char err[256], *text, *html;
+
+	if (mail_compose_with(FROM, "it-ops@la.example", DATE, &o, n, 1, &m, err,
+			      sizeof(err)) == 0) {
+		text = part(m.data, "text/plain");
+		html = part(m.data, "text/html");
+		tap_str(m.subject, "driftwatch: 1 case record said to be wrong",
+			"record wrong: the subject is a report, not a drift alert");
+		tap_contains(text, "1. To correct: case record said to be wrong\n",
+			     "record wrong: heading");
+		tap_contains(text, "Child: C-7\n", "record wrong: the child");
+		tap_contains(text, "Record: https://lcs.example.gov.uk/person/C-7\n",
+			     "record wrong: the child's record link");
+		tap_contains(text, "Page: https://dw.la.example/child/C-7\n",
+			     "record wrong: the child's page");
+		tap_contains(text, "note: DOB keyed wrong", "record wrong: the note");
+		tap_contains(text, "snoozed until: 7 Dec 2026", "record wrong: until when");
+		tap_contains(text, "see that the case record is corrected",
+			     "record wrong: what the operators do");
+		tap_contains(html, "someone answering an alert said is wrong",
+			     "record wrong: the operators' intro names it");
+		tap_lacks(text, "Rule: driftwatch", "record wrong: no rule line of the report's own");
+		tap_contains(html, "href=\"https://lcs.example.gov.uk/person/C-7\"",
+			     "record wrong: html links the record");
+		free(text);
+		free(html);
+		mail_message_free(&m);
+	} else {
+		tap_ok(0, "record wrong: composed (%s)", err);
+	}
+	if (compose(n, 2, "it-ops@la.example", DATE, &m) == 0) {
+		tap_str(m.subject, "1 drift alert: 1 CP escalation at 15 months, 1 case record said "
+			"to be wrong", "record wrong with an alert: counted apart from the alerts");
+		mail_message_free(&m);
+	}
+	json_decref(ops);
+}
+
 static void test_refusals(const struct fixture *f)
 {
 	struct mail_message m;
@@ -1235,6 +1286,7 @@ int main(void)
 	test_unanswered(&f);
 	test_snoozed(&f);
 	test_failed(&f);
+	test_record_wrong(&f);
 	test_order();
 	test_siblings();
 	test_cap();
