@@ -520,7 +520,10 @@ void webhook_classify(const char *url, CURLcode result, long http_code, const ch
 			snprintf(out->reason, sizeof(out->reason), "%s: HTTP %ld", url, http_code);
 		return;
 	}
-	out->verdict = WEBHOOK_REJECTED;
+	/* ALERTS.md: retried up to the configured age, then failed and reported. A 401, 403 or
+	 * 404 is most often a receiver being changed (a secret rotated, a route moved, a deploy):
+	 * a person puts it right, and the notice must not be lost meanwhile. */
+	out->verdict = WEBHOOK_MISCONFIGURED;
 	snprintf(out->reason, sizeof(out->reason), "%s: HTTP %ld: the receiver refused the notice",
 		 url, http_code);
 }

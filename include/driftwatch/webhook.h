@@ -86,13 +86,14 @@ enum webhook_verdict {
 	WEBHOOK_DELIVERED,     /* 2xx: done */
 	WEBHOOK_RETRY,         /* 429, 5xx, 408, or no answer (refused, timeout, DNS, TLS, reset):
 				* retry on backoff, not sooner than retry_after_s when set */
-	WEBHOOK_MISCONFIGURED, /* 3xx (a redirect is not followed), or a URL or certificate libcurl
-				* refuses: not delivered; tell the operators now and retry on backoff,
-				* since only a person can fix it and the notice must not be lost
-				* while they do */
+	WEBHOOK_MISCONFIGURED, /* 3xx (a redirect is not followed), any other 4xx (a secret or a
+				* route the receiver no longer takes), 1xx or 6xx, or a URL or
+				* certificate libcurl refuses: not delivered; logged as an error and
+				* retried on backoff up to the notice's age, since only a person can
+				* fix it and the notice must not be lost while they do */
 	WEBHOOK_GONE,          /* 410: disable the endpoint and tell the operators */
-	WEBHOOK_REJECTED,      /* any other 4xx (and 1xx, or a 6xx): the receiver refused this
-				* notice; retrying cannot help: fail it and tell the operators */
+	WEBHOOK_REJECTED,      /* a team's URL whose host resolves to an address driftwatch does
+				* not post to: retrying cannot help: fail it and tell the operators */
 	WEBHOOK_CANCELLED      /* curl_loop_free cancelled it: not an attempt; it stays due */
 };
 
