@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "driftwatch/alert_view.h"
 #include "driftwatch/chart.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
@@ -370,6 +371,26 @@ out:
 	return rc;
 }
 
+/* A row's first cells: the child (its page's link, the id percent-encoded as a path segment),
+ * the alert in words and the team; the caller goes on in an open <td>. */
+static void svc_alert_cells(struct strbuf *p, const json_t *o)
+{
+	const char *child = svc_str(o, "child_id");
+
+	/* an identifier broken over two lines reads as two */
+	strbuf_append(p, "<tr><th scope=\"row\"><a class=\"id\" href=\"child/");
+	alert_view_segment(p, child);
+	strbuf_append(p, "\">");
+	html_escape(p, child);
+	strbuf_append(p, "</a></th><td>");
+	html_escape(p, svc_stage_words(svc_str(o, "rule"), svc_str(o, "stage")));
+	strbuf_append(p, " <span class=\"muted\">(");
+	html_escape(p, svc_rule_title(svc_str(o, "rule")));
+	strbuf_append(p, ")</span></td><td>");
+	svc_team_label(p, svc_str(o, "team_id"), svc_str(o, "team"));
+	strbuf_append(p, "</td><td>");
+}
+
 /* "2026-03-01" -> month index and year; -1 when not that shape. */
 static int svc_month(const char *iso, int *year, int *month)
 {
@@ -463,20 +484,7 @@ static void svc_oldest(struct strbuf *p, const json_t *oldest, long long total)
 		      "<th scope=\"col\">Stage recorded</th><th scope=\"col\">Days waiting</th>"
 		      "</tr></thead>\n<tbody>\n");
 	json_array_foreach(oldest, i, o) {
-		const char *child = svc_str(o, "child_id");
-
-		/* an identifier broken over two lines reads as two */
-		strbuf_append(p, "<tr><th scope=\"row\"><a class=\"id\" href=\"child/");
-		html_escape(p, child);
-		strbuf_append(p, "\">");
-		html_escape(p, child);
-		strbuf_append(p, "</a></th><td>");
-		html_escape(p, svc_stage_words(svc_str(o, "rule"), svc_str(o, "stage")));
-		strbuf_append(p, " <span class=\"muted\">(");
-		html_escape(p, svc_rule_title(svc_str(o, "rule")));
-		strbuf_append(p, ")</span></td><td>");
-		svc_team_label(p, svc_str(o, "team_id"), svc_str(o, "team"));
-		strbuf_append(p, "</td><td>");
+		svc_alert_cells(p, o);
 		html_date(p, svc_str(o, "since"), 1);
 		strbuf_printf(p, "</td><td>%lld</td></tr>\n", svc_int(o, "days"));
 	}
@@ -504,19 +512,7 @@ static void svc_record_wrong(struct strbuf *p, const json_t *wrong, long long to
 		      "<th scope=\"col\">Snoozed until</th><th scope=\"col\">Said by</th>"
 		      "<th scope=\"col\">Note</th></tr></thead>\n<tbody>\n");
 	json_array_foreach(wrong, i, w) {
-		const char *child = svc_str(w, "child_id");
-
-		strbuf_append(p, "<tr><th scope=\"row\"><a class=\"id\" href=\"child/");
-		html_escape(p, child);
-		strbuf_append(p, "\">");
-		html_escape(p, child);
-		strbuf_append(p, "</a></th><td>");
-		html_escape(p, svc_stage_words(svc_str(w, "rule"), svc_str(w, "stage")));
-		strbuf_append(p, " <span class=\"muted\">(");
-		html_escape(p, svc_rule_title(svc_str(w, "rule")));
-		strbuf_append(p, ")</span></td><td>");
-		svc_team_label(p, svc_str(w, "team_id"), svc_str(w, "team"));
-		strbuf_append(p, "</td><td>");
+		svc_alert_cells(p, w);
 		html_date(p, svc_str(w, "until"), 1);
 		strbuf_append(p, "</td><td>");
 		/* driftwatch.snooze() in SQL records no one */
