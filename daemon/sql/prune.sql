@@ -1,9 +1,13 @@
 -- prune: one small batch of what is older than retention.days: delivered notices (with their
 -- delivery attempts) and evaluations; and the daily counts of open alerts older than both
 -- retention.days and 13 months (/service shows the trend of the last 12, and a month may be
--- part-counted: its first days go only when the whole month is past the 13). Never alerts, their events or responses: they are the
--- record of who was told what and when. SKIP LOCKED and the caller's short lock_timeout keep it
--- out of the way of recording and delivery; the caller repeats it while a batch comes back full.
+-- part-counted: its first days go only when the whole month is past the 13). Never alerts,
+-- their events or responses: they are the record of who was told what and when. A delivered
+-- notice of an event leaves its row in delivered (state_v8.sql) in this same statement: the
+-- event, channel, destination (a webhook's URL without its credentials), role and time, so
+-- that the evidence that someone was told outlives the notice. SKIP LOCKED and the caller's
+-- short lock_timeout keep it out of the way of recording and delivery; the caller repeats it
+-- while a batch comes back full.
 -- $1 int  retention.days
 -- $2 int  rows per batch (days of daily counts: a hundredth of it, each day being up to a few
 --         thousand rows of counts)
@@ -13,6 +17,19 @@ WITH old_notices AS (
      ORDER BY delivered_at
      LIMIT $2::int
        FOR UPDATE SKIP LOCKED
+),
+kept AS (
+    -- the snapshot is the statement's: these are the rows notices deletes
+    INSERT INTO @state@.delivered (notice_id, event_id, alert_id, channel, destination, role,
+                                   delivered_at)
+    SELECT x.notice_id, x.event_id, x.alert_id, x.channel,
+           CASE WHEN x.channel = 'webhook' THEN @state@.shown_url(x.destination)
+                ELSE x.destination END,
+           x.role, x.delivered_at
+      FROM @state@.outbox x JOIN old_notices o USING (notice_id)
+     WHERE x.event_id IS NOT NULL
+    ON CONFLICT (notice_id) DO NOTHING
+    RETURNING 1
 ),
 attempts AS (
     DELETE FROM @state@.delivery_attempts d USING old_notices o WHERE d.notice_id = o.notice_id
@@ -53,4 +70,5 @@ days AS (
 SELECT (SELECT count(*) FROM notices) AS notices,
        (SELECT count(*) FROM attempts) AS attempts,
        (SELECT count(*) FROM evaluations) AS evaluations,
-       (SELECT count(*) FROM days) AS days;
+       (SELECT count(*) FROM days) AS days,
+       (SELECT count(*) FROM kept) AS kept;

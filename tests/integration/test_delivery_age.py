@@ -94,8 +94,10 @@ def run(t, procs, tmp):
     r = lib.run_once(cfg, D1)
     t.check(r.rc == 0 and not r.sanitizer(), "run 1: --once migrates the v6 schema and exits 0",
             r.diag())
-    t.check(db.value("SELECT max(version) FROM %s.schema_version" % S) == "7",
-            "run 1: the state schema is at version 7")
+    # later versions (state_v8.sql) are applied in the same run
+    t.check(int(db.value("SELECT max(version) FROM %s.schema_version" % S)) >= 7 and
+            db.value("SELECT count(*) FROM %s.schema_version WHERE version = 7" % S) == "1",
+            "run 1: the state schema is at version 7 or later")
     t.check(db.value("SELECT attnotnull FROM pg_attribute WHERE attrelid = '%s.outbox'::regclass "
                      "AND attname = 'first_due_at'" % S) == "t",
             "run 1: every notice has a first due time (first_due_at is NOT NULL)")
