@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "driftwatch/chat.h"
+#include "driftwatch/mail_words.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
 
@@ -158,6 +159,36 @@ static char *chat_cut(const char *s, size_t max)
 
 /* ---- Teams: an Adaptive Card (schema 1.4) in a Workflows message ---- */
 
+/* The item's summary, cut, and for a snoozed alert the snooze (RESPONSES.md: a new stage is
+ * still notified, showing the snooze), cut the same: what a channel reads under the heading. */
+static char *chat_summary(const struct chat_item *it, size_t cut)
+{
+	char *summary = chat_cut(chat_str(it->alert, "summary"), cut), *snooze;
+	struct strbuf sb, z;
+
+	if (!summary)
+		return NULL;
+	strbuf_init(&z);
+	if (!mail_words_snooze(&z, it->alert)) {
+		strbuf_free(&z);
+		return summary;
+	}
+	snooze = strbuf_take(&z);
+	strbuf_init(&sb);
+	strbuf_append(&sb, summary);
+	strbuf_append(&sb, "\nSnoozed ");
+	free(summary);
+	summary = snooze ? chat_cut(snooze, cut) : NULL;
+	free(snooze);
+	if (!summary) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	strbuf_append(&sb, summary);
+	free(summary);
+	return strbuf_take(&sb);
+}
+
 static json_t *chat_teams_button(const char *title, const char *url)
 {
 	return json_pack("{s:s, s:s, s:s}", "type", "Action.OpenUrl", "title", title, "url", url);
@@ -166,7 +197,7 @@ static json_t *chat_teams_button(const char *title, const char *url)
 static json_t *chat_teams_item(const struct chat_item *it, const char *pages_url, size_t cut)
 {
 	char *heading = chat_heading(it), *page = chat_page_url(pages_url, it->alert);
-	char *summary = chat_cut(chat_str(it->alert, "summary"), cut);
+	char *summary = chat_summary(it, cut);
 	const char *link = chat_str(it->alert, "link");
 	json_t *actions = json_array(), *c = NULL;
 
@@ -225,7 +256,7 @@ static int chat_slack_item(json_t *blocks, const struct chat_item *it, const cha
 			   size_t cut)
 {
 	char *heading = chat_heading(it), *page = chat_page_url(pages_url, it->alert);
-	char *summary = chat_cut(chat_str(it->alert, "summary"), cut);
+	char *summary = chat_summary(it, cut);
 	const char *link = chat_str(it->alert, "link");
 	json_t *buttons = json_array();
 	struct strbuf sb;

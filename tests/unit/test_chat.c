@@ -151,6 +151,35 @@ static void test_slack_escaping(void)
 	json_decref(a);
 }
 
+/* A snoozed alert's new stage is still notified, showing the snooze (RESPONSES.md): record.sql
+ * puts the API's "response" in the notice, and a channel reads it under the summary. */
+static void test_snoozed(void)
+{
+	json_t *a = alert("cp_neglect_duration", "15m", "C-5", "On a CP plan for 15 months");
+	struct chat_item it = { "alert.escalated", a };
+	char *body = NULL;
+
+	json_object_set_new(a, "response", json_pack("{s:s, s:s, s:s, s:s, s:s}", "state",
+						      "snoozed", "until", "2027-01-15", "by",
+						      "sup1@la.example", "reason", "legal_planning",
+						      "note", "PLO letter <sent>"));
+	chat_message(CHAT_TEAMS, &it, 1, NULL, &body);
+	tap_contains(body, "Snoozed until 15 Jan 2027 by sup1@la.example: Legal planning",
+		     "teams: a snoozed alert's item shows the snooze, in words");
+	free(body);
+	body = NULL;
+	chat_message(CHAT_SLACK, &it, 1, NULL, &body);
+	tap_contains(body, "Snoozed until 15 Jan 2027 by sup1@la.example", "slack: the same");
+	tap_contains(body, "PLO letter &lt;sent&gt;", "slack: the note escaped as mrkdwn wants");
+	free(body);
+	body = NULL;
+	json_object_del(a, "response");
+	chat_message(CHAT_TEAMS, &it, 1, NULL, &body);
+	tap_lacks(body, "Snoozed", "an alert that is not snoozed says nothing of it");
+	free(body);
+	json_decref(a);
+}
+
 int main(void)
 {
 	test_formats();
@@ -159,5 +188,6 @@ int main(void)
 	test_limits(CHAT_TEAMS, "teams");
 	test_limits(CHAT_SLACK, "slack");
 	test_slack_escaping();
+	test_snoozed();
 	return tap_status();
 }
