@@ -4,12 +4,13 @@
 URLs are shown as scheme://host[:port]/path only. On tests/fixtures/once_lifecycle_failures.sql
 (plus a second team), `driftwatchd --once` delivers to webhooks whose URLs carry credentials:
   - user:password@ and ?token=&sig= on a receiver answering 500 (retried, logged each time);
-  - ?sig= and a #fragment on one answering 400 (failed at once: reported to the operators);
+  - ?sig= and a #fragment on one answering 400 (retried like any refusal; made older than its
+    age before the second run, so that it fails and is reported to the operators);
   - ?token= on a port nobody listens on (libcurl's connection error);
   - a team's webhook_url from the case data, ?sv=&sig=, answering a redirect whose Location
     carries its own ?sig= (not followed: logged as misconfigured);
   - another team's webhook_url with a '/' in its password, which libcurl cannot read at all.
-Then again (the backoff skipped) so the operators' report goes out by email. No secret string
+Then again (the backoff skipped), and a third time, so the operators' report goes out by email. No secret string
 may appear in the daemon's standard error, in driftwatch.outbox (last_error, and the report's
 payload), in driftwatch.delivery_attempts.detail, or in the email the operators get; and each
 endpoint is still named (scheme, host, port and path), so the checks are not vacuous.
@@ -79,13 +80,19 @@ def run(t, procs, tmp):
     runs = [lib.run_once(cfg, D1)]
     t.check(runs[0].rc == 0 and not runs[0].sanitizer(), "--once exits 0 with every webhook "
             "failing its own way", runs[0].diag())
-    n = db.value("UPDATE driftwatch.outbox SET next_attempt_at = now() WHERE status = 'pending'"
-                 " RETURNING 1")
-    t.note("made the pending notices due now (what the passing of time would do): %s"
-           % (n.count("1") if n else 0))
+    n = db.value("UPDATE driftwatch.outbox SET next_attempt_at = now(), first_due_at = CASE "
+                 "WHEN destination LIKE '%/rej%' THEN now() - interval '73 hours' ELSE "
+                 "first_due_at END WHERE status = 'pending' RETURNING 1")
+    t.note("made the pending notices due now, the /rej ones past their 72 h (what the passing "
+           "of time would do): %s" % (n.count("1") if n else 0))
     runs.append(lib.run_once(cfg, D1))
     t.check(runs[1].rc == 0 and not runs[1].sanitizer(), "a second --once exits 0",
             runs[1].diag())
+    db.value("UPDATE driftwatch.outbox SET next_attempt_at = now() WHERE status = 'pending' "
+             "RETURNING 1")
+    runs.append(lib.run_once(cfg, D1))
+    t.check(runs[2].rc == 0 and not runs[2].sanitizer(), "a third --once exits 0",
+            runs[2].diag())
     err = "\n".join(r.err for r in runs)
     for line in err.splitlines():
         if "webhook" in line or "outbox" in line:
