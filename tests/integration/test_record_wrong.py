@@ -12,31 +12,24 @@ Prints TAP lines (tests/run.sh).
 """
 
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from tap import Tap  # noqa: E402
 from dwtest import (  # noqa: E402
-    TOP, Db, SmtpServer, addresses, email_conf, make_ca, run_once, run_test, write_config)
+    RESPONSES_DRIVER, TOP, Db, SmtpServer, addresses, email_conf, make_ca, run_once, run_test,
+    write_config)
+from dwtest import respond as lib_respond  # noqa: E402
 
-DRIVER = os.environ.get("RESPONSES_DRIVER") or os.path.join(
-    os.path.dirname(os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/x")),
-    "responses_driver")
+DRIVER = RESPONSES_DRIVER
 S = "rw_state"
 DAY = "2026-11-21"
 NOTE = "Date of birth keyed as 2016; the case system team is correcting it"
 LINK = "https://case.la.example/child/{child_id}"
 
 
-def respond(cfg, kind, fp, actor="sup1@la.example", via="link", **kw):
-    args = [DRIVER, "-c", cfg, "--today", DAY, kind, fp, actor, via]
-    for k in ("reason", "note", "until"):
-        if k in kw:
-            args += ["--" + k, kw[k]]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout.strip(), p.stderr
+def respond(cfg, kind, fp, **kw):
+    return lib_respond(cfg, DAY, kind, fp, **kw)
 
 
 def fp_of(db, schema, child):

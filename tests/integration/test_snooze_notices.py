@@ -36,9 +36,7 @@ from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 D1, D2, D3 = "2026-11-21", "2026-11-22", "2026-11-23"
 S = "dwsz"
-DRIVER = os.environ.get("RESPONSES_DRIVER") or os.path.join(
-    os.path.dirname(os.environ.get("DRIFTWATCHD") or os.path.join(lib.TOP, "build/san/x")),
-    "responses_driver")
+DRIVER = lib.RESPONSES_DRIVER
 RESPONSE_KEYS = {"state", "by", "at", "until", "reason", "note"}
 CP = dict(actor="sup1@la.example", reason="legal_planning", note="PLO letter sent",
           until="2027-01-15",
@@ -51,13 +49,8 @@ WNB = dict(actor="sw1@la.example", reason="strategy_agreed", note="health visito
 
 
 def respond(cfg, today, kind, fp, actor, **kw):
-    args = [DRIVER, "-c", cfg, "--today", today, kind, fp, actor, "link"]
-    for k in ("reason", "note", "until"):
-        if k in kw:
-            args += ["--" + k, kw[k]]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout.strip() + p.stderr[-1000:]
+    rc, out, err = lib.respond(cfg, today, kind, fp, actor, **kw)
+    return rc, out + err[-1000:]
 
 
 def fp_of(db, rule, child):

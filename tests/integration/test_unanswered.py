@@ -27,29 +27,18 @@ Prints TAP lines (tests/run.sh).
 
 import datetime
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from tap import Tap  # noqa: E402
 from dwtest import (  # noqa: E402
-    TOP, Db, SmtpServer, addresses, email_conf, free_port, make_ca, run_once, run_test,
-    write_config)
+    RESPONSES_DRIVER, TOP, Db, SmtpServer, addresses, email_conf, free_port, make_ca, respond,
+    run_once, run_test, write_config)
 
-DRIVER = os.environ.get("RESPONSES_DRIVER") or os.path.join(
-    os.path.dirname(os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/x")),
-    "responses_driver")
+DRIVER = RESPONSES_DRIVER
 S = "ua_state"
 
 
-def respond(cfg, today, kind, fp, actor="sup1@la.example", via="link", **kw):
-    args = [DRIVER, "-c", cfg, "--today", today, kind, fp, actor, via]
-    for k in ("reason", "note", "until"):
-        if k in kw:
-            args += ["--" + k, kw[k]]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout.strip(), p.stderr
 
 
 def fp_of(db, child):

@@ -32,6 +32,9 @@ TOP = os.environ.get("DW_TOP") or os.path.abspath(
 HERE = os.path.join(TOP, "tests", "integration")  # the servers, run as programs
 DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build", "san", "driftwatchd")
 PY = "/usr/bin/python3"
+# build/san/responses_driver: a response recorded through the responses module itself
+RESPONSES_DRIVER = os.environ.get("RESPONSES_DRIVER") or os.path.join(
+    os.path.dirname(DAEMON), "responses_driver")
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
@@ -311,6 +314,18 @@ def run_once(cfg, as_of, timeout=120, extra=()):
     except subprocess.TimeoutExpired as e:
         return Run("timeout", e.stdout or "", (e.stderr or b"").decode("utf-8", "replace")
                    if isinstance(e.stderr, bytes) else (e.stderr or ""))
+
+
+def respond(cfg, today, kind, fp, actor="sup1@la.example", via="link", **kw):
+    """One response (acknowledge, snooze, unsnooze) to alert fp on day today, through the
+    responses driver; reason, note and until as keywords. (exit code, stdout, stderr)"""
+    args = [RESPONSES_DRIVER, "-c", cfg, "--today", today, kind, fp, actor, via]
+    for k in ("reason", "note", "until"):
+        if k in kw:
+            args += ["--" + k, kw[k]]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.strip(), p.stderr
 
 
 def write_config(tmp, name, conf):
