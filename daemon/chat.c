@@ -163,29 +163,23 @@ static char *chat_cut(const char *s, size_t max)
  * still notified, showing the snooze), cut the same: what a channel reads under the heading. */
 static char *chat_summary(const struct chat_item *it, size_t cut)
 {
-	char *summary = chat_cut(chat_str(it->alert, "summary"), cut), *snooze;
-	struct strbuf sb, z;
+	char *summary = chat_cut(chat_str(it->alert, "summary"), cut), *words, *snooze;
+	struct strbuf sb;
 
-	if (!summary)
-		return NULL;
-	strbuf_init(&z);
-	if (!mail_words_snooze(&z, it->alert)) {
-		strbuf_free(&z);
+	strbuf_init(&sb);
+	if (!summary || !mail_words_snooze(&sb, it->alert)) {
+		strbuf_free(&sb);
 		return summary;
 	}
-	snooze = strbuf_take(&z);
-	strbuf_init(&sb);
-	strbuf_append(&sb, summary);
-	strbuf_append(&sb, "\nSnoozed ");
+	words = strbuf_take(&sb);
+	snooze = words ? chat_cut(words, cut) : NULL;
+	free(words);
+	if (snooze)
+		strbuf_printf(&sb, "%s\nSnoozed %s", summary, snooze);
 	free(summary);
-	summary = snooze ? chat_cut(snooze, cut) : NULL;
-	free(snooze);
-	if (!summary) {
-		strbuf_free(&sb);
+	if (!snooze)
 		return NULL;
-	}
-	strbuf_append(&sb, summary);
-	free(summary);
+	free(snooze);
 	return strbuf_take(&sb);
 }
 

@@ -1487,10 +1487,21 @@ static bool host_is_loopback(const char *host, size_t n)
 	return n >= 7 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= n;
 }
 
+/* The length of the host at the start of an authority that ends at end: "[v6]" whole, else up
+ * to a port's ':'. */
+static size_t host_length(const char *host, const char *end)
+{
+	const char *close;
+
+	if (host[0] != '[')
+		return strcspn(host, ":/");
+	close = memchr(host, ']', (size_t)(end - host));
+	return close ? (size_t)(close - host) + 1 : (size_t)(end - host);
+}
+
 bool config_email_clear_remote(const struct config_email *e)
 {
-	const char *host, *end, *at, *close;
-	size_t n;
+	const char *host, *end, *at;
 
 	if (!e->enabled || e->tls != CONFIG_TLS_NONE || !e->smtp_url ||
 	    !has_scheme(e->smtp_url, "smtp://"))
@@ -1500,13 +1511,7 @@ bool config_email_clear_remote(const struct config_email *e)
 	at = memchr(host, '@', (size_t)(end - host));
 	if (at)
 		host = at + 1;
-	if (host[0] == '[') {
-		close = memchr(host, ']', (size_t)(end - host));
-		n = close ? (size_t)(close - host) + 1 : (size_t)(end - host);
-	} else {
-		n = strcspn(host, ":/");
-	}
-	return !host_is_loopback(host, n);
+	return !host_is_loopback(host, host_length(host, end));
 }
 
 /* A link carries a token that acts as the person it was sent to, so it must not cross a network
@@ -1516,7 +1521,6 @@ static const char *check_public_url(const char *s)
 {
 	bool https = has_scheme(s, "https://");
 	const char *host, *end;
-	size_t n;
 
 	if ((!https && !has_scheme(s, "http://")) || has_space_or_control(s) || strpbrk(s, "?#"))
 		return "must be an https:// URL without spaces, query or fragment";
@@ -1524,14 +1528,7 @@ static const char *check_public_url(const char *s)
 	end = host + strcspn(host, "/");
 	if (end == host || memchr(host, '@', (size_t)(end - host)))
 		return "must be an https:// URL with a host and no user name";
-	if (host[0] == '[') {
-		const char *close = memchr(host, ']', (size_t)(end - host));
-
-		n = close ? (size_t)(close - host) + 1 : (size_t)(end - host);
-	} else {
-		n = strcspn(host, ":/");
-	}
-	if (!https && !host_is_loopback(host, n))
+	if (!https && !host_is_loopback(host, host_length(host, end)))
 		return "must be an https:// URL (http:// only to a loopback host such as "
 		       "127.0.0.1: a link acts as its recipient and must not cross a network in "
 		       "clear text)";

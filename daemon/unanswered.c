@@ -239,10 +239,11 @@ static int unanswered_add_roles(const struct unanswered_op *op, json_t *roles, j
 		char why[600];
 		const char *addr;
 
-		if (!role || (unanswered_is_recipient_role(role) && unanswered_has_role(have, role)))
+		if (!role)
 			continue;
 		if (unanswered_is_recipient_role(role)) {
-			if (json_array_append_new(unresolved, json_pack(
+			if (!unanswered_has_role(have, role) &&
+			    json_array_append_new(unresolved, json_pack(
 				    "{s:s, s:s}", "role", role, "why", "this alert's rule does not "
 				    "notify this role, so no address is known for it")) < 0)
 				return -1;
