@@ -25,7 +25,7 @@ to now() for pending notices.
 
 Environment as test_once_lifecycle.py (DRIFTWATCHD, PGHOST PGPORT PGUSER, DW_TOP, TEST_TMPDIR),
 plus CRASH_ROUNDS (default 20) and CRASH_SEED (default: random, printed). Uses database
-dwonce_crash (dropped and created here) and loopback ports 56000-56999.
+dwonce_crash (dropped and created here) and loopback ports 20000-29999.
 """
 import os
 import random

@@ -23,7 +23,7 @@ for pending notices (what the passing of time would do), and says so in a diagno
 
 Environment: DRIFTWATCHD (default build/san/driftwatchd), PGHOST PGPORT PGUSER of a running
 server (defaults 127.0.0.1 55432 dwtest), DW_TOP, TEST_TMPDIR. Uses databases dwonce_lc and
-dwonce_fail (dropped and created here) and loopback ports 56000-56999. KEEP_TMP=1 keeps the
+dwonce_fail (dropped and created here) and loopback ports 20000-29999. KEEP_TMP=1 keeps the
 scratch directory (configurations, receiver logs, received mail), which is otherwise kept only
 when a check failed. Prints `ok - NAME` and `not ok - NAME` lines, `# ...` diagnostics.
 Standard library only; the helpers it shares with other tests are in tests/lib/dwtest.py.

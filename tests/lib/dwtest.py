@@ -8,7 +8,7 @@ scratch directories. Result lines are tests/lib/tap.py's.
     import dwtest as lib
 
 Environment: DRIFTWATCHD (default build/san/driftwatchd), PGHOST PGPORT PGUSER of a running
-server (defaults 127.0.0.1 55432 dwtest), DW_TOP, TEST_TMPDIR. Loopback ports 56000-56999.
+server (defaults 127.0.0.1 55432 dwtest), DW_TOP, TEST_TMPDIR. Loopback ports 20000-29999.
 Standard library only.
 """
 import base64
@@ -98,9 +98,11 @@ class Db:
 # processes: receivers, SMTP servers, the daemon
 
 def free_port(taken=()):
-    """A free TCP port on 127.0.0.1 in 56000-56999 (the tests' own range)."""
+    """A free TCP port on 127.0.0.1 in 20000-29999 (the tests' own range): below Linux's
+    ephemeral ports (32768-60999), which an outgoing connection (libpq, libcurl, SMTP) may take
+    between this check and the listener's bind, as one took a web.listen port in CI."""
     for _ in range(300):
-        port = random.randint(56000, 56999)
+        port = random.randint(20000, 29999)
         if port in taken:
             continue
         s = socket.socket()
@@ -111,7 +113,7 @@ def free_port(taken=()):
             continue
         finally:
             s.close()
-    raise RuntimeError("no free port in 56000-56999")
+    raise RuntimeError("no free port in 20000-29999")
 
 
 class Procs:
