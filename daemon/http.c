@@ -67,6 +67,7 @@ struct http_server {
 	struct http_conn *oldest;
 	struct http_conn *newest;
 	size_t unattached;      /* connections http_on_attach has yet to see */
+	int held;               /* accepting stopped until http_on_attach has seen them */
 	unsigned long accepted; /* since the last tick */
 	unsigned accept_streak; /* ticks in a row that saw connections accepted */
 	struct event *ev_attach;
@@ -331,6 +332,27 @@ static void http_conn_unlink(struct http_server *srv, struct http_conn *c)
 	srv->n_conns--;
 }
 
+/* libevent accepts in a loop until the backlog is empty, and a connection cannot be shed before
+ * http_on_attach has seen it: a flood of 8,000 connections held 5,400 descriptors for a moment,
+ * against a cap of 256. Disabling the listeners ends that loop; http_on_attach enables them
+ * again once it has shed down to the cap. */
+static void http_hold_accepting(struct http_server *srv)
+{
+	srv->held = 1;
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+}
+
+/* Connections answered later (http_hold) cannot be shed: accepting waits for one to close. */
+static void http_resume_accepting(struct http_server *srv)
+{
+	if (!srv->held || srv->n_conns > srv->max_conns)
+		return;
+	srv->held = 0;
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
 /* evhttp closes a connection (the client hung up, the idle timeout, http_shed, http_stop). */
 static void http_on_close(struct evhttp_connection *evcon, void *arg)
 {
@@ -338,6 +360,7 @@ static void http_on_close(struct evhttp_connection *evcon, void *arg)
 
 	(void)evcon;
 	http_conn_unlink(c->srv, c);
+	http_resume_accepting(c->srv);
 	free(c);
 }
 
@@ -418,6 +441,8 @@ static struct bufferevent *http_new_bev(struct event_base *base, void *arg)
 	event_active(srv->ev_attach, EV_TIMEOUT, 0);
 	while (srv->n_conns > srv->max_conns && http_shed(srv))
 		;
+	if (srv->n_conns > srv->max_conns)
+		http_hold_accepting(srv);
 	return bev;
 }
 
@@ -457,6 +482,7 @@ static void http_on_attach(evutil_socket_t fd, short what, void *arg)
 	}
 	while (srv->n_conns > srv->max_conns && http_shed(srv))
 		;
+	http_resume_accepting(srv);
 }
 
 /* ---- running out of descriptors ---- */
@@ -721,6 +747,8 @@ void http_stop(struct http_server *srv)
 		event_free(srv->ev_tick);
 	if (srv->ev_attach)
 		event_free(srv->ev_attach);
+	/* evhttp frees the listeners before the connections, whose closing must not enable them */
+	srv->n_listeners = 0;
 	/* every connection it closes tells http_on_close, which frees its record */
 	if (srv->evh)
 		evhttp_free(srv->evh);

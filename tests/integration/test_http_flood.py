@@ -135,9 +135,9 @@ def run(t, procs, tmp):
     fd_max = max(fd_samples)
     t.note("A: the daemon's descriptors during the flood: at most %d (before: %d; HTTP cap "
            "%d)" % (fd_max, fds0, http_cap))
-    t.check(fd_max <= fds0 + http_cap + 70,
+    t.check(fd_max <= fds0 + http_cap + 16,
             "A: the daemon's descriptors stay within its HTTP cap and the rest (%d <= %d + %d "
-            "+ 70)" % (fd_max, fds0, http_cap))
+            "+ 16)" % (fd_max, fds0, http_cap))
     t.note("A: CPU time %.2f s over %.1f s of flood" % (cpu_a, wall_a))
     t.check(cpu_a < 0.6 * wall_a, "A: the daemon does not spin during the flood (%.2f s CPU in "
             "%.1f s)" % (cpu_a, wall_a))
