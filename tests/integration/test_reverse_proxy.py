@@ -159,7 +159,12 @@ def run(t, procs, tmp):
             "a link asked for over plain HTTP is sent to the same link over HTTPS",
             "%s %s" % (r.status, loc))
     c.close()
-    log = open(os.path.join(tmp, "access.log"), encoding="utf-8").read()
+    # nginx writes a request's line once it has sent the answer: the client can be first
+    def access_log():
+        with open(os.path.join(tmp, "access.log"), encoding="utf-8") as f:
+            return f.read()
+    lib.wait_for(lambda: access_log().count("/driftwatch/r/[token]") >= 4, 5)
+    log = access_log()
     tokens = [u.rsplit("/", 1)[1] for it in linkmail.text_links(m["text"], public)
               for u in (it["acknowledge"], it["snooze"], it["open"])]
     leaked = [tok[:12] for tok in tokens if tok in log]
