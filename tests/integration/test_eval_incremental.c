@@ -10,7 +10,6 @@
  *   - after the case schema changes on the same connection (a reload), none prepared for the
  *     old schema is used, and none is left behind on the server;
  *   - a PREPARE that fails is reported naming the rule. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +20,11 @@
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
-#include "driftwatch/errlist.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
 #include "evwait.h"
+#include "pgfixture.h"
 #include "tap.h"
 
 #define WAIT_S 120
@@ -136,24 +135,6 @@ static void collect(void *arg, struct eval_run *run, const struct config_rule *r
 		json_decref(o);
 	}
 	eval_continue(run, EVAL_NEXT_GO_ON, NULL);
-}
-
-static void on_connect(struct db_conn *conn, int ok, void *arg)
-{
-	struct waited *w = arg;
-
-	(void)conn;
-	w->done = 1;
-	w->ok = ok;
-}
-
-static int connect_now(struct fixture *f, struct db_conn *conn)
-{
-	struct waited w = { 0 };
-
-	if (db_connect(conn, on_connect, &w) < 0 || wait_for(f->ctx.base, &w.done) < 0)
-		return -1;
-	return w.ok ? 0 : -1;
 }
 
 static void on_rows(struct db_conn *conn, PGresult *res, void *arg)
@@ -332,34 +313,21 @@ static void compare_day(struct fixture *f, const char *what, const char *as_of,
 
 /* ---- set up ---- */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-#define PSQL "psql -X -q -v ON_ERROR_STOP=1"
 
 static int load_fixture(const char *top, const char *schema)
 {
-	return sh(PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS %s "
-		  "CASCADE' && " PSQL " -v schema=%s -f %s/rules/contract.sql -f "
+	return pgfix_sh(PGFIX_PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS %s "
+		  "CASCADE' && " PGFIX_PSQL " -v schema=%s -f %s/rules/contract.sql -f "
 		  "%s/tests/fixtures/boundaries.sql -f %s/rules/contract_indexes.sql >/dev/null",
 		  schema, schema, top, top, top);
 }
 
 static int load_generated(const char *top, const char *dwgen, const char *schema, int n)
 {
-	return sh(PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS %s "
-		  "CASCADE' && " PSQL " -v schema=%s -f %s/rules/contract.sql >/dev/null && "
-		  "%s --children %d --seed 11 --as-of " T " --schema %s | " PSQL " >/dev/null && "
-		  PSQL " -v schema=%s -f %s/rules/contract_indexes.sql >/dev/null",
+	return pgfix_sh(PGFIX_PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS %s "
+		  "CASCADE' && " PGFIX_PSQL " -v schema=%s -f %s/rules/contract.sql >/dev/null && "
+		  "%s --children %d --seed 11 --as-of " T " --schema %s | " PGFIX_PSQL " >/dev/null && "
+		  PGFIX_PSQL " -v schema=%s -f %s/rules/contract_indexes.sql >/dev/null",
 		  schema, schema, top, dwgen, n, schema, schema, top);
 }
 
@@ -480,7 +448,7 @@ static void test_reconnect(struct fixture *f, const struct evald *full, const ch
 	r = rows(f, f->other, sql);
 	strv_free(&r);
 	tap_int(wait_for(f->ctx.base, &f->lost), 0, "the evaluations' server process is gone");
-	tap_int(connect_now(f, f->conn), 0, "the connection is made again");
+	tap_int(pgfix_connect(f->ctx.base, f->conn, WAIT_S), 0, "the connection is made again");
 	tap_int(db_session(f->conn), 2, "a new session (2)");
 	tap_ok(same_as_full(f, T, full, &kid, 1),
 	       "an incremental evaluation after the reconnect gets the full evaluation's alerts");
@@ -499,9 +467,9 @@ static void test_schema_change(struct fixture *f, const struct evald *full_a)
 	snprintf(want, sizeof(want), "%zu 0", rule_registry_count());
 	if (!tap_ok(kid != NULL, "the fixture has a cp_neglect_duration alert on " T))
 		return;
-	snprintf(sql, sizeof(sql), PSQL " -c \"DELETE FROM inc_b.cp_plans WHERE child_id = '%s'\"",
+	snprintf(sql, sizeof(sql), PGFIX_PSQL " -c \"DELETE FROM inc_b.cp_plans WHERE child_id = '%s'\"",
 		 kid);
-	tap_int(load_fixture(f->top, "inc_b") || sh("%s", sql), 0,
+	tap_int(load_fixture(f->top, "inc_b") || pgfix_sh("%s", sql), 0,
 		"inc_b: the fixture without %s's CP plans", kid);
 	res = evaluate(f, T, &kid, 1);
 	tap_ok(res && !res->error && has_alert(res, "cp_neglect_duration", kid),
@@ -572,7 +540,7 @@ static void test_rule_fails(struct fixture *f, const struct evald *full_a)
 	if (!tap_ok(kid != NULL, "the fixture has a was_not_brought alert on " T))
 		return;
 	tap_int(load_fixture(f->top, "inc_c") ||
-		sh(PSQL " -c \"CREATE FUNCTION inc_c.boom() RETURNS boolean LANGUAGE plpgsql "
+		pgfix_sh(PGFIX_PSQL " -c \"CREATE FUNCTION inc_c.boom() RETURNS boolean LANGUAGE plpgsql "
 		   "VOLATILE AS \\$\\$ BEGIN RAISE EXCEPTION 'strategies cannot be read'; END "
 		   "\\$\\$\" -c 'ALTER TABLE inc_c.strategies RENAME TO strategies_t' -c "
 		   "'CREATE VIEW inc_c.strategies AS SELECT * FROM inc_c.strategies_t WHERE "
@@ -616,46 +584,25 @@ out:
 
 static int fixture_open(struct fixture *f)
 {
-	struct errlist errs = { 0 };
-	char json[1024];
-	int rc;
-
-	snprintf(json, sizeof(json),
-		 "{\"database\": {\"conninfo\": \"host=%s port=%s dbname=%s user=%s\", "
-		 "\"case_schema\": \"inc_a\"}, \"addresses\": {\"fallback\": \"duty@la.example\", "
-		 "\"cp_chair\": \"cp-chairs@la.example\"}, "
-		 "\"link_template\": \"https://lcs.example/person/{child_id}\"}",
-		 getenv("PGHOST") ? getenv("PGHOST") : "127.0.0.1", getenv("PGPORT"),
-		 getenv("PGDATABASE") ? getenv("PGDATABASE") : "dwtest",
-		 getenv("PGUSER") ? getenv("PGUSER") : "dwtest");
 	f->ctx.log_level = LOG_PRIO_WARNING;
 	f->ctx.base = event_base_new();
-	f->ctx.cfg = calloc(1, sizeof(*f->ctx.cfg));
-	if (!f->ctx.base || !f->ctx.cfg)
+	if (!f->ctx.base || pgfix_config(&f->ctx, NULL, "inc_a", ", \"addresses\": {\"fallback\": "
+					 "\"duty@la.example\", \"cp_chair\": "
+					 "\"cp-chairs@la.example\"}, \"link_template\": "
+					 "\"https://lcs.example/person/{child_id}\"") < 0)
 		return -1;
-	rc = config_load_text("test", json, f->ctx.cfg, &errs);
-	for (size_t i = 0; i < errs.n; i++)
-		tap_diag("config: %s", errs.msgs[i]);
-	errlist_free(&errs);
-	if (rc < 0)
-		return -1;
-	f->conn = db_conn_new(f->ctx.base, f->ctx.cfg->conninfo, f->ctx.log_level);
-	f->other = db_conn_new(f->ctx.base, f->ctx.cfg->conninfo, f->ctx.log_level);
-	if (!f->conn || !f->other)
+	if (pgfix_open(&f->ctx, &f->conn, WAIT_S) < 0 ||
+	    pgfix_open(&f->ctx, &f->other, WAIT_S) < 0)
 		return -1;
 	db_set_lost_cb(f->conn, on_lost, f);
-	return connect_now(f, f->conn) == 0 && connect_now(f, f->other) == 0 ? 0 : -1;
+	return 0;
 }
 
 static void fixture_close(struct fixture *f)
 {
 	db_conn_free(f->conn);
 	db_conn_free(f->other);
-	if (f->ctx.cfg)
-		config_free(f->ctx.cfg);
-	free(f->ctx.cfg);
-	if (f->ctx.base)
-		event_base_free(f->ctx.base);
+	pgfix_free(&f->ctx);
 }
 
 int main(void)

@@ -11,7 +11,6 @@
  *   - with children unreadable, children.missing is not guessed and the children evaluated are
  *     those the readable relations name. */
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +21,14 @@
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
-#include "driftwatch/errlist.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
 #include "evwait.h"
+#include "pgfixture.h"
 #include "tap.h"
 
 #define WAIT_S 300
 #define T "2026-11-21"
-#define PSQL "psql -X -q -v ON_ERROR_STOP=1"
 
 struct fixture {
 	struct dw_ctx ctx;
@@ -41,21 +39,8 @@ struct fixture {
 
 struct waited {
 	int done;
-	int ok;
 	struct eval_result *res;
 };
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
 
 /* The whole of a file, NUL-terminated ("" when it cannot be read); the caller frees it. */
 static char *slurp(const char *path)
@@ -82,15 +67,6 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-static void on_connect(struct db_conn *conn, int ok, void *arg)
-{
-	struct waited *w = arg;
-
-	(void)conn;
-	w->done = 1;
-	w->ok = ok;
-}
-
 static void on_eval(struct eval_result *res, void *arg)
 {
 	struct waited *w = arg;
@@ -102,30 +78,9 @@ static void on_eval(struct eval_result *res, void *arg)
 /* Opens a connection as user for schema; the config is the fixture's. */
 static int fixture_open(struct fixture *f, const char *user, const char *schema)
 {
-	struct errlist errs = { 0 };
-	struct waited w = { 0 };
-	char json[1024];
-	int rc;
-
-	snprintf(json, sizeof(json),
-		 "{\"database\": {\"conninfo\": \"host=%s port=%s dbname=%s user=%s\", "
-		 "\"case_schema\": \"%s\"}}",
-		 getenv("PGHOST") ? getenv("PGHOST") : "127.0.0.1", getenv("PGPORT"),
-		 getenv("PGDATABASE") ? getenv("PGDATABASE") : "dwtest", user, schema);
-	f->ctx.cfg = calloc(1, sizeof(*f->ctx.cfg));
-	if (!f->ctx.cfg)
+	if (pgfix_config(&f->ctx, user, schema, "") < 0)
 		return -1;
-	rc = config_load_text("test", json, f->ctx.cfg, &errs);
-	for (size_t i = 0; i < errs.n; i++)
-		tap_diag("config: %s", errs.msgs[i]);
-	errlist_free(&errs);
-	if (rc < 0)
-		return -1;
-	f->conn = db_conn_new(f->ctx.base, f->ctx.cfg->conninfo, f->ctx.log_level);
-	if (!f->conn || db_connect(f->conn, on_connect, &w) < 0 ||
-	    evwait_for(f->ctx.base, &w.done, WAIT_S) < 0)
-		return -1;
-	return w.ok ? 0 : -1;
+	return pgfix_open(&f->ctx, &f->conn, WAIT_S);
 }
 
 static void fixture_close(struct fixture *f)
@@ -202,7 +157,7 @@ static char *reference_lines(struct fixture *f, const char *schema, const char *
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/ref", f->tmp);
-	if (sh(PSQL " -At -F '|' -v schema=%s -v 'cats=%s' -v as_of=" T " -f "
+	if (pgfix_sh(PGFIX_PSQL " -At -F '|' -v schema=%s -v 'cats=%s' -v as_of=" T " -f "
 	       "%s/tests/fixtures/quality_reference.sql | grep -v -e '^%s' -e '^%s' >%s",
 	       schema, cats, f->top, drop_a ? drop_a : "@@", drop_b ? drop_b : "@@", path) != 0)
 		return NULL;
@@ -256,13 +211,13 @@ static int load(struct fixture *f)
 	char gen[1024];
 
 	snprintf(gen, sizeof(gen), "%s/build/dwgen", f->top);
-	return sh(PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS q_fix "
+	return pgfix_sh(PGFIX_PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS q_fix "
 		  "CASCADE' -c 'DROP SCHEMA IF EXISTS q_gen CASCADE' -c 'DROP SCHEMA IF EXISTS "
 		  "q_edge CASCADE' -c 'DROP SCHEMA IF EXISTS q_broken CASCADE' >/dev/null && "
-		  PSQL " -v schema=q_fix -f %s/rules/contract.sql -f %s/tests/fixtures/boundaries.sql "
-		  ">/dev/null && " PSQL " -v schema=q_gen -f %s/rules/contract.sql >/dev/null && "
-		  "%s --children 3000 --seed 3 --as-of " T " --bad-rows 50 --schema q_gen | " PSQL
-		  " >/dev/null && " PSQL " -v schema=q_edge -f %s/rules/contract.sql >/dev/null",
+		  PGFIX_PSQL " -v schema=q_fix -f %s/rules/contract.sql -f %s/tests/fixtures/boundaries.sql "
+		  ">/dev/null && " PGFIX_PSQL " -v schema=q_gen -f %s/rules/contract.sql >/dev/null && "
+		  "%s --children 3000 --seed 3 --as-of " T " --bad-rows 50 --schema q_gen | " PGFIX_PSQL
+		  " >/dev/null && " PGFIX_PSQL " -v schema=q_edge -f %s/rules/contract.sql >/dev/null",
 		  f->top, f->top, f->top, dwgen ? dwgen : gen, f->top);
 }
 
@@ -343,7 +298,7 @@ static int load_sql(struct fixture *f, const char *name, const char *sql)
 		return -1;
 	fputs(sql, fp);
 	fclose(fp);
-	return sh(PSQL " -f %s >/dev/null", path);
+	return pgfix_sh(PGFIX_PSQL " -f %s >/dev/null", path);
 }
 
 /* The children the readable relations name: distinct non-null ids of q_fix's relations but
@@ -354,7 +309,7 @@ static long long named_children(struct fixture *f, int with_children)
 	long long n;
 
 	snprintf(path, sizeof(path), "%s/named", f->tmp);
-	if (sh(PSQL " -At -c \"SELECT count(DISTINCT child_id) FROM (SELECT child_id FROM "
+	if (pgfix_sh(PGFIX_PSQL " -At -c \"SELECT count(DISTINCT child_id) FROM (SELECT child_id FROM "
 	       "q_fix.allocations UNION ALL SELECT child_id FROM q_fix.cin_plans UNION ALL SELECT "
 	       "child_id FROM q_fix.cp_plans UNION ALL SELECT child_id FROM q_fix.appointments%s) n"
 	       "\" >%s", with_children ? " UNION ALL SELECT child_id FROM q_fix.children" : "",
@@ -454,6 +409,6 @@ out:
 	fixture_close(&f);
 	if (f.ctx.base)
 		event_base_free(f.ctx.base);
-	sh("rm -rf %s", f.tmp);
+	pgfix_sh("rm -rf %s", f.tmp);
 	return tap_status();
 }

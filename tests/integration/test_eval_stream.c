@@ -11,7 +11,6 @@
  *   - the server process ended while the sink holds a batch ends the evaluation once, saying
  *     the connection was lost.
  * Under AddressSanitizer a batch freed or kept at the wrong time is a use after free or a leak. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +21,15 @@
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
-#include "driftwatch/errlist.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
 #include "evwait.h"
+#include "pgfixture.h"
 #include "tap.h"
 
 #define WAIT_S 120
 #define T "2026-11-21"
-#define PSQL "psql -X -q -v ON_ERROR_STOP=1"
 #define SCHEMA "stream_g"
 
 enum sink_mode { SINK_AT_ONCE, SINK_LATE, SINK_REFUSE, SINK_ABORT, SINK_KILL };
@@ -59,18 +57,6 @@ struct run {
 	enum eval_next held_next;
 	struct event *timer;
 };
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
 
 static size_t rule_index(const struct rule_def *def)
 {
@@ -255,62 +241,23 @@ static const char *busiest_rule(const struct run *r, size_t *calls)
 	return rule_registry_get(best)->name;
 }
 
-static void on_connect(struct db_conn *conn, int ok, void *arg)
-{
-	(void)conn;
-	*(int *)arg = ok ? 1 : -1;
-}
-
-static int connect_now(struct fixture *f, struct db_conn *conn)
-{
-	int state = 0;
-
-	if (db_connect(conn, on_connect, &state) < 0 ||
-	    evwait_for(f->ctx.base, &state, WAIT_S) < 0)
-		return -1;
-	return state == 1 ? 0 : -1;
-}
-
 static int fixture_open(struct fixture *f)
 {
-	struct errlist errs = { 0 };
-	char json[1024];
-	int rc;
-
-	snprintf(json, sizeof(json),
-		 "{\"database\": {\"conninfo\": \"host=%s port=%s dbname=%s user=%s\", "
-		 "\"case_schema\": \"" SCHEMA "\"}, \"addresses\": {\"fallback\": "
-		 "\"duty@la.example\", \"cp_chair\": \"cp-chairs@la.example\"}}",
-		 getenv("PGHOST") ? getenv("PGHOST") : "127.0.0.1", getenv("PGPORT"),
-		 getenv("PGDATABASE") ? getenv("PGDATABASE") : "dwtest",
-		 getenv("PGUSER") ? getenv("PGUSER") : "dwtest");
 	f->ctx.log_level = LOG_PRIO_WARNING;
 	f->ctx.base = event_base_new();
-	f->ctx.cfg = calloc(1, sizeof(*f->ctx.cfg));
-	if (!f->ctx.base || !f->ctx.cfg)
+	if (!f->ctx.base || pgfix_config(&f->ctx, NULL, SCHEMA, ", \"addresses\": "
+					 "{\"fallback\": \"duty@la.example\", \"cp_chair\": "
+					 "\"cp-chairs@la.example\"}") < 0)
 		return -1;
-	rc = config_load_text("test", json, f->ctx.cfg, &errs);
-	for (size_t i = 0; i < errs.n; i++)
-		tap_diag("config: %s", errs.msgs[i]);
-	errlist_free(&errs);
-	if (rc < 0)
-		return -1;
-	f->conn = db_conn_new(f->ctx.base, f->ctx.cfg->conninfo, f->ctx.log_level);
-	f->other = db_conn_new(f->ctx.base, f->ctx.cfg->conninfo, f->ctx.log_level);
-	if (!f->conn || !f->other)
-		return -1;
-	return connect_now(f, f->conn) == 0 && connect_now(f, f->other) == 0 ? 0 : -1;
+	return pgfix_open(&f->ctx, &f->conn, WAIT_S) == 0 &&
+	       pgfix_open(&f->ctx, &f->other, WAIT_S) == 0 ? 0 : -1;
 }
 
 static void fixture_close(struct fixture *f)
 {
 	db_conn_free(f->conn);
 	db_conn_free(f->other);
-	if (f->ctx.cfg)
-		config_free(f->ctx.cfg);
-	free(f->ctx.cfg);
-	if (f->ctx.base)
-		event_base_free(f->ctx.base);
+	pgfix_free(&f->ctx);
 }
 
 static void test_late(struct fixture *f, const struct run *base)
@@ -411,10 +358,11 @@ int main(void)
 		return tap_status();
 	}
 	snprintf(gen, sizeof(gen), "%s/build/dwgen", top);
-	if (!tap_int(sh(PSQL " -c 'SET client_min_messages = warning' -c 'DROP SCHEMA IF EXISTS "
-			SCHEMA " CASCADE' && " PSQL " -v schema=" SCHEMA " -f %s/rules/contract.sql "
-			">/dev/null && %s --children 20000 --shape dense --seed 5 --as-of " T " --schema "
-			SCHEMA " | " PSQL " >/dev/null", top, dwgen ? dwgen : gen), 0,
+	if (!tap_int(pgfix_sh(PGFIX_PSQL " -c 'SET client_min_messages = warning' -c 'DROP "
+			     "SCHEMA IF EXISTS " SCHEMA " CASCADE' && " PGFIX_PSQL " -v schema="
+			     SCHEMA " -f %s/rules/contract.sql >/dev/null && %s --children 20000 "
+			     "--shape dense --seed 5 --as-of " T " --schema " SCHEMA " | "
+			     PGFIX_PSQL " >/dev/null", top, dwgen ? dwgen : gen), 0,
 		     "load 20,000 generated children of the dense shape into " SCHEMA) ||
 	    !tap_ok(fixture_open(&f) == 0, "connect to the test PostgreSQL")) {
 		fixture_close(&f);
