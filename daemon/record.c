@@ -44,6 +44,7 @@ struct record {
 	const struct eval_request *req;
 	struct eval_run *run;         /* the evaluation feeding it */
 	char *sql_begin, *sql_batch, *sql_resolve, *sql_end, *sql_analyze, *sql_daily;
+	char *sql_clear_seen;         /* empties alert_seen, the list record_resolve.sql reads */
 	char *kids;                   /* the children evaluated (text[]), NULL for everyone */
 	char as_of[11];
 	char eval_id[24];             /* record_begin.sql's evaluation_id */
@@ -75,6 +76,7 @@ struct record {
 static void record_free(struct record *rec)
 {
 	free(rec->sql_begin);
+	free(rec->sql_clear_seen);
 	free(rec->sql_batch);
 	free(rec->sql_resolve);
 	free(rec->sql_end);
@@ -255,7 +257,9 @@ static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 	    record_send(rec, "SELECT pg_advisory_xact_lock(" ADVLOCK_RECORD_KEY ")", 1, lock,
 			record_on_step, "its lock") < 0 ||
 	    record_send(rec, DIGEST_SLOT_NOW_SQL, 1, zone, record_on_now,
-			"the time of the next digest") < 0)
+			"the time of the next digest") < 0 ||
+	    record_send(rec, rec->sql_clear_seen, 0, NULL, record_on_step,
+			"emptying its list of alerts seen") < 0)
 		return;
 	record_send(rec, rec->sql_begin, 2, params, record_on_begun, "its start");
 }
@@ -595,7 +599,7 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 			    const char *error)
 {
 	struct record *rec = arg;
-	const char *params[9] = { rc->def->name, rec->as_of, rec->kids, rec->eval_id,
+	const char *params[8] = { rc->def->name, rec->as_of, rec->kids,
 				  rec->ctx->cfg->email.send_resolved ? "true" : "false",
 				  rec->digest };
 	const char *held[5];
@@ -615,8 +619,8 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 	}
 	/* a resolution is never urgent: the slot's three */
 	digest_slot_params(&rec->slot, rec->ctx->cfg, held);
-	memcpy(params + 6, held, 3 * sizeof(params[0]));
-	record_send(rec, rec->sql_resolve, 9, params, record_on_resolved,
+	memcpy(params + 5, held, 3 * sizeof(params[0]));
+	record_send(rec, rec->sql_resolve, 8, params, record_on_resolved,
 		    "resolving a rule's alerts");
 }
 
@@ -843,6 +847,8 @@ struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	if (ident) {
 		rec->sql_begin = record_stmt(sql_record_begin, ident);
+		/* the last evaluation's list (state_v10.sql): under the lock, so no other's */
+		rec->sql_clear_seen = record_stmt("TRUNCATE @state@.alert_seen", ident);
 		rec->sql_batch = record_stmt(sql_record, ident);
 		rec->sql_resolve = record_stmt(sql_record_resolve, ident);
 		rec->sql_end = record_stmt(sql_record_end, ident);
@@ -857,8 +863,8 @@ struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
 	free(rec->kids);
 	rec->kids = repaired;
 	snprintf(rec->repeat, sizeof(rec->repeat), "%d", ctx->cfg->repeat_after_days);
-	if (!rec->sql_begin || !rec->sql_batch || !rec->sql_resolve || !rec->sql_end ||
-	    !rec->sql_analyze || !rec->sql_daily ||
+	if (!rec->sql_begin || !rec->sql_clear_seen || !rec->sql_batch || !rec->sql_resolve ||
+	    !rec->sql_end || !rec->sql_analyze || !rec->sql_daily ||
 	    (req->child_ids && !rec->kids)) {
 		record_free(rec);
 		return NULL;

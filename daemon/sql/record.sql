@@ -15,7 +15,8 @@
 --            is not held ($7 NULL)
 -- $4 int     repeat_after_days: remind of an unchanged, unacknowledged, unsnoozed alert after
 --            this many days without a notice (0: never)
--- $5 bigint  the evaluation (record_begin.sql): every alert of the batch is marked seen by it
+-- $5 bigint  the evaluation (record_begin.sql): every alert of the batch is listed as seen by it
+--            (alert_seen), and a row that is written is marked with it (last_seen_eval)
 -- $6 text    the operators' address, or NULL: told once of each address in the case data that
 --            cannot be used (alert.c marks the recipient entry that fell back for it)
 -- $7..$11    where a person's email notice waits (digest_slot.h), all NULL when nothing waits
@@ -54,7 +55,15 @@ changes AS (
                      AND p.last_notified_on <= $2::date - $4::int THEN 'reminder'
            END AS kind,
            p.last_notified_on AS prev_notified_on,
-           sz.response
+           sz.response,
+           -- Nothing of the row would change (state_v10.sql): the same day, stage, words,
+           -- payload, destinations and team, and no event. Such an alert is only listed as
+           -- seen below, so that a steady evaluation writes no alert's row.
+           (p.status = 'firing' AND NOT pv.renamed AND p.stage = c.stage
+            AND p.stage_rank = c.stage_rank AND p.notify_key = c.notify_key
+            AND p.last_seen_on = $2::date AND p.payload = c.payload
+            AND p.destinations = c.destinations AND p.team_id IS NOT DISTINCT FROM c.team_id)
+           IS TRUE AS same
       FROM cur c
       JOIN prev pv USING (fingerprint)
       LEFT JOIN @state@.alerts p ON p.alert_id = pv.alert_id
@@ -100,7 +109,7 @@ inserted AS (
                 ELSE prev_notified_on END,
            $5::bigint, $2::date
       FROM changes
-     WHERE NOT renamed
+     WHERE NOT renamed AND NOT (same AND kind IS NULL)
     ON CONFLICT (fingerprint) DO UPDATE
        SET stage = EXCLUDED.stage, stage_rank = EXCLUDED.stage_rank, status = 'firing',
            notify_key = EXCLUDED.notify_key, payload = EXCLUDED.payload,
@@ -123,6 +132,15 @@ upserted AS (
     SELECT alert_id, fingerprint FROM renamed
     UNION ALL
     SELECT alert_id, fingerprint FROM inserted
+),
+-- Every alert of the batch, written or not, is on this evaluation's list: record_resolve.sql
+-- resolves the rule's firing alerts that are not.
+seen AS (
+    INSERT INTO @state@.alert_seen (alert_id)
+    SELECT alert_id FROM upserted
+    UNION ALL
+    SELECT prev_id FROM changes WHERE same AND kind IS NULL
+    ON CONFLICT DO NOTHING
 ),
 events AS (
     INSERT INTO @state@.alert_events (alert_id, as_of, kind, stage, detail)

@@ -1,14 +1,13 @@
--- record_resolve: one rule ran to its end: its firing alerts it did not yield this time
--- (record.sql marks every one it yields) have stopped holding and resolve, with their events and
--- notices. Only the evaluated children can resolve; a rule that failed, or is disabled, is never
+-- record_resolve: one rule ran to its end: its firing alerts it did not yield this time (not in
+-- alert_seen, where record.sql lists every one it yields) have stopped holding and resolve, with
+-- their events and notices. Only the evaluated children can resolve; a rule that failed, or is disabled, is never
 -- resolved here, so its alerts stay as they were.
 -- $1 text    the rule
 -- $2 date    T
 -- $3 text[]  the children evaluated, or NULL for everyone
--- $4 bigint  the evaluation
--- $5 boolean send resolved notices by email
--- $6 text    the evaluation's digest key (webhooks; email when $7 is NULL)
--- $7 text    the digest slot's key, $8 timestamp its local wall clock, $9 text the zone
+-- $4 boolean send resolved notices by email
+-- $5 text    the evaluation's digest key (webhooks; email when $6 is NULL)
+-- $6 text    the digest slot's key, $7 timestamp its local wall clock, $8 text the zone
 --            (digest_slot.h); NULL: email goes now. A resolution is good news, never urgent:
 --            it waits for the slot.
 WITH resolved AS (
@@ -18,7 +17,7 @@ WITH resolved AS (
      WHERE a.status = 'firing'
        AND a.rule = $1::text
        AND ($3::text[] IS NULL OR a.child_id = ANY($3::text[]))
-       AND a.last_seen_eval IS DISTINCT FROM $4::bigint
+       AND NOT EXISTS (SELECT 1 FROM @state@.alert_seen s WHERE s.alert_id = a.alert_id)
     RETURNING a.alert_id, a.stage, a.payload, a.destinations
 ),
 events AS (
@@ -35,18 +34,18 @@ notices AS (
     SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
            e.event_id, e.alert_id, d.channel, d.destination, d.role, 'alert.resolved',
            r.payload,
-           CASE WHEN d.channel = 'email' AND $7::text IS NOT NULL THEN $7::text
-                ELSE $6::text END,
+           CASE WHEN d.channel = 'email' AND $6::text IS NOT NULL THEN $6::text
+                ELSE $5::text END,
            d.notice, w.due, w.due
       FROM events e JOIN resolved r ON r.alert_id = e.alert_id
      CROSS JOIN LATERAL jsonb_to_recordset(r.destinations) AS d(channel text, destination text,
            role text, notice jsonb)
      CROSS JOIN LATERAL (
-           SELECT CASE WHEN d.channel = 'email' AND $7::text IS NOT NULL
-                       THEN $8::timestamp AT TIME ZONE $9::text ELSE now() END AS due
+           SELECT CASE WHEN d.channel = 'email' AND $6::text IS NOT NULL
+                       THEN $7::timestamp AT TIME ZONE $8::text ELSE now() END AS due
           ) w
      WHERE d.destination IS NOT NULL
-       AND NOT (d.channel = 'email' AND NOT $5::boolean)
+       AND NOT (d.channel = 'email' AND NOT $4::boolean)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING notice_id, channel
 )

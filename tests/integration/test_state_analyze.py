@@ -14,7 +14,10 @@ only explicit ANALYZE, never autovacuum's:
     (pg_stat_user_tables.analyze_count) with statistics that count the rows now there;
   - with those statistics, the statement that resolves one child's alerts is planned on the
     alerts' child index, not on reading the rule's firing alerts;
-  - a second `--once` on the same day changes nothing and analyzes nothing.
+  - a second `--once` on the same day changes nothing, analyzes nothing and writes no alert's
+    row again (state_v10.sql: only the list of alerts seen);
+  - a child's appointments deleted, a third `--once` that day resolves its was_not_brought
+    alerts and leaves every other alert firing.
 
 Environment: DRIFTWATCHD, DWGEN, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR;
 database dwanalyze is dropped and created here. Standard library only.
@@ -56,12 +59,19 @@ def resolve_plan(db, child):
     planned for its parameters)."""
     with open(os.path.join(lib.TOP, "daemon", "sql", "record_resolve.sql")) as f:
         sql = f.read().replace("@state@", STATE).rstrip().rstrip(";")
-    script = ("BEGIN;\nPREPARE r(text, date, text[], bigint, boolean, text, text, timestamp, "
+    script = ("BEGIN;\nPREPARE r(text, date, text[], boolean, text, text, timestamp, "
               "text) AS %s;\n"
-              "EXPLAIN (FORMAT JSON) EXECUTE r('was_not_brought', '%s', ARRAY['%s'], 0, "
+              "EXPLAIN (FORMAT JSON) EXECUTE r('was_not_brought', '%s', ARRAY['%s'], "
               "false, 'd', NULL, NULL, 'Europe/London');\nROLLBACK;\n" % (sql, AS_OF, child))
     out = db._psql(["-At"], stdin=script)
     return json.dumps(json.loads(out[out.index("["):]))
+
+
+def row_versions(db):
+    """Each alert's row version: a write of the row, even of the same values, changes it."""
+    return [(r["alert_id"], r["v"]) for r in db.rows(
+        "SELECT alert_id, ctid::text || '/' || xmin::text AS v FROM %s.alerts ORDER BY alert_id"
+        % STATE)]
 
 
 def body(t, procs, tmp):
@@ -91,11 +101,31 @@ def body(t, procs, tmp):
     t.check("alerts_child_idx" in plan and "alerts_firing_idx" not in plan,
             "resolving one child's alerts is planned on the child index", plan[:1500])
 
+    versions = row_versions(db)
     r = lib.run_once(cfg, AS_OF)
-    t.check(r.rc == 0 and "changes: 0 new, 0 escalated, 0 updated, 0 resolved" in r.out + r.err, "a second --once on the same day changes "
-            "nothing", r.diag())
+    t.check(r.rc == 0 and "changes: 0 new, 0 escalated, 0 updated, 0 resolved" in r.out + r.err,
+            "a second --once on the same day changes nothing", r.diag())
     again = analyze_counts(db)
     t.check(again == counts, "... and analyzes nothing", "%r then %r" % (counts, again))
+    after = row_versions(db)
+    t.check(after == versions and len(after) == alerts,
+            "... and writes no alert's row again (state_v10.sql)",
+            "%d of %d rows have a new version" % (len(set(after) - set(versions)), alerts))
+
+    # An alert that stops holding still resolves when the others were only listed as seen.
+    gone = int(db.value("SELECT count(*) FROM %s.alerts WHERE rule = 'was_not_brought' "
+                        "AND status = 'firing' AND child_id = '%s'" % (STATE, child)) or 0)
+    firing = int(db.value("SELECT count(*) FROM %s.alerts WHERE status = 'firing'" % STATE))
+    db.run("DELETE FROM casework.appointments WHERE child_id = '%s'" % child)
+    r = lib.run_once(cfg, AS_OF)
+    t.check(r.rc == 0 and gone >= 1 and
+            "changes: 0 new, 0 escalated, 0 updated, %d resolved" % gone in r.out + r.err,
+            "a child's appointments gone: its %d was_not_brought alerts resolve, no other"
+            % gone, r.diag())
+    left = db.rows("SELECT child_id, rule FROM %s.alerts WHERE status = 'resolved'" % STATE)
+    t.check(left == [{"child_id": child, "rule": "was_not_brought"}] * gone
+            and int(db.value("SELECT count(*) FROM %s.alerts WHERE status = 'firing'" % STATE))
+            == firing - gone, "... and the others stay firing", repr(left[:5]))
     db.drop()
 
 
