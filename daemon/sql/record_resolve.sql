@@ -1,7 +1,7 @@
 -- record_resolve: one rule ran to its end: its firing alerts it did not yield this time (not in
 -- alert_seen, where record.sql lists every one it yields) have stopped holding and resolve, with
--- their events and notices. Only the evaluated children can resolve; a rule that failed, or is disabled, is never
--- resolved here, so its alerts stay as they were.
+-- their events and notices. Only the evaluated children can resolve; a rule that failed, or is
+-- disabled, is never resolved here, so its alerts stay as they were.
 -- $1 text    the rule
 -- $2 date    T
 -- $3 text[]  the children evaluated, or NULL for everyone
