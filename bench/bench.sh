@@ -368,7 +368,7 @@ daemon_part() {
 		bad_rows_s+=("$(kv bad_rows_s "$work/dry.kv")")
 		wall_s+=("$(kv wall_s "$work/dry.kv")")
 		dry_rss+=("$(kv maxrss_kb "$work/dry.kv")")
-		say "  run $i: six rules $(kv eval_s "$work/dry.kv") s, with the bad-row count $(kv total_s "$work/dry.kv") s, wall $(kv wall_s "$work/dry.kv") s, peak RSS $(($(kv maxrss_kb "$work/dry.kv") / 1024)) MB"
+		say "  run $i: the rules $(kv eval_s "$work/dry.kv") s, with the bad-row count $(kv total_s "$work/dry.kv") s, wall $(kv wall_s "$work/dry.kv") s, peak RSS $(($(kv maxrss_kb "$work/dry.kv") / 1024)) MB"
 	done
 	full_eval_s=$(echo "${eval_s[*]}" | median)
 	full_total_s=$(echo "${total_s[*]}" | median)
@@ -515,7 +515,7 @@ daemon_part() {
 	{
 		echo "daemon part: children=$BENCH_CHILDREN shape=default layout=indexed runs=$BENCH_RUNS seed=$BENCH_SEED as_of=$BENCH_AS_OF changes=$BENCH_CHANGES notify=$BENCH_NOTIFY deliveries=$BENCH_DELIVERIES"
 		echo "load average at its start: $daemon_load_before; at its end: $(cut -d' ' -f1-3 /proc/loadavg)"
-		echo "full evaluation s, six rules (summary line): ${eval_s[*]}; bad-row count s: ${bad_rows_s[*]} (median $full_bad_rows_s); BEGIN to COMMIT s: ${total_s[*]} (median $full_total_s); wall s: ${wall_s[*]} (median $full_wall_s); dry-run peak RSS ${dry_rss_mb} MB"
+		echo "full evaluation s, the rules (summary line): ${eval_s[*]}; bad-row count s: ${bad_rows_s[*]} (median $full_bad_rows_s); BEGIN to COMMIT s: ${total_s[*]} (median $full_total_s); wall s: ${wall_s[*]} (median $full_wall_s); dry-run peak RSS ${dry_rss_mb} MB"
 		echo "scan s: $(kv scan_runs "$work/scan.kv")"
 		echo "incremental p50 ms: ${inc50[*]}; p99 ms: ${inc99[*]}"
 		echo "notify to webhook p99 ms: ${nt99[*]}"
