@@ -68,7 +68,7 @@ static int mail_compose_key(const char *to, const struct mail_notice *notices, s
 static void mail_sections(struct strbuf *text, struct strbuf *html, const struct mail_digest *d,
 			  const struct mail_notice_text *t)
 {
-	int sec = -1;
+	int sec = -1, children = 1;
 
 	for (size_t e = 0; e < d->n_full; e++) {
 		const struct mail_digest_entry *en = &d->entries[e];
@@ -78,12 +78,13 @@ static void mail_sections(struct strbuf *text, struct strbuf *html, const struct
 			if (sec >= 0)
 				mail_html_table_close(html);
 			sec = s;
+			children = mail_digest_section_children(d, s);
 			mail_text_title(text, mail_digest_section_titles[s],
 					mail_digest_section_items(d, s));
-			mail_html_section(html, s, mail_digest_section_items(d, s));
+			mail_html_section(html, s, mail_digest_section_items(d, s), children);
 		}
 		mail_text_entry(text, e + 1, d, en, &t[en->first]);
-		mail_html_entry(html, d, en, &t[en->first]);
+		mail_html_entry(html, d, en, &t[en->first], children);
 	}
 	if (sec >= 0)
 		mail_html_table_close(html);

@@ -318,3 +318,19 @@ size_t mail_digest_section_items(const struct mail_digest *d, int section)
 			n += d->entries[e].n;
 	return n;
 }
+
+int mail_digest_section_children(const struct mail_digest *d, int section)
+{
+	if (section != MAIL_DIGEST_SEC_REPORTS)
+		return 1;
+	for (size_t e = 0; e < d->n_full; e++) {
+		const struct mail_digest_entry *en = &d->entries[e];
+
+		if (d->items[en->first].section != section)
+			continue;
+		for (size_t i = en->first; i < en->first + en->n; i++)
+			if (mail_words_alert(d->items[i].n->alert, "child_id"))
+				return 1;
+	}
+	return 0;
+}

@@ -108,7 +108,8 @@ static void mail_html_child(struct strbuf *out, const struct mail_notice_text *t
 
 /* A line in small print under the cell's main text. Those made of identifiers (a rule's name, a
  * reference, a role: "allocated_worker") may break inside a long word, which unbroken made the
- * table wider than a phone; prose ("recommendation") never does. */
+ * table wider than a phone; prose ("recommendation") never does, but the identifiers it names
+ * ("team_webhooks.allowed_hosts") may break at their punctuation. */
 static void mail_html_small_line(struct strbuf *out, const struct mail_notice_text *t,
 				 const char *label)
 {
@@ -121,7 +122,7 @@ static void mail_html_small_line(struct strbuf *out, const struct mail_notice_te
 		      ";overflow-wrap:anywhere;word-break:break-word\">");
 	html_escape(out, label);
 	strbuf_append(out, ": ");
-	html_escape(out, l->text);
+	html_escape_wrap(out, l->text);
 	strbuf_append(out, "</span>");
 }
 
@@ -156,7 +157,8 @@ static void mail_html_what(struct strbuf *out, const struct mail_digest *d,
 
 /* One row per child; the entry's "what" spans its siblings' rows. */
 void mail_html_entry(struct strbuf *out, const struct mail_digest *d,
-		     const struct mail_digest_entry *e, const struct mail_notice_text *t)
+		     const struct mail_digest_entry *e, const struct mail_notice_text *t,
+		     int children)
 {
 	for (size_t i = 0; i < e->n; i++) {
 		const char *child = mail_words_alert(d->items[e->first + i].n->alert, "child_id");
@@ -165,16 +167,20 @@ void mail_html_entry(struct strbuf *out, const struct mail_digest *d,
 		since = mail_notice_text_line_of(&t[i], "Since");
 		brief = mail_notice_text_line_of(&t[i], "In brief");
 		strbuf_append(out, "<tr>");
-		mail_html_cell_open(out, 1);
-		mail_html_child(out, &t[i], child);
-		strbuf_append(out, "</td>");
+		if (children) {
+			mail_html_cell_open(out, 1);
+			mail_html_child(out, &t[i], child);
+			strbuf_append(out, "</td>");
+		}
 		if (i == 0)
 			mail_html_what(out, d, e, &t[0]);
+		if (children) {
+			mail_html_cell_open(out, 1);
+			html_escape(out, since ? since->text : "");
+			strbuf_append(out, "</td>");
+		}
 		mail_html_cell_open(out, 1);
-		html_escape(out, since ? since->text : "");
-		strbuf_append(out, "</td>");
-		mail_html_cell_open(out, 1);
-		html_escape(out, brief ? brief->text : "");
+		html_escape_wrap(out, brief ? brief->text : "");
 		mail_html_small_line(out, &t[i], "Snoozed");
 		mail_html_small_line(out, &t[i], "Facts");
 		mail_html_small_line(out, &t[i], "Rule");
@@ -200,14 +206,16 @@ static void mail_html_title(struct strbuf *out, const char *title, size_t count,
 	strbuf_append(out, "</h2>\n");
 }
 
-static void mail_html_table_open(struct strbuf *out)
+static void mail_html_table_open(struct strbuf *out, int children)
 {
 	static const char *const cols[] = { "Child", "What", "Since", "The facts that matter" };
 
 	strbuf_append(out, "<table role=\"table\" cellpadding=\"0\" cellspacing=\"0\" "
 		      "style=\"border-collapse:collapse;width:100%;font-size:14px\">\n<thead><tr>");
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-		strbuf_printf(out, "<th scope=\"col\" style=\"" MAIL_TH_STYLE "\">%s</th>", cols[i]);
+		if (children || (i != 0 && i != 2))
+			strbuf_printf(out, "<th scope=\"col\" style=\"" MAIL_TH_STYLE "\">%s</th>",
+				      cols[i]);
 	strbuf_append(out, "</tr></thead>\n<tbody>\n");
 }
 
@@ -241,11 +249,11 @@ void mail_html_counts(struct strbuf *out, const struct mail_digest *d)
 	free(c);
 }
 
-void mail_html_section(struct strbuf *out, int section, size_t count)
+void mail_html_section(struct strbuf *out, int section, size_t count, int children)
 {
 	mail_html_title(out, mail_digest_section_titles[section], count,
 			mail_section_colours[section]);
-	mail_html_table_open(out);
+	mail_html_table_open(out, children);
 }
 
 void mail_html_table_close(struct strbuf *out)

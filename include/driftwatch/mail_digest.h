@@ -108,4 +108,8 @@ int mail_digest_capped(const struct mail_digest *d);
 /* Items of a section shown in full. */
 size_t mail_digest_section_items(const struct mail_digest *d, int section);
 
+/* Whether the items of a section shown in full may name a child: every section about alerts,
+ * and the reports to the operators when one of them does (a case record said to be wrong). */
+int mail_digest_section_children(const struct mail_digest *d, int section);
+
 #endif

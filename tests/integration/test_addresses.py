@@ -19,6 +19,7 @@ Environment as tests/integration/test_rules.py (DRIFTWATCHD, PG*, DW_TOP, TEST_T
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ import tap  # noqa: E402
 
 DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatchd")
 HERE = os.path.join(TOP, "tests", "integration")
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
@@ -127,9 +129,44 @@ def mails(maildir):
         with open(os.path.join(maildir, name[:-4] + ".json")) as f:
             env_ = json.load(f)
         body = m.get_body(preferencelist=("plain",)).get_content()
+        html = m.get_body(preferencelist=("html",))
         out.append({"to": env_.get("rcpt_tos") or env_.get("recipients"), "subject": m["subject"],
-                    "body": " ".join(body.split())})
+                    "body": " ".join(body.split()), "html": html.get_content() if html else ""})
     return out
+
+
+def check_report_on_phone(tmp, report):
+    """The operators' report in chromium (digest_browser.js): no wider than a 390px phone,
+    though it names long identifiers (team_webhooks.allowed_hosts) and addresses; its table
+    has no Child or Since column, which a report about driftwatch itself leaves empty."""
+    shots = os.path.join(tmp, "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    page = os.path.join(shots, "report.html")
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(report["html"])
+    if not tap.ok(os.access(CHROMIUM, os.X_OK) and all(
+            os.path.isdir(os.path.join(HERE, "node_modules", x))
+            for x in ("puppeteer-core", "axe-core")),
+            "chromium (%s) and the npm packages puppeteer-core, axe-core (npm ci in "
+            "tests/integration) are installed" % CHROMIUM):
+        return
+    p = subprocess.run(["node", os.path.join(HERE, "digest_browser.js"), json.dumps({
+        "pages": [{"file": page, "name": "report", "axe": False}], "chromium": CHROMIUM,
+        "shots": shots})], capture_output=True, text=True, timeout=300)
+    try:
+        got = json.loads(p.stdout.strip().splitlines()[-1])["pages"][0]
+    except (ValueError, IndexError, KeyError):
+        got = {}
+    if not tap.ok(p.returncode == 0 and got.get("page"),
+                  "chromium opened the operators' report", "exit %s" % p.returncode,
+                  p.stderr[-2000:]):
+        return
+    tap.ok(got.get("phoneScrollWidth", 9999) <= 390,
+           "on a 390px phone the operators' report is no wider than the screen (scroll width "
+           "%s; screenshots in %s)" % (got.get("phoneScrollWidth"), shots))
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", report["html"])
+    tap.ok(heads == ["What", "The facts that matter"],
+           "its table has only the columns a report fills: What, The facts that matter", heads)
 
 
 def main():
@@ -207,6 +244,8 @@ def main():
                [(m["to"], m["subject"]) for m in got], body[:2000])
         tap.ok("secret1" not in body and "secret3" not in body and "evil.example" not in body,
                "the report does not repeat the URL (its sig= is a credential)", body[:2000])
+        if reports:
+            check_report_on_phone(tmp, reports[0])
         n_before = len(got)
         rc, _, err = run(cfg, "--once", "--as-of", "2026-11-22")
         again = [m for m in mails(maildir)[n_before:] if "ops@la.example" in (m["to"] or [])]
