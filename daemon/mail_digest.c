@@ -79,52 +79,108 @@ static int mail_item_fill(struct mail_digest_item *it, const struct mail_notice 
 	return it->label ? 0 : -1;
 }
 
-/* Whether b is a sibling of a in one entry: one family, one rule, one stage, one kind of news. */
-static int mail_siblings(const struct mail_digest_item *a, const struct mail_digest_item *b)
-{
-	const char *fa = mail_words_alert(a->n->alert, "family_id");
-	const char *fb = mail_words_alert(b->n->alert, "family_id");
-	const char *ra = mail_words_alert(a->n->alert, "rule");
-	const char *rb = mail_words_alert(b->n->alert, "rule");
-	const char *sa = mail_words_alert(a->n->alert, "stage");
-	const char *sb = mail_words_alert(b->n->alert, "stage");
+/* What makes items siblings in one entry (one family, one rule, one stage, one kind of news),
+ * read once per item: a first day's digest for a head of service can hold 50,000 items, and
+ * comparing every pair of them held the event loop for many minutes. */
+struct mail_sib_key {
+	const char *family;
+	const char *rule;
+	const char *stage;
+	int kind;
+	int section;
+	int groupable;
+	size_t at;             /* the item's place in reading order before siblings are pulled up */
+};
 
+static void mail_sib_key_fill(struct mail_sib_key *k, const struct mail_digest_item *it,
+			      size_t at)
+{
+	k->family = mail_words_alert(it->n->alert, "family_id");
+	k->rule = mail_words_alert(it->n->alert, "rule");
+	k->stage = mail_words_alert(it->n->alert, "stage");
+	k->kind = it->kind;
+	k->section = it->section;
+	k->at = at;
 	/* an update or an unanswered stage says what it is about in its own words, per child */
-	if (!fa || !fb || !ra || !rb || a->kind != b->kind || a->section != b->section ||
-	    (a->kind != MAIL_DIGEST_FIRING && a->kind != MAIL_DIGEST_ESCALATED &&
-	     a->kind != MAIL_DIGEST_RESOLVED))
-		return 0;
-	return strcmp(fa, fb) == 0 && strcmp(ra, rb) == 0 &&
-	       strcmp(sa ? sa : "", sb ? sb : "") == 0;
+	k->groupable = k->family && k->rule &&
+		       (it->kind == MAIL_DIGEST_FIRING || it->kind == MAIL_DIGEST_ESCALATED ||
+			it->kind == MAIL_DIGEST_RESOLVED);
+}
+
+static int mail_cmp_size(size_t a, size_t b)
+{
+	return (a > b) - (a < b);
+}
+
+/* Siblings next to each other, each group in reading order; an item that groups with nothing
+ * after them, alone. */
+static int mail_sib_cmp(const void *pa, const void *pb)
+{
+	const struct mail_sib_key *a = pa, *b = pb;
+	int c;
+
+	if (a->groupable != b->groupable)
+		return b->groupable - a->groupable;
+	if (!a->groupable)
+		return mail_cmp_size(a->at, b->at);
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->section != b->section)
+		return a->section < b->section ? -1 : 1;
+	if ((c = strcmp(a->family, b->family)) != 0 || (c = strcmp(a->rule, b->rule)) != 0 ||
+	    (c = strcmp(a->stage ? a->stage : "", b->stage ? b->stage : "")) != 0)
+		return c;
+	return mail_cmp_size(a->at, b->at);
+}
+
+static int mail_sib_same(const struct mail_sib_key *a, const struct mail_sib_key *b)
+{
+	return a->groupable && b->groupable && a->kind == b->kind && a->section == b->section &&
+	       strcmp(a->family, b->family) == 0 && strcmp(a->rule, b->rule) == 0 &&
+	       strcmp(a->stage ? a->stage : "", b->stage ? b->stage : "") == 0;
 }
 
 /* Reading order: by section, then by kind (a stage nobody answered, an escalation, new, updated),
  * each in the order given; then siblings pulled up next to the first of their family. */
 static int mail_digest_order(struct mail_digest *d, struct mail_digest_item *sorted, size_t n)
 {
-	char *used = calloc(n, 1);
+	struct mail_sib_key *k = calloc(n ? n : 1, sizeof(*k));
+	size_t *start = calloc(n ? n : 1, sizeof(*start)); /* where each item's group begins in k */
+	char *used = calloc(n ? n : 1, 1);
 	size_t at = 0;
 
-	d->entries = calloc(n, sizeof(*d->entries));
-	if (!used || !d->entries) {
+	d->entries = calloc(n ? n : 1, sizeof(*d->entries));
+	if (!k || !start || !used || !d->entries) {
+		free(k);
+		free(start);
 		free(used);
 		return -1;
 	}
+	for (size_t i = 0; i < n; i++)
+		mail_sib_key_fill(&k[i], &sorted[i], i);
+	qsort(k, n, sizeof(*k), mail_sib_cmp);
+	for (size_t j = 0, g = 0; j < n; j++) {
+		if (j > 0 && !mail_sib_same(&k[j - 1], &k[j]))
+			g = j;
+		start[k[j].at] = g;
+	}
+	/* the first item not yet placed is the first of its group in reading order */
 	for (size_t i = 0; i < n; i++) {
 		struct mail_digest_entry *e;
+		size_t g = start[i];
 
 		if (used[i])
 			continue;
 		e = &d->entries[d->n_entries++];
 		e->first = at;
-		for (size_t j = i; j < n; j++) {
-			if (used[j] || (j != i && !mail_siblings(&sorted[i], &sorted[j])))
-				continue;
-			used[j] = 1;
-			d->items[at++] = sorted[j];
+		for (size_t j = g; j < n && (j == g || mail_sib_same(&k[g], &k[j])); j++) {
+			used[k[j].at] = 1;
+			d->items[at++] = sorted[k[j].at];
 			e->n++;
 		}
 	}
+	free(k);
+	free(start);
 	free(used);
 	return 0;
 }
@@ -150,6 +206,7 @@ int mail_digest_build(const struct mail_notice *notices, size_t n, struct mail_d
 		      char *err, size_t errsz)
 {
 	struct mail_digest_item *sorted = calloc(n, sizeof(*sorted));
+	int *kinds, *sections;
 	size_t at = 0;
 	int rc = 0;
 
@@ -159,18 +216,30 @@ int mail_digest_build(const struct mail_notice *notices, size_t n, struct mail_d
 		free(sorted);
 		return errmsg_set(err, errsz, "out of memory");
 	}
+	kinds = calloc(n ? n : 1, sizeof(*kinds));
+	sections = calloc(n ? n : 1, sizeof(*sections));
+	if (!kinds || !sections) {
+		free(kinds);
+		free(sections);
+		free(sorted);
+		return errmsg_set(err, errsz, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		kinds[i] = mail_digest_kind_of(notices[i].type);
+		sections[i] = mail_section_of(&notices[i], kinds[i]);
+	}
 	for (int s = 1; s < MAIL_DIGEST_N_SECTIONS; s++) {
 		for (int k = 0; k < MAIL_DIGEST_N_KINDS; k++) {
 			for (size_t i = 0; i < n; i++) {
-				int kind = mail_digest_kind_of(notices[i].type);
-
-				if (kind != k || mail_section_of(&notices[i], kind) != s)
+				if (kinds[i] != k || sections[i] != s)
 					continue;
-				if (mail_item_fill(&sorted[at++], &notices[i], kind) < 0)
+				if (mail_item_fill(&sorted[at++], &notices[i], k) < 0)
 					rc = -1;
 			}
 		}
 	}
+	free(kinds);
+	free(sections);
 	/* every item is in sorted now (labels freed through d->items once ordered) */
 	if (rc == 0 && mail_digest_order(d, sorted, at) < 0)
 		rc = -1;
@@ -260,26 +329,36 @@ size_t mail_digest_count_items(const struct mail_digest *d,
 	return n;
 }
 
-/* Distinct children among the items keep() holds for (an item with no child counts as one). */
+static int mail_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Distinct children among the items keep() holds for (an item with no child counts as one),
+ * by sorting their identifiers: pairs of a first day's 50,000 items would be 1.25 billion. */
 size_t mail_digest_count_children(const struct mail_digest *d,
 				  int (*keep)(const struct mail_digest_item *))
 {
-	size_t n = 0;
+	const char **ids = calloc(d->n ? d->n : 1, sizeof(*ids));
+	size_t n_ids = 0, n = 0;
 
+	if (!ids)
+		return mail_digest_count_items(d, keep); /* each item as a child: never fewer */
 	for (size_t i = 0; i < d->n; i++) {
-		const char *c = mail_words_alert(d->items[i].n->alert, "child_id");
-		size_t j = 0;
+		const char *c;
 
 		if (!keep(&d->items[i]))
 			continue;
-		for (; c && j < i; j++) {
-			const char *o = mail_words_alert(d->items[j].n->alert, "child_id");
-
-			if (keep(&d->items[j]) && o && strcmp(o, c) == 0)
-				break;
-		}
-		n += !c || j == i;
+		c = mail_words_alert(d->items[i].n->alert, "child_id");
+		if (c)
+			ids[n_ids++] = c;
+		else
+			n++;
 	}
+	qsort(ids, n_ids, sizeof(*ids), mail_cmp_str);
+	for (size_t i = 0; i < n_ids; i++)
+		n += i == 0 || strcmp(ids[i - 1], ids[i]) != 0;
+	free(ids);
 	return n;
 }
 
