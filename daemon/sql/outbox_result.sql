@@ -35,7 +35,11 @@ upd AS (
       FROM r
      WHERE o.notice_id = r.notice_id AND o.status = 'delivering'
        AND o.attempts = coalesce(r.attempts, o.attempts)
-    RETURNING o.notice_id, o.status, o.channel, o.destination, o.type, o.payload, o.last_error
+    -- r's own columns come back with each row: gone and reports need no join of upd to r,
+    -- which the planner, taking both for a few rows, made a nested loop: 48,517 results of one
+    -- refused digest ran for minutes, every other delivery waiting behind them
+    RETURNING o.notice_id, o.status, o.channel, o.destination, o.type, o.payload, o.last_error,
+              r.outcome, r.shown
 ),
 attempts AS (
     INSERT INTO @state@.delivery_attempts (notice_id, outcome, detail, duration_ms)
@@ -44,8 +48,8 @@ attempts AS (
 gone AS (
     INSERT INTO @state@.disabled_endpoints (url, reason)
     SELECT DISTINCT u.destination, 'answered 410 Gone'
-      FROM upd u JOIN r USING (notice_id)
-     WHERE r.outcome = 'gone'
+      FROM upd u
+     WHERE u.outcome = 'gone'
     ON CONFLICT (url) DO NOTHING
 ),
 -- A failed report to the operators is not reported again, or a dead mail server would loop.
@@ -54,10 +58,10 @@ reports AS (
            digest_key)
     SELECT 'ops_' || u.notice_id, 'email', $3::text, 'operators', 'delivery.failed',
            jsonb_build_object('notice_id', u.notice_id, 'channel', u.channel,
-                              'destination', coalesce(r.shown, u.destination), 'type', u.type,
+                              'destination', coalesce(u.shown, u.destination), 'type', u.type,
                               'error', u.last_error, 'alert', u.payload),
            $4::text
-      FROM upd u JOIN r USING (notice_id)
+      FROM upd u
      WHERE u.status = 'failed' AND u.type <> 'delivery.failed' AND $3::text IS NOT NULL
     ON CONFLICT (idempotency_key) DO NOTHING
 )
