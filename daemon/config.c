@@ -879,6 +879,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->email.digest_minute = 8 * 60;
 	cfg->email.urgent_delay_s = 300;
 	cfg->email.digest_max_items = 25;
+	cfg->email.max_message_bytes = CONFIG_MAX_MESSAGE_BYTES;
 	cfg->web.link_days = DEFAULT_LINK_DAYS;
 	set_string(ld, &cfg->web.user_header, DEFAULT_USER_HEADER);
 	cfg->calendar.region = CALENDAR_ENGLAND_AND_WALES;
@@ -1079,7 +1080,7 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 	static const char *const keys[] = { "smtp_url", "tls", "from", "username", "password",
 					    "password_file", "ca_file", "verify", "send_resolved",
 					    "digest_time", "urgent_delay_seconds",
-					    "digest_max_items" };
+					    "digest_max_items", "max_message_bytes" };
 	json_t *obj;
 	size_t mark;
 	enum take url, tls;
@@ -1111,6 +1112,7 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 	take_digest_time(ld, obj, &e->digest_minute);
 	take_int(ld, obj, "urgent_delay_seconds", 0, 86400, &e->urgent_delay_s);
 	take_int(ld, obj, "digest_max_items", 1, 100000, &e->digest_max_items);
+	take_int(ld, obj, "max_message_bytes", 1000000, 1000000000, &e->max_message_bytes);
 	if (e->password && e->password_file)
 		fault_at(ld, "password", "give \"password\" or \"password_file\", not both");
 	if ((e->password || e->password_file) && !e->username)

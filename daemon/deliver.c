@@ -905,6 +905,7 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 	opts.links = deliver_noticelinks(d, &nl);
 	opts.pages_url = deliver_pages_url(d);
 	opts.max_items = (size_t)d->ctx->cfg->email.digest_max_items;
+	opts.max_message_bytes = (size_t)d->ctx->cfg->email.max_message_bytes;
 	if (ok == n && mail_compose_with(d->ctx->cfg->email.from, to, time(NULL), &opts, notices,
 					 n, &job->msg, err, sizeof(err)) == 0 &&
 	    (job->to = strdup(to)) != NULL) {

@@ -230,7 +230,7 @@ int mail_compose_links(const char *from, const char *to, time_t date,
 		       const struct noticelinks *links, const struct mail_notice *notices,
 		       size_t n, struct mail_message *out, char *err, size_t errsz)
 {
-	struct mail_options o = { links, NULL, 0 };
+	struct mail_options o = { links, NULL, 0, 0 };
 
 	return mail_compose_with(from, to, date, &o, notices, n, out, err, errsz);
 }
@@ -239,7 +239,7 @@ int mail_compose_with(const char *from, const char *to, time_t date,
 		      const struct mail_options *o, const struct mail_notice *notices, size_t n,
 		      struct mail_message *out, char *err, size_t errsz)
 {
-	static const struct mail_options none = { NULL, NULL, 0 };
+	static const struct mail_options none = { NULL, NULL, 0, 0 };
 	struct mail_digest d = { .to = to, .o = o ? o : &none };
 	struct strbuf text, html, m;
 	char hex[65], datebuf[64], boundary[48], mixed[48], list_name[64];
@@ -261,7 +261,7 @@ int mail_compose_with(const char *from, const char *to, time_t date,
 	snprintf(boundary, sizeof(boundary), "=_driftwatch_%.24s", hex + 32);
 	snprintf(mixed, sizeof(mixed), "=_driftwatch_mixed_%.24s", hex + 32);
 	if (mail_compose_list_name(&d, date, list_name, sizeof(list_name)))
-		csv = mail_csv_list(&d);
+		csv = mail_csv_list(&d, d.o->max_message_bytes / 10 * 6, &d.list_rows);
 	out->message_id = mail_mime_message_id(hex, from);
 	out->subject = mail_summary_subject(&d);
 	strbuf_init(&text);

@@ -125,10 +125,14 @@ static void mail_csv_row(struct strbuf *out, const struct mail_digest *d, size_t
 	strbuf_free(&tmp);
 }
 
-char *mail_csv_list(const struct mail_digest *d)
+/* A row is written, then taken back when it passes the budget: the rows are in reading order,
+ * so what a cut list leaves out is the least serious. */
+char *mail_csv_list(const struct mail_digest *d, size_t max_bytes, size_t *rows)
 {
 	struct strbuf out;
+	int full = 0;
 
+	*rows = 0;
 	strbuf_init(&out);
 	strbuf_append(&out, "\xef\xbb\xbf");
 	for (size_t c = 0; c < MAIL_CSV_N_COLUMNS; c++) {
@@ -136,8 +140,17 @@ char *mail_csv_list(const struct mail_digest *d)
 		mail_csv_cell(&out, mail_csv_columns[c]);
 	}
 	strbuf_append(&out, "\r\n");
-	for (size_t e = 0; e < d->n_entries; e++)
-		for (size_t i = 0; i < d->entries[e].n; i++)
+	for (size_t e = 0; e < d->n_entries && !full; e++) {
+		for (size_t i = 0; i < d->entries[e].n && !full; i++) {
+			size_t before = out.len;
+
 			mail_csv_row(&out, d, e, &d->items[d->entries[e].first + i]);
+			full = max_bytes && out.len > max_bytes && !out.failed;
+			if (full)
+				strbuf_truncate(&out, before);
+			else
+				(*rows)++;
+		}
+	}
 	return strbuf_take(&out);
 }

@@ -117,6 +117,19 @@ void mail_summary_sentence(struct strbuf *sb, const struct mail_digest *d)
 }
 
 /* What a capped digest is, and where the rest is. */
+/* A list cut to fit the mail server's limit says so, and how many it leaves out: nobody should
+ * take it for every item. */
+static void mail_summary_cut(struct strbuf *sb, const struct mail_digest *d)
+{
+	strbuf_printf(sb, "the attached list, %s, has the %zu most serious of the %zu items of "
+		      "this digest, to sort and filter in a spreadsheet (Excel, LibreOffice). The "
+		      "last %zu did not fit: a message may be at most %zu bytes "
+		      "(email.max_message_bytes). driftwatch keeps every alert; with its pages "
+		      "turned on (web.listen, web.public_url) a digest sends you there for all of "
+		      "them.", d->list_name ? d->list_name : "", d->list_rows, d->n,
+		      d->n - d->list_rows, d->o->max_message_bytes);
+}
+
 void mail_summary_cap(struct strbuf *sb, const struct mail_digest *d)
 {
 	size_t shown = mail_digest_shown_items(d);
@@ -128,15 +141,22 @@ void mail_summary_cap(struct strbuf *sb, const struct mail_digest *d)
 	if (d->o->pages_url && mail_words_link_ok(d->o->pages_url))
 		strbuf_printf(sb, "the other %zu are on your driftwatch page, %s/ (and every child's "
 			      "chronology is on its page there).", rest, d->o->pages_url);
-	else
+	else if (d->list_rows >= d->n)
 		strbuf_printf(sb, "the other %zu are in the attached list, %s: one row for each of "
 			      "the %zu items of this digest, to sort and filter in a spreadsheet "
 			      "(Excel, LibreOffice).", rest, d->list_name ? d->list_name : "",
 			      d->n);
+	else
+		mail_summary_cut(sb, d);
 }
 
 void mail_summary_list(struct strbuf *sb, const struct mail_digest *d)
 {
+	if (d->list_rows < d->n) {
+		strbuf_append(sb, "The rest: ");
+		mail_summary_cut(sb, d);
+		return;
+	}
 	strbuf_printf(sb, "The other %zu items are in the attached list, %s, with all %zu items "
 		      "of this digest: one row per child, with its section, change, stage, date, "
 		      "facts and record link.", d->n - mail_digest_shown_items(d),

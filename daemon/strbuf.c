@@ -68,6 +68,14 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)len;
 }
 
+void strbuf_truncate(struct strbuf *sb, size_t len)
+{
+	if (!sb->buf || len >= sb->len)
+		return;
+	sb->len = len;
+	sb->buf[len] = '\0';
+}
+
 char *strbuf_take(struct strbuf *sb)
 {
 	char *s;

@@ -47,7 +47,12 @@ struct config_email {
 	/* "digest_max_items": more new items than this in one digest, and it is a summary
 	 * (issue 16); default 25 */
 	int digest_max_items;
+	/* "max_message_bytes": the largest message the mail server takes (default that of
+	 * Postfix, 10,240,000): a capped digest's attached list is cut to fit */
+	int max_message_bytes;
 };
+
+#define CONFIG_MAX_MESSAGE_BYTES 10240000
 
 #define CONFIG_DIGEST_EACH (-1)
 

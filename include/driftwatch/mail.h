@@ -70,6 +70,9 @@ struct mail_options {
 	 * the most serious in full, counts all of them by rule and stage, and lists the rest in
 	 * one line each (or points to the pages); 0: no cap */
 	size_t max_items;
+	/* email.max_message_bytes: the list attached to a capped digest takes at most 60% of
+	 * this (base64 makes it 80%), the most serious rows first; 0: no limit */
+	size_t max_message_bytes;
 };
 
 /* mail_compose_links with options (o NULL: as mail_compose). Reading order, whatever the order

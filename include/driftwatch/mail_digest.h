@@ -57,6 +57,7 @@ struct mail_digest {
 	/* the file name of the list of every item attached (mail_csv.h) when the digest is capped
 	 * and the pages are not there to hold the rest, else NULL */
 	const char *list_name;
+	size_t list_rows;            /* the items in that list: all of them unless it was cut */
 };
 
 /* Items counted under one label: the first of them, and how many. */

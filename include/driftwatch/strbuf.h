@@ -17,6 +17,8 @@ void strbuf_appendn(struct strbuf *sb, const char *s, size_t n);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Returns the string and gives up ownership, or NULL if any append failed. */
 char *strbuf_take(struct strbuf *sb);
+/* Back to its first len bytes (len <= sb->len): what was appended after them is dropped. */
+void strbuf_truncate(struct strbuf *sb, size_t len);
 void strbuf_free(struct strbuf *sb);
 
 /* text with every occurrence of token replaced by value, malloc'd; NULL if memory ran out.

@@ -260,6 +260,8 @@ static void test_defaults(void)
 	tap_int(r.cfg.email.digest_minute, 8 * 60, "default email.digest_time is 08:00");
 	tap_int(r.cfg.email.urgent_delay_s, 300, "default email.urgent_delay_seconds is 300");
 	tap_int(r.cfg.email.digest_max_items, 25, "default email.digest_max_items is 25");
+	tap_int(r.cfg.email.max_message_bytes, 10240000, "default email.max_message_bytes is "
+		"Postfix's limit, 10240000");
 	tap_ok(r.cfg.n_webhooks == 0 && r.cfg.webhooks == NULL, "no webhooks by default");
 	tap_str(r.cfg.team_webhook_secret_file, NULL, "default team_webhook_secret_file");
 	tap_str(r.cfg.http_listen, "127.0.0.1:9480", "default http.listen");
@@ -442,6 +444,9 @@ static void test_wrong_types(void)
 		       "\"300\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_max_items': 0}",
 		  NAME ": email.digest_max_items: must be an integer from 1 to 100000, got 0" },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'max_message_bytes': 4096}",
+		  NAME ": email.max_message_bytes: must be an integer from 1000000 to 1000000000, "
+		  "got 4096" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'tls': 1}",
 		  NAME ": email.tls: must be a non-empty string, got 1" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': ['u']}",
@@ -678,7 +683,7 @@ static void test_unknown_keys(void)
 	expect_fault("'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'port': 25}",
 		     NAME ": email.port: unknown key (expected one of: smtp_url, tls, from, "
 			  "username, password, password_file, ca_file, verify, send_resolved, "
-			  "digest_time, urgent_delay_seconds, digest_max_items)");
+			  "digest_time, urgent_delay_seconds, digest_max_items, max_message_bytes)");
 	expect_fault("'webhooks': [{'url': 'https://x', 'secret_file': '/s', 'header': 'h'}]",
 		     NAME ": webhooks[0].header: unknown key (expected one of: url, secret, "
 			  "secret_file, rules, format)");

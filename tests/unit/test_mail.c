@@ -810,7 +810,7 @@ static void test_record_wrong(const struct fixture *f)
 			    " says the case record of child C-7 is wrong\", \"facts\": {\"note\":"
 			    " \"DOB keyed wrong\", \"snoozed_until\": \"2026-12-07\"}}");
 	struct mail_notice n[2] = { { "data.record_wrong", ops, NULL, "recwrong_9" }, f->n[1] };
-	struct mail_options o = { NULL, "https://dw.la.example", 0 };
+	struct mail_options o = { NULL, "https://dw.la.example", 0, 0 };
 	struct mail_message m;
 	char err[256], *text, *html;
 
@@ -923,7 +923,8 @@ static json_t *w9(void)
 			      "review in supervision", NULL), 0, 5);
 }
 
-/* s with every run of white space as one space (the text part wraps at 72 columns). Frees. */
+/* s with every run of white space as one space (the text part wraps at 72 columns), in a new
+ * string the caller frees. */
 static char *squeeze(const char *s)
 {
 	char *out = malloc(strlen(s) + 1);
@@ -1125,7 +1126,7 @@ static void test_csv_cells(void)
 {
 	struct pile p = { 0 };
 	struct mail_message m;
-	struct mail_options o = { NULL, NULL, 1 };
+	struct mail_options o = { NULL, NULL, 1, 0 };
 	char err[256];
 	size_t len;
 	char *csv;
@@ -1170,13 +1171,50 @@ static void test_csv_cells(void)
 static int compose_capped(const struct pile *p, size_t max, const char *pages,
 			  struct mail_message *m)
 {
-	struct mail_options o = { NULL, pages, max };
+	struct mail_options o = { NULL, pages, max, 0 };
 	char err[256];
 
 	if (mail_compose_with(FROM, TO, DATE, &o, p->n, p->len, m, err, sizeof(err)) == 0)
 		return 0;
 	tap_diag("mail_compose_with: %s", err);
 	return -1;
+}
+
+/* A list that would pass email.max_message_bytes is cut to the most serious rows that fit,
+ * and the mail says how many it leaves out. */
+static void test_cap_cut(const struct pile *p)
+{
+	struct mail_options o = { NULL, NULL, 25, 5000 };
+	struct mail_message m;
+	char err[256], *raw, *text, *csv, want[160];
+	size_t len;
+	int rows;
+
+	if (mail_compose_with(FROM, TO, DATE, &o, p->n, p->len, &m, err, sizeof(err)) < 0) {
+		tap_ok(0, "cap cut: compose: %s", err);
+		return;
+	}
+	raw = part(m.data, "text/plain");
+	text = squeeze(raw ? raw : "");
+	free(raw);
+	csv = attachment(m.data, "text/csv", &len);
+	rows = csv ? csv_lines(csv) - 1 : -1;
+	tap_ok(csv && len <= 3000 && rows >= 1 && rows < 31,
+	       "cap cut: the list takes at most 60%% of a 5,000-byte message: %zu bytes, %d of "
+	       "31 rows", len, rows);
+	tap_contains(csv, "\r\n1,CP escalations,yes,Escalated,C-ESC,", "cap cut: the most "
+		     "serious row is kept");
+	snprintf(want, sizeof(want), "has the %d most serious of the 31 items of this digest",
+		 rows);
+	tap_contains(text, want, "cap cut: the mail says how many rows the list has");
+	snprintf(want, sizeof(want), "The last %d did not fit: a message may be at most 5000 "
+		 "bytes (email.max_message_bytes).", 31 - rows);
+	tap_contains(text, want, "cap cut: ... and how many it leaves out, and why");
+	tap_lacks(text, "one row for each of the 31 items", "cap cut: never that every item is "
+		  "in it");
+	free(text);
+	free(csv);
+	mail_message_free(&m);
 }
 
 /* More new items than email.digest_max_items: a summary, the most serious in full. */
@@ -1237,6 +1275,7 @@ static void test_cap(void)
 		free(html);
 		mail_message_free(&m);
 	}
+	test_cap_cut(&p);
 	if (compose_capped(&p, 25, "https://dw.la.example", &m) == 0) {
 		text = part(m.data, "text/plain");
 		html = part(m.data, "text/html");
