@@ -31,10 +31,10 @@ TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirnam
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
 import tap  # noqa: E402
+from dwtest import BROWSER_NEEDS, browser_ready, digest_browser, page_file  # noqa: E402
 
 DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatchd")
 HERE = os.path.join(TOP, "tests", "integration")
-CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
@@ -139,24 +139,12 @@ def check_report_on_phone(tmp, report):
     """The operators' report in chromium (digest_browser.js): no wider than a 390px phone,
     though it names long identifiers (team_webhooks.allowed_hosts) and addresses; its table
     has no Child or Since column, which a report about driftwatch itself leaves empty."""
-    shots = os.path.join(tmp, "screenshots")
-    os.makedirs(shots, exist_ok=True)
-    page = os.path.join(shots, "report.html")
-    with open(page, "w", encoding="utf-8") as f:
-        f.write(report["html"])
-    if not tap.ok(os.access(CHROMIUM, os.X_OK) and all(
-            os.path.isdir(os.path.join(HERE, "node_modules", x))
-            for x in ("puppeteer-core", "axe-core")),
-            "chromium (%s) and the npm packages puppeteer-core, axe-core (npm ci in "
-            "tests/integration) are installed" % CHROMIUM):
+    shots, page = page_file(tmp, "report.html", report["html"])
+    if not tap.ok(browser_ready(), BROWSER_NEEDS):
         return
-    p = subprocess.run(["node", os.path.join(HERE, "digest_browser.js"), json.dumps({
-        "pages": [{"file": page, "name": "report", "axe": False}], "chromium": CHROMIUM,
-        "shots": shots})], capture_output=True, text=True, timeout=300)
-    try:
-        got = json.loads(p.stdout.strip().splitlines()[-1])["pages"][0]
-    except (ValueError, IndexError, KeyError):
-        got = {}
+    p, got = digest_browser({"pages": [{"file": page, "name": "report", "axe": False}],
+                             "shots": shots})
+    got = (got.get("pages") or [{}])[0]
     if not tap.ok(p.returncode == 0 and got.get("page"),
                   "chromium opened the operators' report", "exit %s" % p.returncode,
                   p.stderr[-2000:]):

@@ -25,18 +25,17 @@ otherwise kept only when a check failed.
 import json
 import os
 import re
-import subprocess
 import sys
 from html.parser import HTMLParser
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from dwtest import (  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
-    HERE, TOP, Db, SmtpServer, addresses, email_conf, make_ca, run_once, run_test, write_config)
+    BROWSER_NEEDS, TOP, Db, SmtpServer, addresses, browser_ready, digest_browser,
+    email_conf, make_ca, page_file, run_once, run_test, write_config)
 from tap import Tap  # noqa: E402
 
 D = "2026-11-21"
 SUP = "sup1@la.example"
-CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # Sections most serious first (rule.h enum rule_seriousness), each with its entries (the children
@@ -245,24 +244,10 @@ def check_mail(t, m):
 
 
 def check_browser(t, tmp, m):
-    shots = os.path.join(tmp, "screenshots")
-    os.makedirs(shots, exist_ok=True)
-    page = os.path.join(shots, "sup1-digest.html")
-    with open(page, "w", encoding="utf-8") as f:
-        f.write(m["html"])
-    if not t.check(os.access(CHROMIUM, os.X_OK) and all(
-            os.path.isdir(os.path.join(HERE, "node_modules", x))
-            for x in ("puppeteer-core", "axe-core")),
-            "chromium (%s) and the npm packages puppeteer-core, axe-core (npm ci in "
-            "tests/integration) are installed" % CHROMIUM):
+    shots, page = page_file(tmp, "sup1-digest.html", m["html"])
+    if not t.check(browser_ready(), BROWSER_NEEDS):
         return
-    p = subprocess.run(["node", os.path.join(HERE, "digest_browser.js"), json.dumps({
-        "file": page, "chromium": CHROMIUM, "shots": shots, "name": "sup1"})],
-        capture_output=True, text=True, timeout=300)
-    try:
-        got = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
-    except ValueError:
-        got = {}
+    p, got = digest_browser({"file": page, "shots": shots, "name": "sup1"})
     with open(os.path.join(shots, "browser.json"), "w") as f:
         f.write(p.stdout)
     if not t.check(p.returncode == 0 and got.get("page"),

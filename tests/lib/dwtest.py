@@ -97,6 +97,42 @@ class Db:
 # ---------------------------------------------------------------------------------------------
 # processes: receivers, SMTP servers, the daemon
 
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+BROWSER_NEEDS = ("chromium (%s) and the npm packages puppeteer-core, axe-core (npm ci in "
+                 "tests/integration) are installed" % CHROMIUM)
+
+
+def browser_ready():
+    """Whether digest_browser.js can run: chromium and its npm packages are there."""
+    return os.access(CHROMIUM, os.X_OK) and all(
+        os.path.isdir(os.path.join(HERE, "node_modules", x))
+        for x in ("puppeteer-core", "axe-core"))
+
+
+def page_file(tmp, name, html):
+    """html saved as TMP/screenshots/NAME for the browser, beside its screenshots: (the
+    screenshots' directory, the file)."""
+    shots = os.path.join(tmp, "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    page = os.path.join(shots, name)
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(html)
+    return shots, page
+
+
+def digest_browser(args, timeout=300):
+    """digest_browser.js with args (its JSON argument; the chromium is added): the finished
+    process and its last line of output parsed, or {} when there is none."""
+    p = subprocess.run(["node", os.path.join(HERE, "digest_browser.js"),
+                        json.dumps(dict(args, chromium=CHROMIUM))],
+                       capture_output=True, text=True, timeout=timeout)
+    try:
+        got = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
+    except ValueError:
+        got = {}
+    return p, got
+
+
 def free_port(taken=()):
     """A free TCP port on 127.0.0.1 in 20000-29999 (the tests' own range): below Linux's
     ephemeral ports (32768-60999), which an outgoing connection (libpq, libcurl, SMTP) may take

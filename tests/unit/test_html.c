@@ -6,22 +6,24 @@
 #include "driftwatch/strbuf.h"
 #include "tap.h"
 
-static char *escaped(const char *s)
+/* What write (html_escape or html_escape_wrap) makes of s. */
+static char *written(void (*write)(struct strbuf *, const char *), const char *s)
 {
 	struct strbuf sb;
 
 	strbuf_init(&sb);
-	html_escape(&sb, s);
+	write(&sb, s);
 	return strbuf_take(&sb);
+}
+
+static char *escaped(const char *s)
+{
+	return written(html_escape, s);
 }
 
 static char *wrapped(const char *s)
 {
-	struct strbuf sb;
-
-	strbuf_init(&sb);
-	html_escape_wrap(&sb, s);
-	return strbuf_take(&sb);
+	return written(html_escape_wrap, s);
 }
 
 static char *dated(const char *iso, int longform, int *rc)
@@ -50,34 +52,37 @@ static void test_escape(void)
 
 static void test_wrap(void)
 {
-	char *s = wrapped("add its host to team_webhooks.allowed_hosts; otherwise C-1042");
+	static const struct {
+		const char *in, *want, *what;
+	} cases[] = {
+		{ "add its host to team_webhooks.allowed_hosts; otherwise C-1042",
+		  "add its host to team_<wbr>webhooks.<wbr>allowed_<wbr>hosts; otherwise C-1042",
+		  "a long identifier may break after its punctuation; short words and prose do not" },
+		{ "supervisor.of.the.week@example.gov.uk,",
+		  "supervisor.<wbr>of.<wbr>the.<wbr>week@<wbr>example.<wbr>gov.<wbr>uk,",
+		  "an address breaks at its dots and its @, never after its last character" },
+		{ "https://x/0123456789abcdef0123456789ab",
+		  "https:<wbr>/<wbr>/<wbr>x/<wbr>0123456789abcdef0123<wbr>456789ab",
+		  "a run of 20 bytes with nowhere to break is given one" },
+		{ "<a_long_identifier&name>", "&lt;a_<wbr>long_<wbr>identifier&amp;<wbr>name&gt;",
+		  "what it writes is escaped as html_escape escapes it" },
+		/* eight three-byte signs: the 20th byte is inside the seventh, so the break waits
+		 * for the eighth */
+		{ "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+		  "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
+		  "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+		  "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac<wbr>\xe2\x82\xac",
+		  "a break is never put inside a UTF-8 sequence" },
+		{ NULL, "", "NULL appends nothing" },
+		{ "  two\tspaces\n", "  two\tspaces\n", "white space is kept as it came" },
+	};
 
-	tap_str(s, "add its host to team_<wbr>webhooks.<wbr>allowed_<wbr>hosts; otherwise C-1042",
-		"a long identifier may break after its punctuation; short words and prose do not");
-	free(s);
-	s = wrapped("supervisor.of.the.week@example.gov.uk,");
-	tap_str(s, "supervisor.<wbr>of.<wbr>the.<wbr>week@<wbr>example.<wbr>gov.<wbr>uk,",
-		"an address breaks at its dots and its @, never after its last character");
-	free(s);
-	s = wrapped("https://x/0123456789abcdef0123456789ab");
-	tap_str(s, "https:<wbr>/<wbr>/<wbr>x/<wbr>0123456789abcdef0123<wbr>456789ab",
-		"a run of 20 bytes with nowhere to break is given one");
-	free(s);
-	s = wrapped("<a_long_identifier&name>");
-	tap_str(s, "&lt;a_<wbr>long_<wbr>identifier&amp;<wbr>name&gt;",
-		"what it writes is escaped as html_escape escapes it");
-	free(s);
-	/* eight three-byte signs: the 20th byte is inside the seventh, so the break waits for
-	 * the eighth */
-	s = wrapped("\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac");
-	tap_str(s, "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac<wbr>\xe2\x82\xac", "a break is never put inside a UTF-8 sequence");
-	free(s);
-	s = wrapped(NULL);
-	tap_str(s, "", "NULL appends nothing");
-	free(s);
-	s = wrapped("  two\tspaces\n");
-	tap_str(s, "  two\tspaces\n", "white space is kept as it came");
-	free(s);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = wrapped(cases[i].in);
+
+		tap_str(s, cases[i].want, "wrap: %s", cases[i].what);
+		free(s);
+	}
 }
 
 static void test_dates(void)
