@@ -185,14 +185,16 @@ static int mail_digest_order(struct mail_digest *d, struct mail_digest_item *sor
 	return 0;
 }
 
-/* How many entries are shown in full: all, unless the person's new items pass the cap; then the
- * most serious entries up to the cap (always at least one). */
+/* How many entries are shown in full: all, unless the items other than resolutions pass the cap;
+ * then the most serious entries up to the cap (always at least one). driftwatch's reports to the
+ * operators count: a mail server that refuses a digest of thousands of notices makes a report
+ * of each, and in full they would make a message no server takes. */
 static size_t mail_digest_full(const struct mail_digest *d)
 {
 	size_t max = d->o ? d->o->max_items : 0;
 	size_t shown = 0, e;
 
-	if (max == 0 || d->fresh <= max)
+	if (max == 0 || d->counted <= max)
 		return d->n_entries;
 	for (e = 0; e < d->n_entries; e++) {
 		if (e > 0 && shown + d->entries[e].n > max)
@@ -250,8 +252,10 @@ int mail_digest_build(const struct mail_notice *notices, size_t n, struct mail_d
 		return errmsg_set(err, errsz, "out of memory");
 	}
 	d->n = at;
-	for (size_t i = 0; i < d->n; i++)
+	for (size_t i = 0; i < d->n; i++) {
 		d->fresh += d->items[i].section < MAIL_DIGEST_SEC_RESOLVED;
+		d->counted += d->items[i].section != MAIL_DIGEST_SEC_RESOLVED;
+	}
 	d->n_full = mail_digest_full(d);
 	free(sorted);
 	return 0;

@@ -137,7 +137,8 @@ void mail_summary_cap(struct strbuf *sb, const struct mail_digest *d)
 
 	strbuf_printf(sb, "This digest is a summary: it holds %zu new items, more than the %zu a "
 		      "digest shows in full (email.digest_max_items). The %zu most serious are in "
-		      "full below, after the number of each kind; ", d->fresh, d->o->max_items, shown);
+		      "full below, after the number of each kind; ", d->counted, d->o->max_items,
+		      shown);
 	if (d->o->pages_url && mail_words_link_ok(d->o->pages_url))
 		strbuf_printf(sb, "the other %zu are on your driftwatch page, %s/ (and every child's "
 			      "chronology is on its page there).", rest, d->o->pages_url);

@@ -52,6 +52,7 @@ struct mail_digest {
 	size_t n_entries;
 	size_t n_full;               /* entries shown in full; the rest only counted (the cap) */
 	size_t fresh;                /* items that are news about a child, not a resolution */
+	size_t counted;              /* items the cap counts: all but resolutions (so reports too) */
 	const char *to;              /* the person it goes to */
 	const struct mail_options *o;
 	/* the file name of the list of every item attached (mail_csv.h) when the digest is capped

@@ -770,6 +770,41 @@ static void test_snoozed(const struct fixture *f)
 }
 
 /* What deliver.c sends the operators when a notice has failed for good. */
+static int csv_lines(const char *s);
+
+/* A refused digest of many notices makes a report of each: past email.digest_max_items the
+ * operators' report is a summary with the list attached, as a person's digest is. */
+static void test_failed_many(json_t *ops)
+{
+	struct mail_options o = { NULL, NULL, 25, 0 };
+	struct mail_notice n[30];
+	struct mail_message m;
+	char keys[30][16], err[256], *text, *csv;
+
+	for (int i = 0; i < 30; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "ops_%d", i);
+		n[i] = (struct mail_notice){ "delivery.failed", ops, NULL, keys[i] };
+	}
+	if (mail_compose_with(FROM, "it-ops@la.example", DATE, &o, n, 30, &m, err,
+			      sizeof(err)) < 0) {
+		tap_ok(0, "failure reports past the cap: compose: %s", err);
+		return;
+	}
+	text = part(m.data, "text/plain");
+	tap_str(m.subject, "driftwatch: 30 undelivered notices", "failure reports past the cap: "
+		"the subject counts all");
+	tap_contains(text, "This digest is a summary: it holds 30 new items, more than the 25",
+		     "failure reports past the cap: a summary");
+	tap_contains(text, "25. Not delivered", "failure reports past the cap: 25 in full");
+	tap_lacks(text, "26. Not delivered", "failure reports past the cap: no 26th");
+	csv = attachment(m.data, "text/csv", &(size_t){ 0 });
+	tap_ok(csv && csv_lines(csv) == 31, "failure reports past the cap: the list of all 30 "
+	       "attached");
+	free(csv);
+	free(text);
+	mail_message_free(&m);
+}
+
 static void test_failed(const struct fixture *f)
 {
 	json_t *ops = alert("{\"rule\": \"delivery\", \"stage\": \"failed\", \"child_id\": \"C-7\","
@@ -796,6 +831,7 @@ static void test_failed(const struct fixture *f)
 			"months", "failure report with an alert: subject");
 		mail_message_free(&m);
 	}
+	test_failed_many(ops);
 	json_decref(ops);
 }
 
