@@ -1112,7 +1112,7 @@ static void load_email(struct loader *ld, json_t *root, struct config_email *e)
 	take_digest_time(ld, obj, &e->digest_minute);
 	take_int(ld, obj, "urgent_delay_seconds", 0, 86400, &e->urgent_delay_s);
 	take_int(ld, obj, "digest_max_items", 1, 100000, &e->digest_max_items);
-	take_int(ld, obj, "max_message_bytes", 1000000, 1000000000, &e->max_message_bytes);
+	take_int(ld, obj, "max_message_bytes", 100000, 1000000000, &e->max_message_bytes);
 	if (e->password && e->password_file)
 		fault_at(ld, "password", "give \"password\" or \"password_file\", not both");
 	if ((e->password || e->password_file) && !e->username)

@@ -195,6 +195,24 @@ static int mail_compose_list_name(struct mail_digest *d, time_t date, char *name
 	return 1;
 }
 
+/* The 60% of email.max_message_bytes a list may take leaves room for a digest's parts when the
+ * limit is megabytes, not always when it is small. 0 when the message of len bytes fits, has no
+ * list, or would not fit with no row in it either (nothing a list can do: the server decides),
+ * else a smaller budget for the list: base64 writes at least 4 bytes for 3, and 512 bytes spare
+ * (the words that say a list was cut are longer: a second cut makes up for them). */
+static size_t mail_list_refit(const struct mail_digest *d, const char *csv, size_t len)
+{
+	size_t max = d->o->max_message_bytes, over, cut, have, head;
+
+	if (!csv || max == 0 || len <= max)
+		return 0;
+	over = len - max;
+	cut = over / 4 * 3 + 3 + 512;
+	have = strlen(csv);
+	head = strcspn(csv, "\n") + 1;
+	return have > cut + head ? have - cut : 0;
+}
+
 /* The headers and the body: the text and HTML parts as alternatives, within a multipart/mixed
  * of boundary mixed with the list attached when there is one (csv, mixed not NULL). */
 static void mail_compose_body(struct strbuf *m, const char *from, const char *to,
@@ -267,11 +285,27 @@ int mail_compose_with(const char *from, const char *to, time_t date,
 	strbuf_init(&text);
 	strbuf_init(&html);
 	strbuf_init(&m);
-	if (out->message_id && out->subject && (csv || !d.list_name)) {
+	for (int pass = 0; pass < 3 && out->message_id && out->subject && (csv || !d.list_name);
+	     pass++) {
+		size_t budget;
+
 		mail_parts(&text, &html, &d, out->subject, to);
 		mail_compose_body(&m, from, to, datebuf, out, &text, &html, csv ? mixed : NULL,
 				  boundary, csv, list_name);
+		budget = mail_list_refit(&d, csv, m.len);
+		if (pass == 2 || budget == 0)
+			break;
+		/* the list was cut to 60% of the limit, and the rest did not fit beside it: cut it
+		 * by what is over and write the message again (twice at most) */
+		free(csv);
+		csv = mail_csv_list(&d, budget, &d.list_rows);
+		strbuf_free(&text);
+		strbuf_free(&html);
+		strbuf_free(&m);
 	}
+	/* a list that could not be made (out of memory) leaves no message, never an empty one */
+	if (d.list_name && !csv)
+		m.failed = 1;
 	mail_digest_free(&d);
 	free(csv);
 	out->len = m.len;

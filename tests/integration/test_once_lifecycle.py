@@ -439,6 +439,35 @@ def part_backlog(t, procs, tmp, ca, pwfile, db):
     r = run_once(cfg, D1, timeout=300)
     t.check(r.rc == 0 and smtp.count() == 1 and len(hooks.requests()) == 600,
             "backlog: the same day again sends nothing", r.diag())
+    part_backlog_small_limit(t, procs, tmp, ca, pwfile, db)
+
+
+def part_backlog_small_limit(t, procs, tmp, ca, pwfile, db):
+    """The same backlog to a mail server whose limit is 100,000 bytes (email.max_message_bytes):
+    the digest's list is cut to fit, says so, and the message the server received fits."""
+    smtp = SmtpServer(procs, tmp, "mail-small", ca)
+    limit = 100000
+    cfg = write_config(tmp, "backlog-small", {
+        "database": {"conninfo": db.conninfo("dwonce-small"), "case_schema": "casework_big",
+                     "state_schema": "driftwatch_small"},
+        "link_template": "https://lcs.example.gov.uk/person/{child_id}",
+        "addresses": addresses(),
+        "email": email_conf(smtp.port, ca, pwfile, max_message_bytes=limit)})
+    r = run_once(cfg, D1, timeout=300)
+    msgs = smtp.messages()
+    m = msgs[0] if len(msgs) == 1 else None
+    files = m["files"] if m else []
+    rows = (list(csv.DictReader(io.StringIO(files[0][2].decode("utf-8-sig"))))
+            if len(files) == 1 and files[0][1] == "text/csv" else [])
+    text = " ".join(m["text"].split()) if m else ""
+    said = re.search(r"has the (\d+) most serious of the 300 items of this digest.*The last "
+                     r"(\d+) did not fit: a message may be at most %d bytes" % limit, text)
+    t.check(r.rc == 0 and not r.sanitizer() and m is not None and len(m["raw"]) <= limit
+            and 0 < len(rows) < 300 and said is not None
+            and int(said.group(1)) == len(rows) and int(said.group(2)) == 300 - len(rows),
+            "backlog, a 100,000-byte limit: one message of %s bytes, its list cut to %d of 300 "
+            "rows, saying how many it leaves out" % (len(m["raw"]) if m else "?", len(rows)),
+            r.diag(), text[:1500])
 
 
 def part_dead_receiver(t, procs, tmp, db):

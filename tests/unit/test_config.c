@@ -445,7 +445,7 @@ static void test_wrong_types(void)
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'digest_max_items': 0}",
 		  NAME ": email.digest_max_items: must be an integer from 1 to 100000, got 0" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'max_message_bytes': 4096}",
-		  NAME ": email.max_message_bytes: must be an integer from 1000000 to 1000000000, "
+		  NAME ": email.max_message_bytes: must be an integer from 100000 to 1000000000, "
 		  "got 4096" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'tls': 1}",
 		  NAME ": email.tls: must be a non-empty string, got 1" },

@@ -1253,6 +1253,39 @@ static void test_cap_cut(const struct pile *p)
 	mail_message_free(&m);
 }
 
+/* A limit the list's 60% would still pass with the digest's own parts beside it: the list is
+ * cut again, and the message fits. */
+static void test_cap_refit(const struct pile *p)
+{
+	struct mail_options o = { NULL, NULL, 25, 0 };
+	struct mail_message m;
+	char err[256], *csv;
+	size_t whole, list_len, max;
+	int rows;
+
+	if (mail_compose_with(FROM, TO, DATE, &o, p->n, p->len, &m, err, sizeof(err)) < 0) {
+		tap_ok(0, "cap refit: compose: %s", err);
+		return;
+	}
+	whole = m.len;
+	csv = attachment(m.data, "text/csv", &list_len);
+	free(csv);
+	mail_message_free(&m);
+	/* room for about half the list in base64 beside the parts */
+	o.max_message_bytes = max = whole - list_len * 2 / 3;
+	if (mail_compose_with(FROM, TO, DATE, &o, p->n, p->len, &m, err, sizeof(err)) < 0) {
+		tap_ok(0, "cap refit: compose: %s", err);
+		return;
+	}
+	csv = attachment(m.data, "text/csv", &list_len);
+	rows = csv ? csv_lines(csv) - 1 : -1;
+	tap_ok(m.len <= max && rows >= 1 && rows < 31, "cap refit: a message of %zu bytes "
+	       "(%zu whole) fits a limit of %zu with %d of 31 rows in its list", m.len, whole,
+	       max, rows);
+	free(csv);
+	mail_message_free(&m);
+}
+
 /* More new items than email.digest_max_items: a summary, the most serious in full. */
 static void test_cap(void)
 {
@@ -1312,6 +1345,7 @@ static void test_cap(void)
 		mail_message_free(&m);
 	}
 	test_cap_cut(&p);
+	test_cap_refit(&p);
 	if (compose_capped(&p, 25, "https://dw.la.example", &m) == 0) {
 		text = part(m.data, "text/plain");
 		html = part(m.data, "text/html");
