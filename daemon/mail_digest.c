@@ -112,6 +112,20 @@ static int mail_cmp_size(size_t a, size_t b)
 	return (a > b) - (a < b);
 }
 
+/* The order of two groupable items' keys; 0 when they are siblings. */
+static int mail_sib_key_cmp(const struct mail_sib_key *a, const struct mail_sib_key *b)
+{
+	int c;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->section != b->section)
+		return a->section < b->section ? -1 : 1;
+	if ((c = strcmp(a->family, b->family)) != 0 || (c = strcmp(a->rule, b->rule)) != 0)
+		return c;
+	return strcmp(a->stage ? a->stage : "", b->stage ? b->stage : "");
+}
+
 /* Siblings next to each other, each group in reading order; an item that groups with nothing
  * after them, alone. */
 static int mail_sib_cmp(const void *pa, const void *pb)
@@ -121,23 +135,14 @@ static int mail_sib_cmp(const void *pa, const void *pb)
 
 	if (a->groupable != b->groupable)
 		return b->groupable - a->groupable;
-	if (!a->groupable)
-		return mail_cmp_size(a->at, b->at);
-	if (a->kind != b->kind)
-		return a->kind < b->kind ? -1 : 1;
-	if (a->section != b->section)
-		return a->section < b->section ? -1 : 1;
-	if ((c = strcmp(a->family, b->family)) != 0 || (c = strcmp(a->rule, b->rule)) != 0 ||
-	    (c = strcmp(a->stage ? a->stage : "", b->stage ? b->stage : "")) != 0)
+	if (a->groupable && (c = mail_sib_key_cmp(a, b)) != 0)
 		return c;
 	return mail_cmp_size(a->at, b->at);
 }
 
 static int mail_sib_same(const struct mail_sib_key *a, const struct mail_sib_key *b)
 {
-	return a->groupable && b->groupable && a->kind == b->kind && a->section == b->section &&
-	       strcmp(a->family, b->family) == 0 && strcmp(a->rule, b->rule) == 0 &&
-	       strcmp(a->stage ? a->stage : "", b->stage ? b->stage : "") == 0;
+	return a->groupable && b->groupable && mail_sib_key_cmp(a, b) == 0;
 }
 
 /* Reading order: by section, then by kind (a stage nobody answered, an escalation, new, updated),
