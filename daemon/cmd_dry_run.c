@@ -17,12 +17,13 @@
 #include "driftwatch/report.h"
 #include "driftwatch/rule.h"
 
-/* Two connections: the rules stream on one while the other counts bad rows in the same
- * snapshot (oneshot.h). */
+/* Three connections: the rules stream on one while another counts bad rows and a third runs
+ * rules ahead, in the same snapshot (oneshot.h). */
 struct dry_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
 	struct db_conn *count_conn;
+	struct db_conn *ahead_conn;
 	int connecting;
 	const char *as_of;
 	struct eval_result *res;
@@ -77,8 +78,8 @@ static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
 	/* Said before the evaluation that reads the empty relations, on the counting
 	 * connection, whose own queries wait behind these few. */
 	contract_note_empty(dr->ctx, dr->count_conn);
-	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, &req, &sink, dry_run_on_eval,
-			 dr) < 0) {
+	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, dr->ahead_conn, &req, &sink,
+			 dry_run_on_eval, dr) < 0) {
 		log_err(dr->ctx, "could not start the evaluation: out of memory");
 		event_base_loopbreak(dr->ctx->base);
 	}
@@ -110,11 +111,11 @@ static int dry_run_status(struct dry_run *dr)
 
 int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 {
-	struct dry_run dr = { ctx, NULL, NULL, 2, as_of, NULL, 0 };
-	struct db_conn **conns[2] = { &dr.conn, &dr.count_conn };
+	struct dry_run dr = { ctx, NULL, NULL, NULL, 3, as_of, NULL, 0 };
+	struct db_conn **conns[3] = { &dr.conn, &dr.count_conn, &dr.ahead_conn };
 	int status, started = 1;
 
-	for (int i = 0; i < 2 && started; i++) {
+	for (int i = 0; i < 3 && started; i++) {
 		*conns[i] = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 		if (!*conns[i]) {
 			log_err(ctx, "out of memory");
@@ -130,6 +131,7 @@ int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 	if (started)
 		event_base_dispatch(ctx->base);
 	status = dry_run_status(&dr);
+	db_conn_free(dr.ahead_conn);
 	db_conn_free(dr.count_conn);
 	db_conn_free(dr.conn);
 	eval_result_free(dr.res);

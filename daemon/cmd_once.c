@@ -22,14 +22,15 @@
 
 #define ONCE_MAX_TRANSFERS 16
 
-/* Three connections: the case data is read under a cursor in one snapshot while the alerts are
- * recorded, a batch at a time, on another; the third counts bad rows in the same snapshot
- * meanwhile (oneshot.h). */
+/* Four connections: the case data is read under a cursor in one snapshot while the alerts are
+ * recorded, a batch at a time, on another; the third counts bad rows and the fourth runs rules
+ * ahead in the same snapshot meanwhile (oneshot.h). */
 struct once_run {
 	struct dw_ctx *ctx;
 	struct db_conn *cases;
 	struct db_conn *state;
 	struct db_conn *count;
+	struct db_conn *ahead;
 	int connecting;             /* connections not yet up */
 	struct curl_loop *loop;
 	struct deliver *deliver;
@@ -188,8 +189,8 @@ static void once_on_migrated(int ok, const char *error, void *arg)
 		return;
 	}
 	record_sink(run->rec, &sink);
-	if (oneshot_eval(run->ctx, run->cases, run->count, &run->req, &sink, once_on_eval,
-			 run) < 0) {
+	if (oneshot_eval(run->ctx, run->cases, run->count, run->ahead, &run->req, &sink,
+			 once_on_eval, run) < 0) {
 		log_err(run->ctx, "could not start the evaluation: out of memory");
 		/* nothing was sent on the state connection yet: nothing to roll back */
 		record_cancel(run->rec);
@@ -224,21 +225,23 @@ static void once_on_connect(struct db_conn *conn, int ok, void *arg)
 static int once_open(struct once_run *run)
 {
 	struct dw_ctx *ctx = run->ctx;
-	struct db_conn *conns[3];
+	struct db_conn *conns[4];
 
 	run->cases = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 	run->state = db_conn_new(ctx->base, config_state_conninfo(ctx->cfg), ctx->log_level);
 	run->count = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	run->ahead = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 	run->loop = curl_loop_new(ctx->base, ONCE_MAX_TRANSFERS);
-	if (!run->cases || !run->state || !run->count || !run->loop) {
+	if (!run->cases || !run->state || !run->count || !run->ahead || !run->loop) {
 		log_err(ctx, "out of memory");
 		return -1;
 	}
 	conns[0] = run->cases;
 	conns[1] = run->state;
 	conns[2] = run->count;
-	run->connecting = 3;
-	for (int i = 0; i < 3; i++) {
+	conns[3] = run->ahead;
+	run->connecting = 4;
+	for (int i = 0; i < 4; i++) {
 		db_set_query_timeout(conns[i], ctx->cfg->query_timeout_s + 10);
 		if (db_connect(conns[i], once_on_connect, run) < 0) {
 			log_err(ctx, "database (%s: database.conninfo): %s", ctx->cfg->path,
@@ -259,6 +262,7 @@ int cmd_once(struct dw_ctx *ctx, const char *as_of)
 	curl_loop_free(run.loop);
 	deliver_free(run.deliver);
 	/* Closing runs the callbacks of what was in flight (an interrupted recording ends). */
+	db_conn_free(run.ahead);
 	db_conn_free(run.count);
 	db_conn_free(run.cases);
 	db_conn_free(run.state);

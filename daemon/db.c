@@ -81,6 +81,7 @@ struct db_conn {
 	db_lost_cb lost_cb;
 	void *lost_arg;
 	PGresult *last;             /* the latest result of the query in flight */
+	int kept;                   /* the callback took its result (db_keep_result) */
 	struct db_stmt *stmts;      /* prepared in the current session */
 	unsigned long session;      /* sessions established so far (db_session) */
 	char err[512];
@@ -229,6 +230,11 @@ void db_conn_free(struct db_conn *conn)
 const char *db_error(const struct db_conn *conn)
 {
 	return conn->err[0] ? conn->err : "no error";
+}
+
+void db_keep_result(struct db_conn *conn)
+{
+	conn->kept = 1;
 }
 
 PGconn *db_pgconn(struct db_conn *conn)
@@ -497,9 +503,11 @@ static void db_query_finish(struct db_conn *conn, PGresult *res)
 	/* The callback may send the next query, so the connection is ready before it runs. */
 	if (conn->state == DB_BUSY)
 		db_set_state(conn, DB_READY);
+	conn->kept = 0;
 	cb(conn, res, cb_arg);
-	if (res)
+	if (res && !conn->kept)
 		PQclear(res);
+	conn->kept = 0;
 	if (conn->state == DB_FAILED)
 		db_queue_fail(conn);
 	else

@@ -1,4 +1,4 @@
-/* oneshot: two connections share one snapshot so a one-shot run counts bad rows while rules run. */
+/* oneshot: a one-shot run's connections share a snapshot: bad rows, rules ahead, the rules. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +12,7 @@
 struct oneshot {
 	struct dw_ctx *ctx;
 	struct db_conn *count_conn;
+	struct db_conn *ahead_conn;
 	struct eval_request rules_req;
 	struct eval_sink sink;         /* the caller's */
 	eval_done_cb cb;
@@ -19,6 +20,7 @@ struct oneshot {
 	struct eval_result *rules;     /* when the rules ended */
 	struct eval_result *count;     /* when the count ended */
 	int counting;                  /* the count runs on count_conn */
+	int ahead;                     /* rules run ahead on ahead_conn */
 	struct timespec t0;
 };
 
@@ -75,7 +77,19 @@ static void oneshot_on_count(struct eval_result *res, void *arg)
 
 	o->count = res;
 	o->counting = 0;
-	if (o->rules)
+	if (o->rules && !o->ahead)
+		oneshot_end(o);
+}
+
+/* The run ahead holds no result of its own: its failures were logged and the rules it could
+ * not deliver ran on the rules' connection. */
+static void oneshot_on_ahead(struct eval_result *res, void *arg)
+{
+	struct oneshot *o = arg;
+
+	eval_result_free(res);
+	o->ahead = 0;
+	if (o->rules && !o->counting)
 		oneshot_end(o);
 }
 
@@ -84,20 +98,26 @@ static void oneshot_on_rules(struct eval_result *res, void *arg)
 	struct oneshot *o = arg;
 
 	o->rules = res;
-	if (!o->counting)
+	if (!o->counting && !o->ahead)
 		oneshot_end(o);
 }
 
-/* T is known and the snapshot exported: the count starts in it, then the rules go on. */
+/* T is known and the snapshot exported: the count and the run ahead start in it, then the
+ * rules go on. */
 static void oneshot_begin(void *arg, struct eval_run *run, const char *as_of)
 {
 	struct oneshot *o = arg;
 	struct eval_request req = { .as_of = as_of, .skip_rules = 1,
-				    .snapshot = eval_snapshot(run) };
+				    .snapshot = eval_snapshot(run), .help = run };
+	struct eval_request ahead = req;
 
+	ahead.skip_bad_rows = 1;
 	if (req.snapshot && eval_start(o->ctx, o->count_conn, &req, NULL, oneshot_on_count,
 				       o) == 0)
 		o->counting = 1;
+	if (req.snapshot && o->ahead_conn &&
+	    eval_start(o->ctx, o->ahead_conn, &ahead, NULL, oneshot_on_ahead, o) == 0)
+		o->ahead = 1;
 	if (!o->sink.begin) {
 		eval_continue(run, EVAL_NEXT_GO_ON, NULL);
 		return;
@@ -130,8 +150,8 @@ static void oneshot_rule_end(void *arg, struct eval_run *run, const struct confi
 }
 
 int oneshot_eval(struct dw_ctx *ctx, struct db_conn *rules_conn, struct db_conn *count_conn,
-		 const struct eval_request *req, const struct eval_sink *sink, eval_done_cb cb,
-		 void *arg)
+		 struct db_conn *ahead_conn, const struct eval_request *req,
+		 const struct eval_sink *sink, eval_done_cb cb, void *arg)
 {
 	struct oneshot *o;
 	struct eval_sink wrap = { oneshot_begin, oneshot_alerts, oneshot_rule_end, NULL };
@@ -143,6 +163,7 @@ int oneshot_eval(struct dw_ctx *ctx, struct db_conn *rules_conn, struct db_conn 
 		return -1;
 	o->ctx = ctx;
 	o->count_conn = count_conn;
+	o->ahead_conn = ahead_conn;
 	o->rules_req = *req;
 	o->rules_req.skip_bad_rows = 1;
 	o->rules_req.export_snapshot = 1;

@@ -82,6 +82,10 @@ const char *db_error(const struct db_conn *conn);
 int db_busy(const struct db_conn *conn);
 PGconn *db_pgconn(struct db_conn *conn);
 
+/* Called from a result callback: the callee keeps res (and PQclear()s it) instead of the db
+ * module, e.g. a rule's first rows fetched ahead on one connection for a run on another. */
+void db_keep_result(struct db_conn *conn);
+
 /* PQescapeIdentifier into a malloc'd string, or NULL. */
 char *db_escape_identifier(struct db_conn *conn, const char *ident);
 

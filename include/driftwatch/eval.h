@@ -64,6 +64,13 @@ struct eval_request {
 	/* Run in this exported snapshot (another evaluation's eval_snapshot) instead of a new one;
 	 * as_of must then be that evaluation's T. */
 	const char *snapshot;
+	/* With snapshot and skip_rules, help that evaluation (the one that exported snapshot,
+	 * still running; eval.c, "rules run ahead" and "bad rows counted by the helped run"):
+	 * counting bad rows, it lets help count those of relations it has not come to once help's
+	 * rules are read; with skip_bad_rows too, it runs ahead on its connection the rules help
+	 * has not reached, from the last back, for help to read in its turn, and commits once help
+	 * is done with them. */
+	struct eval_run *help;
 };
 
 /* How a sink lets the evaluation go on after each of its calls. */
