@@ -34,7 +34,7 @@ ITEST_BIN := $(patsubst tests/integration/%.c,build/san/integration/%,$(ITEST_SR
 # Small C programs the integration tests drive (a webhook sender, a mail sender).
 DRIVER_SRC := $(filter-out $(ITEST_SRC),$(sort $(wildcard tests/integration/*.c)))
 DRIVER_BIN := $(patsubst tests/integration/%.c,build/san/%,$(DRIVER_SRC))
-HEADERS   := $(wildcard include/driftwatch/*.h tests/lib/*.h)
+HEADERS   := $(wildcard include/driftwatch/*.h daemon/*.h tests/lib/*.h)
 
 .PHONY: all check demo bench clean install
 all: build/driftwatchd build/dwgen

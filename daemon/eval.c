@@ -15,108 +15,16 @@
 #include "driftwatch/strbuf.h"
 #include "driftwatch/utf8.h"
 
-/* Rows per FETCH at most, and alerts per call of the sink. */
-#define EVAL_BATCH 500
-/* The bytes of rows a FETCH should bring. A child with hundreds of plans makes a row of 30 KB
- * whose facts take ten to twenty times that once parsed, and 500 such alerts at once took a dry
- * run to 81 MB. The first FETCH of a rule asks for EVAL_BATCH_FIRST rows; each next one for as
- * many as the last ones' mean size fits in EVAL_BATCH_BYTES, between EVAL_BATCH_MIN and
- * EVAL_BATCH. */
-#define EVAL_BATCH_BYTES (128 * 1024)
-#define EVAL_BATCH_FIRST 64
-#define EVAL_BATCH_MIN 4
-
-/* Each rule runs inside this savepoint, so one that fails leaves the snapshot usable. */
-#define EVAL_SAVEPOINT "dw_rule"
-#define EVAL_CURSOR "dw_rows"
-
-enum eval_step {
-	EVAL_BEGIN, EVAL_SETUP, EVAL_SINK_BEGIN, EVAL_RULE, EVAL_RULE_ROWS, EVAL_RULE_SINK,
-	EVAL_RULE_END, EVAL_QUALITY, EVAL_QUALITY_WAIT, EVAL_STEAL, EVAL_AHEAD, EVAL_LEND,
-	EVAL_COMMIT, EVAL_ROLLBACK
-};
+#include "eval_run.h"
 
 static const char *const eval_step_names[] = {
 	"begin", "setup", "sink begin", "rule", "rule rows", "rule sink", "rule end", "quality",
 	"quality wait", "steal", "ahead", "lend", "commit", "rollback"
 };
 
-/* A rule a helping run (eval_request.help) runs ahead on its own connection, into a cursor of
- * its own in the same snapshot, for the helped run to read in its turn. */
-enum eval_ahead_state { EVAL_AHEAD_NONE, EVAL_AHEAD_RUNNING, EVAL_AHEAD_READY, EVAL_AHEAD_FAILED };
-
-struct eval_ahead {
-	enum eval_ahead_state state;
-	PGresult *first;         /* READY: its first rows (the statement's work is done) */
-	char *error;             /* FAILED: why, as the rule's own error */
-};
-
-struct eval_run {
-	struct dw_ctx *ctx;
-	struct db_conn *conn;
-	struct eval_sink sink;
-	eval_done_cb cb;
-	void *cb_arg;
-	struct eval_result *res;
-	enum eval_step step;
-	int waiting;             /* the sink owes an eval_continue */
-	unsigned long session;   /* the database session the snapshot lives in */
-	size_t rule_i;           /* index into cfg->rules of the rule in flight */
-	char *case_ident;        /* escaped case schema identifier */
-	char *as_of_req;         /* --as-of, or NULL */
-	char *kids;              /* text[] literal of the child ids, or NULL for everyone */
-	char *timeout;           /* statement_timeout for the snapshot, e.g. "300s" */
-	char *sql;               /* the statement in flight, owned here */
-	char *cats;              /* $4 of the rule in flight */
-	char *opts;              /* $5 of the rule in flight */
-	int skip_rules;
-	int count_bad_rows;      /* a full evaluation not told to skip them */
-	int export_snapshot;
-	int lookup;              /* the rules run their lookup form (eval_take_lookup) */
-	char *snapshot;          /* exported (or imported) snapshot name, or NULL */
-	/* The rows of the rule in flight turned into alerts, fed to the sink EVAL_BATCH at a time. */
-	struct alert *batch;
-	size_t n_batch;
-	size_t fed;              /* alerts of batch the sink has taken */
-	int more_rows;           /* the cursor may hold more rows */
-	int fetch_n;             /* rows the next FETCH asks for */
-	char *rule_error;        /* why the rule in flight failed, or NULL */
-	struct timespec t0;
-	struct timespec t_step;  /* when the rules, or the bad-row count, began */
-	struct timespec t_rule;  /* when the rule in flight began: its time is logged */
-	struct eval_quality *quality;  /* the bad-row count in progress, or NULL */
-	/* The rule in flight's connection, cursor and savepoint: the run's own, or the helper's
-	 * when the helper ran it ahead (ahead_rule). */
-	struct db_conn *rconn;
-	char cursor[32];
-	char savepoint[32];
-	int ahead_rule;
-	int ahead_wait;          /* it waits for the helper's first rows */
-	/* Runs in one snapshot (oneshot.c): one runs ahead the rules the evaluating run has not
-	 * reached, from the last back (the helper); another counts bad rows (the counter), and
-	 * the evaluating run, done with its rules, counts those the counter has not come to. */
-	struct eval_run *helper; /* (helped run) the run lending its connection, or NULL */
-	struct eval_run *helped; /* (helper) the run it lends its connection to, or NULL */
-	struct eval_ahead ahead[RULE_REGISTRY_MAX];  /* (helped run) per rule */
-	size_t ahead_from;       /* (helped run) rules from here on are the helper's */
-	size_t ahead_i;          /* (helper) the rule it runs ahead */
-	int lent;                /* (helper) a failure of its own fails nothing but its help */
-	struct eval_run *counter;      /* (helped run) the run counting bad rows, or NULL */
-	struct eval_run *counted_for;  /* (counter) the run that may count some for it, or NULL */
-	size_t steal_k;          /* (helped) the relation whose bad rows it counts for the counter */
-	int steal_wait;          /* (helped) its rules are read; it waits for the counter to begin */
-};
-
-static void eval_next(struct eval_run *run);
 static void eval_rule_fail(struct eval_run *run, const char *fmt, const char *detail);
-static void eval_unlink(struct eval_run *run);
-static void eval_quality_free(struct eval_quality *q);
-static void eval_counter_unlink(struct eval_run *run);
-static void eval_rules_end(struct eval_run *run);
-static void eval_steal_next(struct eval_run *m);
-static void eval_rule_over(struct eval_run *run);
 
-static double eval_elapsed(const struct timespec *t0)
+double eval_elapsed(const struct timespec *t0)
 {
 	struct timespec t1;
 
@@ -131,14 +39,6 @@ static void eval_batch_free(struct eval_run *run)
 	free(run->batch);
 	run->batch = NULL;
 	run->n_batch = run->fed = 0;
-}
-
-static void eval_ahead_reset(struct eval_ahead *a)
-{
-	if (a->first)
-		PQclear(a->first);
-	free(a->error);
-	memset(a, 0, sizeof(*a));
 }
 
 static void eval_run_free(struct eval_run *run)
@@ -181,7 +81,7 @@ static void eval_on_rollback(struct db_conn *conn, PGresult *pg, void *arg)
 
 /* The first line of a server or libpq message: the rest (DETAIL, a quoted row) may be about a
  * child, and one line is what a log, /healthz or an operator's notice can carry. */
-static char *eval_first_line(const char *fmt, const char *detail)
+char *eval_first_line(const char *fmt, const char *detail)
 {
 	char msg[1024];
 	char *nl;
@@ -194,7 +94,7 @@ static char *eval_first_line(const char *fmt, const char *detail)
 }
 
 /* Records the first failure of the evaluation as a whole and ends the snapshot. */
-static void eval_fail(struct eval_run *run, const char *fmt, const char *detail)
+void eval_fail(struct eval_run *run, const char *fmt, const char *detail)
 {
 	char *msg;
 
@@ -218,7 +118,7 @@ static void eval_fail(struct eval_run *run, const char *fmt, const char *detail)
 /* The server's own sentence ("permission denied for table appointments"), without the
  * severity and the DETAIL that PQresultErrorMessage adds: it goes to logs, /healthz and the
  * operators, and a DETAIL can quote a row. */
-static const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecStatusType want)
+const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecStatusType want)
 {
 	const char *primary;
 
@@ -231,13 +131,6 @@ static const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecSta
 }
 
 /* ---- parameters ---- */
-
-/* The parameters of every rule statement and bad-row count, in the order rules/params.sql
- * declares them (embed_sql.sh numbers them so; test_eval_sql checks that the names agree). */
-enum eval_param {
-	EVAL_P_AS_OF, EVAL_P_CHILD_IDS, EVAL_P_TIME_ZONE, EVAL_P_NEGLECT_CATEGORIES, EVAL_P_OPTIONS,
-	EVAL_P_RULE, EVAL_P_COUNT
-};
 
 const char *const eval_param_names[] = {
 	"as_of", "child_ids", "time_zone", "neglect_categories", "options", "rule", NULL
@@ -257,7 +150,7 @@ static size_t eval_strv_len(char *const *v)
 
 /* :neglect_categories of a rule (config.c gives every rule its list), or of the bad-row count
  * (rc NULL): the list the other rules share (rule.h, shares_neglect_categories). */
-static char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc)
+char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc)
 {
 	static const char *const neg[] = { "NEG" };
 	char *const *cats = rc ? rc->neglect_categories : NULL;
@@ -287,7 +180,7 @@ static json_t *eval_list_json(char *const *items)
 
 /* :options: each option, each list option (null when not configured) and each stage's
  * threshold, under its key (docs/internals.md, "Options"). */
-static char *eval_options_json(const struct config_rule *rc)
+char *eval_options_json(const struct config_rule *rc)
 {
 	const struct rule_def *def = rc->def;
 	json_t *o = json_object();
@@ -322,7 +215,7 @@ char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eva
 	return sql ? strbuf_subst(sql, "@case@", case_ident) : NULL;
 }
 
-static int eval_send(struct eval_run *run, const char *rule_name, const char *cats,
+int eval_send(struct eval_run *run, const char *rule_name, const char *cats,
 		     const char *opts, db_result_cb cb)
 {
 	const char *params[EVAL_P_COUNT];
@@ -509,7 +402,7 @@ static int eval_take_rows(struct eval_run *run, const struct config_rule *rc, PG
 
 /* ---- one rule ---- */
 
-static const struct config_rule *eval_rule(const struct eval_run *run)
+const struct config_rule *eval_rule(const struct eval_run *run)
 {
 	return &run->ctx->cfg->rules[run->rule_i];
 }
@@ -585,7 +478,7 @@ static void eval_mark_failed(struct eval_run *run, char *error)
 }
 
 /* The rule is over, well or not: the sink hears it, and answers with eval_continue. */
-static void eval_rule_over(struct eval_run *run)
+void eval_rule_over(struct eval_run *run)
 {
 	struct eval_rule_result *rr = &run->res->rules[run->rule_i];
 	const struct config_rule *rc = eval_rule(run);
@@ -693,7 +586,7 @@ static int eval_fetch_size(const PGresult *pg)
 	return n > EVAL_BATCH ? EVAL_BATCH : (int)n;
 }
 
-static void eval_on_rows(struct db_conn *conn, PGresult *pg, void *arg)
+void eval_on_rows(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
 
@@ -805,7 +698,7 @@ static char *eval_cursor_sql(const char *body)
 
 /* Seconds left of the evaluation's budget (database.query_timeout_seconds): a lock held on a
  * relation every rule reads must cost one timeout, not one per rule. */
-static double eval_budget_left(const struct eval_run *run)
+double eval_budget_left(const struct eval_run *run)
 {
 	return (double)run->ctx->cfg->query_timeout_s - eval_elapsed(&run->t0);
 }
@@ -823,10 +716,9 @@ static int eval_savepoint_sql(const struct eval_run *run, char *buf, size_t size
 	return 0;
 }
 
-static void eval_ahead_take(struct eval_run *run);
 
 /* The rule in turn on the run's own connection. */
-static void eval_run_rule_own(struct eval_run *run)
+void eval_run_rule_own(struct eval_run *run)
 {
 	const struct config_rule *rc = eval_rule(run);
 	char savepoint[128];
@@ -925,769 +817,6 @@ void eval_continue(struct eval_run *run, enum eval_next next, const char *error)
 		log_err(run->ctx, "evaluation: a sink answered in step %s (a bug: please report it)",
 			eval_step_names[run->step]);
 		return;
-	}
-}
-
-/* ---- rules run ahead on another connection ----
- *
- * A one-shot run evaluates on one connection, counts bad rows on a second and runs rules
- * ahead on a third, all in one snapshot (oneshot.c). The third's run (the helper) takes the
- * rules the evaluating run (the helped) has not reached, from the last back, and runs each into
- * a cursor of its own: the statement's work is done by its first FETCH, whose rows it keeps.
- * The helped run reads such a rule in its turn, from those rows and then from that cursor, as
- * if it had run it: alerts still reach the sink rule by rule, in order, a batch at a time. The
- * helper claims only rules the helped run has not reached, and the helped run reads them in
- * order, so the helper is idle whenever the helped run uses its connection: the two never take
- * turns on it. A rule that fails ahead fails as it would have (its savepoint undone there). A
- * helper that goes away hands back the rules it has not delivered. */
-
-/* (helped) The helper ran the rule in turn ahead: read it from there. */
-static void eval_ahead_take(struct eval_run *run)
-{
-	struct eval_ahead *a = &run->ahead[run->rule_i];
-	PGresult *pg;
-
-	run->ahead_rule = 1;
-	run->rconn = run->helper->conn;
-	snprintf(run->cursor, sizeof(run->cursor), "dw_ahead_%zu", run->rule_i);
-	snprintf(run->savepoint, sizeof(run->savepoint), "dw_ahead_%zu", run->rule_i);
-	run->step = EVAL_RULE_ROWS;
-	switch (a->state) {
-	case EVAL_AHEAD_RUNNING:
-		run->ahead_wait = 1;
-		return;
-	case EVAL_AHEAD_FAILED:
-		run->rule_error = a->error;
-		a->error = NULL;
-		eval_ahead_reset(a);
-		run->step = EVAL_RULE_END;
-		eval_rule_over(run);
-		return;
-	case EVAL_AHEAD_READY:
-		pg = a->first;
-		a->first = NULL;
-		eval_ahead_reset(a);
-		run->fetch_n = EVAL_BATCH_FIRST;
-		eval_on_rows(run->rconn, pg, run);
-		PQclear(pg);
-		return;
-	default:
-		eval_run_rule_own(run);
-		return;
-	}
-}
-
-/* (helped) The helper's news about rule j. */
-static void eval_ahead_news(struct eval_run *run, size_t j)
-{
-	if (!run->ahead_wait || run->rule_i != j)
-		return;
-	run->ahead_wait = 0;
-	eval_ahead_take(run);
-}
-
-static void eval_ahead_next(struct eval_run *h);
-
-/* The two runs part: the helped one has read every rule it took from the helper, or one of
- * them ended. Rules the helper took but did not deliver go back to the helped run, which runs
- * them itself; a helper waiting to be let go commits. */
-static void eval_unlink(struct eval_run *run)
-{
-	struct eval_run *m = run->helped ? run->helped : run;
-	struct eval_run *h = run->helped ? run : run->helper;
-
-	if (!h || !m || h->helped != m)
-		return;
-	h->helped = NULL;
-	m->helper = NULL;
-	for (size_t j = 0; j < RULE_REGISTRY_MAX; j++)
-		eval_ahead_reset(&m->ahead[j]);
-	m->ahead_from = m->ctx->cfg->n_rules;
-	if (run == m && h->step == EVAL_LEND) {
-		h->step = EVAL_COMMIT;
-		eval_next(h);
-	}
-	if (run == h && m->ahead_wait) {
-		log_debug(m->ctx, "eval: rule %s: the connection running it ahead went, running it here",
-			  eval_rule(m)->def->name);
-		m->ahead_wait = 0;
-		eval_run_rule_own(m);
-	}
-}
-
-/* The counter and the run it counts with part: the run is done with its rules and counting,
- * or one of them ended. A run waiting for the counter to begin goes on without it. */
-static void eval_counter_unlink(struct eval_run *run)
-{
-	struct eval_run *m = run->counted_for ? run->counted_for : run;
-	struct eval_run *c = run->counted_for ? run : run->counter;
-
-	if (!c || !m || c->counted_for != m)
-		return;
-	c->counted_for = NULL;
-	m->counter = NULL;
-	if (run == c && m->steal_wait) {
-		m->steal_wait = 0;
-		eval_rules_end(m);
-	}
-}
-
-/* (helper) The last enabled rule after the helped run's rule in flight that nobody took yet;
- * n_rules when none. */
-static size_t eval_ahead_pick(const struct eval_run *m)
-{
-	const struct dw_config *cfg = m->ctx->cfg;
-
-	for (size_t j = m->ahead_from; j > m->rule_i + 1; j--)
-		if (cfg->rules[j - 1].enabled)
-			return j - 1;
-	return cfg->n_rules;
-}
-
-/* (helper) The rule it ran ahead is done with, well or not: tell the helped run, take the next. */
-static void eval_ahead_over(struct eval_run *h, enum eval_ahead_state state, PGresult *first,
-			    char *error)
-{
-	struct eval_run *m = h->helped;
-	struct eval_ahead *a;
-
-	if (!m) {
-		if (first)
-			PQclear(first);
-		free(error);
-		eval_ahead_next(h);
-		return;
-	}
-	a = &m->ahead[h->ahead_i];
-	a->state = state;
-	a->first = first;
-	a->error = error;
-	log_debug(h->ctx, "eval: rule %s run ahead on another connection: %s in %.3f s",
-		  m->ctx->cfg->rules[h->ahead_i].def->name,
-		  state == EVAL_AHEAD_READY ? "first rows" : "failed", eval_elapsed(&h->t_rule));
-	eval_ahead_next(h);
-	/* after the helper's next query is queued: the helped run's fetches go behind it */
-	if (h->helped == m)
-		eval_ahead_news(m, h->ahead_i);
-}
-
-static void eval_on_ahead_undone(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *h = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-	char *error = h->rule_error;
-
-	h->rule_error = NULL;
-	if (err) {
-		free(error);
-		eval_fail(h, "could not undo a rule run ahead: %s", err);
-		return;
-	}
-	eval_ahead_over(h, EVAL_AHEAD_FAILED, NULL, error ? error : strdup("failed"));
-}
-
-/* (helper) The statement failed: undo its savepoint, as the helped run would have. */
-static void eval_ahead_failed(struct eval_run *h, const char *err)
-{
-	char script[128];
-
-	free(h->rule_error);
-	h->rule_error = eval_first_line("%s", err);
-	snprintf(script, sizeof(script), "ROLLBACK TO SAVEPOINT dw_ahead_%zu; "
-		 "RELEASE SAVEPOINT dw_ahead_%zu", h->ahead_i, h->ahead_i);
-	if (db_script(h->conn, script, eval_on_ahead_undone, h) < 0)
-		eval_fail(h, "could not undo a rule run ahead: %s", db_error(h->conn));
-}
-
-static void eval_on_ahead_rows(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *h = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
-
-	if (!pg) {
-		eval_fail(h, "the database connection was lost during a rule run ahead: %s", err);
-		return;
-	}
-	if (err) {
-		eval_ahead_failed(h, err);
-		return;
-	}
-	db_keep_result(conn);
-	eval_ahead_over(h, EVAL_AHEAD_READY, pg, NULL);
-}
-
-static void eval_on_ahead_declared(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *h = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-	char sql[64];
-
-	if (!pg) {
-		eval_fail(h, "the database connection was lost during a rule run ahead: %s", err);
-		return;
-	}
-	if (err) {
-		eval_ahead_failed(h, err);
-		return;
-	}
-	snprintf(sql, sizeof(sql), "FETCH %d FROM dw_ahead_%zu", EVAL_BATCH_FIRST, h->ahead_i);
-	if (db_query(h->conn, sql, 0, NULL, eval_on_ahead_rows, h) < 0)
-		eval_fail(h, "could not fetch a rule's rows: %s", db_error(h->conn));
-}
-
-/* (helper) The helped run's statement of rule j, in the form it would run it, under a cursor
- * named for the rule; sent with its parameters. */
-static void eval_on_ahead_savepoint(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *h = arg;
-	struct eval_run *m = h->helped;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-	const char *params[EVAL_P_COUNT];
-	const struct config_rule *rc;
-	struct strbuf sb;
-	char *body;
-
-	if (err) {
-		eval_fail(h, "could not run a rule ahead: %s", err);
-		return;
-	}
-	if (!m) {
-		eval_ahead_next(h);
-		return;
-	}
-	rc = &h->ctx->cfg->rules[h->ahead_i];
-	free(h->sql);
-	free(h->cats);
-	free(h->opts);
-	h->cats = eval_categories(h->ctx->cfg, rc);
-	h->opts = eval_options_json(rc);
-	body = eval_rule_sql(m->case_ident, rc->def, m->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL);
-	strbuf_init(&sb);
-	strbuf_printf(&sb, "DECLARE dw_ahead_%zu NO SCROLL CURSOR FOR\n%s", h->ahead_i,
-		      body ? body : "");
-	h->sql = body ? strbuf_take(&sb) : NULL;
-	if (!body)
-		free(strbuf_take(&sb));
-	free(body);
-	if (!h->sql || !h->cats || !h->opts) {
-		eval_fail(h, "out of memory running rule %s ahead", rc->def->name);
-		return;
-	}
-	params[EVAL_P_AS_OF] = h->res->as_of;
-	params[EVAL_P_CHILD_IDS] = NULL;
-	params[EVAL_P_TIME_ZONE] = h->ctx->cfg->timezone;
-	params[EVAL_P_NEGLECT_CATEGORIES] = h->cats;
-	params[EVAL_P_OPTIONS] = h->opts;
-	params[EVAL_P_RULE] = rc->def->name;
-	if (db_query(h->conn, h->sql, EVAL_P_COUNT, params, eval_on_ahead_declared, h) < 0)
-		eval_fail(h, "could not send a rule's query: %s", db_error(h->conn));
-}
-
-/* (helper) Its count is done: takes the next rule to run ahead, from the last back, while the
- * helped run has not reached it; then waits to be let go (eval_unlink), or, helping nobody,
- * commits. The count comes first so that the two connections never take turns on one: the
- * helped run reads the cursors only once the helper has nothing else to do. A rule run ahead
- * gets what is left of the helped run's budget, and the planner settings the helped run's
- * statements have (the bad-row count turned hash aggregation off for its own). */
-static void eval_ahead_next(struct eval_run *h)
-{
-	struct eval_run *m = h->helped;
-	char script[192];
-	size_t j;
-
-	if (!m) {
-		h->step = EVAL_COMMIT;
-		eval_next(h);
-		return;
-	}
-	j = eval_ahead_pick(m);
-	if (j >= h->ctx->cfg->n_rules || eval_budget_left(m) < 0.1) {
-		h->step = EVAL_LEND;
-		return;
-	}
-	m->ahead_from = j;
-	m->ahead[j].state = EVAL_AHEAD_RUNNING;
-	h->ahead_i = j;
-	h->step = EVAL_AHEAD;
-	clock_gettime(CLOCK_MONOTONIC, &h->t_rule);
-	snprintf(script, sizeof(script), "SAVEPOINT dw_ahead_%zu; SET LOCAL statement_timeout = "
-		 "%ld; SET LOCAL enable_hashagg TO DEFAULT", j, (long)(eval_budget_left(m) * 1000));
-	if (db_script(h->conn, script, eval_on_ahead_savepoint, h) < 0)
-		eval_fail(h, "could not run a rule ahead: %s", db_error(h->conn));
-}
-
-/* ---- bad rows ---- */
-
-static int eval_add_bad(struct eval_result *res, const char *kind, long long n)
-{
-	struct eval_bad_rows *b = realloc(res->bad, (res->n_bad + 1) * sizeof(*b));
-
-	if (!b)
-		return -1;
-	res->bad = b;
-	b[res->n_bad].kind = strdup(kind);
-	b[res->n_bad].count = n;
-	if (!b[res->n_bad].kind)
-		return -1;
-	res->n_bad++;
-	return 0;
-}
-
-/* One statement per relation (rules/quality_*.sql), each in a savepoint of its own, so that a
- * relation nobody may read, or one missing a column, stops only its own count; then the child
- * ids across the relations that could be read (rules/quality_child_ids.sql). */
-static const struct eval_quality_relation {
-	const char *name;
-	const char *sql;
-	int src;        /* in quality_child_ids.sql: 0 children, 1 reported missing, 2 named; -1 no */
-} eval_quality_relations[] = {
-	/* The relations with the most rows first, as a rule: a helped run that is done with its
-	 * rules counts from the other end (eval_steal_next), and the two meet in the middle. */
-	{ "appointments", sql_quality_appointments, 1 },
-	{ "allocations", sql_quality_allocations, 1 },
-	{ "referrals", sql_quality_referrals, 2 },
-	{ "children", sql_quality_children, 0 },
-	{ "cin_plans", sql_quality_cin_plans, 1 },
-	{ "cp_plans", sql_quality_cp_plans, 1 },
-	{ "strategies", sql_quality_strategies, 2 },
-	{ "workers", sql_quality_workers, -1 },
-	{ "teams", sql_quality_teams, -1 },
-};
-
-#define EVAL_QUALITY_N (sizeof(eval_quality_relations) / sizeof(eval_quality_relations[0]))
-#define EVAL_QUALITY_CHILDREN 3   /* the index of children above */
-
-/* The child ids' statement is the count's longest after appointments', and it needs to know
- * which relations could be read: it runs first as if all could, and its rows are used once
- * they all could; else it runs again at the end over those that could. */
-#define EVAL_QUALITY_EARLY (EVAL_QUALITY_N + 1)
-
-struct eval_quality {
-	int early;                     /* the child ids' statement over all relations was sent */
-	PGresult *early_rows;          /* its rows, when it ran well */
-	size_t i;                      /* the next relation from the front */
-	size_t back;                   /* relations from here on were taken by the helped run */
-	size_t cur;                    /* the statement in flight: a relation's, or N: child ids' */
-	int stolen;                    /* the helped run counts a relation it took */
-	int ids;                       /* the child ids' statement was taken (or skipped) */
-	int started;                   /* a savepoint is set */
-	int failed;                    /* the statement in turn failed: undo its savepoint */
-	char readable[EVAL_QUALITY_N]; /* that relation's own count succeeded */
-};
-
-static void eval_quality_next(struct eval_run *run);
-
-static void eval_quality_free(struct eval_quality *q)
-{
-	if (q && q->early_rows)
-		PQclear(q->early_rows);
-	free(q);
-}
-
-/* quality_child_ids.sql with one branch per relation that names a child and could be read
- * (every one that names a child when all is set); NULL when none could, or when out of memory
- * (*oom set). Relation names are the contract's, fixed above, never configuration. */
-static char *eval_quality_child_ids_sql(struct eval_run *run, int all, int *oom)
-{
-	struct strbuf sb;
-	char *branches, *sql, *out;
-	int any = 0;
-
-	*oom = 0;
-	strbuf_init(&sb);
-	for (size_t i = 0; i < EVAL_QUALITY_N; i++) {
-		const struct eval_quality_relation *r = &eval_quality_relations[i];
-
-		if (r->src < 0 || (!all && !run->quality->readable[i]))
-			continue;
-		char src[16], *named, *branch;
-
-		snprintf(src, sizeof(src), "%d", r->src);
-		named = strbuf_subst(sql_quality_child_ids_branch, "@relation@", r->name);
-		branch = named ? strbuf_subst(named, "@src@", src) : NULL;
-		strbuf_printf(&sb, "%s%s", any ? "    UNION ALL\n" : "", branch ? branch : "");
-		if (!branch)
-			sb.failed = 1;
-		free(named);
-		free(branch);
-		any = 1;
-	}
-	branches = strbuf_take(&sb);
-	if (!branches || !any) {
-		*oom = !branches;
-		free(branches);
-		return NULL;
-	}
-	sql = strbuf_subst(sql_quality_child_ids, "@named@", branches);
-	free(branches);
-	out = sql ? strbuf_subst(sql, "@case@", run->case_ident) : NULL;
-	free(sql);
-	*oom = !out;
-	return out;
-}
-
-static int eval_quality_take(struct eval_run *run, PGresult *pg)
-{
-	for (int r = 0; r < PQntuples(pg); r++) {
-		const char *kind = PQgetvalue(pg, r, 0);
-		long long n = strtoll(PQgetvalue(pg, r, 1), NULL, 10);
-
-		if (strcmp(kind, "children_evaluated") == 0) {
-			run->res->children = n;
-			run->res->counted = 1;
-			continue;
-		}
-		/* With no children rows to compare with, every named child would look missing. */
-		if (strcmp(kind, "children.missing") == 0 &&
-		    !run->quality->readable[EVAL_QUALITY_CHILDREN])
-			continue;
-		if (eval_add_bad(run->res, kind, n) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *run = arg;
-	struct eval_quality *q = run->quality;
-	char msg[1024];
-	size_t n;
-
-	if (!pg) {
-		eval_fail(run, "data quality query failed: %s", db_error(conn));
-		return;
-	}
-	if (q->cur == EVAL_QUALITY_EARLY) {
-		/* a relation that cannot be read says so in its own count */
-		q->failed = PQresultStatus(pg) != PGRES_TUPLES_OK;
-		if (!q->failed) {
-			q->early_rows = pg;
-			db_keep_result(conn);
-		}
-		eval_quality_next(run);
-		return;
-	}
-	if (PQresultStatus(pg) != PGRES_TUPLES_OK) {
-		/* That relation's fault, not the evaluation's: the others are still counted. */
-		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(pg));
-		n = strlen(msg);
-		while (n > 0 && msg[n - 1] == '\n')
-			msg[--n] = '\0';
-		if (q->cur < EVAL_QUALITY_N)
-			log_warn(run->ctx, "bad rows of %s could not be counted: %s",
-				 eval_quality_relations[q->cur].name, msg);
-		else
-			log_warn(run->ctx, "children could not be counted (children_evaluated, "
-				 "children.missing): %s", msg);
-		q->failed = 1;
-	} else {
-		if (q->cur < EVAL_QUALITY_N)
-			q->readable[q->cur] = 1;
-		if (eval_quality_take(run, pg) < 0) {
-			eval_fail(run, "out of memory%s", NULL);
-			return;
-		}
-	}
-	eval_quality_next(run);
-}
-
-/* The statement in turn, once its savepoint is set. */
-static void eval_on_quality_savepoint(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-	char *cats;
-	int rc_send;
-
-	if (err) {
-		eval_fail(run, "could not count bad rows: %s", err);
-		return;
-	}
-	cats = eval_categories(run->ctx->cfg, NULL);
-	if (!cats) {
-		eval_fail(run, "out of memory%s", NULL);
-		return;
-	}
-	rc_send = eval_send(run, "", cats, "{}", eval_on_quality);
-	free(cats);
-	if (rc_send < 0)
-		eval_fail(run, "could not send the data quality query: %s", db_error(run->conn));
-}
-
-static int eval_bad_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct eval_bad_rows *)a)->kind, ((const struct eval_bad_rows *)b)->kind);
-}
-
-/* Kinds are reported sorted, as one statement once returned them. */
-static void eval_quality_finish(struct eval_run *run)
-{
-	if (run->res->n_bad > 1)
-		qsort(run->res->bad, run->res->n_bad, sizeof(*run->res->bad), eval_bad_cmp);
-	run->res->bad_rows_seconds = eval_elapsed(&run->t_step);
-	run->step = EVAL_COMMIT;
-	eval_next(run);
-}
-
-/* No statement is left for now: every one ran, or the last relation is the helped run's to
- * count, and the child ids wait for it (eval_quality_resume). */
-static void eval_quality_pause(struct eval_run *run)
-{
-	struct eval_quality *q = run->quality;
-
-	if (q->stolen) {
-		run->step = EVAL_QUALITY_WAIT;
-		return;
-	}
-	if (!q->ids) {
-		eval_quality_next(run);
-		return;
-	}
-	eval_quality_finish(run);
-}
-
-/* The savepoint is ended. */
-static void eval_on_quality_done(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *run = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-
-	if (err) {
-		eval_fail(run, "could not count bad rows: %s", err);
-		return;
-	}
-	run->quality->started = 0;
-	eval_quality_pause(run);
-}
-
-/* (helper) The helped run counted the relation it took: the child ids may go on. */
-static void eval_quality_resume(struct eval_run *run)
-{
-	if (run->step != EVAL_QUALITY_WAIT)
-		return;
-	run->step = EVAL_QUALITY;
-	eval_quality_pause(run);
-}
-
-/* Every relation that names a child could be read. */
-static int eval_quality_all_read(const struct eval_quality *q)
-{
-	for (size_t i = 0; i < EVAL_QUALITY_N; i++)
-		if (eval_quality_relations[i].src >= 0 && !q->readable[i])
-			return 0;
-	return 1;
-}
-
-/* Sets run->sql to the statement in turn, skipping the child ids when no relation that names
- * a child could be read; NULL when every statement ran. Returns -1 when out of memory. */
-static int eval_quality_sql(struct eval_run *run)
-{
-	struct eval_quality *q = run->quality;
-	int oom = 0;
-
-	free(run->sql);
-	run->sql = NULL;
-	if (!q->early) {
-		q->early = 1;
-		q->cur = EVAL_QUALITY_EARLY;
-		run->sql = eval_quality_child_ids_sql(run, 1, &oom);
-		return oom ? -1 : 0;
-	}
-	if (q->i < q->back) {
-		q->cur = q->i++;
-		run->sql = strbuf_subst(eval_quality_relations[q->cur].sql, "@case@", run->case_ident);
-		return run->sql ? 0 : -1;
-	}
-	if (q->stolen || q->ids)
-		return 0;
-	q->ids = 1;
-	if (q->early_rows && eval_quality_all_read(q)) {
-		int taken = eval_quality_take(run, q->early_rows);
-
-		PQclear(q->early_rows);
-		q->early_rows = NULL;
-		return taken < 0 ? -1 : 0;
-	}
-	q->cur = EVAL_QUALITY_N;
-	run->sql = eval_quality_child_ids_sql(run, 0, &oom);
-	if (!run->sql && !oom)
-		log_warn(run->ctx, "children could not be counted: no relation that names a child "
-			 "could be read");
-	return oom ? -1 : 0;
-}
-
-/* The statement in turn, in a savepoint of its own; the previous statement's savepoint is
- * released, or undone when it failed, in the same round trip. After the last, commits. One
- * query at a time: a failure never finds another queued behind it. */
-static void eval_quality_next(struct eval_run *run)
-{
-	struct eval_quality *q = run->quality;
-	const char *end = q->failed ? "ROLLBACK TO SAVEPOINT dw_quality; "
-				      "RELEASE SAVEPOINT dw_quality"
-				    : "RELEASE SAVEPOINT dw_quality";
-	char script[256];
-
-	if (eval_quality_sql(run) < 0) {
-		eval_fail(run, "out of memory%s", NULL);
-		return;
-	}
-	if (!run->sql) {
-		if (!q->started)
-			eval_quality_pause(run);
-		else if (db_script(run->conn, end, eval_on_quality_done, run) < 0)
-			eval_fail(run, "could not count bad rows: %s", db_error(run->conn));
-		return;
-	}
-	/* Grouping millions of unique keys in a hash table costs twice a sort, so the relations'
-	 * counts sort; the child ids hash, being ten rows or more to a distinct id. */
-	snprintf(script, sizeof(script), "%s%sSELECT set_config('enable_hashagg', '%s', true); "
-		 "SAVEPOINT dw_quality", q->started ? end : "", q->started ? "; " : "",
-		 q->cur < EVAL_QUALITY_N ? "off" : "on");
-	q->started = 1;
-	q->failed = 0;
-	if (db_script(run->conn, script, eval_on_quality_savepoint, run) < 0)
-		eval_fail(run, "could not count bad rows: %s", db_error(run->conn));
-}
-
-static void eval_run_quality(struct eval_run *run)
-{
-	run->quality = calloc(1, sizeof(*run->quality));
-	if (!run->quality) {
-		eval_fail(run, "out of memory%s", NULL);
-		return;
-	}
-	run->quality->back = EVAL_QUALITY_N;
-	run->step = EVAL_QUALITY;
-	clock_gettime(CLOCK_MONOTONIC, &run->t_step);
-	/* a helped run done with its rules waited for this: it counts from the other end */
-	if (run->counted_for && run->counted_for->steal_wait) {
-		run->counted_for->steal_wait = 0;
-		eval_steal_next(run->counted_for);
-	}
-	eval_quality_next(run);
-}
-
-/* ---- bad rows counted by the helped run ----
- *
- * A run that has read all its rules while the counter still counts bad rows takes the
- * relations the counter has not come to, from the last back (eval_quality_relations puts the
- * small ones there), and counts them in its own transaction: the same snapshot, the same
- * statements, the same savepoint around each, the counts added to the counter's. The child
- * ids' statement, which needs to know which relations could be read, stays the counter's. */
-
-/* (helped) The counter may go on: its counts have this relation's, or its failure. */
-static void eval_steal_over(struct eval_run *m)
-{
-	struct eval_run *h = m->counter;
-
-	if (h && h->quality) {
-		h->quality->stolen = 0;
-		eval_quality_resume(h);
-	}
-}
-
-static void eval_on_steal_end(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *m = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-
-	eval_steal_over(m);
-	if (err) {
-		eval_fail(m, "could not count bad rows: %s", err);
-		return;
-	}
-	eval_steal_next(m);
-}
-
-static void eval_on_steal_rows(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *m = arg;
-	struct eval_run *h = m->counter;
-	const char *name = eval_quality_relations[m->steal_k].name;
-	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
-	const char *end = err ? "ROLLBACK TO SAVEPOINT dw_quality; RELEASE SAVEPOINT dw_quality"
-			      : "RELEASE SAVEPOINT dw_quality";
-
-	if (!pg) {
-		log_warn(m->ctx, "bad rows of %s could not be counted: %s", name, err);
-		eval_steal_over(m);
-		eval_fail(m, "the database connection was lost: %s", err);
-		return;
-	}
-	if (err) {
-		/* That relation's fault, as when the helper counts it. */
-		log_warn(m->ctx, "bad rows of %s could not be counted: %s", name, err);
-	} else if (h && h->quality) {
-		h->quality->readable[m->steal_k] = 1;
-		if (eval_quality_take(h, pg) < 0)
-			log_warn(m->ctx, "bad rows of %s could not be counted: out of memory", name);
-	}
-	if (db_script(m->conn, end, eval_on_steal_end, m) < 0) {
-		eval_steal_over(m);
-		eval_fail(m, "could not count bad rows: %s", db_error(m->conn));
-	}
-}
-
-static void eval_on_steal_savepoint(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	struct eval_run *m = arg;
-	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
-	char *cats;
-	int rc;
-
-	if (err) {
-		eval_steal_over(m);
-		eval_fail(m, "could not count bad rows: %s", err);
-		return;
-	}
-	cats = eval_categories(m->ctx->cfg, NULL);
-	rc = cats ? eval_send(m, "", cats, "{}", eval_on_steal_rows) : -1;
-	free(cats);
-	if (rc < 0) {
-		eval_steal_over(m);
-		eval_fail(m, "could not send the data quality query: %s", db_error(m->conn));
-	}
-}
-
-/* (helped) Takes the last relation the counter has not come to; when none is left, lets the
- * counter go and ends its own rules. */
-static void eval_steal_next(struct eval_run *m)
-{
-	struct eval_run *h = m->counter;
-	struct eval_quality *q = h ? h->quality : NULL;
-	static const char script[] = "SELECT set_config('enable_hashagg', 'off', true); "
-				     "SAVEPOINT dw_quality";
-
-	free(m->sql);
-	m->sql = NULL;
-	/* The counter has not begun counting (it imports this snapshot first): ending this
-	 * transaction now would leave it nothing to import. */
-	if (h && !q) {
-		log_debug(m->ctx, "eval: rules read; waiting for the counting connection to begin");
-		m->step = EVAL_STEAL;
-		m->steal_wait = 1;
-		return;
-	}
-	if (!q || q->back <= q->i || q->ids) {
-		eval_counter_unlink(m);
-		eval_rules_end(m);
-		return;
-	}
-	m->steal_k = q->back - 1;
-	m->sql = strbuf_subst(eval_quality_relations[m->steal_k].sql, "@case@", m->case_ident);
-	if (!m->sql) {
-		eval_fail(m, "out of memory%s", NULL);
-		return;
-	}
-	q->back--;
-	q->stolen = 1;
-	m->step = EVAL_STEAL;
-	log_debug(m->ctx, "eval: counting the bad rows of %s for the counting connection",
-		  eval_quality_relations[m->steal_k].name);
-	if (db_script(m->conn, script, eval_on_steal_savepoint, m) < 0) {
-		eval_steal_over(m);
-		eval_fail(m, "could not count bad rows: %s", db_error(m->conn));
 	}
 }
 
@@ -1857,7 +986,7 @@ static void eval_begin(struct eval_run *run)
 }
 
 /* The rules are over (and a helper's counting with them): count bad rows if asked, commit. */
-static void eval_rules_end(struct eval_run *run)
+void eval_rules_end(struct eval_run *run)
 {
 	if (eval_all_failed(run))
 		return;
@@ -1869,7 +998,7 @@ static void eval_rules_end(struct eval_run *run)
 	eval_next(run);
 }
 
-static void eval_next(struct eval_run *run)
+void eval_next(struct eval_run *run)
 {
 	const struct dw_config *cfg = run->ctx->cfg;
 

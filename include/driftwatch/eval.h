@@ -65,7 +65,7 @@ struct eval_request {
 	 * as_of must then be that evaluation's T. */
 	const char *snapshot;
 	/* With snapshot and skip_rules, help that evaluation (the one that exported snapshot,
-	 * still running; eval.c, "rules run ahead" and "bad rows counted by the helped run"):
+	 * still running; eval_ahead.c and eval_quality.c):
 	 * counting bad rows, it lets help count those of relations it has not come to once help's
 	 * rules are read; with skip_bad_rows too, it runs ahead on its connection the rules help
 	 * has not reached, from the last back, for help to read in its turn, and commits once help

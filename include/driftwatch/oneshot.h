@@ -12,7 +12,7 @@ struct db_conn;
  * counts bad rows on count_conn in the same snapshot meanwhile (exported by the first, imported
  * by the others); when the snapshot cannot be shared, bad rows are not counted and
  * res->bad_rows_error says why. ahead_conn (may be NULL) runs ahead, in the same snapshot, the
- * rules rules_conn has not reached, from the last back (eval.c, "rules run ahead"); the rules'
+ * rules rules_conn has not reached, from the last back (eval_ahead.c); the rules'
  * connection, done with its rules, counts bad rows count_conn has not come to.
  * cb gets the rules' result with the count merged in (res->bad, children, counted,
  * bad_rows_seconds) and res->seconds the wall time of all. The connections are connected and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_run_ahead: a one-shot run evaluates on one connection, counts bad rows on a second and
-# runs ahead, on a third, the rules the first has not reached (daemon/eval.c, "rules run ahead");
+# runs ahead, on a third, the rules the first has not reached (daemon/eval_ahead.c);
 # the evaluating connection, done with its rules, counts bad rows the counting one has not come
 # to. A --once whose recording lock another session holds for a few seconds waits before its
 # first rule, so every later rule is run ahead, for certain:
