@@ -18,12 +18,14 @@
 #include "driftwatch/rule.h"
 
 /* Three connections: the rules stream on one while another counts bad rows and a third runs
- * rules ahead, in the same snapshot (oneshot.h). */
+ * rules ahead, in the same snapshot (oneshot.h). The third is made once the other two are up,
+ * and the run goes on without it when it cannot be (a role's connection limit). */
 struct dry_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
 	struct db_conn *count_conn;
 	struct db_conn *ahead_conn;
+	int ahead_up;           /* the third connection could be made */
 	int connecting;
 	const char *as_of;
 	struct eval_result *res;
@@ -62,11 +64,29 @@ static void dry_run_on_eval(struct eval_result *res, void *arg)
 	event_base_loopbreak(dr->ctx->base);
 }
 
-static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
+static void dry_run_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
 {
 	struct dry_run *dr = arg;
 	struct eval_request req = { .as_of = dr->as_of };
 	struct eval_sink sink = { .alerts = dry_run_alerts, .arg = dr };
+
+	dr->ahead_up = ok;
+	if (!ok)
+		log_warn(dr->ctx, "database (%s): a third connection, to run rules ahead, could not "
+			 "be made (%s): the rules run on one", dr->ctx->cfg->path, db_error(conn));
+	/* Said before the evaluation that reads the empty relations, on the counting
+	 * connection, whose own queries wait behind these few. */
+	contract_note_empty(dr->ctx, dr->count_conn);
+	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, ok ? dr->ahead_conn : NULL, &req,
+			 &sink, dry_run_on_eval, dr) < 0) {
+		log_err(dr->ctx, "could not start the evaluation: out of memory");
+		event_base_loopbreak(dr->ctx->base);
+	}
+}
+
+static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct dry_run *dr = arg;
 
 	if (!ok) {
 		log_err(dr->ctx, "database (%s): %s", dr->ctx->cfg->path, db_error(conn));
@@ -75,14 +95,8 @@ static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)
 	}
 	if (--dr->connecting > 0)
 		return;
-	/* Said before the evaluation that reads the empty relations, on the counting
-	 * connection, whose own queries wait behind these few. */
-	contract_note_empty(dr->ctx, dr->count_conn);
-	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, dr->ahead_conn, &req, &sink,
-			 dry_run_on_eval, dr) < 0) {
-		log_err(dr->ctx, "could not start the evaluation: out of memory");
-		event_base_loopbreak(dr->ctx->base);
-	}
+	if (db_connect(dr->ahead_conn, dry_run_on_ahead_connect, dr) < 0)
+		dry_run_on_ahead_connect(dr->ahead_conn, 0, dr);
 }
 
 /* 0 when every rule ran; 1 when the evaluation or any rule failed (after doing all it could). */
@@ -111,7 +125,7 @@ static int dry_run_status(struct dry_run *dr)
 
 int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 {
-	struct dry_run dr = { ctx, NULL, NULL, NULL, 3, as_of, NULL, 0 };
+	struct dry_run dr = { ctx, NULL, NULL, NULL, 0, 2, as_of, NULL, 0 };
 	struct db_conn **conns[3] = { &dr.conn, &dr.count_conn, &dr.ahead_conn };
 	int status, started = 1;
 
@@ -123,6 +137,8 @@ int cmd_dry_run(struct dw_ctx *ctx, const char *as_of)
 			break;
 		}
 		db_set_query_timeout(*conns[i], ctx->cfg->query_timeout_s + 10);
+		if (conns[i] == &dr.ahead_conn)
+			continue;  /* once the others are up (dry_run_on_connect) */
 		if (db_connect(*conns[i], dry_run_on_connect, &dr) < 0) {
 			log_err(ctx, "database (%s): %s", ctx->cfg->path, db_error(*conns[i]));
 			started = 0;

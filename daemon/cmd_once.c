@@ -24,13 +24,15 @@
 
 /* Four connections: the case data is read under a cursor in one snapshot while the alerts are
  * recorded, a batch at a time, on another; the third counts bad rows and the fourth runs rules
- * ahead in the same snapshot meanwhile (oneshot.h). */
+ * ahead in the same snapshot meanwhile (oneshot.h). The fourth is made once the others are up,
+ * and the run goes on without it when it cannot be (a role's connection limit). */
 struct once_run {
 	struct dw_ctx *ctx;
 	struct db_conn *cases;
 	struct db_conn *state;
 	struct db_conn *count;
 	struct db_conn *ahead;
+	int ahead_up;               /* the fourth connection could be made */
 	int connecting;             /* connections not yet up */
 	struct curl_loop *loop;
 	struct deliver *deliver;
@@ -189,12 +191,30 @@ static void once_on_migrated(int ok, const char *error, void *arg)
 		return;
 	}
 	record_sink(run->rec, &sink);
-	if (oneshot_eval(run->ctx, run->cases, run->count, run->ahead, &run->req, &sink,
-			 once_on_eval, run) < 0) {
+	if (oneshot_eval(run->ctx, run->cases, run->count, run->ahead_up ? run->ahead : NULL,
+			 &run->req, &sink, once_on_eval, run) < 0) {
 		log_err(run->ctx, "could not start the evaluation: out of memory");
 		/* nothing was sent on the state connection yet: nothing to roll back */
 		record_cancel(run->rec);
 		run->rec = NULL;
+		once_stop(run, 1);
+	}
+}
+
+static void once_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct once_run *run = arg;
+
+	run->ahead_up = ok;
+	if (!ok)
+		log_warn(run->ctx, "database (%s: database.conninfo): a fourth connection, to run "
+			 "rules ahead, could not be made (%s): the rules run on one",
+			 run->ctx->cfg->path, db_error(conn));
+	/* Said before the evaluation that reads the empty relations, on the counting
+	 * connection, whose own queries wait behind these few. */
+	contract_note_empty(run->ctx, run->count);
+	if (state_migrate(run->ctx, run->state, once_on_migrated, run) < 0) {
+		log_err(run->ctx, "could not start the state migration: %s", db_error(run->state));
 		once_stop(run, 1);
 	}
 }
@@ -213,13 +233,8 @@ static void once_on_connect(struct db_conn *conn, int ok, void *arg)
 	}
 	if (--run->connecting > 0)
 		return;
-	/* Said before the evaluation that reads the empty relations, on the counting
-	 * connection, whose own queries wait behind these few. */
-	contract_note_empty(run->ctx, run->count);
-	if (state_migrate(run->ctx, run->state, once_on_migrated, run) < 0) {
-		log_err(run->ctx, "could not start the state migration: %s", db_error(run->state));
-		once_stop(run, 1);
-	}
+	if (db_connect(run->ahead, once_on_ahead_connect, run) < 0)
+		once_on_ahead_connect(run->ahead, 0, run);
 }
 
 static int once_open(struct once_run *run)
@@ -240,9 +255,11 @@ static int once_open(struct once_run *run)
 	conns[1] = run->state;
 	conns[2] = run->count;
 	conns[3] = run->ahead;
-	run->connecting = 4;
+	run->connecting = 3;
 	for (int i = 0; i < 4; i++) {
 		db_set_query_timeout(conns[i], ctx->cfg->query_timeout_s + 10);
+		if (conns[i] == run->ahead)
+			continue;  /* once the others are up (once_on_connect) */
 		if (db_connect(conns[i], once_on_connect, run) < 0) {
 			log_err(ctx, "database (%s: database.conninfo): %s", ctx->cfg->path,
 				db_error(conns[i]));

@@ -13,7 +13,9 @@
 #   - when the counting connection begins late (a lock holds its first query), the evaluating
 #     one, its rules read, waits for it before it ends the snapshot: bad rows still counted;
 #   - when the counting connection is slow, the evaluating one counts the relations for it,
-#     and the counts are the same.
+#     and the counts are the same;
+#   - when the role's connection limit leaves no room for the connection that runs rules
+#     ahead, the run says so and does everything on the others: same alerts, exit 0.
 # Environment: DRIFTWATCHD, DWGEN, DW_TOP, TEST_TMPDIR and the test server's PG* (tests/run.sh).
 # The checks are conditions in single quotes that check() evals, hence:
 # shellcheck disable=SC2016
@@ -48,6 +50,7 @@ DROP SCHEMA IF EXISTS ra_s1 CASCADE;
 DROP SCHEMA IF EXISTS ra_s2 CASCADE;
 DROP SCHEMA IF EXISTS ra_s3 CASCADE;
 DROP SCHEMA IF EXISTS ra_s4 CASCADE;
+DROP SCHEMA IF EXISTS ra_s6 CASCADE;
 DO $$ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ra_ro') THEN
         DROP OWNED BY ra_ro;
@@ -83,9 +86,10 @@ CREATE SCHEMA ra_s1 AUTHORIZATION ra_ro;
 CREATE SCHEMA ra_s2 AUTHORIZATION ra_ro;
 CREATE SCHEMA ra_s3 AUTHORIZATION ra_ro;
 CREATE SCHEMA ra_s4 AUTHORIZATION ra_ro;
+CREATE SCHEMA ra_s6 AUTHORIZATION ra_ro;
 GRANT CREATE ON DATABASE "$db" TO ra_ro;
 EOF
-check_status "ra_ro may read ra and owns four state schemas" $? "$(cat "$work/grant.log")"
+check_status "ra_ro may read ra and owns five state schemas" $? "$(cat "$work/grant.log")"
 
 write_config() { # FILE STATE_SCHEMA [RULES]
 	local rules=${3:-"{}"}
@@ -102,7 +106,7 @@ write_config() { # FILE STATE_SCHEMA [RULES]
 EOF
 	chmod 0600 "$1"
 }
-for s in ra_s1 ra_s2 ra_s3; do write_config "$work/$s.json" "$s"; done
+for s in ra_s1 ra_s2 ra_s3 ra_s6; do write_config "$work/$s.json" "$s"; done
 write_config "$work/ra_s4.json" ra_s4 \
 	'{"was_not_brought": {"enabled": false}, "worker_change": {"enabled": false}}'
 
@@ -226,6 +230,30 @@ dry_rows "$work/dry4.out" >"$work/dry4.tsv"
 recorded ra_s4 >"$work/once4.tsv"
 check_d "the alerts recorded are the dry run's ($(wc -l <"$work/dry4.tsv"))" \
 	'cmp -s "$work/dry4.tsv" "$work/once4.tsv"' 'diff "$work/dry4.tsv" "$work/once4.tsv" | head -n 5'
+
+# ---- no room for the connection that runs rules ahead ----
+# A backend of an earlier run may still be on its way out: the limit counts it.
+no_backends() { [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'ra_ro'")" = 0 ]; }
+sql -c "ALTER ROLE ra_ro CONNECTION LIMIT 2" >/dev/null
+wait_for 10 no_backends
+"$daemon" -c "$work/ra_s1.json" --once --dry-run --as-of "$T" >"$work/dry6.out" 2>"$work/dry6.err"
+rc=$?
+check_d "a dry run with room for two connections exits 0" '[ "$rc" -eq 0 ]' 'tail -n 5 "$work/dry6.err"'
+check "it says the third connection could not be made" \
+	'grep -q "a third connection, to run rules ahead, could not be made" "$work/dry6.err"'
+check "its alerts and bad rows are the first dry run's" \
+	'cmp -s "$work/dry.out" "$work/dry6.out" && [ "$(bad_rows "$work/dry.err")" = "$(bad_rows "$work/dry6.err")" ]'
+sql -c "ALTER ROLE ra_ro CONNECTION LIMIT 3" >/dev/null
+wait_for 10 no_backends
+"$daemon" -c "$work/ra_s6.json" --once --as-of "$T" >"$work/once6.out" 2>"$work/once6.err"
+rc=$?
+check_d "--once with room for three connections exits 0" '[ "$rc" -eq 0 ]' 'tail -n 5 "$work/once6.err"'
+check "it says the fourth connection could not be made" \
+	'grep -q "a fourth connection, to run rules ahead, could not be made" "$work/once6.err"'
+recorded ra_s6 >"$work/once6.tsv"
+check_d "the alerts recorded are the dry run's" 'cmp -s "$work/dry.tsv" "$work/once6.tsv"' \
+	'diff "$work/dry.tsv" "$work/once6.tsv" | head -n 5'
+sql -c "ALTER ROLE ra_ro CONNECTION LIMIT -1" >/dev/null
 
 # ---- the evaluating connection counts bad rows for the counting one ----
 # appointments becomes a view that takes 0.3 ms a row, which only the bad-row count reads
