@@ -837,6 +837,11 @@ static void eval_on_simple(struct db_conn *conn, PGresult *pg, void *arg)
 	}
 	run->step = EVAL_SETUP;
 	eval_next(run);
+	/* a helper has begun in the snapshot: a helped run done with its rules goes on */
+	if (run->helped && run->helped->helper_begin_wait) {
+		run->helped->helper_begin_wait = 0;
+		eval_next(run->helped);
+	}
 }
 
 /* Whether the hits' children and allocations, and the like, can be looked up by index
@@ -1020,6 +1025,12 @@ void eval_next(struct eval_run *run)
 		}
 		if (!run->skip_rules)
 			run->res->rules_seconds = eval_elapsed(&run->t_step);
+		/* A helper still importing this snapshot would find it gone once this transaction
+		 * ends (and say so): it is let go once it has begun (eval_on_simple). */
+		if (run->helper && run->helper->step == EVAL_BEGIN) {
+			run->helper_begin_wait = 1;
+			return;
+		}
 		/* every rule the helper took has been read: it may go (a helper itself has no rules
 		 * of its own, and helps from now on) */
 		if (!run->helped)

@@ -100,6 +100,11 @@ void eval_unlink(struct eval_run *run)
 		h->step = EVAL_COMMIT;
 		eval_next(h);
 	}
+	if (run == h && m->helper_begin_wait) {
+		m->helper_begin_wait = 0;
+		eval_next(m);
+		return;
+	}
 	if (run == h && m->ahead_wait) {
 		log_debug(m->ctx, "eval: rule %s: the connection running it ahead went, running it here",
 			  eval_rule(m)->def->name);

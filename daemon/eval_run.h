@@ -103,6 +103,7 @@ struct eval_run {
 	struct eval_run *counted_for;  /* (counter) the run that may count some for it, or NULL */
 	size_t steal_k;          /* (helped) the relation whose bad rows it counts for the counter */
 	int steal_wait;          /* (helped) its rules are read; it waits for the counter to begin */
+	int helper_begin_wait;   /* (helped) its rules are read; it waits for the helper to begin */
 };
 
 /* The parameters of every rule statement and bad-row count, in the order rules/params.sql
