@@ -8,6 +8,7 @@
 
 #include "driftwatch/alert.h"
 #include "driftwatch/config.h"
+#include "driftwatch/jsontext.h"
 #include "driftwatch/mailaddr.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
@@ -33,6 +34,7 @@ void alert_free(struct alert *a)
 	free(a->contacts.chair_id);
 	free(a->contacts.chair_email);
 	json_decref(a->facts);
+	free(a->facts_text);
 	json_decref(a->recipients);
 	memset(a, 0, sizeof(*a));
 }
@@ -100,7 +102,9 @@ json_t *alert_to_json(const struct alert *a, const char *status)
 	json_object_set_new(o, "fingerprint", json_string(a->fingerprint));
 	json_object_set_new(o, "as_of", json_string(a->as_of));
 	json_object_set_new(o, "since", json_string_or_null(a->since));
-	json_object_set_new(o, "facts", a->facts ? json_incref(a->facts) : json_object());
+	/* a->facts may be read only as deep as the rule's words need: the text is whole */
+	json_object_set_new(o, "facts", a->facts_text ? json_loads(a->facts_text, 0, NULL) :
+					 a->facts ? json_incref(a->facts) : json_object());
 	json_object_set_new(o, "recipients", a->recipients ? json_incref(a->recipients)
 							    : json_array());
 	json_object_set_new(o, "link", json_string_or_null(a->link));
@@ -110,6 +114,79 @@ json_t *alert_to_json(const struct alert *a, const char *status)
 		return NULL;
 	}
 	return o;
+}
+
+/* ,"key":value (the first key is written with its brace: no comma before it) */
+static void alert_json_key(struct strbuf *sb, const char *key, const char *value, int ascii,
+			   int *bad)
+{
+	strbuf_appendn(sb, ",\"", 2);
+	strbuf_append(sb, key);
+	strbuf_appendn(sb, "\":", 2);
+	if (!value)
+		strbuf_appendn(sb, "null", 4);
+	else if (jsontext_string(sb, value, ascii) < 0)
+		*bad = 1;
+}
+
+/* The facts: their text compacted when the rule's text is kept, else jansson's writing. */
+static void alert_json_facts(struct strbuf *sb, const struct alert *a, int ascii, int *bad)
+{
+	char *text;
+
+	strbuf_append(sb, ",\"facts\":");
+	if (a->facts_text) {
+		if (jsontext_compact(sb, a->facts_text, strlen(a->facts_text), ascii) < 0)
+			*bad = 1;
+		return;
+	}
+	if (!a->facts) {
+		strbuf_appendn(sb, "{}", 2);
+		return;
+	}
+	text = json_dumps(a->facts, JSON_COMPACT | (ascii ? JSON_ENSURE_ASCII : 0));
+	if (!text) {
+		*bad = 1;
+		return;
+	}
+	strbuf_append(sb, text);
+	free(text);
+}
+
+int alert_json_write(struct strbuf *sb, const struct alert *a, const char *status, int ascii)
+{
+	size_t start = sb->len;
+	char *recipients = a->recipients
+		? json_dumps(a->recipients, JSON_COMPACT | (ascii ? JSON_ENSURE_ASCII : 0))
+		: strdup("[]");
+	int bad = !recipients;
+
+	strbuf_append(sb, "{\"rule\":");
+	if (jsontext_string(sb, a->rule->name, ascii) < 0)
+		bad = 1;
+	alert_json_key(sb, "stage", a->rule->stages[a->stage].name, ascii, &bad);
+	alert_json_key(sb, "status", status, ascii, &bad);
+	alert_json_key(sb, "child_id", a->child_id, ascii, &bad);
+	alert_json_key(sb, "subject_id", a->subject_id, ascii, &bad);
+	alert_json_key(sb, "family_id", a->family_id, ascii, &bad);
+	alert_json_key(sb, "fingerprint", a->fingerprint, ascii, &bad);
+	alert_json_key(sb, "as_of", a->as_of, ascii, &bad);
+	alert_json_key(sb, "since", a->since, ascii, &bad);
+	alert_json_facts(sb, a, ascii, &bad);
+	strbuf_append(sb, ",\"recipients\":");
+	strbuf_append(sb, recipients ? recipients : "");
+	alert_json_key(sb, "link", a->link, ascii, &bad);
+	alert_json_key(sb, "summary", a->summary, ascii, &bad);
+	strbuf_appendn(sb, "}", 1);
+	free(recipients);
+	/* alert_to_json cannot make these null: it fails instead */
+	if (!a->child_id || !a->fingerprint || !a->as_of || !status)
+		bad = 1;
+	if (bad) {
+		strbuf_truncate(sb, start);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- recipients ---- */

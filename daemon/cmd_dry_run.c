@@ -16,6 +16,7 @@
 #include "driftwatch/oneshot.h"
 #include "driftwatch/report.h"
 #include "driftwatch/rule.h"
+#include "driftwatch/strbuf.h"
 
 /* Three connections: the rules stream on one while another counts bad rows and a third runs
  * rules ahead, in the same snapshot (oneshot.h). The third is made once the other two are up,
@@ -38,17 +39,17 @@ static void dry_run_alerts(void *arg, struct eval_run *run, const struct config_
 			   struct alert *alerts, size_t n)
 {
 	struct dry_run *dr = arg;
+	struct strbuf sb;
 
 	(void)rc;
+	strbuf_init(&sb);
 	for (size_t i = 0; i < n && !dr->write_failed; i++) {
-		json_t *o = alert_to_json(&alerts[i], "firing");
-		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-
-		json_decref(o);
-		if (!line || puts(line) < 0)
+		strbuf_truncate(&sb, 0);
+		if (alert_json_write(&sb, &alerts[i], "firing", 1) < 0 || sb.failed ||
+		    fwrite(sb.buf, 1, sb.len, stdout) != sb.len || putchar('\n') == EOF)
 			dr->write_failed = 1;
-		free(line);
 	}
+	strbuf_free(&sb);
 	if (dr->write_failed) {
 		eval_continue(run, EVAL_NEXT_ABORT, "could not write an alert to standard output");
 		return;

@@ -13,6 +13,7 @@
 #include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+#include "driftwatch/jsontext.h"
 #include "driftwatch/utf8.h"
 
 #include "eval_run.h"
@@ -326,12 +327,13 @@ static int eval_facts(struct eval_run *run, PGresult *pg, int row, const struct 
 		      struct alert *a)
 {
 	char *text;
-	json_error_t jerr;
 
 	if (eval_text(run, pg, row, c->at[COL_FACTS], &text) < 0 || !text)
 		return -1;
-	a->facts = json_loads(text, 0, &jerr);
-	free(text);
+	/* Read only as deep as the rule's words need; the text is what is written out
+	 * (alert_json_write). */
+	a->facts = jsontext_shallow(text, strlen(text), a->rule->nested_facts);
+	a->facts_text = text;
 	return json_is_object(a->facts) ? 0 : -1;
 }
 

@@ -317,25 +317,27 @@ static json_t *record_former(const struct alert *a)
 	return json_string(fp);
 }
 
-/* One element of record.sql's $1, as JSON text. */
-static char *record_alert_row(const struct alert *a, const struct dw_config *cfg)
+/* One element of record.sql's $1, appended to sb as JSON text: the row's own keys, then the
+ * alert as its "payload", written from the facts' text (alert_json_write). Returns 0 or -1. */
+static int record_alert_row(struct strbuf *sb, const struct alert *a, const struct dw_config *cfg)
 {
-	json_t *payload = alert_to_json(a, "firing");
 	json_t *dest = routing_destinations(a, cfg);
 	char *key = routing_notify_key(a);
 	json_t *row = NULL;
 	char *text = NULL;
+	size_t len;
+	int rc = -1;
 
 	if (dest && record_notices(a, dest) < 0) {
 		json_decref(dest);
 		dest = NULL;
 	}
-	if (payload && dest && key)
-		row = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:O, s:O}", "fingerprint",
+	if (dest && key)
+		row = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:O}", "fingerprint",
 				a->fingerprint, "rule", a->rule->name, "child_id", a->child_id,
 				"subject_id", a->subject_id ? json_string(a->subject_id) : json_null(),
 				"stage", a->rule->stages[a->stage].name, "stage_rank", a->stage,
-				"notify_key", key, "payload", payload, "destinations", dest);
+				"notify_key", key, "destinations", dest);
 	/* The team moves with the child's allocation: recorded at every evaluation, NULL when the
 	 * child has no open allocation (the API's team_id and team filter). */
 	if (row && json_object_set_new(row, "team_id", a->contacts.team_id ?
@@ -353,11 +355,22 @@ static char *record_alert_row(const struct alert *a, const struct dw_config *cfg
 	}
 	if (row)
 		text = json_dumps(row, JSON_COMPACT);
+	len = text ? strlen(text) : 0;
+	if (len >= 2 && text[len - 1] == '}') {
+		size_t start = sb->len;
+
+		strbuf_appendn(sb, text, len - 1);
+		strbuf_append(sb, ",\"payload\":");
+		rc = alert_json_write(sb, a, "firing", 0);
+		strbuf_append(sb, "}");
+		if (rc < 0)
+			strbuf_truncate(sb, start);
+	}
+	free(text);
 	json_decref(row);
-	json_decref(payload);
 	json_decref(dest);
 	free(key);
-	return text;
+	return rc;
 }
 
 static char *record_batch_json(const struct alert *alerts, size_t n,
@@ -368,16 +381,12 @@ static char *record_batch_json(const struct alert *alerts, size_t n,
 	strbuf_init(&sb);
 	strbuf_append(&sb, "[");
 	for (size_t i = 0; i < n; i++) {
-		char *row = record_alert_row(&alerts[i], cfg);
-
-		if (!row) {
+		if (i > 0)
+			strbuf_append(&sb, ",");
+		if (record_alert_row(&sb, &alerts[i], cfg) < 0) {
 			strbuf_free(&sb);
 			return NULL;
 		}
-		if (i > 0)
-			strbuf_append(&sb, ",");
-		strbuf_append(&sb, row);
-		free(row);
 	}
 	strbuf_append(&sb, "]");
 	return strbuf_take(&sb);

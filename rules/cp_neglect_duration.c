@@ -181,4 +181,5 @@ const struct rule_def rule_cp_neglect_duration = {
 	.subject_words = "the episode of CP plans that began with plan",
 	.check = check,
 	.summarize = summarize,
+	.nested_facts = (const char *const[]){ "strategy", "lapsed_strategy", NULL },
 };

@@ -53,4 +53,5 @@ const struct rule_def rule_worker_churn = {
 	.uses_neglect_categories = true,
 	.check = NULL,
 	.summarize = summarize,
+	.nested_facts = (const char *const[]){ "worker_names", NULL },
 };

@@ -30,6 +30,7 @@ struct alert {
 	char *as_of;              /* YYYY-MM-DD */
 	char *since;              /* YYYY-MM-DD */
 	json_t *facts;            /* object */
+	char *facts_text;         /* the same as the rule wrote it (UTF-8): what is written out */
 	struct alert_contacts contacts;
 	json_t *recipients;       /* array of {role, worker_id, email} */
 	char *link;               /* NULL when no link_template */
@@ -53,6 +54,13 @@ int alert_fingerprint_parse(const char *s, size_t n, char out[ALERT_FINGERPRINT_
 
 /* The alert as the JSON object of ALERTS.md, with "status" set to status. New reference. */
 json_t *alert_to_json(const struct alert *a, const char *status);
+
+/* Appends the alert's JSON object, as json_dumps(alert_to_json(a, status), JSON_COMPACT, plus
+ * JSON_ENSURE_ASCII when ascii is set) writes it, to sb; its facts are written from
+ * a->facts_text when there is one (jsontext.h: without parsing them again). Returns 0, or -1
+ * (sb as it was) when a value cannot be written. */
+struct strbuf;
+int alert_json_write(struct strbuf *sb, const struct alert *a, const char *status, int ascii);
 
 /* Resolves roles (NULL-terminated) to recipients by RULES.md "Recipients": fills
  * a->recipients ([{role, worker_id, email}], plus "reason" when the fallback got it, saying

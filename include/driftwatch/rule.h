@@ -120,6 +120,10 @@ struct rule_def {
 	void (*check)(const struct config_rule *rc, const char *file, struct errlist *errs);
 	/* One plain sentence a supervisor understands, from the alert's facts. */
 	void (*summarize)(const struct alert *a, struct strbuf *out);
+	/* The facts holding an object or an array that summarize, urgent or update_words read
+	 * (NULL-terminated; NULL: none). An evaluation gives these functions a->facts read only
+	 * that deep (jsontext_shallow): every other list stays text, written out as it came. */
+	const char *const *nested_facts;
 };
 
 size_t rule_registry_count(void);

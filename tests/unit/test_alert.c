@@ -236,6 +236,53 @@ static void test_json(void)
 	alert_free(&a);
 }
 
+/* The alert as written out (dry run, recording) is byte for byte what jansson writes of
+ * alert_to_json, whether its facts are kept as text or only as a tree. */
+static void json_write_same(struct alert *a, const char *name)
+{
+	for (int ascii = 0; ascii <= 1; ascii++) {
+		json_t *o = alert_to_json(a, "firing");
+		char *want = o ? json_dumps(o, JSON_COMPACT | (ascii ? JSON_ENSURE_ASCII : 0)) : NULL;
+		struct strbuf sb;
+
+		strbuf_init(&sb);
+		tap_int(alert_json_write(&sb, a, "firing", ascii), 0, "%s (ascii %d): written",
+			name, ascii);
+		tap_str(sb.buf, want, "%s (ascii %d): as jansson writes it", name, ascii);
+		strbuf_free(&sb);
+		free(want);
+		json_decref(o);
+	}
+}
+
+static void test_json_write(void)
+{
+	struct alert a;
+	struct strbuf sb;
+
+	alert_init(&a, "re_referral");
+	a.stage = 1;
+	a.recipients = json_pack("[{s:s, s:s, s:s}]", "role", "supervisor", "worker_id", "W-\xc3\xa9",
+				 "email", "w@la.example");
+	json_write_same(&a, "facts as a tree, nulls");
+	a.subject_id = strdup("REF-1 \"quoted\"");
+	a.family_id = strdup("F-caf\xc3\xa9");
+	a.since = strdup("2026-01-02");
+	a.link = strdup("https://lcs.example/p/C-1");
+	a.summary = strdup("Child C-1 \xe2\x80\x94 referred again \xf0\x9f\x98\x80");
+	a.facts_text = strdup("{\"referrals\" : [{\"referral_id\" : \"R\\u00e9\", \"n\" : 1}, \n "
+			      "{\"referral_id\" : \"R2\\t\", \"n\" : null}], \"who\" : \"O\xe2\x80\x99" "Brien\"}");
+	json_write_same(&a, "facts as text, every field set");
+	free(a.facts_text);
+	a.facts_text = strdup("{\"broken\": ");
+	strbuf_init(&sb);
+	strbuf_append(&sb, "[");
+	tap_int(alert_json_write(&sb, &a, "firing", 0), -1, "facts that are not JSON: not written");
+	tap_str(sb.buf, "[", "and nothing of the alert is left in the buffer");
+	strbuf_free(&sb);
+	alert_free(&a);
+}
+
 static void test_routing(void)
 {
 	struct dw_config cfg;
@@ -329,6 +376,7 @@ int main(void)
 	test_dedupe();
 	test_link();
 	test_json();
+	test_json_write();
 	test_routing();
 	test_fingerprint();
 	test_reasons();

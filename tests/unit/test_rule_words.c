@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "driftwatch/alert.h"
+#include "driftwatch/jsontext.h"
 #include "driftwatch/notice.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
@@ -19,6 +20,7 @@ static void make(struct alert *a, const char *rule, const char *stage, const cha
 {
 	char *json = strdup(facts);
 	json_error_t je;
+	json_t *whole;
 
 	for (char *p = json; p && *p; p++)
 		if (*p == '\'')
@@ -29,9 +31,13 @@ static void make(struct alert *a, const char *rule, const char *stage, const cha
 	a->child_id = strdup("C-1");
 	a->subject_id = subject ? strdup(subject) : NULL;
 	a->since = strdup("2025-01-01");
-	a->facts = json ? json_loads(json, 0, &je) : NULL;
-	free(json);
-	if (!a->rule || a->stage < 0 || !a->facts) {
+	/* as an evaluation reads them: only as deep as the rule says its words need */
+	a->facts = json && a->rule ? jsontext_shallow(json, strlen(json), a->rule->nested_facts)
+				   : NULL;
+	a->facts_text = json;
+	whole = json ? json_loads(json, 0, &je) : NULL;
+	json_decref(whole);
+	if (!a->rule || a->stage < 0 || !a->facts || !whole) {
 		tap_diag("bad fixture %s %s: %s", rule, stage, facts);
 		exit(1);
 	}
@@ -44,10 +50,22 @@ static const char *summary(struct alert *a)
 	struct strbuf sb;
 	char *s;
 
+	json_t *full = json_loads(a->facts_text, 0, NULL);
+	char *whole;
+
 	strbuf_init(&sb);
 	a->rule->summarize(a, &sb);
 	s = strbuf_take(&sb);
 	snprintf(out, sizeof(out), "%s", s ? s : "(out of memory)");
+	/* the same sentence from the facts read whole: the rule's nested_facts name every list
+	 * and object its words read */
+	json_decref(a->facts);
+	a->facts = full;
+	strbuf_init(&sb);
+	a->rule->summarize(a, &sb);
+	whole = strbuf_take(&sb);
+	tap_str(s, whole, "%s: the summary reads only the facts its rule reads deep", a->rule->name);
+	free(whole);
 	free(s);
 	alert_free(a);
 	return out;
