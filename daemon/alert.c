@@ -156,10 +156,16 @@ static void alert_json_facts(struct strbuf *sb, const struct alert *a, int ascii
 int alert_json_write(struct strbuf *sb, const struct alert *a, const char *status, int ascii)
 {
 	size_t start = sb->len;
-	char *recipients = a->recipients
+	char *recipients;
+	int bad;
+
+	/* alert_to_json cannot make these null: it fails instead */
+	if (!a->child_id || !a->fingerprint || !a->as_of || !status)
+		return -1;
+	recipients = a->recipients
 		? json_dumps(a->recipients, JSON_COMPACT | (ascii ? JSON_ENSURE_ASCII : 0))
 		: strdup("[]");
-	int bad = !recipients;
+	bad = !recipients;
 
 	strbuf_append(sb, "{\"rule\":");
 	if (jsontext_string(sb, a->rule->name, ascii) < 0)
@@ -179,9 +185,6 @@ int alert_json_write(struct strbuf *sb, const struct alert *a, const char *statu
 	alert_json_key(sb, "summary", a->summary, ascii, &bad);
 	strbuf_appendn(sb, "}", 1);
 	free(recipients);
-	/* alert_to_json cannot make these null: it fails instead */
-	if (!a->child_id || !a->fingerprint || !a->as_of || !status)
-		bad = 1;
 	if (bad) {
 		strbuf_truncate(sb, start);
 		return -1;

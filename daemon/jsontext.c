@@ -7,6 +7,7 @@
 
 #include "driftwatch/jsontext.h"
 #include "driftwatch/strbuf.h"
+#include "driftwatch/utf8.h"
 
 struct jt {
 	const unsigned char *p, *end;
@@ -27,36 +28,18 @@ static void jt_ws(struct jt *j)
 		j->p++;
 }
 
-/* One UTF-8 sequence at p (at most n bytes): its length and code point, or 0 when it is not a
- * well-formed one (overlong, surrogate, past U+10FFFF, cut short). */
+/* One UTF-8 sequence at p (at most n bytes), as utf8.c checks it: its length and code point,
+ * or 0 when it is not a well-formed one. */
 static size_t jt_utf8(const unsigned char *p, size_t n, unsigned *cp)
 {
-	size_t len;
-	unsigned c = p[0], min;
+	static const unsigned char lead_bits[5] = { 0, 0x7F, 0x1F, 0x0F, 0x07 };
+	size_t len = utf8_seq_len(p, n);
 
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2, c &= 0x1F, min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3, c &= 0x0F, min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4, c &= 0x07, min = 0x10000;
-	} else {
+	if (len == 0)
 		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
+	*cp = p[0] & lead_bits[len];
+	for (size_t i = 1; i < len; i++)
+		*cp = (*cp << 6) | (p[i] & 0x3F);
 	return len;
 }
 

@@ -1,13 +1,15 @@
 /* utf8: checks and repairs text read from a database that may not check it (SQL_ASCII). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "driftwatch/utf8.h"
 
-/* Length of the well-formed sequence at s (1 to 4), or 0 when s starts an ill-formed one;
- * *bad then gets how many bytes make up its maximal subpart, each later replaced by one
- * U+FFFD (Unicode 15, section 3.9, table 3-7). */
-static size_t utf8_seq(const unsigned char *s, size_t *bad)
+/* Length of the well-formed sequence at s (1 to 4), looking at no more than n bytes (n >= 1;
+ * NUL-terminated text passes SIZE_MAX: its NUL ends any sequence), or 0 when s starts an
+ * ill-formed or cut-short one; *bad then gets how many bytes make up its maximal subpart, each
+ * later replaced by one U+FFFD (Unicode 15, section 3.9, table 3-7). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
 {
 	unsigned char c = s[0];
 	unsigned char lo = 0x80, hi = 0xBF;
@@ -33,7 +35,7 @@ static size_t utf8_seq(const unsigned char *s, size_t *bad)
 	else if (c == 0xF4)
 		hi = 0x8F;  /* past U+10FFFF */
 	for (i = 1; i <= need; i++) {
-		unsigned char b = s[i];
+		unsigned char b = i < n ? s[i] : 0;
 
 		if (b < lo || b > hi) {
 			*bad = i;
@@ -52,13 +54,20 @@ static size_t utf8_valid_prefix(const char *s)
 	size_t bad;
 
 	while (*p) {
-		size_t n = utf8_seq(p, &bad);
+		size_t n = utf8_seq(p, SIZE_MAX, &bad);
 
 		if (n == 0)
 			break;
 		p += n;
 	}
 	return (size_t)(p - (const unsigned char *)s);
+}
+
+size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	size_t bad;
+
+	return n > 0 ? utf8_seq(s, n, &bad) : 0;
 }
 
 int utf8_valid(const char *s)
@@ -88,7 +97,7 @@ char *utf8_repair(const char *s, size_t *repaired)
 	o = out + ok;
 	p = (const unsigned char *)s + ok;
 	while (*p) {
-		size_t bad, n = utf8_seq(p, &bad);
+		size_t bad, n = utf8_seq(p, SIZE_MAX, &bad);
 
 		if (n > 0) {
 			memcpy(o, p, n);

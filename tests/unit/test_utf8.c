@@ -32,5 +32,12 @@ int main(void)
 	check("\xe2\x82x", "\xef\xbf\xbdx", 1, "a truncated sequence before ASCII is one");
 	check("\xf0\x9f\x98", "\xef\xbf\xbd", 1, "a truncated four-byte sequence is one");
 	check("a\x80" "b", "a\xef\xbf\xbd" "b", 1, "a lone continuation byte is one");
+	tap_int((long long)utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 3), 3,
+		"a whole three-byte sequence");
+	tap_int((long long)utf8_seq_len((const unsigned char *)"\xe2\x82\xac", 2), 0,
+		"the same cut short by its bound, though the bytes go on");
+	tap_int((long long)utf8_seq_len((const unsigned char *)"a", 0), 0, "nothing to read");
+	tap_int((long long)utf8_seq_len((const unsigned char *)"\xed\xa0\x80", 3), 0,
+		"a surrogate is not well-formed");
 	return tap_status();
 }
