@@ -934,6 +934,38 @@ out:
 	free(notices);
 }
 
+struct deliver_row_id {
+	long long id;
+	int row;
+};
+
+static int deliver_row_id_cmp(const void *pa, const void *pb)
+{
+	const struct deliver_row_id *a = pa, *b = pb;
+
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+/* The claim's rows in the order their notices were recorded. A digest lists its notices in
+ * the order given (within its sections), and an UPDATE returns its rows in the plan's order,
+ * not the same from one claim to the next: sorted, the same notices make the same message. */
+static int *deliver_rows_recorded(PGresult *res, int n)
+{
+	struct deliver_row_id *by = calloc((size_t)n + 1, sizeof(*by));
+	int *order = by ? calloc((size_t)n + 1, sizeof(*order)) : NULL;
+
+	for (int r = 0; order && r < n; r++) {
+		by[r].id = atoll(PQgetvalue(res, r, CL_ID));
+		by[r].row = r;
+	}
+	if (order)
+		qsort(by, (size_t)n, sizeof(*by), deliver_row_id_cmp);
+	for (int r = 0; order && r < n; r++)
+		order[r] = by[r].row;
+	free(by);
+	return order;
+}
+
 /* One digest per recipient and digest key in the claim; returns how many. */
 static size_t deliver_queue_digests(struct deliver *d, PGresult *res)
 {
@@ -941,21 +973,25 @@ static size_t deliver_queue_digests(struct deliver *d, PGresult *res)
 	size_t digests = 0;
 	int *rows = calloc((size_t)n + 1, sizeof(*rows));
 	char *done = calloc((size_t)n + 1, 1);
+	int *order = deliver_rows_recorded(res, n);
 
-	if (!rows || !done)
+	if (!rows || !done || !order)
 		goto out;
 	for (int i = 0; i < n; i++) {
+		int first = order[i];
 		size_t k = 0;
 
-		if (done[i])
+		if (done[first])
 			continue;
 		for (int j = i; j < n; j++) {
-			if (done[j] ||
-			    strcmp(PQgetvalue(res, j, CL_DEST), PQgetvalue(res, i, CL_DEST)) != 0 ||
-			    strcmp(PQgetvalue(res, j, CL_DIGEST), PQgetvalue(res, i, CL_DIGEST)) != 0)
+			int r = order[j];
+
+			if (done[r] ||
+			    strcmp(PQgetvalue(res, r, CL_DEST), PQgetvalue(res, first, CL_DEST)) != 0 ||
+			    strcmp(PQgetvalue(res, r, CL_DIGEST), PQgetvalue(res, first, CL_DIGEST)) != 0)
 				continue;
-			rows[k++] = j;
-			done[j] = 1;
+			rows[k++] = r;
+			done[r] = 1;
 		}
 		deliver_queue_digest(d, res, rows, k);
 		digests++;
@@ -963,6 +999,7 @@ static size_t deliver_queue_digests(struct deliver *d, PGresult *res)
 out:
 	free(rows);
 	free(done);
+	free(order);
 	return digests;
 }
 
