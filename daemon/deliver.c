@@ -15,6 +15,7 @@
 #include "driftwatch/deliver.h"
 #include "driftwatch/errmsg.h"
 #include "driftwatch/hostmatch.h"
+#include "driftwatch/jsontext.h"
 #include "driftwatch/linktoken.h"
 #include "driftwatch/log.h"
 #include "driftwatch/mail.h"
@@ -859,6 +860,32 @@ static json_t *deliver_ops_alert(const json_t *payload)
 
 static const char *deliver_pages_url(const struct deliver *d);
 
+/* A digest's notice's alert. Only its head is read (the top-level strings and numbers): a
+ * first day's digest for a head of service holds tens of thousands, and every alert parsed
+ * whole took the daemon to 700 MB; mail_notice_alert reads the whole one from the claim's
+ * row for the few shown in full and the rows of the list attached. An undelivered notice's
+ * report is made whole here, from the notice it reports on. */
+static int deliver_digest_alert(PGresult *res, int r, const char *type, json_t **alert,
+				struct mail_notice *n)
+{
+	const char *payload = PQgetvalue(res, r, CL_PAYLOAD);
+	size_t len = (size_t)PQgetlength(res, r, CL_PAYLOAD);
+	json_t *whole;
+
+	n->alert_text = NULL;
+	n->alert_len = 0;
+	if (strcmp(type, "delivery.failed") != 0) {
+		*alert = jsontext_shallow(payload, len, NULL);
+		n->alert_text = payload;
+		n->alert_len = len;
+		return *alert ? 0 : -1;
+	}
+	whole = json_loadb(payload, len, 0, NULL);
+	*alert = whole ? deliver_ops_alert(whole) : NULL;
+	json_decref(whole);
+	return *alert ? 0 : -1;
+}
+
 static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *rows, size_t n)
 {
 	const char *to = PQgetvalue(res, rows[0], CL_DEST);
@@ -884,14 +911,7 @@ static void deliver_queue_digest(struct deliver *d, PGresult *res, const int *ro
 		job->claims[i] = (int)att;
 		job->attempts = att > job->attempts ? att : job->attempts;
 		job->age_s = age > job->age_s ? age : job->age_s;
-		alerts[i] = json_loads(PQgetvalue(res, r, CL_PAYLOAD), 0, &jerr);
-		if (alerts[i] && strcmp(type, "delivery.failed") == 0) {
-			json_t *ops = deliver_ops_alert(alerts[i]);
-
-			json_decref(alerts[i]);
-			alerts[i] = ops;
-		}
-		if (!alerts[i])
+		if (deliver_digest_alert(res, r, type, &alerts[i], &notices[ok]) < 0)
 			continue;
 		/* a notice recorded before notices kept their words has none: mail_compose copes */
 		if (!PQgetisnull(res, r, CL_NOTICE))

@@ -75,7 +75,9 @@ static void mail_csv_built(struct strbuf *out, struct strbuf *tmp)
 static void mail_csv_row(struct strbuf *out, const struct mail_digest *d, size_t entry,
 			 const struct mail_digest_item *it)
 {
-	const json_t *a = it->n->alert;
+	/* the whole alert: its facts and recipients (a notice may hold only its head) */
+	json_t *whole = mail_notice_alert(it->n);
+	const json_t *a = whole ? whole : it->n->alert;
 	const char *link = mail_words_alert(a, "link");
 	const char *since = mail_words_alert(a, "since");
 	const char *why = mail_words_why_you(a, d->to);
@@ -123,6 +125,8 @@ static void mail_csv_row(struct strbuf *out, const struct mail_digest *d, size_t
 	mail_csv_cell(out, entry < d->n_full ? "yes" : "no");
 	strbuf_append(out, "\r\n");
 	strbuf_free(&tmp);
+	out->failed |= !whole;
+	json_decref(whole);
 }
 
 /* A row is written, then taken back when it passes the budget: the rows are in reading order,

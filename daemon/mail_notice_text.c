@@ -16,6 +16,7 @@ void mail_notice_text_free(struct mail_notice_text *t)
 		free(t->lines[i].text);
 	noticelinks_free(t->actions);
 	free(t->page);
+	json_decref(t->alert);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -61,9 +62,11 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 {
 	const struct noticelinks *links = o ? o->links : NULL;
 	const char *pages = o ? o->pages_url : NULL;
-	const char *since = mail_words_alert(it->n->alert, "since");
-	const char *why = mail_words_why_you(it->n->alert, to);
-	const json_t *a = it->n->alert;
+	/* the whole alert: its facts, recipients and snooze (a notice may hold only its head) */
+	json_t *whole = mail_notice_alert(it->n);
+	const json_t *a = whole ? whole : it->n->alert;
+	const char *since = mail_words_alert(a, "since");
+	const char *why = mail_words_why_you(a, to);
 	const char *child = mail_words_alert(a, "child_id");
 	const char *subject = mail_words_alert(a, "subject_id");
 	const char *link = mail_words_alert(a, "link");
@@ -72,6 +75,7 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 	struct strbuf sb;
 
 	memset(t, 0, sizeof(*t));
+	t->alert = whole;
 	strbuf_init(&sb);
 	mail_words_heading(&sb, it, 1);
 	t->heading = strbuf_take(&sb);
@@ -109,7 +113,7 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 		mail_notice_add(t, "Rule", &sb, NULL);
 	}
 	if (since && !mail_digest_kind_report(it->kind)) {
-		mail_words_fact(&sb, json_object_get(it->n->alert, "since"), 1);
+		mail_words_fact(&sb, json_object_get(a, "since"), 1);
 		mail_notice_add(t, "Since", &sb, NULL);
 	}
 	if (summary) {
@@ -132,7 +136,7 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 	mail_notice_add(t, "Expected of you", &sb, NULL);
 	strbuf_free(&sb);
 	mail_notice_links(it, links, to, t);
-	return !t->heading || t->failed ? -1 : 0;
+	return !t->heading || t->failed || !whole ? -1 : 0;
 }
 
 int mail_notice_text_has_actions(const struct mail_notice_text *t)

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "driftwatch/noticelinks.h"
 
 struct mail_digest;
@@ -26,6 +28,9 @@ struct mail_notice_text {
 	/* the Acknowledge, Snooze and Open links (noticelinks.h) for this reader, or NULL each */
 	char *actions[NOTICELINKS_KINDS];
 	char *page;          /* the child's page on the pages, or NULL */
+	/* the whole alert, read for these lines (mail_notice_alert): a line's href points into
+	 * it, so it is held until the text is freed */
+	json_t *alert;
 	int failed;
 };
 

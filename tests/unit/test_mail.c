@@ -7,8 +7,11 @@
 
 #include <jansson.h>
 
+#include "driftwatch/jsontext.h"
+#include "driftwatch/linktoken.h"
 #include "driftwatch/mail.h"
 #include "driftwatch/mail_csv.h"
+#include "driftwatch/noticelinks.h"
 #include "driftwatch/strbuf.h"
 #include "tap.h"
 
@@ -111,9 +114,9 @@ static void fixture_init(struct fixture *f)
 				  "follow up the missed appointment with the family and the "
 				  "health service", "a further missed appointment, 1 in the window "
 				  "now"), 1, 3);
-	f->n[0] = (struct mail_notice){ "alert.firing", f->repeat, f->w_repeat, "notice-2" };
-	f->n[1] = (struct mail_notice){ "alert.escalated", f->cp15, f->w_cp15, "notice-1" };
-	f->n[2] = (struct mail_notice){ "alert.firing", f->wnb, f->w_wnb, "notice-3" };
+	f->n[0] = (struct mail_notice){ "alert.firing", f->repeat, f->w_repeat, "notice-2", NULL, 0 };
+	f->n[1] = (struct mail_notice){ "alert.escalated", f->cp15, f->w_cp15, "notice-1", NULL, 0 };
+	f->n[2] = (struct mail_notice){ "alert.firing", f->wnb, f->w_wnb, "notice-3", NULL, 0 };
 }
 
 static void fixture_free(struct fixture *f)
@@ -511,7 +514,7 @@ static void test_utf8(void)
 			  " \"link\": \"https://lcs.example.gov.uk/person/C-%C3%891\","
 			  " \"summary\": \"R\\u00e9sum\\u00e9 \\u2014 \\u00e0 revoir \\u2713\"}");
 	json_t *w = json_pack("{s:s}", "expected", "revoir en supervision \xE2\x9C\x93");
-	struct mail_notice n = { "alert.firing", a, w, "k-utf8" };
+	struct mail_notice n = { "alert.firing", a, w, "k-utf8", NULL, 0 };
 	struct mail_message m;
 	char *subj_hdr, *subj, *text, *html;
 	int split = 0;
@@ -597,7 +600,7 @@ static void test_long_lines(void)
 		 "\"child_id\": \"C-9\", \"facts\": {\"distinct_workers\": 4}, \"link\": \"%s\", "
 		 "\"summary\": \"%s\"}", link, summary);
 	a = alert(body);
-	n = (struct mail_notice){ "alert.firing", a, NULL, "k-long" };
+	n = (struct mail_notice){ "alert.firing", a, NULL, "k-long", NULL, 0 };
 	if (compose(&n, 1, TO, DATE, &m) < 0) {
 		tap_ok(0, "long lines: compose");
 		json_decref(a);
@@ -655,7 +658,7 @@ static void test_kinds(const struct fixture *f)
 		mail_message_free(&m);
 	}
 	/* a notice recorded before notices kept their words (state schema v2) */
-	n[0] = (struct mail_notice){ "alert.firing", js, NULL, "k-js" };
+	n[0] = (struct mail_notice){ "alert.firing", js, NULL, "k-js", NULL, 0 };
 	if (compose(n, 1, TO, DATE, &m) == 0) {
 		html = part(m.data, "text/html");
 		text = part(m.data, "text/plain");
@@ -783,7 +786,7 @@ static void test_failed_many(json_t *ops)
 
 	for (int i = 0; i < 30; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "ops_%d", i);
-		n[i] = (struct mail_notice){ "delivery.failed", ops, NULL, keys[i] };
+		n[i] = (struct mail_notice){ "delivery.failed", ops, NULL, keys[i], NULL, 0 };
 	}
 	if (mail_compose_with(FROM, "it-ops@la.example", DATE, &o, n, 30, &m, err,
 			      sizeof(err)) < 0) {
@@ -811,7 +814,7 @@ static void test_failed(const struct fixture *f)
 			    " \"link\": null, \"subject_id\": null, \"facts\": {}, \"summary\":"
 			    " \"A webhook notice (alert.firing) to https://hooks.la.example/drift could"
 			    " not be delivered: HTTP 404\"}");
-	struct mail_notice n[2] = { { "delivery.failed", ops, NULL, "ops_41" }, f->n[1] };
+	struct mail_notice n[2] = { { "delivery.failed", ops, NULL, "ops_41", NULL, 0 }, f->n[1] };
 	struct mail_message m;
 	char *text;
 
@@ -845,7 +848,7 @@ static void test_record_wrong(const struct fixture *f)
 			    " \"https://lcs.example.gov.uk/person/C-7\", \"summary\": \"sup@la.example"
 			    " says the case record of child C-7 is wrong\", \"facts\": {\"note\":"
 			    " \"DOB keyed wrong\", \"snoozed_until\": \"2026-12-07\"}}");
-	struct mail_notice n[2] = { { "data.record_wrong", ops, NULL, "recwrong_9" }, f->n[1] };
+	struct mail_notice n[2] = { { "data.record_wrong", ops, NULL, "recwrong_9", NULL, 0 }, f->n[1] };
 	struct mail_options o = { NULL, "https://dw.la.example", 0, 0 };
 	struct mail_message m;
 	char err[256], *text, *html;
@@ -940,7 +943,7 @@ struct pile {
 static void pile_add(struct pile *p, const char *type, json_t *alert, json_t *words)
 {
 	snprintf(p->keys[p->len], sizeof(p->keys[0]), "k-%zu", p->len);
-	p->n[p->len] = (struct mail_notice){ type, alert, words, p->keys[p->len] };
+	p->n[p->len] = (struct mail_notice){ type, alert, words, p->keys[p->len], NULL, 0 };
 	p->owned[p->n_owned++] = alert;
 	p->owned[p->n_owned++] = words;
 	p->len++;
@@ -1371,6 +1374,103 @@ static void test_cap(void)
 	pile_free(&p);
 }
 
+/* ---- a notice holding only its alert's head, the rest in its text (deliver.c's digests) ---- */
+
+struct heads {
+	struct mail_notice n[64];
+	json_t *head[64];
+	char *text[64];
+	size_t len;
+};
+
+/* Each notice of from[0 .. count) as deliver.c makes a digest's: the alert's top-level
+ * scalars, and its text for mail_notice_alert. */
+static void heads_make(struct heads *h, const struct mail_notice *from, size_t count)
+{
+	memset(h, 0, sizeof(*h));
+	for (size_t i = 0; i < count && i < 64; i++) {
+		h->text[i] = json_dumps(from[i].alert, JSON_COMPACT);
+		h->head[i] = h->text[i] ? jsontext_shallow(h->text[i], strlen(h->text[i]), NULL)
+					: NULL;
+		h->n[i] = from[i];
+		h->n[i].alert = h->head[i];
+		h->n[i].alert_text = h->text[i];
+		h->n[i].alert_len = h->text[i] ? strlen(h->text[i]) : 0;
+		h->len++;
+	}
+}
+
+static void heads_free(struct heads *h)
+{
+	for (size_t i = 0; i < h->len; i++) {
+		json_decref(h->head[i]);
+		free(h->text[i]);
+	}
+	memset(h, 0, sizeof(*h));
+}
+
+/* The digest of the notices whole and of their heads, byte for byte. */
+static void same_from_heads(const struct mail_notice *n, size_t count, const char *pages,
+			    size_t max, const char *what)
+{
+	struct linktoken_key key;
+	struct noticelinks nl = { "https://dw.la.example", &key, 14 };
+	struct mail_options o = { &nl, pages, max, 0 };
+	struct mail_message whole = { 0 }, heads = { 0 };
+	struct heads h;
+	char err[256];
+	const char *secret = "a secret of thirty-two bytes or more, for the links";
+	int lacks = 1;
+
+	if (linktoken_key_init(&key, secret, strlen(secret), err, sizeof(err)) < 0) {
+		tap_ok(0, "%s: link key: %s", what, err);
+		return;
+	}
+	heads_make(&h, n, count);
+	for (size_t i = 0; i < h.len; i++)
+		lacks &= h.head[i] && !json_object_get(h.head[i], "facts") &&
+			 !json_object_get(h.head[i], "recipients");
+	tap_ok(h.len == count && lacks, "%s: every head lacks the alert's facts and recipients",
+	       what);
+	if (mail_compose_with(FROM, TO, DATE, &o, n, count, &whole, err, sizeof(err)) < 0 ||
+	    mail_compose_with(FROM, TO, DATE, &o, h.n, h.len, &heads, err, sizeof(err)) < 0)
+		tap_ok(0, "%s: compose: %s", what, err);
+	else
+		tap_ok(whole.len == heads.len && memcmp(whole.data, heads.data, whole.len) == 0,
+		       "%s: the digest of heads is the digest of whole alerts, byte for byte "
+		       "(%zu and %zu bytes)", what, whole.len, heads.len);
+	mail_message_free(&whole);
+	mail_message_free(&heads);
+	heads_free(&h);
+	linktoken_key_clear(&key);
+}
+
+static void test_from_heads(const struct fixture *f)
+{
+	struct mail_notice n[3] = { f->n[0], f->n[1], f->n[2] };
+	json_t *cp15 = json_deep_copy(f->cp15);
+	struct pile p = { 0 };
+	char child[16];
+
+	/* a snooze (the alert's "response") and who else was told ("recipients") are read from
+	 * the text, as the facts are */
+	json_object_set_new(cp15, "response", alert(
+		"{\"state\": \"snoozed\", \"by\": \"x@la.example\", \"at\":"
+		" \"2026-11-21T10:00:00+00:00\", \"until\": \"2027-03-03\", \"reason\":"
+		" \"legal_planning\", \"note\": null}"));
+	n[1].alert = cp15;
+	same_from_heads(n, 3, NULL, 25, "heads, every item in full");
+	for (int i = 0; i < 30; i++) {
+		snprintf(child, sizeof(child), "C-%02d", i);
+		pile_add(&p, "alert.firing", kid(child, NULL, "cp_neglect_duration", "9m"), w9());
+	}
+	pile_add(&p, "alert.escalated", json_incref(cp15), json_incref(f->w_cp15));
+	same_from_heads(p.n, p.len, NULL, 10, "heads, capped with the list attached");
+	same_from_heads(p.n, p.len, "https://dw.la.example", 10, "heads, capped with the pages");
+	pile_free(&p);
+	json_decref(cp15);
+}
+
 int main(void)
 {
 	struct fixture f;
@@ -1400,6 +1500,7 @@ int main(void)
 	test_siblings();
 	test_cap();
 	test_csv_cells();
+	test_from_heads(&f);
 	fixture_free(&f);
 	return tap_status();
 }

@@ -45,7 +45,7 @@ static int heap_fill(struct heap *h)
 			return -1;
 		snprintf(h->keys[i], sizeof(h->keys[i]), "k-%zu", i);
 		h->n[i] = (struct mail_notice){ types[(i / 5) % 5], h->alert[i], h->words[i],
-						h->keys[i] };
+						h->keys[i], NULL, 0 };
 	}
 	return 0;
 }

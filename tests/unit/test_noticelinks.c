@@ -179,9 +179,9 @@ static void test_digest(void)
 				   "rule_failing", "summary", "rule x fails", "fingerprint", FP1,
 				   "facts");
 	struct mail_notice n[3] = {
-		{ "alert.resolved", resolved, NULL, "k2" },
-		{ "rule.failing", report, NULL, "k3" },
-		{ "alert.firing", firing, NULL, "k1" },
+		{ "alert.resolved", resolved, NULL, "k2", NULL, 0 },
+		{ "rule.failing", report, NULL, "k3", NULL, 0 },
+		{ "alert.firing", firing, NULL, "k1", NULL, 0 },
 	};
 	struct mail_message m, plain;
 	struct found t = { { NULL }, 0 }, h = { { NULL }, 0 };
@@ -263,8 +263,8 @@ static void test_digest_unlinkable(void)
 	struct linktoken_key key;
 	struct noticelinks nl = { PUBLIC, &key, DAYS };
 	json_t *bad = alert("not-a-fingerprint", "firing"), *good = alert(FP1, "firing");
-	struct mail_notice n[2] = { { "alert.firing", bad, NULL, "k1" },
-				    { "alert.escalated", good, NULL, "k2" } };
+	struct mail_notice n[2] = { { "alert.firing", bad, NULL, "k1", NULL, 0 },
+				    { "alert.escalated", good, NULL, "k2", NULL, 0 } };
 	struct mail_message m;
 	struct found t = { { NULL }, 0 };
 	char err[256], *text;
