@@ -860,11 +860,11 @@ static json_t *deliver_ops_alert(const json_t *payload)
 
 static const char *deliver_pages_url(const struct deliver *d);
 
-/* A digest's notice's alert. Only its head is read (the top-level strings and numbers): a
- * first day's digest for a head of service holds tens of thousands, and every alert parsed
- * whole took the daemon to 700 MB; mail_notice_alert reads the whole one from the claim's
- * row for the few shown in full and the rows of the list attached. An undelivered notice's
- * report is made whole here, from the notice it reports on. */
+/* A digest's notice's alert. Only its head is read (mail_notice_head_keys): a first day's
+ * digest for a head of service holds tens of thousands, and every alert parsed whole took
+ * the daemon to 700 MB; mail_notice_alert reads the whole one from the claim's row for the
+ * few shown in full and the rows of the list attached. An undelivered notice's report is
+ * made whole here, from the notice it reports on. */
 static int deliver_digest_alert(PGresult *res, int r, const char *type, json_t **alert,
 				struct mail_notice *n)
 {
@@ -875,7 +875,7 @@ static int deliver_digest_alert(PGresult *res, int r, const char *type, json_t *
 	n->alert_text = NULL;
 	n->alert_len = 0;
 	if (strcmp(type, "delivery.failed") != 0) {
-		*alert = jsontext_shallow(payload, len, NULL);
+		*alert = jsontext_pick(payload, len, mail_notice_head_keys);
 		n->alert_text = payload;
 		n->alert_len = len;
 		return *alert ? 0 : -1;

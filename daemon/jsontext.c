@@ -423,8 +423,10 @@ static json_t *jt_member(struct jt *j, const char *key, const char *const *neste
 	}
 }
 
+/* The members of the object at p into o. pick NULL: every string, number and literal, and the
+ * containers named in nested; else only the members named in pick, whatever they hold. */
 static int jt_shallow_members(struct jt *j, json_t *o, const char *const *nested,
-			      struct strbuf *key, struct strbuf *scratch)
+			      const char *const *pick, struct strbuf *key, struct strbuf *scratch)
 {
 	for (;;) {
 		json_t *v;
@@ -443,7 +445,15 @@ static int jt_shallow_members(struct jt *j, json_t *o, const char *const *nested
 		jt_ws(j);
 		if (j->p >= j->end)
 			return -1;
-		v = jt_member(j, key->buf ? key->buf : "", nested, scratch, &skip);
+		if (pick && !jt_is_nested(key->buf ? key->buf : "", pick)) {
+			v = NULL;
+			skip = 1;
+			if (jt_value(j, 1) < 0)
+				return -1;
+		} else {
+			v = jt_member(j, key->buf ? key->buf : "", pick ? pick : nested, scratch,
+				      &skip);
+		}
 		j->out = NULL;
 		if (!v && !skip)
 			return -1;
@@ -462,7 +472,8 @@ static int jt_shallow_members(struct jt *j, json_t *o, const char *const *nested
 	}
 }
 
-json_t *jsontext_shallow(const char *text, size_t len, const char *const *nested)
+static json_t *jt_object(const char *text, size_t len, const char *const *nested,
+			 const char *const *pick)
 {
 	struct jt j = { (const unsigned char *)text, (const unsigned char *)text + len, NULL, 0, 1 };
 	struct strbuf key, scratch;
@@ -479,7 +490,7 @@ json_t *jsontext_shallow(const char *text, size_t len, const char *const *nested
 			j.p++;
 			rc = 0;
 		} else {
-			rc = jt_shallow_members(&j, o, nested, &key, &scratch);
+			rc = jt_shallow_members(&j, o, nested, pick, &key, &scratch);
 		}
 		jt_ws(&j);
 	}
@@ -490,4 +501,16 @@ json_t *jsontext_shallow(const char *text, size_t len, const char *const *nested
 		return NULL;
 	}
 	return o;
+}
+
+json_t *jsontext_shallow(const char *text, size_t len, const char *const *nested)
+{
+	return jt_object(text, len, nested, NULL);
+}
+
+json_t *jsontext_pick(const char *text, size_t len, const char *const *keys)
+{
+	static const char *const none[] = { NULL };
+
+	return jt_object(text, len, NULL, keys ? keys : none);
 }

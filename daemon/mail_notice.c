@@ -3,6 +3,8 @@
 
 #include "driftwatch/mail.h"
 
+const char *const mail_notice_head_keys[] = { "rule", "stage", "family_id", "child_id", NULL };
+
 json_t *mail_notice_alert(const struct mail_notice *n)
 {
 	if (!n->alert_text)

@@ -44,7 +44,7 @@ static void mail_notice_links(const struct mail_digest_item *it, const struct no
 {
 	char why[256];
 
-	if (noticelinks_make(links, it->n->type, it->n->alert, to, t->actions, why,
+	if (noticelinks_make(links, it->n->type, t->alert, to, t->actions, why,
 			     sizeof(why)) < 0)
 		noticelinks_free(t->actions);
 }

@@ -32,14 +32,19 @@ struct mail_notice {
 	 * generic lines stand for the rest */
 	const json_t *notice;
 	const char *key;       /* the notice's idempotency key (non-empty) */
-	/* The alert's JSON text when alert holds only its top-level strings, numbers and
-	 * literals (jsontext_shallow), else NULL: a first day's digest for a head of service holds
-	 * tens of thousands of notices, ordered and counted by those alone, and the facts and
-	 * recipients of most of them are never shown. mail_notice_alert reads the whole alert
-	 * from it for a notice shown in full or listed. Nothing is copied. */
+	/* The alert's JSON text when alert holds only the members of mail_notice_head_keys,
+	 * else NULL: a first day's digest for a head of service holds tens of thousands of
+	 * notices, ordered and counted by those alone, and most of them are never shown.
+	 * mail_notice_alert reads the whole alert from it for a notice shown in full or listed.
+	 * Nothing is copied. */
 	const char *alert_text;
 	size_t alert_len;
 };
+
+/* The members of an alert a digest reads from every notice (NULL-terminated): its rule, stage,
+ * family and child, which order, group and count the notices. Everything else is read from
+ * the notices shown in full or listed, through mail_notice_alert. */
+extern const char *const mail_notice_head_keys[];
 
 /* The whole alert of n (a new reference): read from n->alert_text when n has it, else n->alert
  * itself. NULL when the text is not JSON or memory ran out. */

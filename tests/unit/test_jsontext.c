@@ -47,6 +47,7 @@ static void refused(const char *in, size_t len, const char *name)
 	tap_ok(v == NULL, "%s: jansson refuses it too", name);
 	tap_int(jsontext_compact(&sb, in, len, 0), -1, "%s: refused", name);
 	tap_ok(jsontext_shallow(in, len, NULL) == NULL, "%s: no shallow reading", name);
+	tap_ok(jsontext_pick(in, len, NULL) == NULL, "%s: nothing picked", name);
 	json_decref(v);
 	strbuf_free(&sb);
 }
@@ -172,11 +173,50 @@ static void test_shallow(void)
 	       "a list left out is still checked");
 }
 
+/* Only the members asked for, of any kind; the rest checked all the same. */
+static void test_pick(void)
+{
+	static const char text[] =
+		"{\"rule\": \"re_referral\", \"facts\": {\"referrals\": [{\"id\": \"R-1\"}]}, "
+		"\"summary\": \"long words\", \"months\": 7, \"child_id\": \"C-\\u00e9\", "
+		"\"recipients\": [{\"email\": \"a@b\"}], \"none\": null}";
+	static const char *const keys[] = { "rule", "child_id", "recipients", "missing", NULL };
+	static const char good[] = "{\"rule\": \"x\", \"facts\": {\"a\": [1, 2]}}";
+	static const char cut[] = "{\"rule\": \"x\", \"facts\": {\"a\": [1, ]}}";
+	static const char lone[] = "{\"rule\": \"x\", \"s\": \"\\ud800\"}";
+	json_t *full = json_loads(text, 0, NULL);
+	json_t *o = jsontext_pick(text, strlen(text), keys);
+
+	tap_int(o ? (long long)json_object_size(o) : -1, 3, "pick: the three members asked for "
+		"that are there");
+	tap_str(json_string_value(json_object_get(o, "rule")), "re_referral", "pick: a string");
+	tap_str(json_string_value(json_object_get(o, "child_id")), "C-\xc3\xa9",
+		"pick: a string's escapes decoded");
+	tap_ok(json_equal(json_object_get(o, "recipients"), json_object_get(full, "recipients")),
+	       "pick: a list asked for is read whole");
+	tap_ok(!json_object_get(o, "facts") && !json_object_get(o, "summary") &&
+	       !json_object_get(o, "months"), "pick: containers and scalars not asked for are "
+	       "left out");
+	json_decref(o);
+	json_decref(full);
+	o = jsontext_pick(text, strlen(text), NULL);
+	tap_int(o ? (long long)json_object_size(o) : -1, 0, "pick: no keys, an empty object");
+	json_decref(o);
+	o = jsontext_pick(good, strlen(good), keys);
+	tap_ok(o && json_object_size(o) == 1, "pick: the good object beside the bad ones is read");
+	json_decref(o);
+	tap_ok(jsontext_pick(cut, strlen(cut), keys) == NULL,
+	       "pick: a member left out is still checked");
+	tap_ok(jsontext_pick(lone, strlen(lone), keys) == NULL,
+	       "pick: a lone surrogate in a string left out is refused, as jansson refuses it");
+}
+
 int main(void)
 {
 	test_compact();
 	test_refused();
 	test_string();
 	test_shallow();
+	test_pick();
 	return tap_status();
 }
