@@ -42,6 +42,8 @@
 #   BENCH_CHANGES [200]       single-row changes per incremental run
 #   BENCH_NOTIFY [100]        alert-creating changes per notify-to-webhook run
 #   BENCH_DELIVERIES [20000]  notices per delivery run
+#   BENCH_DIGEST [50000]      notices in the one person's digest composed at the end (0: none;
+#                             needs Debian's python3-aiosmtpd for the SMTP server, as make check)
 #   BENCH_PORT [55495]        PostgreSQL's port; BENCH_PORT+1 is the daemon's /metrics
 #   BENCH_SHARED_BUFFERS [1GB], BENCH_WORK_MEM [256MB], BENCH_PARALLEL [2]
 #                             (max_parallel_workers_per_gather), BENCH_JIT [off]
@@ -70,6 +72,7 @@ BENCH_AS_OF=${BENCH_AS_OF:-$(TZ=Europe/London date +%F)}
 BENCH_CHANGES=${BENCH_CHANGES:-200}
 BENCH_NOTIFY=${BENCH_NOTIFY:-100}
 BENCH_DELIVERIES=${BENCH_DELIVERIES:-20000}
+BENCH_DIGEST=${BENCH_DIGEST:-50000}
 BENCH_PORT=${BENCH_PORT:-55495}
 BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-1GB}
 BENCH_WORK_MEM=${BENCH_WORK_MEM:-256MB}
@@ -147,7 +150,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_t0=$(date +%s.%N)
 out=${BENCH_OUT:-$(mktemp -d /tmp/driftwatch-bench-out.XXXXXX)}
 mkdir -p "$out"
-daemon_pid="" receiver_pid=""
+daemon_pid="" receiver_pid="" smtp_pid=""
 # shellcheck source=../tests/lib/pg.sh
 . tests/lib/pg.sh
 cleanup() {
@@ -160,6 +163,9 @@ cleanup() {
 	fi
 	if [ -n "$receiver_pid" ] && kill -0 "$receiver_pid" 2>/dev/null; then
 		kill -TERM "$receiver_pid" 2>/dev/null || true
+	fi
+	if [ -n "$smtp_pid" ] && kill -0 "$smtp_pid" 2>/dev/null; then
+		kill -TERM "$smtp_pid" 2>/dev/null || true
 	fi
 	wait 2>/dev/null || true
 	pg_stop "$work/pg" || true
@@ -506,6 +512,7 @@ daemon_part() {
 	kill -TERM "$receiver_pid" 2>/dev/null || true
 	wait "$receiver_pid" 2>/dev/null || true
 	receiver_pid=""
+	digest_bench
 
 	incremental_p50_ms=$(echo "${inc50[*]}" | median)
 	incremental_p99_ms=$(echo "${inc99[*]}" | median)
@@ -523,6 +530,7 @@ daemon_part() {
 		echo "GET /service ms as $BENCH_VIEWER (sees all): p50 $page_service_p50_ms, p99 $page_service_p99_ms, the first (uncached) $page_service_first_ms; as the busiest team's manager ${manager:-none}: p50 $page_service_manager_p50_ms"
 		echo "as that manager, p50 and p99 ms: GET / $page_mine_ms; GET /team/${page_team_id:-} $page_team_ms; GET /child/${page_child_id:-} $page_child_ms"
 		echo "daemon VmHWM: ${rss_mb} MB"
+		echo "one person's digest of $BENCH_DIGEST notices (--once): peak RSS $digest_rss_mb MB, $digest_s s, $digest_bytes bytes"
 	} >"$out/daemon-results.txt"
 	sed 's/^/  /' "$out/daemon-results.txt" >&2
 	cat "$out/daemon-results.txt" >>"$out/results.txt"
@@ -530,7 +538,62 @@ daemon_part() {
 	echo "$daemon_line" >>"$out/results.txt"
 	# Beside the required line: the bad-row count (quality.sql) the dry run does after the rules in
 	# the same snapshot; the daemon does it on a connection of its own, off the alerts' path.
-	daemon_extra="bench-extra: bad_rows_s=$full_bad_rows_s full_eval_with_bad_rows_s=$full_total_s dry_run_rss_mb=$dry_rss_mb page_service_p50_ms=$page_service_p50_ms page_service_p99_ms=$page_service_p99_ms page_service_first_ms=$page_service_first_ms page_service_manager_p50_ms=$page_service_manager_p50_ms page_mine_p50_ms=${page_mine_ms% *} page_mine_p99_ms=${page_mine_ms#* } page_team_p50_ms=${page_team_ms% *} page_team_p99_ms=${page_team_ms#* } page_child_p50_ms=${page_child_ms% *} page_child_p99_ms=${page_child_ms#* }"
+	daemon_extra="bench-extra: bad_rows_s=$full_bad_rows_s full_eval_with_bad_rows_s=$full_total_s dry_run_rss_mb=$dry_rss_mb page_service_p50_ms=$page_service_p50_ms page_service_p99_ms=$page_service_p99_ms page_service_first_ms=$page_service_first_ms page_service_manager_p50_ms=$page_service_manager_p50_ms page_mine_p50_ms=${page_mine_ms% *} page_mine_p99_ms=${page_mine_ms#* } page_team_p50_ms=${page_team_ms% *} page_team_p99_ms=${page_team_ms#* } page_child_p50_ms=${page_child_ms% *} page_child_p99_ms=${page_child_ms#* } digest_notices=$BENCH_DIGEST digest_rss_mb=$digest_rss_mb digest_s=$digest_s digest_bytes=$digest_bytes"
+}
+
+# One person's digest of BENCH_DIGEST notices, as a head of service gets on a large authority's
+# first day, composed and sent by --once to the tests' SMTP server on loopback: the peak RSS of
+# that run (its evaluation alone stays near the dry run's) and the message's size. The notices
+# are copies, cycled, of the firing alerts: real alerts with their facts, without the words a
+# notice keeps (those are written only where email is configured, which the daemon part's is
+# not; a notice without them is shown by its rule and stage). Sets digest_rss_mb, digest_s and
+# digest_bytes ("-" when skipped).
+digest_bench() {
+	local py=/usr/bin/python3 port=$((BENCH_PORT + 3)) mail="$work/mail" rss_kb f eml=""
+	digest_rss_mb=- digest_s=- digest_bytes=-
+	[ "$BENCH_DIGEST" -gt 0 ] || return 0
+	if ! "$py" -c "import aiosmtpd" 2>/dev/null; then
+		say "digest: skipped: Debian's python3-aiosmtpd is not installed (make check installs it)"
+		return 0
+	fi
+	mkdir -p "$mail"
+	"$py" tests/integration/smtp_server.py --port "$port" --maildir "$mail" --tls none \
+		--user bench --password bench --seconds 3600 --ready "$work/smtp.ready" 2>"$out/smtp.log" &
+	smtp_pid=$!
+	for _ in $(seq 1 100); do [ -e "$work/smtp.ready" ] && break; sleep 0.1; done
+	[ -e "$work/smtp.ready" ] || die "the SMTP server did not start (see $out/smtp.log)"
+	echo bench >"$work/smtp.pw"
+	sed "s|\"webhooks\":|\"email\": { \"smtp_url\": \"smtp://127.0.0.1:$port\", \"tls\": \"none\", \"from\": \"driftwatch@la.example\", \"username\": \"bench\", \"password_file\": \"$work/smtp.pw\", \"digest_time\": null },\n  \"webhooks\":|" \
+		"$work/plain.json" >"$work/digest.json"
+	chmod 0600 "$work/digest.json"
+	# everything else already went (or was marked sent): the digest is this run's only big one
+	psql_ -c "UPDATE driftwatch.outbox SET status = 'delivered', delivered_at = now()
+		WHERE channel = 'email' AND status <> 'delivered'" \
+		-c "INSERT INTO driftwatch.outbox (idempotency_key, channel, destination, role, type,
+		payload, digest_key, notice)
+		SELECT 'bench-digest-' || g, 'email', 'bench-digest@la.example', 'head_of_service',
+		'alert.firing', s.payload || '{\"status\": \"firing\"}', 'bench-digest', NULL
+		FROM generate_series(0, $BENCH_DIGEST - 1) g
+		JOIN (SELECT row_number() OVER (ORDER BY alert_id) - 1 AS i, count(*) OVER () AS n,
+		payload FROM driftwatch.alerts WHERE status = 'firing') s ON s.i = g % s.n" >/dev/null
+	[ "$(psql_ -At -c "SELECT count(*) FROM driftwatch.outbox WHERE digest_key = 'bench-digest'")" = "$BENCH_DIGEST" ] ||
+		die "digest: the notices were not queued (no firing alert to copy?)"
+	say "digest: $BENCH_DIGEST notices queued for one person; driftwatchd --once composes and sends them"
+	"${DRIVE[@]}" run --timeout "$BENCH_TIMEOUT" -- "$DW" -c "$work/digest.json" --once \
+		--as-of "$BENCH_AS_OF" >"$work/digest.kv" 2>"$out/digest.txt" ||
+		{ tail -n 20 "$out/digest.txt" >&2; die "driftwatchd --once with the digest failed"; }
+	kill -TERM "$smtp_pid" 2>/dev/null || true
+	wait "$smtp_pid" 2>/dev/null || true
+	smtp_pid=""
+	for f in "$mail"/*.json; do
+		grep -q '"bench-digest@la.example"' "$f" 2>/dev/null && eml=${f%.json}.eml
+	done
+	[ -n "$eml" ] && [ -e "$eml" ] || die "the digest did not reach the SMTP server (see $out/digest.txt)"
+	digest_s=$(kv wall_s "$work/digest.kv")
+	rss_kb=$(kv maxrss_kb "$work/digest.kv")
+	digest_rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+	digest_bytes=$(stat -c %s "$eml")
+	say "  digest of $BENCH_DIGEST notices: peak RSS $digest_rss_mb MB, the whole --once $digest_s s, a message of $digest_bytes bytes"
 }
 
 has() { case " $1 " in *" $2 "*) return 0 ;; esac; return 1; }
