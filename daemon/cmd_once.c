@@ -25,13 +25,15 @@
 /* Four connections: the case data is read under a cursor in one snapshot while the alerts are
  * recorded, a batch at a time, on another; the third counts bad rows and the fourth runs rules
  * ahead in the same snapshot meanwhile (oneshot.h). The fourth is made once the others are up,
- * and the run goes on without it when it cannot be (a role's connection limit). */
+ * and the run goes on without it when it cannot be (a role's connection limit). Delivery adds
+ * one to the state's database for the email claims (deliver.h), on the same terms. */
 struct once_run {
 	struct dw_ctx *ctx;
 	struct db_conn *cases;
 	struct db_conn *state;
 	struct db_conn *count;
 	struct db_conn *ahead;
+	struct db_conn *mail;       /* delivery's email claims */
 	int ahead_up;               /* the fourth connection could be made */
 	int connecting;             /* connections not yet up */
 	struct curl_loop *loop;
@@ -95,11 +97,12 @@ static void once_on_delivered(const struct deliver_stats *st, const char *error,
 	once_prune(run, error || once_rules_status(run) || run->unanswered_failed ? 1 : 0);
 }
 
-static void once_deliver(struct once_run *run)
+/* mail: the email claims' connection, or NULL for the state connection's */
+static void once_deliver_on(struct once_run *run, struct db_conn *mail)
 {
 	char err[512];
 
-	run->deliver = deliver_new(run->ctx, run->state, run->loop, err, sizeof(err));
+	run->deliver = deliver_new(run->ctx, run->state, mail, run->loop, err, sizeof(err));
 	if (!run->deliver) {
 		log_err(run->ctx, "delivery: %s", err);
 		once_stop(run, 2);
@@ -109,6 +112,28 @@ static void once_deliver(struct once_run *run)
 		log_err(run->ctx, "delivery: could not start: %s", db_error(run->state));
 		once_stop(run, 1);
 	}
+}
+
+static void once_on_mail_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct once_run *run = arg;
+
+	if (!ok)
+		log_warn(run->ctx, "database (%s: %s): a connection for the email claims could not "
+			 "be made (%s): email and webhook notices are claimed on one",
+			 run->ctx->cfg->path, run->ctx->cfg->state_conninfo ? "state.conninfo"
+									    : "database.conninfo",
+			 db_error(conn));
+	once_deliver_on(run, ok ? conn : NULL);
+}
+
+/* Without an email section no email is claimed: no connection for it either. */
+static void once_deliver(struct once_run *run)
+{
+	if (!run->ctx->cfg->email.enabled)
+		once_deliver_on(run, NULL);
+	else if (db_connect(run->mail, once_on_mail_connect, run) < 0)
+		once_on_mail_connect(run->mail, 0, run);
 }
 
 static void once_on_unanswered(int ok, const char *error, const struct unanswered_stats *st,
@@ -246,8 +271,9 @@ static int once_open(struct once_run *run)
 	run->state = db_conn_new(ctx->base, config_state_conninfo(ctx->cfg), ctx->log_level);
 	run->count = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
 	run->ahead = db_conn_new(ctx->base, ctx->cfg->conninfo, ctx->log_level);
+	run->mail = db_conn_new(ctx->base, config_state_conninfo(ctx->cfg), ctx->log_level);
 	run->loop = curl_loop_new(ctx->base, ONCE_MAX_TRANSFERS);
-	if (!run->cases || !run->state || !run->count || !run->ahead || !run->loop) {
+	if (!run->cases || !run->state || !run->count || !run->ahead || !run->mail || !run->loop) {
 		log_err(ctx, "out of memory");
 		return -1;
 	}
@@ -256,6 +282,7 @@ static int once_open(struct once_run *run)
 	conns[2] = run->count;
 	conns[3] = run->ahead;
 	run->connecting = 3;
+	db_set_query_timeout(run->mail, ctx->cfg->query_timeout_s + 10);
 	for (int i = 0; i < 4; i++) {
 		db_set_query_timeout(conns[i], ctx->cfg->query_timeout_s + 10);
 		if (conns[i] == run->ahead)
@@ -279,6 +306,7 @@ int cmd_once(struct dw_ctx *ctx, const char *as_of)
 	curl_loop_free(run.loop);
 	deliver_free(run.deliver);
 	/* Closing runs the callbacks of what was in flight (an interrupted recording ends). */
+	db_conn_free(run.mail);
 	db_conn_free(run.ahead);
 	db_conn_free(run.count);
 	db_conn_free(run.cases);

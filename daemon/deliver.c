@@ -109,7 +109,8 @@ struct deliver_lane {
 
 struct deliver {
 	struct dw_ctx *ctx;
-	struct db_conn *conn;
+	struct db_conn *conn;         /* webhook claims and every result */
+	struct db_conn *mail_conn;    /* email claims (may be conn): see deliver_claim_conn */
 	struct curl_loop *loop;
 	struct mail_sender *mail;
 	struct deliver_secret *secrets;
@@ -1280,6 +1281,17 @@ static void deliver_claim_answered(struct deliver *d, enum deliver_channel ch)
 							     : DELIVER_CLAIM_IDLE);
 }
 
+/* An email claim groups every due email notice by person, which on a first day of hundreds of
+ * thousands takes seconds: on a connection of its own it never holds a webhook claim or a
+ * result behind it (a CP escalation's webhook waits for neither). While that connection is
+ * down the email claims take the other, so a lost session never stops email for long. */
+static struct db_conn *deliver_claim_conn(const struct deliver *d, enum deliver_channel ch)
+{
+	if (ch == DELIVER_EMAIL && db_is_up(d->mail_conn))
+		return d->mail_conn;
+	return d->conn;
+}
+
 static int deliver_claiming_allowed(const struct deliver *d)
 {
 	if (d->mode != DELIVER_RUN && d->mode != DELIVER_DRAIN)
@@ -1638,6 +1650,7 @@ static void deliver_claim_email(struct deliver *d)
 {
 	char digests[24], lease[16];
 	const char *params[3];
+	struct db_conn *conn;
 	long room = d->mail ? deliver_lane_room(&d->mail_lane) : 0;
 
 	/* the wish is spent either way: sent, or nothing to send it for */
@@ -1662,9 +1675,10 @@ static void deliver_claim_email(struct deliver *d)
 	params[2] = d->due_by[0] ? d->due_by : NULL;
 	d->mail_lane.claim_room = room;
 	d->mail_lane.claim_got = 0;
-	if (db_query(d->conn, d->claim_email_sql, 3, params, deliver_on_claim_email, d) < 0) {
+	conn = deliver_claim_conn(d, DELIVER_EMAIL);
+	if (db_query(conn, d->claim_email_sql, 3, params, deliver_on_claim_email, d) < 0) {
 		deliver_unwant(d, DELIVER_EMAIL);
-		deliver_claim_failed(d, d->conn, NULL, "email notices");
+		deliver_claim_failed(d, conn, NULL, "email notices");
 		d->mail_lane.claim_room = -1;
 		return;
 	}
@@ -1689,12 +1703,12 @@ static void deliver_claim_next(struct deliver *d)
 		deliver_unwant(d, DELIVER_EMAIL);
 		return;
 	}
-	/* while the connection is down the wishes wait: it kicks when it is back */
-	if (!db_is_up(d->conn))
-		return;
-	if (d->claim[DELIVER_WEBHOOK] == DELIVER_CLAIM_WANTED)
+	/* while a connection is down its wishes wait: it kicks when it is back */
+	if (d->claim[DELIVER_WEBHOOK] == DELIVER_CLAIM_WANTED &&
+	    db_is_up(deliver_claim_conn(d, DELIVER_WEBHOOK)))
 		deliver_claim_webhook(d);
-	if (d->claim[DELIVER_EMAIL] == DELIVER_CLAIM_WANTED)
+	if (d->claim[DELIVER_EMAIL] == DELIVER_CLAIM_WANTED &&
+	    db_is_up(deliver_claim_conn(d, DELIVER_EMAIL)))
 		deliver_claim_email(d);
 }
 
@@ -1799,8 +1813,8 @@ static long deliver_horizon_s(const struct dw_ctx *ctx)
 
 /* ---- public ---- */
 
-struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct curl_loop *loop,
-			    char *err, size_t errsz)
+struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *mail_conn,
+			    struct curl_loop *loop, char *err, size_t errsz)
 {
 	struct deliver *d = calloc(1, sizeof(*d));
 	struct backoff def = BACKOFF_DEFAULT;
@@ -1814,6 +1828,7 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct cur
 	}
 	d->ctx = ctx;
 	d->conn = conn;
+	d->mail_conn = mail_conn ? mail_conn : conn;
 	d->loop = loop;
 	d->backoff = def;
 	d->backoff.horizon_s = deliver_horizon_s(ctx);

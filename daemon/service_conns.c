@@ -1,4 +1,4 @@
-/* service_conns: the daemon's five database connections, kept alive with backoff, and LISTEN. */
+/* service_conns: the daemon's six database connections, kept alive with backoff, and LISTEN. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,8 @@
 #include "driftwatch/service.h"
 
 static const char *const service_conn_names[] = { "state", "evaluation", "delivery",
-						  "notification", "bad-row count" };
+						  "notification", "bad-row count",
+						  "email delivery" };
 
 const char *service_conn_name(enum service_conn_id which)
 {
@@ -24,11 +25,16 @@ const char *service_conn_name(enum service_conn_id which)
 
 static void service_conn_start(struct service_conn *sc);
 
+static int service_conn_on_state(enum service_conn_id which)
+{
+	return which == CONN_STATE || which == CONN_DELIVER || which == CONN_MAIL;
+}
+
 /* The state and the outbox may be in another database (state.conninfo) than the case data,
  * which may then be a hot standby: evaluation, LISTEN and the bad-row count read the case data. */
 static const char *service_conn_conninfo(const struct dw_config *cfg, enum service_conn_id which)
 {
-	return which == CONN_STATE || which == CONN_DELIVER ? config_state_conninfo(cfg)
+	return service_conn_on_state(which) ? config_state_conninfo(cfg)
 							     : cfg->conninfo;
 }
 
@@ -49,7 +55,7 @@ static const char *service_conn_key(const struct dw_config *cfg, enum service_co
 {
 	if (!cfg->state_conninfo)
 		return "";
-	return which == CONN_STATE || which == CONN_DELIVER ? " (state.conninfo)"
+	return service_conn_on_state(which) ? " (state.conninfo)"
 							     : " (database.conninfo)";
 }
 
@@ -248,6 +254,9 @@ static void service_on_conn_up(struct service_conn *sc)
 	case CONN_DELIVER:
 		if (svc->deliver_stale && service_deliver_open(svc) < 0)
 			log_err(svc->ctx, "delivery is off until the configuration is fixed");
+		service_deliver_kick(svc);
+		break;
+	case CONN_MAIL:
 		service_deliver_kick(svc);
 		break;
 	case CONN_COUNT_BAD:

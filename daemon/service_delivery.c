@@ -105,8 +105,8 @@ int service_deliver_open(struct service *svc)
 		return 0;
 	}
 	svc->deliver_stale = 0;
-	svc->deliver = deliver_new(svc->ctx, svc->conns[CONN_DELIVER].db, svc->loop, err,
-				   sizeof(err));
+	svc->deliver = deliver_new(svc->ctx, svc->conns[CONN_DELIVER].db,
+				   svc->conns[CONN_MAIL].db, svc->loop, err, sizeof(err));
 	if (!svc->deliver) {
 		log_err(svc->ctx, "delivery: %s", err);
 		return -1;

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* Descriptors kept for everything else: the database connections (five), standard streams,
+/* Descriptors kept for everything else: the database connections (six), standard streams,
  * the event loop's own, the systemd notification socket, files read at a reload, and libcurl's
  * name lookups and wake-up pair. */
 #define FDBUDGET_RESERVE 64

@@ -52,9 +52,10 @@ struct event;
 /* The evaluation reads the case data under a cursor while its alerts are recorded, a batch at
  * a time, on the state connection (which also migrates the schema and prunes). Bad rows are
  * counted on a connection of their own: at a million children the count takes longer than the
- * rules together, and no alert should wait for it. */
+ * rules together, and no alert should wait for it. The email claims have one of their own too
+ * (deliver.h): on a first day each takes seconds, and no webhook should wait for it. */
 enum service_conn_id {
-	CONN_STATE, CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT_BAD, CONN_COUNT
+	CONN_STATE, CONN_EVAL, CONN_DELIVER, CONN_LISTEN, CONN_COUNT_BAD, CONN_MAIL, CONN_COUNT
 };
 
 /* What holds the state connection: one thing at a time. */
