@@ -3,9 +3,12 @@
 -- its own transfer slots; a receiver with no free room is left out entirely, so a stalled one's
 -- backlog never stands in front of another's new notice. SKIP LOCKED lets several deliverers
 -- share one outbox without taking the same notice; a lease that runs out (its deliverer died)
--- makes the notice due again, and it goes out with the same idempotency key. Every due webhook
--- notice is ranked (a receiver's oldest first), so the cost grows with what is due, as the
--- email claim's does.
+-- makes the notice due again, and it goes out with the same idempotency key. The receivers with
+-- anything pending or leased are found one index probe each, and of each only its oldest due
+-- notices are read, up to its room (outbox_webhook_due_idx, state_v11.sql): the cost grows with
+-- the receivers and what is claimed, never with a backlog waiting (a receiver down for a day,
+-- a first day's 200,000 notices). Leased notices are in the index too, and are read past: at
+-- most what the deliverer has claimed ahead.
 -- $1 int          at most this many notices in all
 -- $2 int          lease seconds
 -- $3 timestamptz  only notices due by then (NULL: now): --once, which claims again after a full
@@ -15,24 +18,40 @@
 -- $6 int          the room of every other receiver
 -- age_s is counted from when the notice was first due (state_v7.sql), as outbox_result.sql
 -- counts it.
-WITH room AS (
+WITH RECURSIVE room AS (
     SELECT * FROM unnest($4::text[], $5::int[]) AS r(destination, room)
 ),
-ranked AS (
-    SELECT o.notice_id, o.destination, o.next_attempt_at,
-           row_number() OVER (PARTITION BY o.destination
-                              ORDER BY o.next_attempt_at, o.notice_id) AS rank
-      FROM @state@.outbox o
-     WHERE o.channel = 'webhook'
-       AND (o.status = 'pending' OR (o.status = 'delivering' AND o.lease_until < now()))
-       AND o.next_attempt_at <= coalesce($3::timestamptz, now())
-       AND o.destination NOT IN (SELECT url FROM @state@.disabled_endpoints)
-       AND o.destination NOT IN (SELECT destination FROM room WHERE room <= 0)
+receivers AS (
+    -- Each receiver with a notice pending or leased, in the index's order: a loose index scan,
+    -- one probe a receiver (the NULL after the last ends it).
+    (SELECT o.destination FROM @state@.outbox o
+      WHERE o.channel = 'webhook' AND o.status IN ('pending', 'delivering')
+      ORDER BY o.destination LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.destination FROM @state@.outbox o
+             WHERE o.channel = 'webhook' AND o.status IN ('pending', 'delivering')
+               AND o.destination > v.destination
+             ORDER BY o.destination LIMIT 1)
+      FROM receivers v
+     WHERE v.destination IS NOT NULL
 ),
 wanted AS (
     SELECT k.notice_id
-      FROM ranked k LEFT JOIN room r USING (destination)
-     WHERE k.rank <= coalesce(r.room, $6::int)
+      FROM receivers v
+      LEFT JOIN room r USING (destination)
+      CROSS JOIN LATERAL (
+          -- the receiver's oldest due notices, up to its room (none when it has none)
+          SELECT o.notice_id, o.next_attempt_at
+            FROM @state@.outbox o
+           WHERE o.destination = v.destination
+             AND o.channel = 'webhook' AND o.status IN ('pending', 'delivering')
+             AND (o.status = 'pending' OR o.lease_until < now())
+             AND o.next_attempt_at <= coalesce($3::timestamptz, now())
+           ORDER BY o.next_attempt_at, o.notice_id
+           LIMIT greatest(coalesce(r.room, $6::int), 0)
+      ) k
+     WHERE v.destination IS NOT NULL
+       AND v.destination NOT IN (SELECT url FROM @state@.disabled_endpoints)
      ORDER BY k.next_attempt_at, k.notice_id
      LIMIT $1
 ),

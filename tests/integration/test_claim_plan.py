@@ -8,7 +8,12 @@ over every due notice: 5.7 s a claim at 20,000 due, and the benchmark's 20,000 d
 out at 800 a second instead of several thousand. The check reads EXPLAIN ANALYZE of the claim,
 as the daemon sends it, and fails when any node handles more than ten times the due notices in
 all its loops (rows times loops): one pass over what is due is the most a claim needs.
-Also checks that the claim takes the oldest 1,000 and marks them delivering, and that the email
+Also checks that the claim takes the oldest 1,000 and marks them delivering; that with a
+receiver that has been down for a day (50,000 due notices, no room) beside others, a claim reads
+none of that backlog and takes from each receiver its oldest claimable notices up to its room
+(a lane's, or the default), none of a disabled receiver's, none under a lease still running and
+those whose lease ran out (state_v11.sql: before it every claim ranked every due notice, 100 ms
+a claim on the dense million's first day); and that the email
 claim (outbox_claim_email.sql) resends a digest whose sender died as it was sent: notices queued
 since for the same person and digest key wait for a digest of their own, or the resend would
 carry them under a new Message-ID while the receiver already has the others under the old one.
@@ -120,6 +125,77 @@ EXECUTE claim(10, 300, NULL);
        "behind it alone (mail-c), then nothing", "%r %s" % (got, r.stderr))
 
 
+BACKLOG = 50000
+ROOMS = """
+INSERT INTO {s}.outbox (idempotency_key, channel, destination, type, payload, next_attempt_at,
+                        status, lease_until)
+SELECT 'down-' || g, 'webhook', 'https://hooks.example/down', 'alert.firing', '{{}}'::jsonb,
+       now() - interval '1 day', 'pending', NULL::timestamptz FROM generate_series(1, {backlog}) g
+UNION ALL
+SELECT 'b-' || g, 'webhook', 'https://hooks.example/b', 'alert.firing', '{{}}',
+       now() - make_interval(mins => 60 - g), 'pending', NULL FROM generate_series(1, 10) g
+UNION ALL
+SELECT 'b-later-' || g, 'webhook', 'https://hooks.example/b', 'alert.firing', '{{}}',
+       now() + interval '1 hour', 'pending', NULL FROM generate_series(1, 2) g
+UNION ALL
+SELECT 'b-leased-' || g, 'webhook', 'https://hooks.example/b', 'alert.firing', '{{}}',
+       now() - interval '2 hours', 'delivering', now() + interval '5 minutes'
+  FROM generate_series(1, 3) g
+UNION ALL
+SELECT 'b-expired-' || g, 'webhook', 'https://hooks.example/b', 'alert.firing', '{{}}',
+       now() - interval '3 hours', 'delivering', now() - interval '1 second'
+  FROM generate_series(1, 2) g
+UNION ALL
+SELECT 'c-' || g, 'webhook', 'https://hooks.example/c', 'alert.firing', '{{}}',
+       now() - interval '1 day', 'pending', NULL FROM generate_series(1, 5) g;
+INSERT INTO {s}.disabled_endpoints (url, reason) VALUES ('https://hooks.example/c', 'gone');
+{analyze}
+"""
+
+
+def claim_rooms(claim, analyze):
+    """Four receivers: a (5,000 due, a lane with room 5), down (the backlog, a lane with no
+    room), b (no lane: the default room, 3), c (disabled). With analyze, the backlog is in the
+    statistics (as after the record step's ANALYZE or autovacuum's); without, they are still
+    those of an outbox with nothing due."""
+    stats = "statistics that know it" if analyze else "statistics from before it"
+    r = psql([], stdin=ROOMS.format(s=STATE, backlog=BACKLOG,
+                                    analyze="ANALYZE %s.outbox;" % STATE if analyze else ""))
+    if not ok(r.returncode == 0, "a receiver down for a day (%d due), one with leases, one "
+              "disabled; %s" % (BACKLOG, stats), r.stderr):
+        return
+    script = """
+BEGIN;
+PREPARE claim(int, int, timestamptz, text[], int[], int) AS {claim};
+EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(1000, 300, NULL,
+    '{{https://hooks.example/a,https://hooks.example/down}}', '{{5,0}}', 3);
+SELECT string_agg(idempotency_key, ' ' ORDER BY idempotency_key) FROM {s}.outbox
+ WHERE status = 'delivering' AND lease_until > now() + interval '1 minute';
+ROLLBACK;
+""".format(claim=claim, s=STATE)
+    r = psql(["-At"], stdin=script)
+    if not ok(r.returncode == 0, "EXPLAIN ANALYZE of the claim beside the backlog", r.stderr):
+        return
+    lines = r.stdout.strip().splitlines()
+    text = "\n".join(lines[:-1])
+    try:
+        plan = json.loads(text[text.index("["):])[0]["Plan"]
+    except (ValueError, KeyError, IndexError) as e:
+        ok(False, "the plan reads as JSON", "%s: %s" % (e, text[:400]))
+        return
+    heavy = heavy_nodes(plan, 1000, [])
+    ok(not heavy, "the claim reads none of the %d notices of a receiver with no room, on %s: "
+       "no node handles more than 1,000 rows" % (BACKLOG, stats), "\n".join(heavy))
+    want = sorted(["new-%d" % i for i in range(1, 6)] + ["b-expired-1", "b-expired-2", "b-1"] +
+                  ["b-leased-%d" % i for i in range(1, 4)])
+    ok(sorted(lines[-1].split()) == want,
+       "each receiver's oldest claimable notices up to its room: a 5, b 3 (the two whose lease "
+       "ran out first), down and the disabled c none, leases running kept (%s)" % stats,
+       lines[-1])
+    psql(["-c", "DELETE FROM %s.outbox WHERE idempotency_key !~ '^(old|new)-'; "
+                "DELETE FROM %s.disabled_endpoints" % (STATE, STATE)])
+
+
 def main():
     if not setup():
         return 1
@@ -151,6 +227,8 @@ ROLLBACK;
     ok(lines[-1] == "%d %d" % (WANT, WANT),
        "it takes the oldest %d and marks them delivering (got: count, newest)" % WANT,
        lines[-1])
+    claim_rooms(claim, False)
+    claim_rooms(claim, True)
     email_resend()
     psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
     print("# %d passed, %d failed" % (tap.passed, tap.failures), flush=True)
