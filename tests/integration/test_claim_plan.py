@@ -94,6 +94,21 @@ def heavy_nodes(node, limit, out):
     return out
 
 
+def explain_claim(script, what):
+    """Runs script (the claim under EXPLAIN (ANALYZE, FORMAT JSON), then one query): (plan,
+    the query's line), or None with the failure said."""
+    r = psql(["-At"], stdin=script)
+    if not ok(r.returncode == 0, "EXPLAIN ANALYZE of the claim" + what, r.stderr):
+        return None
+    lines = r.stdout.strip().splitlines()
+    text = "\n".join(lines[:-1])
+    try:
+        return json.loads(text[text.index("["):])[0]["Plan"], lines[-1]
+    except (ValueError, KeyError, IndexError) as e:
+        ok(False, "the plan reads as JSON", "%s: %s" % (e, text[:400]))
+        return None
+
+
 def email_resend():
     """A digest of two notices was claimed by a daemon that died (its lease is over); a third
     notice for the same person and key was queued since. The next claim takes the two, the one
@@ -173,25 +188,18 @@ SELECT string_agg(idempotency_key, ' ' ORDER BY idempotency_key) FROM {s}.outbox
  WHERE status = 'delivering' AND lease_until > now() + interval '1 minute';
 ROLLBACK;
 """.format(claim=claim, s=STATE)
-    r = psql(["-At"], stdin=script)
-    if not ok(r.returncode == 0, "EXPLAIN ANALYZE of the claim beside the backlog", r.stderr):
+    got = explain_claim(script, " beside the backlog")
+    if not got:
         return
-    lines = r.stdout.strip().splitlines()
-    text = "\n".join(lines[:-1])
-    try:
-        plan = json.loads(text[text.index("["):])[0]["Plan"]
-    except (ValueError, KeyError, IndexError) as e:
-        ok(False, "the plan reads as JSON", "%s: %s" % (e, text[:400]))
-        return
+    plan, last = got
     heavy = heavy_nodes(plan, 1000, [])
     ok(not heavy, "the claim reads none of the %d notices of a receiver with no room, on %s: "
        "no node handles more than 1,000 rows" % (BACKLOG, stats), "\n".join(heavy))
     want = sorted(["new-%d" % i for i in range(1, 6)] + ["b-expired-1", "b-expired-2", "b-1"] +
                   ["b-leased-%d" % i for i in range(1, 4)])
-    ok(sorted(lines[-1].split()) == want,
+    ok(sorted(last.split()) == want,
        "each receiver's oldest claimable notices up to its room: a 5, b 3 (the two whose lease "
-       "ran out first), down and the disabled c none, leases running kept (%s)" % stats,
-       lines[-1])
+       "ran out first), down and the disabled c none, leases running kept (%s)" % stats, last)
     psql(["-c", "DELETE FROM %s.outbox WHERE idempotency_key !~ '^(old|new)-'; "
                 "DELETE FROM %s.disabled_endpoints" % (STATE, STATE)])
 
@@ -211,22 +219,16 @@ SELECT count(*) FILTER (WHERE status = 'delivering') || ' ' ||
   FROM {s}.outbox WHERE idempotency_key LIKE 'new-%';
 ROLLBACK;
 """.format(claim=claim, want=WANT, s=STATE)
-    r = psql(["-At"], stdin=script)
-    if not ok(r.returncode == 0, "EXPLAIN ANALYZE of the claim", r.stderr):
+    got = explain_claim(script, "")
+    if not got:
         return 1
-    lines = r.stdout.strip().splitlines()
-    text = "\n".join(lines[:-1])
-    try:
-        plan = json.loads(text[text.index("["):])[0]["Plan"]
-    except (ValueError, KeyError, IndexError) as e:
-        ok(False, "the plan reads as JSON", "%s: %s" % (e, text[:400]))
-        return 1
+    plan, last = got
     heavy = heavy_nodes(plan, 10 * DUE, [])
     ok(not heavy, "the claim handles at most ten times the %d due notices in any node" % DUE,
        "\n".join(heavy))
-    ok(lines[-1] == "%d %d" % (WANT, WANT),
+    ok(last == "%d %d" % (WANT, WANT),
        "it takes the oldest %d and marks them delivering (got: count, newest)" % WANT,
-       lines[-1])
+       last)
     claim_rooms(claim, False)
     claim_rooms(claim, True)
     email_resend()
