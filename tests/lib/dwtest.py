@@ -238,12 +238,13 @@ def make_ca(tmp):
 
 
 class SmtpServer:
-    """tests/integration/smtp_server.py: STARTTLS required, AUTH required, a test CA's cert."""
+    """tests/integration/smtp_server.py: STARTTLS required, AUTH required, a test CA's cert;
+    extra: more of its options (--reject ADDR, --data-reply "CODE TEXT", ...)."""
 
     USER = "driftwatch"
     PASSWORD = "pw-Lc7#not-in-logs"
 
-    def __init__(self, procs, tmp, name, ca, port=None, lifetime=900):
+    def __init__(self, procs, tmp, name, ca, port=None, lifetime=900, extra=()):
         self.maildir = os.path.join(tmp, name)
         self.port = port or free_port()
         os.makedirs(self.maildir, exist_ok=True)
@@ -254,7 +255,7 @@ class SmtpServer:
                 "--maildir", self.maildir, "--seconds", str(lifetime), "--ready", ready,
                 "--tls", "starttls", "--cert", os.path.join(ca, "server.pem"),
                 "--key", os.path.join(ca, "server.key"), "--user", self.USER,
-                "--password", self.PASSWORD]
+                "--password", self.PASSWORD] + list(extra)
         self.proc = procs.add(subprocess.Popen(
             args, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(tmp, name + ".err"), "a")))
