@@ -337,16 +337,19 @@ static int run_start(struct service *svc)
 }
 
 /* Order matters: cancelled transfers report into the deliverer, and closing the connections
- * tells every waiting query's owner (evaluation, recording, deliverer). */
+ * tells every waiting query's owner (evaluation, recording, the deliverer's retired copy). The
+ * deliverer is retired before the connections close: it holds two of them, and a live one
+ * answered on the first to close would use the other, already freed. */
 static void run_end(struct service *svc)
 {
 	service_set_run(svc, SERVICE_CANCELLING);
 	curl_loop_free(svc->loop);
 	http_stop(svc->http);
 	web_stop(svc->web);
+	deliver_free(svc->deliver);
+	svc->deliver = NULL;
 	service_conns_close(svc);
 	leader_free(svc->leader);
-	deliver_free(svc->deliver);
 	eval_result_free(svc->res);
 	idset_free_ids(svc->req_ids, svc->n_req_ids);
 	idset_clear(&svc->pending);

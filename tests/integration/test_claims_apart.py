@@ -10,7 +10,8 @@ delivers to a real SMTP server and a real webhook receiver on loopback:
     likes, as a slow claim would), a change committed to the case data still reaches the
     webhook receiver within 5 s, while its email notice waits in the outbox unclaimed;
   - once the process goes on (SIGCONT), the email goes out too: nothing is lost;
-  - SIGTERM still ends the daemon within 10 s, status 0, no sanitizer report;
+  - SIGTERM while an email claim waits on the stopped process still ends the daemon within
+    10 s, status 0, no sanitizer report;
   - --once, whose delivery makes a connection for the email claims too, delivers everything on
     the one it has when a role's connection limit refuses that one, and says so.
 With the claims on one connection the webhook waits for the stopped process, and the check of
@@ -86,6 +87,27 @@ def held_stopped(t, db, d, hook, smtp, pid):
             "it went out" % email_notice_status(db, CHILD))
 
 
+def stop_held(t, db, d, hook):
+    """SIGTERM while an email claim waits on the stopped process: the daemon still ends in
+    time, its connections closed under the claim."""
+    pids = claim_pids(db, "email")
+    if not t.check(len(pids) == 1, "the email claims' server process is found again (%s)" % pids):
+        hostile.stop(d, t, "apart")
+        return
+    os.kill(pids[0], signal.SIGSTOP)
+    try:
+        t0 = hostile.commit_time(db, "INSERT INTO casework.appointments VALUES ('APT-APART-2', "
+                                 "'C-INF-02', 'gp', now() - interval '1 hour', "
+                                 "'was_not_brought')")
+        hostile.wait_webhook(hook, "C-INF-02", 30, after=t0)
+        waiting = lib.wait_for(lambda: set(email_notice_status(db, "C-INF-02")) == {"pending"},
+                               10)
+        t.check(waiting, "a second alert's email claim waits on the stopped process")
+        hostile.stop(d, t, "apart, an email claim held")
+    finally:
+        os.kill(pids[0], signal.SIGCONT)
+
+
 def run(t, procs, tmp):
     db = lib.Db("dwclaims_apart")
     db.recreate()
@@ -130,7 +152,7 @@ def run(t, procs, tmp):
             "once the process goes on, the email about %s goes out and its notices are "
             "delivered (%s)" % (CHILD, email_notice_status(db, CHILD)),
             "\n".join(d.lines()[-20:]))
-    hostile.stop(d, t, "apart")
+    stop_held(t, db, d, hook)
     t.check(all(line.startswith("<") for line in d.lines()),
             "every line the daemon logged has a priority prefix")
     once_limited(t, tmp, db, smtp, ca, hook)
