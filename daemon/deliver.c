@@ -1833,7 +1833,12 @@ static void deliver_maybe_done(struct deliver *d)
 {
 	deliver_done_cb cb = d->cb;
 
-	if (!cb || d->in_flight || d->queries || json_array_size(d->results))
+	if (!cb || d->in_flight || json_array_size(d->results))
+		return;
+	/* A stop waits for the results being recorded, not for a claim: one held by a lock or a
+	 * server that stopped answering would keep the daemon for its whole grace period. What it
+	 * takes, if it ends at all, waits for its lease as a stopped daemon's notices do. */
+	if (d->mode == DELIVER_STOPPING ? d->flushing : d->queries)
 		return;
 	if (d->mode == DELIVER_DRAIN && !d->error[0] &&
 	    (deliver_claim_wanted(d, DELIVER_WEBHOOK) || deliver_claim_wanted(d, DELIVER_EMAIL) ||
@@ -1864,6 +1869,9 @@ static void deliver_progress(struct deliver *d)
 	d->progressing = 1;
 	do {
 		d->progress_again = 0;
+		/* what a claim answered while stopping took goes back at once, unsent */
+		if (d->mode == DELIVER_STOPPING)
+			deliver_release_all(d, "the daemon is stopping");
 		deliver_pump(d);
 		deliver_flush(d);
 		deliver_want_refills(d);

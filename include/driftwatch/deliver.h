@@ -51,8 +51,9 @@ int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg);
 int deliver_reload(struct deliver *d, char *err, size_t errsz);
 
 /* Stopping: nothing more is claimed, notices claimed and not started go back to the outbox
- * unsent, and cb runs once every transfer has ended (curl_loop_free cancels the ones that take
- * too long: their notices are due again) and every result is recorded, or could not be. */
+ * unsent (a claim answered meanwhile too), and cb runs once every transfer has ended
+ * (curl_loop_free cancels the ones that take too long: their notices are due again) and every
+ * result is recorded, or could not be. A claim still in flight is not waited for. */
 void deliver_stop(struct deliver *d, deliver_done_cb cb, void *arg);
 
 /* Frees the deliverer. Transfers still running and queries still waiting keep a retired copy
