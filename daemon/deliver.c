@@ -1139,22 +1139,22 @@ struct deliver_failure {
 	long long id;
 };
 
-static int deliver_failure_cmp(const void *pa, const void *pb)
+/* By receiver and reason: the failures one line of the log says together. */
+static int deliver_failure_key_cmp(const struct deliver_failure *a, const struct deliver_failure *b)
 {
-	const struct deliver_failure *a = pa, *b = pb;
 	int c = strcmp(a->channel, b->channel);
 
 	if (!c)
 		c = strcmp(a->dest, b->dest);
-	if (!c)
-		c = strcmp(a->error, b->error);
-	return c ? c : (a->id > b->id) - (a->id < b->id);
+	return c ? c : strcmp(a->error, b->error);
 }
 
-static int deliver_failure_same(const struct deliver_failure *a, const struct deliver_failure *b)
+static int deliver_failure_cmp(const void *pa, const void *pb)
 {
-	return strcmp(a->channel, b->channel) == 0 && strcmp(a->dest, b->dest) == 0 &&
-	       strcmp(a->error, b->error) == 0;
+	const struct deliver_failure *a = pa, *b = pb;
+	int c = deliver_failure_key_cmp(a, b);
+
+	return c ? c : (a->id > b->id) - (a->id < b->id);
 }
 
 static void deliver_log_failure_run(struct deliver *d, const struct deliver_failure *f,
@@ -1194,12 +1194,12 @@ static size_t deliver_log_failures(struct deliver *d, PGresult *res)
 	if (!f) {
 		if (k)
 			log_err(d->ctx, "outbox: %zu notices failed for good (out of memory listing "
-				"them: the operators' report names each)", k);
+				"them: the outbox has each, with its error)", k);
 		return k;
 	}
 	qsort(f, k, sizeof(*f), deliver_failure_cmp);
 	for (i = 0; i < k; i = j) {
-		for (j = i + 1; j < k && deliver_failure_same(&f[i], &f[j]); j++)
+		for (j = i + 1; j < k && deliver_failure_key_cmp(&f[i], &f[j]) == 0; j++)
 			;
 		deliver_log_failure_run(d, &f[i], j - i);
 	}

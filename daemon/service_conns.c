@@ -34,8 +34,7 @@ static int service_conn_on_state(enum service_conn_id which)
  * which may then be a hot standby: evaluation, LISTEN and the bad-row count read the case data. */
 static const char *service_conn_conninfo(const struct dw_config *cfg, enum service_conn_id which)
 {
-	return service_conn_on_state(which) ? config_state_conninfo(cfg)
-							     : cfg->conninfo;
+	return service_conn_on_state(which) ? config_state_conninfo(cfg) : cfg->conninfo;
 }
 
 static void service_update_db_up(struct service *svc)
@@ -55,8 +54,7 @@ static const char *service_conn_key(const struct dw_config *cfg, enum service_co
 {
 	if (!cfg->state_conninfo)
 		return "";
-	return service_conn_on_state(which) ? " (state.conninfo)"
-							     : " (database.conninfo)";
+	return service_conn_on_state(which) ? " (state.conninfo)" : " (database.conninfo)";
 }
 
 /* ---- notifications ---- */
