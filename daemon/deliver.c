@@ -99,6 +99,7 @@ struct deliver_lane {
 	struct deliver_jobq queue;    /* claimed, waiting for a slot, oldest first */
 	struct deliver_jobq running;  /* handed to the loop */
 	int flowing;                  /* its last transfer was taken: claim ahead of the slots */
+	int answering;                /* its receiver answered the last transfer: every slot */
 	long avg_ms;                  /* a transfer's recent duration (0: none yet) */
 	int more;                     /* its last claim was full: more may be due */
 	long claim_room;              /* asked of the claim in flight; -1: not asked */
@@ -404,6 +405,17 @@ static struct deliver_lane *deliver_lane_for(struct deliver *d, const char *url)
 
 static long deliver_start_within_ms(const struct deliver_lane *lane);
 
+/* Transfers a lane may run at once: its slots once its receiver has answered, one until then
+ * and again from a transfer that failed (a timeout, no connection, an answer asking to try
+ * again later). The loop's transfers are
+ * shared by every lane, so a receiver that holds each request it gets would otherwise keep its
+ * whole share for a timeout at a time, and a few such receivers (a chat service down for every
+ * team) would fill the loop; holding one each, they leave the rest to receivers that answer. */
+static size_t deliver_lane_slots(const struct deliver_lane *lane)
+{
+	return lane->answering ? lane->slots : 1;
+}
+
 /* What a lane may hold, running and waiting: its slots; while its receiver answers, as many
  * more as its slots get through in half the time a claimed notice may wait (from its recent
  * transfers' duration), up to lane->ahead. A slow receiver is not given more than it can take
@@ -643,6 +655,7 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 		d->stats.webhooks_delivered++;
 		d->ctx->metrics.deliveries_total[1]++;
 		lane->flowing = 1;
+		lane->answering = 1;
 		deliver_job_result(job, "delivered", out.reason, 0);
 		break;
 	case WEBHOOK_CANCELLED:
@@ -650,19 +663,23 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 		break;
 	case WEBHOOK_MISCONFIGURED:
 		lane->flowing = 0;
+		lane->answering = 0;
 		deliver_job_retry(job, LOG_PRIO_ERR, "webhook", out.reason, out.retry_after_s);
 		break;
 	case WEBHOOK_RETRY:
 		lane->flowing = 0;
+		lane->answering = 0;
 		deliver_job_retry(job, LOG_PRIO_WARNING, "webhook", out.reason, out.retry_after_s);
 		break;
 	case WEBHOOK_GONE:
 		lane->flowing = 0;
+		lane->answering = 0;
 		log_err(d->ctx, "webhook %s: endpoint disabled until an operator re-enables it",
 			out.reason);
 		deliver_job_result(job, "gone", out.reason, 0);
 		break;
 	case WEBHOOK_REJECTED:
+		lane->answering = 1;
 		log_err(d->ctx, "webhook %s", out.reason);
 		deliver_job_result(job, "failed", out.reason, 0);
 		break;
@@ -821,13 +838,16 @@ static void deliver_on_mail(enum mail_outcome outcome, const char *msg, void *ar
 		d->stats.emails_sent++;
 		d->ctx->metrics.deliveries_total[0]++;
 		lane->flowing = 1;
+		lane->answering = 1;
 		deliver_job_result(job, "delivered", msg, 0);
 		break;
 	case MAIL_RETRY:
 		lane->flowing = 0;
+		lane->answering = 0;
 		deliver_job_retry(job, LOG_PRIO_WARNING, "email", msg, -1);
 		break;
 	case MAIL_PERMANENT:
+		lane->answering = 1;
 		log_err(d->ctx, "email %s", msg);
 		deliver_job_result(job, "failed", msg, 0);
 		break;
@@ -1079,7 +1099,7 @@ static struct deliver_lane *deliver_next_lane(struct deliver *d)
 	for (lane = d->lanes;; lane = lane->next) {
 		if (!lane)
 			lane = &d->mail_lane;
-		if (lane->queue.n && lane->running.n < lane->slots &&
+		if (lane->queue.n && lane->running.n < deliver_lane_slots(lane) &&
 		    (!best || lane->running.n < best->running.n))
 			best = lane;
 		if (lane == &d->mail_lane)
