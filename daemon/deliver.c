@@ -131,6 +131,7 @@ struct deliver {
 	struct deliver_lane *lanes;   /* webhook receivers */
 	struct deliver_lane mail_lane;
 	size_t webhook_slots;
+	size_t reserve;               /* the loop's transfers kept for lanes with none running */
 	size_t in_flight;             /* jobs waiting in a lane or running */
 	int queries;                  /* statements sent and not answered */
 	enum deliver_claim claim[DELIVER_CHANNELS];
@@ -1091,15 +1092,27 @@ static long deliver_start_within_ms(const struct deliver_lane *lane)
 	return (DELIVER_LEASE_S - lane->timeout_s - DELIVER_RECORD_MARGIN_S) * 1000L;
 }
 
-/* The lane with waiting jobs and a free slot that has the fewest running. */
-static struct deliver_lane *deliver_next_lane(struct deliver *d)
+/* A lane with waiting jobs and a free slot may start one; the loop's last transfers
+ * (d->reserve) are kept for lanes that have none running. Receivers that answered and then hung
+ * hold what they had started until their timeouts; without the reserve, enough of them at once
+ * would leave nothing for a receiver whose notice comes a moment later. */
+static int deliver_lane_may_start(const struct deliver *d, const struct deliver_lane *lane,
+				  size_t free_now)
+{
+	if (!lane->queue.n || lane->running.n >= deliver_lane_slots(lane))
+		return 0;
+	return lane->running.n == 0 || free_now > d->reserve;
+}
+
+/* The lane that may start a job and has the fewest running. */
+static struct deliver_lane *deliver_next_lane(struct deliver *d, size_t free_now)
 {
 	struct deliver_lane *best = NULL, *lane;
 
 	for (lane = d->lanes;; lane = lane->next) {
 		if (!lane)
 			lane = &d->mail_lane;
-		if (lane->queue.n && lane->running.n < deliver_lane_slots(lane) &&
+		if (deliver_lane_may_start(d, lane, free_now) &&
 		    (!best || lane->running.n < best->running.n))
 			best = lane;
 		if (lane == &d->mail_lane)
@@ -1109,17 +1122,24 @@ static struct deliver_lane *deliver_next_lane(struct deliver *d)
 }
 
 /* Starts waiting jobs while the loop has room, each time on the lane with the fewest running.
- * A lane never runs more than its slots, so one whose receiver holds every request keeps only
- * those, and every slot that frees up elsewhere goes to a receiver that answers. */
+ * A lane never runs more than its slots (one while its receiver has not answered), so one whose
+ * receiver holds every request keeps only those, and every slot that frees up elsewhere goes to
+ * a receiver that answers. */
 static void deliver_pump(struct deliver *d)
 {
 	char err[512];
 
 	if (d->mode != DELIVER_RUN && d->mode != DELIVER_DRAIN)
 		return;
-	while (curl_loop_running(d->loop) + curl_loop_queued(d->loop) < curl_loop_max(d->loop)) {
-		struct deliver_lane *lane = deliver_next_lane(d);
+	for (;;) {
+		size_t used = curl_loop_running(d->loop) + curl_loop_queued(d->loop);
+		size_t max = curl_loop_max(d->loop);
+		struct deliver_lane *lane;
 		struct deliver_job *job;
+
+		if (used >= max)
+			break;
+		lane = deliver_next_lane(d, max - used);
 
 		if (!lane)
 			break;
@@ -1931,6 +1951,7 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct db_
 	d->backoff.horizon_s = deliver_horizon_s(ctx);
 	d->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	d->webhook_slots = deliver_clamp(max / 2, 1, DELIVER_WEBHOOK_SLOTS);
+	d->reserve = max / 8;
 	deliver_lane_init(&d->mail_lane, deliver_clamp(max / 4, 1, DELIVER_EMAIL_SLOTS),
 			  DELIVER_EMAIL_AHEAD, DELIVER_MAIL_TIMEOUT_S);
 	snprintf(d->mail_lane.shown, sizeof(d->mail_lane.shown), "the mail server");

@@ -4,20 +4,22 @@
 ALERTS.md: "one slow or dead receiver never delays the others". Every webhook receiver is a
 lane with transfer slots of its own, but the lanes share one loop of transfers sized from the
 open-file limit. A receiver that has not answered yet, or whose last transfer timed out, may
-run one transfer at a time; before, each could hold all its slots for a 30 s timeout, and a
-few such receivers together held every transfer of the loop.
+run one transfer at a time, and the loop's last eighth is kept for lanes with nothing running;
+before, each receiver could hold all its slots for a 30 s timeout, and a few such receivers
+together held every transfer of the loop.
 
 The long-running daemon, on a real PostgreSQL (tests/fixtures/daemon.sql) with triggers, under
-`prlimit --nofile=96` (8 transfers at once, 4 slots a webhook lane), delivers to four webhook
-receivers: three paths of stall_server.py, which accepts every connection and never answers
-(three lanes), and webhook_receiver.py, which answers at once. With a backlog of 12 notices
-for each stalled lane:
-  - the three stalled lanes hold three transfers between them, one each, and no more while a
-    second passes (before: eight, the whole loop);
+`prlimit --nofile=96` (8 transfers at once, 4 slots a webhook lane, 1 kept), delivers to six
+webhook receivers: three paths of a stall_server.py that accepts every connection and never
+answers, two paths of one that answers their first evaluation's six notices and then hangs the
+same way (five lanes that stall), and webhook_receiver.py, which answers at once. With a
+backlog of 12 notices for each stalled lane:
+  - the three that never answered hold one transfer each, and the five together no more than
+    seven, while a second passes (before: the whole loop);
   - a change committed to the case data reaches the healthy receiver within 5 s, three times
     (before: it waited for the stalled transfers' 30 s timeout);
   - the stalled transfers end at their own timeout, their notices are due again, none is
-    failed or delivered, and after the timeout each stalled lane still holds one transfer;
+    failed or delivered, and after the timeout each stalled lane holds one transfer;
   - SIGTERM ends the daemon within 10 s, status 0, and every stalled notice is still in the
     outbox.
 
@@ -37,7 +39,9 @@ from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 NOFILE = 96          # fdbudget: 96 - 64 reserved = 32; 8 HTTP connections; 24 / 3 = 8 transfers
 TRANSFERS = 8
-STALLED = ("/a", "/b", "/c")
+KEPT = 1             # a lane with nothing running can always start (TRANSFERS / 8)
+STALLED = ("/a", "/b", "/c")      # never answer
+HUNG = ("/d", "/e")               # answer their first evaluation's notices, then never
 BACKLOG = 12
 BOUND_S = 5.0
 
@@ -59,18 +63,21 @@ def missed_appointment(n):
 
 def stalled_rows(db, urls):
     return db.rows("SELECT destination, status, attempts, count(*) AS n FROM driftwatch.outbox "
-                   "WHERE destination IN (%s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-                   % ", ".join("'%s'" % u for u in urls))
+                   "WHERE destination IN (%s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3" % urls_in(urls))
 
 
-def held_steady(stall, want, seconds):
-    """The stall server's open connections stay at want for `seconds` (sampled every 50 ms)."""
+def held(servers, seconds):
+    """Each server's open connections, sampled every 50 ms for `seconds`: a set of tuples."""
     seen = set()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        seen.add(stall.status()[1])
+        seen.add(tuple(s.status()[1] for s in servers))
         time.sleep(0.05)
-    return seen == {want}, sorted(seen)
+    return seen
+
+
+def urls_in(urls):
+    return ", ".join("'%s'" % u for u in urls)
 
 
 def run(t, procs, tmp):
@@ -80,7 +87,9 @@ def run(t, procs, tmp):
             os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
     healthy = lib.Receiver(procs, tmp, "healthy")
     stall = hostile.StallServer(procs, tmp)
-    stalled = [stall.url(p) for p in STALLED]
+    hung = hostile.StallServer(procs, tmp, name="hung", answer_first=3 * len(HUNG))
+    never = [stall.url(p) for p in STALLED]
+    stalled = never + [hung.url(p) for p in HUNG]
     http_port = lib.free_port()
     cfg = config(tmp, db, stalled + [healthy.url("/hook")], http_port, lib.new_secret())
     r = subprocess.run([hostile.DAEMON, "-c", cfg, "--install-triggers"],
@@ -97,18 +106,26 @@ def run(t, procs, tmp):
     got = [hostile.wait_webhook(healthy, "C-INIT-%d" % i, 30) for i in (1, 2, 3)]
     t.check(all(got), "the first evaluation's notices reach the healthy receiver while three "
             "receivers never answer")
+    t.check(lib.wait_for(lambda: hung.status() == (3 * len(HUNG), 0), 20),
+            "the two receivers about to hang answer the first evaluation's %d notices (%d "
+            "accepted, %d open)" % ((3 * len(HUNG),) + hung.status()))
 
     for url in stalled:
         db.run("INSERT INTO driftwatch.outbox (idempotency_key, channel, destination, type, "
                "payload) SELECT 'lane-backlog-' || md5('%s') || '-' || g, 'webhook', '%s', "
                "'alert.firing', payload FROM driftwatch.alerts, generate_series(1, %d) g "
                "WHERE child_id = 'C-INIT-1'" % (url, url, BACKLOG))
-    reached = lib.wait_for(lambda: stall.status()[1] >= len(STALLED), 20)
-    t.check(reached, "each stalled receiver gets a transfer (%d open)" % stall.status()[1],
-            json.dumps(stalled_rows(db, stalled)))
-    steady, seen = held_steady(stall, len(STALLED), 1.0)
-    t.check(steady, "three stalled receivers hold one transfer each, %d in all, while a second "
-            "passes (seen %s; the loop has %d)" % (len(STALLED), seen, TRANSFERS),
+    reached = lib.wait_for(lambda: stall.status()[1] >= len(STALLED)
+                           and hung.status()[1] >= len(HUNG), 20)
+    t.check(reached, "each stalled receiver gets a transfer (%d and %d open)"
+            % (stall.status()[1], hung.status()[1]), json.dumps(stalled_rows(db, stalled)))
+    seen = held((stall, hung), 1.0)
+    t.check({s[0] for s in seen} == {len(STALLED)},
+            "the three receivers that never answered hold one transfer each while a second "
+            "passes (seen %s)" % sorted(seen), json.dumps(stalled_rows(db, stalled)))
+    t.check(max(a + b for a, b in seen) <= TRANSFERS - KEPT,
+            "the five stalled receivers hold at most %d of the loop's %d transfers (seen %s: "
+            "never answered, hung)" % (TRANSFERS - KEPT, TRANSFERS, sorted(seen)),
             json.dumps(stalled_rows(db, stalled)))
 
     lat = []
@@ -119,31 +136,32 @@ def run(t, procs, tmp):
         if req:
             lat.append(took)
         t.check(req is not None and took < BOUND_S,
-                "with three receivers stalled, a new notice reaches the healthy one within "
+                "with five receivers stalled, a new notice reaches the healthy one within "
                 "%.0f s (C-INF-%02d: %s)" % (BOUND_S, n, "%.3f s" % took if req else
                                                "not within 60 s"),
                 "\n".join(d.lines()[-20:]))
     if lat:
-        t.note("summary: commit -> healthy receiver with three receivers stalled: max %.3f s "
+        t.note("summary: commit -> healthy receiver with five receivers stalled: max %.3f s "
                "over %d changes, %d transfers held by the stalled ones"
-               % (max(lat), len(lat), stall.status()[1]))
+               % (max(lat), len(lat), stall.status()[1] + hung.status()[1]))
 
     def timed_out():
         rows = db.rows("SELECT count(DISTINCT destination) AS n FROM driftwatch.outbox "
                        "WHERE destination IN (%s) AND status = 'pending' AND attempts >= 1 "
-                       "AND last_error ILIKE '%%timeout%%'" % ", ".join("'%s'" % u
-                                                                       for u in stalled))
-        return rows[0]["n"] == len(STALLED)
+                       "AND last_error ILIKE '%%timeout%%'" % urls_in(stalled))
+        return rows[0]["n"] == len(stalled)
     t.check(lib.wait_for(timed_out, 75, step=0.5),
             "each stalled lane's transfer ends at its timeout and its notice is due again "
             "(pending, attempt counted, the timeout recorded)",
             json.dumps(stalled_rows(db, stalled), indent=1))
-    lib.wait_for(lambda: stall.status()[1] >= len(STALLED), 10)
-    steady, seen = held_steady(stall, len(STALLED), 1.0)
-    t.check(steady, "after the timeout each stalled lane again holds one transfer (seen %s)"
-            % seen, json.dumps(stalled_rows(db, stalled)))
+    one_each = (len(STALLED), len(HUNG))
+    lib.wait_for(lambda: tuple(s.status()[1] for s in (stall, hung)) == one_each, 40)
+    seen = held((stall, hung), 1.0)
+    t.check(seen == {one_each}, "after the timeouts each stalled lane holds one transfer (seen "
+            "%s)" % sorted(seen), json.dumps(stalled_rows(db, stalled)))
     gone = db.value("SELECT count(*) FROM driftwatch.outbox WHERE destination IN (%s) AND "
-                    "status IN ('failed', 'delivered')" % ", ".join("'%s'" % u for u in stalled))
+                    "idempotency_key LIKE 'lane-backlog-%%' AND status IN ('failed', "
+                    "'delivered')" % urls_in(stalled))
     t.check(gone == "0", "none of the stalled receivers' notices is failed or marked delivered "
             "(%s)" % gone)
     t0 = hostile.commit_time(db, missed_appointment(4))
@@ -154,9 +172,8 @@ def run(t, procs, tmp):
 
     hostile.stop(d, t, "stalled lanes")
     total = db.value("SELECT count(*) FROM driftwatch.outbox WHERE destination IN (%s) AND "
-                     "status IN ('pending', 'delivering')" % ", ".join("'%s'" % u
-                                                                     for u in stalled))
-    t.check(int(total) >= len(STALLED) * BACKLOG, "after the stop every notice to the stalled "
+                     "status IN ('pending', 'delivering')" % urls_in(stalled))
+    t.check(int(total) >= len(stalled) * BACKLOG, "after the stop every notice to the stalled "
             "receivers is still in the outbox (%s pending or leased)" % total)
     db.drop()
 
