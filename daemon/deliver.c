@@ -99,7 +99,7 @@ struct deliver_lane {
 	struct deliver_jobq queue;    /* claimed, waiting for a slot, oldest first */
 	struct deliver_jobq running;  /* handed to the loop */
 	int flowing;                  /* its last transfer was taken: claim ahead of the slots */
-	int answering;                /* its receiver answered the last transfer: every slot */
+	int stalled;                  /* its last transfer timed out: one slot until an answer */
 	long avg_ms;                  /* a transfer's recent duration (0: none yet) */
 	int more;                     /* its last claim was full: more may be due */
 	long claim_room;              /* asked of the claim in flight; -1: not asked */
@@ -406,15 +406,15 @@ static struct deliver_lane *deliver_lane_for(struct deliver *d, const char *url)
 
 static long deliver_start_within_ms(const struct deliver_lane *lane);
 
-/* Transfers a lane may run at once: its slots once its receiver has answered, one until then
- * and again from a transfer that failed (a timeout, no connection, an answer asking to try
- * again later). The loop's transfers are
- * shared by every lane, so a receiver that holds each request it gets would otherwise keep its
- * whole share for a timeout at a time, and a few such receivers (a chat service down for every
- * team) would fill the loop; holding one each, they leave the rest to receivers that answer. */
+/* Transfers a lane may run at once: its slots, or one from a transfer that timed out until
+ * its receiver answers again. The loop's transfers are shared by every lane, so a receiver
+ * that holds each request it gets would otherwise keep its whole share for a timeout at a
+ * time, again and again, and a few such receivers (a chat service down for every team's
+ * channel) would fill the loop; holding one each, they leave the rest to receivers that answer.
+ * A receiver that fails fast (refused, 503) holds nothing: its slots are left as they are. */
 static size_t deliver_lane_slots(const struct deliver_lane *lane)
 {
-	return lane->answering ? lane->slots : 1;
+	return lane->stalled ? 1 : lane->slots;
 }
 
 /* What a lane may hold, running and waiting: its slots; while its receiver answers, as many
@@ -426,7 +426,7 @@ static size_t deliver_lane_cap(const struct deliver_lane *lane)
 	size_t cap;
 
 	if (!lane->flowing)
-		return lane->slots;
+		return deliver_lane_slots(lane);
 	if (lane->avg_ms <= 0)
 		return lane->ahead;
 	cap = lane->slots * (size_t)(deliver_start_within_ms(lane) / 2 / lane->avg_ms);
@@ -651,12 +651,13 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 
 	(void)easy;
 	webhook_request_classify(job->req, result, code, time(NULL), &out);
+	if (out.verdict != WEBHOOK_CANCELLED)
+		lane->stalled = result == CURLE_OPERATION_TIMEDOUT;
 	switch (out.verdict) {
 	case WEBHOOK_DELIVERED:
 		d->stats.webhooks_delivered++;
 		d->ctx->metrics.deliveries_total[1]++;
 		lane->flowing = 1;
-		lane->answering = 1;
 		deliver_job_result(job, "delivered", out.reason, 0);
 		break;
 	case WEBHOOK_CANCELLED:
@@ -664,23 +665,19 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 		break;
 	case WEBHOOK_MISCONFIGURED:
 		lane->flowing = 0;
-		lane->answering = 0;
 		deliver_job_retry(job, LOG_PRIO_ERR, "webhook", out.reason, out.retry_after_s);
 		break;
 	case WEBHOOK_RETRY:
 		lane->flowing = 0;
-		lane->answering = 0;
 		deliver_job_retry(job, LOG_PRIO_WARNING, "webhook", out.reason, out.retry_after_s);
 		break;
 	case WEBHOOK_GONE:
 		lane->flowing = 0;
-		lane->answering = 0;
 		log_err(d->ctx, "webhook %s: endpoint disabled until an operator re-enables it",
 			out.reason);
 		deliver_job_result(job, "gone", out.reason, 0);
 		break;
 	case WEBHOOK_REJECTED:
-		lane->answering = 1;
 		log_err(d->ctx, "webhook %s", out.reason);
 		deliver_job_result(job, "failed", out.reason, 0);
 		break;
@@ -839,16 +836,13 @@ static void deliver_on_mail(enum mail_outcome outcome, const char *msg, void *ar
 		d->stats.emails_sent++;
 		d->ctx->metrics.deliveries_total[0]++;
 		lane->flowing = 1;
-		lane->answering = 1;
 		deliver_job_result(job, "delivered", msg, 0);
 		break;
 	case MAIL_RETRY:
 		lane->flowing = 0;
-		lane->answering = 0;
 		deliver_job_retry(job, LOG_PRIO_WARNING, "email", msg, -1);
 		break;
 	case MAIL_PERMANENT:
-		lane->answering = 1;
 		log_err(d->ctx, "email %s", msg);
 		deliver_job_result(job, "failed", msg, 0);
 		break;
@@ -1122,7 +1116,7 @@ static struct deliver_lane *deliver_next_lane(struct deliver *d, size_t free_now
 }
 
 /* Starts waiting jobs while the loop has room, each time on the lane with the fewest running.
- * A lane never runs more than its slots (one while its receiver has not answered), so one whose
+ * A lane never runs more than its slots (one after a transfer timed out), so one whose
  * receiver holds every request keeps only those, and every slot that frees up elsewhere goes to
  * a receiver that answers. */
 static void deliver_pump(struct deliver *d)

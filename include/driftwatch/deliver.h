@@ -25,11 +25,11 @@ typedef void (*deliver_done_cb)(const struct deliver_stats *st, const char *erro
 /* Loads the webhook secrets and the SMTP password now, so a missing file is reported at start.
  * Every webhook URL (and the mail server) is a lane with transfer slots of its own, sized from
  * curl_loop_max(loop) (half of it for a webhook, up to 16; a quarter for the mail server, up to
- * 8): one that stalls holds its own slots and nobody else's, and uses one slot until its
- * receiver has answered, and again from a transfer that failed. Both connections are to the
- * state database: conn carries the webhook claims and every result, mail_conn the email claims
- * (NULL: conn carries them too), which take conn while mail_conn is down. Returns NULL with err
- * filled. */
+ * 8): one that stalls holds its own slots and nobody else's, and one slot from a transfer
+ * that timed out until its receiver answers again; the loop's last eighth is kept for lanes
+ * with nothing running. Both connections are to the state database: conn carries the webhook
+ * claims and every result, mail_conn the email claims (NULL: conn carries them too), which
+ * take conn while mail_conn is down. Returns NULL with err filled. */
 struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *mail_conn,
 			    struct curl_loop *loop, char *err, size_t errsz);
 

@@ -6,8 +6,7 @@ them open, reading (and dropping) what comes but never answering, as a hung webh
 does: the client waits for a reply until it gives up.
 Writes the port to --ready-file once listening, and "ACCEPTED OPEN" (connections accepted so
 far, and still open as far as it can tell) to --status-file after each change. Exits after
---lifetime seconds or on SIGTERM. With --answer-first N it first answers N requests (200,
-no body, the connection closed), as a receiver that worked and then hung does.
+--lifetime seconds or on SIGTERM.
 
     stall_server.py --port 0 --ready-file port.txt --status-file status.txt --lifetime 300
 """
@@ -27,28 +26,12 @@ def write_atomic(path, text):
     os.rename(tmp, path)
 
 
-def whole_request(pending, conn, data):
-    """Adds data to what conn sent; True once a whole request (headers and body) is in."""
-    buf = pending.get(conn, b"") + data
-    pending[conn] = buf
-    head, sep, body = buf.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip() or 0)
-    return len(body) >= length
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--status-file", required=True)
     ap.add_argument("--lifetime", type=float, default=300.0)
-    ap.add_argument("--answer-first", type=int, default=0)
     a = ap.parse_args()
 
     srv = socket.socket()
@@ -60,8 +43,6 @@ def main():
     sel.register(srv, selectors.EVENT_READ)
     held = []
     accepted = 0
-    to_answer = a.answer_first
-    pending = {}  # a connection's bytes so far, while requests are still answered
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     write_atomic(a.status_file, "0 0\n")
@@ -83,16 +64,7 @@ def main():
         for c in held:
             try:
                 c.setblocking(False)
-                data = c.recv(65536)
-                if data == b"":
-                    pending.pop(c, None)
-                    c.close()
-                    changed = True
-                    continue
-                if to_answer > 0 and whole_request(pending, c, data):
-                    to_answer -= 1
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    pending.pop(c, None)
+                if c.recv(65536) == b"":
                     c.close()
                     changed = True
                     continue

@@ -3,10 +3,8 @@
 
 ALERTS.md: "one slow or dead receiver never delays the others". The long-running daemon, on a
 real PostgreSQL (tests/fixtures/daemon.sql) with triggers, delivers to two webhook receivers:
-stall_server.py, which answers the first evaluation's three notices and then accepts every
-connection and never answers, and webhook_receiver.py, which answers at once. With 60 notices
-held by the stalled one (its 16 transfer slots full: a receiver that answered gets them all; one
-that never did, one, test_stalled_lanes.py):
+stall_server.py, which accepts every connection and never answers, and webhook_receiver.py,
+which answers at once. With 60 notices held by the stalled one (its transfer slots full):
   - a change committed to the case data reaches the healthy receiver promptly, three times
     (commit to arrival measured and printed; asserted under 5 s, a bound for a loaded machine:
     the daemon should take well under a second);
@@ -61,7 +59,7 @@ def run(t, procs, tmp):
     db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
             os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
     healthy = lib.Receiver(procs, tmp, "healthy")
-    stall = hostile.StallServer(procs, tmp, answer_first=3)
+    stall = hostile.StallServer(procs, tmp)
     stall_url, healthy_url = stall.url("/hook"), healthy.url("/hook")
     http_port = lib.free_port()
     secret = lib.new_secret()
@@ -76,10 +74,6 @@ def run(t, procs, tmp):
         return
     got = [hostile.wait_webhook(healthy, "C-INIT-%d" % i, 30) for i in (1, 2, 3)]
     t.check(all(got), "the initial evaluation's notices reach the healthy receiver")
-    answered = lib.wait_for(lambda: stall.status() == (3, 0), 20)
-    t.check(answered, "the receiver about to stall answers the initial evaluation's three "
-            "notices first (%d accepted, %d open)" % stall.status(),
-            json.dumps(hostile.outbox_stall_note(db, stall_url)))
 
     # The stalled receiver gets a backlog of its own (the daemon's poll claims it), until its
     # transfer slots are all held.
@@ -142,10 +136,9 @@ def run(t, procs, tmp):
             "again (pending, attempt counted, the timeout recorded)",
             json.dumps(hostile.outbox_stall_note(db, stall_url), indent=1))
     gone = db.value("SELECT count(*) FROM driftwatch.outbox WHERE destination = '%s' "
-                    "AND idempotency_key LIKE 'stall-backlog-%%' "
                     "AND status IN ('failed', 'delivered')" % stall_url)
-    t.check(gone == "0", "none of the notices sent since the stall is failed or marked "
-            "delivered (%s)" % gone)
+    t.check(gone == "0", "none of the stalled receiver's notices is failed or marked delivered "
+            "(%s)" % gone)
     for row in hostile.outbox_stall_note(db, stall_url):
         t.note("outbox for the stalled receiver: %s" % json.dumps(row))
 

@@ -125,16 +125,14 @@ def wait_healthy(port, timeout):
 
 
 class StallServer:
-    """stall_server.py: accepts every connection, never answers (after the first answer_first
-    requests, answered 200)."""
+    """stall_server.py: accepts every connection, never answers."""
 
-    def __init__(self, procs, tmp, name="stall", lifetime=900, answer_first=0):
+    def __init__(self, procs, tmp, name="stall", lifetime=900):
         ready = os.path.join(tmp, name + ".port")
         self.status_file = os.path.join(tmp, name + ".status")
         self.proc = procs.add(subprocess.Popen(
             [PY, os.path.join(HERE, "stall_server.py"), "--port", "0", "--ready-file", ready,
-             "--status-file", self.status_file, "--lifetime", str(lifetime),
-             "--answer-first", str(answer_first)],
+             "--status-file", self.status_file, "--lifetime", str(lifetime)],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, name + ".err"), "w")))
         if not lib.wait_for(lambda: os.path.exists(ready), 15):
             raise RuntimeError("stall_server.py did not start")
