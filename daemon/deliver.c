@@ -852,26 +852,54 @@ static void deliver_on_mail(enum mail_outcome outcome, const char *msg, void *ar
 	deliver_job_end(job);
 }
 
-/* A report to the operators reads like a notice: what failed, where, and why. The destination
- * is shown as url_redact shows it, whatever the report holds. */
+/* What the notices of a report were: their type, or "notices of N types". */
+static const char *deliver_ops_types(const json_t *payload, char *buf, size_t len)
+{
+	const json_t *types = json_object_get(payload, "types");
+
+	if (json_array_size(types) > 1) {
+		snprintf(buf, len, "of %zu types", json_array_size(types));
+		return buf;
+	}
+	return str_or(json_string_value(json_object_get(payload, "type")), "?");
+}
+
+/* A report to the operators reads like a notice: what failed, where, and why. One report
+ * stands for every notice of a result that failed to the same receiver for the same reason
+ * ("count", from outbox_result.sql; a report made before had none, and was one notice); it
+ * names the first, whose alert it carries. The destination is shown as url_redact shows it,
+ * whatever the report holds. */
 static json_t *deliver_ops_alert(const json_t *payload)
 {
 	const json_t *alert = json_object_get(payload, "alert");
 	const char *channel = str_or(json_string_value(json_object_get(payload, "channel")), "?");
 	const char *dest = str_or(json_string_value(json_object_get(payload, "destination")), "?");
-	char summary[1024], shown[URL_SHOWN_MAX];
+	const char *error = str_or(json_string_value(json_object_get(payload, "error")),
+				   "unknown error");
+	json_int_t n = json_integer_value(json_object_get(payload, "count"));
+	json_int_t first = json_integer_value(json_object_get(payload, "notice_id"));
+	const char *child = str_or(json_string_value(json_object_get(alert, "child_id")), "-");
+	char summary[1024], shown[URL_SHOWN_MAX], types[64];
 
 	if (strcmp(channel, "webhook") == 0)
 		dest = url_redact(dest, shown, sizeof(shown));
-	snprintf(summary, sizeof(summary), "A %s notice (%s) to %s could not be delivered: %s",
-		 channel, str_or(json_string_value(json_object_get(payload, "type")), "?"), dest,
-		 str_or(json_string_value(json_object_get(payload, "error")), "unknown error"));
+	if (n <= 1) {
+		snprintf(summary, sizeof(summary), "A %s notice (%s) to %s could not be delivered: %s",
+			 channel, deliver_ops_types(payload, types, sizeof(types)), dest, error);
+		url_scrub(summary, sizeof(summary), NULL);
+		return json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:s, s:{}}", "rule", "delivery",
+				 "stage", "failed", "child_id", child, "link",
+				 json_object_get(alert, "link"), "subject_id",
+				 json_object_get(alert, "subject_id"), "summary", summary, "facts");
+	}
+	/* many children's notices: the item is about none of them */
+	snprintf(summary, sizeof(summary), "%" JSON_INTEGER_FORMAT " %s notices (%s) to %s could "
+		 "not be delivered: %s (notice %" JSON_INTEGER_FORMAT ", about child %s, and %"
+		 JSON_INTEGER_FORMAT " more)", n, channel,
+		 deliver_ops_types(payload, types, sizeof(types)), dest, error, first, child, n - 1);
 	url_scrub(summary, sizeof(summary), NULL);
-	return json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:s, s:{}}", "rule", "delivery", "stage",
-			 "failed", "child_id",
-			 str_or(json_string_value(json_object_get(alert, "child_id")), "-"), "link",
-			 json_object_get(alert, "link"), "subject_id",
-			 json_object_get(alert, "subject_id"), "summary", summary, "facts");
+	return json_pack("{s:s, s:s, s:s, s:s, s:{s:I}}", "rule", "delivery", "stage", "failed",
+			 "child_id", "-", "summary", summary, "facts", "notices", n);
 }
 
 static const char *deliver_pages_url(const struct deliver *d);

@@ -285,6 +285,25 @@ size_t mail_digest_count_failed(const struct mail_digest *d)
 	return mail_digest_count_kind(d, mail_kind_is_failed);
 }
 
+/* A report stands for every notice that failed to one receiver for one reason: its facts'
+ * "notices" (deliver.c), one when it has none. */
+size_t mail_digest_count_undelivered(const struct mail_digest *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		const json_t *facts;
+		json_int_t k;
+
+		if (d->items[i].kind != MAIL_DIGEST_FAILED)
+			continue;
+		facts = json_object_get(d->items[i].n->alert, "facts");
+		k = json_integer_value(json_object_get(facts, "notices"));
+		n += k > 1 ? (size_t)k : 1;
+	}
+	return n;
+}
+
 /* The items of d for which keep() holds, counted by label (a resolution, or a stage nobody
  * answered, is a group of its own), in reading order. *n_out groups; NULL when out of memory. */
 struct mail_digest_count *mail_digest_counts(const struct mail_digest *d,

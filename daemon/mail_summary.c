@@ -11,7 +11,7 @@
  * notices": an operators' report must not read like news about a child. */
 static void mail_subject_head(struct strbuf *sb, const struct mail_digest *d)
 {
-	size_t failed = mail_digest_count_failed(d);
+	size_t failed = mail_digest_count_undelivered(d);
 	size_t alerts = d->n - mail_digest_count_kind(d, mail_digest_kind_report);
 
 	if (alerts)

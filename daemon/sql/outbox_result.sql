@@ -53,16 +53,35 @@ gone AS (
     ON CONFLICT (url) DO NOTHING
 ),
 -- A failed report to the operators is not reported again, or a dead mail server would loop.
+failed AS (
+    SELECT u.notice_id, u.channel, coalesce(u.shown, u.destination) AS shown, u.type,
+           u.last_error
+      FROM upd u
+     WHERE u.status = 'failed' AND u.type <> 'delivery.failed' AND $3::text IS NOT NULL
+),
+-- One report for the notices that failed to the same receiver for the same reason: a digest
+-- refused for good is one item of the operators' report, saying how many notices it held (a
+-- head of service's first day was 48,517 items, each carrying its alert), with the first
+-- notice's alert and the first 20 notice ids.
+failed_groups AS (
+    SELECT channel, shown, last_error, count(*) AS n, min(notice_id) AS first_id,
+           (array_agg(notice_id ORDER BY notice_id))[1:20] AS some_ids,
+           array_agg(DISTINCT type ORDER BY type) AS types
+      FROM failed
+     GROUP BY channel, shown, last_error
+),
 reports AS (
     INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
            digest_key)
-    SELECT 'ops_' || u.notice_id, 'email', $3::text, 'operators', 'delivery.failed',
-           jsonb_build_object('notice_id', u.notice_id, 'channel', u.channel,
-                              'destination', coalesce(u.shown, u.destination), 'type', u.type,
-                              'error', u.last_error, 'alert', u.payload),
+    SELECT 'ops_' || g.first_id, 'email', $3::text, 'operators', 'delivery.failed',
+           jsonb_build_object('notice_id', g.first_id, 'count', g.n,
+                              'notice_ids', to_jsonb(g.some_ids), 'channel', g.channel,
+                              'destination', g.shown, 'type', u.type,
+                              'types', to_jsonb(g.types), 'error', g.last_error,
+                              'alert', u.payload),
            $4::text
-      FROM upd u
-     WHERE u.status = 'failed' AND u.type <> 'delivery.failed' AND $3::text IS NOT NULL
+      FROM failed_groups g
+      JOIN upd u ON u.notice_id = g.first_id
     ON CONFLICT (idempotency_key) DO NOTHING
 )
 SELECT notice_id, status, channel, destination, coalesce(last_error, '') FROM upd;

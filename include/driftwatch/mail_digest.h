@@ -83,6 +83,8 @@ void mail_digest_free(struct mail_digest *d);
 /* Items of d for which is(kind) holds; the undelivered-notice reports. */
 size_t mail_digest_count_kind(const struct mail_digest *d, int (*is)(int kind));
 size_t mail_digest_count_failed(const struct mail_digest *d);
+/* The notices its failed items report (an item may report many). */
+size_t mail_digest_count_undelivered(const struct mail_digest *d);
 
 /* The items of d for which keep() holds, counted by label (a resolution, or a stage nobody
  * answered, is a group of its own), in reading order. *n_out groups; NULL when out of memory. */

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""test_refused_digest: a digest the mail server refuses for good is logged in one line.
+"""test_refused_digest: a digest the mail server refuses for good is one line and one report.
 
 On the dense million's first day the head of service's digest of 48,517 notices was refused
 with "552 Error: Too much mail data" (bench/README.md), and the log said it 48,517 times, a line
-a notice: an operator reading the journal saw one failure drowned in its own copies. Now the
-notices of one result statement that failed for the same receiver and reason are one line,
-naming the count and the first notice; the operators' report still lists every notice.
+a notice, and the operators' report had 48,517 items (each carrying its alert): an operator saw
+one failure drowned in its own copies. Now the notices of one result statement that failed for
+the same receiver and reason are one line of the log and one item of the operators' report,
+naming the count and the first notice.
 
 On tests/fixtures/daemon.sql (three children on neglect CP plans, so each recipient's digest
 has three notices), with the tests' SMTP server answering every message with 552 after DATA,
@@ -13,8 +14,13 @@ has three notices), with the tests' SMTP server answering every message with 552
   - exits 0, and every email notice failed for good;
   - logs one "failed for good" line for each digest refused, saying how many notices it held
     and the server's answer, and no line a notice;
-  - queues the operators' report, one item per failed notice (not reported again: the report
-    to the operators is refused too, and is failed without a report of its own).
+  - queues the operators' report for the next run, one item per refused digest, with the
+    digest's count, its first 20 notice ids and the first notice's alert.
+Then, on a new database, with an SMTP server that refuses those recipients (550 at RCPT) and
+takes the operators' mail, two `--once` runs: the operators receive one email whose items say,
+for each refused digest of several notices, "N email notices (...) to ADDRESS could not be
+delivered: ... (notice ID, about child C, and N-1 more)", and one item for each digest of one;
+its subject counts the notices ("driftwatch: N undelivered notices").
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
 dwrefused is dropped and created here. Standard library only.
@@ -69,12 +75,73 @@ def run(t, procs, tmp):
         t.check(len(lines) == 1 and re.search(want, lines[0]),
                 "%s: its refused digest of %d notices is one line of the log"
                 % (d["destination"], d["n"]), "\n".join(lines) or r.err[-2000:])
-    reports = int(db.value("SELECT count(*) FROM driftwatch.outbox "
-                           "WHERE type = 'delivery.failed'"))
-    failed = sum(d["n"] for d in digests)
-    t.check(reports == failed,
-            "the operators' report has an item for each of the %d failed notices (%d)"
-            % (failed, reports))
+    reports = {int(r["first"]): r for r in db.rows(
+        "SELECT payload ->> 'notice_id' AS first, (payload ->> 'count')::int AS n, "
+        "payload ->> 'destination' AS destination, jsonb_array_length(payload -> 'notice_ids') "
+        "AS ids, payload -> 'alert' ->> 'child_id' AS child, status FROM driftwatch.outbox "
+        "WHERE type = 'delivery.failed'")}
+    want = {d["first"]: (d["n"], d["destination"]) for d in digests}
+    got = {k: (r["n"], r["destination"]) for k, r in reports.items()}
+    t.check(got == want and all(r["ids"] == r["n"] and r["child"] for r in reports.values()),
+            "the operators' report has one item per refused digest, with its count, its "
+            "notice ids and its first notice's alert (%d items for %d failed notices)"
+            % (len(reports), sum(d["n"] for d in digests)),
+            "want %s\ngot %s" % (want, list(reports.values())))
+    t.check(all(r["status"] == "pending" for r in reports.values()),
+            "the report waits for the next run (%s)" % [r["status"] for r in reports.values()])
+    db.drop()
+    received(t, procs, tmp, ca, sorted({d["destination"] for d in digests}), today)
+
+
+def received(t, procs, tmp, ca, refused, today):
+    """The same digests refused at RCPT, the operators' report taken: what it says."""
+    db = lib.Db("dwrefused")
+    db.recreate()
+    db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
+            os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
+    extra = []
+    for addr in refused:
+        extra += ["--reject", addr]
+    smtp = lib.SmtpServer(procs, tmp, "smtp2", ca, extra=extra)
+    cfg = lib.write_config(tmp, "refused2", {
+        "database": {"conninfo": db.conninfo("dw-refused"), "case_schema": "casework"},
+        "timezone": "Europe/London",
+        "link_template": "https://lcs.example/person/{child_id}",
+        "addresses": lib.addresses(),
+        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp),
+                                digest_time=None)})
+    runs = [lib.run_once(cfg, today) for _ in range(2)]
+    t.check(all(r.rc == 0 and not r.sanitizer() for r in runs),
+            "two --once runs with those recipients refused at RCPT exit 0",
+            "\n".join(r.diag() for r in runs))
+    digests = db.rows("SELECT destination, count(*) AS n, min(notice_id) AS first, "
+                      "bool_and(status = 'failed') AS failed FROM driftwatch.outbox "
+                      "WHERE channel = 'email' AND type <> 'delivery.failed' "
+                      "GROUP BY 1 ORDER BY 1")
+    ops = lib.addresses()["operators"]
+    mail = [m for m in smtp.messages() if m["to"] == ops]
+    text = " ".join(" ".join(m["text"].split()) for m in mail)
+    t.check(len(mail) == 1 and all(d["failed"] for d in digests),
+            "the operators receive one email reporting the refused digests (%d emails to %s; "
+            "digests %s)" % (len(mail), ops, [(d["destination"], d["n"]) for d in digests]),
+            text[:3000])
+    said = re.search(r"(\d+) undelivered notices?", mail[0]["subject"]) if mail else None
+    items = [k for k, _, _ in mail[0]["items"]] if mail else []
+    total = sum(d["n"] for d in digests)
+    t.check(said is not None and int(said.group(1)) == total and items == ["failed"] * len(digests),
+            "its subject counts the %d notices and it has one item per refused digest (%d)"
+            % (total, len(digests)), (mail[0]["subject"] + "\n" + str(items)) if mail else "")
+    for d in digests:
+        if d["n"] > 1:
+            want = (r"%d email notices \([^)]*\) to %s could not be delivered: .*?550.*?"
+                    r"\(notice %d, about child C-[A-Z0-9-]+, and %d more\)"
+                    % (d["n"], re.escape(d["destination"]), d["first"], d["n"] - 1))
+        else:
+            want = (r"An email notice \([^)]*\) to %s could not be delivered: .*?550"
+                    % re.escape(d["destination"]))
+        found = re.findall(want, text)
+        t.check(len(found) == 1, "the report says %s's refused digest of %d notices once"
+                % (d["destination"], d["n"]), text[:3000])
     db.drop()
 
 
