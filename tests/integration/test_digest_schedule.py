@@ -135,8 +135,10 @@ def body(procs, tmp):
             repr(sorted({(r["created"], r["first_due"]) for r in first})))
 
     # ---- a handover before the slot: the same slot
+    # today in the configured zone, where the daemon evaluates: the server's current_date is
+    # another day for part of the day in a zone far from UTC
     db.run("INSERT INTO casework.allocations VALUES ('A-DG-1', 'C-WC-01', 'W-SW2', "
-           "current_date, NULL)")
+           "(now() AT TIME ZONE '%s')::date, NULL)" % zone)
     got = lib.wait_for(lambda: any(r["rule"] == "worker_change" for r in email_rows(db)), 60,
                        step=0.5)
     handover = [r for r in email_rows(db) if r["rule"] == "worker_change"]
