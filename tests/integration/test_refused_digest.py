@@ -38,20 +38,27 @@ from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 REPLY = "552 5.3.4 Error: message too big for this test"
 
 
-def run(t, procs, tmp):
+def setup(procs, tmp, ca, name, smtp_extra):
+    """A new database of tests/fixtures/daemon.sql, an SMTP server with smtp_extra, and a
+    configuration sending its digests at once: (db, smtp, config path)."""
     db = lib.Db("dwrefused")
     db.recreate()
     db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
             os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
-    ca = lib.make_ca(tmp)
-    smtp = lib.SmtpServer(procs, tmp, "smtp", ca, extra=["--data-reply", REPLY])
-    cfg = lib.write_config(tmp, "refused", {
+    smtp = lib.SmtpServer(procs, tmp, name, ca, extra=smtp_extra)
+    cfg = lib.write_config(tmp, name, {
         "database": {"conninfo": db.conninfo("dw-refused"), "case_schema": "casework"},
         "timezone": "Europe/London",
         "link_template": "https://lcs.example/person/{child_id}",
         "addresses": lib.addresses(),
         "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp),
                                 digest_time=None)})
+    return db, smtp, cfg
+
+
+def run(t, procs, tmp):
+    ca = lib.make_ca(tmp)
+    db, _, cfg = setup(procs, tmp, ca, "smtp", ["--data-reply", REPLY])
     today = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/London")).strftime("%Y-%m-%d")
     r = lib.run_once(cfg, today)
     t.check(r.rc == 0 and not r.sanitizer(), "--once with every message refused exits 0",
@@ -95,21 +102,10 @@ def run(t, procs, tmp):
 
 def received(t, procs, tmp, ca, refused, today):
     """The same digests refused at RCPT, the operators' report taken: what it says."""
-    db = lib.Db("dwrefused")
-    db.recreate()
-    db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
-            os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
     extra = []
     for addr in refused:
         extra += ["--reject", addr]
-    smtp = lib.SmtpServer(procs, tmp, "smtp2", ca, extra=extra)
-    cfg = lib.write_config(tmp, "refused2", {
-        "database": {"conninfo": db.conninfo("dw-refused"), "case_schema": "casework"},
-        "timezone": "Europe/London",
-        "link_template": "https://lcs.example/person/{child_id}",
-        "addresses": lib.addresses(),
-        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp),
-                                digest_time=None)})
+    db, smtp, cfg = setup(procs, tmp, ca, "smtp2", extra)
     runs = [lib.run_once(cfg, today) for _ in range(2)]
     t.check(all(r.rc == 0 and not r.sanitizer() for r in runs),
             "two --once runs with those recipients refused at RCPT exit 0",
