@@ -1162,7 +1162,6 @@ static void deliver_pump(struct deliver *d)
 		if (used >= max)
 			break;
 		lane = deliver_next_lane(d, max - used);
-
 		if (!lane)
 			break;
 		job = lane->queue.head;
