@@ -16,10 +16,10 @@ notices for each stalled lane:
   - before their first timeout the stalled lanes hold no more than 21 transfers while a second
     passes (before: all 24);
   - a change committed to the case data reaches the healthy receiver within 5 s, three times
-    (before: it waited for a stalled transfer's 30 s timeout);
+    (before: 27 s, waiting for a stalled transfer's 30 s timeout);
   - the stalled transfers end at their own timeout, their notices are due again, none is
-    failed or delivered, and from then on each stalled lane holds one transfer (before: 8
-    each, again);
+    failed or delivered, and from then on each stalled lane holds one transfer (before: 21
+    in all, again);
   - a new notice still reaches the healthy receiver within 5 s;
   - SIGTERM ends the daemon within 10 s, status 0, and every stalled notice is still in the
     outbox.
