@@ -23,11 +23,25 @@ work=$(mktemp -d "${TEST_TMPDIR:-${TMPDIR:-/tmp}}/midnight.XXXXXX") || { notok "
 chmod 0755 "$work"
 pids=()
 daemon_pid=
+# libfaketime 0.9.10 leaves a semaphore and a shared memory object in /dev/shm for each process
+# that loaded it, named by its pid and owned by its user. A later process of another user given
+# the same pid (initdb, run as postgres) cannot make its own and fails with "sem_open failed
+# and recreation attempts failed: Permission denied" (seen once in CI, with 30 left by earlier
+# runs). Those of processes that are gone are removed, before and after.
+faketime_sweep() {
+	local f pid
+	for f in /dev/shm/sem.faketime_sem_* /dev/shm/faketime_shm_*; do
+		[ -e "$f" ] || continue
+		pid=${f##*_}
+		[ -d "/proc/$pid" ] || rm -f "$f" 2>/dev/null
+	done
+}
 cleanup() {
 	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
 	stop_all "${pids[@]}"
 	pg_stop "$work/pg" >/dev/null 2>&1
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
+	LD_PRELOAD= faketime_sweep
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -38,6 +52,7 @@ trap 'exit 143' TERM
 day=$(date -u +%F)
 target=$(date -u -d "$day 23:59:00" +%s)
 off=$((target - $(date -u +%s)))
+faketime_sweep
 export LD_PRELOAD=$lib FAKETIME_NO_CACHE=1
 case $off in -*) export FAKETIME="$off"s ;; *) export FAKETIME="+${off}s" ;; esac
 note "faked clock: $(date -u '+%F %T') UTC (offset $off s)"
