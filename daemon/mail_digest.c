@@ -287,20 +287,21 @@ size_t mail_digest_count_failed(const struct mail_digest *d)
 
 /* A report stands for every notice that failed to one receiver for one reason: its facts'
  * "notices" (deliver.c), one when it has none. */
+size_t mail_digest_item_notices(const struct mail_digest_item *it)
+{
+	const json_t *facts = json_object_get(it->n->alert, "facts");
+	json_int_t k = json_integer_value(json_object_get(facts, "notices"));
+
+	return k > 1 ? (size_t)k : 1;
+}
+
 size_t mail_digest_count_undelivered(const struct mail_digest *d)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < d->n; i++) {
-		const json_t *facts;
-		json_int_t k;
-
-		if (d->items[i].kind != MAIL_DIGEST_FAILED)
-			continue;
-		facts = json_object_get(d->items[i].n->alert, "facts");
-		k = json_integer_value(json_object_get(facts, "notices"));
-		n += k > 1 ? (size_t)k : 1;
-	}
+	for (size_t i = 0; i < d->n; i++)
+		if (d->items[i].kind == MAIL_DIGEST_FAILED)
+			n += mail_digest_item_notices(&d->items[i]);
 	return n;
 }
 

@@ -248,14 +248,6 @@ int mail_words_snooze(struct strbuf *sb, const json_t *alert)
 	return 1;
 }
 
-/* An undelivered item that stands for several notices (deliver.c: its facts' "notices"). */
-static int mail_words_reports_many(const struct mail_digest_item *it)
-{
-	const json_t *facts = json_object_get(it->n->alert, "facts");
-
-	return json_integer_value(json_object_get(facts, "notices")) > 1;
-}
-
 /* What is expected of the reader: the rule's words kept with the notice, else words for what
  * driftwatch reports on itself. */
 void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it)
@@ -267,7 +259,7 @@ void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it)
 	else if (it->kind == MAIL_DIGEST_FAILED)
 		strbuf_printf(sb, "check the receiver named above and the configuration; driftwatch "
 			      "has stopped trying to deliver %s",
-			      mail_words_reports_many(it) ? "these notices" : "this notice");
+			      mail_digest_item_notices(it) > 1 ? "these notices" : "this notice");
 	else if (it->kind == MAIL_DIGEST_RULE_FAILING)
 		strbuf_append(sb, "fix the cause named above (a grant, a view, the case database); "
 			      "driftwatch tries the rule again at every evaluation and says when it "

@@ -83,7 +83,9 @@ void mail_digest_free(struct mail_digest *d);
 /* Items of d for which is(kind) holds; the undelivered-notice reports. */
 size_t mail_digest_count_kind(const struct mail_digest *d, int (*is)(int kind));
 size_t mail_digest_count_failed(const struct mail_digest *d);
-/* The notices its failed items report (an item may report many). */
+/* The notices an undelivered item reports (one report may stand for many), and the notices
+ * all of d's undelivered items report. */
+size_t mail_digest_item_notices(const struct mail_digest_item *it);
 size_t mail_digest_count_undelivered(const struct mail_digest *d);
 
 /* The items of d for which keep() holds, counted by label (a resolution, or a stage nobody
