@@ -40,6 +40,7 @@
 /* ALERTS.md: notices are retried "up to a configured age"; three days unless configured */
 #define DEFAULT_DELIVERY_MAX_AGE_H 72
 #define DELIVERY_MAX_AGE_H_MAX (30 * 24)
+#define DEFAULT_DELIVERY_REPORT_WAIT_S 600
 #define ESCALATE_DAYS_MAX 260   /* a working year */
 #define STAGE_NAME_MAX 32
 #define FOREIGN_MSG_MAX 300     /* of a message another module wrote (calendar.c) */
@@ -873,6 +874,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->retention_days = 400;
 	cfg->stall_s = 120;
 	cfg->delivery_max_age_h = DEFAULT_DELIVERY_MAX_AGE_H;
+	cfg->delivery_report_wait_s = DEFAULT_DELIVERY_REPORT_WAIT_S;
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
@@ -1260,7 +1262,7 @@ static void load_health(struct loader *ld, json_t *root, struct dw_config *cfg)
  * while it still matters. */
 static void load_delivery(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
-	static const char *const keys[] = { "max_age_hours" };
+	static const char *const keys[] = { "max_age_hours", "report_wait_seconds" };
 	json_t *obj;
 	size_t mark;
 
@@ -1269,6 +1271,10 @@ static void load_delivery(struct loader *ld, json_t *root, struct dw_config *cfg
 	mark = path_push_key(ld, "delivery");
 	check_keys(ld, obj, keys, NELEM(keys));
 	take_int(ld, obj, "max_age_hours", 1, DELIVERY_MAX_AGE_H_MAX, &cfg->delivery_max_age_h);
+	/* A report of failed notices waits for the rest of its incident (outbox_result.sql):
+	 * a receiver that stays down fails its notices one by one. Up to a day, since the
+	 * wait adds to how late the operators hear of notices nobody received. */
+	take_int(ld, obj, "report_wait_seconds", 0, 86400, &cfg->delivery_report_wait_s);
 	path_pop(ld, mark);
 }
 

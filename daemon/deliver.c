@@ -1191,6 +1191,13 @@ static void deliver_pump(struct deliver *d)
 
 static void deliver_flush(struct deliver *d);
 
+/* How long the reports being made wait for the rest of their incident: under --once they wait
+ * for the next run anyway, and a wait would only hold them past it. */
+static int deliver_report_wait_s(const struct deliver *d)
+{
+	return d->mode == DELIVER_RUN ? d->ctx->cfg->delivery_report_wait_s : 0;
+}
+
 /* A failed notice of the result statement's rows (notice_id, status, channel, destination,
  * last_error). */
 struct deliver_failure {
@@ -1291,8 +1298,9 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 		d->ctx->metrics.deliveries_failed_total += failed;
 		reports = failed > 0;
 	}
-	/* the failures' reports to the operators are due now: one digest takes them */
-	if (reports && d->ctx->cfg->addresses.operators && d->mail && d->mode == DELIVER_RUN)
+	/* reports due now go at once; waiting ones are claimed by the poll when they are due */
+	if (reports && d->ctx->cfg->addresses.operators && d->mail && d->mode == DELIVER_RUN &&
+	    deliver_report_wait_s(d) == 0)
 		deliver_want(d, DELIVER_EMAIL);
 	deliver_progress(d);
 }
@@ -1302,8 +1310,8 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
  * connection is down they wait for it (their leases outlast a short outage). */
 static void deliver_flush(struct deliver *d)
 {
-	char horizon[32];
-	const char *params[4];
+	char horizon[32], wait[16];
+	const char *params[5];
 	char *text;
 
 	if (d->mode == DELIVER_RETIRED || d->flushing || !json_array_size(d->results) ||
@@ -1318,7 +1326,9 @@ static void deliver_flush(struct deliver *d)
 	/* reports go by email: without an email section there is nobody to send them */
 	params[2] = d->ctx->cfg->email.enabled ? d->ctx->cfg->addresses.operators : NULL;
 	params[3] = d->ops_digest;
-	if (db_query(d->conn, d->result_sql, 4, params, deliver_on_recorded, d) < 0) {
+	snprintf(wait, sizeof(wait), "%d", deliver_report_wait_s(d));
+	params[4] = wait;
+	if (db_query(d->conn, d->result_sql, 5, params, deliver_on_recorded, d) < 0) {
 		snprintf(d->error, sizeof(d->error), "could not record delivery results (their "
 			 "notices go out again when their lease ends): %s", db_error(d->conn));
 		log_err(d->ctx, "outbox: %s", d->error);
@@ -1774,6 +1784,14 @@ static void deliver_claim_webhook(struct deliver *d)
 	free(rooms);
 }
 
+/* A digest key of reports to the operators that no other deliverer (another instance, an
+ * earlier run) has used. */
+static void deliver_ops_key(struct deliver *d)
+{
+	snprintf(d->ops_digest, sizeof(d->ops_digest), "ops-%lld-%ld-%u", (long long)time(NULL),
+		 (long)getpid(), ++d->ops_seq);
+}
+
 static void deliver_claim_email(struct deliver *d)
 {
 	char digests[24], lease[16];
@@ -1792,12 +1810,14 @@ static void deliver_claim_email(struct deliver *d)
 		d->mail_lane.more = 1;
 		return;
 	}
-	/* the reports recorded from now on go in the next report digest, not one claimed now (a
-	 * result committed on the other connection before this claim starts may still go with
-	 * it: the rest of that key then makes an email of its own, nothing is lost); a resend
-	 * after a crash holds what it held, so it keeps its Message-ID */
-	snprintf(d->ops_digest, sizeof(d->ops_digest), "ops-%lld-%ld-%u", (long long)time(NULL),
-		 (long)getpid(), ++d->ops_seq);
+	/* Under --once the reports recorded from now on go in the next report digest, not one
+	 * claimed now (a result committed on the other connection before this claim starts may
+	 * still go with it: the rest of that key then makes an email of its own, nothing is
+	 * lost); a resend after a crash holds what it held, so it keeps its Message-ID. The
+	 * daemon's reports keep one key: they wait for the rest of their incident
+	 * (outbox_result.sql), and the claims of every poll must not split it. */
+	if (d->mode != DELIVER_RUN)
+		deliver_ops_key(d);
 	snprintf(digests, sizeof(digests), "%ld", room);
 	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
 	params[0] = digests;
@@ -1977,6 +1997,7 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct db_
 			  DELIVER_EMAIL_AHEAD, DELIVER_MAIL_TIMEOUT_S);
 	snprintf(d->mail_lane.shown, sizeof(d->mail_lane.shown), "the mail server");
 	d->results = json_array();
+	deliver_ops_key(d);
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	if (ident) {
 		d->claim_webhook_sql = strbuf_subst(sql_outbox_claim_webhook, "@state@", ident);

@@ -10,9 +10,10 @@
 --          than this is not retried again; counted from first_due_at, not created_at, so that a
 --          digest held for its slot is not failed for the days it waited (state_v7.sql)
 -- $3 text  the operators' address, or NULL
--- $4 text  the digest key of this delivery pass's reports: they go in one email, and a resend
---          after a crash holds the same reports (no later pass adds to it), so it keeps its
---          Message-ID
+-- $4 text  the digest key of the reports being made: those waiting together go in one email,
+--          and a resend after a crash holds the same reports, so it keeps its Message-ID
+-- $5 int   seconds a report waits for the others of its incident (delivery.report_wait_seconds;
+--          0: due at once, as under --once, where reports wait for the next run anyway)
 WITH r AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(notice_id bigint, attempts int,
            outcome text, detail text, delay_s int, duration_ms int, shown text)
@@ -70,18 +71,65 @@ failed_groups AS (
       FROM failed
      GROUP BY channel, shown, last_error
 ),
+-- Notices to a dead receiver reach their age limit one by one (full jitter spreads their last
+-- tries), each failed by a result statement of its own: reported at once, the operators got an
+-- email a notice, about the same receiver and the same answer. A report now waits $5 seconds
+-- for the rest of its incident: the first is due then, and every report made before its digest
+-- is claimed is due with it, under the same key, so they are one email; a failure whose
+-- receiver and reason a report still waiting names is counted into it, so they are one item.
+-- A report claimed meanwhile (its row then locked or no longer pending) is left alone and the
+-- failures make a report of their own, due after a wait of its own: nothing is lost.
+ops_slot AS (
+    SELECT $4::text AS key,
+           coalesce((SELECT min(o.next_attempt_at) FROM @state@.outbox o
+                      WHERE o.digest_key = $4::text AND o.type = 'delivery.failed'
+                        AND o.status = 'pending'),
+                    now() + make_interval(secs => $5::int)) AS due
+),
+merge_into AS (
+    SELECT DISTINCT ON (g.channel, g.shown, g.last_error) o.notice_id AS target, g.*
+      FROM failed_groups g
+      CROSS JOIN ops_slot s
+      JOIN @state@.outbox o
+        ON o.digest_key = s.key AND o.type = 'delivery.failed' AND o.status = 'pending'
+       AND o.channel = 'email' AND o.destination = $3::text
+       AND o.payload ->> 'channel' = g.channel AND o.payload ->> 'destination' = g.shown
+       AND o.payload ->> 'error' IS NOT DISTINCT FROM g.last_error
+     ORDER BY g.channel, g.shown, g.last_error, o.notice_id
+),
+merged AS (
+    UPDATE @state@.outbox o
+       SET payload = o.payload || jsonb_build_object(
+               'count', coalesce((o.payload ->> 'count')::bigint, 1) + m.n,
+               'notice_ids', (SELECT to_jsonb((array_agg(i ORDER BY i))[1:20])
+                                FROM (SELECT jsonb_array_elements_text(coalesce(
+                                             o.payload -> 'notice_ids',
+                                             jsonb_build_array(o.payload -> 'notice_id')))::bigint
+                                      UNION SELECT unnest(m.some_ids)) ids (i)),
+               'types', (SELECT to_jsonb(array_agg(t ORDER BY t))
+                           FROM (SELECT jsonb_array_elements_text(coalesce(
+                                        o.payload -> 'types', jsonb_build_array(o.payload -> 'type')))
+                                 UNION SELECT unnest(m.types)) ts (t)))
+      FROM merge_into m
+     WHERE o.notice_id = m.target AND o.status = 'pending'
+    RETURNING m.channel, m.shown, m.last_error
+),
 reports AS (
     INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
-           digest_key)
+           digest_key, next_attempt_at, first_due_at)
     SELECT 'ops_' || g.first_id, 'email', $3::text, 'operators', 'delivery.failed',
            jsonb_build_object('notice_id', g.first_id, 'count', g.n,
                               'notice_ids', to_jsonb(g.some_ids), 'channel', g.channel,
                               'destination', g.shown, 'type', u.type,
                               'types', to_jsonb(g.types), 'error', g.last_error,
                               'alert', u.payload),
-           $4::text
+           s.key, s.due, s.due
       FROM failed_groups g
       JOIN upd u ON u.notice_id = g.first_id
+      CROSS JOIN ops_slot s
+     WHERE NOT EXISTS (SELECT 1 FROM merged m
+                        WHERE m.channel = g.channel AND m.shown = g.shown
+                          AND m.last_error IS NOT DISTINCT FROM g.last_error)
     ON CONFLICT (idempotency_key) DO NOTHING
 )
 SELECT notice_id, status, channel, destination, coalesce(last_error, '') FROM upd;

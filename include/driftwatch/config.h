@@ -142,6 +142,9 @@ struct dw_config {
 				* progress this long makes /healthz say "degraded" */
 	int delivery_max_age_h; /* "delivery": {"max_age_hours"} default 72: a notice is retried
 				 * this long after it was first due, then failed and reported */
+	int delivery_report_wait_s; /* "delivery": {"report_wait_seconds"} default 600: a report
+				     * of failed notices waits this long for the rest of its
+				     * incident (0: sent at once) */
 	struct config_web web;
 	struct config_responses responses;
 	struct config_calendar calendar;

@@ -253,6 +253,8 @@ static void test_defaults(void)
 	tap_int(r.cfg.eval_interval_s, 300, "default evaluation.interval_seconds");
 	tap_int(r.cfg.repeat_after_days, 0, "default repeat_after_days");
 	tap_int(r.cfg.delivery_max_age_h, 72, "default delivery.max_age_hours is 72 (three days)");
+	tap_int(r.cfg.delivery_report_wait_s, 600,
+		"default delivery.report_wait_seconds is 600 (ten minutes)");
 	tap_ok(!r.cfg.email.enabled, "email is off without \"email\"");
 	tap_int(r.cfg.email.tls, CONFIG_TLS_STARTTLS, "default email.tls");
 	tap_ok(r.cfg.email.verify_peer, "default email.verify is true");
@@ -600,6 +602,14 @@ static void test_bad_values(void)
 		     NAME ": delivery.max_age_hours: must be an integer from 1 to 720, got \"72\"");
 	expect_fault("'delivery': {'max_age_hours': 1.5}",
 		     NAME ": delivery.max_age_hours: must be an integer from 1 to 720, got 1.5");
+	expect_fault("'delivery': {'report_wait_seconds': -1}",
+		     NAME ": delivery.report_wait_seconds: must be an integer from 0 to 86400, got -1");
+	expect_fault("'delivery': {'report_wait_seconds': 86401}",
+		     NAME ": delivery.report_wait_seconds: must be an integer from 0 to 86400, got "
+			  "86401");
+	expect_fault("'delivery': {'report_wait_seconds': '600'}",
+		     NAME ": delivery.report_wait_seconds: must be an integer from 0 to 86400, got "
+			  "\"600\"");
 	expect_fault("'delivery': 72", NAME ": delivery: must be an object, got a number");
 	expect_doc_fault("{'database': {'conninfo': 'x', 'query_timeout_seconds': 86401}}",
 			 ", got 86401");
@@ -642,6 +652,10 @@ static void test_good_values(void)
 	run_free(&r);
 	run_with(&r, "'delivery': {'max_age_hours': 720}");
 	tap_ok(r.rc == 0 && r.cfg.delivery_max_age_h == 720, "delivery.max_age_hours 720 is read");
+	run_free(&r);
+	run_with(&r, "'delivery': {'report_wait_seconds': 0}");
+	tap_ok(r.rc == 0 && r.cfg.delivery_report_wait_s == 0,
+	       "delivery.report_wait_seconds 0 is read (reports sent at once)");
 	run_free(&r);
 	run_with(&r, "'delivery': {}");
 	tap_ok(r.rc == 0 && r.cfg.delivery_max_age_h == 72,
@@ -690,7 +704,8 @@ static void test_unknown_keys(void)
 	expect_fault("'http': {'port': 9480}",
 		     NAME ": http.port: unknown key (expected one of: listen)");
 	expect_fault("'delivery': {'max_age_days': 3}",
-		     NAME ": delivery.max_age_days: unknown key (expected one of: max_age_hours)");
+		     NAME ": delivery.max_age_days: unknown key (expected one of: max_age_hours, "
+			  "report_wait_seconds)");
 	expect_fault("'rules': {'cp_neglect_duration': {'gap_days': 28}}",
 		     NAME ": rules.cp_neglect_duration.gap_days: unknown key (expected one of: "
 			  "enabled, merge_gap_days, strategy_months, strategy_kinds, stages, "
