@@ -267,11 +267,23 @@ static void mt_outbox(const struct dw_metrics *m, struct strbuf *out)
 			mt_int(out, v[s]);
 		}
 	}
+	/* Held email is pending for hours before its slot: an alert on "waiting and nothing
+	 * delivered" must read this, or it fires every evening. */
+	mt_family(out, "notices_due", "gauge",
+		  "Notices waiting in the outbox that are due, by channel: pending or being "
+		  "delivered, and first due by now (email held for its digest slot is not).");
+	for (size_t c = 0; c < 2; c++) {
+		struct mt_label l[1] = { { "channel", mt_channels[c], strlen(mt_channels[c]) } };
+
+		mt_series(out, "notices_due", l, 1);
+		mt_int(out, o->due[c]);
+	}
 	mt_scalar_int(out, "outbox_depth", "gauge",
 		      "Notices waiting in the outbox (pending or being delivered), all channels.",
 		      o->pending[0] + o->pending[1]);
 	mt_scalar_double(out, "outbox_oldest_pending_age_seconds", "gauge",
-			 "Age of the oldest pending notice; 0 when none is pending.",
+			 "How long the notice waiting longest has waited since it was first due; "
+			 "0 when none has.",
 			 o->oldest_pending_age_s);
 }
 

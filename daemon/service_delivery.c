@@ -27,6 +27,7 @@ static void service_on_outbox_counts(struct db_conn *conn, PGresult *res, void *
 		const char *st = PQgetvalue(res, r, 1);
 		long long n = atoll(PQgetvalue(res, r, 2));
 		double age = atof(PQgetvalue(res, r, 3));
+		long long due = atoll(PQgetvalue(res, r, 4));
 
 		if (strcmp(st, "delivered") == 0)
 			o->delivered[ch] = n;
@@ -34,6 +35,7 @@ static void service_on_outbox_counts(struct db_conn *conn, PGresult *res, void *
 			o->failed[ch] = n;
 		else
 			o->pending[ch] += n;
+		o->due[ch] += due;
 		if (age > o->oldest_pending_age_s)
 			o->oldest_pending_age_s = age;
 	}

@@ -18,9 +18,11 @@ struct metrics_bad_kind {
 /* The outbox as last counted (a query after each delivery pass and each evaluation). */
 struct metrics_outbox {
 	long long pending[2];           /* [0] email, [1] webhook: pending or delivering */
+	long long due[2];               /* of those, the ones first due by now (not held for a
+					 * digest slot or a report's wait) */
 	long long delivered[2];
 	long long failed[2];
-	double oldest_pending_age_s;    /* 0 when nothing is pending */
+	double oldest_pending_age_s;    /* since first due; 0 when nothing due waits */
 };
 
 struct dw_metrics {

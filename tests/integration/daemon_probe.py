@@ -199,6 +199,7 @@ def cmd_metrics(a):
         up = val("driftwatch_database_up")
         ok(up == a.db_up, "driftwatch_database_up is %d (got %s)" % (a.db_up, up))
     for fam, labels in (("driftwatch_notices", ("channel", "status")),
+                        ("driftwatch_notices_due", ("channel",)),
                         ("driftwatch_outbox_depth", ()),
                         ("driftwatch_outbox_oldest_pending_age_seconds", ()),
                         ("driftwatch_deliveries", ("channel",)),

@@ -62,6 +62,8 @@ static void driver_fill(struct dw_metrics *m)
 	m->n_bad = 2;
 	m->outbox.pending[0] = 4;
 	m->outbox.pending[1] = 1;
+	m->outbox.due[0] = 3;
+	m->outbox.due[1] = 1;
 	m->outbox.delivered[0] = 100;
 	m->outbox.delivered[1] = 50;
 	m->outbox.failed[0] = 2;

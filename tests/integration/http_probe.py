@@ -185,6 +185,9 @@ def test_metrics(a):
         for status, v in zip(("pending", "delivered", "failed"), vals):
             want.append(("driftwatch_notices", "gauge", "driftwatch_notices",
                          {"channel": ch, "status": status}, v))
+    for ch, v in (("email", 3), ("webhook", 1)):
+        want.append(("driftwatch_notices_due", "gauge", "driftwatch_notices_due",
+                     {"channel": ch}, v))
     for family, typ, sample, labels, v in want:
         got = value(fams, family, sample, **labels)
         lab = ",".join(f"{k}={v!r}" for k, v in labels.items())

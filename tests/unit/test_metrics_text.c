@@ -36,6 +36,8 @@ static void fill(struct dw_metrics *m)
 	m->n_bad = 2;
 	m->outbox.pending[0] = 4;
 	m->outbox.pending[1] = 1;
+	m->outbox.due[0] = 3;
+	m->outbox.due[1] = 1;
 	m->outbox.delivered[0] = 100;
 	m->outbox.delivered[1] = 50;
 	m->outbox.failed[0] = 2;
@@ -96,6 +98,9 @@ static void test_exact_lines(void)
 		"driftwatch_notices{channel=\"webhook\",status=\"pending\"} 1",
 		"driftwatch_notices{channel=\"webhook\",status=\"delivered\"} 50",
 		"driftwatch_notices{channel=\"webhook\",status=\"failed\"} 1",
+		"# TYPE driftwatch_notices_due gauge",
+		"driftwatch_notices_due{channel=\"email\"} 3",
+		"driftwatch_notices_due{channel=\"webhook\"} 1",
 		"driftwatch_outbox_depth 5",
 		"driftwatch_outbox_oldest_pending_age_seconds 90.5",
 		"# TYPE driftwatch_deliveries_total counter",
@@ -341,7 +346,7 @@ static void test_structure(void)
 			"driftwatch_last_evaluation_duration_seconds",
 			"driftwatch_last_good_evaluation_timestamp_seconds",
 			"driftwatch_children_evaluated", "driftwatch_alerts", "driftwatch_bad_rows",
-			"driftwatch_notices", "driftwatch_outbox_depth",
+			"driftwatch_notices", "driftwatch_notices_due", "driftwatch_outbox_depth",
 			"driftwatch_outbox_oldest_pending_age_seconds", "driftwatch_deliveries_total",
 			"driftwatch_delivery_failures_total", "driftwatch_database_reconnects_total",
 			"driftwatch_database_up", "driftwatch_start_time_seconds", "driftwatch_leader",
