@@ -1,6 +1,8 @@
 /* curl_loop: libcurl multi transfers driven by libevent socket and timer events; never blocks. */
 #include <stdlib.h>
 
+#include <sys/socket.h>
+
 #include <event2/event.h>
 
 #include "driftwatch/curl_loop.h"
@@ -285,6 +287,17 @@ struct curl_loop *curl_loop_new(struct event_base *base, unsigned max_transfers)
 	return loop;
 }
 
+/* libcurl 7.88 ends an SMTP upload removed before its end as if it had ended: it sends the
+ * message's end and waits for the server's answer, blocking, for up to its response timeout
+ * (smtp_done). A mail server that stopped answering held the daemon's stop, and its event
+ * loop, for minutes. Shut, the running transfers' sockets end every such wait at once;
+ * libcurl still closes them. */
+static void curl_loop_sever(struct curl_loop *loop)
+{
+	for (struct curl_loop_sock *s = loop->socks; s; s = s->next)
+		shutdown(s->fd, SHUT_RDWR);
+}
+
 void curl_loop_free(struct curl_loop *loop)
 {
 	struct curl_loop_xfer *x;
@@ -292,6 +305,8 @@ void curl_loop_free(struct curl_loop *loop)
 	if (!loop)
 		return;
 	loop->closing = 1;
+	if (loop->running.head)
+		curl_loop_sever(loop);
 	while ((x = loop->running.head)) {
 		curl_loop_list_unlink(&loop->running, x);
 		curl_multi_remove_handle(loop->multi, x->easy);
