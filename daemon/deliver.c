@@ -100,6 +100,7 @@ struct deliver_lane {
 	struct deliver_jobq running;  /* handed to the loop */
 	int flowing;                  /* its last transfer was taken: claim ahead of the slots */
 	int stalled;                  /* its last transfer timed out: one slot until an answer */
+	int spent;                    /* --once: it timed out, so the pass claims no more for it */
 	long avg_ms;                  /* a transfer's recent duration (0: none yet) */
 	int more;                     /* its last claim was full: more may be due */
 	long claim_room;              /* asked of the claim in flight; -1: not asked */
@@ -439,6 +440,8 @@ static long deliver_lane_room(const struct deliver_lane *lane)
 	size_t cap = deliver_lane_cap(lane);
 	size_t used = lane->queue.n + lane->running.n;
 
+	if (lane->spent)
+		return 0;
 	return used >= cap ? 0 : (long)(cap - used);
 }
 
@@ -593,6 +596,21 @@ static void deliver_release_all(struct deliver *d, const char *why)
 	deliver_lane_release(d, &d->mail_lane, why);
 }
 
+/* A transfer of lane timed out. The daemon goes on with one at a time (deliver_lane_slots);
+ * a --once pass gives the receiver nothing more: it would try every digest or notice due,
+ * each for a whole timeout (a hung relay and a first day's 3,577 digests: 15 hours), and
+ * they wait in the outbox for the next run just as well. */
+static void deliver_lane_timed_out(struct deliver *d, struct deliver_lane *lane)
+{
+	lane->stalled = 1;
+	if (d->mode != DELIVER_DRAIN || lane->spent)
+		return;
+	lane->spent = 1;
+	lane->more = 0;
+	log_warn(d->ctx, "outbox: %s timed out; this run gives it nothing more, and what is due "
+		 "for it waits in the outbox for the next run", lane->shown);
+}
+
 /* The delay before the next try of job's notices: exponential backoff with jitter, never sooner
  * than a receiver's Retry-After, but never past the notice's age limit less a minute, so that a
  * last try is made at all (a receiver asking for 999999999 s would otherwise fail it at once).
@@ -651,8 +669,10 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 
 	(void)easy;
 	webhook_request_classify(job->req, result, code, time(NULL), &out);
-	if (out.verdict != WEBHOOK_CANCELLED)
-		lane->stalled = result == CURLE_OPERATION_TIMEDOUT;
+	if (result == CURLE_OPERATION_TIMEDOUT)
+		deliver_lane_timed_out(d, lane);
+	else if (out.verdict != WEBHOOK_CANCELLED)
+		lane->stalled = 0;
 	switch (out.verdict) {
 	case WEBHOOK_DELIVERED:
 		d->stats.webhooks_delivered++;
@@ -825,12 +845,19 @@ static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 
 /* ---- email digests ---- */
 
-static void deliver_on_mail(enum mail_outcome outcome, const char *msg, void *arg)
+static void deliver_on_mail(enum mail_outcome outcome, int timed_out, const char *msg,
+			    void *arg)
 {
 	struct deliver_job *job = arg;
 	struct deliver *d = job->d;
 	struct deliver_lane *lane = job->lane;
 
+	/* as a webhook lane's (deliver_lane_slots): a relay that accepts and never answers holds
+	 * one connection at a time until it answers, not every mail slot for each timeout */
+	if (timed_out)
+		deliver_lane_timed_out(d, lane);
+	else
+		lane->stalled = 0;
 	switch (outcome) {
 	case MAIL_DELIVERED:
 		d->stats.emails_sent++;
@@ -1443,7 +1470,7 @@ static void deliver_claimed(struct deliver_lane *lane, long dflt, int full)
 {
 	long room = lane->claim_room < 0 ? dflt : lane->claim_room;
 
-	lane->more = full || room == 0 || lane->claim_got >= room;
+	lane->more = !lane->spent && (full || room == 0 || lane->claim_got >= room);
 	lane->claim_room = -1;
 	lane->claim_got = 0;
 }
@@ -1806,8 +1833,8 @@ static void deliver_claim_email(struct deliver *d)
 	if (!d->mail)
 		return;
 	if (room <= 0) {
-		/* it asks again once a digest is sent */
-		d->mail_lane.more = 1;
+		/* it asks again once a digest is sent, unless this pass gave up on the server */
+		d->mail_lane.more = !d->mail_lane.spent;
 		return;
 	}
 	/* Under --once the reports recorded from now on go in the next report digest, not one

@@ -303,7 +303,7 @@ static void mail_on_done(CURL *easy, CURLcode res, long code, void *arg)
 	mail_describe(x, res, code, o, msg, sizeof(msg));
 	curl_easy_cleanup(easy);
 	mail_xfer_free(x);
-	cb(o, msg, cb_arg);
+	cb(o, res == CURLE_OPERATION_TIMEDOUT, msg, cb_arg);
 }
 
 static int mail_configure(CURL *e, const struct mail_sender *s, struct mail_xfer *x)

@@ -117,8 +117,11 @@ enum mail_outcome {
 
 /* Called exactly once per message mail_send accepted. msg says what happened in one line naming
  * the server (host:port, never credentials) and the recipient, e.g. "SMTP mail.la.example:587:
- * to chair@la.example: 550 5.1.1 mailbox unknown (permanent)". */
-typedef void (*mail_sent_cb)(enum mail_outcome outcome, const char *msg, void *arg);
+ * to chair@la.example: 550 5.1.1 mailbox unknown (permanent)". timed_out: the server took
+ * longer than the connect or the whole timeout (a MAIL_RETRY): the sender holds a connection
+ * for that long each time, where a refusal holds none. */
+typedef void (*mail_sent_cb)(enum mail_outcome outcome, int timed_out, const char *msg,
+			     void *arg);
 
 struct mail_sender;
 

@@ -139,10 +139,12 @@ static int driver_compose(const struct driver_opts *o, struct mail_message *m)
 	return rc;
 }
 
-static void driver_on_sent(enum mail_outcome outcome, const char *msg, void *arg)
+static void driver_on_sent(enum mail_outcome outcome, int timed_out, const char *msg,
+			   void *arg)
 {
 	struct driver_result *r = arg;
 
+	(void)timed_out;
 	r->done++;
 	r->outcome = outcome;
 	snprintf(r->msg, sizeof(r->msg), "%s", msg);
