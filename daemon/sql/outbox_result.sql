@@ -78,7 +78,7 @@ failed_groups AS (
 -- is claimed is due with it, under the same key, so they are one email; a failure whose
 -- receiver and reason a report still waiting names is counted into it, so they are one item.
 -- A report claimed meanwhile (its row then locked or no longer pending) is left alone and the
--- failures make a report of their own, due after a wait of its own: nothing is lost.
+-- failures make a report of their own, a digest of its own: nothing is lost.
 ops_slot AS (
     SELECT $4::text AS key,
            coalesce((SELECT min(o.next_attempt_at) FROM @state@.outbox o

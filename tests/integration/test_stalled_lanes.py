@@ -31,7 +31,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
@@ -68,16 +67,6 @@ def urls_in(urls):
 def stalled_rows(db, urls):
     return db.rows("SELECT destination, status, attempts, count(*) AS n FROM driftwatch.outbox "
                    "WHERE destination IN (%s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3" % urls_in(urls))
-
-
-def held(stall, seconds):
-    """The stall server's open connections, sampled every 50 ms for `seconds`."""
-    seen = set()
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        seen.add(stall.status()[1])
-        time.sleep(0.05)
-    return sorted(seen)
 
 
 def healthy_in_time(t, db, d, healthy, n, label):
@@ -125,7 +114,7 @@ def run(t, procs, tmp):
     reached = lib.wait_for(lambda: stall.status()[1] >= full, 20)
     t.check(reached, "the stalled receivers take what the loop gives them (%d open)"
             % stall.status()[1], json.dumps(stalled_rows(db, stalled)))
-    seen = held(stall, 1.0)
+    seen = stall.held(1.0)
     t.check(max(seen) <= full, "before their first timeout the three stalled receivers hold at "
             "most %d of the loop's %d transfers while a second passes (seen %s)"
             % (full, TRANSFERS, seen), json.dumps(stalled_rows(db, stalled)))
@@ -146,7 +135,7 @@ def run(t, procs, tmp):
             "again (pending, attempt counted, the timeout recorded)",
             json.dumps(stalled_rows(db, stalled), indent=1))
     lib.wait_for(lambda: stall.status()[1] == len(stalled), 60)
-    seen = held(stall, 1.0)
+    seen = stall.held(1.0)
     t.check(seen == [len(stalled)], "after their timeouts the three stalled lanes hold one "
             "transfer each (seen %s)" % seen, json.dumps(stalled_rows(db, stalled)))
     gone = db.value("SELECT count(*) FROM driftwatch.outbox WHERE destination IN (%s) AND "

@@ -41,16 +41,6 @@ SLOTS = 8            # deliver.c, DELIVER_EMAIL_SLOTS
 CONNECT_TIMEOUT_S = 15   # mail_send.c, MAIL_CONNECT_TIMEOUT_S
 
 
-def held(stall, seconds):
-    """The stall server's open connections, sampled every 50 ms for `seconds`."""
-    seen = set()
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        seen.add(stall.status()[1])
-        time.sleep(0.05)
-    return sorted(seen)
-
-
 def rows(db):
     return db.rows("SELECT status, attempts, count(*) AS n, bool_and(last_error ILIKE "
                    "'%%timeout%%' OR last_error ILIKE '%%timed out%%') AS timeout "
@@ -95,7 +85,7 @@ def run(t, procs, tmp):
     # the connections that timed out close; what the lane opens after them is what counts
     lib.wait_for(lambda: stall.status()[1] <= 1, 20)
     time.sleep(1.0)
-    seen = held(stall, 1.5)
+    seen = stall.held(1.5)
     t.check(max(seen) <= 1, "after the timeout the mail lane holds one connection at a time "
             "(seen %s)" % seen, json.dumps(rows(db), indent=1) + "\n" +
             "\n".join(d.lines()[-20:]))

@@ -151,6 +151,15 @@ class StallServer:
         except (OSError, ValueError):
             return 0, 0
 
+    def held(self, seconds):
+        """The numbers of connections open, sampled every 50 ms for `seconds`, sorted."""
+        seen = set()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            seen.add(self.status()[1])
+            time.sleep(0.05)
+        return sorted(seen)
+
 
 class Flood:
     """n idle TCP connections to 127.0.0.1:port, opened as fast as the kernel takes them and
