@@ -9,6 +9,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
+#include "driftwatch/lockwait.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
@@ -427,6 +428,8 @@ static int eval_rule_step_failed(struct eval_run *run, struct db_conn *conn, PGr
 	}
 	if (!err)
 		return 0;
+	if (lockwait_cancelled(pg))
+		run->rule_cancelled = 1;
 	if (what)
 		eval_rule_fail(run, what, err);
 	else
@@ -479,12 +482,68 @@ static void eval_mark_failed(struct eval_run *run, char *error)
 		  rr->error ? rr->error : "out of memory");
 }
 
+static void eval_on_locks_begun(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	/* a savepoint that failed leaves the transaction aborted: the undo after it says so */
+	(void)conn;
+	(void)pg;
+	(void)arg;
+}
+
+static void eval_on_locks_undone(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	const char *err = eval_result_error(conn, pg, PGRES_COMMAND_OK);
+
+	if (err) {
+		eval_fail(run, "could not undo asking who holds a lock: %s", err);
+		return;
+	}
+	eval_rule_over(run);
+}
+
+static void eval_on_locks(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_run *run = arg;
+	char *msg;
+
+	(void)conn;
+	if (!pg || PQresultStatus(pg) != PGRES_TUPLES_OK || PQntuples(pg) == 0)
+		return;
+	msg = lockwait_describe(run->rule_error, pg);
+	if (!msg)
+		return;
+	free(run->rule_error);
+	run->rule_error = msg;
+}
+
+/* The rule's statement was cancelled (its statement timeout, as a rule waiting for a nightly
+ * reload's lock is): ask who holds a lock in its way and say so in its error, in a savepoint of
+ * its own so that the question failing (a catalog not granted) fails nothing. 0 when asked: the
+ * rule is over once it is answered. */
+static int eval_ask_locks(struct eval_run *run)
+{
+	static const char undo[] = "ROLLBACK TO SAVEPOINT dw_locks; RELEASE SAVEPOINT dw_locks";
+
+	run->rule_cancelled = 0;
+	if (db_script(run->conn, "SAVEPOINT dw_locks", eval_on_locks_begun, run) < 0)
+		return -1;
+	if (lockwait_ask(run->conn, run->ctx->cfg->case_schema, eval_rule(run)->def->sql,
+			 eval_on_locks, run) < 0 ||
+	    db_script(run->conn, undo, eval_on_locks_undone, run) < 0)
+		eval_fail(run, "could not ask who holds a lock: %s", db_error(run->conn));
+	return 0;
+}
+
 /* The rule is over, well or not: the sink hears it, and answers with eval_continue. */
 void eval_rule_over(struct eval_run *run)
 {
 	struct eval_rule_result *rr = &run->res->rules[run->rule_i];
 	const struct config_rule *rc = eval_rule(run);
 
+	if (run->rule_error && run->rule_cancelled && eval_ask_locks(run) == 0)
+		return;
+	run->rule_cancelled = 0;
 	if (run->rule_error) {
 		eval_mark_failed(run, run->rule_error);
 		run->rule_error = NULL;
@@ -760,6 +819,7 @@ void eval_run_rule_own(struct eval_run *run)
 static void eval_run_rule(struct eval_run *run)
 {
 	clock_gettime(CLOCK_MONOTONIC, &run->t_rule);
+	run->rule_cancelled = 0;
 	if (run->helper && !db_is_up(run->helper->conn)) {
 		log_warn(run->ctx, "evaluation: the connection running rules ahead was lost; its "
 			 "rules run on the evaluating connection");

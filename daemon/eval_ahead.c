@@ -8,6 +8,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
+#include "driftwatch/lockwait.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
@@ -52,6 +53,7 @@ void eval_ahead_take(struct eval_run *run)
 		return;
 	case EVAL_AHEAD_FAILED:
 		run->rule_error = a->error;
+		run->rule_cancelled = a->cancelled;
 		a->error = NULL;
 		eval_ahead_reset(a);
 		run->step = EVAL_RULE_END;
@@ -143,6 +145,8 @@ static void eval_ahead_over(struct eval_run *h, enum eval_ahead_state state, PGr
 	a->state = state;
 	a->first = first;
 	a->error = error;
+	a->cancelled = h->rule_cancelled;
+	h->rule_cancelled = 0;
 	log_debug(h->ctx, "eval: rule %s run ahead on another connection: %s in %.3f s",
 		  m->ctx->cfg->rules[h->ahead_i].def->name,
 		  state == EVAL_AHEAD_READY ? "first rows" : "failed", eval_elapsed(&h->t_rule));
@@ -192,6 +196,7 @@ static int eval_ahead_step_failed(struct eval_run *h, struct db_conn *conn, PGre
 		return 1;
 	}
 	if (err) {
+		h->rule_cancelled = lockwait_cancelled(pg);
 		eval_ahead_failed(h, err);
 		return 1;
 	}

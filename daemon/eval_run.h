@@ -47,6 +47,7 @@ struct eval_ahead {
 	enum eval_ahead_state state;
 	PGresult *first;         /* READY: its first rows (the statement's work is done) */
 	char *error;             /* FAILED: why, as the rule's own error */
+	int cancelled;           /* FAILED: the server cancelled it (lockwait_cancelled) */
 };
 
 struct eval_run {
@@ -79,6 +80,7 @@ struct eval_run {
 	int more_rows;           /* the cursor may hold more rows */
 	int fetch_n;             /* rows the next FETCH asks for */
 	char *rule_error;        /* why the rule in flight failed, or NULL */
+	int rule_cancelled;      /* ... the server cancelled it: a lock in the way is named */
 	struct timespec t0;
 	struct timespec t_step;  /* when the rules, or the bad-row count, began */
 	struct timespec t_rule;  /* when the rule in flight began: its time is logged */

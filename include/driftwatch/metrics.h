@@ -41,7 +41,7 @@ struct dw_metrics {
 	 * latest one that ran it, and why (first line) */
 	unsigned long long rule_failures_total[RULE_REGISTRY_MAX];
 	int rule_failing[RULE_REGISTRY_MAX];
-	char rule_error[RULE_REGISTRY_MAX][200];
+	char rule_error[RULE_REGISTRY_MAX][400];
 	unsigned long long repaired_text_total;      /* values shown with U+FFFD (not UTF-8) */
 	struct metrics_bad_kind bad[METRICS_MAX_BAD_KINDS];
 	size_t n_bad;

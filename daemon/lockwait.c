@@ -1,0 +1,103 @@
+/* lockwait: who holds the lock a statement waited for until it was cancelled, said in its error. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "driftwatch/contract.h"
+#include "driftwatch/lockwait.h"
+#include "driftwatch/sqltext.h"
+#include "driftwatch/strbuf.h"
+
+/* The server's own codes: the names are said in the message's language, the codes are not. */
+#define LOCKWAIT_QUERY_CANCELED "57014"
+#define LOCKWAIT_LOCK_NOT_AVAILABLE "55P03"
+
+bool lockwait_cancelled(const PGresult *res)
+{
+	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return code && (strcmp(code, LOCKWAIT_QUERY_CANCELED) == 0 ||
+			strcmp(code, LOCKWAIT_LOCK_NOT_AVAILABLE) == 0);
+}
+
+int lockwait_ask(struct db_conn *conn, const char *schema, const char *sql, db_result_cb cb,
+		 void *arg)
+{
+	const char *names[16];
+	size_t n = 0;
+	const char *params[2];
+	char *array;
+	int rc;
+
+	for (size_t i = 0; i < contract_relation_count() && n < 16; i++)
+		if (contract_sql_reads(sql, contract_relation(i)))
+			names[n++] = contract_relation(i);
+	array = strbuf_text_array(names, n);
+	if (!array)
+		return -1;
+	params[0] = schema;
+	params[1] = array;
+	rc = db_query(conn, sql_lock_holders, 2, params, cb, arg);
+	free(array);
+	return rc;
+}
+
+static const char *lockwait_field(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/* "pid 42 (application etl, user etl, its transaction open since 2026-12-05 21:50:03 UTC)":
+ * what pg_stat_activity shows this role (another role's sessions show less). */
+static void lockwait_session(struct strbuf *sb, const PGresult *res, int row)
+{
+	const char *app = lockwait_field(res, row, 5);
+	const char *user = lockwait_field(res, row, 6);
+	const char *since = lockwait_field(res, row, 7);
+	const char *sep = " (";
+
+	strbuf_printf(sb, "pid %s", PQgetvalue(res, row, 3));
+	if (app && *app) {
+		strbuf_printf(sb, "%sapplication %s", sep, app);
+		sep = ", ";
+	}
+	if (user && *user) {
+		strbuf_printf(sb, "%suser %s", sep, user);
+		sep = ", ";
+	}
+	if (since && *since) {
+		strbuf_printf(sb, "%sits transaction open since %s UTC", sep, since);
+		sep = ", ";
+	}
+	if (strcmp(sep, ", ") == 0)
+		strbuf_append(sb, ")");
+}
+
+static void lockwait_relation(struct strbuf *sb, const PGresult *res, int row)
+{
+	strbuf_append(sb, PQgetvalue(res, row, 0));
+	if (strcmp(PQgetvalue(res, row, 2), "t") != 0)
+		strbuf_printf(sb, " (under %s)", PQgetvalue(res, row, 1));
+}
+
+char *lockwait_describe(const char *error, const PGresult *res)
+{
+	struct strbuf sb;
+	int rows = res && PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, error ? error : "");
+	for (int i = 0; i < rows && PQnfields(res) >= 8; i++) {
+		strbuf_append(&sb, "; ");
+		if (strcmp(PQgetvalue(res, i, 4), "t") == 0) {
+			lockwait_relation(&sb, res, i);
+			strbuf_append(&sb, " is locked by another session: ");
+			lockwait_session(&sb, res, i);
+		} else {
+			lockwait_session(&sb, res, i);
+			strbuf_append(&sb, " waits to lock ");
+			lockwait_relation(&sb, res, i);
+			strbuf_append(&sb, ", and reads queue behind it");
+		}
+	}
+	return strbuf_take(&sb);
+}

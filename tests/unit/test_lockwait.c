@@ -1,0 +1,109 @@
+/* test_lockwait: a cancelled statement's error names the sessions whose locks were in its way. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "driftwatch/lockwait.h"
+#include "tap.h"
+
+/* The columns of daemon/sql/lock_holders.sql, in its order. */
+static const char *const cols[] = { "relation", "contract", "direct", "pid", "granted",
+				    "application_name", "usename", "since" };
+#define NCOLS 8
+
+/* A result as lock_holders.sql answers, built without a server: rows of NCOLS values, NULL
+ * for SQL NULL. */
+static PGresult *holders(const char *const rows[][NCOLS], int n)
+{
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc attrs[NCOLS];
+
+	memset(attrs, 0, sizeof(attrs));
+	for (int c = 0; c < NCOLS; c++) {
+		attrs[c].name = (char *)cols[c];
+		attrs[c].format = 0;
+		attrs[c].typid = 25;
+		attrs[c].typlen = -1;
+		attrs[c].atttypmod = -1;
+	}
+	if (!res || !PQsetResultAttrs(res, NCOLS, attrs))
+		return res;
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < NCOLS; c++)
+			PQsetvalue(res, r, c, (char *)rows[r][c],
+				   rows[r][c] ? (int)strlen(rows[r][c]) : -1);
+	return res;
+}
+
+static void says(const char *const rows[][NCOLS], int n, const char *want, const char *name)
+{
+	PGresult *res = holders(rows, n);
+	char *got = lockwait_describe("canceling statement due to statement timeout", res);
+
+	tap_str(got, want, "%s", name);
+	free(got);
+	PQclear(res);
+}
+
+static void test_held(void)
+{
+	static const char *const one[][NCOLS] = {
+		{ "casework.appointments", "appointments", "t", "4242", "t", "nightly-reload",
+		  "etl", "2026-12-05 01:00:03" },
+	};
+	says(one, 1, "canceling statement due to statement timeout; casework.appointments is "
+	     "locked by another session: pid 4242 (application nightly-reload, user etl, its "
+	     "transaction open since 2026-12-05 01:00:03 UTC)",
+	     "a lock held on a contract table names the relation and the session");
+}
+
+static void test_queued_and_view(void)
+{
+	static const char *const two[][NCOLS] = {
+		{ "cms.appt_archive", "appointments", "f", "17", "t", "", NULL, NULL },
+		{ "cms.appt_archive", "appointments", "f", "18", "f", "schema-change", "dba",
+		  NULL },
+	};
+	says(two, 2, "canceling statement due to statement timeout; cms.appt_archive (under "
+	     "appointments) is locked by another session: pid 17; pid 18 (application "
+	     "schema-change, user dba) waits to lock cms.appt_archive (under appointments), and "
+	     "reads queue behind it",
+	     "a table under a view, a session another role's (nothing but its pid shown) and "
+	     "one queued for the lock");
+}
+
+static void test_nothing(void)
+{
+	PGresult *err = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+	char *got = lockwait_describe("canceling statement due to statement timeout", NULL);
+
+	tap_str(got, "canceling statement due to statement timeout",
+		"no answer (the connection lost): the error as it was");
+	free(got);
+	got = lockwait_describe("canceling statement due to statement timeout", err);
+	tap_str(got, "canceling statement due to statement timeout",
+		"an error instead of rows (pg_locks not granted): the error as it was");
+	free(got);
+	says(NULL, 0, "canceling statement due to statement timeout",
+	     "no lock in the way: the error as it was");
+	PQclear(err);
+}
+
+static void test_cancelled(void)
+{
+	PGresult *ok = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+
+	tap_ok(!lockwait_cancelled(NULL), "no result is no cancelled statement");
+	tap_ok(!lockwait_cancelled(ok), "a result without an error is no cancelled statement");
+	PQclear(ok);
+}
+
+int main(void)
+{
+	test_held();
+	test_queued_and_view();
+	test_nothing();
+	test_cancelled();
+	return tap_status();
+}
