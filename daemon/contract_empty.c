@@ -113,6 +113,9 @@ void contract_empty_warning(const char *file, const char *schema, const char *re
 
 /* ---- asking the database, one cheap EXISTS per relation ---- */
 
+/* How long a check waits for a relation's lock before it gives up and says so. */
+#define EMPTY_LOCK_TIMEOUT_MS 3000
+
 struct empty_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
@@ -190,12 +193,16 @@ static void empty_next(struct empty_run *er)
 		if (!rel_ident)
 			continue;
 		strbuf_init(&sb);
-		strbuf_printf(&sb, "SELECT EXISTS (SELECT 1 FROM %s.%s)", er->schema_ident,
-			      rel_ident);
+		/* One implicit transaction: the lock_timeout is set before the EXISTS takes its
+		 * lock, and ends with it. A relation that a reload holds locked is a note, never a
+		 * wait that takes the connection down with it (the query's own timeout). */
+		strbuf_printf(&sb, "SELECT set_config('lock_timeout', '%d', true); "
+			      "SELECT EXISTS (SELECT 1 FROM %s.%s)", EMPTY_LOCK_TIMEOUT_MS,
+			      er->schema_ident, rel_ident);
 		free(rel_ident);
 		free(er->sql);
 		er->sql = strbuf_take(&sb);
-		if (er->sql && db_query(er->conn, er->sql, 0, NULL, empty_on_row, er) == 0)
+		if (er->sql && db_script(er->conn, er->sql, empty_on_row, er) == 0)
 			return;
 		empty_note(er, contract_relation(er->i), db_error(er->conn));
 	}
