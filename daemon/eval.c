@@ -764,16 +764,28 @@ double eval_budget_left(const struct eval_run *run)
 	return (double)run->ctx->cfg->query_timeout_s - eval_elapsed(&run->t0);
 }
 
-/* "SAVEPOINT ...; SET LOCAL statement_timeout = ..." for the step about to run; NULL when the
- * budget is spent. */
+/* How long a statement may wait for a lock: a share of what is left of the budget. The budget
+ * is the evaluation's, so a rule held by a nightly reload's lock until its statement timeout
+ * left the rules after it "not run: the evaluation ran out of time", rules that never read the
+ * locked relation among them. With a quarter each, two rules held by one lock (appointments,
+ * referrals) leave more than half the budget to the others. */
+long eval_lock_timeout_ms(double left_s)
+{
+	long ms = (long)(left_s * 1000 / EVAL_LOCK_SHARE);
+
+	return ms < EVAL_LOCK_MIN_MS ? EVAL_LOCK_MIN_MS : ms;
+}
+
+/* "SAVEPOINT ...; SET LOCAL statement_timeout = ...; SET LOCAL lock_timeout = ..." for the step
+ * about to run; NULL when the budget is spent. */
 static int eval_savepoint_sql(const struct eval_run *run, char *buf, size_t size)
 {
 	double left = eval_budget_left(run);
 
 	if (left < 0.1)
 		return -1;
-	snprintf(buf, size, "SAVEPOINT " EVAL_SAVEPOINT "; SET LOCAL statement_timeout = %ld",
-		 (long)(left * 1000));
+	snprintf(buf, size, "SAVEPOINT " EVAL_SAVEPOINT "; SET LOCAL statement_timeout = %ld; "
+		 "SET LOCAL lock_timeout = %ld", (long)(left * 1000), eval_lock_timeout_ms(left));
 	return 0;
 }
 

@@ -282,7 +282,7 @@ static void eval_on_ahead_savepoint(struct db_conn *conn, PGresult *pg, void *ar
 void eval_ahead_next(struct eval_run *h)
 {
 	struct eval_run *m = h->helped;
-	char script[192];
+	char script[256];
 	size_t j;
 
 	if (!m) {
@@ -301,7 +301,8 @@ void eval_ahead_next(struct eval_run *h)
 	h->step = EVAL_AHEAD;
 	clock_gettime(CLOCK_MONOTONIC, &h->t_rule);
 	snprintf(script, sizeof(script), "SAVEPOINT dw_ahead_%zu; SET LOCAL statement_timeout = "
-		 "%ld; SET LOCAL enable_hashagg TO DEFAULT", j, (long)(eval_budget_left(m) * 1000));
+		 "%ld; SET LOCAL lock_timeout = %ld; SET LOCAL enable_hashagg TO DEFAULT", j,
+		 (long)(eval_budget_left(m) * 1000), eval_lock_timeout_ms(eval_budget_left(m)));
 	if (db_script(h->conn, script, eval_on_ahead_savepoint, h) < 0)
 		eval_fail(h, "could not run a rule ahead: %s", db_error(h->conn));
 }

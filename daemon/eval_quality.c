@@ -339,9 +339,13 @@ static void eval_quality_next(struct eval_run *run)
 	}
 	/* Grouping millions of unique keys in a hash table costs twice a sort, so the relations'
 	 * counts sort; the child ids hash, being ten rows or more to a distinct id. */
-	snprintf(script, sizeof(script), "%s%sSELECT set_config('enable_hashagg', '%s', true); "
-		 "SAVEPOINT dw_quality", q->started ? end : "", q->started ? "; " : "",
-		 q->cur < EVAL_QUALITY_N ? "off" : "on");
+	/* A relation held by another session's lock costs its own count a share of the time
+	 * left, not every count after it (eval_lock_timeout_ms). */
+	snprintf(script, sizeof(script), "%s%sSELECT set_config('enable_hashagg', '%s', true), "
+		 "set_config('lock_timeout', '%ld', true); SAVEPOINT dw_quality",
+		 q->started ? end : "", q->started ? "; " : "",
+		 q->cur < EVAL_QUALITY_N ? "off" : "on",
+		 eval_lock_timeout_ms(eval_budget_left(run)));
 	q->started = 1;
 	q->failed = 0;
 	if (db_script(run->conn, script, eval_on_quality_savepoint, run) < 0)

@@ -28,6 +28,11 @@ struct eval_quality;
 #define EVAL_BATCH_FIRST 64
 #define EVAL_BATCH_MIN 4
 
+/* A statement waits for a lock at most 1/EVAL_LOCK_SHARE of what is left of the evaluation's
+ * time (eval_lock_timeout_ms), and never less than EVAL_LOCK_MIN_MS. */
+#define EVAL_LOCK_SHARE 4
+#define EVAL_LOCK_MIN_MS 100
+
 /* Each rule runs inside this savepoint, so one that fails leaves the snapshot usable. */
 #define EVAL_SAVEPOINT "dw_rule"
 #define EVAL_CURSOR "dw_rows"
@@ -122,6 +127,7 @@ char *eval_first_line(const char *fmt, const char *detail);
 const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecStatusType want);
 double eval_elapsed(const struct timespec *t0);
 double eval_budget_left(const struct eval_run *run);
+long eval_lock_timeout_ms(double left_s);
 char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc);
 char *eval_options_json(const struct config_rule *rc);
 int eval_send(struct eval_run *run, const char *rule_name, const char *cats, const char *opts,
