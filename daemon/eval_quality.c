@@ -8,6 +8,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
+#include "driftwatch/lockwait.h"
 #include "driftwatch/log.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
@@ -145,6 +146,70 @@ static int eval_quality_take(struct eval_run *run, PGresult *pg)
 	return 0;
 }
 
+/* ---- a count a lock held: who holds it ---- */
+
+/* A relation's count failed; its warning waits for the answer to who holds the lock. */
+struct eval_quality_why {
+	struct eval_run *run;
+	size_t k;                          /* the relation */
+	char *msg;                         /* the server's message */
+	void (*then)(struct eval_run *);   /* goes on once the warning is logged */
+};
+
+static void eval_quality_warn(struct eval_run *run, size_t k, const char *msg)
+{
+	log_warn(run->ctx, "bad rows of %s could not be counted: %s",
+		 eval_quality_relations[k].name, msg);
+}
+
+static void eval_on_quality_rolled(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	/* a failure shows in the question after it, and in the savepoint's undo */
+	(void)conn;
+	(void)pg;
+	(void)arg;
+}
+
+static void eval_on_quality_locks(struct db_conn *conn, PGresult *pg, void *arg)
+{
+	struct eval_quality_why *w = arg;
+	char *said = pg ? lockwait_describe(w->msg, pg) : NULL;
+
+	(void)conn;
+	eval_quality_warn(w->run, w->k, said ? said : w->msg);
+	free(said);
+	w->then(w->run);
+	free(w->msg);
+	free(w);
+}
+
+/* Relation k's count failed with msg (on conn, its savepoint set and aborted): the warning,
+ * then then(run). When the server cancelled it (a reload's lock, as in eval.c), the savepoint
+ * is undone but kept, and the warning names who holds a lock on the relation; then's own undo
+ * of the savepoint follows. */
+static void eval_quality_failed(struct eval_run *run, struct db_conn *conn, PGresult *pg,
+				size_t k, const char *msg, void (*then)(struct eval_run *))
+{
+	struct eval_quality_why *w = NULL;
+	const char *name = eval_quality_relations[k].name;
+
+	if (lockwait_cancelled(pg) && (w = calloc(1, sizeof(*w))) != NULL &&
+	    (w->msg = strdup(msg)) != NULL) {
+		w->run = run;
+		w->k = k;
+		w->then = then;
+		if (db_script(conn, "ROLLBACK TO SAVEPOINT dw_quality", eval_on_quality_rolled,
+			      NULL) == 0 &&
+		    lockwait_ask_relations(conn, run->ctx->cfg->case_schema, &name, 1,
+					   eval_on_quality_locks, w) == 0)
+			return;
+		free(w->msg);
+	}
+	free(w);
+	eval_quality_warn(run, k, msg);
+	then(run);
+}
+
 static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
@@ -166,19 +231,22 @@ static void eval_on_quality(struct db_conn *conn, PGresult *pg, void *arg)
 		eval_quality_next(run);
 		return;
 	}
+	if (PQresultStatus(pg) != PGRES_TUPLES_OK && q->cur < EVAL_QUALITY_N) {
+		/* That relation's fault, not the evaluation's: the others are still counted. Its
+		 * primary message, one line, as when the helped run counts it. */
+		q->failed = 1;
+		eval_quality_failed(run, conn, pg, q->cur,
+				    eval_result_error(conn, pg, PGRES_TUPLES_OK), eval_quality_next);
+		return;
+	}
 	if (PQresultStatus(pg) != PGRES_TUPLES_OK) {
-		/* That relation's fault, not the evaluation's: the others are still counted. */
 		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(pg));
 		n = strlen(msg);
 		while (n > 0 && msg[n - 1] == '\n')
 			msg[--n] = '\0';
-		if (q->cur < EVAL_QUALITY_N)
-			log_warn(run->ctx, "bad rows of %s could not be counted: %s",
-				 eval_quality_relations[q->cur].name, msg);
-		else
-			log_warn(run->ctx, "children could not be counted (children_evaluated, "
-				 "children.missing): %s", msg);
 		q->failed = 1;
+		log_warn(run->ctx, "children could not be counted (children_evaluated, "
+			 "children.missing): %s", msg);
 	} else {
 		if (q->cur < EVAL_QUALITY_N)
 			q->readable[q->cur] = 1;
@@ -420,15 +488,27 @@ static void eval_on_steal_end(struct db_conn *conn, PGresult *pg, void *arg)
 	eval_steal_next(m);
 }
 
+/* (helped) Its relation's count is over: release or undo the savepoint, then go on. */
+static void eval_steal_end(struct eval_run *m)
+{
+	const char *end = m->steal_failed ? "ROLLBACK TO SAVEPOINT dw_quality; "
+					    "RELEASE SAVEPOINT dw_quality"
+					  : "RELEASE SAVEPOINT dw_quality";
+
+	if (db_script(m->conn, end, eval_on_steal_end, m) < 0) {
+		eval_steal_over(m);
+		eval_fail(m, "could not count bad rows: %s", db_error(m->conn));
+	}
+}
+
 static void eval_on_steal_rows(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *m = arg;
 	struct eval_run *h = m->counter;
 	const char *name = eval_quality_relations[m->steal_k].name;
 	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
-	const char *end = err ? "ROLLBACK TO SAVEPOINT dw_quality; RELEASE SAVEPOINT dw_quality"
-			      : "RELEASE SAVEPOINT dw_quality";
 
+	m->steal_failed = err != NULL;
 	if (!pg) {
 		log_warn(m->ctx, "bad rows of %s could not be counted: %s", name, err);
 		eval_steal_over(m);
@@ -437,16 +517,15 @@ static void eval_on_steal_rows(struct db_conn *conn, PGresult *pg, void *arg)
 	}
 	if (err) {
 		/* That relation's fault, as when the helper counts it. */
-		log_warn(m->ctx, "bad rows of %s could not be counted: %s", name, err);
-	} else if (h && h->quality) {
+		eval_quality_failed(m, conn, pg, m->steal_k, err, eval_steal_end);
+		return;
+	}
+	if (h && h->quality) {
 		h->quality->readable[m->steal_k] = 1;
 		if (eval_quality_take(h, pg) < 0)
 			log_warn(m->ctx, "bad rows of %s could not be counted: out of memory", name);
 	}
-	if (db_script(m->conn, end, eval_on_steal_end, m) < 0) {
-		eval_steal_over(m);
-		eval_fail(m, "could not count bad rows: %s", db_error(m->conn));
-	}
+	eval_steal_end(m);
 }
 
 static void eval_on_steal_savepoint(struct db_conn *conn, PGresult *pg, void *arg)

@@ -109,6 +109,7 @@ struct eval_run {
 	struct eval_run *counter;      /* (helped run) the run counting bad rows, or NULL */
 	struct eval_run *counted_for;  /* (counter) the run that may count some for it, or NULL */
 	size_t steal_k;          /* (helped) the relation whose bad rows it counts for the counter */
+	int steal_failed;        /* (helped) ... and that count failed: its savepoint is undone */
 	int steal_wait;          /* (helped) its rules are read; it waits for the counter to begin */
 	int helper_begin_wait;   /* (helped) its rules are read; it waits for the helper to begin */
 };

@@ -19,26 +19,30 @@ bool lockwait_cancelled(const PGresult *res)
 			strcmp(code, LOCKWAIT_LOCK_NOT_AVAILABLE) == 0);
 }
 
+int lockwait_ask_relations(struct db_conn *conn, const char *schema, const char *const *names,
+			   size_t n, db_result_cb cb, void *arg)
+{
+	char *array = strbuf_text_array(names, n);
+	const char *params[2] = { schema, array };
+	int rc;
+
+	if (!array)
+		return -1;
+	rc = db_query(conn, sql_lock_holders, 2, params, cb, arg);
+	free(array);
+	return rc;
+}
+
 int lockwait_ask(struct db_conn *conn, const char *schema, const char *sql, db_result_cb cb,
 		 void *arg)
 {
 	const char *names[16];
 	size_t n = 0;
-	const char *params[2];
-	char *array;
-	int rc;
 
 	for (size_t i = 0; i < contract_relation_count() && n < 16; i++)
 		if (contract_sql_reads(sql, contract_relation(i)))
 			names[n++] = contract_relation(i);
-	array = strbuf_text_array(names, n);
-	if (!array)
-		return -1;
-	params[0] = schema;
-	params[1] = array;
-	rc = db_query(conn, sql_lock_holders, 2, params, cb, arg);
-	free(array);
-	return rc;
+	return lockwait_ask_relations(conn, schema, names, n, cb, arg);
 }
 
 static const char *lockwait_field(const PGresult *res, int row, int col)

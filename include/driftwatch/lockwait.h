@@ -3,6 +3,7 @@
 #define DRIFTWATCH_LOCKWAIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <libpq-fe.h>
 
@@ -18,6 +19,9 @@ bool lockwait_cancelled(const PGresult *res);
  * lockwait_describe. Returns db_query's answer. */
 int lockwait_ask(struct db_conn *conn, const char *schema, const char *sql, db_result_cb cb,
 		 void *arg);
+/* The same about the n contract relations named (a bad-row count reads one). */
+int lockwait_ask_relations(struct db_conn *conn, const char *schema, const char *const *names,
+			   size_t n, db_result_cb cb, void *arg);
 
 /* error with what res (lockwait_ask's answer) says appended: "ERROR; "s"."r" is locked by
  * another session: pid 42 (application etl, user etl, its transaction open since ... UTC)".

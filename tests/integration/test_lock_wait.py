@@ -13,7 +13,8 @@ rule's error: the operators' notice, /healthz and the one-shot summary say who i
 On tests/fixtures/daemon.sql in database dwlockwait, with database.query_timeout_seconds 3:
   1. appointments locked by a session named nightly-reload: --once --dry-run ends, exits 1,
      was_not_brought and worker_change (the rules that read appointments) FAILED, each naming
-     casework.appointments, the holder's pid and its application; the other rules' alerts are
+     casework.appointments, the holder's pid and its application, and so does the warning of
+     the appointments' bad-row count; the other rules' alerts are
      printed; the relation's emptiness check gives up on the lock instead of waiting, so the
      other relations' bad rows are counted;
   2. a session queued for that lock behind a reader: the error names the queued session
@@ -95,6 +96,15 @@ def hold(db, table, app):
     return s, pid
 
 
+def dry_run_locked(db, cfg, table, app):
+    """A dry run while a session app holds ACCESS EXCLUSIVE on table: (its Run, the pid)."""
+    s, pid = hold(db, table, app)
+    try:
+        return dry_run(cfg), pid
+    finally:
+        s.close()
+
+
 def config(tmp, name, db, schema, user=None, http_port=None):
     conninfo = db.conninfo("dw-lockwait")
     if user:
@@ -150,11 +160,7 @@ def run_tables(t, db, tmp):
             "unlocked, every rule runs, was_not_brought with an alert (%s)"
             % sorted(set(alert_rules(base.out))), base.diag())
 
-    s, pid = hold(db, "casework.appointments", "nightly-reload")
-    try:
-        r = dry_run(cfg)
-    finally:
-        s.close()
+    r, pid = dry_run_locked(db, cfg, "casework.appointments", "nightly-reload")
     check_isolated(t, "appointments locked", r)
     want = ("casework.appointments is locked by another session: pid %s "
             "(application nightly-reload" % pid)
@@ -163,6 +169,10 @@ def run_tables(t, db, tmp):
                 for l in lines),
             "appointments locked: each failed rule's error names the relation, the pid and "
             "the application holding it", "want: " + want, *lines)
+    count = ("bad rows of appointments could not be counted: canceling statement due to lock "
+             "timeout; " + want)
+    t.check(count in r.err, "appointments locked: the bad-row count's warning names the lock "
+            "and its holder too", "want: " + count, r.err[-3000:])
     t.check(all(failed_line(r.err, x) is None for x in set(alert_rules(base.out))
                 - APPOINTMENT_RULES),
             "appointments locked: no other rule failed", r.err[-3000:])
@@ -215,11 +225,7 @@ def run_views(t, db, tmp):
                     "CREATE VIEW lw_view.%s AS SELECT * FROM lw_base.%s" % (rel, rel)]
     db.run("; ".join(sql))
     cfg = config(tmp, "views", db, "lw_view")
-    s, pid = hold(db, "lw_base.appt_archive", "archive-rebuild")
-    try:
-        r = dry_run(cfg)
-    finally:
-        s.close()
+    r, pid = dry_run_locked(db, cfg, "lw_base.appt_archive", "archive-rebuild")
     check_isolated(t, "a table under the appointments view locked", r)
     want = ("lw_base.appt_archive (under appointments) is locked by another session: pid %s "
             "(application archive-rebuild" % pid)
@@ -240,11 +246,7 @@ def run_no_pg_locks(t, db, tmp):
            "REVOKE SELECT ON pg_catalog.pg_locks FROM PUBLIC")
     try:
         cfg = config(tmp, "nolocks", db, "casework", user="lw_ro")
-        s, _ = hold(db, "casework.appointments", "nightly-reload")
-        try:
-            r = dry_run(cfg)
-        finally:
-            s.close()
+        r, _ = dry_run_locked(db, cfg, "casework.appointments", "nightly-reload")
     finally:
         db.run("GRANT SELECT ON pg_catalog.pg_locks TO PUBLIC")
         drop_role(db)
