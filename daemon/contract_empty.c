@@ -8,6 +8,7 @@
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/lockwait.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/strbuf.h"
@@ -113,8 +114,17 @@ void contract_empty_warning(const char *file, const char *schema, const char *re
 
 /* ---- asking the database, one cheap EXISTS per relation ---- */
 
-/* How long a check waits for a relation's lock before it gives up and says so. */
+/* How long a check waits for a relation's lock before it gives up and says so: 3 s, or a
+ * quarter of database.query_timeout_seconds when that is shorter, so that the connection's
+ * own timeout (the query timeout) never comes first. */
 #define EMPTY_LOCK_TIMEOUT_MS 3000
+
+static long empty_lock_timeout_ms(const struct dw_config *cfg)
+{
+	long quarter = (long)cfg->query_timeout_s * 1000 / 4;
+
+	return quarter > 0 && quarter < EMPTY_LOCK_TIMEOUT_MS ? quarter : EMPTY_LOCK_TIMEOUT_MS;
+}
 
 struct empty_run {
 	struct dw_ctx *ctx;
@@ -126,6 +136,8 @@ struct empty_run {
 	char *schema_ident;
 	size_t i;               /* the relation being asked about */
 	char *sql;
+	char *why;              /* its check gave up on a lock: the server's words, until the
+				 * answer to who holds it */
 };
 
 static void empty_finish(struct empty_run *er)
@@ -135,6 +147,7 @@ static void empty_finish(struct empty_run *er)
 
 	free(er->schema_ident);
 	free(er->sql);
+	free(er->why);
 	free(er);
 	if (cb)
 		cb(arg);
@@ -164,12 +177,44 @@ static void empty_note(struct empty_run *er, const char *rel, const char *why)
 
 static void empty_next(struct empty_run *er);
 
+static void empty_on_locks(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct empty_run *er = arg;
+	char *said = res ? lockwait_describe(er->why, res) : NULL;
+
+	(void)conn;
+	empty_note(er, contract_relation(er->i), said ? said : er->why);
+	free(said);
+	free(er->why);
+	er->why = NULL;
+	er->i++;
+	empty_next(er);
+}
+
+/* The check gave up on a lock: ask who holds it, so that the note names them. 0 when asked. */
+static int empty_ask_locks(struct empty_run *er, PGresult *res)
+{
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *rel = contract_relation(er->i);
+
+	if (!lockwait_cancelled(res) || !primary || !(er->why = strdup(primary)))
+		return -1;
+	if (lockwait_ask_relations(er->conn, er->ctx->cfg->case_schema, &rel, 1, empty_on_locks,
+				   er) == 0)
+		return 0;
+	free(er->why);
+	er->why = NULL;
+	return -1;
+}
+
 static void empty_on_row(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct empty_run *er = arg;
 	const struct dw_config *cfg = er->ctx->cfg;
 	const char *rel = contract_relation(er->i);
 
+	if (res && empty_ask_locks(er, res) == 0)
+		return;
 	/* A relation missing or not readable is contract_compare's problem to name; here it is
 	 * only a note that its emptiness is unknown. */
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
@@ -196,8 +241,8 @@ static void empty_next(struct empty_run *er)
 		/* One implicit transaction: the lock_timeout is set before the EXISTS takes its
 		 * lock, and ends with it. A relation that a reload holds locked is a note, never a
 		 * wait that takes the connection down with it (the query's own timeout). */
-		strbuf_printf(&sb, "SELECT set_config('lock_timeout', '%d', true); "
-			      "SELECT EXISTS (SELECT 1 FROM %s.%s)", EMPTY_LOCK_TIMEOUT_MS,
+		strbuf_printf(&sb, "SELECT set_config('lock_timeout', '%ld', true); "
+			      "SELECT EXISTS (SELECT 1 FROM %s.%s)", empty_lock_timeout_ms(er->ctx->cfg),
 			      er->schema_ident, rel_ident);
 		free(rel_ident);
 		free(er->sql);

@@ -16,7 +16,7 @@ On tests/fixtures/daemon.sql in database dwlockwait, with database.query_timeout
      casework.appointments, the holder's pid and its application, and so does the warning of
      the appointments' bad-row count; the other rules' alerts are
      printed; the relation's emptiness check gives up on the lock instead of waiting, so the
-     other relations' bad rows are counted;
+     other relations' bad rows are counted; --check-config passes, its note naming the holder;
   2. a session queued for that lock behind a reader: the error names the queued session
      ("waits to lock ..., and reads queue behind it");
   3. the contract as views, appointments a UNION ALL of two tables in another schema, one of
@@ -183,6 +183,20 @@ def run_tables(t, db, tmp):
             "children evaluated" in r.err,
             "appointments locked: the emptiness check gives up on the lock, and every other "
             "relation's bad rows are counted", r.err[-3000:])
+
+    s, pid = hold(db, "casework.appointments", "nightly-reload")
+    try:
+        p = subprocess.run([lib.DAEMON, "-c", cfg, "--check-config"], capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL,
+                           env=lib.daemon_env())
+    finally:
+        s.close()
+    note = ('could not check whether relation "casework"."appointments" is empty: canceling '
+            'statement due to lock timeout; casework.appointments is locked by another '
+            'session: pid %s (application nightly-reload' % pid)
+    t.check(p.returncode == 0 and note in p.stdout,
+            "appointments locked: --check-config passes (a lock passes) and its note names the "
+            "holder", "want: " + note, "exit %s\n%s\n%s" % (p.returncode, p.stdout, p.stderr))
 
     reader = Session(db, "long-report")
     reader.send("BEGIN; SELECT count(*) FROM casework.appointments;")
