@@ -136,8 +136,6 @@ struct empty_run {
 	char *schema_ident;
 	size_t i;               /* the relation being asked about */
 	char *sql;
-	char *why;              /* its check gave up on a lock: the server's words, until the
-				 * answer to who holds it */
 };
 
 static void empty_finish(struct empty_run *er)
@@ -147,7 +145,6 @@ static void empty_finish(struct empty_run *er)
 
 	free(er->schema_ident);
 	free(er->sql);
-	free(er->why);
 	free(er);
 	if (cb)
 		cb(arg);
@@ -177,16 +174,11 @@ static void empty_note(struct empty_run *er, const char *rel, const char *why)
 
 static void empty_next(struct empty_run *er);
 
-static void empty_on_locks(struct db_conn *conn, PGresult *res, void *arg)
+static void empty_on_locks(const char *said, void *arg)
 {
 	struct empty_run *er = arg;
-	char *said = res ? lockwait_describe(er->why, res) : NULL;
 
-	(void)conn;
-	empty_note(er, contract_relation(er->i), said ? said : er->why);
-	free(said);
-	free(er->why);
-	er->why = NULL;
+	empty_note(er, contract_relation(er->i), said);
 	er->i++;
 	empty_next(er);
 }
@@ -197,14 +189,10 @@ static int empty_ask_locks(struct empty_run *er, PGresult *res)
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	const char *rel = contract_relation(er->i);
 
-	if (!lockwait_cancelled(res) || !primary || !(er->why = strdup(primary)))
+	if (!lockwait_cancelled(res) || !primary)
 		return -1;
-	if (lockwait_ask_relations(er->conn, er->ctx->cfg->case_schema, &rel, 1, empty_on_locks,
-				   er) == 0)
-		return 0;
-	free(er->why);
-	er->why = NULL;
-	return -1;
+	return lockwait_explain(er->conn, er->ctx->cfg->case_schema, &rel, 1, NULL, primary,
+				empty_on_locks, er);
 }
 
 static void empty_on_row(struct db_conn *conn, PGresult *res, void *arg)

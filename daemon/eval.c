@@ -482,14 +482,6 @@ static void eval_mark_failed(struct eval_run *run, char *error)
 		  rr->error ? rr->error : "out of memory");
 }
 
-static void eval_on_locks_begun(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	/* a savepoint that failed leaves the transaction aborted: the undo after it says so */
-	(void)conn;
-	(void)pg;
-	(void)arg;
-}
-
 static void eval_on_locks_undone(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
@@ -502,37 +494,32 @@ static void eval_on_locks_undone(struct db_conn *conn, PGresult *pg, void *arg)
 	eval_rule_over(run);
 }
 
-static void eval_on_locks(struct db_conn *conn, PGresult *pg, void *arg)
+static void eval_on_locks_said(const char *said, void *arg)
 {
 	struct eval_run *run = arg;
-	char *msg;
+	char *copy = strdup(said);
 
-	(void)conn;
-	if (!pg || PQresultStatus(pg) != PGRES_TUPLES_OK || PQntuples(pg) == 0)
-		return;
-	msg = lockwait_describe(run->rule_error, pg);
-	if (!msg)
-		return;
-	free(run->rule_error);
-	run->rule_error = msg;
+	if (copy) {
+		free(run->rule_error);
+		run->rule_error = copy;
+	}
+	if (db_script(run->conn, "ROLLBACK TO SAVEPOINT dw_locks; RELEASE SAVEPOINT dw_locks",
+		      eval_on_locks_undone, run) < 0)
+		eval_fail(run, "could not undo asking who holds a lock: %s", db_error(run->conn));
 }
 
-/* The rule's statement was cancelled (its statement timeout, as a rule waiting for a nightly
- * reload's lock is): ask who holds a lock in its way and say so in its error, in a savepoint of
- * its own so that the question failing (a catalog not granted) fails nothing. 0 when asked: the
- * rule is over once it is answered. */
+/* The rule's statement was cancelled (its lock or statement timeout, as a rule waiting for a
+ * nightly reload's lock is): ask who holds a lock in its way and say so in its error, in a
+ * savepoint of its own so that the question failing (a catalog not granted) fails nothing. 0
+ * when asked: the rule is over once it is answered. */
 static int eval_ask_locks(struct eval_run *run)
 {
-	static const char undo[] = "ROLLBACK TO SAVEPOINT dw_locks; RELEASE SAVEPOINT dw_locks";
+	const char *names[16];
+	size_t n = lockwait_relations_read(eval_rule(run)->def->sql, names, 16);
 
 	run->rule_cancelled = 0;
-	if (db_script(run->conn, "SAVEPOINT dw_locks", eval_on_locks_begun, run) < 0)
-		return -1;
-	if (lockwait_ask(run->conn, run->ctx->cfg->case_schema, eval_rule(run)->def->sql,
-			 eval_on_locks, run) < 0 ||
-	    db_script(run->conn, undo, eval_on_locks_undone, run) < 0)
-		eval_fail(run, "could not ask who holds a lock: %s", db_error(run->conn));
-	return 0;
+	return lockwait_explain(run->conn, run->ctx->cfg->case_schema, names, n,
+				"SAVEPOINT dw_locks", run->rule_error, eval_on_locks_said, run);
 }
 
 /* The rule is over, well or not: the sink hears it, and answers with eval_continue. */

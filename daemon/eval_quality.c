@@ -152,7 +152,6 @@ static int eval_quality_take(struct eval_run *run, PGresult *pg)
 struct eval_quality_why {
 	struct eval_run *run;
 	size_t k;                          /* the relation */
-	char *msg;                         /* the server's message */
 	void (*then)(struct eval_run *);   /* goes on once the warning is logged */
 };
 
@@ -162,24 +161,12 @@ static void eval_quality_warn(struct eval_run *run, size_t k, const char *msg)
 		 eval_quality_relations[k].name, msg);
 }
 
-static void eval_on_quality_rolled(struct db_conn *conn, PGresult *pg, void *arg)
-{
-	/* a failure shows in the question after it, and in the savepoint's undo */
-	(void)conn;
-	(void)pg;
-	(void)arg;
-}
-
-static void eval_on_quality_locks(struct db_conn *conn, PGresult *pg, void *arg)
+static void eval_on_quality_said(const char *said, void *arg)
 {
 	struct eval_quality_why *w = arg;
-	char *said = pg ? lockwait_describe(w->msg, pg) : NULL;
 
-	(void)conn;
-	eval_quality_warn(w->run, w->k, said ? said : w->msg);
-	free(said);
+	eval_quality_warn(w->run, w->k, said);
 	w->then(w->run);
-	free(w->msg);
 	free(w);
 }
 
@@ -193,17 +180,14 @@ static void eval_quality_failed(struct eval_run *run, struct db_conn *conn, PGre
 	struct eval_quality_why *w = NULL;
 	const char *name = eval_quality_relations[k].name;
 
-	if (lockwait_cancelled(pg) && (w = calloc(1, sizeof(*w))) != NULL &&
-	    (w->msg = strdup(msg)) != NULL) {
+	if (lockwait_cancelled(pg) && (w = calloc(1, sizeof(*w))) != NULL) {
 		w->run = run;
 		w->k = k;
 		w->then = then;
-		if (db_script(conn, "ROLLBACK TO SAVEPOINT dw_quality", eval_on_quality_rolled,
-			      NULL) == 0 &&
-		    lockwait_ask_relations(conn, run->ctx->cfg->case_schema, &name, 1,
-					   eval_on_quality_locks, w) == 0)
+		if (lockwait_explain(conn, run->ctx->cfg->case_schema, &name, 1,
+				     "ROLLBACK TO SAVEPOINT dw_quality", msg, eval_on_quality_said,
+				     w) == 0)
 			return;
-		free(w->msg);
 	}
 	free(w);
 	eval_quality_warn(run, k, msg);

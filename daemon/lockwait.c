@@ -19,30 +19,67 @@ bool lockwait_cancelled(const PGresult *res)
 			strcmp(code, LOCKWAIT_LOCK_NOT_AVAILABLE) == 0);
 }
 
-int lockwait_ask_relations(struct db_conn *conn, const char *schema, const char *const *names,
-			   size_t n, db_result_cb cb, void *arg)
-{
-	char *array = strbuf_text_array(names, n);
-	const char *params[2] = { schema, array };
-	int rc;
+/* A question in flight: what to say, and to whom, once it is answered. */
+struct lockwait_ask {
+	char *error;
+	lockwait_said_cb cb;
+	void *arg;
+};
 
-	if (!array)
-		return -1;
-	rc = db_query(conn, sql_lock_holders, 2, params, cb, arg);
-	free(array);
-	return rc;
+static void lockwait_on_before(struct db_conn *conn, PGresult *res, void *arg)
+{
+	/* a failure shows in the question after it, and in the caller's undo */
+	(void)conn;
+	(void)res;
+	(void)arg;
 }
 
-int lockwait_ask(struct db_conn *conn, const char *schema, const char *sql, db_result_cb cb,
-		 void *arg)
+static void lockwait_on_answer(struct db_conn *conn, PGresult *res, void *arg)
 {
-	const char *names[16];
+	struct lockwait_ask *a = arg;
+	char *said = res ? lockwait_describe(a->error, res) : NULL;
+
+	(void)conn;
+	a->cb(said ? said : a->error, a->arg);
+	free(said);
+	free(a->error);
+	free(a);
+}
+
+int lockwait_explain(struct db_conn *conn, const char *schema, const char *const *names,
+		     size_t n, const char *before, const char *error, lockwait_said_cb cb,
+		     void *arg)
+{
+	struct lockwait_ask *a = calloc(1, sizeof(*a));
+	char *array = strbuf_text_array(names, n);
+	const char *params[2] = { schema, array };
+
+	if (!a || !array || !(a->error = strdup(error ? error : "")))
+		goto fail;
+	a->cb = cb;
+	a->arg = arg;
+	if (before && db_script(conn, before, lockwait_on_before, NULL) < 0)
+		goto fail;
+	if (db_query(conn, sql_lock_holders, 2, params, lockwait_on_answer, a) < 0)
+		goto fail;
+	free(array);
+	return 0;
+fail:
+	if (a)
+		free(a->error);
+	free(a);
+	free(array);
+	return -1;
+}
+
+size_t lockwait_relations_read(const char *sql, const char **names, size_t max)
+{
 	size_t n = 0;
 
-	for (size_t i = 0; i < contract_relation_count() && n < 16; i++)
+	for (size_t i = 0; i < contract_relation_count() && n < max; i++)
 		if (contract_sql_reads(sql, contract_relation(i)))
 			names[n++] = contract_relation(i);
-	return lockwait_ask_relations(conn, schema, names, n, cb, arg);
+	return n;
 }
 
 static const char *lockwait_field(const PGresult *res, int row, int col)

@@ -10,21 +10,28 @@
 #include "driftwatch/db.h"
 
 /* Whether res is the error of a statement the server cancelled (statement timeout, lock
- * timeout): one that may have been waiting for a lock, worth asking lockwait_ask about. */
+ * timeout): one that may have been waiting for a lock, worth asking lockwait_explain about. */
 bool lockwait_cancelled(const PGresult *res);
 
-/* Asks conn (in the failed statement's transaction, after its savepoint is undone) which other
- * sessions hold or wait for an exclusive lock on the relations of schema the sql reads
- * (contract_sql_reads), or on a table under them when they are views. cb gets the rows for
- * lockwait_describe. Returns db_query's answer. */
-int lockwait_ask(struct db_conn *conn, const char *schema, const char *sql, db_result_cb cb,
-		 void *arg);
-/* The same about the n contract relations named (a bad-row count reads one). */
-int lockwait_ask_relations(struct db_conn *conn, const char *schema, const char *const *names,
-			   size_t n, db_result_cb cb, void *arg);
+/* Called once with the error a caller gave lockwait_explain, extended by who holds the lock
+ * (lockwait_describe) when that could be found, or as it was. */
+typedef void (*lockwait_said_cb)(const char *said, void *arg);
 
-/* error with what res (lockwait_ask's answer) says appended: "ERROR; "s"."r" is locked by
- * another session: pid 42 (application etl, user etl, its transaction open since ... UTC)".
+/* Sends before (a script whose answer is not needed: a savepoint to ask in, or the undo of the
+ * failed statement's; NULL for none), then asks conn which other sessions hold or wait for an
+ * exclusive lock on the n contract relations of schema named, or on a table under them when
+ * they are views, and calls cb with error and the answer. The caller undoes any savepoint after.
+ * Returns -1, cb not called, when nothing could be sent. */
+int lockwait_explain(struct db_conn *conn, const char *schema, const char *const *names,
+		     size_t n, const char *before, const char *error, lockwait_said_cb cb,
+		     void *arg);
+
+/* The contract relations statement sql reads (contract_sql_reads), at most max of them, into
+ * names; how many. */
+size_t lockwait_relations_read(const char *sql, const char **names, size_t max);
+
+/* error with what res (lock_holders.sql's answer) says appended: "ERROR; "s"."r" is locked
+ * by another session: pid 42 (application etl, user etl, its transaction open since ... UTC)".
  * A copy of error when res says nothing (no row, an error of its own, NULL); NULL only when
  * out of memory. */
 char *lockwait_describe(const char *error, const PGresult *res);
