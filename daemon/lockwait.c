@@ -6,6 +6,7 @@
 #include "driftwatch/lockwait.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
+#include "driftwatch/utf8.h"
 
 /* The server's own codes: the names are said in the message's language, the codes are not. */
 #define LOCKWAIT_QUERY_CANCELED "57014"
@@ -120,6 +121,17 @@ static void lockwait_relation(struct strbuf *sb, const PGresult *res, int row)
 		strbuf_printf(sb, " (under %s)", PQgetvalue(res, row, 1));
 }
 
+/* The text taken, as UTF-8: in a SQL_ASCII database a table's or a role's name may hold any
+ * bytes, and this text goes into JSON (the operators' report, /healthz). */
+static char *lockwait_repaired(struct strbuf *sb)
+{
+	char *raw = strbuf_take(sb);
+	char *text = raw ? utf8_repair(raw, NULL) : NULL;
+
+	free(raw);
+	return text;
+}
+
 char *lockwait_describe(const char *error, const PGresult *res)
 {
 	struct strbuf sb;
@@ -140,5 +152,5 @@ char *lockwait_describe(const char *error, const PGresult *res)
 			strbuf_append(&sb, ", and reads queue behind it");
 		}
 	}
-	return strbuf_take(&sb);
+	return lockwait_repaired(&sb);
 }

@@ -73,6 +73,18 @@ static void test_queued_and_view(void)
 	     "one queued for the lock");
 }
 
+/* A SQL_ASCII database's names may hold any bytes; the message goes into JSON. */
+static void test_bad_bytes(void)
+{
+	static const char *const latin1[][NCOLS] = {
+		{ "cms.r\xe9" "f", "referrals", "f", "7", "t", "reload", "\xe9" "tl", NULL },
+	};
+	says(latin1, 1, "canceling statement due to statement timeout; cms.r\xef\xbf\xbd" "f (under "
+	     "referrals) is locked by another session: pid 7 (application reload, user "
+	     "\xef\xbf\xbd" "tl)",
+	     "bytes that are not UTF-8 in a table's or a role's name are shown as U+FFFD");
+}
+
 static void test_nothing(void)
 {
 	PGresult *err = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
@@ -103,6 +115,7 @@ int main(void)
 {
 	test_held();
 	test_queued_and_view();
+	test_bad_bytes();
 	test_nothing();
 	test_cancelled();
 	return tap_status();
