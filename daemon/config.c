@@ -41,6 +41,7 @@
 #define DEFAULT_DELIVERY_MAX_AGE_H 72
 #define DELIVERY_MAX_AGE_H_MAX (30 * 24)
 #define DEFAULT_DELIVERY_REPORT_WAIT_S 600
+#define DEFAULT_DELIVERY_LEASE_S 60
 #define ESCALATE_DAYS_MAX 260   /* a working year */
 #define STAGE_NAME_MAX 32
 #define FOREIGN_MSG_MAX 300     /* of a message another module wrote (calendar.c) */
@@ -875,6 +876,7 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->stall_s = 120;
 	cfg->delivery_max_age_h = DEFAULT_DELIVERY_MAX_AGE_H;
 	cfg->delivery_report_wait_s = DEFAULT_DELIVERY_REPORT_WAIT_S;
+	cfg->delivery_lease_s = DEFAULT_DELIVERY_LEASE_S;
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
@@ -1262,7 +1264,8 @@ static void load_health(struct loader *ld, json_t *root, struct dw_config *cfg)
  * while it still matters. */
 static void load_delivery(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
-	static const char *const keys[] = { "max_age_hours", "report_wait_seconds" };
+	static const char *const keys[] = { "max_age_hours", "report_wait_seconds",
+					    "lease_seconds" };
 	json_t *obj;
 	size_t mark;
 
@@ -1275,6 +1278,10 @@ static void load_delivery(struct loader *ld, json_t *root, struct dw_config *cfg
 	 * a receiver that stays down fails its notices one by one. Up to a day, since the
 	 * wait adds to how late the operators hear of notices nobody received. */
 	take_int(ld, obj, "report_wait_seconds", 0, 86400, &cfg->delivery_report_wait_s);
+	/* A claimed notice is leased and the lease renewed while it is held (deliver.c): this
+	 * is how long the notices of an instance that died wait for another. At least 10 s,
+	 * so that a renewal a quarter of it apart has time to be answered; at most an hour. */
+	take_int(ld, obj, "lease_seconds", 10, 3600, &cfg->delivery_lease_s);
 	path_pop(ld, mark);
 }
 

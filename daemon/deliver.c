@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "driftwatch/chat.h"
@@ -26,8 +27,13 @@
 #include "driftwatch/backoff.h"
 #include "driftwatch/webhook.h"
 
-/* A lease longer than any one transfer may take, so a live deliverer never loses its notice. */
-#define DELIVER_LEASE_S 300
+/* A claimed notice waits in its lane at most this long, less its transfer's timeout and the
+ * margin for recording its result: a lane slower than that leaves the rest of its backlog to
+ * other deliverers. (It was the lease, before leases were renewed.) */
+#define DELIVER_HOLD_S 300
+/* Leases (delivery.lease_seconds) are renewed this many times a lease, and a waiting job
+ * starts only while this share of its lease is left: three renewals in a row may fail. */
+#define DELIVER_RENEWALS 4
 /* At most this many webhook notices in one claim, whatever the lanes have room for. */
 #define DELIVER_CLAIM_MAX 2000
 /* Transfers at once to one webhook receiver (at most half the loop's), and to the mail server
@@ -36,11 +42,11 @@
 #define DELIVER_EMAIL_SLOTS 8
 /* While a receiver answers, this many of its notices (digests for the mail server) are claimed
  * ahead, so a backlog goes out without a claim per notice; one that stops answering is given
- * only as many as it has free slots, so nothing claimed waits behind a stall for its lease. */
+ * only as many as it has free slots, so nothing claimed waits behind a stall for its hold. */
 #define DELIVER_WEBHOOK_AHEAD 2000
 #define DELIVER_EMAIL_AHEAD 20
 /* The longest a transfer may take (set on each webhook request and on the mail sender), and the
- * time left at the end of a lease for recording the result. */
+ * time left at the end of a hold (DELIVER_HOLD_S) for recording the result. */
 #define DELIVER_WEBHOOK_TIMEOUT_S 30
 #define DELIVER_MAIL_TIMEOUT_S 120
 #define DELIVER_RECORD_MARGIN_S 30
@@ -123,6 +129,16 @@ struct deliver {
 	char *claim_webhook_sql;
 	char *claim_email_sql;
 	char *result_sql;
+	char *renew_sql;
+	struct event *renew_ev;       /* every lease / DELIVER_RENEWALS while anything is held */
+	int renewing;                 /* a renewal statement is in flight */
+	unsigned renew_seq;           /* which renewal a job was last part of */
+	struct timespec renew_sent;
+	struct timespec claim_sent[DELIVER_CHANNELS];
+	struct timespec lease_base;   /* the jobs being made hold their lease from this time */
+	size_t lost_waiting;          /* renewals found taken by another deliverer; not logged yet */
+	size_t lost_running;
+	size_t released_unrenewed;
 	struct backoff backoff;
 	uint64_t rnd;
 	enum deliver_mode mode;
@@ -168,6 +184,8 @@ struct deliver_job {
 	struct deliver_job *prev;
 	struct deliver_job *next;
 	struct timespec claimed;
+	struct timespec leased;       /* its lease runs at least lease_s from this time */
+	unsigned renew_seq;
 	struct timespec t0;           /* started */
 };
 
@@ -421,7 +439,7 @@ static size_t deliver_lane_slots(const struct deliver_lane *lane)
 /* What a lane may hold, running and waiting: its slots; while its receiver answers, as many
  * more as its slots get through in half the time a claimed notice may wait (from its recent
  * transfers' duration), up to lane->ahead. A slow receiver is not given more than it can take
- * within the lease. */
+ * within its hold. */
 static size_t deliver_lane_cap(const struct deliver_lane *lane)
 {
 	size_t cap;
@@ -500,6 +518,7 @@ static struct deliver_job *deliver_job_new(struct deliver *d, struct deliver_lan
 	job->n_ids = n_ids;
 	clock_gettime(CLOCK_MONOTONIC, &job->claimed);
 	job->t0 = job->claimed;
+	job->leased = d->lease_base.tv_sec ? d->lease_base : job->claimed;
 	return job;
 }
 
@@ -1134,11 +1153,26 @@ static int deliver_job_start(struct deliver_job *job, char *err, size_t errsz)
 }
 
 /* A job waits in its lane from its claim, then runs for at most its lane's timeout. One not
- * started within this many seconds of its claim could still be running when its lease ends and
- * another deliverer takes the notice: it is released instead. */
+ * started within this many milliseconds of its claim is released: its lane is slower than
+ * the others can be, and another deliverer may have room for it. */
 static long deliver_start_within_ms(const struct deliver_lane *lane)
 {
-	return (DELIVER_LEASE_S - lane->timeout_s - DELIVER_RECORD_MARGIN_S) * 1000L;
+	return (DELIVER_HOLD_S - lane->timeout_s - DELIVER_RECORD_MARGIN_S) * 1000L;
+}
+
+static long deliver_lease_ms(const struct deliver *d)
+{
+	return d->ctx->cfg->delivery_lease_s * 1000L;
+}
+
+/* A job starts only while a good part of its lease is left: its renewals go on while it is
+ * sent, but one whose lease was not renewed for three turns in a row (the delivery
+ * connection down, or its statements held) may already be another deliverer's. */
+static int deliver_lease_short(const struct deliver *d, const struct deliver_job *job)
+{
+	long left = deliver_lease_ms(d) - deliver_ms_since(&job->leased);
+
+	return left < deliver_lease_ms(d) / DELIVER_RENEWALS;
 }
 
 /* A lane with waiting jobs and a free slot may start one; the loop's last transfers
@@ -1194,7 +1228,12 @@ static void deliver_pump(struct deliver *d)
 		job = lane->queue.head;
 		if (deliver_ms_since(&job->claimed) > deliver_start_within_ms(lane)) {
 			d->released_late += job->n_ids;
-			deliver_job_release(job, "not started within its lease");
+			deliver_job_release(job, "it waited too long for a transfer slot");
+			continue;
+		}
+		if (deliver_lease_short(d, job)) {
+			d->released_unrenewed += job->n_ids;
+			deliver_job_release(job, "its lease could not be renewed");
 			continue;
 		}
 		deliver_jobq_unlink(&lane->queue, job);
@@ -1212,6 +1251,179 @@ static void deliver_pump(struct deliver *d)
 			deliver_job_end(job);
 		}
 	}
+}
+
+/* ---- leases ---- */
+
+/* Calls fn on every job held: waiting in a lane or running. */
+static void deliver_each_job(struct deliver *d, void (*fn)(struct deliver_job *, void *),
+			     void *arg)
+{
+	for (struct deliver_lane *lane = d->lanes;; lane = lane->next) {
+		struct deliver_job *job, *next;
+
+		if (!lane)
+			lane = &d->mail_lane;
+		for (int q = 0; q < 2; q++)
+			for (job = q ? lane->running.head : lane->queue.head; job; job = next) {
+				next = job->next;
+				fn(job, arg);
+			}
+		if (lane == &d->mail_lane)
+			break;
+	}
+}
+
+struct deliver_renewal {
+	struct strbuf ids;
+	struct strbuf claims;
+	size_t n;
+	long long *renewed;           /* the answer's notices, sorted */
+	size_t n_renewed;
+};
+
+static void deliver_renewal_add(struct deliver_job *job, void *arg)
+{
+	struct deliver_renewal *r = arg;
+
+	job->renew_seq = job->d->renew_seq;
+	for (size_t i = 0; i < job->n_ids; i++) {
+		strbuf_printf(&r->ids, "%s%lld", r->n ? "," : "", job->ids[i]);
+		strbuf_printf(&r->claims, "%s%d", r->n ? "," : "", job->claims[i]);
+		r->n++;
+	}
+}
+
+static void deliver_on_renewed(struct db_conn *conn, PGresult *res, void *arg);
+
+/* Renews the lease of everything held, in one statement on the delivery connection. While
+ * one is in flight, or the connection is down, the turn is skipped: jobs whose lease runs
+ * short are not started (deliver_lease_short). */
+static void deliver_renew(struct deliver *d)
+{
+	struct deliver_renewal r = { .n = 0 };
+	char lease[16];
+	const char *params[3];
+	char *ids, *claims;
+
+	if (d->renewing || !d->in_flight || !db_is_up(d->conn))
+		return;
+	if (d->mode != DELIVER_RUN && d->mode != DELIVER_DRAIN && d->mode != DELIVER_STOPPING)
+		return;
+	strbuf_init(&r.ids);
+	strbuf_init(&r.claims);
+	d->renew_seq++;
+	strbuf_append(&r.ids, "{");
+	strbuf_append(&r.claims, "{");
+	deliver_each_job(d, deliver_renewal_add, &r);
+	strbuf_append(&r.ids, "}");
+	strbuf_append(&r.claims, "}");
+	ids = strbuf_take(&r.ids);
+	claims = strbuf_take(&r.claims);
+	snprintf(lease, sizeof(lease), "%d", d->ctx->cfg->delivery_lease_s);
+	params[0] = ids;
+	params[1] = claims;
+	params[2] = lease;
+	clock_gettime(CLOCK_MONOTONIC, &d->renew_sent);
+	if (!ids || !claims) {
+		log_err(d->ctx, "outbox: out of memory renewing the lease of %zu notices", r.n);
+	} else if (r.n && db_query(d->conn, d->renew_sql, 3, params, deliver_on_renewed, d) < 0) {
+		log_err(d->ctx, "outbox: could not renew the lease of %zu notices: %s", r.n,
+			db_error(d->conn));
+	} else if (r.n) {
+		d->renewing = 1;
+		deliver_sent(d);
+	}
+	free(ids);
+	free(claims);
+}
+
+static int deliver_id_cmp(const void *pa, const void *pb)
+{
+	long long a = *(const long long *)pa, b = *(const long long *)pb;
+
+	return (a > b) - (a < b);
+}
+
+/* A job that was part of the renewal keeps its lease when every one of its notices came
+ * back. One that did not was claimed by another deliverer after its lease ran out: waiting, it
+ * is released (a no-op for the notices that are another's now: results count only for their
+ * own claim); running, it is only counted, since it may be sent twice. */
+static void deliver_renewal_apply(struct deliver_job *job, void *arg)
+{
+	struct deliver_renewal *r = arg;
+	struct deliver *d = job->d;
+	size_t kept = 0;
+
+	if (job->renew_seq != d->renew_seq)
+		return;
+	for (size_t i = 0; i < job->n_ids; i++)
+		kept += bsearch(&job->ids[i], r->renewed, r->n_renewed, sizeof(*r->renewed),
+				deliver_id_cmp) != NULL;
+	if (kept == job->n_ids) {
+		job->leased = d->renew_sent;
+		return;
+	}
+	if (job->started) {
+		d->lost_running += job->n_ids - kept;
+		return;
+	}
+	d->lost_waiting += job->n_ids - kept;
+	deliver_job_release(job, "another deliverer claimed it after its lease ran out");
+}
+
+static void deliver_on_renewed(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct deliver *d = arg;
+	struct deliver_renewal r = { .n = 0 };
+	int outer;
+
+	d->renewing = 0;
+	deliver_answered(d);
+	if (d->mode == DELIVER_RETIRED) {
+		deliver_progress(d);
+		return;
+	}
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_err(d->ctx, "outbox: renewing the lease of the notices held failed (they are "
+			"sent only while their lease lasts): %s",
+			res ? PQresultErrorMessage(res) : db_error(conn));
+		deliver_progress(d);
+		return;
+	}
+	r.n_renewed = (size_t)PQntuples(res);
+	r.renewed = calloc(r.n_renewed ? r.n_renewed : 1, sizeof(*r.renewed));
+	if (!r.renewed) {
+		log_err(d->ctx, "outbox: out of memory reading a renewal of leases");
+		deliver_progress(d);
+		return;
+	}
+	for (size_t i = 0; i < r.n_renewed; i++)
+		r.renewed[i] = atoll(PQgetvalue(res, (int)i, 0));
+	qsort(r.renewed, r.n_renewed, sizeof(*r.renewed), deliver_id_cmp);
+	/* one progress after them all, as deliver_lane_release does */
+	outer = d->progressing;
+	d->progressing = 1;
+	deliver_each_job(d, deliver_renewal_apply, &r);
+	d->progressing = outer;
+	free(r.renewed);
+	deliver_progress(d);
+}
+
+static void deliver_on_renew_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	deliver_renew(arg);
+}
+
+/* Renewals every lease / DELIVER_RENEWALS, from now (a reload may change the lease). */
+static int deliver_renew_schedule(struct deliver *d)
+{
+	long ms = deliver_lease_ms(d) / DELIVER_RENEWALS;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	return evtimer_add(d->renew_ev, &tv);
 }
 
 /* ---- recording results ---- */
@@ -1657,6 +1869,8 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	full = n >= DELIVER_CLAIM_MAX;
 	d->stats.claimed += (size_t)n;
 	deliver_note_due_by(d, res);
+	/* the server counted the lease from its own now(), after the claim was sent */
+	d->lease_base = d->claim_sent[DELIVER_WEBHOOK];
 	/* every row is queued before any starts (the first slots go round every lane), and no
 	 * other claim is made until each lane knows what this one gave it */
 	d->progressing = 1;
@@ -1674,6 +1888,7 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 		deliver_queue_webhook(d, res, r, lane);
 	}
 	free(done);
+	d->lease_base = (struct timespec){ 0, 0 };
 	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
 		deliver_claimed(lane, dflt, full);
 	d->progressing = 0;
@@ -1720,6 +1935,7 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 	}
 	d->stats.claimed += (size_t)PQntuples(res);
 	deliver_note_due_by(d, res);
+	d->lease_base = d->claim_sent[DELIVER_EMAIL];
 	d->progressing = 1;
 	if (d->mail) {
 		digests = deliver_queue_digests(d, res);
@@ -1730,6 +1946,7 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 		d->mail_lane.claim_room = -1;
 		d->mail_lane.more = 0;
 	}
+	d->lease_base = (struct timespec){ 0, 0 };
 	d->progressing = 0;
 	deliver_claim_answered(d, DELIVER_EMAIL);
 	if (PQntuples(res))
@@ -1790,7 +2007,7 @@ static void deliver_claim_webhook(struct deliver *d)
 		return;
 	}
 	snprintf(limit, sizeof(limit), "%d", DELIVER_CLAIM_MAX);
-	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
+	snprintf(lease, sizeof(lease), "%d", d->ctx->cfg->delivery_lease_s);
 	snprintf(dflt, sizeof(dflt), "%ld", deliver_default_room(d));
 	params[0] = limit;
 	params[1] = lease;
@@ -1798,6 +2015,7 @@ static void deliver_claim_webhook(struct deliver *d)
 	params[3] = urls;
 	params[4] = rooms;
 	params[5] = dflt;
+	clock_gettime(CLOCK_MONOTONIC, &d->claim_sent[DELIVER_WEBHOOK]);
 	if (db_query(d->conn, d->claim_webhook_sql, 6, params, deliver_on_claim_webhook, d) < 0) {
 		deliver_unwant(d, DELIVER_WEBHOOK);
 		deliver_claim_failed(d, d->conn, NULL, "webhook notices");
@@ -1846,13 +2064,14 @@ static void deliver_claim_email(struct deliver *d)
 	if (d->mode != DELIVER_RUN)
 		deliver_ops_key(d);
 	snprintf(digests, sizeof(digests), "%ld", room);
-	snprintf(lease, sizeof(lease), "%d", DELIVER_LEASE_S);
+	snprintf(lease, sizeof(lease), "%d", d->ctx->cfg->delivery_lease_s);
 	params[0] = digests;
 	params[1] = lease;
 	params[2] = d->due_by[0] ? d->due_by : NULL;
 	d->mail_lane.claim_room = room;
 	d->mail_lane.claim_got = 0;
 	conn = deliver_claim_conn(d, DELIVER_EMAIL);
+	clock_gettime(CLOCK_MONOTONIC, &d->claim_sent[DELIVER_EMAIL]);
 	if (db_query(conn, d->claim_email_sql, 3, params, deliver_on_claim_email, d) < 0) {
 		deliver_unwant(d, DELIVER_EMAIL);
 		deliver_claim_failed(d, conn, NULL, "email notices");
@@ -1921,6 +2140,9 @@ static void deliver_destroy(struct deliver *d)
 	free(d->claim_webhook_sql);
 	free(d->claim_email_sql);
 	free(d->result_sql);
+	free(d->renew_sql);
+	if (d->renew_ev)
+		event_free(d->renew_ev);
 	free(d);
 }
 
@@ -1931,9 +2153,24 @@ static void deliver_log_pending(struct deliver *d)
 			"be retried", d->start_failures - 1);
 	d->start_failures = 0;
 	if (d->released_late)
-		log_warn(d->ctx, "outbox: %zu notices waited too long for a transfer slot to be sent "
-			 "within their lease; they are due again", d->released_late);
+		log_warn(d->ctx, "outbox: %zu notices waited too long for a transfer slot; they are "
+			 "due again, for this or another instance", d->released_late);
 	d->released_late = 0;
+	if (d->released_unrenewed)
+		log_warn(d->ctx, "outbox: %zu claimed notices were not sent: their lease could not "
+			 "be renewed (is the state database answering?); they are due again",
+			 d->released_unrenewed);
+	d->released_unrenewed = 0;
+	if (d->lost_waiting)
+		log_warn(d->ctx, "outbox: %zu claimed notices were not sent: their lease ran out "
+			 "before it was renewed and another deliverer has claimed them",
+			 d->lost_waiting);
+	d->lost_waiting = 0;
+	if (d->lost_running)
+		log_warn(d->ctx, "outbox: %zu notices being sent had their lease run out before it "
+			 "was renewed, and another deliverer has claimed them: they may arrive twice, "
+			 "with the same idempotency key", d->lost_running);
+	d->lost_running = 0;
 }
 
 /* Whether the pass (--once) or the stop is over; then its callback. */
@@ -2030,9 +2267,12 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct db_
 		d->claim_webhook_sql = strbuf_subst(sql_outbox_claim_webhook, "@state@", ident);
 		d->claim_email_sql = strbuf_subst(sql_outbox_claim_email, "@state@", ident);
 		d->result_sql = strbuf_subst(sql_outbox_result, "@state@", ident);
+		d->renew_sql = strbuf_subst(sql_outbox_renew, "@state@", ident);
 	}
 	free(ident);
-	if (!d->results || !d->claim_webhook_sql || !d->claim_email_sql || !d->result_sql) {
+	d->renew_ev = event_new(ctx->base, -1, EV_PERSIST, deliver_on_renew_timer, d);
+	if (!d->results || !d->claim_webhook_sql || !d->claim_email_sql || !d->result_sql ||
+	    !d->renew_sql || !d->renew_ev || deliver_renew_schedule(d) < 0) {
 		snprintf(err, errsz, "out of memory");
 		deliver_destroy(d);
 		return NULL;
@@ -2121,6 +2361,9 @@ int deliver_reload(struct deliver *d, char *err, size_t errsz)
 	d->team_secret = team;
 	d->have_team_secret = have_team;
 	d->backoff.horizon_s = deliver_horizon_s(d->ctx);
+	if (deliver_renew_schedule(d) < 0)
+		log_err(d->ctx, "delivery: could not set the timer that renews leases; claimed "
+			"notices are sent only while their first lease lasts");
 	deliver_links_free(d->links);
 	d->links = links;
 	d->mail = mail;
@@ -2162,6 +2405,8 @@ void deliver_free(struct deliver *d)
 			break;
 	}
 	d->mode = DELIVER_RETIRED;
+	/* what it was sending goes out again when its lease ends: no more renewals */
+	event_del(d->renew_ev);
 	d->ctx->metrics.deliver_waiting_since = 0; /* its statements are no one's health now */
 	d->cb = NULL;
 	json_array_clear(d->results);

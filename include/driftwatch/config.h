@@ -145,6 +145,9 @@ struct dw_config {
 	int delivery_report_wait_s; /* "delivery": {"report_wait_seconds"} default 600: a report
 				     * of failed notices waits this long for the rest of its
 				     * incident (0: sent at once) */
+	int delivery_lease_s;   /* "delivery": {"lease_seconds"} default 60: a claimed notice's
+				 * lease, renewed while it is held; how long the notices of an
+				 * instance that died wait for another */
 	struct config_web web;
 	struct config_responses responses;
 	struct config_calendar calendar;

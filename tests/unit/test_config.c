@@ -255,6 +255,7 @@ static void test_defaults(void)
 	tap_int(r.cfg.delivery_max_age_h, 72, "default delivery.max_age_hours is 72 (three days)");
 	tap_int(r.cfg.delivery_report_wait_s, 600,
 		"default delivery.report_wait_seconds is 600 (ten minutes)");
+	tap_int(r.cfg.delivery_lease_s, 60, "default delivery.lease_seconds is 60");
 	tap_ok(!r.cfg.email.enabled, "email is off without \"email\"");
 	tap_int(r.cfg.email.tls, CONFIG_TLS_STARTTLS, "default email.tls");
 	tap_ok(r.cfg.email.verify_peer, "default email.verify is true");
@@ -607,6 +608,10 @@ static void test_bad_values(void)
 	expect_fault("'delivery': {'report_wait_seconds': 86401}",
 		     NAME ": delivery.report_wait_seconds: must be an integer from 0 to 86400, got "
 			  "86401");
+	expect_fault("'delivery': {'lease_seconds': 9}",
+		     NAME ": delivery.lease_seconds: must be an integer from 10 to 3600, got 9");
+	expect_fault("'delivery': {'lease_seconds': '60'}",
+		     NAME ": delivery.lease_seconds: must be an integer from 10 to 3600, got \"60\"");
 	expect_fault("'delivery': {'report_wait_seconds': '600'}",
 		     NAME ": delivery.report_wait_seconds: must be an integer from 0 to 86400, got "
 			  "\"600\"");
@@ -705,7 +710,7 @@ static void test_unknown_keys(void)
 		     NAME ": http.port: unknown key (expected one of: listen)");
 	expect_fault("'delivery': {'max_age_days': 3}",
 		     NAME ": delivery.max_age_days: unknown key (expected one of: max_age_hours, "
-			  "report_wait_seconds)");
+			  "report_wait_seconds, lease_seconds)");
 	expect_fault("'rules': {'cp_neglect_duration': {'gap_days': 28}}",
 		     NAME ": rules.cp_neglect_duration.gap_days: unknown key (expected one of: "
 			  "enabled, merge_gap_days, strategy_months, strategy_kinds, stages, "
