@@ -208,12 +208,12 @@ def main():
     if not setup():
         return 1
     claim = state_sql("outbox_claim_webhook.sql").rstrip().rstrip(";")
-    # the daemon's parameters: at most WANT, a 300 s lease, due now, no lane with a room of
+    # the daemon's parameters: at most WANT, a 60 s lease, due now, no lane with a room of
     # its own, WANT for every other receiver
     script = """
 BEGIN;
 PREPARE claim(int, int, timestamptz, text[], int[], int) AS {claim};
-EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({want}, 300, NULL, '{{}}', '{{}}', {want});
+EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({want}, 60, NULL, '{{}}', '{{}}', {want});
 SELECT count(*) FILTER (WHERE status = 'delivering') || ' ' ||
        coalesce(max(substr(idempotency_key, 5)::int) FILTER (WHERE status = 'delivering'), 0)
   FROM {s}.outbox WHERE idempotency_key LIKE 'new-%';

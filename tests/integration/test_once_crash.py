@@ -21,8 +21,8 @@ arrives under two ids; every email notice arrives in digests of one Message-ID; 
 one firing event and one set of notices.
 
 Two stand-ins for the passing of time, said in diagnostics: the lease of notices claimed by a
-killed daemon (300 s) is expired by setting lease_until in the past, and next_attempt_at is set
-to now() for pending notices.
+killed daemon (delivery.lease_seconds, 60 s) is expired by setting lease_until in the past, and
+next_attempt_at is set to now() for pending notices.
 
 Environment as test_once_lifecycle.py (DRIFTWATCHD, PGHOST PGPORT PGUSER, DW_TOP, TEST_TMPDIR),
 plus CRASH_ROUNDS (default 20) and CRASH_SEED (default: random, printed). Uses database
@@ -200,7 +200,7 @@ class Crash:
 
     def kill_after_send(self):
         # The run killed before the webhook claim may have claimed email digests first (the
-        # email claims have a connection of their own): they stay leased for 300 s, and this
+        # email claims have a connection of their own): they stay leased for 60 s, and this
         # run could not send every digest. End those leases, as the passing of time would, and
         # count what arrives from here on.
         self.expire_leases()
@@ -268,7 +268,7 @@ class Crash:
             leases, due = self.expire_leases()
             if leases or due:
                 self.t.note("recovery run %d: expired %d leases of killed runs (standing in "
-                            "for 300 s), made %d pending notices due now" % (i, leases, due))
+                            "for 60 s), made %d pending notices due now" % (i, leases, due))
             r = self.finish(self.start())
             if r.rc != 0 or r.sanitizer():
                 self.t.check(False, "crash: recovery run %d exits 0" % i, r.diag())
