@@ -53,7 +53,7 @@ static void run_stop(struct service *svc, const char *why)
 {
 	struct event *timers[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch,
 				   svc->ev_full_gap, svc->ev_prune, svc->ev_eval_retry,
-				   svc->ev_deliver, svc->ev_outbox, svc->ev_reload };
+				   svc->ev_deliver, svc->ev_outbox, svc->ev_blockers, svc->ev_reload };
 
 	if (service_stopping(svc))
 		return;
@@ -245,6 +245,7 @@ static int run_events_new(struct service *svc)
 	svc->ev_eval_retry = evtimer_new(base, run_on_eval_retry, svc);
 	svc->ev_deliver = event_new(base, -1, EV_PERSIST, service_on_deliver_timer, svc);
 	svc->ev_outbox = event_new(base, -1, EV_PERSIST, service_outbox_metrics, svc);
+	svc->ev_blockers = event_new(base, -1, EV_PERSIST, service_on_blockers_timer, svc);
 	svc->ev_watchdog = event_new(base, -1, EV_PERSIST, run_on_watchdog, svc);
 	svc->ev_stop = evtimer_new(base, run_on_stop_deadline, svc);
 	svc->ev_sigterm = evsignal_new(base, SIGTERM, run_on_signal, svc);
@@ -252,7 +253,7 @@ static int run_events_new(struct service *svc)
 	svc->ev_sighup = evsignal_new(base, SIGHUP, run_on_signal, svc);
 	return svc->ev_interval && svc->ev_midnight && svc->ev_batch && svc->ev_full_gap &&
 	       svc->ev_prune && svc->ev_reload && svc->ev_eval_retry && svc->ev_deliver &&
-	       svc->ev_outbox && svc->ev_watchdog && svc->ev_stop && svc->ev_sigterm && svc->ev_sigint &&
+	       svc->ev_outbox && svc->ev_blockers && svc->ev_watchdog && svc->ev_stop && svc->ev_sigterm && svc->ev_sigint &&
 	       svc->ev_sighup ? 0 : -1;
 }
 
@@ -260,7 +261,8 @@ static void run_events_free(struct service *svc)
 {
 	struct event *evs[] = { svc->ev_interval, svc->ev_midnight, svc->ev_batch,
 				svc->ev_full_gap, svc->ev_prune, svc->ev_reload, svc->ev_eval_retry,
-				svc->ev_deliver, svc->ev_outbox, svc->ev_watchdog, svc->ev_stop,
+				svc->ev_deliver, svc->ev_outbox, svc->ev_blockers,
+				svc->ev_watchdog, svc->ev_stop,
 				svc->ev_sigterm, svc->ev_sigint, svc->ev_sighup };
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
@@ -272,12 +274,14 @@ static void run_timers_arm(struct service *svc)
 {
 	struct timeval poll = { SERVICE_DELIVER_POLL_S, 0 };
 	struct timeval outbox = { SERVICE_OUTBOX_METRICS_S, 0 };
+	struct timeval blockers = { SERVICE_BLOCKERS_S, 0 };
 	unsigned long long wd = sdnotify_watchdog_interval_usec();
 
 	run_interval_arm(svc);
 	service_add_timer(svc->ev_prune, SERVICE_PRUNE_FIRST_S);
 	evtimer_add(svc->ev_deliver, &poll);
 	evtimer_add(svc->ev_outbox, &outbox);
+	evtimer_add(svc->ev_blockers, &blockers);
 	evsignal_add(svc->ev_sigterm, NULL);
 	evsignal_add(svc->ev_sigint, NULL);
 	evsignal_add(svc->ev_sighup, NULL);

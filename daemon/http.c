@@ -119,6 +119,22 @@ int http_health(const struct dw_metrics *m, struct strbuf *reason)
 	return healthy;
 }
 
+/* Who the evaluation's and the recording's sessions wait for, once asked (service_blockers.c):
+ * a reload's lock is named before the statement's lock timeout cancels it. */
+static void http_blocked(struct strbuf *reason, const struct dw_metrics *m)
+{
+	if (!m->eval_blocked[0] && !m->record_blocked[0]) {
+		strbuf_append(reason, "waiting on a lock?\n");
+		return;
+	}
+	if (m->eval_blocked[0])
+		strbuf_printf(reason, "the evaluation is %s%s", m->eval_blocked,
+			      m->record_blocked[0] ? "; " : "");
+	if (m->record_blocked[0])
+		strbuf_printf(reason, "the recording is %s", m->record_blocked);
+	strbuf_append(reason, "\n");
+}
+
 int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 {
 	size_t n_rules = rule_registry_count();
@@ -131,8 +147,8 @@ int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 	 * cancels it: long before that, whoever watches should know nothing is being recorded. */
 	if (m->stall_s > 0 && running > m->stall_s) {
 		strbuf_printf(reason, "evaluation and recording running for %lld s without "
-			      "finishing (health.stall_seconds %d): waiting on a lock?\n",
-			      (long long)running, m->stall_s);
+			      "finishing (health.stall_seconds %d): ", (long long)running, m->stall_s);
+		http_blocked(reason, m);
 		degraded = 1;
 	}
 	if (m->stall_s > 0 && waiting > m->stall_s) {

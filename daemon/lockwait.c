@@ -89,15 +89,17 @@ static const char *lockwait_field(const PGresult *res, int row, int col)
 }
 
 /* "pid 42 (application etl, user etl, its transaction open since 2026-12-05 21:50:03 UTC)":
- * what pg_stat_activity shows this role (another role's sessions show less). */
-static void lockwait_session(struct strbuf *sb, const PGresult *res, int row)
+ * what pg_stat_activity shows this role (another role's sessions show less). The pid is in
+ * column pid_col, the application, the user and the time in the three from app_col. */
+static void lockwait_session(struct strbuf *sb, const PGresult *res, int row, int pid_col,
+			     int app_col)
 {
-	const char *app = lockwait_field(res, row, 5);
-	const char *user = lockwait_field(res, row, 6);
-	const char *since = lockwait_field(res, row, 7);
+	const char *app = lockwait_field(res, row, app_col);
+	const char *user = lockwait_field(res, row, app_col + 1);
+	const char *since = lockwait_field(res, row, app_col + 2);
 	const char *sep = " (";
 
-	strbuf_printf(sb, "pid %s", PQgetvalue(res, row, 3));
+	strbuf_printf(sb, "pid %s", PQgetvalue(res, row, pid_col));
 	if (app && *app) {
 		strbuf_printf(sb, "%sapplication %s", sep, app);
 		sep = ", ";
@@ -144,13 +146,74 @@ char *lockwait_describe(const char *error, const PGresult *res)
 		if (strcmp(PQgetvalue(res, i, 4), "t") == 0) {
 			lockwait_relation(&sb, res, i);
 			strbuf_append(&sb, " is locked by another session: ");
-			lockwait_session(&sb, res, i);
+			lockwait_session(&sb, res, i, 3, 5);
 		} else {
-			lockwait_session(&sb, res, i);
+			lockwait_session(&sb, res, i, 3, 5);
 			strbuf_append(&sb, " waits to lock ");
 			lockwait_relation(&sb, res, i);
 			strbuf_append(&sb, ", and reads queue behind it");
 		}
+	}
+	return lockwait_repaired(&sb);
+}
+
+/* ---- who a waiting session waits for ---- */
+
+struct lockwait_blockers_ask {
+	lockwait_said_cb cb;
+	void *arg;
+};
+
+static void lockwait_on_blockers(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct lockwait_blockers_ask *a = arg;
+	char *said = lockwait_blockers_describe(res);
+
+	(void)conn;
+	a->cb(said, a->arg);
+	free(said);
+	free(a);
+}
+
+int lockwait_blockers(struct db_conn *ask_on, int pid, lockwait_said_cb cb, void *arg)
+{
+	struct lockwait_blockers_ask *a = calloc(1, sizeof(*a));
+	char text[24];
+	const char *params[1] = { text };
+
+	if (!a)
+		return -1;
+	a->cb = cb;
+	a->arg = arg;
+	snprintf(text, sizeof(text), "%d", pid);
+	if (db_query(ask_on, sql_blocking_pids, 1, params, lockwait_on_blockers, a) < 0) {
+		free(a);
+		return -1;
+	}
+	return 0;
+}
+
+char *lockwait_blockers_describe(const PGresult *res)
+{
+	struct strbuf sb;
+	int rows;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) < 5)
+		return NULL;
+	rows = PQntuples(res);
+	strbuf_init(&sb);
+	if (rows == 0)
+		strbuf_append(&sb, "not blocked by another session");
+	for (int i = 0; i < rows; i++) {
+		const char *what = PQgetvalue(res, i, 0);
+
+		if (i == 0 && *what)
+			strbuf_printf(&sb, "waiting %s, held by ", what);
+		else if (i == 0)
+			strbuf_append(&sb, "blocked by ");
+		else
+			strbuf_append(&sb, " and ");
+		lockwait_session(&sb, res, i, 1, 2);
 	}
 	return lockwait_repaired(&sb);
 }

@@ -36,4 +36,14 @@ size_t lockwait_relations_read(const char *sql, const char **names, size_t max);
  * out of memory. */
 char *lockwait_describe(const char *error, const PGresult *res);
 
+/* Asks ask_on (another connection to the same server) which sessions the session pid waits
+ * for (pg_blocking_pids), and calls cb with lockwait_blockers_describe's text (NULL when the
+ * question failed). Returns -1, cb not called, when it could not be sent. */
+int lockwait_blockers(struct db_conn *ask_on, int pid, lockwait_said_cb cb, void *arg);
+
+/* What res (blocking_pids.sql's answer) says: "waiting to lock casework.appointments, held by
+ * pid 42 (application etl, user etl, its transaction open since ... UTC)", "not blocked by
+ * another session" when it waits for nobody, as UTF-8; NULL when res is an error or out of memory. */
+char *lockwait_blockers_describe(const PGresult *res);
+
 #endif

@@ -61,6 +61,9 @@ struct dw_metrics {
 	time_t deliver_waiting_since;                /* the outbox statement in flight was sent (or
 						      * the one before it answered); 0: none */
 	int stall_s;                                 /* health.stall_seconds */
+	char eval_blocked[320];                      /* past stall_s: who the evaluation's and */
+	char record_blocked[320];                    /* the recording's sessions wait for ("" */
+						     /* not asked or not answered yet) */
 	char db_error[256];                          /* why it is not */
 	time_t started;
 };

@@ -35,6 +35,9 @@ struct event;
 #define SERVICE_NOTIFY_FULL_GAP_S 30
 #define SERVICE_DELIVER_POLL_S 2
 #define SERVICE_OUTBOX_METRICS_S 15
+/* While an evaluation runs past health.stall_seconds, who its sessions wait for is asked this
+ * often (service_blockers.c). */
+#define SERVICE_BLOCKERS_S 5
 #define SERVICE_RECONNECT_MAX_S 30
 #define SERVICE_LISTEN_TIMEOUT_S 30
 /* A failed evaluation is tried again after this, doubling up to the maximum: a query that
@@ -122,7 +125,10 @@ struct service {
 	size_t n_req_ids;
 	struct record *rec;           /* its recording */
 	struct eval_result *res;
-	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox;
+	struct event *ev_interval, *ev_midnight, *ev_batch, *ev_eval_retry, *ev_deliver, *ev_outbox,
+		     *ev_blockers;
+	int blockers_asking;          /* bits: a question about CONN_EVAL (1), CONN_STATE (2) */
+	time_t blockers_for;          /* the evaluation asked about (its eval_running_since) */
 	struct event *ev_full_gap, *ev_prune;
 	struct event *ev_reload;      /* applies a reload from the loop, never inside a callback */
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
@@ -175,6 +181,7 @@ void service_deliver_kick(struct service *svc);
 void service_deliver_stop(struct service *svc);
 void service_reload_delivery(struct service *svc, int reconnect, int relead);
 void service_on_deliver_timer(evutil_socket_t fd, short what, void *arg);
+void service_on_blockers_timer(evutil_socket_t fd, short what, void *arg);
 void service_outbox_metrics(evutil_socket_t fd, short what, void *arg);
 
 /* ---- cmd_run.c ---- */

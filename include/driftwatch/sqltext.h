@@ -49,6 +49,7 @@ extern const char sql_triggers_tables[];
 extern const char sql_check_state[];
 extern const char sql_grants_excess[];
 extern const char sql_lock_holders[];
+extern const char sql_blocking_pids[];
 extern const char sql_prune[];
 extern const char sql_outbox_counts[];
 extern const char sql_midnight[];

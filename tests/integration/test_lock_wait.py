@@ -27,7 +27,14 @@ On tests/fixtures/daemon.sql in database dwlockwait, with database.query_timeout
      the lock, and only the two rules that read appointments fail: a rule waits for a lock at
      most a quarter of what is left of the evaluation's time, so the rules after it still run
      (they were "not run: the evaluation ran out of time", those that never read appointments
-     among them).
+     among them);
+  6. the daemon with a long query_timeout_seconds (120: a rule waits up to 30 s) and
+     health.stall_seconds 10, healthy, then appointments locked by a session named
+     nightly-reload-2: while the next evaluation waits, before the lock timeout, /healthz says
+     whom it waits for ("the evaluation is waiting to lock casework.appointments, held by pid
+     N (application nightly-reload-2 ...)", asked through pg_blocking_pids on another
+     connection), where it only asked "waiting on a lock?"; and that the recording's session
+     is not blocked; once the lock is released, the evaluation ends and /healthz is "ok".
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR. Standard
 library only.
@@ -105,16 +112,17 @@ def dry_run_locked(db, cfg, table, app):
         s.close()
 
 
-def config(tmp, name, db, schema, user=None, http_port=None):
+def config(tmp, name, db, schema, user=None, http_port=None, timeout_s=3, extra=None):
     conninfo = db.conninfo("dw-lockwait")
     if user:
         conninfo += " user=%s" % user
     conf = {"database": {"conninfo": conninfo, "case_schema": schema,
-                         "state_schema": "lw_state", "query_timeout_seconds": 3},
+                         "state_schema": "lw_state", "query_timeout_seconds": timeout_s},
             "link_template": "https://lcs.example/person/{child_id}",
             "addresses": lib.addresses()}
     if http_port:
         conf["http"] = {"listen": "127.0.0.1:%d" % http_port}
+    conf.update(extra or {})
     return lib.write_config(tmp, name, conf)
 
 
@@ -303,6 +311,41 @@ def run_daemon(t, procs, db, tmp):
     hostile.stop(d, t, "lock wait")
 
 
+def run_daemon_stall(t, procs, db, tmp):
+    port = lib.free_port()
+    cfg = config(tmp, "stall", db, "casework", http_port=port, timeout_s=120,
+                 extra={"health": {"stall_seconds": 10},
+                        "evaluation": {"interval_seconds": 10}})
+    d = hostile.Daemon(procs, tmp, cfg, name="stall")
+    if not t.check(hostile.wait_healthy(port, 60), "the stalled daemon: healthy before the lock",
+                   "\n".join(d.lines()[-20:])):
+        return
+    s, pid = hold(db, "casework.appointments", "nightly-reload-2")
+    want = ("the evaluation is waiting to lock casework.appointments, held by pid %s "
+            "(application nightly-reload-2" % pid)
+    seen = []
+    try:
+        def named():
+            st, body, _ = hostile.healthz(port)
+            seen[:] = [st, body]
+            return st == 200 and want in body
+        ok = lib.wait_for(named, 60, step=0.5)
+        t.check(ok, "the daemon, an evaluation held past health.stall_seconds by a lock: "
+                "/healthz names whom it waits for, before the lock timeout",
+                "want: " + want, "last: %s" % seen, "\n".join(d.lines()[-20:]))
+        body = seen[1] if len(seen) > 1 else ""
+        t.note("summary: /healthz while the lock is held: " + body.replace("\n", " | "))
+        t.check(ok and "the recording is not blocked by another session" in body and
+                "waiting on a lock?" not in body,
+                "and that the recording's session is not blocked", body)
+    finally:
+        s.close()
+    back = lib.wait_for(lambda: hostile.healthz(port)[1] == "ok\n", 60, step=0.5)
+    t.check(back, "once the lock is released the evaluation ends and /healthz is ok",
+            "last: %s" % (hostile.healthz(port),), "\n".join(d.lines()[-20:]))
+    hostile.stop(d, t, "stalled evaluation")
+
+
 def run(t, procs, tmp):
     db = lib.Db(DB)
     db.recreate()
@@ -315,6 +358,7 @@ def run(t, procs, tmp):
     run_views(t, db, tmp)
     run_no_pg_locks(t, db, tmp)
     run_daemon(t, procs, db, tmp)
+    run_daemon_stall(t, procs, db, tmp)
     db.drop()
 
 

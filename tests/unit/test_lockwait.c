@@ -102,6 +102,68 @@ static void test_nothing(void)
 	PQclear(err);
 }
 
+/* The columns of daemon/sql/blocking_pids.sql, in its order. */
+static const char *const bcols[] = { "what", "pid", "application_name", "usename", "since" };
+#define NBCOLS 5
+
+static PGresult *blockers(const char *const rows[][NBCOLS], int n)
+{
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc attrs[NBCOLS];
+
+	memset(attrs, 0, sizeof(attrs));
+	for (int c = 0; c < NBCOLS; c++) {
+		attrs[c].name = (char *)bcols[c];
+		attrs[c].typid = 25;
+		attrs[c].typlen = -1;
+		attrs[c].atttypmod = -1;
+	}
+	if (!res || !PQsetResultAttrs(res, NBCOLS, attrs))
+		return res;
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < NBCOLS; c++)
+			PQsetvalue(res, r, c, (char *)rows[r][c],
+				   rows[r][c] ? (int)strlen(rows[r][c]) : -1);
+	return res;
+}
+
+static void blocked_says(const char *const rows[][NBCOLS], int n, const char *want,
+			 const char *name)
+{
+	PGresult *res = blockers(rows, n);
+	char *got = lockwait_blockers_describe(res);
+
+	tap_str(got, want, "%s", name);
+	free(got);
+	PQclear(res);
+}
+
+/* /healthz's words for a session held past health.stall_seconds (service_blockers.c). */
+static void test_blockers(void)
+{
+	static const char *const one[][NBCOLS] = {
+		{ "to lock casework.appointments", "4242", "nightly-reload", "etl", "2026-12-05 01:00:03" },
+	};
+	static const char *const two[][NBCOLS] = {
+		{ "for a row lock", "11", "driftwatchd", "dw", NULL },
+		{ "for a row lock", "12", NULL, NULL, NULL },
+	};
+	PGresult *failed = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+	char *got;
+
+	blocked_says(one, 1, "waiting to lock casework.appointments, held by pid 4242 (application "
+		     "nightly-reload, user etl, its transaction open since 2026-12-05 01:00:03 UTC)",
+		     "a session waiting for a relation's lock: the relation and the holder");
+	blocked_says(two, 2, "waiting for a row lock, held by pid 11 (application driftwatchd, "
+		     "user dw) and pid 12", "two holders, what another role may not see left out");
+	blocked_says(two, 0, "not blocked by another session",
+		     "a session that waits for nobody says so");
+	got = lockwait_blockers_describe(failed);
+	tap_ok(got == NULL, "a failed question says nothing (got %s)", got ? got : "NULL");
+	free(got);
+	PQclear(failed);
+}
+
 static void test_cancelled(void)
 {
 	PGresult *ok = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
@@ -118,5 +180,6 @@ int main(void)
 	test_bad_bytes();
 	test_nothing();
 	test_cancelled();
+	test_blockers();
 	return tap_status();
 }
