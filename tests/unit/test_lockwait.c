@@ -12,28 +12,35 @@ static const char *const cols[] = { "relation", "contract", "direct", "pid", "gr
 				    "application_name", "usename", "since" };
 #define NCOLS 8
 
-/* A result as lock_holders.sql answers, built without a server: rows of NCOLS values, NULL
- * for SQL NULL. */
-static PGresult *holders(const char *const rows[][NCOLS], int n)
+/* A result built without a server: n rows of ncols text values (cells, row by row), NULL for
+ * SQL NULL, under the column names given. */
+static PGresult *result_of(const char *const *names, int ncols, const char *const *cells, int n)
 {
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-	PGresAttDesc attrs[NCOLS];
+	PGresAttDesc attrs[16];
 
 	memset(attrs, 0, sizeof(attrs));
-	for (int c = 0; c < NCOLS; c++) {
-		attrs[c].name = (char *)cols[c];
-		attrs[c].format = 0;
+	for (int c = 0; c < ncols && c < 16; c++) {
+		attrs[c].name = (char *)names[c];
 		attrs[c].typid = 25;
 		attrs[c].typlen = -1;
 		attrs[c].atttypmod = -1;
 	}
-	if (!res || !PQsetResultAttrs(res, NCOLS, attrs))
+	if (!res || !PQsetResultAttrs(res, ncols, attrs))
 		return res;
 	for (int r = 0; r < n; r++)
-		for (int c = 0; c < NCOLS; c++)
-			PQsetvalue(res, r, c, (char *)rows[r][c],
-				   rows[r][c] ? (int)strlen(rows[r][c]) : -1);
+		for (int c = 0; c < ncols; c++) {
+			const char *v = cells[r * ncols + c];
+
+			PQsetvalue(res, r, c, (char *)v, v ? (int)strlen(v) : -1);
+		}
 	return res;
+}
+
+/* A result as lock_holders.sql answers. */
+static PGresult *holders(const char *const rows[][NCOLS], int n)
+{
+	return result_of(cols, NCOLS, n ? rows[0] : NULL, n);
 }
 
 static void says(const char *const rows[][NCOLS], int n, const char *want, const char *name)
@@ -108,23 +115,7 @@ static const char *const bcols[] = { "what", "pid", "application_name", "usename
 
 static PGresult *blockers(const char *const rows[][NBCOLS], int n)
 {
-	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-	PGresAttDesc attrs[NBCOLS];
-
-	memset(attrs, 0, sizeof(attrs));
-	for (int c = 0; c < NBCOLS; c++) {
-		attrs[c].name = (char *)bcols[c];
-		attrs[c].typid = 25;
-		attrs[c].typlen = -1;
-		attrs[c].atttypmod = -1;
-	}
-	if (!res || !PQsetResultAttrs(res, NBCOLS, attrs))
-		return res;
-	for (int r = 0; r < n; r++)
-		for (int c = 0; c < NBCOLS; c++)
-			PQsetvalue(res, r, c, (char *)rows[r][c],
-				   rows[r][c] ? (int)strlen(rows[r][c]) : -1);
-	return res;
+	return result_of(bcols, NBCOLS, n ? rows[0] : NULL, n);
 }
 
 static void blocked_says(const char *const rows[][NBCOLS], int n, const char *want,
