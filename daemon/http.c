@@ -119,19 +119,21 @@ int http_health(const struct dw_metrics *m, struct strbuf *reason)
 	return healthy;
 }
 
-/* Who the evaluation's and the recording's sessions wait for, once asked (service_blockers.c):
+/* Whom the evaluation's and the recording's sessions wait for, once asked (service_blockers.c):
  * a reload's lock is named before the statement's lock timeout cancels it. */
-static void http_blocked(struct strbuf *reason, const struct dw_metrics *m)
+static void http_blocked_eval(struct strbuf *reason, const struct dw_metrics *m)
 {
-	if (!m->eval_blocked[0] && !m->record_blocked[0]) {
+	const char *eval = metrics_blocked_text(m, METRICS_BLOCKED_EVAL);
+	const char *record = metrics_blocked_text(m, METRICS_BLOCKED_RECORD);
+
+	if (!*eval && !*record) {
 		strbuf_append(reason, "waiting on a lock?\n");
 		return;
 	}
-	if (m->eval_blocked[0])
-		strbuf_printf(reason, "the evaluation is %s%s", m->eval_blocked,
-			      m->record_blocked[0] ? "; " : "");
-	if (m->record_blocked[0])
-		strbuf_printf(reason, "the recording is %s", m->record_blocked);
+	if (*eval)
+		strbuf_printf(reason, "the evaluation is %s%s", eval, *record ? "; " : "");
+	if (*record)
+		strbuf_printf(reason, "the recording is %s", record);
 	strbuf_append(reason, "\n");
 }
 
@@ -148,13 +150,16 @@ int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 	if (m->stall_s > 0 && running > m->stall_s) {
 		strbuf_printf(reason, "evaluation and recording running for %lld s without "
 			      "finishing (health.stall_seconds %d): ", (long long)running, m->stall_s);
-		http_blocked(reason, m);
+		http_blocked_eval(reason, m);
 		degraded = 1;
 	}
 	if (m->stall_s > 0 && waiting > m->stall_s) {
+		const char *deliver = metrics_blocked_text(m, METRICS_BLOCKED_DELIVER);
+
 		strbuf_printf(reason, "delivery waiting %lld s for the database to answer a statement "
-			      "on the outbox (health.stall_seconds %d): waiting on a lock?\n",
-			      (long long)waiting, m->stall_s);
+			      "on the outbox (health.stall_seconds %d): %s%s\n", (long long)waiting,
+			      m->stall_s, *deliver ? "its connection is " : "waiting on a lock?",
+			      deliver);
 		degraded = 1;
 	}
 

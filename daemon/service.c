@@ -42,8 +42,6 @@ void service_set_activity(struct service *svc, enum service_activity to)
 		  service_activity_names[to]);
 	svc->activity = to;
 	svc->ctx->metrics.eval_running_since = to == SERVICE_EVALUATING ? time(NULL) : 0;
-	svc->ctx->metrics.eval_blocked[0] = '\0';
-	svc->ctx->metrics.record_blocked[0] = '\0';
 }
 
 void service_set_run(struct service *svc, enum service_run to)

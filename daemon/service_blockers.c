@@ -1,5 +1,4 @@
-/* service_blockers: who an evaluation running past health.stall_seconds waits for, for /healthz. */
-#include <stddef.h>
+/* service_blockers: whom a session held past health.stall_seconds waits for, for /healthz. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -12,72 +11,94 @@
 #include "driftwatch/metrics.h"
 #include "driftwatch/service.h"
 
-/* One question: about the session of conn `waiting`, asked on another connection to the same
- * server (the evaluation's case session on the LISTEN one, the recording's state session on
- * the delivery one), each of which is free for a short statement while the other waits. */
+/* One question: about the session of conn `waiting`, asked on the first of ask_on that is up
+ * and has nothing in flight: another connection to the same server, free for a short statement
+ * while the other waits, and holding no transaction of its own (the state connection only while
+ * no evaluation uses it). A lock on the outbox holds the email claims too, so the delivery's
+ * question falls back to the state connection. CONN_COUNT ends a list. */
 struct service_blockers_q {
+	enum metrics_blocked_id id;
 	enum service_conn_id waiting;
-	enum service_conn_id ask_on;
-	int bit;
-	size_t field;                 /* offsetof the metrics text it fills */
+	enum service_conn_id ask_on[3];
 };
 
 static const struct service_blockers_q service_blockers_qs[] = {
-	{ CONN_EVAL, CONN_LISTEN, 1, offsetof(struct dw_metrics, eval_blocked) },
-	{ CONN_STATE, CONN_DELIVER, 2, offsetof(struct dw_metrics, record_blocked) },
+	{ METRICS_BLOCKED_EVAL, CONN_EVAL, { CONN_LISTEN, CONN_COUNT } },
+	{ METRICS_BLOCKED_RECORD, CONN_STATE, { CONN_DELIVER, CONN_MAIL, CONN_COUNT } },
+	{ METRICS_BLOCKED_DELIVER, CONN_DELIVER, { CONN_MAIL, CONN_STATE, CONN_COUNT } },
 };
+
+#define SERVICE_BLOCKERS_NQ (sizeof(service_blockers_qs) / sizeof(service_blockers_qs[0]))
 
 struct service_blockers_asked {
 	struct service *svc;
 	const struct service_blockers_q *q;
-	time_t eval;                  /* the evaluation it was asked for */
+	time_t since;                 /* the wait it was asked about */
 };
 
 static void service_on_blockers(const char *said, void *arg)
 {
 	struct service_blockers_asked *a = arg;
-	struct dw_metrics *m = &a->svc->ctx->metrics;
+	struct metrics_blocked *b = &a->svc->ctx->metrics.blocked[a->q->id];
 
-	a->svc->blockers_asking &= ~a->q->bit;
-	/* an answer about an evaluation that has ended says nothing about the next one */
-	if (said && m->eval_running_since && m->eval_running_since == a->eval)
-		snprintf((char *)m + a->q->field, sizeof(m->eval_blocked), "%s", said);
+	a->svc->blockers_asking &= ~(1 << a->q->id);
+	/* an answer about a wait that has ended says nothing about the next one */
+	if (said && metrics_blocked_since(&a->svc->ctx->metrics, a->q->id) == a->since) {
+		b->since = a->since;
+		snprintf(b->text, sizeof(b->text), "%s", said);
+	}
 	free(a);
+}
+
+static struct db_conn *service_blockers_free_conn(struct service *svc,
+						   const struct service_blockers_q *q)
+{
+	for (const enum service_conn_id *c = q->ask_on; *c != CONN_COUNT; c++) {
+		struct db_conn *db = svc->conns[*c].db;
+
+		if (*c == CONN_STATE && svc->activity != SERVICE_IDLE)
+			continue;
+		if (db && db_is_up(db) && !db_busy(db))
+			return db;
+	}
+	return NULL;
 }
 
 static void service_blockers_ask(struct service *svc, const struct service_blockers_q *q)
 {
+	const struct dw_metrics *m = &svc->ctx->metrics;
 	struct db_conn *waiting = svc->conns[q->waiting].db;
-	struct db_conn *ask_on = svc->conns[q->ask_on].db;
+	struct db_conn *ask_on;
+	time_t since = metrics_blocked_since(m, q->id);
 	struct service_blockers_asked *a;
 
-	if ((svc->blockers_asking & q->bit) || !waiting || !ask_on || !db_is_up(waiting) ||
-	    !db_is_up(ask_on))
+	if (!since || m->stall_s <= 0 || time(NULL) - since <= m->stall_s)
+		return;
+	if ((svc->blockers_asking & (1 << q->id)) || !waiting || !db_is_up(waiting))
+		return;
+	ask_on = service_blockers_free_conn(svc, q);
+	if (!ask_on)
 		return;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return;
 	a->svc = svc;
 	a->q = q;
-	a->eval = svc->ctx->metrics.eval_running_since;
+	a->since = since;
 	if (lockwait_blockers(ask_on, PQbackendPID(db_pgconn(waiting)), service_on_blockers,
 			      a) < 0) {
 		free(a);
 		return;
 	}
-	svc->blockers_asking |= q->bit;
+	svc->blockers_asking |= 1 << q->id;
 }
 
 void service_on_blockers_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct service *svc = arg;
-	const struct dw_metrics *m = &svc->ctx->metrics;
-	time_t running = m->eval_running_since ? time(NULL) - m->eval_running_since : 0;
 
 	(void)fd;
 	(void)what;
-	if (m->stall_s <= 0 || running <= m->stall_s)
-		return;
-	for (size_t i = 0; i < sizeof(service_blockers_qs) / sizeof(service_blockers_qs[0]); i++)
+	for (size_t i = 0; i < SERVICE_BLOCKERS_NQ; i++)
 		service_blockers_ask(svc, &service_blockers_qs[i]);
 }

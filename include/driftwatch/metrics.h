@@ -25,6 +25,17 @@ struct metrics_outbox {
 	double oldest_pending_age_s;    /* since first due; 0 when nothing due waits */
 };
 
+/* Whom a session of this daemon waits for, asked once it has waited past health.stall_seconds
+ * (service_blockers.c): the text holds for the wait that began at since (eval_running_since
+ * for the evaluation and the recording, deliver_waiting_since for the delivery), no other. */
+enum metrics_blocked_id { METRICS_BLOCKED_EVAL, METRICS_BLOCKED_RECORD, METRICS_BLOCKED_DELIVER,
+			  METRICS_BLOCKED_N };
+
+struct metrics_blocked {
+	time_t since;
+	char text[320];
+};
+
 struct dw_metrics {
 	unsigned long long evaluations_total;        /* finished, good or not */
 	unsigned long long evaluations_failed_total;
@@ -61,9 +72,7 @@ struct dw_metrics {
 	time_t deliver_waiting_since;                /* the outbox statement in flight was sent (or
 						      * the one before it answered); 0: none */
 	int stall_s;                                 /* health.stall_seconds */
-	char eval_blocked[320];                      /* past stall_s: who the evaluation's and */
-	char record_blocked[320];                    /* the recording's sessions wait for ("" */
-						     /* not asked or not answered yet) */
+	struct metrics_blocked blocked[METRICS_BLOCKED_N]; /* past stall_s: whom they wait for */
 	char db_error[256];                          /* why it is not */
 	time_t started;
 };
@@ -74,5 +83,11 @@ struct dw_metrics {
  * reports its own. They are cleared, so neither /metrics nor /healthz repeats them; counters and
  * the time of the last good evaluation stay. */
 void metrics_leader_lost(struct dw_metrics *m);
+
+/* When the wait that blocked[id] is about began (0: none now). */
+time_t metrics_blocked_since(const struct dw_metrics *m, enum metrics_blocked_id id);
+
+/* Whom that wait is for, as /healthz says it; "" when not asked or answered for this wait. */
+const char *metrics_blocked_text(const struct dw_metrics *m, enum metrics_blocked_id id);
 
 #endif

@@ -34,7 +34,10 @@ On tests/fixtures/daemon.sql in database dwlockwait, with database.query_timeout
      whom it waits for ("the evaluation is waiting to lock casework.appointments, held by pid
      N (application nightly-reload-2 ...)", asked through pg_blocking_pids on another
      connection), where it only asked "waiting on a lock?"; and that the recording's session
-     is not blocked; once the lock is released, the evaluation ends and /healthz is "ok".
+     is not blocked; once the lock is released, the evaluation ends and /healthz is "ok";
+  7. the same daemon, the state's outbox locked by a session named outbox-maintenance: the
+     delivery's claim waits, and /healthz says "its connection is waiting to lock
+     lw_state.outbox, held by pid N (application outbox-maintenance ...)"; released, "ok".
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR. Standard
 library only.
@@ -343,7 +346,31 @@ def run_daemon_stall(t, procs, db, tmp):
     back = lib.wait_for(lambda: hostile.healthz(port)[1] == "ok\n", 60, step=0.5)
     t.check(back, "once the lock is released the evaluation ends and /healthz is ok",
             "last: %s" % (hostile.healthz(port),), "\n".join(d.lines()[-20:]))
+    stalled_delivery(t, db, d, port)
     hostile.stop(d, t, "stalled evaluation")
+
+
+def stalled_delivery(t, db, d, port):
+    s, pid = hold(db, "lw_state.outbox", "outbox-maintenance")
+    want = ("its connection is waiting to lock lw_state.outbox, held by pid %s (application "
+            "outbox-maintenance" % pid)
+    seen = []
+    try:
+        def named():
+            st, body, _ = hostile.healthz(port)
+            seen[:] = [st, body]
+            return st == 200 and "delivery waiting" in body and want in body
+        ok = lib.wait_for(named, 60, step=0.5)
+        t.note("summary: /healthz while the outbox is locked: " +
+               (seen[1] if len(seen) > 1 else "").replace("\n", " | "))
+        t.check(ok, "the daemon, a delivery claim held past health.stall_seconds by a lock on "
+                "the outbox: /healthz names whom it waits for", "want: " + want,
+                "last: %s" % seen, "\n".join(d.lines()[-20:]))
+    finally:
+        s.close()
+    back = lib.wait_for(lambda: hostile.healthz(port)[1] == "ok\n", 60, step=0.5)
+    t.check(back, "once the outbox is released /healthz is ok again",
+            "last: %s" % (hostile.healthz(port),), "\n".join(d.lines()[-20:]))
 
 
 def run(t, procs, tmp):
