@@ -19,7 +19,12 @@ with delivery.lease_seconds 10 and webhook_receiver.py on loopback:
      request; the first daemon is killed (SIGKILL) and the other resumed. The other sends the
      notice, with the same webhook-id, within 30 s of the kill (the lease and a poll; before,
      300 s), and it is delivered at its second attempt.
-  3. SIGTERM ends the surviving daemon with status 0 and no sanitizer report.
+  3. a notice whose claim another deliverer took while it was being sent (its attempts raised
+     in the outbox, as another claim does): the next renewal finds it gone, the daemon says
+     the notice may arrive twice, its own result is not recorded over the other's claim, and
+     once that claim's lease runs out the notice goes again, with the same webhook-id, and is
+     delivered;
+  4. SIGTERM ends the surviving daemon with status 0 and no sanitizer report.
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
 dwlease is dropped and created here. Standard library only.
@@ -132,6 +137,41 @@ def phase_failover(t, db, rcv, held_url, d1, d2):
             json.dumps(rows, indent=1))
 
 
+def phase_lost(t, db, rcv, slow_url, d2):
+    t0 = time.time()
+    db.run("INSERT INTO driftwatch.outbox (idempotency_key, channel, destination, type, "
+           "payload) SELECT 'lease-lost-1', 'webhook', '%s', 'alert.firing', payload "
+           "FROM driftwatch.alerts WHERE child_id = 'C-INIT-1' LIMIT 1" % slow_url)
+    mark = d2.mark()
+
+    def sent(n):
+        """The first n requests to the slow receiver since the insert (one notice)."""
+        return [r for r in rcv.requests("/slow") if r["t"] >= t0][:n]
+    if not t.check(lib.wait_for(lambda: len(sent(1)) == 1, 30),
+                   "a new notice is claimed and sent to the slow receiver",
+                   "\n".join(d2.lines()[-20:])):
+        return
+    db.run("UPDATE driftwatch.outbox SET attempts = attempts + 1 "
+           "WHERE idempotency_key = 'lease-lost-1'")
+    said = d2.wait_log(r"1 notices being sent had their lease run out before it was renewed, "
+                       r"and another deliverer has claimed them: they may arrive twice", 15,
+                       since=mark)
+    t.check(said is not None, "while it is being sent another claim takes it: the next "
+            "renewal finds it gone and the daemon says it may arrive twice",
+            "\n".join(d2.since(mark)[-20:]))
+    again = lib.wait_for(lambda: len(sent(2)) == 2, STALL_S + LEASE_S + 30, step=0.2)
+    ids = [r["headers"].get("webhook-id") for r in sent(2)]
+    t.check(again and ids[0] == ids[1], "its own result is not recorded over the other claim: once that claim's "
+            "lease runs out the notice goes again, with the same webhook-id (%s)" % ids,
+            json.dumps(outbox(db, slow_url), indent=1))
+    done = lib.wait_for(lambda: db.value("SELECT status || ' ' || attempts FROM "
+                                         "driftwatch.outbox WHERE idempotency_key = "
+                                         "'lease-lost-1'") == "delivered 3", STALL_S + 30,
+                        step=0.5)
+    t.check(done, "and is delivered, at the attempt after the other claim's",
+            json.dumps(outbox(db, slow_url), indent=1))
+
+
 def run(t, procs, tmp):
     db = lib.Db("dwlease")
     db.recreate()
@@ -159,6 +199,7 @@ def run(t, procs, tmp):
         return
     phase_renewal(t, db, rcv, slow_url, (d1, d2))
     phase_failover(t, db, rcv, held_url, d1, d2)
+    phase_lost(t, db, rcv, slow_url, d2)
     hostile.stop(d2, t, "the surviving daemon")
     rep = d1.sanitizer_report()
     t.check(rep is None, "the killed daemon left no sanitizer report", rep or "")
