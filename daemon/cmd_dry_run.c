@@ -65,24 +65,32 @@ static void dry_run_on_eval(struct eval_result *res, void *arg)
 	event_base_loopbreak(dr->ctx->base);
 }
 
-static void dry_run_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
+static void dry_run_start(void *arg)
 {
 	struct dry_run *dr = arg;
 	struct eval_request req = { .as_of = dr->as_of };
 	struct eval_sink sink = { .alerts = dry_run_alerts, .arg = dr };
+
+	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, dr->ahead_up ? dr->ahead_conn : NULL,
+			 &req, &sink, dry_run_on_eval, dr) < 0) {
+		log_err(dr->ctx, "could not start the evaluation: out of memory");
+		event_base_loopbreak(dr->ctx->base);
+	}
+}
+
+static void dry_run_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct dry_run *dr = arg;
 
 	dr->ahead_up = ok;
 	if (!ok)
 		log_warn(dr->ctx, "database (%s): a third connection, to run rules ahead, could not "
 			 "be made (%s): the rules run on one", dr->ctx->cfg->path, db_error(conn));
 	/* Said before the evaluation that reads the empty relations, on the counting
-	 * connection, whose own queries wait behind these few. */
-	contract_note_empty(dr->ctx, dr->count_conn);
-	if (oneshot_eval(dr->ctx, dr->conn, dr->count_conn, ok ? dr->ahead_conn : NULL, &req,
-			 &sink, dry_run_on_eval, dr) < 0) {
-		log_err(dr->ctx, "could not start the evaluation: out of memory");
-		event_base_loopbreak(dr->ctx->base);
-	}
+	 * connection; the evaluation waits for these few, whose checks must not run inside the
+	 * count's transaction (contract.h). */
+	if (contract_note_empty(dr->ctx, dr->count_conn, dry_run_start, dr) < 0)
+		dry_run_start(dr);
 }
 
 static void dry_run_on_connect(struct db_conn *conn, int ok, void *arg)

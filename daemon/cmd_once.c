@@ -35,6 +35,8 @@ struct once_run {
 	struct db_conn *ahead;
 	struct db_conn *mail;       /* delivery's email claims */
 	int ahead_up;               /* the fourth connection could be made */
+	int migrated;               /* the state schema is ready (and recording made) */
+	int empty_checked;          /* the counting connection is free of the emptiness checks */
 	int connecting;             /* connections not yet up */
 	struct curl_loop *loop;
 	struct deliver *deliver;
@@ -199,10 +201,28 @@ static void once_on_eval(struct eval_result *res, void *arg)
 	record_finish(run->rec, res, 1, once_on_recorded, run);
 }
 
+/* The evaluation starts once the state is migrated and the emptiness checks are over: they
+ * run on the counting connection, and must not run inside the count's transaction. */
+static void once_start_eval(struct once_run *run)
+{
+	struct eval_sink sink;
+
+	if (!run->migrated || !run->empty_checked)
+		return;
+	record_sink(run->rec, &sink);
+	if (oneshot_eval(run->ctx, run->cases, run->count, run->ahead_up ? run->ahead : NULL,
+			 &run->req, &sink, once_on_eval, run) < 0) {
+		log_err(run->ctx, "could not start the evaluation: out of memory");
+		/* nothing was sent on the state connection yet: nothing to roll back */
+		record_cancel(run->rec);
+		run->rec = NULL;
+		once_stop(run, 1);
+	}
+}
+
 static void once_on_migrated(int ok, const char *error, void *arg)
 {
 	struct once_run *run = arg;
-	struct eval_sink sink;
 
 	if (!ok) {
 		log_err(run->ctx, "%s", error);
@@ -215,15 +235,16 @@ static void once_on_migrated(int ok, const char *error, void *arg)
 		once_stop(run, 1);
 		return;
 	}
-	record_sink(run->rec, &sink);
-	if (oneshot_eval(run->ctx, run->cases, run->count, run->ahead_up ? run->ahead : NULL,
-			 &run->req, &sink, once_on_eval, run) < 0) {
-		log_err(run->ctx, "could not start the evaluation: out of memory");
-		/* nothing was sent on the state connection yet: nothing to roll back */
-		record_cancel(run->rec);
-		run->rec = NULL;
-		once_stop(run, 1);
-	}
+	run->migrated = 1;
+	once_start_eval(run);
+}
+
+static void once_on_empty_checked(void *arg)
+{
+	struct once_run *run = arg;
+
+	run->empty_checked = 1;
+	once_start_eval(run);
 }
 
 static void once_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
@@ -236,8 +257,9 @@ static void once_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
 			 "rules ahead, could not be made (%s): the rules run on one",
 			 run->ctx->cfg->path, db_error(conn));
 	/* Said before the evaluation that reads the empty relations, on the counting
-	 * connection, whose own queries wait behind these few. */
-	contract_note_empty(run->ctx, run->count);
+	 * connection, while the state is migrated on its own (contract.h). */
+	if (contract_note_empty(run->ctx, run->count, once_on_empty_checked, run) < 0)
+		run->empty_checked = 1;
 	if (state_migrate(run->ctx, run->state, once_on_migrated, run) < 0) {
 		log_err(run->ctx, "could not start the state migration: %s", db_error(run->state));
 		once_stop(run, 1);

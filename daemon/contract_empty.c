@@ -264,7 +264,8 @@ int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlis
 	return 0;
 }
 
-int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn)
+int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, contract_empty_cb cb,
+			void *arg)
 {
-	return contract_check_empty(ctx, conn, NULL, NULL, NULL, NULL);
+	return contract_check_empty(ctx, conn, NULL, NULL, cb, arg);
 }

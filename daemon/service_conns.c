@@ -206,14 +206,26 @@ static void service_outage_end(struct service *svc)
 	svc->db_outage_was_up = 0;
 }
 
+static void service_on_empty_checked(void *arg)
+{
+	struct service *svc = arg;
+
+	svc->empty_checking = 0;
+	service_count_kick(svc);
+}
+
+/* The advice on the case schema, on the counting connection. The count waits for the
+ * emptiness checks: one queued behind its BEGIN would run, and could fail, inside it. */
 void service_note_contract(struct service *svc)
 {
 	struct db_conn *db = svc->conns[CONN_COUNT_BAD].db;
 
-	if (!db || !db_is_up(db))
+	if (!db || !db_is_up(db) || svc->empty_checking)
 		return;
 	contract_note_indexes(svc->ctx, db);
-	contract_note_empty(svc->ctx, db);
+	svc->empty_checking = 1;
+	if (contract_note_empty(svc->ctx, db, service_on_empty_checked, svc) < 0)
+		svc->empty_checking = 0;
 }
 
 /* What each connection's arrival starts. */

@@ -198,7 +198,7 @@ void service_count_kick(struct service *svc)
 	struct eval_request req = { .skip_rules = 1 };
 
 	if (service_stopping(svc) || svc->count != SERVICE_COUNT_IDLE || !svc->count_pending ||
-	    svc->reload)
+	    svc->reload || svc->empty_checking)
 		return;
 	if (!db || !db_is_up(db) || !leader_is_leading(svc->leader))
 		return;

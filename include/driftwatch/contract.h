@@ -94,9 +94,13 @@ typedef void (*contract_empty_cb)(void *arg);
 int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
 			 struct errlist *notes, contract_empty_cb cb, void *arg);
 
-/* The daemon's start (and --once's): logs, without waiting for it, one line per empty contract
- * relation naming the enabled rules it leaves blind, as --check-config warns. The queries
- * queue on conn in turn with the caller's. Returns 0 if they were sent. */
-int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn);
+/* The daemon's start (and the one-shot runs'): logs one line per empty contract relation
+ * naming the enabled rules it leaves blind, as --check-config warns, then calls cb(arg). The
+ * checks are sent one after another, each in an implicit transaction of its own: nothing may
+ * open a transaction on conn until cb, or a check queued behind its BEGIN would run inside it,
+ * and a check that fails (a relation locked, missing or not granted) would abort it. Returns
+ * -1, cb not called, if nothing could be started. */
+int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, contract_empty_cb cb,
+			void *arg);
 
 #endif

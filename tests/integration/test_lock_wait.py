@@ -195,6 +195,22 @@ def run_tables(t, db, tmp):
             "appointments locked: the emptiness check gives up on the lock, and every other "
             "relation's bad rows are counted", r.err[-3000:])
 
+    # The emptiness checks run one after another on the counting connection. One held by
+    # the lock let the count's BEGIN be queued before the checks after it, which then ran
+    # inside the count's transaction; where one failed there (appointments' lock timeout)
+    # outside a savepoint, the count's setup failed: "bad rows not counted". Whether it did
+    # depended on timing (2 of 9 runs of the case above, on one day): the case again, 8 times.
+    s, pid = hold(db, "casework.appointments", "nightly-reload")
+    try:
+        runs = [dry_run(cfg) for _ in range(8)]
+    finally:
+        s.close()
+    lost = [r.err[-1500:] for r in runs if "bad rows not counted" in r.err or
+            "children evaluated" not in r.err]
+    t.check(not lost, "appointments locked, 8 dry runs: the emptiness checks end before the "
+            "count begins, and every run counts the other relations' bad rows (%d did not)"
+            % len(lost), *lost[:1])
+
     s, pid = hold(db, "casework.appointments", "nightly-reload")
     try:
         p = subprocess.run([lib.DAEMON, "-c", cfg, "--check-config"], capture_output=True,
@@ -323,54 +339,44 @@ def run_daemon_stall(t, procs, db, tmp):
     if not t.check(hostile.wait_healthy(port, 60), "the stalled daemon: healthy before the lock",
                    "\n".join(d.lines()[-20:])):
         return
-    s, pid = hold(db, "casework.appointments", "nightly-reload-2")
-    want = ("the evaluation is waiting to lock casework.appointments, held by pid %s "
-            "(application nightly-reload-2" % pid)
-    seen = []
+    ok, body = healthz_while_locked(
+        t, db, d, port, "casework.appointments", "nightly-reload-2",
+        "the evaluation is waiting to lock casework.appointments, held by pid %s "
+        "(application nightly-reload-2", "an evaluation held past health.stall_seconds by a "
+        "lock: /healthz names whom it waits for, before the lock timeout")
+    t.check(ok and "the recording is not blocked by another session" in body and
+            "waiting on a lock?" not in body,
+            "and that the recording's session is not blocked", body)
+    # the state's outbox: the delivery's claim waits for it
+    healthz_while_locked(
+        t, db, d, port, "lw_state.outbox", "outbox-maintenance",
+        "its connection is waiting to lock lw_state.outbox, held by pid %s (application "
+        "outbox-maintenance", "a delivery claim held past health.stall_seconds by a lock on "
+        "the outbox: /healthz names whom it waits for")
+    hostile.stop(d, t, "stalled evaluation")
+
+
+def healthz_while_locked(t, db, d, port, table, app, want_fmt, label):
+    """While session app holds table, /healthz comes to say want_fmt % its pid; once released,
+    "ok" again. Returns (whether it said so, the last body seen)."""
+    s, pid = hold(db, table, app)
+    want = want_fmt % pid
+    seen = [None, ""]
     try:
         def named():
             st, body, _ = hostile.healthz(port)
             seen[:] = [st, body]
             return st == 200 and want in body
         ok = lib.wait_for(named, 60, step=0.5)
-        t.check(ok, "the daemon, an evaluation held past health.stall_seconds by a lock: "
-                "/healthz names whom it waits for, before the lock timeout",
-                "want: " + want, "last: %s" % seen, "\n".join(d.lines()[-20:]))
-        body = seen[1] if len(seen) > 1 else ""
-        t.note("summary: /healthz while the lock is held: " + body.replace("\n", " | "))
-        t.check(ok and "the recording is not blocked by another session" in body and
-                "waiting on a lock?" not in body,
-                "and that the recording's session is not blocked", body)
+        t.note("summary: /healthz while %s is locked: %s" % (table, seen[1].replace("\n", " | ")))
+        t.check(ok, "the daemon, " + label, "want: " + want, "last: %s" % seen,
+                "\n".join(d.lines()[-20:]))
     finally:
         s.close()
     back = lib.wait_for(lambda: hostile.healthz(port)[1] == "ok\n", 60, step=0.5)
-    t.check(back, "once the lock is released the evaluation ends and /healthz is ok",
+    t.check(back, "once %s is released /healthz is ok again" % table,
             "last: %s" % (hostile.healthz(port),), "\n".join(d.lines()[-20:]))
-    stalled_delivery(t, db, d, port)
-    hostile.stop(d, t, "stalled evaluation")
-
-
-def stalled_delivery(t, db, d, port):
-    s, pid = hold(db, "lw_state.outbox", "outbox-maintenance")
-    want = ("its connection is waiting to lock lw_state.outbox, held by pid %s (application "
-            "outbox-maintenance" % pid)
-    seen = []
-    try:
-        def named():
-            st, body, _ = hostile.healthz(port)
-            seen[:] = [st, body]
-            return st == 200 and "delivery waiting" in body and want in body
-        ok = lib.wait_for(named, 60, step=0.5)
-        t.note("summary: /healthz while the outbox is locked: " +
-               (seen[1] if len(seen) > 1 else "").replace("\n", " | "))
-        t.check(ok, "the daemon, a delivery claim held past health.stall_seconds by a lock on "
-                "the outbox: /healthz names whom it waits for", "want: " + want,
-                "last: %s" % seen, "\n".join(d.lines()[-20:]))
-    finally:
-        s.close()
-    back = lib.wait_for(lambda: hostile.healthz(port)[1] == "ok\n", 60, step=0.5)
-    t.check(back, "once the outbox is released /healthz is ok again",
-            "last: %s" % (hostile.healthz(port),), "\n".join(d.lines()[-20:]))
+    return ok, seen[1]
 
 
 def run(t, procs, tmp):
