@@ -2,16 +2,17 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_allocations.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_allocations.sql).
 allocations_rows AS NOT MATERIALIZED (
-    SELECT a.allocation_id, a.child_id, a.worker_id, a.start_date, a.end_date,
+    SELECT a.allocation_id::text, a.child_id::text, a.worker_id::text, a.start_date, a.end_date,
            CASE WHEN a.allocation_id IS NULL THEN 'null_key'
                 WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN a.worker_id IS NULL THEN 'null_worker_id'
                 WHEN a.start_date IS NULL THEN 'null_start_date'
+                WHEN NOT isfinite(a.start_date) THEN 'infinite_start_date'
                 WHEN a.end_date < a.start_date THEN 'end_before_start'
                 -- An allocation to nobody known cannot route an alert or count as a worker.
                 WHEN known.worker_id IS NULL THEN 'dangling_worker' END AS row_fault,
            a.allocation_id IS NOT NULL AND a.child_id IS NOT NULL AS keyed,
-           a.worker_id IS NOT NULL AND a.start_date IS NOT NULL
+           a.worker_id IS NOT NULL AND a.start_date IS NOT NULL AND isfinite(a.start_date)
                AND (a.end_date IS NULL OR a.end_date >= a.start_date)
                AND known.worker_id IS NOT NULL AS sound
     FROM @case@.allocations a

@@ -2,16 +2,17 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_appointments.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_appointments.sql).
 appointments_rows AS NOT MATERIALIZED (
-    SELECT a.appointment_id, a.child_id, a.service, a.scheduled_for, a.outcome,
+    SELECT a.appointment_id::text, a.child_id::text, a.service::text, a.scheduled_for, a.outcome::text,
            CASE WHEN a.appointment_id IS NULL THEN 'null_key'
                 WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN a.scheduled_for IS NULL THEN 'null_scheduled_for'
+                WHEN NOT isfinite(a.scheduled_for) THEN 'infinite_scheduled_for'
                 WHEN a.outcome IS NULL
                   OR a.outcome NOT IN ('attended', 'was_not_brought', 'cancelled_by_family',
                                        'cancelled_by_service', 'pending') THEN 'unknown_outcome'
            END AS row_fault,
            a.appointment_id IS NOT NULL AND a.child_id IS NOT NULL AS keyed,
-           a.scheduled_for IS NOT NULL
+           a.scheduled_for IS NOT NULL AND isfinite(a.scheduled_for)
                AND a.outcome IN ('attended', 'was_not_brought', 'cancelled_by_family',
                                  'cancelled_by_service', 'pending') AS sound
     FROM @case@.appointments a

@@ -2,14 +2,16 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_cin_plans.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_cin_plans.sql).
 cin_plans_rows AS NOT MATERIALIZED (
-    SELECT c.plan_id, c.child_id, c.start_date, c.end_date, c.neglect,
+    SELECT c.plan_id::text, c.child_id::text, c.start_date, c.end_date, c.neglect,
            CASE WHEN c.plan_id IS NULL THEN 'null_key'
                 WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN c.start_date IS NULL THEN 'null_start_date'
+                WHEN NOT isfinite(c.start_date) THEN 'infinite_start_date'
                 WHEN c.end_date < c.start_date THEN 'end_before_start'
                 WHEN c.neglect IS NULL THEN 'null_neglect' END AS row_fault,
            c.plan_id IS NOT NULL AND c.child_id IS NOT NULL AS keyed,
-           c.start_date IS NOT NULL AND (c.end_date IS NULL OR c.end_date >= c.start_date)
+           c.start_date IS NOT NULL AND isfinite(c.start_date)
+               AND (c.end_date IS NULL OR c.end_date >= c.start_date)
                AND c.neglect IS NOT NULL AS sound
     FROM @case@.cin_plans c
     WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))

@@ -2,13 +2,14 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_cp_plans.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_cp_plans.sql).
 cp_plans_rows AS NOT MATERIALIZED (
-    SELECT c.plan_id, c.child_id, c.start_date, c.end_date, c.initial_category, c.latest_category,
-           c.chair_id,
+    SELECT c.plan_id::text, c.child_id::text, c.start_date, c.end_date,
+           c.initial_category::text, c.latest_category::text, c.chair_id::text,
            -- The category the plan is judged by: the latest, else the initial one.
-           coalesce(c.latest_category, c.initial_category) AS category,
+           coalesce(c.latest_category, c.initial_category)::text AS category,
            CASE WHEN c.plan_id IS NULL THEN 'null_key'
                 WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN c.start_date IS NULL THEN 'null_start_date'
+                WHEN NOT isfinite(c.start_date) THEN 'infinite_start_date'
                 WHEN c.end_date < c.start_date THEN 'end_before_start'
                 WHEN c.initial_category IS NULL THEN 'null_category'
                 -- Either code outside the list makes the plan's history untrustworthy.
@@ -16,7 +17,8 @@ cp_plans_rows AS NOT MATERIALIZED (
                   OR NOT (coalesce(c.latest_category, c.initial_category) = ANY (known.categories))
                     THEN 'unknown_category' END AS row_fault,
            c.plan_id IS NOT NULL AND c.child_id IS NOT NULL AS keyed,
-           c.start_date IS NOT NULL AND (c.end_date IS NULL OR c.end_date >= c.start_date)
+           c.start_date IS NOT NULL AND isfinite(c.start_date)
+               AND (c.end_date IS NULL OR c.end_date >= c.start_date)
                AND c.initial_category = ANY (known.categories)
                AND (c.latest_category IS NULL OR c.latest_category = ANY (known.categories)) AS sound
     FROM @case@.cp_plans c

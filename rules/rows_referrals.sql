@@ -2,14 +2,15 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_referrals.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_referrals.sql).
 referrals_rows AS NOT MATERIALIZED (
-    SELECT r.referral_id, r.child_id, r.referral_date, r.primary_need, r.neglect, r.closure_date,
-           r.closure_reason,
+    SELECT r.referral_id::text, r.child_id::text, r.referral_date, r.primary_need::text, r.neglect,
+           r.closure_date, r.closure_reason::text,
            CASE WHEN r.referral_id IS NULL THEN 'null_key'
                 WHEN r.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN r.referral_date IS NULL THEN 'null_referral_date'
+                WHEN NOT isfinite(r.referral_date) THEN 'infinite_referral_date'
                 WHEN r.closure_date < r.referral_date THEN 'closure_before_referral' END AS row_fault,
            r.referral_id IS NOT NULL AND r.child_id IS NOT NULL AS keyed,
-           r.referral_date IS NOT NULL
+           r.referral_date IS NOT NULL AND isfinite(r.referral_date)
                AND (r.closure_date IS NULL OR r.closure_date >= r.referral_date) AS sound
     FROM @case@.referrals r
     WHERE (:child_ids IS NULL OR r.child_id = ANY (:child_ids))

@@ -2,13 +2,15 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_strategies.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_strategies.sql).
 strategies_rows AS NOT MATERIALIZED (
-    SELECT s.strategy_id, s.child_id, s.kind, s.decided_on, s.review_by,
+    SELECT s.strategy_id::text, s.child_id::text, s.kind::text, s.decided_on, s.review_by,
            CASE WHEN s.strategy_id IS NULL THEN 'null_key'
                 WHEN s.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN s.decided_on IS NULL THEN 'null_decided_on'
+                WHEN NOT isfinite(s.decided_on) THEN 'infinite_decided_on'
                 WHEN s.review_by < s.decided_on THEN 'review_before_decided' END AS row_fault,
            s.strategy_id IS NOT NULL AND s.child_id IS NOT NULL AS keyed,
-           s.decided_on IS NOT NULL AND (s.review_by IS NULL OR s.review_by >= s.decided_on) AS sound
+           s.decided_on IS NOT NULL AND isfinite(s.decided_on)
+               AND (s.review_by IS NULL OR s.review_by >= s.decided_on) AS sound
     FROM @case@.strategies s
     WHERE (:child_ids IS NULL OR s.child_id = ANY (:child_ids))
 )

@@ -2,7 +2,7 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_teams.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_teams.sql).
 teams_rows AS NOT MATERIALIZED (
-    SELECT t.team_id, t.name, t.manager_email, t.webhook_url,
+    SELECT t.team_id::text, t.name::text, t.manager_email::text, t.webhook_url::text,
            CASE WHEN t.team_id IS NULL THEN 'null_key' END AS key_fault,
            NULL::text AS row_fault,
            t.team_id IS NOT NULL AS keyed,

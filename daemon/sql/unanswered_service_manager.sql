@@ -30,8 +30,8 @@ alloc AS (
      WHERE a.start_date <= $2::date AND (a.end_date IS NULL OR a.end_date > $2::date)
      ORDER BY a.child_id COLLATE "C", a.start_date DESC, a.allocation_id DESC
 )
-SELECT d.alert_id, al.worker_id, s.worker_id AS supervisor_id, m.worker_id AS manager_id,
-       m.email AS manager_email
+SELECT d.alert_id, al.worker_id::text, s.worker_id::text AS supervisor_id,
+       m.worker_id::text AS manager_id, m.email::text AS manager_email
   FROM due d
   LEFT JOIN alloc al ON al.child_id = d.child_id
   LEFT JOIN worker w ON w.worker_id = al.worker_id

@@ -3,12 +3,12 @@
 -- staff know it (the first workers row by content; none for a dangling worker_id).
 -- $1 text  the child
 WITH rows AS (
-    SELECT DISTINCT a.allocation_id, a.worker_id, a.start_date, a.end_date
+    SELECT DISTINCT a.allocation_id::text, a.worker_id::text, a.start_date, a.end_date
       FROM @case@.allocations a
      WHERE a.child_id = $1::text
 ),
 names AS (
-    SELECT DISTINCT ON (w.worker_id COLLATE "C") w.worker_id, w.display_name
+    SELECT DISTINCT ON (w.worker_id COLLATE "C") w.worker_id::text, w.display_name::text
       FROM @case@.workers w
      WHERE w.worker_id IN (SELECT worker_id FROM rows)
      ORDER BY w.worker_id COLLATE "C", w.display_name, w.email, w.team_id, w.supervisor_id, w.role

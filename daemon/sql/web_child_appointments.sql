@@ -7,8 +7,8 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
            'appointment_id', a.appointment_id, 'day', a.day, 'service', a.service,
            'outcome', a.outcome)
        ORDER BY a.day NULLS LAST, a.appointment_id COLLATE "C"), '[]'::jsonb)::text
-  FROM (SELECT DISTINCT appointment_id, (scheduled_for AT TIME ZONE $2::text)::date AS day,
-               service, outcome
+  FROM (SELECT DISTINCT appointment_id::text, (scheduled_for AT TIME ZONE $2::text)::date AS day,
+               service::text, outcome::text
           FROM @case@.appointments
          WHERE child_id = $1::text
            AND outcome IN ('was_not_brought', 'cancelled_by_family')) a

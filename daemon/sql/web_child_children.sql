@@ -2,7 +2,7 @@
 -- by content when there are several (as the rules settle them); JSON null when there is none.
 -- $1 text  the child
 SELECT coalesce((
-    SELECT jsonb_build_object('family_id', c.family_id, 'date_of_birth', c.date_of_birth,
+    SELECT jsonb_build_object('family_id', c.family_id::text, 'date_of_birth', c.date_of_birth,
                               'expected_dob', c.expected_dob, 'disability', c.disability)
       FROM @case@.children c
      WHERE c.child_id = $1::text

@@ -10,8 +10,8 @@
 -- $2 int     merge_gap_days of the rule that reads these plans
 -- $3 text[]  the CP categories that count as neglect
 WITH rows AS (
-    SELECT DISTINCT p.plan_id, p.start_date, p.end_date, @category@ AS category,
-           @neglect@ AS for_neglect, @chair@ AS chair_id,
+    SELECT DISTINCT p.plan_id::text, p.start_date, p.end_date, (@category@)::text AS category,
+           @neglect@ AS for_neglect, (@chair@)::text AS chair_id,
            p.start_date IS NOT NULL AND (p.end_date IS NULL OR p.end_date >= p.start_date)
                AS sound
       FROM @case@.@plans@ p

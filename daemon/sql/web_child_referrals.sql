@@ -7,8 +7,8 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
            'primary_need', r.primary_need, 'for_neglect', r.for_neglect,
            'closure_date', r.closure_date, 'closure_reason', r.closure_reason)
        ORDER BY r.referral_date NULLS LAST, r.referral_id COLLATE "C"), '[]'::jsonb)::text
-  FROM (SELECT DISTINCT referral_id, referral_date, primary_need,
+  FROM (SELECT DISTINCT referral_id::text, referral_date, primary_need::text,
                (neglect IS TRUE OR primary_need = 'N1') AS for_neglect, closure_date,
-               closure_reason
+               closure_reason::text
           FROM @case@.referrals
          WHERE child_id = $1::text) r

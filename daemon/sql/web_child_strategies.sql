@@ -5,6 +5,6 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
            'strategy_id', s.strategy_id, 'kind', s.kind, 'decided_on', s.decided_on,
            'review_by', s.review_by)
        ORDER BY s.decided_on NULLS LAST, s.strategy_id COLLATE "C"), '[]'::jsonb)::text
-  FROM (SELECT DISTINCT strategy_id, kind, decided_on, review_by
+  FROM (SELECT DISTINCT strategy_id::text, kind::text, decided_on, review_by
           FROM @case@.strategies
          WHERE child_id = $1::text) s

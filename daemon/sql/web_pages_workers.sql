@@ -14,7 +14,8 @@ worker AS (
      WHERE worker_id IS NOT NULL
      ORDER BY worker_id COLLATE "C", display_name, email, team_id, supervisor_id, role
 )
-SELECT DISTINCT ON (a.child_id COLLATE "C") a.child_id, a.worker_id, w.display_name
+SELECT DISTINCT ON (a.child_id COLLATE "C") a.child_id::text, a.worker_id::text,
+       w.display_name::text
   FROM @case@.allocations a
   JOIN worker w ON w.worker_id = a.worker_id, d
  WHERE a.child_id = ANY ($1::text[])

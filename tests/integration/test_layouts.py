@@ -1,8 +1,14 @@
 #!/usr/bin/python3
-"""The same case data in three layouts gives the same alerts and the same bad-row counts, byte
+"""The same case data in five layouts gives the same alerts and the same bad-row counts, byte
 for byte, on several days (issue 9): tables with every index of rules/contract_indexes.sql,
-tables with none whose rows are stored in another order, and views over those (columns in
-another order, as an authority's mapping would have them).
+tables with none whose rows are stored in another order, views over those (columns in
+another order, as an authority's mapping would have them), tables whose child_id indexes do not
+serve, and views whose text columns are all char(n) (a fixed-width source: the padding is no part
+of an identifier, and once made the same child two children in the alerts).
+
+A few rows start at -infinity (a date column can hold it): they are bad rows of the kinds
+infinite_start_date, infinite_referral_date, infinite_scheduled_for and infinite_decided_on, and
+their child has no alert (a CP plan starting at -infinity was an 18-month escalation).
 
 Generates children with bad rows ($DWGEN, bench/dwgen.c), loads them, builds the other two
 layouts, runs `$DRIFTWATCHD -c CFG --once --dry-run --as-of DAY` on each, and compares the
@@ -53,11 +59,27 @@ RELATIONS = {
 }
 LAYOUTS = [("lay_idx", "indexed tables"), ("lay_tab", "tables, no index, rows reordered"),
            ("lay_view", "views, columns reordered"),
-           ("lay_odd", "tables whose child_id indexes do not serve (partial, another collation)")]
+           ("lay_odd", "tables whose child_id indexes do not serve (partial, another collation)"),
+           ("lay_char", "views with every text column char(n), padded")]
 # What each layout's full evaluation does with its hits' children and allocations (eval.c,
 # EVAL_LOOKUP_SQL): only a plain btree index led by child_id lets it look them up.
 LOOKUP = {"lay_idx": "looked up through their child_id indexes", "lay_tab": "read whole",
-          "lay_view": "read whole", "lay_odd": "read whole"}
+          "lay_view": "read whole", "lay_odd": "read whole", "lay_char": "read whole"}
+# Rows whose day is -infinity, one per relation that has a start (added to the generated data)
+INFINITE = """
+INSERT INTO lay_idx.children VALUES ('INF-1', NULL, '2015-01-01', NULL, false);
+INSERT INTO lay_idx.cp_plans VALUES ('INF-CP', 'INF-1', '-infinity', NULL, 'NEG', NULL, NULL);
+INSERT INTO lay_idx.cin_plans VALUES ('INF-CIN', 'INF-1', '-infinity', NULL, true);
+INSERT INTO lay_idx.allocations
+    SELECT 'INF-A', 'INF-1', min(worker_id), '-infinity', NULL FROM lay_idx.workers;
+INSERT INTO lay_idx.referrals VALUES ('INF-R', 'INF-1', '-infinity', 'N1', true, NULL, NULL);
+INSERT INTO lay_idx.appointments VALUES ('INF-AP', 'INF-1', 'gp', '-infinity', 'was_not_brought');
+INSERT INTO lay_idx.strategies VALUES ('INF-S', 'INF-1', 'plo', '-infinity', NULL);
+"""
+INFINITE_KINDS = [("allocations", "infinite_start_date"), ("referrals", "infinite_referral_date"),
+                  ("cin_plans", "infinite_start_date"), ("cp_plans", "infinite_start_date"),
+                  ("appointments", "infinite_scheduled_for"),
+                  ("strategies", "infinite_decided_on")]
 
 
 def psql(args, stdin=None, db=DB):
@@ -79,8 +101,9 @@ def setup():
                          capture_output=True, text=True, timeout=300)
     if not ok(gen.returncode == 0, "generate %d children, 2%% bad rows" % CHILDREN, gen.stderr):
         return False
-    r = psql([], stdin=gen.stdout)
-    if not ok(r.returncode == 0, "load them", r.stderr):
+    r = psql([], stdin=gen.stdout + INFINITE)
+    if not ok(r.returncode == 0, "load them, and a child whose rows start at -infinity",
+              r.stderr):
         return False
     r = psql(["-v", "schema=lay_idx", "-f", os.path.join(TOP, "rules/contract_indexes.sql")])
     if not ok(r.returncode == 0, "lay_idx: every index of contract_indexes.sql", r.stderr):
@@ -97,12 +120,25 @@ def setup():
         sql.append("CREATE TABLE lay_odd.%s AS SELECT * FROM lay_tab.%s;" % (rel, rel))
     sql.append("CREATE INDEX ON lay_odd.children (child_id) WHERE child_id > '';")
     sql.append("CREATE INDEX ON lay_odd.allocations (child_id COLLATE \"C\", start_date);")
+    # every text column char(n): PostgreSQL pads the value with blanks to n characters
+    sql.append("CREATE SCHEMA lay_char;")
+    for rel, cols in RELATIONS.items():
+        sql.append("CREATE VIEW lay_char.%s AS SELECT %s FROM lay_tab.%s;" % (rel, ", ".join(
+            "%s::char(200) AS %s" % (c, c) if lay_text(rel, c) else c
+            for c in (x.strip() for x in cols.split(","))), rel))
     sql.append("ANALYZE;")
     r = psql([], stdin="\n".join(sql) + "\n")
     if not ok(r.returncode == 0, "lay_tab (no index, rows reordered) and lay_view", r.stderr):
         return False
     r = psql(["-At", "-c", "SELECT count(*) FROM pg_indexes WHERE schemaname = 'lay_tab'"])
     return ok(r.stdout.strip() == "0", "lay_tab has no index", r.stdout + r.stderr)
+
+
+def lay_text(rel, col):
+    """Whether rules/contract.sql makes rel.col text."""
+    return col not in ("date_of_birth", "expected_dob", "disability", "start_date", "end_date",
+                       "referral_date", "neglect", "closure_date", "scheduled_for",
+                       "decided_on", "review_by")
 
 
 def write_config(path, schema):
@@ -169,6 +205,13 @@ def main():
         ok(n > 20, "%s, indexed tables: alerts to compare (%d)" % (day, n))
         ok("bad rows in" in ref_summary and "duplicate_key" in ref_summary,
            "%s, indexed tables: bad rows to compare, duplicates among them" % day, ref_summary)
+        ok(not re.search(r'"child_id": ?"INF-1"', ref_alerts),
+           "%s: no alert for the child whose rows all start at -infinity" % day,
+           "\n".join(l for l in ref_alerts.splitlines() if "INF-1" in l)[:2000])
+        for rel, kind in INFINITE_KINDS:
+            ok(re.search(r"(?m)^\s*bad rows in %s:.*\b%s=1\b" % (rel, kind), ref_summary),
+               "%s: the %s row starting at -infinity is a bad row, %s" % (day, rel, kind),
+               ref_summary)
         for schema, what in LAYOUTS[1:]:
             alerts, summary = runs[schema]
             ok(alerts == ref_alerts, "%s, %s: the same alerts as indexed tables, byte for byte"
