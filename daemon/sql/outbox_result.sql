@@ -40,7 +40,7 @@ upd AS (
     -- which the planner, taking both for a few rows, made a nested loop: 48,517 results of one
     -- refused digest ran for minutes, every other delivery waiting behind them
     RETURNING o.notice_id, o.status, o.channel, o.destination, o.type, o.payload, o.last_error,
-              r.outcome, r.shown
+              o.idempotency_key, r.outcome, r.shown
 ),
 attempts AS (
     INSERT INTO @state@.delivery_attempts (notice_id, outcome, detail, duration_ms)
@@ -117,7 +117,10 @@ merged AS (
 reports AS (
     INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
            digest_key, next_attempt_at, first_due_at)
-    SELECT 'ops_' || g.first_id, 'email', $3::text, 'operators', 'delivery.failed',
+    -- the failed notice's own key makes the report's unique beyond this schema's sequence
+    -- (state_v13.sql)
+    SELECT 'ops_' || g.first_id || '_' || left(md5(u.idempotency_key), 12), 'email', $3::text,
+           'operators', 'delivery.failed',
            jsonb_build_object('notice_id', g.first_id, 'count', g.n,
                               'notice_ids', to_jsonb(g.some_ids), 'channel', g.channel,
                               'destination', g.shown, 'type', u.type,

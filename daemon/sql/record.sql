@@ -147,13 +147,13 @@ events AS (
     SELECT u.alert_id, $2::date, ch.kind, ch.stage, ch.payload -> 'facts'
       FROM changes ch JOIN upserted u USING (fingerprint)
      WHERE ch.kind IS NOT NULL
-    RETURNING event_id, alert_id, kind
+    RETURNING event_id, alert_id, kind, token
 ),
 -- What each event tells, and to whom: the alert as it is now, to its current destinations. A
 -- snooze holds back reminders and escalation only: a new stage or new facts (an `updated`, a
 -- further missed appointment) of a snoozed alert are notified, carrying the snooze.
 told AS (
-    SELECT e.event_id, e.alert_id, e.kind, ch.payload, ch.destinations, ch.response
+    SELECT e.event_id, e.token, e.alert_id, e.kind, ch.payload, ch.destinations, ch.response
       FROM events e JOIN upserted u ON u.alert_id = e.alert_id
       JOIN changes ch ON ch.fingerprint = u.fingerprint
      WHERE e.kind IN ('firing', 'escalated', 'updated', 'reminder')
@@ -161,7 +161,8 @@ told AS (
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
            type, payload, digest_key, notice, next_attempt_at, first_due_at)
-    SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
+    SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12)
+           || '_' || t.token,
            -- A reminder is the alert still firing: receivers know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,

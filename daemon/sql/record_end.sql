@@ -13,6 +13,8 @@ WITH evaluation AS (
        SET finished_at = clock_timestamp(), children = $2::bigint, bad_rows = $3::jsonb,
            alerts = $4::int, notices = $5::bigint
      WHERE evaluation_id = $1::bigint
+    -- the reports' keys name the evaluation beyond this schema's sequence (state_v13.sql)
+    RETURNING left(md5(started_at::text || ' ' || evaluation_id), 12) AS token
 ),
 failed AS (
     SELECT key AS rule, value AS error FROM jsonb_each_text($6::jsonb)
@@ -36,7 +38,8 @@ recovered AS (
 reports AS (
     INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
            digest_key)
-    SELECT 'rule_' || f.rule || '_failing_' || $1::bigint, 'email', $8::text, 'operators',
+    SELECT 'rule_' || f.rule || '_failing_' || $1::bigint
+           || coalesce('_' || (SELECT token FROM evaluation), ''), 'email', $8::text, 'operators',
            'rule.failing',
            jsonb_build_object('rule', 'driftwatch', 'stage', 'rule_failing',
                'child_id', NULL, 'subject_id', f.rule,
@@ -50,7 +53,8 @@ reports AS (
       FROM now_failing f
      WHERE $8::text IS NOT NULL AND f.rule NOT IN (SELECT rule FROM was)
     UNION ALL
-    SELECT 'rule_' || r.rule || '_recovered_' || $1::bigint, 'email', $8::text, 'operators',
+    SELECT 'rule_' || r.rule || '_recovered_' || $1::bigint
+           || coalesce('_' || (SELECT token FROM evaluation), ''), 'email', $8::text, 'operators',
            'rule.recovered',
            jsonb_build_object('rule', 'driftwatch', 'stage', 'rule_recovered',
                'child_id', NULL, 'subject_id', r.rule,

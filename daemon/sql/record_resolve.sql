@@ -24,14 +24,15 @@ events AS (
     INSERT INTO @state@.alert_events (alert_id, as_of, kind, stage, detail)
     SELECT r.alert_id, $2::date, 'resolved', r.stage, NULL
       FROM resolved r
-    RETURNING event_id, alert_id
+    RETURNING event_id, alert_id, token
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
            type, payload, digest_key, notice, next_attempt_at, first_due_at)
     -- The words kept with the alert's destinations when it was last recorded (NULL for an
     -- alert recorded before notices kept their words).
-    SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
+    SELECT 'msg_' || e.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12)
+           || '_' || e.token,
            e.event_id, e.alert_id, d.channel, d.destination, d.role, 'alert.resolved',
            r.payload,
            CASE WHEN d.channel = 'email' AND $6::text IS NOT NULL THEN $6::text

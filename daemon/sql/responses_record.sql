@@ -34,7 +34,7 @@ ev AS (
            CASE WHEN $2::text = 'snoozed' THEN jsonb_build_object('until', $7::date) END
       FROM target t
      WHERE t.status = 'firing'
-    RETURNING event_id, alert_id, at, stage
+    RETURNING event_id, alert_id, at, stage, token
 ),
 changed AS (
     UPDATE @state@.alerts a
@@ -64,7 +64,8 @@ changed AS (
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
            type, payload)
-    SELECT 'msg_' || ev.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12),
+    SELECT 'msg_' || ev.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12)
+           || '_' || ev.token,
            ev.event_id, ev.alert_id, d.channel, d.destination, d.role, 'alert.' || $2::text,
            t.payload || jsonb_build_object('status', 'firing',
                'response', jsonb_build_object('kind', $2::text, 'by', $3::text, 'at', ev.at,
@@ -85,7 +86,8 @@ notices AS (
 record_wrong AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
            type, payload, digest_key)
-    SELECT 'recwrong_' || ev.event_id, ev.event_id, ev.alert_id, 'email', $9::text,
+    SELECT 'recwrong_' || ev.event_id || '_' || ev.token, ev.event_id, ev.alert_id, 'email',
+           $9::text,
            'operators', 'data.record_wrong',
            jsonb_build_object('rule', 'driftwatch', 'stage', 'record_wrong',
                'child_id', t.child_id, 'subject_id', t.subject_id,

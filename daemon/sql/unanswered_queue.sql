@@ -38,11 +38,11 @@ events AS (
            jsonb_build_object('working_days', d.working_days, 'stage_since', d.stage_since,
                               'also_sent_to', d.also, 'unresolved', d.unresolved)
       FROM due d
-    RETURNING event_id, alert_id
+    RETURNING event_id, alert_id, token
 ),
 dest AS (
     SELECT DISTINCT ON (e.event_id, x.channel, lower(x.destination))
-           e.event_id, d.alert_id, d.payload, d.working_days, d.stage_since, w.words,
+           e.event_id, e.token, d.alert_id, d.payload, d.working_days, d.stage_since, w.words,
            x.channel, x.destination, x.role,
            coalesce(x.notice, (SELECT n.notice FROM jsonb_to_recordset(d.destinations)
                                       AS n(channel text, notice jsonb)
@@ -65,7 +65,8 @@ dest AS (
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
            type, payload, digest_key, notice, next_attempt_at, first_due_at)
-    SELECT 'msg_' || t.event_id || '_' || left(md5(t.channel || ' ' || t.destination), 12),
+    SELECT 'msg_' || t.event_id || '_' || left(md5(t.channel || ' ' || t.destination), 12)
+           || '_' || t.token,
            t.event_id, t.alert_id, t.channel, t.destination, t.role, 'alert.unanswered',
            t.payload || jsonb_build_object('status', 'firing',
                'unanswered', jsonb_build_object('working_days', t.working_days,

@@ -5,7 +5,7 @@
 struct dw_ctx;
 struct db_conn;
 
-#define STATE_SCHEMA_VERSION 12
+#define STATE_SCHEMA_VERSION 13
 
 /* Called once: ok 1, or 0 with error naming what failed. */
 typedef void (*state_done_cb)(int ok, const char *error, void *arg);
