@@ -180,6 +180,7 @@ struct deliver_job {
 	struct webhook_request *req;  /* webhook jobs, once started */
 	struct mail_message msg;      /* email jobs */
 	char *to;                     /* email jobs: the recipient */
+	char *shown;                  /* a job with no lane: its destination as a report names it */
 	int started;                  /* in lane->running, not lane->queue */
 	struct deliver_job *prev;
 	struct deliver_job *next;
@@ -531,6 +532,7 @@ static void deliver_job_free(struct deliver_job *job)
 	free(job->role);
 	mail_message_free(&job->msg);
 	free(job->to);
+	free(job->shown);
 	free(job->ids);
 	free(job->claims);
 	free(job);
@@ -543,6 +545,7 @@ static void deliver_job_result(struct deliver_job *job, const char *outcome, con
 {
 	struct deliver *d = job->d;
 	long ms = deliver_ms_since(&job->t0);
+	const char *shown = job->lane && job->lane->url ? job->lane->shown : job->shown;
 	char text[1024];
 
 	if (d->mode == DELIVER_RETIRED || !d->results)
@@ -556,8 +559,8 @@ static void deliver_job_result(struct deliver_job *job, const char *outcome, con
 				      outcome, "detail", text, "delay_s", (json_int_t)delay_s,
 				      "duration_ms", (json_int_t)ms);
 
-		if (r && job->lane && job->lane->url)
-			json_object_set_new(r, "shown", json_string(job->lane->shown));
+		if (r && shown)
+			json_object_set_new(r, "shown", json_string(shown));
 		if (r)
 			json_array_append_new(d->results, r);
 	}
@@ -756,12 +759,13 @@ static char *deliver_webhook_body(struct deliver *d, const char *type, const cha
 	return text;
 }
 
-/* Row columns of outbox_claim_webhook.sql and outbox_claim_email.sql; CL_NOTICE (the notice's
- * words, notice.h) only in the email claim. */
+/* Row columns of outbox_claim_webhook.sql and outbox_claim_email.sql; then CL_NOTICE (the
+ * notice's words, notice.h) in the email claim, CL_DISABLED in the webhook claim. */
 enum { CL_ID, CL_KEY, CL_CHANNEL, CL_DEST, CL_ROLE, CL_TYPE, CL_PAYLOAD, CL_DIGEST, CL_ATTEMPTS,
-       CL_AGE, CL_CLAIMED_AT, CL_NOTICE };
+       CL_AGE, CL_CLAIMED_AT, CL_NOTICE, CL_DISABLED = CL_NOTICE };
 
-/* A job with no lane of its own (memory ran out) still gets its result. */
+/* A job with no lane of its own (memory ran out, or its receiver is disabled: never sent) still
+ * gets its result. */
 static struct deliver_job *deliver_job_orphan(struct deliver *d, PGresult *res, int r)
 {
 	struct deliver_job *job = deliver_job_new(d, NULL, 1);
@@ -1844,6 +1848,44 @@ static void deliver_queue_chats(struct deliver *d, PGresult *res, char *done)
 	free(rows);
 }
 
+/* A row of the webhook claim for a receiver disabled by a 410: claimed only once the notice
+ * has outlived the retry horizon (outbox_claim_webhook.sql), and never sent. */
+static int deliver_row_disabled(const PGresult *res, int r)
+{
+	return PQnfields(res) > CL_DISABLED && strcmp(PQgetvalue(res, r, CL_DISABLED), "t") == 0;
+}
+
+/* Fails the claim's notices to disabled receivers, unsent: the result statement fails and
+ * reports them as any notice that ran out of time. done[] (when there is one) marks them. */
+static void deliver_fail_disabled(struct deliver *d, PGresult *res, char *done)
+{
+	const char *why = "not sent: the endpoint has been disabled since it answered 410 Gone, "
+			  "and the notice outlived delivery.max_age_hours (delete its row from "
+			  "the state schema's disabled_endpoints to send to it again)";
+	int n = PQntuples(res), given_up = 0;
+	char shown[512];
+
+	for (int r = 0; r < n; r++) {
+		struct deliver_job *job;
+
+		if (!deliver_row_disabled(res, r))
+			continue;
+		if (done)
+			done[r] = 1;
+		job = deliver_job_orphan(d, res, r);
+		if (!job)
+			continue;
+		job->shown = strdup(url_redact(PQgetvalue(res, r, CL_DEST), shown, sizeof(shown)));
+		if (!given_up++)
+			log_err(d->ctx, "webhook %s: %s", shown, why);
+		deliver_job_result(job, "failed", why, 0);
+		deliver_job_end(job);
+	}
+	if (given_up > 1)
+		log_err(d->ctx, "outbox: %d notices to disabled webhook endpoints failed unsent",
+			given_up);
+}
+
 static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct deliver *d = arg;
@@ -1875,12 +1917,13 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	 * other claim is made until each lane knows what this one gave it */
 	d->progressing = 1;
 	done = calloc((size_t)(n ? n : 1), 1);
+	deliver_fail_disabled(d, res, done);
 	if (done)
 		deliver_queue_chats(d, res, done);
 	for (int r = 0; r < n; r++) {
 		struct deliver_lane *lane;
 
-		if (done && done[r])
+		if ((done && done[r]) || deliver_row_disabled(res, r))
 			continue;
 		lane = deliver_lane_for(d, PQgetvalue(res, r, CL_DEST));
 		if (lane)
@@ -1998,7 +2041,8 @@ static void deliver_claim_webhook(struct deliver *d)
 {
 	char limit[16], lease[16], dflt[16];
 	char *urls = NULL, *rooms = NULL;
-	const char *params[6];
+	char horizon[24];
+	const char *params[7];
 
 	/* the wish is spent either way: sent, or failed and said */
 	if (deliver_claim_rooms(d, &urls, &rooms) < 0) {
@@ -2015,8 +2059,10 @@ static void deliver_claim_webhook(struct deliver *d)
 	params[3] = urls;
 	params[4] = rooms;
 	params[5] = dflt;
+	snprintf(horizon, sizeof(horizon), "%ld", (long)d->backoff.horizon_s);
+	params[6] = horizon;
 	clock_gettime(CLOCK_MONOTONIC, &d->claim_sent[DELIVER_WEBHOOK]);
-	if (db_query(d->conn, d->claim_webhook_sql, 6, params, deliver_on_claim_webhook, d) < 0) {
+	if (db_query(d->conn, d->claim_webhook_sql, 7, params, deliver_on_claim_webhook, d) < 0) {
 		deliver_unwant(d, DELIVER_WEBHOOK);
 		deliver_claim_failed(d, d->conn, NULL, "webhook notices");
 		for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)

@@ -16,8 +16,13 @@
 -- $4 text[]       receivers with a room of their own ...
 -- $5 int[]        ... and that room: at most this many of their notices (0: none)
 -- $6 int          the room of every other receiver
+-- $7 int          the retry horizon in seconds (delivery.max_age_hours)
 -- age_s is counted from when the notice was first due (state_v7.sql), as outbox_result.sql
 -- counts it.
+-- A receiver disabled by a 410 is sent nothing: only its notices older than the horizon are
+-- claimed, with disabled true, for the deliverer to fail unsent and report, as any notice that
+-- ran out of time is. Before, they stayed pending for ever, the operators told only of the one
+-- that met the 410; an operator who re-enables the receiver within the horizon loses none.
 WITH RECURSIVE room AS (
     SELECT * FROM unnest($4::text[], $5::int[]) AS r(destination, room)
 ),
@@ -39,6 +44,8 @@ wanted AS (
     SELECT k.notice_id
       FROM receivers v
       LEFT JOIN room r USING (destination)
+      CROSS JOIN LATERAL (SELECT v.destination IN (SELECT url FROM @state@.disabled_endpoints)
+                                 AS disabled) x
       CROSS JOIN LATERAL (
           -- the receiver's oldest due notices, up to its room (none when it has none)
           SELECT o.notice_id, o.next_attempt_at
@@ -47,11 +54,12 @@ wanted AS (
              AND o.channel = 'webhook' AND o.status IN ('pending', 'delivering')
              AND (o.status = 'pending' OR o.lease_until < now())
              AND o.next_attempt_at <= coalesce($3::timestamptz, now())
+             AND (NOT x.disabled OR o.first_due_at + make_interval(secs => $7::int) <= now())
            ORDER BY o.next_attempt_at, o.notice_id
-           LIMIT greatest(coalesce(r.room, $6::int), 0)
+           -- a disabled receiver has no transfers, so no room: its expired notices go 100 a claim
+           LIMIT CASE WHEN x.disabled THEN 100 ELSE greatest(coalesce(r.room, $6::int), 0) END
       ) k
      WHERE v.destination IS NOT NULL
-       AND v.destination NOT IN (SELECT url FROM @state@.disabled_endpoints)
      ORDER BY k.next_attempt_at, k.notice_id
      LIMIT $1
 ),
@@ -73,4 +81,5 @@ UPDATE @state@.outbox o
  WHERE o.notice_id = due.notice_id
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
           o.payload::text, coalesce(o.digest_key, ''), o.attempts,
-          greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at;
+          greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at,
+          o.destination IN (SELECT url FROM @state@.disabled_endpoints) AS disabled;

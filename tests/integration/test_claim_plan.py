@@ -181,9 +181,9 @@ def claim_rooms(claim, analyze):
         return
     script = """
 BEGIN;
-PREPARE claim(int, int, timestamptz, text[], int[], int) AS {claim};
+PREPARE claim(int, int, timestamptz, text[], int[], int, int) AS {claim};
 EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(1000, 300, NULL,
-    '{{https://hooks.example/a,https://hooks.example/down}}', '{{5,0}}', 3);
+    '{{https://hooks.example/a,https://hooks.example/down}}', '{{5,0}}', 3, 259200);
 SELECT string_agg(idempotency_key, ' ' ORDER BY idempotency_key) FROM {s}.outbox
  WHERE status = 'delivering' AND lease_until > now() + interval '1 minute';
 ROLLBACK;
@@ -212,8 +212,8 @@ def main():
     # its own, WANT for every other receiver
     script = """
 BEGIN;
-PREPARE claim(int, int, timestamptz, text[], int[], int) AS {claim};
-EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({want}, 60, NULL, '{{}}', '{{}}', {want});
+PREPARE claim(int, int, timestamptz, text[], int[], int, int) AS {claim};
+EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({want}, 60, NULL, '{{}}', '{{}}', {want}, 259200);
 SELECT count(*) FILTER (WHERE status = 'delivering') || ' ' ||
        coalesce(max(substr(idempotency_key, 5)::int) FILTER (WHERE status = 'delivering'), 0)
   FROM {s}.outbox WHERE idempotency_key LIKE 'new-%';

@@ -650,8 +650,26 @@ def part_failures(t, procs, tmp, ca, pwfile):
                  "'4 days', next_attempt_at = now() WHERE destination = '%s' AND status = "
                  "'pending' RETURNING 1) SELECT count(*) FROM u" % moved_url)
     t.note("the %s notices to /moved first due 4 days ago (past the 3-day retry horizon)" % n)
+    # the disabled endpoint's notice of run 2 too: it is never sent, but past the horizon it
+    # is failed and reported like any other (it used to wait for ever, nobody told)
+    db.run("UPDATE driftwatch.outbox SET first_due_at = now() - interval '4 days' "
+           "WHERE destination = '%s' AND status = 'pending'" % gone_url)
+    n_gone = len(hooks.requests("/gone"))
     r = run_once(cfg, D1)
     t.check(r.rc == 0 and not r.sanitizer(), "failures run 4: --once exits 0", r.diag())
+    late = outbox_rows(db, "notice_id = %d" % (new_gone[0]["notice_id"] if new_gone else 0))
+    gone_reports = db.rows("SELECT payload -> 'notice_ids' AS ids FROM driftwatch.outbox "
+                           "WHERE type = 'delivery.failed' AND payload->>'destination' = '%s'"
+                           % gone_url)
+    t.check(len(hooks.requests("/gone")) == n_gone and late and late[0]["status"] == "failed"
+            and "disabled" in (late[0].get("last_error") or "")
+            and any(late[0]["notice_id"] in (x["ids"] or []) for x in gone_reports),
+            "failures run 4: the disabled endpoint's notice, past the horizon, is failed unsent "
+            "and reported", json.dumps(late + gone_reports))
+    t.check(any(re.search(r"^<[0-7]>webhook \S+/gone: not sent: the endpoint has been "
+                          r"disabled", x) for x in r.err.splitlines()),
+            "failures run 4: the log says the disabled endpoint's notice was given up unsent",
+            r.err[-2000:])
     rows = outbox_rows(db, "destination = '%s'" % moved_url)
     reports = db.rows("SELECT (payload ->> 'count')::int AS n, payload -> 'notice_ids' AS ids "
                       "FROM driftwatch.outbox WHERE type = 'delivery.failed' AND "
@@ -668,8 +686,10 @@ def part_failures(t, procs, tmp, ca, pwfile):
     msgs = smtp.messages()[mark:]
     t.check(r.rc == 0 and len(msgs) == 1 and msgs[0]["to"] == "it-ops@la.example"
             and moved_url in " ".join(msgs[0]["text"].split())
-            and ops_subject_counts(msgs[0], len(rows), len(reports)),
-            "failures run 5: the operators get one email about the %d failed notices" % len(rows),
+            and gone_url in " ".join(msgs[0]["text"].split())
+            and ops_subject_counts(msgs[0], len(rows) + 1, len(reports) + 1),
+            "failures run 5: the operators get one email about the %d failed notices and the "
+            "disabled endpoint's" % len(rows),
             r.diag() + "\n" + "\n".join(m["subject"] for m in msgs))
     t.check(not hooks.requests("/moved-target"),
             "failures: the redirect target never received a request")
