@@ -42,7 +42,11 @@ events AS (
 ),
 dest AS (
     SELECT DISTINCT ON (e.event_id, x.channel, lower(x.destination))
-           e.event_id, e.token, d.alert_id, d.payload, d.working_days, d.stage_since, w.words,
+           e.event_id, e.token, d.alert_id, d.payload,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('role', a.role, 'email', a.destination)
+                                      ORDER BY a.role, a.destination), '[]'::jsonb)
+              FROM jsonb_to_recordset(d.also) AS a(channel text, destination text, role text)
+             WHERE a.channel = 'email') AS also_sent_to, d.working_days, d.stage_since, w.words,
            x.channel, x.destination, x.role,
            coalesce(x.notice, (SELECT n.notice FROM jsonb_to_recordset(d.destinations)
                                       AS n(channel text, notice jsonb)
@@ -68,9 +72,12 @@ notices AS (
     SELECT 'msg_' || t.event_id || '_' || left(md5(t.channel || ' ' || t.destination), 12)
            || '_' || t.token,
            t.event_id, t.alert_id, t.channel, t.destination, t.role, 'alert.unanswered',
+           -- whom the escalation adds, as the email's words say it ("now also sent to ..."):
+           -- a webhook receiver could not tell it was escalated, nor to whom
            t.payload || jsonb_build_object('status', 'firing',
                'unanswered', jsonb_build_object('working_days', t.working_days,
-                                                'stage_since', t.stage_since)),
+                                                'stage_since', t.stage_since,
+                                                'also_sent_to', t.also_sent_to)),
            w.digest_key,
            CASE WHEN t.notice IS NOT NULL THEN t.notice || jsonb_build_object('update',
                format('Not answered in %s working days; now also sent to %s.',

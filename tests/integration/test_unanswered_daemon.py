@@ -150,6 +150,11 @@ def run(t, procs, tmp):
         r["json"]["data"].get("unanswered", {}).get("working_days") == 10 for r in posted),
         "the webhook receiver got exactly one alert.unanswered for each, with its working days",
         repr([r["json"] for r in posted])[:2000])
+    t.check(posted and all(r["json"]["data"].get("unanswered", {}).get("also_sent_to") ==
+                           [{"role": "service_manager", "email": "hos@la.example"}]
+                           for r in posted),
+            "each says whom the escalation added (service_manager, at hos@la.example: the "
+            "head of service stands in), as the email does", repr([r["json"]["data"].get("unanswered") for r in posted])[:2000])
     ok, _, out = lib.verify_signatures(hooks, secret, "/hook", len(hooks.requests("/hook")))
     t.check(ok, "every request to the receiver verifies as a Standard Webhook", out[-1500:])
     t.check(len(unanswered_events(s)) == 2,
