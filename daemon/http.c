@@ -185,10 +185,13 @@ int http_reply(struct evhttp_request *req, int code, const char *reason, const c
 	 * client on a kept-alive connection then cannot tell where the reply ends. evhttp 2.1
 	 * would also send a HEAD reply's body, so HEAD gets the length without the body. */
 	snprintf(n, sizeof(n), "%zu", len);
+	/* a handler that set them for every answer of its own (web.c) is not repeated */
 	if (evhttp_add_header(h, "Content-Type", ctype) < 0 ||
 	    evhttp_add_header(h, "Content-Length", n) < 0 ||
-	    evhttp_add_header(h, "Cache-Control", "no-store") < 0 ||
-	    evhttp_add_header(h, "X-Content-Type-Options", "nosniff") < 0 ||
+	    (!evhttp_find_header(h, "Cache-Control") &&
+	     evhttp_add_header(h, "Cache-Control", "no-store") < 0) ||
+	    (!evhttp_find_header(h, "X-Content-Type-Options") &&
+	     evhttp_add_header(h, "X-Content-Type-Options", "nosniff") < 0) ||
 	    (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD &&
 	     evbuffer_add(evhttp_request_get_output_buffer(req), body, len) < 0)) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
@@ -736,7 +739,10 @@ int http_serve(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
 	}
 	evhttp_set_bevcb(srv->evh, http_new_bev, srv);
 	evhttp_set_max_headers_size(srv->evh, HTTP_MAX_HEADERS_SIZE);
-	evhttp_set_max_body_size(srv->evh, (ev_ssize_t)opts->max_body);
+	/* evhttp answers a body past its cap with an HTML page of its own, before any handler
+	 * sees the request: read up to HTTP_BODY_READ_FACTOR times the limit, so that the handler
+	 * answers a body over it in its own way (the API's JSON 413) */
+	evhttp_set_max_body_size(srv->evh, (ev_ssize_t)(opts->max_body * HTTP_BODY_READ_FACTOR));
 	evhttp_set_timeout(srv->evh, HTTP_TIMEOUT_S);
 	/* Every method reaches http_handle, which answers 405 with an Allow header; left alone,
 	 * evhttp would answer 501 without one. */

@@ -14,10 +14,13 @@ struct strbuf;
 /* A server's handler: answers req now (http_reply) or later (http_hold first). */
 typedef void (*http_handler_cb)(struct http_server *srv, struct evhttp_request *req, void *arg);
 
+#define HTTP_BODY_READ_FACTOR 4
+
 struct http_serve_opts {
 	const char *name;        /* the log's prefix ("web"); a literal: it is not copied */
-	size_t max_body;         /* request bodies up to this; a longer one reaches the handler
-				  * with no URI and response code 413 (evhttp's way) */
+	size_t max_body;         /* request bodies up to this: the handler refuses a longer one
+				  * (read up to HTTP_BODY_READ_FACTOR times this; past that,
+				  * evhttp answers 413 with a page of its own) */
 	http_handler_cb handler;
 	void *arg;
 };
