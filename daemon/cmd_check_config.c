@@ -16,9 +16,12 @@
 #include "driftwatch/grants.h"
 #include "driftwatch/linktoken.h"
 #include "driftwatch/log.h"
+#include "driftwatch/rule.h"
 #include "driftwatch/secret.h"
 #include "driftwatch/smallfile.h"
+#include "driftwatch/strbuf.h"
 #include "driftwatch/sqltext.h"
+#include "driftwatch/web_tokens.h"
 #include "driftwatch/webhook.h"
 
 struct check_run {
@@ -107,6 +110,81 @@ static void check_grants(struct check_run *cr)
 		check_done(cr);
 }
 
+/* The neglect categories the CP rules read as neglect (the rule that shares its list, else
+ * the default), and the key that set them; NULL when none is configured and NEG stands. */
+static char **check_neglect_categories(const struct dw_config *cfg, const char **rule)
+{
+	*rule = NULL;
+	for (size_t i = 0; i < cfg->n_rules; i++)
+		if (cfg->rules[i].def->shares_neglect_categories) {
+			*rule = cfg->rules[i].def->name;
+			return cfg->rules[i].neglect_categories;
+		}
+	return NULL;
+}
+
+static size_t check_strv_len(char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct check_run *cr = arg;
+	const char *rule = NULL;
+	char key[128];
+
+	(void)conn;
+	/* a cp_plans missing or unreadable was said by the contract check */
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		check_grants(cr);
+		return;
+	}
+	if (check_neglect_categories(cr->ctx->cfg, &rule) && rule)
+		snprintf(key, sizeof(key), "rules.%s.neglect_categories", rule);
+	else
+		snprintf(key, sizeof(key), "rules.%s.neglect_categories (unset: [\"NEG\"])",
+			 rule ? rule : "cp_neglect_duration");
+	for (int r = 0; r < PQntuples(res); r++)
+		errlist_add(&cr->warnings, "%s: %s: warning: no plan in %s.cp_plans has the category "
+			    "\"%s\" (initial or latest), so the CP neglect rules find nothing by it: "
+			    "is it the code the case system uses? (the census codes are NEG, PHY, "
+			    "EMO, SAB and MUL)", cr->ctx->cfg->path, key, cr->ctx->cfg->case_schema,
+			    PQgetvalue(res, r, 0));
+	check_grants(cr);
+}
+
+/* A neglect category no CP plan has is most likely a typo or another system's code: the
+ * rules then find no CP neglect at all, without a word. Said only when cp_plans has rows. */
+static void check_categories(struct check_run *cr)
+{
+	const char *rule;
+	char **cats = check_neglect_categories(cr->ctx->cfg, &rule);
+	static const char *const neg[] = { "NEG" };
+	char *schema = db_escape_identifier(cr->conn, cr->ctx->cfg->case_schema);
+	char *list = cats ? strbuf_text_array((const char *const *)cats, check_strv_len(cats))
+			  : strbuf_text_array(neg, 1);
+	char *sql = NULL;
+	struct strbuf sb;
+	const char *params[1] = { list };
+
+	strbuf_init(&sb);
+	if (schema)
+		strbuf_printf(&sb, "SELECT c FROM unnest($1::text[]) c WHERE EXISTS (SELECT 1 FROM "
+			      "%s.cp_plans) AND NOT EXISTS (SELECT 1 FROM %s.cp_plans p WHERE "
+			      "p.initial_category = c OR p.latest_category = c)", schema, schema);
+	sql = strbuf_take(&sb);
+	if (!sql || !list || db_query(cr->conn, sql, 1, params, check_on_categories, cr) < 0)
+		check_grants(cr);
+	free(sql);
+	free(list);
+	free(schema);
+}
+
 /* Missing indexes are advice: without them an evaluation of a few children reads whole
  * relations, but every evaluation still works. */
 static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
@@ -120,7 +198,7 @@ static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
 		errlist_add(&cr->notes, "could not list the indexes of schema \"%s\": %s",
 			    cr->ctx->cfg->case_schema, res ? PQresultErrorMessage(res) : db_error(conn));
 		free(schema);
-		check_grants(cr);
+		check_categories(cr);
 		return;
 	}
 	n = PQntuples(res);
@@ -133,7 +211,7 @@ static void check_on_indexes(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	free(rows);
 	free(schema);
-	check_grants(cr);
+	check_categories(cr);
 }
 
 static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
@@ -243,7 +321,7 @@ static void check_warnings(const struct dw_config *cfg, struct errlist *w)
 }
 
 /* What a secret file must hold beyond being a readable, non-empty file. */
-enum secret_kind { SECRET_TEXT, SECRET_WHSEC, SECRET_LINK };
+enum secret_kind { SECRET_TEXT, SECRET_WHSEC, SECRET_LINK, SECRET_TOKENS };
 
 /* The secret's form, as its user will check it: 0, or -1 with err filled. */
 static int check_secret_form(enum secret_kind kind, const char *path, const char *text,
@@ -251,6 +329,7 @@ static int check_secret_form(enum secret_kind kind, const char *path, const char
 {
 	struct webhook_secret ws;
 	struct linktoken_key key;
+	struct web_tokens *tokens;
 
 	switch (kind) {
 	case SECRET_WHSEC:
@@ -262,6 +341,11 @@ static int check_secret_form(enum secret_kind kind, const char *path, const char
 		if (linktoken_key_load(&key, path, err, errsz) < 0)
 			return -1;
 		linktoken_key_clear(&key);
+		return 0;
+	case SECRET_TOKENS:
+		if (web_tokens_parse(text, &tokens, err, errsz) < 0)
+			return -1;
+		web_tokens_free(tokens);
 		return 0;
 	case SECRET_TEXT:
 		break;
@@ -320,6 +404,8 @@ static void check_files(struct check_run *cr)
 	}
 	check_secret(cr, "team_webhook_secret_file", cfg->team_webhook_secret_file, SECRET_WHSEC);
 	check_secret(cr, "web.link_secret_file", cfg->web.link_secret_file, SECRET_LINK);
+	/* without it every API client is refused (401), though the daemon starts */
+	check_secret(cr, "web.api_tokens_file", cfg->web.api_tokens_file, SECRET_TOKENS);
 	if (cfg->email.enabled) {
 		check_secret(cr, "email.password_file", cfg->email.password_file, SECRET_TEXT);
 		check_plain_file(cr, "email.ca_file", cfg->email.ca_file);

@@ -915,7 +915,7 @@ static void load_database(struct loader *ld, json_t *root, struct dw_config *cfg
 	mark = path_push_key(ld, "database");
 	check_keys(ld, db, keys, NELEM(keys));
 	/* conninfo may hold password=...: never quoted back. */
-	if (take_checked(ld, db, "conninfo", false, SHOW_TYPE, NULL, &cfg->conninfo) ==
+	if (take_checked(ld, db, "conninfo", false, SHOW_TYPE, check_conninfo, &cfg->conninfo) ==
 	    TAKE_ABSENT)
 		fault_at(ld, "conninfo", "is required (expected a libpq connection string)");
 	take_checked(ld, db, "case_schema", false, SHOW_VALUE, check_schema, &cfg->case_schema);

@@ -195,6 +195,23 @@ static int empty_ask_locks(struct empty_run *er, PGresult *res)
 				empty_on_locks, er);
 }
 
+/* undefined_table, insufficient_privilege: the contract check names them */
+static int empty_named_elsewhere(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state && (strcmp(state, "42P01") == 0 || strcmp(state, "42501") == 0);
+}
+
+static const char *empty_why(struct db_conn *conn, const PGresult *res)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (primary)
+		return primary;
+	return res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : db_error(conn);
+}
+
 static void empty_on_row(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct empty_run *er = arg;
@@ -203,11 +220,14 @@ static void empty_on_row(struct db_conn *conn, PGresult *res, void *arg)
 
 	if (res && empty_ask_locks(er, res) == 0)
 		return;
-	/* A relation missing or not readable is contract_compare's problem to name; here it is
-	 * only a note that its emptiness is unknown. */
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		empty_note(er, rel, res ? PQresultErrorMessage(res) : db_error(conn));
-	else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0 && er->warnings)
+	/* A relation missing or not readable is contract_compare's problem to name: said again
+	 * here, with the statement's text that PQresultErrorMessage quotes, it only buried that
+	 * line. Anything else is a note that the relation's emptiness is unknown, in
+	 * PostgreSQL's primary message alone. */
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		if (!res || !empty_named_elsewhere(res))
+			empty_note(er, rel, empty_why(conn, res));
+	} else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0 && er->warnings)
 		contract_empty_warning(cfg->path, cfg->case_schema, rel, cfg->rules, cfg->n_rules,
 				       er->warnings);
 	else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0)
@@ -242,8 +262,9 @@ static void empty_next(struct empty_run *er)
 	empty_finish(er);
 }
 
-int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
-			 struct errlist *notes, contract_empty_cb cb, void *arg)
+static int contract_check_empty_new(struct dw_ctx *ctx, struct db_conn *conn,
+				    struct errlist *warnings, struct errlist *notes,
+				    contract_empty_cb cb, void *arg, struct empty_run **out)
 {
 	struct empty_run *er = calloc(1, sizeof(*er));
 
@@ -260,12 +281,63 @@ int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlis
 		free(er);
 		return -1;
 	}
+	*out = er;
+	return 0;
+}
+
+int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
+			 struct errlist *notes, contract_empty_cb cb, void *arg)
+{
+	struct empty_run *er;
+
+	if (contract_check_empty_new(ctx, conn, warnings, notes, cb, arg, &er) < 0)
+		return -1;
 	empty_next(er);
 	return 0;
+}
+
+/* The contract's columns as --check-config compares them, said at start: a relation missing,
+ * a column missing or of a type that is not usable. The rules that can run still run; but a
+ * timestamp read where a date belongs shifts days and shows as a time in the facts, and a
+ * one-shot run used to take it without a word. */
+static void empty_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct empty_run *er = arg;
+	struct errlist problems = { NULL, 0, 0 };
+	const char **rows = NULL;
+	int n;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_debug(er->ctx, "database: could not read the catalogue to compare the contract: %s",
+			  empty_why(conn, res));
+		empty_next(er);
+		return;
+	}
+	n = PQntuples(res);
+	rows = calloc((size_t)n * 4 + 1, sizeof(*rows));
+	for (int r = 0; rows && r < n; r++)
+		for (int c = 0; c < 4; c++)
+			rows[r * 4 + c] = PQgetvalue(res, r, c);
+	if (rows)
+		contract_compare(er->ctx->cfg->case_schema, rows, (size_t)n, &problems);
+	for (size_t i = 0; i < problems.n; i++)
+		log_warn(er->ctx, "database (%s: database.case_schema): %s (driftwatchd "
+			 "--check-config says what the contract needs)", er->ctx->cfg->path,
+			 problems.msgs[i]);
+	free(rows);
+	errlist_free(&problems);
+	empty_next(er);
 }
 
 int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, contract_empty_cb cb,
 			void *arg)
 {
-	return contract_check_empty(ctx, conn, NULL, NULL, cb, arg);
+	struct empty_run *er;
+	const char *params[1] = { ctx->cfg->case_schema };
+
+	if (contract_check_empty_new(ctx, conn, NULL, NULL, cb, arg, &er) < 0)
+		return -1;
+	if (db_query(conn, contract_catalog_sql, 1, params, empty_on_catalog, er) < 0)
+		empty_next(er);
+	return 0;
 }

@@ -27,6 +27,8 @@ struct options {
 	int triggers;          /* 1 install, -1 remove */
 	int print_grants;
 	int verbose;
+	int version;
+	int help;
 };
 
 static void usage(FILE *out)
@@ -63,22 +65,25 @@ static int is_leap(int y)
 }
 
 /* Strict YYYY-MM-DD with a real calendar day, so a typo is not evaluated as another day. */
-static int valid_day(const char *s)
+/* NULL for a day driftwatch can evaluate, else what is wrong with it. */
+static const char *day_fault(const char *s)
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int y, m, d;
 
 	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return 0;
+		return "is not a day written YYYY-MM-DD";
 	for (int i = 0; i < 10; i++)
 		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return 0;
+			return "is not a day written YYYY-MM-DD";
 	y = atoi(s);
 	m = atoi(s + 5);
 	d = atoi(s + 8);
-	if (y < 1900 || m < 1 || m > 12 || d < 1)
-		return 0;
-	return d <= mdays[m - 1] + (m == 2 && is_leap(y));
+	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && is_leap(y)))
+		return "is no day of the calendar";
+	if (y < 1900)
+		return "is before 1900: no case record is that old";
+	return NULL;
 }
 
 /* Returns -1 to continue, else the exit status. */
@@ -113,14 +118,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_REMOVE: o->triggers = -1; break;
 		case OPT_GRANTS: o->print_grants = 1; break;
 		case 'v': o->verbose = 1; break;
-		case OPT_VERSION: printf("driftwatchd %s\n", DW_VERSION); return EXIT_OK;
-		case 'h': usage(stdout); return EXIT_OK;
+		case OPT_VERSION: o->version = 1; break;
+		case 'h': o->help = 1; break;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "driftwatchd: unexpected argument \"%s\"\n", argv[optind]);
 		return EXIT_USAGE;
+	}
+	/* after the stray arguments: a script's typo in "--version extra" is said, not run */
+	if (o->help) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (o->version) {
+		printf("driftwatchd %s\n", DW_VERSION);
+		return EXIT_OK;
 	}
 	if (!o->config) {
 		fprintf(stderr, "driftwatchd: -c FILE is required (try --help)\n");
@@ -135,9 +149,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			"and --install-triggers/--remove-triggers\n");
 		return EXIT_USAGE;
 	}
-	if (o->as_of && !valid_day(o->as_of)) {
-		fprintf(stderr, "driftwatchd: --as-of: \"%s\" is not a day written YYYY-MM-DD\n",
-			o->as_of);
+	if (o->as_of && day_fault(o->as_of)) {
+		fprintf(stderr, "driftwatchd: --as-of: \"%s\" %s\n", o->as_of, day_fault(o->as_of));
 		return EXIT_USAGE;
 	}
 	return -1;

@@ -80,5 +80,31 @@ check "credential:NAME outside the service: exit 0, checked for its form only" \
 	'[ $rc -eq 0 ] && [[ "$out" == *"checked for its form only"* ]]'
 run_check badcred "credential:../etc"
 check "a malformed credential:NAME: exit 2" '[ $rc -eq 2 ]'
+all_out=$out
+# web.api_tokens_file: the daemon starts without it, but then refuses every API client (401)
+tokens_check() { # NAME TOKENS_FILE: sets rc and out
+	config "$work/$1.json" "$work/good"
+	sed -i 's|^  "webhooks":|  "web": { "listen": "127.0.0.1:9", "api_tokens_file": "'"$2"'" },\n  "webhooks":|' \
+		"$work/$1.json"
+	out=$(env -u CREDENTIALS_DIRECTORY timeout 20 "$daemon" -c "$work/$1.json" --check-config 2>&1)
+	rc=$?
+	all_out="$all_out
+$out"
+}
+printf 'ops-console %s\n' "$(printf 'tok' | sha256sum | cut -c1-64)" >"$work/tokens"
+printf 'ops-console not-a-hash\n' >"$work/badtokens"
+chmod 600 "$work/tokens" "$work/badtokens"
+tokens_check tokens "$work/tokens"
+check "a good web.api_tokens_file: exit 0" '[ $rc -eq 0 ]'
+[ $rc -eq 0 ] || note "$out"
+tokens_check notokens "$work/missing-tokens"
+check "web.api_tokens_file missing: exit 2, naming the key" \
+	'[ $rc -eq 2 ] && [[ "$out" == *"web.api_tokens_file"*"missing-tokens"* ]]'
+[ $rc -eq 2 ] || note "$out"
+tokens_check badtokens "$work/badtokens"
+check "web.api_tokens_file with a line that is no token: exit 2, naming the key and the line" \
+	'[ $rc -eq 2 ] && [[ "$out" == *"web.api_tokens_file"*"line 1"* ]]'
+[ $rc -eq 2 ] || note "$out"
+out=$all_out
 no_sanitizer_report "no sanitizer report" <(printf '%s\n' "$out")
 tap_end

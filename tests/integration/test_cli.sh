@@ -79,7 +79,7 @@ setup_db() {
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" \
 		-c "CREATE DATABASE $DB" || return 1
 	local s
-	for s in casework cli_good cli_missing cli_badtype "Cli Odd-Name"; do
+	for s in casework cli_good cli_missing cli_badtype cli_stamp "Cli Odd-Name"; do
 		psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v "schema=$s" -f "$top/rules/contract.sql" || return 1
 	done
 	psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <<'EOF' || return 1
@@ -91,6 +91,8 @@ DROP TABLE cli_missing.strategies;
 DROP TABLE cli_missing.teams;
 -- columns of the wrong type, and a missing column
 ALTER TABLE cli_badtype.cp_plans ALTER COLUMN start_date TYPE text;
+ALTER TABLE cli_stamp.cp_plans ALTER COLUMN start_date TYPE timestamp;
+INSERT INTO cli_stamp.cp_plans VALUES ('P1', 'C1', '2026-01-05 00:00', NULL, 'NEG', NULL, NULL);
 ALTER TABLE cli_badtype.children ALTER COLUMN disability TYPE text;
 ALTER TABLE cli_badtype.appointments DROP COLUMN outcome;
 -- the contract as views over tables elsewhere, as an authority maps its own system
@@ -142,6 +144,14 @@ for bad in 2026-02-30 2026-13-01 yesterday 21/11/2026; do
 	run -c "$tmp/good.json" --once --dry-run --as-of "$bad"
 	expect_rc "--as-of $bad: exits 2" 2
 done
+run -c "$tmp/good.json" --once --dry-run --as-of 0001-01-01
+expect_rc "--as-of 0001-01-01: exits 2" 2
+has "$err" "before 1900"
+check_status "--as-of 0001-01-01: says what is wrong (the year), not the form" $? "$(ctx)"
+run --version extra
+expect_rc "--version with a stray argument: exits 2" 2
+has "$err" '"extra"'
+check_status "--version with a stray argument: names it" $? "$(ctx)"
 
 # --- configuration errors: exit 2, naming the file and the key ------------------------------
 run -c "$tmp/no-such-config.json" --check-config
@@ -164,6 +174,9 @@ run -c "$tmp/array.json" --check-config
 expect_rc "a JSON array, not an object: exits 2" 2
 cfg noconn '{"database": {"case_schema": "cli_good"}}'
 expect_config_error "no database.conninfo" "$tmp/noconn.json" conninfo
+# what libpq would refuse at connect time is a configuration error (2), not a runtime one (1)
+cfg badconn '{"database": {"conninfo": "hostx== port=5432"}}'
+expect_config_error "a database.conninfo libpq cannot parse" "$tmp/badconn.json" database.conninfo
 
 cfg unknown_top "{\"database\": {\"conninfo\": \"$CONN\"}, \"colour\": \"blue\"}"
 expect_config_error "unknown top-level key" "$tmp/unknown_top.json" colour
@@ -268,12 +281,28 @@ for pair in cp_plans:start_date children:disability appointments:outcome; do
 	check_status "--check-config, wrong column types: names $rel.$col" $? "$(ctx)"
 done
 no_sanitizer "--check-config wrong types"
+# a timestamp where the contract has a date: the rules still run, but days can shift and the
+# facts show times; a one-shot run used to take it without a word
+cfg stamp "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_stamp\"}}"
+run -c "$tmp/stamp.json" --once --dry-run --as-of 2026-11-21
+expect_rc "--dry-run, cp_plans.start_date a timestamp: exits 0 (the rules run)" 0
+has "$err" "cli_stamp.cp_plans.start_date: type timestamp without time zone is not usable"
+check_status "--dry-run, cp_plans.start_date a timestamp: a warning names the column and its type" $? "$(ctx)"
+# a neglect category no CP plan has (a typo, another system's code) finds nothing, silently
+cfg stampcat "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_stamp\"},
+	\"rules\": {\"cp_neglect_duration\": {\"neglect_categories\": [\"NEGLECT\", \"NEG\"]}}}"
+run -c "$tmp/stampcat.json" --check-config
+has "$out$err" 'rules.cp_neglect_duration.neglect_categories: warning: no plan in cli_stamp.cp_plans has the category "NEGLECT"' &&
+	! has "$out$err" 'the category "NEG"'
+check_status "--check-config: a configured neglect category no CP plan has is a warning naming it (and NEG, which one has, is not)" $? "$(ctx)"
 
 cfg noschema "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"no_such_schema\"}}"
 run -c "$tmp/noschema.json" --check-config
 expect_fail "--check-config, no such case schema: exits non-zero"
 has "$out$err" "no_such_schema"
 check_status "--check-config, no such case schema: names it" $? "$(ctx)"
+! has "$out$err" "LINE 1" && ! has "$out" "could not check whether"
+check_status "--check-config, no such case schema: no PostgreSQL error with its statement's text repeats the missing relations" $? "$(ctx)"
 
 # --- secrets never appear -------------------------------------------------------------------
 leaks() { has "$out$err" "$SECRET_B64" || has "$out$err" "do-not-leak"; }
