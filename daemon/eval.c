@@ -410,6 +410,34 @@ const struct config_rule *eval_rule(const struct eval_run *run)
 	return &run->ctx->cfg->rules[run->rule_i];
 }
 
+/* A server error that names no relation (a division by zero in a view, a value a cast refuses)
+ * with the relations the rule reads: "was_not_brought FAILED: division by zero" left an
+ * operator to guess which of nine views to look at. Errors that name their object (a grant, a
+ * relation missing), locks and timeouts (lockwait.c) and a lost connection are left as they
+ * are. The text lives in run->err_where until the next. (eval_run.h) */
+const char *eval_error_where(struct eval_run *run, const struct config_rule *rc,
+			     const PGresult *pg, const char *err)
+{
+	const char *state = pg ? PQresultErrorField(pg, PG_DIAG_SQLSTATE) : NULL;
+	const char *names[16];
+	size_t n, at;
+
+	if (!state || !err || strcmp(state, "42501") == 0 || strcmp(state, "42P01") == 0 ||
+	    strncmp(state, "57", 2) == 0 || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "53", 2) == 0)
+		return err;
+	n = lockwait_relations_read(rc->def->sql, names, 16);
+	if (!n)
+		return err;
+	at = (size_t)snprintf(run->err_where, sizeof(run->err_where), "%s (in what it reads: ", err);
+	for (size_t i = 0; i < n && at < sizeof(run->err_where); i++)
+		at += (size_t)snprintf(run->err_where + at, sizeof(run->err_where) - at, "%s%s.%s",
+				       i ? ", " : "", run->ctx->cfg->case_schema, names[i]);
+	if (at < sizeof(run->err_where))
+		snprintf(run->err_where + at, sizeof(run->err_where) - at, ")");
+	return run->err_where;
+}
+
 /* A rule's step answered: 0 when it went well; else the rule (or, when the connection was lost,
  * the evaluation) has failed and said why, prefixed by what (NULL: nothing). */
 static int eval_rule_step_failed(struct eval_run *run, struct db_conn *conn, PGresult *pg,
@@ -433,7 +461,7 @@ static int eval_rule_step_failed(struct eval_run *run, struct db_conn *conn, PGr
 	if (what)
 		eval_rule_fail(run, what, err);
 	else
-		eval_rule_fail(run, "%s", err);
+		eval_rule_fail(run, "%s", eval_error_where(run, eval_rule(run), pg, err));
 	return 1;
 }
 

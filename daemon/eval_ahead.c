@@ -172,12 +172,13 @@ static void eval_on_ahead_undone(struct db_conn *conn, PGresult *pg, void *arg)
 }
 
 /* (helper) The statement failed: undo its savepoint, as the helped run would have. */
-static void eval_ahead_failed(struct eval_run *h, const char *err)
+static void eval_ahead_failed(struct eval_run *h, const PGresult *pg, const char *err)
 {
 	char script[128];
 
 	free(h->rule_error);
-	h->rule_error = eval_first_line("%s", err);
+	h->rule_error = eval_first_line("%s", eval_error_where(h, &h->ctx->cfg->rules[h->ahead_i],
+							      pg, err));
 	snprintf(script, sizeof(script), "ROLLBACK TO SAVEPOINT dw_ahead_%zu; "
 		 "RELEASE SAVEPOINT dw_ahead_%zu", h->ahead_i, h->ahead_i);
 	if (db_script(h->conn, script, eval_on_ahead_undone, h) < 0)
@@ -197,7 +198,7 @@ static int eval_ahead_step_failed(struct eval_run *h, struct db_conn *conn, PGre
 	}
 	if (err) {
 		h->rule_cancelled = lockwait_cancelled(pg);
-		eval_ahead_failed(h, err);
+		eval_ahead_failed(h, pg, err);
 		return 1;
 	}
 	return 0;

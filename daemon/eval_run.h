@@ -85,6 +85,7 @@ struct eval_run {
 	int more_rows;           /* the cursor may hold more rows */
 	int fetch_n;             /* rows the next FETCH asks for */
 	char *rule_error;        /* why the rule in flight failed, or NULL */
+	char err_where[768];     /* eval_error_where's text: a server error and what the rule reads */
 	int rule_cancelled;      /* ... the server cancelled it: a lock in the way is named */
 	struct timespec t0;
 	struct timespec t_step;  /* when the rules, or the bad-row count, began */
@@ -130,6 +131,10 @@ double eval_elapsed(const struct timespec *t0);
 double eval_budget_left(const struct eval_run *run);
 long eval_lock_timeout_ms(double left_s);
 char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc);
+/* err, a server error of rule rc, with the relations rc reads when err names none (in
+ * run->err_where); else err itself. */
+const char *eval_error_where(struct eval_run *run, const struct config_rule *rc,
+			     const PGresult *pg, const char *err);
 char *eval_options_json(const struct config_rule *rc);
 int eval_send(struct eval_run *run, const char *rule_name, const char *cats, const char *opts,
 	      db_result_cb cb);

@@ -177,6 +177,35 @@ check "--once records the other rules' alerts" \
 	'[ "$(sql -c "SELECT count(*) FROM iso_once.alerts WHERE rule = '"'"'cp_neglect_duration'"'"'")" -ge 4 ]'
 check "--once names the failed rules" 'grep -q "rules failed: was_not_brought, worker_change" "$work/once.err"'
 
+# ---- a view that fails on one row: the error names no relation, so driftwatch names them ----
+sql >"$work/viewerr.log" 2>&1 <<EOF
+CREATE SCHEMA iso_err;
+CREATE VIEW iso_err.teams AS SELECT * FROM iso.teams;
+CREATE VIEW iso_err.workers AS SELECT * FROM iso.workers;
+CREATE VIEW iso_err.children AS SELECT * FROM iso.children;
+CREATE VIEW iso_err.allocations AS SELECT * FROM iso.allocations;
+CREATE VIEW iso_err.referrals AS SELECT * FROM iso.referrals;
+CREATE VIEW iso_err.cin_plans AS SELECT * FROM iso.cin_plans;
+CREATE VIEW iso_err.cp_plans AS SELECT * FROM iso.cp_plans;
+CREATE VIEW iso_err.strategies AS SELECT * FROM iso.strategies;
+-- a mapping's arithmetic gone wrong for one row, as a view over a case system can
+CREATE VIEW iso_err.appointments AS
+    SELECT appointment_id, child_id, service,
+           scheduled_for + make_interval(days => 1 / (CASE WHEN appointment_id = 'AP-ISO-1'
+                                                           THEN 0 ELSE 1 END) - 1) AS scheduled_for,
+           outcome
+      FROM iso.appointments;
+EOF
+sed 's/"case_schema": "iso"/"case_schema": "iso_err"/; s/user=iso_ro/user='"$PGUSER"'/' \
+	"$work/once.json" >"$work/viewerr.json"
+"$daemon" -c "$work/viewerr.json" --once --dry-run >"$work/viewerr.out" 2>"$work/viewerr.err"
+rc=$?
+check "a view failing on one row: --dry-run exits 1, the other rules' alerts printed" \
+	'[ "$rc" -eq 1 ] && grep -q "\"rule\":\"cp_neglect_duration\"" "$work/viewerr.out"'
+check "... and the failed rule's error names the relations it reads (the server's names none)" \
+	'grep -q "was_not_brought *FAILED: division by zero (in what it reads: .*iso_err.appointments" "$work/viewerr.err"'
+grep FAILED "$work/viewerr.err" | while read -r l; do note "$l"; done
+
 # ---- the grant is back ----
 sql -c "GRANT SELECT ON iso.appointments TO iso_ro" >/dev/null
 check "the operators hear once that the rules run again" \
