@@ -502,9 +502,12 @@ static void test_wrong_types(void)
 		expect_fault(cases[i][0], cases[i][1]);
 	expect_doc_fault("{'database': {'conninfo': 5}}",
 			 NAME ": database.conninfo: must be a non-empty string, got a number");
-	expect_doc_fault("{'database': {'conninfo': 'x', 'case_schema': 1}}",
+	/* what libpq would refuse at connect time is refused at load (exit 2, not 1) */
+	expect_doc_fault("{'database': {'conninfo': 'hostx== port=5432'}}",
+			 NAME ": database.conninfo: is not a libpq connection string");
+	expect_doc_fault("{'database': {'conninfo': 'dbname=x', 'case_schema': 1}}",
 			 NAME ": database.case_schema: must be a non-empty string, got 1");
-	expect_doc_fault("{'database': {'conninfo': 'x', 'query_timeout_seconds': '300'}}",
+	expect_doc_fault("{'database': {'conninfo': 'dbname=x', 'query_timeout_seconds': '300'}}",
 			 NAME ": database.query_timeout_seconds: must be an integer from 1 to "
 			      "86400, got \"300\"");
 }
@@ -592,7 +595,7 @@ static void test_bad_values(void)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		expect_fault(cases[i][0], cases[i][1]);
-	expect_doc_fault("{'database': {'conninfo': 'x', 'query_timeout_seconds': 0}}",
+	expect_doc_fault("{'database': {'conninfo': 'dbname=x', 'query_timeout_seconds': 0}}",
 			 ": database.query_timeout_seconds: must be an integer from 1 to 86400, "
 			 "got 0");
 	expect_fault("'delivery': {'max_age_hours': 0}",
@@ -616,12 +619,12 @@ static void test_bad_values(void)
 		     NAME ": delivery.report_wait_seconds: must be an integer from 0 to 86400, got "
 			  "\"600\"");
 	expect_fault("'delivery': 72", NAME ": delivery: must be an object, got a number");
-	expect_doc_fault("{'database': {'conninfo': 'x', 'query_timeout_seconds': 86401}}",
+	expect_doc_fault("{'database': {'conninfo': 'dbname=x', 'query_timeout_seconds': 86401}}",
 			 ", got 86401");
-	expect_doc_fault("{'database': {'conninfo': 'x', 'case_schema': 'cw', "
+	expect_doc_fault("{'database': {'conninfo': 'dbname=x', 'case_schema': 'cw', "
 			 "'state_schema': 'cw'}}",
 			 ": database.state_schema: must differ from case_schema");
-	snprintf(big, sizeof(big), "{'database': {'conninfo': 'x', 'case_schema': '%064d'}}", 0);
+	snprintf(big, sizeof(big), "{'database': {'conninfo': 'dbname=x', 'case_schema': '%064d'}}", 0);
 	expect_doc_fault(big, ": database.case_schema: must be a schema name of at most 63 bytes");
 }
 
@@ -645,7 +648,7 @@ static void test_good_values(void)
 	expect_clean("'webhooks': []");
 	expect_clean("'webhooks': null");
 	expect_clean("'rules': {}");
-	expect_doc_fault("{'database': {'conninfo': 'x', 'query_timeout_seconds': 1, "
+	expect_doc_fault("{'database': {'conninfo': 'dbname=x', 'query_timeout_seconds': 1, "
 			 "'case_schema': 'lcs_views', 'state_schema': 'dw_state'}, 'bogus': 1}",
 			 NAME ": bogus: unknown key");
 
@@ -691,7 +694,7 @@ static void test_unknown_keys(void)
 				      "repeat_after_days, email, webhooks, "
 				      "team_webhook_secret_file, team_webhooks, http, retention, "
 				      "health, rules, web, responses, calendar, delivery)");
-	expect_doc_fault("{'database': {'conninfo': 'x', 'conninf': 'y'}}",
+	expect_doc_fault("{'database': {'conninfo': 'dbname=x', 'conninf': 'y'}}",
 			 NAME ": database.conninf: unknown key (expected one of: conninfo, "
 			      "case_schema, state_schema, query_timeout_seconds)");
 	expect_fault("'addresses': {'duty': 'duty@la.example'}",
@@ -891,7 +894,7 @@ static void test_multiple_errors(void)
 {
 	struct run r;
 
-	run_doc(&r, "{'database': {'conninfo': 'x', 'query_timeout_seconds': 0}, "
+	run_doc(&r, "{'database': {'conninfo': 'dbname=x', 'query_timeout_seconds': 0}, "
 		    "'timezone': 'Mars/Olympus', 'colour': 'blue', "
 		    "'email': {'smtp_url': 'smtp://m'}, "
 		    "'rules': {'nope': {}, 'worker_churn': {'window_months': 0}}}");
@@ -910,7 +913,7 @@ static void test_invalid_json(void)
 {
 	struct run r;
 
-	run_doc(&r, "{\n  'database': {\n    'conninfo': 'x',\n  }\n}\n");
+	run_doc(&r, "{\n  'database': {\n    'conninfo': 'dbname=x',\n  }\n}\n");
 	tap_int(r.rc, -1, "invalid JSON fails");
 	tap_contains(r.all, NAME ": line 4, column ", "invalid JSON names file and line");
 	tap_contains(r.all, "invalid JSON: ", "invalid JSON says so");
@@ -1126,7 +1129,7 @@ static void test_free(void)
 	tap_survives(free_zeroed_twice_and_null, &cfg,
 		     "config_free takes a zeroed struct, twice, and NULL");
 
-	run_doc(&r, "{'database': {'conninfo': 'x'}, 'webhooks': [{'url': 'https://x', "
+	run_doc(&r, "{'database': {'conninfo': 'dbname=x'}, 'webhooks': [{'url': 'https://x', "
 		    "'secret': 'whsec_" B64_24 "', 'rules': ['worker_change', 'bogus']}, 7], "
 		    "'rules': {'cp_neglect_duration': {'neglect_categories': ['NEG', 'x']}}}");
 	config_free(&r.cfg);

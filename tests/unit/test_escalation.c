@@ -93,7 +93,7 @@ static void test_config_defaults(void)
 	struct errlist errs = { NULL, 0, 0 };
 	struct calendar cal;
 	char buf[CALENDAR_DAY_LEN];
-	int rc = config_load_text("test.json", "{\"database\": {\"conninfo\": \"x\"}}", &cfg,
+	int rc = config_load_text("test.json", "{\"database\": {\"conninfo\": \"dbname=x\"}}", &cfg,
 				  &errs);
 
 	tap_int(rc, 0, "config: the minimal configuration loads");
@@ -107,7 +107,7 @@ static void test_config_defaults(void)
 	config_free(&cfg);
 	errlist_free(&errs);
 
-	rc = config_load_text("test.json", "{\"database\": {\"conninfo\": \"x\"}, \"calendar\": "
+	rc = config_load_text("test.json", "{\"database\": {\"conninfo\": \"dbname=x\"}, \"calendar\": "
 				 "{\"region\": \"scotland\"}}", &cfg, &errs);
 	cal = config_calendar(&cfg);
 	tap_str(rc == 0 ? due(cfg.responses.escalate, cfg.responses.n_escalate, &cal,
