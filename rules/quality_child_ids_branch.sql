@@ -3,5 +3,5 @@
 -- configuration) and its SRC (@src@), and joins the branches with UNION ALL; the parameters
 -- are quality_child_ids.sql's own.
 -- @include params.sql
-    SELECT hashtextextended(child_id, 0), @src@ FROM @case@.@relation@
+    SELECT hashtextextended(child_id::text COLLATE "C", 0), @src@ FROM @case@.@relation@
     WHERE child_id IS NOT NULL AND (:child_ids IS NULL OR child_id = ANY (:child_ids))

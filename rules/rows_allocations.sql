@@ -2,7 +2,11 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_allocations.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_allocations.sql).
 allocations_rows AS NOT MATERIALIZED (
-    SELECT a.allocation_id::text, a.child_id::text, a.worker_id::text, a.start_date, a.end_date,
+    SELECT a.allocation_id::text COLLATE "C" AS allocation_id,
+           a.child_id::text COLLATE "C" AS child_id,
+           a.worker_id::text COLLATE "C" AS worker_id,
+           a.start_date,
+           a.end_date,
            CASE WHEN a.allocation_id IS NULL THEN 'null_key'
                 WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN a.worker_id IS NULL THEN 'null_worker_id'

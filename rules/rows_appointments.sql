@@ -2,7 +2,11 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_appointments.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_appointments.sql).
 appointments_rows AS NOT MATERIALIZED (
-    SELECT a.appointment_id::text, a.child_id::text, a.service::text, a.scheduled_for, a.outcome::text,
+    SELECT a.appointment_id::text COLLATE "C" AS appointment_id,
+           a.child_id::text COLLATE "C" AS child_id,
+           a.service::text COLLATE "C" AS service,
+           a.scheduled_for,
+           a.outcome::text COLLATE "C" AS outcome,
            CASE WHEN a.appointment_id IS NULL THEN 'null_key'
                 WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN a.scheduled_for IS NULL THEN 'null_scheduled_for'

@@ -2,7 +2,15 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_children.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_children.sql).
 children_rows AS NOT MATERIALIZED (
-    SELECT c.child_id::text, c.family_id::text, c.date_of_birth, c.expected_dob, c.disability,
+    -- Every text column of every rows_*.sql is read as text COLLATE "C" (docs/internals.md,
+    -- "Bad rows"): a char(n)'s padding is no part of an id, and ids are compared, joined and
+    -- ordered byte for byte whatever the column's collation (a case-insensitive one joined
+    -- child k1 to child K1; a locale's order chose another tie's plan or referral).
+    SELECT c.child_id::text COLLATE "C" AS child_id,
+           c.family_id::text COLLATE "C" AS family_id,
+           c.date_of_birth,
+           c.expected_dob,
+           c.disability,
            CASE WHEN c.child_id IS NULL THEN 'null_key' END AS key_fault,
            NULL::text AS row_fault,
            c.child_id IS NOT NULL AS keyed,

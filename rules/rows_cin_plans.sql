@@ -2,7 +2,11 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_cin_plans.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_cin_plans.sql).
 cin_plans_rows AS NOT MATERIALIZED (
-    SELECT c.plan_id::text, c.child_id::text, c.start_date, c.end_date, c.neglect,
+    SELECT c.plan_id::text COLLATE "C" AS plan_id,
+           c.child_id::text COLLATE "C" AS child_id,
+           c.start_date,
+           c.end_date,
+           c.neglect,
            CASE WHEN c.plan_id IS NULL THEN 'null_key'
                 WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN c.start_date IS NULL THEN 'null_start_date'

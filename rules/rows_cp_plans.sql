@@ -2,10 +2,15 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_cp_plans.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_cp_plans.sql).
 cp_plans_rows AS NOT MATERIALIZED (
-    SELECT c.plan_id::text, c.child_id::text, c.start_date, c.end_date,
-           c.initial_category::text, c.latest_category::text, c.chair_id::text,
+    SELECT c.plan_id::text COLLATE "C" AS plan_id,
+           c.child_id::text COLLATE "C" AS child_id,
+           c.start_date,
+           c.end_date,
+           c.initial_category::text COLLATE "C" AS initial_category,
+           c.latest_category::text COLLATE "C" AS latest_category,
+           c.chair_id::text COLLATE "C" AS chair_id,
            -- The category the plan is judged by: the latest, else the initial one.
-           coalesce(c.latest_category, c.initial_category)::text AS category,
+           coalesce(c.latest_category, c.initial_category)::text COLLATE "C" AS category,
            CASE WHEN c.plan_id IS NULL THEN 'null_key'
                 WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN c.start_date IS NULL THEN 'null_start_date'

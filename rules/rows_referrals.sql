@@ -2,8 +2,13 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_referrals.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_referrals.sql).
 referrals_rows AS NOT MATERIALIZED (
-    SELECT r.referral_id::text, r.child_id::text, r.referral_date, r.primary_need::text, r.neglect,
-           r.closure_date, r.closure_reason::text,
+    SELECT r.referral_id::text COLLATE "C" AS referral_id,
+           r.child_id::text COLLATE "C" AS child_id,
+           r.referral_date,
+           r.primary_need::text COLLATE "C" AS primary_need,
+           r.neglect,
+           r.closure_date,
+           r.closure_reason::text COLLATE "C" AS closure_reason,
            CASE WHEN r.referral_id IS NULL THEN 'null_key'
                 WHEN r.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN r.referral_date IS NULL THEN 'null_referral_date'

@@ -2,7 +2,11 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_strategies.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_strategies.sql).
 strategies_rows AS NOT MATERIALIZED (
-    SELECT s.strategy_id::text, s.child_id::text, s.kind::text, s.decided_on, s.review_by,
+    SELECT s.strategy_id::text COLLATE "C" AS strategy_id,
+           s.child_id::text COLLATE "C" AS child_id,
+           s.kind::text COLLATE "C" AS kind,
+           s.decided_on,
+           s.review_by,
            CASE WHEN s.strategy_id IS NULL THEN 'null_key'
                 WHEN s.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN s.decided_on IS NULL THEN 'null_decided_on'

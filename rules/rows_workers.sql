@@ -2,8 +2,12 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_workers.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_workers.sql).
 workers_rows AS NOT MATERIALIZED (
-    SELECT w.worker_id::text, w.display_name::text, w.email::text, w.team_id::text,
-           w.supervisor_id::text, w.role::text,
+    SELECT w.worker_id::text COLLATE "C" AS worker_id,
+           w.display_name::text COLLATE "C" AS display_name,
+           w.email::text COLLATE "C" AS email,
+           w.team_id::text COLLATE "C" AS team_id,
+           w.supervisor_id::text COLLATE "C" AS supervisor_id,
+           w.role::text COLLATE "C" AS role,
            CASE WHEN w.worker_id IS NULL THEN 'null_key' END AS key_fault,
            NULL::text AS row_fault,
            w.worker_id IS NOT NULL AS keyed,
