@@ -132,6 +132,28 @@ static size_t check_strv_len(char *const *v)
 	return n;
 }
 
+static void check_on_rls(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct check_run *cr = arg;
+
+	(void)conn;
+	for (int r = 0; res && PQresultStatus(res) == PGRES_TUPLES_OK && r < PQntuples(res); r++)
+		errlist_add(&cr->warnings, "%s: database.case_schema: warning: %s", cr->ctx->cfg->path,
+			    PQgetvalue(res, r, 0));
+	check_grants(cr);
+}
+
+/* Row-level security that may hide children from the rules (contract_rls.sql). */
+static void check_rls(struct check_run *cr)
+{
+	char *rels = contract_relations_array();
+	const char *params[2] = { cr->ctx->cfg->case_schema, rels };
+
+	if (!rels || db_query(cr->conn, sql_contract_rls, 2, params, check_on_rls, cr) < 0)
+		check_grants(cr);
+	free(rels);
+}
+
 static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
@@ -141,7 +163,7 @@ static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)
 	(void)conn;
 	/* a cp_plans missing or unreadable was said by the contract check */
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		check_grants(cr);
+		check_rls(cr);
 		return;
 	}
 	if (check_neglect_categories(cr->ctx->cfg, &rule) && rule)
@@ -155,7 +177,7 @@ static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)
 			    "is it the code the case system uses? (the census codes are NEG, PHY, "
 			    "EMO, SAB and MUL)", cr->ctx->cfg->path, key, cr->ctx->cfg->case_schema,
 			    PQgetvalue(res, r, 0));
-	check_grants(cr);
+	check_rls(cr);
 }
 
 /* A neglect category no CP plan has is most likely a typo or another system's code: the
@@ -179,7 +201,7 @@ static void check_categories(struct check_run *cr)
 			      "p.initial_category = c OR p.latest_category = c)", schema, schema);
 	sql = strbuf_take(&sb);
 	if (!sql || !list || db_query(cr->conn, sql, 1, params, check_on_categories, cr) < 0)
-		check_grants(cr);
+		check_rls(cr);
 	free(sql);
 	free(list);
 	free(schema);
@@ -230,10 +252,19 @@ static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
 	const char *params[1] = { cr->ctx->cfg->state_schema };
 	const char *case_params[1] = { cr->ctx->cfg->case_schema };
 
-	cr->tz_ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	cr->tz_ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		    !PQgetisnull(res, 0, 0);
 	if (!cr->tz_ok)
 		errlist_add(&cr->problems, "%s: timezone: PostgreSQL does not know the zone \"%s\"",
 			    cr->ctx->cfg->path, cr->ctx->cfg->timezone);
+	/* the state is written: a read-only standby can hold the case data only (--once failed
+	 * at "cannot execute TRUNCATE TABLE in a read-only transaction", naming neither) */
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 1), "t") == 0 && !cr->ctx->cfg->state_conninfo)
+		errlist_add(&cr->problems, "%s: database.conninfo: the server is a hot standby, "
+			    "read-only, and the state schema (alerts, outbox) must be written: set "
+			    "state.conninfo to the primary (README, \"Case data from a hot standby\")",
+			    cr->ctx->cfg->path);
 	/* the state's grants are checked where the state is: check_on_grants */
 	if (cr->ctx->cfg->state_conninfo) {
 		if (db_query(conn, contract_index_sql, 1, case_params, check_on_indexes, cr) < 0)
@@ -249,8 +280,8 @@ static void check_after_empty(void *arg)
 	struct check_run *cr = arg;
 	const char *params[1] = { cr->ctx->cfg->timezone };
 
-	if (db_query(cr->conn, "SELECT name FROM pg_timezone_names WHERE name = $1", 1, params,
-		     check_on_timezone, cr) < 0)
+	if (db_query(cr->conn, "SELECT (SELECT name FROM pg_timezone_names WHERE name = $1), "
+		     "pg_catalog.pg_is_in_recovery()", 1, params, check_on_timezone, cr) < 0)
 		check_done(cr);
 }
 

@@ -11,6 +11,7 @@
 #include "driftwatch/lockwait.h"
 #include "driftwatch/log.h"
 #include "driftwatch/rule.h"
+#include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 
 /* The rules name each relation they read as @case@.NAME (rules/rows_NAME.sql), so the rules'
@@ -47,6 +48,16 @@ size_t contract_relation_count(void)
 		if (i == 0 || strcmp(c[i].relation, c[i - 1].relation) != 0)
 			k++;
 	return k;
+}
+
+char *contract_relations_array(void)
+{
+	const char *names[32];
+	size_t n = contract_relation_count();
+
+	for (size_t i = 0; i < n && i < 32; i++)
+		names[i] = contract_relation(i);
+	return strbuf_text_array(names, n < 32 ? n : 32);
 }
 
 const char *contract_relation(size_t i)
@@ -296,6 +307,31 @@ int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlis
 	return 0;
 }
 
+static void empty_on_rls(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct empty_run *er = arg;
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_debug(er->ctx, "database: could not ask about row-level security: %s",
+			  empty_why(conn, res));
+	for (int r = 0; res && PQresultStatus(res) == PGRES_TUPLES_OK && r < PQntuples(res); r++)
+		log_warn(er->ctx, "database (%s: database.case_schema): %s", er->ctx->cfg->path,
+			 PQgetvalue(res, r, 0));
+	empty_next(er);
+}
+
+/* Row-level security on what the rules read (contract_rls.sql), said at start as the
+ * contract's types are: children hidden by a policy are otherwise left out without a word. */
+static void empty_ask_rls(struct empty_run *er)
+{
+	char *rels = contract_relations_array();
+	const char *params[2] = { er->ctx->cfg->case_schema, rels };
+
+	if (!rels || db_query(er->conn, sql_contract_rls, 2, params, empty_on_rls, er) < 0)
+		empty_next(er);
+	free(rels);
+}
+
 /* The contract's columns as --check-config compares them, said at start: a relation missing,
  * a column missing or of a type that is not usable. The rules that can run still run; but a
  * timestamp read where a date belongs shifts days and shows as a time in the facts, and a
@@ -326,7 +362,7 @@ static void empty_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 			 problems.msgs[i]);
 	free(rows);
 	errlist_free(&problems);
-	empty_next(er);
+	empty_ask_rls(er);
 }
 
 int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, contract_empty_cb cb,

@@ -71,6 +71,10 @@ struct config_rule;
 size_t contract_relation_count(void);
 const char *contract_relation(size_t i);
 
+/* The contract's relations as a text[] literal ("{teams,workers,...}"), to free; NULL when
+ * memory ran out. */
+char *contract_relations_array(void);
+
 /* Whether statement sql reads relation of the case schema. The rules name each relation they
  * read as @case@.NAME (rules/rows_NAME.sql; rules/tail_rows.sql's four for every rule), so this
  * reads it from a rule's own text (rule_def.sql), never from a list kept beside it. */

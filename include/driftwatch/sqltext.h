@@ -48,6 +48,7 @@ extern const char sql_outbox_renew[];
 extern const char sql_triggers_install[];
 extern const char sql_triggers_tables[];
 extern const char sql_check_state[];
+extern const char sql_contract_rls[];
 extern const char sql_grants_excess[];
 extern const char sql_lock_holders[];
 extern const char sql_blocking_pids[];

@@ -203,6 +203,22 @@ rc=$?
 check "--check-config with exactly the printed grants: good" '[ $rc -eq 0 ]'
 [ $rc -eq 0 ] || diag "$work/gr_check.out"
 check "... and no warning about privileges" '! grep -q "more than driftwatch needs" "$work/gr_check.out"'
+check "... nor of row-level security" '! grep -q "row-level security" "$work/gr_check.out"'
+
+# Row-level security on a contract table hides the rows its policies filter, without a word
+# (an audit lost a child's 15-month escalation so): --check-config and the start warn.
+sql -c "ALTER TABLE gr_case.cp_plans ENABLE ROW LEVEL SECURITY" \
+	-c "CREATE POLICY gr_hide ON gr_case.cp_plans USING (child_id <> 'C-CP-15')" >/dev/null
+"$daemon" -c "$work/gr.json" --check-config >"$work/gr_rls.out" 2>&1
+rc=$?
+check "row-level security on cp_plans: --check-config warns, naming the table and the role (exit 0)" \
+	'[ $rc -eq 0 ] && grep -q "warning: relation gr_case.cp_plans: row-level security is enabled on gr_case.cp_plans: rows its policies hide from role gr_dw" "$work/gr_rls.out"'
+[ $rc -eq 0 ] || diag "$work/gr_rls.out"
+"$daemon" -c "$work/gr.json" --once --dry-run >"$work/gr_rls_dry.out" 2>"$work/gr_rls_dry.err"
+check "... and a one-shot run says so at start" \
+	'grep -q "^<4>database (.*): relation gr_case.cp_plans: row-level security is enabled" "$work/gr_rls_dry.err"'
+sql -c "DROP POLICY gr_hide ON gr_case.cp_plans" \
+	-c "ALTER TABLE gr_case.cp_plans DISABLE ROW LEVEL SECURITY" >/dev/null
 
 # The tables' owner installs the triggers, as the printed note says.
 sql -c 'GRANT USAGE, CREATE ON SCHEMA gr_state TO gr_owner' >/dev/null

@@ -133,6 +133,14 @@ rc=$?
 check "--check-config with the case data on the standby, the state on the primary and web.listen: good" \
 	'[ $rc -eq 0 ]'
 [ $rc -eq 0 ] || diag "$work/check.out"
+# the standby alone, without state.conninfo: the state cannot be written there (found by an
+# audit: --check-config said good, and --once failed at a read-only TRUNCATE naming neither)
+grep -v '"state":' "$cfg" >"$work/nostate.json"
+"$daemon" -c "$work/nostate.json" --check-config >"$work/nostate.out" 2>&1
+rc=$?
+check "--check-config with the standby alone: exit 2, saying it is a hot standby and state.conninfo is needed" \
+	'[ $rc -eq 2 ] && grep -q "database.conninfo: the server is a hot standby.*state.conninfo" "$work/nostate.out"'
+[ $rc -eq 2 ] || diag "$work/nostate.out"
 
 "$daemon" -c "$cfg" >"$work/daemon.out" 2>&1 &
 daemon_pid=$!
