@@ -112,6 +112,7 @@ struct deliver_lane {
 	long claim_room;              /* asked of the claim in flight; -1: not asked */
 	long claim_got;
 	time_t last_used;
+	time_t said_unsigned;         /* when "nothing signs it" was last logged at error level */
 	struct deliver_lane *next;
 };
 
@@ -825,12 +826,43 @@ static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, c
 	return job->req ? 0 : -1;
 }
 
+/* Why a webhook's notice cannot be signed: a URL the configuration no longer names (a webhook
+ * removed or rotated; a notice recorded for it waits in case it comes back) or one with no
+ * secret. */
+static void deliver_unsigned_why(const struct deliver *d, const struct deliver_lane *lane,
+				 const char *role, char *err, size_t errsz)
+{
+	const struct dw_config *cfg = d->ctx->cfg;
+	int named = role && strcmp(role, "team") == 0;
+
+	for (size_t i = 0; !named && i < cfg->n_webhooks; i++)
+		named = strcmp(cfg->webhooks[i].url, lane->url) == 0;
+	if (named)
+		snprintf(err, errsz, "%s: no secret is configured for this webhook", lane->shown);
+	else
+		snprintf(err, errsz, "%s: this webhook is no longer in the configuration "
+			 "(webhooks[]), so nothing signs its notices: they wait for it to come back, "
+			 "and fail at delivery.max_age_hours", lane->shown);
+}
+
+/* A lane that cannot sign says so at error level once in ten minutes, not once a notice: a
+ * removed webhook's backlog wrote a thousand lines in half a minute. */
+static int deliver_unsigned_prio(struct deliver_lane *lane)
+{
+	time_t now = time(NULL);
+
+	if (lane->said_unsigned && now - lane->said_unsigned < 600)
+		return LOG_PRIO_DEBUG;
+	lane->said_unsigned = now;
+	return LOG_PRIO_ERR;
+}
+
 static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 				  struct deliver_lane *lane)
 {
 	struct deliver_job *job;
 	char err[512] = "out of memory";
-	int ok;
+	int ok, unsigned_ = 0;
 
 	if (!lane) {
 		job = deliver_job_orphan(d, res, r);
@@ -853,8 +885,8 @@ static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 	ok = job->key && job->type && job->payload;
 	/* a webhook no secret signs is known now: it waits for an operator, not for a slot */
 	if (ok && !deliver_secret_for(d, lane->url, job->role)) {
-		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook",
-			 lane->shown);
+		deliver_unsigned_why(d, lane, job->role, err, sizeof(err));
+		unsigned_ = 1;
 		ok = 0;
 	}
 	deliver_enqueue(d, job);
@@ -862,7 +894,8 @@ static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 	if (d->mode == DELIVER_STOPPING || ok)
 		return;
 	/* the job is the queue's last: nothing started can have ended it */
-	deliver_job_retry(job, LOG_PRIO_ERR, "webhook", err, -1);
+	deliver_job_retry(job, unsigned_ ? deliver_unsigned_prio(lane) : LOG_PRIO_ERR, "webhook",
+			  err, -1);
 	deliver_job_end(job);
 }
 
@@ -1798,16 +1831,19 @@ static void deliver_queue_chat(struct deliver *d, PGresult *res, const int *rows
 {
 	char err[512] = "";
 	struct deliver_job *job = deliver_chat_job(d, lane, res, rows, n, f, err, sizeof(err));
+	int unsigned_ = 0;
 
 	if (!job)
 		return;
-	if (!err[0] && !deliver_secret_for(d, lane->url, job->role))
-		snprintf(err, sizeof(err), "%s: no secret is configured for this webhook",
-			 lane->shown);
+	if (!err[0] && !deliver_secret_for(d, lane->url, job->role)) {
+		deliver_unsigned_why(d, lane, job->role, err, sizeof(err));
+		unsigned_ = 1;
+	}
 	deliver_enqueue(d, job);
 	if (d->mode == DELIVER_STOPPING || !err[0])
 		return;
-	deliver_job_retry(job, LOG_PRIO_ERR, "webhook", err, -1);
+	deliver_job_retry(job, unsigned_ ? deliver_unsigned_prio(lane) : LOG_PRIO_ERR, "webhook",
+			  err, -1);
 	deliver_job_end(job);
 }
 

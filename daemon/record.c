@@ -608,10 +608,11 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 			    const char *error)
 {
 	struct record *rec = arg;
-	const char *params[8] = { rc->def->name, rec->as_of, rec->kids,
+	const char *params[9] = { rc->def->name, rec->as_of, rec->kids,
 				  rec->ctx->cfg->email.send_resolved ? "true" : "false",
 				  rec->digest };
 	const char *held[5];
+	char *hooks;
 
 	(void)run;
 	rec->owe = 1;
@@ -629,8 +630,11 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 	/* a resolution is never urgent: the slot's three */
 	digest_slot_params(&rec->slot, rec->ctx->cfg, held);
 	memcpy(params + 5, held, 3 * sizeof(params[0]));
-	record_send(rec, rec->sql_resolve, 8, params, record_on_resolved,
+	hooks = routing_rule_webhooks(rec->ctx->cfg, rc->def->name);
+	params[8] = hooks ? hooks : "[]";
+	record_send(rec, rec->sql_resolve, 9, params, record_on_resolved,
 		    "resolving a rule's alerts");
+	free(hooks);
 }
 
 /* ---- the end ---- */

@@ -102,3 +102,19 @@ char *routing_notify_key(const struct alert *a)
 		return strdup("");
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 }
+
+char *routing_rule_webhooks(const struct dw_config *cfg, const char *rule)
+{
+	json_t *list = json_array();
+	char *text;
+	int rc = 0;
+
+	if (!list)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_webhooks; i++)
+		if (routing_rule_wanted(cfg->webhooks[i].rules, rule))
+			rc |= routing_add(list, "webhook", cfg->webhooks[i].url, NULL);
+	text = rc ? NULL : json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	return text;
+}

@@ -10,6 +10,11 @@
 -- $6 text    the digest slot's key, $7 timestamp its local wall clock, $8 text the zone
 --            (digest_slot.h); NULL: email goes now. A resolution is good news, never urgent:
 --            it waits for the slot.
+-- $9 jsonb   the configured webhooks (webhooks[]) that want the rule's alerts now
+--            (routing_rule_webhooks): a resolution goes through them, not through those the
+--            alert was recorded with. A webhook rotated (a new URL, a new ?token=) since the
+--            alert fired was told nothing, while the old URL, which nothing signs any more,
+--            was retried for days. A team's webhook and the emails are the alert's own.
 WITH resolved AS (
     UPDATE @state@.alerts a
        SET status = 'resolved', last_changed_on = $2::date,
@@ -39,8 +44,14 @@ notices AS (
                 ELSE $5::text END,
            d.notice, w.due, w.due
       FROM events e JOIN resolved r ON r.alert_id = e.alert_id
-     CROSS JOIN LATERAL jsonb_to_recordset(r.destinations) AS d(channel text, destination text,
-           role text, notice jsonb)
+     CROSS JOIN LATERAL (
+           SELECT * FROM jsonb_to_recordset(r.destinations) AS o(channel text, destination text,
+                  role text, notice jsonb)
+            WHERE NOT (o.channel = 'webhook' AND o.role IS NULL)
+           UNION ALL
+           SELECT * FROM jsonb_to_recordset($9::jsonb) AS c(channel text, destination text,
+                  role text, notice jsonb)
+          ) d
      CROSS JOIN LATERAL (
            SELECT CASE WHEN d.channel = 'email' AND $6::text IS NOT NULL
                        THEN $7::timestamp AT TIME ZONE $8::text ELSE now() END AS due

@@ -12,6 +12,12 @@ struct dw_config;
  * rule) and the team's webhook_url (only with team_webhook_secret_file set: never unsigned). New reference, or NULL when memory ran out. */
 json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg);
 
+/* The configured webhooks (webhooks[], not a team's) that want rule's alerts, as a JSON array of
+ * routing_destinations' entries, to free: what an alert resolved now is told through, whatever
+ * webhooks it was recorded with (a URL since rotated would never be signed). NULL when memory
+ * ran out. */
+char *routing_rule_webhooks(const struct dw_config *cfg, const char *rule);
+
 /* Why the team's webhook_url of a (from the case data) is not used, or NULL when it is used or
  * there is none to use: no signing secret (team_webhook_secret_file), or the URL not https, or
  * its host not in team_webhooks.allowed_hosts, or loopback or link-local not named there. */

@@ -60,9 +60,10 @@ def resolve_plan(db, child):
     with open(os.path.join(lib.TOP, "daemon", "sql", "record_resolve.sql")) as f:
         sql = f.read().replace("@state@", STATE).rstrip().rstrip(";")
     script = ("BEGIN;\nPREPARE r(text, date, text[], boolean, text, text, timestamp, "
-              "text) AS %s;\n"
+              "text, jsonb) AS %s;\n"
               "EXPLAIN (FORMAT JSON) EXECUTE r('was_not_brought', '%s', ARRAY['%s'], "
-              "false, 'd', NULL, NULL, 'Europe/London');\nROLLBACK;\n" % (sql, AS_OF, child))
+              "false, 'd', NULL, NULL, 'Europe/London', '[]');\nROLLBACK;\n"
+              % (sql, AS_OF, child))
     out = db._psql(["-At"], stdin=script)
     return json.dumps(json.loads(out[out.index("["):]))
 
