@@ -108,6 +108,11 @@ int http_health(const struct dw_metrics *m, struct strbuf *reason)
 		http_reason(reason, "database unreachable", m->db_error, sizeof(m->db_error));
 		healthy = 0;
 	}
+	/* A standby evaluates nothing until the leader stops: its evaluations are no measure of it
+	 * (one that never led answered 503 "no evaluation yet" for ever, while one that once led
+	 * answered 200, and a monitor would have restarted a good standby). */
+	if (m->standby && !m->leading)
+		return healthy;
 	if (m->evaluations_total == 0) {
 		strbuf_append(reason, "no evaluation yet\n");
 		healthy = 0;
@@ -244,7 +249,11 @@ static int http_healthz(struct http_server *srv, struct evhttp_request *req)
 		/* Degraded is not down: the other rules still alert, so a supervisor restarting the
 		 * service would gain nothing; the body says what is failing and why. */
 		strbuf_append(&reason, "degraded\n");
-		if (!http_degraded(&srv->ctx->metrics, &reason))
+		if (srv->ctx->metrics.standby && !srv->ctx->metrics.leading)
+			code = http_text(req, HTTP_OK, "OK", "ok: standby: another instance holds "
+					 "the leader lock and evaluates; this one delivers, and takes "
+					 "over if it stops\n");
+		else if (!http_degraded(&srv->ctx->metrics, &reason))
 			code = http_text(req, HTTP_OK, "OK", "ok\n");
 		else if (reason.failed)
 			code = http_out_of_memory(req);

@@ -49,9 +49,11 @@ static void leader_on_try(struct db_conn *conn, PGresult *res, void *arg)
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 		return;
 	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		l->ctx->metrics.standby = 0;
 		leader_set(l, 1);
 		return;
 	}
+	l->ctx->metrics.standby = 1;
 	if (!l->logged_wait)
 		log_info(l->ctx, "leader: another instance evaluates; this one delivers and waits "
 			 "(checking every %d s)", l->ctx->cfg->takeover_s);

@@ -67,6 +67,8 @@ struct dw_metrics {
 	unsigned long long unanswered_total[RULE_REGISTRY_MAX][RULE_MAX_STAGES];
 	int leading;                                 /* 1 while this instance holds the leader
 						      * lock and evaluates */
+	int standby;                                 /* 1 while another instance holds it: this one
+						      * delivers and waits to take over */
 	int db_up;                                   /* 1 while the database connection is usable */
 	time_t eval_running_since;                   /* the evaluation in flight began; 0: none */
 	time_t deliver_waiting_since;                /* the outbox statement in flight was sent (or

@@ -210,6 +210,16 @@ check "exactly one of three instances says it evaluates (instance $one_leader; l
 n_wait=0
 for n in 1 2 3; do grep -q 'leader: another instance evaluates' "${dlog[$n]}" && n_wait=$((n_wait + 1)); done
 check "the other two say another instance evaluates ($n_wait)" '[ "$n_wait" = 2 ]'
+# a standby that never led has no evaluation of its own: it is healthy, and says it is a standby
+# (it answered 503 "no evaluation yet" for as long as it ran, while one that had led said ok)
+n_standby=0
+for n in 1 2 3; do
+	[ "$n" = "$one_leader" ] && continue
+	body=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:${dport[$n]}/healthz")
+	[[ "$body" == "ok: standby:"*" 200" ]] && n_standby=$((n_standby + 1))
+	note "instance $n /healthz: $(printf '%s' "$body" | tr '\n' '|')"
+done
+check "the two standbys answer /healthz 200 \"ok: standby: ...\" ($n_standby)" '[ "$n_standby" = 2 ]'
 
 # the initial evaluation: 24 alerts, each to /fast and /slow
 want=$((N_INIT * 2))

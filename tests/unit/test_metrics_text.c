@@ -401,6 +401,12 @@ static void test_health(void)
 	memset(&m, 0, sizeof(m));
 	health_case(&m, 0, "database unreachable\nno evaluation yet\n",
 		    "every reason, one per line, an empty error too");
+	m.db_up = 1;
+	m.standby = 1;
+	health_case(&m, 1, "", "a standby that never evaluated is healthy (another instance leads)");
+	m.db_up = 0;
+	health_case(&m, 0, "database unreachable\n", "a standby without its database is not");
+	memset(&m, 0, sizeof(m));
 
 	fill(&m);
 	m.last_eval_ok = 0;
