@@ -336,31 +336,37 @@ static void db_on_notice(void *arg, const char *message)
 	log_debug(conn, "database notice: %.*s", (int)n, message);
 }
 
-static void db_on_encoding(struct db_conn *conn, PGresult *res, void *arg)
+static void db_on_session_set(struct db_conn *conn, PGresult *res, void *arg)
 {
 	(void)arg;
 	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-		db_connect_fail(conn, "could not set client_encoding to SQL_ASCII");
+		db_connect_fail(conn, "could not set up the session (DateStyle, "
+				      "idle_in_transaction_session_timeout, client_encoding)");
 		return;
 	}
 	db_connect_finish(conn, 1);
 }
 
-/* The connection asks for UTF-8 (db_connect): a database that knows its encoding converts to
- * it. One in SQL_ASCII knows nothing, and would refuse to send any byte that is not UTF-8;
- * asking for SQL_ASCII instead gets the bytes as stored, and driftwatch repairs what it shows
- * (utf8.h). */
-static void db_match_encoding(struct db_conn *conn)
+/* What every session needs whatever the role or database sets (ALTER ROLE ... SET): dates
+ * written ISO (a role with DateStyle SQL, DMY put "15/06/2026" in every alert's as_of, and the
+ * escalation, which reads a date back, never started); and no idle-in-transaction timeout (the
+ * recording transaction waits idle while the rules run, and a DBA's timeout ended every long
+ * evaluation unrecorded). The connection asks for UTF-8 (db_connect): a database that knows its
+ * encoding converts to it. One in SQL_ASCII knows nothing, and would refuse to send any byte
+ * that is not UTF-8; asking for SQL_ASCII instead gets the bytes as stored, and driftwatch
+ * repairs what it shows (utf8.h). */
+static void db_session_setup(struct db_conn *conn)
 {
+	static const char common[] = "SET DateStyle TO ISO; "
+				     "SET idle_in_transaction_session_timeout TO 0";
+	static const char ascii[] = "SET DateStyle TO ISO; "
+				    "SET idle_in_transaction_session_timeout TO 0; "
+				    "SET client_encoding TO 'SQL_ASCII'";
 	const char *enc = PQparameterStatus(conn->pg, "server_encoding");
 
-	if (!enc || strcmp(enc, "SQL_ASCII") != 0) {
-		db_connect_finish(conn, 1);
-		return;
-	}
-	if (db_query(conn, "SET client_encoding TO 'SQL_ASCII'", 0, NULL, db_on_encoding,
-		     NULL) < 0)
-		db_connect_fail(conn, "could not set client_encoding to SQL_ASCII");
+	if (db_script(conn, enc && strcmp(enc, "SQL_ASCII") == 0 ? ascii : common,
+		      db_on_session_set, NULL) < 0)
+		db_connect_fail(conn, "could not set up the session");
 }
 
 static void db_connect_step(evutil_socket_t fd, short what, void *arg)
@@ -386,7 +392,7 @@ static void db_connect_step(evutil_socket_t fd, short what, void *arg)
 	}
 	conn->session++;
 	db_set_state(conn, DB_READY);
-	db_match_encoding(conn);
+	db_session_setup(conn);
 }
 
 /* libpq enforces connect_timeout only in its blocking calls, so the loop keeps its own. */

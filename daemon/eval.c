@@ -954,6 +954,14 @@ static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 	struct eval_run *run = arg;
 	const char *err = eval_result_error(conn, pg, PGRES_TUPLES_OK);
 
+	if (err && lockwait_cancelled(pg)) {
+		/* the setup runs under the role's or the database's own statement_timeout (or
+		 * lock_timeout), before driftwatch sets its own: the configuration is not at fault */
+		eval_fail(run, "could not set up the evaluation: %s (a statement_timeout or "
+			  "lock_timeout that the role or the database sets for every statement; "
+			  "driftwatch bounds its own with database.query_timeout_seconds)", err);
+		return;
+	}
 	if (err) {
 		eval_fail(run, "could not set up the evaluation (check \"timezone\" and --as-of): %s",
 			  err);
