@@ -143,15 +143,11 @@ static void check_on_rls(struct db_conn *conn, PGresult *res, void *arg)
 	check_grants(cr);
 }
 
-/* Row-level security that may hide children from the rules (contract_rls.sql). */
+/* Row-level security that may hide children from the rules. */
 static void check_rls(struct check_run *cr)
 {
-	char *rels = contract_relations_array();
-	const char *params[2] = { cr->ctx->cfg->case_schema, rels };
-
-	if (!rels || db_query(cr->conn, sql_contract_rls, 2, params, check_on_rls, cr) < 0)
+	if (contract_ask_rls(cr->ctx, cr->conn, check_on_rls, cr) < 0)
 		check_grants(cr);
-	free(rels);
 }
 
 static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)

@@ -320,16 +320,22 @@ static void empty_on_rls(struct db_conn *conn, PGresult *res, void *arg)
 	empty_next(er);
 }
 
-/* Row-level security on what the rules read (contract_rls.sql), said at start as the
- * contract's types are: children hidden by a policy are otherwise left out without a word. */
-static void empty_ask_rls(struct empty_run *er)
+int contract_ask_rls(const struct dw_ctx *ctx, struct db_conn *conn, db_result_cb cb, void *arg)
 {
 	char *rels = contract_relations_array();
-	const char *params[2] = { er->ctx->cfg->case_schema, rels };
+	const char *params[2] = { ctx->cfg->case_schema, rels };
+	int rc = rels ? db_query(conn, sql_contract_rls, 2, params, cb, arg) : -1;
 
-	if (!rels || db_query(er->conn, sql_contract_rls, 2, params, empty_on_rls, er) < 0)
-		empty_next(er);
 	free(rels);
+	return rc;
+}
+
+/* Row-level security on what the rules read, said at start as the contract's types are:
+ * children hidden by a policy are otherwise left out without a word. */
+static void empty_ask_rls(struct empty_run *er)
+{
+	if (contract_ask_rls(er->ctx, er->conn, empty_on_rls, er) < 0)
+		empty_next(er);
 }
 
 /* The contract's columns as --check-config compares them, said at start: a relation missing,

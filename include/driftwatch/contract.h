@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "driftwatch/db.h"
+
 struct errlist;
 
 enum contract_type { CONTRACT_TEXT, CONTRACT_DATE, CONTRACT_BOOL, CONTRACT_TIMESTAMPTZ };
@@ -74,6 +76,10 @@ const char *contract_relation(size_t i);
 /* The contract's relations as a text[] literal ("{teams,workers,...}"), to free; NULL when
  * memory ran out. */
 char *contract_relations_array(void);
+
+/* Asks conn which contract relations row-level security may hide rows of from this role
+ * (daemon/sql/contract_rls.sql: one row each, a sentence). 0 when the query was sent. */
+int contract_ask_rls(const struct dw_ctx *ctx, struct db_conn *conn, db_result_cb cb, void *arg);
 
 /* Whether statement sql reads relation of the case schema. The rules name each relation they
  * read as @case@.NAME (rules/rows_NAME.sql; rules/tail_rows.sql's four for every rule), so this
