@@ -121,6 +121,15 @@ static const char *const *find_row(const char *const *rows, size_t n_rows, const
 	return NULL;
 }
 
+/* Whether this user may SELECT some column of rel (a relation-level grant gives every one). */
+static int contract_any_selectable(const char *const *rows, size_t n_rows, const char *rel)
+{
+	for (size_t i = 0; i < n_rows; i++)
+		if (strcmp(rows[i * 4], rel) == 0 && strcmp(rows[i * 4 + 3], "t") == 0)
+			return 1;
+	return 0;
+}
+
 size_t contract_compare(const char *schema, const char *const *rows, size_t n_rows,
 			struct errlist *errs)
 {
@@ -142,16 +151,25 @@ size_t contract_compare(const char *schema, const char *const *rows, size_t n_ro
 			}
 			continue;
 		}
-		if (i == 0 || strcmp(columns[i - 1].relation, c->relation) != 0) {
-			if (strcmp(rel[3], "t") != 0) {
-				errlist_add(errs, "relation %s.%s: this user may not SELECT from it (the "
-					    "rules that read it would fail): GRANT SELECT ON %s.%s TO "
-					    "the role in database.conninfo", schema, c->relation, schema,
-					    c->relation);
-				problems++;
-			}
+		if ((i == 0 || strcmp(columns[i - 1].relation, c->relation) != 0) &&
+		    !contract_any_selectable(rows, n_rows, c->relation)) {
+			errlist_add(errs, "relation %s.%s: this user may not SELECT from it (the "
+				    "rules that read it would fail): GRANT SELECT ON %s.%s TO "
+				    "the role in database.conninfo", schema, c->relation, schema,
+				    c->relation);
+			problems++;
 		}
 		r = find_row(rows, n_rows, c->relation, c->column);
+		/* a column-level grant that leaves one out: the rules that read the relation fail
+		 * with "permission denied for table", which names no column */
+		if (r && strcmp(r[3], "t") != 0 &&
+		    contract_any_selectable(rows, n_rows, c->relation)) {
+			errlist_add(errs, "column %s.%s.%s: this user may not SELECT it (the rules that "
+				    "read %s would fail): GRANT SELECT (%s) ON %s.%s TO the role in "
+				    "database.conninfo", schema, c->relation, c->column, c->relation,
+				    c->column, schema, c->relation);
+			problems++;
+		}
 		if (!r) {
 			errlist_add(errs, "column %s.%s.%s: missing (want %s)", schema, c->relation,
 				    c->column, type_names[c->type]);

@@ -220,6 +220,18 @@ check "... and a one-shot run says so at start" \
 sql -c "DROP POLICY gr_hide ON gr_case.cp_plans" \
 	-c "ALTER TABLE gr_case.cp_plans DISABLE ROW LEVEL SECURITY" >/dev/null
 
+# A column-level grant that leaves chair_id out: the rules fail with "permission denied for
+# table cp_plans", which names no column; --check-config names it (it named the relation).
+sql -c "REVOKE SELECT ON gr_case.cp_plans FROM gr_dw" \
+	-c "GRANT SELECT (plan_id, child_id, start_date, end_date, initial_category, latest_category) ON gr_case.cp_plans TO gr_dw" >/dev/null
+"$daemon" -c "$work/gr.json" --check-config >"$work/gr_col.out" 2>&1
+rc=$?
+check "a column-level grant without cp_plans.chair_id: --check-config exits 2 naming the column and its GRANT" \
+	'[ $rc -eq 2 ] && grep -q "column gr_case.cp_plans.chair_id: this user may not SELECT it.*GRANT SELECT (chair_id) ON gr_case.cp_plans" "$work/gr_col.out" && ! grep -q "relation gr_case.cp_plans: this user may not" "$work/gr_col.out"'
+[ $rc -eq 2 ] || diag "$work/gr_col.out"
+sql -c "REVOKE SELECT (plan_id, child_id, start_date, end_date, initial_category, latest_category) ON gr_case.cp_plans FROM gr_dw" \
+	-c "GRANT SELECT ON gr_case.cp_plans TO gr_dw" >/dev/null
+
 # The tables' owner installs the triggers, as the printed note says.
 sql -c 'GRANT USAGE, CREATE ON SCHEMA gr_state TO gr_owner' >/dev/null
 "$daemon" -c "$work/gr_owner.json" --install-triggers >"$work/gr_trig.out" 2>&1

@@ -76,6 +76,32 @@ static void test_compare(void)
 	free(rows);
 }
 
+/* A column-level grant that leaves a contract column out names that column (the rules fail
+ * with "permission denied for table", which names none); no grant at all names the relation. */
+static void test_compare_grants(void)
+{
+	size_t n;
+	const char **rows = full_catalogue(&n);
+	struct errlist el = { 0 };
+
+	rows[find(rows, n, "cp_plans", "chair_id") * 4 + 3] = "f";
+	tap_int(contract_compare("cw", rows, n, &el), 1, "one column not granted is one problem");
+	tap_contains(joined(&el), "column cw.cp_plans.chair_id: this user may not SELECT it",
+		     "names the column");
+	tap_contains(joined(&el), "GRANT SELECT (chair_id) ON cw.cp_plans", "and the grant for it");
+	tap_lacks(joined(&el), "relation cw.cp_plans", "not the whole relation");
+	errlist_free(&el);
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(rows[k * 4], "teams") == 0)
+			rows[k * 4 + 3] = "f";
+	tap_int(contract_compare("cw", rows, n, &el), 2, "a relation with no column granted is one more");
+	tap_contains(joined(&el), "relation cw.teams: this user may not SELECT from it",
+		     "names the relation");
+	tap_lacks(joined(&el), "column cw.teams.", "not each of its columns");
+	errlist_free(&el);
+	free(rows);
+}
+
 /* Index catalogue rows (relation, relkind, lead column) of a schema of tables that has every
  * recommended index; the rows live in a static array the test edits. */
 static const char *idx_rows[64 * 3];
@@ -223,6 +249,7 @@ static void test_empty(void)
 int main(void)
 {
 	test_compare();
+	test_compare_grants();
 	test_indexes();
 	test_words();
 	test_empty();
