@@ -631,7 +631,7 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 	digest_slot_params(&rec->slot, rec->ctx->cfg, held);
 	memcpy(params + 5, held, 3 * sizeof(params[0]));
 	hooks = routing_rule_webhooks(rec->ctx->cfg, rc->def->name);
-	params[8] = hooks ? hooks : "[]";
+	params[8] = hooks;  /* NULL: the alert's own webhooks (record_resolve.sql) */
 	record_send(rec, rec->sql_resolve, 9, params, record_on_resolved,
 		    "resolving a rule's alerts");
 	free(hooks);

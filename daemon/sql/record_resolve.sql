@@ -15,6 +15,7 @@
 --            alert was recorded with. A webhook rotated (a new URL, a new ?token=) since the
 --            alert fired was told nothing, while the old URL, which nothing signs any more,
 --            was retried for days. A team's webhook and the emails are the alert's own.
+--            NULL (memory ran out making the list): the alert's own webhooks, as before.
 WITH resolved AS (
     UPDATE @state@.alerts a
        SET status = 'resolved', last_changed_on = $2::date,
@@ -47,10 +48,10 @@ notices AS (
      CROSS JOIN LATERAL (
            SELECT * FROM jsonb_to_recordset(r.destinations) AS o(channel text, destination text,
                   role text, notice jsonb)
-            WHERE NOT (o.channel = 'webhook' AND o.role IS NULL)
+            WHERE NOT (o.channel = 'webhook' AND o.role IS NULL AND $9::jsonb IS NOT NULL)
            UNION ALL
-           SELECT * FROM jsonb_to_recordset($9::jsonb) AS c(channel text, destination text,
-                  role text, notice jsonb)
+           SELECT * FROM jsonb_to_recordset(coalesce($9::jsonb, '[]'))
+                  AS c(channel text, destination text, role text, notice jsonb)
           ) d
      CROSS JOIN LATERAL (
            SELECT CASE WHEN d.channel = 'email' AND $6::text IS NOT NULL
