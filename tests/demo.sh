@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEMO_CHILDREN=${DEMO_CHILDREN:-20000}
 DEMO_SEED=${DEMO_SEED:-42}
-DEMO_PORT=${DEMO_PORT:-55490}
+DEMO_PORT=${DEMO_PORT:-15490}
 DEMO_AS_OF=${DEMO_AS_OF:-$(date +%F)}
 PACKAGES="build-essential pkg-config libpq-dev libevent-dev libjansson-dev libcurl4-openssl-dev libssl-dev postgresql-15 postgresql-client-15 python3 python3-aiosmtpd openssl"
 

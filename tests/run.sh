@@ -7,8 +7,11 @@
 #   UNIT_DIR      directory of unit test binaries named test_*       default: none
 #   ITEST_DIR     directory of C integration test binaries test_*    default: none
 #                 (built from tests/integration/test_*.c)
-#   TEST_PGPORT   port of the throwaway PostgreSQL                   default 55432, or the
-#                 next free one when that is taken and TEST_PGPORT is not set
+#   TEST_PGPORT   port of the throwaway PostgreSQL                   default 15432, or the
+#                 next free one when that is taken and TEST_PGPORT is not set. Every server
+#                 and listener of the tests takes a port below Linux's ephemeral range
+#                 (32768-60999): there an outgoing connection's port, or its TIME_WAIT, may
+#                 hold the port a server is about to bind, as one held a standby's in CI.
 #   TEST_TIMEOUT  seconds one test file may take                     default 900
 #   TESTS         space-separated test files to run instead of all of them (names or paths)
 #
@@ -40,7 +43,7 @@ DWGEN=$(abspath "${DWGEN:-build/dwgen}")
 UNIT_DIR=$(abspath "${UNIT_DIR:-}")
 ITEST_DIR=$(abspath "${ITEST_DIR:-}")
 port_explicit=${TEST_PGPORT:+yes}
-TEST_PGPORT=${TEST_PGPORT:-55432}
+TEST_PGPORT=${TEST_PGPORT:-15432}
 TEST_TIMEOUT=${TEST_TIMEOUT:-900}
 export DRIFTWATCHD DWGEN UNIT_DIR ITEST_DIR TEST_PGPORT
 export DW_TOP=$top

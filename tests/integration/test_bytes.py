@@ -28,7 +28,7 @@ DWGEN = os.environ.get("DWGEN") or os.path.join(TOP, "build/dwgen")
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 DB = "dw_bytes"
 T = "2026-11-21"

@@ -18,7 +18,7 @@ claim (outbox_claim_email.sql) resends a digest whose sender died as it was sent
 since for the same person and digest key wait for a digest of their own, or the resend would
 carry them under a new Message-ID while the receiver already has the others under the old one.
 
-Environment: PGHOST PGPORT PGUSER (defaults 127.0.0.1 55432 dwtest), DW_TOP (the source
+Environment: PGHOST PGPORT PGUSER (defaults 127.0.0.1 15432 dwtest), DW_TOP (the source
 tree). Uses its own database dwclaim (dropped and created here). Standard library only.
 """
 
@@ -34,7 +34,7 @@ from tap import ok  # noqa: E402
 TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 DB = "dwclaim"
 STATE = "dwc_state"

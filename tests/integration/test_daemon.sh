@@ -24,7 +24,7 @@
 # Latencies are printed as `# ` lines; nothing asserts a tight time.
 #
 # Environment: DRIFTWATCHD (default build/san/driftwatchd), DW_TOP, TEST_TMPDIR,
-# DAEMON_TEST_PGPORT (default: the first free port from 55438). Needs PostgreSQL 15's server
+# DAEMON_TEST_PGPORT (default: the first free port from 15438). Needs PostgreSQL 15's server
 # binaries (tests/lib/pg.sh), psql, /usr/bin/python3 with python3-prometheus-client.
 # Prints `ok - NAME` / `not ok - NAME` and `# ...` diagnostics.
 # The checks are conditions in single quotes that check() evals, hence:
@@ -65,7 +65,7 @@ trap 'exit 143' TERM
 require "the daemon is built ($daemon)" test -x "$daemon"
 require "python3-prometheus-client is installed for $py" "$py" -c 'import prometheus_client.parser'
 
-pgport=${DAEMON_TEST_PGPORT:-$(first_free_port 55438 55478)}
+pgport=${DAEMON_TEST_PGPORT:-$(first_free_port 15438 15478)}
 start_own_pg "$pgdir" "$pgport"
 pg_ctl_as_owner() { (cd "$pgdir" && _pg_as_owner "$PG_BINDIR/pg_ctl" -D "$pgdir/data" "$@"); }
 

@@ -5,13 +5,13 @@
 # statements it prints, run as printed, leave nothing missing; the daemon says so once at start.
 # Prints `ok - ...` / `not ok - ...` lines (tests/run.sh).
 #
-# Environment: DRIFTWATCHD, PGHOST PGPORT PGUSER (defaults 127.0.0.1 55432 dwtest), DW_TOP.
+# Environment: DRIFTWATCHD, PGHOST PGPORT PGUSER (defaults 127.0.0.1 15432 dwtest), DW_TOP.
 # Uses its own database dwidx (dropped and created here).
 set -u
 
 top=${DW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 D=${DRIFTWATCHD:-$top/build/san/driftwatchd}
-export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-55432} PGUSER=${PGUSER:-dwtest}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-15432} PGUSER=${PGUSER:-dwtest}
 case $PGHOST in /*) PGHOST=127.0.0.1 ;; esac
 DB=dwidx
 CONN="host=$PGHOST port=$PGPORT dbname=$DB user=$PGUSER"

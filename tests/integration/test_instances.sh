@@ -25,7 +25,7 @@
 # timing is asserted beyond generous bounds.
 #
 # Environment: DRIFTWATCHD (default build/san/driftwatchd), DW_TOP, TEST_TMPDIR,
-# INSTANCES_PGPORT (default: the first free port from 55450), INSTANCES_ROUNDS (default 6,
+# INSTANCES_PGPORT (default: the first free port from 15450), INSTANCES_ROUNDS (default 6,
 # at most 9), INSTANCES_SEED (the random delays; default: from the clock, printed),
 # INSTANCES_FILLER (children that only add rows to read, default 20000), INSTANCES_KEEP=1 keeps
 # the scratch directory. Needs PostgreSQL 15's server binaries (tests/lib/pg.sh), psql and
@@ -86,7 +86,7 @@ trap 'exit 143' TERM
 require "the daemon is built ($daemon)" test -x "$daemon"
 note "seed $SEED (INSTANCES_SEED=$SEED repeats the delays), $ROUNDS rounds, takeover_seconds $TAKEOVER"
 
-pgport=${INSTANCES_PGPORT:-$(first_free_port 55450 55490)}
+pgport=${INSTANCES_PGPORT:-$(first_free_port 15450 15490)}
 start_own_pg "$pgdir" "$pgport"
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }

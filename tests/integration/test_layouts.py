@@ -16,7 +16,7 @@ sorted alert lines and the summary on standard error (children evaluated, alerts
 bad rows by kind; the timings left out). Prints `ok - ...` / `not ok - ...` (tests/run.sh).
 
 Environment: DRIFTWATCHD (default build/san/driftwatchd), DWGEN (default build/dwgen), PGHOST
-PGPORT PGUSER (defaults 127.0.0.1 55432 dwtest), DW_TOP. Uses its own database dwlayouts.
+PGPORT PGUSER (defaults 127.0.0.1 15432 dwtest), DW_TOP. Uses its own database dwlayouts.
 Standard library only; PostgreSQL is reached with psql.
 """
 
@@ -38,7 +38,7 @@ DWGEN = os.environ.get("DWGEN") or os.path.join(TOP, "build/dwgen")
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 DB = "dwlayouts"
 CHILDREN = int(os.environ.get("LAYOUTS_CHILDREN", "3000"))

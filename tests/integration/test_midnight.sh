@@ -58,7 +58,7 @@ case $off in -*) export FAKETIME="$off"s ;; *) export FAKETIME="+${off}s" ;; esa
 note "faked clock: $(date -u '+%F %T') UTC (offset $off s)"
 next=$(date -u -d "$day + 1 day" +%F)
 
-pgport=$(first_free_port 55480 55520)
+pgport=$(first_free_port 15480 15520)
 start_own_pg "$work/pg" "$pgport"
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 check "PostgreSQL shares the faked clock" \

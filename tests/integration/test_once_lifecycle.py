@@ -22,7 +22,7 @@ To skip the backoff wait between runs the test sets driftwatch.outbox.next_attem
 for pending notices (what the passing of time would do), and says so in a diagnostic.
 
 Environment: DRIFTWATCHD (default build/san/driftwatchd), PGHOST PGPORT PGUSER of a running
-server (defaults 127.0.0.1 55432 dwtest), DW_TOP, TEST_TMPDIR. Uses databases dwonce_lc and
+server (defaults 127.0.0.1 15432 dwtest), DW_TOP, TEST_TMPDIR. Uses databases dwonce_lc and
 dwonce_fail (dropped and created here) and loopback ports 20000-29999. KEEP_TMP=1 keeps the
 scratch directory (configurations, receiver logs, received mail), which is otherwise kept only
 when a check failed. Prints `ok - NAME` and `not ok - NAME` lines, `# ...` diagnostics.

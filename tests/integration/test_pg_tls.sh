@@ -37,7 +37,7 @@ trap 'exit 143' TERM
 require "the daemon is built ($daemon)" test -x "$daemon"
 require "openssl is installed" command -v openssl
 
-pgport=$(first_free_port $((${TEST_PGPORT:-56700} + 10)) $((${TEST_PGPORT:-56700} + 40)))
+pgport=$(first_free_port $((${TEST_PGPORT:-16700} + 10)) $((${TEST_PGPORT:-16700} + 40)))
 start_own_pg "$pgdir" "$pgport"
 # psql over the unix socket (local ... trust): the TCP rules below are for the daemon.
 sql() { PGHOST=$pgdir psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }

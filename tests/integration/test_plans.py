@@ -16,7 +16,7 @@ Statements are read from $DW_TOP/rules as rules/embed_sql.sh embeds them (`--pri
 expanded, parameters by name made positional).
 Prints `ok - ...` / `not ok - ...` per statement and layout (tests/run.sh).
 
-Environment: DWGEN (default build/dwgen), PGHOST PGPORT PGUSER (defaults 127.0.0.1 55432
+Environment: DWGEN (default build/dwgen), PGHOST PGPORT PGUSER (defaults 127.0.0.1 15432
 dwtest), DW_TOP (the source tree). Uses its own database dwplans (dropped and created here).
 Standard library only; PostgreSQL is reached with psql.
 """
@@ -34,7 +34,7 @@ TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirnam
     os.path.abspath(__file__))))
 DWGEN = os.environ.get("DWGEN") or os.path.join(TOP, "build/dwgen")
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 DB = "dwplans"
 CHILDREN = int(os.environ.get("PLANS_CHILDREN", "4000"))

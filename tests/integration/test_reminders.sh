@@ -6,7 +6,7 @@ set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 D=${DRIFTWATCHD:-$top/build/san/driftwatchd}
-export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-55432} PGUSER=${PGUSER:-dwtest}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-15432} PGUSER=${PGUSER:-dwtest}
 case $PGHOST in /*) PGHOST=127.0.0.1 ;; esac
 DB=${PGDATABASE:-dwtest}
 CASE=rem_case

@@ -7,7 +7,7 @@ Loads rules/contract.sql and tests/fixtures/boundaries.sql into schema rules_t, 
 checks the JSON alert lines. Prints `ok - ...` / `not ok - ...` per assertion (tests/run.sh).
 
 Environment: DRIFTWATCHD (default build/san/driftwatchd), PGHOST PGPORT PGUSER PGDATABASE
-(defaults 127.0.0.1 55432 dwtest dwtest), DW_TOP (the source tree).
+(defaults 127.0.0.1 15432 dwtest dwtest), DW_TOP (the source tree).
 Standard library only; PostgreSQL is reached with psql and pg_dump.
 """
 
@@ -31,7 +31,7 @@ DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatc
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"   # the daemon reaches the test server over TCP
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 PGDATABASE = os.environ.get("PGDATABASE") or "dwtest"
 SCHEMA = "rules_t"

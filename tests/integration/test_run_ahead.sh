@@ -24,7 +24,7 @@ set -u
 top=${DW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 daemon=${DRIFTWATCHD:-$top/build/san/driftwatchd}
 export DWGEN=${DWGEN:-$top/build/dwgen}
-export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-55432} PGUSER=${PGUSER:-dwtest}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-15432} PGUSER=${PGUSER:-dwtest}
 case $PGHOST in /*) PGHOST=127.0.0.1 ;; esac
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}

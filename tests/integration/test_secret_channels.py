@@ -25,7 +25,7 @@ HERE = os.path.join(TOP, "tests", "integration")
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 PGDATABASE = os.environ.get("PGDATABASE") or "dwtest"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

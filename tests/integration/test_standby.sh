@@ -53,7 +53,7 @@ trap 'exit 143' TERM
 require "the daemon is built ($daemon)" test -x "$daemon"
 require "pg_basebackup is installed" test -x "$PG_BINDIR/pg_basebackup"
 
-base=${TEST_PGPORT:-56700}
+base=${TEST_PGPORT:-16700}
 pport=$(first_free_port $((base + 41)) $((base + 60)))
 start_own_pg "$pdir" "$pport"
 pport=$pgport

@@ -11,7 +11,7 @@ gave them (subject the current plan, fingerprint made from it: ALERTS.md's diges
 child_id and subject_id), records the next day and checks the events of that day. Prints
 `ok - ...` / `not ok - ...` (tests/run.sh).
 
-Environment: DRIFTWATCHD, PGHOST PGPORT PGUSER PGDATABASE (defaults 127.0.0.1 55432 dwtest
+Environment: DRIFTWATCHD, PGHOST PGPORT PGUSER PGDATABASE (defaults 127.0.0.1 15432 dwtest
 dwtest), DW_TOP. Standard library only; PostgreSQL is reached with psql.
 """
 
@@ -27,7 +27,7 @@ DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatc
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 PGDATABASE = os.environ.get("PGDATABASE") or "dwtest"
 CASE, STATE = "upg_t", "upg_state"

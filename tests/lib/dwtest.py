@@ -8,7 +8,7 @@ scratch directories. Result lines are tests/lib/tap.py's.
     import dwtest as lib
 
 Environment: DRIFTWATCHD (default build/san/driftwatchd), PGHOST PGPORT PGUSER of a running
-server (defaults 127.0.0.1 55432 dwtest), DW_TOP, TEST_TMPDIR. Loopback ports 20000-29999.
+server (defaults 127.0.0.1 15432 dwtest), DW_TOP, TEST_TMPDIR. Loopback ports 20000-29999.
 Standard library only.
 """
 import base64
@@ -38,7 +38,7 @@ RESPONSES_DRIVER = os.environ.get("RESPONSES_DRIVER") or os.path.join(
 PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
 if PGHOST.startswith("/"):
     PGHOST = "127.0.0.1"
-PGPORT = os.environ.get("PGPORT") or "55432"
+PGPORT = os.environ.get("PGPORT") or "15432"
 PGUSER = os.environ.get("PGUSER") or "dwtest"
 
 

@@ -25,7 +25,7 @@
 #                                 '' (returning 1) when it still runs after SECONDS
 #   stop_all PID...               SIGTERM to each background helper, then waits for each
 #   port_busy PORT                something listens on PORT
-#   free_port                     a port nothing listens on (bound, then released)
+#   free_port                     a port in 20000-29999 nothing is bound to (bound, then released)
 #   first_free_port FROM TO       the first port in FROM..TO nothing listens on
 #   start_own_pg DIR PORT         pg_start (tests/lib/pg.sh) reported as a result; sets pgport to
 #                                 the port it serves on; exits the test when it does not start
@@ -148,8 +148,23 @@ stop_all() {
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A port from 20000-29999, as dwtest.py's free_port: below Linux's ephemeral ports (32768-60999),
+# which an outgoing connection may take, or leave in TIME_WAIT, before the listener binds.
 free_port() {
-	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	/usr/bin/python3 -c '
+import random, socket, sys
+for _ in range(300):
+    port = random.randint(20000, 29999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port in 20000-29999")'
 }
 
 first_free_port() {
