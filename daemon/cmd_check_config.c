@@ -110,28 +110,6 @@ static void check_grants(struct check_run *cr)
 		check_done(cr);
 }
 
-/* The neglect categories the CP rules read as neglect (the rule that shares its list, else
- * the default), and the key that set them; NULL when none is configured and NEG stands. */
-static char **check_neglect_categories(const struct dw_config *cfg, const char **rule)
-{
-	*rule = NULL;
-	for (size_t i = 0; i < cfg->n_rules; i++)
-		if (cfg->rules[i].def->shares_neglect_categories) {
-			*rule = cfg->rules[i].def->name;
-			return cfg->rules[i].neglect_categories;
-		}
-	return NULL;
-}
-
-static size_t check_strv_len(char *const *v)
-{
-	size_t n = 0;
-
-	while (v && v[n])
-		n++;
-	return n;
-}
-
 static void check_on_rls(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
@@ -153,7 +131,7 @@ static void check_rls(struct check_run *cr)
 static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
-	const char *rule = NULL;
+	const struct config_rule *shared = config_categories_rule(cr->ctx->cfg);
 	char key[128];
 
 	(void)conn;
@@ -162,11 +140,11 @@ static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)
 		check_rls(cr);
 		return;
 	}
-	if (check_neglect_categories(cr->ctx->cfg, &rule) && rule)
-		snprintf(key, sizeof(key), "rules.%s.neglect_categories", rule);
+	if (shared)
+		snprintf(key, sizeof(key), "rules.%s.neglect_categories", shared->def->name);
 	else
-		snprintf(key, sizeof(key), "rules.%s.neglect_categories (unset: [\"NEG\"])",
-			 rule ? rule : "cp_neglect_duration");
+		snprintf(key, sizeof(key), "rules.cp_neglect_duration.neglect_categories (unset: "
+			 "[\"NEG\"])");
 	for (int r = 0; r < PQntuples(res); r++)
 		errlist_add(&cr->warnings, "%s: %s: warning: no plan in %s.cp_plans has the category "
 			    "\"%s\" (initial or latest), so the CP neglect rules find nothing by it: "
@@ -180,12 +158,8 @@ static void check_on_categories(struct db_conn *conn, PGresult *res, void *arg)
  * rules then find no CP neglect at all, without a word. Said only when cp_plans has rows. */
 static void check_categories(struct check_run *cr)
 {
-	const char *rule;
-	char **cats = check_neglect_categories(cr->ctx->cfg, &rule);
-	static const char *const neg[] = { "NEG" };
 	char *schema = db_escape_identifier(cr->conn, cr->ctx->cfg->case_schema);
-	char *list = cats ? strbuf_text_array((const char *const *)cats, check_strv_len(cats))
-			  : strbuf_text_array(neg, 1);
+	char *list = config_categories_param(cr->ctx->cfg, NULL);
 	char *sql = NULL;
 	struct strbuf sb;
 	const char *params[1] = { list };

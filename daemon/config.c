@@ -22,6 +22,7 @@
 #include "driftwatch/escalation.h"
 #include "driftwatch/hostmatch.h"
 #include "driftwatch/smallfile.h"
+#include "driftwatch/strbuf.h"
 #include "driftwatch/webhook.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
@@ -2042,6 +2043,27 @@ int config_load_text(const char *name, const char *text, struct dw_config *cfg,
 		     struct errlist *errs)
 {
 	return load_buffer(name, text, strlen(text), cfg, errs, 0);
+}
+
+const struct config_rule *config_categories_rule(const struct dw_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_rules; i++)
+		if (cfg->rules[i].def->shares_neglect_categories)
+			return &cfg->rules[i];
+	return NULL;
+}
+
+char *config_categories_param(const struct dw_config *cfg, const struct config_rule *rc)
+{
+	static const char *const neg[] = { DEFAULT_NEGLECT_CATEGORY };
+	const char *const *cats;
+
+	if (!rc)
+		rc = config_categories_rule(cfg);
+	cats = rc ? (const char *const *)rc->neglect_categories : NULL;
+	if (!cats)
+		return strbuf_text_array(neg, 1);
+	return strbuf_text_array(cats, strv_len(cats));
 }
 
 void config_free(struct dw_config *cfg)

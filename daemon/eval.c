@@ -141,30 +141,6 @@ const char *const eval_param_names[] = {
 _Static_assert(sizeof(eval_param_names) / sizeof(eval_param_names[0]) == EVAL_P_COUNT + 1,
 	       "one name per parameter");
 
-static size_t eval_strv_len(char *const *v)
-{
-	size_t n = 0;
-
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-/* :neglect_categories of a rule (config.c gives every rule its list), or of the bad-row count
- * (rc NULL): the list the other rules share (rule.h, shares_neglect_categories). */
-char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc)
-{
-	static const char *const neg[] = { "NEG" };
-	char *const *cats = rc ? rc->neglect_categories : NULL;
-
-	for (size_t i = 0; !rc && i < cfg->n_rules; i++)
-		if (cfg->rules[i].def->shares_neglect_categories)
-			cats = cfg->rules[i].neglect_categories;
-	if (!cats)
-		return strbuf_text_array(neg, 1);
-	return strbuf_text_array((const char *const *)cats, eval_strv_len(cats));
-}
-
 static json_t *eval_list_json(char *const *items)
 {
 	json_t *a;
@@ -819,7 +795,7 @@ void eval_run_rule_own(struct eval_run *run)
 	free(run->sql);
 	free(run->cats);
 	free(run->opts);
-	run->cats = eval_categories(run->ctx->cfg, rc);
+	run->cats = config_categories_param(run->ctx->cfg, rc);
 	run->opts = eval_options_json(rc);
 	body = eval_rule_sql(run->case_ident, rc->def,
 			     run->kids ? EVAL_FORM_INCREMENTAL :

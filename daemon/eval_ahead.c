@@ -250,7 +250,7 @@ static void eval_on_ahead_savepoint(struct db_conn *conn, PGresult *pg, void *ar
 	free(h->sql);
 	free(h->cats);
 	free(h->opts);
-	h->cats = eval_categories(h->ctx->cfg, rc);
+	h->cats = config_categories_param(h->ctx->cfg, rc);
 	h->opts = eval_options_json(rc);
 	body = eval_rule_sql(m->case_ident, rc->def, m->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL);
 	strbuf_init(&sb);

@@ -254,7 +254,7 @@ static void eval_on_quality_savepoint(struct db_conn *conn, PGresult *pg, void *
 		eval_fail(run, "could not count bad rows: %s", err);
 		return;
 	}
-	cats = eval_categories(run->ctx->cfg, NULL);
+	cats = config_categories_param(run->ctx->cfg, NULL);
 	if (!cats) {
 		eval_fail(run, "out of memory%s", NULL);
 		return;
@@ -524,7 +524,7 @@ static void eval_on_steal_savepoint(struct db_conn *conn, PGresult *pg, void *ar
 		eval_fail(m, "could not count bad rows: %s", err);
 		return;
 	}
-	cats = eval_categories(m->ctx->cfg, NULL);
+	cats = config_categories_param(m->ctx->cfg, NULL);
 	rc = cats ? eval_send(m, "", cats, "{}", eval_on_steal_rows) : -1;
 	free(cats);
 	if (rc < 0) {

@@ -130,7 +130,6 @@ const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecStatusType
 double eval_elapsed(const struct timespec *t0);
 double eval_budget_left(const struct eval_run *run);
 long eval_lock_timeout_ms(double left_s);
-char *eval_categories(const struct dw_config *cfg, const struct config_rule *rc);
 /* err, a server error of rule rc, with the relations rc reads when err names none (in
  * run->err_where); else err itself. */
 const char *eval_error_where(struct eval_run *run, const struct config_rule *rc,

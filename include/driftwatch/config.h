@@ -181,6 +181,15 @@ int config_load_text(const char *name, const char *text, struct dw_config *cfg,
 
 void config_free(struct dw_config *cfg);
 
+/* The first configured rule whose neglect_categories the others share (rule.h,
+ * shares_neglect_categories), or NULL when none is configured. */
+const struct config_rule *config_categories_rule(const struct dw_config *cfg);
+
+/* rc's neglect categories, or with rc NULL the shared list (the bad-row count's, and
+ * --check-config's), as a text[] literal for a bound parameter: {NEG} when there is none.
+ * Malloc'd; NULL when memory ran out. */
+char *config_categories_param(const struct dw_config *cfg, const struct config_rule *rc);
+
 /* The one rule for TLS and the SMTP URL: implicit TLS is what smtps:// means to libcurl, and
  * STARTTLS (or none) runs over smtp://. True when e's tls and smtp_url agree (and the URL has
  * one of the two schemes). The loader refuses a configuration where they do not; the sender
