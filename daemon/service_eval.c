@@ -87,11 +87,12 @@ static void service_metrics_eval(struct service *svc, const struct eval_result *
 	}
 	/* Alerts describe the whole population, so only a full evaluation sets them. */
 	for (size_t r = 0; r < RULE_REGISTRY_MAX; r++) {
-		/* a rule that failed keeps the figures it had */
-		if (res->rules[r].status != EVAL_RULE_OK)
+		/* a rule that failed keeps the figures it had; one turned off holds none */
+		if (res->rules[r].status == EVAL_RULE_FAILED)
 			continue;
 		for (size_t s = 0; s < RULE_MAX_STAGES; s++)
-			m->alerts[r][s] = (long long)res->rules[r].by_stage[s];
+			m->alerts[r][s] = res->rules[r].status == EVAL_RULE_OK
+					  ? (long long)res->rules[r].by_stage[s] : 0;
 	}
 }
 

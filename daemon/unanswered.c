@@ -28,6 +28,7 @@ struct unanswered_op {
 	json_t *rows;               /* the due stages (unanswered_due_row) */
 	json_t *managers;           /* alert_id -> {"email"} or {"why"} (unanswered_on_managers) */
 	char *smgr_param;           /* unanswered_service_manager.sql's $1; "" when not needed */
+	char *enabled;              /* the rules turned on, a text[] (unanswered_candidates' $2) */
 	char smgr_error[512];       /* why the case data could not be read; "" when it was */
 	char as_of[CALENDAR_DAY_LEN];
 	int32_t day;
@@ -46,6 +47,7 @@ static void unanswered_free(struct unanswered_op *op)
 	free(op->sql_queue);
 	free(op->sql_smgr);
 	free(op->smgr_param);
+	free(op->enabled);
 	json_decref(op->rows);
 	json_decref(op->managers);
 	free(op);
@@ -134,7 +136,7 @@ static void unanswered_on_locked(struct db_conn *conn, PGresult *res, void *arg)
 static void unanswered_on_now(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct unanswered_op *op = arg;
-	const char *day[1] = { op->as_of };
+	const char *params[2] = { op->as_of, op->enabled };
 	const char *why = NULL;
 
 	(void)conn;
@@ -148,7 +150,7 @@ static void unanswered_on_now(struct db_conn *conn, PGresult *res, void *arg)
 		unanswered_end(op);
 		return;
 	}
-	if (db_query(op->conn, op->sql_candidates, 1, day, unanswered_on_candidates, op) < 0) {
+	if (db_query(op->conn, op->sql_candidates, 2, params, unanswered_on_candidates, op) < 0) {
 		unanswered_fail(op, "reading the unanswered alerts", NULL);
 		unanswered_end(op);
 	}
@@ -601,6 +603,19 @@ static void unanswered_on_candidates(struct db_conn *conn, PGresult *res, void *
 	}
 }
 
+/* The rules turned on, as a text[] literal: a rule turned off keeps its alerts as they were,
+ * and nobody is chased for an answer to what driftwatch no longer looks at. */
+static char *unanswered_enabled_rules(const struct dw_config *cfg)
+{
+	const char *names[RULE_REGISTRY_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_rules && n < RULE_REGISTRY_MAX; i++)
+		if (cfg->rules[i].enabled)
+			names[n++] = cfg->rules[i].def->name;
+	return strbuf_text_array(names, n);
+}
+
 int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *case_conn,
 		   const char *as_of, int hold_email, unanswered_done_cb cb, void *arg)
 {
@@ -628,8 +643,9 @@ int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *cas
 	if (ident)
 		op->sql_smgr = strbuf_subst(sql_unanswered_service_manager, "@case@", ident);
 	free(ident);
+	op->enabled = unanswered_enabled_rules(ctx->cfg);
 	if (calendar_day_parse(as_of, &op->day) < 0 || !op->sql_candidates || !op->sql_queue ||
-	    !op->sql_smgr ||
+	    !op->sql_smgr || !op->enabled ||
 	    db_query(conn, "BEGIN", 0, NULL, unanswered_on_begun, op) < 0) {
 		unanswered_free(op);
 		return -1;

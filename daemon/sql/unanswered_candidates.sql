@@ -6,8 +6,10 @@
 -- that was already firing when state v4 arrived, the last evaluation before it) and queues
 -- those with unanswered_queue.sql (child_id: for unanswered_service_manager.sql; roles: the
 -- recipient roles among the alert's destinations, which an escalation to such a role reaches
--- already).
--- $1 date  T
+-- already). A rule turned off keeps its alerts as they were, but nobody is chased for an
+-- answer to them while it is off (when it runs again, its alerts are escalated as before).
+-- $1 date    T
+-- $2 text[]  the rules turned on
 SELECT a.alert_id, a.rule, a.stage, a.stage_since,
        greatest(a.stage_since, a.escalate_from) AS count_from, a.child_id,
        (SELECT coalesce(jsonb_agg(DISTINCT o.role), '[]'::jsonb)
@@ -16,6 +18,7 @@ SELECT a.alert_id, a.rule, a.stage, a.stage_since,
          WHERE o.role IS NOT NULL)::text AS roles
   FROM @state@.alerts a
  WHERE a.status = 'firing'
+   AND a.rule = ANY ($2::text[])
    AND a.stage_since < $1::date
    AND NOT (a.acknowledged_at IS NOT NULL AND a.ack_stage = a.stage
             AND a.ack_stage_since = a.stage_since)

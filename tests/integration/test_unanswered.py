@@ -227,6 +227,7 @@ def body(t, procs, tmp):
     check_unreadable(t, db, tmp)
     check_state_apart(t, db, tmp)
     check_recipient_roles(t, db, tmp)
+    check_rule_off(t, db, tmp)
 
 
 def check_unreadable(t, db, tmp):
@@ -328,6 +329,45 @@ def check_recipient_roles(t, db, tmp):
                    "o.type = 'alert.unanswered' AND a.child_id = 'C-WNB' AND "
                    "o.role = 'supervisor'" % (s4, s4))
     t.check(sup == "1", "C-WNB's supervisor gets the alert.unanswered notice once", sup)
+
+
+def check_rule_off(t, db, tmp):
+    """A rule turned off keeps its alerts as they were (firing, never resolved for want of a
+    run), but nobody is chased for an answer to them while it is off; the other rules' alerts
+    are escalated as usual, and the rule's own again once it is back on."""
+    s5 = "ua_off"
+    conf = {"database": {"conninfo": db.conninfo("dw-unanswered"), "state_schema": s5},
+            "addresses": addresses(),
+            "email": {"smtp_url": "smtp://127.0.0.1:%d" % free_port(), "tls": "none",
+                      "from": "driftwatch@la.example"}}
+    cfg_on = write_config(tmp, "unanswered-on", conf)
+    conf["rules"] = {"was_not_brought": {"enabled": False}}
+    cfg_off = write_config(tmp, "unanswered-off", conf)
+
+    def escalated(rule, child):
+        return db.value("SELECT count(*) FROM %s.alert_events e JOIN %s.alerts a "
+                        "USING (alert_id) WHERE e.kind = 'unanswered' AND a.rule = '%s' AND "
+                        "a.child_id = '%s'" % (s5, s5, rule, child))
+
+    for cfg, day in ((cfg_on, "2026-11-21"), (cfg_off, "2026-12-04"), (cfg_off, "2026-12-07")):
+        r = run_once(cfg, day)
+        t.check(r.rc in (0, 1) and not r.sanitizer() and "escalating" not in r.err,
+                "rule off: --once --as-of %s (%s) runs" % (day, os.path.basename(cfg)),
+                r.diag())
+    status = db.value("SELECT status FROM %s.alerts WHERE rule = 'was_not_brought' AND "
+                      "child_id = 'C-WNB'" % s5)
+    t.check(status == "firing", "rule off: C-WNB's was_not_brought alert is kept firing, "
+            "not resolved because its rule did not run", status)
+    n = escalated("was_not_brought", "C-WNB")
+    t.check(n == "0", "rule off: it is not escalated for want of an answer while the rule is "
+            "off (10 working days reached on 4 Dec)", n)
+    n = escalated("cp_neglect_duration", "C-NOALLOC")
+    t.check(n == "1", "rule off: the other rules' unanswered alerts are escalated as usual "
+            "(C-NOALLOC)", n)
+    r = run_once(cfg_on, "2026-12-08")
+    n = escalated("was_not_brought", "C-WNB")
+    t.check(r.rc in (0, 1) and n == "1", "rule back on: C-WNB is escalated on the next run",
+            (n, r.diag()))
 
 
 def main():
