@@ -9,8 +9,8 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-protot
              -Wformat=2 -Wno-format-nonliteral
 CPPFLAGS  += -Iinclude -D_POSIX_C_SOURCE=200809L -DDW_VERSION='"$(VERSION)"'
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 $(WARN) $(shell pkg-config --cflags $(PKGS))
-LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
+CFLAGS    += -std=c11 -pthread $(WARN) $(shell pkg-config --cflags $(PKGS))
+LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 RULE_SQL  := $(sort $(wildcard rules/*.sql daemon/sql/*.sql))

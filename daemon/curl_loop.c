@@ -6,6 +6,7 @@
 #include <event2/event.h>
 
 #include "driftwatch/curl_loop.h"
+#include "driftwatch/curl_workers.h"
 
 /* One transfer, running (in the multi handle) or queued (waiting for a slot). */
 struct curl_loop_xfer {
@@ -41,6 +42,7 @@ struct curl_loop {
 	struct curl_loop_list running;
 	struct curl_loop_list queued;
 	struct curl_loop_sock *socks;
+	struct curl_workers *workers; /* transfers whose libcurl code blocks; made on first use */
 	int closing;          /* curl_loop_free is cancelling transfers: refuse new ones */
 };
 
@@ -305,6 +307,8 @@ void curl_loop_free(struct curl_loop *loop)
 	if (!loop)
 		return;
 	loop->closing = 1;
+	curl_workers_free(loop->workers);
+	loop->workers = NULL;
 	if (loop->running.head)
 		curl_loop_sever(loop);
 	while ((x = loop->running.head)) {
@@ -350,14 +354,26 @@ int curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void
 	return 0;
 }
 
+int curl_loop_add_blocking(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void *arg)
+{
+	if (loop->closing || !easy || !cb)
+		return -1;
+	if (!loop->workers &&
+	    !(loop->workers = curl_workers_new(loop->base, loop->max_transfers < CURL_LOOP_WORKERS
+							   ? loop->max_transfers
+							   : CURL_LOOP_WORKERS)))
+		return -1;
+	return curl_workers_add(loop->workers, easy, cb, arg);
+}
+
 size_t curl_loop_running(const struct curl_loop *loop)
 {
-	return loop->running.n;
+	return loop->running.n + (loop->workers ? curl_workers_running(loop->workers) : 0);
 }
 
 size_t curl_loop_queued(const struct curl_loop *loop)
 {
-	return loop->queued.n;
+	return loop->queued.n + (loop->workers ? curl_workers_queued(loop->workers) : 0);
 }
 
 size_t curl_loop_max(const struct curl_loop *loop)

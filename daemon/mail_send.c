@@ -1,4 +1,5 @@
-/* mail_send: one composed message to one recipient over SMTP, as a libcurl transfer on the loop. */
+/* mail_send: one composed message to one recipient over SMTP, a libcurl transfer on a worker of the loop. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ struct mail_xfer {
 	char reply[MAIL_REPLY_MAX];   /* the last reply line of all */
 	int about_message;            /* MAIL, RCPT or DATA was sent: a refusal now is about this
 				       * message, not about the connection or our credentials */
+	char verb;                    /* the last of them sent: 'M', 'R' or 'D'; 0 before */
 };
 
 const char *mail_outcome_name(enum mail_outcome o)
@@ -226,8 +228,10 @@ static int mail_on_debug(CURL *easy, curl_infotype type, char *data, size_t size
 	(void)easy;
 	if (type == CURLINFO_HEADER_OUT && size >= 4 &&
 	    (strncasecmp(data, "MAIL", 4) == 0 || strncasecmp(data, "RCPT", 4) == 0 ||
-	     strncasecmp(data, "DATA", 4) == 0))
+	     strncasecmp(data, "DATA", 4) == 0)) {
 		x->about_message = 1;
+		x->verb = (char)toupper((unsigned char)data[0]);
+	}
 	if (type != CURLINFO_HEADER_IN)
 		return 0;
 	while (size > 0 && (data[size - 1] == '\n' || data[size - 1] == '\r'))
@@ -245,11 +249,30 @@ static int mail_on_debug(CURL *easy, curl_infotype type, char *data, size_t size
 	return 0;
 }
 
-/* Retrying cannot help a 5xx to MAIL, RCPT or DATA: it is about this message or recipient. A
- * 5xx about the connection or our own set-up (a 554 greeting, no TLS, authentication refused
- * or required) is fixed by a person, and the notice must not be failed while they do. */
-static enum mail_outcome mail_classify(CURLcode res, long code, int about_message)
+/* The class of a reply's enhanced status code (RFC 3463: "550 5.7.1 ..." is 7), or -1. */
+static int mail_status_class(const char *reply)
 {
+	const char *p = reply;
+
+	if (strlen(p) < 4 || (p[3] != ' ' && p[3] != '-'))
+		return -1;
+	p += 4;
+	if ((p[0] != '4' && p[0] != '5') || p[1] != '.' || !isdigit((unsigned char)p[2]))
+		return -1;
+	return p[2] - '0';
+}
+
+/* Retrying cannot help a 5xx about this recipient or this message: a mailbox unknown (5.1.x),
+ * disabled or full (5.2.x), a message too big (5.3.4), content refused (5.6.x). A 5xx about
+ * the connection or our own set-up is fixed by a person, and the notice must not be failed
+ * while they do: a 554 greeting, no TLS, authentication refused or required, our sender
+ * refused at MAIL, and a refusal by policy (5.7.x: "relay access denied", a receive connector
+ * not yet set up for our host) at any step; a bare 554 to DATA says no more than "refused". */
+static enum mail_outcome mail_classify(CURLcode res, long code, int about_message, char verb,
+				       const char *refusal)
+{
+	int cls = mail_status_class(refusal);
+
 	if (res == CURLE_OK)
 		return MAIL_DELIVERED;
 	switch (res) {
@@ -263,9 +286,11 @@ static enum mail_outcome mail_classify(CURLcode res, long code, int about_messag
 	default:
 		break;
 	}
-	if (code == 530 || code == 538 || !about_message)
+	if (code == 530 || code == 538 || !about_message || code < 500 || code > 599)
 		return MAIL_RETRY;
-	return code >= 500 && code <= 599 ? MAIL_PERMANENT : MAIL_RETRY;
+	if (cls == 7 || verb == 'M' || (verb == 'D' && cls < 0))
+		return MAIL_RETRY;
+	return MAIL_PERMANENT;
 }
 
 static void mail_describe(const struct mail_xfer *x, CURLcode res, long code,
@@ -295,7 +320,7 @@ static void mail_describe(const struct mail_xfer *x, CURLcode res, long code,
 static void mail_on_done(CURL *easy, CURLcode res, long code, void *arg)
 {
 	struct mail_xfer *x = arg;
-	enum mail_outcome o = mail_classify(res, code, x->about_message);
+	enum mail_outcome o = mail_classify(res, code, x->about_message, x->verb, x->refusal);
 	mail_sent_cb cb = x->cb;
 	void *cb_arg = x->arg;
 	char msg[768];
@@ -404,7 +429,7 @@ int mail_send(struct mail_sender *s, const char *to, const struct mail_message *
 		return errmsg_set(err, errsz, "SMTP %s: to %s: libcurl refused an option (is "
 				      "it built with SMTP and TLS?)", s->server, to);
 	}
-	if (curl_loop_add(s->loop, easy, mail_on_done, x) < 0) {
+	if (curl_loop_add_blocking(s->loop, easy, mail_on_done, x) < 0) {
 		curl_easy_cleanup(easy);
 		mail_xfer_free(x);
 		return errmsg_set(err, errsz, "SMTP %s: to %s: the transfer loop refused it",

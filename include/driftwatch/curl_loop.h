@@ -42,7 +42,15 @@ void curl_loop_free(struct curl_loop *loop);
  * called and the caller still owns easy. */
 int curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void *arg);
 
-/* Transfers running now, transfers waiting for a free slot, and the most that run at once. */
+/* The same for a transfer whose protocol libcurl drives with blocking waits (SMTP: the end of
+ * DATA, QUIT): it runs on a worker thread (curl_workers.h), at most CURL_LOOP_WORKERS (or the
+ * loop's max_transfers, if fewer) at once, and its callback runs on the loop as above. The
+ * workers set the handle's FORBID_REUSE, progress and socket callbacks. */
+#define CURL_LOOP_WORKERS 8
+int curl_loop_add_blocking(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void *arg);
+
+/* Transfers running now, transfers waiting for a free slot (both counting the workers'), and
+ * the most that run at once on the loop. */
 size_t curl_loop_running(const struct curl_loop *loop);
 size_t curl_loop_queued(const struct curl_loop *loop);
 size_t curl_loop_max(const struct curl_loop *loop);

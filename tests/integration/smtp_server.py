@@ -17,6 +17,10 @@ Modes:
   --reject ADDR    answer RCPT TO:<ADDR> with 550 (repeatable)
   --tempfail ADDR  answer RCPT TO:<ADDR> with 451 (repeatable)
   --data-reply "CODE TEXT"  answer the end of DATA with this instead of 250
+  --rcpt-reply "CODE TEXT"  answer every RCPT with this (a relay refusing us by policy)
+  --mail-reply "CODE TEXT"  answer MAIL FROM with this (our sender or host refused)
+  --data-delay SECONDS     take the message, then wait this long before answering the end of
+                   DATA (a relay that scans content; RFC 5321 allows it 10 minutes)
 
 Run it with /usr/bin/python3 (Debian's, where python3-aiosmtpd is installed). It writes
 --ready FILE once it listens, and exits by itself after --seconds.
@@ -47,6 +51,9 @@ def parse_args():
     p.add_argument("--reject", action="append", default=[], metavar="ADDR")
     p.add_argument("--tempfail", action="append", default=[], metavar="ADDR")
     p.add_argument("--data-reply", metavar="'CODE TEXT'")
+    p.add_argument("--data-delay", type=float, default=0, metavar="SECONDS")
+    p.add_argument("--rcpt-reply", metavar="'CODE TEXT'")
+    p.add_argument("--mail-reply", metavar="'CODE TEXT'")
     p.add_argument("--stall", action="store_true")
     p.add_argument("--no-service", action="store_true")
     a = p.parse_args()
@@ -112,12 +119,16 @@ class Handler:
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         self.rec.event(server, session, "mail")
+        if self.args.mail_reply:
+            return self.args.mail_reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.rec.event(server, session, "rcpt")
+        if self.args.rcpt_reply:
+            return self.args.rcpt_reply
         if address.lower() in self.reject:
             return f"550 5.1.1 <{address}>: mailbox unknown"
         if address.lower() in self.tempfail:
@@ -130,6 +141,9 @@ class Handler:
         if self.args.data_reply:
             return self.args.data_reply
         self.rec.message(server, session, envelope)
+        if self.args.data_delay:
+            self.rec.event(server, session, "data-held")
+            await asyncio.sleep(self.args.data_delay)
         return "250 2.0.0 OK: queued"
 
 
