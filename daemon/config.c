@@ -21,6 +21,7 @@
 #include "driftwatch/credentials.h"
 #include "driftwatch/escalation.h"
 #include "driftwatch/hostmatch.h"
+#include "driftwatch/mailaddr.h"
 #include "driftwatch/smallfile.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/webhook.h"
@@ -392,14 +393,14 @@ static bool has_control(const char *s)
 
 /* Plausible, not RFC 5322: enough to catch a list, a name, a typo'd "@" or a line break that
  * could inject a mail header. */
+/* The test the mail composer makes (mailaddr.h): an address it would refuse passed here, and
+ * then every digest failed with "email.from: not one plain email address". */
 static const char *check_email(const char *s)
 {
-	const char *at = strchr(s, '@');
-
-	if (!at || at == s || at[1] == '\0' || strchr(at + 1, '@') || has_space_or_control(s) ||
-	    strchr(s, ','))
-		return "must be one email address (one \"@\", no spaces, commas or control characters)";
-	return NULL;
+	if (mailaddr_usable(s, NULL))
+		return NULL;
+	return "must be one email address (ASCII, one \"@\" with text on both sides, at most 254 "
+	       "bytes, no spaces, quotes, brackets, commas or control characters)";
 }
 
 /* s starts with scheme followed by something. */

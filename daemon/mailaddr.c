@@ -10,6 +10,44 @@ static int mailaddr_no(const char **why, const char *reason)
 	return 0;
 }
 
+/* RFC 5321's dot-string: no dot first, last or twice in a row. A mail server refuses the
+ * others ("501 5.1.3 Bad recipient address syntax"), and that refusal is for good, where an
+ * address driftwatch cannot use goes to the fallback. */
+static int mailaddr_dot_atom(const char *s, const char *end)
+{
+	if (*s == '.' || end[-1] == '.')
+		return 0;
+	for (const char *p = s; p + 1 < end; p++)
+		if (p[0] == '.' && p[1] == '.')
+			return 0;
+	return 1;
+}
+
+/* Labels of letters, digits and hyphens (not first or last), 1 to 63 each, joined by dots. */
+static int mailaddr_domain(const char *d)
+{
+	size_t len = 0;
+	char prev = '.';
+
+	for (const char *p = d;; p++) {
+		char c = *p;
+
+		if (c == '.' || c == '\0') {
+			if (len == 0 || len > 63 || prev == '-')
+				return 0;
+			if (c == '\0')
+				return 1;
+			len = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || (c == '-' && len > 0)) {
+			len++;
+		} else {
+			return 0;
+		}
+		prev = c;
+	}
+}
+
 int mailaddr_usable(const char *a, const char **why)
 {
 	const char *at;
@@ -29,5 +67,10 @@ int mailaddr_usable(const char *a, const char **why)
 	at = strrchr(a, '@');
 	if (!at || at == a || !at[1] || strchr(a, '@') != at)
 		return mailaddr_no(why, "is not one name, an @ and a domain");
+	if (!mailaddr_dot_atom(a, at))
+		return mailaddr_no(why, "has a name with a dot at its start or end, or two in a row");
+	if (!mailaddr_domain(at + 1))
+		return mailaddr_no(why, "has a domain that is not labels of letters, digits and "
+				   "hyphens joined by dots");
 	return 1;
 }

@@ -1,4 +1,5 @@
 /* routing: fans an alert out to destinations; pure, so the rules of who hears what are testable. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,14 +22,35 @@ static int routing_has(const json_t *list, const char *channel, const char *dest
 	return 0;
 }
 
+/* An email address is one person whatever its case (RESPONSES.md): the case data spelling one
+ * as w1@la.example and another as W1@LA.Example gave that person two digests, and an alert
+ * naming both of them twice. Kept in lower case, they are one destination and one digest. */
+static char *routing_dest(const char *channel, const char *dest)
+{
+	char *d = strdup(dest);
+
+	if (d && strcmp(channel, "email") == 0)
+		for (char *p = d; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
 static int routing_add(json_t *list, const char *channel, const char *dest, const char *role)
 {
 	json_t *d;
+	char *shown;
 
-	if (!dest || routing_has(list, channel, dest))
+	if (!dest)
 		return 0;
-	d = json_pack("{s:s, s:s, s:o}", "channel", channel, "destination", dest, "role",
+	if (!(shown = routing_dest(channel, dest)))
+		return -1;
+	if (routing_has(list, channel, shown)) {
+		free(shown);
+		return 0;
+	}
+	d = json_pack("{s:s, s:s, s:o}", "channel", channel, "destination", shown, "role",
 		      role ? json_string(role) : json_null());
+	free(shown);
 	return d ? json_array_append_new(list, d) : -1;
 }
 

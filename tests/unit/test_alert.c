@@ -184,6 +184,22 @@ static void test_mailaddr(void)
 		{ "<b>w1</b>@la.example", 0, "holds a space, a quote, a bracket or a separator" },
 		{ "w 1@la.example", 0, "holds a space, a quote, a bracket or a separator" },
 		{ "w\xc3\xa9@la.example", 0, "holds characters outside ASCII" },
+		/* what a mail server refuses for good (Postfix: 501 5.1.3 Bad recipient address
+		 * syntax) goes to the fallback instead */
+		{ "x@la..example", 0, "has a domain that is not labels of letters, digits and "
+		  "hyphens joined by dots" },
+		{ "x@-la.example", 0, "has a domain that is not labels of letters, digits and "
+		  "hyphens joined by dots" },
+		{ "x@la-.example", 0, NULL },
+		{ "x@la.example.", 0, NULL },
+		{ "x@la_team.example", 0, NULL },
+		{ "a..b@la.example", 0, "has a name with a dot at its start or end, or two in a "
+		  "row" },
+		{ ".x@la.example", 0, NULL },
+		{ "x.@la.example", 0, NULL },
+		{ "o'brien+tag@la.example", 1, NULL },
+		{ "a@b", 1, NULL },
+		{ "x@sub-domain.la-2.example", 1, NULL },
 	};
 	char longaddr[300];
 	const char *why;
@@ -323,6 +339,14 @@ static void test_routing(void)
 	tap_int(json_array_size(d), 3, "one email, the unfiltered webhook, the team's webhook");
 	tap_str(json_string_value(json_object_get(json_array_get(d, 1), "destination")),
 		"https://all.example/hook", "a webhook without rules gets every rule");
+	json_decref(d);
+	json_decref(a.recipients);
+	a.recipients = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "supervisor", "email",
+				 "W1@LA.Example", "role", "allocated_worker", "email", "w1@la.example");
+	d = routing_destinations(&a, &cfg);
+	tap_int(json_array_size(d), 3, "one person spelt in two cases is one email destination");
+	tap_str(json_string_value(json_object_get(json_array_get(d, 0), "destination")),
+		"w1@la.example", "... in lower case, so every alert of theirs is in one digest");
 	json_decref(d);
 	json_object_set_new(a.facts, "latest", json_string("2026-11-01"));
 	key = routing_notify_key(&a);

@@ -535,8 +535,9 @@ static void test_bad_values(void)
 		{ "'addresses': {'fallback': '@la.example'}", ": addresses.fallback: must be one" },
 		{ "'addresses': {'fallback': 'duty@'}", ": addresses.fallback: must be one" },
 		{ "'addresses': {'operators': 'ops@la.example\\r\\nBcc: x@y'}",
-		  ": addresses.operators: must be one email address (one \"@\", no spaces, commas "
-		  "or control characters), got \"ops@la.example\\x0d\\x0aBcc: x@y\"" },
+		  ": addresses.operators: must be one email address (ASCII, one \"@\" with text on "
+		  "both sides, at most 254 bytes, no spaces, quotes, brackets, commas or control "
+		  "characters), got \"ops@la.example\\x0d\\x0aBcc: x@y\"" },
 		{ "'evaluation': {'interval_seconds': 9}",
 		  ": evaluation.interval_seconds: must be an integer from 10 to 86400, got 9" },
 		{ "'evaluation': {'interval_seconds': 86401}", ", got 86401" },
@@ -565,6 +566,13 @@ static void test_bad_values(void)
 		  "\"smtp://\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'driftwatch'}",
 		  ": email.from: must be one email address" },
+		/* addresses the mail composer refuses (mailaddr.h) are refused here too */
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'dr\u00efft@la.example'}",
+		  ": email.from: must be one email address (ASCII," },
+		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a<b>@la.example'}",
+		  ": email.from: must be one email address" },
+		{ "'addresses': {'head_of_service': 'hos[1]@la.example'}",
+		  ": addresses.head_of_service: must be one email address" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'tls': 'ssl'}",
 		  ": email.tls: must be \"starttls\", \"implicit\" or \"none\", got \"ssl\"" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'username': 'u', "
