@@ -96,7 +96,13 @@ static void once_on_delivered(const struct deliver_stats *st, const char *error,
 		"%zu failed\n", st->claimed, st->delivered, st->emails_sent, st->retried, st->failed);
 	if (error)
 		log_err(run->ctx, "delivery: %s", error);
-	once_prune(run, error || once_rules_status(run) || run->unanswered_failed ? 1 : 0);
+	/* a notice failed for good is lost to its reader: a timer running --once must show a
+	 * failed run, as the daemon's /metrics counts it; one left to retry is not lost */
+	if (st->failed)
+		log_err(run->ctx, "delivery: %zu notice%s failed for good (see the log above and the "
+			"operators' report)", st->failed, st->failed == 1 ? "" : "s");
+	once_prune(run, error || st->failed || once_rules_status(run) || run->unanswered_failed
+			? 1 : 0);
 }
 
 /* mail: the email claims' connection, or NULL for the state connection's */

@@ -155,6 +155,27 @@ static void mail_parts(struct strbuf *text, struct strbuf *html, const struct ma
 	strbuf_printf(text, "Sent to %s.\n", to);
 }
 
+/* The notices of the entries neither shown in full nor listed: the list has its rows in the
+ * entries' order, the first list_rows of them. */
+static int mail_compose_untold(const struct mail_digest *d, const struct mail_notice *notices,
+			       struct mail_message *out)
+{
+	size_t pos = 0;
+
+	if (d->list_rows >= d->n)
+		return 0;
+	out->untold = calloc(d->n - d->list_rows, sizeof(*out->untold));
+	if (!out->untold)
+		return -1;
+	for (size_t e = 0; e < d->n_entries; e++)
+		for (size_t i = 0; i < d->entries[e].n; i++, pos++)
+			if (e >= d->n_full && pos >= d->list_rows &&
+			    out->n_untold < d->n - d->list_rows)
+				out->untold[out->n_untold++] =
+					(size_t)(d->items[d->entries[e].first + i].n - notices);
+	return 0;
+}
+
 static int mail_check_input(const char *from, const char *to, const struct mail_notice *notices,
 			    size_t n, char *err, size_t errsz)
 {
@@ -306,6 +327,8 @@ int mail_compose_with(const char *from, const char *to, time_t date,
 	/* a list that could not be made (out of memory) leaves no message, never an empty one */
 	if (d.list_name && !csv)
 		m.failed = 1;
+	if (d.list_name && csv && mail_compose_untold(&d, notices, out) < 0)
+		m.failed = 1;
 	mail_digest_free(&d);
 	free(csv);
 	out->len = m.len;
@@ -327,5 +350,6 @@ void mail_message_free(struct mail_message *m)
 	free(m->message_id);
 	free(m->subject);
 	free(m->data);
+	free(m->untold);
 	memset(m, 0, sizeof(*m));
 }

@@ -124,9 +124,10 @@ static void mail_summary_cut(struct strbuf *sb, const struct mail_digest *d)
 	strbuf_printf(sb, "the attached list, %s, has the %zu most serious of the %zu items of "
 		      "this digest, to sort and filter in a spreadsheet (Excel, LibreOffice). The "
 		      "last %zu did not fit: a message may be at most %zu bytes "
-		      "(email.max_message_bytes). driftwatch keeps every alert; with its pages "
-		      "turned on (web.listen, web.public_url) a digest sends you there for all of "
-		      "them.", d->list_name ? d->list_name : "", d->list_rows, d->n,
+		      "(email.max_message_bytes), so those not shown above follow in another "
+		      "email. With its pages turned on (web.listen, web.public_url) a digest sends "
+		      "you there for all of them.", d->list_name ? d->list_name : "", d->list_rows,
+		      d->n,
 		      d->n - d->list_rows, d->o->max_message_bytes);
 }
 

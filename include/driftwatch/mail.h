@@ -55,6 +55,12 @@ struct mail_message {
 	char *subject;         /* the subject as UTF-8 text, before RFC 2047 encoding */
 	char *data;            /* the whole message, headers and body, CRLF line ends, 7-bit ASCII */
 	size_t len;
+	/* the notices (indexes into those given) the message does not tell of: neither shown in
+	 * full nor in its attached list, which was cut to fit email.max_message_bytes. They are
+	 * not delivered by it: the sender gives them back to the outbox for the next digest.
+	 * NULL and 0 when it tells of every one. */
+	size_t *untold;
+	size_t n_untold;
 };
 
 /* Composes the digest of notices[0..n-1] (n >= 1) from `from` to `to` (each one plain address,

@@ -127,9 +127,10 @@ def run(t, procs, tmp):
     mail = ops_mail()
     text = " ".join(mail[-1]["text"].split()) if more else ""
     t.check(more and len(mail) == 2 and len(mail[-1]["items"]) == 1 and
-            re.search(r"A webhook notice \(alert\.firing\) to %s could not be delivered"
-                      % re.escape(url), text),
-            "a notice failing after that email is a second email of one item (%d emails)"
+            re.search(r"A webhook notice \(alert\.firing, cp_neglect_duration 9m\) to %s could "
+                      r"not be delivered" % re.escape(url), text),
+            "a notice failing after that email is a second email of one item, naming the "
+            "alert's rule and stage (%d emails)"
             % len(mail), text[:1500])
     counted = db.value("SELECT sum(coalesce((payload ->> 'count')::int, 1)) FROM "
                        "driftwatch.outbox WHERE type = 'delivery.failed' AND status = "

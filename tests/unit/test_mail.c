@@ -1247,8 +1247,15 @@ static void test_cap_cut(const struct pile *p)
 		 rows);
 	tap_contains(text, want, "cap cut: the mail says how many rows the list has");
 	snprintf(want, sizeof(want), "The last %d did not fit: a message may be at most 5000 "
-		 "bytes (email.max_message_bytes).", 31 - rows);
-	tap_contains(text, want, "cap cut: ... and how many it leaves out, and why");
+		 "bytes (email.max_message_bytes), so those not shown above follow in another "
+		 "email.", 31 - rows);
+	tap_contains(text, want, "cap cut: ... and how many it leaves out, why, and where they go");
+	/* those left out of the list but shown in full above are told of */
+	tap_ok(m.n_untold > 0 && m.n_untold <= (size_t)(31 - rows) && m.untold &&
+	       m.untold[m.n_untold - 1] < 31,
+	       "cap cut: the message names the %zu notices it does not tell of (of the %d not in "
+	       "its list, some shown in full), for the sender to give back to the outbox",
+	       m.n_untold, 31 - rows);
 	tap_lacks(text, "one row for each of the 31 items", "cap cut: never that every item is "
 		  "in it");
 	free(text);
