@@ -25,7 +25,7 @@ enum { C_FOUND = 1, C_STATE = 8, C_ACK_CURRENT = 9, C_ACK_BY = 10, C_ACK_NOTE = 
        C_SN_UNTIL = 13, C_SN_REASON = 14, C_SN_NOTE = 15, C_SN_BY = 16, C_ALERT = 17,
        C_VISIBLE = 18 };
 
-#define NOT_YOURS "you may not see this alert: it is not one of yours"
+#define NOT_YOURS "no alert you may see has this fingerprint"
 
 static char *error_json(const char *msg, const char *field)
 {
@@ -96,15 +96,15 @@ static void reply_alert(struct web_job *job, PGresult *res, int changed)
 	strbuf_free(&b);
 }
 
-/* Found and the caller's to see; else answered (404, 403). */
+/* Found and the caller's to see; else 404. An alert that is not theirs gets the same answer as
+ * one that does not exist: a fingerprint is a digest of the rule, the child and the subject,
+ * and for rules with no subject anyone could work it out from a child's id, so a 403 told any
+ * member of staff whether a child had been "not brought" to appointments. */
 static int found_and_visible(struct web_job *job, PGresult *res)
 {
-	if (PQntuples(res) != 1 || PQgetvalue(res, 0, C_FOUND)[0] != 't') {
-		job_error_field(job, 404, "no alert has this fingerprint", "fingerprint");
-		return 0;
-	}
-	if (PQgetvalue(res, 0, C_VISIBLE)[0] != 't') {
-		web_api_error(job, 403, NOT_YOURS);
+	if (PQntuples(res) != 1 || PQgetvalue(res, 0, C_FOUND)[0] != 't' ||
+	    PQgetvalue(res, 0, C_VISIBLE)[0] != 't') {
+		job_error_field(job, 404, NOT_YOURS, "fingerprint");
 		return 0;
 	}
 	return 1;
@@ -411,7 +411,7 @@ static void route(struct web_server *srv, struct evhttp_request *req, const char
 	rest = path + 7;
 	slash = strchr(rest, '/');
 	if (alert_fingerprint_parse(rest, slash ? (size_t)(slash - rest) : strlen(rest), fp) < 0) {
-		reply_error(req, 404, "no alert has this fingerprint", "fingerprint");
+		reply_error(req, 404, NOT_YOURS, "fingerprint");
 		return;
 	}
 	if (!slash) {

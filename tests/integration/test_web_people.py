@@ -157,6 +157,17 @@ def run(t, procs, tmp):
                        "Content-Type": "application/json"}, source="127.0.0.2")
     t.check(st == 401, "an untrusted peer cannot answer as someone by sending the header", st,
             out)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.putrequest("GET", "/api/v1/alerts")
+    c.putheader("X-Forwarded-Email", "swa@la.example")
+    c.putheader("X-Forwarded-Email", "hos@la.example")
+    c.endheaders()
+    r = c.getresponse()
+    twice = r.read().decode()
+    c.close()
+    t.check(r.status == 401 and "more than once" in twice,
+            "the sign-on header sent twice (a proxy that adds its own rather than replacing "
+            "the browser's) gets 401, not the first one believed", r.status, twice)
     st, out = request(port, "/api/v1/alerts")
     t.check(st == 401 and "error" in out, "the proxy's request without the header gets 401",
             st, out)
@@ -201,15 +212,20 @@ def run(t, procs, tmp):
             "team A's supervisor opens team A's alert", st, out)
     st, out = request(port, "/api/v1/alerts/" + fps["C-B1"],
                       headers=as_person("supa@la.example"))
-    t.check(st == 403 and "error" in out and "C-B1" not in json.dumps(out),
-            "team A's supervisor gets 403 on team B's alert, with nothing of it", st, out)
+    t.check(st == 404 and "error" in out and "C-B1" not in json.dumps(out),
+            "team A's supervisor gets 404 on team B's alert, with nothing of it", st, out)
+    fp_none = hashlib.sha256(b"was_not_brought\x1fC-NOSUCH\x1f").hexdigest()
+    st2, out2 = request(port, "/api/v1/alerts/" + fp_none, headers=as_person("supa@la.example"))
+    t.check((st2, out2) == (st, out),
+            "... the same answer as for an alert that does not exist: a fingerprint worked out "
+            "from a child's id says nothing of the child", (st, out), (st2, out2))
     jh = {"X-Forwarded-Email": "supa@la.example", "Content-Type": "application/json"}
     st, out = request(port, "/api/v1/alerts/%s/acknowledge" % fps["C-B1"], "POST",
                       json.dumps({"note": "not mine"}).encode(), jh)
     acks = db.value("SELECT count(*) FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
                     "WHERE a.child_id = 'C-B1' AND e.kind = 'acknowledged'" % (S, S))
-    t.check(st == 403 and acks == "0",
-            "team A's supervisor cannot acknowledge team B's alert (403, nothing recorded)",
+    t.check(st == 404 and acks == "0",
+            "team A's supervisor cannot acknowledge team B's alert (404, nothing recorded)",
             st, out, acks)
     st, out = request(port, "/api/v1/alerts/%s/acknowledge" % fps["C-A1"], "POST",
                       json.dumps({"note": "in supervision"}).encode(),
@@ -230,7 +246,7 @@ def run(t, procs, tmp):
             out)
     st, out = request(port, "/api/v1/alerts/%s/acknowledge" % fps["C-A1"], "POST", b"{}",
                       dict(jh, **{"X-Forwarded-Email": "duty@la.example"}))
-    t.check(st == 403, "but not C-A1's, which it was not sent", st, out)
+    t.check(st == 404, "but not C-A1's, which it was not sent (404)", st, out)
 
     # ---- a reallocation moves the alert to the other team at the next evaluation ----
     db.run("UPDATE casework.allocations SET end_date = current_date - 1 WHERE allocation_id = "
@@ -252,15 +268,18 @@ def run(t, procs, tmp):
     t.check(st == 200 and children_of(out) == ["C-A2", "C-B1", "C-B2"],
             "the new worker sees it", st, out)
     st, out = request(port, cp, headers=as_person("supa@la.example"))
-    t.check(st == 200 and children_of(out) == ["C-A1", "C-A2"],
-            "team A's supervisor still sees it: they were sent its notice", st, out)
+    t.check(st == 200 and children_of(out) == ["C-A1"],
+            "team A's supervisor no longer sees it, though they were sent its notice: its "
+            "notices go to team B now (RESPONSES.md: anyone else sees nothing)", st, out)
+    st, out = request(port, "/child/C-A2", headers=as_person("supa@la.example"))
+    t.check(st == 403, "... nor C-A2's page, where its chronology goes on (%s)" % st, out)
 
     # ---- the case data unreadable: what the notices tell still holds ----
     db.run("ALTER TABLE casework.workers RENAME TO workers_away")
     st, out = request(port, cp, headers=as_person("supa@la.example"))
-    t.check(st == 200 and children_of(out) == ["C-A1", "C-A2"],
-            "with workers unreadable, team A's supervisor still sees the alerts they were "
-            "sent", st, out)
+    t.check(st == 200 and children_of(out) == ["C-A1"],
+            "with workers unreadable, team A's supervisor still sees the alert whose notices "
+            "go to them", st, out)
     st, out = request(port, "/api/v1/alerts", headers=as_person("chair@la.example"))
     t.check(st == 403, "and the chair, known only from the case data, gets 403 meanwhile", st,
             out)
