@@ -105,10 +105,16 @@ static int run_web_open(struct service *svc)
 {
 	char err[512];
 
+	svc->ctx->metrics.web_problem[0] = '\0';
 	if (!svc->ctx->cfg->web.listen)
 		return 0;
 	if (web_start(svc->ctx, svc->budget.http_connections, &svc->web, err, sizeof(err)) < 0) {
 		log_err(svc->ctx, "web: %s", err);
+		/* cut to fit: the log line above has it whole */
+		if (snprintf(svc->ctx->metrics.web_problem, sizeof(svc->ctx->metrics.web_problem),
+			     "web.listen %s is not serving: %.300s", svc->ctx->cfg->web.listen,
+			     err) < 0)
+			svc->ctx->metrics.web_problem[0] = '\0';
 		return -1;
 	}
 	return 0;

@@ -168,6 +168,10 @@ int http_degraded(const struct dw_metrics *m, struct strbuf *reason)
 		degraded = 1;
 	}
 
+	if (m->web_problem[0]) {
+		strbuf_printf(reason, "the pages: %s\n", m->web_problem);
+		degraded = 1;
+	}
 	for (size_t i = 0; i < n_rules && i < RULE_REGISTRY_MAX; i++) {
 		if (!m->rule_failing[i])
 			continue;

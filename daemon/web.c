@@ -1,11 +1,15 @@
 /* web: the web.listen listener: its database connections, its secrets, its requests in turn. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -46,6 +50,7 @@ struct web_server {
 	int n_conns;             /* 1: the case data and the state share one database */
 	struct linktoken_key key;
 	int have_key;
+	int key_broken;          /* web.link_secret_file is set but could not be read */
 	struct linktoken_key page_key;
 	struct web_tokens *tokens;
 	struct web_job *head, *tail;
@@ -76,6 +81,11 @@ const char *web_reason(int code)
 struct web_service_cache **web_service_cache_slot(struct web_server *srv)
 {
 	return &srv->svc_cache;
+}
+
+int web_link_key_broken(const struct web_server *srv)
+{
+	return srv->key_broken;
 }
 
 const struct linktoken_key *web_link_key(const struct web_server *srv)
@@ -380,6 +390,18 @@ int web_job_answer(struct web_job *job, web_outcome_cb show)
 
 /* ---- who is asking, and what they may see ---- */
 
+/* How many times the request carries header name (any case). */
+static int web_header_count(struct evhttp_request *req, const char *name)
+{
+	const struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+	const struct evkeyval *kv;
+	int n = 0;
+
+	TAILQ_FOREACH(kv, hs, next)
+		n += strcasecmp(kv->key, name) == 0;
+	return n;
+}
+
 int web_person(struct web_server *srv, struct evhttp_request *req, char **email,
 	       const char **why)
 {
@@ -398,6 +420,13 @@ int web_person(struct web_server *srv, struct evhttp_request *req, char **email,
 	if (!visibility_trusted_peer(srv->ctx->cfg, peer)) {
 		*why = "the sign-on header is believed only from the authority's sign-on proxy "
 		       "(web.trusted_proxies)";
+		return -1;
+	}
+	/* a proxy that adds its header rather than replacing the browser's would let the browser
+	 * choose who it is, were the first copy believed */
+	if (web_header_count(req, w->user_header) > 1) {
+		*why = "the sign-on header is sent more than once: the sign-on proxy must replace "
+		       "any the browser sent";
 		return -1;
 	}
 	if (!(*email = visibility_person(h))) {
@@ -529,23 +558,50 @@ static int web_page_key_init(struct web_server *srv, char *err, size_t errsz)
 	return 0;
 }
 
+/* Logged, and kept for /healthz (the first problem; the log has them all). */
+static void web_problem(struct web_server *srv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void web_problem(struct web_server *srv, const char *fmt, ...)
+{
+	char msg[sizeof(srv->ctx->metrics.web_problem)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err(srv->ctx, "web: %s", msg);
+	if (!srv->ctx->metrics.web_problem[0])
+		snprintf(srv->ctx->metrics.web_problem, sizeof(srv->ctx->metrics.web_problem), "%s",
+			 msg);
+}
+
 static int web_secrets(struct web_server *srv, char *err, size_t errsz)
 {
 	const struct config_web *w = &srv->ctx->cfg->web;
 	char why[512];
 
+	/* A secret that cannot be read costs the links or the API, not the pages or the rest of
+	 * the daemon: at a start it stopped the whole service (exit 2, never restarted), and at a
+	 * reload it took every page down while /healthz said "ok". */
 	if (w->link_secret_file) {
-		if (linktoken_key_load(&srv->key, w->link_secret_file, why, sizeof(why)) < 0)
-			return snprintf(err, errsz, "web.link_secret_file: %s", why), -1;
-		srv->have_key = 1;
+		if (linktoken_key_load(&srv->key, w->link_secret_file, why, sizeof(why)) < 0) {
+			srv->key_broken = 1;
+			web_problem(srv, "web.link_secret_file: %s: the links in notices answer that "
+				    "they cannot be checked until it is fixed (SIGHUP)", why);
+		} else {
+			srv->have_key = 1;
+		}
 	} else {
 		log_notice(srv->ctx, "web: no web.link_secret_file: /r/ links answer that links "
 			   "are off, and the pages' forms last until a restart");
 	}
 	if (w->api_tokens_file) {
 		if (web_tokens_load(w->api_tokens_file, &srv->tokens, why, sizeof(why)) < 0)
-			return snprintf(err, errsz, "web.api_tokens_file: %s", why), -1;
-		log_info(srv->ctx, "web: %zu API tokens", web_tokens_count(srv->tokens));
+			web_problem(srv, "web.api_tokens_file: %s: every API client is refused (401) "
+				    "until it is fixed (SIGHUP)", why);
+		else
+			log_info(srv->ctx, "web: %zu API tokens", web_tokens_count(srv->tokens));
 	} else {
 		log_notice(srv->ctx, "web: no web.api_tokens_file: no bearer token is accepted");
 	}

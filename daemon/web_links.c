@@ -420,7 +420,11 @@ void web_links_handle(struct web_server *srv, struct evhttp_request *req, const 
 	struct web_job *job;
 
 	if (!web_link_key(srv)) {
-		refuse_now(req, 404, "Links are not turned on here.");
+		if (web_link_key_broken(srv))
+			refuse_now(req, 503, "Links cannot be checked at the moment: nothing was "
+				   "changed. Please try again later, or answer on the pages.");
+		else
+			refuse_now(req, 404, "Links are not turned on here.");
 		return;
 	}
 	if (cmd == EVHTTP_REQ_POST) {

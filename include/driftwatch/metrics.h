@@ -53,6 +53,9 @@ struct dw_metrics {
 	unsigned long long rule_failures_total[RULE_REGISTRY_MAX];
 	int rule_failing[RULE_REGISTRY_MAX];
 	char rule_error[RULE_REGISTRY_MAX][400];
+	/* web.listen: why the pages, the API or the links do not work as configured ("" when
+	 * they do): /healthz says so, degraded */
+	char web_problem[400];
 	unsigned long long repaired_text_total;      /* values shown with U+FFFD (not UTF-8) */
 	struct metrics_bad_kind bad[METRICS_MAX_BAD_KINDS];
 	size_t n_bad;

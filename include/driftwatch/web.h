@@ -125,6 +125,8 @@ struct web_service_cache **web_service_cache_slot(struct web_server *srv);
 
 /* The link key, or NULL when links are off; the API tokens. */
 const struct linktoken_key *web_link_key(const struct web_server *srv);
+/* web.link_secret_file is set, but could not be read at the start or the last reload. */
+int web_link_key_broken(const struct web_server *srv);
 /* The key of the pages' anti-forgery tokens (formtoken.h): derived from the link secret, or
  * made at random at start when there is none (forms then last until a restart). */
 const struct linktoken_key *web_page_key(const struct web_server *srv);

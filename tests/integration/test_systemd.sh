@@ -214,7 +214,7 @@ else
 	[ "$got" = "640 0:$gid" ] && ok "an existing driftwatch.json becomes 0640 root:driftwatch" ||
 		{ notok "an existing driftwatch.json becomes 0640 root:driftwatch"; echo "#   it is $got"; }
 	bad=
-	for name in smtp-password hook-secret team-hook-secret pgpass; do
+	for name in smtp-password hook-secret team-hook-secret link-secret api-tokens pgpass; do
 		got=$(stat -c '%a %u:%g %s' "$scratch/etc/driftwatch/credentials/$name" 2>/dev/null)
 		[ "$got" = "600 0:0 0" ] || bad="$bad $name($got)"
 	done
