@@ -32,6 +32,9 @@ static const char page_css[] =
 	"border-radius:3px;font-size:.85em}"
 	".urgent{border-color:#b42318;color:#b42318}"
 	".note{background:#fff7e6;border-left:4px solid #c2410c;padding:.5em .8em}"
+	/* a note or value with no spaces (a pasted address) breaks rather than widening the page
+	 * (it made pages 10,000 px wide: WCAG reflow) */
+	"p,li,dd,td,q{overflow-wrap:anywhere}"
 	"figure{margin:1em 0}figcaption{font-size:.9em;color:#4b5563}"
 	"svg{max-width:100%;height:auto}"
 	"button{font-size:1em;padding:.35em .9em}"

@@ -113,9 +113,22 @@ int responses_outcome_words(const struct responses_result *r, enum responses_kin
 	}
 }
 
+/* Equal as kept: a line break sent as CR LF is the LF it is kept as (note_kept). */
 static int responses_same(const char *a, const char *b)
 {
-	return strcmp(a ? a : "", b ? b : "") == 0;
+	a = a ? a : "";
+	b = b ? b : "";
+	while (*a || *b) {
+		a += a[0] == '\r' && a[1] == '\n';
+		b += b[0] == '\r' && b[1] == '\n';
+		if (*a != *b)
+			return 0;
+		if (*a) {
+			a++;
+			b++;
+		}
+	}
+	return 1;
 }
 
 static int responses_by(const char *by, const char *actor)
@@ -177,6 +190,43 @@ static int has_text(const char *s)
 	return s && *s;
 }
 
+/* Something other than spaces and line breaks: a note of blanks says nothing, and "other"
+ * needs a note that does. */
+static int has_words(const char *s)
+{
+	return s && s[strspn(s, " \t\r\n")] != '\0';
+}
+
+/* Characters as a person typed them: a browser sends each line break of a textarea as CR LF,
+ * two characters its own maxlength counted as one, so a note the form took was refused. */
+static size_t note_chars(const char *note)
+{
+	size_t n = utf8_chars(note);
+
+	for (const char *p = strstr(note, "\r\n"); p; p = strstr(p + 2, "\r\n"))
+		n--;
+	return n;
+}
+
+/* The note as kept: CR LF as LF (what the pages and the API show), NULL when it says nothing;
+ * *out is malloc'd (or NULL). Returns -1 when memory ran out. */
+static int note_kept(const char *note, char **out)
+{
+	char *w;
+
+	*out = NULL;
+	if (!has_words(note))
+		return 0;
+	if (!(*out = strdup(note)))
+		return -1;
+	w = *out;
+	for (const char *r = note; *r; r++)
+		if (!(r[0] == '\r' && r[1] == '\n'))
+			*w++ = *r;
+	*w = '\0';
+	return 0;
+}
+
 /* An actor is someone: an email address (people) or "api:name" (an API token's name). */
 static int actor_valid(const char *actor)
 {
@@ -196,9 +246,9 @@ static int check_note(const struct responses_request *req, struct responses_resu
 		return 0;
 	if (!utf8_valid(req->note))
 		return refuse(out, "note", "note: not valid UTF-8");
-	if (utf8_chars(req->note) > RESPONSES_NOTE_MAX)
+	if (note_chars(req->note) > RESPONSES_NOTE_MAX)
 		return refuse(out, "note", "note: %zu characters, at most %d are kept",
-			      utf8_chars(req->note), RESPONSES_NOTE_MAX);
+			      note_chars(req->note), RESPONSES_NOTE_MAX);
 	return 0;
 }
 
@@ -214,7 +264,7 @@ static int check_snooze(const struct responses_request *req, int max_days,
 	if (!responses_reason_valid(req->reason))
 		return refuse(out, "reason", "reason: not one of strategy_agreed, legal_planning, "
 			      "step_down_planned, case_closing, data_wrong, other");
-	if (strcmp(req->reason, "other") == 0 && !has_text(req->note))
+	if (strcmp(req->reason, "other") == 0 && !has_words(req->note))
 		return refuse(out, "note", "note: required when the reason is other");
 	if (!has_text(req->until))
 		return refuse(out, "until", "until: required to snooze (YYYY-MM-DD)");
@@ -292,7 +342,7 @@ int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct resp
 		     struct responses_result *refused, responses_done_cb cb, void *arg)
 {
 	struct responses_op *op;
-	char *ident, *sql;
+	char *ident, *sql, *note;
 	char today[CALENDAR_DAY_LEN];
 	const char *params[9];
 	int rc;
@@ -303,7 +353,7 @@ int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct resp
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	sql = ident ? strbuf_subst(sql_responses_record, "@state@", ident) : NULL;
 	free(ident);
-	if (!op || !sql) {
+	if (!op || !sql || note_kept(req->note, &note) < 0) {
 		free(op);
 		free(sql);
 		return -1;
@@ -315,12 +365,13 @@ int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct resp
 	params[2] = req->actor;
 	params[3] = req->via;
 	params[4] = has_text(req->reason) ? req->reason : NULL;
-	params[5] = has_text(req->note) ? req->note : NULL;
+	params[5] = note;
 	params[6] = req->kind == RESPONSES_SNOOZE ? req->until : NULL;
 	params[7] = calendar_day_format(req->today, today, sizeof(today));
 	params[8] = responses_operators(ctx->cfg);
 	rc = db_query(conn, sql, 9, params, responses_on_recorded, op);
 	free(sql);
+	free(note);
 	if (rc < 0)
 		free(op);
 	return rc < 0 ? -1 : 0;

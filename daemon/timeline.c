@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "driftwatch/alert_view.h"
 #include "driftwatch/calendar.h"
 #include "driftwatch/html.h"
 #include "driftwatch/strbuf.h"
@@ -400,9 +401,9 @@ static void tl_alerts(struct tl *t, const json_t *rows)
 			continue;
 		strbuf_printf(t->out, "<path d=\"M%.1f %d l7 12 l-14 0 z\" fill=\"%s\" stroke=\"" TL_INK
 			      "\" stroke-width=\"1\">", tl_x(t, d), y - 7, open ? "#f59e0b" : "#ffffff");
-		tl_title_open(t, "Alert:", tl_str(row, "rule_title"));
-		strbuf_append(t->out, ", ");
-		html_escape(t->out, tl_str(row, "stage"));
+		/* the words the pages use for the alert ("CP escalation at 15 months") */
+		tl_title_open(t, "Alert:", alert_view_stage_label(tl_str(row, "rule"),
+								  tl_str(row, "stage")));
 		strbuf_append(t->out, ", first sent ");
 		html_date(t->out, tl_str(row, "first_fired_on"), 0);
 		strbuf_append(t->out, open ? ", open" : ", resolved");

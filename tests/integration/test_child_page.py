@@ -136,6 +136,8 @@ def check_a1(t, page):
     t.check(len(fills) == 3, "each worker has a colour of their own", fills)
     t.check(any(s.startswith("CIN plan CIN-X") and "not for neglect" in s for s in tl),
             "a plan not for neglect is drawn and says so", tl)
+    t.check(any(s.startswith("Alert: CP plan at 9 months, first sent ") for s in tl),
+            "an alert's mark says which alert it is (it said \"Alert:, 9m\")", tl)
     rows = table_rows(page)
     whats = [r[1] for r in rows if len(r) == 3]
     for want in ("Referral received R-1", "Referral received R-2", "Referral received R-3",

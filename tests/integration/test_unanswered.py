@@ -67,6 +67,8 @@ def check_validation(t, db, cfg):
         ("snooze", dict(reason="because", until="2026-12-01"), "reason"),
         ("snooze", dict(until="2026-12-01"), "reason"),
         ("snooze", dict(reason="other", until="2026-12-01"), "note"),
+        # a note of blanks and line breaks says nothing: "other" still needs one
+        ("snooze", dict(reason="other", note="  \r\n\t ", until="2026-12-01"), "note"),
         ("snooze", dict(reason="legal_planning", until=today), "until"),
         ("snooze", dict(reason="legal_planning", until="2026-11-20"), "until"),
         ("snooze", dict(reason="legal_planning", until="2027-02-22"), "until"),  # 91 days
@@ -368,6 +370,18 @@ def check_rule_off(t, db, tmp):
     n = escalated("was_not_brought", "C-WNB")
     t.check(r.rc in (0, 1) and n == "1", "rule back on: C-WNB is escalated on the next run",
             (n, r.diag()))
+
+    # a browser sends each line break of a textarea as CR LF: 1,000 characters as typed
+    fp = db.value("SELECT fingerprint FROM %s.alerts WHERE rule = 'cp_neglect_duration' AND "
+                  "child_id = 'C-NOALLOC'" % s5)
+    typed = "\r\n".join(["x" * 98] * 10) + "x" * 11
+    rc, out, err = respond(cfg_on, "2026-12-08", "acknowledge", fp, note=typed)
+    kept = db.value("SELECT e.note FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                    "WHERE a.fingerprint = '%s' AND e.kind = 'acknowledged' ORDER BY "
+                    "e.event_id DESC LIMIT 1" % (s5, s5, fp)) or ""
+    t.check(rc == 0 and len(kept) == 1000 and "\r" not in kept and kept.count("\n") == 9,
+            "a note of 1,000 characters typed on ten lines (1,009 with CR LF) is kept, its line "
+            "breaks as LF", out + err, len(kept))
 
 
 def main():
