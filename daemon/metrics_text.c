@@ -313,7 +313,8 @@ static void mt_responses(const struct dw_metrics *m, struct strbuf *out)
 								   "unsnoozed" };
 
 	mt_family(out, "responses_total", "counter",
-		  "Responses recorded through the links and the API since the daemon started, by kind.");
+		  "Responses recorded through the links, the pages and the API since the daemon "
+		  "started, by kind.");
 	for (size_t k = 0; k < METRICS_RESPONSE_KINDS; k++) {
 		struct mt_label l = { "kind", kinds[k], strlen(kinds[k]) };
 

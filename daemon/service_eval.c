@@ -124,6 +124,24 @@ static void service_rules_health(struct service *svc, const struct eval_result *
 	m->repaired_text_total += res->repaired_text;
 }
 
+/* "last evaluation D: N children, ..." once children were counted; before the first count
+ * ends (just after a start), without the number rather than "0 children". */
+static void service_status_eval(struct service *svc)
+{
+	long long children = svc->ctx->metrics.children_evaluated;
+	char text[256];
+
+	if (!svc->status_eval[0])
+		return;
+	if (children > 0)
+		snprintf(text, sizeof(text), "last evaluation %s: %lld children, %s",
+			 svc->status_as_of, children, svc->status_eval);
+	else
+		snprintf(text, sizeof(text), "last evaluation %s: %s", svc->status_as_of,
+			 svc->status_eval);
+	service_status(svc, "%s", text);
+}
+
 /* ---- the bad-row count ---- */
 
 /* The last count of the whole population's children and bad rows. */
@@ -184,8 +202,10 @@ static void service_on_counted(struct eval_result *res, void *arg)
 	svc->count = SERVICE_COUNT_IDLE;
 	if (!service_stopping(svc)) {
 		/* a count that ends after the lock went is the new leader's to report */
-		if (!res->error && !res->bad_rows_error && leader_is_leading(svc->leader))
+		if (!res->error && !res->bad_rows_error && leader_is_leading(svc->leader)) {
 			service_metrics_bad_rows(svc, res);
+			service_status_eval(svc);
+		}
 		service_log_bad_rows(svc, res);
 	}
 	eval_result_free(res);
@@ -249,18 +269,16 @@ static void service_schedule_midnight(struct service *svc, const char *as_of)
 static void service_report_recorded(struct service *svc, const struct eval_result *res,
 				    const struct record_changes *ch)
 {
-	char status[256];
-
 	log_info(svc->ctx, "evaluated %s as of %s: %zu alerts in %.2f s; %lld new, %lld escalated, "
 		 "%lld updated, %lld resolved; %lld notices%s",
 		 svc->req.child_ids ? "notified children" : "everyone", res->as_of, res->n_alerts,
 		 res->seconds, ch->firing, ch->escalated, ch->updated, ch->resolved,
 		 ch->email_notices + ch->webhook_notices,
 		 res->n_rules_failed ? " (some rules failed: see above)" : "");
-	snprintf(status, sizeof(status), "last evaluation %s: %lld children, %zu alerts, %.2f s%s",
-		 res->as_of, svc->ctx->metrics.children_evaluated, res->n_alerts, res->seconds,
-		 res->n_rules_failed ? ", some rules failing" : "");
-	service_status(svc, "%s", status);
+	snprintf(svc->status_as_of, sizeof(svc->status_as_of), "%s", res->as_of);
+	snprintf(svc->status_eval, sizeof(svc->status_eval), "%zu alerts, %.2f s%s", res->n_alerts,
+		 res->seconds, res->n_rules_failed ? ", some rules failing" : "");
+	service_status_eval(svc);
 }
 
 /* The evaluation stays recorded when escalation fails: the next full one escalates what this

@@ -88,6 +88,10 @@ struct service_conn {
 };
 
 struct service {
+	/* the last recorded evaluation, for systemd's STATUS= line, said again with the number of
+	 * children once the count that follows it ends (service_eval.c) */
+	char status_as_of[16];
+	char status_eval[128];
 	struct dw_ctx *ctx;
 	const char *config_path;
 	enum service_run run;
