@@ -20,7 +20,6 @@ dwrule_off is dropped and created here. Standard library only.
 import os
 import re
 import signal
-import subprocess
 import sys
 import urllib.request
 
@@ -71,12 +70,9 @@ def run(t, procs, tmp):
     hooks = lib.Receiver(procs, tmp, "hooks")
     port = lib.free_port()
     cfg = config(tmp, db, hooks.url("/hook"), port, True)
-    r = subprocess.run([hostile.DAEMON, "-c", cfg, "--install-triggers"],
-                       capture_output=True, text=True, timeout=60, env=lib.daemon_env())
-    t.check(r.returncode == 0, "--install-triggers on the case schema", r.stderr)
-    d = hostile.Daemon(procs, tmp, cfg)
-    if not t.check(hostile.wait_healthy(port, 60), "the daemon becomes healthy",
-                   "\n".join(d.lines()[-30:])):
+    hostile.install_triggers(t, cfg)
+    d = hostile.start_healthy(t, procs, tmp, cfg, port)
+    if d is None:
         return
     t.check(lib.wait_for(lambda: metric(port, SERIES) == 3.0, 30),
             "the first evaluation counts C-INIT-1..3 in %s (%s)" % (SERIES, metric(port, SERIES)))

@@ -69,12 +69,9 @@ def run(t, procs, tmp):
         "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp),
                                 digest_time=None),
         "http": {"listen": "127.0.0.1:%d" % http_port}})
-    r = lib.subprocess.run([hostile.DAEMON, "-c", cfg, "--install-triggers"],
-                           capture_output=True, text=True, timeout=60, env=lib.daemon_env())
-    t.check(r.returncode == 0, "--install-triggers on the case schema", r.stderr)
-    d = hostile.Daemon(procs, tmp, cfg)
-    if not t.check(hostile.wait_healthy(http_port, 60), "the daemon becomes healthy",
-                   "\n".join(d.lines()[-30:])):
+    hostile.install_triggers(t, cfg)
+    d = hostile.start_healthy(t, procs, tmp, cfg, http_port)
+    if d is None:
         return
     if not t.check(lib.wait_for(lambda: held(smtp) >= 1, 30),
                    "the first digest reaches the mail server, which holds its answer %.0f s"

@@ -124,6 +124,22 @@ def wait_healthy(port, timeout):
     return lib.wait_for(lambda: healthz(port, timeout=2)[0] == 200, timeout, step=0.2)
 
 
+def install_triggers(t, cfg):
+    """driftwatchd --install-triggers on cfg's case schema, as a check."""
+    r = subprocess.run([DAEMON, "-c", cfg, "--install-triggers"], capture_output=True,
+                       text=True, timeout=60, env=lib.daemon_env())
+    return t.check(r.returncode == 0, "--install-triggers on the case schema", r.stderr)
+
+
+def start_healthy(t, procs, tmp, cfg, http_port):
+    """The daemon on cfg, healthy within 60 s (a check); None when it is not."""
+    d = Daemon(procs, tmp, cfg)
+    if not t.check(wait_healthy(http_port, 60), "the daemon becomes healthy",
+                   "\n".join(d.lines()[-30:])):
+        return None
+    return d
+
+
 class StallServer:
     """stall_server.py: accepts every connection, never answers."""
 
