@@ -354,7 +354,8 @@ int curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void
 	return 0;
 }
 
-int curl_loop_add_blocking(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void *arg)
+int curl_loop_add_blocking(struct curl_loop *loop, CURL *easy, long max_s, curl_loop_done_cb cb,
+			   void *arg)
 {
 	if (loop->closing || !easy || !cb)
 		return -1;
@@ -363,7 +364,7 @@ int curl_loop_add_blocking(struct curl_loop *loop, CURL *easy, curl_loop_done_cb
 							   ? loop->max_transfers
 							   : CURL_LOOP_WORKERS)))
 		return -1;
-	return curl_workers_add(loop->workers, easy, cb, arg);
+	return curl_workers_add(loop->workers, easy, max_s, cb, arg);
 }
 
 size_t curl_loop_running(const struct curl_loop *loop)

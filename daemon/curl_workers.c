@@ -22,6 +22,8 @@
 
 struct curl_workers_job {
 	struct curl_workers *w;
+	struct timespec started;      /* on the worker */
+	long max_s;                   /* cut off this long after it started; 0: never */
 	CURL *easy;
 	curl_loop_done_cb cb;
 	void *arg;
@@ -144,17 +146,39 @@ static int curl_workers_on_close(void *clientp, curl_socket_t fd)
 	return close(fd);
 }
 
-/* libcurl calls it about once a second even inside its blocking SMTP waits. */
+/* Shuts the job's sockets: a blocking wait on one of them returns at once. */
+static void curl_workers_shut(struct curl_workers *w, const struct curl_workers_job *job)
+{
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < CURL_WORKERS_SOCKS; i++)
+		if (w->socks[i].fd != CURL_SOCKET_BAD && (!job || w->socks[i].job == job))
+			shutdown(w->socks[i].fd, SHUT_RDWR);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* libcurl calls it about once a second even inside its blocking SMTP waits. Past its time a
+ * transfer is cut off: libcurl's own timeout ends the transfer, but then it sends QUIT and
+ * waits for the answer as long again (--once took 240 s at a relay that held the end of
+ * DATA, where 120 s were promised). */
 static int curl_workers_on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 				    curl_off_t ultotal, curl_off_t ulnow)
 {
-	struct curl_workers *w = clientp;
+	struct curl_workers_job *job = clientp;
+	struct timespec now;
 
 	(void)dltotal;
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	return atomic_load(&w->closing) ? 1 : 0;
+	if (atomic_load(&job->w->closing))
+		return 1;
+	if (job->max_s <= 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - job->started.tv_sec <= job->max_s)
+		return 0;
+	curl_workers_shut(job->w, job);
+	return 1;
 }
 
 /* Whatever of the transfer's sockets is still open after it (none, with FORBID_REUSE) is
@@ -176,7 +200,7 @@ static void curl_workers_perform(struct curl_workers *w, struct curl_workers_job
 	if (curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) ||
 	    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L) ||
 	    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, curl_workers_on_progress) ||
-	    curl_easy_setopt(e, CURLOPT_XFERINFODATA, w) ||
+	    curl_easy_setopt(e, CURLOPT_XFERINFODATA, job) ||
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, curl_workers_on_open) ||
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, job) ||
 	    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, curl_workers_on_close) ||
@@ -184,10 +208,13 @@ static void curl_workers_perform(struct curl_workers *w, struct curl_workers_job
 		job->result = CURLE_FAILED_INIT;
 		return;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &job->started);
 	job->result = atomic_load(&w->closing) ? CURL_LOOP_CANCELLED : curl_easy_perform(e);
 	/* a transfer that failed because its socket was shut at the stop was cancelled */
 	if (job->result != CURLE_OK && atomic_load(&w->closing))
 		job->result = CURL_LOOP_CANCELLED;
+	else if (job->result == CURLE_ABORTED_BY_CALLBACK)
+		job->result = CURLE_OPERATION_TIMEDOUT;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &job->code);
 	/* the handle goes back to the loop's thread: nothing of it may call into us again */
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 1L);
@@ -317,7 +344,8 @@ struct curl_workers *curl_workers_new(struct event_base *base, unsigned max_thre
 	return w;
 }
 
-int curl_workers_add(struct curl_workers *w, CURL *easy, curl_loop_done_cb cb, void *arg)
+int curl_workers_add(struct curl_workers *w, CURL *easy, long max_s, curl_loop_done_cb cb,
+		     void *arg)
 {
 	struct curl_workers_job *job;
 
@@ -332,6 +360,7 @@ int curl_workers_add(struct curl_workers *w, CURL *easy, curl_loop_done_cb cb, v
 		return -1;
 	}
 	job->w = w;
+	job->max_s = max_s;
 	job->easy = easy;
 	job->cb = cb;
 	job->arg = arg;
@@ -383,12 +412,10 @@ void curl_workers_free(struct curl_workers *w)
 	pthread_mutex_lock(&w->mu);
 	atomic_store(&w->closing, 1);
 	waiting = curl_workers_take(&w->todo);
-	/* a worker inside libcurl's blocking SMTP wait returns as soon as its socket is shut */
-	for (size_t i = 0; i < CURL_WORKERS_SOCKS; i++)
-		if (w->socks[i].fd != CURL_SOCKET_BAD)
-			shutdown(w->socks[i].fd, SHUT_RDWR);
 	pthread_cond_broadcast(&w->work_cv);
 	pthread_mutex_unlock(&w->mu);
+	/* a worker inside libcurl's blocking SMTP wait returns as soon as its socket is shut */
+	curl_workers_shut(w, NULL);
 	for (struct curl_workers_job *j = waiting.head; j; j = j->next)
 		j->result = CURL_LOOP_CANCELLED;
 	curl_workers_finish(w, &waiting);

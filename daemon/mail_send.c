@@ -429,7 +429,8 @@ int mail_send(struct mail_sender *s, const char *to, const struct mail_message *
 		return errmsg_set(err, errsz, "SMTP %s: to %s: libcurl refused an option (is "
 				      "it built with SMTP and TLS?)", s->server, to);
 	}
-	if (curl_loop_add_blocking(s->loop, easy, mail_on_done, x) < 0) {
+	/* a few seconds past libcurl's own timeout: the QUIT after a failure is bounded too */
+	if (curl_loop_add_blocking(s->loop, easy, s->total_s + 5, mail_on_done, x) < 0) {
 		curl_easy_cleanup(easy);
 		mail_xfer_free(x);
 		return errmsg_set(err, errsz, "SMTP %s: to %s: the transfer loop refused it",

@@ -198,6 +198,30 @@ static enum formtoken_purpose purpose_of(enum responses_kind k)
 	       k == RESPONSES_SNOOZE ? FORMTOKEN_SNOOZE : FORMTOKEN_UNSNOOZE;
 }
 
+/* A form's token is good the day it was made and the next: one left open over a weekend is
+ * refused. It says so in those words (not "Not yours to see"), and gives back the note typed
+ * in it, which would otherwise be lost. */
+static void form_refused(struct web_job *job)
+{
+	struct strbuf p;
+
+	page_open(&p, "", "This form is out of date", job->person);
+	strbuf_append(&p, "<p>This form cannot be used: it is more than a day old, or it was not "
+		      "made for you or for this answer. Nothing was changed. Open the page again "
+		      "and answer from there.</p>\n");
+	if (job->note && job->note[strspn(job->note, " \t\r\n")]) {
+		strbuf_append(&p, "<p>The note you wrote, to copy into the new form:</p>\n"
+			      "<blockquote class=\"note\">");
+		html_escape(&p, job->note);
+		strbuf_append(&p, "</blockquote>\n");
+	}
+	strbuf_append(&p, "<p><a href=\"./\">");
+	html_escape(&p, back_words(job));
+	strbuf_append(&p, "</a></p>\n");
+	page_close(&p);
+	page_send(job, 403, &p);
+}
+
 static void on_answer_alert(struct web_job *job, PGresult *res)
 {
 	const char *again;
@@ -208,9 +232,7 @@ static void on_answer_alert(struct web_job *job, PGresult *res)
 			    purpose_of(job->kind), job->today) < 0) {
 		log_info(job->ctx, "web: a page's answer form refused (its anti-forgery token is "
 			 "not this person's for this alert and answer, or is out of date)");
-		web_pages_error(job, 403, "This form cannot be used: it was not made for you, for "
-				"this answer, or it is out of date. Nothing was changed. Open the "
-				"page again and answer from there.");
+		form_refused(job);
 		return;
 	}
 	if (PQgetvalue(res, 0, C_FOUND)[0] != 't') {

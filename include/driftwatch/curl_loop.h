@@ -45,9 +45,11 @@ int curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void
 /* The same for a transfer whose protocol libcurl drives with blocking waits (SMTP: the end of
  * DATA, QUIT): it runs on a worker thread (curl_workers.h), at most CURL_LOOP_WORKERS (or the
  * loop's max_transfers, if fewer) at once, and its callback runs on the loop as above. The
- * workers set the handle's FORBID_REUSE, progress and socket callbacks. */
+ * workers set the handle's FORBID_REUSE, progress and socket callbacks, and cut it off max_s
+ * seconds after it starts (0: never; curl_workers_add). */
 #define CURL_LOOP_WORKERS 8
-int curl_loop_add_blocking(struct curl_loop *loop, CURL *easy, curl_loop_done_cb cb, void *arg);
+int curl_loop_add_blocking(struct curl_loop *loop, CURL *easy, long max_s, curl_loop_done_cb cb,
+			   void *arg);
 
 /* Transfers running now, transfers waiting for a free slot (both counting the workers'), and
  * the most that run at once on the loop. */

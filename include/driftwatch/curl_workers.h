@@ -24,9 +24,13 @@ struct curl_workers *curl_workers_new(struct event_base *base, unsigned max_thre
 
 /* Hands over a configured easy handle. The workers set its CURLOPT_FORBID_REUSE (so that its
  * connection, and libcurl's QUIT, end on the worker, never in the caller's curl_easy_cleanup),
- * its progress callback and its socket callbacks: callers must not. Returns 0 when accepted
- * (cb is called exactly once, on the loop), -1 when not (out of memory, or being freed). */
-int curl_workers_add(struct curl_workers *w, CURL *easy, curl_loop_done_cb cb, void *arg);
+ * its progress callback and its socket callbacks: callers must not. max_s (0: none) cuts the
+ * transfer off that many seconds after it starts, whatever libcurl waits for then (its own
+ * CURLOPT_TIMEOUT does not bound the QUIT it sends after a failure); it then ends with
+ * CURLE_OPERATION_TIMEDOUT. Returns 0 when accepted (cb is called exactly once, on the loop),
+ * -1 when not (out of memory, or being freed). */
+int curl_workers_add(struct curl_workers *w, CURL *easy, long max_s, curl_loop_done_cb cb,
+		     void *arg);
 
 /* Cancels every transfer: waiting ones at once, running ones by shutting their sockets and
  * aborting them from their progress callback, each callback called with CURL_LOOP_CANCELLED

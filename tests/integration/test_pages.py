@@ -189,9 +189,13 @@ def check_answers(t, s, fps):
     st, h, body = post(s, "supa@la.example", dict(fields, action="unsnooze"))
     t.check(st == 403 and s.events() == [], "the acknowledge form used to unsnooze: 403", st)
     old = s.form_token("supa@la.example", fps["C-A1"], 1, s.today() - 2)
-    st, h, body = post(s, "supa@la.example", dict(fields, form=old))
+    st, h, body = post(s, "supa@la.example", dict(fields, form=old, note="Seen at the visit"))
     t.check(st == 403 and s.events() == [],
             "a genuine token from two days ago (a replayed old page): 403", st)
+    t.check("This form is out of date" in body and "Not yours to see" not in body and
+            "Seen at the visit" in body,
+            "... titled as out of date, not \"Not yours to see\", and giving back the note "
+            "typed in it", body[:1500])
     theirs = s.form_token("supa@la.example", fps["C-B1"], 1, s.today())
     st, h, body = post(s, "supa@la.example", dict(fields, alert=fps["C-B1"], form=theirs))
     t.check(st == 403 and s.events() == [] and "C-B1" not in body,
