@@ -133,17 +133,23 @@ def digest_browser(args, timeout=300):
     return p, got
 
 
+_HANDED_OUT = set()
+
+
 def free_port(taken=()):
     """A free TCP port on 127.0.0.1 in 20000-29999 (the tests' own range): below Linux's
     ephemeral ports (32768-60999), which an outgoing connection (libpq, libcurl, SMTP) may take
-    between this check and the listener's bind, as one took a web.listen port in CI."""
+    between this check and the listener's bind, as one took a web.listen port in CI. Never the
+    same one twice in a test: one that picks several before starting their listeners must not
+    get a port twice, as random picks can."""
     for _ in range(300):
         port = random.randint(20000, 29999)
-        if port in taken:
+        if port in taken or port in _HANDED_OUT:
             continue
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
+            _HANDED_OUT.add(port)
             return port
         except OSError:
             continue

@@ -149,22 +149,32 @@ stop_all() {
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # A port from 20000-29999, as dwtest.py's free_port: below Linux's ephemeral ports (32768-60999),
-# which an outgoing connection may take, or leave in TIME_WAIT, before the listener binds.
+# which an outgoing connection may take, or leave in TIME_WAIT, before the listener binds. Each
+# is handed out once a run (the list in $TEST_TMPDIR): a test that picks the ports of several
+# daemons before it starts them must not get one twice, as random picks can.
 free_port() {
-	/usr/bin/python3 -c '
-import random, socket, sys
-for _ in range(300):
-    port = random.randint(20000, 29999)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    sys.exit(0)
-sys.exit("free_port: no free port in 20000-29999")'
+	/usr/bin/python3 - "${TEST_TMPDIR:-/tmp}/.driftwatch-ports" <<'PY'
+import fcntl, random, socket, sys
+with open(sys.argv[1], "a+") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    f.seek(0)
+    taken = {int(x) for x in f.read().split() if x.isdigit()}
+    for _ in range(1000):
+        port = random.randint(20000, 29999)
+        if port in taken:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        f.write("%d\n" % port)
+        print(port)
+        sys.exit(0)
+sys.exit("free_port: no free port in 20000-29999")
+PY
 }
 
 first_free_port() {
