@@ -79,7 +79,8 @@ def run(t, procs, tmp):
     t.note("run 2: the notice first due %d s ago and due now (what the passing of time would do)"
            % (HORIZON_S - 30))
     r = lib.run_once(cfg, D1)
-    t.check(r.rc == 0 and not r.sanitizer(), "run 2: --once exits 0", r.diag())
+    t.check(r.rc == 1 and not r.sanitizer() and "1 notice failed for good" in r.err,
+            "run 2: --once exits 1, its notice failed for good", r.diag())
     row = hook_row()
     t.note("run 2: outbox row %s" % json.dumps(row))
     for x in r.err.splitlines():

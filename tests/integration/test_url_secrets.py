@@ -86,7 +86,8 @@ def run(t, procs, tmp):
     t.note("made the pending notices due now, the /rej ones past their 72 h (what the passing "
            "of time would do): %s" % (n.count("1") if n else 0))
     runs.append(lib.run_once(cfg, D1))
-    t.check(runs[1].rc == 0 and not runs[1].sanitizer(), "a second --once exits 0",
+    t.check(runs[1].rc == 1 and not runs[1].sanitizer() and "failed for good" in runs[1].err,
+            "a second --once exits 1: the /rej notices past their 72 h failed for good",
             runs[1].diag())
     db.value("UPDATE driftwatch.outbox SET next_attempt_at = now() WHERE status = 'pending' "
              "RETURNING 1")
