@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -210,7 +211,8 @@ static json_t *recipients_find(const json_t *list, const char *email)
 	json_array_foreach(list, i, r) {
 		const char *e = json_string_value(json_object_get(r, "email"));
 
-		if (e && strcmp(e, email) == 0)
+		/* one person whatever the case of their address (RESPONSES.md) */
+		if (e && strcasecmp(e, email) == 0)
 			return r;
 	}
 	return NULL;

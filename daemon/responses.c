@@ -190,9 +190,7 @@ static int has_text(const char *s)
 	return s && *s;
 }
 
-/* Something other than spaces and line breaks: a note of blanks says nothing, and "other"
- * needs a note that does. */
-static int has_words(const char *s)
+int responses_note_says(const char *s)
 {
 	return s && s[strspn(s, " \t\r\n")] != '\0';
 }
@@ -215,7 +213,7 @@ static int note_kept(const char *note, char **out)
 	char *w;
 
 	*out = NULL;
-	if (!has_words(note))
+	if (!responses_note_says(note))
 		return 0;
 	if (!(*out = strdup(note)))
 		return -1;
@@ -264,7 +262,7 @@ static int check_snooze(const struct responses_request *req, int max_days,
 	if (!responses_reason_valid(req->reason))
 		return refuse(out, "reason", "reason: not one of strategy_agreed, legal_planning, "
 			      "step_down_planned, case_closing, data_wrong, other");
-	if (strcmp(req->reason, "other") == 0 && !has_words(req->note))
+	if (strcmp(req->reason, "other") == 0 && !responses_note_says(req->note))
 		return refuse(out, "note", "note: required when the reason is other");
 	if (!has_text(req->until))
 		return refuse(out, "until", "until: required to snooze (YYYY-MM-DD)");

@@ -209,7 +209,7 @@ static void form_refused(struct web_job *job)
 	strbuf_append(&p, "<p>This form cannot be used: it is more than a day old, or it was not "
 		      "made for you or for this answer. Nothing was changed. Open the page again "
 		      "and answer from there.</p>\n");
-	if (job->note && job->note[strspn(job->note, " \t\r\n")]) {
+	if (responses_note_says(job->note)) {
 		strbuf_append(&p, "<p>The note you wrote, to copy into the new form:</p>\n"
 			      "<blockquote class=\"note\">");
 		html_escape(&p, job->note);

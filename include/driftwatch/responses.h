@@ -82,6 +82,10 @@ const char *responses_already(const struct responses_current *cur, enum response
 			      const char *actor, const char *note, const char *until,
 			      const char *reason);
 
+/* Something other than spaces and line breaks: a note of blanks says nothing (and "other"
+ * needs a note that does). */
+int responses_note_says(const char *note);
+
 /* Checks req without the database: 0, or -1 with out->outcome RESPONSES_INVALID, out->field
  * and out->error filled. max_snooze_days is responses.max_snooze_days. */
 int responses_check(const struct responses_request *req, int max_snooze_days,

@@ -124,6 +124,15 @@ static void test_dedupe(void)
 	tap_int(json_array_size(a.recipients), 1, "one person in two roles gets one notice");
 	tap_str(recipient_field(&a, 0, "role"), "supervisor", "under the first role");
 	alert_free(&a);
+	alert_init(&a, "repeat_neglect_plan");
+	a.contacts.supervisor_id = strdup("W-2");
+	a.contacts.supervisor_email = strdup("Same@LA.example");
+	a.contacts.chair_id = strdup("W-2");
+	a.contacts.chair_email = strdup("same@la.example");
+	alert_resolve_recipients(&a, roles, &addr);
+	tap_int(json_array_size(a.recipients), 1,
+		"one person whose address the case data spells in two cases is one recipient");
+	alert_free(&a);
 }
 
 /* A fallback says why it got the notice, and keeps whom it was meant for (issue 10). */
