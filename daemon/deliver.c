@@ -929,6 +929,12 @@ static void deliver_on_mail(enum mail_outcome outcome, int timed_out, const char
 		log_err(d->ctx, "email %s", msg);
 		deliver_job_result(job, "failed", msg, 0);
 		break;
+	case MAIL_NO_MAILBOX:
+		/* failed as any refusal; outbox_result.sql also sends an alert's notices on to
+		 * the fallback address, which the log line of the failure names */
+		log_err(d->ctx, "email %s", msg);
+		deliver_job_result(job, "refused", msg, 0);
+		break;
 	}
 	if (!lane->flowing && d->mode != DELIVER_RETIRED)
 		deliver_lane_release(d, lane, "the mail server stopped answering");
@@ -1664,6 +1670,9 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 		d->stats.failed += failed;
 		d->ctx->metrics.deliveries_failed_total += failed;
 		reports = failed > 0;
+		/* notices sent on to the fallback are due already, under --once too */
+		if (PQntuples(res) > 0 && atoll(PQgetvalue(res, 0, 5)) > 0 && d->mail)
+			deliver_want(d, DELIVER_EMAIL);
 	}
 	/* reports due now go at once; waiting ones are claimed by the poll when they are due */
 	if (reports && d->ctx->cfg->addresses.operators && d->mail && d->mode == DELIVER_RUN &&
@@ -1678,7 +1687,7 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 static void deliver_flush(struct deliver *d)
 {
 	char horizon[32], wait[16];
-	const char *params[5];
+	const char *params[6];
 	char *text;
 
 	if (d->mode == DELIVER_RETIRED || d->flushing || !json_array_size(d->results) ||
@@ -1695,7 +1704,8 @@ static void deliver_flush(struct deliver *d)
 	params[3] = d->ops_digest;
 	snprintf(wait, sizeof(wait), "%d", deliver_report_wait_s(d));
 	params[4] = wait;
-	if (db_query(d->conn, d->result_sql, 5, params, deliver_on_recorded, d) < 0) {
+	params[5] = d->ctx->cfg->addresses.fallback;
+	if (db_query(d->conn, d->result_sql, 6, params, deliver_on_recorded, d) < 0) {
 		snprintf(d->error, sizeof(d->error), "could not record delivery results (their "
 			 "notices go out again when their lease ends): %s", db_error(d->conn));
 		log_err(d->ctx, "outbox: %s", d->error);

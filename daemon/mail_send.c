@@ -59,6 +59,7 @@ const char *mail_outcome_name(enum mail_outcome o)
 	case MAIL_DELIVERED: return "delivered";
 	case MAIL_RETRY: return "retry";
 	case MAIL_PERMANENT: return "permanent";
+	case MAIL_NO_MAILBOX: return "no mailbox";
 	}
 	return "unknown";
 }
@@ -263,7 +264,9 @@ static int mail_status_class(const char *reply)
 }
 
 /* Retrying cannot help a 5xx about this recipient or this message: a mailbox unknown (5.1.x),
- * disabled or full (5.2.x), a message too big (5.3.4), content refused (5.6.x). A 5xx about
+ * disabled or full (5.2.x), a message too big (5.3.4), content refused (5.6.x). Of those, a
+ * refusal of the mailbox (or a bare 5xx to RCPT, which can be about nothing else) is told
+ * apart: the notices can still reach someone through the fallback address. A 5xx about
  * the connection or our own set-up is fixed by a person, and the notice must not be failed
  * while they do: a 554 greeting, no TLS, authentication refused or required, our sender
  * refused at MAIL, and a refusal by policy (5.7.x: "relay access denied", a receive connector
@@ -290,6 +293,8 @@ static enum mail_outcome mail_classify(CURLcode res, long code, int about_messag
 		return MAIL_RETRY;
 	if (cls == 7 || verb == 'M' || (verb == 'D' && cls < 0))
 		return MAIL_RETRY;
+	if (cls == 1 || cls == 2 || (verb == 'R' && cls < 0))
+		return MAIL_NO_MAILBOX;
 	return MAIL_PERMANENT;
 }
 

@@ -217,6 +217,33 @@ const char *mail_words_why_you(const json_t *alert, const char *to)
 	return NULL;
 }
 
+int mail_words_instead_of(struct strbuf *sb, const struct mail_notice *n)
+{
+	const json_t *io = json_object_get(n->notice, "instead_of");
+	const char *email = mail_words_alert(io, "email");
+	const char *role = mail_words_alert(io, "role");
+	const char *refusal = mail_words_alert(io, "refusal");
+
+	if (!email)
+		return 0;
+	strbuf_append(sb, "sent to you, the fallback address, because the mail server refused ");
+	mail_words_clean(sb, email);
+	if (role) {
+		strbuf_append(sb, " (");
+		mail_words_clean(sb, role);
+		strbuf_append(sb, ")");
+	}
+	strbuf_append(sb, " for good");
+	if (refusal) {
+		strbuf_append(sb, " (\"");
+		mail_words_clean(sb, refusal);
+		strbuf_append(sb, "\")");
+	}
+	strbuf_append(sb, "; please see that it reaches them or their team (the operators have "
+		      "been told of the address)");
+	return 1;
+}
+
 /* "until 3 Mar 2027 by x@la.example: Legal planning (pre-proceedings or PLO) — note", from the
  * "response" a notice of a snoozed alert carries (record.sql); nothing when it carries none. */
 int mail_words_snooze(struct strbuf *sb, const json_t *alert)

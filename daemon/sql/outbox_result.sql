@@ -3,7 +3,7 @@
 -- counts only for the claim it came from (attempts as claimed): a deliverer whose lease ran out
 -- and whose notice another has claimed since leaves that one's claim alone. A released notice
 -- was never sent: it is due again at once, and its claim is not counted as an attempt.
--- $1 jsonb [{notice_id, attempts, outcome: delivered|retry|failed|gone|released, detail,
+-- $1 jsonb [{notice_id, attempts, outcome: delivered|retry|failed|refused|gone|released, detail,
 --           delay_s, duration_ms, shown}]: shown is the destination as a report may name it (a
 --           webhook URL without its credentials, as url_redact shows it; absent: as it is)
 -- $2 int   the retry horizon in seconds (delivery.max_age_hours): a notice first due longer ago
@@ -14,9 +14,17 @@
 --          and a resend after a crash holds the same reports, so it keeps its Message-ID
 -- $5 int   seconds a report waits for the others of its incident (delivery.report_wait_seconds;
 --          0: due at once, as under --once, where reports wait for the next run anyway)
+-- $6 text  the fallback address (addresses.fallback), or NULL: an alert's email notice whose
+--          recipient the mail server refused for good (outcome refused: 5.1.x, 5.2.x, a bare
+--          5xx to RCPT) is failed and reported as any other, and sent on to it as a notice of
+--          its own (RULES.md: "nobody is ever silently dropped"); never one to the fallback
+--          itself, nor a report, so a refused fallback is reported and goes no further
 WITH r AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(notice_id bigint, attempts int,
            outcome text, detail text, delay_s int, duration_ms int, shown text)
+),
+fb AS (
+    SELECT nullif(lower($6::text), '') AS address
 ),
 upd AS (
     UPDATE @state@.outbox o
@@ -32,15 +40,41 @@ upd AS (
            lease_until = NULL,
            last_error = CASE WHEN r.outcome = 'delivered' THEN NULL
                              WHEN r.outcome = 'released' THEN o.last_error
+                             -- the same test as RETURNING's rerouted, below
+                             WHEN r.outcome = 'refused' AND o.channel = 'email'
+                                  AND o.type LIKE 'alert.%' AND fb.address <> o.destination
+                             THEN r.detail || '; sent on to the fallback address ' || fb.address
                              ELSE r.detail END
-      FROM r
+      FROM r CROSS JOIN fb
      WHERE o.notice_id = r.notice_id AND o.status = 'delivering'
        AND o.attempts = coalesce(r.attempts, o.attempts)
     -- r's own columns come back with each row: gone and reports need no join of upd to r,
     -- which the planner, taking both for a few rows, made a nested loop: 48,517 results of one
     -- refused digest ran for minutes, every other delivery waiting behind them
     RETURNING o.notice_id, o.status, o.channel, o.destination, o.type, o.payload, o.last_error,
-              o.idempotency_key, r.outcome, r.shown
+              o.idempotency_key, r.outcome, r.shown, r.detail, o.event_id, o.alert_id, o.role,
+              o.digest_key, o.notice, o.first_due_at,
+              coalesce(r.outcome = 'refused' AND o.channel = 'email' AND o.type LIKE 'alert.%'
+                       AND fb.address <> o.destination, false) AS rerouted
+),
+-- The copy to the fallback keeps the notice's digest key, so it joins the fallback's own
+-- notices of that evaluation when they have not gone yet, and its words say whose it was. It is
+-- due when the refused one first was: a --once pass claims only what was due when it began, and
+-- sends it in the same run.
+rerouted AS (
+    INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
+           type, payload, digest_key, notice, next_attempt_at, first_due_at)
+    SELECT u.idempotency_key || '_fallback', u.event_id, u.alert_id, 'email', fb.address,
+           'fallback', u.type, u.payload, u.digest_key,
+           coalesce(u.notice, '{}'::jsonb) || jsonb_build_object('instead_of', jsonb_build_object(
+               'email', u.destination, 'role', u.role,
+               -- the server's own words, without our transfer's (mail_send.c, mail_describe)
+               'refusal', substring(u.detail FROM 'server said "(.*)"'))),
+           u.first_due_at, now()
+      FROM upd u CROSS JOIN fb
+     WHERE u.rerouted
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING notice_id
 ),
 attempts AS (
     INSERT INTO @state@.delivery_attempts (notice_id, outcome, detail, duration_ms)
@@ -135,4 +169,6 @@ reports AS (
                           AND m.last_error IS NOT DISTINCT FROM g.last_error)
     ON CONFLICT (idempotency_key) DO NOTHING
 )
-SELECT notice_id, status, channel, destination, coalesce(last_error, '') FROM upd;
+SELECT notice_id, status, channel, destination, coalesce(last_error, ''),
+       (SELECT count(*) FROM rerouted) AS rerouted
+  FROM upd;

@@ -116,9 +116,13 @@ enum mail_outcome {
 			   * failure, authentication refused, a 4xx, or cancelled by
 			   * curl_loop_free (the server may have taken it: resend with the same
 			   * Message-ID) */
-	MAIL_PERMANENT    /* the server refused this message or recipient with a 5xx to MAIL,
-			   * RCPT or DATA (550 mailbox unknown, 554 rejected): retrying cannot
-			   * help. A 5xx greeting or AUTH refusal is MAIL_RETRY. */
+	MAIL_PERMANENT,   /* the server refused this message with a 5xx (5.3.4 too big, 5.6.x
+			   * content refused): retrying cannot help. A 5xx greeting, AUTH refusal
+			   * or refusal by policy (5.7.x) is MAIL_RETRY. */
+	MAIL_NO_MAILBOX   /* the server refused the recipient for good: 5.1.x (mailbox unknown)
+			   * or 5.2.x (disabled, full) at any step, or a 5xx to RCPT with no
+			   * enhanced code. Retrying cannot help, but another address can: the
+			   * deliverer sends such notices on to the fallback address. */
 };
 
 /* Called exactly once per message mail_send accepted. msg says what happened in one line naming

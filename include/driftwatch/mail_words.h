@@ -52,6 +52,12 @@ const char *mail_words_why_you(const json_t *alert, const char *to);
  * Returns 1 when it wrote them, 0 when the alert carries no snooze. */
 int mail_words_snooze(struct strbuf *sb, const json_t *alert);
 
+/* Why a notice sent on to the fallback address came to its reader: "sent to you, the fallback
+ * address, because the mail server refused dsup@la.example (supervisor) for good (...)" from
+ * the "instead_of" of its notice (outbox_result.sql). Returns 0 and writes nothing when the
+ * notice was not sent on. */
+int mail_words_instead_of(struct strbuf *sb, const struct mail_notice *n);
+
 /* What is expected of the reader of item it ("review in supervision"). */
 void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it);
 

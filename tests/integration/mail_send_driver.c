@@ -12,7 +12,8 @@
  * --out: write the composed message there before sending.
  * --cancel-after-ms: free the curl_loop (as a shutdown does) that long after starting.
  * Prints "message-id ID" (composed only) and "outcome NAME: MESSAGE", and exits 0 when
- * delivered, 3 for retry, 4 for permanent, 1 when it could not even try, 2 on bad usage. */
+ * delivered, 3 for retry, 4 for permanent, 5 for a mailbox refused for good, 1 when it could
+ * not even try, 2 on bad usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,7 +236,8 @@ static int driver_send(const struct driver_opts *o, const struct mail_message *m
 		return 1;
 	}
 	printf("outcome %s: %s\n", mail_outcome_name(r.outcome), r.msg);
-	return r.outcome == MAIL_DELIVERED ? 0 : r.outcome == MAIL_RETRY ? 3 : 4;
+	return r.outcome == MAIL_DELIVERED ? 0 : r.outcome == MAIL_RETRY ? 3 :
+	       r.outcome == MAIL_NO_MAILBOX ? 5 : 4;
 }
 
 int main(int argc, char **argv)

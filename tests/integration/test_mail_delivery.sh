@@ -196,9 +196,9 @@ sys.exit(0 if plain and set(plain) <= {"ehlo", "starttls"} and authed else 1)' "
 
 	send rejected --url "$url" --tls starttls --to nobody@la.example "${auth[@]}" \
 		--ca-file "$tmp/ca/ca.pem" --notices "$tmp/notices.json"
-	check_cmd "550 mailbox unknown: permanent (exit 4)" [ "$rc" -eq 4 ]
+	check_cmd "550 mailbox unknown: the mailbox refused for good (exit 5)" [ "$rc" -eq 5 ]
 	check_cmd "550: message names the server, the recipient and the reply" \
-		grep -q "^outcome permanent: SMTP 127.0.0.1:$port: to nobody@la.example: .*550 5.1.1" "$tmp/rejected.out"
+		grep -q "^outcome no mailbox: SMTP 127.0.0.1:$port: to nobody@la.example: .*550 5.1.1" "$tmp/rejected.out"
 	outcome_line rejected | sed 's/^/# /'
 
 	send tempfail --url "$url" --tls starttls --to busy@la.example "${auth[@]}" \
@@ -292,8 +292,16 @@ refusal data554_policy 3 "554 5.7.1 to DATA (refused by policy): retry" \
 refusal data554_bare 3 "a bare 554 to DATA: retry" --data-reply "554 Transaction failed"
 refusal rcpt_relay 3 "550 5.7.54 to RCPT (relay denied by the receive connector): retry" \
 	--rcpt-reply "550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain"
-refusal rcpt_unknown 4 "550 5.1.1 to RCPT (mailbox unknown): permanent" \
+refusal rcpt_unknown 5 "550 5.1.1 to RCPT (mailbox unknown): the mailbox refused for good" \
 	--rcpt-reply "550 5.1.1 <chair@la.example>: mailbox unknown"
+refusal rcpt_disabled 5 "550 5.2.1 to RCPT (mailbox disabled): the mailbox refused for good" \
+	--rcpt-reply "550 5.2.1 <chair@la.example>: mailbox disabled, not accepting messages"
+refusal rcpt_bare 5 "a bare 550 to RCPT: the mailbox refused for good" \
+	--rcpt-reply "550 No such user here"
+refusal rcpt_too_big 4 "552 5.3.4 to RCPT (message too big): permanent, not the mailbox" \
+	--rcpt-reply "552 5.3.4 Message size exceeds fixed maximum message size"
+refusal data_unknown 5 "550 5.1.1 to DATA (a recipient refused after the message): the mailbox" \
+	--data-reply "550 5.1.1 <chair@la.example>: recipient address rejected"
 refusal mail_refused 3 "550 5.7.1 to MAIL FROM (our host refused): retry" \
 	--mail-reply "550 5.7.1 Client host rejected: access denied"
 refusal mail_sender 3 "553 to MAIL FROM (our sender refused): retry" \
