@@ -32,6 +32,7 @@ static const char page_css[] =
 	"border-radius:3px;font-size:.85em}"
 	".urgent{border-color:#b42318;color:#b42318}"
 	".note{background:#fff7e6;border-left:4px solid #c2410c;padding:.5em .8em}"
+	".done{background:#ecfdf3;border-left:4px solid #067647;padding:.1em .8em;margin:1em 0}"
 	/* a note or value with no spaces (a pasted address) breaks rather than widening the page
 	 * (it made pages 10,000 px wide: WCAG reflow) */
 	"p,li,dd,td,q{overflow-wrap:anywhere}"

@@ -66,8 +66,8 @@ const char *responses_reason_label(const char *reason)
 	return reason;
 }
 
-static void responses_next_words(enum responses_kind kind, const char *stage,
-				 const char *until, const char *reason, char *buf, size_t size)
+void responses_next_words(enum responses_kind kind, const char *stage, const char *until,
+			  const char *reason, char *buf, size_t size)
 {
 	if (kind == RESPONSES_ACKNOWLEDGE)
 		snprintf(buf, size, "Acknowledged for the %s stage: no reminders or escalation for "

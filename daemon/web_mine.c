@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/http.h>
+
 #include "driftwatch/alert_view.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
@@ -10,6 +12,7 @@
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/web.h"
+#include "driftwatch/web_answered.h"
 #include "driftwatch/web_pages.h"
 
 /* The indices of v's items that are (open) or are not (!open) waiting for an answer. */
@@ -54,6 +57,8 @@ static void render(struct web_job *job, const struct alert_view *v)
 	strbuf_append(&p, ". Those not answered come first, the oldest stage at the top (the "
 		      "longest waiting, the nearest to being escalated); brothers and sisters are "
 		      "shown together under their family.</p>\n");
+	web_answered_note(&p, evhttp_uri_get_query(evhttp_request_get_evhttp_uri(job->req)), v,
+			  job->person);
 	n = pick(v, 1, idx);
 	section(&p, v, idx, n, "first", "To answer first",
 		"Nothing is waiting for your answer.", &f, &serial);

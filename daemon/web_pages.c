@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -19,6 +20,7 @@
 #include "driftwatch/strbuf.h"
 #include "driftwatch/utf8.h"
 #include "driftwatch/web.h"
+#include "driftwatch/web_answered.h"
 #include "driftwatch/web_pages.h"
 
 /* Columns of web_alert.sql used here. */
@@ -164,10 +166,50 @@ static void result_page(struct web_job *job, int code, const char *title, const 
 	page_send(job, code, &p);
 }
 
+/* Chromium keeps pages sent with Cache-Control: no-store in its back/forward cache and shows
+ * them again on Back without asking, unless a cookie changed since: Back from the list after
+ * an answer showed the list from before it, the alert "Not answered" with its form. A cookie
+ * that carries nothing but the time, and that nothing reads, is that change. */
+static void stale_history(struct evhttp_request *req)
+{
+	char cookie[128];
+
+	snprintf(cookie, sizeof(cookie), "dw_answered=%lld; Path=/; Max-Age=600; HttpOnly; "
+		 "SameSite=Strict", (long long)time(NULL));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
+}
+
+/* A recorded answer goes back to its list (web_answered.c), which says what was recorded. */
+static void answered(struct web_job *job)
+{
+	struct strbuf loc, p;
+
+	strbuf_init(&loc);
+	web_answered_location(&loc, job->team, job->kind, job->fingerprint);
+	page_open(&p, "", "Recorded", job->person);
+	strbuf_append(&p, "<p>Your answer is recorded. <a href=\"");
+	html_escape(&p, loc.buf ? loc.buf : "./");
+	strbuf_append(&p, "\">");
+	html_escape(&p, back_words(job));
+	strbuf_append(&p, "</a></p>\n");
+	page_close(&p);
+	if (loc.failed) {
+		strbuf_free(&loc);
+		page_send(job, 200, &p);
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(job->req), "Location", loc.buf);
+	stale_history(job->req);
+	strbuf_free(&loc);
+	page_send(job, 303, &p);
+}
+
 static void show_outcome(struct web_job *job, int code, const char *title, const char *text)
 {
 	if (code == 404 || code == 503)
 		web_pages_error(job, code, text);
+	else if (code == 200)
+		answered(job);
 	else
 		result_page(job, code, title, text);
 }

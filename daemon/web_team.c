@@ -16,6 +16,7 @@
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/web.h"
+#include "driftwatch/web_answered.h"
 #include "driftwatch/web_pages.h"
 
 static const char *const states[] = { "open", "acknowledged", "snoozed" };
@@ -183,6 +184,8 @@ static void render(struct web_job *job, const struct alert_view *v)
 	html_day(&p, v->today, 1);
 	strbuf_append(&p, ", by the worker allocated to each child today, brothers and sisters "
 		      "together under their family.</p>\n");
+	web_answered_note(&p, evhttp_uri_get_query(evhttp_request_get_evhttp_uri(job->req)), v,
+			  job->person);
 	counts(&p, v);
 	filter_form(&p, job);
 	by_worker(&p, job, v, &f);
@@ -290,7 +293,8 @@ static int filters(struct web_job *job)
 	if (query && evhttp_parse_query_str(query, &q) < 0)
 		return -1;
 	TAILQ_FOREACH(kv, &q, next)
-		ok &= strcmp(kv->key, "rule") == 0 || strcmp(kv->key, "response") == 0;
+		ok &= strcmp(kv->key, "rule") == 0 || strcmp(kv->key, "response") == 0 ||
+		      web_answered_key(kv->key);
 	rule = evhttp_find_header(&q, "rule");
 	resp = evhttp_find_header(&q, "response");
 	if (ok && rule && *rule) {

@@ -56,7 +56,12 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/driftwatch-tests.XXXXXX") || { echo "run.sh: mk
 chmod 0755 "$tmp" # the server may run as another user (see pg.sh)
 cleanup() {
 	pg_stop "$tmp/pg"
-	rm -rf "$tmp"
+	# KEEP_TMP=1 keeps what the tests leave for inspection (screenshots, logs, mail)
+	if [ -n "${KEEP_TMP:-}" ]; then
+		echo "# KEEP_TMP: kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT

@@ -59,6 +59,12 @@ int responses_reason_valid(const char *reason);
 const char *responses_reason_name(size_t i);
 const char *responses_reason_label(const char *reason);
 
+/* What an answer recorded means from now on, in words ("Acknowledged for the 15m stage: no
+ * reminders or escalation for this stage. ..."): the thank-you of the link pages and the
+ * pages' note after an answer. until is YYYY-MM-DD. */
+void responses_next_words(enum responses_kind kind, const char *stage, const char *until,
+			  const char *reason, char *buf, size_t size);
+
 /* An answer's outcome as a person reads it, on the link pages and the pages alike: returns the
  * HTTP status, sets *title and writes into buf (always terminated) what happened: after a
  * recording, what happens next (RESPONSES.md: the page "says what happens next") for the stage

@@ -103,12 +103,19 @@ async function main() {
 		out.sup_result.axe = await axe(sup);
 		await sup.screenshot({ path: path.join(args.shots, '3-supervisor-answered.png'),
 			fullPage: true });
-		// back to the list by the result page's own link
-		const [back] = await Promise.all([
-			sup.waitForNavigation({ waitUntil: 'load' }),
-			sup.click('main a[href="./"]'),
-		]);
-		out.sup_after = await describe(sup, back);
+		// the answer came back as a redirect to the list: a reload asks for the list again
+		// (a GET), never the form; Back goes to the list from before the answer
+		const seen = [];
+		const note = r => seen.push(r.method() + ' ' + r.url());
+		sup.on('request', note);
+		out.sup_after = await describe(sup, await sup.reload({ waitUntil: 'load' }));
+		out.reload_requests = seen.splice(0);
+		const back = await sup.goBack({ waitUntil: 'load' });
+		out.sup_back = await describe(sup, back);
+		out.back_requests = seen.splice(0);
+		sup.off('request', note);
+		await sup.screenshot({ path: path.join(args.shots, '3b-supervisor-back.png'),
+			fullPage: true });
 		out.sup_team = await visit(sup, args.base + '/team/' + args.team,
 			'4-supervisor-team.png');
 		// the filter: a response chosen by its words, then the Show button

@@ -39,6 +39,12 @@ def post(s, who, fields, path="/answer", headers=None):
     return request(s.port, path, "POST", urllib.parse.urlencode(fields).encode(), h)
 
 
+def followed(location):
+    """The path a browser goes to for a Location given in answer to POST /answer."""
+    return urllib.parse.urlsplit(urllib.parse.urljoin("http://x/answer", location or "")) \
+        ._replace(scheme="", netloc="").geturl()
+
+
 def check_sign_in(t, s):
     st, h, body = get(s, "/", None)
     t.check(st == 401 and "single sign-on" in body and "C-A1" not in body and
@@ -204,11 +210,21 @@ def check_answers(t, s, fps):
     t.check(st == 415 and s.events() == [], "another content type: 415", st)
     st, h, body = post(s, "supa@la.example", fields)
     ev = s.events()
-    t.check(st == 200 and "Acknowledged for the 9m stage" in body and
+    t.check(st == 303 and h.get("location") == "./?answered=%s&did=acknowledge" % fps["C-A1"] and
             ev == [{"child_id": "C-A1", "kind": "acknowledged", "actor": "supa@la.example",
                     "via": "page", "note": "Discussed in supervision", "reason": None}],
-            "the acknowledge form: recorded as supa@ through page, with the note", st, ev,
-            body[:600])
+            "the acknowledge form: recorded as supa@ through page, with the note, and a 303 "
+            "back to my alerts (Back and reload never show the list from before the answer "
+            "or send the form again)", st, h.get("location"), ev, body[:600])
+    st, h, body = get(s, followed(h.get("location")), "supa@la.example")
+    t.check(st == 200 and 'role="status"' in body and
+            "Recorded.</strong> Child C-A1: Acknowledged for the 9m stage" in body and
+            ps.Forms(body).children(2) == ["C-A1"],
+            "the list it goes back to says what was recorded and what happens next, and shows "
+            "C-A1 answered", st, body[:1500])
+    st, h, body = get(s, "/?answered=%s&did=acknowledge" % fps["C-A2"], "supa@la.example")
+    t.check(st == 200 and "Recorded." not in body,
+            "an address claiming an answer that was not given says nothing was recorded", st)
     st, h, body = post(s, "supa@la.example", fields)
     t.check(st == 200 and "Already recorded" in body and s.events() == ev,
             "the same form sent again: nothing more recorded", st, s.events())
@@ -220,6 +236,8 @@ def check_answers(t, s, fps):
             "a snooze with reason other and no note: 400, nothing recorded", st)
     st, h, body = post(s, "supa@la.example", sf)
     ev = s.events()
+    st, _, body = get(s, followed(h.get("location")), "supa@la.example") if st == 303 else \
+        (st, h, body)
     t.check(st == 200 and "Legal planning (pre-proceedings or PLO)" in body and len(ev) == 2 and
             ev[1] == {"child_id": "C-A3", "kind": "snoozed", "actor": "supa@la.example",
                       "via": "page", "note": "PLO meeting", "reason": "legal_planning"},
@@ -242,9 +260,13 @@ def check_answers(t, s, fps):
     if t.check(tf and tf["action"] == "../answer" and tf["fields"].get("team") == "T-A",
                "a team page's form comes back to the team", tf):
         st, h, body = post(s, "supa@la.example", answer_fields(tf))
-        t.check(st == 200 and "Unsnoozed" in body and 'href="team/T-A"' in body and
-                s.events()[-1]["kind"] == "unsnoozed",
-                "unsnoozed from the team's page, with a link back to it", st, body[:500])
+        loc = h.get("location")
+        t.check(st == 303 and loc == "team/T-A?answered=%s&did=unsnooze" % fps["C-A3"] and
+                'href="team/T-A?' in body and s.events()[-1]["kind"] == "unsnoozed",
+                "unsnoozed from the team's page, and sent back to it", st, loc, body[:500])
+        st, h, body = get(s, followed(loc), "supa@la.example")
+        t.check(st == 200 and "Recorded.</strong> Child C-A3: Unsnoozed" in body,
+                "the team's page says what was recorded", st, body[:1500])
 
 
 def run(t, procs, tmp):

@@ -39,7 +39,8 @@ DRIVER = os.path.join(lib.HERE, "pages_browser.js")
 NOTE = "Talked through in supervision on Tuesday; the plan review is booked."
 PNG = b"\x89PNG\r\n\x1a\n"
 SHOTS = ["1-supervisor-my-alerts.png", "2-supervisor-answering.png",
-         "3-supervisor-answered.png", "4-supervisor-team.png", "5-supervisor-team-filtered.png",
+         "3-supervisor-answered.png", "3b-supervisor-back.png", "4-supervisor-team.png",
+         "5-supervisor-team-filtered.png",
          "6-head-my-alerts.png", "7-head-other-team.png", "8-head-other-team-print.png",
          "9-chair-my-alerts.png", "10-chair-child.png"]
 
@@ -80,17 +81,31 @@ def check_supervisor(t, s, got, fp):
     r = got.get("sup_result") or {}
     text = " ".join((r.get("text") or "").split())
     t.check(got.get("opened") is True and r.get("status") == 200 and
-            r.get("title") == "Thank you - driftwatch" and "Acknowledged for the 9m stage" in text,
+            r.get("title") == "My alerts - driftwatch" and
+            "/?answered=%s&did=acknowledge" % fp["C-A1"] in (r.get("url") or "") and
+            "Recorded. Child C-A1: Acknowledged for the 9m stage" in text and
+            children(r, "Answered") == ["C-A1"],
             "answered through the card's form (disclosure opened, note typed, Acknowledge "
-            "pressed): the result page says so", r.get("status"), r.get("title"), text[:500])
-    axe_clean(t, "the result page", r)
+            "pressed): back on the list, which says what was recorded and shows C-A1 answered",
+            r.get("status"), r.get("url"), text[:800])
+    axe_clean(t, "the list after an answer", r)
     ev = s.events()
     t.check(ev == [{"child_id": "C-A1", "kind": "acknowledged", "actor": "supa@la.example",
                     "via": "page", "note": NOTE, "reason": None}],
             "the state records it as supa@ through page, with the typed note", ev)
     a = got.get("sup_after") or {}
-    t.check(children(a, "Answered") == ["C-A1"] and "C-A1" not in children(a, "To answer"),
-            "back on / by the result's link, C-A1 is listed as answered", children(a))
+    reload_requests = got.get("reload_requests") or []
+    t.check(children(a, "Answered") == ["C-A1"] and
+            reload_requests[:1] == ["GET " + (r.get("url") or "?")] and
+            not any(x.startswith("POST") for x in reload_requests),
+            "a reload asks for the list again and never sends the form again", reload_requests)
+    b = got.get("sup_back") or {}
+    back_requests = got.get("back_requests") or []
+    t.check(b.get("url") == s.base + "/" and "GET %s/" % s.base in back_requests and
+            children(b, "Answered") == ["C-A1"] and "C-A1" not in children(b, "To answer"),
+            "Back from there asks for the list from before the answer again, and it shows C-A1 "
+            "answered (not the copy the browser kept, 'Not answered' with its form)",
+            b.get("url"), back_requests[:3], children(b))
     team = got.get("sup_team") or {}
     t.check(team.get("status") == 200 and sorted(children(team)) == sorted(ps.FIRST_ORDER) and
             any(h.startswith("Worker A") for h in team.get("h2", [])),
@@ -170,7 +185,8 @@ def run(t, procs, tmp):
     net = [u for u in got.get("requests", []) if not u.startswith("data:")]
     pages = ("/", "/answer", "/team/", "/child/")
     elsewhere = [u for u in net if not any(u.startswith(s.base + p) and
-                                           (p != "/" or u in (s.base + "/", s.base + "/?"))
+                                           (p != "/" or u in (s.base + "/", s.base + "/?") or
+                                            u.startswith(s.base + "/?answered="))
                                            for p in pages)]
     t.check(net and not elsewhere,
             "the browser fetched nothing but the pages it was sent to (%d requests: no icon, "
