@@ -40,6 +40,9 @@ async function describe(page, response) {
 			h2: [...document.querySelectorAll('h2')].map(h => h.textContent.trim()),
 			cards, text: document.body.innerText,
 			scripts: document.scripts.length,
+			// wider than the window: a person must scroll sideways (WCAG 1.4.10, reflow)
+			scroll_width: document.documentElement.scrollWidth,
+			client_width: document.documentElement.clientWidth,
 		};
 	}, response ? response.status() : null);
 }
@@ -116,6 +119,12 @@ async function main() {
 		sup.off('request', note);
 		await sup.screenshot({ path: path.join(args.shots, '3b-supervisor-back.png'),
 			fullPage: true });
+		// a phone's width: the note's unbroken address wraps instead of widening the page
+		await sup.setViewport({ width: 320, height: 800 });
+		out.sup_narrow = await describe(sup, await sup.reload({ waitUntil: 'load' }));
+		await sup.screenshot({ path: path.join(args.shots, '3c-supervisor-320px.png'),
+			fullPage: true });
+		await sup.setViewport({ width: 1000, height: 900 });
 		out.sup_team = await visit(sup, args.base + '/team/' + args.team,
 			'4-supervisor-team.png');
 		// the filter: a response chosen by its words, then the Show button

@@ -36,10 +36,13 @@ from tap import Tap  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 DRIVER = os.path.join(lib.HERE, "pages_browser.js")
-NOTE = "Talked through in supervision on Tuesday; the plan review is booked."
+# with an address pasted in, one word of 160 characters: it must wrap, not widen the page
+LONG_WORD = "https://lcs.example.gov.uk/documents/" + "0123456789abcdef" * 7 + "/minutes.pdf"
+NOTE = "Talked through in supervision on Tuesday; the plan review is booked. " + LONG_WORD
 PNG = b"\x89PNG\r\n\x1a\n"
 SHOTS = ["1-supervisor-my-alerts.png", "2-supervisor-answering.png",
-         "3-supervisor-answered.png", "3b-supervisor-back.png", "4-supervisor-team.png",
+         "3-supervisor-answered.png", "3b-supervisor-back.png", "3c-supervisor-320px.png",
+         "4-supervisor-team.png",
          "5-supervisor-team-filtered.png",
          "6-head-my-alerts.png", "7-head-other-team.png", "8-head-other-team-print.png",
          "9-chair-my-alerts.png", "10-chair-child.png"]
@@ -99,6 +102,14 @@ def check_supervisor(t, s, got, fp):
             reload_requests[:1] == ["GET " + (r.get("url") or "?")] and
             not any(x.startswith("POST") for x in reload_requests),
             "a reload asks for the list again and never sends the form again", reload_requests)
+    for name, what in (("sup_after", "1000 px"), ("sup_narrow", "320 px")):
+        w = got.get(name) or {}
+        t.check(LONG_WORD[:40] in (w.get("text") or "") and
+                0 < (w.get("scroll_width") or 0) <= (w.get("client_width") or 0),
+                "the list at %s shows the note with its %d-character address and no sideways "
+                "scroll (page %s px wide in a window of %s)" % (what, len(LONG_WORD),
+                                                                w.get("scroll_width"),
+                                                                w.get("client_width")))
     b = got.get("sup_back") or {}
     back_requests = got.get("back_requests") or []
     t.check(b.get("url") == s.base + "/" and "GET %s/" % s.base in back_requests and
