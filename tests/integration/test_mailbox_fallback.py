@@ -56,22 +56,7 @@ INSERT INTO cp_plans VALUES ('CPP-E-1', 'C-E-1', current_date - interval '10 mon
 
 
 def setup(procs, tmp, ca, name, smtp_extra):
-    """A new database of tests/fixtures/daemon.sql, an SMTP server with smtp_extra, and a
-    configuration sending its digests at once: (db, smtp, config path)."""
-    db = lib.Db("dwfallback")
-    db.recreate()
-    db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
-            os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
-    db.run(OTHER_TEAM)
-    smtp = lib.SmtpServer(procs, tmp, name, ca, extra=smtp_extra)
-    cfg = lib.write_config(tmp, name, {
-        "database": {"conninfo": db.conninfo("dw-fallback"), "case_schema": "casework"},
-        "timezone": "Europe/London",
-        "link_template": "https://lcs.example/person/{child_id}",
-        "addresses": lib.addresses(),
-        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp),
-                                digest_time=None)})
-    return db, smtp, cfg
+    return lib.daemon_fixture_mail(procs, tmp, ca, "dwfallback", name, smtp_extra, OTHER_TEAM)
 
 
 def notices(db):

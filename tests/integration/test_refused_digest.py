@@ -39,21 +39,7 @@ REPLY = "552 5.3.4 Error: message too big for this test"
 
 
 def setup(procs, tmp, ca, name, smtp_extra):
-    """A new database of tests/fixtures/daemon.sql, an SMTP server with smtp_extra, and a
-    configuration sending its digests at once: (db, smtp, config path)."""
-    db = lib.Db("dwrefused")
-    db.recreate()
-    db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
-            os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
-    smtp = lib.SmtpServer(procs, tmp, name, ca, extra=smtp_extra)
-    cfg = lib.write_config(tmp, name, {
-        "database": {"conninfo": db.conninfo("dw-refused"), "case_schema": "casework"},
-        "timezone": "Europe/London",
-        "link_template": "https://lcs.example/person/{child_id}",
-        "addresses": lib.addresses(),
-        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp),
-                                digest_time=None)})
-    return db, smtp, cfg
+    return lib.daemon_fixture_mail(procs, tmp, ca, "dwrefused", name, smtp_extra)
 
 
 def run(t, procs, tmp):

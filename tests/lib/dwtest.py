@@ -396,6 +396,26 @@ def verify_signatures(receiver, secret, path, expect):
     return p.returncode == 0 and not bad, vector, p.stdout + p.stderr
 
 
+def daemon_fixture_mail(procs, tmp, ca, dbname, name, smtp_extra, more_sql=None):
+    """A new database dbname of tests/fixtures/daemon.sql (then more_sql), an SmtpServer named
+    name with smtp_extra, and a configuration sending its digests at once: (db, smtp, config
+    path)."""
+    db = Db(dbname)
+    db.recreate()
+    db.load(os.path.join(TOP, "rules", "contract.sql"),
+            os.path.join(TOP, "tests", "fixtures", "daemon.sql"))
+    if more_sql:
+        db.run(more_sql)
+    smtp = SmtpServer(procs, tmp, name, ca, extra=smtp_extra)
+    cfg = write_config(tmp, name, {
+        "database": {"conninfo": db.conninfo(dbname), "case_schema": "casework"},
+        "timezone": "Europe/London",
+        "link_template": "https://lcs.example/person/{child_id}",
+        "addresses": addresses(),
+        "email": email_conf(smtp.port, ca, SmtpServer.password_file(tmp), digest_time=None)})
+    return db, smtp, cfg
+
+
 def addresses():
     return {"fallback": "duty@la.example", "cp_chair": "cp-chairs@la.example",
             "cp_manager": "cp-manager@la.example", "head_of_service": "hos@la.example",
