@@ -157,6 +157,13 @@ const char *alert_view_stage_label(const char *rule, const char *stage)
 	return i >= 0 ? def->stages[i].label : stage;
 }
 
+const char *alert_view_rule_title(const char *rule)
+{
+	const struct rule_def *def = rule ? rule_registry_find(rule) : NULL;
+
+	return def && def->title ? def->title : rule;
+}
+
 const char *alert_view_rule_meaning(const char *rule)
 {
 	const struct rule_def *def = rule ? rule_registry_find(rule) : NULL;

@@ -117,11 +117,33 @@ static void dl_item(struct strbuf *p, const char *term, const char *value, int d
 	strbuf_append(p, "</dd>\n");
 }
 
+/* "Worker changes (worker_change)": the words a person reads, and the key the emails and the
+ * API give, so either can be looked up. */
+static void dl_named(struct strbuf *p, const char *term, const char *words, const char *key)
+{
+	if (!key)
+		return;
+	strbuf_append(p, "<dt>");
+	html_escape(p, term);
+	strbuf_append(p, "</dt><dd data-key=\"");
+	html_escape(p, key);
+	strbuf_append(p, "\">");
+	html_escape(p, words ? words : key);
+	if (words && strcmp(words, key) != 0) {
+		strbuf_append(p, " <span class=\"muted\">(");
+		html_escape(p, key);
+		strbuf_append(p, ")</span>");
+	}
+	strbuf_append(p, "</dd>\n");
+}
+
 static void alert_facts(struct strbuf *p, PGresult *res)
 {
+	const char *rule = val(res, C_RULE), *stage = val(res, C_STAGE);
+
 	strbuf_append(p, "<dl>\n");
-	dl_item(p, "Rule", val(res, C_RULE), 0);
-	dl_item(p, "Stage", val(res, C_STAGE), 0);
+	dl_named(p, "Rule", alert_view_rule_title(rule), rule);
+	dl_named(p, "Stage", stage ? alert_view_stage_label(rule, stage) : NULL, stage);
 	dl_item(p, "Child", val(res, C_CHILD), 0);
 	dl_item(p, "Since", val(res, C_SINCE), 1);
 	dl_item(p, "Summary", val(res, C_SUMMARY), 0);

@@ -58,6 +58,8 @@ void alert_view_free(void *v);
  * or stage not known to this build reads as its name. */
 const char *alert_view_stage_label(const char *rule, const char *stage);
 const char *alert_view_rule_meaning(const char *rule);
+/* The rule's few plain words ("Long CP plan for neglect"), or its key when it has none. */
+const char *alert_view_rule_title(const char *rule);
 const char *alert_view_state_label(const char *state);
 
 /* Draws items (indices idx[0..n-1] of v) grouped by family, in the order given: a family with

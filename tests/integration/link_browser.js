@@ -23,7 +23,8 @@ async function describe(page, response) {
 		const dts = document.querySelectorAll('dl dt');
 		for (const dt of dts)
 			facts[dt.textContent.trim()] = dt.nextElementSibling ?
-				dt.nextElementSibling.textContent.trim() : null;
+				(dt.nextElementSibling.dataset.key ||
+				 dt.nextElementSibling.textContent.trim()) : null;
 		return {
 			status, url: location.href, title: document.title,
 			h1: (document.querySelector('h1') || {}).textContent || '',

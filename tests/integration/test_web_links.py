@@ -119,6 +119,14 @@ def run(t, procs, tmp):
     t.check(st == 200 and '<html lang="en-GB">' in page and 'name="form"' in page and
             "<label for=\"ack-note\">" in page and "<script" not in page,
             "GET: the page with a labelled acknowledge form", "%s %s" % (st, page[:800]))
+    rule = db.value("SELECT rule FROM dwweb.alerts WHERE fingerprint = '%s'" % fp)
+    named = re.search(r'<dt>Rule</dt><dd data-key="%s">([^<]+) <span class="muted">\(%s\)'
+                      r'</span></dd>\s*<dt>Stage</dt><dd data-key="%s">([^<]+) '
+                      r'<span class="muted">\(%s\)</span></dd>' % (rule, rule, stage, stage),
+                      page)
+    t.check(named and named.group(1) != rule and " " in named.group(2),
+            "the page names the rule and the stage in words, with their keys (%s, %s)"
+            % (rule, stage), page[:1500])
     t.check(str(events()) == "0" and db.value("SELECT acknowledged_by FROM dwweb.alerts "
                                               "WHERE fingerprint = '%s'" % fp) == "",
             "GET changes nothing")

@@ -173,6 +173,10 @@ class Page(HTMLParser):
         a = dict(attrs)
         if tag not in VOID:
             self._in.append(tag)
+        if tag == "dd" and self._dt and a.get("data-key"):
+            # a rule or stage in words with its key: the fact is the key
+            self.facts[self._dt] = a["data-key"]
+            self._dt = None
         if tag == "form":
             action = a.get("action") or ""
             self.forms.append({"method": (a.get("method") or "get").lower(),
