@@ -93,8 +93,12 @@ int responses_outcome_words(const struct responses_result *r, enum responses_kin
 		return 200;
 	case RESPONSES_INVALID:
 		*title = "Please correct the form";
-		snprintf(buf, size, "Nothing was recorded. %s. Go back to the form, correct it and "
-			 "send it again.", r->error);
+		if (r->words[0])
+			snprintf(buf, size, "Nothing was recorded. %s Go back to the form, correct it "
+				 "and send it again.", r->words);
+		else
+			snprintf(buf, size, "Nothing was recorded. %s. Go back to the form, correct "
+				 "it and send it again.", r->error);
 		return 400;
 	case RESPONSES_NOT_FOUND:
 		*title = "There is no such alert";
@@ -276,6 +280,70 @@ static int check_snooze(const struct responses_request *req, int max_days,
 	return 0;
 }
 
+static void fault(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fault(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used + 1 >= size)
+		return;
+	if (used)
+		buf[used++] = ' ', buf[used] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(buf + used, size - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Everything wrong with the fields a person fills in, at once and in their words: the check
+ * stops at the first fault (the API names one field), and a manager who mended only that one
+ * was refused again for the next. */
+static void form_faults(const struct responses_request *req, int max_days, char *buf,
+			size_t size)
+{
+	int32_t until;
+	char last[CALENDAR_DAY_LEN];
+
+	buf[0] = '\0';
+	if (req->note && !utf8_valid(req->note))
+		fault(buf, size, "The note holds characters that could not be read: type it again.");
+	else if (req->note && note_chars(req->note) > RESPONSES_NOTE_MAX)
+		fault(buf, size, "The note is %zu characters long; at most %d are kept: shorten "
+		      "it.", note_chars(req->note), RESPONSES_NOTE_MAX);
+	if (req->kind != RESPONSES_SNOOZE)
+		return;
+	if (!has_text(req->reason))
+		fault(buf, size, "Choose a reason for the snooze.");
+	else if (!responses_reason_valid(req->reason))
+		fault(buf, size, "Choose one of the reasons the form offers.");
+	else if (strcmp(req->reason, "other") == 0 && !responses_note_says(req->note))
+		fault(buf, size, "Write a note saying why: the reason \"Other\" needs one.");
+	if (!has_text(req->until))
+		fault(buf, size, "Choose the day the snooze ends.");
+	else if (calendar_day_parse(req->until, &until) < 0)
+		fault(buf, size, "The day the snooze ends is not a date: choose one.");
+	else if (until <= req->today)
+		fault(buf, size, "The snooze must end after today.");
+	else if ((int64_t)until > (int64_t)req->today + max_days)
+		fault(buf, size, "A snooze ends at most %d days ahead, by %s.", max_days,
+		      calendar_day_format(req->today + max_days, last, sizeof(last)));
+}
+
+static int check_fields(const struct responses_request *req, int max_snooze_days,
+			struct responses_result *out)
+{
+	if (check_note(req, out) < 0)
+		return -1;
+	if (req->kind == RESPONSES_SNOOZE)
+		return check_snooze(req, max_snooze_days, out);
+	if (has_text(req->reason))
+		return refuse(out, "reason", "reason: only a snooze takes a reason");
+	if (has_text(req->until))
+		return refuse(out, "until", "until: only a snooze takes a date");
+	return 0;
+}
+
 int responses_check(const struct responses_request *req, int max_snooze_days,
 		    struct responses_result *out)
 {
@@ -288,15 +356,10 @@ int responses_check(const struct responses_request *req, int max_snooze_days,
 	if (!req->via || (strcmp(req->via, "link") != 0 && strcmp(req->via, "api") != 0 &&
 			  strcmp(req->via, "page") != 0))
 		return refuse(out, "via", "via: must be link, api or page");
-	if (check_note(req, out) < 0)
-		return -1;
-	if (req->kind == RESPONSES_SNOOZE)
-		return check_snooze(req, max_snooze_days, out);
-	if (has_text(req->reason))
-		return refuse(out, "reason", "reason: only a snooze takes a reason");
-	if (has_text(req->until))
-		return refuse(out, "until", "until: only a snooze takes a date");
-	return 0;
+	if (check_fields(req, max_snooze_days, out) == 0)
+		return 0;
+	form_faults(req, max_snooze_days, out->words, sizeof(out->words));
+	return -1;
 }
 
 static void responses_on_recorded(struct db_conn *conn, PGresult *res, void *arg)

@@ -373,7 +373,7 @@ static void web_job_on_answered(const struct responses_result *r, void *arg)
 {
 	struct web_job *job = arg;
 	const char *title;
-	char text[600];
+	char text[1024];
 	int code = responses_outcome_words(r, job->kind, job->until, job->reason, &title, text,
 					   sizeof(text));
 

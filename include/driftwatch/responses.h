@@ -43,7 +43,10 @@ enum responses_outcome {
 struct responses_result {
 	enum responses_outcome outcome;
 	const char *field;          /* RESPONSES_INVALID: "note", "until", "reason", ... */
-	char error[256];            /* a sentence for the person, naming the field */
+	char error[256];            /* the first fault, naming the field (the API's "error") */
+	/* RESPONSES_INVALID: every fault of what a person fills in (note, reason, date) in
+	 * plain words, a sentence each, for the pages; "" when the fault is none of those */
+	char words[768];
 	char stage[64];             /* RESPONSES_RECORDED: the stage it answered */
 };
 

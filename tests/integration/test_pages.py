@@ -231,9 +231,12 @@ def check_answers(t, s, fps):
     until = s.db.value("SELECT to_char((now() AT TIME ZONE 'Europe/London')::date + 20, "
                        "'YYYY-MM-DD')")
     sf = answer_fields(snooze, until=until, reason="legal_planning", note="PLO meeting")
-    st, h, body = post(s, "supa@la.example", dict(sf, reason="other", note=""))
-    t.check(st == 400 and len(s.events()) == 1,
-            "a snooze with reason other and no note: 400, nothing recorded", st)
+    st, h, body = post(s, "supa@la.example", dict(sf, reason="other", note="", until="2020-01-01"))
+    t.check(st == 400 and len(s.events()) == 1 and
+            "Write a note saying why: the reason &quot;Other&quot; needs one. The snooze must "
+            "end after today." in body,
+            "a snooze with reason other, no note and a day gone: 400, nothing recorded, both "
+            "faults said in words", st, body[-900:])
     st, h, body = post(s, "supa@la.example", sf)
     ev = s.events()
     st, _, body = get(s, followed(h.get("location")), "supa@la.example") if st == 303 else \
