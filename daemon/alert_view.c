@@ -4,6 +4,7 @@
 
 #include "driftwatch/alert_view.h"
 #include "driftwatch/calendar.h"
+#include "driftwatch/config.h"
 #include "driftwatch/formtoken.h"
 #include "driftwatch/html.h"
 #include "driftwatch/responses.h"
@@ -396,6 +397,13 @@ static int answer_forms(struct strbuf *p, const struct alert_view_forms *f,
 	return 0;
 }
 
+static int rule_off(const struct alert_view_forms *f, const char *rule)
+{
+	const struct config_rule *rc = f && f->cfg && rule ? config_rule_find(f->cfg, rule) : NULL;
+
+	return rc && !rc->enabled;
+}
+
 static void card(struct strbuf *p, const struct alert_view_item *it, int level,
 		 const struct alert_view_forms *f, size_t serial)
 {
@@ -411,7 +419,15 @@ static void card(struct strbuf *p, const struct alert_view_item *it, int level,
 	html_escape(p, alert_view_stage_label(it->rule, it->stage));
 	strbuf_printf(p, " <span class=\"tag%s\">", strcmp(it->state, "open") == 0 ? " urgent" : "");
 	html_escape(p, alert_view_state_label(it->state));
-	strbuf_printf(p, "</span></h%d>\n", level);
+	strbuf_append(p, "</span>");
+	if (rule_off(f, it->rule))
+		strbuf_append(p, " <span class=\"tag\">Rule turned off</span>");
+	strbuf_printf(p, "</h%d>\n", level);
+	if (rule_off(f, it->rule))
+		strbuf_append(p, "<p class=\"note\">This rule is turned off in driftwatch's "
+			      "configuration: the alert is kept as it was when the rule last ran, "
+			      "and nobody is reminded or escalated to about it. It is resolved only "
+			      "if the rule is turned on again and no longer holds.</p>\n");
 	facts(p, it);
 	if (f && answer_forms(p, f, it, serial) < 0)
 		p->failed = 1;

@@ -41,7 +41,7 @@ static void section(struct strbuf *p, const struct alert_view *v, const size_t *
 static void render(struct web_job *job, const struct alert_view *v)
 {
 	struct alert_view_forms f = { web_page_key(job->srv), job->person, v->today, "", NULL,
-				      job->ctx->cfg->responses.max_snooze_days };
+				      job->ctx->cfg->responses.max_snooze_days, job->ctx->cfg };
 	size_t *idx = calloc(v->n ? v->n : 1, sizeof(*idx)), n, serial = 0;
 	struct strbuf p;
 

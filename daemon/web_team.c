@@ -172,7 +172,8 @@ static void by_worker(struct strbuf *p, struct web_job *job, const struct alert_
 static void render(struct web_job *job, const struct alert_view *v)
 {
 	struct alert_view_forms f = { web_page_key(job->srv), job->person, v->today, "../",
-				      job->team, job->ctx->cfg->responses.max_snooze_days };
+				      job->team, job->ctx->cfg->responses.max_snooze_days,
+				      job->ctx->cfg };
 	struct strbuf title, p;
 
 	strbuf_init(&title);

@@ -32,6 +32,8 @@ struct alert_view {
 /* What the cards' answer forms need: the key that signs them (formtoken.h) for person, today,
  * the way back to web.listen's root ("" or "../"), where to come back to after answering
  * (NULL: my alerts; else a team_id) and responses.max_snooze_days. */
+struct dw_config;
+
 struct alert_view_forms {
 	const struct linktoken_key *key;
 	const char *person;
@@ -39,6 +41,8 @@ struct alert_view_forms {
 	const char *root;
 	const char *team_id;
 	int max_snooze_days;
+	/* marks the alerts of rules turned off in it (kept, chased by nobody); NULL: no mark */
+	const struct dw_config *cfg;
 };
 
 /* Fills v from web_pages_alerts.sql's result: 0, or -1 when it is not that shape or memory ran

@@ -11,7 +11,9 @@ webhook receiver:
     sets it to 0, the other rules' series still there;
   - the three alerts are still firing in the state schema and no alert.resolved reached the
     receiver;
-  - turned on again, the rule counts its three alerts again and they were never re-sent as new.
+  - turned on again, the rule counts its three alerts again and they were never re-sent as new;
+  - the supervisor's page (web.listen) shows the three alerts throughout, marked 'Rule turned
+    off' while it is.
 (The escalation side, nobody chased for a rule that is off, is test_unanswered's.)
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
@@ -29,15 +31,17 @@ import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon and its log)
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 SERIES = 'driftwatch_alerts{rule="cp_neglect_duration",stage="9m"}'
+SUPERVISOR = "dsup@la.example"  # tests/fixtures/daemon.sql: W-SW1's supervisor
 
 
-def config(tmp, db, hook_url, http_port, cp_on):
+def config(tmp, db, hook_url, http_port, web_port, cp_on):
     conf = {"database": {"conninfo": db.conninfo("dw-rule-off"), "case_schema": "casework"},
             "timezone": "Europe/London",
             "evaluation": {"interval_seconds": 10},
             "addresses": lib.addresses(),
             "webhooks": [{"url": hook_url, "secret": lib.new_secret()}],
-            "http": {"listen": "127.0.0.1:%d" % http_port}}
+            "http": {"listen": "127.0.0.1:%d" % http_port},
+            "web": {"listen": "127.0.0.1:%d" % web_port, "trusted_proxies": ["127.0.0.1"]}}
     if not cp_on:
         conf["rules"] = {"cp_neglect_duration": {"enabled": False}}
     return lib.write_config(tmp, "rule-off", conf)
@@ -54,6 +58,18 @@ def metric(port, series):
     return float(m.group(1)) if m else None
 
 
+def marked(web_port):
+    """(cards on the supervisor's /, those marked as of a rule turned off), or None."""
+    req = urllib.request.Request("http://127.0.0.1:%d/" % web_port,
+                                 headers={"X-Forwarded-Email": SUPERVISOR})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            page = r.read().decode()
+    except OSError:
+        return None
+    return page.count('<article class="alert'), page.count(">Rule turned off</span>")
+
+
 def reload(t, d, cfg_label):
     mark = d.mark()
     d.signal(signal.SIGHUP)
@@ -68,8 +84,8 @@ def run(t, procs, tmp):
     db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
             os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
     hooks = lib.Receiver(procs, tmp, "hooks")
-    port = lib.free_port()
-    cfg = config(tmp, db, hooks.url("/hook"), port, True)
+    port, web = lib.free_port(), lib.free_port()
+    cfg = config(tmp, db, hooks.url("/hook"), port, web, True)
     hostile.install_triggers(t, cfg)
     d = hostile.start_healthy(t, procs, tmp, cfg, port)
     if d is None:
@@ -77,7 +93,9 @@ def run(t, procs, tmp):
     t.check(lib.wait_for(lambda: metric(port, SERIES) == 3.0, 30),
             "the first evaluation counts C-INIT-1..3 in %s (%s)" % (SERIES, metric(port, SERIES)))
 
-    config(tmp, db, hooks.url("/hook"), port, False)
+    t.check(marked(web) == (3, 0), "the supervisor's page shows the three alerts, none marked "
+            "(%s)" % (marked(web),))
+    config(tmp, db, hooks.url("/hook"), port, web, False)
     reload(t, d, "cp_neglect_duration turned off")
     t.check(lib.wait_for(lambda: metric(port, SERIES) == 0.0, 40, step=0.5),
             "the next full evaluation counts none for the rule turned off (%s)"
@@ -90,8 +108,10 @@ def run(t, procs, tmp):
     resolved = [q for q in hooks.requests("/hook")
                 if (q.get("json") or {}).get("type") == "alert.resolved"]
     t.check(not resolved, "nobody is told they are resolved (%d alert.resolved)" % len(resolved))
+    t.check(marked(web) == (3, 3), "the supervisor's page still shows them, each marked 'Rule "
+            "turned off' (%s)" % (marked(web),))
 
-    config(tmp, db, hooks.url("/hook"), port, True)
+    config(tmp, db, hooks.url("/hook"), port, web, True)
     reload(t, d, "the rule turned on again")
     t.check(lib.wait_for(lambda: metric(port, SERIES) == 3.0, 40, step=0.5),
             "turned on again, the rule counts its three alerts (%s)" % metric(port, SERIES))
@@ -99,6 +119,8 @@ def run(t, procs, tmp):
              if (q.get("json") or {}).get("type") == "alert.firing"]
     t.check(len(fired) == 3, "they were never sent again as new (%d alert.firing in all)"
             % len(fired))
+    t.check(lib.wait_for(lambda: marked(web) == (3, 0), 10),
+            "and the page marks them no more (%s)" % (marked(web),))
     hostile.stop(d, t, "the daemon")
 
 
