@@ -45,7 +45,10 @@ FROM hits h
 LEFT JOIN tail_family c ON c.child_id = h.child_id
 LEFT JOIN tail_allocation a ON a.child_id = h.child_id
 LEFT JOIN tail_worker w ON w.worker_id = a.worker_id
-LEFT JOIN tail_supervisor s ON s.worker_id = w.supervisor_id
+-- A worker named as their own supervisor is nobody's oversight: the supervisor role goes on to
+-- the team manager, else the fallback (quality_workers.sql counts it, self_supervisor), or the
+-- 15-month escalation would reach nobody above the worker.
+LEFT JOIN tail_supervisor s ON s.worker_id = w.supervisor_id AND w.supervisor_id <> w.worker_id
 LEFT JOIN tail_team t ON t.team_id = w.team_id
 LEFT JOIN tail_worker ch ON ch.worker_id = h.chair_id
 -- Byte order, whatever the database's collation: rows stream to the dry run's output and to

@@ -11,7 +11,8 @@
 ,
 q_rows AS NOT MATERIALIZED (
     SELECT r.*,
-           CASE WHEN r.supervisor_id IS NOT NULL AND sup.worker_id IS NULL THEN 'dangling_supervisor'
+           CASE WHEN r.supervisor_id = r.worker_id THEN 'self_supervisor'
+                WHEN r.supervisor_id IS NOT NULL AND sup.worker_id IS NULL THEN 'dangling_supervisor'
                 WHEN r.team_id IS NOT NULL AND tm.team_id IS NULL THEN 'dangling_team' END AS warn,
            hashtextextended(r.worker_id, 0) AS h
     FROM workers_rows r

@@ -35,5 +35,6 @@ SELECT d.alert_id, al.worker_id::text, s.worker_id::text AS supervisor_id,
   FROM due d
   LEFT JOIN alloc al ON al.child_id = d.child_id
   LEFT JOIN worker w ON w.worker_id = al.worker_id
-  LEFT JOIN worker s ON s.worker_id = w.supervisor_id
-  LEFT JOIN worker m ON m.worker_id = s.supervisor_id;
+  -- a worker named as their own supervisor has none (alert_rows.sql)
+  LEFT JOIN worker s ON s.worker_id = w.supervisor_id AND w.supervisor_id <> w.worker_id
+  LEFT JOIN worker m ON m.worker_id = s.supervisor_id AND s.supervisor_id <> s.worker_id;

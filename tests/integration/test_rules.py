@@ -85,7 +85,7 @@ ALERT_KEYS = ["rule", "stage", "status", "child_id", "subject_id", "family_id", 
 BAD_KINDS = [
     "teams.null_key", "teams.duplicate_key",
     "workers.null_key", "workers.duplicate_key", "workers.dangling_supervisor",
-    "workers.dangling_team",
+    "workers.dangling_team", "workers.self_supervisor",
     "children.null_key", "children.duplicate_key", "children.missing",
     "allocations.null_key", "allocations.null_child_id", "allocations.duplicate_key",
     "allocations.null_worker_id", "allocations.null_start_date", "allocations.end_before_start",
@@ -485,6 +485,10 @@ expect(T, WNB, "C-RCP-FALLBACK", "vulnerable",
 expect(T, WNB, "C-RCP-DANGLING-SUP", "vulnerable",
        recipients={"supervisor": (None, {"mgr1@la.example", ADDR["fallback"]}),
                    "allocated_worker": ("W-DANGSUP", "dangsup@la.example")})
+# a worker named as their own supervisor has none: the team manager, and it is counted
+expect(T, WNB, "C-RCP-SELF-SUP", "vulnerable",
+       recipients={"supervisor": (None, "mgr1@la.example"),
+                   "allocated_worker": ("W-SELFSUP", "selfsup@la.example")})
 expect(T, WNB, "C-WNB-NO-ALLOC", "vulnerable", all_emails=ADDR["fallback"])
 expect(T, WNB, "C-RCP-ENDED-ALLOC", "vulnerable", all_emails=ADDR["fallback"])
 
