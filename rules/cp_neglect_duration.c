@@ -150,7 +150,7 @@ static void summarize(const struct alert *a, struct strbuf *out)
 	strbuf_printf(out, "Child %s has been on a child protection plan for neglect for %lld "
 		      "months (since %s", a->child_id, facts_int(a->facts, "months", 0), since);
 	if (plans > 1)
-		strbuf_printf(out, ", across %lld plans closed and reopened", plans);
+		strbuf_printf(out, ", across %lld plans in one episode", plans);
 	strbuf_append(out, ")");
 	if (json_is_object(active))
 		summarize_active(active, facts_true(a->facts, "escalation_held"), out);

@@ -114,8 +114,9 @@ static void test_cp_strategies(void)
 	     "{'months': 15, 'episode_start': '2025-08-14', 'plans_in_episode': 2, "
 	     "'strategy': null, 'lapsed_strategy': null}");
 	tap_str(summary(&a), "Child C-1 has been on a child protection plan for neglect for 15 "
-		"months (since 14 Aug 2025, across 2 plans closed and reopened) with no recorded "
-		"strategy.", "cp: no strategy; an episode of two plans");
+		"months (since 14 Aug 2025, across 2 plans in one episode) with no recorded "
+		"strategy.", "cp: no strategy; an episode of two plans (which may overlap: not said "
+		"to be closed and reopened)");
 
 	make(&a, "cp_neglect_duration", "9m", "CPP-1",
 	     "{'months': 9, 'episode_start': '2026-02-01', 'escalation_held': false, "
@@ -204,7 +205,7 @@ static void test_people_and_plans(void)
 	make(&a, "cin_neglect_duration", "6m", "CIN-1",
 	     "{'months': 10, 'episode_start': '2026-01-01', 'plans_in_episode': 2}");
 	tap_str(summary(&a), "Child C-1 has been on a child in need plan for neglect for 10 months "
-		"(since 1 Jan 2026), across 2 plans closed and reopened.", "cin_neglect_duration");
+		"(since 1 Jan 2026), across 2 plans in one episode.", "cin_neglect_duration");
 }
 
 /* Every stage says how it reads, how serious and urgent it is, and what each of its default
