@@ -98,7 +98,8 @@ static void mail_sib_key_fill(struct mail_sib_key *k, const struct mail_digest_i
 	k->family = mail_words_alert(it->n->alert, "family_id");
 	k->rule = mail_words_alert(it->n->alert, "rule");
 	k->stage = mail_words_alert(it->n->alert, "stage");
-	k->kind = it->kind;
+	/* a reminder and a new alert of one family are not one entry under one heading */
+	k->kind = it->kind * 3 + (int)mail_words_told(it);
 	k->section = it->section;
 	k->at = at;
 	/* an update or an unanswered stage says what it is about in its own words, per child */
@@ -321,7 +322,7 @@ struct mail_digest_count *mail_digest_counts(const struct mail_digest *d,
 		return NULL;
 	}
 	for (size_t i = 0; i < d->n; i++) {
-		const char *suffix = mail_words_suffix(d->items[i].kind);
+		const char *suffix = mail_words_item_suffix(&d->items[i]);
 
 		if (done[i] || !keep(&d->items[i]))
 			continue;
@@ -329,7 +330,7 @@ struct mail_digest_count *mail_digest_counts(const struct mail_digest *d,
 		for (size_t j = i; j < d->n; j++) {
 			if (done[j] || !keep(&d->items[j]) ||
 			    strcmp(d->items[j].label, d->items[i].label) != 0 ||
-			    mail_words_suffix(d->items[j].kind) != suffix)
+			    mail_words_item_suffix(&d->items[j]) != suffix)
 				continue;
 			done[j] = 1;
 			c[*n_out].n++;

@@ -104,6 +104,26 @@ const char *mail_words_suffix(int kind)
 	return "";
 }
 
+enum mail_words_told mail_words_told(const struct mail_digest_item *it)
+{
+	if (it->kind != MAIL_DIGEST_FIRING)
+		return MAIL_WORDS_FIRST;
+	if (json_is_true(json_object_get(it->n->notice, "reminder")))
+		return MAIL_WORDS_REMINDER;
+	if (json_is_true(json_object_get(it->n->notice, "again")))
+		return MAIL_WORDS_AGAIN;
+	return MAIL_WORDS_FIRST;
+}
+
+const char *mail_words_item_suffix(const struct mail_digest_item *it)
+{
+	switch (mail_words_told(it)) {
+	case MAIL_WORDS_REMINDER: return " (reminder)";
+	case MAIL_WORDS_AGAIN: return " (firing again)";
+	default: return mail_words_suffix(it->kind);
+	}
+}
+
 /* "3 CP plans at 9 months", "1 CP escalation at 15 months resolved" */
 void mail_words_count(struct strbuf *sb, const struct mail_digest *d,
 		      const struct mail_digest_count *c)
@@ -112,7 +132,7 @@ void mail_words_count(struct strbuf *sb, const struct mail_digest *d,
 
 	strbuf_printf(sb, "%zu ", c->n);
 	mail_words_label(sb, it->n, c->n);
-	strbuf_append(sb, mail_words_suffix(it->kind));
+	strbuf_append(sb, mail_words_item_suffix(it));
 }
 
 static int mail_is_iso_date(const char *s)
@@ -356,7 +376,13 @@ void mail_words_heading(struct strbuf *sb, const struct mail_digest_item *it, si
 		strbuf_append(sb, ": ");
 		break;
 	case MAIL_DIGEST_FIRING:
-		strbuf_append(sb, "New: ");
+		/* record.sql marks the notices of an alert already told of */
+		if (mail_words_told(it) == MAIL_WORDS_REMINDER)
+			strbuf_append(sb, "Reminder, still not answered: ");
+		else if (mail_words_told(it) == MAIL_WORDS_AGAIN)
+			strbuf_append(sb, "Firing again: ");
+		else
+			strbuf_append(sb, "New: ");
 		break;
 	case MAIL_DIGEST_UPDATED:
 		strbuf_append(sb, "Updated (");

@@ -153,7 +153,12 @@ events AS (
 -- snooze holds back reminders and escalation only: a new stage or new facts (an `updated`, a
 -- further missed appointment) of a snoozed alert are notified, carrying the snooze.
 told AS (
-    SELECT e.event_id, e.token, e.alert_id, e.kind, ch.payload, ch.destinations, ch.response
+    SELECT e.event_id, e.token, e.alert_id, e.kind, ch.payload, ch.destinations, ch.response,
+           -- the email says what it is: a reminder, or an alert that was resolved firing again
+           -- (a plan closed and reopened within its episode), never "New" for either
+           CASE WHEN e.kind = 'reminder' THEN '{"reminder": true}'::jsonb
+                WHEN e.kind = 'firing' AND ch.prev_id IS NOT NULL THEN '{"again": true}'::jsonb
+           END AS told_before
       FROM events e JOIN upserted u ON u.alert_id = e.alert_id
       JOIN changes ch ON ch.fingerprint = u.fingerprint
      WHERE e.kind IN ('firing', 'escalated', 'updated', 'reminder')
@@ -167,7 +172,10 @@ notices AS (
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
            'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
            t.payload || jsonb_build_object('status', 'firing') || coalesce(t.response, '{}'),
-           w.digest_key, d.notice, w.due, w.due
+           w.digest_key,
+           CASE WHEN t.told_before IS NULL THEN d.notice
+                ELSE coalesce(d.notice, '{}'::jsonb) || t.told_before END,
+           w.due, w.due
       FROM told t
      CROSS JOIN LATERAL jsonb_to_recordset(t.destinations) AS d(channel text, destination text,
            role text, notice jsonb)

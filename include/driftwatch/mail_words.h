@@ -33,6 +33,16 @@ void mail_words_label(struct strbuf *out, const struct mail_notice *n, size_t co
  * of one label with different suffixes are counted apart (the pointer is compared). */
 const char *mail_words_suffix(int kind);
 
+/* An alert's notice that was told of before, as record.sql marks it: MAIL_WORDS_REMINDER (a
+ * reminder, repeat_after_days), MAIL_WORDS_AGAIN (resolved, then firing again: a plan
+ * reopened within its episode), else MAIL_WORDS_FIRST. Only alert.firing notices carry it. */
+enum mail_words_told { MAIL_WORDS_FIRST, MAIL_WORDS_REMINDER, MAIL_WORDS_AGAIN };
+enum mail_words_told mail_words_told(const struct mail_digest_item *it);
+
+/* mail_words_suffix of the item's kind, and " (reminder)" or " (firing again)" for a notice
+ * told of before: the subject and the summary count those apart from the new ones. */
+const char *mail_words_item_suffix(const struct mail_digest_item *it);
+
 /* "3 CP plans at 9 months", "1 CP escalation at 15 months resolved" */
 void mail_words_count(struct strbuf *sb, const struct mail_digest *d,
 		      const struct mail_digest_count *c);

@@ -57,6 +57,14 @@ check_status "reminders on day 3 for alerts not notified for 3 days ($n of $cand
 	$([ "$n" -gt 0 ] && [ "$n" -le "$cand" ]; echo $?)
 check_status "--once reports the reminders" $(grep -q "[1-9][0-9]* reminders" "$tmp/once.err"; echo $?) \
 	"$(grep changes: "$tmp/once.err")"
+# their email notices say they are reminders (the digest heads them so, not "New"); the first
+# day's notices do not
+marks=$(q "SELECT count(*) FILTER (WHERE e.kind = 'reminder' AND o.notice ->> 'reminder' = 'true'),
+	          count(*) FILTER (WHERE e.kind = 'reminder'),
+	          count(*) FILTER (WHERE e.kind = 'firing' AND o.notice ? 'reminder')
+	     FROM $STATE.outbox o JOIN $STATE.alert_events e USING (event_id) WHERE o.channel = 'email'")
+check_status "the reminders' email notices are marked as reminders, the first day's are not ($marks)" \
+	$(IFS='|' read -r marked all firsts <<<"$marks"; [ "$marked" = "$all" ] && [ "$all" -gt 0 ] && [ "$firsts" = 0 ]; echo $?)
 check_status "no reminder for the acknowledged alert" \
 	$([ "$(q "SELECT count(*) FROM $STATE.alert_events e JOIN $STATE.alerts a USING (alert_id) WHERE a.fingerprint = '$ack' AND e.kind = 'reminder'")" = 0 ]; echo $?)
 check_status "no reminder for the snoozed alert" \

@@ -290,8 +290,9 @@ def glob_eml(maildir):
                   key=lambda f: int(f.split(".")[0]))
 
 
-ITEM_KINDS = (("New: ", "firing"), ("Escalated to ", "escalated"), ("Updated (", "updated"),
-              ("Resolved: ", "resolved"), ("Not delivered", "failed"))
+ITEM_KINDS = (("New: ", "firing"), ("Reminder, still not answered: ", "firing"),
+              ("Firing again: ", "firing"), ("Escalated to ", "escalated"),
+              ("Updated (", "updated"), ("Resolved: ", "resolved"), ("Not delivered", "failed"))
 
 
 def digest_items(text):

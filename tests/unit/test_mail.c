@@ -675,6 +675,42 @@ static void test_kinds(const struct fixture *f)
 	json_decref(w2);
 }
 
+/* record.sql marks a reminder (repeat_after_days) and an alert that was resolved firing again
+ * (a plan closed and reopened within its episode): neither is headed "New". */
+static void test_told_before(const struct fixture *f)
+{
+	struct mail_notice n[1] = { f->n[1] };
+	struct mail_message m;
+	char *text;
+	json_t *w = words("was-not-brought", "was-not-brought", NULL, "follow up", NULL);
+
+	n[0].type = "alert.firing";
+	n[0].notice = w;
+	json_object_set_new(w, "reminder", json_true());
+	if (compose(n, 1, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_contains(text, "1. Reminder, still not answered: was-not-brought",
+			     "a reminder is headed as one");
+		tap_lacks(text, "New:", "and not as new");
+		tap_str(m.subject, "1 drift alert: 1 was-not-brought (reminder)",
+			"the subject says it is a reminder");
+		free(text);
+		mail_message_free(&m);
+	}
+	json_object_del(w, "reminder");
+	json_object_set_new(w, "again", json_true());
+	if (compose(n, 1, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_contains(text, "1. Firing again: was-not-brought",
+			     "an alert resolved before and firing again is headed so");
+		tap_str(m.subject, "1 drift alert: 1 was-not-brought (firing again)",
+			"and its subject says so");
+		free(text);
+		mail_message_free(&m);
+	}
+	json_decref(w);
+}
+
 /* A stage nobody answered (unanswered_queue.sql): listed first, its heading says so in the
  * notice's words, and the subject does not read as a new alert. */
 static void test_unanswered(const struct fixture *f)
@@ -1505,6 +1541,7 @@ int main(void)
 	test_long_lines();
 	test_refusals(&f);
 	test_kinds(&f);
+	test_told_before(&f);
 	test_unanswered(&f);
 	test_snoozed(&f);
 	test_failed(&f);
