@@ -22,6 +22,13 @@ WITH due AS (
                         WHERE e.alert_id = a.alert_id AND e.kind = 'unanswered'
                           AND e.stage = a.stage AND e.as_of >= a.stage_since)
 ),
+-- A reminder (repeat_after_days) counts from an alert's latest notice, and this is one: without
+-- it a reminder came the day after the escalation, to the same people about the same child.
+told AS (
+    UPDATE @state@.alerts a SET last_notified_on = greatest(a.last_notified_on, $2::date)
+      FROM due d
+     WHERE a.alert_id = d.alert_id
+),
 -- "now also sent to ...": the addresses the escalation adds, in words
 also_words AS (
     SELECT d.alert_id,

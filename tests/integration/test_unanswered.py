@@ -143,6 +143,11 @@ def body(t, procs, tmp):
                       "WHERE o.type = 'alert.unanswered' AND a.child_id = 'C-CP-15' AND "
                       "o.destination <> 'hos@la.example'" % (S, S))
     t.check(int(others) >= 1, "C-CP-15: and to the alert's own recipients", others)
+    late = db.value("SELECT count(*) FROM %s.alerts a JOIN %s.alert_events e USING (alert_id) "
+                    "WHERE e.kind = 'unanswered' AND a.last_notified_on < e.as_of" % (S, S))
+    t.check(late == "0", "an escalation counts as the alert's latest notice, so a reminder "
+            "(repeat_after_days) counts from it (%s alerts notified before their escalation)"
+            % late)
     got = unanswered(db, "C-CP-9")
     t.check(got == [], "C-CP-9, acknowledged at its stage: never escalated", got)
     got = unanswered(db, "C-CP-END")
