@@ -1,4 +1,5 @@
 /* chat: one message for a Microsoft Teams or Slack channel from several notices (issue 15). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,29 +285,71 @@ static int chat_slack_item(json_t *blocks, const struct chat_item *it, const cha
 
 /* ---- one message ---- */
 
-/* "and 12 more changes: see them in driftwatch" (or in the alerts' emails). */
-static char *chat_more(size_t more, const char *pages_url)
+/* How many of the rest have the same change and stage as rest[0]. */
+static size_t chat_same(const struct chat_item *rest, size_t n)
+{
+	const struct rule_stage *st = chat_stage(rest[0].alert);
+	size_t k = 1;
+
+	while (k < n && chat_type_index(rest[k].type) == chat_type_index(rest[0].type) &&
+	       chat_stage(rest[k].alert) == st && st)
+		k++;
+	return k;
+}
+
+/* "40 CP escalations at 18 months (new)" */
+static void chat_count_words(struct strbuf *sb, const struct chat_item *it, size_t k)
+{
+	const struct rule_stage *st = chat_stage(it->alert);
+	const char *words = chat_type_words(it->type);
+
+	strbuf_printf(sb, "%zu ", k);
+	if (st)
+		strbuf_append(sb, k == 1 ? st->label : st->label_many);
+	else
+		strbuf_append(sb, k == 1 ? "other alert" : "other alerts");
+	strbuf_printf(sb, " (%c%s)", (char)tolower((unsigned char)words[0]), words + 1);
+}
+
+/* What the items not shown in full are, counted by change and stage in the order shown (most
+ * serious first), and where to read them: the pages, else the emails when there are any. It
+ * once said "less serious than those above" of forty 18-month escalations, and "in its
+ * recipients' email digest" where no email was configured. */
+static char *chat_more(const struct chat_item *rest, size_t n, const char *pages_url,
+		       int email_on)
 {
 	struct strbuf sb;
+	size_t i = 0, groups = 0;
 
 	strbuf_init(&sb);
-	strbuf_printf(&sb, "And %zu more %s, less serious than those above: ", more,
-		      more == 1 ? "change" : "changes");
+	strbuf_printf(&sb, "And %zu more %s not shown here: ", n, n == 1 ? "change" : "changes");
+	while (i < n && groups < CHAT_MORE_GROUPS) {
+		size_t k = chat_same(rest + i, n - i);
+
+		strbuf_append(&sb, groups ? ", " : "");
+		chat_count_words(&sb, &rest[i], k);
+		i += k;
+		groups++;
+	}
+	if (i < n)
+		strbuf_printf(&sb, " and %zu others", n - i);
+	strbuf_append(&sb, ".");
 	if (pages_url) {
-		strbuf_append(&sb, "see them in driftwatch, ");
+		strbuf_append(&sb, " See them in driftwatch, ");
 		strbuf_append(&sb, pages_url);
 		strbuf_append(&sb, "/");
-	} else {
-		strbuf_append(&sb, "each is in its recipients' email digest.");
+	} else if (email_on) {
+		strbuf_append(&sb, " Each is also in its recipients' email digest.");
 	}
 	return strbuf_take(&sb);
 }
 
 static char *chat_dump(enum chat_format f, const struct chat_item *items, size_t k,
-		       size_t total, const char *pages_url, size_t cut, size_t *blocks)
+		       size_t total, const char *pages_url, int email_on, size_t cut,
+		       size_t *blocks)
 {
 	char *title = chat_title(total), *text = NULL;
-	char *more = k < total ? chat_more(total - k, pages_url) : NULL;
+	char *more = k < total ? chat_more(items + k, total - k, pages_url, email_on) : NULL;
 	json_t *body = json_array(), *msg = NULL;
 	int ok = title && body;
 
@@ -353,7 +396,7 @@ static int chat_fits(enum chat_format f, const char *text, size_t blocks)
 }
 
 size_t chat_message(enum chat_format f, const struct chat_item *items, size_t n,
-		    const char *pages_url, char **body)
+		    const char *pages_url, int email_on, char **body)
 {
 	/* a summary is a sentence or two; a long one is cut, so that one item always fits */
 	static const size_t cuts[] = { 2000, 600, 200 };
@@ -363,7 +406,7 @@ size_t chat_message(enum chat_format f, const struct chat_item *items, size_t n,
 	*body = NULL;
 	for (size_t c = 0; n && !best && c < sizeof(cuts) / sizeof(cuts[0]); c++) {
 		cut = cuts[c];
-		text = chat_dump(f, items, 1, n, pages_url, cut, &blocks);
+		text = chat_dump(f, items, 1, n, pages_url, email_on, cut, &blocks);
 		if (text && chat_fits(f, text, blocks)) {
 			best = text;
 			k = 1;
@@ -373,7 +416,7 @@ size_t chat_message(enum chat_format f, const struct chat_item *items, size_t n,
 	}
 	/* then as many more as fit, and a line for the rest */
 	while (best && k < n && k < CHAT_MAX_ITEMS) {
-		text = chat_dump(f, items, k + 1, n, pages_url, cut, &blocks);
+		text = chat_dump(f, items, k + 1, n, pages_url, email_on, cut, &blocks);
 		if (!text || !chat_fits(f, text, blocks)) {
 			free(text);
 			break;

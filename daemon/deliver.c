@@ -1906,7 +1906,8 @@ static struct deliver_job *deliver_chat_job(struct deliver *d, struct deliver_la
 	}
 	if (job) {
 		chat_sort(items, n);
-		shown = chat_message(f, items, n, deliver_pages_url(d), &body);
+		shown = chat_message(f, items, n, deliver_pages_url(d), d->ctx->cfg->email.enabled,
+				     &body);
 		job->webhook = 1;
 		job->format = f;
 		job->payload = body;

@@ -38,9 +38,13 @@ void chat_sort(struct chat_item *items, size_t n);
  * and CHAT_MAX_ITEMS (at least one: a long summary is cut short), and a line for the rest.
  * *body gets the JSON (malloc'd). pages_url is web.public_url (or NULL): each item then links
  * to the child's page there, where a person signed in answers as themselves (a channel has no
- * one person a signed link could name). Returns how many items are shown in full, 0 when out
- * of memory. */
+ * one person a signed link could name). The line for the rest counts them by change and
+ * stage, and sends the reader to the pages, else (email_on) to the email digests. Returns how
+ * many items are shown in full, 0 when out of memory. */
 size_t chat_message(enum chat_format f, const struct chat_item *items, size_t n,
-		    const char *pages_url, char **body);
+		    const char *pages_url, int email_on, char **body);
+
+/* The rest's line names at most this many groups of change and stage ("and 7 others"). */
+#define CHAT_MORE_GROUPS 6
 
 #endif

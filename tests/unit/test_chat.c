@@ -61,7 +61,7 @@ static void test_teams(void)
 	json_t *a = alert("cp_neglect_duration", "15m", "C-<1>", "Child C-1 has been on a plan.");
 	struct chat_item it = { "alert.escalated", a };
 	char *body = NULL;
-	size_t shown = chat_message(CHAT_TEAMS, &it, 1, "https://dw.la.example", &body);
+	size_t shown = chat_message(CHAT_TEAMS, &it, 1, "https://dw.la.example", 0, &body);
 	json_t *m = parse(body), *card;
 	const char *text;
 
@@ -99,7 +99,7 @@ static void test_limits(enum chat_format f, const char *name)
 		it[i].type = "alert.firing";
 		it[i].alert = a[i];
 	}
-	shown = chat_message(f, it, N, NULL, &body);
+	shown = chat_message(f, it, N, NULL, 0, &body);
 	m = parse(body);
 	tap_ok(shown >= 1 && shown <= CHAT_MAX_ITEMS, "%s: 300 notices, %zu shown in full", name,
 	       shown);
@@ -108,7 +108,12 @@ static void test_limits(enum chat_format f, const char *name)
 	       "%s: the body is within the channel's size (%zu bytes)", name,
 	       body ? strlen(body) : 0);
 	tap_contains(body, "300 changes", "%s: the title counts them all", name);
-	tap_contains(body, "more changes, less serious", "%s: a line says how many more", name);
+	snprintf(child, sizeof(child), "%zu", N - shown);
+	tap_contains(body, "more changes not shown here: ", "%s: a line says how many more", name);
+	tap_ok(body && strstr(body, child) && strstr(body, " CIN plans at 6 months (new).\"") &&
+	       !strstr(body, "less serious") && !strstr(body, "email"),
+	       "%s: counted by stage, nothing said less serious, no email named without email",
+	       name);
 	if (f == CHAT_SLACK)
 		tap_ok(json_array_size(json_object_get(m, "blocks")) <= CHAT_SLACK_MAX_BLOCKS,
 		       "slack: at most 50 blocks (%zu)",
@@ -125,7 +130,7 @@ static void test_limits(enum chat_format f, const char *name)
 		huge[99999] = '\0';
 		big = alert("cin_neglect_duration", "6m", "C-BIG", huge);
 		one.alert = big;
-		shown = chat_message(f, &one, 1, NULL, &body);
+		shown = chat_message(f, &one, 1, NULL, 0, &body);
 		tap_ok(shown == 1 && body && strlen(body) <= 24000 && strstr(body, "\xe2\x80\xa6"),
 		       "%s: one summary of 100,000 bytes is cut short, with an ellipsis", name);
 		free(body);
@@ -142,7 +147,7 @@ static void test_slack_escaping(void)
 	struct chat_item it = { "alert.firing", a };
 	char *body = NULL;
 
-	chat_message(CHAT_SLACK, &it, 1, NULL, &body);
+	chat_message(CHAT_SLACK, &it, 1, NULL, 0, &body);
 	tap_contains(body, "three workers &lt;in&gt; a year &amp; more",
 		     "slack: &, < and > are escaped as its mrkdwn wants");
 	tap_lacks(body, "Open in driftwatch", "no pages configured: no page button");
@@ -163,25 +168,58 @@ static void test_snoozed(void)
 						      "snoozed", "until", "2027-01-15", "by",
 						      "sup1@la.example", "reason", "legal_planning",
 						      "note", "PLO letter <sent>"));
-	chat_message(CHAT_TEAMS, &it, 1, NULL, &body);
+	chat_message(CHAT_TEAMS, &it, 1, NULL, 0, &body);
 	tap_contains(body, "Snoozed until 15 Jan 2027 by sup1@la.example: Legal planning",
 		     "teams: a snoozed alert's item shows the snooze, in words");
 	free(body);
 	body = NULL;
-	chat_message(CHAT_SLACK, &it, 1, NULL, &body);
+	chat_message(CHAT_SLACK, &it, 1, NULL, 0, &body);
 	tap_contains(body, "Snoozed until 15 Jan 2027 by sup1@la.example", "slack: the same");
 	tap_contains(body, "PLO letter &lt;sent&gt;", "slack: the note escaped as mrkdwn wants");
 	free(body);
 	body = NULL;
 	json_object_del(a, "response");
-	chat_message(CHAT_TEAMS, &it, 1, NULL, &body);
+	chat_message(CHAT_TEAMS, &it, 1, NULL, 0, &body);
 	tap_lacks(body, "Snoozed", "an alert that is not snoozed says nothing of it");
 	free(body);
 	json_decref(a);
 }
 
+/* Audit 7: of 120 changes, 20 CP escalations at 18 months were shown and the line said "100
+ * more, less serious than those above", 40 of them the same escalations; and "in its
+ * recipients' email digest" with no email configured. */
+static void test_rest_counted(void)
+{
+	enum { N = 120 };
+	json_t *a[N];
+	struct chat_item it[N];
+	char child[16], want[160];
+	char *body = NULL;
+	size_t shown;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(child, sizeof(child), "C-%03d", i);
+		a[i] = i < 60 ? alert("cp_neglect_duration", "18m", child, "s")
+			      : alert("was_not_brought", "repeated", child, "s");
+		it[i].type = "alert.firing";
+		it[i].alert = a[i];
+	}
+	chat_sort(it, N);
+	shown = chat_message(CHAT_SLACK, it, N, NULL, 1, &body);
+	snprintf(want, sizeof(want), "And %zu more changes not shown here: %zu CP escalations at "
+		 "18 months (new), 60 repeated was-not-brought (new). Each is also in its "
+		 "recipients' email digest.", N - shown, 60 - shown);
+	tap_ok(shown > 0 && shown < 60, "slack: %zu of the 60 escalations shown in full", shown);
+	tap_contains(body, want, "the rest counted by stage, the escalations first; with email "
+		     "configured, the digests named");
+	free(body);
+	for (int i = 0; i < N; i++)
+		json_decref(a[i]);
+}
+
 int main(void)
 {
+	test_rest_counted();
 	test_formats();
 	test_order();
 	test_teams();
