@@ -9,6 +9,7 @@
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
+#include "driftwatch/facts.h"
 #include "driftwatch/responses.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/strbuf.h"
@@ -66,16 +67,28 @@ const char *responses_reason_label(const char *reason)
 	return reason;
 }
 
+/* "15 Jan 2027", as the pages and emails write a day */
+static const char *responses_day(const char *iso, char *out, size_t size)
+{
+	if (!iso)
+		return "?";
+	facts_date_words(iso, out, size);
+	return out;
+}
+
 void responses_next_words(enum responses_kind kind, const char *stage, const char *until,
 			  const char *reason, char *buf, size_t size)
 {
+	char day[32];
+
 	if (kind == RESPONSES_ACKNOWLEDGE)
 		snprintf(buf, size, "Acknowledged for the %s stage: no reminders or escalation for "
 			 "this stage. If the alert reaches a higher stage it will need a new answer.",
 			 stage ? stage : "current");
 	else if (kind == RESPONSES_SNOOZE)
 		snprintf(buf, size, "Snoozed until %s (%s): no reminders or escalation until then. "
-			 "A new stage is still sent, showing the snooze.", until ? until : "?",
+			 "A new stage is still sent, showing the snooze.", responses_day(until, day,
+									       sizeof(day)),
 			 responses_reason_label(reason));
 	else
 		snprintf(buf, size, "Unsnoozed: reminders and escalation start again from now, as "

@@ -271,12 +271,26 @@ static void on_page(struct web_job *job, PGresult *res)
 {
 	struct strbuf p;
 
+	struct strbuf title;
+
 	if (check_today(job, res, LINK_PURPOSES) < 0)
 		return;
-	page_open(&p, LINK_ROOT, "Alert", NULL);
+	/* "Child C-1: CP escalation at 15 months", as the pages head a card */
+	strbuf_init(&title);
+	strbuf_append(&title, "Child ");
+	strbuf_append(&title, val(res, C_CHILD) ? val(res, C_CHILD) : "?");
+	strbuf_append(&title, ": ");
+	strbuf_append(&title, alert_view_stage_label(val(res, C_RULE), val(res, C_STAGE)) ?
+			      alert_view_stage_label(val(res, C_RULE), val(res, C_STAGE)) : "alert");
+	page_open(&p, LINK_ROOT, title.failed ? "Alert" : title.buf, NULL);
+	strbuf_free(&title);
 	if (job->claims.purpose == LINKTOKEN_LINK_OPEN)
 		child_page_link(&p, res);
 	alert_facts(&p, res);
+	/* a forwarded email's link still answers as the person it was sent to */
+	strbuf_append(&p, "<p class=\"muted\">This link was sent to ");
+	html_escape(&p, job->claims.recipient);
+	strbuf_append(&p, ": an answer given through it is recorded as theirs.</p>\n");
 	if (strcmp(val(res, C_STATE), "resolved") == 0)
 		strbuf_append(&p, "<p>This alert is resolved: there is nothing left to answer."
 			      "</p>\n");

@@ -23,6 +23,7 @@ tests/integration) are required: without them this fails, saying what is missing
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR, CHROMIUM;
 database dwbrowser is dropped and created here. KEEP_TMP=1 keeps the screenshots.
 """
+import datetime
 import json
 import os
 import subprocess
@@ -57,14 +58,22 @@ def axe_clean(t, what, report):
                 "passes")), json.dumps(v, indent=1)[:3000])
 
 
+def british(iso):
+    """'2027-01-05' as the pages write it: '5 Jan 2027'."""
+    d = datetime.date.fromisoformat(iso)
+    return "%d %s %d" % (d.day, d.strftime("%b"), d.year)
+
+
 def check_page(t, s, got, child, names):
     g = got.get("get") or {}
     fp = s.alert_of(g.get("facts", {}).get("Rule", "?"), child)
     a = s.alert(fp) if fp else {}
-    t.check(g.get("status") == 200 and g.get("title") == "Alert - driftwatch" and
-            g.get("h1") == "Alert" and g.get("forms") == ["Snooze"],
-            "the link's page: 200, titled 'Alert - driftwatch', with the snooze form",
-            json.dumps(g)[:1500])
+    title = (g.get("title") or "")
+    t.check(g.get("status") == 200 and title.startswith("Child %s: " % child) and
+            title.endswith(" - driftwatch") and g.get("h1") == title[:-len(" - driftwatch")] and
+            g.get("forms") == ["Snooze"] and "This link was sent to " in (g.get("text") or ""),
+            "the link's page: 200, titled with the child and the stage in words, saying whom "
+            "an answer is recorded as, with the snooze form", json.dumps(g)[:1500])
     facts = g.get("facts", {})
     t.check(a and facts.get("Child") == child and facts.get("Rule") == a["rule"] and
             facts.get("Stage") == a["stage"],
@@ -95,7 +104,7 @@ def check_result(t, s, got, fp, addressee, link):
     text = " ".join((r.get("text") or "").split())
     t.check(r.get("status") == 200 and r.get("url") == link and
             r.get("title") == "Thank you - driftwatch" and
-            "Snoozed until %s (%s)" % (until, REASON_LABEL) in text and
+            "Snoozed until %s (%s)" % (british(until), REASON_LABEL) in text and
             "no reminders or escalation until then" in text and
             "A new stage is still sent" in text,
             "submitted with its button: the page says until when, why, and what happens next",
