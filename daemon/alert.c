@@ -287,9 +287,11 @@ static void pick_supervisor(struct recipient_pick *p, const struct alert_contact
 			return;
 	}
 	if (c->team_manager_email && mailaddr_usable(c->team_manager_email, NULL)) {
+		/* a supervisor's unusable address stays said (the team manager reads why the
+		 * notice came to them) and reported to the operators (record.sql) */
 		p->email = c->team_manager_email;
-		p->reason[0] = '\0';
-		p->bad_address = NULL;
+		if (!p->bad_address)
+			p->reason[0] = '\0';
 		return;
 	}
 	if (!c->alloc_worker_id)
@@ -313,8 +315,10 @@ static void pick_chair(struct recipient_pick *p, const struct alert_contacts *c,
 	if (!p->email)
 		pick_reason_add(p, "no conference chair with a usable address, and "
 				"addresses.cp_chair is not set");
-	else
+	else if (!p->bad_address)
 		p->reason[0] = '\0';
+	/* a chair's unusable address keeps its reason: the report to the operators is made of it
+	 * (record.sql), and the CP chairs' mailbox reads why the notice came there */
 }
 
 static void pick_configured(struct recipient_pick *p, const char *key, const char *address)

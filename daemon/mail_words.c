@@ -315,7 +315,8 @@ void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it)
 		strbuf_append(sb, "nothing: the rule runs again");
 	else if (it->kind == MAIL_DIGEST_BAD_ADDRESS)
 		strbuf_append(sb, "correct the address in the case system; until then this "
-			      "person's notices go to the fallback address");
+			      "person's notices go to the next address their role has (the team "
+			      "manager, the CP chairs' address or the fallback)");
 	else if (it->kind == MAIL_DIGEST_TEAM_WEBHOOK)
 		strbuf_append(sb, "if the team's channel is genuine, add its host to "
 			      "team_webhooks.allowed_hosts; otherwise correct teams.webhook_url");

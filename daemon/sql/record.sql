@@ -194,14 +194,17 @@ notices AS (
 bad_addresses AS (
     INSERT INTO @state@.outbox (idempotency_key, channel, destination, role, type, payload,
            digest_key)
+    -- (a missing reason must not make the key NULL: the insert would fail the rule's whole
+    -- recording, every child's alerts with it)
     SELECT DISTINCT ON (r ->> 'bad_address')
-           'badaddr_' || md5((r ->> 'bad_address') || chr(31) || (r ->> 'reason')), 'email',
+           'badaddr_' || md5((r ->> 'bad_address') || chr(31) || coalesce(r ->> 'reason', '')),
+           'email',
            $6::text, 'operators', 'data.bad_address',
            jsonb_build_object('rule', 'driftwatch', 'stage', 'bad_address', 'child_id', NULL,
                'subject_id', r ->> 'bad_address',
                'summary', format('An email address in the case data cannot be used, so '
-                                 'notices go to the fallback address instead: %s.',
-                                 r ->> 'reason'),
+                                 'notices go to another address instead: %s.',
+                                 coalesce(r ->> 'reason', 'worker ' || (r ->> 'bad_address'))),
                'facts', jsonb_build_object('worker_id', r ->> 'bad_address',
                                            'reason', r ->> 'reason')),
            $3::text

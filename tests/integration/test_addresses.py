@@ -59,13 +59,20 @@ INSERT INTO workers VALUES
   ('W-1', 'Worker 1', 'w1@la.example', 'T-A', 'W-CRLF', 'social_worker'),
   ('W-2', 'Worker 2', 'w2@la.example', 'T-A', 'W-HTML', 'social_worker'),
   ('W-3', 'Worker 3', 'w3@la.example', 'T-B', 'W-LONG', 'social_worker'),
-  ('W-4', 'Worker 4', 'w4@la.example', 'T-C', 'W-NONE', 'social_worker');
+  ('W-4', 'Worker 4', 'w4@la.example', 'T-C', 'W-NONE', 'social_worker'),
+  ('W-5', 'Worker 5', 'w5@la.example', 'T-C', NULL, 'social_worker'),
+  -- a conference chair whose address has a space in it and one at the end
+  ('CH-SP', 'Chair Space', 'chair one@la.example ', 'T-B', NULL, 'cp_chair');
 INSERT INTO children SELECT 'C-A' || i, NULL, DATE '2018-01-01', NULL, false
   FROM generate_series(1, 4) i;
 INSERT INTO allocations SELECT 'A-' || i, 'C-A' || i, 'W-' || i, DATE '2025-01-01', NULL
   FROM generate_series(1, 4) i;
 INSERT INTO cp_plans SELECT 'CPP-' || i, 'C-A' || i, DATE '2026-01-15', NULL, 'NEG', NULL, NULL
   FROM generate_series(1, 4) i;
+-- 13 months on a CP plan chaired by CH-SP: cp_neglect_duration 12m (supervisor, cp_chair)
+INSERT INTO children VALUES ('C-A5', NULL, DATE '2018-01-01', NULL, false);
+INSERT INTO allocations VALUES ('A-5', 'C-A5', 'W-5', DATE '2025-01-01', NULL);
+INSERT INTO cp_plans VALUES ('CPP-5', 'C-A5', DATE '2025-10-15', NULL, 'NEG', NULL, 'CH-SP');
 """ % {"long": LONG}
 
 
@@ -207,9 +214,20 @@ def main():
         tap.ok(not any("spy@example.org" in (m["to"] or []) or "boss" in " ".join(m["to"] or [])
                        for m in got), "nothing went to any part of an unusable address", got)
         ops = [m for m in got if "ops@la.example" in (m["to"] or [])]
-        tap.ok(len(ops) == 1 and "3 unusable addresses" in (ops[0]["subject"] or ""),
-               "the operators get one report naming the three unusable addresses",
-               [(m["to"], m["subject"]) for m in got])
+        tap.ok(len(ops) == 1 and "4 unusable addresses" in (ops[0]["subject"] or ""),
+               "the operators get one report naming the four unusable addresses (the chair's "
+               "included)", [(m["to"], m["subject"]) for m in got])
+        # audit 10: a chair's unusable address with addresses.cp_chair set failed the whole
+        # rule's recording (a NULL key for the operators' report): no CP alert for anyone
+        r = psql(["-c", "SELECT child_id || ' ' || stage FROM addr_st.alerts WHERE rule = "
+                  "'cp_neglect_duration' ORDER BY child_id"])
+        tap.ok(r.stdout.split("\n")[:5] == ["C-A1 9m", "C-A2 9m", "C-A3 9m", "C-A4 9m",
+                                             "C-A5 12m"],
+               "every child's CP alert is recorded, C-A5's chaired by CH-SP too", r.stdout)
+        chairs = [m for m in got if "chairs@la.example" in (m["to"] or [])]
+        tap.ok(len(chairs) == 1 and "the email address of chair CH-SP cannot be used" in
+               chairs[0]["body"],
+               "the CP chairs' address gets C-A5's notice, saying why", [m["to"] for m in got])
         r = psql(["-c", "SELECT count(*) FROM addr_st.outbox WHERE channel = 'email' AND "
                   "(destination LIKE '%boss%' OR length(destination) > 254 OR status <> "
                   "'delivered')"])

@@ -179,6 +179,53 @@ static void test_reasons(void)
 	alert_free(&a);
 }
 
+/* Audit 10: a chair whose address cannot be used, with addresses.cp_chair set, left the
+ * recipient "bad_address" with no "reason"; record.sql's report to the operators then had a
+ * NULL key and failed the rule's whole recording, every child's CP alerts with it. A bad address
+ * routed to the next address of its role keeps its reason and is reported. */
+static void test_bad_address_next(void)
+{
+	struct config_addresses addr = addresses(1);
+	const char *chair[] = { "cp_chair", NULL }, *sup[] = { "supervisor", NULL };
+	struct alert a;
+
+	alert_init(&a, "cp_neglect_duration");
+	a.contacts.chair_id = strdup("CH1");
+	a.contacts.chair_email = strdup("chair one@la.example");
+	tap_int(alert_resolve_recipients(&a, chair, &addr), 0, "resolve a chair with a space in "
+		"the address");
+	tap_str(recipient_field(&a, 0, "email"), "chairs@la.example",
+		"the CP chairs' configured address has it");
+	tap_str(recipient_field(&a, 0, "bad_address"), "CH1", "the chair is named as bad");
+	tap_contains(recipient_field(&a, 0, "reason"), "the email address of chair CH1 cannot be "
+		     "used: it holds a space", "... with the reason the report is made of");
+	tap_int(a.used_fallback, 0, "not the fallback");
+	alert_free(&a);
+
+	alert_init(&a, "cp_neglect_duration");
+	a.contacts.alloc_worker_id = strdup("W-1");
+	a.contacts.supervisor_id = strdup("W-2");
+	a.contacts.supervisor_email = strdup("boss@la.example ");
+	a.contacts.team_manager_email = strdup("tm@la.example");
+	tap_int(alert_resolve_recipients(&a, sup, &addr), 0, "resolve a supervisor whose address "
+		"ends in a space");
+	tap_str(recipient_field(&a, 0, "email"), "tm@la.example", "the team manager has it");
+	tap_str(recipient_field(&a, 0, "bad_address"), "W-2",
+		"the supervisor's bad address is still reported");
+	tap_contains(recipient_field(&a, 0, "reason"), "supervisor W-2 cannot be used",
+		     "... and the team manager reads why");
+	alert_free(&a);
+
+	alert_init(&a, "cp_neglect_duration");
+	a.contacts.alloc_worker_id = strdup("W-1");
+	a.contacts.team_manager_email = strdup("tm@la.example");
+	alert_resolve_recipients(&a, sup, &addr);
+	tap_ok(json_object_get(json_array_get(a.recipients, 0), "reason") == NULL &&
+	       json_object_get(json_array_get(a.recipients, 0), "bad_address") == NULL,
+	       "no supervisor at all: the team manager, with no reason and nothing bad");
+	alert_free(&a);
+}
+
 static void test_mailaddr(void)
 {
 	static const struct { const char *a; int ok; const char *why; } cases[] = {
@@ -413,6 +460,7 @@ int main(void)
 	test_routing();
 	test_fingerprint();
 	test_reasons();
+	test_bad_address_next();
 	test_mailaddr();
 	return tap_status();
 }
