@@ -186,8 +186,12 @@ int main(int argc, char **argv)
 	if (!ctx.cfg || config_load_flags(o.config, ctx.cfg, &errs,
 					  o.check_config || o.print_grants ? CONFIG_LOAD_CHECK
 									   : 0) < 0) {
+		/* the daemon and --once log for the journal (SyslogLevelPrefix): an error a unit
+		 * fails with must be an error there; --check-config and --print-grants print for a
+		 * person at a terminal */
 		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
+			fprintf(stderr, "%s%s\n", o.check_config || o.print_grants ? "" : "<3>",
+				errs.msgs[i]);
 		errlist_free(&errs);
 		status = ctx.cfg ? EXIT_USAGE : EXIT_RUNTIME;
 		goto out;

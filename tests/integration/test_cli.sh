@@ -62,6 +62,10 @@ expect_config_error() {
 	fi
 	run -c "$file" --once --dry-run --as-of 2026-11-21
 	expect_rc "$name: --once --dry-run exits 2" 2
+	# the daemon logs for the journal: a unit that fails on its configuration says why at
+	# error level (audit 9: no prefix put it at info, hidden by journalctl -p warning)
+	printf '%s\n' "$err" | grep -v '^<3>' | grep -q . && has_bare=1 || has_bare=0
+	check_status "$name: --once says each fault at <3> (error) for the journal" $has_bare "$(ctx)"
 	no_sanitizer "$name"
 }
 
