@@ -280,6 +280,11 @@ static void check_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 			rows[r * 4 + c] = PQgetvalue(res, r, c);
 	contract_compare(cr->ctx->cfg->case_schema, rows, (size_t)n, &cr->problems);
 	free(rows);
+	if (n > 0 && strcmp(PQgetvalue(res, 0, 4), "t") != 0)
+		errlist_add(&cr->problems, "schema %s: this user may not use it (every rule would "
+			    "fail with \"permission denied for schema\"): GRANT USAGE ON SCHEMA %s TO "
+			    "the role in database.conninfo", cr->ctx->cfg->case_schema,
+			    cr->ctx->cfg->case_schema);
 	/* An empty relation is a warning, not a problem: an authority may truly have none yet. */
 	if (contract_check_empty(cr->ctx, conn, &cr->warnings, &cr->notes, check_after_empty,
 				 cr) < 0)

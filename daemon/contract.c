@@ -75,7 +75,9 @@ const char contract_catalog_sql[] =
 	"            WHEN 'bool' THEN 'boolean' WHEN 'timestamptz' THEN 'timestamp with time zone' "
 	"            WHEN 'timestamp' THEN 'timestamp without time zone' "
 	"            ELSE format_type(bt.oid, NULL) END, "
-	"       has_column_privilege(c.oid, a.attnum, 'SELECT') "
+	"       has_column_privilege(c.oid, a.attnum, 'SELECT'), "
+	/* a SELECT grant is nothing without USAGE on the schema: every rule fails on it */
+	"       has_schema_privilege(n.oid, 'USAGE') "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
 	"JOIN pg_type t ON t.oid = a.atttypid "

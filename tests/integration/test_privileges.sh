@@ -97,6 +97,14 @@ check "... and created nothing" \
 no_sanitizer_report "no sanitizer report" "$work/once.out"
 
 # ---- grants missing ----
+# SELECT on every view but no USAGE on their schema (audit 9): every rule would fail
+sql -c "REVOKE USAGE ON SCHEMA lp_case FROM lp_ro" >/dev/null
+"$daemon" -c "$work/good.json" --check-config >"$work/check_usage.out" 2>&1
+rc=$?
+check "--check-config exits 2 without USAGE on the case schema, naming the GRANT" \
+	'[ $rc -eq 2 ] && grep -q "schema lp_case: this user may not use it.*GRANT USAGE ON SCHEMA lp_case" "$work/check_usage.out"'
+[ $rc -eq 2 ] || diag "$work/check_usage.out"
+sql -c "GRANT USAGE ON SCHEMA lp_case TO lp_ro" >/dev/null
 sql -c "REVOKE SELECT ON lp_case.appointments FROM lp_ro" \
 	-c "CREATE TABLE lp_state.foreign_owned (x int)" >/dev/null
 "$daemon" -c "$work/good.json" --check-config >"$work/check2.out" 2>&1
