@@ -19,6 +19,7 @@
 #include "driftwatch/rule.h"
 #include "driftwatch/secret.h"
 #include "driftwatch/smallfile.h"
+#include "driftwatch/state.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/sqltext.h"
 #include "driftwatch/web_tokens.h"
@@ -64,7 +65,7 @@ static void check_on_own_state(struct db_conn *conn, PGresult *res, void *arg)
 static void check_on_state_connect(struct db_conn *conn, int ok, void *arg)
 {
 	struct check_run *cr = arg;
-	const char *params[1] = { cr->ctx->cfg->state_schema };
+	const char *params[2] = { cr->ctx->cfg->state_schema, STATE_VERSION_TEXT };
 
 	if (!ok) {
 		errlist_add(&cr->problems, "%s: state.conninfo: could not connect: %s",
@@ -72,7 +73,7 @@ static void check_on_state_connect(struct db_conn *conn, int ok, void *arg)
 		check_done(cr);
 		return;
 	}
-	if (db_query(conn, sql_check_state, 1, params, check_on_own_state, cr) < 0) {
+	if (db_query(conn, sql_check_state, 2, params, check_on_own_state, cr) < 0) {
 		errlist_add(&cr->problems, "%s: state.conninfo: %s", cr->ctx->cfg->path,
 			    db_error(conn));
 		check_done(cr);
@@ -219,7 +220,7 @@ static void check_on_state(struct db_conn *conn, PGresult *res, void *arg)
 static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
-	const char *params[1] = { cr->ctx->cfg->state_schema };
+	const char *params[2] = { cr->ctx->cfg->state_schema, STATE_VERSION_TEXT };
 	const char *case_params[1] = { cr->ctx->cfg->case_schema };
 
 	cr->tz_ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
@@ -241,7 +242,7 @@ static void check_on_timezone(struct db_conn *conn, PGresult *res, void *arg)
 			check_grants(cr);
 		return;
 	}
-	if (db_query(conn, sql_check_state, 1, params, check_on_state, cr) < 0)
+	if (db_query(conn, sql_check_state, 2, params, check_on_state, cr) < 0)
 		check_done(cr);
 }
 

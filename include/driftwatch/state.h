@@ -6,6 +6,10 @@ struct dw_ctx;
 struct db_conn;
 
 #define STATE_SCHEMA_VERSION 13
+/* The same as a statement's text parameter (--check-config's check_state.sql). */
+#define STATE_VERSION_STR_(v) #v
+#define STATE_VERSION_STR(v) STATE_VERSION_STR_(v)
+#define STATE_VERSION_TEXT STATE_VERSION_STR(STATE_SCHEMA_VERSION)
 
 /* Called once: ok 1, or 0 with error naming what failed. */
 typedef void (*state_done_cb)(int ok, const char *error, void *arg);

@@ -87,6 +87,14 @@ rc=$?
 check "--once migrates the schema a DBA made and records" \
 	'[ $rc -eq 0 ] && [ "$(sql -c "SELECT max(version) FROM lp_state.schema_version")" -ge 2 ]'
 [ $rc -eq 0 ] || diag "$work/once.out"
+# a release rolled back over a newer one's state (audit 9): the daemon would never evaluate
+sql -c "INSERT INTO lp_state.schema_version (version) VALUES (99)" >/dev/null
+"$daemon" -c "$work/good.json" --check-config >"$work/check_newer.out" 2>&1
+rc=$?
+check "--check-config exits 2 on a state schema newer than the binary, saying so" \
+	'[ $rc -eq 2 ] && grep -q "state schema is at version 99, newer than this driftwatchd knows" "$work/check_newer.out"'
+[ $rc -eq 2 ] || diag "$work/check_newer.out"
+sql -c "DELETE FROM lp_state.schema_version WHERE version = 99" >/dev/null
 "$daemon" -c "$work/good.json" --install-triggers >"$work/trig.out" 2>&1
 rc=$?
 check "--install-triggers with every relation a view: exits 0" '[ $rc -eq 0 ]'
