@@ -99,6 +99,44 @@ static int run_http_open(struct service *svc)
 	return 0;
 }
 
+/* A reload's new http.listen, bound before the old is let go: an address that cannot be bound
+ * (in use, not this host's) left /healthz and /metrics gone until a restart, though the reload
+ * said "applied". The old address keeps serving then, and the log says why. */
+static void run_http_reopen(struct service *svc, const char *old_listen)
+{
+	struct http_server *fresh = NULL;
+	const char *listen = svc->ctx->cfg->http_listen;
+	char err[512];
+
+	if (!listen) {
+		http_stop(svc->http);
+		svc->http = NULL;
+		return;
+	}
+	if (http_start(svc->ctx, listen, svc->budget.http_connections, &fresh, err,
+		       sizeof(err)) < 0 && svc->http) {
+		/* the same port on another address may be held by the old listener itself */
+		http_stop(svc->http);
+		svc->http = NULL;
+		if (http_start(svc->ctx, listen, svc->budget.http_connections, &fresh, err,
+			       sizeof(err)) < 0)
+			fresh = NULL;
+	}
+	if (fresh) {
+		http_stop(svc->http);
+		svc->http = fresh;
+		return;
+	}
+	log_err(svc->ctx, "reload: http.listen %s cannot be bound (%s): /healthz and /metrics "
+		"stay on %s", listen, err, old_listen ? old_listen : "nothing");
+	if (!svc->http && old_listen &&
+	    http_start(svc->ctx, old_listen, svc->budget.http_connections, &svc->http, err,
+		       sizeof(err)) < 0)
+		log_err(svc->ctx, "reload: http.listen: the old address %s cannot be bound again "
+			"either (%s): /healthz and /metrics are off until a restart", old_listen,
+			err);
+}
+
 /* The web listener reads its secrets once, at its start: a reload restarts it (closing the
  * connections open on it), so a rotated link secret or token file is read again. */
 static int run_web_open(struct service *svc)
@@ -186,11 +224,8 @@ void service_apply_reload(struct service *svc)
 		for (int i = 0; i < CONN_COUNT; i++)
 			if (i != CONN_LISTEN)
 				db_set_query_timeout(svc->conns[i].db, cfg->query_timeout_s + 10);
-	if (rehttp) {
-		http_stop(svc->http);
-		svc->http = NULL;
-		run_http_open(svc);
-	}
+	if (rehttp)
+		run_http_reopen(svc, old->http_listen);
 	web_stop(svc->web);
 	svc->web = NULL;
 	run_web_open(svc);
