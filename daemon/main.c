@@ -114,8 +114,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_AS_OF: o->as_of = optarg; break;
 		case OPT_CHECK: o->check_config = 1; break;
-		case OPT_INSTALL: o->triggers = 1; break;
-		case OPT_REMOVE: o->triggers = -1; break;
+		/* both given: the check below refuses them (the last used to win, exit 0) */
+		case OPT_INSTALL: o->triggers = o->triggers < 0 ? 2 : 1; break;
+		case OPT_REMOVE: o->triggers = o->triggers > 0 ? 2 : -1; break;
 		case OPT_GRANTS: o->print_grants = 1; break;
 		case 'v': o->verbose = 1; break;
 		case OPT_VERSION: o->version = 1; break;
@@ -144,7 +145,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "driftwatchd: --dry-run and --as-of go with --once\n");
 		return EXIT_USAGE;
 	}
-	if (o->check_config + o->once + (o->triggers != 0) + o->print_grants > 1) {
+	if (o->check_config + o->once + (o->triggers != 0) + (o->triggers == 2) +
+	    o->print_grants > 1) {
 		fprintf(stderr, "driftwatchd: choose one of --check-config, --once, --print-grants "
 			"and --install-triggers/--remove-triggers\n");
 		return EXIT_USAGE;

@@ -144,6 +144,11 @@ run -c "$tmp/good.json" --frobnicate
 expect_rc "an unknown option: exits 2" 2
 has "$err" "frobnicate"
 check_status "an unknown option: stderr names it" $? "$(ctx)"
+# both at once used to do the last one and exit 0 (audit 9)
+for pair in "--install-triggers --remove-triggers" "--remove-triggers --install-triggers"; do
+	run -c /nonexistent.json $pair
+	expect_rc "$pair: exits 2 (choose one)" 2
+done
 for bad in 2026-02-30 2026-13-01 yesterday 21/11/2026; do
 	run -c "$tmp/good.json" --once --dry-run --as-of "$bad"
 	expect_rc "--as-of $bad: exits 2" 2
