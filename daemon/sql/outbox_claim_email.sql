@@ -13,6 +13,9 @@
 -- $1 int          at most this many digests
 -- $2 int          lease seconds
 -- $3 timestamptz  only notices due by then (NULL: now), as in outbox_claim_webhook.sql
+-- $4 boolean      --once: also the digests held for email.digest_time that were queued before
+--                 then and never tried (ALERTS.md: "--once sends every digest at once"; a
+--                 daemon stopped for a timer left them waiting for Monday's slot)
 -- age_s is counted from when the notice was first due, not from created_at: a digest held for
 -- its slot has its whole age to be retried in once the slot comes (state_v7.sql).
 WITH due_digest AS (
@@ -21,7 +24,8 @@ WITH due_digest AS (
       FROM @state@.outbox
       WHERE channel = 'email'
         AND (status = 'pending' OR (status = 'delivering' AND lease_until < now()))
-        AND next_attempt_at <= coalesce($3::timestamptz, now())
+        AND (next_attempt_at <= coalesce($3::timestamptz, now())
+             OR ($4::boolean AND attempts = 0 AND created_at <= coalesce($3::timestamptz, now())))
       GROUP BY 1, 2
       ORDER BY min(next_attempt_at), min(notice_id)
       LIMIT $1::int
@@ -32,7 +36,9 @@ due AS (
                        AND g.digest_key = coalesce(o.digest_key, '')
       WHERE o.channel = 'email'
         AND (o.status = 'pending' OR (o.status = 'delivering' AND o.lease_until < now()))
-        AND o.next_attempt_at <= coalesce($3::timestamptz, now())
+        AND (o.next_attempt_at <= coalesce($3::timestamptz, now())
+             OR ($4::boolean AND o.attempts = 0
+                 AND o.created_at <= coalesce($3::timestamptz, now())))
         AND (o.status = 'delivering' OR NOT g.resend)
       FOR UPDATE OF o SKIP LOCKED
 )

@@ -397,10 +397,10 @@ def verify_signatures(receiver, secret, path, expect):
     return p.returncode == 0 and not bad, vector, p.stdout + p.stderr
 
 
-def daemon_fixture_mail(procs, tmp, ca, dbname, name, smtp_extra, more_sql=None):
+def daemon_fixture_mail(procs, tmp, ca, dbname, name, smtp_extra, more_sql=None, hold=False):
     """A new database dbname of tests/fixtures/daemon.sql (then more_sql), an SmtpServer named
-    name with smtp_extra, and a configuration sending its digests at once: (db, smtp, config
-    path)."""
+    name with smtp_extra, and a configuration sending its digests at once (hold: at the default
+    digest_time, 08:00 on the next working day): (db, smtp, config path)."""
     db = Db(dbname)
     db.recreate()
     db.load(os.path.join(TOP, "rules", "contract.sql"),
@@ -413,7 +413,8 @@ def daemon_fixture_mail(procs, tmp, ca, dbname, name, smtp_extra, more_sql=None)
         "timezone": "Europe/London",
         "link_template": "https://lcs.example/person/{child_id}",
         "addresses": addresses(),
-        "email": email_conf(smtp.port, ca, SmtpServer.password_file(tmp), digest_time=None)})
+        "email": email_conf(smtp.port, ca, SmtpServer.password_file(tmp),
+                            **({} if hold else {"digest_time": None}))})
     return db, smtp, cfg
 
 
