@@ -87,13 +87,18 @@ rc=$?
 check "--once migrates the schema a DBA made and records" \
 	'[ $rc -eq 0 ] && [ "$(sql -c "SELECT max(version) FROM lp_state.schema_version")" -ge 2 ]'
 [ $rc -eq 0 ] || diag "$work/once.out"
+check_refuses() { # NAME PATTERN: --check-config on good.json exits 2 with a line matching it
+	local out="$work/check.$RANDOM.out"
+	"$daemon" -c "$work/good.json" --check-config >"$out" 2>&1
+	rc=$?
+	want=$2 said=$out
+	check "$1" '[ $rc -eq 2 ] && grep -q "$want" "$said"'
+	[ $rc -eq 2 ] || diag "$out"
+}
 # a release rolled back over a newer one's state (audit 9): the daemon would never evaluate
 sql -c "INSERT INTO lp_state.schema_version (version) VALUES (99)" >/dev/null
-"$daemon" -c "$work/good.json" --check-config >"$work/check_newer.out" 2>&1
-rc=$?
-check "--check-config exits 2 on a state schema newer than the binary, saying so" \
-	'[ $rc -eq 2 ] && grep -q "state schema is at version 99, newer than this driftwatchd knows" "$work/check_newer.out"'
-[ $rc -eq 2 ] || diag "$work/check_newer.out"
+check_refuses "--check-config exits 2 on a state schema newer than the binary, saying so" \
+	"state schema is at version 99, newer than this driftwatchd knows"
 sql -c "DELETE FROM lp_state.schema_version WHERE version = 99" >/dev/null
 "$daemon" -c "$work/good.json" --install-triggers >"$work/trig.out" 2>&1
 rc=$?
@@ -107,11 +112,8 @@ no_sanitizer_report "no sanitizer report" "$work/once.out"
 # ---- grants missing ----
 # SELECT on every view but no USAGE on their schema (audit 9): every rule would fail
 sql -c "REVOKE USAGE ON SCHEMA lp_case FROM lp_ro" >/dev/null
-"$daemon" -c "$work/good.json" --check-config >"$work/check_usage.out" 2>&1
-rc=$?
-check "--check-config exits 2 without USAGE on the case schema, naming the GRANT" \
-	'[ $rc -eq 2 ] && grep -q "schema lp_case: this user may not use it.*GRANT USAGE ON SCHEMA lp_case" "$work/check_usage.out"'
-[ $rc -eq 2 ] || diag "$work/check_usage.out"
+check_refuses "--check-config exits 2 without USAGE on the case schema, naming the GRANT" \
+	"schema lp_case: this user may not use it.*GRANT USAGE ON SCHEMA lp_case"
 sql -c "GRANT USAGE ON SCHEMA lp_case TO lp_ro" >/dev/null
 sql -c "REVOKE SELECT ON lp_case.appointments FROM lp_ro" \
 	-c "CREATE TABLE lp_state.foreign_owned (x int)" >/dev/null

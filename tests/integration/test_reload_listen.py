@@ -16,7 +16,6 @@ Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPD
 dwreload_listen is dropped and created here. Standard library only.
 """
 import os
-import signal
 import socket
 import sys
 
@@ -35,14 +34,6 @@ def config(tmp, db, port):
         "http": {"listen": "127.0.0.1:%d" % port}})
 
 
-def reload(t, d, what):
-    mark = d.mark()
-    d.signal(signal.SIGHUP)
-    line = d.wait_log(r"reload: configuration applied", 60, since=mark)
-    t.check(line is not None, "SIGHUP with %s is applied" % what, "\n".join(d.since(mark)[-20:]))
-    return mark
-
-
 def run(t, procs, tmp):
     db = lib.Db("dwreload_listen")
     db.recreate()
@@ -58,7 +49,7 @@ def run(t, procs, tmp):
     holder.listen(1)
     try:
         config(tmp, db, b)
-        mark = reload(t, d, "http.listen on a port another process holds")
+        mark = hostile.reload(t, d, "http.listen on a port another process holds")
         said = d.wait_log(r"reload: http\.listen 127\.0\.0\.1:%d cannot be bound.*stay on "
                           r"127\.0\.0\.1:%d" % (b, a), 10, since=mark)
         t.check(said is not None and said.startswith("<3>"),
@@ -69,7 +60,7 @@ def run(t, procs, tmp):
     finally:
         holder.close()
     config(tmp, db, c)
-    reload(t, d, "http.listen on a free port")
+    hostile.reload(t, d, "http.listen on a free port")
     t.check(lib.wait_for(lambda: hostile.healthz(c)[0] in (200, 503), 10),
             "a reload to a free port moves /healthz there")
     t.check(hostile.healthz(a, timeout=2)[0] is None, "and the old port is let go")

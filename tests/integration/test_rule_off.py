@@ -21,7 +21,6 @@ dwrule_off is dropped and created here. Standard library only.
 """
 import os
 import re
-import signal
 import sys
 import urllib.request
 
@@ -70,14 +69,6 @@ def marked(web_port):
     return page.count('<article class="alert'), page.count(">Rule turned off</span>")
 
 
-def reload(t, d, cfg_label):
-    mark = d.mark()
-    d.signal(signal.SIGHUP)
-    line = d.wait_log(r"reload: configuration applied", 60, since=mark)
-    t.check(line is not None, "SIGHUP with %s is applied" % cfg_label,
-            "\n".join(d.since(mark)[-20:]))
-
-
 def run(t, procs, tmp):
     db = lib.Db("dwrule_off")
     db.recreate()
@@ -96,7 +87,7 @@ def run(t, procs, tmp):
     t.check(marked(web) == (3, 0), "the supervisor's page shows the three alerts, none marked "
             "(%s)" % (marked(web),))
     config(tmp, db, hooks.url("/hook"), port, web, False)
-    reload(t, d, "cp_neglect_duration turned off")
+    hostile.reload(t, d, "cp_neglect_duration turned off")
     t.check(lib.wait_for(lambda: metric(port, SERIES) == 0.0, 40, step=0.5),
             "the next full evaluation counts none for the rule turned off (%s)"
             % metric(port, SERIES), "\n".join(d.lines()[-20:]))
@@ -112,7 +103,7 @@ def run(t, procs, tmp):
             "turned off' (%s)" % (marked(web),))
 
     config(tmp, db, hooks.url("/hook"), port, web, True)
-    reload(t, d, "the rule turned on again")
+    hostile.reload(t, d, "the rule turned on again")
     t.check(lib.wait_for(lambda: metric(port, SERIES) == 3.0, 40, step=0.5),
             "turned on again, the rule counts its three alerts (%s)" % metric(port, SERIES))
     fired = [q for q in hooks.requests("/hook")

@@ -131,6 +131,16 @@ def install_triggers(t, cfg):
     return t.check(r.returncode == 0, "--install-triggers on the case schema", r.stderr)
 
 
+def reload(t, d, what):
+    """SIGHUP, as a check that the daemon says "reload: configuration applied" within 60 s;
+    the log mark from before it."""
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    line = d.wait_log(r"reload: configuration applied", 60, since=mark)
+    t.check(line is not None, "SIGHUP with %s is applied" % what, "\n".join(d.since(mark)[-20:]))
+    return mark
+
+
 def start_healthy(t, procs, tmp, cfg, http_port):
     """The daemon on cfg, healthy within 60 s (a check); None when it is not."""
     d = Daemon(procs, tmp, cfg)
