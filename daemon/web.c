@@ -29,7 +29,9 @@
 #include "driftwatch/visibility.h"
 
 /* After the database connection is lost or refused, connecting again waits this long. */
-#define WEB_RECONNECT_S 5
+/* Reconnecting waits 1 s, doubling to 30 s, as the daemon's own connections do. */
+#define WEB_RECONNECT_S 1
+#define WEB_RECONNECT_MAX_S 30
 
 /* The state's connection, and the case data's when state.conninfo puts the state in a
  * database of its own (the case database may then be a read-only hot standby). */
@@ -41,6 +43,9 @@ struct web_conn {
 	struct event *ev_reconnect;
 	const char *name;        /* for the log: "state", "case" */
 	const char *key;         /* its configuration key */
+	int delay_s;             /* the next wait before reconnecting */
+	int failures;            /* attempts failed since it was last up: only the first is logged
+				  * at warning (an outage is one line, not 720 an hour) */
 };
 
 struct web_server {
@@ -136,10 +141,22 @@ static void web_on_reconnect(evutil_socket_t fd, short what, void *arg)
 
 static void web_retry_later(struct web_conn *wc)
 {
-	struct timeval tv = { WEB_RECONNECT_S, 0 };
+	struct timeval tv = { wc->delay_s ? wc->delay_s : WEB_RECONNECT_S, 0 };
 
+	wc->delay_s = (int)tv.tv_sec * 2 > WEB_RECONNECT_MAX_S ? WEB_RECONNECT_MAX_S
+							       : (int)tv.tv_sec * 2;
 	if (!wc->srv->stopping)
 		evtimer_add(wc->ev_reconnect, &tv);
+}
+
+static void web_failed(struct web_conn *wc, const char *how, const char *why)
+{
+	int prio = wc->failures++ == 0 ? LOG_PRIO_WARNING : LOG_PRIO_DEBUG;
+
+	log_write(wc->srv->ctx->log_level, prio, "web: %s the %s database (%s): %s; trying again "
+		  "with backoff (up to %d s)%s", how, wc->name, wc->key, why, WEB_RECONNECT_MAX_S,
+		  prio == LOG_PRIO_WARNING ? "" : " (still)");
+	web_retry_later(wc);
 }
 
 static void web_on_connected(struct db_conn *conn, int ok, void *arg)
@@ -147,30 +164,24 @@ static void web_on_connected(struct db_conn *conn, int ok, void *arg)
 	struct web_conn *wc = arg;
 
 	if (ok) {
-		log_info(wc->srv->ctx, "web: connected to the %s database (%s)", wc->name, wc->key);
+		log_info(wc->srv->ctx, "web: connected to the %s database (%s)%s", wc->name, wc->key,
+			 wc->failures ? " again" : "");
+		wc->failures = 0;
+		wc->delay_s = 0;
 		return;
 	}
-	log_warn(wc->srv->ctx, "web: cannot connect to the %s database (%s): %s; trying again in "
-		 "%d s", wc->name, wc->key, db_error(conn), WEB_RECONNECT_S);
-	web_retry_later(wc);
+	web_failed(wc, "cannot connect to", db_error(conn));
 }
 
 static void web_on_lost(struct db_conn *conn, void *arg)
 {
-	struct web_conn *wc = arg;
-
-	log_warn(wc->srv->ctx, "web: lost the %s database connection (%s): %s; trying again in "
-		 "%d s", wc->name, wc->key, db_error(conn), WEB_RECONNECT_S);
-	web_retry_later(wc);
+	web_failed(arg, "lost the connection to", db_error(conn));
 }
 
 static void web_connect(struct web_conn *wc)
 {
-	if (db_connect(wc->db, web_on_connected, wc) < 0) {
-		log_warn(wc->srv->ctx, "web: cannot connect to the %s database (%s): %s", wc->name,
-			 wc->key, db_error(wc->db));
-		web_retry_later(wc);
-	}
+	if (db_connect(wc->db, web_on_connected, wc) < 0)
+		web_failed(wc, "cannot connect to", db_error(wc->db));
 }
 
 /* A statement runs where what it reads is: one naming the case schema on the case data's
