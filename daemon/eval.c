@@ -1212,6 +1212,7 @@ void eval_result_free(struct eval_result *res)
 		free(res->bad[i].kind);
 	free(res->bad);
 	free(res->bad_rows_error);
+	free(res->bad_rows_uncounted);
 	free(res->error);
 	free(res);
 }

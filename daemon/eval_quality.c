@@ -270,9 +270,26 @@ static int eval_bad_cmp(const void *a, const void *b)
 	return strcmp(((const struct eval_bad_rows *)a)->kind, ((const struct eval_bad_rows *)b)->kind);
 }
 
+/* The relations whose own count failed (each said in a warning), for the summary. */
+static void eval_quality_uncounted(struct eval_run *run)
+{
+	struct strbuf sb;
+
+	if (!run->quality)
+		return;
+	strbuf_init(&sb);
+	for (size_t i = 0; i < EVAL_QUALITY_N; i++)
+		if (!run->quality->readable[i])
+			strbuf_printf(&sb, "%s%s", sb.len ? ", " : "", eval_quality_relations[i].name);
+	free(run->res->bad_rows_uncounted);
+	run->res->bad_rows_uncounted = sb.len ? strbuf_take(&sb) : NULL;
+	strbuf_free(&sb);
+}
+
 /* Kinds are reported sorted, as one statement once returned them. */
 static void eval_quality_finish(struct eval_run *run)
 {
+	eval_quality_uncounted(run);
 	if (run->res->n_bad > 1)
 		qsort(run->res->bad, run->res->n_bad, sizeof(*run->res->bad), eval_bad_cmp);
 	run->res->bad_rows_seconds = eval_elapsed(&run->t_step);

@@ -47,6 +47,8 @@ static void oneshot_merge(struct eval_result *into, struct eval_result *count)
 	into->children = count->children;
 	into->counted = count->counted;
 	into->bad_rows_seconds = count->bad_rows_seconds;
+	into->bad_rows_uncounted = count->bad_rows_uncounted;
+	count->bad_rows_uncounted = NULL;
 	if (count->bad_rows_error && !into->bad_rows_error) {
 		into->bad_rows_error = count->bad_rows_error;
 		count->bad_rows_error = NULL;

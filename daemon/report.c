@@ -32,8 +32,11 @@ static void report_bad_rows(FILE *out, const struct eval_result *res)
 	const char *rel = NULL;
 	size_t rel_len = 0;
 
+	if (res->bad_rows_uncounted)
+		fprintf(out, "  bad rows not counted in: %s (see the warnings above)\n",
+			res->bad_rows_uncounted);
 	if (res->n_bad == 0) {
-		fprintf(out, "  bad rows: none\n");
+		fprintf(out, "  bad rows: none%s\n", res->bad_rows_uncounted ? " in the rest" : "");
 		return;
 	}
 	for (size_t i = 0; i < res->n_bad; i++) {

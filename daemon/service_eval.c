@@ -189,8 +189,11 @@ static void service_log_bad_rows(struct service *svc, const struct eval_result *
 			  "after the next full evaluation): %s", why);
 	else
 		log_write(svc->ctx->log_level, prio, "bad rows as of %s: %lld left out of the "
-			  "rules among %lld children (counted in %.2f s)%s%s", res->as_of, total,
-			  res->children, res->bad_rows_seconds, total ? ":" : "", text);
+			  "rules among %lld children (counted in %.2f s%s%s)%s%s", res->as_of, total,
+			  res->children, res->bad_rows_seconds,
+			  res->bad_rows_uncounted ? "; not counted in " : "",
+			  res->bad_rows_uncounted ? res->bad_rows_uncounted : "", total ? ":" : "",
+			  text);
 	free(svc->bad_rows_last);
 	svc->bad_rows_last = text;
 }

@@ -39,6 +39,8 @@ struct eval_result {
 	size_t n_bad;
 	int counted;                    /* bad rows and children were counted (quality.sql ran) */
 	char *bad_rows_error;           /* why they could not be counted, or NULL */
+	char *bad_rows_uncounted;       /* the relations whose bad rows could not be counted
+					 * ("strategies, teams"), or NULL: "none" is not said for them */
 	long long children;             /* distinct children in the evaluated population */
 	size_t used_fallback;           /* alerts with a role sent to the fallback address */
 	size_t unroutable;              /* alerts with a role that had no address at all */

@@ -170,6 +170,9 @@ rc=$?
 check "--dry-run exits 1 when a rule failed" '[ "$rc" -eq 1 ]'
 check "--dry-run prints the other rules' alerts" 'grep -q "\"rule\":\"cp_neglect_duration\"" "$work/dry.out"'
 check "--dry-run names the failed rules" 'grep -q "rules failed: was_not_brought, worker_change" "$work/dry.err"'
+# audit 9: the summary said "bad rows: none" beside the warning that appointments were not counted
+check "the summary says appointments' bad rows were not counted, never a bare \"none\"" \
+	'grep -q "bad rows not counted in: appointments" "$work/dry.err" && ! grep -q "bad rows: none$" "$work/dry.err"'
 "$daemon" -c "$work/once.json" --once >"$work/once.out" 2>"$work/once.err"
 rc=$?
 check "--once exits 1 when a rule failed" '[ "$rc" -eq 1 ]'
