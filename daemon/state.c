@@ -32,7 +32,7 @@ struct state_op {
 	void *arg;
 	int version;            /* current version while migrating */
 	int schema_exists;      /* the schema is there already (a DBA may have made it) */
-	int raced;              /* a migration lost a race with another daemon once already */
+	int raced;              /* migrations lost to another daemon starting at once */
 };
 
 static struct state_op *state_op_new(struct dw_ctx *ctx, struct db_conn *conn, void *arg)
@@ -73,16 +73,19 @@ static void state_apply_next(struct state_op *op);
 static int state_check_version(struct state_op *op);
 
 /* Another daemon that started at the same moment applied this migration first (it held the
- * lock while this one read the old version): read the version again instead of failing. */
+ * lock while this one read the old version): read the version again instead of failing. With
+ * three daemons starting together one can lose at several versions in a row (audit 9 saw "<3>
+ * migration to version 11 failed ... already exists" though all ended right): each loss means
+ * another committed a migration, so at most one retry a version is needed. */
 static int state_lost_race(struct state_op *op, PGresult *res)
 {
 	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-	if (op->raced || !code || (strcmp(code, "42P07") != 0 && strcmp(code, "42P06") != 0 &&
+	if (op->raced > STATE_SCHEMA_VERSION || !code || (strcmp(code, "42P07") != 0 && strcmp(code, "42P06") != 0 &&
 				   strcmp(code, "42701") != 0 && strcmp(code, "42710") != 0 &&
 				   strcmp(code, "42723") != 0 && strcmp(code, "23505") != 0))
 		return 0;
-	op->raced = 1;
+	op->raced++;
 	log_info(op->ctx, "state schema %s: another driftwatchd migrated it first; reading the "
 		 "version again", op->ctx->cfg->state_schema);
 	return state_check_version(op) == 0;
