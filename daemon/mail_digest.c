@@ -37,6 +37,7 @@ const char *const mail_digest_section_titles[MAIL_DIGEST_N_SECTIONS] = {
 	[RULE_SERIOUS_DRIFT] = "Drift: plan durations and worker churn",
 	[MAIL_DIGEST_SEC_OTHER] = "Other changes",
 	[MAIL_DIGEST_SEC_RESOLVED] = "Good news: no longer a concern",
+	[MAIL_DIGEST_SEC_STALE] = "Out of date: the alert has moved on since",
 	[MAIL_DIGEST_SEC_REPORTS] = "About driftwatch itself",
 };
 
@@ -59,6 +60,9 @@ static int mail_section_of(const struct mail_notice *n, int kind)
 		return MAIL_DIGEST_SEC_REPORTS;
 	if (kind == MAIL_DIGEST_RESOLVED)
 		return MAIL_DIGEST_SEC_RESOLVED;
+	/* outbox_claim_email.sql: the alert resolved, moved stage or was answered since */
+	if (json_is_object(json_object_get(n->notice, "since")))
+		return MAIL_DIGEST_SEC_STALE;
 	if (s >= RULE_SERIOUS_ESCALATION && s <= RULE_SERIOUS_DRIFT)
 		return (int)s;
 	return MAIL_DIGEST_SEC_OTHER;
@@ -260,7 +264,8 @@ int mail_digest_build(const struct mail_notice *notices, size_t n, struct mail_d
 	d->n = at;
 	for (size_t i = 0; i < d->n; i++) {
 		d->fresh += d->items[i].section < MAIL_DIGEST_SEC_RESOLVED;
-		d->counted += d->items[i].section != MAIL_DIGEST_SEC_RESOLVED;
+		d->counted += d->items[i].section != MAIL_DIGEST_SEC_RESOLVED &&
+			      d->items[i].section != MAIL_DIGEST_SEC_STALE;
 	}
 	d->n_full = mail_digest_full(d);
 	free(sorted);
@@ -395,6 +400,11 @@ size_t mail_digest_count_children(const struct mail_digest *d,
 int mail_digest_keep_resolved(const struct mail_digest_item *it)
 {
 	return it->section == MAIL_DIGEST_SEC_RESOLVED;
+}
+
+int mail_digest_keep_stale(const struct mail_digest_item *it)
+{
+	return it->section == MAIL_DIGEST_SEC_STALE;
 }
 
 int mail_digest_keep_any(const struct mail_digest_item *it)

@@ -116,6 +116,8 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 		mail_words_fact(&sb, json_object_get(a, "since"), 1);
 		mail_notice_add(t, "Since", &sb, NULL);
 	}
+	if (mail_words_since(&sb, it->n))
+		mail_notice_add(t, "Out of date", &sb, NULL);
 	if (summary) {
 		mail_words_clean(&sb, summary);
 		mail_notice_add(t, "In brief", &sb, NULL);
@@ -137,7 +139,9 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 	mail_words_expected(&sb, it);
 	mail_notice_add(t, "Expected of you", &sb, NULL);
 	strbuf_free(&sb);
-	mail_notice_links(it, links, to, t);
+	/* an out-of-date notice asks nothing: its alert's newer notice carries the links */
+	if (it->section != MAIL_DIGEST_SEC_STALE)
+		mail_notice_links(it, links, to, t);
 	return !t->heading || t->failed || !whole ? -1 : 0;
 }
 

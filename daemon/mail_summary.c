@@ -86,6 +86,7 @@ void mail_summary_sentence(struct strbuf *sb, const struct mail_digest *d)
 	size_t groups, kids = mail_digest_count_children(d, mail_digest_keep_action);
 	size_t other = d->fresh - mail_digest_count_items(d, mail_digest_keep_action);
 	size_t resolved = mail_digest_count_items(d, mail_digest_keep_resolved);
+	size_t stale = mail_digest_count_items(d, mail_digest_keep_stale);
 	struct mail_digest_count *c = mail_digest_counts(d, mail_digest_keep_action, &groups);
 
 	if (!c) {
@@ -99,11 +100,13 @@ void mail_summary_sentence(struct strbuf *sb, const struct mail_digest *d)
 			strbuf_append(sb, g ? ", " : " ");
 			mail_words_count(sb, d, &c[g]);
 		}
-		strbuf_append(sb, other || resolved ? ". Then " : ".");
+		strbuf_append(sb, other || resolved || stale ? ". Then " : ".");
 	} else if (other) {
 		strbuf_append(sb, "Nothing here is marked urgent: ");
 	} else if (resolved) {
 		strbuf_append(sb, "Good news: ");
+	} else if (stale) {
+		strbuf_append(sb, "Nothing here is news now: ");
 	}
 	free(c);
 	if (other)
@@ -112,7 +115,12 @@ void mail_summary_sentence(struct strbuf *sb, const struct mail_digest *d)
 	if (resolved)
 		strbuf_printf(sb, "%s%zu concern%s resolved%s", other ? ", and " : "", resolved,
 			      resolved == 1 ? "" : "s", other || groups ? ", which is good news" : "");
-	if (other || resolved)
+	if (stale)
+		strbuf_printf(sb, "%s%zu notice%s queued for you %s out of date: %s alert%s moved "
+			      "on since (listed last)", other || resolved ? ", and " : "", stale,
+			      stale == 1 ? "" : "s", stale == 1 ? "is" : "are",
+			      stale == 1 ? "its" : "their", stale == 1 ? " has" : "s have");
+	if (other || resolved || stale)
 		strbuf_append(sb, ".");
 }
 

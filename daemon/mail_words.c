@@ -117,6 +117,8 @@ enum mail_words_told mail_words_told(const struct mail_digest_item *it)
 
 const char *mail_words_item_suffix(const struct mail_digest_item *it)
 {
+	if (it->section == MAIL_DIGEST_SEC_STALE)
+		return " (out of date)";
 	switch (mail_words_told(it)) {
 	case MAIL_WORDS_REMINDER: return " (reminder)";
 	case MAIL_WORDS_AGAIN: return " (firing again)";
@@ -297,9 +299,51 @@ int mail_words_snooze(struct strbuf *sb, const json_t *alert)
 
 /* What is expected of the reader: the rule's words kept with the notice, else words for what
  * driftwatch reports on itself. */
+/* How the alert of an out-of-date notice now stands (notice.since, outbox_claim_email.sql):
+ * "resolved on 3 Dec 2026", "now at stage 15m, ... Now: Child C-3 has been ...",
+ * "acknowledged". 0 when the notice is not out of date. */
+int mail_words_since(struct strbuf *sb, const struct mail_notice *n)
+{
+	const json_t *since = json_object_get(n->notice, "since");
+	const char *status = json_string_value(json_object_get(since, "status"));
+	const json_t *on = json_object_get(since, "on");
+	const char *summary = json_string_value(json_object_get(since, "summary"));
+
+	if (!json_is_object(since))
+		return 0;
+	if (status && strcmp(status, "resolved") == 0) {
+		strbuf_append(sb, "the alert was resolved");
+		if (json_is_string(on)) {
+			strbuf_append(sb, " on ");
+			mail_words_fact(sb, on, 1);
+		}
+		strbuf_append(sb, ", after this notice was queued for you: the rule no longer holds "
+			      "for this child");
+	} else if (status && strcmp(status, "moved") == 0) {
+		strbuf_append(sb, "the alert is now at stage ");
+		mail_words_clean(sb, json_string_value(json_object_get(since, "stage")) ?
+				 json_string_value(json_object_get(since, "stage")) : "(none)");
+		strbuf_append(sb, ", a change made after this notice was queued for you, with a "
+			      "notice of its own");
+		if (summary && *summary) {
+			strbuf_append(sb, ". Now: ");
+			mail_words_clean(sb, summary);
+		}
+	} else if (status && (strcmp(status, "acknowledged") == 0 ||
+			      strcmp(status, "snoozed") == 0)) {
+		strbuf_printf(sb, "the alert was %s after this notice was queued for you", status);
+	} else {
+		strbuf_append(sb, "the alert has changed since this notice was queued for you");
+	}
+	return 1;
+}
+
 void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it)
 {
-	if (it->kind == MAIL_DIGEST_RESOLVED)
+	if (it->section == MAIL_DIGEST_SEC_STALE)
+		strbuf_append(sb, "nothing for this notice: it is listed so that nothing queued for "
+			      "you goes untold; how the alert now stands is under \"Out of date\" above");
+	else if (it->kind == MAIL_DIGEST_RESOLVED)
 		strbuf_append(sb, "nothing further: the rule no longer holds for this child");
 	else if (mail_words_notice(it->n, "expected"))
 		mail_words_clean(sb, mail_words_notice(it->n, "expected"));

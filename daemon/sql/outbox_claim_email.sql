@@ -18,6 +18,11 @@
 --                 daemon stopped for a timer left them waiting for Monday's slot)
 -- age_s is counted from when the notice was first due, not from created_at: a digest held for
 -- its slot has its whole age to be retried in once the slot comes (state_v7.sql).
+-- A notice about an alert that has moved on since it was queued (resolved, at another stage, or,
+-- for a reminder or a "not answered", answered since) carries notice.since, the alert as it now
+-- stands: a daily digest held since yesterday must not tell a supervisor "New: CP plan at 9
+-- months" after the urgent 15-month escalation went, or of a plan that has ended (audit 10, F2).
+-- It is still listed (ALERTS.md: "every notice ... since the last"), as out of date.
 WITH due_digest AS (
     SELECT destination, coalesce(digest_key, '') AS digest_key,
            bool_or(status = 'delivering') AS resend
@@ -31,7 +36,7 @@ WITH due_digest AS (
       LIMIT $1::int
 ),
 due AS (
-    SELECT o.notice_id FROM @state@.outbox o
+    SELECT o.notice_id, o.alert_id FROM @state@.outbox o
       JOIN due_digest g ON g.destination = o.destination
                        AND g.digest_key = coalesce(o.digest_key, '')
       WHERE o.channel = 'email'
@@ -45,9 +50,25 @@ due AS (
 UPDATE @state@.outbox o
    SET status = 'delivering', attempts = o.attempts + 1,
        lease_until = now() + make_interval(secs => $2::int)
-  FROM due
+  FROM due LEFT JOIN @state@.alerts a ON a.alert_id = due.alert_id
  WHERE o.notice_id = due.notice_id
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
           o.payload::text, coalesce(o.digest_key, ''), o.attempts,
           greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at,
-          o.notice::text AS notice;
+          CASE WHEN a.alert_id IS NULL
+                     OR o.type NOT IN ('alert.firing', 'alert.escalated', 'alert.updated',
+                                       'alert.unanswered') THEN o.notice::text
+               WHEN a.status = 'resolved' THEN
+                    (coalesce(o.notice, '{}') || jsonb_build_object('since', jsonb_build_object(
+                        'status', 'resolved', 'on', a.last_changed_on)))::text
+               WHEN a.stage IS DISTINCT FROM o.payload ->> 'stage' THEN
+                    (coalesce(o.notice, '{}') || jsonb_build_object('since', jsonb_build_object(
+                        'status', 'moved', 'stage', a.stage, 'on', a.stage_since,
+                        'summary', a.payload ->> 'summary')))::text
+               WHEN (o.type = 'alert.unanswered' OR o.notice ->> 'reminder' = 'true')
+                    AND greatest(a.acknowledged_at, a.snoozed_at) > o.created_at THEN
+                    (coalesce(o.notice, '{}') || jsonb_build_object('since', jsonb_build_object(
+                        'status', CASE WHEN a.snoozed_at > o.created_at
+                                       AND a.snoozed_at >= coalesce(a.acknowledged_at, a.snoozed_at)
+                                       THEN 'snoozed' ELSE 'acknowledged' END)))::text
+               ELSE o.notice::text END AS notice;

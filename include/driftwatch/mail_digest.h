@@ -20,10 +20,11 @@ enum mail_digest_kind {
 
 /* The sections of a digest, in reading order: first the seriousness each notice's rule declared
  * for its stage (rule.h, enum rule_seriousness: 1 to 5), then notices recorded before notices
- * carried it, then resolutions (good news, last), then driftwatch's reports on itself. */
+ * carried it, then resolutions (good news), then notices whose alert has moved on since they
+ * were queued (out of date: notice.since), then driftwatch's reports on itself. */
 enum mail_digest_section {
 	MAIL_DIGEST_SEC_OTHER = RULE_SERIOUS_DRIFT + 1, MAIL_DIGEST_SEC_RESOLVED,
-	MAIL_DIGEST_SEC_REPORTS
+	MAIL_DIGEST_SEC_STALE, MAIL_DIGEST_SEC_REPORTS
 };
 #define MAIL_DIGEST_N_SECTIONS (MAIL_DIGEST_SEC_REPORTS + 1)
 
@@ -52,7 +53,8 @@ struct mail_digest {
 	size_t n_entries;
 	size_t n_full;               /* entries shown in full; the rest only counted (the cap) */
 	size_t fresh;                /* items that are news about a child, not a resolution */
-	size_t counted;              /* items the cap counts: all but resolutions (so reports too) */
+	size_t counted;              /* items the cap counts: all but resolutions and those out
+				      * of date (so reports too) */
 	const char *to;              /* the person it goes to */
 	const struct mail_options *o;
 	/* the file name of the list of every item attached (mail_csv.h) when the digest is capped
@@ -102,9 +104,11 @@ size_t mail_digest_count_children(const struct mail_digest *d,
 				  int (*keep)(const struct mail_digest_item *));
 
 /* keep() predicates: a stage its rule declared urgent that asks for something; a resolution;
- * anything. */
+ * out of date; anything. */
 int mail_digest_keep_action(const struct mail_digest_item *it);
 int mail_digest_keep_resolved(const struct mail_digest_item *it);
+/* An item whose alert has moved on since it was queued (MAIL_DIGEST_SEC_STALE). */
+int mail_digest_keep_stale(const struct mail_digest_item *it);
 int mail_digest_keep_any(const struct mail_digest_item *it);
 
 /* Items shown in full (those of the first n_full entries); whether some are not (the cap). */

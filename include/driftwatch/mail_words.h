@@ -68,6 +68,11 @@ int mail_words_snooze(struct strbuf *sb, const json_t *alert);
  * notice was not sent on. */
 int mail_words_instead_of(struct strbuf *sb, const struct mail_notice *n);
 
+/* How the alert of an out-of-date notice now stands (notice.since, outbox_claim_email.sql),
+ * in words: "the alert was resolved on 3 Dec 2026, after ...". Returns 0 and writes nothing
+ * when the notice is not out of date. */
+int mail_words_since(struct strbuf *sb, const struct mail_notice *n);
+
 /* What is expected of the reader of item it ("review in supervision"). */
 void mail_words_expected(struct strbuf *sb, const struct mail_digest_item *it);
 

@@ -713,6 +713,45 @@ static void test_told_before(const struct fixture *f)
 
 /* A stage nobody answered (unanswered_queue.sql): listed first, its heading says so in the
  * notice's words, and the subject does not read as a new alert. */
+/* outbox_claim_email.sql marks a notice whose alert moved on before its digest went
+ * (notice.since): listed last, out of date, asking nothing, and not counted as news. */
+static void test_since(const struct fixture *f)
+{
+	struct mail_notice n[1] = { f->n[1] };
+	struct mail_message m;
+	char *text;
+	json_t *w = words("was-not-brought", "was-not-brought", NULL, "follow up", NULL);
+
+	n[0].type = "alert.firing";
+	n[0].notice = w;
+	json_object_set_new(w, "reminder", json_true());
+	json_object_set_new(w, "since", json_pack("{s:s}", "status", "acknowledged"));
+	if (compose(n, 1, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_contains(text, "Out of date: the alert has moved on since (1)",
+			     "an answered reminder is in the section of those out of date");
+		tap_contains(text, "Out of date: the alert was acknowledged after this notice",
+			     "and says the alert was acknowledged since");
+		tap_contains(text, "Nothing here is news now: 1 notice queued for you is out of date",
+			     "the summary does not count it as news");
+		tap_lacks(text, "follow up", "nothing is expected of its reader");
+		tap_str(m.subject, "1 drift alert: 1 was-not-brought (out of date)",
+			"the subject says it is out of date");
+		free(text);
+		mail_message_free(&m);
+	}
+	json_object_set_new(w, "since", json_pack("{s:s,s:s}", "status", "resolved",
+						  "on", "2026-12-03"));
+	if (compose(n, 1, TO, DATE, &m) == 0) {
+		text = part(m.data, "text/plain");
+		tap_contains(text, "the alert was resolved on 3 Dec 2026, after this notice",
+			     "a resolution since is dated in words");
+		free(text);
+		mail_message_free(&m);
+	}
+	json_decref(w);
+}
+
 static void test_unanswered(const struct fixture *f)
 {
 	struct mail_notice n[2] = { f->n[2], f->n[1] };
@@ -1542,6 +1581,7 @@ int main(void)
 	test_refusals(&f);
 	test_kinds(&f);
 	test_told_before(&f);
+	test_since(&f);
 	test_unanswered(&f);
 	test_snoozed(&f);
 	test_failed(&f);
