@@ -734,6 +734,10 @@ static void record_on_end(struct db_conn *conn, PGresult *res, void *arg)
 		return;
 	}
 	rec->ch.reports += atoll(PQgetvalue(res, 0, 0));
+	if (PQnfields(res) > 3 && atoll(PQgetvalue(res, 0, 3)) > 0)
+		log_info(rec->ctx, "email: %s notices held for an earlier digest time or day now "
+			 "wait for %s (or go now when their own day's slot has passed)",
+			 PQgetvalue(res, 0, 3), rec->slot.held ? rec->slot.key : "no slot");
 }
 
 /* {"rule": "why", ...} of the failed rules, and the text[] of the rules that ran to the end. */
@@ -776,7 +780,7 @@ static int record_send_end(struct record *rec, const struct eval_result *res)
 {
 	char children[24], alerts[24], notices[24];
 	char *bad = record_bad_rows_json(res), *failed = NULL, *ok = NULL;
-	const char *params[9];
+	const char *params[13], *slot[5];
 	int rc = -1;
 
 	snprintf(children, sizeof(children), "%lld", res->children);
@@ -794,7 +798,11 @@ static int record_send_end(struct record *rec, const struct eval_result *res)
 		params[6] = ok;
 		params[7] = record_operators(rec->ctx->cfg);
 		params[8] = rec->digest;
-		rc = db_query(rec->conn, rec->sql_end, 9, params, record_on_end, rec);
+		/* held notices move to the slot new ones wait for: its key, local time and zone */
+		digest_slot_params(&rec->slot, rec->ctx->cfg, slot);
+		memcpy(params + 9, slot, 3 * sizeof(params[0]));
+		params[12] = rec->req->child_ids ? "false" : "true";
+		rc = db_query(rec->conn, rec->sql_end, 13, params, record_on_end, rec);
 	}
 	free(bad);
 	free(failed);

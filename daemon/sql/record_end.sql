@@ -8,6 +8,12 @@
 -- $7 text[]  the rules that ran to their end
 -- $8 text    the operators' address, or NULL
 -- $9 text    the digest key of the reports
+-- $10..$12   the slot where a person's email notice waits now (digest_slot.h): $10 text its
+--            digest key, $11 timestamp its local wall clock, $12 text the zone; all NULL when
+--            nothing waits (--once, email.digest_time null)
+-- $13 boolean a whole evaluation: held notices are looked over then only (a slot changes with
+--            the configuration, at a start or a reload, which a whole evaluation follows; an
+--            incremental one must stay a few milliseconds)
 WITH evaluation AS (
     UPDATE @state@.evaluations
        SET finished_at = clock_timestamp(), children = $2::bigint, bad_rows = $3::jsonb,
@@ -33,6 +39,31 @@ recovered AS (
     DELETE FROM @state@.rule_health h
      WHERE h.rule = ANY($7::text[])
     RETURNING h.rule, h.failing_since, h.error
+),
+-- Notices held for a slot that is no longer the next one (email.digest_time or the calendar
+-- changed, and the daemon restarted or reloaded) go to the slot new notices go to: a person gets
+-- one digest, not one at the old time and one at the new (audit 10, F3). Those held for a day
+-- before the new slot's day (the new time had passed on their day) go now, under their day and
+-- the new time; with nothing held any more (email.digest_time null) every held one goes now.
+-- Only never-tried ones: a digest being retried keeps its key and its Message-ID.
+moved AS (
+    UPDATE @state@.outbox o
+       SET digest_key = m.digest_key, next_attempt_at = m.due, first_due_at = m.due
+      FROM (SELECT h.notice_id,
+                   CASE WHEN $10::text IS NULL THEN h.digest_key
+                        WHEN substr(h.digest_key, 8, 10) < substr($10::text, 8, 10)
+                        THEN 'digest ' || substr(h.digest_key, 8, 10) || substr($10::text, 18)
+                        ELSE $10::text END AS digest_key,
+                   CASE WHEN $10::text IS NULL
+                          OR substr(h.digest_key, 8, 10) < substr($10::text, 8, 10) THEN now()
+                        ELSE $11::timestamp AT TIME ZONE $12::text END AS due
+              FROM @state@.outbox h
+             WHERE $13::boolean AND h.channel = 'email' AND h.status = 'pending'
+               AND h.attempts = 0
+               AND h.next_attempt_at > now() AND h.digest_key LIKE 'digest %'
+               AND h.digest_key IS DISTINCT FROM $10::text) m
+     WHERE o.notice_id = m.notice_id
+    RETURNING o.notice_id
 ),
 -- A report reads like a notice (mail_compose.c): what happened, to which rule, and why.
 reports AS (
@@ -72,4 +103,5 @@ reports AS (
 SELECT (SELECT count(*) FROM reports) AS reports,
        (SELECT coalesce(jsonb_agg(rule ORDER BY rule), '[]') FROM now_failing
          WHERE rule NOT IN (SELECT rule FROM was)) AS started_failing,
-       (SELECT coalesce(jsonb_agg(rule ORDER BY rule), '[]') FROM recovered) AS recovered;
+       (SELECT coalesce(jsonb_agg(rule ORDER BY rule), '[]') FROM recovered) AS recovered,
+       (SELECT count(*) FROM moved) AS moved;
