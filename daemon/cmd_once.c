@@ -188,7 +188,7 @@ static void once_on_recorded(int ok, const char *error, const struct record_chan
 	}
 	if (unanswered_run(run->ctx, run->state,
 			   run->ctx->cfg->state_conninfo ? run->cases : NULL, run->res->as_of, 0,
-			   once_on_unanswered, run) < 0) {
+			   ch->digest_key, once_on_unanswered, run) < 0) {
 		log_err(run->ctx, "escalating unanswered alerts: could not start: %s",
 			db_error(run->state));
 		/* the evaluation is recorded: its notices go out all the same */

@@ -648,6 +648,7 @@ static void record_done(struct record *rec)
 	int ok = !rec->error[0] && !rec->broken;
 
 	snprintf(error, sizeof(error), "%s", rec->error);
+	snprintf(ch.digest_key, sizeof(ch.digest_key), "%s", rec->digest);
 	record_free(rec);
 	if (!ok)
 		memset(&ch, 0, sizeof(ch));

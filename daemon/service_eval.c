@@ -300,8 +300,10 @@ static void service_on_unanswered(int ok, const char *error, const struct unansw
 		log_notice(svc->ctx, "unanswered: %lld stage%s escalated (%lld email, %lld webhook "
 			   "notices)", st->unanswered, st->unanswered == 1 ? "" : "s",
 			   st->email_notices, st->webhook_notices);
-	if (ok && st->email_notices + st->webhook_notices > 0 && !service_stopping(svc))
+	if (((ok && st->email_notices + st->webhook_notices > 0) ||
+	     svc->deliver_after_unanswered) && !service_stopping(svc))
 		service_deliver_kick(svc);
+	svc->deliver_after_unanswered = 0;
 	service_eval_end(svc);
 }
 
@@ -339,18 +341,26 @@ static void service_on_recorded(int ok, const char *error, const struct record_c
 		svc->count_pending = 1;
 		service_count_kick(svc);
 	}
-	if (ch->email_notices + ch->webhook_notices + ch->reports > 0)
-		service_deliver_kick(svc);
+	svc->deliver_after_unanswered = 0;
+	if (ch->email_notices + ch->webhook_notices + ch->reports > 0) {
+		if (svc->req.child_ids)
+			service_deliver_kick(svc);
+		else
+			svc->deliver_after_unanswered = 1;
+	}
 	/* Escalation follows a full evaluation only (a partial one does not know which alerts
 	 * still fire), on the state connection, which stays this evaluation's until it ends. */
 	if (!svc->req.child_ids &&
 	    unanswered_run(svc->ctx, svc->conns[CONN_STATE].db,
 			   svc->ctx->cfg->state_conninfo ? svc->conns[CONN_EVAL].db : NULL,
-			   res->as_of, 1, service_on_unanswered, svc) == 0)
+			   res->as_of, 1, ch->digest_key, service_on_unanswered, svc) == 0)
 		return;
 	if (!svc->req.child_ids)
 		log_err(svc->ctx, "escalating unanswered alerts: could not start: %s",
 			db_error(svc->conns[CONN_STATE].db));
+	if (svc->deliver_after_unanswered)
+		service_deliver_kick(svc);
+	svc->deliver_after_unanswered = 0;
 	service_eval_end(svc);
 }
 

@@ -617,7 +617,8 @@ static char *unanswered_enabled_rules(const struct dw_config *cfg)
 }
 
 int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *case_conn,
-		   const char *as_of, int hold_email, unanswered_done_cb cb, void *arg)
+		   const char *as_of, int hold_email, const char *digest_key,
+		   unanswered_done_cb cb, void *arg)
 {
 	struct unanswered_op *op = calloc(1, sizeof(*op));
 	char *ident;
@@ -631,8 +632,11 @@ int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *cas
 	op->arg = arg;
 	op->hold_email = hold_email;
 	snprintf(op->as_of, sizeof(op->as_of), "%s", as_of);
-	/* one digest per person per escalation pass, as recording has per evaluation */
-	digest_slot_eval_key(op->digest, sizeof(op->digest), as_of, "-unanswered");
+	/* with the evaluation's news in one digest per person; else one of its own */
+	if (digest_key && *digest_key)
+		snprintf(op->digest, sizeof(op->digest), "%s", digest_key);
+	else
+		digest_slot_eval_key(op->digest, sizeof(op->digest), as_of, "-unanswered");
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	if (ident) {
 		op->sql_candidates = strbuf_subst(sql_unanswered_candidates, "@state@", ident);

@@ -15,6 +15,9 @@ struct record_changes {
 	long long email_notices, webhook_notices;
 	long long reports;          /* notices to the operators: rules failing or recovering,
 				     * addresses in the case data that cannot be used */
+	/* the digest key its email notices went under when nothing was held: the escalation
+	 * pass that follows puts its own in the same digest (unanswered_run) */
+	char digest_key[64];
 };
 
 /* Called once: ok 1 when the evaluation was committed, else 0 with error naming what failed

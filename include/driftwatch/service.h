@@ -116,6 +116,9 @@ struct service {
 	time_t last_full_start;       /* when the latest full evaluation began (0: none yet) */
 	unsigned long warm_session;   /* CONN_EVAL session whose incremental plans are made */
 	int count_pending;            /* a full evaluation was recorded: count bad rows again */
+	/* a full evaluation queued notices: delivery starts once its escalation pass is done, so
+	 * that a digest not held for a slot takes both (one email a person, not two) */
+	int deliver_after_unanswered;
 	int empty_checking;           /* the emptiness checks hold CONN_COUNT_BAD: no count yet */
 	char *bad_rows_last;          /* the last count as logged, to log only a change */
 	int delivery_stopped;         /* stopping: the deliverer has ended every transfer */

@@ -31,10 +31,14 @@ typedef void (*unanswered_done_cb)(int ok, const char *error, const struct unans
  * due is worked out in C, not SQL: the calendar (bank holidays by rule, substitute days,
  * closures) is the one --check-config and the unit tests check, and only the few unanswered
  * stages need it. With hold_email (the daemon), people's email notices wait for their digest
- * slot or urgent window (digest_slot.h); without (--once) they are due at once. Returns 0 when
- * started, -1 when it could not be (cb never runs).
+ * slot or urgent window (digest_slot.h); without (--once) they are due at once, under
+ * digest_key: the key the evaluation just recorded used (record_changes), so that a person gets
+ * one email of that evaluation's news and its escalations, not two (ALERTS.md: "One message per
+ * recipient per digest"); NULL or empty: a key of its own. Returns 0 when started, -1 when it
+ * could not be (cb never runs).
  */
 int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *case_conn,
-		   const char *as_of, int hold_email, unanswered_done_cb cb, void *arg);
+		   const char *as_of, int hold_email, const char *digest_key,
+		   unanswered_done_cb cb, void *arg);
 
 #endif
