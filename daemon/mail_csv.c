@@ -91,6 +91,7 @@ static void mail_csv_row(struct strbuf *out, const struct mail_digest *d, size_t
 	strbuf_append(out, ",");
 	mail_csv_cell(out, mail_words_told(it) == MAIL_WORDS_REMINDER ? "Reminder" :
 			   mail_words_told(it) == MAIL_WORDS_AGAIN ? "Firing again" :
+			   mail_words_lowered(it) ? "Lowered" :
 			   mail_csv_changes[it->kind]);
 	strbuf_append(out, ",");
 	mail_csv_cell(out, mail_words_alert(a, "child_id"));

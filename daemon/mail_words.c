@@ -115,10 +115,18 @@ enum mail_words_told mail_words_told(const struct mail_digest_item *it)
 	return MAIL_WORDS_FIRST;
 }
 
+int mail_words_lowered(const struct mail_digest_item *it)
+{
+	return it->kind == MAIL_DIGEST_UPDATED &&
+	       json_is_true(json_object_get(it->n->notice, "lowered"));
+}
+
 const char *mail_words_item_suffix(const struct mail_digest_item *it)
 {
 	if (it->section == MAIL_DIGEST_SEC_STALE)
 		return " (out of date)";
+	if (mail_words_lowered(it))
+		return " (lowered)";
 	switch (mail_words_told(it)) {
 	case MAIL_WORDS_REMINDER: return " (reminder)";
 	case MAIL_WORDS_AGAIN: return " (firing again)";
@@ -430,6 +438,13 @@ void mail_words_heading(struct strbuf *sb, const struct mail_digest_item *it, si
 			strbuf_append(sb, "New: ");
 		break;
 	case MAIL_DIGEST_UPDATED:
+		/* record.sql marks a stage gone down: its readers were told of the higher one */
+		if (mail_words_lowered(it)) {
+			strbuf_append(sb, "Lowered to ");
+			mail_words_clean(sb, stage ? stage : "a lower stage");
+			strbuf_append(sb, ": ");
+			break;
+		}
 		strbuf_append(sb, "Updated (");
 		mail_update_words(sb, it->n);
 		strbuf_append(sb, "): ");

@@ -86,7 +86,8 @@ renamed AS (
            stage_rank = ch.stage_rank, status = 'firing', notify_key = ch.notify_key,
            payload = ch.payload, destinations = ch.destinations, team_id = ch.team_id,
            last_seen_on = $2::date,
-           last_notified_on = CASE WHEN ch.kind IN ('firing', 'escalated', 'updated', 'reminder')
+           last_notified_on = CASE WHEN ch.kind IN ('firing', 'escalated', 'updated', 'lowered',
+                                                    'reminder')
                                    THEN $2::date ELSE ch.prev_notified_on END,
            last_seen_eval = $5::bigint,
            last_changed_on = CASE
@@ -105,7 +106,8 @@ inserted AS (
            last_changed_on, last_seen_on, last_notified_on, last_seen_eval, stage_since)
     SELECT fingerprint, rule, child_id, subject_id, stage, stage_rank, 'firing', notify_key,
            payload, destinations, team_id, $2::date, $2::date, $2::date,
-           CASE WHEN kind IN ('firing', 'escalated', 'updated', 'reminder') THEN $2::date
+           CASE WHEN kind IN ('firing', 'escalated', 'updated', 'lowered', 'reminder')
+                THEN $2::date
                 ELSE prev_notified_on END,
            $5::bigint, $2::date
       FROM changes
@@ -155,22 +157,27 @@ events AS (
 told AS (
     SELECT e.event_id, e.token, e.alert_id, e.kind, ch.payload, ch.destinations, ch.response,
            -- the email says what it is: a reminder, or an alert that was resolved firing again
-           -- (a plan closed and reopened within its episode), never "New" for either
+           -- (a plan closed and reopened within its episode), never "New" for either; a
+           -- stage gone down (a strategy now holds the 15-month escalation), never silence:
+           -- receivers were last told of the higher stage (audit 11)
            CASE WHEN e.kind = 'reminder' THEN '{"reminder": true}'::jsonb
                 WHEN e.kind = 'firing' AND ch.prev_id IS NOT NULL THEN '{"again": true}'::jsonb
+                WHEN e.kind = 'lowered' THEN '{"lowered": true}'::jsonb
            END AS told_before
       FROM events e JOIN upserted u ON u.alert_id = e.alert_id
       JOIN changes ch ON ch.fingerprint = u.fingerprint
-     WHERE e.kind IN ('firing', 'escalated', 'updated', 'reminder')
+     WHERE e.kind IN ('firing', 'escalated', 'updated', 'lowered', 'reminder')
 ),
 notices AS (
     INSERT INTO @state@.outbox (idempotency_key, event_id, alert_id, channel, destination, role,
            type, payload, digest_key, notice, next_attempt_at, first_due_at)
     SELECT 'msg_' || t.event_id || '_' || left(md5(d.channel || ' ' || d.destination), 12)
            || '_' || t.token,
-           -- A reminder is the alert still firing: receivers know only the four types.
+           -- A reminder is the alert still firing, a lower stage an update of it: receivers
+           -- know only the four types.
            t.event_id, t.alert_id, d.channel, d.destination, d.role,
-           'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing' ELSE t.kind END,
+           'alert.' || CASE WHEN t.kind = 'reminder' THEN 'firing'
+                            WHEN t.kind = 'lowered' THEN 'updated' ELSE t.kind END,
            t.payload || jsonb_build_object('status', 'firing') || coalesce(t.response, '{}'),
            w.digest_key,
            CASE WHEN t.told_before IS NULL THEN d.notice
@@ -239,7 +246,7 @@ team_urls AS (
 )
 SELECT (SELECT count(*) FROM events WHERE kind = 'firing')    AS firing,
        (SELECT count(*) FROM events WHERE kind = 'escalated') AS escalated,
-       (SELECT count(*) FROM events WHERE kind = 'updated')   AS updated,
+       (SELECT count(*) FROM events WHERE kind IN ('updated', 'lowered')) AS updated,
        0::bigint                                              AS resolved,
        (SELECT count(*) FROM events WHERE kind = 'reminder')  AS reminders,
        (SELECT count(*) FROM notices WHERE channel = 'email')   AS email_notices,

@@ -1,7 +1,11 @@
 -- unanswered_candidates: the firing alerts whose current stage nobody has answered, after a full
 -- evaluation of day T (RESPONSES.md, "Escalation when nobody answers"): no acknowledgement of
 -- this stage, no snooze in force on T (a snooze to a day before T has lapsed), and no
--- alert.unanswered for this stage since it was first recorded. unanswered.c works out in C which
+-- alert.unanswered for this stage since it was first recorded. A stage the alert comes back to
+-- (lowered to it when a strategy holds the 15-month escalation, say) is the same stage: once it
+-- was escalated, or acknowledged, since the alert last began firing, it is not escalated again
+-- (RESPONSES.md: "one notice of type alert.unanswered for that stage"; audit 11 found a second
+-- "12 months not answered" after the chair did what the 15-month notice asked). unanswered.c works out in C which
 -- of them are due (escalation_due, counting from count_from: the stage's day, or for an alert
 -- that was already firing when state v4 arrived, the last evaluation before it) and queues
 -- those with unanswered_queue.sql (child_id: for unanswered_service_manager.sql; roles: the
@@ -24,6 +28,10 @@ SELECT a.alert_id, a.rule, a.stage, a.stage_since,
             AND a.ack_stage_since = a.stage_since)
    AND NOT coalesce(a.snoozed_until >= $1::date, false)
    AND NOT EXISTS (SELECT 1 FROM @state@.alert_events e
-                    WHERE e.alert_id = a.alert_id AND e.kind = 'unanswered'
-                      AND e.stage = a.stage AND e.as_of >= a.stage_since)
+                    WHERE e.alert_id = a.alert_id AND e.stage = a.stage
+                      AND ((e.kind = 'unanswered' AND e.as_of >= a.stage_since)
+                           OR (e.kind IN ('unanswered', 'acknowledged')
+                               AND e.event_id > coalesce(
+                                   (SELECT max(f.event_id) FROM @state@.alert_events f
+                                     WHERE f.alert_id = a.alert_id AND f.kind = 'firing'), 0))))
  ORDER BY a.alert_id;

@@ -39,6 +39,10 @@ const char *mail_words_suffix(int kind);
 enum mail_words_told { MAIL_WORDS_FIRST, MAIL_WORDS_REMINDER, MAIL_WORDS_AGAIN };
 enum mail_words_told mail_words_told(const struct mail_digest_item *it);
 
+/* An update that is a stage gone down (notice.lowered, record.sql: a strategy now holds the
+ * 15-month escalation, say), headed "Lowered to 12m: ". */
+int mail_words_lowered(const struct mail_digest_item *it);
+
 /* mail_words_suffix of the item's kind, and " (reminder)" or " (firing again)" for a notice
  * told of before: the subject and the summary count those apart from the new ones. */
 const char *mail_words_item_suffix(const struct mail_digest_item *it);

@@ -292,7 +292,8 @@ def glob_eml(maildir):
 
 ITEM_KINDS = (("New: ", "firing"), ("Reminder, still not answered: ", "firing"),
               ("Firing again: ", "firing"), ("Escalated to ", "escalated"),
-              ("Updated (", "updated"), ("Resolved: ", "resolved"), ("Not delivered", "failed"))
+              ("Updated (", "updated"), ("Lowered to ", "updated"), ("Resolved: ", "resolved"),
+              ("Not delivered", "failed"))
 
 
 def digest_items(text):
