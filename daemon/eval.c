@@ -980,7 +980,10 @@ static void eval_setup(struct eval_run *run)
 	 * comparison with every element for every row where none does: the lookup form runs only
 	 * while each relation its "-- @lookup" lines name (EVAL_LOOKUP_RELATIONS) is a table (a
 	 * view's indexes are its tables', unseen here) with a valid, whole, plain btree index led
-	 * by child_id, of its collation. */
+	 * by child_id, of its collation. The probe compares the column as it is, in the database's
+	 * collation (rules/embed_sql.sh), so child_id must be text or varchar in that collation
+	 * (100, DEFAULT_COLLATION_OID): an integer id, or a column of a collation of its own, is
+	 * read whole, where a probe no index serves would read the relation once per hit. */
 #define EVAL_LOOKUP_SQL \
 	"(SELECT count(DISTINCT c.relname) = cardinality($5::text[]) " \
 	"FROM pg_catalog.pg_class c " \
@@ -993,7 +996,9 @@ static void eval_setup(struct eval_run *run)
 	"WHERE n.nspname = $4 AND c.relname = ANY ($5::text[]) " \
 	"AND c.relkind IN ('r', 'p', 'm') AND am.amname = 'btree' AND oc.opcdefault " \
 	"AND i.indisvalid AND i.indisready AND i.indpred IS NULL AND i.indexprs IS NULL " \
-	"AND a.attname = 'child_id' AND i.indcollation[0] = a.attcollation) AS dw_lookup"
+	"AND a.attname = 'child_id' AND i.indcollation[0] = a.attcollation " \
+	"AND a.atttypid IN ('text'::regtype, 'varchar'::regtype) " \
+	"AND a.attcollation = 100) AS dw_lookup"
 #define EVAL_SETUP_SQL_FULL \
 	EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true), " EVAL_LOOKUP_SQL
 	static const char sql[] = EVAL_SETUP_SQL_FULL;

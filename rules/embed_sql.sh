@@ -29,11 +29,16 @@
 # The lookup form. A line whose code ends in one `IN (SELECT ...)` and which ends with the comment
 # `-- @lookup REL` (children, allocations, appointments or referrals) keeps that semi-join in
 # the two forms above. A statement with `-- @incremental` is also embedded as `sql_FILE_lookup`:
-# the full form with each such `IN (SELECT ...)` written `= ANY (ARRAY(SELECT ...))`. A hash semi-join reads the
+# the full form with each such `child_id IN (SELECT ...)` written
+# `child_id_raw = ANY (ARRAY(SELECT ...) COLLATE "default")`. A hash semi-join reads the
 # whole relation for a few thousand hits; the array is looked up in an index, one descent per
-# hit, but without an index it is compared with every row, element by element. So eval.c runs
-# the lookup form only while those four relations have an index that serves (EVAL_LOOKUP_SQL,
-# EVAL_LOOKUP_RELATIONS), and no other may be named.
+# hit, but without an index it is compared with every row, element by element. The probe is on
+# the column as it is (rows_REL.sql's child_id_raw) in the database's collation: the rows' own
+# child_id is text COLLATE "C", which no index of a column in another collation serves, and a
+# lookup that no index serves is one pass over the relation per hit. So eval.c runs the lookup
+# form only while those four relations have a text (or varchar) child_id in the database's
+# collation with an index that serves it (EVAL_LOOKUP_SQL, EVAL_LOOKUP_RELATIONS), and no
+# other may be named; ids equal in that (deterministic) collation are equal byte for byte.
 #
 # On any error nothing is written to standard output, and the message names the file and line.
 set -eu
@@ -158,11 +163,13 @@ translate() {
 		probe = code
 		if (gsub(/ IN \(SELECT /, "", probe) != 1 || substr(code, length(code), 1) != ")")
 			fail("@lookup: want one \"IN (SELECT ...)\" that ends the line", at)
+		if (code !~ /(^|[^A-Za-z0-9_.])child_id IN \(SELECT /)
+			fail("@lookup: want \"child_id IN (SELECT ...)\"", at)
 		if (mode != "lookup")
 			return s
 		gap = substr(s, length(code) + 1, k - 1 - length(code))
-		sub(/ IN \(SELECT /, " = ANY (ARRAY(SELECT ", code)
-		return code ")" gap substr(s, k)
+		sub(/child_id IN \(SELECT /, "child_id_raw = ANY (ARRAY(SELECT ", code)
+		return code " COLLATE \"default\")" gap substr(s, k)
 	}
 	# One line: placeholders outside comments, strings and quoted identifiers. quote is the
 	# quote character open across lines ("" when none).

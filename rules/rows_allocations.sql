@@ -4,6 +4,8 @@
 allocations_rows AS NOT MATERIALIZED (
     SELECT a.allocation_id::text COLLATE "C" AS allocation_id,
            a.child_id::text COLLATE "C" AS child_id,
+           -- the column as it is, for the lookup form's index probe (rules/embed_sql.sh)
+           a.child_id AS child_id_raw,
            a.worker_id::text COLLATE "C" AS worker_id,
            a.start_date,
            a.end_date,

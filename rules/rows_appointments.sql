@@ -4,6 +4,8 @@
 appointments_rows AS NOT MATERIALIZED (
     SELECT a.appointment_id::text COLLATE "C" AS appointment_id,
            a.child_id::text COLLATE "C" AS child_id,
+           -- the column as it is, for the lookup form's index probe (rules/embed_sql.sh)
+           a.child_id AS child_id_raw,
            a.service::text COLLATE "C" AS service,
            a.scheduled_for,
            a.outcome::text COLLATE "C" AS outcome,

@@ -7,6 +7,8 @@ children_rows AS NOT MATERIALIZED (
     -- ordered byte for byte whatever the column's collation (a case-insensitive one joined
     -- child k1 to child K1; a locale's order chose another tie's plan or referral).
     SELECT c.child_id::text COLLATE "C" AS child_id,
+           -- the column as it is, for the lookup form's index probe (rules/embed_sql.sh)
+           c.child_id AS child_id_raw,
            c.family_id::text COLLATE "C" AS family_id,
            c.date_of_birth,
            c.expected_dob,

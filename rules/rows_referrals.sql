@@ -4,6 +4,8 @@
 referrals_rows AS NOT MATERIALIZED (
     SELECT r.referral_id::text COLLATE "C" AS referral_id,
            r.child_id::text COLLATE "C" AS child_id,
+           -- the column as it is, for the lookup form's index probe (rules/embed_sql.sh)
+           r.child_id AS child_id_raw,
            r.referral_date,
            r.primary_need::text COLLATE "C" AS primary_need,
            r.neglect,

@@ -177,6 +177,36 @@ def first_difference(a, b):
     return ""
 
 
+def lookup_probes():
+    """Where the lookup form is run (indexed tables), each array of hits is probed through the
+    child_id index: the plan of every rule, with sequential scans turned off, has the probe as
+    an index condition and never as a filter (a filter is one pass over the relation per
+    hit). The rows read child_id as text COLLATE "C", which no index in the database's
+    collation serves (5c7aff4 made a million children's indexed dry run take minutes). The
+    plans are EXPLAINed by bench/bench_drive.py from build/sql_embed.c, the SQL the daemon
+    runs."""
+    out = tempfile.mkdtemp(prefix="dw-lookup-", dir=os.environ.get("TEST_TMPDIR"))
+    dsn = "host=%s port=%s user=%s dbname=%s" % (PGHOST, PGPORT, PGUSER, DB)
+    p = subprocess.run(["/usr/bin/python3", os.path.join(TOP, "bench", "bench_drive.py"),
+                        "explain", "--dsn", dsn, "--schema", "lay_idx", "--as-of", AS_OF,
+                        "--out", out, "--lookup", "--repeat", "1", "--set",
+                        "enable_seqscan = off", "--sql-from",
+                        os.path.join(TOP, "build", "sql_embed.c")],
+                       capture_output=True, text=True, timeout=600)
+    if not ok(p.returncode == 0, "the lookup form's plans are explained", p.stderr[-2000:]):
+        return
+    rules = [f[:-4] for f in sorted(os.listdir(out))
+             if f.endswith(".txt") and f != "profile.txt" and not f.startswith("quality_")]
+    for rule in rules:
+        plan = open(os.path.join(out, rule + ".txt")).read()
+        probes = [l.strip() for l in plan.splitlines() if "child_id" in l and "= ANY (" in l]
+        filtered = [l for l in probes if l.startswith("Filter:")]
+        indexed = [l for l in probes if l.startswith(("Index Cond:", "Recheck Cond:"))]
+        ok(indexed and not filtered,
+           "lookup form, %s: %d probes of hits by child_id through an index, none a filter"
+           % (rule, len(indexed)), "\n".join(filtered or probes) or plan[:3000])
+
+
 def main():
     if not (os.path.isfile(DAEMON) and os.access(DAEMON, os.X_OK)):
         ok(False, "driftwatchd is built", DAEMON)
@@ -192,6 +222,7 @@ def main():
         ok(rc == 0 and len(said) == 1 and LOOKUP[schema] in said[0],
            "%s: the hits' children and allocations are %s" % (what, LOOKUP[schema]),
            "\n".join(said) or err[-2000:])
+    lookup_probes()
     for day in DAYS:
         runs = {}
         for schema, what in LAYOUTS:

@@ -49,20 +49,10 @@ DAYS = ("2027-03-01", "2027-03-02", "2027-03-03", "2027-03-04", "2027-06-01", "2
 
 
 def run(t, procs, tmp):
-    db = lib.Db("dwlowered")
-    db.recreate()
-    db.load(os.path.join(lib.TOP, "rules", "contract.sql"))
-    db.run(DATA)
-    ca = lib.make_ca(tmp)
-    smtp = lib.SmtpServer(procs, tmp, "mail", ca)
-    cfg = lib.write_config(tmp, "lowered", {
-        "database": {"conninfo": db.conninfo("dwlowered"), "case_schema": "casework"},
-        "timezone": "Europe/London",
-        "link_template": "https://lcs.example/person/{child_id}",
-        "addresses": lib.addresses(),
-        "responses": {"escalate": [{"rules": "*", "stages": "*", "after_working_days": 2,
-                                    "to": ["service_manager"]}]},
-        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp))})
+    db, smtp, cfg = lib.hand_made_mail(
+        procs, tmp, lib.make_ca(tmp), "dwlowered", DATA,
+        responses={"escalate": [{"rules": "*", "stages": "*", "after_working_days": 2,
+                                 "to": ["service_manager"]}]})
     sent_before = {}
     for day in DAYS:
         if day == "2027-06-04":

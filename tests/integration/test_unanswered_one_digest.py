@@ -43,18 +43,7 @@ INSERT INTO cp_plans VALUES ('P1', 'C1', '2025-11-20', NULL, 'NEG', NULL, 'CH'),
 
 
 def run(t, procs, tmp):
-    db = lib.Db("dwua_one")
-    db.recreate()
-    db.load(os.path.join(lib.TOP, "rules", "contract.sql"))
-    db.run(DATA)
-    ca = lib.make_ca(tmp)
-    smtp = lib.SmtpServer(procs, tmp, "mail", ca)
-    cfg = lib.write_config(tmp, "ua_one", {
-        "database": {"conninfo": db.conninfo("dwua_one"), "case_schema": "casework"},
-        "timezone": "Europe/London",
-        "link_template": "https://lcs.example/person/{child_id}",
-        "addresses": lib.addresses(),
-        "email": lib.email_conf(smtp.port, ca, lib.SmtpServer.password_file(tmp))})
+    db, smtp, cfg = lib.hand_made_mail(procs, tmp, lib.make_ca(tmp), "dwua_one", DATA)
     r = lib.run_once(cfg, "2027-03-01")
     t.check(r.rc == 0 and not r.sanitizer(), "--once on Mon 1 Mar 2027", r.diag())
     before = smtp.count()

@@ -419,6 +419,24 @@ def daemon_fixture_mail(procs, tmp, ca, dbname, name, smtp_extra, more_sql=None,
     return db, smtp, cfg
 
 
+def hand_made_mail(procs, tmp, ca, dbname, data_sql, **conf):
+    """A new database dbname of rules/contract.sql (schema casework) and a test's own data_sql,
+    an SmtpServer, and a configuration for --once sending to it (conf adds sections, such as
+    "responses"): (db, smtp, config path)."""
+    db = Db(dbname)
+    db.recreate()
+    db.load(os.path.join(TOP, "rules", "contract.sql"))
+    db.run(data_sql)
+    smtp = SmtpServer(procs, tmp, "mail", ca)
+    cfg = write_config(tmp, dbname, dict({
+        "database": {"conninfo": db.conninfo(dbname), "case_schema": "casework"},
+        "timezone": "Europe/London",
+        "link_template": "https://lcs.example/person/{child_id}",
+        "addresses": addresses(),
+        "email": email_conf(smtp.port, ca, SmtpServer.password_file(tmp))}, **conf))
+    return db, smtp, cfg
+
+
 def addresses():
     return {"fallback": "duty@la.example", "cp_chair": "cp-chairs@la.example",
             "cp_manager": "cp-manager@la.example", "head_of_service": "hos@la.example",

@@ -122,10 +122,13 @@ static void test_translated(const char *what, const char *bare)
 	tap_ok(1, "%s: no placeholder left untranslated", what);
 }
 
-/* The lookup form: the full one with each "-- @lookup" line's IN (SELECT ...) an array looked
- * up by index, the tails (tail_family.sql, tail_allocation.sql) among them; nothing else. */
+/* The lookup form: the full one with each "-- @lookup" line's child_id IN (SELECT ...) an array
+ * looked up by index on the column as it is, in the database's collation, the tails
+ * (tail_family.sql, tail_allocation.sql) among them; nothing else. */
 #define LOOKUP_IN " IN (SELECT "
 #define LOOKUP_ANY " = ANY (ARRAY(SELECT "
+#define LOOKUP_RAW "child_id_raw = ANY (ARRAY(SELECT "
+#define LOOKUP_END ") COLLATE \"default\")"
 /* rel is one of EVAL_LOOKUP_RELATIONS ("{a,b,c}"). */
 static int lookup_relation(const char *rel)
 {
@@ -160,11 +163,17 @@ static void test_lookup(const struct rule_def *def, const char *full)
 		def->name);
 	tap_int(count(look, LOOKUP_ANY), marks, "%s: the lookup form has one array per mark",
 		def->name);
+	tap_int(count(look, LOOKUP_RAW), marks, "%s: ... probing the column as it is (child_id_raw)",
+		def->name);
+	tap_int(count(look, LOOKUP_END), marks, "%s: ... in the database's collation",
+		def->name);
 	tap_int(count(full, LOOKUP_IN) - count(look, LOOKUP_IN), marks,
 		"%s: ... each in place of an IN (SELECT", def->name);
-	tap_int(strlen(look) - strlen(full), marks * (strlen(LOOKUP_ANY) - strlen(LOOKUP_IN) + 1),
-		"%s: and nothing else changed in length (the array's closing parenthesis)",
-		def->name);
+	tap_int(strlen(look) - strlen(full),
+		marks * (strlen("_raw") + strlen(LOOKUP_ANY) - strlen(LOOKUP_IN) +
+			 strlen(" COLLATE \"default\")")),
+		"%s: and nothing else changed in length (the collation, the array's closing "
+		"parenthesis)", def->name);
 out:
 	free(look);
 }
