@@ -55,19 +55,47 @@ int alert_fingerprint_parse(const char *s, size_t n, char out[ALERT_FINGERPRINT_
 	return 0;
 }
 
+/* An id holding a separator of either scheme below (any bytes can be an id: audit 12). */
+static int alert_id_has_separator(const char *s)
+{
+	return strchr(s, 0x1f) != NULL || strchr(s, 0x1e) != NULL;
+}
+
+/* The digest's input. Ids as they come are joined with U+001F, as fingerprints have always
+ * been made: every stored alert keeps its identity. Two ids holding that byte could join to
+ * the same text ("X<US>P1" and "Q", "X" and "P1<US>Q"): one fingerprint for two alerts, and the
+ * recording of the rule's whole batch failed for everyone. Such ids are written with their
+ * lengths after a U+001E instead, which the first scheme never holds: the two schemes cannot
+ * meet, and the second is one-to-one. */
+static int alert_fingerprint_input(EVP_MD_CTX *c, const char *rule, const char *child_id,
+				   const char *subject)
+{
+	static const char us = 0x1f, rs = 0x1e;
+	char len[48];
+
+	if (!alert_id_has_separator(child_id) && !alert_id_has_separator(subject))
+		return EVP_DigestUpdate(c, rule, strlen(rule)) && EVP_DigestUpdate(c, &us, 1) &&
+		       EVP_DigestUpdate(c, child_id, strlen(child_id)) &&
+		       EVP_DigestUpdate(c, &us, 1) &&
+		       EVP_DigestUpdate(c, subject, strlen(subject));
+	snprintf(len, sizeof(len), "%zu:%zu:", strlen(child_id), strlen(subject));
+	return EVP_DigestUpdate(c, rule, strlen(rule)) && EVP_DigestUpdate(c, &rs, 1) &&
+	       EVP_DigestUpdate(c, len, strlen(len)) &&
+	       EVP_DigestUpdate(c, child_id, strlen(child_id)) &&
+	       EVP_DigestUpdate(c, subject, strlen(subject));
+}
+
 int alert_fingerprint(const char *rule, const char *child_id, const char *subject_id,
 		      char out[ALERT_FINGERPRINT_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	static const char us = 0x1f;
 	const char *subject = subject_id ? subject_id : "";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-		 EVP_DigestUpdate(c, rule, strlen(rule)) && EVP_DigestUpdate(c, &us, 1) &&
-		 EVP_DigestUpdate(c, child_id, strlen(child_id)) && EVP_DigestUpdate(c, &us, 1) &&
-		 EVP_DigestUpdate(c, subject, strlen(subject)) && EVP_DigestFinal_ex(c, md, &n);
+		 alert_fingerprint_input(c, rule, child_id, subject) &&
+		 EVP_DigestFinal_ex(c, md, &n);
 
 	EVP_MD_CTX_free(c);
 	if (!ok || n * 2 != ALERT_FINGERPRINT_LEN)

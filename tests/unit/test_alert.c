@@ -427,6 +427,14 @@ static void test_fingerprint(void)
 	alert_fingerprint("r", "C-\xff\xfe", "P-\xe9", fp);
 	tap_str(fp, "ff507b8831981c5d36cfac3365e907e6b6222aa1b4bc68070ae88527f3a2768f",
 		"fingerprint: bytes that are not UTF-8 are hashed as they are");
+	/* (audit 12) ids holding the separator: "X<US>P1" with "Q" and "X" with "P1<US>Q" joined
+	 * to the same text, one fingerprint for two alerts (380da268..., the first scheme's) */
+	alert_fingerprint("cin_neglect_duration", "X\x1fP1", "Q", fp);
+	tap_str(fp, "f8ff0794a4ecd0ca493d9e71ebdae6f7a2e9719e52574a4219adfca8f394da67",
+		"fingerprint: an id holding 0x1F is written with the lengths after 0x1E");
+	alert_fingerprint("cin_neglect_duration", "X", "P1\x1fQ", fp);
+	tap_str(fp, "aa69197f1acdbd5d79c6fb069d830e3f3095ea52276f0e849308e174d8758ba2",
+		"fingerprint: ... so the other pair of ids with the same bytes has another one");
 }
 
 static void test_fingerprint_parse(void)
