@@ -292,7 +292,7 @@ void eval_ahead_next(struct eval_run *h)
 		return;
 	}
 	j = eval_ahead_pick(m);
-	if (j >= h->ctx->cfg->n_rules || eval_budget_left(m) < 0.1) {
+	if (j >= h->ctx->cfg->n_rules) {
 		h->step = EVAL_LEND;
 		return;
 	}
@@ -303,7 +303,7 @@ void eval_ahead_next(struct eval_run *h)
 	clock_gettime(CLOCK_MONOTONIC, &h->t_rule);
 	snprintf(script, sizeof(script), "SAVEPOINT dw_ahead_%zu; SET LOCAL statement_timeout = "
 		 "%ld; SET LOCAL lock_timeout = %ld; SET LOCAL enable_hashagg TO DEFAULT", j,
-		 (long)(eval_budget_left(m) * 1000), eval_lock_timeout_ms(eval_budget_left(m)));
+		 (long)(eval_rule_time_left(m) * 1000), eval_lock_timeout_ms(eval_rule_time_left(m)));
 	if (db_script(h->conn, script, eval_on_ahead_savepoint, h) < 0)
 		eval_fail(h, "could not run a rule ahead: %s", db_error(h->conn));
 }

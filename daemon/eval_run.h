@@ -129,6 +129,9 @@ char *eval_first_line(const char *fmt, const char *detail);
 const char *eval_result_error(struct db_conn *conn, PGresult *pg, ExecStatusType want);
 double eval_elapsed(const struct timespec *t0);
 double eval_budget_left(const struct eval_run *run);
+/* How long the rule about to start may run: what is left of the budget, never less than a
+ * share of it (eval.c). */
+double eval_rule_time_left(const struct eval_run *run);
 long eval_lock_timeout_ms(double left_s);
 /* err, a server error of rule rc, with the relations rc reads when err names none (in
  * run->err_where); else err itself. */

@@ -263,11 +263,13 @@ static int http_healthz(struct http_server *srv, struct evhttp_request *req)
 			code = http_out_of_memory(req);
 		else
 			code = http_reply(req, HTTP_OK, "OK", HTTP_TEXT, reason.buf, reason.len);
-	} else if (reason.failed)
-		code = http_out_of_memory(req);
-	else
-		code = http_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", HTTP_TEXT,
-				 reason.buf, reason.len);
+	} else {
+		/* down, and why in detail: every rule failing is each rule's own reason */
+		http_degraded(&srv->ctx->metrics, &reason);
+		code = reason.failed ? http_out_of_memory(req) :
+		       http_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", HTTP_TEXT,
+				  reason.buf, reason.len);
+	}
 	strbuf_free(&reason);
 	return code;
 }

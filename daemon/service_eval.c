@@ -65,18 +65,45 @@ static void service_eval_end(struct service *svc)
 
 /* ---- figures ---- */
 
+/* "every rule failed: rule_a, rule_b (...)" into out when every rule that ran failed (each is
+ * also failing on its own, reported and counted per rule, and /healthz gives each one's
+ * reason); 0 when one did not. */
+static int service_all_failed(const struct dw_config *cfg, const struct eval_result *res,
+			      char *out, size_t cap)
+{
+	size_t ran = 0, len;
+
+	for (size_t i = 0; i < cfg->n_rules && i < RULE_REGISTRY_MAX; i++)
+		ran += res->rules[i].status != EVAL_RULE_DISABLED;
+	if (ran == 0 || res->n_rules_failed < ran)
+		return 0;
+	len = (size_t)snprintf(out, cap, "every rule failed");
+	for (size_t i = 0; i < cfg->n_rules && i < RULE_REGISTRY_MAX && len < cap; i++) {
+		if (res->rules[i].status != EVAL_RULE_FAILED)
+			continue;
+		len += (size_t)snprintf(out + len, cap - len, "%s %s", len > 17 ? "," : ":",
+					cfg->rules[i].def->name);
+	}
+	if (len < cap)
+		snprintf(out + len, cap - len, " (each rule's reason below)");
+	return 1;
+}
+
 static void service_metrics_eval(struct service *svc, const struct eval_result *res, int ok)
 {
 	struct dw_metrics *m = &svc->ctx->metrics;
+	char every[sizeof(m->last_eval_error)];
+	/* nothing alerts when every rule fails: down, not degraded, though recorded */
+	int all_failed = ok && service_all_failed(svc->ctx->cfg, res, every, sizeof(every));
 
 	m->evaluations_total++;
 	m->eval_seconds_sum += res->seconds;
 	m->last_eval_seconds = res->seconds;
-	m->last_eval_ok = ok;
-	if (!ok) {
+	m->last_eval_ok = ok && !all_failed;
+	if (!ok || all_failed) {
 		m->evaluations_failed_total++;
 		snprintf(m->last_eval_error, sizeof(m->last_eval_error), "%s",
-			 res->error ? res->error : "recording failed");
+			 all_failed ? every : res->error ? res->error : "recording failed");
 		return;
 	}
 	m->last_eval_error[0] = '\0';
@@ -112,6 +139,12 @@ static void service_rules_health(struct service *svc, const struct eval_result *
 			if (!m->rule_failing[i])
 				log_warn(svc->ctx, "rule %s is failing (the other rules go on): %s",
 					 name, rr->error ? rr->error : "?");
+			/* a new cause is said too: /healthz shows it, and the log must not keep
+			 * only the first (audit 12) */
+			else if (strncmp(m->rule_error[i], rr->error ? rr->error : "failed",
+					 sizeof(m->rule_error[i]) - 1) != 0)
+				log_warn(svc->ctx, "rule %s is still failing, now: %s", name,
+					 rr->error ? rr->error : "?");
 			m->rule_failing[i] = 1;
 			snprintf(m->rule_error[i], sizeof(m->rule_error[i]), "%s",
 				 rr->error ? rr->error : "failed");

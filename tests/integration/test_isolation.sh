@@ -10,6 +10,10 @@
 #   - --once and --once --dry-run do everything they can and exit 1 naming the failed rules;
 #   - once the grant is back, the operators get one email saying the rules run again, and
 #     /healthz is plain "ok";
+#   - with one column of teams withheld every rule fails, each on its own: /healthz 503 naming
+#     every rule and why, each rule's gauge 1, one operators' email of seven failing rules, and
+#     --once exits 1 naming them all after its delivery pass; the grant back, one email of seven
+#     recovered rules;
 #   - while a lock holds recording, or delivery's statements on the outbox, for longer than
 #     health.stall_seconds, /healthz answers 200 "degraded" saying so (not "ok" until
 #     query_timeout_seconds), and "ok" once it goes.
@@ -217,6 +221,34 @@ check "/healthz is ok again" 'wait_for 20 healthy'
 check "/metrics: was_not_brought is not failing" \
 	'[ "$(metric "driftwatch_rule_failing{rule=\"was_not_brought\"}")" = 0 ]'
 
+# ---- one column withheld: every rule fails, and each is still its own failure ----
+# (audit 12) teams.webhook_url not granted made every statement fail: the evaluation failed as a
+# whole, naming one rule, with no operators' report, every rule's gauge 0, and --once skipping
+# delivery.
+sql -c "REVOKE SELECT ON iso.teams FROM iso_ro; GRANT SELECT (team_id, name, manager_email) ON iso.teams TO iso_ro" >/dev/null
+all_down() { h=$(health); [[ "$h" == *"every rule failed"* ]]; }
+check "every rule failing: /healthz is down, not degraded" 'wait_for 40 all_down'
+h=$(health)
+check "... and names each rule and why" \
+	'[[ "$h" == *"rule cin_neglect_duration failing: permission denied"* && "$h" == *"rule re_referral failing: "* && "$h" == *"rule worker_churn failing: "* ]]'
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$http_port/healthz")
+check "... with status 503" '[ "$code" = 503 ]'
+check "/metrics: rule_failing{rule=\"cp_neglect_duration\"} is 1 (each rule its own failure)" \
+	'wait_for 10 test "$(metric "driftwatch_rule_failing{rule=\"cp_neglect_duration\"}")" = 1'
+check "/metrics: rule_failing{rule=\"re_referral\"} is 1" \
+	'[ "$(metric "driftwatch_rule_failing{rule=\"re_referral\"}")" = 1 ]'
+check "the operators get an email naming the seven failing rules" \
+	'wait_for 40 mail_arrived "Subject: driftwatch: 7 failing rules"'
+"$daemon" -c "$work/once.json" --once >"$work/allfail.out" 2>"$work/allfail.err"
+rc=$?
+check "--once with every rule failing exits 1 naming them all" \
+	'[ "$rc" -eq 1 ] && grep -q "7 rules failed: cin_neglect_duration, cp_neglect_duration" "$work/allfail.err"'
+check "... and still runs its delivery pass" 'grep -q "  delivery: " "$work/allfail.err"'
+sql -c "GRANT SELECT ON iso.teams TO iso_ro" >/dev/null
+check "the operators hear once that the seven rules run again" \
+	'wait_for 40 mail_arrived "Subject: driftwatch: 7 recovered rules"'
+check "/healthz is ok again" 'wait_for 20 healthy'
+
 # ---- recording held by a lock ----
 sql -c "BEGIN; LOCK TABLE iso_state.alerts IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30); COMMIT" \
 	>/dev/null 2>&1 &
@@ -246,6 +278,6 @@ wait_exit "$daemon_pid" 15
 check "the daemon stops on SIGTERM with status 0" '[ "${rc:-1}" -eq 0 ]'
 daemon_pid=
 no_sanitizer_report "no sanitizer report from the daemon" "$work/daemon.log"
-check "the daemon logged each rule failing once, not every evaluation" \
-	'[ "$(grep -c "rule was_not_brought is failing" "$work/daemon.log")" -eq 1 ]'
+check "the daemon logged each rule failing once a period, not every evaluation" \
+	'[ "$(grep -c "rule was_not_brought is failing" "$work/daemon.log")" -eq 2 ] && [ "$(grep -c "rule re_referral is failing" "$work/daemon.log")" -eq 1 ]'
 tap_end
