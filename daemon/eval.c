@@ -1057,8 +1057,8 @@ static void eval_begin(struct eval_run *run)
 		eval_fail(run, "could not begin the evaluation: %s", db_error(run->conn));
 }
 
-/* The rules are over (and a helper's counting with them): count bad rows if asked, commit. */
-/* Every rule failing is still a result, each rule's failure its own (issue 9, item 3; audit
+/* The rules are over (and a helper's counting with them): count bad rows if asked, commit.
+ * Every rule failing is still a result, each rule's failure its own (issue 9, item 3; audit
  * 12): recorded, reported to the operators per rule, counted per rule, and delivery goes on.
  * It used to fail the evaluation as a whole, "every rule failed: rule FIRST: ...", when one
  * column the role could not read made every statement fail: no operators' report, every

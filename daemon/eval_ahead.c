@@ -284,6 +284,7 @@ void eval_ahead_next(struct eval_run *h)
 {
 	struct eval_run *m = h->helped;
 	char script[256];
+	double left;
 	size_t j;
 
 	if (!m) {
@@ -301,9 +302,10 @@ void eval_ahead_next(struct eval_run *h)
 	h->ahead_i = j;
 	h->step = EVAL_AHEAD;
 	clock_gettime(CLOCK_MONOTONIC, &h->t_rule);
+	left = eval_rule_time_left(m);
 	snprintf(script, sizeof(script), "SAVEPOINT dw_ahead_%zu; SET LOCAL statement_timeout = "
 		 "%ld; SET LOCAL lock_timeout = %ld; SET LOCAL enable_hashagg TO DEFAULT", j,
-		 (long)(eval_rule_time_left(m) * 1000), eval_lock_timeout_ms(eval_rule_time_left(m)));
+		 (long)(left * 1000), eval_lock_timeout_ms(left));
 	if (db_script(h->conn, script, eval_on_ahead_savepoint, h) < 0)
 		eval_fail(h, "could not run a rule ahead: %s", db_error(h->conn));
 }

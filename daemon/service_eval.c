@@ -71,6 +71,7 @@ static void service_eval_end(struct service *svc)
 static int service_all_failed(const struct dw_config *cfg, const struct eval_result *res,
 			      char *out, size_t cap)
 {
+	const char *sep = ": ";
 	size_t ran = 0, len;
 
 	for (size_t i = 0; i < cfg->n_rules && i < RULE_REGISTRY_MAX; i++)
@@ -81,8 +82,8 @@ static int service_all_failed(const struct dw_config *cfg, const struct eval_res
 	for (size_t i = 0; i < cfg->n_rules && i < RULE_REGISTRY_MAX && len < cap; i++) {
 		if (res->rules[i].status != EVAL_RULE_FAILED)
 			continue;
-		len += (size_t)snprintf(out + len, cap - len, "%s %s", len > 17 ? "," : ":",
-					cfg->rules[i].def->name);
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", sep, cfg->rules[i].def->name);
+		sep = ", ";
 	}
 	if (len < cap)
 		snprintf(out + len, cap - len, " (each rule's reason below)");

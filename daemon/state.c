@@ -81,9 +81,10 @@ static int state_lost_race(struct state_op *op, PGresult *res)
 {
 	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-	if (op->raced > STATE_SCHEMA_VERSION || !code || (strcmp(code, "42P07") != 0 && strcmp(code, "42P06") != 0 &&
-				   strcmp(code, "42701") != 0 && strcmp(code, "42710") != 0 &&
-				   strcmp(code, "42723") != 0 && strcmp(code, "23505") != 0))
+	if (op->raced > STATE_SCHEMA_VERSION || !code ||
+	    (strcmp(code, "42P07") != 0 && strcmp(code, "42P06") != 0 &&
+	     strcmp(code, "42701") != 0 && strcmp(code, "42710") != 0 &&
+	     strcmp(code, "42723") != 0 && strcmp(code, "23505") != 0))
 		return 0;
 	op->raced++;
 	log_info(op->ctx, "state schema %s: another driftwatchd migrated it first; reading the "

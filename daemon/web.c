@@ -20,6 +20,7 @@
 #include "driftwatch/db.h"
 #include "driftwatch/http.h"
 #include "driftwatch/log.h"
+#include "driftwatch/schedule.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/web.h"
 #include "driftwatch/web_pages.h"
@@ -28,8 +29,8 @@
 #include "driftwatch/web_tokens.h"
 #include "driftwatch/visibility.h"
 
-/* After the database connection is lost or refused, connecting again waits this long. */
-/* Reconnecting waits 1 s, doubling to 30 s, as the daemon's own connections do. */
+/* After the database connection is lost or refused, connecting again waits 1 s, doubling to
+ * 30 s, as the daemon's own connections do. */
 #define WEB_RECONNECT_S 1
 #define WEB_RECONNECT_MAX_S 30
 
@@ -43,7 +44,7 @@ struct web_conn {
 	struct event *ev_reconnect;
 	const char *name;        /* for the log: "state", "case" */
 	const char *key;         /* its configuration key */
-	int delay_s;             /* the next wait before reconnecting */
+	int delay_s;             /* the last wait before reconnecting (0: none yet) */
 	int failures;            /* attempts failed since it was last up: only the first is logged
 				  * at warning (an outage is one line, not 720 an hour) */
 };
@@ -141,10 +142,10 @@ static void web_on_reconnect(evutil_socket_t fd, short what, void *arg)
 
 static void web_retry_later(struct web_conn *wc)
 {
-	struct timeval tv = { wc->delay_s ? wc->delay_s : WEB_RECONNECT_S, 0 };
+	struct timeval tv = { 0, 0 };
 
-	wc->delay_s = (int)tv.tv_sec * 2 > WEB_RECONNECT_MAX_S ? WEB_RECONNECT_MAX_S
-							       : (int)tv.tv_sec * 2;
+	wc->delay_s = schedule_backoff(wc->delay_s, WEB_RECONNECT_S, WEB_RECONNECT_MAX_S);
+	tv.tv_sec = wc->delay_s;
 	if (!wc->srv->stopping)
 		evtimer_add(wc->ev_reconnect, &tv);
 }
