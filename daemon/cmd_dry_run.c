@@ -89,7 +89,7 @@ static void dry_run_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
 	/* Said before the evaluation that reads the empty relations, on the counting
 	 * connection; the evaluation waits for these few, whose checks must not run inside the
 	 * count's transaction (contract.h). */
-	if (contract_note_empty(dr->ctx, dr->count_conn, dry_run_start, dr) < 0)
+	if (contract_note_empty(dr->ctx, dr->count_conn, NULL, dry_run_start, dr) < 0)
 		dry_run_start(dr);
 }
 

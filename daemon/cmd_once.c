@@ -264,7 +264,7 @@ static void once_on_ahead_connect(struct db_conn *conn, int ok, void *arg)
 			 run->ctx->cfg->path, db_error(conn));
 	/* Said before the evaluation that reads the empty relations, on the counting
 	 * connection, while the state is migrated on its own (contract.h). */
-	if (contract_note_empty(run->ctx, run->count, once_on_empty_checked, run) < 0)
+	if (contract_note_empty(run->ctx, run->count, NULL, once_on_empty_checked, run) < 0)
 		run->empty_checked = 1;
 	if (state_migrate(run->ctx, run->state, once_on_migrated, run) < 0) {
 		log_err(run->ctx, "could not start the state migration: %s", db_error(run->state));

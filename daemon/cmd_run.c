@@ -399,6 +399,7 @@ static void run_end(struct service *svc)
 	idset_free_ids(svc->req_ids, svc->n_req_ids);
 	idset_clear(&svc->pending);
 	free(svc->bad_rows_last);
+	free(svc->rls_said);
 	if (svc->reload) {
 		config_free(svc->reload);
 		free(svc->reload);

@@ -147,6 +147,7 @@ struct empty_run {
 	char *schema_ident;
 	size_t i;               /* the relation being asked about */
 	char *sql;
+	char **rls_said;        /* the row-level security lines said, kept for the caller */
 };
 
 static void empty_finish(struct empty_run *er)
@@ -317,17 +318,11 @@ static void empty_on_rls(struct db_conn *conn, PGresult *res, void *arg)
 	for (int r = 0; res && PQresultStatus(res) == PGRES_TUPLES_OK && r < PQntuples(res); r++)
 		log_warn(er->ctx, "database (%s: database.case_schema): %s", er->ctx->cfg->path,
 			 PQgetvalue(res, r, 0));
+	if (er->rls_said) {
+		free(*er->rls_said);
+		*er->rls_said = contract_rls_text(res);
+	}
 	empty_next(er);
-}
-
-int contract_ask_rls(const struct dw_ctx *ctx, struct db_conn *conn, db_result_cb cb, void *arg)
-{
-	char *rels = contract_relations_array();
-	const char *params[2] = { ctx->cfg->case_schema, rels };
-	int rc = rels ? db_query(conn, sql_contract_rls, 2, params, cb, arg) : -1;
-
-	free(rels);
-	return rc;
 }
 
 /* Row-level security on what the rules read, said at start as the contract's types are:
@@ -371,14 +366,15 @@ static void empty_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 	empty_ask_rls(er);
 }
 
-int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, contract_empty_cb cb,
-			void *arg)
+int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, char **rls_said,
+			contract_empty_cb cb, void *arg)
 {
 	struct empty_run *er;
 	const char *params[1] = { ctx->cfg->case_schema };
 
 	if (contract_check_empty_new(ctx, conn, NULL, NULL, cb, arg, &er) < 0)
 		return -1;
+	er->rls_said = rls_said;
 	if (db_query(conn, contract_catalog_sql, 1, params, empty_on_catalog, er) < 0)
 		empty_next(er);
 	return 0;

@@ -224,7 +224,7 @@ void service_note_contract(struct service *svc)
 		return;
 	contract_note_indexes(svc->ctx, db);
 	svc->empty_checking = 1;
-	if (contract_note_empty(svc->ctx, db, service_on_empty_checked, svc) < 0)
+	if (contract_note_empty(svc->ctx, db, &svc->rls_said, service_on_empty_checked, svc) < 0)
 		svc->empty_checking = 0;
 }
 

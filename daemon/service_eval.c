@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "driftwatch/config.h"
+#include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
@@ -232,6 +233,35 @@ static void service_log_bad_rows(struct service *svc, const struct eval_result *
 	svc->bad_rows_last = text;
 }
 
+static void service_on_rls(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct service *svc = arg;
+	char *now = contract_rls_text(res);
+
+	(void)conn;
+	svc->empty_checking = 0;
+	if (now) {
+		contract_rls_changed(svc->ctx, svc->rls_said, now);
+		free(svc->rls_said);
+		svc->rls_said = now;
+	}
+	service_count_kick(svc);
+}
+
+/* Row-level security asked again after each count, on the counting connection while it is
+ * idle (the count waits, as for the emptiness checks): a policy switched on while the daemon
+ * runs is said once, within an evaluation of when it began hiding children. */
+static void service_watch_rls(struct service *svc)
+{
+	struct db_conn *db = svc->conns[CONN_COUNT_BAD].db;
+
+	if (service_stopping(svc) || svc->empty_checking || !db || !db_is_up(db))
+		return;
+	svc->empty_checking = 1;
+	if (contract_ask_rls(svc->ctx, db, service_on_rls, svc) < 0)
+		svc->empty_checking = 0;
+}
+
 static void service_on_counted(struct eval_result *res, void *arg)
 {
 	struct service *svc = arg;
@@ -246,6 +276,7 @@ static void service_on_counted(struct eval_result *res, void *arg)
 		service_log_bad_rows(svc, res);
 	}
 	eval_result_free(res);
+	service_watch_rls(svc);
 }
 
 /* After each recorded full evaluation, by the instance that evaluates; a count still running

@@ -77,9 +77,19 @@ const char *contract_relation(size_t i);
  * memory ran out. */
 char *contract_relations_array(void);
 
+/* ---- row-level security (contract_rls.c) ---- */
+
 /* Asks conn which contract relations row-level security may hide rows of from this role
  * (daemon/sql/contract_rls.sql: one row each, a sentence). 0 when the query was sent. */
 int contract_ask_rls(const struct dw_ctx *ctx, struct db_conn *conn, db_result_cb cb, void *arg);
+
+/* contract_ask_rls's answer as its sentences, one a line ("" for none), to free; NULL when
+ * the question failed or memory ran out. */
+char *contract_rls_text(const PGresult *res);
+
+/* Logs what changed between two contract_rls_text answers (before NULL: nothing known, so
+ * nothing is said): a warning for each sentence that is new, a notice when the last one went. */
+void contract_rls_changed(const struct dw_ctx *ctx, const char *before, const char *now);
 
 /* Whether statement sql reads relation of the case schema. The rules name each relation they
  * read as @case@.NAME (rules/rows_NAME.sql; rules/tail_rows.sql's four for every rule), so this
@@ -109,8 +119,10 @@ int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlis
  * checks are sent one after another, each in an implicit transaction of its own: nothing may
  * open a transaction on conn until cb, or a check queued behind its BEGIN would run inside it,
  * and a check that fails (a relation locked, missing or not granted) would abort it. Returns
- * -1, cb not called, if nothing could be started. */
-int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, contract_empty_cb cb,
-			void *arg);
+ * -1, cb not called, if nothing could be started. rls_said, unless NULL, receives
+ * contract_rls_text of the row-level security asked about on the way (the daemon asks again
+ * after each full evaluation and says only what changed). */
+int contract_note_empty(struct dw_ctx *ctx, struct db_conn *conn, char **rls_said,
+			contract_empty_cb cb, void *arg);
 
 #endif

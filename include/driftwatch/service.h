@@ -121,6 +121,7 @@ struct service {
 	int deliver_after_unanswered;
 	int empty_checking;           /* the emptiness checks hold CONN_COUNT_BAD: no count yet */
 	char *bad_rows_last;          /* the last count as logged, to log only a change */
+	char *rls_said;               /* row-level security as last asked (contract_rls_text) */
 	int delivery_stopped;         /* stopping: the deliverer has ended every transfer */
 	struct fdbudget budget;       /* HTTP connections and transfers the file limit allows */
 	time_t db_outage;             /* when the database was lost (0: every connection is up) */
