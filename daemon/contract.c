@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "driftwatch/config.h"
+#include "driftwatch/case_columns.h"
 #include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
@@ -165,6 +166,14 @@ size_t contract_compare(const char *schema, const char *const *rows, size_t n_ro
 		/* a column-level grant that leaves one out: the rules that read the relation fail
 		 * with "permission denied for table", which names no column */
 		if (r && strcmp(r[3], "t") != 0 &&
+		    contract_any_selectable(rows, n_rows, c->relation) &&
+		    case_columns_cost(c->relation, c->column)) {
+			errlist_add(errs, "column %s.%s.%s: this user may not SELECT it (%s): GRANT "
+				    "SELECT (%s) ON %s.%s TO the role in database.conninfo", schema,
+				    c->relation, c->column, case_columns_cost(c->relation, c->column),
+				    c->column, schema, c->relation);
+			problems++;
+		} else if (r && strcmp(r[3], "t") != 0 &&
 		    contract_any_selectable(rows, n_rows, c->relation)) {
 			errlist_add(errs, "column %s.%s.%s: this user may not SELECT it (the rules that "
 				    "read %s would fail): GRANT SELECT (%s) ON %s.%s TO the role in "

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driftwatch/case_columns.h"
 #include "driftwatch/config.h"
 #include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
@@ -333,6 +334,23 @@ static void empty_ask_rls(struct empty_run *er)
 		empty_next(er);
 }
 
+/* The columns read as NULL from the start (case_columns.h): contract_compare has said so. */
+static unsigned empty_withheld(const char *const *rows, size_t n)
+{
+	struct strbuf sb;
+	unsigned set;
+	char *list;
+
+	strbuf_init(&sb);
+	for (size_t r = 0; r < n; r++)
+		if (strcmp(rows[r * 4 + 3], "t") != 0 && case_columns_cost(rows[r * 4], rows[r * 4 + 1]))
+			strbuf_printf(&sb, "%s.%s,", rows[r * 4], rows[r * 4 + 1]);
+	list = strbuf_take(&sb);
+	set = case_columns_parse(list);
+	free(list);
+	return set;
+}
+
 /* The contract's columns as --check-config compares them, said at start: a relation missing,
  * a column missing or of a type that is not usable. The rules that can run still run; but a
  * timestamp read where a date belongs shifts days and shows as a time in the facts, and a
@@ -355,8 +373,10 @@ static void empty_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 	for (int r = 0; rows && r < n; r++)
 		for (int c = 0; c < 4; c++)
 			rows[r * 4 + c] = PQgetvalue(res, r, c);
-	if (rows)
+	if (rows) {
 		contract_compare(er->ctx->cfg->case_schema, rows, (size_t)n, &problems);
+		er->ctx->case_withheld = empty_withheld(rows, (size_t)n);
+	}
 	for (size_t i = 0; i < problems.n; i++)
 		log_warn(er->ctx, "database (%s: database.case_schema): %s (driftwatchd "
 			 "--check-config says what the contract needs)", er->ctx->cfg->path,

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "driftwatch/alert.h"
+#include "driftwatch/case_columns.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
@@ -184,13 +185,15 @@ char *eval_options_json(const struct config_rule *rc)
 
 /* The rule's statement (rules/NAME.sql, whole) in the form asked (eval.h, enum eval_form; a
  * rule without a lookup form runs its full one), with @case@ replaced by the escaped schema
- * identifier: the only text substituted. */
-char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eval_form form)
+ * identifier and the columns in withheld read as NULL (case_columns_sql): the only text
+ * substituted. */
+char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eval_form form,
+		    unsigned withheld)
 {
 	const char *sql = form == EVAL_FORM_INCREMENTAL ? def->sql_incremental :
 			  form == EVAL_FORM_LOOKUP && def->sql_lookup ? def->sql_lookup : def->sql;
 
-	return sql ? strbuf_subst(sql, "@case@", case_ident) : NULL;
+	return sql ? case_columns_sql(sql, case_ident, case_columns_for(def->name, withheld)) : NULL;
 }
 
 int eval_send(struct eval_run *run, const char *rule_name, const char *cats,
@@ -815,7 +818,8 @@ void eval_run_rule_own(struct eval_run *run)
 	run->opts = eval_options_json(rc);
 	body = eval_rule_sql(run->case_ident, rc->def,
 			     run->kids ? EVAL_FORM_INCREMENTAL :
-			     run->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL);
+			     run->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL,
+			     run->ctx->case_withheld);
 	run->sql = body && !run->kids ? eval_cursor_sql(body) : body;
 	if (run->sql != body)
 		free(body);
@@ -935,6 +939,20 @@ static void eval_take_lookup(struct eval_run *run, PGresult *pg)
 		  "a plain btree index on child_id");
 }
 
+/* Each full evaluation asks which columns that only address or name people the role may not
+ * read (case_columns.h): its statements read those as NULL, and the change is said once. */
+static void eval_take_withheld(struct eval_run *run, PGresult *pg)
+{
+	int col = PQfnumber(pg, "dw_withheld");
+	unsigned now;
+
+	if (col < 0 || PQgetisnull(pg, 0, col))
+		return;
+	now = case_columns_parse(PQgetvalue(pg, 0, col));
+	case_columns_changed(run->ctx, run->ctx->case_withheld, now);
+	run->ctx->case_withheld = now;
+}
+
 static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 {
 	struct eval_run *run = arg;
@@ -955,6 +973,7 @@ static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 	}
 	snprintf(run->res->as_of, sizeof(run->res->as_of), "%s", PQgetvalue(pg, 0, 0));
 	eval_take_lookup(run, pg);
+	eval_take_withheld(run, pg);
 	if (run->export_snapshot && PQnfields(pg) > 1 && !PQgetisnull(pg, 0, PQnfields(pg) - 1)) {
 		free(run->snapshot);
 		run->snapshot = strdup(PQgetvalue(pg, 0, PQnfields(pg) - 1));
@@ -1010,7 +1029,8 @@ static void eval_setup(struct eval_run *run)
 	"AND a.atttypid IN ('text'::regtype, 'varchar'::regtype) " \
 	"AND a.attcollation = 100) AS dw_lookup"
 #define EVAL_SETUP_SQL_FULL \
-	EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true), " EVAL_LOOKUP_SQL
+	EVAL_SETUP_SQL ", set_config('enable_nestloop', 'off', true), " EVAL_LOOKUP_SQL ", " \
+	CASE_COLUMNS_PROBE_SQL
 	static const char sql[] = EVAL_SETUP_SQL_FULL;
 	/* An incremental evaluation's prepared statements keep one generic plan per session
 	 * instead of planning each execution for its values (~17 ms a statement at a million

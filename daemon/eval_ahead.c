@@ -252,7 +252,8 @@ static void eval_on_ahead_savepoint(struct db_conn *conn, PGresult *pg, void *ar
 	free(h->opts);
 	h->cats = config_categories_param(h->ctx->cfg, rc);
 	h->opts = eval_options_json(rc);
-	body = eval_rule_sql(m->case_ident, rc->def, m->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL);
+	body = eval_rule_sql(m->case_ident, rc->def, m->lookup ? EVAL_FORM_LOOKUP : EVAL_FORM_FULL,
+			     h->ctx->case_withheld);
 	strbuf_init(&sb);
 	strbuf_printf(&sb, "DECLARE dw_ahead_%zu NO SCROLL CURSOR FOR\n%s", h->ahead_i,
 		      body ? body : "");

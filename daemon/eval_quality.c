@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "driftwatch/case_columns.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
@@ -54,6 +55,17 @@ static const struct eval_quality_relation {
 };
 
 #define EVAL_QUALITY_N (sizeof(eval_quality_relations) / sizeof(eval_quality_relations[0]))
+
+/* A relation's count as sent: what it may read as NULL is what quality_NAME does not rank its
+ * duplicates by (case_columns.h). */
+static char *eval_quality_relation_sql(const struct eval_quality_relation *r,
+				       const char *case_ident, unsigned withheld)
+{
+	char reader[64];
+
+	snprintf(reader, sizeof(reader), "quality_%s", r->name);
+	return case_columns_sql(r->sql, case_ident, case_columns_for(reader, withheld));
+}
 #define EVAL_QUALITY_CHILDREN 3   /* the index of children above */
 
 /* The child ids' statement is the count's longest after appointments', and it needs to know
@@ -119,7 +131,8 @@ static char *eval_quality_child_ids_sql(struct eval_run *run, int all, int *oom)
 	}
 	sql = strbuf_subst(sql_quality_child_ids, "@named@", branches);
 	free(branches);
-	out = sql ? strbuf_subst(sql, "@case@", run->case_ident) : NULL;
+	out = sql ? case_columns_sql(sql, run->case_ident,
+				     case_columns_for("quality_child_ids", run->ctx->case_withheld)) : NULL;
 	free(sql);
 	*oom = !out;
 	return out;
@@ -363,7 +376,8 @@ static int eval_quality_sql(struct eval_run *run)
 	}
 	if (q->i < q->back) {
 		q->cur = q->i++;
-		run->sql = strbuf_subst(eval_quality_relations[q->cur].sql, "@case@", run->case_ident);
+		run->sql = eval_quality_relation_sql(&eval_quality_relations[q->cur], run->case_ident,
+					    run->ctx->case_withheld);
 		return run->sql ? 0 : -1;
 	}
 	if (q->stolen || q->ids)
@@ -575,7 +589,8 @@ void eval_steal_next(struct eval_run *m)
 		return;
 	}
 	m->steal_k = q->back - 1;
-	m->sql = strbuf_subst(eval_quality_relations[m->steal_k].sql, "@case@", m->case_ident);
+	m->sql = eval_quality_relation_sql(&eval_quality_relations[m->steal_k], m->case_ident,
+				  m->ctx->case_withheld);
 	if (!m->sql) {
 		eval_fail(m, "out of memory%s", NULL);
 		return;

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "driftwatch/case_columns.h"
 #include "driftwatch/advlock.h"
 #include "driftwatch/calendar.h"
 #include "driftwatch/config.h"
@@ -645,7 +646,8 @@ int unanswered_run(struct dw_ctx *ctx, struct db_conn *conn, struct db_conn *cas
 	free(ident);
 	ident = db_escape_identifier(conn, ctx->cfg->case_schema);
 	if (ident)
-		op->sql_smgr = strbuf_subst(sql_unanswered_service_manager, "@case@", ident);
+		op->sql_smgr = case_columns_sql(sql_unanswered_service_manager, ident,
+					       ctx->case_withheld);
 	free(ident);
 	op->enabled = unanswered_enabled_rules(ctx->cfg);
 	if (calendar_day_parse(as_of, &op->day) < 0 || !op->sql_candidates || !op->sql_queue ||

@@ -10,9 +10,11 @@ children_rows AS NOT MATERIALIZED (
            -- the column as it is, for the lookup form's index probe (rules/embed_sql.sh)
            c.child_id AS child_id_raw,
            c.family_id::text COLLATE "C" AS family_id,
-           c.date_of_birth,
-           c.expected_dob,
-           c.disability,
+           -- @col:children:EXPR@: EXPR, or NULL where withheld and the statement does not
+           -- decide on it (rows_teams.sql, daemon/case_columns.c)
+           @col:children:c.date_of_birth@ AS date_of_birth,
+           @col:children:c.expected_dob@ AS expected_dob,
+           @col:children:c.disability@ AS disability,
            CASE WHEN c.child_id IS NULL THEN 'null_key' END AS key_fault,
            NULL::text AS row_fault,
            c.child_id IS NOT NULL AS keyed,

@@ -2,9 +2,10 @@
 -- Not a statement but one CTE of a WITH list: a file has the line `-- @include rows_workers.sql`
 -- after head.sql, with the commas around it (rule statements, and quality_workers.sql).
 workers_rows AS NOT MATERIALIZED (
+    -- @col:workers:EXPR@: EXPR, or NULL where withheld (rows_teams.sql, daemon/case_columns.c)
     SELECT w.worker_id::text COLLATE "C" AS worker_id,
-           w.display_name::text COLLATE "C" AS display_name,
-           w.email::text COLLATE "C" AS email,
+           @col:workers:w.display_name@::text COLLATE "C" AS display_name,
+           @col:workers:w.email@::text COLLATE "C" AS email,
            w.team_id::text COLLATE "C" AS team_id,
            w.supervisor_id::text COLLATE "C" AS supervisor_id,
            w.role::text COLLATE "C" AS role,

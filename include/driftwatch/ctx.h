@@ -13,6 +13,9 @@ struct dw_ctx {
 	int log_level;          /* highest syslog priority written */
 	int exit_code;          /* what main returns when the loop ends */
 	struct dw_metrics metrics;
+	/* the case columns this role may not read, read as NULL (case_columns.h): asked at start
+	 * and by each full evaluation */
+	unsigned case_withheld;
 };
 
 #endif

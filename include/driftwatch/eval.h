@@ -135,7 +135,8 @@ enum eval_form { EVAL_FORM_FULL, EVAL_FORM_INCREMENTAL, EVAL_FORM_LOOKUP };
 
 /* One rule's statement (rules/NAME.sql, whole; docs/internals.md) in a form, for the escaped
  * case schema. malloc'd; NULL when out of memory. */
-char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eval_form form);
+char *eval_rule_sql(const char *case_ident, const struct rule_def *def, enum eval_form form,
+		    unsigned withheld);
 
 /* The names of the parameters every rule statement and bad-row count is sent, in order
  * (rules/params.sql declares them so), NULL-terminated. */

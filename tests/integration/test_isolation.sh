@@ -222,10 +222,11 @@ check "/metrics: was_not_brought is not failing" \
 	'[ "$(metric "driftwatch_rule_failing{rule=\"was_not_brought\"}")" = 0 ]'
 
 # ---- one column withheld: every rule fails, and each is still its own failure ----
-# (audit 12) teams.webhook_url not granted made every statement fail: the evaluation failed as a
-# whole, naming one rule, with no operators' report, every rule's gauge 0, and --once skipping
-# delivery.
-sql -c "REVOKE SELECT ON iso.teams FROM iso_ro; GRANT SELECT (team_id, name, manager_email) ON iso.teams TO iso_ro" >/dev/null
+# (audit 12) a column every statement reads not granted made every statement fail: the
+# evaluation failed as a whole, naming one rule, with no operators' report, every rule's gauge
+# 0, and --once skipping delivery. teams.team_id: every rule joins its recipients' team by it.
+# (A column that only addresses people, teams.webhook_url, now fails none: test_withheld_column.)
+sql -c "REVOKE SELECT ON iso.teams FROM iso_ro; GRANT SELECT (name, manager_email, webhook_url) ON iso.teams TO iso_ro" >/dev/null
 all_down() { h=$(health); [[ "$h" == *"every rule failed"* ]]; }
 check "every rule failing: /healthz is down, not degraded" 'wait_for 40 all_down'
 h=$(health)

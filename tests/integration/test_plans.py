@@ -23,6 +23,7 @@ Standard library only; PostgreSQL is reached with psql.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -93,7 +94,7 @@ def explain(schema, name, sql, count):
     if count:
         script.append("SET LOCAL enable_hashagg = off;")
     script.append("PREPARE s (date, text[], text, text[], jsonb, text) AS\n%s;" %
-                  sql.replace("@case@", '"%s"' % schema))
+                  re.sub(r"@col:\w+:([^@]+)@", r"\1", sql.replace("@case@", '"%s"' % schema)))
     script.append("EXPLAIN (FORMAT JSON) EXECUTE s ('%s', NULL, 'Europe/London', '{NEG}', '{}', "
                   "'%s');" % (T, name))
     script.append("ROLLBACK;")

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driftwatch/case_columns.h"
 #include "driftwatch/eval.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/sqltext.h"
@@ -142,7 +143,7 @@ static int lookup_relation(const char *rel)
 
 static void test_lookup(const struct rule_def *def, const char *full)
 {
-	char *look = eval_rule_sql("\"cw\"", def, EVAL_FORM_LOOKUP);
+	char *look = eval_rule_sql("\"cw\"", def, EVAL_FORM_LOOKUP, 0);
 	size_t marks = count(full, "-- @lookup ");
 
 	if (!tap_ok(look && def->sql_lookup && def->sql_lookup != def->sql,
@@ -180,8 +181,8 @@ out:
 
 static void test_rule(const struct rule_def *def)
 {
-	char *full = eval_rule_sql("\"cw\"", def, EVAL_FORM_FULL);
-	char *inc = eval_rule_sql("\"cw\"", def, EVAL_FORM_INCREMENTAL);
+	char *full = eval_rule_sql("\"cw\"", def, EVAL_FORM_FULL, 0);
+	char *inc = eval_rule_sql("\"cw\"", def, EVAL_FORM_INCREMENTAL, 0);
 	char *bare = inc ? strip_comments(inc) : NULL;
 	char *bare_full = full ? strip_comments(full) : NULL;
 	const char *other;
@@ -193,6 +194,7 @@ static void test_rule(const struct rule_def *def)
 	    !tap_ok(full && inc && bare && bare_full, "%s: both statements built", def->name))
 		goto out;
 	tap_lacks(full, "@case@", "%s: the case schema is substituted", def->name);
+	tap_lacks(full, "@col:", "%s: every column token is read (case_columns_sql)", def->name);
 	tap_ok(strncmp(bare_full + strspn(bare_full, " \n"), "WITH p AS (", 11) == 0,
 	       "%s: the statement is whole: it opens the WITH list itself (head.sql)", def->name);
 	tap_contains(bare_full, "ORDER BY h.child_id COLLATE \"C\"",
@@ -243,12 +245,17 @@ int main(void)
 	for (size_t i = 0; i < rule_registry_count(); i++)
 		test_rule(rule_registry_get(i));
 	for (size_t i = 0; i < sizeof(quality) / sizeof(quality[0]); i++) {
-		char *bare = strip_comments(quality[i].sql);
+		/* as eval_quality.c sends it: every @col:...@ token read as its column */
+		char *sent = case_columns_sql(quality[i].sql, "\"cw\"", 0);
+		char *bare = sent ? strip_comments(sent) : NULL;
 
 		test_params(quality[i].name, quality[i].sql);
 		if (bare)
 			test_translated(quality[i].name, bare);
+		tap_ok(sent && !strstr(sent, "@col:"), "%s: every column token is read",
+		       quality[i].name);
 		free(bare);
+		free(sent);
 	}
 	tap_int(count(sql_quality_child_ids_branch, ALL_CHILDREN), 1,
 		"quality_child_ids_branch: a branch reads the given children, or everyone");
