@@ -379,7 +379,10 @@ static int answer_forms(struct strbuf *p, const struct alert_view_forms *f,
 		if (form_open(p, f, it, FORMTOKEN_ACKNOWLEDGE, "acknowledge",
 			      "Acknowledge: seen, and being handled in supervision") < 0)
 			return -1;
-		strbuf_append(p, "<p>Stops reminders and escalation for this stage; a higher stage "
+		/* the stage shown: a form sent after the alert moved on records nothing */
+		strbuf_append(p, "<input type=\"hidden\" name=\"stage\" value=\"");
+		html_escape(p, it->stage ? it->stage : "");
+		strbuf_append(p, "\">\n<p>Stops reminders and escalation for this stage; a higher stage "
 			      "needs a new acknowledgement.</p>\n");
 		note_field(p, "ack-note", serial, "Note (optional)");
 		button(p, "Acknowledge", it);

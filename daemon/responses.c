@@ -117,6 +117,12 @@ int responses_outcome_words(const struct responses_result *r, enum responses_kin
 		*title = "There is no such alert";
 		snprintf(buf, size, "driftwatch no longer has this alert. Nothing was recorded.");
 		return 404;
+	case RESPONSES_MOVED:
+		*title = "The alert has moved on";
+		snprintf(buf, size, "Since this form was shown, the alert has moved to the %s "
+			 "stage, and an acknowledgement is for one stage. Nothing was recorded. Look "
+			 "at the alert again as it is now, and answer that.", r->stage);
+		return 409;
 	case RESPONSES_RESOLVED:
 		*title = "Nothing to answer";
 		snprintf(buf, size, "This alert is resolved: there is nothing left to answer. "
@@ -391,6 +397,11 @@ static void responses_on_recorded(struct db_conn *conn, PGresult *res, void *arg
 		snprintf(r.stage, sizeof(r.stage), "%s", PQgetvalue(res, 0, 1));
 		if (strcmp(outcome, "recorded") == 0) {
 			r.outcome = RESPONSES_RECORDED;
+		} else if (strcmp(outcome, "moved") == 0) {
+			r.outcome = RESPONSES_MOVED;
+			r.field = "stage";
+			snprintf(r.error, sizeof(r.error), "the alert is at stage %s now, not the "
+				 "stage acknowledged: nothing was recorded", r.stage);
 		} else if (strcmp(outcome, "resolved") == 0) {
 			r.outcome = RESPONSES_RESOLVED;
 			snprintf(r.error, sizeof(r.error), "the alert is resolved: there is "
@@ -418,7 +429,7 @@ int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct resp
 	struct responses_op *op;
 	char *ident, *sql, *note;
 	char today[CALENDAR_DAY_LEN];
-	const char *params[9];
+	const char *params[10];
 	int rc;
 
 	if (responses_check(req, ctx->cfg->responses.max_snooze_days, refused) < 0)
@@ -443,7 +454,8 @@ int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct resp
 	params[6] = req->kind == RESPONSES_SNOOZE ? req->until : NULL;
 	params[7] = calendar_day_format(req->today, today, sizeof(today));
 	params[8] = responses_operators(ctx->cfg);
-	rc = db_query(conn, sql, 9, params, responses_on_recorded, op);
+	params[9] = req->kind == RESPONSES_ACKNOWLEDGE && has_text(req->stage) ? req->stage : NULL;
+	rc = db_query(conn, sql, 10, params, responses_on_recorded, op);
 	free(sql);
 	free(note);
 	if (rc < 0)

@@ -209,6 +209,7 @@ static void web_job_free(struct web_job *job)
 	free(job->reason);
 	free(job->note);
 	free(job->until);
+	free(job->stage);
 	free(job->status);
 	free(job->rule);
 	free(job->child_id);

@@ -142,6 +142,9 @@ static void on_recorded(const struct responses_result *r, void *arg)
 	case RESPONSES_RESOLVED:
 		web_api_error(job, 409, r->error);
 		return;
+	case RESPONSES_MOVED:
+		job_error_field(job, 409, r->error, "stage");
+		return;
 	default:
 		web_api_error(job, 503, "the database did not answer; nothing was changed");
 	}
@@ -307,7 +310,9 @@ static void list(struct web_server *srv, struct evhttp_request *req, char **pers
 static int body_fields(struct evhttp_request *req, struct web_job *job)
 {
 	static const char *const allowed[3][3] = {
-		[RESPONSES_ACKNOWLEDGE] = { "note" },
+		/* stage, beyond RESPONSES.md: the stage the caller saw, so that an answer to one
+		 * stage is never recorded for the next (409 when it has moved on) */
+		[RESPONSES_ACKNOWLEDGE] = { "note", "stage" },
 		[RESPONSES_SNOOZE] = { "until", "reason", "note" },
 		[RESPONSES_UNSNOOZE] = { NULL },
 	};
@@ -348,6 +353,7 @@ static int body_fields(struct evhttp_request *req, struct web_job *job)
 	job->note = dup_or_null(json_string_value(json_object_get(o, "note")));
 	job->until = dup_or_null(json_string_value(json_object_get(o, "until")));
 	job->reason = dup_or_null(json_string_value(json_object_get(o, "reason")));
+	job->stage = dup_or_null(json_string_value(json_object_get(o, "stage")));
 	json_decref(o);
 	return 0;
 }
@@ -369,6 +375,7 @@ static void respond(struct web_server *srv, struct evhttp_request *req, const ch
 		free(tmp.note);
 		free(tmp.until);
 		free(tmp.reason);
+		free(tmp.stage);
 		return;
 	}
 	snprintf(actor, sizeof(actor), "api:%s", token ? token : "");
@@ -378,6 +385,7 @@ static void respond(struct web_server *srv, struct evhttp_request *req, const ch
 	job->note = tmp.note;
 	job->until = tmp.until;
 	job->reason = tmp.reason;
+	job->stage = tmp.stage;
 	job->actor = strdup(job->person ? job->person : actor);
 	job->rq.kind = job->kind;
 	job->rq.fingerprint = job->fingerprint;
@@ -386,6 +394,7 @@ static void respond(struct web_server *srv, struct evhttp_request *req, const ch
 	job->rq.note = job->note;
 	job->rq.reason = job->reason;
 	job->rq.until = job->until;
+	job->rq.stage = job->stage;
 }
 
 /* The request's endpoint for a caller known to be someone; *person is taken by a job. */

@@ -198,6 +198,10 @@ static int forms(struct web_job *job, struct strbuf *p, PGresult *res)
 		if (form_token(job, LINKTOKEN_FORM_ACKNOWLEDGE, tok) < 0)
 			return -1;
 		form_open(p, "Acknowledge", tok);
+		/* the stage this page shows: an acknowledgement is for it alone (RESPONSES.md) */
+		strbuf_append(p, "<input type=\"hidden\" name=\"stage\" value=\"");
+		html_escape(p, val(res, C_STAGE));
+		strbuf_append(p, "\">\n");
 		strbuf_append(p, "<p>Acknowledging says you have seen this and it is being handled. "
 			      "It stops reminders and escalation for this stage.</p>\n");
 		note_field(p, "ack-note", "Note (optional)");
@@ -432,6 +436,7 @@ static void post(struct web_server *srv, struct evhttp_request *req, const char 
 	job->respond = 1;
 	job->kind = kind_of(form.purpose);
 	job->note = field(&q, "note");
+	job->stage = field(&q, "stage");
 	if (job->kind == RESPONSES_SNOOZE) {
 		job->until = field(&q, "until");
 		job->reason = field(&q, "reason");
@@ -444,6 +449,7 @@ static void post(struct web_server *srv, struct evhttp_request *req, const char 
 	job->rq.note = job->note;
 	job->rq.reason = job->reason;
 	job->rq.until = job->until;
+	job->rq.stage = job->stage;
 	if (!job->token)
 		job->run = run_oom;
 }

@@ -340,6 +340,7 @@ static int answer_fields(struct web_job *job, struct evkeyvalq *q)
 		return -1;
 	job->token = strdup(evhttp_find_header(q, "form"));
 	job->note = field(q, "note");
+	job->stage = field(q, "stage");
 	job->team = field(q, "team");
 	if (job->kind == RESPONSES_SNOOZE) {
 		job->until = field(q, "until");
@@ -354,6 +355,7 @@ static int answer_fields(struct web_job *job, struct evkeyvalq *q)
 	job->rq.note = job->note;
 	job->rq.reason = job->reason;
 	job->rq.until = job->until;
+	job->rq.stage = job->stage;
 	return 0;
 }
 

@@ -17,7 +17,11 @@
 -- $7 date  snooze until, or NULL
 -- $8 date  today: the day the response is made
 -- $9 text  the operators' address, or NULL (none configured, or no email section)
--- Returns one row: outcome (recorded | not_found | resolved), the stage, the event, whether
+-- $10 text acknowledged: the stage the person was shown, or NULL for the current one. An
+--          acknowledgement is for one stage (RESPONSES.md: "a higher stage needs a new
+--          acknowledgement"): a form shown at 15m and sent after the alert moved to 18m
+--          acknowledged 18m, which nobody had seen, and silenced its escalation (audit 14).
+-- Returns one row: outcome (recorded | not_found | resolved | moved), the stage, the event, whether
 -- the state changed, how many webhook notices were queued, and how many reports to the
 -- operators.
 WITH target AS (
@@ -34,6 +38,7 @@ ev AS (
            CASE WHEN $2::text = 'snoozed' THEN jsonb_build_object('until', $7::date) END
       FROM target t
      WHERE t.status = 'firing'
+       AND ($2::text <> 'acknowledged' OR $10::text IS NULL OR t.stage = $10::text)
     RETURNING event_id, alert_id, at, stage, token
 ),
 changed AS (
@@ -113,6 +118,8 @@ record_wrong AS (
 )
 SELECT CASE WHEN t.alert_id IS NULL THEN 'not_found'
             WHEN t.status <> 'firing' THEN 'resolved'
+            WHEN $2::text = 'acknowledged' AND $10::text IS NOT NULL AND t.stage <> $10::text
+                THEN 'moved'
             ELSE 'recorded' END AS outcome,
        t.stage,
        (SELECT event_id FROM ev) AS event_id,

@@ -28,6 +28,9 @@ struct responses_request {
 	const char *reason;         /* snooze: one of RESPONSES.md's reasons; else NULL */
 	const char *note;           /* NULL or "" for none; required with reason "other" */
 	const char *until;          /* snooze: YYYY-MM-DD, after today; else NULL */
+	/* acknowledge: the stage the person was shown (a form's), recorded only while it is
+	 * still the alert's; NULL for whatever stage is current (the API asked without one) */
+	const char *stage;
 	int32_t today;              /* the day it is made (calendar.h day number) */
 };
 
@@ -37,6 +40,7 @@ enum responses_outcome {
 	RESPONSES_INVALID,          /* 400: field names the value at fault */
 	RESPONSES_NOT_FOUND,        /* 404: no alert has this fingerprint */
 	RESPONSES_RESOLVED,         /* 409: the alert is resolved; nothing was recorded */
+	RESPONSES_MOVED,            /* 409: not at the stage acknowledged; nothing was recorded */
 	RESPONSES_FAILED,           /* 500: the database failed; error says how */
 };
 
@@ -47,7 +51,8 @@ struct responses_result {
 	/* RESPONSES_INVALID: every fault of what a person fills in (note, reason, date) in
 	 * plain words, a sentence each, for the pages; "" when the fault is none of those */
 	char words[768];
-	char stage[64];             /* RESPONSES_RECORDED: the stage it answered */
+	char stage[64];             /* RESPONSES_RECORDED: the stage it answered; MOVED: the
+				     * alert's stage now */
 };
 
 typedef void (*responses_done_cb)(const struct responses_result *res, void *arg);

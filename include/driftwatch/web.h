@@ -71,6 +71,7 @@ struct web_job {
 	int respond;                 /* a response to record */
 	char fingerprint[ALERT_FINGERPRINT_LEN + 1];
 	char *actor, *reason, *note, *until, *status, *rule, *child_id, *team;
+	char *stage;                 /* acknowledge: the stage the answer was shown for */
 	int32_t today;
 	struct responses_request rq;
 	void *data;                  /* a page's own, freed with data_free with the job */

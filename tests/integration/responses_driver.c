@@ -1,8 +1,9 @@
 /* responses_driver: records one response through the responses module, for the Python tests.
  *   responses_driver -c CONFIG --today YYYY-MM-DD acknowledge|snooze|unsnooze FINGERPRINT
- *                    ACTOR VIA [--reason R] [--note N] [--until YYYY-MM-DD]
- * Prints "recorded STAGE", "invalid FIELD: ERROR", "not_found: ...", "resolved: ..." or
- * "failed: ..." on stdout, and exits 0 when recorded, 3 invalid, 4 not found, 5 resolved,
+ *                    ACTOR VIA [--reason R] [--note N] [--until YYYY-MM-DD] [--stage S]
+ * Prints "recorded STAGE", "invalid FIELD: ERROR", "not_found: ...", "resolved: ...",
+ * "moved STAGE: ..." or "failed: ..." on stdout, and exits 0 when recorded, 3 invalid, 4 not
+ * found, 5 resolved, 6 moved (an acknowledgement --stage S while the alert is at another),
  * 1 otherwise. The state schema must exist already (a --once run made it). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ static int driver_print(const struct responses_result *r)
 	case RESPONSES_RESOLVED:
 		printf("resolved: %s\n", r->error);
 		return 5;
+	case RESPONSES_MOVED:
+		printf("moved %s: %s\n", r->stage, r->error);
+		return 6;
 	case RESPONSES_FAILED:
 		break;
 	}
@@ -114,6 +118,8 @@ int main(int argc, char **argv)
 			d.req.note = argv[i + 1];
 		else if (strcmp(argv[i], "--until") == 0)
 			d.req.until = argv[i + 1];
+		else if (strcmp(argv[i], "--stage") == 0)
+			d.req.stage = argv[i + 1];
 		else
 			return 2;
 	}

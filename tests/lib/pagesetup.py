@@ -75,7 +75,7 @@ class Setup:
         os.chmod(secret_file, 0o600)
         self.port = lib.free_port()
         self.base = "http://127.0.0.1:%d" % self.port
-        cfg = lib.write_config(tmp, name, {
+        self.cfg = cfg = lib.write_config(tmp, name, {
             "database": {"conninfo": self.db.conninfo("dw-" + name), "state_schema": name},
             "timezone": "Europe/London", "addresses": lib.addresses(),
             "email": lib.email_conf(self.smtp.port, ca, lib.SmtpServer.password_file(tmp),
