@@ -228,6 +228,22 @@ static int unanswered_has_role(json_t *have, const char *role)
 	return 0;
 }
 
+/* RULES.md: "Nobody is ever silently dropped". An escalation role with no address (no
+ * head_of_service configured, a supervisor with no supervisor above them) went to nobody new,
+ * said only inside the stored event (audit 14); it goes to the fallback address instead, as a
+ * rule's recipient does, and why says so. */
+static const char *unanswered_or_fallback(const struct unanswered_op *op, const char *addr,
+					  char *why, size_t n)
+{
+	const struct dw_config *cfg = op->ctx->cfg;
+	size_t len = strlen(why);
+
+	if (addr || !cfg->email.enabled || !cfg->addresses.fallback || !*cfg->addresses.fallback)
+		return addr;
+	snprintf(why + len, n - len, ": sent to addresses.fallback instead");
+	return cfg->addresses.fallback;
+}
+
 /* have: the recipient roles among the alert's destinations. An escalation to one of them reaches
  * it already (the notice goes to the alert's recipients); to one the alert has not (its rule
  * notifies no cp_chair, say) it reaches nobody, and is said so rather than dropped. */
@@ -259,6 +275,7 @@ static int unanswered_add_roles(const struct unanswered_op *op, json_t *roles, j
 		}
 		if (!addr && !why[0])
 			snprintf(why, sizeof(why), "no address configured for this role");
+		addr = unanswered_or_fallback(op, addr, why, sizeof(why));
 		if (why[0] && json_array_append_new(unresolved, json_pack("{s:s, s:s}", "role", role,
 									"why", why)) < 0)
 			return -1;

@@ -234,6 +234,7 @@ def body(t, procs, tmp):
     check_unreadable(t, db, tmp)
     check_state_apart(t, db, tmp)
     check_recipient_roles(t, db, tmp)
+    check_no_head_of_service(t, db, tmp)
     check_rule_off(t, db, tmp)
 
 
@@ -336,6 +337,41 @@ def check_recipient_roles(t, db, tmp):
                    "o.type = 'alert.unanswered' AND a.child_id = 'C-WNB' AND "
                    "o.role = 'supervisor'" % (s4, s4))
     t.check(sup == "1", "C-WNB's supervisor gets the alert.unanswered notice once", sup)
+
+
+def check_no_head_of_service(t, db, tmp):
+    """Audit 14: with addresses.head_of_service unset, an escalation to it reached nobody new,
+    said only inside the stored event. RULES.md: "Nobody is ever silently dropped": it goes to
+    the fallback address in its place, and the event says why."""
+    s5 = "ua_nohos"
+    addrs = dict(addresses())
+    del addrs["head_of_service"]
+    cfg = write_config(tmp, "unanswered-nohos", {
+        "database": {"conninfo": db.conninfo("dw-unanswered"), "state_schema": s5},
+        "addresses": addrs,
+        "responses": {"escalate": [
+            {"rules": "*", "stages": "*", "after_working_days": 10,
+             "to": ["head_of_service"]}]},
+        "email": {"smtp_url": "smtp://127.0.0.1:%d" % free_port(), "tls": "none",
+                  "from": "driftwatch@la.example"}})
+    for day in ("2026-11-21", "2026-12-04"):
+        r = run_once(cfg, day)
+        t.check(r.rc in (0, 1) and not r.sanitizer() and "escalating" not in r.err,
+                "no head of service: --once --as-of %s runs, escalation included" % day,
+                r.diag())
+    got = db.rows("SELECT e.detail FROM %s.alert_events e JOIN %s.alerts a USING (alert_id) "
+                  "WHERE e.kind = 'unanswered' AND a.child_id = 'C-WNB'" % (s5, s5))
+    d = got[0]["detail"] if got else {}
+    also = [(x["destination"], x["role"]) for x in d.get("also_sent_to", [])]
+    why = [u.get("why", "") for u in d.get("unresolved", [])]
+    t.check(len(got) == 1 and also == [("duty@la.example", "head_of_service")]
+            and len(why) == 1 and "sent to addresses.fallback instead" in why[0],
+            "no head of service: the escalation goes to the fallback address in its place, "
+            "and the event says why", got)
+    sent = db.value("SELECT count(*) FROM %s.outbox o JOIN %s.alerts a USING (alert_id) WHERE "
+                    "o.type = 'alert.unanswered' AND a.child_id = 'C-WNB' AND "
+                    "o.destination = 'duty@la.example'" % (s5, s5))
+    t.check(sent == "1", "... and a notice to it is queued", sent)
 
 
 def check_rule_off(t, db, tmp):
