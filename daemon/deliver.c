@@ -2224,7 +2224,7 @@ static void deliver_ops_key(struct deliver *d)
 static void deliver_claim_email(struct deliver *d)
 {
 	char digests[24], lease[16];
-	const char *params[4];
+	const char *params[5];
 	struct db_conn *conn;
 	long room = d->mail ? deliver_lane_room(&d->mail_lane) : 0;
 
@@ -2253,11 +2253,12 @@ static void deliver_claim_email(struct deliver *d)
 	params[1] = lease;
 	params[2] = d->due_by[0] ? d->due_by : NULL;
 	params[3] = d->mode == DELIVER_DRAIN ? "true" : "false";
+	params[4] = d->ctx->cfg->timezone;
 	d->mail_lane.claim_room = room;
 	d->mail_lane.claim_got = 0;
 	conn = deliver_claim_conn(d, DELIVER_EMAIL);
 	clock_gettime(CLOCK_MONOTONIC, &d->claim_sent[DELIVER_EMAIL]);
-	if (db_query(conn, d->claim_email_sql, 4, params, deliver_on_claim_email, d) < 0) {
+	if (db_query(conn, d->claim_email_sql, 5, params, deliver_on_claim_email, d) < 0) {
 		deliver_unwant(d, DELIVER_EMAIL);
 		deliver_claim_failed(d, conn, NULL, "email notices");
 		d->mail_lane.claim_room = -1;

@@ -183,6 +183,7 @@ void mail_html_entry(struct strbuf *out, const struct mail_digest *d,
 		mail_html_cell_open(out, 1);
 		html_escape_wrap(out, brief ? brief->text : "");
 		mail_html_small_line(out, &t[i], "Snoozed");
+		mail_html_small_line(out, &t[i], "Acknowledged");
 		mail_html_small_line(out, &t[i], "Facts");
 		mail_html_small_line(out, &t[i], "Rule");
 		/* under the facts, not a column of their own: a fifth column made every digest

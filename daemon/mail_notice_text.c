@@ -125,6 +125,8 @@ int mail_notice_text_make(const struct mail_digest_item *it, const char *to,
 	/* RESPONSES.md: a new stage (or new facts) of a snoozed alert is sent, showing the snooze */
 	if (!mail_digest_kind_report(it->kind) && mail_words_snooze(&sb, a))
 		mail_notice_add(t, "Snoozed", &sb, NULL);
+	if (!mail_digest_kind_report(it->kind) && mail_words_acknowledged(&sb, a))
+		mail_notice_add(t, "Acknowledged", &sb, NULL);
 	if (mail_words_instead_of(&sb, it->n)) {
 		mail_notice_add(t, "Why you", &sb, NULL);
 	} else if (why) {

@@ -305,6 +305,27 @@ int mail_words_snooze(struct strbuf *sb, const json_t *alert)
 	return 1;
 }
 
+int mail_words_acknowledged(struct strbuf *sb, const json_t *alert)
+{
+	const json_t *r = json_object_get(alert, "response");
+	const char *state = mail_words_alert(r, "state");
+	const char *by = mail_words_alert(r, "by");
+	const char *note = mail_words_alert(r, "note");
+
+	if (!state || strcmp(state, "acknowledged") != 0)
+		return 0;
+	strbuf_append(sb, "for this stage");
+	if (by) {
+		strbuf_append(sb, " by ");
+		mail_words_clean(sb, by);
+	}
+	if (note) {
+		strbuf_append(sb, " \xe2\x80\x94 ");   /* an em dash */
+		mail_words_clean(sb, note);
+	}
+	return 1;
+}
+
 /* What is expected of the reader: the rule's words kept with the notice, else words for what
  * driftwatch reports on itself. */
 /* How the alert of an out-of-date notice now stands (notice.since, outbox_claim_email.sql):

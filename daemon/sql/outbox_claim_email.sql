@@ -16,6 +16,12 @@
 -- $4 boolean      --once: also the digests held for email.digest_time that were queued before
 --                 then and never tried (ALERTS.md: "--once sends every digest at once"; a
 --                 daemon stopped for a timer left them waiting for Monday's slot)
+-- $5 text         the configured time zone (timezone): whether a snooze is still in force
+-- The payload's "response" is the alert's answer as it stands when the email is claimed, not
+-- when the notice was queued: an urgent digest said "Snoozed until 1 Feb 2027" of a snooze
+-- withdrawn half a minute before it went, and listed as unanswered an alert acknowledged
+-- before it went (audit 14). For a notice of the alert's current stage only; one whose alert
+-- moved on is out of date (notice.since, below) and keeps what it said.
 -- age_s is counted from when the notice was first due, not from created_at: a digest held for
 -- its slot has its whole age to be retried in once the slot comes (state_v7.sql).
 -- A notice about an alert that has moved on since it was queued (resolved, at another stage, or,
@@ -53,7 +59,21 @@ UPDATE @state@.outbox o
   FROM due LEFT JOIN @state@.alerts a ON a.alert_id = due.alert_id
  WHERE o.notice_id = due.notice_id
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
-          o.payload::text, coalesce(o.digest_key, ''), o.attempts,
+          CASE WHEN a.alert_id IS NULL OR a.status <> 'firing'
+                     OR a.stage IS DISTINCT FROM o.payload ->> 'stage'
+                     OR o.type NOT IN ('alert.firing', 'alert.escalated', 'alert.updated',
+                                       'alert.unanswered') THEN o.payload
+               WHEN a.snoozed_until >= (now() AT TIME ZONE $5::text)::date THEN
+                    o.payload || jsonb_build_object('response', jsonb_build_object(
+                        'state', 'snoozed', 'by', a.snoozed_by, 'at', a.snoozed_at,
+                        'until', a.snoozed_until, 'reason', a.snooze_reason,
+                        'note', a.snooze_note))
+               WHEN a.ack_stage = a.stage AND a.ack_stage_since = a.stage_since THEN
+                    o.payload || jsonb_build_object('response', jsonb_build_object(
+                        'state', 'acknowledged', 'by', a.acknowledged_by,
+                        'at', a.acknowledged_at, 'until', NULL, 'reason', NULL,
+                        'note', a.ack_note))
+               ELSE o.payload - 'response' END::text, coalesce(o.digest_key, ''), o.attempts,
           greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at,
           CASE WHEN a.alert_id IS NULL
                      OR o.type NOT IN ('alert.firing', 'alert.escalated', 'alert.updated',

@@ -66,6 +66,11 @@ const char *mail_words_why_you(const json_t *alert, const char *to);
  * Returns 1 when it wrote them, 0 when the alert carries no snooze. */
 int mail_words_snooze(struct strbuf *sb, const json_t *alert);
 
+/* "by x@la.example — note", from the "response" of a notice whose alert's current stage is
+ * acknowledged (outbox_claim_email.sql: the answer as it stands when the email goes); nothing
+ * otherwise. */
+int mail_words_acknowledged(struct strbuf *sb, const json_t *alert);
+
 /* Why a notice sent on to the fallback address came to its reader: "sent to you, the fallback
  * address, because the mail server refused dsup@la.example (supervisor) for good (...)" from
  * the "instead_of" of its notice (outbox_result.sql). Returns 0 and writes nothing when the
