@@ -11,7 +11,9 @@
 ,
 q_rows AS NOT MATERIALIZED (
     SELECT r.*,
-           NULL::text AS warn,
+           -- CONTRACT.md: service is no NULL column, but the rules judge a missed appointment
+           -- without it: counted, kept (audit 13, F2)
+           CASE WHEN r.service IS NULL THEN 'null_service' END AS warn,
            hashtextextended(r.appointment_id, hashtextextended(r.child_id, 0)) AS h
     FROM appointments_rows r
 ),

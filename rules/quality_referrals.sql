@@ -11,7 +11,8 @@
 ,
 q_rows AS NOT MATERIALIZED (
     SELECT r.*,
-           NULL::text AS warn,
+           -- neglect NULL: judged by primary_need alone (N1 counts): counted, kept
+           CASE WHEN r.neglect IS NULL THEN 'null_neglect' END AS warn,
            hashtextextended(r.referral_id, hashtextextended(r.child_id, 0)) AS h
     FROM referrals_rows r
 ),

@@ -11,7 +11,9 @@
 ,
 q_rows AS NOT MATERIALIZED (
     SELECT r.*,
-           NULL::text AS warn,
+           -- kind NULL: it holds an escalation only while no strategy_kinds are configured (a
+           -- kind NULL is none of them): counted, kept
+           CASE WHEN r.kind IS NULL THEN 'null_kind' END AS warn,
            hashtextextended(r.strategy_id, hashtextextended(r.child_id, 0)) AS h
     FROM strategies_rows r
 ),

@@ -23,7 +23,9 @@ rr_refs AS (
     -- The candidates' referrals, settled (one per key, the first by content, dropped unless
     -- sound), received by T.
     SELECT referral_id, child_id, referral_date, primary_need, closure_date, closure_reason,
-           neglect IS TRUE OR primary_need = 'N1' AS for_neglect
+           -- true or false, never NULL: a referral with neither neglect nor a primary need
+           -- does not count for neglect (its facts said null; audit 13, F1)
+           (neglect IS TRUE OR primary_need = 'N1') IS TRUE AS for_neglect
     FROM (SELECT DISTINCT ON (child_id COLLATE "C", referral_id COLLATE "C") * FROM referrals_rows
           WHERE keyed AND child_id IN (SELECT child_id FROM rr_candidates)
           ORDER BY child_id COLLATE "C", referral_id COLLATE "C", referral_date, primary_need, neglect, closure_date, closure_reason) first_by_content
