@@ -329,11 +329,16 @@ static int body_fields(struct evhttp_request *req, struct web_job *job)
 		free(body);
 		return 0;
 	}
-	o = json_loads(body, 0, &je);
+	/* a key given twice is refused, not read as its last value (audit 14) */
+	o = json_loads(body, JSON_REJECT_DUPLICATES, &je);
 	free(body);
 	if (!json_is_object(o)) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "body: not a JSON object%s%.150s%s", o ? "" : " (",
+			 o ? "" : je.text, o ? "" : ")");
 		json_decref(o);
-		reply_error(req, 400, "body: not a JSON object", "body");
+		reply_error(req, 400, msg, "body");
 		return -1;
 	}
 	json_object_foreach(o, k, v) {
@@ -397,6 +402,16 @@ static void respond(struct web_server *srv, struct evhttp_request *req, const ch
 	job->rq.stage = job->stage;
 }
 
+/* RFC 9110: a 405 says which methods the resource takes (the pages' 405 did, the API's not). */
+static void refuse_method(struct evhttp_request *req, const char *allow)
+{
+	char msg[32];
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	snprintf(msg, sizeof(msg), "%s only", allow);
+	reply_error(req, 405, msg, NULL);
+}
+
 /* The request's endpoint for a caller known to be someone; *person is taken by a job. */
 static void route(struct web_server *srv, struct evhttp_request *req, const char *path,
 		  const char *token, char **person)
@@ -408,7 +423,7 @@ static void route(struct web_server *srv, struct evhttp_request *req, const char
 
 	if (strcmp(path, "alerts") == 0) {
 		if (cmd != EVHTTP_REQ_GET)
-			reply_error(req, 405, "GET only", NULL);
+			refuse_method(req, "GET");
 		else
 			list(srv, req, person);
 		return;
@@ -425,7 +440,7 @@ static void route(struct web_server *srv, struct evhttp_request *req, const char
 	}
 	if (!slash) {
 		if (cmd != EVHTTP_REQ_GET) {
-			reply_error(req, 405, "GET only", NULL);
+			refuse_method(req, "GET");
 			return;
 		}
 		job = caller_job(srv, req, person, run_alert);
@@ -439,7 +454,7 @@ static void route(struct web_server *srv, struct evhttp_request *req, const char
 		return;
 	}
 	if (cmd != EVHTTP_REQ_POST) {
-		reply_error(req, 405, "POST only", NULL);
+		refuse_method(req, "POST");
 		return;
 	}
 	respond(srv, req, fp, token, person, slash + 1);

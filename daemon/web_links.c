@@ -1,4 +1,5 @@
 /* web_links: a link's page (GET changes nothing) and its form's POST, which records the answer. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,15 @@ static char *field(struct evkeyvalq *q, const char *name)
 	return v && *v ? strdup(v) : NULL;
 }
 
+static char *lower_dup(const char *s)
+{
+	char *out = strdup(s ? s : "");
+
+	for (char *p = out; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return out;
+}
+
 static enum responses_kind kind_of(enum linktoken_purpose p)
 {
 	return p == LINKTOKEN_FORM_ACKNOWLEDGE ? RESPONSES_ACKNOWLEDGE :
@@ -444,13 +454,16 @@ static void post(struct web_server *srv, struct evhttp_request *req, const char 
 	evhttp_clear_headers(&q);
 	job->rq.kind = job->kind;
 	job->rq.fingerprint = job->claims.fingerprint;
-	job->rq.actor = job->claims.recipient;
+	/* in lower case, as the pages and the API record a person: one person, one spelling
+	 * (a webhook's link carries the address as the case data spells it; audit 14) */
+	job->actor = lower_dup(job->claims.recipient);
+	job->rq.actor = job->actor;
 	job->rq.via = "link";
 	job->rq.note = job->note;
 	job->rq.reason = job->reason;
 	job->rq.until = job->until;
 	job->rq.stage = job->stage;
-	if (!job->token)
+	if (!job->token || !job->actor)
 		job->run = run_oom;
 }
 

@@ -26,7 +26,7 @@
 -- operators.
 WITH target AS (
     SELECT a.alert_id, a.status, a.stage, a.stage_since, a.payload, a.destinations,
-           a.fingerprint, a.rule, a.child_id, a.subject_id
+           a.fingerprint, a.rule, a.child_id, a.subject_id, a.ack_stage, a.ack_stage_since
       FROM @state@.alerts a
      WHERE a.fingerprint = $1::text
        FOR UPDATE
@@ -73,7 +73,14 @@ notices AS (
            || '_' || ev.token,
            ev.event_id, ev.alert_id, d.channel, d.destination, d.role, 'alert.' || $2::text,
            t.payload || jsonb_build_object('status', 'firing',
-               'response', jsonb_build_object('kind', $2::text, 'by', $3::text, 'at', ev.at,
+               -- state as the API's "response" names it (web_response.sql), so that a receiver
+               -- meets its fields in every response (audit 14): what is in force after it
+               'response', jsonb_build_object('state', CASE
+                       WHEN $2::text IN ('acknowledged', 'snoozed') THEN $2::text
+                       WHEN t.ack_stage = t.stage AND t.ack_stage_since = t.stage_since
+                           THEN 'acknowledged'
+                       ELSE 'open' END,
+                   'kind', $2::text, 'by', $3::text, 'at', ev.at,
                    'via', $4::text, 'stage', ev.stage, 'until', $7::date, 'reason', $5::text,
                    'note', $6::text))
       FROM ev

@@ -112,20 +112,37 @@ def run(t, procs, tmp):
             "the API with the stage seen (9m): 409 naming the field", "%s %s" % (st, body))
     t.check(acks(s, fp) == [], "... and nothing is recorded", acks(s, fp))
 
-    st, link_fields, page = link_form(s, sign(s.secret, fp, "mgra@la.example", day + 14))
+    # the address as the case data may spell it (a webhook's link): recorded in lower case
+    link2 = sign(s.secret, fp, "MgrA@LA.example", day + 14)
+    st, link_fields, page = link_form(s, link2)
     t.check(st == 200 and link_fields.get("stage") == "12m",
             "the link page shown again carries the stage now (12m)", page[:1500])
-    link2 = sign(s.secret, fp, "mgra@la.example", day + 14)
     st, _, body = ps.request(s.port, "/r/" + link2, "POST",
                              urllib.parse.urlencode(link_fields).encode(), ps.FORM)
     t.check(st == 200 and acks(s, fp) == [{"stage": "12m", "actor": "mgra@la.example",
                                             "via": "link"}],
-            "... and its form records the acknowledgement for 12m",
+            "... and its form records the acknowledgement for 12m, as mgra@ in lower case "
+            "(audit 14: the link's spelling was kept)",
             "%s %s %s" % (st, acks(s, fp), body[:600]))
     st, _, body = ps.request(s.port, api, "POST", b"{}", hdr)
     t.check(st == 200 and len(acks(s, fp)) == 2 and acks(s, fp)[1]["stage"] == "12m",
             "the API without a stage acknowledges the stage now, as before",
             "%s %s %s" % (st, body[:300], acks(s, fp)))
+
+    # resolved and firing again the same day: the acknowledgement answered the firing before
+    s.db.run("UPDATE casework.cp_plans SET end_date = current_date WHERE child_id = 'C-A1'")
+    gone = lib.wait_for(lambda: s.db.value("SELECT status FROM %s.alerts WHERE fingerprint = "
+                                           "'%s'" % (s.state, fp)) == "resolved" or None, 60,
+                        step=0.5)
+    s.db.run("UPDATE casework.cp_plans SET end_date = NULL WHERE child_id = 'C-A1'")
+    back = lib.wait_for(lambda: s.db.value("SELECT status FROM %s.alerts WHERE fingerprint = "
+                                           "'%s'" % (s.state, fp)) == "firing" or None, 60,
+                        step=0.5)
+    st, _, body = ps.request(s.port, "/api/v1/alerts/%s" % fp, headers=ps.as_person(who))
+    state = json.loads(body).get("response", {}).get("state") if st == 200 else None
+    t.check(gone and back and state == "open",
+            "resolved and firing again the same day: open, not still acknowledged (audit 14)",
+            "%s %s %s %s" % (gone, back, st, body[:400]))
     rc, text = s.stop()
     t.check(rc == 0, "the daemon stops cleanly", text[-1500:])
     s.db.drop()

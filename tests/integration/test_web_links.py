@@ -194,6 +194,15 @@ def run(t, procs, tmp):
     t.check(st == 413 and "64 KiB" in said,
             "API: a body over 64 KiB gets 413 as RESPONSES.md's JSON {\"error\": ...} (it was "
             "evhttp's HTML page)", "%s %s" % (st, out[:200]))
+    st, out, h = http(base + "/api/v1/alerts", b"{}", auth, method="POST", want_headers=True)
+    t.check(st == 405 and h.get("Allow") == "GET" and "error" in json.loads(out),
+            "API: a wrong method gets 405 with Allow (audit 14: it had none)",
+            "%s %s %s" % (st, dict(h), out))
+    st, out = http(base + "/api/v1/alerts/%s/acknowledge" % fp,
+                   b'{"note": "a", "note": "b"}', auth)
+    t.check(st == 400 and json.loads(out).get("field") == "body" and
+            "duplicate" in json.loads(out).get("error", ""),
+            "API: a key given twice gets 400, not its last value (audit 14)", out)
     st, out = http(base + "/api/v1/alerts/%s/unsnooze" % fp, b"", auth)
     j = json.loads(out) if st == 200 else {}
     t.check(st == 200 and j.get("changed") is True, "API: unsnooze recorded", out[:400])
@@ -265,6 +274,11 @@ def check_hooks(t, db, hooks, secret, fp, stage, who, until):
     t.check(un.get("kind") == "unsnoozed" and un.get("by") == "api:ci" and
             un.get("via") == "api" and un.get("until") is None,
             "alert.unsnoozed names who and how", repr(un))
+    t.check([r.get("state") for r in (ack, sn, un)] == ["acknowledged", "snoozed",
+                                                         "acknowledged"],
+            "each response carries the API's state too, what is in force after it: one "
+            "shape wherever a receiver meets a response (audit 14)",
+            repr([ack.get("state"), sn.get("state"), un.get("state")]))
     t.check(got and all(r["json"]["data"].get("status") == "firing" and
                 r["json"]["data"].get("rule") and "actions" not in r["json"]["data"] and
                 r["headers"].get("webhook-id", "").startswith("msg_") for r in got),
