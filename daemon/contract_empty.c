@@ -138,6 +138,19 @@ static long empty_lock_timeout_ms(const struct dw_config *cfg)
 	return quarter > 0 && quarter < EMPTY_LOCK_TIMEOUT_MS ? quarter : EMPTY_LOCK_TIMEOUT_MS;
 }
 
+/* How long a check may run at all: a view over a slow source answered its EXISTS only after
+ * its whole query, 45 s before a one-shot run's evaluation could begin (audit 12, F8). The
+ * check is advice: one that takes longer is a note, as a lock is. */
+#define EMPTY_STATEMENT_TIMEOUT_MS 10000
+
+static long empty_statement_timeout_ms(const struct dw_config *cfg)
+{
+	long quarter = (long)cfg->query_timeout_s * 1000 / 4;
+
+	return quarter > 0 && quarter < EMPTY_STATEMENT_TIMEOUT_MS ? quarter :
+	       EMPTY_STATEMENT_TIMEOUT_MS;
+}
+
 struct empty_run {
 	struct dw_ctx *ctx;
 	struct db_conn *conn;
@@ -262,9 +275,10 @@ static void empty_next(struct empty_run *er)
 		/* One implicit transaction: the lock_timeout is set before the EXISTS takes its
 		 * lock, and ends with it. A relation that a reload holds locked is a note, never a
 		 * wait that takes the connection down with it (the query's own timeout). */
-		strbuf_printf(&sb, "SELECT set_config('lock_timeout', '%ld', true); "
+		strbuf_printf(&sb, "SELECT set_config('lock_timeout', '%ld', true), "
+			      "set_config('statement_timeout', '%ld', true); "
 			      "SELECT EXISTS (SELECT 1 FROM %s.%s)", empty_lock_timeout_ms(er->ctx->cfg),
-			      er->schema_ident, rel_ident);
+			      empty_statement_timeout_ms(er->ctx->cfg), er->schema_ident, rel_ident);
 		free(rel_ident);
 		free(er->sql);
 		er->sql = strbuf_take(&sb);
