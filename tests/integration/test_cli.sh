@@ -83,7 +83,7 @@ setup_db() {
 	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" \
 		-c "CREATE DATABASE $DB" || return 1
 	local s
-	for s in casework cli_good cli_missing cli_badtype cli_stamp "Cli Odd-Name"; do
+	for s in casework cli_good cli_missing cli_badtype cli_stamp cli_citext "Cli Odd-Name"; do
 		psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v "schema=$s" -f "$top/rules/contract.sql" || return 1
 	done
 	psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <<'EOF' || return 1
@@ -98,6 +98,12 @@ ALTER TABLE cli_badtype.cp_plans ALTER COLUMN start_date TYPE text;
 ALTER TABLE cli_stamp.cp_plans ALTER COLUMN start_date TYPE timestamp;
 INSERT INTO cli_stamp.cp_plans VALUES ('P1', 'C1', '2026-01-05 00:00', NULL, 'NEG', NULL, NULL);
 ALTER TABLE cli_badtype.children ALTER COLUMN disability TYPE text;
+-- ids as citext, as a database moved from SQL Server may have them (audit 12, F7)
+CREATE EXTENSION IF NOT EXISTS citext;
+ALTER TABLE cli_citext.children ALTER COLUMN child_id TYPE citext;
+ALTER TABLE cli_citext.allocations ALTER COLUMN child_id TYPE citext;
+INSERT INTO cli_citext.children VALUES ('C1', 'F1', '2020-01-01', NULL, false);
+INSERT INTO cli_citext.cp_plans VALUES ('P1', 'C1', '2025-06-01', NULL, 'NEG', NULL, NULL);
 ALTER TABLE cli_badtype.appointments DROP COLUMN outcome;
 -- the contract as views over tables elsewhere, as an authority maps its own system
 CREATE SCHEMA cli_views;
@@ -290,12 +296,20 @@ for pair in cp_plans:start_date children:disability appointments:outcome; do
 	check_status "--check-config, wrong column types: names $rel.$col" $? "$(ctx)"
 done
 no_sanitizer "--check-config wrong types"
+cfg citext "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_citext\"}}"
+run -c "$tmp/citext.json" --check-config
+! has "$out$err" "citext is not"
+check_status "--check-config, ids as citext: no type problem named (they are read as text)" $? "$(ctx)"
+run -c "$tmp/citext.json" --once --dry-run --as-of 2026-11-21
+expect_rc "--dry-run, ids as citext: exits 0" 0
+has "$out" '"rule":"cp_neglect_duration"'
+check_status "--dry-run, ids as citext: C1's CP plan alert" $? "$(ctx)"
 # a timestamp where the contract has a date: the rules still run, but days can shift and the
 # facts show times; a one-shot run used to take it without a word
 cfg stamp "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_stamp\"}}"
 run -c "$tmp/stamp.json" --once --dry-run --as-of 2026-11-21
 expect_rc "--dry-run, cp_plans.start_date a timestamp: exits 0 (the rules run)" 0
-has "$err" "cli_stamp.cp_plans.start_date: type timestamp without time zone is not usable"
+has "$err" "cli_stamp.cp_plans.start_date: type timestamp without time zone is not the contract's date"
 check_status "--dry-run, cp_plans.start_date a timestamp: a warning names the column and its type" $? "$(ctx)"
 # a neglect category no CP plan has (a typo, another system's code) finds nothing, silently
 cfg stampcat "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_stamp\"},

@@ -63,9 +63,14 @@ static void test_compare(void)
 	rows[i * 4 + 2] = "character varying";
 	tap_int(contract_compare("cw", rows, n, &el), 2, "a wrong type and a missing column");
 	tap_contains(joined(&el), "column cw.cp_plans.start_date: type timestamp without time zone "
-		     "is not usable (want date)", "names the column and both types");
+		     "is not the contract's date: a time of day moves a day", "names the column, both "
+		     "types and what it risks");
 	tap_contains(joined(&el), "column cw.children.disability: missing", "names the missing column");
 	tap_lacks(joined(&el), "workers.email", "varchar is usable for text");
+	tap_ok(contract_type_usable(CONTRACT_TEXT, "citext") &&
+	       contract_type_usable(CONTRACT_TEXT, "ext.citext") &&
+	       !contract_type_usable(CONTRACT_TEXT, "integer"),
+	       "citext (qualified or not) is usable for text, an integer is not");
 	errlist_free(&el);
 	for (size_t k = 0; k < n; k++)
 		if (strcmp(rows[k * 4], "strategies") == 0)
