@@ -274,22 +274,23 @@ int mail_words_instead_of(struct strbuf *sb, const struct mail_notice *n)
 	return 1;
 }
 
-/* "until 3 Mar 2027 by x@la.example: Legal planning (pre-proceedings or PLO) — note", from the
- * "response" a notice of a snoozed alert carries (record.sql); nothing when it carries none. */
-int mail_words_snooze(struct strbuf *sb, const json_t *alert)
+/* The response a notice carries (record.sql, outbox_claim_email.sql) when its state is want;
+ * NULL otherwise. */
+static const json_t *words_response(const json_t *alert, const char *want)
 {
 	const json_t *r = json_object_get(alert, "response");
 	const char *state = mail_words_alert(r, "state");
-	const char *by = mail_words_alert(r, "by");
-	const char *reason = mail_words_alert(r, "reason");
-	const char *note = mail_words_alert(r, "note");
-	const json_t *until = json_object_get(r, "until");
 
-	if (!state || strcmp(state, "snoozed") != 0 || !json_is_string(until))
-		return 0;
-	strbuf_append(sb, "until ");
-	mail_words_fact(sb, until, 1);
-	/* a snooze made with the SQL function snooze() (README) has nobody's name */
+	return state && strcmp(state, want) == 0 ? r : NULL;
+}
+
+/* " by x@la.example", then ": reason" when given, then " — note": who answered, why, and
+ * what they wrote. A snooze made with the SQL function snooze() (README) has nobody's name. */
+static void words_by(struct strbuf *sb, const json_t *r, const char *reason)
+{
+	const char *by = mail_words_alert(r, "by");
+	const char *note = mail_words_alert(r, "note");
+
 	if (by) {
 		strbuf_append(sb, " by ");
 		mail_words_clean(sb, by);
@@ -302,27 +303,31 @@ int mail_words_snooze(struct strbuf *sb, const json_t *alert)
 		strbuf_append(sb, " \xe2\x80\x94 ");   /* an em dash */
 		mail_words_clean(sb, note);
 	}
+}
+
+/* "until 3 Mar 2027 by x@la.example: Legal planning (pre-proceedings or PLO) — note", from the
+ * "response" a notice of a snoozed alert carries (record.sql); nothing when it carries none. */
+int mail_words_snooze(struct strbuf *sb, const json_t *alert)
+{
+	const json_t *r = words_response(alert, "snoozed");
+	const json_t *until = json_object_get(r, "until");
+
+	if (!r || !json_is_string(until))
+		return 0;
+	strbuf_append(sb, "until ");
+	mail_words_fact(sb, until, 1);
+	words_by(sb, r, mail_words_alert(r, "reason"));
 	return 1;
 }
 
 int mail_words_acknowledged(struct strbuf *sb, const json_t *alert)
 {
-	const json_t *r = json_object_get(alert, "response");
-	const char *state = mail_words_alert(r, "state");
-	const char *by = mail_words_alert(r, "by");
-	const char *note = mail_words_alert(r, "note");
+	const json_t *r = words_response(alert, "acknowledged");
 
-	if (!state || strcmp(state, "acknowledged") != 0)
+	if (!r)
 		return 0;
 	strbuf_append(sb, "for this stage");
-	if (by) {
-		strbuf_append(sb, " by ");
-		mail_words_clean(sb, by);
-	}
-	if (note) {
-		strbuf_append(sb, " \xe2\x80\x94 ");   /* an em dash */
-		mail_words_clean(sb, note);
-	}
+	words_by(sb, r, NULL);
 	return 1;
 }
 

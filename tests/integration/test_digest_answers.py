@@ -21,7 +21,6 @@ TEST_TMPDIR; database dwanswers is dropped and created here. Standard library on
 import datetime
 import os
 import re
-import signal
 import sys
 import zoneinfo
 
@@ -31,31 +30,9 @@ import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in the backgroun
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 
-def held(db):
-    if db.value("SELECT to_regclass('driftwatch.outbox') IS NOT NULL") != "t":
-        return []
-    return db.rows("SELECT notice_id, status FROM driftwatch.outbox "
-                   "WHERE channel = 'email' AND type LIKE 'alert.%' ORDER BY notice_id")
-
-
-def block_of(text, child):
-    """The lines of the entry naming child, from its heading to the blank line after it."""
-    m = re.search(r"(?ms)^\d+\. [^\n]*\n(?:(?!\n\n).)*?Child: %s\b.*?(?=\n\n|\Z)"
-                  % re.escape(child), text)
-    return m.group(0) if m else ""
-
-
 def run(t, procs, tmp):
     ca = lib.make_ca(tmp)
-    db, smtp, cfg = lib.daemon_fixture_mail(procs, tmp, ca, "dwanswers", "smtp", [], hold=True)
-    d = hostile.Daemon(procs, tmp, cfg, name="daemon-answers")
-    h = lib.wait_for(lambda: held(db) or None, 60, step=0.5)
-    t.check(h and all(r["status"] == "pending" for r in h) and smtp.count() == 0,
-            "the daemon holds every email notice for the digest time (%d)" % len(h or []),
-            repr(h))
-    d.signal(signal.SIGTERM)
-    t.check(d.wait_exit(30) == 0 and not d.sanitizer_report(), "the daemon stops cleanly",
-            "\n".join(d.lines()[-20:]))
+    db, smtp, cfg = hostile.held_digests(t, procs, tmp, ca, "dwanswers")
     fps = {r["child_id"]: r["fingerprint"] for r in db.rows(
         "SELECT child_id, fingerprint FROM driftwatch.alerts")}
     today = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/London")).date()
@@ -79,7 +56,7 @@ def run(t, procs, tmp):
     if not mail:
         return
     text = mail[0]["text"].replace("\r\n", "\n")
-    b1, b2, b3 = (block_of(text, c) for c in ("C-INIT-1", "C-INIT-2", "C-INIT-3"))
+    b1, b2, b3 = (lib.digest_entry(text, c) for c in ("C-INIT-1", "C-INIT-2", "C-INIT-3"))
     t.check(re.search(r"Acknowledged: for this stage by dsup@la\.example \S+\s+seen\s+in\s+"
                       r"supervision", b1) and "Snoozed" not in b1,
             "C-INIT-1, acknowledged before the email went: its entry says so, and by whom", b1)

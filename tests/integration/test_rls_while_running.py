@@ -25,29 +25,7 @@ import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in the backgroun
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 ROLE = "dwrls_dw"
-GRANTS = """
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%(r)s') THEN
-    CREATE ROLE %(r)s LOGIN NOSUPERUSER NOBYPASSRLS;
-  END IF;
-END $$;
-GRANT USAGE ON SCHEMA casework TO %(r)s;
-GRANT SELECT ON ALL TABLES IN SCHEMA casework TO %(r)s;
-CREATE SCHEMA dwrls_state AUTHORIZATION %(r)s;
-""" % {"r": ROLE}
 WARNED = r"since the last evaluation, relation casework\.cp_plans: row-level security is enabled"
-
-
-def drop_role(db):
-    try:
-        db.run("DROP OWNED BY %s" % ROLE)
-    except (RuntimeError, OSError):
-        pass
-    db.drop()
-    try:
-        lib.Db("postgres").run("DROP ROLE IF EXISTS %s" % ROLE)
-    except (RuntimeError, OSError):
-        pass
 
 
 def value_or_none(db, sql):
@@ -67,8 +45,7 @@ def run(t, procs, tmp):
     db.recreate()
     db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
             os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
-    db.run(GRANTS)
-    conninfo = db.conninfo("dwrls").replace("user=%s" % lib.PGUSER, "user=%s" % ROLE)
+    conninfo = lib.reader_role(db, ROLE, "CREATE SCHEMA dwrls_state AUTHORIZATION %s;" % ROLE)
     cfg = lib.write_config(tmp, "rls", {
         "database": {"conninfo": conninfo, "case_schema": "casework",
                      "state_schema": "dwrls_state"},
@@ -103,7 +80,7 @@ def run(t, procs, tmp):
             gone or "\n".join(d.lines()[-20:]))
     d.proc.terminate()
     d.proc.wait(30)
-    drop_role(db)
+    lib.drop_reader_role(db, ROLE)
 
 
 def main():

@@ -26,7 +26,6 @@ dwstale is dropped and created here. Standard library only.
 import datetime
 import os
 import re
-import signal
 import sys
 import zoneinfo
 
@@ -36,13 +35,6 @@ import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in the backgroun
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 STALE_TITLE = "Out of date"
-
-
-def held(db):
-    if db.value("SELECT to_regclass('driftwatch.outbox') IS NOT NULL") != "t":
-        return []
-    return db.rows("SELECT notice_id, destination, status FROM driftwatch.outbox "
-                   "WHERE channel = 'email' AND type LIKE 'alert.%' ORDER BY notice_id")
 
 
 def sections(text):
@@ -55,24 +47,9 @@ def sections(text):
     return out
 
 
-def block_of(text, child):
-    """The lines of the entry naming child, from its heading to the blank line after it."""
-    m = re.search(r"(?ms)^\d+\. [^\n]*\n(?:(?!\n\n).)*?Child: %s\b.*?(?=\n\n|\Z)"
-                  % re.escape(child), text)
-    return m.group(0) if m else ""
-
-
 def run(t, procs, tmp):
     ca = lib.make_ca(tmp)
-    db, smtp, cfg = lib.daemon_fixture_mail(procs, tmp, ca, "dwstale", "smtp", [], hold=True)
-    d = hostile.Daemon(procs, tmp, cfg, name="daemon-stale")
-    h = lib.wait_for(lambda: held(db) or None, 60, step=0.5)
-    t.check(h and all(r["status"] == "pending" for r in h) and smtp.count() == 0,
-            "the daemon holds every email notice for the digest time (%d)" % len(h or []),
-            repr(h))
-    d.signal(signal.SIGTERM)
-    t.check(d.wait_exit(30) == 0 and not d.sanitizer_report(), "the daemon stops cleanly",
-            "\n".join(d.lines()[-20:]))
+    db, smtp, cfg = hostile.held_digests(t, procs, tmp, ca, "dwstale")
     db.run("UPDATE casework.cp_plans SET end_date = current_date - 1 "
            "WHERE plan_id = 'CPP-INIT-1'; "
            "UPDATE casework.cp_plans SET start_date = current_date - interval '16 months' "
@@ -97,7 +74,7 @@ def run(t, procs, tmp):
             "C-INIT-1" not in fresh and "C-INIT-2" not in fresh,
             "C-INIT-1 and C-INIT-2 are listed in a section of their own, out of date",
             "sections: %s\n%s" % (list(sec), m["text"]))
-    b1, b2 = block_of(stale, "C-INIT-1"), block_of(stale, "C-INIT-2")
+    b1, b2 = lib.digest_entry(stale, "C-INIT-1"), lib.digest_entry(stale, "C-INIT-2")
     t.check(re.search(r"(?i)out of date:.*resolved", b1, re.S),
             "C-INIT-1's entry says its alert has since resolved", b1)
     t.check(re.search(r"(?i)out of date:.*15m", b2, re.S),

@@ -29,13 +29,6 @@ from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 ROLE = "dwwh_dw"
 GRANTS = """
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%(r)s') THEN
-    CREATE ROLE %(r)s LOGIN NOSUPERUSER NOBYPASSRLS;
-  END IF;
-END $$;
-GRANT USAGE ON SCHEMA casework TO %(r)s;
-GRANT SELECT ON ALL TABLES IN SCHEMA casework TO %(r)s;
 REVOKE SELECT ON casework.teams, casework.children FROM %(r)s;
 GRANT SELECT (team_id, name, manager_email) ON casework.teams TO %(r)s;
 GRANT SELECT (child_id, family_id, date_of_birth, expected_dob) ON casework.children TO %(r)s;
@@ -65,29 +58,16 @@ def dry_run(tmp, name, conninfo):
     return p.returncode, alerts, p.stderr
 
 
-def drop_role(db):
-    try:
-        db.run("DROP OWNED BY %s" % ROLE)
-    except (RuntimeError, OSError):
-        pass
-    db.drop()
-    try:
-        lib.Db("postgres").run("DROP ROLE IF EXISTS %s" % ROLE)
-    except (RuntimeError, OSError):
-        pass
-
-
 def run(t, procs, tmp):
     db = lib.Db("dwwithheld")
     db.recreate()
     db.load(os.path.join(lib.TOP, "rules", "contract.sql"),
             os.path.join(lib.TOP, "tests", "fixtures", "daemon.sql"))
     db.run(MORE)
-    db.run(GRANTS)
+    conninfo = lib.reader_role(db, ROLE, GRANTS)
     owner_rc, owner, owner_err = dry_run(tmp, "owner", db.conninfo("dwwithheld"))
     t.check(owner_rc == 0 and owner, "the owner's dry run: exit 0, %d alerts" % len(owner),
             owner_err[-2000:])
-    conninfo = db.conninfo("dwwithheld").replace("user=%s" % lib.PGUSER, "user=%s" % ROLE)
     rc, alerts, err = dry_run(tmp, "role", conninfo)
     failed = sorted(set(re.findall(r"^\s+(\w+)\s+FAILED", err, re.M)))
     t.check(rc == 1 and failed == ["was_not_brought"],
@@ -119,7 +99,7 @@ def run(t, procs, tmp):
                     for line in err.splitlines()),
             "teams' bad rows are counted; children's (ranked by disability) could not be",
             err[-2000:])
-    drop_role(db)
+    lib.drop_reader_role(db, ROLE)
 
 
 def main():

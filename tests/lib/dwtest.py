@@ -419,6 +419,49 @@ def daemon_fixture_mail(procs, tmp, ca, dbname, name, smtp_extra, more_sql=None,
     return db, smtp, cfg
 
 
+def digest_entry(text, child):
+    """The lines of a digest's entry naming child, from its heading to the blank line after."""
+    m = re.search(r"(?ms)^\d+\. [^\n]*\n(?:(?!\n\n).)*?Child: %s\b.*?(?=\n\n|\Z)"
+                  % re.escape(child), text)
+    return m.group(0) if m else ""
+
+
+def held_email_notices(db, schema="driftwatch"):
+    """The email notices of alerts in the state's outbox ([] before the daemon made it)."""
+    if db.value("SELECT to_regclass('%s.outbox') IS NOT NULL" % schema) != "t":
+        return []
+    return db.rows("SELECT notice_id, destination, status FROM %s.outbox WHERE channel = "
+                   "'email' AND type LIKE 'alert.%%' ORDER BY notice_id" % schema)
+
+
+def reader_role(db, role, more_sql=""):
+    """A LOGIN role of db's cluster that is no superuser, has no BYPASSRLS and owns nothing, with
+    USAGE on casework and SELECT on its tables, then more_sql; returns db's conninfo as it."""
+    db.run("""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%(r)s') THEN
+    CREATE ROLE %(r)s LOGIN NOSUPERUSER NOBYPASSRLS;
+  END IF;
+END $$;
+GRANT USAGE ON SCHEMA casework TO %(r)s;
+GRANT SELECT ON ALL TABLES IN SCHEMA casework TO %(r)s;
+""" % {"r": role} + more_sql)
+    return db.conninfo(role).replace("user=%s" % PGUSER, "user=%s" % role)
+
+
+def drop_reader_role(db, role):
+    """db dropped, then the role reader_role made (roles belong to the cluster)."""
+    try:
+        db.run("DROP OWNED BY %s" % role)
+    except (RuntimeError, OSError):
+        pass
+    db.drop()
+    try:
+        Db("postgres").run("DROP ROLE IF EXISTS %s" % role)
+    except (RuntimeError, OSError):
+        pass
+
+
 def hand_made_mail(procs, tmp, ca, dbname, data_sql, **conf):
     """A new database dbname of rules/contract.sql (schema casework) and a test's own data_sql,
     an SmtpServer, and a configuration for --once sending to it (conf adds sections, such as

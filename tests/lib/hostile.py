@@ -259,3 +259,19 @@ def stop(daemon, t, label):
     rep = daemon.sanitizer_report()
     t.check(rep is None, "%s: no sanitizer report" % label, rep or "")
     return rc
+
+
+def held_digests(t, procs, tmp, ca, dbname):
+    """tests/fixtures/daemon.sql with email digests held for the default email.digest_time:
+    the daemon started, waited for until it holds every email notice, then stopped (each
+    checked on t). (db, smtp, config path) for a test to answer or change, then send."""
+    db, smtp, cfg = lib.daemon_fixture_mail(procs, tmp, ca, dbname, "smtp", [], hold=True)
+    d = Daemon(procs, tmp, cfg, name="daemon-" + dbname)
+    h = lib.wait_for(lambda: lib.held_email_notices(db) or None, 60, step=0.5)
+    t.check(h and all(r["status"] == "pending" for r in h) and smtp.count() == 0,
+            "the daemon holds every email notice for the digest time (%d)" % len(h or []),
+            repr(h))
+    d.signal(signal.SIGTERM)
+    t.check(d.wait_exit(30) == 0 and not d.sanitizer_report(), "the daemon stops cleanly",
+            "\n".join(d.lines()[-20:]))
+    return db, smtp, cfg
