@@ -1,4 +1,4 @@
-/* cmd_triggers: installs or removes the NOTIFY triggers on the contract tables that name a child. */
+/* cmd_triggers: installs or removes the NOTIFY triggers on the contract tables. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +58,13 @@ static void trig_on_done(struct db_conn *conn, PGresult *res, void *arg)
 	trig_stop(tr, 0);
 }
 
-/* relname is one of our own fixed table names, never configuration text. */
-static void trig_table(struct strbuf *sb, const struct trig_run *tr, const char *relname)
+/* relname is one of our own fixed table names, never configuration text. A table that names a
+ * child says which child changed; teams and workers say only that they changed, and the daemon
+ * evaluates everyone: a supervisor's email, a worker's team or a team's manager changes where
+ * the alerts of all their children go, which stayed wrong until the next full evaluation
+ * (audit 15; triggers_install.sql, notify_staff). */
+static void trig_table(struct strbuf *sb, const struct trig_run *tr, const char *relname,
+		       int names_child)
 {
 	strbuf_printf(sb, "DROP TRIGGER IF EXISTS driftwatch_notify ON %s.%s;\n", tr->case_ident,
 		      relname);
@@ -68,8 +73,8 @@ static void trig_table(struct strbuf *sb, const struct trig_run *tr, const char 
 	if (!tr->install)
 		return;
 	strbuf_printf(sb, "CREATE TRIGGER driftwatch_notify AFTER INSERT OR UPDATE OR DELETE "
-		      "ON %s.%s FOR EACH ROW EXECUTE FUNCTION %s.notify_child();\n",
-		      tr->case_ident, relname, tr->state_ident);
+		      "ON %s.%s FOR EACH ROW EXECUTE FUNCTION %s.%s();\n", tr->case_ident, relname,
+		      tr->state_ident, names_child ? "notify_child" : "notify_staff");
 	strbuf_printf(sb, "CREATE TRIGGER driftwatch_notify_truncate AFTER TRUNCATE ON %s.%s "
 		      "FOR EACH STATEMENT EXECUTE FUNCTION %s.notify_all();\n", tr->case_ident,
 		      relname, tr->state_ident);
@@ -102,7 +107,7 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 	/* A misspelt case_schema would otherwise "install" nothing and say it succeeded. */
 	if (tr->install && PQntuples(res) == 0) {
 		log_err(tr->ctx, "%s: database.case_schema: schema %s has none of the contract's "
-			"relations that name a child; no trigger installed", tr->ctx->cfg->path,
+			"relations; no trigger installed", tr->ctx->cfg->path,
 			tr->ctx->cfg->case_schema);
 		trig_stop(tr, 1);
 		return;
@@ -133,14 +138,15 @@ static void trig_on_tables(struct db_conn *conn, PGresult *res, void *arg)
 			       "covers it\n", tr->ctx->cfg->case_schema, rel);
 			continue;
 		}
-		trig_table(&sb, tr, rel);
+		trig_table(&sb, tr, rel, strcmp(PQgetvalue(res, r, 3), "t") == 0);
 		tr->n_tables++;
 	}
 	if (!tr->install)
 		strbuf_printf(&sb, "DROP FUNCTION IF EXISTS %s.notify_child();\n"
 			      "DROP FUNCTION IF EXISTS %s.notify_one(text);\n"
-			      "DROP FUNCTION IF EXISTS %s.notify_all();\n", tr->state_ident,
-			      tr->state_ident, tr->state_ident);
+			      "DROP FUNCTION IF EXISTS %s.notify_all();\n"
+			      "DROP FUNCTION IF EXISTS %s.notify_staff();\n", tr->state_ident,
+			      tr->state_ident, tr->state_ident, tr->state_ident);
 	script = strbuf_take(&sb);
 	/* One simple-query script is one implicit transaction: all triggers or none. */
 	if (!script || db_script(conn, script, trig_on_done, tr) < 0) {

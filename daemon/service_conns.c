@@ -159,8 +159,9 @@ void service_on_notify(struct db_conn *conn, const char *channel, const char *pa
 
 	(void)conn;
 	if (strcmp(channel, "driftwatch_all") == 0) {
-		/* a TRUNCATE, or a child id too long to send: which children changed is not
-		 * known. The payload is whatever a sender chose: log_write escapes it. */
+		/* a TRUNCATE, a change to teams or workers, or a child id too long to send: which
+		 * children changed is not known. The payload is whatever a sender chose: log_write
+		 * escapes it. */
 		snprintf(why, sizeof(why), "notified of a change to every child (%.60s)",
 			 payload && *payload ? payload : "?");
 		service_want_full_by_notify(svc, why);

@@ -30,13 +30,30 @@ BEGIN
         ids := ids || NEW.child_id::text;
     END IF;
     FOREACH id IN ARRAY ids LOOP
-        IF octet_length(id) > 1000 THEN
+        -- an empty payload says nothing to a listener: the empty id (a child the rules
+        -- evaluate like any other) asks for everyone, as one too long to send does (audit 15)
+        IF octet_length(id) > 1000 OR id = '' THEN
             PERFORM pg_catalog.pg_notify('driftwatch_all', 'a child id of '
                                          || octet_length(id) || ' bytes');
         ELSE
             PERFORM pg_catalog.pg_notify('driftwatch', id);
         END IF;
     END LOOP;
+    RETURN NULL;
+END $$;
+
+-- Teams and workers name no child: a change there (a supervisor's email, a worker's team, a
+-- team's manager) moves the alerts of every child of theirs, which stayed with the old person
+-- until the next full evaluation (audit 15). A row that changed asks for everyone; PostgreSQL
+-- sends a transaction's identical notifications once, so a reload of the whole table is one
+-- request, and a refresh that rewrites rows as they were (contrib/ssd) asks for nothing.
+CREATE OR REPLACE FUNCTION @state@.notify_staff() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW IS NOT DISTINCT FROM OLD THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_catalog.pg_notify('driftwatch_all', TG_TABLE_NAME);
     RETURN NULL;
 END $$;
 

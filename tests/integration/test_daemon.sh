@@ -158,7 +158,7 @@ else
 	diag <"$work/install.out"
 	notok "--install-triggers succeeds, twice (idempotent)"
 fi
-check "it says where it installed them" 'grep -q "installed on 7 tables of schema casework" "$work/install.out"'
+check "it says where it installed them" 'grep -q "installed on 9 tables of schema casework" "$work/install.out"'
 sed 's/"case_schema": "casework"/"case_schema": "caseworks"/' "$cfg" >"$work/typo.json"
 "$daemon" -c "$work/typo.json" --install-triggers >"$work/typo.out" 2>&1
 rc=$?
@@ -168,8 +168,8 @@ check "--install-triggers on a schema without the contract fails (status $rc), n
 n_trig=$(sql -c "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 	JOIN pg_namespace n ON n.oid = c.relnamespace
 	WHERE n.nspname = 'casework' AND t.tgname = 'driftwatch_notify'")
-check "a trigger on each of the 7 contract tables that name a child (found $n_trig)" \
-	'[ "$n_trig" = 7 ]'
+check "a trigger on each of the 9 contract tables (teams and workers too: audit 15) (found $n_trig)" \
+	'[ "$n_trig" = 9 ]'
 
 t_start=$(date +%s.%N)
 "$daemon" -c "$cfg" >"$work/daemon.out" 2>"$log" &

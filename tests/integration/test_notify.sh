@@ -139,6 +139,21 @@ check "inserting a child whose id is 8,000 bytes succeeds with the triggers inst
 asked() { grep -q "a child id of 8000 bytes" "$work/daemon.log"; }
 check "... and the daemon is asked to evaluate everyone" 'wait_for 40 asked'
 
+# ---- staff: a supervisor's email changed ----
+# (audit 15) teams and workers had no trigger: a supervisor's new email, a worker's new team or
+# a team's new manager left every child's alerts going to the old person until the next full
+# evaluation (an hour here). Now a row changed there asks for everyone. (The full evaluation
+# the long id asked for runs first: a request made while one waits is that one.)
+n_full=$(fulls)
+wait_for 45 ran_since
+sql -c "UPDATE nt.workers SET email = 'dsup-new@la.example' WHERE worker_id = 'W-DSUP'" >/dev/null
+staff_asked() { grep -q "notified of a change to every child (workers)" "$work/daemon.log"; }
+check "a worker's email changed: the daemon is asked to evaluate everyone" 'wait_for 40 staff_asked'
+rerouted() { [ "$(sql -c "SELECT count(*) FROM nt_state.alerts WHERE status = 'firing'
+	AND payload::text LIKE '%dsup-new@la.example%'")" -ge 1 ]; }
+check "... and the supervisor's alerts go to the new address (within the 30 s gap)" \
+	'wait_for 60 rerouted'
+
 # ---- still working ----
 sql -c "INSERT INTO nt.appointments VALUES ('AP-NT-1', 'C-INF-01', 'health_visiting',
 	now() - interval '1 day', 'was_not_brought')" >/dev/null

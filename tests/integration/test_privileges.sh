@@ -255,7 +255,7 @@ sql -c 'GRANT USAGE, CREATE ON SCHEMA gr_state TO gr_owner' >/dev/null
 "$daemon" -c "$work/gr_owner.json" --install-triggers >"$work/gr_trig.out" 2>&1
 rc=$?
 check "the tables' owner (no superuser) installs the NOTIFY triggers" \
-	'[ $rc -eq 0 ] && grep -q "installed on 7 tables of schema gr_case" "$work/gr_trig.out"'
+	'[ $rc -eq 0 ] && grep -q "installed on 9 tables of schema gr_case" "$work/gr_trig.out"'
 [ $rc -eq 0 ] || diag "$work/gr_trig.out"
 PGUSER=gr_writer sql -c "INSERT INTO gr_case.children (child_id, family_id) VALUES ('C-GR-W', 'F-GR-W')" \
 	>"$work/gr_writer.out" 2>&1
