@@ -207,8 +207,12 @@ void service_apply_reload(struct service *svc)
 {
 	struct dw_config *old = svc->ctx->cfg;
 	struct dw_config *cfg = svc->reload;
+	/* Another state schema is another state: it is made (migrated) on fresh connections, as
+	 * at a start. Applied on the same ones, the new schema was never made, and every
+	 * evaluation and claim failed on it until a restart (audit 16, S1). */
 	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0 ||
-			strcmp(config_state_conninfo(old), config_state_conninfo(cfg)) != 0;
+			strcmp(config_state_conninfo(old), config_state_conninfo(cfg)) != 0 ||
+			strcmp(old->state_schema, cfg->state_schema) != 0;
 	int relead = reconnect || strcmp(old->state_schema, cfg->state_schema) != 0;
 	/* A new set of connections gives the advice on the case schema when it arrives. */
 	int renote = !reconnect && strcmp(old->case_schema, cfg->case_schema) != 0;
