@@ -24,6 +24,7 @@
 #include "driftwatch/mailaddr.h"
 #include "driftwatch/smallfile.h"
 #include "driftwatch/strbuf.h"
+#include "driftwatch/urlcheck.h"
 #include "driftwatch/webhook.h"
 #include "driftwatch/errlist.h"
 #include "driftwatch/rule.h"
@@ -418,13 +419,14 @@ static bool is_http_url(const char *s)
 
 static const char *check_http_url(const char *s)
 {
-	return is_http_url(s) ? NULL : "must be an https:// or http:// URL without spaces";
+	return is_http_url(s) ? urlcheck_problem(s) :
+	       "must be an https:// or http:// URL without spaces";
 }
 
 static const char *check_smtp_url(const char *s)
 {
 	if ((has_scheme(s, "smtp://") || has_scheme(s, "smtps://")) && !has_space_or_control(s))
-		return NULL;
+		return urlcheck_problem(s);
 	return "must be an smtp:// or smtps:// URL without spaces";
 }
 

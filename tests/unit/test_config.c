@@ -404,6 +404,17 @@ static void test_required(void)
 	expect_fault("'email': {}", NAME ": email.smtp_url: is required when \"email\" is present");
 	expect_fault("'email': {}", NAME ": email.from: is required when \"email\" is present");
 	expect_fault("'webhooks': [{'secret_file': '/s'}]", NAME ": webhooks[0].url: is required");
+	/* audit 16: URLs libcurl cannot read passed, and mail and webhooks failed for days */
+	expect_fault("'email': {'smtp_url': 'smtp://:587', 'from': 'a@b'}",
+		     NAME ": email.smtp_url: must be a URL with a host");
+	expect_fault("'email': {'smtp_url': 'smtp://127.0.0.1:99999', 'from': 'a@b'}",
+		     NAME ": email.smtp_url: must be a URL whose port is a number from 1 to 65535");
+	expect_fault("'email': {'smtp_url': 'smtp://[::1:25', 'from': 'a@b'}",
+		     NAME ": email.smtp_url: must be a URL libcurl can read");
+	expect_fault("'webhooks': [{'url': 'https:///x', 'secret_file': '/s'}]",
+		     NAME ": webhooks[0].url: must be a URL with a host");
+	expect_fault("'webhooks': [{'url': 'http://h.example:0/x', 'secret_file': '/s'}]",
+		     NAME ": webhooks[0].url: must be a URL whose port is a number from 1 to 65535");
 }
 
 static void test_wrong_types(void)
