@@ -93,7 +93,7 @@ static int run_http_open(struct service *svc)
 		return 0;
 	if (http_start(svc->ctx, svc->ctx->cfg->http_listen, svc->budget.http_connections,
 		       &svc->http, err, sizeof(err)) < 0) {
-		log_err(svc->ctx, "http: %s", err);
+		log_err(svc->ctx, "%s: http.listen: %s", svc->ctx->cfg->path, err);
 		return -1;
 	}
 	return 0;
@@ -147,7 +147,7 @@ static int run_web_open(struct service *svc)
 	if (!svc->ctx->cfg->web.listen)
 		return 0;
 	if (web_start(svc->ctx, svc->budget.http_connections, &svc->web, err, sizeof(err)) < 0) {
-		log_err(svc->ctx, "web: %s", err);
+		log_err(svc->ctx, "%s: web.listen: %s", svc->ctx->cfg->path, err);
 		/* cut to fit: the log line above has it whole */
 		if (snprintf(svc->ctx->metrics.web_problem, sizeof(svc->ctx->metrics.web_problem),
 			     "web.listen %s is not serving: %.300s", svc->ctx->cfg->web.listen,
@@ -369,8 +369,13 @@ static int run_start(struct service *svc)
 		log_err(ctx, "could not start: out of memory");
 		return 1;
 	}
-	if (service_deliver_open(svc) < 0 || run_http_open(svc) < 0 || run_web_open(svc) < 0)
+	if (service_deliver_open(svc) < 0)
 		return 2;
+	/* A runtime failure, not the configuration's: an address in use (an old instance still
+	 * stopping, another service) or a name the resolver cannot answer yet clears, and exit 2
+	 * is the one the unit never restarts after (RestartPreventExitStatus=2; audit 16). */
+	if (run_http_open(svc) < 0 || run_web_open(svc) < 0)
+		return 1;
 	run_timers_arm(svc);
 	log_notice(ctx, "driftwatchd %s started: evaluating every %d s and after midnight (%s)",
 		   DW_VERSION, ctx->cfg->eval_interval_s, ctx->cfg->timezone);

@@ -17,6 +17,7 @@ dwreload_listen is dropped and created here. Standard library only.
 """
 import os
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -65,6 +66,22 @@ def run(t, procs, tmp):
             "a reload to a free port moves /healthz there")
     t.check(hostile.healthz(a, timeout=2)[0] is None, "and the old port is let go")
     hostile.stop(d, t, "the daemon")
+    # Audit 16 (M2): at a start, a port in use exited 2, which the unit never restarts after
+    # (RestartPreventExitStatus=2), and the message named neither the file nor the key.
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", b))
+    holder.listen(1)
+    try:
+        cfg = config(tmp, db, b)
+        p = subprocess.run([lib.DAEMON, "-c", cfg], capture_output=True, text=True,
+                           timeout=60, env=lib.daemon_env(), stdin=subprocess.DEVNULL)
+    finally:
+        holder.close()
+    t.check(p.returncode == 1 and "%s: http.listen: cannot listen on \"127.0.0.1:%d\"" % (cfg, b)
+            in p.stderr,
+            "a start with http.listen on a port in use: exit 1 (a runtime failure the unit "
+            "restarts after), naming the file and the key", "%s\n%s" % (p.returncode,
+                                                                     p.stderr[-1500:]))
 
 
 def main():
