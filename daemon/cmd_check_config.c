@@ -256,6 +256,20 @@ static void check_after_empty(void *arg)
 		check_done(cr);
 }
 
+/* The contract compared with the catalogue, each problem said with the file and the key that
+ * chose the schema: nine lines "relation casewrk.teams: missing" did not say that the key was
+ * what was wrong (audit 16). */
+static void check_contract(struct check_run *cr, const char *const *rows, size_t n)
+{
+	struct errlist found = { NULL, 0, 0 };
+
+	contract_compare(cr->ctx->cfg->case_schema, rows, n, &found);
+	for (size_t i = 0; i < found.n; i++)
+		errlist_add(&cr->problems, "%s: database.case_schema: %s", cr->ctx->cfg->path,
+			    found.msgs[i]);
+	errlist_free(&found);
+}
+
 static void check_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct check_run *cr = arg;
@@ -279,13 +293,13 @@ static void check_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 	for (int r = 0; r < n; r++)
 		for (int c = 0; c < 4; c++)
 			rows[r * 4 + c] = PQgetvalue(res, r, c);
-	contract_compare(cr->ctx->cfg->case_schema, rows, (size_t)n, &cr->problems);
+	check_contract(cr, rows, (size_t)n);
 	free(rows);
 	if (n > 0 && strcmp(PQgetvalue(res, 0, 4), "t") != 0)
-		errlist_add(&cr->problems, "schema %s: this user may not use it (every rule would "
-			    "fail with \"permission denied for schema\"): GRANT USAGE ON SCHEMA %s TO "
-			    "the role in database.conninfo", cr->ctx->cfg->case_schema,
-			    cr->ctx->cfg->case_schema);
+		errlist_add(&cr->problems, "%s: database.case_schema: schema %s: this user may not "
+			    "use it (every rule would fail with \"permission denied for schema\"): "
+			    "GRANT USAGE ON SCHEMA %s TO the role in database.conninfo",
+			    cr->ctx->cfg->path, cr->ctx->cfg->case_schema, cr->ctx->cfg->case_schema);
 	/* An empty relation is a warning, not a problem: an authority may truly have none yet. */
 	if (contract_check_empty(cr->ctx, conn, &cr->warnings, &cr->notes, check_after_empty,
 				 cr) < 0)

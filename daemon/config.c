@@ -450,8 +450,27 @@ static const char *check_abs_path(const char *s)
 
 static const char *check_schema(const char *s)
 {
-	if (strlen(s) > SCHEMA_MAX_LEN || has_control(s))
+	size_t n = strlen(s);
+
+	if (n > SCHEMA_MAX_LEN || has_control(s))
 		return "must be a schema name of at most 63 bytes without control characters";
+	/* "driftwatch " is a schema of its own, legal and surely a slip: the state there was
+	 * made anew (alerts announced again as new, the old outbox stranded; audit 16) */
+	if (n > 0 && (s[0] == ' ' || s[n - 1] == ' '))
+		return "must not begin or end with a space (a schema of that name is another one)";
+	return NULL;
+}
+
+/* The state is driftwatch's own tables: never in a schema PostgreSQL keeps for itself, where
+ * the migration failed at every start and said only the server's refusal (audit 16). */
+static const char *check_state_schema(const char *s)
+{
+	const char *why = check_schema(s);
+
+	if (why)
+		return why;
+	if (strncmp(s, "pg_", 3) == 0 || strcmp(s, "information_schema") == 0)
+		return "must not be one of PostgreSQL's own schemas (pg_*, information_schema)";
 	return NULL;
 }
 
@@ -923,7 +942,8 @@ static void load_database(struct loader *ld, json_t *root, struct dw_config *cfg
 	    TAKE_ABSENT)
 		fault_at(ld, "conninfo", "is required (expected a libpq connection string)");
 	take_checked(ld, db, "case_schema", false, SHOW_VALUE, check_schema, &cfg->case_schema);
-	take_checked(ld, db, "state_schema", false, SHOW_VALUE, check_schema, &cfg->state_schema);
+	take_checked(ld, db, "state_schema", false, SHOW_VALUE, check_state_schema,
+		     &cfg->state_schema);
 	take_int(ld, db, "query_timeout_seconds", 1, 86400, &cfg->query_timeout_s);
 	/* The daemon creates and migrates its own tables in state_schema. */
 	if (cfg->case_schema && cfg->state_schema &&

@@ -285,6 +285,9 @@ for t in strategies teams; do
 	has "$out$err" "$t"
 	check_status "--check-config, relations missing: names $t" $? "$(ctx)"
 done
+# (audit 16) the lines named neither the file nor the key that chose the schema
+has "$err" "$tmp/missing.json: database.case_schema: relation cli_missing.strategies: missing"
+check_status "--check-config, relations missing: each line names the file and database.case_schema" $? "$(ctx)"
 no_sanitizer "--check-config missing relations"
 
 cfg badtype "{\"database\": {\"conninfo\": \"$CONN\", \"case_schema\": \"cli_badtype\"}}"

@@ -404,6 +404,13 @@ static void test_required(void)
 	expect_fault("'email': {}", NAME ": email.smtp_url: is required when \"email\" is present");
 	expect_fault("'email': {}", NAME ": email.from: is required when \"email\" is present");
 	expect_fault("'webhooks': [{'secret_file': '/s'}]", NAME ": webhooks[0].url: is required");
+	/* audit 16: a schema name with a space at an end, or a state in PostgreSQL's own */
+	expect_doc_fault("{'database': {'conninfo': 'host=x', 'state_schema': 'driftwatch '}}",
+			 NAME ": database.state_schema: must not begin or end with a space");
+	expect_doc_fault("{'database': {'conninfo': 'host=x', 'case_schema': ' casework'}}",
+			 NAME ": database.case_schema: must not begin or end with a space");
+	expect_doc_fault("{'database': {'conninfo': 'host=x', 'state_schema': 'pg_catalog'}}",
+			 NAME ": database.state_schema: must not be one of PostgreSQL's own schemas");
 	/* audit 16: URLs libcurl cannot read passed, and mail and webhooks failed for days */
 	expect_fault("'email': {'smtp_url': 'smtp://:587', 'from': 'a@b'}",
 		     NAME ": email.smtp_url: must be a URL with a host");
