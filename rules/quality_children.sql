@@ -11,7 +11,8 @@
 ,
 q_rows AS NOT MATERIALIZED (
     SELECT r.*,
-           NULL::text AS warn,
+           -- kept, its age unknown (rows_children.sql): counted
+           CASE WHEN r.unusable_dob THEN 'unusable_date_of_birth' END AS warn,
            hashtextextended(r.child_id, 0) AS h
     FROM children_rows r
 ),

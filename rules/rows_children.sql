@@ -12,7 +12,14 @@ children_rows AS NOT MATERIALIZED (
            c.family_id::text COLLATE "C" AS family_id,
            -- @col:children:EXPR@: EXPR, or NULL where withheld and the statement does not
            -- decide on it (rows_teams.sql, daemon/case_columns.c)
-           @col:children:c.date_of_birth@ AS date_of_birth,
+           -- A birth date no calendar arithmetic can use (year 300000 is past a timestamp's
+           -- range) is unknown: was_not_brought's "under one" added months to it and failed
+           -- for every child (audit 15). quality_children.sql counts it.
+           CASE WHEN @col:children:c.date_of_birth@ BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
+                THEN @col:children:c.date_of_birth@ END AS date_of_birth,
+           @col:children:c.date_of_birth@ IS NOT NULL
+               AND NOT @col:children:c.date_of_birth@ BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
+               AS unusable_dob,
            @col:children:c.expected_dob@ AS expected_dob,
            @col:children:c.disability@ AS disability,
            CASE WHEN c.child_id IS NULL THEN 'null_key' END AS key_fault,

@@ -15,8 +15,10 @@ Hand-made data, `--once --dry-run`:
   - C-WNB: a baby's missed appointment with no service: was_not_brought still fires;
   - C-CP: 16 months on a CP plan for neglect with a strategy of no kind decided in the
     episode: the escalation is held (no strategy_kinds configured), as before;
+  - C-Y3K: born in the year 300000, which no calendar arithmetic can use (audit 15: adding
+    months to it failed was_not_brought for every child): read as unknown and counted;
   - the summary counts referrals.null_neglect=1, appointments.null_service=1,
-    strategies.null_kind=1.
+    strategies.null_kind=1, children.unusable_date_of_birth=1.
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
 dwnullcols is dropped and created here. Standard library only.
@@ -40,7 +42,8 @@ INSERT INTO workers VALUES
 INSERT INTO children VALUES
   ('C-RR', 'F-1', '2018-01-01', NULL, false),
   ('C-WNB', 'F-2', '2026-02-01', NULL, false),
-  ('C-CP', 'F-3', '2019-01-01', NULL, false);
+  ('C-CP', 'F-3', '2019-01-01', NULL, false),
+  ('C-Y3K', 'F-4', '300000-01-01', NULL, false);
 INSERT INTO allocations VALUES
   ('A-1', 'C-RR', 'W1', '2025-01-01', NULL),
   ('A-2', 'C-WNB', 'W1', '2026-02-10', NULL),
@@ -49,7 +52,8 @@ INSERT INTO referrals VALUES
   ('R-1', 'C-RR', '2025-09-01', 'N1', true, '2025-10-01', 'RC8'),
   ('R-2', 'C-RR', '2026-05-01', NULL, NULL, NULL, NULL);
 INSERT INTO appointments VALUES
-  ('AP-1', 'C-WNB', NULL, '2026-06-01 10:00+01', 'was_not_brought');
+  ('AP-1', 'C-WNB', NULL, '2026-06-01 10:00+01', 'was_not_brought'),
+  ('AP-2', 'C-Y3K', 'gp', '2026-06-02 10:00+01', 'was_not_brought');
 INSERT INTO cp_plans VALUES
   ('CP-1', 'C-CP', '2025-02-01', NULL, 'NEG', NULL, NULL);
 INSERT INTO strategies VALUES
@@ -87,7 +91,8 @@ def run(t, procs, tmp):
             "C-CP: the strategy of no kind holds the 15-month escalation (no strategy_kinds)",
             json.dumps(cp))
     for kind, n in (("referrals", "null_neglect=1"), ("appointments", "null_service=1"),
-                    ("strategies", "null_kind=1")):
+                    ("strategies", "null_kind=1"),
+                    ("children", "unusable_date_of_birth=1")):
         line = next((x for x in p.stderr.splitlines()
                      if x.strip().startswith("bad rows in %s:" % kind)), "")
         t.check(n in line, "the summary counts %s.%s" % (kind, n), p.stderr[-1500:])
