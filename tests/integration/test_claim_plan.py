@@ -127,11 +127,11 @@ VALUES ('mail-a', 'email', 'tm@la.example', 'alert.firing', '{{}}', 'k1', 'deliv
               "queued behind it", r.stderr):
         return
     script = """
-PREPARE claim(int, int, timestamptz, boolean) AS WITH c AS ({claim}) SELECT coalesce(string_agg(
+PREPARE claim(int, int, timestamptz, boolean, text) AS WITH c AS ({claim}) SELECT coalesce(string_agg(
     idempotency_key, ' ' ORDER BY idempotency_key), '-') FROM c;
-EXECUTE claim(10, 300, NULL, false);
-EXECUTE claim(10, 300, NULL, false);
-EXECUTE claim(10, 300, NULL, false);
+EXECUTE claim(10, 300, NULL, false, 'Europe/London');
+EXECUTE claim(10, 300, NULL, false, 'Europe/London');
+EXECUTE claim(10, 300, NULL, false, 'Europe/London');
 """.format(claim=claim)
     r = psql(["-At"], stdin=script)
     got = r.stdout.split()
