@@ -140,15 +140,16 @@ static long empty_lock_timeout_ms(const struct dw_config *cfg)
 
 /* How long a check may run at all: a view over a slow source answered its EXISTS only after
  * its whole query, 45 s before a one-shot run's evaluation could begin (audit 12, F8). The
- * check is advice: one that takes longer is a note, as a lock is. */
+ * check is advice: one that takes longer is a note, as a lock is. Half the query timeout (at
+ * most 10 s), so that the lock timeout (a quarter, at most 3 s) comes first on a lock, and its
+ * note names the holder as a lock. */
 #define EMPTY_STATEMENT_TIMEOUT_MS 10000
 
 static long empty_statement_timeout_ms(const struct dw_config *cfg)
 {
-	long quarter = (long)cfg->query_timeout_s * 1000 / 4;
+	long half = (long)cfg->query_timeout_s * 1000 / 2;
 
-	return quarter > 0 && quarter < EMPTY_STATEMENT_TIMEOUT_MS ? quarter :
-	       EMPTY_STATEMENT_TIMEOUT_MS;
+	return half > 0 && half < EMPTY_STATEMENT_TIMEOUT_MS ? half : EMPTY_STATEMENT_TIMEOUT_MS;
 }
 
 struct empty_run {

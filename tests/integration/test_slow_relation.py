@@ -72,7 +72,7 @@ def run(t, procs, tmp):
     d.proc.terminate()
     d.proc.wait(30)
     # Audit 12 (F8): the check at start whether each relation is empty waited for the slow
-    # view's whole query before a one-shot run could begin; it now gives up within a quarter
+    # view's whole query before a one-shot run could begin; it now gives up within half
     # of the query timeout, and says so (a note: the check is advice)
     p = subprocess.run([lib.DAEMON, "-c", cfg, "--once", "--dry-run", "-v"],
                        capture_output=True, text=True, timeout=120, env=lib.daemon_env())
