@@ -95,7 +95,10 @@ renamed AS (
                ELSE a.last_changed_on END,
            stage_since = CASE
                WHEN a.status <> 'firing' OR a.stage_rank <> ch.stage_rank THEN $2::date
-               ELSE a.stage_since END
+               ELSE a.stage_since END,
+           -- an acknowledgement answers the firing it was given in (below)
+           ack_stage = CASE WHEN a.status <> 'firing' THEN NULL ELSE a.ack_stage END,
+           ack_stage_since = CASE WHEN a.status <> 'firing' THEN NULL ELSE a.ack_stage_since END
       FROM changes ch
      WHERE ch.renamed AND a.alert_id = ch.prev_id
     RETURNING a.alert_id, a.fingerprint
@@ -127,7 +130,13 @@ inserted AS (
            stage_since = CASE
                WHEN a.status <> 'firing' OR a.stage_rank <> EXCLUDED.stage_rank
                     THEN EXCLUDED.last_seen_on
-               ELSE a.stage_since END
+               ELSE a.stage_since END,
+           -- An acknowledgement answers the firing it was given in: an alert resolved and
+           -- firing again the same day (its stage_since unchanged) was still "acknowledged" in
+           -- the API while its alert.firing said nothing of it; on another day it was open
+           -- again (audit 14). The resolved alert keeps its last answer to show.
+           ack_stage = CASE WHEN a.status <> 'firing' THEN NULL ELSE a.ack_stage END,
+           ack_stage_since = CASE WHEN a.status <> 'firing' THEN NULL ELSE a.ack_stage_since END
     RETURNING a.alert_id, a.fingerprint
 ),
 upserted AS (

@@ -19,11 +19,7 @@
 WITH resolved AS (
     UPDATE @state@.alerts a
        SET status = 'resolved', last_changed_on = $2::date,
-           payload = a.payload || jsonb_build_object('status', 'resolved', 'as_of', $2::date),
-           -- an acknowledgement answers the firing it was given in: one that fires again the
-           -- same day (its stage_since unchanged) was still "acknowledged" in the API while its
-           -- alert.firing said nothing of it (audit 14); on another day it was open again
-           ack_stage = NULL, ack_stage_since = NULL
+           payload = a.payload || jsonb_build_object('status', 'resolved', 'as_of', $2::date)
      WHERE a.status = 'firing'
        AND a.rule = $1::text
        AND ($3::text[] IS NULL OR a.child_id = ANY($3::text[]))

@@ -65,7 +65,7 @@ triggers() { # NAME: how many triggers of that name the case schema's tables hav
 "$D" -c "$tmp/cfg.json" --install-triggers >"$tmp/install.out" 2>&1
 check_status "--install-triggers succeeds" $? "$(cat "$tmp/install.out")"
 n=$(triggers driftwatch_notify_truncate)
-check "a TRUNCATE trigger on each of the 7 tables that name a child (found $n)" '[ "$n" = 7 ]'
+check "a TRUNCATE trigger on each of the 9 contract tables (found $n)" '[ "$n" = 9 ]'
 
 "$D" -c "$tmp/cfg.json" >"$tmp/daemon.out" 2>"$tmp/daemon.err" &
 daemon_pid=$!
