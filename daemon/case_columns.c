@@ -70,6 +70,13 @@ const char *case_columns_cost(const char *relation, const char *column)
 	return i >= 0 ? optional[i].cost : NULL;
 }
 
+unsigned case_columns_bit(const char *relation, const char *column)
+{
+	int i = optional_index(relation, strlen(relation), column, strlen(column));
+
+	return i >= 0 ? 1u << i : 0;
+}
+
 unsigned case_columns_parse(const char *list)
 {
 	unsigned set = 0;

@@ -352,17 +352,11 @@ static void empty_ask_rls(struct empty_run *er)
 /* The columns read as NULL from the start (case_columns.h): contract_compare has said so. */
 static unsigned empty_withheld(const char *const *rows, size_t n)
 {
-	struct strbuf sb;
-	unsigned set;
-	char *list;
+	unsigned set = 0;
 
-	strbuf_init(&sb);
 	for (size_t r = 0; r < n; r++)
-		if (strcmp(rows[r * 4 + 3], "t") != 0 && case_columns_cost(rows[r * 4], rows[r * 4 + 1]))
-			strbuf_printf(&sb, "%s.%s,", rows[r * 4], rows[r * 4 + 1]);
-	list = strbuf_take(&sb);
-	set = case_columns_parse(list);
-	free(list);
+		if (strcmp(rows[r * 4 + 3], "t") != 0)
+			set |= case_columns_bit(rows[r * 4], rows[r * 4 + 1]);
 	return set;
 }
 

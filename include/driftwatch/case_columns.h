@@ -27,6 +27,9 @@ int case_columns_at(unsigned i, const char **relation, const char **column);
  * NULL for any other column (every statement that reads it fails without it). */
 const char *case_columns_cost(const char *relation, const char *column);
 
+/* relation.column's bit in such a set, or 0 for a column not in the list. */
+unsigned case_columns_bit(const char *relation, const char *column);
+
 /* The set (a bit per column of the list) that a probe's answer names. */
 unsigned case_columns_parse(const char *list);
 
