@@ -538,6 +538,13 @@ static bool timezone_ok(const char *tz, char *why, size_t cap)
 	if (!dir || !*dir)
 		dir = ZONEINFO_DIR;
 	snprintf(why, cap, "must name a time zone in %s, like \"Europe/London\"", dir);
+	/* A leap-second zone counts 27 s that PostgreSQL's "AT TIME ZONE" then adds to every
+	 * time it converts (it does not list these zones in pg_timezone_names either). */
+	if (strncmp(tz, "right/", 6) == 0) {
+		snprintf(why, cap, "names a leap-second zone, which PostgreSQL's clock does not keep "
+			 "(its times are 27 s off); use \"%s\"", tz + 6);
+		return false;
+	}
 	if (tz[0] == '/' || strstr(tz, "..") ||
 	    strspn(tz, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+-.") !=
 		    strlen(tz))
@@ -679,9 +686,9 @@ static enum take take_credential(struct loader *ld, const char *key, const char 
 			fault_at(ld, key, "%s", why);
 			return TAKE_BAD;
 		}
-		errlist_add(&ld->cfg->notes, "%s: %s%s: \"%s\" checked for its form only: "
+		errlist_add(&ld->cfg->notes, "%s: %s%s%s: \"%s\" checked for its form only: "
 			    "$CREDENTIALS_DIRECTORY is set only inside the service (LoadCredential=)",
-			    ld->file, ld->path, key, value);
+			    ld->file, ld->path, ld->path_len > 0 ? "." : "", key, value);
 		return set_string(ld, dst, value) ? TAKE_OK : TAKE_BAD;
 	}
 	path = credentials_locate(NULL, value, why, sizeof(why));

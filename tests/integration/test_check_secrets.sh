@@ -78,6 +78,11 @@ check "a secret readable by everyone: a warning, exit 0" \
 run_check cred "credential:hook-secret"
 check "credential:NAME outside the service: exit 0, checked for its form only" \
 	'[ $rc -eq 0 ] && [[ "$out" == *"checked for its form only"* ]]'
+# the key's path is spelt as everywhere else (audit 16: it read "webhooks[0]secret_file")
+check "... the note names webhooks[0].secret_file" \
+	'[[ "$out" == *'"'"'webhooks[0].secret_file: "credential:hook-secret" checked'"'"'* ]]' ||
+	note "$out"
+
 run_check badcred "credential:../etc"
 check "a malformed credential:NAME: exit 2" '[ $rc -eq 2 ]'
 all_out=$out

@@ -539,6 +539,9 @@ static void test_bad_values(void)
 		{ "'timezone': 'zone.tab'", ": timezone: must name a time zone" },
 		{ "'timezone': 'Europe'", ": timezone: must name a time zone" },
 		{ "'timezone': 'Europe/London '", ": timezone: must name a time zone" },
+		{ "'timezone': 'right/UTC'", ": timezone: names a leap-second zone, which "
+		  "PostgreSQL's clock does not keep (its times are 27 s off); use \"UTC\", got "
+		  "\"right/UTC\"" },
 		{ "'link_template': 'lcs.example/{child_id}'",
 		  ": link_template: must be an https:// or http:// URL without spaces, got "
 		  "\"lcs.example/{child_id}\"" },
