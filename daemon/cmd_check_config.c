@@ -16,9 +16,9 @@
 #include "driftwatch/grants.h"
 #include "driftwatch/linktoken.h"
 #include "driftwatch/log.h"
+#include "driftwatch/mail.h"
 #include "driftwatch/rule.h"
 #include "driftwatch/secret.h"
-#include "driftwatch/smallfile.h"
 #include "driftwatch/state.h"
 #include "driftwatch/strbuf.h"
 #include "driftwatch/sqltext.h"
@@ -399,19 +399,16 @@ static void check_secret(struct check_run *cr, const char *key, const char *path
 			    cr->ctx->cfg->path, key, path);
 }
 
-/* A CA bundle is not secret, but it must be there to read when the first email goes. */
-static void check_plain_file(struct check_run *cr, const char *key, const char *path)
+/* A CA bundle is not secret, but it must be there to read when the first email goes; the
+ * daemon's start checks it the same way (mail_ca_file_check). */
+static void check_ca_file(struct check_run *cr, const char *path)
 {
-	char err[256], *text;
-	size_t len;
+	char err[512];
 
 	if (!path || credentials_is_reference(path))
 		return;
-	if (smallfile_read(path, 4 * 1024 * 1024, &text, &len, err, sizeof(err)) < 0) {
-		errlist_add(&cr->problems, "%s: %s: %s: %s", cr->ctx->cfg->path, key, path, err);
-		return;
-	}
-	free(text);
+	if (mail_ca_file_check(path, err, sizeof(err)) < 0)
+		errlist_add(&cr->problems, "%s: %s", cr->ctx->cfg->path, err);
 }
 
 static void check_files(struct check_run *cr)
@@ -429,7 +426,7 @@ static void check_files(struct check_run *cr)
 	check_secret(cr, "web.api_tokens_file", cfg->web.api_tokens_file, SECRET_TOKENS);
 	if (cfg->email.enabled) {
 		check_secret(cr, "email.password_file", cfg->email.password_file, SECRET_TEXT);
-		check_plain_file(cr, "email.ca_file", cfg->email.ca_file);
+		check_ca_file(cr, cfg->email.ca_file);
 	}
 }
 

@@ -13,7 +13,11 @@
 #include "driftwatch/errmsg.h"
 #include "driftwatch/mail.h"
 #include "driftwatch/secret.h"
+#include "driftwatch/smallfile.h"
 #include "driftwatch/url_redact.h"
+
+/* Debian's whole bundle is about 220 KB. */
+#define MAIL_CA_FILE_MAX (4 * 1024 * 1024)
 
 #define MAIL_CONNECT_TIMEOUT_S 15
 #define MAIL_TOTAL_TIMEOUT_S 120
@@ -90,6 +94,30 @@ static char *mail_read_password(const char *path, char *err, size_t errsz)
 	return text;
 }
 
+/* Checked when the sender is made rather than left to the first email: curl's "error setting
+ * certificate file" names no key, and came only once mail was due (audit 16). */
+int mail_ca_file_check(const char *path, char *err, size_t errsz)
+{
+	char why[256], *text;
+	size_t len;
+	int pem;
+
+	if (!path)
+		return 0;
+	if (smallfile_read(path, MAIL_CA_FILE_MAX, &text, &len, why, sizeof(why)) < 0) {
+		errmsg_set(err, errsz, "email.ca_file: %s: %s", path, why);
+		return -1;
+	}
+	pem = strstr(text, "-----BEGIN CERTIFICATE-----") != NULL;
+	free(text);
+	if (!pem) {
+		errmsg_set(err, errsz, "email.ca_file: %s: holds no PEM certificate (\"-----BEGIN "
+			   "CERTIFICATE-----\"): it must be a CA bundle in PEM form", path);
+		return -1;
+	}
+	return 0;
+}
+
 /* "host:port" of the URL, with libcurl's default port when none is given. */
 static char *mail_server_name(const char *url)
 {
@@ -160,6 +188,10 @@ struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_
 	    mail_dup(&s->ca_file, email->ca_file) < 0 ||
 	    mail_dup(&s->password, email->password) < 0) {
 		errmsg_set(err, errsz, "email: out of memory");
+		mail_sender_free(s);
+		return NULL;
+	}
+	if (mail_ca_file_check(email->ca_file, err, errsz) < 0) {
 		mail_sender_free(s);
 		return NULL;
 	}

@@ -135,8 +135,13 @@ typedef void (*mail_sent_cb)(enum mail_outcome outcome, int timed_out, const cha
 
 struct mail_sender;
 
+/* email.ca_file, if set, is a readable file holding at least one PEM certificate. Returns 0,
+ * or -1 with err filled ("email.ca_file: PATH: what is wrong"). */
+int mail_ca_file_check(const char *path, char *err, size_t errsz);
+
 /* A sender for the configured server. Reads password_file now, once (trailing newline trimmed;
- * it never appears in a message). Returns NULL with err filled (naming the file or the URL). */
+ * it never appears in a message), and checks ca_file (mail_ca_file_check). Returns NULL with
+ * err filled (naming the file or the URL). */
 struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_email *email,
 				    char *err, size_t errsz);
 
