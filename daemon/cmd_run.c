@@ -185,6 +185,7 @@ static void run_on_sighup(struct service *svc)
 		free(svc->reload);
 	}
 	svc->reload = cfg;
+	svc->reload_gen++;
 	log_notice(svc->ctx, "reload: %s is good; applying it once the evaluation in progress (if "
 		   "any) ends; deliveries do not hold it", svc->config_path);
 	service_kick(svc);

@@ -169,10 +169,10 @@ void service_on_reload(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	service_observe(svc, &in);
-	if (schedule_decide(&in) == SCHEDULE_RELOAD)
-		service_apply_reload(svc);
-	else
+	if (schedule_decide(&in) != SCHEDULE_RELOAD)
 		service_kick(svc);
+	else if (!service_reload_check(svc))
+		service_apply_reload(svc);
 }
 
 /* ---- the leader ---- */

@@ -129,6 +129,9 @@ struct service {
 	int eval_retry_s;             /* the wait before retrying a failed evaluation; 0 = none */
 	int deliver_stale;            /* the deliverer waits for the delivery connection */
 	struct dw_config *reload;     /* a good new configuration waiting for a quiet moment */
+	unsigned reload_gen;          /* counts the configurations staged by SIGHUP */
+	unsigned reload_checked;      /* ... the one whose case schema was asked about */
+	int reload_asking;            /* the question is in flight (service_reload.c) */
 	struct eval_request req;      /* the evaluation in flight */
 	char **req_ids;
 	size_t n_req_ids;
@@ -195,5 +198,10 @@ void service_outbox_metrics(evutil_socket_t fd, short what, void *arg);
 
 /* ---- cmd_run.c ---- */
 void service_apply_reload(struct service *svc);
+
+/* ---- service_reload.c ---- */
+/* 1: the staged configuration's case schema is being asked about (the answer kicks again, or
+ * refuses the configuration); 0: apply it now. */
+int service_reload_check(struct service *svc);
 
 #endif
