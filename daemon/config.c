@@ -248,9 +248,11 @@ static void describe(const json_t *v, enum shown shown, char *buf, size_t cap)
 			snprintf(buf, cap, "a number");
 		break;
 	case JSON_REAL:
-		if (shown == SHOW_VALUE)
-			snprintf(buf, cap, "%g", json_real_value(v));
-		else
+		/* "12.0" said as "12" read as a refusal of 12 itself (audit 16) */
+		if (shown == SHOW_VALUE && snprintf(buf, cap, "%.15g", json_real_value(v)) > 0 &&
+		    !strpbrk(buf, ".eEni"))
+			snprintf(buf + strlen(buf), cap - strlen(buf), ".0");
+		else if (shown != SHOW_VALUE)
 			snprintf(buf, cap, "a number");
 		break;
 	case JSON_TRUE:
@@ -2021,7 +2023,8 @@ static void report_json_error(struct loader *ld, const json_error_t *jerr)
 	snprintf(text, sizeof(text), "%s", jerr->text);
 	if (strncmp(text, "duplicate object key", 20) != 0 && (near = strstr(text, " near ")))
 		*near = '\0';
-	fault(ld, "line %d, column %d: invalid JSON: %s", jerr->line, jerr->column, text);
+	fault(ld, "line %d, column %d: invalid JSON: %s%s", jerr->line, jerr->column, text,
+	      strcmp(text, "too big integer") == 0 ? " (the largest is 9223372036854775807)" : "");
 }
 
 static int load_buffer(const char *name, const char *text, size_t len, struct dw_config *cfg,
@@ -2036,6 +2039,12 @@ static int load_buffer(const char *name, const char *text, size_t len, struct dw
 	join_role_names(ld.role_names, sizeof(ld.role_names));
 	set_string(&ld, &cfg->path, name);
 	set_defaults(&ld, cfg);
+	/* A Windows editor's UTF-8 byte-order mark: RFC 8259 lets a parser ignore it, and a
+	 * council's file saved in Notepad should not fail as "invalid JSON" at line 1, column 1. */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
 	/* Duplicate keys are refused: otherwise the last one silently wins. */
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {

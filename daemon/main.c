@@ -86,6 +86,12 @@ static const char *day_fault(const char *s)
 	return NULL;
 }
 
+static int once_only(const char *opt)
+{
+	fprintf(stderr, "driftwatchd: %s is given twice; give it once\n", opt);
+	return EXIT_USAGE;
+}
+
 /* Returns -1 to continue, else the exit status. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -109,10 +115,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	while ((ch = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->config = optarg; break;
+		/* given twice, the last used to win without a word: a script's mistake */
+		case 'c':
+			if (o->config)
+				return once_only("-c/--config");
+			o->config = optarg;
+			break;
 		case OPT_ONCE: o->once = 1; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
-		case OPT_AS_OF: o->as_of = optarg; break;
+		case OPT_AS_OF:
+			if (o->as_of)
+				return once_only("--as-of");
+			o->as_of = optarg;
+			break;
 		case OPT_CHECK: o->check_config = 1; break;
 		/* both given: the check below refuses them (the last used to win, exit 0) */
 		case OPT_INSTALL: o->triggers = o->triggers < 0 ? 2 : 1; break;

@@ -163,6 +163,15 @@ run -c "$tmp/good.json" --once --dry-run --as-of 0001-01-01
 expect_rc "--as-of 0001-01-01: exits 2" 2
 has "$err" "before 1900"
 check_status "--as-of 0001-01-01: says what is wrong (the year), not the form" $? "$(ctx)"
+# given twice, the last used to win without a word (audit 16)
+run -c "$tmp/no-such-config.json" -c "$tmp/good.json" --check-config
+expect_rc "-c given twice: exits 2" 2
+has "$err" "-c/--config is given twice"
+check_status "-c given twice: says so" $? "$(ctx)"
+run -c "$tmp/good.json" --once --dry-run --as-of 2026-01-01 --as-of 2026-01-02
+expect_rc "--as-of given twice: exits 2" 2
+has "$err" "--as-of is given twice"
+check_status "--as-of given twice: says so" $? "$(ctx)"
 run --version extra
 expect_rc "--version with a stray argument: exits 2" 2
 has "$err" '"extra"'

@@ -442,6 +442,9 @@ static void test_wrong_types(void)
 					      "to 365, got 1.5" },
 		{ "'repeat_after_days': null", NAME ": repeat_after_days: must be an integer from 0 "
 					       "to 365, got null" },
+		/* audit 16: said as "got 12", it read as a refusal of 12 itself */
+		{ "'repeat_after_days': 12.0", NAME ": repeat_after_days: must be an integer from 0 "
+					       "to 365, got 12.0" },
 		{ "'email': 'smtp://x'", NAME ": email: must be an object or null, got a string" },
 		{ "'email': {'smtp_url': 'smtp://m', 'from': 'a@b', 'verify': 'yes'}",
 		  NAME ": email.verify: must be true or false, got \"yes\"" },
@@ -958,6 +961,17 @@ static void test_invalid_json(void)
 
 	run_doc(&r, MINIMAL " {}");
 	tap_contains(r.all, "invalid JSON: end of file expected", "trailing text is refused");
+	run_free(&r);
+
+	/* audit 16: Notepad's byte-order mark was "invalid JSON" at line 1, column 1 */
+	run_raw(&r, "\xEF\xBB\xBF{\"database\": {\"conninfo\": \"dbname=x\"}}");
+	tap_int(r.rc, 0, "a UTF-8 byte-order mark at the start is ignored");
+	tap_str(r.cfg.conninfo, "dbname=x", "... and the file after it is read");
+	run_free(&r);
+
+	run_doc(&r, "{" DB ", 'repeat_after_days': 99999999999999999999}");
+	tap_contains(r.all, "invalid JSON: too big integer (the largest is 9223372036854775807)",
+		     "an integer past 2^63 says what the largest is");
 	run_free(&r);
 }
 
