@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "driftwatch/case_columns.h"
 #include "driftwatch/config.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
@@ -364,7 +365,9 @@ int web_job_query(struct web_job *job, const char *sql, int n, const char *const
 		ident = db_escape_identifier(wc->db, job->ctx->cfg->state_schema);
 		cident = db_escape_identifier(wc->db, job->ctx->cfg->case_schema);
 		text = ident ? strbuf_subst(sql, "@state@", ident) : NULL;
-		full = text && cident ? strbuf_subst(text, "@case@", cident) : NULL;
+		/* a column withheld by a grant reads as NULL, as in the rules (case_columns.h) */
+		full = text && cident ? case_columns_sql(text, cident, job->ctx->case_withheld)
+				      : NULL;
 		job->on_result = cb;
 		rc = full ? db_query(wc->db, full, n, params, web_on_result, job) : -1;
 	}
