@@ -27,13 +27,6 @@ import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in the backgroun
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 
-def firing(db):
-    try:
-        return int(db.value("SELECT count(*) FROM driftwatch.alerts WHERE status = 'firing'"))
-    except RuntimeError:  # not made (yet)
-        return 0
-
-
 def sighup(d, cfg, conf, schema):
     conf["database"]["case_schema"] = schema
     with open(cfg, "w") as f:
@@ -57,7 +50,7 @@ def run(t, procs, tmp):
             "evaluation": {"interval_seconds": 3600}}
     cfg = lib.write_config(tmp, "reloadcase", conf)
     d = hostile.Daemon(procs, tmp, cfg, name="daemon-reloadcase")
-    one = lib.wait_for(lambda: firing(db) or None, 60, step=0.5)
+    one = lib.wait_for(lambda: hostile.firing(db) or None, 60, step=0.5)
     t.check(one, "the daemon records the fixture's alerts (%s)" % one,
             "\n".join(d.lines()[-20:]))
 
@@ -92,10 +85,8 @@ def run(t, procs, tmp):
     failed = [x for x in d.since(mark) if "FAILED" in x or "does not exist" in x]
     t.check(ended is not None and not failed, "... everyone is evaluated on it, no rule failing",
             "\n".join(failed[:5] or d.since(mark)[-10:]))
-    t.check(firing(db) == one, "... the alerts are as they were (%s)" % firing(db))
-    d.signal(signal.SIGTERM)
-    t.check(d.wait_exit(30) == 0 and not d.sanitizer_report(), "the daemon stops cleanly",
-            "\n".join(d.lines()[-20:]))
+    t.check(hostile.firing(db) == one, "... the alerts are as they were (%s)" % hostile.firing(db))
+    hostile.stop(d, t, "the daemon")
     db.drop()
 
 

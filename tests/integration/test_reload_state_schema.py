@@ -27,13 +27,6 @@ import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon in the backgroun
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 
-def firing(db, schema):
-    try:
-        return int(db.value("SELECT count(*) FROM %s.alerts WHERE status = 'firing'" % schema))
-    except RuntimeError:  # not made (yet)
-        return 0
-
-
 def run(t, procs, tmp):
     db = lib.Db("dwreloadstate")
     db.recreate()
@@ -47,7 +40,7 @@ def run(t, procs, tmp):
             "evaluation": {"interval_seconds": 3600}}
     cfg = lib.write_config(tmp, "reloadstate", conf)
     d = hostile.Daemon(procs, tmp, cfg, name="daemon-reloadstate")
-    one = lib.wait_for(lambda: firing(db, "dwrs_one") or None, 60, step=0.5)
+    one = lib.wait_for(lambda: hostile.firing(db, "dwrs_one") or None, 60, step=0.5)
     t.check(one, "the daemon records the fixture's alerts in dwrs_one (%s)" % one,
             "\n".join(d.lines()[-20:]))
     conf["database"]["state_schema"] = "dwrs_two"
@@ -55,7 +48,7 @@ def run(t, procs, tmp):
         json.dump(conf, f)
     mark = d.mark()
     d.signal(signal.SIGHUP)
-    two = lib.wait_for(lambda: firing(db, "dwrs_two") or None, 60, step=0.5)
+    two = lib.wait_for(lambda: hostile.firing(db, "dwrs_two") or None, 60, step=0.5)
     after = d.since(mark)
     t.check(any("configuration applied" in x for x in after) and two == one,
             "SIGHUP to state_schema dwrs_two: applied, and dwrs_two gets the same %s firing "

@@ -23,7 +23,6 @@ Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPD
 dwweb_secrets is dropped and created here. Standard library only.
 """
 import hashlib
-import http.client
 import os
 import signal
 import socket
@@ -35,19 +34,6 @@ import hostile  # noqa: E402  (tests/lib/hostile.py: the daemon and its log)
 from tap import Tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 
 TOKEN = "a-test-token-of-enough-length-0123456789"
-
-
-def get(port, path, headers=None):
-    """(status, body) or (None, why) when nothing answers."""
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request("GET", path, headers=headers or {})
-        r = c.getresponse()
-        body = r.read().decode("utf-8", "replace")
-        c.close()
-        return r.status, body
-    except OSError as e:
-        return None, str(e)
 
 
 def reload(t, d, label):
@@ -95,11 +81,11 @@ def run(t, procs, tmp):
         return
     t.check(hostile.wait_webhook(hooks, "C-INIT-1", 30) is not None,
             "... and evaluates: the initial webhooks arrive")
-    st, body = get(web_port, "/", person)
+    st, body = hostile.page(web_port, "/", person)
     t.check(st == 200, "... the pages answer a signed-in team manager (%s)" % st, body[:300])
-    st, body = get(web_port, "/api/v1/alerts", bearer)
+    st, body = hostile.page(web_port, "/api/v1/alerts", bearer)
     t.check(st == 401, "... a bearer token gets 401 (%s)" % st, body[:300])
-    st, body = get(web_port, "/r/not-a-token")
+    st, body = hostile.page(web_port, "/r/not-a-token")
     t.check(st == 503 and "cannot be checked" in body,
             "... a link gets 503 saying links cannot be checked (%s)" % st, body[:300])
     st, body, _ = hostile.healthz(http_port)
@@ -114,10 +100,10 @@ def run(t, procs, tmp):
     with open(tokens, "w") as f:
         f.write("ci %s\n" % hashlib.sha256(TOKEN.encode()).hexdigest())
     reload(t, d, "the files written")
-    st, body = get(web_port, "/r/not-a-token")
+    st, body = hostile.page(web_port, "/r/not-a-token")
     t.check(st in (400, 403), "then a link is checked again: a token not made here is "
             "refused as such (%s), not 503" % st, body[:300])
-    st, body = get(web_port, "/api/v1/alerts", bearer)
+    st, body = hostile.page(web_port, "/api/v1/alerts", bearer)
     t.check(st == 200, "... the token is accepted (%s)" % st, body[:300])
     st, body, _ = hostile.healthz(http_port)
     t.check(st == 200 and body.strip() == "ok", "... /healthz says ok", body)
@@ -125,7 +111,7 @@ def run(t, procs, tmp):
     # 3. the secret gone again
     os.unlink(secret)
     reload(t, d, "the link secret removed")
-    st, body = get(web_port, "/", person)
+    st, body = hostile.page(web_port, "/", person)
     t.check(st == 200, "after a reload that cannot read the link secret the pages still "
             "answer (%s)" % st, body[:300])
     st, body, _ = hostile.healthz(http_port)

@@ -18,9 +18,7 @@ state.conninfo); the real daemon with the pages on:
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
 dwwhpages and role dwwhp_dw are dropped and created here. Standard library only.
 """
-import http.client
 import os
-import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -36,25 +34,6 @@ GRANT SELECT (worker_id, email, team_id, supervisor_id, role) ON casework.worker
 GRANT SELECT (child_id, family_id, date_of_birth, expected_dob) ON casework.children TO %(r)s;
 """ % {"r": ROLE}
 PERSON = {"X-Forwarded-Email": "dsup@la.example"}
-
-
-def get(port, path):
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-        c.request("GET", path, headers=PERSON)
-        r = c.getresponse()
-        body = r.read().decode("utf-8", "replace")
-        c.close()
-        return r.status, body
-    except OSError as e:
-        return None, str(e)
-
-
-def firing(db):
-    try:
-        return int(db.value("SELECT count(*) FROM driftwatch.alerts WHERE status = 'firing'"))
-    except RuntimeError:  # not made (yet)
-        return 0
 
 
 def run(t, procs, tmp):
@@ -78,26 +57,24 @@ def run(t, procs, tmp):
         "web": {"listen": "127.0.0.1:%d" % web_port, "public_url": "https://dw.la.example",
                 "link_secret_file": secret, "trusted_proxies": ["127.0.0.1"]}})
     d = hostile.Daemon(procs, tmp, cfg, name="daemon-withheld-pages")
-    n = lib.wait_for(lambda: firing(db) or None, 60, step=0.5)
+    n = lib.wait_for(lambda: hostile.firing(db) or None, 60, step=0.5)
     t.check(n, "the first evaluation records alerts (%s)" % n, "\n".join(d.lines()[-20:]))
     child = db.value("SELECT child_id FROM driftwatch.alerts WHERE status = 'firing' "
                      "AND team_id = 'T-D' ORDER BY child_id LIMIT 1")
     t.check(child, "one of them is a child of team T-D (%s)" % child)
-    st, home = get(web_port, "/")
+    st, home = hostile.page(web_port, "/", PERSON)
     t.check(st == 200 and child and child in home,
             "the team manager's / answers 200 and lists %s (%s)" % (child, st), home[:400])
     for path in ("/team/T-D", "/child/%s" % child, "/service"):
-        st, body = get(web_port, path)
+        st, body = hostile.page(web_port, path, PERSON)
         t.check(st == 200, "%s answers 200 (%s)" % (path, st), body[:400])
-    st, body = get(web_port, "/child/%s" % child)
+    st, body = hostile.page(web_port, "/child/%s" % child, PERSON)
     t.check(st == 200 and "Worker One" not in body and "Worker Two" not in body,
             "... the child's page shows no worker's name, which the role may not read")
     said = [x for x in d.lines() if "may not SELECT it" in x]
     t.check(len(said) == 3, "the log says once for each of the three columns (%d)" % len(said),
             "\n".join(said))
-    d.signal(signal.SIGTERM)
-    t.check(d.wait_exit(30) == 0 and not d.sanitizer_report(), "the daemon stops cleanly",
-            "\n".join(d.lines()[-20:]))
+    hostile.stop(d, t, "the daemon")
     lib.drop_reader_role(db, ROLE)
 
 

@@ -120,6 +120,27 @@ def healthz(port, timeout=5):
         return None, "no answer: %s" % e, time.monotonic() - t0
 
 
+def page(port, path, headers=None, timeout=10):
+    """(status, body) of GET path on 127.0.0.1:port; (None, why) when nothing answers."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        body = r.read().decode("utf-8", "replace")
+        c.close()
+        return r.status, body
+    except (OSError, http.client.HTTPException) as e:
+        return None, str(e)
+
+
+def firing(db, schema="driftwatch"):
+    """The number of firing alerts in the state schema; 0 while it is not made."""
+    try:
+        return int(db.value("SELECT count(*) FROM %s.alerts WHERE status = 'firing'" % schema))
+    except RuntimeError:
+        return 0
+
+
 def wait_healthy(port, timeout):
     return lib.wait_for(lambda: healthz(port, timeout=2)[0] == 200, timeout, step=0.2)
 
