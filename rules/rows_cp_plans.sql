@@ -5,7 +5,8 @@ cp_plans_rows AS NOT MATERIALIZED (
     SELECT c.plan_id::text COLLATE "C" AS plan_id,
            c.child_id::text COLLATE "C" AS child_id,
            c.start_date,
-           c.end_date,
+           CASE WHEN c.end_date >= DATE '10000-01-01' THEN 'infinity'
+                ELSE c.end_date END AS end_date,
            c.initial_category::text COLLATE "C" AS initial_category,
            c.latest_category::text COLLATE "C" AS latest_category,
            c.chair_id::text COLLATE "C" AS chair_id,
@@ -15,6 +16,9 @@ cp_plans_rows AS NOT MATERIALIZED (
                 WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN c.start_date IS NULL THEN 'null_start_date'
                 WHEN NOT isfinite(c.start_date) THEN 'infinite_start_date'
+                WHEN NOT (c.start_date >= DATE '0001-01-01'
+                          AND c.start_date < DATE '10000-01-01')
+                    THEN 'unusable_start_date'
                 WHEN c.end_date < c.start_date THEN 'end_before_start'
                 WHEN c.initial_category IS NULL THEN 'null_category'
                 -- Either code outside the list makes the plan's history untrustworthy.
@@ -23,6 +27,7 @@ cp_plans_rows AS NOT MATERIALIZED (
                     THEN 'unknown_category' END AS row_fault,
            c.plan_id IS NOT NULL AND c.child_id IS NOT NULL AS keyed,
            c.start_date IS NOT NULL AND isfinite(c.start_date)
+               AND c.start_date >= DATE '0001-01-01' AND c.start_date < DATE '10000-01-01'
                AND (c.end_date IS NULL OR c.end_date >= c.start_date)
                AND c.initial_category = ANY (known.categories)
                AND (c.latest_category IS NULL OR c.latest_category = ANY (known.categories)) AS sound

@@ -9,15 +9,20 @@ referrals_rows AS NOT MATERIALIZED (
            r.referral_date,
            r.primary_need::text COLLATE "C" AS primary_need,
            r.neglect,
-           r.closure_date,
+           CASE WHEN r.closure_date >= DATE '10000-01-01' THEN 'infinity'
+                ELSE r.closure_date END AS closure_date,
            r.closure_reason::text COLLATE "C" AS closure_reason,
            CASE WHEN r.referral_id IS NULL THEN 'null_key'
                 WHEN r.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN r.referral_date IS NULL THEN 'null_referral_date'
                 WHEN NOT isfinite(r.referral_date) THEN 'infinite_referral_date'
+                WHEN NOT (r.referral_date >= DATE '0001-01-01'
+                          AND r.referral_date < DATE '10000-01-01')
+                    THEN 'unusable_referral_date'
                 WHEN r.closure_date < r.referral_date THEN 'closure_before_referral' END AS row_fault,
            r.referral_id IS NOT NULL AND r.child_id IS NOT NULL AS keyed,
            r.referral_date IS NOT NULL AND isfinite(r.referral_date)
+               AND r.referral_date >= DATE '0001-01-01' AND r.referral_date < DATE '10000-01-01'
                AND (r.closure_date IS NULL OR r.closure_date >= r.referral_date) AS sound
     FROM @case@.referrals r
     WHERE (:child_ids IS NULL OR r.child_id = ANY (:child_ids))

@@ -12,14 +12,17 @@
 WITH rows AS (
     SELECT DISTINCT p.plan_id::text, p.start_date, p.end_date, (@category@)::text AS category,
            @neglect@ AS for_neglect, (@chair@)::text AS chair_id,
-           p.start_date IS NOT NULL AND (p.end_date IS NULL OR p.end_date >= p.start_date)
-               AS sound
+           p.start_date IS NOT NULL AND p.start_date >= DATE '0001-01-01'
+               AND p.start_date < DATE '10000-01-01'
+               AND (p.end_date IS NULL OR p.end_date >= p.start_date) AS sound
       FROM @case@.@plans@ p
      WHERE p.child_id = $1::text
 ),
 ends AS (
     SELECT r.*,
-           max(coalesce(r.end_date, 'infinity'::date)) OVER (
+           -- an end past 9999 is no end, as in the rules (rules/rows_cin_plans.sql)
+           max(CASE WHEN r.end_date IS NULL OR r.end_date >= DATE '10000-01-01' THEN 'infinity'
+                    ELSE r.end_date END) OVER (
                ORDER BY r.start_date, r.plan_id COLLATE "C"
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS latest_end_before
       FROM rows r
