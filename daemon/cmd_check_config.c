@@ -301,8 +301,8 @@ static void check_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 			    "GRANT USAGE ON SCHEMA %s TO the role in database.conninfo",
 			    cr->ctx->cfg->path, cr->ctx->cfg->case_schema, cr->ctx->cfg->case_schema);
 	/* An empty relation is a warning, not a problem: an authority may truly have none yet. */
-	if (contract_check_empty(cr->ctx, conn, &cr->warnings, &cr->notes, check_after_empty,
-				 cr) < 0)
+	if (contract_check_empty(cr->ctx, conn, &cr->warnings, &cr->notes, &cr->problems,
+				 check_after_empty, cr) < 0)
 		check_after_empty(cr);
 }
 

@@ -157,12 +157,14 @@ struct empty_run {
 	struct db_conn *conn;
 	struct errlist *warnings;   /* NULL: logged instead (the daemon's start) */
 	struct errlist *notes;      /* NULL: logged at debug */
+	struct errlist *problems;   /* NULL: logged as errors */
 	contract_empty_cb cb;       /* NULL: nobody waits */
 	void *arg;
 	char *schema_ident;
 	size_t i;               /* the relation being asked about */
 	char *sql;
 	char **rls_said;        /* the row-level security lines said, kept for the caller */
+	char *denied;           /* the refusal whose cause is being asked about */
 };
 
 static void empty_finish(struct empty_run *er)
@@ -172,6 +174,7 @@ static void empty_finish(struct empty_run *er)
 
 	free(er->schema_ident);
 	free(er->sql);
+	free(er->denied);
 	free(er);
 	if (cb)
 		cb(arg);
@@ -239,13 +242,59 @@ static const char *empty_why(struct db_conn *conn, const PGresult *res)
 	return res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : db_error(conn);
 }
 
+/* Refused though the role may SELECT the relation itself: what it reads is not granted. The
+ * contract check looks at the relation's own privileges only, and said nothing (audit 17: a
+ * security_invoker view, --check-config "good", two rules failing on every run). */
+static void empty_on_privilege(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct empty_run *er = arg;
+	const struct dw_config *cfg = er->ctx->cfg;
+	const char *rel = contract_relation(er->i);
+
+	(void)conn;
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		char text[768];
+
+		snprintf(text, sizeof(text), "relation \"%s\".\"%s\": this role may SELECT it "
+			 "but not what it reads (%s): every rule that reads it fails. A view with "
+			 "security_invoker checks the role's privileges on its tables: GRANT SELECT on "
+			 "them to the role in database.conninfo", cfg->case_schema, rel,
+			 er->denied ? er->denied : "permission denied");
+		if (er->problems)
+			errlist_add(er->problems, "%s: database.case_schema: %s", cfg->path, text);
+		else
+			log_err(er->ctx, "database (%s: database.case_schema): %s", cfg->path, text);
+	}
+	free(er->denied);
+	er->denied = NULL;
+	er->i++;
+	empty_next(er);
+}
+
+/* 0 when the privilege on the refused relation itself is being asked about. */
+static int empty_ask_privilege(struct empty_run *er, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *params[2] = { er->ctx->cfg->case_schema, contract_relation(er->i) };
+
+	if (!state || strcmp(state, "42501") != 0)
+		return -1;
+	free(er->denied);
+	er->denied = strdup(empty_why(er->conn, res));
+	return db_query(er->conn, "SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT') "
+			"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+			"ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2", 2,
+			params, empty_on_privilege, er);
+}
+
 static void empty_on_row(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct empty_run *er = arg;
 	const struct dw_config *cfg = er->ctx->cfg;
 	const char *rel = contract_relation(er->i);
 
-	if (res && empty_ask_locks(er, res) == 0)
+	if (res && (empty_ask_locks(er, res) == 0 || empty_ask_privilege(er, res) == 0))
 		return;
 	/* A relation missing or not readable is contract_compare's problem to name: said again
 	 * here, with the statement's text that PQresultErrorMessage quotes, it only buried that
@@ -314,12 +363,14 @@ static int contract_check_empty_new(struct dw_ctx *ctx, struct db_conn *conn,
 }
 
 int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
-			 struct errlist *notes, contract_empty_cb cb, void *arg)
+			 struct errlist *notes, struct errlist *problems, contract_empty_cb cb,
+			 void *arg)
 {
 	struct empty_run *er;
 
 	if (contract_check_empty_new(ctx, conn, warnings, notes, cb, arg, &er) < 0)
 		return -1;
+	er->problems = problems;
 	empty_next(er);
 	return 0;
 }

@@ -111,8 +111,12 @@ typedef void (*contract_empty_cb)(void *arg);
  * cannot be asked (missing, not granted: contract_compare names why) adds a note (notes NULL:
  * logs it at debug). Calls cb(arg), unless cb is NULL, when done, possibly before returning.
  * Returns -1, cb not called, if nothing could be started. */
+/* A relation the role may SELECT whose query is still refused (a view with security_invoker
+ * over tables the role may not read: every rule reading it fails) adds a line to problems
+ * (problems NULL: logs it as an error). */
 int contract_check_empty(struct dw_ctx *ctx, struct db_conn *conn, struct errlist *warnings,
-			 struct errlist *notes, contract_empty_cb cb, void *arg);
+			 struct errlist *notes, struct errlist *problems, contract_empty_cb cb,
+			 void *arg);
 
 /* The daemon's start (and the one-shot runs'): logs one line per empty contract relation
  * naming the enabled rules it leaves blind, as --check-config warns, then calls cb(arg). The
