@@ -14,7 +14,8 @@ q_rows AS NOT MATERIALIZED (
            CASE WHEN r.chair_id IS NOT NULL AND chair.worker_id IS NULL THEN 'dangling_chair' END AS warn,
            hashtextextended(r.plan_id, hashtextextended(r.child_id, 0)) AS h
     FROM cp_plans_rows r
-    LEFT JOIN (SELECT DISTINCT worker_id FROM @case@.workers) chair ON chair.worker_id = r.chair_id
+    LEFT JOIN (SELECT DISTINCT worker_id::text COLLATE "C" AS worker_id FROM @case@.workers) chair
+           ON chair.worker_id = r.chair_id
 ),
 q_kind AS NOT MATERIALIZED (
     -- The kind a keyed row has on its own: its fault, else what is only suspicious.

@@ -16,8 +16,12 @@ q_rows AS NOT MATERIALIZED (
                 WHEN r.team_id IS NOT NULL AND tm.team_id IS NULL THEN 'dangling_team' END AS warn,
            hashtextextended(r.worker_id, 0) AS h
     FROM workers_rows r
-    LEFT JOIN (SELECT DISTINCT worker_id FROM @case@.workers) sup ON sup.worker_id = r.supervisor_id
-    LEFT JOIN (SELECT DISTINCT team_id FROM @case@.teams) tm ON tm.team_id = r.team_id
+    LEFT JOIN (SELECT DISTINCT worker_id::text COLLATE "C" AS worker_id FROM @case@.workers) sup
+           ON sup.worker_id = r.supervisor_id
+    -- ids compared as text COLLATE "C", as everywhere: compared in a nondeterministic column's
+    -- own collation, the hash join failed the count (audit 17)
+    LEFT JOIN (SELECT DISTINCT team_id::text COLLATE "C" AS team_id FROM @case@.teams) tm
+           ON tm.team_id = r.team_id
 ),
 q_kind AS NOT MATERIALIZED (
     -- The kind a keyed row has on its own: its fault, else what is only suspicious.

@@ -29,7 +29,10 @@ allocations_rows AS NOT MATERIALIZED (
     FROM @case@.allocations a
     -- A hash join with the distinct worker ids, one per statement (the planner drops it where
     -- neither row_fault nor sound is read). An IN (subquery) in the select list would be a
-    -- SubPlan, run once per row when the worker ids outgrow work_mem.
-    LEFT JOIN (SELECT DISTINCT worker_id FROM @case@.workers) known ON known.worker_id = a.worker_id
+    -- SubPlan, run once per row when the worker ids outgrow work_mem. Compared as text
+    -- COLLATE "C", as every id is: in a case-insensitive collation W12 was known through w12,
+    -- though the lookup of its supervisor then found nobody (audit 17).
+    LEFT JOIN (SELECT DISTINCT worker_id::text COLLATE "C" AS worker_id FROM @case@.workers) known
+           ON known.worker_id = a.worker_id::text COLLATE "C"
     WHERE (:child_ids IS NULL OR a.child_id = ANY (:child_ids))
 )
