@@ -17,14 +17,17 @@ appointments_rows AS NOT MATERIALIZED (
                           AND a.scheduled_for < DATE '10000-01-01')
                     THEN 'unusable_scheduled_for'
                 WHEN a.outcome IS NULL
-                  OR a.outcome NOT IN ('attended', 'was_not_brought', 'cancelled_by_family',
-                                       'cancelled_by_service', 'pending') THEN 'unknown_outcome'
+                  OR a.outcome::text COLLATE "C" NOT IN ('attended', 'was_not_brought',
+                                                         'cancelled_by_family',
+                                                         'cancelled_by_service', 'pending')
+                    THEN 'unknown_outcome'
            END AS row_fault,
            a.appointment_id IS NOT NULL AND a.child_id IS NOT NULL AS keyed,
            a.scheduled_for IS NOT NULL AND isfinite(a.scheduled_for)
                AND a.scheduled_for >= DATE '0001-01-01' AND a.scheduled_for < DATE '10000-01-01'
-               AND a.outcome IN ('attended', 'was_not_brought', 'cancelled_by_family',
-                                 'cancelled_by_service', 'pending') AS sound
+               AND a.outcome::text COLLATE "C" IN ('attended', 'was_not_brought',
+                                                   'cancelled_by_family', 'cancelled_by_service',
+                                                   'pending') AS sound
     FROM @case@.appointments a
     WHERE (:child_ids IS NULL OR a.child_id = ANY (:child_ids))
 )

@@ -11,7 +11,7 @@ cp_plans_rows AS NOT MATERIALIZED (
            c.latest_category::text COLLATE "C" AS latest_category,
            c.chair_id::text COLLATE "C" AS chair_id,
            -- The category the plan is judged by: the latest, else the initial one.
-           coalesce(c.latest_category, c.initial_category)::text COLLATE "C" AS category,
+           coalesce(c.latest_category::text, c.initial_category::text) COLLATE "C" AS category,
            CASE WHEN c.plan_id IS NULL THEN 'null_key'
                 WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
            CASE WHEN c.start_date IS NULL THEN 'null_start_date'
@@ -22,15 +22,19 @@ cp_plans_rows AS NOT MATERIALIZED (
                 WHEN c.end_date < c.start_date THEN 'end_before_start'
                 WHEN c.initial_category IS NULL THEN 'null_category'
                 -- Either code outside the list makes the plan's history untrustworthy.
-                WHEN NOT (c.initial_category = ANY (known.categories))
-                  OR NOT (coalesce(c.latest_category, c.initial_category) = ANY (known.categories))
+                -- Codes compared as text COLLATE "C", as ids are: an enum (outside
+                -- CONTRACT.md, which --check-config says) failed every rule reading cp_plans.
+                WHEN NOT (c.initial_category::text COLLATE "C" = ANY (known.categories))
+                  OR NOT (coalesce(c.latest_category::text, c.initial_category::text) COLLATE "C"
+                          = ANY (known.categories))
                     THEN 'unknown_category' END AS row_fault,
            c.plan_id IS NOT NULL AND c.child_id IS NOT NULL AS keyed,
            c.start_date IS NOT NULL AND isfinite(c.start_date)
                AND c.start_date >= DATE '0001-01-01' AND c.start_date < DATE '10000-01-01'
                AND (c.end_date IS NULL OR c.end_date >= c.start_date)
-               AND c.initial_category = ANY (known.categories)
-               AND (c.latest_category IS NULL OR c.latest_category = ANY (known.categories)) AS sound
+               AND c.initial_category::text COLLATE "C" = ANY (known.categories)
+               AND (c.latest_category IS NULL
+                    OR c.latest_category::text COLLATE "C" = ANY (known.categories)) AS sound
     FROM @case@.cp_plans c
     CROSS JOIN (SELECT ARRAY['NEG', 'PHY', 'EMO', 'SAB', 'MUL'] || :neglect_categories AS categories) known
     WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))
