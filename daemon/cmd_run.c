@@ -214,7 +214,6 @@ void service_apply_reload(struct service *svc)
 	int reconnect = strcmp(old->conninfo, cfg->conninfo) != 0 ||
 			strcmp(config_state_conninfo(old), config_state_conninfo(cfg)) != 0 ||
 			strcmp(old->state_schema, cfg->state_schema) != 0;
-	int relead = reconnect || strcmp(old->state_schema, cfg->state_schema) != 0;
 	/* A new set of connections gives the advice on the case schema when it arrives. */
 	int renote = !reconnect && strcmp(old->case_schema, cfg->case_schema) != 0;
 	int rehttp = (old->http_listen == NULL) != (cfg->http_listen == NULL) ||
@@ -223,7 +222,7 @@ void service_apply_reload(struct service *svc)
 	svc->reload = NULL;
 	svc->ctx->cfg = cfg;
 	svc->ctx->metrics.stall_s = cfg->stall_s;
-	service_reload_delivery(svc, reconnect, relead);
+	service_reload_delivery(svc, reconnect);
 	/* The bound on a hung query follows the new query_timeout_seconds at once. */
 	if (!reconnect)
 		for (int i = 0; i < CONN_COUNT; i++)
@@ -236,7 +235,7 @@ void service_apply_reload(struct service *svc)
 	run_web_open(svc);
 	run_interval_arm(svc);
 	/* The lock lives on the old database under the old schema's name: take the new one. */
-	if (relead) {
+	if (reconnect) {
 		leader_free(svc->leader);
 		if (service_leader_open(svc) < 0)
 			log_err(svc->ctx, "reload: out of memory for the leader election");

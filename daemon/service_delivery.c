@@ -117,14 +117,14 @@ int service_deliver_open(struct service *svc)
 }
 
 /* The deliverer takes the new configuration in place, its transfers running on: the settings
- * they need are copied into them. Another database or state schema means another outbox: the
- * old deliverer is retired (its transfers end unrecorded, their notices leased until the lease
- * ends) and a new one made. */
-void service_reload_delivery(struct service *svc, int reconnect, int relead)
+ * they need are copied into them. Another database or state schema means another outbox, on
+ * new connections: the old deliverer is retired (its transfers end unrecorded, their notices
+ * leased until the lease ends). */
+void service_reload_delivery(struct service *svc, int reconnect)
 {
 	char err[512];
 
-	if (svc->deliver && !relead) {
+	if (svc->deliver && !reconnect) {
 		if (deliver_reload(svc->deliver, err, sizeof(err)) < 0)
 			log_err(svc->ctx, "reload: delivery keeps the webhook secrets and mail "
 				"settings it had: %s", err);
@@ -132,7 +132,8 @@ void service_reload_delivery(struct service *svc, int reconnect, int relead)
 	}
 	deliver_free(svc->deliver);
 	svc->deliver = NULL;
-	/* a new connection makes its deliverer when it is up */
+	/* none was running (it could not be made): the same connections try again; a new
+	 * connection makes its deliverer when it is up */
 	if (!reconnect && service_deliver_open(svc) < 0)
 		log_err(svc->ctx, "reload: delivery is off until the configuration is fixed");
 }

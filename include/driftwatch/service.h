@@ -191,7 +191,7 @@ void service_eval_retry_later(struct service *svc);
 int service_deliver_open(struct service *svc);
 void service_deliver_kick(struct service *svc);
 void service_deliver_stop(struct service *svc);
-void service_reload_delivery(struct service *svc, int reconnect, int relead);
+void service_reload_delivery(struct service *svc, int reconnect);
 void service_on_deliver_timer(evutil_socket_t fd, short what, void *arg);
 void service_on_blockers_timer(evutil_socket_t fd, short what, void *arg);
 void service_outbox_metrics(evutil_socket_t fd, short what, void *arg);
