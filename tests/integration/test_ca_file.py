@@ -19,7 +19,6 @@ dwca_file is dropped and created here. Standard library only.
 """
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -47,12 +46,6 @@ def with_ca(cfg, ca_file):
         json.dump(conf, f, indent=1)
 
 
-def check_config(cfg):
-    p = subprocess.run([lib.DAEMON, "-c", cfg, "--check-config"], capture_output=True,
-                       text=True, timeout=60, stdin=subprocess.DEVNULL, env=lib.daemon_env())
-    return p.returncode, p.stdout + p.stderr
-
-
 def run(t, procs, tmp):
     ca = lib.make_ca(tmp)
     good = os.path.join(ca, "ca.pem")
@@ -67,7 +60,8 @@ def run(t, procs, tmp):
     for path, want in ((missing, "No such file or directory"), (tmp, "is a directory"),
                        (not_pem, "holds no PEM certificate")):
         with_ca(cfg, path)
-        rc, out = check_config(cfg)
+        r = lib.run_daemon(cfg, "--check-config")
+        rc, out = r.rc, r.out + r.err
         t.check(rc == 2 and ("email.ca_file: %s: %s" % (path, want)) in out,
                 "--check-config, ca_file %s: exit 2 naming email.ca_file and '%s' (exit %s)"
                 % (os.path.basename(path), want, rc), out[-2000:])
@@ -84,7 +78,8 @@ def run(t, procs, tmp):
     t.check(smtp.count() == 0, "... no email is sent (%d)" % smtp.count())
 
     with_ca(cfg, good)
-    rc, out = check_config(cfg)
+    r = lib.run_daemon(cfg, "--check-config")
+    rc, out = r.rc, r.out + r.err
     t.check(rc == 0, "with the CA bundle back, --check-config passes (exit %s)" % rc, out[-2000:])
     r = lib.run_once(cfg, "2027-03-01")
     t.check(r.rc == 0 and not r.sanitizer(), "--once again the same day", r.diag())

@@ -16,7 +16,6 @@ Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPD
 dwenum is dropped and created here. Standard library only.
 """
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -40,12 +39,6 @@ ALTER TABLE casework.appointments
 """
 
 
-def daemon(cfg, *args):
-    p = subprocess.run([lib.DAEMON, "-c", cfg] + list(args), capture_output=True, text=True,
-                       timeout=300, env=lib.daemon_env(), stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
-
-
 def run(t, procs, tmp):
     db = lib.Db("dwenum")
     db.recreate()
@@ -57,17 +50,20 @@ def run(t, procs, tmp):
         "timezone": "Europe/London",
         "link_template": "https://lcs.example/person/{child_id}",
         "addresses": lib.addresses()})
-    rc0, text_out, err0 = daemon(cfg, "--once", "--dry-run")
+    r = lib.run_daemon(cfg, "--once", "--dry-run", timeout=300)
+    rc0, text_out, err0 = r.rc, r.out, r.err
     want = sorted(x for x in text_out.splitlines() if x.startswith("{"))
     t.check(rc0 == 0 and any('"was_not_brought"' in x for x in want)
             and any('"cp_neglect_duration"' in x for x in want),
             "with text codes: exit 0, %d alerts, was_not_brought and cp_neglect_duration "
             "among them" % len(want), err0[-2000:])
     db.run(ENUMS)
-    rc, out, err = daemon(cfg, "--check-config")
+    r = lib.run_daemon(cfg, "--check-config")
+    rc, out, err = r.rc, r.out, r.err
     t.check(rc == 2 and "initial_category" in out + err and "outcome" in out + err,
             "--check-config: exit 2, naming the enum columns (exit %s)" % rc, (out + err)[-2000:])
-    rc, out, err = daemon(cfg, "--once", "--dry-run")
+    r = lib.run_daemon(cfg, "--once", "--dry-run", timeout=300)
+    rc, out, err = r.rc, r.out, r.err
     got = sorted(x for x in out.splitlines() if x.startswith("{"))
     t.check(rc == 0 and "FAILED" not in err, "with enum codes: exit 0, no rule FAILED (exit %s)"
             % rc, err[-3000:])

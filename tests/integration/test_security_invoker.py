@@ -19,7 +19,6 @@ dwsecinv and role dwsi_dw are dropped and created here. Standard library only.
 """
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -51,12 +50,6 @@ def config(tmp, db, name, conninfo, schema):
         "addresses": lib.addresses()})
 
 
-def daemon(cfg, *args):
-    p = subprocess.run([lib.DAEMON, "-c", cfg] + list(args), capture_output=True, text=True,
-                       timeout=300, env=lib.daemon_env(), stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
-
-
 def run(t, procs, tmp):
     db = lib.Db("dwsecinv")
     db.recreate()
@@ -71,7 +64,8 @@ END $$;""" % {"r": ROLE})
     role = db.conninfo(ROLE).replace("user=%s" % lib.PGUSER, "user=%s" % ROLE)
     views(db, True)
     cfg = config(tmp, db, "invoker", role, "cw_inv")
-    rc, out, err = daemon(cfg, "--check-config")
+    r = lib.run_daemon(cfg, "--check-config", timeout=300)
+    rc, out, err = r.rc, r.out, r.err
     said = [x for x in (out + err).splitlines() if "may SELECT it but not what it reads" in x]
     t.check(rc == 2 and len(said) == 1 and "database.case_schema" in said[0]
             and '"cw_inv"."appointments"' in said[0] and "GRANT SELECT" in said[0],
@@ -79,8 +73,10 @@ END $$;""" % {"r": ROLE})
             "GRANT (exit %s)" % rc, (out + err)[-2500:])
 
     owner_cfg = config(tmp, db, "owner", db.conninfo("dwsecinv"), "casework")
-    orc, oout, oerr = daemon(owner_cfg, "--once", "--dry-run")
-    rc, out, err = daemon(cfg, "--once", "--dry-run")
+    r = lib.run_daemon(owner_cfg, "--once", "--dry-run", timeout=300)
+    orc, oout, oerr = r.rc, r.out, r.err
+    r = lib.run_daemon(cfg, "--once", "--dry-run", timeout=300)
+    rc, out, err = r.rc, r.out, r.err
 
     def others(text):
         return sorted(x for x in text.splitlines() if x.startswith("{")
@@ -92,7 +88,8 @@ END $$;""" % {"r": ROLE})
             "... and its log says why at the start", err[-2000:])
 
     views(db, False)
-    rc, out, err = daemon(cfg, "--check-config")
+    r = lib.run_daemon(cfg, "--check-config", timeout=300)
+    rc, out, err = r.rc, r.out, r.err
     t.check(rc == 0 and "not what it reads" not in out + err,
             "the same views without security_invoker: --check-config passes (exit %s)" % rc,
             (out + err)[-2000:])

@@ -351,16 +351,20 @@ def daemon_env():
                                                         "detect_leaks=1:abort_on_error=0"))
 
 
-def run_once(cfg, as_of, timeout=120, extra=()):
-    """driftwatchd -c CFG --once --as-of DAY, bounded in time."""
+def run_daemon(cfg, *args, timeout=120):
+    """driftwatchd -c CFG ARGS..., bounded in time: a Run."""
     try:
-        p = subprocess.run([DAEMON, "-c", cfg, "--once", "--as-of", as_of] + list(extra),
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           timeout=timeout, env=daemon_env())
+        p = subprocess.run([DAEMON, "-c", cfg] + list(args), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout, env=daemon_env())
         return Run(p.returncode, p.stdout, p.stderr)
     except subprocess.TimeoutExpired as e:
         return Run("timeout", e.stdout or "", (e.stderr or b"").decode("utf-8", "replace")
                    if isinstance(e.stderr, bytes) else (e.stderr or ""))
+
+
+def run_once(cfg, as_of, timeout=120, extra=()):
+    """driftwatchd -c CFG --once --as-of DAY, bounded in time."""
+    return run_daemon(cfg, "--once", "--as-of", as_of, *extra, timeout=timeout)
 
 
 def respond(cfg, today, kind, fp, actor="sup1@la.example", via="link", **kw):
