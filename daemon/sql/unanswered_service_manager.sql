@@ -13,12 +13,11 @@ WITH due AS (
       FROM jsonb_to_recordset($1::jsonb) AS d(alert_id bigint, child_id text)
 ),
 worker AS (
-    -- email and display_name: NULL where withheld (rules/rows_workers.sql)
+    -- email and display_name: NULL where withheld (case_workers.sql)
     SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, email, supervisor_id
-      FROM (SELECT w.worker_id, @col:workers:w.email@ AS email,
-                   @col:workers:w.display_name@ AS display_name, w.team_id, w.supervisor_id,
-                   w.role
-              FROM @case@.workers w) w
+      FROM (
+-- @include case_workers.sql
+          ) w
      WHERE worker_id IS NOT NULL
      ORDER BY worker_id COLLATE "C", display_name, email, team_id, supervisor_id, role
 ),

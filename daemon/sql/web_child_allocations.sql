@@ -2,8 +2,8 @@
 -- "/child"): every allocation row (identical copies once) by start, with the worker's name as
 -- staff know it (the first workers row by content; none for a dangling worker_id).
 -- $1 text  the child
--- The columns a grant may withhold (daemon/case_columns.c) are read through
--- @col:RELATION:EXPR@: NULL where the role may not SELECT them, so the page answers without.
+-- workers and teams are read through case_workers.sql and case_teams.sql: a column a
+-- grant withholds is NULL there, so the page answers without it (daemon/case_columns.c).
 WITH rows AS (
     SELECT DISTINCT a.allocation_id::text, a.worker_id::text, a.start_date, a.end_date
       FROM @case@.allocations a
@@ -11,9 +11,9 @@ WITH rows AS (
 ),
 names AS (
     SELECT DISTINCT ON (w.worker_id COLLATE "C") w.worker_id::text, w.display_name::text
-      FROM (SELECT w.worker_id, @col:workers:w.display_name@ AS display_name,
-                   @col:workers:w.email@ AS email, w.team_id, w.supervisor_id, w.role
-              FROM @case@.workers w) w
+      FROM (
+-- @include case_workers.sql
+          ) w
      WHERE w.worker_id IN (SELECT worker_id FROM rows)
      ORDER BY w.worker_id COLLATE "C", w.display_name, w.email, w.team_id, w.supervisor_id, w.role
 )

@@ -5,16 +5,16 @@
 -- $1 text[]  the children
 -- $2 text  the configured time zone (timezone)
 -- Columns: child_id, worker_id, display_name.
--- The columns a grant may withhold (daemon/case_columns.c) are read through
--- @col:RELATION:EXPR@: NULL where the role may not SELECT them, so the page answers without.
+-- workers and teams are read through case_workers.sql and case_teams.sql: a column a
+-- grant withholds is NULL there, so the page answers without it (daemon/case_columns.c).
 WITH d AS (
     SELECT (now() AT TIME ZONE $2::text)::date AS today
 ),
 worker AS (
     SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, display_name
-      FROM (SELECT w.worker_id, @col:workers:w.display_name@ AS display_name,
-                   @col:workers:w.email@ AS email, w.team_id, w.supervisor_id, w.role
-              FROM @case@.workers w) w
+      FROM (
+-- @include case_workers.sql
+          ) w
      WHERE worker_id IS NOT NULL
      ORDER BY worker_id COLLATE "C", display_name, email, team_id, supervisor_id, role
 )

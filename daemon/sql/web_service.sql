@@ -4,14 +4,13 @@
 -- settle it (rules/rows_teams.sql).
 -- Columns (one row): team_ids and names (text[] as text, paired by position; a name may be
 -- NULL).
--- The columns a grant may withhold (daemon/case_columns.c) are read through
--- @col:RELATION:EXPR@: NULL where the role may not SELECT them, so the page answers without.
+-- workers and teams are read through case_workers.sql and case_teams.sql: a column a
+-- grant withholds is NULL there, so the page answers without it (daemon/case_columns.c).
 WITH t AS (
     SELECT DISTINCT ON (team_id COLLATE "C") team_id::text, name::text
-      FROM (SELECT t.team_id, @col:teams:t.name@ AS name,
-                   @col:teams:t.manager_email@ AS manager_email,
-                   @col:teams:t.webhook_url@ AS webhook_url
-              FROM @case@.teams t) t
+      FROM (
+-- @include case_teams.sql
+          ) t
      WHERE team_id IS NOT NULL
      ORDER BY team_id COLLATE "C", name, manager_email, webhook_url
 )

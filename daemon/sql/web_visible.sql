@@ -12,25 +12,24 @@
 -- $2 text  the configured time zone (timezone): "today" for allocations and plans
 -- Columns: known (a worker or a team's manager), child_ids (text[] as text), plan_child_ids and
 -- plan_ids (text[] as text, paired by position).
--- The columns a grant may withhold (daemon/case_columns.c) are read through
--- @col:RELATION:EXPR@: NULL where the role may not SELECT them, so the page answers without.
+-- workers and teams are read through case_workers.sql and case_teams.sql: a column a
+-- grant withholds is NULL there, so the page answers without it (daemon/case_columns.c).
 WITH d AS (
     SELECT (now() AT TIME ZONE $2::text)::date AS today
 ),
 worker AS (
     SELECT DISTINCT ON (worker_id COLLATE "C") worker_id, email, team_id, supervisor_id
-      FROM (SELECT w.worker_id, @col:workers:w.display_name@ AS display_name,
-                   @col:workers:w.email@ AS email, w.team_id, w.supervisor_id, w.role
-              FROM @case@.workers w) w
+      FROM (
+-- @include case_workers.sql
+          ) w
      WHERE worker_id IS NOT NULL
      ORDER BY worker_id COLLATE "C", display_name, email, team_id, supervisor_id, role
 ),
 team AS (
     SELECT DISTINCT ON (team_id COLLATE "C") team_id, manager_email
-      FROM (SELECT t.team_id, @col:teams:t.name@ AS name,
-                   @col:teams:t.manager_email@ AS manager_email,
-                   @col:teams:t.webhook_url@ AS webhook_url
-              FROM @case@.teams t) t
+      FROM (
+-- @include case_teams.sql
+          ) t
      WHERE team_id IS NOT NULL
      ORDER BY team_id COLLATE "C", name, manager_email, webhook_url
 ),
