@@ -4,4 +4,5 @@
 -- are quality_child_ids.sql's own.
 -- @include params.sql
     SELECT hashtextextended(child_id::text COLLATE "C", 0), @src@ FROM @case@.@relation@
-    WHERE child_id IS NOT NULL AND (:child_ids IS NULL OR child_id = ANY (:child_ids))
+    WHERE child_id IS NOT NULL AND (child_id::text COLLATE "C" >= '!' OR btrim(child_id::text) <> '')
+      AND (:child_ids IS NULL OR child_id = ANY (:child_ids))

@@ -11,7 +11,10 @@ allocations_rows AS NOT MATERIALIZED (
            CASE WHEN a.end_date >= DATE '10000-01-01' THEN 'infinity'
                 ELSE a.end_date END AS end_date,
            CASE WHEN a.allocation_id IS NULL THEN 'null_key'
-                WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+                WHEN a.child_id IS NULL THEN 'null_child_id'
+                -- an id of spaces or nothing names no child: its link would end in /person/ (a
+                -- function call a row cost as much as the scan: btrim only below '!')
+                WHEN a.child_id::text COLLATE "C" < '!' AND btrim(a.child_id::text) = '' THEN 'blank_child_id' END AS key_fault,
            CASE WHEN a.worker_id IS NULL THEN 'null_worker_id'
                 WHEN a.start_date IS NULL THEN 'null_start_date'
                 WHEN NOT isfinite(a.start_date) THEN 'infinite_start_date'
@@ -21,7 +24,8 @@ allocations_rows AS NOT MATERIALIZED (
                 WHEN a.end_date < a.start_date THEN 'end_before_start'
                 -- An allocation to nobody known cannot route an alert or count as a worker.
                 WHEN known.worker_id IS NULL THEN 'dangling_worker' END AS row_fault,
-           a.allocation_id IS NOT NULL AND a.child_id IS NOT NULL AS keyed,
+           a.allocation_id IS NOT NULL AND a.child_id IS NOT NULL
+               AND (a.child_id::text COLLATE "C" >= '!' OR btrim(a.child_id::text) <> '') AS keyed,
            a.worker_id IS NOT NULL AND a.start_date IS NOT NULL AND isfinite(a.start_date)
                AND a.start_date >= DATE '0001-01-01' AND a.start_date < DATE '10000-01-01'
                AND (a.end_date IS NULL OR a.end_date >= a.start_date)

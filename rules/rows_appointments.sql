@@ -10,7 +10,10 @@ appointments_rows AS NOT MATERIALIZED (
            a.scheduled_for,
            a.outcome::text COLLATE "C" AS outcome,
            CASE WHEN a.appointment_id IS NULL THEN 'null_key'
-                WHEN a.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+                WHEN a.child_id IS NULL THEN 'null_child_id'
+                -- an id of spaces or nothing names no child: its link would end in /person/ (a
+                -- function call a row cost as much as the scan: btrim only below '!')
+                WHEN a.child_id::text COLLATE "C" < '!' AND btrim(a.child_id::text) = '' THEN 'blank_child_id' END AS key_fault,
            CASE WHEN a.scheduled_for IS NULL THEN 'null_scheduled_for'
                 WHEN NOT isfinite(a.scheduled_for) THEN 'infinite_scheduled_for'
                 WHEN NOT (a.scheduled_for >= DATE '0001-01-01'
@@ -22,7 +25,8 @@ appointments_rows AS NOT MATERIALIZED (
                                                          'cancelled_by_service', 'pending')
                     THEN 'unknown_outcome'
            END AS row_fault,
-           a.appointment_id IS NOT NULL AND a.child_id IS NOT NULL AS keyed,
+           a.appointment_id IS NOT NULL AND a.child_id IS NOT NULL
+               AND (a.child_id::text COLLATE "C" >= '!' OR btrim(a.child_id::text) <> '') AS keyed,
            a.scheduled_for IS NOT NULL AND isfinite(a.scheduled_for)
                AND a.scheduled_for >= DATE '0001-01-01' AND a.scheduled_for < DATE '10000-01-01'
                AND a.outcome::text COLLATE "C" IN ('attended', 'was_not_brought',

@@ -22,9 +22,11 @@ children_rows AS NOT MATERIALIZED (
                AS unusable_dob,
            @col:children:c.expected_dob@ AS expected_dob,
            @col:children:c.disability@ AS disability,
-           CASE WHEN c.child_id IS NULL THEN 'null_key' END AS key_fault,
+           CASE WHEN c.child_id IS NULL THEN 'null_key'
+                -- an id of spaces or nothing names no child (rows_referrals.sql)
+                WHEN c.child_id::text COLLATE "C" < '!' AND btrim(c.child_id::text) = '' THEN 'blank_key' END AS key_fault,
            NULL::text AS row_fault,
-           c.child_id IS NOT NULL AS keyed,
+           c.child_id IS NOT NULL AND (c.child_id::text COLLATE "C" >= '!' OR btrim(c.child_id::text) <> '') AS keyed,
            true AS sound
     FROM @case@.children c
     WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))

@@ -13,7 +13,10 @@ cp_plans_rows AS NOT MATERIALIZED (
            -- The category the plan is judged by: the latest, else the initial one.
            coalesce(c.latest_category::text, c.initial_category::text) COLLATE "C" AS category,
            CASE WHEN c.plan_id IS NULL THEN 'null_key'
-                WHEN c.child_id IS NULL THEN 'null_child_id' END AS key_fault,
+                WHEN c.child_id IS NULL THEN 'null_child_id'
+                -- an id of spaces or nothing names no child: its link would end in /person/ (a
+                -- function call a row cost as much as the scan: btrim only below '!')
+                WHEN c.child_id::text COLLATE "C" < '!' AND btrim(c.child_id::text) = '' THEN 'blank_child_id' END AS key_fault,
            CASE WHEN c.start_date IS NULL THEN 'null_start_date'
                 WHEN NOT isfinite(c.start_date) THEN 'infinite_start_date'
                 WHEN NOT (c.start_date >= DATE '0001-01-01'
@@ -28,7 +31,8 @@ cp_plans_rows AS NOT MATERIALIZED (
                   OR NOT (coalesce(c.latest_category::text, c.initial_category::text) COLLATE "C"
                           = ANY (known.categories))
                     THEN 'unknown_category' END AS row_fault,
-           c.plan_id IS NOT NULL AND c.child_id IS NOT NULL AS keyed,
+           c.plan_id IS NOT NULL AND c.child_id IS NOT NULL
+               AND (c.child_id::text COLLATE "C" >= '!' OR btrim(c.child_id::text) <> '') AS keyed,
            c.start_date IS NOT NULL AND isfinite(c.start_date)
                AND c.start_date >= DATE '0001-01-01' AND c.start_date < DATE '10000-01-01'
                AND (c.end_date IS NULL OR c.end_date >= c.start_date)

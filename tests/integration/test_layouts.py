@@ -177,6 +177,9 @@ def first_difference(a, b):
     return ""
 
 
+PROBE = re.compile(r"\bchild_id\s*=\s*ANY \(")
+
+
 def lookup_probes():
     """Where the lookup form is run (indexed tables), each array of hits is probed through the
     child_id index: the plan of every rule, with sequential scans turned off, has the probe as
@@ -199,7 +202,8 @@ def lookup_probes():
              if f.endswith(".txt") and f != "profile.txt" and not f.startswith("quality_")]
     for rule in rules:
         plan = open(os.path.join(out, rule + ".txt")).read()
-        probes = [l.strip() for l in plan.splitlines() if "child_id" in l and "= ANY (" in l]
+        # the probe itself, not another test of the same node that names child_id (blank ids)
+        probes = [l.strip() for l in plan.splitlines() if PROBE.search(l)]
         filtered = [l for l in probes if l.startswith("Filter:")]
         indexed = [l for l in probes if l.startswith(("Index Cond:", "Recheck Cond:"))]
         ok(indexed and not filtered,
