@@ -68,26 +68,61 @@ static const char *const type_names[] = { "text", "date", "boolean", "timestamp 
 
 /* What reading another type risks, said with it: the rules read most types as they are (a
  * one-shot run with a timestamp for a date runs), so "not usable" was not true (audit 12, F7);
- * what is true is that the answers can be wrong, which is why it stays a problem. */
-static const char *const type_risks[] = {
-	"ids are compared and joined as text, and a few children's evaluation looks them up as text "
-	"(cast it to text in the view)",
-	"a time of day moves a day across the rules' boundaries, and shows in the facts (cast it "
-	"to date in the view)",
-	"the rules test it as true or false (cast it to boolean in the view)",
-	"a time without its zone is read in the server's (cast it to timestamptz in the view)",
-};
+ * what is true is that the answers can be wrong, which is why it stays a problem. The words
+ * depend on what the column is as well as on what it should be: a text date does not move a
+ * day, it fails the rules that read it (audit 17). */
+static int type_is_text(const char *t)
+{
+	return contract_type_usable(CONTRACT_TEXT, t);
+}
+
+static const char *type_risk(enum contract_type want, const char *actual)
+{
+	switch (want) {
+	case CONTRACT_TEXT:
+		if (strncmp(actual, "enum ", 5) == 0)
+			return "its labels are read as text, which gives the same answers (cast it "
+			       "to text in the view)";
+		return "ids are compared and joined as text, and a few children's evaluation looks "
+		       "them up as text (cast it to text in the view)";
+	case CONTRACT_DATE:
+		if (strncmp(actual, "timestamp", 9) == 0)
+			return "a time of day moves a day across the rules' boundaries, and shows in "
+			       "the facts (cast it to date in the view)";
+		if (type_is_text(actual))
+			return "a date held as text cannot be compared with dates: the rules that "
+			       "read it fail (cast it to date in the view)";
+		break;
+	case CONTRACT_BOOL:
+		return "the rules test it as true or false (cast it to boolean in the view)";
+	case CONTRACT_TIMESTAMPTZ:
+		if (strcmp(actual, "timestamp without time zone") == 0)
+			return "a time without its zone is read in the server's (cast it to "
+			       "timestamptz in the view)";
+		if (strcmp(actual, "date") == 0)
+			return "a date has no time of day: it is read as midnight in the server's "
+			       "time zone, not in \"timezone\" (cast it to timestamptz in the view)";
+		if (type_is_text(actual))
+			return "a time held as text cannot be compared with times: the rules that "
+			       "read it fail (cast it to timestamptz in the view)";
+		break;
+	}
+	return "the rules that read it may fail or read it wrongly (cast it in the view)";
+}
 
 /* From pg_catalog, not information_schema: information_schema hides a relation this role may
  * not read, which would be reported as missing instead of as a grant to give. Types are named
- * as information_schema names them (contract_type_usable), domains by their base type. */
+ * as information_schema names them (contract_type_usable), domains by their base type,
+ * an enum as "enum NAME" (its labels are read as text: type_risk). */
 const char contract_catalog_sql[] =
 	"SELECT c.relname::text, a.attname::text, "
-	"       CASE bt.typname WHEN 'text' THEN 'text' WHEN 'varchar' THEN 'character varying' "
+	"       CASE WHEN bt.typtype = 'e' THEN 'enum ' || format_type(bt.oid, NULL) "
+	"            ELSE CASE bt.typname WHEN 'text' THEN 'text' "
+	"            WHEN 'varchar' THEN 'character varying' "
 	"            WHEN 'bpchar' THEN 'character' WHEN 'date' THEN 'date' "
 	"            WHEN 'bool' THEN 'boolean' WHEN 'timestamptz' THEN 'timestamp with time zone' "
 	"            WHEN 'timestamp' THEN 'timestamp without time zone' "
-	"            ELSE format_type(bt.oid, NULL) END, "
+	"            ELSE format_type(bt.oid, NULL) END END, "
 	"       has_column_privilege(c.oid, a.attnum, 'SELECT'), "
 	/* a SELECT grant is nothing without USAGE on the schema: every rule fails on it */
 	"       has_schema_privilege(n.oid, 'USAGE') "
@@ -206,11 +241,44 @@ size_t contract_compare(const char *schema, const char *const *rows, size_t n_ro
 		if (!contract_type_usable(c->type, r[2])) {
 			errlist_add(errs, "column %s.%s.%s: type %s is not the contract's %s: %s",
 				    schema, c->relation, c->column, r[2], type_names[c->type],
-				    type_risks[c->type]);
+				    type_risk(c->type, r[2]));
 			problems++;
 		}
 	}
 	return problems;
+}
+
+/* The contract's columns whose type is outside it, one bit each in contract_columns() order:
+ * the server's error of a rule that reads one ("function isfinite(text) does not exist")
+ * names no column, so the daemon says which with it (audit 17). */
+uint64_t contract_mistyped(const char *const *rows, size_t n_rows)
+{
+	uint64_t set = 0;
+
+	_Static_assert(sizeof(columns) / sizeof(columns[0]) <= 64, "one bit a column");
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		const char *const *r = find_row(rows, n_rows, columns[i].relation, columns[i].column);
+
+		if (r && !contract_type_usable(columns[i].type, r[2]))
+			set |= (uint64_t)1 << i;
+	}
+	return set;
+}
+
+size_t contract_mistyped_say(uint64_t set, const char *schema, const char *relation, char *buf,
+			     size_t size)
+{
+	size_t at = 0, n = 0;
+
+	if (size)
+		buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]) && at < size; i++) {
+		if (!(set & ((uint64_t)1 << i)) || strcmp(columns[i].relation, relation) != 0)
+			continue;
+		at += (size_t)snprintf(buf + at, size - at, "%s%s.%s.%s", n++ ? ", " : "", schema,
+				       relation, columns[i].column);
+	}
+	return n;
 }
 
 /* ---- recommended indexes (rules/contract_indexes.sql; keep the two alike) ---- */

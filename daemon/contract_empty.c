@@ -436,6 +436,7 @@ static void empty_on_catalog(struct db_conn *conn, PGresult *res, void *arg)
 	if (rows) {
 		contract_compare(er->ctx->cfg->case_schema, rows, (size_t)n, &problems);
 		er->ctx->case_withheld = empty_withheld(rows, (size_t)n);
+		er->ctx->case_mistyped = contract_mistyped(rows, (size_t)n);
 	}
 	for (size_t i = 0; i < problems.n; i++)
 		log_warn(er->ctx, "database (%s: database.case_schema): %s (driftwatchd "

@@ -7,6 +7,7 @@
 #include "driftwatch/alert.h"
 #include "driftwatch/case_columns.h"
 #include "driftwatch/config.h"
+#include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
@@ -394,6 +395,24 @@ const struct config_rule *eval_rule(const struct eval_run *run)
  * operator to guess which of nine views to look at. Errors that name their object (a grant, a
  * relation missing), locks and timeouts (lockwait.c) and a lost connection are left as they
  * are. The text lives in run->err_where until the next. (eval_run.h) */
+/* The columns of a type outside the contract among the relations a rule reads, said with its
+ * error: "function isfinite(text) does not exist" does not say that referral_date is text. */
+static void eval_say_mistyped(struct eval_run *run, const char *const *names, size_t n,
+			      size_t *at)
+{
+	char cols[512];
+	const char *lead = "; of a type outside the contract: ";
+
+	for (size_t i = 0; i < n && *at < sizeof(run->err_where); i++) {
+		if (!contract_mistyped_say(run->ctx->case_mistyped, run->ctx->cfg->case_schema,
+					   names[i], cols, sizeof(cols)))
+			continue;
+		*at += (size_t)snprintf(run->err_where + *at, sizeof(run->err_where) - *at, "%s%s",
+					lead, cols);
+		lead = ", ";
+	}
+}
+
 const char *eval_error_where(struct eval_run *run, const struct config_rule *rc,
 			     const PGresult *pg, const char *err)
 {
@@ -412,6 +431,7 @@ const char *eval_error_where(struct eval_run *run, const struct config_rule *rc,
 	for (size_t i = 0; i < n && at < sizeof(run->err_where); i++)
 		at += (size_t)snprintf(run->err_where + at, sizeof(run->err_where) - at, "%s%s.%s",
 				       i ? ", " : "", run->ctx->cfg->case_schema, names[i]);
+	eval_say_mistyped(run, names, n, &at);
 	if (at < sizeof(run->err_where))
 		snprintf(run->err_where + at, sizeof(run->err_where) - at, ")");
 	return run->err_where;

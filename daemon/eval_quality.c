@@ -6,6 +6,7 @@
 
 #include "driftwatch/case_columns.h"
 #include "driftwatch/config.h"
+#include "driftwatch/contract.h"
 #include "driftwatch/ctx.h"
 #include "driftwatch/db.h"
 #include "driftwatch/eval.h"
@@ -170,8 +171,16 @@ struct eval_quality_why {
 
 static void eval_quality_warn(struct eval_run *run, size_t k, const char *msg)
 {
-	log_warn(run->ctx, "bad rows of %s could not be counted: %s",
-		 eval_quality_relations[k].name, msg);
+	char cols[512];
+	const char *name = eval_quality_relations[k].name;
+
+	/* the server's error names no column of a type outside the contract (eval_error_where) */
+	if (contract_mistyped_say(run->ctx->case_mistyped, run->ctx->cfg->case_schema, name, cols,
+				  sizeof(cols)))
+		log_warn(run->ctx, "bad rows of %s could not be counted: %s (of a type outside the "
+			 "contract: %s)", name, msg, cols);
+	else
+		log_warn(run->ctx, "bad rows of %s could not be counted: %s", name, msg);
 }
 
 static void eval_on_quality_said(const char *said, void *arg)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "driftwatch/db.h"
 
@@ -29,6 +30,14 @@ extern const char contract_catalog_sql[];
  * of problems found. */
 size_t contract_compare(const char *schema, const char *const *rows, size_t n_rows,
 			struct errlist *errs);
+
+/* The columns of those rows whose type is not usable, one bit each in contract_columns()
+ * order (the start's check keeps it in ctx->case_mistyped). */
+uint64_t contract_mistyped(const char *const *rows, size_t n_rows);
+
+/* Writes into buf ("S.R.C, S.R.C") the columns of relation in set; returns how many. */
+size_t contract_mistyped_say(uint64_t set, const char *schema, const char *relation, char *buf,
+			     size_t size);
 
 /* Whether an information_schema data_type is usable for a contract type. */
 int contract_type_usable(enum contract_type want, const char *data_type);

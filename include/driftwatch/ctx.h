@@ -2,6 +2,8 @@
 #ifndef DRIFTWATCH_CTX_H
 #define DRIFTWATCH_CTX_H
 
+#include <stdint.h>
+
 #include "driftwatch/metrics.h"
 
 struct event_base;
@@ -16,6 +18,9 @@ struct dw_ctx {
 	/* the case columns this role may not read, read as NULL (case_columns.h): asked at start
 	 * and by each full evaluation */
 	unsigned case_withheld;
+	/* the case columns of a type outside the contract (contract_mistyped), asked at start:
+	 * named with a rule's error, which names none */
+	uint64_t case_mistyped;
 };
 
 #endif

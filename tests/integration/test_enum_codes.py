@@ -9,13 +9,15 @@ as ids are.
 
 tests/fixtures/daemon.sql, then the same rows with cp_plans.initial_category and
 latest_category of one enum type and appointments.outcome of another:
-  - --check-config: exit 2, naming the columns (they are not text);
+  - --check-config: exit 2, naming the columns (they are not text) and saying that their labels
+    are read as text (it said "ids are compared and joined as text");
   - --once --dry-run: exit 0, no rule FAILED, the same alerts byte for byte as with text.
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
 dwenum is dropped and created here. Standard library only.
 """
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -62,6 +64,11 @@ def run(t, procs, tmp):
     rc, out, err = r.rc, r.out, r.err
     t.check(rc == 2 and "initial_category" in out + err and "outcome" in out + err,
             "--check-config: exit 2, naming the enum columns (exit %s)" % rc, (out + err)[-2000:])
+    t.check(re.search(r"initial_category: type enum (public\.)?cp_cat is not the contract's "
+                      r"text: its labels are read as text", out + err)
+            and "ids are compared" not in out + err,
+            "... saying an enum's labels are read as text, not that ids are joined as text",
+            (out + err)[-2000:])
     r = lib.run_daemon(cfg, "--once", "--dry-run", timeout=300)
     rc, out, err = r.rc, r.out, r.err
     got = sorted(x for x in out.splitlines() if x.startswith("{"))

@@ -67,6 +67,30 @@ static void test_compare(void)
 		     "types and what it risks");
 	tap_contains(joined(&el), "column cw.children.disability: missing", "names the missing column");
 	tap_lacks(joined(&el), "workers.email", "varchar is usable for text");
+	errlist_free(&el);
+	/* what a type risks depends on what the column is, not only on what it should be */
+	rows[find(rows, n, "children", "disabled") * 4 + 1] = "disability";
+	rows[find(rows, n, "cp_plans", "start_date") * 4 + 2] = "date";
+	rows[find(rows, n, "referrals", "referral_date") * 4 + 2] = "character varying";
+	rows[find(rows, n, "appointments", "scheduled_for") * 4 + 2] = "date";
+	rows[find(rows, n, "appointments", "outcome") * 4 + 2] = "enum public.appt_outcome";
+	tap_int(contract_compare("cw", rows, n, &el), 3, "a text date, a date time, an enum code");
+	tap_contains(joined(&el), "referrals.referral_date: type character varying is not the "
+		     "contract's date: a date held as text cannot be compared with dates",
+		     "a text date: the rules fail, nothing about a time of day");
+	tap_contains(joined(&el), "appointments.scheduled_for: type date is not the contract's "
+		     "timestamp with time zone: a date has no time of day: it is read as midnight",
+		     "a date for a time: read as midnight, nothing about a missing zone");
+	tap_contains(joined(&el), "appointments.outcome: type enum public.appt_outcome is not the "
+		     "contract's text: its labels are read as text, which gives the same answers",
+		     "an enum code: read as text, not \"ids joined as text\"");
+	errlist_free(&el);
+	/* back as the contract has them, but for the two faults the next case counts on */
+	rows[find(rows, n, "children", "disability") * 4 + 1] = "disabled";
+	rows[find(rows, n, "cp_plans", "start_date") * 4 + 2] = "timestamp without time zone";
+	rows[find(rows, n, "referrals", "referral_date") * 4 + 2] = "date";
+	rows[find(rows, n, "appointments", "scheduled_for") * 4 + 2] = "timestamp with time zone";
+	rows[find(rows, n, "appointments", "outcome") * 4 + 2] = "text";
 	tap_ok(contract_type_usable(CONTRACT_TEXT, "citext") &&
 	       contract_type_usable(CONTRACT_TEXT, "ext.citext") &&
 	       !contract_type_usable(CONTRACT_TEXT, "integer"),
