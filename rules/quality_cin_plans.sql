@@ -12,7 +12,9 @@
 q_rows AS NOT MATERIALIZED (
     SELECT r.*,
            NULL::text AS warn,
-           hashtextextended(r.plan_id, hashtextextended(r.child_id, 0)) AS h
+           -- the key's alone: a key that repeats for one child (duplicate_key) or for two
+           -- (shared_key) is among the few rows flagged, in the same one pass
+           hashtextextended(r.plan_id, 0) AS h
     FROM cin_plans_rows r
 ),
 q_kind AS NOT MATERIALIZED (
@@ -39,12 +41,19 @@ q_flagged AS MATERIALIZED (
 q_ranked AS MATERIALIZED (
     -- Ranked within the exact key, as before: the first by content order is the key's row, an
     -- identical one is a copy, any other is a duplicate_key; a row with no key is never one.
-    SELECT coalesce(key_fault, CASE WHEN rank() OVER w > 1 THEN 'duplicate_key' END, alone) AS kind,
+    SELECT coalesce(key_fault, CASE WHEN rank() OVER w > 1 THEN 'duplicate_key' END, row_fault,
+                    -- a key another child's row also has: both rows are used, each for its
+                    -- own child, and counted (audit 13)
+                    CASE WHEN keyed AND min(child_id) FILTER (WHERE keyed) OVER k
+                                        <> max(child_id) FILTER (WHERE keyed) OVER k
+                         THEN 'shared_key' END,
+                    warn) AS kind,
            row_number() OVER w > rank() OVER w AS copy
     FROM q_flagged
     WHERE repeated OR NOT keyed
     WINDOW w AS (PARTITION BY child_id COLLATE "C", plan_id COLLATE "C"
-                 ORDER BY start_date, end_date, neglect)
+                 ORDER BY start_date, end_date, neglect),
+           k AS (PARTITION BY plan_id COLLATE "C")
 ),
 q_kinds (kind, n) AS (
     SELECT kind, count(*) FROM q_ranked WHERE NOT copy AND kind IS NOT NULL GROUP BY kind
