@@ -415,10 +415,15 @@ int db_connect(struct db_conn *conn, db_connect_cb cb, void *arg)
 {
 	struct timeval tv = { DB_CONNECT_TIMEOUT_S, 0 };
 
-	/* After the conninfo, so it wins: every value driftwatch reads is then UTF-8 where the
-	 * database knows its encoding, and the bytes as stored where it does not (SQL_ASCII). */
-	const char *keys[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
-	const char *vals[] = { conn->conninfo, "driftwatchd", "UTF8", NULL };
+	/* Before the conninfo, so that it may say otherwise: TCP keepalives after a minute idle
+	 * (the system's default is two hours), so that a firewall or NAT does not expire the
+	 * listener's idle flow unseen, and a peer gone without a word is noticed (audit 18).
+	 * After it, so it wins: every value driftwatch reads is then UTF-8 where the database
+	 * knows its encoding, and the bytes as stored where it does not (SQL_ASCII). */
+	const char *keys[] = { "keepalives", "keepalives_idle", "keepalives_interval",
+			       "keepalives_count", "dbname", "fallback_application_name",
+			       "client_encoding", NULL };
+	const char *vals[] = { "1", "60", "10", "6", conn->conninfo, "driftwatchd", "UTF8", NULL };
 
 	db_close(conn);
 	conn->err[0] = '\0';

@@ -60,18 +60,45 @@ static void leader_on_try(struct db_conn *conn, PGresult *res, void *arg)
 	l->logged_wait = 1;
 }
 
-static void leader_on_connect(struct db_conn *conn, int ok, void *arg)
+static void leader_on_session_limit(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct leader *l = arg;
 	const char *params[1] = { l->ctx->cfg->state_schema };
+
+	if (!res && !db_is_up(conn)) {
+		l->busy = 0;
+		return;
+	}
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_debug(l->ctx, "leader: could not limit the session's idle time: %s",
+			  PQresultErrorMessage(res));
+	if (db_query(conn, leader_try_sql, 1, params, leader_on_try, l) < 0)
+		l->busy = 0;
+}
+
+/* The lock lives as long as the server keeps the session. A session this daemon lost without a
+ * word from the network (a stall, a firewall) stayed on the server, idle, holding the lock
+ * until the server's TCP keepalive gave up, two hours by default: this instance, reconnected,
+ * found the lock "held by another instance" and evaluated nothing, /healthz saying ok: standby
+ * (audit 18). The session asks something every evaluation.takeover_seconds, so the server may
+ * end it once it has been idle three times that: the lock is free again within a minute or so.
+ * (idle_session_timeout is PostgreSQL 14's: an older server keeps the old way.) */
+static void leader_on_connect(struct db_conn *conn, int ok, void *arg)
+{
+	struct leader *l = arg;
+	char limit[32];
+	const char *params[1] = { limit };
 
 	l->busy = 0;
 	if (!ok) {
 		log_debug(l->ctx, "leader: cannot connect: %s", db_error(conn));
 		return;
 	}
+	snprintf(limit, sizeof(limit), "%ds", 3 * l->ctx->cfg->takeover_s + 10);
 	l->busy = 1;
-	if (db_query(conn, leader_try_sql, 1, params, leader_on_try, l) < 0)
+	if (db_query(conn, "SELECT set_config('idle_session_timeout', $1, false) "
+		     "WHERE current_setting('server_version_num')::int >= 140000", 1, params,
+		     leader_on_session_limit, l) < 0)
 		l->busy = 0;
 }
 

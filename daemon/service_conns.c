@@ -149,6 +149,37 @@ void service_check_standby(struct service *svc)
 			  "standby: %s", db_error(sc->db));
 }
 
+static void service_on_listen_pong(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct service_conn *sc = arg;
+
+	/* no answer in time: the db layer has dropped the session, and service_on_lost
+	 * reconnects, listens again and evaluates everyone */
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_debug(sc->svc->ctx, "database: the listener's check failed: %s",
+			  PQresultErrorMessage(res));
+	(void)conn;
+}
+
+/* The listener only waits, for hours: a session that a firewall or NAT dropped without a word
+ * (no reset reaches the daemon) was never noticed, /healthz said ok, and every change waited
+ * for the next poll for the life of the process (audit 18). A trivial query every
+ * evaluation.takeover_seconds, under the listener's query timeout, proves the session. A hot standby's listener is asked at each
+ * poll already (service_check_standby). */
+static void service_on_listen_ping(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+	struct service_conn *sc = &svc->conns[CONN_LISTEN];
+
+	(void)fd;
+	(void)what;
+	if (sc->listening != 2 || svc->case_standby || !sc->db || !db_is_up(sc->db) ||
+	    db_busy(sc->db))
+		return;
+	if (db_query(sc->db, "SELECT 1", 0, NULL, service_on_listen_pong, sc) < 0)
+		log_debug(svc->ctx, "database: could not check the listener: %s", db_error(sc->db));
+}
+
 /* NOTIFY is unauthenticated input (any role that can connect may send it): a storm, a flood
  * of ids or control characters in a payload cost one full evaluation at most. */
 void service_on_notify(struct db_conn *conn, const char *channel, const char *payload,
@@ -373,6 +404,13 @@ int service_conns_open(struct service *svc)
 		if (i == CONN_LISTEN)
 			db_set_notify_cb(sc->db, service_on_notify, svc);
 	}
+	svc->ev_listen_ping = event_new(svc->ctx->base, -1, EV_PERSIST, service_on_listen_ping,
+					svc);
+	if (!svc->ev_listen_ping)
+		return -1;
+	/* as often as the leader's session proves itself (leader.c): a lost session of either
+	 * is noticed within that and a query timeout */
+	service_add_timer(svc->ev_listen_ping, cfg->takeover_s);
 	for (int i = 0; i < CONN_COUNT; i++)
 		service_conn_start(&svc->conns[i]);
 	return 0;
@@ -380,6 +418,9 @@ int service_conns_open(struct service *svc)
 
 void service_conns_close(struct service *svc)
 {
+	if (svc->ev_listen_ping)
+		event_free(svc->ev_listen_ping);
+	svc->ev_listen_ping = NULL;
 	/* CONN_STATE is first in the enum, so it closes first (service.h) */
 	for (int i = 0; i < CONN_COUNT; i++) {
 		db_conn_free(svc->conns[i].db);

@@ -142,6 +142,7 @@ struct service {
 	int blockers_asking;          /* bits: a question about CONN_EVAL (1), CONN_STATE (2) */
 	time_t blockers_for;          /* the evaluation asked about (its eval_running_since) */
 	struct event *ev_full_gap, *ev_prune;
+	struct event *ev_listen_ping; /* the listener's proof of life (service_conns.c) */
 	struct event *ev_reload;      /* applies a reload from the loop, never inside a callback */
 	struct event *ev_watchdog, *ev_stop, *ev_sigterm, *ev_sigint, *ev_sighup;
 };
