@@ -2,7 +2,8 @@
  * dwgen: synthetic children's social care case data for driftwatch.
  *
  *   dwgen --children N --seed S --as-of YYYY-MM-DD [--bad-rows PERMILLE]
- *         [--schema NAME] [--shape default|dense|heavy] [shape options] [--summary]
+ *         [--schema NAME] [--team-webhooks BASE] [--shape default|dense|heavy]
+ *         [shape options] [--summary]
  *         [--ssd [--local-schema NAME] | --ssd-compatible]
  *
  * Writes to stdout a psql script: for each of the nine contract relations
@@ -448,6 +449,7 @@ static struct {
     int ssd_compat;     /* neglect as the SSD can carry it (set by --ssd too) */
     int ssd_pass;       /* the SSD table being written (SP_*) */
     const char *local_schema;
+    const char *team_hooks; /* --team-webhooks BASE: a third of teams get BASE/team-NNN */
     row_t cin_ref;      /* the referral a CIN plan takes its neglect from (field 0; null: none) */
 } G;
 
@@ -1669,8 +1671,10 @@ static void emit_teams(void)
             snprintf(buf, sizeof buf, "tm.t%03d@la.example", t + 1);
             f_str(&row, 2, buf);
         }
-        if (t % 3 == 0) { /* a third have their own channel */
-            snprintf(buf, sizeof buf, "https://hooks.la.example/workflows/team-%03d?sig=a1b2", t + 1);
+        /* A third have their own channel, when asked for: driftwatch posts to a team's URL
+         * (ALERTS.md), and one that resolves nowhere would only fail, run after run. */
+        if (G.team_hooks && t % 3 == 0) {
+            snprintf(buf, sizeof buf, "%s/team-%03d", G.team_hooks, t + 1);
             f_str(&row, 3, buf);
         } else
             f_null(&row, 3);
@@ -2308,6 +2312,8 @@ static void usage(FILE *out)
           "  --as-of DATE      the last day of the history (required)\n"
           "  --bad-rows P      bad rows per 1000 rows, default 2; 0 turns them off\n"
           "  --schema NAME     schema of the tables, default casework\n"
+          "  --team-webhooks BASE  a third of teams get webhook_url BASE/team-NNN (driftwatch\n"
+          "                    posts their alerts there); default: no team has one\n"
           "  --summary         print row and bad-row counts, and the shape, on stderr\n"
           "  --ssd             write the population as the Standard Safeguarding Dataset's\n"
           "                    tables in --schema and contrib/ssd/local_schema.sql's tables in\n"
@@ -2556,6 +2562,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             G.schema = v;
+        } else if (strcmp(a, "--team-webhooks") == 0) {
+            if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || strlen(v) > 80) {
+                fprintf(stderr, "dwgen: --team-webhooks wants an http:// or https:// URL of at most 80 bytes\n");
+                return 2;
+            }
+            G.team_hooks = v;
         } else if (strcmp(a, "--local-schema") == 0) {
             if (*v == 0 || strlen(v) > 63) {
                 fprintf(stderr, "dwgen: --local-schema wants a name of 1 to 63 bytes\n");

@@ -1501,8 +1501,9 @@ static bool host_pattern_ok(const char *s)
 	return hostmatch_pattern_ok(s);
 }
 
-/* Teams' webhook_url comes from the case data, which its writers control: only hosts named here
- * are posted to. Absent or empty: team webhooks are off. */
+/* Teams' webhook_url comes from the case data, which its writers control. ALERTS.md has each
+ * team's URL receive the team's alerts; an authority that wants to bound where the case data
+ * may send them names the hosts here (an empty list: none). Absent: any URL (audit 19). */
 static void load_team_webhooks(struct loader *ld, json_t *root, struct dw_config *cfg)
 {
 	static const char *const keys[] = { "allowed_hosts", "format" };
@@ -1518,6 +1519,7 @@ static void load_team_webhooks(struct loader *ld, json_t *root, struct dw_config
 	mark = path_push_key(ld, "team_webhooks");
 	check_keys(ld, obj, keys, NELEM(keys));
 	arr = json_object_get(obj, "allowed_hosts");
+	cfg->team_hosts_limited = arr != NULL && !json_is_null(arr);
 	if (!(json_is_array(arr) && json_array_size(arr) == 0))
 		take_list(ld, obj, "allowed_hosts", false, &hosts, &cfg->team_allowed_hosts);
 	take_format(ld, obj, &cfg->team_webhook_format);

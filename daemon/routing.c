@@ -84,10 +84,10 @@ json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg)
 	for (i = 0; i < cfg->n_webhooks; i++)
 		if (routing_rule_wanted(cfg->webhooks[i].rules, a->rule->name))
 			rc |= routing_add(list, "webhook", cfg->webhooks[i].url, NULL);
-	/* driftwatch never sends unsigned: a team's URL is used only once a secret signs it, and
-	 * only to a host the configuration allows (routing_team_refused). */
-	if (cfg->team_webhook_secret_file && a->contacts.team_webhook_url &&
-	    !routing_team_refused(a, cfg))
+	/* ALERTS.md: each team's webhook_url receives its alerts, signed when
+	 * team_webhook_secret_file is set; where team_webhooks.allowed_hosts is given, only to a
+	 * host it allows (routing_team_refused). */
+	if (a->contacts.team_webhook_url && !routing_team_refused(a, cfg))
 		rc |= routing_add(list, "webhook", a->contacts.team_webhook_url, "team");
 	if (rc) {
 		json_decref(list);
@@ -102,12 +102,11 @@ const char *routing_team_refused(const struct alert *a, const struct dw_config *
 
 	if (!a->contacts.team_webhook_url)
 		return NULL;
-	/* ALERTS.md: each team's webhook_url receives its alerts. Unsigned posts to addresses the
-	 * case data chose are not made, but a URL someone entered for a team is not dropped in
-	 * silence either: the operators hear why, once per URL. */
-	if (!cfg->team_webhook_secret_file)
-		return "cannot be signed: team_webhook_secret_file is not set, and driftwatch never "
-		       "posts unsigned";
+	/* ALERTS.md: each team's webhook_url receives its alerts. An authority may bound where
+	 * (team_webhooks.allowed_hosts); a URL refused is not dropped in silence: the operators
+	 * hear why, once per URL. */
+	if (!cfg->team_hosts_limited)
+		return NULL;
 	if (hostmatch_url(a->contacts.team_webhook_url, cfg->team_allowed_hosts, &why))
 		return NULL;
 	return why;

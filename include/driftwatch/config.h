@@ -129,7 +129,9 @@ struct dw_config {
 	char *team_webhook_secret_file; /* as secret_file */
 	enum chat_format team_webhook_format; /* "team_webhooks": {"format"} (chat.h) */
 	char **team_allowed_hosts; /* "team_webhooks": {"allowed_hosts"}: NULL-terminated host
-				    * patterns (hostmatch.h); NULL = team webhooks are off */
+				    * patterns (hostmatch.h); NULL = none */
+	int team_hosts_limited;    /* allowed_hosts given (an empty list allows no host); absent:
+				    * a team's webhook_url is used wherever it points (ALERTS.md) */
 	char *http_listen;     /* default "127.0.0.1:9480"; NULL = off */
 	int eval_interval_s;   /* "evaluation": {"interval_seconds"} default 300 */
 	int takeover_s;        /* "evaluation": {"takeover_seconds"} default 10: how soon another

@@ -9,7 +9,9 @@ struct dw_config;
 
 /* [{channel: "email"|"webhook", destination, role}], one entry per distinct destination.
  * Emails come from the resolved recipients; webhooks from the configured list (filtered by
- * rule) and the team's webhook_url (only with team_webhook_secret_file set: never unsigned). New reference, or NULL when memory ran out. */
+ * rule) and the team's webhook_url (signed with team_webhook_secret_file when it is set, as ALERTS.md
+ * has it; unless team_webhooks.allowed_hosts refuses it). New reference, or NULL when memory
+ * ran out. */
 json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg);
 
 /* The configured webhooks (webhooks[], not a team's) that want rule's alerts, as a JSON array of
@@ -19,8 +21,8 @@ json_t *routing_destinations(const struct alert *a, const struct dw_config *cfg)
 char *routing_rule_webhooks(const struct dw_config *cfg, const char *rule);
 
 /* Why the team's webhook_url of a (from the case data) is not used, or NULL when it is used or
- * there is none to use: no signing secret (team_webhook_secret_file), or the URL not https, or
- * its host not in team_webhooks.allowed_hosts, or loopback or link-local not named there. */
+ * there is none to use. Only where team_webhooks.allowed_hosts is given: the URL not https, or
+ * its host not in it, or loopback or link-local not named there. */
 const char *routing_team_refused(const struct alert *a, const struct dw_config *cfg);
 
 /* The text whose change makes a still-firing alert news again ("alert.updated"); "" when

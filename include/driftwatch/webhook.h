@@ -59,7 +59,8 @@ struct webhook_http_opts {
 
 /* Builds a POST of body (JSON, copied) to url with Content-Type application/json, User-Agent
  * driftwatch/VERSION and the three Standard Webhooks headers (webhook-id msg_id,
- * webhook-timestamp timestamp, webhook-signature). Redirects are not followed, only http and
+ * webhook-timestamp timestamp, webhook-signature; no signature when secret is NULL, for a
+ * team's URL with no team_webhook_secret_file). Redirects are not followed, only http and
  * https are allowed, no signals are used, the response body is discarded. msg_id must be
  * 1-255 printable ASCII characters without spaces (it is a header value). Each attempt needs a
  * new request: the same msg_id (the idempotency key) but timestamp = now, because receivers

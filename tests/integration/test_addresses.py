@@ -10,8 +10,8 @@ the test PostgreSQL and a real SMTP server (smtp_server.py, no TLS on 127.0.0.1)
   - with no "email" section, no email notice is written at all (webhooks still are);
   - a team's webhook_url from the case data is posted to only when https and its host is in
     team_webhooks.allowed_hosts (loopback only when named exactly); one that is refused writes
-    no notice (nothing to retry for three days) and the operators hear once per URL; with no
-    team_webhook_secret_file none is posted (never unsigned) and the operators hear that too;
+    no notice (nothing to retry for three days) and the operators hear once per URL; with
+    team_webhooks.allowed_hosts empty none is posted and the operators hear that too;
   - --check-config warns when no fallback address is configured.
 
 Environment as tests/integration/test_rules.py (DRIFTWATCHD, PG*, DW_TOP, TEST_TMPDIR).
@@ -101,7 +101,7 @@ def free_port():
     return p
 
 
-def config(path, state, email_port=None, fallback=True, secret_file=None):
+def config(path, state, email_port=None, fallback=True, secret_file=None, hosts=None):
     cfg = {"database": {"conninfo": "host=%s port=%s dbname=%s user=%s"
                         % (PGHOST, PGPORT, PGDATABASE, PGUSER),
                         "case_schema": "addr_t", "state_schema": state},
@@ -113,6 +113,8 @@ def config(path, state, email_port=None, fallback=True, secret_file=None):
     if secret_file:
         cfg["team_webhook_secret_file"] = secret_file
         cfg["team_webhooks"] = {"allowed_hosts": ["hooks.example.org"]}
+    if hosts is not None:
+        cfg["team_webhooks"] = {"allowed_hosts": hosts}
     if email_port:
         cfg["email"] = {"smtp_url": "smtp://127.0.0.1:%d" % email_port, "tls": "none",
                         "from": "dw@la.example", "username": "dw", "password": "pw"}
@@ -268,10 +270,11 @@ def main():
                "no email section: no email notice written, webhook notices still are",
                r.stdout, err[-1500:])
 
-        # no team_webhook_secret_file: the teams' URLs are not posted to (never unsigned), and
-        # the operators hear why, once per URL, instead of nothing at all
+        # team_webhooks.allowed_hosts empty: the teams' URLs are not posted to, and the
+        # operators hear why, once per URL, instead of nothing at all (with no team_webhooks
+        # at all they are posted to, unsigned without a secret: test_team_webhooks)
         cfg4 = os.path.join(tmp, "nosecret.json")
-        config(cfg4, "addr_st3", port)
+        config(cfg4, "addr_st3", port, hosts=[])
         n_before = len(mails(maildir))
         rc, _, err = run(cfg4, "--once", "--as-of", T)
         ops = [m for m in mails(maildir)[n_before:] if "ops@la.example" in (m["to"] or [])]
@@ -279,8 +282,8 @@ def main():
         r = psql(["-c", "SELECT count(*) FROM addr_st3.outbox WHERE role = 'team'"])
         tap.ok(rc == 0 and r.stdout.strip() == "0" and "refused team webhooks" in
                " ".join(m["subject"] or "" for m in ops) and
-               "team_webhook_secret_file is not set" in body,
-               "no team_webhook_secret_file: no team webhook notice, and the operators are "
+               "team_webhooks.allowed_hosts is empty" in body,
+               "team_webhooks.allowed_hosts empty: no team webhook notice, and the operators are "
                "told why", rc, r.stdout, [(m["to"], m["subject"]) for m in ops], body[:2000],
                err[-1500:])
 

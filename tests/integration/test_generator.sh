@@ -133,7 +133,7 @@ else
     echo "# test_generator: $tap_passed checks passed, $tap_failed failed"
     exit 1
 fi
-if load "$CLEAN" --bad-rows 0 2>"$tmp/load.err"; then
+if load "$CLEAN" --bad-rows 0 --team-webhooks https://hooks.la.example/workflows 2>"$tmp/load.err"; then
     ok "$N children load with --bad-rows 0"
 else
     notok "$N children load with --bad-rows 0" "$(head -c 2000 "$tmp/load.err")"
@@ -363,8 +363,11 @@ fi
 C=$CLEAN
 v=$(q $C "SELECT count(*) FROM teams")
 range "teams: about one per 3,000 children" "$v" 5 9
-positive "teams with manager_email and with webhook_url" \
+positive "teams with manager_email and, with --team-webhooks, with webhook_url" \
     "$(q $C "SELECT least(count(manager_email), count(webhook_url)) FROM teams")"
+gen --children 3000 --seed 1 >"$tmp/nohooks.sql"
+check_cmd "without --team-webhooks no team has a webhook_url (driftwatch would post to it)" \
+    sh -c "! grep -q 'https\?://' '$tmp/nohooks.sql'"
 positive "workers in every role" \
     "$(q $C "SELECT CASE WHEN count(DISTINCT role) = 6 THEN 1 ELSE 0 END FROM workers")"
 v=$(q $C "SELECT count(*) FROM workers w WHERE role = 'social_worker' AND NOT EXISTS (SELECT 1 FROM workers m

@@ -377,18 +377,22 @@ static void test_routing(void)
 				 "s@la.example", "role", "allocated_worker", "email", "s@la.example");
 	a.contacts.team_webhook_url = strdup("https://team.example/hook");
 	d = routing_destinations(&a, &cfg);
-	tap_int(json_array_size(d), 1, "no email section: no email destination, the webhook only");
+	tap_int(json_array_size(d), 2, "no email section: no email destination, the webhook and "
+		"the team's");
 	tap_str(json_string_value(json_object_get(json_array_get(d, 0), "channel")), "webhook",
 		"... the first is a webhook");
 	json_decref(d);
 	cfg.email.enabled = true;
+	/* ALERTS.md: each team's webhook_url receives its alerts, "signed with the secret named
+	 * by team_webhook_secret_file when set": unsigned without it (audit 19) */
 	d = routing_destinations(&a, &cfg);
-	tap_int(json_array_size(d), 2, "no team webhook without a secret to sign it");
+	tap_int(json_array_size(d), 3, "a team webhook with no secret to sign it: used, unsigned");
 	json_decref(d);
 	cfg.team_webhook_secret_file = "/run/credentials/driftwatch.service/team-hook-secret";
+	cfg.team_hosts_limited = 1;
 	d = routing_destinations(&a, &cfg);
-	tap_int(json_array_size(d), 2, "no team webhook to a host team_webhooks.allowed_hosts "
-		"does not name");
+	tap_int(json_array_size(d), 2, "no team webhook to a host team_webhooks.allowed_hosts, "
+		"when given, does not name");
 	json_decref(d);
 	cfg.team_allowed_hosts = allowed;
 	d = routing_destinations(&a, &cfg);

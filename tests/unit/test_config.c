@@ -267,6 +267,8 @@ static void test_defaults(void)
 		"Postfix's limit, 10240000");
 	tap_ok(r.cfg.n_webhooks == 0 && r.cfg.webhooks == NULL, "no webhooks by default");
 	tap_str(r.cfg.team_webhook_secret_file, NULL, "default team_webhook_secret_file");
+	tap_ok(!r.cfg.team_hosts_limited && !r.cfg.team_allowed_hosts, "team webhooks go where "
+	       "the case data says by default (no team_webhooks.allowed_hosts)");
 	tap_str(r.cfg.http_listen, "127.0.0.1:9480", "default http.listen");
 	tap_int(r.cfg.n_rules, rule_registry_count(), "every registered rule is configured");
 	for (size_t i = 0; i < r.cfg.n_rules; i++) {
@@ -315,6 +317,7 @@ static void test_full(void)
 		     "  'rules': ['cp_neglect_duration', 'worker_change']}, "
 		     "  {'url': 'http://127.0.0.1:8080/b', 'secret_file': '/run/credentials/hook'}], "
 		     "'team_webhook_secret_file': '/run/credentials/team', "
+		     "'team_webhooks': {'allowed_hosts': ['*.la.example']}, "
 		     "'http': {'listen': '[::1]:9100'}, "
 		     "'rules': {'cp_neglect_duration': {'merge_gap_days': 14, 'stages': {"
 		     "  '15m': {'months': 14, 'recipients': ['cp_manager']}, '18m': {'months': 20}}}, "
@@ -357,6 +360,9 @@ static void test_full(void)
 	}
 	tap_str(r.cfg.team_webhook_secret_file, "/run/credentials/team",
 		"team_webhook_secret_file is read");
+	tap_ok(r.cfg.team_hosts_limited && r.cfg.team_allowed_hosts &&
+	       strcmp(r.cfg.team_allowed_hosts[0], "*.la.example") == 0 &&
+	       !r.cfg.team_allowed_hosts[1], "team_webhooks.allowed_hosts is read, and limits");
 	tap_str(r.cfg.http_listen, "[::1]:9100", "http.listen is read");
 	cp = config_rule_find(&r.cfg, "cp_neglect_duration");
 	tap_ok(cp && cp->opts[0] == 14, "rule option is read");
