@@ -2390,6 +2390,25 @@ static void deliver_maybe_done(struct deliver *d)
 	cb(&d->stats, d->error[0] ? d->error : NULL, d->cb_arg);
 }
 
+/* --once, its state connection lost while delivering: nothing can be recorded now, nor
+ * claimed, and nothing reconnects. The run sent on what it held, unrecorded, and never ended
+ * (audit 18, F5): now what waits is left to its lease, what is in flight ends, and the pass
+ * ends with the error, so that the run exits 1. */
+static void deliver_drain_lost(struct deliver *d)
+{
+	if (d->mode != DELIVER_DRAIN || db_is_up(d->conn))
+		return;
+	if (!d->error[0]) {
+		snprintf(d->error, sizeof(d->error), "the state database connection was lost while "
+			 "delivering (%s): the notices claimed and not recorded go out again once "
+			 "their lease ends (delivery.lease_seconds), with the same idempotency key",
+			 db_error(d->conn));
+		log_err(d->ctx, "delivery: %s", d->error);
+	}
+	deliver_release_all(d, "the state database connection was lost");
+	json_array_clear(d->results);
+}
+
 /* What follows any change: waiting jobs start, results are recorded, lanes with room claim,
  * a pass or a stop ends. Re-entered (a job that cannot start ends at once), it runs once more
  * instead of nesting. A retired deliverer frees itself here when nothing refers to it. */
@@ -2410,6 +2429,7 @@ static void deliver_progress(struct deliver *d)
 		/* what a claim answered while stopping took goes back at once, unsent */
 		if (d->mode == DELIVER_STOPPING)
 			deliver_release_all(d, "the daemon is stopping");
+		deliver_drain_lost(d);
 		deliver_pump(d);
 		deliver_flush(d);
 		deliver_want_refills(d);
