@@ -503,10 +503,14 @@ static void db_queue_pump(struct db_conn *conn)
 	}
 }
 
+static int db_result_is(const PGresult *res, const char *sqlstate);
+static void db_lost(struct db_conn *conn, const char *what);
+
 static void db_query_finish(struct db_conn *conn, PGresult *res)
 {
 	db_result_cb cb = conn->result_cb;
 	void *cb_arg = conn->result_arg;
+	int read_only;
 
 	evtimer_del(conn->ev_timeout);
 	conn->result_cb = NULL;
@@ -515,10 +519,21 @@ static void db_query_finish(struct db_conn *conn, PGresult *res)
 	if (conn->state == DB_BUSY)
 		db_set_state(conn, DB_READY);
 	conn->kept = 0;
+	read_only = res && db_result_is(res, "25006");
 	cb(conn, res, cb_arg);
 	if (res && !conn->kept)
 		PQclear(res);
 	conn->kept = 0;
+	/* A session keeps the database's and the role's settings of when it began: one made
+	 * while the state database was read-only (ALTER DATABASE ... SET
+	 * default_transaction_read_only) stayed so after it was writable again, and every write
+	 * failed until someone ended the session (audit 18, F3). An owner that reconnects gets a
+	 * new one, with backoff; the caller has had the error itself. */
+	if (read_only && conn->lost_cb && conn->state != DB_FAILED && conn->pg) {
+		db_lost(conn, "the server refused a write: this session is read-only "
+			      "(default_transaction_read_only, or a standby); starting a new one");
+		return;
+	}
 	if (conn->state == DB_FAILED)
 		db_queue_fail(conn);
 	else

@@ -155,7 +155,7 @@ static void service_on_listen_pong(struct db_conn *conn, PGresult *res, void *ar
 
 	/* no answer in time: the db layer has dropped the session, and service_on_lost
 	 * reconnects, listens again and evaluates everyone */
-	if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
 		log_debug(sc->svc->ctx, "database: the listener's check failed: %s",
 			  PQresultErrorMessage(res));
 	(void)conn;
@@ -163,7 +163,7 @@ static void service_on_listen_pong(struct db_conn *conn, PGresult *res, void *ar
 
 /* The listener only waits, for hours: a session that a firewall or NAT dropped without a word
  * (no reset reaches the daemon) was never noticed, /healthz said ok, and every change waited
- * for the next poll for the life of the process (audit 18). A trivial query every
+ * for the next poll for the life of the process (audit 18). A statement every
  * evaluation.takeover_seconds, under the listener's query timeout, proves the session. A hot standby's listener is asked at each
  * poll already (service_check_standby). */
 static void service_on_listen_ping(evutil_socket_t fd, short what, void *arg)
@@ -176,7 +176,9 @@ static void service_on_listen_ping(evutil_socket_t fd, short what, void *arg)
 	if (sc->listening != 2 || svc->case_standby || !sc->db || !db_is_up(sc->db) ||
 	    db_busy(sc->db))
 		return;
-	if (db_query(sc->db, "SELECT 1", 0, NULL, service_on_listen_pong, sc) < 0)
+	/* LISTEN again, which changes nothing: the session's last statement still says what it
+	 * is to whoever reads pg_stat_activity */
+	if (db_script(sc->db, "LISTEN driftwatch", service_on_listen_pong, sc) < 0)
 		log_debug(svc->ctx, "database: could not check the listener: %s", db_error(sc->db));
 }
 
