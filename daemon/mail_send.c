@@ -150,6 +150,26 @@ static int mail_dup(char **dst, const char *src)
 	return *dst ? 0 : -1;
 }
 
+/* The name driftwatch gives in EHLO. libcurl takes it from the URL's path, and without one
+ * sends the machine's bare host name ("EHLO vm"), which a mail server that wants a fully
+ * qualified name (Postfix's reject_non_fqdn_helo_hostname) refuses, and the notice is retried
+ * until it is too old (audit 19). A URL without a path gets the domain of email.from; one with
+ * a path ("smtp://relay:587/dw.la.example") says its own. */
+static int mail_url_with_helo(char **dst, const char *url, const char *from)
+{
+	const char *host = strstr(url, "://");
+	const char *at = from ? strrchr(from, '@') : NULL;
+	const char *path = host ? strchr(host + 3, '/') : NULL;
+
+	if ((path && path[1]) || !at || !at[1] || strchr(at + 1, '/'))
+		return mail_dup(dst, url);
+	*dst = malloc(strlen(url) + strlen(at + 1) + 2);
+	if (!*dst)
+		return -1;
+	sprintf(*dst, "%.*s/%s", (int)(path ? (size_t)(path - url) : strlen(url)), url, at + 1);
+	return 0;
+}
+
 struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_email *email,
 				    char *err, size_t errsz)
 {
@@ -183,7 +203,7 @@ struct mail_sender *mail_sender_new(struct curl_loop *loop, const struct config_
 		mail_sender_free(s);
 		return NULL;
 	}
-	if (!s->mail_from || mail_dup(&s->url, email->smtp_url) < 0 ||
+	if (!s->mail_from || mail_url_with_helo(&s->url, email->smtp_url, email->from) < 0 ||
 	    mail_dup(&s->username, email->username) < 0 ||
 	    mail_dup(&s->ca_file, email->ca_file) < 0 ||
 	    mail_dup(&s->password, email->password) < 0) {

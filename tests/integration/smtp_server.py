@@ -110,6 +110,9 @@ class Handler:
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         self.rec.event(server, session, "ehlo")
+        # the name the client gave, a line each, apart from events.log's fixed two fields
+        with open(os.path.join(self.rec.maildir, "ehlo.log"), "a", encoding="utf-8") as f:
+            f.write(hostname + "\n")
         return responses
 
     def handle_STARTTLS(self, server, session, envelope):

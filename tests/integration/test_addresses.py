@@ -200,6 +200,11 @@ def main():
         config(cfg, "addr_st", port, secret_file=secret)
         rc, _, err = run(cfg, "--once", "--as-of", T)
         tap.ok(rc == 0, "--once exits 0", err[-2500:])
+        # audit 19: EHLO gave the machine's bare host name, which a server that wants a fully
+        # qualified one refuses; with no name in smtp_url's path, email.from's domain
+        with open(os.path.join(maildir, "ehlo.log"), encoding="utf-8") as f:
+            ehlo = set(f.read().split())
+        tap.ok(ehlo == {"la.example"}, "EHLO names email.from's domain (%s)" % sorted(ehlo))
         got = mails(maildir)
         duty = [m for m in got if "duty@la.example" in (m["to"] or [])]
         tap.ok(len(duty) == 1, "the fallback address gets one digest", got)
