@@ -323,6 +323,25 @@ static void service_conn_retry(evutil_socket_t fd, short what, void *arg)
 	service_conn_start(arg);
 }
 
+/* Whether why is new in this outage; it is then kept (the first SERVICE_OUTAGE_WHYS), so that
+ * connections failing in turn for two reasons do not say them over and over. */
+static int service_outage_said(struct service *svc, const char *why)
+{
+	if (!why || !why[0])
+		return 0;
+	for (int i = 0; i < SERVICE_OUTAGE_WHYS; i++) {
+		char *slot = svc->db_outage_why[i];
+
+		if (strncmp(slot, why, sizeof(svc->db_outage_why[i]) - 1) == 0 && slot[0])
+			return 0;
+		if (!slot[0]) {
+			snprintf(slot, sizeof(svc->db_outage_why[i]), "%s", why);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void service_conn_schedule(struct service_conn *sc, const char *why)
 {
 	struct service *svc = sc->svc;
@@ -336,9 +355,18 @@ static void service_conn_schedule(struct service_conn *sc, const char *why)
 	if (!svc->db_outage) {
 		svc->db_outage = time(NULL);
 		svc->db_outage_was_up = sc->was_up;
+		memset(svc->db_outage_why, 0, sizeof(svc->db_outage_why));
+		service_outage_said(svc, why);
 		log_warn(svc->ctx, "database: %s connection%s %s: %s; reconnecting with backoff",
 			 service_conn_name(sc->which), service_conn_key(svc->ctx->cfg, sc->which),
 			 sc->was_up ? "lost" : "failed", why);
+	} else if (service_outage_said(svc, why)) {
+		/* a new reason is news: the loss was said, but not that the role may no longer
+		 * log in, or the server is full (audit 18, F4) */
+		svc->db_outage_was_up |= sc->was_up;
+		log_warn(svc->ctx, "database: %s connection%s attempt %d failed: %s; still "
+			 "reconnecting with backoff", service_conn_name(sc->which),
+			 service_conn_key(svc->ctx->cfg, sc->which), sc->attempts + 1, why);
 	} else {
 		svc->db_outage_was_up |= sc->was_up;
 		log_debug(svc->ctx, "database: %s connection attempt %d failed: %s",

@@ -39,6 +39,7 @@ struct event;
  * often (service_blockers.c). */
 #define SERVICE_BLOCKERS_S 5
 #define SERVICE_RECONNECT_MAX_S 30
+#define SERVICE_OUTAGE_WHYS 4
 #define SERVICE_LISTEN_TIMEOUT_S 30
 /* A failed evaluation is tried again after this, doubling up to the maximum: a query that
  * fails at once (a broken view, a revoked grant) must not become a busy loop. */
@@ -126,6 +127,8 @@ struct service {
 	struct fdbudget budget;       /* HTTP connections and transfers the file limit allows */
 	time_t db_outage;             /* when the database was lost (0: every connection is up) */
 	int db_outage_was_up;         /* the outage is a loss, not a first connect failing */
+	/* the reasons said at warning in this outage, each once (the first four) */
+	char db_outage_why[SERVICE_OUTAGE_WHYS][256];
 	int eval_retry_s;             /* the wait before retrying a failed evaluation; 0 = none */
 	int deliver_stale;            /* the deliverer waits for the delivery connection */
 	struct dw_config *reload;     /* a good new configuration waiting for a quiet moment */

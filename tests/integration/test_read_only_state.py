@@ -12,7 +12,10 @@ with one webhook:
   - the database is made read-only and the daemon's sessions are ended (they come back
     read-only); a change for C-INF-01 is committed (READ WRITE) and nothing can record it;
   - the database is made writable again: the change's webhook arrives within 120 s, and the
-    daemon has said that the server refused a write.
+    daemon has said that the server refused a write;
+  - the database stops accepting connections and the daemon's sessions are ended: the
+    reconnect's new reason ("not currently accepting connections") is said at warning, where
+    only the loss was, and the daemon is back once it accepts them again.
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
 dwro is dropped and created here. Standard library only.
@@ -72,6 +75,19 @@ def run(t, procs, tmp):
     t.check(any("refused a write" in x for x in d.since(mark)),
             "... and the daemon said that the server refused a write",
             "\n".join(d.since(mark)[-30:]))
+    # audit 18, F4: a reconnect failing for a new reason said it at debug level only
+    mark = d.mark()
+    db._psql(["-c", "ALTER DATABASE dwro ALLOW_CONNECTIONS false"], db="postgres")
+    db._psql(["-c", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = '%s'" % APP], db="postgres")
+    said = d.wait_log(r"attempt \d+ failed: .*not currently accepting connections", 30,
+                      since=mark)
+    db._psql(["-c", "ALTER DATABASE dwro ALLOW_CONNECTIONS true"], db="postgres")
+    t.check(said is not None, "a reconnect refused for a new reason (the database not "
+            "accepting connections) is said at warning", "\n".join(d.since(mark)[-20:]))
+    back = d.wait_log(r"connections restored", 60, since=mark)
+    t.check(back is not None, "... and the daemon is back once it accepts them",
+            "\n".join(d.since(mark)[-20:]))
     hostile.stop(d, t, "read-only state")
     db.drop()
 
