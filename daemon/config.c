@@ -912,6 +912,9 @@ static void set_defaults(struct loader *ld, struct dw_config *cfg)
 	cfg->repeat_after_days = 0;
 	cfg->email.tls = CONFIG_TLS_STARTTLS;
 	cfg->email.verify_peer = true;
+	/* ALERTS.md: a resolution is a notice to each recipient over each channel, and a digest
+	 * lists every notice since the last: one line that an alert has ended (audit 19) */
+	cfg->email.send_resolved = true;
 	cfg->email.digest_minute = 8 * 60;
 	cfg->email.urgent_delay_s = 300;
 	cfg->email.digest_max_items = 25;

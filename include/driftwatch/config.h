@@ -39,7 +39,7 @@ struct config_email {
 	char *password_file;   /* absolute paths ("credential:NAME" resolved at load), or NULL */
 	char *ca_file;
 	bool verify_peer;      /* "verify": default true */
-	bool send_resolved;    /* "send_resolved": default false */
+	bool send_resolved;    /* "send_resolved": default true */
 	/* "digest_time": "HH:MM" local (cfg->timezone), default "08:00", as minutes after
 	 * midnight; CONFIG_DIGEST_EACH (null) sends a digest after every evaluation. */
 	int digest_minute;

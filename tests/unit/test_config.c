@@ -259,7 +259,8 @@ static void test_defaults(void)
 	tap_ok(!r.cfg.email.enabled, "email is off without \"email\"");
 	tap_int(r.cfg.email.tls, CONFIG_TLS_STARTTLS, "default email.tls");
 	tap_ok(r.cfg.email.verify_peer, "default email.verify is true");
-	tap_ok(!r.cfg.email.send_resolved, "default email.send_resolved is false");
+	tap_ok(r.cfg.email.send_resolved, "default email.send_resolved is true (ALERTS.md: a "
+	       "resolution is a notice on every channel)");
 	tap_int(r.cfg.email.digest_minute, 8 * 60, "default email.digest_time is 08:00");
 	tap_int(r.cfg.email.urgent_delay_s, 300, "default email.urgent_delay_seconds is 300");
 	tap_int(r.cfg.email.digest_max_items, 25, "default email.digest_max_items is 25");
@@ -311,7 +312,7 @@ static void test_full(void)
 		     "'email': {'smtp_url': 'smtps://mail.la.example:465', 'tls': 'implicit', "
 		     "  'from': 'driftwatch@la.example', 'username': 'dw', "
 		     "  'password_file': '/run/credentials/pw', 'ca_file': '/etc/ssl/la.pem', "
-		     "  'verify': false, 'send_resolved': true, 'digest_time': '17:45', "
+		     "  'verify': false, 'send_resolved': false, 'digest_time': '17:45', "
 		     "  'urgent_delay_seconds': 60}, "
 		     "'webhooks': [{'url': 'https://hooks.la.example/a', 'secret': 'whsec_" B64_24 "', "
 		     "  'rules': ['cp_neglect_duration', 'worker_change']}, "
@@ -345,7 +346,7 @@ static void test_full(void)
 	tap_str(r.cfg.email.password_file, "/run/credentials/pw", "email.password_file is read");
 	tap_str(r.cfg.email.ca_file, "/etc/ssl/la.pem", "email.ca_file is read");
 	tap_ok(!r.cfg.email.verify_peer, "email.verify is read");
-	tap_ok(r.cfg.email.send_resolved, "email.send_resolved is read");
+	tap_ok(!r.cfg.email.send_resolved, "email.send_resolved is read");
 	tap_int(r.cfg.email.digest_minute, 17 * 60 + 45, "email.digest_time is read");
 	tap_int(r.cfg.email.urgent_delay_s, 60, "email.urgent_delay_seconds is read");
 	tap_int(r.cfg.n_webhooks, 2, "two webhooks");
