@@ -372,7 +372,7 @@ static const struct webhook_secret *deliver_secret_for(struct deliver *d, const 
 	for (size_t i = 0; i < d->n_secrets; i++)
 		if (!d->secrets[i].broken && strcmp(d->secrets[i].url, url) == 0)
 			return &d->secrets[i].secret;
-	if (role && strcmp(role, "team") == 0 && d->have_team_secret)
+	if (deliver_team_role(role) && d->have_team_secret)
 		return &d->team_secret;
 	return NULL;
 }
@@ -810,7 +810,7 @@ static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, c
 	time_t now = time(NULL);
 
 	/* a team's URL came from the case data: its name was allowed, now its address is checked */
-	opts.refuse_local = job->role && strcmp(job->role, "team") == 0 &&
+	opts.refuse_local = deliver_team_role(job->role) &&
 			    d->ctx->cfg->team_hosts_limited &&
 			    !hostmatch_named_exactly(job->lane->url, d->ctx->cfg->team_allowed_hosts);
 	char *body;
@@ -840,7 +840,7 @@ static void deliver_unsigned_why(const struct deliver *d, const struct deliver_l
 				 const char *role, char *err, size_t errsz)
 {
 	const struct dw_config *cfg = d->ctx->cfg;
-	int named = role && strcmp(role, "team") == 0;
+	int named = deliver_team_role(role);
 
 	for (size_t i = 0; !named && i < cfg->n_webhooks; i++)
 		named = strcmp(cfg->webhooks[i].url, lane->url) == 0;
@@ -1865,7 +1865,7 @@ static enum chat_format deliver_format_for(const struct deliver *d, const char *
 	for (size_t i = 0; i < cfg->n_webhooks; i++)
 		if (strcmp(cfg->webhooks[i].url, url) == 0)
 			return cfg->webhooks[i].format;
-	return role && strcmp(role, "team") == 0 ? cfg->team_webhook_format : CHAT_STANDARD;
+	return deliver_team_role(role) ? cfg->team_webhook_format : CHAT_STANDARD;
 }
 
 static enum chat_format deliver_row_format(const struct deliver *d, PGresult *res, int r)
