@@ -84,6 +84,9 @@ struct db_conn {
 	int kept;                   /* the callback took its result (db_keep_result) */
 	struct db_stmt *stmts;      /* prepared in the current session */
 	unsigned long session;      /* sessions established so far (db_session) */
+	time_t sent_at;             /* the query in flight was sent; 0: none */
+	unsigned long sent;         /* queries sent so far: the one in flight's serial number */
+	char wait_note[320];        /* whom it waits for, as another session saw (db_note_wait) */
 	char err[512];
 };
 
@@ -515,6 +518,8 @@ static void db_query_finish(struct db_conn *conn, PGresult *res)
 	evtimer_del(conn->ev_timeout);
 	conn->result_cb = NULL;
 	conn->last = NULL;
+	conn->sent_at = 0;
+	conn->wait_note[0] = '\0';
 	/* The callback may send the next query, so the connection is ready before it runs. */
 	if (conn->state == DB_BUSY)
 		db_set_state(conn, DB_READY);
@@ -625,14 +630,21 @@ static void db_on_writable(evutil_socket_t fd, short what, void *arg)
 static void db_on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_conn *conn = arg;
-	char what_msg[128];
+	char what_msg[sizeof(conn->wait_note) + 128];
 
 	(void)fd;
 	(void)what;
 	/* The server's statement_timeout should have ended the query already; getting here means
-	 * the server or the network is not answering, so the connection cannot be trusted. */
-	snprintf(what_msg, sizeof(what_msg), "query did not finish within %d seconds; "
-		 "dropping the connection", conn->timeout_s);
+	 * the server or the network is not answering, or a lock no timeout bounds held the query
+	 * (the state's statements have none): the connection cannot be trusted. Whom it waited
+	 * for, when another session could see it, goes with the reason, or a reload's lock on
+	 * the outbox reads as "database unreachable" (audit 18, F6). */
+	if (conn->wait_note[0])
+		snprintf(what_msg, sizeof(what_msg), "query did not finish within %d seconds (its "
+			 "session: %s); dropping the connection", conn->timeout_s, conn->wait_note);
+	else
+		snprintf(what_msg, sizeof(what_msg), "query did not finish within %d seconds; "
+			 "dropping the connection", conn->timeout_s);
 	conn->err[0] = '\0';
 	db_lost(conn, what_msg);
 }
@@ -664,6 +676,9 @@ static int db_send_now(struct db_conn *conn, const struct db_req *rq)
 	}
 	conn->result_cb = rq->cb;
 	conn->result_arg = rq->arg;
+	conn->sent_at = time(NULL);
+	conn->sent++;
+	conn->wait_note[0] = '\0';
 	db_set_state(conn, DB_BUSY);
 	if (conn->timeout_s > 0) {
 		tv.tv_sec = conn->timeout_s;
@@ -747,6 +762,19 @@ int db_script(struct db_conn *conn, const char *sql, db_result_cb cb, void *arg)
 int db_busy(const struct db_conn *conn)
 {
 	return conn->state == DB_BUSY || conn->queue_head != NULL;
+}
+
+time_t db_sent_at(const struct db_conn *conn, unsigned long *query)
+{
+	*query = conn->sent;
+	return conn->state == DB_BUSY ? conn->sent_at : 0;
+}
+
+void db_note_wait(struct db_conn *conn, unsigned long query, const char *note)
+{
+	if (conn->state != DB_BUSY || conn->sent != query || !note)
+		return;
+	snprintf(conn->wait_note, sizeof(conn->wait_note), "%s", note);
 }
 
 unsigned long db_session(const struct db_conn *conn)

@@ -2,6 +2,8 @@
 #ifndef DRIFTWATCH_DB_H
 #define DRIFTWATCH_DB_H
 
+#include <time.h>
+
 #include <libpq-fe.h>
 
 struct event_base;
@@ -80,6 +82,14 @@ void db_set_query_timeout(struct db_conn *conn, int timeout_s);
 const char *db_error(const struct db_conn *conn);
 /* A query is in flight or waiting. */
 int db_busy(const struct db_conn *conn);
+
+/* When the query in flight was sent (0: none in flight), and its serial number in *query. */
+time_t db_sent_at(const struct db_conn *conn, unsigned long *query);
+
+/* What another session learnt of query number `query` ("waiting to lock driftwatch.outbox,
+ * held by pid 42 (...)"): if its deadline then drops the connection, the error says so.
+ * Ignored when that query is no longer in flight. */
+void db_note_wait(struct db_conn *conn, unsigned long query, const char *note);
 PGconn *db_pgconn(struct db_conn *conn);
 
 /* Called from a result callback: the callee keeps res (and PQclear()s it) instead of the db

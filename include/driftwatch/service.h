@@ -144,6 +144,8 @@ struct service {
 		     *ev_blockers;
 	int blockers_asking;          /* bits: a question about CONN_EVAL (1), CONN_STATE (2) */
 	time_t blockers_for;          /* the evaluation asked about (its eval_running_since) */
+	unsigned notes_asking;        /* bits by enum service_conn_id: a question about its
+				       * statement near its deadline (service_blockers.c) */
 	struct event *ev_full_gap, *ev_prune;
 	struct event *ev_listen_ping; /* the listener's proof of life (service_conns.c) */
 	struct event *ev_reload;      /* applies a reload from the loop, never inside a callback */

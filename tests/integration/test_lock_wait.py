@@ -37,7 +37,13 @@ On tests/fixtures/daemon.sql in database dwlockwait, with database.query_timeout
      is not blocked; once the lock is released, the evaluation ends and /healthz is "ok";
   7. the same daemon, the state's outbox locked by a session named outbox-maintenance: the
      delivery's claim waits, and /healthz says "its connection is waiting to lock
-     lw_state.outbox, held by pid N (application outbox-maintenance ...)"; released, "ok".
+     lw_state.outbox, held by pid N (application outbox-maintenance ...)"; released, "ok";
+  8. a daemon whose query_timeout_seconds (10) ends a claim's wait before health.stall_seconds
+     (120) would report it: the outbox locked by nightly-reload-3, the claim's connection is
+     dropped at its deadline, and the log's reason says whom it waited for ("query did not
+     finish within 20 seconds (its session: waiting to lock lw_state.outbox, held by pid N
+     (application nightly-reload-3 ...)"), where it said only "did not finish" and /healthz
+     "database unreachable" (audit 18, F6); released, "ok".
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR. Standard
 library only.
@@ -359,6 +365,31 @@ def run_daemon_stall(t, procs, db, tmp):
     hostile.stop(d, t, "stalled evaluation")
 
 
+def run_daemon_deadline(t, procs, db, tmp):
+    port = lib.free_port()
+    cfg = config(tmp, "deadline", db, "casework", http_port=port, timeout_s=10)
+    d = hostile.Daemon(procs, tmp, cfg, name="deadline")
+    if not t.check(hostile.wait_healthy(port, 60), "the deadline daemon: healthy before the lock",
+                   "\n".join(d.lines()[-20:])):
+        return
+    s, pid = hold(db, "lw_state.outbox", "nightly-reload-3")
+    want = ("query did not finish within 20 seconds (its session: waiting to lock "
+            "lw_state.outbox, held by pid %s (application nightly-reload-3" % pid)
+    try:
+        said = lib.wait_for(lambda: [l for l in d.lines() if want in l], 90, step=0.5)
+        if said:
+            t.note("summary: the log: " + said[0])
+        t.check(said, "a claim dropped at its deadline by a lock on the outbox: the log's "
+                "reason names the lock and its holder", "want: " + want,
+                "\n".join(d.lines()[-20:]))
+    finally:
+        s.close()
+    back = lib.wait_for(lambda: hostile.healthz(port)[1] == "ok\n", 90, step=0.5)
+    t.check(back, "once the outbox is released /healthz is ok again",
+            "last: %s" % (hostile.healthz(port),), "\n".join(d.lines()[-20:]))
+    hostile.stop(d, t, "deadline")
+
+
 def healthz_while_locked(t, db, d, port, table, app, want_fmt, label):
     """While session app holds table, /healthz comes to say want_fmt % its pid; once released,
     "ok" again. Returns (whether it said so, the last body seen)."""
@@ -395,6 +426,7 @@ def run(t, procs, tmp):
     run_no_pg_locks(t, db, tmp)
     run_daemon(t, procs, db, tmp)
     run_daemon_stall(t, procs, db, tmp)
+    run_daemon_deadline(t, procs, db, tmp)
     db.drop()
 
 
