@@ -2593,6 +2593,10 @@ void deliver_stop(struct deliver *d, deliver_done_cb cb, void *arg)
 	d->mode = DELIVER_STOPPING;
 	d->cb = cb;
 	d->cb_arg = arg;
+	/* What the stop reports is what the stop could not record. A failure from before it was
+	 * logged when it happened, and its notices have gone out again since: said at the stop it
+	 * named an old error and promised resends that would not come (audit 18, F7). */
+	d->error[0] = '\0';
 	deliver_unwant(d, DELIVER_WEBHOOK);
 	deliver_unwant(d, DELIVER_EMAIL);
 	deliver_release_all(d, "the daemon is stopping");

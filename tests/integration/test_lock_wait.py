@@ -38,12 +38,16 @@ On tests/fixtures/daemon.sql in database dwlockwait, with database.query_timeout
   7. the same daemon, the state's outbox locked by a session named outbox-maintenance: the
      delivery's claim waits, and /healthz says "its connection is waiting to lock
      lw_state.outbox, held by pid N (application outbox-maintenance ...)"; released, "ok";
-  8. a daemon whose query_timeout_seconds (10) ends a claim's wait before health.stall_seconds
-     (120) would report it: the outbox locked by nightly-reload-3, the claim's connection is
-     dropped at its deadline, and the log's reason says whom it waited for ("query did not
-     finish within 20 seconds (its session: waiting to lock lw_state.outbox, held by pid N
-     (application nightly-reload-3 ...)"), where it said only "did not finish" and /healthz
-     "database unreachable" (audit 18, F6); released, "ok".
+  8. a daemon whose query_timeout_seconds (10) ends a statement's wait before
+     health.stall_seconds (120) would report it, with a state schema of its own (lw_deadline)
+     and a webhook whose receiver answers after 3 s: the outbox locked by nightly-reload-3
+     while the first webhooks are in flight, their results' statement waits, its connection is dropped at its deadline, and the log's reason
+     says whom it waited for ("query did not finish within 20 seconds (its session: waiting to
+     lock lw_deadline.outbox, held by pid N (application nightly-reload-3 ...)"), where it said
+     only "did not finish" and /healthz "database unreachable" (audit 18, F6); released, "ok",
+     and every alert's webhook arrives; at SIGTERM, with nothing being delivered, no error
+     about delivery results is logged (the results' failure before was said when it happened:
+     audit 18, F7, repeated it at the stop, promising resends that would not come).
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR. Standard
 library only.
@@ -121,12 +125,13 @@ def dry_run_locked(db, cfg, table, app):
         s.close()
 
 
-def config(tmp, name, db, schema, user=None, http_port=None, timeout_s=3, extra=None):
+def config(tmp, name, db, schema, user=None, http_port=None, timeout_s=3, extra=None,
+           state="lw_state"):
     conninfo = db.conninfo("dw-lockwait")
     if user:
         conninfo += " user=%s" % user
     conf = {"database": {"conninfo": conninfo, "case_schema": schema,
-                         "state_schema": "lw_state", "query_timeout_seconds": timeout_s},
+                         "state_schema": state, "query_timeout_seconds": timeout_s},
             "link_template": "https://lcs.example/person/{child_id}",
             "addresses": lib.addresses()}
     if http_port:
@@ -367,27 +372,49 @@ def run_daemon_stall(t, procs, db, tmp):
 
 def run_daemon_deadline(t, procs, db, tmp):
     port = lib.free_port()
-    cfg = config(tmp, "deadline", db, "casework", http_port=port, timeout_s=10)
+    hook = lib.Receiver(procs, tmp, "deadline-hook", routes=["/slow=stall:3"])
+    cfg = config(tmp, "deadline", db, "casework", http_port=port, timeout_s=10,
+                 extra={"webhooks": [{"url": hook.url("/slow"), "secret": lib.new_secret()}],
+                        "delivery": {"lease_seconds": 15}}, state="lw_deadline")
     d = hostile.Daemon(procs, tmp, cfg, name="deadline")
-    if not t.check(hostile.wait_healthy(port, 60), "the deadline daemon: healthy before the lock",
+    if not t.check(lib.wait_for(lambda: hook.requests("/slow"), 60, step=0.1),
+                   "the deadline daemon: its first webhooks are in flight",
                    "\n".join(d.lines()[-20:])):
         return
-    s, pid = hold(db, "lw_state.outbox", "nightly-reload-3")
+    s, pid = hold(db, "lw_deadline.outbox", "nightly-reload-3")
     want = ("query did not finish within 20 seconds (its session: waiting to lock "
-            "lw_state.outbox, held by pid %s (application nightly-reload-3" % pid)
+            "lw_deadline.outbox, held by pid %s (application nightly-reload-3" % pid)
     try:
         said = lib.wait_for(lambda: [l for l in d.lines() if want in l], 90, step=0.5)
         if said:
             t.note("summary: the log: " + said[0])
-        t.check(said, "a claim dropped at its deadline by a lock on the outbox: the log's "
+        t.check(said, "a statement on the outbox dropped at its deadline by a lock: the log's "
                 "reason names the lock and its holder", "want: " + want,
+                "\n".join(d.lines()[-20:]))
+        t.check([l for l in d.lines() if "recording delivery results failed" in l],
+                "and the webhooks' results it was recording are said to go out again",
                 "\n".join(d.lines()[-20:]))
     finally:
         s.close()
     back = lib.wait_for(lambda: hostile.healthz(port)[1] == "ok\n", 90, step=0.5)
     t.check(back, "once the outbox is released /healthz is ok again",
             "last: %s" % (hostile.healthz(port),), "\n".join(d.lines()[-20:]))
+    alerts = int(db.value("SELECT count(*) FROM lw_deadline.alerts WHERE status = 'firing'"))
+    ids = lambda: {r["headers"].get("webhook-id") for r in hook.requests("/slow")}
+    hooked = lib.wait_for(lambda: db.value(
+        "SELECT count(*) FROM lw_deadline.outbox WHERE channel = 'webhook' "
+        "AND status <> 'delivered'") == "0", 120, step=0.5)
+    t.check(hooked and len(ids()) == alerts and alerts > 0,
+            "every alert's webhook arrives after the lock (%s alerts, %d webhook-ids)"
+            % (alerts, len(ids())), db.value(
+                "SELECT string_agg(concat_ws(' ', notice_id, type, status, attempts, "
+                "next_attempt_at, lease_until, last_error), E'\\n') FROM lw_deadline.outbox "
+                "WHERE channel = 'webhook'"), "\n".join(d.lines()[-20:]))
+    n = len(d.lines())
     hostile.stop(d, t, "deadline")
+    late = [l for l in d.lines()[n:] if "delivery:" in l or "outbox:" in l]
+    t.check(not late, "at SIGTERM, nothing being delivered, no error about delivery results",
+            "\n".join(late))
 
 
 def healthz_while_locked(t, db, d, port, table, app, want_fmt, label):
