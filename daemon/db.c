@@ -87,6 +87,9 @@ struct db_conn {
 	time_t sent_at;             /* the query in flight was sent; 0: none */
 	unsigned long sent;         /* queries sent so far: the one in flight's serial number */
 	char wait_note[320];        /* whom it waits for, as another session saw (db_note_wait) */
+	time_t began;               /* the current session was established */
+	int renew_on_cancel;        /* db_renew_on_cancel */
+	int renew;                  /* db_renew: end the session after the current callback */
 	char err[512];
 };
 
@@ -394,6 +397,7 @@ static void db_connect_step(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	conn->session++;
+	conn->began = time(NULL);
 	db_set_state(conn, DB_READY);
 	db_session_setup(conn);
 }
@@ -509,11 +513,31 @@ static void db_queue_pump(struct db_conn *conn)
 static int db_result_is(const PGresult *res, const char *sqlstate);
 static void db_lost(struct db_conn *conn, const char *what);
 
+/* A session keeps the role's and the database's settings of when it began: a statement_timeout
+ * of 1 ms set with ALTER ROLE and then taken back still cancelled every statement of the
+ * sessions made meanwhile, a claim every two seconds, until someone ended them (audit 18, F3).
+ * A session cancelled so is renewed by its owner, with backoff; one younger than
+ * DB_RENEW_AFTER_S is kept, so that while the setting is still in force a connection is
+ * remade once a minute, not at every statement. */
+#define DB_RENEW_AFTER_S 60
+
+static int db_renew_now(struct db_conn *conn)
+{
+	conn->renew = 0;
+	if (!conn->lost_cb || conn->state == DB_FAILED || !conn->pg ||
+	    time(NULL) - conn->began < DB_RENEW_AFTER_S)
+		return 0;
+	db_lost(conn, "the server cancelled a statement (a statement_timeout that the role or the "
+		      "database sets, or pg_cancel_backend): starting a new session, which takes "
+		      "their settings as they are now");
+	return 1;
+}
+
 static void db_query_finish(struct db_conn *conn, PGresult *res)
 {
 	db_result_cb cb = conn->result_cb;
 	void *cb_arg = conn->result_arg;
-	int read_only;
+	int read_only, cancelled;
 
 	evtimer_del(conn->ev_timeout);
 	conn->result_cb = NULL;
@@ -525,10 +549,13 @@ static void db_query_finish(struct db_conn *conn, PGresult *res)
 		db_set_state(conn, DB_READY);
 	conn->kept = 0;
 	read_only = res && db_result_is(res, "25006");
+	cancelled = res && db_result_is(res, "57014") && conn->renew_on_cancel;
 	cb(conn, res, cb_arg);
 	if (res && !conn->kept)
 		PQclear(res);
 	conn->kept = 0;
+	if ((cancelled || conn->renew) && db_renew_now(conn))
+		return;
 	/* A session keeps the database's and the role's settings of when it began: one made
 	 * while the state database was read-only (ALTER DATABASE ... SET
 	 * default_transaction_read_only) stayed so after it was writable again, and every write
@@ -762,6 +789,16 @@ int db_script(struct db_conn *conn, const char *sql, db_result_cb cb, void *arg)
 int db_busy(const struct db_conn *conn)
 {
 	return conn->state == DB_BUSY || conn->queue_head != NULL;
+}
+
+void db_renew_on_cancel(struct db_conn *conn)
+{
+	conn->renew_on_cancel = 1;
+}
+
+void db_renew(struct db_conn *conn)
+{
+	conn->renew = 1;
 }
 
 time_t db_sent_at(const struct db_conn *conn, unsigned long *query)

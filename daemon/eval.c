@@ -980,7 +980,9 @@ static void eval_on_setup(struct db_conn *conn, PGresult *pg, void *arg)
 
 	if (err && lockwait_cancelled(pg)) {
 		/* the setup runs under the role's or the database's own statement_timeout (or
-		 * lock_timeout), before driftwatch sets its own: the configuration is not at fault */
+		 * lock_timeout), before driftwatch sets its own: the configuration is not at fault,
+		 * and a session made after the setting is taken back goes without it */
+		db_renew(conn);
 		eval_fail(run, "could not set up the evaluation: %s (a statement_timeout or "
 			  "lock_timeout that the role or the database sets for every statement; "
 			  "driftwatch bounds its own with database.query_timeout_seconds)", err);

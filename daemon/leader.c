@@ -153,6 +153,9 @@ struct leader *leader_new(struct dw_ctx *ctx, leader_change_cb cb, void *arg)
 	}
 	db_set_query_timeout(l->db, ctx->cfg->takeover_s + 10);
 	db_set_lost_cb(l->db, leader_on_lost, l);
+	/* a try cancelled by the role's statement_timeout would never take the lock in this
+	 * session, even once the setting is taken back: a new session goes without it */
+	db_renew_on_cancel(l->db);
 	tv.tv_sec = ctx->cfg->takeover_s;
 	tv.tv_usec = 0;
 	evtimer_add(l->ev_tick, &tv);

@@ -431,6 +431,10 @@ int service_conns_open(struct service *svc)
 		db_set_query_timeout(sc->db, i == CONN_LISTEN ? SERVICE_LISTEN_TIMEOUT_S
 							       : cfg->query_timeout_s + 10);
 		db_set_lost_cb(sc->db, service_on_lost, sc);
+		/* the state's statements set no statement_timeout of their own: a cancel is the
+		 * role's or the database's, and a new session takes theirs as they are now */
+		if (i == CONN_STATE || i == CONN_DELIVER || i == CONN_MAIL)
+			db_renew_on_cancel(sc->db);
 		if (i == CONN_LISTEN)
 			db_set_notify_cb(sc->db, service_on_notify, svc);
 	}

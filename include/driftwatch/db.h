@@ -83,6 +83,15 @@ const char *db_error(const struct db_conn *conn);
 /* A query is in flight or waiting. */
 int db_busy(const struct db_conn *conn);
 
+/* A statement of this connection cancelled by the server (57014: a statement_timeout that the
+ * role or the database sets) renews the session after its callback, when it is a minute old:
+ * for connections whose statements set no statement_timeout of their own. Needs a lost
+ * callback (the owner reconnects). */
+void db_renew_on_cancel(struct db_conn *conn);
+
+/* From a result callback: the session is renewed after it (same rules as db_renew_on_cancel). */
+void db_renew(struct db_conn *conn);
+
 /* When the query in flight was sent (0: none in flight), and its serial number in *query. */
 time_t db_sent_at(const struct db_conn *conn, unsigned long *query);
 

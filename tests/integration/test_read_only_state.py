@@ -15,7 +15,14 @@ with one webhook:
     daemon has said that the server refused a write;
   - the database stops accepting connections and the daemon's sessions are ended: the
     reconnect's new reason ("not currently accepting connections") is said at warning, where
-    only the loss was, and the daemon is back once it accepts them again.
+    only the loss was, and the daemon is back once it accepts them again;
+  - the database's statement_timeout is set to 1 ms and the daemon's sessions are ended (they
+    come back with it), a change for C-INF-02 is committed, and the setting is taken back
+    after 15 s: the change's webhook arrives within 240 s, and the daemon has said that the
+    server cancelled a statement and that it started a new session. (The stop-42 daemon kept
+    its sessions, each statement cancelled, until someone ended them: audit 18, F3's other
+    half. A session is renewed once it is a minute old, so that while such a setting is in
+    force a connection is remade once a minute, not at every statement.)
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
 dwro is dropped and created here. Standard library only.
@@ -88,6 +95,27 @@ def run(t, procs, tmp):
     back = d.wait_log(r"connections restored", 60, since=mark)
     t.check(back is not None, "... and the daemon is back once it accepts them",
             "\n".join(d.since(mark)[-20:]))
+    # audit 18, F3's other half: a statement_timeout set for the database, then taken back
+    mark = d.mark()
+    db._psql(["-c", "ALTER DATABASE dwro SET statement_timeout = '1ms'"], db="postgres")
+    db._psql(["-c", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = '%s'" % APP], db="postgres")
+    time.sleep(3)
+    t2 = hostile.commit_time(db, "SET statement_timeout = 0; INSERT INTO casework.appointments "
+                             "VALUES ('APT-TO-1', 'C-INF-02', 'gp', now() - interval '1 hour', "
+                             "'was_not_brought')")
+    time.sleep(12)
+    db._psql(["-c", "ALTER DATABASE dwro RESET statement_timeout"], db="postgres")
+    t3 = time.time()
+    req = hostile.wait_webhook(hook, "C-INF-02", 240, after=t2)
+    t.check(req is not None, "once the database's 1 ms statement_timeout is taken back, the "
+            "change made under it arrives (%s)"
+            % ("%.1f s later" % (req["t"] - t3) if req else "nothing within 240 s"),
+            "\n".join(d.since(mark)[-30:]))
+    t.check(any("server cancelled a statement" in x and "new session" in x
+                for x in d.since(mark)),
+            "... and the daemon said that the server cancelled a statement and that it "
+            "started a new session", "\n".join(d.since(mark)[-30:]))
     hostile.stop(d, t, "read-only state")
     db.drop()
 
