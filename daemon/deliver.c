@@ -177,6 +177,7 @@ struct deliver_job {
 	char *type;                   /* role, kept from the claim: the request is made and signed */
 	char *payload;                /* when it starts, so the signature's time is the send's */
 	char *role;
+	char occurred[40];            /* when the change was recorded: the envelope's timestamp */
 	enum chat_format format;      /* teams or slack: payload is the message, made at the claim */
 	struct webhook_request *req;  /* webhook jobs, once started */
 	struct mail_message msg;      /* email jobs */
@@ -737,8 +738,12 @@ static void deliver_on_webhook(CURL *easy, CURLcode result, long code, void *arg
 	deliver_job_end(job);
 }
 
+/* The envelope's "timestamp" is when the event occurred, not when this attempt is made (that is
+ * the webhook-timestamp header's): Standard Webhooks says so, and a receiver that orders or
+ * deduplicates by the body saw it change between retries of one webhook-id (audit 19, F3). A
+ * notice claimed without it (it cannot be: the claim returns it) goes with the attempt's time. */
 static char *deliver_webhook_body(struct deliver *d, const char *type, const char *payload,
-				  time_t now)
+				  const char *occurred, time_t now)
 {
 	char stamp[32], why[256];
 	json_error_t jerr;
@@ -756,8 +761,9 @@ static char *deliver_webhook_body(struct deliver *d, const char *type, const cha
 		log_warn(d->ctx, "webhook: %s notice for alert %s goes without links: %s", type,
 			 str_or(json_string_value(json_object_get(data, "fingerprint")), "?"),
 			 why);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	o = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", stamp, "data", data);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S.000000Z", gmtime(&now));
+	o = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp",
+		      occurred && *occurred ? occurred : stamp, "data", data);
 	if (!o)
 		return NULL;
 	text = json_dumps(o, JSON_COMPACT);
@@ -768,7 +774,7 @@ static char *deliver_webhook_body(struct deliver *d, const char *type, const cha
 /* Row columns of outbox_claim_webhook.sql and outbox_claim_email.sql; then CL_NOTICE (the
  * notice's words, notice.h) in the email claim, CL_DISABLED in the webhook claim. */
 enum { CL_ID, CL_KEY, CL_CHANNEL, CL_DEST, CL_ROLE, CL_TYPE, CL_PAYLOAD, CL_DIGEST, CL_ATTEMPTS,
-       CL_AGE, CL_CLAIMED_AT, CL_NOTICE, CL_DISABLED = CL_NOTICE };
+       CL_AGE, CL_CLAIMED_AT, CL_NOTICE, CL_DISABLED = CL_NOTICE, CL_OCCURRED_AT };
 
 /* A job with no lane of its own (memory ran out, or its receiver is disabled: never sent) still
  * gets its result. */
@@ -821,7 +827,8 @@ static int deliver_webhook_request(struct deliver *d, struct deliver_job *job, c
 			 job->lane->shown);
 		return -1;
 	}
-	body = job->format == CHAT_STANDARD ? deliver_webhook_body(d, job->type, job->payload, now)
+	body = job->format == CHAT_STANDARD ? deliver_webhook_body(d, job->type, job->payload,
+								    job->occurred, now)
 					    : strdup(job->payload);
 	if (!body) {
 		snprintf(err, errsz, "%s: out of memory building the request", job->lane->shown);
@@ -888,6 +895,9 @@ static void deliver_queue_webhook(struct deliver *d, PGresult *res, int r,
 	job->key = deliver_dup_value(res, r, CL_KEY);
 	job->type = deliver_dup_value(res, r, CL_TYPE);
 	job->payload = deliver_dup_value(res, r, CL_PAYLOAD);
+	if (PQnfields(res) > CL_OCCURRED_AT && !PQgetisnull(res, r, CL_OCCURRED_AT))
+		snprintf(job->occurred, sizeof(job->occurred), "%s",
+			 PQgetvalue(res, r, CL_OCCURRED_AT));
 	job->role = deliver_dup_value(res, r, CL_ROLE);
 	ok = job->key && job->type && job->payload;
 	/* a webhook no secret signs is known now: it waits for an operator, not for a slot */

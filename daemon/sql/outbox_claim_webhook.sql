@@ -82,4 +82,7 @@ UPDATE @state@.outbox o
 RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.type,
           o.payload::text, coalesce(o.digest_key, ''), o.attempts,
           greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at,
-          o.destination IN (SELECT url FROM @state@.disabled_endpoints) AS disabled;
+          o.destination IN (SELECT url FROM @state@.disabled_endpoints) AS disabled,
+          -- the envelope's "timestamp": when the change was recorded (the notice is written
+          -- in its transaction), as Standard Webhooks has it, the same in every retry
+          to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at;

@@ -629,6 +629,22 @@ def part_failures(t, procs, tmp, ca, pwfile):
             and row and row[0]["status"] == "delivered",
             "failures run 2: the notice that got 500 is retried with the same webhook-id and "
             "delivered", "webhook-ids %s, outbox %s" % (ids, json.dumps(row)))
+    # audit 19, F3: the envelope's timestamp is when the change was recorded (Standard
+    # Webhooks: when the event occurred), the same in the retry; webhook-timestamp is the
+    # attempt's
+    c1 = [x for x in fl if x["json"] and x["json"]["data"]["child_id"] == "C-F-1"]
+    stamps = [x["json"].get("timestamp") for x in c1]
+    made = db.value("SELECT to_char(created_at AT TIME ZONE 'UTC', "
+                    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM driftwatch.outbox "
+                    "WHERE notice_id = %d" % flaky.get("notice_id", 0))
+    t.check(len(c1) == 2 and stamps[0] == stamps[1] == made
+            and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", made or "")
+            and c1[0]["body"] == c1[1]["body"]
+            and len({x["headers"].get("webhook-timestamp") for x in c1}) == 2,
+            "failures run 2: the retry's envelope has the first attempt's timestamp, when the "
+            "change was recorded (microseconds, Z), and the same body; only webhook-timestamp "
+            "is the attempt's", "timestamps %s, recorded %s, webhook-timestamps %s"
+            % (stamps, made, [x["headers"].get("webhook-timestamp") for x in c1]))
     new_gone = outbox_rows(db, "destination = '%s' AND status = 'pending'" % gone_url)
     t.check(len(hooks.requests("/gone")) == n_gone and len(new_gone) == 1,
             "failures run 2: the disabled endpoint gets nothing; its new notice waits",
