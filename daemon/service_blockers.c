@@ -52,9 +52,9 @@ static void service_on_blockers(const char *said, void *arg)
 }
 
 static struct db_conn *service_blockers_free_conn(struct service *svc,
-						   const struct service_blockers_q *q)
+						   const enum service_conn_id *ask_on)
 {
-	for (const enum service_conn_id *c = q->ask_on; *c != CONN_COUNT; c++) {
+	for (const enum service_conn_id *c = ask_on; *c != CONN_COUNT; c++) {
 		struct db_conn *db = svc->conns[*c].db;
 
 		if (*c == CONN_STATE && svc->activity != SERVICE_IDLE)
@@ -77,7 +77,7 @@ static void service_blockers_ask(struct service *svc, const struct service_block
 		return;
 	if ((svc->blockers_asking & (1 << q->id)) || !waiting || !db_is_up(waiting))
 		return;
-	ask_on = service_blockers_free_conn(svc, q);
+	ask_on = service_blockers_free_conn(svc, q->ask_on);
 	if (!ask_on)
 		return;
 	a = calloc(1, sizeof(*a));
@@ -128,19 +128,6 @@ static void service_on_note(const char *said, void *arg)
 	free(a);
 }
 
-static struct db_conn *service_notes_free_conn(struct service *svc, enum service_conn_id waiting)
-{
-	for (const enum service_conn_id *c = service_notes_ask_on[waiting]; *c != CONN_COUNT; c++) {
-		struct db_conn *db = svc->conns[*c].db;
-
-		if (*c == CONN_STATE && svc->activity != SERVICE_IDLE)
-			continue;
-		if (db && db_is_up(db) && !db_busy(db))
-			return db;
-	}
-	return NULL;
-}
-
 static void service_notes_ask(struct service *svc, enum service_conn_id waiting)
 {
 	struct db_conn *db = svc->conns[waiting].db;
@@ -154,7 +141,7 @@ static void service_notes_ask(struct service *svc, enum service_conn_id waiting)
 		return;
 	if (svc->notes_asking & (1u << waiting))
 		return;
-	ask_on = service_notes_free_conn(svc, waiting);
+	ask_on = service_blockers_free_conn(svc, service_notes_ask_on[waiting]);
 	if (!ask_on)
 		return;
 	a = calloc(1, sizeof(*a));
