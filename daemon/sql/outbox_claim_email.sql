@@ -65,13 +65,18 @@ RETURNING o.notice_id, o.idempotency_key, o.channel, o.destination, o.role, o.ty
                                        'alert.unanswered') THEN o.payload
                WHEN a.snoozed_until >= (now() AT TIME ZONE $5::text)::date THEN
                     o.payload || jsonb_build_object('response', jsonb_build_object(
-                        'state', 'snoozed', 'by', a.snoozed_by, 'at', a.snoozed_at,
+                        -- times as the webhook envelope's: UTC, microseconds, Z
+                        'state', 'snoozed', 'by', a.snoozed_by,
+                        'at', to_char(a.snoozed_at AT TIME ZONE 'UTC',
+                                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                         'until', a.snoozed_until, 'reason', a.snooze_reason,
                         'note', a.snooze_note))
                WHEN a.ack_stage = a.stage AND a.ack_stage_since = a.stage_since THEN
                     o.payload || jsonb_build_object('response', jsonb_build_object(
                         'state', 'acknowledged', 'by', a.acknowledged_by,
-                        'at', a.acknowledged_at, 'until', NULL, 'reason', NULL,
+                        'at', to_char(a.acknowledged_at AT TIME ZONE 'UTC',
+                                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                        'until', NULL, 'reason', NULL,
                         'note', a.ack_note))
                ELSE o.payload - 'response' END::text, coalesce(o.digest_key, ''), o.attempts,
           greatest(extract(epoch FROM now() - o.first_due_at), 0)::bigint AS age_s, now()::text AS claimed_at,

@@ -80,7 +80,10 @@ notices AS (
                        WHEN t.ack_stage = t.stage AND t.ack_stage_since = t.stage_since
                            THEN 'acknowledged'
                        ELSE 'open' END,
-                   'kind', $2::text, 'by', $3::text, 'at', ev.at,
+                   'kind', $2::text, 'by', $3::text,
+                   -- as the envelope's timestamp: UTC, microseconds, Z, whatever the
+                   -- session's TimeZone (audit 19, F4)
+                   'at', to_char(ev.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                    'via', $4::text, 'stage', ev.stage, 'until', $7::date, 'reason', $5::text,
                    'note', $6::text))
       FROM ev

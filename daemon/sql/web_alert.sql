@@ -36,7 +36,8 @@ SELECT d.today - DATE '1970-01-01' AS today,
 -- @include web_response.sql
 ,
             'history', (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-                                'at', e.at, 'as_of', e.as_of, 'kind', e.kind, 'stage', e.stage,
+                                'at', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                'as_of', e.as_of, 'kind', e.kind, 'stage', e.stage,
                                 'actor', e.actor, 'via', e.via, 'reason', e.reason,
                                 'note', e.note, 'detail', e.detail))
                             ORDER BY e.at, e.event_id), '[]'::jsonb)

@@ -13,7 +13,8 @@ SELECT ((now() AT TIME ZONE $3::text)::date - date '1970-01-01') AS today,
            'first_fired_on', a.first_fired_on, 'stage_since', a.stage_since,
            'summary', a.payload ->> 'summary',
            'history', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                               'at', e.at, 'as_of', e.as_of, 'kind', e.kind,
+                               'at', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                               'as_of', e.as_of, 'kind', e.kind,
                                'stage', e.stage, 'actor', e.actor, 'via', e.via,
                                'reason', e.reason, 'note', e.note)
                            ORDER BY e.event_id), '[]'::jsonb)

@@ -5,8 +5,9 @@
     'state', a.state,
     'by', CASE a.state WHEN 'snoozed' THEN a.snoozed_by
                        WHEN 'acknowledged' THEN a.acknowledged_by END,
-    'at', CASE a.state WHEN 'snoozed' THEN a.snoozed_at
-                       WHEN 'acknowledged' THEN a.acknowledged_at END,
+    'at', to_char(CASE a.state WHEN 'snoozed' THEN a.snoozed_at
+                               WHEN 'acknowledged' THEN a.acknowledged_at END AT TIME ZONE 'UTC',
+                  'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     'until', CASE a.state WHEN 'snoozed' THEN a.snoozed_until END,
     'reason', CASE a.state WHEN 'snoozed' THEN a.snooze_reason END,
     'note', CASE a.state WHEN 'snoozed' THEN a.snooze_note

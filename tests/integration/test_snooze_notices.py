@@ -24,6 +24,7 @@ dwsnooze is dropped and created here. Standard library only.
 import datetime
 import hashlib
 import json
+import re
 import os
 import subprocess
 import sys
@@ -80,6 +81,9 @@ def response_ok(resp, want, at):
         return "response %s, want %s" % (json.dumps(got), json.dumps(exp))
     if not same_instant(resp["at"], at):
         return "at %s, but the snooze was recorded at %s" % (resp["at"], at)
+    # one form for every time driftwatch sends, the webhook envelope's (audit 19, F4)
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", resp["at"] or ""):
+        return "at %s, not in UTC with microseconds and Z" % resp["at"]
     return None
 
 

@@ -166,9 +166,13 @@ def run(t, procs, tmp):
     no_store(t, "a refusal", base + "/api/v1/alerts/" + fp, headers={"Authorization": "Bearer x"})
     st, out = http(base + "/api/v1/alerts/" + fp, headers=auth)
     j = json.loads(out) if st == 200 else {}
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
+    times = [j.get("response", {}).get("at")] + [h.get("at") for h in j.get("history", [])]
     t.check(st == 200 and j.get("response", {}).get("state") == "acknowledged" and
-            any(h.get("via") == "link" for h in j.get("history", [])),
-            "API: one alert with its response and history", out[:600])
+            any(h.get("via") == "link" for h in j.get("history", [])) and
+            all(re.fullmatch(stamp, x or "") for x in times),
+            "API: one alert with its response and history, every time in UTC with "
+            "microseconds and Z (audit 19, F4)", out[:600])
     st, out = http(base + "/api/v1/alerts/" + "0" * 64, headers=auth)
     t.check(st == 404, "API: an unknown fingerprint gets 404", out)
     until = (today + datetime.timedelta(days=10)).isoformat()
@@ -262,8 +266,9 @@ def check_hooks(t, db, hooks, secret, fp, stage, who, until):
     t.check(ack.get("kind") == "acknowledged" and ack.get("by") == who and
             ack.get("via") == "link" and ack.get("stage") == stage and
             ack.get("note") == "discussed in supervision" and ack.get("until") is None and
-            re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", ack.get("at") or ""),
-            "alert.acknowledged carries who, through what, the stage, the note, when",
+            re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ack.get("at") or ""),
+            "alert.acknowledged carries who, through what, the stage, the note, when (UTC, "
+            "microseconds, Z, as the envelope's timestamp)",
             repr(ack))
     sn = resp["alert.snoozed"][0] if resp["alert.snoozed"] else {}
     t.check(sn.get("kind") == "snoozed" and sn.get("by") == "api:ci" and
