@@ -13,7 +13,8 @@
 #   - when the counting connection begins late (a lock holds its first query), the evaluating
 #     one, its rules read, waits for it before it ends the snapshot: bad rows still counted;
 #   - when the counting connection is slow, the evaluating one counts the relations for it,
-#     and the counts are the same;
+#     and the counts are the same; a count it takes that fails names a column of a type
+#     outside the contract, as the counting connection's would;
 #   - when the role's connection limit leaves no room for the connection that runs rules
 #     ahead, the run says so and does everything on the others: same alerts, exit 0.
 # Environment: DRIFTWATCHD, DWGEN, DW_TOP, TEST_TMPDIR and the test server's PG* (tests/run.sh).
@@ -290,6 +291,31 @@ check_d "the bad rows counted are those counted before, appointments' among them
 	 bad_rows "$work/once5.err" | grep -q "bad rows in appointments"' \
 	'diff <(bad_rows "$work/dry4.err") <(bad_rows "$work/once5.err") | head -n 5'
 check "and the alerts" 'cmp -s "$work/dry4.out" "$work/once5.out"'
+
+# ---- ... and names a column of a type outside the contract when a count it takes fails ----
+# The same slow view, its scheduled_for now text: appointments' count, taken by the evaluating
+# connection as above, fails there, and its warning names the column as the counting
+# connection's own would (eval_on_steal_rows goes through eval_quality_failed).
+sql >"$work/mistyped.log" 2>&1 <<'SQL'
+DROP VIEW ra.appointments;
+CREATE VIEW ra.appointments AS
+    SELECT appointment_id, child_id, service, scheduled_for::text AS scheduled_for, outcome
+    FROM ra.appointments_base WHERE ra.slow_row();
+GRANT SELECT ON ra.appointments TO ra_ro;
+SQL
+check_status "appointments.scheduled_for is text" $? "$(cat "$work/mistyped.log")"
+"$daemon" -c "$work/ra_s5.json" -v --once --dry-run --as-of "$T" >"$work/once6.out" 2>"$work/once6.err"
+note "exit $?; $(grep -m1 -o 'bad rows of appointments could not be counted.*' "$work/once6.err")"
+check_d "the evaluating connection took appointments' count" \
+	'grep -q "eval: counting the bad rows of appointments for the counting connection" "$work/once6.err"' \
+	'grep -v -e "database: " -e "^{" "$work/once6.err" | tail -n 30'
+check_d "its failure names the column of a type outside the contract" \
+	'grep -q "bad rows of appointments could not be counted: .*(of a type outside the contract: .*scheduled_for" "$work/once6.err"' \
+	'grep -e "appointments" "$work/once6.err" | grep -v "^{" | tail -n 10'
+check_d "the other relations are counted as before" \
+	'[ "$(bad_rows "$work/dry4.err" | grep -v "bad rows in appointments")" = "$(bad_rows "$work/once6.err")" ]' \
+	'diff <(bad_rows "$work/dry4.err") <(bad_rows "$work/once6.err") | head -n 5'
+check "and the alerts" 'cmp -s "$work/dry4.out" "$work/once6.out"'
 
 for f in "$work"/*.err; do no_sanitizer_report "no sanitizer report ($(basename "$f"))" "$f"; done
 tap_end
