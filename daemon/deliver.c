@@ -1300,7 +1300,13 @@ static int deliver_job_start(struct deliver_job *job, char *err, size_t errsz)
 		snprintf(err, errsz, "to %s: no mail server is configured any more", job->to);
 		return -1;
 	}
-	return mail_send(d->mail, job->to, &job->msg, deliver_on_mail, job, err, errsz);
+	if (mail_send(d->mail, job->to, &job->msg, deliver_on_mail, job, err, errsz) < 0)
+		return -1;
+	/* the transfer holds its own copy: a first day's continuations of one large digest are
+	 * several messages of email.max_message_bytes each, not to be held twice */
+	free(job->msg.data);
+	job->msg.data = NULL;
+	return 0;
 }
 
 /* A job waits in its lane from its claim, then runs for at most its lane's timeout. One not

@@ -91,6 +91,13 @@ char *strbuf_take(struct strbuf *sb)
 		sb->buf[0] = '\0';
 	}
 	s = sb->buf;
+	/* Doubling leaves up to half a buffer unused, and a digest's message of megabytes is kept
+	 * until it is sent: give the slack back (a failed shrink keeps the larger block). */
+	if (sb->cap - sb->len > 65536) {
+		char *fit = realloc(s, sb->len + 1);
+
+		s = fit ? fit : s;
+	}
 	strbuf_init(sb);
 	return s;
 }

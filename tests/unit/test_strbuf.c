@@ -1,4 +1,5 @@
 /* test_strbuf: the growing string every SQL text, log line and message body is built in. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,29 @@ static void test_growth(void)
 	free(s);
 }
 
+static void test_take_fits(void)
+{
+	struct strbuf sb;
+	char chunk[1000];
+	char *s;
+	size_t len;
+
+	/* A digest's message is taken and then kept until it is sent: doubling had left up to
+	 * half as much again unused behind each (a first day's continuations, 6 MB apiece). */
+	memset(chunk, 'x', sizeof(chunk));
+	strbuf_init(&sb);
+	for (int i = 0; i < 1100; i++)
+		strbuf_appendn(&sb, chunk, sizeof(chunk));
+	tap_ok(sb.cap >= 2 * 1024 * 1024, "1.1 MB appended grew the buffer to %zu bytes", sb.cap);
+	len = sb.len;
+	s = strbuf_take(&sb);
+	tap_ok(s && malloc_usable_size(s) < len + 65536,
+	       "strbuf_take gives back the slack: %zu usable for %zu bytes",
+	       s ? malloc_usable_size(s) : (size_t)0, len);
+	tap_ok(s && strlen(s) == len && s[len - 1] == 'x', "and keeps every byte");
+	free(s);
+}
+
 static void test_subst(void)
 {
 	char *s = strbuf_subst("FROM @case@.a JOIN @case@.b", "@case@", "\"x\"");
@@ -80,6 +104,7 @@ int main(void)
 {
 	test_empty();
 	test_growth();
+	test_take_fits();
 	test_subst();
 	test_subst_all();
 	test_text_array();
