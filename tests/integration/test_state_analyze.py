@@ -62,36 +62,25 @@ def analyze_counts(db):
         "WHERE schemaname = '%s' AND relname IN ('alerts', 'alert_events', 'outbox')" % STATE)}
 
 
-def resolve_plan(db, child):
-    """The plan of record_resolve.sql for one child, as the daemon sends it (unnamed, so
-    planned for its parameters)."""
-    with open(os.path.join(lib.TOP, "daemon", "sql", "record_resolve.sql")) as f:
-        sql = f.read().replace("@state@", STATE).rstrip().rstrip(";")
-    script = ("BEGIN;\nPREPARE r(text, date, text[], boolean, text, text, timestamp, "
-              "text, jsonb) AS %s;\n"
-              "EXPLAIN (FORMAT JSON) EXECUTE r('was_not_brought', '%s', ARRAY['%s'], "
-              "false, 'd', NULL, NULL, 'Europe/London', '[]');\nROLLBACK;\n"
-              % (sql, AS_OF, child))
-    out = db._psql(["-At"], stdin=script)
-    return json.dumps(json.loads(out[out.index("["):]))
-
-
-def resolve_plan_notified(db, child):
-    """The generic plan of the form record.c prepares for notified children: its line for
-    everyone rewritten as record_resolve_for_children does (test_record_sql checks the C side
-    against the same two texts)."""
+def resolve_plan(db, child, notified=False):
+    """The plan of record_resolve.sql for one child: as a whole evaluation sends it (unnamed,
+    so planned for its parameters), or (notified) the generic plan of the form record.c
+    prepares for notified children, its line for everyone rewritten as
+    record_resolve_for_children does (test_record_sql checks the C side against the same two
+    texts)."""
     with open(os.path.join(lib.TOP, "daemon", "sql", "record_resolve.sql")) as f:
         sql = f.read().replace("@state@", STATE).rstrip().rstrip(";")
     everyone = "a.rule = $1::text AND ($3::text[] IS NULL OR a.child_id = ANY($3::text[]))"
-    if sql.count(everyone) != 1:
+    if notified and sql.count(everyone) != 1:
         return "record_resolve.sql no longer holds the line for everyone once"
-    sql = sql.replace(everyone, "a.child_id = ANY($3::text[]) AND a.rule || '' = $1::text")
-    script = ("BEGIN;\nSET LOCAL plan_cache_mode = force_generic_plan;\n"
-              "PREPARE r(text, date, text[], boolean, text, text, timestamp, "
+    if notified:
+        sql = sql.replace(everyone, "a.child_id = ANY($3::text[]) AND a.rule || '' = $1::text")
+    script = ("BEGIN;\n%sPREPARE r(text, date, text[], boolean, text, text, timestamp, "
               "text, jsonb) AS %s;\n"
               "EXPLAIN (FORMAT JSON) EXECUTE r('was_not_brought', '%s', ARRAY['%s'], "
               "false, 'd', NULL, NULL, 'Europe/London', '[]');\nROLLBACK;\n"
-              % (sql, AS_OF, child))
+              % ("SET LOCAL plan_cache_mode = force_generic_plan;\n" if notified else "",
+                 sql, AS_OF, child))
     out = db._psql(["-At"], stdin=script)
     return json.dumps(json.loads(out[out.index("["):]))
 
@@ -172,7 +161,7 @@ def body(t, procs, tmp):
     plan = resolve_plan(db, child or "C-000001")
     t.check("alerts_child_idx" in plan and "alerts_firing_idx" not in plan,
             "resolving one child's alerts is planned on the child index", plan[:1500])
-    plan = resolve_plan_notified(db, child or "C-000001")
+    plan = resolve_plan(db, child or "C-000001", notified=True)
     t.check("alerts_child_idx" in plan and "alerts_firing_idx" not in plan,
             "... and so is the generic plan a notified child's evaluation prepares", plan[:1500])
     t.check(db.value("SELECT count(*) FROM %s.alert_seen" % STATE) == "0",
