@@ -261,9 +261,6 @@ static void record_on_now(struct db_conn *conn, PGresult *res, void *arg)
 		record_break(rec, "the time of the next digest", why);
 }
 
-/* The lock serialises recording between daemons sharing the state schema: each diff runs on a
- * snapshot taken after the previous one committed, so no change is announced twice. BEGIN, the
- * lock and the evaluation's row go one after another; the first failure breaks the rest. */
 static const char record_lock_all[] = "SELECT pg_advisory_xact_lock(" ADVLOCK_RECORD_KEY ")";
 /* A few children's recording plans each statement once a session: record_resolve.sql's custom
  * plan for each rule's one child cost 0.4 ms of planning, seven times an evaluation. Its
@@ -273,6 +270,9 @@ static const char record_lock_kids[] =
 	"SELECT pg_advisory_xact_lock(" ADVLOCK_RECORD_KEY "), "
 	"set_config('plan_cache_mode', 'force_generic_plan', true)";
 
+/* The lock serialises recording between daemons sharing the state schema: each diff runs on a
+ * snapshot taken after the previous one committed, so no change is announced twice. BEGIN, the
+ * lock and the evaluation's row go one after another; the first failure breaks the rest. */
 static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 {
 	struct record *rec = arg;
