@@ -36,6 +36,11 @@
  * alerts through alerts_child_idx because this form has no "$3 IS NULL OR" branch, which would
  * leave a generic plan no index to use. The whole evaluation keeps the text and its custom plan. */
 #define RECORD_RESOLVE_STMT "dw_record_resolve"
+/* ... when this many children or fewer were notified. A generic plan is made for a few: its
+ * guess of alert_seen (an empty table to the statistics) is a list read once per alert, which a
+ * burst of up to SERVICE_MAX_INCREMENTAL children would make thousands of alerts times
+ * thousands; such a burst keeps the text and a plan for its own numbers. */
+#define RECORD_FEW_CHILDREN 64
 /* record_end.sql for a few children: parsed and planned each time it took 1.1 ms. */
 #define RECORD_END_STMT "dw_record_end"
 #define RECORD_RESOLVE_ALL \
@@ -73,6 +78,7 @@ struct record {
 	char *sql_clear_seen;         /* empties alert_seen, the list record_resolve.sql reads */
 	char *sql_truncate_seen;      /* ... for a whole evaluation: its list is the size of alerts */
 	char *kids;                   /* the children evaluated (text[]), NULL for everyone */
+	int few;                      /* ... at most RECORD_FEW_CHILDREN of them: generic plans */
 	char as_of[11];
 	char eval_id[24];             /* record_begin.sql's evaluation_id */
 	char digest[64];
@@ -291,7 +297,7 @@ static void record_begin(void *arg, struct eval_run *run, const char *as_of)
 	rec->begun = 1;
 	rec->session = db_session(rec->conn);
 	if (record_send(rec, "BEGIN", 0, NULL, record_on_step, "its transaction") < 0 ||
-	    record_send(rec, rec->kids ? record_lock_kids : record_lock_all, 1, lock,
+	    record_send(rec, rec->few ? record_lock_kids : record_lock_all, 1, lock,
 			record_on_step, "its lock") < 0 ||
 	    record_send(rec, DIGEST_SLOT_NOW_SQL, 1, zone, record_on_now,
 			"the time of the next digest") < 0 ||
@@ -674,7 +680,7 @@ static void record_rule_end(void *arg, struct eval_run *run, const struct config
 	memcpy(params + 5, held, 3 * sizeof(params[0]));
 	hooks = routing_rule_webhooks(rec->ctx->cfg, rc->def->name);
 	params[8] = hooks;  /* NULL: the alert's own webhooks (record_resolve.sql) */
-	if (rec->kids)
+	if (rec->few)
 		record_send_named(rec, &rec->resolve, 9, params, record_on_resolved);
 	else
 		record_send(rec, rec->sql_resolve, 9, params, record_on_resolved,
@@ -867,7 +873,7 @@ static int record_send_end(struct record *rec, const struct eval_result *res)
 		digest_slot_params(&rec->slot, rec->ctx->cfg, slot);
 		memcpy(params + 9, slot, 3 * sizeof(params[0]));
 		params[12] = rec->req->child_ids ? "false" : "true";
-		rc = rec->kids ? record_send_end_kids(rec, params)
+		rc = rec->few ? record_send_end_kids(rec, params)
 			       : db_query(rec->conn, rec->sql_end, 13, params, record_on_end, rec);
 	}
 	free(bad);
@@ -995,6 +1001,7 @@ struct record *record_new(struct dw_ctx *ctx, struct db_conn *conn,
 	repaired = rec->kids ? utf8_repair(rec->kids, NULL) : NULL;
 	free(rec->kids);
 	rec->kids = repaired;
+	rec->few = req->child_ids && req->n_child_ids <= RECORD_FEW_CHILDREN;
 	snprintf(rec->repeat, sizeof(rec->repeat), "%d", ctx->cfg->repeat_after_days);
 	record_named_init(rec);
 	if (!rec->sql_begin || !rec->sql_clear_seen || !rec->sql_truncate_seen || !rec->batch.sql ||

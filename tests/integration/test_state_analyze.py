@@ -24,7 +24,8 @@ only explicit ANALYZE, never autovacuum's:
     index, never on the rule's firing alerts;
   - the daemon running (NOTIFY triggers installed), two children's appointments deleted one
     after another are each evaluated as notified children: their was_not_brought alerts
-    resolve, every other alert stays firing, and alert_seen keeps no whole evaluation's list.
+    resolve, every other alert stays firing, and alert_seen keeps no whole evaluation's list;
+    so are 70 children's at once (more than record.c plans generically for).
 
 Environment: DRIFTWATCHD, DWGEN, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR;
 database dwanalyze is dropped and created here. Standard library only.
@@ -118,8 +119,22 @@ def notified(t, procs, tmp, db, cfg):
                 "no other (%d firing, then %d)" % (kid, gone, firing, now),
                 (line or "") + "\n" + "\n".join(d.since(mark)[-10:]))
         firing = now
+    # A burst: more children than record.c plans generically for (RECORD_FEW_CHILDREN, 64),
+    # recorded with the statements' text and plans for their own numbers.
+    burst = firing_wnb_children(db, 70)
+    gone = int(db.value("SELECT count(*) FROM %s.alerts WHERE rule = 'was_not_brought' "
+                        "AND status = 'firing' AND child_id = ANY('{%s}')"
+                        % (STATE, ",".join(burst))))
+    mark = d.mark()
+    db.run("DELETE FROM casework.appointments WHERE child_id = ANY('{%s}')" % ",".join(burst))
+    line = d.wait_log(r"evaluated notified children", 60, since=mark)
+    now = int(db.value("SELECT count(*) FROM %s.alerts WHERE status = 'firing'" % STATE))
+    t.check(len(burst) == 70 and line and "%d resolved" % gone in line and now == firing - gone,
+            "a burst of %d children notified at once: their %d was_not_brought alerts resolve "
+            "and no other (%d firing, then %d)" % (len(burst), gone, firing, now),
+            (line or "") + "\n" + "\n".join(d.since(mark)[-10:]))
     listed = int(db.value("SELECT count(*) FROM %s.alert_seen" % STATE))
-    t.check(listed < 100, "alert_seen holds only the notified child's alerts, not a whole "
+    t.check(listed < 100, "alert_seen holds only the last notified children's alerts, not a whole "
             "evaluation's (%d rows)" % listed)
     t.check(not [x for x in d.lines() if x.startswith(("<3>", "<2>"))],
             "no error in the daemon's log",
