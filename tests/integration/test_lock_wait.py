@@ -69,34 +69,6 @@ RELATIONS = ["teams", "workers", "children", "allocations", "referrals", "cin_pl
              "cp_plans", "appointments", "strategies"]
 
 
-class Session:
-    """A psql session kept open, named by application_name, whose statements are sent one by
-    one without waiting for them (a LOCK may wait)."""
-
-    def __init__(self, db, app):
-        env = dict(db.env, PGAPPNAME=app)
-        self.p = subprocess.Popen(["psql", "-X", "-q", "-At", "-d", db.name],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env)
-        self.app = app
-
-    def send(self, sql):
-        self.p.stdin.write(sql + "\n")
-        self.p.stdin.flush()
-
-    def close(self):
-        try:
-            self.p.stdin.write("ROLLBACK;\n")
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-
-
 def lock_pid(db, table, app, granted):
     """The pid of the session app holding (granted) or waiting for an exclusive lock on table."""
     return db.value(
@@ -107,7 +79,7 @@ def lock_pid(db, table, app, granted):
 
 def hold(db, table, app):
     """A session app holding ACCESS EXCLUSIVE on table, and its pid."""
-    s = Session(db, app)
+    s = lib.PsqlSession(db, app)
     s.send("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;" % table)
     pid = lib.wait_for(lambda: lock_pid(db, table, app, "true"), 20, step=0.1)
     if not pid:
@@ -239,13 +211,13 @@ def run_tables(t, db, tmp):
             "appointments locked: --check-config passes (a lock passes) and its note names the "
             "holder", "want: " + note, "exit %s\n%s\n%s" % (p.returncode, p.stdout, p.stderr))
 
-    reader = Session(db, "long-report")
+    reader = lib.PsqlSession(db, "long-report")
     reader.send("BEGIN; SELECT count(*) FROM casework.appointments;")
     lib.wait_for(lambda: db.value(
         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
         "WHERE a.application_name = 'long-report' AND l.relation = "
         "'casework.appointments'::regclass AND l.granted") == "1", 20, step=0.1)
-    queued = Session(db, "schema-change")
+    queued = lib.PsqlSession(db, "schema-change")
     queued.send("BEGIN; LOCK TABLE casework.appointments IN ACCESS EXCLUSIVE MODE;")
     qpid = lib.wait_for(lambda: lock_pid(db, "casework.appointments", "schema-change",
                                          "false"), 20, step=0.1)

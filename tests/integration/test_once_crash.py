@@ -44,33 +44,6 @@ APP = "dwonce-crash"
 STALL_S = 1
 
 
-class LockHolder:
-    """A psql session holding ACCESS EXCLUSIVE on one table until released."""
-
-    def __init__(self, db, table):
-        self.p = subprocess.Popen(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d",
-                                   db.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=db.env)
-        self.p.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n"
-                           % table)
-        self.p.stdin.flush()
-        line = self.p.stdout.readline().strip()
-        if line != "locked":
-            raise RuntimeError("could not lock %s: %s %s" % (table, line, self.p.stderr.read()))
-
-    def release(self):
-        try:
-            self.p.stdin.write("ROLLBACK;\n")
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(timeout=10)
-
-
 class Crash:
     def __init__(self, t, procs, tmp, ca, pwfile):
         self.t = t
@@ -175,14 +148,15 @@ class Crash:
                      r.diag())
 
     def kill_before_send(self):
-        lock = LockHolder(self.db, "driftwatch.disabled_endpoints")
+        lock = lib.hold(self.db, "LOCK TABLE driftwatch.disabled_endpoints "
+                        "IN ACCESS EXCLUSIVE MODE")
         p = self.start()
         try:
             waiting = lib.wait_for(lambda: self.backends("wait_event_type = 'Lock'") > 0, 60,
                                    0.1)
         finally:
             self.kill(p)
-            lock.release()
+            lock.close()
         st = self.outbox_state()
         hooks = {r["status"]: r["n"] for r in self.db.rows(
             "SELECT status, count(*) AS n FROM driftwatch.outbox WHERE channel = 'webhook' "
@@ -209,7 +183,8 @@ class Crash:
                                     "channel = 'webhook'"))
         n_mail = int(self.db.value("SELECT count(DISTINCT (destination, digest_key)) FROM "
                                    "driftwatch.outbox WHERE channel = 'email'"))
-        lock = LockHolder(self.db, "driftwatch.delivery_attempts")
+        lock = lib.hold(self.db, "LOCK TABLE driftwatch.delivery_attempts "
+                        "IN ACCESS EXCLUSIVE MODE")
         p = self.start()
         try:
             sent = lib.wait_for(lambda: self.received() == (base[0] + n_hooks,
@@ -219,7 +194,7 @@ class Crash:
             blocked = self.backends("wait_event_type = 'Lock'") > 0
         finally:
             self.kill(p)
-            lock.release()
+            lock.close()
         st = self.outbox_state()
         attempts = self.db.value("SELECT count(*) FROM driftwatch.delivery_attempts")
         self.t.check(sent and blocked and set(st) == {"delivering"} and attempts == "0",

@@ -94,6 +94,50 @@ class Db:
         return out
 
 
+class PsqlSession:
+    """A psql session kept open (application_name app), whose statements are sent one by one
+    without waiting for them (a LOCK may wait); close() rolls back what it holds and ends it."""
+
+    def __init__(self, db, app=None):
+        env = dict(db.env, PGAPPNAME=app) if app else db.env
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-At", "-d", db.name],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        self.app = app
+
+    def send(self, sql):
+        self.p.stdin.write(sql + "\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        if self.p.stdin.closed:
+            return
+        try:
+            self.p.stdin.write("ROLLBACK;\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(timeout=10)
+
+
+def hold(db, sql):
+    """A PsqlSession that has run sql in a transaction it keeps open until close(): what sql
+    takes (a lock, rows FOR UPDATE) is held by another session. Raises when sql failed."""
+    s = PsqlSession(db)
+    s.send("\\set ON_ERROR_STOP 1\nBEGIN; %s; SELECT 'held';" % sql)
+    line = s.p.stdout.readline().strip()
+    while line and line != "held":
+        line = s.p.stdout.readline().strip()
+    if line != "held":
+        s.close()
+        raise RuntimeError("could not hold %s: %s" % (sql, s.p.stderr.read()))
+    return s
+
+
 # ---------------------------------------------------------------------------------------------
 # processes: receivers, SMTP servers, the daemon
 
