@@ -94,6 +94,14 @@ static void once_on_delivered(const struct deliver_stats *st, const char *error,
 
 	fprintf(stderr, "  delivery: %zu notices due, %zu delivered (%zu emails), %zu to retry, "
 		"%zu failed\n", st->claimed, st->delivered, st->emails_sent, st->retried, st->failed);
+	/* not this run's failure, and not lost: but never to be read as "everything went" */
+	if (st->left_due > 0)
+		log_warn(run->ctx, "delivery: %lld notice%s to %lld destination%s due when this run "
+			 "began %s not sent by it: another session held them (a lock, or another "
+			 "deliverer's lease), or their receiver could not be used by this run; they "
+			 "stay due for the next run or the daemon", st->left_due,
+			 st->left_due == 1 ? "" : "s", st->left_people,
+			 st->left_people == 1 ? "" : "s", st->left_due == 1 ? "was" : "were");
 	if (error)
 		log_err(run->ctx, "delivery: %s", error);
 	/* a notice failed for good is lost to its reader: a timer running --once must show a

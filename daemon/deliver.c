@@ -155,12 +155,15 @@ struct deliver {
 	enum deliver_claim claim[DELIVER_CHANNELS];
 	int progressing, progress_again; /* a re-entrancy latch (deliver_progress), not a state */
 	json_t *results;              /* results not yet recorded */
+	json_t *recording;            /* the results of the statement in flight */
 	int flushing;                 /* a result statement is in flight */
 	size_t start_failures;        /* not logged yet */
 	size_t released_late;         /* not started within their lease; not logged yet */
 	char ops_digest[64];          /* digest key of the reports to the operators being made */
 	unsigned ops_seq;
 	char due_by[64];              /* --once: its first claim's time; "" before it */
+	char *left_sql;
+	int left_state;               /* --once: 0, 1 counting what it leaves due, 2 counted */
 	char error[512];              /* --once: what stopped it */
 };
 
@@ -1451,6 +1454,23 @@ static void deliver_renewal_add(struct deliver_job *job, void *arg)
 	}
 }
 
+/* Notices sent and waiting for their results to be recorded are still held: a slow result
+ * statement ahead of them must not let their lease run out, or a claim would send them again. */
+static void deliver_renewal_add_results(struct deliver *d, struct deliver_renewal *r)
+{
+	size_t i;
+	json_t *res;
+
+	json_array_foreach(d->results, i, res) {
+		json_int_t id = json_integer_value(json_object_get(res, "notice_id"));
+		json_int_t attempts = json_integer_value(json_object_get(res, "attempts"));
+
+		strbuf_printf(&r->ids, "%s%lld", r->n ? "," : "", (long long)id);
+		strbuf_printf(&r->claims, "%s%lld", r->n ? "," : "", (long long)attempts);
+		r->n++;
+	}
+}
+
 static void deliver_on_renewed(struct db_conn *conn, PGresult *res, void *arg);
 
 /* Renews the lease of everything held, in one statement on the delivery connection. While
@@ -1463,7 +1483,7 @@ static void deliver_renew(struct deliver *d)
 	const char *params[3];
 	char *ids, *claims;
 
-	if (d->renewing || !d->in_flight || !db_is_up(d->conn))
+	if (d->renewing || (!d->in_flight && !json_array_size(d->results)) || !db_is_up(d->conn))
 		return;
 	if (d->mode != DELIVER_RUN && d->mode != DELIVER_DRAIN && d->mode != DELIVER_STOPPING)
 		return;
@@ -1473,6 +1493,7 @@ static void deliver_renew(struct deliver *d)
 	strbuf_append(&r.ids, "{");
 	strbuf_append(&r.claims, "{");
 	deliver_each_job(d, deliver_renewal_add, &r);
+	deliver_renewal_add_results(d, &r);
 	strbuf_append(&r.ids, "}");
 	strbuf_append(&r.claims, "}");
 	ids = strbuf_take(&r.ids);
@@ -1677,6 +1698,7 @@ static void deliver_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 	int reports = 0;
 
 	d->flushing = 0;
+	json_array_clear(d->recording);
 	deliver_answered(d);
 	if (d->mode == DELIVER_RETIRED) {
 		deliver_progress(d);
@@ -1735,6 +1757,8 @@ static void deliver_flush(struct deliver *d)
 	} else {
 		d->flushing = 1;
 		deliver_sent(d);
+		/* held until recorded: a claim must not take them back (deliver_held_ids) */
+		json_array_extend(d->recording, d->results);
 	}
 	json_array_clear(d->results);
 	free(text);
@@ -1838,14 +1862,26 @@ static int deliver_claiming_allowed(const struct deliver *d)
 }
 
 /* Which lanes' claims are over: each claimed up to its room had more, one left out (no room)
- * may have more, one claimed for less has no more now. A full claim may have left anyone out. */
-static void deliver_claimed(struct deliver_lane *lane, long dflt, int full)
+ * may have more, one claimed for less has no more now. A full claim may have left anyone out.
+ * --once stops only at a claim that brings the lane nothing: a notice locked by another
+ * session (SKIP LOCKED) takes its place in a claim's limit and comes back as nothing, and the
+ * dense million's first day took such a short claim for the end, leaving 8,600 notices of
+ * 2,700 people unsent while the summary said none was left (stop 45). */
+static void deliver_claimed(struct deliver *d, struct deliver_lane *lane, long dflt, int full)
 {
 	long room = lane->claim_room < 0 ? dflt : lane->claim_room;
+	int drain = d->mode == DELIVER_DRAIN && lane->claim_got > 0;
 
-	lane->more = !lane->spent && (full || room == 0 || lane->claim_got >= room);
+	lane->more = !lane->spent && (full || drain || room == 0 || lane->claim_got >= room);
 	lane->claim_room = -1;
 	lane->claim_got = 0;
+}
+
+/* No webhook claim is in flight for any lane now. */
+static void deliver_lanes_unclaimed(struct deliver *d)
+{
+	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
+		lane->claim_room = -1;
 }
 
 static void deliver_claim_failed(struct deliver *d, struct db_conn *conn, PGresult *res,
@@ -2063,8 +2099,7 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		deliver_claim_answered(d, DELIVER_WEBHOOK);
 		deliver_claim_failed(d, conn, res, "webhook notices");
-		for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
-			lane->claim_room = -1;
+		deliver_lanes_unclaimed(d);
 		deliver_progress(d);
 		return;
 	}
@@ -2094,7 +2129,7 @@ static void deliver_on_claim_webhook(struct db_conn *conn, PGresult *res, void *
 	free(done);
 	d->lease_base = (struct timespec){ 0, 0 };
 	for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
-		deliver_claimed(lane, dflt, full);
+		deliver_claimed(d, lane, dflt, full);
 	d->progressing = 0;
 	deliver_claim_answered(d, DELIVER_WEBHOOK);
 	if (n)
@@ -2143,8 +2178,9 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 	d->progressing = 1;
 	if (d->mail) {
 		digests = deliver_queue_digests(d, res);
-		d->mail_lane.claim_got = (long)digests;
-		deliver_claimed(&d->mail_lane, 0, deliver_claimed_resend(res));
+		/* rows that made no digest (each failed or waits for a retry) still brought something */
+		d->mail_lane.claim_got = digests ? (long)digests : PQntuples(res) > 0;
+		deliver_claimed(d, &d->mail_lane, 0, deliver_claimed_resend(res));
 	} else {
 		deliver_hold_email(d, res);
 		d->mail_lane.claim_room = -1;
@@ -2156,6 +2192,43 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 	if (PQntuples(res))
 		log_debug(d->ctx, "outbox: claimed %d email notices", PQntuples(res));
 	deliver_progress(d);
+}
+
+/* Every notice this deliverer holds, as a bigint[] literal: waiting in a lane, being sent, or
+ * sent and waiting for its result to be recorded (d->results, d->recording). A claim leaves them
+ * alone even when their lease has run out: one result statement slow enough to hold back the
+ * renewals behind it let the dense million's first day (stop 45) claim its own head of
+ * service's digest again, and send its 40,000 notices twice. Another deliverer still takes
+ * them once their lease has run out; that is what the lease is for. */
+static void deliver_held_job(struct deliver_job *job, void *arg)
+{
+	struct strbuf *sb = arg;
+
+	for (size_t i = 0; i < job->n_ids; i++)
+		strbuf_printf(sb, "%s%lld", sb->len > 1 ? "," : "", job->ids[i]);
+}
+
+static void deliver_held_results(struct strbuf *sb, json_t *results)
+{
+	size_t i;
+	json_t *res;
+
+	json_array_foreach(results, i, res)
+		strbuf_printf(sb, "%s%lld", sb->len > 1 ? "," : "",
+			      (long long)json_integer_value(json_object_get(res, "notice_id")));
+}
+
+static char *deliver_held_ids(struct deliver *d)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_append(&sb, "{");
+	deliver_each_job(d, deliver_held_job, &sb);
+	deliver_held_results(&sb, d->results);
+	deliver_held_results(&sb, d->recording);
+	strbuf_append(&sb, "}");
+	return strbuf_take(&sb);
 }
 
 /* The claim parameters for the lanes known: their URLs as a text[] and their rooms as an
@@ -2201,12 +2274,21 @@ static int deliver_claim_rooms(struct deliver *d, char **urls, char **rooms)
 static void deliver_claim_webhook(struct deliver *d)
 {
 	char limit[16], lease[16], dflt[16];
-	char *urls = NULL, *rooms = NULL;
+	char *urls = NULL, *rooms = NULL, *held;
 	char horizon[24];
-	const char *params[7];
+	const char *params[8];
 
 	/* the wish is spent either way: sent, or failed and said */
 	if (deliver_claim_rooms(d, &urls, &rooms) < 0) {
+		deliver_lanes_unclaimed(d);
+		deliver_unwant(d, DELIVER_WEBHOOK);
+		log_err(d->ctx, "outbox: out of memory claiming webhook notices");
+		return;
+	}
+	if (!(held = deliver_held_ids(d))) {
+		free(urls);
+		free(rooms);
+		deliver_lanes_unclaimed(d);
 		deliver_unwant(d, DELIVER_WEBHOOK);
 		log_err(d->ctx, "outbox: out of memory claiming webhook notices");
 		return;
@@ -2222,18 +2304,19 @@ static void deliver_claim_webhook(struct deliver *d)
 	params[5] = dflt;
 	snprintf(horizon, sizeof(horizon), "%ld", (long)d->backoff.horizon_s);
 	params[6] = horizon;
+	params[7] = held;
 	clock_gettime(CLOCK_MONOTONIC, &d->claim_sent[DELIVER_WEBHOOK]);
-	if (db_query(d->conn, d->claim_webhook_sql, 7, params, deliver_on_claim_webhook, d) < 0) {
+	if (db_query(d->conn, d->claim_webhook_sql, 8, params, deliver_on_claim_webhook, d) < 0) {
 		deliver_unwant(d, DELIVER_WEBHOOK);
 		deliver_claim_failed(d, d->conn, NULL, "webhook notices");
-		for (struct deliver_lane *lane = d->lanes; lane; lane = lane->next)
-			lane->claim_room = -1;
+		deliver_lanes_unclaimed(d);
 	} else {
 		deliver_claim_set(d, DELIVER_WEBHOOK, DELIVER_CLAIM_SENT);
 		deliver_sent(d);
 	}
 	free(urls);
 	free(rooms);
+	free(held);
 }
 
 /* A digest key of reports to the operators that no other deliverer (another instance, an
@@ -2247,8 +2330,9 @@ static void deliver_ops_key(struct deliver *d)
 static void deliver_claim_email(struct deliver *d)
 {
 	char digests[24], lease[16];
-	const char *params[5];
+	const char *params[6];
 	struct db_conn *conn;
+	char *held;
 	long room = d->mail ? deliver_lane_room(&d->mail_lane) : 0;
 
 	/* the wish is spent either way: sent, or nothing to send it for */
@@ -2268,6 +2352,12 @@ static void deliver_claim_email(struct deliver *d)
 	 * lost); a resend after a crash holds what it held, so it keeps its Message-ID. The
 	 * daemon's reports keep one key: they wait for the rest of their incident
 	 * (outbox_result.sql), and the claims of every poll must not split it. */
+	held = deliver_held_ids(d);
+	if (!held) {
+		deliver_unwant(d, DELIVER_EMAIL);
+		log_err(d->ctx, "outbox: out of memory claiming email notices");
+		return;
+	}
 	if (d->mode != DELIVER_RUN)
 		deliver_ops_key(d);
 	snprintf(digests, sizeof(digests), "%ld", room);
@@ -2277,18 +2367,20 @@ static void deliver_claim_email(struct deliver *d)
 	params[2] = d->due_by[0] ? d->due_by : NULL;
 	params[3] = d->mode == DELIVER_DRAIN ? "true" : "false";
 	params[4] = d->ctx->cfg->timezone;
+	params[5] = held;
 	d->mail_lane.claim_room = room;
 	d->mail_lane.claim_got = 0;
 	conn = deliver_claim_conn(d, DELIVER_EMAIL);
 	clock_gettime(CLOCK_MONOTONIC, &d->claim_sent[DELIVER_EMAIL]);
-	if (db_query(conn, d->claim_email_sql, 5, params, deliver_on_claim_email, d) < 0) {
+	if (db_query(conn, d->claim_email_sql, 6, params, deliver_on_claim_email, d) < 0) {
 		deliver_unwant(d, DELIVER_EMAIL);
 		deliver_claim_failed(d, conn, NULL, "email notices");
 		d->mail_lane.claim_room = -1;
-		return;
+	} else {
+		deliver_claim_set(d, DELIVER_EMAIL, DELIVER_CLAIM_SENT);
+		deliver_sent(d);
 	}
-	deliver_claim_set(d, DELIVER_EMAIL, DELIVER_CLAIM_SENT);
-	deliver_sent(d);
+	free(held);
 }
 
 /* Lanes with room that may have more due ask for a claim. */
@@ -2346,6 +2438,8 @@ static void deliver_destroy(struct deliver *d)
 	deliver_lanes_free(d);
 	mail_sender_free(d->mail);
 	json_decref(d->results);
+	json_decref(d->recording);
+	free(d->left_sql);
 	free(d->claim_webhook_sql);
 	free(d->claim_email_sql);
 	free(d->result_sql);
@@ -2382,6 +2476,50 @@ static void deliver_log_pending(struct deliver *d)
 	d->lost_running = 0;
 }
 
+static void deliver_on_left(struct db_conn *conn, PGresult *res, void *arg)
+{
+	struct deliver *d = arg;
+
+	deliver_answered(d);
+	d->left_state = 2;
+	if (d->mode == DELIVER_RETIRED) {
+		deliver_progress(d);
+		return;
+	}
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		log_warn(d->ctx, "outbox: could not count the notices this run leaves due: %s",
+			 res ? PQresultErrorMessage(res) : db_error(conn));
+	else {
+		d->stats.left_due = atoll(PQgetvalue(res, 0, 0));
+		d->stats.left_people = atoll(PQgetvalue(res, 0, 1));
+	}
+	deliver_progress(d);
+}
+
+/* --once, when it has claimed all it could: counts what it leaves due (outbox_left.sql).
+ * Returns 1 while that is being counted. */
+static int deliver_count_left(struct deliver *d)
+{
+	const char *params[2];
+
+	if (d->left_state == 2)
+		return 0;
+	if (d->left_state == 1)
+		return 1;
+	d->left_state = 2;
+	params[0] = d->due_by[0] ? d->due_by : NULL;
+	params[1] = d->mail ? "true" : "false";
+	if (!db_is_up(d->conn) ||
+	    db_query(d->conn, d->left_sql, 2, params, deliver_on_left, d) < 0) {
+		log_warn(d->ctx, "outbox: could not count the notices this run leaves due: %s",
+			 db_error(d->conn));
+		return 0;
+	}
+	d->left_state = 1;
+	deliver_sent(d);
+	return 1;
+}
+
 /* Whether the pass (--once) or the stop is over; then its callback. */
 static void deliver_maybe_done(struct deliver *d)
 {
@@ -2399,6 +2537,8 @@ static void deliver_maybe_done(struct deliver *d)
 	     deliver_any_more(d)))
 		return;
 	if (d->mode != DELIVER_DRAIN && d->mode != DELIVER_STOPPING)
+		return;
+	if (d->mode == DELIVER_DRAIN && !d->error[0] && deliver_count_left(d))
 		return;
 	d->cb = NULL;
 	if (d->mode == DELIVER_DRAIN)
@@ -2490,6 +2630,7 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct db_
 			  DELIVER_EMAIL_AHEAD, DELIVER_MAIL_TIMEOUT_S);
 	snprintf(d->mail_lane.shown, sizeof(d->mail_lane.shown), "the mail server");
 	d->results = json_array();
+	d->recording = json_array();
 	deliver_ops_key(d);
 	ident = db_escape_identifier(conn, ctx->cfg->state_schema);
 	if (ident) {
@@ -2497,10 +2638,11 @@ struct deliver *deliver_new(struct dw_ctx *ctx, struct db_conn *conn, struct db_
 		d->claim_email_sql = strbuf_subst(sql_outbox_claim_email, "@state@", ident);
 		d->result_sql = strbuf_subst(sql_outbox_result, "@state@", ident);
 		d->renew_sql = strbuf_subst(sql_outbox_renew, "@state@", ident);
+		d->left_sql = strbuf_subst(sql_outbox_left, "@state@", ident);
 	}
 	free(ident);
 	d->renew_ev = event_new(ctx->base, -1, EV_PERSIST, deliver_on_renew_timer, d);
-	if (!d->results || !d->claim_webhook_sql || !d->claim_email_sql || !d->result_sql ||
+	if (!d->results || !d->recording || !d->left_sql || !d->claim_webhook_sql || !d->claim_email_sql || !d->result_sql ||
 	    !d->renew_sql || !d->renew_ev || deliver_renew_schedule(d) < 0) {
 		snprintf(err, errsz, "out of memory");
 		deliver_destroy(d);
@@ -2537,6 +2679,8 @@ int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg)
 	if (d->cb || d->mode != DELIVER_RUN || !db_is_up(d->conn))
 		return -1;
 	memset(&d->stats, 0, sizeof(d->stats));
+	d->stats.left_due = d->stats.left_people = -1;
+	d->left_state = 0;
 	d->error[0] = '\0';
 	d->due_by[0] = '\0';
 	d->mode = DELIVER_DRAIN;

@@ -17,6 +17,9 @@
 --                 then and never tried (ALERTS.md: "--once sends every digest at once"; a
 --                 daemon stopped for a timer left them waiting for Monday's slot)
 -- $5 text         the configured time zone (timezone): whether a snooze is still in force
+-- $6 bigint[]     the notices this deliverer holds (deliver.c, deliver_held_ids): never
+--                 claimed again by it, even when their lease has run out, or they would go
+--                 twice; left out before the limit, so that they take no digest's place in it
 -- The payload's "response" is the alert's answer as it stands when the email is claimed, not
 -- when the notice was queued: an urgent digest said "Snoozed until 1 Feb 2027" of a snooze
 -- withdrawn half a minute before it went, and listed as unanswered an alert acknowledged
@@ -37,6 +40,7 @@ WITH due_digest AS (
         AND (status = 'pending' OR (status = 'delivering' AND lease_until < now()))
         AND (next_attempt_at <= coalesce($3::timestamptz, now())
              OR ($4::boolean AND attempts = 0 AND created_at <= coalesce($3::timestamptz, now())))
+        AND notice_id <> ALL ($6::bigint[])
       GROUP BY 1, 2
       ORDER BY min(next_attempt_at), min(notice_id)
       LIMIT $1::int
@@ -51,6 +55,7 @@ due AS (
              OR ($4::boolean AND o.attempts = 0
                  AND o.created_at <= coalesce($3::timestamptz, now())))
         AND (o.status = 'delivering' OR NOT g.resend)
+        AND o.notice_id <> ALL ($6::bigint[])
       FOR UPDATE OF o SKIP LOCKED
 )
 UPDATE @state@.outbox o

@@ -17,6 +17,8 @@
 -- $5 int[]        ... and that room: at most this many of their notices (0: none)
 -- $6 int          the room of every other receiver
 -- $7 int          the retry horizon in seconds (delivery.max_age_hours)
+-- $8 bigint[]     the notices this deliverer holds: never claimed again by it, as in
+--                 outbox_claim_email.sql
 -- age_s is counted from when the notice was first due (state_v7.sql), as outbox_result.sql
 -- counts it.
 -- A receiver disabled by a 410 is sent nothing: only its notices older than the horizon are
@@ -55,6 +57,7 @@ wanted AS (
              AND (o.status = 'pending' OR o.lease_until < now())
              AND o.next_attempt_at <= coalesce($3::timestamptz, now())
              AND (NOT x.disabled OR o.first_due_at + make_interval(secs => $7::int) <= now())
+             AND o.notice_id <> ALL ($8::bigint[])
            ORDER BY o.next_attempt_at, o.notice_id
            -- a disabled receiver has no transfers, so no room: its expired notices go 100 a claim
            LIMIT CASE WHEN x.disabled THEN 100 ELSE greatest(coalesce(r.room, $6::int), 0) END

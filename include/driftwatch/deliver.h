@@ -18,6 +18,8 @@ struct deliver_stats {
 	size_t failed;
 	size_t emails_sent;      /* digests the SMTP server took */
 	size_t webhooks_delivered;
+	long long left_due;      /* --once: due by its start and not sent by it (-1: not counted) */
+	long long left_people;   /* ... and their destinations */
 };
 
 typedef void (*deliver_done_cb)(const struct deliver_stats *st, const char *error, void *arg);

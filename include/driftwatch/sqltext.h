@@ -45,6 +45,7 @@ extern const char sql_outbox_claim_webhook[];
 extern const char sql_outbox_claim_email[];
 extern const char sql_outbox_result[];
 extern const char sql_outbox_renew[];
+extern const char sql_outbox_left[];
 extern const char sql_triggers_install[];
 extern const char sql_triggers_tables[];
 extern const char sql_check_state[];

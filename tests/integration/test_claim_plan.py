@@ -127,11 +127,11 @@ VALUES ('mail-a', 'email', 'tm@la.example', 'alert.firing', '{{}}', 'k1', 'deliv
               "queued behind it", r.stderr):
         return
     script = """
-PREPARE claim(int, int, timestamptz, boolean, text) AS WITH c AS ({claim}) SELECT coalesce(string_agg(
+PREPARE claim(int, int, timestamptz, boolean, text, bigint[]) AS WITH c AS ({claim}) SELECT coalesce(string_agg(
     idempotency_key, ' ' ORDER BY idempotency_key), '-') FROM c;
-EXECUTE claim(10, 300, NULL, false, 'Europe/London');
-EXECUTE claim(10, 300, NULL, false, 'Europe/London');
-EXECUTE claim(10, 300, NULL, false, 'Europe/London');
+EXECUTE claim(10, 300, NULL, false, 'Europe/London', '{{}}');
+EXECUTE claim(10, 300, NULL, false, 'Europe/London', '{{}}');
+EXECUTE claim(10, 300, NULL, false, 'Europe/London', '{{}}');
 """.format(claim=claim)
     r = psql(["-At"], stdin=script)
     got = r.stdout.split()
@@ -181,9 +181,9 @@ def claim_rooms(claim, analyze):
         return
     script = """
 BEGIN;
-PREPARE claim(int, int, timestamptz, text[], int[], int, int) AS {claim};
+PREPARE claim(int, int, timestamptz, text[], int[], int, int, bigint[]) AS {claim};
 EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(1000, 300, NULL,
-    '{{https://hooks.example/a,https://hooks.example/down}}', '{{5,0}}', 3, 259200);
+    '{{https://hooks.example/a,https://hooks.example/down}}', '{{5,0}}', 3, 259200, '{{}}');
 SELECT string_agg(idempotency_key, ' ' ORDER BY idempotency_key) FROM {s}.outbox
  WHERE status = 'delivering' AND lease_until > now() + interval '1 minute';
 ROLLBACK;
@@ -212,8 +212,8 @@ def main():
     # its own, WANT for every other receiver
     script = """
 BEGIN;
-PREPARE claim(int, int, timestamptz, text[], int[], int, int) AS {claim};
-EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({want}, 60, NULL, '{{}}', '{{}}', {want}, 259200);
+PREPARE claim(int, int, timestamptz, text[], int[], int, int, bigint[]) AS {claim};
+EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({want}, 60, NULL, '{{}}', '{{}}', {want}, 259200, '{{}}');
 SELECT count(*) FILTER (WHERE status = 'delivering') || ' ' ||
        coalesce(max(substr(idempotency_key, 5)::int) FILTER (WHERE status = 'delivering'), 0)
   FROM {s}.outbox WHERE idempotency_key LIKE 'new-%';

@@ -637,10 +637,10 @@ res() { # NOTICE ATTEMPTS OUTCOME: EXECUTE of outbox_result for one result
 nid=$(sql -c "INSERT INTO driftwatch.outbox (idempotency_key, channel, destination, type, payload)
 	VALUES ('msg_claims_test', 'webhook', 'http://127.0.0.1:9/claims', 'alert.firing', '{}')
 	RETURNING notice_id" | head -n 1)
-claim() { printf "EXECUTE claim(500, %s, NULL, '{}', '{}', 16, 259200);\n" "$1"; }
+claim() { printf "EXECUTE claim(500, %s, NULL, '{}', '{}', 16, 259200, '{}');\n" "$1"; }
 state() { printf "SELECT status || ' ' || attempts || ' ' || (SELECT count(*) FROM driftwatch.delivery_attempts WHERE notice_id = %s) FROM driftwatch.outbox WHERE notice_id = %s;\n" "$nid" "$nid"; }
 {
-	echo "PREPARE claim(int, int, timestamptz, text[], int[], int, int) AS"; stmt outbox_claim_webhook
+	echo "PREPARE claim(int, int, timestamptz, text[], int[], int, int, bigint[]) AS"; stmt outbox_claim_webhook
 	echo "PREPARE res(jsonb, int, text, text, int, text) AS"; stmt outbox_result
 	claim 300                       # claim 1 (attempts 1)
 	echo "UPDATE driftwatch.outbox SET lease_until = now() - interval '1 s' WHERE notice_id = $nid;"
