@@ -47,4 +47,9 @@ void record_finish(struct record *rec, const struct eval_result *res, int keep,
 /* Frees a recording whose evaluation never started (NULL is fine). */
 void record_cancel(struct record *rec);
 
+/* record_resolve.sql's text (its schema substituted or not) for a few given children: the
+ * "$3 IS NULL OR" branch for everyone taken out, so that a generic plan reads only their
+ * alerts. NULL when the text does not hold that branch exactly once, or memory ran out. */
+char *record_resolve_for_children(const char *sql);
+
 #endif
