@@ -84,6 +84,14 @@ enum deliver_claim {
 	DELIVER_CLAIM_SENT_WANTED,  /* ... and another is wanted once it is answered */
 };
 
+/* --once counts, once its claims are done, what was due when it began and is still due
+ * (outbox_left.sql): a run must not read as "everything went" when others held notices. */
+enum deliver_left {
+	DELIVER_LEFT_UNCOUNTED,
+	DELIVER_LEFT_COUNTING,      /* outbox_left.sql is in flight */
+	DELIVER_LEFT_COUNTED,       /* answered, failed, or not to be asked */
+};
+
 struct deliver;
 static void deliver_want(struct deliver *d, enum deliver_channel ch);
 static void deliver_sent(struct deliver *d);
@@ -163,7 +171,7 @@ struct deliver {
 	unsigned ops_seq;
 	char due_by[64];              /* --once: its first claim's time; "" before it */
 	char *left_sql;
-	int left_state;               /* --once: 0, 1 counting what it leaves due, 2 counted */
+	enum deliver_left left_state; /* --once: counting what it leaves due */
 	char error[512];              /* --once: what stopped it */
 };
 
@@ -1442,33 +1450,57 @@ struct deliver_renewal {
 	size_t n_renewed;
 };
 
-static void deliver_renewal_add(struct deliver_job *job, void *arg)
-{
-	struct deliver_renewal *r = arg;
+/* Held notices come from jobs (job set) and from results not yet recorded (job NULL). */
+typedef void (*deliver_held_fn)(struct deliver_job *job, long long id, long long attempts,
+				void *arg);
 
-	job->renew_seq = job->d->renew_seq;
-	for (size_t i = 0; i < job->n_ids; i++) {
-		strbuf_printf(&r->ids, "%s%lld", r->n ? "," : "", job->ids[i]);
-		strbuf_printf(&r->claims, "%s%d", r->n ? "," : "", job->claims[i]);
-		r->n++;
-	}
+struct deliver_held_walk {
+	deliver_held_fn fn;
+	void *arg;
+};
+
+static void deliver_held_job(struct deliver_job *job, void *arg)
+{
+	struct deliver_held_walk *w = arg;
+
+	for (size_t i = 0; i < job->n_ids; i++)
+		w->fn(job, job->ids[i], job->claims[i], w->arg);
 }
 
-/* Notices sent and waiting for their results to be recorded are still held: a slow result
- * statement ahead of them must not let their lease run out, or a claim would send them again. */
-static void deliver_renewal_add_results(struct deliver *d, struct deliver_renewal *r)
+static void deliver_held_results(json_t *results, struct deliver_held_walk *w)
 {
 	size_t i;
 	json_t *res;
 
-	json_array_foreach(d->results, i, res) {
-		json_int_t id = json_integer_value(json_object_get(res, "notice_id"));
-		json_int_t attempts = json_integer_value(json_object_get(res, "attempts"));
+	json_array_foreach(results, i, res)
+		w->fn(NULL, (long long)json_integer_value(json_object_get(res, "notice_id")),
+		      (long long)json_integer_value(json_object_get(res, "attempts")), w->arg);
+}
 
-		strbuf_printf(&r->ids, "%s%lld", r->n ? "," : "", (long long)id);
-		strbuf_printf(&r->claims, "%s%lld", r->n ? "," : "", (long long)attempts);
-		r->n++;
-	}
+/* Calls fn on every notice this deliverer holds: waiting in a lane, being sent, or sent and
+ * waiting for its result to be recorded (d->results, and with `recording` d->recording, whose
+ * statement is in flight). Notices waiting for their results are still held: a slow result
+ * statement ahead of them must not let their lease run out, or a claim would send them again. */
+static void deliver_each_held(struct deliver *d, int recording, deliver_held_fn fn, void *arg)
+{
+	struct deliver_held_walk w = { fn, arg };
+
+	deliver_each_job(d, deliver_held_job, &w);
+	deliver_held_results(d->results, &w);
+	if (recording)
+		deliver_held_results(d->recording, &w);
+}
+
+static void deliver_renewal_add(struct deliver_job *job, long long id, long long attempts,
+				void *arg)
+{
+	struct deliver_renewal *r = arg;
+
+	if (job)
+		job->renew_seq = job->d->renew_seq;
+	strbuf_printf(&r->ids, "%s%lld", r->n ? "," : "", id);
+	strbuf_printf(&r->claims, "%s%lld", r->n ? "," : "", attempts);
+	r->n++;
 }
 
 static void deliver_on_renewed(struct db_conn *conn, PGresult *res, void *arg);
@@ -1492,8 +1524,8 @@ static void deliver_renew(struct deliver *d)
 	d->renew_seq++;
 	strbuf_append(&r.ids, "{");
 	strbuf_append(&r.claims, "{");
-	deliver_each_job(d, deliver_renewal_add, &r);
-	deliver_renewal_add_results(d, &r);
+	/* the statement recording d->recording runs before this one on the same connection */
+	deliver_each_held(d, 0, deliver_renewal_add, &r);
 	strbuf_append(&r.ids, "}");
 	strbuf_append(&r.claims, "}");
 	ids = strbuf_take(&r.ids);
@@ -2194,39 +2226,29 @@ static void deliver_on_claim_email(struct db_conn *conn, PGresult *res, void *ar
 	deliver_progress(d);
 }
 
+static void deliver_held_id(struct deliver_job *job, long long id, long long attempts,
+			    void *arg)
+{
+	struct strbuf *sb = arg;
+
+	(void)job;
+	(void)attempts;
+	strbuf_printf(sb, "%s%lld", sb->len > 1 ? "," : "", id);
+}
+
 /* Every notice this deliverer holds, as a bigint[] literal: waiting in a lane, being sent, or
  * sent and waiting for its result to be recorded (d->results, d->recording). A claim leaves them
  * alone even when their lease has run out: one result statement slow enough to hold back the
  * renewals behind it let the dense million's first day (stop 45) claim its own head of
  * service's digest again, and send its 40,000 notices twice. Another deliverer still takes
  * them once their lease has run out; that is what the lease is for. */
-static void deliver_held_job(struct deliver_job *job, void *arg)
-{
-	struct strbuf *sb = arg;
-
-	for (size_t i = 0; i < job->n_ids; i++)
-		strbuf_printf(sb, "%s%lld", sb->len > 1 ? "," : "", job->ids[i]);
-}
-
-static void deliver_held_results(struct strbuf *sb, json_t *results)
-{
-	size_t i;
-	json_t *res;
-
-	json_array_foreach(results, i, res)
-		strbuf_printf(sb, "%s%lld", sb->len > 1 ? "," : "",
-			      (long long)json_integer_value(json_object_get(res, "notice_id")));
-}
-
 static char *deliver_held_ids(struct deliver *d)
 {
 	struct strbuf sb;
 
 	strbuf_init(&sb);
 	strbuf_append(&sb, "{");
-	deliver_each_job(d, deliver_held_job, &sb);
-	deliver_held_results(&sb, d->results);
-	deliver_held_results(&sb, d->recording);
+	deliver_each_held(d, 1, deliver_held_id, &sb);
 	strbuf_append(&sb, "}");
 	return strbuf_take(&sb);
 }
@@ -2481,7 +2503,7 @@ static void deliver_on_left(struct db_conn *conn, PGresult *res, void *arg)
 	struct deliver *d = arg;
 
 	deliver_answered(d);
-	d->left_state = 2;
+	d->left_state = DELIVER_LEFT_COUNTED;
 	if (d->mode == DELIVER_RETIRED) {
 		deliver_progress(d);
 		return;
@@ -2502,11 +2524,12 @@ static int deliver_count_left(struct deliver *d)
 {
 	const char *params[2];
 
-	if (d->left_state == 2)
+	if (d->left_state == DELIVER_LEFT_COUNTED)
 		return 0;
-	if (d->left_state == 1)
+	if (d->left_state == DELIVER_LEFT_COUNTING)
 		return 1;
-	d->left_state = 2;
+	/* counted, unless it is sent below: a count that cannot run is not tried again */
+	d->left_state = DELIVER_LEFT_COUNTED;
 	params[0] = d->due_by[0] ? d->due_by : NULL;
 	params[1] = d->mail ? "true" : "false";
 	if (!db_is_up(d->conn) ||
@@ -2515,7 +2538,7 @@ static int deliver_count_left(struct deliver *d)
 			 db_error(d->conn));
 		return 0;
 	}
-	d->left_state = 1;
+	d->left_state = DELIVER_LEFT_COUNTING;
 	deliver_sent(d);
 	return 1;
 }
@@ -2680,7 +2703,7 @@ int deliver_pass(struct deliver *d, deliver_done_cb cb, void *arg)
 		return -1;
 	memset(&d->stats, 0, sizeof(d->stats));
 	d->stats.left_due = d->stats.left_people = -1;
-	d->left_state = 0;
+	d->left_state = DELIVER_LEFT_UNCOUNTED;
 	d->error[0] = '\0';
 	d->due_by[0] = '\0';
 	d->mode = DELIVER_DRAIN;
