@@ -3,7 +3,8 @@
 By default it requires STARTTLS before anything but EHLO, and AUTH (PLAIN or LOGIN, offered only
 over TLS) with the username and password given, before it takes any mail. Every message it
 takes is written to --maildir as N.eml (the data exactly as received, after SMTP's dot-stuffing
-is undone) and N.json (envelope sender, recipients, whether TLS and AUTH were in force).
+is undone) and N.json (envelope sender, recipients, whether TLS and AUTH were in force, when its
+DATA was in).
 --maildir/events.log gets one line per EHLO, STARTTLS, AUTH, MAIL, RCPT and DATA, so a test can
 tell what a client did, e.g. that it never tried AUTH in plaintext. It never logs a password.
 
@@ -32,6 +33,7 @@ import json
 import os
 import ssl
 import sys
+import time
 import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -90,6 +92,8 @@ class Recorder:
             "authenticated": bool(session.authenticated),
             "login": session.auth_data.login.decode("utf-8", "replace")
             if isinstance(session.auth_data, LoginPassword) else None,
+            # when its DATA was in: with --data-delay, whether messages overlapped
+            "received_at": time.time(),
         }
         # written under a temporary name, so a reader never sees half a message
         for ext, data in (("eml", envelope.original_content),

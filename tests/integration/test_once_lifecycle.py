@@ -447,8 +447,11 @@ def part_backlog_small_limit(t, procs, tmp, ca, pwfile, db):
     """The same backlog to a mail server whose limit is 100,000 bytes (email.max_message_bytes):
     every message fits, and what does not fit in one digest's list goes in the next: every one
     of the 300 is told of, each in one message. A digest whose list was cut used to tell of
-    58 of them and mark all 300 delivered."""
-    smtp = SmtpServer(procs, tmp, "mail-small", ca)
+    58 of them and mark all 300 delivered. One person's messages go one after another: each is
+    held 0.5 s by the server, and the next is composed only once it is answered (ten of 10 MB
+    each were composed and held at once on a first day's largest digest)."""
+    hold_s = 0.5
+    smtp = SmtpServer(procs, tmp, "mail-small", ca, extra=["--data-delay", str(hold_s)])
     limit = 100000
     cfg = write_config(tmp, "backlog-small", {
         "database": {"conninfo": db.conninfo("dwonce-small"), "case_schema": "casework_big",
@@ -475,6 +478,15 @@ def part_backlog_small_limit(t, procs, tmp, ca, pwfile, db):
     t.check(not any("did not fit" in m["text"] for m in msgs) and
             len({m["mid"] for m in msgs}) == len(msgs),
             "... none leaving any out, each with a Message-ID of its own")
+    by_person = {}
+    for m in msgs:
+        by_person.setdefault(m["to"], []).append(m["meta"]["received_at"])
+    gaps = [b - a for times in by_person.values() for a, b in zip(sorted(times), sorted(times)[1:])]
+    t.check(gaps and min(gaps) >= hold_s,
+            "... one person's messages one after another: %d of %d people had more than one, "
+            "the shortest gap %.2f s (each held %.1f s)"
+            % (sum(len(x) > 1 for x in by_person.values()), len(by_person),
+               min(gaps, default=-1), hold_s))
     left = db.value("SELECT count(*) FROM driftwatch_small.outbox WHERE channel = 'email' AND "
                     "status <> 'delivered'")
     t.check(left == "0", "... and every email notice is delivered (%s left)" % left)
