@@ -211,6 +211,9 @@ void mail_mime_attachment(struct strbuf *m, const char *boundary, const char *ty
 	strbuf_printf(m, "Content-Type: %s; charset=UTF-8;\r\n name=\"%s\"\r\n", type, filename);
 	strbuf_printf(m, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n", filename);
 	strbuf_append(m, "Content-Transfer-Encoding: base64\r\n\r\n");
+	/* its lines and the closing boundary that follows (mail_compose_body): the list is most
+	 * of a large digest, whose buffer doubling took to 16 MB for 10 MB */
+	strbuf_reserve(m, (len + 56) / 57 * 78 + strlen(boundary) + 8);
 	/* 57 bytes make one line of 76 characters */
 	while (len > 0) {
 		size_t take = len < 57 ? len : 57;

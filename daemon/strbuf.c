@@ -34,6 +34,22 @@ static int strbuf_grow(struct strbuf *sb, size_t extra)
 	return 0;
 }
 
+void strbuf_reserve(struct strbuf *sb, size_t extra)
+{
+	size_t need = sb->len + extra + 1;
+	char *b;
+
+	if (sb->failed || need <= sb->cap)
+		return;
+	b = realloc(sb->buf, need);
+	if (!b) {
+		sb->failed = 1;
+		return;
+	}
+	sb->buf = b;
+	sb->cap = need;
+}
+
 void strbuf_appendn(struct strbuf *sb, const char *s, size_t n)
 {
 	if (strbuf_grow(sb, n) < 0)

@@ -15,6 +15,9 @@ void strbuf_init(struct strbuf *sb);
 void strbuf_append(struct strbuf *sb, const char *s);
 void strbuf_appendn(struct strbuf *sb, const char *s, size_t n);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Room for extra more bytes in one allocation of just that size: a buffer whose final size is
+ * known grows once, not by doubling past it (a 10 MB message sat in a 16 MB buffer). */
+void strbuf_reserve(struct strbuf *sb, size_t extra);
 /* Returns the string and gives up ownership, or NULL if any append failed. */
 char *strbuf_take(struct strbuf *sb);
 /* Back to its first len bytes (len <= sb->len): what was appended after them is dropped. */

@@ -65,6 +65,35 @@ static void test_take_fits(void)
 	free(s);
 }
 
+static void test_reserve(void)
+{
+	struct strbuf sb;
+	char chunk[1000];
+	size_t cap;
+	char *buf;
+
+	/* A digest's base64 list is reserved before it is written: one allocation of its size */
+	memset(chunk, 'y', sizeof(chunk));
+	strbuf_init(&sb);
+	strbuf_append(&sb, "head ");
+	strbuf_reserve(&sb, 1100 * sizeof(chunk));
+	cap = sb.cap;
+	buf = sb.buf;
+	tap_ok(cap == 5 + 1100 * sizeof(chunk) + 1, "reserving 1.1 MB after 5 bytes makes room "
+	       "for just that: %zu bytes", cap);
+	for (int i = 0; i < 1100; i++)
+		strbuf_appendn(&sb, chunk, sizeof(chunk));
+	tap_ok(sb.cap == cap && sb.buf == buf && !sb.failed,
+	       "appending the 1.1 MB reserved does not grow it again (%zu bytes)", sb.cap);
+	strbuf_append(&sb, "!");
+	tap_ok(sb.cap > cap && sb.len == 5 + 1100 * sizeof(chunk) + 1 &&
+	       sb.buf[sb.len - 1] == '!' && strncmp(sb.buf, "head y", 6) == 0,
+	       "one byte more grows it as usual, every byte kept");
+	strbuf_reserve(&sb, 10);
+	tap_ok(sb.cap > sb.len + 10, "reserving less than the room there is changes nothing");
+	strbuf_free(&sb);
+}
+
 static void test_subst(void)
 {
 	char *s = strbuf_subst("FROM @case@.a JOIN @case@.b", "@case@", "\"x\"");
@@ -105,6 +134,7 @@ int main(void)
 	test_empty();
 	test_growth();
 	test_take_fits();
+	test_reserve();
 	test_subst();
 	test_subst_all();
 	test_text_array();
