@@ -1193,11 +1193,12 @@ static int deliver_digest_compose(struct deliver *d, struct deliver_job *job, PG
 }
 
 /* The notices rest[0..n) of job's digest wait, uncomposed, for job's message to be done, as a
- * job of their own in the same lane: held and renewed as any, started only after job. */
+ * job of their own in the same lane: held and renewed as any, started only after job. rows is
+ * NULL when the claim's result could not be kept for them. */
 static void deliver_digest_park(struct deliver *d, struct deliver_job *job,
 				struct deliver_rows *rows, const int *rest, size_t n)
 {
-	struct deliver_job *next = deliver_digest_job(d, rows->res, rest, n);
+	struct deliver_job *next = rows ? deliver_digest_job(d, rows->res, rest, n) : NULL;
 
 	if (!next || !(next->rows = calloc(n, sizeof(*next->rows)))) {
 		/* left 'delivering': they go again once their lease runs out, as after a crash */
@@ -1245,7 +1246,6 @@ static void deliver_queue_digest(struct deliver *d, struct deliver_claim_read *c
 	int *mine = calloc(n, sizeof(*mine)), *rest = calloc(n, sizeof(*rest));
 	size_t n_rest = 0;
 	char err[512] = "out of memory composing the digest";
-	struct deliver_rows *kept;
 	int rc;
 
 	if (!job || !mine || !rest) {
@@ -1263,11 +1263,8 @@ static void deliver_queue_digest(struct deliver *d, struct deliver_claim_read *c
 	memcpy(mine, rows, n * sizeof(*mine));
 	rc = deliver_digest_compose(d, job, c->res, mine, rest, &n_rest, err, sizeof(err));
 	deliver_enqueue(d, job);
-	if (n_rest > 0 && (kept = deliver_claim_keep(c)) != NULL)
-		deliver_digest_park(d, job, kept, rest, n_rest);
-	else if (n_rest > 0)
-		log_err(d->ctx, "email to %s: out of memory keeping %zu notices for the next digest; "
-			"they are sent once their lease runs out", job->to, n_rest);
+	if (n_rest > 0)
+		deliver_digest_park(d, job, deliver_claim_keep(c), rest, n_rest);
 	if (rc < 0) {
 		char line[700];
 
