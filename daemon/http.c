@@ -725,6 +725,15 @@ static int http_bind(struct http_server *srv, const char *listen, char *err, siz
 	return bound > 0 ? 0 : -1;
 }
 
+/* How much of a request's body evhttp reads: none where the handler takes no body, else the
+ * handler's limit or HTTP_BODY_READ_CAP, whichever is more. */
+static size_t http_body_read_cap(size_t max_body)
+{
+	if (max_body == 0)
+		return 0;
+	return max_body > HTTP_BODY_READ_CAP ? max_body : HTTP_BODY_READ_CAP;
+}
+
 int http_serve(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
 	       const struct http_serve_opts *opts, struct http_server **out, char *err,
 	       size_t errsz)
@@ -755,9 +764,9 @@ int http_serve(struct dw_ctx *ctx, const char *listen, unsigned max_connections,
 	evhttp_set_bevcb(srv->evh, http_new_bev, srv);
 	evhttp_set_max_headers_size(srv->evh, HTTP_MAX_HEADERS_SIZE);
 	/* evhttp answers a body past its cap with an HTML page of its own, before any handler
-	 * sees the request: read up to HTTP_BODY_READ_FACTOR times the limit, so that the handler
-	 * answers a body over it in its own way (the API's JSON 413) */
-	evhttp_set_max_body_size(srv->evh, (ev_ssize_t)(opts->max_body * HTTP_BODY_READ_FACTOR));
+	 * sees the request: a handler that takes bodies has them read up to HTTP_BODY_READ_CAP
+	 * (at most that much memory a connection), so that it answers one over its limit itself */
+	evhttp_set_max_body_size(srv->evh, (ev_ssize_t)http_body_read_cap(opts->max_body));
 	evhttp_set_timeout(srv->evh, HTTP_TIMEOUT_S);
 	/* Every method reaches http_handle, which answers 405 with an Allow header; left alone,
 	 * evhttp would answer 501 without one. */

@@ -546,8 +546,8 @@ static void web_handle(struct http_server *http, struct evhttp_request *req, voi
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Content-Type-Options",
 			  "nosniff");
-	/* evhttp reads bodies up to a few times the limit (http.c): over the limit, the answer is
-	 * RESPONSES.md's JSON; only a body past evhttp's own cap gets evhttp's HTML page */
+	/* evhttp reads bodies up to HTTP_BODY_READ_CAP (1 MiB, http.h): over the limit, the answer
+	 * is RESPONSES.md's JSON; only a body past that cap gets evhttp's HTML page */
 	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > WEB_MAX_BODY) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 		http_reply(req, 413, web_reason(413), "application/json",

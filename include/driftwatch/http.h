@@ -14,13 +14,17 @@ struct strbuf;
 /* A server's handler: answers req now (http_reply) or later (http_hold first). */
 typedef void (*http_handler_cb)(struct http_server *srv, struct evhttp_request *req, void *arg);
 
-#define HTTP_BODY_READ_FACTOR 4
+/* A body over a handler's limit is still read, up to this, so that the handler refuses it in
+ * its own way (the API's JSON 413): 1 MiB is nginx's default client_max_body_size, so whatever
+ * a proxy left at its defaults lets through gets the handler's answer. Past it evhttp answers
+ * 413 with an HTML page of its own (libevent 2.1 has no hook for it). */
+#define HTTP_BODY_READ_CAP (1024 * 1024)
 
 struct http_serve_opts {
 	const char *name;        /* the log's prefix ("web"); a literal: it is not copied */
 	size_t max_body;         /* request bodies up to this: the handler refuses a longer one
-				  * (read up to HTTP_BODY_READ_FACTOR times this; past that,
-				  * evhttp answers 413 with a page of its own) */
+				  * (read up to HTTP_BODY_READ_CAP; 0: every body is
+				  * evhttp's 413) */
 	http_handler_cb handler;
 	void *arg;
 };
