@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: a dry run's lines)
 import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 from tap import ok  # noqa: E402
 
@@ -192,19 +193,7 @@ def run_daemon(cfg_path, cfg_name, day):
         rc = "timeout after %ds" % RUN_TIMEOUT
         out = (e.stdout or b"").decode(errors="replace")
         err = (e.stderr or b"").decode(errors="replace")
-    alerts, bad = [], []
-    for line in out.splitlines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            bad.append(line)
-            continue
-        if isinstance(obj, dict):
-            alerts.append(obj)
-        else:
-            bad.append(line)
+    alerts, bad = lib.dry_run_alerts(out)
     return Run(day, cfg_name, rc, out, err, alerts, bad)
 
 

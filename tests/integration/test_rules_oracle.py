@@ -32,9 +32,18 @@ manager_email (the CP chairs' address) or to the fallback, and with no open allo
 supervisor and the allocated worker may be one recipient at the fallback address. Identifier ties
 are broken in byte order, the order of the tests' C.UTF-8 database.
 
+Part 2 (bad_rows_part, whose docstring has the details and the readings it takes): for seeds
+ORACLE_BAD_SEEDS the same clean worlds with bad rows added (RULES.md, "Data quality": a NULL
+that should not be, an end before its start, an unknown code, a dangling identifier, a child
+with no children row, identical duplicates) in schemas oracle_bN, compared the same way with
+the reference computed on the data with the bad rows left out; and the summary's count of bad
+rows in each relation.
+
 Environment: DRIFTWATCHD (default build/san/driftwatchd), PGHOST PGPORT PGUSER (defaults
 127.0.0.1 15432 dwtest), DW_TOP (the source tree), ORACLE_SEEDS (default 1 2 3 4 5 6 7 8),
-ORACLE_CHILDREN (children per seed, default 400), ORACLE_KEEP=1 keeps database dworacle.
+ORACLE_CHILDREN (children per seed, default 400), ORACLE_KEEP=1 keeps database dworacle,
+ORACLE_BAD_SEEDS (default 1 2 3 4; empty: no part 2), ORACLE_BAD_PER_KIND (bad rows of each
+kind a seed, default 4).
 Standard library only; PostgreSQL is reached with psql.
 """
 
@@ -52,6 +61,7 @@ import tempfile
 import zoneinfo
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the daemon run, its lines)
 import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 from tap import ok  # noqa: E402
 
@@ -907,28 +917,10 @@ def write_config(path, schema):
 
 
 def run_daemon(cfg, day):
-    cmd = [DAEMON, "-c", cfg, "--once", "--dry-run", "--as-of", day.isoformat()]
-    try:
-        r = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL,
-                           timeout=RUN_TIMEOUT)
-        rc, out, err = r.returncode, r.stdout.decode(errors="replace"), \
-            r.stderr.decode(errors="replace")
-    except subprocess.TimeoutExpired as e:
-        rc = "timeout after %ds" % RUN_TIMEOUT
-        out = (e.stdout or b"").decode(errors="replace")
-        err = (e.stderr or b"").decode(errors="replace")
-    alerts, bad = [], []
-    for line in out.splitlines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            bad.append(line)
-            continue
-        (alerts if isinstance(obj, dict) else bad).append(obj if isinstance(obj, dict)
-                                                          else line)
-    return rc, err, alerts, bad
+    r = lib.run_daemon(cfg, "--once", "--dry-run", "--as-of", day.isoformat(),
+                       timeout=RUN_TIMEOUT)
+    alerts, bad = lib.dry_run_alerts(r.out)
+    return ("timeout after %ds" % RUN_TIMEOUT if r.rc == "timeout" else r.rc), r.err, alerts, bad
 
 
 # ------------------------------------------------------------------------------------------
@@ -1095,6 +1087,934 @@ def compare_details(world, day, rule, want, got):
                 tap.note("      " + line)
 
 
+# ==========================================================================================
+# Part 2: the same comparison with bad rows in the data
+
+BAD_SEEDS = [int(s) for s in os.environ.get("ORACLE_BAD_SEEDS", "1 2 3 4").split()]
+BAD_PER_KIND = int(os.environ.get("ORACLE_BAD_PER_KIND") or "4")
+FAR_PAST = datetime.date(1900, 1, 1)      # where a NULL date would sort first, were it used
+CASE_RELS = ("cin_plans", "cp_plans", "strategies", "appointments", "allocations", "referrals")
+ALL_RELS = ("teams", "workers", "children") + CASE_RELS
+ATTR = {"cin_plans": "cin", "cp_plans": "cp", "strategies": "strategies",
+        "appointments": "appts", "allocations": "allocs", "referrals": "refs"}
+FEEDS = {"cin_plans": (CIN, WC, CHURN), "cp_plans": (CP, REP, WNB, WC, CHURN),
+         "strategies": (CP,), "appointments": (WNB, WC), "allocations": (WC, CHURN),
+         "referrals": (RR, WC)}
+SERVICES = ["health_visiting", "gp", "dental", "paediatrics", "hospital", "camhs"]
+KEPT_KINDS = ("children.no_children_row", "cp_plans.dangling_chair_id",
+              "workers.dangling_supervisor_id", "referrals.null_neglect")
+# kept rows that are the model's own (the reference reads them): not put in again from w.bad
+IN_MODEL = ("cp_plans.dangling_chair_id", "referrals.null_neglect")
+
+
+def sql_row(rel, cid, r):
+    """A model row of a case relation as the table's tuple (a dangling chair_id is kept aside
+    in "sql_chair": the model has the chair the reference resolves, none)."""
+    if rel == "cin_plans":
+        return (r["plan_id"], cid, r["start"], r["end"], r["neglect"])
+    if rel == "cp_plans":
+        return (r["plan_id"], cid, r["start"], r["end"], r["initial"], r["latest"],
+                r.get("sql_chair", r["chair"]))
+    if rel == "strategies":
+        return (r["strategy_id"], cid, r["kind"], r["decided"], r["review"])
+    if rel == "appointments":
+        return (r["appointment_id"], cid, r["service"], r["ts"], r["outcome"])
+    if rel == "allocations":
+        return (r["allocation_id"], cid, r["worker"], r["start"], r["end"])
+    return (r["referral_id"], cid, r["date"], r["need"], r["neglect"], r["closure"],
+            r["reason"])
+
+
+def show_sql(row):
+    out = []
+    for v in row:
+        if isinstance(v, datetime.datetime):
+            out.append(v.astimezone(UTC).isoformat())
+        elif isinstance(v, datetime.date):
+            out.append(v.isoformat())
+        else:
+            out.append(json.dumps(v))
+    return "(" + ", ".join(out) + ")"
+
+
+class BadRow:
+    """One row put in: its relation, kind, the child it names (None: no child), its tuple,
+    whether the reference changes with it used (harmful) and whether the summary counts it."""
+
+    def __init__(self, rel, kind, cid, sql, harmful=False, counted=True, note=""):
+        self.rel, self.kind, self.cid, self.sql = rel, kind, cid, sql
+        self.harmful, self.counted, self.note = harmful, counted, note
+
+    def text(self):
+        return "%s %s.%s%s%s" % ("bad row" if self.counted else "row", self.rel, self.kind,
+                                 " " + show_sql(self.sql) if self.sql else "",
+                                 " (%s)" % self.note if self.note else "")
+
+
+def alert_view(c, t, rules):
+    """What the reference says for c on t: stage, subject, since and the plain facts."""
+    out = []
+    for rule in rules:
+        wt = REF[rule](c, t)
+        out.append(None if wt is None else (
+            wt.stage, wt.subject, wt.since,
+            sorted((k, json.dumps(v, default=str)) for k, v in wt.facts.items()
+                   if not callable(v))))
+    return out
+
+
+def harms(c, rel, would, t):
+    """Whether the row `would`, used as a good row of c, changes c's alerts on t."""
+    rows = getattr(c, ATTR[rel])
+    base = alert_view(c, t, FEEDS[rel])
+    rows.append(would)
+    try:
+        return alert_view(c, t, FEEDS[rel]) != base
+    finally:
+        rows.pop()
+
+
+def plan_dates(rng, plans, t):
+    """(start, end) of plans that, were they counted with plans, would move or make an episode
+    on t: joining it before its start, ended within merge_gap_days of it, a newer current
+    plan, an episode from 6 to 18 months ago, an earlier plan 6 to 25 months before."""
+    cur, ep = current_episode(plans, t)
+    out = []
+    if ep is not None:
+        e0 = ep[0]["start"]
+        out.append((e0 - days(rng.randint(1, MERGE_GAP)), e0 + days(rng.randint(0, 30))))
+        pe = e0 - days(rng.randint(0, MERGE_GAP))
+        out.append((pe - days(rng.randint(1, 300)), pe))
+        out.append((t - days(rng.randint(0, 20)), None))
+    else:
+        e0 = t
+        out.append((add_months(t, -rng.choice([6, 9, 12, 15, 18])) - days(rng.randint(0, 20)),
+                    None))
+    pe = add_months(e0, -rng.choice([6, 11, 13, 23, 25]))
+    out.append((pe - days(rng.randint(30, 300)), pe))
+    rng.shuffle(out)
+    return out
+
+
+def ebs_dates(rng, plans, t):
+    """(start, end) with the end before the start: joining the episode if counted (start and
+    end within merge_gap_days before its first start), or an earlier plan ended before it."""
+    cur, ep = current_episode(plans, t)
+    e0 = ep[0]["start"] if ep is not None else t
+    k = rng.randint(1, MERGE_GAP - 1)
+    j = rng.randint(1, MERGE_GAP - k)
+    pe = e0 - days(rng.randint(MERGE_GAP + 1, 700))
+    out = [(e0 - days(k), e0 - days(k + j)),
+           (pe + days(rng.randint(1, MERGE_GAP)), pe),
+           (t - days(rng.randint(0, 20)), t - days(rng.randint(21, 60)))]
+    rng.shuffle(out)
+    return out
+
+
+class Ids:
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, cid, what):
+        self.n += 1
+        return "%s-%s-BAD%d" % (cid, what, self.n)
+
+
+def gen_cin(kind, nid):
+    def gen(rng, w, c, t):
+        plans = [p for p in c.cin if p["neglect"] is True]
+        out = []
+        pairs = ebs_dates(rng, plans, t) if kind == "end_before_start" else \
+            plan_dates(rng, plans, t)
+        for s, e in pairs:
+            would = dict(plan_id=nid(c.cid, "CIN"), start=s, end=e, neglect=True)
+            if kind == "null_key":
+                bad = dict(would, plan_id=None)
+            elif kind == "null_start_date":
+                would["start"] = FAR_PAST
+                bad = dict(would, start=None)
+            elif kind == "null_neglect":
+                bad = dict(would, neglect=None)
+            else:
+                bad = would
+            out.append((bad, would))
+        return out
+    return gen
+
+
+def gen_cp(kind, nid):
+    def gen(rng, w, c, t):
+        plans = [p for p in c.cp if is_neglect_cp(p)]
+        chair = rng.choice(["S%d-CH1" % w.seed, "S%d-CH2" % w.seed, None])
+        out = []
+        if kind == "end_before_start":
+            pairs = ebs_dates(rng, plans, t)
+        else:
+            pairs = plan_dates(rng, plans, t)
+        for s, e in pairs:
+            would = dict(plan_id=nid(c.cid, "CPP"), start=s, end=e, initial="NEG", latest=None,
+                         chair=chair)
+            if kind == "null_key":
+                bad = dict(would, plan_id=None)
+            elif kind == "null_start_date":
+                would["start"] = FAR_PAST
+                bad = dict(would, start=None)
+            elif kind == "null_initial_category":
+                would["latest"] = rng.choice(["NEG", None])
+                bad = dict(would, initial=None)
+            elif kind == "unknown_category":
+                code = rng.choice(["XYZ", "OTHER", "N"])
+                if rng.random() < 0.5:
+                    bad = dict(would, initial=code)          # read as NEG, were it used
+                else:
+                    bad = dict(would, latest=code)           # its initial NEG, were it used
+            else:
+                bad = would
+            out.append((bad, would))
+        if kind == "unknown_category":
+            # open on t, were it used: a CP plan open on T (was_not_brought)
+            s = t - days(rng.randint(0, 300))
+            would = dict(plan_id=nid(c.cid, "CPP"), start=s, end=None, initial="PHY",
+                         latest=None, chair=chair)
+            out.insert(rng.randint(0, len(out)), (dict(would, initial="XYZ"), would))
+        return out
+    return gen
+
+
+def gen_strategy(kind, nid):
+    def gen(rng, w, c, t):
+        cur, ep = current_episode([p for p in c.cp if is_neglect_cp(p)], t)
+        if ep is None:
+            return []
+        e0 = ep[0]["start"]
+        out = []
+        for _ in range(2):
+            d = max(e0, t - days(rng.randint(0, 150)))
+            rev = rng.choice([None, t + days(rng.randint(0, 60))])
+            would = dict(strategy_id=nid(c.cid, "ST"), kind=rng.choice(["plo", "step_down"]),
+                         decided=d, review=rev)
+            if kind == "null_key":
+                bad = dict(would, strategy_id=None)
+            elif kind == "null_decided_on":
+                would["review"] = t + days(rng.randint(0, 60))
+                bad = dict(would, decided=None)
+            else:   # review_before_decided: the strategy as if it had no review date
+                would["review"] = None
+                bad = dict(would, review=d - days(rng.randint(1, 60)))
+            out.append((bad, would))
+        return out
+    return gen
+
+
+def gen_appt(kind, nid):
+    def gen(rng, w, c, t):
+        lo = add_months(t, -6)
+        out = []
+        for _ in range(3):
+            d = t - days(rng.randint(0, (t - lo).days - 1))
+            ts = datetime.datetime.combine(d, datetime.time(rng.randint(8, 17),
+                                                            rng.choice([0, 15, 30])), TZ)
+            would = dict(appointment_id=nid(c.cid, "AP"), service=rng.choice(SERVICES), ts=ts,
+                         outcome="was_not_brought")
+            if kind == "null_key":
+                bad = dict(would, appointment_id=None)
+            elif kind == "null_scheduled_for":
+                bad = dict(would, ts=None)
+            else:
+                bad = dict(would, outcome=rng.choice(["did_not_attend", "dna", "no_show",
+                                                      "XYZ"]))
+            out.append((bad, would))
+        return out
+    return gen
+
+
+def gen_alloc(kind, nid):
+    def gen(rng, w, c, t):
+        cur = current_alloc(c, t)
+        sws = [wid for wid, d in w.workers.items() if d["role"] == "social_worker"
+               and wid in w.pool]
+        others = [x for x in sws if cur is None or x != cur["worker"]]
+        out = []
+        if kind == "end_before_start":
+            if cur is not None:
+                earlier = [a for a in c.allocs if a["start"] < cur["start"]]
+                prev = max(earlier, key=lambda a: (a["start"], a["allocation_id"])) \
+                    if earlier else None
+                if prev is not None and (cur["start"] - prev["start"]).days >= 2:
+                    s = prev["start"] + days(rng.randint(1, (cur["start"] - prev["start"]).days
+                                                         - 1))
+                    wk = cur["worker"] if prev["worker"] != cur["worker"] else rng.choice(others)
+                else:
+                    s = cur["start"] - days(rng.randint(1, 20))
+                    wk = rng.choice(others)
+                row = dict(allocation_id=nid(c.cid, "AL"), worker=wk, start=s,
+                           end=s - days(rng.randint(1, 30)))
+                out.append((row, row))
+            s = t - days(rng.randint(0, 13))
+            row = dict(allocation_id=nid(c.cid, "AL"), worker=rng.choice(others), start=s,
+                       end=s - days(rng.randint(1, 10)))
+            out.append((row, row))
+            return out
+        for s in (t - days(rng.randint(0, 13)), t - days(rng.randint(14, 200))):
+            would = dict(allocation_id=nid(c.cid, "AL"), worker=rng.choice(others), start=s,
+                         end=None)
+            if kind == "null_key":
+                bad = dict(would, allocation_id=None)
+            elif kind == "null_start_date":
+                would["start"] = FAR_PAST
+                bad = dict(would, start=None)
+            elif kind == "null_worker_id":
+                would["worker"] = "(no worker)"
+                bad = dict(would, worker=None)
+            else:   # dangling_worker_id: used as it is, were it used
+                would["worker"] = "S%d-GONE-W%d" % (w.seed, rng.randint(1, 3))
+                bad = would
+            out.append((bad, would))
+        rng.shuffle(out)
+        return out
+    return gen
+
+
+def gen_ref(kind, nid):
+    def gen(rng, w, c, t):
+        cands = [r for r in c.refs if r["date"] <= t]
+        cur = max(cands, key=lambda r: (r["date"], r["referral_id"])) if cands else None
+        ds = [t - days(rng.randint(0, 10))]       # the latest: the current referral
+        if cur is not None:
+            ds.append(cur["date"] - days(rng.randint(1, 360)))
+            lo, hi = add_months(cur["date"], -24), add_months(cur["date"], -12)
+            if (hi - lo).days > 2:
+                ds.append(lo + days(rng.randint(1, (hi - lo).days - 1)))
+        rng.shuffle(ds)
+        out = []
+        for d in ds:
+            clo = None if d >= t - days(10) else d + days(rng.randint(0, 200))
+            would = dict(referral_id=nid(c.cid, "RF"), date=d, need=rng.choice(["N1", "N3", None]),
+                         neglect=True, closure=clo, reason=None if clo is None else "RC2")
+            if kind == "null_key":
+                bad = dict(would, referral_id=None)
+            elif kind == "null_referral_date":
+                bad = dict(would, date=None)
+            else:   # closure_before_referral: used as it is, were it used
+                would.update(closure=d - days(rng.randint(1, 30)), reason="RC1")
+                bad = would
+            out.append((bad, would))
+        return out
+    return gen
+
+
+def gen_dup(rel):
+    """An identical copy of one of the child's rows; were it counted twice, the copy."""
+    def gen(rng, w, c, t):
+        rows = list(getattr(c, ATTR[rel]))
+        rng.shuffle(rows)
+        return [(r, dict(r)) for r in rows[:4]]
+    return gen
+
+
+def place(w, rng, rel, kind, gen, want_rules, counted=True, k=None):
+    """Puts k rows of one kind on k free children with alerts in want_rules (others when too
+    few), preferring rows that would change an alert on their day if used."""
+    k = BAD_PER_KIND if k is None else k
+    free = [c for c in w.children if c.cid not in w.kind_of and c.cid not in w.missing]
+    first = [c for c in free if w.alerting[c.cid] & set(want_rules)]
+    rest = [c for c in free if c not in first and w.alerting[c.cid]]
+    rng.shuffle(first)
+    rng.shuffle(rest)
+    harmful, plain = [], []
+    for i, c in enumerate(first + rest):
+        if len(harmful) >= k or i >= 120:
+            break
+        t = rng.choice(w.days)
+        variants = gen(rng, w, c, t)
+        for bad, would in variants:
+            if would is not None and harms(c, rel, would, t):
+                harmful.append((c, bad, "would change an alert on %s if used" % t))
+                break
+        else:
+            if variants:
+                plain.append((c, variants[0][0], ""))
+    for (c, bad, note), h in [(x, True) for x in harmful] + \
+            [(x, False) for x in plain[:max(0, k - len(harmful))]]:
+        b = BadRow(rel, kind, c.cid, sql_row(rel, c.cid, bad), harmful=h, counted=counted,
+                   note=note)
+        w.bad.append(b)
+        w.kind_of[c.cid] = "%s.%s" % (rel, kind)
+
+
+def inject_bad(w, rng):
+    """Adds bad rows (and the kept oddities) to w, recording them in w.bad; the model (the
+    children's lists) holds what the reference reads."""
+    nid = Ids()
+    w.bad = []
+    w.kind_of = {}
+    w.missing = set()
+    w.pool = [wid for wid, d in w.workers.items() if d["role"] == "social_worker"]
+    w.alerting = {c.cid: {rule for t in w.days for rule in RULES if REF[rule](c, t)}
+                  for c in w.children}
+    p = "S%d" % w.seed
+
+    # children with no children row: every one of their rows counts, details unknown
+    free = [c for c in w.children if w.alerting[c.cid]]
+    rng.shuffle(free)
+    picked = []
+    for c in free:
+        if len(picked) >= 3:
+            break
+        row, unknown = c.row, (c.row[0], None, None, None)
+        base = [alert_view(c, t, (WNB,)) for t in w.days]
+        c.row = unknown
+        if [alert_view(c, t, (WNB,)) for t in w.days] != base:
+            picked.append((c, True))
+        c.row = row
+    rest = [c for c in free if c not in [x for x, _ in picked]]
+    rules_seen = set()
+    for c in rest:     # then children whose alerts cover the rules
+        if len(picked) >= 8:
+            break
+        if not (w.alerting[c.cid] - rules_seen) and len(picked) < 6:
+            continue
+        rules_seen |= w.alerting[c.cid]
+        picked.append((c, False))
+    for c, details in picked:
+        c.row = (None, None, None, None)
+        w.missing.add(c.cid)
+        w.kind_of[c.cid] = "children.no_children_row"
+        n = sum(len(getattr(c, a)) for a in ATTR.values())
+        w.bad.append(BadRow("children", "no_children_row", c.cid, None, harmful=details,
+                            counted=False, note="%d rows name it%s" % (
+                                n, "; its alerts depend on its details" if details else "")))
+
+    # a CP plan whose chair_id names no worker: the plan counts, the chair is unknown
+    free = [c for c in w.children if c.cid not in w.kind_of and w.alerting[c.cid] & {CP, REP}]
+    rng.shuffle(free)
+    n = 0
+    for c in free:
+        if n >= BAD_PER_KIND:
+            break
+        t = rng.choice(w.days)
+        cur, _ = current_episode([q for q in c.cp if is_neglect_cp(q)], t)
+        if cur is None or cur["chair"] is None:
+            continue
+        was = cur["chair"]
+        base = alert_view(c, t, FEEDS["cp_plans"])
+        c.cp.remove(cur)
+        dropped = alert_view(c, t, FEEDS["cp_plans"]) != base
+        c.cp.append(cur)
+        cur["chair"], cur["sql_chair"] = None, "%s-GONE-CH%d" % (p, n + 1)
+        w.kind_of[c.cid] = "cp_plans.dangling_chair_id"
+        w.bad.append(BadRow("cp_plans", "dangling_chair_id", c.cid, sql_row("cp_plans", c.cid, cur),
+                            harmful=dropped, note="current plan on %s, its chair was %s%s" % (
+                                t, was, "; leaving the plan out would change an alert"
+                                if dropped else "")))
+        n += 1
+
+    # a referral with a NULL neglect: kept, counting for neglect only by its primary need
+    # (reading 1); rows that change re_referral's alert when kept first, then any
+    free = [c for c in w.children if c.cid not in w.kind_of and c.refs]
+    rng.shuffle(free)
+    n = 0
+    for must_matter in (True, False):
+        for c in free:
+            if n >= BAD_PER_KIND:
+                break
+            if c.cid in w.kind_of:
+                continue
+            t = rng.choice(w.days)
+            cands = [r for r in c.refs if r["date"] <= t]
+            cur = max(cands, key=lambda r: (r["date"], r["referral_id"])) if cands else None
+            if cur is None or rng.random() < 0.5:
+                d = t - days(rng.randint(0, 10))          # the new, current referral
+            else:
+                d = cur["date"] - days(rng.randint(1, 360))   # an earlier one
+            clo = None if d >= t - days(10) else d + days(rng.randint(0, 200))
+            r = dict(referral_id=nid(c.cid, "RF"), date=d, need=rng.choice(["N1", "N3", None]),
+                     neglect=None, closure=clo, reason=None if clo is None else "RC2")
+            base = alert_view(c, t, (RR,))
+            c.refs.append(r)
+            matters = alert_view(c, t, (RR,)) != base
+            if must_matter and not matters:
+                c.refs.pop()
+                continue
+            w.kind_of[c.cid] = "referrals.null_neglect"
+            w.bad.append(BadRow("referrals", "null_neglect", c.cid,
+                                sql_row("referrals", c.cid, r), harmful=matters,
+                                note="on %s%s" % (t, "; leaving it out would change an alert"
+                                                  if matters else "")))
+            n += 1
+
+    # workers whose supervisor_id names nobody, holding some children's current allocation
+    tA, tB = w.teams[0][0], w.teams[1][0]
+    for i, team in ((11, tA), (12, tB)):
+        wid = "%s-SW%d" % (p, i)
+        w.workers[wid] = dict(name="Worker " + wid, role="social_worker",
+                              email="sw%d@la.example" % i, team=team,
+                              supervisor="%s-GONE-SUP%d" % (p, i))
+        w.bad.append(BadRow("workers", "dangling_supervisor_id", None,
+                            (wid, "Worker " + wid, "sw%d@la.example" % i, team,
+                             "%s-GONE-SUP%d" % (p, i), "social_worker")))
+    free = [c for c in w.children if c.cid not in w.kind_of and w.alerting[c.cid]]
+    rng.shuffle(free)
+    n = 0
+    for c in free:
+        if n >= BAD_PER_KIND:
+            break
+        t = rng.choice(w.days)
+        cur = current_alloc(c, t)
+        if cur is None:
+            continue
+        was, cur["worker"] = cur["worker"], "%s-SW%d" % (p, 11 + n % 2)
+        w.kind_of[c.cid] = "workers.dangling_supervisor_id"
+        w.bad.append(BadRow("workers", "dangling_supervisor_id", c.cid, None, counted=False,
+                            note="its allocation %s open on %s moved from %s to %s" % (
+                                cur["allocation_id"], t, was, cur["worker"])))
+        n += 1
+
+    # the rows left out, kind by kind; the scarce ones first
+    plan = [("strategies", k, gen_strategy(k, nid), (CP,))
+            for k in ("null_key", "null_decided_on", "review_before_decided")]
+    plan += [("cp_plans", k, gen_cp(k, nid), FEEDS["cp_plans"])
+             for k in ("null_key", "null_start_date", "end_before_start",
+                       "null_initial_category", "unknown_category")]
+    plan += [("referrals", k, gen_ref(k, nid), (RR,))
+             for k in ("null_key", "null_referral_date", "closure_before_referral")]
+    plan += [("cin_plans", k, gen_cin(k, nid), (CIN,))
+             for k in ("null_key", "null_start_date", "end_before_start", "null_neglect")]
+    plan += [("appointments", k, gen_appt(k, nid), (WNB,))
+             for k in ("null_key", "null_scheduled_for", "unknown_outcome")]
+    plan += [("allocations", k, gen_alloc(k, nid), (WC, CHURN))
+             for k in ("null_key", "null_start_date", "null_worker_id", "end_before_start",
+                       "dangling_worker_id")]
+    for rel, kind, gen, want in plan:
+        place(w, rng, rel, kind, gen, want)
+    for rel in CASE_RELS:
+        place(w, rng, rel, "identical_duplicate", gen_dup(rel), FEEDS[rel], counted=False)
+
+    # rows of no child (a NULL child_id): two a relation
+    t = w.days[0]
+    for rel in CASE_RELS:
+        for i in range(2):
+            cid = "%s-NOCHILD" % p
+            r = {"cin_plans": dict(plan_id=nid(cid, "CIN"), start=add_months(t, -8), end=None,
+                                   neglect=True),
+                 "cp_plans": dict(plan_id=nid(cid, "CPP"), start=add_months(t, -16), end=None,
+                                  initial="NEG", latest=None, chair=p + "-CH1"),
+                 "strategies": dict(strategy_id=nid(cid, "ST"), kind="plo",
+                                    decided=t - days(30), review=None),
+                 "appointments": dict(appointment_id=nid(cid, "AP"), service="gp",
+                                      ts=datetime.datetime.combine(t - days(20 + i),
+                                                                   datetime.time(10), TZ),
+                                      outcome="was_not_brought"),
+                 "allocations": dict(allocation_id=nid(cid, "AL"), worker=p + "-SW1",
+                                     start=t - days(3 + i), end=None),
+                 "referrals": dict(referral_id=nid(cid, "RF"), date=t - days(5 + i), need="N1",
+                                   neglect=True, closure=None, reason=None)}[rel]
+            w.bad.append(BadRow(rel, "null_child_id", None, sql_row(rel, None, r)))
+
+    # identical twins: one bad row of each case relation put in twice (counted once)
+    w.twins = []
+    for rel in CASE_RELS:
+        bs = [b for b in w.bad if b.rel == rel and b.counted and b.cid is not None]
+        if bs:
+            b = rng.choice(bs)
+            w.twins.append(b)
+            b.note = (b.note + "; " if b.note else "") + "put in twice, identical"
+
+    # identical duplicates of good rows of teams, workers and children
+    w.dup_rows = {"teams": [(tid, n_, m, None) for tid, n_, m in (w.teams[0], w.teams[2])],
+                  "workers": [(wid, d["name"], d["email"], d["team"], d["supervisor"], d["role"])
+                              for wid, d in w.workers.items()
+                              if wid in (p + "-SUP1", p + "-SW1", p + "-CH1", p + "-SW3")],
+                  "children": []}
+    free = [c for c in w.children if c.cid not in w.kind_of and w.alerting[c.cid]]
+    rng.shuffle(free)
+    free.sort(key=lambda c: WNB not in w.alerting[c.cid])    # the rule that reads the row
+    for c in free[:BAD_PER_KIND]:
+        w.dup_rows["children"].append((c.cid,) + c.row)
+        w.kind_of[c.cid] = "children.identical_duplicate"
+        w.bad.append(BadRow("children", "identical_duplicate", c.cid, (c.cid,) + c.row,
+                            counted=False))
+
+
+def bad_world_sql(w, rng):
+    tabs = {rel: [] for rel in ALL_RELS}
+    tabs["teams"] = [(t, n, m, None) for t, n, m in w.teams]
+    tabs["workers"] = [(wid, d["name"], d["email"], d["team"], d["supervisor"], d["role"])
+                       for wid, d in w.workers.items()]
+    for c in w.children:
+        if c.cid not in w.missing:
+            tabs["children"].append((c.cid,) + c.row)
+        for rel in CASE_RELS:
+            tabs[rel] += [sql_row(rel, c.cid, r) for r in getattr(c, ATTR[rel])]
+    for b in w.bad:
+        if b.rel in CASE_RELS and b.sql is not None and "%s.%s" % (b.rel, b.kind) not in IN_MODEL:
+            tabs[b.rel].append(b.sql)      # the kept rows of IN_MODEL are the model's own
+    for b in w.twins:
+        tabs[b.rel].append(b.sql)
+    for rel, rows in w.dup_rows.items():
+        tabs[rel] += rows
+    out = []
+    for rel in ALL_RELS:
+        rows = tabs[rel]
+        rng.shuffle(rows)
+        out.append(insert(rel, rows))
+    return "".join(out)
+
+
+def expected_counts(w):
+    """relation -> the bad rows the summary should count (reading 8)."""
+    want = {rel: 0 for rel in ALL_RELS}
+    for b in w.bad:
+        if b.counted:
+            want[b.rel] += 1
+    return want
+
+
+def summary_bad(err):
+    """{relation: {kind: n}} from the dry run's summary lines `  bad rows in REL: k=n ...`."""
+    out = {}
+    for m in re.finditer(r"(?m)^\s*bad rows in (\w+): (.*)$", err):
+        kinds = out.setdefault(m.group(1), {})
+        for kv in m.group(2).split():
+            k, _, v = kv.partition("=")
+            try:
+                kinds[k] = kinds.get(k, 0) + int(v)
+            except ValueError:
+                kinds[k] = kinds.get(k, 0)
+    return out
+
+
+def compare_bad(world, day, rule, got_alerts, totals):
+    """compare() for part 2: the same check, named for the bad seed, each differing child shown
+    with its rows and the bad rows it carries."""
+    want = {}
+    for c in world.children:
+        wt = REF[rule](c, day)
+        if wt is not None:
+            want[c.cid] = wt
+    got = {}
+    for a in got_alerts:
+        if a.get("rule") == rule:
+            got.setdefault(a.get("child_id"), a)
+    totals[rule] = totals.get(rule, 0) + len(want)
+    bychild = {c.cid: c for c in world.children}
+    diffs = [cid for cid in sorted(set(want) | set(got), key=str)
+             if want.get(cid) is None or got.get(cid) is None
+             or got[cid].get("stage") != want[cid].stage
+             or not same_subject(want[cid].subject, got[cid].get("subject_id"))]
+    name = "rule %s on bad seed %d as of %s: %d alerts, the same children, subjects and stages " \
+           "as RULES.md gives on the data without its bad rows" % (rule, world.seed, day,
+                                                                   len(want))
+    if not ok(not diffs, name, diffs and "%d children differ (daemon: %d alerts, reference: "
+              "%d)" % (len(diffs), len(got), len(want))):
+        for cid in diffs[:10]:
+            c = bychild.get(cid)
+            tap.note("  child %s, T %s:" % (cid, day))
+            tap.note("    daemon:  %s" % brief(got.get(cid)))
+            tap.note("    RULES.md: %s" % want_text(want.get(cid)))
+            if c is None:
+                tap.note("    (not a generated child)")
+                continue
+            for line in show_rows(c, rule, day) + [b.text() for b in world.bad
+                                                    if b.cid == cid]:
+                tap.note("      " + line)
+    return want, got, diffs
+
+
+def details_problems(world, day, rule, want, got):
+    """compare_details' findings as a list: (child, [problems])."""
+    bychild = {c.cid: c for c in world.children}
+    probs, checked = [], 0
+    for cid, wt in sorted(want.items()):
+        a = got.get(cid)
+        if a is None or a.get("stage") != wt.stage or \
+                not same_subject(wt.subject, a.get("subject_id")):
+            continue
+        checked += 1
+        bad = []
+        if wt.since is not None and a.get("since") != iso(wt.since):
+            bad.append("since %s, RULES.md: %s" % (a.get("since"), iso(wt.since)))
+        facts = a.get("facts") if isinstance(a.get("facts"), dict) else {}
+        for path, v in wt.facts.items():
+            g = fact(facts, path)
+            if callable(v):
+                good, desc = g is not MISSING and v(g), v.__doc__
+            else:
+                good, desc = g == v, json.dumps(v)
+            if not good:
+                bad.append("facts.%s is %s, RULES.md: %s" % (
+                    path, "missing" if g is MISSING else json.dumps(g), desc))
+        bad += check_recipients(world, bychild[cid], rule, day, wt.stage, a.get("recipients"))
+        if bad:
+            probs.append((cid, bad))
+    return probs, checked
+
+
+def bad_rows_part(tmp):
+    """Part 2: bad rows (RULES.md, "Data quality"; CONTRACT.md, "Conventions").
+
+    For each seed of ORACLE_BAD_SEEDS (default 1 2 3 4) the clean world of part 1 is generated
+    again and bad rows are added to it; it is loaded into schema oracle_bN and the dry run's
+    alerts on the seed's four days are compared with the reference computed on the data with
+    the bad rows left out, as RULES.md says: "A row that cannot be judged (a NULL that should
+    not be, an end before its start, an unknown category, a dangling identifier, a duplicate
+    key) is left out of the rule it would feed, counted by kind, and reported in the evaluation
+    summary ... A child is never dropped from every rule because one of its rows is bad, and a
+    plan whose child has no `children` row still counts: rules that need the child's details
+    (age, disability) treat them as unknown. Duplicate identical rows count once."
+
+    What is put in, per seed (ORACLE_BAD_PER_KIND rows of each kind, default 4, each kind on
+    children of its own, each such child carrying one kind only, and each a child with alerts
+    (in a rule the relation feeds where there are enough), so that dropping the child from a
+    rule would show):
+      - left out: a NULL key (plan_id, allocation_id, referral_id, appointment_id,
+        strategy_id); a NULL child_id (rows of no child: no alert may name a child that is not
+        in the data); a NULL start_date (cin_plans, cp_plans, allocations), referral_date,
+        scheduled_for, decided_on; a NULL neglect (cin_plans); a NULL
+        initial_category (with latest_category NEG or NULL); a NULL worker_id (allocations);
+        an end before its start (cin_plans, cp_plans, allocations); a closure before the
+        referral; a review_by before decided_on; an unknown CP category (initial_category
+        outside NEG PHY EMO SAB MUL with latest NULL, or an unknown latest_category over an
+        initial NEG); an unknown appointment outcome; an allocation whose worker_id names no
+        worker;
+      - kept, with a detail unknown: every row of a child with no children row (8 children a
+        seed, some whose alerts depend on their date_of_birth or disability); a CP plan whose
+        chair_id names no worker; a worker whose supervisor_id names nobody (two such workers
+        hold some children's allocations); a referral with a NULL neglect (reading 1);
+      - identical duplicates of good rows in every relation (teams, workers, children and the
+        six case relations), and one identical twin of a bad row in each case relation.
+    Each row left out is, where it can be, one that would change an alert if it were used:
+    the reference is computed with a "would-be" row in its place (the NULL key given an id, a
+    NULL date read as 1900-01-01 or the date a NULL would be sorted to, a NULL neglect read as
+    true, an unknown category read as NEG or as a known non-neglect category, an unknown
+    outcome read as was_not_brought, a bad review_by read as none, a duplicate counted twice,
+    the row as it is otherwise), and rows that change an alert on their day are preferred: a
+    plan that would start or extend an episode, an allocation that would become the current
+    one or a new distinct worker, a missed appointment that would make a second one, a
+    strategy that would hold an escalation, a referral that would become the current one or a
+    re-referral.
+
+    Readings where RULES.md is not explicit about a kind (the reference follows them):
+      1. A NULL in a column CONTRACT.md does not mark ", null" makes the row bad and left out
+         where the rule needs the value to judge the row: a CP plan with a NULL
+         initial_category and a latest_category NEG is not a neglect plan, and a CIN plan with
+         a NULL neglect is left out (the same, for the rules, as not for neglect). One
+         exception, the daemon's reading and not RULES.md's literal one: a referral with a
+         NULL neglect is kept, counted (null_neglect), and counts for neglect only when its
+         primary need is N1. Left out, a child's new referral whose assessment has not yet
+         recorded neglect (the usual reason for the NULL) would hide the re-referral at the
+         moment it happens, though the rule's 12m stage can be judged without that flag when
+         the earlier referral counts for neglect (test_null_columns, audit 13). The first
+         version of this part read RULES.md literally and disagreed there alone.
+      2. An unknown category anywhere in a CP plan (an initial_category, or a latest_category
+         that is not NULL) leaves the plan out of every rule it would feed, was_not_brought's
+         "has a CP plan open on T" included.
+      3. A strategy whose review_by is before its decided_on is left out (not read as having no
+         review date).
+      4. An allocation whose worker_id names no worker (or is NULL) is left out: it is not the
+         current allocation (for worker_change, and for the recipients), not the previous one,
+         and its worker is not one of worker_churn's distinct workers. The worker is what an
+         allocation is about and what those rules judge.
+      5. A CP plan whose chair_id names no worker still counts (the chair is a recipient, not
+         something a rule judges, as the child's details are for a plan with no children row);
+         its cp_chair resolves as for a plan with no chair: "the plan's chair_id, else the
+         configured CP chairs' address".
+      6. A worker whose supervisor_id names nobody still counts (allocations to them are
+         good); the supervisor role resolves as for a worker with no supervisor: "else the
+         team's manager_email, else the configured fallback".
+      7. A child with no children row: all its rows count (plans, allocations, appointments,
+         referrals, strategies); its date_of_birth and disability are unknown, so it is not
+         under one or disabled for was_not_brought (under_one may be null or false).
+      8. Counting (the summary's `bad rows in REL: kind=N ...` lines, kinds named by the
+         daemon): each relation's total is the number of rows put in as bad, the kept rows of
+         5 and 6 included (a dangling identifier is "counted by kind"), identical duplicates
+         not included (a duplicate identical row is the same row, counted once, not a row that
+         cannot be judged; an identical twin of a bad row is that one bad row); the children
+         with no children row may be counted in `children` once a child or once a row.
+    Checks: per run, exit 0 and the summary; per (seed, day, rule), the alerts as part 1
+    compares them (children, subjects, stages; since, facts and recipients); per (seed,
+    relation), the summary's total; per kind, over all seeds and days, the children that carry
+    it (so that a disagreement is put down to one kind), and the children that carry none;
+    that the kinds meant to mislead include rows that would change an alert; that the
+    children with no children row have alerts.
+    """
+    worlds = []
+    for seed in BAD_SEEDS:
+        w = gen_world(seed, N_CHILDREN)
+        inject_bad(w, random.Random(7919 * seed + 11))
+        schema = "oracle_b%d" % seed
+        sql = "SET search_path = %s;\n" % schema + bad_world_sql(w, random.Random(seed + 100))
+        r = psql(DBNAME, ["-v", "schema=" + schema, "-f", os.path.join(TOP, "rules/contract.sql"),
+                          "-f", "-"], stdin=sql)
+        nbad = sum(1 for b in w.bad if b.counted)
+        if not ok(r.returncode == 0, "bad seed %d: load %d children (%d with no children row), "
+                  "%d bad rows and %d identical duplicates into %s" % (
+                      seed, len(w.children), len(w.missing), nbad,
+                      sum(1 for b in w.bad if b.kind == "identical_duplicate") + len(w.twins) +
+                      len(w.dup_rows["teams"]) + len(w.dup_rows["workers"]), schema),
+                  r.stderr[-2000:]):
+            return
+        cfg = os.path.join(tmp, "bad%d.json" % seed)
+        write_config(cfg, schema)
+        worlds.append((w, cfg))
+
+    jobs = [(w, cfg, day) for w, cfg in worlds for day in w.days]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+        results = list(ex.map(lambda j: run_daemon(j[1], j[2]), jobs))
+
+    totals = {}
+    trouble = {}          # child -> ["seed/day/rule: what differs"]
+    summaries = {}        # (seed, relation) -> [(day, {kind: n})]
+    for (w, cfg, day), (rc, err, alerts, bad) in zip(jobs, results):
+        tag = "bad seed %d as of %s" % (w.seed, day)
+        san = re.findall(r"(ERROR: (?:Address|Leak|Undefined)Sanitizer[^\n]*|runtime error:"
+                         r"[^\n]*)", err)
+        ok(rc == 0 and not san and not bad,
+           "dry run on %s: exits 0, no sanitizer report, one JSON object a line" % tag,
+           "exit status %s; %d bad lines %s; stderr:\n%s" % (rc, len(bad), bad[:3], err[-3000:]))
+        counts = summary_bad(err)
+        for rel in ALL_RELS:
+            summaries.setdefault((w.seed, rel), []).append((day, counts.get(rel, {})))
+        keys = [(a.get("rule"), a.get("child_id")) for a in alerts]
+        dups = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+        ok(not dups, "dry run on %s: at most one alert per rule and child" % tag,
+           "duplicates: %s" % dups[:10])
+        unknown = sorted({str(a.get("rule")) for a in alerts} - set(RULES))
+        ok(not unknown, "dry run on %s: only the seven rules" % tag, "others: %s" % unknown)
+        known = {c.cid for c in w.children}
+        strangers = sorted({json.dumps(a.get("child_id")) for a in alerts
+                            if a.get("child_id") not in known})
+        ok(not strangers, "dry run on %s: no alert names a child that is not in the data (the "
+           "rows with a NULL child_id are left out)" % tag, "children: %s" % strangers[:10])
+        for rule in RULES:
+            want, got, diffs = compare_bad(w, day, rule, alerts, totals)
+            for cid in diffs:
+                trouble.setdefault(cid, []).append("%s %s: daemon %s; RULES.md %s" % (
+                    day, rule, brief(got.get(cid)), want_text(want.get(cid))))
+            probs, checked = details_problems(w, day, rule, want, got)
+            name = "rule %s on %s: since, the facts RULES.md names and the recipients of %d " \
+                   "alerts" % (rule, tag, checked)
+            if not ok(not probs, name, probs and "%d alerts differ" % len(probs)):
+                for cid, why in probs[:10]:
+                    tap.note("  child %s, T %s: %s" % (cid, day, "; ".join(why)))
+                    tap.note("    daemon:  %s" % brief(got.get(cid)))
+                    tap.note("    RULES.md: %s" % want_text(want.get(cid)))
+                    for line in show_rows(next(c for c in w.children if c.cid == cid), rule,
+                                          day) + [b.text() for b in w.bad if b.cid == cid]:
+                        tap.note("      " + line)
+            for cid, why in probs:
+                trouble.setdefault(cid, []).append("%s %s: %s" % (day, rule, "; ".join(why)))
+
+    # the summary: each relation's bad rows, counted once each (reading 8)
+    for w, cfg in worlds:
+        want = expected_counts(w)
+        nmiss = len(w.missing)
+        nmiss_rows = sum(len(getattr(c, a)) for c in w.children if c.cid in w.missing
+                         for a in ATTR.values())
+        for rel in ALL_RELS:
+            seen = summaries.get((w.seed, rel), [])
+            kinds = sorted({b.kind for b in w.bad if b.rel == rel and b.counted})
+            if rel == "children":
+                okays = {nmiss, nmiss_rows}
+                name = "bad seed %d: the summary reports the %d children with no children row " \
+                       "(%d rows name them) in children, once a child or once a row, and no " \
+                       "other bad row there (its %d identical duplicates are not bad rows)" % (
+                           w.seed, nmiss, nmiss_rows, len(w.dup_rows["children"]))
+            else:
+                okays = {want[rel]}
+                twins = sum(1 for b in w.twins if b.rel == rel)
+                name = "bad seed %d: the summary counts %d bad rows in %s (%s)%s" % (
+                    w.seed, want[rel], rel, ", ".join(kinds) or "none put in",
+                    "; an identical twin of one counts once, identical duplicates of good rows "
+                    "not at all" if twins else "; identical duplicates are not bad rows")
+            wrong = [(d, k) for d, k in seen if sum(k.values()) not in okays]
+            ok(len(seen) == len(w.days) and not wrong, name,
+               "\n".join("as of %s: %s (total %d)" % (d, " ".join(
+                   "%s=%d" % kv for kv in sorted(k.items())) or "nothing", sum(k.values()))
+                   for d, k in wrong))
+
+    # per kind: the children that carry it, on every day and rule
+    kinds = {}
+    for w, cfg in worlds:
+        for b in w.bad:
+            kinds.setdefault("%s.%s" % (b.rel, b.kind), []).append((w, b))
+    for kind in sorted(kinds):
+        rows = kinds[kind]
+        cids = sorted({b.cid for _, b in rows if b.cid is not None})
+        if not cids:
+            continue
+        nh = sum(1 for _, b in rows if b.harmful)
+        bad_children = [cid for cid in cids if cid in trouble]
+        rel = kind.split(".")[0]
+        feeds = set(FEEDS.get(rel, RULES))
+        alerted = sum(1 for w, b in rows if b.cid is not None and w.alerting.get(b.cid))
+        alerted_here = sum(1 for w, b in rows if b.cid is not None and
+                           w.alerting.get(b.cid, set()) & feeds)
+        how, power = {
+            "children.no_children_row": ("kept, the child's details unknown",
+                                         "with alerts that depend on those details"),
+            "cp_plans.dangling_chair_id": ("kept, cp_chair as for no chair",
+                                           "that would change an alert if left out"),
+            "workers.dangling_supervisor_id": ("kept, the supervisor as for none", ""),
+            "referrals.null_neglect": ("kept, counting for neglect by its primary need alone",
+                                       "that would change an alert if left out"),
+        }.get(kind, ("counted once", "that would change an alert if counted twice")
+              if kind.endswith("identical_duplicate") else
+              ("left out", "that would change an alert if used"))
+        if kind == "children.no_children_row":
+            nrows = sum(len(getattr(c, a)) for w in {w.seed: w for w, _ in rows}.values()
+                        for c in w.children if c.cid in w.missing for a in ATTR.values())
+            what = "%d children with no children row (%d rows name them; %d with alerts" % (
+                len(cids), nrows, alerted)
+        elif kind == "workers.dangling_supervisor_id":
+            what = "%d workers holding the current allocation of %d children (%d with " \
+                   "alerts" % (sum(1 for _, b in rows if b.cid is None), len(cids), alerted)
+        elif rel in FEEDS:
+            what = "%d rows on %d children (%d with alerts, %d of them in the rules %s " \
+                   "feeds" % (len(rows), len(cids), alerted, alerted_here, rel)
+        else:
+            what = "%d rows on %d children (%d with alerts" % (len(rows), len(cids), alerted)
+        name = "kind %s: %s%s), %s: on every seed, day and rule those children's alerts are " \
+               "RULES.md's" % (kind, what, "; %d %s" % (nh, power) if power else "", how)
+        if not ok(not bad_children, name, "%d children differ" % len(bad_children)):
+            byc = {b.cid: (w, b) for w, b in rows}
+            for cid in bad_children[:10]:
+                w, b = byc[cid]
+                tap.note("  child %s: %s" % (cid, b.text()))
+                for line in trouble[cid][:6]:
+                    tap.note("    " + line)
+
+    # the children that carry no bad row (identical duplicates of teams and workers aside)
+    plain = [(w, cid) for w, _ in worlds for cid in sorted(trouble, key=str)
+             if cid in {c.cid for c in w.children} and cid not in w.kind_of]
+    nplain = sum(1 for w, _ in worlds for c in w.children if c.cid not in w.kind_of)
+    if not ok(not plain, "the %d children that carry no bad row: on every seed, day and rule "
+              "their alerts are RULES.md's (bad rows of other children, identical duplicates "
+              "of teams and workers change nothing)" % nplain,
+              "%d children differ" % len(plain)):
+        for w, cid in plain[:10]:
+            tap.note("  child %s:" % cid)
+            for line in trouble[cid][:6]:
+                tap.note("    " + line)
+
+    # the kinds meant to mislead do: some of their rows would change an alert if used
+    designed = [k for k in sorted(kinds) if not k.endswith(("null_child_id",
+                                                             "identical_duplicate"))
+                and k not in KEPT_KINDS]
+    weak = [k for k in designed if not any(b.harmful for _, b in kinds[k])]
+    ok(not weak, "each of the %d kinds left out has rows that would change an alert if they "
+       "were used" % len(designed), "none that would: %s" % weak)
+    miss = [(w, c) for w, _ in worlds for c in w.children if c.cid in w.missing]
+    got_alerts = sum(1 for w, c in miss if any(REF[r](c, t) for t in w.days for r in RULES))
+    ok(got_alerts >= len(miss) // 2 and miss, "children with no children row: %d of %d have "
+       "alerts in RULES.md's reading, so that their rows counting is compared" % (
+           got_alerts, len(miss)))
+    for rule in RULES:
+        ok(totals.get(rule, 0) >= 5, "rule %s with bad rows: RULES.md gives some alerts "
+           "across the seeds (%d), so its comparisons are not empty" % (
+               rule, totals.get(rule, 0)))
+
+
 def main():
     if not (os.path.isfile(DAEMON) and os.access(DAEMON, os.X_OK)):
         ok(False, "driftwatchd is built", "%s is not an executable (set DRIFTWATCHD)" % DAEMON)
@@ -1149,6 +2069,9 @@ def main():
     for rule in RULES:
         ok(totals.get(rule, 0) >= 5, "rule %s: RULES.md gives some alerts across the seeds "
            "(%d), so its comparisons are not empty" % (rule, totals.get(rule, 0)))
+
+    if BAD_SEEDS:
+        bad_rows_part(tmp)
 
     shutil.rmtree(tmp, ignore_errors=True)
     if not os.environ.get("ORACLE_KEEP"):

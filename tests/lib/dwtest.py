@@ -411,6 +411,27 @@ def run_once(cfg, as_of, timeout=120, extra=()):
     return run_daemon(cfg, "--once", "--as-of", as_of, *extra, timeout=timeout)
 
 
+def dry_run_alerts(out):
+    """A dry run's standard output, one JSON object a line: (the alerts, the lines that are not
+    one)."""
+    if isinstance(out, bytes):
+        out = out.decode("utf-8", "replace")
+    alerts, bad = [], []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            bad.append(line)
+            continue
+        if isinstance(obj, dict):
+            alerts.append(obj)
+        else:
+            bad.append(line)
+    return alerts, bad
+
+
 def respond(cfg, today, kind, fp, actor="sup1@la.example", via="link", **kw):
     """One response (acknowledge, snooze, unsnooze) to alert fp on day today, through the
     responses driver; reason, note and until as keywords. (exit code, stdout, stderr)"""
