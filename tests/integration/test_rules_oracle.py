@@ -64,28 +64,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the daemon run, its lines)
 import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 from tap import ok  # noqa: E402
+from spec_rules import CHURN, CIN, CP, REP, ROLES, RR, RULES, WC, WNB  # noqa: E402
 
-TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-DAEMON = os.environ.get("DRIFTWATCHD") or os.path.join(TOP, "build/san/driftwatchd")
-PGHOST = os.environ.get("PGHOST") or "127.0.0.1"
-if PGHOST.startswith("/"):
-    PGHOST = "127.0.0.1"   # the daemon reaches the test server over TCP
-PGPORT = os.environ.get("PGPORT") or "15432"
-PGUSER = os.environ.get("PGUSER") or "dwtest"
+TOP, DAEMON, PGHOST, PGPORT, PGUSER = lib.TOP, lib.DAEMON, lib.PGHOST, lib.PGPORT, lib.PGUSER
 DBNAME = "dworacle"
 RUN_TIMEOUT = int(os.environ.get("DW_RUN_TIMEOUT", "150"))
 SEEDS = [int(s) for s in (os.environ.get("ORACLE_SEEDS") or "1 2 3 4 5 6 7 8").split()]
 N_CHILDREN = int(os.environ.get("ORACLE_CHILDREN") or "400")
 
 LINK = "https://lcs.example.gov.uk/person/{child_id}"
-ADDR = {
-    "fallback": "duty@la.example",
-    "cp_chair": "cp-chairs@la.example",
-    "cp_manager": "cp-manager@la.example",
-    "head_of_service": "hos@la.example",
-    "operators": "it-ops@la.example",
-}
+ADDR = lib.addresses()
 
 # The defaults of RULES.md and CONTRACT.md
 MERGE_GAP = 28
@@ -94,27 +82,6 @@ STRATEGY_MONTHS = 6
 RR_WINDOW, RR_CYCLE, RR_COUNT = 12, 24, 3
 TZ = zoneinfo.ZoneInfo("Europe/London")
 UTC = datetime.timezone.utc
-
-CIN, CP, REP, WNB, WC, CHURN, RR = ("cin_neglect_duration", "cp_neglect_duration",
-                                    "repeat_neglect_plan", "was_not_brought", "worker_change",
-                                    "worker_churn", "re_referral")
-RULES = [CIN, CP, REP, WNB, WC, CHURN, RR]
-ROLES = {
-    (CIN, "6m"): {"supervisor"},
-    (CP, "9m"): {"supervisor"},
-    (CP, "12m"): {"supervisor", "cp_chair"},
-    (CP, "15m"): {"cp_chair", "cp_manager", "supervisor"},
-    (CP, "18m"): {"head_of_service", "cp_chair", "supervisor"},
-    (REP, "any"): {"cp_chair", "supervisor"},
-    (REP, "24m"): {"cp_chair", "supervisor"},
-    (REP, "12m"): {"cp_chair", "supervisor"},
-    (WNB, "vulnerable"): {"supervisor", "allocated_worker"},
-    (WNB, "repeated"): {"supervisor", "allocated_worker"},
-    (WC, "handover"): {"supervisor", "allocated_worker"},
-    (CHURN, "churn"): {"supervisor"},
-    (RR, "12m"): {"supervisor"},
-    (RR, "cycle"): {"supervisor", "head_of_service"},
-}
 
 # Evaluation days: month ends (Feb 28 and 29, 31st), the days of the BST changes, and days
 # whose T - 6 months (the missed-appointment window) or T - 12 months falls on one of them.
@@ -948,8 +915,39 @@ def same_subject(want, got):
     return got == want
 
 
-def compare(world, day, rule, got_alerts, totals):
-    """One TAP check: the children, subjects and stages of one rule on one day."""
+def load_world(schema, sql):
+    """rules/contract.sql and the world's rows into schema: psql's result."""
+    return psql(DBNAME, ["-v", "schema=" + schema, "-f", os.path.join(TOP, "rules/contract.sql"),
+                         "-f", "-"], stdin="SET search_path = %s;\n" % schema + sql)
+
+
+def run_worlds(worlds):
+    """Every world's dry runs, two at a time: [(world, day, (rc, err, alerts, bad lines))]."""
+    jobs = [(w, cfg, day) for w, cfg in worlds for day in w.days]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+        results = list(ex.map(lambda j: run_daemon(j[1], j[2]), jobs))
+    return [(w, day, r) for (w, _, day), r in zip(jobs, results)]
+
+
+def check_run(tag, rc, err, alerts, bad):
+    """The checks of every dry run: its exit, its lines, one alert per rule and child, only the
+    seven rules."""
+    san = re.findall(r"(ERROR: (?:Address|Leak|Undefined)Sanitizer[^\n]*|runtime error:"
+                     r"[^\n]*)", err)
+    ok(rc == 0 and not san and not bad,
+       "dry run on %s: exits 0, no sanitizer report, one JSON object a line" % tag,
+       "exit status %s; %d bad lines %s; stderr:\n%s" % (rc, len(bad), bad[:3], err[-3000:]))
+    keys = [(a.get("rule"), a.get("child_id")) for a in alerts]
+    dups = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+    ok(not dups, "dry run on %s: at most one alert per rule and child" % tag,
+       "duplicates: %s" % dups[:10])
+    unknown = sorted({str(a.get("rule")) for a in alerts} - set(RULES))
+    ok(not unknown, "dry run on %s: only the seven rules" % tag, "others: %s" % unknown)
+
+
+def compare(world, day, rule, got_alerts, totals, tag="seed", said="as RULES.md gives"):
+    """One TAP check: the children, subjects and stages of one rule on one day; a differing
+    child is shown with its rows and the bad rows it carries (part 2)."""
     want = {}
     for c in world.children:
         wt = REF[rule](c, day)
@@ -961,17 +959,14 @@ def compare(world, day, rule, got_alerts, totals):
             got.setdefault(a.get("child_id"), a)
     totals[rule] = totals.get(rule, 0) + len(want)
     bychild = {c.cid: c for c in world.children}
-    diffs = []
-    for cid in sorted(set(want) | set(got)):
-        wt, a = want.get(cid), got.get(cid)
-        if wt is None or a is None or a.get("stage") != wt.stage or \
-                not same_subject(wt.subject, a.get("subject_id")):
-            diffs.append(cid)
-    name = "rule %s on seed %d as of %s: %d alerts, the same children, subjects and stages " \
-           "as RULES.md gives" % (rule, world.seed, day, len(want))
-    good = ok(not diffs, name, diffs and "%d children differ (daemon: %d alerts, reference: %d)"
-              % (len(diffs), len(got), len(want)))
-    if not good:
+    diffs = [cid for cid in sorted(set(want) | set(got), key=str)
+             if want.get(cid) is None or got.get(cid) is None
+             or got[cid].get("stage") != want[cid].stage
+             or not same_subject(want[cid].subject, got[cid].get("subject_id"))]
+    name = "rule %s on %s %d as of %s: %d alerts, the same children, subjects and stages %s" % (
+        rule, tag, world.seed, day, len(want), said)
+    if not ok(not diffs, name, diffs and "%d children differ (daemon: %d alerts, reference: "
+              "%d)" % (len(diffs), len(got), len(want))):
         for cid in diffs[:10]:
             c = bychild.get(cid)
             tap.note("  child %s, T %s:" % (cid, day))
@@ -980,9 +975,15 @@ def compare(world, day, rule, got_alerts, totals):
             if c is None:
                 tap.note("    (not a generated child)")
                 continue
-            for line in show_rows(c, rule, day):
+            for line in child_lines(world, c, rule, day):
                 tap.note("      " + line)
     return want, got, diffs
+
+
+def child_lines(world, c, rule, day):
+    """The child's rows the rule reads, then the bad rows it carries (part 2)."""
+    return show_rows(c, rule, day) + [b.text() for b in getattr(world, "bad", [])
+                                      if b.cid == c.cid]
 
 
 def recipient_addresses(world, c, rule, t):
@@ -1046,45 +1047,21 @@ def check_recipients(world, c, rule, t, stage, recips):
     return bad
 
 
-def compare_details(world, day, rule, want, got):
-    """One TAP check: since and the named facts of the alerts both sides agree on."""
-    bychild = {c.cid: c for c in world.children}
-    probs = []
-    checked = 0
-    for cid, wt in sorted(want.items()):
-        a = got.get(cid)
-        if a is None or a.get("stage") != wt.stage or \
-                not same_subject(wt.subject, a.get("subject_id")):
-            continue
-        checked += 1
-        bad = []
-        if wt.since is not None and a.get("since") != iso(wt.since):
-            bad.append("since %s, RULES.md: %s" % (a.get("since"), iso(wt.since)))
-        facts = a.get("facts") if isinstance(a.get("facts"), dict) else {}
-        for path, v in wt.facts.items():
-            g = fact(facts, path)
-            if callable(v):
-                good = g is not MISSING and v(g)
-                desc = v.__doc__
-            else:
-                good = g == v
-                desc = json.dumps(v)
-            if not good:
-                bad.append("facts.%s is %s, RULES.md: %s" % (
-                    path, "missing" if g is MISSING else json.dumps(g), desc))
-        bad += check_recipients(world, bychild[cid], rule, day, wt.stage,
-                                a.get("recipients"))
-        if bad:
-            probs.append((cid, bad))
-    name = "rule %s on seed %d as of %s: since, the facts RULES.md names and the recipients " \
-           "of %d alerts" % (rule, world.seed, day, checked)
+def compare_details(world, day, rule, want, got, tag="seed"):
+    """One TAP check: since, the named facts and the recipients of the alerts both sides agree
+    on. Returns the differing children: (child, [what differs])."""
+    probs, checked = details_problems(world, day, rule, want, got)
+    name = "rule %s on %s %d as of %s: since, the facts RULES.md names and the recipients " \
+           "of %d alerts" % (rule, tag, world.seed, day, checked)
     if not ok(not probs, name, probs and "%d alerts differ" % len(probs)):
-        for cid, bad in probs[:10]:
-            tap.note("  child %s, T %s: %s" % (cid, day, "; ".join(bad)))
+        bychild = {c.cid: c for c in world.children}
+        for cid, why in probs[:10]:
+            tap.note("  child %s, T %s: %s" % (cid, day, "; ".join(why)))
             tap.note("    daemon:  %s" % brief(got.get(cid)))
             tap.note("    RULES.md: %s" % want_text(want.get(cid)))
-            for line in show_rows(bychild[cid], rule, day):
+            for line in child_lines(world, bychild[cid], rule, day):
                 tap.note("      " + line)
+    return probs
 
 
 # ==========================================================================================
@@ -1684,43 +1661,6 @@ def summary_bad(err):
     return out
 
 
-def compare_bad(world, day, rule, got_alerts, totals):
-    """compare() for part 2: the same check, named for the bad seed, each differing child shown
-    with its rows and the bad rows it carries."""
-    want = {}
-    for c in world.children:
-        wt = REF[rule](c, day)
-        if wt is not None:
-            want[c.cid] = wt
-    got = {}
-    for a in got_alerts:
-        if a.get("rule") == rule:
-            got.setdefault(a.get("child_id"), a)
-    totals[rule] = totals.get(rule, 0) + len(want)
-    bychild = {c.cid: c for c in world.children}
-    diffs = [cid for cid in sorted(set(want) | set(got), key=str)
-             if want.get(cid) is None or got.get(cid) is None
-             or got[cid].get("stage") != want[cid].stage
-             or not same_subject(want[cid].subject, got[cid].get("subject_id"))]
-    name = "rule %s on bad seed %d as of %s: %d alerts, the same children, subjects and stages " \
-           "as RULES.md gives on the data without its bad rows" % (rule, world.seed, day,
-                                                                   len(want))
-    if not ok(not diffs, name, diffs and "%d children differ (daemon: %d alerts, reference: "
-              "%d)" % (len(diffs), len(got), len(want))):
-        for cid in diffs[:10]:
-            c = bychild.get(cid)
-            tap.note("  child %s, T %s:" % (cid, day))
-            tap.note("    daemon:  %s" % brief(got.get(cid)))
-            tap.note("    RULES.md: %s" % want_text(want.get(cid)))
-            if c is None:
-                tap.note("    (not a generated child)")
-                continue
-            for line in show_rows(c, rule, day) + [b.text() for b in world.bad
-                                                    if b.cid == cid]:
-                tap.note("      " + line)
-    return want, got, diffs
-
-
 def details_problems(world, day, rule, want, got):
     """compare_details' findings as a list: (child, [problems])."""
     bychild = {c.cid: c for c in world.children}
@@ -1843,9 +1783,7 @@ def bad_rows_part(tmp):
         w = gen_world(seed, N_CHILDREN)
         inject_bad(w, random.Random(7919 * seed + 11))
         schema = "oracle_b%d" % seed
-        sql = "SET search_path = %s;\n" % schema + bad_world_sql(w, random.Random(seed + 100))
-        r = psql(DBNAME, ["-v", "schema=" + schema, "-f", os.path.join(TOP, "rules/contract.sql"),
-                          "-f", "-"], stdin=sql)
+        r = load_world(schema, bad_world_sql(w, random.Random(seed + 100)))
         nbad = sum(1 for b in w.bad if b.counted)
         if not ok(r.returncode == 0, "bad seed %d: load %d children (%d with no children row), "
                   "%d bad rows and %d identical duplicates into %s" % (
@@ -1858,50 +1796,27 @@ def bad_rows_part(tmp):
         write_config(cfg, schema)
         worlds.append((w, cfg))
 
-    jobs = [(w, cfg, day) for w, cfg in worlds for day in w.days]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
-        results = list(ex.map(lambda j: run_daemon(j[1], j[2]), jobs))
-
     totals = {}
     trouble = {}          # child -> ["seed/day/rule: what differs"]
     summaries = {}        # (seed, relation) -> [(day, {kind: n})]
-    for (w, cfg, day), (rc, err, alerts, bad) in zip(jobs, results):
+    for w, day, (rc, err, alerts, bad) in run_worlds(worlds):
         tag = "bad seed %d as of %s" % (w.seed, day)
-        san = re.findall(r"(ERROR: (?:Address|Leak|Undefined)Sanitizer[^\n]*|runtime error:"
-                         r"[^\n]*)", err)
-        ok(rc == 0 and not san and not bad,
-           "dry run on %s: exits 0, no sanitizer report, one JSON object a line" % tag,
-           "exit status %s; %d bad lines %s; stderr:\n%s" % (rc, len(bad), bad[:3], err[-3000:]))
+        check_run(tag, rc, err, alerts, bad)
         counts = summary_bad(err)
         for rel in ALL_RELS:
             summaries.setdefault((w.seed, rel), []).append((day, counts.get(rel, {})))
-        keys = [(a.get("rule"), a.get("child_id")) for a in alerts]
-        dups = sorted({k for k in keys if keys.count(k) > 1}, key=str)
-        ok(not dups, "dry run on %s: at most one alert per rule and child" % tag,
-           "duplicates: %s" % dups[:10])
-        unknown = sorted({str(a.get("rule")) for a in alerts} - set(RULES))
-        ok(not unknown, "dry run on %s: only the seven rules" % tag, "others: %s" % unknown)
         known = {c.cid for c in w.children}
         strangers = sorted({json.dumps(a.get("child_id")) for a in alerts
                             if a.get("child_id") not in known})
         ok(not strangers, "dry run on %s: no alert names a child that is not in the data (the "
            "rows with a NULL child_id are left out)" % tag, "children: %s" % strangers[:10])
         for rule in RULES:
-            want, got, diffs = compare_bad(w, day, rule, alerts, totals)
+            want, got, diffs = compare(w, day, rule, alerts, totals, "bad seed",
+                                       "as RULES.md gives on the data without its bad rows")
             for cid in diffs:
                 trouble.setdefault(cid, []).append("%s %s: daemon %s; RULES.md %s" % (
                     day, rule, brief(got.get(cid)), want_text(want.get(cid))))
-            probs, checked = details_problems(w, day, rule, want, got)
-            name = "rule %s on %s: since, the facts RULES.md names and the recipients of %d " \
-                   "alerts" % (rule, tag, checked)
-            if not ok(not probs, name, probs and "%d alerts differ" % len(probs)):
-                for cid, why in probs[:10]:
-                    tap.note("  child %s, T %s: %s" % (cid, day, "; ".join(why)))
-                    tap.note("    daemon:  %s" % brief(got.get(cid)))
-                    tap.note("    RULES.md: %s" % want_text(want.get(cid)))
-                    for line in show_rows(next(c for c in w.children if c.cid == cid), rule,
-                                          day) + [b.text() for b in w.bad if b.cid == cid]:
-                        tap.note("      " + line)
+            probs = compare_details(w, day, rule, want, got, "bad seed")
             for cid, why in probs:
                 trouble.setdefault(cid, []).append("%s %s: %s" % (day, rule, "; ".join(why)))
 
@@ -2030,9 +1945,7 @@ def main():
     for seed in SEEDS:
         w = gen_world(seed, N_CHILDREN)
         schema = "oracle_s%d" % seed
-        sql = "SET search_path = %s;\n" % schema + world_sql(w, random.Random(seed))
-        r = psql(DBNAME, ["-v", "schema=" + schema, "-f", os.path.join(TOP, "rules/contract.sql"),
-                          "-f", "-"], stdin=sql)
+        r = load_world(schema, world_sql(w, random.Random(seed)))
         if not ok(r.returncode == 0, "seed %d: load %d children into %s (days %s)" % (
                 seed, len(w.children), schema, ", ".join(map(iso, w.days))), r.stderr[-2000:]):
             return 1
@@ -2040,28 +1953,14 @@ def main():
         write_config(cfg, schema)
         worlds.append((w, cfg))
 
-    jobs = [(w, cfg, day) for w, cfg in worlds for day in w.days]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
-        results = list(ex.map(lambda j: run_daemon(j[1], j[2]), jobs))
-
     totals = {}
-    for (w, cfg, day), (rc, err, alerts, bad) in zip(jobs, results):
+    for w, day, (rc, err, alerts, bad) in run_worlds(worlds):
         tag = "seed %d as of %s" % (w.seed, day)
-        san = re.findall(r"(ERROR: (?:Address|Leak|Undefined)Sanitizer[^\n]*|runtime error:"
-                         r"[^\n]*)", err)
-        ok(rc == 0 and not san and not bad,
-           "dry run on %s: exits 0, no sanitizer report, one JSON object a line" % tag,
-           "exit status %s; %d bad lines %s; stderr:\n%s" % (rc, len(bad), bad[:3], err[-3000:]))
+        check_run(tag, rc, err, alerts, bad)
         badrows = [l.strip() for l in err.splitlines() if "bad row" in l and
                    not re.search(r"bad rows?(: none| [\d.]+ ?m?s\b)", l)]
         ok(not badrows, "dry run on %s: the daemon finds no bad rows in the generated data "
            "(it is clean as CONTRACT.md defines it)" % tag, "\n".join(badrows[:10]))
-        keys = [(a.get("rule"), a.get("child_id")) for a in alerts]
-        dups = sorted({k for k in keys if keys.count(k) > 1})
-        ok(not dups, "dry run on %s: at most one alert per rule and child" % tag,
-           "duplicates: %s" % dups[:10])
-        unknown = sorted({str(a.get("rule")) for a in alerts} - set(RULES))
-        ok(not unknown, "dry run on %s: only the seven rules" % tag, "others: %s" % unknown)
         for rule in RULES:
             want, got, diffs = compare(w, day, rule, alerts, totals)
             compare_details(w, day, rule, want, got)
