@@ -515,6 +515,49 @@ static const char *check_listen(const char *s)
 	return port >= 1 && port <= 65535 ? NULL : why;
 }
 
+/* The host and port of a listen address check_listen accepted, brackets taken off. */
+static void listen_split(const char *s, char *host, size_t hostsz, long *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t n = (size_t)(colon - s);
+
+	if (s[0] == '[') {
+		s++;
+		n -= 2;
+	}
+	snprintf(host, hostsz, "%.*s", (int)n, s);
+	*port = strtol(colon + 1, NULL, 10);
+}
+
+static bool listen_wildcard(const char *host)
+{
+	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
+}
+
+static bool listen_numeric(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* Whether two listen addresses could be one socket: the same port, and the same host, a
+ * wildcard on either side (0.0.0.0 takes 127.0.0.1's port too), or a name on either side (it
+ * may resolve to the other). Only two different numeric addresses can share a port. */
+static bool listen_overlap(const char *a, const char *b)
+{
+	char ha[256], hb[256];
+	long pa, pb;
+
+	listen_split(a, ha, sizeof(ha), &pa);
+	listen_split(b, hb, sizeof(hb), &pb);
+	if (pa != pb)
+		return false;
+	if (strcasecmp(ha, hb) == 0 || listen_wildcard(ha) || listen_wildcard(hb))
+		return true;
+	return !listen_numeric(ha) || !listen_numeric(hb);
+}
+
 /* Standard Webhooks: "whsec_" + standard base64 (padded) of the HMAC key. Checked here (by the
  * same decoder that signs) so a truncated paste fails at start-up, not at the first signature. */
 static const char *check_whsec(const char *s)
@@ -1701,9 +1744,10 @@ static void load_web(struct loader *ld, json_t *root, struct dw_config *cfg)
 	/* The API and pages answer people; /metrics answers Prometheus: never one socket. */
 	if (take_checked(ld, obj, "listen", true, SHOW_VALUE, check_listen, &w->listen) ==
 		    TAKE_OK &&
-	    cfg->http_listen && strcmp(w->listen, cfg->http_listen) == 0)
+	    cfg->http_listen && listen_overlap(w->listen, cfg->http_listen))
 		fault_at(ld, "listen", "must differ from http.listen (the API and pages are kept "
-			 "apart from /healthz and /metrics), got \"%s\"", w->listen);
+			 "apart from /healthz and /metrics): \"%s\" and \"%s\" would share a port",
+			 w->listen, cfg->http_listen);
 	path_pop(ld, mark);
 }
 

@@ -220,6 +220,22 @@ static void test_web(void)
 	expect_fault("'web': {'listen': '9481'}", NAME ": web.listen: must be HOST:PORT");
 	expect_fault("'web': {'listen': '127.0.0.1:9480'}",
 		     NAME ": web.listen: must differ from http.listen");
+	/* 0.0.0.0 takes every address's port, a name may resolve to the other's address: the
+	 * daemon could not start (it said "Address already in use" and exited 1) */
+	expect_fault("'web': {'listen': '0.0.0.0:9480'}",
+		     NAME ": web.listen: must differ from http.listen");
+	expect_fault("'web': {'listen': '[::]:9480'}",
+		     NAME ": web.listen: must differ from http.listen");
+	expect_fault("'web': {'listen': 'localhost:9480'}",
+		     NAME ": web.listen: must differ from http.listen");
+	expect_fault("'http': {'listen': '0.0.0.0:9481'}, 'web': {'listen': '127.0.0.1:9481'}",
+		     NAME ": web.listen: must differ from http.listen");
+	expect_fault("'http': {'listen': '[::1]:9481'}, 'web': {'listen': '[::1]:9481'}",
+		     NAME ": web.listen: must differ from http.listen");
+	/* two numeric addresses can share a port; a wildcard on another port is no conflict */
+	expect_clean("'http': {'listen': '127.0.0.1:9481'}, 'web': {'listen': '127.0.0.2:9481'}");
+	expect_clean("'web': {'listen': '0.0.0.0:9481'}");
+	expect_clean("'http': {'listen': '[::]:9480'}, 'web': {'listen': '127.0.0.1:9481'}");
 	expect_clean("'http': {'listen': null}, 'web': {'listen': '127.0.0.1:9480'}");
 	expect_fault("'web': {'lisen': '127.0.0.1:9481'}",
 		     NAME ": web.lisen: unknown key (expected one of: public_url, link_secret_file, "
