@@ -33,6 +33,9 @@
 #define DEFAULT_STATE_SCHEMA "driftwatch"
 #define DEFAULT_TIMEZONE "Europe/London"
 #define DEFAULT_HTTP_LISTEN "127.0.0.1:9480"
+/* A list of addresses, hosts or codes (web.viewers, trusted_proxies, allowed_hosts, ...): a
+ * bound only so that a file of absurd size is refused with a word, not read into memory. */
+#define CONFIG_LIST_MAX 10000
 #define DEFAULT_QUERY_TIMEOUT_S 300
 #define DEFAULT_EVAL_INTERVAL_S 300
 #define DEFAULT_TAKEOVER_S 10
@@ -837,7 +840,7 @@ static enum take take_list(struct loader *ld, json_t *obj, const char *key, bool
 			   const struct list_kind *kind, char ***dst)
 {
 	json_t *arr = json_object_get(obj, key);
-	const char *items[RULE_REGISTRY_MAX * 4 + 1];
+	const char **items;
 	char got[GOT_CAP];
 	char **copy;
 	size_t mark, n;
@@ -859,17 +862,22 @@ static enum take take_list(struct loader *ld, json_t *obj, const char *key, bool
 	mark = path_push_key(ld, key);
 	ok = list_items_ok(ld, arr, key, kind);
 	n = json_array_size(arr);
-	if (ok && n >= NELEM(items)) {
-		fault(ld, "must have at most %zu items, got %zu", NELEM(items) - 1, n);
+	if (ok && n > CONFIG_LIST_MAX) {
+		fault(ld, "must have at most %d items, got %zu", CONFIG_LIST_MAX, n);
 		ok = false;
 	}
 	path_pop(ld, mark);
 	if (!ok)
 		return TAKE_BAD;
+	if (!(items = calloc(n + 1, sizeof(*items)))) {
+		fault_at(ld, key, "out of memory");
+		return TAKE_BAD;
+	}
 	for (size_t i = 0; i < n; i++)
 		items[i] = json_string_value(json_array_get(arr, i));
-	items[n] = NULL;
-	if (!(copy = strv_dup(items))) {
+	copy = strv_dup(items);
+	free(items);
+	if (!copy) {
 		fault_at(ld, key, "out of memory");
 		return TAKE_BAD;
 	}

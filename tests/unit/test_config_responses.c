@@ -9,6 +9,7 @@
 #include "driftwatch/calendar.h"
 #include "driftwatch/config.h"
 #include "driftwatch/errlist.h"
+#include "driftwatch/strbuf.h"
 #include "tap.h"
 
 #define NAME "test.json"
@@ -246,6 +247,38 @@ static void test_web(void)
 }
 
 /* Who is who (RESPONSES.md): the proxy's header, whom it is believed from, who sees all. */
+/* A list is as long as the authority needs: 64 viewers was the end of a fixed array once. */
+static void test_long_lists(void)
+{
+	struct strbuf sb;
+	struct run r;
+	size_t n = 0;
+
+	strbuf_init(&sb);
+
+	strbuf_append(&sb, "'web': {'viewers': [");
+	for (int i = 0; i < 500; i++)
+		strbuf_printf(&sb, "%s'qa%d@la.example'", i ? ", " : "", i);
+	strbuf_append(&sb, "]}");
+	run_with(&r, sb.buf);
+	for (char **v = r.cfg.web.viewers; v && *v; v++)
+		n++;
+	tap_ok(r.rc == 0 && n == 500 && strcmp(r.cfg.web.viewers[499], "qa499@la.example") == 0,
+	       "web people: 500 viewers are read, in order (%zu)", n);
+	run_free(&r);
+	strbuf_truncate(&sb, 0);
+	strbuf_append(&sb, "'web': {'viewers': [");
+	for (int i = 0; i <= 10000; i++)
+		strbuf_printf(&sb, "%s'q%d@la.example'", i ? ", " : "", i);
+	strbuf_append(&sb, "]}");
+	run_with(&r, sb.buf);
+	tap_contains(r.rc == -1 ? r.all : "(load succeeded)",
+		     NAME ": web.viewers: must have at most 10000 items, got 10001",
+		     "web people: 10,001 viewers are refused, the bound named");
+	run_free(&r);
+	strbuf_free(&sb);
+}
+
 static void test_web_people(void)
 {
 	struct run r;
@@ -261,6 +294,7 @@ static void test_web_people(void)
 		"web people: viewers is read");
 	run_free(&r);
 	expect_clean("'web': {'trusted_proxies': [], 'viewers': []}");
+	test_long_lists();
 	expect_fault("'web': {'user_header': 'X Email'}",
 		     NAME ": web.user_header: must be an HTTP header name (letters, digits and -, "
 			  "at most 64), got \"X Email\"");
