@@ -152,8 +152,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		printf("driftwatchd %s\n", DW_VERSION);
 		return EXIT_OK;
 	}
-	if (!o->config) {
-		fprintf(stderr, "driftwatchd: -c FILE is required (try --help)\n");
+	/* an empty name (-c "" from an unset shell variable) would be said as ": cannot read" */
+	if (!o->config || !*o->config) {
+		fprintf(stderr, "driftwatchd: -c FILE is required%s (try --help)\n",
+			o->config ? ", and the name given is empty" : "");
 		return EXIT_USAGE;
 	}
 	if ((o->dry_run || o->as_of) && !o->once) {

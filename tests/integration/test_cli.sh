@@ -172,6 +172,11 @@ run -c "$tmp/good.json" --once --dry-run --as-of 2026-01-01 --as-of 2026-01-02
 expect_rc "--as-of given twice: exits 2" 2
 has "$err" "--as-of is given twice"
 check_status "--as-of given twice: says so" $? "$(ctx)"
+# -c "" (a script's unset variable) said ": cannot read: No such file or directory"
+run -c "" --check-config
+expect_rc "-c with an empty name: exits 2" 2
+has "$err" "the name given is empty"
+check_status "-c with an empty name: says so" $? "$(ctx)"
 run --version extra
 expect_rc "--version with a stray argument: exits 2" 2
 has "$err" '"extra"'
