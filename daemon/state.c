@@ -17,7 +17,7 @@ static const char *const migrations[] = { sql_state_v1, sql_state_v2, sql_state_
 						 sql_state_v4, sql_state_v5, sql_state_v6,
 						 sql_state_v7, sql_state_v8, sql_state_v9,
 						 sql_state_v10, sql_state_v11, sql_state_v12,
-						 sql_state_v13 };
+						 sql_state_v13, sql_state_v14 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION,
 	       "one migration per schema version");

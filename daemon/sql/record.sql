@@ -31,16 +31,18 @@ WITH cur AS (
            team_id text)
 ),
 -- The stored alert each row continues: the one with its fingerprint, else a firing one stored
--- under its former fingerprint, which takes the new identity below (one alert, its history
--- kept, no "new" notice; an upgrade from schema v2 would otherwise resolve and announce again
--- every episode whose current plan is not its first).
+-- under its former fingerprint by schema v2 (legacy_subject, state_v14.sql), which takes the new
+-- identity below (one alert, its history kept, no "new" notice; an upgrade from v2 would
+-- otherwise resolve and announce again every episode whose current plan is not its first).
+-- Any other alert whose subject changes (a plan entered late, beginning before the episode's
+-- first) is a new identity: the old one resolves and the new one fires (ALERTS.md).
 prev AS (
     SELECT c.fingerprint, coalesce(p.alert_id, f.alert_id) AS alert_id,
            p.alert_id IS NULL AND f.alert_id IS NOT NULL AS renamed
       FROM cur c
       LEFT JOIN @state@.alerts p ON p.fingerprint = c.fingerprint
       LEFT JOIN @state@.alerts f ON p.alert_id IS NULL AND f.fingerprint = c.former_fingerprint
-                                AND f.status = 'firing'
+                                AND f.status = 'firing' AND f.legacy_subject
 ),
 changes AS (
     SELECT c.*, p.alert_id AS prev_id, pv.renamed,
@@ -83,6 +85,7 @@ changes AS (
 renamed AS (
     UPDATE @state@.alerts a
        SET fingerprint = ch.fingerprint, subject_id = ch.subject_id, stage = ch.stage,
+           legacy_subject = false,
            stage_rank = ch.stage_rank, status = 'firing', notify_key = ch.notify_key,
            payload = ch.payload, destinations = ch.destinations, team_id = ch.team_id,
            last_seen_on = $2::date,

@@ -16,9 +16,18 @@
 --            alert fired was told nothing, while the old URL, which nothing signs any more,
 --            was retried for days. A team's webhook and the emails are the alert's own.
 --            NULL (memory ran out making the list): the alert's own webhooks, as before.
-WITH resolved AS (
+WITH settled AS (
+    -- The rule ran over everyone: what it could rename from schema v2's identity it has
+    -- renamed (record.sql), and the rest of its marks go (state_v14.sql). Never a row that
+    -- resolved below changes (two updates of one row in one statement: only one would hold).
+    UPDATE @state@.alerts a SET legacy_subject = false
+     WHERE a.legacy_subject AND a.rule = $1::text AND $3::text[] IS NULL
+       AND (a.status <> 'firing'
+            OR EXISTS (SELECT 1 FROM @state@.alert_seen s WHERE s.alert_id = a.alert_id))
+),
+resolved AS (
     UPDATE @state@.alerts a
-       SET status = 'resolved', last_changed_on = $2::date,
+       SET status = 'resolved', last_changed_on = $2::date, legacy_subject = false,
            payload = a.payload || jsonb_build_object('status', 'resolved', 'as_of', $2::date)
      WHERE a.status = 'firing'
        -- record.c rewrites this line for a few notified children (record_resolve_for_children)

@@ -27,6 +27,7 @@ extern const char sql_state_v10[];
 extern const char sql_state_v11[];
 extern const char sql_state_v12[];
 extern const char sql_state_v13[];
+extern const char sql_state_v14[];
 extern const char sql_responses_record[];
 extern const char sql_unanswered_candidates[];
 extern const char sql_unanswered_queue[];

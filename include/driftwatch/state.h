@@ -5,7 +5,7 @@
 struct dw_ctx;
 struct db_conn;
 
-#define STATE_SCHEMA_VERSION 13
+#define STATE_SCHEMA_VERSION 14
 /* The same as a statement's text parameter (--check-config's check_state.sql). */
 #define STATE_VERSION_STR_(v) #v
 #define STATE_VERSION_STR(v) STATE_VERSION_STR_(v)

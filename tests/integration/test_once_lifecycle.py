@@ -167,7 +167,7 @@ def part_lifecycle(t, procs, tmp, ca, pwfile):
             == [{"version": 1}, {"version": 2}, {"version": 3},
                {"version": 4}, {"version": 5}, {"version": 6}, {"version": 7},
                {"version": 8}, {"version": 9}, {"version": 10}, {"version": 11},
-               {"version": 12}, {"version": 13}],
+               {"version": 12}, {"version": 13}, {"version": 14}],
             "lifecycle D1: the state schema is created with its version recorded")
     n_alerts = int(db.value("SELECT count(*) FROM driftwatch.alerts"))
     firing = int(db.value("SELECT count(*) FROM driftwatch.alert_events WHERE kind = 'firing'"))
