@@ -21,6 +21,7 @@
 #include "driftwatch/credentials.h"
 #include "driftwatch/escalation.h"
 #include "driftwatch/hostmatch.h"
+#include "driftwatch/http.h"
 #include "driftwatch/mailaddr.h"
 #include "driftwatch/smallfile.h"
 #include "driftwatch/strbuf.h"
@@ -379,6 +380,24 @@ static char **strv_dup(const char *const *src)
 	return v;
 }
 
+/* A NULL-terminated copy of the strings arr holds (its items checked to be strings), or NULL
+ * when memory ran out. */
+static char **strv_from_json(json_t *arr)
+{
+	size_t n = json_array_size(arr);
+	char **v = calloc(n + 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(v[i] = strdup(json_string_value(json_array_get(arr, i))))) {
+			strv_free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
 /* ---- validators: NULL when s is fine, else the start of the message ("must be ...") ---- */
 
 static bool has_space_or_control(const char *s)
@@ -518,30 +537,19 @@ static const char *check_listen(const char *s)
 	return port >= 1 && port <= 65535 ? NULL : why;
 }
 
-/* The host and port of a listen address check_listen accepted, brackets taken off. */
-static void listen_split(const char *s, char *host, size_t hostsz, long *port)
-{
-	const char *colon = strrchr(s, ':');
-	size_t n = (size_t)(colon - s);
-
-	if (s[0] == '[') {
-		s++;
-		n -= 2;
-	}
-	snprintf(host, hostsz, "%.*s", (int)n, s);
-	*port = strtol(colon + 1, NULL, 10);
-}
-
 static bool listen_wildcard(const char *host)
 {
-	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
+	return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+	       strcmp(host, "*") == 0;
 }
 
-static bool listen_numeric(const char *host)
+/* An IP address exactly as a peer's is written (no port, brackets, prefix or host name): a
+ * name or a network would widen whom the user header is believed from. */
+static bool ip_address_ok(const char *s)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
 
-	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
 /* Whether two listen addresses could be one socket: the same port, and the same host, a
@@ -549,16 +557,16 @@ static bool listen_numeric(const char *host)
  * may resolve to the other). Only two different numeric addresses can share a port. */
 static bool listen_overlap(const char *a, const char *b)
 {
-	char ha[256], hb[256];
-	long pa, pb;
+	char ha[256], hb[256], pa[8], pb[8], err[256];
 
-	listen_split(a, ha, sizeof(ha), &pa);
-	listen_split(b, hb, sizeof(hb), &pb);
-	if (pa != pb)
+	if (http_listen_split(a, ha, sizeof(ha), pa, sizeof(pa), err, sizeof(err)) < 0 ||
+	    http_listen_split(b, hb, sizeof(hb), pb, sizeof(pb), err, sizeof(err)) < 0)
+		return false; /* check_listen has said what is wrong */
+	if (strcmp(pa, pb) != 0)
 		return false;
 	if (strcasecmp(ha, hb) == 0 || listen_wildcard(ha) || listen_wildcard(hb))
 		return true;
-	return !listen_numeric(ha) || !listen_numeric(hb);
+	return !ip_address_ok(ha) || !ip_address_ok(hb);
 }
 
 /* Standard Webhooks: "whsec_" + standard base64 (padded) of the HMAC key. Checked here (by the
@@ -840,7 +848,6 @@ static enum take take_list(struct loader *ld, json_t *obj, const char *key, bool
 			   const struct list_kind *kind, char ***dst)
 {
 	json_t *arr = json_object_get(obj, key);
-	const char **items;
 	char got[GOT_CAP];
 	char **copy;
 	size_t mark, n;
@@ -869,15 +876,7 @@ static enum take take_list(struct loader *ld, json_t *obj, const char *key, bool
 	path_pop(ld, mark);
 	if (!ok)
 		return TAKE_BAD;
-	if (!(items = calloc(n + 1, sizeof(*items)))) {
-		fault_at(ld, key, "out of memory");
-		return TAKE_BAD;
-	}
-	for (size_t i = 0; i < n; i++)
-		items[i] = json_string_value(json_array_get(arr, i));
-	copy = strv_dup(items);
-	free(items);
-	if (!copy) {
+	if (!(copy = strv_from_json(arr))) {
 		fault_at(ld, key, "out of memory");
 		return TAKE_BAD;
 	}
@@ -1678,15 +1677,6 @@ static const char *check_header_name(const char *s)
 			return "must be a header of its own, not one HTTP or the API uses (such as "
 			       "Authorization)";
 	return NULL;
-}
-
-/* An IP address exactly as a peer's is written (no port, brackets, prefix or host name): a
- * name or a network would widen whom the user header is believed from. */
-static bool ip_address_ok(const char *s)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
 static bool email_ok(const char *s)

@@ -573,8 +573,7 @@ static int http_fail(char *err, size_t errsz, const char *listen, const char *wh
 	return errmsg_set(err, errsz, "cannot listen on \"%s\": %s", listen, why);
 }
 
-/* Splits "HOST:PORT", "[IPv6]:PORT" or ":PORT" into host ("" = every address) and port. */
-static int http_split(const char *listen, char *host, size_t hostsz, char *port, size_t portsz,
+int http_listen_split(const char *listen, char *host, size_t hostsz, char *port, size_t portsz,
 		      char *err, size_t errsz)
 {
 	const char *h = listen, *end, *p;
@@ -703,7 +702,7 @@ static int http_bind(struct http_server *srv, const char *listen, char *err, siz
 	struct addrinfo hints, *res;
 	int rc, bound = 0;
 
-	if (http_split(listen, host, sizeof(host), port, sizeof(port), err, errsz) < 0)
+	if (http_listen_split(listen, host, sizeof(host), port, sizeof(port), err, errsz) < 0)
 		return -1;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -29,6 +29,11 @@ struct http_serve_opts {
 	void *arg;
 };
 
+/* Splits "HOST:PORT", "[IPv6]:PORT" or ":PORT" into host ("" = every address) and port (its
+ * digits). Returns 0, or -1 with err saying what is wrong with listen. */
+int http_listen_split(const char *listen, char *host, size_t hostsz, char *port, size_t portsz,
+		      char *err, size_t errsz);
+
 /* A connection that sends or accepts nothing for this long is closed. */
 #define HTTP_TIMEOUT_S 10
 /* Request line and headers together; more gets a 4xx. Request bodies are refused. */
