@@ -5,4 +5,4 @@
 -- @include params.sql
     SELECT hashtextextended(child_id::text COLLATE "C", 0), @src@ FROM @case@.@relation@
     WHERE child_id IS NOT NULL AND (child_id::text COLLATE "C" >= '!' OR btrim(child_id::text) <> '')
-      AND (:child_ids IS NULL OR child_id = ANY (:child_ids))
+      AND (:child_ids IS NULL OR child_id::text = ANY (:child_ids))

@@ -38,5 +38,5 @@ allocations_rows AS NOT MATERIALIZED (
     -- though the lookup of its supervisor then found nobody (audit 17).
     LEFT JOIN (SELECT DISTINCT worker_id::text COLLATE "C" AS worker_id FROM @case@.workers) known
            ON known.worker_id = a.worker_id::text COLLATE "C"
-    WHERE (:child_ids IS NULL OR a.child_id = ANY (:child_ids))
+    WHERE (:child_ids IS NULL OR a.child_id::text = ANY (:child_ids))
 )

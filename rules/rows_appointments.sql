@@ -33,5 +33,5 @@ appointments_rows AS NOT MATERIALIZED (
                                                    'cancelled_by_family', 'cancelled_by_service',
                                                    'pending') AS sound
     FROM @case@.appointments a
-    WHERE (:child_ids IS NULL OR a.child_id = ANY (:child_ids))
+    WHERE (:child_ids IS NULL OR a.child_id::text = ANY (:child_ids))
 )

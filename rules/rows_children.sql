@@ -29,5 +29,5 @@ children_rows AS NOT MATERIALIZED (
            c.child_id IS NOT NULL AND (c.child_id::text COLLATE "C" >= '!' OR btrim(c.child_id::text) <> '') AS keyed,
            true AS sound
     FROM @case@.children c
-    WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))
+    WHERE (:child_ids IS NULL OR c.child_id::text = ANY (:child_ids))
 )

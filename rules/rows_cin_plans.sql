@@ -30,5 +30,5 @@ cin_plans_rows AS NOT MATERIALIZED (
                AND (c.end_date IS NULL OR c.end_date >= c.start_date)
                AND c.neglect IS NOT NULL AS sound
     FROM @case@.cin_plans c
-    WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))
+    WHERE (:child_ids IS NULL OR c.child_id::text = ANY (:child_ids))
 )

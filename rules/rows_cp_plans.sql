@@ -41,5 +41,5 @@ cp_plans_rows AS NOT MATERIALIZED (
                     OR c.latest_category::text COLLATE "C" = ANY (known.categories)) AS sound
     FROM @case@.cp_plans c
     CROSS JOIN (SELECT ARRAY['NEG', 'PHY', 'EMO', 'SAB', 'MUL'] || :neglect_categories AS categories) known
-    WHERE (:child_ids IS NULL OR c.child_id = ANY (:child_ids))
+    WHERE (:child_ids IS NULL OR c.child_id::text = ANY (:child_ids))
 )

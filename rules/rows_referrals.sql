@@ -29,5 +29,5 @@ referrals_rows AS NOT MATERIALIZED (
                AND r.referral_date >= DATE '0001-01-01' AND r.referral_date < DATE '10000-01-01'
                AND (r.closure_date IS NULL OR r.closure_date >= r.referral_date) AS sound
     FROM @case@.referrals r
-    WHERE (:child_ids IS NULL OR r.child_id = ANY (:child_ids))
+    WHERE (:child_ids IS NULL OR r.child_id::text = ANY (:child_ids))
 )

@@ -25,5 +25,5 @@ strategies_rows AS NOT MATERIALIZED (
                AND s.decided_on >= DATE '0001-01-01' AND s.decided_on < DATE '10000-01-01'
                AND (s.review_by IS NULL OR s.review_by >= s.decided_on) AS sound
     FROM @case@.strategies s
-    WHERE (:child_ids IS NULL OR s.child_id = ANY (:child_ids))
+    WHERE (:child_ids IS NULL OR s.child_id::text = ANY (:child_ids))
 )
