@@ -20,7 +20,7 @@ SQL_FRAGMENTS := rules/episodes.sql rules/head.sql rules/params.sql rules/alert_
 		 daemon/sql/web_alert_state.sql daemon/sql/web_response.sql \
 		 daemon/sql/web_visible_notice.sql daemon/sql/web_service_body.sql \
 		 daemon/sql/web_service_oldest.sql daemon/sql/web_service_record_wrong.sql \
-		 daemon/sql/case_workers.sql daemon/sql/case_teams.sql
+		 daemon/sql/case_workers.sql daemon/sql/case_teams.sql daemon/sql/case_allocations.sql
 EMBED_SQL := $(filter-out rules/contract.sql rules/contract_indexes.sql $(SQL_FRAGMENTS),$(RULE_SQL))
 SRC       := $(sort $(wildcard daemon/*.c rules/*.c)) build/sql_embed.c
 LIB_SRC   := $(filter-out daemon/main.c,$(SRC))

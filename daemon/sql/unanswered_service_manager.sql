@@ -25,7 +25,9 @@ alloc AS (
     SELECT DISTINCT ON (a.child_id COLLATE "C") a.child_id, a.worker_id
       FROM (SELECT DISTINCT ON (child_id COLLATE "C", allocation_id COLLATE "C")
                    child_id, allocation_id, worker_id, start_date, end_date
-              FROM @case@.allocations
+              FROM (
+-- @include case_allocations.sql
+          ) a
              WHERE allocation_id IS NOT NULL AND child_id IN (SELECT child_id FROM due)
              ORDER BY child_id COLLATE "C", allocation_id COLLATE "C", worker_id, start_date,
                       end_date) a

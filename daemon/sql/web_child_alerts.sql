@@ -21,5 +21,5 @@ SELECT ((now() AT TIME ZONE $3::text)::date - date '1970-01-01') AS today,
                          FROM @state@.alert_events e WHERE e.alert_id = a.alert_id))
        ORDER BY a.first_fired_on, a.fingerprint), '[]'::jsonb)::text AS alerts
   FROM @state@.alerts a
- WHERE a.child_id = $1::text
+ WHERE a.child_id::text = $1::text
    AND ($2::bigint[] IS NULL OR a.alert_id = ANY ($2::bigint[]))

@@ -6,8 +6,10 @@
 -- grant withholds is NULL there, so the page answers without it (daemon/case_columns.c).
 WITH rows AS (
     SELECT DISTINCT a.allocation_id::text, a.worker_id::text, a.start_date, a.end_date
-      FROM @case@.allocations a
-     WHERE a.child_id = $1::text
+      FROM (
+-- @include case_allocations.sql
+          ) a
+     WHERE a.child_id::text = $1::text
 ),
 names AS (
     SELECT DISTINCT ON (w.worker_id COLLATE "C") w.worker_id::text, w.display_name::text

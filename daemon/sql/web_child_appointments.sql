@@ -10,5 +10,5 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
   FROM (SELECT DISTINCT appointment_id::text, (scheduled_for AT TIME ZONE $2::text)::date AS day,
                service::text, outcome::text
           FROM @case@.appointments
-         WHERE child_id = $1::text
+         WHERE child_id::text = $1::text
            AND outcome IN ('was_not_brought', 'cancelled_by_family')) a

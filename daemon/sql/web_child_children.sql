@@ -10,6 +10,6 @@ SELECT coalesce((
                    @col:children:c.expected_dob@ AS expected_dob,
                    @col:children:c.disability@ AS disability
               FROM @case@.children c) c
-     WHERE c.child_id = $1::text
+     WHERE c.child_id::text = $1::text
      ORDER BY c.family_id, c.date_of_birth, c.expected_dob, c.disability
      LIMIT 1), 'null'::jsonb)::text

@@ -16,7 +16,7 @@ WITH rows AS (
                AND p.start_date < DATE '10000-01-01'
                AND (p.end_date IS NULL OR p.end_date >= p.start_date) AS sound
       FROM @case@.@plans@ p
-     WHERE p.child_id = $1::text
+     WHERE p.child_id::text = $1::text
 ),
 ends AS (
     SELECT r.*,

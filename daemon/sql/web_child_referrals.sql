@@ -11,4 +11,4 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
                (neglect IS TRUE OR primary_need = 'N1') AS for_neglect, closure_date,
                closure_reason::text
           FROM @case@.referrals
-         WHERE child_id = $1::text) r
+         WHERE child_id::text = $1::text) r

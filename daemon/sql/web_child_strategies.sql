@@ -7,4 +7,4 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
        ORDER BY s.decided_on NULLS LAST, s.strategy_id COLLATE "C"), '[]'::jsonb)::text
   FROM (SELECT DISTINCT strategy_id::text, kind::text, decided_on, review_by
           FROM @case@.strategies
-         WHERE child_id = $1::text) s
+         WHERE child_id::text = $1::text) s

@@ -20,7 +20,9 @@ worker AS (
 )
 SELECT DISTINCT ON (a.child_id COLLATE "C") a.child_id::text, a.worker_id::text,
        w.display_name::text
-  FROM @case@.allocations a
+  FROM (
+-- @include case_allocations.sql
+          ) a
   JOIN worker w ON w.worker_id = a.worker_id, d
  WHERE a.child_id = ANY ($1::text[])
    AND a.allocation_id IS NOT NULL

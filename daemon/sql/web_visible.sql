@@ -54,7 +54,9 @@ mine AS (
 -- and as an array they are looked up by the allocations' (child_id) index where there is one.
 cand AS (
     SELECT array_agg(DISTINCT a.child_id) AS ids
-      FROM @case@.allocations a, d
+      FROM (
+-- @include case_allocations.sql
+          ) a, d
      WHERE a.allocation_id IS NOT NULL
        AND a.worker_id = ANY ((SELECT array_agg(worker_id) FROM mine)::text[])
        AND a.start_date <= d.today AND (a.end_date IS NULL OR a.end_date > d.today)
@@ -63,7 +65,9 @@ alloc AS (
     SELECT DISTINCT ON (a.child_id COLLATE "C") a.child_id, a.worker_id
       FROM (SELECT DISTINCT ON (child_id COLLATE "C", allocation_id COLLATE "C")
                    child_id, allocation_id, worker_id, start_date, end_date
-              FROM @case@.allocations
+              FROM (
+-- @include case_allocations.sql
+          ) a
              WHERE allocation_id IS NOT NULL
                AND child_id = ANY ((SELECT ids FROM cand)::text[])
              ORDER BY child_id COLLATE "C", allocation_id COLLATE "C", worker_id, start_date,
@@ -73,10 +77,10 @@ alloc AS (
      ORDER BY a.child_id COLLATE "C", a.start_date DESC, a.allocation_id DESC
 ),
 chaired AS (
-    SELECT p.plan_id, p.child_id,
+    SELECT p.plan_id::text AS plan_id, p.child_id::text AS child_id,
            (p.start_date <= d.today AND (p.end_date IS NULL OR p.end_date > d.today)) AS open
       FROM @case@.cp_plans p, d
-     WHERE p.chair_id IN (SELECT worker_id FROM me)
+     WHERE p.chair_id::text IN (SELECT worker_id FROM me)
 )
 SELECT (EXISTS (SELECT 1 FROM me)
         OR EXISTS (SELECT 1 FROM team WHERE lower(manager_email) = $1::text)) AS known,
