@@ -83,8 +83,13 @@ static const char *type_risk(enum contract_type want, const char *actual)
 		if (strncmp(actual, "enum ", 5) == 0)
 			return "its labels are read as text, which gives the same answers (cast it "
 			       "to text in the view)";
-		return "ids are compared and joined as text, and a few children's evaluation looks "
-		       "them up as text (cast it to text in the view)";
+		/* Every statement reads an id as text (rules/rows_*.sql, daemon/sql/case_*.sql), so
+		 * an integer or a uuid gives the alerts its text would; what is lost is an index on
+		 * it for a few children's evaluation, and a number's text is not always the id
+		 * people see (leading zeros). */
+		return "it is read as text, which gives the same alerts when its text is the id "
+		       "people know, but no index on it serves a few children's evaluation (cast it "
+		       "to text in the view)";
 	case CONTRACT_DATE:
 		if (strncmp(actual, "timestamp", 9) == 0)
 			return "a time of day moves a day across the rules' boundaries, and shows in "
