@@ -2060,16 +2060,50 @@ static void load_root(struct loader *ld, json_t *root, struct dw_config *cfg)
 	load_responses(ld, root, cfg);
 }
 
+/* The key a duplicate-key error stopped after, as written: jansson names it only when it is
+ * at most 20 bytes long, and a duplicated "team_webhook_secret_file" was then named by line
+ * and column alone. The error's position is the end of the key's string; a key that cannot be
+ * found there, or holds what cannot be shown, leaves out with nothing. */
+static void duplicate_key_at(const char *json, size_t len, size_t pos, char *out, size_t cap)
+{
+	size_t end, start, n;
+
+	out[0] = '\0';
+	if (pos == 0 || pos > len || json[pos - 1] != '"')
+		return;
+	end = pos - 1;
+	for (start = end; start > 0; start--)
+		if (json[start - 1] == '"' && (start < 2 || json[start - 2] != '\\'))
+			break;
+	if (start == 0)
+		return;
+	n = end - start;
+	if (n == 0 || n >= cap || n > 100)
+		return;
+	for (size_t i = start; i < end; i++)
+		if ((unsigned char)json[i] < 0x20 || json[i] == 0x7f || json[i] == '\\')
+			return;
+	memcpy(out, json + start, n);
+	out[n] = '\0';
+}
+
 /* jansson ends its messages with "near 'TOKEN'", and the token may be the start of a
  * password with a stray quote: only a duplicate key's token (a key name) is kept. */
-static void report_json_error(struct loader *ld, const json_error_t *jerr)
+static void report_json_error(struct loader *ld, const json_error_t *jerr, const char *json,
+			      size_t len)
 {
-	char text[sizeof(jerr->text)];
+	char text[sizeof(jerr->text) + 128];
+	char key[101];
 	char *near;
 
 	snprintf(text, sizeof(text), "%s", jerr->text);
 	if (strncmp(text, "duplicate object key", 20) != 0 && (near = strstr(text, " near ")))
 		*near = '\0';
+	if (strcmp(text, "duplicate object key") == 0 && jerr->position >= 0) {
+		duplicate_key_at(json, len, (size_t)jerr->position, key, sizeof(key));
+		if (key[0])
+			snprintf(text, sizeof(text), "duplicate object key \"%s\"", key);
+	}
 	fault(ld, "line %d, column %d: invalid JSON: %s%s", jerr->line, jerr->column, text,
 	      strcmp(text, "too big integer") == 0 ? " (the largest is 9223372036854775807)" : "");
 }
@@ -2095,7 +2129,7 @@ static int load_buffer(const char *name, const char *text, size_t len, struct dw
 	/* Duplicate keys are refused: otherwise the last one silently wins. */
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		report_json_error(&ld, &jerr);
+		report_json_error(&ld, &jerr, text, len);
 		return -1;
 	}
 	load_root(&ld, root, cfg);

@@ -966,6 +966,16 @@ static void test_invalid_json(void)
 	tap_contains(r.all, "duplicate object key", "duplicate keys are refused");
 	run_free(&r);
 
+	/* jansson names a key of at most 20 bytes; a longer one is found at the error's position */
+	run_doc(&r, "{" DB ", 'team_webhook_secret_file': '/a', 'team_webhook_secret_file': '/b'}");
+	tap_contains(r.all, "duplicate object key \"team_webhook_secret_file\"",
+		     "a duplicated key longer than 20 bytes is named");
+	run_free(&r);
+	run_doc(&r, "{" DB ", 'web': {'api_tokens_file': '/a', 'x': 1, 'api_tokens_file': '/b'}}");
+	tap_contains(r.all, "duplicate object key near '\"api_tokens_file\"'",
+		     "a short one as jansson names it");
+	run_free(&r);
+
 	run_doc(&r, MINIMAL " {}");
 	tap_contains(r.all, "invalid JSON: end of file expected", "trailing text is refused");
 	run_free(&r);
