@@ -28,6 +28,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dwtest as lib  # noqa: E402  (tests/lib/dwtest.py: the helpers the tests share)
 import tap  # noqa: E402  (tests/lib/tap.py: the result lines)
 from tap import ok  # noqa: E402
 
@@ -44,19 +45,7 @@ DB = "dwlayouts"
 CHILDREN = int(os.environ.get("LAYOUTS_CHILDREN", "3000"))
 AS_OF = "2026-11-24"
 DAYS = ["2025-12-31", "2026-06-30", "2026-11-10", AS_OF]
-RELATIONS = {
-    "teams": "team_id, name, manager_email, webhook_url",
-    "workers": "worker_id, display_name, email, team_id, supervisor_id, role",
-    "children": "child_id, family_id, date_of_birth, expected_dob, disability",
-    "allocations": "allocation_id, child_id, worker_id, start_date, end_date",
-    "referrals": "referral_id, child_id, referral_date, primary_need, neglect, closure_date, "
-                 "closure_reason",
-    "cin_plans": "plan_id, child_id, start_date, end_date, neglect",
-    "cp_plans": "plan_id, child_id, start_date, end_date, initial_category, latest_category, "
-                "chair_id",
-    "appointments": "appointment_id, child_id, service, scheduled_for, outcome",
-    "strategies": "strategy_id, child_id, kind, decided_on, review_by",
-}
+RELATIONS = lib.CONTRACT_COLUMNS
 LAYOUTS = [("lay_idx", "indexed tables"), ("lay_tab", "tables, no index, rows reordered"),
            ("lay_view", "views, columns reordered"),
            ("lay_odd", "tables whose child_id indexes do not serve (partial, another collation)"),
@@ -167,15 +156,6 @@ def dry_run(cfg, day, verbose=False):
     return r.returncode, alerts, summary, err
 
 
-def first_difference(a, b):
-    la, lb = a.splitlines(), b.splitlines()
-    for i in range(max(len(la), len(lb))):
-        x = la[i] if i < len(la) else "(none)"
-        y = lb[i] if i < len(lb) else "(none)"
-        if x != y:
-            return "line %d:\n  %s\n  %s" % (i + 1, x[:300], y[:300])
-    return ""
-
 
 PROBE = re.compile(r"\bchild_id\s*=\s*ANY \(")
 
@@ -250,9 +230,9 @@ def main():
         for schema, what in LAYOUTS[1:]:
             alerts, summary = runs[schema]
             ok(alerts == ref_alerts, "%s, %s: the same alerts as indexed tables, byte for byte"
-               % (day, what), first_difference(ref_alerts, alerts))
+               % (day, what), lib.first_difference(ref_alerts, alerts))
             ok(summary == ref_summary, "%s, %s: the same summary (children, stages, bad rows)"
-               % (day, what), first_difference(ref_summary, summary))
+               % (day, what), lib.first_difference(ref_summary, summary))
     psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
     print("# %d passed, %d failed" % (tap.passed, tap.failures), flush=True)
     return 1 if tap.failures else 0

@@ -41,19 +41,7 @@ DWGEN = os.environ.get("DWGEN") or os.path.join(lib.TOP, "build", "dwgen")
 CHILDREN = int(os.environ.get("TYPED_IDS_CHILDREN", "1500"))
 AS_OF = "2026-11-24"
 DAYS = ["2026-02-27", "2026-08-03", AS_OF]
-RELATIONS = {
-    "teams": "team_id, name, manager_email, webhook_url",
-    "workers": "worker_id, display_name, email, team_id, supervisor_id, role",
-    "children": "child_id, family_id, date_of_birth, expected_dob, disability",
-    "allocations": "allocation_id, child_id, worker_id, start_date, end_date",
-    "referrals": "referral_id, child_id, referral_date, primary_need, neglect, closure_date, "
-                 "closure_reason",
-    "cin_plans": "plan_id, child_id, start_date, end_date, neglect",
-    "cp_plans": "plan_id, child_id, start_date, end_date, initial_category, latest_category, "
-                "chair_id",
-    "appointments": "appointment_id, child_id, service, scheduled_for, outcome",
-    "strategies": "strategy_id, child_id, kind, decided_on, review_by",
-}
+RELATIONS = lib.CONTRACT_COLUMNS
 # Each kind of id: the columns that hold it, the type the typed views give it, and its text (a
 # number of one width, or a GUID of digits: text order is numeric order is the original order).
 KINDS = {
@@ -115,15 +103,6 @@ def dry_run(cfg, day):
     return r, alerts, summary
 
 
-def first_difference(a, b):
-    la, lb = a.splitlines(), b.splitlines()
-    for i in range(max(len(la), len(lb))):
-        x = la[i] if i < len(la) else "(none)"
-        y = lb[i] if i < len(lb) else "(none)"
-        if x != y:
-            return "line %d:\n  %s\n  %s" % (i + 1, x[:300], y[:300])
-    return ""
-
 
 def config(tmp, db, name, schema, extra=None):
     conf = {"database": {"conninfo": db.conninfo(name), "case_schema": schema},
@@ -162,10 +141,10 @@ def dry_runs(t, tmp, db):
         n = len(at.splitlines())
         t.check(n > 20, "%s: alerts to compare (%d)" % (day, n))
         t.check(at == ay, "%s: the typed ids give the same alerts, byte for byte" % day,
-                first_difference(at, ay))
+                lib.first_difference(at, ay))
         t.check("bad rows in" in st and st == sy,
                 "%s: and the same summary (children, stages, bad rows)" % day,
-                first_difference(st, sy))
+                lib.first_difference(st, sy))
         uuids = re.findall(r'"subject_id": ?"00000000-0000-4000-8000-', ay)
         t.check(uuids, "%s: a CP plan's GUID is an alert's subject (%d)" % (day, len(uuids)))
 

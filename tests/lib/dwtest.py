@@ -451,6 +451,33 @@ def write_config(tmp, name, conf):
     return path
 
 
+# The contract's relations and their columns in rules/contract.sql's order (CONTRACT.md).
+CONTRACT_COLUMNS = {
+    "teams": "team_id, name, manager_email, webhook_url",
+    "workers": "worker_id, display_name, email, team_id, supervisor_id, role",
+    "children": "child_id, family_id, date_of_birth, expected_dob, disability",
+    "allocations": "allocation_id, child_id, worker_id, start_date, end_date",
+    "referrals": "referral_id, child_id, referral_date, primary_need, neglect, closure_date, "
+                 "closure_reason",
+    "cin_plans": "plan_id, child_id, start_date, end_date, neglect",
+    "cp_plans": "plan_id, child_id, start_date, end_date, initial_category, latest_category, "
+                "chair_id",
+    "appointments": "appointment_id, child_id, service, scheduled_for, outcome",
+    "strategies": "strategy_id, child_id, kind, decided_on, review_by",
+}
+
+
+def first_difference(a, b):
+    """The first line where two texts differ, both sides shown: a check's diagnostic."""
+    la, lb = a.splitlines(), b.splitlines()
+    for i in range(max(len(la), len(lb))):
+        x = la[i] if i < len(la) else "(none)"
+        y = lb[i] if i < len(lb) else "(none)"
+        if x != y:
+            return "line %d:\n  %s\n  %s" % (i + 1, x[:300], y[:300])
+    return ""
+
+
 def new_secret():
     return "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
