@@ -74,6 +74,13 @@ const char *alert_view_state_label(const char *state);
 void alert_view_groups(struct strbuf *p, const struct alert_view *v, const size_t *idx, size_t n,
 		       int level, const struct alert_view_forms *forms, size_t *serial);
 
+/* The same for the alerts at places from to from + count - 1 of idx (a page of a long list,
+ * web_paging.h): a family is drawn whole where its first alert is, its later alerts skipped
+ * where they fall, so brothers and sisters stay together across pages. */
+void alert_view_groups_window(struct strbuf *p, const struct alert_view *v, const size_t *idx,
+			      size_t n, size_t from, size_t count, int level,
+			      const struct alert_view_forms *forms, size_t *serial);
+
 /* The path segment s percent-encoded (every byte but A-Z a-z 0-9 - . _ ~), then escaped for
  * HTML: for links to /child/{id} and /team/{id}. */
 void alert_view_segment(struct strbuf *p, const char *s);
