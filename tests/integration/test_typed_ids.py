@@ -22,7 +22,9 @@ Checks:
   - on several days, --once --dry-run gives the same alerts byte for byte (fingerprints, links
     and summaries included) and the same bad-row summary on both;
   - the daemon on ty_dtyped records alerts, and the team manager's /, the team's page, a
-    child's page (its allocations and their workers' names) and /service answer 200.
+    child's page (its allocations and their workers' names) and /service answer 200;
+  - the same ids in tables with the triggers installed: a new child of bigint id on a plan of
+    uuid id is evaluated at once when the trigger notifies it.
 
 Environment: DRIFTWATCHD, DWGEN (default build/dwgen), PGHOST/PGPORT/PGUSER (tests/run.sh),
 DW_TOP, TEST_TMPDIR; database dwtypedids is dropped and created here. Standard library only.
@@ -185,6 +187,36 @@ def pages(t, procs, tmp, db):
     hostile.stop(d, t, "the daemon")
 
 
+def notified(t, procs, tmp, db):
+    """Typed ids in tables (not views), with the triggers installed: a change is evaluated at
+    once for its child, whose id the trigger sends as text."""
+    rels = list(RELATIONS)
+    db.run("CREATE SCHEMA ty_ttab; " + " ".join(
+        "CREATE TABLE ty_ttab.%s AS SELECT * FROM ty_dtyped.%s;" % (r, r) for r in rels))
+    cfg = config(tmp, db, "typed-tables", "ty_ttab", {
+        "timezone": "Europe/London", "evaluation": {"interval_seconds": 3600},
+        "database": {"conninfo": db.conninfo("typed-tables"), "case_schema": "ty_ttab",
+                     "state_schema": "dw_ttab"}})
+    if not hostile.install_triggers(t, cfg):
+        return
+    d = hostile.Daemon(procs, tmp, cfg, name="daemon-typed-tables")
+    line = d.wait_log(r"evaluated everyone as of", 90)
+    t.check(line, "the daemon on typed tables evaluates everyone", "\n".join(d.lines()[-20:]))
+    mark = d.mark()
+    db.run("INSERT INTO ty_ttab.children VALUES (7654321, 'F-NEW', current_date - interval "
+           "'5 years', NULL, false); INSERT INTO ty_ttab.cp_plans VALUES "
+           "('00000000-0000-4000-8000-999999999999', 7654321, current_date - interval "
+           "'16 months', NULL, 'NEG', NULL, NULL);")
+    line = d.wait_log(r"evaluated notified children as of", 60, since=mark)
+    got = lib.wait_for(lambda: db.value(
+        "SELECT stage FROM dw_ttab.alerts WHERE child_id = '7654321' AND rule = "
+        "'cp_neglect_duration'") or None, 30, step=0.3)
+    t.check(line and got == "15m", "a new child of bigint id on a plan of uuid id, notified by "
+            "the trigger, is evaluated at once: cp_neglect_duration 15m (%s)" % got,
+            "\n".join(d.since(mark)[-20:]))
+    hostile.stop(d, t, "the daemon on typed tables")
+
+
 def run(t, procs, tmp):
     db = lib.Db("dwtypedids")
     db.recreate()
@@ -205,6 +237,7 @@ def run(t, procs, tmp):
     check_config(t, tmp, db)
     dry_runs(t, tmp, db)
     pages(t, procs, tmp, db)
+    notified(t, procs, tmp, db)
     db.drop()
 
 
