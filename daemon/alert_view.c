@@ -1,4 +1,5 @@
 /* alert_view: open alerts for the pages: read, ordered as people answer them, drawn as cards. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,14 +51,23 @@ static void view_clear(struct alert_view *v)
 	v->n = 0;
 }
 
+/* Lists this long give their memory back to the system when freed: a viewer's "/" reads every
+ * open alert, some twenty strings each, and the heap they leave stayed resident (280 MB after
+ * one look at 203,000 alerts) for as long as the daemon ran. */
+#define ALERT_VIEW_TRIM_ITEMS 10000
+
 void alert_view_free(void *arg)
 {
 	struct alert_view *v = arg;
+	int trim;
 
 	if (!v)
 		return;
+	trim = v->n >= ALERT_VIEW_TRIM_ITEMS;
 	view_clear(v);
 	free(v);
+	if (trim)
+		malloc_trim(0);
 }
 
 static void item_rank(struct alert_view_item *it)
