@@ -2078,7 +2078,7 @@ static void duplicate_key_at(const char *json, size_t len, size_t pos, char *out
 	if (start == 0)
 		return;
 	n = end - start;
-	if (n == 0 || n >= cap || n > 100)
+	if (n == 0 || n >= cap)
 		return;
 	for (size_t i = start; i < end; i++)
 		if ((unsigned char)json[i] < 0x20 || json[i] == 0x7f || json[i] == '\\')

@@ -39,8 +39,8 @@ size_t web_paging_page(const char *query)
 
 size_t web_paging_window(size_t n, size_t page, size_t *from)
 {
-	*from = (page - 1) * WEB_PAGING_SIZE;
-	if (page == 0 || *from >= n) {
+	*from = page ? (page - 1) * WEB_PAGING_SIZE : n;
+	if (*from >= n) {
 		*from = n;
 		return 0;
 	}
@@ -74,8 +74,7 @@ void web_paging_nav(struct strbuf *p, size_t page, size_t pages)
 	strbuf_printf(p, "<nav class=\"paging\" aria-label=\"Pages of alerts\"><p>Page %zu of "
 		      "%zu.", page, pages);
 	if (page > 1)
-		strbuf_printf(p, " <a href=\"?page=%zu\" rel=\"prev\">Previous page</a>",
-			      page - 1 < pages ? page - 1 : pages);
+		strbuf_printf(p, " <a href=\"?page=%zu\" rel=\"prev\">Previous page</a>", page - 1);
 	if (page < pages)
 		strbuf_printf(p, " <a href=\"?page=%zu\" rel=\"next\">Next page</a>", page + 1);
 	strbuf_append(p, "</p></nav>\n");

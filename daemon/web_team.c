@@ -115,10 +115,11 @@ static int worker_cmp(const struct alert_view_item *a, const struct alert_view_i
 	return c ? c : strcmp(a->worker_id, b->worker_id);
 }
 
-/* An alert and its place in the answer order, which breaks ties: a stable sort by worker. */
+/* An alert and its index, which rises with the answer order and so breaks ties: a stable sort
+ * by worker. */
 struct placed {
 	const struct alert_view_item *it;
-	size_t idx, at;
+	size_t idx;
 };
 
 static int by_worker_then_place(const void *pa, const void *pb)
@@ -126,7 +127,7 @@ static int by_worker_then_place(const void *pa, const void *pb)
 	const struct placed *a = pa, *b = pb;
 	int c = worker_cmp(a->it, b->it);
 
-	return c ? c : (a->at > b->at) - (a->at < b->at);
+	return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
 }
 
 /* One sort (an insertion sort was quadratic in a team's alerts). */
@@ -137,7 +138,7 @@ static int sort_by_worker(const struct alert_view *v, size_t *idx, size_t n)
 	if (!pl)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		pl[i] = (struct placed){ &v->items[idx[i]], idx[i], i };
+		pl[i] = (struct placed){ &v->items[idx[i]], idx[i] };
 	qsort(pl, n, sizeof(*pl), by_worker_then_place);
 	for (size_t i = 0; i < n; i++)
 		idx[i] = pl[i].idx;

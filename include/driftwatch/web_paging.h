@@ -27,7 +27,7 @@ size_t web_paging_pages(size_t n);
 void web_paging_says(struct strbuf *p, size_t n, size_t page);
 
 /* Links to the page before and after (href "?page=N" on the list's own address), when there is
- * more than one of pages. */
+ * more than one of pages; page is at most pages. */
 void web_paging_nav(struct strbuf *p, size_t page, size_t pages);
 
 #endif
