@@ -191,7 +191,15 @@ static void cp_alert(struct strbuf *out, const json_t *a)
 	cp_rule_words(out, cp_str(a, "rule"), cp_str(a, "stage"));
 	strbuf_append(out, status && strcmp(status, "resolved") == 0
 			   ? " <span class=\"tag\">resolved</span>" : " <span class=\"tag urgent\">open</span>");
-	strbuf_append(out, "</h3>\n<p>");
+	if (json_is_true(json_object_get(a, "rule_off")))
+		strbuf_append(out, " <span class=\"tag\">Rule turned off</span>");
+	strbuf_append(out, "</h3>\n");
+	if (json_is_true(json_object_get(a, "rule_off")))
+		strbuf_append(out, "<p class=\"note\">This rule is turned off in driftwatch's "
+			      "configuration: the alert is kept as it was when the rule last ran, "
+			      "and nobody is reminded or escalated to about it. It is resolved only "
+			      "if the rule is turned on again and no longer holds.</p>\n");
+	strbuf_append(out, "<p>");
 	cp_rule_meaning(out, cp_str(a, "rule"));
 	cp_text(out, a, "summary", "");
 	strbuf_append(out, " <span class=\"muted\">First sent ");

@@ -183,6 +183,25 @@ static void child_next(struct web_job *job)
 
 /* The alerts decide whether the page may be seen: someone who may see none of the child's
  * alerts learns nothing, not even whether the child has any. */
+/* An alert of a rule turned off is kept as it was when the rule last ran (README,
+ * "Configuration"): the page says so beside it, as the lists of / and /team/{id} do, so that
+ * nobody reads its stage as today's. */
+static void child_mark_rules_off(const struct dw_config *cfg, json_t *alerts)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(alerts, i, a) {
+		const char *rule = json_string_value(json_object_get(a, "rule"));
+		const char *status = json_string_value(json_object_get(a, "status"));
+		const struct config_rule *rc = rule ? config_rule_find(cfg, rule) : NULL;
+
+		/* a resolved alert is settled whatever its rule does now */
+		if (rc && !rc->enabled && !(status && strcmp(status, "resolved") == 0))
+			json_object_set_new(a, "rule_off", json_true());
+	}
+}
+
 static void child_on_alerts(struct web_job *job, PGresult *res)
 {
 	json_error_t jerr;
@@ -207,6 +226,7 @@ static void child_on_alerts(struct web_job *job, PGresult *res)
 		return;
 	}
 	job->today = (int32_t)atol(PQgetvalue(res, 0, 0));
+	child_mark_rules_off(job->ctx->cfg, alerts);
 	json_object_set_new(child_of(job)->doc, "alerts", alerts);
 	child_of(job)->step = SEC_CHILD;
 	child_next(job);

@@ -10,7 +10,8 @@ struct strbuf;
 
 /* Appends the page's body (inside <main>, after its <h1>) for the chronology document doc
  * (timeline.h names its sections; also "child": the children row or null, each alert's
- * "history" of events, and "unreadable": the relations that could not be read) as of today:
+ * "history" of events and "rule_off": true where its rule is turned off, and "unreadable":
+ * the relations that could not be read) as of today:
  * a line about the child, a notice for each part that could not be read, the timeline (SVG,
  * timeline.h) with a key in words, every alert with its history and responses, and the same
  * chronology as a table by date (for screen readers and for printing). Everything from the

@@ -13,7 +13,7 @@ webhook receiver:
     receiver;
   - turned on again, the rule counts its three alerts again and they were never re-sent as new;
   - the supervisor's page (web.listen) shows the three alerts throughout, marked 'Rule turned
-    off' while it is.
+    off' while it is, and so does the child's page (/child/C-INIT-1) for its alert.
 (The escalation side, nobody chased for a rule that is off, is test_unanswered's.)
 
 Environment: DRIFTWATCHD, PGHOST/PGPORT/PGUSER (tests/run.sh), DW_TOP, TEST_TMPDIR; database
@@ -69,6 +69,19 @@ def marked(web_port):
     return page.count('<article class="alert'), page.count(">Rule turned off</span>")
 
 
+def child_marked(web_port):
+    """(alerts on /child/C-INIT-1 for the supervisor, those marked as of a rule turned off)."""
+    req = urllib.request.Request("http://127.0.0.1:%d/child/C-INIT-1" % web_port,
+                                 headers={"X-Forwarded-Email": SUPERVISOR})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            page = r.read().decode()
+    except OSError:
+        return None
+    return page.count("<caption>History of this alert</caption>"), \
+        page.count(">Rule turned off</span>")
+
+
 def run(t, procs, tmp):
     db = lib.Db("dwrule_off")
     db.recreate()
@@ -86,6 +99,8 @@ def run(t, procs, tmp):
 
     t.check(marked(web) == (3, 0), "the supervisor's page shows the three alerts, none marked "
             "(%s)" % (marked(web),))
+    t.check(child_marked(web) == (1, 0), "the child's page shows C-INIT-1's alert, not marked "
+            "(%s)" % (child_marked(web),))
     config(tmp, db, hooks.url("/hook"), port, web, False)
     hostile.reload(t, d, "cp_neglect_duration turned off")
     t.check(lib.wait_for(lambda: metric(port, SERIES) == 0.0, 40, step=0.5),
@@ -101,6 +116,8 @@ def run(t, procs, tmp):
     t.check(not resolved, "nobody is told they are resolved (%d alert.resolved)" % len(resolved))
     t.check(marked(web) == (3, 3), "the supervisor's page still shows them, each marked 'Rule "
             "turned off' (%s)" % (marked(web),))
+    t.check(child_marked(web) == (1, 1), "the child's page marks its alert 'Rule turned off' too "
+            "(%s)" % (child_marked(web),))
 
     config(tmp, db, hooks.url("/hook"), port, web, True)
     hostile.reload(t, d, "the rule turned on again")
@@ -112,6 +129,7 @@ def run(t, procs, tmp):
             % len(fired))
     t.check(lib.wait_for(lambda: marked(web) == (3, 0), 10),
             "and the page marks them no more (%s)" % (marked(web),))
+    t.check(child_marked(web) == (1, 0), "nor the child's page (%s)" % (child_marked(web),))
     hostile.stop(d, t, "the daemon")
 
 
