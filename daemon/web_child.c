@@ -181,8 +181,6 @@ static void child_next(struct web_job *job)
 	child_send(job, (enum child_section)child_of(job)->step, child_on_section);
 }
 
-/* The alerts decide whether the page may be seen: someone who may see none of the child's
- * alerts learns nothing, not even whether the child has any. */
 /* An alert of a rule turned off is kept as it was when the rule last ran (README,
  * "Configuration"): the page says so beside it, as the lists of / and /team/{id} do, so that
  * nobody reads its stage as today's. */
@@ -202,6 +200,8 @@ static void child_mark_rules_off(const struct dw_config *cfg, json_t *alerts)
 	}
 }
 
+/* The alerts decide whether the page may be seen: someone who may see none of the child's
+ * alerts learns nothing, not even whether the child has any. */
 static void child_on_alerts(struct web_job *job, PGresult *res)
 {
 	json_error_t jerr;

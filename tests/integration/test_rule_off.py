@@ -57,29 +57,32 @@ def metric(port, series):
     return float(m.group(1)) if m else None
 
 
-def marked(web_port):
-    """(cards on the supervisor's /, those marked as of a rule turned off), or None."""
-    req = urllib.request.Request("http://127.0.0.1:%d/" % web_port,
+def page(web_port, path):
+    """The supervisor's page at path on web.listen, or None when it cannot be read."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (web_port, path),
                                  headers={"X-Forwarded-Email": SUPERVISOR})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            page = r.read().decode()
+            return r.read().decode()
     except OSError:
         return None
-    return page.count('<article class="alert'), page.count(">Rule turned off</span>")
+
+
+def marked(web_port):
+    """(cards on the supervisor's /, those marked as of a rule turned off), or None."""
+    text = page(web_port, "/")
+    if text is None:
+        return None
+    return text.count('<article class="alert'), text.count(">Rule turned off</span>")
 
 
 def child_marked(web_port):
     """(alerts on /child/C-INIT-1 for the supervisor, those marked as of a rule turned off)."""
-    req = urllib.request.Request("http://127.0.0.1:%d/child/C-INIT-1" % web_port,
-                                 headers={"X-Forwarded-Email": SUPERVISOR})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            page = r.read().decode()
-    except OSError:
+    text = page(web_port, "/child/C-INIT-1")
+    if text is None:
         return None
-    return page.count("<caption>History of this alert</caption>"), \
-        page.count(">Rule turned off</span>")
+    return (text.count("<caption>History of this alert</caption>"),
+            text.count(">Rule turned off</span>"))
 
 
 def run(t, procs, tmp):
