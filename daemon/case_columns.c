@@ -177,6 +177,11 @@ char *case_columns_sql(const char *sql, const char *case_ident, unsigned withhel
 	sql = out;
 	out = strbuf_subst(sql, "@case@", case_ident);
 	free((char *)sql);
+	if (!out)
+		return NULL;
+	sql = out;
+	out = strbuf_subst(sql, "@shown@", CASE_COLUMNS_SHOWN_SQL);
+	free((char *)sql);
 	return out;
 }
 

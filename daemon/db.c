@@ -342,12 +342,66 @@ static void db_on_notice(void *arg, const char *message)
 	log_debug(conn, "database notice: %.*s", (int)n, message);
 }
 
+/* A database in a single-byte encoding other than UTF-8 may hold characters that have no UTF-8
+ * equivalent (WIN1252's 0x81, 0x8D, 0x8F, 0x90 and 0x9D): the server refuses to send a value
+ * holding one to a UTF-8 client, and one such byte in one child's row failed a rule for every
+ * child. The session learns which characters they are, a subtransaction per byte, and keeps
+ * them in driftwatch.untranslatable, from which the statements that send case data replace
+ * them with '?' (rules/alert_rows.sql). Multibyte encodings are not enumerated. */
+static const char db_untranslatable_sql[] =
+	"DO $dw$\n"
+	"DECLARE\n"
+	"    enc name := getdatabaseencoding();\n"
+	"    bad text := '';\n"
+	"BEGIN\n"
+	"    IF pg_encoding_max_length(pg_char_to_encoding(enc)) = 1 THEN\n"
+	"        FOR b IN 128..255 LOOP\n"
+	"            BEGIN\n"
+	"                PERFORM convert(decode(to_hex(b), 'hex'), enc, 'UTF8');\n"
+	"            EXCEPTION WHEN untranslatable_character OR character_not_in_repertoire THEN\n"
+	"                bad := bad || convert_from(decode(to_hex(b), 'hex'), enc);\n"
+	"            END;\n"
+	"        END LOOP;\n"
+	"    END IF;\n"
+	"    PERFORM set_config('driftwatch.untranslatable', bad, false);\n"
+	"END\n"
+	"$dw$";
+
+/* Without the list (no PL/pgSQL in the database), the session still serves: a value holding
+ * such a character fails the statement that sends it, as before, and nothing else. */
+static void db_on_untranslatable(struct db_conn *conn, PGresult *res, void *arg)
+{
+	const char *why;
+
+	(void)arg;
+	if (!res) {
+		db_connect_fail(conn, "could not set up the session (the characters of its "
+				      "encoding that UTF-8 lacks)");
+		return;
+	}
+	why = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		log_warn(conn, "database: could not list the characters of the database's encoding "
+			       "(%s) that have no UTF-8 equivalent: %s; a value holding one fails "
+			       "the statement that reads it",
+			 PQparameterStatus(conn->pg, "server_encoding"), why ? why : "no reason given");
+	db_connect_finish(conn, 1);
+}
+
 static void db_on_session_set(struct db_conn *conn, PGresult *res, void *arg)
 {
+	const char *enc;
+
 	(void)arg;
 	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		db_connect_fail(conn, "could not set up the session (DateStyle, "
 				      "idle_in_transaction_session_timeout, client_encoding)");
+		return;
+	}
+	enc = PQparameterStatus(conn->pg, "server_encoding");
+	if (enc && strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0) {
+		if (db_script(conn, db_untranslatable_sql, db_on_untranslatable, NULL) < 0)
+			db_connect_fail(conn, "could not set up the session");
 		return;
 	}
 	db_connect_finish(conn, 1);

@@ -25,23 +25,31 @@ tail_team AS (
     FROM teams_rows
     WHERE keyed AND team_id IN (SELECT team_id FROM tail_worker)
     ORDER BY team_id COLLATE "C", name, manager_email, webhook_url
+),
+tail_shown AS (
+    -- The characters of the database's encoding that UTF-8 lacks (daemon/db.c sets the list
+    -- in a session whose database is neither UTF-8 nor SQL_ASCII; elsewhere it is empty): the
+    -- server refuses to send a value holding one, so each is sent as '?'.
+    SELECT u.bad, repeat('?', length(u.bad)) AS q
+    FROM (SELECT coalesce(current_setting('driftwatch.untranslatable', true), '') AS bad) u
 )
-SELECT h.child_id,
-       h.subject_id,
+SELECT translate(h.child_id, u.bad, u.q) AS child_id,
+       translate(h.subject_id, u.bad, u.q) AS subject_id,
        h.stage,
        to_char(h.since, 'YYYY-MM-DD') AS since,
-       h.facts::text AS facts,
-       c.family_id,
-       a.worker_id AS alloc_worker_id,
-       w.email AS alloc_worker_email,
-       s.worker_id AS supervisor_id,
-       s.email AS supervisor_email,
-       t.manager_email AS team_manager_email,
-       h.chair_id,
-       ch.email AS chair_email,
-       t.webhook_url AS team_webhook_url,
-       w.team_id AS alloc_team_id
+       translate(h.facts::text, u.bad, u.q) AS facts,
+       translate(c.family_id, u.bad, u.q) AS family_id,
+       translate(a.worker_id, u.bad, u.q) AS alloc_worker_id,
+       translate(w.email, u.bad, u.q) AS alloc_worker_email,
+       translate(s.worker_id, u.bad, u.q) AS supervisor_id,
+       translate(s.email, u.bad, u.q) AS supervisor_email,
+       translate(t.manager_email, u.bad, u.q) AS team_manager_email,
+       translate(h.chair_id, u.bad, u.q) AS chair_id,
+       translate(ch.email, u.bad, u.q) AS chair_email,
+       translate(t.webhook_url, u.bad, u.q) AS team_webhook_url,
+       translate(w.team_id, u.bad, u.q) AS alloc_team_id
 FROM hits h
+CROSS JOIN tail_shown u
 LEFT JOIN tail_family c ON c.child_id = h.child_id
 LEFT JOIN tail_allocation a ON a.child_id = h.child_id
 LEFT JOIN tail_worker w ON w.worker_id = a.worker_id

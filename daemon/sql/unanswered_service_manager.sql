@@ -35,8 +35,11 @@ alloc AS (
      WHERE a.start_date <= $2::date AND (a.end_date IS NULL OR a.end_date > $2::date)
      ORDER BY a.child_id COLLATE "C", a.start_date DESC, a.allocation_id DESC
 )
-SELECT d.alert_id, al.worker_id::text, s.worker_id::text AS supervisor_id,
-       m.worker_id::text AS manager_id, m.email::text AS manager_email
+-- each character UTF-8 lacks as '?' (@shown@, case_columns.h), as the rules send them
+SELECT d.alert_id, translate(al.worker_id::text, @shown@) AS worker_id,
+       translate(s.worker_id::text, @shown@) AS supervisor_id,
+       translate(m.worker_id::text, @shown@) AS manager_id,
+       translate(m.email::text, @shown@) AS manager_email
   FROM due d
   LEFT JOIN alloc al ON al.child_id = d.child_id
   LEFT JOIN worker w ON w.worker_id = al.worker_id

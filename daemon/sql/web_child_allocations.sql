@@ -19,9 +19,9 @@ names AS (
      WHERE w.worker_id IN (SELECT worker_id FROM rows)
      ORDER BY w.worker_id COLLATE "C", w.display_name, w.email, w.team_id, w.supervisor_id, w.role
 )
-SELECT coalesce(jsonb_agg(jsonb_build_object(
+SELECT translate(coalesce(jsonb_agg(jsonb_build_object(
            'allocation_id', r.allocation_id, 'worker_id', r.worker_id,
            'worker_name', n.display_name, 'start_date', r.start_date, 'end_date', r.end_date)
-       ORDER BY r.start_date NULLS LAST, r.allocation_id COLLATE "C"), '[]'::jsonb)::text
+       ORDER BY r.start_date NULLS LAST, r.allocation_id COLLATE "C"), '[]'::jsonb)::text, @shown@)
   FROM rows r
   LEFT JOIN names n ON n.worker_id = r.worker_id

@@ -3,10 +3,10 @@
 -- scheduled_for in the configured zone), identical copies once.
 -- $1 text  the child
 -- $2 text  the configured time zone
-SELECT coalesce(jsonb_agg(jsonb_build_object(
+SELECT translate(coalesce(jsonb_agg(jsonb_build_object(
            'appointment_id', a.appointment_id, 'day', a.day, 'service', a.service,
            'outcome', a.outcome)
-       ORDER BY a.day NULLS LAST, a.appointment_id COLLATE "C"), '[]'::jsonb)::text
+       ORDER BY a.day NULLS LAST, a.appointment_id COLLATE "C"), '[]'::jsonb)::text, @shown@)
   FROM (SELECT DISTINCT appointment_id::text, (scheduled_for AT TIME ZONE $2::text)::date AS day,
                service::text, outcome::text
           FROM @case@.appointments

@@ -35,11 +35,11 @@ episodes AS (
                ORDER BY e.start_date, e.plan_id COLLATE "C" ROWS UNBOUNDED PRECEDING) AS episode
       FROM ends e
 )
-SELECT coalesce(jsonb_agg(jsonb_build_object(
+SELECT translate(coalesce(jsonb_agg(jsonb_build_object(
            'plan_id', r.plan_id, 'start_date', r.start_date, 'end_date', r.end_date,
            'category', r.category, 'for_neglect', coalesce(r.for_neglect, false),
            'chair_id', r.chair_id, 'sound', r.sound, 'episode', e.episode)
-       ORDER BY r.start_date NULLS LAST, r.plan_id COLLATE "C"), '[]'::jsonb)::text
+       ORDER BY r.start_date NULLS LAST, r.plan_id COLLATE "C"), '[]'::jsonb)::text, @shown@)
   FROM rows r
   LEFT JOIN episodes e ON e.plan_id IS NOT DISTINCT FROM r.plan_id
                       AND e.start_date = r.start_date

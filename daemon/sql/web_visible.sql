@@ -11,7 +11,8 @@
 -- $1 text  the person's email, lower case
 -- $2 text  the configured time zone (timezone): "today" for allocations and plans
 -- Columns: known (a worker or a team's manager), child_ids (text[] as text), plan_child_ids and
--- plan_ids (text[] as text, paired by position).
+-- plan_ids (text[] as text, paired by position), each character UTF-8 lacks as '?' (@shown@,
+-- case_columns.h), as the rules record the ids.
 -- workers and teams are read through case_workers.sql and case_teams.sql: a column a
 -- grant withholds is NULL there, so the page answers without it (daemon/case_columns.c).
 WITH d AS (
@@ -84,13 +85,14 @@ chaired AS (
 )
 SELECT (EXISTS (SELECT 1 FROM me)
         OR EXISTS (SELECT 1 FROM team WHERE lower(manager_email) = $1::text)) AS known,
-       (SELECT coalesce(array_agg(DISTINCT c.child_id), '{}')
+       translate((SELECT coalesce(array_agg(DISTINCT c.child_id), '{}')
           FROM (SELECT al.child_id::text AS child_id FROM alloc al JOIN mine m USING (worker_id)
                 UNION ALL
                 SELECT child_id::text FROM chaired WHERE open) c
-         WHERE c.child_id IS NOT NULL)::text AS child_ids,
-       (SELECT coalesce(array_agg(child_id::text ORDER BY child_id, plan_id), '{}')
-          FROM chaired WHERE child_id IS NOT NULL AND plan_id IS NOT NULL)::text
+         WHERE c.child_id IS NOT NULL)::text, @shown@) AS child_ids,
+       translate((SELECT coalesce(array_agg(child_id::text ORDER BY child_id, plan_id), '{}')
+          FROM chaired WHERE child_id IS NOT NULL AND plan_id IS NOT NULL)::text, @shown@)
            AS plan_child_ids,
-       (SELECT coalesce(array_agg(plan_id::text ORDER BY child_id, plan_id), '{}')
-          FROM chaired WHERE child_id IS NOT NULL AND plan_id IS NOT NULL)::text AS plan_ids;
+       translate((SELECT coalesce(array_agg(plan_id::text ORDER BY child_id, plan_id), '{}')
+          FROM chaired WHERE child_id IS NOT NULL AND plan_id IS NOT NULL)::text, @shown@)
+           AS plan_ids;

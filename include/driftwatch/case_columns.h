@@ -37,9 +37,17 @@ unsigned case_columns_parse(const char *list);
  * those it must read or fail. */
 unsigned case_columns_for(const char *reader, unsigned withheld);
 
-/* sql with @case@ replaced by case_ident and each `@col:RELATION:EXPR@` (rules/rows_teams.sql,
- * rows_workers.sql) by EXPR, or by NULL when RELATION's column (EXPR after its last '.') is in
- * withheld; to free, NULL when memory ran out. */
+/* translate()'s last two arguments for a value sent from the case database: the characters of
+ * its encoding that UTF-8 lacks (daemon/db.c lists them in the session), each as '?', where
+ * the server would refuse to send the value at all. Empty in a UTF-8 or SQL_ASCII database. */
+#define CASE_COLUMNS_SHOWN_SQL \
+	"coalesce(current_setting('driftwatch.untranslatable', true), ''), " \
+	"repeat('?', length(coalesce(current_setting('driftwatch.untranslatable', true), '')))"
+
+/* sql with @case@ replaced by case_ident, @shown@ by CASE_COLUMNS_SHOWN_SQL (`translate(X,
+ * @shown@)`), and each `@col:RELATION:EXPR@` (rules/rows_teams.sql, rows_workers.sql) by EXPR,
+ * or by NULL when RELATION's column (EXPR after its last '.') is in withheld; to free, NULL
+ * when memory ran out. */
 char *case_columns_sql(const char *sql, const char *case_ident, unsigned withheld);
 
 /* Logs what changed from before to now: a warning for each column newly withheld, saying what

@@ -67,6 +67,12 @@ static void test_sql(void)
 	s = case_columns_sql("a @col:broken b", "x", all);
 	tap_str(s, "a @col:broken b", "a token with no end is left as it is");
 	free(s);
+	s = case_columns_sql("SELECT translate(x, @shown@) FROM @case@.t", "\"cw\"", 0);
+	tap_str(s, "SELECT translate(x, " CASE_COLUMNS_SHOWN_SQL ") FROM \"cw\".t",
+		"@shown@: the characters UTF-8 lacks, from the session, each as '?'");
+	tap_contains(s, "current_setting('driftwatch.untranslatable', true)",
+		     "... read from the setting daemon/db.c makes");
+	free(s);
 }
 
 static void test_cost(void)

@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""Characters UTF-8 lacks: a WIN1252 case database, where 0x81, 0x8D, 0x8F, 0x90 and 0x9D are
+valid characters that have no UTF-8 equivalent, so that PostgreSQL refuses to send a value
+holding one to a UTF-8 client (issue 9, "Any bytes"; the brief: "encodings").
+
+Two copies of one generated population go into a WIN1252 database: `clean`, where chosen values
+(test_bytes.mutations: ids, codes, names, emails, in every relation) get the suffix "é?", and
+`dirty`, where the same values get "é" and 0x81 instead. Before, one such byte failed every rule
+that read its row, for every child. Now each is sent as '?' and "é" as "é": the two copies'
+dry runs print the same alerts, byte for byte after sorting (fingerprints and links included),
+and the same counts; --once records them into a state schema of the same database; the daemon's
+page of a child whose referrals, plans and family hold 0x81 shows them with '?', every part.
+
+Environment as tests/integration/test_rules.py (DRIFTWATCHD, DWGEN, PG*, DW_TOP).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+
+TOP = os.environ.get("DW_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dwtest  # noqa: E402  (free_port, wait_for)
+import tap  # noqa: E402
+import test_bytes as bytes_case  # noqa: E402  (its mutations: the values changed)
+
+DB = "dw_win1252"
+T = bytes_case.T
+
+
+def psql(args, stdin=None, db=DB, client="UTF8"):
+    e = bytes_case.env(db)
+    e["PGCLIENTENCODING"] = client
+    return subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"] + args, input=stdin,
+                          capture_output=True, env=e, timeout=300)
+
+
+def setup():
+    r = psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
+    r = r if r.returncode else psql(["-c", "CREATE DATABASE %s ENCODING 'WIN1252' "
+                                     "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" % DB],
+                                    db="postgres")
+    if r.returncode:
+        bytes_case.bail("create a WIN1252 database", r.stderr.decode(errors="replace"))
+    # E'\xe9' is WIN1252's "é" (UTF-8 has it), E'\x81' a character UTF-8 lacks
+    for schema, suffix in (("clean", "E'\\\\xe9?'"), ("dirty", "E'\\\\xe9\\\\x81'")):
+        r = psql(["-v", "schema=" + schema, "-f", os.path.join(bytes_case.TOP,
+                                                                 "rules/contract.sql")])
+        if r.returncode:
+            bytes_case.bail("load the contract into " + schema, r.stderr.decode(errors="replace"))
+        gen = subprocess.run([bytes_case.DWGEN, "--children", bytes_case.CHILDREN, "--seed", "11",
+                              "--as-of", T, "--schema", schema], capture_output=True, timeout=120)
+        if gen.returncode:
+            bytes_case.bail("generate " + schema, gen.stderr.decode(errors="replace"))
+        r = psql([], stdin=gen.stdout)
+        if r.returncode:
+            bytes_case.bail("load the generated children into " + schema,
+                            r.stderr.decode(errors="replace"))
+        r = psql([], stdin=bytes_case.mutations(schema, suffix.replace("\\\\", "\\")).encode())
+        if r.returncode:
+            bytes_case.bail("put characters UTF-8 lacks into " + schema,
+                            r.stderr.decode(errors="replace"))
+    r = psql(["-Atc", "SELECT count(*) FROM dirty.children WHERE child_id LIKE E'%\\xe9\\x81'"])
+    tap.ok(r.returncode == 0 and int(r.stdout or b"0") > 100,
+           "the dirty copy holds child ids ending in WIN1252's 0xE9 0x81",
+           r.stderr.decode(errors="replace"), r.stdout)
+    r = psql(["-Atc", "SELECT child_id FROM dirty.children WHERE child_id LIKE E'%\\x81'"])
+    tap.ok(r.returncode != 0 and b"has no equivalent" in r.stderr,
+           "PostgreSQL refuses to send such an id to a UTF-8 client",
+           r.stderr.decode(errors="replace")[-300:])
+
+
+def config(path, schema, state):
+    cfg = {"database": {"conninfo": "host=%s port=%s dbname=%s user=%s"
+                        % (bytes_case.PGHOST, bytes_case.PGPORT, DB, bytes_case.PGUSER),
+                        "case_schema": schema, "state_schema": state},
+           "addresses": {"fallback": "duty@la.example", "cp_chair": "chairs@la.example",
+                         "cp_manager": "cpm@la.example", "head_of_service": "hos@la.example"},
+           "link_template": "https://lcs.example/person/{child_id}"}
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+
+
+def child_page(cfg_path, state, child_id, tmp):
+    """The daemon's /child/{child_id} for a viewer who sees everything, or None."""
+    web = dwtest.free_port()
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["database"]["state_schema"] = state
+    cfg["http"] = {"listen": "127.0.0.1:%d" % dwtest.free_port((web,))}
+    cfg["web"] = {"listen": "127.0.0.1:%d" % web, "trusted_proxies": ["127.0.0.1"],
+                  "viewers": ["hos@la.example"]}
+    path = os.path.join(tmp, "web.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    log = open(os.path.join(tmp, "daemon.log"), "wb")
+    d = subprocess.Popen([bytes_case.DAEMON, "-c", path], stdout=log, stderr=log,
+                         stdin=subprocess.DEVNULL)
+    url = "http://127.0.0.1:%d/child/%s" % (web, urllib.parse.quote(child_id, safe=""))
+    got = []
+
+    def fetch():
+        req = urllib.request.Request(url, headers={"X-Forwarded-Email": "hos@la.example"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                got.append(r.read().decode())
+                return True
+        except OSError:
+            return False
+    try:
+        dwtest.wait_for(fetch, 60, step=0.5)
+    finally:
+        d.terminate()
+        d.wait(timeout=30)
+        log.close()
+    return got[0] if got else None
+
+
+def summary(err):
+    """The dry run's counts: each rule's line and the bad rows, not the timing line."""
+    return [l for l in err.splitlines()
+            if l.startswith("  ") and not l.startswith("  changes") and "s (rules" not in l]
+
+
+def main():
+    setup()
+    tmp = tempfile.mkdtemp(prefix="dw-win1252-")
+    results = {}
+    for schema in ("clean", "dirty"):
+        cfg = os.path.join(tmp, schema + ".json")
+        config(cfg, schema, "st_" + schema)
+        rc, out, err = bytes_case.run(cfg, "--dry-run")
+        tap.ok(rc == 0 and "FAILED" not in err,
+               "dry run on %s exits 0, no rule failed" % schema, err[-3000:])
+        try:
+            lines = out.decode("utf-8").splitlines()
+            alerts = [json.loads(l) for l in lines]
+        except (UnicodeDecodeError, ValueError) as e:
+            bytes_case.bail("dry run on %s prints JSON lines in UTF-8" % schema, e)
+        results[schema] = (sorted(lines), alerts, err)
+    clean, dirty = results["clean"], results["dirty"]
+    tap.ok(len(clean[1]) > 30, "the clean copy yields alerts (%d)" % len(clean[1]))
+    shown = [a for a in dirty[1] if a["child_id"].endswith("\u00e9?")]
+    tap.ok(len(shown) > 10, "alerts about children whose ids hold 0x81 are there, 'é' as 'é' "
+           "and 0x81 as '?' (%d)" % len(shown))
+    diff = sorted(set(clean[0]) ^ set(dirty[0]))[:4]
+    tap.ok(clean[0] == dirty[0], "every alert of the dirty copy is the clean one's, byte for byte "
+           "(%d and %d lines)" % (len(clean[0]), len(dirty[0])), *diff)
+    tap.ok(summary(clean[2]) == summary(dirty[2]) and len(summary(clean[2])) > 7,
+           "the same counts by rule and the same bad rows",
+           "\n".join(summary(clean[2])), "\n".join(summary(dirty[2])))
+
+    cfg = os.path.join(tmp, "dirty.json")
+    rc, _, err = bytes_case.run(cfg)
+    tap.ok(rc == 0 and "changes: %d new" % len(dirty[1]) in err,
+           "--once records every alert into a state schema of the WIN1252 database", err[-3000:])
+    r = psql(["-Atc", "SELECT count(*) FROM st_dirty.alerts WHERE status = 'firing' AND "
+              "child_id LIKE E'%\\xe9?'"])
+    tap.ok(r.returncode == 0 and int(r.stdout or b"0") == len(shown) > 0,
+           "the state keeps those alerts with their ids as shown", r.stdout, r.stderr)
+
+    # a child whose own id is clean, with 0x81 in what its page shows (re_referral's facts hold
+    # its referrals, family and worker)
+    plain = [a for a in dirty[1] if not a["child_id"].endswith("?")
+             and "\u00e9?" in json.dumps(a["facts"], ensure_ascii=False)
+             and a["family_id"] and a["family_id"].endswith("\u00e9?")]
+    tap.ok(bool(plain), "an alert whose child's id is clean and whose facts and family hold "
+           "0x81 (%d)" % len(plain))
+    if plain:
+        page = child_page(cfg, "st_dirty", plain[0]["child_id"], tmp)
+        tap.ok(page is not None and "could not be read" not in page and
+               plain[0]["family_id"] in page and page.count("\u00e9?") > 2,
+               "the daemon's page of %s shows every part, 0x81 as '?' (%s)"
+               % (plain[0]["child_id"], "no page" if page is None
+                  else "%d values with 'é?'" % page.count("\u00e9?")),
+               (page or "")[-1500:])
+    sys.exit(1 if tap.failures else 0)
+
+
+if __name__ == "__main__":
+    main()
