@@ -36,7 +36,21 @@ BEGIN
             PERFORM pg_catalog.pg_notify('driftwatch_all', 'a child id of '
                                          || octet_length(id) || ' bytes');
         ELSE
-            PERFORM pg_catalog.pg_notify('driftwatch', id);
+            -- In a database whose encoding has characters UTF-8 lacks (WIN1252's 0x81), the
+            -- server ends the listener's connection rather than send it an id holding one:
+            -- such a child asks for everyone instead (a subtransaction a row, only there).
+            IF pg_catalog.getdatabaseencoding() NOT IN ('UTF8', 'SQL_ASCII') THEN
+                BEGIN
+                    PERFORM pg_catalog.convert_to(id, 'UTF8');
+                EXCEPTION WHEN untranslatable_character OR character_not_in_repertoire THEN
+                    id := NULL;
+                END;
+            END IF;
+            IF id IS NULL THEN
+                PERFORM pg_catalog.pg_notify('driftwatch_all', 'a child id UTF-8 cannot carry');
+            ELSE
+                PERFORM pg_catalog.pg_notify('driftwatch', id);
+            END IF;
         END IF;
     END LOOP;
     RETURN NULL;

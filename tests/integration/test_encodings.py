@@ -87,39 +87,52 @@ def config(path, schema, state):
         json.dump(cfg, f)
 
 
-def child_page(cfg_path, state, child_id, tmp):
-    """The daemon's /child/{child_id} for a viewer who sees everything, or None."""
-    web = dwtest.free_port()
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    cfg["database"]["state_schema"] = state
-    cfg["http"] = {"listen": "127.0.0.1:%d" % dwtest.free_port((web,))}
-    cfg["web"] = {"listen": "127.0.0.1:%d" % web, "trusted_proxies": ["127.0.0.1"],
-                  "viewers": ["hos@la.example"]}
-    path = os.path.join(tmp, "web.json")
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    log = open(os.path.join(tmp, "daemon.log"), "wb")
-    d = subprocess.Popen([bytes_case.DAEMON, "-c", path], stdout=log, stderr=log,
-                         stdin=subprocess.DEVNULL)
-    url = "http://127.0.0.1:%d/child/%s" % (web, urllib.parse.quote(child_id, safe=""))
-    got = []
+class Daemon:
+    """driftwatchd on the dirty copy with its NOTIFY triggers, web.listen for a viewer who
+    sees everything, and its log."""
 
-    def fetch():
-        req = urllib.request.Request(url, headers={"X-Forwarded-Email": "hos@la.example"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                got.append(r.read().decode())
-                return True
-        except OSError:
-            return False
-    try:
+    def __init__(self, cfg_path, state, tmp):
+        self.web = dwtest.free_port()
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["database"]["state_schema"] = state
+        cfg["http"] = {"listen": "127.0.0.1:%d" % dwtest.free_port((self.web,))}
+        cfg["web"] = {"listen": "127.0.0.1:%d" % self.web, "trusted_proxies": ["127.0.0.1"],
+                      "viewers": ["hos@la.example"]}
+        path = os.path.join(tmp, "web.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        self.triggers = subprocess.run([bytes_case.DAEMON, "-c", path, "--install-triggers"],
+                                       capture_output=True, timeout=60)
+        self.log_path = os.path.join(tmp, "daemon.log")
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([bytes_case.DAEMON, "-c", path], stdout=self.log_file,
+                                     stderr=self.log_file, stdin=subprocess.DEVNULL)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def page(self, child_id):
+        """/child/{child_id} once the daemon answers it, or None."""
+        url = "http://127.0.0.1:%d/child/%s" % (self.web, urllib.parse.quote(child_id, safe=""))
+        got = []
+
+        def fetch():
+            req = urllib.request.Request(url, headers={"X-Forwarded-Email": "hos@la.example"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    got.append(r.read().decode())
+                    return True
+            except OSError:
+                return False
         dwtest.wait_for(fetch, 60, step=0.5)
-    finally:
-        d.terminate()
-        d.wait(timeout=30)
-        log.close()
-    return got[0] if got else None
+        return got[0] if got else None
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log_file.close()
 
 
 def summary(err):
@@ -172,15 +185,35 @@ def main():
              and a["family_id"] and a["family_id"].endswith("\u00e9?")]
     tap.ok(bool(plain), "an alert whose child's id is clean and whose facts and family hold "
            "0x81 (%d)" % len(plain))
+    d = Daemon(cfg, "st_dirty", tmp)
+    try:
+        daemon_checks(d, plain)
+    finally:
+        d.stop()
+    sys.exit(1 if tap.failures else 0)
+
+
+def daemon_checks(d, plain):
+    tap.ok(d.triggers.returncode == 0, "--install-triggers on the dirty copy",
+           d.triggers.stderr.decode(errors="replace"))
     if plain:
-        page = child_page(cfg, "st_dirty", plain[0]["child_id"], tmp)
+        page = d.page(plain[0]["child_id"])
         tap.ok(page is not None and "could not be read" not in page and
                plain[0]["family_id"] in page and page.count("\u00e9?") > 2,
                "the daemon's page of %s shows every part, 0x81 as '?' (%s)"
                % (plain[0]["child_id"], "no page" if page is None
                   else "%d values with 'é?'" % page.count("\u00e9?")),
                (page or "")[-1500:])
-    sys.exit(1 if tap.failures else 0)
+    # a new child whose id holds 0x81: the server would end the listener's connection rather
+    # than send its id, so the trigger asks for everyone instead
+    r = psql(["-c", "INSERT INTO dirty.children (child_id, family_id) "
+              "VALUES (E'C-ENC\\x81', 'F-ENC')"])
+    tap.ok(r.returncode == 0, "a child with 0x81 in its id is added", r.stderr)
+    said = dwtest.wait_for(lambda: "a child id UTF-8 cannot carry" in d.log(), 30, step=0.2)
+    tap.ok(said, "the trigger asks for everyone to be evaluated, naming why",
+           d.log()[-2000:])
+    tap.ok("notification connection lost" not in d.log(),
+           "the listener's connection was never lost", d.log()[-2000:])
 
 
 if __name__ == "__main__":
