@@ -44,6 +44,7 @@ static const char *const kinds[] = {
 struct responses_op {
 	responses_done_cb cb;
 	void *arg;
+	int note_not_ascii;   /* the note holds a character beyond ASCII */
 };
 
 int responses_reason_valid(const char *reason)
@@ -381,6 +382,30 @@ int responses_check(const struct responses_request *req, int max_snooze_days,
 	return -1;
 }
 
+/* A state database in an encoding other than UTF-8 (WIN1252, where the state schema shares the
+ * case database) cannot store every character a person types ("Ł", an emoji): the server
+ * refuses the parameter. That is the person's to correct, in words, not "the database did not
+ * answer". 1 when res is that refusal, with r filled. */
+static int responses_unstorable(const struct responses_op *op, PGresult *res,
+				struct responses_result *r)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (!state || (strcmp(state, "22P05") != 0 && strcmp(state, "22021") != 0))
+		return 0;
+	r->outcome = RESPONSES_INVALID;
+	r->field = op->note_not_ascii ? "note" : NULL;
+	snprintf(r->error, sizeof(r->error), "%s: driftwatch's database cannot store a character "
+		 "of it (%s): write it without that character",
+		 op->note_not_ascii ? "note" : "the response", why ? why : "no reason given");
+	if (op->note_not_ascii)
+		snprintf(r->words, sizeof(r->words), "The note holds a character that driftwatch's "
+			 "database cannot store (its encoding is not UTF-8): write it without "
+			 "that character.");
+	return 1;
+}
+
 static void responses_on_recorded(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct responses_op *op = arg;
@@ -388,7 +413,9 @@ static void responses_on_recorded(struct db_conn *conn, PGresult *res, void *arg
 	const char *outcome;
 
 	memset(&r, 0, sizeof(r));
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+	if (responses_unstorable(op, res, &r)) {
+		/* r says what to correct */
+	} else if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		r.outcome = RESPONSES_FAILED;
 		snprintf(r.error, sizeof(r.error), "recording the response failed: %s",
 			 res ? PQresultErrorMessage(res) : db_error(conn));
@@ -445,6 +472,8 @@ int responses_record(struct dw_ctx *ctx, struct db_conn *conn, const struct resp
 	}
 	op->cb = cb;
 	op->arg = arg;
+	for (const unsigned char *c = (const unsigned char *)note; c && *c; c++)
+		op->note_not_ascii |= *c >= 0x80;
 	params[0] = req->fingerprint;
 	params[1] = kinds[req->kind];
 	params[2] = req->actor;
