@@ -332,6 +332,27 @@ static void web_job_failed(struct web_job *job, const char *why)
 		      "again in a few minutes.");
 }
 
+/* A database in an encoding other than UTF-8 (WIN1252) cannot hold every character a request
+ * may name ("/child/Ł", a signed-in "łukasz@..."): the server refuses the parameter, and
+ * nothing there can have that name. Said as that (404), not as "the database did not answer".
+ * The pages' own output is sent with such characters as '?' (@shown@), so a refusal on a query
+ * with a parameter beyond ASCII is taken as the parameter's. 1 when answered. */
+static int web_unstorable(struct web_job *job, PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char msg[384];
+
+	if (!job->query_not_ascii || !state ||
+	    (strcmp(state, "22P05") != 0 && strcmp(state, "22021") != 0))
+		return 0;
+	snprintf(msg, sizeof(msg), "Nothing here has that name: driftwatch's database cannot "
+		 "hold a character of what was asked for (%s).", why ? why : "no reason given");
+	job->on_error = NULL;
+	web_job_error(job, 404, msg);
+	return 1;
+}
+
 static void web_on_result(struct db_conn *conn, PGresult *res, void *arg)
 {
 	struct web_job *job = arg;
@@ -342,6 +363,8 @@ static void web_on_result(struct db_conn *conn, PGresult *res, void *arg)
 	}
 	if (!res || (PQresultStatus(res) != PGRES_TUPLES_OK &&
 		     PQresultStatus(res) != PGRES_COMMAND_OK)) {
+		if (web_unstorable(job, res))
+			return;
 		web_job_failed(job, res ? PQresultErrorMessage(res) : db_error(conn));
 		return;
 	}
@@ -369,6 +392,10 @@ int web_job_query(struct web_job *job, const char *sql, int n, const char *const
 		full = text && cident ? case_columns_sql(text, cident, job->ctx->case_withheld)
 				      : NULL;
 		job->on_result = cb;
+		job->query_not_ascii = 0;
+		for (int i = 0; i < n; i++)
+			for (const unsigned char *c = (const unsigned char *)params[i]; c && *c; c++)
+				job->query_not_ascii |= *c >= 0x80;
 		rc = full ? db_query(wc->db, full, n, params, web_on_result, job) : -1;
 	}
 	free(ident);
