@@ -93,42 +93,68 @@ def mutations(schema, suffix):
     return "\n".join(sql)
 
 
-def setup():
-    r = psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
-    r = r if r.returncode else psql(["-c", "CREATE DATABASE %s ENCODING 'SQL_ASCII' "
-                                     "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" % DB],
-                                    db="postgres")
+def load_copies(db, encoding, suffixes):
+    """Database db (encoding) afresh, with one generated population per (schema, suffix): the
+    same children in each, the values of mutations() ending in that suffix's bytes."""
+    r = psql(["-c", "DROP DATABASE IF EXISTS %s" % db], db="postgres")
+    r = r if r.returncode else psql(["-c", "CREATE DATABASE %s ENCODING '%s' "
+                                     "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+                                     % (db, encoding)], db="postgres")
     if r.returncode:
-        bail("create a SQL_ASCII database", r.stderr.decode(errors="replace"))
-    for schema, suffix in (("clean", "'X'"), ("dirty", "E'\\\\xe9\\\\xff'")):
-        r = psql(["-v", "schema=" + schema, "-f", os.path.join(TOP, "rules/contract.sql")])
+        bail("create a %s database" % encoding, r.stderr.decode(errors="replace"))
+    for schema, suffix in suffixes:
+        r = psql(["-v", "schema=" + schema, "-f", os.path.join(TOP, "rules/contract.sql")], db=db)
         if r.returncode:
             bail("load the contract into " + schema, r.stderr.decode(errors="replace"))
         gen = subprocess.run([DWGEN, "--children", CHILDREN, "--seed", "11", "--as-of", T,
                               "--schema", schema], capture_output=True, timeout=120)
         if gen.returncode:
             bail("generate " + schema, gen.stderr.decode(errors="replace"))
-        r = psql([], stdin=gen.stdout)
+        r = psql([], stdin=gen.stdout, db=db)
         if r.returncode:
             bail("load the generated children into " + schema, r.stderr.decode(errors="replace"))
-        r = psql([], stdin=mutations(schema, suffix.replace("\\\\", "\\")).encode())
+        r = psql([], stdin=mutations(schema, suffix.replace("\\\\", "\\")).encode(), db=db)
         if r.returncode:
-            bail("put bad bytes into " + schema, r.stderr.decode(errors="replace"))
+            bail("put the bytes into " + schema, r.stderr.decode(errors="replace"))
+
+
+def setup():
+    load_copies(DB, "SQL_ASCII", (("clean", "'X'"), ("dirty", "E'\\\\xe9\\\\xff'")))
     r = psql(["-Atc", "SELECT count(*) FROM dirty.children WHERE child_id LIKE E'%\\xe9\\xff'"])
     tap.ok(r.returncode == 0 and int(r.stdout or b"0") > 100,
            "the dirty copy holds child ids ending in bytes 0xE9 0xFF",
            r.stderr.decode(errors="replace"), r.stdout)
 
 
-def config(path, schema, state):
+def config(path, schema, state, db=DB):
     cfg = {"database": {"conninfo": "host=%s port=%s dbname=%s user=%s"
-                        % (PGHOST, PGPORT, DB, PGUSER),
+                        % (PGHOST, PGPORT, db, PGUSER),
                         "case_schema": schema, "state_schema": state},
            "addresses": {"fallback": "duty@la.example", "cp_chair": "chairs@la.example",
                          "cp_manager": "cpm@la.example", "head_of_service": "hos@la.example"},
            "link_template": "https://lcs.example/person/{child_id}"}
     with open(path, "w") as f:
         json.dump(cfg, f)
+
+
+def dry_runs(tmp, db, strict=False):
+    """{schema: (stdout lines, alerts, stderr)} of a dry run on each copy; strict: no rule may
+    fail either."""
+    results = {}
+    for schema in ("clean", "dirty"):
+        cfg = os.path.join(tmp, schema + ".json")
+        config(cfg, schema, "st_" + schema, db)
+        rc, out, err = run(cfg, "--dry-run")
+        tap.ok(rc == 0 and not (strict and "FAILED" in err),
+               "dry run on %s exits 0%s" % (schema, ", no rule failed" if strict else ""),
+               err[-3000:])
+        try:
+            lines = out.decode("utf-8").splitlines()
+            alerts = [json.loads(l) for l in lines]
+        except (UnicodeDecodeError, ValueError) as e:
+            bail("dry run on %s prints JSON lines in UTF-8" % schema, e)
+        results[schema] = (lines, alerts, err)
+    return results
 
 
 def run(cfg, *args):
@@ -163,18 +189,7 @@ def raw_ids(column_sql):
 def main():
     setup()
     tmp = tempfile.mkdtemp(prefix="dw-bytes-")
-    results = {}
-    for schema in ("clean", "dirty"):
-        cfg = os.path.join(tmp, schema + ".json")
-        config(cfg, schema, "st_" + schema)
-        rc, out, err = run(cfg, "--dry-run")
-        tap.ok(rc == 0, "dry run on %s exits 0" % schema, err[-3000:])
-        try:
-            text = out.decode("utf-8")
-            alerts = [json.loads(l) for l in text.splitlines()]
-        except (UnicodeDecodeError, ValueError) as e:
-            bail("dry run on %s prints JSON lines in UTF-8" % schema, e)
-        results[schema] = (alerts, err)
+    results = {k: v[1:] for k, v in dry_runs(tmp, DB).items()}
     clean, dirty = results["clean"][0], results["dirty"][0]
     tap.ok(len(clean) > 30, "the clean copy yields alerts (%d)" % len(clean))
     shown = [a for a in dirty if "\ufffd" in a["child_id"]]

@@ -45,30 +45,9 @@ def psql(args, stdin=None, db=DB, client="UTF8"):
 
 
 def setup():
-    r = psql(["-c", "DROP DATABASE IF EXISTS %s" % DB], db="postgres")
-    r = r if r.returncode else psql(["-c", "CREATE DATABASE %s ENCODING 'WIN1252' "
-                                     "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" % DB],
-                                    db="postgres")
-    if r.returncode:
-        bytes_case.bail("create a WIN1252 database", r.stderr.decode(errors="replace"))
     # E'\xe9' is WIN1252's "é" (UTF-8 has it), E'\x81' a character UTF-8 lacks
-    for schema, suffix in (("clean", "E'\\\\xe9?'"), ("dirty", "E'\\\\xe9\\\\x81'")):
-        r = psql(["-v", "schema=" + schema, "-f", os.path.join(bytes_case.TOP,
-                                                                 "rules/contract.sql")])
-        if r.returncode:
-            bytes_case.bail("load the contract into " + schema, r.stderr.decode(errors="replace"))
-        gen = subprocess.run([bytes_case.DWGEN, "--children", bytes_case.CHILDREN, "--seed", "11",
-                              "--as-of", T, "--schema", schema], capture_output=True, timeout=120)
-        if gen.returncode:
-            bytes_case.bail("generate " + schema, gen.stderr.decode(errors="replace"))
-        r = psql([], stdin=gen.stdout)
-        if r.returncode:
-            bytes_case.bail("load the generated children into " + schema,
-                            r.stderr.decode(errors="replace"))
-        r = psql([], stdin=bytes_case.mutations(schema, suffix.replace("\\\\", "\\")).encode())
-        if r.returncode:
-            bytes_case.bail("put characters UTF-8 lacks into " + schema,
-                            r.stderr.decode(errors="replace"))
+    bytes_case.load_copies(DB, "WIN1252", (("clean", "E'\\\\xe9?'"),
+                                           ("dirty", "E'\\\\xe9\\\\x81'")))
     r = psql(["-Atc", "SELECT count(*) FROM dirty.children WHERE child_id LIKE E'%\\xe9\\x81'"])
     tap.ok(r.returncode == 0 and int(r.stdout or b"0") > 100,
            "the dirty copy holds child ids ending in WIN1252's 0xE9 0x81",
@@ -77,17 +56,6 @@ def setup():
     tap.ok(r.returncode != 0 and b"has no equivalent" in r.stderr,
            "PostgreSQL refuses to send such an id to a UTF-8 client",
            r.stderr.decode(errors="replace")[-300:])
-
-
-def config(path, schema, state):
-    cfg = {"database": {"conninfo": "host=%s port=%s dbname=%s user=%s"
-                        % (bytes_case.PGHOST, bytes_case.PGPORT, DB, bytes_case.PGUSER),
-                        "case_schema": schema, "state_schema": state},
-           "addresses": {"fallback": "duty@la.example", "cp_chair": "chairs@la.example",
-                         "cp_manager": "cpm@la.example", "head_of_service": "hos@la.example"},
-           "link_template": "https://lcs.example/person/{child_id}"}
-    with open(path, "w") as f:
-        json.dump(cfg, f)
 
 
 class Daemon:
@@ -165,19 +133,9 @@ def summary(err):
 def main():
     setup()
     tmp = tempfile.mkdtemp(prefix="dw-win1252-")
-    results = {}
-    for schema in ("clean", "dirty"):
-        cfg = os.path.join(tmp, schema + ".json")
-        config(cfg, schema, "st_" + schema)
-        rc, out, err = bytes_case.run(cfg, "--dry-run")
-        tap.ok(rc == 0 and "FAILED" not in err,
-               "dry run on %s exits 0, no rule failed" % schema, err[-3000:])
-        try:
-            lines = out.decode("utf-8").splitlines()
-            alerts = [json.loads(l) for l in lines]
-        except (UnicodeDecodeError, ValueError) as e:
-            bytes_case.bail("dry run on %s prints JSON lines in UTF-8" % schema, e)
-        results[schema] = (sorted(lines), alerts, err)
+    results = bytes_case.dry_runs(tmp, DB, strict=True)
+    for lines, _, _ in results.values():
+        lines.sort()
     clean, dirty = results["clean"], results["dirty"]
     tap.ok(len(clean[1]) > 30, "the clean copy yields alerts (%d)" % len(clean[1]))
     shown = [a for a in dirty[1] if a["child_id"].endswith("\u00e9?")]
