@@ -336,7 +336,8 @@ static void web_job_failed(struct web_job *job, const char *why)
  * may name ("/child/Ł", a signed-in "łukasz@..."): the server refuses the parameter, and
  * nothing there can have that name. Said as that (404), not as "the database did not answer".
  * The pages' own output is sent with such characters as '?' (@shown@), so a refusal on a query
- * with a parameter beyond ASCII is taken as the parameter's. 1 when answered. */
+ * with a parameter beyond ASCII is taken as the parameter's; a filter (job->on_unstorable)
+ * matches nothing instead. 1 when answered. */
 static int web_unstorable(struct web_job *job, PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -346,9 +347,13 @@ static int web_unstorable(struct web_job *job, PGresult *res)
 	if (!job->query_not_ascii || !state ||
 	    (strcmp(state, "22P05") != 0 && strcmp(state, "22021") != 0))
 		return 0;
+	job->on_error = NULL;
+	if (job->on_unstorable) {
+		job->on_unstorable(job);
+		return 1;
+	}
 	snprintf(msg, sizeof(msg), "Nothing here has that name: driftwatch's database cannot "
 		 "hold a character of what was asked for (%s).", why ? why : "no reason given");
-	job->on_error = NULL;
 	web_job_error(job, 404, msg);
 	return 1;
 }

@@ -200,11 +200,21 @@ static void on_list(struct web_job *job, PGresult *res)
 	web_job_reply(job, 200, JSON, s, strlen(s));
 }
 
+/* A filter naming what the database cannot hold ("Ł" in a WIN1252 one) matches nothing, as a
+ * name no alert has does. */
+static void on_list_unstorable(struct web_job *job)
+{
+	static const char none[] = "{\"alerts\": []}";
+
+	web_job_reply(job, 200, JSON, none, sizeof(none) - 1);
+}
+
 static void run_list(struct web_job *job)
 {
 	const char *params[6] = { job->ctx->cfg->timezone, job->status, job->rule, job->child_id,
 				  job->team, visibility_param(&job->vis) };
 
+	job->on_unstorable = on_list_unstorable;
 	web_job_query(job, sql_web_alerts, 6, params, on_list);
 }
 

@@ -60,6 +60,8 @@ struct web_job {
 	web_fail_cb on_error;        /* once, instead of 503, when the next query fails or
 				      * cannot be sent */
 	int query_not_ascii;         /* the query in flight has a parameter beyond ASCII */
+	web_job_cb on_unstorable;    /* instead of 404 when the database cannot hold such a
+				      * parameter (a filter: nothing matches it) */
 	web_job_cb then;             /* after web_job_visible: what the request asked */
 	web_outcome_cb show;         /* web_job_answer's page */
 	char *person;                /* the signed-in person's email (lower case), or NULL: a
