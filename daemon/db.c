@@ -367,6 +367,17 @@ static const char db_untranslatable_sql[] =
 	"END\n"
 	"$dw$";
 
+const char *db_untranslatable(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *why;
+
+	if (!state || (strcmp(state, "22P05") != 0 && strcmp(state, "22021") != 0))
+		return NULL;
+	why = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	return why ? why : "no reason given";
+}
+
 /* Without the list (no PL/pgSQL in the database), the session still serves: a value holding
  * such a character fails the statement that sends it, as before, and nothing else. */
 static void db_on_untranslatable(struct db_conn *conn, PGresult *res, void *arg)

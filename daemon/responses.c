@@ -389,16 +389,15 @@ int responses_check(const struct responses_request *req, int max_snooze_days,
 static int responses_unstorable(const struct responses_op *op, PGresult *res,
 				struct responses_result *r)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *why = db_untranslatable(res);
 
-	if (!state || (strcmp(state, "22P05") != 0 && strcmp(state, "22021") != 0))
+	if (!why)
 		return 0;
 	r->outcome = RESPONSES_INVALID;
 	r->field = op->note_not_ascii ? "note" : NULL;
 	snprintf(r->error, sizeof(r->error), "%s: driftwatch's database cannot store a character "
 		 "of it (%s): write it without that character",
-		 op->note_not_ascii ? "note" : "the response", why ? why : "no reason given");
+		 op->note_not_ascii ? "note" : "the response", why);
 	if (op->note_not_ascii)
 		snprintf(r->words, sizeof(r->words), "The note holds a character that driftwatch's "
 			 "database cannot store (its encoding is not UTF-8): write it without "

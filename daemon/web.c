@@ -340,12 +340,10 @@ static void web_job_failed(struct web_job *job, const char *why)
  * matches nothing instead. 1 when answered. */
 static int web_unstorable(struct web_job *job, PGresult *res)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *why = db_untranslatable(res);
 	char msg[384];
 
-	if (!job->query_not_ascii || !state ||
-	    (strcmp(state, "22P05") != 0 && strcmp(state, "22021") != 0))
+	if (!job->query_not_ascii || !why)
 		return 0;
 	job->on_error = NULL;
 	if (job->on_unstorable) {
@@ -353,7 +351,7 @@ static int web_unstorable(struct web_job *job, PGresult *res)
 		return 1;
 	}
 	snprintf(msg, sizeof(msg), "Nothing here has that name: driftwatch's database cannot "
-		 "hold a character of what was asked for (%s).", why ? why : "no reason given");
+		 "hold a character of what was asked for (%s).", why);
 	web_job_error(job, 404, msg);
 	return 1;
 }

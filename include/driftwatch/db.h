@@ -80,6 +80,11 @@ int db_is_up(const struct db_conn *conn);
 void db_set_query_timeout(struct db_conn *conn, int timeout_s);
 
 const char *db_error(const struct db_conn *conn);
+
+/* The server's reason when res is its refusal of a character the database's encoding and
+ * UTF-8 do not share (SQLSTATE 22P05, 22021: a parameter "Ł" in a WIN1252 database); NULL for
+ * any other result. */
+const char *db_untranslatable(const PGresult *res);
 /* A query is in flight or waiting. */
 int db_busy(const struct db_conn *conn);
 
